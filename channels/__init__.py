@@ -1,0 +1,1 @@
+"""Channel adapters (chat first; SMS, WhatsApp, Messenger, email and the integration API follow)."""

@@ -1,0 +1,107 @@
+"""The one settings object.
+
+Read from ``GATEWAY_*`` environment variables, over an optional TOML file named by
+``GATEWAY_CONFIG_FILE`` (keys are the field names in lower case), over the defaults
+below. Validated once at start-up: a bad value raises :class:`ConfigError` naming the
+variable. docs/configuration.md documents every field; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from gateway.errors import ConfigError
+
+PREFIX = "GATEWAY_"
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Every setting of the gateway. Field docs are the ones docs/configuration.md shows."""
+
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    database_url: str = "sqlite:///data/gateway.db"
+    redis_url: str = ""
+    secret_key: str = ""
+    data_dir: str = "data"
+    demo: bool = True
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    public_url: str = ""
+    visitor_token_ttl: PositiveInt = 900
+    agent_token_ttl: PositiveInt = 43200
+    max_frame_bytes: PositiveInt = 16384
+    max_message_chars: PositiveInt = 4000
+    send_queue_size: PositiveInt = 256
+    ping_interval: Positive = 20.0
+    ping_timeout: Positive = 20.0
+    offer_timeout: Positive = 30.0
+    reoffer_cooldown: Positive = 120.0
+    history_page_size: PositiveInt = 50
+    drain_timeout: Positive = 10.0
+
+    def __post_init__(self) -> None:
+        scheme = self.database_url.split(":", 1)[0]
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ConfigError(
+                f"{PREFIX}DATABASE_URL: unsupported scheme {scheme!r}; "
+                "use sqlite:///path or postgresql://user@host/db",
+                code="invalid_config",
+            )
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(f"{PREFIX}REDIS_URL: must start with redis://, rediss:// or unix://")
+        if self.secret_key and len(self.secret_key) < 32:
+            raise ConfigError(f"{PREFIX}SECRET_KEY: must be at least 32 characters")
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql:", "postgres:"))
+
+    @property
+    def sqlite_path(self) -> str:
+        """The file path of a ``sqlite:///path`` URL (``sqlite:///:memory:`` for memory)."""
+        return self.database_url.removeprefix("sqlite://").removeprefix("/") or ":memory:"
+
+
+FIELDS: tuple[str, ...] = Settings.__struct_fields__
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from a file (optional) and the environment; raise ConfigError."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    file = env.get(PREFIX + "CONFIG_FILE")
+    if file:
+        try:
+            raw.update(tomllib.loads(Path(file).read_text()))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{PREFIX}CONFIG_FILE: cannot read {file}: {exc}") from exc
+        unknown = set(raw) - set(FIELDS)
+        if unknown:
+            raise ConfigError(f"{PREFIX}CONFIG_FILE: unknown setting(s) {sorted(unknown)}")
+    for name in FIELDS:
+        value = env.get(PREFIX + name.upper())
+        if value is not None:
+            raw[name] = value
+    try:
+        # strict=False turns the environment's strings into ints, floats and booleans.
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_name_the_variable(str(exc))) from exc
+
+
+def _name_the_variable(message: str) -> str:
+    # msgspec says "... - at `$.port`"; say which variable that is.
+    if "`$." in message:
+        field = message.rsplit("`$.", 1)[1].rstrip("`").split("[")[0]
+        return f"{PREFIX}{field.upper()}: {message.split(' - at ')[0]}"
+    return message

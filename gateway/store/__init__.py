@@ -1,0 +1,1 @@
+"""The store: the interface in base.py, SQLite and PostgreSQL beside it."""

@@ -1,0 +1,1 @@
+"""The router: pure, synchronous, no I/O."""

@@ -1,0 +1,33 @@
+"""Session-wide real services. See tests/services.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests import services
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[services.Postgres]:
+    try:
+        pg = services.start_postgres()
+    except services.ServiceMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield pg
+    finally:
+        pg.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[services.Redis]:
+    try:
+        server = services.start_redis()
+    except services.ServiceMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()

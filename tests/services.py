@@ -1,0 +1,303 @@
+"""Real servers for the test session: PostgreSQL, Redis and the gateway itself.
+
+Each is started from its real binary in a temporary directory on a free loopback port
+and stopped at the end. A missing binary is an error with the package to install, never
+a silent skip: ./scripts/test installs them, and CI must run these tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServiceMissing(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(
+    port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def _pg_bindir() -> Path:
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if Path(candidate, "initdb").exists():
+            return Path(candidate)
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    raise ServiceMissing(
+        "PostgreSQL server binaries not found (initdb, postgres): "
+        "install the Debian package 'postgresql' (./scripts/test does)"
+    )
+
+
+@dataclass
+class Postgres:
+    dsn: str
+    port: int
+    datadir: Path
+    proc: subprocess.Popen[bytes]
+    user: str | None
+    bindir: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_postgres() -> Postgres:
+    bindir = _pg_bindir()
+    tmp = Path(tempfile.mkdtemp(prefix="gw-pg-"))
+    datadir = tmp / "data"
+    # PostgreSQL refuses to run as root: run it as the 'postgres' system user then.
+    user = None
+    if os.geteuid() == 0:
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError as exc:
+            raise ServiceMissing(
+                "running as root needs the 'postgres' user (Debian's package)"
+            ) from exc
+        user = "postgres"
+        os.chown(tmp, pw.pw_uid, pw.pw_gid)
+    subprocess.run(
+        [
+            str(bindir / "initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            "gateway",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ],
+        check=True,
+        capture_output=True,
+        user=user,
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            str(bindir / "postgres"),
+            "-D",
+            str(datadir),
+            "-p",
+            str(port),
+            "-k",
+            str(tmp),
+            "-h",
+            "127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / "postgres.log", "wb"),
+        user=user,
+    )
+    wait_port(port, proc=proc)
+    # The server listens before it accepts logins; wait until createdb succeeds.
+    deadline = time.monotonic() + 20
+    while True:
+        r = subprocess.run(
+            [
+                str(bindir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "gateway",
+                "gateway",
+            ],
+            capture_output=True,
+            user=user,
+        )
+        if r.returncode == 0 or b"already exists" in r.stderr:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"createdb failed: {r.stderr.decode()}")
+        time.sleep(0.1)
+    return Postgres(
+        f"postgresql://gateway@127.0.0.1:{port}/gateway", port, datadir, proc, user, bindir
+    )
+
+
+def createdb(pg: Postgres, name: str) -> str:
+    subprocess.run(
+        [str(pg.bindir / "createdb"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "gateway", name],
+        check=True,
+        capture_output=True,
+        user=pg.user,
+    )
+    return f"postgresql://gateway@127.0.0.1:{pg.port}/{name}"
+
+
+@dataclass
+class Redis:
+    url: str
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_redis() -> Redis:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise ServiceMissing(
+            "redis-server not found: install the Debian package 'redis-server' (./scripts/test does)"
+        )
+    tmp = tempfile.mkdtemp(prefix="gw-redis-")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            tmp,
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_port(port, proc=proc)
+    return Redis(f"redis://127.0.0.1:{port}/0", port, proc)
+
+
+@dataclass
+class GatewayProcess:
+    """A real gateway: uvicorn in its own process, as an operator runs it."""
+
+    port: int
+    proc: subprocess.Popen[bytes]
+    env: dict[str, str]
+    log: Path
+    base_url: str = field(init=False)
+    ws_url: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start_gateway(env: dict[str, str], *, port: int | None = None) -> GatewayProcess:
+    port = port or free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="gw-node-"))
+    full = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")},
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_DATA_DIR": str(tmp),
+        "GATEWAY_DATABASE_URL": f"sqlite:///{tmp}/gateway.db",
+        "GATEWAY_SECRET_KEY": "test-secret-key-0123456789abcdef-0123456789",
+        "GATEWAY_LOG_LEVEL": "warning",
+        **env,
+    }
+    log = tmp / "gateway.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve"],
+        env=full,
+        cwd=ROOT,
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+    )
+    node = GatewayProcess(port, proc, full, log)
+    deadline = time.monotonic() + 30
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gateway exited with {proc.returncode}:\n{node.output()}")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(node.base_url + "/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return node
+        if time.monotonic() > deadline:
+            node.stop(signal.SIGKILL)
+            raise TimeoutError(f"gateway did not become healthy:\n{node.output()}")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def running_gateway(env: dict[str, str]) -> Iterator[GatewayProcess]:
+    node = start_gateway(env)
+    try:
+        yield node
+    finally:
+        node.stop()
