@@ -1,20 +1,83 @@
-"""The ASGI application."""
+"""The ASGI application: routes, and the engine's start and stop around them."""
 
 from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
+from gateway import pages
+from gateway.admin import admin_routes
+from gateway.agent_ws import Presence, agent_endpoint
+from gateway.auth import Tokens, load_secret
+from gateway.bus import create_bus
+from gateway.demo import seed_demo
+from gateway.engine import Engine
 from gateway.settings import Settings
+from gateway.store import create_store
+from gateway.visitor_ws import visitor_endpoint
+from gateway.web_api import api_routes
+from widget.bootstrap import bootstrap
+
+log = logging.getLogger("gateway")
 
 
 async def healthz(request: Request) -> JSONResponse:
+    """Liveness: the process answers. ``/readyz`` also checks the database."""
     return JSONResponse({"status": "ok"})
 
 
+async def readyz(request: Request) -> JSONResponse:
+    engine: Engine = request.app.state.engine
+    ok = await engine.store.ping()
+    return JSONResponse({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
+
+
+def build_engine(settings: Settings) -> Engine:
+    tokens = Tokens(
+        load_secret(settings),
+        visitor_ttl=settings.visitor_token_ttl,
+        agent_ttl=settings.agent_token_ttl,
+    )
+    return Engine(
+        settings,
+        create_store(settings.database_url),
+        create_bus(settings.redis_url),
+        tokens,
+        time.time,
+    )
+
+
 def create_app(settings: Settings) -> Starlette:
-    app = Starlette(routes=[Route("/healthz", healthz)])
+    engine = build_engine(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await engine.start()
+        if settings.demo:
+            await seed_demo(engine)
+        try:
+            yield
+        finally:
+            await engine.stop()
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/widget/bootstrap", bootstrap, methods=["POST"]),
+        WebSocketRoute("/ws/visitor", visitor_endpoint),
+        WebSocketRoute("/ws/agent", agent_endpoint),
+        Mount("/api", routes=[*api_routes(), *admin_routes()]),
+        *pages.routes(settings),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.engine = engine
+    app.state.presence = Presence(engine)
     app.state.settings = settings
     return app

@@ -36,11 +36,37 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _domain_match(args: argparse.Namespace) -> int:
+    from widget.domain import InvalidDomain, match_origin, match_page, parse_domain
+
+    try:
+        rule = parse_domain(args.configured)
+    except InvalidDomain as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    check = match_origin if args.origin else match_page
+    result = check(rule, args.page_url)
+    print(f"domain:   {rule}")
+    print(f"accepts:  {rule.describe()}")
+    print(f"{'origin:  ' if args.origin else 'page:    '} {args.page_url}")
+    print(f"{'match:   ' if result.matched else 'no match:'} {result.reason}")
+    return 0 if result.matched else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gateway (settings from GATEWAY_* variables)")
     serve.set_defaults(func=_serve)
+    dm = sub.add_parser(
+        "domain-match",
+        help="say whether and why a page matches a touchpoint domain (exit 0 yes, 1 no, 2 invalid)",
+        description="Explain the chat domain rule for one page; see docs/domains.md.",
+    )
+    dm.add_argument("configured", metavar="CONFIGURED", help="the touchpoint's domain")
+    dm.add_argument("page_url", metavar="PAGE_URL", help="the page URL (or Origin with --origin)")
+    dm.add_argument("--origin", action="store_true", help="PAGE_URL is an Origin header value")
+    dm.set_defaults(func=_domain_match)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

@@ -61,7 +61,7 @@ class Touchpoint(msgspec.Struct, kw_only=True, frozen=True):
     identity_secret: str = ""
     require_identity: bool = False
     # roles allowed to preview Inbox conversations of this touchpoint before assigning
-    preview_roles: list[Role] = ["supervisor", "admin"]
+    preview_roles: list[Role] = msgspec.field(default_factory=lambda: ["supervisor", "admin"])
     created_at: float = 0.0
 
 
@@ -86,25 +86,31 @@ class DispositionSet(msgspec.Struct, kw_only=True, frozen=True):
     dispositions: list[str] = []
 
 
+DEFAULT_CHANNEL_WEIGHTS = {
+    "chat": 25,
+    "sms": 20,
+    "whatsapp": 20,
+    "messenger": 20,
+    "email": 10,
+    "api": 20,
+}
+DEFAULT_SOUNDS = {
+    "offered": "ring",
+    "auto_assigned": "chime",
+    "transferred": "swoosh",
+    "reply": "pop",
+}
+
+
 class GlobalSettings(msgspec.Struct, kw_only=True, frozen=True):
     """Admin > Channels > Global settings."""
 
     # digital channel weights in capacity points (voice is fixed at 51)
-    channel_weights: dict[str, int] = {
-        "chat": 25,
-        "sms": 20,
-        "whatsapp": 20,
-        "messenger": 20,
-        "email": 10,
-        "api": 20,
-    }
+    channel_weights: dict[str, int] = msgspec.field(
+        default_factory=lambda: dict(DEFAULT_CHANNEL_WEIGHTS)
+    )
     # sound per event; "" means silent. Events: offered, auto_assigned, transferred, reply
-    sounds: dict[str, str] = {
-        "offered": "ring",
-        "auto_assigned": "chime",
-        "transferred": "swoosh",
-        "reply": "pop",
-    }
+    sounds: dict[str, str] = msgspec.field(default_factory=lambda: dict(DEFAULT_SOUNDS))
     priority_display: Literal["icons", "numbers"] = "icons"
     disposition_set_id: str | None = None
 
@@ -136,6 +142,8 @@ class Conversation(msgspec.Struct, kw_only=True, frozen=True):
     owner_agent_id: str | None = None
     # the capacity weight the owner took it with (not retroactive)
     weight: int = 0
+    # set by routing on arrival: manual (offers ring) or auto (assigned directly)
+    acceptance: Literal["manual", "auto"] = "manual"
     dedicated: bool = False
     fields: dict[str, str] = {}
     created_at: float = 0.0
@@ -180,6 +188,7 @@ CONVERSATION_MUTABLE = frozenset(
         "priority",
         "owner_agent_id",
         "weight",
+        "acceptance",
         "dedicated",
         "ended_at",
         "closed_at",
@@ -270,7 +279,9 @@ class Store(abc.ABC):
 
     # -- agent sessions ------------------------------------------------------------
     @abc.abstractmethod
-    async def create_session(self, session: AgentSession) -> None: ...
+    async def create_session(self, session: AgentSession) -> None:
+        """Conflict if the id exists, NotFound for an unknown agent. Deleting an agent
+        deletes its sessions."""
 
     @abc.abstractmethod
     async def get_session(self, session_id: str) -> AgentSession: ...
@@ -316,7 +327,9 @@ class Store(abc.ABC):
     # -- conversations -------------------------------------------------------------
     @abc.abstractmethod
     async def create_conversation(self, conv: Conversation) -> Conversation:
-        """Insert; raise Conflict if the id exists."""
+        """Insert; raise Conflict if the id exists, NotFound if the contact does not.
+        last_seq and the unread counts are the store's: they start at 0 whatever is
+        passed, and the returned record says so."""
 
     @abc.abstractmethod
     async def get_conversation(self, conversation_id: str) -> Conversation: ...
@@ -356,7 +369,8 @@ class Store(abc.ABC):
 
         Idempotent on (conversation_id, sender, sender_id, client_msg_id): a retry returns
         the message stored the first time and False, storing nothing. Returns (message,
-        True) when new. NotFound for an unknown conversation."""
+        True) when new. NotFound for an unknown conversation. An empty client_msg_id
+        opts out of idempotency (every such call stores a new message)."""
 
     @abc.abstractmethod
     async def messages(

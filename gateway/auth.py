@@ -1,0 +1,169 @@
+"""Tokens and passwords.
+
+Two kinds of token, both JWTs signed with HS256 (PyJWT) under the gateway's secret key:
+
+* a **visitor session token**, issued by the widget bootstrap, short-lived
+  (``GATEWAY_VISITOR_TOKEN_TTL``), bound to the touchpoint, the Origin the bootstrap came
+  from, the page's origin and the visitor id; renewed over the socket while it is open;
+* an **agent token**, issued at login, bound to a login session that can be revoked
+  (logout, admin action) before it expires.
+
+Passwords are hashed with Argon2id (argon2-cffi). See docs/security.md.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+import msgspec
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from gateway.errors import TokenExpired, TokenInvalid
+from gateway.settings import Settings
+
+ALGORITHM = "HS256"
+# A visitor keeps their identity across page loads by presenting an old token to the
+# bootstrap; past this age (seconds since it was first issued) they start afresh.
+VISITOR_MEMORY = 30 * 24 * 3600
+
+
+class VisitorClaims(msgspec.Struct, frozen=True):
+    tp: str  # touchpoint id
+    org: str  # the Origin the token may be used from
+    page: str  # the origin of the page the widget runs on
+    vid: str  # visitor id
+    exp: float
+    iat: float
+    first: float  # when this visitor was first seen (kept through renewals)
+
+
+class AgentClaims(msgspec.Struct, frozen=True):
+    sub: str  # agent id
+    sid: str  # login session id (revocable)
+    exp: float
+
+
+def new_id(prefix: str) -> str:
+    """A random, URL-safe id with a readable prefix (e.g. ``cv_3kT9...``)."""
+    return f"{prefix}_{secrets.token_urlsafe(12)}"
+
+
+def load_secret(settings: Settings) -> bytes:
+    """The signing key: GATEWAY_SECRET_KEY, or one generated once and kept in the data
+    directory (fine for one node; several nodes must share GATEWAY_SECRET_KEY)."""
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    path = Path(settings.data_dir) / "secret.key"
+    if path.exists():
+        return path.read_bytes().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48).encode()
+    path.touch(mode=0o600)
+    path.write_bytes(key)
+    return key
+
+
+class Tokens:
+    """Issues and verifies tokens. Verification raises TokenExpired or TokenInvalid."""
+
+    def __init__(self, secret: bytes, *, visitor_ttl: float, agent_ttl: float) -> None:
+        self._secret = secret
+        self.visitor_ttl = visitor_ttl
+        self.agent_ttl = agent_ttl
+
+    def _encode(self, typ: str, claims: dict[str, Any]) -> str:
+        return jwt.encode({"typ": typ, **claims}, self._secret, algorithm=ALGORITHM)
+
+    def _decode(self, token: str, typ: str, *, verify_exp: bool = True) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["exp", "typ"], "verify_exp": verify_exp},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenExpired("the token has expired") from None
+        except jwt.PyJWTError:
+            raise TokenInvalid("the token is not valid") from None
+        if claims.get("typ") != typ:
+            raise TokenInvalid(f"not a {typ} token")
+        return claims
+
+    # -- visitors ------------------------------------------------------------------
+    def issue_visitor(
+        self,
+        *,
+        touchpoint_id: str,
+        origin: str,
+        page_origin: str,
+        visitor_id: str,
+        now: float,
+        first_seen: float | None = None,
+    ) -> tuple[str, VisitorClaims]:
+        claims = VisitorClaims(
+            tp=touchpoint_id,
+            org=origin,
+            page=page_origin,
+            vid=visitor_id,
+            exp=now + self.visitor_ttl,
+            iat=now,
+            first=first_seen or now,
+        )
+        return self._encode("visitor", msgspec.structs.asdict(claims)), claims
+
+    def verify_visitor(self, token: str, *, verify_exp: bool = True) -> VisitorClaims:
+        data = self._decode(token, "visitor", verify_exp=verify_exp)
+        try:
+            return msgspec.convert({k: v for k, v in data.items() if k != "typ"}, VisitorClaims)
+        except msgspec.ValidationError:
+            raise TokenInvalid("malformed visitor token") from None
+
+    def remembered_visitor(
+        self, token: str, touchpoint_id: str, now: float
+    ) -> VisitorClaims | None:
+        """The visitor an earlier (possibly expired) token of this touchpoint names, if it
+        is authentic and not too old; None otherwise."""
+        try:
+            claims = self.verify_visitor(token, verify_exp=False)
+        except TokenInvalid:
+            return None
+        if claims.tp != touchpoint_id or now - claims.first > VISITOR_MEMORY:
+            return None
+        return claims
+
+    # -- agents --------------------------------------------------------------------
+    def issue_agent(self, *, agent_id: str, session_id: str, now: float) -> tuple[str, AgentClaims]:
+        claims = AgentClaims(sub=agent_id, sid=session_id, exp=now + self.agent_ttl)
+        return self._encode("agent", msgspec.structs.asdict(claims)), claims
+
+    def verify_agent(self, token: str) -> AgentClaims:
+        data = self._decode(token, "agent")
+        try:
+            return AgentClaims(sub=str(data["sub"]), sid=str(data["sid"]), exp=float(data["exp"]))
+        except (KeyError, TypeError, ValueError):
+            raise TokenInvalid("malformed agent token") from None
+
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str, password: str) -> bool:
+    """Constant-time check; False for a wrong password or an unusable hash."""
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def now() -> float:
+    return time.time()

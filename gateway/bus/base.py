@@ -1,0 +1,34 @@
+"""The bus: topics of already-encoded frames, fanned out to the nodes that subscribe.
+
+Topics are ``v:<visitor id>`` (a visitor's sockets) and ``a:<agent id>`` (an agent's
+sockets). A node subscribes to a topic while it holds a socket for it. The bus is the
+fast path, never the record: delivery is at most once, and clients resume from the
+store by sequence number (ARCHITECTURE.md, principle 3).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+
+Deliver = Callable[[str, bytes], None]
+
+
+class Bus(abc.ABC):
+    @abc.abstractmethod
+    async def start(self, deliver: Deliver) -> None:
+        """Begin delivering: ``deliver(topic, data)`` is called for every frame published
+        on a subscribed topic, on the event loop, never concurrently."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    async def publish(self, topic: str, data: bytes) -> None:
+        """Send to every subscriber of ``topic`` (none is fine)."""
+
+    @abc.abstractmethod
+    async def subscribe(self, topic: str) -> None: ...
+
+    @abc.abstractmethod
+    async def unsubscribe(self, topic: str) -> None: ...

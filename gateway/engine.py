@@ -1,0 +1,389 @@
+"""What visitors and agents can do, independent of the socket that asked.
+
+The WebSocket endpoints (visitor_ws.py, agent_ws.py) decode frames and call these
+methods; the methods check who may do what, go through the store and the dispatcher,
+and publish frames on the bus. Every method raises a GatewayError on refusal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import routing as r
+from gateway import protocol as p
+from gateway.auth import AgentClaims, Tokens, hash_password, new_id, verify_password
+from gateway.bus import Bus
+from gateway.directory import Directory
+from gateway.dispatch import Dispatcher
+from gateway.errors import AuthError, Conflict, Forbidden, NotFound, ProtocolError, TokenInvalid
+from gateway.forms import validate_fields
+from gateway.hub import Connection, Hub
+from gateway.messages import frame_for
+from gateway.settings import Settings
+from gateway.store.base import (
+    Agent,
+    AgentSession,
+    Contact,
+    Conversation,
+    ConversationState,
+    Message,
+    Store,
+)
+
+log = logging.getLogger("gateway.engine")
+
+LIVE_STATES: tuple[ConversationState, ...] = ("waiting", "offered", "assigned")
+_DUMMY_HASH = hash_password("not a password anyone has")
+
+
+class Engine:
+    def __init__(
+        self, settings: Settings, store: Store, bus: Bus, tokens: Tokens, clock: Callable[[], float]
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.hub = Hub(bus)
+        self.tokens = tokens
+        self.clock = clock
+        self.directory = Directory(store)
+        self.dispatcher = Dispatcher(settings, store, self.directory, self.publish, clock)
+        # This node's agent sockets by login session, closed when the session is revoked.
+        self.sessions: dict[str, set[Connection]] = {}
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.directory.load()
+        await self.hub.start()
+        await self.dispatcher.start()
+
+    async def stop(self) -> None:
+        await self.dispatcher.stop()
+        await self.hub.stop()
+        await self.store.close()
+
+    async def publish(self, topic: str, frame: p.Frame) -> None:
+        await self.bus.publish(topic, p.encode(frame))
+
+    # -- names ---------------------------------------------------------------------
+    async def contact_for(self, conv: Conversation) -> Contact:
+        return await self.store.get_contact(conv.contact_id)
+
+    async def sender_name(self, msg: Message, conv: Conversation) -> str:
+        if msg.sender == "agent":
+            return self.directory.agent_name(msg.sender_id)
+        if msg.sender == "visitor":
+            return (await self.contact_for(conv)).display_name
+        return self.directory.touchpoint_name(conv.touchpoint_id)
+
+    async def message_frame(self, msg: Message, conv: Conversation) -> p.MessageOut | p.EventOut:
+        return frame_for(msg, await self.sender_name(msg, conv))
+
+    # -- visitors ------------------------------------------------------------------
+    async def open_conversation(self, visitor_id: str, touchpoint_id: str) -> Conversation | None:
+        """The visitor's live conversation on this touchpoint, if any (the newest)."""
+        convs = await self.store.list_conversations(
+            visitor_id=visitor_id, touchpoint_id=touchpoint_id, states=list(LIVE_STATES)
+        )
+        return convs[-1] if convs else None
+
+    async def latest_conversation(self, visitor_id: str, touchpoint_id: str) -> Conversation | None:
+        convs = await self.store.list_conversations(
+            visitor_id=visitor_id, touchpoint_id=touchpoint_id
+        )
+        return convs[-1] if convs else None
+
+    async def visitor_conversation(self, visitor_id: str, conversation_id: str) -> Conversation:
+        """A conversation of this visitor, or NotFound (also for someone else's: a visitor
+        cannot even learn that another visitor's conversation exists)."""
+        try:
+            conv = await self.store.get_conversation(conversation_id)
+        except NotFound:
+            raise NotFound("no such conversation") from None
+        if conv.visitor_id != visitor_id:
+            raise NotFound("no such conversation")
+        return conv
+
+    async def visitor_contact(self, visitor_id: str) -> Contact | None:
+        try:
+            return await self.store.get_contact(_contact_id(visitor_id))
+        except NotFound:
+            return None
+
+    async def start_conversation(
+        self, visitor_id: str, touchpoint_id: str, fields: dict[str, str]
+    ) -> tuple[Conversation, Contact]:
+        tp = self.directory.touchpoints.get(touchpoint_id)
+        if tp is None or not tp.active:
+            raise Forbidden("this touchpoint is not active")
+        existing = await self.open_conversation(visitor_id, touchpoint_id)
+        if existing is not None:
+            return existing, await self.contact_for(existing)
+        clean = validate_fields(tp.form, fields)
+        now = self.clock()
+        contact = await self.visitor_contact(visitor_id)
+        if contact is None:
+            contact = await self.store.create_contact(
+                _contact_id(visitor_id),
+                name=clean.get("name", ""),
+                email=clean.get("email", ""),
+                phone=clean.get("phone", ""),
+                now=now,
+            )
+        elif clean.get("name") and clean["name"] != contact.name:
+            contact = await self.store.update_contact(contact.id, name=clean["name"])
+        conv = await self.store.create_conversation(
+            Conversation(
+                id=new_id("cv"),
+                touchpoint_id=tp.id,
+                channel=tp.channel,
+                contact_id=contact.id,
+                visitor_id=visitor_id,
+                state="waiting",
+                queue_ids=list(tp.queue_ids),
+                fields=clean,
+                created_at=now,
+                arrived_at=now,
+            )
+        )
+        await self.dispatcher.apply(r.ConversationArrived(conv.id, tp.id, tp.channel, dict(clean)))
+        return await self.store.get_conversation(conv.id), contact
+
+    async def visitor_send(
+        self, visitor_id: str, conv: Conversation, client_msg_id: str, body: str
+    ) -> p.Ack:
+        if conv.state not in LIVE_STATES:
+            raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
+        msg, created = await self.store.append_message(
+            conv.id,
+            sender="visitor",
+            sender_id=visitor_id,
+            client_msg_id=client_msg_id,
+            body=body,
+            now=self.clock(),
+        )
+        if created:
+            await self._deliver_visitor_message(msg)
+        return p.Ack(
+            client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
+        )
+
+    async def _deliver_visitor_message(self, msg: Message) -> None:
+        conv = await self.store.get_conversation(msg.conversation_id)
+        frame = p.encode(await self.message_frame(msg, conv))
+        await self.bus.publish(f"v:{conv.visitor_id}", frame)
+        owner = conv.owner_agent_id if conv.state == "assigned" else None
+        if owner:
+            await self.bus.publish(f"a:{owner}", frame)
+            await self.publish(
+                f"a:{owner}", p.Unread(conversation_id=conv.id, count=conv.agent_unread)
+            )
+            await self.dispatcher.sound(owner, "reply", conv.id)
+        else:
+            # Waiting in the Inbox (new, sent back or transferred to a queue): its row
+            # shows the unread count to every agent who sees it there.
+            view = self.dispatcher.router.conversation(conv.id)
+            only = view.dedicated_agent_id if view and view.dedicated else None
+            for agent_id in self.dispatcher.inbox_viewers(conv.queue_ids, only):
+                summary = await self.dispatcher.summary(agent_id, conv)
+                await self.publish(f"a:{agent_id}", p.ConversationUpdate(conversation=summary))
+
+    async def visitor_read(self, conv: Conversation, seq: int) -> None:
+        conv = await self.store.mark_read(conv.id, "visitor", seq)
+        await self.publish(
+            f"v:{conv.visitor_id}", p.Unread(conversation_id=conv.id, count=conv.visitor_unread)
+        )
+
+    async def visitor_typing(self, conv: Conversation, active: bool) -> None:
+        if conv.owner_agent_id and conv.state == "assigned":
+            contact = await self.contact_for(conv)
+            await self.publish(
+                f"a:{conv.owner_agent_id}",
+                p.Typing(
+                    conversation_id=conv.id, active=active, who="visitor", name=contact.display_name
+                ),
+            )
+
+    async def history(self, conv: Conversation, before_seq: int | None, limit: int) -> p.HistoryOut:
+        rows = await self.store.messages(conv.id, before_seq=before_seq, limit=limit + 1)
+        has_more = len(rows) > limit
+        rows = rows[1:] if has_more else rows
+        items = [await self.message_frame(m, conv) for m in rows]
+        return p.HistoryOut(conversation_id=conv.id, items=items, has_more=has_more)
+
+    async def backlog(self, conv: Conversation, after_seq: int) -> list[p.MessageOut | p.EventOut]:
+        """Everything after ``after_seq``, for a resume."""
+        out: list[p.MessageOut | p.EventOut] = []
+        page = self.settings.history_page_size * 4
+        while True:
+            rows = await self.store.messages(conv.id, after_seq=after_seq, limit=page)
+            out.extend([await self.message_frame(m, conv) for m in rows])
+            if len(rows) < page:
+                return out
+            after_seq = rows[-1].seq
+
+    # -- agents --------------------------------------------------------------------
+    def agent(self, agent_id: str) -> Agent:
+        agent = self.directory.agents.get(agent_id)
+        if agent is None or not agent.active:
+            raise Forbidden("unknown or deactivated agent")
+        return agent
+
+    async def check_agent_session(self, claims: AgentClaims) -> None:
+        """TokenInvalid unless the token's login session exists and is not revoked."""
+        try:
+            session = await self.store.get_session(claims.sid)
+        except NotFound:
+            raise TokenInvalid("unknown session") from None
+        if session.revoked or session.agent_id != claims.sub:
+            raise TokenInvalid("this session was revoked")
+
+    async def login(self, email: str, password: str) -> tuple[str, AgentClaims, Agent]:
+        try:
+            agent = await self.store.get_agent_by_email(email)
+        except NotFound:
+            agent = None
+        # Hash anyway when the agent is unknown, so timing does not tell who exists.
+        ok = verify_password(agent.password_hash if agent else _DUMMY_HASH, password)
+        if agent is None or not ok or not agent.active or not agent.password_hash:
+            raise AuthError("wrong email or password", code="bad_credentials")
+        now = self.clock()
+        session = AgentSession(
+            id=new_id("se"),
+            agent_id=agent.id,
+            created_at=now,
+            expires_at=now + self.tokens.agent_ttl,
+        )
+        await self.store.create_session(session)
+        token, claims = self.tokens.issue_agent(agent_id=agent.id, session_id=session.id, now=now)
+        return token, claims, agent
+
+    async def logout(self, session_id: str) -> None:
+        await self.store.revoke_session(session_id)
+        for conn in self.sessions.pop(session_id, set()):
+            conn.abort(p.CloseCode.UNAUTHENTICATED, "logged out")
+
+    async def agent_conversation(self, agent: Agent, conversation_id: str) -> Conversation:
+        """A conversation this agent may see, or NotFound."""
+        try:
+            conv = await self.store.get_conversation(conversation_id)
+        except NotFound:
+            raise NotFound("no such conversation") from None
+        if conv.state == "closed":
+            if conv.owner_agent_id == agent.id or agent.role in ("supervisor", "admin"):
+                return conv
+        elif self.dispatcher.router.can_see(agent.id, conv.id):
+            return conv
+        raise NotFound("no such conversation")
+
+    async def snapshot(self, agent: Agent) -> p.Snapshot:
+        router = self.dispatcher.router
+        inbox: list[p.ConversationSummary] = []
+        assigned: list[p.ConversationSummary] = []
+        for cid in (*router.inbox_for(agent.id), *router.offers_to(agent.id)):
+            conv = await self.store.get_conversation(cid)
+            inbox.append(await self.dispatcher.summary(agent.id, conv))
+        for cid in router.assigned_to(agent.id):
+            conv = await self.store.get_conversation(cid)
+            assigned.append(await self.dispatcher.summary(agent.id, conv))
+        av = router.agent(agent.id)
+        d = self.directory
+        return p.Snapshot(
+            v=p.VERSION,
+            agent=p.AgentInfo(
+                agent_id=agent.id,
+                name=agent.name,
+                role=agent.role,
+                status=av.status if av else "offline",
+                queue_ids=list(agent.queue_ids),
+                load=av.load_points if av else 0,
+                capacity=r.CAPACITY,
+            ),
+            inbox=inbox,
+            assigned=assigned,
+            queues={q.id: q.name for q in d.queues.values()},
+            agents={a.id: a.name for a in d.agents.values() if a.active},
+            sounds=dict(d.settings.sounds),
+            priority_display=d.settings.priority_display,
+            dispositions=d.dispositions(),
+        )
+
+    async def agent_send(
+        self, agent: Agent, conv: Conversation, client_msg_id: str, body: str
+    ) -> p.Ack:
+        if conv.state != "assigned" or conv.owner_agent_id != agent.id:
+            raise Forbidden("only the agent the conversation is assigned to can reply")
+        msg, created = await self.store.append_message(
+            conv.id,
+            sender="agent",
+            sender_id=agent.id,
+            client_msg_id=client_msg_id,
+            body=body,
+            now=self.clock(),
+        )
+        if created:
+            conv = await self.store.get_conversation(conv.id)
+            frame = p.encode(frame_for(msg, agent.name))
+            await self.bus.publish(f"v:{conv.visitor_id}", frame)
+            await self.bus.publish(f"a:{agent.id}", frame)
+            await self.publish(
+                f"v:{conv.visitor_id}", p.Unread(conversation_id=conv.id, count=conv.visitor_unread)
+            )
+        return p.Ack(
+            client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
+        )
+
+    async def agent_read(self, agent: Agent, conv: Conversation, seq: int) -> None:
+        conv = await self.store.mark_read(conv.id, "agent", seq)
+        await self.publish(
+            f"a:{agent.id}", p.Unread(conversation_id=conv.id, count=conv.agent_unread)
+        )
+
+    async def agent_typing(self, agent: Agent, conv: Conversation, active: bool) -> None:
+        if conv.owner_agent_id == agent.id and conv.state == "assigned":
+            await self.publish(
+                f"v:{conv.visitor_id}",
+                p.Typing(conversation_id=conv.id, active=active, who="agent", name=agent.name),
+            )
+
+    async def agent_action(self, agent: Agent, frame: p.AgentAction) -> None:
+        """Assign, accept, reject, transfer, send to inbox, end, wrap up."""
+        conv = await self.agent_conversation(agent, frame.conversation_id)
+        cid, aid = conv.id, agent.id
+        if isinstance(frame, p.Assign):
+            await self.dispatcher.apply(r.Assign(cid, aid))
+        elif isinstance(frame, p.Accept):
+            await self.dispatcher.apply(r.Accept(cid, aid))
+        elif isinstance(frame, p.Reject):
+            await self.dispatcher.apply(r.Reject(cid, aid))
+        elif isinstance(frame, p.Transfer):
+            if bool(frame.to_agent_id) == bool(frame.to_queue_id):
+                raise ProtocolError(
+                    "transfer to an agent or to a queue: exactly one", code="invalid_field"
+                )
+            await self.dispatcher.apply(
+                r.Transfer(
+                    cid,
+                    aid,
+                    to_agent_id=frame.to_agent_id or None,
+                    to_queue_id=frame.to_queue_id or None,
+                )
+            )
+        elif isinstance(frame, p.SendToInbox):
+            await self.dispatcher.apply(r.SendToInbox(cid, aid))
+        elif isinstance(frame, p.End):
+            await self.dispatcher.apply(r.End(cid, aid))
+        elif isinstance(frame, p.WrapUp):
+            allowed = self.directory.dispositions()
+            if frame.disposition and allowed and frame.disposition not in allowed:
+                raise ProtocolError(
+                    f"unknown disposition {frame.disposition!r}", code="invalid_field"
+                )
+            await self.dispatcher.wrap_up(cid, aid, frame.notes, frame.disposition)
+        else:  # pragma: no cover - the decoder admits nothing else
+            raise ProtocolError("unknown action")
+
+
+def _contact_id(visitor_id: str) -> str:
+    return f"ct_{visitor_id}"

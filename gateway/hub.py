@@ -1,0 +1,160 @@
+"""The hub: this node's open sockets, each behind a bounded send queue.
+
+A frame is encoded once and the same bytes are queued for every local socket of its
+topic. Each socket has one writer task draining its queue; a socket whose queue is full
+(a consumer too slow) is closed with SLOW_CONSUMER so it cannot hold memory or delay
+anyone else, and reconnects and resumes from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+
+from gateway.bus import Bus
+from gateway.protocol import CloseCode
+
+log = logging.getLogger("gateway.hub")
+
+SendText = Callable[[str], Awaitable[None]]
+Close = Callable[[int, str], Awaitable[None]]
+
+
+class Connection:
+    """One WebSocket, as the hub sees it: a topic, a queue, a writer."""
+
+    def __init__(self, topic: str, send_text: SendText, close: Close, queue_size: int) -> None:
+        self.topic = topic
+        self._send_text = send_text
+        self._close = close
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(queue_size)
+        self._writer: asyncio.Task[None] | None = None
+        # While held (during a resume or snapshot), live frames wait here so they follow
+        # the backlog instead of overtaking it.
+        self._held: list[bytes] | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self.closed = False
+        self.close_code: int | None = None
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write(), name=f"writer {self.topic}")
+
+    def hold(self) -> None:
+        self._held = []
+
+    def release(self, keep: Callable[[bytes], bool] = lambda _: True) -> None:
+        """Stop holding: queue the held frames that ``keep`` accepts, in order."""
+        held, self._held = self._held or [], None
+        for data in held:
+            if keep(data):
+                self.send(data)
+
+    def send(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if self._held is not None:
+            self._held.append(data)
+            return
+        try:
+            self._queue.put_nowait(data)
+        except asyncio.QueueFull:
+            log.info("closing slow consumer on %s", self.topic)
+            self.abort(CloseCode.SLOW_CONSUMER, "too slow to read")
+
+    def abort(self, code: int, reason: str) -> None:
+        """Close as soon as possible, dropping what is queued."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        if self._writer is not None:
+            self._writer.cancel()
+        self._closer = asyncio.create_task(self._close_quietly(code, reason))
+
+    async def close_after_flush(self, code: int, reason: str) -> None:
+        """Send what is queued, then close (used when draining)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+        if self._writer is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._writer, 2.0)
+        await self._close_quietly(code, reason)
+
+    async def _close_quietly(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self._close(code, reason)
+
+    async def stop(self) -> None:
+        """The socket is gone: stop the writer."""
+        self.closed = True
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._writer
+
+    async def _write(self) -> None:
+        queue = self._queue
+        try:
+            while True:
+                data = await queue.get()
+                if data is None:
+                    return
+                await self._send_text(data.decode())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The peer went away mid-send; the reader side notices and cleans up.
+            self.closed = True
+
+
+class Hub:
+    """Local sockets by topic, subscribed on the bus while any is open."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self._by_topic: dict[str, set[Connection]] = defaultdict(set)
+
+    async def start(self) -> None:
+        await self.bus.start(self.deliver)
+
+    async def stop(self) -> None:
+        await self.bus.stop()
+
+    def deliver(self, topic: str, data: bytes) -> None:
+        for conn in tuple(self._by_topic.get(topic, ())):
+            conn.send(data)
+
+    async def add(self, conn: Connection) -> None:
+        conns = self._by_topic[conn.topic]
+        first = not conns
+        conns.add(conn)
+        conn.start()
+        if first:
+            await self.bus.subscribe(conn.topic)
+
+    async def remove(self, conn: Connection) -> None:
+        await conn.stop()
+        conns = self._by_topic.get(conn.topic)
+        if conns is None:
+            return
+        conns.discard(conn)
+        if not conns:
+            del self._by_topic[conn.topic]
+            await self.bus.unsubscribe(conn.topic)
+
+    def count(self, topic: str) -> int:
+        return len(self._by_topic.get(topic, ()))
+
+    def connections(self) -> list[Connection]:
+        return [c for conns in self._by_topic.values() for c in conns]
+
+    @property
+    def total(self) -> int:
+        return sum(len(c) for c in self._by_topic.values())

@@ -1,0 +1,191 @@
+"""``/ws/visitor``: the widget's socket.
+
+hello (token, resume points) → welcome, a renewed token, then exactly the messages and
+events after each resume point, then live frames. The Origin must be the one the token
+was issued to, and still allowed for the touchpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from gateway import protocol as p
+from gateway.auth import VisitorClaims
+from gateway.engine import Engine
+from gateway.errors import AuthError, Conflict, GatewayError, NotFound
+from gateway.hub import Connection
+from gateway.messages import seq_of
+from gateway.sockets import Closed, close, close_code_for, read_hello, run_loop, send_frame
+from gateway.store.base import Conversation
+from widget.bootstrap import origin_allowed, self_origins
+
+
+class VisitorSession:
+    def __init__(self, engine: Engine, claims: VisitorClaims, conn: Connection) -> None:
+        self.engine = engine
+        self.claims = claims
+        self.conn = conn
+
+    @property
+    def visitor_id(self) -> str:
+        return self.claims.vid
+
+    async def conversation(self, conversation_id: str) -> Conversation:
+        if conversation_id:
+            conv = await self.engine.visitor_conversation(self.visitor_id, conversation_id)
+            if conv.touchpoint_id != self.claims.tp:
+                raise NotFound("no such conversation")
+            return conv
+        conv_or_none = await self.engine.open_conversation(self.visitor_id, self.claims.tp)
+        if conv_or_none is None:
+            if await self.engine.latest_conversation(self.visitor_id, self.claims.tp):
+                raise Conflict(
+                    "the conversation has ended; start a new one", code="conversation_ended"
+                )
+            raise NotFound("start a conversation first", code="no_conversation")
+        return conv_or_none
+
+    async def handle(self, frame: Any) -> None:
+        engine = self.engine
+        if isinstance(frame, p.Send):
+            conv = await self.conversation(frame.conversation_id)
+            self.conn.send(
+                p.encode(
+                    await engine.visitor_send(
+                        self.visitor_id, conv, frame.client_msg_id, frame.body
+                    )
+                )
+            )
+        elif isinstance(frame, p.Start):
+            conv, contact = await engine.start_conversation(
+                self.visitor_id, self.claims.tp, frame.fields
+            )
+            # Every tab of this visitor learns of it.
+            await engine.publish(
+                f"v:{self.visitor_id}",
+                p.Started(conversation_id=conv.id, visitor_name=contact.display_name),
+            )
+        elif isinstance(frame, p.TypingIn):
+            await engine.visitor_typing(
+                await self.conversation(frame.conversation_id), frame.active
+            )
+        elif isinstance(frame, p.Read):
+            await engine.visitor_read(await self.conversation(frame.conversation_id), frame.seq)
+        elif isinstance(frame, p.History):
+            conv = await self.conversation(frame.conversation_id)
+            self.conn.send(p.encode(await engine.history(conv, frame.before_seq, frame.limit)))
+        else:
+            raise GatewayError("hello was already received", code="bad_frame")
+
+    async def welcome(self, ws: WebSocket, hello: p.Hello) -> None:
+        """Welcome, renewed token and backlog, sent before any held live frame."""
+        engine = self.engine
+        contact = await engine.visitor_contact(self.visitor_id)
+        conv = await engine.open_conversation(self.visitor_id, self.claims.tp)
+        info = None
+        if conv is not None:
+            info = p.ConversationInfo(
+                conversation_id=conv.id,
+                state=conv.state,
+                last_seq=conv.last_seq,
+                unread=conv.visitor_unread,
+                agent_name=engine.directory.agent_name(conv.owner_agent_id),
+            )
+        await send_frame(
+            ws,
+            p.Welcome(
+                v=p.VERSION,
+                visitor_id=self.visitor_id,
+                visitor_name=contact.display_name if contact else "",
+                conversation=info,
+            ),
+        )
+        await self.renew(ws)
+        sent: dict[str, int] = {}
+        for point in hello.resume[:10]:
+            try:
+                rconv = await engine.visitor_conversation(self.visitor_id, point.conversation_id)
+            except NotFound:
+                continue
+            for frame in await engine.backlog(rconv, point.last_seq):
+                await send_frame(ws, frame)
+                sent[rconv.id] = frame.seq
+            if rconv.visitor_unread:
+                await send_frame(ws, p.Unread(conversation_id=rconv.id, count=rconv.visitor_unread))
+
+        def newer(data: bytes) -> bool:
+            key = seq_of(data)
+            return key is None or key[1] > sent.get(key[0], -1)
+
+        self.conn.release(newer)
+
+    async def renew(self, ws: WebSocket | None = None) -> None:
+        c = self.claims
+        token, claims = self.engine.tokens.issue_visitor(
+            touchpoint_id=c.tp,
+            origin=c.org,
+            page_origin=c.page,
+            visitor_id=c.vid,
+            now=self.engine.clock(),
+            first_seen=c.first,
+        )
+        frame = p.TokenRenewed(token=token, expires_at=claims.exp)
+        if ws is not None:
+            await send_frame(ws, frame)
+        else:
+            self.conn.send(p.encode(frame))
+
+    async def keep_renewing(self) -> None:
+        # Renew well before expiry so a reconnect always has a valid token.
+        period = self.engine.tokens.visitor_ttl / 3
+        while True:
+            await asyncio.sleep(period)
+            await self.renew()
+
+
+async def visitor_endpoint(ws: WebSocket) -> None:
+    engine: Engine = ws.app.state.engine
+    settings = engine.settings
+    origin = ws.headers.get("origin", "")
+    await ws.accept()
+    conn: Connection | None = None
+    renewer: asyncio.Task[None] | None = None
+    try:
+        hello = await read_hello(ws, p.decode_visitor, settings.max_frame_bytes)
+        claims = engine.tokens.verify_visitor(hello.token)
+        if origin != claims.org:
+            raise Closed(p.CloseCode.FORBIDDEN, "this token was issued to another origin")
+        tp = engine.directory.touchpoints.get(claims.tp)
+        if tp is None or not tp.active:
+            raise Closed(p.CloseCode.FORBIDDEN, "this touchpoint does not accept chats")
+        allowed = origin_allowed(tp.domain, origin, self_origins(ws))
+        if not allowed.matched:
+            raise Closed(p.CloseCode.POLICY, allowed.reason)
+        conn = Connection(f"v:{claims.vid}", ws.send_text, ws.close, settings.send_queue_size)
+        session = VisitorSession(engine, claims, conn)
+        conn.hold()
+        await engine.hub.add(conn)
+        await session.welcome(ws, hello)
+        renewer = asyncio.create_task(session.keep_renewing())
+        await run_loop(ws, conn, p.decode_visitor, settings.max_frame_bytes, session.handle)
+    except Closed as exc:
+        await close(ws, exc.code, exc.reason)
+    except AuthError as exc:
+        await close(ws, close_code_for(exc), exc.message)
+    except GatewayError as exc:
+        await close(ws, close_code_for(exc), exc.message)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        if renewer is not None:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+        if conn is not None:
+            await engine.hub.remove(conn)
+            if conn.close_code is not None:
+                await close(ws, conn.close_code, "")

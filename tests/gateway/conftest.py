@@ -1,0 +1,100 @@
+"""A real gateway per test (or per module), on a free port, with the demo data."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.auth import hash_password
+from gateway.store import create_store
+from gateway.store.base import Agent, Queue, Touchpoint
+from tests import services
+from tests.gateway.client import AgentClient, Visitor
+
+AGENT = ("agent@demo.test", "demo-agent")
+ADMIN = ("admin@demo.test", "demo-admin")
+
+
+def seed(
+    database_url: str,
+    *,
+    agents: list[Agent] = (),
+    touchpoints: list[Touchpoint] = (),
+    queues: list[Queue] = (),
+) -> None:  # type: ignore[assignment]
+    """Write configuration into a store before a gateway starts on it."""
+
+    async def run() -> None:
+        store = create_store(database_url)
+        await store.open()
+        try:
+            for q in queues:
+                await store.put_queue(q)
+            for a in agents:
+                await store.put_agent(a)
+            for t in touchpoints:
+                await store.put_touchpoint(t)
+        finally:
+            await store.close()
+
+    # Tests call this from inside their own event loop: run it on a thread of its own.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
+
+
+def agent_record(agent_id: str, email: str, queues: list[str], role: str = "agent") -> Agent:
+    return Agent(
+        id=agent_id,
+        email=email,
+        name=agent_id.title(),
+        role=role,  # type: ignore[arg-type]
+        queue_ids=queues,
+        password_hash=hash_password("pw-" + agent_id),
+    )
+
+
+@pytest.fixture
+def gateway_factory() -> Iterator[Callable[..., services.GatewayProcess]]:
+    nodes: list[services.GatewayProcess] = []
+
+    def start(
+        env: dict[str, str] | None = None, *, setup: Callable[[str, int], None] | None = None
+    ) -> services.GatewayProcess:
+        """Start a gateway; ``setup(database_url, port)`` may seed its store first."""
+        tmp = Path(tempfile.mkdtemp(prefix="gw-test-"))
+        url = f"sqlite:///{tmp}/gateway.db"
+        full = {"GATEWAY_DATABASE_URL": url, "GATEWAY_DEMO": "1", **(env or {})}
+        port = services.free_port()
+        if setup is not None:
+            setup(full["GATEWAY_DATABASE_URL"], port)
+        node = services.start_gateway(full, port=port)
+        nodes.append(node)
+        return node
+
+    yield start
+    for node in nodes:
+        node.stop()
+
+
+@pytest.fixture
+def gateway(gateway_factory: Callable[..., services.GatewayProcess]) -> services.GatewayProcess:
+    return gateway_factory()
+
+
+def demo_visitor(node: services.GatewayProcess) -> Visitor:
+    """A visitor on the demo page, embedding by script (Origin = the page's origin)."""
+    return Visitor(
+        node,
+        "tp_demo_127",
+        f"http://127.0.0.1:{node.port}/demo",
+        origin=f"http://127.0.0.1:{node.port}",
+    )
+
+
+def demo_agent(node: services.GatewayProcess) -> AgentClient:
+    return AgentClient(node, *AGENT)

@@ -1,0 +1,322 @@
+"""Visitors and agents chat end to end through a real gateway process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+
+from gateway.store.base import Touchpoint
+from tests.gateway.client import AgentClient
+from tests.gateway.conftest import agent_record, demo_agent, demo_visitor, seed
+from tests.services import GatewayProcess
+
+
+async def test_visitor_and_agent_chat_with_offer_accept_and_replies(
+    gateway: GatewayProcess,
+) -> None:
+    agent = demo_agent(gateway)
+    await agent.login()
+    snap = await agent.connect()
+    assert snap["agent"]["status"] == "available" and snap["assigned"] == []
+    assert snap["sounds"]["offered"] == "ring" and "Resolved" in snap["dispositions"]
+
+    visitor = demo_visitor(gateway)
+    boot = await visitor.bootstrap()
+    assert boot["config"]["form"][0]["name"] == "name"
+    welcome = await visitor.connect()
+    assert welcome.get("conversation") is None
+
+    cid = await visitor.start(name="Lin", email="lin@example.com")
+    assert agent.sock and visitor.sock
+    offer = await agent.sock.expect("offer")
+    assert offer["conversation"]["conversation_id"] == cid
+    assert offer["conversation"]["contact_name"] == "Lin"
+    assert offer["expires_at"] > offer["conversation"]["arrived_at"]
+    sound = await agent.sock.expect("sound", event="offered")
+    assert sound["sound"] == "ring"
+
+    ack = await visitor.say("Hello, is my order shipped?", "c-1")
+    assert ack["seq"] == 1 and not ack.get("duplicate")
+
+    assert (await agent.act("accept", cid))["type"] == "ok"
+    joined = await visitor.sock.expect("event", event="agent_joined")
+    assert joined["agent_name"].startswith("Ada") and joined["seq"] == 2
+    row = await agent.sock.expect("conversation")
+    while row["conversation"]["place"] != "assigned":
+        row = await agent.sock.expect("conversation")
+    assert row["conversation"]["unread"] == 1
+
+    reply = await agent.say(cid, "Yes, it left this morning.")
+    assert reply["seq"] == 3
+    got = await visitor.sock.expect("message", seq=3)
+    assert got["sender"] == "agent" and got["body"] == "Yes, it left this morning."
+    assert (await visitor.sock.expect("unread"))["count"] == 1
+    await visitor.sock.send({"type": "read", "seq": 3})
+    assert (await visitor.sock.expect("unread"))["count"] == 0
+
+    # The visitor's next message reaches the agent live, with an unread bump and a sound.
+    await visitor.say("Thanks!")
+    live = await agent.sock.expect("message", conversation_id=cid, sender="visitor")
+    assert live["body"] == "Thanks!" and live["sender_name"] == "Lin"
+    assert (await agent.sock.expect("unread", conversation_id=cid))["count"] == 2
+    assert (await agent.sock.expect("sound", event="reply"))["conversation_id"] == cid
+    await agent.sock.send({"type": "read", "conversation_id": cid, "seq": live["seq"]})
+    assert (await agent.sock.expect("unread", conversation_id=cid))["count"] == 0
+
+    # Typing travels both ways and is not stored.
+    await agent.sock.send({"type": "typing", "conversation_id": cid, "active": True})
+    typing = await visitor.sock.expect("typing")
+    assert typing["who"] == "agent" and typing["active"] is True
+    await visitor.sock.send({"type": "typing", "active": True})
+    assert (await agent.sock.expect("typing", conversation_id=cid))["who"] == "visitor"
+
+
+async def test_a_retried_message_is_stored_once_and_acked_as_duplicate(
+    gateway: GatewayProcess,
+) -> None:
+    visitor = demo_visitor(gateway)
+    await visitor.bootstrap()
+    await visitor.connect()
+    cid = await visitor.start()
+    first = await visitor.say("only once", "same-id")
+    again = await visitor.say("only once", "same-id")
+    assert again["seq"] == first["seq"] and again["duplicate"] is True
+    assert visitor.sock
+    await visitor.sock.send({"type": "history", "conversation_id": cid})
+    history = await visitor.sock.expect("history")
+    bodies = [
+        i["body"] for i in history["items"] if i["type"] == "message" and i["sender"] == "visitor"
+    ]
+    assert bodies == ["only once"]
+
+
+async def test_resume_after_reconnect_gets_exactly_what_was_missed(gateway: GatewayProcess) -> None:
+    agent = demo_agent(gateway)
+    await agent.login()
+    await agent.connect()
+    visitor = demo_visitor(gateway)
+    await visitor.bootstrap()
+    await visitor.connect()
+    cid = await visitor.start(name="Sam")
+    assert agent.sock and visitor.sock
+    await agent.sock.expect("offer")
+    assert (await agent.act("accept", cid))["type"] == "ok"
+    await visitor.say("one")
+    joined = await visitor.sock.expect("event", event="agent_joined")
+    visitor.note(joined)
+    seen = visitor.last_seq[cid]
+    await visitor.sock.close()
+
+    # While the visitor is away (a page load), the agent writes twice.
+    for text in ("missed 1", "missed 2"):
+        await agent.say(cid, text)
+
+    welcome = await visitor.connect()
+    assert welcome["conversation"]["conversation_id"] == cid
+    assert welcome["conversation"]["unread"] == 2
+    frames = [await visitor.sock.expect_any(("message", "event")) for _ in range(2)]
+    assert [f["body"] for f in frames] == ["missed 1", "missed 2"]
+    assert [f["seq"] for f in frames] == [seen + 1, seen + 2]
+    # Exactly: nothing else sequenced follows.
+    await asyncio.sleep(0.2)
+    rest = [f for f in visitor.sock.drain() if f["type"] in ("message", "event")]
+    assert rest == []
+
+    # A reload keeps the visitor: an old token brings back the same visitor id.
+    old_vid = visitor.visitor_id
+    await visitor.bootstrap()
+    assert visitor.visitor_id == old_vid
+
+
+async def test_two_agents_assign_the_same_inbox_conversation_one_wins(
+    gateway_factory: Callable[..., GatewayProcess],
+) -> None:
+    def setup(url: str, port: int) -> None:
+        seed(
+            url,
+            agents=[
+                agent_record("ag_one", "one@test", ["q_simple"]),
+                agent_record("ag_two", "two@test", ["q_simple"]),
+            ],
+            touchpoints=[
+                Touchpoint(
+                    id="tp_simple",
+                    name="Simple",
+                    channel="chat",
+                    active=True,
+                    routing_mode="flow",
+                    domain=f"127.0.0.1:{port}",
+                    queue_ids=["q_simple"],
+                ),
+            ],
+        )
+
+    node = gateway_factory(setup=setup)
+    one, two = (
+        AgentClient(node, "one@test", "pw-ag_one"),
+        AgentClient(node, "two@test", "pw-ag_two"),
+    )
+    for a in (one, two):
+        await a.login()
+        await a.connect()
+        assert a.sock
+        # Away: nothing rings them, the conversation waits in their Inbox.
+        await a.sock.send({"type": "status", "status": "away", "ref": "s"})
+        await a.sock.expect("ok", ref="s")
+    visitor = demo_visitor(node)
+    visitor.touchpoint_id = "tp_simple"
+    await visitor.bootstrap()
+    await visitor.connect()
+    cid = await visitor.start()
+    assert one.sock and two.sock
+    for a in (one, two):
+        row = await a.sock.expect("conversation")
+        assert (
+            row["conversation"]["place"] == "inbox"
+            and row["conversation"]["conversation_id"] == cid
+        )
+
+    results = await asyncio.gather(one.act("assign", cid), two.act("assign", cid))
+    assert sorted(r["type"] for r in results) == ["error", "ok"]
+    refusal = next(r for r in results if r["type"] == "error")
+    assert refusal["code"] == "already_assigned"
+
+
+async def test_agents_outside_the_queue_cannot_see_or_act(
+    gateway_factory: Callable[..., GatewayProcess],
+) -> None:
+    node = gateway_factory(
+        setup=lambda url, port: seed(url, agents=[agent_record("ag_out", "out@test", ["q_other"])])
+    )
+    outsider = AgentClient(node, "out@test", "pw-ag_out")
+    await outsider.login()
+    snap = await outsider.connect()
+    visitor = demo_visitor(node)
+    await visitor.bootstrap()
+    await visitor.connect()
+    cid = await visitor.start()
+    assert snap["inbox"] == []
+    for action in ("assign", "accept", "end"):
+        refused = await outsider.act(action, cid)
+        assert refused["type"] == "error" and refused["code"] == "not_found", action
+    assert outsider.sock
+    await outsider.sock.send({"type": "history", "conversation_id": cid})
+    assert (await outsider.sock.expect("error"))["code"] == "not_found"
+    await outsider.sock.send(
+        {"type": "send", "conversation_id": cid, "body": "hi", "client_msg_id": "x"}
+    )
+    assert (await outsider.sock.expect("error"))["code"] == "not_found"
+
+
+async def test_end_wrapup_closes_and_a_later_visitor_message_is_refused(
+    gateway: GatewayProcess,
+) -> None:
+    agent = demo_agent(gateway)
+    await agent.login()
+    await agent.connect()
+    visitor = demo_visitor(gateway)
+    await visitor.bootstrap()
+    await visitor.connect()
+    cid = await visitor.start()
+    assert agent.sock and visitor.sock
+    await agent.sock.expect("offer")
+    assert (await agent.act("accept", cid))["type"] == "ok"
+    refused = await agent.act("wrapup", cid, notes="too early")
+    assert refused["type"] == "error"
+    assert (await agent.act("end", cid))["type"] == "ok"
+    ended = await visitor.sock.expect("event", event="ended")
+    assert ended["conversation_id"] == cid
+    assert (await agent.act("wrapup", cid, notes="Order shipped", disposition="Resolved"))[
+        "type"
+    ] == "ok"
+    gone = await agent.sock.expect("conversation", timeout=5)
+    while gone["conversation"]["place"] != "gone":
+        gone = await agent.sock.expect("conversation", timeout=5)
+    assert gone["conversation"]["state"] == "closed"
+    await visitor.sock.send({"type": "send", "body": "one more", "client_msg_id": "late"})
+    error = await visitor.sock.expect("error")
+    assert error["code"] == "conversation_ended" and error["ref"] == "late"
+    # A new conversation can start afterwards.
+    assert await visitor.start() != cid
+
+
+async def test_transfer_to_queue_and_send_to_inbox(
+    gateway_factory: Callable[..., GatewayProcess],
+) -> None:
+    node = gateway_factory(
+        setup=lambda url, port: seed(url, agents=[agent_record("ag_b", "b@test", ["q_support"])])
+    )
+    ada, bob = demo_agent(node), AgentClient(node, "b@test", "pw-ag_b")
+    await ada.login()
+    await ada.connect()
+    visitor = demo_visitor(node)
+    await visitor.bootstrap()
+    await visitor.connect()
+    cid = await visitor.start()
+    assert ada.sock and visitor.sock
+    await ada.sock.expect("offer")
+    assert (await ada.act("accept", cid))["type"] == "ok"
+    await bob.login()
+    await bob.connect()
+    assert bob.sock
+    # Transfer straight to Bob: he is told (sound), Ada loses it, the visitor sees the change.
+    assert (await ada.act("transfer", cid, to_agent_id="ag_b"))["type"] == "ok"
+    assert (await bob.sock.expect("sound", event="transferred"))["conversation_id"] == cid
+    left = await visitor.sock.expect("event", event="agent_left")
+    assert left["agent_name"].startswith("Ada")
+    # Bob sends it back to the Inbox: it waits again, and Bob's reply is refused.
+    assert (await bob.act("send_to_inbox", cid))["type"] == "ok"
+    await bob.sock.send(
+        {"type": "send", "conversation_id": cid, "body": "x", "client_msg_id": "b1"}
+    )
+    error = await bob.sock.expect("error")
+    assert error["code"] in ("forbidden", "not_found")
+    transfer_bad = await ada.act("transfer", cid, to_agent_id="ag_b", to_queue_id="q_support")
+    assert transfer_bad["type"] == "error"
+
+
+async def test_logout_revokes_the_token(gateway: GatewayProcess) -> None:
+    agent = demo_agent(gateway)
+    await agent.login()
+    await agent.connect()
+    assert agent.sock
+    async with httpx.AsyncClient() as http:
+        r = await http.post(
+            gateway.base_url + "/api/logout", headers={"Authorization": f"Bearer {agent.token}"}
+        )
+        assert r.status_code == 204
+        assert await agent.sock.expect_close() == 4001
+        me = await http.get(
+            gateway.base_url + "/api/me", headers={"Authorization": f"Bearer {agent.token}"}
+        )
+        assert me.status_code == 401
+    again = AgentClient(gateway, agent.email, agent.password, token=agent.token)
+    ws_code = await _hello_close_code(again)
+    assert ws_code == 4001
+
+
+async def _hello_close_code(agent: AgentClient) -> int:
+    from websockets.asyncio.client import connect
+
+    from tests.gateway.client import Socket
+
+    ws = await connect(agent.node.ws_url + "/ws/agent", origin=agent.node.base_url)  # type: ignore[arg-type]
+    sock = Socket(ws)
+    await sock.send({"type": "hello", "v": 1, "token": agent.token})
+    return await sock.expect_close()
+
+
+async def test_login_refuses_wrong_passwords_alike(gateway: GatewayProcess) -> None:
+    async with httpx.AsyncClient() as http:
+        wrong = await http.post(
+            gateway.base_url + "/api/login", json={"email": "agent@demo.test", "password": "nope"}
+        )
+        nobody = await http.post(
+            gateway.base_url + "/api/login", json={"email": "who@demo.test", "password": "nope"}
+        )
+        malformed = await http.post(gateway.base_url + "/api/login", content=b"{")
+    assert wrong.status_code == nobody.status_code == 401
+    assert wrong.json() == nobody.json()
+    assert malformed.status_code == 422

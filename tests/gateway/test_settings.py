@@ -1,0 +1,99 @@
+"""The settings object: defaults, environment, file, validation, and its documentation."""
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import ConfigError
+from gateway.settings import FIELDS, Settings, load_settings
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+
+
+def test_defaults_are_the_embedded_single_node_setup() -> None:
+    s = load_settings({})
+    assert s == Settings()
+    assert s.database_url.startswith("sqlite:") and s.redis_url == "" and s.demo
+
+
+def test_environment_values_are_converted() -> None:
+    s = load_settings(
+        {"GATEWAY_PORT": "9001", "GATEWAY_DEMO": "false", "GATEWAY_OFFER_TIMEOUT": "2.5"}
+    )
+    assert (s.port, s.demo, s.offer_timeout) == (9001, False, 2.5)
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"GATEWAY_PORT": "eighty"}, "GATEWAY_PORT"),
+        ({"GATEWAY_PORT": "70000"}, "GATEWAY_PORT"),
+        ({"GATEWAY_OFFER_TIMEOUT": "0"}, "GATEWAY_OFFER_TIMEOUT"),
+        ({"GATEWAY_DATABASE_URL": "mysql://x"}, "GATEWAY_DATABASE_URL"),
+        ({"GATEWAY_REDIS_URL": "localhost:6379"}, "GATEWAY_REDIS_URL"),
+        ({"GATEWAY_SECRET_KEY": "short"}, "GATEWAY_SECRET_KEY"),
+        ({"GATEWAY_LOG_LEVEL": "loud"}, "GATEWAY_LOG_LEVEL"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    assert fragment in str(info.value)
+
+
+def test_file_then_environment(tmp_path: Path) -> None:
+    f = tmp_path / "g.toml"
+    f.write_text("port = 8081\noffer_timeout = 45.0\n")
+    s = load_settings({"GATEWAY_CONFIG_FILE": str(f), "GATEWAY_PORT": "8082"})
+    assert (s.port, s.offer_timeout) == (8082, 45.0)
+
+
+def test_unknown_key_in_file_is_refused(tmp_path: Path) -> None:
+    f = tmp_path / "g.toml"
+    f.write_text("prot = 1\n")
+    with pytest.raises(ConfigError, match="prot"):
+        load_settings({"GATEWAY_CONFIG_FILE": str(f)})
+
+
+def test_every_setting_is_documented_with_its_default() -> None:
+    text = DOC.read_text()
+    rows = dict(re.findall(r"^\| `GATEWAY_([A-Z_]+)` \| ([^|]+) \|", text, re.M))
+    assert {k.lower() for k in rows} == set(FIELDS)
+    defaults = Settings()
+    for name, shown in rows.items():
+        value = getattr(defaults, name.lower())
+        shown = shown.strip()
+        if shown.startswith("*("):
+            assert value == ""
+        else:
+            assert (
+                shown.strip("`") == str(value).lower()
+                if isinstance(value, bool)
+                else shown.strip("`") == str(value)
+            )
+
+
+def test_the_documented_file_example_is_valid(tmp_path: Path) -> None:
+    block = re.search(r"```toml\n(.*?)```", DOC.read_text(), re.S)
+    assert block
+    tomllib.loads(block.group(1))
+    f = tmp_path / "gateway.toml"
+    f.write_text(block.group(1))
+    s = load_settings({"GATEWAY_CONFIG_FILE": str(f)})
+    assert s.port == 8080 and not s.demo
+
+
+def test_a_bad_value_stops_the_process_with_status_2() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve"],
+        env={"GATEWAY_PORT": "eighty", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 2
+    assert "GATEWAY_PORT" in r.stderr
