@@ -81,6 +81,14 @@ def gateway_factory() -> Iterator[Callable[..., services.GatewayProcess]]:
         node.stop()
 
 
+@pytest.fixture(scope="module")
+def shared_gateway() -> Iterator[services.GatewayProcess]:
+    """One gateway for a module whose tests do not disturb each other."""
+    node = services.start_gateway({"GATEWAY_DEMO": "1"})
+    yield node
+    node.stop()
+
+
 @pytest.fixture
 def gateway(gateway_factory: Callable[..., services.GatewayProcess]) -> services.GatewayProcess:
     return gateway_factory()

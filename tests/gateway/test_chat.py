@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 
+import asyncpg
 import httpx
 
 from gateway.store.base import Touchpoint
+from tests import services
 from tests.gateway.client import AgentClient
 from tests.gateway.conftest import agent_record, demo_agent, demo_visitor, seed
 from tests.services import GatewayProcess
@@ -16,6 +19,24 @@ from tests.services import GatewayProcess
 async def test_visitor_and_agent_chat_with_offer_accept_and_replies(
     gateway: GatewayProcess,
 ) -> None:
+    await chat_scenario(gateway)
+
+
+async def test_the_same_chat_on_postgresql(
+    gateway_factory: Callable[..., GatewayProcess], postgres: services.Postgres
+) -> None:
+    url = services.createdb(postgres, f"chat_{uuid.uuid4().hex[:8]}")
+    node = gateway_factory({"GATEWAY_DATABASE_URL": url})
+    await chat_scenario(node)
+    # It really was PostgreSQL that kept the conversation.
+    conn = await asyncpg.connect(url)
+    try:
+        assert await conn.fetchval("select count(*) from messages where body = 'Thanks!'") == 1
+    finally:
+        await conn.close()
+
+
+async def chat_scenario(gateway: GatewayProcess) -> None:
     agent = demo_agent(gateway)
     await agent.login()
     snap = await agent.connect()
