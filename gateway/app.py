@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator
 
@@ -54,6 +55,22 @@ def build_engine(settings: Settings) -> Engine:
     )
 
 
+def _banner(settings: Settings) -> None:
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    lines = [f"Engagement gateway ready on {base}"]
+    if settings.demo:
+        from gateway.demo import DEMO_ADMIN, DEMO_AGENT
+
+        lines += [
+            f"  demo page (the visitor):  {base}/demo",
+            f"  agent console:            {base}/console",
+            f"    log in as the agent:    {DEMO_AGENT[0]} / {DEMO_AGENT[1]}",
+            f"    or as the admin:        {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}",
+        ]
+    lines.append(f"  health:                   {base}/healthz")
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
 def create_app(settings: Settings) -> Starlette:
     engine = build_engine(settings)
 
@@ -62,6 +79,7 @@ def create_app(settings: Settings) -> Starlette:
         await engine.start()
         if settings.demo:
             await seed_demo(engine)
+        _banner(settings)
         try:
             yield
         finally:
