@@ -1,0 +1,436 @@
+"""RedisBus beyond the contract: fan-out between nodes, batching, and faults.
+
+Faults are real: pub/sub clients killed by the server, the server process killed and
+restarted on the same port, the server paused. Tests that kill or pause the server use
+their own redis-server (``own_redis``), never the session's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+import redis as sync_redis
+import redis.asyncio as aioredis
+
+from gateway.bus.redis import BusUnavailable, RedisBus
+from gateway.errors import GatewayError
+from tests import services
+from tests.bus.conftest import Recorder, restart_redis
+
+
+def topic() -> str:
+    return f"v:{uuid.uuid4()}"
+
+
+class Gaps:
+    """A gap handler the test can wait on."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._event = asyncio.Event()
+
+    def __call__(self) -> None:
+        self.calls += 1
+        self._event.set()
+
+    async def wait(self, timeout: float = 5.0) -> None:
+        await asyncio.wait_for(self._event.wait(), timeout)
+        self._event.clear()
+
+
+@pytest.fixture
+async def make_bus() -> AsyncIterator[Callable[..., RedisBus]]:
+    """RedisBus factory; every bus made is stopped at the end."""
+    made: list[RedisBus] = []
+
+    def make(url: str, **kwargs: object) -> RedisBus:
+        bus = RedisBus(url, **kwargs)  # type: ignore[arg-type]
+        made.append(bus)
+        return bus
+
+    yield make
+    for bus in made:
+        await bus.stop()
+
+
+@pytest.fixture
+async def client(redis_server: services.Redis) -> AsyncIterator[aioredis.Redis]:
+    """A plain redis client on the session server, to inspect and to kill."""
+    r = aioredis.from_url(redis_server.url)
+    yield r
+    await r.aclose()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    """Poll server state (which has no event to wait on) until ``check()`` holds."""
+    async with asyncio.timeout(timeout):
+        while True:
+            if await check():
+                return
+            await asyncio.sleep(0.01)
+
+
+async def numsub(r: aioredis.Redis, t: str) -> int:
+    return int(dict(await r.pubsub_numsub(t))[t.encode()])
+
+
+async def test_fan_out_to_every_subscribed_node(
+    redis_server: services.Redis, make_bus: Callable[..., RedisBus]
+) -> None:
+    a, b, c = make_bus(redis_server.url), make_bus(redis_server.url), make_bus(redis_server.url)
+    got_a, got_b, got_c = Recorder(), Recorder(), Recorder()
+    await a.start(got_a)
+    await b.start(got_b)
+    await c.start(got_c)
+    t = topic()
+    await a.subscribe(t)
+    await b.subscribe(t)
+    await a.publish(t, b"one")  # a hears itself too: the hub does not care who sent
+    await got_a.wait_for(t, b"one")
+    await got_b.wait_for(t, b"one")
+    await c.publish(t, b"two")
+    await got_b.wait_for(t, b"two")
+    await got_a.wait_for(t, b"two")
+    assert got_a.data(t) == got_b.data(t) == [b"one", b"two"]
+    assert got_c.frames == []
+    assert a.stats()["delivered"] == 2 and c.stats()["published"] == 1
+
+
+async def test_concurrent_publishes_are_batched(
+    redis_server: services.Redis, make_bus: Callable[..., RedisBus]
+) -> None:
+    bus = make_bus(redis_server.url, batch_size=256)
+    got = Recorder()
+    await bus.start(got)
+    t = topic()
+    await bus.subscribe(t)
+    await asyncio.gather(*(bus.publish(t, b"%d" % i) for i in range(1000)))
+    stats = bus.stats()
+    assert stats["published"] == 1000
+    assert stats["batches"] <= 8  # 1000 / 256 rounded up, with slack; not 1000
+    # No load: a lone publish is sent at once as its own batch (nothing waits to fill).
+    before = bus.stats()["batches"]
+    await asyncio.wait_for(bus.publish(t, b"alone"), 1)
+    assert bus.stats()["batches"] == before + 1
+    await got.wait_count(1001)
+
+
+async def test_cancelled_publish_does_not_disturb_the_others(
+    redis_server: services.Redis, make_bus: Callable[..., RedisBus]
+) -> None:
+    bus = make_bus(redis_server.url)
+    got = Recorder()
+    await bus.start(got)
+    t = topic()
+    await bus.subscribe(t)
+    first = asyncio.create_task(bus.publish(t, b"0"))
+    cancelled = asyncio.create_task(bus.publish(t, b"cancelled"))
+    last = asyncio.create_task(bus.publish(t, b"2"))
+    await asyncio.sleep(0)  # all three are queued
+    cancelled.cancel()
+    await asyncio.gather(first, last)
+    await bus.publish(t, b"3")
+    await got.wait_for(t, b"3")
+    assert got.data(t) == [b"0", b"2", b"3"]
+
+
+async def test_reconnects_after_client_kill(
+    redis_server: services.Redis, client: aioredis.Redis, make_bus: Callable[..., RedisBus]
+) -> None:
+    gaps = Gaps()
+    name = f"bus-{uuid.uuid4().hex[:8]}"
+    sub = make_bus(redis_server.url, on_resubscribed=gaps, client_name=name)
+    pub = make_bus(redis_server.url)
+    got = Recorder()
+    await sub.start(got)
+    kept, dropped = topic(), topic()
+    await sub.subscribe(kept)
+    await sub.subscribe(dropped)
+    await sub.unsubscribe(dropped)
+    await pub.publish(kept, b"before")
+    await got.wait_for(kept, b"before")
+
+    killed = await client.client_kill_filter(_type="pubsub")
+    assert killed >= 1
+    await gaps.wait()
+
+    assert gaps.calls == 1 and sub.stats()["reconnects"] == 1
+    assert await numsub(client, kept) == 1  # re-subscribed, once
+    assert await numsub(client, dropped) == 0  # what was given up stays given up
+    names = [c["name"] for c in await client.client_list()]
+    assert names.count(f"{name}-sub") == 1  # the old connection is not leaked
+    await pub.publish(kept, b"after")
+    await got.wait_for(kept, b"after")
+    assert got.data(kept) == [b"before", b"after"]
+
+
+async def test_deliver_and_gap_handler_errors_do_not_stop_the_reader(
+    redis_server: services.Redis, client: aioredis.Redis, make_bus: Callable[..., RedisBus]
+) -> None:
+    got = Recorder()
+    gap_ran = asyncio.Event()
+
+    def deliver(t: str, data: bytes) -> None:
+        if data == b"boom":
+            raise RuntimeError("a bug in the hub")
+        got(t, data)
+
+    async def failing_gap_handler() -> None:  # async handlers are awaited too
+        gap_ran.set()
+        raise RuntimeError("a bug in the gap handler")
+
+    bus = make_bus(redis_server.url, on_resubscribed=failing_gap_handler)
+    await bus.start(deliver)
+    t = topic()
+    await bus.subscribe(t)
+    await bus.publish(t, b"boom")
+    await bus.publish(t, b"fine")
+    await got.wait_for(t, b"fine")
+    await client.client_kill_filter(_type="pubsub")
+    await asyncio.wait_for(gap_ran.wait(), 5)
+    await bus.publish(t, b"still fine")
+    await got.wait_for(t, b"still fine")
+
+
+async def test_recovers_after_server_restart(
+    own_redis: services.Redis,
+    make_bus: Callable[..., RedisBus],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gaps = Gaps()
+    bus = make_bus(own_redis.url, on_resubscribed=gaps)
+    got = Recorder()
+    await bus.start(got)
+    before, during = topic(), topic()
+    await bus.subscribe(before)
+
+    own_redis.proc.kill()  # a crash, not a clean shutdown
+    own_redis.proc.wait()
+    # Subscribing while Redis is down returns at once; the reconnection covers it.
+    await asyncio.wait_for(bus.subscribe(during), 1)
+
+    server = restart_redis(own_redis, monkeypatch)
+    try:
+        await gaps.wait(timeout=8)
+        other = make_bus(server.url)
+        await other.publish(before, b"b")
+        await other.publish(during, b"d")
+        await bus.publish(before, b"own")  # the publish connection came back too
+        await got.wait_for(before, b"own")
+        assert got.frames == [(before, b"b"), (during, b"d"), (before, b"own")]
+        assert bus.connected
+    finally:
+        server.stop()
+
+
+async def test_publish_while_down_fails_promptly_then_recovers(
+    own_redis: services.Redis,
+    make_bus: Callable[..., RedisBus],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bus = make_bus(own_redis.url)
+    await bus.start(Recorder())
+    t = topic()
+    await bus.publish(t, b"up")
+    own_redis.proc.kill()
+    own_redis.proc.wait()
+
+    started = time.monotonic()
+    with pytest.raises(BusUnavailable) as raised:
+        await asyncio.wait_for(bus.publish(t, b"down"), 3)
+    results = await asyncio.wait_for(
+        asyncio.gather(*(bus.publish(t, b"%d" % i) for i in range(20)), return_exceptions=True),
+        3,
+    )
+    assert time.monotonic() - started < 2
+    assert all(isinstance(r, BusUnavailable) for r in results)
+    err = raised.value
+    assert isinstance(err, GatewayError) and err.code == "bus_unavailable" and err.retryable
+    assert bus.stats()["publish_failures"] == 21
+
+    server = restart_redis(own_redis, monkeypatch)
+    try:
+        await asyncio.wait_for(bus.publish(t, b"back"), 3)  # retried on the next publish
+        assert bus.stats()["published"] == 2
+    finally:
+        server.stop()
+
+
+async def test_start_while_down_then_redis_appears(
+    own_redis: services.Redis,
+    make_bus: Callable[..., RedisBus],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    own_redis.stop()
+    gaps = Gaps()
+    bus = make_bus(own_redis.url, on_resubscribed=gaps)
+    got = Recorder()
+    await asyncio.wait_for(bus.start(got), 3)  # does not wait for Redis
+    assert not bus.connected
+    t = topic()
+    await bus.subscribe(t)
+    server = restart_redis(own_redis, monkeypatch)
+    try:
+        await gaps.wait(timeout=8)  # clients that came meanwhile must resume: a gap
+        await make_bus(server.url).publish(t, b"hello")
+        await got.wait_for(t, b"hello")
+    finally:
+        server.stop()
+
+
+async def test_unresponsive_server_is_detected(
+    own_redis: services.Redis, make_bus: Callable[..., RedisBus]
+) -> None:
+    # CLIENT PAUSE makes the server ignore commands while the socket stays open, as a
+    # half-open connection would: only the PING watchdog can notice.
+    gaps = Gaps()
+    bus = make_bus(own_redis.url, on_resubscribed=gaps, ping_interval=0.1)
+    got = Recorder()
+    await bus.start(got)
+    t = topic()
+    await bus.subscribe(t)
+    admin = aioredis.from_url(own_redis.url)
+    try:
+        await admin.client_pause(600, all=True)
+        await gaps.wait(timeout=5)
+        assert bus.stats()["reconnects"] >= 1
+        await admin.publish(t, b"after the pause")
+        await got.wait_for(t, b"after the pause")
+    finally:
+        await admin.aclose()
+
+
+async def test_stop_leaves_nothing_behind(
+    redis_server: services.Redis, client: aioredis.Redis
+) -> None:
+    name = f"bus-{uuid.uuid4().hex[:8]}"
+    bus = RedisBus(redis_server.url, client_name=name)
+    got = Recorder()
+    await bus.start(got)
+    t = topic()
+    await bus.subscribe(t)
+    await bus.publish(t, b"x")
+    await got.wait_for(t, b"x")
+    mine = {task for task in asyncio.all_tasks() if task.get_name().startswith("bus redis")}
+    assert len(mine) == 3  # reader, pinger, writer
+
+    await bus.stop()
+    assert all(task.done() for task in mine)
+    with pytest.raises(BusUnavailable):
+        await bus.publish(t, b"after stop")
+
+    async def closed() -> bool:  # the server has seen the sockets close
+        return not any(c["name"].startswith(name) for c in await client.client_list())
+
+    await eventually(closed, timeout=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del bus
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+async def test_gap_handler_runs_once_every_topic_is_subscribed_again(
+    redis_server: services.Redis, client: aioredis.Redis, make_bus: Callable[..., RedisBus]
+) -> None:
+    # Many topics make the re-SUBSCRIBE long; the handler (which tells clients to read
+    # the store) must not run before Redis has them all, or frames could slip between.
+    topics = [topic() for _ in range(20000)]
+    seen: list[int] = []
+    gap = asyncio.Event()
+
+    sample = topics[::400]  # small, so that the query itself is quick to send
+
+    async def on_gap() -> None:
+        counts = await client.pubsub_numsub(*sample)
+        seen.append(sum(int(n) for _, n in counts))
+        gap.set()
+
+    bus = make_bus(redis_server.url, on_resubscribed=on_gap)
+    for t in topics:
+        await bus.subscribe(t)  # before start: one SUBSCRIBE for all on connecting
+    await bus.start(Recorder())
+
+    async def subscribed() -> bool:  # killable as a pub/sub client only once it is one
+        return sum(int(n) for _, n in await client.pubsub_numsub(*sample)) == len(sample)
+
+    await eventually(subscribed)
+    await client.client_kill_filter(_type="pubsub")
+    await asyncio.wait_for(gap.wait(), 5)
+    assert seen == [len(sample)]
+
+
+async def test_frames_in_flight_are_dropped_once_unsubscribe_returned(
+    redis_server: services.Redis, make_bus: Callable[..., RedisBus]
+) -> None:
+    bus = make_bus(redis_server.url)
+    got = Recorder()
+    first = True
+
+    def deliver(t: str, data: bytes) -> None:
+        nonlocal first
+        if first:
+            first = False
+            time.sleep(0.2)  # block the loop: Redis keeps pushing into our socket
+        got(t, data)
+
+    await bus.start(deliver)
+    t = topic()
+    await bus.subscribe(t)
+
+    def burst() -> None:  # from a thread: unaffected by the blocked loop
+        with sync_redis.Redis.from_url(redis_server.url) as r:
+            pipe = r.pipeline(transaction=False)
+            for i in range(5000):  # 5 MB: more than one socket read
+                pipe.publish(t, b"%d " % i + bytes(1000))
+            pipe.execute()
+
+    sent = asyncio.ensure_future(asyncio.to_thread(burst))
+    await got.wait_count(1)
+    await bus.unsubscribe(t)
+    seen = len(got.frames)
+    await sent
+    keep = topic()
+    await bus.subscribe(keep)
+    await bus.publish(keep, b"marker")
+    await got.wait_for(keep, b"marker")
+    assert seen < 5000  # the race was really run
+    assert len(got.data(t)) == seen
+
+
+async def test_a_refused_frame_fails_alone(
+    own_redis: services.Redis, make_bus: Callable[..., RedisBus]
+) -> None:
+    # An ACL that forbids one channel: Redis answers that PUBLISH with an error, the rest
+    # of the pipeline goes through and the connection stays usable.
+    admin = aioredis.from_url(own_redis.url)
+    try:
+        await admin.acl_setuser(
+            "node", enabled=True, nopass=True, categories=["+@all"], channels=["v:*"]
+        )
+    finally:
+        await admin.aclose()
+    url = own_redis.url.replace("redis://", "redis://node@")
+    bus = make_bus(url)
+    got = Recorder()
+    await bus.start(got)
+    t = topic()
+    await bus.subscribe(t)
+    results = await asyncio.gather(
+        bus.publish(t, b"1"),
+        bus.publish("a:forbidden", b"2"),
+        bus.publish(t, b"3"),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], BusUnavailable) and "permissions" in str(results[1])
+    await bus.publish(t, b"4")
+    await got.wait_for(t, b"4")
+    assert got.data(t) == [b"1", b"3", b"4"]
+    assert bus.stats()["publish_failures"] == 1
