@@ -1,1 +1,85 @@
-"""The router: pure, synchronous, no I/O."""
+"""The router: pure, synchronous, no I/O.
+
+The gateway feeds it events with the current time and carries out the decisions it
+returns; see docs/routing.md. Everything public is re-exported here."""
+
+from routing.decisions import (
+    Assigned,
+    AutoReply,
+    Closed,
+    Decision,
+    Ended,
+    InboxVisibility,
+    Offered,
+    OfferWithdrawn,
+    Queued,
+    Requeued,
+    Sound,
+)
+from routing.errors import RoutingError
+from routing.events import (
+    Accept,
+    AgentRemoved,
+    AgentStatusChanged,
+    AgentUpserted,
+    Assign,
+    ChannelWeightChanged,
+    ConversationArrived,
+    ConversationRestored,
+    End,
+    Event,
+    Reject,
+    SendToInbox,
+    Tick,
+    TouchpointRemoved,
+    TouchpointUpserted,
+    Transfer,
+    WrapUp,
+)
+from routing.flow import Calendar, Condition, FlowConfig, Outcome, Rule
+from routing.model import CAPACITY, VOICE_WEIGHT, RouterConfig
+from routing.router import Router
+from routing.views import AgentView, ConversationView
+
+__all__ = [
+    "CAPACITY",
+    "VOICE_WEIGHT",
+    "Accept",
+    "AgentRemoved",
+    "AgentStatusChanged",
+    "AgentUpserted",
+    "AgentView",
+    "Assign",
+    "Assigned",
+    "AutoReply",
+    "Calendar",
+    "ChannelWeightChanged",
+    "Closed",
+    "Condition",
+    "ConversationArrived",
+    "ConversationRestored",
+    "ConversationView",
+    "Decision",
+    "End",
+    "Ended",
+    "Event",
+    "FlowConfig",
+    "InboxVisibility",
+    "OfferWithdrawn",
+    "Offered",
+    "Outcome",
+    "Queued",
+    "Reject",
+    "Requeued",
+    "Router",
+    "RouterConfig",
+    "RoutingError",
+    "Rule",
+    "SendToInbox",
+    "Sound",
+    "Tick",
+    "TouchpointRemoved",
+    "TouchpointUpserted",
+    "Transfer",
+    "WrapUp",
+]

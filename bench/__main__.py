@@ -1,0 +1,46 @@
+"""Dispatch a benchmark workload by name.
+
+Each workload is a module with ``run(quick: bool) -> dict`` returning JSON-able figures,
+each named with its unit (``events_per_s``, ``p99_us``, ...), and ``summary(result) -> str``
+for the terminal. Adding a workload is one line in WORKLOADS."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sys
+from pathlib import Path
+
+WORKLOADS = {
+    "router": "bench.router",
+    "bus": "bench.bus",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
+    parser.add_argument("workload", choices=sorted(WORKLOADS))
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes: a smoke run, not a measurement"
+    )
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    module = importlib.import_module(WORKLOADS[args.workload])
+    result = {
+        "workload": args.workload,
+        "quick": args.quick,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        **module.run(quick=args.quick),
+    }
+    print(module.summary(result))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Decisions: what the router tells the gateway to do, in order. A tagged union of frozen
+msgspec Structs like the events (``msgspec.json.decode(data, type=Decision)``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from routing.model import Acceptance, RoutingMode
+
+WithdrawReason = Literal[
+    "rejected", "expired", "agent_away", "agent_offline", "agent_removed", "assigned_elsewhere"
+]
+RequeueReason = Literal["sent_to_inbox", "transferred", "agent_offline", "agent_removed"]
+AssignHow = Literal["assign", "accept", "auto", "dedicated", "transfer"]
+SoundEvent = Literal["offered", "auto_assigned", "transferred"]
+
+
+class _Decision(msgspec.Struct, frozen=True, tag=True):
+    pass
+
+
+class Queued(_Decision, frozen=True):
+    """How an arrival was routed: its labels, priority, acceptance, and the flow rule that
+    matched (None: the default outcome or a non-flow mode)."""
+
+    conversation_id: str
+    queue_ids: list[str]
+    priority: int
+    acceptance: Acceptance
+    mode: RoutingMode
+    rule: str | None = None
+    dedicated_agent_id: str | None = None
+
+
+class Offered(_Decision, frozen=True):
+    conversation_id: str
+    agent_id: str
+    expires_at: float
+    weight: int
+
+
+class OfferWithdrawn(_Decision, frozen=True):
+    conversation_id: str
+    agent_id: str
+    reason: WithdrawReason
+
+
+class Assigned(_Decision, frozen=True):
+    """The agent now owns the conversation; ``weight`` points are held until it ends.
+    ``from_agent_id`` is the previous owner on a transfer."""
+
+    conversation_id: str
+    agent_id: str
+    weight: int
+    how: AssignHow
+    from_agent_id: str | None = None
+
+
+class Requeued(_Decision, frozen=True):
+    """Back to waiting, at its original place (arrival time)."""
+
+    conversation_id: str
+    from_agent_id: str
+    queue_ids: list[str]
+    reason: RequeueReason
+
+
+class AutoReply(_Decision, frozen=True):
+    conversation_id: str
+    text: str
+
+
+class Ended(_Decision, frozen=True):
+    """Wrap-up begins; the agent's capacity is freed."""
+
+    conversation_id: str
+    agent_id: str
+
+
+class Closed(_Decision, frozen=True):
+    conversation_id: str
+    agent_id: str
+    notes: str
+    disposition: str | None
+
+
+class InboxVisibility(_Decision, frozen=True):
+    """The conversation entered (visible) or left (not visible) the Inbox. Who sees it:
+    members of ``queue_ids`` and every supervisor/admin; when ``agent_id`` is set (a
+    dedicated conversation waiting for its agent) only that agent and supervisors/admins.
+    One decision per conversation rather than per agent keeps the cost O(1) however big
+    the queue: the gateway fans it out by queue."""
+
+    conversation_id: str
+    visible: bool
+    queue_ids: list[str]
+    priority: int
+    arrived_at: float
+    agent_id: str | None = None
+
+
+class Sound(_Decision, frozen=True):
+    agent_id: str
+    event: SoundEvent
+    conversation_id: str
+
+
+Decision = (
+    Queued
+    | Offered
+    | OfferWithdrawn
+    | Assigned
+    | Requeued
+    | AutoReply
+    | Ended
+    | Closed
+    | InboxVisibility
+    | Sound
+)

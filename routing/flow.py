@@ -1,0 +1,166 @@
+"""Flow routing rules: conditions on channel, touchpoint, pre-chat form fields and opening
+hours (a calendar in a time zone) choose queues, priority, acceptance and the automatic
+reply. The first rule whose every condition holds wins; otherwise ``default`` applies.
+
+The gateway stores a :class:`FlowConfig` as JSON and rebuilds it with
+``msgspec.convert(d, FlowConfig)``; :func:`compile_flow` validates it once, at
+configuration time, so routing an arrival never fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Final, Literal
+
+import msgspec
+
+from routing.errors import InvalidFlow
+from routing.model import Acceptance
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: Final[tuple[Weekday, ...]] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Calendar(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Opening hours. ``hours`` maps a weekday to spans ``"HH:MM-HH:MM"`` in local time
+    (end exclusive, ``24:00`` allowed, no span across midnight: write two);
+    ``closed_dates`` are local ISO dates (holidays) closed all day."""
+
+    timezone: str
+    hours: dict[Weekday, list[str]] = {}
+    closed_dates: list[str] = []
+
+
+class Condition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Every given condition must hold. ``fields`` maps a form field to accepted values,
+    compared trimmed and case-insensitively. ``open`` needs the flow's calendar: true
+    matches within opening hours, false outside them."""
+
+    channels: list[str] | None = None
+    touchpoint_ids: list[str] | None = None
+    fields: dict[str, list[str]] = {}
+    open: bool | None = None
+
+
+class Outcome(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where a matching conversation goes. Empty ``queue_ids`` means the touchpoint's
+    queues. ``auto_reply`` is sent when no agent can take the conversation on arrival."""
+
+    queue_ids: list[str] = []
+    priority: int = 0
+    acceptance: Acceptance = "manual"
+    auto_reply: str | None = None
+
+
+class Rule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    when: Condition = Condition()
+    then: Outcome = Outcome()
+    name: str = ""
+
+
+class FlowConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    rules: list[Rule] = []
+    default: Outcome = Outcome()
+    calendar: Calendar | None = None
+
+
+class Routing(msgspec.Struct, frozen=True):
+    """The resolved outcome for one arrival; ``rule`` names the rule that matched."""
+
+    queue_ids: tuple[str, ...]
+    priority: int = 0
+    acceptance: Acceptance = "manual"
+    auto_reply: str | None = None
+    rule: str | None = None
+
+
+def _minutes(text: str) -> int:
+    hours, _, minutes = text.strip().partition(":")
+    value = int(hours) * 60 + int(minutes)
+    if not (len(minutes) == 2 and 0 <= int(minutes) < 60 and 0 <= value <= 24 * 60):
+        raise ValueError(text)
+    return value
+
+
+class _Hours:
+    """A calendar made fast: spans in minutes per weekday, closed dates as a set."""
+
+    __slots__ = ("closed", "spans", "zone")
+
+    def __init__(self, cal: Calendar) -> None:
+        try:
+            self.zone = zoneinfo.ZoneInfo(cal.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise InvalidFlow(f"unknown time zone {cal.timezone!r}") from exc
+        self.spans: list[list[tuple[int, int]]] = [[] for _ in WEEKDAYS]
+        for day, spans in cal.hours.items():
+            for span in spans:
+                try:
+                    start, end = (_minutes(part) for part in span.split("-", 1))
+                except ValueError as exc:
+                    raise InvalidFlow(f"bad opening hours {span!r} on {day}") from exc
+                if start >= end:
+                    raise InvalidFlow(f"opening hours {span!r} on {day} end before they start")
+                self.spans[WEEKDAYS.index(day)].append((start, end))
+        try:
+            self.closed = frozenset(dt.date.fromisoformat(d) for d in cal.closed_dates)
+        except ValueError as exc:
+            raise InvalidFlow(f"bad closed date in {cal.closed_dates!r}") from exc
+
+    def is_open(self, now: float) -> bool:
+        local = dt.datetime.fromtimestamp(now, self.zone)
+        if local.date() in self.closed:
+            return False
+        minute = local.hour * 60 + local.minute
+        return any(start <= minute < end for start, end in self.spans[local.weekday()])
+
+
+class CompiledFlow:
+    """A validated flow, ready to route arrivals."""
+
+    __slots__ = ("_default", "_hours", "_rules")
+
+    def __init__(self, flow: FlowConfig, touchpoint_queues: tuple[str, ...]) -> None:
+        self._hours = _Hours(flow.calendar) if flow.calendar is not None else None
+        self._rules: list[tuple[Condition, dict[str, frozenset[str]], Routing]] = []
+        for i, rule in enumerate(flow.rules):
+            if rule.when.open is not None and self._hours is None:
+                raise InvalidFlow(
+                    f"rule {rule.name or i} tests opening hours but the flow has no calendar"
+                )
+            fields = {
+                name: frozenset(v.strip().casefold() for v in values)
+                for name, values in rule.when.fields.items()
+            }
+            self._rules.append(
+                (rule.when, fields, _resolve(rule.then, touchpoint_queues, rule.name or str(i)))
+            )
+        self._default = _resolve(flow.default, touchpoint_queues, None)
+
+    def route(
+        self, touchpoint_id: str, channel: str, fields: dict[str, str], now: float
+    ) -> Routing:
+        is_open: bool | None = None  # the clock is read at most once, and only if a rule asks
+        for when, wanted, routing in self._rules:
+            if when.channels is not None and channel not in when.channels:
+                continue
+            if when.touchpoint_ids is not None and touchpoint_id not in when.touchpoint_ids:
+                continue
+            if any(
+                fields.get(name, "").strip().casefold() not in ok for name, ok in wanted.items()
+            ):
+                continue
+            if when.open is not None:
+                if is_open is None:
+                    assert self._hours is not None  # checked at compile time
+                    is_open = self._hours.is_open(now)
+                if when.open != is_open:
+                    continue
+            return routing
+        return self._default
+
+
+def _resolve(outcome: Outcome, touchpoint_queues: tuple[str, ...], rule: str | None) -> Routing:
+    queues = tuple(dict.fromkeys(outcome.queue_ids)) or touchpoint_queues
+    return Routing(queues, outcome.priority, outcome.acceptance, outcome.auto_reply, rule)

@@ -1,0 +1,81 @@
+"""The router's vocabulary: statuses, roles, modes, capacity, channel weights, and the
+conversation state machine."""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+import msgspec
+
+from routing.errors import InvalidWeight, RoutingError
+
+Status = Literal["available", "away", "offline"]
+Role = Literal["agent", "supervisor", "admin"]
+RoutingMode = Literal["simplified", "dedicated", "flow"]
+Acceptance = Literal["manual", "auto"]
+ConversationState = Literal["waiting", "offered", "assigned", "wrapup"]
+
+CAPACITY: Final = 100
+VOICE: Final = "voice"
+VOICE_WEIGHT: Final = 51
+SUPERVISING_ROLES: Final = frozenset({"supervisor", "admin"})
+
+# Closed conversations leave the router (the store keeps history), so "closed" is the
+# end of the machine rather than a state it holds.
+TRANSITIONS: Final[dict[ConversationState, frozenset[str]]] = {
+    "waiting": frozenset({"offered", "assigned"}),
+    "offered": frozenset({"waiting", "assigned"}),
+    "assigned": frozenset({"waiting", "assigned", "wrapup"}),  # assigned→assigned: transfer
+    "wrapup": frozenset({"closed"}),
+}
+
+
+class IllegalTransition(RoutingError):
+    """A bug, not bad input: handlers validate first, so this should never surface."""
+
+    code = "illegal_transition"
+
+
+def check_transition(old: ConversationState, new: str) -> None:
+    if new not in TRANSITIONS[old]:
+        raise IllegalTransition(f"{old} → {new}")
+
+
+DEFAULT_WEIGHTS: Final = {
+    "chat": 25,
+    "sms": 10,
+    "whatsapp": 10,
+    "messenger": 10,
+    "email": 5,
+    "api": 10,
+    VOICE: VOICE_WEIGHT,
+}
+
+
+class RouterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Tunables. Channels missing from ``channel_weights`` cost ``default_weight``."""
+
+    offer_timeout: float = 30.0
+    reoffer_cooldown: float = 120.0
+    channel_weights: dict[str, int] = msgspec.field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    default_weight: int = 10
+
+    def validated(self) -> RouterConfig:
+        if self.offer_timeout <= 0 or self.reoffer_cooldown < 0:
+            raise RoutingError("offer_timeout must be > 0 and reoffer_cooldown >= 0")
+        check_weight("(default)", self.default_weight)
+        for channel, weight in self.channel_weights.items():
+            check_weight(channel, weight)
+        # Floats always, so equal configs encode to equal snapshot bytes.
+        return msgspec.structs.replace(
+            self,
+            offer_timeout=float(self.offer_timeout),
+            reoffer_cooldown=float(self.reoffer_cooldown),
+        )
+
+
+def check_weight(channel: str, weight: int) -> None:
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= CAPACITY:
+        raise InvalidWeight(f"weight of {channel!r} must be an integer in 1..{CAPACITY}")
+    if channel == VOICE and weight != VOICE_WEIGHT:
+        raise InvalidWeight(f"voice is fixed at {VOICE_WEIGHT} points")
