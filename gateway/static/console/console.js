@@ -1,0 +1,849 @@
+// The agents' live console: log in, then /ws/agent (gateway/protocol.py) renders the
+// Inbox, Assigned to you, ringing offers and the conversation view. No framework: the
+// state lives in `S`, every change re-renders the part it touches, and every text from
+// a visitor or the server goes into the page as text, never as HTML. docs/console.md.
+
+import { Connection, wsUrl } from "/widget/shared/socket.js";
+import { h, clear, fill, uid, formatTime } from "/widget/shared/dom.js";
+import * as sound from "/console/sounds.js";
+
+const TOKEN_KEY = "gw.console.token";
+const CHANNELS = { chat: "Chat", sms: "SMS", whatsapp: "WhatsApp", messenger: "Messenger", email: "Email", api: "API", voice: "Voice" };
+const SOUND_EVENTS = { offered: "offered", auto_assigned: "auto-assigned", transferred: "transferred", reply: "new reply" };
+const ENDED_REASONS = { timeout: "it was not answered in time", taken: "someone else took it", ended: "the visitor left" };
+
+const S = {
+  token: sessionGet(TOKEN_KEY) || "",
+  agent: null,
+  status: "offline",
+  queues: {},
+  agents: {},
+  sounds: {},
+  priorityDisplay: "icons",
+  dispositions: [],
+  convs: new Map(), // conversation id -> ConversationSummary (place inbox|offered|assigned|wrapup)
+  offers: new Map(), // conversation id -> {summary, expires_at}
+  threads: new Map(), // conversation id -> {items: Map seq->frame, pending: Map, loaded, hasMore, maxSeq, readSent}
+  current: "",
+  typing: new Map(), // conversation id -> visitor name typing
+  actions: new Map(), // ref -> {kind, cid, label}
+  openWhenMine: new Set(), // assigned or accepted by us: open it when it lands
+  soundAsked: false,
+};
+let conn = null;
+let ringTimer = 0;
+let ownTyping = { cid: "", at: 0, stop: 0 };
+const typingTimers = new Map();
+
+const $ = (id) => document.getElementById(id);
+
+function sessionGet(k) { try { return sessionStorage.getItem(k); } catch (_) { return null; } }
+function sessionSet(k, v) { try { if (v) sessionStorage.setItem(k, v); else sessionStorage.removeItem(k); } catch (_) { /* ignore */ } }
+
+function announce(text) {
+  const el = $("announcer");
+  el.textContent = "";
+  setTimeout(() => { el.textContent = text; }, 50);
+}
+
+// ---------------------------------------------------------------- login
+function showLogin(message) {
+  $("app-view").hidden = true;
+  $("login-view").hidden = false;
+  $("login-error").textContent = message || "";
+  document.title = "Log in · Agent console";
+  $("email").focus();
+}
+
+$("login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  sound.unlock(); // the click that logs in also allows sound
+  const email = $("email").value.trim();
+  const password = $("password").value;
+  if (!email || !password) {
+    $("login-error").textContent = "Enter your email and your password.";
+    ($("email").value ? $("password") : $("email")).focus();
+    return;
+  }
+  $("login-error").textContent = "";
+  let r;
+  try {
+    r = await fetch("/api/login", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ email, password }), cache: "no-store",
+    });
+  } catch (_) {
+    $("login-error").textContent = "The gateway cannot be reached. Try again in a moment.";
+    return;
+  }
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) {
+    $("login-error").textContent = r.status === 401 ? "Wrong email or password." : ((data.error && data.error.message) || `Login failed (${r.status}).`);
+    $("password").focus();
+    return;
+  }
+  S.token = data.token;
+  sessionSet(TOKEN_KEY, S.token);
+  $("password").value = "";
+  startApp();
+});
+
+$("logout").addEventListener("click", async () => {
+  const token = S.token;
+  stopApp();
+  try { await fetch("/api/logout", { method: "POST", headers: { Authorization: `Bearer ${token}` } }); } catch (_) { /* gone anyway */ }
+  showLogin("You are logged out.");
+});
+
+function stopApp() {
+  if (conn) conn.stop();
+  conn = null;
+  S.token = "";
+  sessionSet(TOKEN_KEY, "");
+  S.convs.clear();
+  S.offers.clear();
+  S.threads.clear();
+  S.current = "";
+  closeOffer();
+}
+
+// ---------------------------------------------------------------- sound
+function playSound(event, name) {
+  const played = sound.play(name);
+  const body = document.body;
+  body.dataset.lastSound = event;
+  body.dataset.lastSoundName = name;
+  body.dataset.soundPlayed = String(played);
+  body.dataset.soundCount = String((Number(body.dataset.soundCount) || 0) + 1);
+  $("sound-status").textContent = `Sound: ${SOUND_EVENTS[event] || event}${played ? "" : " (muted by the browser)"}`;
+  if (!played) askForSound();
+}
+
+function askForSound() {
+  if (sound.running() || S.soundAsked) return;
+  S.soundAsked = true; // ask once; the notice stays until sound is on
+  $("sound-notice").hidden = false;
+}
+
+function soundOn() {
+  if (!sound.running()) return;
+  if (!$("sound-notice").hidden) announce("Sound is on.");
+  $("sound-notice").hidden = true;
+}
+
+$("sound-enable").addEventListener("click", () => sound.unlock().then(soundOn));
+// Any click or key press on the page also unlocks sound.
+for (const ev of ["pointerdown", "keydown"]) {
+  document.addEventListener(ev, () => { if (!sound.running() && conn) sound.unlock().then(soundOn); }, { capture: true });
+}
+
+// ---------------------------------------------------------------- socket
+async function boot() {
+  if (!S.token) return showLogin();
+  let r;
+  try {
+    r = await fetch("/api/me", { headers: { Authorization: `Bearer ${S.token}` }, cache: "no-store" });
+  } catch (_) {
+    r = null; // offline: the socket will keep trying
+  }
+  if (r && r.status === 401) {
+    stopApp();
+    return showLogin("Your session has ended. Log in again.");
+  }
+  startApp();
+}
+
+function startApp() {
+  $("login-view").hidden = true;
+  $("app-view").hidden = false;
+  document.title = "Agent console";
+  sound.unlock().then((ok) => { if (ok) soundOn(); });
+  setTimeout(() => { if (!sound.running()) askForSound(); }, 800);
+  renderConversation();
+  conn = new Connection({
+    url: () => wsUrl("/ws/agent"),
+    hello: () => ({ type: "hello", v: 1, token: S.token }),
+    onFrame,
+    onStatus: (status, d) => {
+      const el = $("conn-state");
+      if (status === "open") el.textContent = "Connected";
+      else if (status === "waiting") el.textContent = "Reconnecting…";
+      else if (status === "final") {
+        el.textContent = "Disconnected";
+        if (d.code === 4001 || d.code === 4002 || d.code === 4003) {
+          stopApp();
+          showLogin(d.code === 4002 ? "Your session has expired. Log in again." : "Your session has ended. Log in again.");
+        }
+      }
+    },
+  });
+  conn.start();
+}
+
+function send(frame) {
+  if (!conn || !conn.send(frame)) {
+    announce("Not connected: try again in a moment.");
+    return false;
+  }
+  return true;
+}
+
+function act(kind, cid, extra, label) {
+  const ref = `${kind}-${uid().slice(0, 8)}`;
+  S.actions.set(ref, { kind, cid, label });
+  return send(Object.assign({ type: kind, conversation_id: cid, ref }, extra || {}));
+}
+
+function onFrame(f) {
+  switch (f.type) {
+    case "snapshot": return onSnapshot(f);
+    case "conversation": return onConversation(f.conversation);
+    case "offer": return onOffer(f);
+    case "offer_withdrawn": return onOfferWithdrawn(f);
+    case "sound": return playSound(f.event, f.sound);
+    case "status": return setStatus(f.status);
+    case "message": return onItem(f, true);
+    case "event": return onItem(f, true);
+    case "ack": return onAck(f);
+    case "typing": return onTyping(f);
+    case "unread": return onUnread(f);
+    case "history": return onHistory(f);
+    case "ok": return onOk(f);
+    case "error": return onError(f);
+    case "token": S.token = f.token; sessionSet(TOKEN_KEY, f.token); return;
+    default: return;
+  }
+}
+
+function onSnapshot(f) {
+  S.agent = f.agent;
+  S.queues = f.queues || {};
+  S.agents = f.agents || {};
+  S.sounds = f.sounds || {};
+  S.priorityDisplay = f.priority_display === "numbers" ? "numbers" : "icons";
+  S.dispositions = f.dispositions || [];
+  $("me").textContent = f.agent.name;
+  setStatus(f.agent.status);
+  S.convs.clear();
+  S.offers.clear();
+  for (const c of [...f.inbox, ...f.assigned]) {
+    S.convs.set(c.conversation_id, c);
+    if (c.place === "offered") S.offers.set(c.conversation_id, { summary: c, expires_at: c.offer_expires_at });
+  }
+  // After a reconnect: reload what is on screen, resend what was not acknowledged.
+  for (const [cid, th] of S.threads) {
+    if (!S.convs.has(cid)) { S.threads.delete(cid); continue; }
+    th.loaded = false;
+  }
+  if (S.current && !S.convs.has(S.current)) S.current = "";
+  renderFilters();
+  renderLists();
+  renderConversation();
+  renderOffer();
+}
+
+function setStatus(status) {
+  S.status = status;
+  const sel = $("status");
+  if (status === "available" || status === "away") sel.value = status;
+}
+
+$("status").addEventListener("change", (e) => {
+  send({ type: "status", status: e.target.value, ref: "status" });
+});
+
+function onConversation(c) {
+  const cid = c.conversation_id;
+  const before = S.convs.get(cid);
+  if (c.place === "gone") {
+    S.convs.delete(cid);
+    S.offers.delete(cid);
+    S.threads.delete(cid);
+  } else {
+    S.convs.set(cid, c);
+    if (c.place !== "offered") S.offers.delete(cid);
+  }
+  if (S.openWhenMine.has(cid) && c.place === "assigned") {
+    S.openWhenMine.delete(cid);
+    S.current = cid;
+    renderOffer(); // first: closing the ringing dialog gives focus back where it was
+    renderLists();
+    renderConversation({ focus: true });
+    return;
+  }
+  renderFilters();
+  renderLists();
+  if (cid === S.current && (!before || before.place !== c.place || c.place === "gone")) {
+    if (c.place === "gone") S.current = "";
+    renderConversation({ focus: c.place === "wrapup" });
+  } else if (cid === S.current) {
+    renderConvHeader();
+  }
+  renderOffer();
+}
+
+// ---------------------------------------------------------------- offers (ringing)
+function onOffer(f) {
+  const c = Object.assign({}, f.conversation, { place: "offered" });
+  S.convs.set(c.conversation_id, c);
+  S.offers.set(c.conversation_id, { summary: c, expires_at: f.expires_at });
+  renderOffer();
+}
+
+function onOfferWithdrawn(f) {
+  const o = S.offers.get(f.conversation_id);
+  S.offers.delete(f.conversation_id);
+  const c = S.convs.get(f.conversation_id);
+  if (c && c.place === "offered") S.convs.delete(f.conversation_id);
+  if (o) announce(`The chat with ${o.summary.contact_name} stopped ringing: ${ENDED_REASONS[f.reason] || f.reason}.`);
+  renderOffer();
+  renderLists();
+}
+
+function closeOffer() {
+  clearInterval(ringTimer);
+  ringTimer = 0;
+  const d = $("offer");
+  if (d.open) d.close();
+  d.dataset.cid = "";
+}
+
+function renderOffer() {
+  const d = $("offer");
+  const first = [...S.offers.values()].sort((a, b) => a.expires_at - b.expires_at)[0];
+  if (!first) { closeOffer(); return; }
+  const c = first.summary;
+  if (d.open && d.dataset.cid === c.conversation_id) return;
+  clearInterval(ringTimer);
+  d.dataset.cid = c.conversation_id;
+  const countdown = h("p", { class: "countdown", id: "offer-countdown" });
+  const more = S.offers.size > 1 ? h("p", { class: "muted" }, `${S.offers.size - 1} more ringing`) : null;
+  fill(d,
+    h("h2", { id: "offer-h" }, "Incoming chat"),
+    h("p", { id: "offer-who", class: "offer-who" }, c.contact_name),
+    h("p", { class: "muted" }, `${CHANNELS[c.channel] || c.channel} · ${c.touchpoint_name}`),
+    h("p", { class: "labels" }, queueLabels(c), " ", priority(c.priority)),
+    c.last_message ? h("blockquote", { class: "preview" }, c.last_message) : null,
+    countdown,
+    more,
+    h("div", { class: "actions" },
+      h("button", { type: "button", class: "btn accept", onclick: () => accept(c.conversation_id) }, "Accept"),
+      h("button", { type: "button", class: "btn secondary", onclick: () => reject(c.conversation_id) }, "Reject")));
+  const tick = () => {
+    const left = Math.max(0, Math.round(first.expires_at - Date.now() / 1000));
+    countdown.textContent = `Rings for ${left} s more`;
+    countdown.classList.toggle("urgent", left <= 10);
+  };
+  tick();
+  ringTimer = setInterval(() => {
+    tick();
+    if (sound.running() && (Date.now() / 1000) % 3 < 1) sound.play(S.sounds.offered || "ring");
+  }, 1000);
+  if (!d.open) d.showModal();
+  d.querySelector(".accept").focus();
+}
+
+$("offer").addEventListener("cancel", (e) => e.preventDefault()); // Escape does not dismiss a ringing chat
+
+function accept(cid) {
+  S.openWhenMine.add(cid);
+  act("accept", cid, null, "Accepted");
+}
+
+function reject(cid) {
+  S.offers.delete(cid);
+  const c = S.convs.get(cid);
+  if (c && c.place === "offered") S.convs.delete(cid);
+  act("reject", cid, null, "Rejected");
+  renderOffer();
+}
+
+// ---------------------------------------------------------------- lists
+function queueLabels(c) {
+  return h("span", { class: "queues" }, (c.queue_ids || []).map((q) => h("span", { class: "queue" }, S.queues[q] || q)),
+    c.dedicated ? h("span", { class: "queue dedicated" }, "dedicated") : null);
+}
+
+function priority(p) {
+  if (S.priorityDisplay === "numbers") {
+    return h("span", { class: "prio num", title: `Priority ${p}` }, h("span", { class: "sr-only" }, "Priority "), String(p));
+  }
+  const n = Math.max(0, Math.min(p | 0, 5));
+  return h("span", { class: "prio icons", role: "img", "aria-label": `Priority ${p}`, title: `Priority ${p}` },
+    n ? "▲".repeat(n) : "△");
+}
+
+function bubble(n) {
+  return n ? h("span", { class: "unread" }, String(n), h("span", { class: "sr-only" }, " unread")) : null;
+}
+
+function when(c) { return formatTime(c.last_message_at || c.arrived_at); }
+
+function filterValues() {
+  return {
+    q: $("f-search").value.trim().toLowerCase(),
+    channel: $("f-channel").value,
+    tp: $("f-tp").value,
+    queue: $("f-queue").value,
+    date: $("f-date").value,
+    sort: $("f-sort").value,
+  };
+}
+
+function setOptions(sel, all, pairs) {
+  const value = sel.value;
+  fill(sel, h("option", { value: "" }, all), pairs.map(([v, label]) => h("option", { value: v }, label)));
+  sel.value = pairs.some(([v]) => v === value) ? value : "";
+}
+
+function renderFilters() {
+  const inbox = [...S.convs.values()].filter((c) => c.place === "inbox");
+  const channels = new Map(inbox.map((c) => [c.channel, CHANNELS[c.channel] || c.channel]));
+  const tps = new Map(inbox.map((c) => [c.touchpoint_id, c.touchpoint_name]));
+  const mine = S.agent && S.agent.queue_ids.length ? S.agent.queue_ids : Object.keys(S.queues);
+  setOptions($("f-channel"), "All channels", [...channels]);
+  setOptions($("f-tp"), "All touchpoints", [...tps]);
+  setOptions($("f-queue"), "All queues", mine.map((q) => [q, S.queues[q] || q]));
+}
+
+for (const id of ["f-search", "f-channel", "f-tp", "f-queue", "f-date", "f-sort"]) {
+  $(id).addEventListener(id === "f-search" ? "input" : "change", () => renderLists());
+}
+
+function matches(c, f) {
+  if (f.channel && c.channel !== f.channel) return false;
+  if (f.tp && c.touchpoint_id !== f.tp) return false;
+  if (f.queue && !(c.queue_ids || []).includes(f.queue)) return false;
+  if (f.date) {
+    const from = new Date(`${f.date}T00:00:00`).getTime() / 1000;
+    if (c.arrived_at < from) return false;
+  }
+  if (f.q) {
+    // contact_email / contact_phone are searched when the server sends them.
+    const hay = [c.contact_name, c.contact_email, c.contact_phone].filter(Boolean).join(" ").toLowerCase();
+    const digits = f.q.replace(/[^0-9+]/g, "");
+    const phone = String(c.contact_phone || "").replace(/[^0-9+]/g, "");
+    if (!hay.includes(f.q) && !(digits.length > 3 && phone.includes(digits))) return false;
+  }
+  return true;
+}
+
+function renderLists() {
+  const active = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.key : "";
+  const f = filterValues();
+  const all = [...S.convs.values()];
+  const inbox = all.filter((c) => c.place === "inbox");
+  const shown = inbox.filter((c) => matches(c, f))
+    .sort((a, b) => (f.sort === "oldest" ? a.arrived_at - b.arrived_at : b.arrived_at - a.arrived_at));
+  $("inbox-count").textContent = inbox.length ? `(${shown.length === inbox.length ? inbox.length : `${shown.length} of ${inbox.length}`})` : "";
+  const list = clear($("inbox-list"));
+  if (!shown.length) list.append(h("li", { class: "empty" }, inbox.length ? "No conversation matches the filters." : "Nothing waiting."));
+  for (const c of shown) {
+    const cur = c.conversation_id === S.current;
+    list.append(h("li", { class: `row${cur ? " current" : ""}` },
+      h("button", {
+        type: "button", class: "open", "data-key": `open:${c.conversation_id}`, "aria-current": cur ? "true" : null,
+        onclick: () => openConversation(c.conversation_id),
+      },
+      h("span", { class: "line" }, h("span", { class: "name" }, c.contact_name), " ", priority(c.priority), " ", bubble(c.unread)),
+      h("span", { class: "line muted" }, `${CHANNELS[c.channel] || c.channel} · ${c.touchpoint_name} · ${formatTime(c.arrived_at)}`),
+      h("span", { class: "line" }, queueLabels(c))),
+      h("button", {
+        type: "button", class: "btn small", "data-key": `assign:${c.conversation_id}`,
+        "aria-label": `Assign ${c.contact_name}`, onclick: () => assign(c.conversation_id),
+      }, "Assign")));
+  }
+
+  const mine = all.filter((c) => c.place === "assigned" || c.place === "wrapup");
+  $("assigned-count").textContent = mine.length ? `(${mine.length})` : "";
+  const box = clear($("assigned-list"));
+  if (!mine.length) box.append(h("p", { class: "empty" }, "No conversation assigned to you."));
+  const byChannel = new Map();
+  for (const c of mine.sort((a, b) => (b.last_message_at || b.arrived_at) - (a.last_message_at || a.arrived_at))) {
+    if (!byChannel.has(c.channel)) byChannel.set(c.channel, []);
+    byChannel.get(c.channel).push(c);
+  }
+  for (const [channel, convs] of byChannel) {
+    const hid = `group-${channel}`;
+    box.append(h("section", { class: "group", "aria-labelledby": hid },
+      h("h3", { id: hid }, CHANNELS[channel] || channel),
+      h("ul", { class: "rows" }, convs.map((c) => {
+        const cur = c.conversation_id === S.current;
+        return h("li", { class: `row${cur ? " current" : ""}` },
+          h("button", {
+            type: "button", class: "open", "data-key": `open:${c.conversation_id}`, "aria-current": cur ? "true" : null,
+            onclick: () => openConversation(c.conversation_id),
+          },
+          h("span", { class: "line" }, h("span", { class: "name" }, c.contact_name), " ",
+            c.place === "wrapup" ? h("span", { class: "tag" }, "Wrap-up") : null, " ", bubble(c.unread)),
+          h("span", { class: "line muted last" }, c.last_message || "—"),
+          h("span", { class: "line muted" }, when(c), " ", queueLabels(c))));
+      }))));
+  }
+  if (active) {
+    const el = document.querySelector(`[data-key="${CSS.escape(active)}"]`);
+    if (el) el.focus();
+  }
+}
+
+function assign(cid) {
+  S.openWhenMine.add(cid);
+  act("assign", cid, null, "Assigned to you");
+}
+
+// ---------------------------------------------------------------- conversation view
+function thread(cid) {
+  let th = S.threads.get(cid);
+  if (!th) {
+    th = { items: new Map(), pending: new Map(), loaded: false, hasMore: false, maxSeq: 0, readSent: 0 };
+    S.threads.set(cid, th);
+  }
+  return th;
+}
+
+function openConversation(cid) {
+  S.current = cid;
+  renderLists();
+  renderConversation({ focus: true });
+}
+
+function mayRead(c) {
+  return c.place === "assigned" || c.place === "wrapup" || c.place === "offered" || c.preview ||
+    (S.agent && (S.agent.role === "supervisor" || S.agent.role === "admin"));
+}
+
+function renderConversation(opts) {
+  const main = clear($("conv"));
+  const c = S.convs.get(S.current);
+  if (!c) {
+    main.append(h("p", { class: "empty" }, "Choose a conversation from the Inbox or from Assigned to you."));
+    return;
+  }
+  main.setAttribute("aria-label", `Conversation with ${c.contact_name}`);
+  main.append(h("header", { class: "conv-head", id: "conv-head" }));
+  renderConvHeader();
+  const th = thread(c.conversation_id);
+  if (mayRead(c)) {
+    main.append(h("div", { class: "history", id: "history" },
+      h("button", { type: "button", class: "btn secondary small more", id: "more", hidden: true, onclick: loadEarlier }, "Load earlier messages"),
+      h("ol", { id: "messages", class: "messages", "aria-label": "Messages" })));
+    if (!th.loaded) send({ type: "history", conversation_id: c.conversation_id, limit: 50 });
+    renderMessages(true);
+  } else {
+    main.append(h("p", { class: "empty" }, "Preview is not available for your role. Assign the conversation to read it."));
+  }
+  if (c.place === "assigned") {
+    main.append(h("p", { class: "typing", id: "typing", "aria-live": "polite" }, typingText(c.conversation_id)));
+    main.append(replyForm(c));
+  } else if (c.place === "wrapup") {
+    main.append(wrapupForm(c));
+  }
+  if (opts && opts.focus) {
+    const target = $("reply") || $("notes") || $("conv-title");
+    if (target) target.focus();
+  }
+  markRead();
+}
+
+function renderConvHeader() {
+  const head = $("conv-head");
+  const c = S.convs.get(S.current);
+  if (!head || !c) return;
+  const actions = h("div", { class: "actions" });
+  if (c.place === "inbox") {
+    actions.append(h("button", { type: "button", class: "btn", onclick: () => assign(c.conversation_id) }, "Assign"));
+  } else if (c.place === "assigned") {
+    actions.append(
+      h("button", { type: "button", class: "btn secondary", onclick: () => openTransfer(c) }, "Transfer"),
+      h("button", { type: "button", class: "btn secondary", onclick: () => act("send_to_inbox", c.conversation_id, null, "Sent to the Inbox") }, "Send to inbox"),
+      h("button", { type: "button", class: "btn danger", onclick: () => act("end", c.conversation_id, null, "Chat ended") }, "End chat"));
+  }
+  const place = { inbox: "In the Inbox", offered: "Ringing", assigned: "Assigned to you", wrapup: "Ended: wrap-up" }[c.place] || "";
+  fill(head,
+    h("div", { class: "who" },
+      h("h2", { id: "conv-title", tabindex: "-1" }, c.contact_name),
+      h("p", { class: "muted" }, `${place} · ${CHANNELS[c.channel] || c.channel} · ${c.touchpoint_name}`),
+      h("p", { class: "labels" }, queueLabels(c), " ", priority(c.priority))),
+    actions);
+}
+
+function typingText(cid) {
+  const name = S.typing.get(cid);
+  return name ? `${name} is typing…` : "";
+}
+
+function replyForm(c) {
+  const ta = h("textarea", { id: "reply", rows: 3, maxlength: 4000, "aria-describedby": "reply-hint" });
+  const doSend = () => {
+    const body = ta.value.trim();
+    if (!body) return;
+    ta.value = "";
+    typing(c.conversation_id, false);
+    sendReply(c.conversation_id, body);
+  };
+  ta.addEventListener("keydown", (e) => {
+    // As in the reference product: Shift+Enter sends, Enter adds a line.
+    if (e.key === "Enter" && e.shiftKey && !e.isComposing) { e.preventDefault(); doSend(); }
+  });
+  ta.addEventListener("input", () => typing(c.conversation_id, !!ta.value));
+  const form = h("form", { class: "reply" },
+    h("label", { for: "reply" }, "Reply"),
+    ta,
+    h("div", { class: "reply-bar" },
+      h("p", { id: "reply-hint", class: "muted hint" }, "Shift+Enter sends · Enter adds a line"),
+      h("button", { type: "submit", class: "btn" }, "Send")));
+  form.addEventListener("submit", (e) => { e.preventDefault(); doSend(); ta.focus(); });
+  return form;
+}
+
+function wrapupForm(c) {
+  const form = h("form", { class: "wrapup", "aria-labelledby": "wrapup-h", novalidate: true },
+    h("h3", { id: "wrapup-h" }, "Wrap-up"),
+    h("p", { class: "muted" }, "The chat has ended. Add notes and a disposition to close it."),
+    h("div", { class: "field" }, h("label", { for: "notes" }, "Notes"), h("textarea", { id: "notes", rows: 4, maxlength: 4000 })),
+    h("div", { class: "field" }, h("label", { for: "disposition" }, "Disposition"),
+      h("select", { id: "disposition", required: S.dispositions.length ? true : null },
+        h("option", { value: "" }, "Choose…"), S.dispositions.map((d) => h("option", { value: d }, d)))),
+    h("p", { id: "wrapup-error", class: "err", role: "alert" }),
+    h("button", { type: "submit", class: "btn" }, "Finish wrap-up"));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const disposition = $("disposition").value;
+    if (S.dispositions.length && !disposition) {
+      $("wrapup-error").textContent = "Choose a disposition.";
+      $("disposition").setAttribute("aria-invalid", "true");
+      $("disposition").focus();
+      return;
+    }
+    act("wrapup", c.conversation_id, { notes: $("notes").value.slice(0, 4000), disposition }, "Wrap-up saved");
+  });
+  return form;
+}
+
+function sendReply(cid, body) {
+  const th = thread(cid);
+  const p = { client_msg_id: uid(), body, at: Date.now() / 1000, failed: false };
+  th.pending.set(p.client_msg_id, p);
+  renderMessages(true);
+  conn && conn.send({ type: "send", conversation_id: cid, client_msg_id: p.client_msg_id, body });
+}
+
+function typing(cid, active) {
+  const now = Date.now();
+  clearTimeout(ownTyping.stop);
+  if (active) {
+    if (ownTyping.cid !== cid || now - ownTyping.at > 3000) {
+      ownTyping = { cid, at: now, stop: 0 };
+      conn && conn.send({ type: "typing", conversation_id: cid, active: true });
+    }
+    ownTyping.stop = setTimeout(() => typing(cid, false), 4000);
+  } else if (ownTyping.at) {
+    ownTyping = { cid: "", at: 0, stop: 0 };
+    conn && conn.send({ type: "typing", conversation_id: cid, active: false });
+  }
+}
+
+function loadEarlier() {
+  const th = thread(S.current);
+  const first = Math.min(...th.items.keys());
+  send({ type: "history", conversation_id: S.current, before_seq: first, limit: 50 });
+}
+
+function renderMessages(toBottom) {
+  const list = $("messages");
+  const c = S.convs.get(S.current);
+  if (!list || !c) return;
+  const box = $("history");
+  const atBottom = toBottom || box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  const th = thread(c.conversation_id);
+  clear(list);
+  for (const seq of [...th.items.keys()].sort((a, b) => a - b)) list.append(itemNode(th.items.get(seq)));
+  for (const p of th.pending.values()) {
+    list.append(h("li", { class: `msg agent mine${p.failed ? " failed" : ""}` },
+      h("span", { class: "sr-only" }, "You: "),
+      h("span", { class: "bubble" }, p.body),
+      h("span", { class: "meta" }, p.failed ? `Not sent: ${p.error || "error"}` : "Sending…")));
+  }
+  $("more").hidden = !th.hasMore;
+  if (atBottom) box.scrollTop = box.scrollHeight;
+}
+
+function itemNode(f) {
+  if (f.type === "event") {
+    const name = f.agent_name || "An agent";
+    const text = { agent_joined: `${name} joined`, agent_left: `${name} left`, ended: "The chat ended" }[f.event] || f.event;
+    return h("li", { class: "note" }, `${text} · ${formatTime(f.at)}`);
+  }
+  const who = f.sender === "visitor" ? f.sender_name : f.sender === "agent" ? f.sender_name : `Automatic (${f.sender_name})`;
+  return h("li", { class: `msg ${f.sender}` },
+    h("span", { class: "sr-only" }, `${who}: `),
+    h("span", { class: "bubble" }, f.body),
+    h("span", { class: "meta" }, `${who} · ${formatTime(f.at)}`));
+}
+
+function onItem(f, live) {
+  const th = thread(f.conversation_id);
+  if (th.items.has(f.seq)) return;
+  if (f.type === "message" && f.client_msg_id) th.pending.delete(f.client_msg_id);
+  th.items.set(f.seq, f);
+  if (f.seq > th.maxSeq) th.maxSeq = f.seq;
+  const c = S.convs.get(f.conversation_id);
+  if (c && f.type === "message") {
+    c.last_message = f.body;
+    c.last_message_at = f.at;
+    c.last_seq = Math.max(c.last_seq, f.seq);
+  }
+  if (live && f.type === "message" && f.sender === "visitor") {
+    S.typing.delete(f.conversation_id);
+    if (f.conversation_id === S.current) {
+      const el = $("typing");
+      if (el) el.textContent = "";
+      announce(`${f.sender_name}: ${f.body}`);
+    }
+  }
+  if (f.conversation_id === S.current) { renderMessages(); markRead(); }
+  renderLists();
+}
+
+function onAck(f) {
+  const th = thread(f.conversation_id);
+  const p = th.pending.get(f.client_msg_id);
+  th.pending.delete(f.client_msg_id);
+  if (p && !th.items.has(f.seq)) {
+    onItem({
+      type: "message", conversation_id: f.conversation_id, seq: f.seq, sender: "agent",
+      sender_name: S.agent ? S.agent.name : "", body: p.body, at: p.at, client_msg_id: f.client_msg_id,
+    }, false);
+  } else if (f.conversation_id === S.current) {
+    renderMessages();
+  }
+}
+
+function onHistory(f) {
+  const th = thread(f.conversation_id);
+  for (const item of f.items) {
+    if (item.type === "message" && item.client_msg_id) th.pending.delete(item.client_msg_id);
+    th.items.set(item.seq, item);
+    if (item.seq > th.maxSeq) th.maxSeq = item.seq;
+  }
+  const first = !th.loaded;
+  th.loaded = true;
+  th.hasMore = f.has_more;
+  if (first) for (const p of th.pending.values()) conn.send({ type: "send", conversation_id: f.conversation_id, client_msg_id: p.client_msg_id, body: p.body });
+  if (f.conversation_id === S.current) { renderMessages(first); markRead(); }
+}
+
+function onTyping(f) {
+  if (f.who !== "visitor") return;
+  clearTimeout(typingTimers.get(f.conversation_id));
+  if (f.active) {
+    S.typing.set(f.conversation_id, f.name);
+    typingTimers.set(f.conversation_id, setTimeout(() => onTyping({ who: "visitor", conversation_id: f.conversation_id, active: false }), 8000));
+  } else {
+    S.typing.delete(f.conversation_id);
+  }
+  const el = $("typing");
+  if (el && f.conversation_id === S.current) el.textContent = typingText(f.conversation_id);
+}
+
+function onUnread(f) {
+  const c = S.convs.get(f.conversation_id);
+  if (!c) return;
+  c.unread = f.count;
+  renderLists();
+  if (f.count && f.conversation_id === S.current) markRead();
+}
+
+function markRead() {
+  const c = S.convs.get(S.current);
+  if (!c || c.place !== "assigned" || document.visibilityState !== "visible") return;
+  const th = thread(c.conversation_id);
+  const seq = Math.max(th.maxSeq, c.last_seq || 0);
+  if (seq && (c.unread > 0 || seq > th.readSent)) {
+    if (conn && conn.send({ type: "read", conversation_id: c.conversation_id, seq })) th.readSent = seq;
+  }
+}
+document.addEventListener("visibilitychange", markRead);
+
+function onOk(f) {
+  const a = S.actions.get(f.ref);
+  if (!a) return;
+  S.actions.delete(f.ref);
+  const c = S.convs.get(a.cid);
+  const name = c ? c.contact_name : "the conversation";
+  if (a.label) announce(`${a.label}: ${name}.`);
+  if (a.kind === "wrapup" || a.kind === "transfer" || a.kind === "send_to_inbox") {
+    if (a.kind === "wrapup" && c) S.convs.delete(a.cid);
+    if (S.current === a.cid && a.kind !== "send_to_inbox") S.current = "";
+    renderLists();
+    renderConversation();
+    flash(`${a.label}: ${name}.`);
+  }
+}
+
+function flash(text) {
+  const main = $("conv");
+  const p = h("p", { class: "flash", role: "status" }, text);
+  main.prepend(p);
+}
+
+function onError(f) {
+  const a = f.ref && S.actions.get(f.ref);
+  if (a) {
+    S.actions.delete(f.ref);
+    S.openWhenMine.delete(a.cid);
+    showError(`${a.kind.replace("_", " ")} failed: ${f.message}`);
+    return;
+  }
+  for (const [cid, th] of S.threads) {
+    const p = f.ref && th.pending.get(f.ref);
+    if (p) {
+      if (f.retryable) { setTimeout(() => conn && conn.send({ type: "send", conversation_id: cid, client_msg_id: p.client_msg_id, body: p.body }), 2000); return; }
+      p.failed = true;
+      p.error = f.message;
+      if (cid === S.current) renderMessages();
+      return;
+    }
+  }
+  if (f.ref !== "status") showError(f.message);
+  else showError(`Status not changed: ${f.message}`);
+}
+
+function showError(text) {
+  const main = $("conv");
+  const old = main.querySelector(".alert");
+  if (old) old.remove();
+  main.prepend(h("p", { class: "alert", role: "alert" }, text));
+}
+
+// ---------------------------------------------------------------- transfer
+function openTransfer(c) {
+  const d = $("transfer");
+  const agents = Object.entries(S.agents).filter(([id]) => !S.agent || id !== S.agent.agent_id);
+  const queues = Object.entries(S.queues);
+  const sel = h("select", { id: "transfer-to", required: true },
+    h("option", { value: "" }, "Choose…"),
+    agents.length ? h("optgroup", { label: "Agents" }, agents.map(([id, name]) => h("option", { value: `agent:${id}` }, name))) : null,
+    queues.length ? h("optgroup", { label: "Queues" }, queues.map(([id, name]) => h("option", { value: `queue:${id}` }, `${name} (queue)`))) : null);
+  const err = h("p", { class: "err", id: "transfer-error", role: "alert" });
+  const form = h("form", { method: "dialog", novalidate: true },
+    h("h2", { id: "transfer-h" }, `Transfer ${c.contact_name}`),
+    h("div", { class: "field" }, h("label", { for: "transfer-to" }, "Transfer to"), sel),
+    err,
+    h("div", { class: "actions" },
+      h("button", { type: "submit", class: "btn" }, "Transfer"),
+      h("button", { type: "button", class: "btn secondary", onclick: () => d.close() }, "Cancel")));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const [kind, id] = sel.value.split(":");
+    if (!id) { err.textContent = "Choose an agent or a queue."; sel.focus(); return; }
+    act("transfer", c.conversation_id, kind === "agent" ? { to_agent_id: id } : { to_queue_id: id },
+      `Transferred to ${kind === "agent" ? S.agents[id] : S.queues[id]}`);
+    d.close();
+  });
+  clear(d).append(form);
+  d.showModal();
+  sel.focus();
+}
+
+boot();

@@ -1,0 +1,175 @@
+"""Browser tests: a real gateway process and Debian's Chromium driven by Playwright.
+
+One Chromium for the whole session, one gateway (demo data, SQLite) per module. A
+missing Chromium or Playwright is a failure with the fix in its message, never a skip:
+./scripts/test installs Chromium (scripts/setup-services), Playwright comes with the
+project's dev dependencies, and no browser is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import services
+
+NewPage = Callable[..., "Page"]
+
+try:
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        Page,
+        ViewportSize,
+        expect,
+        sync_playwright,
+    )
+except ImportError:  # pragma: no cover - reported by the fixture below
+    sync_playwright = None  # type: ignore[assignment]
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+VIEWPORT: ViewportSize = {"width": 1100, "height": 700}
+AGENT = ("agent@demo.test", "demo-agent")
+ADMIN = ("admin@demo.test", "demo-admin")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if sync_playwright is None:
+        pytest.fail(
+            "Playwright is not installed: pip install -e '.[dev]' (never `playwright install`)",
+            pytrace=False,
+        )
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install the Debian package 'chromium' "
+            "(./scripts/setup-services does)",
+            pytrace=False,
+        )
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[services.GatewayProcess]:
+    node = services.start_gateway({"GATEWAY_DEMO": "1", "GATEWAY_OFFER_TIMEOUT": "60"})
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def new_page(browser: Browser) -> Iterator[NewPage]:
+    """new_page() -> a page in its own context (its own storage: another person)."""
+    contexts: list[BrowserContext] = []
+    errors: list[str] = []
+
+    def make(**options: Any) -> Page:
+        ctx = browser.new_context(viewport=VIEWPORT, **options)
+        ctx.set_default_timeout(10_000)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
+        return page
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def login(page: Page, base_url: str, who: tuple[str, str] = AGENT) -> Page:
+    page.goto(base_url + "/console")
+    page.get_by_role("textbox", name="Email", exact=True).fill(who[0])
+    page.get_by_role("textbox", name="Password").fill(who[1])
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("status").filter(has_text="Connected")).to_be_visible()
+    return page
+
+
+def chat_frame(page: Page) -> Any:
+    """The widget's iframe, as a FrameLocator."""
+    return page.locator("iframe[title='Chat']").content_frame
+
+
+def open_widget(page: Page) -> Any:
+    page.get_by_role("button", name=re.compile("^Open chat")).click()
+    return chat_frame(page)
+
+
+def start_chat(page: Page, name: str, email: str, message: str) -> Any:
+    """Fill the pre-chat form of an open widget and start."""
+    frame = chat_frame(page)
+    frame.get_by_role("textbox", name="Your name").fill(name)
+    frame.get_by_role("textbox", name="Email").fill(email)
+    frame.get_by_role("textbox", name="Your message").fill(message)
+    frame.get_by_role("button", name="Start chat").click()
+    expect(frame.get_by_role("list", name="Messages").get_by_text(message)).to_be_visible()
+    return frame
+
+
+def accept_offer(agent: Page, contact: str) -> None:
+    ring = agent.get_by_role("alertdialog", name="Incoming chat")
+    expect(ring).to_be_visible()
+    expect(ring).to_contain_text(contact)
+    ring.get_by_role("button", name="Accept").click()
+    expect(agent.get_by_role("heading", name=contact, level=2)).to_be_visible()
+
+
+def reply(agent: Page, text: str) -> None:
+    box = agent.get_by_role("textbox", name="Reply")
+    box.fill(text)
+    box.press("Shift+Enter")
+    expect(agent.get_by_role("list", name="Messages").get_by_text(text)).to_be_visible()
+
+
+def shot(page: Page, name: str) -> None:
+    """Save a screenshot for docs/ (PNG, kept small)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), animations="disabled", scale="css")
+
+
+def axe_audit(page: Page, include: str | None = None) -> list[dict[str, Any]]:
+    """Serious and critical axe-core violations on the page (and its same-origin frames)."""
+    if not AXE.exists():
+        pytest.fail(
+            f"axe-core is missing ({AXE}): run `npm ci --prefix tests/browser` "
+            "(./scripts/setup-services does)",
+            pytrace=False,
+        )
+    source = AXE.read_text()
+    page.add_script_tag(content=source)
+    for frame in page.frames[1:]:
+        frame.add_script_tag(content=source)
+    result = page.evaluate(
+        """async (include) => {
+            const r = await axe.run(include ? {include: [include]} : document,
+                {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}});
+            return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary).slice(0, 5)}));
+        }""",
+        include,
+    )
+    return [v for v in result if v["impact"] in ("serious", "critical")]

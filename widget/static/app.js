@@ -1,0 +1,774 @@
+// The visitor's chat app, inside the iframe on the gateway's origin (frame.html).
+// Bootstrap → /ws/visitor → pre-chat form → conversation. Talks to the loader in the
+// host page by postMessage (namespace "gw-widget", docs/widget.md), to the gateway by
+// the frames of gateway/protocol.py. Everything shown is inserted as text, never HTML.
+
+import { Connection, wsUrl } from "./shared/socket.js";
+import { h, clear, svg, uid, formatTime, textOn, contrast } from "./shared/dom.js";
+import { makeT } from "./shared/i18n.js";
+
+const NS = "gw-widget";
+const SEND_ICON = "M3 20.5 21 12 3 3.5v6.6L15 12 3 13.9z";
+const MIN_ICON = "M5 11h14v2H5z";
+
+export const DEFAULT_TEXTS = {
+  title: "Chat",
+  frame_title: "Chat",
+  launcher_open: "Open chat",
+  launcher_close: "Minimise chat",
+  minimise: "Minimise chat",
+  unread_one: "{count} unread message",
+  unread_other: "{count} unread messages",
+  loading: "Loading…",
+  form_intro: "Tell us who you are and we will be with you shortly.",
+  form_message: "Your message",
+  form_invalid: "Please correct the highlighted fields.",
+  start: "Start chat",
+  error_required: "{label} is required.",
+  error_email: "Enter an email address like name@example.com.",
+  error_phone: "Enter the number with its country code, like +44 20 7946 0958.",
+  error_too_long: "At most {max} characters.",
+  error_option: "Choose one of the options.",
+  select_placeholder: "Choose…",
+  messages: "Messages",
+  message_label: "Message",
+  placeholder: "Write a message…",
+  send: "Send",
+  you: "You",
+  sending: "Sending…",
+  sent: "Sent",
+  failed: "Not sent.",
+  retry: "Retry",
+  typing: "{name} is typing…",
+  agent: "Agent",
+  agent_joined: "{name} joined the chat",
+  agent_left: "{name} left the chat",
+  ended: "The chat has ended.",
+  new_chat: "Start a new chat",
+  waiting: "Thanks! An agent will be with you shortly.",
+  earlier: "Load earlier messages",
+  reconnecting: "Connection lost. Reconnecting…",
+  unavailable: "The chat is not available right now. Please try again later.",
+  new_message: "{name}: {body}",
+};
+
+// ---------------------------------------------------------------- where we run
+const params = new URLSearchParams(location.search);
+const TP = params.get("touchpoint") || "";
+const INLINE = params.get("embed") === "inline" || window.parent === window;
+let pageUrl = "";
+try { pageUrl = decodeURIComponent(location.hash.slice(1)); } catch (_) { pageUrl = ""; }
+if (!pageUrl) pageUrl = document.referrer || "";
+let hostOrigin = "";
+try { hostOrigin = new URL(pageUrl).origin; } catch (_) { hostOrigin = ""; }
+// The browser knows who embeds us; believe it over the URL fragment.
+const ancestors = location.ancestorOrigins;
+if (ancestors && ancestors.length && ancestors[0] !== hostOrigin) {
+  hostOrigin = ancestors[0];
+  pageUrl = hostOrigin + "/";
+}
+
+// ---------------------------------------------------------------- state
+const KEY = `gw.v1.${TP}`;
+const OPEN_KEY = `gw.open.${TP}`;
+const stored = readStore();
+
+const S = {
+  token: stored.token || "",
+  wsPath: "/ws/visitor",
+  config: null,
+  t: makeT(DEFAULT_TEXTS),
+  lang: "en",
+  visitorName: "",
+  conv: null, // {id, state: "live" | "ended", agentName}
+  items: new Map(), // seq -> message or event frame
+  maxSeq: 0,
+  loaded: false, // the conversation's history is in `items`
+  hasMore: false,
+  pending: new Map((stored.pending || []).map((p) => [p.client_msg_id, p])),
+  storedConv: stored.conv || "",
+  open: INLINE || sessionGet(OPEN_KEY) === "1",
+  unread: 0,
+  readSent: 0,
+  starting: null, // {fields, message} while a start waits for `started`
+  view: "loading",
+  agentTyping: "",
+  identity: null,
+  finalTried: false,
+};
+let conn = null;
+let typingTimer = 0;
+let ownTypingSent = 0;
+let ownTypingStop = 0;
+let reconnectNotice = 0;
+
+function readStore() {
+  try { return JSON.parse(localStorage.getItem(KEY) || "{}") || {}; } catch (_) { return {}; }
+}
+function save() {
+  try {
+    localStorage.setItem(KEY, JSON.stringify({
+      token: S.token,
+      conv: S.conv && S.conv.state === "live" ? S.conv.id : "",
+      pending: [...S.pending.values()],
+    }));
+  } catch (_) { /* storage blocked: this page still works */ }
+}
+function sessionGet(k) { try { return sessionStorage.getItem(k); } catch (_) { return null; } }
+function sessionSet(k, v) { try { sessionStorage.setItem(k, v); } catch (_) { /* ignore */ } }
+
+const $ = (id) => document.getElementById(id);
+const t = (k, v) => S.t(k, v);
+
+// ---------------------------------------------------------------- host page
+function toHost(msg) {
+  if (!hostOrigin || window.parent === window) return;
+  msg.ns = NS;
+  msg.v = 1;
+  window.parent.postMessage(msg, hostOrigin);
+}
+function hostEvent(type, detail) { toHost({ type: "event", detail: Object.assign({ type }, detail) }); }
+
+addEventListener("message", (e) => {
+  // Strict: only the page that embeds us, only from its origin, only our namespace.
+  if (e.source !== window.parent || e.origin !== hostOrigin) return;
+  const m = e.data;
+  if (!m || typeof m !== "object" || m.ns !== NS) return;
+  if (m.type === "open") setOpen(true, m.focus);
+  else if (m.type === "close") setOpen(false);
+  else if (m.type === "identify") identify(m.identity);
+});
+
+function setOpen(open, focus) {
+  S.open = !!open || INLINE;
+  sessionSet(OPEN_KEY, S.open ? "1" : "0");
+  if (S.open) {
+    ensureConnected();
+    markRead();
+    if (focus) focusStart();
+  }
+}
+
+function focusStart() {
+  const el = document.querySelector("[aria-invalid='true']") || $("f-0") || $("msg") || $("new-chat") || $("minimise");
+  if (el) el.focus();
+}
+
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && !INLINE && !e.defaultPrevented) toHost({ type: "close-request" });
+});
+document.addEventListener("visibilitychange", markRead);
+
+function identify(identity) {
+  if (identity !== null && (typeof identity !== "object" || Array.isArray(identity))) return;
+  const clean = {};
+  for (const [k, v] of Object.entries(identity || {})) if (typeof v === "string" || typeof v === "number") clean[k] = String(v);
+  S.identity = identity ? clean : null;
+  // A new identity means a new session token: bootstrap again, then reconnect.
+  bootstrap().then(() => { if (conn) { conn.stop(); conn = null; ensureConnected(); } }, fail);
+}
+
+// ---------------------------------------------------------------- bootstrap
+async function bootstrap() {
+  const body = { touchpoint_id: TP, page_url: pageUrl, visitor_token: S.token };
+  if (S.identity) body.identity = S.identity;
+  for (let attempt = 0; ; attempt++) {
+    let r;
+    try {
+      r = await fetch("bootstrap", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+        credentials: "omit",
+        cache: "no-store",
+      });
+    } catch (_) {
+      r = null; // network down: retry
+    }
+    if (r && r.ok) {
+      const data = await r.json();
+      S.token = data.token;
+      S.visitorName = data.visitor_name || "";
+      S.wsPath = data.ws_url || "/ws/visitor";
+      S.config = data.config || {};
+      save();
+      return data;
+    }
+    if (r && r.status < 500) {
+      const data = await r.json().catch(() => ({}));
+      const err = (data && data.error) || {};
+      if (r.status === 422 && body.identity && /identity/.test(err.message || "")) {
+        toHost({ type: "error", code: "identity_unsupported", message: err.message || "" });
+        delete body.identity;
+        S.identity = null;
+        continue;
+      }
+      const e = new Error(err.message || `bootstrap refused (${r.status})`);
+      e.code = err.code || "bootstrap_failed";
+      throw e;
+    }
+    await new Promise((res) => setTimeout(res, Math.min(15000, 500 * 2 ** attempt)));
+  }
+}
+
+function applyConfig(cfg) {
+  const w = (cfg && cfg.widget) || {};
+  const texts = Object.assign({}, w.texts && typeof w.texts === "object" ? w.texts : {});
+  if (typeof w.title === "string" && !texts.title) texts.title = w.title;
+  S.lang = typeof w.lang === "string" ? w.lang : "en";
+  document.documentElement.lang = S.lang;
+  if (w.dir === "rtl") document.documentElement.dir = "rtl";
+  S.t = makeT(DEFAULT_TEXTS, texts, S.lang);
+  const style = document.documentElement.style;
+  const color = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(w.color || "") ? w.color : "#1d4ed8";
+  style.setProperty("--color", color);
+  // The configured text colour only when it keeps AA contrast; otherwise pick one.
+  const on = w.text_color && contrast(w.text_color, color) >= 4.5 ? w.text_color : textOn(color);
+  style.setProperty("--on-color", on);
+  if (typeof w.font === "string" && w.font) style.setProperty("--font", w.font);
+  $("title").textContent = t("title");
+  document.title = t("frame_title");
+  const min = $("minimise");
+  min.hidden = INLINE;
+  min.setAttribute("aria-label", t("minimise"));
+  clear(min).append(svg(MIN_ICON, 22));
+  min.onclick = () => toHost({ type: "close-request" });
+  return { color, text_color: on, icon: w.launcher_icon || "", texts: pick(S.t.table, ["launcher_open", "launcher_close", "unread_one", "unread_other", "frame_title"]) };
+}
+function pick(o, keys) { const r = {}; for (const k of keys) r[k] = o[k]; return r; }
+
+// ---------------------------------------------------------------- socket
+function ensureConnected() {
+  if (conn || !S.config) return;
+  conn = new Connection({
+    url: () => wsUrl(S.wsPath),
+    hello: () => {
+      const f = { type: "hello", v: 1, token: S.token };
+      if (S.conv && S.loaded) f.resume = [{ conversation_id: S.conv.id, last_seq: S.maxSeq }];
+      return f;
+    },
+    onFrame,
+    onStatus,
+    reauth: () => bootstrap().then(() => true, () => false),
+  });
+  conn.start();
+}
+
+function onStatus(status, d) {
+  if (status === "open") {
+    clearTimeout(reconnectNotice);
+    reconnectNotice = 0;
+    $("conn").textContent = "";
+  } else if (status === "waiting" && !reconnectNotice) {
+    // Short blips stay invisible; say something only when it lasts.
+    reconnectNotice = setTimeout(() => { $("conn").textContent = t("reconnecting"); }, 8000);
+  } else if (status === "final") {
+    clearTimeout(reconnectNotice);
+    reconnectNotice = 0;
+    if (d.code === 4001 && !S.finalTried) {
+      // The token is unknown (a rotated secret, a wiped store): one fresh start.
+      S.finalTried = true;
+      conn = null;
+      bootstrap().then(ensureConnected, fail);
+      return;
+    }
+    $("conn").textContent = t("unavailable");
+    toHost({ type: "error", code: `closed_${d.code}`, message: d.reason || "" });
+    disableComposer();
+  }
+}
+
+function onFrame(f) {
+  switch (f.type) {
+    case "welcome": return onWelcome(f);
+    case "token": S.token = f.token; save(); return;
+    case "started": return onStarted(f);
+    case "ack": return onAck(f);
+    case "message": return onMessage(f);
+    case "event": return onEvent(f);
+    case "typing": return onTyping(f);
+    case "unread": if (!S.conv || f.conversation_id === S.conv.id) setUnread(f.count); return;
+    case "history": return onHistory(f);
+    case "error": return onError(f);
+    default: return;
+  }
+}
+
+function onWelcome(f) {
+  S.visitorName = f.visitor_name || S.visitorName;
+  const c = f.conversation;
+  if (c) {
+    if (!S.conv || S.conv.id !== c.conversation_id) {
+      resetConv(c.conversation_id);
+    }
+    S.conv.state = "live";
+    if (c.agent_name) S.conv.agentName = c.agent_name;
+    if (!S.loaded) conn.send({ type: "history", conversation_id: S.conv.id, limit: 50 });
+    showChat();
+    setUnread(c.unread || 0);
+    flushPending();
+  } else {
+    if (S.conv && S.conv.state === "live" && S.loaded) {
+      // Ended while we were away: the resumed backlog carries the "ended" event.
+      S.conv.state = "ended";
+      showChat();
+    } else if (!S.starting && !(S.conv && S.conv.state === "ended")) {
+      resetConv(null); // the remembered conversation is over
+      if (S.view !== "form") showForm();
+    }
+    setUnread(0);
+  }
+  if (S.starting) conn.send({ type: "start", fields: S.starting.fields });
+  save();
+}
+
+function resetConv(id) {
+  S.conv = id ? { id, state: "live", agentName: "" } : null;
+  S.items = new Map();
+  S.maxSeq = 0;
+  S.readSent = 0;
+  S.loaded = !!id && !!S.starting; // a conversation we just started has no past
+  S.hasMore = false;
+  S.agentTyping = "";
+  for (const [k, p] of S.pending) if (p.conversation_id && p.conversation_id !== id) S.pending.delete(k);
+  save();
+}
+
+function onStarted(f) {
+  const first = S.starting && S.starting.message;
+  if (!S.conv || S.conv.id !== f.conversation_id) {
+    if (!S.starting) S.starting = { fields: {} };
+    resetConv(f.conversation_id);
+  }
+  S.conv.state = "live";
+  S.loaded = true;
+  S.starting = null;
+  S.visitorName = f.visitor_name || S.visitorName;
+  for (const p of S.pending.values()) if (!p.conversation_id) p.conversation_id = f.conversation_id;
+  showChat(true);
+  hostEvent("started", { conversation_id: f.conversation_id });
+  if (first) sendMessage(first);
+  flushPending();
+  save();
+}
+
+function adopt(f) {
+  // A frame of a conversation we do not show: one we just started (the router's
+  // automatic reply can come before `started`), or a new one from another tab.
+  if (S.conv && S.conv.id === f.conversation_id) return true;
+  if (S.conv && S.conv.state === "live" && !S.starting) return false;
+  resetConv(f.conversation_id);
+  S.loaded = true;
+  if (S.view !== "chat") showChat();
+  return true;
+}
+
+function addItem(f, live) {
+  if (!adopt(f)) return false;
+  if (S.items.has(f.seq)) return false;
+  if (live && S.loaded && f.seq <= S.maxSeq) return false; // already seen (resume overlap)
+  S.items.set(f.seq, f);
+  if (f.seq > S.maxSeq) S.maxSeq = f.seq;
+  return true;
+}
+
+function onAck(f) {
+  const p = S.pending.get(f.client_msg_id);
+  if (!p) return;
+  S.pending.delete(f.client_msg_id);
+  addItem({
+    type: "message", conversation_id: f.conversation_id, seq: f.seq, sender: "visitor",
+    sender_name: S.visitorName, body: p.body, at: p.at, client_msg_id: f.client_msg_id,
+  }, false);
+  save();
+  renderMessages();
+}
+
+function onMessage(f) {
+  if (f.sender === "visitor" && f.client_msg_id && S.pending.has(f.client_msg_id)) {
+    S.pending.delete(f.client_msg_id); // our own message, echoed before its ack
+    save();
+  }
+  if (!addItem(f, true)) { renderMessages(); return; }
+  if (f.sender !== "visitor") {
+    announce(t("new_message", { name: f.sender_name || t("agent"), body: f.body }));
+    if (f.sender === "agent") setTyping("");
+  }
+  renderMessages();
+  markRead();
+  hostEvent("message", { conversation_id: f.conversation_id, seq: f.seq, sender: f.sender });
+}
+
+function onEvent(f) {
+  if (!addItem(f, true)) return;
+  if (f.event === "agent_joined") S.conv.agentName = f.agent_name;
+  if (f.event === "ended") {
+    S.conv.state = "ended";
+    setTyping("");
+    save();
+    showChat();
+  } else {
+    renderMessages();
+  }
+  announce(eventText(f));
+  hostEvent(f.event, { conversation_id: f.conversation_id, seq: f.seq });
+}
+
+function onTyping(f) {
+  if (f.who !== "agent" || !S.conv || f.conversation_id !== S.conv.id) return;
+  setTyping(f.active ? (f.name || t("agent")) : "");
+}
+
+function setTyping(name) {
+  clearTimeout(typingTimer);
+  if (name) typingTimer = setTimeout(() => setTyping(""), 8000);
+  if (name === S.agentTyping) return;
+  S.agentTyping = name;
+  const el = $("typing");
+  if (el) el.textContent = name ? t("typing", { name }) : "";
+}
+
+function onHistory(f) {
+  if (!S.conv || f.conversation_id !== S.conv.id) return;
+  for (const item of f.items) {
+    if (!S.items.has(item.seq)) S.items.set(item.seq, item);
+    if (item.seq > S.maxSeq) S.maxSeq = item.seq;
+    if (item.type === "message" && item.client_msg_id) S.pending.delete(item.client_msg_id);
+    if (item.type === "event" && item.event === "agent_joined") S.conv.agentName = item.agent_name;
+  }
+  const wasLoaded = S.loaded;
+  S.loaded = true;
+  S.hasMore = f.has_more && (!wasLoaded || S.hasMore || f.items.length > 0);
+  renderMessages(!wasLoaded);
+  markRead();
+}
+
+function onError(f) {
+  const p = f.ref && S.pending.get(f.ref);
+  if (p) {
+    if (f.retryable) {
+      setTimeout(() => sendPending(p), 2000);
+    } else {
+      p.failed = true;
+      save();
+      if (f.code === "conversation_ended" || f.code === "no_conversation") {
+        if (S.conv) S.conv.state = "ended";
+        showChat();
+      } else {
+        renderMessages();
+      }
+    }
+    return;
+  }
+  if (S.starting && S.view === "form") {
+    S.starting = null;
+    const m = /^([\w.-]+): (.*)$/.exec(f.message || "");
+    const fields = (S.config && S.config.form) || [];
+    const i = m ? fields.findIndex((x) => x.name === m[1]) : -1;
+    if (i >= 0) setFieldError(i, m[2]);
+    else setFormError(f.message || t("unavailable"));
+    const btn = $("start");
+    if (btn) btn.disabled = false;
+    focusStart();
+  }
+}
+
+// ---------------------------------------------------------------- reading, unread
+function visible() { return S.open && document.visibilityState === "visible"; }
+
+function markRead() {
+  if (!conn || !S.conv || !S.loaded || !visible()) return;
+  if (S.maxSeq > S.readSent || S.unread > 0) {
+    if (conn.send({ type: "read", conversation_id: S.conv.id, seq: S.maxSeq })) S.readSent = S.maxSeq;
+  }
+}
+
+function setUnread(n) {
+  n = Math.max(0, n | 0);
+  S.unread = n;
+  toHost({ type: "unread", count: n });
+  if (n) markRead();
+}
+
+function announce(text) {
+  const el = $("announcer");
+  el.textContent = "";
+  setTimeout(() => { el.textContent = text; }, 50);
+}
+
+// ---------------------------------------------------------------- sending
+function sendMessage(body) {
+  body = body.trim().slice(0, 4000);
+  if (!body) return;
+  const p = { client_msg_id: uid(), body, at: Date.now() / 1000, failed: false, conversation_id: S.conv ? S.conv.id : "" };
+  S.pending.set(p.client_msg_id, p);
+  save();
+  renderMessages(true);
+  sendPending(p);
+}
+
+function sendPending(p) {
+  if (!conn || !S.conv || S.conv.state !== "live" || p.failed) return;
+  conn.send({ type: "send", client_msg_id: p.client_msg_id, body: p.body, conversation_id: p.conversation_id || S.conv.id });
+}
+
+function flushPending() {
+  // After a reconnect: the same client_msg_id, so the server drops a duplicate.
+  for (const p of S.pending.values()) sendPending(p);
+}
+
+function ownTyping(active) {
+  if (!conn || !S.conv || S.conv.state !== "live") return;
+  const now = Date.now();
+  clearTimeout(ownTypingStop);
+  if (active) {
+    if (now - ownTypingSent > 3000) {
+      ownTypingSent = now;
+      conn.send({ type: "typing", active: true, conversation_id: S.conv.id });
+    }
+    ownTypingStop = setTimeout(() => ownTyping(false), 4000);
+  } else if (ownTypingSent) {
+    ownTypingSent = 0;
+    conn.send({ type: "typing", active: false, conversation_id: S.conv.id });
+  }
+}
+
+// ---------------------------------------------------------------- views
+function fieldId(i) { return `f-${i}`; }
+
+function showForm() {
+  S.view = "form";
+  const main = clear($("main"));
+  const fields = (S.config && S.config.form) || [];
+  const form = h("form", { class: "prechat scroll", novalidate: true, "aria-labelledby": "form-intro" });
+  form.append(h("p", { id: "form-intro", class: "muted intro" }, t("form_intro")));
+  fields.forEach((f, i) => form.append(fieldBlock(f, i)));
+  const mi = fields.length;
+  form.append(h("div", { class: "field" },
+    h("label", { for: fieldId(mi) }, t("form_message")),
+    h("textarea", { id: fieldId(mi), name: "__message", rows: 3, maxlength: 4000 })));
+  form.append(h("p", { id: "form-error", class: "err", role: "alert" }));
+  form.append(h("button", { class: "btn", type: "submit", id: "start" }, t("start")));
+  form.addEventListener("submit", (e) => { e.preventDefault(); submitForm(); });
+  main.append(form);
+}
+
+function fieldBlock(f, i) {
+  const id = fieldId(i);
+  const attrs = {
+    id, name: f.name, required: !!f.required, "aria-describedby": `${id}-err`,
+    maxlength: f.kind === "select" ? null : f.max_length || null,
+  };
+  let input;
+  if (f.kind === "textarea") input = h("textarea", Object.assign(attrs, { rows: 3 }));
+  else if (f.kind === "select") {
+    input = h("select", attrs, h("option", { value: "" }, t("select_placeholder")),
+      (f.options || []).map((o) => h("option", { value: o }, o)));
+  } else {
+    const type = f.kind === "email" ? "email" : f.kind === "phone" ? "tel" : "text";
+    const ac = f.kind === "email" ? "email" : f.kind === "phone" ? "tel" : f.name === "name" ? "name" : "off";
+    input = h("input", Object.assign(attrs, { type, autocomplete: ac }));
+  }
+  input.addEventListener("input", () => { if (input.getAttribute("aria-invalid")) setFieldError(i, ""); });
+  return h("div", { class: "field" },
+    h("label", { for: id }, f.label, f.required ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null),
+    input,
+    h("p", { id: `${id}-err`, class: "err" }));
+}
+
+export function validateField(f, value, tt) {
+  const tr = tt || t;
+  if (!value) return f.required ? tr("error_required", { label: f.label }) : "";
+  if (f.max_length && value.length > f.max_length) return tr("error_too_long", { max: f.max_length });
+  if (f.kind === "email" && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value)) return tr("error_email");
+  if (f.kind === "phone" && !/^\+[0-9][0-9 ().-]{5,20}$/.test(value)) return tr("error_phone");
+  if (f.kind === "select" && (f.options || []).length && !f.options.includes(value)) return tr("error_option");
+  return "";
+}
+
+function setFieldError(i, message) {
+  const input = $(fieldId(i));
+  if (!input) return;
+  if (message) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+  $(`${fieldId(i)}-err`).textContent = message;
+}
+
+function setFormError(message) { const el = $("form-error"); if (el) el.textContent = message; }
+
+function submitForm() {
+  const fields = (S.config && S.config.form) || [];
+  const values = {};
+  let firstBad = -1;
+  fields.forEach((f, i) => {
+    const v = $(fieldId(i)).value.trim();
+    const err = validateField(f, v);
+    setFieldError(i, err);
+    if (err && firstBad < 0) firstBad = i;
+    if (v) values[f.name] = v;
+  });
+  if (firstBad >= 0) {
+    setFormError(t("form_invalid"));
+    $(fieldId(firstBad)).focus();
+    return;
+  }
+  setFormError("");
+  $("start").disabled = true;
+  S.starting = { fields: values, message: $(fieldId(fields.length)).value };
+  ensureConnected();
+  if (conn) conn.send({ type: "start", fields: values }); // else sent after welcome
+}
+
+function showChat(focus) {
+  const wasChat = S.view === "chat";
+  S.view = "chat";
+  const main = $("main");
+  const hadFocus = main.contains(document.activeElement);
+  if (!wasChat || !$("messages")) {
+    clear(main);
+    main.append(
+      h("div", { class: "scroll", id: "scroll" },
+        h("button", { class: "btn secondary more", type: "button", id: "more", hidden: true, onclick: loadEarlier }, t("earlier")),
+        h("ol", { class: "messages", id: "messages", "aria-label": t("messages") })),
+      h("p", { class: "typing", id: "typing", "aria-live": "polite" }),
+      h("div", { id: "footer" }));
+  }
+  renderFooter();
+  renderMessages(true);
+  if ((focus && S.open) || (hadFocus && !main.contains(document.activeElement))) focusStart();
+}
+
+function renderFooter() {
+  const mode = S.conv && S.conv.state === "ended" ? "ended" : "live";
+  const footer = $("footer");
+  if (footer.dataset.mode === mode && footer.firstChild) return; // keep what is being typed
+  footer.dataset.mode = mode;
+  clear(footer);
+  if (mode === "ended") {
+    footer.append(h("div", { class: "ended" },
+      h("p", null, t("ended")),
+      h("button", { class: "btn", type: "button", id: "new-chat", onclick: newChat }, t("new_chat"))));
+    return;
+  }
+  const ta = h("textarea", {
+    id: "msg", rows: 1, maxlength: 4000, placeholder: t("placeholder"), "aria-label": t("message_label"),
+  });
+  ta.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
+  });
+  ta.addEventListener("input", () => {
+    ta.style.height = "auto";
+    ta.style.height = `${Math.min(ta.scrollHeight + 2, 120)}px`;
+    ownTyping(!!ta.value);
+  });
+  const submit = () => {
+    const v = ta.value;
+    if (!v.trim()) return;
+    ta.value = "";
+    ta.style.height = "auto";
+    ownTyping(false);
+    if (!S.conv) { S.starting = { fields: {}, message: v }; ensureConnected(); if (conn) conn.send({ type: "start", fields: {} }); return; }
+    sendMessage(v);
+  };
+  const form = h("form", { class: "composer", "aria-label": t("message_label") }, ta,
+    h("button", { class: "btn", type: "submit", "aria-label": t("send") }, svg(SEND_ICON, 20)));
+  form.addEventListener("submit", (e) => { e.preventDefault(); submit(); ta.focus(); });
+  footer.append(form);
+}
+
+function disableComposer() {
+  const ta = $("msg");
+  if (ta) ta.disabled = true;
+  const b = document.querySelector(".composer button");
+  if (b) b.disabled = true;
+  const s = $("start");
+  if (s) s.disabled = true;
+}
+
+function newChat() {
+  resetConv(null);
+  S.starting = null;
+  showForm();
+  focusStart();
+}
+
+function loadEarlier() {
+  if (!conn || !S.conv) return;
+  const first = Math.min(...S.items.keys());
+  conn.send({ type: "history", conversation_id: S.conv.id, before_seq: first, limit: 50 });
+}
+
+function eventText(f) {
+  const name = f.agent_name || t("agent");
+  if (f.event === "agent_joined") return t("agent_joined", { name });
+  if (f.event === "agent_left") return t("agent_left", { name });
+  return t("ended");
+}
+
+function renderMessages(toBottom) {
+  const list = $("messages");
+  if (!list) return;
+  const scroll = $("scroll");
+  const atBottom = toBottom || scroll.scrollHeight - scroll.scrollTop - scroll.clientHeight < 40;
+  clear(list);
+  const seqs = [...S.items.keys()].sort((a, b) => a - b);
+  if (!seqs.length && !S.pending.size && S.conv && S.conv.state === "live") {
+    list.append(h("li", { class: "note" }, t("waiting")));
+  }
+  for (const seq of seqs) list.append(itemNode(S.items.get(seq)));
+  for (const p of S.pending.values()) if (!S.conv || !p.conversation_id || p.conversation_id === S.conv.id) list.append(pendingNode(p));
+  $("more").hidden = !S.hasMore;
+  if (atBottom) scroll.scrollTop = scroll.scrollHeight;
+}
+
+function itemNode(f) {
+  if (f.type === "event") return h("li", { class: "note" }, eventText(f));
+  const mine = f.sender === "visitor";
+  const who = mine ? t("you") : f.sender_name || t("agent");
+  return h("li", { class: `msg ${f.sender}` },
+    h("span", { class: "sr-only" }, `${who}: `),
+    h("span", { class: "bubble" }, f.body),
+    h("span", { class: "meta" }, mine ? `${t("sent")} · ${formatTime(f.at, S.lang)}` : `${who} · ${formatTime(f.at, S.lang)}`));
+}
+
+function pendingNode(p) {
+  const meta = p.failed
+    ? h("span", { class: "meta" }, `${t("failed")} `, h("button", {
+      class: "linkish", type: "button", onclick: () => { p.failed = false; save(); renderMessages(); sendPending(p); },
+    }, t("retry")))
+    : h("span", { class: "meta" }, t("sending"));
+  return h("li", { class: `msg visitor${p.failed ? " failed" : ""}` },
+    h("span", { class: "sr-only" }, `${t("you")}: `),
+    h("span", { class: "bubble" }, p.body),
+    meta);
+}
+
+function fail(e) {
+  S.view = "final";
+  clear($("main")).append(h("p", { class: "pad muted" }, t("unavailable")));
+  toHost({ type: "error", code: (e && e.code) || "unavailable", message: (e && e.message) || "" });
+}
+
+// ---------------------------------------------------------------- start
+async function main() {
+  $("loading").textContent = "…";
+  if (!TP) return fail({ code: "no_touchpoint", message: "frame.html needs ?touchpoint=ID" });
+  let data;
+  try {
+    data = await bootstrap();
+  } catch (e) {
+    return fail(e);
+  }
+  const cfg = applyConfig(data.config);
+  if (S.storedConv) {
+    // A conversation is going on: connect now, for the badge and the history.
+    resetConv(S.storedConv);
+    showChat();
+    ensureConnected();
+  } else {
+    showForm();
+    if (S.open) ensureConnected();
+  }
+  toHost({ type: "ready", config: cfg, open: S.open && !INLINE, unread: 0 });
+}
+
+main();

@@ -1,0 +1,13 @@
+// The demo shop's use of the widget's JavaScript API (docs/widget.md). Not part of the
+// widget: a customer's page would have its own.
+(function () {
+  // The stub queues calls made before the async loader has arrived.
+  var chat = (window.GatewayChat = window.GatewayChat || { q: [] });
+  var state = document.getElementById("chat-state");
+  function unread(n) { state.textContent = n ? "Chat: " + n + " unread" : ""; }
+  if (chat.version) chat.on("unread", unread); else chat.q.push(["on", "unread", unread]);
+  document.getElementById("talk").addEventListener("click", function () {
+    if (window.GatewayChat.version) window.GatewayChat.open();
+    else window.GatewayChat.q.push(["open"]);
+  });
+})();
