@@ -51,7 +51,7 @@ async def seed_demo(engine: Engine) -> bool:
                 )
                 changed = True
         if changed:
-            await engine.dispatcher.config_changed()
+            await engine.config_changed()
         return False
     now = engine.clock()
     await store.put_queue(Queue(id="q_support", name="Support"))
@@ -101,6 +101,6 @@ async def seed_demo(engine: Engine) -> bool:
             password_hash=hash_password(DEMO_ADMIN[1]),
         )
     )
-    await engine.dispatcher.config_changed()
+    await engine.config_changed()
     log.warning("demo data created: agent %s / %s, admin %s / %s", *DEMO_AGENT, *DEMO_ADMIN)
     return True

@@ -92,10 +92,15 @@ class Dispatcher:
             if agent.active:
                 _feed(router, r.AgentUpserted(agent.id, list(agent.queue_ids), agent.role), now)
         for agent_id in self.online:
-            status = self.chosen_status.get(agent_id, "available")
-            if agent_id in self._dir.agents:
-                router.handle(r.AgentStatusChanged(agent_id, status), now)
-        for conv in await self._store.list_conversations(states=OPEN_STATES):
+            known = self._dir.agents.get(agent_id)
+            if known is not None and known.active:
+                status = self.chosen_status.get(agent_id, "available")
+                _feed(router, r.AgentStatusChanged(agent_id, status), now)
+        # Owned conversations first, then waiting ones: capacity is taken before the
+        # router re-dispatches what waits (routing.md, "Rebuild").
+        convs = await self._store.list_conversations(states=OPEN_STATES)
+        convs.sort(key=lambda c: c.state in ("waiting", "offered"))
+        for conv in convs:
             tp = self._dir.touchpoints.get(conv.touchpoint_id)
             if tp is not None:
                 _feed(router, _restored(conv, tp), now)

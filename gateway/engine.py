@@ -66,6 +66,16 @@ class Engine:
     async def publish(self, topic: str, frame: p.Frame) -> None:
         await self.bus.publish(topic, p.encode(frame))
 
+    async def config_changed(self) -> None:
+        """Configuration changed (admin API): reload it, rebuild the router, and close the
+        sockets of agents who were deactivated or deleted."""
+        await self.dispatcher.config_changed()
+        for conn in self.hub.connections():
+            if conn.topic.startswith("a:"):
+                agent = self.directory.agents.get(conn.topic[2:])
+                if agent is None or not agent.active:
+                    conn.abort(p.CloseCode.UNAUTHENTICATED, "this agent was deactivated")
+
     # -- names ---------------------------------------------------------------------
     async def contact_for(self, conv: Conversation) -> Contact:
         return await self.store.get_contact(conv.contact_id)
@@ -206,7 +216,9 @@ class Engine:
             )
 
     async def history(self, conv: Conversation, before_seq: int | None, limit: int) -> p.HistoryOut:
-        rows = await self.store.messages(conv.id, before_seq=before_seq, limit=limit + 1)
+        """A page of up to ``limit`` items before ``before_seq`` (the newest page without it)."""
+        before = before_seq if before_seq is not None else conv.last_seq + 1
+        rows = await self.store.messages(conv.id, before_seq=before, limit=limit + 1)
         has_more = len(rows) > limit
         rows = rows[1:] if has_more else rows
         items = [await self.message_frame(m, conv) for m in rows]

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from routing.model import DEFAULT_WEIGHTS
+
 Channel = Literal["chat", "sms", "whatsapp", "messenger", "email", "api", "voice"]
 RoutingMode = Literal["simplified", "dedicated", "flow"]
 Role = Literal["agent", "supervisor", "admin"]
@@ -86,14 +88,8 @@ class DispositionSet(msgspec.Struct, kw_only=True, frozen=True):
     dispositions: list[str] = []
 
 
-DEFAULT_CHANNEL_WEIGHTS = {
-    "chat": 25,
-    "sms": 20,
-    "whatsapp": 20,
-    "messenger": 20,
-    "email": 10,
-    "api": 20,
-}
+# The router's defaults for the digital channels (voice is fixed, not a setting).
+DEFAULT_CHANNEL_WEIGHTS = {c: w for c, w in DEFAULT_WEIGHTS.items() if c != "voice"}
 DEFAULT_SOUNDS = {
     "offered": "ring",
     "auto_assigned": "chime",

@@ -341,3 +341,43 @@ async def test_login_refuses_wrong_passwords_alike(gateway: GatewayProcess) -> N
     assert wrong.status_code == nobody.status_code == 401
     assert wrong.json() == nobody.json()
     assert malformed.status_code == 422
+
+
+async def test_history_without_before_seq_is_the_newest_page(gateway: GatewayProcess) -> None:
+    visitor = demo_visitor(gateway)
+    await visitor.bootstrap()
+    await visitor.connect()
+    cid = await visitor.start()
+    for i in range(7):
+        await visitor.say(f"m{i}")
+    assert visitor.sock
+    await visitor.sock.send({"type": "history", "limit": 3})
+    page = await visitor.sock.expect("history")
+    assert [i["body"] for i in page["items"]] == ["m4", "m5", "m6"] and page["has_more"]
+    await visitor.sock.send(
+        {
+            "type": "history",
+            "conversation_id": cid,
+            "limit": 3,
+            "before_seq": page["items"][0]["seq"],
+        }
+    )
+    older = await visitor.sock.expect("history")
+    assert [i["body"] for i in older["items"]] == ["m1", "m2", "m3"]
+
+
+async def test_deactivating_an_agent_closes_their_socket(gateway: GatewayProcess) -> None:
+    admin = AgentClient(gateway, "admin@demo.test", "demo-admin")
+    await admin.login()
+    agent = demo_agent(gateway)
+    await agent.login()
+    await agent.connect()
+    assert agent.sock
+    async with httpx.AsyncClient() as http:
+        r = await http.patch(
+            gateway.base_url + "/api/admin/agents/ag_demo",
+            json={"active": False},
+            headers={"Authorization": f"Bearer {admin.token}"},
+        )
+    assert r.status_code == 200, r.text
+    assert await agent.sock.expect_close() == 4001
