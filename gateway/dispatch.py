@@ -262,7 +262,12 @@ class Dispatcher:
             conv = await store.get_conversation(offer.conversation_id)
             summary = await self.summary(offer.agent_id, conv)
             await self._publish(
-                f"a:{offer.agent_id}", p.Offer(conversation=summary, expires_at=offer.expires_at)
+                f"a:{offer.agent_id}",
+                p.Offer(
+                    conversation=summary,
+                    expires_at=offer.expires_at,
+                    expires_in=max(0.0, offer.expires_at - now),
+                ),
             )
         for s in sounds:
             await self.sound(s.agent_id, s.event, s.conversation_id)
@@ -337,6 +342,8 @@ class Dispatcher:
             touchpoint_id=conv.touchpoint_id,
             touchpoint_name=tp.name if tp else conv.touchpoint_id,
             contact_name=contact.display_name,
+            contact_email=contact.email,
+            contact_phone=contact.phone,
             queue_ids=list(conv.queue_ids),
             priority=conv.priority,
             arrived_at=conv.arrived_at,

@@ -332,6 +332,8 @@ class ConversationSummary(msgspec.Struct, omit_defaults=True):
     unread: int
     last_seq: int
     dedicated: bool = False
+    contact_email: str = ""
+    contact_phone: str = ""
     last_message: str = ""
     last_message_at: float = 0.0
     offer_expires_at: float = 0.0
@@ -370,10 +372,12 @@ class ConversationUpdate(Frame, tag="conversation"):
 
 
 class Offer(Frame, tag="offer"):
-    """A ringing offer: accept or reject before ``expires_at``."""
+    """A ringing offer: accept or reject before ``expires_at`` (server time), that is
+    within ``expires_in`` seconds of receiving it, whatever the client's clock says."""
 
     conversation: ConversationSummary
     expires_at: float
+    expires_in: float
 
 
 class OfferWithdrawn(Frame, tag="offer_withdrawn"):

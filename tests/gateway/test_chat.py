@@ -55,6 +55,8 @@ async def chat_scenario(gateway: GatewayProcess) -> None:
     assert offer["conversation"]["conversation_id"] == cid
     assert offer["conversation"]["contact_name"] == "Lin"
     assert offer["expires_at"] > offer["conversation"]["arrived_at"]
+    assert 0 < offer["expires_in"] <= 30
+    assert offer["conversation"]["contact_email"] == "lin@example.com"
     sound = await agent.sock.expect("sound", event="offered")
     assert sound["sound"] == "ring"
 

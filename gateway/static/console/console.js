@@ -286,7 +286,8 @@ function onConversation(c) {
 function onOffer(f) {
   const c = Object.assign({}, f.conversation, { place: "offered" });
   S.convs.set(c.conversation_id, c);
-  S.offers.set(c.conversation_id, { summary: c, expires_at: f.expires_at });
+  // Count down from expires_in, so a browser clock that is off does not matter.
+  S.offers.set(c.conversation_id, { summary: c, expires_at: Date.now() / 1000 + f.expires_in });
   renderOffer();
 }
 
@@ -419,7 +420,6 @@ function matches(c, f) {
     if (c.arrived_at < from) return false;
   }
   if (f.q) {
-    // contact_email / contact_phone are searched when the server sends them.
     const hay = [c.contact_name, c.contact_email, c.contact_phone].filter(Boolean).join(" ").toLowerCase();
     const digits = f.q.replace(/[^0-9+]/g, "");
     const phone = String(c.contact_phone || "").replace(/[^0-9+]/g, "");
