@@ -122,11 +122,14 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/me", "Who the token belongs to", "agent", tag="agents",
              response=s.Me),
     Endpoint("POST", "/widget/bootstrap", "The chat widget's bootstrap", "public", tag="widget",
-             body=s.BootstrapRequest, response=s.BootstrapResponse, errors=(403, 422),
+             body=s.BootstrapRequest, response=s.BootstrapResponse, errors=(403, 422, 429),
              description="Needs an Origin header. Answers only for an active chat touchpoint "
              "whose domain matches page_url and whose Origin is allowed (403 otherwise, "
              "with codes touchpoint_unavailable, domain_mismatch, origin_required, "
-             "origin_mismatch). Returns a short-lived visitor token bound to the "
+             "origin_mismatch). A signed identity that does not verify is 403 "
+             "identity_invalid; none on a touchpoint that requires one is 403 "
+             "identity_required (docs/security.md). Too many bootstraps from one address "
+             "are 429 rate_limited. Returns a short-lived visitor token bound to the "
              "touchpoint, the Origin and the visitor."),
     # -- this document ------------------------------------------------------------------
     Endpoint("GET", "/api/openapi.json", "This OpenAPI 3.1 document", "public", openapi_json,

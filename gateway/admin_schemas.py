@@ -23,6 +23,7 @@ from gateway.store.base import (
     Message,
     Role,
 )
+from widget.identity import IdentityIn
 
 # -- building blocks ------------------------------------------------------------------
 
@@ -328,6 +329,7 @@ class BootstrapRequest(msgspec.Struct, kw_only=True):
     touchpoint_id: str
     page_url: str
     visitor_token: str = ""
+    identity: IdentityIn | None = None  # the site's signed identity (docs/security.md)
 
 
 class WidgetConfig(msgspec.Struct, kw_only=True):

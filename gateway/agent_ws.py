@@ -81,8 +81,9 @@ class AgentSession:
         return conv.state in ("waiting", "offered") and bool(tp and agent.role in tp.preview_roles)
 
 
-class Presence:
-    """Online while any socket is open; offline a grace period after the last closes."""
+class AgentSockets:
+    """An agent is online while any socket of theirs is open (on any node); offline a
+    grace period after this node's last one closes, unless another node holds one."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -92,7 +93,8 @@ class Presence:
         timer = self._timers.pop(agent_id, None)
         if timer is not None:
             timer.cancel()
-        if agent_id not in self.engine.dispatcher.online:
+        view = self.engine.dispatcher.router.agent(agent_id)
+        if view is None or view.status == "offline" or self.engine.hub.count(f"a:{agent_id}") == 1:
             await self.engine.dispatcher.agent_online(agent_id)
 
     def disconnected(self, agent_id: str) -> None:
@@ -109,7 +111,7 @@ class Presence:
 
 async def agent_endpoint(ws: WebSocket) -> None:
     engine: Engine = ws.app.state.engine
-    presence: Presence = ws.app.state.presence
+    presence: AgentSockets = ws.app.state.presence
     settings = engine.settings
     origin = ws.headers.get("origin", "")
     await ws.accept()

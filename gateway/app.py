@@ -15,11 +15,12 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from gateway import pages
 from gateway.admin import admin_routes
-from gateway.agent_ws import Presence, agent_endpoint
+from gateway.agent_ws import AgentSockets, agent_endpoint
 from gateway.auth import Tokens, load_secret
 from gateway.bus import create_bus
 from gateway.demo import seed_demo
 from gateway.engine import Engine
+from gateway.metrics import metrics_endpoint
 from gateway.settings import Settings
 from gateway.store import create_store
 from gateway.visitor_ws import visitor_endpoint
@@ -35,9 +36,18 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
+    """Readiness: the database answers. Also says which node this is and whether it
+    leads the router."""
     engine: Engine = request.app.state.engine
     ok = await engine.store.ping()
-    return JSONResponse({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
+    return JSONResponse(
+        {
+            "status": "ok" if ok else "unavailable",
+            "node": engine.node_id,
+            "router_leader": engine.dispatcher.is_leader,
+        },
+        status_code=200 if ok else 503,
+    )
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -83,11 +93,14 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
+            # uvicorn has closed every socket with 1012 and waited for in-flight work.
             await engine.stop()
+            print(f"node {engine.node_id} drained and stopped", file=sys.stderr, flush=True)
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
         Route("/widget/bootstrap", bootstrap, methods=["POST"]),
         WebSocketRoute("/ws/visitor", visitor_endpoint),
         WebSocketRoute("/ws/agent", agent_endpoint),
@@ -96,6 +109,6 @@ def create_app(settings: Settings) -> Starlette:
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.engine = engine
-    app.state.presence = Presence(engine)
+    app.state.presence = AgentSockets(engine)
     app.state.settings = settings
     return app

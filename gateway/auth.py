@@ -13,6 +13,7 @@ Passwords are hashed with Argon2id (argon2-cffi). See docs/security.md.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from pathlib import Path
@@ -32,6 +33,20 @@ ALGORITHM = "HS256"
 VISITOR_MEMORY = 30 * 24 * 3600
 
 
+class Identity(msgspec.Struct, frozen=True):
+    """A visitor identity the site signed and widget/identity.py verified."""
+
+    email: str = ""
+    phone: str = ""
+    name: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """Who this is, without the display name: a visitor id stays bound to it."""
+        raw = f"{self.email.lower()}\n{self.phone}".encode()
+        return hashlib.sha256(raw).hexdigest()[:32]
+
+
 class VisitorClaims(msgspec.Struct, frozen=True):
     tp: str  # touchpoint id
     org: str  # the Origin the token may be used from
@@ -40,6 +55,19 @@ class VisitorClaims(msgspec.Struct, frozen=True):
     exp: float
     iat: float
     first: float  # when this visitor was first seen (kept through renewals)
+    # The identity verified by this session's bootstrap (kept through renewals) ...
+    em: str = ""
+    ph: str = ""
+    nm: str = ""
+    # ... and the fingerprint of the identity this visitor id is bound to, kept across
+    # bootstraps: another signed identity never inherits this visitor id.
+    who: str = ""
+
+    @property
+    def identity(self) -> Identity | None:
+        if not (self.em or self.ph):
+            return None
+        return Identity(email=self.em, phone=self.ph, name=self.nm)
 
 
 class AgentClaims(msgspec.Struct, frozen=True):
@@ -105,6 +133,8 @@ class Tokens:
         visitor_id: str,
         now: float,
         first_seen: float | None = None,
+        identity: Identity | None = None,
+        bound: str = "",
     ) -> tuple[str, VisitorClaims]:
         claims = VisitorClaims(
             tp=touchpoint_id,
@@ -114,8 +144,16 @@ class Tokens:
             exp=now + self.visitor_ttl,
             iat=now,
             first=first_seen or now,
+            em=identity.email if identity else "",
+            ph=identity.phone if identity else "",
+            nm=identity.name if identity else "",
+            who=bound or (identity.fingerprint if identity else ""),
         )
-        return self._encode("visitor", msgspec.structs.asdict(claims)), claims
+        data = msgspec.structs.asdict(claims)
+        for optional in ("em", "ph", "nm", "who"):
+            if not data[optional]:
+                del data[optional]
+        return self._encode("visitor", data), claims
 
     def verify_visitor(self, token: str, *, verify_exp: bool = True) -> VisitorClaims:
         data = self._decode(token, "visitor", verify_exp=verify_exp)

@@ -7,11 +7,13 @@ so the page works under either name), one queue, an agent and an admin.
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 import msgspec
 
 from gateway.auth import hash_password
 from gateway.engine import Engine
+from gateway.settings import Settings
 from gateway.store.base import Agent, DispositionSet, FormField, GlobalSettings, Queue, Touchpoint
 
 log = logging.getLogger("gateway.demo")
@@ -36,11 +38,20 @@ def demo_domain(host: str, port: int) -> str:
     return host if port == 80 else f"{host}:{port}"
 
 
+def demo_port(settings: Settings) -> int:
+    """The port visitors reach: the public URL's (behind a load balancer, where all
+    nodes share it), else this node's."""
+    if settings.public_url:
+        parts = urlsplit(settings.public_url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+    return settings.port
+
+
 async def seed_demo(engine: Engine) -> bool:
     """Create the demo data unless it is there already (True if created); either way,
     keep the demo touchpoints' domains on the port the gateway serves on now."""
     store = engine.store
-    port = engine.settings.port
+    port = demo_port(engine.settings)
     if any(a.id == "ag_demo" for a in await store.list_agents()):
         changed = False
         for host, tp_id in DEMO_TOUCHPOINTS.items():

@@ -8,18 +8,32 @@ and publish frames on the bus. Every method raises a GatewayError on refusal.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aioredis
 
 import routing as r
+from gateway import metrics
 from gateway import protocol as p
-from gateway.auth import AgentClaims, Tokens, hash_password, new_id, verify_password
+from gateway.auth import AgentClaims, Identity, Tokens, hash_password, new_id, verify_password
 from gateway.bus import Bus
+from gateway.cluster import ClusterLink, Leadership
 from gateway.directory import Directory
 from gateway.dispatch import Dispatcher
-from gateway.errors import AuthError, Conflict, Forbidden, NotFound, ProtocolError, TokenInvalid
+from gateway.errors import (
+    AuthError,
+    BusUnavailable,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ProtocolError,
+    TokenInvalid,
+)
 from gateway.forms import validate_fields
 from gateway.hub import Connection, Hub
 from gateway.messages import frame_for
+from gateway.presence import LocalPresence, Presence, RedisPresence
 from gateway.settings import Settings
 from gateway.store.base import (
     Agent,
@@ -48,28 +62,80 @@ class Engine:
         self.tokens = tokens
         self.clock = clock
         self.directory = Directory(store)
-        self.dispatcher = Dispatcher(settings, store, self.directory, self.publish, clock)
+        self.node_id = settings.node_id or new_id("node")
+        self._redis: aioredis.Redis | None = None
+        presence: Presence = LocalPresence()
+        if settings.redis_url:
+            self._redis = aioredis.from_url(settings.redis_url)
+            presence = RedisPresence(self._redis, self.node_id)
+        self.presence = presence
+        self.dispatcher = Dispatcher(settings, store, self.directory, self.publish, clock, presence)
+        self.dispatcher.after_config = self._config_loaded
+        self.link: ClusterLink | None = None
+        if self._redis is not None:
+            self.link = ClusterLink(bus, self.node_id, self.dispatcher.on_message)
+            leadership = Leadership(
+                self._redis,
+                self.node_id,
+                settings.router_lease,
+                self.dispatcher.elected,
+                self.dispatcher.deposed,
+            )
+            self.dispatcher.join(self.link, leadership)
+            self.hub.system_topics("gw:", self.link.deliver)
+            set_gap = getattr(bus, "set_gap_handler", None)
+            if set_gap is not None:
+                set_gap(self.on_bus_gap)
         # This node's agent sockets by login session, closed when the session is revoked.
         self.sessions: dict[str, set[Connection]] = {}
 
     async def start(self) -> None:
         await self.store.open()
         await self.directory.load()
+        await self.presence.start()
         await self.hub.start()
+        if self.link is not None:
+            await self.link.start()
         await self.dispatcher.start()
 
     async def stop(self) -> None:
         await self.dispatcher.stop()
+        if self.link is not None:
+            await self.link.stop()
+        await self.presence.stop()
         await self.hub.stop()
         await self.store.close()
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    async def on_bus_gap(self) -> None:
+        """The bus lost frames (Redis reconnected): every socket here may have missed
+        some, so close them with a reconnect code; clients resume from the store."""
+        metrics.BUS_RECONNECTS.inc()
+        for conn in self.hub.connections():
+            conn.abort(p.CloseCode.RESTART, "resynchronising")
+        await self.dispatcher.resync()
 
     async def publish(self, topic: str, frame: p.Frame) -> None:
-        await self.bus.publish(topic, p.encode(frame))
+        await self.send_to(topic, p.encode(frame))
+
+    async def send_to(self, topic: str, data: bytes) -> None:
+        """Publish on the bus. The bus is the fast path, not the record: if Redis is
+        away, what was committed stays committed and clients get it by resuming, so a
+        failed publish is logged, never turned into a failed request."""
+        started = time.perf_counter()
+        try:
+            await self.bus.publish(topic, data)
+            metrics.BUS_PUBLISH_LATENCY.observe(time.perf_counter() - started)
+        except BusUnavailable as exc:
+            log.warning("frame for %s not published: %s", topic.split(":", 1)[0], exc)
 
     async def config_changed(self) -> None:
-        """Configuration changed (admin API): reload it, rebuild the router, and close the
-        sockets of agents who were deactivated or deleted."""
+        """Configuration changed (admin API): every node reloads it (on one node, before
+        this returns), the router is rebuilt, and deactivated agents lose their sockets."""
         await self.dispatcher.config_changed()
+
+    async def _config_loaded(self) -> None:
         for conn in self.hub.connections():
             if conn.topic.startswith("a:"):
                 agent = self.directory.agents.get(conn.topic[2:])
@@ -122,8 +188,18 @@ class Engine:
             return None
 
     async def start_conversation(
-        self, visitor_id: str, touchpoint_id: str, fields: dict[str, str]
+        self,
+        visitor_id: str,
+        touchpoint_id: str,
+        fields: dict[str, str],
+        *,
+        identity: Identity | None = None,
+        admit: Callable[[], Awaitable[None]] | None = None,
     ) -> tuple[Conversation, Contact]:
+        """Start (or return the open) conversation. ``identity`` is the signed identity
+        from the visitor's token (widget/identity.py): only it creates or matches a
+        contact by email or phone. ``admit`` raises RateLimited when a new conversation
+        is over the limits (gateway/limits.py); it runs only when one is created."""
         tp = self.directory.touchpoints.get(touchpoint_id)
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint is not active")
@@ -131,9 +207,33 @@ class Engine:
         if existing is not None:
             return existing, await self.contact_for(existing)
         clean = validate_fields(tp.form, fields)
+        if admit is not None:
+            await admit()
         now = self.clock()
         contact = await self.visitor_contact(visitor_id)
-        if contact is None:
+        if identity is not None and (identity.email or identity.phone):
+            matched = await self.store.find_contact(email=identity.email, phone=identity.phone)
+            name = identity.name or clean.get("name", "")
+            if matched is not None:
+                contact = matched
+                if identity.name and identity.name != contact.name:
+                    contact = await self.store.update_contact(contact.id, name=identity.name)
+            elif contact is not None:
+                contact = await self.store.update_contact(
+                    contact.id,
+                    name=name or None,
+                    email=identity.email or None,
+                    phone=identity.phone or None,
+                )
+            else:
+                contact = await self.store.create_contact(
+                    _contact_id(visitor_id),
+                    name=name,
+                    email=identity.email,
+                    phone=identity.phone,
+                    now=now,
+                )
+        elif contact is None:
             contact = await self.store.create_contact(
                 _contact_id(visitor_id),
                 name=clean.get("name", ""),
@@ -174,22 +274,26 @@ class Engine:
             now=self.clock(),
         )
         if created:
-            await self._deliver_visitor_message(msg)
+            metrics.MESSAGES.labels(sender="visitor").inc()
+        # Published again for a retry too: the first attempt may have stored the message
+        # and then failed to publish it (clients drop what they already have by seq).
+        await self._deliver_visitor_message(msg, fresh=created)
         return p.Ack(
             client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
         )
 
-    async def _deliver_visitor_message(self, msg: Message) -> None:
+    async def _deliver_visitor_message(self, msg: Message, fresh: bool) -> None:
         conv = await self.store.get_conversation(msg.conversation_id)
         frame = p.encode(await self.message_frame(msg, conv))
-        await self.bus.publish(f"v:{conv.visitor_id}", frame)
+        await self.send_to(f"v:{conv.visitor_id}", frame)
         owner = conv.owner_agent_id if conv.state == "assigned" else None
         if owner:
-            await self.bus.publish(f"a:{owner}", frame)
+            await self.send_to(f"a:{owner}", frame)
             await self.publish(
                 f"a:{owner}", p.Unread(conversation_id=conv.id, count=conv.agent_unread)
             )
-            await self.dispatcher.sound(owner, "reply", conv.id)
+            if fresh:
+                await self.dispatcher.sound(owner, "reply", conv.id)
         else:
             # Waiting in the Inbox (new, sent back or transferred to a queue): its row
             # shows the unread count to every agent who sees it there.
@@ -335,13 +439,15 @@ class Engine:
             now=self.clock(),
         )
         if created:
-            conv = await self.store.get_conversation(conv.id)
-            frame = p.encode(frame_for(msg, agent.name))
-            await self.bus.publish(f"v:{conv.visitor_id}", frame)
-            await self.bus.publish(f"a:{agent.id}", frame)
-            await self.publish(
-                f"v:{conv.visitor_id}", p.Unread(conversation_id=conv.id, count=conv.visitor_unread)
-            )
+            metrics.MESSAGES.labels(sender="agent").inc()
+        # Published again for a retry too (see visitor_send).
+        conv = await self.store.get_conversation(conv.id)
+        frame = p.encode(frame_for(msg, agent.name))
+        await self.send_to(f"v:{conv.visitor_id}", frame)
+        await self.send_to(f"a:{agent.id}", frame)
+        await self.publish(
+            f"v:{conv.visitor_id}", p.Unread(conversation_id=conv.id, count=conv.visitor_unread)
+        )
         return p.Ack(
             client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
         )

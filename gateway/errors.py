@@ -19,6 +19,7 @@ code, so callers catch one family. The pure router has its own root,
     ├── Conflict                 the state moved on (already assigned, duplicate, ...)
     ├── ActionRefused            the router refused an action; carries its reason code
     ├── RateLimited              over a configured limit                      (4429)
+    ├── BusUnavailable           Redis cannot be reached: frames not delivered now
     └── StoreError               the store failed
         └── StoreUnavailable     the database cannot be reached now: retry later
 
@@ -128,4 +129,11 @@ class StoreUnavailable(StoreError):
     """The database cannot be reached; try again later."""
 
     code = "store_unavailable"
+    retryable = True
+
+
+class BusUnavailable(GatewayError):
+    """The message bus cannot be reached; try again later."""
+
+    code = "bus_unavailable"
     retryable = True

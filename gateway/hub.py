@@ -11,9 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
+import msgspec
+
+from gateway import metrics
 from gateway.bus import Bus
 from gateway.protocol import CloseCode
 
@@ -114,12 +118,31 @@ class Connection:
             self.closed = True
 
 
+_MESSAGE_PREFIX = b'{"type":"message"'
+
+
+class _At(msgspec.Struct):
+    at: float
+
+
+_at = msgspec.json.Decoder(_At)
+
+
+def _kind(topic: str) -> str:
+    return "agent" if topic.startswith("a:") else "visitor"
+
+
 class Hub:
     """Local sockets by topic, subscribed on the bus while any is open."""
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
         self._by_topic: dict[str, set[Connection]] = defaultdict(set)
+        self._system: list[tuple[str, Callable[[str, bytes], None]]] = []
+
+    def system_topics(self, prefix: str, handler: Callable[[str, bytes], None]) -> None:
+        """Frames on topics with this prefix go to ``handler``, not to sockets."""
+        self._system.append((prefix, handler))
 
     async def start(self) -> None:
         await self.bus.start(self.deliver)
@@ -128,10 +151,22 @@ class Hub:
         await self.bus.stop()
 
     def deliver(self, topic: str, data: bytes) -> None:
-        for conn in tuple(self._by_topic.get(topic, ())):
+        for prefix, handler in self._system:
+            if topic.startswith(prefix):
+                handler(topic, data)
+                return
+        conns = self._by_topic.get(topic)
+        if not conns:
+            return
+        if data.startswith(_MESSAGE_PREFIX):
+            # Commit-to-delivery latency, read off the frame's own timestamp.
+            with contextlib.suppress(msgspec.DecodeError):
+                metrics.MESSAGE_LATENCY.observe(max(0.0, time.time() - _at.decode(data).at))
+        for conn in tuple(conns):
             conn.send(data)
 
     async def add(self, conn: Connection) -> None:
+        metrics.CONNECTIONS.labels(kind=_kind(conn.topic)).inc()
         conns = self._by_topic[conn.topic]
         first = not conns
         conns.add(conn)
@@ -140,6 +175,7 @@ class Hub:
             await self.bus.subscribe(conn.topic)
 
     async def remove(self, conn: Connection) -> None:
+        metrics.CONNECTIONS.labels(kind=_kind(conn.topic)).dec()
         await conn.stop()
         conns = self._by_topic.get(conn.topic)
         if conns is None:

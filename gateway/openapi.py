@@ -29,6 +29,7 @@ _STATUS_TEXT = {
     405: "Method not allowed",
     409: "Conflict: duplicate id or email, or the object is still in use",
     422: "Invalid input; `error.fields` names each bad field",
+    429: "Too many requests from this address; retry later",
     503: "The database cannot be reached; retry later",
 }
 _PATH_PARAM = re.compile(r"\{([a-z_]+)\}")

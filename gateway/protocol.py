@@ -25,7 +25,8 @@ VERSION = 1
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 ClientMsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Body = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
-Seq = Annotated[int, msgspec.Meta(ge=0)]
+# Bounded: an unbounded int reached the store (SQLite INTEGER is 64-bit) and failed there.
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=200)]
 
 

@@ -8,6 +8,7 @@ variable. docs/configuration.md documents every field; a test keeps the two in s
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -18,11 +19,14 @@ import msgspec
 
 from gateway.errors import ConfigError
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 PREFIX = "GATEWAY_"
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+RateLimit = Annotated[int, msgspec.Meta(ge=0)]  # 0: no limit
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -48,6 +52,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     reoffer_cooldown: Positive = 120.0
     history_page_size: PositiveInt = 50
     drain_timeout: Positive = 10.0
+    node_id: str = ""
+    router_lease: Annotated[float, msgspec.Meta(ge=1.0)] = 5.0
+    frames_per_minute: RateLimit = 240
+    connections_per_ip_per_hour: RateLimit = 1000
+    conversations_per_ip_per_hour: RateLimit = 30
+    conversations_per_touchpoint_per_hour: RateLimit = 1000
+    trusted_proxies: str = ""
 
     def __post_init__(self) -> None:
         scheme = self.database_url.split(":", 1)[0]
@@ -61,6 +72,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise ConfigError(f"{PREFIX}REDIS_URL: must start with redis://, rediss:// or unix://")
         if self.secret_key and len(self.secret_key) < 32:
             raise ConfigError(f"{PREFIX}SECRET_KEY: must be at least 32 characters")
+        self.trusted_proxy_networks  # noqa: B018 - parsing validates it
+
+    @property
+    def trusted_proxy_networks(self) -> list[IPNetwork]:
+        """GATEWAY_TRUSTED_PROXIES as networks; ConfigError names a bad entry."""
+        out: list[IPNetwork] = []
+        for item in self.trusted_proxies.replace(" ", "").split(","):
+            if not item:
+                continue
+            try:
+                out.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ConfigError(
+                    f"{PREFIX}TRUSTED_PROXIES: {item!r} is not an IP address or network"
+                ) from None
+        return out
 
     @property
     def uses_postgres(self) -> bool:

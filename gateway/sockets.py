@@ -12,26 +12,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from gateway import metrics
 from gateway import protocol as p
 from gateway.errors import (
     AuthError,
     FrameTooLarge,
     GatewayError,
     ProtocolError,
+    RateLimited,
+    StoreError,
     StoreUnavailable,
     TokenExpired,
     UnsupportedVersion,
 )
 from gateway.hub import Connection
+from gateway.limits import FrameLimit, limits_for
 
 log = logging.getLogger("gateway.sockets")
 
 HELLO_TIMEOUT = 10.0
+_SENDS = frozenset({"Send", "AgentSend"})
 
 
 class Closed(Exception):
@@ -75,6 +81,11 @@ async def receive_text(ws: WebSocket) -> str:
 
 
 async def read_hello(ws: WebSocket, decode: Callable[[str, int], Any], limit: int) -> p.Hello:
+    limits = limits_for(ws)
+    try:
+        await limits.admit_connection(limits.ip(ws))
+    except RateLimited as exc:
+        raise Closed(p.CloseCode.RATE_LIMITED, exc.message) from None
     try:
         text = await asyncio.wait_for(receive_text(ws), HELLO_TIMEOUT)
     except TimeoutError:
@@ -99,21 +110,52 @@ async def run_loop(
     limit: int,
     handle: Callable[[Any], Awaitable[None]],
 ) -> None:
-    """Read frames until the peer goes; each frame's failure is its own error frame."""
+    """Read frames until the peer goes; each frame's failure is its own error frame.
+    Frames over the per-connection rate limit are refused unprocessed (gateway/limits.py)."""
+    frames = limits_for(ws).frame_limit()
+    try:
+        await _read_frames(ws, conn, decode, limit, handle, frames)
+    finally:
+        await frames.release()
+
+
+async def _read_frames(
+    ws: WebSocket,
+    conn: Connection,
+    decode: Callable[[str, int], Any],
+    limit: int,
+    handle: Callable[[Any], Awaitable[None]],
+    frames: FrameLimit,
+) -> None:
     while not conn.closed:
         try:
             text = await receive_text(ws)
         except Closed as exc:
             conn.abort(exc.code, exc.reason)
             return
+        if not await frames.allow():
+            if frames.exhausted:
+                conn.abort(p.CloseCode.RATE_LIMITED, "too many frames")
+                return
+            ref = ""
+            with contextlib.suppress(GatewayError):
+                ref = getattr_ref(decode(text, limit))
+            refused = RateLimited("too many frames; slow down")
+            conn.send(p.encode(error_frame(refused, ref)))
+            continue
         frame = None
+        started = time.perf_counter()
         try:
             frame = decode(text, limit)
             await handle(frame)
+            if type(frame).__name__ in _SENDS:
+                metrics.ACK_LATENCY.observe(time.perf_counter() - started)
         except FrameTooLarge as exc:
             conn.abort(p.CloseCode.TOO_BIG, exc.message[:120])
             return
         except GatewayError as exc:
+            if isinstance(exc, StoreError):
+                metrics.STORE_ERRORS.labels(kind=exc.code).inc()
             conn.send(p.encode(error_frame(exc, getattr_ref(frame))))
         except (WebSocketDisconnect, asyncio.CancelledError):
             raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -18,6 +19,7 @@ from gateway.auth import VisitorClaims
 from gateway.engine import Engine
 from gateway.errors import AuthError, Conflict, GatewayError, NotFound
 from gateway.hub import Connection
+from gateway.limits import limits_for
 from gateway.messages import seq_of
 from gateway.sockets import Closed, close, close_code_for, read_hello, run_loop, send_frame
 from gateway.store.base import Conversation
@@ -25,10 +27,17 @@ from widget.bootstrap import origin_allowed, self_origins
 
 
 class VisitorSession:
-    def __init__(self, engine: Engine, claims: VisitorClaims, conn: Connection) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        claims: VisitorClaims,
+        conn: Connection,
+        admit: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.engine = engine
         self.claims = claims
         self.conn = conn
+        self.admit = admit  # the rate limits for a new conversation (gateway/limits.py)
 
     @property
     def visitor_id(self) -> str:
@@ -62,7 +71,11 @@ class VisitorSession:
             )
         elif isinstance(frame, p.Start):
             conv, contact = await engine.start_conversation(
-                self.visitor_id, self.claims.tp, frame.fields
+                self.visitor_id,
+                self.claims.tp,
+                frame.fields,
+                identity=self.claims.identity,
+                admit=self.admit,
             )
             # Every tab of this visitor learns of it.
             await engine.publish(
@@ -132,6 +145,8 @@ class VisitorSession:
             visitor_id=c.vid,
             now=self.engine.clock(),
             first_seen=c.first,
+            identity=c.identity,
+            bound=c.who,
         )
         frame = p.TokenRenewed(token=token, expires_at=claims.exp)
         if ws is not None:
@@ -162,13 +177,23 @@ async def visitor_endpoint(ws: WebSocket) -> None:
         tp = engine.directory.touchpoints.get(claims.tp)
         if tp is None or not tp.active:
             raise Closed(p.CloseCode.FORBIDDEN, "this touchpoint does not accept chats")
+        if tp.require_identity and claims.identity is None:
+            raise Closed(p.CloseCode.FORBIDDEN, "this chat is for signed-in visitors only")
         allowed = origin_allowed(tp.domain, origin, self_origins(ws))
         if not allowed.matched:
             raise Closed(p.CloseCode.POLICY, allowed.reason)
         conn = Connection(f"v:{claims.vid}", ws.send_text, ws.close, settings.send_queue_size)
-        session = VisitorSession(engine, claims, conn)
+        limits = limits_for(ws)
+        ip = limits.ip(ws)
+
+        async def admit() -> None:
+            await limits.admit_conversation(ip, claims.tp)
+
+        session = VisitorSession(engine, claims, conn, admit)
         conn.hold()
         await engine.hub.add(conn)
+        if engine.hub.count(conn.topic) == 1:
+            await engine.presence.connected("visitor", claims.vid)
         await session.welcome(ws, hello)
         renewer = asyncio.create_task(session.keep_renewing())
         await run_loop(ws, conn, p.decode_visitor, settings.max_frame_bytes, session.handle)
@@ -187,5 +212,8 @@ async def visitor_endpoint(ws: WebSocket) -> None:
                 await renewer
         if conn is not None:
             await engine.hub.remove(conn)
+            if engine.hub.count(conn.topic) == 0:
+                with contextlib.suppress(Exception):
+                    await engine.presence.disconnected("visitor", conn.topic[2:])
             if conn.close_code is not None:
                 await close(ws, conn.close_code, "")

@@ -301,3 +301,62 @@ def running_gateway(env: dict[str, str]) -> Iterator[GatewayProcess]:
         yield node
     finally:
         node.stop()
+
+
+def restart_postgres(pg: Postgres) -> None:
+    """Start a stopped PostgreSQL again on the same data directory and port."""
+    tmp = pg.datadir.parent
+    pg.proc = subprocess.Popen(
+        [
+            str(pg.bindir / "postgres"),
+            "-D",
+            str(pg.datadir),
+            "-p",
+            str(pg.port),
+            "-k",
+            str(tmp),
+            "-h",
+            "127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / "postgres.log", "ab"),
+        user=pg.user,
+    )
+    wait_port(pg.port, proc=pg.proc)
+
+
+def restart_redis(server: Redis) -> None:
+    """Start a new, empty Redis on the port of one that was stopped."""
+    binary = shutil.which("redis-server")
+    assert binary
+    tmp = tempfile.mkdtemp(prefix="gw-redis-")
+    server.proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(server.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            tmp,
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_port(server.port, proc=server.proc)

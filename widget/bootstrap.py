@@ -17,14 +17,17 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.auth import new_id
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, RateLimited
+from gateway.limits import limits_for
 from widget.domain import InvalidDomain, Match, match_origin, match_page, parse_domain
+from widget.identity import IdentityIn, IdentityRefused, verify_identity
 
 
 class BootstrapRequest(msgspec.Struct, forbid_unknown_fields=True):
     touchpoint_id: str
     page_url: str
     visitor_token: str = ""
+    identity: IdentityIn | None = None  # signed by the site: widget/identity.py
 
 
 def self_origins(request: HTTPConnection) -> set[str]:
@@ -54,6 +57,11 @@ def _refuse(status: int, code: str, message: str) -> JSONResponse:
 
 async def bootstrap(request: Request) -> Response:
     engine = request.app.state.engine
+    limits = limits_for(request)
+    try:
+        await limits.admit_bootstrap(limits.ip(request))
+    except RateLimited as exc:
+        return _refuse(429, exc.code, exc.message)
     try:
         body = msgspec.json.decode(await request.body(), type=BootstrapRequest)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -77,11 +85,28 @@ async def bootstrap(request: Request) -> Response:
     if not allowed.matched:
         return _refuse(403, "origin_mismatch", allowed.reason)
     now = engine.clock()
+    identity = None
+    if body.identity is not None:
+        try:
+            identity = verify_identity(tp, body.identity, now)
+        except IdentityRefused as exc:
+            return _refuse(exc.status, exc.code, exc.message)
+    if tp.require_identity and identity is None:
+        return _refuse(
+            403, "identity_required", "this chat is for signed-in visitors: identity is required"
+        )
     remembered = (
         engine.tokens.remembered_visitor(body.visitor_token, tp.id, now)
         if body.visitor_token
         else None
     )
+    bound = remembered.who if remembered else ""
+    if identity is not None:
+        if bound and bound != identity.fingerprint:
+            # Someone else signed in on this browser: never hand them the previous
+            # person's visitor id, and so their conversation.
+            remembered = None
+        bound = identity.fingerprint
     visitor_id = remembered.vid if remembered else new_id("vi")
     token, claims = engine.tokens.issue_visitor(
         touchpoint_id=tp.id,
@@ -90,6 +115,8 @@ async def bootstrap(request: Request) -> Response:
         visitor_id=visitor_id,
         now=now,
         first_seen=remembered.first if remembered else None,
+        identity=identity,
+        bound=bound,
     )
     try:
         contact = await engine.visitor_contact(visitor_id)

@@ -37,18 +37,11 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
 
 from gateway.bus.base import Bus, Deliver
-from gateway.errors import GatewayError
+from gateway.errors import BusUnavailable
 
 log = logging.getLogger("gateway.bus.redis")
 
 GapHandler = Callable[[], Awaitable[None] | None]
-
-
-class BusUnavailable(GatewayError):
-    """The message bus cannot be reached; try again later."""
-
-    code = "bus_unavailable"
-    retryable = True
 
 
 class _Outgoing:

@@ -143,6 +143,7 @@ class AgentClient:
     token: str = ""
     sock: Socket | None = None
     snapshot: dict[str, Any] = field(default_factory=dict)
+    origin: str = ""  # the console's origin; the node's own when empty
 
     async def login(self) -> dict[str, Any]:
         async with httpx.AsyncClient() as http:
@@ -156,7 +157,7 @@ class AgentClient:
         return body
 
     async def connect(self) -> dict[str, Any]:
-        ws = await connect(self.node.ws_url + "/ws/agent", origin=self.node.base_url)  # type: ignore[arg-type]
+        ws = await connect(self.node.ws_url + "/ws/agent", origin=self.origin or self.node.base_url)  # type: ignore[arg-type]
         self.sock = Socket(ws)
         await self.sock.send({"type": "hello", "v": 1, "token": self.token})
         self.snapshot = await self.sock.expect("snapshot")

@@ -244,7 +244,7 @@ function ensureConnected() {
     url: () => wsUrl(S.wsPath),
     hello: () => {
       const f = { type: "hello", v: 1, token: S.token };
-      if (S.conv && S.loaded) f.resume = [{ conversation_id: S.conv.id, last_seq: S.maxSeq }];
+      if (S.conv && S.loaded) f.resume = [{ conversation_id: S.conv.id, last_seq: resumeSeq() }];
       return f;
     },
     onFrame,
@@ -363,10 +363,18 @@ function adopt(f) {
   return true;
 }
 
-function addItem(f, live) {
+// The highest seq up to which nothing is missing: resuming from it fills any hole a
+// frame lost in a failure left (frames already held are dropped by seq).
+function resumeSeq() {
+  if (!S.items.size) return S.maxSeq;
+  let seq = Math.min(...S.items.keys()) - 1;
+  while (S.items.has(seq + 1)) seq++;
+  return seq;
+}
+
+function addItem(f) {
   if (!adopt(f)) return false;
-  if (S.items.has(f.seq)) return false;
-  if (live && S.loaded && f.seq <= S.maxSeq) return false; // already seen (resume overlap)
+  if (S.items.has(f.seq)) return false; // already seen (a resume overlaps)
   S.items.set(f.seq, f);
   if (f.seq > S.maxSeq) S.maxSeq = f.seq;
   return true;
@@ -389,7 +397,7 @@ function onMessage(f) {
     S.pending.delete(f.client_msg_id); // our own message, echoed before its ack
     save();
   }
-  if (!addItem(f, true)) { renderMessages(); return; }
+  if (!addItem(f)) { renderMessages(); return; }
   if (f.sender !== "visitor") {
     announce(t("new_message", { name: f.sender_name || t("agent"), body: f.body }));
     if (f.sender === "agent") setTyping("");
@@ -400,7 +408,7 @@ function onMessage(f) {
 }
 
 function onEvent(f) {
-  if (!addItem(f, true)) return;
+  if (!addItem(f)) return;
   if (f.event === "agent_joined") S.conv.agentName = f.agent_name;
   if (f.event === "ended") {
     S.conv.state = "ended";

@@ -1,0 +1,197 @@
+"""Rate limits against abuse, with the ``limits`` library (docs/security.md#limits).
+
+* **frames per connection per minute** (``GATEWAY_FRAMES_PER_MINUTE``): counted for each
+  socket in this process (a socket lives on one node). A frame over the limit is not
+  processed and gets an ``error`` frame ``rate_limited``; after :data:`FRAME_GRACE`
+  refused frames in a row the socket is closed with 4029.
+* **connections per IP per hour** (``GATEWAY_CONNECTIONS_PER_IP_PER_HOUR``): WebSocket
+  handshakes (closed with 4029 over it) and, counted apart, widget bootstraps (429).
+* **new conversations per IP per hour** and **per touchpoint per hour**: ``start`` over
+  either gets an ``error`` frame ``rate_limited``.
+
+The hourly counts live in memory (one node) or, when ``GATEWAY_REDIS_URL`` is set, in
+Redis, so every node of a cluster shares them. Every limiter is a sliding window
+counter: two integers per key, whatever the limit, so an attacker with many addresses
+cannot make the counters grow with the limit. If Redis fails, a check lets the request
+through (and logs it): the limits protect the service; they must not take it down.
+
+The client IP is the socket's peer, unless the peer is one of ``GATEWAY_TRUSTED_PROXIES``:
+then it is the right-most address of ``X-Forwarded-For`` that is not a trusted proxy.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Any
+
+from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
+from starlette.requests import HTTPConnection
+
+from gateway.errors import RateLimited
+from gateway.settings import IPNetwork, Settings
+
+log = logging.getLogger("gateway.limits")
+
+# Refused frames in a row (each answered with an error frame) before the socket closes.
+FRAME_GRACE = 10
+
+
+class _OneLineClientErrors(logging.Filter):
+    """uvicorn logs a text frame that is not UTF-8 with a full traceback, although it
+    handles it (close 1007). Anyone can send one, so anyone could fill the log with
+    tracebacks: keep it to one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.getMessage().startswith("Invalid UTF-8 sequence"):
+            record.exc_info = None
+            record.exc_text = None
+            record.msg, record.args = "invalid UTF-8 in a text frame from a client: closed 1007", ()
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+logging.getLogger("uvicorn.error").addFilter(_OneLineClientErrors())
+
+
+def client_ip(conn: HTTPConnection, trusted: list[IPNetwork]) -> str:
+    """The client's address: the peer, or what trusted proxies say in X-Forwarded-For."""
+    peer = conn.client.host if conn.client else ""
+    if not trusted or not _is_trusted(peer, trusted):
+        return peer
+    hops = [h.strip() for h in conn.headers.get("x-forwarded-for", "").split(",")]
+    # Right to left: each trusted proxy appended the address it received from; the
+    # first address not of a trusted proxy is the client (anything left of it is
+    # whatever the client claimed, and is ignored).
+    for hop in reversed([h for h in hops if h]):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # garbage from the proxy chain: trust nothing in it
+        if not _is_trusted(hop, trusted):
+            return hop
+    return peer
+
+
+def _is_trusted(address: str, trusted: list[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
+def _item(amount: int, per: type[RateLimitItem]) -> RateLimitItem | None:
+    return per(amount) if amount > 0 else None
+
+
+class FrameLimit:
+    """One socket's frame budget. :meth:`allow` says whether to process a frame;
+    :attr:`exhausted` turns true when the client kept sending past the limit."""
+
+    def __init__(self, limits: Limits, key: str) -> None:
+        self._limits = limits
+        self._key = key
+        self.refused = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.refused >= FRAME_GRACE
+
+    async def allow(self) -> bool:
+        item = self._limits.frames
+        if item is None:
+            return True
+        if await self._limits.local.hit(item, self._key):
+            self.refused = 0
+            return True
+        self.refused += 1
+        return False
+
+    async def release(self) -> None:
+        if self._limits.frames is not None:
+            await self._limits.local.clear(self._limits.frames, self._key)
+
+
+class Limits:
+    """The gateway's rate limiters. One per application: see :func:`limits_for`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.trusted = settings.trusted_proxy_networks
+        # Per-socket counts are always local; the hourly ones are shared through Redis
+        # when the gateway runs as a cluster.
+        self.local = SlidingWindowCounterRateLimiter(storage_from_string("async+memory://"))
+        if settings.redis_url:
+            url = settings.redis_url
+            uri = (
+                "async+redis+unix://" + url.removeprefix("unix://")
+                if url.startswith("unix://")
+                else "async+" + url
+            )
+            shared: Any = storage_from_string(uri, implementation="redispy")
+            self.shared = SlidingWindowCounterRateLimiter(shared)
+        else:
+            self.shared = self.local
+        self.frames = _item(settings.frames_per_minute, RateLimitItemPerMinute)
+        self.connections = _item(settings.connections_per_ip_per_hour, RateLimitItemPerHour)
+        self.conversations_ip = _item(settings.conversations_per_ip_per_hour, RateLimitItemPerHour)
+        self.conversations_tp = _item(
+            settings.conversations_per_touchpoint_per_hour, RateLimitItemPerHour
+        )
+        self._serial = 0
+
+    def ip(self, conn: HTTPConnection) -> str:
+        return client_ip(conn, self.trusted)
+
+    def frame_limit(self) -> FrameLimit:
+        self._serial += 1
+        return FrameLimit(self, f"socket:{self._serial}")
+
+    async def _hit(self, item: RateLimitItem | None, *key: str) -> bool:
+        if item is None:
+            return True
+        try:
+            return await self.shared.hit(item, *key)
+        except Exception:
+            log.warning("rate limit storage failed; letting the request through", exc_info=True)
+            return True
+
+    async def _test(self, item: RateLimitItem | None, *key: str) -> bool:
+        if item is None:
+            return True
+        try:
+            return await self.shared.test(item, *key)
+        except Exception:
+            log.warning("rate limit storage failed; letting the request through", exc_info=True)
+            return True
+
+    async def admit_connection(self, ip: str) -> None:
+        """A WebSocket handshake from ``ip``: RateLimited over the hourly limit."""
+        if not await self._hit(self.connections, "ws", ip):
+            raise RateLimited("too many connections from your address; try again later")
+
+    async def admit_bootstrap(self, ip: str) -> None:
+        if not await self._hit(self.connections, "bootstrap", ip):
+            raise RateLimited("too many requests from your address; try again later")
+
+    async def admit_conversation(self, ip: str, touchpoint_id: str) -> None:
+        """A new conversation: RateLimited over the per-IP or the per-touchpoint limit.
+        Both are checked before either is counted, so a refusal costs nothing."""
+        if not await self._test(self.conversations_ip, "conv-ip", ip):
+            raise RateLimited("too many new conversations from your address; try again later")
+        if not await self._test(self.conversations_tp, "conv-tp", touchpoint_id):
+            raise RateLimited("this chat is taking too many new conversations; try again later")
+        await self._hit(self.conversations_ip, "conv-ip", ip)
+        await self._hit(self.conversations_tp, "conv-tp", touchpoint_id)
+
+
+def limits_for(conn: HTTPConnection) -> Limits:
+    """The application's limiters, made on first use from its settings."""
+    state = conn.app.state
+    limits: Limits | None = getattr(state, "limits", None)
+    if limits is None:
+        limits = Limits(state.engine.settings)
+        state.limits = limits
+    return limits

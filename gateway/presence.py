@@ -1,0 +1,160 @@
+"""Who is connected where, and the status each agent chose.
+
+One node keeps it in memory (:class:`LocalPresence`). Several nodes keep it in Redis
+(:class:`RedisPresence`): each node writes "agent A (or visitor V) has a socket on node
+N, until T" and refreshes it every few seconds while the socket is open, so the entries
+of a node that dies expire by themselves and the router's leader can take its agents
+offline. The status an agent chose (available / away) is kept apart from their sockets,
+so it survives a reconnect and a change of router leader.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Literal
+
+import redis.asyncio as aioredis
+
+log = logging.getLogger("gateway.presence")
+
+Kind = Literal["agent", "visitor"]
+Status = Literal["available", "away"]
+
+
+class Presence(abc.ABC):
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    async def connected(self, kind: Kind, key: str) -> None:
+        """This node now holds a socket of ``key``."""
+
+    @abc.abstractmethod
+    async def disconnected(self, kind: Kind, key: str) -> None:
+        """This node holds no socket of ``key`` any more."""
+
+    @abc.abstractmethod
+    async def online(self, kind: Kind) -> set[str]:
+        """Keys with a live socket on any node."""
+
+    @abc.abstractmethod
+    async def set_status(self, agent_id: str, status: Status) -> None: ...
+
+    @abc.abstractmethod
+    async def statuses(self) -> dict[str, Status]:
+        """The status each agent last chose (agents never seen are available)."""
+
+    async def is_online(self, kind: Kind, key: str) -> bool:
+        return key in await self.online(kind)
+
+
+class LocalPresence(Presence):
+    def __init__(self) -> None:
+        self._online: dict[Kind, set[str]] = {"agent": set(), "visitor": set()}
+        self._status: dict[str, Status] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def connected(self, kind: Kind, key: str) -> None:
+        self._online[kind].add(key)
+
+    async def disconnected(self, kind: Kind, key: str) -> None:
+        self._online[kind].discard(key)
+
+    async def online(self, kind: Kind) -> set[str]:
+        return set(self._online[kind])
+
+    async def set_status(self, agent_id: str, status: Status) -> None:
+        self._status[agent_id] = status
+
+    async def statuses(self) -> dict[str, Status]:
+        return dict(self._status)
+
+
+class RedisPresence(Presence):
+    """Hashes ``gw:presence:<kind>`` with fields ``<key>|<node>`` → expiry (UNIX time),
+    and ``gw:status`` with fields ``<agent>`` → status."""
+
+    def __init__(self, client: aioredis.Redis, node_id: str, ttl: float = 15.0) -> None:
+        self._redis = client
+        self.node_id = node_id
+        self.ttl = ttl
+        self._mine: dict[Kind, set[str]] = {"agent": set(), "visitor": set()}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._refresh_forever(), name="presence refresh")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            for kind, keys in self._mine.items():
+                if keys:
+                    await self._redis.hdel(_hash(kind), *(f"{k}|{self.node_id}" for k in keys))
+
+    async def connected(self, kind: Kind, key: str) -> None:
+        self._mine[kind].add(key)
+        await self._redis.hset(_hash(kind), f"{key}|{self.node_id}", str(time.time() + self.ttl))
+
+    async def disconnected(self, kind: Kind, key: str) -> None:
+        self._mine[kind].discard(key)
+        await self._redis.hdel(_hash(kind), f"{key}|{self.node_id}")
+
+    async def online(self, kind: Kind) -> set[str]:
+        now = time.time()
+        entries = await self._redis.hgetall(_hash(kind))
+        live: set[str] = set()
+        expired: list[str] = []
+        for field, until in entries.items():
+            if float(until) > now:
+                live.add(_text(field).rsplit("|", 1)[0])
+            else:
+                expired.append(_text(field))
+        if expired:
+            await self._redis.hdel(_hash(kind), *expired)
+        return live
+
+    async def set_status(self, agent_id: str, status: Status) -> None:
+        await self._redis.hset("gw:status", agent_id, status)
+
+    async def statuses(self) -> dict[str, Status]:
+        raw = await self._redis.hgetall("gw:status")
+        out: dict[str, Status] = {}
+        for k, v in raw.items():
+            out[_text(k)] = "away" if _text(v) == "away" else "available"
+        return out
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            try:
+                until = str(time.time() + self.ttl)
+                for kind, keys in self._mine.items():
+                    if keys:
+                        await self._redis.hset(
+                            _hash(kind), mapping={f"{k}|{self.node_id}": until for k in keys}
+                        )
+            except Exception as exc:  # Redis away: entries expire; retry next round
+                log.warning("presence refresh failed: %s", exc)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _hash(kind: Kind) -> str:
+    return f"gw:presence:{kind}"

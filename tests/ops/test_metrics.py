@@ -1,0 +1,77 @@
+"""The /metrics endpoint speaks the Prometheus text format with every gateway metric."""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from gateway import metrics
+
+# (family name as the parser reports it, type, labels of the series that exist at start)
+EXPECTED: dict[str, tuple[str, list[dict[str, str]]]] = {
+    "gateway_connections": ("gauge", [{"kind": "visitor"}, {"kind": "agent"}]),
+    "gateway_messages": (
+        "counter",
+        [{"sender": "visitor"}, {"sender": "agent"}, {"sender": "system"}],
+    ),
+    "gateway_message_latency_seconds": ("histogram", [{}]),
+    "gateway_ack_latency_seconds": ("histogram", [{}]),
+    "gateway_router_waiting": ("gauge", [{}]),
+    "gateway_router_leader": ("gauge", [{}]),
+    "gateway_bus_publish_latency_seconds": ("histogram", [{}]),
+    "gateway_bus_reconnects": ("counter", [{}]),
+    "gateway_store_errors": ("counter", []),
+    "gateway_draining": ("gauge", [{}]),
+}
+
+
+async def scrape() -> httpx.Response:
+    app = Starlette(routes=[Route("/metrics", metrics.metrics_endpoint)])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        return await client.get("/metrics")
+
+
+async def test_metrics_endpoint_exposes_every_gateway_metric() -> None:
+    r = await scrape()
+    assert r.status_code == 200
+    assert r.headers["content-type"] == CONTENT_TYPE_LATEST
+    families = {f.name: f for f in text_string_to_metric_families(r.text)}
+    for name, (type_, label_sets) in EXPECTED.items():
+        assert name in families, f"{name} missing from /metrics"
+        family = families[name]
+        assert family.type == type_, name
+        assert family.documentation, f"{name} has no help text"
+        labels = [s.labels for s in family.samples if not s.name.endswith(("_created",))]
+        for wanted in label_sets:
+            assert any(wanted.items() <= got.items() for got in labels), (name, wanted)
+    # The process collector rides along: useful for memory and file descriptors.
+    assert "process_resident_memory_bytes" in families or "python_info" in families
+
+
+async def test_counter_and_histogram_samples_have_prometheus_names() -> None:
+    metrics.MESSAGES.labels(sender="visitor").inc()
+    metrics.STORE_ERRORS.labels(kind="unavailable").inc()
+    metrics.MESSAGE_LATENCY.observe(0.003)
+    r = await scrape()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(r.text)
+        for s in f.samples
+    }
+    assert samples[("gateway_messages_total", (("sender", "visitor"),))] >= 1
+    assert samples[("gateway_store_errors_total", (("kind", "unavailable"),))] >= 1
+    assert ("gateway_bus_reconnects_total", ()) in samples
+    # Buckets from 0.5 ms to 2 s, then +Inf.
+    les = sorted(
+        float(labels[0][1])
+        for (name, labels) in samples
+        if name == "gateway_message_latency_seconds_bucket"
+    )
+    assert les[0] == 0.0005
+    assert les[-2:] == [2.0, float("inf")]
+    assert samples[("gateway_message_latency_seconds_count", ())] >= 1
+    assert samples[("gateway_message_latency_seconds_bucket", (("le", "0.005"),))] >= 1
