@@ -81,6 +81,23 @@ class Postgres:
                 self.proc.wait()
 
 
+def _postgres_command(bindir: Path, datadir: Path, port: int, sockets: Path) -> list[str]:
+    # Durability off: the tests' database is thrown away, and fsync only slows them.
+    return [
+        str(bindir / "postgres"), "-D", str(datadir), "-p", str(port), "-k", str(sockets),
+        "-h", "127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+        "-c", "full_page_writes=off", "-c", "max_connections=200",
+    ]  # fmt: skip
+
+
+def _redis_command(binary: str, port: int, workdir: str) -> list[str]:
+    # No persistence: a restarted Redis comes back empty, as after a crash without saving.
+    return [
+        binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        "--dir", workdir, "--daemonize", "no", "--protected-mode", "no",
+    ]  # fmt: skip
+
+
 def start_postgres() -> Postgres:
     bindir = _pg_bindir()
     tmp = Path(tempfile.mkdtemp(prefix="gw-pg-"))
@@ -116,25 +133,7 @@ def start_postgres() -> Postgres:
     )
     port = free_port()
     proc = subprocess.Popen(
-        [
-            str(bindir / "postgres"),
-            "-D",
-            str(datadir),
-            "-p",
-            str(port),
-            "-k",
-            str(tmp),
-            "-h",
-            "127.0.0.1",
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-            "-c",
-            "max_connections=200",
-        ],
+        _postgres_command(bindir, datadir, port, tmp),
         stdout=subprocess.DEVNULL,
         stderr=open(tmp / "postgres.log", "wb"),
         user=user,
@@ -202,23 +201,7 @@ def start_redis() -> Redis:
     tmp = tempfile.mkdtemp(prefix="gw-redis-")
     port = free_port()
     proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            tmp,
-            "--daemonize",
-            "no",
-            "--protected-mode",
-            "no",
-        ],
+        _redis_command(binary, port, tmp),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -307,25 +290,7 @@ def restart_postgres(pg: Postgres) -> None:
     """Start a stopped PostgreSQL again on the same data directory and port."""
     tmp = pg.datadir.parent
     pg.proc = subprocess.Popen(
-        [
-            str(pg.bindir / "postgres"),
-            "-D",
-            str(pg.datadir),
-            "-p",
-            str(pg.port),
-            "-k",
-            str(tmp),
-            "-h",
-            "127.0.0.1",
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-            "-c",
-            "max_connections=200",
-        ],
+        _postgres_command(pg.bindir, pg.datadir, pg.port, tmp),
         stdout=subprocess.DEVNULL,
         stderr=open(tmp / "postgres.log", "ab"),
         user=pg.user,
@@ -339,23 +304,7 @@ def restart_redis(server: Redis) -> None:
     assert binary
     tmp = tempfile.mkdtemp(prefix="gw-redis-")
     server.proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(server.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            tmp,
-            "--daemonize",
-            "no",
-            "--protected-mode",
-            "no",
-        ],
+        _redis_command(binary, server.port, tmp),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
