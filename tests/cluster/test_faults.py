@@ -19,23 +19,16 @@ from tests import services
 from tests.cluster.conftest import Cluster
 from tests.cluster.resilient import ResilientVisitor
 from tests.cluster.test_two_nodes import wait_for_leader
-from tests.gateway.client import AgentClient
+from tests.gateway.client import AgentClient, accepted_chat
 
 
 async def start_chat(
     cluster: Cluster, visitor_node: services.GatewayProcess, agent_node: services.GatewayProcess
 ) -> tuple[AgentClient, ResilientVisitor, str]:
     """A visitor on one node in a conversation accepted by the demo agent on another."""
-    agent = cluster.agent(agent_node)
-    await agent.login()
-    await agent.connect()
-    v = cluster.visitor(visitor_node)
-    await v.bootstrap()
-    await v.connect()
-    cid = await v.start(name="Noor")
-    assert agent.sock and v.sock
-    await agent.sock.expect("offer")
-    assert (await agent.act("accept", cid))["type"] == "ok"
+    agent, v = cluster.agent(agent_node), cluster.visitor(visitor_node)
+    cid = await accepted_chat(agent, v, name="Noor")
+    assert v.sock
     await v.sock.close()
     rv = ResilientVisitor(cluster, v.token, cid)
     await rv.connect()

@@ -179,3 +179,19 @@ class AgentClient:
             {"type": "send", "conversation_id": conversation_id, "body": body, "client_msg_id": cid}
         )
         return await self.sock.expect("ack", client_msg_id=cid)
+
+
+async def accepted_chat(agent: AgentClient, visitor: Visitor, **fields: str) -> str:
+    """Log the agent in, let the visitor start a conversation, and have the agent
+    accept the offer it gets; the conversation id."""
+    await agent.login()
+    await agent.connect()
+    await visitor.bootstrap()
+    await visitor.connect()
+    cid = await visitor.start(**fields)
+    assert agent.sock
+    offer = await agent.sock.expect("offer")
+    assert offer["conversation"]["conversation_id"] == cid
+    accepted = await agent.act("accept", cid)
+    assert accepted["type"] == "ok", accepted
+    return cid

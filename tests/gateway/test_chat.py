@@ -11,7 +11,7 @@ import httpx
 
 from gateway.store.base import Touchpoint
 from tests import services
-from tests.gateway.client import AgentClient
+from tests.gateway.client import AgentClient, accepted_chat
 from tests.gateway.conftest import agent_record, demo_agent, demo_visitor, seed
 from tests.services import GatewayProcess
 
@@ -116,16 +116,9 @@ async def test_a_retried_message_is_stored_once_and_acked_as_duplicate(
 
 
 async def test_resume_after_reconnect_gets_exactly_what_was_missed(gateway: GatewayProcess) -> None:
-    agent = demo_agent(gateway)
-    await agent.login()
-    await agent.connect()
-    visitor = demo_visitor(gateway)
-    await visitor.bootstrap()
-    await visitor.connect()
-    cid = await visitor.start(name="Sam")
+    agent, visitor = demo_agent(gateway), demo_visitor(gateway)
+    cid = await accepted_chat(agent, visitor, name="Sam")
     assert agent.sock and visitor.sock
-    await agent.sock.expect("offer")
-    assert (await agent.act("accept", cid))["type"] == "ok"
     await visitor.say("one")
     joined = await visitor.sock.expect("event", event="agent_joined")
     visitor.note(joined)
@@ -236,16 +229,9 @@ async def test_agents_outside_the_queue_cannot_see_or_act(
 async def test_end_wrapup_closes_and_a_later_visitor_message_is_refused(
     gateway: GatewayProcess,
 ) -> None:
-    agent = demo_agent(gateway)
-    await agent.login()
-    await agent.connect()
-    visitor = demo_visitor(gateway)
-    await visitor.bootstrap()
-    await visitor.connect()
-    cid = await visitor.start()
+    agent, visitor = demo_agent(gateway), demo_visitor(gateway)
+    cid = await accepted_chat(agent, visitor)
     assert agent.sock and visitor.sock
-    await agent.sock.expect("offer")
-    assert (await agent.act("accept", cid))["type"] == "ok"
     refused = await agent.act("wrapup", cid, notes="too early")
     assert refused["type"] == "error"
     assert (await agent.act("end", cid))["type"] == "ok"
