@@ -202,7 +202,8 @@ class ConversationInfo(msgspec.Struct, omit_defaults=True):
 
 
 class Welcome(Frame, tag="welcome"):
-    """Answer to a visitor's hello: who they are and their open conversation, if any."""
+    """Answer to a visitor's hello: who they are and their open conversation, if any,
+    else one that ended in the last hour (``state`` wrapup or closed), to show ended."""
 
     v: int
     visitor_id: str

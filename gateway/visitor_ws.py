@@ -25,6 +25,8 @@ from gateway.sockets import Closed, close, close_code_for, read_hello, run_loop,
 from gateway.store.base import Conversation
 from widget.bootstrap import origin_allowed, self_origins
 
+SHOW_ENDED_FOR = 3600.0  # seconds a finished conversation is still shown on reload
+
 
 class VisitorSession:
     def __init__(
@@ -99,6 +101,13 @@ class VisitorSession:
         engine = self.engine
         contact = await engine.visitor_contact(self.visitor_id)
         conv = await engine.open_conversation(self.visitor_id, self.claims.tp)
+        if conv is None:
+            # A conversation that ended recently is shown, ended, after a reload; an
+            # older one is not (a returning visitor gets a fresh form).
+            latest = await engine.latest_conversation(self.visitor_id, self.claims.tp)
+            ended = latest.ended_at if latest is not None else None
+            if ended is not None and engine.clock() - ended < SHOW_ENDED_FOR:
+                conv = latest
         info = None
         if conv is not None:
             info = p.ConversationInfo(

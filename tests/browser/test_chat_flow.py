@@ -140,6 +140,12 @@ def test_visitor_and_agent_chat(new_page: NewPage, gateway: GatewayProcess) -> N
     assigned = agent.get_by_role("region", name=re.compile("^Assigned to you"))
     expect(assigned.get_by_role("button", name=re.compile("Alice"))).to_have_count(0)
 
+    # A reload after the end still shows the finished conversation, ended.
+    visitor.reload()
+    frame = chat_frame(visitor)
+    expect(frame.get_by_role("list", name="Messages")).to_contain_text("Great, thank you")
+    expect(frame.get_by_role("list", name="Messages")).to_contain_text("The chat has ended.")
+
     # Writing after the end starts a new conversation.
     frame.get_by_role("button", name="Start a new chat").click()
     expect(frame.get_by_role("button", name="Start chat")).to_be_visible()

@@ -369,3 +369,14 @@ async def test_deactivating_an_agent_closes_their_socket(gateway: GatewayProcess
         )
     assert r.status_code == 200, r.text
     assert await agent.sock.expect_close() == 4001
+
+
+async def test_a_reload_after_the_end_shows_the_ended_conversation(gateway: GatewayProcess) -> None:
+    agent, visitor = demo_agent(gateway), demo_visitor(gateway)
+    cid = await accepted_chat(agent, visitor)
+    assert (await agent.act("end", cid))["type"] == "ok"
+    assert visitor.sock
+    await visitor.sock.close()
+    welcome = await visitor.connect()
+    assert welcome["conversation"]["conversation_id"] == cid
+    assert welcome["conversation"]["state"] in ("wrapup", "closed")

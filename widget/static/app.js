@@ -301,12 +301,13 @@ function onWelcome(f) {
     if (!S.conv || S.conv.id !== c.conversation_id) {
       resetConv(c.conversation_id);
     }
-    S.conv.state = "live";
+    // A conversation that ended recently comes back ended, to show its transcript.
+    S.conv.state = c.state === "wrapup" || c.state === "closed" ? "ended" : "live";
     if (c.agent_name) S.conv.agentName = c.agent_name;
     if (!S.loaded) conn.send({ type: "history", conversation_id: S.conv.id, limit: 50 });
     showChat();
     setUnread(c.unread || 0);
-    flushPending();
+    if (S.conv.state === "live") flushPending();
   } else {
     if (S.conv && S.conv.state === "live" && S.loaded) {
       // Ended while we were away: the resumed backlog carries the "ended" event.
