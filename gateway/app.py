@@ -9,8 +9,9 @@ import time
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from gateway import pages
@@ -65,6 +66,20 @@ def build_engine(settings: Settings) -> Engine:
     )
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Errors Starlette raises itself (no route, wrong method): the API's JSON error
+    shape under /api, plain text elsewhere."""
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": {"code": code, "message": str(exc.detail)}},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+    return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
+
+
 def _banner(settings: Settings) -> None:
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     lines = [f"Engagement gateway ready on {base}"]
@@ -107,7 +122,11 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/api", routes=[*api_routes(), *admin_routes()]),
         *pages.routes(settings),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},
+    )
     app.state.engine = engine
     app.state.presence = AgentSockets(engine)
     app.state.settings = settings

@@ -136,11 +136,17 @@ class Engine:
         await self.dispatcher.config_changed()
 
     async def _config_loaded(self) -> None:
+        """Close the sockets configuration no longer allows: agents deactivated or
+        deleted, visitors of a touchpoint deactivated or deleted."""
         for conn in self.hub.connections():
             if conn.topic.startswith("a:"):
                 agent = self.directory.agents.get(conn.topic[2:])
                 if agent is None or not agent.active:
                     conn.abort(p.CloseCode.UNAUTHENTICATED, "this agent was deactivated")
+            elif conn.touchpoint_id:
+                tp = self.directory.touchpoints.get(conn.touchpoint_id)
+                if tp is None or not tp.active:
+                    conn.abort(p.CloseCode.FORBIDDEN, "this touchpoint does not accept chats")
 
     # -- names ---------------------------------------------------------------------
     async def contact_for(self, conv: Conversation) -> Contact:

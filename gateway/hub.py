@@ -42,6 +42,8 @@ class Connection:
         self._closer: asyncio.Task[None] | None = None
         self.closed = False
         self.close_code: int | None = None
+        # A visitor socket's touchpoint: closed if the touchpoint is deactivated.
+        self.touchpoint_id = ""
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write(), name=f"writer {self.topic}")

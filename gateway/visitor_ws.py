@@ -192,6 +192,7 @@ async def visitor_endpoint(ws: WebSocket) -> None:
         if not allowed.matched:
             raise Closed(p.CloseCode.POLICY, allowed.reason)
         conn = Connection(f"v:{claims.vid}", ws.send_text, ws.close, settings.send_queue_size)
+        conn.touchpoint_id = claims.tp
         limits = limits_for(ws)
         ip = limits.ip(ws)
 

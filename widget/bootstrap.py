@@ -6,6 +6,10 @@ The token is bound to the touchpoint, to the Origin the request came from (the
 customer's site, or the gateway's own origin when the chat runs in the gateway's
 iframe) and to the visitor. A visitor who presents an earlier token of the same
 touchpoint keeps their visitor id, so a reload or another page resumes the same chat.
+
+A signed ``identity`` (widget/identity.py) is verified here and carried in the token;
+a touchpoint with ``require_identity`` refuses a bootstrap without one. Bootstraps per
+client IP are rate limited (gateway/limits.py). See docs/security.md.
 """
 
 from __future__ import annotations

@@ -10,12 +10,14 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from gateway.pages import frame_ancestors
 from tests.browser.conftest import NewPage, chat_frame, start_chat
 from tests.services import GatewayProcess
+from widget.identity import sign
 
 WIDGET = Path(__file__).resolve().parents[2] / "widget" / "static"
 
@@ -104,12 +106,29 @@ def test_cross_origin_embedding_and_js_api(new_page: NewPage, gateway: GatewayPr
     seen = page.evaluate("() => seen")
     assert seen[0] == "open" and "close" in seen and "unread" not in seen, seen
     assert page.evaluate("() => GatewayChat.unread") == 0
-    # identify() hands the site's signed identity to the chat; the chat goes on.
-    page.evaluate(
-        "() => GatewayChat.identify({email: 'frank@example.com', signature: 'not-checked-here'})"
+    # identify() hands the site's signed identity to the chat: the page is on
+    # localhost, so its touchpoint gets an identity secret, and the site signs with it.
+    secret = "the-shop-identity-secret-0123456789"
+    login = httpx.post(
+        gateway.base_url + "/api/login",
+        json={"email": "admin@demo.test", "password": "demo-admin"},
+    ).json()["token"]
+    r = httpx.patch(
+        gateway.base_url + "/api/admin/touchpoints/tp_demo_localhost",
+        json={"identity_secret": secret},
+        headers={"Authorization": f"Bearer {login}"},
     )
+    assert r.status_code == 200 and r.json()["identity_secret_set"] is True
+    signature = sign(secret, "frank@example.com")
+    with page.expect_response(lambda r: r.url.endswith("/widget/bootstrap")) as answer:
+        page.evaluate(
+            f"() => GatewayChat.identify({{email: 'frank@example.com', signature: '{signature}'}})"
+        )
+    # Verified (200), not refused and dropped (422 identity_unsupported, 403).
+    assert answer.value.status == 200, answer.value.text()
     page.evaluate("() => GatewayChat.open()")
     expect(frame.get_by_role("list", name="Messages")).to_contain_text("Across origins")
+    assert "error" not in page.evaluate("() => seen")
 
 
 @pytest.mark.browser

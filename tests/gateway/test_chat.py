@@ -380,3 +380,29 @@ async def test_a_reload_after_the_end_shows_the_ended_conversation(gateway: Gate
     welcome = await visitor.connect()
     assert welcome["conversation"]["conversation_id"] == cid
     assert welcome["conversation"]["state"] in ("wrapup", "closed")
+
+
+async def test_deactivating_a_touchpoint_closes_its_visitors_sockets(
+    gateway: GatewayProcess,
+) -> None:
+    admin = AgentClient(gateway, "admin@demo.test", "demo-admin")
+    await admin.login()
+    visitor = demo_visitor(gateway)
+    await visitor.bootstrap()
+    await visitor.connect()
+    assert visitor.sock
+    async with httpx.AsyncClient() as http:
+        r = await http.post(
+            gateway.base_url + f"/api/admin/touchpoints/{visitor.touchpoint_id}/deactivate",
+            headers={"Authorization": f"Bearer {admin.token}"},
+        )
+    assert r.status_code == 200, r.text
+    assert await visitor.sock.expect_close() == 4003
+
+
+async def test_unknown_api_paths_answer_in_the_json_error_shape(gateway: GatewayProcess) -> None:
+    async with httpx.AsyncClient() as http:
+        missing = await http.get(gateway.base_url + "/api/admin/touchpoints/a%2Fb/duplicate")
+        wrong = await http.delete(gateway.base_url + "/api/login")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
