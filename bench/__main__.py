@@ -16,6 +16,12 @@ from pathlib import Path
 WORKLOADS = {
     "router": "bench.router",
     "bus": "bench.bus",
+    "flood": "bench.flood",
+    "relay": "bench.relay",
+    "idle": "bench.idle",
+    "contact-center": "bench.contact_center",
+    "report": "bench.report",
+    "all": "bench.all",
 }
 
 

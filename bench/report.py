@@ -1,0 +1,791 @@
+"""Regenerate docs/benchmarks.md and its plots from the workloads' JSON figures.
+
+``./scripts/bench report`` reads ``docs/benchmarks/*.json`` (written by
+``./scripts/bench all``) and writes ``docs/benchmarks.md`` and ``docs/benchmarks/*.png``.
+With ``--quick`` it reads and writes ``bench-results/quick/`` instead (the smoke run's).
+Nothing in the page is typed by hand: edit the text here and run the command again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+DOC_DIR = ROOT / "docs" / "benchmarks"
+QUICK_DIR = ROOT / "bench-results" / "quick"
+SYSTEM_ORDER = ("gateway", "ws", "sio", "channels")
+LABELS = {
+    "gateway": "gateway",
+    "ws": "websockets (bare)",
+    "sio": "python-socketio x2 + Redis",
+    "channels": "Django Channels + Redis",
+}
+
+
+def results_dir(quick: bool) -> Path:
+    return QUICK_DIR if quick else DOC_DIR
+
+
+def load(directory: Path) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            out[path.stem] = data
+    return out
+
+
+def run(quick: bool) -> dict[str, Any]:
+    written = render(quick)
+    return {"written": [str(p.relative_to(ROOT)) for p in written]}
+
+
+def summary(result: dict[str, Any]) -> str:
+    return "\n".join(f"wrote {p}" for p in result["written"])
+
+
+# -- formatting helpers ----------------------------------------------------------------
+
+
+def _n(x: Any, digits: int = 0) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
+        return "—"
+    if isinstance(x, int | float):
+        return f"{x:,.{digits}f}" if digits else f"{round(x):,}"
+    return str(x)
+
+
+def _ms(x: Any) -> str:
+    return "—" if x is None else f"{x:,.1f}" if x >= 10 else f"{x:.2f}"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _met(flag: Any) -> str:
+    return "**met**" if flag else "**not met**"
+
+
+# -- plots ----------------------------------------------------------------------------
+
+
+def _plots(data: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # the page is still written; the plots wait for matplotlib
+        return []
+    written: list[Path] = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    relay = data.get("relay", {}).get("systems", {})
+    if relay:
+        fig, ax = plt.subplots(figsize=(7.5, 4.5))
+        for name in SYSTEM_ORDER:
+            s = relay.get(name)
+            if not s or "steps" not in s:
+                continue
+            steps = sorted(s["steps"], key=lambda st: st["offered_msgs_per_s"])
+            xs = [st["offered_msgs_per_s"] for st in steps]
+            ys = [st["p99_ms"] if st["p99_ms"] is not None else 1e4 for st in steps]
+            ax.plot(xs, ys, marker="o", label=LABELS[name])
+        limit = data["relay"].get("p99_limit_ms", 250)
+        ax.axhline(
+            limit, color="grey", linestyle="--", linewidth=1, label=f"p99 limit {limit:g} ms"
+        )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("offered messages/s (100-byte messages)")
+        ax.set_ylabel("p99 send → other side receives (ms)")
+        ax.set_title("Relay: p99 latency as the rate steps up")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out_dir / "relay-latency.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+        names = [n for n in SYSTEM_ORDER if n in relay and "sustained_msgs_per_s" in relay[n]]
+        if names:
+            fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.8))
+            vals = [relay[n]["sustained_msgs_per_s"] for n in names]
+            a1.barh([LABELS[n] for n in names], vals, color="#1d4ed8")
+            a1.set_xscale("log")
+            a1.set_xlabel("sustained messages/s (p99 ≤ limit), log scale")
+            a1.invert_yaxis()
+            for i, v in enumerate(vals):
+                a1.text(v, i, f" {v:,}", va="center", fontsize=8)
+            cpu = [relay[n].get("server_cpu_us_per_msg") or 0 for n in names]
+            a2.barh([LABELS[n] for n in names], cpu, color="#b45309")
+            a2.set_xlabel("server CPU µs per message (Redis included)")
+            a2.invert_yaxis()
+            a2.set_yticklabels([])
+            for i, v in enumerate(cpu):
+                a2.text(v, i, f" {v:,.0f}", va="center", fontsize=8)
+            fig.suptitle("Relay: throughput and cost")
+            fig.tight_layout()
+            path = out_dir / "relay-throughput.png"
+            fig.savefig(path, dpi=110)
+            plt.close(fig)
+            written.append(path)
+
+    idle = data.get("idle", {}).get("systems", {})
+    if idle:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for name, s in idle.items():
+            if "points" not in s:
+                continue
+            xs = [0] + [p["open"] for p in s["points"]]
+            ys = [s["rss_start_bytes"] / 2**20] + [p["rss_bytes"] / 2**20 for p in s["points"]]
+            per = s.get("rss_per_conn_bytes") or 0
+            ax.plot(
+                xs, ys, marker="o", label=f"{LABELS.get(name, name)}: {per / 1024:.1f} KiB/conn"
+            )
+        ax.set_xlabel("open idle connections")
+        ax.set_ylabel("server RSS (MiB)")
+        ax.set_title("Idle connections: resident memory of the server process")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out_dir / "idle-rss.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+    cc = data.get("contact-center", {})
+    if cc.get("steps"):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        xs = [s["conversations"] for s in cc["steps"]]
+        for key, label in (("to_agent_p50_ms", "p50"), ("to_agent_p99_ms", "p99")):
+            ax.plot(
+                xs,
+                [s[key] if s[key] is not None else 1e4 for s in cc["steps"]],
+                marker="o",
+                label=label,
+            )
+        ax.axhline(cc.get("p99_limit_ms", 100), color="grey", linestyle="--", linewidth=1)
+        ax.set_yscale("log")
+        ax.set_xlabel(
+            "concurrent conversations (one message every "
+            f"{cc['config']['seconds_per_message']:g} s each)"
+        )
+        ax.set_ylabel("visitor → agent (ms)")
+        ax.set_title("Contact center: 2 nodes, Redis, PostgreSQL")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out_dir / "contact-center.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+    prof = data.get("relay", {}).get("systems", {}).get("gateway", {}).get("profile", {})
+    rows = _gateway_frames(prof.get("inclusive_all", prof.get("inclusive", [])))[:12]
+    if rows:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        ax.barh([r["frame"][:70] for r in rows], [r["share_pct"] for r in rows], color="#047857")
+        ax.invert_yaxis()
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_xlabel("% of GIL-holding samples (inclusive)")
+        ax.set_title("Gateway under relay load: where the Python time goes (py-spy --gil)")
+        fig.tight_layout()
+        path = out_dir / "relay-profile.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def _gateway_frames(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The profile's frames in the project's own code (gateway/, widget/, routing/)."""
+    skip = ("(gateway/cli.py", "(gateway/__main__.py")
+    return [
+        r
+        for r in rows
+        if ("(gateway/" in r["frame"] or "(routing/" in r["frame"])
+        and not any(k in r["frame"] for k in skip)
+    ]
+
+
+# -- the page ---------------------------------------------------------------------------
+
+
+def _machine(data: dict[str, dict[str, Any]]) -> str:
+    m: dict[str, Any] = {}
+    for key in ("relay", "idle", "contact-center"):
+        if isinstance(data.get(key, {}).get("machine"), dict):
+            m = data[key]["machine"]
+            break
+    if not m:
+        return "No machine description in the results yet."
+    dates = sorted({d["date"] for d in data.values() if "date" in d})
+    rows = [
+        ["CPU", f"{m.get('cores')} cores, {m.get('cpu_model') or 'unknown model'}"],
+        ["memory", f"{m.get('memory_gib')} GiB"],
+        ["Linux", str(m.get("kernel"))],
+        ["Python", str(m.get("python"))],
+        ["open files per process", _n(m.get("open_files_limit"))],
+        ["run", ", ".join(dates) if dates else "—"],
+    ]
+    return (
+        _table(["", ""], rows)
+        + "\n\nA shared machine, loopback only: other work may run beside the benchmark, so "
+        "compare figures within one run (medians and ratios), not across runs."
+    )
+
+
+def _goals(data: dict[str, dict[str, Any]]) -> str:
+    rows: list[list[str]] = []
+    relay = data.get("relay", {})
+    idle = data.get("idle", {})
+    cc = data.get("contact-center", {})
+    sio = relay.get("gateway_to_sio_ratio")
+    ws = relay.get("gateway_to_ws_ratio")
+    if "gateway_to_sio_ratio" in relay:
+        rows.append(
+            ["relay throughput ≥ 3x python-socketio", f"{_n(sio, 2)}x", _met(sio and sio >= 3)]
+        )
+    if "gateway_to_ws_ratio" in relay:
+        rows.append(
+            ["relay throughput ≥ 0.8x bare websockets", f"{_n(ws, 3)}x", _met(ws and ws >= 0.8)]
+        )
+    if idle.get("goals"):
+        g = idle["goals"]
+        per = g["rss_16kib_per_conn"]["rss_per_conn_bytes"]
+        rows.append(
+            [
+                "≤ 16 KiB resident per idle connection",
+                f"{(per or 0) / 1024:.1f} KiB",
+                _met(g["rss_16kib_per_conn"]["met"]),
+            ]
+        )
+        rows.append(
+            [
+                "19,000 connections held by one process",
+                _n(g["hold_19000_connections"]["open"]),
+                _met(g["hold_19000_connections"]["met"]),
+            ]
+        )
+    if cc.get("goals"):
+        g = cc["goals"]["p99_under_10ms_at_5000_msgs_per_s"]
+        rows.append(
+            [
+                "2 nodes + persistence: p99 visitor→agent < 10 ms at 5,000 msg/s",
+                f"p99 {_ms(g['p99_ms'])} ms, {_n(g['delivered_msgs_per_s'])} msg/s delivered",
+                _met(g["met"]),
+            ]
+        )
+    if not rows:
+        return "No results yet: run `./scripts/bench all`."
+    return _table(["goal (issue 7)", "measured", ""], rows)
+
+
+def _relay(data: dict[str, Any]) -> str:
+    systems = data.get("systems", {})
+    cfg = data.get("config", {})
+    out = [
+        f"{_n(cfg.get('conversations'))} conversations, each a visitor socket and an agent "
+        f"socket ({_n(cfg.get('per_agent'))} conversations per agent socket), "
+        f"{data.get('body_bytes', 100)}-byte messages, visitors and agents in turn. The offered "
+        f"rate steps up x1.5 every {cfg.get('duration_s')} s (then two finer steps at the "
+        f"knee) until p99 passes {data.get('p99_limit_ms', 250):g} ms; a message lost or not "
+        "there by the end of its step counts as late. Latency: from the moment a message was "
+        "scheduled to leave the sender until the other side's socket has it.",
+        "",
+    ]
+    rows = []
+    for name in SYSTEM_ORDER:
+        s = systems.get(name)
+        if s is None:
+            continue
+        if "error" in s:
+            rows.append([LABELS[name], "failed: " + s["error"][:120], "", "", "", ""])
+            continue
+        ratio = data.get(f"gateway_to_{name}_ratio")
+        rows.append(
+            [
+                data.get("names", {}).get(name, LABELS[name]),
+                _n(s["sustained_msgs_per_s"]),
+                _ms(s["p50_ms_at_sustained"]),
+                _ms(s["p99_ms_at_sustained"]),
+                _n(s.get("server_cpu_us_per_msg")),
+                "—" if name == "gateway" else f"{_n(ratio, 3)}x",
+            ]
+        )
+    out.append(
+        _table(
+            [
+                "system",
+                "sustained msg/s",
+                "p50 ms",
+                "p99 ms",
+                "server CPU µs/msg",
+                "gateway ÷ this",
+            ],
+            rows,
+        )
+    )
+    out += [
+        "",
+        "![p99 against the offered rate](benchmarks/relay-latency.png)",
+        "",
+        "![sustained rate and CPU per message](benchmarks/relay-throughput.png)",
+        "",
+    ]
+    out.append(
+        "Every step, per system (delivered = received within the step ÷ its length; "
+        "CPU = user + system time of the server processes, Redis included):"
+    )
+    out.append("")
+    rows = []
+    for name in SYSTEM_ORDER:
+        s = systems.get(name)
+        if not s or "steps" not in s:
+            continue
+        for st in sorted(s["steps"], key=lambda x: x["offered_msgs_per_s"]):
+            rows.append(
+                [
+                    LABELS[name],
+                    _n(st["offered_msgs_per_s"]),
+                    _n(st["delivered_msgs_per_s"]),
+                    _ms(st["p50_ms"]),
+                    _ms(st["p99_ms"]),
+                    _n(st["lost"]),
+                    _n(st.get("server_cpu_us_per_msg")),
+                    f"{st.get('server_cpu_utilisation', 0):.2f}",
+                ]
+            )
+    out.append(
+        _table(
+            [
+                "system",
+                "offered/s",
+                "delivered/s",
+                "p50 ms",
+                "p99 ms",
+                "lost",
+                "CPU µs/msg",
+                "CPU cores busy",
+            ],
+            rows,
+        )
+    )
+    return "\n".join(out)
+
+
+def _profile(data: dict[str, Any]) -> str:
+    gw = data.get("systems", {}).get("gateway", {})
+    prof = gw.get("profile")
+    steps = [s for s in gw.get("steps", []) if s.get("p99_ms") is not None]
+    knee = max(
+        (s for s in steps if s["p99_ms"] <= data.get("p99_limit_ms", 250)),
+        key=lambda s: s["delivered_msgs_per_s"],
+        default=None,
+    )
+    out = []
+    if knee:
+        out.append(
+            f"At its highest sustained rate ({_n(knee['delivered_msgs_per_s'])} msg/s) the "
+            f"gateway process used {knee.get('server_cpu_utilisation', 0):.2f} cores of the two, "
+            f"{_n(knee.get('server_cpu_us_per_msg'))} µs of CPU per message."
+            + (
+                " It saturated with CPU to spare: the limit is not the CPU (see below)."
+                if gw.get("saturated") and knee.get("server_cpu_utilisation", 2) < 1.0
+                else ""
+            )
+        )
+        out.append("")
+    if not prof or "error" in prof:
+        out.append(f"No profile in this run{': ' + prof['error'] if prof else ''}.")
+        return "\n".join(out)
+    d = prof["during_step"]
+    out.append(
+        f"py-spy recorded the gateway with `--gil` (only the thread holding the GIL is "
+        f"sampled: where the Python-level CPU goes) for {prof['samples']:,} samples while it "
+        f"relayed {_n(d['offered_msgs_per_s'])} msg/s (p99 {_ms(d['p99_ms'])} ms). "
+        "The raw stacks are in `docs/benchmarks/relay-gateway.pyspy.txt` (collapsed format: "
+        "`flamegraph.pl` or speedscope draw them)."
+    )
+    out.append("")
+    rows = [
+        [f"`{r['frame']}`", f"{r['share_pct']}"]
+        for r in _gateway_frames(prof.get("inclusive_all", prof["inclusive"]))[:14]
+    ]
+    if rows:
+        out.append(
+            "The project's own frames, inclusive (% of samples with this frame on the stack):"
+        )
+        out.append("")
+        out.append(_table(["frame", "%"], rows))
+        out.append("")
+    rows = [[f"`{r['frame']}`", f"{r['share_pct']}"] for r in prof["self"][:12]]
+    out.append("Self time, any code:")
+    out.append("")
+    out.append(_table(["frame", "%"], rows))
+    out += ["", "![profile](benchmarks/relay-profile.png)"]
+    return "\n".join(out)
+
+
+WHERE_THE_TIME_GOES = """\
+What one relayed message costs the gateway today, read from the profile above and from
+the code it points at:
+
+1. **The store is one serialised lane.** Each message makes about seven trips to the
+   SQLite thread, one after the other, under one `asyncio.Lock`
+   (`gateway/store/sqlite.py` `_connection` / `_transaction`): the visitor's open
+   conversation (`Engine.open_conversation`, from `VisitorSession.conversation`), the
+   append itself as four round trips (`BEGIN IMMEDIATE`, `INSERT … RETURNING`, `UPDATE`,
+   `COMMIT` in `SQLiteStore.append_message`), the conversation again
+   (`Engine._deliver_visitor_message` / `Engine.agent_send` call `get_conversation` after
+   the append) and the contact for the sender's name (`Engine.sender_name`). Every trip
+   waits for a thread hand-off and for the event loop to come round again, so the rate
+   at which the lane drains, not the CPU, sets the ceiling: the process saturates with a
+   core to spare (see *CPU cores busy* in the step table).
+2. **Five frames out per message**, each through Starlette's `WebSocket.send_text` and
+   uvicorn's protocol (`gateway/hub.py` `Connection._write` →
+   `uvicorn/protocols/websockets/websockets_sansio_impl.py` `send`): the echo and the
+   `ack` to the sender, and to the agent the message, `unread` and a `sound`. The bare
+   websockets peer sends one.
+3. **Decoding rows** into Structs (`gateway/store/_sql.py` `Table.decode`) for rows the
+   hot path only needs one or two columns of.
+
+What would close the gap, in the order of what it buys:
+
+* **Fewer, shorter store trips.** Run each store operation as *one* call on the SQLite
+  thread (the whole transaction in a function passed to the connection's thread, not
+  four awaited statements); return the updated conversation from the append
+  (`UPDATE … RETURNING`) instead of reading it again; keep the visitor's open
+  conversation and the contact's display name on the session (they change only through
+  events the node sees); and **batch commits**: appends that arrive while one
+  transaction is in flight go into the next one together (group commit), so the lane
+  drains N messages per trip. Reads can use a second connection (WAL allows readers
+  beside the writer).
+* **Encode once, write once**: build the WebSocket frame bytes once per outgoing frame
+  and write them to each recipient's transport, skipping the ASGI send path for the hot
+  frames (or fold `unread` and `sound` into the `message` frame for the agent).
+* These are changes to gateway/engine.py, gateway/store/sqlite.py and gateway/hub.py:
+  the owners' to make; then `./scripts/bench relay` measures them again.
+
+The ceiling set by the bare `websockets` peer (no authentication, no routing, no
+persistence, one frame per message) is out of reach for a design that commits every
+message before it acknowledges it: 0.8x of it would leave about 20 µs of CPU per
+message, less than one SQLite commit costs here.
+"""
+
+
+PINNING = """\
+**Pinning, and how much the ceiling moves.** In this run the servers were not pinned
+and the generators were pinned to core 1. In an earlier run of the same workload on
+this machine the same day (with other work beside it, so not comparable figure by figure) the
+servers were pinned to core 0 and the generators to core 1: the gateway sustained 675
+msg/s there against 1,681 to 2,278 unpinned (its SQLite thread then shares the event
+loop's core), python-socketio 675 against 1,519, Django Channels 675 against 914, and
+the bare websockets peer, which then had a core to itself, more than 58,000 against
+about 10,000. The ratio to the websockets ceiling therefore depends as much on where
+its one process is scheduled as on the gateway; the ratios to python-socketio and
+Channels, whose servers share cores with Redis either way, move far less.
+"""
+
+
+def _idle(data: dict[str, Any]) -> str:
+    systems = data.get("systems", {})
+    out = [
+        "Visitor sockets that said `hello` and got their `welcome` and renewed token, then "
+        "stay idle (answering the server's pings), opened by several generator processes "
+        "(each from its own loopback address) against one server process. RSS is the "
+        "server's VmRSS; *per connection* is the slope of RSS over open connections across "
+        "the checkpoints (start-up memory left out); *from start* divides all growth since "
+        "start by the connections.",
+        "",
+    ]
+    rows = []
+    for name, s in systems.items():
+        if "error" in s:
+            rows.append([LABELS.get(name, name), "failed: " + s["error"][:100], "", "", "", ""])
+            continue
+        rows.append(
+            [
+                LABELS.get(name, name),
+                _n(s["connections_open"]),
+                _n(s["connections_held_after_s"]["open"]),
+                f"{s['rss_end_bytes'] / 2**20:,.1f}",
+                f"{(s['rss_per_conn_bytes'] or 0) / 1024:.1f}",
+                f"{(s['rss_per_conn_from_start_bytes'] or 0) / 1024:.1f}",
+            ]
+        )
+    out.append(
+        _table(
+            [
+                "server",
+                "opened",
+                f"still open after {data.get('config', {}).get('hold_s', 0):g} s",
+                "RSS MiB",
+                "KiB/conn (slope)",
+                "KiB/conn (from start)",
+            ],
+            rows,
+        )
+    )
+    gw = systems.get("gateway", {})
+    if gw.get("points"):
+        out += ["", "Checkpoints (gateway):", ""]
+        out.append(
+            _table(
+                ["open", "RSS MiB", "server fds", "seconds since start"],
+                [
+                    [
+                        _n(p["open"]),
+                        f"{p['rss_bytes'] / 2**20:,.1f}",
+                        _n(p["server_fds"]),
+                        _n(p["elapsed_s"], 1),
+                    ]
+                    for p in gw["points"]
+                ],
+            )
+        )
+    out += ["", "![RSS against open connections](benchmarks/idle-rss.png)"]
+    return "\n".join(out)
+
+
+IDLE_NOTES = """\
+Where an idle gateway connection's memory goes (from the code; `tracemalloc` in the
+server would put numbers on each): uvicorn's protocol object and its websockets
+`ServerProtocol` with their buffers, Starlette's `WebSocket` and the ASGI scope, the
+endpoint coroutine's frame, the hub's `Connection` with an `asyncio.Queue` and a writer
+task, the token-renewal task (`VisitorSession.keep_renewing`) and the rate limiter's
+state: three tasks per socket, each a coroutine with its frames. What would shrink it:
+one timer wheel for all token renewals instead of a task per socket; no writer task
+while a socket's queue is empty (write directly to the transport, start a task only to
+drain a backlog); and serving the socket without the ASGI layer.
+"""
+
+
+def _contact_center(data: dict[str, Any]) -> str:
+    cfg = data.get("config", {})
+    out = [
+        "Two gateway nodes on one Redis and one PostgreSQL (fsync off, as in the test "
+        "services), every message committed before it is acknowledged. Visitors start "
+        "conversations on either node in turn; the router assigns them (automatic "
+        f"acceptance, {_n(cfg.get('per_agent'))} per agent) to agents connected to either "
+        "node, so about half the messages cross between nodes. Each conversation chats at "
+        f"one message every {cfg.get('seconds_per_message')} s (visitor and agent in "
+        f"turn) for {cfg.get('duration_s')} s per step. Nothing is pinned.",
+        "",
+    ]
+    if data.get("error"):
+        out.append(f"**The workload failed:** `{data['error'][:500]}`")
+        return "\n".join(out)
+    rows = [
+        [
+            _n(s["conversations"]),
+            _n(s["offered_msgs_per_s"]),
+            _n(s["delivered_msgs_per_s"]),
+            _ms(s["to_agent_p50_ms"]),
+            _ms(s["to_agent_p99_ms"]),
+            _n(s["lost"]),
+            _n(s.get("node_cpu_us_per_msg")),
+            _n(s.get("server_cpu_us_per_msg")),
+            _n(s.get("setup_s"), 1),
+        ]
+        for s in data.get("steps", [])
+    ]
+    out.append(
+        _table(
+            [
+                "conversations",
+                "offered/s",
+                "delivered/s",
+                "visitor→agent p50 ms",
+                "p99 ms",
+                "lost",
+                "nodes' CPU µs/msg",
+                "all CPU µs/msg (PG, Redis)",
+                "set-up s",
+            ],
+            rows,
+        )
+    )
+    out.append("")
+    if data.get("setup_error"):
+        out.append(f"Stopped while setting up: `{data['setup_error'][:600]}`")
+        out.append("")
+    out.append(
+        f"Largest count with p99 under {data.get('p99_limit_ms', 100):g} ms: "
+        f"**{_n(data.get('max_conversations_p99_100ms'))}** conversations."
+    )
+    f = data.get("fixed_rate")
+    if f:
+        out.append("")
+        out.append(
+            f"At {_n(f['offered_msgs_per_s'])} msg/s offered ({_n(f['conversations'])} "
+            f"conversations): {_n(f['delivered_msgs_per_s'])} msg/s delivered, visitor→agent "
+            f"p50 {_ms(f['to_agent_p50_ms'])} ms, p99 {_ms(f['to_agent_p99_ms'])} ms "
+            f"(— means more than 1 % never arrived within the step), "
+            f"{_n(f['lost'])} lost or late past the step; over the messages that did "
+            f"arrive, p99 {_ms(f.get('to_agent_p99_delivered_ms'))} ms."
+        )
+    out += [
+        "",
+        "This workload moves most from run to run on this shared machine (two nodes, Redis, "
+        "PostgreSQL and the generators all share two cores with whatever else runs): an "
+        "exploratory run the same day, an hour earlier and on an earlier state of the "
+        "cluster code, held 3,000 conversations under 100 ms (2,000 at p99 7 ms) and "
+        "delivered 1,800 of the 5,000 msg/s.",
+        "",
+        "![visitor to agent latency against conversations](benchmarks/contact-center.png)",
+    ]
+    return "\n".join(out)
+
+
+def _router(data: dict[str, Any]) -> str:
+    if "results" not in data:
+        return "No router results in this run."
+    rows = [
+        [
+            _n(r["waiting"]),
+            _n(r["agents"]),
+            _n(r["events_per_s"]),
+            _ms(r["median_us"]),
+            _ms(r["p99_us"]),
+            _ms(r["p999_us"]),
+        ]
+        for r in data["results"]
+    ]
+    met = data.get("goals_met", {})
+    return (
+        "The pure router (`bench/router.py`: cost per event with a standing backlog of "
+        "waiting conversations), one core:\n\n"
+        + _table(["waiting", "agents", "events/s", "median µs", "p99 µs", "p99.9 µs"], rows)
+        + f"\n\np99 at the largest backlog ÷ p99 at the smallest: {data.get('p99_growth_ratio')}. "
+        + "Goals met: "
+        + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in met.items())
+        + "."
+    )
+
+
+def _bus(data: dict[str, Any]) -> str:
+    keys = ("redis_py_awaited", "bus_awaited", "bus_concurrent", "bus_end_to_end")
+    if not all(k in data for k in keys):
+        return "No bus results in this run."
+    rows = [[f"`{k}`", _n(data[k]["per_s"]), _n(data[k]["cpu_us"], 1)] for k in keys]
+    return (
+        f"Redis publishing, 200-byte frames, {data.get('publishers')} concurrent publishers "
+        "(`bench/bus.py`):\n\n" + _table(["mode", "frames/s", "CPU µs/frame"], rows)
+    )
+
+
+def _method(data: dict[str, dict[str, Any]]) -> str:
+    versions = data.get("relay", {}).get("peer_versions", {})
+    v = ", ".join(f"{k} {val}" for k, val in versions.items()) or "see bench/peers/requirements.txt"
+    return f"""\
+* **One command**: `./scripts/bench all` runs every workload (router, bus, relay, idle,
+  contact-center) one after the other, writes `docs/benchmarks/NAME.json` and regenerates
+  this page and its plots (`./scripts/bench report` redoes only the page).
+  `./scripts/bench WORKLOAD [--quick] [--json FILE]` runs one; `--quick` is a
+  seconds-long smoke (what `tests/bench` runs), never a measurement.
+* **Load generators** (`bench/loadgen.py`) are separate processes, each an asyncio
+  (uvloop) client fleet driven over a pipe; for the relay they are pinned to core 1
+  (`os.sched_setaffinity`). Their WebSocket client is a thin `asyncio.Protocol` (no
+  library), so a generator costs far less than the servers it loads; it masks frames
+  with a zero key (legal; the server unmasks all the same). Sending is open-loop:
+  messages leave on schedule whether or not the server keeps up, and latency is counted
+  from the scheduled time, so queueing anywhere counts.
+* **Servers** run as real processes on 127.0.0.1: the gateway through
+  `tests.services.start_gateway` (uvicorn, `GATEWAY_LOG_LEVEL=warning`), seeded before
+  start with a queue, an auto-accepting chat touchpoint and its agents
+  (`bench/relay.py` `seed_store`), `GATEWAY_SEND_QUEUE_SIZE=100000` and the per-client
+  abuse limits off (`GATEWAY_FRAMES_PER_MINUTE=0` and the connection/conversation
+  limits): every client of the benchmark comes from one address at rates no person
+  types at. CPU is read from `/proc/PID/stat` (user + system) before and after each
+  step, RSS from `/proc/PID/status`.
+* **Peers** (`bench/peers/`, run from `bench/.venv-peers`, made by the workload from
+  `bench/peers/requirements.txt`: {v}), each written as its documentation shows:
+  - *websockets*: `websockets.asyncio.server.serve` and `broadcast` to the room's other
+    members (uvloop); the ceiling: no authentication, routing or persistence.
+  - *python-socketio*: `AsyncServer(client_manager=AsyncRedisManager(...))` as an ASGI
+    app on uvicorn, **two nodes** on one Redis; visitors on one node, agents on the
+    other, so every message crosses Redis; `emit(..., room=..., skip_sid=sid)`.
+  - *Django Channels*: an `AsyncWebsocketConsumer` that `group_send`s through
+    `channels_redis.core.RedisChannelLayer`, one daphne process.
+  Node's socket.io was not measured.
+"""
+
+
+def render(quick: bool) -> list[Path]:
+    src = results_dir(quick)
+    data = load(src)
+    out_dir = src if quick else DOC_DIR
+    doc = (src / "benchmarks.md") if quick else DOC
+    plots = _plots(data, out_dir)
+    parts = [
+        "# Benchmarks",
+        "",
+        *(["**A quick smoke run: tiny sizes, not a measurement.**", ""] if quick else []),
+        "<!-- Generated by `./scripts/bench report` (bench/report.py) from "
+        "docs/benchmarks/*.json, which `./scripts/bench all` writes. Do not edit by hand. -->",
+        "",
+        "Everything here was measured in one run on the machine below, the gateway and its "
+        "peers one after the other under the same load. Figures are named with their units; "
+        "the JSON beside this page has every step.",
+        "",
+        "## The machine",
+        "",
+        _machine(data),
+        "",
+        "## Goals",
+        "",
+        _goals(data),
+        "",
+        "## Relay: the gateway beside its peers",
+        "",
+        _relay(data["relay"])
+        if "relay" in data and "systems" in data["relay"]
+        else "No relay results.",
+        "",
+        "### Where the time goes",
+        "",
+        _profile(data.get("relay", {})),
+        "",
+        WHERE_THE_TIME_GOES,
+        PINNING,
+        "## Idle connections",
+        "",
+        _idle(data["idle"]) if "systems" in data.get("idle", {}) else "No idle results.",
+        "",
+        IDLE_NOTES,
+        "## Contact center: two nodes, Redis, PostgreSQL",
+        "",
+        _contact_center(data["contact-center"])
+        if "contact-center" in data
+        else "No contact-center results.",
+        "",
+        "## Router",
+        "",
+        _router(data.get("router", {})),
+        "",
+        "## Bus",
+        "",
+        _bus(data.get("bus", {})),
+        "",
+        "## How the figures are made",
+        "",
+        _method(data),
+    ]
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text("\n".join(parts))
+    return [doc, *plots]

@@ -1,0 +1,142 @@
+"""Smoke runs of the benchmark workloads: each ``--quick`` mode runs in seconds against
+real servers and its JSON carries the named figures with their units. No timing is
+asserted here: the figures come from ``./scripts/bench``, never from a test."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import contact_center, idle, relay, report
+from bench.loadgen import percentile
+
+ROOT = Path(__file__).resolve().parents[2]
+
+STEP_KEYS = {
+    "offered_msgs_per_s",
+    "delivered_msgs_per_s",
+    "p50_ms",
+    "p99_ms",
+    "to_agent_p99_ms",
+    "server_cpu_us_per_msg",
+    "lost",
+}
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+@pytest.fixture(scope="module")
+def relay_result() -> dict[str, Any]:
+    # The bare websockets peer runs with this interpreter; the others need bench/.venv-peers
+    # and are measured by the benchmark, not here.
+    return relay.run(True, systems=("gateway", "ws"), peer_python=sys.executable)
+
+
+@pytest.fixture(scope="module")
+def idle_result() -> dict[str, Any]:
+    return idle.run(True)
+
+
+@pytest.fixture(scope="module")
+def contact_center_result() -> dict[str, Any]:
+    return contact_center.run(True)
+
+
+def test_relay_quick_has_its_figures(relay_result: dict[str, Any]) -> None:
+    for name in ("gateway", "ws"):
+        s = relay_result["systems"][name]
+        assert "error" not in s, s.get("error")
+        assert _number(s["sustained_msgs_per_s"]) and s["sustained_msgs_per_s"] > 0
+        assert _number(s["p50_ms_at_sustained"]) and _number(s["p99_ms_at_sustained"])
+        assert _number(s["server_cpu_us_per_msg"])
+        for step in s["steps"]:
+            assert step.keys() >= STEP_KEYS
+            assert step["received"] == step["sent"], step  # nothing lost at a trickle
+    assert _number(relay_result["gateway_to_ws_ratio"])
+    assert relay_result["body_bytes"] == 100
+    json.dumps(relay_result)  # JSON-able as it stands
+
+
+def test_idle_quick_has_its_figures(idle_result: dict[str, Any]) -> None:
+    gw = idle_result["systems"]["gateway"]
+    target = idle.QUICK["checkpoints"][-1]
+    assert gw["connections_open"] == target
+    assert gw["connections_held_after_s"]["open"] == target
+    assert _number(idle_result["rss_per_conn_bytes"])
+    assert _number(idle_result["rss_per_conn_kib"])
+    assert {"rss_16kib_per_conn", "hold_19000_connections"} <= idle_result["goals"].keys()
+    json.dumps(idle_result)
+
+
+def test_contact_center_quick_has_its_figures(contact_center_result: dict[str, Any]) -> None:
+    r = contact_center_result
+    assert r["nodes_alive"] == [True, True]
+    for key in (
+        "max_conversations_p99_100ms",
+        "p99_ms_at_5000_msgs_per_s",
+        "delivered_msgs_per_s_at_5000",
+    ):
+        assert key in r
+    assert "p99_under_10ms_at_5000_msgs_per_s" in r["goals"]
+    # Two nodes must route a conversation started on either to an agent on either.
+    assert r["setup_error"] is None, r["setup_error"]
+    assert r["steps"] and r["steps"][0].keys() >= STEP_KEYS
+    assert r["fixed_rate"]["received"] > 0
+    json.dumps(r)
+
+
+def test_report_renders_the_page_and_plots(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    relay_result: dict[str, Any],
+    idle_result: dict[str, Any],
+    contact_center_result: dict[str, Any],
+) -> None:
+    for name, result in (
+        ("relay", relay_result),
+        ("idle", idle_result),
+        ("contact-center", contact_center_result),
+    ):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"date": "today", **result}))
+    monkeypatch.setattr(report, "QUICK_DIR", tmp_path)
+    written = report.render(quick=True)
+    page = (tmp_path / "benchmarks.md").read_text()
+    assert written[0] == tmp_path / "benchmarks.md"
+    for heading in ("## The machine", "## Goals", "## Relay", "## Idle", "## Contact center"):
+        assert heading in page
+    assert "relay throughput ≥ 3x python-socketio" not in page  # no sio in the smoke
+    assert "relay throughput ≥ 0.8x bare websockets" in page
+    pngs = [p for p in written if p.suffix == ".png"]
+    pytest.importorskip("matplotlib")
+    assert {p.name for p in pngs} >= {"relay-latency.png", "idle-rss.png"}
+
+
+def test_the_command_line_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "idle.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "idle", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["workload"] == "idle" and data["quick"] is True
+    assert _number(data["rss_per_conn_bytes"])
+    assert "KiB/conn" in proc.stdout
+
+
+def test_percentile_counts_losses_as_late() -> None:
+    values = [*sorted([1.0] * 98 + [2.0]), math.inf]
+    assert percentile(values, 50) == 1.0
+    assert percentile(values, 99) == 2.0
+    assert percentile([*values, math.inf], 99) == math.inf
