@@ -69,6 +69,7 @@ async def delete_contact(ctx: Ctx) -> Response:
             {"conversations": [c.id for c in live]},
         )
     count = await store.delete_contact(contact.id)
+    ctx.engine.forget_contact(contact.id)
     if live:  # the router still holds them: rebuild it from the store
         await changed(ctx.engine)
     return json_response(ContactDeleted(contact_id=contact.id, deleted_conversations=count))

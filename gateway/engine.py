@@ -48,6 +48,7 @@ from gateway.store.base import (
 log = logging.getLogger("gateway.engine")
 
 LIVE_STATES: tuple[ConversationState, ...] = ("waiting", "offered", "assigned")
+NAME_CACHE = 10_000  # contacts whose display name is kept in memory
 _DUMMY_HASH = hash_password("not a password anyone has")
 
 
@@ -86,6 +87,7 @@ class Engine:
             set_gap = getattr(bus, "set_gap_handler", None)
             if set_gap is not None:
                 set_gap(self.on_bus_gap)
+        self._names: dict[str, str] = {}
         # This node's agent sockets by login session, closed when the session is revoked.
         self.sessions: dict[str, set[Connection]] = {}
 
@@ -156,8 +158,23 @@ class Engine:
         if msg.sender == "agent":
             return self.directory.agent_name(msg.sender_id)
         if msg.sender == "visitor":
-            return (await self.contact_for(conv)).display_name
+            return await self.contact_name(conv.contact_id)
         return self.directory.touchpoint_name(conv.touchpoint_id)
+
+    async def contact_name(self, contact_id: str) -> str:
+        """A contact's display name, cached: read on every message, changed rarely (this
+        node forgets it when it changes a contact; another node's change shows once the
+        entry is evicted)."""
+        name = self._names.get(contact_id)
+        if name is None:
+            name = (await self.store.get_contact(contact_id)).display_name
+            if len(self._names) >= NAME_CACHE:
+                self._names.pop(next(iter(self._names)))
+            self._names[contact_id] = name
+        return name
+
+    def forget_contact(self, contact_id: str) -> None:
+        self._names.pop(contact_id, None)
 
     async def message_frame(self, msg: Message, conv: Conversation) -> p.MessageOut | p.EventOut:
         return frame_for(msg, await self.sender_name(msg, conv))
@@ -223,8 +240,10 @@ class Engine:
             if matched is not None:
                 contact = matched
                 if identity.name and identity.name != contact.name:
+                    self.forget_contact(contact.id)
                     contact = await self.store.update_contact(contact.id, name=identity.name)
             elif contact is not None:
+                self.forget_contact(contact.id)
                 contact = await self.store.update_contact(
                     contact.id,
                     name=name or None,
@@ -248,6 +267,7 @@ class Engine:
                 now=now,
             )
         elif clean.get("name") and clean["name"] != contact.name:
+            self.forget_contact(contact.id)
             contact = await self.store.update_contact(contact.id, name=clean["name"])
         conv = await self.store.create_conversation(
             Conversation(

@@ -16,7 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway import protocol as p
 from gateway.auth import VisitorClaims
-from gateway.engine import Engine
+from gateway.engine import LIVE_STATES, Engine
 from gateway.errors import AuthError, Conflict, GatewayError, NotFound
 from gateway.hub import Connection
 from gateway.limits import limits_for
@@ -39,6 +39,7 @@ class VisitorSession:
         self.engine = engine
         self.claims = claims
         self.conn = conn
+        self.current = ""  # id of the open conversation, once known
         self.admit = admit  # the rate limits for a new conversation (gateway/limits.py)
 
     @property
@@ -51,7 +52,17 @@ class VisitorSession:
             if conv.touchpoint_id != self.claims.tp:
                 raise NotFound("no such conversation")
             return conv
+        if self.current:
+            # The conversation this socket last used: one read by primary key instead of
+            # a search on every message; searched again once it has ended.
+            with contextlib.suppress(NotFound):
+                conv = await self.engine.store.get_conversation(self.current)
+                if conv.state in LIVE_STATES:
+                    return conv
+            self.current = ""
         conv_or_none = await self.engine.open_conversation(self.visitor_id, self.claims.tp)
+        if conv_or_none is not None:
+            self.current = conv_or_none.id
         if conv_or_none is None:
             if await self.engine.latest_conversation(self.visitor_id, self.claims.tp):
                 raise Conflict(

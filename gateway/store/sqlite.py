@@ -38,7 +38,7 @@ _APPEND = (
     "INSERT INTO messages"
     " (conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind)"
     " SELECT id, last_seq + 1, $2, $3, $4, $5, $6, $7 FROM conversations WHERE id = $1"
-    " RETURNING seq"
+    " ON CONFLICT DO NOTHING RETURNING seq"
 )
 _BUMP = (
     "UPDATE conversations SET last_seq = $2, agent_unread = agent_unread + $3,"
@@ -79,6 +79,42 @@ def _translate(exc: sqlite3.Error) -> GatewayError:
     if primary in _UNAVAILABLE_CODES or "database is locked" in lowered or "busy" in lowered:
         return StoreUnavailable(f"SQLite: {message}")
     return StoreError(f"SQLite: {message}")
+
+
+class _Append:
+    """One message waiting for the next group commit."""
+
+    __slots__ = (
+        "body",
+        "client_msg_id",
+        "conversation_id",
+        "future",
+        "kind",
+        "now",
+        "sender",
+        "sender_id",
+    )
+
+    def __init__(
+        self,
+        conversation_id: str,
+        sender: SenderKind,
+        sender_id: str,
+        client_msg_id: str,
+        body: str,
+        now: float,
+        kind: Literal["text", "event"],
+    ) -> None:
+        self.conversation_id = conversation_id
+        self.sender = sender
+        self.sender_id = sender_id
+        self.client_msg_id = client_msg_id
+        self.body = body
+        self.now = now
+        self.kind = kind
+        self.future: asyncio.Future[tuple[Message, bool]] = (
+            asyncio.get_running_loop().create_future()
+        )
 
 
 class _Conn:
@@ -141,6 +177,8 @@ class SQLiteStore(SQLStore):
         self._db: aiosqlite.Connection | None = None
         self._conn: _Conn | None = None
         self._lock = asyncio.Lock()
+        self._appends: list[_Append] = []
+        self._committer: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------
     async def open(self) -> None:
@@ -266,33 +304,64 @@ class SQLiteStore(SQLStore):
         now: float,
         kind: Literal["text", "event"] = "text",
     ) -> tuple[Message, bool]:
-        agent_inc, visitor_inc = unread_increments(sender, kind)
-        try:
-            async with self._transaction() as c:
-                row = await c.fetchrow(
-                    _APPEND, conversation_id, sender, sender_id, client_msg_id, body, now, kind
-                )
-                if row is None:
-                    raise NotFound(f"conversation {conversation_id!r} not found")
-                seq: int = row[0]
-                await c.execute(_BUMP, conversation_id, seq, agent_inc, visitor_inc)
-        except Conflict:
-            # a retry: the unique index on the client message id refused the insert
-            async with self._connection() as c:
-                row = await c.fetchrow(
-                    SELECT_BY_CLIENT_ID, conversation_id, sender, sender_id, client_msg_id
-                )
-            if row is None:
-                raise
-            return decode_message(row), False
+        """Group commit: appends that arrive while a transaction is running are stored
+        together in the next one, so a busy node pays one BEGIN/COMMIT for many
+        messages. Each caller still returns only once its message is committed."""
+        item = _Append(conversation_id, sender, sender_id, client_msg_id, body, now, kind)
+        self._appends.append(item)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_appends())
+        # Shielded: a caller that gives up does not undo an append already under way.
+        return await asyncio.shield(item.future)
+
+    async def _commit_appends(self) -> None:
+        while self._appends:
+            batch, self._appends = self._appends, []
+            try:
+                async with self._transaction() as c:
+                    results = [await self._append_one(c, item) for item in batch]
+            except BaseException as exc:  # the whole transaction rolled back
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for item, result in zip(batch, results, strict=True):
+                if item.future.done():
+                    continue
+                if isinstance(result, GatewayError):
+                    item.future.set_exception(result)
+                else:
+                    item.future.set_result(result)
+
+    async def _append_one(self, c: _Conn, item: _Append) -> tuple[Message, bool] | GatewayError:
+        agent_inc, visitor_inc = unread_increments(item.sender, item.kind)
+        args = (item.sender, item.sender_id, item.client_msg_id, item.body, item.now, item.kind)
+        row = await c.fetchrow(_APPEND, item.conversation_id, *args)
+        if row is None:
+            # No such conversation, or a retry the unique index turned away (ON CONFLICT
+            # DO NOTHING ends only this statement, not the batch's transaction).
+            existing = await c.fetchrow(
+                SELECT_BY_CLIENT_ID,
+                item.conversation_id,
+                item.sender,
+                item.sender_id,
+                item.client_msg_id,
+            )
+            if existing is not None:
+                return decode_message(existing), False
+            return NotFound(f"conversation {item.conversation_id!r} not found")
+        seq: int = row[0]
+        await c.execute(_BUMP, item.conversation_id, seq, agent_inc, visitor_inc)
         message = Message(
-            conversation_id=conversation_id,
+            conversation_id=item.conversation_id,
             seq=seq,
-            sender=sender,
-            sender_id=sender_id,
-            client_msg_id=client_msg_id,
-            body=body,
-            created_at=now,
-            kind=kind,
+            sender=item.sender,
+            sender_id=item.sender_id,
+            client_msg_id=item.client_msg_id,
+            body=item.body,
+            created_at=item.now,
+            kind=item.kind,
         )
         return message, True
