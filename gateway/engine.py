@@ -7,6 +7,8 @@ and publish frames on the bus. Every method raises a GatewayError on refusal.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -88,6 +90,10 @@ class Engine:
             if set_gap is not None:
                 set_gap(self.on_bus_gap)
         self._names: dict[str, str] = {}
+        # Visitor sockets whose session token is renewed while they are open: one timer
+        # for all of them rather than a task per socket (memory per idle connection).
+        self.renewals: dict[Connection, Callable[[], Awaitable[None]]] = {}
+        self._renewer: asyncio.Task[None] | None = None
         # This node's agent sockets by login session, closed when the session is revoked.
         self.sessions: dict[str, set[Connection]] = {}
 
@@ -99,8 +105,13 @@ class Engine:
         if self.link is not None:
             await self.link.start()
         await self.dispatcher.start()
+        self._renewer = asyncio.create_task(self._renew_tokens(), name="token renewal")
 
     async def stop(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
         await self.dispatcher.stop()
         if self.link is not None:
             await self.link.stop()
@@ -109,6 +120,17 @@ class Engine:
         await self.store.close()
         if self._redis is not None:
             await self._redis.aclose()
+
+    async def _renew_tokens(self) -> None:
+        """Every third of a visitor token's life, a fresh token for every open visitor
+        socket, so a reconnect always has a valid one."""
+        while True:
+            await asyncio.sleep(self.tokens.visitor_ttl / 3)
+            for renew in list(self.renewals.values()):
+                try:
+                    await renew()
+                except Exception:
+                    log.exception("token renewal failed")
 
     async def on_bus_gap(self) -> None:
         """The bus lost frames (Redis reconnected): every socket here may have missed

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 
 import msgspec
@@ -28,13 +28,15 @@ Close = Callable[[int, str], Awaitable[None]]
 
 
 class Connection:
-    """One WebSocket, as the hub sees it: a topic, a queue, a writer."""
+    """One WebSocket, as the hub sees it: a topic, a bounded queue, and a writer task
+    that exists only while there is something to write (an idle socket holds no task)."""
 
     def __init__(self, topic: str, send_text: SendText, close: Close, queue_size: int) -> None:
         self.topic = topic
         self._send_text = send_text
         self._close = close
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(queue_size)
+        self._queue: deque[bytes] = deque()
+        self._limit = queue_size
         self._writer: asyncio.Task[None] | None = None
         # While held (during a resume or snapshot), live frames wait here so they follow
         # the backlog instead of overtaking it.
@@ -44,9 +46,6 @@ class Connection:
         self.close_code: int | None = None
         # A visitor socket's touchpoint: closed if the touchpoint is deactivated.
         self.touchpoint_id = ""
-
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write(), name=f"writer {self.topic}")
 
     def hold(self) -> None:
         self._held = []
@@ -64,11 +63,13 @@ class Connection:
         if self._held is not None:
             self._held.append(data)
             return
-        try:
-            self._queue.put_nowait(data)
-        except asyncio.QueueFull:
+        if len(self._queue) >= self._limit:
             log.info("closing slow consumer on %s", self.topic)
             self.abort(CloseCode.SLOW_CONSUMER, "too slow to read")
+            return
+        self._queue.append(data)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
 
     def abort(self, code: int, reason: str) -> None:
         """Close as soon as possible, dropping what is queued."""
@@ -76,22 +77,10 @@ class Connection:
             return
         self.closed = True
         self.close_code = code
+        self._queue.clear()
         if self._writer is not None:
             self._writer.cancel()
         self._closer = asyncio.create_task(self._close_quietly(code, reason))
-
-    async def close_after_flush(self, code: int, reason: str) -> None:
-        """Send what is queued, then close (used when draining)."""
-        if self.closed:
-            return
-        self.closed = True
-        self.close_code = code
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(None)
-        if self._writer is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._writer, 2.0)
-        await self._close_quietly(code, reason)
 
     async def _close_quietly(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
@@ -100,24 +89,25 @@ class Connection:
     async def stop(self) -> None:
         """The socket is gone: stop the writer."""
         self.closed = True
-        if self._writer is not None:
-            self._writer.cancel()
+        self._queue.clear()
+        writer = self._writer
+        if writer is not None:
+            writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._writer
+                await writer
 
     async def _write(self) -> None:
         queue = self._queue
         try:
-            while True:
-                data = await queue.get()
-                if data is None:
-                    return
-                await self._send_text(data.decode())
+            while queue:
+                await self._send_text(queue.popleft().decode())
         except asyncio.CancelledError:
             raise
         except Exception:
             # The peer went away mid-send; the reader side notices and cleans up.
             self.closed = True
+        finally:
+            self._writer = None
 
 
 _MESSAGE_PREFIX = b'{"type":"message"'
@@ -172,7 +162,6 @@ class Hub:
         conns = self._by_topic[conn.topic]
         first = not conns
         conns.add(conn)
-        conn.start()
         if first:
             await self.bus.subscribe(conn.topic)
 

@@ -7,7 +7,6 @@ was issued to, and still allowed for the touchpoint.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -174,13 +173,6 @@ class VisitorSession:
         else:
             self.conn.send(p.encode(frame))
 
-    async def keep_renewing(self) -> None:
-        # Renew well before expiry so a reconnect always has a valid token.
-        period = self.engine.tokens.visitor_ttl / 3
-        while True:
-            await asyncio.sleep(period)
-            await self.renew()
-
 
 async def visitor_endpoint(ws: WebSocket) -> None:
     engine: Engine = ws.app.state.engine
@@ -188,7 +180,6 @@ async def visitor_endpoint(ws: WebSocket) -> None:
     origin = ws.headers.get("origin", "")
     await ws.accept()
     conn: Connection | None = None
-    renewer: asyncio.Task[None] | None = None
     try:
         hello = await read_hello(ws, p.decode_visitor, settings.max_frame_bytes)
         claims = engine.tokens.verify_visitor(hello.token)
@@ -216,7 +207,7 @@ async def visitor_endpoint(ws: WebSocket) -> None:
         if engine.hub.count(conn.topic) == 1:
             await engine.presence.connected("visitor", claims.vid)
         await session.welcome(ws, hello)
-        renewer = asyncio.create_task(session.keep_renewing())
+        engine.renewals[conn] = session.renew
         await run_loop(ws, conn, p.decode_visitor, settings.max_frame_bytes, session.handle)
     except Closed as exc:
         await close(ws, exc.code, exc.reason)
@@ -227,11 +218,8 @@ async def visitor_endpoint(ws: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
-        if renewer is not None:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
         if conn is not None:
+            engine.renewals.pop(conn, None)
             await engine.hub.remove(conn)
             if engine.hub.count(conn.topic) == 0:
                 with contextlib.suppress(Exception):

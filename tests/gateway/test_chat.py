@@ -406,3 +406,23 @@ async def test_unknown_api_paths_answer_in_the_json_error_shape(gateway: Gateway
         wrong = await http.delete(gateway.base_url + "/api/login")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_an_open_visitor_socket_keeps_getting_fresh_tokens(
+    gateway_factory: Callable[..., GatewayProcess],
+) -> None:
+    node = gateway_factory({"GATEWAY_VISITOR_TOKEN_TTL": "3"})  # renewed every second
+    visitor = demo_visitor(node)
+    await visitor.bootstrap()
+    await visitor.connect()  # reads the token sent with the welcome
+    assert visitor.sock
+    tokens = [visitor.token]
+    for _ in range(2):
+        renewed = await visitor.sock.expect("token", timeout=5)
+        assert renewed["token"] not in tokens
+        tokens.append(renewed["token"])
+    # The newest token opens the next socket: a reconnect is always possible.
+    visitor.token = tokens[-1]
+    await visitor.sock.close()
+    welcome = await visitor.connect()
+    assert welcome["visitor_id"] == visitor.visitor_id
