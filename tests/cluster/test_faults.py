@@ -267,10 +267,17 @@ async def test_a_rolling_restart_under_load_loses_nothing(cluster: Cluster) -> N
             await rv.send(f"message {sent}")
             sent += 1
 
+    async def more_traffic(count: int) -> None:
+        # Under load: let some messages through before each step.
+        target = sent + count
+        while sent < target:
+            assert not runner.done(), runner
+            await asyncio.sleep(0.01)
+
     runner = asyncio.create_task(traffic())
     try:
         for old in (a, b):
-            await asyncio.sleep(0.5)
+            await more_traffic(5)
             port = old.port
             began = time.monotonic()
             code = await asyncio.to_thread(old.stop, signal.SIGTERM)
@@ -279,7 +286,7 @@ async def test_a_rolling_restart_under_load_loses_nothing(cluster: Cluster) -> N
             assert "drained and stopped" in old.output()
             assert time.monotonic() - began < 10  # GATEWAY_DRAIN_TIMEOUT
             await asyncio.to_thread(cluster.start_node, port)
-        await asyncio.sleep(0.5)
+        await more_traffic(5)
     finally:
         stop.set()
         await asyncio.wait_for(runner, 60)
