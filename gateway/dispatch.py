@@ -51,6 +51,7 @@ OPEN_STATES: list[ConversationState] = ["waiting", "offered", "assigned", "wrapu
 FORWARD_TIMEOUT = 3.0  # a follower's wait for the leader's answer
 RESYNC_ATTEMPTS = 5
 PRESENCE_SWEEP = 5.0  # seconds between the leader's presence checks
+STALE_RETRY = 1.0  # seconds between rebuild attempts while the store is unreachable
 
 
 class RouterUnavailable(GatewayError):
@@ -93,6 +94,7 @@ class Dispatcher:
         self._fence = 0  # the newest fencing token seen
         self._replica_ready = False
         self._pending: list[LogEntry] = []
+        self._resync_task: asyncio.Task[None] | None = None
         # Called on this node after configuration was reloaded (the engine closes the
         # sockets of deactivated agents).
         self.after_config: Callable[[], Awaitable[None]] | None = None
@@ -158,7 +160,7 @@ class Dispatcher:
         for agent_id in await self.presence.online("agent"):
             known = self._dir.agents.get(agent_id)
             if known is not None and known.active:
-                _feed(
+                decisions += _feed(
                     router, r.AgentStatusChanged(agent_id, statuses.get(agent_id, "available")), now
                 )
         # Owned conversations first, then waiting ones: capacity is taken before the
@@ -186,6 +188,8 @@ class Dispatcher:
             deadline = self.router.next_deadline()
             self._wake.clear()
             timeout = None if deadline is None else max(0.0, deadline - self._clock())
+            if self._stale:  # the last rebuild failed (store down): try again soon
+                timeout = STALE_RETRY if timeout is None else min(timeout, STALE_RETRY)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
             if self._wake.is_set():
@@ -206,7 +210,7 @@ class Dispatcher:
             try:
                 online = await self.presence.online("agent")
                 statuses = await self.presence.statuses()
-                for agent_id in self._dir.agents:
+                for agent_id in list(self._dir.agents):
                     view = self.router.agent(agent_id)
                     if view is None:
                         continue
@@ -224,12 +228,18 @@ class Dispatcher:
     # -- leadership ----------------------------------------------------------------
     async def elected(self, fence: int) -> None:
         metrics.ROUTER_LEADER.set(1)
+        # The timer first: if the rebuild below fails (the store is down), the next
+        # event or tick rebuilds, and offers still time out once it succeeds.
+        self._timer = asyncio.create_task(self._run_timer(), name="router timer")
         async with self._lock:
             self._fence = max(self._fence, fence)
             self._seq = 0
-            await self._rebuild()
-            await self._apply_locked(r.Tick())
-        self._timer = asyncio.create_task(self._run_timer(), name="router timer")
+            self._stale = True
+            try:
+                await self._rebuild()
+                await self._apply_locked(r.Tick())
+            except GatewayError as exc:
+                log.warning("router rebuild after election failed, will retry: %s", exc)
 
     async def deposed(self) -> None:
         metrics.ROUTER_LEADER.set(0)
@@ -362,8 +372,6 @@ class Dispatcher:
     def _resync_soon(self) -> None:
         if self._resync_task is None or self._resync_task.done():
             self._resync_task = asyncio.create_task(self.resync())
-
-    _resync_task: asyncio.Task[None] | None = None
 
     async def resync(self) -> None:
         """Follower: take the leader's snapshot, then the log entries after it."""
