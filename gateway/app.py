@@ -40,10 +40,10 @@ async def readyz(request: Request) -> JSONResponse:
     """Readiness: the database answers. Also says which node this is and whether it
     leads the router."""
     engine: Engine = request.app.state.engine
-    ok = await engine.store.ping()
+    ok = await engine.store.ping() and not engine.draining
     return JSONResponse(
         {
-            "status": "ok" if ok else "unavailable",
+            "status": "draining" if engine.draining else "ok" if ok else "unavailable",
             "node": engine.node_id,
             "router_leader": engine.dispatcher.is_leader,
         },

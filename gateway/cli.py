@@ -21,7 +21,16 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"gateway: invalid configuration: {exc}", file=sys.stderr)
         return 2
     app = create_app(settings)
-    uvicorn.run(
+
+    class DrainingServer(uvicorn.Server):
+        """Marks the node as draining the moment SIGTERM arrives, before uvicorn stops
+        accepting and closes the sockets with 1012 (docs/deploy.md, "the drain")."""
+
+        def handle_exit(self, sig: int, frame: object) -> None:
+            app.state.engine.begin_drain()
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -33,7 +42,9 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(settings.drain_timeout),
         proxy_headers=False,
     )
-    return 0
+    server = DrainingServer(config)
+    server.run()
+    return 0 if server.started else 3
 
 
 def _domain_match(args: argparse.Namespace) -> int:

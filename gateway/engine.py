@@ -90,6 +90,7 @@ class Engine:
             if set_gap is not None:
                 set_gap(self.on_bus_gap)
         self._names: dict[str, str] = {}
+        self.draining = False
         # Visitor sockets whose session token is renewed while they are open: one timer
         # for all of them rather than a task per socket (memory per idle connection).
         self.renewals: dict[Connection, Callable[[], Awaitable[None]]] = {}
@@ -131,6 +132,11 @@ class Engine:
                     await renew()
                 except Exception:
                     log.exception("token renewal failed")
+
+    def begin_drain(self) -> None:
+        """SIGTERM: readiness answers 503 from now on."""
+        self.draining = True
+        metrics.DRAINING.set(1)
 
     async def on_bus_gap(self) -> None:
         """The bus lost frames (Redis reconnected): every socket here may have missed
