@@ -6,21 +6,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import uvicorn
+from starlette.applications import Starlette
+
 from gateway.errors import ConfigError
+from gateway.settings import Settings
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from gateway.app import create_app
-    from gateway.settings import load_settings
-
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"gateway: invalid configuration: {exc}", file=sys.stderr)
-        return 2
-    app = create_app(settings)
+def build_server(app: Starlette, settings: Settings) -> uvicorn.Server:
+    """The uvicorn server ``gateway serve`` runs: the gateway's limits, no compression,
+    pings, and a drain that starts when SIGTERM arrives."""
 
     class DrainingServer(uvicorn.Server):
         """Marks the node as draining the moment SIGTERM arrives, before uvicorn stops
@@ -42,7 +37,19 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(settings.drain_timeout),
         proxy_headers=False,
     )
-    server = DrainingServer(config)
+    return DrainingServer(config)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gateway.app import create_app
+    from gateway.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"gateway: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    server = build_server(create_app(settings), settings)
     server.run()
     return 0 if server.started else 3
 

@@ -319,7 +319,7 @@ class Engine:
     ) -> p.Ack:
         if conv.state not in LIVE_STATES:
             raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
-        msg, created = await self.store.append_message(
+        msg, created, after = await self.store.append(
             conv.id,
             sender="visitor",
             sender_id=visitor_id,
@@ -331,13 +331,14 @@ class Engine:
             metrics.MESSAGES.labels(sender="visitor").inc()
         # Published again for a retry too: the first attempt may have stored the message
         # and then failed to publish it (clients drop what they already have by seq).
-        await self._deliver_visitor_message(msg, fresh=created)
+        await self._deliver_visitor_message(msg, after, fresh=created)
         return p.Ack(
             client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
         )
 
-    async def _deliver_visitor_message(self, msg: Message, fresh: bool) -> None:
-        conv = await self.store.get_conversation(msg.conversation_id)
+    async def _deliver_visitor_message(self, msg: Message, conv: Conversation, fresh: bool) -> None:
+        """To the visitor's other tabs, and to the owner (with the unread count and the
+        reply sound) or to the Inbox rows; ``conv`` is as it was right after the append."""
         frame = p.encode(await self.message_frame(msg, conv))
         await self.send_to(f"v:{conv.visitor_id}", frame)
         owner = conv.owner_agent_id if conv.state == "assigned" else None
@@ -484,7 +485,7 @@ class Engine:
     ) -> p.Ack:
         if conv.state != "assigned" or conv.owner_agent_id != agent.id:
             raise Forbidden("only the agent the conversation is assigned to can reply")
-        msg, created = await self.store.append_message(
+        msg, created, conv = await self.store.append(
             conv.id,
             sender="agent",
             sender_id=agent.id,
@@ -495,7 +496,6 @@ class Engine:
         if created:
             metrics.MESSAGES.labels(sender="agent").inc()
         # Published again for a retry too (see visitor_send).
-        conv = await self.store.get_conversation(conv.id)
         frame = p.encode(frame_for(msg, agent.name))
         await self.send_to(f"v:{conv.visitor_id}", frame)
         await self.send_to(f"a:{agent.id}", frame)

@@ -15,7 +15,7 @@ its own for anything that matters to behaviour).
 from __future__ import annotations
 
 import abc
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -174,6 +174,14 @@ class AgentSession(msgspec.Struct, kw_only=True, frozen=True):
     created_at: float
     expires_at: float
     revoked: bool = False
+
+
+class Appended(NamedTuple):
+    """What ``Store.append`` returns."""
+
+    message: Message
+    created: bool
+    conversation: Conversation
 
 
 # Fields of a conversation the gateway may change with update_conversation.
@@ -367,6 +375,31 @@ class Store(abc.ABC):
         the message stored the first time and False, storing nothing. Returns (message,
         True) when new. NotFound for an unknown conversation. An empty client_msg_id
         opts out of idempotency (every such call stores a new message)."""
+
+    async def append(
+        self,
+        conversation_id: str,
+        *,
+        sender: SenderKind,
+        sender_id: str,
+        client_msg_id: str,
+        body: str,
+        now: float,
+        kind: Literal["text", "event"] = "text",
+    ) -> Appended:
+        """``append_message``, and the conversation as it is right after (its owner,
+        state and unread counts, which the message path needs next). Stores that can
+        read it back in the same statement override this to save a round trip."""
+        message, created = await self.append_message(
+            conversation_id,
+            sender=sender,
+            sender_id=sender_id,
+            client_msg_id=client_msg_id,
+            body=body,
+            now=now,
+            kind=kind,
+        )
+        return Appended(message, created, await self.get_conversation(conversation_id))
 
     @abc.abstractmethod
     async def messages(

@@ -25,6 +25,7 @@ import asyncpg.exceptions as pgerr
 from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
 from gateway.store import migrate
 from gateway.store._sql import (
+    CONVERSATIONS,
     SELECT_BY_CLIENT_ID,
     Row,
     SQLStore,
@@ -32,25 +33,28 @@ from gateway.store._sql import (
     email_key,
     unread_increments,
 )
-from gateway.store.base import Contact, Message, SenderKind
+from gateway.store.base import Appended, Contact, Message, SenderKind
 
 # pg_advisory_lock key held while migrating ("gwmigrat" as a 64-bit integer)
 MIGRATION_LOCK_KEY = 0x67776D6967726174
 
-_APPEND = """
+_APPEND = f"""
 WITH bumped AS (
     UPDATE conversations
     SET last_seq = last_seq + 1,
         agent_unread = agent_unread + $8::integer,
         visitor_unread = visitor_unread + $9::integer
     WHERE id = $1
-    RETURNING last_seq
+    {CONVERSATIONS.returning}
+), inserted AS (
+    INSERT INTO messages
+        (conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind)
+    SELECT $1, bumped.last_seq, $2::text, $3::text, $4::text, $5::text, $6::float8, $7::text
+    FROM bumped
+    RETURNING seq
 )
-INSERT INTO messages
-    (conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind)
-SELECT $1, bumped.last_seq, $2::text, $3::text, $4::text, $5::text, $6::float8, $7::text
-FROM bumped
-RETURNING seq
+SELECT inserted.seq, {", ".join("bumped." + c for c in CONVERSATIONS.columns)}
+FROM inserted, bumped
 """
 
 # NOT EXISTS first so that a duplicate id does not use up a number (nextval is
@@ -270,6 +274,29 @@ class PostgresStore(SQLStore):
         now: float,
         kind: Literal["text", "event"] = "text",
     ) -> tuple[Message, bool]:
+        appended = await self.append(
+            conversation_id,
+            sender=sender,
+            sender_id=sender_id,
+            client_msg_id=client_msg_id,
+            body=body,
+            now=now,
+            kind=kind,
+        )
+        return appended.message, appended.created
+
+    async def append(
+        self,
+        conversation_id: str,
+        *,
+        sender: SenderKind,
+        sender_id: str,
+        client_msg_id: str,
+        body: str,
+        now: float,
+        kind: Literal["text", "event"] = "text",
+    ) -> Appended:
+        """One statement: bump the conversation, insert the message, and return both."""
         agent_inc, visitor_inc = unread_increments(sender, kind)
         try:
             async with self._connection() as c:
@@ -294,7 +321,9 @@ class PostgresStore(SQLStore):
                 )
             if row is None:
                 raise
-            return decode_message(row), False
+            return Appended(
+                decode_message(row), False, await self.get_conversation(conversation_id)
+            )
         if row is None:
             raise NotFound(f"conversation {conversation_id!r} not found")
         message = Message(
@@ -307,4 +336,4 @@ class PostgresStore(SQLStore):
             created_at=now,
             kind=kind,
         )
-        return message, True
+        return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))

@@ -26,13 +26,14 @@ from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUn
 from gateway.store import migrate
 from gateway.store._sql import (
     CONTACTS,
+    CONVERSATIONS,
     SELECT_BY_CLIENT_ID,
     Row,
     SQLStore,
     decode_message,
     unread_increments,
 )
-from gateway.store.base import Contact, Message, SenderKind
+from gateway.store.base import Appended, Contact, Message, SenderKind
 
 _APPEND = (
     "INSERT INTO messages"
@@ -42,7 +43,7 @@ _APPEND = (
 )
 _BUMP = (
     "UPDATE conversations SET last_seq = $2, agent_unread = agent_unread + $3,"
-    " visitor_unread = visitor_unread + $4 WHERE id = $1"
+    " visitor_unread = visitor_unread + $4 WHERE id = $1 " + CONVERSATIONS.returning
 )
 
 # primary result codes (the low byte of the extended code)
@@ -112,9 +113,7 @@ class _Append:
         self.body = body
         self.now = now
         self.kind = kind
-        self.future: asyncio.Future[tuple[Message, bool]] = (
-            asyncio.get_running_loop().create_future()
-        )
+        self.future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
 
 
 class _Conn:
@@ -304,6 +303,28 @@ class SQLiteStore(SQLStore):
         now: float,
         kind: Literal["text", "event"] = "text",
     ) -> tuple[Message, bool]:
+        appended = await self.append(
+            conversation_id,
+            sender=sender,
+            sender_id=sender_id,
+            client_msg_id=client_msg_id,
+            body=body,
+            now=now,
+            kind=kind,
+        )
+        return appended.message, appended.created
+
+    async def append(
+        self,
+        conversation_id: str,
+        *,
+        sender: SenderKind,
+        sender_id: str,
+        client_msg_id: str,
+        body: str,
+        now: float,
+        kind: Literal["text", "event"] = "text",
+    ) -> Appended:
         """Group commit: appends that arrive while a transaction is running are stored
         together in the next one, so a busy node pays one BEGIN/COMMIT for many
         messages. Each caller still returns only once its message is committed."""
@@ -335,7 +356,7 @@ class SQLiteStore(SQLStore):
                 else:
                     item.future.set_result(result)
 
-    async def _append_one(self, c: _Conn, item: _Append) -> tuple[Message, bool] | GatewayError:
+    async def _append_one(self, c: _Conn, item: _Append) -> Appended | GatewayError:
         agent_inc, visitor_inc = unread_increments(item.sender, item.kind)
         args = (item.sender, item.sender_id, item.client_msg_id, item.body, item.now, item.kind)
         row = await c.fetchrow(_APPEND, item.conversation_id, *args)
@@ -350,10 +371,13 @@ class SQLiteStore(SQLStore):
                 item.client_msg_id,
             )
             if existing is not None:
-                return decode_message(existing), False
+                conv_row = await c.fetchrow(CONVERSATIONS.sql_get, item.conversation_id)
+                assert conv_row is not None
+                return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv_row))
             return NotFound(f"conversation {item.conversation_id!r} not found")
         seq: int = row[0]
-        await c.execute(_BUMP, item.conversation_id, seq, agent_inc, visitor_inc)
+        bumped = await c.fetchrow(_BUMP, item.conversation_id, seq, agent_inc, visitor_inc)
+        assert bumped is not None
         message = Message(
             conversation_id=item.conversation_id,
             seq=seq,
@@ -364,4 +388,4 @@ class SQLiteStore(SQLStore):
             created_at=item.now,
             kind=item.kind,
         )
-        return message, True
+        return Appended(message, True, CONVERSATIONS.decode(bumped))

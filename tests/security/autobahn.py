@@ -55,8 +55,8 @@ UPSTREAM = {"7.1.5": "websockets sans-I/O answers a close between fragments with
 
 
 def serve() -> None:
-    """Run the gateway as ``gateway serve`` does, with /ws/echo added."""
-    import uvicorn
+    """Run the gateway as ``gateway serve`` does (the same ``build_server``), with
+    /ws/echo added."""
     from starlette.routing import WebSocketRoute
     from starlette.websockets import WebSocket
 
@@ -71,16 +71,14 @@ def serve() -> None:
             elif message.get("bytes") is not None:
                 await ws.send_bytes(message["bytes"])
 
-    real_run = uvicorn.run
+    from gateway.app import create_app
+    from gateway.cli import build_server
+    from gateway.settings import load_settings
 
-    def run(app: Any, **options: Any) -> None:
-        app.router.routes.insert(0, WebSocketRoute("/ws/echo", echo))
-        real_run(app, **options)
-
-    uvicorn.run = run  # type: ignore[assignment]
-    from gateway.cli import main
-
-    sys.exit(main(["serve"]))
+    settings = load_settings()
+    app = create_app(settings)
+    app.router.routes.insert(0, WebSocketRoute("/ws/echo", echo))
+    build_server(app, settings).run()
 
 
 @contextmanager

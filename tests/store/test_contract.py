@@ -512,6 +512,30 @@ async def test_an_empty_client_message_id_is_never_deduplicated(store: Store) ->
     assert [m.seq for m in await store.messages("c1")] == [1, 2]
 
 
+async def test_append_returns_the_conversation_as_it_is_after(store: Store) -> None:
+    await setup_conversation(store)
+    await store.update_conversation("c1", state="assigned", owner_agent_id="a1", weight=25)
+    first = await store.append(
+        "c1", sender="visitor", sender_id="v1", client_msg_id="m-1", body="hi", now=5.0
+    )
+    assert first.created and first.message.seq == 1
+    assert first.conversation == await store.get_conversation("c1")
+    assert (first.conversation.last_seq, first.conversation.agent_unread) == (1, 1)
+    assert first.conversation.owner_agent_id == "a1"
+    # A retry stores nothing and still says how the conversation is now.
+    await say(store, "from the agent", "agent")
+    again = await store.append(
+        "c1", sender="visitor", sender_id="v1", client_msg_id="m-1", body="hi", now=6.0
+    )
+    assert not again.created and again.message == first.message
+    assert again.conversation == await store.get_conversation("c1")
+    assert (again.conversation.last_seq, again.conversation.visitor_unread) == (2, 1)
+    with pytest.raises(NotFound):
+        await store.append(
+            "nope", sender="visitor", sender_id="v", client_msg_id="m", body="x", now=1.0
+        )
+
+
 async def test_append_to_an_unknown_conversation(store: Store) -> None:
     with pytest.raises(NotFound):
         await store.append_message(
