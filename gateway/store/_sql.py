@@ -18,7 +18,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -27,6 +27,7 @@ from gateway.store.base import (
     CONVERSATION_MUTABLE,
     Agent,
     AgentSession,
+    Appended,
     Contact,
     Conversation,
     ConversationState,
@@ -195,6 +196,43 @@ class SQLStore(Store):
 
     @abc.abstractmethod
     def _connection(self) -> AbstractAsyncContextManager[Conn]: ...
+
+    async def append_message(
+        self,
+        conversation_id: str,
+        *,
+        sender: SenderKind,
+        sender_id: str,
+        client_msg_id: str,
+        body: str,
+        now: float,
+        kind: Literal["text", "event"] = "text",
+    ) -> tuple[Message, bool]:
+        # Both dialects implement ``append`` in one statement (or one group commit);
+        # this is it without the conversation.
+        appended = await self.append(
+            conversation_id,
+            sender=sender,
+            sender_id=sender_id,
+            client_msg_id=client_msg_id,
+            body=body,
+            now=now,
+            kind=kind,
+        )
+        return appended.message, appended.created
+
+    @abc.abstractmethod
+    async def append(
+        self,
+        conversation_id: str,
+        *,
+        sender: SenderKind,
+        sender_id: str,
+        client_msg_id: str,
+        body: str,
+        now: float,
+        kind: Literal["text", "event"] = "text",
+    ) -> Appended: ...
 
     # -- helpers -------------------------------------------------------------------
     async def _get(self, table: Table[T], key: str) -> T:

@@ -263,28 +263,6 @@ class PostgresStore(SQLStore):
             id=contact_id, number=row[0], name=name, email=email, phone=phone, created_at=now
         )
 
-    async def append_message(
-        self,
-        conversation_id: str,
-        *,
-        sender: SenderKind,
-        sender_id: str,
-        client_msg_id: str,
-        body: str,
-        now: float,
-        kind: Literal["text", "event"] = "text",
-    ) -> tuple[Message, bool]:
-        appended = await self.append(
-            conversation_id,
-            sender=sender,
-            sender_id=sender_id,
-            client_msg_id=client_msg_id,
-            body=body,
-            now=now,
-            kind=kind,
-        )
-        return appended.message, appended.created
-
     async def append(
         self,
         conversation_id: str,
