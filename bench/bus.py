@@ -29,7 +29,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from gateway.bus.redis import RedisBus
+from gateway.ports.bus.redis import RedisBus
 
 PAYLOAD = b"x" * 200
 

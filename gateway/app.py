@@ -14,19 +14,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from gateway import pages
-from gateway.admin import admin_routes
-from gateway.agent_ws import AgentSockets, agent_endpoint
+from channels.chat.bootstrap import bootstrap
+from channels.chat.visitor_socket import visitor_endpoint
 from gateway.auth import Tokens, load_secret
-from gateway.bus import create_bus
 from gateway.demo import seed_demo
-from gateway.engine import Engine
 from gateway.metrics import metrics_endpoint
+from gateway.ports.bus import create_bus
+from gateway.ports.store import create_store
+from gateway.services.engine import Engine
 from gateway.settings import Settings
-from gateway.store import create_store
-from gateway.visitor_ws import visitor_endpoint
-from gateway.web_api import api_routes
-from widget.bootstrap import bootstrap
+from gateway.web import pages
+from gateway.web.admin.routes import admin_routes
+from gateway.web.agent_socket import AgentSockets, agent_endpoint
+from gateway.web.login import api_routes
 
 log = logging.getLogger("gateway")
 

@@ -55,7 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _domain_match(args: argparse.Namespace) -> int:
-    from widget.domain import InvalidDomain, match_origin, match_page, parse_domain
+    from channels.chat.domain import InvalidDomain, match_origin, match_page, parse_domain
 
     try:
         rule = parse_domain(args.configured)

@@ -12,9 +12,16 @@ from urllib.parse import urlsplit
 import msgspec
 
 from gateway.auth import hash_password
-from gateway.engine import Engine
+from gateway.ports.store.base import (
+    Agent,
+    DispositionSet,
+    FormField,
+    GlobalSettings,
+    Queue,
+    Touchpoint,
+)
+from gateway.services.engine import Engine
 from gateway.settings import Settings
-from gateway.store.base import Agent, DispositionSet, FormField, GlobalSettings, Queue, Touchpoint
 
 log = logging.getLogger("gateway.demo")
 

@@ -1,1 +1,1 @@
-"""The visitor's side: the embeddable loader, the chat app, bootstrap and domain matching."""
+"""The visitor's browser code: the loader script, the iframe chat app and their shared modules (static files only)."""

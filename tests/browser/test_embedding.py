@@ -14,10 +14,10 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from gateway.pages import frame_ancestors
+from channels.chat.identity import sign
+from gateway.web.pages import frame_ancestors
 from tests.browser.conftest import NewPage, chat_frame, start_chat
 from tests.services import GatewayProcess
-from widget.identity import sign
 
 WIDGET = Path(__file__).resolve().parents[2] / "widget" / "static"
 

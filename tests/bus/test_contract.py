@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from gateway.bus import Bus, InProcessBus
-from gateway.bus.redis import RedisBus
+from gateway.ports.bus import Bus, InProcessBus
+from gateway.ports.bus.redis import RedisBus
 from tests import services
 from tests.bus.conftest import Recorder
 

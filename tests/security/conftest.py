@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from gateway.demo import FLOW
-from gateway.store.base import FormField, Queue, Touchpoint
+from gateway.ports.store.base import FormField, Queue, Touchpoint
 from tests import services
 from tests.gateway.client import AgentClient, Visitor
 from tests.gateway.conftest import agent_record, seed

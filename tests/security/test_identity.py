@@ -13,6 +13,7 @@ import jwt
 import pytest
 from websockets.asyncio.client import connect
 
+from channels.chat.identity import sign
 from tests.gateway.client import Socket, Visitor
 from tests.security.conftest import (
     SECRET_OPTIONAL,
@@ -22,7 +23,6 @@ from tests.security.conftest import (
     visitor,
 )
 from tests.services import GatewayProcess
-from widget.identity import sign
 
 ADMIN = ("admin@demo.test", "demo-admin")
 

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from gateway.store.base import Store
-from gateway.store.postgres import PostgresStore
-from gateway.store.sqlite import SQLiteStore
+from gateway.ports.store.base import Store
+from gateway.ports.store.postgres import PostgresStore
+from gateway.ports.store.sqlite import SQLiteStore
 from tests import services
 
 StoreFactory = Callable[[], Store]

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import ConfigError, StoreUnavailable
-from gateway.store import create_store
-from gateway.store.base import Queue
-from gateway.store.migrate import load, split_sqlite
-from gateway.store.postgres import PostgresStore
-from gateway.store.sqlite import SQLiteStore
+from gateway.ports.store import create_store
+from gateway.ports.store.base import Queue
+from gateway.ports.store.migrate import load, split_sqlite
+from gateway.ports.store.postgres import PostgresStore
+from gateway.ports.store.sqlite import SQLiteStore
 from tests import services
 
 

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from gateway.errors import Conflict, NotFound
-from gateway.store.base import (
+from gateway.ports.store.base import (
     Agent,
     AgentSession,
     Contact,
@@ -748,7 +748,7 @@ async def test_export_contact(store: Store) -> None:
 
 async def test_every_record_field_has_a_column(store: Store) -> None:
     """Adding a field to a record in base.py needs a migration: this says which."""
-    from gateway.store import _sql
+    from gateway.ports.store import _sql
 
     tables: list[_sql.Table[Any]] = [
         _sql.TOUCHPOINTS,

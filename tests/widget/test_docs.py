@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from widget.domain import InvalidDomain, match_page, parse_domain
+from channels.chat.domain import InvalidDomain, match_page, parse_domain
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "domains.md").read_text(encoding="utf-8")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.errors import ConfigError
-from widget.domain import (
+from channels.chat.domain import (
     DomainRule,
     InvalidDomain,
     Match,
@@ -14,6 +13,7 @@ from widget.domain import (
     normalize_host,
     parse_domain,
 )
+from gateway.errors import ConfigError
 
 # Fullwidth forms, built rather than pasted: UTS46 maps them to ASCII, as browsers do.
 FW_EXAMPLE = "".join(chr(ord(c) + 0xFEE0) for c in "example")

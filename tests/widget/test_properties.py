@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from widget.domain import InvalidDomain, match_origin, match_page, parse_domain
+from channels.chat.domain import InvalidDomain, match_origin, match_page, parse_domain
 
 # Letters and digits only, so every generated label is a valid IDNA 2008 label.
 LABEL = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12)

@@ -1,0 +1,15 @@
+"""The bus carries frames between nodes: the interface in base.py, in-process beside it."""
+
+from gateway.ports.bus.base import Bus, Deliver
+from gateway.ports.bus.memory import InProcessBus
+
+__all__ = ["Bus", "Deliver", "InProcessBus", "create_bus"]
+
+
+def create_bus(redis_url: str) -> Bus:
+    """The in-process bus when no Redis URL is set (one node)."""
+    if not redis_url:
+        return InProcessBus()
+    from gateway.ports.bus.redis import RedisBus  # only when configured: keeps start-up light
+
+    return RedisBus(redis_url)

@@ -1,0 +1,317 @@
+"""The clustered store: PostgreSQL through an asyncpg pool.
+
+asyncpg prepares every statement on first use per connection and caches it, so the
+hot paths run as prepared statements. Single-statement operations run in autocommit
+(one statement is one transaction); multi-statement ones in an explicit transaction.
+
+``append_message`` is one statement: a data-modifying CTE bumps ``last_seq`` (and the
+other side's unread count) with ``UPDATE ... RETURNING`` -- which row-locks the
+conversation until commit, serialising concurrent appends to it -- and the INSERT takes
+its seq from that. A retry of a client message id violates the unique index, which
+aborts the whole statement (the bump included); the original message is then read back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import asyncpg
+import asyncpg.exceptions as pgerr
+
+from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
+from gateway.ports.store import migrate
+from gateway.ports.store._sql import (
+    CONVERSATIONS,
+    SELECT_BY_CLIENT_ID,
+    Row,
+    SQLStore,
+    decode_message,
+    email_key,
+    unread_increments,
+)
+from gateway.ports.store.base import Appended, Contact, Message, SenderKind
+
+# pg_advisory_lock key held while migrating ("gwmigrat" as a 64-bit integer)
+MIGRATION_LOCK_KEY = 0x67776D6967726174
+
+_APPEND = f"""
+WITH bumped AS (
+    UPDATE conversations
+    SET last_seq = last_seq + 1,
+        agent_unread = agent_unread + $8::integer,
+        visitor_unread = visitor_unread + $9::integer
+    WHERE id = $1
+    {CONVERSATIONS.returning}
+), inserted AS (
+    INSERT INTO messages
+        (conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind)
+    SELECT $1, bumped.last_seq, $2::text, $3::text, $4::text, $5::text, $6::float8, $7::text
+    FROM bumped
+    RETURNING seq
+)
+SELECT inserted.seq, {", ".join("bumped." + c for c in CONVERSATIONS.columns)}
+FROM inserted, bumped
+"""
+
+# NOT EXISTS first so that a duplicate id does not use up a number (nextval is
+# evaluated only for a row that gets inserted); a race still ends in the unique index.
+_INSERT_CONTACT = """
+INSERT INTO contacts (id, number, name, email, email_key, phone, created_at)
+SELECT $1::text, nextval('contact_number_seq'), $2::text, $3::text, $4::text, $5::text,
+       $6::float8
+WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE id = $1::text)
+RETURNING number
+"""
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # includes ConnectionRefusedError and TimeoutError
+    asyncio.TimeoutError,
+    pgerr.PostgresConnectionError,  # ConnectionDoesNotExistError, ConnectionFailureError, ...
+    pgerr.CannotConnectNowError,
+    pgerr.AdminShutdownError,
+    pgerr.CrashShutdownError,
+    pgerr.TooManyConnectionsError,
+    pgerr.InterfaceError,  # e.g. the connection or the pool is closed
+)
+_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    *_UNAVAILABLE,
+    pgerr.PostgresError,
+    pgerr.InternalClientError,
+)
+
+
+def _translate(exc: BaseException) -> GatewayError:
+    if isinstance(exc, pgerr.UniqueViolationError):
+        return Conflict(f"duplicate ({exc})")
+    if isinstance(exc, pgerr.ForeignKeyViolationError):
+        return NotFound(f"a referenced record does not exist ({exc})")
+    if isinstance(exc, pgerr.InterfaceError) and isinstance(exc, ValueError):
+        # client-side: an argument of the wrong type (DataError) or a bad DSN
+        return StoreError(f"PostgreSQL: {exc}")
+    if isinstance(exc, _UNAVAILABLE):
+        return StoreUnavailable(f"PostgreSQL unavailable: {exc!r}")
+    return StoreError(f"PostgreSQL: {exc}")
+
+
+class _Conn:
+    """The shared code's view of an asyncpg connection."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record]) -> None:
+        self._c = conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        rows: list[Any] = await self._c.fetch(sql, *args)
+        return rows
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        row: Any = await self._c.fetchrow(sql, *args)
+        return row  # type: ignore[no-any-return]
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        await self._c.execute(sql, *args)
+
+
+class _MigrationTarget:
+    def __init__(self, conn: asyncpg.Connection[asyncpg.Record]) -> None:
+        self._c = conn
+
+    async def apply(self, migration: migrate.Migration) -> bool:
+        async with self._c.transaction():
+            if await self._c.fetchval(
+                "SELECT 1 FROM schema_migrations WHERE version = $1", migration.version
+            ):
+                return False
+            await self._c.execute(migration.sql)  # no arguments: several statements allowed
+            await self._c.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                migration.version,
+                migration.name,
+                time.time(),
+            )
+        return True
+
+
+class PostgresStore(SQLStore):
+    """The store in PostgreSQL; any number of gateway nodes may share one database."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 10.0,
+        command_timeout: float | None = 30.0,
+    ) -> None:
+        self.dsn = dsn
+        self.min_size = min_size
+        self.max_size = max_size
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=self.min_size,
+                max_size=self.max_size,
+                timeout=self.connect_timeout,
+                command_timeout=self.command_timeout,
+                server_settings={"application_name": "engagement-gateway"},
+            )
+        except _DRIVER_ERRORS as exc:
+            raise _translate(exc) from exc
+        try:
+            await self._migrate()
+        except BaseException as exc:
+            pool.terminate()
+            if isinstance(exc, _DRIVER_ERRORS):
+                raise _translate(exc) from exc
+            raise
+        self._pool = pool
+
+    async def _migrate(self) -> None:
+        # A connection of its own, without the pool's command timeout: a migration (or
+        # waiting for another node's) may legitimately take long.
+        conn = await asyncpg.connect(self.dsn, timeout=self.connect_timeout)
+        try:
+            # two nodes starting at once: the second waits here, then finds nothing to do;
+            # the lock ends with the session if this process dies
+            await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at double precision NOT NULL)"
+            )
+            await migrate.run(_MigrationTarget(conn), "postgres")
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+        finally:
+            await conn.close()
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), 10)
+        except Exception:
+            pool.terminate()
+
+    async def ping(self) -> bool:
+        pool = self._pool
+        if pool is None:
+            return False
+        try:
+            async with asyncio.timeout(5):
+                return bool(await pool.fetchval("SELECT 1") == 1)
+        except Exception:
+            return False
+
+    # -- transactions --------------------------------------------------------------
+    def _require(self) -> asyncpg.Pool[asyncpg.Record]:
+        if self._pool is None:
+            raise self._not_open()
+        return self._pool
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[_Conn]:
+        pool = self._require()
+        try:
+            async with pool.acquire() as conn:
+                yield _Conn(conn)
+        except _DRIVER_ERRORS as exc:
+            raise _translate(exc) from exc
+
+    @asynccontextmanager
+    async def _transaction(self, *, write: bool = True) -> AsyncIterator[_Conn]:
+        pool = self._require()
+        try:
+            async with pool.acquire() as conn:
+                if write:
+                    async with conn.transaction():
+                        yield _Conn(conn)
+                else:  # a consistent snapshot for multi-statement reads (export)
+                    async with conn.transaction(isolation="repeatable_read", readonly=True):
+                        yield _Conn(conn)
+        except _DRIVER_ERRORS as exc:
+            raise _translate(exc) from exc
+
+    # -- dialect-specific operations -------------------------------------------------
+    async def create_contact(
+        self, contact_id: str, *, name: str = "", email: str = "", phone: str = "", now: float
+    ) -> Contact:
+        try:
+            async with self._connection() as c:
+                row = await c.fetchrow(
+                    _INSERT_CONTACT, contact_id, name, email, email_key(email), phone, now
+                )
+        except Conflict as exc:
+            raise Conflict(f"contact {contact_id!r} exists") from exc
+        if row is None:
+            raise Conflict(f"contact {contact_id!r} exists")
+        return Contact(
+            id=contact_id, number=row[0], name=name, email=email, phone=phone, created_at=now
+        )
+
+    async def append(
+        self,
+        conversation_id: str,
+        *,
+        sender: SenderKind,
+        sender_id: str,
+        client_msg_id: str,
+        body: str,
+        now: float,
+        kind: Literal["text", "event"] = "text",
+    ) -> Appended:
+        """One statement: bump the conversation, insert the message, and return both."""
+        agent_inc, visitor_inc = unread_increments(sender, kind)
+        try:
+            async with self._connection() as c:
+                row = await c.fetchrow(
+                    _APPEND,
+                    conversation_id,
+                    sender,
+                    sender_id,
+                    client_msg_id,
+                    body,
+                    now,
+                    kind,
+                    agent_inc,
+                    visitor_inc,
+                )
+        except Conflict:
+            # a retry: the unique index refused the insert and the statement (with its
+            # bump of last_seq) was rolled back as a whole
+            async with self._connection() as c:
+                row = await c.fetchrow(
+                    SELECT_BY_CLIENT_ID, conversation_id, sender, sender_id, client_msg_id
+                )
+            if row is None:
+                raise
+            return Appended(
+                decode_message(row), False, await self.get_conversation(conversation_id)
+            )
+        if row is None:
+            raise NotFound(f"conversation {conversation_id!r} not found")
+        message = Message(
+            conversation_id=conversation_id,
+            seq=row[0],
+            sender=sender,
+            sender_id=sender_id,
+            client_msg_id=client_msg_id,
+            body=body,
+            created_at=now,
+            kind=kind,
+        )
+        return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))

@@ -1,0 +1,369 @@
+"""The embedded store: SQLite through aiosqlite.
+
+One connection in WAL mode (``synchronous=NORMAL``, foreign keys on). Every operation
+holds one asyncio lock for its whole duration, so transactions never interleave on the
+shared connection and writes are serialised: that single writer is what makes
+``append_message``'s seq allocation atomic. Write transactions start with
+``BEGIN IMMEDIATE`` so another process on the same file makes us wait (``busy_timeout``)
+rather than fail half-way; when it still does, the error is ``StoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import aiosqlite
+
+from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
+from gateway.ports.store import migrate
+from gateway.ports.store._sql import (
+    CONTACTS,
+    CONVERSATIONS,
+    SELECT_BY_CLIENT_ID,
+    Row,
+    SQLStore,
+    decode_message,
+    unread_increments,
+)
+from gateway.ports.store.base import Appended, Contact, Message, SenderKind
+
+_APPEND = (
+    "INSERT INTO messages"
+    " (conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind)"
+    " SELECT id, last_seq + 1, $2, $3, $4, $5, $6, $7 FROM conversations WHERE id = $1"
+    " ON CONFLICT DO NOTHING RETURNING seq"
+)
+_BUMP = (
+    "UPDATE conversations SET last_seq = $2, agent_unread = agent_unread + $3,"
+    " visitor_unread = visitor_unread + $4 WHERE id = $1 " + CONVERSATIONS.returning
+)
+
+# primary result codes (the low byte of the extended code)
+_UNAVAILABLE_CODES = {
+    sqlite3.SQLITE_BUSY,
+    sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_READONLY,
+}
+
+
+@lru_cache(maxsize=512)
+def _sql(query: str) -> str:
+    """PostgreSQL ``$n`` placeholders to SQLite's numbered ``?n`` (same semantics)."""
+    return re.sub(r"\$(\d+)", r"?\1", query)
+
+
+def _translate(exc: sqlite3.Error) -> GatewayError:
+    message = str(exc)
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if isinstance(exc, sqlite3.IntegrityError):
+        if code == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY or "FOREIGN KEY" in message:
+            return NotFound(f"a referenced record does not exist ({message})")
+        if code in (
+            sqlite3.SQLITE_CONSTRAINT_UNIQUE,
+            sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY,
+        ) or message.startswith("UNIQUE"):
+            return Conflict(f"duplicate ({message})")
+        return StoreError(message)
+    lowered = message.lower()
+    if primary in _UNAVAILABLE_CODES or "database is locked" in lowered or "busy" in lowered:
+        return StoreUnavailable(f"SQLite: {message}")
+    return StoreError(f"SQLite: {message}")
+
+
+class _Append:
+    """One message waiting for the next group commit."""
+
+    __slots__ = (
+        "body",
+        "client_msg_id",
+        "conversation_id",
+        "future",
+        "kind",
+        "now",
+        "sender",
+        "sender_id",
+    )
+
+    def __init__(
+        self,
+        conversation_id: str,
+        sender: SenderKind,
+        sender_id: str,
+        client_msg_id: str,
+        body: str,
+        now: float,
+        kind: Literal["text", "event"],
+    ) -> None:
+        self.conversation_id = conversation_id
+        self.sender = sender
+        self.sender_id = sender_id
+        self.client_msg_id = client_msg_id
+        self.body = body
+        self.now = now
+        self.kind = kind
+        self.future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+
+
+class _Conn:
+    """The shared code's view of the aiosqlite connection."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return list(await self._db.execute_fetchall(_sql(sql), args))
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        rows = await self._db.execute_fetchall(_sql(sql), args)
+        for row in rows:
+            return row
+        return None
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        await self._db.execute_fetchall(_sql(sql), args)
+
+
+class _MigrationTarget:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def apply(self, migration: migrate.Migration) -> bool:
+        db = self._db
+        # BEGIN IMMEDIATE takes the write lock: a second process waits, then sees the
+        # version recorded and skips it.
+        await db.execute_fetchall("BEGIN IMMEDIATE")
+        try:
+            done = await db.execute_fetchall(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
+            )
+            if list(done):
+                await db.execute_fetchall("COMMIT")
+                return False
+            for statement in migrate.split_sqlite(migration.sql):
+                await db.execute_fetchall(statement)
+            await db.execute_fetchall(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, time.time()),
+            )
+            await db.execute_fetchall("COMMIT")
+            return True
+        except BaseException:
+            with suppress(sqlite3.Error):
+                await db.execute_fetchall("ROLLBACK")
+            raise
+
+
+class SQLiteStore(SQLStore):
+    """The store in one SQLite file (``:memory:`` for tests)."""
+
+    def __init__(self, path: str, *, busy_timeout: float = 5.0) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._db: aiosqlite.Connection | None = None
+        self._conn: _Conn | None = None
+        self._lock = asyncio.Lock()
+        self._appends: list[_Append] = []
+        self._committer: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        in_memory = self.path in ("", ":memory:") or self.path.startswith("file:")
+        try:
+            if not in_memory:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot open the SQLite database {self.path!r}: {exc}") from exc
+        try:
+            await db.execute_fetchall(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            await self._enable_wal(db)
+            await db.execute_fetchall("PRAGMA synchronous = NORMAL")
+            await db.execute_fetchall("PRAGMA foreign_keys = ON")
+            await db.execute_fetchall(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+            )
+            await migrate.run(_MigrationTarget(db), "sqlite")
+        except BaseException as exc:
+            await db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise _translate(exc) from exc
+            raise
+        self._db = db
+        self._conn = _Conn(db)
+
+    async def _enable_wal(self, db: aiosqlite.Connection) -> None:
+        # Switching a new file to WAL needs it exclusively and does not wait on the busy
+        # handler: when another process is opening the same new file, retry for a while.
+        deadline = time.monotonic() + max(self.busy_timeout, 0.5)
+        while True:
+            try:
+                await db.execute_fetchall("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.02)
+
+    async def close(self) -> None:
+        async with self._lock:
+            db, self._db, self._conn = self._db, None, None
+            if db is not None:
+                await db.close()
+
+    async def ping(self) -> bool:
+        try:
+            async with asyncio.timeout(5), self._connection() as c:
+                return await c.fetchrow("SELECT 1") is not None
+        except Exception:
+            return False
+
+    # -- transactions --------------------------------------------------------------
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[_Conn]:
+        async with self._lock:
+            conn = self._require()
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+
+    @asynccontextmanager
+    async def _transaction(self, *, write: bool = True) -> AsyncIterator[_Conn]:
+        async with self._lock:
+            conn = self._require()
+            try:
+                await conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield conn
+                    await conn.execute("COMMIT")
+                except BaseException:
+                    with suppress(sqlite3.Error):
+                        await conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+
+    def _require(self) -> _Conn:
+        if self._conn is None:
+            raise self._not_open()
+        return self._conn
+
+    # -- dialect-specific operations -------------------------------------------------
+    async def create_contact(
+        self, contact_id: str, *, name: str = "", email: str = "", phone: str = "", now: float
+    ) -> Contact:
+        try:
+            async with self._transaction() as c:
+                row = await c.fetchrow(
+                    "UPDATE counters SET value = value + 1 WHERE name = 'contact_number'"
+                    " RETURNING value"
+                )
+                if row is None:
+                    raise StoreError("the contact_number counter is missing")
+                contact = Contact(
+                    id=contact_id,
+                    number=row[0],
+                    name=name,
+                    email=email,
+                    phone=phone,
+                    created_at=now,
+                )
+                await c.execute(CONTACTS.sql_insert, *CONTACTS.params(contact))
+        except Conflict as exc:
+            raise Conflict(f"contact {contact_id!r} exists") from exc
+        return contact
+
+    async def append(
+        self,
+        conversation_id: str,
+        *,
+        sender: SenderKind,
+        sender_id: str,
+        client_msg_id: str,
+        body: str,
+        now: float,
+        kind: Literal["text", "event"] = "text",
+    ) -> Appended:
+        """Group commit: appends that arrive while a transaction is running are stored
+        together in the next one, so a busy node pays one BEGIN/COMMIT for many
+        messages. Each caller still returns only once its message is committed."""
+        item = _Append(conversation_id, sender, sender_id, client_msg_id, body, now, kind)
+        self._appends.append(item)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_appends())
+        # Shielded: a caller that gives up does not undo an append already under way.
+        return await asyncio.shield(item.future)
+
+    async def _commit_appends(self) -> None:
+        while self._appends:
+            batch, self._appends = self._appends, []
+            try:
+                async with self._transaction() as c:
+                    results = [await self._append_one(c, item) for item in batch]
+            except BaseException as exc:  # the whole transaction rolled back
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for item, result in zip(batch, results, strict=True):
+                if item.future.done():
+                    continue
+                if isinstance(result, GatewayError):
+                    item.future.set_exception(result)
+                else:
+                    item.future.set_result(result)
+
+    async def _append_one(self, c: _Conn, item: _Append) -> Appended | GatewayError:
+        agent_inc, visitor_inc = unread_increments(item.sender, item.kind)
+        args = (item.sender, item.sender_id, item.client_msg_id, item.body, item.now, item.kind)
+        row = await c.fetchrow(_APPEND, item.conversation_id, *args)
+        if row is None:
+            # No such conversation, or a retry the unique index turned away (ON CONFLICT
+            # DO NOTHING ends only this statement, not the batch's transaction).
+            existing = await c.fetchrow(
+                SELECT_BY_CLIENT_ID,
+                item.conversation_id,
+                item.sender,
+                item.sender_id,
+                item.client_msg_id,
+            )
+            if existing is not None:
+                conv_row = await c.fetchrow(CONVERSATIONS.sql_get, item.conversation_id)
+                assert conv_row is not None
+                return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv_row))
+            return NotFound(f"conversation {item.conversation_id!r} not found")
+        seq: int = row[0]
+        bumped = await c.fetchrow(_BUMP, item.conversation_id, seq, agent_inc, visitor_inc)
+        assert bumped is not None
+        message = Message(
+            conversation_id=item.conversation_id,
+            seq=seq,
+            sender=item.sender,
+            sender_id=item.sender_id,
+            client_msg_id=item.client_msg_id,
+            body=item.body,
+            created_at=item.now,
+            kind=item.kind,
+        )
+        return Appended(message, True, CONVERSATIONS.decode(bumped))

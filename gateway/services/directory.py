@@ -1,0 +1,36 @@
+"""The configuration this node works from: touchpoints, queues, agents, global settings
+and disposition sets, loaded from the store at start and reloaded when the admin API
+changes them, so the message path reads them without a query."""
+
+from __future__ import annotations
+
+from gateway.ports.store.base import Agent, DispositionSet, GlobalSettings, Queue, Store, Touchpoint
+
+
+class Directory:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.touchpoints: dict[str, Touchpoint] = {}
+        self.queues: dict[str, Queue] = {}
+        self.agents: dict[str, Agent] = {}
+        self.disposition_sets: dict[str, DispositionSet] = {}
+        self.settings = GlobalSettings()
+
+    async def load(self) -> None:
+        self.touchpoints = {t.id: t for t in await self._store.list_touchpoints()}
+        self.queues = {q.id: q for q in await self._store.list_queues()}
+        self.agents = {a.id: a for a in await self._store.list_agents()}
+        self.disposition_sets = {d.id: d for d in await self._store.list_disposition_sets()}
+        self.settings = await self._store.get_settings()
+
+    def agent_name(self, agent_id: str | None) -> str:
+        agent = self.agents.get(agent_id or "")
+        return agent.name if agent else ""
+
+    def touchpoint_name(self, touchpoint_id: str) -> str:
+        tp = self.touchpoints.get(touchpoint_id)
+        return tp.name if tp else touchpoint_id
+
+    def dispositions(self) -> list[str]:
+        ds = self.disposition_sets.get(self.settings.disposition_set_id or "")
+        return list(ds.dispositions) if ds else []

@@ -1,0 +1,419 @@
+"""Admin handlers for configuration: queues, agents, disposition sets and the global
+settings (touchpoints are in admin_touchpoints.py), and the helpers they share. Every change is validated completely, written to the store, then
+``engine.config_changed()`` reloads it into the directory and the router."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+from starlette.responses import Response
+
+import routing as r
+from gateway.auth import hash_password, new_id
+from gateway.errors import Conflict, NotFound
+from gateway.ports.store.base import (
+    Agent,
+    ConversationState,
+    DispositionSet,
+    GlobalSettings,
+    Queue,
+)
+from gateway.services.engine import Engine
+from gateway.web.admin.http import ConflictField, Ctx, InUse, convert, json_response
+from gateway.web.admin.schemas import (
+    AgentCreate,
+    AgentIn,
+    AgentOut,
+    ChannelWeights,
+    DispositionSetCreate,
+    DispositionSetIn,
+    DispositionSetOut,
+    Invalid,
+    QueueCreate,
+    QueueIn,
+    QueueOut,
+    SettingsIn,
+    SettingsOut,
+    Sounds,
+)
+
+OPEN_STATES: list[ConversationState] = ["waiting", "offered", "assigned", "wrapup"]
+
+
+# -- shared ------------------------------------------------------------------------------
+
+
+async def changed(engine: Engine) -> None:
+    await engine.config_changed()
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: objects merge recursively, null removes, rest replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+def read_only(raw: dict[str, Any], current: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """Drop read-only fields that repeat the current value (so a GET body can be PUT
+    back); refuse ones that try to change it."""
+    out = dict(raw)
+    errors = []
+    for name in names:
+        if name in out and out.pop(name) != current.get(name):
+            hint = {
+                "id": "the id is immutable",
+                "active": "use the activate / deactivate actions",
+            }.get(name, "this field is read-only")
+            errors.append((name, hint))
+    if errors:
+        raise Invalid(errors)
+    return out
+
+
+async def new_or_given_id(given: str | None, prefix: str, exists: Any) -> str:
+    if given is None:
+        return new_id(prefix)
+    try:
+        await exists(given)
+    except NotFound:
+        return given
+    raise ConflictField("id", f"the id {given!r} is taken")
+
+
+def missing_ids(ids: Iterable[str], known: set[str]) -> list[str]:
+    return [i for i in dict.fromkeys(ids) if i not in known]
+
+
+def flow_queue_ids(flow: r.FlowConfig | None) -> list[tuple[str, list[str]]]:
+    if flow is None:
+        return []
+    found = [
+        (f"flow.rules[{i}].then.queue_ids", list(rule.then.queue_ids))
+        for i, rule in enumerate(flow.rules)
+    ]
+    found.append(("flow.default.queue_ids", list(flow.default.queue_ids)))
+    return found
+
+
+# -- queues ---------------------------------------------------------------------------------
+
+
+async def list_queues(ctx: Ctx) -> Response:
+    qs = await ctx.engine.store.list_queues()
+    return json_response([QueueOut(id=q.id, name=q.name) for q in qs])
+
+
+async def create_queue(ctx: Ctx) -> Response:
+    body = convert(ctx.raw, QueueCreate)
+    store = ctx.engine.store
+    q = Queue(id=await new_or_given_id(body.id, "q", store.get_queue), name=body.name)
+    await store.put_queue(q)
+    await changed(ctx.engine)
+    return json_response(QueueOut(id=q.id, name=q.name), 201)
+
+
+async def get_queue(ctx: Ctx) -> Response:
+    q = await ctx.engine.store.get_queue(ctx.param())
+    return json_response(QueueOut(id=q.id, name=q.name))
+
+
+async def _edit_queue(ctx: Ctx, *, patch: bool) -> Response:
+    store = ctx.engine.store
+    current = await store.get_queue(ctx.param())
+    raw = read_only(ctx.raw, {"id": current.id}, ("id",))
+    if patch:
+        raw = merge_patch({"name": current.name}, raw)
+    body = convert(raw, QueueIn)
+    q = Queue(id=current.id, name=body.name)
+    await store.put_queue(q)
+    await changed(ctx.engine)
+    return json_response(QueueOut(id=q.id, name=q.name))
+
+
+async def put_queue(ctx: Ctx) -> Response:
+    return await _edit_queue(ctx, patch=False)
+
+
+async def patch_queue(ctx: Ctx) -> Response:
+    return await _edit_queue(ctx, patch=True)
+
+
+async def delete_queue(ctx: Ctx) -> Response:
+    store = ctx.engine.store
+    q = await store.get_queue(ctx.param())
+    tps = []
+    for tp in await store.list_touchpoints():
+        flow = msgspec.convert(tp.flow, r.FlowConfig) if tp.flow else None
+        if q.id in tp.queue_ids or any(q.id in ids for _, ids in flow_queue_ids(flow)):
+            tps.append(tp.id)
+    agents = [a.id for a in await store.list_agents() if q.id in a.queue_ids]
+    if tps or agents:
+        raise InUse(
+            "the queue is still used: remove it from these touchpoints and agents first",
+            {"touchpoints": tps, "agents": agents},
+        )
+    await store.delete_queue(q.id)
+    await changed(ctx.engine)
+    return Response(status_code=204)
+
+
+# -- agents ---------------------------------------------------------------------------------
+
+
+def agent_out(a: Agent) -> AgentOut:
+    return AgentOut(
+        id=a.id,
+        email=a.email,
+        name=a.name,
+        role=a.role,
+        queue_ids=list(a.queue_ids),
+        active=a.active,
+        has_password=bool(a.password_hash),
+    )
+
+
+async def _build_agent(ctx: Ctx, body: AgentIn, agent_id: str, existing: Agent | None) -> Agent:
+    store = ctx.engine.store
+    errors: list[tuple[str, str]] = []
+    queues = {q.id for q in await store.list_queues()}
+    if missing := missing_ids(body.queue_ids, queues):
+        errors.append(("queue_ids", f"unknown queue id(s): {', '.join(missing)}"))
+    caller = ctx.caller
+    if caller is not None and caller.id == agent_id:
+        if body.role != "admin":
+            errors.append(("role", "you cannot take away your own admin role"))
+        if not body.active:
+            errors.append(("active", "you cannot deactivate your own account"))
+    if errors:
+        raise Invalid(errors)
+    try:
+        other = await store.get_agent_by_email(body.email)
+    except NotFound:
+        other = None
+    if other is not None and other.id != agent_id:
+        raise ConflictField("email", "this email belongs to another agent")
+    password_hash = existing.password_hash if existing else ""
+    if body.password is not None:
+        password_hash = hash_password(body.password)
+    return Agent(
+        id=agent_id,
+        email=body.email.strip(),
+        name=body.name,
+        role=body.role,
+        queue_ids=list(dict.fromkeys(body.queue_ids)),
+        password_hash=password_hash,
+        active=body.active,
+    )
+
+
+async def _save_agent(ctx: Ctx, agent: Agent) -> None:
+    try:
+        await ctx.engine.store.put_agent(agent)
+    except Conflict:  # a concurrent write took the email
+        raise ConflictField("email", "this email belongs to another agent") from None
+    await changed(ctx.engine)
+
+
+async def list_agents(ctx: Ctx) -> Response:
+    return json_response([agent_out(a) for a in await ctx.engine.store.list_agents()])
+
+
+async def create_agent(ctx: Ctx) -> Response:
+    body = convert(ctx.raw, AgentCreate)
+    agent_id = await new_or_given_id(body.id, "ag", ctx.engine.store.get_agent)
+    agent = await _build_agent(ctx, body, agent_id, None)
+    await _save_agent(ctx, agent)
+    return json_response(agent_out(agent), 201)
+
+
+async def get_agent(ctx: Ctx) -> Response:
+    return json_response(agent_out(await ctx.engine.store.get_agent(ctx.param())))
+
+
+async def _edit_agent(ctx: Ctx, *, patch: bool) -> Response:
+    current = await ctx.engine.store.get_agent(ctx.param())
+    out = msgspec.to_builtins(agent_out(current))
+    raw = read_only(ctx.raw, out, ("id", "has_password"))
+    if patch:
+        base = {k: v for k, v in out.items() if k not in ("id", "has_password")}
+        raw = merge_patch(base, raw)
+    body = convert(raw, AgentIn)
+    agent = await _build_agent(ctx, body, current.id, current)
+    await _save_agent(ctx, agent)
+    return json_response(agent_out(agent))
+
+
+async def put_agent(ctx: Ctx) -> Response:
+    return await _edit_agent(ctx, patch=False)
+
+
+async def patch_agent(ctx: Ctx) -> Response:
+    return await _edit_agent(ctx, patch=True)
+
+
+async def delete_agent(ctx: Ctx) -> Response:
+    store = ctx.engine.store
+    agent = await store.get_agent(ctx.param())
+    if ctx.caller is not None and ctx.caller.id == agent.id:
+        raise InUse("you cannot delete your own account", {})
+    owned = [
+        c.id
+        for c in await store.list_conversations(states=OPEN_STATES)
+        if c.owner_agent_id == agent.id
+    ]
+    dedicated = [
+        tp.id for tp in await store.list_touchpoints() if tp.dedicated_agent_id == agent.id
+    ]
+    if owned or dedicated:
+        raise InUse(
+            "the agent still holds conversations or is a touchpoint's dedicated agent "
+            "(deactivate instead, or reassign first)",
+            {"conversations": owned, "touchpoints": dedicated},
+        )
+    await store.delete_agent(agent.id)
+    await changed(ctx.engine)
+    return Response(status_code=204)
+
+
+# -- disposition sets -------------------------------------------------------------------------
+
+
+def ds_out(ds: DispositionSet) -> DispositionSetOut:
+    return DispositionSetOut(id=ds.id, name=ds.name, dispositions=list(ds.dispositions))
+
+
+def _check_dispositions(items: list[str]) -> None:
+    if dupes := sorted({d for d in items if items.count(d) > 1}):
+        raise Invalid([("dispositions", f"duplicate disposition(s): {', '.join(dupes)}")])
+
+
+async def list_disposition_sets(ctx: Ctx) -> Response:
+    return json_response([ds_out(d) for d in await ctx.engine.store.list_disposition_sets()])
+
+
+async def create_disposition_set(ctx: Ctx) -> Response:
+    body = convert(ctx.raw, DispositionSetCreate)
+    _check_dispositions(body.dispositions)
+    store = ctx.engine.store
+    ds_id = await new_or_given_id(body.id, "ds", store.get_disposition_set)
+    ds = DispositionSet(id=ds_id, name=body.name, dispositions=list(body.dispositions))
+    await store.put_disposition_set(ds)
+    await changed(ctx.engine)
+    return json_response(ds_out(ds), 201)
+
+
+async def get_disposition_set(ctx: Ctx) -> Response:
+    return json_response(ds_out(await ctx.engine.store.get_disposition_set(ctx.param())))
+
+
+async def _edit_disposition_set(ctx: Ctx, *, patch: bool) -> Response:
+    store = ctx.engine.store
+    current = await store.get_disposition_set(ctx.param())
+    raw = read_only(ctx.raw, {"id": current.id}, ("id",))
+    if patch:
+        raw = merge_patch({"name": current.name, "dispositions": current.dispositions}, raw)
+    body = convert(raw, DispositionSetIn)
+    _check_dispositions(body.dispositions)
+    ds = DispositionSet(id=current.id, name=body.name, dispositions=list(body.dispositions))
+    await store.put_disposition_set(ds)
+    await changed(ctx.engine)
+    return json_response(ds_out(ds))
+
+
+async def put_disposition_set(ctx: Ctx) -> Response:
+    return await _edit_disposition_set(ctx, patch=False)
+
+
+async def patch_disposition_set(ctx: Ctx) -> Response:
+    return await _edit_disposition_set(ctx, patch=True)
+
+
+async def delete_disposition_set(ctx: Ctx) -> Response:
+    store = ctx.engine.store
+    ds = await store.get_disposition_set(ctx.param())
+    if (await store.get_settings()).disposition_set_id == ds.id:
+        raise InUse(
+            "the global settings use this disposition set: choose another one first",
+            {"settings": ["disposition_set_id"]},
+        )
+    await store.delete_disposition_set(ds.id)
+    await changed(ctx.engine)
+    return Response(status_code=204)
+
+
+# -- global settings ---------------------------------------------------------------------------
+
+
+def settings_out(s: GlobalSettings) -> SettingsOut:
+    weights = {k: v for k, v in s.channel_weights.items() if k in ChannelWeights.__struct_fields__}
+    sounds = {k: v for k, v in s.sounds.items() if k in Sounds.__struct_fields__}
+    return SettingsOut(
+        channel_weights=msgspec.convert(weights, ChannelWeights),
+        voice_weight=r.VOICE_WEIGHT,
+        sounds=msgspec.convert(sounds, Sounds),
+        priority_display=s.priority_display,
+        disposition_set_id=s.disposition_set_id,
+    )
+
+
+async def get_settings(ctx: Ctx) -> Response:
+    return json_response(settings_out(await ctx.engine.store.get_settings()))
+
+
+async def _edit_settings(ctx: Ctx, *, patch: bool) -> Response:
+    store = ctx.engine.store
+    raw = dict(ctx.raw)
+    weights = raw.get("channel_weights")
+    if isinstance(weights, dict) and "voice" in weights:
+        raise Invalid(
+            [
+                (
+                    "channel_weights.voice",
+                    f"voice is fixed at {r.VOICE_WEIGHT} points; it cannot be set",
+                )
+            ]
+        )
+    current = msgspec.to_builtins(settings_out(await store.get_settings()))
+    raw = read_only(raw, current, ("voice_weight",))
+    if patch:
+        current.pop("voice_weight")
+        raw = merge_patch(current, raw)
+    body = convert(raw, SettingsIn)
+    if body.disposition_set_id is not None:
+        try:
+            await store.get_disposition_set(body.disposition_set_id)
+        except NotFound:
+            raise Invalid(
+                [("disposition_set_id", f"unknown disposition set {body.disposition_set_id}")]
+            ) from None
+    channel_weights = msgspec.to_builtins(body.channel_weights)
+    try:  # the router's own check of every weight
+        r.RouterConfig(channel_weights=channel_weights).validated()
+    except r.RoutingError as exc:
+        raise Invalid([("channel_weights", exc.message)]) from None
+    new = GlobalSettings(
+        channel_weights=channel_weights,
+        sounds=msgspec.to_builtins(body.sounds),
+        priority_display=body.priority_display,
+        disposition_set_id=body.disposition_set_id,
+    )
+    await store.put_settings(new)
+    await changed(ctx.engine)
+    return json_response(settings_out(new))
+
+
+async def put_settings(ctx: Ctx) -> Response:
+    return await _edit_settings(ctx, patch=False)
+
+
+async def patch_settings(ctx: Ctx) -> Response:
+    return await _edit_settings(ctx, patch=True)

@@ -1,0 +1,75 @@
+"""Admin handlers for history: conversations (paged messages), contacts, export, and
+deletion of a contact's data on request (right to be forgotten).
+
+Reading history is for supervisors and admins (supervisors see live conversations, so
+they may read what was said); export and deletion are for admins only."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.responses import Response
+
+from gateway.web.admin.config import OPEN_STATES, changed
+from gateway.web.admin.http import Ctx, InUse, json_response
+from gateway.web.admin.schemas import ContactDeleted, ConversationList, HistoryPage, HistoryQuery
+
+
+async def get_conversation(ctx: Ctx) -> Response:
+    return json_response(await ctx.engine.store.get_conversation(ctx.param()))
+
+
+async def conversation_messages(ctx: Ctx) -> Response:
+    query: HistoryQuery = ctx.query
+    store = ctx.engine.store
+    conv = await store.get_conversation(ctx.param())  # 404 for an unknown id
+    # The newest page when no before_seq is given.
+    before = query.before_seq if query.before_seq is not None else conv.last_seq + 1
+    rows = await store.messages(conv.id, before_seq=before, limit=query.limit + 1)
+    has_more = len(rows) > query.limit
+    if has_more:
+        rows = rows[1:]
+    return json_response(
+        HistoryPage(
+            conversation_id=conv.id,
+            items=rows,
+            has_more=has_more,
+            next_before_seq=rows[0].seq if has_more and rows else None,
+        )
+    )
+
+
+async def get_contact(ctx: Ctx) -> Response:
+    return json_response(await ctx.engine.store.get_contact(ctx.param()))
+
+
+async def contact_conversations(ctx: Ctx) -> Response:
+    store = ctx.engine.store
+    contact = await store.get_contact(ctx.param())
+    convs = await store.list_conversations(contact_id=contact.id)
+    return json_response(ConversationList(contact_id=contact.id, items=convs))
+
+
+async def export_contact(ctx: Ctx) -> Response:
+    contact_id = ctx.param()
+    data = await ctx.engine.store.export_contact(contact_id)
+    safe = re.sub(r"[^A-Za-z0-9_\-]", "_", contact_id)
+    return json_response(
+        data, headers={"Content-Disposition": f'attachment; filename="contact-{safe}.json"'}
+    )
+
+
+async def delete_contact(ctx: Ctx) -> Response:
+    store = ctx.engine.store
+    contact = await store.get_contact(ctx.param())
+    live = await store.list_conversations(contact_id=contact.id, states=OPEN_STATES)
+    if live and not ctx.query.force:
+        raise InUse(
+            "the contact has open conversations: end them first, or pass force=true",
+            {"conversations": [c.id for c in live]},
+        )
+    count = await store.delete_contact(contact.id)
+    ctx.engine.forget_contact(contact.id)
+    if live:  # the router still holds them: rebuild it from the store
+        await changed(ctx.engine)
+    return json_response(ContactDeleted(contact_id=contact.id, deleted_conversations=count))

@@ -1,0 +1,214 @@
+"""The admin REST API, mounted under ``/api`` (docs/admin-api.md).
+
+:data:`ENDPOINTS` is the single route table: :func:`admin_routes` mounts its rows that
+have a handler, and ``GET /api/openapi.json`` describes every row — including the rows
+that only describe the agents' login API (gateway/web_api.py) and the widget bootstrap
+(widget/bootstrap.py), which are routed by gateway/app.py. tests/gateway/test_admin.py
+checks that every route the application mounts under ``/api`` is in the document.
+
+Access: configuration (read and write) is for admins; reading history is for
+supervisors and admins; export and deletion of a contact's data are for admins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from gateway.ports.store.base import Contact, Conversation
+from gateway.web.admin import config as cfg
+from gateway.web.admin import history as hist
+from gateway.web.admin import schemas as s
+from gateway.web.admin import touchpoints as tps
+from gateway.web.admin.http import Ctx, json_response, route
+from gateway.web.admin.openapi import Endpoint, document
+
+Handler = Callable[[Ctx], Awaitable[Response]]
+
+
+def _crud(
+    plural: str,
+    noun: str,
+    *,
+    create: type,
+    edit: type,
+    out: Any,
+    handlers: tuple[Handler, Handler, Handler, Handler, Handler, Handler],
+    delete_note: str,
+) -> list[Endpoint]:
+    list_, create_h, get_h, put_h, patch_h, delete_h = handlers
+    base = f"/api/admin/{plural}"
+    one = f"{base}/{{id}}"
+    return [
+        Endpoint(
+            "GET", base, f"List {plural.replace('-', ' ')}", "admin", list_, response=list[out]
+        ),
+        Endpoint(
+            "POST",
+            base,
+            f"Create a {noun}",
+            "admin",
+            create_h,
+            body=create,
+            response=out,
+            status=201,
+            errors=(409,),
+            description="The id is generated unless the body gives a free, valid one.",
+        ),
+        Endpoint("GET", one, f"Get a {noun}", "admin", get_h, response=out, errors=(404,)),
+        Endpoint(
+            "PUT",
+            one,
+            f"Replace a {noun}",
+            "admin",
+            put_h,
+            body=edit,
+            response=out,
+            errors=(404, 409),
+            description="Omitted fields take their defaults. Read-only fields (id, ...) "
+            "may be sent back unchanged; changing them is a 422.",
+        ),
+        Endpoint(
+            "PATCH",
+            one,
+            f"Update some fields of a {noun}",
+            "admin",
+            patch_h,
+            body=edit,
+            patch=True,
+            response=out,
+            errors=(404, 409),
+            description="A JSON merge patch (RFC 7396): objects merge, null removes "
+            "a field (back to its default), anything else replaces.",
+        ),
+        Endpoint(
+            "DELETE",
+            one,
+            f"Delete a {noun}",
+            "admin",
+            delete_h,
+            status=204,
+            errors=(404, 409),
+            description=delete_note,
+        ),
+    ]
+
+
+async def openapi_json(ctx: Ctx) -> Response:
+    return json_response(_document())
+
+
+_DOC: dict[str, object] = {}
+
+
+def _document() -> dict[str, object]:
+    if not _DOC:
+        _DOC.update(document(ENDPOINTS))
+    return _DOC
+
+
+# fmt: off
+ENDPOINTS: list[Endpoint] = [
+    # -- described here, routed by gateway/app.py ------------------------------------
+    Endpoint("POST", "/api/login", "Log in (agents, supervisors, admins)", "public", tag="agents",
+             body=s.LoginRequest, response=s.LoginResponse, errors=(401, 422),
+             description="Returns a bearer token for the other endpoints and the agent "
+             "socket. Wrong email and wrong password answer alike."),
+    Endpoint("POST", "/api/logout", "Log out: revoke this token's session", "agent",
+             tag="agents", status=204),
+    Endpoint("GET", "/api/me", "Who the token belongs to", "agent", tag="agents",
+             response=s.Me),
+    Endpoint("POST", "/widget/bootstrap", "The chat widget's bootstrap", "public", tag="widget",
+             body=s.BootstrapRequest, response=s.BootstrapResponse, errors=(403, 422, 429),
+             description="Needs an Origin header. Answers only for an active chat touchpoint "
+             "whose domain matches page_url and whose Origin is allowed (403 otherwise, "
+             "with codes touchpoint_unavailable, domain_mismatch, origin_required, "
+             "origin_mismatch). A signed identity that does not verify is 403 "
+             "identity_invalid; none on a touchpoint that requires one is 403 "
+             "identity_required (docs/security.md). Too many bootstraps from one address "
+             "are 429 rate_limited. Returns a short-lived visitor token bound to the "
+             "touchpoint, the Origin and the visitor."),
+    # -- this document ------------------------------------------------------------------
+    Endpoint("GET", "/api/openapi.json", "This OpenAPI 3.1 document", "public", openapi_json,
+             tag="meta"),
+    # -- touchpoints -----------------------------------------------------------------------
+    *_crud("touchpoints", "touchpoint", create=s.TouchpointCreate, edit=s.TouchpointIn,
+           out=s.TouchpointOut,
+           handlers=(tps.list_touchpoints, tps.create_touchpoint, tps.get_touchpoint,
+                     tps.put_touchpoint, tps.patch_touchpoint, tps.delete_touchpoint),
+           delete_note="409 while it has open conversations (deactivate it first and let "
+           "them end). Ended conversations keep its id as history."),
+    Endpoint("POST", "/api/admin/touchpoints/{id}/duplicate", "Copy a touchpoint", "admin",
+             tps.duplicate_touchpoint, body=s.DuplicateIn, response=s.TouchpointOut,
+             status=201, errors=(404, 409),
+             description="The copy is inactive, with a new id (or the body's) and the name "
+             "'<name> (copy)' (or the body's). The body may be empty."),
+    Endpoint("POST", "/api/admin/touchpoints/{id}/activate", "Activate: accept traffic",
+             "admin", tps.activate_touchpoint, response=s.TouchpointOut, errors=(404, 422)),
+    Endpoint("POST", "/api/admin/touchpoints/{id}/deactivate", "Deactivate: refuse new traffic",
+             "admin", tps.deactivate_touchpoint, response=s.TouchpointOut, errors=(404,)),
+    Endpoint("GET", "/api/admin/touchpoints/{id}/match", "Why a page does or does not match",
+             "admin", tps.match_touchpoint, query=s.DomainMatchQuery,
+             response=s.DomainMatchOut, errors=(404,)),
+    # -- queues, agents, disposition sets ---------------------------------------------------
+    *_crud("queues", "queue", create=s.QueueCreate, edit=s.QueueIn, out=s.QueueOut,
+           handlers=(cfg.list_queues, cfg.create_queue, cfg.get_queue, cfg.put_queue,
+                     cfg.patch_queue, cfg.delete_queue),
+           delete_note="409 with error.used_by listing the touchpoints (linked or in a "
+           "flow) and agents that still use it."),
+    *_crud("agents", "agent", create=s.AgentCreate, edit=s.AgentIn, out=s.AgentOut,
+           handlers=(cfg.list_agents, cfg.create_agent, cfg.get_agent, cfg.put_agent,
+                     cfg.patch_agent, cfg.delete_agent),
+           delete_note="409 for yourself, for an agent holding open conversations or "
+           "dedicated to a touchpoint (deactivate instead: active=false)."),
+    *_crud("disposition-sets", "disposition set", create=s.DispositionSetCreate,
+           edit=s.DispositionSetIn, out=s.DispositionSetOut,
+           handlers=(cfg.list_disposition_sets, cfg.create_disposition_set,
+                     cfg.get_disposition_set, cfg.put_disposition_set,
+                     cfg.patch_disposition_set, cfg.delete_disposition_set),
+           delete_note="409 while the global settings use it."),
+    # -- global settings ---------------------------------------------------------------------
+    Endpoint("GET", "/api/admin/settings", "The global settings", "admin", cfg.get_settings,
+             response=s.SettingsOut),
+    Endpoint("PUT", "/api/admin/settings", "Replace the global settings", "admin",
+             cfg.put_settings, body=s.SettingsIn, response=s.SettingsOut,
+             description="Omitted fields (and omitted channels and events) take their "
+             "defaults. Voice is fixed at 51 points: channel_weights.voice is a 422. Weight "
+             "changes apply to conversations assigned from now on."),
+    Endpoint("PATCH", "/api/admin/settings", "Update some global settings", "admin",
+             cfg.patch_settings, body=s.SettingsIn, patch=True, response=s.SettingsOut,
+             description="A JSON merge patch: {\"channel_weights\": {\"sms\": 30}} changes "
+             "only the SMS weight."),
+    # -- history ---------------------------------------------------------------------------------
+    Endpoint("GET", "/api/admin/conversations/{id}", "A conversation", "supervisor",
+             hist.get_conversation, tag="history", response=Conversation, errors=(404,)),
+    Endpoint("GET", "/api/admin/conversations/{id}/messages", "A conversation's messages, paged",
+             "supervisor", hist.conversation_messages, tag="history", query=s.HistoryQuery,
+             response=s.HistoryPage, errors=(404,),
+             description="The newest `limit` messages before `before_seq` (all when absent), "
+             "ascending by seq. For the previous page pass next_before_seq."),
+    Endpoint("GET", "/api/admin/contacts/{id}", "A contact", "supervisor", hist.get_contact,
+             tag="history", response=Contact, errors=(404,)),
+    Endpoint("GET", "/api/admin/contacts/{id}/conversations", "A contact's conversations",
+             "supervisor", hist.contact_conversations, tag="history",
+             response=s.ConversationList, errors=(404,)),
+    Endpoint("GET", "/api/admin/contacts/{id}/export", "Export a contact's data as JSON",
+             "admin", hist.export_contact, tag="history", response=s.ContactExport,
+             errors=(404,), download=True,
+             description="The contact, its conversations and all their messages, as a "
+             "JSON file download."),
+    Endpoint("DELETE", "/api/admin/contacts/{id}", "Delete a contact's data (right to be "
+             "forgotten)", "admin", hist.delete_contact, tag="history",
+             query=s.DeleteContactQuery, response=s.ContactDeleted, errors=(404, 409),
+             description="Deletes the contact, its conversations and their messages. 409 "
+             "while it has open conversations, unless force=true (they vanish from the "
+             "consoles' routing)."),
+]
+# fmt: on
+
+
+def admin_routes() -> list[BaseRoute]:
+    return [route(ep) for ep in ENDPOINTS if ep.handler is not None]

@@ -1,0 +1,349 @@
+"""The admin API's request and response bodies, as msgspec Structs.
+
+The same Structs validate requests (``msgspec.convert``) and generate the OpenAPI
+schemas (gateway/openapi.py), so the document and the behaviour cannot disagree.
+Validation failures become ``422`` with field-level messages (:func:`field_errors`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+import routing as r
+from channels.chat.identity import IdentityIn
+from gateway.ports.store.base import (
+    DEFAULT_CHANNEL_WEIGHTS,
+    DEFAULT_SOUNDS,
+    Channel,
+    Contact,
+    Conversation,
+    FormField,
+    Message,
+    Role,
+)
+
+# -- building blocks ------------------------------------------------------------------
+
+Id = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$",
+        description="letters, digits, '_' and '-'; 1..64 characters",
+    ),
+]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Weight = Annotated[int, msgspec.Meta(ge=1, le=r.CAPACITY, description="capacity points")]
+SoundName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z0-9_\-]{0,64}$",
+        description="the console's sound to play; empty for silence",
+    ),
+]
+Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+Password = Annotated[
+    str, msgspec.Meta(min_length=8, max_length=1024, description="write-only; hashed")
+]
+
+DIGITAL_CHANNELS: tuple[str, ...] = ("chat", "sms", "whatsapp", "messenger", "email", "api")
+SOUND_EVENTS: tuple[str, ...] = ("offered", "auto_assigned", "transferred", "reply")
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    field: str
+    message: str
+
+
+class ErrorDetail(msgspec.Struct, frozen=True, omit_defaults=True):
+    code: str
+    message: str
+    fields: list[FieldError] = []
+    # 409 when deleting something still in use: kind -> ids of the users
+    used_by: dict[str, list[str]] = {}
+
+
+class ErrorResponse(msgspec.Struct, frozen=True):
+    error: ErrorDetail
+
+
+class Invalid(Exception):
+    """A request that fails validation: one or more field-level messages (422)."""
+
+    def __init__(self, fields: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f or 'body'}: {m}" for f, m in fields))
+        self.fields = fields
+
+
+_AT = re.compile(r"^(?P<msg>.*?) - at `(?:key` in `)?(?P<path>\$[^`]*)`$", re.S)
+_NAMED = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
+
+
+def field_errors(exc: msgspec.ValidationError) -> Invalid:
+    """msgspec's one message (``Expected `int` >= 1 - at `$.a.b[0]` ``) as a field error."""
+    text = str(exc)
+    m = _AT.match(text)
+    message, path = (m["msg"], m["path"]) if m else (text, "$")
+    field = path.removeprefix("$").removeprefix(".").replace("[...]", "")
+    named = _NAMED.search(message)
+    if named:
+        field = f"{field}.{named['name']}" if field else named["name"]
+        message = "unknown field" if "unknown" in message else "this field is required"
+    return Invalid([(field, message)])
+
+
+# -- touchpoints ------------------------------------------------------------------------
+
+
+class TouchpointIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A touchpoint as written by an admin (create, PUT; PATCH merges into it).
+
+    ``active`` is not here: new touchpoints are inactive and only the activate /
+    deactivate actions change it. ``id`` is accepted on create only."""
+
+    name: Name
+    channel: Channel = "chat"
+    direction: Literal["inbound", "outbound", "both"] = "inbound"
+    routing_mode: Literal["simplified", "dedicated", "flow"] = "flow"
+    domain: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=300,
+            description="chat only, required there: [scheme://][*.]host[:port], no path",
+        ),
+    ] = ""
+    queue_ids: list[Id] = []
+    dedicated_agent_id: Id | None = None
+    flow: r.FlowConfig | None = None
+    widget: dict[str, Any] = {}
+    form: list[FormField] = []
+    identity_secret: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                max_length=512,
+                description="write-only; omit or null to keep, empty string to clear",
+            ),
+        ]
+        | None
+    ) = None
+    require_identity: bool = False
+    preview_roles: list[Role] = msgspec.field(default_factory=lambda: ["supervisor", "admin"])
+
+
+class TouchpointCreate(TouchpointIn, kw_only=True, forbid_unknown_fields=True):
+    id: Id | None = None
+
+
+class TouchpointOut(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    channel: Channel
+    active: bool
+    direction: str
+    routing_mode: str
+    domain: str
+    queue_ids: list[str]
+    dedicated_agent_id: str | None
+    flow: r.FlowConfig | None
+    widget: dict[str, Any]
+    form: list[FormField]
+    identity_secret_set: bool
+    require_identity: bool
+    preview_roles: list[Role]
+    created_at: float
+
+
+class DuplicateIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    id: Id | None = None
+    name: Name | None = None
+
+
+class DomainMatchQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    page_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class DomainMatchOut(msgspec.Struct, kw_only=True):
+    matched: bool
+    reason: str
+    domain: str
+    accepts: str
+
+
+# -- queues, agents, disposition sets ----------------------------------------------------
+
+
+class QueueIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Name
+
+
+class QueueCreate(QueueIn, kw_only=True, forbid_unknown_fields=True):
+    id: Id | None = None
+
+
+class QueueOut(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+
+
+class AgentIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    email: Email
+    name: Name
+    role: Role = "agent"
+    queue_ids: list[Id] = []
+    password: Password | None = None
+    active: bool = True
+
+
+class AgentCreate(AgentIn, kw_only=True, forbid_unknown_fields=True):
+    id: Id | None = None
+
+
+class AgentOut(msgspec.Struct, kw_only=True):
+    id: str
+    email: str
+    name: str
+    role: Role
+    queue_ids: list[str]
+    active: bool
+    has_password: bool
+
+
+class DispositionSetIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Name
+    dispositions: list[Annotated[str, msgspec.Meta(min_length=1, max_length=100)]] = []
+
+
+class DispositionSetCreate(DispositionSetIn, kw_only=True, forbid_unknown_fields=True):
+    id: Id | None = None
+
+
+class DispositionSetOut(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    dispositions: list[str]
+
+
+# -- global settings ---------------------------------------------------------------------
+
+
+class ChannelWeights(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Capacity points per digital channel (1..100). Voice is fixed at 51: not settable."""
+
+    chat: Weight = DEFAULT_CHANNEL_WEIGHTS["chat"]
+    sms: Weight = DEFAULT_CHANNEL_WEIGHTS["sms"]
+    whatsapp: Weight = DEFAULT_CHANNEL_WEIGHTS["whatsapp"]
+    messenger: Weight = DEFAULT_CHANNEL_WEIGHTS["messenger"]
+    email: Weight = DEFAULT_CHANNEL_WEIGHTS["email"]
+    api: Weight = DEFAULT_CHANNEL_WEIGHTS["api"]
+
+
+class Sounds(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """The sound the console plays per event; empty for silence."""
+
+    offered: SoundName = DEFAULT_SOUNDS["offered"]
+    auto_assigned: SoundName = DEFAULT_SOUNDS["auto_assigned"]
+    transferred: SoundName = DEFAULT_SOUNDS["transferred"]
+    reply: SoundName = DEFAULT_SOUNDS["reply"]
+
+
+class SettingsIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    channel_weights: ChannelWeights = ChannelWeights()
+    sounds: Sounds = Sounds()
+    priority_display: Literal["icons", "numbers"] = "icons"
+    disposition_set_id: Id | None = None
+
+
+class SettingsOut(msgspec.Struct, kw_only=True):
+    channel_weights: ChannelWeights
+    voice_weight: int
+    sounds: Sounds
+    priority_display: Literal["icons", "numbers"]
+    disposition_set_id: str | None
+
+
+# -- history -------------------------------------------------------------------------------
+
+
+class HistoryQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    before_seq: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
+
+
+class HistoryPage(msgspec.Struct, kw_only=True):
+    conversation_id: str
+    items: list[Message]
+    has_more: bool
+    # pass as before_seq for the previous (older) page; null when there is none
+    next_before_seq: int | None
+
+
+class ConversationList(msgspec.Struct, kw_only=True):
+    contact_id: str
+    items: list[Conversation]
+
+
+class ConversationExport(Conversation, kw_only=True, frozen=True):
+    messages: list[Message] = []
+
+
+class ContactExport(msgspec.Struct, kw_only=True):
+    contact: Contact
+    conversations: list[ConversationExport]
+
+
+class ContactDeleted(msgspec.Struct, kw_only=True):
+    contact_id: str
+    deleted_conversations: int
+
+
+class DeleteContactQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    force: bool = False
+
+
+# -- the existing agent and widget endpoints (described, not changed) ------------------------
+
+
+class LoginRequest(msgspec.Struct, kw_only=True):
+    email: str
+    password: str
+
+
+class Me(msgspec.Struct, kw_only=True):
+    id: str
+    email: str
+    name: str
+    role: Role
+    queue_ids: list[str]
+
+
+class LoginResponse(msgspec.Struct, kw_only=True):
+    token: str
+    expires_at: float
+    agent: Me
+
+
+class BootstrapRequest(msgspec.Struct, kw_only=True):
+    touchpoint_id: str
+    page_url: str
+    visitor_token: str = ""
+    identity: IdentityIn | None = None  # the site's signed identity (docs/security.md)
+
+
+class WidgetConfig(msgspec.Struct, kw_only=True):
+    touchpoint_id: str
+    name: str
+    widget: dict[str, Any]
+    form: list[FormField]
+    require_identity: bool
+
+
+class BootstrapResponse(msgspec.Struct, kw_only=True):
+    token: str
+    expires_at: float
+    visitor_id: str
+    visitor_name: str
+    ws_url: str
+    config: WidgetConfig

@@ -1,0 +1,268 @@
+"""Admin handlers for touchpoints: create, edit, duplicate, activate / deactivate, delete,
+and "why does this page (not) match". Validation reports every bad field at once and
+uses the router's own rules (a scratch router is asked to take the touchpoint)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from starlette.responses import Response
+
+import routing as r
+from channels.chat.domain import InvalidDomain, match_page, parse_domain
+from gateway.ports.store.base import Touchpoint
+from gateway.services.engine import Engine
+from gateway.web.admin.config import (
+    OPEN_STATES,
+    changed,
+    flow_queue_ids,
+    merge_patch,
+    missing_ids,
+    new_or_given_id,
+    read_only,
+)
+from gateway.web.admin.http import Ctx, InUse, convert, json_response
+from gateway.web.admin.schemas import (
+    DomainMatchOut,
+    DomainMatchQuery,
+    DuplicateIn,
+    Invalid,
+    TouchpointCreate,
+    TouchpointIn,
+    TouchpointOut,
+)
+
+# -- touchpoints -----------------------------------------------------------------------
+
+
+def touchpoint_out(tp: Touchpoint) -> TouchpointOut:
+    return TouchpointOut(
+        id=tp.id,
+        name=tp.name,
+        channel=tp.channel,
+        active=tp.active,
+        direction=tp.direction,
+        routing_mode=tp.routing_mode,
+        domain=tp.domain,
+        queue_ids=list(tp.queue_ids),
+        dedicated_agent_id=tp.dedicated_agent_id,
+        flow=msgspec.convert(tp.flow, r.FlowConfig) if tp.flow else None,
+        widget=dict(tp.widget),
+        form=list(tp.form),
+        identity_secret_set=bool(tp.identity_secret),
+        require_identity=tp.require_identity,
+        preview_roles=list(tp.preview_roles),
+        created_at=tp.created_at,
+    )
+
+
+def _touchpoint_input(tp: Touchpoint) -> dict[str, Any]:
+    """The stored touchpoint as a TouchpointIn document (the base a PATCH merges into)."""
+    out: dict[str, Any] = msgspec.to_builtins(touchpoint_out(tp))
+    for name in ("id", "active", "created_at", "identity_secret_set"):
+        out.pop(name)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+async def build_touchpoint(
+    engine: Engine, body: TouchpointIn, tp_id: str, existing: Touchpoint | None, now: float
+) -> Touchpoint:
+    """Validate ``body`` completely (every bad field reported) and make the record."""
+    errors: list[tuple[str, str]] = []
+    domain = ""
+    if body.channel == "chat":
+        if not body.domain.strip():
+            errors.append(
+                ("domain", "a chat touchpoint needs its website's domain, e.g. example.com")
+            )
+        else:
+            try:
+                domain = str(parse_domain(body.domain))
+            except InvalidDomain as exc:
+                errors.append(("domain", exc.message))
+    elif body.domain:
+        errors.append(("domain", f"only chat touchpoints have a domain, not {body.channel}"))
+
+    queues = {q.id for q in await engine.store.list_queues()}
+    if missing := missing_ids(body.queue_ids, queues):
+        errors.append(("queue_ids", f"unknown queue id(s): {', '.join(missing)}"))
+    for where, ids in flow_queue_ids(body.flow):
+        if missing := missing_ids(ids, queues):
+            errors.append((where, f"unknown queue id(s): {', '.join(missing)}"))
+    if body.flow is not None and body.routing_mode != "flow":
+        errors.append(("flow", "a flow is used only by the flow routing mode; remove it"))
+
+    agent_ids = {a.id for a in await engine.store.list_agents()}
+    if body.routing_mode == "dedicated":
+        if not body.dedicated_agent_id:
+            errors.append(("dedicated_agent_id", "dedicated-agent routing names its agent"))
+        elif body.dedicated_agent_id not in agent_ids:
+            errors.append(("dedicated_agent_id", f"unknown agent id {body.dedicated_agent_id}"))
+    elif body.dedicated_agent_id is not None:
+        errors.append(("dedicated_agent_id", "only for the dedicated routing mode"))
+
+    # The router's own rules (mode per channel, flow calendars and hours), by asking a
+    # scratch router to take the touchpoint; the agent is checked above.
+    try:
+        r.Router(r.RouterConfig()).handle(
+            r.TouchpointUpserted(
+                touchpoint_id=tp_id,
+                channel=body.channel,
+                routing_mode=body.routing_mode,
+                queue_ids=list(body.queue_ids),
+                dedicated_agent_id=body.dedicated_agent_id or "(checked above)",
+                flow=body.flow if body.routing_mode == "flow" else None,
+            ),
+            now,
+        )
+    except r.RoutingError as exc:
+        errors.append(("flow" if exc.code == "invalid_flow" else "routing_mode", exc.message))
+
+    names = [f.name for f in body.form]
+    if dupes := sorted({n for n in names if names.count(n) > 1}):
+        errors.append(("form", f"duplicate field name(s): {', '.join(dupes)}"))
+    for i, f in enumerate(body.form):
+        if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", f.name):
+            errors.append((f"form[{i}].name", "letters, digits, '_' or '-'; 1..64 characters"))
+    secret = (
+        (existing.identity_secret if existing else "")
+        if body.identity_secret is None
+        else body.identity_secret
+    )
+    if body.require_identity and not secret:
+        errors.append(("require_identity", "requiring a signed identity needs an identity_secret"))
+    if errors:
+        raise Invalid(errors)
+    return Touchpoint(
+        id=tp_id,
+        name=body.name,
+        channel=body.channel,
+        active=existing.active if existing else False,
+        direction=body.direction,
+        routing_mode=body.routing_mode,
+        domain=domain,
+        queue_ids=list(dict.fromkeys(body.queue_ids)),
+        dedicated_agent_id=body.dedicated_agent_id,
+        flow=msgspec.to_builtins(body.flow) if body.flow is not None else {},
+        widget=body.widget,
+        form=body.form,
+        identity_secret=secret,
+        require_identity=body.require_identity,
+        preview_roles=list(dict.fromkeys(body.preview_roles)),
+        created_at=existing.created_at if existing else now,
+    )
+
+
+async def list_touchpoints(ctx: Ctx) -> Response:
+    tps = await ctx.engine.store.list_touchpoints()
+    return json_response([touchpoint_out(tp) for tp in tps])
+
+
+async def create_touchpoint(ctx: Ctx) -> Response:
+    body = convert(ctx.raw, TouchpointCreate)
+    store = ctx.engine.store
+    tp_id = await new_or_given_id(body.id, "tp", store.get_touchpoint)
+    tp = await build_touchpoint(ctx.engine, body, tp_id, None, ctx.now())
+    await store.put_touchpoint(tp)
+    await changed(ctx.engine)
+    return json_response(touchpoint_out(tp), 201)
+
+
+async def get_touchpoint(ctx: Ctx) -> Response:
+    return json_response(touchpoint_out(await ctx.engine.store.get_touchpoint(ctx.param())))
+
+
+async def _edit_touchpoint(ctx: Ctx, *, patch: bool) -> Response:
+    store = ctx.engine.store
+    current = await store.get_touchpoint(ctx.param())
+    out = msgspec.to_builtins(touchpoint_out(current))
+    raw = read_only(ctx.raw, out, ("id", "active", "created_at", "identity_secret_set"))
+    if patch:
+        raw = merge_patch(_touchpoint_input(current), raw)
+    body = convert(raw, TouchpointIn)
+    tp = await build_touchpoint(ctx.engine, body, current.id, current, ctx.now())
+    await store.put_touchpoint(tp)
+    await changed(ctx.engine)
+    return json_response(touchpoint_out(tp))
+
+
+async def put_touchpoint(ctx: Ctx) -> Response:
+    return await _edit_touchpoint(ctx, patch=False)
+
+
+async def patch_touchpoint(ctx: Ctx) -> Response:
+    return await _edit_touchpoint(ctx, patch=True)
+
+
+async def delete_touchpoint(ctx: Ctx) -> Response:
+    store = ctx.engine.store
+    tp = await store.get_touchpoint(ctx.param())
+    live = await store.list_conversations(touchpoint_id=tp.id, states=OPEN_STATES)
+    if live:
+        raise InUse(
+            "the touchpoint has open conversations: deactivate it and let them end first",
+            {"conversations": [c.id for c in live]},
+        )
+    await store.delete_touchpoint(tp.id)
+    await changed(ctx.engine)
+    return Response(status_code=204)
+
+
+async def duplicate_touchpoint(ctx: Ctx) -> Response:
+    body = convert(ctx.raw, DuplicateIn)
+    store = ctx.engine.store
+    source = await store.get_touchpoint(ctx.param())
+    tp_id = await new_or_given_id(body.id, "tp", store.get_touchpoint)
+    copy = msgspec.structs.replace(
+        source,
+        id=tp_id,
+        name=body.name or f"{source.name} (copy)"[:200],
+        active=False,
+        created_at=ctx.now(),
+    )
+    await store.put_touchpoint(copy)
+    await changed(ctx.engine)
+    return json_response(touchpoint_out(copy), 201)
+
+
+async def _set_active(ctx: Ctx, active: bool) -> Response:
+    store = ctx.engine.store
+    tp = await store.get_touchpoint(ctx.param())
+    if active:
+        # What is stored was validated when written; re-check it in case the rules
+        # changed since (or the record was written by hand).
+        await build_touchpoint(
+            ctx.engine, convert(_touchpoint_input(tp), TouchpointIn), tp.id, tp, ctx.now()
+        )
+    if tp.active != active:
+        tp = msgspec.structs.replace(tp, active=active)
+        await store.put_touchpoint(tp)
+        await changed(ctx.engine)
+    return json_response(touchpoint_out(tp))
+
+
+async def activate_touchpoint(ctx: Ctx) -> Response:
+    return await _set_active(ctx, True)
+
+
+async def deactivate_touchpoint(ctx: Ctx) -> Response:
+    return await _set_active(ctx, False)
+
+
+async def match_touchpoint(ctx: Ctx) -> Response:
+    query: DomainMatchQuery = ctx.query
+    tp = await ctx.engine.store.get_touchpoint(ctx.param())
+    try:
+        rule = parse_domain(tp.domain)
+    except InvalidDomain as exc:
+        raise Invalid(
+            [("domain", f"the touchpoint's domain is not valid: {exc.message}")]
+        ) from None
+    m = match_page(rule, query.page_url)
+    return json_response(
+        DomainMatchOut(
+            matched=m.matched, reason=m.reason, domain=str(rule), accepts=rule.describe()
+        )
+    )

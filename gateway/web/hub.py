@@ -1,0 +1,187 @@
+"""The hub: this node's open sockets, each behind a bounded send queue.
+
+A frame is encoded once and the same bytes are queued for every local socket of its
+topic. Each socket has one writer task draining its queue; a socket whose queue is full
+(a consumer too slow) is closed with SLOW_CONSUMER so it cannot hold memory or delay
+anyone else, and reconnects and resumes from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+
+import msgspec
+
+from gateway import metrics
+from gateway.ports.bus import Bus
+from gateway.protocol import CloseCode
+
+log = logging.getLogger("gateway.hub")
+
+SendText = Callable[[str], Awaitable[None]]
+Close = Callable[[int, str], Awaitable[None]]
+
+
+class Connection:
+    """One WebSocket, as the hub sees it: a topic, a bounded queue, and a writer task
+    that exists only while there is something to write (an idle socket holds no task)."""
+
+    def __init__(self, topic: str, send_text: SendText, close: Close, queue_size: int) -> None:
+        self.topic = topic
+        self._send_text = send_text
+        self._close = close
+        self._queue: deque[bytes] = deque()
+        self._limit = queue_size
+        self._writer: asyncio.Task[None] | None = None
+        # While held (during a resume or snapshot), live frames wait here so they follow
+        # the backlog instead of overtaking it.
+        self._held: list[bytes] | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self.closed = False
+        self.close_code: int | None = None
+        # A visitor socket's touchpoint: closed if the touchpoint is deactivated.
+        self.touchpoint_id = ""
+
+    def hold(self) -> None:
+        self._held = []
+
+    def release(self, keep: Callable[[bytes], bool] = lambda _: True) -> None:
+        """Stop holding: queue the held frames that ``keep`` accepts, in order."""
+        held, self._held = self._held or [], None
+        for data in held:
+            if keep(data):
+                self.send(data)
+
+    def send(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if self._held is not None:
+            self._held.append(data)
+            return
+        if len(self._queue) >= self._limit:
+            log.info("closing slow consumer on %s", self.topic)
+            self.abort(CloseCode.SLOW_CONSUMER, "too slow to read")
+            return
+        self._queue.append(data)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+
+    def abort(self, code: int, reason: str) -> None:
+        """Close as soon as possible, dropping what is queued."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        self._queue.clear()
+        if self._writer is not None:
+            self._writer.cancel()
+        self._closer = asyncio.create_task(self._close_quietly(code, reason))
+
+    async def _close_quietly(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self._close(code, reason)
+
+    async def stop(self) -> None:
+        """The socket is gone: stop the writer."""
+        self.closed = True
+        self._queue.clear()
+        writer = self._writer
+        if writer is not None:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+
+    async def _write(self) -> None:
+        queue = self._queue
+        try:
+            while queue:
+                await self._send_text(queue.popleft().decode())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The peer went away mid-send; the reader side notices and cleans up.
+            self.closed = True
+        finally:
+            self._writer = None
+
+
+_MESSAGE_PREFIX = b'{"type":"message"'
+
+
+class _At(msgspec.Struct):
+    at: float
+
+
+_at = msgspec.json.Decoder(_At)
+
+
+def _kind(topic: str) -> str:
+    return "agent" if topic.startswith("a:") else "visitor"
+
+
+class Hub:
+    """Local sockets by topic, subscribed on the bus while any is open."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self._by_topic: dict[str, set[Connection]] = defaultdict(set)
+        self._system: list[tuple[str, Callable[[str, bytes], None]]] = []
+
+    def system_topics(self, prefix: str, handler: Callable[[str, bytes], None]) -> None:
+        """Frames on topics with this prefix go to ``handler``, not to sockets."""
+        self._system.append((prefix, handler))
+
+    async def start(self) -> None:
+        await self.bus.start(self.deliver)
+
+    async def stop(self) -> None:
+        await self.bus.stop()
+
+    def deliver(self, topic: str, data: bytes) -> None:
+        for prefix, handler in self._system:
+            if topic.startswith(prefix):
+                handler(topic, data)
+                return
+        conns = self._by_topic.get(topic)
+        if not conns:
+            return
+        if data.startswith(_MESSAGE_PREFIX):
+            # Commit-to-delivery latency, read off the frame's own timestamp.
+            with contextlib.suppress(msgspec.DecodeError):
+                metrics.MESSAGE_LATENCY.observe(max(0.0, time.time() - _at.decode(data).at))
+        for conn in tuple(conns):
+            conn.send(data)
+
+    async def add(self, conn: Connection) -> None:
+        metrics.CONNECTIONS.labels(kind=_kind(conn.topic)).inc()
+        conns = self._by_topic[conn.topic]
+        first = not conns
+        conns.add(conn)
+        if first:
+            await self.bus.subscribe(conn.topic)
+
+    async def remove(self, conn: Connection) -> None:
+        metrics.CONNECTIONS.labels(kind=_kind(conn.topic)).dec()
+        await conn.stop()
+        conns = self._by_topic.get(conn.topic)
+        if conns is None:
+            return
+        conns.discard(conn)
+        if not conns:
+            del self._by_topic[conn.topic]
+            await self.bus.unsubscribe(conn.topic)
+
+    def count(self, topic: str) -> int:
+        return len(self._by_topic.get(topic, ()))
+
+    def connections(self) -> list[Connection]:
+        return [c for conns in self._by_topic.values() for c in conns]
+
+    @property
+    def total(self) -> int:
+        return sum(len(c) for c in self._by_topic.values())
