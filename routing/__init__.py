@@ -39,12 +39,15 @@ from routing.events import (
 from routing.flow import Calendar, Condition, FlowConfig, Outcome, Rule
 from routing.model import CAPACITY, VOICE_WEIGHT, RouterConfig
 from routing.router import Router
+from routing.snapshot import digest, export_snapshot, restore_snapshot
+from routing.state import AgentRecord, RouterState
 from routing.views import AgentView, ConversationView
 
 __all__ = [
     "CAPACITY",
     "VOICE_WEIGHT",
     "Accept",
+    "AgentRecord",
     "AgentRemoved",
     "AgentStatusChanged",
     "AgentUpserted",
@@ -73,6 +76,7 @@ __all__ = [
     "Requeued",
     "Router",
     "RouterConfig",
+    "RouterState",
     "RoutingError",
     "Rule",
     "SendToInbox",
@@ -82,4 +86,7 @@ __all__ = [
     "TouchpointUpserted",
     "Transfer",
     "WrapUp",
+    "digest",
+    "export_snapshot",
+    "restore_snapshot",
 ]

@@ -19,10 +19,11 @@ service order, priority first, then arrival.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+import msgspec
 
 from routing import decisions as d
 from routing import events as e
@@ -60,6 +61,7 @@ from routing.model import (
     check_transition,
     check_weight,
 )
+from routing.state import AgentRecord, RouterState
 from routing.views import AgentView, ConversationView
 
 Key = tuple[int, float, int, str]  # (-priority, arrived_at, seq, conversation_id)
@@ -325,22 +327,63 @@ class Router:
     def __len__(self) -> int:
         return len(self._convs)
 
-    # ------------------------------------------------------------------ snapshot
+    # ------------------------------------------------------------------ export
 
-    def snapshot(self) -> bytes:
-        from routing.snapshot import encode
-
-        return encode(self)
+    def export_state(self) -> RouterState:
+        """The whole state as plain records in canonical order (agents and touchpoints by
+        id, conversations in arrival order): equal states give equal records.
+        ``Router.from_state`` rebuilds an equal router from them."""
+        config = msgspec.structs.replace(
+            self.config, channel_weights=dict(sorted(self._weights.items()))
+        )
+        return RouterState(
+            config=config,
+            agents=[
+                AgentRecord(a.agent_id, list(a.queue_ids), a.role, a.status, a.idle_since)
+                for a in sorted(self._agents.values(), key=lambda a: a.agent_id)
+            ],
+            touchpoints=sorted(
+                (t.event for t in self._touchpoints.values()), key=lambda t: t.touchpoint_id
+            ),
+            conversations=[
+                e.ConversationRestored(
+                    conversation_id=c.conversation_id,
+                    touchpoint_id=c.touchpoint_id,
+                    channel=c.channel,
+                    state=c.state,
+                    queue_ids=list(c.queue_ids),
+                    priority=c.priority,
+                    arrived_at=c.arrived_at,
+                    mode=c.mode,
+                    acceptance=c.acceptance,
+                    owner_agent_id=c.owner,
+                    weight=c.weight,
+                    dedicated_agent_id=c.dedicated_agent,
+                    offer_agent_id=c.offer_agent,
+                    offer_expires_at=c.offer_expires,
+                    cooldowns=dict(sorted(c.cooldown.items())),
+                )
+                # (arrived_at, seq): arrival order stands in for the sequence numbers
+                for c in sorted(self._convs.values(), key=lambda c: (c.key[1], c.key[2]))
+            ],
+        )
 
     @classmethod
-    def restore(cls, data: bytes) -> Router:
-        from routing.snapshot import decode
-
-        return decode(data)
-
-    def digest(self) -> str:
-        """Equal digests ⇔ equal state (the snapshot is canonical)."""
-        return hashlib.sha256(self.snapshot()).hexdigest()
+    def from_state(cls, state: RouterState) -> Router:
+        """A router equal to the one whose ``export_state`` gave ``state``. Nothing is
+        dispatched and no decision made: an exported state is at its fixpoint. Raises a
+        ``RoutingError`` on records no router could have exported."""
+        router = cls(state.config)
+        router._quiet(state.touchpoints)
+        for rec in state.agents:
+            if rec.agent_id in router._agents:
+                raise InvalidRestore(f"agent {rec.agent_id!r} appears twice")
+            a = _Agent(rec.agent_id, tuple(dict.fromkeys(rec.queue_ids)), rec.role)
+            a.status, a.idle_since = rec.status, float(rec.idle_since)
+            router._agents[a.agent_id] = a
+            router._index_in(a)
+        router._quiet(state.conversations)
+        return router
 
     # ------------------------------------------------------------------ lookups
 
@@ -979,27 +1022,8 @@ class Router:
     def _sort_key(self, cid: str) -> Key:
         return self._convs[cid].key
 
-    # Internal access for routing.snapshot (same package).
-    def _export(
-        self,
-    ) -> tuple[dict[str, int], list[_Agent], list[_Touchpoint], list[_Conversation]]:
-        return (
-            self._weights,
-            list(self._agents.values()),
-            list(self._touchpoints.values()),
-            list(self._convs.values()),
-        )
-
-    def _import_agent(
-        self, agent_id: str, queue_ids: list[str], role: Role, status: Status, idle_since: float
-    ) -> None:
-        a = _Agent(agent_id, tuple(queue_ids), role)
-        a.status, a.idle_since = status, idle_since
-        self._agents[agent_id] = a
-        self._index_in(a)
-
     def _quiet(self, events: Iterable[e.Event]) -> None:
-        """Apply restore events without dispatch (the snapshot was at its fixpoint)."""
+        """Apply restore events without dispatch (an exported state is at its fixpoint)."""
         for ev in events:
             self._out = []
             self._handlers[type(ev)](ev)

@@ -310,7 +310,7 @@ class Dispatcher:
                         req_id=msg.req_id,
                         fence=self._fence,
                         seq=self._seq,
-                        data=self.router.snapshot(),
+                        data=r.export_snapshot(self.router),
                     )
                 await self.link.send(msg.reply_to, reply)
         elif isinstance(msg, LogEntry):
@@ -387,7 +387,7 @@ class Dispatcher:
             assert isinstance(reply, SnapshotReply)
             if reply.fence < self._fence:
                 continue
-            self.router = r.Router.restore(reply.data)
+            self.router = r.restore_snapshot(reply.data)
             self._fence, self._seq = reply.fence, reply.seq
             self._replica_ready = True
             pending, self._pending = sorted(self._pending, key=lambda e: e.seq), []

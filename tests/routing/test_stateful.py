@@ -35,6 +35,9 @@ from routing import (
     TouchpointUpserted,
     Transfer,
     WrapUp,
+    digest,
+    export_snapshot,
+    restore_snapshot,
 )
 
 from .support import T0, check_invariants, check_service_order
@@ -104,11 +107,11 @@ class RouterMachine(RuleBasedStateMachine):
             self.apply(event)
 
     def apply(self, event: Event) -> list[Decision]:
-        before = self.router.snapshot()
+        before = export_snapshot(self.router)
         try:
             out = self.router.handle(event, self.now)
         except RoutingError:
-            assert self.router.snapshot() == before, f"{event} failed but changed the state"
+            assert export_snapshot(self.router) == before, f"{event} failed but changed the state"
             self.log.append((event, self.now, False))
             return []
         self.log.append((event, self.now, True))
@@ -205,12 +208,12 @@ class RouterMachine(RuleBasedStateMachine):
                 assert ok
             except RoutingError:
                 assert not ok
-        assert replayed.digest() == self.router.digest()
-        restored = Router.restore(self.router.snapshot())
-        assert restored.digest() == self.router.digest()
+        assert digest(replayed) == digest(self.router)
+        restored = restore_snapshot(export_snapshot(self.router))
+        assert digest(restored) == digest(self.router)
         later = self.now + 3600
         assert restored.handle(Tick(), later) == self.router.handle(Tick(), later)
-        assert restored.digest() == self.router.digest()
+        assert digest(restored) == digest(self.router)
 
 
 RouterMachine.TestCase.settings = settings(
