@@ -3,7 +3,7 @@ conversation state machine."""
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 import msgspec
 
@@ -12,6 +12,7 @@ from routing.errors import InvalidWeight, RoutingError
 Status = Literal["available", "away", "offline"]
 Role = Literal["agent", "supervisor", "admin"]
 RoutingMode = Literal["simplified", "dedicated", "flow"]
+ROUTING_MODES: Final[tuple[RoutingMode, ...]] = get_args(RoutingMode)
 Acceptance = Literal["manual", "auto"]
 ConversationState = Literal["waiting", "offered", "assigned", "wrapup"]
 
@@ -53,12 +54,17 @@ DEFAULT_WEIGHTS: Final = {
 
 
 class RouterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Tunables. Channels missing from ``channel_weights`` cost ``default_weight``."""
+    """Tunables. Channels missing from ``channel_weights`` cost ``default_weight``.
+
+    ``channel_modes``: the routing modes a touchpoint of each channel may use, from the
+    gateway's channel definitions (the router knows no channel rules of its own); a
+    channel not listed may use every mode."""
 
     offer_timeout: float = 30.0
     reoffer_cooldown: float = 120.0
     channel_weights: dict[str, int] = msgspec.field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     default_weight: int = 10
+    channel_modes: dict[str, list[RoutingMode]] = msgspec.field(default_factory=dict)
 
     def validated(self) -> RouterConfig:
         if self.offer_timeout <= 0 or self.reoffer_cooldown < 0:
@@ -66,12 +72,37 @@ class RouterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         check_weight("(default)", self.default_weight)
         for channel, weight in self.channel_weights.items():
             check_weight(channel, weight)
-        # Floats always, so equal configs encode to equal snapshot bytes.
+        modes = {channel: check_modes(channel, m) for channel, m in self.channel_modes.items()}
+        # Floats always, channels sorted and modes in one order without repeats, so equal
+        # configs encode to equal snapshot bytes.
         return msgspec.structs.replace(
             self,
             offer_timeout=float(self.offer_timeout),
             reoffer_cooldown=float(self.reoffer_cooldown),
+            channel_modes=dict(sorted(modes.items())),
         )
+
+
+def check_modes(channel: str, modes: list[RoutingMode]) -> list[RoutingMode]:
+    """The modes a channel allows, in ``ROUTING_MODES`` order; refuses unknown ones."""
+    known = ", ".join(ROUTING_MODES)
+    if not isinstance(channel, str) or not isinstance(modes, list) or not modes:
+        raise RoutingError(
+            f"channel_modes[{channel!r}] must be a non-empty list of routing modes ({known})"
+        )
+    if unknown := [m for m in modes if m not in ROUTING_MODES]:
+        raise RoutingError(
+            f"channel_modes[{channel!r}]: unknown routing mode(s) "
+            f"{', '.join(map(repr, unknown))}; known: {known}"
+        )
+    return [m for m in ROUTING_MODES if m in modes]
+
+
+def describe_modes(modes: list[RoutingMode]) -> str:
+    """For messages: "the flow routing mode", "the simplified and flow routing modes"."""
+    if len(modes) == 1:
+        return f"the {modes[0]} routing mode"
+    return f"the {', '.join(modes[:-1])} and {modes[-1]} routing modes"
 
 
 def check_weight(channel: str, weight: int) -> None:

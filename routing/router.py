@@ -60,6 +60,7 @@ from routing.model import (
     Status,
     check_transition,
     check_weight,
+    describe_modes,
 )
 from routing.state import AgentRecord, RouterState
 from routing.views import AgentView, ConversationView
@@ -459,7 +460,7 @@ class Router:
             self._leave_work(a, "agent_away" if new == "away" else "agent_offline")
         if new == "offline":
             # Live conversations must not wait on someone who is gone; dedicated ones stay
-            # (they are that agent's by definition, and SMS is not live).
+            # (they are that agent's by definition, to answer when back).
             for cid in sorted(a.owned, key=self._sort_key):
                 c = self._convs[cid]
                 if c.state == "assigned" and c.mode != "dedicated":
@@ -473,10 +474,13 @@ class Router:
     # ------------------------------------------------------------------ configuration
 
     def _touchpoint_upserted(self, ev: e.TouchpointUpserted) -> None:
-        if ev.routing_mode == "dedicated" and (ev.channel != "sms" or not ev.dedicated_agent_id):
-            raise InvalidTouchpoint("dedicated-agent routing is for SMS and names its agent")
-        if ev.channel == "chat" and ev.routing_mode != "flow":
-            raise InvalidTouchpoint("chat supports only the flow routing mode")
+        allowed = self.config.channel_modes.get(ev.channel)
+        if allowed is not None and ev.routing_mode not in allowed:
+            raise InvalidTouchpoint(
+                f"{ev.channel} touchpoints support only {describe_modes(allowed)}"
+            )
+        if ev.routing_mode == "dedicated" and not ev.dedicated_agent_id:
+            raise InvalidTouchpoint("dedicated-agent routing names its agent (dedicated_agent_id)")
         queues = tuple(dict.fromkeys(ev.queue_ids))
         flow = None
         if ev.routing_mode == "flow":
@@ -780,7 +784,7 @@ class Router:
         while backlog:
             c = self._convs[backlog[0][3]]
             if self.weight(c.channel) > a.free:
-                break  # FIFO: a small newer SMS does not jump a big older one
+                break  # FIFO: a small newer conversation does not jump a big older one
             self._take(c, a, "dedicated")
         if a.status != "available":
             return

@@ -12,16 +12,29 @@ import hashlib
 import msgspec
 
 from routing.events import ConversationRestored, TouchpointUpserted
-from routing.model import RouterConfig
+from routing.model import RouterConfig, RoutingMode
 from routing.router import Router
 from routing.state import AgentRecord, RouterState
 
 VERSION = 1
 
 
+class ConfigRecord(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+    """``RouterConfig`` as stored. ``channel_modes`` is written only when set, so the
+    snapshot of a router without it has exactly the bytes it had before the field
+    existed (and older nodes can still read it); every other field is always written.
+    Its fields are RouterConfig's: one missing here fails every snapshot at once."""
+
+    offer_timeout: float
+    reoffer_cooldown: float
+    channel_weights: dict[str, int]
+    default_weight: int
+    channel_modes: dict[str, list[RoutingMode]] = {}
+
+
 class Snapshot(msgspec.Struct, frozen=True):
     version: int
-    config: RouterConfig
+    config: ConfigRecord
     agents: list[AgentRecord]
     touchpoints: list[TouchpointUpserted]
     conversations: list[ConversationRestored]  # in arrival order
@@ -34,7 +47,8 @@ _decoder = msgspec.msgpack.Decoder(Snapshot)
 def export_snapshot(router: Router) -> bytes:
     """The router's whole state; equal states give equal bytes."""
     s = router.export_state()
-    return _encoder.encode(Snapshot(VERSION, s.config, s.agents, s.touchpoints, s.conversations))
+    config = ConfigRecord(**msgspec.structs.asdict(s.config))
+    return _encoder.encode(Snapshot(VERSION, config, s.agents, s.touchpoints, s.conversations))
 
 
 def restore_snapshot(data: bytes) -> Router:
@@ -42,9 +56,8 @@ def restore_snapshot(data: bytes) -> Router:
     snap = _decoder.decode(data)
     if snap.version != VERSION:
         raise ValueError(f"snapshot version {snap.version}, expected {VERSION}")
-    return Router.from_state(
-        RouterState(snap.config, snap.agents, snap.touchpoints, snap.conversations)
-    )
+    config = RouterConfig(**msgspec.structs.asdict(snap.config))
+    return Router.from_state(RouterState(config, snap.agents, snap.touchpoints, snap.conversations))
 
 
 def digest(router: Router) -> str:

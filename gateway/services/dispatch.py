@@ -34,6 +34,7 @@ from gateway.cluster.link import (
     SnapshotRequest,
 )
 from gateway.errors import ActionRefused, GatewayError, StoreError
+from gateway.model.channels import ROUTING_MODES
 from gateway.ports.presence import Presence
 from gateway.ports.presence import Status as ChosenStatus
 from gateway.ports.store.base import Conversation, ConversationState, Store, Touchpoint
@@ -106,6 +107,7 @@ class Dispatcher:
                 offer_timeout=self._settings.offer_timeout,
                 reoffer_cooldown=self._settings.reoffer_cooldown,
                 channel_weights=weights,
+                channel_modes=ROUTING_MODES,
             )
         )
 

@@ -21,8 +21,21 @@ from routing import (
     Rule,
     TouchpointUpserted,
 )
+from routing.model import RoutingMode
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+
+# The gateway's channel definitions as the router sees them: chat is flow only, only SMS
+# has dedicated numbers.
+CHANNEL_MODES: dict[str, list[RoutingMode]] = {
+    "chat": ["flow"],
+    "sms": ["simplified", "dedicated", "flow"],
+    "whatsapp": ["simplified", "flow"],
+    "messenger": ["simplified", "flow"],
+    "email": ["simplified", "flow"],
+    "api": ["simplified", "flow"],
+    "voice": ["simplified", "flow"],
+}
 
 
 def world(config: RouterConfig | None = None, available: Iterable[str] = ()) -> Router:

@@ -15,6 +15,7 @@ from routing import (
     End,
     Event,
     Reject,
+    RouterConfig,
     SendToInbox,
     TouchpointRemoved,
     TouchpointUpserted,
@@ -24,7 +25,7 @@ from routing import (
 )
 from routing.errors import RoutingError
 
-from .support import T0, world
+from .support import CHANNEL_MODES, T0, world
 
 BAD: list[tuple[Event, str]] = [
     (AgentRemoved("ghost"), "unknown_agent"),
@@ -92,7 +93,7 @@ BAD: list[tuple[Event, str]] = [
 
 @pytest.mark.parametrize(("event", "code"), BAD, ids=[f"{type(e).__name__}-{c}" for e, c in BAD])
 def test_bad_input_is_refused_with_a_code_and_changes_nothing(event: Event, code: str) -> None:
-    r = world(available=["ann"])
+    r = world(RouterConfig(channel_modes=CHANNEL_MODES), available=["ann"])
     r.handle(ConversationArrived("a1", "web", "chat"), T0)  # → ann
     r.handle(Accept("a1", "ann"), T0)
     r.handle(ConversationArrived("o1", "web", "chat"), T0)  # rings ann, never answered

@@ -40,7 +40,7 @@ from routing import (
     restore_snapshot,
 )
 
-from .support import T0, check_invariants, check_service_order
+from .support import CHANNEL_MODES, T0, check_invariants, check_service_order
 
 AGENTS = ["a0", "a1", "a2", "a3", "a4", "boss"]  # a4 exists only once upserted
 QUEUES = ["q0", "q1", "q2"]
@@ -89,7 +89,10 @@ SETUP: list[Event] = [
     AgentStatusChanged("a2", "available"),
 ]
 CONFIG = RouterConfig(
-    offer_timeout=30, reoffer_cooldown=60, channel_weights={"chat": 30, "sms": 20, "email": 10}
+    offer_timeout=30,
+    reoffer_cooldown=60,
+    channel_weights={"chat": 30, "sms": 20, "email": 10},
+    channel_modes=CHANNEL_MODES,  # so snapshot/restore carries a non-empty one
 )
 
 agents = st.sampled_from(AGENTS)

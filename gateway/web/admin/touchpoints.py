@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 import routing as r
 from channels.chat.domain import InvalidDomain, match_page, parse_domain
+from gateway.model.channels import ROUTING_MODES
 from gateway.ports.store.base import Touchpoint
 from gateway.services.engine import Engine
 from gateway.web.admin.config import (
@@ -106,7 +107,7 @@ async def build_touchpoint(
     # The router's own rules (mode per channel, flow calendars and hours), by asking a
     # scratch router to take the touchpoint; the agent is checked above.
     try:
-        r.Router(r.RouterConfig()).handle(
+        r.Router(r.RouterConfig(channel_modes=ROUTING_MODES)).handle(
             r.TouchpointUpserted(
                 touchpoint_id=tp_id,
                 channel=body.channel,

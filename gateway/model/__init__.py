@@ -1,0 +1,1 @@
+"""Records and literals, defined once."""
