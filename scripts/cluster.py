@@ -10,6 +10,25 @@ Everything listens on 127.0.0.1 and lives in one temporary directory (the logs t
 removed at the end unless --keep. Each server runs in a session of its own, so Ctrl-C
 reaches only this script, which then stops them in order: the gateways first with
 SIGTERM (they drain), then nginx, Redis and PostgreSQL, and removes the directory.
+
+A gateway node that exits (kill -9, a crash) leaves the others running: the script
+says which node died, how, and the end of its log; the survivors keep serving through
+nginx, and the node can be started again on its own port with its own environment.
+Only when the last node is gone, or when PostgreSQL, Redis or nginx exits (the nodes
+cannot serve without them), does it stop everything, with exit status 1.
+
+Commands, one a line on stdin when stdin is a terminal or a pipe:
+
+    status        every process: up, or how it exited; its pid and address
+    kill N        SIGKILL node N: a crash, to watch the others take over
+    restart N     start node N again (a running node drains first, with SIGTERM)
+    restart       start every dead node again
+    stop          stop everything, as Ctrl-C does
+    help          this list
+
+SIGUSR1 to this script also starts every dead node again (for when stdin is not
+usable, e.g. the script runs in the background).
+
 As a last resort, each child asks the kernel for SIGTERM should this script die without
 cleaning up (PR_SET_PDEATHSIG; best effort: some sandboxed kernels ignore it, so a
 ``kill -9`` of this script can leave its servers behind). A missing binary is an error
@@ -25,9 +44,11 @@ import os
 import pwd
 import re
 import secrets
+import select
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -62,13 +83,19 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 
 @dataclass
 class Service:
-    """One child server, started in a session of its own."""
+    """One child server, started in a session of its own; it can be started again."""
 
     name: str
     proc: subprocess.Popen[bytes]
     log: Path
     url: str
     stop_signal: int = signal.SIGTERM
+    # How it was started, to start it again the same way (same port, same environment).
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] | None = None
+    cwd: Path | None = None
+    user: str | None = None
+    reported: bool = False  # its exit has been announced
 
     @property
     def pid(self) -> int:
@@ -82,6 +109,11 @@ class Service:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(self.stop_signal)
 
+    def kill(self) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+
     def wait(self, timeout: float) -> int:
         try:
             return self.proc.wait(timeout)
@@ -90,10 +122,58 @@ class Service:
             self.proc.kill()
             return self.proc.wait()
 
+    def respawn(self) -> None:
+        """Start it again as it was started; its log goes on in the same file."""
+        assert not self.alive(), f"{self.name} is running"
+        with open(self.log, "ab") as out:
+            out.write(
+                f"\n--- {time.strftime('%H:%M:%S')} started again by scripts/cluster ---\n".encode()
+            )
+        self.proc = _popen(self.argv, self.log, env=self.env, cwd=self.cwd, user=self.user)
+        self.reported = False
+
+    def state(self) -> str:
+        return "up" if self.alive() else describe_exit(self.proc.returncode)
+
     def tail(self, lines: int = 30) -> str:
         with contextlib.suppress(OSError):
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         return ""
+
+
+def describe_exit(returncode: int | None) -> str:
+    """How a process ended, from Popen.returncode: "exited with code -9 (killed by SIGKILL)"."""
+    if returncode is None:
+        return "running"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"exited with code {returncode} (killed by {name})"
+    return f"exited with code {returncode}"
+
+
+def _popen(
+    argv: list[str],
+    log: Path,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    user: str | None = None,
+) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            user=user,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
 
 
 def _spawn(
@@ -107,19 +187,8 @@ def _spawn(
     cwd: Path | None = None,
     user: str | None = None,
 ) -> Service:
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=cwd,
-            user=user,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-    return Service(name, proc, log, url, stop_signal)
+    proc = _popen(argv, log, env=env, cwd=cwd, user=user)
+    return Service(name, proc, log, url, stop_signal, argv, env, cwd, user)
 
 
 @dataclass
@@ -160,6 +229,35 @@ class Cluster:
             f"  {name:<{width}}  {url:<38} pid {pid:<7} log {log}" for name, url, pid, log in rows
         ]
         return "\n".join(lines)
+
+    def status(self) -> str:
+        services = self.services()
+        width = max(len(s.name) for s in services)
+        return "\n".join(
+            f"  {s.name:<{width}}  {s.url:<38} pid {s.pid:<7} {s.state()}" for s in services
+        )
+
+    def node(self, ref: str) -> Service:
+        """Node ``ref``: its number ("2") or its name ("node-2")."""
+        number = ref.removeprefix("node-")
+        if number.isdigit() and 1 <= int(number) <= len(self.nodes):
+            return self.nodes[int(number) - 1]
+        raise LookupError(f"no node {ref!r}: the nodes are 1 to {len(self.nodes)}")
+
+    def restart_node(self, node: Service) -> None:
+        """Start ``node`` again on its port with its environment, and wait until ready.
+
+        A running node is stopped first with SIGTERM (it drains). Raises RuntimeError
+        when it exits while starting, TimeoutError when it is not ready in time.
+        """
+        if node.alive():
+            print(f"cluster: {node.name} drains (SIGTERM) before it starts again", flush=True)
+            node.signal()
+            node.wait(DRAIN_TIMEOUT + 10)
+        print(f"cluster: starting {node.name} again on {node.url}", flush=True)
+        node.respawn()
+        _wait_http(node, node.url + "/healthz")
+        _wait_http(node, node.url + "/readyz")
 
 
 def _need(binary: str, package: str) -> str:
@@ -398,6 +496,179 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     raise Stop(signal.Signals(signum).name)
 
 
+# ---------------------------------------------------------------- while it runs
+
+COMMANDS = "status | kill N | restart N | restart | stop | help"
+HELP = """\
+  status      every process: up, or how it exited; its pid and address
+  kill N      SIGKILL node N (a crash): the others keep serving through nginx
+  restart N   start node N again on its port (a running node drains first, SIGTERM)
+  restart     start every dead node again (SIGUSR1 does the same)
+  stop        stop everything (as Ctrl-C does)
+  help        this list"""
+POLL = 0.5  # seconds between two looks at the children
+
+
+class Console:
+    """Operator commands, one a line, read from stdin when it is a terminal or a pipe."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.pending = b""
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            self.open = False
+        else:
+            self.open = os.isatty(fd) or stat.S_ISFIFO(mode)
+
+    def _readable_now(self) -> bool:
+        if not self.open:
+            return False
+        if os.isatty(self.fd):
+            # A background job reading its terminal gets stopped (SIGTTIN): read it only
+            # while in the foreground; 'fg' brings the commands back.
+            try:
+                return os.tcgetpgrp(self.fd) == os.getpgrp()
+            except OSError:
+                return False
+        return True
+
+    def lines(self, timeout: float) -> list[str]:
+        """The commands that come within ``timeout`` seconds (waits that long if none)."""
+        if not self._readable_now():
+            time.sleep(timeout)
+            return []
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            return []
+        try:
+            chunk = os.read(self.fd, 4096)
+        except BlockingIOError:
+            return []
+        except OSError as exc:
+            print(f"cluster: reading stdin: {exc}", file=sys.stderr)
+            chunk = b""
+        if not chunk:  # end of input: the cluster runs on, without commands
+            self.open = False
+            chunk, self.pending = self.pending + b"\n", b""
+            print(
+                "cluster: end of input on stdin: no more commands "
+                "(Ctrl-C or SIGTERM stops everything, SIGUSR1 starts dead nodes again)"
+            )
+        self.pending += chunk
+        *complete, self.pending = self.pending.split(b"\n")
+        return [line.decode(errors="replace").strip() for line in complete if line.strip()]
+
+
+@dataclass
+class Supervisor:
+    """Watches the children, reports the ones that exit, runs the operator's commands."""
+
+    cluster: Cluster
+    console: Console
+    restart_requested: bool = False  # SIGUSR1
+
+    def on_sigusr1(self, signum: int, frame: FrameType | None) -> None:
+        self.restart_requested = True
+
+    def run(self) -> int:
+        """Until the cluster cannot go on (then 1); a signal or 'stop' raises Stop."""
+        while True:
+            reason = self.check()
+            if reason is not None:
+                print(f"cluster: {reason}: stopping everything", file=sys.stderr)
+                return 1
+            if self.restart_requested:
+                self.restart_requested = False
+                print("cluster: SIGUSR1: starting every dead node again")
+                self.restart_dead()
+            for line in self.console.lines(POLL):
+                self.command(line)
+
+    def check(self) -> str | None:
+        """Announce what exited since the last look; why to stop everything, or None."""
+        cluster = self.cluster
+        for service in (cluster.postgres, cluster.redis, cluster.nginx):
+            if service is not None and not service.alive():
+                self.announce(service)
+                return f"the nodes cannot serve without {service.name}"
+        dead = [node for node in cluster.nodes if not node.alive() and not node.reported]
+        for node in dead:
+            self.announce(node)
+        survivors = [node.name for node in cluster.nodes if node.alive()]
+        if not survivors:
+            return "no gateway node is left"
+        for node in dead:
+            number = node.name.removeprefix("node-")
+            how = f"type 'restart {number}' or " if self.console.open else ""
+            print(
+                f"cluster: {', '.join(survivors)} {'keeps' if len(survivors) == 1 else 'keep'}"
+                f" serving through nginx on {cluster.public_url}; nginx passes over"
+                f" {node.name} while it is down.\n"
+                f"cluster: to start {node.name} again on its port: {how}"
+                f"kill -USR1 {os.getpid()} (starts every dead node again)."
+            )
+        return None
+
+    def announce(self, service: Service) -> None:
+        service.reported = True
+        tail = "\n".join(f"    | {line}".rstrip() for line in service.tail(20).splitlines())
+        print(
+            f"\ncluster: {service.name} (pid {service.pid}, {service.url})"
+            f" {describe_exit(service.proc.returncode)}. The end of {service.log}:\n{tail}",
+            file=sys.stderr,
+        )
+
+    def restart(self, node: Service) -> None:
+        try:
+            self.cluster.restart_node(node)
+        except TimeoutError as exc:  # still starting: the next looks will tell
+            print(f"cluster: {exc}; see {node.log}", file=sys.stderr)
+        except (RuntimeError, OSError) as exc:  # it exited while starting
+            node.reported = True
+            print(f"cluster: {node.name} did not start: {exc}", file=sys.stderr)
+        else:
+            print(
+                f"cluster: {node.name} is back: pid {node.pid}, {node.url}; nginx routes to it"
+                " again (at the latest when its fail_timeout is over)"
+            )
+
+    def restart_dead(self) -> None:
+        dead = [node for node in self.cluster.nodes if not node.alive()]
+        if not dead:
+            print("cluster: every node is up")
+        for node in dead:
+            self.restart(node)
+
+    def command(self, line: str) -> None:
+        verb, *args = line.split()
+        try:
+            match verb.lower(), args:
+                case (("help" | "?"), []):
+                    print(f"cluster: commands:\n{HELP}")
+                case "status", []:
+                    print(f"cluster: status:\n{self.cluster.status()}")
+                case "stop", []:
+                    raise Stop("stop")
+                case "kill", [ref]:
+                    node = self.cluster.node(ref)
+                    if not node.alive():
+                        print(f"cluster: {node.name} is not running: it {node.state()}")
+                        return
+                    print(f"cluster: killing {node.name} (pid {node.pid}) with SIGKILL")
+                    node.kill()
+                    node.wait(10)  # the next look announces it
+                case "restart", []:
+                    self.restart_dead()
+                case "restart", [ref]:
+                    self.restart(self.cluster.node(ref))
+                case _:
+                    print(f"cluster: unknown command {line!r}; commands: {COMMANDS}")
+        except LookupError as exc:
+            print(f"cluster: {exc.args[0]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="scripts/cluster", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -413,14 +684,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.nodes <= 9:
         parser.error("between 1 and 9 nodes")
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _on_signal)
     workdir = Path(tempfile.mkdtemp(prefix="gw-cluster-"))
     cluster = Cluster(workdir, args.port, secrets.token_urlsafe(48))
+    supervisor = Supervisor(cluster, Console(sys.stdin.fileno()))
+    signal.signal(signal.SIGUSR1, supervisor.on_sigusr1)
     status = 0
     try:
         print(f"cluster: starting {args.nodes} node(s) in {workdir}", flush=True)
         start_cluster(cluster, args.nodes, log_level=args.log_level)
+        if supervisor.console.open:
+            commands = f"Commands (type them here): {COMMANDS}\n"
+        else:
+            commands = "No commands: stdin is neither a terminal nor a pipe.\n"
         print(
             f"\nCluster ready: {cluster.public_url} (nginx in front of {args.nodes} nodes)\n"
             f"  demo page (the visitor):  {cluster.public_url}/demo\n"
@@ -429,20 +707,14 @@ def main(argv: list[str] | None = None) -> int:
             f"  database:                 {cluster.database_url}\n"
             f"  redis:                    {cluster.redis_url}\n"
             f"{cluster.summary()}\n"
+            "A node that exits leaves the others serving; the last node, PostgreSQL, Redis"
+            " or nginx exiting stops everything.\n"
+            f"{commands}"
+            f"kill -USR1 {os.getpid()} starts every dead node again.\n"
             "Ctrl-C stops everything.",
             flush=True,
         )
-        while True:
-            dead = [s for s in cluster.services() if not s.alive()]
-            if dead:
-                for s in dead:
-                    print(
-                        f"cluster: {s.name} exited with {s.proc.returncode}:\n{s.tail()}",
-                        file=sys.stderr,
-                    )
-                status = 1
-                break
-            time.sleep(0.5)
+        status = supervisor.run()
     except Stop as exc:
         print(f"\ncluster: {exc}: stopping", flush=True)
     except (ServiceMissing, RuntimeError, TimeoutError, OSError) as exc:
@@ -450,7 +722,7 @@ def main(argv: list[str] | None = None) -> int:
         status = 1
     finally:
         # A second Ctrl-C must not cut the clean-up short.
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(signum, signal.SIG_IGN)
         cluster.stop()
         if args.keep:
