@@ -116,8 +116,8 @@ def seed_store(database_url: str, agents: int, per_agent: int) -> list[tuple[str
     the chat weight (100 / per_agent) into a store before any gateway starts on it.
     Returns the agents' (email, password)."""
     from gateway.auth import hash_password
+    from gateway.model.records import Agent, FormField, GlobalSettings, Queue, Touchpoint
     from gateway.ports.store import create_store
-    from gateway.ports.store.base import Agent, FormField, GlobalSettings, Queue, Touchpoint
 
     weight = max(1, 100 // per_agent)
     password_hash = hash_password(PASSWORD)

@@ -446,7 +446,7 @@ What one relayed message costs the gateway, read from the profile above and from
 code it points at:
 
 1. **The store is one serialised lane.** Store calls run one after the other on the
-   SQLite thread under one `asyncio.Lock` (`gateway/store/sqlite.py`): the visitor's
+   SQLite thread under one `asyncio.Lock` (`gateway/ports/store/sqlite.py`): the visitor's
    conversation (one read by primary key, `VisitorSession.conversation`), the append,
    and the conversation again after it (`Engine._deliver_visitor_message` /
    `Engine.agent_send` re-read it for the owner and the unread count). Every trip waits
@@ -454,11 +454,11 @@ code it points at:
    which the lane drains, not the CPU, sets the ceiling: the process saturates with a
    core to spare (see *CPU cores busy* in the step table).
 2. **Five frames out per message**, each through Starlette's `WebSocket.send_text` and
-   uvicorn's protocol (`gateway/hub.py` `Connection._write` →
+   uvicorn's protocol (`gateway/web/hub.py` `Connection._write` →
    `uvicorn/protocols/websockets/websockets_sansio_impl.py` `send`): the echo and the
    `ack` to the sender, and to the agent the message, `unread` and a `sound`. The bare
    websockets peer sends one.
-3. **Decoding rows** into Structs (`gateway/store/_sql.py` `Table.decode`) for rows the
+3. **Decoding rows** into Structs (`gateway/ports/store/_sql.py` `Table.decode`) for rows the
    hot path only needs one or two columns of.
 
 Already done, from the first profile of this workload: appends are **group-committed**
@@ -566,7 +566,7 @@ server would put numbers on each): uvicorn's protocol object and its websockets
 `ServerProtocol` with their buffers, Starlette's `WebSocket` and the ASGI scope, the
 endpoint coroutine's frame and the task running it, the hub's `Connection` and the
 session, and the rate limiter's state. Already done: no writer task while a socket has
-nothing to send (`gateway/hub.py` starts one only to drain a backlog) and one timer for
+nothing to send (`gateway/web/hub.py` starts one only to drain a backlog) and one timer for
 all token renewals instead of a task per socket (`Engine._renew_tokens`). What would
 shrink it further: serving the socket without the ASGI layer (one protocol object per
 connection instead of uvicorn's, Starlette's and the endpoint's coroutine).

@@ -1,4 +1,12 @@
-"""The ASGI application: routes, and the engine's start and stop around them."""
+"""The composition root: builds every part of a node, hands each what it needs, and
+serves them as one ASGI application.
+
+Nothing else builds a service. A :class:`Node` owns the ports (store, bus, presence,
+and in a cluster the Redis client, the lease and the link to the other nodes), the
+router shell, the services, this node's sockets and the channel adapters; it starts
+them in dependency order and stops them in reverse. docs/architecture.md draws the
+picture.
+"""
 
 from __future__ import annotations
 
@@ -8,84 +16,237 @@ import sys
 import time
 from collections.abc import AsyncIterator
 
+import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
-from channels.chat.bootstrap import bootstrap
-from channels.chat.visitor_socket import visitor_endpoint
-from gateway.auth import Tokens, load_secret
-from gateway.demo import seed_demo
-from gateway.metrics import metrics_endpoint
+from channels.base import ChannelAdapter, Core
+from channels.chat import ChatChannel
+from gateway import metrics
+from gateway.auth import Tokens, load_secret, new_id
+from gateway.cluster.lease import Leadership
+from gateway.cluster.link import ClusterLink
+from gateway.demo import DEMO_ADMIN, DEMO_AGENT, seed_demo
+from gateway.errors import CloseCode, GatewayError
 from gateway.ports.bus import create_bus
+from gateway.ports.presence import LocalPresence, Presence, RedisPresence
 from gateway.ports.store import create_store
-from gateway.services.engine import Engine
+from gateway.services.access import AccessPolicy
+from gateway.services.agent_desk import AgentDesk
+from gateway.services.agents import AgentService
+from gateway.services.contacts import ContactService
+from gateway.services.conversations import ConversationService
+from gateway.services.directory import Directory
+from gateway.services.effects import Effects
+from gateway.services.notify import Notifier
+from gateway.services.presence_sweep import PresenceSweep
+from gateway.services.router_shell import RouterShell
+from gateway.services.views import Summaries
 from gateway.settings import Settings
 from gateway.web import pages
 from gateway.web.admin.routes import admin_routes
-from gateway.web.agent_socket import AgentSockets, agent_endpoint
+from gateway.web.agent_presence import AgentSockets
+from gateway.web.agent_socket import agent_endpoint
+from gateway.web.context import Health, Web
+from gateway.web.errors import gateway_error_handler, http_error_handler
+from gateway.web.hub import Hub
+from gateway.web.limits import Limits
 from gateway.web.login import api_routes
 
 log = logging.getLogger("gateway")
 
-
-async def healthz(request: Request) -> JSONResponse:
-    """Liveness: the process answers. ``/readyz`` also checks the database."""
-    return JSONResponse({"status": "ok"})
+# The channels this build carries. Each is an adapter of channels/base.py.
+ADAPTERS: tuple[type[ChannelAdapter], ...] = (ChatChannel,)
 
 
-async def readyz(request: Request) -> JSONResponse:
-    """Readiness: the database answers. Also says which node this is and whether it
-    leads the router."""
-    engine: Engine = request.app.state.engine
-    ok = await engine.store.ping() and not engine.draining
-    return JSONResponse(
-        {
-            "status": "draining" if engine.draining else "ok" if ok else "unavailable",
-            "node": engine.node_id,
-            "router_leader": engine.dispatcher.is_leader,
-        },
-        status_code=200 if ok else 503,
-    )
+class Node:
+    """One gateway process, wired."""
 
-
-def build_engine(settings: Settings) -> Engine:
-    tokens = Tokens(
-        load_secret(settings),
-        visitor_ttl=settings.visitor_token_ttl,
-        agent_ttl=settings.agent_token_ttl,
-    )
-    return Engine(
-        settings,
-        create_store(settings.database_url),
-        create_bus(settings.redis_url),
-        tokens,
-        time.time,
-    )
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """Errors Starlette raises itself (no route, wrong method): the API's JSON error
-    shape under /api, plain text elsewhere."""
-    assert isinstance(exc, HTTPException)
-    if request.url.path.startswith("/api/"):
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(
-            {"error": {"code": code, "message": str(exc.detail)}},
-            status_code=exc.status_code,
-            headers=exc.headers,
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        clock = time.time
+        self.clock = clock
+        self.node_id = settings.node_id or new_id("node")
+        self.tokens = Tokens(
+            load_secret(settings),
+            visitor_ttl=settings.visitor_token_ttl,
+            agent_ttl=settings.agent_token_ttl,
         )
-    return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
+        # -- ports ---------------------------------------------------------------------
+        self.store = create_store(settings.store_url)
+        self.bus = create_bus(settings.redis_url)
+        self.redis: aioredis.Redis | None = None
+        self.presence: Presence = LocalPresence()
+        if settings.redis_url:
+            self.redis = aioredis.from_url(settings.redis_url)
+            self.presence = RedisPresence(self.redis, self.node_id)
+        # -- services ------------------------------------------------------------------
+        self.directory = Directory(self.store)
+        self.notifier = Notifier(self.bus)
+        self.shell = RouterShell(
+            offer_timeout=settings.offer_timeout,
+            reoffer_cooldown=settings.reoffer_cooldown,
+            store=self.store,
+            directory=self.directory,
+            presence=self.presence,
+            clock=clock,
+        )
+        router = lambda: self.shell.router  # noqa: E731 - the router this node reads now
+        self.contacts = ContactService(self.store, clock)
+        self.access = AccessPolicy(self.directory, router)
+        self.summaries = Summaries(self.store, self.directory, self.contacts.name)
+        self.shell.effects = Effects(
+            self.store, self.directory, self.notifier, self.summaries, self.access, router
+        )
+        self.conversations = ConversationService(
+            store=self.store,
+            directory=self.directory,
+            shell=self.shell,
+            effects=self.shell.effects,
+            contacts=self.contacts,
+            access=self.access,
+            notifier=self.notifier,
+            summaries=self.summaries,
+            clock=clock,
+            backlog_page=settings.history_page_size * 4,
+        )
+        self.desk = AgentDesk(
+            store=self.store,
+            directory=self.directory,
+            shell=self.shell,
+            access=self.access,
+            notifier=self.notifier,
+            clock=clock,
+        )
+        self.agents = AgentService(
+            store=self.store,
+            directory=self.directory,
+            shell=self.shell,
+            access=self.access,
+            presence=self.presence,
+            notifier=self.notifier,
+            summaries=self.summaries,
+            tokens=self.tokens,
+            clock=clock,
+        )
+        self.sweep = PresenceSweep(self.shell, self.presence, self.directory)
+        # -- cluster -------------------------------------------------------------------
+        self.hub = Hub(self.bus)
+        self.link: ClusterLink | None = None
+        if self.redis is not None:
+            self.link = ClusterLink(self.bus, self.node_id, self.shell.on_message)
+            self.shell.join(
+                self.link,
+                Leadership(
+                    self.redis,
+                    self.node_id,
+                    settings.router_lease,
+                    self.shell.elected,
+                    self.shell.deposed,
+                ),
+            )
+            self.hub.system_topics("gw:", self.link.deliver)
+            set_gap = getattr(self.bus, "set_gap_handler", None)
+            if set_gap is not None:
+                set_gap(self.on_bus_gap)
+        # -- web and channels ------------------------------------------------------------
+        self.limits = Limits(settings)
+        self.agent_sockets = AgentSockets(self.hub, self.agents)
+        self.health = Health(self.node_id, lambda: self.shell.is_leader, self.store.ping)
+        core = Core(
+            settings=settings,
+            directory=self.directory,
+            conversations=self.conversations,
+            contacts=self.contacts,
+            notifier=self.notifier,
+            presence=self.presence,
+            tokens=self.tokens,
+            hub=self.hub,
+            limits=self.limits,
+            clock=clock,
+        )
+        self.channels = [adapter(core) for adapter in ADAPTERS]
+        for channel in self.channels:
+            self.notifier.register(channel.name, channel)
+            self.shell.on_config(channel.configuration_changed)
+        self.shell.on_config(self._close_deactivated_agents)
+        self.web = Web(
+            settings=settings,
+            tokens=self.tokens,
+            store=self.store,
+            directory=self.directory,
+            contacts=self.contacts,
+            conversations=self.conversations,
+            desk=self.desk,
+            agents=self.agents,
+            hub=self.hub,
+            agent_sockets=self.agent_sockets,
+            limits=self.limits,
+            health=self.health,
+            clock=clock,
+            reload=self.shell.config_changed,
+            endpoints=[ep for channel in self.channels for ep in channel.endpoints()],
+            touchpoint_checks={c.name: c.check_touchpoint for c in self.channels},
+        )
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.directory.load()
+        await self.presence.start()
+        await self.hub.start()
+        if self.link is not None:
+            await self.link.start()
+        await self.shell.start()
+        await self.sweep.start()
+        for channel in self.channels:
+            await channel.start()
+
+    async def stop(self) -> None:
+        for channel in reversed(self.channels):
+            await channel.stop()
+        await self.sweep.stop()
+        await self.shell.stop()
+        if self.link is not None:
+            await self.link.stop()
+        await self.presence.stop()
+        await self.hub.stop()
+        await self.store.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    async def on_bus_gap(self) -> None:
+        """The bus lost frames (Redis reconnected): every socket here may have missed
+        some, so close them with a reconnect code; clients resume from the store."""
+        metrics.BUS_RECONNECTS.inc()
+        self.hub.abort_all(CloseCode.RESTART, "resynchronising")
+        await self.shell.resync()
+
+    async def _close_deactivated_agents(self) -> None:
+        active = {a.id for a in self.directory.agents.values() if a.active}
+        self.agent_sockets.close_deactivated(active)
+
+    def routes(self) -> list[BaseRoute]:
+        home = "/demo" if self.settings.demo else "/console"
+        return [
+            WebSocketRoute("/ws/agent", agent_endpoint),
+            Mount(
+                "/api",
+                routes=[
+                    *api_routes(),
+                    *admin_routes(),
+                    *(r for channel in self.channels for r in channel.api_routes()),
+                ],
+            ),
+            *(r for channel in self.channels for r in channel.routes()),
+            *pages.routes(home),
+        ]
 
 
 def _banner(settings: Settings) -> None:
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     lines = [f"Engagement gateway ready on {base}"]
     if settings.demo:
-        from gateway.demo import DEMO_ADMIN, DEMO_AGENT
-
         lines += [
             f"  demo page (the visitor):  {base}/demo",
             f"  agent console:            {base}/console",
@@ -97,37 +258,28 @@ def _banner(settings: Settings) -> None:
 
 
 def create_app(settings: Settings) -> Starlette:
-    engine = build_engine(settings)
+    node = Node(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await engine.start()
+        await node.start()
         if settings.demo:
-            await seed_demo(engine)
+            await seed_demo(
+                node.store, node.directory, settings, node.shell.config_changed, node.clock()
+            )
         _banner(settings)
         try:
             yield
         finally:
             # uvicorn has closed every socket with 1012 and waited for in-flight work.
-            await engine.stop()
-            print(f"node {engine.node_id} drained and stopped", file=sys.stderr, flush=True)
+            await node.stop()
+            print(f"node {node.node_id} drained and stopped", file=sys.stderr, flush=True)
 
-    routes: list[BaseRoute] = [
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
-        Route("/metrics", metrics_endpoint),
-        Route("/widget/bootstrap", bootstrap, methods=["POST"]),
-        WebSocketRoute("/ws/visitor", visitor_endpoint),
-        WebSocketRoute("/ws/agent", agent_endpoint),
-        Mount("/api", routes=[*api_routes(), *admin_routes()]),
-        *pages.routes(settings),
-    ]
     app = Starlette(
-        routes=routes,
+        routes=node.routes(),
         lifespan=lifespan,
-        exception_handlers={HTTPException: _http_error},
+        exception_handlers={GatewayError: gateway_error_handler, HTTPException: http_error_handler},
     )
-    app.state.engine = engine
-    app.state.presence = AgentSockets(engine)
-    app.state.settings = settings
+    app.state.web = node.web
+    app.state.node = node
     return app

@@ -34,7 +34,7 @@ VISITOR_MEMORY = 30 * 24 * 3600
 
 
 class Identity(msgspec.Struct, frozen=True):
-    """A visitor identity the site signed and widget/identity.py verified."""
+    """A visitor identity the site signed and channels/chat/identity.py verified."""
 
     email: str = ""
     phone: str = ""

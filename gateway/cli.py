@@ -22,7 +22,7 @@ def build_server(app: Starlette, settings: Settings) -> uvicorn.Server:
         accepting and closes the sockets with 1012 (docs/deploy.md, "the drain")."""
 
         def handle_exit(self, sig: int, frame: object) -> None:
-            app.state.engine.begin_drain()
+            app.state.web.health.begin_drain()
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
     config = uvicorn.Config(

@@ -1,77 +1,51 @@
 """Demo data for ``./scripts/serve``: created once, when the demo agent does not exist.
 
-Two touchpoints for the demo page (one for http://localhost, one for http://127.0.0.1,
-so the page works under either name), one queue, an agent and an admin.
+The chat channel's two demo touchpoints (channels/chat/demo.py), one queue, a
+disposition set, an agent and an admin.
 """
 
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from channels.chat.demo import DEMO_TOUCHPOINTS, demo_domain, demo_port, demo_touchpoints
 from gateway.auth import hash_password
-from gateway.ports.store.base import (
-    Agent,
-    DispositionSet,
-    FormField,
-    GlobalSettings,
-    Queue,
-    Touchpoint,
-)
-from gateway.services.engine import Engine
+from gateway.model.records import Agent, DispositionSet, GlobalSettings, Queue
+from gateway.ports.store.base import Store
+from gateway.services.directory import Directory
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.demo")
 
 DEMO_AGENT = ("agent@demo.test", "demo-agent")
 DEMO_ADMIN = ("admin@demo.test", "demo-admin")
-DEMO_TOUCHPOINTS = {"localhost": "tp_demo_localhost", "127.0.0.1": "tp_demo_127"}
-
-FLOW = {
-    "default": {
-        "queue_ids": ["q_support"],
-        "priority": 1,
-        "acceptance": "manual",
-        "auto_reply": "Thanks for your message! All our agents are busy; we will answer as soon as one is free.",
-    }
-}
 
 
-def demo_domain(host: str, port: int) -> str:
-    """The demo touchpoint's domain: the host with the port the gateway serves on (a
-    configured domain without a port matches only the default port)."""
-    return host if port == 80 else f"{host}:{port}"
-
-
-def demo_port(settings: Settings) -> int:
-    """The port visitors reach: the public URL's (behind a load balancer, where all
-    nodes share it), else this node's."""
-    if settings.public_url:
-        parts = urlsplit(settings.public_url)
-        return parts.port or (443 if parts.scheme == "https" else 80)
-    return settings.port
-
-
-async def seed_demo(engine: Engine) -> bool:
+async def seed_demo(
+    store: Store,
+    directory: Directory,
+    settings: Settings,
+    reload: Callable[[], Awaitable[None]],
+    now: float,
+) -> bool:
     """Create the demo data unless it is there already (True if created); either way,
     keep the demo touchpoints' domains on the port the gateway serves on now."""
-    store = engine.store
-    port = demo_port(engine.settings)
+    port = demo_port(settings)
     if any(a.id == "ag_demo" for a in await store.list_agents()):
         changed = False
         for host, tp_id in DEMO_TOUCHPOINTS.items():
-            tp = engine.directory.touchpoints.get(tp_id)
+            tp = directory.touchpoints.get(tp_id)
             if tp is not None and tp.domain != demo_domain(host, port):
                 await store.put_touchpoint(
                     msgspec.structs.replace(tp, domain=demo_domain(host, port))
                 )
                 changed = True
         if changed:
-            await engine.config_changed()
+            await reload()
         return False
-    now = engine.clock()
     await store.put_queue(Queue(id="q_support", name="Support"))
     await store.put_disposition_set(
         DispositionSet(
@@ -79,26 +53,8 @@ async def seed_demo(engine: Engine) -> bool:
         )
     )
     await store.put_settings(GlobalSettings(disposition_set_id="ds_default"))
-    form = [
-        FormField(name="name", label="Your name", max_length=80),
-        FormField(name="email", label="Email", kind="email"),
-    ]
-    for host, tp_id in DEMO_TOUCHPOINTS.items():
-        await store.put_touchpoint(
-            Touchpoint(
-                id=tp_id,
-                name=f"Demo site ({host})",
-                channel="chat",
-                active=True,
-                routing_mode="flow",
-                domain=demo_domain(host, port),
-                queue_ids=["q_support"],
-                flow=FLOW,
-                form=form,
-                created_at=now,
-                widget={"title": "Chat with us", "color": "#1d4ed8"},
-            )
-        )
+    for tp in demo_touchpoints(port, now):
+        await store.put_touchpoint(tp)
     await store.put_agent(
         Agent(
             id="ag_demo",
@@ -119,6 +75,6 @@ async def seed_demo(engine: Engine) -> bool:
             password_hash=hash_password(DEMO_ADMIN[1]),
         )
     )
-    await engine.config_changed()
+    await reload()
     log.warning("demo data created: agent %s / %s, admin %s / %s", *DEMO_AGENT, *DEMO_ADMIN)
     return True

@@ -1,40 +1,93 @@
-"""The gateway's exception tree.
+"""The gateway's exception tree, and the close codes its sockets use.
 
 Every error the gateway raises on purpose derives from :class:`GatewayError`; third-party
 errors (asyncpg, sqlite3, redis, jwt) are translated into it where they cross into our
-code, so callers catch one family. The pure router has its own root,
-``routing.errors.RoutingError``; the session layer translates it into
+code, so callers catch one family. Each class knows what it becomes on each transport:
+its HTTP ``status``, its WebSocket ``close`` code (when it ends a session) and a stable
+machine-readable ``code``; ``retryable`` says whether the same request may succeed
+later. gateway/web/errors.py maps them, once for HTTP and once for sockets. The pure
+router has its own root, ``routing.errors.RoutingError``, translated into
 :class:`ActionRefused` at the boundary::
 
-    GatewayError
-    ├── ConfigError              invalid settings or configuration (names the field)
-    ├── ProtocolError            a frame the client should not have sent      (4400)
-    │   ├── FrameTooLarge        over the size limit                          (1009)
-    │   └── UnsupportedVersion   a protocol version we do not speak           (4406)
-    ├── AuthError                who you are could not be established         (4401)
-    │   ├── TokenExpired         the token's lifetime is over                 (4403 → renew)
-    │   └── TokenInvalid         forged, tampered, revoked or for something else
-    ├── Forbidden                you are known but may not do this            (4403)
-    ├── NotFound                 an id that does not exist (or is not yours to see)
-    ├── Conflict                 the state moved on (already assigned, duplicate, ...)
-    ├── ActionRefused            the router refused an action; carries its reason code
-    ├── RateLimited              over a configured limit                      (4429)
-    ├── BusUnavailable           Redis cannot be reached: frames not delivered now
-    └── StoreError               the store failed
-        └── StoreUnavailable     the database cannot be reached now: retry later
+    GatewayError                                              HTTP  close
+    ├── ConfigError          invalid settings or configuration     422   1011
+    ├── ProtocolError        a frame or body the client should not 400   4000
+    │   ├── InvalidInput     fields that fail validation (named)   422   4000
+    │   ├── FrameTooLarge    over the size limit                   413   1009
+    │   └── UnsupportedVersion  a protocol version we do not speak 400   4006
+    ├── AuthError            who you are could not be established  401   4001
+    │   ├── TokenExpired     the token's lifetime is over          401   4002
+    │   └── TokenInvalid     forged, tampered, revoked, or for something else
+    ├── Forbidden            known, but may not do this            403   4003
+    │   └── OriginRefused    the page's Origin is not allowed      403   1008
+    ├── NotFound             an id that does not exist (or is not yours to see) 404
+    ├── Conflict             the state moved on                    409   4003
+    │   └── InUse            still used by others (lists them)     409
+    ├── ActionRefused        the router refused; carries its code  409   4003
+    ├── RateLimited          over a configured limit               429   4029 (retry)
+    └── Unavailable          a dependency is down: retry later     503   1013 (retry)
+        ├── BusUnavailable   Redis cannot be reached
+        ├── RouterUnavailable  no router leader answers (a failover is under way)
+        └── StoreUnavailable   the database cannot be reached
+    StoreError               the store failed (not retryable)      500   1011
+    (StoreUnavailable is also a StoreError.)
 
-Each error carries a stable machine-readable ``code`` that the wire protocol sends in
-error frames; docs/protocol.md lists them.
+Messages: an error's ``message`` is for logs and may carry details (a driver's text, a
+SQL fragment, a stored value); what a client sees is ``public_message``, which is the
+message itself only for classes whose messages are written for clients (``public``),
+and a fixed sentence otherwise. docs/protocol.md lists the codes.
 """
 
 from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes the gateway uses. ``RECONNECT`` lists those after which a
+    client should reconnect (with backoff); every other code is final until the user
+    acts (reload, log in again, fix the page's configuration)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # the node is draining: reconnect, possibly to another node
+    POLICY = 1008  # Origin not allowed for this touchpoint
+    TOO_BIG = 1009  # frame over the size limit
+    INTERNAL = 1011  # unexpected server error: reconnect
+    RESTART = 1012  # service restart: reconnect
+    TRY_AGAIN = 1013  # temporarily unavailable (store, bus, router leader): reconnect
+    BAD_HELLO = 4000  # first frame was not a valid hello
+    UNAUTHENTICATED = 4001  # missing, forged or revoked token
+    TOKEN_EXPIRED = 4002  # get a new token (visitor: bootstrap again; agent: log in)
+    FORBIDDEN = 4003  # the token is valid but not for this (touchpoint, origin, endpoint)
+    UNSUPPORTED_VERSION = 4006
+    SLOW_CONSUMER = 4008  # the client did not read fast enough: reconnect and resume
+    RATE_LIMITED = 4029  # too many frames: reconnect after a pause
+
+
+RECONNECT = frozenset(
+    {
+        CloseCode.GOING_AWAY,
+        CloseCode.INTERNAL,
+        CloseCode.RESTART,
+        CloseCode.TRY_AGAIN,
+        CloseCode.SLOW_CONSUMER,
+        CloseCode.RATE_LIMITED,
+        CloseCode.TOO_BIG,
+    }
+)
 
 
 class GatewayError(Exception):
     """Root of every error the gateway raises on purpose."""
 
     code = "internal"
+    status = 500
+    close = CloseCode.INTERNAL
     retryable = False
+    # whether ``message`` is written for clients (else they see ``generic``)
+    public = True
+    generic = "internal error"
 
     def __init__(self, message: str = "", *, code: str | None = None) -> None:
         super().__init__(message or self.__class__.__doc__ or self.code)
@@ -45,41 +98,74 @@ class GatewayError(Exception):
     def message(self) -> str:
         return str(self.args[0]) if self.args else self.code
 
+    @property
+    def public_message(self) -> str:
+        return self.message if self.public else self.generic
+
+    def details(self) -> dict[str, object]:
+        """Extra fields of the HTTP error body (``{"error": {..., **details}}``)."""
+        return {}
+
 
 class ConfigError(GatewayError):
     """The configuration is invalid."""
 
     code = "invalid_config"
+    status = 422
 
 
 class ProtocolError(GatewayError):
     """The frame is malformed or not allowed here."""
 
     code = "bad_frame"
+    status = 400
+    close = CloseCode.BAD_HELLO
+
+
+class InvalidInput(ProtocolError):
+    """A request whose fields fail validation: one message per field."""
+
+    code = "invalid"
+    status = 422
+
+    def __init__(self, fields: Sequence[tuple[str, str]], *, code: str | None = None) -> None:
+        first_field, first_message = fields[0]
+        more = f" (and {len(fields) - 1} more)" if len(fields) > 1 else ""
+        super().__init__(f"{first_field or 'body'}: {first_message}{more}", code=code)
+        self.fields = list(fields)
+
+    def details(self) -> dict[str, object]:
+        return {"fields": [{"field": f, "message": m} for f, m in self.fields]}
 
 
 class FrameTooLarge(ProtocolError):
     """The frame is larger than the configured limit."""
 
     code = "frame_too_large"
+    status = 413
+    close = CloseCode.TOO_BIG
 
 
 class UnsupportedVersion(ProtocolError):
     """The client speaks a protocol version this server does not."""
 
     code = "unsupported_version"
+    close = CloseCode.UNSUPPORTED_VERSION
 
 
 class AuthError(GatewayError):
     """Authentication failed."""
 
     code = "unauthenticated"
+    status = 401
+    close = CloseCode.UNAUTHENTICATED
 
 
 class TokenExpired(AuthError):
     """The token has expired."""
 
     code = "token_expired"
+    close = CloseCode.TOKEN_EXPIRED
 
 
 class TokenInvalid(AuthError):
@@ -92,30 +178,67 @@ class Forbidden(GatewayError):
     """The caller may not do this."""
 
     code = "forbidden"
+    status = 403
+    close = CloseCode.FORBIDDEN
+
+
+class OriginRefused(Forbidden):
+    """The request's Origin is not allowed here."""
+
+    code = "origin_mismatch"
+    close = CloseCode.POLICY
 
 
 class NotFound(GatewayError):
     """No such object."""
 
     code = "not_found"
+    status = 404
+    close = CloseCode.FORBIDDEN
 
 
 class Conflict(GatewayError):
     """The object's state does not allow this now."""
 
     code = "conflict"
+    status = 409
+    close = CloseCode.FORBIDDEN
+
+    def __init__(self, message: str = "", *, code: str | None = None, field: str = "") -> None:
+        super().__init__(message, code=code)
+        self.field = field
+
+    def details(self) -> dict[str, object]:
+        return {"fields": [{"field": self.field, "message": self.message}]} if self.field else {}
+
+
+class InUse(Conflict):
+    """The object is still used by others (listed by kind)."""
+
+    code = "in_use"
+
+    def __init__(self, message: str, used_by: Mapping[str, list[str]]) -> None:
+        super().__init__(message)
+        self.used_by = {k: v for k, v in used_by.items() if v}
+
+    def details(self) -> dict[str, object]:
+        return {"used_by": self.used_by}
 
 
 class ActionRefused(GatewayError):
     """The router refused the action."""
 
     code = "refused"
+    status = 409
+    close = CloseCode.FORBIDDEN
 
 
 class RateLimited(GatewayError):
     """A configured limit was exceeded."""
 
     code = "rate_limited"
+    status = 429
+    close = CloseCode.RATE_LIMITED
     retryable = True
 
 
@@ -123,17 +246,35 @@ class StoreError(GatewayError):
     """The store failed."""
 
     code = "store_error"
+    public = False
+    generic = "the store failed; the request was not carried out"
 
 
-class StoreUnavailable(StoreError):
+class Unavailable(GatewayError):
+    """Something the gateway depends on is down; try again later."""
+
+    code = "unavailable"
+    status = 503
+    close = CloseCode.TRY_AGAIN
+    retryable = True
+
+
+class StoreUnavailable(StoreError, Unavailable):
     """The database cannot be reached; try again later."""
 
     code = "store_unavailable"
-    retryable = True
+    generic = "the store is not available now; try again"
 
 
-class BusUnavailable(GatewayError):
+class BusUnavailable(Unavailable):
     """The message bus cannot be reached; try again later."""
 
     code = "bus_unavailable"
-    retryable = True
+    public = False
+    generic = "the message bus is not available now; try again"
+
+
+class RouterUnavailable(Unavailable):
+    """No router leader can take the event now (a failover is under way)."""
+
+    code = "router_unavailable"

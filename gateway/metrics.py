@@ -1,4 +1,4 @@
-"""Prometheus metrics: the metric objects and the ``/metrics`` endpoint.
+"""Prometheus metrics: the metric objects (gateway/web/pages.py serves ``/metrics``).
 
 Every metric lives in prometheus-client's default registry, next to its process and
 platform collectors (``process_*``, ``python_*``). Each gateway is one process, so no
@@ -10,9 +10,7 @@ The hot path imports the objects below and updates them; nothing here does I/O.
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
-from starlette.requests import Request
-from starlette.responses import Response
+from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "ACK_LATENCY",
@@ -27,7 +25,6 @@ __all__ = [
     "ROUTER_LEADER",
     "ROUTER_WAITING",
     "STORE_ERRORS",
-    "metrics_endpoint",
 ]
 
 # End-to-end and ack latencies: 0.5 ms to 2 s (slower than that lands in +Inf).
@@ -63,12 +60,12 @@ PUBLISH_BUCKETS: tuple[float, ...] = (
 
 CONNECTIONS = Gauge(
     "gateway_connections",
-    "Open WebSocket connections on this node, by kind (visitor or agent).",
+    "Open WebSocket connections on this node, by kind (contact or agent).",
     ["kind"],
 )
 MESSAGES = Counter(
     "gateway_messages",  # exposed as gateway_messages_total
-    "Messages committed by this node, by sender (visitor, agent or system).",
+    "Messages committed by this node, by sender (contact, agent or system).",
     ["sender"],
 )
 MESSAGE_LATENCY = Histogram(
@@ -111,12 +108,7 @@ DRAINING = Gauge(
 
 # Series for the known label values exist from the start (at 0), so that rate() and
 # absent() work before the first event; store error kinds appear as they happen.
-for _kind in ("visitor", "agent"):
+for _kind in ("contact", "agent"):
     CONNECTIONS.labels(kind=_kind)
-for _sender in ("visitor", "agent", "system"):
+for _sender in ("contact", "agent", "system"):
     MESSAGES.labels(sender=_sender)
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    """``GET /metrics``: the Prometheus text exposition of the default registry."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

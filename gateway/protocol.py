@@ -13,7 +13,6 @@ raw JSON.
 
 from __future__ import annotations
 
-import enum
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -32,40 +31,6 @@ Limit = Annotated[int, msgspec.Meta(ge=1, le=200)]
 
 class Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, omit_defaults=True):
     """Base of every frame; ``type`` is its tag."""
-
-
-class CloseCode(enum.IntEnum):
-    """WebSocket close codes the gateway uses. ``RECONNECT`` lists those after which a
-    client should reconnect (with backoff); every other code is final until the user
-    acts (reload, log in again, fix the page's configuration)."""
-
-    NORMAL = 1000
-    GOING_AWAY = 1001  # the node is draining: reconnect, possibly to another node
-    POLICY = 1008  # Origin not allowed for this touchpoint
-    TOO_BIG = 1009  # frame over the size limit
-    INTERNAL = 1011  # unexpected server error: reconnect
-    RESTART = 1012  # service restart: reconnect
-    TRY_AGAIN = 1013  # temporarily overloaded (store unavailable at hello): reconnect
-    BAD_HELLO = 4000  # first frame was not a valid hello
-    UNAUTHENTICATED = 4001  # missing, forged or revoked token
-    TOKEN_EXPIRED = 4002  # get a new token (visitor: bootstrap again; agent: log in)
-    FORBIDDEN = 4003  # the token is valid but not for this (touchpoint, origin, endpoint)
-    UNSUPPORTED_VERSION = 4006
-    SLOW_CONSUMER = 4008  # the client did not read fast enough: reconnect and resume
-    RATE_LIMITED = 4029  # too many frames: reconnect after a pause
-
-
-RECONNECT = frozenset(
-    {
-        CloseCode.GOING_AWAY,
-        CloseCode.INTERNAL,
-        CloseCode.RESTART,
-        CloseCode.TRY_AGAIN,
-        CloseCode.SLOW_CONSUMER,
-        CloseCode.RATE_LIMITED,
-        CloseCode.TOO_BIG,
-    }
-)
 
 
 # ----------------------------------------------------------------------------------
@@ -342,6 +307,17 @@ class ConversationSummary(msgspec.Struct, omit_defaults=True):
     preview: bool = False
 
 
+class ChannelInfo(msgspec.Struct, omit_defaults=True):
+    """What the console needs to know of a channel (gateway/model/channels.py)."""
+
+    label: str
+    live: bool
+    attachments: bool = False
+    outbound_start: bool = False
+    # seconds the contact's last message keeps the agent's editor open
+    session_window: float | None = None
+
+
 class AgentInfo(msgspec.Struct):
     agent_id: str
     name: str
@@ -364,6 +340,7 @@ class Snapshot(Frame, tag="snapshot"):
     sounds: dict[str, str]
     priority_display: str
     dispositions: list[str]
+    channels: dict[str, ChannelInfo] = {}
 
 
 class ConversationUpdate(Frame, tag="conversation"):
@@ -395,6 +372,16 @@ class Sound(Frame, tag="sound"):
     conversation_id: str
 
 
+class Delivery(Frame, tag="delivery"):
+    """What became of an outbound message on a channel that reports it (SMS,
+    WhatsApp, ...): sent, delivered, read, or failed with a reason."""
+
+    conversation_id: str
+    seq: int
+    status: Literal["pending", "sent", "delivered", "read", "failed"]
+    reason: str = ""
+
+
 class StatusOut(Frame, tag="status"):
     status: str
     load: int
@@ -407,6 +394,7 @@ AgentOut = (
     | Offer
     | OfferWithdrawn
     | Sound
+    | Delivery
     | StatusOut
     | MessageOut
     | EventOut

@@ -34,7 +34,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     host: str = "127.0.0.1"
     port: Port = 8000
-    database_url: str = "sqlite:///data/gateway.db"
+    # empty: the SQLite file gateway.db in data_dir (see store_url)
+    database_url: str = ""
     redis_url: str = ""
     secret_key: str = ""
     data_dir: str = "data"
@@ -61,7 +62,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     trusted_proxies: str = ""
 
     def __post_init__(self) -> None:
-        scheme = self.database_url.split(":", 1)[0]
+        scheme = self.store_url.split(":", 1)[0]
         if scheme not in ("sqlite", "postgresql", "postgres"):
             raise ConfigError(
                 f"{PREFIX}DATABASE_URL: unsupported scheme {scheme!r}; "
@@ -90,13 +91,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return out
 
     @property
+    def store_url(self) -> str:
+        """The database the store uses: GATEWAY_DATABASE_URL, or by default the SQLite
+        file ``gateway.db`` in GATEWAY_DATA_DIR."""
+        return self.database_url or f"sqlite:///{Path(self.data_dir) / 'gateway.db'}"
+
+    @property
     def uses_postgres(self) -> bool:
-        return self.database_url.startswith(("postgresql:", "postgres:"))
+        return self.store_url.startswith(("postgresql:", "postgres:"))
 
     @property
     def sqlite_path(self) -> str:
         """The file path of a ``sqlite:///path`` URL (``sqlite:///:memory:`` for memory)."""
-        return self.database_url.removeprefix("sqlite://").removeprefix("/") or ":memory:"
+        return self.store_url.removeprefix("sqlite://").removeprefix("/") or ":memory:"
 
 
 FIELDS: tuple[str, ...] = Settings.__struct_fields__

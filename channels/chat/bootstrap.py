@@ -1,47 +1,79 @@
 """The widget's bootstrap: ``POST /widget/bootstrap`` with a touchpoint id and the page
 URL, answered with the widget's configuration and a visitor session token, only for an
-active chat touchpoint whose domain matches the page (channels.chat.domain).
+active chat touchpoint whose domain matches the page (channels/chat/domain.py).
 
 The token is bound to the touchpoint, to the Origin the request came from (the
 customer's site, or the gateway's own origin when the chat runs in the gateway's
 iframe) and to the visitor. A visitor who presents an earlier token of the same
 touchpoint keeps their visitor id, so a reload or another page resumes the same chat.
 
-A signed ``identity`` (widget/identity.py) is verified here and carried in the token;
-a touchpoint with ``require_identity`` refuses a bootstrap without one. Bootstraps per
-client IP are rate limited (gateway/limits.py). See docs/security.md.
+A signed ``identity`` (channels/chat/identity.py) is verified here and carried in the
+token; a touchpoint with ``require_identity`` refuses a bootstrap without one.
+Bootstraps per client IP are rate limited (gateway/web/limits.py). See
+docs/security.md.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from channels.chat.domain import InvalidDomain, Match, match_origin, match_page, parse_domain
-from channels.chat.identity import IdentityIn, IdentityRefused, verify_identity
+from channels.chat.identity import IdentityIn, verify_identity
 from gateway.auth import new_id
-from gateway.errors import GatewayError, RateLimited
-from gateway.web.limits import limits_for
+from gateway.errors import Forbidden, GatewayError, InvalidInput, OriginRefused
+from gateway.model.records import FormField
+from gateway.web.context import web_of
+from gateway.web.openapi import Endpoint
+from gateway.web.origins import self_origins
 
 
-class BootstrapRequest(msgspec.Struct, forbid_unknown_fields=True):
+class BootstrapRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     touchpoint_id: str
     page_url: str
     visitor_token: str = ""
-    identity: IdentityIn | None = None  # signed by the site: widget/identity.py
+    identity: IdentityIn | None = None  # the site's signed identity (docs/security.md)
 
 
-def self_origins(request: HTTPConnection) -> set[str]:
-    """Origins that are the gateway itself: its iframe chat app and its console."""
-    host = request.headers.get("host", "")
-    origins = {f"http://{host}", f"https://{host}"} if host else set()
-    public = request.app.state.engine.settings.public_url.rstrip("/")
-    if public:
-        origins.add(public)
-    return origins
+class WidgetConfig(msgspec.Struct, kw_only=True):
+    touchpoint_id: str
+    name: str
+    widget: dict[str, Any]
+    form: list[FormField]
+    require_identity: bool
+
+
+class BootstrapResponse(msgspec.Struct, kw_only=True):
+    token: str
+    expires_at: float
+    visitor_id: str
+    visitor_name: str
+    ws_url: str
+    config: WidgetConfig
+
+
+ENDPOINT = Endpoint(
+    "POST",
+    "/widget/bootstrap",
+    "The chat widget's bootstrap",
+    "public",
+    tag="widget",
+    body=BootstrapRequest,
+    response=BootstrapResponse,
+    errors=(403, 422, 429),
+    description="Needs an Origin header. Answers only for an active chat touchpoint "
+    "whose domain matches page_url and whose Origin is allowed (403 otherwise, "
+    "with codes touchpoint_unavailable, domain_mismatch, origin_required, "
+    "origin_mismatch). A signed identity that does not verify is 403 "
+    "identity_invalid; none on a touchpoint that requires one is 403 "
+    "identity_required (docs/security.md). Too many bootstraps from one address "
+    "are 429 rate_limited. Returns a short-lived visitor token bound to the "
+    "touchpoint, the Origin and the visitor.",
+)
 
 
 def origin_allowed(domain: str, origin: str, own: set[str]) -> Match:
@@ -55,54 +87,44 @@ def origin_allowed(domain: str, origin: str, own: set[str]) -> Match:
     return match_origin(rule, origin)
 
 
-def _refuse(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def _unavailable(message: str = "this touchpoint does not accept chats") -> Forbidden:
+    return Forbidden(message, code="touchpoint_unavailable")
 
 
 async def bootstrap(request: Request) -> Response:
-    engine = request.app.state.engine
-    limits = limits_for(request)
-    try:
-        await limits.admit_bootstrap(limits.ip(request))
-    except RateLimited as exc:
-        return _refuse(429, exc.code, exc.message)
+    web = web_of(request)
+    limits = web.limits
+    await limits.admit_bootstrap(limits.ip(request))
     try:
         body = msgspec.json.decode(await request.body(), type=BootstrapRequest)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        return _refuse(422, "invalid_request", str(exc))
-    tp = engine.directory.touchpoints.get(body.touchpoint_id)
+        raise InvalidInput([("", str(exc))], code="invalid_request") from None
+    tp = web.directory.touchpoints.get(body.touchpoint_id)
     # One answer for unknown and inactive: do not reveal which touchpoint ids exist.
     if tp is None or not tp.active or tp.channel != "chat":
-        return _refuse(403, "touchpoint_unavailable", "this touchpoint does not accept chats")
+        raise _unavailable()
     try:
         rule = parse_domain(tp.domain)
     except InvalidDomain:
-        return _refuse(403, "touchpoint_unavailable", "this touchpoint's domain is misconfigured")
+        raise _unavailable("this touchpoint's domain is misconfigured") from None
     page = match_page(rule, body.page_url)
     if not page.matched:
-        return _refuse(403, "domain_mismatch", page.reason)
-    own = self_origins(request)
+        raise Forbidden(page.reason, code="domain_mismatch")
     origin = request.headers.get("origin", "")
     if not origin:
-        return _refuse(403, "origin_required", "the request carries no Origin header")
-    allowed = origin_allowed(tp.domain, origin, own)
+        raise Forbidden("the request carries no Origin header", code="origin_required")
+    allowed = origin_allowed(tp.domain, origin, self_origins(request))
     if not allowed.matched:
-        return _refuse(403, "origin_mismatch", allowed.reason)
-    now = engine.clock()
-    identity = None
-    if body.identity is not None:
-        try:
-            identity = verify_identity(tp, body.identity, now)
-        except IdentityRefused as exc:
-            return _refuse(exc.status, exc.code, exc.message)
+        raise OriginRefused(allowed.reason)
+    now = web.clock()
+    identity = verify_identity(tp, body.identity, now) if body.identity is not None else None
     if tp.require_identity and identity is None:
-        return _refuse(
-            403, "identity_required", "this chat is for signed-in visitors: identity is required"
+        raise Forbidden(
+            "this chat is for signed-in visitors: identity is required", code="identity_required"
         )
+    tokens = web.tokens
     remembered = (
-        engine.tokens.remembered_visitor(body.visitor_token, tp.id, now)
-        if body.visitor_token
-        else None
+        tokens.remembered_visitor(body.visitor_token, tp.id, now) if body.visitor_token else None
     )
     bound = remembered.who if remembered else ""
     if identity is not None:
@@ -112,7 +134,7 @@ async def bootstrap(request: Request) -> Response:
             remembered = None
         bound = identity.fingerprint
     visitor_id = remembered.vid if remembered else new_id("vi")
-    token, claims = engine.tokens.issue_visitor(
+    token, claims = tokens.issue_visitor(
         touchpoint_id=tp.id,
         origin=origin,
         page_origin=_origin_of(body.page_url),
@@ -123,7 +145,7 @@ async def bootstrap(request: Request) -> Response:
         bound=bound,
     )
     try:
-        contact = await engine.visitor_contact(visitor_id)
+        contact = await web.contacts.at("chat", visitor_id)
     except GatewayError:
         contact = None
     config: dict[str, Any] = {
@@ -147,7 +169,5 @@ async def bootstrap(request: Request) -> Response:
 
 
 def _origin_of(url: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""

@@ -12,7 +12,7 @@ email or phone **signed with the touchpoint's identity secret**, in one of two f
 
 Signatures are compared in constant time (``hmac.compare_digest``); JWTs are verified
 by PyJWT with HS256 only. A signed value must also be well formed (email-validator,
-phonenumbers: gateway/forms.py) before it can create or match a contact. Unsigned
+phonenumbers: channels/chat/forms.py) before it can create or match a contact. Unsigned
 identity is never trusted: a touchpoint without a secret refuses identity outright.
 See docs/security.md#signed-visitor-identity.
 """
@@ -26,9 +26,10 @@ from typing import Annotated, Any
 import jwt
 import msgspec
 
+from channels.chat.forms import FieldError, validate_fields
 from gateway.auth import Identity
-from gateway.ports.store.base import FormField, Touchpoint
-from gateway.services.forms import FieldError, validate_fields
+from gateway.errors import Forbidden, InvalidInput
+from gateway.model.records import FormField, Touchpoint
 
 
 class IdentityIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -39,14 +40,6 @@ class IdentityIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(max_length=200)] = ""
     signature: Annotated[str, msgspec.Meta(max_length=128)] = ""
     jwt: Annotated[str, msgspec.Meta(max_length=4096)] = ""
-
-
-class IdentityRefused(Exception):
-    """The bootstrap answers ``status`` with ``{"error": {"code", "message"}}``."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 _FORM = [
@@ -61,21 +54,21 @@ def sign(secret: str, identifier: str) -> str:
     return hmac.new(secret.encode(), identifier.encode(), hashlib.sha256).hexdigest()
 
 
-def _invalid(message: str) -> IdentityRefused:
-    return IdentityRefused(403, "identity_invalid", message)
+def _invalid(message: str) -> Forbidden:
+    return Forbidden(message, code="identity_invalid")
 
 
 def verify_identity(tp: Touchpoint, given: IdentityIn, now: float) -> Identity:
-    """The verified, normalised identity, or IdentityRefused."""
+    """The verified, normalised identity; Forbidden (identity_invalid) or InvalidInput."""
     if not tp.identity_secret:
-        raise IdentityRefused(
-            422,
-            "identity_unsupported",
-            "this touchpoint has no identity secret, so it cannot verify an identity",
+        raise InvalidInput(
+            [("identity", "this touchpoint has no identity secret, so it cannot verify one")],
+            code="identity_unsupported",
         )
     if given.jwt and (given.signature or given.email or given.phone or given.name):
-        raise IdentityRefused(
-            422, "invalid_request", "identity: send either a jwt alone, or a signed identifier"
+        raise InvalidInput(
+            [("identity", "send either a jwt alone, or a signed identifier")],
+            code="invalid_request",
         )
     if given.jwt:
         values = _from_jwt(tp.identity_secret, given.jwt, now)
@@ -92,8 +85,8 @@ def verify_identity(tp: Touchpoint, given: IdentityIn, now: float) -> Identity:
 
 def _from_signature(secret: str, given: IdentityIn) -> dict[str, str]:
     if bool(given.email) == bool(given.phone):
-        raise IdentityRefused(
-            422, "invalid_request", "identity: sign exactly one identifier, email or phone"
+        raise InvalidInput(
+            [("identity", "sign exactly one identifier, email or phone")], code="invalid_request"
         )
     if not given.signature:
         raise _invalid("identity: an unsigned identity is never trusted")

@@ -11,112 +11,117 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
-from channels.chat.bootstrap import origin_allowed, self_origins
+from channels.base import Core
+from channels.chat.bootstrap import origin_allowed
+from channels.chat.forms import validate_fields
 from gateway import protocol as p
+from gateway import topics
 from gateway.auth import VisitorClaims
-from gateway.errors import AuthError, Conflict, GatewayError, NotFound
-from gateway.ports.store.base import Conversation
-from gateway.services.engine import LIVE_STATES, Engine
-from gateway.services.messages import seq_of
+from gateway.errors import Conflict, Forbidden, GatewayError, NotFound, OriginRefused
+from gateway.model.records import LIVE_STATES, Conversation
+from gateway.services.views import seq_of
 from gateway.web.hub import Connection
-from gateway.web.limits import limits_for
-from gateway.web.sockets import Closed, close, close_code_for, read_hello, run_loop, send_frame
+from gateway.web.origins import self_origins
+from gateway.web.sockets import close, guarded, read_hello, run_loop, send_frame
 
 SHOW_ENDED_FOR = 3600.0  # seconds a finished conversation is still shown on reload
+
+
+def visitor_topic(visitor_id: str) -> str:
+    return topics.contact("chat", visitor_id)
 
 
 class VisitorSession:
     def __init__(
         self,
-        engine: Engine,
+        core: Core,
         claims: VisitorClaims,
         conn: Connection,
         admit: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self.engine = engine
+        self.core = core
         self.claims = claims
         self.conn = conn
         self.current = ""  # id of the open conversation, once known
-        self.admit = admit  # the rate limits for a new conversation (gateway/limits.py)
+        self.admit = admit  # the rate limits for a new conversation (gateway/web/limits.py)
 
     @property
     def visitor_id(self) -> str:
         return self.claims.vid
 
     async def conversation(self, conversation_id: str) -> Conversation:
+        conversations = self.core.conversations
         if conversation_id:
-            conv = await self.engine.visitor_conversation(self.visitor_id, conversation_id)
-            if conv.touchpoint_id != self.claims.tp:
-                raise NotFound("no such conversation")
-            return conv
+            return await conversations.of_contact(self.claims.tp, self.visitor_id, conversation_id)
         if self.current:
             # The conversation this socket last used: one read by primary key instead of
             # a search on every message; searched again once it has ended.
             with contextlib.suppress(NotFound):
-                conv = await self.engine.store.get_conversation(self.current)
+                conv = await conversations.get(self.current)
                 if conv.state in LIVE_STATES:
                     return conv
             self.current = ""
-        conv_or_none = await self.engine.open_conversation(self.visitor_id, self.claims.tp)
-        if conv_or_none is not None:
-            self.current = conv_or_none.id
-        if conv_or_none is None:
-            if await self.engine.latest_conversation(self.visitor_id, self.claims.tp):
+        found = await conversations.open_for(self.claims.tp, self.visitor_id)
+        if found is None:
+            if await conversations.latest_for(self.claims.tp, self.visitor_id):
                 raise Conflict(
                     "the conversation has ended; start a new one", code="conversation_ended"
                 )
             raise NotFound("start a conversation first", code="no_conversation")
-        return conv_or_none
+        self.current = found.id
+        return found
 
     async def handle(self, frame: Any) -> None:
-        engine = self.engine
+        conversations = self.core.conversations
         if isinstance(frame, p.Send):
             conv = await self.conversation(frame.conversation_id)
-            self.conn.send(
-                p.encode(
-                    await engine.visitor_send(
-                        self.visitor_id, conv, frame.client_msg_id, frame.body
-                    )
-                )
-            )
+            ack = await conversations.contact_send(conv, frame.client_msg_id, frame.body)
+            self.conn.send(p.encode(ack))
         elif isinstance(frame, p.Start):
-            conv, contact = await engine.start_conversation(
+            tp = self.core.directory.touchpoints.get(self.claims.tp)
+            if tp is None or not tp.active:
+                raise Forbidden("this touchpoint is not active")
+            existing = await conversations.open_for(tp.id, self.visitor_id)
+            fields = {} if existing is not None else validate_fields(tp.form, frame.fields)
+            conv, contact = await conversations.start(
+                tp.id,
                 self.visitor_id,
-                self.claims.tp,
-                frame.fields,
+                fields,
                 identity=self.claims.identity,
                 admit=self.admit,
             )
             # Every tab of this visitor learns of it.
-            await engine.publish(
-                f"v:{self.visitor_id}",
-                p.Started(conversation_id=conv.id, visitor_name=contact.display_name),
-            )
+            started = p.Started(conversation_id=conv.id, visitor_name=contact.display_name)
+            await self.core.notifier.publish(visitor_topic(self.visitor_id), p.encode(started))
         elif isinstance(frame, p.TypingIn):
-            await engine.visitor_typing(
-                await self.conversation(frame.conversation_id), frame.active
-            )
+            conv = await self.conversation(frame.conversation_id)
+            await conversations.contact_typing(conv, frame.active)
         elif isinstance(frame, p.Read):
-            await engine.visitor_read(await self.conversation(frame.conversation_id), frame.seq)
+            conv = await self.conversation(frame.conversation_id)
+            await conversations.contact_read(conv, frame.seq)
         elif isinstance(frame, p.History):
             conv = await self.conversation(frame.conversation_id)
-            self.conn.send(p.encode(await engine.history(conv, frame.before_seq, frame.limit)))
+            self.conn.send(
+                p.encode(await conversations.history(conv, frame.before_seq, frame.limit))
+            )
         else:
             raise GatewayError("hello was already received", code="bad_frame")
 
     async def welcome(self, ws: WebSocket, hello: p.Hello) -> None:
         """Welcome, renewed token and backlog, sent before any held live frame."""
-        engine = self.engine
-        contact = await engine.visitor_contact(self.visitor_id)
-        conv = await engine.open_conversation(self.visitor_id, self.claims.tp)
+        core = self.core
+        conversations = core.conversations
+        tp_id, vid = self.claims.tp, self.visitor_id
+        contact = await core.contacts.at("chat", vid)
+        conv = await conversations.open_for(tp_id, vid)
         if conv is None:
             # A conversation that ended recently is shown, ended, after a reload; an
             # older one is not (a returning visitor gets a fresh form).
-            latest = await engine.latest_conversation(self.visitor_id, self.claims.tp)
+            latest = await conversations.latest_for(tp_id, vid)
             ended = latest.ended_at if latest is not None else None
-            if ended is not None and engine.clock() - ended < SHOW_ENDED_FOR:
+            if ended is not None and core.clock() - ended < SHOW_ENDED_FOR:
                 conv = latest
         info = None
         if conv is not None:
@@ -124,14 +129,14 @@ class VisitorSession:
                 conversation_id=conv.id,
                 state=conv.state,
                 last_seq=conv.last_seq,
-                unread=conv.visitor_unread,
-                agent_name=engine.directory.agent_name(conv.owner_agent_id),
+                unread=conv.contact_unread,
+                agent_name=core.directory.agent_name(conv.owner_agent_id),
             )
         await send_frame(
             ws,
             p.Welcome(
                 v=p.VERSION,
-                visitor_id=self.visitor_id,
+                visitor_id=vid,
                 visitor_name=contact.display_name if contact else "",
                 conversation=info,
             ),
@@ -140,14 +145,14 @@ class VisitorSession:
         sent: dict[str, int] = {}
         for point in hello.resume[:10]:
             try:
-                rconv = await engine.visitor_conversation(self.visitor_id, point.conversation_id)
+                rconv = await conversations.of_contact(tp_id, vid, point.conversation_id)
             except NotFound:
                 continue
-            for frame in await engine.backlog(rconv, point.last_seq):
+            for frame in await conversations.backlog(rconv, point.last_seq):
                 await send_frame(ws, frame)
                 sent[rconv.id] = frame.seq
-            if rconv.visitor_unread:
-                await send_frame(ws, p.Unread(conversation_id=rconv.id, count=rconv.visitor_unread))
+            if rconv.contact_unread:
+                await send_frame(ws, p.Unread(conversation_id=rconv.id, count=rconv.contact_unread))
 
         def newer(data: bytes) -> bool:
             key = seq_of(data)
@@ -157,12 +162,12 @@ class VisitorSession:
 
     async def renew(self, ws: WebSocket | None = None) -> None:
         c = self.claims
-        token, claims = self.engine.tokens.issue_visitor(
+        token, claims = self.core.tokens.issue_visitor(
             touchpoint_id=c.tp,
             origin=c.org,
             page_origin=c.page,
             visitor_id=c.vid,
-            now=self.engine.clock(),
+            now=self.core.clock(),
             first_seen=c.first,
             identity=c.identity,
             bound=c.who,
@@ -174,55 +179,63 @@ class VisitorSession:
             self.conn.send(p.encode(frame))
 
 
-async def visitor_endpoint(ws: WebSocket) -> None:
-    engine: Engine = ws.app.state.engine
-    settings = engine.settings
-    origin = ws.headers.get("origin", "")
-    await ws.accept()
-    conn: Connection | None = None
-    try:
-        hello = await read_hello(ws, p.decode_visitor, settings.max_frame_bytes)
-        claims = engine.tokens.verify_visitor(hello.token)
-        if origin != claims.org:
-            raise Closed(p.CloseCode.FORBIDDEN, "this token was issued to another origin")
-        tp = engine.directory.touchpoints.get(claims.tp)
-        if tp is None or not tp.active:
-            raise Closed(p.CloseCode.FORBIDDEN, "this touchpoint does not accept chats")
-        if tp.require_identity and claims.identity is None:
-            raise Closed(p.CloseCode.FORBIDDEN, "this chat is for signed-in visitors only")
-        allowed = origin_allowed(tp.domain, origin, self_origins(ws))
-        if not allowed.matched:
-            raise Closed(p.CloseCode.POLICY, allowed.reason)
-        conn = Connection(f"v:{claims.vid}", ws.send_text, ws.close, settings.send_queue_size)
-        conn.touchpoint_id = claims.tp
-        limits = limits_for(ws)
-        ip = limits.ip(ws)
+class VisitorSockets:
+    """This node's visitor sockets: token renewal for all of them on one timer (rather
+    than a task per socket: memory per idle connection), and who is connected."""
 
-        async def admit() -> None:
-            await limits.admit_conversation(ip, claims.tp)
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.renewals: dict[Connection, Callable[[], Awaitable[None]]] = {}
 
-        session = VisitorSession(engine, claims, conn, admit)
-        conn.hold()
-        await engine.hub.add(conn)
-        if engine.hub.count(conn.topic) == 1:
-            await engine.presence.connected("visitor", claims.vid)
-        await session.welcome(ws, hello)
-        engine.renewals[conn] = session.renew
-        await run_loop(ws, conn, p.decode_visitor, settings.max_frame_bytes, session.handle)
-    except Closed as exc:
-        await close(ws, exc.code, exc.reason)
-    except AuthError as exc:
-        await close(ws, close_code_for(exc), exc.message)
-    except GatewayError as exc:
-        await close(ws, close_code_for(exc), exc.message)
-    except WebSocketDisconnect:
-        pass
-    finally:
-        if conn is not None:
-            engine.renewals.pop(conn, None)
-            await engine.hub.remove(conn)
-            if engine.hub.count(conn.topic) == 0:
-                with contextlib.suppress(Exception):
-                    await engine.presence.disconnected("visitor", conn.topic[2:])
-            if conn.close_code is not None:
-                await close(ws, conn.close_code, "")
+    async def endpoint(self, ws: WebSocket) -> None:
+        core = self.core
+        settings = core.settings
+        origin = ws.headers.get("origin", "")
+        await ws.accept()
+        conn: Connection | None = None
+        visitor_id = ""
+
+        async def session() -> None:
+            nonlocal conn, visitor_id
+            hello = await read_hello(ws, p.decode_visitor, settings.max_frame_bytes)
+            claims = core.tokens.verify_visitor(hello.token)
+            if origin != claims.org:
+                raise Forbidden("this token was issued to another origin")
+            tp = core.directory.touchpoints.get(claims.tp)
+            if tp is None or not tp.active:
+                raise Forbidden("this touchpoint does not accept chats")
+            if tp.require_identity and claims.identity is None:
+                raise Forbidden("this chat is for signed-in visitors only")
+            allowed = origin_allowed(tp.domain, origin, self_origins(ws))
+            if not allowed.matched:
+                raise OriginRefused(allowed.reason)
+            visitor_id = claims.vid
+            topic = visitor_topic(claims.vid)
+            conn = Connection(topic, ws.send_text, ws.close, settings.send_queue_size)
+            conn.touchpoint_id = claims.tp
+            limits = core.limits
+            ip = limits.ip(ws)
+
+            async def admit() -> None:
+                await limits.admit_conversation(ip, claims.tp)
+
+            visitor = VisitorSession(core, claims, conn, admit)
+            conn.hold()
+            await core.hub.add(conn)
+            if core.hub.count(topic) == 1:
+                await core.presence.connected("contact", f"chat:{claims.vid}")
+            await visitor.welcome(ws, hello)
+            self.renewals[conn] = visitor.renew
+            await run_loop(ws, conn, p.decode_visitor, settings.max_frame_bytes, visitor.handle)
+
+        try:
+            await guarded(ws, session)
+        finally:
+            if conn is not None:
+                self.renewals.pop(conn, None)
+                await core.hub.remove(conn)
+                if core.hub.count(conn.topic) == 0:
+                    with contextlib.suppress(Exception):
+                        await core.presence.disconnected("contact", f"chat:{visitor_id}")
+                if conn.close_code is not None:
+                    await close(ws, conn.close_code, "")

@@ -18,8 +18,9 @@ from typing import Final, Literal, get_args
 
 import msgspec
 
+from routing.model import RoutingMode
+
 ChannelName = Literal["chat", "sms", "whatsapp", "messenger", "email", "api", "voice"]
-RoutingMode = Literal["simplified", "dedicated", "flow"]
 # What identifies a contact on a channel (the conversation's ``address``).
 AddressKind = Literal[
     "visitor_id",  # chat: the widget's visitor id, bound to a signed session token

@@ -1,7 +1,7 @@
 """Who is connected where, and the status each agent chose.
 
 One node keeps it in memory (:class:`LocalPresence`). Several nodes keep it in Redis
-(:class:`RedisPresence`): each node writes "agent A (or visitor V) has a socket on node
+(:class:`RedisPresence`): each node writes "agent A (or contact C) has a socket on node
 N, until T" and refreshes it every few seconds while the socket is open, so the entries
 of a node that dies expire by themselves and the router's leader can take its agents
 offline. The status an agent chose (available / away) is kept apart from their sockets,
@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 
 log = logging.getLogger("gateway.presence")
 
-Kind = Literal["agent", "visitor"]
+Kind = Literal["agent", "contact"]
 Status = Literal["available", "away"]
 
 
@@ -57,7 +57,7 @@ class Presence(abc.ABC):
 
 class LocalPresence(Presence):
     def __init__(self) -> None:
-        self._online: dict[Kind, set[str]] = {"agent": set(), "visitor": set()}
+        self._online: dict[Kind, set[str]] = {"agent": set(), "contact": set()}
         self._status: dict[str, Status] = {}
 
     async def start(self) -> None:
@@ -90,7 +90,7 @@ class RedisPresence(Presence):
         self._redis = client
         self.node_id = node_id
         self.ttl = ttl
-        self._mine: dict[Kind, set[str]] = {"agent": set(), "visitor": set()}
+        self._mine: dict[Kind, set[str]] = {"agent": set(), "contact": set()}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

@@ -4,7 +4,8 @@ changes them, so the message path reads them without a query."""
 
 from __future__ import annotations
 
-from gateway.ports.store.base import Agent, DispositionSet, GlobalSettings, Queue, Store, Touchpoint
+from gateway.model.records import Agent, DispositionSet, GlobalSettings, Queue, Touchpoint
+from gateway.ports.store.base import Store
 
 
 class Directory:

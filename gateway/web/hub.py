@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from gateway import metrics
+from gateway import metrics, topics
+from gateway.errors import CloseCode
 from gateway.ports.bus import Bus
-from gateway.protocol import CloseCode
 
 log = logging.getLogger("gateway.hub")
 
@@ -44,7 +44,7 @@ class Connection:
         self._closer: asyncio.Task[None] | None = None
         self.closed = False
         self.close_code: int | None = None
-        # A visitor socket's touchpoint: closed if the touchpoint is deactivated.
+        # A contact's socket's touchpoint: closed if the touchpoint is deactivated.
         self.touchpoint_id = ""
 
     def hold(self) -> None:
@@ -120,10 +120,6 @@ class _At(msgspec.Struct):
 _at = msgspec.json.Decoder(_At)
 
 
-def _kind(topic: str) -> str:
-    return "agent" if topic.startswith("a:") else "visitor"
-
-
 class Hub:
     """Local sockets by topic, subscribed on the bus while any is open."""
 
@@ -158,7 +154,7 @@ class Hub:
             conn.send(data)
 
     async def add(self, conn: Connection) -> None:
-        metrics.CONNECTIONS.labels(kind=_kind(conn.topic)).inc()
+        metrics.CONNECTIONS.labels(kind=topics.kind(conn.topic)).inc()
         conns = self._by_topic[conn.topic]
         first = not conns
         conns.add(conn)
@@ -166,7 +162,7 @@ class Hub:
             await self.bus.subscribe(conn.topic)
 
     async def remove(self, conn: Connection) -> None:
-        metrics.CONNECTIONS.labels(kind=_kind(conn.topic)).dec()
+        metrics.CONNECTIONS.labels(kind=topics.kind(conn.topic)).dec()
         await conn.stop()
         conns = self._by_topic.get(conn.topic)
         if conns is None:
@@ -179,8 +175,14 @@ class Hub:
     def count(self, topic: str) -> int:
         return len(self._by_topic.get(topic, ()))
 
-    def connections(self) -> list[Connection]:
-        return [c for conns in self._by_topic.values() for c in conns]
+    def connections(self, prefix: str = "") -> list[Connection]:
+        return [
+            c for topic, conns in self._by_topic.items() if topic.startswith(prefix) for c in conns
+        ]
+
+    def abort_all(self, code: int, reason: str) -> None:
+        for conn in self.connections():
+            conn.abort(code, reason)
 
     @property
     def total(self) -> int:

@@ -116,7 +116,7 @@ class FrameLimit:
 
 
 class Limits:
-    """The gateway's rate limiters. One per application: see :func:`limits_for`."""
+    """The gateway's rate limiters, one per node (the composition root makes it)."""
 
     def __init__(self, settings: Settings) -> None:
         self.trusted = settings.trusted_proxy_networks
@@ -185,13 +185,3 @@ class Limits:
             raise RateLimited("this chat is taking too many new conversations; try again later")
         await self._hit(self.conversations_ip, "conv-ip", ip)
         await self._hit(self.conversations_tp, "conv-tp", touchpoint_id)
-
-
-def limits_for(conn: HTTPConnection) -> Limits:
-    """The application's limiters, made on first use from its settings."""
-    state = conn.app.state
-    limits: Limits | None = getattr(state, "limits", None)
-    if limits is None:
-        limits = Limits(state.engine.settings)
-        state.limits = limits
-    return limits

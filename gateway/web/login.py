@@ -1,4 +1,7 @@
-"""The agents' HTTP API: log in, log out, who am I."""
+"""The agents' HTTP API: log in, log out, who am I.
+
+Errors are raised as the gateway's exceptions and answered by the one handler of
+gateway/web/errors.py (401 for any failure to authenticate)."""
 
 from __future__ import annotations
 
@@ -8,9 +11,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.auth import AgentClaims
-from gateway.errors import AuthError, GatewayError
-from gateway.ports.store.base import Agent
-from gateway.services.engine import Engine
+from gateway.errors import AuthError, InvalidInput
+from gateway.model.records import Agent
+from gateway.web.context import web_of
 
 
 class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -18,20 +21,13 @@ class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
     password: str
 
 
-def error_response(status: int, code: str, message: str, **extra: object) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
-
-
 async def authenticate(request: Request) -> tuple[AgentClaims, Agent]:
     """The agent behind ``Authorization: Bearer <token>``, or AuthError."""
-    engine: Engine = request.app.state.engine
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise AuthError("send Authorization: Bearer <token>")
-    claims = engine.tokens.verify_agent(token.strip())
-    await engine.check_agent_session(claims)
-    return claims, engine.agent(claims.sub)
+    return await web_of(request).agents.authenticate(token.strip())
 
 
 def agent_json(agent: Agent) -> dict[str, object]:
@@ -45,15 +41,11 @@ def agent_json(agent: Agent) -> dict[str, object]:
 
 
 async def login(request: Request) -> Response:
-    engine: Engine = request.app.state.engine
     try:
         body = msgspec.json.decode(await request.body(), type=LoginRequest)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        return error_response(422, "invalid_request", str(exc))
-    try:
-        token, claims, agent = await engine.login(body.email, body.password)
-    except AuthError as exc:
-        return error_response(401, exc.code, exc.message)
+        raise InvalidInput([("", str(exc))], code="invalid_request") from None
+    token, claims, agent = await web_of(request).agents.login(body.email, body.password)
     return JSONResponse(
         {"token": token, "expires_at": claims.exp, "agent": agent_json(agent)},
         headers={"Cache-Control": "no-store"},
@@ -61,20 +53,14 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    engine: Engine = request.app.state.engine
-    try:
-        claims, _ = await authenticate(request)
-        await engine.logout(claims.sid)
-    except GatewayError as exc:
-        return error_response(401, exc.code, exc.message)
+    claims, _ = await authenticate(request)
+    await web_of(request).agents.logout(claims.sid)
+    web_of(request).agent_sockets.end_session(claims.sid)
     return Response(status_code=204)
 
 
 async def me(request: Request) -> Response:
-    try:
-        _, agent = await authenticate(request)
-    except GatewayError as exc:
-        return error_response(401, exc.code, exc.message)
+    _, agent = await authenticate(request)
     return JSONResponse(agent_json(agent))
 
 

@@ -3,8 +3,8 @@ errors into error frames or close codes.
 
 A request that fails gets an ``error`` frame and the socket stays open; only failures
 of the session itself (no valid hello, bad token, wrong Origin, a binary or oversized
-frame) close it, with a code from protocol.CloseCode. The process never goes down
-because of what a client sent.
+frame) close it, with the error's close code (gateway/errors.py). The process never
+goes down because of what a client sent.
 """
 
 from __future__ import annotations
@@ -21,18 +21,17 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from gateway import metrics
 from gateway import protocol as p
 from gateway.errors import (
-    AuthError,
     FrameTooLarge,
     GatewayError,
     ProtocolError,
     RateLimited,
     StoreError,
-    StoreUnavailable,
-    TokenExpired,
     UnsupportedVersion,
 )
+from gateway.web.context import web_of
+from gateway.web.errors import close_reason, error_frame
 from gateway.web.hub import Connection
-from gateway.web.limits import FrameLimit, limits_for
+from gateway.web.limits import FrameLimit
 
 log = logging.getLogger("gateway.sockets")
 
@@ -40,66 +39,39 @@ HELLO_TIMEOUT = 10.0
 _SENDS = frozenset({"Send", "AgentSend"})
 
 
-class Closed(Exception):
-    """Close the socket with this code (raised inside a session)."""
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
-def close_code_for(exc: GatewayError) -> int:
-    if isinstance(exc, TokenExpired):
-        return p.CloseCode.TOKEN_EXPIRED
-    if isinstance(exc, AuthError):
-        return p.CloseCode.UNAUTHENTICATED
-    if isinstance(exc, UnsupportedVersion):
-        return p.CloseCode.UNSUPPORTED_VERSION
-    if isinstance(exc, StoreUnavailable):
-        return p.CloseCode.TRY_AGAIN
-    return p.CloseCode.FORBIDDEN
-
-
-def error_frame(exc: GatewayError, ref: str = "") -> p.Error:
-    return p.Error(code=exc.code, message=exc.message, retryable=exc.retryable, ref=ref)
-
-
 async def send_frame(ws: WebSocket, frame: p.Frame) -> None:
     await ws.send_text(p.encode(frame).decode())
 
 
 async def receive_text(ws: WebSocket) -> str:
-    """The next text frame; Closed for a binary frame; WebSocketDisconnect when gone."""
+    """The next text frame; ProtocolError for a binary frame; WebSocketDisconnect when
+    the peer is gone."""
     message = await ws.receive()
     if message["type"] == "websocket.disconnect":
         raise WebSocketDisconnect(message.get("code", 1000))
     text = message.get("text")
     if text is None:
-        raise Closed(p.CloseCode.BAD_HELLO, "binary frames are not part of the protocol")
+        raise ProtocolError("binary frames are not part of the protocol")
     return str(text)
 
 
 async def read_hello(ws: WebSocket, decode: Callable[[str, int], Any], limit: int) -> p.Hello:
-    limits = limits_for(ws)
-    try:
-        await limits.admit_connection(limits.ip(ws))
-    except RateLimited as exc:
-        raise Closed(p.CloseCode.RATE_LIMITED, exc.message) from None
+    """The first frame, which must be a hello of this protocol version; a GatewayError
+    (whose close code ends the session) otherwise."""
+    limits = web_of(ws).limits
+    await limits.admit_connection(limits.ip(ws))
     try:
         text = await asyncio.wait_for(receive_text(ws), HELLO_TIMEOUT)
     except TimeoutError:
-        raise Closed(p.CloseCode.BAD_HELLO, "no hello") from None
+        raise ProtocolError("no hello") from None
     try:
         frame = decode(text, limit)
     except ProtocolError as exc:
-        raise Closed(
-            p.CloseCode.BAD_HELLO, f"first frame must be hello: {exc.message}"[:120]
-        ) from None
+        raise ProtocolError(f"first frame must be hello: {exc.message}"[:120]) from None
     if not isinstance(frame, p.Hello):
-        raise Closed(p.CloseCode.BAD_HELLO, "first frame must be hello")
+        raise ProtocolError("first frame must be hello")
     if frame.v != p.VERSION:
-        raise Closed(p.CloseCode.UNSUPPORTED_VERSION, f"this server speaks version {p.VERSION}")
+        raise UnsupportedVersion(f"this server speaks version {p.VERSION}")
     return frame
 
 
@@ -111,8 +83,8 @@ async def run_loop(
     handle: Callable[[Any], Awaitable[None]],
 ) -> None:
     """Read frames until the peer goes; each frame's failure is its own error frame.
-    Frames over the per-connection rate limit are refused unprocessed (gateway/limits.py)."""
-    frames = limits_for(ws).frame_limit()
+    Frames over the per-connection rate limit are refused unprocessed (gateway/web/limits.py)."""
+    frames = web_of(ws).limits.frame_limit()
     try:
         await _read_frames(ws, conn, decode, limit, handle, frames)
     finally:
@@ -130,12 +102,12 @@ async def _read_frames(
     while not conn.closed:
         try:
             text = await receive_text(ws)
-        except Closed as exc:
-            conn.abort(exc.code, exc.reason)
+        except ProtocolError as exc:
+            conn.abort(*close_reason(exc))
             return
         if not await frames.allow():
             if frames.exhausted:
-                conn.abort(p.CloseCode.RATE_LIMITED, "too many frames")
+                conn.abort(*close_reason(RateLimited("too many frames")))
                 return
             ref = ""
             with contextlib.suppress(GatewayError):
@@ -151,7 +123,7 @@ async def _read_frames(
             if type(frame).__name__ in _SENDS:
                 metrics.ACK_LATENCY.observe(time.perf_counter() - started)
         except FrameTooLarge as exc:
-            conn.abort(p.CloseCode.TOO_BIG, exc.message[:120])
+            conn.abort(*close_reason(exc))
             return
         except GatewayError as exc:
             if isinstance(exc, StoreError):
@@ -176,3 +148,13 @@ async def close(ws: WebSocket, code: int, reason: str) -> None:
     ):
         with contextlib.suppress(RuntimeError, OSError):
             await ws.close(code, reason[:120])
+
+
+async def guarded(ws: WebSocket, session: Callable[[], Awaitable[None]]) -> None:
+    """Run one socket's session: a GatewayError ends it with its close code."""
+    try:
+        await session()
+    except GatewayError as exc:
+        await close(ws, *close_reason(exc))
+    except WebSocketDisconnect:
+        pass

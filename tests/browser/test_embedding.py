@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from channels.chat.identity import sign
-from gateway.web.pages import frame_ancestors
+from channels.chat.pages import frame_ancestors
 from tests.browser.conftest import NewPage, chat_frame, start_chat
 from tests.services import GatewayProcess
 

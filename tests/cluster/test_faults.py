@@ -51,10 +51,10 @@ async def check_nothing_lost(cluster: Cluster, rv: ResilientVisitor, cid: str) -
     rows = await stored(cluster, cid)
     seqs = [r[0] for r in rows]
     assert seqs == list(range(1, len(seqs) + 1)), "sequence numbers have a gap"
-    ids = [r[2] for r in rows if r[1] == "visitor"]
+    ids = [r[2] for r in rows if r[1] == "contact"]
     assert len(ids) == len(set(ids)), "a retried message was stored twice"
     for client_id, seq in rv.acked.items():
-        assert (seq, "visitor", client_id) in rows, f"acknowledged message {client_id} is gone"
+        assert (seq, "contact", client_id) in rows, f"acknowledged message {client_id} is gone"
     await rv.catch_up(seqs[-1])
     assert sorted(set(rv.seen) | set(rv.acked.values())) == seqs
 
@@ -204,7 +204,7 @@ async def test_postgresql_down_refuses_sends_as_retryable_and_recovers(
             bodies = [
                 r["body"]
                 for r in await conn.fetch(
-                    "select body from messages where sender = 'visitor' order by seq"
+                    "select body from messages where sender = 'contact' order by seq"
                 )
             ]
         finally:
@@ -236,12 +236,13 @@ async def test_a_stopped_client_is_dropped_and_goes_offline(cluster: Cluster) ->
     client = aioredis.from_url(cluster.redis.url)
     try:
         assert proc.stdout and proc.stdout.readline().strip() == b"ready"
-        fields = await client.hkeys("gw:presence:visitor")
-        assert any(f.decode().startswith(v.visitor_id) for f in fields)
+        fields = await client.hkeys("gw:presence:contact")
+        assert any(f.decode().startswith(f"chat:{v.visitor_id}|") for f in fields)
         os.kill(proc.pid, signal.SIGSTOP)
         stopped = time.monotonic()
         while any(
-            f.decode().startswith(v.visitor_id) for f in await client.hkeys("gw:presence:visitor")
+            f.decode().startswith(f"chat:{v.visitor_id}|")
+            for f in await client.hkeys("gw:presence:contact")
         ):
             assert time.monotonic() - stopped < 10, "the stopped client was never dropped"
             await asyncio.sleep(0.1)

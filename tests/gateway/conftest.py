@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from gateway.auth import hash_password
+from gateway.model.records import Agent, Queue, Touchpoint
 from gateway.ports.store import create_store
-from gateway.ports.store.base import Agent, Queue, Touchpoint
 from tests import services
 from tests.gateway.client import AgentClient, Visitor
 

@@ -21,8 +21,8 @@ from starlette.routing import Mount, Route
 
 from gateway.app import create_app
 from gateway.settings import load_settings
-from gateway.web.admin.openapi import Endpoint
 from gateway.web.admin.routes import ENDPOINTS
+from gateway.web.openapi import Endpoint
 from tests import services
 from tests.gateway.client import Visitor
 from tests.gateway.conftest import ADMIN, AGENT, demo_agent
@@ -655,13 +655,19 @@ async def test_agent_queue_and_settings_changes_take_effect_for_new_conversation
         r = await admin.patch(
             SETTINGS, json={"priority_display": "numbers", "sounds": {"offered": "bell"}}
         )
+        # The console plays four sounds: any other name is refused, naming the field.
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["fields"][0]["field"] == "sounds.offered"
+        r = await admin.patch(
+            SETTINGS, json={"priority_display": "numbers", "sounds": {"offered": "chime"}}
+        )
         assert r.status_code == 200
 
     agent = demo_agent(node)
     await agent.login()
     snap = await agent.connect()
     assert snap["agent"]["queue_ids"] == ["q_billing"]
-    assert snap["priority_display"] == "numbers" and snap["sounds"]["offered"] == "bell"
+    assert snap["priority_display"] == "numbers" and snap["sounds"]["offered"] == "chime"
     assert agent.sock
 
     # First a conversation for the agent's old queue, then one for its new queue.
@@ -678,7 +684,7 @@ async def test_agent_queue_and_settings_changes_take_effect_for_new_conversation
     offer = await agent.sock.expect("offer")
     assert offer["conversation"]["conversation_id"] == new_cid
     assert offer["conversation"]["queue_ids"] == ["q_billing"]
-    assert (await agent.sock.expect("sound", event="offered"))["sound"] == "bell"
+    assert (await agent.sock.expect("sound", event="offered"))["sound"] == "chime"
     # The router handles arrivals in order: an offer of the older one would have come first.
     assert not [
         f for f in agent.sock.seen if f.get("conversation", {}).get("conversation_id") == old_cid
@@ -735,7 +741,7 @@ async def test_history_paging_export_and_deletion(
         assert pages == [[5, 6, 7], [2, 3, 4], [1]]
         whole = (await admin.get(f"/api/admin/conversations/{cid}/messages")).json()
         assert [m["body"] for m in whole["items"]] == bodies and whole["has_more"] is False
-        assert whole["items"][0]["sender"] == "visitor"
+        assert whole["items"][0]["sender"] == "contact"
 
         # Supervisors read history; agents do not.
         async with aclient(node, tokens["supervisor"]) as sup:

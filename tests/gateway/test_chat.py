@@ -9,7 +9,7 @@ from collections.abc import Callable
 import asyncpg
 import httpx
 
-from gateway.ports.store.base import Touchpoint
+from gateway.model.records import Touchpoint
 from tests import services
 from tests.gateway.client import AgentClient, accepted_chat
 from tests.gateway.conftest import agent_record, demo_agent, demo_visitor, seed

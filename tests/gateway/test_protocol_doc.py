@@ -9,6 +9,7 @@ import msgspec
 import pytest
 
 from gateway import protocol as p
+from gateway.errors import RECONNECT, CloseCode
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 TEXT = (DOCS / "protocol.md").read_text()
@@ -77,6 +78,6 @@ def test_every_frame_type_is_documented() -> None:
 
 def test_every_close_code_is_documented_with_the_right_reconnect_advice() -> None:
     rows = dict(re.findall(r"^\| (\d{4}) \| [^|]+ \| ([^|]+) \|", TEXT, re.M))
-    assert {int(c) for c in rows} == {int(c) for c in p.CloseCode}
+    assert {int(c) for c in rows} == {int(c) for c in CloseCode}
     for code, advice in rows.items():
-        assert ("**reconnect**" in advice) == (int(code) in p.RECONNECT), code
+        assert ("**reconnect**" in advice) == (int(code) in RECONNECT), code

@@ -17,7 +17,19 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 def test_defaults_are_the_embedded_single_node_setup() -> None:
     s = load_settings({})
     assert s == Settings()
-    assert s.database_url.startswith("sqlite:") and s.redis_url == "" and s.demo
+    assert s.store_url == "sqlite:///data/gateway.db" and s.redis_url == "" and s.demo
+
+
+def test_the_data_directory_holds_the_default_database_too(tmp_path: Path) -> None:
+    """GATEWAY_DATA_DIR moves the default SQLite file with the secret key (it used to
+    move only the key)."""
+    s = load_settings({"GATEWAY_DATA_DIR": str(tmp_path / "state")})
+    assert s.store_url == f"sqlite:///{tmp_path}/state/gateway.db"
+    assert s.sqlite_path == f"{tmp_path}/state/gateway.db"
+    given = load_settings(
+        {"GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_DATABASE_URL": "postgresql://u@h/db"}
+    )
+    assert given.store_url == "postgresql://u@h/db" and given.uses_postgres
 
 
 def test_environment_values_are_converted() -> None:

@@ -9,13 +9,14 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from gateway import metrics
+from gateway.web.pages import metrics_endpoint
 
 # (family name as the parser reports it, type, labels of the series that exist at start)
 EXPECTED: dict[str, tuple[str, list[dict[str, str]]]] = {
-    "gateway_connections": ("gauge", [{"kind": "visitor"}, {"kind": "agent"}]),
+    "gateway_connections": ("gauge", [{"kind": "contact"}, {"kind": "agent"}]),
     "gateway_messages": (
         "counter",
-        [{"sender": "visitor"}, {"sender": "agent"}, {"sender": "system"}],
+        [{"sender": "contact"}, {"sender": "agent"}, {"sender": "system"}],
     ),
     "gateway_message_latency_seconds": ("histogram", [{}]),
     "gateway_ack_latency_seconds": ("histogram", [{}]),
@@ -29,7 +30,7 @@ EXPECTED: dict[str, tuple[str, list[dict[str, str]]]] = {
 
 
 async def scrape() -> httpx.Response:
-    app = Starlette(routes=[Route("/metrics", metrics.metrics_endpoint)])
+    app = Starlette(routes=[Route("/metrics", metrics_endpoint)])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
         return await client.get("/metrics")
@@ -53,7 +54,7 @@ async def test_metrics_endpoint_exposes_every_gateway_metric() -> None:
 
 
 async def test_counter_and_histogram_samples_have_prometheus_names() -> None:
-    metrics.MESSAGES.labels(sender="visitor").inc()
+    metrics.MESSAGES.labels(sender="contact").inc()
     metrics.STORE_ERRORS.labels(kind="unavailable").inc()
     metrics.MESSAGE_LATENCY.observe(0.003)
     r = await scrape()
@@ -62,7 +63,7 @@ async def test_counter_and_histogram_samples_have_prometheus_names() -> None:
         for f in text_string_to_metric_families(r.text)
         for s in f.samples
     }
-    assert samples[("gateway_messages_total", (("sender", "visitor"),))] >= 1
+    assert samples[("gateway_messages_total", (("sender", "contact"),))] >= 1
     assert samples[("gateway_store_errors_total", (("kind", "unavailable"),))] >= 1
     assert ("gateway_bus_reconnects_total", ()) in samples
     # Buckets from 0.5 ms to 2 s, then +Inf.

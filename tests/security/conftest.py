@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.demo import FLOW
-from gateway.ports.store.base import FormField, Queue, Touchpoint
+from channels.chat.demo import FLOW
+from gateway.model.records import FormField, Queue, Touchpoint
 from tests import services
 from tests.gateway.client import AgentClient, Visitor
 from tests.gateway.conftest import agent_record, seed

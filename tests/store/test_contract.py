@@ -1,4 +1,4 @@
-"""The Store contract (gateway/store/base.py), run against both implementations."""
+"""The Store contract (gateway/ports/store/base.py), run against both implementations."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from gateway.errors import Conflict, NotFound
-from gateway.ports.store.base import (
+from gateway.model.records import (
     Agent,
     AgentSession,
     Contact,
@@ -20,9 +20,9 @@ from gateway.ports.store.base import (
     GlobalSettings,
     Message,
     Queue,
-    Store,
     Touchpoint,
 )
+from gateway.ports.store.base import Store
 from tests.store.conftest import StoreFactory
 
 
@@ -30,7 +30,7 @@ def conversation(cid: str, contact_id: str = "k1", **kw: Any) -> Conversation:
     fields: dict[str, Any] = {
         "touchpoint_id": "tp1",
         "channel": "chat",
-        "visitor_id": f"v-{contact_id}",
+        "address": f"v-{contact_id}",
         "created_at": 100.0,
         "arrived_at": 100.0,
         **kw,
@@ -47,7 +47,7 @@ async def setup_conversation(store: Store, cid: str = "c1", contact_id: str = "k
 
 
 async def say(
-    store: Store, text: str, sender: str = "visitor", cid: str = "c1", **kw: Any
+    store: Store, text: str, sender: str = "contact", cid: str = "c1", **kw: Any
 ) -> Message:
     message, created = await store.append_message(
         cid,
@@ -344,9 +344,9 @@ async def test_create_and_get_conversation(store: Store) -> None:
 async def test_new_conversations_start_with_zero_counters(store: Store) -> None:
     await store.create_contact("k1", now=1.0)
     created = await store.create_conversation(
-        conversation("c1", last_seq=7, visitor_unread=2, agent_unread=3)
+        conversation("c1", last_seq=7, contact_unread=2, agent_unread=3)
     )
-    assert (created.last_seq, created.visitor_unread, created.agent_unread) == (0, 0, 0)
+    assert (created.last_seq, created.contact_unread, created.agent_unread) == (0, 0, 0)
     assert await store.get_conversation("c1") == created
     assert (await say(store, "hello")).seq == 1
 
@@ -420,12 +420,12 @@ async def test_list_conversations_filters_and_order(store: Store) -> None:
     assert ids(await store.list_conversations(states=["waiting", "assigned"])) == ["c4", "c1", "c3"]
     assert ids(await store.list_conversations(states=[])) == []
     assert ids(await store.list_conversations(contact_id="k1")) == ["c2", "c3"]
-    assert ids(await store.list_conversations(visitor_id="v-k2")) == ["c4", "c1"]
+    assert ids(await store.list_conversations(address="v-k2")) == ["c4", "c1"]
     assert ids(await store.list_conversations(touchpoint_id="tp1")) == ["c4", "c2", "c3"]
     assert ids(
         await store.list_conversations(states=["waiting"], contact_id="k1", touchpoint_id="tp1")
     ) == ["c3"]
-    assert ids(await store.list_conversations(states=["waiting"], visitor_id="v-k1")) == ["c3"]
+    assert ids(await store.list_conversations(states=["waiting"], address="v-k1")) == ["c3"]
     assert await store.list_conversations(contact_id="nobody") == []
 
 
@@ -434,29 +434,29 @@ async def test_list_conversations_filters_and_order(store: Store) -> None:
 
 async def test_append_assigns_seqs_and_bumps_unread(store: Store) -> None:
     await setup_conversation(store)
-    m1 = await say(store, "hi", "visitor")
+    m1 = await say(store, "hi", "contact")
     assert m1 == Message(
         conversation_id="c1",
         seq=1,
-        sender="visitor",
-        sender_id="visitor-1",
-        client_msg_id="visitor:hi",
+        sender="contact",
+        sender_id="contact-1",
+        client_msg_id="contact:hi",
         body="hi",
         created_at=200.0,
     )
-    await say(store, "hello?", "visitor")
+    await say(store, "hello?", "contact")
     conv = await store.get_conversation("c1")
-    assert (conv.last_seq, conv.agent_unread, conv.visitor_unread) == (2, 2, 0)
+    assert (conv.last_seq, conv.agent_unread, conv.contact_unread) == (2, 2, 0)
 
     m3 = await say(store, "Ann joined", "system", kind="event")
     assert (m3.seq, m3.kind) == (3, "event")
     conv = await store.get_conversation("c1")
-    assert (conv.last_seq, conv.agent_unread, conv.visitor_unread) == (3, 2, 0)  # events: none
+    assert (conv.last_seq, conv.agent_unread, conv.contact_unread) == (3, 2, 0)  # events: none
 
     await say(store, "how can I help", "agent")
     await say(store, "auto reply", "system")
     conv = await store.get_conversation("c1")
-    assert (conv.last_seq, conv.agent_unread, conv.visitor_unread) == (5, 2, 2)
+    assert (conv.last_seq, conv.agent_unread, conv.contact_unread) == (5, 2, 2)
     assert [m.seq for m in await store.messages("c1")] == [1, 2, 3, 4, 5]
 
     # seqs are per conversation
@@ -467,11 +467,11 @@ async def test_append_assigns_seqs_and_bumps_unread(store: Store) -> None:
 async def test_append_is_idempotent_on_the_client_message_id(store: Store) -> None:
     await setup_conversation(store)
     first, created = await store.append_message(
-        "c1", sender="visitor", sender_id="v1", client_msg_id="m-1", body="hi", now=1.0
+        "c1", sender="contact", sender_id="v1", client_msg_id="m-1", body="hi", now=1.0
     )
     assert created is True
     retry, created = await store.append_message(
-        "c1", sender="visitor", sender_id="v1", client_msg_id="m-1", body="changed", now=2.0
+        "c1", sender="contact", sender_id="v1", client_msg_id="m-1", body="changed", now=2.0
     )
     assert created is False
     assert retry == first  # the original, not the retry's body or time
@@ -484,13 +484,13 @@ async def test_append_is_idempotent_on_the_client_message_id(store: Store) -> No
     )
     assert (created, other.seq) == (True, 2)
     other, created = await store.append_message(
-        "c1", sender="visitor", sender_id="v2", client_msg_id="m-1", body="x", now=3.0
+        "c1", sender="contact", sender_id="v2", client_msg_id="m-1", body="x", now=3.0
     )
     assert (created, other.seq) == (True, 3)
     # and the conversation
     await setup_conversation(store, "c2")
     elsewhere, created = await store.append_message(
-        "c2", sender="visitor", sender_id="v1", client_msg_id="m-1", body="x", now=3.0
+        "c2", sender="contact", sender_id="v1", client_msg_id="m-1", body="x", now=3.0
     )
     assert (created, elsewhere.seq) == (True, 1)
     assert len(await store.messages("c1")) == 3
@@ -516,7 +516,7 @@ async def test_append_returns_the_conversation_as_it_is_after(store: Store) -> N
     await setup_conversation(store)
     await store.update_conversation("c1", state="assigned", owner_agent_id="a1", weight=25)
     first = await store.append(
-        "c1", sender="visitor", sender_id="v1", client_msg_id="m-1", body="hi", now=5.0
+        "c1", sender="contact", sender_id="v1", client_msg_id="m-1", body="hi", now=5.0
     )
     assert first.created and first.message.seq == 1
     assert first.conversation == await store.get_conversation("c1")
@@ -525,25 +525,25 @@ async def test_append_returns_the_conversation_as_it_is_after(store: Store) -> N
     # A retry stores nothing and still says how the conversation is now.
     await say(store, "from the agent", "agent")
     again = await store.append(
-        "c1", sender="visitor", sender_id="v1", client_msg_id="m-1", body="hi", now=6.0
+        "c1", sender="contact", sender_id="v1", client_msg_id="m-1", body="hi", now=6.0
     )
     assert not again.created and again.message == first.message
     assert again.conversation == await store.get_conversation("c1")
-    assert (again.conversation.last_seq, again.conversation.visitor_unread) == (2, 1)
+    assert (again.conversation.last_seq, again.conversation.contact_unread) == (2, 1)
     with pytest.raises(NotFound):
         await store.append(
-            "nope", sender="visitor", sender_id="v", client_msg_id="m", body="x", now=1.0
+            "nope", sender="contact", sender_id="v", client_msg_id="m", body="x", now=1.0
         )
 
 
 async def test_append_to_an_unknown_conversation(store: Store) -> None:
     with pytest.raises(NotFound):
         await store.append_message(
-            "nope", sender="visitor", sender_id="v", client_msg_id="m", body="x", now=1.0
+            "nope", sender="contact", sender_id="v", client_msg_id="m", body="x", now=1.0
         )
     with pytest.raises(NotFound):
         await store.append_message(
-            "nope", sender="visitor", sender_id="v", client_msg_id="", body="x", now=1.0
+            "nope", sender="contact", sender_id="v", client_msg_id="", body="x", now=1.0
         )
 
 
@@ -552,7 +552,7 @@ async def test_concurrent_appends_get_gapless_unique_seqs(store: Store) -> None:
     results = await asyncio.gather(
         *(
             store.append_message(
-                "c1", sender="visitor", sender_id="v", client_msg_id=f"m{i}", body=str(i), now=1.0
+                "c1", sender="contact", sender_id="v", client_msg_id=f"m{i}", body=str(i), now=1.0
             )
             for i in range(50)
         )
@@ -574,7 +574,7 @@ async def test_concurrent_retries_store_one_message(store: Store) -> None:
     results = await asyncio.gather(
         *(
             store.append_message(
-                "c1", sender="visitor", sender_id="v", client_msg_id="same", body="x", now=1.0
+                "c1", sender="contact", sender_id="v", client_msg_id="same", body="x", now=1.0
             )
             for _ in range(20)
         )
@@ -591,7 +591,7 @@ async def test_concurrent_retries_store_one_message(store: Store) -> None:
 async def test_messages_paging(store: Store) -> None:
     await setup_conversation(store)
     for i in range(1, 11):
-        await say(store, f"m{i}", "visitor" if i % 2 else "agent")
+        await say(store, f"m{i}", "contact" if i % 2 else "agent")
 
     def seqs(ms: list[Message]) -> list[int]:
         return [m.seq for m in ms]
@@ -620,20 +620,20 @@ async def test_messages_paging(store: Store) -> None:
 
 async def test_mark_read(store: Store) -> None:
     await setup_conversation(store)
-    await say(store, "v1", "visitor")  # 1
+    await say(store, "v1", "contact")  # 1
     await say(store, "a1", "agent")  # 2
-    await say(store, "v2", "visitor")  # 3
+    await say(store, "v2", "contact")  # 3
     await say(store, "joined", "system", kind="event")  # 4
     await say(store, "a2", "agent")  # 5
     await say(store, "s1", "system")  # 6
-    await say(store, "v3", "visitor")  # 7
+    await say(store, "v3", "contact")  # 7
     conv = await store.get_conversation("c1")
-    assert (conv.agent_unread, conv.visitor_unread) == (3, 3)
+    assert (conv.agent_unread, conv.contact_unread) == (3, 3)
 
     conv = await store.mark_read("c1", "agent", 3)
-    assert (conv.agent_unread, conv.visitor_unread) == (1, 3)  # only v3 is after 3
-    conv = await store.mark_read("c1", "visitor", 2)
-    assert (conv.agent_unread, conv.visitor_unread) == (1, 2)  # a2 and s1; the event is no text
+    assert (conv.agent_unread, conv.contact_unread) == (1, 3)  # only v3 is after 3
+    conv = await store.mark_read("c1", "contact", 2)
+    assert (conv.agent_unread, conv.contact_unread) == (1, 2)  # a2 and s1; the event is no text
     # never backwards: reading up to 1 again changes nothing
     conv = await store.mark_read("c1", "agent", 1)
     assert conv.agent_unread == 1
@@ -642,12 +642,12 @@ async def test_mark_read(store: Store) -> None:
     assert await store.get_conversation("c1") == conv
 
     # a new message counts again; a marker beyond last_seq does not hide future messages
-    await say(store, "v4", "visitor")  # 8
-    conv = await store.mark_read("c1", "visitor", 999)
-    assert (conv.agent_unread, conv.visitor_unread) == (1, 0)
+    await say(store, "v4", "contact")  # 8
+    conv = await store.mark_read("c1", "contact", 999)
+    assert (conv.agent_unread, conv.contact_unread) == (1, 0)
     await say(store, "a3", "agent")  # 9
-    conv = await store.mark_read("c1", "visitor", 0)
-    assert conv.visitor_unread == 1
+    conv = await store.mark_read("c1", "contact", 0)
+    assert conv.contact_unread == 1
     with pytest.raises(NotFound):
         await store.mark_read("nope", "agent", 1)
     with pytest.raises(ValueError):
@@ -732,7 +732,7 @@ async def test_export_contact(store: Store) -> None:
     assert late["fields"] == {"a": "b"}
     assert late["last_seq"] == 2
     assert [(m["seq"], m["body"], m["sender"]) for m in late["messages"]] == [
-        (1, "second", "visitor"),
+        (1, "second", "contact"),
         (2, "reply", "agent"),
     ]
     assert [m["body"] for m in data["conversations"][0]["messages"]] == ["first"]

@@ -1,4 +1,4 @@
-"""The chat domain rules of widget/domain.py, table by table (docs/domains.md explains them)."""
+"""The chat domain rules of channels/chat/domain.py, table by table (docs/domains.md explains them)."""
 
 from __future__ import annotations
 

@@ -18,28 +18,31 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
 from gateway.errors import Conflict, NotFound, StoreUnavailable
-from gateway.ports.store.base import (
+from gateway.model.channels import ChannelName
+from gateway.model.records import (
     CONVERSATION_MUTABLE,
     Agent,
     AgentSession,
-    Appended,
     Contact,
+    ContactAddress,
     Conversation,
     ConversationState,
+    DeliveryState,
     DispositionSet,
     GlobalSettings,
     Message,
+    MessageKind,
     Queue,
-    SenderKind,
+    Sender,
     Side,
-    Store,
     Touchpoint,
 )
+from gateway.ports.store.base import Appended, Store
 
 T = TypeVar("T", bound=msgspec.Struct)
 Row = Sequence[Any]
@@ -125,12 +128,23 @@ CONTACTS = Table(
 )
 CONVERSATIONS = Table("conversations", Conversation, order="created_at, id")
 
-MESSAGE_COLUMNS = "conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind"
+MESSAGE_COLUMNS = (
+    "conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind,"
+    " delivery, delivery_error"
+)
 SELECT_MESSAGES = f"SELECT {MESSAGE_COLUMNS} FROM messages"
 # The message a retry refers to (the partial unique index covers non-empty ids only).
 SELECT_BY_CLIENT_ID = (
     f"{SELECT_MESSAGES} WHERE conversation_id = $1 AND sender = $2 AND sender_id = $3"
     " AND client_msg_id = $4 AND client_msg_id <> ''"
+)
+
+
+# Point an address at a contact (moving it from another contact if need be).
+LINK_ADDRESS = (
+    "INSERT INTO contact_addresses (channel, address, contact_id, created_at)"
+    " VALUES ($1, $2, $3, $4) ON CONFLICT (channel, address)"
+    " DO UPDATE SET contact_id = excluded.contact_id"
 )
 
 
@@ -144,25 +158,27 @@ def decode_message(r: Row) -> Message:
         body=r[5],
         created_at=r[6],
         kind=r[7],
+        delivery=r[8],
+        delivery_error=r[9],
     )
 
 
-def unread_increments(sender: SenderKind, kind: str) -> tuple[int, int]:
-    """(agent_unread, visitor_unread) increments of appending this message."""
-    if sender not in ("visitor", "agent", "system"):
+def unread_increments(sender: Sender, kind: str) -> tuple[int, int]:
+    """(agent_unread, contact_unread) increments of appending this message."""
+    if sender not in ("contact", "agent", "system"):
         raise ValueError(f"unknown sender kind {sender!r}")
     if kind not in ("text", "event"):
         raise ValueError(f"unknown message kind {kind!r}")
     if kind != "text":
         return 0, 0
-    return (1, 0) if sender == "visitor" else (0, 1)
+    return (1, 0) if sender == "contact" else (0, 1)
 
 
 def _mark_read_sql(side: Side) -> str:
     if side == "agent":
-        marker, unread, theirs = "agent_read_seq", "agent_unread", "sender = 'visitor'"
-    elif side == "visitor":
-        marker, unread, theirs = "visitor_read_seq", "visitor_unread", "sender <> 'visitor'"
+        marker, unread, theirs = "agent_read_seq", "agent_unread", "sender = 'contact'"
+    elif side == "contact":
+        marker, unread, theirs = "contact_read_seq", "contact_unread", "sender <> 'contact'"
     else:
         raise ValueError(f"unknown side {side!r}")
     # the new marker: max(old marker, min(seq, last_seq)); SET sees the old row
@@ -176,7 +192,16 @@ def _mark_read_sql(side: Side) -> str:
     )
 
 
-MARK_READ = {"agent": _mark_read_sql("agent"), "visitor": _mark_read_sql("visitor")}
+MARK_READ = {"agent": _mark_read_sql("agent"), "contact": _mark_read_sql("contact")}
+# How far a delivery state has got; failed and read are final.
+_DELIVERY_RANK: dict[str, int] = {
+    "": 0,
+    "pending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "read": 4,
+    "failed": 4,
+}
 
 # What update_conversation validates the changes against (the rest are placeholders).
 _CONVERSATION_STUB: dict[str, Any] = {
@@ -184,7 +209,7 @@ _CONVERSATION_STUB: dict[str, Any] = {
     "touchpoint_id": "",
     "channel": "chat",
     "contact_id": "",
-    "visitor_id": "",
+    "address": "",
 }
 
 
@@ -201,12 +226,12 @@ class SQLStore(Store):
         self,
         conversation_id: str,
         *,
-        sender: SenderKind,
+        sender: Sender,
         sender_id: str,
         client_msg_id: str,
         body: str,
         now: float,
-        kind: Literal["text", "event"] = "text",
+        kind: MessageKind = "text",
     ) -> tuple[Message, bool]:
         # Both dialects implement ``append`` in one statement (or one group commit);
         # this is it without the conversation.
@@ -226,12 +251,12 @@ class SQLStore(Store):
         self,
         conversation_id: str,
         *,
-        sender: SenderKind,
+        sender: Sender,
         sender_id: str,
         client_msg_id: str,
         body: str,
         now: float,
-        kind: Literal["text", "event"] = "text",
+        kind: MessageKind = "text",
     ) -> Appended: ...
 
     # -- helpers -------------------------------------------------------------------
@@ -380,6 +405,37 @@ class SQLStore(Store):
             row = await c.fetchrow(sql, *args)
         return None if row is None else CONTACTS.decode(row)
 
+    async def find_contact_by_address(self, channel: ChannelName, address: str) -> Contact | None:
+        async with self._connection() as c:
+            row = await c.fetchrow(
+                f"{CONTACTS.select} WHERE id = (SELECT contact_id FROM contact_addresses"
+                " WHERE channel = $1 AND address = $2)",
+                channel,
+                address,
+            )
+        return None if row is None else CONTACTS.decode(row)
+
+    async def link_address(
+        self, channel: ChannelName, address: str, contact_id: str, *, now: float
+    ) -> None:
+        try:
+            async with self._connection() as c:
+                await c.execute(LINK_ADDRESS, channel, address, contact_id, now)
+        except NotFound as exc:
+            raise NotFound(f"contact {contact_id!r} not found") from exc
+
+    async def contact_addresses(self, contact_id: str) -> list[ContactAddress]:
+        async with self._connection() as c:
+            rows = await c.fetch(
+                "SELECT channel, address, contact_id, created_at FROM contact_addresses"
+                " WHERE contact_id = $1 ORDER BY created_at, channel, address",
+                contact_id,
+            )
+        return [
+            ContactAddress(channel=r[0], address=r[1], contact_id=r[2], created_at=r[3])
+            for r in rows
+        ]
+
     async def update_contact(
         self,
         contact_id: str,
@@ -443,13 +499,14 @@ class SQLStore(Store):
             conversations.append(item)
         return {
             "contact": msgspec.to_builtins(CONTACTS.decode(contact_row)),
+            "addresses": msgspec.to_builtins(await self.contact_addresses(contact_id)),
             "conversations": conversations,
         }
 
     # -- conversations -------------------------------------------------------------
     async def create_conversation(self, conv: Conversation) -> Conversation:
         # the counters are the store's: a new conversation has no messages
-        conv = msgspec.structs.replace(conv, last_seq=0, visitor_unread=0, agent_unread=0)
+        conv = msgspec.structs.replace(conv, last_seq=0, contact_unread=0, agent_unread=0)
         try:
             async with self._connection() as c:
                 await c.execute(CONVERSATIONS.sql_insert, *CONVERSATIONS.params(conv))
@@ -493,7 +550,7 @@ class SQLStore(Store):
         *,
         states: list[ConversationState] | None = None,
         contact_id: str | None = None,
-        visitor_id: str | None = None,
+        address: str | None = None,
         touchpoint_id: str | None = None,
     ) -> list[Conversation]:
         where: list[str] = []
@@ -509,7 +566,7 @@ class SQLStore(Store):
             )
         for column, value in (
             ("contact_id", contact_id),
-            ("visitor_id", visitor_id),
+            ("address", address),
             ("touchpoint_id", touchpoint_id),
         ):
             if value is not None:
@@ -559,6 +616,31 @@ class SQLStore(Store):
             ):
                 raise NotFound(f"conversation {conversation_id!r} not found")
         return [decode_message(r) for r in rows]
+
+    async def set_delivery(
+        self, conversation_id: str, seq: int, state: DeliveryState, error: str = ""
+    ) -> Message:
+        if state not in _DELIVERY_RANK:
+            raise ValueError(f"unknown delivery state {state!r}")
+        async with self._transaction() as c:
+            row = await c.fetchrow(
+                f"{SELECT_MESSAGES} WHERE conversation_id = $1 AND seq = $2", conversation_id, seq
+            )
+            if row is None:
+                raise NotFound(f"message {seq} of conversation {conversation_id!r} not found")
+            message = decode_message(row)
+            old = _DELIVERY_RANK[message.delivery]
+            if message.delivery in ("read", "failed") or _DELIVERY_RANK[state] <= old:
+                return message
+            await c.execute(
+                "UPDATE messages SET delivery = $3, delivery_error = $4"
+                " WHERE conversation_id = $1 AND seq = $2",
+                conversation_id,
+                seq,
+                state,
+                error,
+            )
+        return msgspec.structs.replace(message, delivery=state, delivery_error=error)
 
     async def mark_read(self, conversation_id: str, side: Side, seq: int) -> Conversation:
         sql = MARK_READ.get(side)

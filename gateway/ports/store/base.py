@@ -1,4 +1,5 @@
-"""The store interface: records and the operations the gateway needs.
+"""The store interface: the operations the gateway needs on its records
+(gateway/model/records.py).
 
 The store is the log (ARCHITECTURE.md, principle 3): a message gets its
 per-conversation sequence number and is committed before the sender is acknowledged.
@@ -15,165 +16,26 @@ its own for anything that matters to behaviour).
 from __future__ import annotations
 
 import abc
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
-import msgspec
-
-from routing.model import DEFAULT_WEIGHTS
-
-Channel = Literal["chat", "sms", "whatsapp", "messenger", "email", "api", "voice"]
-RoutingMode = Literal["simplified", "dedicated", "flow"]
-Role = Literal["agent", "supervisor", "admin"]
-SenderKind = Literal["visitor", "agent", "system"]
-ConversationState = Literal["waiting", "offered", "assigned", "wrapup", "closed"]
-# Which side of a conversation a read marker or unread count belongs to: the visitor
-# (contact), or the agent side (whoever owns it now, or the queue while it waits).
-Side = Literal["visitor", "agent"]
-
-
-class FormField(msgspec.Struct, kw_only=True, frozen=True):
-    """One field of the pre-conversation form."""
-
-    name: str
-    label: str
-    kind: Literal["text", "email", "phone", "textarea", "select"] = "text"
-    required: bool = False
-    options: list[str] = []
-    max_length: int = 200
-
-
-class Touchpoint(msgspec.Struct, kw_only=True, frozen=True):
-    id: str
-    name: str
-    channel: Channel = "chat"
-    active: bool = False
-    direction: Literal["inbound", "outbound", "both"] = "inbound"
-    routing_mode: RoutingMode = "flow"
-    # chat: the configured domain, validated by channels.chat.domain at configuration time
-    domain: str = ""
-    # simplified: the linked queues; flow: the default queues when no rule matches
-    queue_ids: list[str] = []
-    dedicated_agent_id: str | None = None
-    # flow routing rules; their shape is routing's (routing.flow), stored as given
-    flow: dict[str, Any] = {}
-    # what the widget shows: colours, font, texts by key, launcher icon, language
-    widget: dict[str, Any] = {}
-    form: list[FormField] = []
-    # signed visitor identity (HMAC-SHA256 or HS256 JWT) and whether it is required
-    identity_secret: str = ""
-    require_identity: bool = False
-    # roles allowed to preview Inbox conversations of this touchpoint before assigning
-    preview_roles: list[Role] = msgspec.field(default_factory=lambda: ["supervisor", "admin"])
-    created_at: float = 0.0
-
-
-class Queue(msgspec.Struct, kw_only=True, frozen=True):
-    id: str
-    name: str
-
-
-class Agent(msgspec.Struct, kw_only=True, frozen=True):
-    id: str
-    email: str
-    name: str
-    role: Role = "agent"
-    queue_ids: list[str] = []
-    password_hash: str = ""
-    active: bool = True
-
-
-class DispositionSet(msgspec.Struct, kw_only=True, frozen=True):
-    id: str
-    name: str
-    dispositions: list[str] = []
-
-
-# The router's defaults for the digital channels (voice is fixed, not a setting).
-DEFAULT_CHANNEL_WEIGHTS = {c: w for c, w in DEFAULT_WEIGHTS.items() if c != "voice"}
-DEFAULT_SOUNDS = {
-    "offered": "ring",
-    "auto_assigned": "chime",
-    "transferred": "swoosh",
-    "reply": "pop",
-}
-
-
-class GlobalSettings(msgspec.Struct, kw_only=True, frozen=True):
-    """Admin > Channels > Global settings."""
-
-    # digital channel weights in capacity points (voice is fixed at 51)
-    channel_weights: dict[str, int] = msgspec.field(
-        default_factory=lambda: dict(DEFAULT_CHANNEL_WEIGHTS)
-    )
-    # sound per event; "" means silent. Events: offered, auto_assigned, transferred, reply
-    sounds: dict[str, str] = msgspec.field(default_factory=lambda: dict(DEFAULT_SOUNDS))
-    priority_display: Literal["icons", "numbers"] = "icons"
-    disposition_set_id: str | None = None
-
-
-class Contact(msgspec.Struct, kw_only=True, frozen=True):
-    id: str
-    # "Visitor #NNN": a number unique within the store, given at creation
-    number: int
-    name: str = ""
-    email: str = ""
-    phone: str = ""
-    created_at: float = 0.0
-
-    @property
-    def display_name(self) -> str:
-        return self.name or f"Visitor #{self.number}"
-
-
-class Conversation(msgspec.Struct, kw_only=True, frozen=True):
-    id: str
-    touchpoint_id: str
-    channel: Channel
-    contact_id: str
-    # the browser-side visitor id the session token is bound to
-    visitor_id: str
-    state: ConversationState = "waiting"
-    queue_ids: list[str] = []
-    priority: int = 0
-    owner_agent_id: str | None = None
-    # the capacity weight the owner took it with (not retroactive)
-    weight: int = 0
-    # set by routing on arrival: manual (offers ring) or auto (assigned directly)
-    acceptance: Literal["manual", "auto"] = "manual"
-    dedicated: bool = False
-    fields: dict[str, str] = {}
-    created_at: float = 0.0
-    # original arrival, kept through send-to-inbox so it keeps its place
-    arrived_at: float = 0.0
-    ended_at: float | None = None
-    closed_at: float | None = None
-    notes: str = ""
-    disposition: str = ""
-    last_seq: int = 0
-    visitor_unread: int = 0
-    agent_unread: int = 0
-
-
-class Message(msgspec.Struct, kw_only=True, frozen=True):
-    conversation_id: str
-    seq: int
-    sender: SenderKind
-    sender_id: str
-    client_msg_id: str
-    body: str
-    created_at: float
-    # message kinds other than text: "event" for joined/left/ended notices the visitor sees
-    kind: Literal["text", "event"] = "text"
-
-
-class AgentSession(msgspec.Struct, kw_only=True, frozen=True):
-    """A login: the token id an agent token carries, revocable before it expires."""
-
-    id: str
-    agent_id: str
-    created_at: float
-    expires_at: float
-    revoked: bool = False
+from gateway.model.channels import ChannelName
+from gateway.model.records import (
+    Agent,
+    AgentSession,
+    Contact,
+    ContactAddress,
+    Conversation,
+    ConversationState,
+    DeliveryState,
+    DispositionSet,
+    GlobalSettings,
+    Message,
+    MessageKind,
+    Queue,
+    Sender,
+    Side,
+    Touchpoint,
+)
 
 
 class Appended(NamedTuple):
@@ -182,24 +44,6 @@ class Appended(NamedTuple):
     message: Message
     created: bool
     conversation: Conversation
-
-
-# Fields of a conversation the gateway may change with update_conversation.
-CONVERSATION_MUTABLE = frozenset(
-    {
-        "state",
-        "queue_ids",
-        "priority",
-        "owner_agent_id",
-        "weight",
-        "acceptance",
-        "dedicated",
-        "ended_at",
-        "closed_at",
-        "notes",
-        "disposition",
-    }
-)
 
 
 class Store(abc.ABC):
@@ -297,9 +141,18 @@ class Store(abc.ABC):
     # -- contacts ------------------------------------------------------------------
     @abc.abstractmethod
     async def create_contact(
-        self, contact_id: str, *, name: str = "", email: str = "", phone: str = "", now: float
+        self,
+        contact_id: str,
+        *,
+        name: str = "",
+        email: str = "",
+        phone: str = "",
+        now: float,
+        address: tuple[ChannelName, str] | None = None,
     ) -> Contact:
-        """Create with the next visitor number (1, 2, 3, ... per store)."""
+        """Create with the next contact number (1, 2, 3, ... per store): "Visitor #N".
+        With ``address`` (channel, address), link it to the new contact in the same
+        transaction (see link_address)."""
 
     @abc.abstractmethod
     async def get_contact(self, contact_id: str) -> Contact: ...
@@ -307,6 +160,21 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def find_contact(self, *, email: str = "", phone: str = "") -> Contact | None:
         """The contact with this email (case-insensitive) or phone, if any."""
+
+    @abc.abstractmethod
+    async def find_contact_by_address(self, channel: ChannelName, address: str) -> Contact | None:
+        """The contact reached at this address on this channel, if any."""
+
+    @abc.abstractmethod
+    async def link_address(
+        self, channel: ChannelName, address: str, contact_id: str, *, now: float
+    ) -> None:
+        """From now on this address on this channel reaches this contact (an address
+        linked to another contact before moves over). NotFound for an unknown contact."""
+
+    @abc.abstractmethod
+    async def contact_addresses(self, contact_id: str) -> list[ContactAddress]:
+        """The addresses a contact is reached at, oldest first."""
 
     @abc.abstractmethod
     async def update_contact(
@@ -349,7 +217,7 @@ class Store(abc.ABC):
         *,
         states: list[ConversationState] | None = None,
         contact_id: str | None = None,
-        visitor_id: str | None = None,
+        address: str | None = None,
         touchpoint_id: str | None = None,
     ) -> list[Conversation]:
         """Filtered (all filters AND-ed, None = any), ordered by created_at then id."""
@@ -360,16 +228,16 @@ class Store(abc.ABC):
         self,
         conversation_id: str,
         *,
-        sender: SenderKind,
+        sender: Sender,
         sender_id: str,
         client_msg_id: str,
         body: str,
         now: float,
-        kind: Literal["text", "event"] = "text",
+        kind: MessageKind = "text",
     ) -> tuple[Message, bool]:
         """Store a message with the conversation's next seq, in one transaction that also
-        bumps the other side's unread count (a visitor message bumps agent_unread, agent
-        and system text bumps visitor_unread; events bump nothing) and last_seq.
+        bumps the other side's unread count (a contact's message bumps agent_unread,
+        agent and system text bumps contact_unread; events bump nothing) and last_seq.
 
         Idempotent on (conversation_id, sender, sender_id, client_msg_id): a retry returns
         the message stored the first time and False, storing nothing. Returns (message,
@@ -380,12 +248,12 @@ class Store(abc.ABC):
         self,
         conversation_id: str,
         *,
-        sender: SenderKind,
+        sender: Sender,
         sender_id: str,
         client_msg_id: str,
         body: str,
         now: float,
-        kind: Literal["text", "event"] = "text",
+        kind: MessageKind = "text",
     ) -> Appended:
         """``append_message``, and the conversation as it is right after (its owner,
         state and unread counts, which the message path needs next). Stores that can
@@ -412,6 +280,14 @@ class Store(abc.ABC):
     ) -> list[Message]:
         """Ascending by seq. With before_seq, the *last* `limit` messages before it (for
         paging back through history), still returned in ascending order."""
+
+    @abc.abstractmethod
+    async def set_delivery(
+        self, conversation_id: str, seq: int, state: DeliveryState, error: str = ""
+    ) -> Message:
+        """Record what became of an outbound message. A state never moves backwards
+        (read after delivered after sent; failed is final): a late or repeated report
+        changes nothing. NotFound for an unknown message."""
 
     @abc.abstractmethod
     async def mark_read(self, conversation_id: str, side: Side, seq: int) -> Conversation:

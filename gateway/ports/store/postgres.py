@@ -17,15 +17,18 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
 import asyncpg.exceptions as pgerr
 
 from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
+from gateway.model.channels import ChannelName
+from gateway.model.records import Contact, Message, MessageKind, Sender
 from gateway.ports.store import migrate
 from gateway.ports.store._sql import (
     CONVERSATIONS,
+    LINK_ADDRESS,
     SELECT_BY_CLIENT_ID,
     Row,
     SQLStore,
@@ -33,7 +36,7 @@ from gateway.ports.store._sql import (
     email_key,
     unread_increments,
 )
-from gateway.ports.store.base import Appended, Contact, Message, SenderKind
+from gateway.ports.store.base import Appended
 
 # pg_advisory_lock key held while migrating ("gwmigrat" as a 64-bit integer)
 MIGRATION_LOCK_KEY = 0x67776D6967726174
@@ -43,7 +46,7 @@ WITH bumped AS (
     UPDATE conversations
     SET last_seq = last_seq + 1,
         agent_unread = agent_unread + $8::integer,
-        visitor_unread = visitor_unread + $9::integer
+        contact_unread = contact_unread + $9::integer
     WHERE id = $1
     {CONVERSATIONS.returning}
 ), inserted AS (
@@ -248,17 +251,26 @@ class PostgresStore(SQLStore):
 
     # -- dialect-specific operations -------------------------------------------------
     async def create_contact(
-        self, contact_id: str, *, name: str = "", email: str = "", phone: str = "", now: float
+        self,
+        contact_id: str,
+        *,
+        name: str = "",
+        email: str = "",
+        phone: str = "",
+        now: float,
+        address: tuple[ChannelName, str] | None = None,
     ) -> Contact:
         try:
-            async with self._connection() as c:
+            async with self._transaction() as c:
                 row = await c.fetchrow(
                     _INSERT_CONTACT, contact_id, name, email, email_key(email), phone, now
                 )
+                if row is None:
+                    raise Conflict(f"contact {contact_id!r} exists")
+                if address is not None:
+                    await c.execute(LINK_ADDRESS, *address, contact_id, now)
         except Conflict as exc:
             raise Conflict(f"contact {contact_id!r} exists") from exc
-        if row is None:
-            raise Conflict(f"contact {contact_id!r} exists")
         return Contact(
             id=contact_id, number=row[0], name=name, email=email, phone=phone, created_at=now
         )
@@ -267,15 +279,15 @@ class PostgresStore(SQLStore):
         self,
         conversation_id: str,
         *,
-        sender: SenderKind,
+        sender: Sender,
         sender_id: str,
         client_msg_id: str,
         body: str,
         now: float,
-        kind: Literal["text", "event"] = "text",
+        kind: MessageKind = "text",
     ) -> Appended:
         """One statement: bump the conversation, insert the message, and return both."""
-        agent_inc, visitor_inc = unread_increments(sender, kind)
+        agent_inc, contact_inc = unread_increments(sender, kind)
         try:
             async with self._connection() as c:
                 row = await c.fetchrow(
@@ -288,7 +300,7 @@ class PostgresStore(SQLStore):
                     now,
                     kind,
                     agent_inc,
-                    visitor_inc,
+                    contact_inc,
                 )
         except Conflict:
             # a retry: the unique index refused the insert and the statement (with its

@@ -18,22 +18,25 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import aiosqlite
 
 from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
+from gateway.model.channels import ChannelName
+from gateway.model.records import Contact, Message, MessageKind, Sender
 from gateway.ports.store import migrate
 from gateway.ports.store._sql import (
     CONTACTS,
     CONVERSATIONS,
+    LINK_ADDRESS,
     SELECT_BY_CLIENT_ID,
     Row,
     SQLStore,
     decode_message,
     unread_increments,
 )
-from gateway.ports.store.base import Appended, Contact, Message, SenderKind
+from gateway.ports.store.base import Appended
 
 _APPEND = (
     "INSERT INTO messages"
@@ -43,7 +46,7 @@ _APPEND = (
 )
 _BUMP = (
     "UPDATE conversations SET last_seq = $2, agent_unread = agent_unread + $3,"
-    " visitor_unread = visitor_unread + $4 WHERE id = $1 " + CONVERSATIONS.returning
+    " contact_unread = contact_unread + $4 WHERE id = $1 " + CONVERSATIONS.returning
 )
 
 # primary result codes (the low byte of the extended code)
@@ -99,12 +102,12 @@ class _Append:
     def __init__(
         self,
         conversation_id: str,
-        sender: SenderKind,
+        sender: Sender,
         sender_id: str,
         client_msg_id: str,
         body: str,
         now: float,
-        kind: Literal["text", "event"],
+        kind: MessageKind,
     ) -> None:
         self.conversation_id = conversation_id
         self.sender = sender
@@ -269,7 +272,14 @@ class SQLiteStore(SQLStore):
 
     # -- dialect-specific operations -------------------------------------------------
     async def create_contact(
-        self, contact_id: str, *, name: str = "", email: str = "", phone: str = "", now: float
+        self,
+        contact_id: str,
+        *,
+        name: str = "",
+        email: str = "",
+        phone: str = "",
+        now: float,
+        address: tuple[ChannelName, str] | None = None,
     ) -> Contact:
         try:
             async with self._transaction() as c:
@@ -288,6 +298,8 @@ class SQLiteStore(SQLStore):
                     created_at=now,
                 )
                 await c.execute(CONTACTS.sql_insert, *CONTACTS.params(contact))
+                if address is not None:
+                    await c.execute(LINK_ADDRESS, *address, contact_id, now)
         except Conflict as exc:
             raise Conflict(f"contact {contact_id!r} exists") from exc
         return contact
@@ -296,12 +308,12 @@ class SQLiteStore(SQLStore):
         self,
         conversation_id: str,
         *,
-        sender: SenderKind,
+        sender: Sender,
         sender_id: str,
         client_msg_id: str,
         body: str,
         now: float,
-        kind: Literal["text", "event"] = "text",
+        kind: MessageKind = "text",
     ) -> Appended:
         """Group commit: appends that arrive while a transaction is running are stored
         together in the next one, so a busy node pays one BEGIN/COMMIT for many
@@ -335,7 +347,7 @@ class SQLiteStore(SQLStore):
                     item.future.set_result(result)
 
     async def _append_one(self, c: _Conn, item: _Append) -> Appended | GatewayError:
-        agent_inc, visitor_inc = unread_increments(item.sender, item.kind)
+        agent_inc, contact_inc = unread_increments(item.sender, item.kind)
         args = (item.sender, item.sender_id, item.client_msg_id, item.body, item.now, item.kind)
         row = await c.fetchrow(_APPEND, item.conversation_id, *args)
         if row is None:
@@ -354,7 +366,7 @@ class SQLiteStore(SQLStore):
                 return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv_row))
             return NotFound(f"conversation {item.conversation_id!r} not found")
         seq: int = row[0]
-        bumped = await c.fetchrow(_BUMP, item.conversation_id, seq, agent_inc, visitor_inc)
+        bumped = await c.fetchrow(_BUMP, item.conversation_id, seq, agent_inc, contact_inc)
         assert bumped is not None
         message = Message(
             conversation_id=item.conversation_id,

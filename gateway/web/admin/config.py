@@ -1,6 +1,7 @@
 """Admin handlers for configuration: queues, agents, disposition sets and the global
-settings (touchpoints are in admin_touchpoints.py), and the helpers they share. Every change is validated completely, written to the store, then
-``engine.config_changed()`` reloads it into the directory and the router."""
+settings (touchpoints are in touchpoints.py), and the helpers they share. Every change
+is validated completely, written to the store, then ``ctx.changed()`` reloads it into
+every node's directory and the router."""
 
 from __future__ import annotations
 
@@ -12,16 +13,9 @@ from starlette.responses import Response
 
 import routing as r
 from gateway.auth import hash_password, new_id
-from gateway.errors import Conflict, NotFound
-from gateway.ports.store.base import (
-    Agent,
-    ConversationState,
-    DispositionSet,
-    GlobalSettings,
-    Queue,
-)
-from gateway.services.engine import Engine
-from gateway.web.admin.http import ConflictField, Ctx, InUse, convert, json_response
+from gateway.errors import Conflict, InUse, InvalidInput, NotFound
+from gateway.model.records import OPEN_STATES, Agent, DispositionSet, GlobalSettings, Queue
+from gateway.web.admin.http import Ctx, convert, json_response
 from gateway.web.admin.schemas import (
     AgentCreate,
     AgentIn,
@@ -30,7 +24,6 @@ from gateway.web.admin.schemas import (
     DispositionSetCreate,
     DispositionSetIn,
     DispositionSetOut,
-    Invalid,
     QueueCreate,
     QueueIn,
     QueueOut,
@@ -39,14 +32,7 @@ from gateway.web.admin.schemas import (
     Sounds,
 )
 
-OPEN_STATES: list[ConversationState] = ["waiting", "offered", "assigned", "wrapup"]
-
-
 # -- shared ------------------------------------------------------------------------------
-
-
-async def changed(engine: Engine) -> None:
-    await engine.config_changed()
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -75,7 +61,7 @@ def read_only(raw: dict[str, Any], current: dict[str, Any], names: Iterable[str]
             }.get(name, "this field is read-only")
             errors.append((name, hint))
     if errors:
-        raise Invalid(errors)
+        raise InvalidInput(errors)
     return out
 
 
@@ -86,7 +72,7 @@ async def new_or_given_id(given: str | None, prefix: str, exists: Any) -> str:
         await exists(given)
     except NotFound:
         return given
-    raise ConflictField("id", f"the id {given!r} is taken")
+    raise Conflict(f"the id {given!r} is taken", field="id")
 
 
 def missing_ids(ids: Iterable[str], known: set[str]) -> list[str]:
@@ -108,26 +94,26 @@ def flow_queue_ids(flow: r.FlowConfig | None) -> list[tuple[str, list[str]]]:
 
 
 async def list_queues(ctx: Ctx) -> Response:
-    qs = await ctx.engine.store.list_queues()
+    qs = await ctx.store.list_queues()
     return json_response([QueueOut(id=q.id, name=q.name) for q in qs])
 
 
 async def create_queue(ctx: Ctx) -> Response:
     body = convert(ctx.raw, QueueCreate)
-    store = ctx.engine.store
+    store = ctx.store
     q = Queue(id=await new_or_given_id(body.id, "q", store.get_queue), name=body.name)
     await store.put_queue(q)
-    await changed(ctx.engine)
+    await ctx.changed()
     return json_response(QueueOut(id=q.id, name=q.name), 201)
 
 
 async def get_queue(ctx: Ctx) -> Response:
-    q = await ctx.engine.store.get_queue(ctx.param())
+    q = await ctx.store.get_queue(ctx.param())
     return json_response(QueueOut(id=q.id, name=q.name))
 
 
 async def _edit_queue(ctx: Ctx, *, patch: bool) -> Response:
-    store = ctx.engine.store
+    store = ctx.store
     current = await store.get_queue(ctx.param())
     raw = read_only(ctx.raw, {"id": current.id}, ("id",))
     if patch:
@@ -135,7 +121,7 @@ async def _edit_queue(ctx: Ctx, *, patch: bool) -> Response:
     body = convert(raw, QueueIn)
     q = Queue(id=current.id, name=body.name)
     await store.put_queue(q)
-    await changed(ctx.engine)
+    await ctx.changed()
     return json_response(QueueOut(id=q.id, name=q.name))
 
 
@@ -148,7 +134,7 @@ async def patch_queue(ctx: Ctx) -> Response:
 
 
 async def delete_queue(ctx: Ctx) -> Response:
-    store = ctx.engine.store
+    store = ctx.store
     q = await store.get_queue(ctx.param())
     tps = []
     for tp in await store.list_touchpoints():
@@ -162,7 +148,7 @@ async def delete_queue(ctx: Ctx) -> Response:
             {"touchpoints": tps, "agents": agents},
         )
     await store.delete_queue(q.id)
-    await changed(ctx.engine)
+    await ctx.changed()
     return Response(status_code=204)
 
 
@@ -182,7 +168,7 @@ def agent_out(a: Agent) -> AgentOut:
 
 
 async def _build_agent(ctx: Ctx, body: AgentIn, agent_id: str, existing: Agent | None) -> Agent:
-    store = ctx.engine.store
+    store = ctx.store
     errors: list[tuple[str, str]] = []
     queues = {q.id for q in await store.list_queues()}
     if missing := missing_ids(body.queue_ids, queues):
@@ -194,13 +180,13 @@ async def _build_agent(ctx: Ctx, body: AgentIn, agent_id: str, existing: Agent |
         if not body.active:
             errors.append(("active", "you cannot deactivate your own account"))
     if errors:
-        raise Invalid(errors)
+        raise InvalidInput(errors)
     try:
         other = await store.get_agent_by_email(body.email)
     except NotFound:
         other = None
     if other is not None and other.id != agent_id:
-        raise ConflictField("email", "this email belongs to another agent")
+        raise Conflict("this email belongs to another agent", field="email")
     password_hash = existing.password_hash if existing else ""
     if body.password is not None:
         password_hash = hash_password(body.password)
@@ -217,30 +203,30 @@ async def _build_agent(ctx: Ctx, body: AgentIn, agent_id: str, existing: Agent |
 
 async def _save_agent(ctx: Ctx, agent: Agent) -> None:
     try:
-        await ctx.engine.store.put_agent(agent)
+        await ctx.store.put_agent(agent)
     except Conflict:  # a concurrent write took the email
-        raise ConflictField("email", "this email belongs to another agent") from None
-    await changed(ctx.engine)
+        raise Conflict("this email belongs to another agent", field="email") from None
+    await ctx.changed()
 
 
 async def list_agents(ctx: Ctx) -> Response:
-    return json_response([agent_out(a) for a in await ctx.engine.store.list_agents()])
+    return json_response([agent_out(a) for a in await ctx.store.list_agents()])
 
 
 async def create_agent(ctx: Ctx) -> Response:
     body = convert(ctx.raw, AgentCreate)
-    agent_id = await new_or_given_id(body.id, "ag", ctx.engine.store.get_agent)
+    agent_id = await new_or_given_id(body.id, "ag", ctx.store.get_agent)
     agent = await _build_agent(ctx, body, agent_id, None)
     await _save_agent(ctx, agent)
     return json_response(agent_out(agent), 201)
 
 
 async def get_agent(ctx: Ctx) -> Response:
-    return json_response(agent_out(await ctx.engine.store.get_agent(ctx.param())))
+    return json_response(agent_out(await ctx.store.get_agent(ctx.param())))
 
 
 async def _edit_agent(ctx: Ctx, *, patch: bool) -> Response:
-    current = await ctx.engine.store.get_agent(ctx.param())
+    current = await ctx.store.get_agent(ctx.param())
     out = msgspec.to_builtins(agent_out(current))
     raw = read_only(ctx.raw, out, ("id", "has_password"))
     if patch:
@@ -261,13 +247,13 @@ async def patch_agent(ctx: Ctx) -> Response:
 
 
 async def delete_agent(ctx: Ctx) -> Response:
-    store = ctx.engine.store
+    store = ctx.store
     agent = await store.get_agent(ctx.param())
     if ctx.caller is not None and ctx.caller.id == agent.id:
         raise InUse("you cannot delete your own account", {})
     owned = [
         c.id
-        for c in await store.list_conversations(states=OPEN_STATES)
+        for c in await store.list_conversations(states=list(OPEN_STATES))
         if c.owner_agent_id == agent.id
     ]
     dedicated = [
@@ -280,7 +266,7 @@ async def delete_agent(ctx: Ctx) -> Response:
             {"conversations": owned, "touchpoints": dedicated},
         )
     await store.delete_agent(agent.id)
-    await changed(ctx.engine)
+    await ctx.changed()
     return Response(status_code=204)
 
 
@@ -293,30 +279,30 @@ def ds_out(ds: DispositionSet) -> DispositionSetOut:
 
 def _check_dispositions(items: list[str]) -> None:
     if dupes := sorted({d for d in items if items.count(d) > 1}):
-        raise Invalid([("dispositions", f"duplicate disposition(s): {', '.join(dupes)}")])
+        raise InvalidInput([("dispositions", f"duplicate disposition(s): {', '.join(dupes)}")])
 
 
 async def list_disposition_sets(ctx: Ctx) -> Response:
-    return json_response([ds_out(d) for d in await ctx.engine.store.list_disposition_sets()])
+    return json_response([ds_out(d) for d in await ctx.store.list_disposition_sets()])
 
 
 async def create_disposition_set(ctx: Ctx) -> Response:
     body = convert(ctx.raw, DispositionSetCreate)
     _check_dispositions(body.dispositions)
-    store = ctx.engine.store
+    store = ctx.store
     ds_id = await new_or_given_id(body.id, "ds", store.get_disposition_set)
     ds = DispositionSet(id=ds_id, name=body.name, dispositions=list(body.dispositions))
     await store.put_disposition_set(ds)
-    await changed(ctx.engine)
+    await ctx.changed()
     return json_response(ds_out(ds), 201)
 
 
 async def get_disposition_set(ctx: Ctx) -> Response:
-    return json_response(ds_out(await ctx.engine.store.get_disposition_set(ctx.param())))
+    return json_response(ds_out(await ctx.store.get_disposition_set(ctx.param())))
 
 
 async def _edit_disposition_set(ctx: Ctx, *, patch: bool) -> Response:
-    store = ctx.engine.store
+    store = ctx.store
     current = await store.get_disposition_set(ctx.param())
     raw = read_only(ctx.raw, {"id": current.id}, ("id",))
     if patch:
@@ -325,7 +311,7 @@ async def _edit_disposition_set(ctx: Ctx, *, patch: bool) -> Response:
     _check_dispositions(body.dispositions)
     ds = DispositionSet(id=current.id, name=body.name, dispositions=list(body.dispositions))
     await store.put_disposition_set(ds)
-    await changed(ctx.engine)
+    await ctx.changed()
     return json_response(ds_out(ds))
 
 
@@ -338,7 +324,7 @@ async def patch_disposition_set(ctx: Ctx) -> Response:
 
 
 async def delete_disposition_set(ctx: Ctx) -> Response:
-    store = ctx.engine.store
+    store = ctx.store
     ds = await store.get_disposition_set(ctx.param())
     if (await store.get_settings()).disposition_set_id == ds.id:
         raise InUse(
@@ -346,7 +332,7 @@ async def delete_disposition_set(ctx: Ctx) -> Response:
             {"settings": ["disposition_set_id"]},
         )
     await store.delete_disposition_set(ds.id)
-    await changed(ctx.engine)
+    await ctx.changed()
     return Response(status_code=204)
 
 
@@ -366,15 +352,15 @@ def settings_out(s: GlobalSettings) -> SettingsOut:
 
 
 async def get_settings(ctx: Ctx) -> Response:
-    return json_response(settings_out(await ctx.engine.store.get_settings()))
+    return json_response(settings_out(await ctx.store.get_settings()))
 
 
 async def _edit_settings(ctx: Ctx, *, patch: bool) -> Response:
-    store = ctx.engine.store
+    store = ctx.store
     raw = dict(ctx.raw)
     weights = raw.get("channel_weights")
     if isinstance(weights, dict) and "voice" in weights:
-        raise Invalid(
+        raise InvalidInput(
             [
                 (
                     "channel_weights.voice",
@@ -392,14 +378,14 @@ async def _edit_settings(ctx: Ctx, *, patch: bool) -> Response:
         try:
             await store.get_disposition_set(body.disposition_set_id)
         except NotFound:
-            raise Invalid(
+            raise InvalidInput(
                 [("disposition_set_id", f"unknown disposition set {body.disposition_set_id}")]
             ) from None
     channel_weights = msgspec.to_builtins(body.channel_weights)
     try:  # the router's own check of every weight
         r.RouterConfig(channel_weights=channel_weights).validated()
     except r.RoutingError as exc:
-        raise Invalid([("channel_weights", exc.message)]) from None
+        raise InvalidInput([("channel_weights", exc.message)]) from None
     new = GlobalSettings(
         channel_weights=channel_weights,
         sounds=msgspec.to_builtins(body.sounds),
@@ -407,7 +393,7 @@ async def _edit_settings(ctx: Ctx, *, patch: bool) -> Response:
         disposition_set_id=body.disposition_set_id,
     )
     await store.put_settings(new)
-    await changed(ctx.engine)
+    await ctx.changed()
     return json_response(settings_out(new))
 
 

@@ -10,18 +10,19 @@ import re
 
 from starlette.responses import Response
 
-from gateway.web.admin.config import OPEN_STATES, changed
-from gateway.web.admin.http import Ctx, InUse, json_response
+from gateway.errors import InUse
+from gateway.model.records import OPEN_STATES
+from gateway.web.admin.http import Ctx, json_response
 from gateway.web.admin.schemas import ContactDeleted, ConversationList, HistoryPage, HistoryQuery
 
 
 async def get_conversation(ctx: Ctx) -> Response:
-    return json_response(await ctx.engine.store.get_conversation(ctx.param()))
+    return json_response(await ctx.store.get_conversation(ctx.param()))
 
 
 async def conversation_messages(ctx: Ctx) -> Response:
     query: HistoryQuery = ctx.query
-    store = ctx.engine.store
+    store = ctx.store
     conv = await store.get_conversation(ctx.param())  # 404 for an unknown id
     # The newest page when no before_seq is given.
     before = query.before_seq if query.before_seq is not None else conv.last_seq + 1
@@ -40,11 +41,11 @@ async def conversation_messages(ctx: Ctx) -> Response:
 
 
 async def get_contact(ctx: Ctx) -> Response:
-    return json_response(await ctx.engine.store.get_contact(ctx.param()))
+    return json_response(await ctx.store.get_contact(ctx.param()))
 
 
 async def contact_conversations(ctx: Ctx) -> Response:
-    store = ctx.engine.store
+    store = ctx.store
     contact = await store.get_contact(ctx.param())
     convs = await store.list_conversations(contact_id=contact.id)
     return json_response(ConversationList(contact_id=contact.id, items=convs))
@@ -52,7 +53,7 @@ async def contact_conversations(ctx: Ctx) -> Response:
 
 async def export_contact(ctx: Ctx) -> Response:
     contact_id = ctx.param()
-    data = await ctx.engine.store.export_contact(contact_id)
+    data = await ctx.store.export_contact(contact_id)
     safe = re.sub(r"[^A-Za-z0-9_\-]", "_", contact_id)
     return json_response(
         data, headers={"Content-Disposition": f'attachment; filename="contact-{safe}.json"'}
@@ -60,16 +61,16 @@ async def export_contact(ctx: Ctx) -> Response:
 
 
 async def delete_contact(ctx: Ctx) -> Response:
-    store = ctx.engine.store
+    store = ctx.store
     contact = await store.get_contact(ctx.param())
-    live = await store.list_conversations(contact_id=contact.id, states=OPEN_STATES)
+    live = await store.list_conversations(contact_id=contact.id, states=list(OPEN_STATES))
     if live and not ctx.query.force:
         raise InUse(
             "the contact has open conversations: end them first, or pass force=true",
             {"conversations": [c.id for c in live]},
         )
     count = await store.delete_contact(contact.id)
-    ctx.engine.forget_contact(contact.id)
+    ctx.web.contacts.forget(contact.id)
     if live:  # the router still holds them: rebuild it from the store
-        await changed(ctx.engine)
+        await ctx.changed()
     return json_response(ContactDeleted(contact_id=contact.id, deleted_conversations=count))

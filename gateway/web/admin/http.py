@@ -1,13 +1,14 @@
-"""The admin API's HTTP plumbing: who may call, body and query decoding, error mapping.
+"""The admin API's HTTP plumbing: who may call, body and query decoding.
 
-:func:`route` turns one row of the route table (gateway/openapi.py ``Endpoint``) into a
-Starlette route whose handler receives a :class:`Ctx`. Errors become the gateway's JSON
-error shape ``{"error": {"code", "message", ...}}``:
+:func:`route` turns one row of the route table (gateway/web/admin/openapi.py
+``Endpoint``) into a Starlette route whose handler receives a :class:`Ctx`. Handlers
+raise the gateway's exceptions; the application's one handler (gateway/web/errors.py)
+answers them:
 
 * no, a bad, an expired or a revoked token, or a deactivated agent → 401;
 * a role the row does not allow → 403;
-* :class:`Invalid` and msgspec validation errors → 422 with ``fields``;
-* NotFound → 404, Conflict / :class:`InUse` → 409, StoreUnavailable → 503.
+* InvalidInput and msgspec validation errors → 422 with ``fields``;
+* NotFound → 404, Conflict / InUse → 409, unavailable store → 503.
 
 Bodies, tokens and passwords are never logged.
 """
@@ -19,23 +20,16 @@ from typing import Any, TypeVar
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.errors import (
-    AuthError,
-    ConfigError,
-    Conflict,
-    Forbidden,
-    GatewayError,
-    NotFound,
-    StoreUnavailable,
-)
-from gateway.ports.store.base import Agent
-from gateway.services.engine import Engine
-from gateway.web.admin.openapi import Endpoint
-from gateway.web.admin.schemas import Invalid, field_errors
-from gateway.web.login import authenticate, error_response
+from gateway.errors import Forbidden, InvalidInput
+from gateway.model.records import Agent
+from gateway.ports.store.base import Store
+from gateway.web.admin.schemas import field_errors
+from gateway.web.context import Web, web_of
+from gateway.web.login import authenticate
+from gateway.web.openapi import Endpoint
 
 T = TypeVar("T")
 
@@ -47,39 +41,31 @@ _ROLES_FOR = {
 }
 
 
-class InUse(Exception):
-    """409: the object is still used by others (listed by kind)."""
-
-    def __init__(self, message: str, used_by: dict[str, list[str]]) -> None:
-        super().__init__(message)
-        self.used_by = {k: v for k, v in used_by.items() if v}
-
-
-class ConflictField(Exception):
-    """409 that names the field (a duplicate id or email)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
 @dataclass
 class Ctx:
     request: Request
-    engine: Engine
+    web: Web
     caller: Agent | None
     raw: dict[str, Any] = field(default_factory=dict)  # the JSON body, when there is one
     query: Any = None  # the endpoint's query Struct, when it has one
+
+    @property
+    def store(self) -> Store:
+        return self.web.store
 
     def param(self, name: str = "id") -> str:
         return str(self.request.path_params[name])
 
     def now(self) -> float:
-        return self.engine.clock()
+        return self.web.clock()
+
+    async def changed(self) -> None:
+        """Configuration was written: every node reloads it and the router is rebuilt."""
+        await self.web.reload()
 
 
 def convert(data: Any, type_: type[T]) -> T:
-    """``msgspec.convert`` with errors as field-level :class:`Invalid`."""
+    """``msgspec.convert`` with errors as field-level InvalidInput."""
     try:
         return msgspec.convert(data, type_)
     except msgspec.ValidationError as exc:
@@ -95,46 +81,26 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def invalid_response(exc: Invalid) -> JSONResponse:
-    first = exc.fields[0]
-    return error_response(
-        422,
-        "invalid",
-        f"{first[0] or 'body'}: {first[1]}"
-        + (f" (and {len(exc.fields) - 1} more)" if len(exc.fields) > 1 else ""),
-        fields=[{"field": f, "message": m} for f, m in exc.fields],
-    )
-
-
 async def authorize(request: Request, access: str) -> Agent | None:
     if access == "public":
         return None
-    try:
-        _, agent = await authenticate(request)
-    except (AuthError, Forbidden) as exc:
-        raise _Status(401, exc.code, exc.message) from None
+    _, agent = await authenticate(request)
     if agent.role not in _ROLES_FOR[access]:
         who = "admins" if access == "admin" else "supervisors and admins"
-        raise _Status(403, "forbidden", f"only {who} may do this")
+        raise Forbidden(f"only {who} may do this")
     return agent
-
-
-class _Status(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 async def _read_body(request: Request) -> dict[str, Any]:
     data = await request.body()
     if len(data) > MAX_BODY:
-        raise Invalid([("", f"the body is larger than {MAX_BODY} bytes")])
+        raise InvalidInput([("", f"the body is larger than {MAX_BODY} bytes")])
     try:
         raw = msgspec.json.decode(data) if data.strip() else {}
     except msgspec.DecodeError as exc:
-        raise Invalid([("", f"the body is not valid JSON: {exc}")]) from None
+        raise InvalidInput([("", f"the body is not valid JSON: {exc}")]) from None
     if not isinstance(raw, dict):
-        raise Invalid([("", "the body must be a JSON object")])
+        raise InvalidInput([("", "the body must be a JSON object")])
     return raw
 
 
@@ -143,38 +109,16 @@ def route(ep: Endpoint) -> Route:
     assert handler is not None, ep.path
 
     async def endpoint(request: Request) -> Response:
-        try:
-            caller = await authorize(request, ep.access)
-            raw = await _read_body(request) if ep.body is not None else {}
-            query: Any = None
-            if ep.query is not None:
-                try:
-                    query = msgspec.convert(dict(request.query_params), ep.query, strict=False)
-                except msgspec.ValidationError as exc:
-                    raise field_errors(exc) from None
-            ctx = Ctx(request, request.app.state.engine, caller, raw, query)
-            response: Response = await handler(ctx)
-            return response
-        except _Status as exc:
-            return error_response(exc.status, exc.code, exc.message)
-        except Invalid as exc:
-            return invalid_response(exc)
-        except ConflictField as exc:
-            return error_response(
-                409, "conflict", str(exc), fields=[{"field": exc.field, "message": str(exc)}]
-            )
-        except InUse as exc:
-            return error_response(409, "in_use", str(exc), used_by=exc.used_by)
-        except NotFound as exc:
-            return error_response(404, "not_found", exc.message)
-        except Conflict as exc:
-            return error_response(409, exc.code, exc.message)
-        except ConfigError as exc:
-            return invalid_response(Invalid([("", exc.message)]))
-        except StoreUnavailable as exc:
-            return error_response(503, exc.code, exc.message)
-        except GatewayError as exc:
-            return error_response(500, exc.code, exc.message)
+        caller = await authorize(request, ep.access)
+        raw = await _read_body(request) if ep.body is not None else {}
+        query: Any = None
+        if ep.query is not None:
+            try:
+                query = msgspec.convert(dict(request.query_params), ep.query, strict=False)
+            except msgspec.ValidationError as exc:
+                raise field_errors(exc) from None
+        response: Response = await handler(Ctx(request, web_of(request), caller, raw, query))
+        return response
 
     endpoint.__name__ = ep.operation_id
     return Route(ep.path.removeprefix("/api"), endpoint, methods=[ep.method])

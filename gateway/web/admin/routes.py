@@ -2,9 +2,10 @@
 
 :data:`ENDPOINTS` is the single route table: :func:`admin_routes` mounts its rows that
 have a handler, and ``GET /api/openapi.json`` describes every row — including the rows
-that only describe the agents' login API (gateway/web_api.py) and the widget bootstrap
-(widget/bootstrap.py), which are routed by gateway/app.py. tests/gateway/test_admin.py
-checks that every route the application mounts under ``/api`` is in the document.
+that only describe the agents' login API (gateway/web/login.py), routed beside them —
+and the rows the channels add (the chat widget's bootstrap, ...).
+tests/gateway/test_admin.py checks that every route the application mounts under
+``/api`` is in the document.
 
 Access: configuration (read and write) is for admins; reading history is for
 supervisors and admins; export and deletion of a contact's data are for admins.
@@ -12,19 +13,20 @@ supervisors and admins; export and deletion of a contact's data are for admins.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from gateway.ports.store.base import Contact, Conversation
+from gateway.model.records import Contact, Conversation
 from gateway.web.admin import config as cfg
 from gateway.web.admin import history as hist
 from gateway.web.admin import schemas as s
 from gateway.web.admin import touchpoints as tps
 from gateway.web.admin.http import Ctx, json_response, route
-from gateway.web.admin.openapi import Endpoint, document
+from gateway.web.openapi import Endpoint, document
 
 Handler = Callable[[Ctx], Awaitable[Response]]
 
@@ -98,21 +100,18 @@ def _crud(
 
 
 async def openapi_json(ctx: Ctx) -> Response:
-    return json_response(_document())
+    """The document of every row: these, and the ones the channels add."""
+    return json_response(_document(tuple(ctx.web.endpoints)))
 
 
-_DOC: dict[str, object] = {}
-
-
-def _document() -> dict[str, object]:
-    if not _DOC:
-        _DOC.update(document(ENDPOINTS))
-    return _DOC
+@functools.cache
+def _document(extra: tuple[Endpoint, ...]) -> dict[str, object]:
+    return document([*ENDPOINTS, *extra])
 
 
 # fmt: off
 ENDPOINTS: list[Endpoint] = [
-    # -- described here, routed by gateway/app.py ------------------------------------
+    # -- described here, routed by gateway/web/login.py ------------------------------------
     Endpoint("POST", "/api/login", "Log in (agents, supervisors, admins)", "public", tag="agents",
              body=s.LoginRequest, response=s.LoginResponse, errors=(401, 422),
              description="Returns a bearer token for the other endpoints and the agent "
@@ -121,16 +120,6 @@ ENDPOINTS: list[Endpoint] = [
              tag="agents", status=204),
     Endpoint("GET", "/api/me", "Who the token belongs to", "agent", tag="agents",
              response=s.Me),
-    Endpoint("POST", "/widget/bootstrap", "The chat widget's bootstrap", "public", tag="widget",
-             body=s.BootstrapRequest, response=s.BootstrapResponse, errors=(403, 422, 429),
-             description="Needs an Origin header. Answers only for an active chat touchpoint "
-             "whose domain matches page_url and whose Origin is allowed (403 otherwise, "
-             "with codes touchpoint_unavailable, domain_mismatch, origin_required, "
-             "origin_mismatch). A signed identity that does not verify is 403 "
-             "identity_invalid; none on a touchpoint that requires one is 403 "
-             "identity_required (docs/security.md). Too many bootstraps from one address "
-             "are 429 rate_limited. Returns a short-lived visitor token bound to the "
-             "touchpoint, the Origin and the visitor."),
     # -- this document ------------------------------------------------------------------
     Endpoint("GET", "/api/openapi.json", "This OpenAPI 3.1 document", "public", openapi_json,
              tag="meta"),
@@ -150,9 +139,6 @@ ENDPOINTS: list[Endpoint] = [
              "admin", tps.activate_touchpoint, response=s.TouchpointOut, errors=(404, 422)),
     Endpoint("POST", "/api/admin/touchpoints/{id}/deactivate", "Deactivate: refuse new traffic",
              "admin", tps.deactivate_touchpoint, response=s.TouchpointOut, errors=(404,)),
-    Endpoint("GET", "/api/admin/touchpoints/{id}/match", "Why a page does or does not match",
-             "admin", tps.match_touchpoint, query=s.DomainMatchQuery,
-             response=s.DomainMatchOut, errors=(404,)),
     # -- queues, agents, disposition sets ---------------------------------------------------
     *_crud("queues", "queue", create=s.QueueCreate, edit=s.QueueIn, out=s.QueueOut,
            handlers=(cfg.list_queues, cfg.create_queue, cfg.get_queue, cfg.put_queue,

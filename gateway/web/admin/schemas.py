@@ -1,29 +1,30 @@
 """The admin API's request and response bodies, as msgspec Structs.
 
 The same Structs validate requests (``msgspec.convert``) and generate the OpenAPI
-schemas (gateway/openapi.py), so the document and the behaviour cannot disagree.
+schemas (gateway/web/openapi.py), so the document and the behaviour cannot disagree.
 Validation failures become ``422`` with field-level messages (:func:`field_errors`).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
 import routing as r
-from channels.chat.identity import IdentityIn
-from gateway.ports.store.base import (
-    DEFAULT_CHANNEL_WEIGHTS,
+from gateway.errors import InvalidInput
+from gateway.model.channels import CONFIGURABLE_WEIGHTS, ChannelName
+from gateway.model.records import (
     DEFAULT_SOUNDS,
-    Channel,
+    SOUND_EVENTS,
     Contact,
     Conversation,
     FormField,
     Message,
-    Role,
+    SoundName,
 )
+from routing.model import Role
 
 # -- building blocks ------------------------------------------------------------------
 
@@ -36,52 +37,19 @@ Id = Annotated[
 ]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Weight = Annotated[int, msgspec.Meta(ge=1, le=r.CAPACITY, description="capacity points")]
-SoundName = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=r"^[a-z0-9_\-]{0,64}$",
-        description="the console's sound to play; empty for silence",
-    ),
-]
+# the console's sound to play (gateway/model/records.py); empty for silence
+SoundOrSilence = SoundName | Literal[""]
 Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 Password = Annotated[
     str, msgspec.Meta(min_length=8, max_length=1024, description="write-only; hashed")
 ]
-
-DIGITAL_CHANNELS: tuple[str, ...] = ("chat", "sms", "whatsapp", "messenger", "email", "api")
-SOUND_EVENTS: tuple[str, ...] = ("offered", "auto_assigned", "transferred", "reply")
-
-
-class FieldError(msgspec.Struct, frozen=True):
-    field: str
-    message: str
-
-
-class ErrorDetail(msgspec.Struct, frozen=True, omit_defaults=True):
-    code: str
-    message: str
-    fields: list[FieldError] = []
-    # 409 when deleting something still in use: kind -> ids of the users
-    used_by: dict[str, list[str]] = {}
-
-
-class ErrorResponse(msgspec.Struct, frozen=True):
-    error: ErrorDetail
-
-
-class Invalid(Exception):
-    """A request that fails validation: one or more field-level messages (422)."""
-
-    def __init__(self, fields: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{f or 'body'}: {m}" for f, m in fields))
-        self.fields = fields
 
 
 _AT = re.compile(r"^(?P<msg>.*?) - at `(?:key` in `)?(?P<path>\$[^`]*)`$", re.S)
 _NAMED = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
 
 
-def field_errors(exc: msgspec.ValidationError) -> Invalid:
+def field_errors(exc: msgspec.ValidationError) -> InvalidInput:
     """msgspec's one message (``Expected `int` >= 1 - at `$.a.b[0]` ``) as a field error."""
     text = str(exc)
     m = _AT.match(text)
@@ -91,7 +59,7 @@ def field_errors(exc: msgspec.ValidationError) -> Invalid:
     if named:
         field = f"{field}.{named['name']}" if field else named["name"]
         message = "unknown field" if "unknown" in message else "this field is required"
-    return Invalid([(field, message)])
+    return InvalidInput([(field, message)])
 
 
 # -- touchpoints ------------------------------------------------------------------------
@@ -104,7 +72,7 @@ class TouchpointIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     deactivate actions change it. ``id`` is accepted on create only."""
 
     name: Name
-    channel: Channel = "chat"
+    channel: ChannelName = "chat"
     direction: Literal["inbound", "outbound", "both"] = "inbound"
     routing_mode: Literal["simplified", "dedicated", "flow"] = "flow"
     domain: Annotated[
@@ -131,6 +99,8 @@ class TouchpointIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ) = None
     require_identity: bool = False
     preview_roles: list[Role] = msgspec.field(default_factory=lambda: ["supervisor", "admin"])
+    # the channel's own settings, checked by its adapter
+    settings: dict[str, Any] = {}
 
 
 class TouchpointCreate(TouchpointIn, kw_only=True, forbid_unknown_fields=True):
@@ -140,7 +110,7 @@ class TouchpointCreate(TouchpointIn, kw_only=True, forbid_unknown_fields=True):
 class TouchpointOut(msgspec.Struct, kw_only=True):
     id: str
     name: str
-    channel: Channel
+    channel: ChannelName
     active: bool
     direction: str
     routing_mode: str
@@ -153,23 +123,13 @@ class TouchpointOut(msgspec.Struct, kw_only=True):
     identity_secret_set: bool
     require_identity: bool
     preview_roles: list[Role]
+    settings: dict[str, Any]
     created_at: float
 
 
 class DuplicateIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     id: Id | None = None
     name: Name | None = None
-
-
-class DomainMatchQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    page_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
-
-
-class DomainMatchOut(msgspec.Struct, kw_only=True):
-    matched: bool
-    reason: str
-    domain: str
-    accepts: str
 
 
 # -- queues, agents, disposition sets ----------------------------------------------------
@@ -229,24 +189,32 @@ class DispositionSetOut(msgspec.Struct, kw_only=True):
 # -- global settings ---------------------------------------------------------------------
 
 
-class ChannelWeights(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """Capacity points per digital channel (1..100). Voice is fixed at 51: not settable."""
+if TYPE_CHECKING:
 
-    chat: Weight = DEFAULT_CHANNEL_WEIGHTS["chat"]
-    sms: Weight = DEFAULT_CHANNEL_WEIGHTS["sms"]
-    whatsapp: Weight = DEFAULT_CHANNEL_WEIGHTS["whatsapp"]
-    messenger: Weight = DEFAULT_CHANNEL_WEIGHTS["messenger"]
-    email: Weight = DEFAULT_CHANNEL_WEIGHTS["email"]
-    api: Weight = DEFAULT_CHANNEL_WEIGHTS["api"]
+    class ChannelWeights(msgspec.Struct, frozen=True):
+        """Capacity points per channel whose weight is configurable."""
 
+    class Sounds(msgspec.Struct, frozen=True):
+        """The sound the console plays per event."""
 
-class Sounds(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """The sound the console plays per event; empty for silence."""
-
-    offered: SoundName = DEFAULT_SOUNDS["offered"]
-    auto_assigned: SoundName = DEFAULT_SOUNDS["auto_assigned"]
-    transferred: SoundName = DEFAULT_SOUNDS["transferred"]
-    reply: SoundName = DEFAULT_SOUNDS["reply"]
+else:
+    # Capacity points per channel whose weight is configurable (gateway/model/channels.py);
+    # voice is fixed at 51 and not settable.
+    ChannelWeights = msgspec.defstruct(
+        "ChannelWeights",
+        [(name, Weight, weight) for name, weight in CONFIGURABLE_WEIGHTS.items()],
+        kw_only=True,
+        frozen=True,
+        forbid_unknown_fields=True,
+    )
+    # The sound the console plays per event; empty for silence.
+    Sounds = msgspec.defstruct(
+        "Sounds",
+        [(event, SoundOrSilence, DEFAULT_SOUNDS[event]) for event in SOUND_EVENTS],
+        kw_only=True,
+        frozen=True,
+        forbid_unknown_fields=True,
+    )
 
 
 class SettingsIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -323,27 +291,3 @@ class LoginResponse(msgspec.Struct, kw_only=True):
     token: str
     expires_at: float
     agent: Me
-
-
-class BootstrapRequest(msgspec.Struct, kw_only=True):
-    touchpoint_id: str
-    page_url: str
-    visitor_token: str = ""
-    identity: IdentityIn | None = None  # the site's signed identity (docs/security.md)
-
-
-class WidgetConfig(msgspec.Struct, kw_only=True):
-    touchpoint_id: str
-    name: str
-    widget: dict[str, Any]
-    form: list[FormField]
-    require_identity: bool
-
-
-class BootstrapResponse(msgspec.Struct, kw_only=True):
-    token: str
-    expires_at: float
-    visitor_id: str
-    visitor_name: str
-    ws_url: str
-    config: WidgetConfig

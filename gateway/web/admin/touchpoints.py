@@ -11,25 +11,19 @@ import msgspec
 from starlette.responses import Response
 
 import routing as r
-from channels.chat.domain import InvalidDomain, match_page, parse_domain
+from gateway.errors import InUse, InvalidInput
 from gateway.model.channels import ROUTING_MODES
-from gateway.ports.store.base import Touchpoint
-from gateway.services.engine import Engine
+from gateway.model.records import OPEN_STATES, Touchpoint
 from gateway.web.admin.config import (
-    OPEN_STATES,
-    changed,
     flow_queue_ids,
     merge_patch,
     missing_ids,
     new_or_given_id,
     read_only,
 )
-from gateway.web.admin.http import Ctx, InUse, convert, json_response
+from gateway.web.admin.http import Ctx, convert, json_response
 from gateway.web.admin.schemas import (
-    DomainMatchOut,
-    DomainMatchQuery,
     DuplicateIn,
-    Invalid,
     TouchpointCreate,
     TouchpointIn,
     TouchpointOut,
@@ -55,6 +49,7 @@ def touchpoint_out(tp: Touchpoint) -> TouchpointOut:
         identity_secret_set=bool(tp.identity_secret),
         require_identity=tp.require_identity,
         preview_roles=list(tp.preview_roles),
+        settings=dict(tp.settings),
         created_at=tp.created_at,
     )
 
@@ -68,25 +63,38 @@ def _touchpoint_input(tp: Touchpoint) -> dict[str, Any]:
 
 
 async def build_touchpoint(
-    engine: Engine, body: TouchpointIn, tp_id: str, existing: Touchpoint | None, now: float
+    ctx: Ctx, body: TouchpointIn, tp_id: str, existing: Touchpoint | None, now: float
 ) -> Touchpoint:
     """Validate ``body`` completely (every bad field reported) and make the record."""
-    errors: list[tuple[str, str]] = []
-    domain = ""
-    if body.channel == "chat":
-        if not body.domain.strip():
-            errors.append(
-                ("domain", "a chat touchpoint needs its website's domain, e.g. example.com")
-            )
-        else:
-            try:
-                domain = str(parse_domain(body.domain))
-            except InvalidDomain as exc:
-                errors.append(("domain", exc.message))
-    elif body.domain:
-        errors.append(("domain", f"only chat touchpoints have a domain, not {body.channel}"))
+    secret = (
+        (existing.identity_secret if existing else "")
+        if body.identity_secret is None
+        else body.identity_secret
+    )
+    tp = Touchpoint(
+        id=tp_id,
+        name=body.name,
+        channel=body.channel,
+        active=existing.active if existing else False,
+        direction=body.direction,
+        routing_mode=body.routing_mode,
+        domain=body.domain.strip(),
+        queue_ids=list(dict.fromkeys(body.queue_ids)),
+        dedicated_agent_id=body.dedicated_agent_id,
+        flow=msgspec.to_builtins(body.flow) if body.flow is not None else {},
+        widget=body.widget,
+        form=body.form,
+        identity_secret=secret,
+        require_identity=body.require_identity,
+        preview_roles=list(dict.fromkeys(body.preview_roles)),
+        settings=body.settings,
+        created_at=existing.created_at if existing else now,
+    )
+    # The channel's own rules first (chat: the domain), from its adapter.
+    check = ctx.web.touchpoint_checks.get(body.channel, no_channel_settings)
+    tp, errors = check(tp)
 
-    queues = {q.id for q in await engine.store.list_queues()}
+    queues = {q.id for q in await ctx.store.list_queues()}
     if missing := missing_ids(body.queue_ids, queues):
         errors.append(("queue_ids", f"unknown queue id(s): {', '.join(missing)}"))
     for where, ids in flow_queue_ids(body.flow):
@@ -95,7 +103,7 @@ async def build_touchpoint(
     if body.flow is not None and body.routing_mode != "flow":
         errors.append(("flow", "a flow is used only by the flow routing mode; remove it"))
 
-    agent_ids = {a.id for a in await engine.store.list_agents()}
+    agent_ids = {a.id for a in await ctx.store.list_agents()}
     if body.routing_mode == "dedicated":
         if not body.dedicated_agent_id:
             errors.append(("dedicated_agent_id", "dedicated-agent routing names its agent"))
@@ -127,65 +135,53 @@ async def build_touchpoint(
     for i, f in enumerate(body.form):
         if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", f.name):
             errors.append((f"form[{i}].name", "letters, digits, '_' or '-'; 1..64 characters"))
-    secret = (
-        (existing.identity_secret if existing else "")
-        if body.identity_secret is None
-        else body.identity_secret
-    )
     if body.require_identity and not secret:
         errors.append(("require_identity", "requiring a signed identity needs an identity_secret"))
     if errors:
-        raise Invalid(errors)
-    return Touchpoint(
-        id=tp_id,
-        name=body.name,
-        channel=body.channel,
-        active=existing.active if existing else False,
-        direction=body.direction,
-        routing_mode=body.routing_mode,
-        domain=domain,
-        queue_ids=list(dict.fromkeys(body.queue_ids)),
-        dedicated_agent_id=body.dedicated_agent_id,
-        flow=msgspec.to_builtins(body.flow) if body.flow is not None else {},
-        widget=body.widget,
-        form=body.form,
-        identity_secret=secret,
-        require_identity=body.require_identity,
-        preview_roles=list(dict.fromkeys(body.preview_roles)),
-        created_at=existing.created_at if existing else now,
-    )
+        raise InvalidInput(errors)
+    return tp
+
+
+def no_channel_settings(tp: Touchpoint) -> tuple[Touchpoint, list[tuple[str, str]]]:
+    """The check of a channel no adapter of this node carries: no channel settings."""
+    errors = []
+    if tp.domain:
+        errors.append(("domain", f"{tp.channel} touchpoints have no domain"))
+    if tp.settings:
+        errors.append(("settings", f"this gateway has no {tp.channel} adapter to configure"))
+    return tp, errors
 
 
 async def list_touchpoints(ctx: Ctx) -> Response:
-    tps = await ctx.engine.store.list_touchpoints()
+    tps = await ctx.store.list_touchpoints()
     return json_response([touchpoint_out(tp) for tp in tps])
 
 
 async def create_touchpoint(ctx: Ctx) -> Response:
     body = convert(ctx.raw, TouchpointCreate)
-    store = ctx.engine.store
+    store = ctx.store
     tp_id = await new_or_given_id(body.id, "tp", store.get_touchpoint)
-    tp = await build_touchpoint(ctx.engine, body, tp_id, None, ctx.now())
+    tp = await build_touchpoint(ctx, body, tp_id, None, ctx.now())
     await store.put_touchpoint(tp)
-    await changed(ctx.engine)
+    await ctx.changed()
     return json_response(touchpoint_out(tp), 201)
 
 
 async def get_touchpoint(ctx: Ctx) -> Response:
-    return json_response(touchpoint_out(await ctx.engine.store.get_touchpoint(ctx.param())))
+    return json_response(touchpoint_out(await ctx.store.get_touchpoint(ctx.param())))
 
 
 async def _edit_touchpoint(ctx: Ctx, *, patch: bool) -> Response:
-    store = ctx.engine.store
+    store = ctx.store
     current = await store.get_touchpoint(ctx.param())
     out = msgspec.to_builtins(touchpoint_out(current))
     raw = read_only(ctx.raw, out, ("id", "active", "created_at", "identity_secret_set"))
     if patch:
         raw = merge_patch(_touchpoint_input(current), raw)
     body = convert(raw, TouchpointIn)
-    tp = await build_touchpoint(ctx.engine, body, current.id, current, ctx.now())
+    tp = await build_touchpoint(ctx, body, current.id, current, ctx.now())
     await store.put_touchpoint(tp)
-    await changed(ctx.engine)
+    await ctx.changed()
     return json_response(touchpoint_out(tp))
 
 
@@ -198,22 +194,22 @@ async def patch_touchpoint(ctx: Ctx) -> Response:
 
 
 async def delete_touchpoint(ctx: Ctx) -> Response:
-    store = ctx.engine.store
+    store = ctx.store
     tp = await store.get_touchpoint(ctx.param())
-    live = await store.list_conversations(touchpoint_id=tp.id, states=OPEN_STATES)
+    live = await store.list_conversations(touchpoint_id=tp.id, states=list(OPEN_STATES))
     if live:
         raise InUse(
             "the touchpoint has open conversations: deactivate it and let them end first",
             {"conversations": [c.id for c in live]},
         )
     await store.delete_touchpoint(tp.id)
-    await changed(ctx.engine)
+    await ctx.changed()
     return Response(status_code=204)
 
 
 async def duplicate_touchpoint(ctx: Ctx) -> Response:
     body = convert(ctx.raw, DuplicateIn)
-    store = ctx.engine.store
+    store = ctx.store
     source = await store.get_touchpoint(ctx.param())
     tp_id = await new_or_given_id(body.id, "tp", store.get_touchpoint)
     copy = msgspec.structs.replace(
@@ -224,23 +220,23 @@ async def duplicate_touchpoint(ctx: Ctx) -> Response:
         created_at=ctx.now(),
     )
     await store.put_touchpoint(copy)
-    await changed(ctx.engine)
+    await ctx.changed()
     return json_response(touchpoint_out(copy), 201)
 
 
 async def _set_active(ctx: Ctx, active: bool) -> Response:
-    store = ctx.engine.store
+    store = ctx.store
     tp = await store.get_touchpoint(ctx.param())
     if active:
         # What is stored was validated when written; re-check it in case the rules
         # changed since (or the record was written by hand).
         await build_touchpoint(
-            ctx.engine, convert(_touchpoint_input(tp), TouchpointIn), tp.id, tp, ctx.now()
+            ctx, convert(_touchpoint_input(tp), TouchpointIn), tp.id, tp, ctx.now()
         )
     if tp.active != active:
         tp = msgspec.structs.replace(tp, active=active)
         await store.put_touchpoint(tp)
-        await changed(ctx.engine)
+        await ctx.changed()
     return json_response(touchpoint_out(tp))
 
 
@@ -250,20 +246,3 @@ async def activate_touchpoint(ctx: Ctx) -> Response:
 
 async def deactivate_touchpoint(ctx: Ctx) -> Response:
     return await _set_active(ctx, False)
-
-
-async def match_touchpoint(ctx: Ctx) -> Response:
-    query: DomainMatchQuery = ctx.query
-    tp = await ctx.engine.store.get_touchpoint(ctx.param())
-    try:
-        rule = parse_domain(tp.domain)
-    except InvalidDomain as exc:
-        raise Invalid(
-            [("domain", f"the touchpoint's domain is not valid: {exc.message}")]
-        ) from None
-    m = match_page(rule, query.page_url)
-    return json_response(
-        DomainMatchOut(
-            matched=m.matched, reason=m.reason, domain=str(rule), accepts=rule.describe()
-        )
-    )

@@ -1,6 +1,6 @@
 // A WebSocket that says hello, reconnects with backoff and re-authenticates.
 // Shared by the visitor's chat app (widget/static/app.js) and the agent console
-// (gateway/static/console/console.js). Close codes follow gateway/protocol.py:
+// (gateway/web/static/console/console.js). Close codes follow gateway/protocol.py:
 // RECONNECT codes (and an abnormal closure, 1006) reconnect with backoff; 4002 (token
 // expired) asks the owner for a fresh token first; every other code is final.
 

@@ -8,7 +8,6 @@ import { h, clear, fill, uid, formatTime } from "/widget/shared/dom.js";
 import * as sound from "/console/sounds.js";
 
 const TOKEN_KEY = "gw.console.token";
-const CHANNELS = { chat: "Chat", sms: "SMS", whatsapp: "WhatsApp", messenger: "Messenger", email: "Email", api: "API", voice: "Voice" };
 const SOUND_EVENTS = { offered: "offered", auto_assigned: "auto-assigned", transferred: "transferred", reply: "new reply" };
 const ENDED_REASONS = { timeout: "it was not answered in time", taken: "someone else took it", ended: "the visitor left" };
 
@@ -17,6 +16,7 @@ const S = {
   agent: null,
   status: "offline",
   queues: {},
+  channels: {}, // name -> {label, live, attachments, outbound_start, session_window}
   agents: {},
   sounds: {},
   priorityDisplay: "icons",
@@ -215,8 +215,14 @@ function onFrame(f) {
   }
 }
 
+// The channels' labels come from the server's one definition (gateway/model/channels.py).
+function channelLabel(name) {
+  return (S.channels[name] && S.channels[name].label) || name;
+}
+
 function onSnapshot(f) {
   S.agent = f.agent;
+  S.channels = f.channels || {};
   S.queues = f.queues || {};
   S.agents = f.agents || {};
   S.sounds = f.sounds || {};
@@ -322,7 +328,7 @@ function renderOffer() {
   fill(d,
     h("h2", { id: "offer-h" }, "Incoming chat"),
     h("p", { id: "offer-who", class: "offer-who" }, c.contact_name),
-    h("p", { class: "muted" }, `${CHANNELS[c.channel] || c.channel} · ${c.touchpoint_name}`),
+    h("p", { class: "muted" }, `${channelLabel(c.channel)} · ${c.touchpoint_name}`),
     h("p", { class: "labels" }, queueLabels(c), " ", priority(c.priority)),
     c.last_message ? h("blockquote", { class: "preview" }, c.last_message) : null,
     countdown,
@@ -399,7 +405,7 @@ function setOptions(sel, all, pairs) {
 
 function renderFilters() {
   const inbox = [...S.convs.values()].filter((c) => c.place === "inbox");
-  const channels = new Map(inbox.map((c) => [c.channel, CHANNELS[c.channel] || c.channel]));
+  const channels = new Map(inbox.map((c) => [c.channel, channelLabel(c.channel)]));
   const tps = new Map(inbox.map((c) => [c.touchpoint_id, c.touchpoint_name]));
   const mine = S.agent && S.agent.queue_ids.length ? S.agent.queue_ids : Object.keys(S.queues);
   setOptions($("f-channel"), "All channels", [...channels]);
@@ -446,7 +452,7 @@ function renderLists() {
         onclick: () => openConversation(c.conversation_id),
       },
       h("span", { class: "line" }, h("span", { class: "name" }, c.contact_name), " ", priority(c.priority), " ", bubble(c.unread)),
-      h("span", { class: "line muted" }, `${CHANNELS[c.channel] || c.channel} · ${c.touchpoint_name} · ${formatTime(c.arrived_at)}`),
+      h("span", { class: "line muted" }, `${channelLabel(c.channel)} · ${c.touchpoint_name} · ${formatTime(c.arrived_at)}`),
       h("span", { class: "line" }, queueLabels(c))),
       h("button", {
         type: "button", class: "btn small", "data-key": `assign:${c.conversation_id}`,
@@ -466,7 +472,7 @@ function renderLists() {
   for (const [channel, convs] of byChannel) {
     const hid = `group-${channel}`;
     box.append(h("section", { class: "group", "aria-labelledby": hid },
-      h("h3", { id: hid }, CHANNELS[channel] || channel),
+      h("h3", { id: hid }, channelLabel(channel)),
       h("ul", { class: "rows" }, convs.map((c) => {
         const cur = c.conversation_id === S.current;
         return h("li", { class: `row${cur ? " current" : ""}` },
@@ -562,7 +568,7 @@ function renderConvHeader() {
   fill(head,
     h("div", { class: "who" },
       h("h2", { id: "conv-title", tabindex: "-1" }, c.contact_name),
-      h("p", { class: "muted" }, `${place} · ${CHANNELS[c.channel] || c.channel} · ${c.touchpoint_name}`),
+      h("p", { class: "muted" }, `${place} · ${channelLabel(c.channel)} · ${c.touchpoint_name}`),
       h("p", { class: "labels" }, queueLabels(c), " ", priority(c.priority))),
     actions);
 }

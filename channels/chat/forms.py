@@ -10,17 +10,17 @@ from __future__ import annotations
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from gateway.errors import ProtocolError
-from gateway.ports.store.base import FormField
+from gateway.errors import InvalidInput
+from gateway.model.records import FormField
 
 
-class FieldError(ProtocolError):
+class FieldError(InvalidInput):
     """A pre-conversation form field is missing or invalid."""
 
     code = "invalid_field"
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+        super().__init__([(field, message)])
         self.field = field
 
 

@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document, generated from the route table and the Structs.
 
-gateway/admin.py keeps one table of :class:`Endpoint` rows; the admin routes are mounted
+gateway/web/admin/routes.py keeps one table of :class:`Endpoint` rows; the admin routes are mounted
 from it and this module describes the same rows (plus the rows that only describe the
 agents' and the widget's existing endpoints), so routing and documentation cannot drift.
 """
@@ -15,7 +15,25 @@ from typing import Any, Literal
 
 import msgspec
 
-from gateway.web.admin.schemas import ErrorResponse
+
+class FieldError(msgspec.Struct, frozen=True):
+    field: str
+    message: str
+
+
+class ErrorDetail(msgspec.Struct, frozen=True, omit_defaults=True):
+    code: str
+    message: str
+    fields: list[FieldError] = []
+    # 409 when deleting something still in use: kind -> ids of the users
+    used_by: dict[str, list[str]] = {}
+
+
+class ErrorResponse(msgspec.Struct, frozen=True):
+    """The body of every error answer (gateway/web/errors.py)."""
+
+    error: ErrorDetail
+
 
 Access = Literal["public", "agent", "supervisor", "admin"]
 

@@ -1,0 +1,99 @@
+"""The channel interface: what every adapter (chat, SMS, WhatsApp, Messenger, email, the
+integration API) does for the core, and what the core hands it.
+
+Inbound, an adapter turns what its provider sends (a widget's frame, a webhook, an
+email) into an :class:`~gateway.model.inbound.InboundMessage` and hands it to the
+conversation service (``core.conversations.receive``), which starts a conversation or
+appends to the open one. Outbound, the core hands the adapter notices for its contacts
+(:meth:`ChannelAdapter.to_contact`: a stored message to deliver, an unread count, an
+agent typing); an adapter that can tell what became of a message reports it back with
+``core.conversations.report_delivery``. Each adapter also checks its touchpoints'
+settings, mounts its own HTTP and WebSocket routes, and describes them for the OpenAPI
+document.
+
+Adapters use the core's public services only (import-linter keeps it so); the core never
+imports a channel. The composition root (gateway/app.py) builds each adapter with a
+:class:`Core` and registers it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.routing import BaseRoute
+
+from gateway.auth import Tokens
+from gateway.model.channels import ChannelName, ChannelSpec, channel
+from gateway.model.records import Conversation, Touchpoint
+from gateway.ports.presence import Presence
+from gateway.services.contacts import ContactService
+from gateway.services.conversations import ConversationService
+from gateway.services.directory import Directory
+from gateway.services.notify import ContactNote, Notifier
+from gateway.settings import Settings
+from gateway.web.hub import Hub
+from gateway.web.limits import Limits
+from gateway.web.openapi import Endpoint
+
+Problems = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Core:
+    """The services an adapter may use."""
+
+    settings: Settings
+    directory: Directory
+    conversations: ConversationService
+    contacts: ContactService
+    notifier: Notifier
+    presence: Presence
+    tokens: Tokens
+    hub: Hub
+    limits: Limits
+    clock: Callable[[], float]
+
+
+class ChannelAdapter(abc.ABC):
+    """One channel's adapter. Subclasses set :attr:`name`."""
+
+    name: ChannelName
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    @property
+    def spec(self) -> ChannelSpec:
+        return channel(self.name)
+
+    async def start(self) -> None:  # noqa: B027 - an optional hook
+        """Begin work that runs on its own (pollers, delivery retries)."""
+
+    async def stop(self) -> None:  # noqa: B027 - an optional hook
+        """Stop it; called before the store closes."""
+
+    async def configuration_changed(self) -> None:  # noqa: B027 - an optional hook
+        """Configuration was reloaded on this node (touchpoints may be gone or off)."""
+
+    def check_touchpoint(self, tp: Touchpoint) -> tuple[Touchpoint, Problems]:
+        """The touchpoint with its channel settings normalised, and every problem with
+        them as (field, message); an admin change is refused while there are any."""
+        return tp, []
+
+    def routes(self) -> list[BaseRoute]:
+        """HTTP and WebSocket routes of the channel (webhooks, sockets, pages)."""
+        return []
+
+    def api_routes(self) -> list[BaseRoute]:
+        """Routes mounted under ``/api`` beside the admin API (paths without ``/api``)."""
+        return []
+
+    def endpoints(self) -> list[Endpoint]:
+        """How the channel's API routes appear in the OpenAPI document."""
+        return []
+
+    @abc.abstractmethod
+    async def to_contact(self, conv: Conversation, note: ContactNote) -> None:
+        """Deliver a notice to the conversation's contact, as this channel can."""

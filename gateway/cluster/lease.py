@@ -1,0 +1,120 @@
+"""The router lease: one leader at a time, with a fencing token.
+
+The router runs on exactly one node at a time, the **leader**, which holds a lease in
+Redis (``gw:router:lease``, renewed every third of its life). Taking the lease also
+increments ``gw:router:fence``: the **fencing token** of that leadership. A leader acts
+only while its lease is certainly valid (renewed less than 80% of a lease ago);
+otherwise events are refused as retryable. When the leader dies, its lease expires and
+another node takes it within the lease time (docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+
+log = logging.getLogger("gateway.cluster")
+
+LEASE_KEY = "gw:router:lease"
+FENCE_KEY = "gw:router:fence"
+
+
+_ACQUIRE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return redis.call('INCR', KEYS[2])
+end
+return 0
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class Leadership:
+    """Holds or waits for the router lease; calls back when elected or deposed."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        node_id: str,
+        lease: float,
+        on_elected: Callable[[int], Awaitable[None]],
+        on_deposed: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._redis = client
+        self.node_id = node_id
+        self.lease = lease
+        self._on_elected = on_elected
+        self._on_deposed = on_deposed
+        self.fence = 0
+        self._valid_until = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._acquire: Any = client.register_script(_ACQUIRE)
+        self._renew: Any = client.register_script(_RENEW)
+        self._release: Any = client.register_script(_RELEASE)
+
+    @property
+    def is_leader(self) -> bool:
+        return self.fence > 0 and time.monotonic() < self._valid_until
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="router lease")
+
+    async def stop(self) -> None:
+        """Give the lease up so another node takes over at once (a drain)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.fence:
+            with contextlib.suppress(Exception):
+                await self._release(keys=[LEASE_KEY], args=[self.node_id])
+        self.fence = 0
+
+    async def _run(self) -> None:
+        ms = int(self.lease * 1000)
+        while True:
+            started = time.monotonic()
+            try:
+                if self.fence:
+                    if await self._renew(keys=[LEASE_KEY], args=[self.node_id, ms]):
+                        self._valid_until = started + self.lease * 0.8
+                    else:
+                        await self._lose("lease lost")
+                else:
+                    fence = int(
+                        await self._acquire(keys=[LEASE_KEY, FENCE_KEY], args=[self.node_id, ms])
+                    )
+                    if fence:
+                        self.fence = fence
+                        self._valid_until = started + self.lease * 0.8
+                        log.warning("node %s leads the router (fence %d)", self.node_id, fence)
+                        await self._on_elected(fence)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("router lease: %s", exc)
+                if self.fence and time.monotonic() >= self._valid_until:
+                    await self._lose("lease could not be renewed")
+            await asyncio.sleep(self.lease / 3)
+
+    async def _lose(self, why: str) -> None:
+        log.warning("node %s stops leading the router: %s", self.node_id, why)
+        self.fence = 0
+        self._valid_until = 0.0
+        await self._on_deposed()

@@ -1,0 +1,43 @@
+"""What a channel adapter hands the core: a contact's message, and what became of a
+message the core asked it to deliver."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+Text = Annotated[str, msgspec.Meta(max_length=100_000)]
+
+
+class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """One message from a contact, as a channel received it from its provider.
+
+    The conversation service (gateway/services/conversations.py) appends it to the
+    contact's open conversation on the touchpoint, or starts one. ``provider_message_id``
+    makes it idempotent: a provider's retry of the same message stores nothing twice.
+    """
+
+    touchpoint_id: str
+    # the contact's address on the touchpoint's channel (gateway/model/channels.py)
+    address: str
+    provider_message_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    body: Text = ""
+    # what the channel knows of the contact and the conversation: name, email, phone,
+    # subject, ... (the flow's conditions can read them on arrival)
+    fields: dict[str, str] = {}
+    # when the provider says it was sent (UNIX seconds); the gateway's clock otherwise
+    sent_at: float | None = None
+
+
+DeliveryStatus = Literal["sent", "delivered", "read", "failed"]
+
+
+class DeliveryReport(msgspec.Struct, frozen=True, kw_only=True):
+    """A channel's report on an outbound message (a provider's status callback)."""
+
+    conversation_id: str
+    seq: int
+    status: DeliveryStatus
+    # why it failed, in words an agent understands (never a credential or raw payload)
+    reason: str = ""

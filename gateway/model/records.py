@@ -1,0 +1,230 @@
+"""The records the gateway keeps and passes around, and their literals, defined once.
+
+The store (gateway/ports/store) persists them; services read and write them through
+it; the web layer and the channels see them through the services. Times are UNIX
+seconds as floats, passed in by the caller.
+
+A conversation belongs to a **contact** reached at a channel **address** on a
+**touchpoint**: a web visitor id (chat), an E.164 number (SMS), a WhatsApp id, a
+page-scoped Messenger id, an email address, an integration's external id
+(gateway/model/channels.py names them). A contact may be reached at several addresses
+(``ContactAddress``); the address a conversation runs on is kept on the conversation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal, get_args
+
+import msgspec
+
+from gateway.model.channels import CONFIGURABLE_WEIGHTS, ChannelName
+from routing.model import SUPERVISING_ROLES, Role, RoutingMode
+
+Direction = Literal["inbound", "outbound", "both"]
+# Who wrote a message: the contact (a visitor, a texter, a sender of email, ...), an
+# agent, or the system (auto-replies, conversation events).
+Sender = Literal["contact", "agent", "system"]
+MessageKind = Literal["text", "event"]
+# new: created, not routed yet; waiting (in an Inbox) and offered (ringing an agent)
+# are the router's; assigned; wrapup (ended, notes to write); closed (history).
+ConversationState = Literal["new", "waiting", "offered", "assigned", "wrapup", "closed"]
+OPEN_STATES: Final[tuple[ConversationState, ...]] = (
+    "new",
+    "waiting",
+    "offered",
+    "assigned",
+    "wrapup",
+)
+# Open and the contact may still write: everything but wrap-up and closed.
+LIVE_STATES: Final[tuple[ConversationState, ...]] = ("new", "waiting", "offered", "assigned")
+# Which side of a conversation a read marker or unread count belongs to: the contact,
+# or the agent side (whoever owns it now, or the queue while it waits).
+Side = Literal["contact", "agent"]
+# What became of an outbound message on a channel that reports it (not chat, whose
+# delivery is the socket's ack and resume): empty until the adapter says.
+DeliveryState = Literal["", "pending", "sent", "delivered", "read", "failed"]
+SoundEvent = Literal["offered", "auto_assigned", "transferred", "reply"]
+# The sounds the console can play (gateway/web/static/console/sounds.js synthesises each).
+SoundName = Literal["ring", "chime", "swoosh", "pop"]
+SOUND_NAMES: Final[tuple[SoundName, ...]] = get_args(SoundName)
+SOUND_EVENTS: Final[tuple[SoundEvent, ...]] = ("offered", "auto_assigned", "transferred", "reply")
+DEFAULT_SOUNDS: Final[dict[str, str]] = {
+    "offered": "ring",
+    "auto_assigned": "chime",
+    "transferred": "swoosh",
+    "reply": "pop",
+}
+
+
+class FormField(msgspec.Struct, kw_only=True, frozen=True):
+    """One field of the pre-conversation form."""
+
+    name: str
+    label: str
+    kind: Literal["text", "email", "phone", "textarea", "select"] = "text"
+    required: bool = False
+    options: list[str] = []
+    max_length: int = 200
+
+
+class Touchpoint(msgspec.Struct, kw_only=True, frozen=True):
+    id: str
+    name: str
+    channel: ChannelName = "chat"
+    active: bool = False
+    direction: Direction = "inbound"
+    routing_mode: RoutingMode = "flow"
+    # chat: the configured domain, validated by the chat channel at configuration time
+    domain: str = ""
+    # simplified: the linked queues; flow: the default queues when no rule matches
+    queue_ids: list[str] = []
+    dedicated_agent_id: str | None = None
+    # flow routing rules; their shape is routing's (routing.flow), stored as given
+    flow: dict[str, Any] = {}
+    # chat: what the widget shows: colours, font, texts by key, launcher icon, language
+    widget: dict[str, Any] = {}
+    # chat: the pre-conversation form
+    form: list[FormField] = []
+    # chat: signed visitor identity (HMAC-SHA256 or HS256 JWT) and whether it is required
+    identity_secret: str = ""
+    require_identity: bool = False
+    # roles allowed to preview Inbox conversations of this touchpoint before assigning
+    preview_roles: list[Role] = msgspec.field(default_factory=lambda: ["supervisor", "admin"])
+    # the channel's own settings (provider numbers, credentials, ...), validated by the
+    # channel's adapter; chat's settings predate it and are the fields above
+    settings: dict[str, Any] = {}
+    created_at: float = 0.0
+
+
+class Queue(msgspec.Struct, kw_only=True, frozen=True):
+    id: str
+    name: str
+
+
+class Agent(msgspec.Struct, kw_only=True, frozen=True):
+    id: str
+    email: str
+    name: str
+    role: Role = "agent"
+    queue_ids: list[str] = []
+    password_hash: str = ""
+    active: bool = True
+
+    @property
+    def supervises(self) -> bool:
+        return self.role in SUPERVISING_ROLES
+
+
+class DispositionSet(msgspec.Struct, kw_only=True, frozen=True):
+    id: str
+    name: str
+    dispositions: list[str] = []
+
+
+class GlobalSettings(msgspec.Struct, kw_only=True, frozen=True):
+    """Admin > Channels > Global settings."""
+
+    # channel weights in capacity points, for the channels whose weight is configurable
+    channel_weights: dict[str, int] = msgspec.field(
+        default_factory=lambda: dict(CONFIGURABLE_WEIGHTS)
+    )
+    # sound per event (SOUND_EVENTS); "" means silent
+    sounds: dict[str, str] = msgspec.field(default_factory=lambda: dict(DEFAULT_SOUNDS))
+    priority_display: Literal["icons", "numbers"] = "icons"
+    disposition_set_id: str | None = None
+
+
+class Contact(msgspec.Struct, kw_only=True, frozen=True):
+    id: str
+    # "Visitor #NNN": a number unique within the store, given at creation
+    number: int
+    name: str = ""
+    email: str = ""
+    phone: str = ""
+    created_at: float = 0.0
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"Visitor #{self.number}"
+
+
+class ContactAddress(msgspec.Struct, kw_only=True, frozen=True):
+    """A contact is reached at ``address`` on ``channel`` (unique per channel)."""
+
+    channel: ChannelName
+    address: str
+    contact_id: str
+    created_at: float = 0.0
+
+
+class Conversation(msgspec.Struct, kw_only=True, frozen=True):
+    id: str
+    touchpoint_id: str
+    channel: ChannelName
+    contact_id: str
+    # the contact's address on the channel (for chat, the visitor id the session token
+    # is bound to)
+    address: str
+    state: ConversationState = "new"
+    queue_ids: list[str] = []
+    priority: int = 0
+    owner_agent_id: str | None = None
+    # the capacity weight the owner took it with (not retroactive)
+    weight: int = 0
+    # set by routing on arrival: manual (offers ring) or auto (assigned directly)
+    acceptance: Literal["manual", "auto"] = "manual"
+    dedicated: bool = False
+    fields: dict[str, str] = {}
+    created_at: float = 0.0
+    # original arrival, kept through send-to-inbox so it keeps its place
+    arrived_at: float = 0.0
+    ended_at: float | None = None
+    closed_at: float | None = None
+    notes: str = ""
+    disposition: str = ""
+    last_seq: int = 0
+    contact_unread: int = 0
+    agent_unread: int = 0
+
+
+class Message(msgspec.Struct, kw_only=True, frozen=True):
+    conversation_id: str
+    seq: int
+    sender: Sender
+    sender_id: str
+    client_msg_id: str
+    body: str
+    created_at: float
+    # "event" for joined / left / ended notices, stored and sequenced like text
+    kind: MessageKind = "text"
+    # outbound messages on channels that report delivery (see DeliveryState)
+    delivery: DeliveryState = ""
+    delivery_error: str = ""
+
+
+class AgentSession(msgspec.Struct, kw_only=True, frozen=True):
+    """A login: the token id an agent token carries, revocable before it expires."""
+
+    id: str
+    agent_id: str
+    created_at: float
+    expires_at: float
+    revoked: bool = False
+
+
+# Fields of a conversation the gateway may change with update_conversation.
+CONVERSATION_MUTABLE: Final = frozenset(
+    {
+        "state",
+        "queue_ids",
+        "priority",
+        "owner_agent_id",
+        "weight",
+        "acceptance",
+        "dedicated",
+        "ended_at",
+        "closed_at",
+        "notes",
+        "disposition",
+    }
+)

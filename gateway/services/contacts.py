@@ -1,0 +1,114 @@
+"""Contacts: who is behind a channel address, and their display names.
+
+A contact is created the first time an address writes, or matched by a signed identity
+(the chat widget's "chat user identification", docs/security.md): only a verified email
+or phone ever matches an existing contact, never what someone typed into a form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from gateway.auth import Identity, new_id
+from gateway.model.channels import ChannelName
+from gateway.model.records import Contact
+from gateway.ports.store.base import Store
+
+NAME_CACHE = 10_000  # contacts whose display name is kept in memory
+
+
+class ContactService:
+    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+        self._store = store
+        self._clock = clock
+        self._names: dict[str, str] = {}
+
+    async def get(self, contact_id: str) -> Contact:
+        return await self._store.get_contact(contact_id)
+
+    async def at(self, channel: ChannelName, address: str) -> Contact | None:
+        """The contact reached at this address, if any."""
+        return await self._store.find_contact_by_address(channel, address)
+
+    async def name(self, contact_id: str) -> str:
+        """A contact's display name, cached: read on every message, changed rarely (this
+        node forgets it when it changes a contact; another node's change shows once the
+        entry is evicted)."""
+        name = self._names.get(contact_id)
+        if name is None:
+            name = (await self._store.get_contact(contact_id)).display_name
+            if len(self._names) >= NAME_CACHE:
+                self._names.pop(next(iter(self._names)))
+            self._names[contact_id] = name
+        return name
+
+    def forget(self, contact_id: str) -> None:
+        self._names.pop(contact_id, None)
+
+    async def for_conversation(
+        self,
+        channel: ChannelName,
+        address: str,
+        fields: Mapping[str, str],
+        identity: Identity | None = None,
+    ) -> Contact:
+        """The contact a new conversation from this address belongs to, created or
+        updated from what the channel knows (``fields``: name, email, phone) and from a
+        signed identity, which alone may match an existing contact by email or phone."""
+        contact = await self.at(channel, address)
+        if identity is not None and (identity.email or identity.phone):
+            matched = await self._store.find_contact(email=identity.email, phone=identity.phone)
+            if matched is not None:
+                if identity.name and identity.name != matched.name:
+                    matched = await self._update(matched.id, name=identity.name)
+                if contact is None or contact.id != matched.id:
+                    await self._store.link_address(channel, address, matched.id, now=self._clock())
+                return matched
+            if contact is not None:
+                return await self._update(
+                    contact.id,
+                    name=identity.name or fields.get("name") or None,
+                    email=identity.email or None,
+                    phone=identity.phone or None,
+                )
+            return await self._create(
+                channel,
+                address,
+                name=identity.name or fields.get("name", ""),
+                email=identity.email,
+                phone=identity.phone,
+            )
+        if contact is None:
+            return await self._create(
+                channel,
+                address,
+                name=fields.get("name", ""),
+                email=fields.get("email", ""),
+                phone=fields.get("phone", ""),
+            )
+        if fields.get("name") and fields["name"] != contact.name:
+            return await self._update(contact.id, name=fields["name"])
+        return contact
+
+    async def _create(
+        self, channel: ChannelName, address: str, *, name: str, email: str, phone: str
+    ) -> Contact:
+        return await self._store.create_contact(
+            new_id("ct"),
+            name=name,
+            email=email,
+            phone=phone,
+            now=self._clock(),
+            address=(channel, address),
+        )
+
+    async def _update(
+        self,
+        contact_id: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+    ) -> Contact:
+        self.forget(contact_id)
+        return await self._store.update_contact(contact_id, name=name, email=email, phone=phone)

@@ -1,0 +1,249 @@
+"""Conversations, from the contact's side: start one, write in it, read it, and what a
+channel reports back. Channel-neutral: chat's visitor socket and the messaging
+channels' webhooks all come through here (the agent's side is in agent_desk.py).
+
+The message path is store first, acknowledge second, publish third: a message is
+committed with its per-conversation sequence number before the sender is acknowledged,
+then the other side is told. Whatever the bus drops, a client gets back by resuming
+from its last seq, which reads the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from gateway import metrics
+from gateway import protocol as p
+from gateway.auth import Identity, new_id
+from gateway.errors import ActionRefused, Conflict, Forbidden, NotFound
+from gateway.model.inbound import DeliveryReport, InboundMessage
+from gateway.model.records import LIVE_STATES, Contact, Conversation, Message
+from gateway.ports.store.base import Store
+from gateway.services.access import AccessPolicy
+from gateway.services.contacts import ContactService
+from gateway.services.directory import Directory
+from gateway.services.effects import Effects
+from gateway.services.notify import MessageNote, Notifier, UnreadNote
+from gateway.services.router_shell import RouterShell, arrival
+from gateway.services.views import Summaries, frame_for
+
+Admit = Callable[[], Awaitable[None]]
+
+
+class ConversationService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        directory: Directory,
+        shell: RouterShell,
+        effects: Effects,
+        contacts: ContactService,
+        access: AccessPolicy,
+        notifier: Notifier,
+        summaries: Summaries,
+        clock: Callable[[], float],
+        backlog_page: int,
+    ) -> None:
+        self._store = store
+        self._dir = directory
+        self._shell = shell
+        self._effects = effects
+        self._contacts = contacts
+        self._access = access
+        self._notifier = notifier
+        self._summaries = summaries
+        self._clock = clock
+        self._backlog_page = backlog_page
+
+    async def get(self, conversation_id: str) -> Conversation:
+        return await self._store.get_conversation(conversation_id)
+
+    # -- finding the contact's conversation -------------------------------------------
+    async def open_for(self, touchpoint_id: str, address: str) -> Conversation | None:
+        """The contact's live conversation on this touchpoint, if any (the newest)."""
+        convs = await self._store.list_conversations(
+            address=address, touchpoint_id=touchpoint_id, states=list(LIVE_STATES)
+        )
+        return convs[-1] if convs else None
+
+    async def latest_for(self, touchpoint_id: str, address: str) -> Conversation | None:
+        convs = await self._store.list_conversations(address=address, touchpoint_id=touchpoint_id)
+        return convs[-1] if convs else None
+
+    async def of_contact(
+        self, touchpoint_id: str, address: str, conversation_id: str
+    ) -> Conversation:
+        """A conversation of this contact, or NotFound (also for someone else's: a
+        contact cannot even learn that another's conversation exists)."""
+        try:
+            conv = await self._store.get_conversation(conversation_id)
+        except NotFound:
+            raise NotFound("no such conversation") from None
+        return self._access.check_contact(conv, address, touchpoint_id)
+
+    # -- starting ----------------------------------------------------------------------
+    async def start(
+        self,
+        touchpoint_id: str,
+        address: str,
+        fields: Mapping[str, str],
+        *,
+        identity: Identity | None = None,
+        admit: Admit | None = None,
+    ) -> tuple[Conversation, Contact]:
+        """Start a conversation for the contact at ``address``, or return the open one.
+        ``fields`` are validated by the channel (chat: the pre-conversation form);
+        ``identity`` is a verified signed identity, the only way to match an existing
+        contact by email or phone; ``admit`` raises RateLimited when a new conversation
+        is over the limits, and runs only when one is created."""
+        tp = self._dir.touchpoints.get(touchpoint_id)
+        if tp is None or not tp.active:
+            raise Forbidden("this touchpoint is not active")
+        existing = await self.open_for(touchpoint_id, address)
+        if existing is not None:
+            return existing, await self._store.get_contact(existing.contact_id)
+        if admit is not None:
+            await admit()
+        contact = await self._contacts.for_conversation(tp.channel, address, fields, identity)
+        now = self._clock()
+        conv = await self._store.create_conversation(
+            Conversation(
+                id=new_id("cv"),
+                touchpoint_id=tp.id,
+                channel=tp.channel,
+                contact_id=contact.id,
+                address=address,
+                state="new",
+                queue_ids=list(tp.queue_ids),
+                fields=dict(fields),
+                created_at=now,
+                arrived_at=now,
+            )
+        )
+        try:
+            await self._shell.apply(arrival(conv))
+        except ActionRefused as exc:
+            # A rebuild between the insert and this arrival (an admin change on any
+            # node) found the conversation "new" and routed it already.
+            if exc.code != "conversation_exists":
+                raise
+        return await self._store.get_conversation(conv.id), contact
+
+    async def receive(self, msg: InboundMessage) -> tuple[Conversation, Message, bool]:
+        """A contact's message from a channel's provider: appended to their open
+        conversation on the touchpoint, or to a new one. Idempotent on the provider's
+        message id: a retry returns what the first delivery stored, and False."""
+        tp = self._dir.touchpoints.get(msg.touchpoint_id)
+        if tp is None or not tp.active:
+            raise Forbidden("this touchpoint does not accept messages")
+        fields = {k: v for k, v in msg.fields.items() if v}
+        conv, _ = await self.start(tp.id, msg.address, fields)
+        message, created, after = await self._store.append(
+            conv.id,
+            sender="contact",
+            sender_id=msg.address,
+            client_msg_id=msg.provider_message_id,
+            body=msg.body,
+            now=msg.sent_at if msg.sent_at is not None else self._clock(),
+        )
+        await self._deliver_contact_message(message, after, fresh=created)
+        return after, message, created
+
+    # -- writing, reading, typing ------------------------------------------------------
+    async def contact_send(self, conv: Conversation, client_msg_id: str, body: str) -> p.Ack:
+        if conv.state not in LIVE_STATES:
+            raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
+        msg, created, after = await self._store.append(
+            conv.id,
+            sender="contact",
+            sender_id=conv.address,
+            client_msg_id=client_msg_id,
+            body=body,
+            now=self._clock(),
+        )
+        # Published again for a retry too: the first attempt may have stored the message
+        # and then failed to publish it (clients drop what they already have by seq).
+        await self._deliver_contact_message(msg, after, fresh=created)
+        return p.Ack(
+            client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
+        )
+
+    async def _deliver_contact_message(
+        self, msg: Message, conv: Conversation, *, fresh: bool
+    ) -> None:
+        """To the contact's other sessions, and to the owner (with the unread count and
+        the reply sound) or to the Inbox rows; ``conv`` is as it was right after."""
+        if fresh:
+            metrics.MESSAGES.labels(sender="contact").inc()
+        name = await self._summaries.sender_name(msg, conv)
+        frame = p.encode(frame_for(msg, name))
+        await self._notifier.contact(conv, MessageNote(msg, name, frame))
+        owner = conv.owner_agent_id if conv.state == "assigned" else None
+        if owner:
+            await self._notifier.agent(owner, frame)
+            await self._notifier.agent(
+                owner, p.Unread(conversation_id=conv.id, count=conv.agent_unread)
+            )
+            if fresh:
+                await self._effects.sound(owner, "reply", conv.id)
+            return
+        # Waiting in the Inbox (new, sent back or transferred to a queue): its row shows
+        # the unread count to every agent who sees it there.
+        router = self._shell.router
+        view = router.conversation(conv.id)
+        only = view.dedicated_agent_id if view and view.dedicated else None
+        for agent_id in self._access.inbox_viewers(conv.queue_ids, only):
+            summary = await self._summaries.summary(router, agent_id, conv)
+            await self._notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
+
+    async def contact_read(self, conv: Conversation, seq: int) -> None:
+        conv = await self._store.mark_read(conv.id, "contact", seq)
+        await self._notifier.contact(conv, UnreadNote(conv.contact_unread))
+
+    async def contact_typing(self, conv: Conversation, active: bool) -> None:
+        if conv.owner_agent_id and conv.state == "assigned":
+            name = await self._contacts.name(conv.contact_id)
+            await self._notifier.agent(
+                conv.owner_agent_id,
+                p.Typing(conversation_id=conv.id, active=active, who="visitor", name=name),
+            )
+
+    async def history(self, conv: Conversation, before_seq: int | None, limit: int) -> p.HistoryOut:
+        """A page of up to ``limit`` items before ``before_seq`` (the newest page without it)."""
+        before = before_seq if before_seq is not None else conv.last_seq + 1
+        rows = await self._store.messages(conv.id, before_seq=before, limit=limit + 1)
+        has_more = len(rows) > limit
+        rows = rows[1:] if has_more else rows
+        items = [await self._summaries.message_frame(m, conv) for m in rows]
+        return p.HistoryOut(conversation_id=conv.id, items=items, has_more=has_more)
+
+    async def backlog(self, conv: Conversation, after_seq: int) -> list[p.MessageOut | p.EventOut]:
+        """Everything after ``after_seq``, for a resume."""
+        out: list[p.MessageOut | p.EventOut] = []
+        while True:
+            rows = await self._store.messages(
+                conv.id, after_seq=after_seq, limit=self._backlog_page
+            )
+            out.extend([await self._summaries.message_frame(m, conv) for m in rows])
+            if len(rows) < self._backlog_page:
+                return out
+            after_seq = rows[-1].seq
+
+    # -- what channels report ----------------------------------------------------------
+    async def report_delivery(self, report: DeliveryReport) -> Message:
+        """Record a channel's delivery report on the message and tell its agent."""
+        msg = await self._store.set_delivery(
+            report.conversation_id, report.seq, report.status, report.reason
+        )
+        if msg.sender == "agent" and msg.delivery:
+            await self._notifier.agent(
+                msg.sender_id,
+                p.Delivery(
+                    conversation_id=msg.conversation_id,
+                    seq=msg.seq,
+                    status=msg.delivery,
+                    reason=msg.delivery_error,
+                ),
+            )
+        return msg

@@ -1,0 +1,269 @@
+"""Carrying out the router's decisions: a table of handlers, each a persist step and a
+notify step.
+
+Every decision of one event is persisted first, in order (conversation rows, the
+events a contact sees as messages); only then is anyone told, in the same order,
+followed by the rows that changed in agents' lists, the offers, and the sounds. A
+store failure part-way leaves people untold, and the router shell rebuilds before the
+next event (gateway/services/router_shell.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import routing as r
+from gateway import protocol as p
+from gateway.model.records import Conversation, GlobalSettings, Message
+from gateway.ports.store.base import Store
+from gateway.services.access import AccessPolicy
+from gateway.services.directory import Directory
+from gateway.services.notify import MessageNote, Notifier
+from gateway.services.views import Summaries, event_body, frame_for
+
+D = TypeVar("D", bound=r.Decision)
+T = TypeVar("T")
+
+
+def sound_frame(settings: GlobalSettings, event: str, conversation_id: str) -> p.Sound | None:
+    """The sound the console plays for this event, or None when it is silent."""
+    name = settings.sounds.get(event, "")
+    if not name:
+        return None
+    return p.Sound(event=event, sound=name, conversation_id=conversation_id)  # type: ignore[arg-type]
+
+
+@dataclass
+class Told:
+    """What the notify steps leave for the end: rows to refresh, offers, sounds."""
+
+    rows: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    offers: list[r.Offered] = field(default_factory=list)
+    sounds: list[r.Sound] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Effect(Generic[D, T]):
+    persist: Callable[[Effects, D, float], Awaitable[T]]
+    notify: Callable[[Effects, D, T, Told], Awaitable[None]]
+
+
+class Effects:
+    def __init__(
+        self,
+        store: Store,
+        directory: Directory,
+        notifier: Notifier,
+        summaries: Summaries,
+        access: AccessPolicy,
+        router: Callable[[], r.Router],
+    ) -> None:
+        self.store = store
+        self.directory = directory
+        self.notifier = notifier
+        self.summaries = summaries
+        self.access = access
+        self.router = router
+
+    async def carry_out(self, decisions: Iterable[r.Decision], now: float) -> None:
+        done: list[tuple[Effect[Any, Any], r.Decision, Any]] = []
+        for d in decisions:
+            effect = EFFECTS[type(d)]
+            done.append((effect, d, await effect.persist(self, d, now)))
+        told = Told()
+        for effect, d, persisted in done:
+            await effect.notify(self, d, persisted, told)
+        router = self.router()
+        for cid, agents in told.rows.items():
+            conv = await self.store.get_conversation(cid)
+            for agent_id in agents:
+                summary = await self.summaries.summary(router, agent_id, conv)
+                await self.notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
+        for offer in told.offers:
+            conv = await self.store.get_conversation(offer.conversation_id)
+            summary = await self.summaries.summary(router, offer.agent_id, conv)
+            await self.notifier.agent(
+                offer.agent_id,
+                p.Offer(
+                    conversation=summary,
+                    expires_at=offer.expires_at,
+                    expires_in=max(0.0, offer.expires_at - now),
+                ),
+            )
+        for s in told.sounds:
+            await self.sound(s.agent_id, s.event, s.conversation_id)
+
+    async def sound(self, agent_id: str, event: str, conversation_id: str) -> None:
+        frame = sound_frame(self.directory.settings, event, conversation_id)
+        if frame is not None:
+            await self.notifier.agent(agent_id, frame)
+
+    async def event_message(
+        self, conv: Conversation, event: str, agent_id: str, now: float
+    ) -> Message:
+        """Store a conversation event the contact sees (joined, left, ended)."""
+        msg, _ = await self.store.append_message(
+            conv.id,
+            sender="system",
+            sender_id="router",
+            client_msg_id=f"{event}-{agent_id}-{now}",
+            body=event_body(event, self.directory.agent_name(agent_id)),
+            now=now,
+            kind="event",
+        )
+        return msg
+
+    async def deliver(self, conv: Conversation, messages: Iterable[Message], name: str) -> None:
+        """Hand stored messages to the contact side of the conversation's channel."""
+        for msg in messages:
+            frame = p.encode(frame_for(msg, name))
+            await self.notifier.contact(conv, MessageNote(msg, name, frame))
+
+
+# -- the handlers -----------------------------------------------------------------------
+
+Stored = tuple[Conversation, list[Message]]
+
+
+async def _nothing(fx: Effects, d: Any, now: float) -> None:
+    return None
+
+
+async def _no_one(fx: Effects, d: Any, persisted: Any, told: Told) -> None:
+    return None
+
+
+async def _persist_queued(fx: Effects, d: r.Queued, now: float) -> None:
+    # The arrival was routed: the conversation leaves "new" (routing.md, "Arrival").
+    await fx.store.update_conversation(
+        d.conversation_id,
+        state="waiting",
+        queue_ids=list(d.queue_ids),
+        priority=d.priority,
+        acceptance=d.acceptance,
+    )
+
+
+async def _notify_offered(fx: Effects, d: r.Offered, _: None, told: Told) -> None:
+    told.offers.append(d)
+
+
+async def _notify_withdrawn(fx: Effects, d: r.OfferWithdrawn, _: None, told: Told) -> None:
+    await fx.notifier.agent(
+        d.agent_id, p.OfferWithdrawn(conversation_id=d.conversation_id, reason=d.reason)
+    )
+    told.rows[d.conversation_id].add(d.agent_id)
+
+
+async def _persist_assigned(fx: Effects, d: r.Assigned, now: float) -> Stored:
+    conv = await fx.store.update_conversation(
+        d.conversation_id,
+        state="assigned",
+        owner_agent_id=d.agent_id,
+        weight=d.weight,
+        dedicated=d.how == "dedicated",
+    )
+    events = []
+    previous = d.from_agent_id
+    if previous and previous != d.agent_id:
+        events.append(await fx.event_message(conv, "agent_left", previous, now))
+    if previous != d.agent_id:
+        events.append(await fx.event_message(conv, "agent_joined", d.agent_id, now))
+    return conv, events
+
+
+async def _notify_assigned(fx: Effects, d: r.Assigned, stored: Stored, told: Told) -> None:
+    conv, events = stored
+    await fx.deliver(conv, events, "")
+    if d.from_agent_id and d.from_agent_id != d.agent_id:
+        told.rows[conv.id].add(d.from_agent_id)
+    told.rows[conv.id].add(d.agent_id)
+
+
+async def _persist_requeued(fx: Effects, d: r.Requeued, now: float) -> Stored:
+    conv = await fx.store.update_conversation(
+        d.conversation_id,
+        state="waiting",
+        owner_agent_id=None,
+        weight=0,
+        queue_ids=list(d.queue_ids),
+    )
+    if not d.from_agent_id:
+        return conv, []
+    return conv, [await fx.event_message(conv, "agent_left", d.from_agent_id, now)]
+
+
+async def _notify_requeued(fx: Effects, d: r.Requeued, stored: Stored, told: Told) -> None:
+    conv, events = stored
+    await fx.deliver(conv, events, "")
+    if d.from_agent_id:
+        told.rows[conv.id].add(d.from_agent_id)
+
+
+async def _persist_auto_reply(fx: Effects, d: r.AutoReply, now: float) -> Stored:
+    conv = await fx.store.get_conversation(d.conversation_id)
+    msg, _ = await fx.store.append_message(
+        conv.id,
+        sender="system",
+        sender_id="router",
+        client_msg_id=f"auto-{conv.id}",
+        body=d.text,
+        now=now,
+    )
+    return conv, [msg]
+
+
+async def _notify_auto_reply(fx: Effects, d: r.AutoReply, stored: Stored, told: Told) -> None:
+    conv, messages = stored
+    await fx.deliver(conv, messages, fx.directory.touchpoint_name(conv.touchpoint_id))
+
+
+async def _persist_ended(fx: Effects, d: r.Ended, now: float) -> Stored:
+    conv = await fx.store.update_conversation(d.conversation_id, state="wrapup", ended_at=now)
+    return conv, [await fx.event_message(conv, "ended", d.agent_id, now)]
+
+
+async def _notify_ended(fx: Effects, d: r.Ended, stored: Stored, told: Told) -> None:
+    conv, events = stored
+    await fx.deliver(conv, events, "")
+    told.rows[conv.id].add(d.agent_id)
+
+
+async def _persist_closed(fx: Effects, d: r.Closed, now: float) -> Conversation:
+    return await fx.store.update_conversation(
+        d.conversation_id,
+        state="closed",
+        closed_at=now,
+        notes=d.notes,
+        disposition=d.disposition or "",
+    )
+
+
+async def _notify_closed(fx: Effects, d: r.Closed, conv: Conversation, told: Told) -> None:
+    if conv.owner_agent_id:
+        told.rows[conv.id].add(conv.owner_agent_id)
+
+
+async def _notify_visibility(fx: Effects, d: r.InboxVisibility, _: None, told: Told) -> None:
+    told.rows[d.conversation_id].update(fx.access.inbox_viewers(d.queue_ids, d.agent_id))
+
+
+async def _notify_sound(fx: Effects, d: r.Sound, _: None, told: Told) -> None:
+    told.sounds.append(d)
+
+
+EFFECTS: dict[type[r.Decision], Effect[Any, Any]] = {
+    r.Queued: Effect(_persist_queued, _no_one),
+    r.Offered: Effect(_nothing, _notify_offered),
+    r.OfferWithdrawn: Effect(_nothing, _notify_withdrawn),
+    r.Assigned: Effect(_persist_assigned, _notify_assigned),
+    r.Requeued: Effect(_persist_requeued, _notify_requeued),
+    r.AutoReply: Effect(_persist_auto_reply, _notify_auto_reply),
+    r.Ended: Effect(_persist_ended, _notify_ended),
+    r.Closed: Effect(_persist_closed, _notify_closed),
+    r.InboxVisibility: Effect(_nothing, _notify_visibility),
+    r.Sound: Effect(_nothing, _notify_sound),
+}

@@ -1,0 +1,86 @@
+"""Telling people: frames to agents' sockets over the bus, and notices to the contact
+side through the conversation's channel.
+
+The bus is the fast path, not the record: a frame that cannot be published (Redis
+away) is logged and dropped, never turned into a failed request, because what was
+committed stays committed and clients get it back by resuming from the store.
+
+What reaches a contact depends on the channel: chat shows every notice in the
+visitor's open tabs; SMS sends the agent's messages as texts and ignores typing. The
+core hands each notice to the conversation's :class:`ContactSide` (the channel's
+adapter, registered by the composition root) and knows nothing more of channels.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Protocol
+
+import msgspec
+
+from gateway import metrics, topics
+from gateway import protocol as p
+from gateway.errors import BusUnavailable
+from gateway.model.records import Conversation, Message
+from gateway.ports.bus import Bus
+
+log = logging.getLogger("gateway.notify")
+
+
+class MessageNote(msgspec.Struct, frozen=True):
+    """A message was stored in the conversation: the contact's own (for their other
+    sessions), an agent's or the system's (to deliver), or an event."""
+
+    message: Message
+    sender_name: str
+    # the message's wire frame, encoded once for everyone who gets it
+    frame: bytes
+
+
+class UnreadNote(msgspec.Struct, frozen=True):
+    count: int
+
+
+class TypingNote(msgspec.Struct, frozen=True):
+    active: bool
+    name: str
+
+
+ContactNote = MessageNote | UnreadNote | TypingNote
+
+
+class ContactSide(Protocol):
+    """What a channel does with notices for its contacts."""
+
+    async def to_contact(self, conv: Conversation, note: ContactNote) -> None: ...
+
+
+class Notifier:
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+        self._sides: dict[str, ContactSide] = {}
+
+    def register(self, channel: str, side: ContactSide) -> None:
+        self._sides[channel] = side
+
+    async def publish(self, topic: str, data: bytes) -> None:
+        started = time.perf_counter()
+        try:
+            await self._bus.publish(topic, data)
+            metrics.BUS_PUBLISH_LATENCY.observe(time.perf_counter() - started)
+        except BusUnavailable as exc:
+            log.warning("frame for %s not published: %s", topics.kind(topic), exc)
+
+    async def agent(self, agent_id: str, frame: p.Frame | bytes) -> None:
+        data = frame if isinstance(frame, bytes) else p.encode(frame)
+        await self.publish(topics.agent(agent_id), data)
+
+    async def contact(self, conv: Conversation, note: ContactNote) -> None:
+        side = self._sides.get(conv.channel)
+        if side is None:
+            # A channel this node carries no adapter for: nothing reaches its contacts
+            # from here (they are history, or served by a node that has the adapter).
+            log.debug("no adapter for %s: notice dropped", conv.channel)
+            return
+        await side.to_contact(conv, note)

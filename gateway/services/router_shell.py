@@ -1,0 +1,445 @@
+"""The router's I/O shell: feeds the pure router events, one at a time, and has its
+decisions carried out (gateway/services/effects.py).
+
+Alone (no Redis), a node always leads. In a cluster it leads while it holds the lease
+(gateway/cluster/lease.py); otherwise it forwards events to the leader and keeps a
+replica of the router from the leader's log (gateway/cluster/replica.py).
+
+The router's state can always be rebuilt from the store (``_build``): at start, on
+election, after a configuration change, and after a store failure left the two apart
+(the next event rebuilds first). Offer timeouts and cooldowns are driven by a timer that
+sleeps until ``router.next_deadline()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import msgspec
+
+import routing as r
+from gateway import metrics, topics
+from gateway.cluster.lease import Leadership
+from gateway.cluster.link import ClusterLink
+from gateway.cluster.messages import (
+    ConfigChanged,
+    Forward,
+    LogEntry,
+    Message,
+    Reply,
+    Reset,
+    SnapshotReply,
+    SnapshotRequest,
+)
+from gateway.cluster.replica import Replica, Resync
+from gateway.errors import ActionRefused, GatewayError, RouterUnavailable, StoreError
+from gateway.model.channels import ROUTING_MODES
+from gateway.model.records import OPEN_STATES, Conversation, Touchpoint
+from gateway.ports.presence import Presence
+from gateway.ports.store.base import Store
+from gateway.services.directory import Directory
+from gateway.services.effects import Effects
+from routing.model import ConversationState as RouterState
+
+log = logging.getLogger("gateway.router")
+
+Clock = Callable[[], float]
+Listener = Callable[[], Awaitable[None]]
+
+FORWARD_TIMEOUT = 3.0  # a follower's wait for the leader's answer
+RESYNC_ATTEMPTS = 5
+STALE_RETRY = 1.0  # seconds between rebuild attempts while the store is unreachable
+
+
+class RouterShell:
+    def __init__(
+        self,
+        *,
+        offer_timeout: float,
+        reoffer_cooldown: float,
+        store: Store,
+        directory: Directory,
+        presence: Presence,
+        clock: Clock,
+    ) -> None:
+        self._offer_timeout = offer_timeout
+        self._reoffer_cooldown = reoffer_cooldown
+        self._store = store
+        self._dir = directory
+        self._presence = presence
+        self._clock = clock
+        self.effects: Effects | None = None  # set by the composition root before start
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._timer: asyncio.Task[None] | None = None
+        self._stale = True
+        self._router = self._new_router()
+        # Cluster state: None when this node runs alone.
+        self.link: ClusterLink | None = None
+        self.leadership: Leadership | None = None
+        self._seq = 0  # the leader's log position
+        self._fence = 0  # this node's fencing token while it leads
+        self._replica = Replica(self._router)
+        self._replica_changed = asyncio.Event()
+        self._resync_task: asyncio.Task[None] | None = None
+        # Called on this node after configuration was reloaded.
+        self._config_listeners: list[Listener] = []
+
+    def _new_router(self) -> r.Router:
+        return r.Router(
+            r.RouterConfig(
+                offer_timeout=self._offer_timeout,
+                reoffer_cooldown=self._reoffer_cooldown,
+                channel_weights=dict(self._dir.settings.channel_weights),
+                channel_modes=ROUTING_MODES,
+            )
+        )
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leadership is None or self.leadership.is_leader
+
+    @property
+    def router(self) -> r.Router:
+        """The router this node reads: its own while it leads, else its replica."""
+        return self._router if self.is_leader else self._replica.router
+
+    def on_config(self, listener: Listener) -> None:
+        """Call ``listener`` on this node whenever configuration was reloaded."""
+        self._config_listeners.append(listener)
+
+    # -- lifecycle -----------------------------------------------------------------
+    def join(self, link: ClusterLink, leadership: Leadership) -> None:
+        """Run as one node of a cluster (before start)."""
+        self.link = link
+        self.leadership = leadership
+
+    async def start(self) -> None:
+        metrics.ROUTER_LEADER.set(1 if self.leadership is None else 0)
+        if self.leadership is None:
+            async with self._lock:
+                await self._rebuild()
+                await self._apply_locked(r.Tick())
+            self._timer = asyncio.create_task(self._run_timer(), name="router timer")
+        else:
+            # A first replica from the store, until the leader's snapshot arrives.
+            self._replica = Replica((await self._build())[0])
+            await self.leadership.start()
+
+    async def stop(self) -> None:
+        for task in (self._timer, self._resync_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self.leadership is not None:
+            await self.leadership.stop()
+
+    async def _build(self) -> tuple[r.Router, list[r.Decision]]:
+        """The router's state from the store and the agents' presence, and the decisions
+        restoring it took (a waiting conversation may be offered at once)."""
+        router = self._new_router()
+        decisions: list[r.Decision] = []
+        now = self._clock()
+        # A record the router refuses (written before a rule existed, or by hand) is
+        # left out with a log line rather than keeping the whole gateway down.
+        for touchpoint in self._dir.touchpoints.values():
+            decisions += _feed(router, _touchpoint_event(touchpoint), now)
+        for agent in self._dir.agents.values():
+            if agent.active:
+                decisions += _feed(
+                    router, r.AgentUpserted(agent.id, list(agent.queue_ids), agent.role), now
+                )
+        statuses = await self._presence.statuses()
+        for agent_id in await self._presence.online("agent"):
+            known = self._dir.agents.get(agent_id)
+            if known is not None and known.active:
+                decisions += _feed(
+                    router, r.AgentStatusChanged(agent_id, statuses.get(agent_id, "available")), now
+                )
+        # Owned conversations first, then waiting ones: capacity is taken before the
+        # router re-dispatches what waits (routing.md, "Rebuild"). Conversations created
+        # but not routed yet ("new") arrive last, through the flow, as they would have.
+        convs = await self._store.list_conversations(states=list(OPEN_STATES))
+        order = {"assigned": 0, "wrapup": 0, "waiting": 1, "offered": 1, "new": 2}
+        convs.sort(key=lambda c: order[c.state])
+        for conv in convs:
+            tp = self._dir.touchpoints.get(conv.touchpoint_id)
+            if tp is not None:
+                decisions += _feed(router, _restored(conv, tp), now)
+        return router, decisions
+
+    async def _rebuild(self) -> None:
+        """Leader: rebuild from the store and carry out what restoring decided;
+        followers resynchronise from a snapshot."""
+        self._router, decisions = await self._build()
+        self._stale = False
+        if self.link is not None:
+            await self.link.send(topics.LOG, Reset(fence=self._fence, seq=self._seq))
+        await self._carry_out(decisions, self._clock())
+        self._wake.set()
+
+    async def _run_timer(self) -> None:
+        while self.is_leader:
+            deadline = self._router.next_deadline()
+            self._wake.clear()
+            timeout = None if deadline is None else max(0.0, deadline - self._clock())
+            if self._stale:  # the last rebuild failed (store down): try again soon
+                timeout = STALE_RETRY if timeout is None else min(timeout, STALE_RETRY)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            if self._wake.is_set():
+                continue
+            try:
+                await self.apply(r.Tick())
+            except GatewayError:
+                log.exception("router tick failed; retrying")
+                await asyncio.sleep(0.5)
+
+    # -- leadership ----------------------------------------------------------------
+    async def elected(self, fence: int) -> None:
+        metrics.ROUTER_LEADER.set(1)
+        # The timer first: if the rebuild below fails (the store is down), the next
+        # event or tick rebuilds, and offers still time out once it succeeds.
+        self._timer = asyncio.create_task(self._run_timer(), name="router timer")
+        async with self._lock:
+            self._fence = max(self._fence, self._replica.fence, fence)
+            self._seq = 0
+            self._stale = True
+            try:
+                await self._rebuild()
+                await self._apply_locked(r.Tick())
+            except GatewayError as exc:
+                log.warning("router rebuild after election failed, will retry: %s", exc)
+
+    async def deposed(self) -> None:
+        metrics.ROUTER_LEADER.set(0)
+        if self._timer is not None:
+            self._timer.cancel()
+        self._replica = Replica(self._router)
+        self._replica.fence = self._fence
+
+    # -- events --------------------------------------------------------------------
+    async def apply(self, event: r.Event) -> list[r.Decision]:
+        """Feed one event; refuse with ActionRefused (state unchanged) when the router
+        does. A follower forwards it to the leader."""
+        if not self.is_leader:
+            await self._forward(event)
+            return []
+        async with self._lock:
+            if not self.is_leader:  # lost the lease while waiting for the lock
+                raise RouterUnavailable("the router is moving to another node; try again")
+            return await self._apply_locked(event)
+
+    async def _apply_locked(self, event: r.Event) -> list[r.Decision]:
+        if self._stale:
+            await self._rebuild()
+        now = self._clock()
+        try:
+            decisions = self._router.handle(event, now)
+        except r.RoutingError as exc:
+            raise ActionRefused(str(exc), code=exc.code) from None
+        if self.link is not None:
+            # Before any notification, so a follower's replica knows of an offer before
+            # the agent it rings can answer it there.
+            self._seq += 1
+            await self.link.send(
+                topics.LOG, LogEntry(fence=self._fence, seq=self._seq, now=now, event=event)
+            )
+        await self._carry_out(decisions, now)
+        self._wake.set()
+        metrics.ROUTER_WAITING.set(self._router.waiting_count())
+        return decisions
+
+    async def _carry_out(self, decisions: list[r.Decision], now: float) -> None:
+        assert self.effects is not None, "the composition root sets the effects"
+        try:
+            await self.effects.carry_out(decisions, now)
+        except StoreError:
+            # The router moved on but the store did not: rebuild before the next event.
+            self._stale = True
+            raise
+
+    async def _forward(self, event: r.Event) -> None:
+        assert self.link is not None
+        try:
+            reply = await self.link.request(
+                lambda req, to: Forward(req_id=req, reply_to=to, event=event), FORWARD_TIMEOUT
+            )
+        except TimeoutError:
+            raise RouterUnavailable("no router leader answered; try again") from None
+        assert isinstance(reply, Reply)
+        if not reply.ok:
+            if reply.retryable:
+                raise RouterUnavailable(reply.message, code=reply.code)
+            raise ActionRefused(reply.message, code=reply.code)
+
+    async def knows_agent(self, agent_id: str) -> None:
+        """Wait until the router this node reads knows the agent (a follower's replica
+        may lag the leader's by a resynchronisation); RouterUnavailable after a while."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FORWARD_TIMEOUT
+        while self.router.agent(agent_id) is None or not (self.is_leader or self._replica.ready):
+            left = deadline - loop.time()
+            if left <= 0:
+                raise RouterUnavailable("this node's router does not know you yet; try again")
+            if not self.is_leader:
+                self._resync_soon()
+            self._replica_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._replica_changed.wait(), min(left, 0.25))
+
+    # -- cluster messages ----------------------------------------------------------
+    async def on_message(self, msg: Message) -> None:
+        """A cluster message (gateway/cluster/messages.py), in arrival order."""
+        if isinstance(msg, Forward):
+            if self.is_leader:
+                await self._answer(msg)
+        elif isinstance(msg, SnapshotRequest):
+            if self.is_leader and self.link is not None:
+                async with self._lock:
+                    reply = SnapshotReply(
+                        req_id=msg.req_id,
+                        fence=self._fence,
+                        seq=self._seq,
+                        data=r.export_snapshot(self._router),
+                    )
+                await self.link.send(msg.reply_to, reply)
+        elif isinstance(msg, LogEntry):
+            if not self.is_leader:
+                self._act(self._replica.on_entry(msg))
+        elif isinstance(msg, Reset):
+            if not self.is_leader:
+                self._act(self._replica.on_reset(msg))
+        elif isinstance(msg, ConfigChanged):
+            await self._dir.load()
+            await self._config_reloaded()
+            if self.is_leader:
+                async with self._lock:
+                    await self._rebuild()
+                    await self._apply_locked(r.Tick())
+
+    async def _answer(self, msg: Forward) -> None:
+        assert self.link is not None
+        try:
+            await self.apply(msg.event)
+            reply = Reply(req_id=msg.req_id, ok=True)
+        except GatewayError as exc:
+            reply = Reply(
+                req_id=msg.req_id,
+                ok=False,
+                code=exc.code,
+                message=exc.public_message,
+                retryable=exc.retryable,
+            )
+        await self.link.send(msg.reply_to, reply)
+
+    def _act(self, actions: list[Resync]) -> None:
+        self._replica_changed.set()
+        for action in actions:
+            if action.reason:
+                log.warning("%s: resynchronising", action.reason)
+            self._resync_soon()
+
+    def _resync_soon(self) -> None:
+        if self._resync_task is None or self._resync_task.done():
+            self._resync_task = asyncio.create_task(self.resync(), name="router resync")
+
+    async def resync(self) -> None:
+        """Follower: take the leader's snapshot, then the log entries after it."""
+        if self.link is None or self.is_leader:
+            return
+        for _ in range(RESYNC_ATTEMPTS):
+            try:
+                reply = await self.link.request(
+                    lambda req, to: SnapshotRequest(req_id=req, reply_to=to), FORWARD_TIMEOUT
+                )
+            except TimeoutError:
+                continue
+            assert isinstance(reply, SnapshotReply)
+            actions = self._replica.on_snapshot(
+                reply.fence, reply.seq, r.restore_snapshot(reply.data)
+            )
+            self._replica_changed.set()
+            if self._replica.ready:
+                # A gap among the entries kept meanwhile: the next snapshot is asked for
+                # by the next entry or call (this task is still the running one).
+                for action in actions:
+                    if action.reason:
+                        log.warning("%s: resynchronising", action.reason)
+                return
+        log.warning("no router leader answered a snapshot request")
+
+    # -- configuration -------------------------------------------------------------
+    async def config_changed(self) -> None:
+        """Configuration changed (the admin API): every node reloads it (this one before
+        this returns), the leader rebuilds the router."""
+        if self.link is not None:
+            await self.link.send(topics.LOG, ConfigChanged(origin=self.link.node_id))
+            return
+        async with self._lock:
+            await self._dir.load()
+            await self._rebuild()
+            await self._apply_locked(r.Tick())
+        await self._config_reloaded()
+
+    async def _config_reloaded(self) -> None:
+        for listener in self._config_listeners:
+            try:
+                await listener()
+            except Exception:
+                log.exception("configuration listener failed")
+
+
+def _feed(router: r.Router, event: r.Event, now: float) -> list[r.Decision]:
+    try:
+        return router.handle(event, now)
+    except r.RoutingError as exc:
+        log.error("ignoring %s: %s", type(event).__name__, exc)
+        return []
+
+
+def _touchpoint_event(tp: Touchpoint) -> r.TouchpointUpserted:
+    return r.TouchpointUpserted(
+        touchpoint_id=tp.id,
+        channel=tp.channel,
+        routing_mode=tp.routing_mode,
+        queue_ids=list(tp.queue_ids),
+        dedicated_agent_id=tp.dedicated_agent_id,
+        flow=msgspec.convert(tp.flow, r.FlowConfig) if tp.flow else None,
+    )
+
+
+_RESTORE_STATE: dict[str, RouterState] = {
+    "waiting": "waiting",
+    "offered": "waiting",
+    "assigned": "assigned",
+    "wrapup": "wrapup",
+}
+
+
+def arrival(conv: Conversation) -> r.ConversationArrived:
+    return r.ConversationArrived(conv.id, conv.touchpoint_id, conv.channel, dict(conv.fields))
+
+
+def _restored(conv: Conversation, tp: Touchpoint) -> r.Event:
+    if conv.state == "new":
+        return arrival(conv)
+    # An offer does not survive a rebuild: the conversation waits and is offered again.
+    return r.ConversationRestored(
+        conversation_id=conv.id,
+        touchpoint_id=conv.touchpoint_id,
+        channel=conv.channel,
+        state=_RESTORE_STATE[conv.state],
+        queue_ids=list(conv.queue_ids),
+        priority=conv.priority,
+        arrived_at=conv.arrived_at,
+        mode=tp.routing_mode,
+        acceptance=conv.acceptance,
+        owner_agent_id=conv.owner_agent_id,
+        weight=conv.weight or None,
+        dedicated_agent_id=tp.dedicated_agent_id if conv.dedicated else None,
+    )

@@ -1,0 +1,156 @@
+"""How stored records look on the wire: message and event frames, and the rows of an
+agent's Inbox and Assigned lists (gateway/protocol.py has the frames).
+
+Conversation events a contact sees (agent joined / left, ended) are stored as messages
+of kind "event" with a small JSON body, so a resume replays them with the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+import msgspec
+
+import routing as r
+from gateway import protocol as p
+from gateway.model.records import Conversation, Message, Sender
+from gateway.ports.store.base import Store
+from gateway.services.directory import Directory
+
+EVENT_KINDS = ("agent_joined", "agent_left", "ended")
+# The wire keeps protocol version 1's word for the contact side: "visitor".
+WIRE_SENDER: dict[Sender, Literal["visitor", "agent", "system"]] = {
+    "contact": "visitor",
+    "agent": "agent",
+    "system": "system",
+}
+Place = Literal["inbox", "offered", "assigned", "wrapup", "gone"]
+
+
+class EventBody(msgspec.Struct, frozen=True):
+    """What an event message stores in its body."""
+
+    event: str
+    agent_name: str = ""
+
+
+_event_decoder = msgspec.json.Decoder(EventBody)
+_event_encoder = msgspec.json.Encoder()
+
+
+def event_body(event: str, agent_name: str = "") -> str:
+    return _event_encoder.encode(EventBody(event, agent_name)).decode()
+
+
+def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
+    """The wire frame of a stored message."""
+    if msg.kind == "event":
+        body = _event_decoder.decode(msg.body)
+        event = body.event if body.event in EVENT_KINDS else "ended"
+        return p.EventOut(
+            conversation_id=msg.conversation_id,
+            seq=msg.seq,
+            event=event,  # type: ignore[arg-type]
+            at=msg.created_at,
+            agent_name=body.agent_name,
+        )
+    return p.MessageOut(
+        conversation_id=msg.conversation_id,
+        seq=msg.seq,
+        sender=WIRE_SENDER[msg.sender],
+        sender_name=sender_name,
+        body=msg.body,
+        at=msg.created_at,
+        client_msg_id=msg.client_msg_id,
+    )
+
+
+class _Peek(msgspec.Struct):
+    type: str
+    conversation_id: str = ""
+    seq: int | None = None
+
+
+_peek = msgspec.json.Decoder(_Peek)
+
+
+def seq_of(data: bytes) -> tuple[str, int] | None:
+    """(conversation id, seq) of an encoded message or event frame, else None. Used only
+    on the rare path that filters frames held during a resume."""
+    try:
+        frame = _peek.decode(data)
+    except msgspec.DecodeError:
+        return None
+    if frame.type in ("message", "event") and frame.seq is not None:
+        return frame.conversation_id, frame.seq
+    return None
+
+
+def place(router: r.Router, agent_id: str, conv: Conversation) -> Place:
+    """Where a conversation shows in an agent's console."""
+    view = router.conversation(conv.id) if conv.state != "closed" else None
+    if view is None:
+        return "gone"
+    if view.owner_agent_id == agent_id:
+        return "wrapup" if view.state == "wrapup" else "assigned"
+    if view.offer_agent_id == agent_id:
+        return "offered"
+    if view.state in ("waiting", "offered") and router.can_see(agent_id, conv.id):
+        return "inbox"
+    return "gone"
+
+
+class Summaries:
+    """The rows of agents' lists, read from the store and the router."""
+
+    def __init__(
+        self, store: Store, directory: Directory, contact_name: Callable[[str], Awaitable[str]]
+    ) -> None:
+        self._store = store
+        self._dir = directory
+        self._contact_name = contact_name
+
+    async def summary(
+        self, router: r.Router, agent_id: str, conv: Conversation, where: Place | None = None
+    ) -> p.ConversationSummary:
+        contact = await self._store.get_contact(conv.contact_id)
+        last = (
+            await self._store.messages(conv.id, before_seq=conv.last_seq + 1, limit=1)
+            if conv.last_seq
+            else []
+        )
+        view = router.conversation(conv.id) if conv.state != "closed" else None
+        agent = self._dir.agents.get(agent_id)
+        tp = self._dir.touchpoints.get(conv.touchpoint_id)
+        return p.ConversationSummary(
+            conversation_id=conv.id,
+            place=where or place(router, agent_id, conv),
+            state=view.state if view else conv.state,
+            channel=conv.channel,
+            touchpoint_id=conv.touchpoint_id,
+            touchpoint_name=tp.name if tp else conv.touchpoint_id,
+            contact_name=contact.display_name,
+            contact_email=contact.email,
+            contact_phone=contact.phone,
+            queue_ids=list(conv.queue_ids),
+            priority=conv.priority,
+            arrived_at=conv.arrived_at,
+            unread=conv.agent_unread,
+            last_seq=conv.last_seq,
+            dedicated=conv.dedicated,
+            last_message=last[0].body if last and last[0].kind == "text" else "",
+            last_message_at=last[0].created_at if last else 0.0,
+            offer_expires_at=(view.offer_expires_at or 0.0) if view else 0.0,
+            preview=bool(tp and agent and agent.role in tp.preview_roles),
+        )
+
+    async def sender_name(self, msg: Message, conv: Conversation) -> str:
+        if msg.sender == "agent":
+            return self._dir.agent_name(msg.sender_id)
+        if msg.sender == "contact":
+            return await self._contact_name(conv.contact_id)
+        return self._dir.touchpoint_name(conv.touchpoint_id)
+
+    async def message_frame(self, msg: Message, conv: Conversation) -> p.MessageOut | p.EventOut:
+        return frame_for(msg, await self.sender_name(msg, conv))

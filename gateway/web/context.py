@@ -1,0 +1,70 @@
+"""What the web layer is handed by the composition root (gateway/app.py): the services
+it calls, this node's sockets, the limits, and the readiness state. Handlers reach it
+with :func:`web_of`; nothing in the web layer builds a service of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from starlette.requests import HTTPConnection
+
+from gateway import metrics
+from gateway.auth import Tokens
+from gateway.model.records import Touchpoint
+from gateway.ports.store.base import Store
+from gateway.services.agent_desk import AgentDesk
+from gateway.services.agents import AgentService
+from gateway.services.contacts import ContactService
+from gateway.services.conversations import ConversationService
+from gateway.services.directory import Directory
+from gateway.settings import Settings
+from gateway.web.agent_presence import AgentSockets
+from gateway.web.hub import Hub
+from gateway.web.limits import Limits
+from gateway.web.openapi import Endpoint
+
+# A channel's check of a touchpoint's settings: the touchpoint with them normalised, and
+# (field, message) for each problem.
+TouchpointCheck = Callable[[Touchpoint], tuple[Touchpoint, list[tuple[str, str]]]]
+
+
+@dataclass
+class Health:
+    node_id: str
+    is_leader: Callable[[], bool]
+    ping_store: Callable[[], Awaitable[bool]]
+    draining: bool = False
+
+    def begin_drain(self) -> None:
+        """SIGTERM: readiness answers 503 from now on."""
+        self.draining = True
+        metrics.DRAINING.set(1)
+
+
+@dataclass
+class Web:
+    settings: Settings
+    tokens: Tokens
+    store: Store
+    directory: Directory
+    contacts: ContactService
+    conversations: ConversationService
+    desk: AgentDesk
+    agents: AgentService
+    hub: Hub
+    agent_sockets: AgentSockets
+    limits: Limits
+    health: Health
+    clock: Callable[[], float]
+    # reload configuration on every node and rebuild the router (after an admin change)
+    reload: Callable[[], Awaitable[None]]
+    # what the channels add: their API rows (for the OpenAPI document) and their checks
+    # of a touchpoint's channel settings
+    endpoints: list[Endpoint] = field(default_factory=list)
+    touchpoint_checks: dict[str, TouchpointCheck] = field(default_factory=dict)
+
+
+def web_of(conn: HTTPConnection) -> Web:
+    web: Web = conn.app.state.web
+    return web

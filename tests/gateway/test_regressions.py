@@ -1,0 +1,154 @@
+"""Bugs found by trying the gateway as users and operators would, each with the test that
+failed before its fix."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.app import Node
+from gateway.model.records import Agent, Conversation, Queue, Touchpoint
+from gateway.settings import load_settings
+from tests import services
+from tests.gateway.client import accepted_chat
+from tests.gateway.conftest import demo_agent, demo_visitor
+from tests.services import GatewayProcess
+
+FLOW = {
+    "default": {"queue_ids": ["q_flow"], "priority": 3, "acceptance": "auto"},
+}
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[Node]:
+    settings = load_settings(
+        {
+            "GATEWAY_DATA_DIR": str(tmp_path),
+            "GATEWAY_SECRET_KEY": "k" * 40,
+            "GATEWAY_DEMO": "false",
+            "GATEWAY_LOG_LEVEL": "warning",
+        }
+    )
+    node = Node(settings)
+    await node.start()
+    store = node.store
+    for q in ("q_tp", "q_flow"):
+        await store.put_queue(Queue(id=q, name=q))
+    await store.put_agent(Agent(id="ag_1", email="a@x.test", name="A", queue_ids=["q_flow"]))
+    await store.put_touchpoint(
+        Touchpoint(
+            id="tp_chat",
+            name="Shop",
+            channel="chat",
+            active=True,
+            domain="shop.example",
+            queue_ids=["q_tp"],
+            flow=FLOW,
+        )
+    )
+    await node.shell.config_changed()
+    try:
+        yield node
+    finally:
+        await node.stop()
+
+
+async def test_a_rebuild_between_creating_and_routing_a_conversation(node: Node) -> None:
+    """An admin change that rebuilds the router after a conversation was inserted and
+    before its arrival was applied used to make the visitor's start fail with
+    conversation_exists, and restored the conversation with the touchpoint's queues and
+    manual acceptance instead of its flow's outcome."""
+    store = node.store
+    create = store.create_conversation
+
+    async def create_then_rebuild(conv: Conversation) -> Conversation:
+        created = await create(conv)
+        await node.shell.config_changed()  # what an admin edit on any node does
+        return created
+
+    store.create_conversation = create_then_rebuild  # type: ignore[method-assign]
+    try:
+        conv, _ = await node.conversations.start("tp_chat", "vi_1", {"name": "Lin"})
+    finally:
+        store.create_conversation = create  # type: ignore[method-assign]
+    assert conv.state == "waiting"
+    assert (conv.queue_ids, conv.priority, conv.acceptance) == (["q_flow"], 3, "auto")
+    view = node.shell.router.conversation(conv.id)
+    assert view is not None and list(view.queue_ids) == ["q_flow"] and view.priority == 3
+    # Started once: a second start returns the same conversation.
+    again, _ = await node.conversations.start("tp_chat", "vi_1", {})
+    assert again.id == conv.id
+
+
+async def test_many_starts_racing_admin_edits_all_succeed(node: Node) -> None:
+    """The report's shape: visitors starting while admin edits run alongside."""
+
+    async def edits() -> None:
+        for _ in range(15):
+            await node.shell.config_changed()
+            await asyncio.sleep(0)
+
+    async def visitor(i: int) -> Conversation:
+        conv, _ = await node.conversations.start("tp_chat", f"vi_{i}", {})
+        return conv
+
+    results = await asyncio.gather(edits(), *(visitor(i) for i in range(60)))
+    convs: list[Any] = results[1:]
+    assert len({c.id for c in convs}) == 60
+    stored = await node.store.list_conversations(touchpoint_id="tp_chat")
+    assert len(stored) == 60
+    assert all(c.state == "waiting" and c.queue_ids == ["q_flow"] for c in stored)
+    assert node.shell.router.waiting_count() == 60
+
+
+async def test_a_ringing_conversation_is_in_the_snapshot_inbox_once(
+    gateway: GatewayProcess,
+) -> None:
+    agent, visitor = demo_agent(gateway), demo_visitor(gateway)
+    await agent.login()
+    await agent.connect()
+    await visitor.bootstrap()
+    await visitor.connect()
+    cid = await visitor.start(name="Lin")
+    assert agent.sock
+    await agent.sock.expect("offer")
+    await agent.sock.close()
+    snapshot = await agent.connect()  # a reload while it rings
+    ids = [row["conversation_id"] for row in snapshot["inbox"]]
+    assert ids.count(cid) == 1, snapshot["inbox"]
+    assert [row["place"] for row in snapshot["inbox"] if row["conversation_id"] == cid] == [
+        "offered"
+    ]
+
+
+async def test_a_wrap_up_needs_a_disposition_when_the_set_has_entries(
+    gateway: GatewayProcess,
+) -> None:
+    """Only the console used to enforce it; the server accepted an empty disposition."""
+    agent, visitor = demo_agent(gateway), demo_visitor(gateway)
+    cid = await accepted_chat(agent, visitor)
+    assert (await agent.act("end", cid))["type"] == "ok"
+    refused = await agent.act("wrapup", cid, notes="done", disposition="")
+    assert refused["type"] == "error" and refused["code"] == "invalid_field"
+    assert "Resolved" in refused["message"]
+    unknown = await agent.act("wrapup", cid, notes="done", disposition="Maybe")
+    assert unknown["type"] == "error" and "Maybe" in unknown["message"]
+    assert (await agent.act("wrapup", cid, notes="done", disposition="Resolved"))["type"] == "ok"
+
+
+def test_the_data_directory_holds_the_default_database(
+    gateway_factory: Callable[..., GatewayProcess], tmp_path: Path
+) -> None:
+    """GATEWAY_DATA_DIR used to move the secret key but not the default SQLite file."""
+    data = tmp_path / "state"
+    node = services.start_gateway(
+        {"GATEWAY_DATABASE_URL": "", "GATEWAY_SECRET_KEY": "", "GATEWAY_DATA_DIR": str(data)}
+    )
+    try:
+        assert (data / "gateway.db").is_file() and (data / "secret.key").is_file()
+    finally:
+        node.stop()
