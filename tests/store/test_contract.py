@@ -747,20 +747,21 @@ async def test_export_contact(store: Store) -> None:
 
 
 async def test_every_record_field_has_a_column(store: Store) -> None:
-    """Adding a field to a record in base.py needs a migration: this says which."""
-    from gateway.ports.store import _sql
+    """Adding a field to a record in gateway/model/records.py needs a migration: this
+    says which."""
+    from gateway.ports.store import _rows
 
-    tables: list[_sql.Table[Any]] = [
-        _sql.TOUCHPOINTS,
-        _sql.QUEUES,
-        _sql.AGENTS,
-        _sql.DISPOSITION_SETS,
-        _sql.SESSIONS,
-        _sql.CONTACTS,
-        _sql.CONVERSATIONS,
+    tables: list[_rows.Table[Any]] = [
+        _rows.TOUCHPOINTS,
+        _rows.QUEUES,
+        _rows.AGENTS,
+        _rows.DISPOSITION_SETS,
+        _rows.SESSIONS,
+        _rows.CONTACTS,
+        _rows.CONVERSATIONS,
     ]
     async with store._connection() as c:  # type: ignore[attr-defined]
         for table in tables:
             await c.fetch(f"{table.select} WHERE 1 = 0")  # raises on a missing column
-        await c.fetch(f"{_sql.SELECT_MESSAGES} WHERE 1 = 0")
-    assert set(Message.__struct_fields__) == set(_sql.MESSAGE_COLUMNS.split(", "))
+        await c.fetch(f"{_rows.SELECT_MESSAGES} WHERE 1 = 0")
+    assert set(Message.__struct_fields__) == set(_rows.MESSAGE_COLUMNS.split(", "))

@@ -26,16 +26,16 @@ from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUn
 from gateway.model.channels import ChannelName
 from gateway.model.records import Contact, Message, MessageKind, Sender
 from gateway.ports.store import migrate
-from gateway.ports.store._sql import (
+from gateway.ports.store._rows import (
     CONVERSATIONS,
     LINK_ADDRESS,
     SELECT_BY_CLIENT_ID,
     Row,
-    SQLStore,
     decode_message,
     email_key,
     unread_increments,
 )
+from gateway.ports.store._sql import SQLStore
 from gateway.ports.store.base import Appended
 
 # pg_advisory_lock key held while migrating ("gwmigrat" as a 64-bit integer)

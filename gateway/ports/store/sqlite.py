@@ -26,16 +26,16 @@ from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUn
 from gateway.model.channels import ChannelName
 from gateway.model.records import Contact, Message, MessageKind, Sender
 from gateway.ports.store import migrate
-from gateway.ports.store._sql import (
+from gateway.ports.store._rows import (
     CONTACTS,
     CONVERSATIONS,
     LINK_ADDRESS,
     SELECT_BY_CLIENT_ID,
     Row,
-    SQLStore,
     decode_message,
     unread_increments,
 )
+from gateway.ports.store._sql import SQLStore
 from gateway.ports.store.base import Appended
 
 _APPEND = (

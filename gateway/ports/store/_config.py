@@ -1,0 +1,125 @@
+"""The configuration and login sessions, in SQL both dialects share."""
+
+from __future__ import annotations
+
+import msgspec
+
+from gateway.errors import Conflict, NotFound
+from gateway.model.records import (
+    Agent,
+    AgentSession,
+    DispositionSet,
+    GlobalSettings,
+    Queue,
+    Touchpoint,
+)
+from gateway.ports.store._rows import (
+    AGENTS,
+    DISPOSITION_SETS,
+    QUEUES,
+    SESSIONS,
+    TOUCHPOINTS,
+    SQLBase,
+    email_key,
+    to_json,
+)
+
+
+class ConfigRows(SQLBase):
+    async def put_touchpoint(self, tp: Touchpoint) -> None:
+        await self._put(TOUCHPOINTS, tp)
+
+    async def get_touchpoint(self, touchpoint_id: str) -> Touchpoint:
+        return await self._get(TOUCHPOINTS, touchpoint_id)
+
+    async def list_touchpoints(self) -> list[Touchpoint]:
+        return await self._list(TOUCHPOINTS)
+
+    async def delete_touchpoint(self, touchpoint_id: str) -> None:
+        await self._delete(TOUCHPOINTS, touchpoint_id)
+
+    async def put_queue(self, queue: Queue) -> None:
+        await self._put(QUEUES, queue)
+
+    async def get_queue(self, queue_id: str) -> Queue:
+        return await self._get(QUEUES, queue_id)
+
+    async def list_queues(self) -> list[Queue]:
+        return await self._list(QUEUES)
+
+    async def delete_queue(self, queue_id: str) -> None:
+        await self._delete(QUEUES, queue_id)
+
+    async def put_agent(self, agent: Agent) -> None:
+        try:
+            await self._put(AGENTS, agent)
+        except Conflict as exc:
+            raise Conflict(f"the email {agent.email!r} belongs to another agent") from exc
+
+    async def get_agent(self, agent_id: str) -> Agent:
+        return await self._get(AGENTS, agent_id)
+
+    async def get_agent_by_email(self, email: str) -> Agent:
+        async with self._connection() as c:
+            row = await c.fetchrow(
+                f"{AGENTS.select} WHERE email_key = $1 AND email_key <> ''", email_key(email)
+            )
+        if row is None:
+            raise NotFound(f"no agent with the email {email!r}")
+        return AGENTS.decode(row)
+
+    async def list_agents(self) -> list[Agent]:
+        return await self._list(AGENTS)
+
+    async def delete_agent(self, agent_id: str) -> None:
+        await self._delete(AGENTS, agent_id)
+
+    async def put_disposition_set(self, ds: DispositionSet) -> None:
+        await self._put(DISPOSITION_SETS, ds)
+
+    async def get_disposition_set(self, ds_id: str) -> DispositionSet:
+        return await self._get(DISPOSITION_SETS, ds_id)
+
+    async def list_disposition_sets(self) -> list[DispositionSet]:
+        return await self._list(DISPOSITION_SETS)
+
+    async def delete_disposition_set(self, ds_id: str) -> None:
+        await self._delete(DISPOSITION_SETS, ds_id)
+
+    async def get_settings(self) -> GlobalSettings:
+        async with self._connection() as c:
+            row = await c.fetchrow("SELECT data FROM settings WHERE id = 1")
+        if row is None:
+            return GlobalSettings()
+        return msgspec.json.decode(row[0], type=GlobalSettings)
+
+    async def put_settings(self, settings: GlobalSettings) -> None:
+        async with self._connection() as c:
+            await c.execute(
+                "INSERT INTO settings (id, data) VALUES (1, $1)"
+                " ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                to_json(settings),
+            )
+
+    # -- agent sessions ------------------------------------------------------------
+    async def create_session(self, session: AgentSession) -> None:
+        try:
+            async with self._connection() as c:
+                await c.execute(SESSIONS.sql_insert, *SESSIONS.params(session))
+        except Conflict as exc:
+            raise Conflict(f"session {session.id!r} exists") from exc
+        except NotFound as exc:
+            raise NotFound(f"agent {session.agent_id!r} not found") from exc
+
+    async def get_session(self, session_id: str) -> AgentSession:
+        return await self._get(SESSIONS, session_id)
+
+    async def revoke_session(self, session_id: str) -> None:
+        async with self._connection() as c:
+            row = await c.fetchrow(
+                "UPDATE agent_sessions SET revoked = $2 WHERE id = $1 RETURNING id",
+                session_id,
+                True,
+            )
+        if row is None:
+            raise NotFound(f"session {session_id!r} not found")

@@ -1,0 +1,308 @@
+"""Contacts, conversations and messages, in SQL both dialects share (each dialect
+writes ``create_contact`` and ``append`` itself)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from gateway.errors import Conflict, NotFound
+from gateway.model.channels import ChannelName
+from gateway.model.records import (
+    CONVERSATION_MUTABLE,
+    Contact,
+    ContactAddress,
+    Conversation,
+    ConversationState,
+    DeliveryState,
+    Message,
+    Side,
+)
+from gateway.ports.store._rows import (
+    _CONVERSATION_STUB,
+    _DELIVERY_RANK,
+    CONTACTS,
+    CONVERSATIONS,
+    LINK_ADDRESS,
+    MARK_READ,
+    MESSAGE_COLUMNS,
+    SELECT_MESSAGES,
+    Row,
+    SQLBase,
+    decode_message,
+    email_key,
+    to_json,
+)
+
+
+class HistoryRows(SQLBase):
+    async def get_contact(self, contact_id: str) -> Contact:
+        return await self._get(CONTACTS, contact_id)
+
+    async def find_contact(self, *, email: str = "", phone: str = "") -> Contact | None:
+        # An email match wins over a phone match; among equals, the oldest contact.
+        if email and phone:
+            sql = (
+                f"{CONTACTS.select} WHERE email_key = $1 OR phone = $2"
+                " ORDER BY CASE WHEN email_key = $1 THEN 0 ELSE 1 END, number LIMIT 1"
+            )
+            args: tuple[str, ...] = (email_key(email), phone)
+        elif email:
+            sql = f"{CONTACTS.select} WHERE email_key = $1 ORDER BY number LIMIT 1"
+            args = (email_key(email),)
+        elif phone:
+            sql = f"{CONTACTS.select} WHERE phone = $1 ORDER BY number LIMIT 1"
+            args = (phone,)
+        else:
+            return None
+        async with self._connection() as c:
+            row = await c.fetchrow(sql, *args)
+        return None if row is None else CONTACTS.decode(row)
+
+    async def find_contact_by_address(self, channel: ChannelName, address: str) -> Contact | None:
+        async with self._connection() as c:
+            row = await c.fetchrow(
+                f"{CONTACTS.select} WHERE id = (SELECT contact_id FROM contact_addresses"
+                " WHERE channel = $1 AND address = $2)",
+                channel,
+                address,
+            )
+        return None if row is None else CONTACTS.decode(row)
+
+    async def link_address(
+        self, channel: ChannelName, address: str, contact_id: str, *, now: float
+    ) -> None:
+        try:
+            async with self._connection() as c:
+                await c.execute(LINK_ADDRESS, channel, address, contact_id, now)
+        except NotFound as exc:
+            raise NotFound(f"contact {contact_id!r} not found") from exc
+
+    async def contact_addresses(self, contact_id: str) -> list[ContactAddress]:
+        async with self._connection() as c:
+            rows = await c.fetch(
+                "SELECT channel, address, contact_id, created_at FROM contact_addresses"
+                " WHERE contact_id = $1 ORDER BY created_at, channel, address",
+                contact_id,
+            )
+        return [
+            ContactAddress(channel=r[0], address=r[1], contact_id=r[2], created_at=r[3])
+            for r in rows
+        ]
+
+    async def update_contact(
+        self,
+        contact_id: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+    ) -> Contact:
+        sets: list[str] = []
+        args: list[Any] = [contact_id]
+        for column, value in (("name", name), ("email", email), ("phone", phone)):
+            if value is not None:
+                args.append(value)
+                sets.append(f"{column} = ${len(args)}")
+        if email is not None:
+            args.append(email_key(email))
+            sets.append(f"email_key = ${len(args)}")
+        if not sets:
+            return await self.get_contact(contact_id)
+        async with self._connection() as c:
+            row = await c.fetchrow(
+                f"UPDATE contacts SET {', '.join(sets)} WHERE id = $1 {CONTACTS.returning}", *args
+            )
+        if row is None:
+            raise NotFound(f"contact {contact_id!r} not found")
+        return CONTACTS.decode(row)
+
+    async def delete_contact(self, contact_id: str) -> int:
+        async with self._transaction() as c:
+            # messages go with their conversations (ON DELETE CASCADE)
+            deleted = await c.fetch(
+                "DELETE FROM conversations WHERE contact_id = $1 RETURNING id", contact_id
+            )
+            if not await c.fetchrow("DELETE FROM contacts WHERE id = $1 RETURNING id", contact_id):
+                raise NotFound(f"contact {contact_id!r} not found")
+        return len(deleted)
+
+    async def export_contact(self, contact_id: str) -> dict[str, Any]:
+        async with self._transaction(write=False) as c:
+            contact_row = await c.fetchrow(CONTACTS.sql_get, contact_id)
+            if contact_row is None:
+                raise NotFound(f"contact {contact_id!r} not found")
+            conversation_rows = await c.fetch(
+                f"{CONVERSATIONS.select} WHERE contact_id = $1 ORDER BY created_at, id",
+                contact_id,
+            )
+            message_rows = await c.fetch(
+                f"SELECT {', '.join('m.' + col for col in MESSAGE_COLUMNS.split(', '))}"
+                " FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+                " WHERE c.contact_id = $1 ORDER BY m.conversation_id, m.seq",
+                contact_id,
+            )
+        by_conversation: dict[str, list[Any]] = {}
+        for r in message_rows:
+            by_conversation.setdefault(r[0], []).append(msgspec.to_builtins(decode_message(r)))
+        conversations = []
+        for r in conversation_rows:
+            conv = CONVERSATIONS.decode(r)
+            item = msgspec.to_builtins(conv)
+            item["messages"] = by_conversation.get(conv.id, [])
+            conversations.append(item)
+        return {
+            "contact": msgspec.to_builtins(CONTACTS.decode(contact_row)),
+            "addresses": msgspec.to_builtins(await self.contact_addresses(contact_id)),
+            "conversations": conversations,
+        }
+
+    # -- conversations -------------------------------------------------------------
+    async def create_conversation(self, conv: Conversation) -> Conversation:
+        # the counters are the store's: a new conversation has no messages
+        conv = msgspec.structs.replace(conv, last_seq=0, contact_unread=0, agent_unread=0)
+        try:
+            async with self._connection() as c:
+                await c.execute(CONVERSATIONS.sql_insert, *CONVERSATIONS.params(conv))
+        except Conflict as exc:
+            raise Conflict(f"conversation {conv.id!r} exists") from exc
+        except NotFound as exc:
+            raise NotFound(f"contact {conv.contact_id!r} not found") from exc
+        return conv
+
+    async def get_conversation(self, conversation_id: str) -> Conversation:
+        return await self._get(CONVERSATIONS, conversation_id)
+
+    async def update_conversation(self, conversation_id: str, **changes: Any) -> Conversation:
+        unknown = set(changes) - CONVERSATION_MUTABLE
+        if unknown:
+            raise ValueError(f"conversation fields that cannot be updated: {sorted(unknown)}")
+        if not changes:
+            return await self.get_conversation(conversation_id)
+        try:
+            checked = msgspec.convert({**_CONVERSATION_STUB, **changes}, Conversation)
+        except msgspec.ValidationError as exc:
+            raise ValueError(f"invalid conversation change: {exc}") from exc
+        sets: list[str] = []
+        args: list[Any] = [conversation_id]
+        for name in sorted(changes):  # a stable statement text for the statement cache
+            value = getattr(checked, name)
+            args.append(to_json(value) if name in CONVERSATIONS.json else value)
+            sets.append(f"{name} = ${len(args)}")
+        async with self._connection() as c:
+            row = await c.fetchrow(
+                f"UPDATE conversations SET {', '.join(sets)} WHERE id = $1"
+                f" {CONVERSATIONS.returning}",
+                *args,
+            )
+        if row is None:
+            raise NotFound(f"conversation {conversation_id!r} not found")
+        return CONVERSATIONS.decode(row)
+
+    async def list_conversations(
+        self,
+        *,
+        states: list[ConversationState] | None = None,
+        contact_id: str | None = None,
+        address: str | None = None,
+        touchpoint_id: str | None = None,
+    ) -> list[Conversation]:
+        where: list[str] = []
+        args: list[Any] = []
+        if states is not None:
+            if not states:
+                return []
+            wanted = sorted(set(states))
+            start = len(args)
+            args.extend(wanted)
+            where.append(
+                "state IN (" + ", ".join(f"${start + i + 1}" for i in range(len(wanted))) + ")"
+            )
+        for column, value in (
+            ("contact_id", contact_id),
+            ("address", address),
+            ("touchpoint_id", touchpoint_id),
+        ):
+            if value is not None:
+                args.append(value)
+                where.append(f"{column} = ${len(args)}")
+        sql = CONVERSATIONS.select
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at, id"
+        async with self._connection() as c:
+            rows = await c.fetch(sql, *args)
+        return [CONVERSATIONS.decode(r) for r in rows]
+
+    # -- messages ------------------------------------------------------------------
+    async def messages(
+        self,
+        conversation_id: str,
+        *,
+        after_seq: int = 0,
+        before_seq: int | None = None,
+        limit: int = 50,
+    ) -> list[Message]:
+        async with self._connection() as c:
+            if limit <= 0:
+                rows: list[Row] = []
+            elif before_seq is None:
+                rows = await c.fetch(
+                    f"{SELECT_MESSAGES} WHERE conversation_id = $1 AND seq > $2"
+                    " ORDER BY seq LIMIT $3",
+                    conversation_id,
+                    after_seq,
+                    limit,
+                )
+            else:
+                rows = await c.fetch(
+                    f"{SELECT_MESSAGES} WHERE conversation_id = $1 AND seq > $2 AND seq < $3"
+                    " ORDER BY seq DESC LIMIT $4",
+                    conversation_id,
+                    after_seq,
+                    before_seq,
+                    limit,
+                )
+                rows.reverse()
+            # an empty page may mean an unknown conversation: only then look
+            if not rows and not await c.fetchrow(
+                "SELECT 1 FROM conversations WHERE id = $1", conversation_id
+            ):
+                raise NotFound(f"conversation {conversation_id!r} not found")
+        return [decode_message(r) for r in rows]
+
+    async def set_delivery(
+        self, conversation_id: str, seq: int, state: DeliveryState, error: str = ""
+    ) -> Message:
+        if state not in _DELIVERY_RANK:
+            raise ValueError(f"unknown delivery state {state!r}")
+        async with self._transaction() as c:
+            row = await c.fetchrow(
+                f"{SELECT_MESSAGES} WHERE conversation_id = $1 AND seq = $2", conversation_id, seq
+            )
+            if row is None:
+                raise NotFound(f"message {seq} of conversation {conversation_id!r} not found")
+            message = decode_message(row)
+            old = _DELIVERY_RANK[message.delivery]
+            if message.delivery in ("read", "failed") or _DELIVERY_RANK[state] <= old:
+                return message
+            await c.execute(
+                "UPDATE messages SET delivery = $3, delivery_error = $4"
+                " WHERE conversation_id = $1 AND seq = $2",
+                conversation_id,
+                seq,
+                state,
+                error,
+            )
+        return msgspec.structs.replace(message, delivery=state, delivery_error=error)
+
+    async def mark_read(self, conversation_id: str, side: Side, seq: int) -> Conversation:
+        sql = MARK_READ.get(side)
+        if sql is None:
+            raise ValueError(f"unknown side {side!r}")
+        async with self._connection() as c:
+            row = await c.fetchrow(sql, conversation_id, seq)
+        if row is None:
+            raise NotFound(f"conversation {conversation_id!r} not found")
+        return CONVERSATIONS.decode(row)

@@ -1,0 +1,243 @@
+"""What the SQLite and PostgreSQL stores share: the tables, the row codecs, the SQL that
+is the same in both dialects, and the base of the shared operations.
+
+SQL here is written with PostgreSQL's ``$1, $2`` placeholders; the SQLite connection
+rewrites them to SQLite's numbered ``?1, ?2`` (same meaning, reusable). Each dialect
+supplies a connection adapter (:class:`Conn`) and two context managers:
+
+* ``_transaction(write=...)`` — one transaction; rolled back on any error;
+* ``_connection()`` — a connection for a single statement (its own transaction).
+
+Both translate driver errors into the gateway's (unique violation → Conflict, missing
+foreign key → NotFound, unreachable → StoreUnavailable, other → StoreError) as they leave.
+The operations themselves are in _config.py and _history.py, put together in _sql.py.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Generic, Protocol, TypeVar
+
+import msgspec
+
+from gateway.errors import NotFound, StoreUnavailable
+from gateway.model.records import (
+    Agent,
+    AgentSession,
+    Contact,
+    Conversation,
+    DispositionSet,
+    Message,
+    Queue,
+    Sender,
+    Side,
+    Touchpoint,
+)
+from gateway.ports.store.base import Store
+
+T = TypeVar("T", bound=msgspec.Struct)
+Row = Sequence[Any]
+
+
+class Conn(Protocol):
+    """The few calls the shared code makes; rows are indexable by column position."""
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+
+    async def execute(self, sql: str, *args: Any) -> None: ...
+
+
+def to_json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def email_key(email: str) -> str:
+    """What emails are compared by: lower-cased (in Python, so both dialects agree)."""
+    return email.lower()
+
+
+class Table(Generic[T]):
+    """A table holding one record type, a column per struct field (lists and dicts as
+    JSON), plus ``extra`` derived columns that are written but never read back."""
+
+    def __init__(
+        self,
+        name: str,
+        type_: type[T],
+        *,
+        order: str = "id",
+        extra: dict[str, Callable[[T], Any]] | None = None,
+    ) -> None:
+        self.name = name
+        self.type = type_
+        self.columns: tuple[str, ...] = type_.__struct_fields__
+        self.extra = extra or {}
+        info = msgspec.inspect.type_info(type_)
+        assert isinstance(info, msgspec.inspect.StructType)
+        self.json = frozenset(
+            f.name
+            for f in info.fields
+            if isinstance(f.type, msgspec.inspect.ListType | msgspec.inspect.DictType)
+        )
+        written = (*self.columns, *self.extra)
+        cols = ", ".join(self.columns)
+        placeholders = ", ".join(f"${i}" for i in range(1, len(written) + 1))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in written if c != "id")
+        self.select = f"SELECT {cols} FROM {name}"
+        self.sql_get = f"{self.select} WHERE id = $1"
+        self.sql_list = f"{self.select} ORDER BY {order}"
+        self.sql_insert = f"INSERT INTO {name} ({', '.join(written)}) VALUES ({placeholders})"
+        self.sql_upsert = f"{self.sql_insert} ON CONFLICT (id) DO UPDATE SET {updates}"
+        self.sql_delete = f"DELETE FROM {name} WHERE id = $1 RETURNING id"
+        self.returning = f"RETURNING {cols}"
+
+    def params(self, record: T) -> list[Any]:
+        values = [
+            to_json(getattr(record, c)) if c in self.json else getattr(record, c)
+            for c in self.columns
+        ]
+        values.extend(derive(record) for derive in self.extra.values())
+        return values
+
+    def decode(self, row: Row) -> T:
+        data = dict(zip(self.columns, row, strict=True))
+        for c in self.json:
+            data[c] = msgspec.json.decode(data[c])
+        # strict=False: SQLite hands booleans back as 0/1
+        return msgspec.convert(data, self.type, strict=False)
+
+
+TOUCHPOINTS = Table("touchpoints", Touchpoint, order="created_at, id")
+QUEUES = Table("queues", Queue, order="name, id")
+AGENTS = Table("agents", Agent, order="name, id", extra={"email_key": lambda a: email_key(a.email)})
+DISPOSITION_SETS = Table("disposition_sets", DispositionSet, order="name, id")
+SESSIONS = Table("agent_sessions", AgentSession)
+CONTACTS = Table(
+    "contacts", Contact, order="number", extra={"email_key": lambda c: email_key(c.email)}
+)
+CONVERSATIONS = Table("conversations", Conversation, order="created_at, id")
+
+MESSAGE_COLUMNS = (
+    "conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind,"
+    " delivery, delivery_error"
+)
+SELECT_MESSAGES = f"SELECT {MESSAGE_COLUMNS} FROM messages"
+# The message a retry refers to (the partial unique index covers non-empty ids only).
+SELECT_BY_CLIENT_ID = (
+    f"{SELECT_MESSAGES} WHERE conversation_id = $1 AND sender = $2 AND sender_id = $3"
+    " AND client_msg_id = $4 AND client_msg_id <> ''"
+)
+
+
+# Point an address at a contact (moving it from another contact if need be).
+LINK_ADDRESS = (
+    "INSERT INTO contact_addresses (channel, address, contact_id, created_at)"
+    " VALUES ($1, $2, $3, $4) ON CONFLICT (channel, address)"
+    " DO UPDATE SET contact_id = excluded.contact_id"
+)
+
+
+def decode_message(r: Row) -> Message:
+    return Message(
+        conversation_id=r[0],
+        seq=r[1],
+        sender=r[2],
+        sender_id=r[3],
+        client_msg_id=r[4],
+        body=r[5],
+        created_at=r[6],
+        kind=r[7],
+        delivery=r[8],
+        delivery_error=r[9],
+    )
+
+
+def unread_increments(sender: Sender, kind: str) -> tuple[int, int]:
+    """(agent_unread, contact_unread) increments of appending this message."""
+    if sender not in ("contact", "agent", "system"):
+        raise ValueError(f"unknown sender kind {sender!r}")
+    if kind not in ("text", "event"):
+        raise ValueError(f"unknown message kind {kind!r}")
+    if kind != "text":
+        return 0, 0
+    return (1, 0) if sender == "contact" else (0, 1)
+
+
+def _mark_read_sql(side: Side) -> str:
+    if side == "agent":
+        marker, unread, theirs = "agent_read_seq", "agent_unread", "sender = 'contact'"
+    elif side == "contact":
+        marker, unread, theirs = "contact_read_seq", "contact_unread", "sender <> 'contact'"
+    else:
+        raise ValueError(f"unknown side {side!r}")
+    # the new marker: max(old marker, min(seq, last_seq)); SET sees the old row
+    clamped = "CASE WHEN $2 < last_seq THEN $2 ELSE last_seq END"
+    new = f"CASE WHEN {marker} > {clamped} THEN {marker} ELSE {clamped} END"
+    return (
+        f"UPDATE conversations SET {marker} = {new}, {unread} = ("
+        "SELECT count(*) FROM messages WHERE messages.conversation_id = conversations.id"
+        f" AND kind = 'text' AND {theirs} AND seq > {new}"
+        f") WHERE id = $1 {CONVERSATIONS.returning}"
+    )
+
+
+MARK_READ = {"agent": _mark_read_sql("agent"), "contact": _mark_read_sql("contact")}
+# How far a delivery state has got; failed and read are final.
+_DELIVERY_RANK: dict[str, int] = {
+    "": 0,
+    "pending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "read": 4,
+    "failed": 4,
+}
+
+# What update_conversation validates the changes against (the rest are placeholders).
+_CONVERSATION_STUB: dict[str, Any] = {
+    "id": "",
+    "touchpoint_id": "",
+    "channel": "chat",
+    "contact_id": "",
+    "address": "",
+}
+
+
+class SQLBase(Store):
+    """The dialect's transaction hooks and the generic row helpers."""
+
+    @abc.abstractmethod
+    def _transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[Conn]: ...
+
+    @abc.abstractmethod
+    def _connection(self) -> AbstractAsyncContextManager[Conn]: ...
+
+    async def _get(self, table: Table[T], key: str) -> T:
+        async with self._connection() as c:
+            row = await c.fetchrow(table.sql_get, key)
+        if row is None:
+            raise NotFound(f"{table.type.__name__.lower()} {key!r} not found")
+        return table.decode(row)
+
+    async def _list(self, table: Table[T]) -> list[T]:
+        async with self._connection() as c:
+            rows = await c.fetch(table.sql_list)
+        return [table.decode(r) for r in rows]
+
+    async def _put(self, table: Table[T], record: T) -> None:
+        async with self._connection() as c:
+            await c.execute(table.sql_upsert, *table.params(record))
+
+    async def _delete(self, table: Table[T], key: str) -> None:
+        async with self._connection() as c:
+            row = await c.fetchrow(table.sql_delete, key)
+        if row is None:
+            raise NotFound(f"{table.type.__name__.lower()} {key!r} not found")
+
+    # used by the dialects' append
+    @staticmethod
+    def _not_open() -> StoreUnavailable:
+        return StoreUnavailable("the store is not open")
