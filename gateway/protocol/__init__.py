@@ -1,0 +1,142 @@
+"""The wire protocol: JSON text frames over WebSocket, one msgspec Struct per frame type.
+
+Every frame is an object whose ``type`` field names it. A client's first frame is
+``hello`` with the protocol version and its token (tokens never travel in URLs, which
+end up in access logs). docs/protocol.md describes each frame with an example; the
+JSON Schema in docs/protocol.schema.json is generated from these classes
+(``python -m gateway.protocol > docs/protocol.schema.json``) and a test keeps both true.
+The frames are in frames.py (shared), visitor.py and agent.py; codec.py decodes and
+encodes them. Everything is importable from here: ``from gateway import protocol as p``.
+
+Frames are decoded once at the edge by :func:`decode_visitor` / :func:`decode_agent`,
+which raise :class:`ProtocolError` with a precise message; nothing past the edge sees
+raw JSON.
+"""
+
+from __future__ import annotations
+
+from gateway.protocol.agent import (
+    Accept,
+    AgentAction,
+    AgentHistory,
+    AgentIn,
+    AgentInfo,
+    AgentOut,
+    AgentRead,
+    AgentSend,
+    AgentTyping,
+    Assign,
+    ChannelInfo,
+    ConversationSummary,
+    ConversationUpdate,
+    Delivery,
+    End,
+    Offer,
+    OfferWithdrawn,
+    Reject,
+    SendToInbox,
+    SetStatus,
+    Snapshot,
+    Sound,
+    StatusOut,
+    Transfer,
+    WrapUp,
+)
+from gateway.protocol.codec import (
+    decode_agent,
+    decode_visitor,
+    encode,
+    json_schema,
+)
+from gateway.protocol.frames import (
+    VERSION,
+    Ack,
+    Body,
+    ClientMsgId,
+    Error,
+    EventOut,
+    Frame,
+    HistoryOut,
+    Id,
+    Limit,
+    MessageOut,
+    Ok,
+    Seq,
+    TokenRenewed,
+    Typing,
+    Unread,
+)
+from gateway.protocol.visitor import (
+    ConversationInfo,
+    Hello,
+    History,
+    Read,
+    Resume,
+    Send,
+    Start,
+    Started,
+    TypingIn,
+    VisitorIn,
+    VisitorOut,
+    Welcome,
+)
+
+__all__ = [
+    "VERSION",
+    "Accept",
+    "Ack",
+    "AgentAction",
+    "AgentHistory",
+    "AgentIn",
+    "AgentInfo",
+    "AgentOut",
+    "AgentRead",
+    "AgentSend",
+    "AgentTyping",
+    "Assign",
+    "Body",
+    "ChannelInfo",
+    "ClientMsgId",
+    "ConversationInfo",
+    "ConversationSummary",
+    "ConversationUpdate",
+    "Delivery",
+    "End",
+    "Error",
+    "EventOut",
+    "Frame",
+    "Hello",
+    "History",
+    "HistoryOut",
+    "Id",
+    "Limit",
+    "MessageOut",
+    "Offer",
+    "OfferWithdrawn",
+    "Ok",
+    "Read",
+    "Reject",
+    "Resume",
+    "Send",
+    "SendToInbox",
+    "Seq",
+    "SetStatus",
+    "Snapshot",
+    "Sound",
+    "Start",
+    "Started",
+    "StatusOut",
+    "TokenRenewed",
+    "Transfer",
+    "Typing",
+    "TypingIn",
+    "Unread",
+    "VisitorIn",
+    "VisitorOut",
+    "Welcome",
+    "WrapUp",
+    "decode_agent",
+    "decode_visitor",
+    "encode",
+    "json_schema",
+]

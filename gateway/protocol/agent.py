@@ -1,0 +1,239 @@
+"""The agent endpoint's frames: ``/ws/agent``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from gateway.protocol.frames import (
+    Ack,
+    Body,
+    ClientMsgId,
+    Error,
+    EventOut,
+    Frame,
+    HistoryOut,
+    Id,
+    Limit,
+    MessageOut,
+    Ok,
+    Seq,
+    TokenRenewed,
+    Typing,
+    Unread,
+)
+from gateway.protocol.visitor import (
+    Hello,
+)
+
+# ----------------------------------------------------------------------------------
+# Agent endpoint: /ws/agent
+
+
+class AgentAction(Frame):
+    """An action on one conversation; ``ref`` is echoed in ``ok`` / ``error``."""
+
+    conversation_id: Id
+    ref: Annotated[str, msgspec.Meta(max_length=64)] = ""
+
+
+class Assign(AgentAction, tag="assign"):
+    """Take a conversation from the Inbox."""
+
+
+class Accept(AgentAction, tag="accept"):
+    pass
+
+
+class Reject(AgentAction, tag="reject"):
+    pass
+
+
+class Transfer(AgentAction, tag="transfer"):
+    """To an agent or to a queue: exactly one of the two."""
+
+    to_agent_id: str = ""
+    to_queue_id: str = ""
+
+
+class SendToInbox(AgentAction, tag="send_to_inbox"):
+    pass
+
+
+class End(AgentAction, tag="end"):
+    pass
+
+
+class WrapUp(AgentAction, tag="wrapup"):
+    notes: Annotated[str, msgspec.Meta(max_length=4000)] = ""
+    disposition: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class SetStatus(Frame, tag="status"):
+    status: Literal["available", "away"]
+    ref: str = ""
+
+
+class AgentSend(Frame, tag="send"):
+    conversation_id: Id
+    body: Body
+    client_msg_id: ClientMsgId
+
+
+class AgentTyping(Frame, tag="typing"):
+    conversation_id: Id
+    active: bool
+
+
+class AgentRead(Frame, tag="read"):
+    conversation_id: Id
+    seq: Seq
+
+
+class AgentHistory(Frame, tag="history"):
+    conversation_id: Id
+    before_seq: Seq | None = None
+    limit: Limit = 50
+
+
+AgentIn = (
+    Hello
+    | Assign
+    | Accept
+    | Reject
+    | Transfer
+    | SendToInbox
+    | End
+    | WrapUp
+    | SetStatus
+    | AgentSend
+    | AgentTyping
+    | AgentRead
+    | AgentHistory
+)
+
+
+class ConversationSummary(msgspec.Struct, omit_defaults=True):
+    """One row of the agent's Inbox or Assigned list."""
+
+    conversation_id: str
+    place: Literal["inbox", "offered", "assigned", "wrapup", "gone"]
+    state: str
+    channel: str
+    touchpoint_id: str
+    touchpoint_name: str
+    contact_name: str
+    queue_ids: list[str]
+    priority: int
+    arrived_at: float
+    unread: int
+    last_seq: int
+    dedicated: bool = False
+    contact_email: str = ""
+    contact_phone: str = ""
+    last_message: str = ""
+    last_message_at: float = 0.0
+    offer_expires_at: float = 0.0
+    preview: bool = False
+
+
+class ChannelInfo(msgspec.Struct, omit_defaults=True):
+    """What the console needs to know of a channel (gateway/model/channels.py)."""
+
+    label: str
+    live: bool
+    attachments: bool = False
+    outbound_start: bool = False
+    # seconds the contact's last message keeps the agent's editor open
+    session_window: float | None = None
+
+
+class AgentInfo(msgspec.Struct):
+    agent_id: str
+    name: str
+    role: str
+    status: str
+    queue_ids: list[str]
+    load: int
+    capacity: int
+
+
+class Snapshot(Frame, tag="snapshot"):
+    """The first frame after an agent's hello, and again after every reconnect."""
+
+    v: int
+    agent: AgentInfo
+    inbox: list[ConversationSummary]
+    assigned: list[ConversationSummary]
+    queues: dict[str, str]
+    agents: dict[str, str]
+    sounds: dict[str, str]
+    priority_display: str
+    dispositions: list[str]
+    channels: dict[str, ChannelInfo] = {}
+
+
+class ConversationUpdate(Frame, tag="conversation"):
+    """A conversation appeared, moved or changed in this agent's lists; ``place=gone``
+    removes it."""
+
+    conversation: ConversationSummary
+
+
+class Offer(Frame, tag="offer"):
+    """A ringing offer: accept or reject before ``expires_at`` (server time), that is
+    within ``expires_in`` seconds of receiving it, whatever the client's clock says."""
+
+    conversation: ConversationSummary
+    expires_at: float
+    expires_in: float
+
+
+class OfferWithdrawn(Frame, tag="offer_withdrawn"):
+    conversation_id: str
+    reason: str
+
+
+class Sound(Frame, tag="sound"):
+    """Play the configured sound for ``event`` (offered, auto_assigned, transferred, reply)."""
+
+    event: Literal["offered", "auto_assigned", "transferred", "reply"]
+    sound: str
+    conversation_id: str
+
+
+class Delivery(Frame, tag="delivery"):
+    """What became of an outbound message on a channel that reports it (SMS,
+    WhatsApp, ...): sent, delivered, read, or failed with a reason."""
+
+    conversation_id: str
+    seq: int
+    status: Literal["pending", "sent", "delivered", "read", "failed"]
+    reason: str = ""
+
+
+class StatusOut(Frame, tag="status"):
+    status: str
+    load: int
+    capacity: int
+
+
+AgentOut = (
+    Snapshot
+    | ConversationUpdate
+    | Offer
+    | OfferWithdrawn
+    | Sound
+    | Delivery
+    | StatusOut
+    | MessageOut
+    | EventOut
+    | Ack
+    | Typing
+    | Unread
+    | HistoryOut
+    | Ok
+    | Error
+    | TokenRenewed
+)

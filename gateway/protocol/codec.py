@@ -1,0 +1,78 @@
+"""Decoding at the edge, encoding, and the JSON Schema of every frame."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from gateway.errors import FrameTooLarge, ProtocolError
+from gateway.protocol.agent import (
+    AgentIn,
+    AgentOut,
+)
+from gateway.protocol.frames import (
+    VERSION,
+    Frame,
+)
+from gateway.protocol.visitor import (
+    VisitorIn,
+    VisitorOut,
+)
+
+# ----------------------------------------------------------------------------------
+# Encoding and decoding at the edge
+
+_visitor_decoder = msgspec.json.Decoder(VisitorIn)
+_agent_decoder = msgspec.json.Decoder(AgentIn)
+_encoder = msgspec.json.Encoder()
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], data: str | bytes, limit: int) -> Any:
+    if len(data) > limit:
+        raise FrameTooLarge(f"frame of {len(data)} bytes is over the limit of {limit}")
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(str(exc), code=_validation_code(str(exc))) from None
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"not a JSON frame: {exc}", code="bad_json") from None
+
+
+def _validation_code(message: str) -> str:
+    if "Invalid value" in message and "`$.type`" in message:
+        return "unknown_type"
+    if "missing required field `type`" in message or "Expected `object`" in message:
+        return "bad_frame"
+    return "invalid_field"
+
+
+def decode_visitor(data: str | bytes, limit: int = 16384) -> VisitorIn:
+    """Decode a visitor's frame or raise ProtocolError (code: bad_json, unknown_type,
+    invalid_field, bad_frame, frame_too_large)."""
+    frame: VisitorIn = _decode(_visitor_decoder, data, limit)
+    return frame
+
+
+def decode_agent(data: str | bytes, limit: int = 16384) -> AgentIn:
+    frame: AgentIn = _decode(_agent_decoder, data, limit)
+    return frame
+
+
+def encode(frame: Frame) -> bytes:
+    """Encode a frame as JSON bytes (sent as a text frame)."""
+    return _encoder.encode(frame)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of every frame, by endpoint and direction."""
+    schemas, components = msgspec.json.schema_components(
+        [VisitorIn, VisitorOut, AgentIn, AgentOut], ref_template="#/$defs/{name}"
+    )
+    names = ["visitor_in", "visitor_out", "agent_in", "agent_out"]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"Engagement gateway wire protocol, version {VERSION}",
+        "properties": dict(zip(names, schemas, strict=True)),
+        "$defs": components,
+    }

@@ -1,0 +1,97 @@
+"""What both endpoints share: the frame base, the field types, the frames both send."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+VERSION = 1
+
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+ClientMsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Body = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+# Bounded: an unbounded int reached the store (SQLite INTEGER is 64-bit) and failed there.
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)]
+Limit = Annotated[int, msgspec.Meta(ge=1, le=200)]
+
+
+class Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, omit_defaults=True):
+    """Base of every frame; ``type`` is its tag."""
+
+
+# ----------------------------------------------------------------------------------
+# Shared shapes
+
+
+class MessageOut(Frame, tag="message"):
+    """A stored message of a conversation (either side)."""
+
+    conversation_id: str
+    seq: int
+    sender: Literal["visitor", "agent", "system"]
+    sender_name: str
+    body: str
+    at: float
+    client_msg_id: str = ""
+
+
+class EventOut(Frame, tag="event"):
+    """A stored conversation event, sequenced like messages so resume replays it."""
+
+    conversation_id: str
+    seq: int
+    event: Literal["agent_joined", "agent_left", "ended"]
+    at: float
+    agent_name: str = ""
+
+
+class Ack(Frame, tag="ack"):
+    """The message with this client id is stored under ``seq``. ``duplicate`` when it was
+    stored before (a retry)."""
+
+    client_msg_id: str
+    conversation_id: str
+    seq: int
+    duplicate: bool = False
+
+
+class Typing(Frame, tag="typing"):
+    conversation_id: str
+    active: bool
+    who: Literal["visitor", "agent"]
+    name: str = ""
+
+
+class Unread(Frame, tag="unread"):
+    conversation_id: str
+    count: int
+
+
+class Error(Frame, tag="error"):
+    """A request failed. ``ref`` repeats the request's ``ref`` or ``client_msg_id``;
+    ``retryable`` says whether sending the same frame again later can succeed."""
+
+    code: str
+    message: str
+    retryable: bool = False
+    ref: str = ""
+
+
+class Ok(Frame, tag="ok"):
+    """The action named by ``ref`` was carried out."""
+
+    ref: str
+
+
+class TokenRenewed(Frame, tag="token"):
+    """A fresh token to use on the next reconnect."""
+
+    token: str
+    expires_at: float
+
+
+class HistoryOut(Frame, tag="history"):
+    conversation_id: str
+    items: list[MessageOut | EventOut]
+    has_more: bool
