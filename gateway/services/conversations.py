@@ -24,7 +24,8 @@ from gateway.services.contacts import ContactService
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
 from gateway.services.notify import MessageNote, Notifier, UnreadNote
-from gateway.services.router_shell import RouterShell, arrival
+from gateway.services.router_rebuild import arrival
+from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries, frame_for
 
 Admit = Callable[[], Awaitable[None]]

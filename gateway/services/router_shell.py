@@ -5,7 +5,7 @@ Alone (no Redis), a node always leads. In a cluster it leads while it holds the 
 (gateway/cluster/lease.py); otherwise it forwards events to the leader and keeps a
 replica of the router from the leader's log (gateway/cluster/replica.py).
 
-The router's state can always be rebuilt from the store (``_build``): at start, on
+The router's state can always be rebuilt from the store (router_rebuild.py): at start, on
 election, after a configuration change, and after a store failure left the two apart
 (the next event rebuilds first). Offer timeouts and cooldowns are driven by a timer that
 sleeps until ``router.next_deadline()``.
@@ -17,8 +17,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-
-import msgspec
 
 import routing as r
 from gateway import metrics, topics
@@ -37,12 +35,11 @@ from gateway.cluster.messages import (
 from gateway.cluster.replica import Replica, Resync
 from gateway.errors import ActionRefused, GatewayError, RouterUnavailable, StoreError
 from gateway.model.channels import ROUTING_MODES
-from gateway.model.records import OPEN_STATES, Conversation, Touchpoint
 from gateway.ports.presence import Presence
 from gateway.ports.store.base import Store
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
-from routing.model import ConversationState as RouterState
+from gateway.services.router_rebuild import build_router
 
 log = logging.getLogger("gateway.router")
 
@@ -139,38 +136,9 @@ class RouterShell:
             await self.leadership.stop()
 
     async def _build(self) -> tuple[r.Router, list[r.Decision]]:
-        """The router's state from the store and the agents' presence, and the decisions
-        restoring it took (a waiting conversation may be offered at once)."""
-        router = self._new_router()
-        decisions: list[r.Decision] = []
-        now = self._clock()
-        # A record the router refuses (written before a rule existed, or by hand) is
-        # left out with a log line rather than keeping the whole gateway down.
-        for touchpoint in self._dir.touchpoints.values():
-            decisions += _feed(router, _touchpoint_event(touchpoint), now)
-        for agent in self._dir.agents.values():
-            if agent.active:
-                decisions += _feed(
-                    router, r.AgentUpserted(agent.id, list(agent.queue_ids), agent.role), now
-                )
-        statuses = await self._presence.statuses()
-        for agent_id in await self._presence.online("agent"):
-            known = self._dir.agents.get(agent_id)
-            if known is not None and known.active:
-                decisions += _feed(
-                    router, r.AgentStatusChanged(agent_id, statuses.get(agent_id, "available")), now
-                )
-        # Owned conversations first, then waiting ones: capacity is taken before the
-        # router re-dispatches what waits (routing.md, "Rebuild"). Conversations created
-        # but not routed yet ("new") arrive last, through the flow, as they would have.
-        convs = await self._store.list_conversations(states=list(OPEN_STATES))
-        order = {"assigned": 0, "wrapup": 0, "waiting": 1, "offered": 1, "new": 2}
-        convs.sort(key=lambda c: order[c.state])
-        for conv in convs:
-            tp = self._dir.touchpoints.get(conv.touchpoint_id)
-            if tp is not None:
-                decisions += _feed(router, _restored(conv, tp), now)
-        return router, decisions
+        return await build_router(
+            self._new_router(), self._dir, self._presence, self._store, self._clock()
+        )
 
     async def _rebuild(self) -> None:
         """Leader: rebuild from the store and carry out what restoring decided;
@@ -392,54 +360,3 @@ class RouterShell:
                 await listener()
             except Exception:
                 log.exception("configuration listener failed")
-
-
-def _feed(router: r.Router, event: r.Event, now: float) -> list[r.Decision]:
-    try:
-        return router.handle(event, now)
-    except r.RoutingError as exc:
-        log.error("ignoring %s: %s", type(event).__name__, exc)
-        return []
-
-
-def _touchpoint_event(tp: Touchpoint) -> r.TouchpointUpserted:
-    return r.TouchpointUpserted(
-        touchpoint_id=tp.id,
-        channel=tp.channel,
-        routing_mode=tp.routing_mode,
-        queue_ids=list(tp.queue_ids),
-        dedicated_agent_id=tp.dedicated_agent_id,
-        flow=msgspec.convert(tp.flow, r.FlowConfig) if tp.flow else None,
-    )
-
-
-_RESTORE_STATE: dict[str, RouterState] = {
-    "waiting": "waiting",
-    "offered": "waiting",
-    "assigned": "assigned",
-    "wrapup": "wrapup",
-}
-
-
-def arrival(conv: Conversation) -> r.ConversationArrived:
-    return r.ConversationArrived(conv.id, conv.touchpoint_id, conv.channel, dict(conv.fields))
-
-
-def _restored(conv: Conversation, tp: Touchpoint) -> r.Event:
-    if conv.state == "new":
-        return arrival(conv)
-    # An offer does not survive a rebuild: the conversation waits and is offered again.
-    return r.ConversationRestored(
-        conversation_id=conv.id,
-        touchpoint_id=conv.touchpoint_id,
-        channel=conv.channel,
-        state=_RESTORE_STATE[conv.state],
-        queue_ids=list(conv.queue_ids),
-        priority=conv.priority,
-        arrived_at=conv.arrived_at,
-        mode=tp.routing_mode,
-        acceptance=conv.acceptance,
-        owner_agent_id=conv.owner_agent_id,
-        weight=conv.weight or None,
-        dedicated_agent_id=tp.dedicated_agent_id if conv.dedicated else None,
-    )

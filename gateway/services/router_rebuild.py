@@ -1,0 +1,105 @@
+"""The router's state rebuilt from the store: at start, on election, after a
+configuration change, and after a store failure left the router and the store apart
+(routing.md, "Rebuild")."""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+
+import routing as r
+from gateway.model.records import OPEN_STATES, Conversation, Touchpoint
+from gateway.ports.presence import Presence
+from gateway.ports.store.base import Store
+from gateway.services.directory import Directory
+from routing.model import ConversationState as RouterState
+
+log = logging.getLogger("gateway.router")
+
+
+async def build_router(
+    router: r.Router, directory: Directory, presence: Presence, store: Store, now: float
+) -> tuple[r.Router, list[r.Decision]]:
+    """``router`` (empty) fed the configuration, the agents' presence and the open
+    conversations, and the decisions restoring them took (a waiting conversation may be
+    offered at once)."""
+    decisions: list[r.Decision] = []
+    # A record the router refuses (written before a rule existed, or by hand) is left
+    # out with a log line rather than keeping the whole gateway down.
+    for touchpoint in directory.touchpoints.values():
+        decisions += _feed(router, _touchpoint_event(touchpoint), now)
+    for agent in directory.agents.values():
+        if agent.active:
+            decisions += _feed(
+                router, r.AgentUpserted(agent.id, list(agent.queue_ids), agent.role), now
+            )
+    statuses = await presence.statuses()
+    for agent_id in await presence.online("agent"):
+        known = directory.agents.get(agent_id)
+        if known is not None and known.active:
+            decisions += _feed(
+                router, r.AgentStatusChanged(agent_id, statuses.get(agent_id, "available")), now
+            )
+    # Owned conversations first, then waiting ones: capacity is taken before the router
+    # re-dispatches what waits. Conversations created but not routed yet ("new") arrive
+    # last, through the flow, as they would have.
+    convs = await store.list_conversations(states=list(OPEN_STATES))
+    order = {"assigned": 0, "wrapup": 0, "waiting": 1, "offered": 1, "new": 2}
+    convs.sort(key=lambda c: order[c.state])
+    for conv in convs:
+        tp = directory.touchpoints.get(conv.touchpoint_id)
+        if tp is not None:
+            decisions += _feed(router, _restored(conv, tp), now)
+    return router, decisions
+
+
+def _feed(router: r.Router, event: r.Event, now: float) -> list[r.Decision]:
+    try:
+        return router.handle(event, now)
+    except r.RoutingError as exc:
+        log.error("ignoring %s: %s", type(event).__name__, exc)
+        return []
+
+
+def _touchpoint_event(tp: Touchpoint) -> r.TouchpointUpserted:
+    return r.TouchpointUpserted(
+        touchpoint_id=tp.id,
+        channel=tp.channel,
+        routing_mode=tp.routing_mode,
+        queue_ids=list(tp.queue_ids),
+        dedicated_agent_id=tp.dedicated_agent_id,
+        flow=msgspec.convert(tp.flow, r.FlowConfig) if tp.flow else None,
+    )
+
+
+_RESTORE_STATE: dict[str, RouterState] = {
+    "waiting": "waiting",
+    "offered": "waiting",
+    "assigned": "assigned",
+    "wrapup": "wrapup",
+}
+
+
+def arrival(conv: Conversation) -> r.ConversationArrived:
+    return r.ConversationArrived(conv.id, conv.touchpoint_id, conv.channel, dict(conv.fields))
+
+
+def _restored(conv: Conversation, tp: Touchpoint) -> r.Event:
+    if conv.state == "new":
+        return arrival(conv)
+    # An offer does not survive a rebuild: the conversation waits and is offered again.
+    return r.ConversationRestored(
+        conversation_id=conv.id,
+        touchpoint_id=conv.touchpoint_id,
+        channel=conv.channel,
+        state=_RESTORE_STATE[conv.state],
+        queue_ids=list(conv.queue_ids),
+        priority=conv.priority,
+        arrived_at=conv.arrived_at,
+        mode=tp.routing_mode,
+        acceptance=conv.acceptance,
+        owner_agent_id=conv.owner_agent_id,
+        weight=conv.weight or None,
+        dedicated_agent_id=tp.dedicated_agent_id if conv.dedicated else None,
+    )
