@@ -29,8 +29,10 @@ from gateway.model.records import (
     Contact,
     Conversation,
     DispositionSet,
+    EmbedRefusal,
     Message,
     Queue,
+    Rating,
     Sender,
     Side,
     Touchpoint,
@@ -120,6 +122,8 @@ CONTACTS = Table(
     "contacts", Contact, order="number", extra={"email_key": lambda c: email_key(c.email)}
 )
 CONVERSATIONS = Table("conversations", Conversation, order="created_at, id")
+RATINGS = Table("ratings", Rating, order="created_at DESC, conversation_id")
+REFUSALS = Table("embed_refusals", EmbedRefusal, order="last_at DESC, origin")
 
 MESSAGE_COLUMNS = (
     "conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind,"

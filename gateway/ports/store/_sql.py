@@ -1,4 +1,5 @@
-"""The store's operations whose SQL both dialects share (_config.py, _history.py),
+"""The store's operations whose SQL both dialects share (_config.py, _history.py,
+_ratings.py),
 and the message append both dialects build theirs on."""
 
 from __future__ import annotations
@@ -8,10 +9,11 @@ import abc
 from gateway.model.records import Message, MessageKind, Sender
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
+from gateway.ports.store._ratings import RatingRows
 from gateway.ports.store.base import Appended
 
 
-class SQLStore(ConfigRows, HistoryRows):
+class SQLStore(ConfigRows, HistoryRows, RatingRows):
     """The operations whose SQL both dialects share."""
 
     async def append_message(
