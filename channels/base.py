@@ -28,9 +28,11 @@ from gateway.auth import Tokens
 from gateway.model.channels import ChannelName, ChannelSpec, channel
 from gateway.model.records import Conversation, Touchpoint
 from gateway.ports.presence import Presence
+from gateway.services.availability import AvailabilityService
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.directory import Directory
+from gateway.services.endings import Endings
 from gateway.services.notify import ContactNote, Notifier
 from gateway.settings import Settings
 from gateway.web.hub import Hub
@@ -48,6 +50,8 @@ class Core:
     directory: Directory
     conversations: ConversationService
     contacts: ContactService
+    endings: Endings
+    availability: AvailabilityService
     notifier: Notifier
     presence: Presence
     tokens: Tokens

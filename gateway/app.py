@@ -35,12 +35,16 @@ from gateway.ports.store import create_store
 from gateway.services.access import AccessPolicy
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
+from gateway.services.availability import AvailabilityService
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
+from gateway.services.endings import Endings
+from gateway.services.idle import IdleCloser
 from gateway.services.notify import Notifier
 from gateway.services.presence_sweep import PresenceSweep
+from gateway.services.refusals import EmbedRefusals
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries
 from gateway.settings import Settings
@@ -131,6 +135,18 @@ class Node:
             clock=clock,
         )
         self.sweep = PresenceSweep(self.shell, self.presence, self.directory)
+        self.endings = Endings(
+            store=self.store, shell=self.shell, effects=self.shell.effects, clock=clock
+        )
+        self.idle = IdleCloser(
+            store=self.store,
+            shell=self.shell,
+            directory=self.directory,
+            endings=self.endings,
+            clock=clock,
+        )
+        self.availability = AvailabilityService(router, clock)
+        self.refusals = EmbedRefusals(self.store, clock)
         # -- cluster -------------------------------------------------------------------
         self.hub = Hub(self.bus)
         self.link: ClusterLink | None = None
@@ -159,6 +175,8 @@ class Node:
             directory=self.directory,
             conversations=self.conversations,
             contacts=self.contacts,
+            endings=self.endings,
+            availability=self.availability,
             notifier=self.notifier,
             presence=self.presence,
             tokens=self.tokens,
@@ -185,6 +203,8 @@ class Node:
             limits=self.limits,
             health=self.health,
             clock=clock,
+            availability=self.availability,
+            refusals=self.refusals,
             reload=self.shell.config_changed,
             endpoints=[ep for channel in self.channels for ep in channel.endpoints()],
             touchpoint_checks={c.name: c.check_touchpoint for c in self.channels},
@@ -199,12 +219,14 @@ class Node:
             await self.link.start()
         await self.shell.start()
         await self.sweep.start()
+        await self.idle.start()
         for channel in self.channels:
             await channel.start()
 
     async def stop(self) -> None:
         for channel in reversed(self.channels):
             await channel.stop()
+        await self.idle.stop()
         await self.sweep.stop()
         await self.shell.stop()
         if self.link is not None:

@@ -68,8 +68,10 @@ from gateway.protocol.frames import (
 )
 from gateway.protocol.visitor import (
     ConversationInfo,
+    EndChat,
     Hello,
     History,
+    Rate,
     Read,
     Resume,
     Send,
@@ -102,6 +104,7 @@ __all__ = [
     "ConversationUpdate",
     "Delivery",
     "End",
+    "EndChat",
     "Error",
     "EventOut",
     "Frame",
@@ -114,6 +117,7 @@ __all__ = [
     "Offer",
     "OfferWithdrawn",
     "Ok",
+    "Rate",
     "Read",
     "Reject",
     "Resume",

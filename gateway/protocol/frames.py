@@ -37,13 +37,18 @@ class MessageOut(Frame, tag="message"):
 
 
 class EventOut(Frame, tag="event"):
-    """A stored conversation event, sequenced like messages so resume replays it."""
+    """A stored conversation event, sequenced like messages so resume replays it.
+    ``reason``: on ``ended``, ``contact`` (the visitor ended it) or ``idle`` (closed after
+    a time without messages; absent: the agent ended it); on ``agent_left``,
+    ``requeued`` when the conversation went back to waiting for an agent (absent: another
+    agent took it over)."""
 
     conversation_id: str
     seq: int
     event: Literal["agent_joined", "agent_left", "ended"]
     at: float
     agent_name: str = ""
+    reason: Literal["", "contact", "idle", "requeued"] = ""
 
 
 class Ack(Frame, tag="ack"):

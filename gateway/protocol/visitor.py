@@ -17,6 +17,7 @@ from gateway.protocol.frames import (
     Id,
     Limit,
     MessageOut,
+    Ok,
     Seq,
     TokenRenewed,
     Typing,
@@ -41,11 +42,20 @@ class Hello(Frame, tag="hello"):
 
 
 class Start(Frame, tag="start"):
-    """Start a conversation with the pre-conversation form's fields."""
+    """Start a conversation with the pre-conversation form's fields and the visitor's
+    first ``message`` (required when present: blank is refused). It is stored before the
+    conversation is routed, so no empty chat rings and an automatic reply follows the
+    message it answers; it is acknowledged like a ``send`` with ``client_msg_id``.
+    Without ``message`` (the first clients of protocol 1) the conversation is created
+    but waits, unrouted, for its first ``send``. ``leave_message``: nobody can answer
+    now; the conversation is held in the Inbox for later, and needs an email."""
 
     fields: dict[
         Annotated[str, msgspec.Meta(max_length=64)], Annotated[str, msgspec.Meta(max_length=1000)]
     ] = {}
+    message: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+    client_msg_id: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    leave_message: bool = False
 
 
 class Send(Frame, tag="send"):
@@ -65,6 +75,23 @@ class Read(Frame, tag="read"):
     conversation_id: str = ""
 
 
+class EndChat(Frame, tag="end"):
+    """The visitor ends their conversation (the open one when no id is given); ending
+    one that has ended is not an error. Answered by ``ok`` when ``ref`` is given."""
+
+    conversation_id: str = ""
+    ref: Annotated[str, msgspec.Meta(max_length=64)] = ""
+
+
+class Rate(Frame, tag="rate"):
+    """The visitor's satisfaction with an ended conversation of theirs: once."""
+
+    conversation_id: Id
+    score: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    comment: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+    ref: Annotated[str, msgspec.Meta(max_length=64)] = ""
+
+
 class History(Frame, tag="history"):
     conversation_id: str = ""
     before_seq: Seq | None = None
@@ -72,11 +99,18 @@ class History(Frame, tag="history"):
 
 
 class ConversationInfo(msgspec.Struct, omit_defaults=True):
+    """``held``: it waits for an agent to take it, ringing no one (a message left for
+    later, or closed hours); ``left_message``: the visitor left it as a message;
+    ``rated``: the visitor rated it (ended ones)."""
+
     conversation_id: str
     state: str
     last_seq: int
     unread: int
     agent_name: str = ""
+    held: bool = False
+    left_message: bool = False
+    rated: bool = False
 
 
 class Welcome(Frame, tag="welcome"):
@@ -92,9 +126,10 @@ class Welcome(Frame, tag="welcome"):
 class Started(Frame, tag="started"):
     conversation_id: str
     visitor_name: str
+    left_message: bool = False
 
 
-VisitorIn = Hello | Start | Send | TypingIn | Read | History
+VisitorIn = Hello | Start | Send | TypingIn | Read | History | EndChat | Rate
 VisitorOut = (
     Welcome
     | Started
@@ -106,4 +141,5 @@ VisitorOut = (
     | HistoryOut
     | Error
     | TokenRenewed
+    | Ok
 )

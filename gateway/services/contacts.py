@@ -86,8 +86,15 @@ class ContactService:
                 email=fields.get("email", ""),
                 phone=fields.get("phone", ""),
             )
-        if fields.get("name") and fields["name"] != contact.name:
-            return await self._update(contact.id, name=fields["name"])
+        # What the contact typed names them, and fills in an email or phone they had
+        # not given (it never matches another contact: only a signed identity does).
+        changes = {
+            "name": fields.get("name") if fields.get("name") != contact.name else None,
+            "email": fields.get("email") if not contact.email else None,
+            "phone": fields.get("phone") if not contact.phone else None,
+        }
+        if any(changes.values()):
+            return await self._update(contact.id, **{k: v or None for k, v in changes.items()})
         return contact
 
     async def _create(

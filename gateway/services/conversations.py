@@ -92,12 +92,18 @@ class ConversationService:
         *,
         identity: Identity | None = None,
         admit: Admit | None = None,
+        left_message: bool = False,
     ) -> tuple[Conversation, Contact]:
         """Start a conversation for the contact at ``address``, or return the open one.
         ``fields`` are validated by the channel (chat: the pre-conversation form);
         ``identity`` is a verified signed identity, the only way to match an existing
         contact by email or phone; ``admit`` raises RateLimited when a new conversation
-        is over the limits, and runs only when one is created."""
+        is over the limits, and runs only when one is created. ``left_message``: the
+        contact leaves a message for later (it will be held in the Inbox).
+
+        The conversation is created ``new`` and routed by its first message (contact_send
+        or receive): nobody is rung for an empty conversation, and an automatic reply
+        comes after the message it answers."""
         tp = self._dir.touchpoints.get(touchpoint_id)
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint is not active")
@@ -120,16 +126,21 @@ class ConversationService:
                 fields=dict(fields),
                 created_at=now,
                 arrived_at=now,
+                left_message=left_message,
             )
         )
+        return conv, contact
+
+    async def _route_new(self, conv: Conversation) -> Conversation:
+        """Route a conversation that has its first message; the conversation after."""
         try:
             await self._shell.apply(arrival(conv))
         except ActionRefused as exc:
-            # A rebuild between the insert and this arrival (an admin change on any
-            # node) found the conversation "new" and routed it already.
+            # A rebuild between the first message and this arrival (an admin change on
+            # any node), or the contact's other tab, routed it already.
             if exc.code != "conversation_exists":
                 raise
-        return await self._store.get_conversation(conv.id), contact
+        return await self._store.get_conversation(conv.id)
 
     async def receive(self, msg: InboundMessage) -> tuple[Conversation, Message, bool]:
         """A contact's message from a channel's provider: appended to their open
@@ -149,6 +160,8 @@ class ConversationService:
             now=msg.sent_at if msg.sent_at is not None else self._clock(),
         )
         await self._deliver_contact_message(message, after, fresh=created)
+        if after.state == "new":
+            after = await self._route_new(after)
         return after, message, created
 
     # -- writing, reading, typing ------------------------------------------------------
@@ -166,6 +179,8 @@ class ConversationService:
         # Published again for a retry too: the first attempt may have stored the message
         # and then failed to publish it (clients drop what they already have by seq).
         await self._deliver_contact_message(msg, after, fresh=created)
+        if after.state == "new":  # its first message: now it is routed
+            await self._route_new(after)
         return p.Ack(
             client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
         )
@@ -180,6 +195,8 @@ class ConversationService:
         name = await self._summaries.sender_name(msg, conv)
         frame = p.encode(frame_for(msg, name))
         await self._notifier.contact(conv, MessageNote(msg, name, frame))
+        if conv.state == "new":
+            return  # not routed yet: its arrival tells the agents, with this message
         owner = conv.owner_agent_id if conv.state == "assigned" else None
         if owner:
             await self._notifier.agent(owner, frame)

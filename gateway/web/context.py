@@ -15,9 +15,11 @@ from gateway.model.records import Touchpoint
 from gateway.ports.store.base import Store
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
+from gateway.services.availability import AvailabilityService
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.directory import Directory
+from gateway.services.refusals import EmbedRefusals
 from gateway.settings import Settings
 from gateway.web.agent_presence import AgentSockets
 from gateway.web.hub import Hub
@@ -57,6 +59,9 @@ class Web:
     limits: Limits
     health: Health
     clock: Callable[[], float]
+    # can anyone answer a touchpoint's contacts now; sites refused its chat
+    availability: AvailabilityService
+    refusals: EmbedRefusals
     # reload configuration on every node and rebuild the router (after an admin change)
     reload: Callable[[], Awaitable[None]]
     # what the channels add: their API rows (for the OpenAPI document) and their checks

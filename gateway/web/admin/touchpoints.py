@@ -51,6 +51,7 @@ def touchpoint_out(tp: Touchpoint) -> TouchpointOut:
         preview_roles=list(tp.preview_roles),
         settings=dict(tp.settings),
         created_at=tp.created_at,
+        display_name=tp.display_name,
     )
 
 
@@ -89,6 +90,7 @@ async def build_touchpoint(
         preview_roles=list(dict.fromkeys(body.preview_roles)),
         settings=body.settings,
         created_at=existing.created_at if existing else now,
+        display_name=body.display_name.strip(),
     )
     # The channel's own rules first (chat: the domain), from its adapter.
     check = ctx.web.touchpoint_checks.get(body.channel, no_channel_settings)
