@@ -5,11 +5,14 @@
 
 import { Connection, wsUrl } from "/widget/shared/socket.js";
 import { h, clear, fill, uid, formatTime } from "/widget/shared/dom.js";
+import { linkify } from "/widget/shared/linkify.js";
 import * as sound from "/console/sounds.js";
 
 const TOKEN_KEY = "gw.console.token";
 const SOUND_EVENTS = { offered: "offered", auto_assigned: "auto-assigned", transferred: "transferred", reply: "new reply" };
-const ENDED_REASONS = { timeout: "it was not answered in time", taken: "someone else took it", ended: "the visitor left" };
+const ENDED_REASONS = { timeout: "it was not answered in time", taken: "someone else took it", ended: "the visitor left", contact_ended: "the visitor left" };
+// Why a chat ended or an agent left, when the event says (protocol: EventOut.reason).
+const EVENT_REASONS = { contact: "The visitor ended the chat", idle: "Closed: no messages for a while", requeued: "sent it back to the queue" };
 
 const S = {
   token: sessionGet(TOKEN_KEY) || "",
@@ -229,6 +232,7 @@ function onSnapshot(f) {
   S.priorityDisplay = f.priority_display === "numbers" ? "numbers" : "icons";
   S.dispositions = f.dispositions || [];
   $("me").textContent = f.agent.name;
+  $("admin-link").hidden = f.agent.role !== "admin"; // the admin section (/admin)
   setStatus(f.agent.status);
   S.convs.clear();
   S.offers.clear();
@@ -451,7 +455,8 @@ function renderLists() {
         type: "button", class: "open", "data-key": `open:${c.conversation_id}`, "aria-current": cur ? "true" : null,
         onclick: () => openConversation(c.conversation_id),
       },
-      h("span", { class: "line" }, h("span", { class: "name" }, c.contact_name), " ", priority(c.priority), " ", bubble(c.unread)),
+      h("span", { class: "line" }, h("span", { class: "name" }, c.contact_name), " ", priority(c.priority), " ", bubble(c.unread),
+        c.left_message ? h("span", { class: "tag" }, "Left a message") : null),
       h("span", { class: "line muted" }, `${channelLabel(c.channel)} · ${c.touchpoint_name} · ${formatTime(c.arrived_at)}`),
       h("span", { class: "line" }, queueLabels(c))),
       h("button", {
@@ -667,7 +672,7 @@ function renderMessages(toBottom) {
   for (const p of th.pending.values()) {
     list.append(h("li", { class: `msg agent mine${p.failed ? " failed" : ""}` },
       h("span", { class: "sr-only" }, "You: "),
-      h("span", { class: "bubble" }, p.body),
+      h("span", { class: "bubble" }, linkify(p.body)),
       h("span", { class: "meta" }, p.failed ? `Not sent: ${p.error || "error"}` : "Sending…")));
   }
   $("more").hidden = !th.hasMore;
@@ -677,13 +682,14 @@ function renderMessages(toBottom) {
 function itemNode(f) {
   if (f.type === "event") {
     const name = f.agent_name || "An agent";
-    const text = { agent_joined: `${name} joined`, agent_left: `${name} left`, ended: "The chat ended" }[f.event] || f.event;
+    const why = EVENT_REASONS[f.reason];
+    const text = why && f.event === "agent_left" ? `${name} ${why}` : why || { agent_joined: `${name} joined`, agent_left: `${name} left`, ended: "The chat ended" }[f.event] || f.event;
     return h("li", { class: "note" }, `${text} · ${formatTime(f.at)}`);
   }
-  const who = f.sender === "visitor" ? f.sender_name : f.sender === "agent" ? f.sender_name : `Automatic (${f.sender_name})`;
+  const who = f.sender === "visitor" ? f.sender_name : f.sender === "agent" ? f.sender_name : f.sender_name ? `Automatic (${f.sender_name})` : "Automatic";
   return h("li", { class: `msg ${f.sender}` },
     h("span", { class: "sr-only" }, `${who}: `),
-    h("span", { class: "bubble" }, f.body),
+    h("span", { class: "bubble" }, linkify(f.body)),
     h("span", { class: "meta" }, `${who} · ${formatTime(f.at)}`));
 }
 
