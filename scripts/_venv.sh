@@ -21,13 +21,18 @@ _venv_progress() {
   local n=0 line name
   while IFS= read -r line; do
     printf '%s\n' "$line" >>"$VENV/install.log"
+    name=""
     case "$line" in
-      Collecting\ *)
-        n=$((n + 1)); name=${line#Collecting }; name=${name%% *}
-        printf '    %3d  %s\n' "$n" "$name" >&2 ;;
-      Installing\ collected\ packages*) printf '    unpacking and installing…\n' >&2 ;;
+      Collecting\ *) name=${line#Collecting }; name=${name%% *}; name=${name%%[<>=!~;[]*} ;;
+      Processing\ /*) name=${line#Processing }; name=${name%% *}; name=${name##*/}; name=${name%%-[0-9]*} ;;
+      *Building\ editable*started) printf '    building the gateway itself…\n' >&2 ;;
+      Installing\ collected\ packages*) printf '    installing the %d packages…\n' "$n" >&2 ;;
       ERROR:*) printf '%s\n' "$line" >&2 ;;
     esac
+    if [ -n "$name" ]; then
+      n=$((n + 1))
+      printf '    %3d  %s\n' "$n" "$name" >&2
+    fi
   done
 }
 
