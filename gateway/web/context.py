@@ -63,6 +63,8 @@ class Web:
     # of a touchpoint's channel settings
     endpoints: list[Endpoint] = field(default_factory=list)
     touchpoint_checks: dict[str, TouchpointCheck] = field(default_factory=dict)
+    # the settings each channel keeps secret: never shown, kept when an edit omits them
+    touchpoint_secrets: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def web_of(conn: HTTPConnection) -> Web:
