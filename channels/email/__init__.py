@@ -16,6 +16,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+from collections.abc import Coroutine
 from email.message import EmailMessage
 from typing import Annotated, Any
 
@@ -64,7 +65,11 @@ def _addresses(field: str, values: list[str], problems: Problems) -> list[str]:
     out = []
     for i, value in enumerate(values):
         try:
-            out.append(validate_email(value.strip(), check_deliverability=False).normalized)
+            out.append(
+                validate_email(
+                    value.strip(), check_deliverability=False, test_environment=True
+                ).normalized
+            )
         except EmailNotValidError as exc:
             problems.append((f"content.{field}[{i}]", str(exc)))
     return list(dict.fromkeys(out))
@@ -83,6 +88,7 @@ class EmailChannel(ChannelAdapter):
         self._held: dict[str, tuple[str, Held]] = {}  # touchpoint id -> (settings digest, lease)
         self._sync_lock = asyncio.Lock()
         self._reminder: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[object]] = set()
         core.state.on_connection(self._connection_changed)
 
     # -- transports ----------------------------------------------------------------------
@@ -115,6 +121,8 @@ class EmailChannel(ChannelAdapter):
                 await self._reminder
         for tp_id in list(self._held):
             await self._release(tp_id)
+        for task in list(self._tasks):
+            task.cancel()
 
     async def configuration_changed(self) -> None:
         await self._sync()
@@ -182,10 +190,8 @@ class EmailChannel(ChannelAdapter):
 
     # -- connection status, admins' notices ----------------------------------------------
     async def _set_status(self, tp: Touchpoint, status: ConnectionStatus, reason: str) -> None:
-        try:
+        with contextlib.suppress(NotFound):  # deleted meanwhile
             await self.core.state.set_connection(tp.id, status, reason)
-        except NotFound:
-            pass  # deleted meanwhile
         if status == "connected":
             self.core.deliveries.wake()  # messages held while it was lost go now
 
@@ -197,15 +203,23 @@ class EmailChannel(ChannelAdapter):
         if tp is None or tp.channel != "email" or after.status != "lost":
             return
         log.warning("email %s: %s (%s)", tp.id, api.LOST_NOTICE, after.reason)
-        await self.notify_admins(
-            tp,
-            f"{api.LOST_NOTICE}: {tp.name}",
-            f"The email touchpoint {tp.name} ({tp.settings.get('address', '')}) lost its "
-            f"connection to the email provider: {after.reason}\n\nNo email is sent or "
-            "received until it is reconnected: Admin > Channels > Email > the touchpoint "
-            f"> Reconnect (POST /api/admin/touchpoints/{tp.id}/email/reconnect). "
-            "Reconnecting restores every pending email, without loss or duplicates.",
+        # in the background: a slow mail server must not hold up the receiving loop
+        self._background(
+            self.notify_admins(
+                tp,
+                f"{api.LOST_NOTICE}: {tp.name}",
+                f"The email touchpoint {tp.name} ({tp.settings.get('address', '')}) lost its "
+                f"connection to the email provider: {after.reason}\n\nNo email is sent or "
+                "received until it is reconnected: Admin > Channels > Email > the touchpoint "
+                f"> Reconnect (POST /api/admin/touchpoints/{tp.id}/email/reconnect). "
+                "Reconnecting restores every pending email, without loss or duplicates.",
+            )
         )
+
+    def _background(self, work: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def notify_admins(self, tp: Touchpoint, subject: str, text: str) -> list[str]:
         """Email every active admin: through this touchpoint's server if it still sends,
@@ -333,7 +347,9 @@ class EmailChannel(ChannelAdapter):
         if body.oauth_token is not None:
             settings |= {"oauth_token": body.oauth_token, "auth": "oauth2"}
         if settings != tp.settings:
-            checked, problems = self.check_touchpoint(msgspec.structs.replace(tp, settings=settings))
+            checked, problems = self.check_touchpoint(
+                msgspec.structs.replace(tp, settings=settings)
+            )
             if problems:
                 raise InvalidInput(problems)
             await ctx.store.put_touchpoint(checked)

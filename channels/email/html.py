@@ -53,11 +53,14 @@ STYLE_PROPERTIES = frozenset(
 )  # fmt: skip
 
 
+_DATA_IMAGE = re.compile(r"(?i)\s*data:image/(png|gif|jpe?g|bmp|webp);")
+
+
 def _keep_attribute(element: str, attribute: str, value: str) -> str | None:
     # data: only for images (inline pictures); never a data: link
-    if attribute in ("href", "src") and value.strip().lower().startswith("data:"):
-        if element != "img" or not re.match(r"(?i)\s*data:image/(png|gif|jpe?g|bmp|webp);", value):
-            return None
+    data = attribute in ("href", "src") and value.strip().lower().startswith("data:")
+    if data and (element != "img" or not _DATA_IMAGE.match(value)):
+        return None
     return value
 
 
@@ -139,6 +142,4 @@ def split_quoted_text(text: str) -> tuple[str, str]:
 def text_to_html(text: str) -> str:
     """Plain text as HTML paragraphs (what an agent typed, for the HTML part)."""
     paragraphs = [p for p in re.split(r"\n{2,}", text.strip()) if p.strip()]
-    return "".join(
-        "<p>" + _html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs
-    )
+    return "".join("<p>" + _html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)

@@ -95,11 +95,7 @@ class ImapMailbox:
             response = await client.uid_search(f"UID {last_uid + 1}:*", charset=None)
         if response.result != "OK":
             raise MailError("IMAP: UID SEARCH failed")
-        uids: list[int] = []
-        for line in response.lines:
-            text = _line(line)
-            if text.startswith(b"SEARCH"):
-                uids += [int(u) for u in text.split()[1:] if u.isdigit()]
+        uids = _search_result(response.lines)
         # "n:*" names the last message even below n (RFC 3501): keep only newer ones
         return sorted(u for u in set(uids) if u > last_uid)
 
@@ -128,7 +124,9 @@ class ImapMailbox:
             finally:
                 lost.cancel()
                 push.cancel()
-            if self._lost.is_set():
+            pushed = push.result() if push.done() and not push.cancelled() else None
+            if self._lost.is_set() or _says_bye(pushed):
+                self._lost.set()
                 raise MailError("IMAP: the connection was lost during IDLE")
             client.idle_done()
             await asyncio.wait_for(idle, TIMEOUT)
@@ -154,10 +152,7 @@ class ImapMailbox:
                 )
             finally:
                 await client.select(_quote(self._folder))
-        return response.result == "OK" and any(
-            _line(line).startswith(b"SEARCH") and len(_line(line).split()) > 1
-            for line in response.lines
-        )
+        return response.result == "OK" and bool(_search_result(response.lines))
 
     async def append(self, folder: str, raw: bytes) -> None:
         client = self._require()
@@ -180,6 +175,27 @@ class ImapMailbox:
             transport = client.protocol.transport
             if transport is not None:
                 transport.close()
+
+
+def _says_bye(pushed: object) -> bool:
+    """Whether what IDLE received is the server closing the session (``* BYE``)."""
+    lines = pushed if isinstance(pushed, list) else [pushed]
+    return any(
+        isinstance(line, bytes | bytearray | str) and _line(line).lstrip(b"* ").startswith(b"BYE")
+        for line in lines
+    )
+
+
+def _search_result(lines: list[bytes | bytearray | str]) -> list[int]:
+    """The numbers of a SEARCH response (aioimaplib may or may not keep the word)."""
+    found: list[int] = []
+    for line in lines:
+        tokens = _line(line).split()
+        if tokens and tokens[0].upper() == b"SEARCH":
+            tokens = tokens[1:]
+        if tokens and all(t.isdigit() for t in tokens):
+            found += [int(t) for t in tokens]
+    return found
 
 
 def _quote(value: str) -> str:

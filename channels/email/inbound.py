@@ -80,7 +80,7 @@ def content_of(email: ParsedEmail, seq: int, told: list[str]) -> Content:
 
 
 def too_large(raw: bytes) -> ParsedEmail:
-    head = parse(raw[:64 * 1024].split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n")
+    head = parse(raw[: 64 * 1024].split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n")
     return ParsedEmail(
         message_id=head.message_id if head.message_id else "",
         from_addr=head.from_addr,
@@ -134,7 +134,9 @@ class Inbound:
         state = self._core.state
         key = f"{AUTO_REPLY_ID}:{conversation_id}"
         done = await state.content(conversation_id, key) is not None
-        decision = rules.auto_reply(email, enabled=settings.auto_reply.enabled, already_replied=done)
+        decision = rules.auto_reply(
+            email, enabled=settings.auto_reply.enabled, already_replied=done
+        )
         if not decision.send:
             if settings.auto_reply.enabled:
                 log.info("no auto-reply on %s: %s", conversation_id, decision.why)

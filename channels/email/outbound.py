@@ -60,6 +60,8 @@ class Outbound:
         self._submission = submission
         self._mailbox = mailbox
         self._lost = connection_lost
+        # how often a message held by a lost connection asks again (an uncounted retry)
+        self.hold_retry = 15.0
 
     async def outgoing(
         self, tp: Touchpoint, settings: EmailSettings, conv: Conversation, message: Message
@@ -81,7 +83,9 @@ class Outbound:
         subject = own.get("subject") or reply_subject(parent.get("subject", ""))
         signature = ""
         if settings.signature.enabled and not own.get("auto_reply"):
-            signature = fill_variables(settings.signature.html, await self._variables(tp, conv, message))
+            signature = fill_variables(
+                settings.signature.html, await self._variables(tp, conv, message)
+            )
         out = Outgoing(
             from_addr=settings.address,
             from_name=tp.name,
@@ -99,7 +103,9 @@ class Outbound:
         )
         return out, own
 
-    async def _variables(self, tp: Touchpoint, conv: Conversation, message: Message) -> dict[str, str]:
+    async def _variables(
+        self, tp: Touchpoint, conv: Conversation, message: Message
+    ) -> dict[str, str]:
         agent = self._core.directory.agents.get(message.sender_id)
         contact = await self._core.contacts.get(conv.contact_id)
         return {
@@ -117,7 +123,7 @@ class Outbound:
         state = self._core.state
         connection = await state.connection(tp.id)
         if connection is not None and connection.status == "lost":
-            return held(f"email provider connection lost: {connection.reason}")
+            return held(f"email provider connection lost: {connection.reason}", self.hold_retry)
         out, own = await self.outgoing(tp, settings, conv, message)
         if own.get("sending") and settings.sent_folder:
             try:
@@ -135,7 +141,7 @@ class Outbound:
         except MailError as exc:
             if exc.auth:
                 await self._lost(tp, exc.reason)
-                return held(exc.reason)
+                return held(exc.reason, self.hold_retry)
             return failed(exc.reason, retryable=exc.retryable)
         if settings.sent_folder:
             try:

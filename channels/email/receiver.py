@@ -67,6 +67,9 @@ class Receiver:
         self.imported = 0
         self.last_error = ""
         self.idle_entered = asyncio.Event()
+        # set when a session ends in an error (cleared when the next one connects)
+        self.disconnected = asyncio.Event()
+        self._progress = asyncio.Condition()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"email {self.tp.id}")
@@ -82,6 +85,11 @@ class Receiver:
         """An admin asked to reconnect: try again now, whatever the backoff says."""
         self._retry_now.set()
 
+    async def until_imported(self, count: int, timeout: float = 30.0) -> None:
+        """Wait until ``count`` emails were imported since start (tests, the demo)."""
+        async with self._progress:
+            await asyncio.wait_for(self._progress.wait_for(lambda: self.imported >= count), timeout)
+
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
@@ -96,6 +104,7 @@ class Receiver:
             try:
                 await self._session(mailbox)
             except MailError as exc:
+                self.disconnected.set()
                 self.last_error = exc.reason
                 now = self._clock()
                 if self._opened:  # a working session dropped: reconnect at once
@@ -125,6 +134,7 @@ class Receiver:
         folder = self.settings.folder
         epoch = await mailbox.open()
         self._opened = True
+        self.disconnected.clear()
         await self._set_status(self.tp, "connected", "")
         self.last_error = ""
         cursor = await self._state.cursor(self.tp.id, folder)
@@ -145,6 +155,10 @@ class Receiver:
                 if raw is not None and await self._take(self.tp, self.settings, raw):
                     self.imported += 1
                 await self._state.advance(self.tp.id, folder, epoch, uid)
+                async with self._progress:
+                    self._progress.notify_all()
             self.idle_entered.set()
-            await mailbox.wait(IDLE_RENEW)
-            self.idle_entered.clear()
+            try:
+                await mailbox.wait(IDLE_RENEW)
+            finally:
+                self.idle_entered.clear()
