@@ -98,7 +98,9 @@ def synthetic_id(raw: bytes) -> str:
     return f"<{hashlib.sha256(raw).hexdigest()[:40]}@no-message-id.invalid>"
 
 
-def _header(msg: Message, name: str) -> str:
+def _header(msg: Message, name: str, *, tail: bool = False) -> str:
+    """A header's value, unfolded and bounded (``tail``: its last characters, for
+    References, whose newest ids are at the end)."""
     try:
         value = msg.get(name)
     except Exception:  # a header the policy cannot parse at all
@@ -109,7 +111,8 @@ def _header(msg: Message, name: str) -> str:
         text = str(value)
     except Exception:
         return ""
-    return " ".join(text.replace("\x00", "").split())[:MAX_HEADER_CHARS]
+    text = " ".join(text.replace("\x00", "").split())
+    return text[-MAX_HEADER_CHARS:] if tail else text[:MAX_HEADER_CHARS]
 
 
 def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
@@ -243,7 +246,7 @@ def parse(raw: bytes) -> ParsedEmail:
     new_text, quoted_text = split_quoted_text(text) if text else ("", "")
     if total > MAX_ATTACHMENTS_BYTES:
         problems.append("the attachments are over 25 MB in total")
-    refs = message_ids(_header(msg, "References"))[-MAX_REFERENCES:]
+    refs = message_ids(_header(msg, "References", tail=True))[-MAX_REFERENCES:]
     reply_ids = message_ids(_header(msg, "In-Reply-To"))
     return ParsedEmail(
         message_id=message_id,
