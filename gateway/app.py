@@ -205,6 +205,7 @@ class Node:
             agent_sockets=self.agent_sockets,
             limits=self.limits,
             health=self.health,
+            channel_state=self.channel_state,
             clock=clock,
             reload=self.shell.config_changed,
             endpoints=[ep for channel in self.channels for ep in channel.endpoints()],

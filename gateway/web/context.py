@@ -15,6 +15,7 @@ from gateway.model.records import Touchpoint
 from gateway.ports.store.base import Store
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
+from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.directory import Directory
@@ -56,6 +57,8 @@ class Web:
     agent_sockets: AgentSockets
     limits: Limits
     health: Health
+    # what the core keeps for channels (message content for the console's views)
+    channel_state: ChannelState
     clock: Callable[[], float]
     # reload configuration on every node and rebuild the router (after an admin change)
     reload: Callable[[], Awaitable[None]]
