@@ -15,9 +15,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from channels.chat.identity import sign
+from devkit.services import GatewayProcess
 from gateway.web.pages import frame_ancestors
 from tests.browser.conftest import NewPage, chat_frame, start_chat
-from tests.services import GatewayProcess
 
 WIDGET = Path(__file__).resolve().parents[2] / "widget" / "static"
 

@@ -12,7 +12,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.services import GatewayProcess
+from devkit.services import GatewayProcess
 
 TIMEOUT = 10.0
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from devkit import services
 from gateway.auth import hash_password
 from gateway.ports.store import create_store
 from gateway.ports.store.base import Agent, Queue, Touchpoint
-from tests import services
 from tests.gateway.client import AgentClient, Visitor
 
 AGENT = ("agent@demo.test", "demo-agent")

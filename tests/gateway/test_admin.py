@@ -19,11 +19,11 @@ import pytest
 from openapi_spec_validator import validate
 from starlette.routing import Mount, Route
 
+from devkit import services
 from gateway.app import create_app
 from gateway.settings import load_settings
 from gateway.web.admin.openapi import Endpoint
 from gateway.web.admin.routes import ENDPOINTS
-from tests import services
 from tests.gateway.client import Visitor
 from tests.gateway.conftest import ADMIN, AGENT, demo_agent
 

@@ -11,9 +11,9 @@ import jwt
 import pytest
 from websockets.asyncio.client import connect
 
+from devkit.services import GatewayProcess
 from tests.gateway.client import Socket
 from tests.gateway.conftest import demo_agent, demo_visitor
-from tests.services import GatewayProcess
 
 SECRET = "test-secret-key-0123456789abcdef-0123456789"
 

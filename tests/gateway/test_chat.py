@@ -9,11 +9,11 @@ from collections.abc import Callable
 import asyncpg
 import httpx
 
+from devkit import services
+from devkit.services import GatewayProcess
 from gateway.ports.store.base import Touchpoint
-from tests import services
 from tests.gateway.client import AgentClient, accepted_chat
 from tests.gateway.conftest import agent_record, demo_agent, demo_visitor, seed
-from tests.services import GatewayProcess
 
 
 async def test_visitor_and_agent_chat_with_offer_accept_and_replies(

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devkit import services
 from gateway.demo import FLOW
 from gateway.ports.store.base import FormField, Queue, Touchpoint
-from tests import services
 from tests.gateway.client import AgentClient, Visitor
 from tests.gateway.conftest import agent_record, seed
 

@@ -1,4 +1,5 @@
-"""Real servers for the test session: PostgreSQL, Redis and the gateway itself.
+"""Real servers for the tests, the benchmarks and scripts/cluster: PostgreSQL, Redis and
+the gateway itself.
 
 Each is started from its real binary in a temporary directory on a free loopback port
 and stopped at the end. A missing binary is an error with the package to install, never
