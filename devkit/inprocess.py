@@ -137,6 +137,7 @@ class InProcessGateway:
         self._runner = asyncio.create_task(self._serve(ready), name=f"gateway {self.base_url}")
         await asyncio.wait({ready, self._runner}, return_when=asyncio.FIRST_COMPLETED)
         if not ready.done():
+            shutil.rmtree(self.data_dir, ignore_errors=True)
             self._runner.result()  # start-up failed: its exception
             raise RuntimeError("the in-process gateway stopped while starting")
 
@@ -157,16 +158,18 @@ class InProcessGateway:
         ) as lifespan:
             self._app = _Served(lifespan.app, self.app_errors)
             transport = ASGIWebSocketTransport(self._app, initial_receive_timeout=START_TIMEOUT)
-            async with httpx.AsyncClient(transport=transport, base_url=self.base_url) as client:
-                self._ws_client = client
-                ready.set_result(None)
-                try:
-                    await self._stop.wait()
-                finally:
-                    self._ws_client = None
-                    for link in list(self._links):
-                        await link.close()
-            self._app = None
+            try:
+                async with httpx.AsyncClient(transport=transport, base_url=self.base_url) as ws:
+                    self._ws_client = ws
+                    ready.set_result(None)
+                    try:
+                        await self._stop.wait()
+                    finally:
+                        self._ws_client = None
+                        for link in list(self._links):
+                            await link.close()
+            finally:
+                self._app = None  # no new request while the app shuts down
 
     def alive(self) -> bool:
         """Started, not stopped, and no exception escaped the application."""
