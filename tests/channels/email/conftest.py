@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from channels.email import EmailChannel
+from devkit import services
 from gateway.app import Node
 from gateway.model.records import Agent, Queue, Touchpoint
 from gateway.settings import load_settings
-from tests import services
 from tests.channels.email.mail import SmtpServer, new_mailbox, settings_for
 
 NodeFactory = Callable[[], Awaitable[Node]]

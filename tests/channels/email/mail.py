@@ -1,6 +1,6 @@
 """The email tests' real servers and helpers: aiosmtpd (a real SMTP server, in-process on
 loopback) that records or refuses what it is given, and Dovecot's mailboxes (the session's
-IMAP server, tests/services.py) written to with the standard library's imaplib, as a
+IMAP server, devkit/services.py) written to with the standard library's imaplib, as a
 mail server's delivery agent would."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-from tests import services
+from devkit import services
 
 _users = itertools.count(1)
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import services
+from devkit import services
 from tests.channels.email.mail import SmtpServer, new_mailbox, settings_for
 from tests.gateway.client import AgentClient
 from tests.gateway.conftest import ADMIN, AGENT

@@ -13,11 +13,11 @@ import pytest
 
 from channels.email import EmailChannel
 from channels.email.receiver import Receiver
+from devkit import services
 from gateway import protocol as p
 from gateway.app import Node
 from gateway.model.channel_state import Connection
 from gateway.model.records import Message
-from tests import services
 from tests.channels.email.conftest import NodeFactory, email_channel, setup_touchpoint
 from tests.channels.email.mail import SmtpServer, an_email, count_in, deliver
 
