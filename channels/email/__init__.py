@@ -85,7 +85,8 @@ class EmailChannel(ChannelAdapter):
         self.inbound = Inbound(core)
         self.outbound = Outbound(core, self._submission, self._mailbox, self._lost)
         self.receivers: dict[str, Receiver] = {}
-        self._held: dict[str, tuple[str, Held]] = {}  # touchpoint id -> (settings digest, lease)
+        # touchpoint id -> (settings digest, lease; None for the demo mailbox)
+        self._held: dict[str, tuple[str, Held | None]] = {}
         self._sync_lock = asyncio.Lock()
         self._reminder: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[object]] = set()
@@ -150,6 +151,11 @@ class EmailChannel(ChannelAdapter):
                         receiver.restart()
                     continue
                 await self._release(tp_id)
+                if tp.settings.get("provider") == "demo":
+                    # the demo mailbox is this process's memory: every node reads its own
+                    self._held[tp_id] = (digest, None)
+                    await self._run_receiver(tp_id)
+                    continue
                 held = await self.core.exclusive.hold(
                     f"email:{tp_id}",
                     functools.partial(self._run_receiver, tp_id),
@@ -159,7 +165,7 @@ class EmailChannel(ChannelAdapter):
 
     async def _release(self, tp_id: str) -> None:
         entry = self._held.pop(tp_id, None)
-        if entry is not None:
+        if entry is not None and entry[1] is not None:
             await self.core.exclusive.release(entry[1].name)
         await self._stop_receiver(tp_id)
 
@@ -177,8 +183,13 @@ class EmailChannel(ChannelAdapter):
             take=self.inbound.take,
             state=self.core.state,
             set_status=self._set_status,
-            valid=(entry[1].valid if entry is not None else lambda: True),
+            valid=(entry[1].valid if entry is not None and entry[1] is not None else lambda: True),
             clock=self.core.clock,
+            stream=(
+                f"{settings.folder}@demo-{self.office.uidvalidity}"
+                if settings.provider == "demo"
+                else ""
+            ),
         )
         self.receivers[tp_id] = receiver
         receiver.start()

@@ -2,7 +2,7 @@
 (demo_mailbox.py) and a page, ``/demo/email``, where a newcomer writes as the customer
 and reads the answers, while the agent answers from the console.
 
-* ``POST /demo/email/messages`` {from, name, subject, text, in_reply_to} builds a real
+* ``POST /demo/email/messages`` {from, name, subject, text, html, in_reply_to} builds a real
   RFC 5322 message (the standard library's email API) and drops it in the demo
   touchpoint's INBOX, where its receiving loop picks it up as it would over IMAP;
 * ``GET /demo/email/messages?address=`` lists what the gateway sent to that address
@@ -81,6 +81,8 @@ class DemoEmailIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     subject: Annotated[str, msgspec.Meta(max_length=500)] = ""
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
     in_reply_to: Short = ""
+    # an HTML part too, as mail clients send (sanitised on arrival like any email's)
+    html: Annotated[str, msgspec.Meta(max_length=50_000)] = ""
 
 
 class DemoEmailOut(msgspec.Struct, kw_only=True):
@@ -119,6 +121,8 @@ def routes(channel: EmailChannel) -> list[BaseRoute]:
             msg["In-Reply-To"] = body.in_reply_to
             msg["References"] = body.in_reply_to
         msg.set_content(body.text)
+        if body.html:
+            msg.add_alternative(body.html, subtype="html")
         channel.office.folder(DEMO_ADDRESS, "INBOX").add(bytes(msg))
         return Response(
             msgspec.json.encode({"message_id": message_id}),

@@ -51,8 +51,11 @@ class Receiver:
         set_status: SetStatus,
         valid: Callable[[], bool],
         clock: Callable[[], float],
+        stream: str = "",
     ) -> None:
         self.tp = tp
+        # the cursor's key: the folder (the demo mailbox: its folder in this process)
+        self._stream = stream or settings.folder
         self.settings = settings
         self._mailbox = mailbox
         self._take = take
@@ -131,7 +134,7 @@ class Receiver:
             backoff = min(backoff * 2, MAX_BACKOFF)
 
     async def _session(self, mailbox: Mailbox) -> None:
-        folder = self.settings.folder
+        folder = self._stream
         epoch = await mailbox.open()
         self._opened = True
         self.disconnected.clear()

@@ -59,6 +59,7 @@ class Leadership:
         key: str = LEASE_KEY,
         fence_key: str = FENCE_KEY,
         what: str = "the router",
+        level: int = logging.WARNING,
     ) -> None:
         self._redis = client
         # the lease's keys (the router's by default; gateway/services/exclusive.py holds
@@ -66,6 +67,7 @@ class Leadership:
         self._key = key
         self._fence_key = fence_key
         self._what = what
+        self._level = level
         self.node_id = node_id
         self.lease = lease
         self._on_elected = on_elected
@@ -114,7 +116,13 @@ class Leadership:
                     if fence:
                         self.fence = fence
                         self._valid_until = started + self.lease * 0.8
-                        log.warning("node %s leads %s (fence %d)", self.node_id, self._what, fence)
+                        log.log(
+                            self._level,
+                            "node %s leads %s (fence %d)",
+                            self.node_id,
+                            self._what,
+                            fence,
+                        )
                         await self._on_elected(fence)
             except asyncio.CancelledError:
                 raise
@@ -125,7 +133,7 @@ class Leadership:
             await asyncio.sleep(self.lease / 3)
 
     async def _lose(self, why: str) -> None:
-        log.warning("node %s stops leading %s: %s", self.node_id, self._what, why)
+        log.log(self._level, "node %s stops leading %s: %s", self.node_id, self._what, why)
         self.fence = 0
         self._valid_until = 0.0
         await self._on_deposed()

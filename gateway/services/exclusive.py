@@ -10,6 +10,7 @@ it commits: a holder whose lease may have lapsed must not write.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
@@ -62,6 +63,7 @@ class Exclusive:
             key=f"gw:lease:{name}",
             fence_key=f"gw:fence:{name}",
             what=name,
+            level=logging.INFO,  # one line per mailbox and node: not a warning
         )
         held = Held(name, leadership, on_deposed)
         self._held[name] = held
