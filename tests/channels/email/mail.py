@@ -6,6 +6,7 @@ mail server's delivery agent would."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
 import imaplib
 import itertools
@@ -29,8 +30,19 @@ class Recorder:
         self.messages: list[tuple[str, list[str], EmailMessage]] = []
         self.refuse: str = ""
         self.refuse_once = False
+        self.oauth_logins: list[tuple[str, str]] = []
         self._arrived = asyncio.Condition()
         self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
+        """SASL XOAUTH2 (Google's and Microsoft's format): "user=U^Aauth=Bearer T^A^A"."""
+        blob = base64.b64decode(args[1]) if len(args) > 1 else b""
+        fields = dict(part.split(b"=", 1) for part in blob.split(b"\x01") if b"=" in part)
+        self.oauth_logins.append(
+            (fields.get(b"user", b"").decode(), fields.get(b"auth", b"").decode())
+        )
+        ok = fields.get(b"auth") == b"Bearer good-token"
+        return AuthResult(success=ok, handled=False, auth_data=fields.get(b"user"))
 
     async def handle_RCPT(
         self, server: Any, session: Session, envelope: Envelope, address: str, options: list[str]

@@ -13,6 +13,9 @@ import pytest
 
 from channels.email import EmailChannel
 from channels.email.receiver import Receiver
+from channels.email.settings import load
+from channels.email.smtp import SmtpSubmission
+from channels.email.transport import MailError
 from devkit import services
 from gateway import protocol as p
 from gateway.app import Node
@@ -326,3 +329,24 @@ async def _delivered(node: Node, cid: str, seq: int, timeout: float = 30) -> Mes
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+async def test_smtp_with_an_oauth2_bearer_token(smtp: SmtpServer) -> None:
+    """XOAUTH2 behind the same interface as a password; a refused token is an
+    authentication failure (the touchpoint's connection is then lost), not a retry."""
+    settings = load(
+        {
+            "address": "support@shop.test",
+            "smtp": {"host": "127.0.0.1", "port": smtp.port, "security": "none"},
+            "auth": "oauth2",
+            "oauth_token": "good-token",
+        }
+    )
+    raw = an_email(to="c@customer.test", message_id="<oauth@shop.test>")
+    await SmtpSubmission(settings).send(raw, "support@shop.test", ["c@customer.test"])
+    assert smtp.recorder.oauth_logins == [("support@shop.test", "Bearer good-token")]
+    assert len(await smtp.recorder.until(1)) == 1
+    expired = msgspec.structs.replace(settings, oauth_token="expired")
+    with pytest.raises(MailError) as failure:
+        await SmtpSubmission(expired).send(raw, "support@shop.test", ["c@customer.test"])
+    assert failure.value.auth and not failure.value.retryable
