@@ -22,7 +22,6 @@ from typing import Annotated, Any
 
 import msgspec
 from email_validator import EmailNotValidError, validate_email
-from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from channels.base import ChannelAdapter, Core, Problems
@@ -42,7 +41,7 @@ from gateway.model.records import Agent, Conversation, Message, Touchpoint
 from gateway.services.deliveries import Outcome, failed
 from gateway.services.exclusive import Held
 from gateway.services.notify import ContactNote
-from gateway.web.admin.http import Ctx, convert, json_response, route
+from gateway.web.admin.http import route
 from gateway.web.openapi import Endpoint
 
 log = logging.getLogger("gateway.email")
@@ -337,71 +336,11 @@ class EmailChannel(ChannelAdapter):
         """Nothing live: an email contact reads what ``deliver`` sends."""
 
     # -- web --------------------------------------------------------------------------------
-    async def status(self, ctx: Ctx) -> Response:
-        tp = await ctx.store.get_touchpoint(ctx.param())
-        if tp.channel != "email":
-            raise NotFound("not an email touchpoint")
-        readable = tp.active and tp.direction in ("inbound", "both")
-        conn = await self.core.state.connection(tp.id)
-        return json_response(
-            api.status_of(tp.id, tp.settings, tp.active, readable, conn, self.core.clock())
-        )
-
-    async def reconnect(self, ctx: Ctx) -> Response:
-        body = convert(ctx.raw, api.ReconnectIn)
-        tp = await ctx.store.get_touchpoint(ctx.param())
-        if tp.channel != "email":
-            raise NotFound("not an email touchpoint")
-        settings = dict(tp.settings)
-        if body.password is not None:
-            settings |= {"password": body.password, "auth": "password"}
-        if body.oauth_token is not None:
-            settings |= {"oauth_token": body.oauth_token, "auth": "oauth2"}
-        if settings != tp.settings:
-            checked, problems = self.check_touchpoint(
-                msgspec.structs.replace(tp, settings=settings)
-            )
-            if problems:
-                raise InvalidInput(problems)
-            await ctx.store.put_touchpoint(checked)
-        await self.core.state.set_connection(tp.id, "connecting", "reconnect requested")
-        await ctx.changed()  # every node reloads; the one reading the mailbox reconnects
-        return await self.status(ctx)
-
-    def _endpoints(self) -> list[Endpoint]:
-        return [
-            Endpoint(
-                "GET",
-                "/api/admin/touchpoints/{id}/email",
-                "An email touchpoint's connection status and notices",
-                "admin",
-                self.status,
-                response=api.EmailStatus,
-                errors=(404,),
-                description="status: connecting, connected, lost (with the reason), or "
-                "inactive; notices: 'Email provider connection lost' and the OAuth "
-                "re-check reminder.",
-            ),
-            Endpoint(
-                "POST",
-                "/api/admin/touchpoints/{id}/email/reconnect",
-                "Reconnect (or reauthenticate) an email touchpoint",
-                "admin",
-                self.reconnect,
-                body=api.ReconnectIn,
-                response=api.EmailStatus,
-                errors=(404,),
-                description="An empty body reconnects with the stored credentials; a "
-                "password or oauth_token reauthenticates. Every pending email is "
-                "restored: nothing lost, nothing twice.",
-            ),
-        ]
-
     def routes(self) -> list[BaseRoute]:
         return demo.routes(self) if self.core.settings.demo else []
 
     def api_routes(self) -> list[BaseRoute]:
-        return [route(ep) for ep in self._endpoints()]
+        return [route(ep) for ep in api.endpoints(self)]
 
     def endpoints(self) -> list[Endpoint]:
-        return self._endpoints()
+        return api.endpoints(self)

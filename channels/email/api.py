@@ -4,11 +4,19 @@ reauthenticate, which restore every pending email (docs/channels/email.md)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
+from starlette.responses import Response
 
+from gateway.errors import InvalidInput, NotFound
 from gateway.model.channel_state import Connection
+from gateway.web.admin.http import Ctx, convert, json_response
+from gateway.web.openapi import Endpoint
+
+if TYPE_CHECKING:
+    from channels.email import EmailChannel
 
 REMINDER_PERIOD = 14 * 24 * 3600.0
 LOST_NOTICE = "Email provider connection lost"
@@ -77,3 +85,64 @@ def status_of(
         notices=notices,
         recheck_due_at=due,
     )
+
+
+async def status(channel: EmailChannel, ctx: Ctx) -> Response:
+    tp = await ctx.store.get_touchpoint(ctx.param())
+    if tp.channel != "email":
+        raise NotFound("not an email touchpoint")
+    readable = tp.active and tp.direction in ("inbound", "both")
+    conn = await channel.core.state.connection(tp.id)
+    return json_response(
+        status_of(tp.id, tp.settings, tp.active, readable, conn, channel.core.clock())
+    )
+
+
+async def reconnect(channel: EmailChannel, ctx: Ctx) -> Response:
+    body = convert(ctx.raw, ReconnectIn)
+    tp = await ctx.store.get_touchpoint(ctx.param())
+    if tp.channel != "email":
+        raise NotFound("not an email touchpoint")
+    settings = dict(tp.settings)
+    if body.password is not None:
+        settings |= {"password": body.password, "auth": "password"}
+    if body.oauth_token is not None:
+        settings |= {"oauth_token": body.oauth_token, "auth": "oauth2"}
+    if settings != tp.settings:
+        checked, problems = channel.check_touchpoint(msgspec.structs.replace(tp, settings=settings))
+        if problems:
+            raise InvalidInput(problems)
+        await ctx.store.put_touchpoint(checked)
+    await channel.core.state.set_connection(tp.id, "connecting", "reconnect requested")
+    await ctx.changed()  # every node reloads; the one reading the mailbox reconnects
+    return await status(channel, ctx)
+
+
+def endpoints(channel: EmailChannel) -> list[Endpoint]:
+    return [
+        Endpoint(
+            "GET",
+            "/api/admin/touchpoints/{id}/email",
+            "An email touchpoint's connection status and notices",
+            "admin",
+            functools.partial(status, channel),
+            response=EmailStatus,
+            errors=(404,),
+            description="status: connecting, connected, lost (with the reason), or "
+            "inactive; notices: 'Email provider connection lost' and the OAuth "
+            "re-check reminder.",
+        ),
+        Endpoint(
+            "POST",
+            "/api/admin/touchpoints/{id}/email/reconnect",
+            "Reconnect (or reauthenticate) an email touchpoint",
+            "admin",
+            functools.partial(reconnect, channel),
+            body=ReconnectIn,
+            response=EmailStatus,
+            errors=(404,),
+            description="An empty body reconnects with the stored credentials; a "
+            "password or oauth_token reauthenticates. Every pending email is "
+            "restored: nothing lost, nothing twice.",
+        ),
+    ]
