@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
 from channels.base import ChannelAdapter, Core
 from channels.chat import ChatChannel
+from channels.email import EmailChannel
 from gateway import metrics
 from gateway.auth import Tokens, load_secret, new_id
 from gateway.cluster.lease import Leadership
@@ -36,11 +37,14 @@ from gateway.services.access import AccessPolicy
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
 from gateway.services.availability import AvailabilityService
+from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
+from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
 from gateway.services.endings import Endings
+from gateway.services.exclusive import Exclusive
 from gateway.services.idle import IdleCloser
 from gateway.services.notify import Notifier
 from gateway.services.presence_sweep import PresenceSweep
@@ -61,7 +65,7 @@ from gateway.web.login import api_routes
 log = logging.getLogger("gateway")
 
 # The channels this build carries. Each is an adapter of channels/base.py.
-ADAPTERS: tuple[type[ChannelAdapter], ...] = (ChatChannel,)
+ADAPTERS: tuple[type[ChannelAdapter], ...] = (ChatChannel, EmailChannel)
 
 
 class Node:
@@ -100,8 +104,15 @@ class Node:
         self.contacts = ContactService(self.store, clock)
         self.access = AccessPolicy(self.directory, router)
         self.summaries = Summaries(self.store, self.directory, self.contacts.name)
+        self.deliveries = Deliveries(self.store, self.notifier, clock)
         self.shell.effects = Effects(
-            self.store, self.directory, self.notifier, self.summaries, self.access, router
+            self.store,
+            self.directory,
+            self.notifier,
+            self.summaries,
+            self.access,
+            self.deliveries,
+            router,
         )
         self.conversations = ConversationService(
             store=self.store,
@@ -112,15 +123,19 @@ class Node:
             access=self.access,
             notifier=self.notifier,
             summaries=self.summaries,
+            deliveries=self.deliveries,
             clock=clock,
             backlog_page=settings.history_page_size * 4,
         )
+        self.channel_state = ChannelState(self.store, clock)
         self.desk = AgentDesk(
             store=self.store,
             directory=self.directory,
             shell=self.shell,
             access=self.access,
             notifier=self.notifier,
+            deliveries=self.deliveries,
+            state=self.channel_state,
             clock=clock,
         )
         self.agents = AgentService(
@@ -166,6 +181,7 @@ class Node:
             set_gap = getattr(self.bus, "set_gap_handler", None)
             if set_gap is not None:
                 set_gap(self.on_bus_gap)
+        self.exclusive = Exclusive(self.redis, self.node_id, settings.router_lease)
         # -- web and channels ------------------------------------------------------------
         self.limits = Limits(settings)
         self.agent_sockets = AgentSockets(self.hub, self.agents)
@@ -177,16 +193,21 @@ class Node:
             contacts=self.contacts,
             endings=self.endings,
             availability=self.availability,
+            deliveries=self.deliveries,
             notifier=self.notifier,
             presence=self.presence,
             tokens=self.tokens,
             hub=self.hub,
             limits=self.limits,
             clock=clock,
+            state=self.channel_state,
+            exclusive=self.exclusive,
         )
         self.channels = [adapter(core) for adapter in ADAPTERS]
         for channel in self.channels:
             self.notifier.register(channel.name, channel)
+            if channel.spec.tracked_delivery:
+                self.deliveries.register(channel.name, channel)
             self.shell.on_config(channel.configuration_changed)
         self.shell.on_config(self._close_deactivated_agents)
         self.web = Web(
@@ -202,12 +223,14 @@ class Node:
             agent_sockets=self.agent_sockets,
             limits=self.limits,
             health=self.health,
+            channel_state=self.channel_state,
             clock=clock,
             availability=self.availability,
             refusals=self.refusals,
             reload=self.shell.config_changed,
             endpoints=[ep for channel in self.channels for ep in channel.endpoints()],
             touchpoint_checks={c.name: c.check_touchpoint for c in self.channels},
+            touchpoint_secrets={c.name: c.secret_settings for c in self.channels},
         )
 
     async def start(self) -> None:
@@ -220,6 +243,7 @@ class Node:
         await self.shell.start()
         await self.sweep.start()
         await self.idle.start()
+        await self.deliveries.start()
         for channel in self.channels:
             await channel.start()
 
@@ -227,6 +251,8 @@ class Node:
         for channel in reversed(self.channels):
             await channel.stop()
         await self.idle.stop()
+        await self.exclusive.stop()
+        await self.deliveries.stop()
         await self.sweep.stop()
         await self.shell.stop()
         if self.link is not None:
@@ -271,6 +297,7 @@ def _banner(settings: Settings) -> None:
     if settings.demo:
         lines += [
             f"  demo page (the visitor):  {base}/demo",
+            f"  email the demo mailbox:   {base}/demo/email",
             f"  agent console:            {base}/console",
             f"    log in as the agent:    {DEMO_AGENT[0]} / {DEMO_AGENT[1]}",
             f"    or as the admin:        {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}",

@@ -1,4 +1,4 @@
-"""Session-wide real services. See tests/services.py."""
+"""Session-wide real services. See devkit/services.py."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests import services
+from devkit import services
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +25,18 @@ def postgres() -> Iterator[services.Postgres]:
 def redis_server() -> Iterator[services.Redis]:
     try:
         server = services.start_redis()
+    except services.ServiceMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[services.Dovecot]:
+    try:
+        server = services.start_dovecot()
     except services.ServiceMissing as exc:
         pytest.fail(str(exc), pytrace=False)
     try:

@@ -72,9 +72,10 @@ async def check(request: Request) -> Response:
     tp = web.directory.touchpoints.get(q.touchpoint)
     origin = request.headers.get("origin", "")
 
-    async def refuse(code: RefusalCode | str, message: str, out: CheckOut) -> Response:
-        if tp is not None and code in ("domain_mismatch", "origin_mismatch", "touchpoint_inactive"):
-            await web.refusals.record(tp.id, origin, q.page, code, message)
+    async def refuse(code: RefusalCode, reason: str, out: CheckOut) -> Response:
+        """Answer ``out``, and note the refusal for the touchpoint's admin."""
+        if tp is not None:
+            await web.refusals.record(tp.id, origin, q.page, code, reason)
         return _answer(out, refused=True)
 
     if tp is None or tp.channel != "chat" or not tp.active:

@@ -28,6 +28,11 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     fields: dict[str, str] = {}
     # when the provider says it was sent (UNIX seconds); the gateway's clock otherwise
     sent_at: float | None = None
+    # the conversation this message continues, when the channel threads messages itself
+    # (email: In-Reply-To and References); used while that conversation is live on this
+    # touchpoint, whoever on the thread writes; otherwise the message goes where any
+    # message from ``address`` goes
+    conversation_id: str = ""
 
 
 DeliveryStatus = Literal["sent", "delivered", "read", "failed"]
@@ -41,3 +46,5 @@ class DeliveryReport(msgspec.Struct, frozen=True, kw_only=True):
     status: DeliveryStatus
     # why it failed, in words an agent understands (never a credential or raw payload)
     reason: str = ""
+    # the provider's id for the message, when this report gives it first (on "sent")
+    provider_id: str = ""

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from devkit.services import GatewayProcess
 from tests.browser.conftest import ADMIN, AGENT, NewPage, axe_audit, shot
 from tests.browser.test_accessibility import report
-from tests.services import GatewayProcess
 
 pytestmark = pytest.mark.browser
 

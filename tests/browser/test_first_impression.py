@@ -15,6 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from devkit.services import GatewayProcess
 from tests.browser.conftest import (
     ADMIN,
     NewPage,
@@ -27,7 +28,6 @@ from tests.browser.conftest import (
     start_chat,
 )
 from tests.browser.test_accessibility import report
-from tests.services import GatewayProcess
 
 pytestmark = pytest.mark.browser
 

@@ -9,8 +9,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from devkit.services import GatewayProcess
 from tests.browser.conftest import NewPage, chat_frame, login, shot
-from tests.services import GatewayProcess
 
 pytestmark = pytest.mark.browser
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 
+from devkit.services import GatewayProcess
 from tests.gateway.client import AgentClient, Visitor
 from tests.gateway.conftest import demo_agent, demo_visitor
 from tests.gateway.test_starting import admin_client, connected, nothing_rang, online
-from tests.services import GatewayProcess
 
 
 async def availability(visitor: Visitor) -> dict[str, Any]:

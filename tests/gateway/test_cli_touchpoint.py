@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests import services
+from devkit import services
 from tests.gateway.conftest import ADMIN, AGENT
 
 ROOT = services.ROOT

@@ -7,10 +7,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from devkit.services import GatewayProcess
 from tests.gateway.client import AgentClient, Visitor, accepted_chat
 from tests.gateway.conftest import demo_agent, demo_visitor
 from tests.gateway.test_starting import admin_client, connected, online
-from tests.services import GatewayProcess
 
 
 async def end(visitor: Visitor) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
+from devkit.services import GatewayProcess
 from tests.gateway.client import AgentClient, Visitor
 from tests.gateway.conftest import ADMIN, demo_agent, demo_visitor
-from tests.services import GatewayProcess
 
 
 def admin_client(node: GatewayProcess) -> httpx.Client:

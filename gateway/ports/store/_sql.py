@@ -1,19 +1,20 @@
 """The store's operations whose SQL both dialects share (_config.py, _history.py,
-_ratings.py),
+_channel_state.py, _ratings.py),
 and the message append both dialects build theirs on."""
 
 from __future__ import annotations
 
 import abc
 
-from gateway.model.records import Message, MessageKind, Sender
+from gateway.model.records import DeliveryState, Message, MessageKind, Sender
+from gateway.ports.store._channel_state import ChannelStateRows
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
 from gateway.ports.store._ratings import RatingRows
 from gateway.ports.store.base import Appended
 
 
-class SQLStore(ConfigRows, HistoryRows, RatingRows):
+class SQLStore(ConfigRows, HistoryRows, ChannelStateRows, RatingRows):
     """The operations whose SQL both dialects share."""
 
     async def append_message(
@@ -26,6 +27,7 @@ class SQLStore(ConfigRows, HistoryRows, RatingRows):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        delivery: DeliveryState = "",
     ) -> tuple[Message, bool]:
         # Both dialects implement ``append`` in one statement (or one group commit);
         # this is it without the conversation.
@@ -37,6 +39,7 @@ class SQLStore(ConfigRows, HistoryRows, RatingRows):
             body=body,
             now=now,
             kind=kind,
+            delivery=delivery,
         )
         return appended.message, appended.created
 
@@ -51,4 +54,5 @@ class SQLStore(ConfigRows, HistoryRows, RatingRows):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        delivery: DeliveryState = "",
     ) -> Appended: ...

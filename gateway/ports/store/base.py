@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 from typing import Any, NamedTuple
 
+from gateway.model.channel_state import Connection, ConnectionStatus, Content, Cursor, MessageRef
 from gateway.model.channels import ChannelName
 from gateway.model.records import (
     Agent,
@@ -39,6 +40,15 @@ from gateway.model.records import (
     Side,
     Touchpoint,
 )
+
+
+class DeliveryJob(NamedTuple):
+    """An outbound message claimed for delivery (``claim_deliveries``)."""
+
+    conversation: Conversation
+    message: Message
+    # attempts so far, this one included
+    attempts: int
 
 
 class Appended(NamedTuple):
@@ -283,6 +293,7 @@ class Store(abc.ABC):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        delivery: DeliveryState = "",
     ) -> tuple[Message, bool]:
         """Store a message with the conversation's next seq, in one transaction that also
         bumps the other side's unread count (a contact's message bumps agent_unread,
@@ -291,7 +302,10 @@ class Store(abc.ABC):
         Idempotent on (conversation_id, sender, sender_id, client_msg_id): a retry returns
         the message stored the first time and False, storing nothing. Returns (message,
         True) when new. NotFound for an unknown conversation. An empty client_msg_id
-        opts out of idempotency (every such call stores a new message)."""
+        opts out of idempotency (every such call stores a new message).
+
+        ``delivery="pending"`` makes the message an outbound delivery job, due now (see
+        claim_deliveries)."""
 
     async def append(
         self,
@@ -303,6 +317,7 @@ class Store(abc.ABC):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        delivery: DeliveryState = "",
     ) -> Appended:
         """``append_message``, and the conversation as it is right after (its owner,
         state and unread counts, which the message path needs next). Stores that can
@@ -315,6 +330,7 @@ class Store(abc.ABC):
             body=body,
             now=now,
             kind=kind,
+            delivery=delivery,
         )
         return Appended(message, created, await self.get_conversation(conversation_id))
 
@@ -332,13 +348,94 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def set_delivery(
-        self, conversation_id: str, seq: int, state: DeliveryState, error: str = ""
+        self,
+        conversation_id: str,
+        seq: int,
+        state: DeliveryState,
+        error: str = "",
+        *,
+        provider_id: str = "",
     ) -> Message:
-        """Record what became of an outbound message. A state never moves backwards
-        (read after delivered after sent; failed is final): a late or repeated report
-        changes nothing. NotFound for an unknown message."""
+        """Record what became of an outbound message (and the provider's id for it,
+        when given). A state never moves backwards (read after delivered after sent;
+        failed and read are final): a late or repeated report changes nothing. Leaving
+        "pending" ends the delivery job. NotFound for an unknown message."""
+
+    @abc.abstractmethod
+    async def claim_deliveries(self, now: float, lease: float, limit: int) -> list[DeliveryJob]:
+        """In one transaction, claim up to ``limit`` pending outbound messages that are
+        due (``delivery_due <= now``), the earliest pending one of each conversation only
+        (so a conversation's messages go out in order): each becomes due again at
+        ``now + lease`` (if the claimer dies, another takes it over then) and counts one
+        more attempt. Oldest due first."""
+
+    @abc.abstractmethod
+    async def retry_delivery(
+        self, conversation_id: str, seq: int, due: float, error: str, *, counted: bool = True
+    ) -> None:
+        """A pending message's delivery failed for now: due again at ``due``.
+        ``counted=False``: the attempt was not made (the channel is down), so it does not
+        count towards the limit."""
+
+    @abc.abstractmethod
+    async def message_by_provider_id(self, provider_id: str) -> Message | None:
+        """The outbound message the provider knows by this id, if any."""
 
     @abc.abstractmethod
     async def mark_read(self, conversation_id: str, side: Side, seq: int) -> Conversation:
         """The side has read up to seq: its unread count becomes the number of the other
         side's text messages with a greater seq (0 when seq >= last_seq)."""
+
+    # -- channel state (gateway/model/channel_state.py) ------------------------------
+    @abc.abstractmethod
+    async def get_cursor(self, touchpoint_id: str, stream: str) -> Cursor | None: ...
+
+    @abc.abstractmethod
+    async def put_cursor(
+        self, touchpoint_id: str, stream: str, epoch: str, position: int, *, now: float
+    ) -> Cursor:
+        """Move the cursor to ``position``. Within the same epoch it never moves back (a
+        late writer changes nothing); a new epoch starts over at ``position``. NotFound
+        for an unknown touchpoint. Returns the cursor as stored."""
+
+    @abc.abstractmethod
+    async def set_connection(
+        self, touchpoint_id: str, status: ConnectionStatus, reason: str = "", *, now: float
+    ) -> tuple[Connection | None, Connection]:
+        """Record the touchpoint's connection status; (before, after). ``since`` changes
+        only with the status; ``connected_at`` is set when it becomes connected. NotFound
+        for an unknown touchpoint."""
+
+    @abc.abstractmethod
+    async def get_connection(self, touchpoint_id: str) -> Connection | None: ...
+
+    @abc.abstractmethod
+    async def list_connections(self) -> list[Connection]: ...
+
+    @abc.abstractmethod
+    async def mark_reminded(self, touchpoint_id: str, *, now: float) -> None: ...
+
+    @abc.abstractmethod
+    async def put_ref(
+        self, touchpoint_id: str, ref: str, conversation_id: str, seq: int, *, now: float
+    ) -> MessageRef:
+        """Record that ``ref`` names this message; the first record of a ref stands (a
+        repeat returns it unchanged). NotFound for an unknown conversation."""
+
+    @abc.abstractmethod
+    async def find_ref(self, touchpoint_id: str, refs: list[str]) -> MessageRef | None:
+        """The newest record among these refs on the touchpoint, if any."""
+
+    @abc.abstractmethod
+    async def put_content(
+        self, conversation_id: str, client_msg_id: str, content: Content, *, now: float
+    ) -> None:
+        """Store (or replace) a message's channel content, by its client id. NotFound for
+        an unknown conversation."""
+
+    @abc.abstractmethod
+    async def get_content(self, conversation_id: str, client_msg_id: str) -> Content | None: ...
+
+    @abc.abstractmethod
+    async def list_content(self, conversation_id: str) -> dict[str, Content]:
+        """Every message content of the conversation, by client id."""
