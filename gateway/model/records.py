@@ -250,7 +250,7 @@ class Message(msgspec.Struct, kw_only=True, frozen=True):
     delivery: DeliveryState = ""
     delivery_error: str = ""
     # the files it carries, in the order they were sent
-    attachments: list[AttachmentRef] = []
+    attachments: tuple[AttachmentRef, ...] = ()
 
 
 class AgentSession(msgspec.Struct, kw_only=True, frozen=True):

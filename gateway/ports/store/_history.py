@@ -19,9 +19,11 @@ from gateway.model.records import (
     Message,
     Side,
 )
+from gateway.ports.store._attachments import QUEUE_CONTACT_BLOBS
 from gateway.ports.store._rows import (
     _CONVERSATION_STUB,
     _DELIVERY_RANK,
+    ATTACHMENTS,
     CONTACTS,
     CONVERSATIONS,
     LINK_ADDRESS,
@@ -120,7 +122,9 @@ class HistoryRows(SQLBase):
 
     async def delete_contact(self, contact_id: str) -> int:
         async with self._transaction() as c:
-            # messages go with their conversations (ON DELETE CASCADE)
+            # the files' bytes are the blob store's: queue them before their rows go
+            await c.execute(QUEUE_CONTACT_BLOBS, contact_id)
+            # messages and attachments go with their conversations (ON DELETE CASCADE)
             deleted = await c.fetch(
                 "DELETE FROM conversations WHERE contact_id = $1 RETURNING id", contact_id
             )
@@ -143,14 +147,27 @@ class HistoryRows(SQLBase):
                 " WHERE c.contact_id = $1 ORDER BY m.conversation_id, m.seq",
                 contact_id,
             )
+            attachment_rows = await c.fetch(
+                f"SELECT {', '.join('a.' + col for col in ATTACHMENTS.columns)}"
+                " FROM attachments a JOIN conversations c ON c.id = a.conversation_id"
+                " WHERE c.contact_id = $1 AND a.seq > 0 ORDER BY a.seq, a.id",
+                contact_id,
+            )
         by_conversation: dict[str, list[Any]] = {}
         for r in message_rows:
-            by_conversation.setdefault(r[0], []).append(msgspec.to_builtins(decode_message(r)))
+            message = msgspec.to_builtins(decode_message(r))
+            message["attachments"] = list(message["attachments"])  # JSON's array, not a tuple
+            by_conversation.setdefault(r[0], []).append(message)
+        files: dict[str, list[Any]] = {}
+        for r in attachment_rows:
+            a = ATTACHMENTS.decode(r)
+            files.setdefault(a.conversation_id, []).append(msgspec.to_builtins(a))
         conversations = []
         for r in conversation_rows:
             conv = CONVERSATIONS.decode(r)
             item = msgspec.to_builtins(conv)
             item["messages"] = by_conversation.get(conv.id, [])
+            item["attachments"] = files.get(conv.id, [])
             conversations.append(item)
         return {
             "contact": msgspec.to_builtins(CONTACTS.decode(contact_row)),

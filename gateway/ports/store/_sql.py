@@ -1,17 +1,20 @@
-"""The store's operations whose SQL both dialects share (_config.py, _history.py),
+"""The store's operations whose SQL both dialects share (_config.py, _history.py,
+_attachments.py),
 and the message append both dialects build theirs on."""
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 
 from gateway.model.records import Message, MessageKind, Sender
+from gateway.ports.store._attachments import AttachmentRows
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
 from gateway.ports.store.base import Appended
 
 
-class SQLStore(ConfigRows, HistoryRows):
+class SQLStore(ConfigRows, HistoryRows, AttachmentRows):
     """The operations whose SQL both dialects share."""
 
     async def append_message(
@@ -24,6 +27,7 @@ class SQLStore(ConfigRows, HistoryRows):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        attachments: Sequence[str] = (),
     ) -> tuple[Message, bool]:
         # Both dialects implement ``append`` in one statement (or one group commit);
         # this is it without the conversation.
@@ -35,6 +39,7 @@ class SQLStore(ConfigRows, HistoryRows):
             body=body,
             now=now,
             kind=kind,
+            attachments=attachments,
         )
         return appended.message, appended.created
 
@@ -49,4 +54,5 @@ class SQLStore(ConfigRows, HistoryRows):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        attachments: Sequence[str] = (),
     ) -> Appended: ...

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,6 +26,7 @@ from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUn
 from gateway.model.channels import ChannelName
 from gateway.model.records import Contact, Message, MessageKind, Sender
 from gateway.ports.store import migrate
+from gateway.ports.store._attachments import attach, attachable, refs
 from gateway.ports.store._rows import (
     CONVERSATIONS,
     LINK_ADDRESS,
@@ -33,6 +34,7 @@ from gateway.ports.store._rows import (
     Row,
     decode_message,
     email_key,
+    refs_json,
     unread_increments,
 )
 from gateway.ports.store._sql import SQLStore
@@ -59,6 +61,12 @@ WITH bumped AS (
 SELECT inserted.seq, {", ".join("bumped." + c for c in CONVERSATIONS.columns)}
 FROM inserted, bumped
 """
+
+# The same, for a message with files (in a transaction that attaches them).
+_APPEND_WITH_FILES = _APPEND.replace(
+    "(conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind)",
+    "(conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind, attachments)",
+).replace("$7::text\n", "$7::text, $10::jsonb\n")
 
 # NOT EXISTS first so that a duplicate id does not use up a number (nextval is
 # evaluated only for a row that gets inserted); a race still ends in the unique index.
@@ -285,9 +293,16 @@ class PostgresStore(SQLStore):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        attachments: Sequence[str] = (),
     ) -> Appended:
         """One statement: bump the conversation, insert the message, and return both."""
         agent_inc, contact_inc = unread_increments(sender, kind)
+        if attachments:
+            return await self._append_with_files(
+                conversation_id,
+                (sender, sender_id, client_msg_id, body, now, kind, agent_inc, contact_inc),
+                attachments,
+            )
         try:
             async with self._connection() as c:
                 row = await c.fetchrow(
@@ -325,5 +340,43 @@ class PostgresStore(SQLStore):
             body=body,
             created_at=now,
             kind=kind,
+        )
+        return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))
+
+    async def _append_with_files(
+        self, conversation_id: str, args: tuple[Any, ...], ids: Sequence[str]
+    ) -> Appended:
+        """A message with files: one transaction that locks the uploads, answers a retry
+        with the message stored the first time, checks the files and attaches them."""
+        sender, sender_id, client_msg_id = args[0], args[1], args[2]
+        async with self._transaction() as c:
+            # Locks first: a concurrent retry waits here, then finds the message below.
+            found = await attachable(c, conversation_id, sender, sender_id, ids, lock=True)
+            if client_msg_id:
+                existing = await c.fetchrow(
+                    SELECT_BY_CLIENT_ID, conversation_id, sender, sender_id, client_msg_id
+                )
+                if existing is not None:
+                    conv = await c.fetchrow(CONVERSATIONS.sql_get, conversation_id)
+                    assert conv is not None
+                    return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv))
+            if isinstance(found, NotFound):
+                raise found
+            row = await c.fetchrow(
+                _APPEND_WITH_FILES, conversation_id, *args, refs_json(refs(found))
+            )
+            if row is None:
+                raise NotFound(f"conversation {conversation_id!r} not found")
+            await attach(c, found, row[0])
+        message = Message(
+            conversation_id=conversation_id,
+            seq=row[0],
+            sender=sender,
+            sender_id=sender_id,
+            client_msg_id=client_msg_id,
+            body=args[3],
+            created_at=args[4],
+            kind=args[5],
+            attachments=refs(found),
         )
         return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))

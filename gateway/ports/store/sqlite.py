@@ -14,7 +14,7 @@ import asyncio
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
@@ -24,8 +24,9 @@ import aiosqlite
 
 from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
 from gateway.model.channels import ChannelName
-from gateway.model.records import Contact, Message, MessageKind, Sender
+from gateway.model.records import Attachment, Contact, Message, MessageKind, Sender
 from gateway.ports.store import migrate
+from gateway.ports.store._attachments import attach, attachable, refs
 from gateway.ports.store._rows import (
     CONTACTS,
     CONVERSATIONS,
@@ -33,6 +34,7 @@ from gateway.ports.store._rows import (
     SELECT_BY_CLIENT_ID,
     Row,
     decode_message,
+    refs_json,
     unread_increments,
 )
 from gateway.ports.store._sql import SQLStore
@@ -43,6 +45,13 @@ _APPEND = (
     " (conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind)"
     " SELECT id, last_seq + 1, $2, $3, $4, $5, $6, $7 FROM conversations WHERE id = $1"
     " ON CONFLICT DO NOTHING RETURNING seq"
+)
+# The same, for a message with files: what it says of them goes with it.
+_APPEND_WITH_FILES = (
+    "INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,"
+    " created_at, kind, attachments)"
+    " SELECT id, last_seq + 1, $2, $3, $4, $5, $6, $7, $8 FROM conversations WHERE id = $1"
+    " RETURNING seq"
 )
 _BUMP = (
     "UPDATE conversations SET last_seq = $2, agent_unread = agent_unread + $3,"
@@ -89,6 +98,7 @@ class _Append:
     """One message waiting for the next group commit."""
 
     __slots__ = (
+        "attachments",
         "body",
         "client_msg_id",
         "conversation_id",
@@ -108,7 +118,9 @@ class _Append:
         body: str,
         now: float,
         kind: MessageKind,
+        attachments: Sequence[str],
     ) -> None:
+        self.attachments = attachments
         self.conversation_id = conversation_id
         self.sender = sender
         self.sender_id = sender_id
@@ -314,11 +326,14 @@ class SQLiteStore(SQLStore):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        attachments: Sequence[str] = (),
     ) -> Appended:
         """Group commit: appends that arrive while a transaction is running are stored
         together in the next one, so a busy node pays one BEGIN/COMMIT for many
         messages. Each caller still returns only once its message is committed."""
-        item = _Append(conversation_id, sender, sender_id, client_msg_id, body, now, kind)
+        item = _Append(
+            conversation_id, sender, sender_id, client_msg_id, body, now, kind, attachments
+        )
         self._appends.append(item)
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_appends())
@@ -349,23 +364,36 @@ class SQLiteStore(SQLStore):
     async def _append_one(self, c: _Conn, item: _Append) -> Appended | GatewayError:
         agent_inc, contact_inc = unread_increments(item.sender, item.kind)
         args = (item.sender, item.sender_id, item.client_msg_id, item.body, item.now, item.kind)
-        row = await c.fetchrow(_APPEND, item.conversation_id, *args)
-        if row is None:
-            # No such conversation, or a retry the unique index turned away (ON CONFLICT
-            # DO NOTHING ends only this statement, not the batch's transaction).
-            existing = await c.fetchrow(
+        files: list[Attachment] = []
+        if item.attachments:
+            # Under the single writer nothing changes between these checks and the insert;
+            # a retry is answered before the files are looked at (they are sent already).
+            if item.client_msg_id and await c.fetchrow(
                 SELECT_BY_CLIENT_ID,
                 item.conversation_id,
                 item.sender,
                 item.sender_id,
                 item.client_msg_id,
+            ):
+                return await self._existing(c, item)
+            found = await attachable(
+                c, item.conversation_id, item.sender, item.sender_id, item.attachments
             )
-            if existing is not None:
-                conv_row = await c.fetchrow(CONVERSATIONS.sql_get, item.conversation_id)
-                assert conv_row is not None
-                return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv_row))
-            return NotFound(f"conversation {item.conversation_id!r} not found")
+            if isinstance(found, NotFound):
+                return found
+            files = found
+            row = await c.fetchrow(
+                _APPEND_WITH_FILES, item.conversation_id, *args, refs_json(refs(files))
+            )
+        else:
+            row = await c.fetchrow(_APPEND, item.conversation_id, *args)
+        if row is None:
+            # No such conversation, or a retry the unique index turned away (ON CONFLICT
+            # DO NOTHING ends only this statement, not the batch's transaction).
+            return await self._existing(c, item)
         seq: int = row[0]
+        if files:
+            await attach(c, files, seq)
         bumped = await c.fetchrow(_BUMP, item.conversation_id, seq, agent_inc, contact_inc)
         assert bumped is not None
         message = Message(
@@ -377,5 +405,21 @@ class SQLiteStore(SQLStore):
             body=item.body,
             created_at=item.now,
             kind=item.kind,
+            attachments=refs(files),
         )
         return Appended(message, True, CONVERSATIONS.decode(bumped))
+
+    async def _existing(self, c: _Conn, item: _Append) -> Appended | GatewayError:
+        """The message a retry refers to, or NotFound for an unknown conversation."""
+        existing = await c.fetchrow(
+            SELECT_BY_CLIENT_ID,
+            item.conversation_id,
+            item.sender,
+            item.sender_id,
+            item.client_msg_id,
+        )
+        if existing is None:
+            return NotFound(f"conversation {item.conversation_id!r} not found")
+        conv_row = await c.fetchrow(CONVERSATIONS.sql_get, item.conversation_id)
+        assert conv_row is not None
+        return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv_row))
