@@ -28,6 +28,7 @@ from gateway.auth import Tokens
 from gateway.model.channels import ChannelName, ChannelSpec, channel
 from gateway.model.records import Conversation, Touchpoint
 from gateway.ports.presence import Presence
+from gateway.services.attachments import Attachments
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.directory import Directory
@@ -48,6 +49,7 @@ class Core:
     directory: Directory
     conversations: ConversationService
     contacts: ContactService
+    attachments: Attachments
     notifier: Notifier
     presence: Presence
     tokens: Tokens

@@ -8,7 +8,7 @@ import msgspec
 
 from gateway.protocol.frames import (
     Ack,
-    Body,
+    AttachmentIds,
     ClientMsgId,
     Error,
     EventOut,
@@ -16,8 +16,11 @@ from gateway.protocol.frames import (
     HistoryOut,
     Id,
     Limit,
+    Links,
+    LinksOut,
     MessageOut,
     Ok,
+    OptionalBody,
     Seq,
     TokenRenewed,
     Typing,
@@ -76,9 +79,12 @@ class SetStatus(Frame, tag="status"):
 
 
 class AgentSend(Frame, tag="send"):
+    """A reply: text, files (uploaded first), or both."""
+
     conversation_id: Id
-    body: Body
     client_msg_id: ClientMsgId
+    body: OptionalBody = ""
+    attachments: AttachmentIds = []
 
 
 class AgentTyping(Frame, tag="typing"):
@@ -111,6 +117,7 @@ AgentIn = (
     | AgentTyping
     | AgentRead
     | AgentHistory
+    | Links
 )
 
 
@@ -236,4 +243,5 @@ AgentOut = (
     | Ok
     | Error
     | TokenRenewed
+    | LinksOut
 )

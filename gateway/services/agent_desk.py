@@ -8,15 +8,16 @@ things: commit, acknowledge, tell.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable, Sequence
 
 import routing as r
 from gateway import metrics
 from gateway import protocol as p
-from gateway.errors import Forbidden, NotFound, ProtocolError
-from gateway.model.records import Agent, Conversation
+from gateway.errors import NotFound, ProtocolError
+from gateway.model.records import Agent, Attachment, Conversation
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
+from gateway.services.attachments import Attachments, agent_reader
 from gateway.services.directory import Directory
 from gateway.services.notify import MessageNote, Notifier, TypingNote, UnreadNote
 from gateway.services.router_shell import RouterShell
@@ -32,8 +33,10 @@ class AgentDesk:
         shell: RouterShell,
         access: AccessPolicy,
         notifier: Notifier,
+        files: Attachments,
         clock: Callable[[], float],
     ) -> None:
+        self._files = files
         self._store = store
         self._dir = directory
         self._shell = shell
@@ -55,9 +58,19 @@ class AgentDesk:
         self._access.check_reads(agent, conv)
         return conv
 
-    async def send(self, agent: Agent, conv: Conversation, client_msg_id: str, body: str) -> p.Ack:
-        if conv.state != "assigned" or conv.owner_agent_id != agent.id:
-            raise Forbidden("only the agent the conversation is assigned to can reply")
+    async def send(
+        self,
+        agent: Agent,
+        conv: Conversation,
+        client_msg_id: str,
+        body: str,
+        attachments: Sequence[str] = (),
+    ) -> p.Ack:
+        self._access.check_replies(agent, conv)
+        if not body and not attachments:
+            raise ProtocolError("a message needs a body or files", code="invalid_field")
+        if attachments:
+            await self._files.check_message(conv, attachments)
         msg, created, conv = await self._store.append(
             conv.id,
             sender="agent",
@@ -65,6 +78,7 @@ class AgentDesk:
             client_msg_id=client_msg_id,
             body=body,
             now=self._clock(),
+            attachments=attachments,
         )
         if created:
             metrics.MESSAGES.labels(sender="agent").inc()
@@ -76,6 +90,33 @@ class AgentDesk:
         await self._notifier.contact(conv, UnreadNote(conv.contact_unread))
         return p.Ack(
             client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
+        )
+
+    async def upload(
+        self,
+        agent: Agent,
+        conversation_id: str,
+        name: str,
+        chunks: AsyncIterable[bytes],
+        declared_size: int | None,
+    ) -> Attachment:
+        """A file for the agent's next reply (only the owner may send files)."""
+        conv = await self.conversation(agent, conversation_id)
+        self._access.check_replies(agent, conv)
+        return await self._files.upload(
+            conv,
+            uploader="agent",
+            uploader_id=agent.id,
+            name=name,
+            chunks=chunks,
+            declared_size=declared_size,
+        )
+
+    async def links(self, agent: Agent, frame: p.Links) -> p.LinksOut:
+        """Links to files of a conversation the agent may read."""
+        conv = await self.readable(agent, frame.conversation_id)
+        return await self._files.links(
+            conv, agent_reader(agent.id), frame.attachment_ids, frame.ref
         )
 
     async def read(self, agent: Agent, conv: Conversation, seq: int) -> None:

@@ -116,6 +116,9 @@ async def test_a_retry_of_a_message_with_files_stores_nothing_twice(store: Store
     again, created_again, conv = await send(store, ["at1"], client_msg_id="m1", body="photo")
     assert created and not created_again
     assert again == first and conv.last_seq == 1
+    assert await store.message_by_client_id("c1", "contact", "v-k1", "m1") == first
+    assert await store.message_by_client_id("c1", "contact", "v-k1", "m9") is None
+    assert await store.message_by_client_id("c1", "agent", "v-k1", "m1") is None
     # concurrent retries of a new one: one message, one seq used
     await store.create_attachment(upload("at2"))
     results = await asyncio.gather(

@@ -16,11 +16,16 @@ refused ``put`` leaves nothing under its key.
 from __future__ import annotations
 
 import abc
+import errno
 import re
-from collections.abc import AsyncIterable, AsyncIterator
-from typing import NamedTuple
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable
+from typing import NamedTuple, TypeVar
 
+from gateway.errors import BlobsUnavailable
+
+T = TypeVar("T")
 CHUNK = 64 * 1024
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}(/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}){0,3}$")
 
 
@@ -29,6 +34,21 @@ def check_key(key: str) -> str:
     if not _KEY.match(key):
         raise ValueError(f"invalid blob key {key!r}")
     return key
+
+
+def unavailable(exc: OSError) -> BlobsUnavailable:
+    """A file system's failure as the gateway's error (``storage_full`` when out of space)."""
+    if exc.errno in _NO_SPACE:
+        return BlobsUnavailable(f"no space left for files: {exc}", code="storage_full")
+    return BlobsUnavailable(f"file storage failed: {exc}")
+
+
+async def storage_step(step: Awaitable[T]) -> T:
+    """One file operation on this machine's disk, its OSError as the gateway's error."""
+    try:
+        return await step
+    except OSError as exc:
+        raise unavailable(exc) from exc
 
 
 class Blob(NamedTuple):

@@ -11,35 +11,16 @@ threads (anyio), one 64 KiB chunk at a time.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable
+from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
-from typing import TypeVar
 
 import anyio
 
-from gateway.errors import BlobsUnavailable, FileTooLarge, NotFound
-from gateway.ports.blobs.base import CHUNK, Blob, BlobStore, check_key
-
-T = TypeVar("T")
-_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-
-
-def _unavailable(exc: OSError) -> BlobsUnavailable:
-    if exc.errno in _NO_SPACE:
-        return BlobsUnavailable(f"no space left for files: {exc}", code="storage_full")
-    return BlobsUnavailable(f"file storage failed: {exc}")
-
-
-async def _storage(step: Awaitable[T]) -> T:
-    """One file operation, its OSError as the gateway's error."""
-    try:
-        return await step
-    except OSError as exc:
-        raise _unavailable(exc) from exc
+from gateway.errors import FileTooLarge, NotFound
+from gateway.ports.blobs.base import CHUNK, Blob, BlobStore, check_key, storage_step, unavailable
 
 
 def _private(path: str, flags: int) -> int:
@@ -67,7 +48,7 @@ class LocalBlobs(BlobStore):
         try:
             await anyio.to_thread.run_sync(prepare)
         except OSError as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
 
     async def close(self) -> None:
         return None
@@ -80,7 +61,7 @@ class LocalBlobs(BlobStore):
         temp = self._partial / f"{secrets.token_hex(12)}.part"
         size = 0
         try:
-            out = await _storage(anyio.open_file(temp, "xb", opener=_private))
+            out = await storage_step(anyio.open_file(temp, "xb", opener=_private))
             try:
                 # the source's own errors (a client gone) pass through as they are
                 async for chunk in chunks:
@@ -89,17 +70,17 @@ class LocalBlobs(BlobStore):
                         raise FileTooLarge(
                             f"the file is larger than {max_bytes} bytes", max_bytes=max_bytes
                         )
-                    await _storage(out.write(chunk))
-                await _storage(out.flush())
-                await _storage(anyio.to_thread.run_sync(os.fsync, out.wrapped.fileno()))
+                    await storage_step(out.write(chunk))
+                await storage_step(out.flush())
+                await storage_step(anyio.to_thread.run_sync(os.fsync, out.wrapped.fileno()))
             finally:
-                await _storage(out.aclose())
+                await storage_step(out.aclose())
 
             def publish() -> None:
                 final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 os.replace(temp, final)
 
-            await _storage(anyio.to_thread.run_sync(publish))
+            await storage_step(anyio.to_thread.run_sync(publish))
         finally:
             with contextlib.suppress(OSError):
                 temp.unlink()  # gone already when it was published
@@ -112,7 +93,7 @@ class LocalBlobs(BlobStore):
         except FileNotFoundError:
             raise NotFound(f"no blob {key!r}") from None
         except OSError as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         size = os.fstat(file.wrapped.fileno()).st_size
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -129,6 +110,6 @@ class LocalBlobs(BlobStore):
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         with contextlib.suppress(OSError):  # leave no empty directory behind
             await anyio.to_thread.run_sync(path.parent.rmdir)

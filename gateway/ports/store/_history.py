@@ -17,6 +17,7 @@ from gateway.model.records import (
     ConversationState,
     DeliveryState,
     Message,
+    Sender,
     Side,
 )
 from gateway.ports.store._attachments import QUEUE_CONTACT_BLOBS
@@ -29,6 +30,7 @@ from gateway.ports.store._rows import (
     LINK_ADDRESS,
     MARK_READ,
     MESSAGE_COLUMNS,
+    SELECT_BY_CLIENT_ID,
     SELECT_MESSAGES,
     Row,
     SQLBase,
@@ -288,6 +290,15 @@ class HistoryRows(SQLBase):
             ):
                 raise NotFound(f"conversation {conversation_id!r} not found")
         return [decode_message(r) for r in rows]
+
+    async def message_by_client_id(
+        self, conversation_id: str, sender: Sender, sender_id: str, client_msg_id: str
+    ) -> Message | None:
+        async with self._connection() as c:
+            row = await c.fetchrow(
+                SELECT_BY_CLIENT_ID, conversation_id, sender, sender_id, client_msg_id
+            )
+        return None if row is None else decode_message(row)
 
     async def set_delivery(
         self, conversation_id: str, seq: int, state: DeliveryState, error: str = ""

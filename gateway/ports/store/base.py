@@ -295,6 +295,12 @@ class Store(abc.ABC):
         paging back through history), still returned in ascending order."""
 
     @abc.abstractmethod
+    async def message_by_client_id(
+        self, conversation_id: str, sender: Sender, sender_id: str, client_msg_id: str
+    ) -> Message | None:
+        """The message this sender stored under this client message id, if any."""
+
+    @abc.abstractmethod
     async def set_delivery(
         self, conversation_id: str, seq: int, state: DeliveryState, error: str = ""
     ) -> Message:
