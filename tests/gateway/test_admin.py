@@ -129,7 +129,10 @@ def mounted_operations() -> set[tuple[str, str]]:
             for sub in route.routes:
                 assert isinstance(sub, Route)
                 out.update(("/api" + sub.path, m) for m in sub.methods or () if m != "HEAD")
-        elif isinstance(route, Route) and route.path in ("/widget/bootstrap", "/widget/attachments"):
+        elif isinstance(route, Route) and route.path in (
+            "/widget/bootstrap",
+            "/widget/attachments",
+        ):
             out.update((route.path, m) for m in route.methods or () if m != "HEAD")
     return out
 
