@@ -18,6 +18,7 @@ from gateway.model.records import Agent, Attachment, Conversation
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
 from gateway.services.attachments import Attachments, agent_reader
+from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.notify import MessageNote, Notifier, TypingNote, UnreadNote
 from gateway.services.router_shell import RouterShell
@@ -34,6 +35,7 @@ class AgentDesk:
         access: AccessPolicy,
         notifier: Notifier,
         files: Attachments,
+        deliveries: Deliveries,
         clock: Callable[[], float],
     ) -> None:
         self._files = files
@@ -42,6 +44,7 @@ class AgentDesk:
         self._shell = shell
         self._access = access
         self._notifier = notifier
+        self._deliveries = deliveries
         self._clock = clock
 
     async def conversation(self, agent: Agent, conversation_id: str) -> Conversation:
@@ -71,6 +74,9 @@ class AgentDesk:
             raise ProtocolError("a message needs a body or files", code="invalid_field")
         if attachments:
             await self._files.check_message(conv, attachments)
+        tracked = self._deliveries.tracks(conv.channel)
+        if tracked:
+            await self._deliveries.check(conv)  # the channel may refuse before it is stored
         msg, created, conv = await self._store.append(
             conv.id,
             sender="agent",
@@ -79,7 +85,10 @@ class AgentDesk:
             body=body,
             now=self._clock(),
             attachments=attachments,
+            delivery="pending" if tracked else "",
         )
+        if tracked and created:
+            self._deliveries.wake()
         if created:
             metrics.MESSAGES.labels(sender="agent").inc()
         # Published again for a retry too: the first attempt may have stored the message

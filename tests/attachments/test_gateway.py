@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import services
+from devkit import services
 from tests.attachments import files
 from tests.gateway.client import AgentClient, Visitor, accepted_chat
 from tests.gateway.conftest import ADMIN, demo_agent, demo_visitor

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from devkit import services
 from gateway.ports.blobs import BlobStore, create_blobs
-from tests import services
 
 _buckets = itertools.count(1)
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from devkit import services
 from gateway.errors import BlobsUnavailable, ConfigError
 from gateway.ports.blobs import create_blobs
 from gateway.ports.blobs.local import LocalBlobs
 from gateway.ports.blobs.s3 import S3Blobs
-from tests import services
 
 
 async def stream(data: bytes) -> AsyncIterator[bytes]:

@@ -126,7 +126,7 @@ ATTACHMENTS = Table("attachments", Attachment, order="created_at, id")
 
 MESSAGE_COLUMNS = (
     "conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind,"
-    " delivery, delivery_error, attachments"
+    " delivery, delivery_error, provider_id, attachments"
 )
 SELECT_MESSAGES = f"SELECT {MESSAGE_COLUMNS} FROM messages"
 # The message a retry refers to (the partial unique index covers non-empty ids only).
@@ -168,7 +168,8 @@ def decode_message(r: Row) -> Message:
         kind=r[7],
         delivery=r[8],
         delivery_error=r[9],
-        attachments=decode_refs(r[10]),
+        provider_id=r[10],
+        attachments=decode_refs(r[11]),
     )
 
 

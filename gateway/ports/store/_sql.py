@@ -7,7 +7,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
-from gateway.model.records import Message, MessageKind, Sender
+from gateway.model.records import DeliveryState, Message, MessageKind, Sender
 from gateway.ports.store._attachments import AttachmentRows
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
@@ -28,6 +28,7 @@ class SQLStore(ConfigRows, HistoryRows, AttachmentRows):
         now: float,
         kind: MessageKind = "text",
         attachments: Sequence[str] = (),
+        delivery: DeliveryState = "",
     ) -> tuple[Message, bool]:
         # Both dialects implement ``append`` in one statement (or one group commit);
         # this is it without the conversation.
@@ -40,6 +41,7 @@ class SQLStore(ConfigRows, HistoryRows, AttachmentRows):
             now=now,
             kind=kind,
             attachments=attachments,
+            delivery=delivery,
         )
         return appended.message, appended.created
 
@@ -55,4 +57,5 @@ class SQLStore(ConfigRows, HistoryRows, AttachmentRows):
         now: float,
         kind: MessageKind = "text",
         attachments: Sequence[str] = (),
+        delivery: DeliveryState = "",
     ) -> Appended: ...

@@ -24,7 +24,14 @@ import asyncpg.exceptions as pgerr
 
 from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
 from gateway.model.channels import ChannelName
-from gateway.model.records import Contact, Message, MessageKind, Sender
+from gateway.model.records import (
+    Attachment,
+    Contact,
+    DeliveryState,
+    Message,
+    MessageKind,
+    Sender,
+)
 from gateway.ports.store import migrate
 from gateway.ports.store._attachments import attach, attachable, refs
 from gateway.ports.store._rows import (
@@ -52,21 +59,16 @@ WITH bumped AS (
     WHERE id = $1
     {CONVERSATIONS.returning}
 ), inserted AS (
-    INSERT INTO messages
-        (conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind)
-    SELECT $1, bumped.last_seq, $2::text, $3::text, $4::text, $5::text, $6::float8, $7::text
+    INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,
+        created_at, kind, delivery, delivery_due, attachments)
+    SELECT $1, bumped.last_seq, $2::text, $3::text, $4::text, $5::text, $6::float8, $7::text,
+        $10::text, CASE WHEN $10::text = 'pending' THEN $6::float8 END, $11::jsonb
     FROM bumped
     RETURNING seq
 )
 SELECT inserted.seq, {", ".join("bumped." + c for c in CONVERSATIONS.columns)}
 FROM inserted, bumped
 """
-
-# The same, for a message with files (in a transaction that attaches them).
-_APPEND_WITH_FILES = _APPEND.replace(
-    "(conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind)",
-    "(conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind, attachments)",
-).replace("$7::text\n", "$7::text, $10::jsonb\n")
 
 # NOT EXISTS first so that a duplicate id does not use up a number (nextval is
 # evaluated only for a row that gets inserted); a race still ends in the unique index.
@@ -150,6 +152,8 @@ class _MigrationTarget:
 
 class PostgresStore(SQLStore):
     """The store in PostgreSQL; any number of gateway nodes may share one database."""
+
+    _claim_lock = " FOR UPDATE OF m SKIP LOCKED"
 
     def __init__(
         self,
@@ -294,43 +298,36 @@ class PostgresStore(SQLStore):
         now: float,
         kind: MessageKind = "text",
         attachments: Sequence[str] = (),
+        delivery: DeliveryState = "",
     ) -> Appended:
         """One statement: bump the conversation, insert the message, and return both."""
         agent_inc, contact_inc = unread_increments(sender, kind)
+        args = (sender, sender_id, client_msg_id, body, now, kind, agent_inc, contact_inc, delivery)
+        files: list[Attachment] = []
         if attachments:
-            return await self._append_with_files(
-                conversation_id,
-                (sender, sender_id, client_msg_id, body, now, kind, agent_inc, contact_inc),
-                attachments,
-            )
-        try:
-            async with self._connection() as c:
-                row = await c.fetchrow(
-                    _APPEND,
-                    conversation_id,
-                    sender,
-                    sender_id,
-                    client_msg_id,
-                    body,
-                    now,
-                    kind,
-                    agent_inc,
-                    contact_inc,
+            found = await self._append_with_files(conversation_id, args, attachments)
+            if isinstance(found, Appended):
+                return found
+            row, files = found
+        else:
+            try:
+                async with self._connection() as c:
+                    inserted = await c.fetchrow(_APPEND, conversation_id, *args, "[]")
+            except Conflict:
+                # a retry: the unique index refused the insert and the statement (with its
+                # bump of last_seq) was rolled back as a whole
+                async with self._connection() as c:
+                    existing = await c.fetchrow(
+                        SELECT_BY_CLIENT_ID, conversation_id, sender, sender_id, client_msg_id
+                    )
+                if existing is None:
+                    raise
+                return Appended(
+                    decode_message(existing), False, await self.get_conversation(conversation_id)
                 )
-        except Conflict:
-            # a retry: the unique index refused the insert and the statement (with its
-            # bump of last_seq) was rolled back as a whole
-            async with self._connection() as c:
-                row = await c.fetchrow(
-                    SELECT_BY_CLIENT_ID, conversation_id, sender, sender_id, client_msg_id
-                )
-            if row is None:
-                raise
-            return Appended(
-                decode_message(row), False, await self.get_conversation(conversation_id)
-            )
-        if row is None:
-            raise NotFound(f"conversation {conversation_id!r} not found")
+            if inserted is None:
+                raise NotFound(f"conversation {conversation_id!r} not found")
+            row = inserted
         message = Message(
             conversation_id=conversation_id,
             seq=row[0],
@@ -340,14 +337,17 @@ class PostgresStore(SQLStore):
             body=body,
             created_at=now,
             kind=kind,
+            delivery=delivery,
+            attachments=refs(files),
         )
         return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))
 
     async def _append_with_files(
         self, conversation_id: str, args: tuple[Any, ...], ids: Sequence[str]
-    ) -> Appended:
+    ) -> Appended | tuple[Row, list[Attachment]]:
         """A message with files: one transaction that locks the uploads, answers a retry
-        with the message stored the first time, checks the files and attaches them."""
+        with the message stored the first time, checks the files and attaches them.
+        Returns the statement's row and the files, or the retry's message."""
         sender, sender_id, client_msg_id = args[0], args[1], args[2]
         async with self._transaction() as c:
             # Locks first: a concurrent retry waits here, then finds the message below.
@@ -362,21 +362,8 @@ class PostgresStore(SQLStore):
                     return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv))
             if isinstance(found, NotFound):
                 raise found
-            row = await c.fetchrow(
-                _APPEND_WITH_FILES, conversation_id, *args, refs_json(refs(found))
-            )
+            row = await c.fetchrow(_APPEND, conversation_id, *args, refs_json(refs(found)))
             if row is None:
                 raise NotFound(f"conversation {conversation_id!r} not found")
             await attach(c, found, row[0])
-        message = Message(
-            conversation_id=conversation_id,
-            seq=row[0],
-            sender=sender,
-            sender_id=sender_id,
-            client_msg_id=client_msg_id,
-            body=args[3],
-            created_at=args[4],
-            kind=args[5],
-            attachments=refs(found),
-        )
-        return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))
+        return row, found

@@ -24,7 +24,14 @@ import aiosqlite
 
 from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
 from gateway.model.channels import ChannelName
-from gateway.model.records import Attachment, Contact, Message, MessageKind, Sender
+from gateway.model.records import (
+    Attachment,
+    Contact,
+    DeliveryState,
+    Message,
+    MessageKind,
+    Sender,
+)
 from gateway.ports.store import migrate
 from gateway.ports.store._attachments import attach, attachable, refs
 from gateway.ports.store._rows import (
@@ -41,17 +48,11 @@ from gateway.ports.store._sql import SQLStore
 from gateway.ports.store.base import Appended
 
 _APPEND = (
-    "INSERT INTO messages"
-    " (conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind)"
-    " SELECT id, last_seq + 1, $2, $3, $4, $5, $6, $7 FROM conversations WHERE id = $1"
-    " ON CONFLICT DO NOTHING RETURNING seq"
-)
-# The same, for a message with files: what it says of them goes with it.
-_APPEND_WITH_FILES = (
     "INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,"
-    " created_at, kind, attachments)"
-    " SELECT id, last_seq + 1, $2, $3, $4, $5, $6, $7, $8 FROM conversations WHERE id = $1"
-    " RETURNING seq"
+    " created_at, kind, delivery, delivery_due, attachments)"
+    " SELECT id, last_seq + 1, $2, $3, $4, $5, $6, $7, $8,"
+    " CASE WHEN $8 = 'pending' THEN $6 END, $9 FROM conversations WHERE id = $1"
+    " ON CONFLICT DO NOTHING RETURNING seq"
 )
 _BUMP = (
     "UPDATE conversations SET last_seq = $2, agent_unread = agent_unread + $3,"
@@ -102,6 +103,7 @@ class _Append:
         "body",
         "client_msg_id",
         "conversation_id",
+        "delivery",
         "future",
         "kind",
         "now",
@@ -119,6 +121,7 @@ class _Append:
         now: float,
         kind: MessageKind,
         attachments: Sequence[str],
+        delivery: DeliveryState,
     ) -> None:
         self.attachments = attachments
         self.conversation_id = conversation_id
@@ -128,6 +131,7 @@ class _Append:
         self.body = body
         self.now = now
         self.kind = kind
+        self.delivery = delivery
         self.future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
 
 
@@ -327,12 +331,21 @@ class SQLiteStore(SQLStore):
         now: float,
         kind: MessageKind = "text",
         attachments: Sequence[str] = (),
+        delivery: DeliveryState = "",
     ) -> Appended:
         """Group commit: appends that arrive while a transaction is running are stored
         together in the next one, so a busy node pays one BEGIN/COMMIT for many
         messages. Each caller still returns only once its message is committed."""
         item = _Append(
-            conversation_id, sender, sender_id, client_msg_id, body, now, kind, attachments
+            conversation_id,
+            sender,
+            sender_id,
+            client_msg_id,
+            body,
+            now,
+            kind,
+            attachments,
+            delivery,
         )
         self._appends.append(item)
         if self._committer is None or self._committer.done():
@@ -363,7 +376,6 @@ class SQLiteStore(SQLStore):
 
     async def _append_one(self, c: _Conn, item: _Append) -> Appended | GatewayError:
         agent_inc, contact_inc = unread_increments(item.sender, item.kind)
-        args = (item.sender, item.sender_id, item.client_msg_id, item.body, item.now, item.kind)
         files: list[Attachment] = []
         if item.attachments:
             # Under the single writer nothing changes between these checks and the insert;
@@ -382,11 +394,18 @@ class SQLiteStore(SQLStore):
             if isinstance(found, NotFound):
                 return found
             files = found
-            row = await c.fetchrow(
-                _APPEND_WITH_FILES, item.conversation_id, *args, refs_json(refs(files))
-            )
-        else:
-            row = await c.fetchrow(_APPEND, item.conversation_id, *args)
+        row = await c.fetchrow(
+            _APPEND,
+            item.conversation_id,
+            item.sender,
+            item.sender_id,
+            item.client_msg_id,
+            item.body,
+            item.now,
+            item.kind,
+            item.delivery,
+            refs_json(refs(files)),
+        )
         if row is None:
             # No such conversation, or a retry the unique index turned away (ON CONFLICT
             # DO NOTHING ends only this statement, not the batch's transaction).
@@ -405,6 +424,7 @@ class SQLiteStore(SQLStore):
             body=item.body,
             created_at=item.now,
             kind=item.kind,
+            delivery=item.delivery,
             attachments=refs(files),
         )
         return Appended(message, True, CONVERSATIONS.decode(bumped))
