@@ -157,6 +157,7 @@ class Node:
             notifier=self.notifier,
             summaries=self.summaries,
             tokens=self.tokens,
+            attachment_rules=self.attachments.rules,
             clock=clock,
         )
         self.sweep = PresenceSweep(self.shell, self.presence, self.directory)

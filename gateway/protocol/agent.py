@@ -12,6 +12,7 @@ from gateway.protocol.frames import (
     ClientMsgId,
     Error,
     EventOut,
+    FileRules,
     Frame,
     HistoryOut,
     Id,
@@ -151,6 +152,8 @@ class ChannelInfo(msgspec.Struct, omit_defaults=True):
     label: str
     live: bool
     attachments: bool = False
+    # what it takes, as configured (absent when it takes no files)
+    files: FileRules | None = None
     outbound_start: bool = False
     # seconds the contact's last message keeps the agent's editor open
     session_window: float | None = None

@@ -42,6 +42,16 @@ class AttachmentOut(msgspec.Struct, omit_defaults=True):
     thumbnail: bool = False
 
 
+class FileRules(msgspec.Struct, kw_only=True):
+    """What a channel takes (docs/attachments.md), for a client to say it before an
+    upload: the accepted types (extensions), the largest file, files per message. The
+    gateway checks again, on the content."""
+
+    types: list[str]
+    max_bytes: int
+    max_files: int
+
+
 class MessageOut(Frame, tag="message"):
     """A stored message of a conversation (either side)."""
 

@@ -14,6 +14,7 @@ import msgspec
 
 import routing as r
 from gateway import protocol as p
+from gateway.model.attachment_rules import AttachmentRule
 from gateway.model.records import Conversation, Message, Sender
 from gateway.ports.store.base import Store
 from gateway.services.directory import Directory
@@ -77,6 +78,15 @@ def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
             )
             for a in msg.attachments
         ],
+    )
+
+
+def file_rules(rule: AttachmentRule | None) -> p.FileRules | None:
+    """A channel's attachment rule as the clients see it; None when it takes no files."""
+    if rule is None or not rule.types:
+        return None
+    return p.FileRules(
+        types=rule.allowed_names(), max_bytes=rule.max_file_bytes, max_files=rule.max_files
     )
 
 
