@@ -696,7 +696,7 @@ function renderFooter() {
     if (!S.conv) { S.starting = { fields: {}, message: v }; ensureConnected(); if (conn) conn.send({ type: "start", fields: {} }); return; }
     sendMessage(v, attachments);
   };
-  const form = h("form", { class: "composer", "aria-label": t("message_label") }, files.button, ta,
+  const form = h("form", { class: "composer", "aria-label": t("message_label") }, ta, files.button,
     h("button", { class: "btn", type: "submit", "aria-label": t("send") }, svg(SEND_ICON, 20)));
   form.addEventListener("submit", (e) => { e.preventDefault(); submit(); ta.focus(); });
   footer.append(files.node, form);
