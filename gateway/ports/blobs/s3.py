@@ -3,7 +3,10 @@
 Through aiobotocore: an asyncio client for botocore, so transfers stream on the event
 loop instead of holding a thread each (boto3 would need one per transfer). A blob is
 sent as a multipart upload of 5 MiB parts (S3's smallest), so an upload in flight
-holds one part in memory whatever the file's size; the upload is completed only once
+holds one part in memory whatever the file's size, and at most ``TRANSFERS`` uploads
+run at once (the others wait their turn: their bytes are in the attachment service's
+staging file), so the memory they take is bounded whatever the number of uploads
+(bench/attachments.py measures it); the upload is completed only once
 every part arrived, and aborted on any failure or when the stream passes its limit,
 so a key never shows half a file. A file smaller than one part is one ``PutObject``.
 Reads stream the object's body in 64 KiB chunks.
@@ -11,6 +14,7 @@ Reads stream the object's body in 64 KiB chunks.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable
@@ -31,6 +35,9 @@ log = logging.getLogger("gateway.blobs")
 
 T = TypeVar("T")
 PART = 5 * 1024 * 1024
+# Uploads to S3 at once per process: each holds up to two parts' worth (the chunks of
+# the next part and the part being sent).
+TRANSFERS = 4
 _FAILURES = (BotoCoreError, ClientError, aiohttp.ClientError, OSError, TimeoutError)
 
 
@@ -65,6 +72,7 @@ class S3Blobs(BlobStore):
         self.addressing = addressing
         self._stack: contextlib.AsyncExitStack | None = None
         self._client: S3Client | None = None
+        self._transfers = asyncio.Semaphore(TRANSFERS)
 
     def _key(self, key: str) -> str:
         return self.prefix + check_key(key)
@@ -111,9 +119,14 @@ class S3Blobs(BlobStore):
             return False
 
     async def put(self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int) -> int:
+        async with self._transfers:
+            return await self._put(key, chunks, max_bytes)
+
+    async def _put(self, key: str, chunks: AsyncIterable[bytes], max_bytes: int) -> int:
         client = self._require()
         name = self._key(key)
-        buffer = bytearray()
+        held: list[bytes] = []  # the chunks of the next part
+        held_bytes = 0
         size = 0
         upload_id = ""
         parts: list[dict[str, Any]] = []
@@ -131,6 +144,13 @@ class S3Blobs(BlobStore):
             )
             parts.append({"ETag": sent["ETag"], "PartNumber": number})
 
+        def take() -> bytes:
+            nonlocal held_bytes
+            body = b"".join(held)  # one copy; the chunks go as it is made
+            held.clear()
+            held_bytes = 0
+            return body
+
         try:
             # the source's own errors (a client gone) pass through as they are
             async for chunk in chunks:
@@ -139,16 +159,15 @@ class S3Blobs(BlobStore):
                     raise FileTooLarge(
                         f"the file is larger than {max_bytes} bytes", max_bytes=max_bytes
                     )
-                buffer += chunk
-                while len(buffer) >= PART:
-                    part = bytes(buffer[:PART])
-                    del buffer[:PART]
-                    await send_part(part)
+                held.append(chunk)
+                held_bytes += len(chunk)
+                if held_bytes >= PART:  # a part may be a chunk longer than PART
+                    await send_part(take())
             if not upload_id:
-                await _s3(client.put_object(Bucket=self.bucket, Key=name, Body=bytes(buffer)))
+                await _s3(client.put_object(Bucket=self.bucket, Key=name, Body=take()))
                 return size
-            if buffer:
-                await send_part(bytes(buffer))
+            if held:
+                await send_part(take())
             await _s3(
                 client.complete_multipart_upload(
                     Bucket=self.bucket,
