@@ -243,6 +243,19 @@ class S3Server:
         client = boto3.client("s3", endpoint_url=self.endpoint, **_boto_env())
         client.create_bucket(Bucket=bucket)
 
+    def keys(self, bucket: str) -> list[str]:
+        """Every object key in a bucket (a test looks for what is left)."""
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=self.endpoint, **_boto_env())
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+    @staticmethod
+    def bucket_of(blob_url: str) -> str:
+        """The bucket of a GATEWAY_BLOB_URL made by ``url``."""
+        return blob_url.removeprefix("s3://").split("/", 1)[0]
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()

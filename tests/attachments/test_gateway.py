@@ -204,6 +204,17 @@ async def test_bad_uploads_are_refused_clearly_and_leave_nothing(
     await agent.sock.close()
 
 
+def blob_names(node: services.GatewayProcess, request: pytest.FixtureRequest) -> list[str]:
+    """What the node's blob store holds: files under its data directory, or the keys
+    of its bucket on the S3 server."""
+    url = node.env.get("GATEWAY_BLOB_URL")
+    if url is None:
+        root = Path(node.env["GATEWAY_DATA_DIR"]) / "blobs"
+        return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()]
+    s3: services.S3Server = request.getfixturevalue("s3_server")
+    return s3.keys(services.S3Server.bucket_of(url))
+
+
 async def wait_for(condition: Any, timeout: float = 20.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
@@ -212,14 +223,21 @@ async def wait_for(condition: Any, timeout: float = 20.0) -> None:
 
 
 async def test_only_the_owner_uploads_and_deleting_the_contact_deletes_its_files(
-    node: services.GatewayProcess,
+    node: services.GatewayProcess, request: pytest.FixtureRequest
 ) -> None:
     visitor, agent = demo_visitor(node), demo_agent(node)
     cid = await accepted_chat(agent, visitor)
     assert visitor.sock
     r = await upload(visitor, "keep.pdf", files.pdf())
     file_id = r.json()["attachment"]["id"]
-    await visitor.sock.send({"type": "send", "client_msg_id": "d-1", "attachments": [file_id]})
+    r = await upload(visitor, "photo.jpg", files.jpeg_with_gps())  # with a thumbnail
+    photo_id = r.json()["attachment"]["id"]
+    assert r.json()["attachment"]["thumbnail"]
+    ours = [k for k in blob_names(node, request) if file_id in k or photo_id in k]
+    assert len(ours) == 3, ours  # the PDF, the photo and its thumbnail are stored
+    await visitor.sock.send(
+        {"type": "send", "client_msg_id": "d-1", "attachments": [file_id, photo_id]}
+    )
     await visitor.sock.expect("ack", client_msg_id="d-1")
     admin = AgentClient(node, *ADMIN)
     await admin.login()
@@ -236,7 +254,7 @@ async def test_only_the_owner_uploads_and_deleting_the_contact_deletes_its_files
             headers={"Authorization": f"Bearer {admin.token}"},
         )
         files_out = exported.json()["conversations"][-1]["attachments"]
-        assert [f["id"] for f in files_out] == [file_id]
+        assert [f["id"] for f in files_out] == [file_id, photo_id]
         gone = await http.delete(
             f"{node.base_url}/api/admin/contacts/{conv['contact_id']}",
             params={"force": "true"},
@@ -244,9 +262,10 @@ async def test_only_the_owner_uploads_and_deleting_the_contact_deletes_its_files
         )
         assert gone.status_code == 200, gone.text
     assert (await fetch(node, link)).status_code == 404
-    if "GATEWAY_BLOB_URL" not in node.env:
-        blobs = Path(node.env["GATEWAY_DATA_DIR"]) / "blobs"
-        await wait_for(lambda: not any(file_id in str(p) for p in blobs.rglob("*")))
+    # Its blobs go too, from local disk as from S3 (at once, not at the next sweep).
+    await wait_for(
+        lambda: not [k for k in blob_names(node, request) if file_id in k or photo_id in k]
+    )
     for client in (visitor, agent, admin):
         assert client.sock
         await client.sock.close()

@@ -157,18 +157,20 @@ class HistoryRows(SQLBase):
             attachment_rows = await c.fetch(
                 f"SELECT {', '.join('a.' + col for col in ATTACHMENTS.columns)}"
                 " FROM attachments a JOIN conversations c ON c.id = a.conversation_id"
-                " WHERE c.contact_id = $1 AND a.seq > 0 ORDER BY a.seq, a.id",
+                " WHERE c.contact_id = $1 AND a.seq > 0",
                 contact_id,
             )
+        sent = {a.id: a for a in map(ATTACHMENTS.decode, attachment_rows)}
         by_conversation: dict[str, list[Any]] = {}
+        files: dict[str, list[Any]] = {}  # in the order of the messages that carry them
         for r in message_rows:
-            message = msgspec.to_builtins(decode_message(r))
+            decoded = decode_message(r)
+            message = msgspec.to_builtins(decoded)
             message["attachments"] = list(message["attachments"])  # JSON's array, not a tuple
             by_conversation.setdefault(r[0], []).append(message)
-        files: dict[str, list[Any]] = {}
-        for r in attachment_rows:
-            a = ATTACHMENTS.decode(r)
-            files.setdefault(a.conversation_id, []).append(msgspec.to_builtins(a))
+            for ref in decoded.attachments:
+                if ref.id in sent:
+                    files.setdefault(r[0], []).append(msgspec.to_builtins(sent[ref.id]))
         conversations = []
         for r in conversation_rows:
             conv = CONVERSATIONS.decode(r)
