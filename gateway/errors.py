@@ -333,3 +333,10 @@ class BlobsUnavailable(Unavailable):
     code = "storage_unavailable"
     public = False
     generic = "file storage is not available now; try again"
+
+    @property
+    def public_message(self) -> str:
+        # what the disk said stays in the log; the client learns what it can do
+        if self.code == "storage_full":
+            return "no space is left for files: nothing was stored; try again later"
+        return self.generic
