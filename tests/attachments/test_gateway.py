@@ -269,3 +269,43 @@ async def test_only_the_owner_uploads_and_deleting_the_contact_deletes_its_files
     for client in (visitor, agent, admin):
         assert client.sock
         await client.sock.close()
+
+
+async def test_clients_learn_what_files_they_may_send(node: services.GatewayProcess) -> None:
+    """The widget from its bootstrap, the console from its snapshot (docs/attachments.md)."""
+    visitor, agent = demo_visitor(node), demo_agent(node)
+    chat = {
+        "types": [
+            "jpg",
+            "png",
+            "gif",
+            "webp",
+            "pdf",
+            "txt",
+            "csv",
+            "doc",
+            "docx",
+            "xls",
+            "xlsx",
+            "ppt",
+            "pptx",
+            "odt",
+            "ods",
+            "mp3",
+            "mp4",
+        ],
+        "max_bytes": 10 * 1024 * 1024,
+        "max_files": 10,
+    }
+    assert (await visitor.bootstrap())["config"]["attachments"] == chat
+    await agent.login()
+    channels = (await agent.connect())["channels"]
+    assert channels["chat"]["files"] == chat
+    assert channels["sms"]["files"] == {
+        "types": ["jpg", "png", "gif", "pdf", "mp3", "mp4"],
+        "max_bytes": 5 * 1024 * 1024,
+        "max_files": 10,
+    }
+    assert "files" not in channels["voice"] and not channels["voice"].get("attachments")
+    assert agent.sock
+    await agent.sock.close()

@@ -335,6 +335,7 @@ function onWelcome(f) {
 }
 
 function resetConv(id) {
+  if (!S.conv || S.conv.id !== id) files.clear(); // uploads belong to their conversation
   S.conv = id ? { id, state: "live", agentName: "" } : null;
   S.items = new Map();
   S.maxSeq = 0;

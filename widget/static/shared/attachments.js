@@ -204,6 +204,13 @@ export class Attacher {
     this.o.announce("");
   }
 
+  /** Drop every upload (another conversation begins). */
+  clear() {
+    for (const i of this.items) if (i.abort && i.state === "uploading") i.abort();
+    this.items = [];
+    this.render();
+  }
+
   busy() { return this.items.some((i) => i.state === "uploading"); }
 
   /** The uploaded files (for the send frame); they leave the composer. */

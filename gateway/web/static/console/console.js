@@ -109,6 +109,7 @@ function stopApp() {
   S.convs.clear();
   S.offers.clear();
   S.threads.clear();
+  uploads.clear();
   S.current = "";
   closeOffer();
 }
