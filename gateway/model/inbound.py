@@ -50,6 +50,11 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     # what it carried that the adapter cannot pass on (a location, a sticker, a
     # contact card ...), in words for the agent: each gets them an automatic notice
     unsupported: tuple[str, ...] = ()
+    # the conversation this message continues, when the channel threads messages itself
+    # (email: In-Reply-To and References); used while that conversation is live on this
+    # touchpoint, whoever on the thread writes; otherwise the message goes where any
+    # message from ``address`` goes
+    conversation_id: str = ""
 
 
 DeliveryStatus = Literal["sent", "delivered", "read", "failed"]

@@ -39,7 +39,9 @@ class AgentSession:
             self.conn.send(p.encode(p.Ok(ref=frame.ref or frame.conversation_id)))
         elif isinstance(frame, p.AgentSend):
             conv = await desk.conversation(agent, frame.conversation_id)
-            ack = await desk.send(agent, conv, frame.client_msg_id, frame.body, frame.attachments)
+            ack = await desk.send(
+                agent, conv, frame.client_msg_id, frame.body, attachments=frame.attachments
+            )
             self.conn.send(p.encode(ack))
         elif isinstance(frame, p.Links):
             self.conn.send(p.encode(await desk.links(agent, frame)))

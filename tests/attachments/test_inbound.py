@@ -22,8 +22,10 @@ import pytest
 from gateway import protocol as p
 from gateway import topics
 from gateway.app import Node
+from gateway.errors import FileRefused
 from gateway.model.inbound import InboundFile, InboundMessage
 from gateway.model.records import Agent, Conversation, Message, Queue, Touchpoint
+from gateway.services.deliveries import Outcome
 from gateway.settings import load_settings
 from gateway.web.hub import Connection
 from tests.attachments import files
@@ -267,3 +269,33 @@ async def test_a_file_that_fails_leaves_nothing_behind(
         assert "big.pdf:" in notice.body and "5242880" in notice.body
     assert files_on_disk(node) == []  # no blob, no staging file
     assert await node.store.expire_unattached(created_before=2**40) == 0  # and no record
+
+
+async def test_agents_send_files_only_where_the_adapter_delivers_them(node: Node) -> None:
+    """An SMS reply is delivered by the channel's adapter: files from the agent only if
+    it sends them along (``delivers_files``), never stored to be dropped."""
+    conv = await assigned(node, US)
+    agent = node.agents.agent("ag")
+
+    async def pdf() -> AsyncIterator[bytes]:
+        yield files.pdf()
+
+    with pytest.raises(FileRefused) as refused:
+        await node.desk.upload(agent, conv.id, "quote.pdf", pdf(), None)
+    assert refused.value.code == "attachments_unavailable"
+    assert "its adapter does not deliver them" in refused.value.public_message
+
+    class FilesAdapter:
+        delivers_files = True
+
+        async def check_outbound(self, conv: Conversation) -> None:
+            return None
+
+        async def deliver(self, conv: Conversation, message: Message) -> Outcome:
+            return sent(f"SM-{message.seq}")
+
+    node.deliveries.register("sms", FilesAdapter())  # type: ignore[arg-type]
+    stored = await node.desk.upload(agent, conv.id, "quote.pdf", pdf(), None)
+    ack = await node.desk.send(agent, conv, "r-1", "", attachments=[stored.id])
+    sent = (await messages(node, conv))[-1]
+    assert sent.seq == ack.seq and [a.id for a in sent.attachments] == [stored.id]

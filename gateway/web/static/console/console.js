@@ -8,6 +8,7 @@ import { h, clear, fill, uid, formatTime } from "/widget/shared/dom.js";
 import { makeT } from "/widget/shared/i18n.js";
 import { Attacher, FileLinks, FILE_TEXTS, dropZone, summary } from "/widget/shared/attachments.js";
 import * as sound from "/console/sounds.js";
+import * as email from "/console/email.js";
 
 const TOKEN_KEY = "gw.console.token";
 const SOUND_EVENTS = { offered: "offered", auto_assigned: "auto-assigned", transferred: "transferred", reply: "new reply" };
@@ -31,6 +32,7 @@ const S = {
   actions: new Map(), // ref -> {kind, cid, label}
   openWhenMine: new Set(), // assigned or accepted by us: open it when it lands
   soundAsked: false,
+  emailWatch: 0, // admins: the email connection banner's timer (email.js)
 };
 let conn = null;
 let ringTimer = 0;
@@ -102,6 +104,8 @@ $("logout").addEventListener("click", async () => {
 });
 
 function stopApp() {
+  clearInterval(S.emailWatch);
+  S.emailWatch = 0;
   if (conn) conn.stop();
   conn = null;
   S.token = "";
@@ -237,6 +241,7 @@ function onSnapshot(f) {
   S.priorityDisplay = f.priority_display === "numbers" ? "numbers" : "icons";
   S.dispositions = f.dispositions || [];
   $("me").textContent = f.agent.name;
+  if (f.agent.role === "admin" && !S.emailWatch) S.emailWatch = email.watchConnections(S.token, $("app-view"));
   setStatus(f.agent.status);
   S.convs.clear();
   S.offers.clear();
@@ -544,6 +549,7 @@ function renderConversation(opts) {
       h("ol", { id: "messages", class: "messages", "aria-label": "Messages" })));
     if (!th.loaded) send({ type: "history", conversation_id: c.conversation_id, limit: 50 });
     renderMessages(true);
+    if (c.channel === "email") main.append(email.panel(c.conversation_id, S.token));
   } else {
     main.append(h("p", { class: "empty" }, "Preview is not available for your role. Assign the conversation to read it."));
   }
@@ -603,6 +609,7 @@ function replyForm(c) {
   const ta = h("textarea", { id: "reply", rows: 3, maxlength: 4000, "aria-describedby": "reply-hint" });
   const files = attacher(c.conversation_id);
   files.bindPaste(ta);
+  const mail = c.channel === "email" ? email.composeFields(c.conversation_id, "") : null;
   const doSend = () => {
     const body = ta.value.trim();
     if (files.busy()) { announce(ft("wait_uploads")); return; }
@@ -610,7 +617,9 @@ function replyForm(c) {
     if (!body && !attachments.length) return;
     ta.value = "";
     typing(c.conversation_id, false);
-    sendReply(c.conversation_id, body, attachments);
+    const content = mail && mail.content(body);
+    if (mail) mail.reset();
+    sendReply(c.conversation_id, body, attachments, content);
   };
   ta.addEventListener("keydown", (e) => {
     // As in the reference product: Shift+Enter sends, Enter adds a line.
@@ -618,6 +627,7 @@ function replyForm(c) {
   });
   ta.addEventListener("input", () => typing(c.conversation_id, !!ta.value));
   const form = h("form", { class: "reply" },
+    mail && mail.node,
     h("label", { for: "reply" }, "Reply"),
     ta,
     files.node,
@@ -654,11 +664,18 @@ function wrapupForm(c) {
   return form;
 }
 
-function sendReply(cid, body, attachments) {
+function sendReply(cid, body, attachments, content) {
   const th = thread(cid);
   const p = { client_msg_id: uid(), body, attachments: attachments || [], at: Date.now() / 1000, failed: false };
   th.pending.set(p.client_msg_id, p);
   renderMessages(true);
+  if (content) {
+    // email with recipients, subject or a forward: the message API (docs/channels/email.md)
+    email.sendWithContent(cid, S.token, p.client_msg_id, body, content)
+      .then((ack) => onAck({ ...ack, type: "ack" }))
+      .catch((err) => { p.failed = true; p.error = err.message; renderMessages(); });
+    return;
+  }
   conn && sendPending(cid, p);
 }
 
@@ -741,6 +758,8 @@ function onItem(f, live) {
       const el = $("typing");
       if (el) el.textContent = "";
       announce(`${f.sender_name}: ${summary(f, ft)}`);
+      const panel = document.querySelector(".email-panel");
+      if (panel && panel.refresh) panel.refresh();
     }
   }
   if (f.conversation_id === S.current) { renderMessages(); markRead(); }
