@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench import attachments
+from bench import attachments_page
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -197,7 +197,7 @@ def _plots(data: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]:
         written.append(path)
 
     if "attachments" in data:
-        path = attachments.plot(data["attachments"], out_dir, plt)
+        path = attachments_page.plot(data["attachments"], out_dir, plt)
         written += [path] if path else []
 
     prof = data.get("relay", {}).get("systems", {}).get("gateway", {}).get("profile", {})
@@ -790,7 +790,7 @@ def render(quick: bool) -> list[Path]:
         "",
         "## Attachments: ten 25 MB uploads at once",
         "",
-        attachments.section(data["attachments"])
+        attachments_page.section(data["attachments"])
         if "stores" in data.get("attachments", {})
         else "No attachments results.",
         "",
