@@ -33,6 +33,7 @@ from gateway.model.channel_state import Content
 from gateway.model.channels import ChannelName, ChannelSpec, channel
 from gateway.model.records import Agent, Conversation, Message, Touchpoint
 from gateway.ports.presence import Presence
+from gateway.services.attachments import Attachments
 from gateway.services.availability import AvailabilityService
 from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
@@ -60,6 +61,7 @@ class Core:
     contacts: ContactService
     endings: Endings
     availability: AvailabilityService
+    attachments: Attachments
     deliveries: Deliveries
     notifier: Notifier
     presence: Presence

@@ -24,6 +24,7 @@ from channels.chat import pages
 from channels.chat.bootstrap import ENDPOINT, bootstrap
 from channels.chat.domain import InvalidDomain, match_page, parse_domain
 from channels.chat.embed import CHECK, REFUSALS, SNIPPET, check
+from channels.chat.uploads import UPLOAD, visitor_upload
 from channels.chat.visitor_socket import VisitorSockets, visitor_topic
 from gateway import protocol as p
 from gateway import topics
@@ -131,6 +132,7 @@ class ChatChannel(ChannelAdapter):
         return [
             Route("/widget/bootstrap", bootstrap, methods=["POST"]),
             Route("/widget/check", check, methods=["GET"]),
+            Route("/widget/attachments", visitor_upload, methods=["POST"]),
             WebSocketRoute("/ws/visitor", self.sockets.endpoint),
             *pages.routes(self.core.settings.demo),
         ]
@@ -139,7 +141,7 @@ class ChatChannel(ChannelAdapter):
         return [route(MATCH), route(SNIPPET), route(REFUSALS)]
 
     def endpoints(self) -> list[Endpoint]:
-        return [ENDPOINT, CHECK, MATCH, SNIPPET, REFUSALS]
+        return [ENDPOINT, UPLOAD, CHECK, MATCH, SNIPPET, REFUSALS]
 
     async def to_contact(self, conv: Conversation, note: ContactNote) -> None:
         """Every open tab of the visitor shows it."""

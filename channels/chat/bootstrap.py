@@ -25,10 +25,12 @@ from starlette.responses import JSONResponse, Response
 from channels.chat.domain import InvalidDomain, Match, match_origin, match_page, parse_domain
 from channels.chat.forms import leave_message_form
 from channels.chat.identity import IdentityIn, verify_identity
+from gateway import protocol as p
 from gateway.auth import new_id
 from gateway.errors import Forbidden, GatewayError, InvalidInput, OriginRefused
 from gateway.model.records import FormField
 from gateway.services.availability import Availability
+from gateway.services.views import file_rules
 from gateway.web.context import web_of
 from gateway.web.openapi import Endpoint
 from gateway.web.origins import self_origins
@@ -53,6 +55,8 @@ class WidgetConfig(msgspec.Struct, kw_only=True):
     leave_form: list[FormField]
     # seconds without a message after which a chat closes (0: never)
     idle_close_after: int
+    # the files a visitor may send (docs/attachments.md); absent when chat takes none
+    attachments: p.FileRules | None = None
 
 
 class BootstrapResponse(msgspec.Struct, kw_only=True):
@@ -175,6 +179,9 @@ async def bootstrap(request: Request) -> Response:
         "leave_form": msgspec.to_builtins(leave_message_form(tp.form)),
         "idle_close_after": web.directory.settings.idle_close_after,
     }
+    files = file_rules(web.attachments.rules.get("chat"))
+    if files is not None:
+        config["attachments"] = msgspec.to_builtins(files)
     return JSONResponse(
         {
             "token": token,

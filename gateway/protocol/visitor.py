@@ -8,7 +8,7 @@ import msgspec
 
 from gateway.protocol.frames import (
     Ack,
-    Body,
+    AttachmentIds,
     ClientMsgId,
     Error,
     EventOut,
@@ -16,8 +16,11 @@ from gateway.protocol.frames import (
     HistoryOut,
     Id,
     Limit,
+    Links,
+    LinksOut,
     MessageOut,
     Ok,
+    OptionalBody,
     Seq,
     TokenRenewed,
     Typing,
@@ -59,10 +62,13 @@ class Start(Frame, tag="start"):
 
 
 class Send(Frame, tag="send"):
-    body: Body
+    """A message: text, files (uploaded first), or both."""
+
     client_msg_id: ClientMsgId
+    body: OptionalBody = ""
     # visitors may omit it: their one open conversation is meant
     conversation_id: str = ""
+    attachments: AttachmentIds = []
 
 
 class TypingIn(Frame, tag="typing"):
@@ -129,7 +135,7 @@ class Started(Frame, tag="started"):
     left_message: bool = False
 
 
-VisitorIn = Hello | Start | Send | TypingIn | Read | History | EndChat | Rate
+VisitorIn = Hello | Start | Send | TypingIn | Read | History | Links | EndChat | Rate
 VisitorOut = (
     Welcome
     | Started
@@ -141,5 +147,6 @@ VisitorOut = (
     | HistoryOut
     | Error
     | TokenRenewed
+    | LinksOut
     | Ok
 )

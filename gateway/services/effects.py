@@ -114,7 +114,7 @@ class Effects:
             sender="system",
             sender_id="router",
             client_msg_id=f"{event}-{agent_id}-{now}",
-            body=event_body(event, self.directory.agent_name(agent_id), reason),
+            body=event_body(event, self.directory.agent_name(agent_id), reason=reason),
             now=now,
             kind="event",
         )

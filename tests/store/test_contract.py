@@ -759,6 +759,7 @@ async def test_every_record_field_has_a_column(store: Store) -> None:
         _rows.SESSIONS,
         _rows.CONTACTS,
         _rows.CONVERSATIONS,
+        _rows.ATTACHMENTS,
         _rows.RATINGS,
         _rows.REFUSALS,
     ]

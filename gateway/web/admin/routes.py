@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from gateway.model.records import Contact, Conversation, Rating
+from gateway.web import files
 from gateway.web.admin import config as cfg
 from gateway.web.admin import history as hist
 from gateway.web.admin import schemas as s
@@ -121,6 +122,7 @@ ENDPOINTS: list[Endpoint] = [
              tag="agents", status=204),
     Endpoint("GET", "/api/me", "Who the token belongs to", "agent", tag="agents",
              response=s.Me),
+    files.AGENT_UPLOAD,
     # -- this document ------------------------------------------------------------------
     Endpoint("GET", "/api/openapi.json", "This OpenAPI 3.1 document", "public", openapi_json,
              tag="meta"),
