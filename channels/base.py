@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from starlette.routing import BaseRoute
 
+from gateway import protocol as p
 from gateway.auth import Tokens
 from gateway.model.channels import ChannelName, ChannelSpec, channel
 from gateway.model.records import Conversation, Message, Touchpoint
@@ -35,7 +36,9 @@ from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.deliveries import Deliveries, Outcome, failed
 from gateway.services.directory import Directory
+from gateway.services.notices import AdminNotices
 from gateway.services.notify import ContactNote, Notifier
+from gateway.services.windows import SessionWindows
 from gateway.settings import Settings
 from gateway.web.hub import Hub
 from gateway.web.limits import Limits
@@ -59,12 +62,18 @@ class Core:
     hub: Hub
     limits: Limits
     clock: Callable[[], float]
+    windows: SessionWindows
+    notices: AdminNotices
 
 
 class ChannelAdapter(abc.ABC):
-    """One channel's adapter. Subclasses set :attr:`name`."""
+    """One channel's adapter. Subclasses set :attr:`name`, and :attr:`secret_settings`
+    when their touchpoints' settings hold secrets."""
 
     name: ChannelName
+    # settings never read back by the admin API (the touchpoint shows which are set) and
+    # never logged: provider tokens, app secrets, verify tokens
+    secret_settings: frozenset[str] = frozenset()
 
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -103,6 +112,11 @@ class ChannelAdapter(abc.ABC):
     async def to_contact(self, conv: Conversation, note: ContactNote) -> None:
         """Show a notice to the conversation's contact, as this channel can (a live
         channel's sockets; a tracked channel's messages go through ``deliver``)."""
+
+    async def conversation_state(self, conv: Conversation) -> p.ChannelState | None:
+        """What the console shows of this channel's rules on the conversation now (the
+        session window, an opt-out, whether attachments can be sent); None: nothing."""
+        return None
 
     async def check_outbound(self, conv: Conversation) -> None:  # noqa: B027 - optional
         """Refuse, with a GatewayError, a message to this contact that must not be sent

@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
 from channels.base import ChannelAdapter, Core
 from channels.chat import ChatChannel
+from channels.sms import SmsChannel
 from gateway import metrics
 from gateway.auth import Tokens, load_secret, new_id
 from gateway.cluster.lease import Leadership
@@ -40,10 +41,12 @@ from gateway.services.conversations import ConversationService
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
+from gateway.services.notices import AdminNotices
 from gateway.services.notify import Notifier
 from gateway.services.presence_sweep import PresenceSweep
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries
+from gateway.services.windows import SessionWindows
 from gateway.settings import Settings
 from gateway.web import pages
 from gateway.web.admin.routes import admin_routes
@@ -58,7 +61,7 @@ from gateway.web.login import api_routes
 log = logging.getLogger("gateway")
 
 # The channels this build carries. Each is an adapter of channels/base.py.
-ADAPTERS: tuple[type[ChannelAdapter], ...] = (ChatChannel,)
+ADAPTERS: tuple[type[ChannelAdapter], ...] = (ChatChannel, SmsChannel)
 
 
 class Node:
@@ -98,6 +101,8 @@ class Node:
         self.access = AccessPolicy(self.directory, router)
         self.summaries = Summaries(self.store, self.directory, self.contacts.name)
         self.deliveries = Deliveries(self.store, self.notifier, clock)
+        self.windows = SessionWindows(self.store, clock)
+        self.notices = AdminNotices(self.store, self.directory, self.notifier, clock)
         self.shell.effects = Effects(
             self.store,
             self.directory,
@@ -116,6 +121,7 @@ class Node:
             access=self.access,
             notifier=self.notifier,
             summaries=self.summaries,
+            deliveries=self.deliveries,
             clock=clock,
             backlog_page=settings.history_page_size * 4,
         )
@@ -175,10 +181,13 @@ class Node:
             hub=self.hub,
             limits=self.limits,
             clock=clock,
+            windows=self.windows,
+            notices=self.notices,
         )
         self.channels = [adapter(core) for adapter in ADAPTERS]
         for channel in self.channels:
             self.notifier.register(channel.name, channel)
+            self.summaries.channel_states[channel.name] = channel.conversation_state
             if channel.spec.tracked_delivery:
                 self.deliveries.register(channel.name, channel)
             self.shell.on_config(channel.configuration_changed)
@@ -197,9 +206,11 @@ class Node:
             limits=self.limits,
             health=self.health,
             clock=clock,
+            notices=self.notices,
             reload=self.shell.config_changed,
             endpoints=[ep for channel in self.channels for ep in channel.endpoints()],
             touchpoint_checks={c.name: c.check_touchpoint for c in self.channels},
+            secret_settings={c.name: c.secret_settings for c in self.channels},
         )
 
     async def start(self) -> None:

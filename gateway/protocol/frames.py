@@ -37,13 +37,16 @@ class MessageOut(Frame, tag="message"):
 
 
 class EventOut(Frame, tag="event"):
-    """A stored conversation event, sequenced like messages so resume replays it."""
+    """A stored conversation event, sequenced like messages so resume replays it.
+    ``notice`` is an automatic notice to the agent (``text``: an unsupported message
+    from the contact, a refused intake, ...); contacts are never sent one."""
 
     conversation_id: str
     seq: int
-    event: Literal["agent_joined", "agent_left", "ended"]
+    event: Literal["agent_joined", "agent_left", "ended", "notice"]
     at: float
     agent_name: str = ""
+    text: str = ""
 
 
 class Ack(Frame, tag="ack"):

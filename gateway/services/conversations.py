@@ -10,7 +10,9 @@ from its last seq, which reads the store.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from gateway import metrics
 from gateway import protocol as p
@@ -21,12 +23,13 @@ from gateway.model.records import LIVE_STATES, Contact, Conversation, Message
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
 from gateway.services.contacts import ContactService
+from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
 from gateway.services.notify import MessageNote, Notifier, UnreadNote
 from gateway.services.router_rebuild import arrival
 from gateway.services.router_shell import RouterShell
-from gateway.services.views import Summaries, frame_for
+from gateway.services.views import Summaries, event_body, frame_for
 
 Admit = Callable[[], Awaitable[None]]
 
@@ -43,6 +46,7 @@ class ConversationService:
         access: AccessPolicy,
         notifier: Notifier,
         summaries: Summaries,
+        deliveries: Deliveries,
         clock: Callable[[], float],
         backlog_page: int,
     ) -> None:
@@ -54,8 +58,24 @@ class ConversationService:
         self._access = access
         self._notifier = notifier
         self._summaries = summaries
+        self._deliveries = deliveries
         self._clock = clock
         self._backlog_page = backlog_page
+        # one inbound message at a time per contact address on this node: a provider's
+        # concurrent webhooks (or its retry racing the original) start one conversation
+        # and keep the order they arrived in
+        self._receiving: dict[tuple[str, str], asyncio.Lock] = {}
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, touchpoint_id: str, address: str) -> AsyncIterator[None]:
+        key = (touchpoint_id, address)
+        lock = self._receiving.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and not getattr(lock, "_waiters", None):
+                self._receiving.pop(key, None)
 
     async def get(self, conversation_id: str) -> Conversation:
         return await self._store.get_conversation(conversation_id)
@@ -139,17 +159,74 @@ class ConversationService:
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint does not accept messages")
         fields = {k: v for k, v in msg.fields.items() if v}
-        conv, _ = await self.start(tp.id, msg.address, fields)
-        message, created, after = await self._store.append(
-            conv.id,
-            sender="contact",
-            sender_id=msg.address,
-            client_msg_id=msg.provider_message_id,
-            body=msg.body,
-            now=msg.sent_at if msg.sent_at is not None else self._clock(),
-        )
+        async with self._one_at_a_time(tp.id, msg.address):
+            conv, _ = await self.start(tp.id, msg.address, fields)
+            message, created, after = await self._store.append(
+                conv.id,
+                sender="contact",
+                sender_id=msg.address,
+                client_msg_id=msg.provider_message_id,
+                body=msg.body,
+                now=msg.sent_at if msg.sent_at is not None else self._clock(),
+            )
         await self._deliver_contact_message(message, after, fresh=created)
         return after, message, created
+
+    # -- what a channel adds to a conversation -----------------------------------------
+    async def system_message(self, conv: Conversation, client_msg_id: str, body: str) -> Message:
+        """A message from the gateway to the contact (an SMS keyword's standard reply),
+        delivered like an agent's on a tracked channel and shown to the owner.
+        Idempotent on ``client_msg_id``."""
+        tracked = self._deliveries.tracks(conv.channel)
+        msg, created, after = await self._store.append(
+            conv.id,
+            sender="system",
+            sender_id="channel",
+            client_msg_id=client_msg_id,
+            body=body,
+            now=self._clock(),
+            delivery="pending" if tracked else "",
+        )
+        if tracked and created:
+            self._deliveries.wake()
+        name = self._dir.touchpoint_name(conv.touchpoint_id)
+        frame = p.encode(frame_for(msg, name))
+        await self._notifier.contact(after, MessageNote(msg, name, frame))
+        if after.owner_agent_id and after.state in ("assigned", "wrapup"):
+            await self._notifier.agent(after.owner_agent_id, frame)
+        return msg
+
+    async def notice(self, conv: Conversation, client_msg_id: str, text: str) -> Message:
+        """An automatic notice to the agent in the conversation (an unsupported message
+        from the contact, ...); stored as an event, never sent to the contact.
+        Idempotent on ``client_msg_id``."""
+        msg, _, after = await self._store.append(
+            conv.id,
+            sender="system",
+            sender_id="notice",
+            client_msg_id=client_msg_id,
+            body=event_body("notice", text=text),
+            now=self._clock(),
+            kind="event",
+        )
+        if after.owner_agent_id and after.state in ("assigned", "wrapup"):
+            await self._notifier.agent(after.owner_agent_id, frame_for(msg, ""))
+        return msg
+
+    async def changed(self, conv: Conversation) -> None:
+        """The conversation's channel state changed (an opt-out, ...): its row again to
+        whoever shows it (its owner, or the agents whose Inbox has it)."""
+        conv = await self._store.get_conversation(conv.id)
+        router = self._shell.router
+        if conv.owner_agent_id and conv.state in ("assigned", "wrapup"):
+            viewers = {conv.owner_agent_id}
+        else:
+            view = router.conversation(conv.id)
+            only = view.dedicated_agent_id if view and view.dedicated else None
+            viewers = self._access.inbox_viewers(conv.queue_ids, only)
+        for agent_id in viewers:
+            summary = await self._summaries.summary(router, agent_id, conv)
+            await self._notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
 
     # -- writing, reading, typing ------------------------------------------------------
     async def contact_send(self, conv: Conversation, client_msg_id: str, body: str) -> p.Ack:

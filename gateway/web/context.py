@@ -18,6 +18,7 @@ from gateway.services.agents import AgentService
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.directory import Directory
+from gateway.services.notices import AdminNotices
 from gateway.settings import Settings
 from gateway.web.agent_presence import AgentSockets
 from gateway.web.hub import Hub
@@ -57,12 +58,15 @@ class Web:
     limits: Limits
     health: Health
     clock: Callable[[], float]
+    notices: AdminNotices
     # reload configuration on every node and rebuild the router (after an admin change)
     reload: Callable[[], Awaitable[None]]
     # what the channels add: their API rows (for the OpenAPI document) and their checks
     # of a touchpoint's channel settings
     endpoints: list[Endpoint] = field(default_factory=list)
     touchpoint_checks: dict[str, TouchpointCheck] = field(default_factory=dict)
+    # the names of each channel's secret settings: never read back by the API
+    secret_settings: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def web_of(conn: HTTPConnection) -> Web:

@@ -1,17 +1,18 @@
-"""The store's operations whose SQL both dialects share (_config.py, _history.py),
-and the message append both dialects build theirs on."""
+"""The store's operations whose SQL both dialects share (_config.py, _history.py,
+_channels.py), and the message append both dialects build theirs on."""
 
 from __future__ import annotations
 
 import abc
 
 from gateway.model.records import DeliveryState, Message, MessageKind, Sender
+from gateway.ports.store._channels import ChannelRows
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
 from gateway.ports.store.base import Appended
 
 
-class SQLStore(ConfigRows, HistoryRows):
+class SQLStore(ConfigRows, HistoryRows, ChannelRows):
     """The operations whose SQL both dialects share."""
 
     async def append_message(

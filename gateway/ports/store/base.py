@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from gateway.model.channels import ChannelName
 from gateway.model.records import (
+    AdminNotice,
     Agent,
     AgentSession,
     Contact,
@@ -331,3 +332,27 @@ class Store(abc.ABC):
     async def mark_read(self, conversation_id: str, side: Side, seq: int) -> Conversation:
         """The side has read up to seq: its unread count becomes the number of the other
         side's text messages with a greater seq (0 when seq >= last_seq)."""
+
+    # -- channel rules and admin notices ---------------------------------------------
+    @abc.abstractmethod
+    async def last_contact_message_at(self, conversation_id: str) -> float | None:
+        """When the contact last wrote in this conversation (a session window opens
+        then), or None if they never did."""
+
+    @abc.abstractmethod
+    async def set_opt_out(
+        self, channel: ChannelName, address: str, opted_out: bool, *, now: float
+    ) -> bool:
+        """Block (``opted_out``) or unblock an address on a channel, for every touchpoint
+        of the channel; True when this changed something."""
+
+    @abc.abstractmethod
+    async def is_opted_out(self, channel: ChannelName, address: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def add_notice(self, notice: AdminNotice) -> None:
+        """Keep an admin notice (Conflict if the id exists)."""
+
+    @abc.abstractmethod
+    async def list_notices(self, *, limit: int = 50, before: float | None = None) -> list[AdminNotice]:
+        """The newest notices first, created before ``before`` when given."""

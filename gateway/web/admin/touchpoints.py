@@ -32,7 +32,9 @@ from gateway.web.admin.schemas import (
 # -- touchpoints -----------------------------------------------------------------------
 
 
-def touchpoint_out(tp: Touchpoint) -> TouchpointOut:
+def touchpoint_out(tp: Touchpoint, secrets: frozenset[str] = frozenset()) -> TouchpointOut:
+    """The touchpoint as the API shows it: never its secrets (``secrets``: the names of
+    its channel's secret settings)."""
     return TouchpointOut(
         id=tp.id,
         name=tp.name,
@@ -49,15 +51,21 @@ def touchpoint_out(tp: Touchpoint) -> TouchpointOut:
         identity_secret_set=bool(tp.identity_secret),
         require_identity=tp.require_identity,
         preview_roles=list(tp.preview_roles),
-        settings=dict(tp.settings),
+        settings={k: v for k, v in tp.settings.items() if k not in secrets},
         created_at=tp.created_at,
+        secret_settings_set=sorted(k for k in secrets if tp.settings.get(k)),
     )
 
 
-def _touchpoint_input(tp: Touchpoint) -> dict[str, Any]:
-    """The stored touchpoint as a TouchpointIn document (the base a PATCH merges into)."""
-    out: dict[str, Any] = msgspec.to_builtins(touchpoint_out(tp))
-    for name in ("id", "active", "created_at", "identity_secret_set"):
+def _out(ctx: Ctx, tp: Touchpoint) -> TouchpointOut:
+    return touchpoint_out(tp, ctx.web.secret_settings.get(tp.channel, frozenset()))
+
+
+def _touchpoint_input(tp: Touchpoint, secrets: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The stored touchpoint as a TouchpointIn document (the base a PATCH merges into;
+    without its secrets, which an edit that omits them keeps)."""
+    out: dict[str, Any] = msgspec.to_builtins(touchpoint_out(tp, secrets))
+    for name in ("id", "active", "created_at", "identity_secret_set", "secret_settings_set"):
         out.pop(name)
     return {k: v for k, v in out.items() if v is not None}
 
@@ -87,7 +95,7 @@ async def build_touchpoint(
         identity_secret=secret,
         require_identity=body.require_identity,
         preview_roles=list(dict.fromkeys(body.preview_roles)),
-        settings=body.settings,
+        settings=_keep_secrets(ctx, body, existing),
         created_at=existing.created_at if existing else now,
     )
     # The channel's own rules first (chat: the domain), from its adapter.
@@ -142,6 +150,17 @@ async def build_touchpoint(
     return tp
 
 
+def _keep_secrets(ctx: Ctx, body: TouchpointIn, existing: Touchpoint | None) -> dict[str, Any]:
+    """The body's settings, with the stored secrets it does not name (the API never
+    reads them back, so an edit that leaves them out keeps them; "" clears one)."""
+    settings = dict(body.settings)
+    if existing is not None and existing.channel == body.channel:
+        for name in ctx.web.secret_settings.get(body.channel, frozenset()):
+            if name not in settings and name in existing.settings:
+                settings[name] = existing.settings[name]
+    return settings
+
+
 def no_channel_settings(tp: Touchpoint) -> tuple[Touchpoint, list[tuple[str, str]]]:
     """The check of a channel no adapter of this node carries: no channel settings."""
     errors = []
@@ -154,7 +173,7 @@ def no_channel_settings(tp: Touchpoint) -> tuple[Touchpoint, list[tuple[str, str
 
 async def list_touchpoints(ctx: Ctx) -> Response:
     tps = await ctx.store.list_touchpoints()
-    return json_response([touchpoint_out(tp) for tp in tps])
+    return json_response([_out(ctx, tp) for tp in tps])
 
 
 async def create_touchpoint(ctx: Ctx) -> Response:
@@ -164,25 +183,28 @@ async def create_touchpoint(ctx: Ctx) -> Response:
     tp = await build_touchpoint(ctx, body, tp_id, None, ctx.now())
     await store.put_touchpoint(tp)
     await ctx.changed()
-    return json_response(touchpoint_out(tp), 201)
+    return json_response(_out(ctx, tp), 201)
 
 
 async def get_touchpoint(ctx: Ctx) -> Response:
-    return json_response(touchpoint_out(await ctx.store.get_touchpoint(ctx.param())))
+    return json_response(_out(ctx, await ctx.store.get_touchpoint(ctx.param())))
 
 
 async def _edit_touchpoint(ctx: Ctx, *, patch: bool) -> Response:
     store = ctx.store
     current = await store.get_touchpoint(ctx.param())
-    out = msgspec.to_builtins(touchpoint_out(current))
-    raw = read_only(ctx.raw, out, ("id", "active", "created_at", "identity_secret_set"))
+    secrets = ctx.web.secret_settings.get(current.channel, frozenset())
+    out = msgspec.to_builtins(touchpoint_out(current, secrets))
+    raw = read_only(
+        ctx.raw, out, ("id", "active", "created_at", "identity_secret_set", "secret_settings_set")
+    )
     if patch:
-        raw = merge_patch(_touchpoint_input(current), raw)
+        raw = merge_patch(_touchpoint_input(current, secrets), raw)
     body = convert(raw, TouchpointIn)
     tp = await build_touchpoint(ctx, body, current.id, current, ctx.now())
     await store.put_touchpoint(tp)
     await ctx.changed()
-    return json_response(touchpoint_out(tp))
+    return json_response(_out(ctx, tp))
 
 
 async def put_touchpoint(ctx: Ctx) -> Response:
@@ -221,7 +243,7 @@ async def duplicate_touchpoint(ctx: Ctx) -> Response:
     )
     await store.put_touchpoint(copy)
     await ctx.changed()
-    return json_response(touchpoint_out(copy), 201)
+    return json_response(_out(ctx, copy), 201)
 
 
 async def _set_active(ctx: Ctx, active: bool) -> Response:
@@ -231,13 +253,17 @@ async def _set_active(ctx: Ctx, active: bool) -> Response:
         # What is stored was validated when written; re-check it in case the rules
         # changed since (or the record was written by hand).
         await build_touchpoint(
-            ctx, convert(_touchpoint_input(tp), TouchpointIn), tp.id, tp, ctx.now()
+            ctx,
+            convert(_touchpoint_input(tp, ctx.web.secret_settings.get(tp.channel, frozenset())), TouchpointIn),
+            tp.id,
+            tp,
+            ctx.now(),
         )
     if tp.active != active:
         tp = msgspec.structs.replace(tp, active=active)
         await store.put_touchpoint(tp)
         await ctx.changed()
-    return json_response(touchpoint_out(tp))
+    return json_response(_out(ctx, tp))
 
 
 async def activate_touchpoint(ctx: Ctx) -> Response:

@@ -1,0 +1,80 @@
+"""Helpers of the channel tests: touchpoints pointing at the emulators, a gateway
+seeded with them, an agent and an admin on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from gateway.model.records import Touchpoint
+from tests import services
+from tests.gateway.client import AgentClient
+from tests.gateway.conftest import ADMIN, AGENT, seed
+
+ACCOUNT = "AC" + "0123456789abcdef" * 2
+TOKEN = "twilio-auth-token-for-tests"
+
+
+def sms_touchpoint(tp_id: str, number: str, api_base: str, **fields: Any) -> Touchpoint:
+    fields.setdefault("routing_mode", "simplified")
+    fields.setdefault("queue_ids", ["q_support"])
+    return Touchpoint(
+        id=tp_id,
+        name=f"SMS {number}",
+        channel="sms",
+        active=True,
+        settings={
+            "provider": "twilio",
+            "number": number,
+            "account_sid": ACCOUNT,
+            "auth_token": TOKEN,
+            "api_base": api_base,
+        },
+        **fields,
+    )
+
+
+def start(
+    factory: Callable[..., services.GatewayProcess], *touchpoints: Touchpoint, **kw: Any
+) -> services.GatewayProcess:
+    """A demo gateway whose store holds these touchpoints (the demo agent answers)."""
+    return factory(
+        kw.pop("env", None), setup=lambda url, port: seed(url, touchpoints=list(touchpoints), **kw)
+    )
+
+
+async def agent_on(node: services.GatewayProcess, who: tuple[str, str] = AGENT) -> AgentClient:
+    agent = AgentClient(node, *who)
+    await agent.login()
+    await agent.connect()
+    return agent
+
+
+async def admin_token(node: services.GatewayProcess) -> str:
+    async with httpx.AsyncClient() as http:
+        r = await http.post(
+            node.base_url + "/api/login", json={"email": ADMIN[0], "password": ADMIN[1]}
+        )
+    r.raise_for_status()
+    return str(r.json()["token"])
+
+
+async def admin_get(node: services.GatewayProcess, path: str) -> Any:
+    token = await admin_token(node)
+    async with httpx.AsyncClient() as http:
+        r = await http.get(node.base_url + path, headers={"Authorization": f"Bearer {token}"})
+    r.raise_for_status()
+    return r.json()
+
+
+async def inbox_conversation(agent: AgentClient, channel: str, **match: Any) -> dict[str, Any]:
+    """The next row of a conversation of this channel in the agent's lists (with these
+    fields: ``last_message="..."``, ``place="assigned"``)."""
+    assert agent.sock
+    while True:
+        frame = await agent.sock.expect_any(("conversation", "offer"), timeout=15)
+        conv: dict[str, Any] = frame["conversation"]
+        if conv["channel"] == channel and all(conv.get(k) == v for k, v in match.items()):
+            return conv
