@@ -23,7 +23,9 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
 from channels.base import ChannelAdapter, Core
 from channels.chat import ChatChannel
+from channels.messenger import MessengerChannel
 from channels.sms import SmsChannel
+from channels.whatsapp import WhatsAppChannel
 from gateway import metrics
 from gateway.auth import Tokens, load_secret, new_id
 from gateway.cluster.lease import Leadership
@@ -61,7 +63,12 @@ from gateway.web.login import api_routes
 log = logging.getLogger("gateway")
 
 # The channels this build carries. Each is an adapter of channels/base.py.
-ADAPTERS: tuple[type[ChannelAdapter], ...] = (ChatChannel, SmsChannel)
+ADAPTERS: tuple[type[ChannelAdapter], ...] = (
+    ChatChannel,
+    SmsChannel,
+    WhatsAppChannel,
+    MessengerChannel,
+)
 
 
 class Node:

@@ -210,6 +210,25 @@ class Deliveries:
             )
         return msg
 
+    async def read_until(self, conversation_id: str, at: float, page: int = 200) -> int:
+        """The contact read everything sent to them until ``at`` (a provider's read
+        watermark, Messenger's): the conversation's sent and delivered messages written
+        until then become read. The number changed."""
+        conv = await self._store.get_conversation(conversation_id)
+        rows = await self._store.messages(conv.id, before_seq=conv.last_seq + 1, limit=page)
+        changed = 0
+        for msg in rows:
+            if (
+                msg.sender != "contact"
+                and msg.delivery in ("sent", "delivered")
+                and msg.created_at <= at
+            ):
+                await self.report(
+                    DeliveryReport(conversation_id=conv.id, seq=msg.seq, status="read")
+                )
+                changed += 1
+        return changed
+
     async def by_provider_id(self, provider_id: str) -> Message | None:
         """The outbound message a provider's status callback names."""
         return await self._store.message_by_provider_id(provider_id)

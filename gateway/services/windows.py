@@ -22,7 +22,10 @@ class SessionWindows:
         spec = channel(conv.channel)
         if spec.session_window is None:
             return None
-        return window_closes_at(spec, await self._store.last_contact_message_at(conv.id))
+        last = await self._store.last_contact_message_at(conv.id)
+        # A conversation of these channels starts with the contact's message: before it is
+        # stored (the row agents get on its arrival), the window counts from the arrival.
+        return window_closes_at(spec, conv.created_at if last is None else last)
 
     async def left(self, conv: Conversation) -> tuple[float, float] | None:
         """(closes at, seconds left now, 0 when closed), or None without a window."""

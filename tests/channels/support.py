@@ -78,3 +78,60 @@ async def inbox_conversation(agent: AgentClient, channel: str, **match: Any) -> 
         conv: dict[str, Any] = frame["conversation"]
         if conv["channel"] == channel and all(conv.get(k) == v for k, v in match.items()):
             return conv
+
+
+APP_SECRET = "meta-app-secret-for-tests"
+VERIFY = "verify-token-for-tests"
+WA_TOKEN = "whatsapp-system-user-token"
+PAGE_TOKEN = "messenger-page-access-token"
+
+
+def whatsapp_touchpoint(
+    tp_id: str, pnid: str, number: str, api_base: str, **fields: Any
+) -> Touchpoint:
+    fields.setdefault("routing_mode", "simplified")
+    fields.setdefault("queue_ids", ["q_support"])
+    return Touchpoint(
+        id=tp_id,
+        name=f"WhatsApp {number}",
+        channel="whatsapp",
+        active=True,
+        settings={
+            "phone_number_id": pnid,
+            "number": number,
+            "access_token": WA_TOKEN,
+            "app_secret": APP_SECRET,
+            "verify_token": VERIFY,
+            "api_base": api_base,
+            "api_version": "v21.0",
+        },
+        **fields,
+    )
+
+
+def messenger_touchpoint(tp_id: str, page_id: str, api_base: str, **fields: Any) -> Touchpoint:
+    fields.setdefault("routing_mode", "simplified")
+    fields.setdefault("queue_ids", ["q_support"])
+    return Touchpoint(
+        id=tp_id,
+        name=f"Page {page_id}",
+        channel="messenger",
+        active=True,
+        settings={
+            "page_id": page_id,
+            "page_name": "demoshop",
+            "page_access_token": PAGE_TOKEN,
+            "app_secret": APP_SECRET,
+            "verify_token": VERIFY,
+            "api_base": api_base,
+            "api_version": "v21.0",
+        },
+        **fields,
+    )
+
+
+async def history(agent: AgentClient, cid: str) -> list[dict[str, Any]]:
+    assert agent.sock
+    await agent.sock.send({"type": "history", "conversation_id": cid})
+    items: list[dict[str, Any]] = (await agent.sock.expect("history", conversation_id=cid))["items"]
+    return items

@@ -354,5 +354,7 @@ class Store(abc.ABC):
         """Keep an admin notice (Conflict if the id exists)."""
 
     @abc.abstractmethod
-    async def list_notices(self, *, limit: int = 50, before: float | None = None) -> list[AdminNotice]:
+    async def list_notices(
+        self, *, limit: int = 50, before: float | None = None
+    ) -> list[AdminNotice]:
         """The newest notices first, created before ``before`` when given."""

@@ -254,7 +254,10 @@ async def _set_active(ctx: Ctx, active: bool) -> Response:
         # changed since (or the record was written by hand).
         await build_touchpoint(
             ctx,
-            convert(_touchpoint_input(tp, ctx.web.secret_settings.get(tp.channel, frozenset())), TouchpointIn),
+            convert(
+                _touchpoint_input(tp, ctx.web.secret_settings.get(tp.channel, frozenset())),
+                TouchpointIn,
+            ),
             tp.id,
             tp,
             ctx.now(),
