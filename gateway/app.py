@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
+from channels import phone
 from channels.base import ChannelAdapter, Core
 from channels.chat import ChatChannel
 from channels.messenger import MessengerChannel
@@ -271,6 +272,7 @@ class Node:
                 ],
             ),
             *(r for channel in self.channels for r in channel.routes()),
+            *phone.routes(self.settings),
             *pages.routes(home),
         ]
 
@@ -282,6 +284,11 @@ def _banner(settings: Settings) -> None:
         lines += [
             f"  demo page (the visitor):  {base}/demo",
             f"  agent console:            {base}/console",
+            *(
+                [f"  a contact's phone:        {base}/demo/phone (SMS, WhatsApp, Messenger)"]
+                if settings.demo_providers
+                else []
+            ),
             f"    log in as the agent:    {DEMO_AGENT[0]} / {DEMO_AGENT[1]}",
             f"    or as the admin:        {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}",
         ]

@@ -60,6 +60,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     conversations_per_ip_per_hour: RateLimit = 30
     conversations_per_touchpoint_per_hour: RateLimit = 1000
     trusted_proxies: str = ""
+    # demo only: the provider emulators' base URLs ("twilio=http://127.0.0.1:8101,...")
+    demo_providers: str = ""
 
     def __post_init__(self) -> None:
         scheme = self.store_url.split(":", 1)[0]

@@ -1,7 +1,7 @@
 """SMS keywords: opt-out, opt-in and help, as data and one pure function.
 
 A message is a keyword only when it is that single word: case does not matter, and
-spaces and punctuation around it are ignored ("Stop.", " STOP! "), but "STOP PLEASE"
+spaces, punctuation and symbols around it are ignored ("Stop.", " STOP! "), but "STOP PLEASE"
 and "PLEASE CANCEL" are ordinary messages (docs/channels/sms.md).
 """
 
@@ -33,8 +33,9 @@ REPLIES: Final[dict[Keyword, str]] = {
 
 
 def _ignored(ch: str) -> bool:
-    """Spaces and punctuation around the word (any script's)."""
-    return ch.isspace() or unicodedata.category(ch).startswith("P")
+    """Spaces, punctuation and symbols around the word (any script's: "STOP!", "¡stop!",
+    "STOP 🙏")."""
+    return ch.isspace() or unicodedata.category(ch)[0] in "PS"
 
 
 def keyword(body: str) -> Keyword | None:

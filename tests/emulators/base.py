@@ -113,6 +113,7 @@ class Emulator:
         await self.changed()
 
     async def record(self, send: dict[str, Any]) -> None:
+        send.setdefault("at", time.time())
         self.sent.append(send)
         await self.changed()
 

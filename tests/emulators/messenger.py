@@ -168,6 +168,7 @@ class MessengerEmulator(MetaEmulator):
                 [
                     {
                         "mid": m["message_id"],
+                        "at": m["at"],
                         "page_id": m["page_id"],
                         "text": (m.get("message") or {}).get("text", ""),
                     }

@@ -225,7 +225,12 @@ class TwilioEmulator(Emulator):
             phone = request.path_params["phone"]
             return JSONResponse(
                 [
-                    {"sid": m["sid"], "from": m.get("From", ""), "body": m.get("Body", "")}
+                    {
+                        "sid": m["sid"],
+                        "at": m["at"],
+                        "from": m.get("From", ""),
+                        "body": m.get("Body", ""),
+                    }
                     for m in self.sent
                     if m.get("To") == phone and "sid" in m
                 ]

@@ -75,6 +75,10 @@ class WhatsAppEmulator(MetaEmulator):
         ).id
 
     def _status(self, pnid: str, wamid: str, to: str, status: str, **extra: Any) -> None:
+        # the send's biz_opaque_callback_data comes back in each of its statuses
+        sent = next((m for m in self.sent if m.get("id") == wamid), {})
+        if sent.get("biz_opaque_callback_data"):
+            extra["biz_opaque_callback_data"] = sent["biz_opaque_callback_data"]
         self._hook(
             "status",
             pnid,
@@ -180,6 +184,7 @@ class WhatsAppEmulator(MetaEmulator):
                 [
                     {
                         "id": m["id"],
+                        "at": m["at"],
                         "phone_number_id": m["phone_number_id"],
                         "body": (m.get("text") or {}).get("body", ""),
                         "type": m.get("type", "text"),
