@@ -34,6 +34,11 @@ class MessageOut(Frame, tag="message"):
     body: str
     at: float
     client_msg_id: str = ""
+    # what became of an agent's or the system's message on a tracked channel (SMS,
+    # WhatsApp, ...): pending, sent, delivered, read or failed (with why); later changes
+    # come as ``delivery`` frames
+    delivery: Literal["", "pending", "sent", "delivered", "read", "failed"] = ""
+    delivery_error: str = ""
 
 
 class EventOut(Frame, tag="event"):

@@ -66,6 +66,8 @@ def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
         body=msg.body,
         at=msg.created_at,
         client_msg_id=msg.client_msg_id,
+        delivery=msg.delivery,
+        delivery_error=msg.delivery_error,
     )
 
 

@@ -6,6 +6,7 @@
 import { Connection, wsUrl } from "/widget/shared/socket.js";
 import { h, clear, fill, uid, formatTime } from "/widget/shared/dom.js";
 import * as sound from "/console/sounds.js";
+import * as channels from "/console/channels.js";
 
 const TOKEN_KEY = "gw.console.token";
 const SOUND_EVENTS = { offered: "offered", auto_assigned: "auto-assigned", transferred: "transferred", reply: "new reply" };
@@ -211,6 +212,8 @@ function onFrame(f) {
     case "ok": return onOk(f);
     case "error": return onError(f);
     case "token": S.token = f.token; sessionSet(TOKEN_KEY, f.token); return;
+    case "delivery": if (channels.onDelivery(f, S.threads) && f.conversation_id === S.current) renderMessages(); return;
+    case "notice": return channels.adminNotice(f);
     default: return;
   }
 }
@@ -234,6 +237,7 @@ function onSnapshot(f) {
   S.offers.clear();
   for (const c of [...f.inbox, ...f.assigned]) {
     S.convs.set(c.conversation_id, c);
+    channels.noteRow(c);
     if (c.place === "offered") S.offers.set(c.conversation_id, { summary: c, expires_at: c.offer_expires_at });
   }
   // After a reconnect: reload what is on screen, resend what was not acknowledged.
@@ -260,6 +264,7 @@ $("status").addEventListener("change", (e) => {
 
 function onConversation(c) {
   const cid = c.conversation_id;
+  channels.noteRow(c);
   const before = S.convs.get(cid);
   if (c.place === "gone") {
     S.convs.delete(cid);
@@ -451,7 +456,7 @@ function renderLists() {
         type: "button", class: "open", "data-key": `open:${c.conversation_id}`, "aria-current": cur ? "true" : null,
         onclick: () => openConversation(c.conversation_id),
       },
-      h("span", { class: "line" }, h("span", { class: "name" }, c.contact_name), " ", priority(c.priority), " ", bubble(c.unread)),
+      h("span", { class: "line" }, channels.avatar(c, S.channels), h("span", { class: "name" }, c.contact_name), " ", priority(c.priority), " ", bubble(c.unread)),
       h("span", { class: "line muted" }, `${channelLabel(c.channel)} · ${c.touchpoint_name} · ${formatTime(c.arrived_at)}`),
       h("span", { class: "line" }, queueLabels(c))),
       h("button", {
@@ -480,7 +485,7 @@ function renderLists() {
             type: "button", class: "open", "data-key": `open:${c.conversation_id}`, "aria-current": cur ? "true" : null,
             onclick: () => openConversation(c.conversation_id),
           },
-          h("span", { class: "line" }, h("span", { class: "name" }, c.contact_name), " ",
+          h("span", { class: "line" }, channels.avatar(c, S.channels), h("span", { class: "name" }, c.contact_name), " ",
             c.place === "wrapup" ? h("span", { class: "tag" }, "Wrap-up") : null, " ", bubble(c.unread)),
           h("span", { class: "line muted last" }, c.last_message || "—"),
           h("span", { class: "line muted" }, when(c), " ", queueLabels(c))));
@@ -568,7 +573,7 @@ function renderConvHeader() {
   fill(head,
     h("div", { class: "who" },
       h("h2", { id: "conv-title", tabindex: "-1" }, c.contact_name),
-      h("p", { class: "muted" }, `${place} · ${channelLabel(c.channel)} · ${c.touchpoint_name}`),
+      h("p", { class: "muted" }, `${place} · ${channelLabel(c.channel)} · ${c.touchpoint_name}`, " ", channels.link(c)),
       h("p", { class: "labels" }, queueLabels(c), " ", priority(c.priority))),
     actions);
 }
@@ -582,7 +587,7 @@ function replyForm(c) {
   const ta = h("textarea", { id: "reply", rows: 3, maxlength: 4000, "aria-describedby": "reply-hint" });
   const doSend = () => {
     const body = ta.value.trim();
-    if (!body) return;
+    if (!body || ta.disabled) return;
     ta.value = "";
     typing(c.conversation_id, false);
     sendReply(c.conversation_id, body);
@@ -592,12 +597,14 @@ function replyForm(c) {
     if (e.key === "Enter" && e.shiftKey && !e.isComposing) { e.preventDefault(); doSend(); }
   });
   ta.addEventListener("input", () => typing(c.conversation_id, !!ta.value));
+  const sendButton = h("button", { type: "submit", class: "btn" }, "Send");
   const form = h("form", { class: "reply" },
     h("label", { for: "reply" }, "Reply"),
     ta,
+    channels.editor(() => S.convs.get(c.conversation_id), S.channels, ta, sendButton),
     h("div", { class: "reply-bar" },
       h("p", { id: "reply-hint", class: "muted hint" }, "Shift+Enter sends · Enter adds a line"),
-      h("button", { type: "submit", class: "btn" }, "Send")));
+      sendButton));
   form.addEventListener("submit", (e) => { e.preventDefault(); doSend(); ta.focus(); });
   return form;
 }
@@ -677,14 +684,14 @@ function renderMessages(toBottom) {
 function itemNode(f) {
   if (f.type === "event") {
     const name = f.agent_name || "An agent";
-    const text = { agent_joined: `${name} joined`, agent_left: `${name} left`, ended: "The chat ended" }[f.event] || f.event;
+    const text = { agent_joined: `${name} joined`, agent_left: `${name} left`, ended: "The chat ended" }[f.event] || channels.eventText(f) || f.event;
     return h("li", { class: "note" }, `${text} · ${formatTime(f.at)}`);
   }
   const who = f.sender === "visitor" ? f.sender_name : f.sender === "agent" ? f.sender_name : `Automatic (${f.sender_name})`;
   return h("li", { class: `msg ${f.sender}` },
     h("span", { class: "sr-only" }, `${who}: `),
     h("span", { class: "bubble" }, f.body),
-    h("span", { class: "meta" }, `${who} · ${formatTime(f.at)}`));
+    h("span", { class: "meta" }, `${who} · ${formatTime(f.at)}`, " ", channels.deliveryNote(f)));
 }
 
 function onItem(f, live) {
@@ -700,6 +707,7 @@ function onItem(f, live) {
     c.last_seq = Math.max(c.last_seq, f.seq);
   }
   if (live && f.type === "message" && f.sender === "visitor") {
+    if (c) channels.contactWrote(c, S.channels);
     S.typing.delete(f.conversation_id);
     if (f.conversation_id === S.current) {
       const el = $("typing");
