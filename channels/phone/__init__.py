@@ -6,7 +6,7 @@ a page); they post signed webhooks to the gateway and keep what the agent sent, 
 the page shows.
 
 The demo's provider credentials are public constants, like the demo agent's password:
-the emulators sign with them (``python -m tests.emulators --demo-gateway URL``).
+the emulators sign with them (``python -m devkit.emulators --demo-gateway URL``).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from channels import phone
-from tests import services
+from devkit import services
 from tests.browser.conftest import NewPage, login, shot
 
 pytestmark = pytest.mark.browser
@@ -31,7 +31,7 @@ def demo() -> Iterator[tuple[services.GatewayProcess, dict[str, str]]]:
         [
             sys.executable,
             "-m",
-            "tests.emulators",
+            "devkit.emulators",
             *(a for n, p in ports.items() for a in (f"--{n}", str(p))),
             "--demo-gateway",
             f"http://127.0.0.1:{port}",

@@ -1,4 +1,4 @@
-"""The provider emulators (tests/emulators), started once for the session as a real
+"""The provider emulators (devkit/emulators), started once for the session as a real
 process on loopback, and gateways whose messaging touchpoints point at them."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests import services
-from tests.emulators.client import EmulatorClient
+from devkit import services
+from devkit.emulators.client import EmulatorClient
 from tests.gateway.conftest import gateway_factory  # noqa: F401 - a fixture of these tests too
 
 PROVIDERS = ("twilio", "whatsapp", "messenger")
@@ -29,7 +29,7 @@ class Emulators:
 def start_emulators() -> Emulators:
     ports = {name: services.free_port() for name in PROVIDERS}
     args = [a for name, port in ports.items() for a in (f"--{name}", str(port))]
-    proc = subprocess.Popen([sys.executable, "-m", "tests.emulators", *args], cwd=services.ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "devkit.emulators", *args], cwd=services.ROOT)
     for port in ports.values():
         services.wait_port(port, proc=proc)
     return Emulators({n: f"http://127.0.0.1:{p}" for n, p in ports.items()}, proc)

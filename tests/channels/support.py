@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
+from devkit import services
 from gateway.model.records import Touchpoint
-from tests import services
 from tests.gateway.client import AgentClient
 from tests.gateway.conftest import ADMIN, AGENT, seed
 

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
-from tests import services
+from devkit import services
+from devkit.emulators.client import EmulatorClient
 from tests.channels.conftest import Emulators
 from tests.channels.support import (
     APP_SECRET,
@@ -22,7 +23,6 @@ from tests.channels.support import (
     messenger_touchpoint,
     start,
 )
-from tests.emulators.client import EmulatorClient
 from tests.gateway.client import AgentClient
 
 PAGE = "1029384756"

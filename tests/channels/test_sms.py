@@ -11,7 +11,8 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from tests import services
+from devkit import services
+from devkit.emulators.client import EmulatorClient
 from tests.channels.conftest import Emulators
 from tests.channels.support import (
     ACCOUNT,
@@ -22,7 +23,6 @@ from tests.channels.support import (
     sms_touchpoint,
     start,
 )
-from tests.emulators.client import EmulatorClient
 from tests.gateway.client import AgentClient
 
 NUMBER = "+14155550100"

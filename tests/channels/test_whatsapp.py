@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
-from tests import services
+from devkit import services
+from devkit.emulators.client import EmulatorClient
 from tests.channels.conftest import Emulators
 from tests.channels.support import (
     APP_SECRET,
@@ -26,7 +27,6 @@ from tests.channels.support import (
     start,
     whatsapp_touchpoint,
 )
-from tests.emulators.client import EmulatorClient
 from tests.gateway.client import AgentClient
 
 PNID = "106540352242922"

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from tests.emulators.base import Emulator
+from devkit.emulators.base import Emulator
 
 
 def graph_error(

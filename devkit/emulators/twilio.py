@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -25,9 +26,9 @@ import phonenumbers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from tests.emulators.base import Emulator, json_body
+from devkit.emulators.base import Emulator, json_body
 
 
 def _e164(number: str) -> str | None:
@@ -161,10 +162,13 @@ class TwilioEmulator(Emulator):
         )
 
     def _statuses(self, account: str, url: str, steps: list[dict[str, str]]) -> None:
+        def signed(step: dict[str, str]) -> Callable[[], tuple[bytes, dict[str, str]]]:
+            return lambda: self.sign(account, url, step)
+
         async def run() -> None:
             for step in steps:
                 # in order: each waits for the previous one to be answered (or given up)
-                await self.post_now("status", url, lambda s=step: self.sign(account, url, s))
+                await self.post_now("status", url, signed(step))
                 await asyncio.sleep(self.status_delay)
 
         task = asyncio.get_running_loop().create_task(run())

@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from tests.emulators.base import json_body
-from tests.emulators.meta import MetaEmulator, graph_error, signed
+from devkit.emulators.base import json_body
+from devkit.emulators.meta import MetaEmulator, graph_error, signed
 
 
 class MessengerEmulator(MetaEmulator):

@@ -6,5 +6,5 @@ Each accepts sends and records them, answers with the provider's documented resp
 and error codes, posts signed inbound webhooks and status callbacks to the gateway, and
 retries a webhook the gateway did not answer with 2xx. A control API under
 ``/_emulator/`` plays the contacts' phones (the tests and the demo's phone page use it).
-``python -m tests.emulators`` runs all three (./scripts/serve starts it for the demo).
+``python -m devkit.emulators`` runs all three (./scripts/serve starts it for the demo).
 """

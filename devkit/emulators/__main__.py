@@ -1,4 +1,4 @@
-"""Run the provider emulators on loopback: ``python -m tests.emulators --twilio 8101
+"""Run the provider emulators on loopback: ``python -m devkit.emulators --twilio 8101
 --whatsapp 8102 --messenger 8103`` (any subset). Stops on SIGINT / SIGTERM."""
 
 from __future__ import annotations
@@ -11,19 +11,19 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from tests.emulators.base import Emulator
+from devkit.emulators.base import Emulator
 
 
 def emulator(name: str) -> Emulator:
     if name == "twilio":
-        from tests.emulators.twilio import TwilioEmulator
+        from devkit.emulators.twilio import TwilioEmulator
 
         return TwilioEmulator()
     if name == "whatsapp":
-        from tests.emulators.whatsapp import WhatsAppEmulator
+        from devkit.emulators.whatsapp import WhatsAppEmulator
 
         return WhatsAppEmulator()
-    from tests.emulators.messenger import MessengerEmulator
+    from devkit.emulators.messenger import MessengerEmulator
 
     return MessengerEmulator()
 
@@ -88,7 +88,7 @@ async def serve(ports: dict[str, int], host: str, gateway: str = "") -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.emulators")
+    parser = argparse.ArgumentParser(prog="python -m devkit.emulators")
     for name in ("twilio", "whatsapp", "messenger"):
         parser.add_argument(f"--{name}", type=int, metavar="PORT")
     parser.add_argument("--host", default="127.0.0.1")
