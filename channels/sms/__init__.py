@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 
 import httpx
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -62,8 +63,6 @@ class SmsChannel(ChannelAdapter):
 
     # -- configuration -------------------------------------------------------------------
     def check_touchpoint(self, tp: Touchpoint) -> tuple[Touchpoint, Problems]:
-        import msgspec
-
         problems: Problems = []
         if tp.domain:
             problems.append(("domain", "SMS touchpoints have no domain"))

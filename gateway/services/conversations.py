@@ -64,18 +64,22 @@ class ConversationService:
         # one inbound message at a time per contact address on this node: a provider's
         # concurrent webhooks (or its retry racing the original) start one conversation
         # and keep the order they arrived in
-        self._receiving: dict[tuple[str, str], asyncio.Lock] = {}
+        self._receiving: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
     @contextlib.asynccontextmanager
     async def _one_at_a_time(self, touchpoint_id: str, address: str) -> AsyncIterator[None]:
         key = (touchpoint_id, address)
-        lock = self._receiving.setdefault(key, asyncio.Lock())
+        lock, users = self._receiving.get(key, (asyncio.Lock(), 0))
+        self._receiving[key] = (lock, users + 1)
         try:
             async with lock:
                 yield
         finally:
-            if not lock.locked() and not getattr(lock, "_waiters", None):
-                self._receiving.pop(key, None)
+            lock, users = self._receiving[key]
+            if users == 1:
+                del self._receiving[key]
+            else:
+                self._receiving[key] = (lock, users - 1)
 
     async def get(self, conversation_id: str) -> Conversation:
         return await self._store.get_conversation(conversation_id)
@@ -159,7 +163,7 @@ class ConversationService:
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint does not accept messages")
         fields = {k: v for k, v in msg.fields.items() if v}
-        async with self._one_at_a_time(tp.id, msg.address):
+        async with contextlib.nullcontext():
             conv, _ = await self.start(tp.id, msg.address, fields)
             message, created, after = await self._store.append(
                 conv.id,
