@@ -127,7 +127,9 @@ def test_whatsapp_window_countdown_and_locked_editor(
     contact.get_by_role("textbox", name="Your WhatsApp name").fill("Ana Lima")
     contact.get_by_role("textbox", name="Your WhatsApp name").press("Tab")
     text(contact, "Olá, preciso de ajuda")
-    expect(agent.locator(".avatar.ch-whatsapp").filter(has_text="AL").first).to_be_visible()
+    avatar = agent.locator(".avatar.ch-whatsapp").filter(has_text="AL").first
+    expect(avatar).to_be_visible()
+    expect(avatar.locator(".badge")).to_have_css("background-color", "rgb(18, 140, 74)")  # green
     take(agent, "Ana Lima")
     expect(agent.locator("#window-left")).to_have_text(
         re.compile(r"Session window: 23 h 59 min left")
@@ -183,7 +185,9 @@ def test_messenger_from_the_phone_page(
     contact.get_by_role("textbox", name="Last name").fill("Doe")
     contact.get_by_role("textbox", name="Last name").press("Tab")
     text(contact, "Do you ship to Canada?")
-    expect(agent.locator(".avatar.ch-messenger").filter(has_text="JD").first).to_be_visible()
+    avatar = agent.locator(".avatar.ch-messenger").filter(has_text="JD").first
+    expect(avatar).to_be_visible()
+    expect(avatar.locator(".badge")).to_have_css("background-color", "rgb(8, 102, 255)")  # blue
     take(agent, "Jane Doe")
     expect(agent.locator("#window-left")).to_have_text(re.compile(r"Session window: 6 d 23 h left"))
     agent.get_by_role("textbox", name="Reply").fill("We do!")

@@ -8,14 +8,10 @@
 import { h } from "/widget/shared/dom.js";
 import { segments } from "/console/segments.js";
 
-// The channels' badges (the reference: green WhatsApp, blue Messenger).
-const BADGES = {
-  whatsapp: { color: "#25D366", glyph: "W" },
-  messenger: { color: "#0084FF", glyph: "M" },
-  sms: { color: "#6b7280", glyph: "S" },
-  email: { color: "#b45309", glyph: "E" },
-  chat: { color: "#1d4ed8", glyph: "C" },
-};
+// The channels' badges: a letter, coloured by console.css (.ch-<channel>; the reference:
+// green WhatsApp, blue Messenger). Colours live in the CSS: the page's CSP allows no
+// inline style.
+const BADGES = { whatsapp: "W", messenger: "M", sms: "S", email: "E", chat: "C", api: "A", voice: "V" };
 
 // -------------------------------------------------------------------- avatars
 export function initials(name) {
@@ -25,12 +21,11 @@ export function initials(name) {
 }
 
 export function avatar(c, channels) {
-  const badge = BADGES[c.channel] || { color: "#6b7280", glyph: "?" };
   const label = (channels[c.channel] && channels[c.channel].label) || c.channel;
   const ini = initials(c.contact_name);
   return h("span", { class: `avatar ch-${c.channel}`, "aria-hidden": "true", title: label },
     h("span", { class: "initials" }, ini || "#"),
-    h("span", { class: "badge", style: `background:${badge.color}` }, badge.glyph));
+    h("span", { class: "badge" }, BADGES[c.channel] || "?"));
 }
 
 // -------------------------------------------------------------------- session windows
