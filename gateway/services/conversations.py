@@ -163,7 +163,7 @@ class ConversationService:
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint does not accept messages")
         fields = {k: v for k, v in msg.fields.items() if v}
-        async with contextlib.nullcontext():
+        async with self._one_at_a_time(tp.id, msg.address):
             conv, _ = await self.start(tp.id, msg.address, fields)
             message, created, after = await self._store.append(
                 conv.id,
