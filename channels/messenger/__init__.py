@@ -11,6 +11,7 @@ within the 7-day window the person's last message opened. docs/channels/messenge
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -35,6 +36,9 @@ from gateway.services.notify import ContactNote
 
 log = logging.getLogger("gateway.messenger")
 
+# How long one webhook's delivery receipts may wait, in all, for the record of their
+# sends (seconds; Meta wants its webhooks answered within a few seconds).
+RECEIPT_WAIT = 2.0
 REASONS: dict[int, str] = {
     2018278: "the 7-day Messenger window had closed: only the person can reopen it",
     2018001: "Messenger knows no such person for this page",
@@ -109,13 +113,14 @@ class MessengerChannel(ChannelAdapter):
         event: Event = decode(body, Event)
         if event.object != "page":
             raise NotFound("not a page event")
+        deadline = time.monotonic() + RECEIPT_WAIT
         for entry in event.entry:
             page = self._page_tp(tp, entry.id)
             if page is None:
                 log.warning("Messenger event for a page no touchpoint of this app has: ignored")
                 continue
             for item in entry.messaging:
-                await self._item(page, item)
+                await self._item(page, item, deadline)
         return Response(status_code=200)
 
     def _page_tp(self, signer: Touchpoint, page_id: str) -> Touchpoint | None:
@@ -124,13 +129,15 @@ class MessengerChannel(ChannelAdapter):
                 return tp if meta.same_app(tp, signer) else None
         return None
 
-    async def _item(self, tp: Touchpoint, item: Messaging) -> None:
+    async def _item(self, tp: Touchpoint, item: Messaging, deadline: float) -> None:
         psid = item.sender.id
         if item.message is not None and not item.message.get("is_echo"):
             await self._message(tp, psid, item)
         elif item.delivery is not None:
             for mid in item.delivery.get("mids") or []:
-                msg = await self.core.deliveries.by_provider_id(str(mid))
+                # a receipt may overtake the record of the send: wait a little for it
+                wait = max(0.0, deadline - time.monotonic())
+                msg = await self.core.deliveries.by_provider_id(str(mid), wait=wait)
                 if msg is not None:
                     await self.core.deliveries.report(
                         DeliveryReport(
