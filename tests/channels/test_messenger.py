@@ -19,6 +19,7 @@ from tests.channels.support import (
     VERIFY,
     admin_token,
     agent_on,
+    history,
     inbox_conversation,
     messenger_touchpoint,
     start,
@@ -132,11 +133,11 @@ async def test_attachments_make_a_notice_and_a_page_has_one_touchpoint(
             "attachments": [{"type": "image", "payload": {"url": "https://example.invalid/a.jpg"}}]
         },
     )
-    assert agent.sock
-    notice = await agent.sock.expect(
-        "event", conversation_id=conv["conversation_id"], event="notice"
-    )
+    # the notice is in the conversation (stored with the message, before anyone took it)
+    items = await history(agent, str(conv["conversation_id"]))
+    [notice] = [i for i in items if i["type"] == "event" and i["event"] == "notice"]
     assert "image" in notice["text"]
+    assert [i["body"] for i in items if i["type"] == "message"] == ["[image]"]
     token = await admin_token(page)
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
         r = await http.post(
