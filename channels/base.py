@@ -29,13 +29,17 @@ from starlette.routing import BaseRoute
 
 from gateway import protocol as p
 from gateway.auth import Tokens
+from gateway.errors import InvalidInput
+from gateway.model.channel_state import Content
 from gateway.model.channels import ChannelName, ChannelSpec, channel
-from gateway.model.records import Conversation, Message, Touchpoint
+from gateway.model.records import Agent, Conversation, Message, Touchpoint
 from gateway.ports.presence import Presence
+from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.deliveries import Deliveries, Outcome, failed
 from gateway.services.directory import Directory
+from gateway.services.exclusive import Exclusive
 from gateway.services.notices import AdminNotices
 from gateway.services.notify import ContactNote, Notifier
 from gateway.services.windows import SessionWindows
@@ -62,6 +66,11 @@ class Core:
     hub: Hub
     limits: Limits
     clock: Callable[[], float]
+    # what the core keeps for the channel: cursors, connections, refs, content
+    state: ChannelState
+    # work that runs on one node at a time (one lease per piece)
+    exclusive: Exclusive
+    # session windows (WhatsApp 24 h, Messenger 7 days) and the admins' notices
     windows: SessionWindows
     notices: AdminNotices
 
@@ -71,9 +80,10 @@ class ChannelAdapter(abc.ABC):
     when their touchpoints' settings hold secrets."""
 
     name: ChannelName
-    # settings never read back by the admin API (the touchpoint shows which are set) and
-    # never logged: provider tokens, app secrets, verify tokens
-    secret_settings: frozenset[str] = frozenset()
+    # keys of the touchpoint's ``settings`` that are secrets (passwords, tokens): the
+    # admin API never shows them (only ``<key>_set``), keeps them when an edit leaves
+    # them out, and nothing logs them
+    secret_settings: tuple[str, ...] = ()
 
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -121,6 +131,11 @@ class ChannelAdapter(abc.ABC):
     async def check_outbound(self, conv: Conversation) -> None:  # noqa: B027 - optional
         """Refuse, with a GatewayError, a message to this contact that must not be sent
         now (an opted-out number, a closed session window). Tracked channels only."""
+
+    async def check_content(self, conv: Conversation, agent: Agent, content: Content) -> Content:
+        """An agent's message content on this channel (email: recipients, subject, HTML),
+        normalised, or InvalidInput naming every bad field. Tracked channels only."""
+        raise InvalidInput([("content", f"{self.name} messages carry no content")])
 
     async def deliver(self, conv: Conversation, message: Message) -> Outcome:
         """Send one stored message to the contact through the provider (tracked

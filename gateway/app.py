@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from channels import phone
 from channels.base import ChannelAdapter, Core
 from channels.chat import ChatChannel
+from channels.email import EmailChannel
 from channels.messenger import MessengerChannel
 from channels.sms import SmsChannel
 from channels.whatsapp import WhatsAppChannel
@@ -39,11 +40,13 @@ from gateway.ports.store import create_store
 from gateway.services.access import AccessPolicy
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
+from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
+from gateway.services.exclusive import Exclusive
 from gateway.services.notices import AdminNotices
 from gateway.services.notify import Notifier
 from gateway.services.presence_sweep import PresenceSweep
@@ -69,6 +72,7 @@ ADAPTERS: tuple[type[ChannelAdapter], ...] = (
     SmsChannel,
     WhatsAppChannel,
     MessengerChannel,
+    EmailChannel,
 )
 
 
@@ -133,6 +137,7 @@ class Node:
             clock=clock,
             backlog_page=settings.history_page_size * 4,
         )
+        self.channel_state = ChannelState(self.store, clock)
         self.desk = AgentDesk(
             store=self.store,
             directory=self.directory,
@@ -140,6 +145,7 @@ class Node:
             access=self.access,
             notifier=self.notifier,
             deliveries=self.deliveries,
+            state=self.channel_state,
             clock=clock,
         )
         self.agents = AgentService(
@@ -173,6 +179,7 @@ class Node:
             set_gap = getattr(self.bus, "set_gap_handler", None)
             if set_gap is not None:
                 set_gap(self.on_bus_gap)
+        self.exclusive = Exclusive(self.redis, self.node_id, settings.router_lease)
         # -- web and channels ------------------------------------------------------------
         self.limits = Limits(settings)
         self.agent_sockets = AgentSockets(self.hub, self.agents)
@@ -189,6 +196,8 @@ class Node:
             hub=self.hub,
             limits=self.limits,
             clock=clock,
+            state=self.channel_state,
+            exclusive=self.exclusive,
             windows=self.windows,
             notices=self.notices,
         )
@@ -213,12 +222,13 @@ class Node:
             agent_sockets=self.agent_sockets,
             limits=self.limits,
             health=self.health,
+            channel_state=self.channel_state,
             clock=clock,
             notices=self.notices,
             reload=self.shell.config_changed,
             endpoints=[ep for channel in self.channels for ep in channel.endpoints()],
             touchpoint_checks={c.name: c.check_touchpoint for c in self.channels},
-            secret_settings={c.name: c.secret_settings for c in self.channels},
+            touchpoint_secrets={c.name: c.secret_settings for c in self.channels},
         )
 
     async def start(self) -> None:
@@ -237,6 +247,7 @@ class Node:
     async def stop(self) -> None:
         for channel in reversed(self.channels):
             await channel.stop()
+        await self.exclusive.stop()
         await self.deliveries.stop()
         await self.sweep.stop()
         await self.shell.stop()
@@ -283,6 +294,7 @@ def _banner(settings: Settings) -> None:
     if settings.demo:
         lines += [
             f"  demo page (the visitor):  {base}/demo",
+            f"  email the demo mailbox:   {base}/demo/email",
             f"  agent console:            {base}/console",
             *(
                 [f"  a contact's phone:        {base}/demo/phone (SMS, WhatsApp, Messenger)"]

@@ -72,7 +72,7 @@ class Event(msgspec.Struct, frozen=True):
 
 class MessengerChannel(ChannelAdapter):
     name = "messenger"
-    secret_settings = meta.SECRETS | {"page_access_token"}
+    secret_settings = ("page_access_token", *meta.SECRETS)
 
     def __init__(self, core: Core) -> None:
         super().__init__(core)

@@ -13,7 +13,7 @@ from gateway.model.records import Touchpoint
 
 DEFAULT_API: Final = "https://graph.facebook.com"
 DEFAULT_VERSION: Final = "v21.0"
-SECRETS: Final = frozenset({"app_secret", "verify_token"})
+SECRETS: Final = ("app_secret", "verify_token")
 
 
 def check(

@@ -48,7 +48,7 @@ OPTED_OUT = (
 
 class SmsChannel(ChannelAdapter):
     name = "sms"
-    secret_settings = frozenset().union(*(pr.secret_settings for pr in PROVIDERS.values()))
+    secret_settings = tuple(sorted({s for pr in PROVIDERS.values() for s in pr.secret_settings}))
 
     def __init__(self, core: Core) -> None:
         super().__init__(core)
@@ -138,7 +138,7 @@ class SmsChannel(ChannelAdapter):
                 changed = await self.core.contacts.set_opted_out("sms", sender, kw == "opt_out")
                 if changed:
                     log.info("SMS %s for %s on touchpoint %s", kw, _masked(sender), tp.id)
-            await self.core.conversations.system_message(
+            await self.core.conversations.system_send(
                 conv, f"{KEYWORD_REPLY}{sms.provider_message_id}", REPLIES[kw]
             )
             await self.core.conversations.changed(conv)

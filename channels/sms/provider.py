@@ -49,7 +49,7 @@ class SendResult(msgspec.Struct, frozen=True, kw_only=True):
 class SmsProvider(Protocol):
     name: str
     # settings of the touchpoint that are secrets (never read back, never logged)
-    secret_settings: frozenset[str]
+    secret_settings: tuple[str, ...]
 
     def check(self, settings: dict[str, object]) -> tuple[dict[str, object], list[tuple[str, str]]]:
         """The provider's settings normalised, and every problem as (field, message)."""

@@ -78,7 +78,7 @@ def _explain(code: int | None, fallback: str) -> tuple[str, Action, str]:
 
 class TwilioSms:
     name = "twilio"
-    secret_settings: frozenset[str] = frozenset({"auth_token"})
+    secret_settings: tuple[str, ...] = ("auth_token",)
 
     def check(self, settings: dict[str, object]) -> tuple[dict[str, object], list[tuple[str, str]]]:
         out = dict(settings)

@@ -116,7 +116,7 @@ def _text_of(message: dict[str, Any]) -> tuple[str, str]:
 
 class WhatsAppChannel(ChannelAdapter):
     name = "whatsapp"
-    secret_settings = meta.SECRETS | {"access_token"}
+    secret_settings = ("access_token", *meta.SECRETS)
 
     def __init__(self, core: Core) -> None:
         super().__init__(core)

@@ -50,6 +50,7 @@ class ConversationService:
         clock: Callable[[], float],
         backlog_page: int,
     ) -> None:
+        self._deliveries = deliveries
         self._store = store
         self._dir = directory
         self._shell = shell
@@ -58,7 +59,6 @@ class ConversationService:
         self._access = access
         self._notifier = notifier
         self._summaries = summaries
-        self._deliveries = deliveries
         self._clock = clock
         self._backlog_page = backlog_page
         # one inbound message at a time per contact address on this node: a provider's
@@ -164,7 +164,9 @@ class ConversationService:
             raise Forbidden("this touchpoint does not accept messages")
         fields = {k: v for k, v in msg.fields.items() if v}
         async with self._one_at_a_time(tp.id, msg.address):
-            conv, _ = await self.start(tp.id, msg.address, fields)
+            conv = await self._thread(msg)
+            if conv is None:
+                conv, _ = await self.start(tp.id, msg.address, fields)
             message, created, after = await self._store.append(
                 conv.id,
                 sender="contact",
@@ -176,11 +178,24 @@ class ConversationService:
         await self._deliver_contact_message(message, after, fresh=created)
         return after, message, created
 
-    # -- what a channel adds to a conversation -----------------------------------------
-    async def system_message(self, conv: Conversation, client_msg_id: str, body: str) -> Message:
-        """A message from the gateway to the contact (an SMS keyword's standard reply),
-        delivered like an agent's on a tracked channel and shown to the owner.
-        Idempotent on ``client_msg_id``."""
+    async def _thread(self, msg: InboundMessage) -> Conversation | None:
+        """The live conversation the channel says this message continues, if any."""
+        if not msg.conversation_id:
+            return None
+        try:
+            conv = await self._store.get_conversation(msg.conversation_id)
+        except NotFound:
+            return None
+        if conv.touchpoint_id != msg.touchpoint_id or conv.state not in LIVE_STATES:
+            return None
+        return conv
+
+    async def system_send(
+        self, conv: Conversation, client_msg_id: str, body: str, sender_name: str = ""
+    ) -> tuple[Message, bool]:
+        """A message the system writes to the contact (a channel's auto-reply): stored
+        once per ``client_msg_id``, delivered like an agent's (a delivery job on tracked
+        channels), shown to the agents."""
         tracked = self._deliveries.tracks(conv.channel)
         msg, created, after = await self._store.append(
             conv.id,
@@ -193,12 +208,13 @@ class ConversationService:
         )
         if tracked and created:
             self._deliveries.wake()
-        name = self._dir.touchpoint_name(conv.touchpoint_id)
-        frame = p.encode(frame_for(msg, name))
-        await self._notifier.contact(after, MessageNote(msg, name, frame))
-        if after.owner_agent_id and after.state in ("assigned", "wrapup"):
-            await self._notifier.agent(after.owner_agent_id, frame)
-        return msg
+        if created:
+            name = sender_name or self._dir.touchpoint_name(conv.touchpoint_id)
+            frame = p.encode(frame_for(msg, name))
+            await self._notifier.contact(after, MessageNote(msg, name, frame))
+            if after.owner_agent_id and after.state == "assigned":
+                await self._notifier.agent(after.owner_agent_id, frame)
+        return msg, created
 
     async def notice(self, conv: Conversation, client_msg_id: str, text: str) -> Message:
         """An automatic notice to the agent in the conversation (an unsupported message

@@ -27,6 +27,7 @@ from gateway.web.admin import notices as ntc
 from gateway.web.admin import schemas as s
 from gateway.web.admin import touchpoints as tps
 from gateway.web.admin.http import Ctx, json_response, route
+from gateway.web.admin.messages import MESSAGE_ENDPOINTS
 from gateway.web.openapi import Endpoint, document
 
 Handler = Callable[[Ctx], Awaitable[Response]]
@@ -199,6 +200,8 @@ ENDPOINTS: list[Endpoint] = [
              description="Deletes the contact, its conversations and their messages. 409 "
              "while it has open conversations, unless force=true (they vanish from the "
              "consoles' routing)."),
+    # -- agents' messages with channel content (gateway/web/admin/messages.py) ------------------
+    *MESSAGE_ENDPOINTS,
 ]
 # fmt: on
 

@@ -124,10 +124,8 @@ class TouchpointOut(msgspec.Struct, kw_only=True):
     require_identity: bool
     preview_roles: list[Role]
     # the channel's settings without its secrets (tokens, app secrets), which are never
-    # read back: ``secret_settings_set`` names those that are set
     settings: dict[str, Any]
     created_at: float
-    secret_settings_set: list[str] = []
 
 
 class DuplicateIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

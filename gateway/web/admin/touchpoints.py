@@ -32,9 +32,9 @@ from gateway.web.admin.schemas import (
 # -- touchpoints -----------------------------------------------------------------------
 
 
-def touchpoint_out(tp: Touchpoint, secrets: frozenset[str] = frozenset()) -> TouchpointOut:
-    """The touchpoint as the API shows it: never its secrets (``secrets``: the names of
-    its channel's secret settings)."""
+def touchpoint_out(tp: Touchpoint, secrets: tuple[str, ...] = ()) -> TouchpointOut:
+    """The touchpoint as the API shows it: the channel's secret settings (``secrets``)
+    never, only whether each is set (``<name>_set``)."""
     return TouchpointOut(
         id=tp.id,
         name=tp.name,
@@ -51,21 +51,45 @@ def touchpoint_out(tp: Touchpoint, secrets: frozenset[str] = frozenset()) -> Tou
         identity_secret_set=bool(tp.identity_secret),
         require_identity=tp.require_identity,
         preview_roles=list(tp.preview_roles),
-        settings={k: v for k, v in tp.settings.items() if k not in secrets},
+        settings=redact(tp.settings, secrets),
         created_at=tp.created_at,
-        secret_settings_set=sorted(k for k in secrets if tp.settings.get(k)),
     )
 
 
+def redact(settings: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+    out = {k: v for k, v in settings.items() if k not in secrets}
+    for key in secrets:
+        out[f"{key}_set"] = bool(settings.get(key))
+    return out
+
+
+def _secrets(ctx: Ctx, channel: str) -> tuple[str, ...]:
+    return ctx.web.touchpoint_secrets.get(channel, ())
+
+
 def _out(ctx: Ctx, tp: Touchpoint) -> TouchpointOut:
-    return touchpoint_out(tp, ctx.web.secret_settings.get(tp.channel, frozenset()))
+    return touchpoint_out(tp, _secrets(ctx, tp.channel))
 
 
-def _touchpoint_input(tp: Touchpoint, secrets: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """The stored touchpoint as a TouchpointIn document (the base a PATCH merges into;
-    without its secrets, which an edit that omits them keeps)."""
+def _with_secrets(
+    settings: dict[str, Any], secrets: tuple[str, ...], existing: Touchpoint | None
+) -> dict[str, Any]:
+    """The settings an edit sends, with the secrets it leaves out kept as stored (the
+    API never shows them, so a read-modify-write must not erase them); ``<name>_set``
+    is read-only and dropped."""
+    out = {k: v for k, v in settings.items() if k not in {f"{s}_set" for s in secrets}}
+    for key in secrets:
+        if out.get(key) is None:
+            out.pop(key, None)
+            if existing is not None and existing.settings.get(key):
+                out[key] = existing.settings[key]
+    return out
+
+
+def _touchpoint_input(tp: Touchpoint, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The stored touchpoint as a TouchpointIn document (the base a PATCH merges into)."""
     out: dict[str, Any] = msgspec.to_builtins(touchpoint_out(tp, secrets))
-    for name in ("id", "active", "created_at", "identity_secret_set", "secret_settings_set"):
+    for name in ("id", "active", "created_at", "identity_secret_set"):
         out.pop(name)
     return {k: v for k, v in out.items() if v is not None}
 
@@ -95,7 +119,7 @@ async def build_touchpoint(
         identity_secret=secret,
         require_identity=body.require_identity,
         preview_roles=list(dict.fromkeys(body.preview_roles)),
-        settings=_keep_secrets(ctx, body, existing),
+        settings=_with_secrets(body.settings, _secrets(ctx, body.channel), existing),
         created_at=existing.created_at if existing else now,
     )
     # The channel's own rules first (chat: the domain), from its adapter.
@@ -150,17 +174,6 @@ async def build_touchpoint(
     return tp
 
 
-def _keep_secrets(ctx: Ctx, body: TouchpointIn, existing: Touchpoint | None) -> dict[str, Any]:
-    """The body's settings, with the stored secrets it does not name (the API never
-    reads them back, so an edit that leaves them out keeps them; "" clears one)."""
-    settings = dict(body.settings)
-    if existing is not None and existing.channel == body.channel:
-        for name in ctx.web.secret_settings.get(body.channel, frozenset()):
-            if name not in settings and name in existing.settings:
-                settings[name] = existing.settings[name]
-    return settings
-
-
 def no_channel_settings(tp: Touchpoint) -> tuple[Touchpoint, list[tuple[str, str]]]:
     """The check of a channel no adapter of this node carries: no channel settings."""
     errors = []
@@ -193,13 +206,10 @@ async def get_touchpoint(ctx: Ctx) -> Response:
 async def _edit_touchpoint(ctx: Ctx, *, patch: bool) -> Response:
     store = ctx.store
     current = await store.get_touchpoint(ctx.param())
-    secrets = ctx.web.secret_settings.get(current.channel, frozenset())
-    out = msgspec.to_builtins(touchpoint_out(current, secrets))
-    raw = read_only(
-        ctx.raw, out, ("id", "active", "created_at", "identity_secret_set", "secret_settings_set")
-    )
+    out = msgspec.to_builtins(_out(ctx, current))
+    raw = read_only(ctx.raw, out, ("id", "active", "created_at", "identity_secret_set"))
     if patch:
-        raw = merge_patch(_touchpoint_input(current, secrets), raw)
+        raw = merge_patch(_touchpoint_input(current, _secrets(ctx, current.channel)), raw)
     body = convert(raw, TouchpointIn)
     tp = await build_touchpoint(ctx, body, current.id, current, ctx.now())
     await store.put_touchpoint(tp)
@@ -254,10 +264,7 @@ async def _set_active(ctx: Ctx, active: bool) -> Response:
         # changed since (or the record was written by hand).
         await build_touchpoint(
             ctx,
-            convert(
-                _touchpoint_input(tp, ctx.web.secret_settings.get(tp.channel, frozenset())),
-                TouchpointIn,
-            ),
+            convert(_touchpoint_input(tp, _secrets(ctx, tp.channel)), TouchpointIn),
             tp.id,
             tp,
             ctx.now(),

@@ -7,6 +7,7 @@ import { Connection, wsUrl } from "/widget/shared/socket.js";
 import { h, clear, fill, uid, formatTime } from "/widget/shared/dom.js";
 import * as sound from "/console/sounds.js";
 import * as channels from "/console/channels.js";
+import * as email from "/console/email.js";
 
 const TOKEN_KEY = "gw.console.token";
 const SOUND_EVENTS = { offered: "offered", auto_assigned: "auto-assigned", transferred: "transferred", reply: "new reply" };
@@ -30,6 +31,7 @@ const S = {
   actions: new Map(), // ref -> {kind, cid, label}
   openWhenMine: new Set(), // assigned or accepted by us: open it when it lands
   soundAsked: false,
+  emailWatch: 0, // admins: the email connection banner's timer (email.js)
 };
 let conn = null;
 let ringTimer = 0;
@@ -97,6 +99,8 @@ $("logout").addEventListener("click", async () => {
 });
 
 function stopApp() {
+  clearInterval(S.emailWatch);
+  S.emailWatch = 0;
   if (conn) conn.stop();
   conn = null;
   S.token = "";
@@ -232,6 +236,7 @@ function onSnapshot(f) {
   S.priorityDisplay = f.priority_display === "numbers" ? "numbers" : "icons";
   S.dispositions = f.dispositions || [];
   $("me").textContent = f.agent.name;
+  if (f.agent.role === "admin" && !S.emailWatch) S.emailWatch = email.watchConnections(S.token, $("app-view"));
   setStatus(f.agent.status);
   S.convs.clear();
   S.offers.clear();
@@ -540,6 +545,7 @@ function renderConversation(opts) {
       h("ol", { id: "messages", class: "messages", "aria-label": "Messages" })));
     if (!th.loaded) send({ type: "history", conversation_id: c.conversation_id, limit: 50 });
     renderMessages(true);
+    if (c.channel === "email") main.append(email.panel(c.conversation_id, S.token));
   } else {
     main.append(h("p", { class: "empty" }, "Preview is not available for your role. Assign the conversation to read it."));
   }
@@ -585,12 +591,15 @@ function typingText(cid) {
 
 function replyForm(c) {
   const ta = h("textarea", { id: "reply", rows: 3, maxlength: 4000, "aria-describedby": "reply-hint" });
+  const mail = c.channel === "email" ? email.composeFields(c.conversation_id, "") : null;
   const doSend = () => {
     const body = ta.value.trim();
     if (!body || ta.disabled) return;
     ta.value = "";
     typing(c.conversation_id, false);
-    sendReply(c.conversation_id, body);
+    const content = mail && mail.content(body);
+    if (mail) mail.reset();
+    sendReply(c.conversation_id, body, content);
   };
   ta.addEventListener("keydown", (e) => {
     // As in the reference product: Shift+Enter sends, Enter adds a line.
@@ -599,6 +608,7 @@ function replyForm(c) {
   ta.addEventListener("input", () => typing(c.conversation_id, !!ta.value));
   const sendButton = h("button", { type: "submit", class: "btn" }, "Send");
   const form = h("form", { class: "reply" },
+    mail && mail.node,
     h("label", { for: "reply" }, "Reply"),
     ta,
     channels.editor(() => S.convs.get(c.conversation_id), S.channels, ta, sendButton),
@@ -633,11 +643,18 @@ function wrapupForm(c) {
   return form;
 }
 
-function sendReply(cid, body) {
+function sendReply(cid, body, content) {
   const th = thread(cid);
   const p = { client_msg_id: uid(), body, at: Date.now() / 1000, failed: false };
   th.pending.set(p.client_msg_id, p);
   renderMessages(true);
+  if (content) {
+    // email with recipients, subject or a forward: the message API (docs/channels/email.md)
+    email.sendWithContent(cid, S.token, p.client_msg_id, body, content)
+      .then((ack) => onAck({ ...ack, type: "ack" }))
+      .catch((err) => { p.failed = true; p.error = err.message; renderMessages(); });
+    return;
+  }
   conn && conn.send({ type: "send", conversation_id: cid, client_msg_id: p.client_msg_id, body });
 }
 
@@ -713,6 +730,8 @@ function onItem(f, live) {
       const el = $("typing");
       if (el) el.textContent = "";
       announce(`${f.sender_name}: ${f.body}`);
+      const panel = document.querySelector(".email-panel");
+      if (panel && panel.refresh) panel.refresh();
     }
   }
   if (f.conversation_id === S.current) { renderMessages(); markRead(); }
