@@ -194,3 +194,57 @@ def test_messenger_from_the_phone_page(
     agent.get_by_role("textbox", name="Reply").press("Shift+Enter")
     expect(contact.get_by_role("list", name="Thread")).to_contain_text("We do!", timeout=15_000)
     shot(contact, "phone-messenger")
+
+
+def test_an_unverified_toll_free_number_fails_to_send_and_the_admins_see_it(
+    new_page: NewPage, demo: tuple[services.GatewayProcess, dict[str, str]]
+) -> None:
+    node, urls = demo
+    number = phone.SMS["number"]
+    configure = urls["twilio"] + "/_emulator/configure"
+    httpx.post(
+        configure,
+        json={
+            "numbers": {
+                number: {
+                    "account": phone.SMS["account_sid"],
+                    "status": "unverified_tollfree",
+                    "sms_url": f"{node.base_url}/webhooks/sms/{phone.DEMO_IDS['twilio']}",
+                }
+            }
+        },
+    ).raise_for_status()
+    try:
+        admin = login(new_page(), node.base_url, ("admin@demo.test", "demo-admin"))
+        agent = login(new_page(), node.base_url)
+        contact = phone_page(new_page, node.base_url, "SMS")
+        contact.get_by_role("textbox", name="Your number").fill("+12025550188")
+        contact.get_by_role("textbox", name="Your number").press("Tab")
+        text(contact, "Hello?")
+        take(agent, "+12025550188")
+        agent.get_by_role("textbox", name="Reply").fill("Hi there")
+        agent.get_by_role("textbox", name="Reply").press("Shift+Enter")
+        mine = (
+            agent.get_by_role("list", name="Messages")
+            .get_by_role("listitem")
+            .filter(has_text="Hi there")
+        )
+        expect(mine).to_contain_text("Failed to send message", timeout=15_000)
+        expect(mine).to_contain_text("toll-free number is not verified")
+        banner = admin.get_by_role("region", name="Admin notices")
+        expect(banner).to_contain_text("toll-free", timeout=15_000)
+        expect(banner).to_contain_text("error 30032")
+        shot(admin, "console-admin-notice")
+    finally:
+        httpx.post(
+            configure,
+            json={
+                "numbers": {
+                    number: {
+                        "account": phone.SMS["account_sid"],
+                        "status": "ok",
+                        "sms_url": f"{node.base_url}/webhooks/sms/{phone.DEMO_IDS['twilio']}",
+                    }
+                }
+            },
+        ).raise_for_status()
