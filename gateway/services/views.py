@@ -19,7 +19,7 @@ from gateway.model.records import Conversation, Message, Sender
 from gateway.ports.store.base import Store
 from gateway.services.directory import Directory
 
-EVENT_KINDS = ("agent_joined", "agent_left", "ended", "unsupported")
+EVENT_KINDS = ("agent_joined", "agent_left", "ended", "notice")
 EVENT_REASONS = ("", "contact", "idle", "requeued")
 # The wire keeps protocol version 1's word for the contact side: "visitor".
 WIRE_SENDER: dict[Sender, Literal["visitor", "agent", "system"]] = {
@@ -35,7 +35,8 @@ class EventBody(msgspec.Struct, frozen=True, omit_defaults=True):
 
     event: str
     agent_name: str = ""
-    detail: str = ""
+    # a notice's text (event "notice")
+    text: str = ""
     reason: str = ""
 
 
@@ -43,8 +44,8 @@ _event_decoder = msgspec.json.Decoder(EventBody)
 _event_encoder = msgspec.json.Encoder()
 
 
-def event_body(event: str, agent_name: str = "", detail: str = "", *, reason: str = "") -> str:
-    return _event_encoder.encode(EventBody(event, agent_name, detail, reason)).decode()
+def event_body(event: str, agent_name: str = "", text: str = "", *, reason: str = "") -> str:
+    return _event_encoder.encode(EventBody(event, agent_name, text, reason)).decode()
 
 
 def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
@@ -58,7 +59,7 @@ def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
             event=event,  # type: ignore[arg-type]
             at=msg.created_at,
             agent_name=body.agent_name,
-            detail=body.detail,
+            text=body.text,
             reason=body.reason if body.reason in EVENT_REASONS else "",  # type: ignore[arg-type]
         )
     return p.MessageOut(
@@ -81,6 +82,8 @@ def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
             )
             for a in msg.attachments
         ],
+        delivery=msg.delivery,
+        delivery_error=msg.delivery_error,
     )
 
 
@@ -135,6 +138,11 @@ def place(router: r.Router, agent_id: str, conv: Conversation) -> Place:
     return "gone"
 
 
+# A channel's rules as they apply to a conversation now (its adapter's
+# ``conversation_state``), for the console.
+ChannelStateOf = Callable[[Conversation], Awaitable["p.ChannelState | None"]]
+
+
 class Summaries:
     """The rows of agents' lists, read from the store and the router."""
 
@@ -144,6 +152,12 @@ class Summaries:
         self._store = store
         self._dir = directory
         self._contact_name = contact_name
+        # registered by the composition root, per channel
+        self.channel_states: dict[str, ChannelStateOf] = {}
+
+    async def channel_state(self, conv: Conversation) -> p.ChannelState | None:
+        state_of = self.channel_states.get(conv.channel)
+        return None if state_of is None or conv.state == "closed" else await state_of(conv)
 
     async def summary(
         self, router: r.Router, agent_id: str, conv: Conversation, where: Place | None = None
@@ -179,6 +193,7 @@ class Summaries:
             preview=bool(tp and agent and agent.role in tp.preview_roles),
             left_message=conv.left_message,
             held=conv.acceptance == "hold",
+            channel_state=await self.channel_state(conv),
         )
 
     async def sender_name(self, msg: Message, conv: Conversation) -> str:

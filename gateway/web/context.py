@@ -21,6 +21,7 @@ from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.directory import Directory
+from gateway.services.notices import AdminNotices
 from gateway.services.refusals import EmbedRefusals
 from gateway.settings import Settings
 from gateway.web.agent_presence import AgentSockets
@@ -67,6 +68,7 @@ class Web:
     # can anyone answer a touchpoint's contacts now; sites refused its chat
     availability: AvailabilityService
     refusals: EmbedRefusals
+    notices: AdminNotices
     # reload configuration on every node and rebuild the router (after an admin change)
     reload: Callable[[], Awaitable[None]]
     # what the channels add: their API rows (for the OpenAPI document) and their checks

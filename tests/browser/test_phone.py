@@ -63,6 +63,13 @@ def test_the_widget_by_touch_on_a_phone(
     expect(close).to_be_visible()
     expect(page.get_by_role("button", name="Minimise chat")).to_be_hidden()
 
+    # An empty form starts nothing: the message is asked for on its field.
+    frame.get_by_role("button", name="Start chat").tap()
+    expect(frame.get_by_role("textbox", name="Your message")).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    expect(frame.get_by_role("list", name="Messages")).to_have_count(0)
+
     frame.get_by_role("textbox", name="Your name").tap()
     page.keyboard.type("Pia")
     frame.get_by_role("textbox", name="Your message").tap()
