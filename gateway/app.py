@@ -347,6 +347,7 @@ def _banner(settings: Settings) -> None:
             f"  demo page (the visitor):  {base}/demo",
             f"  email the demo mailbox:   {base}/demo/email",
             f"  agent console:            {base}/console",
+            f"  admin section:            {base}/admin",
             *(
                 [f"  a contact's phone:        {base}/demo/phone (SMS, WhatsApp, Messenger)"]
                 if settings.demo_providers

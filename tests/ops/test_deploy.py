@@ -408,7 +408,7 @@ def test_serve_installs_only_what_running_needs_and_says_so(tmp_path: Path) -> N
     copy.mkdir()
     for name in ("pyproject.toml", "constraints.txt", "README.md"):
         shutil.copy(ROOT / name, copy / name)
-    for name in ("gateway", "routing", "channels", "widget", "scripts"):
+    for name in ("gateway", "routing", "channels", "widget", "scripts", "devkit"):
         shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "VENV_EXTRAS")}
     env["PATH"] = ":".join(p for p in env["PATH"].split(":") if ".venv" not in p)
@@ -422,7 +422,12 @@ def test_serve_installs_only_what_running_needs_and_says_so(tmp_path: Path) -> N
     assert not {"pytest", "playwright", "mypy", "matplotlib"} & set(packages)
     assert re.search(r"^==> installed in \d+ s$", first.stderr, re.M)
     python = first.stdout.strip()
-    ok = subprocess.run([python, "-c", "import gateway.app"], cwd=copy, capture_output=True)
+    # the gateway, and the provider emulators serve runs for the demo's phone page
+    ok = subprocess.run(
+        [python, "-c", "import gateway.app, devkit.emulators.__main__"],
+        cwd=copy,
+        capture_output=True,
+    )
     assert ok.returncode == 0, ok.stderr
     dev = subprocess.run([python, "-c", "import pytest"], cwd=copy, capture_output=True)
     assert dev.returncode != 0  # the test tools are not there
