@@ -2,6 +2,9 @@
 // form, widget, opening hours (with "hold for later" outside them) — then what puts it
 // on the site: its state, the absolute snippets with copy buttons, "does this page
 // match?" (the gateway's own matcher), the sites refused recently, its ratings.
+// Other channels' touchpoints (email, SMS, WhatsApp, Messenger) get what every channel
+// shares — names, queues, state — and their admin notices; their provider settings
+// (numbers, credentials) stay with the admin API, which checks them per channel.
 
 import { h, api, announce, field, checks, showProblems, problemsList, formatTime, confirmed } from "/admin/ui.js";
 
@@ -14,6 +17,14 @@ const ASKED = [ // the pre-chat form's usual fields, as this screen offers them
   { name: "phone", label: "Phone", kind: "phone", title: "Phone" },
 ];
 const enc = encodeURIComponent;
+const CHANNELS = { chat: "Chat (website)", email: "Email", sms: "SMS", whatsapp: "WhatsApp", messenger: "Messenger", voice: "Voice", api: "API" };
+const channelName = (c) => CHANNELS[c] || c;
+
+/** Where contacts reach it: a chat's domain, a number, a page, a mailbox. */
+function reachedAt(tp) {
+  const s = tp.settings || {};
+  return tp.domain || s.number || (s.page_name ? `m.me/${s.page_name}` : "") || s.address || "—";
+}
 
 export async function render(main, rest) {
   if (rest[0] === "new") return editor(main, null);
@@ -21,8 +32,8 @@ export async function render(main, rest) {
   const list = await api("GET", BASE);
   const rows = list.map((tp) => h("tr", null,
     h("td", null, h("a", { href: `#touchpoints/${enc(tp.id)}` }, tp.name)),
-    h("td", null, tp.channel),
-    h("td", null, tp.domain || "—"),
+    h("td", null, channelName(tp.channel)),
+    h("td", null, reachedAt(tp)),
     h("td", null, h("span", { class: `state ${tp.active ? "on" : "off"}` }, tp.active ? "Active" : "Inactive")),
     h("td", { class: "muted" }, tp.id)));
   main.replaceChildren(
@@ -33,7 +44,7 @@ export async function render(main, rest) {
     rows.length
       ? h("table", { class: "list" },
         h("caption", { class: "sr-only" }, "Touchpoints"),
-        h("thead", null, h("tr", null, ["Name", "Channel", "Domain", "State", "Id"].map((c) => h("th", { scope: "col" }, c)))),
+        h("thead", null, h("tr", null, ["Name", "Channel", "Reached at", "State", "Id"].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", null, rows))
       : h("p", null, "No touchpoint yet."));
 }
@@ -75,6 +86,7 @@ function buildFlow(flow, tz, days, hold) {
 }
 
 async function editor(main, tp) {
+  if (tp && tp.channel !== "chat") return channelEditor(main, tp);
   const queues = await api("GET", "/api/admin/queues");
   const isNew = tp === null;
   const form = (tp && tp.form) || [];
@@ -149,16 +161,61 @@ async function editor(main, tp) {
   main.replaceChildren(...parts);
 }
 
+/** Another channel's touchpoint: what all channels share is edited here; the provider's
+ * settings are only named (secrets never come back from the API anyway). */
+async function channelEditor(main, tp) {
+  const queues = await api("GET", "/api/admin/queues");
+  const name = field("Name (internal)", "input", { type: "text", required: true, maxlength: 200, value: tp.name, hint: "Agents and admins see it." });
+  const display = field("Name contacts see", "input", { type: "text", maxlength: 100, value: tp.display_name, hint: "Signs automatic messages; e.g. your company's name." });
+  const queueBox = checks("Queues whose agents answer", queues.map((q) => [q.id, q.name]), tp.queue_ids);
+  const problems = problemsList();
+  const save = h("button", { class: "btn", type: "submit" }, "Save changes");
+  const edit = h("form", { class: "edit", novalidate: true, "aria-labelledby": "tp-h" },
+    name.block, display.block, queueBox.block, problems, h("div", { class: "actions" }, save));
+  edit.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    save.disabled = true;
+    try {
+      const saved = await api("PATCH", `${BASE}/${enc(tp.id)}`, {
+        name: name.input.value.trim(), display_name: display.input.value.trim(), queue_ids: queueBox.values(),
+      });
+      announce("Changes saved.");
+      await editor(main, saved);
+    } catch (err) {
+      if (err.status === 401) return;
+      showProblems(err, problems, { name, display_name: display });
+    } finally {
+      save.disabled = false;
+    }
+  });
+  const doc = `docs/channels/${tp.channel}.md`;
+  main.replaceChildren(
+    h("p", null, h("a", { href: "#touchpoints" }, "All touchpoints")),
+    h("h2", { id: "tp-h", tabindex: "-1" }, tp.name),
+    h("p", { class: "muted" }, `${channelName(tp.channel)} · ${reachedAt(tp)}. Its provider settings (number, credentials, webhook secrets) are set through the admin API (${doc}).`),
+    edit,
+    ...(await onTheSite(main, tp)));
+}
+
 async function onTheSite(main, tp) {
   const out = [];
+  const chat = tp.channel === "chat";
   const state = h("section", { class: "panel", "aria-labelledby": "state-h" },
     h("h3", { id: "state-h" }, "State"),
-    h("p", null, tp.active ? "Active: it accepts chats." : "Inactive: its snippet shows nothing until you activate it."),
+    h("p", null, tp.active ? `Active: it accepts ${chat ? "chats" : "messages"}.` : chat ? "Inactive: its snippet shows nothing until you activate it." : "Inactive: messages to it are refused until you activate it."),
     h("div", { class: "actions" },
       h("button", { class: "btn", type: "button", onclick: () => act(main, tp, tp.active ? "deactivate" : "activate") }, tp.active ? "Deactivate" : "Activate"),
       h("button", { class: "btn danger", type: "button", onclick: () => remove(tp) }, "Delete touchpoint")));
   out.push(state);
-  if (tp.channel !== "chat") return out;
+  if (!chat) {
+    const notices = (await api("GET", "/api/admin/notices?limit=100")).filter((n) => n.touchpoint_id === tp.id);
+    out.push(h("section", { class: "panel", "aria-labelledby": "notices-h" },
+      h("h3", { id: "notices-h" }, "Notices"),
+      notices.length
+        ? h("ul", { class: "notices" }, notices.map((n) => h("li", null, `${formatTime(n.created_at)}: ${n.message}`)))
+        : h("p", { class: "muted" }, "None: its provider has refused nothing.")));
+    return out;
+  }
 
   const snippet = await api("GET", `${BASE}/${enc(tp.id)}/snippet`);
   out.push(h("section", { class: "panel", "aria-labelledby": "snippet-h" },
@@ -225,7 +282,7 @@ function copyable(id, label, text) {
 async function act(main, tp, action) {
   try {
     const saved = await api("POST", `${BASE}/${enc(tp.id)}/${action}`);
-    announce(saved.active ? "Activated: it accepts chats." : "Deactivated.");
+    announce(saved.active ? "Activated." : "Deactivated.");
     await editor(main, saved);
     document.querySelector("#state-h").scrollIntoView({ block: "center" });
   } catch (err) {
