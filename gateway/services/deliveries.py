@@ -148,6 +148,13 @@ class Deliveries:
         if outbound is not None:
             await outbound.check_outbound(conv)
 
+    async def check_files(self, conv: Conversation) -> None:
+        """The channel's refusal of files to this contact (SMS: MMS needs numbers of
+        the US, Canada or Australia on both sides), if it has one."""
+        check = getattr(self._channels.get(conv.channel), "check_files", None)
+        if check is not None:
+            await check(conv)
+
     async def check_content(self, conv: Conversation, agent: Agent, content: Content) -> Content:
         outbound = self._channels.get(conv.channel)
         if outbound is None:

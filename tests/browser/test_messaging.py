@@ -118,6 +118,21 @@ def test_sms_from_the_phone_page_segments_and_opt_out(
     expect(box).to_be_enabled(timeout=15_000)
 
 
+def test_mms_outside_us_ca_au_shows_why_attachments_are_disabled(
+    new_page: NewPage, demo: tuple[services.GatewayProcess, dict[str, str]]
+) -> None:
+    node, _ = demo
+    agent = login(new_page(), node.base_url)
+    contact = phone_page(new_page, node.base_url, "SMS")
+    contact.get_by_role("textbox", name="Your number").fill("+447911123456")
+    contact.get_by_role("textbox", name="Your number").press("Tab")
+    text(contact, "Hello from London")
+    take(agent, "+447911123456")
+    expect(agent.locator("#attachments-off")).to_contain_text(
+        re.compile(r"Attachments disabled: MMS .*US, CA or AU")
+    )
+
+
 def test_whatsapp_window_countdown_and_locked_editor(
     new_page: NewPage, demo: tuple[services.GatewayProcess, dict[str, str]]
 ) -> None:
