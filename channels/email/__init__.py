@@ -76,6 +76,8 @@ def _addresses(field: str, values: list[str], problems: Problems) -> list[str]:
 
 class EmailChannel(ChannelAdapter):
     name = "email"
+    # an agent's files go out as the email's attachments (outbound.py)
+    delivers_files = True
     secret_settings = SECRETS
 
     def __init__(self, core: Core) -> None:
