@@ -30,6 +30,7 @@ from channels.sms.twilio import TwilioSms, api_base
 from channels.webhooks import base_url, read_body, signed_url, touchpoint_of
 from gateway import protocol as p
 from gateway.errors import Conflict, FileRefused, InvalidInput, NotFound
+from gateway.model.channel_state import Content
 from gateway.model.inbound import DeliveryReport, InboundFile, InboundMessage
 from gateway.model.records import Conversation, Message, Touchpoint
 from gateway.services.deliveries import Outcome, failed
@@ -237,6 +238,19 @@ class SmsChannel(ChannelAdapter):
     async def check_outbound(self, conv: Conversation) -> None:
         if await self.core.contacts.opted_out("sms", conv.address):
             raise Conflict(OPTED_OUT, code="opted_out")
+
+    async def check_start(
+        self, tp: Touchpoint, address: str, content: Content | None
+    ) -> tuple[str, dict[str, str]]:
+        """An agent texts first: a valid number (kept in E.164) that has not opted out."""
+        number = e164(address)
+        if number is None:
+            raise InvalidInput([("address", "not a valid phone number (E.164: +15551234567)")])
+        if content:
+            raise InvalidInput([("content", "SMS messages carry no content")])
+        if await self.core.contacts.opted_out("sms", number):
+            raise Conflict(OPTED_OUT, code="opted_out")
+        return number, {"phone": number}
 
     async def check_files(self, conv: Conversation) -> None:
         refusal = self._mms_refusal(conv)
