@@ -13,6 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from routing import (
     Accept,
     AgentRemoved,
+    AgentStarted,
     AgentStatusChanged,
     AgentUpserted,
     Assign,
@@ -169,6 +170,11 @@ class RouterMachine(RuleBasedStateMachine):
     def contact_ends(self, data: st.DataObject, by: str) -> None:
         cid, _ = data.draw(st.sampled_from(self.ids("waiting", "offered", "assigned", "wrapup")))
         self.apply(ContactEnded(cid, by))  # type: ignore[arg-type]
+
+    @rule(tp=st.sampled_from(sorted(TOUCHPOINTS)), agent=agents)
+    def agent_starts(self, tp: str, agent: str) -> None:
+        out = self.apply(AgentStarted(f"c{self.arrived}", tp, TOUCHPOINTS[tp], agent))
+        self.arrived += bool(out)
 
     @precondition(lambda self: self.ids("offered"))
     @rule(data=st.data(), accept=st.booleans())
