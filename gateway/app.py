@@ -19,12 +19,13 @@ from collections.abc import AsyncIterator
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
 from channels.base import ChannelAdapter, Core
 from channels.chat import ChatChannel
 from gateway import metrics
-from gateway.auth import Tokens, load_secret, new_id
+from gateway.auth import Passwords, Tokens, load_secret, new_id
 from gateway.cluster.lease import Leadership
 from gateway.cluster.link import ClusterLink
 from gateway.demo import DEMO_ADMIN, DEMO_AGENT, seed_demo
@@ -50,6 +51,7 @@ from gateway.web.agent_presence import AgentSockets
 from gateway.web.agent_socket import agent_endpoint
 from gateway.web.context import Health, Web
 from gateway.web.errors import gateway_error_handler, http_error_handler
+from gateway.web.guard import RequestGuard
 from gateway.web.hub import Hub
 from gateway.web.limits import Limits
 from gateway.web.login import api_routes
@@ -72,6 +74,7 @@ class Node:
             load_secret(settings),
             visitor_ttl=settings.visitor_token_ttl,
             agent_ttl=settings.agent_token_ttl,
+            visitor_grace=settings.visitor_token_grace,
         )
         # -- ports ---------------------------------------------------------------------
         self.store = create_store(settings.store_url)
@@ -128,6 +131,7 @@ class Node:
             notifier=self.notifier,
             summaries=self.summaries,
             tokens=self.tokens,
+            passwords=Passwords(settings.password_checks_waiting),
             clock=clock,
         )
         self.sweep = PresenceSweep(self.shell, self.presence, self.directory)
@@ -225,6 +229,7 @@ class Node:
     async def _close_deactivated_agents(self) -> None:
         active = {a.id for a in self.directory.agents.values() if a.active}
         self.agent_sockets.close_deactivated(active)
+        await self.agent_sockets.close_revoked()
 
     def routes(self) -> list[BaseRoute]:
         home = "/demo" if self.settings.demo else "/console"
@@ -277,6 +282,7 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=node.routes(),
+        middleware=[Middleware(RequestGuard, settings=settings)],
         lifespan=lifespan,
         exception_handlers={GatewayError: gateway_error_handler, HTTPException: http_error_handler},
     )

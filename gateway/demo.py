@@ -1,4 +1,6 @@
-"""Demo data for ``./scripts/serve``: created once, when the demo agent does not exist.
+"""Demo data for ``./scripts/serve`` (``GATEWAY_DEMO=1``): created once, into a store
+with no agent at all, so it never touches an account that exists (an operator who
+changed the demo admin's password, or deleted the demo agent, keeps what they did).
 
 The chat channel's two demo touchpoints (channels/chat/demo.py), one queue, a
 disposition set, an agent and an admin.
@@ -31,10 +33,11 @@ async def seed_demo(
     reload: Callable[[], Awaitable[None]],
     now: float,
 ) -> bool:
-    """Create the demo data unless it is there already (True if created); either way,
-    keep the demo touchpoints' domains on the port the gateway serves on now."""
+    """Create the demo data into a store without agents (True if created); otherwise
+    create nothing, and keep the demo touchpoints' domains, where they exist, on the port
+    the gateway serves on now."""
     port = demo_port(settings)
-    if any(a.id == "ag_demo" for a in await store.list_agents()):
+    if await store.list_agents():
         changed = False
         for host, tp_id in DEMO_TOUCHPOINTS.items():
             tp = directory.touchpoints.get(tp_id)

@@ -252,6 +252,11 @@ def start_gateway(env: dict[str, str], *, port: int | None = None) -> GatewayPro
         "GATEWAY_DATABASE_URL": f"sqlite:///{tmp}/gateway.db",
         "GATEWAY_SECRET_KEY": "test-secret-key-0123456789abcdef-0123456789",
         "GATEWAY_LOG_LEVEL": "warning",
+        # Every test client comes from 127.0.0.1: the per-address login and connection
+        # limits have tests of their own (tests/security/test_abuse.py) that set them.
+        "GATEWAY_LOGINS_PER_IP_PER_MINUTE": "0",
+        "GATEWAY_LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR": "0",
+        "GATEWAY_MAX_CONNECTIONS_PER_IP": "0",
         **env,
     }
     log = tmp / "gateway.log"

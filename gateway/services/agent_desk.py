@@ -15,6 +15,7 @@ from gateway import metrics
 from gateway import protocol as p
 from gateway.errors import Forbidden, NotFound, ProtocolError
 from gateway.model.records import Agent, Conversation
+from gateway.model.text import clean_text
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
 from gateway.services.directory import Directory
@@ -63,7 +64,7 @@ class AgentDesk:
             sender="agent",
             sender_id=agent.id,
             client_msg_id=client_msg_id,
-            body=body,
+            body=clean_text(body),
             now=self._clock(),
         )
         if created:

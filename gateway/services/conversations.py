@@ -18,6 +18,7 @@ from gateway.auth import Identity, new_id
 from gateway.errors import ActionRefused, Conflict, Forbidden, NotFound
 from gateway.model.inbound import DeliveryReport, InboundMessage
 from gateway.model.records import LIVE_STATES, Contact, Conversation, Message
+from gateway.model.text import clean_text
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
 from gateway.services.contacts import ContactService
@@ -160,7 +161,7 @@ class ConversationService:
             sender="contact",
             sender_id=conv.address,
             client_msg_id=client_msg_id,
-            body=body,
+            body=clean_text(body),
             now=self._clock(),
         )
         # Published again for a retry too: the first attempt may have stored the message
