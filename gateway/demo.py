@@ -1,6 +1,6 @@
-"""Demo data for ``./scripts/serve`` (``GATEWAY_DEMO=1``): created once, into a store
-with no agent at all, so it never touches an account that exists (an operator who
-changed the demo admin's password, or deleted the demo agent, keeps what they did).
+"""Demo data for ``./scripts/serve`` (``GATEWAY_DEMO=1``): created once, when neither demo
+account exists, and never over a record that exists: an operator who changed the demo
+admin's password, or deleted the demo agent, keeps what they did.
 
 The chat channel's two demo touchpoints (channels/chat/demo.py), one queue, a
 disposition set, an agent and an admin.
@@ -33,11 +33,13 @@ async def seed_demo(
     reload: Callable[[], Awaitable[None]],
     now: float,
 ) -> bool:
-    """Create the demo data into a store without agents (True if created); otherwise
-    create nothing, and keep the demo touchpoints' domains, where they exist, on the port
-    the gateway serves on now."""
+    """Create the demo data when no demo account exists (True if created), leaving every
+    existing record as it is; otherwise create nothing, and keep the demo touchpoints'
+    domains, where they exist, on the port the gateway serves on now."""
     port = demo_port(settings)
-    if await store.list_agents():
+    agents = await store.list_agents()
+    demo_ids, demo_emails = {"ag_demo", "ag_admin"}, {DEMO_AGENT[0], DEMO_ADMIN[0]}
+    if any(a.id in demo_ids or a.email.lower() in demo_emails for a in agents):
         changed = False
         for host, tp_id in DEMO_TOUCHPOINTS.items():
             tp = directory.touchpoints.get(tp_id)
@@ -49,15 +51,19 @@ async def seed_demo(
         if changed:
             await reload()
         return False
-    await store.put_queue(Queue(id="q_support", name="Support"))
-    await store.put_disposition_set(
-        DispositionSet(
-            id="ds_default", name="Default", dispositions=["Resolved", "Follow-up", "Spam"]
+    if not any(q.id == "q_support" for q in await store.list_queues()):
+        await store.put_queue(Queue(id="q_support", name="Support"))
+    if not any(d.id == "ds_default" for d in await store.list_disposition_sets()):
+        await store.put_disposition_set(
+            DispositionSet(
+                id="ds_default", name="Default", dispositions=["Resolved", "Follow-up", "Spam"]
+            )
         )
-    )
-    await store.put_settings(GlobalSettings(disposition_set_id="ds_default"))
+        await store.put_settings(GlobalSettings(disposition_set_id="ds_default"))
+    existing = {tp.id for tp in await store.list_touchpoints()}
     for tp in demo_touchpoints(port, now):
-        await store.put_touchpoint(tp)
+        if tp.id not in existing:
+            await store.put_touchpoint(tp)
     await store.put_agent(
         Agent(
             id="ag_demo",

@@ -168,7 +168,8 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
                 # deadline stops when a request is complete).
                 self._start_deadline()
             if self._in_head:
-                self._head_bytes += len(data)
+                end = data.find(b"\r\n\r\n")  # the body that may follow is not the head's
+                self._head_bytes += len(data) if end < 0 else end
                 if self._head_bytes > settings.max_header_bytes:
                     self._refuse(b"431 Request Header Fields Too Large", b"headers too large")
                     return
