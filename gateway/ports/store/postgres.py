@@ -86,6 +86,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     pgerr.AdminShutdownError,
     pgerr.CrashShutdownError,
     pgerr.TooManyConnectionsError,
+    pgerr.ReadOnlySQLTransactionError,  # a read-only replica or database: writes later
     pgerr.InterfaceError,  # e.g. the connection or the pool is closed
 )
 _DRIVER_ERRORS: tuple[type[BaseException], ...] = (
