@@ -18,6 +18,7 @@ from gateway.model.records import Agent, Conversation
 from gateway.model.text import clean_text
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
+from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.notify import MessageNote, Notifier, TypingNote, UnreadNote
 from gateway.services.router_shell import RouterShell
@@ -33,6 +34,7 @@ class AgentDesk:
         shell: RouterShell,
         access: AccessPolicy,
         notifier: Notifier,
+        deliveries: Deliveries,
         clock: Callable[[], float],
     ) -> None:
         self._store = store
@@ -40,6 +42,7 @@ class AgentDesk:
         self._shell = shell
         self._access = access
         self._notifier = notifier
+        self._deliveries = deliveries
         self._clock = clock
 
     async def conversation(self, agent: Agent, conversation_id: str) -> Conversation:
@@ -59,6 +62,9 @@ class AgentDesk:
     async def send(self, agent: Agent, conv: Conversation, client_msg_id: str, body: str) -> p.Ack:
         if conv.state != "assigned" or conv.owner_agent_id != agent.id:
             raise Forbidden("only the agent the conversation is assigned to can reply")
+        tracked = self._deliveries.tracks(conv.channel)
+        if tracked:
+            await self._deliveries.check(conv)  # the channel may refuse before it is stored
         msg, created, conv = await self._store.append(
             conv.id,
             sender="agent",
@@ -66,7 +72,10 @@ class AgentDesk:
             client_msg_id=client_msg_id,
             body=clean_text(body),
             now=self._clock(),
+            delivery="pending" if tracked else "",
         )
+        if tracked and created:
+            self._deliveries.wake()
         if created:
             metrics.MESSAGES.labels(sender="agent").inc()
         # Published again for a retry too: the first attempt may have stored the message

@@ -20,6 +20,7 @@ from gateway import protocol as p
 from gateway.model.records import Conversation, GlobalSettings, Message
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
+from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.notify import MessageNote, Notifier
 from gateway.services.views import Summaries, event_body, frame_for
@@ -59,6 +60,7 @@ class Effects:
         notifier: Notifier,
         summaries: Summaries,
         access: AccessPolicy,
+        deliveries: Deliveries,
         router: Callable[[], r.Router],
     ) -> None:
         self.store = store
@@ -66,6 +68,7 @@ class Effects:
         self.notifier = notifier
         self.summaries = summaries
         self.access = access
+        self.deliveries = deliveries
         self.router = router
 
     async def carry_out(self, decisions: Iterable[r.Decision], now: float) -> None:
@@ -205,6 +208,7 @@ async def _notify_requeued(fx: Effects, d: r.Requeued, stored: Stored, told: Tol
 
 async def _persist_auto_reply(fx: Effects, d: r.AutoReply, now: float) -> Stored:
     conv = await fx.store.get_conversation(d.conversation_id)
+    tracked = fx.deliveries.tracks(conv.channel)
     msg, _ = await fx.store.append_message(
         conv.id,
         sender="system",
@@ -212,7 +216,10 @@ async def _persist_auto_reply(fx: Effects, d: r.AutoReply, now: float) -> Stored
         client_msg_id=f"auto-{conv.id}",
         body=d.text,
         now=now,
+        delivery="pending" if tracked else "",
     )
+    if tracked:
+        fx.deliveries.wake()
     return conv, [msg]
 
 

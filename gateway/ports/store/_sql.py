@@ -7,7 +7,7 @@ import abc
 import asyncio
 import logging
 
-from gateway.model.records import Message, MessageKind, Sender
+from gateway.model.records import DeliveryState, Message, MessageKind, Sender
 from gateway.ports.store import migrate
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
@@ -56,6 +56,7 @@ class SQLStore(ConfigRows, HistoryRows):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        delivery: DeliveryState = "",
     ) -> tuple[Message, bool]:
         # Both dialects implement ``append`` in one statement (or one group commit);
         # this is it without the conversation.
@@ -67,6 +68,7 @@ class SQLStore(ConfigRows, HistoryRows):
             body=body,
             now=now,
             kind=kind,
+            delivery=delivery,
         )
         return appended.message, appended.created
 
@@ -81,4 +83,5 @@ class SQLStore(ConfigRows, HistoryRows):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        delivery: DeliveryState = "",
     ) -> Appended: ...
