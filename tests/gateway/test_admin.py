@@ -340,6 +340,8 @@ def test_agent_crud_password_is_write_only_and_hashed(
     r = admin.patch(f"/api/admin/agents/{kim['id']}", json={"name": "Kim L.", "role": "supervisor"})
     assert r.status_code == 200 and r.json()["role"] == "supervisor"
     login(node, "kim@test.test", "first-password")  # the password was kept
+    with client(node, token) as kc:
+        assert kc.get("/api/me").status_code == 200  # and so was the session
     r = admin.put(
         f"/api/admin/agents/{kim['id']}",
         json={"email": "kim@test.test", "name": "Kim", "password": "second-password"},
@@ -349,7 +351,9 @@ def test_agent_crud_password_is_write_only_and_hashed(
         node.base_url + "/api/login", json={"email": "kim@test.test", "password": "first-password"}
     )
     assert bad.status_code == 401
-    login(node, "kim@test.test", "second-password")
+    with client(node, token) as kc:
+        assert kc.get("/api/me").status_code == 401  # a new password ends the old sessions
+    token = login(node, "kim@test.test", "second-password")
 
     # Deactivated: the token stops working; deleted: gone.
     with client(node, token) as kc:
