@@ -228,7 +228,7 @@ function onSnapshot(f) {
   S.sounds = f.sounds || {};
   S.priorityDisplay = f.priority_display === "numbers" ? "numbers" : "icons";
   S.dispositions = f.dispositions || [];
-  $("me").textContent = f.agent.name;
+  fill($("me"), f.agent.name);
   setStatus(f.agent.status);
   S.convs.clear();
   S.offers.clear();
@@ -749,7 +749,7 @@ function onTyping(f) {
     S.typing.delete(f.conversation_id);
   }
   const el = $("typing");
-  if (el && f.conversation_id === S.current) el.textContent = typingText(f.conversation_id);
+  if (el && f.conversation_id === S.current) fill(el, typingText(f.conversation_id));
 }
 
 function onUnread(f) {
