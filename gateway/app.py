@@ -131,6 +131,7 @@ class Node:
             deliveries=self.deliveries,
             clock=clock,
         )
+        self.passwords = Passwords(settings.password_checks_waiting)
         self.agents = AgentService(
             store=self.store,
             directory=self.directory,
@@ -140,7 +141,7 @@ class Node:
             notifier=self.notifier,
             summaries=self.summaries,
             tokens=self.tokens,
-            passwords=Passwords(settings.password_checks_waiting),
+            passwords=self.passwords,
             clock=clock,
         )
         self.sweep = PresenceSweep(self.shell, self.presence, self.directory)
@@ -230,6 +231,7 @@ class Node:
         await self.presence.stop()
         await self.hub.stop()
         await self.store.close()
+        self.passwords.close()
         if self.redis is not None:
             await self.redis.aclose()
 
