@@ -43,8 +43,8 @@ from websockets.exceptions import ConnectionClosed
 
 from bench.loadgen import rss_bytes
 from bench.relay import machine
+from devkit.services import start_gateway
 from gateway.settings import Settings
-from tests.services import start_gateway
 
 MEASURER_IP = "127.0.0.2"
 NON_READER_IP = "127.0.0.3"

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from devkit import services
 from gateway.auth import hash_password
 from gateway.model.records import Agent, Queue
-from tests import services
 from tests.browser.conftest import NewPage, accept_offer, chat_frame, login, open_widget, start_chat
 from tests.gateway.conftest import seed
 

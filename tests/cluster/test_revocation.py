@@ -10,7 +10,7 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests import services
+from devkit import services
 from tests.cluster.conftest import Cluster
 from tests.cluster.test_faults import two_nodes
 from tests.gateway.client import AgentClient, Socket

@@ -13,8 +13,8 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from devkit.services import GatewayProcess
 from tests.security.conftest import visitor
-from tests.services import GatewayProcess
 
 NodeFactory = Callable[..., GatewayProcess]
 ADMIN = ("admin@demo.test", "demo-admin")

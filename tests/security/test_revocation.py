@@ -17,8 +17,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from devkit import services
 from gateway.auth import Tokens
-from tests import services
 from tests.gateway.client import AgentClient, Socket, accepted_chat
 from tests.security.conftest import UNLIMITED, visitor
 
