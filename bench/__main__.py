@@ -21,6 +21,8 @@ WORKLOADS = {
     "relay": "bench.relay",
     "idle": "bench.idle",
     "contact-center": "bench.contact_center",
+    "attachments": "bench.attachments",
+    "webhooks": "bench.webhooks",
     "report": "bench.report",
     "all": "bench.all",
 }

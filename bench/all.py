@@ -18,13 +18,15 @@ from typing import Any
 
 from bench import report
 
-ORDER = ("router", "bus", "relay", "idle", "contact-center", "abuse")
+ORDER = ("router", "bus", "relay", "idle", "contact-center", "attachments", "webhooks", "abuse")
 MODULES = {
     "router": "bench.router",
     "bus": "bench.bus",
     "relay": "bench.relay",
     "idle": "bench.idle",
     "contact-center": "bench.contact_center",
+    "attachments": "bench.attachments",
+    "webhooks": "bench.webhooks",
     "abuse": "bench.abuse",
 }
 

@@ -15,6 +15,7 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
@@ -22,31 +23,43 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
+from channels import phone
 from channels.base import ChannelAdapter, Core
 from channels.chat import ChatChannel
+from channels.email import EmailChannel
+from channels.messenger import MessengerChannel
+from channels.sms import SmsChannel
+from channels.whatsapp import WhatsAppChannel
 from gateway import metrics
-from gateway.auth import Passwords, Tokens, load_secret, new_id
+from gateway.auth import FileLinks, Passwords, Tokens, load_secret, new_id
 from gateway.cluster.lease import Leadership
 from gateway.cluster.link import ClusterLink
 from gateway.demo import DEMO_ADMIN, DEMO_AGENT, seed_demo
 from gateway.errors import CloseCode, GatewayError
+from gateway.model.attachment_rules import chat_rule, rules
+from gateway.ports.blobs import create_blobs
 from gateway.ports.bus import create_bus
 from gateway.ports.presence import LocalPresence, Presence, RedisPresence
 from gateway.ports.store import create_store
 from gateway.services.access import AccessPolicy
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
+from gateway.services.attachments import Attachments
+from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
+from gateway.services.exclusive import Exclusive
+from gateway.services.notices import AdminNotices
 from gateway.services.notify import Notifier
 from gateway.services.presence_sweep import PresenceSweep
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries
+from gateway.services.windows import SessionWindows
 from gateway.settings import Settings
-from gateway.web import pages
+from gateway.web import files, pages
 from gateway.web.admin.routes import admin_routes
 from gateway.web.agent_presence import AgentSockets
 from gateway.web.agent_socket import agent_endpoint
@@ -60,7 +73,13 @@ from gateway.web.login import api_routes
 log = logging.getLogger("gateway")
 
 # The channels this build carries. Each is an adapter of channels/base.py.
-ADAPTERS: tuple[type[ChannelAdapter], ...] = (ChatChannel,)
+ADAPTERS: tuple[type[ChannelAdapter], ...] = (
+    ChatChannel,
+    SmsChannel,
+    WhatsAppChannel,
+    MessengerChannel,
+    EmailChannel,
+)
 
 
 class Node:
@@ -71,14 +90,16 @@ class Node:
         clock = time.time
         self.clock = clock
         self.node_id = settings.node_id or new_id("node")
+        secret = load_secret(settings)
         self.tokens = Tokens(
-            load_secret(settings),
+            secret,
             visitor_ttl=settings.visitor_token_ttl,
             agent_ttl=settings.agent_token_ttl,
             visitor_grace=settings.visitor_token_grace,
         )
         # -- ports ---------------------------------------------------------------------
         self.store = create_store(settings.store_url)
+        self.blobs = create_blobs(settings.blob_store_url)
         self.bus = create_bus(settings.redis_url)
         self.redis: aioredis.Redis | None = None
         self.presence: Presence = LocalPresence()
@@ -101,6 +122,8 @@ class Node:
         self.access = AccessPolicy(self.directory, router)
         self.summaries = Summaries(self.store, self.directory, self.contacts.name)
         self.deliveries = Deliveries(self.store, self.notifier, clock)
+        self.windows = SessionWindows(self.store, clock)
+        self.notices = AdminNotices(self.store, self.directory, self.notifier, clock)
         self.shell.effects = Effects(
             self.store,
             self.directory,
@@ -109,6 +132,18 @@ class Node:
             self.access,
             self.deliveries,
             router,
+        )
+        self.attachments = Attachments(
+            store=self.store,
+            blobs=self.blobs,
+            rules=rules(
+                chat_rule(settings.chat_attachment_types, settings.chat_attachment_max_bytes)
+            ),
+            links=FileLinks(secret),
+            clock=clock,
+            staging=Path(settings.data_dir) / "uploads",
+            orphan_age=settings.attachment_orphan_age,
+            link_ttl=settings.attachment_link_ttl,
         )
         self.conversations = ConversationService(
             store=self.store,
@@ -119,16 +154,21 @@ class Node:
             access=self.access,
             notifier=self.notifier,
             summaries=self.summaries,
+            files=self.attachments,
+            deliveries=self.deliveries,
             clock=clock,
             backlog_page=settings.history_page_size * 4,
         )
+        self.channel_state = ChannelState(self.store, clock)
         self.desk = AgentDesk(
             store=self.store,
             directory=self.directory,
             shell=self.shell,
             access=self.access,
             notifier=self.notifier,
+            files=self.attachments,
             deliveries=self.deliveries,
+            state=self.channel_state,
             clock=clock,
         )
         self.passwords = Passwords(settings.password_checks_waiting)
@@ -142,6 +182,7 @@ class Node:
             summaries=self.summaries,
             tokens=self.tokens,
             passwords=self.passwords,
+            attachment_rules=self.attachments.rules,
             clock=clock,
         )
         self.sweep = PresenceSweep(self.shell, self.presence, self.directory)
@@ -164,6 +205,7 @@ class Node:
             set_gap = getattr(self.bus, "set_gap_handler", None)
             if set_gap is not None:
                 set_gap(self.on_bus_gap)
+        self.exclusive = Exclusive(self.redis, self.node_id, settings.router_lease)
         # -- web and channels ------------------------------------------------------------
         self.limits = Limits(settings)
         self.agent_sockets = AgentSockets(self.hub, self.agents)
@@ -173,6 +215,7 @@ class Node:
             directory=self.directory,
             conversations=self.conversations,
             contacts=self.contacts,
+            attachments=self.attachments,
             deliveries=self.deliveries,
             notifier=self.notifier,
             presence=self.presence,
@@ -180,10 +223,15 @@ class Node:
             hub=self.hub,
             limits=self.limits,
             clock=clock,
+            state=self.channel_state,
+            exclusive=self.exclusive,
+            windows=self.windows,
+            notices=self.notices,
         )
         self.channels = [adapter(core) for adapter in ADAPTERS]
         for channel in self.channels:
             self.notifier.register(channel.name, channel)
+            self.summaries.channel_states[channel.name] = channel.conversation_state
             if channel.spec.tracked_delivery:
                 self.deliveries.register(channel.name, channel)
             self.shell.on_config(channel.configuration_changed)
@@ -195,20 +243,26 @@ class Node:
             directory=self.directory,
             contacts=self.contacts,
             conversations=self.conversations,
+            attachments=self.attachments,
             desk=self.desk,
             agents=self.agents,
             hub=self.hub,
             agent_sockets=self.agent_sockets,
             limits=self.limits,
             health=self.health,
+            channel_state=self.channel_state,
             clock=clock,
+            notices=self.notices,
             reload=self.shell.config_changed,
             endpoints=[ep for channel in self.channels for ep in channel.endpoints()],
             touchpoint_checks={c.name: c.check_touchpoint for c in self.channels},
+            touchpoint_secrets={c.name: c.secret_settings for c in self.channels},
         )
 
     async def start(self) -> None:
         await self.store.open()
+        await self.blobs.open()
+        await self.attachments.start()
         await self.directory.load()
         await self.presence.start()
         await self.hub.start()
@@ -223,6 +277,7 @@ class Node:
     async def stop(self) -> None:
         for channel in reversed(self.channels):
             await channel.stop()
+        await self.exclusive.stop()
         await self.deliveries.stop()
         await self.sweep.stop()
         await self.shell.stop()
@@ -230,6 +285,8 @@ class Node:
             await self.link.stop()
         await self.presence.stop()
         await self.hub.stop()
+        await self.attachments.stop()
+        await self.blobs.close()
         await self.store.close()
         self.passwords.close()
         if self.redis is not None:
@@ -251,15 +308,18 @@ class Node:
         home = "/demo" if self.settings.demo else "/console"
         return [
             WebSocketRoute("/ws/agent", agent_endpoint),
+            *files.routes(),
             Mount(
                 "/api",
                 routes=[
                     *api_routes(),
+                    *files.api_routes(),
                     *admin_routes(),
                     *(r for channel in self.channels for r in channel.api_routes()),
                 ],
             ),
             *(r for channel in self.channels for r in channel.routes()),
+            *phone.routes(self.settings),
             *pages.routes(home),
         ]
 
@@ -270,7 +330,13 @@ def _banner(settings: Settings) -> None:
     if settings.demo:
         lines += [
             f"  demo page (the visitor):  {base}/demo",
+            f"  email the demo mailbox:   {base}/demo/email",
             f"  agent console:            {base}/console",
+            *(
+                [f"  a contact's phone:        {base}/demo/phone (SMS, WhatsApp, Messenger)"]
+                if settings.demo_providers
+                else []
+            ),
             f"    log in as the agent:    {DEMO_AGENT[0]} / {DEMO_AGENT[1]}",
             f"    or as the admin:        {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}",
         ]
@@ -298,7 +364,16 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=node.routes(),
-        middleware=[Middleware(RequestGuard, settings=settings)],
+        middleware=[
+            Middleware(
+                RequestGuard,
+                settings=settings,
+                upload_bytes=max(
+                    (r.max_file_bytes for r in node.attachments.rules.values() if r.limits),
+                    default=0,
+                ),
+            )
+        ],
         lifespan=lifespan,
         exception_handlers={GatewayError: gateway_error_handler, HTTPException: http_error_handler},
     )

@@ -2,7 +2,8 @@
 account exists, and never over a record that exists: an operator who changed the demo
 admin's password, or deleted the demo agent, keeps what they did.
 
-The chat channel's two demo touchpoints (channels/chat/demo.py), one queue, a
+The chat channel's two demo touchpoints (channels/chat/demo.py), the messaging
+channels' touchpoints when the provider emulators run (channels/phone), one queue, a
 disposition set, an agent and an admin.
 """
 
@@ -13,7 +14,9 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from channels import phone
 from channels.chat.demo import DEMO_TOUCHPOINTS, demo_domain, demo_port, demo_touchpoints
+from channels.email.demo import DEMO_TOUCHPOINT_ID, demo_touchpoint
 from gateway.auth import hash_password
 from gateway.model.records import Agent, DispositionSet, GlobalSettings, Queue
 from gateway.ports.store.base import Store
@@ -41,12 +44,26 @@ async def seed_demo(
     demo_ids, demo_emails = {"ag_demo", "ag_admin"}, {DEMO_AGENT[0], DEMO_ADMIN[0]}
     if any(a.id in demo_ids or a.email.lower() in demo_emails for a in agents):
         changed = False
+        if DEMO_TOUCHPOINT_ID not in directory.touchpoints:
+            # a demo database from before the email channel
+            await store.put_touchpoint(demo_touchpoint(now))
+            changed = True
         for host, tp_id in DEMO_TOUCHPOINTS.items():
             tp = directory.touchpoints.get(tp_id)
             if tp is not None and tp.domain != demo_domain(host, port):
                 await store.put_touchpoint(
                     msgspec.structs.replace(tp, domain=demo_domain(host, port))
                 )
+                changed = True
+        for tp in directory.touchpoints.values():
+            moved = phone.refreshed(tp, settings)
+            if moved is not None:
+                await store.put_touchpoint(moved)
+                changed = True
+        known = set(directory.touchpoints)
+        for tp in phone.demo_touchpoints(settings, now):
+            if tp.id not in known:  # the emulators run for the first time on this data
+                await store.put_touchpoint(tp)
                 changed = True
         if changed:
             await reload()
@@ -61,7 +78,11 @@ async def seed_demo(
         )
         await store.put_settings(GlobalSettings(disposition_set_id="ds_default"))
     existing = {tp.id for tp in await store.list_touchpoints()}
-    for tp in demo_touchpoints(port, now):
+    for tp in [
+        *demo_touchpoints(port, now),
+        *phone.demo_touchpoints(settings, now),
+        demo_touchpoint(now),
+    ]:
         if tp.id not in existing:
             await store.put_touchpoint(tp)
     await store.put_agent(

@@ -51,11 +51,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     send_queue_bytes: PositiveInt = 4 * 1024 * 1024
     write_timeout: Positive = 20.0
     request_timeout: Positive = 15.0
+    min_body_bytes_per_second: PositiveInt = 8 * 1024
     max_connections_per_ip: RateLimit = 100
     max_header_bytes: PositiveInt = 16384
     max_headers: PositiveInt = 100
     max_body_bytes: PositiveInt = 1024 * 1024
     max_public_body_bytes: PositiveInt = 64 * 1024
+    max_webhook_body_bytes: PositiveInt = 3 * 1024 * 1024
     ping_interval: Positive = 20.0
     ping_timeout: Positive = 20.0
     offer_timeout: Positive = 30.0
@@ -72,6 +74,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     login_failures_per_account_per_hour: RateLimit = 20
     password_checks_waiting: PositiveInt = 32
     trusted_proxies: str = ""
+    # empty: files under data_dir/blobs (see blob_store_url)
+    blob_url: str = ""
+    attachment_link_ttl: PositiveInt = 300
+    attachment_orphan_age: PositiveInt = 3600
+    chat_attachment_types: str = (
+        "jpg,png,gif,webp,pdf,txt,csv,doc,docx,xls,xlsx,ppt,pptx,odt,ods,mp3,mp4"
+    )
+    chat_attachment_max_bytes: PositiveInt = 10 * 1024 * 1024
+    # demo only: the provider emulators' base URLs ("twilio=http://127.0.0.1:8101,...")
+    demo_providers: str = ""
 
     def __post_init__(self) -> None:
         scheme = self.store_url.split(":", 1)[0]
@@ -86,6 +98,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         if self.secret_key and len(self.secret_key) < 32:
             raise ConfigError(f"{PREFIX}SECRET_KEY: must be at least 32 characters")
         self.trusted_proxy_networks  # noqa: B018 - parsing validates it
+        if not self.blob_store_url.startswith(("file://", "s3://")):
+            raise ConfigError(
+                f"{PREFIX}BLOB_URL: use file:///path for files on this machine or "
+                "s3://bucket?endpoint=https://host for S3-compatible storage"
+            )
 
     @property
     def trusted_proxy_networks(self) -> list[IPNetwork]:
@@ -107,6 +124,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         """The database the store uses: GATEWAY_DATABASE_URL, or by default the SQLite
         file ``gateway.db`` in GATEWAY_DATA_DIR."""
         return self.database_url or f"sqlite:///{Path(self.data_dir) / 'gateway.db'}"
+
+    @property
+    def blob_store_url(self) -> str:
+        """Where attachments are kept: GATEWAY_BLOB_URL, or by default the directory
+        ``blobs`` in GATEWAY_DATA_DIR."""
+        return self.blob_url or f"file://{(Path(self.data_dir) / 'blobs').absolute()}"
 
     @property
     def uses_postgres(self) -> bool:

@@ -3,9 +3,12 @@
 * **body limits while streaming**: a request whose ``Content-Length`` is over the limit
   is answered ``413 too_large`` before a byte of its body is read; a body without one
   (chunked) is counted as it arrives and refused the moment it passes the limit. The
-  authenticated admin API (``/api/admin/``) takes ``GATEWAY_MAX_BODY_BYTES``; every other
-  endpoint, the public ones first, ``GATEWAY_MAX_PUBLIC_BODY_BYTES``. The connection is
-  closed after a 413 so the rest of the body is never read.
+  authenticated admin API (``/api/admin/``) takes ``GATEWAY_MAX_BODY_BYTES``; providers'
+  webhooks (``/webhooks/``) ``GATEWAY_MAX_WEBHOOK_BODY_BYTES`` (Meta documents payloads
+  of up to 3 MB); the two file uploads (whose bytes stream into the attachment service,
+  which counts them against the channel's rule) the largest file any channel's rule
+  accepts; every other endpoint, the public ones first, ``GATEWAY_MAX_PUBLIC_BODY_BYTES``.
+  The connection is closed after a 413 so the rest of the body is never read.
 * **security headers on every response**: ``X-Content-Type-Options: nosniff`` always,
   and an HTML response that did not set its own ``Content-Security-Policy`` (a static
   file reached by another spelling of its path, say) gets the strictest one: nothing
@@ -14,6 +17,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -25,16 +29,24 @@ from gateway.web.errors import error_body
 
 DEFAULT_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 _ALWAYS = ((b"x-content-type-options", b"nosniff"),)
+# The endpoints whose body is a file (channels/chat/uploads.py, gateway/web/files.py).
+_UPLOADS = re.compile(r"/widget/attachments|/api/conversations/[^/]+/attachments")
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, upload_bytes: int) -> None:
         self.app = app
         self.settings = settings
+        self.upload_bytes = upload_bytes
 
     def limit(self, path: str) -> int:
-        admin = path.startswith("/api/admin/")
-        return self.settings.max_body_bytes if admin else self.settings.max_public_body_bytes
+        if path.startswith("/api/admin/"):
+            return self.settings.max_body_bytes
+        if path.startswith("/webhooks/"):
+            return self.settings.max_webhook_body_bytes
+        if _UPLOADS.fullmatch(path):
+            return self.upload_bytes
+        return self.settings.max_public_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -6,9 +6,11 @@ application (or while the application waits on their socket) is bounded here:
 * **open connections per client address** (``GATEWAY_MAX_CONNECTIONS_PER_IP``; IPv6
   addresses count by their /64): more are closed as soon as they connect. Trusted
   proxies are exempt: their clients are behind them.
-* **request timeout** (``GATEWAY_REQUEST_TIMEOUT``): the request line, headers and body
-  (for a WebSocket, its handshake) must arrive within it, counted from the connection or
-  from the first byte of a request on a kept-alive one; else ``408`` and close.
+* **request timeout** (``GATEWAY_REQUEST_TIMEOUT``): the request line and headers (for a
+  WebSocket, its handshake) must arrive within it, counted from the connection or from
+  the first byte of a request on a kept-alive one; the body within it again plus one
+  second per ``GATEWAY_MIN_BODY_BYTES_PER_SECOND`` bytes received, so a 25 MB upload on a
+  slow link finishes while a body that trickles is cut; else ``408`` and close.
   (uvicorn times out idle kept-alive connections, but not a request that trickles in.)
 * **header size and count** (``GATEWAY_MAX_HEADER_BYTES``, ``GATEWAY_MAX_HEADERS``):
   counted while the head arrives, before httptools holds it whole; over either: ``431``.
@@ -142,6 +144,8 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
             self._head_bytes = 0
             self._header_count = 0
             self._in_head = True
+            self._body_bytes = 0
+            self._body_start = 0.0
             self._refused = False  # answered (408, 431) or turned away by the guard
             self._uncounted = False  # turned away before it was counted
 
@@ -194,7 +198,21 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
 
         def on_headers_complete(self) -> None:
             self._in_head = False
+            self._body_bytes = 0
+            self._body_start = self.loop.time()
+            if self._deadline is not None:
+                self._start_deadline()  # the body's own time, from now
             super().on_headers_complete()
+
+        def on_body(self, body: bytes) -> None:
+            # A body that keeps flowing earns time: one second per minimum-rate's bytes.
+            self._body_bytes += len(body)
+            earned = self._body_bytes / settings.min_body_bytes_per_second
+            due = self._body_start + settings.request_timeout + earned
+            if self._deadline is not None and due - self._deadline.when() >= 1.0:
+                self._deadline.cancel()
+                self._deadline = self.loop.call_at(due, self._too_slow)
+            super().on_body(body)
 
         def on_message_complete(self) -> None:
             self._stop_deadline()

@@ -158,6 +158,32 @@ async def test_an_oversized_body_is_refused_before_it_is_read(node_factory: Node
         writer.close()
 
 
+async def test_webhooks_and_uploads_take_their_own_limits(node_factory: NodeFactory) -> None:
+    """Providers' webhooks (Meta documents payloads of up to 3 MB) and file uploads pass the
+    public 64 KB limit, each up to its own, and are refused past it before being read."""
+    node = node_factory()
+    too_big = 300 * 1024 * 1024
+    for path, size, status in (
+        ("/webhooks/whatsapp/tp_nowhere", 2 * 1024 * 1024, 404),  # read, then no such touchpoint
+        ("/webhooks/sms/tp_nowhere", 200 * 1024, 404),
+        ("/webhooks/messenger/tp_nowhere", too_big, 413),
+        ("/widget/attachments?name=a.png", 5 * 1024 * 1024, 401),  # no visitor token
+        ("/widget/attachments?name=a.png", too_big, 413),
+        ("/api/conversations/c_x/attachments?name=a.png", 5 * 1024 * 1024, 401),
+        ("/api/conversations/c_x/attachments?name=a.png", too_big, 413),
+    ):
+        reader, writer = await _raw(node)
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {size}\r\n\r\n".encode()
+        )
+        if status != 413:
+            writer.write(b" " * size)  # the whole body, as a provider or browser sends it
+        await writer.drain()
+        assert await _status(reader) == status, path
+        writer.close()
+
+
 async def test_a_streamed_body_is_cut_at_the_limit(node_factory: NodeFactory) -> None:
     node = node_factory({"GATEWAY_MAX_PUBLIC_BODY_BYTES": "65536"})
     reader, writer = await _raw(node)
@@ -217,6 +243,40 @@ async def test_unfinished_requests_and_handshakes_time_out(node_factory: NodeFac
         assert await asyncio.wait_for(reader.read(), BOUND) is not None
         assert reader.at_eof()
         writer.close()
+
+
+async def test_a_body_that_keeps_flowing_outlives_the_request_timeout(
+    node_factory: NodeFactory,
+) -> None:
+    """A large upload on a slow link is not a slowloris: a body arriving faster than
+    GATEWAY_MIN_BODY_BYTES_PER_SECOND earns time past GATEWAY_REQUEST_TIMEOUT, one
+    trickling slower does not."""
+    node = node_factory(
+        {"GATEWAY_REQUEST_TIMEOUT": "2", "GATEWAY_MIN_BODY_BYTES_PER_SECOND": "1024"}
+    )
+    size = 60 * 1024
+    head = (
+        "POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {size}\r\n\r\n"
+    ).encode()
+    reader, writer = await _raw(node)  # 4 KiB every 0.5 s: 8 KiB/s, for ~7 s
+    writer.write(head)
+    for _ in range(size // 4096):
+        writer.write(b" " * 4096)
+        await writer.drain()
+        await asyncio.sleep(0.5)
+    assert await _status(reader) in (400, 422)  # read whole, then refused: not JSON
+    writer.close()
+    reader, writer = await _raw(node)  # 100 bytes every 0.5 s: 200 B/s
+    writer.write(head)
+    answer = asyncio.create_task(_status(reader))
+    with contextlib.suppress(ConnectionError):
+        while not answer.done():
+            writer.write(b" " * 100)
+            await writer.drain()
+            await asyncio.sleep(0.5)
+    assert await answer in (408, 0)
+    writer.close()
 
 
 async def test_connections_per_address_are_capped(node_factory: NodeFactory) -> None:

@@ -1,14 +1,19 @@
-"""The store's operations whose SQL both dialects share (_config.py, _history.py),
-and the message append both dialects build theirs on."""
+"""The store's operations whose SQL both dialects share (_config.py, _history.py,
+_attachments.py, _channel_state.py, _channels.py), and the message append both dialects
+build theirs on."""
 
 from __future__ import annotations
 
 import abc
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from gateway.model.records import DeliveryState, Message, MessageKind, Sender
 from gateway.ports.store import migrate
+from gateway.ports.store._attachments import AttachmentRows
+from gateway.ports.store._channel_state import ChannelStateRows
+from gateway.ports.store._channels import ChannelRows
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
 from gateway.ports.store.base import Appended
@@ -22,7 +27,7 @@ TABLES = (
 )  # fmt: skip
 
 
-class SQLStore(ConfigRows, HistoryRows):
+class SQLStore(ConfigRows, HistoryRows, AttachmentRows, ChannelStateRows, ChannelRows):
     """The operations whose SQL both dialects share."""
 
     async def ready(self, dialect: migrate.Dialect) -> bool:
@@ -56,6 +61,7 @@ class SQLStore(ConfigRows, HistoryRows):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
     ) -> tuple[Message, bool]:
         # Both dialects implement ``append`` in one statement (or one group commit);
@@ -68,6 +74,7 @@ class SQLStore(ConfigRows, HistoryRows):
             body=body,
             now=now,
             kind=kind,
+            attachments=attachments,
             delivery=delivery,
         )
         return appended.message, appended.created
@@ -83,5 +90,6 @@ class SQLStore(ConfigRows, HistoryRows):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
     ) -> Appended: ...
