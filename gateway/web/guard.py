@@ -3,7 +3,8 @@
 * **body limits while streaming**: a request whose ``Content-Length`` is over the limit
   is answered ``413 too_large`` before a byte of its body is read; a body without one
   (chunked) is counted as it arrives and refused the moment it passes the limit. The
-  authenticated admin API (``/api/admin/``) takes ``GATEWAY_MAX_BODY_BYTES``; providers'
+  authenticated APIs (``/api/admin/``, an agent's ``/api/conversations/``: an email reply
+  can be long) take ``GATEWAY_MAX_BODY_BYTES``; providers'
   webhooks (``/webhooks/``) ``GATEWAY_MAX_WEBHOOK_BODY_BYTES`` (Meta documents payloads
   of up to 3 MB); the two file uploads (whose bytes stream into the attachment service,
   which counts them against the channel's rule) the largest file any channel's rule
@@ -40,12 +41,12 @@ class RequestGuard:
         self.upload_bytes = upload_bytes
 
     def limit(self, path: str) -> int:
-        if path.startswith("/api/admin/"):
+        if _UPLOADS.fullmatch(path):
+            return self.upload_bytes
+        if path.startswith(("/api/admin/", "/api/conversations/")):
             return self.settings.max_body_bytes
         if path.startswith("/webhooks/"):
             return self.settings.max_webhook_body_bytes
-        if _UPLOADS.fullmatch(path):
-            return self.upload_bytes
         return self.settings.max_public_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
