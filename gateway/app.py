@@ -54,6 +54,7 @@ from gateway.services.effects import Effects
 from gateway.services.exclusive import Exclusive
 from gateway.services.notices import AdminNotices
 from gateway.services.notify import Notifier
+from gateway.services.outbound_start import OutboundStart
 from gateway.services.presence_sweep import PresenceSweep
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries
@@ -172,6 +173,16 @@ class Node:
             clock=clock,
         )
         self.passwords = Passwords(settings.password_checks_waiting)
+        self.outbound = OutboundStart(
+            store=self.store,
+            directory=self.directory,
+            shell=self.shell,
+            contacts=self.contacts,
+            conversations=self.conversations,
+            deliveries=self.deliveries,
+            desk=self.desk,
+            clock=clock,
+        )
         self.agents = AgentService(
             store=self.store,
             directory=self.directory,
@@ -245,6 +256,7 @@ class Node:
             conversations=self.conversations,
             attachments=self.attachments,
             desk=self.desk,
+            outbound=self.outbound,
             agents=self.agents,
             hub=self.hub,
             agent_sockets=self.agent_sockets,

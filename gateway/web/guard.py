@@ -3,7 +3,7 @@
 * **body limits while streaming**: a request whose ``Content-Length`` is over the limit
   is answered ``413 too_large`` before a byte of its body is read; a body without one
   (chunked) is counted as it arrives and refused the moment it passes the limit. The
-  authenticated APIs (``/api/admin/``, an agent's ``/api/conversations/``: an email reply
+  authenticated APIs (``/api/admin/``, an agent's ``/api/conversations[/...]``: an email
   can be long) take ``GATEWAY_MAX_BODY_BYTES``; providers'
   webhooks (``/webhooks/``) ``GATEWAY_MAX_WEBHOOK_BODY_BYTES`` (Meta documents payloads
   of up to 3 MB); the two file uploads (whose bytes stream into the attachment service,
@@ -43,7 +43,7 @@ class RequestGuard:
     def limit(self, path: str) -> int:
         if _UPLOADS.fullmatch(path):
             return self.upload_bytes
-        if path.startswith(("/api/admin/", "/api/conversations/")):
+        if path == "/api/conversations" or path.startswith(("/api/admin/", "/api/conversations/")):
             return self.settings.max_body_bytes
         if path.startswith("/webhooks/"):
             return self.settings.max_webhook_body_bytes
