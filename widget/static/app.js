@@ -10,6 +10,7 @@ import { linkify } from "./shared/linkify.js";
 import * as avail from "./availability.js";
 import * as ending from "./ending.js";
 import { Attacher, FileLinks, FILE_TEXTS, dropZone, summary } from "./shared/attachments.js";
+import { displayText } from "./shared/text.js";
 
 const NS = "gw-widget";
 const SEND_ICON = "M3 20.5 21 12 3 3.5v6.6L15 12 3 13.9z";
@@ -475,7 +476,7 @@ function setTyping(name) {
   if (name === S.agentTyping) return;
   S.agentTyping = name;
   const el = $("typing");
-  if (el) el.textContent = name ? t("typing", { name }) : "";
+  if (el) el.textContent = name ? t("typing", { name: displayText(name) }) : "";
 }
 
 function onHistory(f) {
@@ -569,7 +570,7 @@ function setUnread(n) {
 function announce(text) {
   const el = $("announcer");
   el.textContent = "";
-  setTimeout(() => { el.textContent = text; }, 50);
+  setTimeout(() => { el.textContent = displayText(text); }, 50);
 }
 
 // ---------------------------------------------------------------- sending
