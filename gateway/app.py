@@ -35,14 +35,20 @@ from gateway.ports.store import create_store
 from gateway.services.access import AccessPolicy
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
+from gateway.services.contact_card import ContactCards
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
+from gateway.services.history import History
+from gateway.services.live import LiveView
+from gateway.services.notes import Notes
 from gateway.services.notify import Notifier
 from gateway.services.presence_sweep import PresenceSweep
+from gateway.services.reports import Reports
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries
+from gateway.services.workspace import Workspace
 from gateway.settings import Settings
 from gateway.web import pages
 from gateway.web.admin.routes import admin_routes
@@ -130,6 +136,16 @@ class Node:
             tokens=self.tokens,
             clock=clock,
         )
+        live = LiveView(self.store, self.directory, self.contacts.name, router)
+        self.shell.effects.live = live
+        self.workspace = Workspace(
+            access=self.access,
+            cards=ContactCards(self.store, self.directory, self.contacts, self.access),
+            notes=Notes(self.store, self.directory, self.access, self.notifier, clock),
+            history=History(self.store, self.directory, self.access),
+            reports=Reports(self.store, self.directory),
+            live=live,
+        )
         self.sweep = PresenceSweep(self.shell, self.presence, self.directory)
         # -- cluster -------------------------------------------------------------------
         self.hub = Hub(self.bus)
@@ -180,6 +196,7 @@ class Node:
             conversations=self.conversations,
             desk=self.desk,
             agents=self.agents,
+            workspace=self.workspace,
             hub=self.hub,
             agent_sockets=self.agent_sockets,
             limits=self.limits,
@@ -194,6 +211,7 @@ class Node:
         await self.store.open()
         await self.directory.load()
         await self.presence.start()
+        await self.agents.restore_statuses()
         await self.hub.start()
         if self.link is not None:
             await self.link.start()

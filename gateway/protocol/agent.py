@@ -26,6 +26,14 @@ from gateway.protocol.frames import (
 from gateway.protocol.visitor import (
     Hello,
 )
+from gateway.protocol.workspace import (
+    AddNote,
+    LiveSnapshot,
+    LiveUpdate,
+    Monitor,
+    NoteOut,
+    WatchLive,
+)
 
 # ----------------------------------------------------------------------------------
 # Agent endpoint: /ws/agent
@@ -55,6 +63,8 @@ class Transfer(AgentAction, tag="transfer"):
 
     to_agent_id: str = ""
     to_queue_id: str = ""
+    # for the receiving agent: kept as a note of the conversation, never sent to the contact
+    note: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
 class SendToInbox(AgentAction, tag="send_to_inbox"):
@@ -111,6 +121,9 @@ AgentIn = (
     | AgentTyping
     | AgentRead
     | AgentHistory
+    | AddNote
+    | WatchLive
+    | Monitor
 )
 
 
@@ -236,4 +249,7 @@ AgentOut = (
     | Ok
     | Error
     | TokenRenewed
+    | NoteOut
+    | LiveSnapshot
+    | LiveUpdate
 )

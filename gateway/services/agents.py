@@ -124,15 +124,39 @@ class AgentService:
             await self._shell.apply(r.AgentStatusChanged(agent_id, "offline"))
 
     async def set_status(self, agent_id: str, status: ChosenStatus) -> None:
-        """The status the agent chose; every console tab of theirs is told."""
+        """The status the agent chose, kept in the store (it survives a restart) and in
+        presence (every node reads it there); every console tab of theirs is told."""
+        await self._store.set_agent_status(agent_id, status, self._clock())
         await self._presence.set_status(agent_id, status)
         if await self._presence.is_online("agent", agent_id):
             await self._shell.apply(r.AgentStatusChanged(agent_id, status))
+        await self._notifier.agent(agent_id, self.status_frame(agent_id, status))
+
+    def status_frame(self, agent_id: str, status: str | None = None) -> p.StatusOut:
+        """The agent's status (as the router holds it unless given), load and capacity."""
         view = self._shell.router.agent(agent_id)
-        await self._notifier.agent(
-            agent_id,
-            p.StatusOut(status=status, load=view.load_points if view else 0, capacity=r.CAPACITY),
+        return p.StatusOut(
+            status=status or (view.status if view else "offline"),
+            load=view.load_points if view else 0,
+            capacity=r.CAPACITY,
         )
+
+    async def status_now(self, agent_id: str) -> p.StatusOut:
+        """What a console that just came online shows: the router's status, or the chosen
+        one while a follower's replica has not caught up with the agent's arrival."""
+        view = self._shell.router.agent(agent_id)
+        if view is not None and view.status != "offline":
+            return self.status_frame(agent_id)
+        chosen = (await self._presence.statuses()).get(agent_id, "available")
+        return self.status_frame(agent_id, chosen)
+
+    async def restore_statuses(self) -> None:
+        """At start: presence learns the statuses agents chose before a restart (those it
+        does not hold already, as Redis may after a restart of this node alone)."""
+        held = await self._presence.statuses()
+        for agent_id, status in (await self._store.agent_statuses()).items():
+            if agent_id not in held:
+                await self._presence.set_status(agent_id, status)
 
     def is_offline(self, agent_id: str) -> bool:
         view = self._shell.router.agent(agent_id)

@@ -18,6 +18,7 @@ from gateway.services.agents import AgentService
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.directory import Directory
+from gateway.services.workspace import Workspace
 from gateway.settings import Settings
 from gateway.web.agent_presence import AgentSockets
 from gateway.web.hub import Hub
@@ -52,6 +53,7 @@ class Web:
     conversations: ConversationService
     desk: AgentDesk
     agents: AgentService
+    workspace: Workspace
     hub: Hub
     agent_sockets: AgentSockets
     limits: Limits

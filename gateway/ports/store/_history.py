@@ -98,10 +98,11 @@ class HistoryRows(SQLBase):
         name: str | None = None,
         email: str | None = None,
         phone: str | None = None,
+        saved: bool | None = None,
     ) -> Contact:
         sets: list[str] = []
         args: list[Any] = [contact_id]
-        for column, value in (("name", name), ("email", email), ("phone", phone)):
+        for column, value in (("name", name), ("email", email), ("phone", phone), ("saved", saved)):
             if value is not None:
                 args.append(value)
                 sets.append(f"{column} = ${len(args)}")

@@ -28,11 +28,13 @@ from gateway.model.records import (
     AgentSession,
     Contact,
     Conversation,
+    ConversationNote,
     DispositionSet,
     Message,
     Queue,
     Sender,
     Side,
+    Template,
     Touchpoint,
 )
 from gateway.ports.store.base import Store
@@ -120,6 +122,8 @@ CONTACTS = Table(
     "contacts", Contact, order="number", extra={"email_key": lambda c: email_key(c.email)}
 )
 CONVERSATIONS = Table("conversations", Conversation, order="created_at, id")
+TEMPLATES = Table("templates", Template, order="collection, name, id")
+NOTES = Table("conversation_notes", ConversationNote, order="created_at, id")
 
 MESSAGE_COLUMNS = (
     "conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind,"

@@ -8,10 +8,11 @@ import abc
 from gateway.model.records import Message, MessageKind, Sender
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
+from gateway.ports.store._workspace import WorkspaceRows
 from gateway.ports.store.base import Appended
 
 
-class SQLStore(ConfigRows, HistoryRows):
+class SQLStore(ConfigRows, HistoryRows, WorkspaceRows):
     """The operations whose SQL both dialects share."""
 
     async def append_message(

@@ -18,13 +18,17 @@ from __future__ import annotations
 import abc
 from typing import Any, NamedTuple
 
+import msgspec
+
 from gateway.model.channels import ChannelName
 from gateway.model.records import (
     Agent,
+    AgentChosenStatus,
     AgentSession,
     Contact,
     ContactAddress,
     Conversation,
+    ConversationNote,
     ConversationState,
     DeliveryState,
     DispositionSet,
@@ -34,6 +38,7 @@ from gateway.model.records import (
     Queue,
     Sender,
     Side,
+    Template,
     Touchpoint,
 )
 
@@ -44,6 +49,41 @@ class Appended(NamedTuple):
     message: Message
     created: bool
     conversation: Conversation
+
+
+class HistoryFilter(msgspec.Struct, kw_only=True, frozen=True):
+    """What ``search_conversations`` looks for; every filter given must match."""
+
+    # in the contact's name, email or phone (case-insensitive substring)
+    text: str = ""
+    contact_id: str = ""
+    # created at or after ``since``, before ``until``
+    since: float | None = None
+    until: float | None = None
+    touchpoint_id: str = ""
+    queue_id: str = ""
+    # the agent who had it last
+    agent_id: str = ""
+    channel: str = ""
+    states: tuple[ConversationState, ...] = ("closed",)
+    # the cursor: (created_at, id) of the last row of the previous page
+    before: tuple[float, str] | None = None
+    limit: int = 50
+
+
+class ReportFact(NamedTuple):
+    """One conversation as the reports count it."""
+
+    conversation_id: str
+    created_at: float
+    channel: str
+    touchpoint_id: str
+    queue_ids: list[str]
+    agent_id: str | None
+    state: ConversationState
+    # when an agent first joined (None: no agent ever did), when it ended
+    joined_at: float | None
+    ended_at: float | None
 
 
 class Store(abc.ABC):
@@ -149,6 +189,7 @@ class Store(abc.ABC):
         phone: str = "",
         now: float,
         address: tuple[ChannelName, str] | None = None,
+        saved: bool = False,
     ) -> Contact:
         """Create with the next contact number (1, 2, 3, ... per store): "Visitor #N".
         With ``address`` (channel, address), link it to the new contact in the same
@@ -184,6 +225,7 @@ class Store(abc.ABC):
         name: str | None = None,
         email: str | None = None,
         phone: str | None = None,
+        saved: bool | None = None,
     ) -> Contact: ...
 
     @abc.abstractmethod
@@ -293,3 +335,51 @@ class Store(abc.ABC):
     async def mark_read(self, conversation_id: str, side: Side, seq: int) -> Conversation:
         """The side has read up to seq: its unread count becomes the number of the other
         side's text messages with a greater seq (0 when seq >= last_seq)."""
+
+    # -- the agent's workspace -------------------------------------------------------
+    @abc.abstractmethod
+    async def agent_statuses(self) -> dict[str, AgentChosenStatus]:
+        """The status each agent last chose (agents who never chose are absent)."""
+
+    @abc.abstractmethod
+    async def set_agent_status(self, agent_id: str, status: AgentChosenStatus, now: float) -> None:
+        """NotFound for an unknown agent."""
+
+    @abc.abstractmethod
+    async def merge_contacts(self, source_id: str, into_id: str) -> Contact:
+        """Move the source contact's addresses and conversations to ``into_id`` and delete
+        the source, in one transaction; return the contact merged into. NotFound when
+        either is unknown; ValueError when they are the same."""
+
+    @abc.abstractmethod
+    async def search_contacts(self, text: str, limit: int = 20) -> list[Contact]:
+        """Saved contacts whose name, email or phone contains ``text``, by number."""
+
+    @abc.abstractmethod
+    async def search_conversations(self, query: HistoryFilter) -> list[Conversation]:
+        """Newest first (created_at, id descending), at most ``query.limit``."""
+
+    @abc.abstractmethod
+    async def report_facts(self, since: float, until: float) -> list[ReportFact]:
+        """Conversations created in [since, until), oldest first."""
+
+    @abc.abstractmethod
+    async def put_template(self, template: Template) -> None: ...
+
+    @abc.abstractmethod
+    async def get_template(self, template_id: str) -> Template: ...
+
+    @abc.abstractmethod
+    async def list_templates(self) -> list[Template]:
+        """By collection, then name."""
+
+    @abc.abstractmethod
+    async def delete_template(self, template_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def add_note(self, note: ConversationNote) -> None:
+        """NotFound for an unknown conversation, Conflict for a used id."""
+
+    @abc.abstractmethod
+    async def notes(self, conversation_id: str) -> list[ConversationNote]:
+        """Oldest first; NotFound for an unknown conversation."""

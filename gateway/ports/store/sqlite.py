@@ -173,6 +173,8 @@ class _MigrationTarget:
 class SQLiteStore(SQLStore):
     """The store in one SQLite file (``:memory:`` for tests)."""
 
+    _JSON_LIST_HAS = "EXISTS (SELECT 1 FROM json_each({col}) WHERE value = {arg})"
+
     def __init__(self, path: str, *, busy_timeout: float = 5.0) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
@@ -280,6 +282,7 @@ class SQLiteStore(SQLStore):
         phone: str = "",
         now: float,
         address: tuple[ChannelName, str] | None = None,
+        saved: bool = False,
     ) -> Contact:
         try:
             async with self._transaction() as c:
@@ -296,6 +299,7 @@ class SQLiteStore(SQLStore):
                     email=email,
                     phone=phone,
                     created_at=now,
+                    saved=saved,
                 )
                 await c.execute(CONTACTS.sql_insert, *CONTACTS.params(contact))
                 if address is not None:
