@@ -141,15 +141,6 @@ class AgentService:
             capacity=r.CAPACITY,
         )
 
-    async def status_now(self, agent_id: str) -> p.StatusOut:
-        """What a console that just came online shows: the router's status, or the chosen
-        one while a follower's replica has not caught up with the agent's arrival."""
-        view = self._shell.router.agent(agent_id)
-        if view is not None and view.status != "offline":
-            return self.status_frame(agent_id)
-        chosen = (await self._presence.statuses()).get(agent_id, "available")
-        return self.status_frame(agent_id, chosen)
-
     async def restore_statuses(self) -> None:
         """At start: presence learns the statuses agents chose before a restart (those it
         does not hold already, as Redis may after a restart of this node alone)."""
@@ -183,6 +174,11 @@ class AgentService:
             for cid in assigned_ids
         ]
         av = router.agent(agent.id)
+        # The snapshot is drawn before the agent comes online (gateway/web/agent_socket.py):
+        # it shows the status they are about to have, the one they chose last.
+        status = av.status if av and av.status != "offline" else None
+        if status is None:
+            status = (await self._presence.statuses()).get(agent.id, "available")
         d = self._dir
         return p.Snapshot(
             v=p.VERSION,
@@ -190,7 +186,7 @@ class AgentService:
                 agent_id=agent.id,
                 name=agent.name,
                 role=agent.role,
-                status=av.status if av else "offline",
+                status=status,
                 queue_ids=list(agent.queue_ids),
                 load=av.load_points if av else 0,
                 capacity=r.CAPACITY,

@@ -131,8 +131,9 @@ class Summaries:
             touchpoint_id=conv.touchpoint_id,
             touchpoint_name=tp.name if tp else conv.touchpoint_id,
             contact_name=contact.display_name,
-            contact_email=contact.email,
-            contact_phone=contact.phone,
+            # the confirmed details, else what the form said (unconfirmed: the card says so)
+            contact_email=contact.email or conv.fields.get("email", ""),
+            contact_phone=contact.phone or conv.fields.get("phone", ""),
             queue_ids=list(conv.queue_ids),
             priority=conv.priority,
             arrived_at=conv.arrived_at,

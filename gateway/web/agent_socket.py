@@ -128,7 +128,6 @@ async def agent_endpoint(ws: WebSocket) -> None:
         await send_frame(ws, await web.agents.snapshot(agent))
         conn.release()
         await sockets.connected(agent.id, claims.sid, conn)
-        conn.send(p.encode(await web.agents.status_now(agent.id)))
         handler = AgentSession(web, agent.id, conn, ws)
         try:
             await run_loop(ws, conn, p.decode_agent, web.settings.max_frame_bytes, handler.handle)
