@@ -14,7 +14,7 @@ from typing import Literal
 
 import msgspec
 
-from gateway.errors import NotFound
+from gateway.errors import InvalidInput, NotFound
 from gateway.model.records import Agent, Conversation
 from gateway.ports.store.base import HistoryFilter, Store
 from gateway.services.access import AccessPolicy
@@ -78,7 +78,7 @@ def parse_cursor(value: str) -> tuple[float, str]:
     try:
         return float(at), cid
     except ValueError:
-        raise NotFound("unknown cursor") from None
+        raise InvalidInput([("before", "pass next_before from the previous page")]) from None
 
 
 class History:
