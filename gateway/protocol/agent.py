@@ -185,6 +185,8 @@ class Snapshot(Frame, tag="snapshot"):
     priority_display: str
     dispositions: list[str]
     channels: dict[str, ChannelInfo] = {}
+    # touchpoint id -> name (for the console's filters)
+    touchpoints: dict[str, str] = {}
 
 
 class ConversationUpdate(Frame, tag="conversation"):

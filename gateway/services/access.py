@@ -140,4 +140,6 @@ class AccessPolicy:
     def reads_via(self, agent: Agent, conv: Conversation, via: Conversation) -> bool:
         """From the contact card of ``via``: the contact's other conversations (FAQ 26)
         are for whoever reads ``via``."""
-        return conv.contact_id == via.contact_id and self.sees(agent, via) and self.reads(agent, via)
+        return (
+            conv.contact_id == via.contact_id and self.sees(agent, via) and self.reads(agent, via)
+        )

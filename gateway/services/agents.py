@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
+import msgspec
+
 import routing as r
 from gateway import protocol as p
 from gateway.auth import AgentClaims, Tokens, hash_password, new_id, verify_password
@@ -37,6 +39,17 @@ CHANNEL_INFO: dict[str, p.ChannelInfo] = {
     )
     for c in CHANNELS.values()
 }
+
+
+class RosterEntry(msgspec.Struct, kw_only=True):
+    """An agent as a transfer dialog shows them."""
+
+    agent_id: str
+    name: str
+    status: str
+    # capacity points left (an agent is offered or given work only if it fits)
+    capacity_left: int
+    queue_ids: list[str]
 
 
 class AgentService:
@@ -149,6 +162,25 @@ class AgentService:
             if agent_id not in held:
                 await self._presence.set_status(agent_id, status)
 
+    def roster(self) -> list[RosterEntry]:
+        """Every active agent with their status now, from the router this node reads."""
+        router = self._shell.router
+        out = []
+        for agent in sorted(self._dir.agents.values(), key=lambda a: (a.name, a.id)):
+            if not agent.active:
+                continue
+            view = router.agent(agent.id)
+            out.append(
+                RosterEntry(
+                    agent_id=agent.id,
+                    name=agent.name,
+                    status=view.status if view else "offline",
+                    capacity_left=view.capacity_left if view else 0,
+                    queue_ids=list(agent.queue_ids),
+                )
+            )
+        return out
+
     def is_offline(self, agent_id: str) -> bool:
         view = self._shell.router.agent(agent_id)
         return view is None or view.status == "offline"
@@ -199,4 +231,5 @@ class AgentService:
             priority_display=d.settings.priority_display,
             dispositions=d.dispositions(),
             channels=CHANNEL_INFO,
+            touchpoints={t.id: t.name for t in d.touchpoints.values()},
         )

@@ -65,9 +65,7 @@ class ContactService:
             matched = await self._store.find_contact(email=identity.email, phone=identity.phone)
             if matched is not None:
                 if (identity.name and identity.name != matched.name) or not matched.saved:
-                    matched = await self._update(
-                        matched.id, name=identity.name or None, saved=True
-                    )
+                    matched = await self._update(matched.id, name=identity.name or None, saved=True)
                 if contact is None or contact.id != matched.id:
                     await self._store.link_address(channel, address, matched.id, now=self._clock())
                 return matched

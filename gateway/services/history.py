@@ -23,7 +23,11 @@ from gateway.services.views import WIRE_SENDER, EventBody
 
 ExportFormat = Literal["json", "csv", "text"]
 MAX_TRANSCRIPT = 10_000  # messages in one transcript
-EVENT_TEXT = {"agent_joined": "{name} joined", "agent_left": "{name} left", "ended": "The chat ended"}
+EVENT_TEXT = {
+    "agent_joined": "{name} joined",
+    "agent_left": "{name} left",
+    "ended": "The chat ended",
+}
 
 
 class HistoryRow(msgspec.Struct, kw_only=True):
@@ -137,7 +141,9 @@ class History:
         for m in messages:
             if m.kind == "event":
                 body = msgspec.json.decode(m.body, type=EventBody)
-                text = EVENT_TEXT.get(body.event, body.event).format(name=body.agent_name or "An agent")
+                text = EVENT_TEXT.get(body.event, body.event).format(
+                    name=body.agent_name or "An agent"
+                )
                 lines.append(Line(seq=m.seq, at=m.created_at, sender="event", name="", text=text))
                 continue
             if m.sender == "agent":
@@ -147,14 +153,19 @@ class History:
             else:
                 name = self._dir.touchpoint_name(conv.touchpoint_id)
             lines.append(
-                Line(seq=m.seq, at=m.created_at, sender=WIRE_SENDER[m.sender], name=name, text=m.body)
+                Line(
+                    seq=m.seq, at=m.created_at, sender=WIRE_SENDER[m.sender], name=name, text=m.body
+                )
             )
         notes = [
             NoteLine(at=n.created_at, agent_name=self._dir.agent_name(n.agent_id), body=n.body)
             for n in await self._store.notes(conv.id)
         ]
         return Transcript(
-            conversation=await self.row(conv), notes=conv.notes, lines=lines, conversation_notes=notes
+            conversation=await self.row(conv),
+            notes=conv.notes,
+            lines=lines,
+            conversation_notes=notes,
         )
 
 
@@ -189,7 +200,9 @@ def export(t: Transcript, fmt: ExportFormat) -> tuple[bytes, str]:
     tail = []
     if t.conversation_notes or t.notes or c.disposition:
         tail.append("")
-        tail.extend(f"Note by {n.agent_name} ({_when(n.at)}): {n.body}" for n in t.conversation_notes)
+        tail.extend(
+            f"Note by {n.agent_name} ({_when(n.at)}): {n.body}" for n in t.conversation_notes
+        )
         if t.notes:
             tail.append(f"Wrap-up notes: {t.notes}")
         if c.disposition:

@@ -38,9 +38,7 @@ class LiveView:
         state = router.export_state()
         ids = [c.conversation_id for c in state.conversations]
         stored = {c.id: c for c in await self._store.list_conversations(states=list(OPEN_STATES))}
-        conversations = [
-            await self._conversation(router, cid, stored.get(cid)) for cid in ids
-        ]
+        conversations = [await self._conversation(router, cid, stored.get(cid)) for cid in ids]
         return p.LiveSnapshot(
             now=now,
             conversations=[c for c in conversations if c is not None],

@@ -164,12 +164,14 @@ def to_csv(report: Report) -> bytes:
     writer.writerow([report.group_by, *CSV_COLUMNS[1:]])
     for row in [*report.rows, report.total]:
         values = msgspec.to_builtins(row)
-        writer.writerow(
-            ["" if values.get(c) is None else _cell(values[c]) for c in CSV_COLUMNS]
-        )
+        writer.writerow(["" if values.get(c) is None else _cell(values[c]) for c in CSV_COLUMNS])
     return out.getvalue().encode()
 
 
 def _cell(value: object) -> object:
     text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") and not isinstance(value, int | float) else value
+    return (
+        "'" + text
+        if text[:1] in ("=", "+", "-", "@") and not isinstance(value, int | float)
+        else value
+    )

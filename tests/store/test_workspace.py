@@ -180,7 +180,11 @@ async def test_notes_are_kept_apart_from_messages(store: Store) -> None:
     with pytest.raises(Conflict):
         await store.add_note(n1)
     with pytest.raises(NotFound):
-        await store.add_note(ConversationNote(id="n3", conversation_id="nope", agent_id="a", body="x", created_at=1.0))
+        await store.add_note(
+            ConversationNote(
+                id="n3", conversation_id="nope", agent_id="a", body="x", created_at=1.0
+            )
+        )
     with pytest.raises(NotFound):
         await store.notes("nope")
     await store.delete_contact("k1")

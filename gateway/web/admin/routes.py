@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute
 
 from gateway.model.records import Contact, Conversation, Template
 from gateway.protocol import NoteOut
+from gateway.services.agents import RosterEntry
 from gateway.services.contact_card import Card, ContactDetails
 from gateway.services.history import HistoryPageOut, Transcript
 from gateway.services.reports import Report
@@ -217,6 +218,10 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("DELETE", "/api/admin/templates/{id}", "Delete a template", "admin",
              ws.delete_template, tag="templates", status=204, errors=(404,)),
     # -- the agent's workspace (console) -------------------------------------------------------
+    Endpoint("GET", "/api/console/agents", "Agents and their status now", "agent", ws.roster,
+             tag="console", response=list[RosterEntry],
+             description="For the transfer dialog: every active agent, their status "
+             "(available, away, offline) and the capacity points they have left."),
     Endpoint("GET", "/api/console/conversations/{id}/card", "A conversation's contact card",
              "agent", ws.get_card, tag="console", response=Card, errors=(403, 404),
              description="The contact, their addresses, what the form said (unconfirmed), "

@@ -91,6 +91,10 @@ def _span(since: str | None, until: str | None) -> tuple[float | None, float | N
     return start, end
 
 
+async def roster(ctx: Ctx) -> Response:
+    return json_response(ctx.web.agents.roster())
+
+
 # -- contact card ----------------------------------------------------------------------
 async def get_card(ctx: Ctx) -> Response:
     return json_response(await ctx.web.workspace.cards.card(_caller(ctx), ctx.param()))
