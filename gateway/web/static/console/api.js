@@ -35,6 +35,8 @@ export async function download(path, fallbackName) {
   const a = document.createElement("a");
   a.href = URL.createObjectURL(blob);
   a.download = m ? m[1] : fallbackName;
+  a.textContent = a.download;
+  a.hidden = true;
   document.body.append(a);
   a.click();
   setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);

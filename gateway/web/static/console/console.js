@@ -982,6 +982,7 @@ const ctx = {
   conversation: (cid) => S.convs.get(cid),
   touchpoints: () => S.touchpoints,
   monitor,
+  refresh: () => { renderLists(); renderConversation(); },
   transfer: (live) => openTransfer(S.convs.get(live.conversation_id) || supervisor.summaryOf(live)),
 };
 setToken(() => S.token);

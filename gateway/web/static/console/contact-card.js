@@ -14,7 +14,7 @@ export async function render(box, cid, ctx) {
 
 function draw(box, card, ctx) {
   const c = card.contact;
-  const status = h("p", { class: "err", role: "status", id: "card-status" });
+  const status = h("p", { class: "card-status", role: "status", id: "card-status" });
   const field = (id, label, value, type) => h("div", { class: "field" },
     h("label", { for: id }, label),
     h("input", { id, type: type || "text", value: value || "", maxlength: 320, readonly: card.editable ? null : true }));

@@ -55,9 +55,11 @@ export function show() {
   shown = r.id;
   nav();
   if (r.id === "conversations") {
+    const back = layout.hidden;
     layout.hidden = false;
     view.hidden = true;
     clear(view);
+    if (back) ctx.refresh(); // preferences or language may have changed meanwhile
     return;
   }
   layout.hidden = true;
