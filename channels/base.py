@@ -4,12 +4,15 @@ integration API) does for the core, and what the core hands it.
 Inbound, an adapter turns what its provider sends (a widget's frame, a webhook, an
 email) into an :class:`~gateway.model.inbound.InboundMessage` and hands it to the
 conversation service (``core.conversations.receive``), which starts a conversation or
-appends to the open one. Outbound, the core hands the adapter notices for its contacts
-(:meth:`ChannelAdapter.to_contact`: a stored message to deliver, an unread count, an
-agent typing); an adapter that can tell what became of a message reports it back with
-``core.conversations.report_delivery``. Each adapter also checks its touchpoints'
-settings, mounts its own HTTP and WebSocket routes, and describes them for the OpenAPI
-document.
+appends to the open one. Outbound, the core shows live notices through
+:meth:`ChannelAdapter.to_contact` (chat: a stored message, an unread count, an agent
+typing, in the visitor's open tabs); on a channel that delivers through a provider
+(``tracked_delivery`` in gateway/model/channels.py) what agents and the system write is
+a delivery job the core hands to :meth:`ChannelAdapter.deliver`, after
+:meth:`ChannelAdapter.check_outbound` had its say before the message was stored, and
+the provider's later status callbacks go back through ``core.deliveries.report``
+(gateway/services/deliveries.py). Each adapter also checks its touchpoints' settings,
+mounts its own HTTP and WebSocket routes, and describes them for the OpenAPI document.
 
 Adapters use the core's public services only (import-linter keeps it so); the core never
 imports a channel. The composition root (gateway/app.py) builds each adapter with a
@@ -26,10 +29,11 @@ from starlette.routing import BaseRoute
 
 from gateway.auth import Tokens
 from gateway.model.channels import ChannelName, ChannelSpec, channel
-from gateway.model.records import Conversation, Touchpoint
+from gateway.model.records import Conversation, Message, Touchpoint
 from gateway.ports.presence import Presence
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
+from gateway.services.deliveries import Deliveries, Outcome, failed
 from gateway.services.directory import Directory
 from gateway.services.notify import ContactNote, Notifier
 from gateway.settings import Settings
@@ -48,6 +52,7 @@ class Core:
     directory: Directory
     conversations: ConversationService
     contacts: ContactService
+    deliveries: Deliveries
     notifier: Notifier
     presence: Presence
     tokens: Tokens
@@ -96,4 +101,14 @@ class ChannelAdapter(abc.ABC):
 
     @abc.abstractmethod
     async def to_contact(self, conv: Conversation, note: ContactNote) -> None:
-        """Deliver a notice to the conversation's contact, as this channel can."""
+        """Show a notice to the conversation's contact, as this channel can (a live
+        channel's sockets; a tracked channel's messages go through ``deliver``)."""
+
+    async def check_outbound(self, conv: Conversation) -> None:  # noqa: B027 - optional
+        """Refuse, with a GatewayError, a message to this contact that must not be sent
+        now (an opted-out number, a closed session window). Tracked channels only."""
+
+    async def deliver(self, conv: Conversation, message: Message) -> Outcome:
+        """Send one stored message to the contact through the provider (tracked
+        channels: gateway/services/deliveries.py says what to answer)."""
+        return failed(f"{self.name} messages are not delivered by this adapter")

@@ -38,6 +38,7 @@ from gateway.services.agents import AgentService
 from gateway.services.contact_card import ContactCards
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
+from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
 from gateway.services.history import History
@@ -102,8 +103,15 @@ class Node:
         self.contacts = ContactService(self.store, clock)
         self.access = AccessPolicy(self.directory, router)
         self.summaries = Summaries(self.store, self.directory, self.contacts.name)
+        self.deliveries = Deliveries(self.store, self.notifier, clock)
         self.shell.effects = Effects(
-            self.store, self.directory, self.notifier, self.summaries, self.access, router
+            self.store,
+            self.directory,
+            self.notifier,
+            self.summaries,
+            self.access,
+            self.deliveries,
+            router,
         )
         self.conversations = ConversationService(
             store=self.store,
@@ -123,6 +131,7 @@ class Node:
             shell=self.shell,
             access=self.access,
             notifier=self.notifier,
+            deliveries=self.deliveries,
             clock=clock,
         )
         self.agents = AgentService(
@@ -175,6 +184,7 @@ class Node:
             directory=self.directory,
             conversations=self.conversations,
             contacts=self.contacts,
+            deliveries=self.deliveries,
             notifier=self.notifier,
             presence=self.presence,
             tokens=self.tokens,
@@ -185,6 +195,8 @@ class Node:
         self.channels = [adapter(core) for adapter in ADAPTERS]
         for channel in self.channels:
             self.notifier.register(channel.name, channel)
+            if channel.spec.tracked_delivery:
+                self.deliveries.register(channel.name, channel)
             self.shell.on_config(channel.configuration_changed)
         self.shell.on_config(self._close_deactivated_agents)
         self.web = Web(
@@ -217,12 +229,14 @@ class Node:
             await self.link.start()
         await self.shell.start()
         await self.sweep.start()
+        await self.deliveries.start()
         for channel in self.channels:
             await channel.start()
 
     async def stop(self) -> None:
         for channel in reversed(self.channels):
             await channel.stop()
+        await self.deliveries.stop()
         await self.sweep.stop()
         await self.shell.stop()
         if self.link is not None:

@@ -49,6 +49,10 @@ class ChannelSpec(msgspec.Struct, frozen=True, kw_only=True):
     # seconds after the contact's last message during which the agent may write (a
     # provider's customer-service window); None: no window
     session_window: float | None = None
+    # what agents and the system write is delivered by the channel's adapter through a
+    # provider, tracked on the message (pending, sent, delivered, read or failed) and
+    # retried; False for chat, whose contact reads in a live socket and resumes by seq
+    tracked_delivery: bool = True
 
 
 ALL_MODES: Final[tuple[RoutingMode, ...]] = ("simplified", "dedicated", "flow")
@@ -65,6 +69,7 @@ CHANNELS: Final[dict[str, ChannelSpec]] = {
             routing_modes=("flow",),
             address="visitor_id",
             attachments=True,
+            tracked_delivery=False,
         ),
         ChannelSpec(
             name="sms",
@@ -124,6 +129,7 @@ CHANNELS: Final[dict[str, ChannelSpec]] = {
             routing_modes=DIGITAL_MODES,
             address="phone",
             weight_configurable=False,
+            tracked_delivery=False,
         ),
     )
 }

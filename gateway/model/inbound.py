@@ -41,3 +41,5 @@ class DeliveryReport(msgspec.Struct, frozen=True, kw_only=True):
     status: DeliveryStatus
     # why it failed, in words an agent understands (never a credential or raw payload)
     reason: str = ""
+    # the provider's id for the message, when this report gives it first (on "sent")
+    provider_id: str = ""

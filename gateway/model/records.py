@@ -204,9 +204,11 @@ class Message(msgspec.Struct, kw_only=True, frozen=True):
     created_at: float
     # "event" for joined / left / ended notices, stored and sequenced like text
     kind: MessageKind = "text"
-    # outbound messages on channels that report delivery (see DeliveryState)
+    # outbound messages on channels that deliver through a provider (see DeliveryState)
     delivery: DeliveryState = ""
     delivery_error: str = ""
+    # the provider's id for the outbound message (maps its status callbacks back)
+    provider_id: str = ""
 
 
 class Template(msgspec.Struct, kw_only=True, frozen=True):

@@ -17,6 +17,7 @@ from gateway.errors import Forbidden, NotFound, ProtocolError
 from gateway.model.records import Agent, Conversation
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
+from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.notify import MessageNote, Notifier, TypingNote, UnreadNote
 from gateway.services.router_shell import RouterShell
@@ -32,6 +33,7 @@ class AgentDesk:
         shell: RouterShell,
         access: AccessPolicy,
         notifier: Notifier,
+        deliveries: Deliveries,
         clock: Callable[[], float],
     ) -> None:
         self._store = store
@@ -39,6 +41,7 @@ class AgentDesk:
         self._shell = shell
         self._access = access
         self._notifier = notifier
+        self._deliveries = deliveries
         self._clock = clock
 
     async def conversation(self, agent: Agent, conversation_id: str) -> Conversation:
@@ -58,6 +61,9 @@ class AgentDesk:
     async def send(self, agent: Agent, conv: Conversation, client_msg_id: str, body: str) -> p.Ack:
         if conv.state != "assigned" or conv.owner_agent_id != agent.id:
             raise Forbidden("only the agent the conversation is assigned to can reply")
+        tracked = self._deliveries.tracks(conv.channel)
+        if tracked:
+            await self._deliveries.check(conv)  # the channel may refuse before it is stored
         msg, created, conv = await self._store.append(
             conv.id,
             sender="agent",
@@ -65,7 +71,10 @@ class AgentDesk:
             client_msg_id=client_msg_id,
             body=body,
             now=self._clock(),
+            delivery="pending" if tracked else "",
         )
+        if tracked and created:
+            self._deliveries.wake()
         if created:
             metrics.MESSAGES.labels(sender="agent").inc()
         # Published again for a retry too: the first attempt may have stored the message

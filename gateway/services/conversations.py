@@ -16,7 +16,7 @@ from gateway import metrics
 from gateway import protocol as p
 from gateway.auth import Identity, new_id
 from gateway.errors import ActionRefused, Conflict, Forbidden, NotFound
-from gateway.model.inbound import DeliveryReport, InboundMessage
+from gateway.model.inbound import InboundMessage
 from gateway.model.records import LIVE_STATES, Contact, Conversation, Message
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
@@ -233,21 +233,3 @@ class ConversationService:
             if len(rows) < self._backlog_page:
                 return out
             after_seq = rows[-1].seq
-
-    # -- what channels report ----------------------------------------------------------
-    async def report_delivery(self, report: DeliveryReport) -> Message:
-        """Record a channel's delivery report on the message and tell its agent."""
-        msg = await self._store.set_delivery(
-            report.conversation_id, report.seq, report.status, report.reason
-        )
-        if msg.sender == "agent" and msg.delivery:
-            await self._notifier.agent(
-                msg.sender_id,
-                p.Delivery(
-                    conversation_id=msg.conversation_id,
-                    seq=msg.seq,
-                    status=msg.delivery,
-                    reason=msg.delivery_error,
-                ),
-            )
-        return msg

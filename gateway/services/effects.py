@@ -22,6 +22,7 @@ from gateway.errors import GatewayError
 from gateway.model.records import Conversation, GlobalSettings, Message
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
+from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.live import LiveView
 from gateway.services.notify import MessageNote, Notifier
@@ -64,6 +65,7 @@ class Effects:
         notifier: Notifier,
         summaries: Summaries,
         access: AccessPolicy,
+        deliveries: Deliveries,
         router: Callable[[], r.Router],
     ) -> None:
         self.store = store
@@ -71,6 +73,7 @@ class Effects:
         self.notifier = notifier
         self.summaries = summaries
         self.access = access
+        self.deliveries = deliveries
         self.router = router
         self.live: LiveView | None = None  # set by the composition root
 
@@ -247,6 +250,7 @@ async def _notify_requeued(fx: Effects, d: r.Requeued, stored: Stored, told: Tol
 
 async def _persist_auto_reply(fx: Effects, d: r.AutoReply, now: float) -> Stored:
     conv = await fx.store.get_conversation(d.conversation_id)
+    tracked = fx.deliveries.tracks(conv.channel)
     msg, _ = await fx.store.append_message(
         conv.id,
         sender="system",
@@ -254,7 +258,10 @@ async def _persist_auto_reply(fx: Effects, d: r.AutoReply, now: float) -> Stored
         client_msg_id=f"auto-{conv.id}",
         body=d.text,
         now=now,
+        delivery="pending" if tracked else "",
     )
+    if tracked:
+        fx.deliveries.wake()
     return conv, [msg]
 
 

@@ -8,6 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from devkit.services import GatewayProcess
 from tests.browser.conftest import (
     ADMIN,
     NewPage,
@@ -19,7 +20,6 @@ from tests.browser.conftest import (
     shot,
     start_chat,
 )
-from tests.services import GatewayProcess
 
 pytestmark = pytest.mark.browser
 

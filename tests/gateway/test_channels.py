@@ -31,6 +31,7 @@ def expected_rows() -> list[str]:
             "yes" if c.attachments else "no",
             "yes" if c.outbound_start else "no",
             window,
+            "tracked" if c.tracked_delivery else "socket",
         ]
         rows.append("| " + " | ".join(cells) + " |")
     return rows

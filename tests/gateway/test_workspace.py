@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from tests import services
+from devkit import services
 from tests.gateway.client import AgentClient, Visitor, accepted_chat
 from tests.gateway.conftest import ADMIN, demo_agent, demo_visitor
 

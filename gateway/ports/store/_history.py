@@ -34,9 +34,14 @@ from gateway.ports.store._rows import (
     email_key,
     to_json,
 )
+from gateway.ports.store.base import DeliveryJob
 
 
 class HistoryRows(SQLBase):
+    # How a dialect locks the rows it claims for delivery (PostgreSQL: skip rows another
+    # node is claiming; SQLite has one writer and needs nothing).
+    _claim_lock = ""
+
     async def get_contact(self, contact_id: str) -> Contact:
         return await self._get(CONTACTS, contact_id)
 
@@ -274,7 +279,13 @@ class HistoryRows(SQLBase):
         return [decode_message(r) for r in rows]
 
     async def set_delivery(
-        self, conversation_id: str, seq: int, state: DeliveryState, error: str = ""
+        self,
+        conversation_id: str,
+        seq: int,
+        state: DeliveryState,
+        error: str = "",
+        *,
+        provider_id: str = "",
     ) -> Message:
         if state not in _DELIVERY_RANK:
             raise ValueError(f"unknown delivery state {state!r}")
@@ -288,15 +299,68 @@ class HistoryRows(SQLBase):
             old = _DELIVERY_RANK[message.delivery]
             if message.delivery in ("read", "failed") or _DELIVERY_RANK[state] <= old:
                 return message
+            provider_id = provider_id or message.provider_id
             await c.execute(
-                "UPDATE messages SET delivery = $3, delivery_error = $4"
+                "UPDATE messages SET delivery = $3, delivery_error = $4, provider_id = $5,"
+                " delivery_due = CASE WHEN $3 = 'pending' THEN delivery_due END"
                 " WHERE conversation_id = $1 AND seq = $2",
                 conversation_id,
                 seq,
                 state,
                 error,
+                provider_id,
             )
-        return msgspec.structs.replace(message, delivery=state, delivery_error=error)
+        return msgspec.structs.replace(
+            message, delivery=state, delivery_error=error, provider_id=provider_id
+        )
+
+    async def claim_deliveries(self, now: float, lease: float, limit: int) -> list[DeliveryJob]:
+        columns = ", ".join("m." + col for col in MESSAGE_COLUMNS.split(", "))
+        async with self._transaction() as c:
+            rows = await c.fetch(
+                f"SELECT {columns}, m.delivery_attempts FROM messages m"
+                " WHERE m.delivery = 'pending' AND m.delivery_due <= $1 AND NOT EXISTS ("
+                "SELECT 1 FROM messages e WHERE e.conversation_id = m.conversation_id"
+                " AND e.delivery = 'pending' AND e.seq < m.seq)"
+                f" ORDER BY m.delivery_due, m.conversation_id, m.seq LIMIT $2{self._claim_lock}",
+                now,
+                limit,
+            )
+            jobs = []
+            for r in rows:
+                message = decode_message(r)
+                await c.execute(
+                    "UPDATE messages SET delivery_due = $3,"
+                    " delivery_attempts = delivery_attempts + 1"
+                    " WHERE conversation_id = $1 AND seq = $2",
+                    message.conversation_id,
+                    message.seq,
+                    now + lease,
+                )
+                conv = await c.fetchrow(CONVERSATIONS.sql_get, message.conversation_id)
+                assert conv is not None  # the message's foreign key
+                jobs.append(DeliveryJob(CONVERSATIONS.decode(conv), message, r[-1] + 1))
+        return jobs
+
+    async def retry_delivery(self, conversation_id: str, seq: int, due: float, error: str) -> None:
+        async with self._connection() as c:
+            await c.execute(
+                "UPDATE messages SET delivery_due = $3, delivery_error = $4"
+                " WHERE conversation_id = $1 AND seq = $2 AND delivery = 'pending'",
+                conversation_id,
+                seq,
+                due,
+                error,
+            )
+
+    async def message_by_provider_id(self, provider_id: str) -> Message | None:
+        if not provider_id:
+            return None
+        async with self._connection() as c:
+            row = await c.fetchrow(
+                f"{SELECT_MESSAGES} WHERE provider_id = $1 AND provider_id <> ''", provider_id
+            )
+        return None if row is None else decode_message(row)
 
     async def mark_read(self, conversation_id: str, side: Side, seq: int) -> Conversation:
         sql = MARK_READ.get(side)

@@ -127,7 +127,7 @@ NOTES = Table("conversation_notes", ConversationNote, order="created_at, id")
 
 MESSAGE_COLUMNS = (
     "conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind,"
-    " delivery, delivery_error"
+    " delivery, delivery_error, provider_id"
 )
 SELECT_MESSAGES = f"SELECT {MESSAGE_COLUMNS} FROM messages"
 # The message a retry refers to (the partial unique index covers non-empty ids only).
@@ -157,6 +157,7 @@ def decode_message(r: Row) -> Message:
         kind=r[7],
         delivery=r[8],
         delivery_error=r[9],
+        provider_id=r[10],
     )
 
 

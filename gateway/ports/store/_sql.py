@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import abc
 
-from gateway.model.records import Message, MessageKind, Sender
+from gateway.model.records import DeliveryState, Message, MessageKind, Sender
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
 from gateway.ports.store._workspace import WorkspaceRows
@@ -25,6 +25,7 @@ class SQLStore(ConfigRows, HistoryRows, WorkspaceRows):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        delivery: DeliveryState = "",
     ) -> tuple[Message, bool]:
         # Both dialects implement ``append`` in one statement (or one group commit);
         # this is it without the conversation.
@@ -36,6 +37,7 @@ class SQLStore(ConfigRows, HistoryRows, WorkspaceRows):
             body=body,
             now=now,
             kind=kind,
+            delivery=delivery,
         )
         return appended.message, appended.created
 
@@ -50,4 +52,5 @@ class SQLStore(ConfigRows, HistoryRows, WorkspaceRows):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        delivery: DeliveryState = "",
     ) -> Appended: ...

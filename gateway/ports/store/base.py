@@ -43,6 +43,15 @@ from gateway.model.records import (
 )
 
 
+class DeliveryJob(NamedTuple):
+    """An outbound message claimed for delivery (``claim_deliveries``)."""
+
+    conversation: Conversation
+    message: Message
+    # attempts so far, this one included
+    attempts: int
+
+
 class Appended(NamedTuple):
     """What ``Store.append`` returns."""
 
@@ -276,6 +285,7 @@ class Store(abc.ABC):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        delivery: DeliveryState = "",
     ) -> tuple[Message, bool]:
         """Store a message with the conversation's next seq, in one transaction that also
         bumps the other side's unread count (a contact's message bumps agent_unread,
@@ -284,7 +294,10 @@ class Store(abc.ABC):
         Idempotent on (conversation_id, sender, sender_id, client_msg_id): a retry returns
         the message stored the first time and False, storing nothing. Returns (message,
         True) when new. NotFound for an unknown conversation. An empty client_msg_id
-        opts out of idempotency (every such call stores a new message)."""
+        opts out of idempotency (every such call stores a new message).
+
+        ``delivery="pending"`` makes the message an outbound delivery job, due now (see
+        claim_deliveries)."""
 
     async def append(
         self,
@@ -296,6 +309,7 @@ class Store(abc.ABC):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        delivery: DeliveryState = "",
     ) -> Appended:
         """``append_message``, and the conversation as it is right after (its owner,
         state and unread counts, which the message path needs next). Stores that can
@@ -308,6 +322,7 @@ class Store(abc.ABC):
             body=body,
             now=now,
             kind=kind,
+            delivery=delivery,
         )
         return Appended(message, created, await self.get_conversation(conversation_id))
 
@@ -325,11 +340,34 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def set_delivery(
-        self, conversation_id: str, seq: int, state: DeliveryState, error: str = ""
+        self,
+        conversation_id: str,
+        seq: int,
+        state: DeliveryState,
+        error: str = "",
+        *,
+        provider_id: str = "",
     ) -> Message:
-        """Record what became of an outbound message. A state never moves backwards
-        (read after delivered after sent; failed is final): a late or repeated report
-        changes nothing. NotFound for an unknown message."""
+        """Record what became of an outbound message (and the provider's id for it,
+        when given). A state never moves backwards (read after delivered after sent;
+        failed and read are final): a late or repeated report changes nothing. Leaving
+        "pending" ends the delivery job. NotFound for an unknown message."""
+
+    @abc.abstractmethod
+    async def claim_deliveries(self, now: float, lease: float, limit: int) -> list[DeliveryJob]:
+        """In one transaction, claim up to ``limit`` pending outbound messages that are
+        due (``delivery_due <= now``), the earliest pending one of each conversation only
+        (so a conversation's messages go out in order): each becomes due again at
+        ``now + lease`` (if the claimer dies, another takes it over then) and counts one
+        more attempt. Oldest due first."""
+
+    @abc.abstractmethod
+    async def retry_delivery(self, conversation_id: str, seq: int, due: float, error: str) -> None:
+        """A pending message's delivery failed for now: due again at ``due``."""
+
+    @abc.abstractmethod
+    async def message_by_provider_id(self, provider_id: str) -> Message | None:
+        """The outbound message the provider knows by this id, if any."""
 
     @abc.abstractmethod
     async def mark_read(self, conversation_id: str, side: Side, seq: int) -> Conversation:

@@ -24,7 +24,7 @@ import asyncpg.exceptions as pgerr
 
 from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
 from gateway.model.channels import ChannelName
-from gateway.model.records import Contact, Message, MessageKind, Sender
+from gateway.model.records import Contact, DeliveryState, Message, MessageKind, Sender
 from gateway.ports.store import migrate
 from gateway.ports.store._rows import (
     CONVERSATIONS,
@@ -50,9 +50,10 @@ WITH bumped AS (
     WHERE id = $1
     {CONVERSATIONS.returning}
 ), inserted AS (
-    INSERT INTO messages
-        (conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind)
-    SELECT $1, bumped.last_seq, $2::text, $3::text, $4::text, $5::text, $6::float8, $7::text
+    INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,
+        created_at, kind, delivery, delivery_due)
+    SELECT $1, bumped.last_seq, $2::text, $3::text, $4::text, $5::text, $6::float8, $7::text,
+        $10::text, CASE WHEN $10::text = 'pending' THEN $6::float8 END
     FROM bumped
     RETURNING seq
 )
@@ -144,6 +145,7 @@ class PostgresStore(SQLStore):
     """The store in PostgreSQL; any number of gateway nodes may share one database."""
 
     _JSON_LIST_HAS = "{col} ? {arg}::text"
+    _claim_lock = " FOR UPDATE OF m SKIP LOCKED"
 
     def __init__(
         self,
@@ -294,6 +296,7 @@ class PostgresStore(SQLStore):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        delivery: DeliveryState = "",
     ) -> Appended:
         """One statement: bump the conversation, insert the message, and return both."""
         agent_inc, contact_inc = unread_increments(sender, kind)
@@ -310,6 +313,7 @@ class PostgresStore(SQLStore):
                     kind,
                     agent_inc,
                     contact_inc,
+                    delivery,
                 )
         except Conflict:
             # a retry: the unique index refused the insert and the statement (with its
@@ -334,5 +338,6 @@ class PostgresStore(SQLStore):
             body=body,
             created_at=now,
             kind=kind,
+            delivery=delivery,
         )
         return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))

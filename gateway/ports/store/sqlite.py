@@ -24,7 +24,7 @@ import aiosqlite
 
 from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
 from gateway.model.channels import ChannelName
-from gateway.model.records import Contact, Message, MessageKind, Sender
+from gateway.model.records import Contact, DeliveryState, Message, MessageKind, Sender
 from gateway.ports.store import migrate
 from gateway.ports.store._rows import (
     CONTACTS,
@@ -39,9 +39,10 @@ from gateway.ports.store._sql import SQLStore
 from gateway.ports.store.base import Appended
 
 _APPEND = (
-    "INSERT INTO messages"
-    " (conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind)"
-    " SELECT id, last_seq + 1, $2, $3, $4, $5, $6, $7 FROM conversations WHERE id = $1"
+    "INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,"
+    " created_at, kind, delivery, delivery_due)"
+    " SELECT id, last_seq + 1, $2, $3, $4, $5, $6, $7, $8,"
+    " CASE WHEN $8 = 'pending' THEN $6 END FROM conversations WHERE id = $1"
     " ON CONFLICT DO NOTHING RETURNING seq"
 )
 _BUMP = (
@@ -92,6 +93,7 @@ class _Append:
         "body",
         "client_msg_id",
         "conversation_id",
+        "delivery",
         "future",
         "kind",
         "now",
@@ -108,6 +110,7 @@ class _Append:
         body: str,
         now: float,
         kind: MessageKind,
+        delivery: DeliveryState,
     ) -> None:
         self.conversation_id = conversation_id
         self.sender = sender
@@ -116,6 +119,7 @@ class _Append:
         self.body = body
         self.now = now
         self.kind = kind
+        self.delivery = delivery
         self.future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
 
 
@@ -318,11 +322,12 @@ class SQLiteStore(SQLStore):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        delivery: DeliveryState = "",
     ) -> Appended:
         """Group commit: appends that arrive while a transaction is running are stored
         together in the next one, so a busy node pays one BEGIN/COMMIT for many
         messages. Each caller still returns only once its message is committed."""
-        item = _Append(conversation_id, sender, sender_id, client_msg_id, body, now, kind)
+        item = _Append(conversation_id, sender, sender_id, client_msg_id, body, now, kind, delivery)
         self._appends.append(item)
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_appends())
@@ -352,7 +357,15 @@ class SQLiteStore(SQLStore):
 
     async def _append_one(self, c: _Conn, item: _Append) -> Appended | GatewayError:
         agent_inc, contact_inc = unread_increments(item.sender, item.kind)
-        args = (item.sender, item.sender_id, item.client_msg_id, item.body, item.now, item.kind)
+        args = (
+            item.sender,
+            item.sender_id,
+            item.client_msg_id,
+            item.body,
+            item.now,
+            item.kind,
+            item.delivery,
+        )
         row = await c.fetchrow(_APPEND, item.conversation_id, *args)
         if row is None:
             # No such conversation, or a retry the unique index turned away (ON CONFLICT
@@ -381,5 +394,6 @@ class SQLiteStore(SQLStore):
             body=item.body,
             created_at=item.now,
             kind=item.kind,
+            delivery=item.delivery,
         )
         return Appended(message, True, CONVERSATIONS.decode(bumped))

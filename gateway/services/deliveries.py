@@ -1,0 +1,215 @@
+"""Outbound delivery through providers: what agents and the system write to a contact on
+a channel whose adapter delivers it (SMS, WhatsApp, Messenger, email, the integration
+API; gateway/model/channels.py ``tracked_delivery``).
+
+The message is the job. It is committed as ``pending`` (in the same statement as the
+message itself, so nothing written is ever left undelivered), then a worker on some
+node claims it for a lease, hands it to the channel's adapter and records the outcome
+on the message: ``sent`` with the provider's id (its status callbacks then move it to
+``delivered``, ``read`` or ``failed``), a retry with exponential backoff and jitter
+after a timeout or a provider's 5xx, or ``failed`` with a reason for the agent. A node
+that dies mid-delivery leaves its claim to expire and another node delivers: delivery
+is at least once (a crash between the provider's acceptance and the record of it may
+send twice), never lost. A conversation's messages go out in order: only its earliest
+pending message is ever claimed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from typing import Protocol
+
+import msgspec
+
+from gateway import protocol as p
+from gateway.model.channels import CHANNELS
+from gateway.model.inbound import DeliveryReport
+from gateway.model.records import Conversation, Message
+from gateway.ports.store.base import DeliveryJob, Store
+from gateway.services.notify import Notifier
+
+log = logging.getLogger("gateway.deliveries")
+
+
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What an adapter's attempt to deliver came to."""
+
+    sent: bool
+    # the provider's id for the message (sent), for its status callbacks
+    provider_id: str = ""
+    # why it failed, in words an agent understands (never a credential or raw payload)
+    reason: str = ""
+    # a failure worth trying again (a timeout, the provider's 5xx, a rate limit)
+    retryable: bool = False
+    # the provider asked to wait this long (seconds) before trying again
+    retry_after: float | None = None
+
+
+def sent(provider_id: str = "") -> Outcome:
+    return Outcome(sent=True, provider_id=provider_id)
+
+
+def failed(reason: str, *, retryable: bool = False, retry_after: float | None = None) -> Outcome:
+    return Outcome(sent=False, reason=reason, retryable=retryable, retry_after=retry_after)
+
+
+class OutboundChannel(Protocol):
+    """What the delivery worker needs of a channel's adapter."""
+
+    async def check_outbound(self, conv: Conversation) -> None:
+        """Refuse, with a GatewayError, a message that must not be sent now (an
+        opted-out number, a closed session window); called before it is stored."""
+
+    async def deliver(self, conv: Conversation, message: Message) -> Outcome: ...
+
+
+def retry_delay(
+    attempts: int,
+    *,
+    base: float = 2.0,
+    cap: float = 300.0,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """Seconds before the next attempt after ``attempts`` failed ones: exponential
+    (base, 2 base, 4 base, ... up to cap) with jitter in its upper half, so that many
+    retries after one outage do not all come back together."""
+    ceiling = min(cap, base * 2.0 ** max(0, attempts - 1))
+    return float(ceiling * (0.5 + 0.5 * rng()))
+
+
+class Deliveries:
+    """The delivery service: the worker that claims and delivers, the channels' checks
+    before a message is stored, and the record of what providers report."""
+
+    def __init__(
+        self,
+        store: Store,
+        notifier: Notifier,
+        clock: Callable[[], float],
+        *,
+        lease: float = 60.0,
+        max_attempts: int = 8,
+        poll: float = 5.0,
+        batch: int = 20,
+        concurrency: int = 8,
+    ) -> None:
+        self._store = store
+        self._notifier = notifier
+        self._clock = clock
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self.poll = poll
+        self.batch = batch
+        self._slots = asyncio.Semaphore(concurrency)
+        self._channels: dict[str, OutboundChannel] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def register(self, channel: str, outbound: OutboundChannel) -> None:
+        self._channels[channel] = outbound
+
+    @staticmethod
+    def tracks(channel: str) -> bool:
+        """Whether what is written to this channel's contacts is a delivery job."""
+        spec = CHANNELS.get(channel)
+        return spec is not None and spec.tracked_delivery
+
+    async def check(self, conv: Conversation) -> None:
+        """The channel's refusal of a message to this contact now, if any."""
+        outbound = self._channels.get(conv.channel)
+        if outbound is not None:
+            await outbound.check_outbound(conv)
+
+    def wake(self) -> None:
+        """A message became due on this node: claim it now rather than at the next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="deliveries")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                jobs = await self._store.claim_deliveries(self._clock(), self.lease, self.batch)
+            except Exception as exc:  # the store is down: try again at the next poll
+                log.warning("claiming deliveries failed: %s", exc)
+                jobs = []
+            if jobs:
+                await asyncio.gather(*(self._attempt(job) for job in jobs))
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+
+    async def _attempt(self, job: DeliveryJob) -> None:
+        conv, message = job.conversation, job.message
+        outbound = self._channels.get(conv.channel)
+        async with self._slots:
+            if outbound is None:
+                outcome = failed(f"this gateway has no {conv.channel} adapter", retryable=True)
+            else:
+                try:
+                    outcome = await outbound.deliver(conv, message)
+                except Exception:
+                    log.exception("delivering %s/%d failed", conv.id, message.seq)
+                    outcome = failed("an unexpected error; retrying", retryable=True)
+        await self._record(job, outcome)
+
+    async def _record(self, job: DeliveryJob, outcome: Outcome) -> None:
+        conv, message = job.conversation, job.message
+        try:
+            if not outcome.sent and outcome.retryable and job.attempts < self.max_attempts:
+                wait = retry_delay(job.attempts)
+                if outcome.retry_after is not None:
+                    wait = max(wait, outcome.retry_after)
+                await self._store.retry_delivery(
+                    conv.id, message.seq, self._clock() + wait, outcome.reason
+                )
+                return
+            await self.report(
+                DeliveryReport(
+                    conversation_id=conv.id,
+                    seq=message.seq,
+                    status="sent" if outcome.sent else "failed",
+                    reason=outcome.reason,
+                    provider_id=outcome.provider_id,
+                )
+            )
+        except Exception as exc:  # the claim expires and the job is tried again
+            log.warning("recording the delivery of %s/%d failed: %s", conv.id, message.seq, exc)
+
+    async def report(self, report: DeliveryReport) -> Message:
+        """Record what became of an outbound message (the worker's outcome, or a
+        provider's status callback through its adapter) and tell the agent who wrote it."""
+        msg = await self._store.set_delivery(
+            report.conversation_id,
+            report.seq,
+            report.status,
+            report.reason,
+            provider_id=report.provider_id,
+        )
+        if msg.sender == "agent" and msg.delivery:
+            await self._notifier.agent(
+                msg.sender_id,
+                p.Delivery(
+                    conversation_id=msg.conversation_id,
+                    seq=msg.seq,
+                    status=msg.delivery,
+                    reason=msg.delivery_error,
+                ),
+            )
+        return msg
+
+    async def by_provider_id(self, provider_id: str) -> Message | None:
+        """The outbound message a provider's status callback names."""
+        return await self._store.message_by_provider_id(provider_id)
