@@ -123,10 +123,9 @@ class Effects:
         conversations: list[str] = []
         agents: list[str] = []
         for item in (event, *decisions):
-            for name in ("conversation_id",):
-                value = getattr(item, name, None)
-                if isinstance(value, str) and value:
-                    conversations.append(value)
+            cid = getattr(item, "conversation_id", None)
+            if isinstance(cid, str) and cid:
+                conversations.append(cid)
             for name in ("agent_id", "from_agent_id", "to_agent_id"):
                 value = getattr(item, name, None)
                 if isinstance(value, str) and value:

@@ -51,23 +51,16 @@ class Notes:
         self._access.check_writes_notes(agent, conv)
         if not body.strip():
             raise InvalidInput([("body", "a note needs some text")])
-        note = ConversationNote(
-            id=new_id("nt"),
-            conversation_id=conv.id,
-            agent_id=agent.id,
-            body=body.strip(),
-            created_at=self._clock(),
-        )
-        await self._store.add_note(note)
-        frame = self.frame(note)
-        for agent_id in {agent.id, conv.owner_agent_id or agent.id}:
-            await self._notifier.agent(agent_id, frame)
-        return frame
+        return await self._keep(agent.id, conv, body.strip())
 
     async def add_for(self, author_id: str, conversation_id: str, body: str) -> p.NoteOut:
-        """A note the gateway writes for an agent (a transfer's note); the conversation's
-        new agent is told."""
-        conv = await self._store.get_conversation(conversation_id)
+        """A note the gateway writes for an agent (a transfer's note, once the transfer
+        is done): the conversation's new agent is told."""
+        return await self._keep(
+            author_id, await self._store.get_conversation(conversation_id), body
+        )
+
+    async def _keep(self, author_id: str, conv: Conversation, body: str) -> p.NoteOut:
         note = ConversationNote(
             id=new_id("nt"),
             conversation_id=conv.id,

@@ -70,7 +70,9 @@ class AgentSession:
         if isinstance(frame, p.AgentAction):
             await desk.act(agent, frame)
             if isinstance(frame, p.Transfer) and frame.note.strip():
-                await web.workspace.notes.add_for(agent.id, frame.conversation_id, frame.note)
+                await web.workspace.notes.add_for(
+                    agent.id, frame.conversation_id, frame.note.strip()
+                )
             self.conn.send(p.encode(p.Ok(ref=frame.ref or frame.conversation_id)))
         elif isinstance(frame, p.AddNote):
             conv = await desk.readable(agent, frame.conversation_id)

@@ -183,3 +183,56 @@ def test_the_console_follows_the_chosen_language(
     page.get_by_role("link", name="Réglages").click()
     page.get_by_role("combobox", name="Langue").select_option("en")
     expect(page.get_by_role("link", name="History")).to_be_visible()
+
+
+def test_what_was_rough_in_the_console(new_page: NewPage, gateway: GatewayProcess) -> None:
+    """Regressions from trying the console as an agent would."""
+    base = gateway.base_url
+    admin: Page = login(new_page(), base, ADMIN)
+    admin.get_by_role("combobox", name="Status").select_option("away")
+    expect(admin.get_by_role("combobox", name="Status")).to_have_value("away")
+    agent: Page = login(new_page(), base)
+    visitor: Page = new_page()
+    visitor.goto(base + "/demo")
+    open_widget(visitor)
+    long = "My parcel " + "is very late " * 60
+    start_chat(visitor, "Kai", "kai@example.com", long)
+
+    # A ringing chat is in the Inbox too, the tab title counts it, the dialog fits.
+    ring = agent.get_by_role("alertdialog", name="Incoming chat")
+    expect(ring).to_be_visible()
+    box = ring.bounding_box()
+    assert box is not None and box["width"] <= 1100
+    inbox = agent.get_by_role("region", name=re.compile("^Inbox"))
+    expect(inbox.get_by_role("button", name="Accept Kai")).to_be_visible()
+    expect(agent).to_have_title(re.compile(r"^\(1\) "))
+    ring.get_by_role("button", name="Reject").click()
+    # The notice is a sentence, with no internal code in it.
+    expect(agent.locator("#announcer")).to_have_text(
+        re.compile(
+            r"^(You rejected the chat with Kai\.|The chat with Kai stopped ringing: you rejected it\.)$"
+        )
+    )
+    inbox.get_by_role("button", name="Assign Kai").click()
+    expect(agent.get_by_role("heading", name="Kai", level=2)).to_be_visible()
+    # The newly assigned chat shows its last message, not "—".
+    assigned = agent.get_by_role("region", name=re.compile("^Assigned to you"))
+    expect(assigned).to_contain_text("My parcel is very late")
+
+    # The transfer list says who is away, and takes a note for the receiving agent.
+    agent.get_by_role("button", name="Transfer").click()
+    dialog = agent.get_by_role("dialog", name="Transfer Kai")
+    options = dialog.get_by_role("combobox", name="Transfer to").locator("option")
+    expect(options.filter(has_text="Grace (demo admin) (away)")).to_have_count(1)
+    expect(
+        dialog.get_by_role("textbox", name=re.compile("^Note for the receiving agent"))
+    ).to_be_visible()
+    dialog.get_by_role("button", name="Cancel").click()
+
+    # After "Send to inbox" the view closes: no "Preview is not available".
+    agent.get_by_role("button", name="Send to inbox").click()
+    expect(
+        agent.get_by_role("status").filter(has_text="The chat with Kai is back in the Inbox.")
+    ).to_be_visible()
+    expect(agent.get_by_text("Preview is not available")).to_have_count(0)
+    expect(agent).to_have_title(re.compile(r"Agent console$"))

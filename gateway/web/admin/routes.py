@@ -262,7 +262,8 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/console/history/{id}", "A conversation's transcript", "agent",
              ws.get_transcript, tag="console", query=ws.TranscriptQuery, response=Transcript,
              errors=(404,),
-             description="Messages, events, notes and the wrap-up. With via=<conversation "
+             description="Messages (the first 10,000), events, notes and the wrap-up. "
+             "With via=<conversation "
              "id>, one of the same contact's conversations read from that conversation's "
              "card."),
     Endpoint("GET", "/api/console/history/{id}/export", "Download a transcript", "agent",

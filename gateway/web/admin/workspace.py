@@ -18,7 +18,7 @@ from gateway.ports.store.base import HistoryFilter
 from gateway.services import history as hist
 from gateway.services import templates as tpl
 from gateway.services.contact_card import ContactDetails
-from gateway.services.reports import GroupBy, to_csv
+from gateway.services.reports import GroupBy, Report, to_csv
 from gateway.web.admin.http import Ctx, convert, json_response
 
 Day = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
@@ -181,7 +181,7 @@ async def export_transcript(ctx: Ctx) -> Response:
 
 
 # -- reports ---------------------------------------------------------------------------
-async def _report(ctx: Ctx) -> tuple[ReportQuery, object]:
+async def _report(ctx: Ctx) -> tuple[ReportQuery, Report]:
     q: ReportQuery = ctx.query
     since, until = _span(q.since, q.until)
     assert since is not None and until is not None
@@ -198,7 +198,7 @@ async def get_report(ctx: Ctx) -> Response:
 async def report_csv(ctx: Ctx) -> Response:
     q, report = await _report(ctx)
     return Response(
-        to_csv(report),  # type: ignore[arg-type]
+        to_csv(report),
         media_type="text/csv; charset=utf-8",
         headers={
             "Cache-Control": "no-store",
