@@ -187,6 +187,12 @@ async def test_notes_are_kept_apart_from_messages(store: Store) -> None:
         )
     with pytest.raises(NotFound):
         await store.notes("nope")
+    # The right to access: the export carries them; the right to be forgotten takes them.
+    exported = await store.export_contact("k1")
+    assert [n["body"] for n in exported["conversations"][0]["conversation_notes"]] == [
+        "VIP",
+        "two",
+    ]
     await store.delete_contact("k1")
     with pytest.raises(NotFound):
         await store.notes("c1")

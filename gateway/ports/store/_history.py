@@ -27,6 +27,7 @@ from gateway.ports.store._rows import (
     LINK_ADDRESS,
     MARK_READ,
     MESSAGE_COLUMNS,
+    NOTES,
     SELECT_MESSAGES,
     Row,
     SQLBase,
@@ -149,6 +150,15 @@ class HistoryRows(SQLBase):
                 " WHERE c.contact_id = $1 ORDER BY m.conversation_id, m.seq",
                 contact_id,
             )
+            note_rows = await c.fetch(
+                f"SELECT {', '.join('n.' + col for col in NOTES.columns)}"
+                " FROM conversation_notes n JOIN conversations c ON c.id = n.conversation_id"
+                " WHERE c.contact_id = $1 ORDER BY n.created_at, n.id",
+                contact_id,
+            )
+        notes_by_conversation: dict[str, list[Any]] = {}
+        for n in note_rows:
+            notes_by_conversation.setdefault(n[1], []).append(msgspec.to_builtins(NOTES.decode(n)))
         by_conversation: dict[str, list[Any]] = {}
         for r in message_rows:
             by_conversation.setdefault(r[0], []).append(msgspec.to_builtins(decode_message(r)))
@@ -157,6 +167,8 @@ class HistoryRows(SQLBase):
             conv = CONVERSATIONS.decode(r)
             item = msgspec.to_builtins(conv)
             item["messages"] = by_conversation.get(conv.id, [])
+            # agents' notes on the conversation: data about the contact too
+            item["conversation_notes"] = notes_by_conversation.get(conv.id, [])
             conversations.append(item)
         return {
             "contact": msgspec.to_builtins(CONTACTS.decode(contact_row)),
