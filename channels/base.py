@@ -28,13 +28,17 @@ from dataclasses import dataclass
 from starlette.routing import BaseRoute
 
 from gateway.auth import Tokens
+from gateway.errors import InvalidInput
+from gateway.model.channel_state import Content
 from gateway.model.channels import ChannelName, ChannelSpec, channel
-from gateway.model.records import Conversation, Message, Touchpoint
+from gateway.model.records import Agent, Conversation, Message, Touchpoint
 from gateway.ports.presence import Presence
+from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.deliveries import Deliveries, Outcome, failed
 from gateway.services.directory import Directory
+from gateway.services.exclusive import Exclusive
 from gateway.services.notify import ContactNote, Notifier
 from gateway.settings import Settings
 from gateway.web.hub import Hub
@@ -59,12 +63,20 @@ class Core:
     hub: Hub
     limits: Limits
     clock: Callable[[], float]
+    # what the core keeps for the channel: cursors, connections, refs, content
+    state: ChannelState
+    # work that runs on one node at a time (one lease per piece)
+    exclusive: Exclusive
 
 
 class ChannelAdapter(abc.ABC):
     """One channel's adapter. Subclasses set :attr:`name`."""
 
     name: ChannelName
+    # keys of the touchpoint's ``settings`` that are secrets (passwords, tokens): the
+    # admin API never shows them (only ``<key>_set``), keeps them when an edit leaves
+    # them out, and nothing logs them
+    secret_settings: tuple[str, ...] = ()
 
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -107,6 +119,11 @@ class ChannelAdapter(abc.ABC):
     async def check_outbound(self, conv: Conversation) -> None:  # noqa: B027 - optional
         """Refuse, with a GatewayError, a message to this contact that must not be sent
         now (an opted-out number, a closed session window). Tracked channels only."""
+
+    async def check_content(self, conv: Conversation, agent: Agent, content: Content) -> Content:
+        """An agent's message content on this channel (email: recipients, subject, HTML),
+        normalised, or InvalidInput naming every bad field. Tracked channels only."""
+        raise InvalidInput([("content", f"{self.name} messages carry no content")])
 
     async def deliver(self, conv: Conversation, message: Message) -> Outcome:
         """Send one stored message to the contact through the provider (tracked

@@ -1,5 +1,5 @@
-"""Real servers for the tests, the benchmarks and scripts/cluster: PostgreSQL, Redis and
-the gateway itself.
+"""Real servers for the tests, the benchmarks and scripts/cluster: PostgreSQL, Redis,
+Dovecot (IMAP, for the email channel) and the gateway itself.
 
 Each is started from its real binary in a temporary directory on a free loopback port
 and stopped at the end. A missing binary is an error with the package to install, never
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import grp
 import os
 import pwd
 import shutil
@@ -332,3 +333,128 @@ def restart_redis(server: Redis) -> None:
         stderr=subprocess.DEVNULL,
     )
     wait_port(server.port, proc=server.proc)
+
+
+# -- Dovecot: a real IMAP server for the email channel -------------------------------------
+
+_DOVECOT_CONF = """
+protocols = imap
+listen = 127.0.0.1
+base_dir = {tmp}/run
+state_dir = {tmp}/state
+log_path = {tmp}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{tmp}/mail/%u
+default_internal_user = {internal}
+default_internal_group = {internal_group}
+default_login_user = {login}
+first_valid_uid = 0
+first_valid_gid = 0
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {tmp}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={tmp}/mail/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+protocol imap {{
+  mail_max_userip_connections = 100
+}}
+"""
+
+
+@dataclass
+class Dovecot:
+    """Dovecot's IMAP server on loopback (plain IMAP: the gateway allows unencrypted
+    connections to loopback hosts only), with mailboxes added by :meth:`add_user`."""
+
+    port: int
+    tmp: Path
+    binary: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    def add_user(self, user: str, password: str) -> None:
+        with open(self.tmp / "passwd", "a") as f:
+            f.write(f"{user}:{{PLAIN}}{password}\n")
+
+    def start(self) -> None:
+        run = self.tmp / "run"
+        shutil.rmtree(run, ignore_errors=True)
+        run.mkdir()
+        self.proc = subprocess.Popen(
+            [self.binary, "-F", "-c", str(self.tmp / "dovecot.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.tmp / "dovecot.stderr", "ab"),
+        )
+        wait_port(self.port, proc=self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self) -> str:
+        path = self.tmp / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def start_dovecot() -> Dovecot:
+    binary = shutil.which("dovecot") or (
+        "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
+    )
+    if binary is None:
+        raise ServiceMissing(
+            "dovecot not found: install the Debian package 'dovecot-imapd' (./scripts/test does)"
+        )
+    tmp = Path(tempfile.mkdtemp(prefix="gw-dovecot-"))
+    (tmp / "mail").mkdir()
+    (tmp / "state").mkdir()
+    (tmp / "passwd").touch()
+    if os.geteuid() == 0:
+        # Dovecot's login processes refuse to run as root: its own users then.
+        try:
+            internal = pwd.getpwnam("dovecot")
+            pwd.getpwnam("dovenull")
+        except KeyError as exc:
+            raise ServiceMissing("running as root needs Debian's 'dovecot' users") from exc
+        names = ("dovecot", "dovecot", "dovenull")
+        uid, gid = internal.pw_uid, internal.pw_gid
+        os.chmod(tmp, 0o755)
+        for path in (tmp / "mail", tmp / "state"):
+            os.chown(path, uid, gid)
+    else:
+        user = pwd.getpwuid(os.getuid()).pw_name
+        group = grp.getgrgid(os.getgid()).gr_name
+        names = (user, group, user)
+        uid, gid = os.getuid(), os.getgid()
+    port = free_port()
+    (tmp / "dovecot.conf").write_text(
+        _DOVECOT_CONF.format(
+            tmp=tmp,
+            internal=names[0],
+            internal_group=names[1],
+            login=names[2],
+            uid=uid,
+            gid=gid,
+            port=port,
+        )
+    )
+    server = Dovecot(port, tmp, binary)
+    server.start()
+    return server

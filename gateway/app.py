@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
 from channels.base import ChannelAdapter, Core
 from channels.chat import ChatChannel
+from channels.email import EmailChannel
 from gateway import metrics
 from gateway.auth import Tokens, load_secret, new_id
 from gateway.cluster.lease import Leadership
@@ -35,12 +36,14 @@ from gateway.ports.store import create_store
 from gateway.services.access import AccessPolicy
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
+from gateway.services.channel_state import ChannelState
 from gateway.services.contact_card import ContactCards
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
+from gateway.services.exclusive import Exclusive
 from gateway.services.history import History
 from gateway.services.live import LiveView
 from gateway.services.notes import Notes
@@ -64,7 +67,7 @@ from gateway.web.login import api_routes
 log = logging.getLogger("gateway")
 
 # The channels this build carries. Each is an adapter of channels/base.py.
-ADAPTERS: tuple[type[ChannelAdapter], ...] = (ChatChannel,)
+ADAPTERS: tuple[type[ChannelAdapter], ...] = (ChatChannel, EmailChannel)
 
 
 class Node:
@@ -122,9 +125,11 @@ class Node:
             access=self.access,
             notifier=self.notifier,
             summaries=self.summaries,
+            deliveries=self.deliveries,
             clock=clock,
             backlog_page=settings.history_page_size * 4,
         )
+        self.channel_state = ChannelState(self.store, clock)
         self.desk = AgentDesk(
             store=self.store,
             directory=self.directory,
@@ -132,6 +137,7 @@ class Node:
             access=self.access,
             notifier=self.notifier,
             deliveries=self.deliveries,
+            state=self.channel_state,
             clock=clock,
         )
         self.agents = AgentService(
@@ -175,6 +181,7 @@ class Node:
             set_gap = getattr(self.bus, "set_gap_handler", None)
             if set_gap is not None:
                 set_gap(self.on_bus_gap)
+        self.exclusive = Exclusive(self.redis, self.node_id, settings.router_lease)
         # -- web and channels ------------------------------------------------------------
         self.limits = Limits(settings)
         self.agent_sockets = AgentSockets(self.hub, self.agents)
@@ -191,6 +198,8 @@ class Node:
             hub=self.hub,
             limits=self.limits,
             clock=clock,
+            state=self.channel_state,
+            exclusive=self.exclusive,
         )
         self.channels = [adapter(core) for adapter in ADAPTERS]
         for channel in self.channels:
@@ -213,10 +222,12 @@ class Node:
             agent_sockets=self.agent_sockets,
             limits=self.limits,
             health=self.health,
+            channel_state=self.channel_state,
             clock=clock,
             reload=self.shell.config_changed,
             endpoints=[ep for channel in self.channels for ep in channel.endpoints()],
             touchpoint_checks={c.name: c.check_touchpoint for c in self.channels},
+            touchpoint_secrets={c.name: c.secret_settings for c in self.channels},
         )
 
     async def start(self) -> None:
@@ -236,6 +247,7 @@ class Node:
     async def stop(self) -> None:
         for channel in reversed(self.channels):
             await channel.stop()
+        await self.exclusive.stop()
         await self.deliveries.stop()
         await self.sweep.stop()
         await self.shell.stop()
@@ -281,6 +293,7 @@ def _banner(settings: Settings) -> None:
     if settings.demo:
         lines += [
             f"  demo page (the visitor):  {base}/demo",
+            f"  email the demo mailbox:   {base}/demo/email",
             f"  agent console:            {base}/console",
             f"    log in as the agent:    {DEMO_AGENT[0]} / {DEMO_AGENT[1]}",
             f"    or as the admin:        {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}",

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 
 from channels.chat.demo import DEMO_TOUCHPOINTS, demo_domain, demo_port, demo_touchpoints
+from channels.email.demo import DEMO_TOUCHPOINT_ID, demo_touchpoint
 from gateway.auth import hash_password
 from gateway.model.records import Agent, DispositionSet, GlobalSettings, Queue
 from gateway.ports.store.base import Store
@@ -36,6 +37,10 @@ async def seed_demo(
     port = demo_port(settings)
     if any(a.id == "ag_demo" for a in await store.list_agents()):
         changed = False
+        if DEMO_TOUCHPOINT_ID not in directory.touchpoints:
+            # a demo database from before the email channel
+            await store.put_touchpoint(demo_touchpoint(now))
+            changed = True
         for host, tp_id in DEMO_TOUCHPOINTS.items():
             tp = directory.touchpoints.get(tp_id)
             if tp is not None and tp.domain != demo_domain(host, port):
@@ -55,6 +60,7 @@ async def seed_demo(
     await store.put_settings(GlobalSettings(disposition_set_id="ds_default"))
     for tp in demo_touchpoints(port, now):
         await store.put_touchpoint(tp)
+    await store.put_touchpoint(demo_touchpoint(now))
     await store.put_agent(
         Agent(
             id="ag_demo",

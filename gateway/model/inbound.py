@@ -28,6 +28,11 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     fields: dict[str, str] = {}
     # when the provider says it was sent (UNIX seconds); the gateway's clock otherwise
     sent_at: float | None = None
+    # the conversation this message continues, when the channel threads messages itself
+    # (email: In-Reply-To and References); used while that conversation is live on this
+    # touchpoint, whoever on the thread writes; otherwise the message goes where any
+    # message from ``address`` goes
+    conversation_id: str = ""
 
 
 DeliveryStatus = Literal["sent", "delivered", "read", "failed"]

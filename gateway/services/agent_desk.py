@@ -13,10 +13,12 @@ from collections.abc import Callable
 import routing as r
 from gateway import metrics
 from gateway import protocol as p
-from gateway.errors import Forbidden, NotFound, ProtocolError
+from gateway.errors import Forbidden, InvalidInput, NotFound, ProtocolError
+from gateway.model.channel_state import Content
 from gateway.model.records import Agent, Conversation
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
+from gateway.services.channel_state import ChannelState
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.notify import MessageNote, Notifier, TypingNote, UnreadNote
@@ -34,8 +36,10 @@ class AgentDesk:
         access: AccessPolicy,
         notifier: Notifier,
         deliveries: Deliveries,
+        state: ChannelState,
         clock: Callable[[], float],
     ) -> None:
+        self._state = state
         self._store = store
         self._dir = directory
         self._shell = shell
@@ -58,12 +62,29 @@ class AgentDesk:
         self._access.check_reads(agent, conv)
         return conv
 
-    async def send(self, agent: Agent, conv: Conversation, client_msg_id: str, body: str) -> p.Ack:
+    async def send(
+        self,
+        agent: Agent,
+        conv: Conversation,
+        client_msg_id: str,
+        body: str,
+        content: Content | None = None,
+    ) -> p.Ack:
+        """The owner's reply. ``content`` is what the channel carries beyond the text
+        (email: recipients, subject, HTML), checked by the channel's adapter and stored
+        before the message, so the delivery that follows always finds it."""
         if conv.state != "assigned" or conv.owner_agent_id != agent.id:
             raise Forbidden("only the agent the conversation is assigned to can reply")
         tracked = self._deliveries.tracks(conv.channel)
         if tracked:
             await self._deliveries.check(conv)  # the channel may refuse before it is stored
+        if content is not None:
+            if not tracked:
+                raise InvalidInput([("content", f"{conv.channel} messages carry no content")])
+            checked = await self._deliveries.check_content(conv, agent, content)
+            # the first write stands, as the message's own (a retry changes nothing)
+            if await self._state.content(conv.id, client_msg_id) is None:
+                await self._state.put_content(conv.id, client_msg_id, checked)
         msg, created, conv = await self._store.append(
             conv.id,
             sender="agent",

@@ -21,6 +21,7 @@ from gateway.model.records import LIVE_STATES, Contact, Conversation, Message
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
 from gateway.services.contacts import ContactService
+from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
 from gateway.services.notify import MessageNote, Notifier, UnreadNote
@@ -43,9 +44,11 @@ class ConversationService:
         access: AccessPolicy,
         notifier: Notifier,
         summaries: Summaries,
+        deliveries: Deliveries,
         clock: Callable[[], float],
         backlog_page: int,
     ) -> None:
+        self._deliveries = deliveries
         self._store = store
         self._dir = directory
         self._shell = shell
@@ -142,7 +145,9 @@ class ConversationService:
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint does not accept messages")
         fields = {k: v for k, v in msg.fields.items() if v}
-        conv, _ = await self.start(tp.id, msg.address, fields)
+        conv = await self._thread(msg)
+        if conv is None:
+            conv, _ = await self.start(tp.id, msg.address, fields)
         message, created, after = await self._store.append(
             conv.id,
             sender="contact",
@@ -153,6 +158,44 @@ class ConversationService:
         )
         await self._deliver_contact_message(message, after, fresh=created)
         return after, message, created
+
+    async def _thread(self, msg: InboundMessage) -> Conversation | None:
+        """The live conversation the channel says this message continues, if any."""
+        if not msg.conversation_id:
+            return None
+        try:
+            conv = await self._store.get_conversation(msg.conversation_id)
+        except NotFound:
+            return None
+        if conv.touchpoint_id != msg.touchpoint_id or conv.state not in LIVE_STATES:
+            return None
+        return conv
+
+    async def system_send(
+        self, conv: Conversation, client_msg_id: str, body: str, sender_name: str = ""
+    ) -> tuple[Message, bool]:
+        """A message the system writes to the contact (a channel's auto-reply): stored
+        once per ``client_msg_id``, delivered like an agent's (a delivery job on tracked
+        channels), shown to the agents."""
+        tracked = self._deliveries.tracks(conv.channel)
+        msg, created, after = await self._store.append(
+            conv.id,
+            sender="system",
+            sender_id="channel",
+            client_msg_id=client_msg_id,
+            body=body,
+            now=self._clock(),
+            delivery="pending" if tracked else "",
+        )
+        if tracked and created:
+            self._deliveries.wake()
+        if created:
+            name = sender_name or self._dir.touchpoint_name(conv.touchpoint_id)
+            frame = p.encode(frame_for(msg, name))
+            await self._notifier.contact(after, MessageNote(msg, name, frame))
+            if after.owner_agent_id and after.state == "assigned":
+                await self._notifier.agent(after.owner_agent_id, frame)
+        return msg, created
 
     # -- writing, reading, typing ------------------------------------------------------
     async def contact_send(self, conv: Conversation, client_msg_id: str, body: str) -> p.Ack:

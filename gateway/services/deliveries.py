@@ -26,9 +26,11 @@ from typing import Protocol
 import msgspec
 
 from gateway import protocol as p
+from gateway.errors import InvalidInput
+from gateway.model.channel_state import Content
 from gateway.model.channels import CHANNELS
 from gateway.model.inbound import DeliveryReport
-from gateway.model.records import Conversation, Message
+from gateway.model.records import Agent, Conversation, Message
 from gateway.ports.store.base import DeliveryJob, Store
 from gateway.services.notify import Notifier
 
@@ -47,6 +49,10 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     retryable: bool = False
     # the provider asked to wait this long (seconds) before trying again
     retry_after: float | None = None
+    # not attempted: the channel cannot send now (its provider connection is lost and
+    # an admin must reconnect it); the message waits, however long, and this does not
+    # count as an attempt
+    held: bool = False
 
 
 def sent(provider_id: str = "") -> Outcome:
@@ -57,12 +63,22 @@ def failed(reason: str, *, retryable: bool = False, retry_after: float | None = 
     return Outcome(sent=False, reason=reason, retryable=retryable, retry_after=retry_after)
 
 
+def held(reason: str, retry_after: float = 60.0) -> Outcome:
+    """The channel cannot send now; ask again in ``retry_after`` seconds (uncounted)."""
+    return Outcome(sent=False, reason=reason, retryable=True, retry_after=retry_after, held=True)
+
+
 class OutboundChannel(Protocol):
     """What the delivery worker needs of a channel's adapter."""
 
     async def check_outbound(self, conv: Conversation) -> None:
         """Refuse, with a GatewayError, a message that must not be sent now (an
         opted-out number, a closed session window); called before it is stored."""
+
+    async def check_content(self, conv: Conversation, agent: Agent, content: Content) -> Content:
+        """The channel content an agent's message carries (email: recipients, subject,
+        HTML), normalised; InvalidInput naming every bad field otherwise."""
+        ...
 
     async def deliver(self, conv: Conversation, message: Message) -> Outcome: ...
 
@@ -124,6 +140,12 @@ class Deliveries:
         if outbound is not None:
             await outbound.check_outbound(conv)
 
+    async def check_content(self, conv: Conversation, agent: Agent, content: Content) -> Content:
+        outbound = self._channels.get(conv.channel)
+        if outbound is None:
+            raise InvalidInput([("content", f"this gateway has no {conv.channel} adapter")])
+        return await outbound.check_content(conv, agent, content)
+
     def wake(self) -> None:
         """A message became due on this node: claim it now rather than at the next poll."""
         self._wake.set()
@@ -168,6 +190,15 @@ class Deliveries:
     async def _record(self, job: DeliveryJob, outcome: Outcome) -> None:
         conv, message = job.conversation, job.message
         try:
+            if outcome.held:
+                await self._store.retry_delivery(
+                    conv.id,
+                    message.seq,
+                    self._clock() + (outcome.retry_after or 60.0),
+                    outcome.reason,
+                    counted=False,
+                )
+                return
             if not outcome.sent and outcome.retryable and job.attempts < self.max_attempts:
                 wait = retry_delay(job.attempts)
                 if outcome.retry_after is not None:

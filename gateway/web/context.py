@@ -15,6 +15,7 @@ from gateway.model.records import Touchpoint
 from gateway.ports.store.base import Store
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
+from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.directory import Directory
@@ -58,6 +59,8 @@ class Web:
     agent_sockets: AgentSockets
     limits: Limits
     health: Health
+    # what the core keeps for channels (message content for the console's views)
+    channel_state: ChannelState
     clock: Callable[[], float]
     # reload configuration on every node and rebuild the router (after an admin change)
     reload: Callable[[], Awaitable[None]]
@@ -65,6 +68,8 @@ class Web:
     # of a touchpoint's channel settings
     endpoints: list[Endpoint] = field(default_factory=list)
     touchpoint_checks: dict[str, TouchpointCheck] = field(default_factory=dict)
+    # the settings each channel keeps secret: never shown, kept when an edit omits them
+    touchpoint_secrets: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def web_of(conn: HTTPConnection) -> Web:

@@ -354,15 +354,19 @@ class HistoryRows(SQLBase):
                 jobs.append(DeliveryJob(CONVERSATIONS.decode(conv), message, r[-1] + 1))
         return jobs
 
-    async def retry_delivery(self, conversation_id: str, seq: int, due: float, error: str) -> None:
+    async def retry_delivery(
+        self, conversation_id: str, seq: int, due: float, error: str, *, counted: bool = True
+    ) -> None:
         async with self._connection() as c:
             await c.execute(
-                "UPDATE messages SET delivery_due = $3, delivery_error = $4"
+                "UPDATE messages SET delivery_due = $3, delivery_error = $4,"
+                " delivery_attempts = delivery_attempts - $5"
                 " WHERE conversation_id = $1 AND seq = $2 AND delivery = 'pending'",
                 conversation_id,
                 seq,
                 due,
                 error,
+                0 if counted else 1,
             )
 
     async def message_by_provider_id(self, provider_id: str) -> Message | None:

@@ -1,4 +1,5 @@
-"""The store's operations whose SQL both dialects share (_config.py, _history.py),
+"""The store's operations whose SQL both dialects share (_config.py, _history.py,
+_channel_state.py),
 and the message append both dialects build theirs on."""
 
 from __future__ import annotations
@@ -6,13 +7,14 @@ from __future__ import annotations
 import abc
 
 from gateway.model.records import DeliveryState, Message, MessageKind, Sender
+from gateway.ports.store._channel_state import ChannelStateRows
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
 from gateway.ports.store._workspace import WorkspaceRows
 from gateway.ports.store.base import Appended
 
 
-class SQLStore(ConfigRows, HistoryRows, WorkspaceRows):
+class SQLStore(ConfigRows, HistoryRows, WorkspaceRows, ChannelStateRows):
     """The operations whose SQL both dialects share."""
 
     async def append_message(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 from typing import Any, NamedTuple
 
+from gateway.model.channel_state import Connection, ConnectionStatus, Content, Cursor, MessageRef
 from gateway.model.channels import ChannelName
 from gateway.model.records import (
     Agent,
@@ -328,8 +329,12 @@ class Store(abc.ABC):
         more attempt. Oldest due first."""
 
     @abc.abstractmethod
-    async def retry_delivery(self, conversation_id: str, seq: int, due: float, error: str) -> None:
-        """A pending message's delivery failed for now: due again at ``due``."""
+    async def retry_delivery(
+        self, conversation_id: str, seq: int, due: float, error: str, *, counted: bool = True
+    ) -> None:
+        """A pending message's delivery failed for now: due again at ``due``.
+        ``counted=False``: the attempt was not made (the channel is down), so it does not
+        count towards the limit."""
 
     @abc.abstractmethod
     async def message_by_provider_id(self, provider_id: str) -> Message | None:
@@ -387,3 +392,57 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def notes(self, conversation_id: str) -> list[ConversationNote]:
         """Oldest first; NotFound for an unknown conversation."""
+
+    # -- channel state (gateway/model/channel_state.py) ------------------------------
+    @abc.abstractmethod
+    async def get_cursor(self, touchpoint_id: str, stream: str) -> Cursor | None: ...
+
+    @abc.abstractmethod
+    async def put_cursor(
+        self, touchpoint_id: str, stream: str, epoch: str, position: int, *, now: float
+    ) -> Cursor:
+        """Move the cursor to ``position``. Within the same epoch it never moves back (a
+        late writer changes nothing); a new epoch starts over at ``position``. NotFound
+        for an unknown touchpoint. Returns the cursor as stored."""
+
+    @abc.abstractmethod
+    async def set_connection(
+        self, touchpoint_id: str, status: ConnectionStatus, reason: str = "", *, now: float
+    ) -> tuple[Connection | None, Connection]:
+        """Record the touchpoint's connection status; (before, after). ``since`` changes
+        only with the status; ``connected_at`` is set when it becomes connected. NotFound
+        for an unknown touchpoint."""
+
+    @abc.abstractmethod
+    async def get_connection(self, touchpoint_id: str) -> Connection | None: ...
+
+    @abc.abstractmethod
+    async def list_connections(self) -> list[Connection]: ...
+
+    @abc.abstractmethod
+    async def mark_reminded(self, touchpoint_id: str, *, now: float) -> None: ...
+
+    @abc.abstractmethod
+    async def put_ref(
+        self, touchpoint_id: str, ref: str, conversation_id: str, seq: int, *, now: float
+    ) -> MessageRef:
+        """Record that ``ref`` names this message; the first record of a ref stands (a
+        repeat returns it unchanged). NotFound for an unknown conversation."""
+
+    @abc.abstractmethod
+    async def find_ref(self, touchpoint_id: str, refs: list[str]) -> MessageRef | None:
+        """The newest record among these refs on the touchpoint, if any."""
+
+    @abc.abstractmethod
+    async def put_content(
+        self, conversation_id: str, client_msg_id: str, content: Content, *, now: float
+    ) -> None:
+        """Store (or replace) a message's channel content, by its client id. NotFound for
+        an unknown conversation."""
+
+    @abc.abstractmethod
+    async def get_content(self, conversation_id: str, client_msg_id: str) -> Content | None: ...
+
+    @abc.abstractmethod
+    async def list_content(self, conversation_id: str) -> dict[str, Content]:
+        """Every message content of the conversation, by client id."""

@@ -35,6 +35,7 @@ from gateway.web.admin import schemas as s
 from gateway.web.admin import touchpoints as tps
 from gateway.web.admin import workspace as ws
 from gateway.web.admin.http import Ctx, json_response, route
+from gateway.web.admin.messages import MESSAGE_ENDPOINTS
 from gateway.web.openapi import Endpoint, document
 
 Handler = Callable[[Ctx], Awaitable[Response]]
@@ -279,6 +280,8 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/reports.csv", "The same report as CSV", "supervisor",
              ws.report_csv, tag="reports", query=ws.ReportQuery,
              description="One row per group and a Total row, as a file download."),
+    # -- agents' messages with channel content (gateway/web/admin/messages.py) ------------------
+    *MESSAGE_ENDPOINTS,
 ]
 # fmt: on
 

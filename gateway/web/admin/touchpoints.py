@@ -32,7 +32,9 @@ from gateway.web.admin.schemas import (
 # -- touchpoints -----------------------------------------------------------------------
 
 
-def touchpoint_out(tp: Touchpoint) -> TouchpointOut:
+def touchpoint_out(tp: Touchpoint, secrets: tuple[str, ...] = ()) -> TouchpointOut:
+    """The touchpoint as the API shows it: the channel's secret settings (``secrets``)
+    never, only whether each is set (``<name>_set``)."""
     return TouchpointOut(
         id=tp.id,
         name=tp.name,
@@ -49,14 +51,44 @@ def touchpoint_out(tp: Touchpoint) -> TouchpointOut:
         identity_secret_set=bool(tp.identity_secret),
         require_identity=tp.require_identity,
         preview_roles=list(tp.preview_roles),
-        settings=dict(tp.settings),
+        settings=redact(tp.settings, secrets),
         created_at=tp.created_at,
     )
 
 
-def _touchpoint_input(tp: Touchpoint) -> dict[str, Any]:
+def redact(settings: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+    out = {k: v for k, v in settings.items() if k not in secrets}
+    for key in secrets:
+        out[f"{key}_set"] = bool(settings.get(key))
+    return out
+
+
+def _secrets(ctx: Ctx, channel: str) -> tuple[str, ...]:
+    return ctx.web.touchpoint_secrets.get(channel, ())
+
+
+def _out(ctx: Ctx, tp: Touchpoint) -> TouchpointOut:
+    return touchpoint_out(tp, _secrets(ctx, tp.channel))
+
+
+def _with_secrets(
+    settings: dict[str, Any], secrets: tuple[str, ...], existing: Touchpoint | None
+) -> dict[str, Any]:
+    """The settings an edit sends, with the secrets it leaves out kept as stored (the
+    API never shows them, so a read-modify-write must not erase them); ``<name>_set``
+    is read-only and dropped."""
+    out = {k: v for k, v in settings.items() if k not in {f"{s}_set" for s in secrets}}
+    for key in secrets:
+        if out.get(key) is None:
+            out.pop(key, None)
+            if existing is not None and existing.settings.get(key):
+                out[key] = existing.settings[key]
+    return out
+
+
+def _touchpoint_input(tp: Touchpoint, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
     """The stored touchpoint as a TouchpointIn document (the base a PATCH merges into)."""
-    out: dict[str, Any] = msgspec.to_builtins(touchpoint_out(tp))
+    out: dict[str, Any] = msgspec.to_builtins(touchpoint_out(tp, secrets))
     for name in ("id", "active", "created_at", "identity_secret_set"):
         out.pop(name)
     return {k: v for k, v in out.items() if v is not None}
@@ -87,7 +119,7 @@ async def build_touchpoint(
         identity_secret=secret,
         require_identity=body.require_identity,
         preview_roles=list(dict.fromkeys(body.preview_roles)),
-        settings=body.settings,
+        settings=_with_secrets(body.settings, _secrets(ctx, body.channel), existing),
         created_at=existing.created_at if existing else now,
     )
     # The channel's own rules first (chat: the domain), from its adapter.
@@ -154,7 +186,7 @@ def no_channel_settings(tp: Touchpoint) -> tuple[Touchpoint, list[tuple[str, str
 
 async def list_touchpoints(ctx: Ctx) -> Response:
     tps = await ctx.store.list_touchpoints()
-    return json_response([touchpoint_out(tp) for tp in tps])
+    return json_response([_out(ctx, tp) for tp in tps])
 
 
 async def create_touchpoint(ctx: Ctx) -> Response:
@@ -164,25 +196,25 @@ async def create_touchpoint(ctx: Ctx) -> Response:
     tp = await build_touchpoint(ctx, body, tp_id, None, ctx.now())
     await store.put_touchpoint(tp)
     await ctx.changed()
-    return json_response(touchpoint_out(tp), 201)
+    return json_response(_out(ctx, tp), 201)
 
 
 async def get_touchpoint(ctx: Ctx) -> Response:
-    return json_response(touchpoint_out(await ctx.store.get_touchpoint(ctx.param())))
+    return json_response(_out(ctx, await ctx.store.get_touchpoint(ctx.param())))
 
 
 async def _edit_touchpoint(ctx: Ctx, *, patch: bool) -> Response:
     store = ctx.store
     current = await store.get_touchpoint(ctx.param())
-    out = msgspec.to_builtins(touchpoint_out(current))
+    out = msgspec.to_builtins(_out(ctx, current))
     raw = read_only(ctx.raw, out, ("id", "active", "created_at", "identity_secret_set"))
     if patch:
-        raw = merge_patch(_touchpoint_input(current), raw)
+        raw = merge_patch(_touchpoint_input(current, _secrets(ctx, current.channel)), raw)
     body = convert(raw, TouchpointIn)
     tp = await build_touchpoint(ctx, body, current.id, current, ctx.now())
     await store.put_touchpoint(tp)
     await ctx.changed()
-    return json_response(touchpoint_out(tp))
+    return json_response(_out(ctx, tp))
 
 
 async def put_touchpoint(ctx: Ctx) -> Response:
@@ -221,7 +253,7 @@ async def duplicate_touchpoint(ctx: Ctx) -> Response:
     )
     await store.put_touchpoint(copy)
     await ctx.changed()
-    return json_response(touchpoint_out(copy), 201)
+    return json_response(_out(ctx, copy), 201)
 
 
 async def _set_active(ctx: Ctx, active: bool) -> Response:
@@ -231,13 +263,17 @@ async def _set_active(ctx: Ctx, active: bool) -> Response:
         # What is stored was validated when written; re-check it in case the rules
         # changed since (or the record was written by hand).
         await build_touchpoint(
-            ctx, convert(_touchpoint_input(tp), TouchpointIn), tp.id, tp, ctx.now()
+            ctx,
+            convert(_touchpoint_input(tp, _secrets(ctx, tp.channel)), TouchpointIn),
+            tp.id,
+            tp,
+            ctx.now(),
         )
     if tp.active != active:
         tp = msgspec.structs.replace(tp, active=active)
         await store.put_touchpoint(tp)
         await ctx.changed()
-    return json_response(touchpoint_out(tp))
+    return json_response(_out(ctx, tp))
 
 
 async def activate_touchpoint(ctx: Ctx) -> Response:

@@ -17,6 +17,7 @@ import * as templates from "/console/templates.js";
 import * as search from "/console/search.js";
 import * as sections from "/console/sections.js";
 import * as supervisor from "/console/supervisor.js";
+import * as email from "/console/email.js";
 
 const TOKEN_KEY = "gw.console.token";
 const SOUND_EVENTS = { offered: "offered", auto_assigned: "auto-assigned", transferred: "transferred", reply: "new reply" };
@@ -40,6 +41,7 @@ const S = {
   actions: new Map(), // ref -> {kind, cid, label}
   openWhenMine: new Set(), // assigned or accepted by us: open it when it lands
   soundAsked: false,
+  emailWatch: 0, // admins: the email connection banner's timer (email.js)
 };
 let conn = null;
 let ringTimer = 0;
@@ -107,6 +109,8 @@ $("logout").addEventListener("click", async () => {
 });
 
 function stopApp() {
+  clearInterval(S.emailWatch);
+  S.emailWatch = 0;
   if (conn) conn.stop();
   conn = null;
   S.token = "";
@@ -248,6 +252,7 @@ function onSnapshot(f) {
   S.priorityDisplay = f.priority_display === "numbers" ? "numbers" : "icons";
   S.dispositions = f.dispositions || [];
   $("me").textContent = f.agent.name;
+  if (f.agent.role === "admin" && !S.emailWatch) S.emailWatch = email.watchConnections(S.token, $("app-view"));
   setStatus(f.agent.status);
   S.convs.clear();
   S.offers.clear();
@@ -577,9 +582,10 @@ function renderConversation(opts) {
   if (S.lastShown !== c.conversation_id) { search.reset(); S.lastShown = c.conversation_id; }
   if (mayRead(c)) {
     // The contact card and the notes beside the thread (contact-card.js, notes.js).
+    // Headings first: the sections are labelled by them while their content loads.
     const side = h("aside", { class: "side", "aria-label": t("card.title") },
-      h("section", { class: "card", id: "contact-card", "aria-labelledby": "card-h" }),
-      h("section", { class: "notes-box", id: "notes-box", "aria-labelledby": "notes-h" }));
+      h("section", { class: "card", id: "contact-card", "aria-labelledby": "card-h" }, h("h3", { id: "card-h" }, t("card.title"))),
+      h("section", { class: "notes-box", id: "notes-box", "aria-labelledby": "notes-h" }, h("h3", { id: "notes-h" }, t("notes.title"))));
     body.append(side);
     card.render(side.querySelector("#contact-card"), c.conversation_id, ctx);
     notes.render(side.querySelector("#notes-box"), c, ctx);
@@ -589,6 +595,7 @@ function renderConversation(opts) {
       h("ol", { id: "messages", class: "messages", "aria-label": "Messages" })));
     if (!th.loaded) send({ type: "history", conversation_id: c.conversation_id, limit: 50 });
     renderMessages(true);
+    if (c.channel === "email") column.append(email.panel(c.conversation_id, S.token));
   } else {
     column.append(h("p", { class: "empty" }, "Preview is not available for your role. Assign the conversation to read it."));
   }
@@ -638,12 +645,15 @@ function typingText(cid) {
 
 function replyForm(c) {
   const ta = h("textarea", { id: "reply", rows: 3, maxlength: 4000, "aria-describedby": "reply-hint" });
+  const mail = c.channel === "email" ? email.composeFields(c.conversation_id, "") : null;
   const doSend = () => {
     const body = ta.value.trim();
     if (!body) return;
     ta.value = "";
     typing(c.conversation_id, false);
-    sendReply(c.conversation_id, body);
+    const content = mail && mail.content(body);
+    if (mail) mail.reset();
+    sendReply(c.conversation_id, body, content);
   };
   const enterSends = !!prefs.get("enterSends");
   ta.addEventListener("keydown", (e) => {
@@ -654,6 +664,7 @@ function replyForm(c) {
   });
   ta.addEventListener("input", () => typing(c.conversation_id, !!ta.value));
   const form = h("form", { class: "reply" },
+    mail && mail.node,
     h("label", { for: "reply" }, "Reply"),
     ta,
     h("div", { class: "reply-bar" },
@@ -687,11 +698,18 @@ function wrapupForm(c) {
   return form;
 }
 
-function sendReply(cid, body) {
+function sendReply(cid, body, content) {
   const th = thread(cid);
   const p = { client_msg_id: uid(), body, at: Date.now() / 1000, failed: false };
   th.pending.set(p.client_msg_id, p);
   renderMessages(true);
+  if (content) {
+    // email with recipients, subject or a forward: the message API (docs/channels/email.md)
+    email.sendWithContent(cid, S.token, p.client_msg_id, body, content)
+      .then((ack) => onAck({ ...ack, type: "ack" }))
+      .catch((err) => { p.failed = true; p.error = err.message; renderMessages(); });
+    return;
+  }
   conn && conn.send({ type: "send", conversation_id: cid, client_msg_id: p.client_msg_id, body });
 }
 
@@ -767,6 +785,8 @@ function onItem(f, live) {
       const el = $("typing");
       if (el) el.textContent = "";
       announce(`${f.sender_name}: ${f.body}`);
+      const panel = document.querySelector(".email-panel");
+      if (panel && panel.refresh) panel.refresh();
     }
     if (c && c.place === "assigned") notify.show(t("notify.reply", { name: f.sender_name }), `reply-${f.conversation_id}`);
   }
