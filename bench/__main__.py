@@ -20,6 +20,7 @@ WORKLOADS = {
     "relay": "bench.relay",
     "idle": "bench.idle",
     "contact-center": "bench.contact_center",
+    "attachments": "bench.attachments",
     "report": "bench.report",
     "all": "bench.all",
 }

@@ -33,6 +33,7 @@ from gateway.model.channel_state import Content
 from gateway.model.channels import ChannelName, ChannelSpec, channel
 from gateway.model.records import Agent, Conversation, Message, Touchpoint
 from gateway.ports.presence import Presence
+from gateway.services.attachments import Attachments
 from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
@@ -56,6 +57,7 @@ class Core:
     directory: Directory
     conversations: ConversationService
     contacts: ContactService
+    attachments: Attachments
     deliveries: Deliveries
     notifier: Notifier
     presence: Presence

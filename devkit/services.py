@@ -1,5 +1,6 @@
 """Real servers for the tests, the benchmarks and scripts/cluster: PostgreSQL, Redis,
-Dovecot (IMAP, for the email channel) and the gateway itself.
+Dovecot (IMAP, for the email channel), an S3-compatible object store (moto in server
+mode) and the gateway itself.
 
 Each is started from its real binary in a temporary directory on a free loopback port
 and stopped at the end. A missing binary is an error with the package to install, never
@@ -215,6 +216,85 @@ def start_redis() -> Redis:
     )
     wait_port(port, proc=proc)
     return Redis(f"redis://127.0.0.1:{port}/0", port, proc)
+
+
+# Credentials the S3 server accepts (moto takes any); the gateway reads them from the
+# usual AWS variables.
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "gateway-test",
+    "AWS_SECRET_ACCESS_KEY": "gateway-test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@dataclass
+class S3Server:
+    """moto's S3 in server mode: a real HTTP server speaking the S3 API."""
+
+    endpoint: str
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    def url(self, bucket: str, prefix: str = "") -> str:
+        """A GATEWAY_BLOB_URL for a bucket on this server."""
+        return f"s3://{bucket}/{prefix}?endpoint={self.endpoint}"
+
+    def create_bucket(self, bucket: str) -> None:
+        import boto3  # dev dependency: the tests' own S3 client
+
+        client = boto3.client("s3", endpoint_url=self.endpoint, **_boto_env())
+        client.create_bucket(Bucket=bucket)
+
+    def keys(self, bucket: str) -> list[str]:
+        """Every object key in a bucket (a test looks for what is left)."""
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=self.endpoint, **_boto_env())
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+    @staticmethod
+    def bucket_of(blob_url: str) -> str:
+        """The bucket of a GATEWAY_BLOB_URL made by ``url``."""
+        return blob_url.removeprefix("s3://").split("/", 1)[0]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _boto_env() -> dict[str, str]:
+    return {
+        "aws_access_key_id": S3_ENV["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": S3_ENV["AWS_SECRET_ACCESS_KEY"],
+        "region_name": S3_ENV["AWS_DEFAULT_REGION"],
+    }
+
+
+def start_s3() -> S3Server:
+    try:
+        import flask  # noqa: F401 - moto's server mode needs it
+        import moto.server  # noqa: F401
+    except ImportError as exc:
+        raise ServiceMissing(
+            f"moto's S3 server cannot run ({exc}): install the dev dependencies "
+            "(pip install -e '.[dev]': moto[s3], flask, flask-cors)"
+        ) from exc
+    os.environ.update(S3_ENV)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **S3_ENV},
+    )
+    wait_port(port, proc=proc)
+    return S3Server(f"http://127.0.0.1:{port}", port, proc)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
@@ -25,17 +26,20 @@ from channels.base import ChannelAdapter, Core
 from channels.chat import ChatChannel
 from channels.email import EmailChannel
 from gateway import metrics
-from gateway.auth import Tokens, load_secret, new_id
+from gateway.auth import FileLinks, Tokens, load_secret, new_id
 from gateway.cluster.lease import Leadership
 from gateway.cluster.link import ClusterLink
 from gateway.demo import DEMO_ADMIN, DEMO_AGENT, seed_demo
 from gateway.errors import CloseCode, GatewayError
+from gateway.model.attachment_rules import chat_rule, rules
+from gateway.ports.blobs import create_blobs
 from gateway.ports.bus import create_bus
 from gateway.ports.presence import LocalPresence, Presence, RedisPresence
 from gateway.ports.store import create_store
 from gateway.services.access import AccessPolicy
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
+from gateway.services.attachments import Attachments
 from gateway.services.channel_state import ChannelState
 from gateway.services.contact_card import ContactCards
 from gateway.services.contacts import ContactService
@@ -54,7 +58,7 @@ from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries
 from gateway.services.workspace import Workspace
 from gateway.settings import Settings
-from gateway.web import pages
+from gateway.web import files, pages
 from gateway.web.admin.routes import admin_routes
 from gateway.web.agent_presence import AgentSockets
 from gateway.web.agent_socket import agent_endpoint
@@ -78,13 +82,15 @@ class Node:
         clock = time.time
         self.clock = clock
         self.node_id = settings.node_id or new_id("node")
+        secret = load_secret(settings)
         self.tokens = Tokens(
-            load_secret(settings),
+            secret,
             visitor_ttl=settings.visitor_token_ttl,
             agent_ttl=settings.agent_token_ttl,
         )
         # -- ports ---------------------------------------------------------------------
         self.store = create_store(settings.store_url)
+        self.blobs = create_blobs(settings.blob_store_url)
         self.bus = create_bus(settings.redis_url)
         self.redis: aioredis.Redis | None = None
         self.presence: Presence = LocalPresence()
@@ -116,6 +122,18 @@ class Node:
             self.deliveries,
             router,
         )
+        self.attachments = Attachments(
+            store=self.store,
+            blobs=self.blobs,
+            rules=rules(
+                chat_rule(settings.chat_attachment_types, settings.chat_attachment_max_bytes)
+            ),
+            links=FileLinks(secret),
+            clock=clock,
+            staging=Path(settings.data_dir) / "uploads",
+            orphan_age=settings.attachment_orphan_age,
+            link_ttl=settings.attachment_link_ttl,
+        )
         self.conversations = ConversationService(
             store=self.store,
             directory=self.directory,
@@ -125,6 +143,7 @@ class Node:
             access=self.access,
             notifier=self.notifier,
             summaries=self.summaries,
+            files=self.attachments,
             deliveries=self.deliveries,
             clock=clock,
             backlog_page=settings.history_page_size * 4,
@@ -136,6 +155,7 @@ class Node:
             shell=self.shell,
             access=self.access,
             notifier=self.notifier,
+            files=self.attachments,
             deliveries=self.deliveries,
             state=self.channel_state,
             clock=clock,
@@ -149,6 +169,7 @@ class Node:
             notifier=self.notifier,
             summaries=self.summaries,
             tokens=self.tokens,
+            attachment_rules=self.attachments.rules,
             clock=clock,
         )
         live = LiveView(self.store, self.directory, self.contacts.name, router)
@@ -191,6 +212,7 @@ class Node:
             directory=self.directory,
             conversations=self.conversations,
             contacts=self.contacts,
+            attachments=self.attachments,
             deliveries=self.deliveries,
             notifier=self.notifier,
             presence=self.presence,
@@ -215,6 +237,7 @@ class Node:
             directory=self.directory,
             contacts=self.contacts,
             conversations=self.conversations,
+            attachments=self.attachments,
             desk=self.desk,
             agents=self.agents,
             workspace=self.workspace,
@@ -232,6 +255,8 @@ class Node:
 
     async def start(self) -> None:
         await self.store.open()
+        await self.blobs.open()
+        await self.attachments.start()
         await self.directory.load()
         await self.presence.start()
         await self.agents.restore_statuses()
@@ -255,6 +280,8 @@ class Node:
             await self.link.stop()
         await self.presence.stop()
         await self.hub.stop()
+        await self.attachments.stop()
+        await self.blobs.close()
         await self.store.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -274,10 +301,12 @@ class Node:
         home = "/demo" if self.settings.demo else "/console"
         return [
             WebSocketRoute("/ws/agent", agent_endpoint),
+            *files.routes(),
             Mount(
                 "/api",
                 routes=[
                     *api_routes(),
+                    *files.api_routes(),
                     *admin_routes(),
                     *(r for channel in self.channels for r in channel.api_routes()),
                 ],

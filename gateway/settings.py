@@ -60,6 +60,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     conversations_per_ip_per_hour: RateLimit = 30
     conversations_per_touchpoint_per_hour: RateLimit = 1000
     trusted_proxies: str = ""
+    # empty: files under data_dir/blobs (see blob_store_url)
+    blob_url: str = ""
+    attachment_link_ttl: PositiveInt = 300
+    attachment_orphan_age: PositiveInt = 3600
+    chat_attachment_types: str = (
+        "jpg,png,gif,webp,pdf,txt,csv,doc,docx,xls,xlsx,ppt,pptx,odt,ods,mp3,mp4"
+    )
+    chat_attachment_max_bytes: PositiveInt = 10 * 1024 * 1024
 
     def __post_init__(self) -> None:
         scheme = self.store_url.split(":", 1)[0]
@@ -74,6 +82,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         if self.secret_key and len(self.secret_key) < 32:
             raise ConfigError(f"{PREFIX}SECRET_KEY: must be at least 32 characters")
         self.trusted_proxy_networks  # noqa: B018 - parsing validates it
+        if not self.blob_store_url.startswith(("file://", "s3://")):
+            raise ConfigError(
+                f"{PREFIX}BLOB_URL: use file:///path for files on this machine or "
+                "s3://bucket?endpoint=https://host for S3-compatible storage"
+            )
 
     @property
     def trusted_proxy_networks(self) -> list[IPNetwork]:
@@ -95,6 +108,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         """The database the store uses: GATEWAY_DATABASE_URL, or by default the SQLite
         file ``gateway.db`` in GATEWAY_DATA_DIR."""
         return self.database_url or f"sqlite:///{Path(self.data_dir) / 'gateway.db'}"
+
+    @property
+    def blob_store_url(self) -> str:
+        """Where attachments are kept: GATEWAY_BLOB_URL, or by default the directory
+        ``blobs`` in GATEWAY_DATA_DIR."""
+        return self.blob_url or f"file://{(Path(self.data_dir) / 'blobs').absolute()}"
 
     @property
     def uses_postgres(self) -> bool:

@@ -34,6 +34,18 @@ def redis_server() -> Iterator[services.Redis]:
 
 
 @pytest.fixture(scope="session")
+def s3_server() -> Iterator[services.S3Server]:
+    try:
+        server = services.start_s3()
+    except services.ServiceMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def dovecot() -> Iterator[services.Dovecot]:
     try:
         server = services.start_dovecot()

@@ -8,16 +8,20 @@ import msgspec
 
 from gateway.protocol.frames import (
     Ack,
-    Body,
+    AttachmentIds,
     ClientMsgId,
     Error,
     EventOut,
+    FileRules,
     Frame,
     HistoryOut,
     Id,
     Limit,
+    Links,
+    LinksOut,
     MessageOut,
     Ok,
+    OptionalBody,
     Seq,
     TokenRenewed,
     Typing,
@@ -86,9 +90,12 @@ class SetStatus(Frame, tag="status"):
 
 
 class AgentSend(Frame, tag="send"):
+    """A reply: text, files (uploaded first), or both."""
+
     conversation_id: Id
-    body: Body
     client_msg_id: ClientMsgId
+    body: OptionalBody = ""
+    attachments: AttachmentIds = []
 
 
 class AgentTyping(Frame, tag="typing"):
@@ -124,6 +131,7 @@ AgentIn = (
     | AddNote
     | WatchLive
     | Monitor
+    | Links
 )
 
 
@@ -157,6 +165,8 @@ class ChannelInfo(msgspec.Struct, omit_defaults=True):
     label: str
     live: bool
     attachments: bool = False
+    # what it takes, as configured (absent when it takes no files)
+    files: FileRules | None = None
     outbound_start: bool = False
     # seconds the contact's last message keeps the agent's editor open
     session_window: float | None = None
@@ -254,4 +264,5 @@ AgentOut = (
     | NoteOut
     | LiveSnapshot
     | LiveUpdate
+    | LinksOut
 )

@@ -10,16 +10,17 @@ from its last seq, which reads the store.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 
 from gateway import metrics
 from gateway import protocol as p
 from gateway.auth import Identity, new_id
-from gateway.errors import ActionRefused, Conflict, Forbidden, NotFound
+from gateway.errors import ActionRefused, Conflict, Forbidden, NotFound, ProtocolError
 from gateway.model.inbound import InboundMessage
-from gateway.model.records import LIVE_STATES, Contact, Conversation, Message
+from gateway.model.records import LIVE_STATES, Attachment, Contact, Conversation, Message
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
+from gateway.services.attachments import Attachments, contact_reader
 from gateway.services.contacts import ContactService
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
@@ -27,7 +28,7 @@ from gateway.services.effects import Effects
 from gateway.services.notify import MessageNote, Notifier, UnreadNote
 from gateway.services.router_rebuild import arrival
 from gateway.services.router_shell import RouterShell
-from gateway.services.views import Summaries, frame_for
+from gateway.services.views import Summaries, event_body, frame_for
 
 Admit = Callable[[], Awaitable[None]]
 
@@ -44,10 +45,12 @@ class ConversationService:
         access: AccessPolicy,
         notifier: Notifier,
         summaries: Summaries,
+        files: Attachments,
         deliveries: Deliveries,
         clock: Callable[[], float],
         backlog_page: int,
     ) -> None:
+        self._files = files
         self._deliveries = deliveries
         self._store = store
         self._dir = directory
@@ -140,7 +143,12 @@ class ConversationService:
     async def receive(self, msg: InboundMessage) -> tuple[Conversation, Message, bool]:
         """A contact's message from a channel's provider: appended to their open
         conversation on the touchpoint, or to a new one. Idempotent on the provider's
-        message id: a retry returns what the first delivery stored, and False."""
+        message id: a retry returns what the first delivery stored, and False.
+
+        Its files are stored through the channel's rules first (a retry fetches none).
+        What could not be passed on (files refused, content the adapter reported as
+        unsupported) follows the message as an ``unsupported`` event: the agent's
+        automatic notice."""
         tp = self._dir.touchpoints.get(msg.touchpoint_id)
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint does not accept messages")
@@ -148,15 +156,50 @@ class ConversationService:
         conv = await self._thread(msg)
         if conv is None:
             conv, _ = await self.start(tp.id, msg.address, fields)
+        now = msg.sent_at if msg.sent_at is not None else self._clock()
+        ids: list[str] = []
+        notices = list(msg.unsupported)
+        if msg.files and not await self._store.message_by_client_id(
+            conv.id, "contact", msg.address, msg.provider_message_id
+        ):
+            ids, refused = await self._files.receive(conv, msg.address, msg.files)
+            notices = refused + notices
+        notice = event_body("unsupported", detail="; ".join(notices)[:2000]) if notices else ""
+        if notices and not msg.body and not ids:
+            # Nothing of it could be passed on: the notice takes its place (and its
+            # provider id, so that a retry stores nothing twice).
+            message, created, after = await self._store.append(
+                conv.id,
+                sender="contact",
+                sender_id=msg.address,
+                client_msg_id=msg.provider_message_id,
+                body=notice,
+                now=now,
+                kind="event",
+            )
+            await self._deliver_contact_message(message, after, fresh=False)
+            return after, message, created
         message, created, after = await self._store.append(
             conv.id,
             sender="contact",
             sender_id=msg.address,
             client_msg_id=msg.provider_message_id,
             body=msg.body,
-            now=msg.sent_at if msg.sent_at is not None else self._clock(),
+            now=now,
+            attachments=ids,
         )
         await self._deliver_contact_message(message, after, fresh=created)
+        if created and notice:
+            event, _, after = await self._store.append(
+                conv.id,
+                sender="system",
+                sender_id="",
+                client_msg_id="",
+                body=notice,
+                now=now,
+                kind="event",
+            )
+            await self._deliver_contact_message(event, after, fresh=False)
         return after, message, created
 
     async def _thread(self, msg: InboundMessage) -> Conversation | None:
@@ -198,9 +241,19 @@ class ConversationService:
         return msg, created
 
     # -- writing, reading, typing ------------------------------------------------------
-    async def contact_send(self, conv: Conversation, client_msg_id: str, body: str) -> p.Ack:
+    async def contact_send(
+        self,
+        conv: Conversation,
+        client_msg_id: str,
+        body: str,
+        attachments: Sequence[str] = (),
+    ) -> p.Ack:
         if conv.state not in LIVE_STATES:
             raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
+        if not body and not attachments:
+            raise ProtocolError("a message needs a body or files", code="invalid_field")
+        if attachments:
+            await self._files.check_message(conv, attachments)
         msg, created, after = await self._store.append(
             conv.id,
             sender="contact",
@@ -208,6 +261,7 @@ class ConversationService:
             client_msg_id=client_msg_id,
             body=body,
             now=self._clock(),
+            attachments=attachments,
         )
         # Published again for a retry too: the first attempt may have stored the message
         # and then failed to publish it (clients drop what they already have by seq).
@@ -243,6 +297,29 @@ class ConversationService:
         for agent_id in self._access.inbox_viewers(conv.queue_ids, only):
             summary = await self._summaries.summary(router, agent_id, conv)
             await self._notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
+
+    async def contact_upload(
+        self,
+        conv: Conversation,
+        name: str,
+        chunks: AsyncIterable[bytes],
+        declared_size: int | None,
+    ) -> Attachment:
+        """A file for the contact's next message, in their live conversation."""
+        if conv.state not in LIVE_STATES:
+            raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
+        return await self._files.upload(
+            conv,
+            uploader="contact",
+            uploader_id=conv.address,
+            name=name,
+            chunks=chunks,
+            declared_size=declared_size,
+        )
+
+    async def contact_links(self, conv: Conversation, ids: Sequence[str], ref: str) -> p.LinksOut:
+        """Links for the contact to files of their own conversation."""
+        return await self._files.links(conv, contact_reader(conv.address), ids, ref)
 
     async def contact_read(self, conv: Conversation, seq: int) -> None:
         conv = await self._store.mark_read(conv.id, "contact", seq)

@@ -134,6 +134,12 @@ class Deliveries:
         spec = CHANNELS.get(channel)
         return spec is not None and spec.tracked_delivery
 
+    def delivers_files(self, channel: str) -> bool:
+        """Whether this channel's adapter sends a message's files along (it says so with
+        ``delivers_files = True``); a channel whose adapter would drop them takes none
+        from agents."""
+        return bool(getattr(self._channels.get(channel), "delivers_files", False))
+
     async def check(self, conv: Conversation) -> None:
         """The channel's refusal of a message to this contact now, if any."""
         outbound = self._channels.get(conv.channel)

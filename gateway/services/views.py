@@ -14,11 +14,12 @@ import msgspec
 
 import routing as r
 from gateway import protocol as p
+from gateway.model.attachment_rules import AttachmentRule
 from gateway.model.records import Conversation, Message, Sender
 from gateway.ports.store.base import Store
 from gateway.services.directory import Directory
 
-EVENT_KINDS = ("agent_joined", "agent_left", "ended")
+EVENT_KINDS = ("agent_joined", "agent_left", "ended", "unsupported")
 # The wire keeps protocol version 1's word for the contact side: "visitor".
 WIRE_SENDER: dict[Sender, Literal["visitor", "agent", "system"]] = {
     "contact": "visitor",
@@ -34,14 +35,15 @@ class EventBody(msgspec.Struct, frozen=True):
 
     event: str
     agent_name: str = ""
+    detail: str = ""
 
 
 _event_decoder = msgspec.json.Decoder(EventBody)
 _event_encoder = msgspec.json.Encoder()
 
 
-def event_body(event: str, agent_name: str = "") -> str:
-    return _event_encoder.encode(EventBody(event, agent_name)).decode()
+def event_body(event: str, agent_name: str = "", detail: str = "") -> str:
+    return _event_encoder.encode(EventBody(event, agent_name, detail)).decode()
 
 
 def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
@@ -55,6 +57,7 @@ def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
             event=event,  # type: ignore[arg-type]
             at=msg.created_at,
             agent_name=body.agent_name,
+            detail=body.detail,
         )
     return p.MessageOut(
         conversation_id=msg.conversation_id,
@@ -64,7 +67,35 @@ def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
         body=msg.body,
         at=msg.created_at,
         client_msg_id=msg.client_msg_id,
+        attachments=[
+            p.AttachmentOut(
+                id=a.id,
+                name=a.name,
+                content_type=a.content_type,
+                size=a.size,
+                width=a.width,
+                height=a.height,
+                thumbnail=a.thumbnail,
+            )
+            for a in msg.attachments
+        ],
     )
+
+
+def file_rules(rule: AttachmentRule | None) -> p.FileRules | None:
+    """A channel's attachment rule as the clients see it; None when it takes no files."""
+    if rule is None or not rule.types:
+        return None
+    return p.FileRules(
+        types=rule.allowed_names(), max_bytes=rule.max_file_bytes, max_files=rule.max_files
+    )
+
+
+def preview(msg: Message) -> str:
+    """A message in one line, for list rows: its text, or its files' names."""
+    if msg.body or not msg.attachments:
+        return msg.body
+    return "\N{PAPERCLIP} " + ", ".join(a.name for a in msg.attachments)
 
 
 class _Peek(msgspec.Struct):
@@ -146,7 +177,7 @@ class Summaries:
             unread=conv.agent_unread,
             last_seq=conv.last_seq,
             dedicated=conv.dedicated,
-            last_message=last[0].body if last else "",
+            last_message=preview(last[0]) if last else "",
             last_message_at=last[0].created_at if last else 0.0,
             offer_expires_at=(view.offer_expires_at or 0.0) if view else 0.0,
             preview=bool(tp and agent and agent.role in tp.preview_roles),

@@ -15,6 +15,7 @@ from gateway.model.records import Touchpoint
 from gateway.ports.store.base import Store
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
+from gateway.services.attachments import Attachments
 from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
@@ -52,6 +53,7 @@ class Web:
     directory: Directory
     contacts: ContactService
     conversations: ConversationService
+    attachments: Attachments
     desk: AgentDesk
     agents: AgentService
     workspace: Workspace

@@ -121,7 +121,8 @@ def fields_of(r: httpx.Response) -> list[str]:
 
 def mounted_operations() -> set[tuple[str, str]]:
     """(path, method) of every route the real application mounts under /api, plus the
-    widget bootstrap: built in-process from gateway.app.create_app (not started)."""
+    widget's bootstrap and upload: built in-process from gateway.app.create_app (not
+    started)."""
     settings = load_settings(
         {
             "GATEWAY_DATABASE_URL": "sqlite:///:memory:",
@@ -135,7 +136,10 @@ def mounted_operations() -> set[tuple[str, str]]:
             for sub in route.routes:
                 assert isinstance(sub, Route)
                 out.update(("/api" + sub.path, m) for m in sub.methods or () if m != "HEAD")
-        elif isinstance(route, Route) and route.path == "/widget/bootstrap":
+        elif isinstance(route, Route) and route.path in (
+            "/widget/bootstrap",
+            "/widget/attachments",
+        ):
             out.update((route.path, m) for m in route.methods or () if m != "HEAD")
     return out
 

@@ -17,17 +17,21 @@ from gateway.model.records import (
     ConversationState,
     DeliveryState,
     Message,
+    Sender,
     Side,
 )
+from gateway.ports.store._attachments import QUEUE_CONTACT_BLOBS
 from gateway.ports.store._rows import (
     _CONVERSATION_STUB,
     _DELIVERY_RANK,
+    ATTACHMENTS,
     CONTACTS,
     CONVERSATIONS,
     LINK_ADDRESS,
     MARK_READ,
     MESSAGE_COLUMNS,
     NOTES,
+    SELECT_BY_CLIENT_ID,
     SELECT_MESSAGES,
     Row,
     SQLBase,
@@ -127,7 +131,9 @@ class HistoryRows(SQLBase):
 
     async def delete_contact(self, contact_id: str) -> int:
         async with self._transaction() as c:
-            # messages go with their conversations (ON DELETE CASCADE)
+            # the files' bytes are the blob store's: queue them before their rows go
+            await c.execute(QUEUE_CONTACT_BLOBS, contact_id)
+            # messages and attachments go with their conversations (ON DELETE CASCADE)
             deleted = await c.fetch(
                 "DELETE FROM conversations WHERE contact_id = $1 RETURNING id", contact_id
             )
@@ -156,12 +162,26 @@ class HistoryRows(SQLBase):
                 " WHERE c.contact_id = $1 ORDER BY n.created_at, n.id",
                 contact_id,
             )
+            attachment_rows = await c.fetch(
+                f"SELECT {', '.join('a.' + col for col in ATTACHMENTS.columns)}"
+                " FROM attachments a JOIN conversations c ON c.id = a.conversation_id"
+                " WHERE c.contact_id = $1 AND a.seq > 0",
+                contact_id,
+            )
         notes_by_conversation: dict[str, list[Any]] = {}
         for n in note_rows:
             notes_by_conversation.setdefault(n[1], []).append(msgspec.to_builtins(NOTES.decode(n)))
+        sent = {a.id: a for a in map(ATTACHMENTS.decode, attachment_rows)}
         by_conversation: dict[str, list[Any]] = {}
+        files: dict[str, list[Any]] = {}  # in the order of the messages that carry them
         for r in message_rows:
-            by_conversation.setdefault(r[0], []).append(msgspec.to_builtins(decode_message(r)))
+            decoded = decode_message(r)
+            message = msgspec.to_builtins(decoded)
+            message["attachments"] = list(message["attachments"])  # JSON's array, not a tuple
+            by_conversation.setdefault(r[0], []).append(message)
+            for ref in decoded.attachments:
+                if ref.id in sent:
+                    files.setdefault(r[0], []).append(msgspec.to_builtins(sent[ref.id]))
         conversations = []
         for r in conversation_rows:
             conv = CONVERSATIONS.decode(r)
@@ -169,6 +189,7 @@ class HistoryRows(SQLBase):
             item["messages"] = by_conversation.get(conv.id, [])
             # agents' notes on the conversation: data about the contact too
             item["conversation_notes"] = notes_by_conversation.get(conv.id, [])
+            item["attachments"] = files.get(conv.id, [])
             conversations.append(item)
         return {
             "contact": msgspec.to_builtins(CONTACTS.decode(contact_row)),
@@ -289,6 +310,15 @@ class HistoryRows(SQLBase):
             ):
                 raise NotFound(f"conversation {conversation_id!r} not found")
         return [decode_message(r) for r in rows]
+
+    async def message_by_client_id(
+        self, conversation_id: str, sender: Sender, sender_id: str, client_msg_id: str
+    ) -> Message | None:
+        async with self._connection() as c:
+            row = await c.fetchrow(
+                SELECT_BY_CLIENT_ID, conversation_id, sender, sender_id, client_msg_id
+            )
+        return None if row is None else decode_message(row)
 
     async def set_delivery(
         self,

@@ -26,6 +26,8 @@ from gateway.errors import NotFound, StoreUnavailable
 from gateway.model.records import (
     Agent,
     AgentSession,
+    Attachment,
+    AttachmentRef,
     Contact,
     Conversation,
     ConversationNote,
@@ -124,10 +126,11 @@ CONTACTS = Table(
 CONVERSATIONS = Table("conversations", Conversation, order="created_at, id")
 TEMPLATES = Table("templates", Template, order="collection, name, id")
 NOTES = Table("conversation_notes", ConversationNote, order="created_at, id")
+ATTACHMENTS = Table("attachments", Attachment, order="created_at, id")
 
 MESSAGE_COLUMNS = (
     "conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind,"
-    " delivery, delivery_error, provider_id"
+    " delivery, delivery_error, provider_id, attachments"
 )
 SELECT_MESSAGES = f"SELECT {MESSAGE_COLUMNS} FROM messages"
 # The message a retry refers to (the partial unique index covers non-empty ids only).
@@ -145,6 +148,18 @@ LINK_ADDRESS = (
 )
 
 
+_refs = msgspec.json.Decoder(tuple[AttachmentRef, ...])
+_NO_REFS = ("[]", b"[]")
+
+
+def refs_json(refs: tuple[AttachmentRef, ...]) -> str:
+    return to_json(refs)
+
+
+def decode_refs(raw: str | bytes) -> tuple[AttachmentRef, ...]:
+    return () if raw in _NO_REFS else _refs.decode(raw)
+
+
 def decode_message(r: Row) -> Message:
     return Message(
         conversation_id=r[0],
@@ -158,6 +173,7 @@ def decode_message(r: Row) -> Message:
         delivery=r[8],
         delivery_error=r[9],
         provider_id=r[10],
+        attachments=decode_refs(r[11]),
     )
 
 

@@ -1,12 +1,14 @@
 """The store's operations whose SQL both dialects share (_config.py, _history.py,
-_channel_state.py),
+_attachments.py, _channel_state.py),
 and the message append both dialects build theirs on."""
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 
 from gateway.model.records import DeliveryState, Message, MessageKind, Sender
+from gateway.ports.store._attachments import AttachmentRows
 from gateway.ports.store._channel_state import ChannelStateRows
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
@@ -14,7 +16,7 @@ from gateway.ports.store._workspace import WorkspaceRows
 from gateway.ports.store.base import Appended
 
 
-class SQLStore(ConfigRows, HistoryRows, WorkspaceRows, ChannelStateRows):
+class SQLStore(ConfigRows, HistoryRows, WorkspaceRows, AttachmentRows, ChannelStateRows):
     """The operations whose SQL both dialects share."""
 
     async def append_message(
@@ -27,6 +29,7 @@ class SQLStore(ConfigRows, HistoryRows, WorkspaceRows, ChannelStateRows):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
     ) -> tuple[Message, bool]:
         # Both dialects implement ``append`` in one statement (or one group commit);
@@ -39,6 +42,7 @@ class SQLStore(ConfigRows, HistoryRows, WorkspaceRows, ChannelStateRows):
             body=body,
             now=now,
             kind=kind,
+            attachments=attachments,
             delivery=delivery,
         )
         return appended.message, appended.created
@@ -54,5 +58,6 @@ class SQLStore(ConfigRows, HistoryRows, WorkspaceRows, ChannelStateRows):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
     ) -> Appended: ...

@@ -16,6 +16,7 @@ its own for anything that matters to behaviour).
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from gateway.model.channel_state import Connection, ConnectionStatus, Content, Cursor, MessageRef
@@ -24,6 +25,7 @@ from gateway.model.records import (
     Agent,
     AgentChosenStatus,
     AgentSession,
+    Attachment,
     Contact,
     ContactAddress,
     Conversation,
@@ -206,13 +208,16 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def delete_contact(self, contact_id: str) -> int:
-        """Delete the contact, its conversations and their messages (right to be
-        forgotten). Return the number of conversations deleted. NotFound if unknown."""
+        """Delete the contact, its conversations, their messages and attachments (right
+        to be forgotten); the attachments' blob keys are queued for deletion, due at
+        once (``due_blob_deletions``). Return the number of conversations deleted.
+        NotFound if unknown."""
 
     @abc.abstractmethod
     async def export_contact(self, contact_id: str) -> dict[str, Any]:
-        """{"contact": {...}, "conversations": [{..., "messages": [...]}, ...]} as JSON-able
-        builtins, conversations by creation time, messages by seq."""
+        """{"contact": {...}, "conversations": [{..., "messages": [...],
+        "attachments": [...]}, ...]} as JSON-able builtins, conversations by creation
+        time, messages by seq, attachments (the attached ones) by seq then id."""
 
     # -- conversations -------------------------------------------------------------
     @abc.abstractmethod
@@ -252,11 +257,17 @@ class Store(abc.ABC):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
     ) -> tuple[Message, bool]:
         """Store a message with the conversation's next seq, in one transaction that also
         bumps the other side's unread count (a contact's message bumps agent_unread,
         agent and system text bumps contact_unread; events bump nothing) and last_seq.
+
+        ``attachments`` are ids of uploads to attach, in order: each must be of this
+        conversation, uploaded by this sender (``uploader``, ``uploader_id``) and not
+        attached yet, else NotFound and nothing is stored. They get the message's seq,
+        and the message keeps their ``AttachmentRef`` s.
 
         Idempotent on (conversation_id, sender, sender_id, client_msg_id): a retry returns
         the message stored the first time and False, storing nothing. Returns (message,
@@ -276,6 +287,7 @@ class Store(abc.ABC):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
     ) -> Appended:
         """``append_message``, and the conversation as it is right after (its owner,
@@ -289,6 +301,7 @@ class Store(abc.ABC):
             body=body,
             now=now,
             kind=kind,
+            attachments=attachments,
             delivery=delivery,
         )
         return Appended(message, created, await self.get_conversation(conversation_id))
@@ -304,6 +317,12 @@ class Store(abc.ABC):
     ) -> list[Message]:
         """Ascending by seq. With before_seq, the *last* `limit` messages before it (for
         paging back through history), still returned in ascending order."""
+
+    @abc.abstractmethod
+    async def message_by_client_id(
+        self, conversation_id: str, sender: Sender, sender_id: str, client_msg_id: str
+    ) -> Message | None:
+        """The message this sender stored under this client message id, if any."""
 
     @abc.abstractmethod
     async def set_delivery(
@@ -392,6 +411,40 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def notes(self, conversation_id: str) -> list[ConversationNote]:
         """Oldest first; NotFound for an unknown conversation."""
+
+    # -- attachments ---------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_attachment(self, attachment: Attachment) -> None:
+        """Record an upload (its seq is 0 whatever is passed: not attached yet), and in
+        the same transaction take its blob keys off the deletion queue (an upload
+        queues them first, so that a crash before this leaves nothing behind).
+        Conflict for a duplicate id, NotFound for an unknown conversation."""
+
+    @abc.abstractmethod
+    async def get_attachment(self, attachment_id: str) -> Attachment:
+        """NotFound when absent."""
+
+    @abc.abstractmethod
+    async def get_attachments(self, attachment_ids: Sequence[str]) -> list[Attachment]:
+        """Those that exist, in the order asked."""
+
+    @abc.abstractmethod
+    async def queue_blob_deletions(self, blob_keys: Sequence[str], due_at: float) -> None:
+        """These blob keys are to be deleted from the blob store from ``due_at`` on (a
+        key already queued takes the new time)."""
+
+    @abc.abstractmethod
+    async def due_blob_deletions(self, now: float, limit: int = 100) -> list[str]:
+        """Up to ``limit`` queued keys due at ``now``, the longest due first."""
+
+    @abc.abstractmethod
+    async def forget_blob_deletions(self, blob_keys: Sequence[str]) -> None:
+        """These keys were deleted from the blob store: off the queue."""
+
+    @abc.abstractmethod
+    async def expire_unattached(self, created_before: float) -> int:
+        """Delete the uploads never attached to a message and created before the time,
+        and queue their blob keys for deletion, due at once; how many."""
 
     # -- channel state (gateway/model/channel_state.py) ------------------------------
     @abc.abstractmethod

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,8 +24,16 @@ import asyncpg.exceptions as pgerr
 
 from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
 from gateway.model.channels import ChannelName
-from gateway.model.records import Contact, DeliveryState, Message, MessageKind, Sender
+from gateway.model.records import (
+    Attachment,
+    Contact,
+    DeliveryState,
+    Message,
+    MessageKind,
+    Sender,
+)
 from gateway.ports.store import migrate
+from gateway.ports.store._attachments import attach, attachable, refs
 from gateway.ports.store._rows import (
     CONVERSATIONS,
     LINK_ADDRESS,
@@ -33,6 +41,7 @@ from gateway.ports.store._rows import (
     Row,
     decode_message,
     email_key,
+    refs_json,
     unread_increments,
 )
 from gateway.ports.store._sql import SQLStore
@@ -51,9 +60,9 @@ WITH bumped AS (
     {CONVERSATIONS.returning}
 ), inserted AS (
     INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,
-        created_at, kind, delivery, delivery_due)
+        created_at, kind, delivery, delivery_due, attachments)
     SELECT $1, bumped.last_seq, $2::text, $3::text, $4::text, $5::text, $6::float8, $7::text,
-        $10::text, CASE WHEN $10::text = 'pending' THEN $6::float8 END
+        $10::text, CASE WHEN $10::text = 'pending' THEN $6::float8 END, $11::jsonb
     FROM bumped
     RETURNING seq
 )
@@ -296,39 +305,37 @@ class PostgresStore(SQLStore):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
     ) -> Appended:
         """One statement: bump the conversation, insert the message, and return both."""
         agent_inc, contact_inc = unread_increments(sender, kind)
-        try:
-            async with self._connection() as c:
-                row = await c.fetchrow(
-                    _APPEND,
-                    conversation_id,
-                    sender,
-                    sender_id,
-                    client_msg_id,
-                    body,
-                    now,
-                    kind,
-                    agent_inc,
-                    contact_inc,
-                    delivery,
+        args = (sender, sender_id, client_msg_id, body, now, kind, agent_inc, contact_inc, delivery)
+        files: list[Attachment] = []
+        if attachments:
+            found = await self._append_with_files(conversation_id, args, attachments)
+            if isinstance(found, Appended):
+                return found
+            row, files = found
+        else:
+            try:
+                async with self._connection() as c:
+                    inserted = await c.fetchrow(_APPEND, conversation_id, *args, "[]")
+            except Conflict:
+                # a retry: the unique index refused the insert and the statement (with its
+                # bump of last_seq) was rolled back as a whole
+                async with self._connection() as c:
+                    existing = await c.fetchrow(
+                        SELECT_BY_CLIENT_ID, conversation_id, sender, sender_id, client_msg_id
+                    )
+                if existing is None:
+                    raise
+                return Appended(
+                    decode_message(existing), False, await self.get_conversation(conversation_id)
                 )
-        except Conflict:
-            # a retry: the unique index refused the insert and the statement (with its
-            # bump of last_seq) was rolled back as a whole
-            async with self._connection() as c:
-                row = await c.fetchrow(
-                    SELECT_BY_CLIENT_ID, conversation_id, sender, sender_id, client_msg_id
-                )
-            if row is None:
-                raise
-            return Appended(
-                decode_message(row), False, await self.get_conversation(conversation_id)
-            )
-        if row is None:
-            raise NotFound(f"conversation {conversation_id!r} not found")
+            if inserted is None:
+                raise NotFound(f"conversation {conversation_id!r} not found")
+            row = inserted
         message = Message(
             conversation_id=conversation_id,
             seq=row[0],
@@ -339,5 +346,32 @@ class PostgresStore(SQLStore):
             created_at=now,
             kind=kind,
             delivery=delivery,
+            attachments=refs(files),
         )
         return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))
+
+    async def _append_with_files(
+        self, conversation_id: str, args: tuple[Any, ...], ids: Sequence[str]
+    ) -> Appended | tuple[Row, list[Attachment]]:
+        """A message with files: one transaction that locks the uploads, answers a retry
+        with the message stored the first time, checks the files and attaches them.
+        Returns the statement's row and the files, or the retry's message."""
+        sender, sender_id, client_msg_id = args[0], args[1], args[2]
+        async with self._transaction() as c:
+            # Locks first: a concurrent retry waits here, then finds the message below.
+            found = await attachable(c, conversation_id, sender, sender_id, ids, lock=True)
+            if client_msg_id:
+                existing = await c.fetchrow(
+                    SELECT_BY_CLIENT_ID, conversation_id, sender, sender_id, client_msg_id
+                )
+                if existing is not None:
+                    conv = await c.fetchrow(CONVERSATIONS.sql_get, conversation_id)
+                    assert conv is not None
+                    return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv))
+            if isinstance(found, NotFound):
+                raise found
+            row = await c.fetchrow(_APPEND, conversation_id, *args, refs_json(refs(found)))
+            if row is None:
+                raise NotFound(f"conversation {conversation_id!r} not found")
+            await attach(c, found, row[0])
+        return row, found

@@ -40,7 +40,9 @@ async def send_message(ctx: Ctx) -> Response:
     body = convert(ctx.raw, MessageIn)
     desk = ctx.web.desk
     conv = await desk.conversation(ctx.caller, ctx.param())
-    ack: p.Ack = await desk.send(ctx.caller, conv, body.client_msg_id, body.body, body.content)
+    ack: p.Ack = await desk.send(
+        ctx.caller, conv, body.client_msg_id, body.body, content=body.content
+    )
     return json_response(ack, 200 if ack.duplicate else 201)
 
 

@@ -29,6 +29,7 @@ from gateway.services.contact_card import Card, ContactDetails
 from gateway.services.history import HistoryPageOut, Transcript
 from gateway.services.reports import Report
 from gateway.services.templates import RenderedTemplate
+from gateway.web import files
 from gateway.web.admin import config as cfg
 from gateway.web.admin import history as hist
 from gateway.web.admin import schemas as s
@@ -130,6 +131,7 @@ ENDPOINTS: list[Endpoint] = [
              tag="agents", status=204),
     Endpoint("GET", "/api/me", "Who the token belongs to", "agent", tag="agents",
              response=s.Me),
+    files.AGENT_UPLOAD,
     # -- this document ------------------------------------------------------------------
     Endpoint("GET", "/api/openapi.json", "This OpenAPI 3.1 document", "public", openapi_json,
              tag="meta"),

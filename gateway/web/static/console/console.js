@@ -5,6 +5,8 @@
 
 import { Connection, wsUrl } from "/widget/shared/socket.js";
 import { h, clear, fill, uid, formatTime } from "/widget/shared/dom.js";
+import { makeT } from "/widget/shared/i18n.js";
+import { Attacher, FileLinks, FILE_TEXTS, dropZone, summary } from "/widget/shared/attachments.js";
 import * as sound from "/console/sounds.js";
 // The workspace's modules (docs/console.md): each draws its own part; this file calls them.
 import { t, setLanguage, texts } from "/console/i18n.js";
@@ -47,6 +49,10 @@ let conn = null;
 let ringTimer = 0;
 let ownTyping = { cid: "", at: 0, stop: 0 };
 const typingTimers = new Map();
+// Files: an upload tray per conversation (kept across re-renders), signed links.
+const ft = makeT(FILE_TEXTS);
+const uploads = new Map(); // conversation id -> Attacher
+const links = new FileLinks((f) => !!conn && conn.send(f), () => renderMessages());
 
 const $ = (id) => document.getElementById(id);
 
@@ -118,6 +124,7 @@ function stopApp() {
   S.convs.clear();
   S.offers.clear();
   S.threads.clear();
+  uploads.clear();
   S.current = "";
   closeOffer();
 }
@@ -226,6 +233,7 @@ function onFrame(f) {
     case "unread": return onUnread(f);
     case "history": return onHistory(f);
     case "ok": return onOk(f);
+    case "links": return links.onFrame(f);
     case "error": return onError(f);
     case "token": S.token = f.token; sessionSet(TOKEN_KEY, f.token); return;
     case "note": return notes.onNote(f, ctx);
@@ -297,6 +305,7 @@ function onConversation(c) {
     S.convs.delete(cid);
     S.offers.delete(cid);
     S.threads.delete(cid);
+    uploads.delete(cid);
   } else {
     S.convs.set(cid, c);
     if (c.place !== "offered") S.offers.delete(cid);
@@ -643,17 +652,33 @@ function typingText(cid) {
   return name ? `${name} is typing…` : "";
 }
 
+function attacher(cid) {
+  if (!uploads.has(cid)) {
+    uploads.set(cid, new Attacher({
+      t: ft,
+      rules: () => { const c = S.convs.get(cid); return (c && c.place === "assigned" && (S.channels[c.channel] || {}).files) || null; },
+      target: () => ({ url: `/api/conversations/${encodeURIComponent(cid)}/attachments`, token: S.token }),
+      announce,
+    }));
+  }
+  return uploads.get(cid);
+}
+
 function replyForm(c) {
   const ta = h("textarea", { id: "reply", rows: 3, maxlength: 4000, "aria-describedby": "reply-hint" });
+  const files = attacher(c.conversation_id);
+  files.bindPaste(ta);
   const mail = c.channel === "email" ? email.composeFields(c.conversation_id, "") : null;
   const doSend = () => {
     const body = ta.value.trim();
-    if (!body) return;
+    if (files.busy()) { announce(ft("wait_uploads")); return; }
+    const attachments = files.take();
+    if (!body && !attachments.length) return;
     ta.value = "";
     typing(c.conversation_id, false);
     const content = mail && mail.content(body);
     if (mail) mail.reset();
-    sendReply(c.conversation_id, body, content);
+    sendReply(c.conversation_id, body, attachments, content);
   };
   const enterSends = !!prefs.get("enterSends");
   ta.addEventListener("keydown", (e) => {
@@ -667,9 +692,12 @@ function replyForm(c) {
     mail && mail.node,
     h("label", { for: "reply" }, "Reply"),
     ta,
+    files.node,
     h("div", { class: "reply-bar" },
+      files.button,
       h("p", { id: "reply-hint", class: "muted hint" }, t(enterSends ? "hint.enter_sends" : "hint.shift_sends"), " · ", t("templates.shortcut")),
       h("div", { class: "actions" }, templates.button(c.conversation_id, ta), h("button", { type: "submit", class: "btn" }, "Send"))));
+  files.refresh();
   form.addEventListener("submit", (e) => { e.preventDefault(); doSend(); ta.focus(); });
   return form;
 }
@@ -698,9 +726,9 @@ function wrapupForm(c) {
   return form;
 }
 
-function sendReply(cid, body, content) {
+function sendReply(cid, body, attachments, content) {
   const th = thread(cid);
-  const p = { client_msg_id: uid(), body, at: Date.now() / 1000, failed: false };
+  const p = { client_msg_id: uid(), body, attachments: attachments || [], at: Date.now() / 1000, failed: false };
   th.pending.set(p.client_msg_id, p);
   renderMessages(true);
   if (content) {
@@ -710,7 +738,13 @@ function sendReply(cid, body, content) {
       .catch((err) => { p.failed = true; p.error = err.message; renderMessages(); });
     return;
   }
-  conn && conn.send({ type: "send", conversation_id: cid, client_msg_id: p.client_msg_id, body });
+  conn && sendPending(cid, p);
+}
+
+function sendPending(cid, p) {
+  const f = { type: "send", conversation_id: cid, client_msg_id: p.client_msg_id, body: p.body };
+  if (p.attachments.length) f.attachments = p.attachments.map((a) => a.id);
+  return conn.send(f);
 }
 
 function typing(cid, active) {
@@ -746,7 +780,8 @@ function renderMessages(toBottom) {
   for (const p of th.pending.values()) {
     list.append(h("li", { class: `msg agent mine${p.failed ? " failed" : ""}` },
       h("span", { class: "sr-only" }, "You: "),
-      h("span", { class: "bubble" }, p.body),
+      p.body ? h("span", { class: "bubble" }, p.body) : null,
+      links.cards(c.conversation_id, p, ft, false),
       h("span", { class: "meta" }, p.failed ? `Not sent: ${p.error || "error"}` : "Sending…")));
   }
   $("more").hidden = !th.hasMore;
@@ -757,13 +792,14 @@ function renderMessages(toBottom) {
 function itemNode(f) {
   if (f.type === "event") {
     const name = f.agent_name || "An agent";
-    const text = { agent_joined: `${name} joined`, agent_left: `${name} left`, ended: "The chat ended" }[f.event] || f.event;
+    const text = { agent_joined: `${name} joined`, agent_left: `${name} left`, ended: "The chat ended", unsupported: `Not passed on: ${f.detail}` }[f.event] || f.event;
     return h("li", { class: "note" }, `${text} · ${formatTime(f.at)}`);
   }
   const who = f.sender === "visitor" ? f.sender_name : f.sender === "agent" ? f.sender_name : `Automatic (${f.sender_name})`;
   return h("li", { class: `msg ${f.sender}` },
     h("span", { class: "sr-only" }, `${who}: `),
-    h("span", { class: "bubble" }, f.body),
+    f.body ? h("span", { class: "bubble" }, f.body) : null,
+    links.cards(f.conversation_id, f, ft),
     h("span", { class: "meta" }, `${who} · ${formatTime(f.at)}`));
 }
 
@@ -775,7 +811,7 @@ function onItem(f, live) {
   if (f.seq > th.maxSeq) th.maxSeq = f.seq;
   const c = S.convs.get(f.conversation_id);
   if (c && f.type === "message") {
-    c.last_message = f.body;
+    c.last_message = summary(f, ft);
     c.last_message_at = f.at;
     c.last_seq = Math.max(c.last_seq, f.seq);
   }
@@ -784,7 +820,7 @@ function onItem(f, live) {
     if (f.conversation_id === S.current) {
       const el = $("typing");
       if (el) el.textContent = "";
-      announce(`${f.sender_name}: ${f.body}`);
+      announce(`${f.sender_name}: ${summary(f, ft)}`);
       const panel = document.querySelector(".email-panel");
       if (panel && panel.refresh) panel.refresh();
     }
@@ -802,6 +838,7 @@ function onAck(f) {
     onItem({
       type: "message", conversation_id: f.conversation_id, seq: f.seq, sender: "agent",
       sender_name: S.agent ? S.agent.name : "", body: p.body, at: p.at, client_msg_id: f.client_msg_id,
+      attachments: p.attachments,
     }, false);
   } else if (f.conversation_id === S.current) {
     renderMessages();
@@ -818,7 +855,7 @@ function onHistory(f) {
   const first = !th.loaded;
   th.loaded = true;
   th.hasMore = f.has_more;
-  if (first) for (const p of th.pending.values()) conn.send({ type: "send", conversation_id: f.conversation_id, client_msg_id: p.client_msg_id, body: p.body });
+  if (first) for (const p of th.pending.values()) sendPending(f.conversation_id, p);
   if (f.conversation_id === S.current) { renderMessages(first); markRead(); }
 }
 
@@ -892,7 +929,7 @@ function onError(f) {
   for (const [cid, th] of S.threads) {
     const p = f.ref && th.pending.get(f.ref);
     if (p) {
-      if (f.retryable) { setTimeout(() => conn && conn.send({ type: "send", conversation_id: cid, client_msg_id: p.client_msg_id, body: p.body }), 2000); return; }
+      if (f.retryable) { setTimeout(() => conn && sendPending(cid, p), 2000); return; }
       p.failed = true;
       p.error = f.message;
       if (cid === S.current) renderMessages();
@@ -1008,4 +1045,5 @@ const ctx = {
 setToken(() => S.token);
 sections.init(ctx);
 
+dropZone($("conv"), () => (S.current ? attacher(S.current) : null), ft);
 boot();
