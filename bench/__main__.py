@@ -21,6 +21,7 @@ WORKLOADS = {
     "idle": "bench.idle",
     "contact-center": "bench.contact_center",
     "attachments": "bench.attachments",
+    "webhooks": "bench.webhooks",
     "report": "bench.report",
     "all": "bench.all",
 }

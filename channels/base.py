@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from starlette.routing import BaseRoute
 
+from gateway import protocol as p
 from gateway.auth import Tokens
 from gateway.errors import InvalidInput
 from gateway.model.channel_state import Content
@@ -40,7 +41,9 @@ from gateway.services.conversations import ConversationService
 from gateway.services.deliveries import Deliveries, Outcome, failed
 from gateway.services.directory import Directory
 from gateway.services.exclusive import Exclusive
+from gateway.services.notices import AdminNotices
 from gateway.services.notify import ContactNote, Notifier
+from gateway.services.windows import SessionWindows
 from gateway.settings import Settings
 from gateway.web.hub import Hub
 from gateway.web.limits import Limits
@@ -69,10 +72,14 @@ class Core:
     state: ChannelState
     # work that runs on one node at a time (one lease per piece)
     exclusive: Exclusive
+    # session windows (WhatsApp 24 h, Messenger 7 days) and the admins' notices
+    windows: SessionWindows
+    notices: AdminNotices
 
 
 class ChannelAdapter(abc.ABC):
-    """One channel's adapter. Subclasses set :attr:`name`."""
+    """One channel's adapter. Subclasses set :attr:`name`, and :attr:`secret_settings`
+    when their touchpoints' settings hold secrets."""
 
     name: ChannelName
     # keys of the touchpoint's ``settings`` that are secrets (passwords, tokens): the
@@ -117,6 +124,11 @@ class ChannelAdapter(abc.ABC):
     async def to_contact(self, conv: Conversation, note: ContactNote) -> None:
         """Show a notice to the conversation's contact, as this channel can (a live
         channel's sockets; a tracked channel's messages go through ``deliver``)."""
+
+    async def conversation_state(self, conv: Conversation) -> p.ChannelState | None:
+        """What the console shows of this channel's rules on the conversation now (the
+        session window, an opt-out, whether attachments can be sent); None: nothing."""
+        return None
 
     async def check_outbound(self, conv: Conversation) -> None:  # noqa: B027 - optional
         """Refuse, with a GatewayError, a message to this contact that must not be sent

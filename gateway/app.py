@@ -22,9 +22,13 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
+from channels import phone
 from channels.base import ChannelAdapter, Core
 from channels.chat import ChatChannel
 from channels.email import EmailChannel
+from channels.messenger import MessengerChannel
+from channels.sms import SmsChannel
+from channels.whatsapp import WhatsAppChannel
 from gateway import metrics
 from gateway.auth import FileLinks, Tokens, load_secret, new_id
 from gateway.cluster.lease import Leadership
@@ -51,11 +55,13 @@ from gateway.services.exclusive import Exclusive
 from gateway.services.history import History
 from gateway.services.live import LiveView
 from gateway.services.notes import Notes
+from gateway.services.notices import AdminNotices
 from gateway.services.notify import Notifier
 from gateway.services.presence_sweep import PresenceSweep
 from gateway.services.reports import Reports
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries
+from gateway.services.windows import SessionWindows
 from gateway.services.workspace import Workspace
 from gateway.settings import Settings
 from gateway.web import files, pages
@@ -71,7 +77,13 @@ from gateway.web.login import api_routes
 log = logging.getLogger("gateway")
 
 # The channels this build carries. Each is an adapter of channels/base.py.
-ADAPTERS: tuple[type[ChannelAdapter], ...] = (ChatChannel, EmailChannel)
+ADAPTERS: tuple[type[ChannelAdapter], ...] = (
+    ChatChannel,
+    SmsChannel,
+    WhatsAppChannel,
+    MessengerChannel,
+    EmailChannel,
+)
 
 
 class Node:
@@ -113,6 +125,8 @@ class Node:
         self.access = AccessPolicy(self.directory, router)
         self.summaries = Summaries(self.store, self.directory, self.contacts.name)
         self.deliveries = Deliveries(self.store, self.notifier, clock)
+        self.windows = SessionWindows(self.store, clock)
+        self.notices = AdminNotices(self.store, self.directory, self.notifier, clock)
         self.shell.effects = Effects(
             self.store,
             self.directory,
@@ -222,10 +236,13 @@ class Node:
             clock=clock,
             state=self.channel_state,
             exclusive=self.exclusive,
+            windows=self.windows,
+            notices=self.notices,
         )
         self.channels = [adapter(core) for adapter in ADAPTERS]
         for channel in self.channels:
             self.notifier.register(channel.name, channel)
+            self.summaries.channel_states[channel.name] = channel.conversation_state
             if channel.spec.tracked_delivery:
                 self.deliveries.register(channel.name, channel)
             self.shell.on_config(channel.configuration_changed)
@@ -247,6 +264,7 @@ class Node:
             health=self.health,
             channel_state=self.channel_state,
             clock=clock,
+            notices=self.notices,
             reload=self.shell.config_changed,
             endpoints=[ep for channel in self.channels for ep in channel.endpoints()],
             touchpoint_checks={c.name: c.check_touchpoint for c in self.channels},
@@ -312,6 +330,7 @@ class Node:
                 ],
             ),
             *(r for channel in self.channels for r in channel.routes()),
+            *phone.routes(self.settings),
             *pages.routes(home),
         ]
 
@@ -324,6 +343,11 @@ def _banner(settings: Settings) -> None:
             f"  demo page (the visitor):  {base}/demo",
             f"  email the demo mailbox:   {base}/demo/email",
             f"  agent console:            {base}/console",
+            *(
+                [f"  a contact's phone:        {base}/demo/phone (SMS, WhatsApp, Messenger)"]
+                if settings.demo_providers
+                else []
+            ),
             f"    log in as the agent:    {DEMO_AGENT[0]} / {DEMO_AGENT[1]}",
             f"    or as the admin:        {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}",
         ]

@@ -1,6 +1,7 @@
 """Demo data for ``./scripts/serve``: created once, when the demo agent does not exist.
 
-The chat channel's two demo touchpoints (channels/chat/demo.py), one queue, a
+The chat channel's two demo touchpoints (channels/chat/demo.py), the messaging
+channels' touchpoints when the provider emulators run (channels/phone), one queue, a
 disposition set, an agent and an admin.
 """
 
@@ -11,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from channels import phone
 from channels.chat.demo import DEMO_TOUCHPOINTS, demo_domain, demo_port, demo_touchpoints
 from channels.email.demo import DEMO_TOUCHPOINT_ID, demo_touchpoint
 from gateway.auth import hash_password
@@ -48,6 +50,16 @@ async def seed_demo(
                     msgspec.structs.replace(tp, domain=demo_domain(host, port))
                 )
                 changed = True
+        for tp in directory.touchpoints.values():
+            moved = phone.refreshed(tp, settings)
+            if moved is not None:
+                await store.put_touchpoint(moved)
+                changed = True
+        known = set(directory.touchpoints)
+        for tp in phone.demo_touchpoints(settings, now):
+            if tp.id not in known:  # the emulators run for the first time on this data
+                await store.put_touchpoint(tp)
+                changed = True
         if changed:
             await reload()
         return False
@@ -58,7 +70,7 @@ async def seed_demo(
         )
     )
     await store.put_settings(GlobalSettings(disposition_set_id="ds_default"))
-    for tp in demo_touchpoints(port, now):
+    for tp in [*demo_touchpoints(port, now), *phone.demo_touchpoints(settings, now)]:
         await store.put_touchpoint(tp)
     await store.put_touchpoint(demo_touchpoint(now))
     await store.put_agent(

@@ -68,6 +68,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         "jpg,png,gif,webp,pdf,txt,csv,doc,docx,xls,xlsx,ppt,pptx,odt,ods,mp3,mp4"
     )
     chat_attachment_max_bytes: PositiveInt = 10 * 1024 * 1024
+    # demo only: the provider emulators' base URLs ("twilio=http://127.0.0.1:8101,...")
+    demo_providers: str = ""
 
     def __post_init__(self) -> None:
         scheme = self.store_url.split(":", 1)[0]

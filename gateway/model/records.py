@@ -149,7 +149,8 @@ class Contact(msgspec.Struct, kw_only=True, frozen=True):
 
     @property
     def display_name(self) -> str:
-        return self.name or f"Visitor #{self.number}"
+        """The name when known, else the phone number (SMS, WhatsApp), else "Visitor #N"."""
+        return self.name or self.phone or f"Visitor #{self.number}"
 
 
 class ContactAddress(msgspec.Struct, kw_only=True, frozen=True):
@@ -286,6 +287,23 @@ class ConversationNote(msgspec.Struct, kw_only=True, frozen=True):
 
 
 AgentChosenStatus = Literal["available", "away"]
+
+
+# What an admin notice is about (gateway/services/notices.py).
+NoticeKind = Literal["sending_refused", "provider_error"]
+
+
+class AdminNotice(msgspec.Struct, kw_only=True, frozen=True):
+    """Something the admins must act on (a provider refused a touchpoint's number, for
+    example), shown live to the admins online and kept for the admin API."""
+
+    id: str
+    kind: NoticeKind
+    # what happened and what to do, in words an admin understands (no secrets)
+    message: str
+    touchpoint_id: str = ""
+    conversation_id: str = ""
+    created_at: float = 0.0
 
 
 class AgentSession(msgspec.Struct, kw_only=True, frozen=True):

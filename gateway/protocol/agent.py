@@ -135,6 +135,29 @@ AgentIn = (
 )
 
 
+class ChannelState(msgspec.Struct, omit_defaults=True):
+    """What the console shows of a conversation's channel rules (docs/channels/*.md):
+    the session window, why the editor is locked, whether attachments can be sent, and
+    whether to count SMS segments as the agent types."""
+
+    # when the session window closes (server time) and how many seconds were left when
+    # this was sent (count down from receipt, whatever the client's clock says); 0: no
+    # window. The console reopens it when the contact writes (their message's ``at``
+    # plus the channel's ``session_window``).
+    window_closes_at: float = 0.0
+    window_closes_in: float = 0.0
+    # why the agent cannot write now ("session_expired", "opted_out"), and the notice
+    locked: Literal["", "session_expired", "opted_out"] = ""
+    notice: str = ""
+    attachments: bool = False
+    # why attachments are disabled on this conversation ("" when they are not)
+    attachments_reason: str = ""
+    # count SMS segments in the editor (GSM-7 160/153, UCS-2 70/67)
+    segments: bool = False
+    # the link contacts use to start a conversation on this touchpoint (wa.me, m.me)
+    link: str = ""
+
+
 class ConversationSummary(msgspec.Struct, omit_defaults=True):
     """One row of the agent's Inbox or Assigned list."""
 
@@ -157,6 +180,8 @@ class ConversationSummary(msgspec.Struct, omit_defaults=True):
     last_message_at: float = 0.0
     offer_expires_at: float = 0.0
     preview: bool = False
+    # the channel's rules as they apply to this conversation now (messaging channels)
+    channel_state: ChannelState | None = None
 
 
 class ChannelInfo(msgspec.Struct, omit_defaults=True):
@@ -238,6 +263,18 @@ class Delivery(Frame, tag="delivery"):
     reason: str = ""
 
 
+class NoticeOut(Frame, tag="notice"):
+    """An admin notice (to admins online): something to act on, e.g. a provider refused
+    a touchpoint's number. The admin API keeps them (``GET /api/admin/notices``)."""
+
+    id: str
+    kind: str
+    message: str
+    at: float
+    touchpoint_id: str = ""
+    conversation_id: str = ""
+
+
 class StatusOut(Frame, tag="status"):
     status: str
     load: int
@@ -251,6 +288,7 @@ AgentOut = (
     | OfferWithdrawn
     | Sound
     | Delivery
+    | NoticeOut
     | StatusOut
     | MessageOut
     | EventOut

@@ -63,18 +63,24 @@ class MessageOut(Frame, tag="message"):
     at: float
     client_msg_id: str = ""
     attachments: list[AttachmentOut] = []
+    # what became of an agent's or the system's message on a tracked channel (SMS,
+    # WhatsApp, ...): pending, sent, delivered, read or failed (with why); later changes
+    # come as ``delivery`` frames
+    delivery: Literal["", "pending", "sent", "delivered", "read", "failed"] = ""
+    delivery_error: str = ""
 
 
 class EventOut(Frame, tag="event"):
-    """A stored conversation event, sequenced like messages so resume replays it."""
+    """A stored conversation event, sequenced like messages so resume replays it.
+    ``notice`` is an automatic notice to the agent (``text``: an unsupported message
+    from the contact, a refused intake, ...); contacts are never sent one."""
 
     conversation_id: str
     seq: int
-    event: Literal["agent_joined", "agent_left", "ended", "unsupported"]
+    event: Literal["agent_joined", "agent_left", "ended", "notice"]
     at: float
     agent_name: str = ""
-    # unsupported: what the contact sent that could not be delivered, and why
-    detail: str = ""
+    text: str = ""
 
 
 class Ack(Frame, tag="ack"):

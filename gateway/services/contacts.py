@@ -15,11 +15,23 @@ from collections.abc import Callable, Mapping
 
 from gateway.auth import Identity, new_id
 from gateway.errors import ContactExists
-from gateway.model.channels import ChannelName
+from gateway.model.channels import CHANNELS, ChannelName
 from gateway.model.records import Contact
 from gateway.ports.store.base import Store
 
 NAME_CACHE = 10_000  # contacts whose display name is kept in memory
+
+
+def _proven_by(channel: ChannelName, address: str) -> tuple[str, str]:
+    """What a channel address says of the contact: (email, phone), either may be ""."""
+    kind = CHANNELS[channel].address
+    if kind in ("e164", "phone"):
+        return "", address
+    if kind == "whatsapp_id":
+        return "", f"+{address}"
+    if kind == "email" and "@" in address:
+        return address, ""
+    return "", ""
 
 
 class ContactService:
@@ -46,6 +58,15 @@ class ContactService:
                 self._names.pop(next(iter(self._names)))
             self._names[contact_id] = name
         return name
+
+    async def opted_out(self, channel: ChannelName, address: str) -> bool:
+        """Whether the address asked to receive nothing more on this channel."""
+        return await self._store.is_opted_out(channel, address)
+
+    async def set_opted_out(self, channel: ChannelName, address: str, opted_out: bool) -> bool:
+        """Block or unblock the address on every touchpoint of the channel; True when
+        this changed something."""
+        return await self._store.set_opt_out(channel, address, opted_out, now=self._clock())
 
     def forget(self, contact_id: str) -> None:
         self._names.pop(contact_id, None)
@@ -87,7 +108,12 @@ class ContactService:
             )
         if contact is None:
             # Never email or phone from a form: the agent confirms them (contact card).
-            return await self._create(channel, address, name=fields.get("name", ""))
+            # The address itself is the provider's word (an SMS sender, a WhatsApp id,
+            # an email's sender), so it is the contact's phone or email from the start.
+            email, phone = _proven_by(channel, address)
+            return await self._create(
+                channel, address, name=fields.get("name", ""), email=email, phone=phone
+            )
         if fields.get("name") and fields["name"] != contact.name:
             return await self._update(contact.id, name=fields["name"])
         return contact

@@ -10,7 +10,9 @@ from its last seq, which reads the store.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from gateway import metrics
 from gateway import protocol as p
@@ -62,6 +64,25 @@ class ConversationService:
         self._summaries = summaries
         self._clock = clock
         self._backlog_page = backlog_page
+        # one inbound message at a time per contact address on this node: a provider's
+        # concurrent webhooks (or its retry racing the original) start one conversation
+        # and keep the order they arrived in
+        self._receiving: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, touchpoint_id: str, address: str) -> AsyncIterator[None]:
+        key = (touchpoint_id, address)
+        lock, users = self._receiving.get(key, (asyncio.Lock(), 0))
+        self._receiving[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._receiving[key]
+            if users == 1:
+                del self._receiving[key]
+            else:
+                self._receiving[key] = (lock, users - 1)
 
     async def get(self, conversation_id: str) -> Conversation:
         return await self._store.get_conversation(conversation_id)
@@ -147,47 +168,54 @@ class ConversationService:
 
         Its files are stored through the channel's rules first (a retry fetches none).
         What could not be passed on (files refused, content the adapter reported as
-        unsupported) follows the message as an ``unsupported`` event: the agent's
-        automatic notice."""
+        unsupported) follows the message as a ``notice`` event: the agent's automatic
+        notice."""
         tp = self._dir.touchpoints.get(msg.touchpoint_id)
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint does not accept messages")
         fields = {k: v for k, v in msg.fields.items() if v}
-        conv = await self._thread(msg)
-        if conv is None:
-            conv, _ = await self.start(tp.id, msg.address, fields)
-        now = msg.sent_at if msg.sent_at is not None else self._clock()
-        ids: list[str] = []
-        notices = list(msg.unsupported)
-        if msg.files and not await self._store.message_by_client_id(
-            conv.id, "contact", msg.address, msg.provider_message_id
-        ):
-            ids, refused = await self._files.receive(conv, msg.address, msg.files)
-            notices = refused + notices
-        notice = event_body("unsupported", detail="; ".join(notices)[:2000]) if notices else ""
-        if notices and not msg.body and not ids:
-            # Nothing of it could be passed on: the notice takes its place (and its
-            # provider id, so that a retry stores nothing twice).
+        # One message of a contact at a time: concurrent webhooks start one conversation
+        # and keep their order.
+        async with self._one_at_a_time(tp.id, msg.address):
+            conv = await self._thread(msg)
+            if conv is None:
+                conv, _ = await self.start(tp.id, msg.address, fields)
+            now = msg.sent_at if msg.sent_at is not None else self._clock()
+            ids: list[str] = []
+            notices = list(msg.unsupported)
+            if msg.files and not await self._store.message_by_client_id(
+                conv.id, "contact", msg.address, msg.provider_message_id
+            ):
+                ids, refused = await self._files.receive(conv, msg.address, msg.files)
+                notices = refused + notices
+            notice = (
+                event_body("notice", text=("Not passed on: " + "; ".join(notices))[:2000])
+                if notices
+                else ""
+            )
+            if notices and not msg.body and not ids:
+                # Nothing of it could be passed on: the notice takes its place (and its
+                # provider id, so that a retry stores nothing twice).
+                message, created, after = await self._store.append(
+                    conv.id,
+                    sender="contact",
+                    sender_id=msg.address,
+                    client_msg_id=msg.provider_message_id,
+                    body=notice,
+                    now=now,
+                    kind="event",
+                )
+                await self._deliver_contact_message(message, after, fresh=False)
+                return after, message, created
             message, created, after = await self._store.append(
                 conv.id,
                 sender="contact",
                 sender_id=msg.address,
                 client_msg_id=msg.provider_message_id,
-                body=notice,
+                body=msg.body,
                 now=now,
-                kind="event",
+                attachments=ids,
             )
-            await self._deliver_contact_message(message, after, fresh=False)
-            return after, message, created
-        message, created, after = await self._store.append(
-            conv.id,
-            sender="contact",
-            sender_id=msg.address,
-            client_msg_id=msg.provider_message_id,
-            body=msg.body,
-            now=now,
-            attachments=ids,
-        )
         await self._deliver_contact_message(message, after, fresh=created)
         if created and notice:
             event, _, after = await self._store.append(
@@ -239,6 +267,38 @@ class ConversationService:
             if after.owner_agent_id and after.state == "assigned":
                 await self._notifier.agent(after.owner_agent_id, frame)
         return msg, created
+
+    async def notice(self, conv: Conversation, client_msg_id: str, text: str) -> Message:
+        """An automatic notice to the agent in the conversation (an unsupported message
+        from the contact, ...); stored as an event, never sent to the contact.
+        Idempotent on ``client_msg_id``."""
+        msg, _, after = await self._store.append(
+            conv.id,
+            sender="system",
+            sender_id="notice",
+            client_msg_id=client_msg_id,
+            body=event_body("notice", text=text),
+            now=self._clock(),
+            kind="event",
+        )
+        if after.owner_agent_id and after.state in ("assigned", "wrapup"):
+            await self._notifier.agent(after.owner_agent_id, frame_for(msg, ""))
+        return msg
+
+    async def changed(self, conv: Conversation) -> None:
+        """The conversation's channel state changed (an opt-out, ...): its row again to
+        whoever shows it (its owner, or the agents whose Inbox has it)."""
+        conv = await self._store.get_conversation(conv.id)
+        router = self._shell.router
+        if conv.owner_agent_id and conv.state in ("assigned", "wrapup"):
+            viewers = {conv.owner_agent_id}
+        else:
+            view = router.conversation(conv.id)
+            only = view.dedicated_agent_id if view and view.dedicated else None
+            viewers = self._access.inbox_viewers(conv.queue_ids, only)
+        for agent_id in viewers:
+            summary = await self._summaries.summary(router, agent_id, conv)
+            await self._notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
 
     # -- writing, reading, typing ------------------------------------------------------
     async def contact_send(

@@ -124,6 +124,8 @@ class Deliveries:
         self._channels: dict[str, OutboundChannel] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # status callbacks waiting for the record of a send on this node (by provider id)
+        self._recorded: dict[str, asyncio.Event] = {}
 
     def register(self, channel: str, outbound: OutboundChannel) -> None:
         self._channels[channel] = outbound
@@ -235,6 +237,8 @@ class Deliveries:
             report.reason,
             provider_id=report.provider_id,
         )
+        if report.provider_id and report.provider_id in self._recorded:
+            self._recorded[report.provider_id].set()
         if msg.sender == "agent" and msg.delivery:
             await self._notifier.agent(
                 msg.sender_id,
@@ -247,6 +251,37 @@ class Deliveries:
             )
         return msg
 
-    async def by_provider_id(self, provider_id: str) -> Message | None:
-        """The outbound message a provider's status callback names."""
+    async def read_until(self, conversation_id: str, at: float, page: int = 200) -> int:
+        """The contact read everything sent to them until ``at`` (a provider's read
+        watermark, Messenger's): the conversation's sent and delivered messages written
+        until then become read. The number changed."""
+        conv = await self._store.get_conversation(conversation_id)
+        rows = await self._store.messages(conv.id, before_seq=conv.last_seq + 1, limit=page)
+        changed = 0
+        for msg in rows:
+            if (
+                msg.sender != "contact"
+                and msg.delivery in ("sent", "delivered")
+                and msg.created_at <= at
+            ):
+                await self.report(
+                    DeliveryReport(conversation_id=conv.id, seq=msg.seq, status="read")
+                )
+                changed += 1
+        return changed
+
+    async def by_provider_id(self, provider_id: str, *, wait: float = 0.0) -> Message | None:
+        """The outbound message a provider's status callback names. With ``wait``, a
+        callback that overtook the record of the send (the provider answered the send and
+        called back at once) waits up to that many seconds for it: on this node it is
+        woken by the record; a send recorded by another node is found by the last look."""
+        msg = await self._store.message_by_provider_id(provider_id)
+        if msg is not None or wait <= 0 or not provider_id:
+            return msg
+        event = self._recorded.setdefault(provider_id, asyncio.Event())
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), wait)
+        finally:
+            self._recorded.pop(provider_id, None)
         return await self._store.message_by_provider_id(provider_id)

@@ -19,7 +19,7 @@ from gateway.model.records import Conversation, Message, Sender
 from gateway.ports.store.base import Store
 from gateway.services.directory import Directory
 
-EVENT_KINDS = ("agent_joined", "agent_left", "ended", "unsupported")
+EVENT_KINDS = ("agent_joined", "agent_left", "ended", "notice")
 # The wire keeps protocol version 1's word for the contact side: "visitor".
 WIRE_SENDER: dict[Sender, Literal["visitor", "agent", "system"]] = {
     "contact": "visitor",
@@ -35,15 +35,16 @@ class EventBody(msgspec.Struct, frozen=True):
 
     event: str
     agent_name: str = ""
-    detail: str = ""
+    # a notice's text (event "notice")
+    text: str = ""
 
 
 _event_decoder = msgspec.json.Decoder(EventBody)
 _event_encoder = msgspec.json.Encoder()
 
 
-def event_body(event: str, agent_name: str = "", detail: str = "") -> str:
-    return _event_encoder.encode(EventBody(event, agent_name, detail)).decode()
+def event_body(event: str, agent_name: str = "", text: str = "") -> str:
+    return _event_encoder.encode(EventBody(event, agent_name, text)).decode()
 
 
 def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
@@ -57,7 +58,7 @@ def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
             event=event,  # type: ignore[arg-type]
             at=msg.created_at,
             agent_name=body.agent_name,
-            detail=body.detail,
+            text=body.text,
         )
     return p.MessageOut(
         conversation_id=msg.conversation_id,
@@ -79,6 +80,8 @@ def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
             )
             for a in msg.attachments
         ],
+        delivery=msg.delivery,
+        delivery_error=msg.delivery_error,
     )
 
 
@@ -133,6 +136,11 @@ def place(router: r.Router, agent_id: str, conv: Conversation) -> Place:
     return "gone"
 
 
+# A channel's rules as they apply to a conversation now (its adapter's
+# ``conversation_state``), for the console.
+ChannelStateOf = Callable[[Conversation], Awaitable["p.ChannelState | None"]]
+
+
 class Summaries:
     """The rows of agents' lists, read from the store and the router."""
 
@@ -142,6 +150,12 @@ class Summaries:
         self._store = store
         self._dir = directory
         self._contact_name = contact_name
+        # registered by the composition root, per channel
+        self.channel_states: dict[str, ChannelStateOf] = {}
+
+    async def channel_state(self, conv: Conversation) -> p.ChannelState | None:
+        state_of = self.channel_states.get(conv.channel)
+        return None if state_of is None or conv.state == "closed" else await state_of(conv)
 
     async def summary(
         self, router: r.Router, agent_id: str, conv: Conversation, where: Place | None = None
@@ -181,6 +195,7 @@ class Summaries:
             last_message_at=last[0].created_at if last else 0.0,
             offer_expires_at=(view.offer_expires_at or 0.0) if view else 0.0,
             preview=bool(tp and agent and agent.role in tp.preview_roles),
+            channel_state=await self.channel_state(conv),
         )
 
     async def sender_name(self, msg: Message, conv: Conversation) -> str:

@@ -20,6 +20,7 @@ from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.directory import Directory
+from gateway.services.notices import AdminNotices
 from gateway.services.workspace import Workspace
 from gateway.settings import Settings
 from gateway.web.agent_presence import AgentSockets
@@ -64,6 +65,7 @@ class Web:
     # what the core keeps for channels (message content for the console's views)
     channel_state: ChannelState
     clock: Callable[[], float]
+    notices: AdminNotices
     # reload configuration on every node and rebuild the router (after an admin change)
     reload: Callable[[], Awaitable[None]]
     # what the channels add: their API rows (for the OpenAPI document) and their checks

@@ -174,9 +174,9 @@ async def test_files_are_stored_under_the_channels_rules_and_the_rest_is_a_notic
     assert frame["seq"] == message.seq and frame["body"] == "the photo and the form"
     assert [a["name"] for a in frame["attachments"]] == ["photo.jpg", "form.pdf"]
     notice = await next_of("event")
-    assert notice["event"] == "unsupported" and notice["seq"] == message.seq + 1
-    assert "notes.txt: text files are not accepted on sms" in notice["detail"]
-    assert "a location (48.8584, 2.2945)" in notice["detail"]
+    assert notice["event"] == "notice" and notice["seq"] == message.seq + 1
+    assert "notes.txt: text files are not accepted on sms" in notice["text"]
+    assert "a location (48.8584, 2.2945)" in notice["text"]
     stored = await messages(node, conv)
     assert [(m.kind, m.seq) for m in stored[-2:]] == [
         ("text", message.seq),
@@ -217,9 +217,9 @@ async def test_nothing_passed_on_the_notice_takes_the_messages_place(node: Node)
     )
     assert created and message.kind == "event" and not message.attachments
     notice = await next_of("event")
-    assert notice["event"] == "unsupported" and notice["seq"] == message.seq
-    assert "photo.png: files (MMS) can be sent only to numbers of US, CA, AU" in notice["detail"]
-    assert "a sticker" in notice["detail"]
+    assert notice["event"] == "notice" and notice["seq"] == message.seq
+    assert "photo.png: files (MMS) can be sent only to numbers of US, CA, AU" in notice["text"]
+    assert "a sticker" in notice["text"]
     assert files_on_disk(node) == before  # nothing stored for it
     # A retry stores no second notice.
     _, again, created = await node.conversations.receive(

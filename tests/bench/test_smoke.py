@@ -175,3 +175,12 @@ def test_percentile_counts_losses_as_late() -> None:
     assert percentile(values, 50) == 1.0
     assert percentile(values, 99) == 2.0
     assert percentile([*values, math.inf], 99) == math.inf
+
+
+def test_webhooks_quick_has_its_figures() -> None:
+    from bench import webhooks
+
+    r = webhooks.run(quick=True)
+    assert r["webhooks"] == 10 and r["replies"] == 5
+    for key in ("webhooks_per_s", "webhook_p50_ms", "webhook_p99_ms", "replies_per_s"):
+        assert _number(r[key]) and r[key] > 0, key

@@ -340,6 +340,16 @@ class HistoryRows(SQLBase):
             message = decode_message(row)
             old = _DELIVERY_RANK[message.delivery]
             if message.delivery in ("read", "failed") or _DELIVERY_RANK[state] <= old:
+                if provider_id and not message.provider_id:
+                    # a status callback overtook the record of the send: keep the id
+                    await c.execute(
+                        "UPDATE messages SET provider_id = $3"
+                        " WHERE conversation_id = $1 AND seq = $2",
+                        conversation_id,
+                        seq,
+                        provider_id,
+                    )
+                    return msgspec.structs.replace(message, provider_id=provider_id)
                 return message
             provider_id = provider_id or message.provider_id
             await c.execute(

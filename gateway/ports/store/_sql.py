@@ -1,6 +1,6 @@
 """The store's operations whose SQL both dialects share (_config.py, _history.py,
-_attachments.py, _channel_state.py),
-and the message append both dialects build theirs on."""
+_attachments.py, _channel_state.py, _channels.py), and the message append both dialects
+build theirs on."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from collections.abc import Sequence
 from gateway.model.records import DeliveryState, Message, MessageKind, Sender
 from gateway.ports.store._attachments import AttachmentRows
 from gateway.ports.store._channel_state import ChannelStateRows
+from gateway.ports.store._channels import ChannelRows
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
 from gateway.ports.store._workspace import WorkspaceRows
 from gateway.ports.store.base import Appended
 
 
-class SQLStore(ConfigRows, HistoryRows, WorkspaceRows, AttachmentRows, ChannelStateRows):
+class SQLStore(
+    ConfigRows, HistoryRows, WorkspaceRows, AttachmentRows, ChannelStateRows, ChannelRows
+):
     """The operations whose SQL both dialects share."""
 
     async def append_message(

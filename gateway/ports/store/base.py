@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from gateway.model.channel_state import Connection, ConnectionStatus, Content, Cursor, MessageRef
 from gateway.model.channels import ChannelName
 from gateway.model.records import (
+    AdminNotice,
     Agent,
     AgentChosenStatus,
     AgentSession,
@@ -499,3 +500,29 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list_content(self, conversation_id: str) -> dict[str, Content]:
         """Every message content of the conversation, by client id."""
+
+    # -- channel rules and admin notices ---------------------------------------------
+    @abc.abstractmethod
+    async def last_contact_message_at(self, conversation_id: str) -> float | None:
+        """When the contact last wrote in this conversation (a session window opens
+        then), or None if they never did."""
+
+    @abc.abstractmethod
+    async def set_opt_out(
+        self, channel: ChannelName, address: str, opted_out: bool, *, now: float
+    ) -> bool:
+        """Block (``opted_out``) or unblock an address on a channel, for every touchpoint
+        of the channel; True when this changed something."""
+
+    @abc.abstractmethod
+    async def is_opted_out(self, channel: ChannelName, address: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def add_notice(self, notice: AdminNotice) -> None:
+        """Keep an admin notice (Conflict if the id exists)."""
+
+    @abc.abstractmethod
+    async def list_notices(
+        self, *, limit: int = 50, before: float | None = None
+    ) -> list[AdminNotice]:
+        """The newest notices first, created before ``before`` when given."""

@@ -32,6 +32,7 @@ from gateway.services.templates import RenderedTemplate
 from gateway.web import files
 from gateway.web.admin import config as cfg
 from gateway.web.admin import history as hist
+from gateway.web.admin import notices as ntc
 from gateway.web.admin import schemas as s
 from gateway.web.admin import touchpoints as tps
 from gateway.web.admin import workspace as ws
@@ -180,6 +181,12 @@ ENDPOINTS: list[Endpoint] = [
              cfg.patch_settings, body=s.SettingsIn, patch=True, response=s.SettingsOut,
              description="A JSON merge patch: {\"channel_weights\": {\"sms\": 30}} changes "
              "only the SMS weight."),
+    # -- notices ---------------------------------------------------------------------------------
+    Endpoint("GET", "/api/admin/notices", "Admin notices, newest first", "admin",
+             ntc.list_notices, tag="notices", query=s.NoticesQuery, response=list[s.NoticeOut],
+             description="What the admins must act on (a provider refused a touchpoint's "
+             "number, ...); admins online also get each as a `notice` frame. For the next "
+             "page pass the last notice's created_at as `before`."),
     # -- history ---------------------------------------------------------------------------------
     Endpoint("GET", "/api/admin/conversations/{id}", "A conversation", "supervisor",
              hist.get_conversation, tag="history", response=Conversation, errors=(404,)),

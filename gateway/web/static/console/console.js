@@ -19,6 +19,7 @@ import * as templates from "/console/templates.js";
 import * as search from "/console/search.js";
 import * as sections from "/console/sections.js";
 import * as supervisor from "/console/supervisor.js";
+import * as channels from "/console/channels.js";
 import * as email from "/console/email.js";
 
 const TOKEN_KEY = "gw.console.token";
@@ -239,6 +240,8 @@ function onFrame(f) {
     case "note": return notes.onNote(f, ctx);
     case "live": return supervisor.onLive(f, ctx);
     case "live_update": return supervisor.onUpdate(f, ctx);
+    case "delivery": if (channels.onDelivery(f, S.threads) && f.conversation_id === S.current) renderMessages(); return;
+    case "notice": return channels.adminNotice(f);
     default: return;
   }
 }
@@ -266,6 +269,7 @@ function onSnapshot(f) {
   S.offers.clear();
   for (const c of [...f.inbox, ...f.assigned]) {
     S.convs.set(c.conversation_id, c);
+    channels.noteRow(c);
     if (c.place === "offered") S.offers.set(c.conversation_id, { summary: c, expires_at: c.offer_expires_at });
   }
   // After a reconnect: reload what is on screen, resend what was not acknowledged.
@@ -293,6 +297,7 @@ $("status").addEventListener("change", (e) => {
 
 function onConversation(c) {
   const cid = c.conversation_id;
+  channels.noteRow(c);
   const before = S.convs.get(cid);
   if (monitored.has(cid) && c.place !== "assigned" && c.place !== "wrapup") {
     // Monitored: its Inbox row changes underneath, the read-only view stays.
@@ -500,7 +505,7 @@ function renderLists() {
         type: "button", class: "open", "data-key": `open:${c.conversation_id}`, "aria-current": cur ? "true" : null,
         onclick: () => openConversation(c.conversation_id),
       },
-      h("span", { class: "line" }, h("span", { class: "name" }, c.contact_name), " ", priority(c.priority), " ", bubble(c.unread)),
+      h("span", { class: "line" }, channels.avatar(c, S.channels), h("span", { class: "name" }, c.contact_name), " ", priority(c.priority), " ", bubble(c.unread)),
       h("span", { class: "line muted" }, `${channelLabel(c.channel)} · ${c.touchpoint_name} · ${formatTime(c.arrived_at)}`),
       h("span", { class: "line" }, queueLabels(c), c.place === "offered" ? h("span", { class: "tag ringing" }, t("ringing")) : null)),
       c.place === "offered"
@@ -534,7 +539,7 @@ function renderLists() {
             type: "button", class: "open", "data-key": `open:${c.conversation_id}`, "aria-current": cur ? "true" : null,
             onclick: () => openConversation(c.conversation_id),
           },
-          h("span", { class: "line" }, h("span", { class: "name" }, c.contact_name), " ",
+          h("span", { class: "line" }, channels.avatar(c, S.channels), h("span", { class: "name" }, c.contact_name), " ",
             c.place === "wrapup" ? h("span", { class: "tag" }, "Wrap-up") : null, " ", bubble(c.unread)),
           h("span", { class: "line muted last" }, c.last_message || "—"),
           h("span", { class: "line muted" }, when(c), " ", queueLabels(c))));
@@ -642,7 +647,7 @@ function renderConvHeader() {
   fill(head,
     h("div", { class: "who" },
       h("h2", { id: "conv-title", tabindex: "-1" }, c.contact_name),
-      h("p", { class: "muted" }, `${place} · ${channelLabel(c.channel)} · ${c.touchpoint_name}`),
+      h("p", { class: "muted" }, `${place} · ${channelLabel(c.channel)} · ${c.touchpoint_name}`, " ", channels.link(c)),
       h("p", { class: "labels" }, queueLabels(c), " ", priority(c.priority))),
     actions);
 }
@@ -671,6 +676,7 @@ function replyForm(c) {
   const mail = c.channel === "email" ? email.composeFields(c.conversation_id, "") : null;
   const doSend = () => {
     const body = ta.value.trim();
+    if (ta.disabled) return;
     if (files.busy()) { announce(ft("wait_uploads")); return; }
     const attachments = files.take();
     if (!body && !attachments.length) return;
@@ -688,15 +694,17 @@ function replyForm(c) {
     if (e.key === "Enter" && !e.isComposing && e.shiftKey !== enterSends) { e.preventDefault(); doSend(); }
   });
   ta.addEventListener("input", () => typing(c.conversation_id, !!ta.value));
+  const sendButton = h("button", { type: "submit", class: "btn" }, "Send");
   const form = h("form", { class: "reply" },
     mail && mail.node,
     h("label", { for: "reply" }, "Reply"),
     ta,
     files.node,
+    channels.editor(() => S.convs.get(c.conversation_id), S.channels, ta, sendButton),
     h("div", { class: "reply-bar" },
       files.button,
       h("p", { id: "reply-hint", class: "muted hint" }, t(enterSends ? "hint.enter_sends" : "hint.shift_sends"), " · ", t("templates.shortcut")),
-      h("div", { class: "actions" }, templates.button(c.conversation_id, ta), h("button", { type: "submit", class: "btn" }, "Send"))));
+      h("div", { class: "actions" }, templates.button(c.conversation_id, ta), sendButton)));
   files.refresh();
   form.addEventListener("submit", (e) => { e.preventDefault(); doSend(); ta.focus(); });
   return form;
@@ -792,7 +800,7 @@ function renderMessages(toBottom) {
 function itemNode(f) {
   if (f.type === "event") {
     const name = f.agent_name || "An agent";
-    const text = { agent_joined: `${name} joined`, agent_left: `${name} left`, ended: "The chat ended", unsupported: `Not passed on: ${f.detail}` }[f.event] || f.event;
+    const text = { agent_joined: `${name} joined`, agent_left: `${name} left`, ended: "The chat ended" }[f.event] || channels.eventText(f) || f.event;
     return h("li", { class: "note" }, `${text} · ${formatTime(f.at)}`);
   }
   const who = f.sender === "visitor" ? f.sender_name : f.sender === "agent" ? f.sender_name : `Automatic (${f.sender_name})`;
@@ -800,7 +808,7 @@ function itemNode(f) {
     h("span", { class: "sr-only" }, `${who}: `),
     f.body ? h("span", { class: "bubble" }, f.body) : null,
     links.cards(f.conversation_id, f, ft),
-    h("span", { class: "meta" }, `${who} · ${formatTime(f.at)}`));
+    h("span", { class: "meta" }, `${who} · ${formatTime(f.at)}`, " ", channels.deliveryNote(f)));
 }
 
 function onItem(f, live) {
@@ -816,6 +824,7 @@ function onItem(f, live) {
     c.last_seq = Math.max(c.last_seq, f.seq);
   }
   if (live && f.type === "message" && f.sender === "visitor") {
+    if (c) channels.contactWrote(c, S.channels);
     S.typing.delete(f.conversation_id);
     if (f.conversation_id === S.current) {
       const el = $("typing");
