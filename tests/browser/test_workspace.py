@@ -6,7 +6,9 @@ admin screen; each screen audited with axe-core and photographed for docs/consol
 from __future__ import annotations
 
 import re
+import time
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -28,6 +30,22 @@ pytestmark = pytest.mark.browser
 
 def clean(page: Page, name: str, found: dict[str, list[dict[str, object]]]) -> None:
     found[name] = axe_audit(page)
+
+
+def wait_offline(gateway: GatewayProcess, page: Page, name: str) -> None:
+    """Until the server says this agent is offline (their last socket closed, then the
+    grace period a reload is given)."""
+    token = page.evaluate("sessionStorage.getItem('gw.console.token')")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        roster = httpx.get(
+            gateway.base_url + "/api/console/agents",
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+        if any(a["name"] == name and a["status"] == "offline" for a in roster):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{name} never went offline")
 
 
 def test_workspace_screens(new_page: NewPage, gateway: GatewayProcess) -> None:
@@ -115,12 +133,14 @@ def test_workspace_screens(new_page: NewPage, gateway: GatewayProcess) -> None:
     frame.get_by_role("textbox", name="Message").press("Enter")
     expect(admin.get_by_role("list", name="Messages")).to_contain_text("Still there?")
     clean(admin, "monitoring", found)
+    shot(admin, "console-monitoring")
     admin.get_by_role("button", name="Stop monitoring").click()
 
     # The preference: Enter sends.
     agent.get_by_role("link", name="Settings").click()
     agent.get_by_role("checkbox", name=re.compile("^Enter sends")).check()
     clean(agent, "settings", found)
+    shot(agent, "console-settings")
     agent.get_by_role("link", name="Conversations").click()
     expect(agent.get_by_text("Enter sends · Shift+Enter adds a line")).to_be_visible()
     agent.get_by_role("textbox", name="Reply").fill("Yes, I am here.")
@@ -227,6 +247,15 @@ def test_what_was_rough_in_the_console(new_page: NewPage, gateway: GatewayProces
     expect(
         dialog.get_by_role("textbox", name=re.compile("^Note for the receiving agent"))
     ).to_be_visible()
+    dialog.get_by_role("button", name="Cancel").click()
+    # Once Grace is offline she is listed as such and cannot be picked.
+    admin.get_by_role("button", name="Log out").click()
+    wait_offline(gateway, agent, "Grace (demo admin)")
+    agent.get_by_role("button", name="Transfer").click()
+    offline = dialog.get_by_role("combobox", name="Transfer to").locator("option")
+    offline = offline.filter(has_text="Grace (demo admin) (offline)")
+    expect(offline).to_have_count(1)
+    expect(offline).to_be_disabled()
     dialog.get_by_role("button", name="Cancel").click()
 
     # After "Send to inbox" the view closes: no "Preview is not available".
