@@ -191,6 +191,17 @@ def test_workspace_screens(new_page: NewPage, gateway: GatewayProcess) -> None:
     clean(admin, "reports", found)
     shot(admin, "console-reports")
 
+    # Lin writes again: the card lists the first conversation, readable from there.
+    frame.get_by_role("button", name="Start a new chat").click()
+    start_chat(visitor, "Lin Wu", "lin@example.com", "Me again")
+    accept_offer(agent, "Lin Wu")
+    earlier = agent.get_by_role("region", name="Contact").get_by_role("listitem")
+    expect(earlier).to_have_count(1)
+    expect(earlier).to_contain_text("Ada (demo agent)")
+    earlier.get_by_role("link").click()
+    expect(agent).to_have_url(re.compile(r"#history/cv_.*via=cv_"))
+    expect(agent.get_by_role("list", name="Lin Wu")).to_contain_text("Order 1182, it is late")
+
     bad = {k: v for k, v in found.items() if v}
     assert not bad, bad
 

@@ -317,6 +317,7 @@ function onConversation(c) {
   }
   if (S.openWhenMine.has(cid) && c.place === "assigned") {
     S.openWhenMine.delete(cid);
+    sections.toConversations(); // accepted while History or Live was on screen
     S.current = cid;
     renderOffer(); // first: closing the ringing dialog gives focus back where it was
     renderLists();
@@ -568,6 +569,7 @@ function thread(cid) {
 }
 
 function openConversation(cid) {
+  sections.toConversations();
   S.current = cid;
   renderLists();
   renderConversation({ focus: true });
@@ -1018,7 +1020,7 @@ function monitor(live) {
     S.threads.delete(cid);
     send({ type: "monitor", conversation_id: cid });
   }
-  location.hash = "#conversations";
+  sections.toConversations();
   S.current = cid;
   renderLists();
   renderConversation({ focus: true });

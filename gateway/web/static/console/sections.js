@@ -71,3 +71,8 @@ export function show() {
 }
 
 export function current() { return shown; }
+
+/** Back to the conversations (a conversation is being opened). */
+export function toConversations() {
+  if (route().id !== "conversations") location.hash = "#conversations";
+}
