@@ -18,7 +18,7 @@ from typing import Any
 
 from bench import report
 
-ORDER = ("router", "bus", "relay", "idle", "contact-center", "attachments")
+ORDER = ("router", "bus", "relay", "idle", "contact-center", "attachments", "webhooks")
 MODULES = {
     "router": "bench.router",
     "bus": "bench.bus",
@@ -26,6 +26,7 @@ MODULES = {
     "idle": "bench.idle",
     "contact-center": "bench.contact_center",
     "attachments": "bench.attachments",
+    "webhooks": "bench.webhooks",
 }
 
 

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench import attachments_page
+from bench import attachments_page, webhooks
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -435,7 +435,9 @@ def _profile(data: dict[str, Any]) -> str:
         f"sampled: where the Python-level CPU goes) for {prof['samples']:,} samples while it "
         f"relayed {_n(d['offered_msgs_per_s'])} msg/s (p99 {_ms(d['p99_ms'])} ms). "
         "The raw stacks are in `docs/benchmarks/relay-gateway.pyspy.txt` (collapsed format: "
-        "`flamegraph.pl` or speedscope draw them)."
+        "`flamegraph.pl` or speedscope draw them). Frames name the files of the code that "
+        f"was profiled ({data.get('date', 'date unknown')}): modules have moved since (docs/architecture.md "
+        "says where each concept lives now)."
     )
     out.append("")
     rows = [
@@ -708,7 +710,7 @@ def _method(data: dict[str, dict[str, Any]]) -> str:
     v = ", ".join(f"{k} {val}" for k, val in versions.items()) or "see bench/peers/requirements.txt"
     return f"""\
 * **One command**: `./scripts/bench all` runs every workload (router, bus, relay, idle,
-  contact-center, attachments) one after the other, writes `docs/benchmarks/NAME.json` and regenerates
+  contact-center, attachments, webhooks) one after the other, writes `docs/benchmarks/NAME.json` and regenerates
   this page and its plots (`./scripts/bench report` redoes only the page).
   `./scripts/bench WORKLOAD [--quick] [--json FILE]` runs one; `--quick` is a
   seconds-long smoke (what `tests/bench` runs), never a measurement.
@@ -793,6 +795,10 @@ def render(quick: bool) -> list[Path]:
         attachments_page.section(data["attachments"])
         if "stores" in data.get("attachments", {})
         else "No attachments results.",
+        "",
+        "## Messaging webhooks: SMS in, replies out",
+        "",
+        webhooks.section(data.get("webhooks", {})),
         "",
         "## Router",
         "",

@@ -181,3 +181,32 @@ def summary(result: dict[str, Any]) -> str:
         f" {result['replies']} agent replies delivered to the provider at"
         f" {result['replies_per_s']:.1f}/s"
     )
+
+
+def section(data: dict[str, Any]) -> str:
+    """Its part of docs/benchmarks.md."""
+    if "error" in data or "webhooks" not in data:
+        return "No webhooks results." + (f" ({data['error']})" if "error" in data else "")
+    return "\n".join(
+        [
+            "One gateway process (SQLite) with an SMS touchpoint on the Twilio emulator (its "
+            f"own process): {data['contacts']} phones text {data['webhooks']} messages, "
+            f"{data['concurrency']} webhooks in flight at a time, each signed as Twilio signs "
+            "and verified by the gateway with the official validator, stored, then answered. "
+            "Then the demo agent replies to each conversation and the outbound worker "
+            "delivers the replies to the emulator.",
+            "",
+            "Command: `./scripts/bench webhooks --json docs/benchmarks/webhooks.json`, then "
+            "`./scripts/bench report`.",
+            "",
+            "| webhooks/s | webhook p50 ms | webhook p99 ms | replies | replies delivered/s |",
+            "|---|---|---|---|---|",
+            f"| {data['webhooks_per_s']:.0f} | {data['webhook_p50_ms']:.1f} "
+            f"| {data['webhook_p99_ms']:.1f} | {data['replies']} "
+            f"| {data['replies_per_s']:.1f} |",
+            "",
+            "A webhook's time is the signature check, one commit and the answer; replies are "
+            "delivered in order per conversation, each waiting for the provider's answer "
+            "before the next one of the same conversation leaves.",
+        ]
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import grp
+import imaplib
 import os
 import pwd
 import shutil
@@ -466,8 +467,21 @@ class Dovecot:
     proc: subprocess.Popen[bytes] | None = None
 
     def add_user(self, user: str, password: str) -> None:
+        """Add a mailbox and return once Dovecot accepts its login: Dovecot re-reads its
+        passwd-file at most once a second, so a login in the same second as the last
+        lookup would be refused."""
         with open(self.tmp / "passwd", "a") as f:
             f.write(f"{user}:{{PLAIN}}{password}\n")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with imaplib.IMAP4("127.0.0.1", self.port, timeout=10) as client:
+                    client.login(user, password)
+                    return
+            except imaplib.IMAP4.error:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
 
     def start(self) -> None:
         run = self.tmp / "run"

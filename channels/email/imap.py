@@ -39,6 +39,18 @@ async def _translated(what: str) -> AsyncIterator[None]:
         raise MailError(f"IMAP {what}: {type(exc).__name__}: {exc}") from exc
 
 
+def login_refused(lines: list[bytes | bytearray | str]) -> MailError:
+    """Why a login was refused. ``[UNAVAILABLE]`` (RFC 5530) is the server's own trouble,
+    such as Dovecot's auth process restarting: tried again by itself. Anything else
+    means the credentials: an admin must reconnect or reauthenticate."""
+    said = b" ".join(_line(line) for line in lines).decode(errors="replace").strip()
+    if "[UNAVAILABLE]" in said.upper():
+        return MailError(f"IMAP login: the server is unavailable for now ({said})")
+    return MailError(
+        "the mail server refused the credentials (reconnect or reauthenticate)", auth=True
+    )
+
+
 class ImapMailbox:
     def __init__(self, settings: EmailSettings, folder: str = "") -> None:
         self._s = settings
@@ -74,10 +86,7 @@ class ImapMailbox:
             else:
                 response = await client.login(self._s.login, self._s.password)
         if response.result != "OK":
-            raise MailError(
-                "the mail server refused the credentials (reconnect or reauthenticate)",
-                auth=True,
-            )
+            raise login_refused(response.lines)
         async with _translated("select"):
             response = await client.select(_quote(self._folder))
         if response.result != "OK":

@@ -38,6 +38,8 @@ class SmtpSubmission:
                 timeout=TIMEOUT,
             )
         except aiosmtplib.SMTPAuthenticationError as exc:
+            if 400 <= exc.code < 500:  # 454: a temporary authentication failure
+                raise MailError(f"SMTP login: {exc.code} {exc.message}") from exc
             raise MailError(
                 "the mail server refused the credentials (reconnect or reauthenticate)",
                 auth=True,

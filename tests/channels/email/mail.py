@@ -41,6 +41,9 @@ class Recorder:
         self.oauth_logins.append(
             (fields.get(b"user", b"").decode(), fields.get(b"auth", b"").decode())
         )
+        if fields.get(b"auth") == b"Bearer busy-token":  # the provider's auth is down
+            await server.push("454 4.7.0 Temporary authentication failure")
+            return AuthResult(success=False, handled=True)
         ok = fields.get(b"auth") == b"Bearer good-token"
         return AuthResult(success=ok, handled=False, auth_data=fields.get(b"user"))
 

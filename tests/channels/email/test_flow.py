@@ -12,6 +12,7 @@ import msgspec
 import pytest
 
 from channels.email import EmailChannel
+from channels.email.imap import login_refused
 from channels.email.receiver import Receiver
 from channels.email.settings import load
 from channels.email.smtp import SmtpSubmission
@@ -350,3 +351,14 @@ async def test_smtp_with_an_oauth2_bearer_token(smtp: SmtpServer) -> None:
     with pytest.raises(MailError) as failure:
         await SmtpSubmission(expired).send(raw, "support@shop.test", ["c@customer.test"])
     assert failure.value.auth and not failure.value.retryable
+    busy = msgspec.structs.replace(settings, oauth_token="busy-token")
+    with pytest.raises(MailError) as failure:
+        await SmtpSubmission(busy).send(raw, "support@shop.test", ["c@customer.test"])
+    assert failure.value.retryable and not failure.value.auth  # 454: tried again later
+
+
+def test_an_imap_login_refused_for_now_is_retried_and_wrong_credentials_are_not() -> None:
+    busy = login_refused([b"[UNAVAILABLE] Temporary authentication failure. [host:1]"])
+    assert busy.retryable and not busy.auth
+    wrong = login_refused([b"[AUTHENTICATIONFAILED] Authentication failed."])
+    assert wrong.auth and not wrong.retryable
