@@ -6,13 +6,22 @@ import { api, query } from "/console/api.js";
 import { t } from "/console/i18n.js";
 
 export function button(cid, textarea) {
-  return h("button", { type: "button", class: "btn secondary small", "aria-haspopup": "dialog", "aria-keyshortcuts": "Control+/",
+  const b = h("button", { type: "button", class: "btn secondary small", "aria-haspopup": "dialog", "aria-keyshortcuts": "Control+/",
     onclick: () => open(cid, textarea) }, t("templates.button"));
+  // Locked with the editor (an SMS opt-out, a closed WhatsApp session window): a
+  // template could not be sent either. The button holds its observer, which lives as
+  // long as the button does.
+  const follow = () => { b.disabled = textarea.disabled; };
+  b.lockObserver = new MutationObserver(follow);
+  b.lockObserver.observe(textarea, { attributes: true, attributeFilter: ["disabled"] });
+  follow();
+  return b;
 }
 
 export function isShortcut(e) { return (e.ctrlKey || e.metaKey) && e.key === "/"; }
 
 export function open(cid, textarea) {
+  if (textarea.disabled) return;
   let d = document.getElementById("templates");
   if (!d) {
     d = h("dialog", { id: "templates", class: "templates", "aria-labelledby": "templates-h" });
