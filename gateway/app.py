@@ -57,6 +57,7 @@ from gateway.services.live import LiveView
 from gateway.services.notes import Notes
 from gateway.services.notices import AdminNotices
 from gateway.services.notify import Notifier
+from gateway.services.outbound_start import OutboundStart
 from gateway.services.presence_sweep import PresenceSweep
 from gateway.services.reports import Reports
 from gateway.services.router_shell import RouterShell
@@ -174,6 +175,16 @@ class Node:
             state=self.channel_state,
             clock=clock,
         )
+        self.outbound = OutboundStart(
+            store=self.store,
+            directory=self.directory,
+            shell=self.shell,
+            contacts=self.contacts,
+            conversations=self.conversations,
+            deliveries=self.deliveries,
+            desk=self.desk,
+            clock=clock,
+        )
         self.agents = AgentService(
             store=self.store,
             directory=self.directory,
@@ -256,6 +267,7 @@ class Node:
             conversations=self.conversations,
             attachments=self.attachments,
             desk=self.desk,
+            outbound=self.outbound,
             agents=self.agents,
             workspace=self.workspace,
             hub=self.hub,

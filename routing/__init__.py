@@ -20,6 +20,7 @@ from routing.errors import RoutingError
 from routing.events import (
     Accept,
     AgentRemoved,
+    AgentStarted,
     AgentStatusChanged,
     AgentUpserted,
     Assign,
@@ -49,6 +50,7 @@ __all__ = [
     "Accept",
     "AgentRecord",
     "AgentRemoved",
+    "AgentStarted",
     "AgentStatusChanged",
     "AgentUpserted",
     "AgentView",

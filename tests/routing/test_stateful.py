@@ -13,6 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from routing import (
     Accept,
     AgentRemoved,
+    AgentStarted,
     AgentStatusChanged,
     AgentUpserted,
     Assign,
@@ -146,6 +147,11 @@ class RouterMachine(RuleBasedStateMachine):
         out = self.apply(
             ConversationArrived(f"c{self.arrived}", tp, TOUCHPOINTS[tp], {"topic": topic})
         )
+        self.arrived += bool(out)
+
+    @rule(tp=st.sampled_from(sorted(TOUCHPOINTS)), agent=agents)
+    def agent_starts(self, tp: str, agent: str) -> None:
+        out = self.apply(AgentStarted(f"c{self.arrived}", tp, TOUCHPOINTS[tp], agent))
         self.arrived += bool(out)
 
     @precondition(lambda self: self.ids("offered"))
