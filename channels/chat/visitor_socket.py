@@ -149,6 +149,7 @@ class VisitorSession:
             identity=self.claims.identity,
             admit=self.admit,
             left_message=frame.leave_message,
+            page=_same_site_page(frame.page, self.claims.page),
         )
         # Every tab of this visitor learns of it, before its first message.
         started = p.Started(
@@ -304,3 +305,9 @@ class VisitorSockets:
                         await core.presence.disconnected("contact", f"chat:{visitor_id}")
                 if conn.close_code is not None:
                     await close(ws, conn.close_code, "")
+
+
+def _same_site_page(page: str, origin: str) -> str:
+    """The page the widget says the visitor is on, kept only when it is on the origin the
+    session token is bound to (a tampered widget cannot show the agent another site)."""
+    return page if page == origin or page.startswith(origin + "/") else ""

@@ -59,6 +59,8 @@ class Start(Frame, tag="start"):
     message: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
     client_msg_id: Annotated[str, msgspec.Meta(max_length=64)] = ""
     leave_message: bool = False
+    # the page the visitor is on, shown to the agent on the contact card
+    page: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
 class Send(Frame, tag="send"):

@@ -123,13 +123,15 @@ class ConversationService:
         identity: Identity | None = None,
         admit: Admit | None = None,
         left_message: bool = False,
+        page: str = "",
     ) -> tuple[Conversation, Contact]:
         """Start a conversation for the contact at ``address``, or return the open one.
         ``fields`` are validated by the channel (chat: the pre-conversation form);
         ``identity`` is a verified signed identity, the only way to match an existing
         contact by email or phone; ``admit`` raises RateLimited when a new conversation
         is over the limits, and runs only when one is created. ``left_message``: the
-        contact leaves a message for later (it will be held in the Inbox).
+        contact leaves a message for later (it will be held in the Inbox). ``page``: the
+        page the contact is on, if the channel knows it (shown to the agent, nothing more).
 
         The conversation is created ``new`` and routed by its first message (contact_send
         or receive): nobody is rung for an empty conversation, and an automatic reply
@@ -154,6 +156,7 @@ class ConversationService:
                 state="new",
                 queue_ids=list(tp.queue_ids),
                 fields=dict(fields),
+                page=page,
                 created_at=now,
                 arrived_at=now,
                 left_message=left_message,

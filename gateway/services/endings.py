@@ -8,7 +8,7 @@ routed (created, no message yet) is closed here: the router never knew it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 import routing as r
@@ -76,6 +76,11 @@ class Endings:
         except Conflict:
             raise Conflict("this conversation is rated already", code="already_rated") from None
         return rating
+
+    async def ratings(self, conversation_ids: list[str]) -> Mapping[str, float]:
+        """The reports' rating source (gateway/services/reports.py: RatingSource)."""
+        scores = await self._store.rating_scores(conversation_ids)
+        return {cid: float(score) for cid, score in scores.items()}
 
     async def rated(self, conversation_id: str) -> bool:
         try:

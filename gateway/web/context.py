@@ -24,6 +24,7 @@ from gateway.services.directory import Directory
 from gateway.services.notices import AdminNotices
 from gateway.services.outbound_start import OutboundStart
 from gateway.services.refusals import EmbedRefusals
+from gateway.services.workspace import Workspace
 from gateway.settings import Settings
 from gateway.web.agent_presence import AgentSockets
 from gateway.web.hub import Hub
@@ -61,6 +62,7 @@ class Web:
     # conversations an agent starts (outbound SMS, email)
     outbound: OutboundStart
     agents: AgentService
+    workspace: Workspace
     hub: Hub
     agent_sockets: AgentSockets
     limits: Limits

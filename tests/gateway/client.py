@@ -118,7 +118,7 @@ class Visitor:
         """Start a conversation with the form's ``fields`` and a ``first`` message (which
         routes it; None: a start without one, as protocol 1's first clients sent)."""
         assert self.sock
-        frame: dict[str, Any] = {"type": "start", "fields": fields}
+        frame: dict[str, Any] = {"type": "start", "fields": fields, "page": self.page_url}
         cid = uuid.uuid4().hex
         if first is not None:
             frame.update(message=first, client_msg_id=cid)

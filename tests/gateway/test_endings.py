@@ -4,6 +4,7 @@ chat sent back to the queue says so."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -141,6 +142,11 @@ async def test_a_rating_after_the_end_once_readable_by_supervisors(
             "count": 0,
             "average": None,
         }
+        # The reports' satisfaction is the visitors' rating.
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        report = admin.get("/api/reports", params={"since": day, "until": day}).json()
+        assert report["satisfaction_available"] is True
+        assert report["total"]["rated"] == 1 and report["total"]["satisfaction"] == 4.0
 
 
 async def test_a_chat_sent_back_to_the_queue_tells_the_visitor_so(

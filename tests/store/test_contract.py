@@ -767,6 +767,8 @@ async def test_every_record_field_has_a_column(store: Store) -> None:
         _rows.SESSIONS,
         _rows.CONTACTS,
         _rows.CONVERSATIONS,
+        _rows.TEMPLATES,
+        _rows.NOTES,
         _rows.ATTACHMENTS,
         _rows.RATINGS,
         _rows.REFUSALS,

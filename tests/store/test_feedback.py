@@ -62,6 +62,18 @@ async def test_ratings_are_listed_newest_first_by_touchpoint_and_time(store: Sto
     assert len(await store.list_ratings(limit=1)) == 1
 
 
+async def test_rating_scores_of_many_conversations(store: Store) -> None:
+    await store.create_contact("k1", now=1.0)
+    for i in range(3):
+        await store.create_conversation(conversation(f"c{i}"))
+    await store.put_rating(rating("c0", score=2))
+    await store.put_rating(rating("c2", score=5))
+    # More ids than one statement's slice, unrated and unknown ones among them.
+    asked = ["c0", "c1", "c2", *(f"x{i}" for i in range(1200))]
+    assert await store.rating_scores(asked) == {"c0": 2, "c2": 5}
+    assert await store.rating_scores([]) == {}
+
+
 async def test_forgetting_a_contact_forgets_its_ratings(store: Store) -> None:
     await setup_conversation(store)
     await store.put_rating(rating())

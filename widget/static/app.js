@@ -601,7 +601,7 @@ function flushPending(skip) {
 // message for later when nobody can answer (docs/protocol.md).
 function startFrame() {
   const st = S.starting;
-  const f = { type: "start", fields: st.fields, message: st.message, client_msg_id: st.cid };
+  const f = { type: "start", fields: st.fields, message: st.message, client_msg_id: st.cid, page: pageUrl.slice(0, 2000) };
   if (st.leave) f.leave_message = true;
   return f;
 }

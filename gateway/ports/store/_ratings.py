@@ -8,6 +8,8 @@ from gateway.errors import Conflict, NotFound
 from gateway.model.records import Rating
 from gateway.ports.store._rows import RATINGS, SQLBase
 
+_SLICE = 500
+
 
 class RatingRows(SQLBase):
     async def put_rating(self, rating: Rating) -> None:
@@ -41,3 +43,19 @@ class RatingRows(SQLBase):
                 *args,
             )
         return [RATINGS.decode(r) for r in rows]
+
+    async def rating_scores(self, conversation_ids: list[str]) -> dict[str, int]:
+        wanted = sorted(set(conversation_ids))
+        scores: dict[str, int] = {}
+        async with self._connection() as c:
+            # In slices: SQLite takes a bounded number of parameters per statement.
+            for i in range(0, len(wanted), _SLICE):
+                part = wanted[i : i + _SLICE]
+                marks = ", ".join(f"${n + 1}" for n in range(len(part)))
+                rows = await c.fetch(
+                    "SELECT conversation_id, score FROM ratings"
+                    f" WHERE conversation_id IN ({marks})",
+                    *part,
+                )
+                scores.update({r[0]: int(r[1]) for r in rows})
+        return scores

@@ -30,6 +30,7 @@ from gateway.model.records import (
     AttachmentRef,
     Contact,
     Conversation,
+    ConversationNote,
     DispositionSet,
     EmbedRefusal,
     Message,
@@ -37,6 +38,7 @@ from gateway.model.records import (
     Rating,
     Sender,
     Side,
+    Template,
     Touchpoint,
 )
 from gateway.ports.store.base import Store
@@ -126,6 +128,8 @@ CONTACTS = Table(
 CONVERSATIONS = Table("conversations", Conversation, order="created_at, id")
 RATINGS = Table("ratings", Rating, order="created_at DESC, conversation_id")
 REFUSALS = Table("embed_refusals", EmbedRefusal, order="last_at DESC, origin")
+TEMPLATES = Table("templates", Template, order="collection, name, id")
+NOTES = Table("conversation_notes", ConversationNote, order="created_at, id")
 ATTACHMENTS = Table("attachments", Attachment, order="created_at, id")
 
 MESSAGE_COLUMNS = (

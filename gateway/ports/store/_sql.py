@@ -17,6 +17,7 @@ from gateway.ports.store._channels import ChannelRows
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
 from gateway.ports.store._ratings import RatingRows
+from gateway.ports.store._workspace import WorkspaceRows
 from gateway.ports.store.base import Appended
 
 log = logging.getLogger("gateway.store")
@@ -28,7 +29,15 @@ TABLES = (
 )  # fmt: skip
 
 
-class SQLStore(ConfigRows, HistoryRows, AttachmentRows, ChannelStateRows, ChannelRows, RatingRows):
+class SQLStore(
+    ConfigRows,
+    HistoryRows,
+    WorkspaceRows,
+    AttachmentRows,
+    ChannelStateRows,
+    ChannelRows,
+    RatingRows,
+):
     """The operations whose SQL both dialects share."""
 
     async def ready(self, dialect: migrate.Dialect) -> bool:
