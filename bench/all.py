@@ -18,7 +18,7 @@ from typing import Any
 
 from bench import report
 
-ORDER = ("router", "bus", "relay", "idle", "contact-center", "attachments", "webhooks")
+ORDER = ("router", "bus", "relay", "idle", "contact-center", "attachments", "webhooks", "abuse")
 MODULES = {
     "router": "bench.router",
     "bus": "bench.bus",
@@ -27,6 +27,7 @@ MODULES = {
     "contact-center": "bench.contact_center",
     "attachments": "bench.attachments",
     "webhooks": "bench.webhooks",
+    "abuse": "bench.abuse",
 }
 
 

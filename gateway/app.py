@@ -20,6 +20,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
 from channels import phone
@@ -30,7 +31,7 @@ from channels.messenger import MessengerChannel
 from channels.sms import SmsChannel
 from channels.whatsapp import WhatsAppChannel
 from gateway import metrics
-from gateway.auth import FileLinks, Tokens, load_secret, new_id
+from gateway.auth import FileLinks, Passwords, Tokens, load_secret, new_id
 from gateway.cluster.lease import Leadership
 from gateway.cluster.link import ClusterLink
 from gateway.demo import DEMO_ADMIN, DEMO_AGENT, seed_demo
@@ -65,6 +66,7 @@ from gateway.web.agent_presence import AgentSockets
 from gateway.web.agent_socket import agent_endpoint
 from gateway.web.context import Health, Web
 from gateway.web.errors import gateway_error_handler, http_error_handler
+from gateway.web.guard import RequestGuard
 from gateway.web.hub import Hub
 from gateway.web.limits import Limits
 from gateway.web.login import api_routes
@@ -94,6 +96,7 @@ class Node:
             secret,
             visitor_ttl=settings.visitor_token_ttl,
             agent_ttl=settings.agent_token_ttl,
+            visitor_grace=settings.visitor_token_grace,
         )
         # -- ports ---------------------------------------------------------------------
         self.store = create_store(settings.store_url)
@@ -169,6 +172,7 @@ class Node:
             state=self.channel_state,
             clock=clock,
         )
+        self.passwords = Passwords(settings.password_checks_waiting)
         self.outbound = OutboundStart(
             store=self.store,
             directory=self.directory,
@@ -188,6 +192,7 @@ class Node:
             notifier=self.notifier,
             summaries=self.summaries,
             tokens=self.tokens,
+            passwords=self.passwords,
             attachment_rules=self.attachments.rules,
             clock=clock,
         )
@@ -295,6 +300,7 @@ class Node:
         await self.attachments.stop()
         await self.blobs.close()
         await self.store.close()
+        self.passwords.close()
         if self.redis is not None:
             await self.redis.aclose()
 
@@ -308,6 +314,7 @@ class Node:
     async def _close_deactivated_agents(self) -> None:
         active = {a.id for a in self.directory.agents.values() if a.active}
         self.agent_sockets.close_deactivated(active)
+        await self.agent_sockets.close_revoked()
 
     def routes(self) -> list[BaseRoute]:
         home = "/demo" if self.settings.demo else "/console"
@@ -369,6 +376,16 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=node.routes(),
+        middleware=[
+            Middleware(
+                RequestGuard,
+                settings=settings,
+                upload_bytes=max(
+                    (r.max_file_bytes for r in node.attachments.rules.values() if r.limits),
+                    default=0,
+                ),
+            )
+        ],
         lifespan=lifespan,
         exception_handlers={GatewayError: gateway_error_handler, HTTPException: http_error_handler},
     )

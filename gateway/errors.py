@@ -14,6 +14,7 @@ router has its own root, ``routing.errors.RoutingError``, translated into
     ├── ProtocolError        a frame or body the client should not 400   4000
     │   ├── InvalidInput     fields that fail validation (named)   422   4000
     │   ├── FrameTooLarge    over the size limit                   413   1009
+    │   ├── BodyTooLarge     an HTTP body over its limit            413
     │   └── UnsupportedVersion  a protocol version we do not speak 400   4006
     ├── AuthError            who you are could not be established  401   4001
     │   ├── TokenExpired     the token's lifetime is over          401   4002
@@ -150,6 +151,14 @@ class FrameTooLarge(ProtocolError):
     close = CloseCode.TOO_BIG
 
 
+class BodyTooLarge(ProtocolError):
+    """The request body is larger than the configured limit."""
+
+    code = "too_large"
+    status = 413
+    close = CloseCode.TOO_BIG
+
+
 class UnsupportedVersion(ProtocolError):
     """The client speaks a protocol version this server does not."""
 
@@ -227,6 +236,20 @@ class InUse(Conflict):
 
     def details(self) -> dict[str, object]:
         return {"used_by": self.used_by}
+
+
+class DuplicateRecord(Conflict):
+    """The store refused a duplicate (its text, naming tables and values, is for logs)."""
+
+    public = False
+    generic = "this already exists"
+
+
+class MissingReference(NotFound):
+    """The store refused a reference to a record that does not exist."""
+
+    public = False
+    generic = "a record this refers to does not exist"
 
 
 class ActionRefused(GatewayError):

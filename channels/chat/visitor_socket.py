@@ -226,7 +226,13 @@ class VisitorSockets:
                 raise OriginRefused(allowed.reason)
             visitor_id = claims.vid
             topic = visitor_topic(claims.vid)
-            conn = Connection(topic, ws.send_text, ws.close, settings.send_queue_size)
+            conn = Connection(
+                topic,
+                ws.send_text,
+                ws.close,
+                settings.send_queue_size,
+                settings.send_queue_bytes,
+            )
             conn.touchpoint_id = claims.tp
             limits = core.limits
             ip = limits.ip(ws)

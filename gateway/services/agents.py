@@ -15,8 +15,8 @@ import msgspec
 
 import routing as r
 from gateway import protocol as p
-from gateway.auth import AgentClaims, Tokens, hash_password, new_id, verify_password
-from gateway.errors import AuthError, NotFound, RouterUnavailable, TokenInvalid
+from gateway.auth import AgentClaims, Passwords, Tokens, hash_password, new_id
+from gateway.errors import AuthError, GatewayError, NotFound, RouterUnavailable, TokenInvalid
 from gateway.model.attachment_rules import AttachmentRule
 from gateway.model.channels import CHANNELS
 from gateway.model.records import Agent, AgentSession
@@ -54,9 +54,11 @@ class AgentService:
         notifier: Notifier,
         summaries: Summaries,
         tokens: Tokens,
+        passwords: Passwords,
         attachment_rules: dict[str, AttachmentRule],
         clock: Callable[[], float],
     ) -> None:
+        self.passwords = passwords
         self._store = store
         self._dir = directory
         self._shell = shell
@@ -83,7 +85,7 @@ class AgentService:
         except NotFound:
             agent = None
         # Hash anyway when the agent is unknown, so timing does not tell who exists.
-        ok = verify_password(agent.password_hash if agent else _DUMMY_HASH, password)
+        ok = await self.passwords.verify(agent.password_hash if agent else _DUMMY_HASH, password)
         if agent is None or not ok or not agent.active or not agent.password_hash:
             raise AuthError("wrong email or password", code="bad_credentials")
         now = self._clock()
@@ -99,6 +101,23 @@ class AgentService:
 
     async def logout(self, session_id: str) -> None:
         await self._store.revoke_session(session_id)
+
+    async def revoke_all(self, agent_id: str) -> list[str]:
+        """End every login session of the agent (log out everywhere, deactivation, a new
+        password): the ids ended now. The web layer then closes their sockets on every
+        node."""
+        return await self._store.revoke_agent_sessions(agent_id)
+
+    async def session_ended(self, session_id: str) -> bool:
+        """Whether a login session was revoked or is gone. An unreachable store says
+        no: an outage must not log everyone out."""
+        try:
+            session = await self._store.get_session(session_id)
+        except NotFound:
+            return True
+        except GatewayError:
+            return False
+        return session.revoked
 
     async def authenticate(self, token: str) -> tuple[AgentClaims, Agent]:
         """The agent a token belongs to; AuthError otherwise: a bad or expired token, a

@@ -20,6 +20,7 @@ from gateway.auth import Identity, new_id
 from gateway.errors import ActionRefused, Conflict, Forbidden, NotFound, ProtocolError
 from gateway.model.inbound import InboundMessage
 from gateway.model.records import LIVE_STATES, Attachment, Contact, Conversation, Message
+from gateway.model.text import clean_name, clean_text
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
 from gateway.services.attachments import Attachments, contact_reader
@@ -172,7 +173,9 @@ class ConversationService:
         tp = self._dir.touchpoints.get(msg.touchpoint_id)
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint does not accept messages")
-        fields = {k: v for k, v in msg.fields.items() if v}
+        # What a provider says about the contact is shown as typed text: one line, without
+        # control or bidi formatting characters (docs/security.md, "Text shown to people").
+        fields = {k: clean_name(v) for k, v in msg.fields.items() if clean_name(v)}
         # One message of a contact at a time: concurrent webhooks start one conversation
         # and keep their order.
         async with self.one_at_a_time(tp.id, msg.address):
@@ -211,7 +214,7 @@ class ConversationService:
                 sender="contact",
                 sender_id=msg.address,
                 client_msg_id=msg.provider_message_id,
-                body=msg.body,
+                body=clean_text(msg.body),
                 now=now,
                 attachments=ids,
             )
@@ -318,7 +321,7 @@ class ConversationService:
             sender="contact",
             sender_id=conv.address,
             client_msg_id=client_msg_id,
-            body=body,
+            body=clean_text(body),
             now=self._clock(),
             attachments=attachments,
         )

@@ -77,8 +77,13 @@ async def agent_endpoint(ws: WebSocket) -> None:
         hello = await read_hello(ws, p.decode_agent, web.settings.max_frame_bytes)
         claims, agent = await web.agents.authenticate(hello.token)
         agent_id = agent.id
+        settings = web.settings
         conn = Connection(
-            topics.agent(agent.id), ws.send_text, ws.close, web.settings.send_queue_size
+            topics.agent(agent.id),
+            ws.send_text,
+            ws.close,
+            settings.send_queue_size,
+            settings.send_queue_bytes,
         )
         conn.hold()
         await web.hub.add(conn)

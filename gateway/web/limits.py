@@ -8,6 +8,8 @@
   handshakes (closed with 4029 over it) and, counted apart, widget bootstraps (429).
 * **new conversations per IP per hour** and **per touchpoint per hour**: ``start`` over
   either gets an ``error`` frame ``rate_limited``.
+* **logins per IP per minute** and **failed logins per account per hour**: ``/api/login``
+  over either answers 429 before any password is checked.
 
 The hourly counts live in memory (one node) or, when ``GATEWAY_REDIS_URL`` is set, in
 Redis, so every node of a cluster shares them. Every limiter is a sliding window
@@ -17,6 +19,7 @@ through (and logs it): the limits protect the service; they must not take it dow
 
 The client IP is the socket's peer, unless the peer is one of ``GATEWAY_TRUSTED_PROXIES``:
 then it is the right-most address of ``X-Forwarded-For`` that is not a trusted proxy.
+Per-IP counts key on the address, or for IPv6 on its /64 (:func:`address_key`).
 """
 
 from __future__ import annotations
@@ -73,6 +76,21 @@ def client_ip(conn: HTTPConnection, trusted: list[IPNetwork]) -> str:
         if not _is_trusted(hop, trusted):
             return hop
     return peer
+
+
+def address_key(address: str) -> str:
+    """The key an address is limited by: itself, or its /64 for IPv6 (one subscriber
+    usually holds a whole /64: counting single addresses would give them 2^64 quotas).
+    An IPv4-mapped IPv6 address counts as its IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def _is_trusted(address: str, trusted: list[IPNetwork]) -> bool:
@@ -140,10 +158,15 @@ class Limits:
         self.conversations_tp = _item(
             settings.conversations_per_touchpoint_per_hour, RateLimitItemPerHour
         )
+        self.logins_ip = _item(settings.logins_per_ip_per_minute, RateLimitItemPerMinute)
+        self.login_failures = _item(
+            settings.login_failures_per_account_per_hour, RateLimitItemPerHour
+        )
         self._serial = 0
 
     def ip(self, conn: HTTPConnection) -> str:
-        return client_ip(conn, self.trusted)
+        """The client's rate-limit key: its address, or its /64 for IPv6."""
+        return address_key(client_ip(conn, self.trusted))
 
     def frame_limit(self) -> FrameLimit:
         self._serial += 1
@@ -185,3 +208,18 @@ class Limits:
             raise RateLimited("this chat is taking too many new conversations; try again later")
         await self._hit(self.conversations_ip, "conv-ip", ip)
         await self._hit(self.conversations_tp, "conv-tp", touchpoint_id)
+
+    async def admit_login(self, ip: str, email: str) -> None:
+        """A login attempt: RateLimited over the per-IP limit, or while the account has
+        had too many failures (from anywhere) in the last hour."""
+        if not await self._hit(self.logins_ip, "login-ip", ip):
+            raise RateLimited("too many logins from your address; try again later")
+        if not await self._test(self.login_failures, "login-fail", _account(email)):
+            raise RateLimited("too many failed logins for this account; try again later")
+
+    async def login_failed(self, email: str) -> None:
+        await self._hit(self.login_failures, "login-fail", _account(email))
+
+
+def _account(email: str) -> str:
+    return email.strip().lower()[:320]

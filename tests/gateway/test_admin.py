@@ -379,6 +379,8 @@ async def test_agent_crud_password_is_write_only_and_hashed(
     )
     assert r.status_code == 200 and r.json()["role"] == "supervisor"
     await login(node, "kim@test.test", "first-password")  # the password was kept
+    async with client(node, token) as kc:
+        assert (await kc.get("/api/me")).status_code == 200  # and so was the session
     r = await admin.put(
         f"/api/admin/agents/{kim['id']}",
         json={"email": "kim@test.test", "name": "Kim", "password": "second-password"},
@@ -389,7 +391,9 @@ async def test_agent_crud_password_is_write_only_and_hashed(
             "/api/login", json={"email": "kim@test.test", "password": "first-password"}
         )
     assert bad.status_code == 401
-    await login(node, "kim@test.test", "second-password")
+    async with client(node, token) as kc:
+        assert (await kc.get("/api/me")).status_code == 401  # a new password ends the old sessions
+    token = await login(node, "kim@test.test", "second-password")
 
     # Deactivated: the token stops working; deleted: gone.
     async with client(node, token) as kc:

@@ -151,6 +151,10 @@ class Store(abc.ABC):
     async def revoke_session(self, session_id: str) -> None:
         """Idempotent; raise NotFound for an unknown id."""
 
+    @abc.abstractmethod
+    async def revoke_agent_sessions(self, agent_id: str) -> list[str]:
+        """Revoke every session of the agent not revoked yet; the ids revoked now."""
+
     # -- contacts ------------------------------------------------------------------
     @abc.abstractmethod
     async def create_contact(

@@ -22,7 +22,15 @@ from typing import Any
 import asyncpg
 import asyncpg.exceptions as pgerr
 
-from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
+from gateway.errors import (
+    Conflict,
+    DuplicateRecord,
+    GatewayError,
+    MissingReference,
+    NotFound,
+    StoreError,
+    StoreUnavailable,
+)
 from gateway.model.channels import ChannelName
 from gateway.model.records import (
     Attachment,
@@ -88,6 +96,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     pgerr.AdminShutdownError,
     pgerr.CrashShutdownError,
     pgerr.TooManyConnectionsError,
+    pgerr.ReadOnlySQLTransactionError,  # a read-only replica or database: writes later
     pgerr.InterfaceError,  # e.g. the connection or the pool is closed
 )
 _DRIVER_ERRORS: tuple[type[BaseException], ...] = (
@@ -99,9 +108,9 @@ _DRIVER_ERRORS: tuple[type[BaseException], ...] = (
 
 def _translate(exc: BaseException) -> GatewayError:
     if isinstance(exc, pgerr.UniqueViolationError):
-        return Conflict(f"duplicate ({exc})")
+        return DuplicateRecord(f"duplicate ({exc})")
     if isinstance(exc, pgerr.ForeignKeyViolationError):
-        return NotFound(f"a referenced record does not exist ({exc})")
+        return MissingReference(f"a referenced record does not exist ({exc})")
     if isinstance(exc, pgerr.InterfaceError) and isinstance(exc, ValueError):
         # client-side: an argument of the wrong type (DataError) or a bad DSN
         return StoreError(f"PostgreSQL: {exc}")
@@ -133,6 +142,9 @@ class _Conn:
 class _MigrationTarget:
     def __init__(self, conn: asyncpg.Connection[asyncpg.Record]) -> None:
         self._c = conn
+
+    async def newest(self) -> int:
+        return int(await self._c.fetchval("SELECT max(version) FROM schema_migrations") or 0)
 
     async def apply(self, migration: migrate.Migration) -> bool:
         async with self._c.transaction():
@@ -223,14 +235,7 @@ class PostgresStore(SQLStore):
             pool.terminate()
 
     async def ping(self) -> bool:
-        pool = self._pool
-        if pool is None:
-            return False
-        try:
-            async with asyncio.timeout(5):
-                return bool(await pool.fetchval("SELECT 1") == 1)
-        except Exception:
-            return False
+        return self._pool is not None and await self.ready("postgres")
 
     # -- transactions --------------------------------------------------------------
     def _require(self) -> asyncpg.Pool[asyncpg.Record]:

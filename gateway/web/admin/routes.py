@@ -121,6 +121,10 @@ ENDPOINTS: list[Endpoint] = [
              "socket. Wrong email and wrong password answer alike."),
     Endpoint("POST", "/api/logout", "Log out: revoke this token's session", "agent",
              tag="agents", status=204),
+    Endpoint("POST", "/api/logout/everywhere", "Log out everywhere: revoke every session of "
+             "this agent", "agent", tag="agents", status=204,
+             description="Every token of the caller stops working and every console socket "
+             "of theirs closes with 4001, on every node."),
     Endpoint("GET", "/api/me", "Who the token belongs to", "agent", tag="agents",
              response=s.Me),
     files.AGENT_UPLOAD,
@@ -154,6 +158,11 @@ ENDPOINTS: list[Endpoint] = [
                      cfg.patch_agent, cfg.delete_agent),
            delete_note="409 for yourself, for an agent holding open conversations or "
            "dedicated to a touchpoint (deactivate instead: active=false)."),
+    Endpoint("POST", "/api/admin/agents/{id}/logout", "Log an agent out everywhere", "admin",
+             cfg.logout_agent, status=204, errors=(404,),
+             description="Revokes every login session of the agent: their tokens answer "
+             "401 and their console sockets close with 4001, on every node. A new password "
+             "or a change of `active` does the same by itself."),
     *_crud("disposition-sets", "disposition set", create=s.DispositionSetCreate,
            edit=s.DispositionSetIn, out=s.DispositionSetOut,
            handlers=(cfg.list_disposition_sets, cfg.create_disposition_set,

@@ -7,6 +7,7 @@ import { Connection, wsUrl } from "/widget/shared/socket.js";
 import { h, clear, fill, uid, formatTime } from "/widget/shared/dom.js";
 import { makeT } from "/widget/shared/i18n.js";
 import { Attacher, FileLinks, FILE_TEXTS, dropZone, summary } from "/widget/shared/attachments.js";
+import { displayText } from "/widget/shared/text.js";
 import * as sound from "/console/sounds.js";
 import * as channels from "/console/channels.js";
 import * as email from "/console/email.js";
@@ -53,7 +54,7 @@ function sessionSet(k, v) { try { if (v) sessionStorage.setItem(k, v); else sess
 function announce(text) {
   const el = $("announcer");
   el.textContent = "";
-  setTimeout(() => { el.textContent = text; }, 50);
+  setTimeout(() => { el.textContent = displayText(text); }, 50);
 }
 
 // ---------------------------------------------------------------- login
@@ -244,7 +245,7 @@ function onSnapshot(f) {
   S.sounds = f.sounds || {};
   S.priorityDisplay = f.priority_display === "numbers" ? "numbers" : "icons";
   S.dispositions = f.dispositions || [];
-  $("me").textContent = f.agent.name;
+  fill($("me"), f.agent.name);
   if (f.agent.role === "admin" && !S.emailWatch) S.emailWatch = email.watchConnections(S.token, $("app-view"));
   outbound.setup(S.token, $("logout"), (cid) => {
     if (S.convs.get(cid)?.place === "assigned") openConversation(cid); else S.openWhenMine.add(cid);
@@ -818,7 +819,7 @@ function onTyping(f) {
     S.typing.delete(f.conversation_id);
   }
   const el = $("typing");
-  if (el && f.conversation_id === S.current) el.textContent = typingText(f.conversation_id);
+  if (el && f.conversation_id === S.current) fill(el, typingText(f.conversation_id));
 }
 
 function onUnread(f) {
