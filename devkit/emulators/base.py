@@ -1,7 +1,8 @@
 """What the three emulators share: a Starlette app with a control API under
 ``/_emulator/`` (open to any origin: the demo's phone page calls it from the gateway's
-page), the record of what was sent, webhooks posted with the providers' retries, and
-injected failures."""
+page), the record of what was sent and a copy of each medium fetched for it (served at
+``/_emulator/media/{id}``), webhooks posted with the providers' retries, and injected
+failures."""
 
 from __future__ import annotations
 
