@@ -46,19 +46,25 @@ from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
 from gateway.services.attachments import Attachments
 from gateway.services.channel_state import ChannelState
+from gateway.services.contact_card import ContactCards
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
 from gateway.services.exclusive import Exclusive
+from gateway.services.history import History
+from gateway.services.live import LiveView
+from gateway.services.notes import Notes
 from gateway.services.notices import AdminNotices
 from gateway.services.notify import Notifier
 from gateway.services.outbound_start import OutboundStart
 from gateway.services.presence_sweep import PresenceSweep
+from gateway.services.reports import Reports
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries
 from gateway.services.windows import SessionWindows
+from gateway.services.workspace import Workspace
 from gateway.settings import Settings
 from gateway.web import files, pages
 from gateway.web.admin.routes import admin_routes
@@ -196,6 +202,16 @@ class Node:
             attachment_rules=self.attachments.rules,
             clock=clock,
         )
+        live = LiveView(self.store, self.directory, self.contacts.name, router)
+        self.shell.effects.live = live
+        self.workspace = Workspace(
+            access=self.access,
+            cards=ContactCards(self.store, self.directory, self.contacts, self.access),
+            notes=Notes(self.store, self.directory, self.access, self.notifier, clock),
+            history=History(self.store, self.directory, self.access),
+            reports=Reports(self.store, self.directory),
+            live=live,
+        )
         self.sweep = PresenceSweep(self.shell, self.presence, self.directory)
         # -- cluster -------------------------------------------------------------------
         self.hub = Hub(self.bus)
@@ -258,6 +274,7 @@ class Node:
             desk=self.desk,
             outbound=self.outbound,
             agents=self.agents,
+            workspace=self.workspace,
             hub=self.hub,
             agent_sockets=self.agent_sockets,
             limits=self.limits,
@@ -277,6 +294,7 @@ class Node:
         await self.attachments.start()
         await self.directory.load()
         await self.presence.start()
+        await self.agents.restore_statuses()
         await self.hub.start()
         if self.link is not None:
             await self.link.start()

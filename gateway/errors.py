@@ -252,6 +252,19 @@ class MissingReference(NotFound):
     generic = "a record this refers to does not exist"
 
 
+class ContactExists(Conflict):
+    """Another saved contact has this email or phone: merge into it instead."""
+
+    code = "contact_exists"
+
+    def __init__(self, message: str, contact_id: str) -> None:
+        super().__init__(message)
+        self.contact_id = contact_id
+
+    def details(self) -> dict[str, object]:
+        return {"contact_id": self.contact_id}
+
+
 class ActionRefused(GatewayError):
     """The router refused the action."""
 

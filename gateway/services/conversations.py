@@ -122,11 +122,13 @@ class ConversationService:
         *,
         identity: Identity | None = None,
         admit: Admit | None = None,
+        page: str = "",
     ) -> tuple[Conversation, Contact]:
         """Start a conversation for the contact at ``address``, or return the open one.
         ``fields`` are validated by the channel (chat: the pre-conversation form);
         ``identity`` is a verified signed identity, the only way to match an existing
-        contact by email or phone; ``admit`` raises RateLimited when a new conversation
+        contact by email or phone; ``page`` the page the contact is on, if the channel
+        knows it (shown to the agent, nothing more); ``admit`` raises RateLimited when a new conversation
         is over the limits, and runs only when one is created."""
         tp = self._dir.touchpoints.get(touchpoint_id)
         if tp is None or not tp.active:
@@ -148,6 +150,7 @@ class ConversationService:
                 state="new",
                 queue_ids=list(tp.queue_ids),
                 fields=dict(fields),
+                page=page,
                 created_at=now,
                 arrived_at=now,
             )

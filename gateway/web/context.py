@@ -22,6 +22,7 @@ from gateway.services.conversations import ConversationService
 from gateway.services.directory import Directory
 from gateway.services.notices import AdminNotices
 from gateway.services.outbound_start import OutboundStart
+from gateway.services.workspace import Workspace
 from gateway.settings import Settings
 from gateway.web.agent_presence import AgentSockets
 from gateway.web.hub import Hub
@@ -59,6 +60,7 @@ class Web:
     # conversations an agent starts (outbound SMS, email)
     outbound: OutboundStart
     agents: AgentService
+    workspace: Workspace
     hub: Hub
     agent_sockets: AgentSockets
     limits: Limits

@@ -29,7 +29,7 @@ import logging
 from typing import Any
 
 from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 from starlette.requests import HTTPConnection
 
@@ -149,9 +149,13 @@ class Limits:
                 else "async+" + url
             )
             shared: Any = storage_from_string(uri, implementation="redispy")
-            self.shared = SlidingWindowCounterRateLimiter(shared)
         else:
-            self.shared = self.local
+            shared = self.local.storage
+        self.shared = SlidingWindowCounterRateLimiter(shared)
+        # Logins count exactly (a moving window keeps each attempt's time): the sliding
+        # counter's estimate lets one more through at a window's edge, and the login
+        # limits are small enough that exactness costs nothing.
+        self.exact = MovingWindowRateLimiter(shared)
         self.frames = _item(settings.frames_per_minute, RateLimitItemPerMinute)
         self.connections = _item(settings.connections_per_ip_per_hour, RateLimitItemPerHour)
         self.conversations_ip = _item(settings.conversations_per_ip_per_hour, RateLimitItemPerHour)
@@ -172,20 +176,20 @@ class Limits:
         self._serial += 1
         return FrameLimit(self, f"socket:{self._serial}")
 
-    async def _hit(self, item: RateLimitItem | None, *key: str) -> bool:
+    async def _hit(self, item: RateLimitItem | None, *key: str, exact: bool = False) -> bool:
         if item is None:
             return True
         try:
-            return await self.shared.hit(item, *key)
+            return await (self.exact if exact else self.shared).hit(item, *key)
         except Exception:
             log.warning("rate limit storage failed; letting the request through", exc_info=True)
             return True
 
-    async def _test(self, item: RateLimitItem | None, *key: str) -> bool:
+    async def _test(self, item: RateLimitItem | None, *key: str, exact: bool = False) -> bool:
         if item is None:
             return True
         try:
-            return await self.shared.test(item, *key)
+            return await (self.exact if exact else self.shared).test(item, *key)
         except Exception:
             log.warning("rate limit storage failed; letting the request through", exc_info=True)
             return True
@@ -212,13 +216,13 @@ class Limits:
     async def admit_login(self, ip: str, email: str) -> None:
         """A login attempt: RateLimited over the per-IP limit, or while the account has
         had too many failures (from anywhere) in the last hour."""
-        if not await self._hit(self.logins_ip, "login-ip", ip):
+        if not await self._hit(self.logins_ip, "login-ip", ip, exact=True):
             raise RateLimited("too many logins from your address; try again later")
-        if not await self._test(self.login_failures, "login-fail", _account(email)):
+        if not await self._test(self.login_failures, "login-fail", _account(email), exact=True):
             raise RateLimited("too many failed logins for this account; try again later")
 
     async def login_failed(self, email: str) -> None:
-        await self._hit(self.login_failures, "login-fail", _account(email))
+        await self._hit(self.login_failures, "login-fail", _account(email), exact=True)
 
 
 def _account(email: str) -> str:

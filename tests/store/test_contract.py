@@ -767,6 +767,8 @@ async def test_every_record_field_has_a_column(store: Store) -> None:
         _rows.SESSIONS,
         _rows.CONTACTS,
         _rows.CONVERSATIONS,
+        _rows.TEMPLATES,
+        _rows.NOTES,
         _rows.ATTACHMENTS,
     ]
     async with store._connection() as c:  # type: ignore[attr-defined]

@@ -331,7 +331,7 @@ function onWelcome(f) {
     }
     setUnread(0);
   }
-  if (S.starting) conn.send({ type: "start", fields: S.starting.fields });
+  if (S.starting) conn.send({ type: "start", fields: S.starting.fields, page: pageUrl.slice(0, 2000) });
   save();
 }
 
@@ -641,7 +641,7 @@ function submitForm() {
   $("start").disabled = true;
   S.starting = { fields: values, message: $(fieldId(fields.length)).value };
   ensureConnected();
-  if (conn) conn.send({ type: "start", fields: values }); // else sent after welcome
+  if (conn) conn.send({ type: "start", fields: values, page: pageUrl.slice(0, 2000) }); // else sent after welcome
 }
 
 function showChat(focus) {
@@ -695,7 +695,7 @@ function renderFooter() {
     ta.value = "";
     ta.style.height = "auto";
     ownTyping(false);
-    if (!S.conv) { S.starting = { fields: {}, message: v }; ensureConnected(); if (conn) conn.send({ type: "start", fields: {} }); return; }
+    if (!S.conv) { S.starting = { fields: {}, message: v }; ensureConnected(); if (conn) conn.send({ type: "start", fields: {}, page: pageUrl.slice(0, 2000) }); return; }
     sendMessage(v, attachments);
   };
   const form = h("form", { class: "composer", "aria-label": t("message_label") }, ta, files.button,

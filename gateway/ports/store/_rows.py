@@ -30,11 +30,13 @@ from gateway.model.records import (
     AttachmentRef,
     Contact,
     Conversation,
+    ConversationNote,
     DispositionSet,
     Message,
     Queue,
     Sender,
     Side,
+    Template,
     Touchpoint,
 )
 from gateway.ports.store.base import Store
@@ -122,6 +124,8 @@ CONTACTS = Table(
     "contacts", Contact, order="number", extra={"email_key": lambda c: email_key(c.email)}
 )
 CONVERSATIONS = Table("conversations", Conversation, order="created_at, id")
+TEMPLATES = Table("templates", Template, order="collection, name, id")
+NOTES = Table("conversation_notes", ConversationNote, order="created_at, id")
 ATTACHMENTS = Table("attachments", Attachment, order="created_at, id")
 
 MESSAGE_COLUMNS = (

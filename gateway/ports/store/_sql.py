@@ -16,6 +16,7 @@ from gateway.ports.store._channel_state import ChannelStateRows
 from gateway.ports.store._channels import ChannelRows
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
+from gateway.ports.store._workspace import WorkspaceRows
 from gateway.ports.store.base import Appended
 
 log = logging.getLogger("gateway.store")
@@ -27,7 +28,9 @@ TABLES = (
 )  # fmt: skip
 
 
-class SQLStore(ConfigRows, HistoryRows, AttachmentRows, ChannelStateRows, ChannelRows):
+class SQLStore(
+    ConfigRows, HistoryRows, WorkspaceRows, AttachmentRows, ChannelStateRows, ChannelRows
+):
     """The operations whose SQL both dialects share."""
 
     async def ready(self, dialect: migrate.Dialect) -> bool:

@@ -81,9 +81,9 @@ FROM inserted, bumped
 # NOT EXISTS first so that a duplicate id does not use up a number (nextval is
 # evaluated only for a row that gets inserted); a race still ends in the unique index.
 _INSERT_CONTACT = """
-INSERT INTO contacts (id, number, name, email, email_key, phone, created_at)
+INSERT INTO contacts (id, number, name, email, email_key, phone, created_at, saved)
 SELECT $1::text, nextval('contact_number_seq'), $2::text, $3::text, $4::text, $5::text,
-       $6::float8
+       $6::float8, $7::boolean
 WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE id = $1::text)
 RETURNING number
 """
@@ -165,6 +165,7 @@ class _MigrationTarget:
 class PostgresStore(SQLStore):
     """The store in PostgreSQL; any number of gateway nodes may share one database."""
 
+    _JSON_LIST_HAS = "{col} ? {arg}::text"
     _claim_lock = " FOR UPDATE OF m SKIP LOCKED"
 
     def __init__(
@@ -276,11 +277,12 @@ class PostgresStore(SQLStore):
         phone: str = "",
         now: float,
         address: tuple[ChannelName, str] | None = None,
+        saved: bool = False,
     ) -> Contact:
         try:
             async with self._transaction() as c:
                 row = await c.fetchrow(
-                    _INSERT_CONTACT, contact_id, name, email, email_key(email), phone, now
+                    _INSERT_CONTACT, contact_id, name, email, email_key(email), phone, now, saved
                 )
                 if row is None:
                     raise Conflict(f"contact {contact_id!r} exists")
@@ -289,7 +291,13 @@ class PostgresStore(SQLStore):
         except Conflict as exc:
             raise Conflict(f"contact {contact_id!r} exists") from exc
         return Contact(
-            id=contact_id, number=row[0], name=name, email=email, phone=phone, created_at=now
+            id=contact_id,
+            number=row[0],
+            name=name,
+            email=email,
+            phone=phone,
+            created_at=now,
+            saved=saved,
         )
 
     async def append(

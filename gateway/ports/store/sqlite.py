@@ -142,6 +142,8 @@ def _create_private(path: Path) -> None:
 class SQLiteStore(GroupCommit):
     """The store in one SQLite file (``:memory:`` for tests)."""
 
+    _JSON_LIST_HAS = "EXISTS (SELECT 1 FROM json_each({col}) WHERE value = {arg})"
+
     def __init__(self, path: str, *, busy_timeout: float = 5.0) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
@@ -244,6 +246,7 @@ class SQLiteStore(GroupCommit):
         phone: str = "",
         now: float,
         address: tuple[ChannelName, str] | None = None,
+        saved: bool = False,
     ) -> Contact:
         try:
             async with self._transaction() as c:
@@ -260,6 +263,7 @@ class SQLiteStore(GroupCommit):
                     email=email,
                     phone=phone,
                     created_at=now,
+                    saved=saved,
                 )
                 await c.execute(CONTACTS.sql_insert, *CONTACTS.params(contact))
                 if address is not None:
