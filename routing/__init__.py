@@ -25,6 +25,7 @@ from routing.events import (
     AgentUpserted,
     Assign,
     ChannelWeightChanged,
+    ContactEnded,
     ConversationArrived,
     ConversationRestored,
     End,
@@ -42,7 +43,7 @@ from routing.model import CAPACITY, VOICE_WEIGHT, RouterConfig
 from routing.router import Router
 from routing.snapshot import digest, export_snapshot, restore_snapshot
 from routing.state import AgentRecord, RouterState
-from routing.views import AgentView, ConversationView
+from routing.views import AgentView, Availability, ConversationView
 
 __all__ = [
     "CAPACITY",
@@ -57,10 +58,12 @@ __all__ = [
     "Assign",
     "Assigned",
     "AutoReply",
+    "Availability",
     "Calendar",
     "ChannelWeightChanged",
     "Closed",
     "Condition",
+    "ContactEnded",
     "ConversationArrived",
     "ConversationRestored",
     "ConversationView",

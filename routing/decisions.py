@@ -10,11 +10,20 @@ import msgspec
 from routing.model import Acceptance, RoutingMode
 
 WithdrawReason = Literal[
-    "rejected", "expired", "agent_away", "agent_offline", "agent_removed", "assigned_elsewhere"
+    "rejected",
+    "expired",
+    "agent_away",
+    "agent_offline",
+    "agent_removed",
+    "assigned_elsewhere",
+    "contact_ended",
 ]
 RequeueReason = Literal["sent_to_inbox", "transferred", "agent_offline", "agent_removed"]
 AssignHow = Literal["assign", "accept", "auto", "dedicated", "transfer"]
 SoundEvent = Literal["offered", "auto_assigned", "transferred"]
+# Who ended a conversation: its agent, its contact, or the gateway after a time without
+# messages (events.ContactEnded).
+EndedBy = Literal["agent", "contact", "idle"]
 
 
 class _Decision(msgspec.Struct, frozen=True, tag=True):
@@ -73,17 +82,22 @@ class AutoReply(_Decision, frozen=True):
 
 
 class Ended(_Decision, frozen=True):
-    """Wrap-up begins; the agent's capacity is freed."""
+    """Wrap-up begins; the agent's capacity is freed. ``by``: who ended it."""
 
     conversation_id: str
     agent_id: str
+    by: EndedBy = "agent"
 
 
 class Closed(_Decision, frozen=True):
+    """The conversation leaves the router. ``agent_id`` is empty when nobody held it (its
+    contact ended it while it waited: ``by`` says so, and it had no wrap-up)."""
+
     conversation_id: str
     agent_id: str
     notes: str
     disposition: str | None
+    by: EndedBy = "agent"
 
 
 class InboxVisibility(_Decision, frozen=True):

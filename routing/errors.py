@@ -22,7 +22,8 @@ is exactly what it was::
     ├── NotOffered             not_offered
     ├── OfferExpired           offer_expired         (expired, rejected or withdrawn)
     ├── NotAssigned            not_assigned          (end of a conversation nobody holds)
-    └── NotInWrapUp            not_in_wrapup
+    ├── NotInWrapUp            not_in_wrapup
+    └── AlreadyEnded           already_ended         (the contact ends what has ended)
 """
 
 from __future__ import annotations
@@ -111,3 +112,7 @@ class NotAssigned(RoutingError):
 
 class NotInWrapUp(RoutingError):
     code = "not_in_wrapup"
+
+
+class AlreadyEnded(RoutingError):
+    code = "already_ended"

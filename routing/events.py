@@ -4,6 +4,8 @@ forwarded between nodes: ``msgspec.json.decode(data, type=Event)``."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 from routing.flow import FlowConfig
@@ -51,11 +53,17 @@ class ChannelWeightChanged(_Event, frozen=True):
     weight: int
 
 
-class ConversationArrived(_Event, frozen=True):
+class ConversationArrived(_Event, frozen=True, omit_defaults=True):
+    """``hold``: the contact asked to be answered later (a message left while nobody
+    could answer): it waits in the Inbox, rings no one, and gets no automatic reply.
+    Defaults are left out of its encoding, so an arrival without ``hold`` reads the same
+    to a node that predates the field."""
+
     conversation_id: str
     touchpoint_id: str
     channel: str
     fields: dict[str, str] = {}
+    hold: bool = False
 
 
 class Assign(_Event, frozen=True):
@@ -112,6 +120,15 @@ class WrapUp(_Event, frozen=True):
     disposition: str | None = None
 
 
+class ContactEnded(_Event, frozen=True):
+    """The contact ended the conversation (``by="contact"``), or the gateway closed it
+    after a time without messages (``by="idle"``). Unassigned, it closes at once;
+    assigned, its owner's wrap-up begins and the points are freed."""
+
+    conversation_id: str
+    by: Literal["contact", "idle"] = "contact"
+
+
 class Tick(_Event, frozen=True):
     """Time passed: expire offers, end cooldowns, re-dispatch."""
 
@@ -156,6 +173,7 @@ Event = (
     | SendToInbox
     | End
     | WrapUp
+    | ContactEnded
     | Tick
     | ConversationRestored
 )

@@ -13,7 +13,10 @@ Status = Literal["available", "away", "offline"]
 Role = Literal["agent", "supervisor", "admin"]
 RoutingMode = Literal["simplified", "dedicated", "flow"]
 ROUTING_MODES: Final[tuple[RoutingMode, ...]] = get_args(RoutingMode)
-Acceptance = Literal["manual", "auto"]
+# manual: an offer rings an agent; auto: assigned directly; hold: it waits in the Inbox
+# of its queues, ringing no one, until an agent takes it (a message left for later, or
+# a flow rule for closed hours).
+Acceptance = Literal["manual", "auto", "hold"]
 ConversationState = Literal["waiting", "offered", "assigned", "wrapup"]
 
 CAPACITY: Final = 100
@@ -22,10 +25,11 @@ VOICE_WEIGHT: Final = 51
 SUPERVISING_ROLES: Final = frozenset({"supervisor", "admin"})
 
 # Closed conversations leave the router (the store keeps history), so "closed" is the
-# end of the machine rather than a state it holds.
+# end of the machine rather than a state it holds. An unassigned conversation closes at
+# once when its contact ends it (nobody has notes to write).
 TRANSITIONS: Final[dict[ConversationState, frozenset[str]]] = {
-    "waiting": frozenset({"offered", "assigned"}),
-    "offered": frozenset({"waiting", "assigned"}),
+    "waiting": frozenset({"offered", "assigned", "closed"}),
+    "offered": frozenset({"waiting", "assigned", "closed"}),
     "assigned": frozenset({"waiting", "assigned", "wrapup"}),  # assigned→assigned: transfer
     "wrapup": frozenset({"closed"}),
 }

@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 
 from channels.chat.demo import DEMO_TOUCHPOINTS
 from channels.chat.domain import InvalidDomain, parse_domain
+from channels.chat.embed import base_url, snippets
 from gateway.web.context import web_of
 from gateway.web.pages import connect_src
 
@@ -100,17 +101,19 @@ _OTHER_HOST = {"localhost": "127.0.0.1", "127.0.0.1": "localhost"}
 async def demo(request: Request) -> Response:
     name = _host_name(request)
     tp = DEMO_TOUCHPOINTS.get(name, DEMO_TOUCHPOINTS["localhost"])
-    base = "/widget/"
+    # Absolute, as a site owner copies it (what the admin section shows too).
+    base = base_url(request)
     # ?cross=1 loads the widget from the other demo host name (localhost <-> 127.0.0.1):
     # the shop and the gateway are then two origins, as on a customer's site.
     cross = request.query_params.get("cross") == "1" and name in _OTHER_HOST
     if cross:
         port = request.url.port
-        base = f"{request.url.scheme}://{_OTHER_HOST[name]}{f':{port}' if port else ''}/widget/"
+        base = f"{request.url.scheme}://{_OTHER_HOST[name]}{f':{port}' if port else ''}"
+    script, iframe = snippets(base, tp)
     path = request.url.path
     if path == "/demo/iframe":
         title, body = "Contact us", DEMO_IFRAME
-        snippet = f'<iframe src="{base}frame.html?touchpoint={tp}&amp;embed=inline" title="Chat with us" width="380" height="560"></iframe>'
+        snippet = iframe
         body = body.replace("{{FRAME}}", snippet)
         loader = ""
     else:
@@ -119,8 +122,7 @@ async def demo(request: Request) -> Response:
             if path == "/demo/other"
             else ("Demo shop", DEMO_HOME)
         )
-        snippet = f'<script src="{base}loader.js" data-touchpoint="{tp}" async></script>'
-        loader = snippet
+        snippet = loader = script
     page = (
         DEMO_PAGE.replace("{{TITLE}}", title)
         .replace("{{BODY}}", body)

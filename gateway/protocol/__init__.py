@@ -77,8 +77,10 @@ from gateway.protocol.frames import (
 )
 from gateway.protocol.visitor import (
     ConversationInfo,
+    EndChat,
     Hello,
     History,
+    Rate,
     Read,
     Resume,
     Send,
@@ -126,6 +128,7 @@ __all__ = [
     "ConversationUpdate",
     "Delivery",
     "End",
+    "EndChat",
     "Error",
     "EventOut",
     "FileLink",
@@ -151,6 +154,7 @@ __all__ = [
     "OfferWithdrawn",
     "Ok",
     "OptionalBody",
+    "Rate",
     "Read",
     "Reject",
     "Resume",

@@ -180,6 +180,10 @@ class ConversationSummary(msgspec.Struct, omit_defaults=True):
     last_message_at: float = 0.0
     offer_expires_at: float = 0.0
     preview: bool = False
+    # the contact left it as a message for later: they are not in the chat now
+    left_message: bool = False
+    # it waits for someone to take it with assign: nobody is rung
+    held: bool = False
     # the channel's rules as they apply to this conversation now (messaging channels)
     channel_state: ChannelState | None = None
 

@@ -122,14 +122,20 @@ class ConversationService:
         *,
         identity: Identity | None = None,
         admit: Admit | None = None,
+        left_message: bool = False,
         page: str = "",
     ) -> tuple[Conversation, Contact]:
         """Start a conversation for the contact at ``address``, or return the open one.
         ``fields`` are validated by the channel (chat: the pre-conversation form);
         ``identity`` is a verified signed identity, the only way to match an existing
-        contact by email or phone; ``page`` the page the contact is on, if the channel
-        knows it (shown to the agent, nothing more); ``admit`` raises RateLimited when a new conversation
-        is over the limits, and runs only when one is created."""
+        contact by email or phone; ``admit`` raises RateLimited when a new conversation
+        is over the limits, and runs only when one is created. ``left_message``: the
+        contact leaves a message for later (it will be held in the Inbox). ``page``: the
+        page the contact is on, if the channel knows it (shown to the agent, nothing more).
+
+        The conversation is created ``new`` and routed by its first message (contact_send
+        or receive): nobody is rung for an empty conversation, and an automatic reply
+        comes after the message it answers."""
         tp = self._dir.touchpoints.get(touchpoint_id)
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint is not active")
@@ -153,16 +159,21 @@ class ConversationService:
                 page=page,
                 created_at=now,
                 arrived_at=now,
+                left_message=left_message,
             )
         )
+        return conv, contact
+
+    async def _route_new(self, conv: Conversation) -> Conversation:
+        """Route a conversation that has its first message; the conversation after."""
         try:
             await self._shell.apply(arrival(conv))
         except ActionRefused as exc:
-            # A rebuild between the insert and this arrival (an admin change on any
-            # node) found the conversation "new" and routed it already.
+            # A rebuild between the first message and this arrival (an admin change on
+            # any node), or the contact's other tab, routed it already.
             if exc.code != "conversation_exists":
                 raise
-        return await self._store.get_conversation(conv.id), contact
+        return await self._store.get_conversation(conv.id)
 
     async def receive(self, msg: InboundMessage) -> tuple[Conversation, Message, bool]:
         """A contact's message from a channel's provider: appended to their open
@@ -211,7 +222,7 @@ class ConversationService:
                     kind="event",
                 )
                 await self._deliver_contact_message(message, after, fresh=False)
-                return after, message, created
+                return await self._routed(after), message, created
             message, created, after = await self._store.append(
                 conv.id,
                 sender="contact",
@@ -222,6 +233,8 @@ class ConversationService:
                 attachments=ids,
             )
         await self._deliver_contact_message(message, after, fresh=created)
+        # Routed on its message, before the notice: agents are offered what was said.
+        after = await self._routed(after)
         if created and notice:
             event, _, after = await self._store.append(
                 conv.id,
@@ -233,7 +246,11 @@ class ConversationService:
                 kind="event",
             )
             await self._deliver_contact_message(event, after, fresh=False)
-        return after, message, created
+        return await self._routed(after), message, created
+
+    async def _routed(self, conv: Conversation) -> Conversation:
+        """The conversation, routed if this was its first message (it was ``new``)."""
+        return await self._route_new(conv) if conv.state == "new" else conv
 
     async def _thread(self, msg: InboundMessage) -> Conversation | None:
         """The live conversation the channel says this message continues, if any."""
@@ -266,7 +283,7 @@ class ConversationService:
         if tracked and created:
             self._deliveries.wake()
         if created:
-            name = sender_name or self._dir.touchpoint_name(conv.touchpoint_id)
+            name = sender_name or self._dir.display_name(conv.touchpoint_id)
             frame = p.encode(frame_for(msg, name))
             await self._notifier.contact(after, MessageNote(msg, name, frame))
             if after.owner_agent_id and after.state == "assigned":
@@ -331,6 +348,7 @@ class ConversationService:
         # Published again for a retry too: the first attempt may have stored the message
         # and then failed to publish it (clients drop what they already have by seq).
         await self._deliver_contact_message(msg, after, fresh=created)
+        await self._routed(after)  # its first message routes it
         return p.Ack(
             client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
         )
@@ -345,6 +363,8 @@ class ConversationService:
         name = await self._summaries.sender_name(msg, conv)
         frame = p.encode(frame_for(msg, name))
         await self._notifier.contact(conv, MessageNote(msg, name, frame))
+        if conv.state == "new":
+            return  # not routed yet: its arrival tells the agents, with this message
         owner = conv.owner_agent_id if conv.state == "assigned" else None
         if owner:
             await self._notifier.agent(owner, frame)

@@ -27,6 +27,7 @@ from gateway.services.directory import Directory
 from gateway.services.live import LiveView
 from gateway.services.notify import MessageNote, Notifier
 from gateway.services.views import Summaries, event_body, frame_for
+from routing.decisions import EndedBy
 
 log = logging.getLogger("gateway.effects")
 
@@ -146,7 +147,7 @@ class Effects:
             await self.notifier.agent(agent_id, frame)
 
     async def event_message(
-        self, conv: Conversation, event: str, agent_id: str, now: float
+        self, conv: Conversation, event: str, agent_id: str, now: float, reason: str = ""
     ) -> Message:
         """Store a conversation event the contact sees (joined, left, ended)."""
         msg, _ = await self.store.append_message(
@@ -154,7 +155,7 @@ class Effects:
             sender="system",
             sender_id="router",
             client_msg_id=f"{event}-{agent_id}-{now}",
-            body=event_body(event, self.directory.agent_name(agent_id)),
+            body=event_body(event, self.directory.agent_name(agent_id), reason=reason),
             now=now,
             kind="event",
         )
@@ -237,7 +238,9 @@ async def _persist_requeued(fx: Effects, d: r.Requeued, now: float) -> Stored:
     )
     if not d.from_agent_id:
         return conv, []
-    return conv, [await fx.event_message(conv, "agent_left", d.from_agent_id, now)]
+    # Back to waiting for the next agent: the contact is told so, not just "Ada left".
+    left = await fx.event_message(conv, "agent_left", d.from_agent_id, now, "requeued")
+    return conv, [left]
 
 
 async def _notify_requeued(fx: Effects, d: r.Requeued, stored: Stored, told: Told) -> None:
@@ -266,31 +269,47 @@ async def _persist_auto_reply(fx: Effects, d: r.AutoReply, now: float) -> Stored
 
 async def _notify_auto_reply(fx: Effects, d: r.AutoReply, stored: Stored, told: Told) -> None:
     conv, messages = stored
-    await fx.deliver(conv, messages, fx.directory.touchpoint_name(conv.touchpoint_id))
+    await fx.deliver(conv, messages, fx.directory.display_name(conv.touchpoint_id))
+
+
+def _reason(by: EndedBy) -> str:
+    """The ended event's reason: who ended it, unless its agent did."""
+    return "" if by == "agent" else by
 
 
 async def _persist_ended(fx: Effects, d: r.Ended, now: float) -> Stored:
     conv = await fx.store.update_conversation(d.conversation_id, state="wrapup", ended_at=now)
-    return conv, [await fx.event_message(conv, "ended", d.agent_id, now)]
+    return conv, [await fx.event_message(conv, "ended", d.agent_id, now, _reason(d.by))]
 
 
 async def _notify_ended(fx: Effects, d: r.Ended, stored: Stored, told: Told) -> None:
     conv, events = stored
     await fx.deliver(conv, events, "")
+    if d.by != "agent":  # the agent did not do it: their console shows why it ended
+        for msg in events:
+            await fx.notifier.agent(d.agent_id, frame_for(msg, ""))
     told.rows[conv.id].add(d.agent_id)
 
 
-async def _persist_closed(fx: Effects, d: r.Closed, now: float) -> Conversation:
-    return await fx.store.update_conversation(
+async def _persist_closed(fx: Effects, d: r.Closed, now: float) -> Stored:
+    if not d.agent_id:  # its contact ended it while it waited: it never had an agent
+        conv = await fx.store.update_conversation(
+            d.conversation_id, state="closed", ended_at=now, closed_at=now
+        )
+        return conv, [await fx.event_message(conv, "ended", "", now, _reason(d.by))]
+    conv = await fx.store.update_conversation(
         d.conversation_id,
         state="closed",
         closed_at=now,
         notes=d.notes,
         disposition=d.disposition or "",
     )
+    return conv, []
 
 
-async def _notify_closed(fx: Effects, d: r.Closed, conv: Conversation, told: Told) -> None:
+async def _notify_closed(fx: Effects, d: r.Closed, stored: Stored, told: Told) -> None:
+    conv, events = stored
+    await fx.deliver(conv, events, "")
     if conv.owner_agent_id:
         told.rows[conv.id].add(conv.owner_agent_id)
 

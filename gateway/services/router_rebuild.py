@@ -49,6 +49,8 @@ async def build_router(
     convs.sort(key=lambda c: order[c.state])
     for conv in convs:
         tp = directory.touchpoints.get(conv.touchpoint_id)
+        if conv.state == "new" and not conv.last_seq:
+            continue  # no message yet: its first one routes it
         if tp is not None:
             decisions += _feed(router, _restored(conv, tp), now)
     return router, decisions
@@ -82,7 +84,9 @@ _RESTORE_STATE: dict[str, RouterState] = {
 
 
 def arrival(conv: Conversation) -> r.ConversationArrived:
-    return r.ConversationArrived(conv.id, conv.touchpoint_id, conv.channel, dict(conv.fields))
+    return r.ConversationArrived(
+        conv.id, conv.touchpoint_id, conv.channel, dict(conv.fields), hold=conv.left_message
+    )
 
 
 def _restored(conv: Conversation, tp: Touchpoint) -> r.Event:

@@ -100,10 +100,11 @@ def check_invariants(r: Router) -> None:
         assert (c.state == "offered") == bool(offers) == (c.offer_agent is not None)
         assert (c.state in ("assigned", "wrapup")) == bool(owners) == (c.owner is not None)
         waiting += c.state == "waiting"
+        assert not (c.acceptance == "hold" and c.state == "offered"), "a held one rang"
         if c.state != "waiting":
             continue
         weight = r.weight(c.channel)
-        if c.mode == "flow":
+        if c.mode == "flow" and c.acceptance != "hold":  # held ones wait for Assign
             for a in agents.values():
                 eligible = (
                     a.status == "available"
@@ -134,6 +135,8 @@ def check_service_order(r: Router, decisions: list[Decision]) -> None:
             assert dec.agent_id not in given.cooldown, f"{dec.agent_id} is cooling down"
             for c in convs.values():
                 if c.state != "waiting" or c.mode != "flow" or c.key >= given.key:
+                    continue
+                if c.acceptance == "hold":
                     continue
                 could = (
                     not a.queue_set.isdisjoint(c.queue_ids)

@@ -20,6 +20,7 @@ from routing import (
     Calendar,
     ChannelWeightChanged,
     Condition,
+    ContactEnded,
     ConversationArrived,
     Decision,
     End,
@@ -52,6 +53,7 @@ TOUCHPOINTS = {
     "sms": "sms",
     "ded": "sms",
     "mail": "email",
+    "shop": "chat",
 }
 SETUP: list[Event] = [
     TouchpointUpserted(
@@ -78,6 +80,17 @@ SETUP: list[Event] = [
         flow=FlowConfig(
             rules=[Rule(Condition(open=False), Outcome(["q2"], 1, "auto"))],
             calendar=Calendar("America/New_York", {"tue": ["09:00-17:00"]}),
+        ),
+    ),
+    # closed hours hold conversations in the Inbox instead of ringing anyone
+    TouchpointUpserted(
+        "shop",
+        "chat",
+        "flow",
+        ["q0", "q2"],
+        flow=FlowConfig(
+            rules=[Rule(Condition(open=False), Outcome(acceptance="hold", auto_reply="closed"))],
+            calendar=Calendar("Europe/Paris", {"mon": ["00:00-24:00"], "tue": ["08:00-20:00"]}),
         ),
     ),
     AgentUpserted("boss", [], "supervisor"),
@@ -142,12 +155,21 @@ class RouterMachine(RuleBasedStateMachine):
     def status(self, agent: str, status: str) -> None:
         self.apply(AgentStatusChanged(agent, status))  # type: ignore[arg-type]
 
-    @rule(tp=st.sampled_from(sorted(TOUCHPOINTS)), topic=st.sampled_from(["", "x"]))
-    def arrive(self, tp: str, topic: str) -> None:
-        out = self.apply(
-            ConversationArrived(f"c{self.arrived}", tp, TOUCHPOINTS[tp], {"topic": topic})
-        )
+    @rule(
+        tp=st.sampled_from(sorted(TOUCHPOINTS)),
+        topic=st.sampled_from(["", "x"]),
+        hold=st.sampled_from([False, False, False, True]),
+    )
+    def arrive(self, tp: str, topic: str, hold: bool) -> None:
+        event = ConversationArrived(f"c{self.arrived}", tp, TOUCHPOINTS[tp], {"topic": topic}, hold)
+        out = self.apply(event)
         self.arrived += bool(out)
+
+    @precondition(lambda self: self.ids("waiting", "offered", "assigned", "wrapup"))
+    @rule(data=st.data(), by=st.sampled_from(["contact", "idle"]))
+    def contact_ends(self, data: st.DataObject, by: str) -> None:
+        cid, _ = data.draw(st.sampled_from(self.ids("waiting", "offered", "assigned", "wrapup")))
+        self.apply(ContactEnded(cid, by))  # type: ignore[arg-type]
 
     @rule(tp=st.sampled_from(sorted(TOUCHPOINTS)), agent=agents)
     def agent_starts(self, tp: str, agent: str) -> None:

@@ -21,6 +21,7 @@ const EN = {
   "why.agent_offline": "you went offline",
   "why.agent_removed": "your account changed",
   "why.assigned_elsewhere": "someone else took it",
+  "why.contact_ended": "the visitor left",
   "done.accept": "You accepted the chat with {name}.",
   "done.assign": "The chat with {name} is assigned to you.",
   "done.reject": "You rejected the chat with {name}.",
