@@ -78,7 +78,7 @@ def test_workspace_screens(new_page: NewPage, gateway: GatewayProcess) -> None:
 
     # The contact card: the form's email, not saved until the agent says so.
     card = agent.get_by_role("region", name="Contact")
-    expect(card.get_by_text("Not saved: check what the form says")).to_be_visible()
+    expect(card.get_by_text("Not saved: check these details")).to_be_visible()
     expect(card.get_by_role("textbox", name="Email")).to_have_value("lin@example.com")
     expect(card.get_by_role("link", name=re.compile("demo"))).to_be_visible()
     card.get_by_role("textbox", name="Phone").fill("+44 20 7946 0958")
