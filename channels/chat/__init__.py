@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import Annotated
 
@@ -23,6 +24,7 @@ from channels.base import ChannelAdapter, Core, Problems
 from channels.chat import pages
 from channels.chat.bootstrap import ENDPOINT, bootstrap
 from channels.chat.domain import InvalidDomain, match_page, parse_domain
+from channels.chat.email_followup import EmailFollowUp, check_settings
 from channels.chat.embed import CHECK, REFUSALS, SNIPPET, check
 from channels.chat.uploads import UPLOAD, visitor_upload
 from channels.chat.visitor_socket import VisitorSockets, visitor_topic
@@ -83,7 +85,10 @@ class ChatChannel(ChannelAdapter):
 
     def __init__(self, core: Core) -> None:
         super().__init__(core)
-        self.sockets = VisitorSockets(core)
+        # answers to left messages and transcripts by email (email_followup.py)
+        self.followup = EmailFollowUp(core)
+        self.sockets = VisitorSockets(core, self.followup.transcript)
+        core.deliveries.register(self.name, self.followup)
         self._renewer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -123,14 +128,16 @@ class ChatChannel(ChannelAdapter):
             domain = str(parse_domain(tp.domain))
         except InvalidDomain as exc:
             return tp, [("domain", exc.message)]
-        problems: Problems = []
-        if tp.settings:
-            problems.append(("settings", "chat touchpoints have no channel settings"))
+        problems = check_settings(self.core.directory.touchpoints, dict(tp.settings))
         return msgspec.structs.replace(tp, domain=domain), problems
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/widget/bootstrap", bootstrap, methods=["POST"]),
+            Route(
+                "/widget/bootstrap",
+                functools.partial(bootstrap, by_email=self.followup.offers),
+                methods=["POST"],
+            ),
             Route("/widget/check", check, methods=["GET"]),
             Route("/widget/attachments", visitor_upload, methods=["POST"]),
             WebSocketRoute("/ws/visitor", self.sockets.endpoint),
@@ -142,6 +149,9 @@ class ChatChannel(ChannelAdapter):
 
     def endpoints(self) -> list[Endpoint]:
         return [ENDPOINT, UPLOAD, CHECK, MATCH, SNIPPET, REFUSALS]
+
+    async def conversation_state(self, conv: Conversation) -> p.ChannelState | None:
+        return await self.followup.conversation_state(conv)
 
     async def to_contact(self, conv: Conversation, note: ContactNote) -> None:
         """Every open tab of the visitor shows it."""

@@ -15,6 +15,7 @@ docs/security.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,6 +58,11 @@ class WidgetConfig(msgspec.Struct, kw_only=True):
     idle_close_after: int
     # the files a visitor may send (docs/attachments.md); absent when chat takes none
     attachments: p.FileRules | None = None
+    # a mailbox answers for this site (settings.email_touchpoint_id, email_followup.py):
+    # a left message's answer also goes by email, and an ended chat's transcript can be
+    # emailed on request
+    answers_by_email: bool = False
+    transcripts: bool = False
 
 
 class BootstrapResponse(msgspec.Struct, kw_only=True):
@@ -106,7 +112,7 @@ def _unavailable(message: str = "this touchpoint does not accept chats") -> Forb
     return Forbidden(message, code="touchpoint_unavailable")
 
 
-async def bootstrap(request: Request) -> Response:
+async def bootstrap(request: Request, by_email: Callable[[str], bool] | None = None) -> Response:
     web = web_of(request)
     limits = web.limits
     await limits.admit_bootstrap(limits.ip(request))
@@ -179,6 +185,8 @@ async def bootstrap(request: Request) -> Response:
         "leave_form": msgspec.to_builtins(leave_message_form(tp.form)),
         "idle_close_after": web.directory.settings.idle_close_after,
     }
+    if by_email is not None and by_email(tp.id):
+        config["answers_by_email"] = config["transcripts"] = True
     files = file_rules(web.attachments.rules.get("chat"))
     if files is not None:
         config["attachments"] = msgspec.to_builtins(files)

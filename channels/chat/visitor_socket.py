@@ -42,12 +42,19 @@ class VisitorSession:
         claims: VisitorClaims,
         conn: Connection,
         admit: Callable[[], Awaitable[None]] | None = None,
+        transcripts: Callable[[Conversation, str], Awaitable[int]] | None = None,
     ) -> None:
         self.core = core
         self.claims = claims
         self.conn = conn
         self.current = ""  # id of the open conversation, once known
         self.admit = admit  # the rate limits for a new conversation (gateway/web/limits.py)
+        self._transcripts = transcripts  # email_followup.py: a transcript by email
+
+    async def transcripts(self, conv: Conversation, email: str) -> int:
+        if self._transcripts is None:
+            raise Conflict("transcripts by email are not offered", code="transcript_unavailable")
+        return await self._transcripts(conv, email)
 
     @property
     def visitor_id(self) -> str:
@@ -112,6 +119,12 @@ class VisitorSession:
                 self.claims.tp, self.visitor_id, frame.conversation_id
             )
             await self.core.endings.rate(conv, frame.score, frame.comment)
+            self.conn.send(p.encode(p.Ok(ref=frame.ref or conv.id)))
+        elif isinstance(frame, p.TranscriptRequest):
+            conv = await conversations.of_contact(
+                self.claims.tp, self.visitor_id, frame.conversation_id
+            )
+            await self.transcripts(conv, frame.email)
             self.conn.send(p.encode(p.Ok(ref=frame.ref or conv.id)))
         elif isinstance(frame, p.TypingIn):
             conv = await self.conversation(frame.conversation_id)
@@ -243,8 +256,13 @@ class VisitorSockets:
     """This node's visitor sockets: token renewal for all of them on one timer (rather
     than a task per socket: memory per idle connection), and who is connected."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(
+        self,
+        core: Core,
+        transcripts: Callable[[Conversation, str], Awaitable[int]] | None = None,
+    ) -> None:
         self.core = core
+        self.transcripts = transcripts
         self.renewals: dict[Connection, Callable[[], Awaitable[None]]] = {}
 
     async def endpoint(self, ws: WebSocket) -> None:
@@ -285,7 +303,7 @@ class VisitorSockets:
             async def admit() -> None:
                 await limits.admit_conversation(ip, claims.tp)
 
-            visitor = VisitorSession(core, claims, conn, admit)
+            visitor = VisitorSession(core, claims, conn, admit, self.transcripts)
             conn.hold()
             await core.hub.add(conn)
             if core.hub.count(topic) == 1:

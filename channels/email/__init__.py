@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute
 
 from channels.base import ChannelAdapter, Core, Problems
 from channels.email import api, demo
+from channels.email.carrier import Carrier
 from channels.email.demo_mailbox import DemoMailbox, DemoSubmission, PostOffice
 from channels.email.html import sanitise
 from channels.email.imap import ImapMailbox
@@ -85,6 +86,9 @@ class EmailChannel(ChannelAdapter):
         self.office = PostOffice()
         self.inbound = Inbound(core)
         self.outbound = Outbound(core, self._submission, self._mailbox, self._lost)
+        # other channels' email through these touchpoints (a chat's answers, transcripts)
+        self.carrier = Carrier(core, self._submission, self._mailbox, self._lost)
+        core.deliveries.register_mail(self.carrier)
         self.receivers: dict[str, Receiver] = {}
         # touchpoint id -> (settings digest, lease; None for the demo mailbox)
         self._held: dict[str, tuple[str, Held | None]] = {}

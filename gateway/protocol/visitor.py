@@ -100,6 +100,15 @@ class Rate(Frame, tag="rate"):
     ref: Annotated[str, msgspec.Meta(max_length=64)] = ""
 
 
+class TranscriptRequest(Frame, tag="transcript"):
+    """Email the transcript of an ended conversation of the visitor's to ``email``
+    (docs/widget.md, "Answers and transcripts by email"): ``ok``, or ``error``."""
+
+    conversation_id: Id
+    email: Annotated[str, msgspec.Meta(max_length=320)]
+    ref: Annotated[str, msgspec.Meta(max_length=64)] = ""
+
+
 class History(Frame, tag="history"):
     conversation_id: str = ""
     before_seq: Seq | None = None
@@ -137,7 +146,9 @@ class Started(Frame, tag="started"):
     left_message: bool = False
 
 
-VisitorIn = Hello | Start | Send | TypingIn | Read | History | Links | EndChat | Rate
+VisitorIn = (
+    Hello | Start | Send | TypingIn | Read | History | Links | EndChat | Rate | TranscriptRequest
+)
 VisitorOut = (
     Welcome
     | Started

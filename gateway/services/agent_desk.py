@@ -86,7 +86,7 @@ class AgentDesk:
         if attachments:
             await self._check_delivers_files(conv)
             await self._files.check_message(conv, attachments)
-        tracked = self._deliveries.tracks(conv.channel)
+        tracked = await self._deliveries.tracked(conv)
         if tracked:
             await self._deliveries.check(conv)  # the channel may refuse before it is stored
         if content is not None:

@@ -30,7 +30,7 @@ from gateway.errors import InvalidInput
 from gateway.model.channel_state import Content
 from gateway.model.channels import CHANNELS
 from gateway.model.inbound import DeliveryReport
-from gateway.model.records import Agent, Conversation, Message, Touchpoint
+from gateway.model.records import Agent, AttachmentRef, Conversation, Message, Touchpoint
 from gateway.ports.store.base import DeliveryJob, Store
 from gateway.services.notify import Notifier
 
@@ -83,6 +83,43 @@ class OutboundChannel(Protocol):
     async def deliver(self, conv: Conversation, message: Message) -> Outcome: ...
 
 
+# Email on behalf of another channel: an email touchpoint that carries what a chat writes
+# to its visitor by email (the answer to a message they left, a transcript they asked
+# for; docs/widget.md, "Answers and transcripts by email"). The email adapter registers
+# the carrier (channels/email/carrier.py); the chat adapter composes the Mail.
+class Mail(msgspec.Struct, frozen=True, kw_only=True):
+    """One email to a contact, through an email touchpoint."""
+
+    to: str
+    subject: str
+    # the plain-text part; ``html`` the HTML part (already escaped by whoever wrote it;
+    # the carrier sanitises it once more), empty: derived from the text
+    text: str
+    html: str = ""
+    # who it is from, as the recipient reads it ("Example Shop"); the address is the
+    # touchpoint's own
+    from_name: str = ""
+    # a stable key: the same key gets the same Message-ID on every attempt, so a retry
+    # is recognisable as the same email
+    key: str
+    # files sent along (an agent's attachments), read from the attachments service
+    attachments: tuple[AttachmentRef, ...] = ()
+    # marked as automatic (a transcript): no out-of-office answers to it
+    automatic: bool = False
+
+
+class MailCarrier(Protocol):
+    """What the email adapter offers other channels."""
+
+    def sender(self, touchpoint_id: str) -> Touchpoint | None:
+        """The email touchpoint if it can send now (exists, active, sends), else None."""
+        ...
+
+    async def send(self, touchpoint_id: str, mail: Mail) -> Outcome:
+        """Send it; the outcome is the delivery worker's (sent, failed, held)."""
+        ...
+
+
 def retry_delay(
     attempts: int,
     *,
@@ -126,9 +163,23 @@ class Deliveries:
         self._task: asyncio.Task[None] | None = None
         # status callbacks waiting for the record of a send on this node (by provider id)
         self._recorded: dict[str, asyncio.Event] = {}
+        # the email adapter's carrier of other channels' email (Mail, MailCarrier above)
+        self.mail: MailCarrier | None = None
 
     def register(self, channel: str, outbound: OutboundChannel) -> None:
         self._channels[channel] = outbound
+
+    def register_mail(self, carrier: MailCarrier) -> None:
+        self.mail = carrier
+
+    async def tracked(self, conv: Conversation) -> bool:
+        """Whether what is written to this conversation's contact is a delivery job: on
+        a tracked channel, or where the channel's adapter says this conversation is
+        followed up through a provider (chat: a left message answered by email)."""
+        if self.tracks(conv.channel):
+            return True
+        follows_up = getattr(self._channels.get(conv.channel), "follows_up", None)
+        return follows_up is not None and bool(await follows_up(conv))
 
     @staticmethod
     def tracks(channel: str) -> bool:
