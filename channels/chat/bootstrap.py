@@ -185,8 +185,7 @@ async def bootstrap(request: Request, by_email: Callable[[str], bool] | None = N
         "leave_form": msgspec.to_builtins(leave_message_form(tp.form)),
         "idle_close_after": web.directory.settings.idle_close_after,
     }
-    if by_email is not None and by_email(tp.id):
-        config["answers_by_email"] = config["transcripts"] = True
+    config["answers_by_email"] = config["transcripts"] = by_email is not None and by_email(tp.id)
     files = file_rules(web.attachments.rules.get("chat"))
     if files is not None:
         config["attachments"] = msgspec.to_builtins(files)

@@ -182,7 +182,7 @@ class EmailFollowUp:
                 address.strip(), check_deliverability=False, test_environment=True
             ).normalized
         except EmailNotValidError as exc:
-            raise InvalidInput([("email", str(exc))]) from None
+            raise InvalidInput([("email", str(exc))], code="invalid_field") from None
         if conv.state not in ENDED:
             raise Conflict("a transcript is sent once the chat has ended", code="not_ended")
         mailbox = self.mailbox(conv.touchpoint_id)
