@@ -128,8 +128,10 @@ class ChatChannel(ChannelAdapter):
             domain = str(parse_domain(tp.domain))
         except InvalidDomain as exc:
             return tp, [("domain", exc.message)]
-        problems = check_settings(self.core.directory.touchpoints, dict(tp.settings))
-        return msgspec.structs.replace(tp, domain=domain), problems
+        # a JSON merge patch's null clears the setting
+        settings = {k: v for k, v in tp.settings.items() if v is not None}
+        problems = check_settings(self.core.directory.touchpoints, settings)
+        return msgspec.structs.replace(tp, domain=domain, settings=settings), problems
 
     def routes(self) -> list[BaseRoute]:
         return [

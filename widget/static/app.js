@@ -9,6 +9,7 @@ import { makeT } from "./shared/i18n.js";
 import { linkify } from "./shared/linkify.js";
 import * as avail from "./availability.js";
 import * as ending from "./ending.js";
+import * as transcript from "./transcript.js";
 import { Attacher, FileLinks, FILE_TEXTS, dropZone, summary } from "./shared/attachments.js";
 import { displayText } from "./shared/text.js";
 
@@ -59,6 +60,7 @@ export const DEFAULT_TEXTS = {
   // nobody can answer, waiting, ending and rating: availability.js, ending.js
   ...avail.TEXTS,
   ...ending.TEXTS,
+  ...transcript.TEXTS,
   ...FILE_TEXTS,
 };
 
@@ -609,6 +611,7 @@ function startFrame() {
 function beginStart(fields, message, leave) {
   const cid = uid();
   S.starting = { fields, message, cid, leave };
+  if (fields && fields.email) S.email = fields.email; // prefills the transcript's address
   S.pending.set(cid, { client_msg_id: cid, body: message, at: Date.now() / 1000, failed: false, conversation_id: "" });
   save();
   ensureConnected();
@@ -756,6 +759,7 @@ function renderFooter() {
     after.append(h("div", { class: "ended" },
       h("p", null, t("ended")),
       S.conv.rated ? null : ending.ratingForm(S.t, rate),
+      S.config && S.config.transcripts ? transcript.transcriptForm(S.t, S.email, sendTranscript) : null,
       h("button", { class: "btn", type: "button", id: "new-chat", onclick: newChat }, t("new_chat"))));
     return;
   }
@@ -797,6 +801,10 @@ function endChat() {
 function rate(score, comment) {
   const conv = S.conv;
   return request({ type: "rate", conversation_id: conv.id, score, comment }).then(() => { conv.rated = true; });
+}
+
+function sendTranscript(email) {
+  return request({ type: "transcript", conversation_id: S.conv.id, email });
 }
 
 function disableComposer() {
@@ -841,7 +849,7 @@ function renderMessages(toBottom) {
   for (const seq of seqs) list.append(itemNode(S.items.get(seq)));
   for (const p of S.pending.values()) if (!S.conv || !p.conversation_id || p.conversation_id === S.conv.id) list.append(pendingNode(p));
   // Stays until an agent joins, and says so again when the chat goes back to the queue.
-  const wait = avail.waitingNotice(S.conv, t);
+  const wait = avail.waitingNotice(S.conv, t, S.config);
   if (wait) list.append(h("li", { class: "note waiting", id: "waiting-note" }, wait));
   $("more").hidden = !S.hasMore;
   if (atBottom) scroll.scrollTop = scroll.scrollHeight;

@@ -53,9 +53,10 @@ export function notice(config, t, lang) {
 }
 
 /** The notice under the messages while nobody is with the visitor, or "". */
-export function waitingNotice(conv, t) {
+export function waitingNotice(conv, t, config) {
   if (!conv || conv.state !== "live" || conv.agentName) return "";
-  if (conv.leftMessage) return t("left");
+  // a mailbox answers for the site: the answer also goes by email (transcript.js's text)
+  if (conv.leftMessage) return t(config && config.answers_by_email ? "left_email" : "left");
   if (conv.held) return t("held");
   if (conv.requeued) return t("waiting_again");
   return t("waiting");

@@ -138,6 +138,9 @@ async def test_the_chat_touchpoint_names_an_email_touchpoint_that_sends(
         assert (await http.post(f"{TP}/tp_mail/deactivate")).status_code == 200
         config = (await visitor.bootstrap())["config"]
         assert config["answers_by_email"] is False and config["transcripts"] is False
+        # and null clears the setting (a JSON merge patch)
+        r = await http.patch(f"{TP}/{CHAT}", json={"settings": {"email_touchpoint_id": None}})
+        assert r.status_code == 200 and r.json()["settings"] == {}, r.text
     assert smtp.recorder.messages == []
 
 

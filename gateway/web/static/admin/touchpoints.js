@@ -49,6 +49,20 @@ export async function render(main, rest) {
       : h("p", null, "No touchpoint yet."));
 }
 
+/** The email touchpoint that answers left messages and sends transcripts (docs/widget.md,
+ * "Answers and transcripts by email"); a mailbox that no longer sends stays listed. */
+function mailboxField(mailboxes, tp) {
+  const current = (tp && tp.settings && tp.settings.email_touchpoint_id) || "";
+  const options = mailboxes.map((m) => h("option", { value: m.id }, `${m.name} (${m.settings.address || m.id})${m.active ? "" : " — inactive"}`));
+  if (current && !mailboxes.some((m) => m.id === current)) options.push(h("option", { value: current }, current));
+  const sel = field("Mailbox that answers by email", "select", {
+    id: "tp-mailbox",
+    hint: "Answers to left messages are emailed through it, and visitors can ask for the transcript of an ended chat. None: answers are shown on the visitor's next visit only.",
+  }, h("option", { value: "" }, "None"), options);
+  sel.input.value = current;
+  return sel;
+}
+
 function formSelect(name, current) {
   const f = ASKED.find((a) => a.name === name);
   const mode = current ? (current.required ? "required" : "optional") : "off";
@@ -88,6 +102,7 @@ function buildFlow(flow, tz, days, hold) {
 async function editor(main, tp) {
   if (tp && tp.channel !== "chat") return channelEditor(main, tp);
   const queues = await api("GET", "/api/admin/queues");
+  const mailboxes = (await api("GET", BASE)).filter((t) => t.channel === "email" && t.direction !== "inbound");
   const isNew = tp === null;
   const form = (tp && tp.form) || [];
   const widget = (tp && tp.widget) || {};
@@ -106,17 +121,19 @@ async function editor(main, tp) {
   const days = Object.fromEntries(DAYS.map(([key, label]) => [key, field(label, "input", {
     type: "text", value: ((cal && cal.hours && cal.hours[key]) || []).join(", "), placeholder: "closed",
   })]));
+  const mailbox = mailboxField(mailboxes, tp);
   const hold = h("input", { type: "checkbox", id: "hold-closed" });
   hold.checked = isNew || holding;
   const problems = problemsList();
   // Where a refusal's field goes; the rest (the flow's hours, ...) is in the summary.
-  const byField = { name, display_name: display, domain };
+  const byField = { name, display_name: display, domain, "settings.email_touchpoint_id": mailbox };
 
   const save = h("button", { class: "btn", type: "submit" }, isNew ? "Create touchpoint" : "Save changes");
   const edit = h("form", { class: "edit", novalidate: true, "aria-labelledby": "tp-h" },
     name.block, display.block, h("div", { class: "wide" }, domain.block), queueBox.block,
     h("fieldset", null, h("legend", null, "Pre-chat form (a message is always asked for)"), ASKED.map((a) => selects[a.name].block)),
     h("fieldset", null, h("legend", null, "Widget"), title.block, color.block),
+    h("div", { class: "wide" }, mailbox.block),
     h("fieldset", null, h("legend", null, "Opening hours"),
       h("p", { class: "muted hint" }, "Spans like 09:00-12:00, 14:00-18:00; empty for closed. No hours at all: always open."),
       tz.block, h("div", { class: "days" }, DAYS.map(([key]) => days[key].block)),
@@ -134,6 +151,8 @@ async function editor(main, tp) {
       form: buildForm(form, selects),
       widget: Object.assign({}, widget, { title: title.input.value.trim() || undefined, color: color.input.value }),
       flow: buildFlow(flow, tz, days, hold.checked),
+      // null clears it (a merge patch); a new touchpoint just leaves it out
+      settings: mailbox.input.value ? { email_touchpoint_id: mailbox.input.value } : (isNew ? {} : { email_touchpoint_id: null }),
     };
     if (!body.widget.title) delete body.widget.title;
     save.disabled = true;
