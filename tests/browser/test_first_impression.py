@@ -73,6 +73,10 @@ def test_nobody_online_leave_a_message_answered_on_the_next_visit(
     row.get_by_role("button", name="Assign Nadia").click()
     expect(agent.get_by_role("heading", name="Nadia", level=2)).to_be_visible()
     expect(agent.get_by_role("alertdialog", name="Incoming chat")).to_be_hidden()
+    # No mailbox answers for the demo site: the agent is told where the answer goes.
+    expect(
+        agent.get_by_text("the visitor sees your answer on their next visit only")
+    ).to_be_visible()
     reply(agent, "Yes! See https://example.com/shipping?to=no and javascript:alert(1)")
     link = agent.get_by_role("list", name="Messages").get_by_role(
         "link", name="https://example.com/shipping?to=no"

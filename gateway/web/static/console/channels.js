@@ -85,7 +85,9 @@ export function editor(row, channels, ta, sendButton) {
   const count = h("p", { class: "muted segments", id: "segments", "aria-live": "polite" });
   const attach = !st.attachments && st.attachments_reason
     ? h("p", { class: "muted attachments", id: "attachments-off" }, `Attachments disabled: ${st.attachments_reason}`) : null;
-  bar.append(...[notice, windowLine, st.segments ? count : null, attach].filter(Boolean));
+  // a note that locks nothing (chat: whether a left message's answer goes by email)
+  const note = !st.locked && st.notice ? h("p", { class: "muted channel-note", id: "channel-note" }, st.notice) : null;
+  bar.append(...[notice, windowLine, st.segments ? count : null, attach, note].filter(Boolean));
   const update = () => {
     const now = row() || c;
     const why = lock(now, channels);
