@@ -14,6 +14,7 @@ import pytest
 
 from devkit import services
 from devkit.inprocess import InProcessGateway
+from tests.attachments.files import pdf
 from tests.channels.email.mail import SmtpServer, count_in, settings_for
 from tests.gateway.client import AgentClient, Visitor
 from tests.gateway.conftest import ADMIN, AGENT, demo_visitor
@@ -178,10 +179,51 @@ async def test_the_answer_to_a_left_message_is_emailed_and_shown_on_the_next_vis
     assert "&lt;b&gt;we do&lt;/b&gt;" in html and "<b>we do</b>" not in html
     assert await count_in(dovecot, address, "Sent", mail["Message-ID"]) == 1
 
+    # the agent's files go along as the email's attachments
+    async with gw.http(headers={"Authorization": f"Bearer {agent.token}"}) as http:
+        r = await http.post(
+            f"/api/conversations/{cid}/attachments", params={"name": "quote.pdf"}, content=pdf()
+        )
+    assert r.status_code == 201, r.text
+    client_id = uuid.uuid4().hex
+    await agent.sock.send(
+        {
+            "type": "send",
+            "conversation_id": cid,
+            "body": "The quote.",
+            "client_msg_id": client_id,
+            "attachments": [r.json()["attachment"]["id"]],
+        }
+    )
+    ack = await agent.sock.expect("ack", client_msg_id=client_id)
+    assert (await agent.sock.expect("delivery", seq=ack["seq"], timeout=30))["status"] == "sent"
+    _, second = await smtp.recorder.until(2)
+    [part] = list(second.iter_attachments())  # type: ignore[attr-defined]
+    assert part.get_filename() == "quote.pdf" and part.get_content() == pdf()
+
     # and the next visit shows it too
     welcome = await visitor.connect(resume=False)
     assert welcome["conversation"]["conversation_id"] == cid
-    assert welcome["conversation"]["unread"] == 1
+    assert welcome["conversation"]["unread"] == 2
+
+
+async def test_a_visitor_who_is_connected_reads_the_answer_live_and_is_not_emailed(
+    gw: InProcessGateway, dovecot: services.Dovecot, smtp: SmtpServer
+) -> None:
+    async with await admin(gw) as http:
+        await add_mailbox(http, dovecot, smtp)
+        assert (await use_mailbox(http, "tp_mail")).status_code == 200
+    agent = await agent_online(gw)
+    visitor = demo_visitor(gw)
+    cid = await leave_message(visitor, "Still there?")
+    assert (await agent.act("assign", cid))["type"] == "ok"
+    ack = await agent.say(cid, "Yes, right here.")
+    assert visitor.sock and agent.sock
+    live = await visitor.sock.expect("message", seq=ack["seq"])
+    assert live["body"] == "Yes, right here." and live.get("delivery", "") == ""
+    mine = await agent.sock.expect("message", seq=ack["seq"], conversation_id=cid)
+    assert mine.get("delivery", "") == ""  # no delivery job
+    assert smtp.recorder.messages == []
 
 
 async def test_without_a_mailbox_the_answer_waits_for_the_next_visit_and_the_agent_is_told(
