@@ -1,5 +1,5 @@
 """A chat touchpoint's mailbox, through Chromium: the admin names the email touchpoint
-that answers by email (the admin section's "Mailbox that answers by email"), and a
+that answers by email (the admin section's "Mailbox for answers and transcripts"), and a
 visitor whose chat has ended asks for its transcript by email, which the demo mailbox
 sends to their address (read back from the demo's outside mailboxes)."""
 
@@ -34,7 +34,7 @@ def test_the_admin_names_a_mailbox_and_the_visitor_gets_the_transcript_by_email(
     admin.get_by_role("table", name="Touchpoints").get_by_role(
         "link", name="Demo site (127.0.0.1)"
     ).click()
-    mailbox = admin.get_by_role("combobox", name="Mailbox that answers by email")
+    mailbox = admin.get_by_role("combobox", name="Mailbox for answers and transcripts")
     expect(mailbox).to_have_value("")
     expect(mailbox).to_have_accessible_description(
         "Answers to left messages are emailed through it, and visitors can ask for the "
@@ -43,7 +43,7 @@ def test_the_admin_names_a_mailbox_and_the_visitor_gets_the_transcript_by_email(
     mailbox.select_option(label="Demo Support (support@demo.test)")
     admin.get_by_role("button", name="Save changes").click()
     expect(admin.get_by_role("status").filter(has_text="Changes saved.")).to_have_count(1)
-    expect(admin.get_by_role("combobox", name="Mailbox that answers by email")).to_have_value(
+    expect(admin.get_by_role("combobox", name="Mailbox for answers and transcripts")).to_have_value(
         "tp_demo_email"
     )
     found = {"touchpoint editor with a mailbox": axe_audit(admin)}

@@ -55,7 +55,8 @@ function mailboxField(mailboxes, tp) {
   const current = (tp && tp.settings && tp.settings.email_touchpoint_id) || "";
   const options = mailboxes.map((m) => h("option", { value: m.id }, `${m.name} (${m.settings.address || m.id})${m.active ? "" : " — inactive"}`));
   if (current && !mailboxes.some((m) => m.id === current)) options.push(h("option", { value: current }, current));
-  const sel = field("Mailbox that answers by email", "select", {
+  // (its label does not say "email": the pre-chat form's select is named "Email")
+  const sel = field("Mailbox for answers and transcripts", "select", {
     id: "tp-mailbox",
     hint: "Answers to left messages are emailed through it, and visitors can ask for the transcript of an ended chat. None: answers are shown on the visitor's next visit only.",
   }, h("option", { value: "" }, "None"), options);
