@@ -105,7 +105,7 @@ class EmailFollowUp:
             return False
         if self.mailbox(conv.touchpoint_id) is None:
             return False
-        return True
+        return not await self.core.presence.is_online("contact", f"chat:{conv.address}")
 
     # -- the delivery worker's outbound channel -----------------------------------------
     async def check_outbound(self, conv: Conversation) -> None:
