@@ -185,44 +185,52 @@ class EmailFollowUp:
             raise InvalidInput([("email", str(exc))], code="invalid_field") from None
         if conv.state not in ENDED:
             raise Conflict("a transcript is sent once the chat has ended", code="not_ended")
-        mailbox = self.mailbox(conv.touchpoint_id)
-        carrier = self.core.deliveries.mail
-        if mailbox is None or carrier is None:
+        mailbox = self.mailbox(conv.touchpoint_id)  # None too without a carrier
+        if mailbox is None:
             raise Conflict(
                 "transcripts by email are not offered on this site",
                 code="transcript_unavailable",
             )
-        state = self.core.state
+        # one request of a conversation at a time on this node, so that two tabs do not
+        # both pass the limit (across nodes a race at the limit may send one more)
         lock = self._locks.setdefault(conv.id, asyncio.Lock())
-        async with lock:
-            record = await state.content(conv.id, TRANSCRIPTS_KEY) or {}
-            done = list(record.get("sent", []))
-            if len(done) >= TRANSCRIPT_LIMIT:
-                raise Conflict(
-                    f"at most {TRANSCRIPT_LIMIT} transcripts are sent per chat",
-                    code="transcript_limit",
-                )
-            site = site_name(self.core.directory.touchpoints.get(conv.touchpoint_id))
-            text, body_html = render(await self.core.conversations.backlog(conv, 0), site=site)
-            outcome = await carrier.send(
-                mailbox.id,
-                Mail(
-                    to=to,
-                    subject=f"Your chat with {site}",
-                    text=text,
-                    html=body_html,
-                    from_name=site,
-                    key=f"chat-transcript/{conv.id}/{len(done) + 1}",
-                    automatic=True,
-                ),
+        try:
+            async with lock:
+                return await self._send_transcript(conv, mailbox.id, to)
+        finally:
+            if not lock.locked():
+                self._locks.pop(conv.id, None)
+
+    async def _send_transcript(self, conv: Conversation, mailbox_id: str, to: str) -> int:
+        carrier = self.core.deliveries.mail
+        assert carrier is not None  # checked by the caller
+        state = self.core.state
+        record = await state.content(conv.id, TRANSCRIPTS_KEY) or {}
+        done = list(record.get("sent", []))
+        if len(done) >= TRANSCRIPT_LIMIT:
+            raise Conflict(
+                f"at most {TRANSCRIPT_LIMIT} transcripts are sent per chat",
+                code="transcript_limit",
             )
-            if not outcome.sent:
-                raise Unavailable(
-                    "the transcript could not be sent now; try again later",
-                    code="transcript_not_sent",
-                )
-            done.append({"to": to, "at": self.core.clock(), "message_id": outcome.provider_id})
-            await state.put_content(conv.id, TRANSCRIPTS_KEY, {"sent": done})
-        if not lock.locked():
-            self._locks.pop(conv.id, None)
+        site = site_name(self.core.directory.touchpoints.get(conv.touchpoint_id))
+        text, body_html = render(await self.core.conversations.backlog(conv, 0), site=site)
+        outcome = await carrier.send(
+            mailbox_id,
+            Mail(
+                to=to,
+                subject=f"Your chat with {site}",
+                text=text,
+                html=body_html,
+                from_name=site,
+                key=f"chat-transcript/{conv.id}/{len(done) + 1}",
+                automatic=True,
+            ),
+        )
+        if not outcome.sent:
+            raise Unavailable(
+                "the transcript could not be sent now; try again later",
+                code="transcript_not_sent",
+            )
+        done.append({"to": to, "at": self.core.clock(), "message_id": outcome.provider_id})
+        await state.put_content(conv.id, TRANSCRIPTS_KEY, {"sent": done})
         return len(done)
