@@ -39,8 +39,11 @@ def _side_by_side(before: list[dict[str, Any]], after: list[dict[str, Any]], n: 
     return _table(["before", "%", "after", "%"], rows)
 
 
-def profiles(before: dict[str, Any], after: dict[str, Any]) -> str:
-    """The knee and the top frames, before and after, from one sitting."""
+def profiles(
+    before: dict[str, Any], after: dict[str, Any], again: tuple[dict[str, Any], ...] = ()
+) -> str:
+    """The knee and the top frames, before and after, from one sitting; ``again``: a
+    second before and after of the same sitting (``profile-before2.json``, ...)."""
     if not before or not after:
         return (
             "No before/after profiles (`./scripts/bench profile`, bench/profile.py, writes "
@@ -89,6 +92,15 @@ def profiles(before: dict[str, Any], after: dict[str, Any]) -> str:
     bs, as_ = b.get("sustained_msgs_per_s"), a.get("sustained_msgs_per_s")
     if bs and as_:
         out += ["", f"After ÷ before, sustained rate: **{as_ / bs:.2f}x** (same sitting)."]
+    if len(again) == 2 and all("gateway" in x for x in again):
+        b2 = again[0]["gateway"].get("sustained_msgs_per_s")
+        a2 = again[1]["gateway"].get("sustained_msgs_per_s")
+        if b2 and a2:
+            out[-1] += (
+                f" Then once more, before and after again: {_n(b2)} and {_n(a2)} msg/s, "
+                f"**{a2 / b2:.2f}x**. The machine is shared: the spread between the two "
+                "pairs is how far one figure moves here."
+            )
     if "self" in bp and "self" in ap:
         out += ["", "Self time (py-spy `--gil`), any code:", ""]
         out.append(_side_by_side(bp["self"], ap["self"], 12))
@@ -135,5 +147,22 @@ def sockets(data: dict[str, Any]) -> str:
             f"**{data['asgi_to_websockets_cpu_ratio']}x**, memory per idle socket "
             f"**{data['asgi_to_websockets_idle_ratio']}x**. Nothing was switched on these "
             "numbers yet (issue 18's first slice only measures them).",
+            "",
+            _reading(data["systems"]),
         ]
+    )
+
+
+def _reading(systems: dict[str, Any]) -> str:
+    asgi, ws, pre = systems["asgi"], systems["websockets"], systems["prebuilt"]
+    saved = asgi["cpu_us_per_frame"] - pre["cpu_us_per_frame"]
+    kib = asgi["idle"]["kib_per_conn"] - ws["idle"]["kib_per_conn"]
+    return (
+        f"Read against the relay: frames built once and written below the ASGI path would "
+        f"save about {saved:.1f} µs per frame here, {5 * saved:.0f} µs for the five frames "
+        "of a relayed message, a small part of the gateway's CPU per message in the table "
+        "above; serving the sockets with the websockets library's own server would save "
+        f"about {kib:.0f} KiB per idle socket. In the relay a write costs more than in this "
+        "burst (the reader sleeps between messages, so each write wakes it), which is why "
+        "uvicorn's `transport.write` line leads the relay's self time."
     )

@@ -822,7 +822,11 @@ def render(quick: bool) -> list[Path]:
         PINNING,
         "### The hot path, before and after (issue 18)",
         "",
-        hotpath_page.profiles(data.get("profile-before", {}), data.get("profile-after", {})),
+        hotpath_page.profiles(
+            data.get("profile-before", {}),
+            data.get("profile-after", {}),
+            (data.get("profile-before2", {}), data.get("profile-after2", {})),
+        ),
         "",
         "### The socket layer alone",
         "",

@@ -137,7 +137,10 @@ class GroupCommit(SQLStore):
 
             try:
                 results = await self._in_one_hop(store)
-            except BaseException as exc:  # the whole transaction rolled back
+            except BaseException as exc:
+                # The whole transaction rolled back; or this task was cancelled (shutdown)
+                # while the writer's thread ran it, and it may have committed: a retry
+                # with the same client_msg_id finds the message either way.
                 for item in batch:
                     if not item.future.done():
                         item.future.set_exception(exc)
