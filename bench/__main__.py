@@ -13,6 +13,8 @@ import platform
 import sys
 from pathlib import Path
 
+from devkit.scratch import scratch_root
+
 WORKLOADS = {
     "router": "bench.router",
     "bus": "bench.bus",
@@ -39,12 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     module = importlib.import_module(WORKLOADS[args.workload])
+    with scratch_root("gw-bench-run-"):
+        figures = module.run(quick=args.quick)
     result = {
         "workload": args.workload,
         "quick": args.quick,
         "python": platform.python_version(),
         "machine": platform.machine(),
-        **module.run(quick=args.quick),
+        **figures,
     }
     print(module.summary(result))
     if args.json is not None:

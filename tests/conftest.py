@@ -7,6 +7,15 @@ from collections.abc import Iterator
 import pytest
 
 from devkit import services
+from devkit.scratch import scratch_root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _scratch() -> Iterator[None]:
+    """Every temporary directory of the session (servers' data, gateways' databases)
+    lives under one root removed at the end: see devkit/scratch.py."""
+    with scratch_root("gw-session-"):
+        yield
 
 
 @pytest.fixture(scope="session")
