@@ -21,6 +21,8 @@ WORKLOADS = {
     "flood": "bench.flood",
     "abuse": "bench.abuse",
     "relay": "bench.relay",
+    "sockets": "bench.sockets",
+    "profile": "bench.profile",
     "idle": "bench.idle",
     "contact-center": "bench.contact_center",
     "attachments": "bench.attachments",

@@ -18,11 +18,22 @@ from typing import Any
 
 from bench import report
 
-ORDER = ("router", "bus", "relay", "idle", "contact-center", "attachments", "webhooks", "abuse")
+ORDER = (
+    "router",
+    "bus",
+    "relay",
+    "sockets",
+    "idle",
+    "contact-center",
+    "attachments",
+    "webhooks",
+    "abuse",
+)
 MODULES = {
     "router": "bench.router",
     "bus": "bench.bus",
     "relay": "bench.relay",
+    "sockets": "bench.sockets",
     "idle": "bench.idle",
     "contact-center": "bench.contact_center",
     "attachments": "bench.attachments",

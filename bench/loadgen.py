@@ -732,6 +732,9 @@ class Fleet:
 
     def __init__(self, n: int, system: str, cpus: Sequence[int | None] = ()) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
+        pinned = {c for c in cpus if c is not None}
+        # the cores the generators may run on, together
+        self.cores = len(pinned) if pinned and None not in cpus else os.cpu_count() or 1
         for i in range(n):
             cpu = cpus[i % len(cpus)] if cpus else None
             cmd = [sys.executable, "-m", "bench.loadgen", "--index", str(i)]

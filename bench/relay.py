@@ -4,9 +4,12 @@ Every system gets the same shape: ``conversations`` rooms, each with one visitor
 and one agent socket, every agent socket in ``per_agent`` rooms. Messages alternate
 between a visitor speaking and an agent replying; each is timed from the moment it was
 scheduled to leave until the other side's socket has it (see bench/loadgen.py). The
-offered rate is stepped up (x1.5) until p99 passes 250 ms (a message lost or not there
-by the end of the step counts as late); ``sustained_msgs_per_s`` is the highest rate
-delivered with p99 within the limit.
+offered rate is stepped up (x1.5; x2 with ``--quick``) until p99 passes 250 ms or less
+than 90 % of the offer is delivered (a message lost or not there by the end of the step
+counts as late): the knee. ``sustained_msgs_per_s`` is the highest rate delivered under
+the knee; ``knee`` says what ended the ramp, or that none was found (the time budget ran
+out, or the top rate was sustained), and whether the generators were busy enough to be
+the limit themselves (``generator_busy``: their CPU share of the cores they run on).
 
 The systems, one after the other in the same run:
 
@@ -73,14 +76,23 @@ FULL: dict[str, Any] = {
     "duration_s": 3.0,
     "drain_s": 1.5,
 }
+# Quick: fewer conversations and shorter steps, the rate doubling from the start, but
+# still up to each system's knee (or the time budget, which the result then names).
 QUICK: dict[str, Any] = {
-    "conversations": 20,
+    "conversations": 200,
     "per_agent": 10,
-    "generators": 1,
-    "rates": [50, 100],
-    "duration_s": 0.5,
+    "generators": 2,
+    "rates": _rates(250, 2.0, 140_000),
+    "duration_s": 1.0,
     "drain_s": 0.5,
+    "refine": 1,
+    "budget_s": 40.0,
 }
+# A step whose deliveries fall this far short of what was offered is past the knee
+# (the server stopped keeping up) even when the late messages have not yet hit the p99.
+KEEP_UP = 0.9
+# Generators this busy (cores, of the cores they may use) limit the step themselves.
+GENERATOR_BUSY = 0.85
 
 
 # -- the machine ---------------------------------------------------------------------
@@ -266,12 +278,14 @@ def one_step(
     g = len(fleet)
     cpu0 = cpu_seconds(pids)
     node_cpu0 = cpu_seconds(node_pids or pids)
+    gen_cpu0 = cpu_seconds(fleet.pids)
     start_at = time.monotonic() + 0.3
     replies = fleet.all(
         "step", step=step, rate=rate / g, duration=duration, drain=drain, start_at=start_at
     )
     cpu = cpu_seconds(pids) - cpu0
     node_cpu = cpu_seconds(node_pids or pids) - node_cpu0
+    gen_cpu = cpu_seconds(fleet.pids) - gen_cpu0
     sent = sum(r["sent"] for r in replies)
     lat = sorted(x for r in replies for x in r["latencies_ms"])
     received = len(lat)
@@ -305,6 +319,8 @@ def one_step(
         "node_cpu_us_per_msg": round(node_cpu / received * 1e6, 1) if received else None,
         "server_cpu_utilisation": round(cpu / (duration + drain + 0.3), 2),
         "generator_lag_s": max(r["send_lag_s"] for r in replies),
+        # the generators' share of the cores they may run on, while they sent
+        "generator_busy": round(gen_cpu / (duration + drain + 0.3) / fleet.cores, 2),
         "errors": errors,
     }
 
@@ -322,7 +338,19 @@ def settle(pids: list[int], timeout: float = 20.0, idle_cores: float = 0.15) -> 
 
 
 def _within(step: dict[str, Any], limit_ms: float) -> bool:
-    return step["p99_ms"] is not None and step["p99_ms"] <= limit_ms
+    """Under the knee: p99 within the limit and (nearly) everything offered delivered."""
+    return (
+        step["p99_ms"] is not None
+        and step["p99_ms"] <= limit_ms
+        and step["delivered_msgs_per_s"] >= KEEP_UP * step["offered_msgs_per_s"]
+    )
+
+
+def _knee(step: dict[str, Any], limit_ms: float) -> str:
+    """What ended the ramp at this step: ``p99`` or ``throughput`` (delivered fell short)."""
+    if step["delivered_msgs_per_s"] < KEEP_UP * step["offered_msgs_per_s"]:
+        return "throughput"
+    return "p99"
 
 
 def _finite(x: float) -> float | None:
@@ -338,19 +366,29 @@ def stepped(
     log: Callable[[str], None] = print,
     label: str = "",
 ) -> dict[str, Any]:
-    """Warm up, then step the rate up until p99 passes ``limit_ms``."""
+    """Warm up, then step the rate up until p99 passes ``limit_ms`` or the deliveries
+    fall short of the offer (the knee), or the time budget ``cfg["budget_s"]`` runs out
+    (then the result says the knee was not found)."""
     one_step(fleet, pids, 0, cfg["rates"][0] / 2, min(1.0, cfg["duration_s"]), 0.5, node_pids)
+    started = time.monotonic()
+    budget = cfg.get("budget_s", math.inf)
     steps: list[dict[str, Any]] = []
+    knee: dict[str, Any] = {"found": False, "why": "the highest rate offered was sustained"}
     for n, rate in enumerate(cfg["rates"], start=1):
+        if time.monotonic() - started > budget:
+            knee["why"] = f"time budget ({budget:g} s) spent before the knee"
+            break
         s = one_step(fleet, pids, n, rate, cfg["duration_s"], cfg["drain_s"], node_pids)
         steps.append(s)
         log(
             f"  {label:9} {rate:>7,} offered {s['delivered_msgs_per_s']:>7,} delivered "
             f"p50 {s['p50_ms']} p99 {s['p99_ms']} ms lost {s['lost']} "
-            f"cpu {s['server_cpu_us_per_msg']} us/msg gen lag {s['generator_lag_s']} s"
+            f"cpu {s['server_cpu_us_per_msg']} us/msg gen busy {s['generator_busy']} "
+            f"lag {s['generator_lag_s']} s"
         )
         if not _within(s, limit_ms):
-            # Two more steps between the last good rate and this one (x1.22, then x1.1).
+            knee = {"found": True, "why": _knee(s, limit_ms), "at_offered": rate}
+            # More steps between the last good rate and this one (x1.22, then x1.1).
             lo = cfg["rates"][n - 2] if n >= 2 else rate / 2
             hi = rate
             for _ in range(cfg.get("refine", 2)):
@@ -368,13 +406,20 @@ def stepped(
             break
     ok = [s for s in steps if _within(s, limit_ms)]
     best = max(ok, key=lambda s: s["delivered_msgs_per_s"]) if ok else None
+    # The generators, not the server, may have set the knee: say so.
+    knee["generator_bound"] = bool(
+        best and max(s["generator_busy"] for s in steps) >= GENERATOR_BUSY
+    )
     return {
         "steps": steps,
         "sustained_msgs_per_s": best["delivered_msgs_per_s"] if best else 0,
         "p50_ms_at_sustained": best["p50_ms"] if best else None,
         "p99_ms_at_sustained": best["p99_ms"] if best else None,
         "server_cpu_us_per_msg": _median([s["server_cpu_us_per_msg"] for s in ok]),
-        "saturated": any(not _within(s, limit_ms) for s in steps),
+        "generator_busy_at_sustained": best["generator_busy"] if best else None,
+        "saturated": knee["found"],
+        "knee": knee,
+        "ramp_s": round(time.monotonic() - started, 1),
     }
 
 
@@ -394,7 +439,8 @@ def run_gateway(cfg: dict[str, Any], profile_dir: Path | None = None) -> dict[st
     agents = math.ceil(cfg["conversations"] / cfg["per_agent"])
     with sqlite_url() as url:
         creds = seed_store(url, agents, cfg["per_agent"])
-        node = services.start_gateway(gateway_env(url))
+        source = os.environ.get("BENCH_GATEWAY_SOURCE")
+        node = services.start_gateway(gateway_env(url), source=Path(source) if source else None)
         try:
             if SERVER_CPUS:
                 pin([node.proc.pid], SERVER_CPUS)
@@ -515,7 +561,10 @@ def _short(frame: str) -> str:
     """``fn (/abs/path/site-packages/pkg/mod.py:12)`` -> ``fn (pkg/mod.py:12)``."""
     name, _, where = frame.partition(" (")
     where = where.rstrip(")")
-    for marker in ("site-packages/", str(loadgen.ROOT) + "/", "lib/python3.11/"):
+    roots = [str(loadgen.ROOT) + "/"]
+    if os.environ.get("BENCH_GATEWAY_SOURCE"):
+        roots.append(os.environ["BENCH_GATEWAY_SOURCE"].rstrip("/") + "/")
+    for marker in ("site-packages/", *roots, "lib/python3.11/"):
         if marker in where:
             where = where.split(marker, 1)[1]
             break
@@ -565,6 +614,7 @@ def run(
             continue
         theirs = out["systems"][peer].get("sustained_msgs_per_s")
         out[f"gateway_to_{peer}_ratio"] = round(gw / theirs, 2) if gw and theirs else None
+        out[f"gateway_to_{peer}_ratio_note"] = _ratio_note(out["systems"], peer)
     goals: dict[str, Any] = {}
     if "gateway_to_sio_ratio" in out:
         r = out["gateway_to_sio_ratio"]
@@ -576,10 +626,30 @@ def run(
     return out
 
 
+def _factor(rates: list[int]) -> str:
+    return f"{rates[1] / rates[0]:.2g}" if len(rates) > 1 else "1"
+
+
+def _ratio_note(systems: dict[str, Any], peer: str) -> str:
+    """Empty when both knees were found (the ratio compares two ceilings); else why the
+    ratio is only a bound."""
+    notes = []
+    for name in ("gateway", peer):
+        knee = systems.get(name, {}).get("knee")
+        if knee is None:
+            continue
+        if not knee["found"]:
+            notes.append(f"{name}: no knee ({knee['why']}), its figure is a lower bound")
+        elif knee.get("generator_bound"):
+            notes.append(f"{name}: the generators were busy, its figure may be theirs")
+    return "; ".join(notes)
+
+
 def summary(result: dict[str, Any]) -> str:
     lines = [
         f"relay: {result['config']['conversations']} conversations, "
-        f"{result['body_bytes']}-byte messages, rate x1.5 until p99 > {result['p99_limit_ms']:g} ms"
+        f"{result['body_bytes']}-byte messages, rate x{_factor(result['config']['rates'])} "
+        f"until p99 > {result['p99_limit_ms']:g} ms or under {KEEP_UP:.0%} delivered"
     ]
     lines.append(
         f"  {'system':10} {'sustained msg/s':>16} {'p50 ms':>8} {'p99 ms':>8} "
@@ -593,7 +663,16 @@ def summary(result: dict[str, Any]) -> str:
             f"  {name:10} {s['sustained_msgs_per_s']:>16,} {s['p50_ms_at_sustained']!s:>8} "
             f"{s['p99_ms_at_sustained']!s:>8} {s['server_cpu_us_per_msg']!s:>18}"
         )
+    for name, s in result["systems"].items():
+        knee = s.get("knee")
+        if knee is not None:
+            found = f"knee by {knee['why']}" if knee["found"] else f"no knee: {knee['why']}"
+            lines.append(
+                f"  {name}: {found}; generators busy {s.get('generator_busy_at_sustained')} "
+                f"at the sustained rate (of their cores); ramp {s.get('ramp_s')} s"
+            )
     for key, value in result.items():
         if key.endswith("_ratio"):
-            lines.append(f"  {key}: {value}")
+            note = result.get(key + "_note")
+            lines.append(f"  {key}: {value}" + (f" ({note})" if note else ""))
     return "\n".join(lines)

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bench import attachments_page, webhooks
+from bench import attachments_page, hotpath_page, webhooks
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -319,9 +319,12 @@ def _relay(data: dict[str, Any]) -> str:
         f"socket ({_n(cfg.get('per_agent'))} conversations per agent socket), "
         f"{data.get('body_bytes', 100)}-byte messages, visitors and agents in turn. The offered "
         f"rate steps up x1.5 every {cfg.get('duration_s')} s (then two finer steps at the "
-        f"knee) until p99 passes {data.get('p99_limit_ms', 250):g} ms; a message lost or not "
+        f"knee) until p99 passes {data.get('p99_limit_ms', 250):g} ms or less than 90 % of the "
+        "offer is delivered (the knee); a message lost or not "
         "there by the end of its step counts as late. Latency: from the moment a message was "
-        "scheduled to leave the sender until the other side's socket has it.",
+        "scheduled to leave the sender until the other side's socket has it. *Generators "
+        "busy* is the load generators' CPU share of their core at the sustained rate: near "
+        "1 the knee would be theirs, not the server's.",
         "",
     ]
     rows = []
@@ -330,9 +333,16 @@ def _relay(data: dict[str, Any]) -> str:
         if s is None:
             continue
         if "error" in s:
-            rows.append([LABELS[name], "failed: " + s["error"][:120], "", "", "", ""])
+            rows.append([LABELS[name], "failed: " + s["error"][:120], "", "", "", "", "", ""])
             continue
         ratio = data.get(f"gateway_to_{name}_ratio")
+        knee = s.get("knee")
+        if knee is None:
+            found = "—"
+        elif knee["found"]:
+            found = "by p99" if knee["why"] == "p99" else "delivered < 90 % of offer"
+        else:
+            found = "**none**: " + knee["why"]
         rows.append(
             [
                 data.get("names", {}).get(name, LABELS[name]),
@@ -340,6 +350,8 @@ def _relay(data: dict[str, Any]) -> str:
                 _ms(s["p50_ms_at_sustained"]),
                 _ms(s["p99_ms_at_sustained"]),
                 _n(s.get("server_cpu_us_per_msg")),
+                found,
+                _n(s.get("generator_busy_at_sustained"), 2),
                 "—" if name == "gateway" else f"{_n(ratio, 3)}x",
             ]
         )
@@ -351,6 +363,8 @@ def _relay(data: dict[str, Any]) -> str:
                 "p50 ms",
                 "p99 ms",
                 "server CPU µs/msg",
+                "knee",
+                "generators busy",
                 "gateway ÷ this",
             ],
             rows,
@@ -460,42 +474,42 @@ def _profile(data: dict[str, Any]) -> str:
 
 
 WHERE_THE_TIME_GOES = """\
-What one relayed message costs the gateway, read from the profile above and from the
-code it points at:
+What one relayed message costs the gateway, read from the profiles on this page and from
+the code they point at:
 
-1. **The store is one serialised lane.** Store calls run one after the other on the
-   SQLite thread under one `asyncio.Lock` (`gateway/ports/store/sqlite.py`): the visitor's
-   conversation (one read by primary key, `VisitorSession.conversation`), the append,
-   and the conversation again after it (`Engine._deliver_visitor_message` /
-   `Engine.agent_send` re-read it for the owner and the unread count). Every trip waits
-   for a thread hand-off and for the event loop to come round again, so the rate at
-   which the lane drains, not the CPU, sets the ceiling: the process saturates with a
-   core to spare (see *CPU cores busy* in the step table).
-2. **Five frames out per message**, each through Starlette's `WebSocket.send_text` and
+1. **Five frames out per message**, each through Starlette's `WebSocket.send_text` and
    uvicorn's protocol (`gateway/web/hub.py` `Connection._write` →
-   `uvicorn/protocols/websockets/websockets_sansio_impl.py` `send`): the echo and the
-   `ack` to the sender, and to the agent the message, `unread` and a `sound`. The bare
-   websockets peer sends one.
-3. **Decoding rows** into Structs (`gateway/ports/store/_sql.py` `Table.decode`) for rows the
-   hot path only needs one or two columns of.
+   `uvicorn/protocols/websockets/websockets_sansio_impl.py` `send`, whose
+   `transport.write` is one system call per frame): the echo and the `ack` to the
+   sender, and to the agent the message, `unread` and a `sound`. The bare websockets
+   peer sends one. The hub already encodes each frame once (JSON) and queues the same
+   bytes for every socket of its topic; below it each socket still pays the ASGI send
+   path (see *The socket layer alone*).
+2. **The store's lane to its writer thread.** The SQLite writer lives on a thread of its
+   own and every call into it is a hop (queue the call, wake the thread, wake the loop
+   with the result). Since issue 18's first slice a batch of appends (BEGIN, every
+   insert and counter update, COMMIT) is one hop (`SQLiteStore._in_one_hop`, was two
+   hops per message plus two per batch) and reads by primary key (the conversation the
+   visitor's and the agent's frames name) run inline on a second connection beside
+   the writer (WAL: a reader never waits for the writer), no hop and no lock.
+3. **Decoding rows** into Structs (`gateway/ports/store/_rows.py` `Table.decode`) for
+   rows the hot path only needs one or two columns of.
 
-Already done, from the first profile of this workload: appends are **group-committed**
-(appends that arrive while a transaction is in flight are stored together in the next
-one, one `BEGIN`/`COMMIT` for all of them; `SQLiteStore._commit_appends`), the visitor's
-socket keeps its open conversation's id instead of searching for it on every message,
-and contact names are cached. On a local load of 100 concurrent conversations these
-took the gateway from 2,673 to 3,534 messages/s and from 283 to 235 µs of server CPU per
-message (the same load, one run each, before and after).
+Done before issue 18: appends are **group-committed** (appends that arrive while a
+transaction is in flight are stored together in the next one, one `BEGIN`/`COMMIT` for
+all of them), the visitor's socket keeps its open conversation's id, and contact names
+are cached.
 
 What would close more of the gap, in the order of what it buys:
 
-* **Fewer store trips.** Return the updated conversation from the append
-  (`UPDATE … RETURNING`) instead of reading it again; run each store operation as one
-  call on the SQLite thread rather than one awaited statement at a time; let reads use
-  a second connection (WAL allows readers beside the writer).
-* **Encode once, write once**: build the WebSocket frame bytes once per outgoing frame
-  and write them to each recipient's transport, skipping the ASGI send path for the hot
-  frames, or fold `unread` and `sound` into the `message` frame for the agent.
+* **Fewer frames**: fold `unread` and `sound` into the agent's `message` frame and the
+  sender's echo into its `ack` (five frames to two; protocol change, both clients).
+* **Write the same bytes**: build each WebSocket frame once and write it to each
+  recipient's transport, below the ASGI send path; *The socket layer alone* measures what
+  the ASGI stack costs per frame and per idle socket against the websockets library's
+  own server.
+* **Fewer store calls per message**: the visitor's and the agent's conversation reads
+  could come from what the append returns or from the router's own view.
 
 The ceiling set by the bare `websockets` peer (no authentication, no routing, no
 persistence, one frame per message) is out of reach for a design that commits every
@@ -730,11 +744,16 @@ def _method(data: dict[str, dict[str, Any]]) -> str:
     versions = data.get("relay", {}).get("peer_versions", {})
     v = ", ".join(f"{k} {val}" for k, val in versions.items()) or "see bench/peers/requirements.txt"
     return f"""\
-* **One command**: `./scripts/bench all` runs every workload (router, bus, relay, idle,
-  contact-center, attachments, webhooks, abuse) one after the other, writes
+* **One command**: `./scripts/bench all` runs every workload (router, bus, relay, sockets,
+  idle, contact-center, attachments, webhooks, abuse) one after the other, writes
   `docs/benchmarks/NAME.json` and regenerates this page and its plots (`./scripts/bench report` redoes only the page).
-  `./scripts/bench WORKLOAD [--quick] [--json FILE]` runs one; `--quick` is a
-  seconds-long smoke (what `tests/bench` runs), never a measurement.
+  `./scripts/bench WORKLOAD [--quick] [--json FILE]` runs one; `--quick` is small sizes
+  (what `tests/bench` runs), not the published measurement. The relay's `--quick` still
+  ramps each system to its knee (200 conversations, 1 s steps doubling the rate, within
+  a 40 s budget per system, about a minute and a half for all four) and says when it
+  found none, so its ratios compare ceilings too. `./scripts/bench profile` is the
+  gateway alone with its py-spy profile, for a change's before and after
+  (bench/profile.py).
 * **Load generators** (`bench/loadgen.py`) are separate processes, each an asyncio
   (uvloop) client fleet driven over a pipe; for the relay they are pinned to core 1
   (`os.sched_setaffinity`). Their WebSocket client is a thin `asyncio.Protocol` (no
@@ -801,6 +820,18 @@ def render(quick: bool) -> list[Path]:
         "",
         WHERE_THE_TIME_GOES,
         PINNING,
+        "### The hot path, before and after (issue 18)",
+        "",
+        hotpath_page.profiles(
+            data.get("profile-before", {}),
+            data.get("profile-after", {}),
+            (data.get("profile-before2", {}), data.get("profile-after2", {})),
+        ),
+        "",
+        "### The socket layer alone",
+        "",
+        hotpath_page.sockets(data.get("sockets", {})),
+        "",
         "## Idle connections",
         "",
         _idle(data["idle"]) if "systems" in data.get("idle", {}) else "No idle results.",

@@ -355,7 +355,11 @@ TEST_LIMITS = {
 }
 
 
-def start_gateway(env: dict[str, str], *, port: int | None = None) -> GatewayProcess:
+def start_gateway(
+    env: dict[str, str], *, port: int | None = None, source: Path | None = None
+) -> GatewayProcess:
+    """A gateway process; ``source``: run the code of that checkout instead of this one
+    (a benchmark's before and after in one sitting)."""
     port = port or free_port()
     tmp = Path(tempfile.mkdtemp(prefix="gw-node-"))
     full = {
@@ -373,7 +377,7 @@ def start_gateway(env: dict[str, str], *, port: int | None = None) -> GatewayPro
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve"],
         env=full,
-        cwd=ROOT,
+        cwd=source or ROOT,
         stdout=open(log, "wb"),
         stderr=subprocess.STDOUT,
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bench import abuse, attachments, contact_center, idle, relay, report
+from bench import abuse, attachments, contact_center, idle, relay, report, sockets
 from bench.loadgen import percentile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,10 +87,36 @@ def test_relay_quick_has_its_figures(relay_result: dict[str, Any]) -> None:
         assert _number(s["server_cpu_us_per_msg"])
         for step in s["steps"]:
             assert step.keys() >= STEP_KEYS
-            assert step["received"] == step["sent"], step  # nothing lost at a trickle
+            assert 0 <= step["generator_busy"] <= 1.5
+        first = s["steps"][0]
+        assert first["received"] == first["sent"], first  # nothing lost at a trickle
+        # The quick ramp goes on to the knee, or says why it found none.
+        knee = s["knee"]
+        assert knee["found"] or knee["why"], knee
+        if knee["found"]:
+            assert knee["why"] in ("p99", "throughput")
+            assert any(not relay._within(step, relay.P99_LIMIT_MS) for step in s["steps"])
+    # the gateway does not relay the top of the quick ramp (128,000 msg/s) in time
+    assert relay_result["systems"]["gateway"]["knee"]["found"] is True
     assert _number(relay_result["gateway_to_ws_ratio"])
+    assert isinstance(relay_result["gateway_to_ws_ratio_note"], str)
     assert relay_result["body_bytes"] == 100
     json.dumps(relay_result)  # JSON-able as it stands
+
+
+@pytest.fixture(scope="module")
+def sockets_result() -> dict[str, Any]:
+    return sockets.run(True)
+
+
+def test_sockets_quick_has_its_figures(sockets_result: dict[str, Any]) -> None:
+    for kind in sockets.KINDS:
+        s = sockets_result["systems"][kind]
+        assert _number(s["cpu_us_per_frame"]) and s["frames_per_s"] > 0
+        assert s["idle"]["open"] == sockets.QUICK["idle"]
+        assert _number(s["idle"]["kib_per_conn"])
+    assert _number(sockets_result["asgi_to_websockets_cpu_ratio"])
+    json.dumps(sockets_result)
 
 
 def test_idle_quick_has_its_figures(idle_result: dict[str, Any]) -> None:
@@ -154,9 +180,14 @@ def test_report_renders_the_page_and_plots(
     contact_center_result: dict[str, Any],
     attachments_result: dict[str, Any],
     abuse_result: dict[str, Any],
+    sockets_result: dict[str, Any],
 ) -> None:
+    measured = {"gateway": relay_result["systems"]["gateway"], "commit": "abc1234"}
     for name, result in (
         ("relay", relay_result),
+        ("sockets", sockets_result),
+        ("profile-before", measured),
+        ("profile-after", measured),
         ("idle", idle_result),
         ("contact-center", contact_center_result),
         ("attachments", attachments_result),
@@ -175,8 +206,12 @@ def test_report_renders_the_page_and_plots(
         "## Contact center",
         "## Attachments",
         "## Abuse",
+        "### The hot path, before and after",
+        "### The socket layer alone",
     ):
         assert heading in page
+    assert "After ÷ before, sustained rate: **1.00x**" in page
+    assert "Starlette/uvicorn ÷ websockets: CPU per frame" in page
     assert "server RSS flat (local)" in page and "server RSS flat (s3)" in page
     assert "relay throughput ≥ 3x python-socketio" not in page  # no sio in the smoke
     assert "relay throughput ≥ 0.8x bare websockets" in page

@@ -1,7 +1,8 @@
 """SQLite's append: a group commit.
 
 Appends that arrive while a transaction is running wait and are stored together in the
-next one, so a busy node pays one ``BEGIN IMMEDIATE``/``COMMIT`` for many messages;
+next one, so a busy node pays one ``BEGIN IMMEDIATE``/``COMMIT``, and one hop to the
+writer's thread, for many messages;
 each caller still returns only once its own message is committed. Under SQLite's single
 writer the seq is the conversation's ``last_seq + 1`` read in the same transaction. A
 message with files attaches them (``_attachments.attach``) in that transaction too.
@@ -9,8 +10,10 @@ message with files attaches them (``_attachments.attach``) in that transaction t
 
 from __future__ import annotations
 
+import abc
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 from gateway.errors import GatewayError, NotFound
 from gateway.model.records import Attachment, DeliveryState, Message, MessageKind, Sender
@@ -25,6 +28,8 @@ from gateway.ports.store._rows import (
 )
 from gateway.ports.store._sql import SQLStore
 from gateway.ports.store.base import Appended
+
+T = TypeVar("T")
 
 _APPEND = (
     "INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,"
@@ -82,6 +87,10 @@ class _Append:
 class GroupCommit(SQLStore):
     """``append`` for a store with one writer connection (SQLiteStore)."""
 
+    @abc.abstractmethod
+    async def _in_one_hop(self, body: Callable[[Conn], Coroutine[Any, Any, T]]) -> T:
+        """``body`` in one write transaction, in one call to the writer."""
+
     def __init__(self) -> None:
         self._appends: list[_Append] = []
         self._committer: asyncio.Task[None] | None = None
@@ -122,10 +131,16 @@ class GroupCommit(SQLStore):
     async def _commit_appends(self) -> None:
         while self._appends:
             batch, self._appends = self._appends, []
+
+            async def store(c: Conn, batch: list[_Append] = batch) -> list[Appended | GatewayError]:
+                return [await self._append_one(c, item) for item in batch]
+
             try:
-                async with self._transaction() as c:
-                    results = [await self._append_one(c, item) for item in batch]
-            except BaseException as exc:  # the whole transaction rolled back
+                results = await self._in_one_hop(store)
+            except BaseException as exc:
+                # The whole transaction rolled back; or this task was cancelled (shutdown)
+                # while the writer's thread ran it, and it may have committed: a retry
+                # with the same client_msg_id finds the message either way.
                 for item in batch:
                     if not item.future.done():
                         item.future.set_exception(exc)

@@ -243,6 +243,10 @@ class SQLBase(Store):
     async def _get(self, table: Table[T], key: str) -> T:
         async with self._connection() as c:
             row = await c.fetchrow(table.sql_get, key)
+        return self._found(table, key, row)
+
+    @staticmethod
+    def _found(table: Table[T], key: str, row: Row | None) -> T:
         if row is None:
             raise NotFound(f"{table.type.__name__.lower()} {key!r} not found")
         return table.decode(row)

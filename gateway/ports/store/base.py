@@ -3,7 +3,7 @@
 
 The store is the log (ARCHITECTURE.md, principle 3): a message gets its
 per-conversation sequence number and is committed before the sender is acknowledged.
-Two implementations live beside this file, ``sqlite.py`` (aiosqlite, the embedded
+Two implementations live beside this file, ``sqlite.py`` (sqlite3, the embedded
 default) and ``postgres.py`` (asyncpg); ``tests/store/`` runs one contract suite
 against both. Implementations translate driver errors into ``StoreError`` /
 ``StoreUnavailable`` and unknown ids into ``NotFound``; no operation leaves half-written

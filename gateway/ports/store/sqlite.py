@@ -1,12 +1,14 @@
-"""The embedded store: SQLite through aiosqlite.
+"""The embedded store: SQLite, its writer on a thread of its own (``_sqlite_lane.py``).
 
-One connection in WAL mode (``synchronous=NORMAL``, foreign keys on). Every operation
-holds one asyncio lock for its whole duration, so transactions never interleave on the
-shared connection and writes are serialised: that single writer is what makes
-``append_message``'s seq allocation atomic. Write transactions start with
+One writer connection in WAL mode (``synchronous=NORMAL``, foreign keys on). Every
+operation that uses it holds one asyncio lock for its whole duration, so transactions
+never interleave on the shared connection and writes are serialised: that single writer
+is what makes ``append_message``'s seq allocation atomic. Write transactions start with
 ``BEGIN IMMEDIATE`` so another process on the same file makes us wait (``busy_timeout``)
 rather than fail half-way; when it still does, the error is ``StoreUnavailable``.
-Appends are group-committed (``_group_commit.py``).
+Appends are group-committed (``_group_commit.py``), a whole batch in one hop to the
+writer's thread. Reads by primary key use a second connection inline (a file only: an
+in-memory database has one connection, so they take the writer's lane).
 """
 
 from __future__ import annotations
@@ -14,16 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import aiosqlite
+import msgspec
 
 from gateway.errors import (
     Conflict,
@@ -37,7 +37,11 @@ from gateway.model.channels import ChannelName
 from gateway.model.records import Contact
 from gateway.ports.store import migrate
 from gateway.ports.store._group_commit import GroupCommit
-from gateway.ports.store._rows import CONTACTS, LINK_ADDRESS, Row
+from gateway.ports.store._rows import CONTACTS, LINK_ADDRESS, Conn, Row, Table
+from gateway.ports.store._sqlite_lane import InlineConn, Lane, SyncConn, drive, sql
+
+T = TypeVar("T")
+S = TypeVar("S", bound=msgspec.Struct)
 
 # primary result codes (the low byte of the extended code)
 _UNAVAILABLE_CODES = {
@@ -48,12 +52,6 @@ _UNAVAILABLE_CODES = {
     sqlite3.SQLITE_FULL,
     sqlite3.SQLITE_READONLY,
 }
-
-
-@lru_cache(maxsize=512)
-def _sql(query: str) -> str:
-    """PostgreSQL ``$n`` placeholders to SQLite's numbered ``?n`` (same semantics)."""
-    return re.sub(r"\$(\d+)", r"?\1", query)
 
 
 def _translate(exc: sqlite3.Error) -> GatewayError:
@@ -75,58 +73,62 @@ def _translate(exc: sqlite3.Error) -> GatewayError:
     return StoreError(f"SQLite: {message}")
 
 
+def _fetchall(db: sqlite3.Connection, query: str, args: tuple[Any, ...]) -> list[Row]:
+    return db.execute(query, args).fetchall()
+
+
 class _Conn:
-    """The shared code's view of the aiosqlite connection."""
+    """The shared code's view of the writer: each statement is one hop to its thread."""
 
-    __slots__ = ("_db",)
+    __slots__ = ("_db", "_lane")
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, lane: Lane, db: sqlite3.Connection) -> None:
+        self._lane = lane
         self._db = db
 
-    async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        return list(await self._db.execute_fetchall(_sql(sql), args))
+    async def fetch(self, query: str, *args: Any) -> list[Row]:
+        return await self._lane.run(_fetchall, self._db, sql(query), args)
 
-    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        rows = await self._db.execute_fetchall(_sql(sql), args)
-        for row in rows:
-            return row
-        return None
+    async def fetchrow(self, query: str, *args: Any) -> Row | None:
+        rows = await self._lane.run(_fetchall, self._db, sql(query), args)
+        return rows[0] if rows else None
 
-    async def execute(self, sql: str, *args: Any) -> None:
-        await self._db.execute_fetchall(_sql(sql), args)
+    async def execute(self, query: str, *args: Any) -> None:
+        await self._lane.run(_fetchall, self._db, sql(query), args)
 
 
 class _MigrationTarget:
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
+    def __init__(self, conn: _Conn) -> None:
+        self._c = conn
 
     async def newest(self) -> int:
-        rows = list(await self._db.execute_fetchall("SELECT max(version) FROM schema_migrations"))
-        return int(rows[0][0] or 0)
+        row = await self._c.fetchrow("SELECT max(version) FROM schema_migrations")
+        return int(row[0] or 0) if row else 0
 
     async def apply(self, migration: migrate.Migration) -> bool:
-        db = self._db
+        c = self._c
         # BEGIN IMMEDIATE takes the write lock: a second process waits, then sees the
         # version recorded and skips it.
-        await db.execute_fetchall("BEGIN IMMEDIATE")
+        await c.execute("BEGIN IMMEDIATE")
         try:
-            done = await db.execute_fetchall(
-                "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
-            )
-            if list(done):
-                await db.execute_fetchall("COMMIT")
+            if await c.fetchrow(
+                "SELECT 1 FROM schema_migrations WHERE version = $1", migration.version
+            ):
+                await c.execute("COMMIT")
                 return False
             for statement in migrate.split_sqlite(migration.sql):
-                await db.execute_fetchall(statement)
-            await db.execute_fetchall(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                (migration.version, migration.name, time.time()),
+                await c.execute(statement)
+            await c.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                migration.version,
+                migration.name,
+                time.time(),
             )
-            await db.execute_fetchall("COMMIT")
+            await c.execute("COMMIT")
             return True
         except BaseException:
             with suppress(sqlite3.Error):
-                await db.execute_fetchall("ROLLBACK")
+                await c.execute("ROLLBACK")
             raise
 
 
@@ -139,6 +141,11 @@ def _create_private(path: Path) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
+def _connect(path: str) -> sqlite3.Connection:
+    # check_same_thread off: the writer is opened and used on its lane, closed from there
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+
 class SQLiteStore(GroupCommit):
     """The store in one SQLite file (``:memory:`` for tests)."""
 
@@ -147,8 +154,11 @@ class SQLiteStore(GroupCommit):
     def __init__(self, path: str, *, busy_timeout: float = 5.0) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
-        self._db: aiosqlite.Connection | None = None
+        self._lane: Lane | None = None
+        self._db: sqlite3.Connection | None = None  # the writer, used on the lane
         self._conn: _Conn | None = None
+        self._reader: InlineConn | None = None
+        self._reader_db: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
         super().__init__()
 
@@ -157,39 +167,54 @@ class SQLiteStore(GroupCommit):
         if self._db is not None:
             return
         in_memory = self.path in ("", ":memory:") or self.path.startswith("file:")
+        lane = Lane()
         try:
             if not in_memory:
                 _create_private(Path(self.path))
-            db = await aiosqlite.connect(self.path, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise _translate(exc) from exc
-        except OSError as exc:
+            db = await lane.run(_connect, self.path)
+        except (sqlite3.Error, OSError) as exc:
+            await lane.stop()
+            if isinstance(exc, sqlite3.Error):
+                raise _translate(exc) from exc
             raise StoreUnavailable(f"cannot open the SQLite database {self.path!r}: {exc}") from exc
+        conn = _Conn(lane, db)
+        reader: sqlite3.Connection | None = None
         try:
-            await db.execute_fetchall(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            await self._enable_wal(db)
-            await db.execute_fetchall("PRAGMA synchronous = NORMAL")
-            await db.execute_fetchall("PRAGMA foreign_keys = ON")
-            await db.execute_fetchall(
+            await conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            await self._enable_wal(conn)
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
             )
-            await migrate.run(_MigrationTarget(db), "sqlite")
+            await migrate.run(_MigrationTarget(conn), "sqlite")
+            if not in_memory:
+                # Reads on the event loop's thread must never wait: no busy handler (a
+                # read the file's lock turns away takes the writer's lane instead), and
+                # nothing but reads.
+                reader = _connect(self.path)
+                reader.execute("PRAGMA busy_timeout = 0")
+                reader.execute("PRAGMA query_only = ON")
         except BaseException as exc:
-            await db.close()
+            if reader is not None:
+                reader.close()
+            await lane.run(db.close)
+            await lane.stop()
             if isinstance(exc, sqlite3.Error):
                 raise _translate(exc) from exc
             raise
-        self._db = db
-        self._conn = _Conn(db)
+        self._lane, self._db, self._conn = lane, db, conn
+        if reader is not None:
+            self._reader_db, self._reader = reader, InlineConn(reader)
 
-    async def _enable_wal(self, db: aiosqlite.Connection) -> None:
+    async def _enable_wal(self, conn: _Conn) -> None:
         # Switching a new file to WAL needs it exclusively and does not wait on the busy
         # handler: when another process is opening the same new file, retry for a while.
         deadline = time.monotonic() + max(self.busy_timeout, 0.5)
         while True:
             try:
-                await db.execute_fetchall("PRAGMA journal_mode = WAL")
+                await conn.execute("PRAGMA journal_mode = WAL")
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -198,9 +223,13 @@ class SQLiteStore(GroupCommit):
 
     async def close(self) -> None:
         async with self._lock:
-            db, self._db, self._conn = self._db, None, None
-            if db is not None:
-                await db.close()
+            lane, db, reader = self._lane, self._db, self._reader_db
+            self._lane = self._db = self._conn = self._reader = self._reader_db = None
+            if reader is not None:
+                reader.close()
+            if lane is not None and db is not None:
+                await lane.run(db.close)
+                await lane.stop()
 
     async def ping(self) -> bool:
         return await self.ready("sqlite")
@@ -230,6 +259,33 @@ class SQLiteStore(GroupCommit):
                     raise
             except sqlite3.Error as exc:
                 raise _translate(exc) from exc
+
+    async def _in_one_hop(self, body: Callable[[Conn], Coroutine[Any, Any, T]]) -> T:
+        """``body`` in one write transaction, all of it in one hop to the writer's thread
+        (``body`` must await nothing but its connection)."""
+        async with self._lock:
+            self._require()
+            lane, db = self._lane, self._db
+            assert lane is not None and db is not None
+            try:
+                return await lane.run(_transact, db, body)
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+
+    async def _get(self, table: Table[S], key: str) -> S:
+        """A read by primary key: inline on the reader (no hop, no lock), or through the
+        writer's lane when there is no reader (in memory) or the file's lock turns the
+        reader away (another process recovering or checkpointing it)."""
+        reader = self._reader
+        if reader is not None:
+            try:
+                row = await reader.fetchrow(table.sql_get, key)
+            except sqlite3.OperationalError as exc:
+                if not isinstance(_translate(exc), StoreUnavailable):
+                    raise _translate(exc) from exc
+            else:
+                return self._found(table, key, row)
+        return await super()._get(table, key)
 
     def _require(self) -> _Conn:
         if self._conn is None:
@@ -271,3 +327,16 @@ class SQLiteStore(GroupCommit):
         except Conflict as exc:
             raise Conflict(f"contact {contact_id!r} exists") from exc
         return contact
+
+
+def _transact(db: sqlite3.Connection, body: Callable[[Conn], Coroutine[Any, Any, T]]) -> T:
+    """On the writer's thread: ``body`` between BEGIN IMMEDIATE and COMMIT."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = drive(body(SyncConn(db)))
+        db.execute("COMMIT")
+    except BaseException:
+        with suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise
+    return result

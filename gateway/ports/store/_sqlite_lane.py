@@ -1,0 +1,117 @@
+"""SQLite's lanes: the writer's thread, and the connections' views for the shared code.
+
+The writer connection lives on one thread of its own, and every call into it is one
+*hop*: the event loop queues a function, the thread runs it, and the loop is woken with
+the result. A hop costs far more than a statement of the hot path (a primary-key read
+or an insert take microseconds), so the store makes as few as it can:
+
+* :meth:`Lane.run` runs a whole function, any number of statements, in one hop: the
+  group commit stores a batch of appends (BEGIN, every insert and counter update,
+  COMMIT) that way, by running the shared async code over a :class:`SyncConn`, whose
+  statements complete without ever suspending.
+* Point reads by primary key use a second connection on the event loop's own thread
+  (:class:`InlineConn`): in WAL mode a reader never waits for the writer, and sees what
+  it has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Coroutine
+from functools import lru_cache
+from typing import Any, TypeVar
+
+from gateway.ports.store._rows import Row
+
+T = TypeVar("T")
+
+
+@lru_cache(maxsize=512)
+def sql(query: str) -> str:
+    """PostgreSQL ``$n`` placeholders to SQLite's numbered ``?n`` (same semantics)."""
+    return re.sub(r"\$(\d+)", r"?\1", query)
+
+
+class Lane:
+    """One thread that owns the writer connection and runs what it is given, in order."""
+
+    def __init__(self, name: str = "sqlite-writer") -> None:
+        self._queue: queue.SimpleQueue[tuple[asyncio.Future[Any], Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._thread.start()
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the lane's thread: one hop however much it does."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put((future, lambda: fn(*args)))
+        return await future
+
+    async def stop(self) -> None:
+        """Let the queued calls finish, then end the thread."""
+        self._queue.put(None)
+        await asyncio.to_thread(self._thread.join)
+
+    def _main(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            future, fn = item
+            loop = future.get_loop()
+            try:
+                result = fn()
+            except BaseException as exc:  # handed to the caller, whatever it is
+                loop.call_soon_threadsafe(_set_exception, future, exc)
+            else:
+                loop.call_soon_threadsafe(_set_result, future, result)
+
+
+def _set_result(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():  # the caller may have given up (cancelled)
+        future.set_result(result)
+
+
+def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+class SyncConn:
+    """The shared code's ``Conn`` over a sqlite3 connection, used on the thread that owns
+    it: the methods are coroutines only in form (they never suspend), so a coroutine of
+    the shared code that awaits nothing else runs to its end in one :func:`drive`."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    async def fetch(self, query: str, *args: Any) -> list[Row]:
+        return self._db.execute(sql(query), args).fetchall()
+
+    async def fetchrow(self, query: str, *args: Any) -> Row | None:
+        rows: list[Row] = self._db.execute(sql(query), args).fetchall()
+        return rows[0] if rows else None
+
+    async def execute(self, query: str, *args: Any) -> None:
+        self._db.execute(sql(query), args).fetchall()
+
+
+# On the event loop's thread the same class reads inline: one statement, no hop.
+InlineConn = SyncConn
+
+
+def drive(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (shared code over a :class:`SyncConn`)."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("store code awaited something other than its SQLite connection")
