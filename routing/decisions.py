@@ -7,13 +7,20 @@ from typing import Literal
 
 import msgspec
 
-from routing.model import Acceptance, RoutingMode
+from routing.model import Acceptance, HandoverReason, RoutingMode
 
 WithdrawReason = Literal[
-    "rejected", "expired", "agent_away", "agent_offline", "agent_removed", "assigned_elsewhere"
+    "rejected",
+    "expired",
+    "agent_away",
+    "agent_offline",
+    "agent_removed",
+    "assigned_elsewhere",
+    "closed",
 ]
 RequeueReason = Literal["sent_to_inbox", "transferred", "agent_offline", "agent_removed"]
-AssignHow = Literal["assign", "accept", "auto", "dedicated", "transfer"]
+AssignHow = Literal["assign", "accept", "auto", "dedicated", "transfer", "outbound"]
+EndedBy = Literal["agent", "contact"]
 SoundEvent = Literal["offered", "auto_assigned", "transferred"]
 
 
@@ -23,7 +30,8 @@ class _Decision(msgspec.Struct, frozen=True, tag=True):
 
 class Queued(_Decision, frozen=True):
     """How an arrival was routed: its labels, priority, acceptance, and the flow rule that
-    matched (None: the default outcome or a non-flow mode)."""
+    matched (None: the default outcome or a non-flow mode). ``bot_id``: it is with that
+    bot until ``bot_until`` at the latest (no agent sees it meanwhile)."""
 
     conversation_id: str
     queue_ids: list[str]
@@ -32,6 +40,19 @@ class Queued(_Decision, frozen=True):
     mode: RoutingMode
     rule: str | None = None
     dedicated_agent_id: str | None = None
+    bot_id: str | None = None
+    bot_until: float | None = None
+
+
+class BotReleased(_Decision, frozen=True):
+    """The bot let the conversation go; it waits for the agents from ``arrived_at`` (the
+    handover) in ``queue_ids`` (what follows says whether someone takes it at once)."""
+
+    conversation_id: str
+    bot_id: str
+    reason: HandoverReason
+    queue_ids: list[str]
+    arrived_at: float
 
 
 class Offered(_Decision, frozen=True):
@@ -73,17 +94,23 @@ class AutoReply(_Decision, frozen=True):
 
 
 class Ended(_Decision, frozen=True):
-    """Wrap-up begins; the agent's capacity is freed."""
+    """Wrap-up begins; the agent's capacity is freed. ``by``: who ended it."""
 
     conversation_id: str
     agent_id: str
+    by: EndedBy = "agent"
 
 
 class Closed(_Decision, frozen=True):
+    """The conversation is over and leaves the router. ``by="contact"``: the contact's
+    side closed it before any agent held it (``agent_id`` is empty), so no ``Ended``
+    came first."""
+
     conversation_id: str
     agent_id: str
     notes: str
     disposition: str | None
+    by: EndedBy = "agent"
 
 
 class InboxVisibility(_Decision, frozen=True):
@@ -109,6 +136,7 @@ class Sound(_Decision, frozen=True):
 
 Decision = (
     Queued
+    | BotReleased
     | Offered
     | OfferWithdrawn
     | Assigned

@@ -22,7 +22,10 @@ is exactly what it was::
     ├── NotOffered             not_offered
     ├── OfferExpired           offer_expired         (expired, rejected or withdrawn)
     ├── NotAssigned            not_assigned          (end of a conversation nobody holds)
-    └── NotInWrapUp            not_in_wrapup
+    ├── NotInWrapUp            not_in_wrapup
+    ├── WithBot                with_bot              (a bot holds it: hand it over first)
+    ├── NotWithBot             not_with_bot          (a handover of what no bot holds)
+    └── AlreadyEnded           already_ended         (closing what has ended already)
 """
 
 from __future__ import annotations
@@ -111,3 +114,15 @@ class NotAssigned(RoutingError):
 
 class NotInWrapUp(RoutingError):
     code = "not_in_wrapup"
+
+
+class WithBot(RoutingError):
+    code = "with_bot"
+
+
+class NotWithBot(RoutingError):
+    code = "not_with_bot"
+
+
+class AlreadyEnded(RoutingError):
+    code = "already_ended"

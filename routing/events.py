@@ -6,8 +6,15 @@ from __future__ import annotations
 
 import msgspec
 
-from routing.flow import FlowConfig
-from routing.model import Acceptance, ConversationState, Role, RoutingMode, Status
+from routing.flow import UNSET, FlowConfig, UnsetType
+from routing.model import (
+    Acceptance,
+    ConversationState,
+    HandoverReason,
+    Role,
+    RoutingMode,
+    Status,
+)
 
 
 class _Event(msgspec.Struct, frozen=True, tag=True, forbid_unknown_fields=True):
@@ -52,10 +59,15 @@ class ChannelWeightChanged(_Event, frozen=True):
 
 
 class ConversationArrived(_Event, frozen=True):
+    """A new conversation. ``agent_id``: an outbound conversation started by or for this
+    agent, assigned to them at once (refused if they are offline or it does not fit);
+    otherwise the touchpoint's routing places it (a flow may hand it to a bot first)."""
+
     conversation_id: str
     touchpoint_id: str
     channel: str
     fields: dict[str, str] = {}
+    agent_id: str | UnsetType = UNSET
 
 
 class Assign(_Event, frozen=True):
@@ -101,6 +113,27 @@ class WrapUp(_Event, frozen=True):
     disposition: str | None = None
 
 
+class BotHandover(_Event, frozen=True):
+    """The conversation's bot lets it go to the agents: ``escalated`` (the bot asked),
+    ``contact_asked`` (for a person), ``timeout`` (the Tick does this one itself) or
+    ``transferred`` (to a named queue or agent). It waits from now, in its queues or
+    ``to_queue_id``; with ``to_agent_id`` it is that agent's at once (not offline,
+    must fit)."""
+
+    conversation_id: str
+    reason: HandoverReason
+    to_queue_id: str | None = None
+    to_agent_id: str | None = None
+
+
+class ContactClosed(_Event, frozen=True):
+    """The contact's side closed the conversation (a third party through the
+    integration API): with a bot or waiting, it closes; held by an agent, it ends and
+    the agent wraps it up."""
+
+    conversation_id: str
+
+
 class Tick(_Event, frozen=True):
     """Time passed: expire offers, end cooldowns, re-dispatch."""
 
@@ -127,6 +160,9 @@ class ConversationRestored(_Event, frozen=True):
     offer_agent_id: str | None = None
     offer_expires_at: float | None = None
     cooldowns: dict[str, float] = {}
+    # state "bot": whose it is and until when (left out of the encoding when unset)
+    bot_id: str | UnsetType = UNSET
+    bot_until: float | UnsetType = UNSET
 
 
 Event = (
@@ -144,6 +180,8 @@ Event = (
     | SendToInbox
     | End
     | WrapUp
+    | BotHandover
+    | ContactClosed
     | Tick
     | ConversationRestored
 )

@@ -14,7 +14,9 @@ Role = Literal["agent", "supervisor", "admin"]
 RoutingMode = Literal["simplified", "dedicated", "flow"]
 ROUTING_MODES: Final[tuple[RoutingMode, ...]] = get_args(RoutingMode)
 Acceptance = Literal["manual", "auto"]
-ConversationState = Literal["waiting", "offered", "assigned", "wrapup"]
+# "bot": a flow handed the new conversation to a bot first (no agent sees it yet)
+ConversationState = Literal["bot", "waiting", "offered", "assigned", "wrapup"]
+HandoverReason = Literal["escalated", "contact_asked", "timeout", "transferred"]
 
 CAPACITY: Final = 100
 VOICE: Final = "voice"
@@ -23,9 +25,11 @@ SUPERVISING_ROLES: Final = frozenset({"supervisor", "admin"})
 
 # Closed conversations leave the router (the store keeps history), so "closed" is the
 # end of the machine rather than a state it holds.
+# "closed" from bot, waiting and offered: the contact's side closed it (ContactClosed).
 TRANSITIONS: Final[dict[ConversationState, frozenset[str]]] = {
-    "waiting": frozenset({"offered", "assigned"}),
-    "offered": frozenset({"waiting", "assigned"}),
+    "bot": frozenset({"waiting", "assigned", "closed"}),
+    "waiting": frozenset({"offered", "assigned", "closed"}),
+    "offered": frozenset({"waiting", "assigned", "closed"}),
     "assigned": frozenset({"waiting", "assigned", "wrapup"}),  # assigned→assigned: transfer
     "wrapup": frozenset({"closed"}),
 }

@@ -24,6 +24,8 @@ class ConversationView(msgspec.Struct, frozen=True):
     offer_agent_id: str | None
     offer_expires_at: float | None
     cooldowns: dict[str, float]  # agent id → until when it is not offered this again
+    bot_id: str | None = None  # state "bot": the bot that holds it
+    bot_until: float | None = None  # and when it hands it over at the latest
 
 
 class AgentView(msgspec.Struct, frozen=True):

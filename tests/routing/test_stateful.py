@@ -16,9 +16,11 @@ from routing import (
     AgentStatusChanged,
     AgentUpserted,
     Assign,
+    BotHandover,
     Calendar,
     ChannelWeightChanged,
     Condition,
+    ContactClosed,
     ConversationArrived,
     Decision,
     End,
@@ -51,6 +53,7 @@ TOUCHPOINTS = {
     "sms": "sms",
     "ded": "sms",
     "mail": "email",
+    "bot": "chat",
 }
 SETUP: list[Event] = [
     TouchpointUpserted(
@@ -77,6 +80,16 @@ SETUP: list[Event] = [
         flow=FlowConfig(
             rules=[Rule(Condition(open=False), Outcome(["q2"], 1, "auto"))],
             calendar=Calendar("America/New_York", {"tue": ["09:00-17:00"]}),
+        ),
+    ),
+    TouchpointUpserted(
+        "bot",
+        "chat",
+        "flow",
+        ["q0"],
+        flow=FlowConfig(
+            rules=[Rule(Condition(fields={"topic": ["x"]}), Outcome(["q1"], 1))],
+            default=Outcome(["q0", "q2"], 2, bot="helper", bot_timeout=60),
         ),
     ),
     AgentUpserted("boss", [], "supervisor"),
@@ -148,6 +161,36 @@ class RouterMachine(RuleBasedStateMachine):
         )
         self.arrived += bool(out)
 
+    @rule(tp=st.sampled_from(sorted(TOUCHPOINTS)), agent=agents)
+    def start_outbound(self, tp: str, agent: str) -> None:
+        out = self.apply(
+            ConversationArrived(f"c{self.arrived}", tp, TOUCHPOINTS[tp], agent_id=agent)
+        )
+        self.arrived += bool(out)
+
+    @precondition(lambda self: self.ids("bot"))
+    @rule(
+        data=st.data(),
+        reason=st.sampled_from(["escalated", "contact_asked", "transferred"]),
+        to=st.sampled_from(["", "", "queue", "agent"]),
+    )
+    def bot_hands_over(self, data: st.DataObject, reason: str, to: str) -> None:
+        cid, _ = data.draw(st.sampled_from(self.ids("bot")))
+        self.apply(
+            BotHandover(
+                cid,
+                reason,  # type: ignore[arg-type]
+                to_queue_id=data.draw(st.sampled_from(QUEUES)) if to == "queue" else None,
+                to_agent_id=data.draw(agents) if to == "agent" else None,
+            )
+        )
+
+    @precondition(lambda self: self.router._convs)
+    @rule(data=st.data())
+    def contact_closes(self, data: st.DataObject) -> None:
+        cid = data.draw(st.sampled_from(sorted(self.router._convs)))
+        self.apply(ContactClosed(cid))
+
     @precondition(lambda self: self.ids("offered"))
     @rule(data=st.data(), accept=st.booleans())
     def answer_offer(self, data: st.DataObject, accept: bool) -> None:
@@ -182,9 +225,12 @@ class RouterMachine(RuleBasedStateMachine):
             event = Transfer(cid, actor, to_queue_id=data.draw(st.sampled_from(QUEUES)))
         self.apply(event)
 
-    @rule(agent=agents, kind=st.sampled_from([Accept, Reject, Assign, End, SendToInbox]))
+    @rule(
+        agent=agents,
+        kind=st.sampled_from([Accept, Reject, Assign, End, SendToInbox, ContactClosed]),
+    )
     def unknown_conversation(self, agent: str, kind: type[Accept]) -> None:
-        self.apply(kind("nope", agent))
+        self.apply(ContactClosed("nope") if kind is ContactClosed else kind("nope", agent))
 
     @rule(step=steps)
     def tick(self, step: float) -> None:
