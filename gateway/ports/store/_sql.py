@@ -4,14 +4,17 @@ and the message append both dialects build theirs on."""
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 
+from gateway.model.integrations import Announcement
 from gateway.model.records import DeliveryState, Message, MessageKind, Sender
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
+from gateway.ports.store._integrations import IntegrationRows
 from gateway.ports.store.base import Appended
 
 
-class SQLStore(ConfigRows, HistoryRows):
+class SQLStore(ConfigRows, HistoryRows, IntegrationRows):
     """The operations whose SQL both dialects share."""
 
     async def append_message(
@@ -25,6 +28,7 @@ class SQLStore(ConfigRows, HistoryRows):
         now: float,
         kind: MessageKind = "text",
         delivery: DeliveryState = "",
+        announce: Sequence[Announcement] = (),
     ) -> tuple[Message, bool]:
         # Both dialects implement ``append`` in one statement (or one group commit);
         # this is it without the conversation.
@@ -37,6 +41,7 @@ class SQLStore(ConfigRows, HistoryRows):
             now=now,
             kind=kind,
             delivery=delivery,
+            announce=announce,
         )
         return appended.message, appended.created
 
@@ -52,4 +57,5 @@ class SQLStore(ConfigRows, HistoryRows):
         now: float,
         kind: MessageKind = "text",
         delivery: DeliveryState = "",
+        announce: Sequence[Announcement] = (),
     ) -> Appended: ...

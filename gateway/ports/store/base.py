@@ -16,9 +16,11 @@ its own for anything that matters to behaviour).
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from gateway.model.channels import ChannelName
+from gateway.model.integrations import Announcement
 from gateway.model.records import (
     Agent,
     AgentSession,
@@ -36,6 +38,7 @@ from gateway.model.records import (
     Side,
     Touchpoint,
 )
+from gateway.ports.store.integrations_base import IntegrationStore
 
 
 class DeliveryJob(NamedTuple):
@@ -55,8 +58,13 @@ class Appended(NamedTuple):
     conversation: Conversation
 
 
-class Store(abc.ABC):
-    """Everything the gateway keeps. One transaction per call."""
+class Store(IntegrationStore):
+    """Everything the gateway keeps. One transaction per call.
+
+    ``announce``: the operations that change a conversation (``update_conversation``,
+    ``append``) write these events to the outbox in the same transaction as the change
+    (nothing announced that did not happen, nothing that happened unannounced); an
+    append that stores nothing (a retry) announces nothing."""
 
     # -- lifecycle ---------------------------------------------------------------
     @abc.abstractmethod
@@ -216,7 +224,9 @@ class Store(abc.ABC):
     async def get_conversation(self, conversation_id: str) -> Conversation: ...
 
     @abc.abstractmethod
-    async def update_conversation(self, conversation_id: str, **changes: Any) -> Conversation:
+    async def update_conversation(
+        self, conversation_id: str, *, announce: Sequence[Announcement] = (), **changes: Any
+    ) -> Conversation:
         """Change the fields named in CONVERSATION_MUTABLE (others: ValueError) and
         return the new record; NotFound if unknown."""
 
@@ -244,6 +254,7 @@ class Store(abc.ABC):
         now: float,
         kind: MessageKind = "text",
         delivery: DeliveryState = "",
+        announce: Sequence[Announcement] = (),
     ) -> tuple[Message, bool]:
         """Store a message with the conversation's next seq, in one transaction that also
         bumps the other side's unread count (a contact's message bumps agent_unread,
@@ -268,6 +279,7 @@ class Store(abc.ABC):
         now: float,
         kind: MessageKind = "text",
         delivery: DeliveryState = "",
+        announce: Sequence[Announcement] = (),
     ) -> Appended:
         """``append_message``, and the conversation as it is right after (its owner,
         state and unread counts, which the message path needs next). Stores that can
@@ -281,6 +293,7 @@ class Store(abc.ABC):
             now=now,
             kind=kind,
             delivery=delivery,
+            announce=announce,
         )
         return Appended(message, created, await self.get_conversation(conversation_id))
 

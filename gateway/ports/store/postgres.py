@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,6 +24,7 @@ import asyncpg.exceptions as pgerr
 
 from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
 from gateway.model.channels import ChannelName
+from gateway.model.integrations import Announcement
 from gateway.model.records import Contact, DeliveryState, Message, MessageKind, Sender
 from gateway.ports.store import migrate
 from gateway.ports.store._rows import (
@@ -34,6 +35,7 @@ from gateway.ports.store._rows import (
     decode_message,
     email_key,
     unread_increments,
+    write_announcements,
 )
 from gateway.ports.store._sql import SQLStore
 from gateway.ports.store.base import Appended
@@ -289,24 +291,31 @@ class PostgresStore(SQLStore):
         now: float,
         kind: MessageKind = "text",
         delivery: DeliveryState = "",
+        announce: Sequence[Announcement] = (),
     ) -> Appended:
-        """One statement: bump the conversation, insert the message, and return both."""
+        """One statement: bump the conversation, insert the message, and return both;
+        with events to announce, that statement and their outbox rows in one
+        transaction (the bump row-locks the conversation first)."""
         agent_inc, contact_inc = unread_increments(sender, kind)
+        args = (
+            conversation_id,
+            sender,
+            sender_id,
+            client_msg_id,
+            body,
+            now,
+            kind,
+            agent_inc,
+            contact_inc,
+            delivery,
+        )
         try:
-            async with self._connection() as c:
-                row = await c.fetchrow(
-                    _APPEND,
-                    conversation_id,
-                    sender,
-                    sender_id,
-                    client_msg_id,
-                    body,
-                    now,
-                    kind,
-                    agent_inc,
-                    contact_inc,
-                    delivery,
-                )
+            async with self._transaction() if announce else self._connection() as c:
+                row = await c.fetchrow(_APPEND, *args)
+                if row is not None and announce:
+                    await write_announcements(
+                        c, announce, CONVERSATIONS.decode(tuple(row)[1:]), _message(row, args)
+                    )
         except Conflict:
             # a retry: the unique index refused the insert and the statement (with its
             # bump of last_seq) was rolled back as a whole
@@ -321,15 +330,19 @@ class PostgresStore(SQLStore):
             )
         if row is None:
             raise NotFound(f"conversation {conversation_id!r} not found")
-        message = Message(
-            conversation_id=conversation_id,
-            seq=row[0],
-            sender=sender,
-            sender_id=sender_id,
-            client_msg_id=client_msg_id,
-            body=body,
-            created_at=now,
-            kind=kind,
-            delivery=delivery,
-        )
-        return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))
+        return Appended(_message(row, args), True, CONVERSATIONS.decode(tuple(row)[1:]))
+
+
+def _message(row: Row, args: tuple[Any, ...]) -> Message:
+    """The message ``_APPEND`` inserted, from its arguments and the seq it returned."""
+    return Message(
+        conversation_id=args[0],
+        seq=row[0],
+        sender=args[1],
+        sender_id=args[2],
+        client_msg_id=args[3],
+        body=args[4],
+        created_at=args[5],
+        kind=args[6],
+        delivery=args[9],
+    )

@@ -14,7 +14,7 @@ import asyncio
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +24,7 @@ import aiosqlite
 
 from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
 from gateway.model.channels import ChannelName
+from gateway.model.integrations import Announcement
 from gateway.model.records import Contact, DeliveryState, Message, MessageKind, Sender
 from gateway.ports.store import migrate
 from gateway.ports.store._rows import (
@@ -34,6 +35,7 @@ from gateway.ports.store._rows import (
     Row,
     decode_message,
     unread_increments,
+    write_announcements,
 )
 from gateway.ports.store._sql import SQLStore
 from gateway.ports.store.base import Appended
@@ -90,6 +92,7 @@ class _Append:
     """One message waiting for the next group commit."""
 
     __slots__ = (
+        "announce",
         "body",
         "client_msg_id",
         "conversation_id",
@@ -111,6 +114,7 @@ class _Append:
         now: float,
         kind: MessageKind,
         delivery: DeliveryState,
+        announce: Sequence[Announcement],
     ) -> None:
         self.conversation_id = conversation_id
         self.sender = sender
@@ -120,6 +124,7 @@ class _Append:
         self.now = now
         self.kind = kind
         self.delivery = delivery
+        self.announce = announce
         self.future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
 
 
@@ -319,11 +324,14 @@ class SQLiteStore(SQLStore):
         now: float,
         kind: MessageKind = "text",
         delivery: DeliveryState = "",
+        announce: Sequence[Announcement] = (),
     ) -> Appended:
         """Group commit: appends that arrive while a transaction is running are stored
         together in the next one, so a busy node pays one BEGIN/COMMIT for many
         messages. Each caller still returns only once its message is committed."""
-        item = _Append(conversation_id, sender, sender_id, client_msg_id, body, now, kind, delivery)
+        item = _Append(
+            conversation_id, sender, sender_id, client_msg_id, body, now, kind, delivery, announce
+        )
         self._appends.append(item)
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_appends())
@@ -392,4 +400,6 @@ class SQLiteStore(SQLStore):
             kind=item.kind,
             delivery=item.delivery,
         )
-        return Appended(message, True, CONVERSATIONS.decode(bumped))
+        conv = CONVERSATIONS.decode(bumped)
+        await write_announcements(c, item.announce, conv, message)
+        return Appended(message, True, conv)
