@@ -31,11 +31,15 @@ from gateway.auth import Tokens
 from gateway.model.channels import ChannelName, ChannelSpec, channel
 from gateway.model.records import Conversation, Message, Touchpoint
 from gateway.ports.presence import Presence
+from gateway.services.bots import BotDesk
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.deliveries import Deliveries, Outcome, failed
 from gateway.services.directory import Directory
+from gateway.services.integration_keys import ApiKeys, Idempotency
 from gateway.services.notify import ContactNote, Notifier
+from gateway.services.outbox import Outbox
+from gateway.services.webhooks import WebhookSender
 from gateway.settings import Settings
 from gateway.web.hub import Hub
 from gateway.web.limits import Limits
@@ -59,12 +63,20 @@ class Core:
     hub: Hub
     limits: Limits
     clock: Callable[[], float]
+    bots: BotDesk
+    outbox: Outbox
+    webhooks: WebhookSender
+    api_keys: ApiKeys
+    idempotency: Idempotency
 
 
 class ChannelAdapter(abc.ABC):
     """One channel's adapter. Subclasses set :attr:`name`."""
 
     name: ChannelName
+    # keys of the touchpoints' channel settings that are secrets: the admin API takes
+    # them but never shows them (it says "<key>_set": true or false), and nothing logs them
+    secret_settings: frozenset[str] = frozenset()
 
     def __init__(self, core: Core) -> None:
         self.core = core

@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
+from channels.api import ApiChannel
 from channels.base import ChannelAdapter, Core
 from channels.chat import ChatChannel
 from gateway import metrics
@@ -35,15 +36,20 @@ from gateway.ports.store import create_store
 from gateway.services.access import AccessPolicy
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
+from gateway.services.automations import Announcer
+from gateway.services.bots import BotDesk, handover_words
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
+from gateway.services.integration_keys import ApiKeys, Idempotency
 from gateway.services.notify import Notifier
+from gateway.services.outbox import Outbox
 from gateway.services.presence_sweep import PresenceSweep
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries
+from gateway.services.webhooks import WebhookSender
 from gateway.settings import Settings
 from gateway.web import pages
 from gateway.web.admin.routes import admin_routes
@@ -58,7 +64,7 @@ from gateway.web.login import api_routes
 log = logging.getLogger("gateway")
 
 # The channels this build carries. Each is an adapter of channels/base.py.
-ADAPTERS: tuple[type[ChannelAdapter], ...] = (ChatChannel,)
+ADAPTERS: tuple[type[ChannelAdapter], ...] = (ChatChannel, ApiChannel)
 
 
 class Node:
@@ -97,7 +103,24 @@ class Node:
         self.contacts = ContactService(self.store, clock)
         self.access = AccessPolicy(self.directory, router)
         self.summaries = Summaries(self.store, self.directory, self.contacts.name)
-        self.deliveries = Deliveries(self.store, self.notifier, clock)
+        self.deliveries = Deliveries(
+            self.store,
+            self.notifier,
+            clock,
+            max_attempts=settings.delivery_max_attempts,
+            retry_base=settings.delivery_retry_base,
+        )
+        self.webhooks = WebhookSender(clock, timeout=settings.webhook_timeout)
+        self.announcer = Announcer(self.directory, clock)
+        self.outbox = Outbox(
+            self.store,
+            self.directory,
+            self.webhooks,
+            clock,
+            max_attempts=settings.delivery_max_attempts,
+            retry_base=settings.delivery_retry_base,
+            retention=settings.outbox_retention,
+        )
         self.shell.effects = Effects(
             self.store,
             self.directory,
@@ -106,7 +129,22 @@ class Node:
             self.access,
             self.deliveries,
             router,
+            self.announcer,
+            self.outbox,
         )
+        self.bots = BotDesk(
+            store=self.store,
+            directory=self.directory,
+            shell=self.shell,
+            notifier=self.notifier,
+            deliveries=self.deliveries,
+            announcer=self.announcer,
+            outbox=self.outbox,
+            clock=clock,
+            words=handover_words(settings.handover_words),
+        )
+        self.api_keys = ApiKeys(self.store, clock)
+        self.idempotency = Idempotency(self.store, clock, settings.idempotency_ttl)
         self.conversations = ConversationService(
             store=self.store,
             directory=self.directory,
@@ -116,6 +154,9 @@ class Node:
             access=self.access,
             notifier=self.notifier,
             summaries=self.summaries,
+            announcer=self.announcer,
+            outbox=self.outbox,
+            bots=self.bots,
             clock=clock,
             backlog_page=settings.history_page_size * 4,
         )
@@ -126,6 +167,8 @@ class Node:
             access=self.access,
             notifier=self.notifier,
             deliveries=self.deliveries,
+            announcer=self.announcer,
+            outbox=self.outbox,
             clock=clock,
         )
         self.agents = AgentService(
@@ -175,6 +218,11 @@ class Node:
             hub=self.hub,
             limits=self.limits,
             clock=clock,
+            bots=self.bots,
+            outbox=self.outbox,
+            webhooks=self.webhooks,
+            api_keys=self.api_keys,
+            idempotency=self.idempotency,
         )
         self.channels = [adapter(core) for adapter in ADAPTERS]
         for channel in self.channels:
@@ -200,6 +248,8 @@ class Node:
             reload=self.shell.config_changed,
             endpoints=[ep for channel in self.channels for ep in channel.endpoints()],
             touchpoint_checks={c.name: c.check_touchpoint for c in self.channels},
+            touchpoint_secrets={c.name: c.secret_settings for c in self.channels},
+            outbox=self.outbox,
         )
 
     async def start(self) -> None:
@@ -212,13 +262,16 @@ class Node:
         await self.shell.start()
         await self.sweep.start()
         await self.deliveries.start()
+        await self.outbox.start()
         for channel in self.channels:
             await channel.start()
 
     async def stop(self) -> None:
         for channel in reversed(self.channels):
             await channel.stop()
+        await self.outbox.stop()
         await self.deliveries.stop()
+        await self.webhooks.close()
         await self.sweep.stop()
         await self.shell.stop()
         if self.link is not None:

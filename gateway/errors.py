@@ -14,6 +14,7 @@ router has its own root, ``routing.errors.RoutingError``, translated into
     ├── ProtocolError        a frame or body the client should not 400   4000
     │   ├── InvalidInput     fields that fail validation (named)   422   4000
     │   ├── FrameTooLarge    over the size limit                   413   1009
+    │   ├── BodyTooLarge     an HTTP body over the size limit      413   1009
     │   └── UnsupportedVersion  a protocol version we do not speak 400   4006
     ├── AuthError            who you are could not be established  401   4001
     │   ├── TokenExpired     the token's lifetime is over          401   4002
@@ -142,6 +143,14 @@ class FrameTooLarge(ProtocolError):
     """The frame is larger than the configured limit."""
 
     code = "frame_too_large"
+    status = 413
+    close = CloseCode.TOO_BIG
+
+
+class BodyTooLarge(ProtocolError):
+    """The request body is larger than the configured limit."""
+
+    code = "too_large"
     status = 413
     close = CloseCode.TOO_BIG
 

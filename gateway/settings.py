@@ -60,6 +60,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     conversations_per_ip_per_hour: RateLimit = 30
     conversations_per_touchpoint_per_hour: RateLimit = 1000
     trusted_proxies: str = ""
+    delivery_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=50)] = 8
+    delivery_retry_base: Positive = 2.0
+    webhook_timeout: Positive = 10.0
+    signature_tolerance: Positive = 300.0
+    idempotency_ttl: Positive = 86400.0
+    api_max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 262144
+    outbox_retention: Positive = 604800.0
+    handover_words: str = "agent,human,person,operator,representative"
 
     def __post_init__(self) -> None:
         scheme = self.store_url.split(":", 1)[0]

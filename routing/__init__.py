@@ -40,7 +40,7 @@ from routing.events import (
     WrapUp,
 )
 from routing.flow import Calendar, Condition, FlowConfig, Outcome, Rule
-from routing.model import CAPACITY, VOICE_WEIGHT, RouterConfig
+from routing.model import CAPACITY, VOICE_WEIGHT, HandoverReason, RouterConfig
 from routing.router import Router
 from routing.snapshot import digest, export_snapshot, restore_snapshot
 from routing.state import AgentRecord, RouterState
@@ -73,6 +73,7 @@ __all__ = [
     "Ended",
     "Event",
     "FlowConfig",
+    "HandoverReason",
     "InboxVisibility",
     "OfferWithdrawn",
     "Offered",

@@ -17,9 +17,11 @@ from gateway.errors import Forbidden, NotFound, ProtocolError
 from gateway.model.records import Agent, Conversation
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
+from gateway.services.automations import Announcer
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.notify import MessageNote, Notifier, TypingNote, UnreadNote
+from gateway.services.outbox import Outbox
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import frame_for
 
@@ -34,6 +36,8 @@ class AgentDesk:
         access: AccessPolicy,
         notifier: Notifier,
         deliveries: Deliveries,
+        announcer: Announcer,
+        outbox: Outbox,
         clock: Callable[[], float],
     ) -> None:
         self._store = store
@@ -42,6 +46,8 @@ class AgentDesk:
         self._access = access
         self._notifier = notifier
         self._deliveries = deliveries
+        self._announcer = announcer
+        self._outbox = outbox
         self._clock = clock
 
     async def conversation(self, agent: Agent, conversation_id: str) -> Conversation:
@@ -64,17 +70,22 @@ class AgentDesk:
         tracked = self._deliveries.tracks(conv.channel)
         if tracked:
             await self._deliveries.check(conv)  # the channel may refuse before it is stored
+        now = self._clock()
+        announce = self._announcer.message(conv, at=now, to_bot=False)
         msg, created, conv = await self._store.append(
             conv.id,
             sender="agent",
             sender_id=agent.id,
             client_msg_id=client_msg_id,
             body=body,
-            now=self._clock(),
+            now=now,
             delivery="pending" if tracked else "",
+            announce=announce,
         )
         if tracked and created:
             self._deliveries.wake()
+        if announce and created:
+            self._outbox.wake()
         if created:
             metrics.MESSAGES.labels(sender="agent").inc()
         # Published again for a retry too: the first attempt may have stored the message

@@ -12,18 +12,29 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
+import routing as r
 from gateway import metrics
 from gateway import protocol as p
 from gateway.auth import Identity, new_id
 from gateway.errors import ActionRefused, Conflict, Forbidden, NotFound
 from gateway.model.inbound import InboundMessage
-from gateway.model.records import LIVE_STATES, Contact, Conversation, Message
+from gateway.model.integrations import TranscriptLine
+from gateway.model.records import (
+    LIVE_STATES,
+    Contact,
+    Conversation,
+    ConversationDirection,
+    Message,
+)
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
+from gateway.services.automations import Announcer
+from gateway.services.bots import BotDesk
 from gateway.services.contacts import ContactService
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
 from gateway.services.notify import MessageNote, Notifier, UnreadNote
+from gateway.services.outbox import Outbox
 from gateway.services.router_rebuild import arrival
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries, frame_for
@@ -43,6 +54,9 @@ class ConversationService:
         access: AccessPolicy,
         notifier: Notifier,
         summaries: Summaries,
+        announcer: Announcer,
+        outbox: Outbox,
+        bots: BotDesk,
         clock: Callable[[], float],
         backlog_page: int,
     ) -> None:
@@ -54,6 +68,9 @@ class ConversationService:
         self._access = access
         self._notifier = notifier
         self._summaries = summaries
+        self._announcer = announcer
+        self._outbox = outbox
+        self._bots = bots
         self._clock = clock
         self._backlog_page = backlog_page
 
@@ -92,18 +109,35 @@ class ConversationService:
         *,
         identity: Identity | None = None,
         admit: Admit | None = None,
+        subject: str = "",
+        direction: ConversationDirection = "inbound",
+        agent_id: str | None = None,
     ) -> tuple[Conversation, Contact]:
         """Start a conversation for the contact at ``address``, or return the open one.
         ``fields`` are validated by the channel (chat: the pre-conversation form);
         ``identity`` is a verified signed identity, the only way to match an existing
         contact by email or phone; ``admit`` raises RateLimited when a new conversation
-        is over the limits, and runs only when one is created."""
+        is over the limits, and runs only when one is created.
+
+        ``direction="outbound"``: the company's side starts it (an agent, or a third
+        party through the integration API), on a touchpoint whose direction allows it,
+        at most one open at a time per address (a second is a Conflict); with
+        ``agent_id`` it is that agent's at once (docs/routing.md, "Outbound")."""
         tp = self._dir.touchpoints.get(touchpoint_id)
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint is not active")
+        if tp.direction not in (direction, "both"):
+            raise Forbidden(f"this touchpoint does not take {direction} conversations")
         existing = await self.open_for(touchpoint_id, address)
         if existing is not None:
+            if direction == "outbound":
+                raise Conflict(
+                    f"an open conversation with this contact exists: {existing.id}",
+                    code="conversation_open",
+                )
             return existing, await self._store.get_contact(existing.contact_id)
+        if agent_id is not None:
+            self._check_can_start(agent_id, tp.channel)
         if admit is not None:
             await admit()
         contact = await self._contacts.for_conversation(tp.channel, address, fields, identity)
@@ -120,6 +154,11 @@ class ConversationService:
                 fields=dict(fields),
                 created_at=now,
                 arrived_at=now,
+                subject=subject,
+                direction=direction,
+                # the agent who starts it, until routing makes it theirs (a rebuild
+                # in between routes it to them as its arrival would have)
+                owner_agent_id=agent_id,
             )
         )
         try:
@@ -128,8 +167,26 @@ class ConversationService:
             # A rebuild between the insert and this arrival (an admin change on any
             # node) found the conversation "new" and routed it already.
             if exc.code != "conversation_exists":
+                # the agent went offline or filled up meanwhile: nothing was started
+                await self._store.update_conversation(conv.id, state="closed", closed_at=now)
                 raise
         return await self._store.get_conversation(conv.id), contact
+
+    def _check_can_start(self, agent_id: str, channel: str) -> None:
+        view = self._shell.router.agent(agent_id)
+        if view is None or view.status == "offline":
+            raise ActionRefused(
+                "the agent is offline: an outbound conversation needs them online",
+                code="agent_unavailable",
+            )
+        if self._shell.router.weight(channel) > view.capacity_left:
+            raise ActionRefused("the agent has no capacity left for it", code="over_capacity")
+
+    async def close_by_contact(self, conv: Conversation) -> Conversation:
+        """The contact's side closes the conversation (a third party, through the
+        integration API): it closes, or ends for the agent who holds it."""
+        await self._shell.apply(r.ContactClosed(conv.id))
+        return await self._store.get_conversation(conv.id)
 
     async def receive(self, msg: InboundMessage) -> tuple[Conversation, Message, bool]:
         """A contact's message from a channel's provider: appended to their open
@@ -140,35 +197,85 @@ class ConversationService:
             raise Forbidden("this touchpoint does not accept messages")
         fields = {k: v for k, v in msg.fields.items() if v}
         conv, _ = await self.start(tp.id, msg.address, fields)
-        message, created, after = await self._store.append(
-            conv.id,
-            sender="contact",
-            sender_id=msg.address,
-            client_msg_id=msg.provider_message_id,
-            body=msg.body,
-            now=msg.sent_at if msg.sent_at is not None else self._clock(),
+        message, created, after = await self._append_contact(
+            conv,
+            msg.provider_message_id,
+            msg.body,
+            msg.sent_at if msg.sent_at is not None else self._clock(),
         )
         await self._deliver_contact_message(message, after, fresh=created)
+        await self._bots.contact_wrote(after, message, created)
         return after, message, created
 
-    # -- writing, reading, typing ------------------------------------------------------
-    async def contact_send(self, conv: Conversation, client_msg_id: str, body: str) -> p.Ack:
-        if conv.state not in LIVE_STATES:
-            raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
-        msg, created, after = await self._store.append(
+    async def _append_contact(
+        self, conv: Conversation, client_msg_id: str, body: str, now: float
+    ) -> tuple[Message, bool, Conversation]:
+        """Store a contact's message, announced to the webhooks that opted in and to the
+        bot holding the conversation."""
+        announce = self._announcer.message(conv, at=now, to_bot=True)
+        message, created, after = await self._store.append(
             conv.id,
             sender="contact",
             sender_id=conv.address,
             client_msg_id=client_msg_id,
             body=body,
-            now=self._clock(),
+            now=now,
+            announce=announce,
         )
-        # Published again for a retry too: the first attempt may have stored the message
-        # and then failed to publish it (clients drop what they already have by seq).
-        await self._deliver_contact_message(msg, after, fresh=created)
+        if announce and created:
+            self._outbox.wake()
+        return message, created, after
+
+    # -- writing, reading, typing ------------------------------------------------------
+    async def contact_send(self, conv: Conversation, client_msg_id: str, body: str) -> p.Ack:
+        msg, created = await self.write(conv, client_msg_id, body)
         return p.Ack(
             client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
         )
+
+    async def write(
+        self, conv: Conversation, client_msg_id: str, body: str
+    ) -> tuple[Message, bool]:
+        """The contact's message in their live conversation; idempotent on
+        ``client_msg_id`` (a retry returns the first message and False)."""
+        if conv.state not in LIVE_STATES:
+            raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
+        msg, created, after = await self._append_contact(conv, client_msg_id, body, self._clock())
+        # Published again for a retry too: the first attempt may have stored the message
+        # and then failed to publish it (clients drop what they already have by seq).
+        await self._deliver_contact_message(msg, after, fresh=created)
+        await self._bots.contact_wrote(after, msg, created)
+        return msg, created
+
+    async def transfer(
+        self,
+        conv: Conversation,
+        *,
+        to_agent_id: str | None = None,
+        to_queue_id: str | None = None,
+    ) -> Conversation:
+        """The contact's side (a third party) moves the conversation on: from its bot to
+        the agents, or from the agent who holds it to another agent or a queue."""
+        if conv.state == "bot":
+            return await self._bots.hand_over(
+                conv, "transferred", to_queue_id=to_queue_id, to_agent_id=to_agent_id
+            )
+        if conv.state != "assigned" or conv.owner_agent_id is None:
+            raise Conflict(
+                f"the conversation is {conv.state}: only one an agent holds, or a bot, is "
+                "transferred",
+                code="not_assigned",
+            )
+        await self._shell.apply(
+            r.Transfer(
+                conv.id, conv.owner_agent_id, to_agent_id=to_agent_id, to_queue_id=to_queue_id
+            )
+        )
+        return await self._store.get_conversation(conv.id)
+
+    async def messages(self, conv: Conversation, after_seq: int, limit: int) -> list[Message]:
+        """Up to ``limit`` messages after ``after_seq``, ascending."""
+        return await self._store.messages(conv.id, after_seq=after_seq, limit=limit)
 
     async def _deliver_contact_message(
         self, msg: Message, conv: Conversation, *, fresh: bool
@@ -210,14 +317,26 @@ class ConversationService:
                 p.Typing(conversation_id=conv.id, active=active, who="visitor", name=name),
             )
 
-    async def history(self, conv: Conversation, before_seq: int | None, limit: int) -> p.HistoryOut:
-        """A page of up to ``limit`` items before ``before_seq`` (the newest page without it)."""
+    async def history(
+        self, conv: Conversation, before_seq: int | None, limit: int, *, context: bool = False
+    ) -> p.HistoryOut:
+        """A page of up to ``limit`` items before ``before_seq`` (the newest page without
+        it); with ``context`` (agents), the first page carries the escalated transcript."""
         before = before_seq if before_seq is not None else conv.last_seq + 1
         rows = await self._store.messages(conv.id, before_seq=before, limit=limit + 1)
         has_more = len(rows) > limit
         rows = rows[1:] if has_more else rows
         items = [await self._summaries.message_frame(m, conv) for m in rows]
-        return p.HistoryOut(conversation_id=conv.id, items=items, has_more=has_more)
+        lines = []
+        if context and before_seq is None:
+            lines = [
+                p.ContextLine(sender=t.sender, text=t.text, at=t.at, name=t.name)
+                for t in await self._store.get_transcript(conv.id)
+            ]
+        return p.HistoryOut(conversation_id=conv.id, items=items, has_more=has_more, context=lines)
+
+    async def transcript(self, conv: Conversation) -> list[TranscriptLine]:
+        return await self._store.get_transcript(conv.id)
 
     async def backlog(self, conv: Conversation, after_seq: int) -> list[p.MessageOut | p.EventOut]:
         """Everything after ``after_seq``, for a resume."""

@@ -18,6 +18,7 @@ from gateway.services.agents import AgentService
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.directory import Directory
+from gateway.services.outbox import Outbox
 from gateway.settings import Settings
 from gateway.web.agent_presence import AgentSockets
 from gateway.web.hub import Hub
@@ -63,6 +64,11 @@ class Web:
     # of a touchpoint's channel settings
     endpoints: list[Endpoint] = field(default_factory=list)
     touchpoint_checks: dict[str, TouchpointCheck] = field(default_factory=dict)
+    # the channel settings of a touchpoint that are secrets: write-only in the admin API
+    # (reads say only whether one is set: "<name>_set")
+    touchpoint_secrets: dict[str, frozenset[str]] = field(default_factory=dict)
+    # the webhook events to list and replay (automations, bots)
+    outbox: Outbox | None = None
 
 
 def web_of(conn: HTTPConnection) -> Web:

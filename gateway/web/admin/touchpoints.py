@@ -32,7 +32,15 @@ from gateway.web.admin.schemas import (
 # -- touchpoints -----------------------------------------------------------------------
 
 
-def touchpoint_out(tp: Touchpoint) -> TouchpointOut:
+def redact(settings: dict[str, Any], secrets: frozenset[str]) -> dict[str, Any]:
+    """A touchpoint's channel settings as the admin API shows them: each secret only as
+    whether it is set (``<name>_set``)."""
+    out = {k: v for k, v in settings.items() if k not in secrets}
+    out.update({f"{k}_set": bool(settings.get(k)) for k in sorted(secrets)})
+    return out
+
+
+def touchpoint_out(tp: Touchpoint, secrets: frozenset[str] = frozenset()) -> TouchpointOut:
     return TouchpointOut(
         id=tp.id,
         name=tp.name,
@@ -49,14 +57,19 @@ def touchpoint_out(tp: Touchpoint) -> TouchpointOut:
         identity_secret_set=bool(tp.identity_secret),
         require_identity=tp.require_identity,
         preview_roles=list(tp.preview_roles),
-        settings=dict(tp.settings),
+        settings=redact(tp.settings, secrets),
         created_at=tp.created_at,
     )
 
 
-def _touchpoint_input(tp: Touchpoint) -> dict[str, Any]:
-    """The stored touchpoint as a TouchpointIn document (the base a PATCH merges into)."""
-    out: dict[str, Any] = msgspec.to_builtins(touchpoint_out(tp))
+def _out(ctx: Ctx, tp: Touchpoint) -> TouchpointOut:
+    return touchpoint_out(tp, ctx.web.touchpoint_secrets.get(tp.channel, frozenset()))
+
+
+def _touchpoint_input(ctx: Ctx, tp: Touchpoint) -> dict[str, Any]:
+    """The stored touchpoint as a TouchpointIn document (the base a PATCH merges into);
+    secret settings are left out (kept as they are unless the patch gives them)."""
+    out: dict[str, Any] = msgspec.to_builtins(_out(ctx, tp))
     for name in ("id", "active", "created_at", "identity_secret_set"):
         out.pop(name)
     return {k: v for k, v in out.items() if v is not None}
@@ -71,6 +84,17 @@ async def build_touchpoint(
         if body.identity_secret is None
         else body.identity_secret
     )
+    # Secret channel settings are write-only: "<name>_set" as read is ignored, and an
+    # omitted secret keeps its stored value ("" clears it).
+    secrets = ctx.web.touchpoint_secrets.get(body.channel, frozenset())
+    settings = {
+        k: v
+        for k, v in body.settings.items()
+        if not (k.endswith("_set") and k.removesuffix("_set") in secrets)
+    }
+    for name in secrets:
+        if name not in settings and existing is not None and existing.settings.get(name):
+            settings[name] = existing.settings[name]
     tp = Touchpoint(
         id=tp_id,
         name=body.name,
@@ -87,7 +111,7 @@ async def build_touchpoint(
         identity_secret=secret,
         require_identity=body.require_identity,
         preview_roles=list(dict.fromkeys(body.preview_roles)),
-        settings=body.settings,
+        settings=settings,
         created_at=existing.created_at if existing else now,
     )
     # The channel's own rules first (chat: the domain), from its adapter.
@@ -154,7 +178,7 @@ def no_channel_settings(tp: Touchpoint) -> tuple[Touchpoint, list[tuple[str, str
 
 async def list_touchpoints(ctx: Ctx) -> Response:
     tps = await ctx.store.list_touchpoints()
-    return json_response([touchpoint_out(tp) for tp in tps])
+    return json_response([_out(ctx, tp) for tp in tps])
 
 
 async def create_touchpoint(ctx: Ctx) -> Response:
@@ -164,25 +188,25 @@ async def create_touchpoint(ctx: Ctx) -> Response:
     tp = await build_touchpoint(ctx, body, tp_id, None, ctx.now())
     await store.put_touchpoint(tp)
     await ctx.changed()
-    return json_response(touchpoint_out(tp), 201)
+    return json_response(_out(ctx, tp), 201)
 
 
 async def get_touchpoint(ctx: Ctx) -> Response:
-    return json_response(touchpoint_out(await ctx.store.get_touchpoint(ctx.param())))
+    return json_response(_out(ctx, await ctx.store.get_touchpoint(ctx.param())))
 
 
 async def _edit_touchpoint(ctx: Ctx, *, patch: bool) -> Response:
     store = ctx.store
     current = await store.get_touchpoint(ctx.param())
-    out = msgspec.to_builtins(touchpoint_out(current))
+    out = msgspec.to_builtins(_out(ctx, current))
     raw = read_only(ctx.raw, out, ("id", "active", "created_at", "identity_secret_set"))
     if patch:
-        raw = merge_patch(_touchpoint_input(current), raw)
+        raw = merge_patch(_touchpoint_input(ctx, current), raw)
     body = convert(raw, TouchpointIn)
     tp = await build_touchpoint(ctx, body, current.id, current, ctx.now())
     await store.put_touchpoint(tp)
     await ctx.changed()
-    return json_response(touchpoint_out(tp))
+    return json_response(_out(ctx, tp))
 
 
 async def put_touchpoint(ctx: Ctx) -> Response:
@@ -221,7 +245,7 @@ async def duplicate_touchpoint(ctx: Ctx) -> Response:
     )
     await store.put_touchpoint(copy)
     await ctx.changed()
-    return json_response(touchpoint_out(copy), 201)
+    return json_response(_out(ctx, copy), 201)
 
 
 async def _set_active(ctx: Ctx, active: bool) -> Response:
@@ -231,13 +255,13 @@ async def _set_active(ctx: Ctx, active: bool) -> Response:
         # What is stored was validated when written; re-check it in case the rules
         # changed since (or the record was written by hand).
         await build_touchpoint(
-            ctx, convert(_touchpoint_input(tp), TouchpointIn), tp.id, tp, ctx.now()
+            ctx, convert(_touchpoint_input(ctx, tp), TouchpointIn), tp.id, tp, ctx.now()
         )
     if tp.active != active:
         tp = msgspec.structs.replace(tp, active=active)
         await store.put_touchpoint(tp)
         await ctx.changed()
-    return json_response(touchpoint_out(tp))
+    return json_response(_out(ctx, tp))
 
 
 async def activate_touchpoint(ctx: Ctx) -> Response:

@@ -1,0 +1,195 @@
+"""Delivering the outbox: the events automations and bots are sent
+(gateway/services/automations.py announces them; the store writes them with the change).
+
+A worker on every node claims due events for a lease (the earliest pending event of
+each target and conversation only, so a target gets a conversation's events in order),
+POSTs each, signed, to its target's URL (gateway/services/webhooks.py), and records the
+outcome: ``sent``; a retry with exponential backoff and jitter (the same as outbound
+messages', gateway/services/deliveries.py); or, after the bounded number of attempts,
+``dead``: dead-lettered, listed and replayable through the admin API, while the
+target's later events of the conversation go on. A node that dies mid-delivery leaves
+its claim to expire; another node delivers the event, with the same id: delivery is at
+least once, never lost, and never on the live path (nothing here is awaited by a
+message or an agent's action).
+
+Targets are webhook ids, or ``<prefix>:<id>`` for what a channel resolves itself (the
+integration adapter registers ``bot:``: the bot's touchpoint's URL and secret).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import NamedTuple
+
+from gateway.errors import NotFound
+from gateway.model.integrations import OutboxEvent, OutboxState
+from gateway.ports.store.base import Store
+from gateway.services.deliveries import Outcome, failed, retry_delay
+from gateway.services.directory import Directory
+from gateway.services.event_views import event_json
+from gateway.services.webhooks import WebhookSender
+
+log = logging.getLogger("gateway.outbox")
+
+HOUSEKEEPING_EVERY = 3600.0  # seconds between purges of old events and idempotency keys
+
+
+class Receiver(NamedTuple):
+    url: str
+    secret: str
+
+
+Resolver = Callable[[str], Receiver | None]
+
+
+class Outbox:
+    def __init__(
+        self,
+        store: Store,
+        directory: Directory,
+        sender: WebhookSender,
+        clock: Callable[[], float],
+        *,
+        max_attempts: int = 8,
+        retry_base: float = 2.0,
+        retention: float = 7 * 86400.0,
+        lease: float = 60.0,
+        poll: float = 5.0,
+        batch: int = 20,
+        concurrency: int = 8,
+    ) -> None:
+        self._store = store
+        self._dir = directory
+        self._sender = sender
+        self._clock = clock
+        self.max_attempts = max_attempts
+        self.retry_base = retry_base
+        self.retention = retention
+        self.lease = lease
+        self.poll = poll
+        self.batch = batch
+        self._slots = asyncio.Semaphore(concurrency)
+        self._resolvers: dict[str, Resolver] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._swept = 0.0
+
+    def register(self, prefix: str, resolver: Resolver) -> None:
+        """Targets ``<prefix>:<id>`` are resolved by ``resolver(id)``."""
+        self._resolvers[prefix] = resolver
+
+    def resolve(self, target: str) -> Receiver | None:
+        prefix, sep, rest = target.partition(":")
+        if sep:
+            resolver = self._resolvers.get(prefix)
+            return resolver(rest) if resolver is not None else None
+        hook = self._dir.webhooks.get(target)
+        return Receiver(hook.url, hook.secret) if hook is not None and hook.active else None
+
+    def wake(self) -> None:
+        """Events were written on this node: claim them now rather than at the next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    # -- admin -------------------------------------------------------------------------
+    async def events(
+        self, target: str, state: OutboxState | None = None, limit: int = 50
+    ) -> list[OutboxEvent]:
+        return await self._store.list_outbox(target, state=state, limit=limit)
+
+    async def replay(self, target: str, event_id: str) -> OutboxEvent:
+        """Deliver a dead (or delivered) event again, now, with its id."""
+        event = await self._store.replay_outbox(target, event_id, self._clock())
+        self.wake()
+        return event
+
+    # -- the worker ------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                events = await self._store.claim_outbox(self._clock(), self.lease, self.batch)
+            except Exception as exc:  # the store is down: try again at the next poll
+                log.warning("claiming outbox events failed: %s", exc)
+                events = []
+            if events:
+                await asyncio.gather(*(self._attempt(e) for e in events))
+                continue
+            await self._housekeeping()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+
+    async def _attempt(self, event: OutboxEvent) -> None:
+        async with self._slots:
+            endpoint = self.resolve(event.target)
+            if endpoint is None:
+                outcome = failed(f"{event.target} is gone or inactive", retryable=False)
+            else:
+                try:
+                    outcome = await self._sender.post(
+                        endpoint.url,
+                        endpoint.secret,
+                        await self._body(event),
+                        event_id=event.event_id,
+                        event_type=event.type,
+                        attempt=event.attempts,
+                    )
+                except Exception:
+                    log.exception("delivering %s to %s failed", event.event_id, event.target)
+                    outcome = failed("an unexpected error; retrying", retryable=True)
+        await self._record(event, outcome)
+
+    async def _body(self, event: OutboxEvent) -> bytes:
+        contact = None
+        contact_id = event.payload.get("conversation", {}).get("contact_id", "")
+        if contact_id:
+            with contextlib.suppress(NotFound):
+                contact = await self._store.get_contact(contact_id)
+        return event_json(
+            event.event_id, event.type, event.created_at, event.payload, self._dir, contact
+        )
+
+    async def _record(self, event: OutboxEvent, outcome: Outcome) -> None:
+        try:
+            if outcome.sent:
+                await self._store.outbox_sent(event.n, self._clock())
+            elif outcome.retryable and event.attempts < self.max_attempts:
+                wait = retry_delay(event.attempts, base=self.retry_base)
+                if outcome.retry_after is not None:
+                    wait = max(wait, outcome.retry_after)
+                await self._store.outbox_retry(event.n, self._clock() + wait, outcome.reason)
+            else:
+                reason = outcome.reason
+                if outcome.retryable:
+                    reason = f"gave up after {event.attempts} attempts: {reason}"
+                log.warning(
+                    "event %s for %s dead-lettered: %s", event.event_id, event.target, reason
+                )
+                await self._store.outbox_dead(event.n, reason)
+        except Exception as exc:  # the claim expires and the event is tried again
+            log.warning("recording the delivery of %s failed: %s", event.event_id, exc)
+
+    async def _housekeeping(self) -> None:
+        now = self._clock()
+        if now - self._swept < HOUSEKEEPING_EVERY:
+            return
+        self._swept = now
+        try:
+            purged = await self._store.purge_outbox(now - self.retention)
+            expired = await self._store.purge_idempotency(now)
+        except Exception as exc:
+            log.warning("outbox housekeeping failed: %s", exc)
+            return
+        if purged or expired:
+            log.info("purged %d delivered events and %d idempotency keys", purged, expired)
