@@ -107,6 +107,7 @@ class Node:
             self.store,
             self.notifier,
             clock,
+            lease=settings.delivery_lease,
             max_attempts=settings.delivery_max_attempts,
             retry_base=settings.delivery_retry_base,
         )
@@ -120,6 +121,7 @@ class Node:
             max_attempts=settings.delivery_max_attempts,
             retry_base=settings.delivery_retry_base,
             retention=settings.outbox_retention,
+            lease=settings.delivery_lease,
         )
         self.shell.effects = Effects(
             self.store,

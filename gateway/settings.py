@@ -62,6 +62,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     trusted_proxies: str = ""
     delivery_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=50)] = 8
     delivery_retry_base: Positive = 2.0
+    delivery_lease: Positive = 60.0
     webhook_timeout: Positive = 10.0
     signature_tolerance: Positive = 300.0
     idempotency_ttl: Positive = 86400.0
