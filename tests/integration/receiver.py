@@ -121,7 +121,7 @@ class Receiver:
             try:
                 await asyncio.wait_for(self._changed.wait_for(lambda: check(self)), timeout)
             except TimeoutError:
-                seen = [(r.answered, r.event.type if r.event else "?") for r in self.got]
+                seen = [(r.query, r.answered, r.event.type if r.event else "?") for r in self.got]
                 raise AssertionError(f"{what or 'condition'} not met; received {seen}") from None
 
     async def wait_events(self, kind: str, count: int = 1, timeout: float = 30.0) -> list[Event]:

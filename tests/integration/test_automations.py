@@ -63,7 +63,7 @@ async def test_conversation_events_reach_the_webhooks_that_want_them(
             await webhook(
                 admin,
                 "wh_all",
-                hooks.url + "?all",
+                hooks.url + "?w=all",
                 events=[
                     "conversation.started",
                     "conversation.assigned",
@@ -77,7 +77,7 @@ async def test_conversation_events_reach_the_webhooks_that_want_them(
             await webhook(
                 admin,
                 "wh_queue",
-                hooks.url,
+                hooks.url + "?w=queue",
                 queue_ids=["q_support"],
                 events=["conversation.started"],
             )
@@ -89,14 +89,14 @@ async def test_conversation_events_reach_the_webhooks_that_want_them(
             assert (await agent.act("end", cid))["type"] == "ok"
             await hooks.wait_events("conversation.ended")
             await hooks.wait_events("message.created", 2)
-            await hooks.wait_for(lambda r: bool(r.sent_to("queue")), what="wh_queue's event")
-            everything = hooks.sent_to("all")
+            await hooks.wait_for(lambda r: bool(r.sent_to("w=queue")), what="wh_queue's event")
+            everything = hooks.sent_to("w=all")
             assert [e.type for e in everything if e.type != "message.created"] == [
                 "conversation.started",
                 "conversation.assigned",
                 "conversation.ended",
             ]
-            [queued] = hooks.sent_to("queue")  # the started event only, with its one id
+            [queued] = hooks.sent_to("w=queue")  # the started event only, with its one id
             s, a, end = (e for e in everything if e.type != "message.created")
             assert queued.id == s.id
             assert s.conversation["id"] == cid and s.conversation["state"] == "waiting"
