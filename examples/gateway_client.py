@@ -150,9 +150,7 @@ def verify_webhook(
 ) -> Event:
     """The event a webhook carries, once its signature is checked: HMAC-SHA256 over
     ``"<t>." + body`` with the endpoint's secret, ``t`` within ``tolerance`` seconds."""
-    parts = dict(
-        p.strip().split("=", 1) for p in (signature or "").split(",") if "=" in p.strip()
-    )
+    parts = dict(p.strip().split("=", 1) for p in (signature or "").split(",") if "=" in p.strip())
     t, given = parts.get("t", ""), parts.get("v1", "")
     if not t.isdigit() or not given:
         raise InvalidSignature("no Gateway-Signature: t=...,v1=... header")

@@ -1,0 +1,184 @@
+"""Bots before agents, end to end: a flow hands a new chat to a bot (an integration
+touchpoint with a real receiver on loopback, or the example bot run as a script), which
+answers through the API; the conversation goes to the agents when the bot escalates,
+the contact asks for a person, or the bot's time is up, waiting from the handover."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+import httpx
+
+from examples.gateway_client import ApiError, IntegrationClient, TranscriptLine
+from tests.gateway.client import AgentClient, Visitor
+from tests.gateway.conftest import AGENT
+from tests.integration.conftest import SECRET, Node, admin_client, integration
+from tests.integration.receiver import Receiver
+from tests.services import ROOT, free_port
+
+
+async def bot_first(node: Node, webhook_url: str, timeout: int = 600) -> str:
+    """The demo chat touchpoint hands new chats to the bot tp_bot first; its API key."""
+    async with await admin_client(node) as admin:
+        key = await integration(admin, "tp_bot", webhook_url)
+        flow = {
+            "default": {
+                "queue_ids": ["q_support"],
+                "priority": 1,
+                "bot": "tp_bot",
+                "bot_timeout": timeout,
+            }
+        }
+        r = await admin.patch("/api/admin/touchpoints/tp_demo_127", json={"flow": flow})
+        assert r.status_code == 200, r.text
+    return key
+
+
+async def chat(node: Node) -> tuple[Visitor, str]:
+    guest = Visitor(node.proc, "tp_demo_127", node.base_url + "/demo", origin=node.base_url)
+    await guest.bootstrap()
+    await guest.connect()
+    return guest, await guest.start(name="Lin")
+
+
+async def agent_online(node: Node) -> AgentClient:
+    agent = AgentClient(node.proc, *AGENT)
+    await agent.login()
+    await agent.connect()
+    return agent
+
+
+async def test_a_bot_answers_then_escalates_and_the_agent_gets_context(
+    node: Node, receiver: Receiver
+) -> None:
+    key = await bot_first(node, receiver.url)
+    agent = await agent_online(node)
+    guest, cid = await chat(node)
+    [started] = await receiver.wait_events("conversation.started")
+    assert started.conversation["id"] == cid and started.conversation["state"] == "bot"
+    assert started.conversation["bot_id"] == "tp_bot" and started.data["contact"]["name"] == "Lin"
+    async with IntegrationClient(node.base_url, "tp_bot", key) as bot:
+        conv = await bot.conversation(cid)
+        assert (conv.state, conv.bot_id, conv.channel) == ("bot", "tp_bot", "chat")
+        # no agent sees it: not offered, not in the Inbox
+        again = await agent_online(node)
+        assert cid not in [c["conversation_id"] for c in again.snapshot["inbox"]]
+        await guest.say("When are you open?")
+        [asked] = await receiver.wait_events("message.created")
+        assert asked.message is not None and asked.message["body"] == "When are you open?"
+        reply = await bot.send(cid, "9 to 6, Monday to Friday.", sender="bot")
+        assert (reply.sender, reply.sender_name) == ("bot", "Integration tp_bot")
+        assert guest.sock
+        seen = await guest.sock.expect("message", body="9 to 6, Monday to Friday.")
+        assert (seen["sender"], seen["sender_name"]) == ("system", "Integration tp_bot")
+        # the bot escalates: the transcript travels, the waiting starts now
+        handed = await bot.escalate(cid, [TranscriptLine("bot", "Asked about opening hours")])
+        assert handed.state in ("waiting", "offered") and handed.arrived_at > handed.created_at
+        assert agent.sock
+        offer = await agent.sock.expect("offer", timeout=10)
+        summary = offer["conversation"]
+        assert summary["conversation_id"] == cid and summary["unread"] == 0  # context, not news
+        assert summary["arrived_at"] == handed.arrived_at
+        assert (await agent.act("accept", cid))["type"] == "ok"
+        await agent.sock.send({"type": "history", "conversation_id": cid, "limit": 20})
+        history = await agent.sock.expect("history")
+        assert [i.get("body") for i in history["items"] if i["type"] == "message"] == [
+            "When are you open?",
+            "9 to 6, Monday to Friday.",
+        ]
+        assert history["context"] == [{"sender": "bot", "text": "Asked about opening hours"}]
+        handover = await receiver.wait_events("conversation.handed_over")
+        assert handover[0].data["handover"] == {"reason": "escalated"}
+        try:
+            await bot.send(cid, "Still here?", sender="bot")
+        except ApiError as exc:
+            assert (exc.status, exc.code) == (409, "not_with_bot")
+        else:
+            raise AssertionError("the bot no longer holds the conversation")
+
+
+async def test_the_contact_asking_for_a_person_hands_over(node: Node, receiver: Receiver) -> None:
+    await bot_first(node, receiver.url)
+    agent = await agent_online(node)
+    guest, cid = await chat(node)
+    await receiver.wait_events("conversation.started")
+    await guest.say("Can I talk to a HUMAN please?")
+    assert agent.sock
+    offer = await agent.sock.expect("offer", timeout=10)
+    assert offer["conversation"]["conversation_id"] == cid
+    [handover] = await receiver.wait_events("conversation.handed_over")
+    assert handover.data["handover"] == {"reason": "contact_asked"}
+    assert handover.conversation["state"] == "waiting"
+
+
+async def test_the_bots_time_runs_out(node: Node, receiver: Receiver) -> None:
+    await bot_first(node, receiver.url, timeout=2)
+    agent = await agent_online(node)
+    _, cid = await chat(node)
+    assert agent.sock
+    offer = await agent.sock.expect("offer", timeout=20)  # the router's Tick hands it over
+    assert offer["conversation"]["conversation_id"] == cid
+    [handover] = await receiver.wait_events("conversation.handed_over")
+    assert handover.data["handover"] == {"reason": "timeout"}
+
+
+async def test_the_example_bot_greets_answers_one_question_and_hands_over(
+    node_factory: Callable[..., Node], receiver: Receiver
+) -> None:
+    node = node_factory()
+    port = free_port()
+    key = await bot_first(node, f"http://127.0.0.1:{port}/events")
+    bot = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "demo_bot.py"),
+            "--gateway",
+            node.base_url,
+            "--touchpoint",
+            "tp_bot",
+            "--key",
+            key,
+            "--secret",
+            SECRET,
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        await wait_listening(port, bot)
+        agent = await agent_online(node)
+        guest, cid = await chat(node)
+        assert guest.sock and agent.sock
+        greeting = await guest.sock.expect("message", timeout=15, sender="system")
+        assert greeting["body"].startswith("Hi! I am the demo bot.")
+        await guest.say("How long does delivery take?")
+        answer = await guest.sock.expect("message", timeout=15, sender="system")
+        assert answer["body"].startswith("We deliver in three working days.")
+        offer = await agent.sock.expect("offer", timeout=15)
+        assert offer["conversation"]["conversation_id"] == cid
+    finally:
+        bot.terminate()
+        bot.wait(10)
+
+
+async def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
+    """Until the bot answers (a 405 for a GET of its webhook path is an answer)."""
+    async with httpx.AsyncClient() as http:
+        for _ in range(200):
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise AssertionError(f"the bot exited: {err}")
+            try:
+                await http.get(f"http://127.0.0.1:{port}/events")
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+    raise AssertionError("the bot did not start")
