@@ -35,7 +35,7 @@ from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script, too
 
-from examples.gateway_client import (  # noqa: E402
+from examples.gateway_client import (
     ApiError,
     Event,
     IntegrationClient,

@@ -91,7 +91,10 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def admin_client(node: Node) -> httpx.AsyncClient:
-    r = httpx.post(node.base_url + "/api/login", json={"email": ADMIN[0], "password": ADMIN[1]})
+    async with httpx.AsyncClient() as http:
+        r = await http.post(
+            node.base_url + "/api/login", json={"email": ADMIN[0], "password": ADMIN[1]}
+        )
     assert r.status_code == 200, r.text
     return httpx.AsyncClient(
         base_url=node.base_url,

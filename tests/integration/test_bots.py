@@ -132,7 +132,7 @@ async def test_the_example_bot_greets_answers_one_question_and_hands_over(
     node = node_factory()
     port = free_port()
     key = await bot_first(node, f"http://127.0.0.1:{port}/events")
-    bot = subprocess.Popen(
+    bot = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited
         [
             sys.executable,
             str(ROOT / "examples" / "demo_bot.py"),

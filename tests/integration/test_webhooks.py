@@ -142,6 +142,6 @@ async def test_a_receiver_down_for_30_seconds_gets_everything_after(
     )
     assert bodies(receiver) == [f"while down {i}" for i in range(3)]
     assert before == 1  # nothing could reach it while it was down
-    dup = [r for r in receiver.got[before:] if r.answered == 500][0]
+    dup = next(r for r in receiver.got[before:] if r.answered == 500)
     ok = [r for r in receiver.got if r.answered == 200 and r.body == dup.body]
     assert ok and ok[0].headers["gateway-event-id"] == dup.headers["gateway-event-id"]
