@@ -1,6 +1,6 @@
 """Bus workload: PUBLISH throughput and cost, one awaited at a time vs RedisBus batching.
 
-Against a real redis-server (``--url``, or a throwaway one started from tests/services.py),
+Against a real redis-server (``--url``, or a throwaway one started from devkit/services.py),
 from one process on one event loop, frames of 200 bytes:
 
 * ``redis_py_awaited``: plain redis-py, ``await r.publish()`` one after the other: one
@@ -122,7 +122,7 @@ def _redis_url(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from tests import services  # a checkout's helper: a throwaway redis-server
+    from devkit import services  # a checkout's helper: a throwaway redis-server
 
     server = services.start_redis()
     try:

@@ -28,7 +28,7 @@ from typing import Any
 from bench import loadgen
 from bench.loadgen import Fleet
 from bench.relay import gateway_env, machine, one_step, seed_store, settle
-from tests import services
+from devkit import services
 
 FULL: dict[str, Any] = {
     "counts": [250, 500, 1000, 2000, 3000, 4000],

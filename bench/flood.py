@@ -29,7 +29,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.services import start_gateway
+from devkit.services import start_gateway
 
 MEASURER_IP = "198.51.100.10"
 FLOODER_IP = "203.0.113.66"

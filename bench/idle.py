@@ -24,7 +24,7 @@ from typing import Any
 from bench import loadgen, peers
 from bench.loadgen import Fleet, rss_bytes
 from bench.relay import SHOP, TOUCHPOINT, gateway_env, machine, seed_store, sqlite_url
-from tests import services
+from devkit import services
 
 FULL: dict[str, Any] = {
     "checkpoints": [1000, 5000, 10000, 15000, 19000],

@@ -42,7 +42,7 @@ from typing import Any
 
 from bench import loadgen, peers
 from bench.loadgen import Fleet, cpu_seconds, percentile, pin
-from tests import services
+from devkit import services
 
 P99_LIMIT_MS = 250.0
 SERVER_CPUS: set[int] | None = None  # None: not pinned

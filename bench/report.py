@@ -704,7 +704,7 @@ def _method(data: dict[str, dict[str, Any]]) -> str:
   messages leave on schedule whether or not the server keeps up, and latency is counted
   from the scheduled time, so queueing anywhere counts.
 * **Servers** run as real processes on 127.0.0.1: the gateway through
-  `tests.services.start_gateway` (uvicorn, `GATEWAY_LOG_LEVEL=warning`), seeded before
+  `devkit.services.start_gateway` (uvicorn, `GATEWAY_LOG_LEVEL=warning`), seeded before
   start with a queue, an auto-accepting chat touchpoint and its agents
   (`bench/relay.py` `seed_store`), `GATEWAY_SEND_QUEUE_SIZE=100000` and the per-client
   abuse limits off (`GATEWAY_FRAMES_PER_MINUTE=0` and the connection/conversation

@@ -63,7 +63,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.services import ServiceMissing, _pg_bindir, wait_port  # noqa: E402
+from devkit.services import ServiceMissing, _pg_bindir, wait_port  # noqa: E402
 
 NGINX_TEMPLATE = ROOT / "deploy" / "nginx" / "cluster.conf.in"
 GATEWAY_CONF = ROOT / "deploy" / "nginx" / "gateway.conf"

@@ -1,4 +1,4 @@
-"""Session-wide real services. See tests/services.py."""
+"""Session-wide real services. See devkit/services.py."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests import services
+from devkit import services
 
 
 @pytest.fixture(scope="session")

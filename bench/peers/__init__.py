@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests import services
+from devkit import services
 
 HERE = Path(__file__).resolve().parent
 VENV = HERE.parent / ".venv-peers"

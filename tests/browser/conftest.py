@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests import services
+from devkit import services
 
 NewPage = Callable[..., "Page"]
 

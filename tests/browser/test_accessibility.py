@@ -8,6 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from devkit.services import GatewayProcess
 from tests.browser.conftest import (
     NewPage,
     accept_offer,
@@ -17,7 +18,6 @@ from tests.browser.conftest import (
     reply,
     start_chat,
 )
-from tests.services import GatewayProcess
 
 pytestmark = pytest.mark.browser
 

@@ -10,6 +10,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from devkit.services import GatewayProcess
 from tests.browser.conftest import (
     NewPage,
     accept_offer,
@@ -20,7 +21,6 @@ from tests.browser.conftest import (
     shot,
     start_chat,
 )
-from tests.services import GatewayProcess
 
 pytestmark = pytest.mark.browser
 

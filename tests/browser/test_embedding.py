@@ -16,8 +16,8 @@ from playwright.sync_api import Page, expect
 
 from channels.chat.identity import sign
 from channels.chat.pages import frame_ancestors
+from devkit.services import GatewayProcess
 from tests.browser.conftest import NewPage, chat_frame, start_chat
-from tests.services import GatewayProcess
 
 WIDGET = Path(__file__).resolve().parents[2] / "widget" / "static"
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests import services
+from devkit import services
 
 
 class Recorder:

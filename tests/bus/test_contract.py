@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from devkit import services
 from gateway.ports.bus import Bus, InProcessBus
 from gateway.ports.bus.redis import RedisBus
-from tests import services
 from tests.bus.conftest import Recorder
 
 

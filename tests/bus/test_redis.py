@@ -18,9 +18,9 @@ import pytest
 import redis as sync_redis
 import redis.asyncio as aioredis
 
+from devkit import services
 from gateway.errors import GatewayError
 from gateway.ports.bus.redis import BusUnavailable, RedisBus
-from tests import services
 from tests.bus.conftest import Recorder, restart_redis
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests import services
+from devkit import services
 from tests.gateway.client import AgentClient, Visitor
 
 

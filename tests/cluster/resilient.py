@@ -12,8 +12,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from devkit.services import GatewayProcess
 from tests.cluster.conftest import Cluster
-from tests.services import GatewayProcess
 
 
 class Retry(Exception):

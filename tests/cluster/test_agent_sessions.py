@@ -12,8 +12,8 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from devkit import services
 from gateway.errors import RECONNECT
-from tests import services
 from tests.cluster.conftest import Cluster
 from tests.cluster.test_faults import two_nodes
 from tests.gateway.client import AgentClient, Socket

@@ -15,7 +15,7 @@ import uuid
 import asyncpg
 import redis.asyncio as aioredis
 
-from tests import services
+from devkit import services
 from tests.cluster.conftest import Cluster
 from tests.cluster.resilient import ResilientVisitor
 from tests.cluster.test_two_nodes import wait_for_leader

@@ -1,4 +1,6 @@
-"""Real clients for a real gateway: HTTP with httpx, WebSockets with `websockets`."""
+"""Clients of a gateway, a real process or the app in-process: each talks to its
+``devkit.endpoint.Endpoint`` (HTTP with httpx, WebSockets with websockets' client or the
+in-process harness's link that behaves alike)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.services import GatewayProcess
+from devkit.endpoint import Endpoint, WebSocketLink
 
 TIMEOUT = 10.0
 
@@ -20,7 +20,7 @@ TIMEOUT = 10.0
 class Socket:
     """A WebSocket that reads JSON frames, with helpers to wait for a frame type."""
 
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: WebSocketLink) -> None:
         self.ws = ws
         self.seen: list[dict[str, Any]] = []
         self._pending: list[dict[str, Any]] = []
@@ -76,7 +76,7 @@ class Socket:
 
 @dataclass
 class Visitor:
-    node: GatewayProcess
+    node: Endpoint
     touchpoint_id: str
     page_url: str
     origin: str
@@ -86,9 +86,9 @@ class Visitor:
     sock: Socket | None = None
 
     async def bootstrap(self) -> dict[str, Any]:
-        async with httpx.AsyncClient() as http:
+        async with self.node.http() as http:
             r = await http.post(
-                self.node.base_url + "/widget/bootstrap",
+                "/widget/bootstrap",
                 json={
                     "touchpoint_id": self.touchpoint_id,
                     "page_url": self.page_url,
@@ -102,8 +102,7 @@ class Visitor:
         return body
 
     async def connect(self, *, resume: bool = True) -> dict[str, Any]:
-        ws = await connect(self.node.ws_url + "/ws/visitor", origin=self.origin)  # type: ignore[arg-type]
-        self.sock = Socket(ws)
+        self.sock = Socket(await self.node.websocket("/ws/visitor", origin=self.origin))
         hello: dict[str, Any] = {"type": "hello", "v": 1, "token": self.token}
         if resume and self.last_seq:
             hello["resume"] = [
@@ -137,7 +136,7 @@ class Visitor:
 
 @dataclass
 class AgentClient:
-    node: GatewayProcess
+    node: Endpoint
     email: str
     password: str
     token: str = ""
@@ -146,9 +145,9 @@ class AgentClient:
     origin: str = ""  # the console's origin; the node's own when empty
 
     async def login(self) -> dict[str, Any]:
-        async with httpx.AsyncClient() as http:
+        async with self.node.http() as http:
             r = await http.post(
-                self.node.base_url + "/api/login",
+                "/api/login",
                 json={"email": self.email, "password": self.password},
             )
         r.raise_for_status()
@@ -157,8 +156,8 @@ class AgentClient:
         return body
 
     async def connect(self) -> dict[str, Any]:
-        ws = await connect(self.node.ws_url + "/ws/agent", origin=self.origin or self.node.base_url)  # type: ignore[arg-type]
-        self.sock = Socket(ws)
+        origin = self.origin or self.node.base_url
+        self.sock = Socket(await self.node.websocket("/ws/agent", origin=origin))
         await self.sock.send({"type": "hello", "v": 1, "token": self.token})
         self.snapshot = await self.sock.expect("snapshot")
         return self.snapshot

@@ -1,19 +1,23 @@
-"""A real gateway per test (or per module), on a free port, with the demo data."""
+"""Gateways with the demo data: a real process per test (or per module) on a free port,
+or the app in-process (devkit.inprocess) for tests of what the services do."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
+from devkit import services
+from devkit.endpoint import Endpoint
+from devkit.inprocess import InProcessGateway, gateway_fixture
 from gateway.auth import hash_password
 from gateway.model.records import Agent, Queue, Touchpoint
 from gateway.ports.store import create_store
-from tests import services
 from tests.gateway.client import AgentClient, Visitor
 
 AGENT = ("agent@demo.test", "demo-agent")
@@ -94,7 +98,42 @@ def gateway(gateway_factory: Callable[..., services.GatewayProcess]) -> services
     return gateway_factory()
 
 
-def demo_visitor(node: services.GatewayProcess) -> Visitor:
+InProcessFactory = Callable[..., Awaitable[InProcessGateway]]
+
+
+@pytest_asyncio.fixture
+async def inprocess_factory() -> AsyncIterator[InProcessFactory]:
+    """Like gateway_factory, with the app in-process: ``await start(env, setup=...)``."""
+    started: list[InProcessGateway] = []
+
+    async def start(
+        env: dict[str, str] | None = None, *, setup: Callable[[str, int], None] | None = None
+    ) -> InProcessGateway:
+        """Start an in-process gateway; ``setup(database_url, port)`` may seed its store."""
+        gw = InProcessGateway({"GATEWAY_DEMO": "1", **(env or {})})
+        if setup is not None:
+            setup(gw.database_url, gw.port)
+        await gw.start()
+        started.append(gw)
+        return gw
+
+    yield start
+    for gw in started:
+        await gw.stop()
+
+
+@pytest_asyncio.fixture
+async def inprocess_gateway(inprocess_factory: InProcessFactory) -> InProcessGateway:
+    """The app in-process with the demo data, for one test."""
+    return await inprocess_factory()
+
+
+shared_inprocess = gateway_fixture({"GATEWAY_DEMO": "1"}, scope="module")
+"""The app in-process for a module whose tests do not disturb each other (the module's
+tests run in its event loop: ``pytestmark = pytest.mark.asyncio(loop_scope="module")``)."""
+
+
+def demo_visitor(node: Endpoint) -> Visitor:
     """A visitor on the demo page, embedding by script (Origin = the page's origin)."""
     return Visitor(
         node,
@@ -104,5 +143,5 @@ def demo_visitor(node: services.GatewayProcess) -> Visitor:
     )
 
 
-def demo_agent(node: services.GatewayProcess) -> AgentClient:
+def demo_agent(node: Endpoint) -> AgentClient:
     return AgentClient(node, *AGENT)

@@ -1,4 +1,5 @@
-"""The admin REST API against a real gateway process, over real HTTP.
+"""The admin REST API, against the app in-process (devkit.inprocess): what the services
+answer, without a process to start.
 
 Most tests share one gateway per module (each works on its own ids); the tests that
 change what others rely on (the demo agent's queues, the global settings) start their own.
@@ -10,55 +11,49 @@ import itertools
 import json
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from openapi_spec_validator import validate
 from starlette.routing import Mount, Route
 
+from devkit.inprocess import InProcessGateway, gateway_fixture
 from gateway.app import create_app
 from gateway.settings import load_settings
 from gateway.web.admin.routes import ENDPOINTS
 from gateway.web.openapi import Endpoint
-from tests import services
 from tests.gateway.client import Visitor
 from tests.gateway.conftest import ADMIN, AGENT, demo_agent
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")  # the module's gateway's event loop
 
 ROOT = Path(__file__).resolve().parents[2]
 SUPERVISOR = ("sue@test.test", "supervisor-pw")
 
-
-@pytest.fixture(scope="module")
-def node() -> Iterator[services.GatewayProcess]:
-    gw = services.start_gateway({"GATEWAY_DEMO": "1"})
-    yield gw
-    gw.stop()
+node = gateway_fixture({"GATEWAY_DEMO": "1"}, scope="module")
 
 
-def login(node: services.GatewayProcess, email: str, password: str) -> str:
-    r = httpx.post(node.base_url + "/api/login", json={"email": email, "password": password})
+async def login(node: InProcessGateway, email: str, password: str) -> str:
+    async with node.http() as http:
+        r = await http.post("/api/login", json={"email": email, "password": password})
     assert r.status_code == 200, r.text
     return str(r.json()["token"])
 
 
-def client(node: services.GatewayProcess, token: str | None = None) -> httpx.Client:
+def client(node: InProcessGateway, token: str | None = None) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=node.base_url, headers=headers, timeout=10)
+    return node.http(headers=headers, timeout=10)
 
 
-def aclient(node: services.GatewayProcess, token: str) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {token}"}
-    return httpx.AsyncClient(base_url=node.base_url, headers=headers, timeout=10)
-
-
-@pytest.fixture(scope="module")
-def tokens(node: services.GatewayProcess) -> dict[str, str]:
-    admin = login(node, *ADMIN)
-    with client(node, admin) as c:
-        r = c.post(
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def tokens(node: InProcessGateway) -> dict[str, str]:
+    admin = await login(node, *ADMIN)
+    async with client(node, admin) as c:
+        r = await c.post(
             "/api/admin/agents",
             json={
                 "id": "ag_sue",
@@ -69,16 +64,27 @@ def tokens(node: services.GatewayProcess) -> dict[str, str]:
             },
         )
         assert r.status_code == 201, r.text
-    return {"admin": admin, "agent": login(node, *AGENT), "supervisor": login(node, *SUPERVISOR)}
+    return {
+        "admin": admin,
+        "agent": await login(node, *AGENT),
+        "supervisor": await login(node, *SUPERVISOR),
+    }
 
 
-@pytest.fixture
-def admin(node: services.GatewayProcess, tokens: dict[str, str]) -> Iterator[httpx.Client]:
-    with client(node, tokens["admin"]) as c:
+@pytest_asyncio.fixture(loop_scope="module")
+async def own_node() -> AsyncIterator[InProcessGateway]:
+    """A gateway of its own, for a test that changes what the others rely on."""
+    async with InProcessGateway({"GATEWAY_DEMO": "1"}) as gw:
+        yield gw
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def admin(node: InProcessGateway, tokens: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    async with client(node, tokens["admin"]) as c:
         yield c
 
 
-def chat_touchpoint(node: services.GatewayProcess, tp_id: str, **extra: Any) -> dict[str, Any]:
+def chat_touchpoint(node: InProcessGateway, tp_id: str, **extra: Any) -> dict[str, Any]:
     """A chat touchpoint for the test gateway's own pages, routed to the demo queue."""
     return {
         "id": tp_id,
@@ -90,18 +96,19 @@ def chat_touchpoint(node: services.GatewayProcess, tp_id: str, **extra: Any) -> 
     }
 
 
-def visitor(node: services.GatewayProcess, tp_id: str) -> Visitor:
+def visitor(node: InProcessGateway, tp_id: str) -> Visitor:
     origin = f"http://127.0.0.1:{node.port}"
     return Visitor(node, tp_id, origin + "/shop/page", origin=origin)
 
 
-def bootstrap_status(node: services.GatewayProcess, tp_id: str) -> tuple[int, dict[str, Any]]:
+async def bootstrap_status(node: InProcessGateway, tp_id: str) -> tuple[int, dict[str, Any]]:
     origin = f"http://127.0.0.1:{node.port}"
-    r = httpx.post(
-        node.base_url + "/widget/bootstrap",
-        json={"touchpoint_id": tp_id, "page_url": origin + "/shop/page"},
-        headers={"Origin": origin},
-    )
+    async with node.http() as http:
+        r = await http.post(
+            "/widget/bootstrap",
+            json={"touchpoint_id": tp_id, "page_url": origin + "/shop/page"},
+            headers={"Origin": origin},
+        )
     return r.status_code, r.json()
 
 
@@ -133,10 +140,11 @@ def mounted_operations() -> set[tuple[str, str]]:
     return out
 
 
-def test_openapi_document_validates_and_lists_every_mounted_api_route(
-    node: services.GatewayProcess,
+async def test_openapi_document_validates_and_lists_every_mounted_api_route(
+    node: InProcessGateway,
 ) -> None:
-    r = httpx.get(node.base_url + "/api/openapi.json")
+    async with node.http() as http:
+        r = await http.get("/api/openapi.json")
     assert r.status_code == 200
     doc = r.json()
     validate(doc)
@@ -167,104 +175,117 @@ PROTECTED = [ep for ep in ENDPOINTS if ep.access != "public"]
 
 
 @pytest.mark.parametrize("ep", PROTECTED, ids=lambda ep: f"{ep.method} {ep.path}")
-def test_every_protected_route_refuses_the_wrong_callers(
-    node: services.GatewayProcess, tokens: dict[str, str], ep: Endpoint
+async def test_every_protected_route_refuses_the_wrong_callers(
+    node: InProcessGateway, tokens: dict[str, str], ep: Endpoint
 ) -> None:
-    url = node.base_url + ep.path.replace("{id}", "no_such_id")
+    url = ep.path.replace("{id}", "no_such_id")
     body: dict[str, Any] | None = {} if ep.method in ("POST", "PUT", "PATCH") else None
-    for headers in (
-        {},
-        {"Authorization": "Bearer not-a-token"},
-        {"Authorization": "Basic " + tokens["admin"]},
-    ):
-        r = httpx.request(ep.method, url, json=body, headers=headers)
-        assert r.status_code == 401, (headers, r.text)
-        assert r.json()["error"]["code"] in ("unauthenticated", "token_invalid")
-    if ep.access == "agent":
-        return  # /api/me, /api/logout: any logged-in agent
-    as_agent = httpx.request(
-        ep.method, url, json=body, headers={"Authorization": f"Bearer {tokens['agent']}"}
-    )
-    assert as_agent.status_code == 403 and as_agent.json()["error"]["code"] == "forbidden"
-    as_supervisor = httpx.request(
-        ep.method, url, json=body, headers={"Authorization": f"Bearer {tokens['supervisor']}"}
-    )
+    async with node.http() as http:
+        for headers in (
+            {},
+            {"Authorization": "Bearer not-a-token"},
+            {"Authorization": "Basic " + tokens["admin"]},
+        ):
+            r = await http.request(ep.method, url, json=body, headers=headers)
+            assert r.status_code == 401, (headers, r.text)
+            assert r.json()["error"]["code"] in ("unauthenticated", "token_invalid")
+        if ep.access == "agent":
+            return  # /api/me, /api/logout: any logged-in agent
+        as_agent = await http.request(
+            ep.method, url, json=body, headers={"Authorization": f"Bearer {tokens['agent']}"}
+        )
+        assert as_agent.status_code == 403 and as_agent.json()["error"]["code"] == "forbidden"
+        as_supervisor = await http.request(
+            ep.method, url, json=body, headers={"Authorization": f"Bearer {tokens['supervisor']}"}
+        )
     if ep.access == "admin":
         assert as_supervisor.status_code == 403
     else:  # supervisors may read history: past the role check to the lookup
         assert as_supervisor.status_code == 404, as_supervisor.text
 
 
-def test_a_logged_out_token_is_refused(node: services.GatewayProcess) -> None:
-    token = login(node, *ADMIN)
-    with client(node, token) as c:
-        assert c.get("/api/admin/queues").status_code == 200
-        assert c.post("/api/logout").status_code == 204
-        assert c.get("/api/admin/queues").status_code == 401
+async def test_a_logged_out_token_is_refused(node: InProcessGateway) -> None:
+    token = await login(node, *ADMIN)
+    async with client(node, token) as c:
+        assert (await c.get("/api/admin/queues")).status_code == 200
+        assert (await c.post("/api/logout")).status_code == 204
+        assert (await c.get("/api/admin/queues")).status_code == 401
 
 
 # -- CRUD --------------------------------------------------------------------------------------
 
 
-def test_queue_crud(admin: httpx.Client) -> None:
-    r = admin.post("/api/admin/queues", json={"name": "Billing"})
+async def test_queue_crud(admin: httpx.AsyncClient) -> None:
+    r = await admin.post("/api/admin/queues", json={"name": "Billing"})
     assert r.status_code == 201
     qid = r.json()["id"]
     assert qid.startswith("q_") and r.json()["name"] == "Billing"
-    assert admin.get(f"/api/admin/queues/{qid}").json() == {"id": qid, "name": "Billing"}
-    assert {"id": qid, "name": "Billing"} in admin.get("/api/admin/queues").json()
-    r = admin.put(f"/api/admin/queues/{qid}", json={"id": qid, "name": "Invoices"})
+    assert (await admin.get(f"/api/admin/queues/{qid}")).json() == {"id": qid, "name": "Billing"}
+    assert {"id": qid, "name": "Billing"} in (await admin.get("/api/admin/queues")).json()
+    r = await admin.put(f"/api/admin/queues/{qid}", json={"id": qid, "name": "Invoices"})
     assert r.status_code == 200 and r.json()["name"] == "Invoices"
-    r = admin.patch(f"/api/admin/queues/{qid}", json={"name": "Invoicing"})
+    r = await admin.patch(f"/api/admin/queues/{qid}", json={"name": "Invoicing"})
     assert r.json() == {"id": qid, "name": "Invoicing"}
-    r = admin.put(f"/api/admin/queues/{qid}", json={"id": "q_other", "name": "X"})
+    r = await admin.put(f"/api/admin/queues/{qid}", json={"id": "q_other", "name": "X"})
     assert r.status_code == 422 and fields_of(r) == ["id"]
-    assert admin.post("/api/admin/queues", json={"id": qid, "name": "again"}).status_code == 409
-    assert admin.delete(f"/api/admin/queues/{qid}").status_code == 204
-    assert admin.get(f"/api/admin/queues/{qid}").status_code == 404
-    assert admin.delete(f"/api/admin/queues/{qid}").status_code == 404
+    assert (
+        await admin.post("/api/admin/queues", json={"id": qid, "name": "again"})
+    ).status_code == 409
+    assert (await admin.delete(f"/api/admin/queues/{qid}")).status_code == 204
+    assert (await admin.get(f"/api/admin/queues/{qid}")).status_code == 404
+    assert (await admin.delete(f"/api/admin/queues/{qid}")).status_code == 404
 
 
-def test_a_queue_in_use_cannot_be_deleted(
-    admin: httpx.Client, node: services.GatewayProcess
+async def test_a_queue_in_use_cannot_be_deleted(
+    admin: httpx.AsyncClient, node: InProcessGateway
 ) -> None:
-    assert admin.post("/api/admin/queues", json={"id": "q_used", "name": "Used"}).status_code == 201
+    assert (
+        await admin.post("/api/admin/queues", json={"id": "q_used", "name": "Used"})
+    ).status_code == 201
     flow = {"default": {"queue_ids": ["q_support"]}, "rules": [{"then": {"queue_ids": ["q_used"]}}]}
-    r = admin.post("/api/admin/touchpoints", json=chat_touchpoint(node, "tp_uses_q", flow=flow))
+    r = await admin.post(
+        "/api/admin/touchpoints", json=chat_touchpoint(node, "tp_uses_q", flow=flow)
+    )
     assert r.status_code == 201, r.text
-    r = admin.post(
+    r = await admin.post(
         "/api/admin/agents",
         json={"id": "ag_uses_q", "email": "uses@q.test", "name": "U", "queue_ids": ["q_used"]},
     )
     assert r.status_code == 201
-    r = admin.delete("/api/admin/queues/q_used")
+    r = await admin.delete("/api/admin/queues/q_used")
     assert r.status_code == 409
     assert r.json()["error"]["used_by"] == {"touchpoints": ["tp_uses_q"], "agents": ["ag_uses_q"]}
-    assert admin.delete("/api/admin/touchpoints/tp_uses_q").status_code == 204
-    assert admin.patch("/api/admin/agents/ag_uses_q", json={"queue_ids": []}).status_code == 200
-    assert admin.delete("/api/admin/queues/q_used").status_code == 204
+    assert (await admin.delete("/api/admin/touchpoints/tp_uses_q")).status_code == 204
+    assert (
+        await admin.patch("/api/admin/agents/ag_uses_q", json={"queue_ids": []})
+    ).status_code == 200
+    assert (await admin.delete("/api/admin/queues/q_used")).status_code == 204
 
 
-def test_disposition_set_crud_and_in_use(admin: httpx.Client) -> None:
-    r = admin.post("/api/admin/disposition-sets", json={"name": "Sales", "dispositions": ["Won"]})
+async def test_disposition_set_crud_and_in_use(admin: httpx.AsyncClient) -> None:
+    r = await admin.post(
+        "/api/admin/disposition-sets", json={"name": "Sales", "dispositions": ["Won"]}
+    )
     assert r.status_code == 201
     ds = r.json()["id"]
-    r = admin.patch(f"/api/admin/disposition-sets/{ds}", json={"dispositions": ["Won", "Lost"]})
+    r = await admin.patch(
+        f"/api/admin/disposition-sets/{ds}", json={"dispositions": ["Won", "Lost"]}
+    )
     assert r.json() == {"id": ds, "name": "Sales", "dispositions": ["Won", "Lost"]}
-    r = admin.put(
+    r = await admin.put(
         f"/api/admin/disposition-sets/{ds}", json={"name": "S", "dispositions": ["a", "a"]}
     )
     assert r.status_code == 422 and fields_of(r) == ["dispositions"]
-    assert admin.get(f"/api/admin/disposition-sets/{ds}").json()["name"] == "Sales"
-    assert admin.delete("/api/admin/disposition-sets/ds_default").status_code == 409
-    assert admin.delete(f"/api/admin/disposition-sets/{ds}").status_code == 204
-    assert admin.get(f"/api/admin/disposition-sets/{ds}").status_code == 404
+    assert (await admin.get(f"/api/admin/disposition-sets/{ds}")).json()["name"] == "Sales"
+    assert (await admin.delete("/api/admin/disposition-sets/ds_default")).status_code == 409
+    assert (await admin.delete(f"/api/admin/disposition-sets/{ds}")).status_code == 204
+    assert (await admin.get(f"/api/admin/disposition-sets/{ds}")).status_code == 404
 
 
-def test_touchpoint_crud(admin: httpx.Client, node: services.GatewayProcess) -> None:
+async def test_touchpoint_crud(admin: httpx.AsyncClient, node: InProcessGateway) -> None:
     body = chat_touchpoint(node, "", domain="HTTPS://WWW.Example.COM.", identity_secret="s3cret")
     del body["id"]
-    r = admin.post("/api/admin/touchpoints", json=body)
+    r = await admin.post("/api/admin/touchpoints", json=body)
     assert r.status_code == 201, r.text
     tp = r.json()
     tid = tp["id"]
@@ -272,21 +293,21 @@ def test_touchpoint_crud(admin: httpx.Client, node: services.GatewayProcess) -> 
     assert tp["domain"] == "https://example.com"  # canonical
     assert tp["identity_secret_set"] is True and "identity_secret" not in tp
     assert tp["flow"]["default"]["queue_ids"] == ["q_support"]
-    assert admin.get(f"/api/admin/touchpoints/{tid}").json() == tp
-    assert tid in [t["id"] for t in admin.get("/api/admin/touchpoints").json()]
+    assert (await admin.get(f"/api/admin/touchpoints/{tid}")).json() == tp
+    assert tid in [t["id"] for t in (await admin.get("/api/admin/touchpoints")).json()]
 
     # GET -> edit -> PUT: read-only fields may come back unchanged; the secret is kept.
     edited = {**tp, "name": "Renamed", "direction": "both"}
-    r = admin.put(f"/api/admin/touchpoints/{tid}", json=edited)
+    r = await admin.put(f"/api/admin/touchpoints/{tid}", json=edited)
     assert r.status_code == 200, r.text
     assert r.json()["name"] == "Renamed" and r.json()["identity_secret_set"] is True
     assert r.json()["created_at"] == tp["created_at"]
-    r = admin.put(f"/api/admin/touchpoints/{tid}", json={**edited, "active": True})
+    r = await admin.put(f"/api/admin/touchpoints/{tid}", json={**edited, "active": True})
     assert r.status_code == 422 and fields_of(r) == ["active"]
-    r = admin.patch(f"/api/admin/touchpoints/{tid}", json={"id": "tp_new"})
+    r = await admin.patch(f"/api/admin/touchpoints/{tid}", json={"id": "tp_new"})
     assert r.status_code == 422 and fields_of(r) == ["id"]
 
-    r = admin.patch(
+    r = await admin.patch(
         f"/api/admin/touchpoints/{tid}",
         json={"widget": {"title": "Hi"}, "identity_secret": "", "require_identity": False},
     )
@@ -295,7 +316,7 @@ def test_touchpoint_crud(admin: httpx.Client, node: services.GatewayProcess) -> 
     assert r.json()["name"] == "Renamed"  # the patch kept the rest
 
     # A non-chat touchpoint: simplified routing over an existing queue, no domain.
-    r = admin.post(
+    r = await admin.post(
         "/api/admin/touchpoints",
         json={
             "name": "Support line",
@@ -306,22 +327,22 @@ def test_touchpoint_crud(admin: httpx.Client, node: services.GatewayProcess) -> 
     )
     assert r.status_code == 201 and r.json()["domain"] == ""
     sms = r.json()["id"]
-    r = admin.patch(
+    r = await admin.patch(
         f"/api/admin/touchpoints/{sms}",
         json={"routing_mode": "dedicated", "dedicated_agent_id": "ag_demo"},
     )
     assert r.status_code == 200 and r.json()["dedicated_agent_id"] == "ag_demo"
-    assert admin.delete("/api/admin/agents/ag_demo").status_code == 409  # dedicated to it
+    assert (await admin.delete("/api/admin/agents/ag_demo")).status_code == 409  # dedicated to it
 
     for t in (tid, sms):
-        assert admin.delete(f"/api/admin/touchpoints/{t}").status_code == 204
-        assert admin.get(f"/api/admin/touchpoints/{t}").status_code == 404
+        assert (await admin.delete(f"/api/admin/touchpoints/{t}")).status_code == 204
+        assert (await admin.get(f"/api/admin/touchpoints/{t}")).status_code == 404
 
 
-def test_agent_crud_password_is_write_only_and_hashed(
-    admin: httpx.Client, node: services.GatewayProcess
+async def test_agent_crud_password_is_write_only_and_hashed(
+    admin: httpx.AsyncClient, node: InProcessGateway
 ) -> None:
-    r = admin.post(
+    r = await admin.post(
         "/api/admin/agents",
         json={
             "email": "Kim@Test.test",
@@ -334,49 +355,56 @@ def test_agent_crud_password_is_write_only_and_hashed(
     kim = r.json()
     assert kim["id"].startswith("ag_") and kim["has_password"] is True and kim["role"] == "agent"
     assert not {"password", "password_hash"} & set(kim)
-    assert "first-password" not in admin.get("/api/admin/agents").text
-    token = login(node, "kim@test.test", "first-password")  # stored hashed, verified by login
+    assert "first-password" not in (await admin.get("/api/admin/agents")).text
+    token = await login(node, "kim@test.test", "first-password")  # stored hashed, verified by login
 
-    r = admin.patch(f"/api/admin/agents/{kim['id']}", json={"name": "Kim L.", "role": "supervisor"})
+    r = await admin.patch(
+        f"/api/admin/agents/{kim['id']}", json={"name": "Kim L.", "role": "supervisor"}
+    )
     assert r.status_code == 200 and r.json()["role"] == "supervisor"
-    login(node, "kim@test.test", "first-password")  # the password was kept
-    r = admin.put(
+    await login(node, "kim@test.test", "first-password")  # the password was kept
+    r = await admin.put(
         f"/api/admin/agents/{kim['id']}",
         json={"email": "kim@test.test", "name": "Kim", "password": "second-password"},
     )
     assert r.status_code == 200 and r.json()["queue_ids"] == []  # PUT replaces
-    bad = httpx.post(
-        node.base_url + "/api/login", json={"email": "kim@test.test", "password": "first-password"}
-    )
+    async with node.http() as http:
+        bad = await http.post(
+            "/api/login", json={"email": "kim@test.test", "password": "first-password"}
+        )
     assert bad.status_code == 401
-    login(node, "kim@test.test", "second-password")
+    await login(node, "kim@test.test", "second-password")
 
     # Deactivated: the token stops working; deleted: gone.
-    with client(node, token) as kc:
-        assert kc.get("/api/me").status_code == 200
+    async with client(node, token) as kc:
+        assert (await kc.get("/api/me")).status_code == 200
         assert (
-            admin.patch(f"/api/admin/agents/{kim['id']}", json={"active": False}).status_code == 200
-        )
-        assert kc.get("/api/me").status_code == 401
-    assert admin.delete(f"/api/admin/agents/{kim['id']}").status_code == 204
-    assert admin.get(f"/api/admin/agents/{kim['id']}").status_code == 404
+            await admin.patch(f"/api/admin/agents/{kim['id']}", json={"active": False})
+        ).status_code == 200
+        assert (await kc.get("/api/me")).status_code == 401
+    assert (await admin.delete(f"/api/admin/agents/{kim['id']}")).status_code == 204
+    assert (await admin.get(f"/api/admin/agents/{kim['id']}")).status_code == 404
 
 
-def test_duplicate_email_and_id_are_conflicts_naming_the_field(admin: httpx.Client) -> None:
-    r = admin.post("/api/admin/agents", json={"email": "AGENT@demo.test", "name": "Dup"})
+async def test_duplicate_email_and_id_are_conflicts_naming_the_field(
+    admin: httpx.AsyncClient,
+) -> None:
+    r = await admin.post("/api/admin/agents", json={"email": "AGENT@demo.test", "name": "Dup"})
     assert r.status_code == 409 and fields_of(r) == ["email"]
-    r = admin.patch("/api/admin/agents/ag_sue", json={"email": "agent@demo.test"})
+    r = await admin.patch("/api/admin/agents/ag_sue", json={"email": "agent@demo.test"})
     assert r.status_code == 409 and fields_of(r) == ["email"]
-    r = admin.post("/api/admin/agents", json={"id": "ag_demo", "email": "new@x.test", "name": "N"})
+    r = await admin.post(
+        "/api/admin/agents", json={"id": "ag_demo", "email": "new@x.test", "name": "N"}
+    )
     assert r.status_code == 409 and fields_of(r) == ["id"]
-    assert admin.get("/api/admin/agents/ag_sue").json()["email"] == SUPERVISOR[0]
+    assert (await admin.get("/api/admin/agents/ag_sue")).json()["email"] == SUPERVISOR[0]
 
 
-def test_an_admin_cannot_lock_themselves_out(admin: httpx.Client) -> None:
-    r = admin.patch("/api/admin/agents/ag_admin", json={"role": "agent", "active": False})
+async def test_an_admin_cannot_lock_themselves_out(admin: httpx.AsyncClient) -> None:
+    r = await admin.patch("/api/admin/agents/ag_admin", json={"role": "agent", "active": False})
     assert r.status_code == 422 and sorted(fields_of(r)) == ["active", "role"]
-    assert admin.delete("/api/admin/agents/ag_admin").status_code == 409
-    assert admin.get("/api/admin/agents/ag_admin").json()["role"] == "admin"
+    assert (await admin.delete("/api/admin/agents/ag_admin")).status_code == 409
+    assert (await admin.get("/api/admin/agents/ag_admin")).json()["role"] == "admin"
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -548,36 +576,36 @@ INVALID = [
     [case[1:] for case in INVALID],
     ids=[case[0] for case in INVALID],
 )
-def test_invalid_input_is_422_with_field_level_messages(
-    admin: httpx.Client, method: str, path: str, body: Any, expected: list[str]
+async def test_invalid_input_is_422_with_field_level_messages(
+    admin: httpx.AsyncClient, method: str, path: str, body: Any, expected: list[str]
 ) -> None:
     before = (
-        admin.get(TP).json(),
-        admin.get(SETTINGS).json(),
-        admin.get("/api/admin/agents").json(),
+        (await admin.get(TP)).json(),
+        (await admin.get(SETTINGS)).json(),
+        (await admin.get("/api/admin/agents")).json(),
     )
-    r = admin.request(method, path, json=body)
+    r = await admin.request(method, path, json=body)
     assert r.status_code == 422, r.text
     error = r.json()["error"]
     assert error["code"] == "invalid" and error["message"]
     assert sorted(fields_of(r)) == sorted(expected)
     assert all(f["message"] for f in error["fields"])
     after = (
-        admin.get(TP).json(),
-        admin.get(SETTINGS).json(),
-        admin.get("/api/admin/agents").json(),
+        (await admin.get(TP)).json(),
+        (await admin.get(SETTINGS)).json(),
+        (await admin.get("/api/admin/agents")).json(),
     )
     assert after == before  # nothing was stored
 
 
-def test_the_domain_error_explains_the_path(admin: httpx.Client) -> None:
-    r = admin.post(TP, json={"name": "Shop", "domain": "example.com/shop"})
+async def test_the_domain_error_explains_the_path(admin: httpx.AsyncClient) -> None:
+    r = await admin.post(TP, json={"name": "Shop", "domain": "example.com/shop"})
     message = r.json()["error"]["fields"][0]["message"]
     assert "/shop" in message and "subdirectories are not supported" in message
 
 
-def test_a_non_json_body_is_422(admin: httpx.Client) -> None:
-    r = admin.post(
+async def test_a_non_json_body_is_422(admin: httpx.AsyncClient) -> None:
+    r = await admin.post(
         "/api/admin/queues", content=b"{nope", headers={"Content-Type": "application/json"}
     )
     assert r.status_code == 422 and "not valid JSON" in r.json()["error"]["fields"][0]["message"]
@@ -586,48 +614,50 @@ def test_a_non_json_body_is_422(admin: httpx.Client) -> None:
 # -- touchpoints in action -------------------------------------------------------------------------
 
 
-def test_activate_deactivate_duplicate_govern_the_widget_bootstrap(
-    admin: httpx.Client, node: services.GatewayProcess
+async def test_activate_deactivate_duplicate_govern_the_widget_bootstrap(
+    admin: httpx.AsyncClient, node: InProcessGateway
 ) -> None:
-    r = admin.post(TP, json=chat_touchpoint(node, "tp_live"))
+    r = await admin.post(TP, json=chat_touchpoint(node, "tp_live"))
     assert r.status_code == 201 and r.json()["active"] is False
-    status, body = bootstrap_status(node, "tp_live")
+    status, body = await bootstrap_status(node, "tp_live")
     assert status == 403 and body["error"]["code"] == "touchpoint_unavailable"
 
-    r = admin.post("/api/admin/touchpoints/tp_live/activate")
+    r = await admin.post("/api/admin/touchpoints/tp_live/activate")
     assert r.status_code == 200 and r.json()["active"] is True
-    status, body = bootstrap_status(node, "tp_live")
+    status, body = await bootstrap_status(node, "tp_live")
     assert status == 200 and body["config"]["touchpoint_id"] == "tp_live" and body["token"]
 
-    r = admin.get("/api/admin/touchpoints/tp_live/match", params={"page_url": "http://evil.test/"})
+    r = await admin.get(
+        "/api/admin/touchpoints/tp_live/match", params={"page_url": "http://evil.test/"}
+    )
     assert r.status_code == 200 and r.json()["matched"] is False and r.json()["reason"]
-    r = admin.get(
+    r = await admin.get(
         "/api/admin/touchpoints/tp_live/match",
         params={"page_url": f"http://127.0.0.1:{node.port}/any/page"},
     )
     assert r.json()["matched"] is True
 
-    r = admin.post("/api/admin/touchpoints/tp_live/duplicate", json={})
+    r = await admin.post("/api/admin/touchpoints/tp_live/duplicate", json={})
     assert r.status_code == 201
     copy = r.json()
     assert copy["id"] != "tp_live" and copy["id"].startswith("tp_")
     assert copy["active"] is False and copy["name"] == "Test tp_live (copy)"
     assert copy["domain"] == f"127.0.0.1:{node.port}" and copy["flow"] is not None
-    assert bootstrap_status(node, copy["id"])[0] == 403
-    r = admin.post("/api/admin/touchpoints/tp_live/duplicate", json={"id": copy["id"]})
+    assert (await bootstrap_status(node, copy["id"]))[0] == 403
+    r = await admin.post("/api/admin/touchpoints/tp_live/duplicate", json={"id": copy["id"]})
     assert r.status_code == 409
 
-    r = admin.post("/api/admin/touchpoints/tp_live/deactivate")
+    r = await admin.post("/api/admin/touchpoints/tp_live/deactivate")
     assert r.status_code == 200 and r.json()["active"] is False
-    status, body = bootstrap_status(node, "tp_live")
+    status, body = await bootstrap_status(node, "tp_live")
     assert status == 403 and body["error"]["code"] == "touchpoint_unavailable"
-    assert admin.post("/api/admin/touchpoints/nope/activate").status_code == 404
+    assert (await admin.post("/api/admin/touchpoints/nope/activate")).status_code == 404
 
 
 async def test_a_touchpoint_with_open_conversations_cannot_be_deleted(
-    node: services.GatewayProcess, tokens: dict[str, str]
+    node: InProcessGateway, tokens: dict[str, str]
 ) -> None:
-    async with aclient(node, tokens["admin"]) as admin:
+    async with client(node, tokens["admin"]) as admin:
         assert (await admin.post(TP, json=chat_touchpoint(node, "tp_busy"))).status_code == 201
         assert (await admin.post(f"{TP}/tp_busy/activate")).status_code == 200
         v = visitor(node, "tp_busy")
@@ -640,10 +670,10 @@ async def test_a_touchpoint_with_open_conversations_cannot_be_deleted(
 
 
 async def test_agent_queue_and_settings_changes_take_effect_for_new_conversations(
-    gateway: services.GatewayProcess,
+    own_node: InProcessGateway,
 ) -> None:
-    node = gateway
-    async with aclient(node, login(node, *ADMIN)) as admin:
+    node = own_node
+    async with client(node, await login(node, *ADMIN)) as admin:
         assert (
             await admin.post("/api/admin/queues", json={"id": "q_billing", "name": "Billing"})
         ).status_code == 201
@@ -695,7 +725,7 @@ async def test_agent_queue_and_settings_changes_take_effect_for_new_conversation
 
 
 async def start_chat(
-    node: services.GatewayProcess,
+    node: InProcessGateway,
     admin: httpx.AsyncClient,
     tp_id: str,
     name: str,
@@ -718,9 +748,9 @@ async def start_chat(
 
 
 async def test_history_paging_export_and_deletion(
-    node: services.GatewayProcess, tokens: dict[str, str]
+    node: InProcessGateway, tokens: dict[str, str]
 ) -> None:
-    async with aclient(node, tokens["admin"]) as admin:
+    async with client(node, tokens["admin"]) as admin:
         bodies = [f"message {i}" for i in range(1, 8)]
         cid, contact = await start_chat(node, admin, "tp_history", "Hana", bodies)
 
@@ -744,10 +774,10 @@ async def test_history_paging_export_and_deletion(
         assert whole["items"][0]["sender"] == "contact"
 
         # Supervisors read history; agents do not.
-        async with aclient(node, tokens["supervisor"]) as sup:
+        async with client(node, tokens["supervisor"]) as sup:
             assert (await sup.get(f"/api/admin/conversations/{cid}/messages")).status_code == 200
             assert (await sup.get(f"/api/admin/contacts/{contact}/export")).status_code == 403
-        async with aclient(node, tokens["agent"]) as ag:
+        async with client(node, tokens["agent"]) as ag:
             assert (await ag.get(f"/api/admin/conversations/{cid}/messages")).status_code == 403
 
         convs = (await admin.get(f"/api/admin/contacts/{contact}/conversations")).json()
@@ -794,7 +824,7 @@ def doc_examples() -> list[tuple[str, str]]:
     return pairs
 
 
-def run_curl(cmd: str, env: dict[str, str]) -> httpx.Response:
+async def run_curl(node: InProcessGateway, cmd: str, env: dict[str, str]) -> httpx.Response:
     def expand(s: str) -> str:
         return re.sub(r"\$([A-Z_]+)", lambda m: env[m[1]], s)
 
@@ -818,7 +848,8 @@ def run_curl(cmd: str, env: dict[str, str]) -> httpx.Response:
             url = expand(w)
     assert url
     method = method or ("POST" if body is not None else "GET")
-    return httpx.request(method, url, content=body, headers=headers)
+    async with node.http() as http:
+        return await http.request(method, url, content=body, headers=headers)
 
 
 def subset(expected: Any, actual: Any, where: str = "$") -> None:
@@ -840,12 +871,10 @@ def subset(expected: Any, actual: Any, where: str = "$") -> None:
         assert expected == actual, f"{where}: expected {expected!r}, got {actual!r}"
 
 
-async def test_the_documented_examples_run(
-    node: services.GatewayProcess, tokens: dict[str, str]
-) -> None:
+async def test_the_documented_examples_run(node: InProcessGateway, tokens: dict[str, str]) -> None:
     examples = doc_examples()
     assert len(examples) >= 20
-    async with aclient(node, tokens["admin"]) as admin:
+    async with client(node, tokens["admin"]) as admin:
         cid, contact = await start_chat(
             node, admin, "tp_docs_site", "Docs Visitor", ["first", "second", "third"]
         )
@@ -859,7 +888,7 @@ async def test_the_documented_examples_run(
     for cmd, response in examples:
         head, _, body = response.partition("\n\n")
         status = int(head.split()[1])
-        r = run_curl(cmd, env)
+        r = await run_curl(node, cmd, env)
         assert r.status_code == status, f"{cmd}\n→ {r.status_code} {r.text}"
         if body.strip():
             subset(json.loads(body), r.json())

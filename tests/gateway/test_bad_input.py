@@ -1,31 +1,32 @@
-"""Bad input gets a documented error frame or close code; the process stays up and
-nothing is half-stored."""
+"""Bad input gets a documented error frame or close code; the gateway stays up and
+nothing is half-stored. The app in-process, but for the frame size limit, which uvicorn
+enforces (a real process)."""
 
 from __future__ import annotations
 
 import json
 import time
 
-import httpx
 import jwt
 import pytest
-from websockets.asyncio.client import connect
 
+from devkit.endpoint import Endpoint
+from devkit.inprocess import InProcessGateway
+from devkit.services import SECRET_KEY, GatewayProcess
 from tests.gateway.client import Socket
 from tests.gateway.conftest import demo_agent, demo_visitor
-from tests.services import GatewayProcess
 
-SECRET = "test-secret-key-0123456789abcdef-0123456789"
+pytestmark = pytest.mark.asyncio(loop_scope="module")  # shared_inprocess's event loop
+
+SECRET = SECRET_KEY
 
 
-async def _visitor_socket(node: GatewayProcess, origin: str | None = None) -> Socket:
-    ws = await connect(
-        node.ws_url + "/ws/visitor", origin=origin or f"http://127.0.0.1:{node.port}"
-    )  # type: ignore[arg-type]
+async def _visitor_socket(node: Endpoint, origin: str | None = None) -> Socket:
+    ws = await node.websocket("/ws/visitor", origin=origin or f"http://127.0.0.1:{node.port}")
     return Socket(ws)
 
 
-async def _ready_visitor(node: GatewayProcess) -> Socket:
+async def _ready_visitor(node: Endpoint) -> Socket:
     v = demo_visitor(node)
     await v.bootstrap()
     await v.connect()
@@ -55,20 +56,20 @@ async def _ready_visitor(node: GatewayProcess) -> Socket:
     ],
 )
 async def test_malformed_frames_get_an_error_and_the_socket_stays_open(
-    shared_gateway: GatewayProcess, frame: str, code: str
+    shared_inprocess: InProcessGateway, frame: str, code: str
 ) -> None:
-    sock = await _ready_visitor(shared_gateway)
+    sock = await _ready_visitor(shared_inprocess)
     await sock.send(frame)
     error = await sock.expect("error")
     assert error["code"] == code
     # Still open and working.
     await sock.send({"type": "send", "body": "still here", "client_msg_id": "ok-1"})
     assert (await sock.expect("ack"))["client_msg_id"] == "ok-1"
-    assert shared_gateway.alive()
+    assert shared_inprocess.alive()
 
 
-async def test_invalid_form_fields_start_nothing(shared_gateway: GatewayProcess) -> None:
-    v = demo_visitor(shared_gateway)
+async def test_invalid_form_fields_start_nothing(shared_inprocess: InProcessGateway) -> None:
+    v = demo_visitor(shared_inprocess)
     await v.bootstrap()
     await v.connect()
     assert v.sock
@@ -92,8 +93,10 @@ async def test_an_oversized_frame_closes_with_1009_and_others_are_unaffected(
     assert (await bystander.expect("ack"))["client_msg_id"] == "b-1"
 
 
-async def test_a_long_message_body_is_refused_not_truncated(shared_gateway: GatewayProcess) -> None:
-    sock = await _ready_visitor(shared_gateway)
+async def test_a_long_message_body_is_refused_not_truncated(
+    shared_inprocess: InProcessGateway,
+) -> None:
+    sock = await _ready_visitor(shared_inprocess)
     await sock.send({"type": "send", "body": "y" * 4001, "client_msg_id": "long"})
     error = await sock.expect("error")
     assert error["code"] == "invalid_field" and "body" in error["message"]
@@ -102,13 +105,13 @@ async def test_a_long_message_body_is_refused_not_truncated(shared_gateway: Gate
     assert all(i.get("client_msg_id") != "long" for i in history["items"])
 
 
-async def test_binary_frames_close_the_session(shared_gateway: GatewayProcess) -> None:
-    sock = await _ready_visitor(shared_gateway)
+async def test_binary_frames_close_the_session(shared_inprocess: InProcessGateway) -> None:
+    sock = await _ready_visitor(shared_inprocess)
     await sock.send(b"\x00\x01binary")
     assert await sock.expect_close() == 4000
 
 
-def _visitor_token(node: GatewayProcess, **over: object) -> str:
+def _visitor_token(node: Endpoint, **over: object) -> str:
     now = time.time()
     claims = {
         "typ": "visitor",
@@ -141,54 +144,54 @@ def _visitor_token(node: GatewayProcess, **over: object) -> str:
     ],
 )
 async def test_session_failures_close_with_documented_codes(
-    shared_gateway: GatewayProcess, hello: str, origin: str | None, code: int
+    shared_inprocess: InProcessGateway, hello: str, origin: str | None, code: int
 ) -> None:
     tokens = {
-        "FORGED": _visitor_token(shared_gateway, key="another-secret-another-secret-123456"),
-        "EXPIRED": _visitor_token(shared_gateway, exp=time.time() - 5),
+        "FORGED": _visitor_token(shared_inprocess, key="another-secret-another-secret-123456"),
+        "EXPIRED": _visitor_token(shared_inprocess, exp=time.time() - 5),
         "AGENT": jwt.encode(
             {"typ": "agent", "sub": "ag_demo", "sid": "x", "exp": time.time() + 60},
             SECRET,
             algorithm="HS256",
         ),
-        "OTHER_ORIGIN": _visitor_token(shared_gateway),
-        "OTHER_TOUCHPOINT": _visitor_token(shared_gateway, tp="tp_missing"),
+        "OTHER_ORIGIN": _visitor_token(shared_inprocess),
+        "OTHER_TOUCHPOINT": _visitor_token(shared_inprocess, tp="tp_missing"),
     }
     if hello in tokens:
         hello = json.dumps({"type": "hello", "v": 1, "token": tokens[hello]})
-    sock = await _visitor_socket(shared_gateway, origin)
+    sock = await _visitor_socket(shared_inprocess, origin)
     await sock.send(hello)
     assert await sock.expect_close() == code
-    assert shared_gateway.alive()
+    assert shared_inprocess.alive()
 
 
 async def test_a_token_replayed_from_another_origin_is_refused(
-    shared_gateway: GatewayProcess,
+    shared_inprocess: InProcessGateway,
 ) -> None:
-    v = demo_visitor(shared_gateway)
+    v = demo_visitor(shared_inprocess)
     await v.bootstrap()
-    sock = await _visitor_socket(shared_gateway, origin="http://localhost:1")
+    sock = await _visitor_socket(shared_inprocess, origin="http://localhost:1")
     await sock.send({"type": "hello", "v": 1, "token": v.token})
     assert await sock.expect_close() == 4003
 
 
 async def test_agent_socket_refuses_foreign_origins_and_visitor_tokens(
-    shared_gateway: GatewayProcess,
+    shared_inprocess: InProcessGateway,
 ) -> None:
-    ws = await connect(shared_gateway.ws_url + "/ws/agent", origin="http://evil.test")  # type: ignore[arg-type]
+    ws = await shared_inprocess.websocket("/ws/agent", origin="http://evil.test")
     assert await Socket(ws).expect_close() == 1008
-    v = demo_visitor(shared_gateway)
+    v = demo_visitor(shared_inprocess)
     await v.bootstrap()
-    ws = await connect(shared_gateway.ws_url + "/ws/agent", origin=shared_gateway.base_url)  # type: ignore[arg-type]
+    ws = await shared_inprocess.websocket("/ws/agent", origin=shared_inprocess.base_url)
     sock = Socket(ws)
     await sock.send({"type": "hello", "v": 1, "token": v.token})
     assert await sock.expect_close() == 4001
 
 
 async def test_agent_frames_for_unknown_conversations_are_refused(
-    shared_gateway: GatewayProcess,
+    shared_inprocess: InProcessGateway,
 ) -> None:
-    agent = demo_agent(shared_gateway)
+    agent = demo_agent(shared_inprocess)
     await agent.login()
     await agent.connect()
     for action in ("assign", "accept", "reject", "end", "send_to_inbox"):
@@ -237,22 +240,20 @@ async def test_agent_frames_for_unknown_conversations_are_refused(
     ],
 )
 async def test_bootstrap_refusals(
-    shared_gateway: GatewayProcess,
+    shared_inprocess: InProcessGateway,
     body: dict[str, object],
     origin: str | None,
     status: int,
     code: str,
 ) -> None:
-    page = f"http://127.0.0.1:{shared_gateway.port}/demo"
+    page = f"http://127.0.0.1:{shared_inprocess.port}/demo"
     body = {k: (page if v == "PAGE" else v) for k, v in body.items()}
     headers = (
         {}
         if origin is None
-        else {"Origin": shared_gateway.base_url if origin == "SELF" else origin}
+        else {"Origin": shared_inprocess.base_url if origin == "SELF" else origin}
     )
-    async with httpx.AsyncClient() as http:
-        r = await http.post(
-            shared_gateway.base_url + "/widget/bootstrap", json=body, headers=headers
-        )
+    async with shared_inprocess.http() as http:
+        r = await http.post("/widget/bootstrap", json=body, headers=headers)
     assert r.status_code == status
     assert r.json()["error"]["code"] == code

@@ -1,4 +1,5 @@
-"""Visitors and agents chat end to end through a real gateway process."""
+"""Visitors and agents chat end to end: the app in-process (the same services as a
+process, in milliseconds), and on a real process with PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,19 +8,26 @@ import uuid
 from collections.abc import Callable
 
 import asyncpg
-import httpx
 
+from devkit import services
+from devkit.endpoint import Endpoint
+from devkit.inprocess import InProcessGateway
+from devkit.services import GatewayProcess
 from gateway.model.records import Touchpoint
-from tests import services
-from tests.gateway.client import AgentClient, accepted_chat
-from tests.gateway.conftest import agent_record, demo_agent, demo_visitor, seed
-from tests.services import GatewayProcess
+from tests.gateway.client import AgentClient, Socket, accepted_chat
+from tests.gateway.conftest import (
+    InProcessFactory,
+    agent_record,
+    demo_agent,
+    demo_visitor,
+    seed,
+)
 
 
 async def test_visitor_and_agent_chat_with_offer_accept_and_replies(
-    gateway: GatewayProcess,
+    inprocess_gateway: InProcessGateway,
 ) -> None:
-    await chat_scenario(gateway)
+    await chat_scenario(inprocess_gateway)
 
 
 async def test_the_same_chat_on_postgresql(
@@ -36,7 +44,7 @@ async def test_the_same_chat_on_postgresql(
         await conn.close()
 
 
-async def chat_scenario(gateway: GatewayProcess) -> None:
+async def chat_scenario(gateway: Endpoint) -> None:
     agent = demo_agent(gateway)
     await agent.login()
     snap = await agent.connect()
@@ -97,9 +105,9 @@ async def chat_scenario(gateway: GatewayProcess) -> None:
 
 
 async def test_a_retried_message_is_stored_once_and_acked_as_duplicate(
-    gateway: GatewayProcess,
+    inprocess_gateway: InProcessGateway,
 ) -> None:
-    visitor = demo_visitor(gateway)
+    visitor = demo_visitor(inprocess_gateway)
     await visitor.bootstrap()
     await visitor.connect()
     cid = await visitor.start()
@@ -115,8 +123,10 @@ async def test_a_retried_message_is_stored_once_and_acked_as_duplicate(
     assert bodies == ["only once"]
 
 
-async def test_resume_after_reconnect_gets_exactly_what_was_missed(gateway: GatewayProcess) -> None:
-    agent, visitor = demo_agent(gateway), demo_visitor(gateway)
+async def test_resume_after_reconnect_gets_exactly_what_was_missed(
+    inprocess_gateway: InProcessGateway,
+) -> None:
+    agent, visitor = demo_agent(inprocess_gateway), demo_visitor(inprocess_gateway)
     cid = await accepted_chat(agent, visitor, name="Sam")
     assert agent.sock and visitor.sock
     await visitor.say("one")
@@ -147,7 +157,7 @@ async def test_resume_after_reconnect_gets_exactly_what_was_missed(gateway: Gate
 
 
 async def test_two_agents_assign_the_same_inbox_conversation_one_wins(
-    gateway_factory: Callable[..., GatewayProcess],
+    inprocess_factory: InProcessFactory,
 ) -> None:
     def setup(url: str, port: int) -> None:
         seed(
@@ -169,7 +179,7 @@ async def test_two_agents_assign_the_same_inbox_conversation_one_wins(
             ],
         )
 
-    node = gateway_factory(setup=setup)
+    node = await inprocess_factory(setup=setup)
     one, two = (
         AgentClient(node, "one@test", "pw-ag_one"),
         AgentClient(node, "two@test", "pw-ag_two"),
@@ -201,9 +211,9 @@ async def test_two_agents_assign_the_same_inbox_conversation_one_wins(
 
 
 async def test_agents_outside_the_queue_cannot_see_or_act(
-    gateway_factory: Callable[..., GatewayProcess],
+    inprocess_factory: InProcessFactory,
 ) -> None:
-    node = gateway_factory(
+    node = await inprocess_factory(
         setup=lambda url, port: seed(url, agents=[agent_record("ag_out", "out@test", ["q_other"])])
     )
     outsider = AgentClient(node, "out@test", "pw-ag_out")
@@ -227,9 +237,9 @@ async def test_agents_outside_the_queue_cannot_see_or_act(
 
 
 async def test_end_wrapup_closes_and_a_later_visitor_message_is_refused(
-    gateway: GatewayProcess,
+    inprocess_gateway: InProcessGateway,
 ) -> None:
-    agent, visitor = demo_agent(gateway), demo_visitor(gateway)
+    agent, visitor = demo_agent(inprocess_gateway), demo_visitor(inprocess_gateway)
     cid = await accepted_chat(agent, visitor)
     assert agent.sock and visitor.sock
     refused = await agent.act("wrapup", cid, notes="too early")
@@ -252,9 +262,9 @@ async def test_end_wrapup_closes_and_a_later_visitor_message_is_refused(
 
 
 async def test_transfer_to_queue_and_send_to_inbox(
-    gateway_factory: Callable[..., GatewayProcess],
+    inprocess_factory: InProcessFactory,
 ) -> None:
-    node = gateway_factory(
+    node = await inprocess_factory(
         setup=lambda url, port: seed(url, agents=[agent_record("ag_b", "b@test", ["q_support"])])
     )
     ada, bob = demo_agent(node), AgentClient(node, "b@test", "pw-ag_b")
@@ -286,53 +296,42 @@ async def test_transfer_to_queue_and_send_to_inbox(
     assert transfer_bad["type"] == "error"
 
 
-async def test_logout_revokes_the_token(gateway: GatewayProcess) -> None:
-    agent = demo_agent(gateway)
+async def test_logout_revokes_the_token(inprocess_gateway: InProcessGateway) -> None:
+    agent = demo_agent(inprocess_gateway)
     await agent.login()
     await agent.connect()
     assert agent.sock
-    async with httpx.AsyncClient() as http:
-        r = await http.post(
-            gateway.base_url + "/api/logout", headers={"Authorization": f"Bearer {agent.token}"}
-        )
+    async with inprocess_gateway.http() as http:
+        r = await http.post("/api/logout", headers={"Authorization": f"Bearer {agent.token}"})
         assert r.status_code == 204
         assert await agent.sock.expect_close() == 4001
-        me = await http.get(
-            gateway.base_url + "/api/me", headers={"Authorization": f"Bearer {agent.token}"}
-        )
+        me = await http.get("/api/me", headers={"Authorization": f"Bearer {agent.token}"})
         assert me.status_code == 401
-    again = AgentClient(gateway, agent.email, agent.password, token=agent.token)
+    again = AgentClient(inprocess_gateway, agent.email, agent.password, token=agent.token)
     ws_code = await _hello_close_code(again)
     assert ws_code == 4001
 
 
 async def _hello_close_code(agent: AgentClient) -> int:
-    from websockets.asyncio.client import connect
-
-    from tests.gateway.client import Socket
-
-    ws = await connect(agent.node.ws_url + "/ws/agent", origin=agent.node.base_url)  # type: ignore[arg-type]
-    sock = Socket(ws)
+    sock = Socket(await agent.node.websocket("/ws/agent", origin=agent.node.base_url))
     await sock.send({"type": "hello", "v": 1, "token": agent.token})
     return await sock.expect_close()
 
 
-async def test_login_refuses_wrong_passwords_alike(gateway: GatewayProcess) -> None:
-    async with httpx.AsyncClient() as http:
-        wrong = await http.post(
-            gateway.base_url + "/api/login", json={"email": "agent@demo.test", "password": "nope"}
-        )
-        nobody = await http.post(
-            gateway.base_url + "/api/login", json={"email": "who@demo.test", "password": "nope"}
-        )
-        malformed = await http.post(gateway.base_url + "/api/login", content=b"{")
+async def test_login_refuses_wrong_passwords_alike(inprocess_gateway: InProcessGateway) -> None:
+    async with inprocess_gateway.http() as http:
+        wrong = await http.post("/api/login", json={"email": "agent@demo.test", "password": "nope"})
+        nobody = await http.post("/api/login", json={"email": "who@demo.test", "password": "nope"})
+        malformed = await http.post("/api/login", content=b"{")
     assert wrong.status_code == nobody.status_code == 401
     assert wrong.json() == nobody.json()
     assert malformed.status_code == 422
 
 
-async def test_history_without_before_seq_is_the_newest_page(gateway: GatewayProcess) -> None:
-    visitor = demo_visitor(gateway)
+async def test_history_without_before_seq_is_the_newest_page(
+    inprocess_gateway: InProcessGateway,
+) -> None:
+    visitor = demo_visitor(inprocess_gateway)
     await visitor.bootstrap()
     await visitor.connect()
     cid = await visitor.start()
@@ -354,16 +353,18 @@ async def test_history_without_before_seq_is_the_newest_page(gateway: GatewayPro
     assert [i["body"] for i in older["items"]] == ["m1", "m2", "m3"]
 
 
-async def test_deactivating_an_agent_closes_their_socket(gateway: GatewayProcess) -> None:
-    admin = AgentClient(gateway, "admin@demo.test", "demo-admin")
+async def test_deactivating_an_agent_closes_their_socket(
+    inprocess_gateway: InProcessGateway,
+) -> None:
+    admin = AgentClient(inprocess_gateway, "admin@demo.test", "demo-admin")
     await admin.login()
-    agent = demo_agent(gateway)
+    agent = demo_agent(inprocess_gateway)
     await agent.login()
     await agent.connect()
     assert agent.sock
-    async with httpx.AsyncClient() as http:
+    async with inprocess_gateway.http() as http:
         r = await http.patch(
-            gateway.base_url + "/api/admin/agents/ag_demo",
+            "/api/admin/agents/ag_demo",
             json={"active": False},
             headers={"Authorization": f"Bearer {admin.token}"},
         )
@@ -371,8 +372,10 @@ async def test_deactivating_an_agent_closes_their_socket(gateway: GatewayProcess
     assert await agent.sock.expect_close() == 4001
 
 
-async def test_a_reload_after_the_end_shows_the_ended_conversation(gateway: GatewayProcess) -> None:
-    agent, visitor = demo_agent(gateway), demo_visitor(gateway)
+async def test_a_reload_after_the_end_shows_the_ended_conversation(
+    inprocess_gateway: InProcessGateway,
+) -> None:
+    agent, visitor = demo_agent(inprocess_gateway), demo_visitor(inprocess_gateway)
     cid = await accepted_chat(agent, visitor)
     assert (await agent.act("end", cid))["type"] == "ok"
     assert visitor.sock
@@ -383,35 +386,37 @@ async def test_a_reload_after_the_end_shows_the_ended_conversation(gateway: Gate
 
 
 async def test_deactivating_a_touchpoint_closes_its_visitors_sockets(
-    gateway: GatewayProcess,
+    inprocess_gateway: InProcessGateway,
 ) -> None:
-    admin = AgentClient(gateway, "admin@demo.test", "demo-admin")
+    admin = AgentClient(inprocess_gateway, "admin@demo.test", "demo-admin")
     await admin.login()
-    visitor = demo_visitor(gateway)
+    visitor = demo_visitor(inprocess_gateway)
     await visitor.bootstrap()
     await visitor.connect()
     assert visitor.sock
-    async with httpx.AsyncClient() as http:
+    async with inprocess_gateway.http() as http:
         r = await http.post(
-            gateway.base_url + f"/api/admin/touchpoints/{visitor.touchpoint_id}/deactivate",
+            f"/api/admin/touchpoints/{visitor.touchpoint_id}/deactivate",
             headers={"Authorization": f"Bearer {admin.token}"},
         )
     assert r.status_code == 200, r.text
     assert await visitor.sock.expect_close() == 4003
 
 
-async def test_unknown_api_paths_answer_in_the_json_error_shape(gateway: GatewayProcess) -> None:
-    async with httpx.AsyncClient() as http:
-        missing = await http.get(gateway.base_url + "/api/admin/touchpoints/a%2Fb/duplicate")
-        wrong = await http.delete(gateway.base_url + "/api/login")
+async def test_unknown_api_paths_answer_in_the_json_error_shape(
+    inprocess_gateway: InProcessGateway,
+) -> None:
+    async with inprocess_gateway.http() as http:
+        missing = await http.get("/api/admin/touchpoints/a%2Fb/duplicate")
+        wrong = await http.delete("/api/login")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
 
 
 async def test_an_open_visitor_socket_keeps_getting_fresh_tokens(
-    gateway_factory: Callable[..., GatewayProcess],
+    inprocess_factory: InProcessFactory,
 ) -> None:
-    node = gateway_factory({"GATEWAY_VISITOR_TOKEN_TTL": "3"})  # renewed every second
+    node = await inprocess_factory({"GATEWAY_VISITOR_TOKEN_TTL": "3"})  # renewed every second
     visitor = demo_visitor(node)
     await visitor.bootstrap()
     await visitor.connect()  # reads the token sent with the welcome

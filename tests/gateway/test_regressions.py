@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from devkit import services
+from devkit.services import GatewayProcess
 from gateway.app import Node
 from gateway.model.records import Agent, Conversation, Queue, Touchpoint
 from gateway.settings import load_settings
-from tests import services
 from tests.gateway.client import accepted_chat
 from tests.gateway.conftest import demo_agent, demo_visitor
-from tests.services import GatewayProcess
 
 FLOW = {
     "default": {"queue_ids": ["q_flow"], "priority": 3, "acceptance": "auto"},

@@ -1,6 +1,6 @@
 import httpx
 
-from tests.services import running_gateway
+from devkit.services import running_gateway
 
 
 def test_healthz_answers_on_a_real_server() -> None:

@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from devkit import services
 from examples.gateway_client import IntegrationClient
 from gateway.model.records import Conversation
 from gateway.ports.store import create_store
-from tests import services
 from tests.gateway.conftest import ADMIN
 from tests.integration.receiver import Receiver
 

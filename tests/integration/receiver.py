@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from devkit.services import free_port
 from examples.gateway_client import Event, InvalidSignature, verify_webhook
-from tests.services import free_port
 
 
 @dataclass

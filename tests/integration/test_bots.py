@@ -13,12 +13,12 @@ from collections.abc import Callable
 
 import httpx
 
+from devkit.services import ROOT, free_port
 from examples.gateway_client import ApiError, IntegrationClient, TranscriptLine
 from tests.gateway.client import AgentClient, Visitor
 from tests.gateway.conftest import AGENT
 from tests.integration.conftest import SECRET, Node, admin_client, integration
 from tests.integration.receiver import Receiver
-from tests.services import ROOT, free_port
 
 
 async def bot_first(node: Node, webhook_url: str, timeout: int = 600) -> str:

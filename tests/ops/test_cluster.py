@@ -29,9 +29,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Origin
 
+from devkit.services import _pg_bindir
 from tests.ops.deploy_files import ROOT, need_binary
 from tests.ops.test_deploy import load_cluster_script
-from tests.services import _pg_bindir
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 40.0

@@ -84,7 +84,7 @@ def serve() -> None:
 @contextmanager
 def echo_gateway() -> Iterator[str]:
     """A gateway process with /ws/echo; yields its ws:// URL."""
-    from tests.services import ROOT, free_port, wait_port
+    from devkit.services import ROOT, free_port, wait_port
 
     port = free_port()
     tmp = tempfile.mkdtemp(prefix="gw-autobahn-")

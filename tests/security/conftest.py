@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from channels.chat.demo import FLOW
+from devkit import services
 from gateway.model.records import FormField, Queue, Touchpoint
-from tests import services
 from tests.gateway.client import AgentClient, Visitor
 from tests.gateway.conftest import agent_record, seed
 

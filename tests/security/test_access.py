@@ -13,9 +13,9 @@ import httpx
 import jwt
 from websockets.asyncio.client import connect
 
+from devkit.services import GatewayProcess
 from tests.gateway.client import AgentClient, Socket
 from tests.security.conftest import agent, bootstrap, visitor
-from tests.services import GatewayProcess
 
 KEY = "test-secret-key-0123456789abcdef-0123456789"
 AGENT = ("agent@demo.test", "demo-agent")

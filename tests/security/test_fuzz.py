@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from devkit.services import GatewayProcess
 from tests.security.conftest import start_node
-from tests.services import GatewayProcess
 
 FRAMES = 10_000
 BATCH = 50

@@ -14,6 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from channels.chat.identity import sign
+from devkit.services import GatewayProcess
 from tests.gateway.client import Socket, Visitor
 from tests.security.conftest import (
     SECRET_OPTIONAL,
@@ -22,7 +23,6 @@ from tests.security.conftest import (
     bootstrap,
     visitor,
 )
-from tests.services import GatewayProcess
 
 ADMIN = ("admin@demo.test", "demo-admin")
 

@@ -16,9 +16,9 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from devkit.services import GatewayProcess
 from tests.gateway.client import Socket, Visitor
 from tests.security.conftest import visitor
-from tests.services import GatewayProcess
 
 NodeFactory = Callable[..., GatewayProcess]
 

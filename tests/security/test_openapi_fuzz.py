@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from devkit.services import ROOT
 from tests.security.conftest import start_node
-from tests.services import ROOT
 
 CHECKS = ",".join(
     [

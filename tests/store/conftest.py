@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from devkit import services
 from gateway.ports.store.base import Store
 from gateway.ports.store.postgres import PostgresStore
 from gateway.ports.store.sqlite import SQLiteStore
-from tests import services
 
 StoreFactory = Callable[[], Store]
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from devkit import services
 from gateway.errors import ConfigError, StoreUnavailable
 from gateway.model.records import Queue
 from gateway.ports.store import create_store
 from gateway.ports.store.migrate import load, split_sqlite
 from gateway.ports.store.postgres import PostgresStore
 from gateway.ports.store.sqlite import SQLiteStore
-from tests import services
 
 
 @pytest.mark.parametrize(

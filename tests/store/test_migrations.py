@@ -9,11 +9,11 @@ from pathlib import Path
 
 import asyncpg
 
+from devkit import services
 from gateway.ports.store.base import Store
 from gateway.ports.store.migrate import load, split_sqlite
 from gateway.ports.store.postgres import PostgresStore
 from gateway.ports.store.sqlite import SQLiteStore
-from tests import services
 
 # Two visitors of a chat touchpoint as 0001 kept them: a contact "ct_<visitor id>" for
 # the first, the second matched (by a signed identity) to the first's contact.

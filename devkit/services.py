@@ -1,4 +1,5 @@
-"""Real servers for the test session: PostgreSQL, Redis and the gateway itself.
+"""Real servers for the tests, the benchmarks and scripts/cluster: PostgreSQL, Redis and
+the gateway itself.
 
 Each is started from its real binary in a temporary directory on a free loopback port
 and stopped at the end. A missing binary is an error with the package to install, never
@@ -19,11 +20,17 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Origin
+
 ROOT = Path(__file__).resolve().parent.parent
+SECRET_KEY = "test-secret-key-0123456789abcdef-0123456789"
+"""The gateways' GATEWAY_SECRET_KEY, so tests can forge tokens to see them refused."""
 
 
 class ServiceMissing(RuntimeError):
@@ -240,6 +247,22 @@ class GatewayProcess:
                 self.proc.wait()
         return self.proc.returncode
 
+    # devkit.endpoint.Endpoint: what the test clients use, here over real sockets.
+
+    def http(
+        self, *, headers: Mapping[str, str] | None = None, timeout: float = 10.0
+    ) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    async def websocket(
+        self, path: str, *, origin: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> ClientConnection:
+        return await connect(
+            self.ws_url + path,
+            origin=None if origin is None else Origin(origin),
+            additional_headers=None if headers is None else dict(headers),
+        )
+
 
 def start_gateway(env: dict[str, str], *, port: int | None = None) -> GatewayProcess:
     port = port or free_port()
@@ -250,7 +273,7 @@ def start_gateway(env: dict[str, str], *, port: int | None = None) -> GatewayPro
         "GATEWAY_PORT": str(port),
         "GATEWAY_DATA_DIR": str(tmp),
         "GATEWAY_DATABASE_URL": f"sqlite:///{tmp}/gateway.db",
-        "GATEWAY_SECRET_KEY": "test-secret-key-0123456789abcdef-0123456789",
+        "GATEWAY_SECRET_KEY": SECRET_KEY,
         "GATEWAY_LOG_LEVEL": "warning",
         **env,
     }

@@ -3,7 +3,7 @@
 import asyncpg
 import redis.asyncio as aioredis
 
-from tests.services import Postgres, Redis
+from devkit.services import Postgres, Redis
 
 
 async def test_postgres_answers(postgres: Postgres) -> None:
