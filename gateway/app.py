@@ -28,7 +28,7 @@ from gateway import metrics
 from gateway.auth import Tokens, load_secret, new_id
 from gateway.cluster.lease import Leadership
 from gateway.cluster.link import ClusterLink
-from gateway.demo import DEMO_ADMIN, DEMO_AGENT, seed_demo
+from gateway.demo import DEMO_ADMIN, DEMO_AGENT, seed_demo, seed_demo_bot
 from gateway.errors import CloseCode, GatewayError
 from gateway.ports.bus import create_bus
 from gateway.ports.presence import LocalPresence, Presence, RedisPresence
@@ -319,6 +319,7 @@ def _banner(settings: Settings) -> None:
         lines += [
             f"  demo page (the visitor):  {base}/demo",
             f"  agent console:            {base}/console",
+            f"  chats for the demo bot:   {base}/demo/bot",
             f"    log in as the agent:    {DEMO_AGENT[0]} / {DEMO_AGENT[1]}",
             f"    or as the admin:        {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}",
         ]
@@ -335,6 +336,14 @@ def create_app(settings: Settings) -> Starlette:
         if settings.demo:
             await seed_demo(
                 node.store, node.directory, settings, node.shell.config_changed, node.clock()
+            )
+            await seed_demo_bot(
+                node.store,
+                node.directory,
+                settings,
+                node.api_keys,
+                node.shell.config_changed,
+                node.clock(),
             )
         _banner(settings)
         try:

@@ -6,13 +6,17 @@ the contact asks for a person, or the bot's time is up, waiting from the handove
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 
+from devkit import services
 from devkit.services import ROOT, free_port
 from examples.gateway_client import ApiError, IntegrationClient, TranscriptLine
 from tests.gateway.client import AgentClient, Visitor
@@ -182,3 +186,60 @@ async def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
             except httpx.TransportError:
                 await asyncio.sleep(0.1)
     raise AssertionError("the bot did not start")
+
+
+def two_free_ports() -> int:
+    """A port whose next one is free too (the demo's bot listens on the gateway's + 1)."""
+    while True:
+        port = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
+async def test_the_demo_runs_the_example_bot_for_its_bot_page() -> None:
+    """What ./scripts/serve does: the demo seeds the bot, writes its key (mode 0600) and
+    secret for it, and examples/demo_bot.py --config answers the chats of /demo/bot."""
+    port = two_free_ports()
+    node = services.start_gateway({"GATEWAY_DEMO": "1"}, port=port)
+    bot: subprocess.Popen[bytes] | None = None
+    try:
+        path = Path(node.env["GATEWAY_DATA_DIR"]) / "demo-bot.json"
+        assert path.stat().st_mode & 0o777 == 0o600
+        config = json.loads(path.read_text())
+        assert config["port"] == port + 1 and config["api_key"].startswith("gk_")
+        assert config["api_key"] not in node.output()
+        async with httpx.AsyncClient() as http:
+            page = await http.get(node.base_url + "/demo/bot")
+        assert page.status_code == 200 and 'data-touchpoint="tp_demo_bot_127"' in page.text
+        bot = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited
+            [sys.executable, str(ROOT / "examples" / "demo_bot.py"), "--config", str(path)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        await wait_listening(port + 1, bot)
+        guest = Visitor(node, "tp_demo_bot_127", node.base_url + "/demo/bot", origin=node.base_url)
+        await guest.bootstrap()
+        await guest.connect()
+        await guest.start()
+        assert guest.sock
+        greeting = await guest.sock.expect("message", timeout=15, sender="system")
+        assert (greeting["sender_name"], greeting["body"][:20]) == (
+            "Demo bot",
+            "Hi! I am the demo bo",
+        )
+    finally:
+        if bot is not None:
+            bot.terminate()
+            bot.wait(10)
+        node.stop()
+    # a restart keeps the file (its key still works) and the bot's settings
+    again = services.start_gateway({**node.env}, port=port)
+    try:
+        assert json.loads(path.read_text()) == config
+    finally:
+        again.stop()
