@@ -180,4 +180,3 @@ async def _bot_config_works(
         and config.get("port") == settings.port + 1
         and config.get("gateway") == f"http://127.0.0.1:{settings.port}"
     )
-

@@ -125,11 +125,12 @@ async def post_message(ctx: ApiCtx) -> Response:
     conv = await _conversation(ctx)
     client_id = _message_id(ctx, body.message_id)
     if body.sender == "bot":
-        msg, created = await ctx.core.bots.send(conv, ctx.touchpoint.id, client_id, body.text)
+        msg, _ = await ctx.core.bots.send(conv, ctx.touchpoint.id, client_id, body.text)
     else:
         _own(ctx, conv)
-        msg, created = await ctx.core.conversations.write(conv, client_id, body.text)
-    return json_response(_message(ctx, msg), 201 if created else 200)
+        msg, _ = await ctx.core.conversations.write(conv, client_id, body.text)
+    # the same answer for a message stored before (its message_id): what is stored
+    return json_response(_message(ctx, msg), 201)
 
 
 async def escalate(ctx: ApiCtx) -> Response:
@@ -205,7 +206,7 @@ ENDPOINTS: list[Endpoint] = [
              status=201, errors=(409,),
              description="As the contact (sender contact, the conversation's own "
              "touchpoint), or as the bot holding it (sender bot). The same message_id "
-             "stores nothing twice (200 with the first)." + _POST),
+             "stores nothing twice (the answer is the message stored first)." + _POST),
     Endpoint("POST", ONE + "/escalate", "Escalate to the agents, with the transcript",
              "integration", escalate, tag="integration", body=EscalateIn,
              response=ConversationOut, errors=(409,),

@@ -79,7 +79,7 @@ class TransferIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class MessagesQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    after_seq: Annotated[int, msgspec.Meta(ge=0)] = 0
+    after_seq: Annotated[int, msgspec.Meta(ge=0, le=2**53)] = 0
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
 
 

@@ -179,9 +179,7 @@ JavaScript API (<code>GatewayChat.open()</code>).</p>
 def routes(demo_pages: bool) -> list[BaseRoute]:
     out: list[BaseRoute] = []
     if demo_pages:
-        out += [
-            Route(path, demo) for path in ("/demo", "/demo/other", "/demo/iframe", "/demo/bot")
-        ]
+        out += [Route(path, demo) for path in ("/demo", "/demo/other", "/demo/iframe", "/demo/bot")]
     out += [
         Route("/widget/frame.html", widget_frame),
         Mount("/widget", app=StaticFiles(directory=WIDGET_STATIC, check_dir=False), name="widget"),

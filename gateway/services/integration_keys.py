@@ -18,6 +18,7 @@ replay while the first request still runs (409).
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from typing import Final
@@ -30,6 +31,7 @@ from gateway.ports.store.base import Store
 KEY_PREFIX: Final = "gk_"
 SHOWN_PREFIX: Final = 10  # characters of a key shown in lists ("gk_" and 7 more)
 MAX_IDEMPOTENCY_KEY: Final = 255
+_IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,255}")
 
 
 def key_digest(key: str) -> str:
@@ -86,9 +88,9 @@ class Idempotency:
 
     @staticmethod
     def check_key(key: str) -> str:
-        if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        if not _IDEMPOTENCY_KEY.fullmatch(key):
             raise InvalidInput(
-                [("Idempotency-Key", f"1..{MAX_IDEMPOTENCY_KEY} printable characters")]
+                [("Idempotency-Key", f"1..{MAX_IDEMPOTENCY_KEY} visible ASCII characters")]
             )
         return key
 

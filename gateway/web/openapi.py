@@ -84,8 +84,8 @@ class Endpoint:
     def error_statuses(self) -> tuple[int, ...]:
         auth: tuple[int, ...] = ()
         if self.access == "integration":
-            # the touchpoint may not exist; a body may be too large
-            auth = (401, 403, 404) + ((413,) if self.method in ("POST", "PUT") else ())
+            # the touchpoint may not exist; a body may be too large, an Idempotency-Key bad
+            auth = (401, 403, 404) + ((413, 422) if self.method == "POST" else ())
         elif self.access != "public":
             auth = (401,) if self.access == "agent" else (401, 403)
         extra = (422,) if self.body is not None or self.query is not None else ()
@@ -224,7 +224,7 @@ _IDEMPOTENCY_PARAM: dict[str, Any] = {
     "in": "header",
     "required": False,
     "description": "Replays of this request get its first answer (kept a day).",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
 }
 _SIGNATURE_PARAM: dict[str, Any] = {
     "name": "Gateway-Signature",
