@@ -136,6 +136,8 @@ class ConversationSummary(msgspec.Struct, omit_defaults=True):
     last_message_at: float = 0.0
     offer_expires_at: float = 0.0
     preview: bool = False
+    # what it is about (the integration API's conversations have one)
+    subject: str = ""
 
 
 class ChannelInfo(msgspec.Struct, omit_defaults=True):

@@ -6,6 +6,7 @@
 import { Connection, wsUrl } from "/widget/shared/socket.js";
 import { h, clear, fill, uid, formatTime } from "/widget/shared/dom.js";
 import * as sound from "/console/sounds.js";
+import { contextItem } from "/console/context.js";
 
 const TOKEN_KEY = "gw.console.token";
 const SOUND_EVENTS = { offered: "offered", auto_assigned: "auto-assigned", transferred: "transferred", reply: "new reply" };
@@ -568,7 +569,7 @@ function renderConvHeader() {
   fill(head,
     h("div", { class: "who" },
       h("h2", { id: "conv-title", tabindex: "-1" }, c.contact_name),
-      h("p", { class: "muted" }, `${place} · ${channelLabel(c.channel)} · ${c.touchpoint_name}`),
+      h("p", { class: "muted" }, `${place} · ${channelLabel(c.channel)} · ${c.touchpoint_name}${c.subject ? ` · ${c.subject}` : ""}`),
       h("p", { class: "labels" }, queueLabels(c), " ", priority(c.priority))),
     actions);
 }
@@ -663,6 +664,7 @@ function renderMessages(toBottom) {
   const atBottom = toBottom || box.scrollHeight - box.scrollTop - box.clientHeight < 40;
   const th = thread(c.conversation_id);
   clear(list);
+  if (th.context && th.context.length && !th.hasMore) list.append(contextItem(th.context));
   for (const seq of [...th.items.keys()].sort((a, b) => a - b)) list.append(itemNode(th.items.get(seq)));
   for (const p of th.pending.values()) {
     list.append(h("li", { class: `msg agent mine${p.failed ? " failed" : ""}` },
@@ -734,6 +736,7 @@ function onHistory(f) {
   }
   const first = !th.loaded;
   th.loaded = true;
+  if (f.context) th.context = f.context; // first page only: the escalated transcript
   th.hasMore = f.has_more;
   if (first) for (const p of th.pending.values()) conn.send({ type: "send", conversation_id: f.conversation_id, client_msg_id: p.client_msg_id, body: p.body });
   if (f.conversation_id === S.current) { renderMessages(first); markRead(); }
