@@ -20,6 +20,7 @@ WORKLOADS = {
     "relay": "bench.relay",
     "idle": "bench.idle",
     "contact-center": "bench.contact_center",
+    "automations": "bench.automations",
     "report": "bench.report",
     "all": "bench.all",
 }

@@ -18,13 +18,14 @@ from typing import Any
 
 from bench import report
 
-ORDER = ("router", "bus", "relay", "idle", "contact-center")
+ORDER = ("router", "bus", "relay", "idle", "contact-center", "automations")
 MODULES = {
     "router": "bench.router",
     "bus": "bench.bus",
     "relay": "bench.relay",
     "idle": "bench.idle",
     "contact-center": "bench.contact_center",
+    "automations": "bench.automations",
 }
 
 

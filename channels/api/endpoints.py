@@ -39,8 +39,9 @@ async def _answer(ctx: ApiCtx, conv: Conversation, status: int = 200) -> Respons
     return json_response(conversation_out(conv, contact), status)
 
 
-def _message(ctx: ApiCtx, msg: Message) -> MessageOut:
-    return message_out(msg, message_view(msg, ctx.core.directory, ctx.touchpoint.id))
+async def _message(ctx: ApiCtx, conv: Conversation, msg: Message) -> MessageOut:
+    name = await ctx.core.contacts.name(conv.contact_id)
+    return message_out(msg, message_view(msg, ctx.core.directory, conv.touchpoint_id, name))
 
 
 async def _conversation(ctx: ApiCtx) -> Conversation:
@@ -113,7 +114,7 @@ async def list_messages(ctx: ApiCtx) -> Response:
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     page = MessagePage(
-        items=[_message(ctx, m) for m in rows],
+        items=[await _message(ctx, conv, m) for m in rows],
         next_after_seq=rows[-1].seq if rows else query.after_seq,
         has_more=more,
     )
@@ -130,7 +131,7 @@ async def post_message(ctx: ApiCtx) -> Response:
         _own(ctx, conv)
         msg, _ = await ctx.core.conversations.write(conv, client_id, body.text)
     # the same answer for a message stored before (its message_id): what is stored
-    return json_response(_message(ctx, msg), 201)
+    return json_response(await _message(ctx, conv, msg), 201)
 
 
 async def escalate(ctx: ApiCtx) -> Response:

@@ -67,13 +67,16 @@ def sender_of(sender: str, sender_id: str) -> str:
 
 
 def message_view(
-    msg: dict[str, Any] | Message, directory: Directory, touchpoint_id: str = ""
+    msg: dict[str, Any] | Message,
+    directory: Directory,
+    touchpoint_id: str = "",
+    contact_name: str = "",
 ) -> dict[str, Any]:
     """A message; the system writes in the name of the conversation's touchpoint."""
     data = msgspec.to_builtins(msg) if isinstance(msg, Message) else msg
     sender, sender_id = data["sender"], data["sender_id"]
     public = sender_of(sender, sender_id)
-    name = ""
+    name = contact_name if public == "contact" else ""
     if public == "agent":
         name = directory.agent_name(sender_id)
     elif public == "bot":
@@ -115,7 +118,8 @@ def event_json(
             body[key] = conversation_view(value)
         elif key == "message":
             touchpoint = payload.get("conversation", {}).get("touchpoint_id", "")
-            body[key] = message_view(value, directory, touchpoint)
+            name = contact.display_name if contact is not None else ""
+            body[key] = message_view(value, directory, touchpoint, name)
         else:
             body[key] = value
     body["contact"] = contact_view(contact) if contact is not None else None
