@@ -247,3 +247,50 @@ def summary(result: dict[str, Any]) -> str:
     for goal, v in result["goals"].items():
         lines.append(f"  goal {goal}: {'met' if v['met'] else 'NOT met'} ({v})")
     return "\n".join(lines)
+
+
+def report_section(data: dict[str, Any]) -> str:
+    """The "Automations" section of docs/benchmarks.md (bench/report.py)."""
+    cfg = data.get("config", {})
+    conditions = data.get("conditions")
+    if not conditions:
+        return "No automations results."
+    names = {
+        "none": "no webhook (baseline)",
+        "fast": "a webhook, receiver answers at once",
+        "slow": f"a webhook, receiver answers after {cfg.get('slow_s')} s",
+        "down": "a webhook, receiver down (connection refused)",
+    }
+    head = "| receiver | visitor→agent p50 ms | p99 ms (median) | p99 ÷ baseline | p99 of each round | lost |"
+    rows = [head, "|---|---|---|---|---|---|"]
+    for key, v in conditions.items():
+        rows.append(
+            f"| {names.get(key, key)} | {v['p50_ms_median']} | {v['p99_ms_median']} | "
+            f"{v['p99_ratio_to_none']} | {', '.join(str(x) for x in v['p99_ms_all'])} | {v['lost']} |"
+        )
+    received = [
+        f"{r['condition']}: {r['webhook_requests_received']} received, outbox {r['outbox']}"
+        for r in data.get("runs", [])
+        if r["condition"] != "none"
+    ][-3:]
+    goal = data.get("goals", {}).get("p99_unmoved_by_slow_or_down_receiver", {})
+    return "\n".join(
+        [
+            f"One gateway (SQLite, one process), {cfg.get('conversations')} chats held by "
+            f"agents, visitors and agents writing in turn at {cfg.get('rate_msgs_per_s')} "
+            f"msg/s in all for {cfg.get('duration_s')} s (`bench/automations.py`); each "
+            "condition on a fresh store, the four in turn, "
+            f"{cfg.get('repeats')} rounds. The webhook subscribes to every event, "
+            "`message.created` included: each message also writes an outbox row in its own "
+            "transaction, and the outbox worker posts it (or tries to).",
+            "",
+            *rows,
+            "",
+            "The outbox at the end of the last round of each (what the receiver got, what was "
+            f"still pending): {'; '.join(received)}.",
+            "",
+            f"Goal: p99 with the receiver slow or down within {goal.get('ratio_limit')}x the "
+            f"baseline, nothing lost: **{'met' if goal.get('met') else 'not met'}** "
+            f"(ratios {goal.get('ratios')}).",
+        ]
+    )

@@ -290,6 +290,16 @@ def _goals(data: dict[str, dict[str, Any]]) -> str:
                 _met(g["met"]),
             ]
         )
+    auto = data.get("automations", {}).get("goals", {}).get("p99_unmoved_by_slow_or_down_receiver")
+    if auto:
+        rows.append(
+            [
+                "automations never on the live path: chat p99 with a webhook receiver slow or "
+                f"down ≤ {auto['ratio_limit']}x without webhooks (issue 15)",
+                f"{' / '.join(_n(r, 2) + 'x' for r in auto['ratios'])} (slow / down)",
+                _met(auto["met"]),
+            ]
+        )
     if not rows:
         return "No results yet: run `./scripts/bench all`."
     return _table(["goal (issue 7)", "measured", ""], rows)
@@ -650,6 +660,12 @@ def _contact_center(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _automations(data: dict[str, Any]) -> str:
+    from bench.automations import report_section  # the workload renders its own section
+
+    return report_section(data)
+
+
 def _router(data: dict[str, Any]) -> str:
     if "results" not in data:
         return "No router results in this run."
@@ -692,7 +708,7 @@ def _method(data: dict[str, dict[str, Any]]) -> str:
     v = ", ".join(f"{k} {val}" for k, val in versions.items()) or "see bench/peers/requirements.txt"
     return f"""\
 * **One command**: `./scripts/bench all` runs every workload (router, bus, relay, idle,
-  contact-center) one after the other, writes `docs/benchmarks/NAME.json` and regenerates
+  contact-center, automations) one after the other, writes `docs/benchmarks/NAME.json` and regenerates
   this page and its plots (`./scripts/bench report` redoes only the page).
   `./scripts/bench WORKLOAD [--quick] [--json FILE]` runs one; `--quick` is a
   seconds-long smoke (what `tests/bench` runs), never a measurement.
@@ -771,6 +787,10 @@ def render(quick: bool) -> list[Path]:
         _contact_center(data["contact-center"])
         if "contact-center" in data
         else "No contact-center results.",
+        "",
+        "## Automations",
+        "",
+        _automations(data.get("automations", {})),
         "",
         "## Router",
         "",

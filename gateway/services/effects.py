@@ -318,7 +318,7 @@ async def _notify_ended(fx: Effects, d: r.Ended, stored: Stored, told: Told) -> 
     told.rows[conv.id].add(d.agent_id)
 
 
-async def _persist_closed(fx: Effects, d: r.Closed, now: float) -> Conversation:
+async def _persist_closed(fx: Effects, d: r.Closed, now: float) -> Stored:
     changes: dict[str, Any] = {"state": "closed", "closed_at": now}
     announce: list[Announcement] = []
     if d.by == "contact":  # it ends here: nobody held it (no Ended came first)
@@ -329,16 +329,22 @@ async def _persist_closed(fx: Effects, d: r.Closed, now: float) -> Conversation:
         )
         announce = [a._replace(data={"ended_by": "contact"}) for a in announce]
         changes["ended_at"] = now
-    return await fx.update(
+    conv = await fx.update(
         d.conversation_id,
         announce,
         notes=d.notes,
         disposition=d.disposition or "",
         **changes,
     )
+    if d.by != "contact":
+        return conv, []
+    # the contact's side (a bot, or the integration) ended it: its session shows the end
+    return conv, [await fx.event_message(conv, "ended", "", now)]
 
 
-async def _notify_closed(fx: Effects, d: r.Closed, conv: Conversation, told: Told) -> None:
+async def _notify_closed(fx: Effects, d: r.Closed, stored: Stored, told: Told) -> None:
+    conv, events = stored
+    await fx.deliver(conv, events, "")
     if conv.owner_agent_id:
         told.rows[conv.id].add(conv.owner_agent_id)
 

@@ -35,6 +35,7 @@ from gateway.services.webhooks import WebhookSender
 log = logging.getLogger("gateway.outbox")
 
 HOUSEKEEPING_EVERY = 3600.0  # seconds between purges of old events and idempotency keys
+COALESCE = 0.05  # seconds a claim waits for more free slots (fewer, larger claims)
 
 
 class Receiver(NamedTuple):
@@ -59,7 +60,7 @@ class Outbox:
         lease: float = 60.0,
         poll: float = 5.0,
         batch: int = 20,
-        concurrency: int = 8,
+        concurrency: int = 16,
     ) -> None:
         self._store = store
         self._dir = directory
@@ -71,7 +72,7 @@ class Outbox:
         self.lease = lease
         self.poll = poll
         self.batch = batch
-        self._slots = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
         self._resolvers: dict[str, Resolver] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -116,38 +117,66 @@ class Outbox:
 
     # -- the worker ------------------------------------------------------------------------
     async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                events = await self._store.claim_outbox(self._clock(), self.lease, self.batch)
-            except Exception as exc:  # the store is down: try again at the next poll
-                log.warning("claiming outbox events failed: %s", exc)
-                events = []
-            if events:
-                await asyncio.gather(*(self._attempt(e) for e in events))
-                continue
-            await self._housekeeping()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll)
+        # Claims only what free slots can start at once, as they free: a slow receiver
+        # holds its own slots, never the others' events. Claims are batched (one
+        # transaction for many): a few free slots wait up to COALESCE for more.
+        loop = asyncio.get_running_loop()
+        inflight: set[asyncio.Task[None]] = set()
+        last_claim = 0.0
+        try:
+            while True:
+                self._wake.clear()
+                room = self.concurrency - len(inflight)
+                want = min(self.batch, room)
+                since = loop.time() - last_claim
+                events: list[OutboxEvent] = []
+                if want > 0 and (want >= self.concurrency // 2 or since >= COALESCE):
+                    last_claim = loop.time()
+                    try:
+                        events = await self._store.claim_outbox(self._clock(), self.lease, want)
+                    except Exception as exc:  # the store is down: try again at the next poll
+                        log.warning("claiming outbox events failed: %s", exc)
+                    if len(events) == want and len(inflight) + want < self.concurrency:
+                        self._wake.set()  # more may be due: claim again while there is room
+                for event in events:
+                    task = asyncio.create_task(self._attempt(event))
+                    inflight.add(task)
+                    task.add_done_callback(inflight.discard)
+                if not inflight:
+                    await self._housekeeping()
+                # until a wake-up, a freed slot, or the next poll (sooner when slots
+                # wait for company)
+                timeout = self.poll
+                if want > 0 and not events and since < COALESCE:
+                    timeout = COALESCE - since
+                wake = asyncio.ensure_future(self._wake.wait())
+                try:
+                    await asyncio.wait(
+                        {wake, *inflight}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    wake.cancel()
+        finally:
+            for task in inflight:
+                task.cancel()
 
     async def _attempt(self, event: OutboxEvent) -> None:
-        async with self._slots:
-            endpoint = self.resolve(event.target)
-            if endpoint is None:
-                outcome = failed(f"{event.target} is gone or inactive", retryable=False)
-            else:
-                try:
-                    outcome = await self._sender.post(
-                        endpoint.url,
-                        endpoint.secret,
-                        await self._body(event),
-                        event_id=event.event_id,
-                        event_type=event.type,
-                        attempt=event.attempts,
-                    )
-                except Exception:
-                    log.exception("delivering %s to %s failed", event.event_id, event.target)
-                    outcome = failed("an unexpected error; retrying", retryable=True)
+        endpoint = self.resolve(event.target)
+        if endpoint is None:
+            outcome = failed(f"{event.target} is gone or inactive", retryable=False)
+        else:
+            try:
+                outcome = await self._sender.post(
+                    endpoint.url,
+                    endpoint.secret,
+                    await self._body(event),
+                    event_id=event.event_id,
+                    event_type=event.type,
+                    attempt=event.attempts,
+                )
+            except Exception:
+                log.exception("delivering %s to %s failed", event.event_id, event.target)
+                outcome = failed("an unexpected error; retrying", retryable=True)
         await self._record(event, outcome)
 
     async def _body(self, event: OutboxEvent) -> bytes:

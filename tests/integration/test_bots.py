@@ -119,6 +119,21 @@ async def test_the_contact_asking_for_a_person_hands_over(node: Node, receiver: 
     assert handover.conversation["state"] == "waiting"
 
 
+async def test_a_bot_closing_a_chat_ends_it_for_the_visitor(
+    node: Node, receiver: Receiver
+) -> None:
+    key = await bot_first(node, receiver.url)
+    guest, cid = await chat(node)
+    await receiver.wait_events("conversation.started")
+    async with IntegrationClient(node.base_url, "tp_bot", key) as bot:
+        closed = await bot.close(cid)
+    assert closed.state == "closed" and closed.ended_at is not None
+    assert guest.sock
+    await guest.sock.expect("event", event="ended", timeout=10)
+    [ended] = await receiver.wait_events("conversation.ended")
+    assert ended.data["ended_by"] == "contact" and ended.conversation["state"] == "closed"
+
+
 async def test_the_bots_time_runs_out(node: Node, receiver: Receiver) -> None:
     await bot_first(node, receiver.url, timeout=2)
     agent = await agent_online(node)

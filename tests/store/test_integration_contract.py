@@ -258,6 +258,13 @@ async def test_each_target_gets_a_conversations_events_in_order(store: Store) ->
             "cv1", priority=i, announce=[announce(f"a{i}", "wh1", "wh2", at=50.0 + i)]
         )
     await store.update_conversation("cv2", priority=9, announce=[announce("b0", "wh1")])
+    # only the first pending event of a (target, conversation) is due: claiming never
+    # scans a backlog waiting behind it (a receiver down for hours)
+    assert [(e.event_id, e.due) for e in await store.list_outbox("wh2")] == [
+        ("a2", None),
+        ("a1", None),
+        ("a0", 50.0),
+    ]
     first = await store.claim_outbox(100.0, 30.0, 10)
     assert sorted((e.target, e.event_id) for e in first) == [
         ("wh1", "a0"),
@@ -283,6 +290,9 @@ async def test_each_target_gets_a_conversations_events_in_order(store: Store) ->
     await store.outbox_dead(again.n, "gave up")
     [nxt] = await store.claim_outbox(117.0, 30.0, 10)
     assert (nxt.target, nxt.event_id) == ("wh2", "a1")
+    await store.outbox_sent(nxt.n, 118.0)
+    [last] = await store.list_outbox("wh2", state="pending")
+    assert (last.event_id, last.due) == ("a2", 118.0)  # due when the one before was sent
     dead = await store.list_outbox("wh2", state="dead")
     assert [(e.event_id, e.last_error) for e in dead] == [("a0", "gave up")]
     assert [e.event_id for e in await store.list_outbox("wh2")] == ["a2", "a1", "a0"]

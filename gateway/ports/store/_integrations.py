@@ -195,13 +195,7 @@ class IntegrationRows(SQLBase):
         return events
 
     async def outbox_sent(self, n: int, now: float) -> None:
-        async with self._connection() as c:
-            await c.execute(
-                "UPDATE outbox SET state = 'sent', due = NULL, last_error = '',"
-                " delivered_at = $2 WHERE n = $1 AND state = 'pending'",
-                n,
-                now,
-            )
+        await self._leave_pending(n, "sent", "", now, now)
 
     async def outbox_retry(self, n: int, due: float, error: str) -> None:
         async with self._connection() as c:
@@ -213,13 +207,31 @@ class IntegrationRows(SQLBase):
             )
 
     async def outbox_dead(self, n: int, error: str) -> None:
-        async with self._connection() as c:
-            await c.execute(
-                "UPDATE outbox SET state = 'dead', due = NULL, last_error = $2"
-                " WHERE n = $1 AND state = 'pending'",
+        await self._leave_pending(n, "dead", error, None, None)
+
+    async def _leave_pending(
+        self, n: int, state: str, error: str, delivered_at: float | None, now: float | None
+    ) -> None:
+        """The event is done with (sent or dead): the next pending event of its target
+        and conversation becomes due, in the same transaction."""
+        async with self._transaction() as c:
+            row = await c.fetchrow(
+                "UPDATE outbox SET state = $2, due = NULL, last_error = $3, delivered_at = $4"
+                " WHERE n = $1 AND state = 'pending' RETURNING target, conversation_id, created_at",
                 n,
+                state,
                 error,
+                delivered_at,
             )
+            if row is not None:
+                await c.execute(
+                    "UPDATE outbox SET due = $3 WHERE n = (SELECT min(n) FROM outbox"
+                    " WHERE target = $1 AND conversation_id = $2 AND state = 'pending')"
+                    " AND due IS NULL",
+                    row[0],
+                    row[1],
+                    now if now is not None else row[2],
+                )
 
     async def list_outbox(
         self, target: str, *, state: OutboxState | None = None, limit: int = 50

@@ -128,9 +128,14 @@ OUTBOX_COLUMNS = (
     "n, event_id, target, type, conversation_id, payload, created_at, state, attempts,"
     " due, last_error, delivered_at"
 )
+# Due at once when it is the first pending event of its (target, conversation); else it
+# waits, undue, for the one before it to leave pending (outbox_sent and outbox_dead).
 _INSERT_OUTBOX = (
     "INSERT INTO outbox (event_id, target, type, conversation_id, payload, created_at,"
-    " state, due) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $6)"
+    " state, due) SELECT $1, CAST($2 AS TEXT), $3, CAST($4 AS TEXT), $5,"
+    " CAST($6 AS DOUBLE PRECISION), 'pending', CASE WHEN EXISTS (SELECT 1 FROM outbox"
+    " WHERE target = CAST($2 AS TEXT) AND conversation_id = CAST($4 AS TEXT)"
+    " AND state = 'pending') THEN NULL ELSE CAST($6 AS DOUBLE PRECISION) END"
 )
 
 

@@ -68,7 +68,9 @@ CREATE TABLE outbox (
     conversation_id text COLLATE "C" NOT NULL,
     payload         text NOT NULL,
     created_at      double precision NOT NULL,
-    -- pending (a job, due at "due"), sent, or dead (gave up; replayable)
+    -- pending (a job), sent, or dead (gave up; replayable); only the first pending
+    -- event of a (target, conversation) has a "due" time: the next one gets it when
+    -- that one leaves pending, so that claiming never scans a blocked backlog
     state           text NOT NULL CHECK (state IN ('pending', 'sent', 'dead')),
     attempts        integer NOT NULL DEFAULT 0,
     due             double precision,
@@ -76,7 +78,7 @@ CREATE TABLE outbox (
     delivered_at    double precision,
     UNIQUE (event_id, target)
 );
-CREATE INDEX outbox_due ON outbox (due) WHERE state = 'pending';
+CREATE INDEX outbox_due ON outbox (due) WHERE state = 'pending' AND due IS NOT NULL;
 CREATE INDEX outbox_order ON outbox (target, conversation_id, n) WHERE state = 'pending';
 CREATE INDEX outbox_target ON outbox (target, n);
 CREATE INDEX outbox_sent ON outbox (delivered_at) WHERE state = 'sent';
