@@ -119,9 +119,7 @@ async def test_the_contact_asking_for_a_person_hands_over(node: Node, receiver: 
     assert handover.conversation["state"] == "waiting"
 
 
-async def test_a_bot_closing_a_chat_ends_it_for_the_visitor(
-    node: Node, receiver: Receiver
-) -> None:
+async def test_a_bot_closing_a_chat_ends_it_for_the_visitor(node: Node, receiver: Receiver) -> None:
     key = await bot_first(node, receiver.url)
     guest, cid = await chat(node)
     await receiver.wait_events("conversation.started")
