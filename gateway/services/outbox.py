@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 from gateway.errors import NotFound
 from gateway.model.integrations import OutboxEvent, OutboxState
+from gateway.model.records import Contact
 from gateway.ports.store.base import Store
 from gateway.services.deliveries import Outcome, failed, retry_delay
 from gateway.services.directory import Directory
@@ -36,6 +37,8 @@ log = logging.getLogger("gateway.outbox")
 
 HOUSEKEEPING_EVERY = 3600.0  # seconds between purges of old events and idempotency keys
 COALESCE = 0.05  # seconds a claim waits for more free slots (fewer, larger claims)
+CONTACT_TTL = 30.0  # seconds a contact read for events is reused
+CONTACT_CACHE = 10_000
 
 
 class Receiver(NamedTuple):
@@ -77,6 +80,8 @@ class Outbox:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._swept = 0.0
+        self._sent: list[int] = []
+        self._contacts: dict[str, tuple[Contact | None, float]] = {}
 
     def register(self, prefix: str, resolver: Resolver) -> None:
         """Targets ``<prefix>:<id>`` are resolved by ``resolver(id)``."""
@@ -118,37 +123,40 @@ class Outbox:
     # -- the worker ------------------------------------------------------------------------
     async def _run(self) -> None:
         # Claims only what free slots can start at once, as they free: a slow receiver
-        # holds its own slots, never the others' events. Claims are batched (one
-        # transaction for many): a few free slots wait up to COALESCE for more.
+        # holds its own slots, never the others' events. The store is asked little: a
+        # claim, and a record of what was delivered, at most every COALESCE seconds,
+        # each one transaction for many events (on SQLite every statement takes the one
+        # connection the chat's messages need too).
         loop = asyncio.get_running_loop()
         inflight: set[asyncio.Task[None]] = set()
-        last_claim = 0.0
+        last_claim = last_flush = 0.0
         try:
             while True:
                 self._wake.clear()
+                now = loop.time()
+                if self._sent and (len(self._sent) >= self.batch or now - last_flush >= COALESCE):
+                    last_flush = now
+                    await self._flush_sent()
                 room = self.concurrency - len(inflight)
                 want = min(self.batch, room)
-                since = loop.time() - last_claim
                 events: list[OutboxEvent] = []
-                if want > 0 and (want >= self.concurrency // 2 or since >= COALESCE):
-                    last_claim = loop.time()
+                if want > 0 and now - last_claim >= COALESCE:
+                    last_claim = now
                     try:
                         events = await self._store.claim_outbox(self._clock(), self.lease, want)
                     except Exception as exc:  # the store is down: try again at the next poll
                         log.warning("claiming outbox events failed: %s", exc)
-                    if len(events) == want and len(inflight) + want < self.concurrency:
-                        self._wake.set()  # more may be due: claim again while there is room
                 for event in events:
                     task = asyncio.create_task(self._attempt(event))
                     inflight.add(task)
                     task.add_done_callback(inflight.discard)
-                if not inflight:
+                if not inflight and not self._sent:
                     await self._housekeeping()
-                # until a wake-up, a freed slot, or the next poll (sooner when slots
-                # wait for company)
+                # until a wake-up, a freed slot, or the next poll; sooner when a claim or
+                # a record is held back to gather more
                 timeout = self.poll
-                if want > 0 and not events and since < COALESCE:
-                    timeout = COALESCE - since
+                if self._sent or (events and len(events) == want):
+                    timeout = COALESCE
                 wake = asyncio.ensure_future(self._wake.wait())
                 try:
                     await asyncio.wait(
@@ -156,9 +164,20 @@ class Outbox:
                     )
                 finally:
                     wake.cancel()
+                pause = COALESCE - (loop.time() - last_claim)
+                if pause > 0 and (self._wake.is_set() or len(inflight) < self.concurrency):
+                    await asyncio.sleep(pause)  # gather what else comes before claiming
         finally:
             for task in inflight:
                 task.cancel()
+            await self._flush_sent()
+
+    async def _flush_sent(self) -> None:
+        done, self._sent = self._sent, []
+        try:
+            await self._store.outbox_sent(done, self._clock())
+        except Exception as exc:  # their claims expire and they are sent again (same ids)
+            log.warning("recording %d delivered events failed: %s", len(done), exc)
 
     async def _attempt(self, event: OutboxEvent) -> None:
         endpoint = self.resolve(event.target)
@@ -180,19 +199,35 @@ class Outbox:
         await self._record(event, outcome)
 
     async def _body(self, event: OutboxEvent) -> bytes:
-        contact = None
         contact_id = event.payload.get("conversation", {}).get("contact_id", "")
-        if contact_id:
-            with contextlib.suppress(NotFound):
-                contact = await self._store.get_contact(contact_id)
         return event_json(
-            event.event_id, event.type, event.created_at, event.payload, self._dir, contact
+            event.event_id,
+            event.type,
+            event.created_at,
+            event.payload,
+            self._dir,
+            await self._contact(contact_id) if contact_id else None,
         )
+
+    async def _contact(self, contact_id: str) -> Contact | None:
+        """The contact, read at most every CONTACT_TTL seconds (a conversation's events
+        come in bursts; a changed name shows in the next ones)."""
+        now = self._clock()
+        cached = self._contacts.get(contact_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        contact = None
+        with contextlib.suppress(NotFound):
+            contact = await self._store.get_contact(contact_id)
+        if len(self._contacts) >= CONTACT_CACHE:
+            self._contacts.pop(next(iter(self._contacts)))
+        self._contacts[contact_id] = (contact, now + CONTACT_TTL)
+        return contact
 
     async def _record(self, event: OutboxEvent, outcome: Outcome) -> None:
         try:
             if outcome.sent:
-                await self._store.outbox_sent(event.n, self._clock())
+                self._sent.append(event.n)  # recorded with others (_flush_sent)
             elif outcome.retryable and event.attempts < self.max_attempts:
                 wait = retry_delay(event.attempts, base=self.retry_base)
                 if outcome.retry_after is not None:

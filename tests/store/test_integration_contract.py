@@ -274,7 +274,7 @@ async def test_each_target_gets_a_conversations_events_in_order(store: Store) ->
     # while a0 is claimed (not yet due again) nothing of cv1 is claimed for that target
     assert await store.claim_outbox(110.0, 30.0, 10) == []
     by = {(e.target, e.event_id): e for e in first}
-    await store.outbox_sent(by["wh1", "a0"].n, 111.0)
+    await store.outbox_sent([by["wh1", "a0"].n], 111.0)
     await store.outbox_retry(by["wh2", "a0"].n, 115.0, "timeout")
     assert [(e.target, e.event_id) for e in await store.claim_outbox(112.0, 30.0, 10)] == [
         ("wh1", "a1")
@@ -290,7 +290,7 @@ async def test_each_target_gets_a_conversations_events_in_order(store: Store) ->
     await store.outbox_dead(again.n, "gave up")
     [nxt] = await store.claim_outbox(117.0, 30.0, 10)
     assert (nxt.target, nxt.event_id) == ("wh2", "a1")
-    await store.outbox_sent(nxt.n, 118.0)
+    await store.outbox_sent([nxt.n], 118.0)
     [last] = await store.list_outbox("wh2", state="pending")
     assert (last.event_id, last.due) == ("a2", 118.0)  # due when the one before was sent
     dead = await store.list_outbox("wh2", state="dead")
@@ -317,7 +317,7 @@ async def test_a_dead_event_is_replayed_and_old_sent_ones_are_purged(store: Stor
     assert await store.claim_outbox(199.0, 30.0, 10) == []
     [e] = await store.claim_outbox(200.0, 30.0, 10)
     assert e.attempts == 1
-    await store.outbox_sent(e.n, 210.0)
+    await store.outbox_sent([e.n], 210.0)
     assert (await store.list_outbox("wh"))[0].delivered_at == 210.0
     assert await store.purge_outbox(210.0) == 0
     assert await store.purge_outbox(211.0) == 1

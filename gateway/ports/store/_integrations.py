@@ -4,6 +4,8 @@ operation means)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 
 from gateway.errors import Conflict, NotFound
@@ -22,6 +24,7 @@ from gateway.ports.store._rows import (
     OUTBOX_COLUMNS,
     SELECT_MESSAGES,
     WEBHOOKS,
+    Conn,
     Row,
     SQLBase,
     decode_message,
@@ -194,8 +197,11 @@ class IntegrationRows(SQLBase):
                 )
         return events
 
-    async def outbox_sent(self, n: int, now: float) -> None:
-        await self._leave_pending(n, "sent", "", now, now)
+    async def outbox_sent(self, ns: Sequence[int], now: float) -> None:
+        if ns:
+            async with self._transaction() as c:
+                for n in ns:
+                    await self._leave_pending(c, n, "sent", "", now, now)
 
     async def outbox_retry(self, n: int, due: float, error: str) -> None:
         async with self._connection() as c:
@@ -207,31 +213,32 @@ class IntegrationRows(SQLBase):
             )
 
     async def outbox_dead(self, n: int, error: str) -> None:
-        await self._leave_pending(n, "dead", error, None, None)
+        async with self._transaction() as c:
+            await self._leave_pending(c, n, "dead", error, None, None)
 
+    @staticmethod
     async def _leave_pending(
-        self, n: int, state: str, error: str, delivered_at: float | None, now: float | None
+        c: Conn, n: int, state: str, error: str, delivered_at: float | None, now: float | None
     ) -> None:
         """The event is done with (sent or dead): the next pending event of its target
-        and conversation becomes due, in the same transaction."""
-        async with self._transaction() as c:
-            row = await c.fetchrow(
-                "UPDATE outbox SET state = $2, due = NULL, last_error = $3, delivered_at = $4"
-                " WHERE n = $1 AND state = 'pending' RETURNING target, conversation_id, created_at",
-                n,
-                state,
-                error,
-                delivered_at,
+        and conversation becomes due, in the caller's transaction."""
+        row = await c.fetchrow(
+            "UPDATE outbox SET state = $2, due = NULL, last_error = $3, delivered_at = $4"
+            " WHERE n = $1 AND state = 'pending' RETURNING target, conversation_id, created_at",
+            n,
+            state,
+            error,
+            delivered_at,
+        )
+        if row is not None:
+            await c.execute(
+                "UPDATE outbox SET due = $3 WHERE n = (SELECT min(n) FROM outbox"
+                " WHERE target = $1 AND conversation_id = $2 AND state = 'pending')"
+                " AND due IS NULL",
+                row[0],
+                row[1],
+                now if now is not None else row[2],
             )
-            if row is not None:
-                await c.execute(
-                    "UPDATE outbox SET due = $3 WHERE n = (SELECT min(n) FROM outbox"
-                    " WHERE target = $1 AND conversation_id = $2 AND state = 'pending')"
-                    " AND due IS NULL",
-                    row[0],
-                    row[1],
-                    now if now is not None else row[2],
-                )
 
     async def list_outbox(
         self, target: str, *, state: OutboxState | None = None, limit: int = 50

@@ -6,6 +6,7 @@ interface (base.py); one transaction per call, like the rest."""
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 
 from gateway.model.integrations import (
     ApiKey,
@@ -96,8 +97,8 @@ class IntegrationStore(abc.ABC):
         counts one more attempt. Oldest due first."""
 
     @abc.abstractmethod
-    async def outbox_sent(self, n: int, now: float) -> None:
-        """The event was delivered (a pending event only)."""
+    async def outbox_sent(self, ns: Sequence[int], now: float) -> None:
+        """These events were delivered (pending ones only), in one transaction."""
 
     @abc.abstractmethod
     async def outbox_retry(self, n: int, due: float, error: str) -> None:
