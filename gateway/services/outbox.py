@@ -80,7 +80,10 @@ class Outbox:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._swept = 0.0
+        # what came of the attempts since the last flush (_record, _flush)
         self._sent: list[int] = []
+        self._retry: list[tuple[int, float, str]] = []
+        self._dead: list[tuple[int, str]] = []
         self._contacts: dict[str, tuple[Contact | None, float]] = {}
 
     def register(self, prefix: str, resolver: Resolver) -> None:
@@ -134,9 +137,11 @@ class Outbox:
             while True:
                 self._wake.clear()
                 now = loop.time()
-                if self._sent and (len(self._sent) >= self.batch or now - last_flush >= COALESCE):
+                if self._pending_records and (
+                    self._pending_records >= self.batch or now - last_flush >= COALESCE
+                ):
                     last_flush = now
-                    await self._flush_sent()
+                    await self._flush()
                 room = self.concurrency - len(inflight)
                 want = min(self.batch, room)
                 events: list[OutboxEvent] = []
@@ -150,12 +155,12 @@ class Outbox:
                     task = asyncio.create_task(self._attempt(event))
                     inflight.add(task)
                     task.add_done_callback(inflight.discard)
-                if not inflight and not self._sent:
+                if not inflight and not self._pending_records:
                     await self._housekeeping()
                 # until a wake-up, a freed slot, or the next poll; sooner when a claim or
                 # a record is held back to gather more
                 timeout = self.poll
-                if self._sent or (events and len(events) == want):
+                if self._pending_records or (events and len(events) == want):
                     timeout = COALESCE
                 wake = asyncio.ensure_future(self._wake.wait())
                 try:
@@ -170,14 +175,20 @@ class Outbox:
         finally:
             for task in inflight:
                 task.cancel()
-            await self._flush_sent()
+            await self._flush()
 
-    async def _flush_sent(self) -> None:
-        done, self._sent = self._sent, []
+    @property
+    def _pending_records(self) -> int:
+        return len(self._sent) + len(self._retry) + len(self._dead)
+
+    async def _flush(self) -> None:
+        """Record what came of the attempts since the last flush, in one transaction."""
+        sent, retry, dead = self._sent, self._retry, self._dead
+        self._sent, self._retry, self._dead = [], [], []
         try:
-            await self._store.outbox_sent(done, self._clock())
-        except Exception as exc:  # their claims expire and they are sent again (same ids)
-            log.warning("recording %d delivered events failed: %s", len(done), exc)
+            await self._store.record_outbox(self._clock(), sent=sent, retry=retry, dead=dead)
+        except Exception as exc:  # their claims expire and they are tried again (same ids)
+            log.warning("recording delivery attempts failed: %s", exc)
 
     async def _attempt(self, event: OutboxEvent) -> None:
         endpoint = self.resolve(event.target)
@@ -196,7 +207,7 @@ class Outbox:
             except Exception:
                 log.exception("delivering %s to %s failed", event.event_id, event.target)
                 outcome = failed("an unexpected error; retrying", retryable=True)
-        await self._record(event, outcome)
+        self._record(event, outcome)
 
     async def _body(self, event: OutboxEvent) -> bytes:
         contact_id = event.payload.get("conversation", {}).get("contact_id", "")
@@ -224,25 +235,21 @@ class Outbox:
         self._contacts[contact_id] = (contact, now + CONTACT_TTL)
         return contact
 
-    async def _record(self, event: OutboxEvent, outcome: Outcome) -> None:
-        try:
-            if outcome.sent:
-                self._sent.append(event.n)  # recorded with others (_flush_sent)
-            elif outcome.retryable and event.attempts < self.max_attempts:
-                wait = retry_delay(event.attempts, base=self.retry_base)
-                if outcome.retry_after is not None:
-                    wait = max(wait, outcome.retry_after)
-                await self._store.outbox_retry(event.n, self._clock() + wait, outcome.reason)
-            else:
-                reason = outcome.reason
-                if outcome.retryable:
-                    reason = f"gave up after {event.attempts} attempts: {reason}"
-                log.warning(
-                    "event %s for %s dead-lettered: %s", event.event_id, event.target, reason
-                )
-                await self._store.outbox_dead(event.n, reason)
-        except Exception as exc:  # the claim expires and the event is tried again
-            log.warning("recording the delivery of %s failed: %s", event.event_id, exc)
+    def _record(self, event: OutboxEvent, outcome: Outcome) -> None:
+        """What came of an attempt, kept for the next flush."""
+        if outcome.sent:
+            self._sent.append(event.n)
+        elif outcome.retryable and event.attempts < self.max_attempts:
+            wait = retry_delay(event.attempts, base=self.retry_base)
+            if outcome.retry_after is not None:
+                wait = max(wait, outcome.retry_after)
+            self._retry.append((event.n, self._clock() + wait, outcome.reason))
+        else:
+            reason = outcome.reason
+            if outcome.retryable:
+                reason = f"gave up after {event.attempts} attempts: {reason}"
+            log.warning("event %s for %s dead-lettered: %s", event.event_id, event.target, reason)
+            self._dead.append((event.n, reason))
 
     async def _housekeeping(self) -> None:
         now = self._clock()

@@ -274,8 +274,9 @@ async def test_each_target_gets_a_conversations_events_in_order(store: Store) ->
     # while a0 is claimed (not yet due again) nothing of cv1 is claimed for that target
     assert await store.claim_outbox(110.0, 30.0, 10) == []
     by = {(e.target, e.event_id): e for e in first}
-    await store.outbox_sent([by["wh1", "a0"].n], 111.0)
-    await store.outbox_retry(by["wh2", "a0"].n, 115.0, "timeout")
+    await store.record_outbox(
+        111.0, sent=[by["wh1", "a0"].n], retry=[(by["wh2", "a0"].n, 115.0, "timeout")]
+    )
     assert [(e.target, e.event_id) for e in await store.claim_outbox(112.0, 30.0, 10)] == [
         ("wh1", "a1")
     ]
@@ -287,10 +288,10 @@ async def test_each_target_gets_a_conversations_events_in_order(store: Store) ->
         "timeout",
     )
     # dead-lettered, it steps aside: the target's next event of the conversation goes on
-    await store.outbox_dead(again.n, "gave up")
+    await store.record_outbox(117.0, dead=[(again.n, "gave up")])
     [nxt] = await store.claim_outbox(117.0, 30.0, 10)
     assert (nxt.target, nxt.event_id) == ("wh2", "a1")
-    await store.outbox_sent([nxt.n], 118.0)
+    await store.record_outbox(118.0, sent=[nxt.n])
     [last] = await store.list_outbox("wh2", state="pending")
     assert (last.event_id, last.due) == ("a2", 118.0)  # due when the one before was sent
     dead = await store.list_outbox("wh2", state="dead")
@@ -304,7 +305,7 @@ async def test_a_dead_event_is_replayed_and_old_sent_ones_are_purged(store: Stor
     [e] = await store.claim_outbox(100.0, 30.0, 10)
     with pytest.raises(Conflict):
         await store.replay_outbox("wh", "e1", 101.0)
-    await store.outbox_dead(e.n, "HTTP 500")
+    await store.record_outbox(150.0, dead=[(e.n, "HTTP 500")])
     replayed = await store.replay_outbox("wh", "e1", 200.0)
     assert (replayed.state, replayed.attempts, replayed.due, replayed.last_error) == (
         "pending",
@@ -317,7 +318,7 @@ async def test_a_dead_event_is_replayed_and_old_sent_ones_are_purged(store: Stor
     assert await store.claim_outbox(199.0, 30.0, 10) == []
     [e] = await store.claim_outbox(200.0, 30.0, 10)
     assert e.attempts == 1
-    await store.outbox_sent([e.n], 210.0)
+    await store.record_outbox(210.0, sent=[e.n])
     assert (await store.list_outbox("wh"))[0].delivered_at == 210.0
     assert await store.purge_outbox(210.0) == 0
     assert await store.purge_outbox(211.0) == 1

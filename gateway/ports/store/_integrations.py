@@ -197,24 +197,29 @@ class IntegrationRows(SQLBase):
                 )
         return events
 
-    async def outbox_sent(self, ns: Sequence[int], now: float) -> None:
-        if ns:
-            async with self._transaction() as c:
-                for n in ns:
-                    await self._leave_pending(c, n, "sent", "", now, now)
-
-    async def outbox_retry(self, n: int, due: float, error: str) -> None:
-        async with self._connection() as c:
-            await c.execute(
-                "UPDATE outbox SET due = $2, last_error = $3 WHERE n = $1 AND state = 'pending'",
-                n,
-                due,
-                error,
-            )
-
-    async def outbox_dead(self, n: int, error: str) -> None:
+    async def record_outbox(
+        self,
+        now: float,
+        *,
+        sent: Sequence[int] = (),
+        retry: Sequence[tuple[int, float, str]] = (),
+        dead: Sequence[tuple[int, str]] = (),
+    ) -> None:
+        if not (sent or retry or dead):
+            return
         async with self._transaction() as c:
-            await self._leave_pending(c, n, "dead", error, None, None)
+            for n in sent:
+                await self._leave_pending(c, n, "sent", "", now, now)
+            for n, due, error in retry:
+                await c.execute(
+                    "UPDATE outbox SET due = $2, last_error = $3"
+                    " WHERE n = $1 AND state = 'pending'",
+                    n,
+                    due,
+                    error,
+                )
+            for n, error in dead:
+                await self._leave_pending(c, n, "dead", error, None, now)
 
     @staticmethod
     async def _leave_pending(

@@ -129,7 +129,7 @@ OUTBOX_COLUMNS = (
     " due, last_error, delivered_at"
 )
 # Due at once when it is the first pending event of its (target, conversation); else it
-# waits, undue, for the one before it to leave pending (outbox_sent and outbox_dead).
+# waits, undue, for the one before it to leave pending (record_outbox).
 _INSERT_OUTBOX = (
     "INSERT INTO outbox (event_id, target, type, conversation_id, payload, created_at,"
     " state, due) SELECT $1, CAST($2 AS TEXT), $3, CAST($4 AS TEXT), $5,"

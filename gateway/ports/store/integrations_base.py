@@ -97,17 +97,18 @@ class IntegrationStore(abc.ABC):
         counts one more attempt. Oldest due first."""
 
     @abc.abstractmethod
-    async def outbox_sent(self, ns: Sequence[int], now: float) -> None:
-        """These events were delivered (pending ones only), in one transaction."""
-
-    @abc.abstractmethod
-    async def outbox_retry(self, n: int, due: float, error: str) -> None:
-        """Delivering failed for now: due again at ``due`` (a pending event only)."""
-
-    @abc.abstractmethod
-    async def outbox_dead(self, n: int, error: str) -> None:
-        """Delivering failed for good: dead-lettered (a pending event only). The
-        target's later events of the conversation go on."""
+    async def record_outbox(
+        self,
+        now: float,
+        *,
+        sent: Sequence[int] = (),
+        retry: Sequence[tuple[int, float, str]] = (),
+        dead: Sequence[tuple[int, str]] = (),
+    ) -> None:
+        """What came of claimed events, in one transaction (pending ones only): ``sent``
+        (delivered at ``now``), ``retry`` (n, due again at, why), ``dead`` (n, why:
+        dead-lettered). An event leaving pending makes the next pending event of its
+        target and conversation due: a dead one steps aside, the others go on."""
 
     @abc.abstractmethod
     async def list_outbox(
