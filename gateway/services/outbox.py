@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from gateway.errors import NotFound
@@ -35,10 +36,24 @@ from gateway.services.webhooks import WebhookSender
 
 log = logging.getLogger("gateway.outbox")
 
+PER_TARGET = 4  # attempts under way to one target at most (claims stop at it)
 HOUSEKEEPING_EVERY = 3600.0  # seconds between purges of old events and idempotency keys
 COALESCE = 0.05  # seconds a claim waits for more free slots (fewer, larger claims)
 CONTACT_TTL = 30.0  # seconds a contact read for events is reused
 CONTACT_CACHE = 10_000
+
+
+@dataclass
+class _Health:
+    """A target's state on this node: attempts under way, failures in a row, and until
+    when it is left alone. A target that failed is tried again with one event at a time
+    (the others wait, not counting attempts), after a backoff that grows with its
+    failures: a receiver that is down costs one attempt per backoff, not one per
+    conversation with events for it."""
+
+    inflight: int = 0
+    streak: int = 0
+    paused_until: float = 0.0
 
 
 class Receiver(NamedTuple):
@@ -84,6 +99,7 @@ class Outbox:
         self._sent: list[int] = []
         self._retry: list[tuple[int, float, str]] = []
         self._dead: list[tuple[int, str]] = []
+        self._health: dict[str, _Health] = {}
         self._contacts: dict[str, tuple[Contact | None, float]] = {}
 
     def register(self, prefix: str, resolver: Resolver) -> None:
@@ -148,7 +164,9 @@ class Outbox:
                 if want > 0 and now - last_claim >= COALESCE:
                     last_claim = now
                     try:
-                        events = await self._store.claim_outbox(self._clock(), self.lease, want)
+                        events = await self._store.claim_outbox(
+                            self._clock(), self.lease, want, skip=self._skip()
+                        )
                     except Exception as exc:  # the store is down: try again at the next poll
                         log.warning("claiming outbox events failed: %s", exc)
                 for event in events:
@@ -177,6 +195,18 @@ class Outbox:
                 task.cancel()
             await self._flush()
 
+    def _skip(self) -> list[str]:
+        """The targets not to claim for now: at their limit, or resting after failures
+        (then probed with one event at a time)."""
+        now = self._clock()
+        out = []
+        for target, h in self._health.items():
+            if h.inflight >= PER_TARGET or (h.streak and (h.paused_until > now or h.inflight >= 1)):
+                out.append(target)
+        for target in [t for t, h in self._health.items() if not (h.inflight or h.streak)]:
+            del self._health[target]  # healthy and idle: nothing to remember
+        return out
+
     @property
     def _pending_records(self) -> int:
         return len(self._sent) + len(self._retry) + len(self._dead)
@@ -191,6 +221,21 @@ class Outbox:
             log.warning("recording delivery attempts failed: %s", exc)
 
     async def _attempt(self, event: OutboxEvent) -> None:
+        health = self._health.setdefault(event.target, _Health())
+        health.inflight += 1
+        try:
+            outcome = await self._post(event)
+        finally:
+            health.inflight -= 1
+        if outcome.sent:
+            health.streak, health.paused_until = 0, 0.0
+        elif outcome.retryable and self._clock() >= health.paused_until:
+            # once per pause: the other attempts under way when it failed add nothing
+            health.streak += 1
+            health.paused_until = self._clock() + retry_delay(health.streak, base=self.retry_base)
+        self._record(event, outcome)
+
+    async def _post(self, event: OutboxEvent) -> Outcome:
         endpoint = self.resolve(event.target)
         if endpoint is None:
             outcome = failed(f"{event.target} is gone or inactive", retryable=False)
@@ -207,7 +252,7 @@ class Outbox:
             except Exception:
                 log.exception("delivering %s to %s failed", event.event_id, event.target)
                 outcome = failed("an unexpected error; retrying", retryable=True)
-        self._record(event, outcome)
+        return outcome
 
     async def _body(self, event: OutboxEvent) -> bytes:
         contact_id = event.payload.get("conversation", {}).get("contact_id", "")

@@ -325,6 +325,15 @@ async def test_a_dead_event_is_replayed_and_old_sent_ones_are_purged(store: Stor
     assert await store.list_outbox("wh") == []
 
 
+async def test_a_claim_skips_the_targets_it_is_told_to(store: Store) -> None:
+    await conversation(store, "cv1")
+    await store.update_conversation("cv1", priority=1, announce=[announce("e1", "down", "up")])
+    [e] = await store.claim_outbox(100.0, 30.0, 10, skip=["down"])
+    assert e.target == "up"
+    [e] = await store.claim_outbox(100.0, 30.0, 10, skip=["up", "other"])
+    assert (e.target, e.attempts) == ("down", 1)
+
+
 async def test_two_claimers_never_take_the_same_event(store: Store) -> None:
     for i in range(6):
         await conversation(store, f"cv{i}")

@@ -172,17 +172,25 @@ class IntegrationRows(SQLBase):
         await self._delete(WEBHOOKS, webhook_id)
 
     # -- the outbox ----------------------------------------------------------------------
-    async def claim_outbox(self, now: float, lease: float, limit: int) -> list[OutboxEvent]:
+    async def claim_outbox(
+        self, now: float, lease: float, limit: int, *, skip: Sequence[str] = ()
+    ) -> list[OutboxEvent]:
         columns = ", ".join("m." + col for col in OUTBOX_COLUMNS.split(", "))
+        skipped = ""
+        if skip:
+            skipped = (
+                " AND m.target NOT IN (" + ", ".join(f"${i + 3}" for i in range(len(skip))) + ")"
+            )
         async with self._transaction() as c:
             rows = await c.fetch(
                 f"SELECT {columns} FROM outbox m"
-                " WHERE m.state = 'pending' AND m.due <= $1 AND NOT EXISTS ("
+                f" WHERE m.state = 'pending' AND m.due <= $1{skipped} AND NOT EXISTS ("
                 "SELECT 1 FROM outbox e WHERE e.target = m.target"
                 " AND e.conversation_id = m.conversation_id AND e.state = 'pending'"
                 f" AND e.n < m.n) ORDER BY m.due, m.n LIMIT $2{self._claim_lock}",
                 now,
                 limit,
+                *skip,
             )
             events = []
             for r in rows:

@@ -90,11 +90,13 @@ class IntegrationStore(abc.ABC):
 
     # -- the outbox ----------------------------------------------------------------------
     @abc.abstractmethod
-    async def claim_outbox(self, now: float, lease: float, limit: int) -> list[OutboxEvent]:
+    async def claim_outbox(
+        self, now: float, lease: float, limit: int, *, skip: Sequence[str] = ()
+    ) -> list[OutboxEvent]:
         """In one transaction, claim up to ``limit`` pending events that are due, the
         earliest pending one of each (target, conversation) only (so each target gets a
-        conversation's events in order): each becomes due again at ``now + lease`` and
-        counts one more attempt. Oldest due first."""
+        conversation's events in order), none for the targets in ``skip``: each becomes
+        due again at ``now + lease`` and counts one more attempt. Oldest due first."""
 
     @abc.abstractmethod
     async def record_outbox(
