@@ -85,7 +85,7 @@ class AgentDesk:
         if tracked and created:
             self._deliveries.wake()
         if announce and created:
-            self._outbox.wake()
+            self._outbox.wake(announce)
         if created:
             metrics.MESSAGES.labels(sender="agent").inc()
         # Published again for a retry too: the first attempt may have stored the message

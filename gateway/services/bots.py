@@ -105,7 +105,7 @@ class BotDesk:
             if tracked:
                 self._deliveries.wake()
             if announce:
-                self._outbox.wake()
+                self._outbox.wake(announce)
         name = self._dir.touchpoint_name(bot_id)
         frame = p.encode(frame_for(msg, name))
         await self._notifier.contact(conv, MessageNote(msg, name, frame))

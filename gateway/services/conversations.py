@@ -223,7 +223,7 @@ class ConversationService:
             announce=announce,
         )
         if announce and created:
-            self._outbox.wake()
+            self._outbox.wake(announce)
         return message, created, after
 
     # -- writing, reading, typing ------------------------------------------------------

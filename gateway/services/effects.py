@@ -102,7 +102,7 @@ class Effects:
         """The change, and its announcements in the same transaction."""
         conv = await self.store.update_conversation(conversation_id, announce=announce, **changes)
         if announce:
-            self.outbox.wake()
+            self.outbox.wake(announce)
         return conv
 
     async def carry_out(self, decisions: Iterable[r.Decision], now: float) -> None:
@@ -296,7 +296,7 @@ async def _persist_auto_reply(fx: Effects, d: r.AutoReply, now: float) -> Stored
     if tracked:
         fx.deliveries.wake()
     if announce and created:
-        fx.outbox.wake()
+        fx.outbox.wake(announce)
     return conv, [msg]
 
 

@@ -21,12 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from gateway.errors import NotFound
-from gateway.model.integrations import OutboxEvent, OutboxState
+from gateway.model.integrations import Announcement, OutboxEvent, OutboxState
 from gateway.model.records import Contact
 from gateway.ports.store.base import Store
 from gateway.services.deliveries import Outcome, failed, retry_delay
@@ -114,8 +114,12 @@ class Outbox:
         hook = self._dir.webhooks.get(target)
         return Receiver(hook.url, hook.secret) if hook is not None and hook.active else None
 
-    def wake(self) -> None:
-        """Events were written on this node: claim them now rather than at the next poll."""
+    def wake(self, announced: Iterable[Announcement] = ()) -> None:
+        """Events were written on this node: claim them now rather than at the next poll
+        (not for targets left alone for now: a wake-up could claim nothing for them)."""
+        targets = {t for a in announced for t in a.targets}
+        if targets and targets <= set(self._skip()):
+            return
         self._wake.set()
 
     async def start(self) -> None:
@@ -180,6 +184,12 @@ class Outbox:
                 timeout = self.poll
                 if self._pending_records or (events and len(events) == want):
                     timeout = COALESCE
+                # probe a resting receiver as soon as its rest is over (not while a
+                # probe is under way: its end wakes the loop anyway)
+                clock = self._clock()
+                rested = [h.paused_until for h in self._health.values() if h.paused_until > clock]
+                if rested:
+                    timeout = max(COALESCE, min(timeout, min(rested) - clock))
                 wake = asyncio.ensure_future(self._wake.wait())
                 try:
                     await asyncio.wait(
