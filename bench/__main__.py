@@ -21,6 +21,8 @@ WORKLOADS = {
     "idle": "bench.idle",
     "contact-center": "bench.contact_center",
     "automations": "bench.automations",
+    "attachments": "bench.attachments",
+    "webhooks": "bench.webhooks",
     "report": "bench.report",
     "all": "bench.all",
 }

@@ -18,13 +18,24 @@ from typing import Any
 
 from bench import report
 
-ORDER = ("router", "bus", "relay", "idle", "contact-center", "automations")
+ORDER = (
+    "router",
+    "bus",
+    "relay",
+    "idle",
+    "contact-center",
+    "attachments",
+    "webhooks",
+    "automations",
+)
 MODULES = {
     "router": "bench.router",
     "bus": "bench.bus",
     "relay": "bench.relay",
     "idle": "bench.idle",
     "contact-center": "bench.contact_center",
+    "attachments": "bench.attachments",
+    "webhooks": "bench.webhooks",
     "automations": "bench.automations",
 }
 

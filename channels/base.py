@@ -27,19 +27,27 @@ from dataclasses import dataclass
 
 from starlette.routing import BaseRoute
 
+from gateway import protocol as p
 from gateway.auth import Tokens
+from gateway.errors import InvalidInput
+from gateway.model.channel_state import Content
 from gateway.model.channels import ChannelName, ChannelSpec, channel
-from gateway.model.records import Conversation, Message, Touchpoint
+from gateway.model.records import Agent, Conversation, Message, Touchpoint
 from gateway.ports.presence import Presence
+from gateway.services.attachments import Attachments
 from gateway.services.bots import BotDesk
+from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.deliveries import Deliveries, Outcome, failed
 from gateway.services.directory import Directory
+from gateway.services.exclusive import Exclusive
 from gateway.services.integration_keys import ApiKeys, Idempotency
+from gateway.services.notices import AdminNotices
 from gateway.services.notify import ContactNote, Notifier
 from gateway.services.outbox import Outbox
 from gateway.services.webhooks import WebhookSender
+from gateway.services.windows import SessionWindows
 from gateway.settings import Settings
 from gateway.web.hub import Hub
 from gateway.web.limits import Limits
@@ -56,6 +64,7 @@ class Core:
     directory: Directory
     conversations: ConversationService
     contacts: ContactService
+    attachments: Attachments
     deliveries: Deliveries
     notifier: Notifier
     presence: Presence
@@ -63,6 +72,13 @@ class Core:
     hub: Hub
     limits: Limits
     clock: Callable[[], float]
+    # what the core keeps for the channel: cursors, connections, refs, content
+    state: ChannelState
+    # work that runs on one node at a time (one lease per piece)
+    exclusive: Exclusive
+    # session windows (WhatsApp 24 h, Messenger 7 days) and the admins' notices
+    windows: SessionWindows
+    notices: AdminNotices
     bots: BotDesk
     outbox: Outbox
     webhooks: WebhookSender
@@ -71,12 +87,14 @@ class Core:
 
 
 class ChannelAdapter(abc.ABC):
-    """One channel's adapter. Subclasses set :attr:`name`."""
+    """One channel's adapter. Subclasses set :attr:`name`, and :attr:`secret_settings`
+    when their touchpoints' settings hold secrets."""
 
     name: ChannelName
-    # keys of the touchpoints' channel settings that are secrets: the admin API takes
-    # them but never shows them (it says "<key>_set": true or false), and nothing logs them
-    secret_settings: frozenset[str] = frozenset()
+    # keys of the touchpoint's ``settings`` that are secrets (passwords, tokens): the
+    # admin API never shows them (only ``<key>_set``), keeps them when an edit leaves
+    # them out, and nothing logs them
+    secret_settings: tuple[str, ...] = ()
 
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -116,9 +134,19 @@ class ChannelAdapter(abc.ABC):
         """Show a notice to the conversation's contact, as this channel can (a live
         channel's sockets; a tracked channel's messages go through ``deliver``)."""
 
+    async def conversation_state(self, conv: Conversation) -> p.ChannelState | None:
+        """What the console shows of this channel's rules on the conversation now (the
+        session window, an opt-out, whether attachments can be sent); None: nothing."""
+        return None
+
     async def check_outbound(self, conv: Conversation) -> None:  # noqa: B027 - optional
         """Refuse, with a GatewayError, a message to this contact that must not be sent
         now (an opted-out number, a closed session window). Tracked channels only."""
+
+    async def check_content(self, conv: Conversation, agent: Agent, content: Content) -> Content:
+        """An agent's message content on this channel (email: recipients, subject, HTML),
+        normalised, or InvalidInput naming every bad field. Tracked channels only."""
+        raise InvalidInput([("content", f"{self.name} messages carry no content")])
 
     async def deliver(self, conv: Conversation, message: Message) -> Outcome:
         """Send one stored message to the contact through the provider (tracked

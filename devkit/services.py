@@ -1,5 +1,6 @@
-"""Real servers for the tests, the benchmarks and scripts/cluster: PostgreSQL, Redis and
-the gateway itself.
+"""Real servers for the tests, the benchmarks and scripts/cluster: PostgreSQL, Redis,
+Dovecot (IMAP, for the email channel), an S3-compatible object store (moto in server
+mode) and the gateway itself.
 
 Each is started from its real binary in a temporary directory on a free loopback port
 and stopped at the end. A missing binary is an error with the package to install, never
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import grp
+import imaplib
 import os
 import pwd
 import shutil
@@ -216,6 +219,85 @@ def start_redis() -> Redis:
     return Redis(f"redis://127.0.0.1:{port}/0", port, proc)
 
 
+# Credentials the S3 server accepts (moto takes any); the gateway reads them from the
+# usual AWS variables.
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "gateway-test",
+    "AWS_SECRET_ACCESS_KEY": "gateway-test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@dataclass
+class S3Server:
+    """moto's S3 in server mode: a real HTTP server speaking the S3 API."""
+
+    endpoint: str
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    def url(self, bucket: str, prefix: str = "") -> str:
+        """A GATEWAY_BLOB_URL for a bucket on this server."""
+        return f"s3://{bucket}/{prefix}?endpoint={self.endpoint}"
+
+    def create_bucket(self, bucket: str) -> None:
+        import boto3  # dev dependency: the tests' own S3 client
+
+        client = boto3.client("s3", endpoint_url=self.endpoint, **_boto_env())
+        client.create_bucket(Bucket=bucket)
+
+    def keys(self, bucket: str) -> list[str]:
+        """Every object key in a bucket (a test looks for what is left)."""
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=self.endpoint, **_boto_env())
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+    @staticmethod
+    def bucket_of(blob_url: str) -> str:
+        """The bucket of a GATEWAY_BLOB_URL made by ``url``."""
+        return blob_url.removeprefix("s3://").split("/", 1)[0]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _boto_env() -> dict[str, str]:
+    return {
+        "aws_access_key_id": S3_ENV["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": S3_ENV["AWS_SECRET_ACCESS_KEY"],
+        "region_name": S3_ENV["AWS_DEFAULT_REGION"],
+    }
+
+
+def start_s3() -> S3Server:
+    try:
+        import flask  # noqa: F401 - moto's server mode needs it
+        import moto.server  # noqa: F401
+    except ImportError as exc:
+        raise ServiceMissing(
+            f"moto's S3 server cannot run ({exc}): install the dev dependencies "
+            "(pip install -e '.[dev]': moto[s3], flask, flask-cors)"
+        ) from exc
+    os.environ.update(S3_ENV)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **S3_ENV},
+    )
+    wait_port(port, proc=proc)
+    return S3Server(f"http://127.0.0.1:{port}", port, proc)
+
+
 @dataclass
 class GatewayProcess:
     """A real gateway: uvicorn in its own process, as an operator runs it."""
@@ -332,3 +414,141 @@ def restart_redis(server: Redis) -> None:
         stderr=subprocess.DEVNULL,
     )
     wait_port(server.port, proc=server.proc)
+
+
+# -- Dovecot: a real IMAP server for the email channel -------------------------------------
+
+_DOVECOT_CONF = """
+protocols = imap
+listen = 127.0.0.1
+base_dir = {tmp}/run
+state_dir = {tmp}/state
+log_path = {tmp}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{tmp}/mail/%u
+default_internal_user = {internal}
+default_internal_group = {internal_group}
+default_login_user = {login}
+first_valid_uid = 0
+first_valid_gid = 0
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {tmp}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={tmp}/mail/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+protocol imap {{
+  mail_max_userip_connections = 100
+}}
+"""
+
+
+@dataclass
+class Dovecot:
+    """Dovecot's IMAP server on loopback (plain IMAP: the gateway allows unencrypted
+    connections to loopback hosts only), with mailboxes added by :meth:`add_user`."""
+
+    port: int
+    tmp: Path
+    binary: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    def add_user(self, user: str, password: str) -> None:
+        """Add a mailbox and return once Dovecot accepts its login: Dovecot re-reads its
+        passwd-file at most once a second, so a login in the same second as the last
+        lookup would be refused."""
+        with open(self.tmp / "passwd", "a") as f:
+            f.write(f"{user}:{{PLAIN}}{password}\n")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with imaplib.IMAP4("127.0.0.1", self.port, timeout=10) as client:
+                    client.login(user, password)
+                    return
+            except imaplib.IMAP4.error:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
+
+    def start(self) -> None:
+        run = self.tmp / "run"
+        shutil.rmtree(run, ignore_errors=True)
+        run.mkdir()
+        self.proc = subprocess.Popen(
+            [self.binary, "-F", "-c", str(self.tmp / "dovecot.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.tmp / "dovecot.stderr", "ab"),
+        )
+        wait_port(self.port, proc=self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self) -> str:
+        path = self.tmp / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def start_dovecot() -> Dovecot:
+    binary = shutil.which("dovecot") or (
+        "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
+    )
+    if binary is None:
+        raise ServiceMissing(
+            "dovecot not found: install the Debian package 'dovecot-imapd' (./scripts/test does)"
+        )
+    tmp = Path(tempfile.mkdtemp(prefix="gw-dovecot-"))
+    (tmp / "mail").mkdir()
+    (tmp / "state").mkdir()
+    (tmp / "passwd").touch()
+    if os.geteuid() == 0:
+        # Dovecot's login processes refuse to run as root: its own users then.
+        try:
+            internal = pwd.getpwnam("dovecot")
+            pwd.getpwnam("dovenull")
+        except KeyError as exc:
+            raise ServiceMissing("running as root needs Debian's 'dovecot' users") from exc
+        names = ("dovecot", "dovecot", "dovenull")
+        uid, gid = internal.pw_uid, internal.pw_gid
+        os.chmod(tmp, 0o755)
+        for path in (tmp / "mail", tmp / "state"):
+            os.chown(path, uid, gid)
+    else:
+        user = pwd.getpwuid(os.getuid()).pw_name
+        group = grp.getgrgid(os.getgid()).gr_name
+        names = (user, group, user)
+        uid, gid = os.getuid(), os.getgid()
+    port = free_port()
+    (tmp / "dovecot.conf").write_text(
+        _DOVECOT_CONF.format(
+            tmp=tmp,
+            internal=names[0],
+            internal_group=names[1],
+            login=names[2],
+            uid=uid,
+            gid=gid,
+            port=port,
+        )
+    )
+    server = Dovecot(port, tmp, binary)
+    server.start()
+    return server

@@ -15,43 +15,56 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
+from channels import phone
 from channels.api import ApiChannel
 from channels.base import ChannelAdapter, Core
 from channels.chat import ChatChannel
+from channels.email import EmailChannel
+from channels.messenger import MessengerChannel
+from channels.sms import SmsChannel
+from channels.whatsapp import WhatsAppChannel
 from gateway import metrics
-from gateway.auth import Tokens, load_secret, new_id
+from gateway.auth import FileLinks, Tokens, load_secret, new_id
 from gateway.cluster.lease import Leadership
 from gateway.cluster.link import ClusterLink
 from gateway.demo import DEMO_ADMIN, DEMO_AGENT, seed_demo, seed_demo_bot
 from gateway.errors import CloseCode, GatewayError
+from gateway.model.attachment_rules import chat_rule, rules
+from gateway.ports.blobs import create_blobs
 from gateway.ports.bus import create_bus
 from gateway.ports.presence import LocalPresence, Presence, RedisPresence
 from gateway.ports.store import create_store
 from gateway.services.access import AccessPolicy
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
+from gateway.services.attachments import Attachments
 from gateway.services.automations import Announcer
 from gateway.services.bots import BotDesk, handover_words
+from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
+from gateway.services.exclusive import Exclusive
 from gateway.services.integration_keys import ApiKeys, Idempotency
+from gateway.services.notices import AdminNotices
 from gateway.services.notify import Notifier
 from gateway.services.outbox import Outbox
 from gateway.services.presence_sweep import PresenceSweep
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries
 from gateway.services.webhooks import WebhookSender
+from gateway.services.windows import SessionWindows
 from gateway.settings import Settings
-from gateway.web import pages
+from gateway.web import files, pages
 from gateway.web.admin.routes import admin_routes
 from gateway.web.agent_presence import AgentSockets
 from gateway.web.agent_socket import agent_endpoint
@@ -64,7 +77,14 @@ from gateway.web.login import api_routes
 log = logging.getLogger("gateway")
 
 # The channels this build carries. Each is an adapter of channels/base.py.
-ADAPTERS: tuple[type[ChannelAdapter], ...] = (ChatChannel, ApiChannel)
+ADAPTERS: tuple[type[ChannelAdapter], ...] = (
+    ChatChannel,
+    SmsChannel,
+    WhatsAppChannel,
+    MessengerChannel,
+    EmailChannel,
+    ApiChannel,
+)
 
 
 class Node:
@@ -75,13 +95,15 @@ class Node:
         clock = time.time
         self.clock = clock
         self.node_id = settings.node_id or new_id("node")
+        secret = load_secret(settings)
         self.tokens = Tokens(
-            load_secret(settings),
+            secret,
             visitor_ttl=settings.visitor_token_ttl,
             agent_ttl=settings.agent_token_ttl,
         )
         # -- ports ---------------------------------------------------------------------
         self.store = create_store(settings.store_url)
+        self.blobs = create_blobs(settings.blob_store_url)
         self.bus = create_bus(settings.redis_url)
         self.redis: aioredis.Redis | None = None
         self.presence: Presence = LocalPresence()
@@ -123,6 +145,8 @@ class Node:
             retention=settings.outbox_retention,
             lease=settings.delivery_lease,
         )
+        self.windows = SessionWindows(self.store, clock)
+        self.notices = AdminNotices(self.store, self.directory, self.notifier, clock)
         self.shell.effects = Effects(
             self.store,
             self.directory,
@@ -147,6 +171,18 @@ class Node:
         )
         self.api_keys = ApiKeys(self.store, clock)
         self.idempotency = Idempotency(self.store, clock, settings.idempotency_ttl)
+        self.attachments = Attachments(
+            store=self.store,
+            blobs=self.blobs,
+            rules=rules(
+                chat_rule(settings.chat_attachment_types, settings.chat_attachment_max_bytes)
+            ),
+            links=FileLinks(secret),
+            clock=clock,
+            staging=Path(settings.data_dir) / "uploads",
+            orphan_age=settings.attachment_orphan_age,
+            link_ttl=settings.attachment_link_ttl,
+        )
         self.conversations = ConversationService(
             store=self.store,
             directory=self.directory,
@@ -159,18 +195,23 @@ class Node:
             announcer=self.announcer,
             outbox=self.outbox,
             bots=self.bots,
+            files=self.attachments,
+            deliveries=self.deliveries,
             clock=clock,
             backlog_page=settings.history_page_size * 4,
         )
+        self.channel_state = ChannelState(self.store, clock)
         self.desk = AgentDesk(
             store=self.store,
             directory=self.directory,
             shell=self.shell,
             access=self.access,
             notifier=self.notifier,
+            files=self.attachments,
             deliveries=self.deliveries,
             announcer=self.announcer,
             outbox=self.outbox,
+            state=self.channel_state,
             clock=clock,
         )
         self.agents = AgentService(
@@ -182,6 +223,7 @@ class Node:
             notifier=self.notifier,
             summaries=self.summaries,
             tokens=self.tokens,
+            attachment_rules=self.attachments.rules,
             clock=clock,
         )
         self.sweep = PresenceSweep(self.shell, self.presence, self.directory)
@@ -204,6 +246,7 @@ class Node:
             set_gap = getattr(self.bus, "set_gap_handler", None)
             if set_gap is not None:
                 set_gap(self.on_bus_gap)
+        self.exclusive = Exclusive(self.redis, self.node_id, settings.router_lease)
         # -- web and channels ------------------------------------------------------------
         self.limits = Limits(settings)
         self.agent_sockets = AgentSockets(self.hub, self.agents)
@@ -213,6 +256,7 @@ class Node:
             directory=self.directory,
             conversations=self.conversations,
             contacts=self.contacts,
+            attachments=self.attachments,
             deliveries=self.deliveries,
             notifier=self.notifier,
             presence=self.presence,
@@ -225,10 +269,15 @@ class Node:
             webhooks=self.webhooks,
             api_keys=self.api_keys,
             idempotency=self.idempotency,
+            state=self.channel_state,
+            exclusive=self.exclusive,
+            windows=self.windows,
+            notices=self.notices,
         )
         self.channels = [adapter(core) for adapter in ADAPTERS]
         for channel in self.channels:
             self.notifier.register(channel.name, channel)
+            self.summaries.channel_states[channel.name] = channel.conversation_state
             if channel.spec.tracked_delivery:
                 self.deliveries.register(channel.name, channel)
             self.shell.on_config(channel.configuration_changed)
@@ -240,13 +289,16 @@ class Node:
             directory=self.directory,
             contacts=self.contacts,
             conversations=self.conversations,
+            attachments=self.attachments,
             desk=self.desk,
             agents=self.agents,
             hub=self.hub,
             agent_sockets=self.agent_sockets,
             limits=self.limits,
             health=self.health,
+            channel_state=self.channel_state,
             clock=clock,
+            notices=self.notices,
             reload=self.shell.config_changed,
             endpoints=[ep for channel in self.channels for ep in channel.endpoints()],
             touchpoint_checks={c.name: c.check_touchpoint for c in self.channels},
@@ -256,6 +308,8 @@ class Node:
 
     async def start(self) -> None:
         await self.store.open()
+        await self.blobs.open()
+        await self.attachments.start()
         await self.directory.load()
         await self.presence.start()
         await self.hub.start()
@@ -272,6 +326,7 @@ class Node:
         for channel in reversed(self.channels):
             await channel.stop()
         await self.outbox.stop()
+        await self.exclusive.stop()
         await self.deliveries.stop()
         await self.webhooks.close()
         await self.sweep.stop()
@@ -280,6 +335,8 @@ class Node:
             await self.link.stop()
         await self.presence.stop()
         await self.hub.stop()
+        await self.attachments.stop()
+        await self.blobs.close()
         await self.store.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -299,15 +356,18 @@ class Node:
         home = "/demo" if self.settings.demo else "/console"
         return [
             WebSocketRoute("/ws/agent", agent_endpoint),
+            *files.routes(),
             Mount(
                 "/api",
                 routes=[
                     *api_routes(),
+                    *files.api_routes(),
                     *admin_routes(),
                     *(r for channel in self.channels for r in channel.api_routes()),
                 ],
             ),
             *(r for channel in self.channels for r in channel.routes()),
+            *phone.routes(self.settings),
             *pages.routes(home),
         ]
 
@@ -318,8 +378,14 @@ def _banner(settings: Settings) -> None:
     if settings.demo:
         lines += [
             f"  demo page (the visitor):  {base}/demo",
+            f"  email the demo mailbox:   {base}/demo/email",
             f"  agent console:            {base}/console",
             f"  chats for the demo bot:   {base}/demo/bot",
+            *(
+                [f"  a contact's phone:        {base}/demo/phone (SMS, WhatsApp, Messenger)"]
+                if settings.demo_providers
+                else []
+            ),
             f"    log in as the agent:    {DEMO_AGENT[0]} / {DEMO_AGENT[1]}",
             f"    or as the admin:        {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}",
         ]

@@ -13,7 +13,9 @@ Passwords are hashed with Argon2id (argon2-cffi). See docs/security.md.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import time
 from pathlib import Path
@@ -186,6 +188,47 @@ class Tokens:
             return AgentClaims(sub=str(data["sub"]), sid=str(data["sid"]), exp=float(data["exp"]))
         except (KeyError, TypeError, ValueError):
             raise TokenInvalid("malformed agent token") from None
+
+
+class FileLinks:
+    """Signatures of attachment links (docs/attachments.md, "Safe serving"): HMAC-SHA256,
+    under a key derived from the gateway's secret for this use only, over the
+    attachment, the variant (file or thumbnail), the conversation, the reader and the
+    expiry. A link is worth nothing for another file, conversation or reader, or late."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._key = hmac.new(secret, b"gateway attachment links v1", hashlib.sha256).digest()
+
+    def sign(
+        self, *, attachment_id: str, variant: str, conversation_id: str, reader: str, expires: int
+    ) -> str:
+        data = "\n".join((attachment_id, variant, conversation_id, reader, str(expires)))
+        mac = hmac.new(self._key, data.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+    def verify(
+        self,
+        signature: str,
+        *,
+        attachment_id: str,
+        variant: str,
+        conversation_id: str,
+        reader: str,
+        expires: int,
+        now: float,
+    ) -> None:
+        """TokenExpired after ``expires``; TokenInvalid for any other mismatch."""
+        expected = self.sign(
+            attachment_id=attachment_id,
+            variant=variant,
+            conversation_id=conversation_id,
+            reader=reader,
+            expires=expires,
+        )
+        if not hmac.compare_digest(expected.encode(), signature.encode()):
+            raise TokenInvalid("this link is not valid")
+        if now > expires:
+            raise TokenExpired("this link has expired: ask for a new one")
 
 
 _hasher = PasswordHasher()

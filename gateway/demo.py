@@ -1,6 +1,7 @@
 """Demo data for ``./scripts/serve``: created once, when the demo agent does not exist.
 
-The chat channel's two demo touchpoints (channels/chat/demo.py), one queue, a
+The chat channel's two demo touchpoints (channels/chat/demo.py), the messaging
+channels' touchpoints when the provider emulators run (channels/phone), one queue, a
 disposition set, an agent and an admin; and the demo bot (:func:`seed_demo_bot`).
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import msgspec
 
+from channels import phone
 from channels.chat.demo import (
     DEMO_BOT,
     DEMO_TOUCHPOINTS,
@@ -24,6 +26,7 @@ from channels.chat.demo import (
     demo_port,
     demo_touchpoints,
 )
+from channels.email.demo import DEMO_TOUCHPOINT_ID, demo_touchpoint
 from gateway.auth import hash_password
 from gateway.model.records import Agent, DispositionSet, GlobalSettings, Queue, Touchpoint
 from gateway.ports.store.base import Store
@@ -49,12 +52,26 @@ async def seed_demo(
     port = demo_port(settings)
     if any(a.id == "ag_demo" for a in await store.list_agents()):
         changed = False
+        if DEMO_TOUCHPOINT_ID not in directory.touchpoints:
+            # a demo database from before the email channel
+            await store.put_touchpoint(demo_touchpoint(now))
+            changed = True
         for host, tp_id in DEMO_TOUCHPOINTS.items():
             tp = directory.touchpoints.get(tp_id)
             if tp is not None and tp.domain != demo_domain(host, port):
                 await store.put_touchpoint(
                     msgspec.structs.replace(tp, domain=demo_domain(host, port))
                 )
+                changed = True
+        for tp in directory.touchpoints.values():
+            moved = phone.refreshed(tp, settings)
+            if moved is not None:
+                await store.put_touchpoint(moved)
+                changed = True
+        known = set(directory.touchpoints)
+        for tp in phone.demo_touchpoints(settings, now):
+            if tp.id not in known:  # the emulators run for the first time on this data
+                await store.put_touchpoint(tp)
                 changed = True
         if changed:
             await reload()
@@ -66,8 +83,9 @@ async def seed_demo(
         )
     )
     await store.put_settings(GlobalSettings(disposition_set_id="ds_default"))
-    for tp in demo_touchpoints(port, now):
+    for tp in [*demo_touchpoints(port, now), *phone.demo_touchpoints(settings, now)]:
         await store.put_touchpoint(tp)
+    await store.put_touchpoint(demo_touchpoint(now))
     await store.put_agent(
         Agent(
             id="ag_demo",

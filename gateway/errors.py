@@ -25,11 +25,15 @@ router has its own root, ``routing.errors.RoutingError``, translated into
     ├── Conflict             the state moved on                    409   4003
     │   └── InUse            still used by others (lists them)     409
     ├── ActionRefused        the router refused; carries its code  409   4003
+    ├── FileRefused          a file the channel's rules refuse     422   4003
+    │   ├── FileTooLarge     over the size allowed (also mid-upload) 413
+    │   └── FileTypeRefused  a type (found in the content) not allowed 415
     ├── RateLimited          over a configured limit               429   4029 (retry)
     └── Unavailable          a dependency is down: retry later     503   1013 (retry)
         ├── BusUnavailable   Redis cannot be reached
         ├── RouterUnavailable  no router leader answers (a failover is under way)
-        └── StoreUnavailable   the database cannot be reached
+        ├── StoreUnavailable   the database cannot be reached
+        └── BlobsUnavailable   file storage cannot be reached or is full
     StoreError               the store failed (not retryable)      500   1011
     (StoreUnavailable is also a StoreError.)
 
@@ -242,6 +246,49 @@ class ActionRefused(GatewayError):
     close = CloseCode.FORBIDDEN
 
 
+class FileRefused(GatewayError):
+    """A file the channel's attachment rules refuse: the message says why, and
+    ``allowed`` (the error body's details) what would be accepted."""
+
+    code = "file_refused"
+    status = 422
+    close = CloseCode.FORBIDDEN
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        code: str | None = None,
+        allowed: Sequence[str] = (),
+        max_bytes: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.allowed = list(allowed)
+        self.max_bytes = max_bytes
+
+    def details(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        if self.allowed:
+            out["allowed"] = self.allowed
+        if self.max_bytes is not None:
+            out["max_bytes"] = self.max_bytes
+        return out
+
+
+class FileTooLarge(FileRefused):
+    """The file is larger than the channel allows (counted while it streams in)."""
+
+    code = "file_too_large"
+    status = 413
+
+
+class FileTypeRefused(FileRefused):
+    """The file's type, as found in its content, is not allowed on the channel."""
+
+    code = "file_type_refused"
+    status = 415
+
+
 class RateLimited(GatewayError):
     """A configured limit was exceeded."""
 
@@ -287,3 +334,18 @@ class RouterUnavailable(Unavailable):
     """No router leader can take the event now (a failover is under way)."""
 
     code = "router_unavailable"
+
+
+class BlobsUnavailable(Unavailable):
+    """File storage cannot be reached, or has no space left; try again later."""
+
+    code = "storage_unavailable"
+    public = False
+    generic = "file storage is not available now; try again"
+
+    @property
+    def public_message(self) -> str:
+        # what the disk said stays in the log; the client learns what it can do
+        if self.code == "storage_full":
+            return "no space is left for files: nothing was stored; try again later"
+        return self.generic

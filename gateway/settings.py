@@ -69,6 +69,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     api_max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 262144
     outbox_retention: Positive = 604800.0
     handover_words: str = "agent,human,person,operator,representative"
+    # empty: files under data_dir/blobs (see blob_store_url)
+    blob_url: str = ""
+    attachment_link_ttl: PositiveInt = 300
+    attachment_orphan_age: PositiveInt = 3600
+    chat_attachment_types: str = (
+        "jpg,png,gif,webp,pdf,txt,csv,doc,docx,xls,xlsx,ppt,pptx,odt,ods,mp3,mp4"
+    )
+    chat_attachment_max_bytes: PositiveInt = 10 * 1024 * 1024
+    # demo only: the provider emulators' base URLs ("twilio=http://127.0.0.1:8101,...")
+    demo_providers: str = ""
 
     def __post_init__(self) -> None:
         scheme = self.store_url.split(":", 1)[0]
@@ -83,6 +93,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         if self.secret_key and len(self.secret_key) < 32:
             raise ConfigError(f"{PREFIX}SECRET_KEY: must be at least 32 characters")
         self.trusted_proxy_networks  # noqa: B018 - parsing validates it
+        if not self.blob_store_url.startswith(("file://", "s3://")):
+            raise ConfigError(
+                f"{PREFIX}BLOB_URL: use file:///path for files on this machine or "
+                "s3://bucket?endpoint=https://host for S3-compatible storage"
+            )
 
     @property
     def trusted_proxy_networks(self) -> list[IPNetwork]:
@@ -104,6 +119,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         """The database the store uses: GATEWAY_DATABASE_URL, or by default the SQLite
         file ``gateway.db`` in GATEWAY_DATA_DIR."""
         return self.database_url or f"sqlite:///{Path(self.data_dir) / 'gateway.db'}"
+
+    @property
+    def blob_store_url(self) -> str:
+        """Where attachments are kept: GATEWAY_BLOB_URL, or by default the directory
+        ``blobs`` in GATEWAY_DATA_DIR."""
+        return self.blob_url or f"file://{(Path(self.data_dir) / 'blobs').absolute()}"
 
     @property
     def uses_postgres(self) -> bool:

@@ -33,6 +33,30 @@ def redis_server() -> Iterator[services.Redis]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[services.S3Server]:
+    try:
+        server = services.start_s3()
+    except services.ServiceMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[services.Dovecot]:
+    try:
+        server = services.start_dovecot()
+    except services.ServiceMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop running in the
     main thread for the rest of the session, which async tests cannot share."""

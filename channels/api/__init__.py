@@ -48,7 +48,7 @@ def check_secret(secret: object) -> str | None:
 
 class ApiChannel(ChannelAdapter):
     name = "api"
-    secret_settings = frozenset({"signing_secret"})
+    secret_settings = ("signing_secret",)
 
     def __init__(self, core: Core) -> None:
         super().__init__(core)

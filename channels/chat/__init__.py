@@ -23,6 +23,7 @@ from channels.base import ChannelAdapter, Core, Problems
 from channels.chat import pages
 from channels.chat.bootstrap import ENDPOINT, bootstrap
 from channels.chat.domain import InvalidDomain, match_page, parse_domain
+from channels.chat.uploads import UPLOAD, visitor_upload
 from channels.chat.visitor_socket import VisitorSockets, visitor_topic
 from gateway import protocol as p
 from gateway import topics
@@ -129,6 +130,7 @@ class ChatChannel(ChannelAdapter):
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/widget/bootstrap", bootstrap, methods=["POST"]),
+            Route("/widget/attachments", visitor_upload, methods=["POST"]),
             WebSocketRoute("/ws/visitor", self.sockets.endpoint),
             *pages.routes(self.core.settings.demo),
         ]
@@ -137,7 +139,7 @@ class ChatChannel(ChannelAdapter):
         return [route(MATCH)]
 
     def endpoints(self) -> list[Endpoint]:
-        return [ENDPOINT, MATCH]
+        return [ENDPOINT, UPLOAD, MATCH]
 
     async def to_contact(self, conv: Conversation, note: ContactNote) -> None:
         """Every open tab of the visitor shows it."""

@@ -24,9 +24,11 @@ from starlette.responses import JSONResponse, Response
 
 from channels.chat.domain import InvalidDomain, Match, match_origin, match_page, parse_domain
 from channels.chat.identity import IdentityIn, verify_identity
+from gateway import protocol as p
 from gateway.auth import new_id
 from gateway.errors import Forbidden, GatewayError, InvalidInput, OriginRefused
 from gateway.model.records import FormField
+from gateway.services.views import file_rules
 from gateway.web.context import web_of
 from gateway.web.openapi import Endpoint
 from gateway.web.origins import self_origins
@@ -45,6 +47,8 @@ class WidgetConfig(msgspec.Struct, kw_only=True):
     widget: dict[str, Any]
     form: list[FormField]
     require_identity: bool
+    # the files a visitor may send (docs/attachments.md); absent when chat takes none
+    attachments: p.FileRules | None = None
 
 
 class BootstrapResponse(msgspec.Struct, kw_only=True):
@@ -155,6 +159,9 @@ async def bootstrap(request: Request) -> Response:
         "form": msgspec.to_builtins(tp.form),
         "require_identity": tp.require_identity,
     }
+    files = file_rules(web.attachments.rules.get("chat"))
+    if files is not None:
+        config["attachments"] = msgspec.to_builtins(files)
     return JSONResponse(
         {
             "token": token,

@@ -73,12 +73,27 @@ class VisitorSession:
         self.current = found.id
         return found
 
+    async def linked(self, conversation_id: str) -> Conversation:
+        """The conversation files are asked of: the one named (an ended one too: its
+        transcript still shows), else the open one."""
+        if conversation_id:
+            return await self.core.conversations.of_contact(
+                self.claims.tp, self.visitor_id, conversation_id
+            )
+        return await self.conversation("")
+
     async def handle(self, frame: Any) -> None:
         conversations = self.core.conversations
         if isinstance(frame, p.Send):
             conv = await self.conversation(frame.conversation_id)
-            ack = await conversations.contact_send(conv, frame.client_msg_id, frame.body)
+            ack = await conversations.contact_send(
+                conv, frame.client_msg_id, frame.body, frame.attachments
+            )
             self.conn.send(p.encode(ack))
+        elif isinstance(frame, p.Links):
+            conv = await self.linked(frame.conversation_id)
+            links = await conversations.contact_links(conv, frame.attachment_ids, frame.ref)
+            self.conn.send(p.encode(links))
         elif isinstance(frame, p.Start):
             tp = self.core.directory.touchpoints.get(self.claims.tp)
             if tp is None or not tp.active:

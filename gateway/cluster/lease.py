@@ -55,8 +55,19 @@ class Leadership:
         lease: float,
         on_elected: Callable[[int], Awaitable[None]],
         on_deposed: Callable[[], Awaitable[None]],
+        *,
+        key: str = LEASE_KEY,
+        fence_key: str = FENCE_KEY,
+        what: str = "the router",
+        level: int = logging.WARNING,
     ) -> None:
         self._redis = client
+        # the lease's keys (the router's by default; gateway/services/exclusive.py holds
+        # others, one per piece of work that runs on one node at a time)
+        self._key = key
+        self._fence_key = fence_key
+        self._what = what
+        self._level = level
         self.node_id = node_id
         self.lease = lease
         self._on_elected = on_elected
@@ -73,7 +84,7 @@ class Leadership:
         return self.fence > 0 and time.monotonic() < self._valid_until
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="router lease")
+        self._task = asyncio.create_task(self._run(), name=f"lease {self._key}")
 
     async def stop(self) -> None:
         """Give the lease up so another node takes over at once (a drain)."""
@@ -83,7 +94,7 @@ class Leadership:
                 await self._task
         if self.fence:
             with contextlib.suppress(Exception):
-                await self._release(keys=[LEASE_KEY], args=[self.node_id])
+                await self._release(keys=[self._key], args=[self.node_id])
         self.fence = 0
 
     async def _run(self) -> None:
@@ -92,29 +103,37 @@ class Leadership:
             started = time.monotonic()
             try:
                 if self.fence:
-                    if await self._renew(keys=[LEASE_KEY], args=[self.node_id, ms]):
+                    if await self._renew(keys=[self._key], args=[self.node_id, ms]):
                         self._valid_until = started + self.lease * 0.8
                     else:
                         await self._lose("lease lost")
                 else:
                     fence = int(
-                        await self._acquire(keys=[LEASE_KEY, FENCE_KEY], args=[self.node_id, ms])
+                        await self._acquire(
+                            keys=[self._key, self._fence_key], args=[self.node_id, ms]
+                        )
                     )
                     if fence:
                         self.fence = fence
                         self._valid_until = started + self.lease * 0.8
-                        log.warning("node %s leads the router (fence %d)", self.node_id, fence)
+                        log.log(
+                            self._level,
+                            "node %s leads %s (fence %d)",
+                            self.node_id,
+                            self._what,
+                            fence,
+                        )
                         await self._on_elected(fence)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("router lease: %s", exc)
+                log.warning("lease of %s: %s", self._what, exc)
                 if self.fence and time.monotonic() >= self._valid_until:
                     await self._lose("lease could not be renewed")
             await asyncio.sleep(self.lease / 3)
 
     async def _lose(self, why: str) -> None:
-        log.warning("node %s stops leading the router: %s", self.node_id, why)
+        log.log(self._level, "node %s stops leading %s: %s", self.node_id, self._what, why)
         self.fence = 0
         self._valid_until = 0.0
         await self._on_deposed()

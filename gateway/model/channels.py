@@ -156,3 +156,12 @@ ROUTING_MODES: Final[dict[str, list[RoutingMode]]] = {
 def channel(name: str) -> ChannelSpec:
     """The spec of a channel; KeyError for an unknown name (validated before this)."""
     return CHANNELS[name]
+
+
+def window_closes_at(spec: ChannelSpec, last_contact_at: float | None) -> float | None:
+    """When the agent's session window on a conversation closes: the contact's last
+    message plus the channel's window (WhatsApp 24 h, Messenger 7 days). None for a
+    channel without a window; 0.0 (closed) when the contact never wrote."""
+    if spec.session_window is None:
+        return None
+    return 0.0 if last_contact_at is None else last_contact_at + spec.session_window

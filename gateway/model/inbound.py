@@ -3,11 +3,28 @@ message the core asked it to deliver."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import msgspec
 
 Text = Annotated[str, msgspec.Meta(max_length=100_000)]
+
+
+@dataclass(frozen=True)
+class InboundFile:
+    """A file a contact sent, as the adapter can fetch it from its provider. ``open``
+    starts the download and yields its bytes; the core reads it once, through the
+    channel's rules (type from the content, size counted as it streams), and stores
+    it. A file that fails (refused, or its download breaks) becomes part of the notice
+    the agent gets."""
+
+    name: str
+    open: Callable[[], AsyncIterator[bytes]]
+    # what the provider says; the gateway checks it against the content
+    content_type: str = ""
+    size: int | None = None
 
 
 class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -28,6 +45,16 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     fields: dict[str, str] = {}
     # when the provider says it was sent (UNIX seconds); the gateway's clock otherwise
     sent_at: float | None = None
+    # the files it carries
+    files: tuple[InboundFile, ...] = ()
+    # what it carried that the adapter cannot pass on (a location, a sticker, a
+    # contact card ...), in words for the agent: each gets them an automatic notice
+    unsupported: tuple[str, ...] = ()
+    # the conversation this message continues, when the channel threads messages itself
+    # (email: In-Reply-To and References); used while that conversation is live on this
+    # touchpoint, whoever on the thread writes; otherwise the message goes where any
+    # message from ``address`` goes
+    conversation_id: str = ""
 
 
 DeliveryStatus = Literal["sent", "delivered", "read", "failed"]

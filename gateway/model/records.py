@@ -155,7 +155,8 @@ class Contact(msgspec.Struct, kw_only=True, frozen=True):
 
     @property
     def display_name(self) -> str:
-        return self.name or f"Visitor #{self.number}"
+        """The name when known, else the phone number (SMS, WhatsApp), else "Visitor #N"."""
+        return self.name or self.phone or f"Visitor #{self.number}"
 
 
 class ContactAddress(msgspec.Struct, kw_only=True, frozen=True):
@@ -203,6 +204,55 @@ class Conversation(msgspec.Struct, kw_only=True, frozen=True):
     direction: ConversationDirection = "inbound"
 
 
+class AttachmentRef(msgspec.Struct, kw_only=True, frozen=True):
+    """What a message says of one of its files (kept with the message, so every read of
+    messages has it without a join)."""
+
+    id: str
+    name: str
+    content_type: str
+    size: int
+    # images: pixel size after metadata stripping, and whether a thumbnail exists
+    width: int = 0
+    height: int = 0
+    thumbnail: bool = False
+
+
+class Attachment(msgspec.Struct, kw_only=True, frozen=True):
+    """A stored file of a conversation. Uploaded first (``seq`` 0: not attached yet),
+    then attached to the message that carries it; an upload never attached is an
+    orphan, removed after a while (docs/attachments.md)."""
+
+    id: str
+    conversation_id: str
+    # who uploaded it: only they can attach it to a message of theirs
+    uploader: Sender
+    uploader_id: str
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    # where the bytes are in the blob store (gateway/ports/blobs), and its thumbnail's
+    blob_key: str
+    thumb_key: str = ""
+    width: int = 0
+    height: int = 0
+    # the seq of the message carrying it; 0 until attached
+    seq: int = 0
+    created_at: float = 0.0
+
+    def ref(self) -> AttachmentRef:
+        return AttachmentRef(
+            id=self.id,
+            name=self.name,
+            content_type=self.content_type,
+            size=self.size,
+            width=self.width,
+            height=self.height,
+            thumbnail=bool(self.thumb_key),
+        )
+
+
 class Message(msgspec.Struct, kw_only=True, frozen=True):
     conversation_id: str
     seq: int
@@ -216,8 +266,27 @@ class Message(msgspec.Struct, kw_only=True, frozen=True):
     # outbound messages on channels that deliver through a provider (see DeliveryState)
     delivery: DeliveryState = ""
     delivery_error: str = ""
+    # the files it carries, in the order they were sent
+    attachments: tuple[AttachmentRef, ...] = ()
     # the provider's id for the outbound message (maps its status callbacks back)
     provider_id: str = ""
+
+
+# What an admin notice is about (gateway/services/notices.py).
+NoticeKind = Literal["sending_refused", "provider_error"]
+
+
+class AdminNotice(msgspec.Struct, kw_only=True, frozen=True):
+    """Something the admins must act on (a provider refused a touchpoint's number, for
+    example), shown live to the admins online and kept for the admin API."""
+
+    id: str
+    kind: NoticeKind
+    # what happened and what to do, in words an admin understands (no secrets)
+    message: str
+    touchpoint_id: str = ""
+    conversation_id: str = ""
+    created_at: float = 0.0
 
 
 class AgentSession(msgspec.Struct, kw_only=True, frozen=True):

@@ -8,16 +8,20 @@ import msgspec
 
 from gateway.protocol.frames import (
     Ack,
-    Body,
+    AttachmentIds,
     ClientMsgId,
     Error,
     EventOut,
+    FileRules,
     Frame,
     HistoryOut,
     Id,
     Limit,
+    Links,
+    LinksOut,
     MessageOut,
     Ok,
+    OptionalBody,
     Seq,
     TokenRenewed,
     Typing,
@@ -76,9 +80,12 @@ class SetStatus(Frame, tag="status"):
 
 
 class AgentSend(Frame, tag="send"):
+    """A reply: text, files (uploaded first), or both."""
+
     conversation_id: Id
-    body: Body
     client_msg_id: ClientMsgId
+    body: OptionalBody = ""
+    attachments: AttachmentIds = []
 
 
 class AgentTyping(Frame, tag="typing"):
@@ -111,7 +118,31 @@ AgentIn = (
     | AgentTyping
     | AgentRead
     | AgentHistory
+    | Links
 )
+
+
+class ChannelState(msgspec.Struct, omit_defaults=True):
+    """What the console shows of a conversation's channel rules (docs/channels/*.md):
+    the session window, why the editor is locked, whether attachments can be sent, and
+    whether to count SMS segments as the agent types."""
+
+    # when the session window closes (server time) and how many seconds were left when
+    # this was sent (count down from receipt, whatever the client's clock says); 0: no
+    # window. The console reopens it when the contact writes (their message's ``at``
+    # plus the channel's ``session_window``).
+    window_closes_at: float = 0.0
+    window_closes_in: float = 0.0
+    # why the agent cannot write now ("session_expired", "opted_out"), and the notice
+    locked: Literal["", "session_expired", "opted_out"] = ""
+    notice: str = ""
+    attachments: bool = False
+    # why attachments are disabled on this conversation ("" when they are not)
+    attachments_reason: str = ""
+    # count SMS segments in the editor (GSM-7 160/153, UCS-2 70/67)
+    segments: bool = False
+    # the link contacts use to start a conversation on this touchpoint (wa.me, m.me)
+    link: str = ""
 
 
 class ConversationSummary(msgspec.Struct, omit_defaults=True):
@@ -138,6 +169,8 @@ class ConversationSummary(msgspec.Struct, omit_defaults=True):
     preview: bool = False
     # what it is about (the integration API's conversations have one)
     subject: str = ""
+    # the channel's rules as they apply to this conversation now (messaging channels)
+    channel_state: ChannelState | None = None
 
 
 class ChannelInfo(msgspec.Struct, omit_defaults=True):
@@ -146,6 +179,8 @@ class ChannelInfo(msgspec.Struct, omit_defaults=True):
     label: str
     live: bool
     attachments: bool = False
+    # what it takes, as configured (absent when it takes no files)
+    files: FileRules | None = None
     outbound_start: bool = False
     # seconds the contact's last message keeps the agent's editor open
     session_window: float | None = None
@@ -215,6 +250,18 @@ class Delivery(Frame, tag="delivery"):
     reason: str = ""
 
 
+class NoticeOut(Frame, tag="notice"):
+    """An admin notice (to admins online): something to act on, e.g. a provider refused
+    a touchpoint's number. The admin API keeps them (``GET /api/admin/notices``)."""
+
+    id: str
+    kind: str
+    message: str
+    at: float
+    touchpoint_id: str = ""
+    conversation_id: str = ""
+
+
 class StatusOut(Frame, tag="status"):
     status: str
     load: int
@@ -228,6 +275,7 @@ AgentOut = (
     | OfferWithdrawn
     | Sound
     | Delivery
+    | NoticeOut
     | StatusOut
     | MessageOut
     | EventOut
@@ -238,4 +286,5 @@ AgentOut = (
     | Ok
     | Error
     | TokenRenewed
+    | LinksOut
 )

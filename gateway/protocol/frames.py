@@ -11,6 +11,11 @@ VERSION = 1
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 ClientMsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Body = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+# A message with files may have no text.
+OptionalBody = Annotated[str, msgspec.Meta(max_length=4000)]
+# Ids of uploaded files a message carries (POST /widget/attachments, POST
+# /api/conversations/{id}/attachments), in order.
+AttachmentIds = Annotated[list[Id], msgspec.Meta(max_length=20)]
 # Bounded: an unbounded int reached the store (SQLite INTEGER is 64-bit) and failed there.
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=200)]
@@ -24,6 +29,29 @@ class Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, omit_d
 # Shared shapes
 
 
+class AttachmentOut(msgspec.Struct, omit_defaults=True):
+    """A file a message carries. Its bytes are fetched through a short-lived link that
+    a ``links`` request returns; ``thumbnail``: a small JPEG preview exists."""
+
+    id: str
+    name: str
+    content_type: str
+    size: int
+    width: int = 0
+    height: int = 0
+    thumbnail: bool = False
+
+
+class FileRules(msgspec.Struct, kw_only=True):
+    """What a channel takes (docs/attachments.md), for a client to say it before an
+    upload: the accepted types (extensions), the largest file, files per message. The
+    gateway checks again, on the content."""
+
+    types: list[str]
+    max_bytes: int
+    max_files: int
+
+
 class MessageOut(Frame, tag="message"):
     """A stored message of a conversation (either side)."""
 
@@ -34,16 +62,25 @@ class MessageOut(Frame, tag="message"):
     body: str
     at: float
     client_msg_id: str = ""
+    attachments: list[AttachmentOut] = []
+    # what became of an agent's or the system's message on a tracked channel (SMS,
+    # WhatsApp, ...): pending, sent, delivered, read or failed (with why); later changes
+    # come as ``delivery`` frames
+    delivery: Literal["", "pending", "sent", "delivered", "read", "failed"] = ""
+    delivery_error: str = ""
 
 
 class EventOut(Frame, tag="event"):
-    """A stored conversation event, sequenced like messages so resume replays it."""
+    """A stored conversation event, sequenced like messages so resume replays it.
+    ``notice`` is an automatic notice to the agent (``text``: an unsupported message
+    from the contact, a refused intake, ...); contacts are never sent one."""
 
     conversation_id: str
     seq: int
-    event: Literal["agent_joined", "agent_left", "ended"]
+    event: Literal["agent_joined", "agent_left", "ended", "notice"]
     at: float
     agent_name: str = ""
+    text: str = ""
 
 
 class Ack(Frame, tag="ack"):
@@ -107,3 +144,27 @@ class HistoryOut(Frame, tag="history"):
     has_more: bool
     # agents, first page only: the escalated transcript, oldest first
     context: list[ContextLine] = []
+
+
+class Links(Frame, tag="links"):
+    """Ask for links to files of a conversation (a visitor may omit the id: their open
+    conversation is meant)."""
+
+    attachment_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=50)]
+    conversation_id: str = ""
+    ref: Annotated[str, msgspec.Meta(max_length=64)] = ""
+
+
+class FileLink(msgspec.Struct, omit_defaults=True):
+    url: str
+    thumbnail_url: str = ""
+
+
+class LinksOut(Frame, tag="links"):
+    """Signed links to the files asked for, valid until ``expires_at`` (server time) and
+    only for the one who asked. Files of other conversations are left out."""
+
+    conversation_id: str
+    links: dict[str, FileLink]
+    expires_at: float
+    ref: str = ""

@@ -8,7 +8,7 @@ import msgspec
 
 from gateway.protocol.frames import (
     Ack,
-    Body,
+    AttachmentIds,
     ClientMsgId,
     Error,
     EventOut,
@@ -16,7 +16,10 @@ from gateway.protocol.frames import (
     HistoryOut,
     Id,
     Limit,
+    Links,
+    LinksOut,
     MessageOut,
+    OptionalBody,
     Seq,
     TokenRenewed,
     Typing,
@@ -49,10 +52,13 @@ class Start(Frame, tag="start"):
 
 
 class Send(Frame, tag="send"):
-    body: Body
+    """A message: text, files (uploaded first), or both."""
+
     client_msg_id: ClientMsgId
+    body: OptionalBody = ""
     # visitors may omit it: their one open conversation is meant
     conversation_id: str = ""
+    attachments: AttachmentIds = []
 
 
 class TypingIn(Frame, tag="typing"):
@@ -94,7 +100,7 @@ class Started(Frame, tag="started"):
     visitor_name: str
 
 
-VisitorIn = Hello | Start | Send | TypingIn | Read | History
+VisitorIn = Hello | Start | Send | TypingIn | Read | History | Links
 VisitorOut = (
     Welcome
     | Started
@@ -106,4 +112,5 @@ VisitorOut = (
     | HistoryOut
     | Error
     | TokenRenewed
+    | LinksOut
 )

@@ -4,9 +4,10 @@
   one of their queues, ringing for them, or theirs), and a closed one when it was theirs;
   supervisors and admins see every one. Anything else is "not found": an agent cannot
   even learn that a conversation they may not see exists.
-* An agent **reads** (history, messages) what they own, what rings for them, and, as a
-  **preview**, Inbox conversations of a touchpoint that allows their role; supervisors
-  and admins read everything they see.
+* An agent **reads** (history, messages, files) what they own, what rings for them,
+  and, as a **preview**, Inbox conversations of a touchpoint that allows their role;
+  supervisors and admins read everything they see. Only the owner of an assigned
+  conversation **replies** in it (messages and file uploads).
 * Who is **shown** a waiting conversation in their Inbox: the online members of its
   queues (only its agent, for a dedicated one), and every online supervisor and admin.
 * A **contact** reaches only their own conversations on the touchpoint they came by.
@@ -55,6 +56,12 @@ class AccessPolicy:
     def check_reads(self, agent: Agent, conv: Conversation) -> None:
         if not self.reads(agent, conv):
             raise Forbidden("preview of this conversation is not allowed for your role")
+
+    @staticmethod
+    def check_replies(agent: Agent, conv: Conversation) -> None:
+        """Only the agent a conversation is assigned to writes in it (text or files)."""
+        if conv.state != "assigned" or conv.owner_agent_id != agent.id:
+            raise Forbidden("only the agent the conversation is assigned to can reply")
 
     def previews(self, agent: Agent, conv: Conversation) -> bool:
         """Whether the touchpoint lets the agent's role preview its Inbox conversations."""

@@ -8,16 +8,19 @@ things: commit, acknowledge, tell.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable, Sequence
 
 import routing as r
 from gateway import metrics
 from gateway import protocol as p
-from gateway.errors import Forbidden, NotFound, ProtocolError
-from gateway.model.records import Agent, Conversation
+from gateway.errors import FileRefused, InvalidInput, NotFound, ProtocolError
+from gateway.model.channel_state import Content
+from gateway.model.records import Agent, Attachment, Conversation
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
+from gateway.services.attachments import Attachments, agent_reader
 from gateway.services.automations import Announcer
+from gateway.services.channel_state import ChannelState
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.notify import MessageNote, Notifier, TypingNote, UnreadNote
@@ -35,11 +38,15 @@ class AgentDesk:
         shell: RouterShell,
         access: AccessPolicy,
         notifier: Notifier,
+        files: Attachments,
         deliveries: Deliveries,
         announcer: Announcer,
         outbox: Outbox,
+        state: ChannelState,
         clock: Callable[[], float],
     ) -> None:
+        self._files = files
+        self._state = state
         self._store = store
         self._dir = directory
         self._shell = shell
@@ -64,12 +71,36 @@ class AgentDesk:
         self._access.check_reads(agent, conv)
         return conv
 
-    async def send(self, agent: Agent, conv: Conversation, client_msg_id: str, body: str) -> p.Ack:
-        if conv.state != "assigned" or conv.owner_agent_id != agent.id:
-            raise Forbidden("only the agent the conversation is assigned to can reply")
+    async def send(
+        self,
+        agent: Agent,
+        conv: Conversation,
+        client_msg_id: str,
+        body: str,
+        *,
+        attachments: Sequence[str] = (),
+        content: Content | None = None,
+    ) -> p.Ack:
+        """The owner's reply, with its files (uploaded before). ``content`` is what the
+        channel carries beyond the text (email: recipients, subject, HTML), checked by the
+        channel's adapter and stored before the message, so the delivery that follows
+        always finds it."""
+        self._access.check_replies(agent, conv)
+        if not body and not attachments:
+            raise ProtocolError("a message needs a body or files", code="invalid_field")
+        if attachments:
+            self._check_delivers_files(conv)
+            await self._files.check_message(conv, attachments)
         tracked = self._deliveries.tracks(conv.channel)
         if tracked:
             await self._deliveries.check(conv)  # the channel may refuse before it is stored
+        if content is not None:
+            if not tracked:
+                raise InvalidInput([("content", f"{conv.channel} messages carry no content")])
+            checked = await self._deliveries.check_content(conv, agent, content)
+            # the first write stands, as the message's own (a retry changes nothing)
+            if await self._state.content(conv.id, client_msg_id) is None:
+                await self._state.put_content(conv.id, client_msg_id, checked)
         now = self._clock()
         announce = self._announcer.message(conv, at=now, to_bot=False)
         msg, created, conv = await self._store.append(
@@ -79,6 +110,7 @@ class AgentDesk:
             client_msg_id=client_msg_id,
             body=body,
             now=now,
+            attachments=attachments,
             delivery="pending" if tracked else "",
             announce=announce,
         )
@@ -96,6 +128,45 @@ class AgentDesk:
         await self._notifier.contact(conv, UnreadNote(conv.contact_unread))
         return p.Ack(
             client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
+        )
+
+    async def upload(
+        self,
+        agent: Agent,
+        conversation_id: str,
+        name: str,
+        chunks: AsyncIterable[bytes],
+        declared_size: int | None,
+    ) -> Attachment:
+        """A file for the agent's next reply (only the owner may send files)."""
+        conv = await self.conversation(agent, conversation_id)
+        self._access.check_replies(agent, conv)
+        self._check_delivers_files(conv)
+        return await self._files.upload(
+            conv,
+            uploader="agent",
+            uploader_id=agent.id,
+            name=name,
+            chunks=chunks,
+            declared_size=declared_size,
+        )
+
+    def _check_delivers_files(self, conv: Conversation) -> None:
+        """Files from an agent only where they reach the contact: chat's socket carries
+        them; a channel delivered through a provider needs an adapter that sends them."""
+        if self._deliveries.tracks(conv.channel) and not self._deliveries.delivers_files(
+            conv.channel
+        ):
+            raise FileRefused(
+                f"files cannot be sent on {conv.channel} yet: its adapter does not deliver them",
+                code="attachments_unavailable",
+            )
+
+    async def links(self, agent: Agent, frame: p.Links) -> p.LinksOut:
+        """Links to files of a conversation the agent may read."""
+        conv = await self.readable(agent, frame.conversation_id)
+        return await self._files.links(
+            conv, agent_reader(agent.id), frame.attachment_ids, frame.ref
         )
 
     async def read(self, agent: Agent, conv: Conversation, seq: int) -> None:

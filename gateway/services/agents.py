@@ -11,10 +11,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
+import msgspec
+
 import routing as r
 from gateway import protocol as p
 from gateway.auth import AgentClaims, Tokens, hash_password, new_id, verify_password
 from gateway.errors import AuthError, NotFound, RouterUnavailable, TokenInvalid
+from gateway.model.attachment_rules import AttachmentRule
 from gateway.model.channels import CHANNELS
 from gateway.model.records import Agent, AgentSession
 from gateway.ports.presence import Presence
@@ -24,7 +27,7 @@ from gateway.services.access import AccessPolicy
 from gateway.services.directory import Directory
 from gateway.services.notify import Notifier
 from gateway.services.router_shell import RouterShell
-from gateway.services.views import Summaries
+from gateway.services.views import Summaries, file_rules
 
 _DUMMY_HASH = hash_password("not a password anyone has")
 CHANNEL_INFO: dict[str, p.ChannelInfo] = {
@@ -51,6 +54,7 @@ class AgentService:
         notifier: Notifier,
         summaries: Summaries,
         tokens: Tokens,
+        attachment_rules: dict[str, AttachmentRule],
         clock: Callable[[], float],
     ) -> None:
         self._store = store
@@ -62,6 +66,11 @@ class AgentService:
         self._summaries = summaries
         self._tokens = tokens
         self._clock = clock
+        # the channels as the console sees them, with the files each takes as configured
+        self._channels = {
+            name: msgspec.structs.replace(info, files=file_rules(attachment_rules.get(name)))
+            for name, info in CHANNEL_INFO.items()
+        }
 
     def agent(self, agent_id: str) -> Agent:
         """The agent as configured now; Forbidden when unknown or deactivated."""
@@ -178,5 +187,5 @@ class AgentService:
             sounds=dict(d.settings.sounds),
             priority_display=d.settings.priority_display,
             dispositions=d.dispositions(),
-            channels=CHANNEL_INFO,
+            channels=self._channels,
         )

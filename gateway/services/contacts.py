@@ -42,6 +42,15 @@ class ContactService:
             self._names[contact_id] = name
         return name
 
+    async def opted_out(self, channel: ChannelName, address: str) -> bool:
+        """Whether the address asked to receive nothing more on this channel."""
+        return await self._store.is_opted_out(channel, address)
+
+    async def set_opted_out(self, channel: ChannelName, address: str, opted_out: bool) -> bool:
+        """Block or unblock the address on every touchpoint of the channel; True when
+        this changed something."""
+        return await self._store.set_opt_out(channel, address, opted_out, now=self._clock())
+
     def forget(self, contact_id: str) -> None:
         self._names.pop(contact_id, None)
 

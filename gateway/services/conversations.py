@@ -10,17 +10,20 @@ from its last seq, which reads the store.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import asyncio
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 import routing as r
 from gateway import metrics
 from gateway import protocol as p
 from gateway.auth import Identity, new_id
-from gateway.errors import ActionRefused, Conflict, Forbidden, NotFound
+from gateway.errors import ActionRefused, Conflict, Forbidden, NotFound, ProtocolError
 from gateway.model.inbound import InboundMessage
 from gateway.model.integrations import TranscriptLine
 from gateway.model.records import (
     LIVE_STATES,
+    Attachment,
     Contact,
     Conversation,
     ConversationDirection,
@@ -28,16 +31,18 @@ from gateway.model.records import (
 )
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
+from gateway.services.attachments import Attachments, contact_reader
 from gateway.services.automations import Announcer
 from gateway.services.bots import BotDesk
 from gateway.services.contacts import ContactService
+from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
 from gateway.services.notify import MessageNote, Notifier, UnreadNote
 from gateway.services.outbox import Outbox
 from gateway.services.router_rebuild import arrival
 from gateway.services.router_shell import RouterShell
-from gateway.services.views import Summaries, frame_for
+from gateway.services.views import Summaries, event_body, frame_for
 
 Admit = Callable[[], Awaitable[None]]
 
@@ -57,9 +62,13 @@ class ConversationService:
         announcer: Announcer,
         outbox: Outbox,
         bots: BotDesk,
+        files: Attachments,
+        deliveries: Deliveries,
         clock: Callable[[], float],
         backlog_page: int,
     ) -> None:
+        self._files = files
+        self._deliveries = deliveries
         self._store = store
         self._dir = directory
         self._shell = shell
@@ -73,6 +82,25 @@ class ConversationService:
         self._bots = bots
         self._clock = clock
         self._backlog_page = backlog_page
+        # one inbound message at a time per contact address on this node: a provider's
+        # concurrent webhooks (or its retry racing the original) start one conversation
+        # and keep the order they arrived in
+        self._receiving: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, touchpoint_id: str, address: str) -> AsyncIterator[None]:
+        key = (touchpoint_id, address)
+        lock, users = self._receiving.get(key, (asyncio.Lock(), 0))
+        self._receiving[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._receiving[key]
+            if users == 1:
+                del self._receiving[key]
+            else:
+                self._receiving[key] = (lock, users - 1)
 
     async def get(self, conversation_id: str) -> Conversation:
         return await self._store.get_conversation(conversation_id)
@@ -191,56 +219,196 @@ class ConversationService:
     async def receive(self, msg: InboundMessage) -> tuple[Conversation, Message, bool]:
         """A contact's message from a channel's provider: appended to their open
         conversation on the touchpoint, or to a new one. Idempotent on the provider's
-        message id: a retry returns what the first delivery stored, and False."""
+        message id: a retry returns what the first delivery stored, and False.
+
+        Its files are stored through the channel's rules first (a retry fetches none).
+        What could not be passed on (files refused, content the adapter reported as
+        unsupported) follows the message as a ``notice`` event: the agent's automatic
+        notice."""
         tp = self._dir.touchpoints.get(msg.touchpoint_id)
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint does not accept messages")
         fields = {k: v for k, v in msg.fields.items() if v}
-        conv, _ = await self.start(tp.id, msg.address, fields)
-        message, created, after = await self._append_contact(
-            conv,
-            msg.provider_message_id,
-            msg.body,
-            msg.sent_at if msg.sent_at is not None else self._clock(),
-        )
+        # One message of a contact at a time: concurrent webhooks start one conversation
+        # and keep their order.
+        async with self._one_at_a_time(tp.id, msg.address):
+            conv = await self._thread(msg)
+            if conv is None:
+                conv, _ = await self.start(tp.id, msg.address, fields)
+            now = msg.sent_at if msg.sent_at is not None else self._clock()
+            ids: list[str] = []
+            notices = list(msg.unsupported)
+            if msg.files and not await self._store.message_by_client_id(
+                conv.id, "contact", msg.address, msg.provider_message_id
+            ):
+                ids, refused = await self._files.receive(conv, msg.address, msg.files)
+                notices = refused + notices
+            notice = (
+                event_body("notice", text=("Not passed on: " + "; ".join(notices))[:2000])
+                if notices
+                else ""
+            )
+            if notices and not msg.body and not ids:
+                # Nothing of it could be passed on: the notice takes its place (and its
+                # provider id, so that a retry stores nothing twice).
+                message, created, after = await self._store.append(
+                    conv.id,
+                    sender="contact",
+                    sender_id=msg.address,
+                    client_msg_id=msg.provider_message_id,
+                    body=notice,
+                    now=now,
+                    kind="event",
+                )
+                await self._deliver_contact_message(message, after, fresh=False)
+                return after, message, created
+            message, created, after = await self._append_contact(
+                conv, msg.provider_message_id, msg.body, now, ids, address=msg.address
+            )
         await self._deliver_contact_message(message, after, fresh=created)
+        if created and notice:
+            event, _, after = await self._store.append(
+                conv.id,
+                sender="system",
+                sender_id="",
+                client_msg_id="",
+                body=notice,
+                now=now,
+                kind="event",
+            )
+            await self._deliver_contact_message(event, after, fresh=False)
         await self._bots.contact_wrote(after, message, created)
         return after, message, created
 
     async def _append_contact(
-        self, conv: Conversation, client_msg_id: str, body: str, now: float
+        self,
+        conv: Conversation,
+        client_msg_id: str,
+        body: str,
+        now: float,
+        attachments: Sequence[str] = (),
+        *,
+        address: str = "",
     ) -> tuple[Message, bool, Conversation]:
-        """Store a contact's message, announced to the webhooks that opted in and to the
-        bot holding the conversation."""
+        """Store a contact's message (with its files), announced to the webhooks that
+        opted in and to the bot holding the conversation. ``address``: the sender's, when
+        a channel threads it into a conversation of another address (email)."""
         announce = self._announcer.message(conv, at=now, to_bot=True)
         message, created, after = await self._store.append(
             conv.id,
             sender="contact",
-            sender_id=conv.address,
+            sender_id=address or conv.address,
             client_msg_id=client_msg_id,
             body=body,
             now=now,
+            attachments=attachments,
             announce=announce,
         )
         if announce and created:
             self._outbox.wake(announce)
         return message, created, after
 
+    async def _thread(self, msg: InboundMessage) -> Conversation | None:
+        """The live conversation the channel says this message continues, if any."""
+        if not msg.conversation_id:
+            return None
+        try:
+            conv = await self._store.get_conversation(msg.conversation_id)
+        except NotFound:
+            return None
+        if conv.touchpoint_id != msg.touchpoint_id or conv.state not in LIVE_STATES:
+            return None
+        return conv
+
+    async def system_send(
+        self, conv: Conversation, client_msg_id: str, body: str, sender_name: str = ""
+    ) -> tuple[Message, bool]:
+        """A message the system writes to the contact (a channel's auto-reply): stored
+        once per ``client_msg_id``, delivered like an agent's (a delivery job on tracked
+        channels), shown to the agents."""
+        tracked = self._deliveries.tracks(conv.channel)
+        msg, created, after = await self._store.append(
+            conv.id,
+            sender="system",
+            sender_id="channel",
+            client_msg_id=client_msg_id,
+            body=body,
+            now=self._clock(),
+            delivery="pending" if tracked else "",
+        )
+        if tracked and created:
+            self._deliveries.wake()
+        if created:
+            name = sender_name or self._dir.touchpoint_name(conv.touchpoint_id)
+            frame = p.encode(frame_for(msg, name))
+            await self._notifier.contact(after, MessageNote(msg, name, frame))
+            if after.owner_agent_id and after.state == "assigned":
+                await self._notifier.agent(after.owner_agent_id, frame)
+        return msg, created
+
+    async def notice(self, conv: Conversation, client_msg_id: str, text: str) -> Message:
+        """An automatic notice to the agent in the conversation (an unsupported message
+        from the contact, ...); stored as an event, never sent to the contact.
+        Idempotent on ``client_msg_id``."""
+        msg, _, after = await self._store.append(
+            conv.id,
+            sender="system",
+            sender_id="notice",
+            client_msg_id=client_msg_id,
+            body=event_body("notice", text=text),
+            now=self._clock(),
+            kind="event",
+        )
+        if after.owner_agent_id and after.state in ("assigned", "wrapup"):
+            await self._notifier.agent(after.owner_agent_id, frame_for(msg, ""))
+        return msg
+
+    async def changed(self, conv: Conversation) -> None:
+        """The conversation's channel state changed (an opt-out, ...): its row again to
+        whoever shows it (its owner, or the agents whose Inbox has it)."""
+        conv = await self._store.get_conversation(conv.id)
+        router = self._shell.router
+        if conv.owner_agent_id and conv.state in ("assigned", "wrapup"):
+            viewers = {conv.owner_agent_id}
+        else:
+            view = router.conversation(conv.id)
+            only = view.dedicated_agent_id if view and view.dedicated else None
+            viewers = self._access.inbox_viewers(conv.queue_ids, only)
+        for agent_id in viewers:
+            summary = await self._summaries.summary(router, agent_id, conv)
+            await self._notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
+
     # -- writing, reading, typing ------------------------------------------------------
-    async def contact_send(self, conv: Conversation, client_msg_id: str, body: str) -> p.Ack:
-        msg, created = await self.write(conv, client_msg_id, body)
+    async def contact_send(
+        self,
+        conv: Conversation,
+        client_msg_id: str,
+        body: str,
+        attachments: Sequence[str] = (),
+    ) -> p.Ack:
+        msg, created = await self.write(conv, client_msg_id, body, attachments)
         return p.Ack(
             client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
         )
 
     async def write(
-        self, conv: Conversation, client_msg_id: str, body: str
+        self,
+        conv: Conversation,
+        client_msg_id: str,
+        body: str,
+        attachments: Sequence[str] = (),
     ) -> tuple[Message, bool]:
-        """The contact's message in their live conversation; idempotent on
-        ``client_msg_id`` (a retry returns the first message and False)."""
+        """The contact's message, with files they uploaded, in their live conversation;
+        idempotent on ``client_msg_id`` (a retry returns the first message and False)."""
         if conv.state not in LIVE_STATES:
             raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
-        msg, created, after = await self._append_contact(conv, client_msg_id, body, self._clock())
+        if not body and not attachments:
+            raise ProtocolError("a message needs a body or files", code="invalid_field")
+        if attachments:
+            await self._files.check_message(conv, attachments)
+        msg, created, after = await self._append_contact(
+            conv, client_msg_id, body, self._clock(), attachments
+        )
         # Published again for a retry too: the first attempt may have stored the message
         # and then failed to publish it (clients drop what they already have by seq).
         await self._deliver_contact_message(msg, after, fresh=created)
@@ -304,6 +472,29 @@ class ConversationService:
         for agent_id in self._access.inbox_viewers(conv.queue_ids, only):
             summary = await self._summaries.summary(router, agent_id, conv)
             await self._notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
+
+    async def contact_upload(
+        self,
+        conv: Conversation,
+        name: str,
+        chunks: AsyncIterable[bytes],
+        declared_size: int | None,
+    ) -> Attachment:
+        """A file for the contact's next message, in their live conversation."""
+        if conv.state not in LIVE_STATES:
+            raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
+        return await self._files.upload(
+            conv,
+            uploader="contact",
+            uploader_id=conv.address,
+            name=name,
+            chunks=chunks,
+            declared_size=declared_size,
+        )
+
+    async def contact_links(self, conv: Conversation, ids: Sequence[str], ref: str) -> p.LinksOut:
+        """Links for the contact to files of their own conversation."""
+        return await self._files.links(conv, contact_reader(conv.address), ids, ref)
 
     async def contact_read(self, conv: Conversation, seq: int) -> None:
         conv = await self._store.mark_read(conv.id, "contact", seq)

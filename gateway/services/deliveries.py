@@ -26,9 +26,11 @@ from typing import Protocol
 import msgspec
 
 from gateway import protocol as p
+from gateway.errors import InvalidInput
+from gateway.model.channel_state import Content
 from gateway.model.channels import CHANNELS
 from gateway.model.inbound import DeliveryReport
-from gateway.model.records import Conversation, Message
+from gateway.model.records import Agent, Conversation, Message
 from gateway.ports.store.base import DeliveryJob, Store
 from gateway.services.notify import Notifier
 
@@ -47,6 +49,10 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     retryable: bool = False
     # the provider asked to wait this long (seconds) before trying again
     retry_after: float | None = None
+    # not attempted: the channel cannot send now (its provider connection is lost and
+    # an admin must reconnect it); the message waits, however long, and this does not
+    # count as an attempt
+    held: bool = False
 
 
 def sent(provider_id: str = "") -> Outcome:
@@ -57,12 +63,22 @@ def failed(reason: str, *, retryable: bool = False, retry_after: float | None = 
     return Outcome(sent=False, reason=reason, retryable=retryable, retry_after=retry_after)
 
 
+def held(reason: str, retry_after: float = 60.0) -> Outcome:
+    """The channel cannot send now; ask again in ``retry_after`` seconds (uncounted)."""
+    return Outcome(sent=False, reason=reason, retryable=True, retry_after=retry_after, held=True)
+
+
 class OutboundChannel(Protocol):
     """What the delivery worker needs of a channel's adapter."""
 
     async def check_outbound(self, conv: Conversation) -> None:
         """Refuse, with a GatewayError, a message that must not be sent now (an
         opted-out number, a closed session window); called before it is stored."""
+
+    async def check_content(self, conv: Conversation, agent: Agent, content: Content) -> Content:
+        """The channel content an agent's message carries (email: recipients, subject,
+        HTML), normalised; InvalidInput naming every bad field otherwise."""
+        ...
 
     async def deliver(self, conv: Conversation, message: Message) -> Outcome: ...
 
@@ -110,6 +126,8 @@ class Deliveries:
         self._channels: dict[str, OutboundChannel] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # status callbacks waiting for the record of a send on this node (by provider id)
+        self._recorded: dict[str, asyncio.Event] = {}
 
     def register(self, channel: str, outbound: OutboundChannel) -> None:
         self._channels[channel] = outbound
@@ -120,11 +138,23 @@ class Deliveries:
         spec = CHANNELS.get(channel)
         return spec is not None and spec.tracked_delivery
 
+    def delivers_files(self, channel: str) -> bool:
+        """Whether this channel's adapter sends a message's files along (it says so with
+        ``delivers_files = True``); a channel whose adapter would drop them takes none
+        from agents."""
+        return bool(getattr(self._channels.get(channel), "delivers_files", False))
+
     async def check(self, conv: Conversation) -> None:
         """The channel's refusal of a message to this contact now, if any."""
         outbound = self._channels.get(conv.channel)
         if outbound is not None:
             await outbound.check_outbound(conv)
+
+    async def check_content(self, conv: Conversation, agent: Agent, content: Content) -> Content:
+        outbound = self._channels.get(conv.channel)
+        if outbound is None:
+            raise InvalidInput([("content", f"this gateway has no {conv.channel} adapter")])
+        return await outbound.check_content(conv, agent, content)
 
     def wake(self) -> None:
         """A message became due on this node: claim it now rather than at the next poll."""
@@ -170,6 +200,15 @@ class Deliveries:
     async def _record(self, job: DeliveryJob, outcome: Outcome) -> None:
         conv, message = job.conversation, job.message
         try:
+            if outcome.held:
+                await self._store.retry_delivery(
+                    conv.id,
+                    message.seq,
+                    self._clock() + (outcome.retry_after or 60.0),
+                    outcome.reason,
+                    counted=False,
+                )
+                return
             if not outcome.sent and outcome.retryable and job.attempts < self.max_attempts:
                 wait = retry_delay(job.attempts, base=self.retry_base)
                 if outcome.retry_after is not None:
@@ -203,6 +242,8 @@ class Deliveries:
             report.reason,
             provider_id=report.provider_id,
         )
+        if report.provider_id and report.provider_id in self._recorded:
+            self._recorded[report.provider_id].set()
         if msg.sender == "agent" and msg.delivery:
             await self._notifier.agent(
                 msg.sender_id,
@@ -231,6 +272,37 @@ class Deliveries:
             )
         return msg
 
-    async def by_provider_id(self, provider_id: str) -> Message | None:
-        """The outbound message a provider's status callback names."""
+    async def read_until(self, conversation_id: str, at: float, page: int = 200) -> int:
+        """The contact read everything sent to them until ``at`` (a provider's read
+        watermark, Messenger's): the conversation's sent and delivered messages written
+        until then become read. The number changed."""
+        conv = await self._store.get_conversation(conversation_id)
+        rows = await self._store.messages(conv.id, before_seq=conv.last_seq + 1, limit=page)
+        changed = 0
+        for msg in rows:
+            if (
+                msg.sender != "contact"
+                and msg.delivery in ("sent", "delivered")
+                and msg.created_at <= at
+            ):
+                await self.report(
+                    DeliveryReport(conversation_id=conv.id, seq=msg.seq, status="read")
+                )
+                changed += 1
+        return changed
+
+    async def by_provider_id(self, provider_id: str, *, wait: float = 0.0) -> Message | None:
+        """The outbound message a provider's status callback names. With ``wait``, a
+        callback that overtook the record of the send (the provider answered the send and
+        called back at once) waits up to that many seconds for it: on this node it is
+        woken by the record; a send recorded by another node is found by the last look."""
+        msg = await self._store.message_by_provider_id(provider_id)
+        if msg is not None or wait <= 0 or not provider_id:
+            return msg
+        event = self._recorded.setdefault(provider_id, asyncio.Event())
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), wait)
+        finally:
+            self._recorded.pop(provider_id, None)
         return await self._store.message_by_provider_id(provider_id)

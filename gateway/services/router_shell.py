@@ -163,8 +163,10 @@ class RouterShell:
                 continue
             try:
                 await self.apply(r.Tick())
-            except GatewayError:
-                log.exception("router tick failed; retrying")
+            except GatewayError as exc:
+                # Expected while the store is away or the lease lapses under load: a
+                # line, not a traceback; the next tick tries again.
+                log.warning("router tick failed (%s); retrying", exc.message)
                 await asyncio.sleep(0.5)
 
     # -- leadership ----------------------------------------------------------------

@@ -14,11 +14,12 @@ import msgspec
 
 import routing as r
 from gateway import protocol as p
+from gateway.model.attachment_rules import AttachmentRule
 from gateway.model.records import Conversation, Message, Sender
 from gateway.ports.store.base import Store
 from gateway.services.directory import Directory
 
-EVENT_KINDS = ("agent_joined", "agent_left", "ended")
+EVENT_KINDS = ("agent_joined", "agent_left", "ended", "notice")
 # The wire keeps protocol version 1's word for the contact side: "visitor".
 WIRE_SENDER: dict[Sender, Literal["visitor", "agent", "system"]] = {
     "contact": "visitor",
@@ -33,14 +34,16 @@ class EventBody(msgspec.Struct, frozen=True):
 
     event: str
     agent_name: str = ""
+    # a notice's text (event "notice")
+    text: str = ""
 
 
 _event_decoder = msgspec.json.Decoder(EventBody)
 _event_encoder = msgspec.json.Encoder()
 
 
-def event_body(event: str, agent_name: str = "") -> str:
-    return _event_encoder.encode(EventBody(event, agent_name)).decode()
+def event_body(event: str, agent_name: str = "", text: str = "") -> str:
+    return _event_encoder.encode(EventBody(event, agent_name, text)).decode()
 
 
 def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
@@ -54,6 +57,7 @@ def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
             event=event,  # type: ignore[arg-type]
             at=msg.created_at,
             agent_name=body.agent_name,
+            text=body.text,
         )
     return p.MessageOut(
         conversation_id=msg.conversation_id,
@@ -63,7 +67,37 @@ def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
         body=msg.body,
         at=msg.created_at,
         client_msg_id=msg.client_msg_id,
+        attachments=[
+            p.AttachmentOut(
+                id=a.id,
+                name=a.name,
+                content_type=a.content_type,
+                size=a.size,
+                width=a.width,
+                height=a.height,
+                thumbnail=a.thumbnail,
+            )
+            for a in msg.attachments
+        ],
+        delivery=msg.delivery,
+        delivery_error=msg.delivery_error,
     )
+
+
+def file_rules(rule: AttachmentRule | None) -> p.FileRules | None:
+    """A channel's attachment rule as the clients see it; None when it takes no files."""
+    if rule is None or not rule.types:
+        return None
+    return p.FileRules(
+        types=rule.allowed_names(), max_bytes=rule.max_file_bytes, max_files=rule.max_files
+    )
+
+
+def preview(msg: Message) -> str:
+    """A message in one line, for list rows: its text, or its files' names."""
+    if msg.body or not msg.attachments:
+        return msg.body
+    return "\N{PAPERCLIP} " + ", ".join(a.name for a in msg.attachments)
 
 
 class _Peek(msgspec.Struct):
@@ -101,6 +135,11 @@ def place(router: r.Router, agent_id: str, conv: Conversation) -> Place:
     return "gone"
 
 
+# A channel's rules as they apply to a conversation now (its adapter's
+# ``conversation_state``), for the console.
+ChannelStateOf = Callable[[Conversation], Awaitable["p.ChannelState | None"]]
+
+
 class Summaries:
     """The rows of agents' lists, read from the store and the router."""
 
@@ -110,6 +149,12 @@ class Summaries:
         self._store = store
         self._dir = directory
         self._contact_name = contact_name
+        # registered by the composition root, per channel
+        self.channel_states: dict[str, ChannelStateOf] = {}
+
+    async def channel_state(self, conv: Conversation) -> p.ChannelState | None:
+        state_of = self.channel_states.get(conv.channel)
+        return None if state_of is None or conv.state == "closed" else await state_of(conv)
 
     async def summary(
         self, router: r.Router, agent_id: str, conv: Conversation, where: Place | None = None
@@ -139,11 +184,12 @@ class Summaries:
             unread=conv.agent_unread,
             last_seq=conv.last_seq,
             dedicated=conv.dedicated,
-            last_message=last[0].body if last and last[0].kind == "text" else "",
+            last_message=preview(last[0]) if last and last[0].kind == "text" else "",
             last_message_at=last[0].created_at if last else 0.0,
             offer_expires_at=(view.offer_expires_at or 0.0) if view else 0.0,
             preview=bool(tp and agent and agent.role in tp.preview_roles),
             subject=conv.subject,
+            channel_state=await self.channel_state(conv),
         )
 
     async def sender_name(self, msg: Message, conv: Conversation) -> str:

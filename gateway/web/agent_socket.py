@@ -39,7 +39,12 @@ class AgentSession:
             self.conn.send(p.encode(p.Ok(ref=frame.ref or frame.conversation_id)))
         elif isinstance(frame, p.AgentSend):
             conv = await desk.conversation(agent, frame.conversation_id)
-            self.conn.send(p.encode(await desk.send(agent, conv, frame.client_msg_id, frame.body)))
+            ack = await desk.send(
+                agent, conv, frame.client_msg_id, frame.body, attachments=frame.attachments
+            )
+            self.conn.send(p.encode(ack))
+        elif isinstance(frame, p.Links):
+            self.conn.send(p.encode(await desk.links(agent, frame)))
         elif isinstance(frame, p.SetStatus):
             await web.agents.set_status(agent.id, frame.status)
             self.conn.send(p.encode(p.Ok(ref=frame.ref or "status")))

@@ -15,9 +15,12 @@ from gateway.model.records import Touchpoint
 from gateway.ports.store.base import Store
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
+from gateway.services.attachments import Attachments
+from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.directory import Directory
+from gateway.services.notices import AdminNotices
 from gateway.services.outbox import Outbox
 from gateway.settings import Settings
 from gateway.web.agent_presence import AgentSockets
@@ -51,22 +54,25 @@ class Web:
     directory: Directory
     contacts: ContactService
     conversations: ConversationService
+    attachments: Attachments
     desk: AgentDesk
     agents: AgentService
     hub: Hub
     agent_sockets: AgentSockets
     limits: Limits
     health: Health
+    # what the core keeps for channels (message content for the console's views)
+    channel_state: ChannelState
     clock: Callable[[], float]
+    notices: AdminNotices
     # reload configuration on every node and rebuild the router (after an admin change)
     reload: Callable[[], Awaitable[None]]
     # what the channels add: their API rows (for the OpenAPI document) and their checks
     # of a touchpoint's channel settings
     endpoints: list[Endpoint] = field(default_factory=list)
     touchpoint_checks: dict[str, TouchpointCheck] = field(default_factory=dict)
-    # the channel settings of a touchpoint that are secrets: write-only in the admin API
-    # (reads say only whether one is set: "<name>_set")
-    touchpoint_secrets: dict[str, frozenset[str]] = field(default_factory=dict)
+    # the settings each channel keeps secret: never shown, kept when an edit omits them
+    touchpoint_secrets: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # the webhook events to list and replay (automations, bots)
     outbox: Outbox | None = None
 

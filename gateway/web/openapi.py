@@ -48,7 +48,8 @@ _STATUS_TEXT = {
     405: "Method not allowed",
     409: "Conflict: duplicate id or email, the object is still in use, or its state "
     "does not allow this",
-    413: "The body is larger than the limit",
+    413: "Too large: over the limit (a body, or a file: the channel's, counted as it arrives)",
+    415: "A file type the channel does not accept (found in the content)",
     422: "Invalid input; `error.fields` names each bad field",
     429: "Too many requests from this address; retry later",
     503: "The database cannot be reached; retry later",
@@ -67,6 +68,8 @@ class Endpoint:
     handler: Callable[..., Awaitable[Any]] | None = None  # None: routed elsewhere
     tag: str = "admin"
     body: type | None = None
+    # a body that is not JSON (a file's bytes): its media type
+    raw_body: str = ""
     patch: bool = False  # the body is a JSON merge patch onto ``body``
     query: type | None = None
     response: type | None = None
@@ -143,6 +146,11 @@ def document(endpoints: Sequence[Endpoint], *, version: str = "0.1.0") -> dict[s
                 )
         if params:
             op["parameters"] = params
+        if ep.raw_body:
+            op["requestBody"] = {
+                "required": True,
+                "content": {ep.raw_body: {"schema": {"type": "string", "format": "binary"}}},
+            }
         if ep.body is not None:
             if ep.patch:
                 ref = {"$ref": f"#/components/schemas/{ep.body.__name__}Patch"}

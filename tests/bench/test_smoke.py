@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bench import contact_center, idle, relay, report
+from bench import attachments, contact_center, idle, relay, report
 from bench.loadgen import percentile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,30 +93,65 @@ def test_contact_center_quick_has_its_figures(contact_center_result: dict[str, A
     json.dumps(r)
 
 
+@pytest.fixture(scope="module")
+def attachments_result() -> dict[str, Any]:
+    return attachments.run(True)
+
+
+def test_attachments_quick_has_its_figures(attachments_result: dict[str, Any]) -> None:
+    r = attachments_result
+    assert set(r["stores"]) == {"local", "s3"}
+    for name, store in r["stores"].items():
+        assert "error" not in store, store.get("error")
+        assert store["alive"]
+        steps = store["steps"]
+        assert [s["file_bytes"] for s in steps] == [
+            m * 2**20 for m in attachments.QUICK["sizes_mib"]
+        ]
+        for s in steps:
+            assert s["stored"] == s["files"] == attachments.QUICK["files"], s["refusals"]
+            for key in ("rss_before_bytes", "rss_peak_bytes", "rss_after_bytes", "upload_s"):
+                assert _number(s[key]) and s[key] > 0, key
+            assert s["rss_peak_bytes"] >= s["rss_before_bytes"] - 2**20
+            assert s["curve"] and s["uploads_to_s"] > s["uploads_from_s"]
+        assert r["goals"][name].keys() >= {"bound_bytes", "growth_peak_bytes", "met"}
+    json.dumps(r)
+
+
 def test_report_renders_the_page_and_plots(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     relay_result: dict[str, Any],
     idle_result: dict[str, Any],
     contact_center_result: dict[str, Any],
+    attachments_result: dict[str, Any],
 ) -> None:
     for name, result in (
         ("relay", relay_result),
         ("idle", idle_result),
         ("contact-center", contact_center_result),
+        ("attachments", attachments_result),
     ):
         (tmp_path / f"{name}.json").write_text(json.dumps({"date": "today", **result}))
     monkeypatch.setattr(report, "QUICK_DIR", tmp_path)
     written = report.render(quick=True)
     page = (tmp_path / "benchmarks.md").read_text()
     assert written[0] == tmp_path / "benchmarks.md"
-    for heading in ("## The machine", "## Goals", "## Relay", "## Idle", "## Contact center"):
+    for heading in (
+        "## The machine",
+        "## Goals",
+        "## Relay",
+        "## Idle",
+        "## Contact center",
+        "## Attachments",
+    ):
         assert heading in page
+    assert "server RSS flat (local)" in page and "server RSS flat (s3)" in page
     assert "relay throughput ≥ 3x python-socketio" not in page  # no sio in the smoke
     assert "relay throughput ≥ 0.8x bare websockets" in page
     pngs = [p for p in written if p.suffix == ".png"]
     pytest.importorskip("matplotlib")
-    assert {p.name for p in pngs} >= {"relay-latency.png", "idle-rss.png"}
+    assert {p.name for p in pngs} >= {"relay-latency.png", "idle-rss.png", "attachments-rss.png"}
 
 
 def test_the_command_line_writes_json(tmp_path: Path) -> None:
@@ -157,3 +192,12 @@ def test_automations_quick_run_measures_each_receiver() -> None:
     assert runs["none"]["outbox"] == {}
     section = automations.report_section(result)
     assert "receiver down" in section and "Goal:" in section
+
+
+def test_webhooks_quick_has_its_figures() -> None:
+    from bench import webhooks
+
+    r = webhooks.run(quick=True)
+    assert r["webhooks"] == 10 and r["replies"] == 5
+    for key in ("webhooks_per_s", "webhook_p50_ms", "webhook_p99_ms", "replies_per_s"):
+        assert _number(r[key]) and r[key] > 0, key

@@ -121,7 +121,8 @@ def fields_of(r: httpx.Response) -> list[str]:
 
 def mounted_operations() -> set[tuple[str, str]]:
     """(path, method) of every route the real application mounts under /api, plus the
-    widget bootstrap: built in-process from gateway.app.create_app (not started)."""
+    widget's bootstrap and upload: built in-process from gateway.app.create_app (not
+    started)."""
     settings = load_settings(
         {
             "GATEWAY_DATABASE_URL": "sqlite:///:memory:",
@@ -135,7 +136,10 @@ def mounted_operations() -> set[tuple[str, str]]:
             for sub in route.routes:
                 assert isinstance(sub, Route)
                 out.update(("/api" + sub.path, m) for m in sub.methods or () if m != "HEAD")
-        elif isinstance(route, Route) and route.path == "/widget/bootstrap":
+        elif isinstance(route, Route) and route.path in (
+            "/widget/bootstrap",
+            "/widget/attachments",
+        ):
             out.update((route.path, m) for m in route.methods or () if m != "HEAD")
     return out
 
@@ -323,15 +327,27 @@ async def test_touchpoint_crud(admin: httpx.AsyncClient, node: InProcessGateway)
             "channel": "sms",
             "routing_mode": "simplified",
             "queue_ids": ["q_support"],
+            "settings": {**SMS, "number": "+1 (415) 555-0177"},
         },
     )
     assert r.status_code == 201 and r.json()["domain"] == ""
+    # normalised, and the secret is never read back
+    assert r.json()["settings"]["number"] == "+14155550177"
+    assert "auth_token" not in r.json()["settings"]
+    assert r.json()["settings"]["auth_token_set"] is True
     sms = r.json()["id"]
     r = await admin.patch(
         f"/api/admin/touchpoints/{sms}",
         json={"routing_mode": "dedicated", "dedicated_agent_id": "ag_demo"},
     )
     assert r.status_code == 200 and r.json()["dedicated_agent_id"] == "ag_demo"
+    assert r.json()["settings"]["auth_token_set"] is True  # the patch kept it
+    # a second touchpoint cannot take the same number
+    r = await admin.post(
+        "/api/admin/touchpoints",
+        json={"name": "Twin", "channel": "sms", "routing_mode": "simplified", "settings": SMS},
+    )
+    assert r.status_code == 422 and fields_of(r) == ["settings.number"]
     assert (await admin.delete("/api/admin/agents/ag_demo")).status_code == 409  # dedicated to it
 
     for t in (tid, sms):
@@ -411,6 +427,8 @@ async def test_an_admin_cannot_lock_themselves_out(admin: httpx.AsyncClient) -> 
 
 TP = "/api/admin/touchpoints"
 SETTINGS = "/api/admin/settings"
+# an SMS touchpoint's provider settings (docs/channels/sms.md)
+SMS = {"number": "+14155550177", "account_sid": "AC" + "0" * 32, "auth_token": "tok"}
 CHAT = {"name": "Shop", "domain": "example.com"}
 INVALID = [
     ("domain with a path", "POST", TP, {"name": "Shop", "domain": "example.com/shop"}, ["domain"]),
@@ -419,7 +437,13 @@ INVALID = [
         "domain on sms",
         "POST",
         TP,
-        {"name": "S", "channel": "sms", "routing_mode": "simplified", "domain": "a.com"},
+        {
+            "name": "S",
+            "channel": "sms",
+            "routing_mode": "simplified",
+            "domain": "a.com",
+            "settings": SMS,
+        },
         ["domain"],
     ),
     (
@@ -456,7 +480,7 @@ INVALID = [
         "dedicated without agent",
         "POST",
         TP,
-        {"name": "S", "channel": "sms", "routing_mode": "dedicated"},
+        {"name": "S", "channel": "sms", "routing_mode": "dedicated", "settings": SMS},
         ["dedicated_agent_id"],
     ),
     (
@@ -468,6 +492,7 @@ INVALID = [
             "channel": "sms",
             "routing_mode": "dedicated",
             "dedicated_agent_id": "ag_nobody",
+            "settings": SMS,
         },
         ["dedicated_agent_id"],
     ),

@@ -23,10 +23,10 @@ DECODERS: dict[tuple[str, str], msgspec.json.Decoder[Any]] = {
 
 
 def example_lines() -> list[tuple[str, str, str]]:
-    block = re.search(r"```frames\n(.*?)```", TEXT, re.S)
-    assert block, "the example conversation is missing"
+    blocks = re.findall(r"```frames\n(.*?)```", TEXT, re.S)
+    assert blocks, "the example conversation is missing"
     out = []
-    for line in block.group(1).strip().splitlines():
+    for line in "\n".join(b.strip() for b in blocks).splitlines():
         who, arrow, frame = line.split(" ", 2)
         out.append((who, arrow, frame))
     return out

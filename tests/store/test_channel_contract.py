@@ -152,3 +152,75 @@ async def test_messages_without_delivery_are_no_jobs(store: Store) -> None:
         "c1", sender="contact", sender_id="+15550001", client_msg_id="in-1", body="hi", now=20.0
     )
     assert await store.claim_deliveries(now=1000.0, lease=30.0, limit=10) == []
+
+
+# -- the messaging channels' rules and the admins' notices (migration 0010) -------------
+
+
+async def test_when_the_contact_last_wrote(store: Store) -> None:
+    conv = await conversation(store, "c1")
+    assert await store.last_contact_message_at(conv.id) is None
+    await agent_says(store, conv.id, "hello", now=20.0)
+    assert await store.last_contact_message_at(conv.id) is None  # agents open no window
+    for at in (30.0, 45.5):
+        await store.append_message(
+            conv.id,
+            sender="contact",
+            sender_id=conv.address,
+            client_msg_id=f"in{at}",
+            body="hi",
+            now=at,
+        )
+    await agent_says(store, conv.id, "later", now=50.0)
+    assert await store.last_contact_message_at(conv.id) == 45.5
+
+
+async def test_opt_outs_are_per_channel_and_address(store: Store) -> None:
+    assert not await store.is_opted_out("sms", "+15550001")
+    assert await store.set_opt_out("sms", "+15550001", True, now=1.0)
+    assert not await store.set_opt_out("sms", "+15550001", True, now=2.0)  # already
+    assert await store.is_opted_out("sms", "+15550001")
+    assert not await store.is_opted_out("sms", "+15550002")
+    assert not await store.is_opted_out("whatsapp", "+15550001")
+    assert await store.set_opt_out("sms", "+15550001", False, now=3.0)
+    assert not await store.set_opt_out("sms", "+15550001", False, now=4.0)
+    assert not await store.is_opted_out("sms", "+15550001")
+
+
+async def test_admin_notices_newest_first(store: Store) -> None:
+    from gateway.errors import Conflict
+    from gateway.model.records import AdminNotice
+
+    notices = [
+        AdminNotice(id=f"n{i}", kind="sending_refused", message=f"m{i}", created_at=float(i))
+        for i in range(1, 5)
+    ]
+    for n in notices:
+        await store.add_notice(n)
+    with pytest.raises(Conflict):
+        await store.add_notice(notices[0])
+    assert await store.list_notices() == notices[::-1]
+    assert await store.list_notices(limit=2) == [notices[3], notices[2]]
+    assert await store.list_notices(before=3.0) == [notices[1], notices[0]]
+    full = AdminNotice(
+        id="nx",
+        kind="provider_error",
+        message="x",
+        touchpoint_id="tp",
+        conversation_id="cv",
+        created_at=9.0,
+    )
+    await store.add_notice(full)
+    assert (await store.list_notices(limit=1)) == [full]
+
+
+async def test_a_late_send_record_keeps_the_providers_id(store: Store) -> None:
+    """A status callback that overtook the record of the send moved the message on; the
+    provider's id recorded after it still maps later callbacks back."""
+    conv = await conversation(store, "c1")
+    seq = await agent_says(store, conv.id, "hi")
+    await store.set_delivery(conv.id, seq, "delivered")
+    msg = await store.set_delivery(conv.id, seq, "sent", provider_id="SM1")
+    assert (msg.delivery, msg.provider_id) == ("delivered", "SM1")
+    found = await store.message_by_provider_id("SM1")
+    assert found is not None and found.seq == seq

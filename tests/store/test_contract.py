@@ -759,6 +759,7 @@ async def test_every_record_field_has_a_column(store: Store) -> None:
         _rows.SESSIONS,
         _rows.CONTACTS,
         _rows.CONVERSATIONS,
+        _rows.ATTACHMENTS,
     ]
     async with store._connection() as c:  # type: ignore[attr-defined]
         for table in tables:

@@ -6,6 +6,7 @@
 import { Connection, wsUrl } from "./shared/socket.js";
 import { h, clear, svg, uid, formatTime, textOn, contrast } from "./shared/dom.js";
 import { makeT } from "./shared/i18n.js";
+import { Attacher, FileLinks, FILE_TEXTS, dropZone, summary } from "./shared/attachments.js";
 
 const NS = "gw-widget";
 const SEND_ICON = "M3 20.5 21 12 3 3.5v6.6L15 12 3 13.9z";
@@ -50,6 +51,7 @@ export const DEFAULT_TEXTS = {
   reconnecting: "Connection lost. Reconnecting…",
   unavailable: "The chat is not available right now. Please try again later.",
   new_message: "{name}: {body}",
+  ...FILE_TEXTS,
 };
 
 // ---------------------------------------------------------------- where we run
@@ -119,6 +121,14 @@ function sessionSet(k, v) { try { sessionStorage.setItem(k, v); } catch (_) { /*
 
 const $ = (id) => document.getElementById(id);
 const t = (k, v) => S.t(k, v);
+// Files: the composer's uploads (chat's rules from the bootstrap) and signed links.
+const files = new Attacher({
+  t,
+  rules: () => (S.conv && S.conv.state === "live" && S.config && S.config.attachments) || null,
+  target: () => S.conv && { url: `attachments?conversation_id=${encodeURIComponent(S.conv.id)}`, token: S.token },
+  announce: (text) => announce(text),
+});
+const links = new FileLinks((f) => !!conn && conn.send(f), () => renderMessages());
 
 // ---------------------------------------------------------------- host page
 function toHost(msg) {
@@ -290,6 +300,7 @@ function onFrame(f) {
     case "unread": if (!S.conv || f.conversation_id === S.conv.id) setUnread(f.count); return;
     case "history": return onHistory(f);
     case "error": return onError(f);
+    case "links": return links.onFrame(f);
     default: return;
   }
 }
@@ -324,6 +335,7 @@ function onWelcome(f) {
 }
 
 function resetConv(id) {
+  if (!S.conv || S.conv.id !== id) files.clear(); // uploads belong to their conversation
   S.conv = id ? { id, state: "live", agentName: "" } : null;
   S.items = new Map();
   S.maxSeq = 0;
@@ -388,6 +400,7 @@ function onAck(f) {
   addItem({
     type: "message", conversation_id: f.conversation_id, seq: f.seq, sender: "visitor",
     sender_name: S.visitorName, body: p.body, at: p.at, client_msg_id: f.client_msg_id,
+    attachments: p.attachments || [],
   }, false);
   save();
   renderMessages();
@@ -400,7 +413,7 @@ function onMessage(f) {
   }
   if (!addItem(f)) { renderMessages(); return; }
   if (f.sender !== "visitor") {
-    announce(t("new_message", { name: f.sender_name || t("agent"), body: f.body }));
+    announce(t("new_message", { name: f.sender_name || t("agent"), body: summary(f, t) }));
     if (f.sender === "agent") setTyping("");
   }
   renderMessages();
@@ -506,10 +519,11 @@ function announce(text) {
 }
 
 // ---------------------------------------------------------------- sending
-function sendMessage(body) {
+function sendMessage(body, attachments) {
   body = body.trim().slice(0, 4000);
-  if (!body) return;
-  const p = { client_msg_id: uid(), body, at: Date.now() / 1000, failed: false, conversation_id: S.conv ? S.conv.id : "" };
+  attachments = attachments || [];
+  if (!body && !attachments.length) return;
+  const p = { client_msg_id: uid(), body, attachments, at: Date.now() / 1000, failed: false, conversation_id: S.conv ? S.conv.id : "" };
   S.pending.set(p.client_msg_id, p);
   save();
   renderMessages(true);
@@ -518,7 +532,9 @@ function sendMessage(body) {
 
 function sendPending(p) {
   if (!conn || !S.conv || S.conv.state !== "live" || p.failed) return;
-  conn.send({ type: "send", client_msg_id: p.client_msg_id, body: p.body, conversation_id: p.conversation_id || S.conv.id });
+  const f = { type: "send", client_msg_id: p.client_msg_id, body: p.body, conversation_id: p.conversation_id || S.conv.id };
+  if (p.attachments && p.attachments.length) f.attachments = p.attachments.map((a) => a.id);
+  conn.send(f);
 }
 
 function flushPending() {
@@ -669,19 +685,23 @@ function renderFooter() {
     ta.style.height = `${Math.min(ta.scrollHeight + 2, 120)}px`;
     ownTyping(!!ta.value);
   });
+  files.bindPaste(ta);
   const submit = () => {
     const v = ta.value;
-    if (!v.trim()) return;
+    if (files.busy()) { announce(t("wait_uploads")); return; }
+    const attachments = S.conv ? files.take() : [];
+    if (!v.trim() && !attachments.length) return;
     ta.value = "";
     ta.style.height = "auto";
     ownTyping(false);
     if (!S.conv) { S.starting = { fields: {}, message: v }; ensureConnected(); if (conn) conn.send({ type: "start", fields: {} }); return; }
-    sendMessage(v);
+    sendMessage(v, attachments);
   };
-  const form = h("form", { class: "composer", "aria-label": t("message_label") }, ta,
+  const form = h("form", { class: "composer", "aria-label": t("message_label") }, ta, files.button,
     h("button", { class: "btn", type: "submit", "aria-label": t("send") }, svg(SEND_ICON, 20)));
   form.addEventListener("submit", (e) => { e.preventDefault(); submit(); ta.focus(); });
-  footer.append(form);
+  footer.append(files.node, form);
+  files.refresh();
 }
 
 function disableComposer() {
@@ -735,7 +755,8 @@ function itemNode(f) {
   const who = mine ? t("you") : f.sender_name || t("agent");
   return h("li", { class: `msg ${f.sender}` },
     h("span", { class: "sr-only" }, `${who}: `),
-    h("span", { class: "bubble" }, f.body),
+    f.body ? h("span", { class: "bubble" }, f.body) : null,
+    links.cards(f.conversation_id, f, t),
     h("span", { class: "meta" }, mine ? `${t("sent")} · ${formatTime(f.at, S.lang)}` : `${who} · ${formatTime(f.at, S.lang)}`));
 }
 
@@ -747,7 +768,8 @@ function pendingNode(p) {
     : h("span", { class: "meta" }, t("sending"));
   return h("li", { class: `msg visitor${p.failed ? " failed" : ""}` },
     h("span", { class: "sr-only" }, `${t("you")}: `),
-    h("span", { class: "bubble" }, p.body),
+    p.body ? h("span", { class: "bubble" }, p.body) : null,
+    links.cards(p.conversation_id, p, t, false),
     meta);
 }
 
@@ -768,6 +790,7 @@ async function main() {
     return fail(e);
   }
   const cfg = applyConfig(data.config);
+  dropZone($("app"), () => files, t);
   if (S.storedConv) {
     // A conversation is going on: connect now, for the badge and the history.
     resetConv(S.storedConv);

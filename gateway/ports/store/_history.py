@@ -19,16 +19,20 @@ from gateway.model.records import (
     ConversationState,
     DeliveryState,
     Message,
+    Sender,
     Side,
 )
+from gateway.ports.store._attachments import QUEUE_CONTACT_BLOBS
 from gateway.ports.store._rows import (
     _CONVERSATION_STUB,
     _DELIVERY_RANK,
+    ATTACHMENTS,
     CONTACTS,
     CONVERSATIONS,
     LINK_ADDRESS,
     MARK_READ,
     MESSAGE_COLUMNS,
+    SELECT_BY_CLIENT_ID,
     SELECT_MESSAGES,
     Row,
     SQLBase,
@@ -124,7 +128,9 @@ class HistoryRows(SQLBase):
 
     async def delete_contact(self, contact_id: str) -> int:
         async with self._transaction() as c:
-            # messages go with their conversations (ON DELETE CASCADE)
+            # the files' bytes are the blob store's: queue them before their rows go
+            await c.execute(QUEUE_CONTACT_BLOBS, contact_id)
+            # messages and attachments go with their conversations (ON DELETE CASCADE)
             deleted = await c.fetch(
                 "DELETE FROM conversations WHERE contact_id = $1 RETURNING id", contact_id
             )
@@ -147,14 +153,29 @@ class HistoryRows(SQLBase):
                 " WHERE c.contact_id = $1 ORDER BY m.conversation_id, m.seq",
                 contact_id,
             )
+            attachment_rows = await c.fetch(
+                f"SELECT {', '.join('a.' + col for col in ATTACHMENTS.columns)}"
+                " FROM attachments a JOIN conversations c ON c.id = a.conversation_id"
+                " WHERE c.contact_id = $1 AND a.seq > 0",
+                contact_id,
+            )
+        sent = {a.id: a for a in map(ATTACHMENTS.decode, attachment_rows)}
         by_conversation: dict[str, list[Any]] = {}
+        files: dict[str, list[Any]] = {}  # in the order of the messages that carry them
         for r in message_rows:
-            by_conversation.setdefault(r[0], []).append(msgspec.to_builtins(decode_message(r)))
+            decoded = decode_message(r)
+            message = msgspec.to_builtins(decoded)
+            message["attachments"] = list(message["attachments"])  # JSON's array, not a tuple
+            by_conversation.setdefault(r[0], []).append(message)
+            for ref in decoded.attachments:
+                if ref.id in sent:
+                    files.setdefault(r[0], []).append(msgspec.to_builtins(sent[ref.id]))
         conversations = []
         for r in conversation_rows:
             conv = CONVERSATIONS.decode(r)
             item = msgspec.to_builtins(conv)
             item["messages"] = by_conversation.get(conv.id, [])
+            item["attachments"] = files.get(conv.id, [])
             conversations.append(item)
         return {
             "contact": msgspec.to_builtins(CONTACTS.decode(contact_row)),
@@ -283,6 +304,15 @@ class HistoryRows(SQLBase):
                 raise NotFound(f"conversation {conversation_id!r} not found")
         return [decode_message(r) for r in rows]
 
+    async def message_by_client_id(
+        self, conversation_id: str, sender: Sender, sender_id: str, client_msg_id: str
+    ) -> Message | None:
+        async with self._connection() as c:
+            row = await c.fetchrow(
+                SELECT_BY_CLIENT_ID, conversation_id, sender, sender_id, client_msg_id
+            )
+        return None if row is None else decode_message(row)
+
     async def set_delivery(
         self,
         conversation_id: str,
@@ -303,6 +333,16 @@ class HistoryRows(SQLBase):
             message = decode_message(row)
             old = _DELIVERY_RANK[message.delivery]
             if message.delivery in ("read", "failed") or _DELIVERY_RANK[state] <= old:
+                if provider_id and not message.provider_id:
+                    # a status callback overtook the record of the send: keep the id
+                    await c.execute(
+                        "UPDATE messages SET provider_id = $3"
+                        " WHERE conversation_id = $1 AND seq = $2",
+                        conversation_id,
+                        seq,
+                        provider_id,
+                    )
+                    return msgspec.structs.replace(message, provider_id=provider_id)
                 return message
             provider_id = provider_id or message.provider_id
             await c.execute(
@@ -347,15 +387,19 @@ class HistoryRows(SQLBase):
                 jobs.append(DeliveryJob(CONVERSATIONS.decode(conv), message, r[-1] + 1))
         return jobs
 
-    async def retry_delivery(self, conversation_id: str, seq: int, due: float, error: str) -> None:
+    async def retry_delivery(
+        self, conversation_id: str, seq: int, due: float, error: str, *, counted: bool = True
+    ) -> None:
         async with self._connection() as c:
             await c.execute(
-                "UPDATE messages SET delivery_due = $3, delivery_error = $4"
+                "UPDATE messages SET delivery_due = $3, delivery_error = $4,"
+                " delivery_attempts = delivery_attempts - $5"
                 " WHERE conversation_id = $1 AND seq = $2 AND delivery = 'pending'",
                 conversation_id,
                 seq,
                 due,
                 error,
+                0 if counted else 1,
             )
 
     async def message_by_provider_id(self, provider_id: str) -> Message | None:

@@ -27,6 +27,8 @@ from gateway.model.integrations import Announcement, ApiKey, OutboxEvent, Webhoo
 from gateway.model.records import (
     Agent,
     AgentSession,
+    Attachment,
+    AttachmentRef,
     Contact,
     Conversation,
     DispositionSet,
@@ -121,6 +123,7 @@ CONTACTS = Table(
     "contacts", Contact, order="number", extra={"email_key": lambda c: email_key(c.email)}
 )
 CONVERSATIONS = Table("conversations", Conversation, order="created_at, id")
+ATTACHMENTS = Table("attachments", Attachment, order="created_at, id")
 API_KEYS = Table("api_keys", ApiKey, order="created_at, id")
 WEBHOOKS = Table("webhooks", Webhook, order="name, id")
 
@@ -179,7 +182,7 @@ async def write_announcements(
 
 MESSAGE_COLUMNS = (
     "conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind,"
-    " delivery, delivery_error, provider_id"
+    " delivery, delivery_error, provider_id, attachments"
 )
 SELECT_MESSAGES = f"SELECT {MESSAGE_COLUMNS} FROM messages"
 # The message a retry refers to (the partial unique index covers non-empty ids only).
@@ -197,6 +200,18 @@ LINK_ADDRESS = (
 )
 
 
+_refs = msgspec.json.Decoder(tuple[AttachmentRef, ...])
+_NO_REFS = ("[]", b"[]")
+
+
+def refs_json(refs: tuple[AttachmentRef, ...]) -> str:
+    return to_json(refs)
+
+
+def decode_refs(raw: str | bytes) -> tuple[AttachmentRef, ...]:
+    return () if raw in _NO_REFS else _refs.decode(raw)
+
+
 def decode_message(r: Row) -> Message:
     return Message(
         conversation_id=r[0],
@@ -210,6 +225,7 @@ def decode_message(r: Row) -> Message:
         delivery=r[8],
         delivery_error=r[9],
         provider_id=r[10],
+        attachments=decode_refs(r[11]),
     )
 
 

@@ -1,5 +1,6 @@
-"""The store's operations whose SQL both dialects share (_config.py, _history.py),
-and the message append both dialects build theirs on."""
+"""The store's operations whose SQL both dialects share (_config.py, _history.py,
+_attachments.py, _channel_state.py, _channels.py), and the message append both dialects
+build theirs on."""
 
 from __future__ import annotations
 
@@ -8,13 +9,18 @@ from collections.abc import Sequence
 
 from gateway.model.integrations import Announcement
 from gateway.model.records import DeliveryState, Message, MessageKind, Sender
+from gateway.ports.store._attachments import AttachmentRows
+from gateway.ports.store._channel_state import ChannelStateRows
+from gateway.ports.store._channels import ChannelRows
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
 from gateway.ports.store._integrations import IntegrationRows
 from gateway.ports.store.base import Appended
 
 
-class SQLStore(ConfigRows, HistoryRows, IntegrationRows):
+class SQLStore(
+    ConfigRows, HistoryRows, AttachmentRows, ChannelStateRows, ChannelRows, IntegrationRows
+):
     """The operations whose SQL both dialects share."""
 
     async def append_message(
@@ -27,6 +33,7 @@ class SQLStore(ConfigRows, HistoryRows, IntegrationRows):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
         announce: Sequence[Announcement] = (),
     ) -> tuple[Message, bool]:
@@ -40,6 +47,7 @@ class SQLStore(ConfigRows, HistoryRows, IntegrationRows):
             body=body,
             now=now,
             kind=kind,
+            attachments=attachments,
             delivery=delivery,
             announce=announce,
         )
@@ -56,6 +64,7 @@ class SQLStore(ConfigRows, HistoryRows, IntegrationRows):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
         announce: Sequence[Announcement] = (),
     ) -> Appended: ...

@@ -19,11 +19,14 @@ import abc
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from gateway.model.channel_state import Connection, ConnectionStatus, Content, Cursor, MessageRef
 from gateway.model.channels import ChannelName
 from gateway.model.integrations import Announcement
 from gateway.model.records import (
+    AdminNotice,
     Agent,
     AgentSession,
+    Attachment,
     Contact,
     ContactAddress,
     Conversation,
@@ -205,13 +208,16 @@ class Store(IntegrationStore):
 
     @abc.abstractmethod
     async def delete_contact(self, contact_id: str) -> int:
-        """Delete the contact, its conversations and their messages (right to be
-        forgotten). Return the number of conversations deleted. NotFound if unknown."""
+        """Delete the contact, its conversations, their messages and attachments (right
+        to be forgotten); the attachments' blob keys are queued for deletion, due at
+        once (``due_blob_deletions``). Return the number of conversations deleted.
+        NotFound if unknown."""
 
     @abc.abstractmethod
     async def export_contact(self, contact_id: str) -> dict[str, Any]:
-        """{"contact": {...}, "conversations": [{..., "messages": [...]}, ...]} as JSON-able
-        builtins, conversations by creation time, messages by seq."""
+        """{"contact": {...}, "conversations": [{..., "messages": [...],
+        "attachments": [...]}, ...]} as JSON-able builtins, conversations by creation
+        time, messages by seq, attachments (the attached ones) by seq then id."""
 
     # -- conversations -------------------------------------------------------------
     @abc.abstractmethod
@@ -253,12 +259,18 @@ class Store(IntegrationStore):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
         announce: Sequence[Announcement] = (),
     ) -> tuple[Message, bool]:
         """Store a message with the conversation's next seq, in one transaction that also
         bumps the other side's unread count (a contact's message bumps agent_unread,
         agent and system text bumps contact_unread; events bump nothing) and last_seq.
+
+        ``attachments`` are ids of uploads to attach, in order: each must be of this
+        conversation, uploaded by this sender (``uploader``, ``uploader_id``) and not
+        attached yet, else NotFound and nothing is stored. They get the message's seq,
+        and the message keeps their ``AttachmentRef`` s.
 
         Idempotent on (conversation_id, sender, sender_id, client_msg_id): a retry returns
         the message stored the first time and False, storing nothing. Returns (message,
@@ -278,6 +290,7 @@ class Store(IntegrationStore):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
         announce: Sequence[Announcement] = (),
     ) -> Appended:
@@ -292,6 +305,7 @@ class Store(IntegrationStore):
             body=body,
             now=now,
             kind=kind,
+            attachments=attachments,
             delivery=delivery,
             announce=announce,
         )
@@ -308,6 +322,12 @@ class Store(IntegrationStore):
     ) -> list[Message]:
         """Ascending by seq. With before_seq, the *last* `limit` messages before it (for
         paging back through history), still returned in ascending order."""
+
+    @abc.abstractmethod
+    async def message_by_client_id(
+        self, conversation_id: str, sender: Sender, sender_id: str, client_msg_id: str
+    ) -> Message | None:
+        """The message this sender stored under this client message id, if any."""
 
     @abc.abstractmethod
     async def set_delivery(
@@ -333,8 +353,12 @@ class Store(IntegrationStore):
         more attempt. Oldest due first."""
 
     @abc.abstractmethod
-    async def retry_delivery(self, conversation_id: str, seq: int, due: float, error: str) -> None:
-        """A pending message's delivery failed for now: due again at ``due``."""
+    async def retry_delivery(
+        self, conversation_id: str, seq: int, due: float, error: str, *, counted: bool = True
+    ) -> None:
+        """A pending message's delivery failed for now: due again at ``due``.
+        ``counted=False``: the attempt was not made (the channel is down), so it does not
+        count towards the limit."""
 
     @abc.abstractmethod
     async def message_by_provider_id(self, provider_id: str) -> Message | None:
@@ -344,3 +368,117 @@ class Store(IntegrationStore):
     async def mark_read(self, conversation_id: str, side: Side, seq: int) -> Conversation:
         """The side has read up to seq: its unread count becomes the number of the other
         side's text messages with a greater seq (0 when seq >= last_seq)."""
+
+    # -- attachments ---------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_attachment(self, attachment: Attachment) -> None:
+        """Record an upload (its seq is 0 whatever is passed: not attached yet), and in
+        the same transaction take its blob keys off the deletion queue (an upload
+        queues them first, so that a crash before this leaves nothing behind).
+        Conflict for a duplicate id, NotFound for an unknown conversation."""
+
+    @abc.abstractmethod
+    async def get_attachment(self, attachment_id: str) -> Attachment:
+        """NotFound when absent."""
+
+    @abc.abstractmethod
+    async def get_attachments(self, attachment_ids: Sequence[str]) -> list[Attachment]:
+        """Those that exist, in the order asked."""
+
+    @abc.abstractmethod
+    async def queue_blob_deletions(self, blob_keys: Sequence[str], due_at: float) -> None:
+        """These blob keys are to be deleted from the blob store from ``due_at`` on (a
+        key already queued takes the new time)."""
+
+    @abc.abstractmethod
+    async def due_blob_deletions(self, now: float, limit: int = 100) -> list[str]:
+        """Up to ``limit`` queued keys due at ``now``, the longest due first."""
+
+    @abc.abstractmethod
+    async def forget_blob_deletions(self, blob_keys: Sequence[str]) -> None:
+        """These keys were deleted from the blob store: off the queue."""
+
+    @abc.abstractmethod
+    async def expire_unattached(self, created_before: float) -> int:
+        """Delete the uploads never attached to a message and created before the time,
+        and queue their blob keys for deletion, due at once; how many."""
+
+    # -- channel state (gateway/model/channel_state.py) ------------------------------
+    @abc.abstractmethod
+    async def get_cursor(self, touchpoint_id: str, stream: str) -> Cursor | None: ...
+
+    @abc.abstractmethod
+    async def put_cursor(
+        self, touchpoint_id: str, stream: str, epoch: str, position: int, *, now: float
+    ) -> Cursor:
+        """Move the cursor to ``position``. Within the same epoch it never moves back (a
+        late writer changes nothing); a new epoch starts over at ``position``. NotFound
+        for an unknown touchpoint. Returns the cursor as stored."""
+
+    @abc.abstractmethod
+    async def set_connection(
+        self, touchpoint_id: str, status: ConnectionStatus, reason: str = "", *, now: float
+    ) -> tuple[Connection | None, Connection]:
+        """Record the touchpoint's connection status; (before, after). ``since`` changes
+        only with the status; ``connected_at`` is set when it becomes connected. NotFound
+        for an unknown touchpoint."""
+
+    @abc.abstractmethod
+    async def get_connection(self, touchpoint_id: str) -> Connection | None: ...
+
+    @abc.abstractmethod
+    async def list_connections(self) -> list[Connection]: ...
+
+    @abc.abstractmethod
+    async def mark_reminded(self, touchpoint_id: str, *, now: float) -> None: ...
+
+    @abc.abstractmethod
+    async def put_ref(
+        self, touchpoint_id: str, ref: str, conversation_id: str, seq: int, *, now: float
+    ) -> MessageRef:
+        """Record that ``ref`` names this message; the first record of a ref stands (a
+        repeat returns it unchanged). NotFound for an unknown conversation."""
+
+    @abc.abstractmethod
+    async def find_ref(self, touchpoint_id: str, refs: list[str]) -> MessageRef | None:
+        """The newest record among these refs on the touchpoint, if any."""
+
+    @abc.abstractmethod
+    async def put_content(
+        self, conversation_id: str, client_msg_id: str, content: Content, *, now: float
+    ) -> None:
+        """Store (or replace) a message's channel content, by its client id. NotFound for
+        an unknown conversation."""
+
+    @abc.abstractmethod
+    async def get_content(self, conversation_id: str, client_msg_id: str) -> Content | None: ...
+
+    @abc.abstractmethod
+    async def list_content(self, conversation_id: str) -> dict[str, Content]:
+        """Every message content of the conversation, by client id."""
+
+    # -- channel rules and admin notices ---------------------------------------------
+    @abc.abstractmethod
+    async def last_contact_message_at(self, conversation_id: str) -> float | None:
+        """When the contact last wrote in this conversation (a session window opens
+        then), or None if they never did."""
+
+    @abc.abstractmethod
+    async def set_opt_out(
+        self, channel: ChannelName, address: str, opted_out: bool, *, now: float
+    ) -> bool:
+        """Block (``opted_out``) or unblock an address on a channel, for every touchpoint
+        of the channel; True when this changed something."""
+
+    @abc.abstractmethod
+    async def is_opted_out(self, channel: ChannelName, address: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def add_notice(self, notice: AdminNotice) -> None:
+        """Keep an admin notice (Conflict if the id exists)."""
+
+    @abc.abstractmethod
+    async def list_notices(
+        self, *, limit: int = 50, before: float | None = None
+    ) -> list[AdminNotice]:
+        """The newest notices first, created before ``before`` when given."""

@@ -25,8 +25,16 @@ import asyncpg.exceptions as pgerr
 from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
 from gateway.model.channels import ChannelName
 from gateway.model.integrations import Announcement
-from gateway.model.records import Contact, DeliveryState, Message, MessageKind, Sender
+from gateway.model.records import (
+    Attachment,
+    Contact,
+    DeliveryState,
+    Message,
+    MessageKind,
+    Sender,
+)
 from gateway.ports.store import migrate
+from gateway.ports.store._attachments import attach, attachable, refs
 from gateway.ports.store._rows import (
     CONVERSATIONS,
     LINK_ADDRESS,
@@ -34,6 +42,7 @@ from gateway.ports.store._rows import (
     Row,
     decode_message,
     email_key,
+    refs_json,
     unread_increments,
     write_announcements,
 )
@@ -53,9 +62,9 @@ WITH bumped AS (
     {CONVERSATIONS.returning}
 ), inserted AS (
     INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,
-        created_at, kind, delivery, delivery_due)
+        created_at, kind, delivery, delivery_due, attachments)
     SELECT $1, bumped.last_seq, $2::text, $3::text, $4::text, $5::text, $6::float8, $7::text,
-        $10::text, CASE WHEN $10::text = 'pending' THEN $6::float8 END
+        $10::text, CASE WHEN $10::text = 'pending' THEN $6::float8 END, $11::jsonb
     FROM bumped
     RETURNING seq
 )
@@ -290,6 +299,7 @@ class PostgresStore(SQLStore):
         body: str,
         now: float,
         kind: MessageKind = "text",
+        attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
         announce: Sequence[Announcement] = (),
     ) -> Appended:
@@ -297,52 +307,92 @@ class PostgresStore(SQLStore):
         with events to announce, that statement and their outbox rows in one
         transaction (the bump row-locks the conversation first)."""
         agent_inc, contact_inc = unread_increments(sender, kind)
-        args = (
-            conversation_id,
-            sender,
-            sender_id,
-            client_msg_id,
-            body,
-            now,
-            kind,
-            agent_inc,
-            contact_inc,
-            delivery,
-        )
-        try:
-            async with self._transaction() if announce else self._connection() as c:
-                row = await c.fetchrow(_APPEND, *args)
-                if row is not None and announce:
-                    await write_announcements(
-                        c, announce, CONVERSATIONS.decode(tuple(row)[1:]), _message(row, args)
+        args = (sender, sender_id, client_msg_id, body, now, kind, agent_inc, contact_inc, delivery)
+        files: list[Attachment] = []
+        if attachments:
+            found = await self._append_with_files(conversation_id, args, attachments, announce)
+            if isinstance(found, Appended):
+                return found
+            row, files = found
+        else:
+            try:
+                async with self._transaction() if announce else self._connection() as c:
+                    inserted = await c.fetchrow(_APPEND, conversation_id, *args, "[]")
+                    if inserted is not None and announce:
+                        await write_announcements(
+                            c,
+                            announce,
+                            CONVERSATIONS.decode(tuple(inserted)[1:]),
+                            _message(conversation_id, inserted, args, []),
+                        )
+            except Conflict:
+                # a retry: the unique index refused the insert and the statement (with its
+                # bump of last_seq) was rolled back as a whole
+                async with self._connection() as c:
+                    existing = await c.fetchrow(
+                        SELECT_BY_CLIENT_ID, conversation_id, sender, sender_id, client_msg_id
                     )
-        except Conflict:
-            # a retry: the unique index refused the insert and the statement (with its
-            # bump of last_seq) was rolled back as a whole
-            async with self._connection() as c:
-                row = await c.fetchrow(
+                if existing is None:
+                    raise
+                return Appended(
+                    decode_message(existing), False, await self.get_conversation(conversation_id)
+                )
+            if inserted is None:
+                raise NotFound(f"conversation {conversation_id!r} not found")
+            row = inserted
+        message = _message(conversation_id, row, args, files)
+        return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))
+
+    async def _append_with_files(
+        self,
+        conversation_id: str,
+        args: tuple[Any, ...],
+        ids: Sequence[str],
+        announce: Sequence[Announcement],
+    ) -> Appended | tuple[Row, list[Attachment]]:
+        """A message with files: one transaction that locks the uploads, answers a retry
+        with the message stored the first time, checks the files and attaches them.
+        Returns the statement's row and the files, or the retry's message."""
+        sender, sender_id, client_msg_id = args[0], args[1], args[2]
+        async with self._transaction() as c:
+            # Locks first: a concurrent retry waits here, then finds the message below.
+            found = await attachable(c, conversation_id, sender, sender_id, ids, lock=True)
+            if client_msg_id:
+                existing = await c.fetchrow(
                     SELECT_BY_CLIENT_ID, conversation_id, sender, sender_id, client_msg_id
                 )
+                if existing is not None:
+                    conv = await c.fetchrow(CONVERSATIONS.sql_get, conversation_id)
+                    assert conv is not None
+                    return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv))
+            if isinstance(found, NotFound):
+                raise found
+            row = await c.fetchrow(_APPEND, conversation_id, *args, refs_json(refs(found)))
             if row is None:
-                raise
-            return Appended(
-                decode_message(row), False, await self.get_conversation(conversation_id)
+                raise NotFound(f"conversation {conversation_id!r} not found")
+            await attach(c, found, row[0])
+            await write_announcements(
+                c,
+                announce,
+                CONVERSATIONS.decode(tuple(row)[1:]),
+                _message(conversation_id, row, args, found),
             )
-        if row is None:
-            raise NotFound(f"conversation {conversation_id!r} not found")
-        return Appended(_message(row, args), True, CONVERSATIONS.decode(tuple(row)[1:]))
+        return row, found
 
 
-def _message(row: Row, args: tuple[Any, ...]) -> Message:
+def _message(
+    conversation_id: str, row: Row, args: tuple[Any, ...], files: list[Attachment]
+) -> Message:
     """The message ``_APPEND`` inserted, from its arguments and the seq it returned."""
     return Message(
-        conversation_id=args[0],
+        conversation_id=conversation_id,
         seq=row[0],
-        sender=args[1],
-        sender_id=args[2],
-        client_msg_id=args[3],
-        body=args[4],
-        created_at=args[5],
-        kind=args[6],
-        delivery=args[9],
+        sender=args[0],
+        sender_id=args[1],
+        client_msg_id=args[2],
+        body=args[3],
+        created_at=args[4],
+        kind=args[5],
+        delivery=args[8],
+        attachments=refs(files),
     )

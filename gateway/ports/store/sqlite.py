@@ -6,6 +6,7 @@ shared connection and writes are serialised: that single writer is what makes
 ``append_message``'s seq allocation atomic. Write transactions start with
 ``BEGIN IMMEDIATE`` so another process on the same file makes us wait (``busy_timeout``)
 rather than fail half-way; when it still does, the error is ``StoreUnavailable``.
+Appends are group-committed (``_group_commit.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
@@ -24,33 +25,10 @@ import aiosqlite
 
 from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
 from gateway.model.channels import ChannelName
-from gateway.model.integrations import Announcement
-from gateway.model.records import Contact, DeliveryState, Message, MessageKind, Sender
+from gateway.model.records import Contact
 from gateway.ports.store import migrate
-from gateway.ports.store._rows import (
-    CONTACTS,
-    CONVERSATIONS,
-    LINK_ADDRESS,
-    SELECT_BY_CLIENT_ID,
-    Row,
-    decode_message,
-    unread_increments,
-    write_announcements,
-)
-from gateway.ports.store._sql import SQLStore
-from gateway.ports.store.base import Appended
-
-_APPEND = (
-    "INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,"
-    " created_at, kind, delivery, delivery_due)"
-    " SELECT id, last_seq + 1, $2, $3, $4, $5, $6, $7, $8,"
-    " CASE WHEN $8 = 'pending' THEN $6 END FROM conversations WHERE id = $1"
-    " ON CONFLICT DO NOTHING RETURNING seq"
-)
-_BUMP = (
-    "UPDATE conversations SET last_seq = $2, agent_unread = agent_unread + $3,"
-    " contact_unread = contact_unread + $4 WHERE id = $1 " + CONVERSATIONS.returning
-)
+from gateway.ports.store._group_commit import GroupCommit
+from gateway.ports.store._rows import CONTACTS, LINK_ADDRESS, Row
 
 # primary result codes (the low byte of the extended code)
 _UNAVAILABLE_CODES = {
@@ -86,46 +64,6 @@ def _translate(exc: sqlite3.Error) -> GatewayError:
     if primary in _UNAVAILABLE_CODES or "database is locked" in lowered or "busy" in lowered:
         return StoreUnavailable(f"SQLite: {message}")
     return StoreError(f"SQLite: {message}")
-
-
-class _Append:
-    """One message waiting for the next group commit."""
-
-    __slots__ = (
-        "announce",
-        "body",
-        "client_msg_id",
-        "conversation_id",
-        "delivery",
-        "future",
-        "kind",
-        "now",
-        "sender",
-        "sender_id",
-    )
-
-    def __init__(
-        self,
-        conversation_id: str,
-        sender: Sender,
-        sender_id: str,
-        client_msg_id: str,
-        body: str,
-        now: float,
-        kind: MessageKind,
-        delivery: DeliveryState,
-        announce: Sequence[Announcement],
-    ) -> None:
-        self.conversation_id = conversation_id
-        self.sender = sender
-        self.sender_id = sender_id
-        self.client_msg_id = client_msg_id
-        self.body = body
-        self.now = now
-        self.kind = kind
-        self.delivery = delivery
-        self.announce = announce
-        self.future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
 
 
 class _Conn:
@@ -179,7 +117,7 @@ class _MigrationTarget:
             raise
 
 
-class SQLiteStore(SQLStore):
+class SQLiteStore(GroupCommit):
     """The store in one SQLite file (``:memory:`` for tests)."""
 
     def __init__(self, path: str, *, busy_timeout: float = 5.0) -> None:
@@ -188,8 +126,7 @@ class SQLiteStore(SQLStore):
         self._db: aiosqlite.Connection | None = None
         self._conn: _Conn | None = None
         self._lock = asyncio.Lock()
-        self._appends: list[_Append] = []
-        self._committer: asyncio.Task[None] | None = None
+        super().__init__()
 
     # -- lifecycle ---------------------------------------------------------------
     async def open(self) -> None:
@@ -312,94 +249,3 @@ class SQLiteStore(SQLStore):
         except Conflict as exc:
             raise Conflict(f"contact {contact_id!r} exists") from exc
         return contact
-
-    async def append(
-        self,
-        conversation_id: str,
-        *,
-        sender: Sender,
-        sender_id: str,
-        client_msg_id: str,
-        body: str,
-        now: float,
-        kind: MessageKind = "text",
-        delivery: DeliveryState = "",
-        announce: Sequence[Announcement] = (),
-    ) -> Appended:
-        """Group commit: appends that arrive while a transaction is running are stored
-        together in the next one, so a busy node pays one BEGIN/COMMIT for many
-        messages. Each caller still returns only once its message is committed."""
-        item = _Append(
-            conversation_id, sender, sender_id, client_msg_id, body, now, kind, delivery, announce
-        )
-        self._appends.append(item)
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_appends())
-        # Shielded: a caller that gives up does not undo an append already under way.
-        return await asyncio.shield(item.future)
-
-    async def _commit_appends(self) -> None:
-        while self._appends:
-            batch, self._appends = self._appends, []
-            try:
-                async with self._transaction() as c:
-                    results = [await self._append_one(c, item) for item in batch]
-            except BaseException as exc:  # the whole transaction rolled back
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for item, result in zip(batch, results, strict=True):
-                if item.future.done():
-                    continue
-                if isinstance(result, GatewayError):
-                    item.future.set_exception(result)
-                else:
-                    item.future.set_result(result)
-
-    async def _append_one(self, c: _Conn, item: _Append) -> Appended | GatewayError:
-        agent_inc, contact_inc = unread_increments(item.sender, item.kind)
-        args = (
-            item.sender,
-            item.sender_id,
-            item.client_msg_id,
-            item.body,
-            item.now,
-            item.kind,
-            item.delivery,
-        )
-        row = await c.fetchrow(_APPEND, item.conversation_id, *args)
-        if row is None:
-            # No such conversation, or a retry the unique index turned away (ON CONFLICT
-            # DO NOTHING ends only this statement, not the batch's transaction).
-            existing = await c.fetchrow(
-                SELECT_BY_CLIENT_ID,
-                item.conversation_id,
-                item.sender,
-                item.sender_id,
-                item.client_msg_id,
-            )
-            if existing is not None:
-                conv_row = await c.fetchrow(CONVERSATIONS.sql_get, item.conversation_id)
-                assert conv_row is not None
-                return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv_row))
-            return NotFound(f"conversation {item.conversation_id!r} not found")
-        seq: int = row[0]
-        bumped = await c.fetchrow(_BUMP, item.conversation_id, seq, agent_inc, contact_inc)
-        assert bumped is not None
-        message = Message(
-            conversation_id=item.conversation_id,
-            seq=seq,
-            sender=item.sender,
-            sender_id=item.sender_id,
-            client_msg_id=item.client_msg_id,
-            body=item.body,
-            created_at=item.now,
-            kind=item.kind,
-            delivery=item.delivery,
-        )
-        conv = CONVERSATIONS.decode(bumped)
-        await write_announcements(c, item.announce, conv, message)
-        return Appended(message, True, conv)

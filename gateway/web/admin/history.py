@@ -6,14 +6,17 @@ they may read what was said); export and deletion are for admins only."""
 
 from __future__ import annotations
 
+import logging
 import re
 
 from starlette.responses import Response
 
-from gateway.errors import InUse
+from gateway.errors import GatewayError, InUse
 from gateway.model.records import OPEN_STATES
 from gateway.web.admin.http import Ctx, json_response
 from gateway.web.admin.schemas import ContactDeleted, ConversationList, HistoryPage, HistoryQuery
+
+log = logging.getLogger("gateway.admin")
 
 
 async def get_conversation(ctx: Ctx) -> Response:
@@ -71,6 +74,11 @@ async def delete_contact(ctx: Ctx) -> Response:
         )
     count = await store.delete_contact(contact.id)
     ctx.web.contacts.forget(contact.id)
+    # Its files now, rather than at the next sweep (which retries if this fails).
+    try:
+        await ctx.web.attachments.drain()
+    except GatewayError as exc:
+        log.warning("files of a deleted contact not deleted yet: %s", exc.message)
     if live:  # the router still holds them: rebuild it from the store
         await ctx.changed()
     return json_response(ContactDeleted(contact_id=contact.id, deleted_conversations=count))

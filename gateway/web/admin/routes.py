@@ -22,12 +22,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from gateway.model.records import Contact, Conversation
+from gateway.web import files
 from gateway.web.admin import config as cfg
 from gateway.web.admin import history as hist
+from gateway.web.admin import notices as ntc
 from gateway.web.admin import schemas as s
 from gateway.web.admin import touchpoints as tps
 from gateway.web.admin import webhooks as wh
 from gateway.web.admin.http import Ctx, json_response, route
+from gateway.web.admin.messages import MESSAGE_ENDPOINTS
 from gateway.web.openapi import Endpoint, document
 
 Handler = Callable[[Ctx], Awaitable[Response]]
@@ -124,6 +127,7 @@ ENDPOINTS: list[Endpoint] = [
              tag="agents", status=204),
     Endpoint("GET", "/api/me", "Who the token belongs to", "agent", tag="agents",
              response=s.Me),
+    files.AGENT_UPLOAD,
     # -- this document ------------------------------------------------------------------
     Endpoint("GET", "/api/openapi.json", "This OpenAPI 3.1 document", "public", openapi_json,
              tag="meta"),
@@ -188,6 +192,12 @@ ENDPOINTS: list[Endpoint] = [
              response=wh.WebhookEvent, errors=(404, 409),
              description="A dead (or delivered) event is pending again, now, with the same "
              "event id; 409 while it is still pending."),
+    # -- notices ---------------------------------------------------------------------------------
+    Endpoint("GET", "/api/admin/notices", "Admin notices, newest first", "admin",
+             ntc.list_notices, tag="notices", query=s.NoticesQuery, response=list[s.NoticeOut],
+             description="What the admins must act on (a provider refused a touchpoint's "
+             "number, ...); admins online also get each as a `notice` frame. For the next "
+             "page pass the last notice's created_at as `before`."),
     # -- history ---------------------------------------------------------------------------------
     Endpoint("GET", "/api/admin/conversations/{id}", "A conversation", "supervisor",
              hist.get_conversation, tag="history", response=Conversation, errors=(404,)),
@@ -212,6 +222,8 @@ ENDPOINTS: list[Endpoint] = [
              description="Deletes the contact, its conversations and their messages. 409 "
              "while it has open conversations, unless force=true (they vanish from the "
              "consoles' routing)."),
+    # -- agents' messages with channel content (gateway/web/admin/messages.py) ------------------
+    *MESSAGE_ENDPOINTS,
 ]
 # fmt: on
 

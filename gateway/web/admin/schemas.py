@@ -123,6 +123,7 @@ class TouchpointOut(msgspec.Struct, kw_only=True):
     identity_secret_set: bool
     require_identity: bool
     preview_roles: list[Role]
+    # the channel's settings without its secrets (tokens, app secrets), which are never
     settings: dict[str, Any]
     created_at: float
 
@@ -291,3 +292,21 @@ class LoginResponse(msgspec.Struct, kw_only=True):
     token: str
     expires_at: float
     agent: Me
+
+
+# -- admin notices ---------------------------------------------------------------------
+
+
+class NoticesQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
+    # only notices created before this time (UNIX seconds): the next page
+    before: float | None = None
+
+
+class NoticeOut(msgspec.Struct, kw_only=True):
+    id: str
+    kind: str
+    message: str
+    touchpoint_id: str
+    conversation_id: str
+    created_at: float

@@ -32,15 +32,9 @@ from gateway.web.admin.schemas import (
 # -- touchpoints -----------------------------------------------------------------------
 
 
-def redact(settings: dict[str, Any], secrets: frozenset[str]) -> dict[str, Any]:
-    """A touchpoint's channel settings as the admin API shows them: each secret only as
-    whether it is set (``<name>_set``)."""
-    out = {k: v for k, v in settings.items() if k not in secrets}
-    out.update({f"{k}_set": bool(settings.get(k)) for k in sorted(secrets)})
-    return out
-
-
-def touchpoint_out(tp: Touchpoint, secrets: frozenset[str] = frozenset()) -> TouchpointOut:
+def touchpoint_out(tp: Touchpoint, secrets: tuple[str, ...] = ()) -> TouchpointOut:
+    """The touchpoint as the API shows it: the channel's secret settings (``secrets``)
+    never, only whether each is set (``<name>_set``)."""
     return TouchpointOut(
         id=tp.id,
         name=tp.name,
@@ -62,14 +56,39 @@ def touchpoint_out(tp: Touchpoint, secrets: frozenset[str] = frozenset()) -> Tou
     )
 
 
+def redact(settings: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+    out = {k: v for k, v in settings.items() if k not in secrets}
+    for key in secrets:
+        out[f"{key}_set"] = bool(settings.get(key))
+    return out
+
+
+def _secrets(ctx: Ctx, channel: str) -> tuple[str, ...]:
+    return ctx.web.touchpoint_secrets.get(channel, ())
+
+
 def _out(ctx: Ctx, tp: Touchpoint) -> TouchpointOut:
-    return touchpoint_out(tp, ctx.web.touchpoint_secrets.get(tp.channel, frozenset()))
+    return touchpoint_out(tp, _secrets(ctx, tp.channel))
 
 
-def _touchpoint_input(ctx: Ctx, tp: Touchpoint) -> dict[str, Any]:
-    """The stored touchpoint as a TouchpointIn document (the base a PATCH merges into);
-    secret settings are left out (kept as they are unless the patch gives them)."""
-    out: dict[str, Any] = msgspec.to_builtins(_out(ctx, tp))
+def _with_secrets(
+    settings: dict[str, Any], secrets: tuple[str, ...], existing: Touchpoint | None
+) -> dict[str, Any]:
+    """The settings an edit sends, with the secrets it leaves out kept as stored (the
+    API never shows them, so a read-modify-write must not erase them); ``<name>_set``
+    is read-only and dropped."""
+    out = {k: v for k, v in settings.items() if k not in {f"{s}_set" for s in secrets}}
+    for key in secrets:
+        if out.get(key) is None:
+            out.pop(key, None)
+            if existing is not None and existing.settings.get(key):
+                out[key] = existing.settings[key]
+    return out
+
+
+def _touchpoint_input(tp: Touchpoint, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The stored touchpoint as a TouchpointIn document (the base a PATCH merges into)."""
+    out: dict[str, Any] = msgspec.to_builtins(touchpoint_out(tp, secrets))
     for name in ("id", "active", "created_at", "identity_secret_set"):
         out.pop(name)
     return {k: v for k, v in out.items() if v is not None}
@@ -84,17 +103,6 @@ async def build_touchpoint(
         if body.identity_secret is None
         else body.identity_secret
     )
-    # Secret channel settings are write-only: "<name>_set" as read is ignored, and an
-    # omitted secret keeps its stored value ("" clears it).
-    secrets = ctx.web.touchpoint_secrets.get(body.channel, frozenset())
-    settings = {
-        k: v
-        for k, v in body.settings.items()
-        if not (k.endswith("_set") and k.removesuffix("_set") in secrets)
-    }
-    for name in secrets:
-        if name not in settings and existing is not None and existing.settings.get(name):
-            settings[name] = existing.settings[name]
     tp = Touchpoint(
         id=tp_id,
         name=body.name,
@@ -111,7 +119,7 @@ async def build_touchpoint(
         identity_secret=secret,
         require_identity=body.require_identity,
         preview_roles=list(dict.fromkeys(body.preview_roles)),
-        settings=settings,
+        settings=_with_secrets(body.settings, _secrets(ctx, body.channel), existing),
         created_at=existing.created_at if existing else now,
     )
     # The channel's own rules first (chat: the domain), from its adapter.
@@ -201,7 +209,7 @@ async def _edit_touchpoint(ctx: Ctx, *, patch: bool) -> Response:
     out = msgspec.to_builtins(_out(ctx, current))
     raw = read_only(ctx.raw, out, ("id", "active", "created_at", "identity_secret_set"))
     if patch:
-        raw = merge_patch(_touchpoint_input(ctx, current), raw)
+        raw = merge_patch(_touchpoint_input(current, _secrets(ctx, current.channel)), raw)
     body = convert(raw, TouchpointIn)
     tp = await build_touchpoint(ctx, body, current.id, current, ctx.now())
     await store.put_touchpoint(tp)
@@ -255,7 +263,11 @@ async def _set_active(ctx: Ctx, active: bool) -> Response:
         # What is stored was validated when written; re-check it in case the rules
         # changed since (or the record was written by hand).
         await build_touchpoint(
-            ctx, convert(_touchpoint_input(ctx, tp), TouchpointIn), tp.id, tp, ctx.now()
+            ctx,
+            convert(_touchpoint_input(tp, _secrets(ctx, tp.channel)), TouchpointIn),
+            tp.id,
+            tp,
+            ctx.now(),
         )
     if tp.active != active:
         tp = msgspec.structs.replace(tp, active=active)

@@ -5,8 +5,12 @@
 
 import { Connection, wsUrl } from "/widget/shared/socket.js";
 import { h, clear, fill, uid, formatTime } from "/widget/shared/dom.js";
+import { makeT } from "/widget/shared/i18n.js";
+import { Attacher, FileLinks, FILE_TEXTS, dropZone, summary } from "/widget/shared/attachments.js";
 import * as sound from "/console/sounds.js";
 import { contextItem } from "/console/context.js";
+import * as channels from "/console/channels.js";
+import * as email from "/console/email.js";
 
 const TOKEN_KEY = "gw.console.token";
 const SOUND_EVENTS = { offered: "offered", auto_assigned: "auto-assigned", transferred: "transferred", reply: "new reply" };
@@ -30,11 +34,16 @@ const S = {
   actions: new Map(), // ref -> {kind, cid, label}
   openWhenMine: new Set(), // assigned or accepted by us: open it when it lands
   soundAsked: false,
+  emailWatch: 0, // admins: the email connection banner's timer (email.js)
 };
 let conn = null;
 let ringTimer = 0;
 let ownTyping = { cid: "", at: 0, stop: 0 };
 const typingTimers = new Map();
+// Files: an upload tray per conversation (kept across re-renders), signed links.
+const ft = makeT(FILE_TEXTS);
+const uploads = new Map(); // conversation id -> Attacher
+const links = new FileLinks((f) => !!conn && conn.send(f), () => renderMessages());
 
 const $ = (id) => document.getElementById(id);
 
@@ -97,6 +106,8 @@ $("logout").addEventListener("click", async () => {
 });
 
 function stopApp() {
+  clearInterval(S.emailWatch);
+  S.emailWatch = 0;
   if (conn) conn.stop();
   conn = null;
   S.token = "";
@@ -104,6 +115,7 @@ function stopApp() {
   S.convs.clear();
   S.offers.clear();
   S.threads.clear();
+  uploads.clear();
   S.current = "";
   closeOffer();
 }
@@ -210,8 +222,11 @@ function onFrame(f) {
     case "unread": return onUnread(f);
     case "history": return onHistory(f);
     case "ok": return onOk(f);
+    case "links": return links.onFrame(f);
     case "error": return onError(f);
     case "token": S.token = f.token; sessionSet(TOKEN_KEY, f.token); return;
+    case "delivery": if (channels.onDelivery(f, S.threads) && f.conversation_id === S.current) renderMessages(); return;
+    case "notice": return channels.adminNotice(f);
     default: return;
   }
 }
@@ -230,11 +245,13 @@ function onSnapshot(f) {
   S.priorityDisplay = f.priority_display === "numbers" ? "numbers" : "icons";
   S.dispositions = f.dispositions || [];
   $("me").textContent = f.agent.name;
+  if (f.agent.role === "admin" && !S.emailWatch) S.emailWatch = email.watchConnections(S.token, $("app-view"));
   setStatus(f.agent.status);
   S.convs.clear();
   S.offers.clear();
   for (const c of [...f.inbox, ...f.assigned]) {
     S.convs.set(c.conversation_id, c);
+    channels.noteRow(c);
     if (c.place === "offered") S.offers.set(c.conversation_id, { summary: c, expires_at: c.offer_expires_at });
   }
   // After a reconnect: reload what is on screen, resend what was not acknowledged.
@@ -261,11 +278,13 @@ $("status").addEventListener("change", (e) => {
 
 function onConversation(c) {
   const cid = c.conversation_id;
+  channels.noteRow(c);
   const before = S.convs.get(cid);
   if (c.place === "gone") {
     S.convs.delete(cid);
     S.offers.delete(cid);
     S.threads.delete(cid);
+    uploads.delete(cid);
   } else {
     S.convs.set(cid, c);
     if (c.place !== "offered") S.offers.delete(cid);
@@ -452,7 +471,7 @@ function renderLists() {
         type: "button", class: "open", "data-key": `open:${c.conversation_id}`, "aria-current": cur ? "true" : null,
         onclick: () => openConversation(c.conversation_id),
       },
-      h("span", { class: "line" }, h("span", { class: "name" }, c.contact_name), " ", priority(c.priority), " ", bubble(c.unread)),
+      h("span", { class: "line" }, channels.avatar(c, S.channels), h("span", { class: "name" }, c.contact_name), " ", priority(c.priority), " ", bubble(c.unread)),
       h("span", { class: "line muted" }, `${channelLabel(c.channel)} · ${c.touchpoint_name} · ${formatTime(c.arrived_at)}`),
       h("span", { class: "line" }, queueLabels(c))),
       h("button", {
@@ -481,7 +500,7 @@ function renderLists() {
             type: "button", class: "open", "data-key": `open:${c.conversation_id}`, "aria-current": cur ? "true" : null,
             onclick: () => openConversation(c.conversation_id),
           },
-          h("span", { class: "line" }, h("span", { class: "name" }, c.contact_name), " ",
+          h("span", { class: "line" }, channels.avatar(c, S.channels), h("span", { class: "name" }, c.contact_name), " ",
             c.place === "wrapup" ? h("span", { class: "tag" }, "Wrap-up") : null, " ", bubble(c.unread)),
           h("span", { class: "line muted last" }, c.last_message || "—"),
           h("span", { class: "line muted" }, when(c), " ", queueLabels(c))));
@@ -536,6 +555,7 @@ function renderConversation(opts) {
       h("ol", { id: "messages", class: "messages", "aria-label": "Messages" })));
     if (!th.loaded) send({ type: "history", conversation_id: c.conversation_id, limit: 50 });
     renderMessages(true);
+    if (c.channel === "email") main.append(email.panel(c.conversation_id, S.token));
   } else {
     main.append(h("p", { class: "empty" }, "Preview is not available for your role. Assign the conversation to read it."));
   }
@@ -569,7 +589,7 @@ function renderConvHeader() {
   fill(head,
     h("div", { class: "who" },
       h("h2", { id: "conv-title", tabindex: "-1" }, c.contact_name),
-      h("p", { class: "muted" }, `${place} · ${channelLabel(c.channel)} · ${c.touchpoint_name}${c.subject ? ` · ${c.subject}` : ""}`),
+      h("p", { class: "muted" }, `${place} · ${channelLabel(c.channel)} · ${c.touchpoint_name}${c.subject ? ` · ${c.subject}` : ""}`, " ", channels.link(c)),
       h("p", { class: "labels" }, queueLabels(c), " ", priority(c.priority))),
     actions);
 }
@@ -579,26 +599,52 @@ function typingText(cid) {
   return name ? `${name} is typing…` : "";
 }
 
+function attacher(cid) {
+  if (!uploads.has(cid)) {
+    uploads.set(cid, new Attacher({
+      t: ft,
+      rules: () => { const c = S.convs.get(cid); return (c && c.place === "assigned" && (S.channels[c.channel] || {}).files) || null; },
+      target: () => ({ url: `/api/conversations/${encodeURIComponent(cid)}/attachments`, token: S.token }),
+      announce,
+    }));
+  }
+  return uploads.get(cid);
+}
+
 function replyForm(c) {
   const ta = h("textarea", { id: "reply", rows: 3, maxlength: 4000, "aria-describedby": "reply-hint" });
+  const files = attacher(c.conversation_id);
+  files.bindPaste(ta);
+  const mail = c.channel === "email" ? email.composeFields(c.conversation_id, "") : null;
   const doSend = () => {
     const body = ta.value.trim();
-    if (!body) return;
+    if (ta.disabled) return;
+    if (files.busy()) { announce(ft("wait_uploads")); return; }
+    const attachments = files.take();
+    if (!body && !attachments.length) return;
     ta.value = "";
     typing(c.conversation_id, false);
-    sendReply(c.conversation_id, body);
+    const content = mail && mail.content(body);
+    if (mail) mail.reset();
+    sendReply(c.conversation_id, body, attachments, content);
   };
   ta.addEventListener("keydown", (e) => {
     // As in the reference product: Shift+Enter sends, Enter adds a line.
     if (e.key === "Enter" && e.shiftKey && !e.isComposing) { e.preventDefault(); doSend(); }
   });
   ta.addEventListener("input", () => typing(c.conversation_id, !!ta.value));
+  const sendButton = h("button", { type: "submit", class: "btn" }, "Send");
   const form = h("form", { class: "reply" },
+    mail && mail.node,
     h("label", { for: "reply" }, "Reply"),
     ta,
+    files.node,
+    channels.editor(() => S.convs.get(c.conversation_id), S.channels, ta, sendButton),
     h("div", { class: "reply-bar" },
+      files.button,
       h("p", { id: "reply-hint", class: "muted hint" }, "Shift+Enter sends · Enter adds a line"),
-      h("button", { type: "submit", class: "btn" }, "Send")));
+      sendButton));
+  files.refresh();
   form.addEventListener("submit", (e) => { e.preventDefault(); doSend(); ta.focus(); });
   return form;
 }
@@ -627,12 +673,25 @@ function wrapupForm(c) {
   return form;
 }
 
-function sendReply(cid, body) {
+function sendReply(cid, body, attachments, content) {
   const th = thread(cid);
-  const p = { client_msg_id: uid(), body, at: Date.now() / 1000, failed: false };
+  const p = { client_msg_id: uid(), body, attachments: attachments || [], at: Date.now() / 1000, failed: false };
   th.pending.set(p.client_msg_id, p);
   renderMessages(true);
-  conn && conn.send({ type: "send", conversation_id: cid, client_msg_id: p.client_msg_id, body });
+  if (content) {
+    // email with recipients, subject or a forward: the message API (docs/channels/email.md)
+    email.sendWithContent(cid, S.token, p.client_msg_id, body, content)
+      .then((ack) => onAck({ ...ack, type: "ack" }))
+      .catch((err) => { p.failed = true; p.error = err.message; renderMessages(); });
+    return;
+  }
+  conn && sendPending(cid, p);
+}
+
+function sendPending(cid, p) {
+  const f = { type: "send", conversation_id: cid, client_msg_id: p.client_msg_id, body: p.body };
+  if (p.attachments.length) f.attachments = p.attachments.map((a) => a.id);
+  return conn.send(f);
 }
 
 function typing(cid, active) {
@@ -669,7 +728,8 @@ function renderMessages(toBottom) {
   for (const p of th.pending.values()) {
     list.append(h("li", { class: `msg agent mine${p.failed ? " failed" : ""}` },
       h("span", { class: "sr-only" }, "You: "),
-      h("span", { class: "bubble" }, p.body),
+      p.body ? h("span", { class: "bubble" }, p.body) : null,
+      links.cards(c.conversation_id, p, ft, false),
       h("span", { class: "meta" }, p.failed ? `Not sent: ${p.error || "error"}` : "Sending…")));
   }
   $("more").hidden = !th.hasMore;
@@ -679,14 +739,15 @@ function renderMessages(toBottom) {
 function itemNode(f) {
   if (f.type === "event") {
     const name = f.agent_name || "An agent";
-    const text = { agent_joined: `${name} joined`, agent_left: `${name} left`, ended: "The chat ended" }[f.event] || f.event;
+    const text = { agent_joined: `${name} joined`, agent_left: `${name} left`, ended: "The chat ended" }[f.event] || channels.eventText(f) || f.event;
     return h("li", { class: "note" }, `${text} · ${formatTime(f.at)}`);
   }
   const who = f.sender === "visitor" ? f.sender_name : f.sender === "agent" ? f.sender_name : `Automatic (${f.sender_name})`;
   return h("li", { class: `msg ${f.sender}` },
     h("span", { class: "sr-only" }, `${who}: `),
-    h("span", { class: "bubble" }, f.body),
-    h("span", { class: "meta" }, `${who} · ${formatTime(f.at)}`));
+    f.body ? h("span", { class: "bubble" }, f.body) : null,
+    links.cards(f.conversation_id, f, ft),
+    h("span", { class: "meta" }, `${who} · ${formatTime(f.at)}`, " ", channels.deliveryNote(f)));
 }
 
 function onItem(f, live) {
@@ -697,16 +758,19 @@ function onItem(f, live) {
   if (f.seq > th.maxSeq) th.maxSeq = f.seq;
   const c = S.convs.get(f.conversation_id);
   if (c && f.type === "message") {
-    c.last_message = f.body;
+    c.last_message = summary(f, ft);
     c.last_message_at = f.at;
     c.last_seq = Math.max(c.last_seq, f.seq);
   }
   if (live && f.type === "message" && f.sender === "visitor") {
+    if (c) channels.contactWrote(c, S.channels);
     S.typing.delete(f.conversation_id);
     if (f.conversation_id === S.current) {
       const el = $("typing");
       if (el) el.textContent = "";
-      announce(`${f.sender_name}: ${f.body}`);
+      announce(`${f.sender_name}: ${summary(f, ft)}`);
+      const panel = document.querySelector(".email-panel");
+      if (panel && panel.refresh) panel.refresh();
     }
   }
   if (f.conversation_id === S.current) { renderMessages(); markRead(); }
@@ -721,6 +785,7 @@ function onAck(f) {
     onItem({
       type: "message", conversation_id: f.conversation_id, seq: f.seq, sender: "agent",
       sender_name: S.agent ? S.agent.name : "", body: p.body, at: p.at, client_msg_id: f.client_msg_id,
+      attachments: p.attachments,
     }, false);
   } else if (f.conversation_id === S.current) {
     renderMessages();
@@ -738,7 +803,7 @@ function onHistory(f) {
   th.loaded = true;
   if (f.context) th.context = f.context; // first page only: the escalated transcript
   th.hasMore = f.has_more;
-  if (first) for (const p of th.pending.values()) conn.send({ type: "send", conversation_id: f.conversation_id, client_msg_id: p.client_msg_id, body: p.body });
+  if (first) for (const p of th.pending.values()) sendPending(f.conversation_id, p);
   if (f.conversation_id === S.current) { renderMessages(first); markRead(); }
 }
 
@@ -807,7 +872,7 @@ function onError(f) {
   for (const [cid, th] of S.threads) {
     const p = f.ref && th.pending.get(f.ref);
     if (p) {
-      if (f.retryable) { setTimeout(() => conn && conn.send({ type: "send", conversation_id: cid, client_msg_id: p.client_msg_id, body: p.body }), 2000); return; }
+      if (f.retryable) { setTimeout(() => conn && sendPending(cid, p), 2000); return; }
       p.failed = true;
       p.error = f.message;
       if (cid === S.current) renderMessages();
@@ -855,4 +920,5 @@ function openTransfer(c) {
   sel.focus();
 }
 
+dropZone($("conv"), () => (S.current ? attacher(S.current) : null), ft);
 boot();

@@ -1,0 +1,346 @@
+"""Email: a mailbox is a touchpoint, a thread is a conversation (docs/channels/email.md).
+
+Receiving: one task per active touchpoint whose direction is inbound or both
+(receiver.py), on one node at a time (a lease per mailbox, ``gw:lease:email:<id>``,
+through the core's Exclusive), reading the folder over IMAP with IDLE (polling without
+it) from the stored cursor; each email is parsed (mime.py), threaded and stored
+(inbound.py). Sending: the delivery worker hands each stored reply to :meth:`deliver`
+(outbound.py), which sends it over SMTP with a stable Message-ID and keeps a copy in
+Sent. The demo touchpoint uses the in-process demo mailbox (demo_mailbox.py, demo.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import logging
+from collections.abc import Coroutine
+from email.message import EmailMessage
+from typing import Annotated, Any
+
+import msgspec
+from email_validator import EmailNotValidError, validate_email
+from starlette.routing import BaseRoute
+
+from channels.base import ChannelAdapter, Core, Problems
+from channels.email import api, demo
+from channels.email.demo_mailbox import DemoMailbox, DemoSubmission, PostOffice
+from channels.email.html import sanitise
+from channels.email.imap import ImapMailbox
+from channels.email.inbound import Inbound
+from channels.email.outbound import Outbound
+from channels.email.receiver import Receiver
+from channels.email.settings import SECRETS, EmailSettings, check, load
+from channels.email.smtp import SmtpSubmission
+from channels.email.transport import Mailbox, MailError, Submission
+from gateway.errors import Forbidden, InvalidInput, NotFound
+from gateway.model.channel_state import Connection, ConnectionStatus, Content
+from gateway.model.records import Agent, Conversation, Message, Touchpoint
+from gateway.services.deliveries import Outcome, failed
+from gateway.services.exclusive import Held
+from gateway.services.notify import ContactNote
+from gateway.web.admin.http import route
+from gateway.web.openapi import Endpoint
+
+log = logging.getLogger("gateway.email")
+
+Address = Annotated[str, msgspec.Meta(max_length=320)]
+
+
+class EmailContent(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What an agent's email says beyond its text (``content`` of the message API):
+    reply (the defaults), reply all (cc), forward (to, subject, html) and CC / BCC."""
+
+    to: Annotated[list[Address], msgspec.Meta(max_length=50)] = []
+    cc: Annotated[list[Address], msgspec.Meta(max_length=50)] = []
+    bcc: Annotated[list[Address], msgspec.Meta(max_length=50)] = []
+    subject: Annotated[str, msgspec.Meta(max_length=998)] = ""
+    html: Annotated[str, msgspec.Meta(max_length=500_000)] = ""
+
+
+def _addresses(field: str, values: list[str], problems: Problems) -> list[str]:
+    out = []
+    for i, value in enumerate(values):
+        try:
+            out.append(
+                validate_email(
+                    value.strip(), check_deliverability=False, test_environment=True
+                ).normalized
+            )
+        except EmailNotValidError as exc:
+            problems.append((f"content.{field}[{i}]", str(exc)))
+    return list(dict.fromkeys(out))
+
+
+class EmailChannel(ChannelAdapter):
+    name = "email"
+    secret_settings = SECRETS
+
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
+        self.office = PostOffice()
+        self.inbound = Inbound(core)
+        self.outbound = Outbound(core, self._submission, self._mailbox, self._lost)
+        self.receivers: dict[str, Receiver] = {}
+        # touchpoint id -> (settings digest, lease; None for the demo mailbox)
+        self._held: dict[str, tuple[str, Held | None]] = {}
+        self._sync_lock = asyncio.Lock()
+        self._reminder: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[object]] = set()
+        core.state.on_connection(self._connection_changed)
+
+    # -- transports ----------------------------------------------------------------------
+    def _demo_mailboxes(self) -> set[str]:
+        return {
+            str(tp.settings.get("address", "")).lower()
+            for tp in self.core.directory.touchpoints.values()
+            if tp.channel == "email" and tp.settings.get("provider") == "demo"
+        }
+
+    def _mailbox(self, tp: Touchpoint, settings: EmailSettings) -> Mailbox:
+        if settings.provider == "demo":
+            return DemoMailbox(self.office, settings.address, settings.folder)
+        return ImapMailbox(settings)
+
+    def _submission(self, tp: Touchpoint, settings: EmailSettings) -> Submission:
+        if settings.provider == "demo":
+            return DemoSubmission(self.office, self._demo_mailboxes())
+        return SmtpSubmission(settings)
+
+    # -- lifecycle: one receiver per readable touchpoint, on one node --------------------
+    async def start(self) -> None:
+        await self._sync()
+        self._reminder = asyncio.create_task(self._remind(), name="email re-check reminders")
+
+    async def stop(self) -> None:
+        if self._reminder is not None:
+            self._reminder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reminder
+        for tp_id in list(self._held):
+            await self._release(tp_id)
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def configuration_changed(self) -> None:
+        await self._sync()
+
+    def _readable(self) -> dict[str, Touchpoint]:
+        return {
+            tp.id: tp
+            for tp in self.core.directory.touchpoints.values()
+            if tp.channel == "email" and tp.active and tp.direction in ("inbound", "both")
+        }
+
+    async def _sync(self) -> None:
+        async with self._sync_lock:
+            wanted = self._readable()
+            for tp_id in [t for t in self._held if t not in wanted]:
+                await self._release(tp_id)
+            for tp_id, tp in wanted.items():
+                digest = hashlib.sha256(msgspec.json.encode(tp.settings)).hexdigest()
+                current = self._held.get(tp_id)
+                if current is not None and current[0] == digest:
+                    # unchanged; a reconnect request (any configuration reload) retries a
+                    # receiver that is waiting for an admin
+                    receiver = self.receivers.get(tp_id)
+                    if receiver is not None:
+                        receiver.restart()
+                    continue
+                await self._release(tp_id)
+                if tp.settings.get("provider") == "demo":
+                    # the demo mailbox is this process's memory: every node reads its own
+                    self._held[tp_id] = (digest, None)
+                    await self._run_receiver(tp_id)
+                    continue
+                held = await self.core.exclusive.hold(
+                    f"email:{tp_id}",
+                    functools.partial(self._run_receiver, tp_id),
+                    functools.partial(self._stop_receiver, tp_id),
+                )
+                self._held[tp_id] = (digest, held)
+
+    async def _release(self, tp_id: str) -> None:
+        entry = self._held.pop(tp_id, None)
+        if entry is not None and entry[1] is not None:
+            await self.core.exclusive.release(entry[1].name)
+        await self._stop_receiver(tp_id)
+
+    async def _run_receiver(self, tp_id: str) -> None:
+        await self._stop_receiver(tp_id)
+        tp = self.core.directory.touchpoints.get(tp_id)
+        entry = self._held.get(tp_id)
+        if tp is None:
+            return
+        settings = load(tp.settings)
+        receiver = Receiver(
+            tp,
+            settings,
+            mailbox=lambda: self._mailbox(tp, settings),
+            take=self.inbound.take,
+            state=self.core.state,
+            set_status=self._set_status,
+            valid=(entry[1].valid if entry is not None and entry[1] is not None else lambda: True),
+            clock=self.core.clock,
+            stream=(
+                f"{settings.folder}@demo-{self.office.uidvalidity}"
+                if settings.provider == "demo"
+                else ""
+            ),
+        )
+        self.receivers[tp_id] = receiver
+        receiver.start()
+
+    async def _stop_receiver(self, tp_id: str) -> None:
+        receiver = self.receivers.pop(tp_id, None)
+        if receiver is not None:
+            await receiver.stop()
+
+    # -- connection status, admins' notices ----------------------------------------------
+    async def _set_status(self, tp: Touchpoint, status: ConnectionStatus, reason: str) -> None:
+        with contextlib.suppress(NotFound):  # deleted meanwhile
+            await self.core.state.set_connection(tp.id, status, reason)
+        if status == "connected":
+            self.core.deliveries.wake()  # messages held while it was lost go now
+
+    async def _lost(self, tp: Touchpoint, reason: str) -> None:
+        await self._set_status(tp, "lost", reason)
+
+    async def _connection_changed(self, before: Connection | None, after: Connection) -> None:
+        tp = self.core.directory.touchpoints.get(after.touchpoint_id)
+        if tp is None or tp.channel != "email" or after.status != "lost":
+            return
+        log.warning("email %s: %s (%s)", tp.id, api.LOST_NOTICE, after.reason)
+        # in the background: a slow mail server must not hold up the receiving loop
+        self._background(
+            self.notify_admins(
+                tp,
+                f"{api.LOST_NOTICE}: {tp.name}",
+                f"The email touchpoint {tp.name} ({tp.settings.get('address', '')}) lost its "
+                f"connection to the email provider: {after.reason}\n\nNo email is sent or "
+                "received until it is reconnected: Admin > Channels > Email > the touchpoint "
+                f"> Reconnect (POST /api/admin/touchpoints/{tp.id}/email/reconnect). "
+                "Reconnecting restores every pending email, without loss or duplicates.",
+            )
+        )
+
+    def _background(self, work: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def notify_admins(self, tp: Touchpoint, subject: str, text: str) -> list[str]:
+        """Email every active admin: through this touchpoint's server if it still sends,
+        else through another connected email touchpoint. Returns the addresses reached."""
+        admins = sorted(
+            {a.email for a in self.core.directory.agents.values() if a.role == "admin" and a.active}
+        )
+        if not admins:
+            return []
+        candidates = [tp] + [
+            t
+            for t in self.core.directory.touchpoints.values()
+            if t.channel == "email" and t.active and t.id != tp.id
+        ]
+        for via in candidates:
+            try:
+                settings = load(via.settings)
+                msg = EmailMessage()
+                msg["From"] = settings.address
+                msg["To"] = ", ".join(admins)
+                msg["Subject"] = subject
+                msg["Auto-Submitted"] = "auto-generated"
+                msg.set_content(text)
+                await self._submission(via, settings).send(bytes(msg), settings.address, admins)
+                return admins
+            except (MailError, msgspec.ValidationError) as exc:
+                log.warning("admin notice through %s failed: %s", via.id, exc)
+        return []
+
+    async def _remind(self) -> None:
+        """OAuth touchpoints: a reminder to re-check every 14 days (the reference's
+        Microsoft accounts), by the node that reads the mailbox."""
+        while True:
+            await asyncio.sleep(3600)
+            with contextlib.suppress(Exception):
+                await self.remind_due()
+
+    async def remind_due(self) -> list[str]:
+        reminded = []
+        now = self.core.clock()
+        for tp_id in list(self.receivers):
+            tp = self.core.directory.touchpoints.get(tp_id)
+            if tp is None:
+                continue
+            conn = await self.core.state.connection(tp_id)
+            due = api.recheck_due_at(conn, str(tp.settings.get("auth", "password")))
+            if due is not None and now >= due:
+                await self.notify_admins(tp, api.RECHECK_NOTICE, f"{api.RECHECK_NOTICE}: {tp.name}")
+                await self.core.state.reminded(tp_id)
+                reminded.append(tp_id)
+        return reminded
+
+    # -- configuration ------------------------------------------------------------------
+    def check_touchpoint(self, tp: Touchpoint) -> tuple[Touchpoint, Problems]:
+        problems: Problems = []
+        if tp.domain:
+            problems.append(("domain", "email touchpoints have no domain"))
+        settings, more = check(tp.settings)
+        problems += more
+        if settings.get("imap", {}).get("security") == "starttls":
+            problems.append(
+                ("settings.imap.security", "IMAP over STARTTLS is not supported: use tls (993)")
+            )
+        return msgspec.structs.replace(tp, settings=settings), problems
+
+    # -- outbound -------------------------------------------------------------------------
+    def _touchpoint(self, conv: Conversation) -> Touchpoint | None:
+        return self.core.directory.touchpoints.get(conv.touchpoint_id)
+
+    async def check_outbound(self, conv: Conversation) -> None:
+        tp = self._touchpoint(conv)
+        if tp is None or not tp.active:
+            raise Forbidden("this email touchpoint is not active", code="touchpoint_inactive")
+
+    async def check_content(self, conv: Conversation, agent: Agent, content: Content) -> Content:
+        try:
+            c = msgspec.convert(content, EmailContent)
+        except msgspec.ValidationError as exc:
+            raise InvalidInput([("content", str(exc))]) from None
+        problems: Problems = []
+        out: dict[str, Any] = {
+            "direction": "out",
+            "to": _addresses("to", c.to, problems),
+            "cc": _addresses("cc", c.cc, problems),
+            "bcc": _addresses("bcc", c.bcc, problems),
+            "subject": " ".join(c.subject.split()),
+            "html": sanitise(c.html) if c.html else "",
+        }
+        if problems:
+            raise InvalidInput(problems)
+        return {k: v for k, v in out.items() if v or k == "direction"}
+
+    async def deliver(self, conv: Conversation, message: Message) -> Outcome:
+        tp = self._touchpoint(conv)
+        if tp is None:
+            return failed("the email touchpoint was deleted")
+        try:
+            settings = load(tp.settings)
+        except msgspec.ValidationError:
+            return failed("the email touchpoint's settings are not valid")
+        return await self.outbound.deliver(tp, settings, conv, message)
+
+    async def to_contact(self, conv: Conversation, note: ContactNote) -> None:
+        """Nothing live: an email contact reads what ``deliver`` sends."""
+
+    # -- web --------------------------------------------------------------------------------
+    def routes(self) -> list[BaseRoute]:
+        return demo.routes(self) if self.core.settings.demo else []
+
+    def api_routes(self) -> list[BaseRoute]:
+        return [route(ep) for ep in api.endpoints(self)]
+
+    def endpoints(self) -> list[Endpoint]:
+        return api.endpoints(self)

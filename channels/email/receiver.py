@@ -1,0 +1,167 @@
+"""One touchpoint's receiving loop: connect, resume from the stored cursor, import each
+new email, advance the cursor, wait (IDLE or poll), and again; reconnect with backoff
+when the connection drops.
+
+The cursor (the folder's UIDVALIDITY and the last UID imported) moves only after an
+email is stored, so a reconnect, a restart or another node resumes exactly where this
+one stopped; an email fetched and not committed before a crash is fetched again and its
+Message-ID makes the second import a no-op. A new UIDVALIDITY (the server renumbered the
+folder) reads the folder again from the start, with the same protection. When a
+touchpoint is first connected, the mail already in the folder is not imported: the
+cursor starts at its last UID.
+
+Credentials refused (or a folder that cannot be opened) mark the connection ``lost``
+and the loop waits for an admin to reconnect (``Receiver.restart``); a network failure
+is retried with backoff (1 s up to 5 min) and marked ``lost`` once reconnecting has
+failed for ``LOST_AFTER`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from channels.email.imap import IDLE_RENEW
+from channels.email.settings import EmailSettings
+from channels.email.transport import Mailbox, MailError
+from gateway.model.channel_state import ConnectionStatus
+from gateway.model.records import Touchpoint
+from gateway.services.channel_state import ChannelState
+
+log = logging.getLogger("gateway.email")
+
+LOST_AFTER = 60.0
+MAX_BACKOFF = 300.0
+
+Take = Callable[[Touchpoint, EmailSettings, bytes], Awaitable[bool]]
+SetStatus = Callable[[Touchpoint, ConnectionStatus, str], Awaitable[None]]
+
+
+class Receiver:
+    def __init__(
+        self,
+        tp: Touchpoint,
+        settings: EmailSettings,
+        *,
+        mailbox: Callable[[], Mailbox],
+        take: Take,
+        state: ChannelState,
+        set_status: SetStatus,
+        valid: Callable[[], bool],
+        clock: Callable[[], float],
+        stream: str = "",
+    ) -> None:
+        self.tp = tp
+        # the cursor's key: the folder (the demo mailbox: its folder in this process)
+        self._stream = stream or settings.folder
+        self.settings = settings
+        self._mailbox = mailbox
+        self._take = take
+        self._state = state
+        self._set_status = set_status
+        self._valid = valid
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self._retry_now = asyncio.Event()
+        self._opened = False
+        # for tests and the status API: imports since start, and the last error
+        self.imported = 0
+        self.last_error = ""
+        self.idle_entered = asyncio.Event()
+        # set when a session ends in an error (cleared when the next one connects)
+        self.disconnected = asyncio.Event()
+        self._progress = asyncio.Condition()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"email {self.tp.id}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+    def restart(self) -> None:
+        """An admin asked to reconnect: try again now, whatever the backoff says."""
+        self._retry_now.set()
+
+    async def until_imported(self, count: int, timeout: float = 30.0) -> None:
+        """Wait until ``count`` emails were imported since start (tests, the demo)."""
+        async with self._progress:
+            await asyncio.wait_for(self._progress.wait_for(lambda: self.imported >= count), timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _run(self) -> None:
+        backoff = 1.0
+        failing_since: float | None = None
+        while True:
+            self._retry_now.clear()
+            self._opened = False
+            mailbox = self._mailbox()
+            try:
+                await self._session(mailbox)
+            except MailError as exc:
+                self.disconnected.set()
+                self.last_error = exc.reason
+                now = self._clock()
+                if self._opened:  # a working session dropped: reconnect at once
+                    backoff, failing_since = 1.0, None
+                failing_since = failing_since or now
+                if not exc.retryable:
+                    await self._set_status(self.tp, "lost", exc.reason)
+                    log.warning("email %s: %s; waiting for an admin", self.tp.id, exc.reason)
+                    await mailbox.close()
+                    await self._retry_now.wait()
+                    backoff, failing_since = 1.0, None
+                    continue
+                if now - failing_since >= LOST_AFTER:
+                    await self._set_status(self.tp, "lost", exc.reason)
+                log.info("email %s: %s; again in %.0f s", self.tp.id, exc.reason, backoff)
+            except Exception:
+                log.exception("email %s: receiving failed", self.tp.id)
+            else:
+                failing_since = None
+            finally:
+                await mailbox.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._retry_now.wait(), backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _session(self, mailbox: Mailbox) -> None:
+        folder = self._stream
+        epoch = await mailbox.open()
+        self._opened = True
+        self.disconnected.clear()
+        await self._set_status(self.tp, "connected", "")
+        self.last_error = ""
+        cursor = await self._state.cursor(self.tp.id, folder)
+        if cursor is None:
+            # first connection: what is in the folder already is the mailbox's past
+            uids = await mailbox.uids_after(0)
+            await self._state.advance(self.tp.id, folder, epoch, uids[-1] if uids else 0)
+        elif cursor.epoch != epoch:
+            log.warning("email %s: UIDVALIDITY changed; reading %s again", self.tp.id, folder)
+            await self._state.advance(self.tp.id, folder, epoch, 0)
+        while True:
+            cursor = await self._state.cursor(self.tp.id, folder)
+            last = cursor.position if cursor is not None else 0
+            for uid in await mailbox.uids_after(last):
+                raw = await mailbox.fetch(uid)
+                if not self._valid():
+                    raise MailError("this node no longer holds the mailbox's lease")
+                if raw is not None and await self._take(self.tp, self.settings, raw):
+                    self.imported += 1
+                await self._state.advance(self.tp.id, folder, epoch, uid)
+                async with self._progress:
+                    self._progress.notify_all()
+            self.idle_entered.set()
+            try:
+                await mailbox.wait(IDLE_RENEW)
+            finally:
+                self.idle_entered.clear()

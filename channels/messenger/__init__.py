@@ -1,0 +1,253 @@
+"""Messenger through Meta's Messenger Platform: a touchpoint is a Facebook page, and a
+page can be connected to one touchpoint only.
+
+Meta posts the page's events to ``/webhooks/messenger/{touchpoint_id}`` (after the
+``GET`` subscription handshake), signed with the app secret: people's messages, and
+``delivery`` and ``read`` receipts of what the page sent. A person shows by their
+profile name (fetched from the Graph API on their first message). Agents may write
+within the 7-day window the person's last message opened. docs/channels/messenger.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import httpx
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from channels import outbound
+from channels.base import ChannelAdapter, Core, Problems
+from channels.meta import settings as meta
+from channels.meta.graph import TOKEN_ERRORS, outcome_of_error
+from channels.meta.state import window_state
+from channels.meta.webhook import check_signature, decode, handshake
+from channels.webhooks import read_body, touchpoint_of
+from gateway import protocol as p
+from gateway.errors import NotFound
+from gateway.model.inbound import DeliveryReport, InboundMessage
+from gateway.model.records import Conversation, Message, Touchpoint
+from gateway.services.deliveries import Outcome, failed, sent
+from gateway.services.notify import ContactNote
+
+log = logging.getLogger("gateway.messenger")
+
+# How long one webhook's delivery receipts may wait, in all, for the record of their
+# sends (seconds; Meta wants its webhooks answered within a few seconds).
+RECEIPT_WAIT = 2.0
+REASONS: dict[int, str] = {
+    2018278: "the 7-day Messenger window had closed: only the person can reopen it",
+    2018001: "Messenger knows no such person for this page",
+    551: "this person is not available on Messenger now (error 551)",
+    190: "Messenger refused this touchpoint's page access token (error 190)",
+}
+
+
+class Party(msgspec.Struct, frozen=True):
+    id: str
+
+
+class Messaging(msgspec.Struct, frozen=True):
+    sender: Party
+    recipient: Party
+    timestamp: int = 0
+    message: dict[str, Any] | None = None
+    delivery: dict[str, Any] | None = None
+    read: dict[str, Any] | None = None
+
+
+class Entry(msgspec.Struct, frozen=True):
+    id: str
+    messaging: list[Messaging] = []
+
+
+class Event(msgspec.Struct, frozen=True):
+    object: str
+    entry: list[Entry]
+
+
+class MessengerChannel(ChannelAdapter):
+    name = "messenger"
+    secret_settings = ("page_access_token", *meta.SECRETS)
+
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
+        self._http: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        self._http = outbound.client()
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+    def check_touchpoint(self, tp: Touchpoint) -> tuple[Touchpoint, Problems]:
+        others = [t for t in self.core.directory.touchpoints.values() if t.channel == "messenger"]
+        settings, problems = meta.check(
+            tp, "page_id", "page_access_token", ("page_name",), others, "Facebook page id"
+        )
+        return msgspec.structs.replace(tp, settings=settings), problems
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/webhooks/messenger/{touchpoint_id}", self.subscribe, methods=["GET"]),
+            Route("/webhooks/messenger/{touchpoint_id}", self.events, methods=["POST"]),
+        ]
+
+    # -- inbound ---------------------------------------------------------------------------
+    async def subscribe(self, request: Request) -> Response:
+        return handshake(request, touchpoint_of(self.core.directory, request, "messenger"))
+
+    async def events(self, request: Request) -> Response:
+        tp = touchpoint_of(self.core.directory, request, "messenger")
+        body = await read_body(request)
+        check_signature(
+            str(tp.settings.get("app_secret", "")),
+            body,
+            request.headers.get("x-hub-signature-256", ""),
+        )
+        event: Event = decode(body, Event)
+        if event.object != "page":
+            raise NotFound("not a page event")
+        deadline = time.monotonic() + RECEIPT_WAIT
+        for entry in event.entry:
+            page = self._page_tp(tp, entry.id)
+            if page is None:
+                log.warning("Messenger event for a page no touchpoint of this app has: ignored")
+                continue
+            for item in entry.messaging:
+                await self._item(page, item, deadline)
+        return Response(status_code=200)
+
+    def _page_tp(self, signer: Touchpoint, page_id: str) -> Touchpoint | None:
+        for tp in self.core.directory.touchpoints.values():
+            if tp.channel == "messenger" and tp.settings.get("page_id") == page_id:
+                return tp if meta.same_app(tp, signer) else None
+        return None
+
+    async def _item(self, tp: Touchpoint, item: Messaging, deadline: float) -> None:
+        psid = item.sender.id
+        if item.message is not None and not item.message.get("is_echo"):
+            await self._message(tp, psid, item)
+        elif item.delivery is not None:
+            for mid in item.delivery.get("mids") or []:
+                # a receipt may overtake the record of the send: wait a little for it
+                wait = max(0.0, deadline - time.monotonic())
+                msg = await self.core.deliveries.by_provider_id(str(mid), wait=wait)
+                if msg is not None:
+                    await self.core.deliveries.report(
+                        DeliveryReport(
+                            conversation_id=msg.conversation_id, seq=msg.seq, status="delivered"
+                        )
+                    )
+        elif item.read is not None:
+            conv = await self.core.conversations.open_for(tp.id, psid)
+            watermark = item.read.get("watermark")
+            if conv is not None and isinstance(watermark, int):
+                await self.core.deliveries.read_until(conv.id, watermark / 1000)
+
+    async def _message(self, tp: Touchpoint, psid: str, item: Messaging) -> None:
+        message = item.message or {}
+        mid = str(message.get("mid", ""))
+        if not mid:
+            log.warning("Messenger message without an id: ignored")
+            return
+        text = str(message.get("text", ""))
+        attachments = [a for a in message.get("attachments") or [] if isinstance(a, dict)]
+        kinds = sorted({str(a.get("type", "unknown")) for a in attachments})
+        if not text and kinds:
+            text = "[" + ", ".join(kinds) + "]"
+        fields = {"name": await self._profile_name(tp, psid)}
+        at = item.timestamp / 1000 if item.timestamp else None
+        conv, _, _ = await self.core.conversations.receive(
+            InboundMessage(
+                touchpoint_id=tp.id,
+                address=psid,
+                provider_message_id=mid,
+                body=text,
+                fields=fields,
+                sent_at=min(at, self.core.clock()) if at else None,
+            )
+        )
+        if kinds:
+            await self.core.conversations.notice(
+                conv,
+                f"unsupported-{mid}",
+                f"The person sent {len(attachments)} Messenger attachment(s) ({', '.join(kinds)})"
+                " that this gateway cannot show; ask them to describe it in text.",
+            )
+
+    async def _profile_name(self, tp: Touchpoint, psid: str) -> str:
+        """The person's name from their Messenger profile, the first time they write
+        (later, the contact has it); "" when the Graph API does not say."""
+        contact = await self.core.contacts.at("messenger", psid)
+        if contact is not None and contact.name:
+            return contact.name
+        assert self._http is not None
+        try:
+            r = await self._http.get(
+                meta.graph_url(tp, psid),
+                params={
+                    "fields": "first_name,last_name",
+                    "access_token": str(tp.settings.get("page_access_token", "")),
+                },
+            )
+            data = r.json() if r.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            data = {}
+        if not isinstance(data, dict):
+            return ""
+        return " ".join(str(data.get(k, "")) for k in ("first_name", "last_name")).strip()
+
+    # -- outbound --------------------------------------------------------------------------
+    async def check_outbound(self, conv: Conversation) -> None:
+        await self.core.windows.check_open(conv)
+
+    async def deliver(self, conv: Conversation, message: Message) -> Outcome:
+        tp = self.core.directory.touchpoints.get(conv.touchpoint_id)
+        if tp is None or tp.channel != "messenger":
+            return failed("the touchpoint of this conversation no longer exists")
+        left = await self.core.windows.left(conv)
+        if left is not None and left[1] <= 0:
+            return failed(REASONS[2018278])
+        assert self._http is not None
+        answer = await outbound.post(
+            self._http,
+            "Messenger",
+            meta.graph_url(tp, "me/messages"),
+            params={"access_token": str(tp.settings.get("page_access_token", ""))},
+            json={
+                "recipient": {"id": conv.address},
+                "messaging_type": "RESPONSE",
+                "message": {"text": message.body},
+            },
+        )
+        if not isinstance(answer, httpx.Response):
+            return answer
+        if answer.status_code == 200:
+            try:
+                return sent(str(answer.json()["message_id"]))
+            except (ValueError, KeyError, TypeError):
+                return failed("Messenger answered without a message id", retryable=True)
+        outcome, code = outcome_of_error(answer, REASONS, "Messenger")
+        if code in TOKEN_ERRORS:
+            await self.core.notices.notify(
+                "provider_error",
+                f"Messenger touchpoint {tp.name}: Meta refused its page access token (error"
+                " 190); reconnect the page and set its new token in the touchpoint's settings",
+                touchpoint_id=tp.id,
+                conversation_id=conv.id,
+            )
+        return outcome
+
+    async def to_contact(self, conv: Conversation, note: ContactNote) -> None:
+        """Nothing live: messages go out through ``deliver``."""
+
+    async def conversation_state(self, conv: Conversation) -> p.ChannelState:
+        tp = self.core.directory.touchpoints.get(conv.touchpoint_id)
+        handle = str(tp.settings.get("page_name") or tp.settings.get("page_id", "")) if tp else ""
+        return await window_state(self.core, conv, f"https://m.me/{handle}" if handle else "")

@@ -1,0 +1,250 @@
+"""SMS (and MMS): a touchpoint is a phone number of an SMS provider's account (Twilio
+first, channels/sms/twilio.py; the provider is behind channels/sms/provider.py).
+
+Inbound, the provider posts each text to ``/webhooks/sms/{touchpoint_id}``: the
+signature is checked, the message committed (idempotent on the provider's id), and only
+then answered 200. A single-word keyword (keywords.py) opts the number out of, or back
+into, every SMS touchpoint of the gateway, with the standard reply. Outbound, what
+agents write is delivered through the provider by the core's delivery worker, and the
+provider's status callbacks (``/webhooks/sms/{touchpoint_id}/status``) say what became
+of it. docs/channels/sms.md has every rule.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from channels import outbound
+from channels.base import ChannelAdapter, Core, Problems
+from channels.sms.keywords import REPLIES, keyword
+from channels.sms.mms import e164, mms_refusal
+from channels.sms.provider import Action, SmsProvider
+from channels.sms.twilio import TwilioSms
+from channels.webhooks import base_url, read_body, signed_url, touchpoint_of
+from gateway import protocol as p
+from gateway.errors import Conflict, InvalidInput, NotFound
+from gateway.model.inbound import DeliveryReport, InboundMessage
+from gateway.model.records import Conversation, Message, Touchpoint
+from gateway.services.deliveries import Outcome, failed
+from gateway.services.notify import ContactNote
+
+log = logging.getLogger("gateway.sms")
+
+PROVIDERS: dict[str, SmsProvider] = {"twilio": TwilioSms()}
+# The client message ids of the gateway's keyword replies: delivered even to a number
+# that just opted out (the confirmation is the last message it gets).
+KEYWORD_REPLY = "sms-keyword-"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+OPTED_OUT = (
+    "This contact texted STOP: no SMS can reach them from any of our numbers until they text START."
+)
+
+
+class SmsChannel(ChannelAdapter):
+    name = "sms"
+    secret_settings = tuple(sorted({s for pr in PROVIDERS.values() for s in pr.secret_settings}))
+
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
+        self._http: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        self._http = outbound.client()
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+    # -- configuration -------------------------------------------------------------------
+    def check_touchpoint(self, tp: Touchpoint) -> tuple[Touchpoint, Problems]:
+        problems: Problems = []
+        if tp.domain:
+            problems.append(("domain", "SMS touchpoints have no domain"))
+        settings = dict(tp.settings)
+        name = str(settings.get("provider", "twilio"))
+        provider = PROVIDERS.get(name)
+        if provider is None:
+            return tp, [*problems, ("settings.provider", f"one of {', '.join(PROVIDERS)}")]
+        settings["provider"] = name
+        number = e164(str(settings.get("number", "")))
+        if number is None:
+            problems.append(
+                ("settings.number", "the touchpoint's number in E.164, e.g. +15551234567")
+            )
+        else:
+            settings["number"] = number
+            for other in self.core.directory.touchpoints.values():
+                if (
+                    other.id != tp.id
+                    and other.channel == "sms"
+                    and other.settings.get("number") == number
+                ):
+                    problems.append(
+                        ("settings.number", f"{number} is already touchpoint {other.id}'s")
+                    )
+        settings, more = provider.check(settings)
+        known = {"provider", "number", "account_sid", "auth_token", "api_base"}
+        problems += [
+            *more,
+            *((f"settings.{k}", "unknown setting") for k in sorted(set(settings) - known)),
+        ]
+        return msgspec.structs.replace(tp, settings=settings), problems
+
+    def _provider(self, tp: Touchpoint) -> SmsProvider:
+        return PROVIDERS[str(tp.settings.get("provider", "twilio"))]
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/webhooks/sms/{touchpoint_id}", self.inbound, methods=["POST"]),
+            Route("/webhooks/sms/{touchpoint_id}/status", self.status_callback, methods=["POST"]),
+        ]
+
+    # -- inbound ---------------------------------------------------------------------------
+    async def _verified(self, request: Request) -> tuple[Touchpoint, dict[str, str]]:
+        tp = touchpoint_of(self.core.directory, request, "sms")
+        body = await read_body(request)
+        url = signed_url(self.core.settings, request)
+        signature = request.headers.get("x-twilio-signature", "")
+        return tp, self._provider(tp).verify(tp, url, body, signature)
+
+    async def inbound(self, request: Request) -> Response:
+        tp, params = await self._verified(request)
+        sms = self._provider(tp).inbound(params)
+        sender = e164(sms.from_number)
+        if sender is None:
+            raise InvalidInput([("From", "not a valid phone number")])
+        if e164(sms.to_number) != tp.settings.get("number"):
+            raise InvalidInput([("To", "this webhook's touchpoint has another number")])
+        conv, _, _ = await self.core.conversations.receive(
+            InboundMessage(
+                touchpoint_id=tp.id,
+                address=sender,
+                provider_message_id=sms.provider_message_id,
+                body=sms.body,
+                fields={"phone": sender},
+            )
+        )
+        # Done again for a provider's retry: each step is idempotent, and the first
+        # delivery may have stopped half-way.
+        kw = keyword(sms.body)
+        if kw is not None:
+            if kw != "help":
+                changed = await self.core.contacts.set_opted_out("sms", sender, kw == "opt_out")
+                if changed:
+                    log.info("SMS %s for %s on touchpoint %s", kw, _masked(sender), tp.id)
+            await self.core.conversations.system_send(
+                conv, f"{KEYWORD_REPLY}{sms.provider_message_id}", REPLIES[kw]
+            )
+            await self.core.conversations.changed(conv)
+        if sms.media:
+            kinds = ", ".join(sorted({m.content_type or "unknown type" for m in sms.media}))
+            await self.core.conversations.notice(
+                conv,
+                f"media-{sms.provider_message_id}",
+                f"The contact sent {len(sms.media)} attachment(s) ({kinds}) that this gateway"
+                " cannot show; ask them to describe it or use another channel.",
+            )
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    async def status_callback(self, request: Request) -> Response:
+        tp, params = await self._verified(request)
+        report = self._provider(tp).status(params)
+        if not report.status:
+            return Response(status_code=204)
+        target = await self._target(tp, request.query_params.get("m", ""))
+        if target is None:
+            msg = await self.core.deliveries.by_provider_id(report.provider_message_id)
+            target = (msg.conversation_id, msg.seq) if msg else None
+        if target is None:
+            log.info("status of an unknown SMS on touchpoint %s", tp.id)
+            return Response(status_code=204)
+        conv_id, seq = target
+        await self.core.deliveries.report(
+            DeliveryReport(
+                conversation_id=conv_id,
+                seq=seq,
+                status=report.status,
+                reason=report.reason,
+                provider_id=report.provider_message_id,
+            )
+        )
+        await self._act(
+            report.action, report.admin_message, tp, await self.core.conversations.get(conv_id)
+        )
+        return Response(status_code=204)
+
+    async def _target(self, tp: Touchpoint, ref: str) -> tuple[str, int] | None:
+        """The message a status callback's URL names (``?m=<conversation>.<seq>``, signed
+        with the rest): known even when the callback overtakes the record of the send."""
+        conv_id, _, seq = ref.rpartition(".")
+        if not conv_id or not seq.isdigit():
+            return None
+        try:
+            conv = await self.core.conversations.get(conv_id)
+        except NotFound:
+            return None
+        return (conv.id, int(seq)) if conv.touchpoint_id == tp.id else None
+
+    async def _act(
+        self, action: Action, admin_message: str, tp: Touchpoint, conv: Conversation
+    ) -> None:
+        if action == "opted_out":
+            if await self.core.contacts.set_opted_out("sms", conv.address, True):
+                await self.core.conversations.changed(conv)
+        elif action == "notify_admins":
+            await self.core.notices.notify(
+                "sending_refused",
+                f"SMS touchpoint {tp.name} ({tp.settings.get('number', '')}): {admin_message}",
+                touchpoint_id=tp.id,
+                conversation_id=conv.id,
+            )
+
+    # -- outbound --------------------------------------------------------------------------
+    async def check_outbound(self, conv: Conversation) -> None:
+        if await self.core.contacts.opted_out("sms", conv.address):
+            raise Conflict(OPTED_OUT, code="opted_out")
+
+    async def deliver(self, conv: Conversation, message: Message) -> Outcome:
+        tp = self.core.directory.touchpoints.get(conv.touchpoint_id)
+        if tp is None or tp.channel != "sms":
+            return failed("the touchpoint of this conversation no longer exists")
+        if not message.client_msg_id.startswith(
+            KEYWORD_REPLY
+        ) and await self.core.contacts.opted_out("sms", conv.address):
+            return failed(OPTED_OUT)
+        assert self._http is not None
+        callback = (
+            f"{base_url(self.core.settings)}/webhooks/sms/{tp.id}/status?m={conv.id}.{message.seq}"
+        )
+        result = await self._provider(tp).send(self._http, tp, conv.address, message.body, callback)
+        if result.action:
+            await self._act(result.action, result.admin_message, tp, conv)
+        return result.outcome
+
+    async def to_contact(self, conv: Conversation, note: ContactNote) -> None:
+        """Nothing live: texts go out through ``deliver``; typing and read counts do not
+        exist on SMS."""
+
+    async def conversation_state(self, conv: Conversation) -> p.ChannelState:
+        tp = self.core.directory.touchpoints.get(conv.touchpoint_id)
+        number = str(tp.settings.get("number", "")) if tp else ""
+        refusal = mms_refusal(number, conv.address)
+        opted_out = await self.core.contacts.opted_out("sms", conv.address)
+        return p.ChannelState(
+            locked="opted_out" if opted_out else "",
+            notice=OPTED_OUT if opted_out else "",
+            attachments=not refusal,
+            attachments_reason=refusal,
+            segments=True,
+        )
+
+
+def _masked(number: str) -> str:
+    """A phone number for the logs: enough to tell two apart, not to text them."""
+    return number[:4] + "…" + number[-2:] if len(number) > 6 else "…"

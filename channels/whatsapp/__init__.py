@@ -1,0 +1,320 @@
+"""WhatsApp through Meta's WhatsApp Business Cloud API: a touchpoint is a business phone
+number (its phone number id) of a Meta app.
+
+Meta posts every event of the app to ``/webhooks/whatsapp/{touchpoint_id}`` (after the
+``GET`` subscription handshake with the touchpoint's verify token), signed with the
+app secret: contacts' messages (with their profile names) and the statuses of what was
+sent (sent, delivered, read, failed). Agents may write only within the 24-hour session
+window the contact's last message opened (gateway/services/windows.py); contacts from
+the blocked countries (countries.py) are refused at intake. docs/channels/whatsapp.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from channels import outbound
+from channels.base import ChannelAdapter, Core, Problems
+from channels.meta import settings as meta
+from channels.meta.graph import TOKEN_ERRORS, outcome_of_error
+from channels.meta.state import window_state
+from channels.meta.webhook import check_signature, decode, handshake
+from channels.sms.mms import e164
+from channels.webhooks import read_body, touchpoint_of
+from channels.whatsapp.countries import blocked_country
+from gateway import protocol as p
+from gateway.errors import NotFound
+from gateway.model.inbound import DeliveryReport, InboundMessage
+from gateway.model.records import Conversation, Message, Touchpoint
+from gateway.services.deliveries import Outcome, failed, sent
+from gateway.services.notify import ContactNote
+
+log = logging.getLogger("gateway.whatsapp")
+
+# What the agent reads for the Cloud API's errors (send answers and failed statuses).
+REASONS: dict[int, str] = {
+    131047: "the 24-hour WhatsApp session window had closed (error 131047): only the contact"
+    " can reopen it",
+    131026: "WhatsApp could not deliver it: the number may not use WhatsApp (error 131026)",
+    131051: "WhatsApp does not support this kind of message (error 131051)",
+    131052: "WhatsApp could not download the media (error 131052)",
+    131053: "WhatsApp could not upload the media (error 131053)",
+    130472: "WhatsApp held it back: the contact is part of an experiment (error 130472)",
+    190: "WhatsApp refused this touchpoint's access token (error 190)",
+}
+# Message types the gateway shows; the others are shown to the agent as a notice.
+TEXT_TYPES = ("text", "button", "interactive")
+
+
+class Profile(msgspec.Struct, frozen=True):
+    name: str = ""
+
+
+class ContactInfo(msgspec.Struct, frozen=True):
+    wa_id: str
+    profile: Profile = Profile()
+
+
+class Status(msgspec.Struct, frozen=True):
+    id: str
+    status: str
+    recipient_id: str = ""
+    biz_opaque_callback_data: str = ""
+    errors: list[dict[str, Any]] = []
+
+
+class Metadata(msgspec.Struct, frozen=True):
+    phone_number_id: str
+    display_phone_number: str = ""
+
+
+class Value(msgspec.Struct, frozen=True):
+    metadata: Metadata
+    messaging_product: str = "whatsapp"
+    contacts: list[ContactInfo] = []
+    messages: list[dict[str, Any]] = []
+    statuses: list[Status] = []
+
+
+class Change(msgspec.Struct, frozen=True):
+    field: str
+    value: Value | None = None
+
+
+class Entry(msgspec.Struct, frozen=True):
+    id: str = ""
+    changes: list[Change] = []
+
+
+class Event(msgspec.Struct, frozen=True):
+    object: str
+    entry: list[Entry]
+
+
+def _text_of(message: dict[str, Any]) -> tuple[str, str]:
+    """(text to store, what kind of content the gateway cannot show, "" if none)."""
+    kind = str(message.get("type", ""))
+    if kind == "text":
+        return str((message.get("text") or {}).get("body", "")), ""
+    if kind == "button":
+        return str((message.get("button") or {}).get("text", "")), ""
+    if kind == "interactive":
+        reply = message.get("interactive") or {}
+        chosen = reply.get("button_reply") or reply.get("list_reply") or {}
+        return str(chosen.get("title", "")), ""
+    media = message.get(kind) if isinstance(message.get(kind), dict) else {}
+    caption = str(media.get("caption", "")) if media else ""
+    return caption or f"[{kind or 'unknown'}]", kind or "unknown"
+
+
+class WhatsAppChannel(ChannelAdapter):
+    name = "whatsapp"
+    secret_settings = ("access_token", *meta.SECRETS)
+
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
+        self._http: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        self._http = outbound.client()
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+    def check_touchpoint(self, tp: Touchpoint) -> tuple[Touchpoint, Problems]:
+        others = [t for t in self.core.directory.touchpoints.values() if t.channel == "whatsapp"]
+        settings, problems = meta.check(
+            tp, "phone_number_id", "access_token", ("number",), others, "phone number id"
+        )
+        number = e164(str(settings.get("number", "")))
+        if number is None:
+            problems.append(("settings.number", "the business number in E.164, e.g. +15551234567"))
+        else:
+            settings["number"] = number
+        return msgspec.structs.replace(tp, settings=settings), problems
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/webhooks/whatsapp/{touchpoint_id}", self.subscribe, methods=["GET"]),
+            Route("/webhooks/whatsapp/{touchpoint_id}", self.events, methods=["POST"]),
+        ]
+
+    # -- inbound ---------------------------------------------------------------------------
+    async def subscribe(self, request: Request) -> Response:
+        return handshake(request, touchpoint_of(self.core.directory, request, "whatsapp"))
+
+    async def events(self, request: Request) -> Response:
+        tp = touchpoint_of(self.core.directory, request, "whatsapp")
+        body = await read_body(request)
+        check_signature(
+            str(tp.settings.get("app_secret", "")),
+            body,
+            request.headers.get("x-hub-signature-256", ""),
+        )
+        event: Event = decode(body, Event)
+        if event.object != "whatsapp_business_account":
+            raise NotFound("not a WhatsApp Business Account event")
+        for entry in event.entry:
+            for change in entry.changes:
+                if change.field == "messages" and change.value is not None:
+                    await self._value(tp, change.value)
+        return Response(status_code=200)
+
+    def _number_tp(self, signer: Touchpoint, pnid: str) -> Touchpoint | None:
+        """The touchpoint of this phone number id among those of the signing app."""
+        for tp in self.core.directory.touchpoints.values():
+            if tp.channel == "whatsapp" and tp.settings.get("phone_number_id") == pnid:
+                return tp if meta.same_app(tp, signer) else None
+        return None
+
+    async def _value(self, signer: Touchpoint, value: Value) -> None:
+        tp = self._number_tp(signer, value.metadata.phone_number_id)
+        if tp is None:
+            log.warning("WhatsApp event for an unknown phone number id: ignored")
+            return
+        names = {c.wa_id: c.profile.name for c in value.contacts}
+        for message in value.messages:
+            await self._message(tp, message, names)
+        for status in value.statuses:
+            await self._status(tp, status)
+
+    async def _message(
+        self, tp: Touchpoint, message: dict[str, Any], names: dict[str, str]
+    ) -> None:
+        wa_id, wamid = str(message.get("from", "")), str(message.get("id", ""))
+        if not wa_id.isdigit() or not wamid:
+            log.warning("WhatsApp message without a sender or an id: ignored")
+            return
+        country = blocked_country(wa_id)
+        if country is not None:
+            # WhatsApp lets no business talk to numbers of these countries: nothing is
+            # stored, nothing answered; the log says why (never the whole number).
+            log.warning(
+                "WhatsApp message refused at intake on touchpoint %s: the contact's number"
+                " (+%s…) is from %s, a country WhatsApp blocks for businesses",
+                tp.id,
+                wa_id[:4],
+                country,
+            )
+            return
+        text, unsupported = _text_of(message)
+        timestamp = str(message.get("timestamp", ""))
+        fields = {"phone": f"+{wa_id}", "name": names.get(wa_id, "")}
+        conv, _, _ = await self.core.conversations.receive(
+            InboundMessage(
+                touchpoint_id=tp.id,
+                address=wa_id,
+                provider_message_id=wamid,
+                body=text,
+                fields=fields,
+                sent_at=min(float(timestamp), self.core.clock()) if timestamp.isdigit() else None,
+            )
+        )
+        if unsupported:
+            await self.core.conversations.notice(
+                conv,
+                f"unsupported-{wamid}",
+                f"The contact sent a WhatsApp {unsupported} message that this gateway cannot"
+                " show; ask them to describe it in text.",
+            )
+
+    async def _status(self, tp: Touchpoint, status: Status) -> None:
+        if status.status not in ("sent", "delivered", "read", "failed"):
+            return
+        target = await self._target(tp, status.biz_opaque_callback_data)
+        if target is None:
+            msg = await self.core.deliveries.by_provider_id(status.id)
+            target = (msg.conversation_id, msg.seq) if msg else None
+        if target is None:
+            log.info("status of an unknown WhatsApp message on touchpoint %s", tp.id)
+            return
+        reason = ""
+        if status.status == "failed":
+            code = status.errors[0].get("code") if status.errors else None
+            reason = (
+                REASONS.get(code, f"WhatsApp did not deliver it (error {code})")
+                if isinstance(code, int)
+                else "WhatsApp did not deliver it"
+            )
+        await self.core.deliveries.report(
+            DeliveryReport(
+                conversation_id=target[0],
+                seq=target[1],
+                status=status.status,  # type: ignore[arg-type]
+                reason=reason,
+                provider_id=status.id,
+            )
+        )
+
+    async def _target(self, tp: Touchpoint, ref: str) -> tuple[str, int] | None:
+        """The message a status names in ``biz_opaque_callback_data`` (set at sending)."""
+        conv_id, _, seq = ref.rpartition(".")
+        if not conv_id or not seq.isdigit():
+            return None
+        try:
+            conv = await self.core.conversations.get(conv_id)
+        except NotFound:
+            return None
+        return (conv.id, int(seq)) if conv.touchpoint_id == tp.id else None
+
+    # -- outbound --------------------------------------------------------------------------
+    async def check_outbound(self, conv: Conversation) -> None:
+        await self.core.windows.check_open(conv)
+
+    async def deliver(self, conv: Conversation, message: Message) -> Outcome:
+        tp = self.core.directory.touchpoints.get(conv.touchpoint_id)
+        if tp is None or tp.channel != "whatsapp":
+            return failed("the touchpoint of this conversation no longer exists")
+        left = await self.core.windows.left(conv)
+        if left is not None and left[1] <= 0:
+            return failed(REASONS[131047])
+        assert self._http is not None
+        answer = await outbound.post(
+            self._http,
+            "WhatsApp",
+            meta.graph_url(tp, f"{tp.settings.get('phone_number_id')}/messages"),
+            headers={"Authorization": f"Bearer {tp.settings.get('access_token', '')}"},
+            json={
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": conv.address,
+                "type": "text",
+                "text": {"body": message.body, "preview_url": False},
+                "biz_opaque_callback_data": f"{conv.id}.{message.seq}",
+            },
+        )
+        if not isinstance(answer, httpx.Response):
+            return answer
+        if answer.status_code == 200:
+            try:
+                return sent(str(answer.json()["messages"][0]["id"]))
+            except (ValueError, KeyError, IndexError, TypeError):
+                return failed("WhatsApp answered without a message id", retryable=True)
+        outcome, code = outcome_of_error(answer, REASONS, "WhatsApp")
+        if code in TOKEN_ERRORS:
+            await self.core.notices.notify(
+                "provider_error",
+                f"WhatsApp touchpoint {tp.name}: Meta refused its access token (error 190);"
+                " set a valid system user token in the touchpoint's settings",
+                touchpoint_id=tp.id,
+                conversation_id=conv.id,
+            )
+        return outcome
+
+    async def to_contact(self, conv: Conversation, note: ContactNote) -> None:
+        """Nothing live: messages go out through ``deliver``."""
+
+    async def conversation_state(self, conv: Conversation) -> p.ChannelState:
+        tp = self.core.directory.touchpoints.get(conv.touchpoint_id)
+        number = str(tp.settings.get("number", "")) if tp else ""
+        return await window_state(
+            self.core, conv, f"https://wa.me/{number.lstrip('+')}" if number else ""
+        )

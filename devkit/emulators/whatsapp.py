@@ -1,0 +1,203 @@
+"""Meta's WhatsApp Business Cloud API, as much as the gateway uses
+(channels/whatsapp).
+
+* ``POST /{version}/{phone-number-id}/messages`` with ``Authorization: Bearer
+  <token>`` and ``{"messaging_product": "whatsapp", "to": wa_id, "type": "text",
+  "text": {"body": ...}}``: 200 ``{"messaging_product", "contacts", "messages":
+  [{"id": "wamid..."}]}``, then status webhooks: ``sent``, ``delivered`` (``read``
+  when the phone reads), or ``failed`` with error 131047 (re-engagement: more than 24
+  hours since the customer last wrote). Refusals as the Graph API answers them: 401
+  code 190 (token), 400 code 100 (invalid parameter).
+* Webhooks: ``{"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes":
+  [{"field": "messages", "value": {...}}]}]}`` signed with ``X-Hub-Signature-256``.
+
+Control: ``configure`` numbers, ``phone/send`` (a contact writes: text, or another
+type), ``phone/read``, ``phone/{wa_id}/inbox``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from devkit.emulators.base import json_body
+from devkit.emulators.meta import MetaEmulator, graph_error, signed
+
+REENGAGEMENT = {
+    "code": 131047,
+    "title": "Re-engagement message",
+    "message": "Re-engagement message",
+    "error_data": {
+        "details": "Message failed to send because more than 24 hours have passed since the"
+        " customer last replied to this number."
+    },
+}
+
+
+class WhatsAppEmulator(MetaEmulator):
+    name = "whatsapp"
+
+    def __init__(self) -> None:
+        super().__init__()
+        # phone number id -> {"display_phone_number", "token", "app_secret", "webhook_url",
+        # "waba_id"}
+        self.numbers: dict[str, dict[str, str]] = {}
+
+    def _envelope(self, pnid: str, value: dict[str, Any]) -> dict[str, Any]:
+        number = self.numbers[pnid]
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {
+                "display_phone_number": number["display_phone_number"].lstrip("+"),
+                "phone_number_id": pnid,
+            },
+            **value,
+        }
+        return {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": number.get("waba_id", "WABA1"),
+                    "changes": [{"field": "messages", "value": value}],
+                }
+            ],
+        }
+
+    def _hook(self, kind: str, pnid: str, value: dict[str, Any]) -> int:
+        number = self.numbers[pnid]
+        payload = self._envelope(pnid, value)
+        return self.post_later(
+            kind, number["webhook_url"], lambda: signed(number["app_secret"], payload)
+        ).id
+
+    def _status(self, pnid: str, wamid: str, to: str, status: str, **extra: Any) -> None:
+        # the send's biz_opaque_callback_data comes back in each of its statuses
+        sent = next((m for m in self.sent if m.get("id") == wamid), {})
+        if sent.get("biz_opaque_callback_data"):
+            extra["biz_opaque_callback_data"] = sent["biz_opaque_callback_data"]
+        self._hook(
+            "status",
+            pnid,
+            {
+                "statuses": [
+                    {
+                        "id": wamid,
+                        "status": status,
+                        "timestamp": str(int(time.time())),
+                        "recipient_id": to,
+                        **extra,
+                    }
+                ]
+            },
+        )
+
+    async def send(self, request: Request) -> Response:
+        pnid = request.path_params["pnid"]
+        number = self.numbers.get(pnid)
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if number is None or not token or token != number["token"]:
+            return graph_error(401, 190, "Error validating access token: The session is invalid.")
+        data = await json_body(request)
+        record: dict[str, Any] = {"phone_number_id": pnid, **data}
+        injected = self.failure()
+        if injected is not None:
+            record["refused"] = injected[0]
+            await self.record(record)
+            return JSONResponse(injected[1] or {"error": {"code": 2}}, status_code=injected[0])
+        to = str(data.get("to", ""))
+        kind = data.get("type", "text")
+        if (
+            data.get("messaging_product") != "whatsapp"
+            or not to.isdigit()
+            or (kind == "text" and not (data.get("text") or {}).get("body"))
+        ):
+            record["refused"] = 400
+            await self.record(record)
+            return graph_error(400, 100, "(#100) Invalid parameter")
+        wamid = "wamid." + self.hex_id("", 40)
+        record["id"] = wamid
+        await self.record(record)
+        # outside the customer service window the message fails (asynchronously)
+        if not self.window_open(pnid, to, time.time()):
+            self._status(pnid, wamid, to, "failed", errors=[REENGAGEMENT])
+        else:
+            self._status(pnid, wamid, to, "sent")
+            self._status(pnid, wamid, to, "delivered")
+        return JSONResponse(
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": to, "wa_id": to}],
+                "messages": [{"id": wamid}],
+            }
+        )
+
+    def routes(self) -> list[BaseRoute]:
+        async def configure(request: Request) -> Response:
+            data = await json_body(request)
+            self.numbers.update(data.get("numbers", {}))
+            return JSONResponse({"numbers": list(self.numbers)})
+
+        async def phone_send(request: Request) -> Response:
+            """A contact (``from``: wa_id, ``name``) writes to a number (``phone_number_id``):
+            ``body`` as text, or ``message`` as a whole message object of another type;
+            ``timestamp`` for a message sent earlier."""
+            data = await json_body(request)
+            pnid, wa_id = str(data.get("phone_number_id", "")), str(data.get("from", ""))
+            if pnid not in self.numbers or not wa_id.isdigit():
+                return JSONResponse({"error": "unknown number or invalid wa_id"}, status_code=400)
+            at = float(data.get("timestamp") or time.time())
+            wamid = str(data.get("id") or "wamid." + self.hex_id("", 40))
+            message = dict(
+                data.get("message") or {"type": "text", "text": {"body": str(data.get("body", ""))}}
+            )
+            message.update({"from": wa_id, "id": wamid, "timestamp": str(int(at))})
+            self.last_inbound[(pnid, wa_id)] = max(at, self.last_inbound.get((pnid, wa_id), 0.0))
+            hook = self._hook(
+                "inbound",
+                pnid,
+                {
+                    "contacts": [{"profile": {"name": str(data.get("name", ""))}, "wa_id": wa_id}],
+                    "messages": [message],
+                },
+            )
+            return JSONResponse({"id": wamid, "webhook": hook})
+
+        async def phone_read(request: Request) -> Response:
+            data = await json_body(request)
+            pnid, wa_id = str(data.get("phone_number_id", "")), str(data.get("from", ""))
+            read = [
+                m["id"]
+                for m in self.sent
+                if m.get("to") == wa_id and "id" in m and m["phone_number_id"] == pnid
+            ]
+            for wamid in read:
+                self._status(pnid, wamid, wa_id, "read")
+            return JSONResponse({"read": read})
+
+        async def phone_inbox(request: Request) -> Response:
+            wa_id = request.path_params["wa_id"]
+            return JSONResponse(
+                [
+                    {
+                        "id": m["id"],
+                        "at": m["at"],
+                        "phone_number_id": m["phone_number_id"],
+                        "body": (m.get("text") or {}).get("body", ""),
+                        "type": m.get("type", "text"),
+                    }
+                    for m in self.sent
+                    if m.get("to") == wa_id and "id" in m
+                ]
+            )
+
+        return [
+            Route("/{version}/{pnid}/messages", self.send, methods=["POST"]),
+            Route("/_emulator/configure", configure, methods=["POST"]),
+            Route("/_emulator/phone/send", phone_send, methods=["POST"]),
+            Route("/_emulator/phone/read", phone_read, methods=["POST"]),
+            Route("/_emulator/phone/{wa_id}/inbox", phone_inbox),
+        ]

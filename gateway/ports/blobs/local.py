@@ -1,0 +1,115 @@
+"""Blobs as files under one directory: the embedded default (``<data dir>/blobs``).
+
+A blob is written to a temporary file in ``.partial/`` and renamed onto its place only
+once complete and flushed to disk, so a reader never sees half a file and a crash
+leaves at most a temporary file, which the next ``open()`` removes. Files are 0600,
+directories 0700. Paths are the key's segments under a two-level fan-out by a hash of
+the key, so no directory grows with the number of conversations. File I/O runs in
+threads (anyio), one 64 KiB chunk at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+
+import anyio
+
+from gateway.errors import FileTooLarge, NotFound
+from gateway.ports.blobs.base import CHUNK, Blob, BlobStore, check_key, storage_step, unavailable
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
+
+
+class LocalBlobs(BlobStore):
+    def __init__(self, root: str) -> None:
+        self.root = Path(root)
+        self._partial = self.root / ".partial"
+
+    def path(self, key: str) -> Path:
+        digest = hashlib.sha256(check_key(key).encode()).hexdigest()
+        return self.root / digest[:2] / digest[2:4] / key
+
+    async def open(self) -> None:
+        def prepare() -> None:
+            self._partial.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.root, 0o700)
+            # what a crash left half-written
+            for leftover in self._partial.iterdir():
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+
+        try:
+            await anyio.to_thread.run_sync(prepare)
+        except OSError as exc:
+            raise unavailable(exc) from exc
+
+    async def close(self) -> None:
+        return None
+
+    async def ping(self) -> bool:
+        return await anyio.to_thread.run_sync(os.access, self._partial, os.W_OK)
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int) -> int:
+        final = self.path(key)
+        temp = self._partial / f"{secrets.token_hex(12)}.part"
+        size = 0
+        try:
+            out = await storage_step(anyio.open_file(temp, "xb", opener=_private))
+            try:
+                # the source's own errors (a client gone) pass through as they are
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise FileTooLarge(
+                            f"the file is larger than {max_bytes} bytes", max_bytes=max_bytes
+                        )
+                    await storage_step(out.write(chunk))
+                await storage_step(out.flush())
+                await storage_step(anyio.to_thread.run_sync(os.fsync, out.wrapped.fileno()))
+            finally:
+                await storage_step(out.aclose())
+
+            def publish() -> None:
+                final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.replace(temp, final)
+
+            await storage_step(anyio.to_thread.run_sync(publish))
+        finally:
+            with contextlib.suppress(OSError):
+                temp.unlink()  # gone already when it was published
+        return size
+
+    async def get(self, key: str) -> Blob:
+        path = self.path(key)
+        try:
+            file = await anyio.open_file(path, "rb")
+        except FileNotFoundError:
+            raise NotFound(f"no blob {key!r}") from None
+        except OSError as exc:
+            raise unavailable(exc) from exc
+        size = os.fstat(file.wrapped.fileno()).st_size
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async with file:
+                while chunk := await file.read(CHUNK):
+                    yield chunk
+
+        return Blob(size, chunks())
+
+    async def delete(self, key: str) -> None:
+        path = self.path(key)
+        try:
+            await anyio.to_thread.run_sync(path.unlink)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise unavailable(exc) from exc
+        with contextlib.suppress(OSError):  # leave no empty directory behind
+            await anyio.to_thread.run_sync(path.parent.rmdir)

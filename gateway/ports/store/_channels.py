@@ -1,0 +1,75 @@
+"""The messaging channels' rules the store keeps (opt-outs, when the contact last
+wrote) and the admins' notices, in SQL both dialects share."""
+
+from __future__ import annotations
+
+from gateway.errors import Conflict
+from gateway.model.channels import ChannelName
+from gateway.model.records import AdminNotice
+from gateway.ports.store._rows import SQLBase, Table
+
+NOTICES = Table("admin_notices", AdminNotice, order="created_at, id")
+
+
+class ChannelRows(SQLBase):
+    async def last_contact_message_at(self, conversation_id: str) -> float | None:
+        async with self._connection() as c:
+            row = await c.fetchrow(
+                "SELECT max(created_at) FROM messages"
+                " WHERE conversation_id = $1 AND sender = 'contact'",
+                conversation_id,
+            )
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def set_opt_out(
+        self, channel: ChannelName, address: str, opted_out: bool, *, now: float
+    ) -> bool:
+        async with self._connection() as c:
+            if opted_out:
+                row = await c.fetchrow(
+                    "INSERT INTO opt_outs (channel, address, created_at) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (channel, address) DO NOTHING RETURNING address",
+                    channel,
+                    address,
+                    now,
+                )
+            else:
+                row = await c.fetchrow(
+                    "DELETE FROM opt_outs WHERE channel = $1 AND address = $2 RETURNING address",
+                    channel,
+                    address,
+                )
+        return row is not None
+
+    async def is_opted_out(self, channel: ChannelName, address: str) -> bool:
+        async with self._connection() as c:
+            row = await c.fetchrow(
+                "SELECT 1 FROM opt_outs WHERE channel = $1 AND address = $2", channel, address
+            )
+        return row is not None
+
+    async def add_notice(self, notice: AdminNotice) -> None:
+        async with self._connection() as c:
+            row = await c.fetchrow(
+                f"{NOTICES.sql_insert} ON CONFLICT (id) DO NOTHING RETURNING id",
+                *NOTICES.params(notice),
+            )
+        if row is None:
+            raise Conflict(f"notice {notice.id!r} exists")
+
+    async def list_notices(
+        self, *, limit: int = 50, before: float | None = None
+    ) -> list[AdminNotice]:
+        async with self._connection() as c:
+            if before is None:
+                rows = await c.fetch(
+                    f"{NOTICES.select} ORDER BY created_at DESC, id DESC LIMIT $1", limit
+                )
+            else:
+                rows = await c.fetch(
+                    f"{NOTICES.select} WHERE created_at < $1"
+                    " ORDER BY created_at DESC, id DESC LIMIT $2",
+                    before,
+                    limit,
+                )
+        return [NOTICES.decode(r) for r in rows]

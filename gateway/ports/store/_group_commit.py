@@ -1,0 +1,222 @@
+"""SQLite's append: a group commit.
+
+Appends that arrive while a transaction is running wait and are stored together in the
+next one, so a busy node pays one ``BEGIN IMMEDIATE``/``COMMIT`` for many messages;
+each caller still returns only once its own message is committed. Under SQLite's single
+writer the seq is the conversation's ``last_seq + 1`` read in the same transaction. A
+message with files attaches them (``_attachments.attach``) in that transaction too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from gateway.errors import GatewayError, NotFound
+from gateway.model.integrations import Announcement
+from gateway.model.records import Attachment, DeliveryState, Message, MessageKind, Sender
+from gateway.ports.store._attachments import attach, attachable, refs
+from gateway.ports.store._rows import (
+    CONVERSATIONS,
+    SELECT_BY_CLIENT_ID,
+    Conn,
+    decode_message,
+    refs_json,
+    unread_increments,
+    write_announcements,
+)
+from gateway.ports.store._sql import SQLStore
+from gateway.ports.store.base import Appended
+
+_APPEND = (
+    "INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,"
+    " created_at, kind, delivery, delivery_due, attachments)"
+    " SELECT id, last_seq + 1, $2, $3, $4, $5, $6, $7, $8,"
+    " CASE WHEN $8 = 'pending' THEN $6 END, $9 FROM conversations WHERE id = $1"
+    " ON CONFLICT DO NOTHING RETURNING seq"
+)
+_BUMP = (
+    "UPDATE conversations SET last_seq = $2, agent_unread = agent_unread + $3,"
+    " contact_unread = contact_unread + $4 WHERE id = $1 " + CONVERSATIONS.returning
+)
+
+
+class _Append:
+    """One message waiting for the next group commit."""
+
+    __slots__ = (
+        "announce",
+        "attachments",
+        "body",
+        "client_msg_id",
+        "conversation_id",
+        "delivery",
+        "future",
+        "kind",
+        "now",
+        "sender",
+        "sender_id",
+    )
+
+    def __init__(
+        self,
+        conversation_id: str,
+        sender: Sender,
+        sender_id: str,
+        client_msg_id: str,
+        body: str,
+        now: float,
+        kind: MessageKind,
+        attachments: Sequence[str],
+        delivery: DeliveryState,
+        announce: Sequence[Announcement],
+    ) -> None:
+        self.announce = announce
+        self.attachments = attachments
+        self.conversation_id = conversation_id
+        self.sender = sender
+        self.sender_id = sender_id
+        self.client_msg_id = client_msg_id
+        self.body = body
+        self.now = now
+        self.kind = kind
+        self.delivery = delivery
+        self.future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+
+
+class GroupCommit(SQLStore):
+    """``append`` for a store with one writer connection (SQLiteStore)."""
+
+    def __init__(self) -> None:
+        self._appends: list[_Append] = []
+        self._committer: asyncio.Task[None] | None = None
+
+    async def append(
+        self,
+        conversation_id: str,
+        *,
+        sender: Sender,
+        sender_id: str,
+        client_msg_id: str,
+        body: str,
+        now: float,
+        kind: MessageKind = "text",
+        attachments: Sequence[str] = (),
+        delivery: DeliveryState = "",
+        announce: Sequence[Announcement] = (),
+    ) -> Appended:
+        """Group commit: appends that arrive while a transaction is running are stored
+        together in the next one, so a busy node pays one BEGIN/COMMIT for many
+        messages. Each caller still returns only once its message is committed; its
+        ``announce`` rows are written in the same transaction."""
+        item = _Append(
+            conversation_id,
+            sender,
+            sender_id,
+            client_msg_id,
+            body,
+            now,
+            kind,
+            attachments,
+            delivery,
+            announce,
+        )
+        self._appends.append(item)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_appends())
+        # Shielded: a caller that gives up does not undo an append already under way.
+        return await asyncio.shield(item.future)
+
+    async def _commit_appends(self) -> None:
+        while self._appends:
+            batch, self._appends = self._appends, []
+            try:
+                async with self._transaction() as c:
+                    results = [await self._append_one(c, item) for item in batch]
+            except BaseException as exc:  # the whole transaction rolled back
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for item, result in zip(batch, results, strict=True):
+                if item.future.done():
+                    continue
+                if isinstance(result, GatewayError):
+                    item.future.set_exception(result)
+                else:
+                    item.future.set_result(result)
+
+    async def _append_one(self, c: Conn, item: _Append) -> Appended | GatewayError:
+        agent_inc, contact_inc = unread_increments(item.sender, item.kind)
+        files: list[Attachment] = []
+        if item.attachments:
+            # Under the single writer nothing changes between these checks and the insert;
+            # a retry is answered before the files are looked at (they are sent already).
+            if item.client_msg_id and await c.fetchrow(
+                SELECT_BY_CLIENT_ID,
+                item.conversation_id,
+                item.sender,
+                item.sender_id,
+                item.client_msg_id,
+            ):
+                return await self._existing(c, item)
+            found = await attachable(
+                c, item.conversation_id, item.sender, item.sender_id, item.attachments
+            )
+            if isinstance(found, NotFound):
+                return found
+            files = found
+        row = await c.fetchrow(
+            _APPEND,
+            item.conversation_id,
+            item.sender,
+            item.sender_id,
+            item.client_msg_id,
+            item.body,
+            item.now,
+            item.kind,
+            item.delivery,
+            refs_json(refs(files)),
+        )
+        if row is None:
+            # No such conversation, or a retry the unique index turned away (ON CONFLICT
+            # DO NOTHING ends only this statement, not the batch's transaction).
+            return await self._existing(c, item)
+        seq: int = row[0]
+        if files:
+            await attach(c, files, seq)
+        bumped = await c.fetchrow(_BUMP, item.conversation_id, seq, agent_inc, contact_inc)
+        assert bumped is not None
+        message = Message(
+            conversation_id=item.conversation_id,
+            seq=seq,
+            sender=item.sender,
+            sender_id=item.sender_id,
+            client_msg_id=item.client_msg_id,
+            body=item.body,
+            created_at=item.now,
+            kind=item.kind,
+            delivery=item.delivery,
+            attachments=refs(files),
+        )
+        conv = CONVERSATIONS.decode(bumped)
+        # the events of this message, in its transaction (docs/store.md, the outbox)
+        await write_announcements(c, item.announce, conv, message)
+        return Appended(message, True, conv)
+
+    async def _existing(self, c: Conn, item: _Append) -> Appended | GatewayError:
+        """The message a retry refers to, or NotFound for an unknown conversation."""
+        existing = await c.fetchrow(
+            SELECT_BY_CLIENT_ID,
+            item.conversation_id,
+            item.sender,
+            item.sender_id,
+            item.client_msg_id,
+        )
+        if existing is None:
+            return NotFound(f"conversation {item.conversation_id!r} not found")
+        conv_row = await c.fetchrow(CONVERSATIONS.sql_get, item.conversation_id)
+        assert conv_row is not None
+        return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv_row))

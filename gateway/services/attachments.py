@@ -1,0 +1,400 @@
+"""Files in conversations, for every channel: upload, check, attach, link, serve, forget.
+
+* **Upload** (:meth:`Attachments.upload`): the bytes stream to a staging file under
+  ``<data dir>/uploads``, counted as they come (past the channel's largest file the
+  upload stops with FileTooLarge, whatever the client declared); then the content's
+  type, the name and the channel's rule are checked, images are cleaned
+  (gateway/services/file_check.py), and the result streams to the blob store. Its keys
+  are queued for deletion *before* the upload and taken off the queue with the record
+  in one transaction, so a crash at any point leaves nothing behind for good.
+* **Attach**: a message names its uploads (``send`` with ``attachments``); the rule's
+  count and total are checked here, ownership and "not sent yet" atomically by the
+  store's append.
+* **Links and serving**: a reader (a contact by their address, an agent by id) gets
+  short-lived signed links to files of a conversation they may read; a download is
+  checked against the signature, and an agent's access again, at the moment it is
+  served (gateway/web/files.py adds the safe headers).
+* **Lifecycle**: uploads never attached expire after ``GATEWAY_ATTACHMENT_ORPHAN_AGE``;
+  queued blob deletions (expired uploads, forgotten contacts) are carried out by a
+  sweep every few minutes, and at once after a contact's deletion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import shutil
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from pathlib import Path
+from urllib.parse import urlencode
+
+import anyio
+import phonenumbers
+
+from gateway import protocol as p
+from gateway.auth import FileLinks, new_id
+from gateway.errors import (
+    BlobsUnavailable,
+    FileRefused,
+    FileTooLarge,
+    FileTypeRefused,
+    GatewayError,
+    NotFound,
+)
+from gateway.model.attachment_rules import FILE_TYPES, AttachmentRule
+from gateway.model.inbound import InboundFile
+from gateway.model.records import Attachment, Conversation, Sender
+from gateway.ports.blobs import Blob, BlobStore
+from gateway.ports.blobs.base import CHUNK, storage_step
+from gateway.ports.store.base import Store
+from gateway.services import file_check
+
+log = logging.getLogger("gateway.attachments")
+
+Variant = str  # "file" or "thumb"
+# Images decoded at once: each may take a few hundred MB at the pixel limit.
+IMAGE_SLOTS = 2
+
+
+def contact_reader(address: str) -> str:
+    return f"c:{address}"
+
+
+def agent_reader(agent_id: str) -> str:
+    return f"a:{agent_id}"
+
+
+class Download:
+    """A file being served: its record, which variant, its bytes."""
+
+    def __init__(self, attachment: Attachment, variant: Variant, blob: Blob) -> None:
+        self.attachment = attachment
+        self.variant = variant
+        self.blob = blob
+
+    @property
+    def content_type(self) -> str:
+        return "image/jpeg" if self.variant == "thumb" else self.attachment.content_type
+
+    @property
+    def inline(self) -> bool:
+        """Shown in the page (raster images) rather than only downloaded."""
+        known = FILE_TYPES.get(self.content_type)
+        return bool(known and known.inline)
+
+
+class Attachments:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        blobs: BlobStore,
+        rules: dict[str, AttachmentRule],
+        links: FileLinks,
+        clock: Callable[[], float],
+        staging: Path,
+        orphan_age: float,
+        link_ttl: float,
+    ) -> None:
+        self._store = store
+        self._blobs = blobs
+        self.rules = rules
+        self._links = links
+        self._clock = clock
+        self._staging = staging
+        self._orphan_age = orphan_age
+        self._link_ttl = link_ttl
+        self._images = asyncio.Semaphore(IMAGE_SLOTS)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- lifecycle -----------------------------------------------------------------
+    async def start(self) -> None:
+        def prepare() -> None:
+            # what a crash left mid-upload
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+        await anyio.to_thread.run_sync(prepare)
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="attachment sweep")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+
+    async def _sweep_forever(self) -> None:
+        interval = min(300.0, max(1.0, self._orphan_age / 4))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sweep()
+            except GatewayError as exc:
+                log.warning("attachment sweep failed, will retry: %s", exc.message)
+            except Exception:
+                log.exception("attachment sweep failed")
+
+    async def sweep(self) -> tuple[int, int]:
+        """Expire uploads never attached, then delete what is queued; (expired, deleted)."""
+        expired = await self._store.expire_unattached(self._clock() - self._orphan_age)
+        return expired, await self.drain()
+
+    async def drain(self) -> int:
+        """Delete the blobs queued and due; how many."""
+        done = 0
+        while keys := await self._store.due_blob_deletions(self._clock(), limit=100):
+            for key in keys:
+                await self._blobs.delete(key)
+            await self._store.forget_blob_deletions(keys)
+            done += len(keys)
+        return done
+
+    # -- rules ---------------------------------------------------------------------
+    def rule_for(self, conv: Conversation) -> AttachmentRule:
+        rule = self.rules.get(conv.channel)
+        if rule is None or not rule.types:
+            raise FileRefused(
+                f"files cannot be sent on {conv.channel}", code="attachments_unavailable"
+            )
+        if rule.regions and _region(conv.address) not in rule.regions:
+            raise FileRefused(
+                "files (MMS) can be sent only to numbers of " + ", ".join(rule.regions),
+                code="attachments_unavailable",
+            )
+        return rule
+
+    async def check_message(self, conv: Conversation, ids: Sequence[str]) -> None:
+        """A message's files within the rule's count and total (their ownership and
+        that they were not sent yet, the store checks as it attaches them)."""
+        rule = self.rule_for(conv)
+        if len(ids) > rule.max_files:
+            raise FileRefused(
+                f"at most {rule.max_files} file(s) per message on {conv.channel}",
+                code="too_many_files",
+            )
+        total = sum(a.size for a in await self._store.get_attachments(ids))
+        if total > rule.max_total_bytes:
+            raise FileTooLarge(
+                f"the files add up to {total} bytes; at most {rule.max_total_bytes} "
+                f"per message on {conv.channel}",
+                max_bytes=rule.max_total_bytes,
+            )
+
+    # -- upload --------------------------------------------------------------------
+    async def upload(
+        self,
+        conv: Conversation,
+        *,
+        uploader: Sender,
+        uploader_id: str,
+        name: str,
+        chunks: AsyncIterable[bytes],
+        declared_size: int | None = None,
+    ) -> Attachment:
+        """Store one file for the conversation, not attached yet (see the module doc)."""
+        rule = self.rule_for(conv)
+        name = file_check.clean_name(name)
+        cap = rule.max_file_bytes
+        if declared_size is not None and declared_size > cap:
+            raise FileTooLarge(
+                f"the file is {declared_size} bytes; at most {cap} on {conv.channel}",
+                max_bytes=cap,
+            )
+        work = Path(await anyio.to_thread.run_sync(_mkdtemp, self._staging))
+        attachment_id = new_id("at")
+        key = f"{conv.id}/{attachment_id}"
+        keys = [key, key + ".thumb"]
+        stored = False
+        try:
+            staged = work / "upload"
+            size = await _stage(chunks, staged, cap)
+            if size == 0:
+                raise FileRefused("the file is empty", code="file_empty")
+            inspected = await anyio.to_thread.run_sync(file_check.inspect, staged, name)
+            limit = rule.limit_for(inspected.mime)
+            if limit is None:
+                raise FileTypeRefused(
+                    f"{file_check.label(inspected.mime)} files are not accepted on "
+                    f"{conv.channel}; accepted: {', '.join(rule.allowed_names())}",
+                    allowed=rule.allowed_names(),
+                )
+            if size > limit.max_bytes:
+                raise FileTooLarge(
+                    f"a {file_check.label(inspected.mime)} may have at most "
+                    f"{limit.max_bytes} bytes on {conv.channel}",
+                    max_bytes=limit.max_bytes,
+                )
+            async with self._images:
+                image = await anyio.to_thread.run_sync(
+                    file_check.clean_image, staged, inspected.mime, work / "clean"
+                )
+            source = image.path if image else staged
+            await self._store.queue_blob_deletions(keys, self._clock() + self._orphan_age)
+            digest = hashlib.sha256()
+            size = await self._blobs.put(key, _read(source, digest), max_bytes=cap * 2)
+            thumb_key = ""
+            if image and image.thumbnail:
+                thumb_key = keys[1]
+                await self._blobs.put(thumb_key, _read(image.thumbnail), max_bytes=cap)
+            attachment = Attachment(
+                id=attachment_id,
+                conversation_id=conv.id,
+                uploader=uploader,
+                uploader_id=uploader_id,
+                name=inspected.name,
+                content_type=inspected.mime,
+                size=size,
+                sha256=digest.hexdigest(),
+                blob_key=key,
+                thumb_key=thumb_key,
+                width=image.width if image else 0,
+                height=image.height if image else 0,
+                created_at=self._clock(),
+            )
+            await self._store.create_attachment(attachment)
+            stored = True
+            return attachment
+        finally:
+            await anyio.to_thread.run_sync(shutil.rmtree, work, True)
+            if not stored:  # best effort now; the queue has them otherwise
+                for k in keys:
+                    with contextlib.suppress(GatewayError):
+                        await self._blobs.delete(k)
+
+    async def receive(
+        self, conv: Conversation, address: str, files: Sequence[InboundFile]
+    ) -> tuple[list[str], list[str]]:
+        """A contact's files from a channel's provider, each through the channel's rules:
+        the ids of those stored, and a line for the agent for each that was not."""
+        stored: list[str] = []
+        refused: list[str] = []
+        max_files = self.rules[conv.channel].max_files if conv.channel in self.rules else 0
+        for index, item in enumerate(files):
+            if index >= max_files:
+                refused.append(f"{item.name}: more than {max_files} file(s) in one message")
+                continue
+            try:
+                attachment = await self.upload(
+                    conv,
+                    uploader="contact",
+                    uploader_id=address,
+                    name=item.name,
+                    chunks=item.open(),
+                    declared_size=item.size,
+                )
+            except (FileRefused, BlobsUnavailable) as exc:
+                refused.append(f"{item.name}: {exc.public_message}")
+            except (OSError, TimeoutError) as exc:  # the provider's download broke
+                refused.append(f"{item.name}: it could not be fetched ({exc})")
+            else:
+                stored.append(attachment.id)
+        return stored, refused
+
+    # -- links and downloads -------------------------------------------------------
+    async def links(
+        self, conv: Conversation, reader: str, ids: Sequence[str], ref: str
+    ) -> p.LinksOut:
+        """Signed links for ``reader`` to those of ``ids`` that are files of this
+        conversation they may fetch: sent ones, and their own uploads."""
+        expires = int(self._clock() + self._link_ttl)
+        out: dict[str, p.FileLink] = {}
+        for a in await self._store.get_attachments(ids):
+            own = reader == _reader_of(a)
+            if a.conversation_id != conv.id or not (a.seq or own):
+                continue
+            out[a.id] = p.FileLink(
+                url=self._url(a, "file", reader, expires),
+                thumbnail_url=self._url(a, "thumb", reader, expires) if a.thumb_key else "",
+            )
+        return p.LinksOut(conversation_id=conv.id, links=out, expires_at=expires, ref=ref)
+
+    def _url(self, a: Attachment, variant: Variant, reader: str, expires: int) -> str:
+        sig = self._links.sign(
+            attachment_id=a.id,
+            variant=variant,
+            conversation_id=a.conversation_id,
+            reader=reader,
+            expires=expires,
+        )
+        query = {"v": variant, "c": a.conversation_id, "r": reader, "e": expires, "s": sig}
+        return f"/files/{a.id}?{urlencode(query)}"
+
+    def verify_link(
+        self,
+        attachment_id: str,
+        *,
+        variant: Variant,
+        conversation_id: str,
+        reader: str,
+        expires: int,
+        signature: str,
+    ) -> None:
+        """TokenInvalid or TokenExpired unless the link is one this gateway signed, for
+        exactly these, and not expired. Checked before anything is read."""
+        self._links.verify(
+            signature,
+            attachment_id=attachment_id,
+            variant=variant,
+            conversation_id=conversation_id,
+            reader=reader,
+            expires=expires,
+            now=self._clock(),
+        )
+
+    async def open_download(
+        self, attachment_id: str, variant: Variant, conversation_id: str
+    ) -> Download:
+        """The bytes of a file (or its thumbnail) of this conversation; NotFound otherwise."""
+        a = await self._store.get_attachment(attachment_id)
+        key = a.thumb_key if variant == "thumb" else a.blob_key
+        if a.conversation_id != conversation_id or not key:
+            raise NotFound("no such file")
+        return Download(a, variant, await self._blobs.get(key))
+
+    async def get(self, attachment_id: str) -> Attachment:
+        return await self._store.get_attachment(attachment_id)
+
+    async def read(self, a: Attachment) -> Blob:
+        """A file's bytes (for exports)."""
+        return await self._blobs.get(a.blob_key)
+
+
+def _reader_of(a: Attachment) -> str:
+    return agent_reader(a.uploader_id) if a.uploader == "agent" else contact_reader(a.uploader_id)
+
+
+def _region(address: str) -> str:
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(address)) or ""
+    except phonenumbers.NumberParseException:
+        return ""
+
+
+def _mkdtemp(parent: Path) -> str:
+    return tempfile.mkdtemp(dir=parent)
+
+
+async def _stage(chunks: AsyncIterable[bytes], path: Path, cap: int) -> int:
+    """Write the upload to a staging file, counting; FileTooLarge past ``cap``."""
+    size = 0
+    out = await storage_step(anyio.open_file(path, "xb"))
+    try:
+        async for chunk in chunks:  # a client gone away raises here, as it is
+            size += len(chunk)
+            if size > cap:
+                raise FileTooLarge(f"the file is larger than {cap} bytes", max_bytes=cap)
+            await storage_step(out.write(chunk))
+    finally:
+        await storage_step(out.aclose())
+    return size
+
+
+async def _read(path: Path, digest: hashlib._Hash | None = None) -> AsyncIterator[bytes]:
+    async with await anyio.open_file(path, "rb") as f:
+        while chunk := await f.read(CHUNK):
+            if digest is not None:
+                digest.update(chunk)
+            yield chunk

@@ -1,0 +1,98 @@
+"""What is particular to one implementation: URLs, files on disk, an S3 that is away."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from devkit import services
+from gateway.errors import BlobsUnavailable, ConfigError
+from gateway.ports.blobs import create_blobs
+from gateway.ports.blobs.local import LocalBlobs
+from gateway.ports.blobs.s3 import S3Blobs
+
+
+async def stream(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+def test_urls_choose_the_implementation() -> None:
+    local = create_blobs("file:///var/lib/gateway/blobs")
+    assert isinstance(local, LocalBlobs) and str(local.root) == "/var/lib/gateway/blobs"
+    s3 = create_blobs("s3://files/gw?endpoint=http://127.0.0.1:9000&region=eu-west-1")
+    assert isinstance(s3, S3Blobs)
+    assert (s3.bucket, s3.prefix, s3.endpoint, s3.region, s3.addressing) == (
+        "files",
+        "gw/",
+        "http://127.0.0.1:9000",
+        "eu-west-1",
+        "path",
+    )
+    assert create_blobs("s3://files").addressing == "virtual"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file://relative/path",
+        "file:///",
+        "s3://",
+        "s3://key:secret@bucket",
+        "s3://bucket?endpont=http://x",
+        "s3://bucket?addressing=sideways",
+        "ftp://host/x",
+        "blobs",
+    ],
+)
+def test_bad_urls_are_configuration_errors(url: str) -> None:
+    with pytest.raises(ConfigError):
+        create_blobs(url)
+
+
+async def test_local_files_are_private_and_no_partial_file_remains(tmp_path: Path) -> None:
+    store = LocalBlobs(str(tmp_path / "blobs"))
+    (tmp_path / "blobs" / ".partial").mkdir(parents=True)
+    (tmp_path / "blobs" / ".partial" / "crashed.part").write_bytes(b"half")
+    await store.open()
+    assert not list((tmp_path / "blobs" / ".partial").iterdir())  # a crash's leftover went
+    await store.put("cv_1/at_1", stream(b"secret"), max_bytes=100)
+    path = store.path("cv_1/at_1")
+    assert path.read_bytes() == b"secret"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "blobs").stat().st_mode) == 0o700
+    await store.delete("cv_1/at_1")
+    assert not path.exists() and not path.parent.exists()
+
+
+async def test_an_unreachable_s3_is_unavailable() -> None:
+    store = S3Blobs(bucket="nowhere", endpoint=f"http://127.0.0.1:{services.free_port()}")
+    with pytest.raises(BlobsUnavailable):
+        await store.open()
+    assert await store.ping() is False
+
+
+async def test_a_missing_bucket_is_unavailable_at_open(s3_server: services.S3Server) -> None:
+    with pytest.raises(BlobsUnavailable, match="no-such-bucket"):
+        await create_blobs(s3_server.url("no-such-bucket")).open()
+
+
+async def test_a_closed_s3_store_is_unavailable_and_opens_again(
+    s3_server: services.S3Server,
+) -> None:
+    bucket = f"gw-closed-{os.getpid()}"
+    s3_server.create_bucket(bucket)
+    store = create_blobs(s3_server.url(bucket))
+    await store.open()
+    await store.close()
+    with pytest.raises(BlobsUnavailable):
+        await store.put("cv_7/x", stream(b"x"), max_bytes=10)
+    assert await store.ping() is False
+    await store.open()
+    try:
+        await store.put("cv_7/x", stream(b"x"), max_bytes=10)
+    finally:
+        await store.close()

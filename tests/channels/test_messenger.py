@@ -1,0 +1,159 @@
+"""Messenger through the Messenger Platform, against the Messenger emulator over real
+HTTP: handshake, signed webhooks, profile names, the 7-day window, one page per
+touchpoint, receipts (docs/channels/messenger.md)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+
+from devkit import services
+from devkit.emulators.client import EmulatorClient
+from tests.channels.conftest import Emulators
+from tests.channels.support import (
+    APP_SECRET,
+    PAGE_TOKEN,
+    VERIFY,
+    admin_token,
+    agent_on,
+    history,
+    inbox_conversation,
+    messenger_touchpoint,
+    start,
+)
+from tests.gateway.client import AgentClient
+
+PAGE = "1029384756"
+PSID = "24012345678901234"
+
+Factory = Callable[..., services.GatewayProcess]
+
+
+@pytest.fixture
+async def messenger(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
+    client = emulators.client("messenger")
+    await client.reset()
+    await client.retries(0, 0.2, 0.4)
+    yield client
+
+
+@pytest.fixture
+async def page(gateway_factory: Factory, messenger: EmulatorClient) -> services.GatewayProcess:
+    node = start(gateway_factory, messenger_touchpoint("tp_page", PAGE, messenger.base_url))
+    await messenger.configure(
+        pages={
+            PAGE: {
+                "token": PAGE_TOKEN,
+                "app_secret": APP_SECRET,
+                "name": "demoshop",
+                "webhook_url": f"{node.base_url}/webhooks/messenger/tp_page",
+            }
+        },
+        profiles={PSID: {"first_name": "Jane", "last_name": "Doe"}},
+    )
+    return node
+
+
+async def taken(
+    agent: AgentClient, messenger: EmulatorClient, **message: object
+) -> dict[str, object]:
+    await messenger.phone_send(page_id=PAGE, psid=PSID, **{"text": "Hi there", **message})
+    rows = {"last_message": "Hi there"} if "message" not in message else {}
+    conv = await inbox_conversation(agent, "messenger", place="inbox", **rows)
+    assert (await agent.act("assign", str(conv["conversation_id"])))["type"] == "ok"
+    return conv
+
+
+async def test_the_subscription_handshake(page: services.GatewayProcess) -> None:
+    url = f"{page.base_url}/webhooks/messenger/tp_page"
+    async with httpx.AsyncClient() as http:
+        ok = await http.get(
+            url,
+            params={
+                "hub.mode": "subscribe",
+                "hub.verify_token": VERIFY,
+                "hub.challenge": "CHALLENGE_ACCEPTED",
+            },
+        )
+        assert ok.text == "CHALLENGE_ACCEPTED"
+        assert (await http.get(url, params={"hub.mode": "subscribe"})).status_code == 403
+
+
+async def test_a_person_shows_by_profile_name_and_the_reply_is_delivered_and_read(
+    page: services.GatewayProcess, messenger: EmulatorClient
+) -> None:
+    agent = await agent_on(page)
+    conv = await taken(agent, messenger)
+    assert conv["contact_name"] == "Jane Doe"
+    assert conv["channel_state"]["link"] == "https://m.me/demoshop"
+    assert 6.99 * 86400 < conv["channel_state"]["window_closes_in"] <= 7 * 86400
+    cid = str(conv["conversation_id"])
+    ack = await agent.say(cid, "Hello Jane")
+    [sent] = await messenger.sent(1)
+    assert sent["recipient"] == {"id": PSID} and sent["message"] == {"text": "Hello Jane"}
+    assert sent["messaging_type"] == "RESPONSE"
+    assert agent.sock
+    await agent.sock.expect("delivery", seq=ack["seq"], status="sent")
+    await agent.sock.expect("delivery", seq=ack["seq"], status="delivered")
+    await messenger.phone_read(page_id=PAGE, psid=PSID)
+    await agent.sock.expect("delivery", seq=ack["seq"], status="read")
+
+
+async def test_the_window_closes_after_7_days_and_the_platform_refuses_too(
+    page: services.GatewayProcess, messenger: EmulatorClient
+) -> None:
+    agent = await agent_on(page)
+    conv = await taken(agent, messenger, timestamp=time.time() - 8 * 86400)
+    cid = str(conv["conversation_id"])
+    assert conv["channel_state"]["locked"] == "session_expired"
+    assert agent.sock
+    await agent.sock.send(
+        {"type": "send", "conversation_id": cid, "body": "Hi?", "client_msg_id": "late-1"}
+    )
+    assert (await agent.sock.expect("error", ref="late-1"))["code"] == "session_expired"
+    await messenger.phone_send(page_id=PAGE, psid=PSID, text="back")
+    await agent.sock.expect("message", conversation_id=cid, body="back")
+    await messenger.reset()  # the platform forgot: its window is closed, the gateway's not
+    ack = await agent.say(cid, "Welcome back")
+    failed = await agent.sock.expect("delivery", seq=ack["seq"], status="failed")
+    assert "7-day" in failed["reason"]
+
+
+async def test_attachments_make_a_notice_and_a_page_has_one_touchpoint(
+    page: services.GatewayProcess, messenger: EmulatorClient
+) -> None:
+    agent = await agent_on(page)
+    conv = await taken(
+        agent,
+        messenger,
+        message={
+            "attachments": [{"type": "image", "payload": {"url": "https://example.invalid/a.jpg"}}]
+        },
+    )
+    # the notice is in the conversation (stored with the message, before anyone took it)
+    items = await history(agent, str(conv["conversation_id"]))
+    [notice] = [i for i in items if i["type"] == "event" and i["event"] == "notice"]
+    assert "image" in notice["text"]
+    assert [i["body"] for i in items if i["type"] == "message"] == ["[image]"]
+    token = await admin_token(page)
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
+        r = await http.post(
+            page.base_url + "/api/admin/touchpoints",
+            json={
+                "name": "Twin page",
+                "channel": "messenger",
+                "routing_mode": "simplified",
+                "queue_ids": ["q_support"],
+                "settings": {
+                    "page_id": PAGE,
+                    "page_access_token": "t",
+                    "app_secret": "s",
+                    "verify_token": "v",
+                },
+            },
+        )
+    assert r.status_code == 422
+    assert [f["field"] for f in r.json()["error"]["fields"]] == ["settings.page_id"]

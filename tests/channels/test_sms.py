@@ -1,0 +1,384 @@
+"""SMS through Twilio's API, against the Twilio emulator over real HTTP: inbound
+webhooks, sending, status callbacks, keywords, refusals, faults (docs/channels/sms.md)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from twilio.request_validator import RequestValidator
+
+from devkit import services
+from devkit.emulators.client import EmulatorClient
+from tests.channels.conftest import Emulators
+from tests.channels.support import (
+    ACCOUNT,
+    TOKEN,
+    admin_get,
+    agent_on,
+    inbox_conversation,
+    sms_touchpoint,
+    start,
+)
+from tests.gateway.client import AgentClient
+
+NUMBER = "+14155550100"
+OTHER_NUMBER = "+14155550123"
+PHONE = "+12025550143"
+
+Factory = Callable[..., services.GatewayProcess]
+
+
+@pytest.fixture
+async def twilio(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
+    client = emulators.client("twilio")
+    await client.reset()
+    await client.retries(0, 0.2, 0.4)
+    yield client
+
+
+async def configure(twilio: EmulatorClient, node: services.GatewayProcess, **numbers: str) -> None:
+    """The emulator's account, and its numbers' webhooks at this gateway."""
+    await twilio.configure(
+        accounts={ACCOUNT: TOKEN},
+        numbers={
+            number: {
+                "account": ACCOUNT,
+                "sms_url": f"{node.base_url}/webhooks/sms/{tp_id}",
+                "status": "ok",
+            }
+            for tp_id, number in numbers.items()
+        },
+    )
+
+
+@pytest.fixture
+async def line(
+    gateway_factory: Factory,
+    twilio: EmulatorClient,
+) -> services.GatewayProcess:
+    node = start(
+        gateway_factory,
+        sms_touchpoint("tp_sms", NUMBER, twilio.base_url),
+        sms_touchpoint("tp_sms2", OTHER_NUMBER, twilio.base_url),
+    )
+    await configure(twilio, node, tp_sms=NUMBER, tp_sms2=OTHER_NUMBER)
+    return node
+
+
+async def assigned(agent: AgentClient, twilio: EmulatorClient, body: str = "Hello?") -> str:
+    """The phone texts the line; the agent takes the conversation; its id."""
+    await twilio.phone_send(to=NUMBER, body=body, **{"from": PHONE})
+    conv = await inbox_conversation(agent, "sms")
+    assert (await agent.act("assign", conv["conversation_id"]))["type"] == "ok"
+    return str(conv["conversation_id"])
+
+
+async def test_a_text_reaches_the_agent_whose_reply_is_sent_and_tracked(
+    line: services.GatewayProcess, twilio: EmulatorClient
+) -> None:
+    agent = await agent_on(line)
+    await twilio.phone_send(to=NUMBER, body="Is my order shipped?", **{"from": PHONE})
+    conv = await inbox_conversation(agent, "sms", last_message="Is my order shipped?")
+    assert conv["contact_name"] == PHONE  # no name known: the number
+    assert conv["last_message"] == "Is my order shipped?"
+    assert conv["channel_state"]["segments"] is True
+    assert conv["channel_state"]["attachments"] is True  # US to US: MMS allowed
+    cid = conv["conversation_id"]
+    assert (await agent.act("assign", cid))["type"] == "ok"
+    ack = await agent.say(cid, "Yes, it left today.")
+    [sent] = await twilio.sent(1)
+    assert (sent["From"], sent["To"], sent["Body"]) == (NUMBER, PHONE, "Yes, it left today.")
+    callback = f"{line.base_url}/webhooks/sms/tp_sms/status?m={cid}.{ack['seq']}"
+    assert sent["StatusCallback"] == callback
+    assert agent.sock
+    for status in ("sent", "delivered"):
+        frame = await agent.sock.expect("delivery", seq=ack["seq"], status=status)
+        assert frame["conversation_id"] == cid
+    inbox = await twilio._call("GET", f"/_emulator/phone/{PHONE}/inbox")
+    assert [m["body"] for m in inbox] == ["Yes, it left today."]
+
+
+async def test_a_bad_or_missing_signature_is_403_and_stores_nothing(
+    line: services.GatewayProcess,
+) -> None:
+    url = f"{line.base_url}/webhooks/sms/tp_sms"
+    params = {
+        "MessageSid": "SM" + "1" * 32,
+        "From": PHONE,
+        "To": NUMBER,
+        "Body": "hi",
+        "AccountSid": ACCOUNT,
+    }
+    good = RequestValidator(TOKEN).compute_signature(url, params)
+    async with httpx.AsyncClient() as http:
+        for headers in (
+            {},
+            {"X-Twilio-Signature": "bm90IGl0"},
+            {"X-Twilio-Signature": RequestValidator("other").compute_signature(url, params)},
+        ):
+            r = await http.post(
+                url,
+                content=urlencode(params),
+                headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+            )
+            assert r.status_code == 403, r.text
+            assert r.json()["error"]["code"] == "bad_signature"
+        # the same body with a tampered field
+        tampered = {**params, "Body": "hi there"}
+        r = await http.post(
+            url,
+            content=urlencode(tampered),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": good,
+            },
+        )
+        assert r.status_code == 403
+    contacts = await admin_get(line, "/api/admin/touchpoints/tp_sms")
+    assert contacts["id"] == "tp_sms"
+    agent = await agent_on(line)
+    assert [c for c in agent.snapshot["inbox"] if c["channel"] == "sms"] == []
+
+
+async def test_malformed_unknown_and_oversized_webhooks_are_clear_4xx(
+    line: services.GatewayProcess,
+) -> None:
+    def signed(path: str, params: dict[str, str]) -> tuple[str, dict[str, str], str]:
+        url = line.base_url + path
+        sig = RequestValidator(TOKEN).compute_signature(url, params)
+        return (
+            url,
+            {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig},
+            urlencode(params),
+        )
+
+    async with httpx.AsyncClient() as http:
+        url, headers, body = signed("/webhooks/sms/tp_sms", {"Body": "no sender"})
+        r = await http.post(url, content=body, headers=headers)
+        assert r.status_code == 422 and "MessageSid" in r.text
+        url, headers, body = signed(
+            "/webhooks/sms/tp_sms",
+            {"MessageSid": "SMx", "From": "not a number", "To": NUMBER, "Body": "hi"},
+        )
+        assert (await http.post(url, content=body, headers=headers)).status_code == 422
+        url, headers, body = signed("/webhooks/sms/tp_nope", {"MessageSid": "SMx"})
+        assert (await http.post(url, content=body, headers=headers)).status_code == 404
+        url, headers, body = signed("/webhooks/sms/tp_sms", {"Body": "x" * 70_000})
+        assert (await http.post(url, content=body, headers=headers)).status_code == 413
+    agent = await agent_on(line)
+    assert [c for c in agent.snapshot["inbox"] if c["channel"] == "sms"] == []
+
+
+async def test_a_provider_retry_stores_nothing_twice_and_unanswered_webhooks_are_retried(
+    line: services.GatewayProcess, twilio: EmulatorClient
+) -> None:
+    agent = await agent_on(line)
+    sid = "SM" + "ab" * 16
+    await twilio.phone_send(to=NUMBER, body="once", sid=sid, **{"from": PHONE})
+    cid = (await inbox_conversation(agent, "sms"))["conversation_id"]
+    await twilio.phone_send(to=NUMBER, body="once", sid=sid, **{"from": PHONE})  # a retry
+    hooks = await twilio.webhooks()
+    assert [h["attempts"] for h in hooks] == [[200], [200]]
+    assert (await agent.act("assign", cid))["type"] == "ok"
+    assert agent.sock
+    await agent.sock.send({"type": "history", "conversation_id": cid})
+    history = await agent.sock.expect("history")
+    assert [m["body"] for m in history["items"] if m["type"] == "message"] == ["once"]
+    # a number whose webhook points at a touchpoint the gateway does not know: 404,
+    # and the provider tries again as many times as it retries
+    await twilio.configure(
+        numbers={
+            "+14155550188": {"account": ACCOUNT, "sms_url": f"{line.base_url}/webhooks/sms/tp_gone"}
+        }
+    )
+    await twilio.phone_send(to="+14155550188", body="anyone?", **{"from": PHONE})
+    hooks = await twilio.webhooks()
+    assert hooks[-1]["attempts"] == [404, 404, 404] and not hooks[-1]["delivered"]
+
+
+async def test_stop_blocks_every_number_start_lifts_it_help_answers(
+    line: services.GatewayProcess, twilio: EmulatorClient
+) -> None:
+    agent = await agent_on(line)
+    cid = await assigned(agent, twilio)
+    assert agent.sock
+    await twilio.phone_send(to=NUMBER, body="  Stop! ", **{"from": PHONE})
+    update = await agent.sock.expect("conversation", timeout=15)
+    while update["conversation"].get("channel_state", {}).get("locked") != "opted_out":
+        update = await agent.sock.expect("conversation", timeout=15)
+    assert "texted STOP" in update["conversation"]["channel_state"]["notice"]
+    [reply] = await twilio.sent(1)
+    assert reply["To"] == PHONE and "unsubscribed" in reply["Body"]
+    refused = await send_refused(agent, cid)
+    assert refused["code"] == "opted_out" and "START" in refused["message"]
+    # every SMS number of the gateway: the other line refuses too
+    await twilio.phone_send(to=OTHER_NUMBER, body="other line", **{"from": PHONE})
+    other = await inbox_conversation(agent, "sms", touchpoint_id="tp_sms2")
+    assert other["channel_state"]["locked"] == "opted_out"
+    # "STOP PLEASE" is an ordinary message; HELP answers; START lifts the block
+    await twilio.phone_send(to=NUMBER, body="STOP PLEASE", **{"from": PHONE})
+    await twilio.phone_send(to=NUMBER, body="help", **{"from": PHONE})
+    sent = await twilio.sent(2)
+    assert "Reply STOP to unsubscribe" in sent[1]["Body"]
+    await twilio.phone_send(to=NUMBER, body="START", **{"from": PHONE})
+    sent = await twilio.sent(3)
+    assert "re-subscribed" in sent[2]["Body"]
+    ack = await agent.say(cid, "Welcome back")
+    assert ack["seq"] > 0
+    assert (await twilio.sent(4))[3]["Body"] == "Welcome back"
+
+
+async def send_refused(agent: AgentClient, cid: str) -> dict[str, object]:
+    assert agent.sock
+    await agent.sock.send(
+        {
+            "type": "send",
+            "conversation_id": cid,
+            "body": "Are you there?",
+            "client_msg_id": "refused-1",
+        }
+    )
+    return await agent.sock.expect("error", ref="refused-1")
+
+
+async def test_the_providers_unsubscribed_error_fails_the_message_and_records_the_opt_out(
+    line: services.GatewayProcess, twilio: EmulatorClient
+) -> None:
+    agent = await agent_on(line)
+    cid = await assigned(agent, twilio)
+    await twilio.unsubscribe(PHONE)  # the carrier knew before the gateway
+    ack = await agent.say(cid, "Hello?")
+    assert agent.sock
+    frame = await agent.sock.expect("delivery", seq=ack["seq"], status="failed")
+    assert "unsubscribed" in frame["reason"]
+    [refused] = await twilio.sent(1)
+    assert refused["refused"] == 400
+    assert (await send_refused(agent, cid))["code"] == "opted_out"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "words"),
+    [("unverified_tollfree", 30032, "toll-free"), ("unregistered_a2p", 30034, "A2P")],
+)
+async def test_an_unverified_sender_fails_to_send_and_notifies_the_admins(
+    gateway_factory: Factory,
+    twilio: EmulatorClient,
+    status: str,
+    code: int,
+    words: str,
+) -> None:
+    number = "+18005550100" if status == "unverified_tollfree" else NUMBER
+    node = start(gateway_factory, sms_touchpoint("tp_sms", number, twilio.base_url))
+    await twilio.configure(
+        accounts={ACCOUNT: TOKEN},
+        numbers={
+            number: {
+                "account": ACCOUNT,
+                "sms_url": f"{node.base_url}/webhooks/sms/tp_sms",
+                "status": status,
+            }
+        },
+    )
+    admin = await agent_on(node, ("admin@demo.test", "demo-admin"))
+    agent = await agent_on(node)
+    await twilio.phone_send(to=number, body="hi", **{"from": PHONE})
+    cid = (await inbox_conversation(agent, "sms"))["conversation_id"]
+    assert (await agent.act("assign", cid))["type"] == "ok"
+    ack = await agent.say(cid, "Hello from us")
+    assert agent.sock and admin.sock
+    failed = await agent.sock.expect("delivery", seq=ack["seq"], status="failed", timeout=15)
+    assert failed["reason"].startswith("Failed to send message") and words in failed["reason"]
+    notice = await admin.sock.expect("notice", timeout=15)
+    assert notice["kind"] == "sending_refused" and notice["touchpoint_id"] == "tp_sms"
+    assert f"error {code}" in notice["message"]
+    listed = await admin_get(node, "/api/admin/notices")
+    assert [n["id"] for n in listed] == [notice["id"]]
+    # the same refusal again is not a second notice (one per hour and touchpoint)
+    ack2 = await agent.say(cid, "Second try")
+    await agent.sock.expect("delivery", seq=ack2["seq"], status="failed", timeout=15)
+    assert len(await admin_get(node, "/api/admin/notices")) == 1
+
+
+async def test_sends_are_retried_on_5xx_never_on_4xx(
+    line: services.GatewayProcess, twilio: EmulatorClient
+) -> None:
+    agent = await agent_on(line)
+    cid = await assigned(agent, twilio)
+    await twilio.fail(503)
+    ack = await agent.say(cid, "after a hiccup")
+    assert agent.sock
+    await agent.sock.expect("delivery", seq=ack["seq"], status="sent", timeout=20)
+    sent = await twilio.sent(2)
+    assert [s.get("refused") for s in sent] == [503, None]
+    await twilio.fail(
+        400,
+        body={
+            "code": 21617,
+            "message": "The concatenated message body exceeds the 1600 character limit.",
+            "status": 400,
+        },
+    )
+    ack = await agent.say(cid, "refused for good")
+    failed = await agent.sock.expect("delivery", seq=ack["seq"], status="failed", timeout=20)
+    assert "21617" in failed["reason"]
+    assert len(await twilio.sent(3)) == 3  # no retry after a 4xx
+
+
+async def test_dedicated_routing_lands_in_the_agents_assigned_list(
+    gateway_factory: Factory,
+    twilio: EmulatorClient,
+) -> None:
+    node = start(
+        gateway_factory,
+        sms_touchpoint(
+            "tp_sms",
+            NUMBER,
+            twilio.base_url,
+            routing_mode="dedicated",
+            queue_ids=[],
+            dedicated_agent_id="ag_demo",
+        ),
+    )
+    await configure(twilio, node, tp_sms=NUMBER)
+    agent = await agent_on(node)
+    await twilio.phone_send(to=NUMBER, body="my usual agent please", **{"from": PHONE})
+    conv = await inbox_conversation(agent, "sms", place="assigned")
+    assert conv["dedicated"] is True and conv["state"] == "assigned"
+    ack = await agent.say(conv["conversation_id"], "Hi, it's me again")
+    assert ack["seq"] > 0
+    assert (await twilio.sent(1))[0]["Body"] == "Hi, it's me again"
+
+
+async def test_a_restart_between_commit_and_send_loses_nothing(
+    line: services.GatewayProcess, twilio: EmulatorClient
+) -> None:
+    agent = await agent_on(line)
+    cid = await assigned(agent, twilio)
+    await twilio.fail(503, count=1)
+    await agent.say(cid, "written before the restart")
+    await twilio.sent(1)  # the first attempt failed: the message waits for a retry
+    line.stop()
+    again = services.start_gateway(line.env, port=line.port)
+    try:
+        sent = await twilio.sent(2, timeout=30)
+        assert sent[1]["Body"] == "written before the restart" and "sid" in sent[1]
+    finally:
+        again.stop()
+
+
+async def test_secrets_never_appear_in_api_reads_or_logs(
+    line: services.GatewayProcess, twilio: EmulatorClient
+) -> None:
+    tp = await admin_get(line, "/api/admin/touchpoints/tp_sms")
+    assert "auth_token" not in tp["settings"] and tp["settings"]["auth_token_set"] is True
+    assert tp["settings"]["account_sid"] == ACCOUNT
+    listed = await admin_get(line, "/api/admin/touchpoints")
+    assert TOKEN not in str(listed)
+    agent = await agent_on(line)
+    await assigned(agent, twilio)
+    assert TOKEN not in line.output()
+    assert not re.search(re.escape(PHONE), line.output())  # numbers are masked in logs

@@ -1,0 +1,225 @@
+"""WhatsApp through the Cloud API, against the WhatsApp emulator over real HTTP: the
+subscription handshake, signed webhooks, profile names, the 24-hour window, blocked
+countries, statuses, faults (docs/channels/whatsapp.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+
+from devkit import services
+from devkit.emulators.client import EmulatorClient
+from tests.channels.conftest import Emulators
+from tests.channels.support import (
+    APP_SECRET,
+    VERIFY,
+    WA_TOKEN,
+    admin_get,
+    agent_on,
+    history,
+    inbox_conversation,
+    start,
+    whatsapp_touchpoint,
+)
+from tests.gateway.client import AgentClient
+
+PNID = "106540352242922"
+NUMBER = "+14155550111"
+WA_ID = "447911123456"
+
+Factory = Callable[..., services.GatewayProcess]
+
+
+@pytest.fixture
+async def whatsapp(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
+    client = emulators.client("whatsapp")
+    await client.reset()
+    await client.retries(0, 0.2, 0.4)
+    yield client
+
+
+@pytest.fixture
+async def wa(gateway_factory: Factory, whatsapp: EmulatorClient) -> services.GatewayProcess:
+    node = start(gateway_factory, whatsapp_touchpoint("tp_wa", PNID, NUMBER, whatsapp.base_url))
+    await whatsapp.configure(
+        numbers={
+            PNID: {
+                "display_phone_number": NUMBER,
+                "token": WA_TOKEN,
+                "app_secret": APP_SECRET,
+                "webhook_url": f"{node.base_url}/webhooks/whatsapp/tp_wa",
+            }
+        }
+    )
+    return node
+
+
+async def taken(
+    agent: AgentClient, whatsapp: EmulatorClient, **message: object
+) -> dict[str, object]:
+    await whatsapp.phone_send(
+        phone_number_id=PNID, name="Ana Lima", body="Olá", **{"from": WA_ID, **message}
+    )
+    body = message.get("body", "Olá")
+    conv = await inbox_conversation(agent, "whatsapp", place="inbox", last_message=body)
+    assert (await agent.act("assign", str(conv["conversation_id"])))["type"] == "ok"
+    return conv
+
+
+async def test_the_subscription_handshake(wa: services.GatewayProcess) -> None:
+    url = f"{wa.base_url}/webhooks/whatsapp/tp_wa"
+    async with httpx.AsyncClient() as http:
+        ok = await http.get(
+            url,
+            params={
+                "hub.mode": "subscribe",
+                "hub.verify_token": VERIFY,
+                "hub.challenge": "1158201444",
+            },
+        )
+        assert (ok.status_code, ok.text) == (200, "1158201444")
+        bad = await http.get(
+            url, params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"}
+        )
+        assert bad.status_code == 403
+
+
+async def test_a_message_reaches_the_agent_by_name_and_the_reply_is_tracked_to_read(
+    wa: services.GatewayProcess, whatsapp: EmulatorClient
+) -> None:
+    agent = await agent_on(wa)
+    conv = await taken(agent, whatsapp)
+    assert conv["contact_name"] == "Ana Lima"
+    state = conv["channel_state"]
+    assert state["link"] == "https://wa.me/14155550111"
+    assert 23.9 * 3600 < state["window_closes_in"] <= 24 * 3600
+    assert "locked" not in state
+    cid = str(conv["conversation_id"])
+    ack = await agent.say(cid, "Olá Ana! How can I help?")
+    [sent] = await whatsapp.sent(1)
+    assert (sent["to"], sent["text"]["body"]) == (WA_ID, "Olá Ana! How can I help?")
+    assert sent["biz_opaque_callback_data"] == f"{cid}.{ack['seq']}"
+    assert agent.sock
+    for status in ("sent", "delivered"):
+        await agent.sock.expect("delivery", seq=ack["seq"], status=status)
+    await whatsapp.phone_read(phone_number_id=PNID, **{"from": WA_ID})
+    await agent.sock.expect("delivery", seq=ack["seq"], status="read")
+
+
+async def test_the_window_closes_24_hours_after_the_contacts_last_message(
+    wa: services.GatewayProcess, whatsapp: EmulatorClient
+) -> None:
+    agent = await agent_on(wa)
+    # the contact wrote 25 hours ago (a webhook delivered late, or an old conversation)
+    conv = await taken(agent, whatsapp, timestamp=time.time() - 25 * 3600)
+    cid = str(conv["conversation_id"])
+    assert agent.sock
+    await agent.sock.send(
+        {"type": "send", "conversation_id": cid, "body": "Still there?", "client_msg_id": "late-1"}
+    )
+    error = await agent.sock.expect("error", ref="late-1")
+    assert error["code"] == "session_expired"
+    snapshot = (await agent_on(wa)).snapshot
+    [row] = [c for c in snapshot["assigned"] if c["conversation_id"] == cid]
+    assert row["channel_state"]["locked"] == "session_expired"
+    assert "closed" in row["channel_state"]["notice"] and row["state"] == "assigned"
+    # the contact writes again: the window reopens, the conversation never closed
+    await whatsapp.phone_send(phone_number_id=PNID, name="Ana Lima", body="Yes!", **{"from": WA_ID})
+    await agent.sock.expect("message", conversation_id=cid, body="Yes!")
+    ack = await agent.say(cid, "Great")
+    assert ack["seq"] > 0
+
+
+async def test_a_send_the_platform_fails_outside_its_window_reaches_the_agent(
+    wa: services.GatewayProcess, whatsapp: EmulatorClient
+) -> None:
+    agent = await agent_on(wa)
+    conv = await taken(agent, whatsapp)
+    await whatsapp.reset()  # the platform forgot the contact's message: its window is closed
+    ack = await agent.say(str(conv["conversation_id"]), "Hello?")
+    assert agent.sock
+    try:
+        failed = await agent.sock.expect("delivery", seq=ack["seq"], status="failed")
+    except TimeoutError as exc:
+        hooks, sent = await whatsapp.webhooks(), await whatsapp.sent()
+        raise AssertionError(f"no failed status: webhooks {hooks}, sent {sent}") from exc
+    assert "131047" in failed["reason"]
+
+
+async def test_contacts_from_blocked_countries_are_refused_at_intake(
+    wa: services.GatewayProcess, whatsapp: EmulatorClient
+) -> None:
+    agent = await agent_on(wa)
+    for wa_id in ("989121234567", "5352123456", "79781234567"):
+        await whatsapp.phone_send(phone_number_id=PNID, name="X", body="hi", **{"from": wa_id})
+    hooks = await whatsapp.webhooks()
+    assert all(h["attempts"] == [200] for h in hooks)  # answered: nothing to retry
+    await taken(agent, whatsapp)  # the next conversation is an allowed one
+    log = wa.output()
+    assert "Iran" in log and "Cuba" in log and "Crimea" in log
+    assert "989121234567" not in log
+
+
+async def test_retries_unsupported_content_and_bad_webhooks(
+    wa: services.GatewayProcess, whatsapp: EmulatorClient
+) -> None:
+    agent = await agent_on(wa)
+    conv = await taken(agent, whatsapp, id="wamid.first")
+    cid = str(conv["conversation_id"])
+    await whatsapp.phone_send(
+        phone_number_id=PNID, name="Ana Lima", body="Olá", id="wamid.first", **{"from": WA_ID}
+    )  # the provider's retry: nothing new
+    await whatsapp.phone_send(
+        phone_number_id=PNID,
+        name="Ana Lima",
+        id="wamid.sticker",
+        message={"type": "sticker", "sticker": {"id": "1", "mime_type": "image/webp"}},
+        **{"from": WA_ID},
+    )
+    assert agent.sock
+    notice = await agent.sock.expect("event", conversation_id=cid, event="notice")
+    assert "sticker" in notice["text"]
+    items = await history(agent, cid)
+    assert [m["body"] for m in items if m["type"] == "message"] == ["Olá", "[sticker]"]
+    url = f"{wa.base_url}/webhooks/whatsapp/tp_wa"
+
+    def signed(body: bytes) -> dict[str, str]:
+        digest = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        return {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={digest}"}
+
+    async with httpx.AsyncClient() as http:
+        good = json.dumps({"object": "whatsapp_business_account", "entry": []}).encode()
+        assert (await http.post(url, content=good, headers=signed(good))).status_code == 200
+        bad_sig = {"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=00"}
+        assert (await http.post(url, content=good, headers=bad_sig)).status_code == 403
+        assert (await http.post(url, content=good)).status_code == 403
+        assert (
+            await http.post(url, content=b"{not json", headers=signed(b"{not json"))
+        ).status_code == 400
+        shape = b'{"object": 3}'
+        assert (await http.post(url, content=shape, headers=signed(shape))).status_code == 400
+        big = b" " * 70_000
+        assert (await http.post(url, content=big, headers=signed(big))).status_code == 413
+        unknown = f"{wa.base_url}/webhooks/whatsapp/tp_nope"
+        assert (await http.post(unknown, content=good, headers=signed(good))).status_code == 404
+
+
+async def test_secrets_are_never_read_back(wa: services.GatewayProcess) -> None:
+    tp = await admin_get(wa, "/api/admin/touchpoints/tp_wa")
+    assert set(tp["settings"]) == {
+        "phone_number_id",
+        "number",
+        "api_base",
+        "api_version",
+        "access_token_set",
+        "app_secret_set",
+        "verify_token_set",
+    }
+    assert all(tp["settings"][f"{k}_set"] for k in ("access_token", "app_secret", "verify_token"))
+    assert APP_SECRET not in wa.output() and WA_TOKEN not in wa.output()
