@@ -89,6 +89,8 @@ class Message:
     body: str
     created_at: float
     delivery: str = ""
+    # its files: id, name, content_type, size (and width, height, thumbnail of images)
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -212,10 +214,14 @@ class IntegrationClient:
         *,
         idempotency_key: str | None = None,
         params: Mapping[str, Any] | None = None,
+        raw: bytes | None = None,
     ) -> Any:
-        """One call; the decoded answer, or ApiError."""
-        content = json.dumps(body).encode() if body is not None else b""
+        """One call (a JSON ``body``, or the ``raw`` bytes of a file); the decoded
+        answer, or ApiError."""
+        content = json.dumps(body).encode() if body is not None else (raw or b"")
         headers = {"Content-Type": "application/json"} if body is not None else {}
+        if raw is not None:
+            headers["Content-Type"] = "application/octet-stream"
         if method == "POST":
             headers["Idempotency-Key"] = idempotency_key or secrets.token_urlsafe(16)
         if self._secret is not None:
@@ -286,8 +292,11 @@ class IntegrationClient:
         sender: Sender = "contact",
         message_id: str | None = None,
         idempotency_key: str | None = None,
+        attachments: Sequence[str] = (),
     ) -> Message:
         body: dict[str, Any] = {"text": text, "sender": sender}
+        if attachments:
+            body["attachments"] = list(attachments)
         if message_id is not None:
             body["message_id"] = message_id
         data = await self.request(
@@ -297,6 +306,19 @@ class IntegrationClient:
             idempotency_key=idempotency_key,
         )
         return Message(**data)
+
+    async def upload(
+        self, conversation_id: str, name: str, data: bytes, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """The contact's file (send its ``id`` in a message's ``attachments``)."""
+        answer = await self.request(
+            "POST",
+            self._path(conversation_id, "/attachments"),
+            params={"name": name},
+            raw=data,
+            idempotency_key=idempotency_key,
+        )
+        return dict(answer["attachment"])
 
     async def escalate(
         self,

@@ -19,6 +19,7 @@ from channels.api.schemas import (
     MessagesQuery,
     StartIn,
     TransferIn,
+    UploadQuery,
     conversation_out,
     message_out,
 )
@@ -28,6 +29,7 @@ from gateway.model.inbound import InboundMessage
 from gateway.model.records import Conversation, Message
 from gateway.services.event_views import message_view
 from gateway.web.admin.http import json_response
+from gateway.web.files import UploadOut, declared_size, uploaded
 from gateway.web.openapi import Endpoint
 
 BASE = "/api/integrations/{touchpoint_id}/conversations"
@@ -125,13 +127,29 @@ async def post_message(ctx: ApiCtx) -> Response:
     body: MessageIn = ctx.body
     conv = await _conversation(ctx)
     client_id = _message_id(ctx, body.message_id)
+    if not body.text and not body.attachments:
+        raise InvalidInput([("text", "a message needs a text or attachments")])
     if body.sender == "bot":
+        if body.attachments:
+            raise InvalidInput([("attachments", "a bot's messages carry text only")])
         msg, _ = await ctx.core.bots.send(conv, ctx.touchpoint.id, client_id, body.text)
     else:
         _own(ctx, conv)
-        msg, _ = await ctx.core.conversations.write(conv, client_id, body.text)
+        msg, _ = await ctx.core.conversations.write(conv, client_id, body.text, body.attachments)
     # the same answer for a message stored before (its message_id): what is stored
     return json_response(await _message(ctx, conv, msg), 201)
+
+
+async def upload(ctx: ApiCtx) -> Response:
+    """The contact's file, for their next message (its id goes in ``attachments``)."""
+    query: UploadQuery = ctx.query
+    conv = await _conversation(ctx)
+    _own(ctx, conv)
+    assert ctx.chunks is not None
+    a = await ctx.core.conversations.contact_upload(
+        conv, query.name, ctx.chunks, declared_size(ctx.request)
+    )
+    return uploaded(a)
 
 
 async def escalate(ctx: ApiCtx) -> Response:
@@ -208,6 +226,15 @@ ENDPOINTS: list[Endpoint] = [
              description="As the contact (sender contact, the conversation's own "
              "touchpoint), or as the bot holding it (sender bot). The same message_id "
              "stores nothing twice (the answer is the message stored first)." + _POST),
+    Endpoint("POST", ONE + "/attachments", "Upload the contact's file", "integration",
+             upload, tag="integration", query=UploadQuery,
+             raw_body="application/octet-stream", response=UploadOut, status=201,
+             errors=(409, 413, 415),
+             description="The body is the file's bytes (not JSON), streamed: its type is "
+             "found in the content and checked against the integration channel's rule "
+             "(docs/attachments.md); 413 past the rule's size, 415 a type it does not take. "
+             "Pass the answer's attachment.id in a message's attachments. A signature covers "
+             "the bytes like any body." + _POST),
     Endpoint("POST", ONE + "/escalate", "Escalate to the agents, with the transcript",
              "integration", escalate, tag="integration", body=EscalateIn,
              response=ConversationOut, errors=(409,),

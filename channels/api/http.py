@@ -13,6 +13,10 @@ with nothing stored on any refusal:
    is on, checked whenever sent) must match the body with the touchpoint's signing
    secret, be within GATEWAY_SIGNATURE_TOLERANCE (401 ``signature_expired``), and not
    have been used before (401 ``signature_replayed``);
+
+(a file upload, ``raw_body``, is not read here: the handler streams it into the
+attachment service, which counts it against the channel's rule; its signature is fed
+chunk by chunk and checked when the body ends, before anything is stored);
 6. the body and the query must be valid (422);
 7. a POST with an ``Idempotency-Key`` that was used before gets the first answer again
    (``Idempotent-Replayed: true``), a different request with it 422, a replay while
@@ -24,7 +28,7 @@ Keys, secrets and bodies are never logged.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,9 +48,10 @@ from gateway.errors import (
 )
 from gateway.model.integrations import ApiKey
 from gateway.model.records import Touchpoint
-from gateway.services.webhooks import SIGNATURE_HEADER, SignatureReplayed, verify
+from gateway.services.webhooks import SIGNATURE_HEADER, SignatureReplayed, StreamCheck, verify
 from gateway.web.admin.schemas import field_errors
 from gateway.web.errors import error_response
+from gateway.web.files import body_chunks
 from gateway.web.openapi import Endpoint
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -62,6 +67,8 @@ class ApiCtx:
     body: Any = None  # the endpoint's body Struct
     query: Any = None  # the endpoint's query Struct
     idempotency_key: str = ""
+    # a raw_body endpoint's body, as it arrives (its signature checked at its end)
+    chunks: AsyncIterator[bytes] | None = None
 
     def param(self, name: str) -> str:
         return str(self.request.path_params[name])
@@ -96,13 +103,39 @@ async def _check_signature(core: Core, tp: Touchpoint, request: Request, body: b
         return
     secret = str(tp.settings.get("signing_secret", ""))
     verify(secret, header, body, core.clock(), core.settings.signature_tolerance)
-    # Each signature once: remembered for the tolerance window (twice it, either side).
+    await _once(core, tp, header)
+
+
+async def _once(core: Core, tp: Touchpoint, header: str | None) -> None:
+    """Each signature once: remembered for the tolerance window (twice it, either side)."""
     digest = hashlib.sha256((header or "").encode()).hexdigest()
     seen = await core.idempotency.remember(
         f"signature:{tp.id}", digest, 2 * core.settings.signature_tolerance
     )
     if seen:
         raise SignatureReplayed("this signature was used already; sign each request anew")
+
+
+def _signed_stream(core: Core, tp: Touchpoint, request: Request) -> AsyncIterator[bytes]:
+    """The body as it arrives; with a signature (sent, or required), an expired one is
+    refused before a byte is read and a wrong one when the body ends: the consumer
+    (the attachment service) stages the whole body before it stores anything."""
+    header = request.headers.get(SIGNATURE_HEADER)
+    check: StreamCheck | None = None
+    if header is not None or tp.settings.get("require_signed_requests"):
+        check = StreamCheck(str(tp.settings.get("signing_secret", "")), header)
+        check.in_time(core.clock(), core.settings.signature_tolerance)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        async for chunk in body_chunks(request):
+            if check is not None:
+                check.update(chunk)
+            yield chunk
+        if check is not None:
+            check.finish()
+            await _once(core, tp, header)
+
+    return chunks()
 
 
 def _decode(raw: bytes, type_: type) -> Any:
@@ -130,9 +163,14 @@ def integration_route(ep: Endpoint, core: Core) -> Route:
         key = await core.api_keys.authenticate(tp_id, _bearer(request))
         if not tp.active:
             raise Forbidden("this touchpoint is not active")
-        raw = await _read(request, core.settings.api_max_body_bytes)
-        await _check_signature(core, tp, request, raw)
         ctx = ApiCtx(request, core, tp, key)
+        if ep.raw_body:
+            # a file: streamed by the handler; the idempotency fingerprint is the query
+            raw = b""
+            ctx.chunks = _signed_stream(core, tp, request)
+        else:
+            raw = await _read(request, core.settings.api_max_body_bytes)
+            await _check_signature(core, tp, request, raw)
         if ep.body is not None:
             ctx.body = _decode(raw, ep.body)
         if ep.query is not None:
@@ -154,7 +192,7 @@ async def _idempotent(ctx: ApiCtx, handler: Handler, key: str, raw: bytes) -> Re
     idempotency = ctx.core.idempotency
     scope = ctx.touchpoint.id
     fingerprint = hashlib.sha256(
-        f"{ctx.request.method} {ctx.request.url.path}\n".encode() + raw
+        f"{ctx.request.method} {ctx.request.url.path}?{ctx.request.url.query}\n".encode() + raw
     ).hexdigest()
     first = await idempotency.begin(scope, key, fingerprint)
     if first is not None:

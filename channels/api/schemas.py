@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from gateway.model.integrations import OutboxState, TranscriptLine
-from gateway.model.records import Contact, Conversation, Message
+from gateway.model.records import AttachmentRef, Contact, Conversation, Message
 from gateway.services.event_views import sender_of
 
 Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
@@ -57,8 +57,15 @@ class MessageIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A message in the conversation: the contact's (the integration is their front
     end), or the bot's (the integration is the bot holding the conversation)."""
 
-    text: Text
+    # empty only with attachments
+    text: Annotated[str, msgspec.Meta(max_length=4000)] = ""
     sender: Literal["contact", "bot"] = "contact"
+    # ids of files uploaded to the conversation (POST .../attachments), in order; the
+    # contact's only
+    attachments: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]],
+        msgspec.Meta(max_length=10),
+    ] = []
     # the integration's id for the message: a second message with it stores nothing
     # (defaults to the Idempotency-Key)
     message_id: Ref | None = None
@@ -121,6 +128,8 @@ class MessageOut(msgspec.Struct, kw_only=True):
     created_at: float
     # outbound messages: what became of their delivery to the integration
     delivery: str
+    # its files (their ids, names, types found in the content, sizes)
+    attachments: list[AttachmentRef] = []
 
 
 class MessagePage(msgspec.Struct, kw_only=True):
@@ -223,7 +232,12 @@ def message_out(msg: Message, view: dict[str, Any]) -> MessageOut:
         body=body,
         created_at=msg.created_at,
         delivery=msg.delivery,
+        attachments=list(msg.attachments),
     )
+
+
+class UploadQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 
 
 def failed_message(msg: Message) -> FailedMessage:

@@ -92,6 +92,8 @@ def message_view(
         "sender_name": name,
         "body": data["body"],
         "created_at": data["created_at"],
+        # what the message says of its files (id, name, content_type, size, ...)
+        "attachments": data.get("attachments", []),
     }
     if data["kind"] == "event":
         try:

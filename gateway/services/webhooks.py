@@ -88,26 +88,47 @@ def verify(
     """Check a ``Gateway-Signature`` header over ``body``; return its timestamp. Raises
     SignatureInvalid (missing, malformed, wrong) or SignatureExpired (outside the
     tolerance either way: a clock far ahead is refused like a replay)."""
-    if not header:
-        raise SignatureInvalid(f"the {SIGNATURE_HEADER} header is missing")
-    timestamp: int | None = None
-    candidates: list[str] = []
-    for part in header.split(","):
-        name, _, value = part.strip().partition("=")
-        if name == "t" and value.isdigit():
-            timestamp = int(value)
-        elif name == "v1" and value:
-            candidates.append(value)
-    if timestamp is None or not candidates:
-        raise SignatureInvalid(f"the {SIGNATURE_HEADER} header is not t=<time>,v1=<hex>")
-    expected = signature(secret, timestamp, body)
-    if not any(hmac.compare_digest(expected, c) for c in candidates):
-        raise SignatureInvalid("the signature does not match the body")
-    if abs(now - timestamp) > tolerance:
-        raise SignatureExpired(
-            f"the signature's timestamp is more than {tolerance:g} s from the gateway's clock"
-        )
-    return timestamp
+    check = StreamCheck(secret, header)
+    check.update(body)
+    check.finish()
+    check.in_time(now, tolerance)
+    return check.timestamp
+
+
+class StreamCheck:
+    """A ``Gateway-Signature`` checked over a body that is read as it arrives (an
+    upload is not held in memory): the header is parsed first, each chunk is fed to
+    the HMAC, and :meth:`finish` compares once the body has ended."""
+
+    def __init__(self, secret: str, header: str | None) -> None:
+        if not header:
+            raise SignatureInvalid(f"the {SIGNATURE_HEADER} header is missing")
+        timestamp: int | None = None
+        self._candidates: list[str] = []
+        for part in header.split(","):
+            name, _, value = part.strip().partition("=")
+            if name == "t" and value.isdigit():
+                timestamp = int(value)
+            elif name == "v1" and value:
+                self._candidates.append(value)
+        if timestamp is None or not self._candidates:
+            raise SignatureInvalid(f"the {SIGNATURE_HEADER} header is not t=<time>,v1=<hex>")
+        self.timestamp = timestamp
+        self._mac = hmac.new(secret.encode(), str(timestamp).encode() + b".", hashlib.sha256)
+
+    def in_time(self, now: float, tolerance: float) -> None:
+        if abs(now - self.timestamp) > tolerance:
+            raise SignatureExpired(
+                f"the signature's timestamp is more than {tolerance:g} s from the gateway's clock"
+            )
+
+    def update(self, chunk: bytes) -> None:
+        self._mac.update(chunk)
+
+    def finish(self) -> None:
+        expected = self._mac.hexdigest()
+        if not any(hmac.compare_digest(expected, c) for c in self._candidates):
+            raise SignatureInvalid("the signature does not match the body")
 
 
 def _retry_after(response: httpx.Response) -> float | None:
