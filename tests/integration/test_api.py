@@ -98,6 +98,10 @@ async def test_a_conversation_from_start_to_close(node: Node, receiver: Receiver
         # every delivery is in seq order, each with its own stable id
         seqs = [e.message["seq"] for e in receiver.of_type("message.created") if e.message]
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        # notes and dispositions as on every channel: the agent wraps it up
+        done = await agent.act("wrapup", conv.id, notes="Parcel traced", disposition="Resolved")
+        assert done["type"] == "ok", done
+        assert (await api.conversation(conv.id)).state == "closed"
 
 
 async def test_idempotency_keys_replay_the_first_answer(node: Node, receiver: Receiver) -> None:
