@@ -16,7 +16,7 @@ from gateway.model.integrations import (
     TranscriptLine,
     Webhook,
 )
-from gateway.model.records import Conversation, Touchpoint
+from gateway.model.records import Attachment, Conversation, Touchpoint
 from gateway.ports.store.base import Store
 
 
@@ -248,6 +248,37 @@ async def test_an_append_announces_its_message_once(store: Store) -> None:
     assert event.payload["message"]["seq"] == msg.seq == 1
     assert event.payload["conversation"]["last_seq"] == 1
     assert event.payload["conversation"]["agent_unread"] == 1
+
+
+async def test_a_message_with_files_announces_them_in_its_transaction(store: Store) -> None:
+    await conversation(store, "cv1")
+    files = [
+        Attachment(
+            id=aid, conversation_id="cv1", uploader="contact", uploader_id="int-1",
+            name=f"{aid}.png", content_type="image/png", size=100, sha256="ab" * 32,
+            blob_key=f"cv1/{aid}", created_at=10.0,
+        )
+        for aid in ("at1", "at2")
+    ]  # fmt: skip
+    for f in files:
+        await store.create_attachment(f)
+    wanted = [Announcement("em1", "message.created", ("bot:tp",), 60.0, {})]
+    # a file that may not be attached: no message, no event
+    with pytest.raises(NotFound):
+        await store.append_message(
+            "cv1", sender="contact", sender_id="int-1", client_msg_id="m0", body="",
+            now=60.0, attachments=["at1", "missing"], announce=wanted,
+        )  # fmt: skip
+    assert await store.claim_outbox(100.0, 30.0, 10) == []
+    for _ in range(2):  # a retry stores nothing, and announces nothing
+        msg, _ = await store.append_message(
+            "cv1", sender="contact", sender_id="int-1", client_msg_id="m1", body="",
+            now=60.0, attachments=["at2", "at1"], announce=wanted,
+        )  # fmt: skip
+    [event] = await store.claim_outbox(100.0, 30.0, 10)
+    assert [a["id"] for a in event.payload["message"]["attachments"]] == ["at2", "at1"]
+    assert event.payload["message"]["seq"] == msg.seq == 1
+    assert event.payload["conversation"]["last_seq"] == 1
 
 
 async def test_each_target_gets_a_conversations_events_in_order(store: Store) -> None:
