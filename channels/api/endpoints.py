@@ -19,7 +19,6 @@ from channels.api.schemas import (
     MessagesQuery,
     StartIn,
     TransferIn,
-    UploadQuery,
     conversation_out,
     message_out,
 )
@@ -29,7 +28,7 @@ from gateway.model.inbound import InboundMessage
 from gateway.model.records import Conversation, Message
 from gateway.services.event_views import message_view
 from gateway.web.admin.http import json_response
-from gateway.web.files import UploadOut, declared_size, uploaded
+from gateway.web.files import UploadOut, UploadQuery, declared_size, uploaded
 from gateway.web.openapi import Endpoint
 
 BASE = "/api/integrations/{touchpoint_id}/conversations"

@@ -236,10 +236,6 @@ def message_out(msg: Message, view: dict[str, Any]) -> MessageOut:
     )
 
 
-class UploadQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
-
-
 def failed_message(msg: Message) -> FailedMessage:
     return FailedMessage(
         conversation_id=msg.conversation_id,
