@@ -167,7 +167,8 @@ async def seed_demo_bot(
             changed = True
     if changed:
         await reload()
-    bot = directory.touchpoints[DEMO_BOT]
+    # from the store: with a cluster link, the reload reaches this node's directory later
+    bot = await store.get_touchpoint(DEMO_BOT)
     if await _bot_config_works(path, api_keys, bot, settings):
         return
     _, key = await api_keys.create(DEMO_BOT, "demo bot")
