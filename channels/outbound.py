@@ -1,15 +1,22 @@
 """Calling a provider's send API: one HTTP client per adapter, and what an answer means
 for the delivery worker (gateway/services/deliveries.py): a timeout, a connection
 error, a 5xx or a 429 is worth trying again (after the provider's Retry-After, if it
-gave one); any other 4xx is final, with the provider's reason."""
+gave one); any other 4xx is final, with the provider's reason. A message the provider
+takes as several sends goes out part by part (:func:`in_parts`)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import httpx
 
-from gateway.services.deliveries import Outcome, failed
+from gateway.model.records import Conversation, Message
+from gateway.services.deliveries import Outcome, failed, sent
+
+if TYPE_CHECKING:  # channels.base imports the web layer; only its type is needed here
+    from channels.base import Core
 
 log = logging.getLogger("gateway.channels")
 
@@ -52,3 +59,27 @@ async def post(
     except httpx.TransportError as exc:
         log.warning("%s unreachable: %s", provider, type(exc).__name__)
         return failed(f"{provider} could not be reached; retrying", retryable=True)
+
+
+async def in_parts(
+    core: Core,
+    conv: Conversation,
+    message: Message,
+    count: int,
+    send_one: Callable[[int], Awaitable[Outcome]],
+) -> Outcome:
+    """Deliver a message the provider takes as ``count`` sends (a text, then a file it
+    cannot caption), in order. What was sent is recorded on the message (the channel
+    state's content) after each part, so a retry goes on from the part that failed
+    instead of sending the first ones again. The outcome carries the last part's id."""
+    progress = await core.state.content(conv.id, message.client_msg_id) or {}
+    done = int(progress.get("parts_sent", 0)) if count > 1 else 0
+    outcome = sent(str(progress.get("last_part_id", "")))
+    for index in range(done, count):
+        outcome = await send_one(index)
+        if not outcome.sent:
+            return outcome
+        if count > 1:
+            progress = {**progress, "parts_sent": index + 1, "last_part_id": outcome.provider_id}
+            await core.state.put_content(conv.id, message.client_msg_id, progress)
+    return outcome

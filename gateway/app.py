@@ -57,6 +57,7 @@ from gateway.services.exclusive import Exclusive
 from gateway.services.integration_keys import ApiKeys, Idempotency
 from gateway.services.notices import AdminNotices
 from gateway.services.notify import Notifier
+from gateway.services.outbound_start import OutboundStart
 from gateway.services.outbox import Outbox
 from gateway.services.presence_sweep import PresenceSweep
 from gateway.services.router_shell import RouterShell
@@ -214,6 +215,16 @@ class Node:
             state=self.channel_state,
             clock=clock,
         )
+        self.outbound = OutboundStart(
+            store=self.store,
+            directory=self.directory,
+            shell=self.shell,
+            contacts=self.contacts,
+            conversations=self.conversations,
+            deliveries=self.deliveries,
+            desk=self.desk,
+            clock=clock,
+        )
         self.agents = AgentService(
             store=self.store,
             directory=self.directory,
@@ -291,6 +302,7 @@ class Node:
             conversations=self.conversations,
             attachments=self.attachments,
             desk=self.desk,
+            outbound=self.outbound,
             agents=self.agents,
             hub=self.hub,
             agent_sockets=self.agent_sockets,

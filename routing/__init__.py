@@ -21,6 +21,7 @@ from routing.errors import RoutingError
 from routing.events import (
     Accept,
     AgentRemoved,
+    AgentStarted,
     AgentStatusChanged,
     AgentUpserted,
     Assign,
@@ -52,6 +53,7 @@ __all__ = [
     "Accept",
     "AgentRecord",
     "AgentRemoved",
+    "AgentStarted",
     "AgentStatusChanged",
     "AgentUpserted",
     "AgentView",

@@ -77,6 +77,17 @@ class Assign(_Event, frozen=True):
     agent_id: str
 
 
+class AgentStarted(_Event, frozen=True):
+    """An agent starts a conversation with a contact (an outbound SMS, email, WhatsApp
+    template): it is theirs at once, never in the Inbox. Refused like an Assign when the
+    agent is offline or has no room for it."""
+
+    conversation_id: str
+    touchpoint_id: str
+    channel: str
+    agent_id: str
+
+
 class Accept(_Event, frozen=True):
     conversation_id: str
     agent_id: str
@@ -173,6 +184,7 @@ Event = (
     | TouchpointRemoved
     | ChannelWeightChanged
     | ConversationArrived
+    | AgentStarted
     | Assign
     | Accept
     | Reject

@@ -212,6 +212,7 @@ class Router:
             e.TouchpointRemoved: self._touchpoint_removed,
             e.ChannelWeightChanged: self._weight_changed,
             e.ConversationArrived: self._arrived,
+            e.AgentStarted: self._agent_started,
             e.Assign: self._assign_event,
             e.Accept: self._accept,
             e.Reject: self._reject,
@@ -607,6 +608,38 @@ class Router:
                 self._out.append(d.AutoReply(c.conversation_id, routing.auto_reply))
 
     # ------------------------------------------------------------------ agent actions
+
+    def _agent_started(self, ev: e.AgentStarted) -> None:
+        if ev.conversation_id in self._convs:
+            raise ConversationExists(f"conversation {ev.conversation_id!r} exists")
+        tp = self._touchpoints.get(ev.touchpoint_id)
+        if tp is None:
+            raise UnknownTouchpoint(f"no touchpoint {ev.touchpoint_id!r}")
+        if ev.channel != tp.event.channel:
+            raise InvalidTouchpoint(
+                f"touchpoint {ev.touchpoint_id} is {tp.event.channel}, not {ev.channel}"
+            )
+        a = self._get_agent(ev.agent_id)
+        if a.status == "offline":
+            raise AgentUnavailable(f"{a.agent_id} is offline")
+        weight = self.weight(ev.channel)
+        if weight > a.free:
+            raise OverCapacity(f"{a.agent_id} has {a.free} points left, a new one needs {weight}")
+        self._seq += 1
+        routing = Routing(tuple(dict.fromkeys(tp.event.queue_ids)))
+        c = _Conversation(
+            ev.conversation_id,
+            ev.touchpoint_id,
+            ev.channel,
+            routing,
+            "simplified",
+            self._now,
+            self._seq,
+        )
+        self._convs[c.conversation_id] = c
+        self._out.append(d.Queued(c.conversation_id, list(c.queue_ids), c.priority,
+                                  c.acceptance, "simplified"))  # fmt: skip
+        self._take(c, a, "assign", weight, fresh=True)
 
     def _assign_event(self, ev: e.Assign) -> None:
         c = self._get_conv(ev.conversation_id)

@@ -76,6 +76,8 @@ def _addresses(field: str, values: list[str], problems: Problems) -> list[str]:
 
 class EmailChannel(ChannelAdapter):
     name = "email"
+    # an agent's files go out as the email's attachments (outbound.py)
+    delivers_files = True
     secret_settings = SECRETS
 
     def __init__(self, core: Core) -> None:
@@ -303,6 +305,20 @@ class EmailChannel(ChannelAdapter):
         tp = self._touchpoint(conv)
         if tp is None or not tp.active:
             raise Forbidden("this email touchpoint is not active", code="touchpoint_inactive")
+
+    async def check_start(
+        self, tp: Touchpoint, address: str, content: Content | None
+    ) -> tuple[str, dict[str, str]]:
+        """An agent writes first: a valid address, and a subject (a new email has no
+        thread to take one from)."""
+        problems: Problems = []
+        [*to] = _addresses("address", [address], problems)
+        if problems:
+            raise InvalidInput([("address", problems[0][1])])
+        subject = " ".join(str((content or {}).get("subject", "")).split())
+        if not subject:
+            raise InvalidInput([("content.subject", "a new email needs a subject")])
+        return to[0], {"email": to[0], "subject": subject[:500]}
 
     async def check_content(self, conv: Conversation, agent: Agent, content: Content) -> Content:
         try:

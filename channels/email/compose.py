@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import html as _html
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, localtime
@@ -132,10 +133,15 @@ def _inline_images(html: str, message_id: str) -> tuple[str, list[tuple[str, str
     return _DATA_IMG.sub(swap, html), parts
 
 
-def build(out: Outgoing, *, now: float | None = None) -> EmailMessage:
+# A file the agent attached: (name, content type, bytes).
+File = tuple[str, str, bytes]
+
+
+def build(out: Outgoing, *, now: float | None = None, files: Sequence[File] = ()) -> EmailMessage:
     """The MIME message: multipart/alternative (text, HTML), the HTML in a
-    multipart/related with the inline images when there are some. Bcc is never a
-    header: it is only an envelope recipient (:func:`recipients`)."""
+    multipart/related with the inline images when there are some, then the agent's
+    files as attachments (multipart/mixed). Bcc is never a header: it is only an
+    envelope recipient (:func:`recipients`)."""
     msg = EmailMessage()
     msg["From"] = format_address(out.from_addr, out.from_name)
     msg["To"] = ", ".join(out.to)
@@ -169,6 +175,9 @@ def build(out: Outgoing, *, now: float | None = None) -> EmailMessage:
         for cid, ctype, raw in images:
             main, sub = ctype.split("/", 1)
             html_part.add_related(raw, maintype=main, subtype=sub, cid=f"<{cid}>")
+    for name, ctype, data in files:
+        main, _, sub = ctype.partition("/")
+        msg.add_attachment(data, maintype=main, subtype=sub or "octet-stream", filename=name)
     return msg
 
 

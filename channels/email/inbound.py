@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import AsyncIterator, Callable
 
 from channels.base import Core
 from channels.email import rules
@@ -16,7 +17,7 @@ from channels.email.html import html_to_text
 from channels.email.mime import ParsedEmail, parse
 from channels.email.settings import EmailSettings
 from gateway.model.channel_state import Content
-from gateway.model.inbound import InboundMessage
+from gateway.model.inbound import InboundFile, InboundMessage
 from gateway.model.records import LIVE_STATES, Touchpoint
 
 log = logging.getLogger("gateway.email")
@@ -45,6 +46,23 @@ def notices(email: ParsedEmail) -> list[str]:
             " only the listed types, 25 MB in total per email"
         )
     return out
+
+
+def files_of(email: ParsedEmail) -> tuple[InboundFile, ...]:
+    """The accepted attachments, for the attachments service (which checks each again
+    against the email rule: its type from the content, the sizes)."""
+
+    def opener(data: bytes) -> Callable[[], AsyncIterator[bytes]]:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield data
+
+        return chunks
+
+    return tuple(
+        InboundFile(name=a.name, open=opener(a.data), content_type=a.content_type, size=a.size)
+        for a in email.attachments
+        if a.allowed and a.data
+    )
 
 
 def content_of(email: ParsedEmail, seq: int, told: list[str]) -> Content:
@@ -107,9 +125,7 @@ class Inbound:
             return False
         thread = await state.find_ref(tp.id, rules.thread_refs(email))
         told = notices(email)
-        body = email.body or ("(no text)" if not email.attachments else "(attachments only)")
-        if told:
-            body += "".join(f"\n\n[Notice: {n}]" for n in told)
+        body = email.body or ("(no text)" if not email.attachments else "")
         address = email.from_addr or UNKNOWN_SENDER
         fields = {"name": email.from_name, "email": email.from_addr, "subject": email.subject}
         conv, message, created = await self._core.conversations.receive(
@@ -119,6 +135,9 @@ class Inbound:
                 provider_message_id=client_id,
                 body=body[:100_000],
                 fields={k: v[:500] for k, v in fields.items()},
+                files=files_of(email),
+                # what was not accepted: the agent's automatic notice (a notice event)
+                unsupported=tuple(told),
                 conversation_id=thread.conversation_id if thread else "",
             )
         )

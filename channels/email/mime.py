@@ -47,6 +47,8 @@ class Attachment(msgspec.Struct, frozen=True, kw_only=True):
     content_id: str = ""
     # of a listed type, and within the email's 25 MB
     allowed: bool = True
+    # the decoded bytes of an allowed attachment (b"" for a refused one: never kept)
+    data: bytes = b""
 
 
 class ParsedEmail(msgspec.Struct, frozen=True, kw_only=True):
@@ -152,11 +154,6 @@ def _decode_text(part: Message) -> str:
     return text.replace("\x00", "")
 
 
-def _size(part: Message) -> int:
-    payload = part.get_payload(decode=True)
-    return len(payload) if isinstance(payload, bytes) else 0
-
-
 def _extension(name: str) -> str:
     return name.rsplit(".", 1)[-1].lower() if "." in name else ""
 
@@ -217,7 +214,9 @@ def parse(raw: bytes) -> ParsedEmail:
         if disposition != "attachment" and not filename and ctype in ("text/plain", "text/html"):
             (texts if ctype == "text/plain" else htmls).append(_decode_text(part))
             return
-        size = _size(part)
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        size = len(data)
         total += size
         name = filename or f"part-{parts}.{ctype.split('/')[-1][:10]}"
         cid = " ".join(_header(part, "Content-ID").split())
@@ -230,6 +229,7 @@ def parse(raw: bytes) -> ParsedEmail:
                 inline=disposition == "inline" or bool(cid),
                 content_id=cid.strip("<>"),
                 allowed=allowed,
+                data=data if allowed else b"",
             )
         )
 

@@ -24,6 +24,7 @@ import msgspec
 
 from channels.base import Core
 from channels.email.compose import (
+    File,
     Outgoing,
     build,
     fill_variables,
@@ -135,7 +136,7 @@ class Outbound:
                 return failed(f"could not check whether it was sent: {exc.reason}", retryable=True)
         own = {**own, "direction": "out", "sending": self._core.clock()}
         await state.put_content(conv.id, message.client_msg_id, own)
-        raw = bytes(build(out, now=self._core.clock()))
+        raw = bytes(build(out, now=self._core.clock(), files=await self._files(message)))
         try:
             await self._submission(tp, settings).send(raw, settings.address, recipients(out))
         except MailError as exc:
@@ -150,6 +151,17 @@ class Outbound:
                 log.warning("%s/%d sent, but no copy in Sent: %s", conv.id, message.seq, exc.reason)
         await self._sent(tp, conv, message, out, own)
         return sent(out.message_id)
+
+    async def _files(self, message: Message) -> list[File]:
+        """The agent's files, read from the attachments service (the email rule kept
+        them to the listed types and 25 MB in all when they were attached)."""
+        out: list[File] = []
+        for a in message.attachments:
+            record = await self._core.attachments.get(a.id)
+            blob = await self._core.attachments.read(record)
+            data = b"".join([chunk async for chunk in blob.chunks])
+            out.append((a.name, a.content_type, data))
+        return out
 
     async def _sent(
         self, tp: Touchpoint, conv: Conversation, message: Message, out: Outgoing, own: Content

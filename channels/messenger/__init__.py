@@ -22,6 +22,8 @@ from starlette.routing import BaseRoute, Route
 
 from channels import outbound
 from channels.base import ChannelAdapter, Core, Problems
+from channels.media import download, http_url, name_from_url, public_link
+from channels.messenger import content
 from channels.meta import settings as meta
 from channels.meta.graph import TOKEN_ERRORS, outcome_of_error
 from channels.meta.state import window_state
@@ -29,7 +31,7 @@ from channels.meta.webhook import check_signature, decode, handshake
 from channels.webhooks import read_body, touchpoint_of
 from gateway import protocol as p
 from gateway.errors import NotFound
-from gateway.model.inbound import DeliveryReport, InboundMessage
+from gateway.model.inbound import DeliveryReport, InboundFile, InboundMessage
 from gateway.model.records import Conversation, Message, Touchpoint
 from gateway.services.deliveries import Outcome, failed, sent
 from gateway.services.notify import ContactNote
@@ -72,6 +74,8 @@ class Event(msgspec.Struct, frozen=True):
 
 class MessengerChannel(ChannelAdapter):
     name = "messenger"
+    # an agent's file goes out as an attachment Meta fetches by link (channels/media.py)
+    delivers_files = True
     secret_settings = ("page_access_token", *meta.SECRETS)
 
     def __init__(self, core: Core) -> None:
@@ -156,30 +160,31 @@ class MessengerChannel(ChannelAdapter):
         if not mid:
             log.warning("Messenger message without an id: ignored")
             return
-        text = str(message.get("text", ""))
-        attachments = [a for a in message.get("attachments") or [] if isinstance(a, dict)]
-        kinds = sorted({str(a.get("type", "unknown")) for a in attachments})
-        if not text and kinds:
-            text = "[" + ", ".join(kinds) + "]"
+        read = content.read(message)
+        assert self._http is not None
+        files = tuple(
+            InboundFile(
+                name=name_from_url(m.url, f"messenger-{m.kind}"),
+                # Meta's CDN link is signed in its URL: no credential goes with it
+                open=download(self._http, m.url, "Messenger", follow_redirects=True),
+            )
+            for m in read.media
+            if http_url(m.url)
+        )
         fields = {"name": await self._profile_name(tp, psid)}
         at = item.timestamp / 1000 if item.timestamp else None
-        conv, _, _ = await self.core.conversations.receive(
+        await self.core.conversations.receive(
             InboundMessage(
                 touchpoint_id=tp.id,
                 address=psid,
                 provider_message_id=mid,
-                body=text,
+                body=read.text,
                 fields=fields,
                 sent_at=min(at, self.core.clock()) if at else None,
+                files=files,
+                unsupported=read.unsupported,
             )
         )
-        if kinds:
-            await self.core.conversations.notice(
-                conv,
-                f"unsupported-{mid}",
-                f"The person sent {len(attachments)} Messenger attachment(s) ({', '.join(kinds)})"
-                " that this gateway cannot show; ask them to describe it in text.",
-            )
 
     async def _profile_name(self, tp: Touchpoint, psid: str) -> str:
         """The person's name from their Messenger profile, the first time they write
@@ -214,17 +219,22 @@ class MessengerChannel(ChannelAdapter):
         left = await self.core.windows.left(conv)
         if left is not None and left[1] <= 0:
             return failed(REASONS[2018278])
+        files = [(public_link(self.core, conv, a.id), a.content_type) for a in message.attachments]
+        parts = content.parts(message.body, files)
+
+        async def send(index: int) -> Outcome:
+            return await self._send(tp, conv, parts[index])
+
+        return await outbound.in_parts(self.core, conv, message, len(parts), send)
+
+    async def _send(self, tp: Touchpoint, conv: Conversation, part: dict[str, Any]) -> Outcome:
         assert self._http is not None
         answer = await outbound.post(
             self._http,
             "Messenger",
             meta.graph_url(tp, "me/messages"),
             params={"access_token": str(tp.settings.get("page_access_token", ""))},
-            json={
-                "recipient": {"id": conv.address},
-                "messaging_type": "RESPONSE",
-                "message": {"text": message.body},
-            },
+            json={"recipient": {"id": conv.address}, "messaging_type": "RESPONSE", "message": part},
         )
         if not isinstance(answer, httpx.Response):
             return answer

@@ -22,14 +22,16 @@ from starlette.routing import BaseRoute, Route
 
 from channels import outbound
 from channels.base import ChannelAdapter, Core, Problems
+from channels.media import download, public_link, under
 from channels.sms.keywords import REPLIES, keyword
 from channels.sms.mms import e164, mms_refusal
-from channels.sms.provider import Action, SmsProvider
-from channels.sms.twilio import TwilioSms
+from channels.sms.provider import Action, InboundSms, SmsProvider
+from channels.sms.twilio import TwilioSms, api_base
 from channels.webhooks import base_url, read_body, signed_url, touchpoint_of
 from gateway import protocol as p
-from gateway.errors import Conflict, InvalidInput, NotFound
-from gateway.model.inbound import DeliveryReport, InboundMessage
+from gateway.errors import Conflict, FileRefused, InvalidInput, NotFound
+from gateway.model.channel_state import Content
+from gateway.model.inbound import DeliveryReport, InboundFile, InboundMessage
 from gateway.model.records import Conversation, Message, Touchpoint
 from gateway.services.deliveries import Outcome, failed
 from gateway.services.notify import ContactNote
@@ -48,6 +50,8 @@ OPTED_OUT = (
 
 class SmsChannel(ChannelAdapter):
     name = "sms"
+    # MMS: an agent's files go out as the message's MediaUrl (channels/media.py)
+    delivers_files = True
     secret_settings = tuple(sorted({s for pr in PROVIDERS.values() for s in pr.secret_settings}))
 
     def __init__(self, core: Core) -> None:
@@ -121,6 +125,7 @@ class SmsChannel(ChannelAdapter):
             raise InvalidInput([("From", "not a valid phone number")])
         if e164(sms.to_number) != tp.settings.get("number"):
             raise InvalidInput([("To", "this webhook's touchpoint has another number")])
+        files, unsupported = self._media(tp, sender, sms)
         conv, _, _ = await self.core.conversations.receive(
             InboundMessage(
                 touchpoint_id=tp.id,
@@ -128,6 +133,8 @@ class SmsChannel(ChannelAdapter):
                 provider_message_id=sms.provider_message_id,
                 body=sms.body,
                 fields={"phone": sender},
+                files=files,
+                unsupported=unsupported,
             )
         )
         # Done again for a provider's retry: each step is idempotent, and the first
@@ -142,15 +149,37 @@ class SmsChannel(ChannelAdapter):
                 conv, f"{KEYWORD_REPLY}{sms.provider_message_id}", REPLIES[kw]
             )
             await self.core.conversations.changed(conv)
-        if sms.media:
-            kinds = ", ".join(sorted({m.content_type or "unknown type" for m in sms.media}))
-            await self.core.conversations.notice(
-                conv,
-                f"media-{sms.provider_message_id}",
-                f"The contact sent {len(sms.media)} attachment(s) ({kinds}) that this gateway"
-                " cannot show; ask them to describe it or use another channel.",
-            )
         return Response(EMPTY_TWIML, media_type="text/xml")
+
+    def _media(
+        self, tp: Touchpoint, sender: str, sms: InboundSms
+    ) -> tuple[tuple[InboundFile, ...], tuple[str, ...]]:
+        """The message's media as files the core fetches with the account's credentials
+        (only from the provider's own API), or why they cannot be passed on."""
+        if not sms.media:
+            return (), ()
+        refusal = mms_refusal(str(tp.settings.get("number", "")), sender)
+        if refusal:
+            return (), (f"{len(sms.media)} MMS attachment(s): {refusal}",)
+        assert self._http is not None
+        auth = (str(tp.settings.get("account_sid", "")), str(tp.settings.get("auth_token", "")))
+        files, unsupported = [], []
+        for i, media in enumerate(sms.media, 1):
+            if not under(media.url, api_base(tp)):
+                unsupported.append(f"MMS attachment {i}: not at the provider's address")
+                continue
+            files.append(
+                InboundFile(
+                    name=f"mms-{i}",
+                    # Twilio may redirect to its storage: the credentials stay behind
+                    # (httpx drops them on a redirect to another origin)
+                    open=download(
+                        self._http, media.url, "Twilio", auth=auth, follow_redirects=True
+                    ),
+                    content_type=media.content_type,
+                )
+            )
+        return tuple(files), tuple(unsupported)
 
     async def status_callback(self, request: Request) -> Response:
         tp, params = await self._verified(request)
@@ -210,6 +239,28 @@ class SmsChannel(ChannelAdapter):
         if await self.core.contacts.opted_out("sms", conv.address):
             raise Conflict(OPTED_OUT, code="opted_out")
 
+    async def check_start(
+        self, tp: Touchpoint, address: str, content: Content | None
+    ) -> tuple[str, dict[str, str]]:
+        """An agent texts first: a valid number (kept in E.164) that has not opted out."""
+        number = e164(address)
+        if number is None:
+            raise InvalidInput([("address", "not a valid phone number (E.164: +15551234567)")])
+        if content:
+            raise InvalidInput([("content", "SMS messages carry no content")])
+        if await self.core.contacts.opted_out("sms", number):
+            raise Conflict(OPTED_OUT, code="opted_out")
+        return number, {"phone": number}
+
+    async def check_files(self, conv: Conversation) -> None:
+        refusal = self._mms_refusal(conv)
+        if refusal:
+            raise FileRefused(refusal, code="attachments_unavailable")
+
+    def _mms_refusal(self, conv: Conversation) -> str:
+        tp = self.core.directory.touchpoints.get(conv.touchpoint_id)
+        return mms_refusal(str(tp.settings.get("number", "")) if tp else "", conv.address)
+
     async def deliver(self, conv: Conversation, message: Message) -> Outcome:
         tp = self.core.directory.touchpoints.get(conv.touchpoint_id)
         if tp is None or tp.channel != "sms":
@@ -218,11 +269,16 @@ class SmsChannel(ChannelAdapter):
             KEYWORD_REPLY
         ) and await self.core.contacts.opted_out("sms", conv.address):
             return failed(OPTED_OUT)
+        if message.attachments and self._mms_refusal(conv):
+            return failed(self._mms_refusal(conv))
         assert self._http is not None
         callback = (
             f"{base_url(self.core.settings)}/webhooks/sms/{tp.id}/status?m={conv.id}.{message.seq}"
         )
-        result = await self._provider(tp).send(self._http, tp, conv.address, message.body, callback)
+        media = [public_link(self.core, conv, a.id) for a in message.attachments]
+        result = await self._provider(tp).send(
+            self._http, tp, conv.address, message.body, callback, media
+        )
         if result.action:
             await self._act(result.action, result.admin_message, tp, conv)
         return result.outcome
@@ -232,9 +288,7 @@ class SmsChannel(ChannelAdapter):
         exist on SMS."""
 
     async def conversation_state(self, conv: Conversation) -> p.ChannelState:
-        tp = self.core.directory.touchpoints.get(conv.touchpoint_id)
-        number = str(tp.settings.get("number", "")) if tp else ""
-        refusal = mms_refusal(number, conv.address)
+        refusal = self._mms_refusal(conv)
         opted_out = await self.core.contacts.opted_out("sms", conv.address)
         return p.ChannelState(
             locked="opted_out" if opted_out else "",

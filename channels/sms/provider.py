@@ -72,4 +72,7 @@ class SmsProvider(Protocol):
         to: str,
         body: str,
         status_callback: str,
-    ) -> SendResult: ...
+        media_urls: list[str],
+    ) -> SendResult:
+        """Send ``body`` (and the media the provider fetches from ``media_urls``)."""
+        ...

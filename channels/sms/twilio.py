@@ -39,6 +39,13 @@ ERRORS: Final[dict[int, tuple[str, Action]]] = {
     30005: ("the contact's number is unknown to the carrier", ""),
     30006: ("the contact's number is a landline or unreachable carrier", ""),
     30007: ("the carrier filtered the message", ""),
+    # media (MMS): Twilio fetches each MediaUrl and checks it
+    11200: ("the provider could not fetch the attachment from the gateway", ""),
+    11751: ("the attachments are larger than MMS allows (5 MB)", ""),
+    12300: ("the provider does not accept this attachment's type", ""),
+    21620: ("the provider refused an attachment's address", ""),
+    21623: ("more attachments than MMS allows (10)", ""),
+    30019: ("the attachments are larger than the contact's carrier accepts", ""),
     30032: (
         "Failed to send message: this touchpoint's toll-free number is not verified",
         "notify_admins",
@@ -65,6 +72,10 @@ STATUSES: Final[dict[str, str]] = {
     "undelivered": "failed",
     "failed": "failed",
 }
+
+
+def api_base(tp: Touchpoint) -> str:
+    return str(tp.settings.get("api_base") or DEFAULT_API).rstrip("/")
 
 
 def _explain(code: int | None, fallback: str) -> tuple[str, Action, str]:
@@ -155,23 +166,26 @@ class TwilioSms:
         )
 
     async def send(
-        self, http: httpx.AsyncClient, tp: Touchpoint, to: str, body: str, status_callback: str
+        self,
+        http: httpx.AsyncClient,
+        tp: Touchpoint,
+        to: str,
+        body: str,
+        status_callback: str,
+        media_urls: list[str],
     ) -> SendResult:
         s = tp.settings
         sid, token = str(s.get("account_sid", "")), str(s.get("auth_token", ""))
-        url = f"{str(s.get('api_base') or DEFAULT_API).rstrip('/')}/2010-04-01/Accounts/{sid}/Messages.json"
-        answer = await post(
-            http,
-            "Twilio",
-            url,
-            auth=(sid, token),
-            data={
-                "To": to,
-                "From": str(s.get("number", "")),
-                "Body": body,
-                "StatusCallback": status_callback,
-            },
-        )
+        url = f"{api_base(tp)}/2010-04-01/Accounts/{sid}/Messages.json"
+        form: dict[str, str | list[str]] = {
+            "To": to,
+            "From": str(s.get("number", "")),
+            "Body": body,
+            "StatusCallback": status_callback,
+        }
+        if media_urls:
+            form["MediaUrl"] = media_urls  # repeated: one per medium, up to 10
+        answer = await post(http, "Twilio", url, auth=(sid, token), data=form)
         if not isinstance(answer, httpx.Response):
             return SendResult(outcome=answer)
         try:

@@ -12,6 +12,7 @@ the blocked countries (countries.py) are refused at intake. docs/channels/whatsa
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -22,16 +23,19 @@ from starlette.routing import BaseRoute, Route
 
 from channels import outbound
 from channels.base import ChannelAdapter, Core, Problems
+from channels.media import Open, download, http_url, public_link
 from channels.meta import settings as meta
 from channels.meta.graph import TOKEN_ERRORS, outcome_of_error
 from channels.meta.state import window_state
 from channels.meta.webhook import check_signature, decode, handshake
 from channels.sms.mms import e164
 from channels.webhooks import read_body, touchpoint_of
+from channels.whatsapp import content
 from channels.whatsapp.countries import blocked_country
+from channels.whatsapp.events import Event, Status, Value
 from gateway import protocol as p
 from gateway.errors import NotFound
-from gateway.model.inbound import DeliveryReport, InboundMessage
+from gateway.model.inbound import DeliveryReport, InboundFile, InboundMessage
 from gateway.model.records import Conversation, Message, Touchpoint
 from gateway.services.deliveries import Outcome, failed, sent
 from gateway.services.notify import ContactNote
@@ -49,73 +53,12 @@ REASONS: dict[int, str] = {
     130472: "WhatsApp held it back: the contact is part of an experiment (error 130472)",
     190: "WhatsApp refused this touchpoint's access token (error 190)",
 }
-# Message types the gateway shows; the others are shown to the agent as a notice.
-TEXT_TYPES = ("text", "button", "interactive")
-
-
-class Profile(msgspec.Struct, frozen=True):
-    name: str = ""
-
-
-class ContactInfo(msgspec.Struct, frozen=True):
-    wa_id: str
-    profile: Profile = Profile()
-
-
-class Status(msgspec.Struct, frozen=True):
-    id: str
-    status: str
-    recipient_id: str = ""
-    biz_opaque_callback_data: str = ""
-    errors: list[dict[str, Any]] = []
-
-
-class Metadata(msgspec.Struct, frozen=True):
-    phone_number_id: str
-    display_phone_number: str = ""
-
-
-class Value(msgspec.Struct, frozen=True):
-    metadata: Metadata
-    messaging_product: str = "whatsapp"
-    contacts: list[ContactInfo] = []
-    messages: list[dict[str, Any]] = []
-    statuses: list[Status] = []
-
-
-class Change(msgspec.Struct, frozen=True):
-    field: str
-    value: Value | None = None
-
-
-class Entry(msgspec.Struct, frozen=True):
-    id: str = ""
-    changes: list[Change] = []
-
-
-class Event(msgspec.Struct, frozen=True):
-    object: str
-    entry: list[Entry]
-
-
-def _text_of(message: dict[str, Any]) -> tuple[str, str]:
-    """(text to store, what kind of content the gateway cannot show, "" if none)."""
-    kind = str(message.get("type", ""))
-    if kind == "text":
-        return str((message.get("text") or {}).get("body", "")), ""
-    if kind == "button":
-        return str((message.get("button") or {}).get("text", "")), ""
-    if kind == "interactive":
-        reply = message.get("interactive") or {}
-        chosen = reply.get("button_reply") or reply.get("list_reply") or {}
-        return str(chosen.get("title", "")), ""
-    media = message.get(kind) if isinstance(message.get(kind), dict) else {}
-    caption = str(media.get("caption", "")) if media else ""
-    return caption or f"[{kind or 'unknown'}]", kind or "unknown"
 
 
 class WhatsAppChannel(ChannelAdapter):
     name = "whatsapp"
+    # an agent's file goes out as a media message Meta fetches by link (channels/media.py)
+    delivers_files = True
     secret_settings = ("access_token", *meta.SECRETS)
 
     def __init__(self, core: Core) -> None:
@@ -205,26 +148,51 @@ class WhatsAppChannel(ChannelAdapter):
                 country,
             )
             return
-        text, unsupported = _text_of(message)
+        read = content.read(message)
         timestamp = str(message.get("timestamp", ""))
         fields = {"phone": f"+{wa_id}", "name": names.get(wa_id, "")}
-        conv, _, _ = await self.core.conversations.receive(
+        files: tuple[InboundFile, ...] = ()
+        if read.medium is not None:
+            m = read.medium
+            files = (
+                InboundFile(
+                    name=m.filename or f"whatsapp-{m.kind}",
+                    open=self._media(tp, m.media_id),
+                    content_type=m.mime_type,
+                ),
+            )
+        await self.core.conversations.receive(
             InboundMessage(
                 touchpoint_id=tp.id,
                 address=wa_id,
                 provider_message_id=wamid,
-                body=text,
+                body=read.text,
                 fields=fields,
                 sent_at=min(float(timestamp), self.core.clock()) if timestamp.isdigit() else None,
+                files=files,
+                unsupported=(read.unsupported,) if read.unsupported else (),
             )
         )
-        if unsupported:
-            await self.core.conversations.notice(
-                conv,
-                f"unsupported-{wamid}",
-                f"The contact sent a WhatsApp {unsupported} message that this gateway cannot"
-                " show; ask them to describe it in text.",
-            )
+
+    def _media(self, tp: Touchpoint, media_id: str) -> Open:
+        """A contact's medium: its id gives a short-lived URL (``GET /{media id}``), whose
+        bytes need the access token too."""
+        assert self._http is not None
+        http = self._http
+        auth = {"Authorization": f"Bearer {tp.settings.get('access_token', '')}"}
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                r = await http.get(meta.graph_url(tp, media_id), headers=auth)
+                url = r.json().get("url", "") if r.status_code == 200 else ""
+            except (httpx.HTTPError, ValueError, AttributeError):
+                raise OSError("WhatsApp could not be reached for the medium") from None
+            if not isinstance(url, str) or not http_url(url):
+                raise OSError(f"WhatsApp did not give the medium ({r.status_code})")
+            async for chunk in download(http, url, "WhatsApp", headers=auth)():
+                yield chunk
+
+        return chunks
 
     async def _status(self, tp: Touchpoint, status: Status) -> None:
         if status.status not in ("sent", "delivered", "read", "failed"):
@@ -276,6 +244,20 @@ class WhatsAppChannel(ChannelAdapter):
         left = await self.core.windows.left(conv)
         if left is not None and left[1] <= 0:
             return failed(REASONS[131047])
+        files = [
+            (public_link(self.core, conv, a.id), a.content_type, a.name)
+            for a in message.attachments
+        ]
+        parts = content.parts(message.body, files)
+
+        async def send(index: int) -> Outcome:
+            return await self._send(tp, conv, message, parts[index])
+
+        return await outbound.in_parts(self.core, conv, message, len(parts), send)
+
+    async def _send(
+        self, tp: Touchpoint, conv: Conversation, message: Message, part: dict[str, Any]
+    ) -> Outcome:
         assert self._http is not None
         answer = await outbound.post(
             self._http,
@@ -286,8 +268,7 @@ class WhatsAppChannel(ChannelAdapter):
                 "messaging_product": "whatsapp",
                 "recipient_type": "individual",
                 "to": conv.address,
-                "type": "text",
-                "text": {"body": message.body, "preview_url": False},
+                **part,
                 "biz_opaque_callback_data": f"{conv.id}.{message.seq}",
             },
         )

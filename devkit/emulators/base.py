@@ -91,17 +91,22 @@ class Emulator:
         await self._post(hook, body, 0.0)
         return hook
 
+    def http(self) -> httpx.AsyncClient:
+        """The emulator's client: webhooks, and fetching media the gateway links to."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=15.0)
+        return self._http
+
     async def _post(
         self, hook: Webhook, body: Callable[[], tuple[bytes, dict[str, str]]], delay: float
     ) -> None:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=15.0)
+        http = self.http()
         await asyncio.sleep(delay)
         for wait in self.retry_delays:
             await asyncio.sleep(wait)
             data, headers = body()
             try:
-                r = await self._http.post(hook.url, content=data, headers=headers)
+                r = await http.post(hook.url, content=data, headers=headers)
                 status = r.status_code
             except httpx.HTTPError as exc:
                 log.info("webhook %s to %s: %s", hook.kind, hook.url, type(exc).__name__)
@@ -127,7 +132,9 @@ class Emulator:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def failure(self) -> tuple[int, dict[str, Any]] | None:
-        return self.failures.pop(0) if self.failures else None
+        """The injected failure for this send, if any (status 0: answer this one)."""
+        failure = self.failures.pop(0) if self.failures else None
+        return failure if failure and failure[0] else None
 
     # -- the control API -------------------------------------------------------------------
     def control_routes(self) -> list[BaseRoute]:
@@ -159,8 +166,11 @@ class Emulator:
             )
 
         async def fail(request: Request) -> Response:
-            """Answer the next ``count`` sends with ``status`` (and ``body``)."""
+            """Answer the next ``count`` sends with ``status`` (and ``body``), after
+            answering ``after`` sends as usual."""
             data = await request.json()
+            for _ in range(int(data.get("after", 0))):
+                self.failures.append((0, {}))
             for _ in range(int(data.get("count", 1))):
                 self.failures.append((int(data["status"]), dict(data.get("body", {}))))
             return JSONResponse({"queued": len(self.failures)})

@@ -42,9 +42,13 @@ class EmulatorClient:
         )
         return hooks
 
-    async def fail(self, status: int, count: int = 1, body: dict[str, Any] | None = None) -> None:
+    async def fail(
+        self, status: int, count: int = 1, body: dict[str, Any] | None = None, after: int = 0
+    ) -> None:
         await self._call(
-            "POST", "/_emulator/fail", json={"status": status, "count": count, "body": body or {}}
+            "POST",
+            "/_emulator/fail",
+            json={"status": status, "count": count, "body": body or {}, "after": after},
         )
 
     async def retries(self, *delays: float) -> None:

@@ -5,6 +5,12 @@
   ``{"recipient_id", "message_id"}``, then a ``delivery`` webhook. Outside the 7-day
   window: 400 code 10, subcode 2018278 ("sent outside of allowed window"); a bad token:
   190; an unknown recipient: 100 / 2018001.
+* Attachments: ``"message": {"attachment": {"type": "image" | "audio" | "video" |
+  "file", "payload": {"url", "is_reusable"}}}``: the URL is fetched before the answer,
+  as the Send API does; one that does not answer 200, or is over 25 MB, is refused
+  with 400 code 100 subcode 2018047 ("Upload attachment failure"). A person's
+  attachments reach the webhook as ``{"type", "payload": {"url"}}``, the URL an
+  unguessable CDN address on this emulator (``/cdn/...``), as Meta's are signed.
 * ``GET /{version}/{PSID}?fields=first_name,last_name&access_token=...``: the profile.
 * Webhooks: ``{"object": "page", "entry": [{"id": PAGE, "time", "messaging": [{"sender",
   "recipient", "timestamp", "message" | "delivery" | "read"}]}]}`` signed with
@@ -24,7 +30,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from devkit.emulators.base import json_body
+from devkit.emulators.media import MediaStore, fetch
 from devkit.emulators.meta import MetaEmulator, graph_error, signed
+
+MAX_ATTACHMENT = 25 * 1024 * 1024
+ATTACHMENT_TYPES = ("image", "audio", "video", "file")
 
 
 class MessengerEmulator(MetaEmulator):
@@ -36,6 +46,13 @@ class MessengerEmulator(MetaEmulator):
         # page id -> {"token", "app_secret", "webhook_url", "name"}
         self.pages: dict[str, dict[str, str]] = {}
         self.profiles: dict[str, dict[str, str]] = {}  # PSID -> first_name, last_name
+        self.media = MediaStore("")
+
+    async def cdn(self, request: Request) -> Response:
+        medium = self.media.items.get(request.path_params["key"])
+        if medium is None:
+            return Response(status_code=404)
+        return Response(medium.data, media_type=medium.content_type)
 
     def _page_of(self, token: str) -> str | None:
         return next((pid for pid, p in self.pages.items() if token and p["token"] == token), None)
@@ -80,6 +97,15 @@ class MessengerEmulator(MetaEmulator):
                 " https://developers.facebook.com/docs/messenger-platform/policy-overview",
                 2018278,
             )
+        attachment = message.get("attachment")
+        if isinstance(attachment, dict):
+            payload = attachment.get("payload") or {}
+            got = await fetch(self.http(), str(payload.get("url", "")), MAX_ATTACHMENT)
+            record["media"] = got.medium.summary() if got.medium else None
+            if got.medium is None or attachment.get("type") not in ATTACHMENT_TYPES:
+                record["refused"] = 400
+                await self.record(record)
+                return graph_error(400, 100, "(#100) Upload attachment failure.", 2018047)
         mid = "m_" + self.hex_id("", 40)
         record["message_id"] = mid
         await self.record(record)
@@ -116,7 +142,8 @@ class MessengerEmulator(MetaEmulator):
 
         async def phone_send(request: Request) -> Response:
             """A person (``psid``, with ``first_name`` and ``last_name``) writes to a page:
-            ``text``, or a whole ``message`` object (attachments, ...)."""
+            ``text``, ``media`` (a list of ``{"kind", "content_type", "data" (base64),
+            "name"}`` served from the CDN), or a whole ``message`` object."""
             data = await json_body(request)
             page_id, psid = str(data.get("page_id", "")), str(data.get("psid", ""))
             if page_id not in self.pages or not psid:
@@ -131,6 +158,15 @@ class MessengerEmulator(MetaEmulator):
             at = float(data.get("timestamp") or time.time())
             mid = str(data.get("mid") or "m_" + self.hex_id("", 40))
             message = {"mid": mid, **(data.get("message") or {"text": str(data.get("text", ""))})}
+            base = str(request.base_url).rstrip("/")
+            attachments = []
+            for spec in data.get("media") or []:
+                key = self.media.put(spec, suffix=self.hex_id("-", 32))
+                name = str(spec.get("name", "")) or "file"
+                url = f"{base}/cdn/{key}/{name}"
+                attachments.append({"type": str(spec.get("kind", "file")), "payload": {"url": url}})
+            if attachments:
+                message["attachments"] = attachments
             self.last_inbound[(page_id, psid)] = max(
                 at, self.last_inbound.get((page_id, psid), 0.0)
             )
@@ -171,6 +207,7 @@ class MessengerEmulator(MetaEmulator):
                         "at": m["at"],
                         "page_id": m["page_id"],
                         "text": (m.get("message") or {}).get("text", ""),
+                        "media": m.get("media"),
                     }
                     for m in self.sent
                     if (m.get("recipient") or {}).get("id") == psid and "message_id" in m
@@ -183,5 +220,6 @@ class MessengerEmulator(MetaEmulator):
             Route("/_emulator/phone/send", phone_send, methods=["POST"]),
             Route("/_emulator/phone/read", phone_read, methods=["POST"]),
             Route("/_emulator/phone/{psid}/inbox", phone_inbox),
+            Route("/cdn/{key}/{name}", self.cdn),
             Route("/{version}/{psid}", self.profile),
         ]

@@ -9,6 +9,13 @@
   (unsubscribed recipient).
 * Inbound webhooks and status callbacks are form-encoded and signed with
   ``X-Twilio-Signature`` (the official package's ``RequestValidator``).
+* MMS: a phone's media are served at ``MediaUrl{N}``
+  (``/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{MediaSid}``, basic
+  auth with the account's credentials; 401 code 20003 without). A send's ``MediaUrl``
+  (repeated, at most 10: else 400 code 21623; not http(s): 400 code 21620) is fetched
+  before the answer, as Twilio does, and checked: an answer other than 200 fails the
+  message with ErrorCode 11200, a type Twilio does not accept with 12300, more than
+  5 MB in all with 11751 (in the status callback, as Twilio reports them).
 
 Control (``/_emulator/``): ``configure`` accounts and numbers, ``phone/send`` (a phone
 texts a number), ``phone/inbox`` (what a phone received), ``unsubscribe``.
@@ -17,10 +24,11 @@ texts a number), ``phone/inbox`` (what a phone received), ``unsubscribe``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import phonenumbers
 from starlette.requests import Request
@@ -29,6 +37,24 @@ from starlette.routing import BaseRoute, Route
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from devkit.emulators.base import Emulator, json_body
+from devkit.emulators.media import MediaStore, Medium, fetch
+
+MAX_MEDIA = 10
+MAX_MMS_BYTES = 5 * 1024 * 1024
+# The content types Twilio's API accepts for MMS (its "accepted content types for media").
+MMS_TYPES = frozenset(
+    {
+        "image/jpeg", "image/jpg", "image/gif", "image/png", "image/bmp", "image/tiff",
+        "audio/basic", "audio/mp4", "audio/mpeg", "audio/ogg", "audio/3gpp", "audio/amr",
+        "audio/webm", "audio/aac", "video/mpeg", "video/mp4", "video/quicktime",
+        "video/webm", "video/3gpp", "text/vcard", "text/csv", "text/rtf",
+        "text/calendar", "application/pdf", "application/msword",
+        "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    }
+)  # fmt: skip
 
 
 def _e164(number: str) -> str | None:
@@ -53,6 +79,14 @@ def _error(status: int, code: int, message: str) -> JSONResponse:
     )
 
 
+def _basic(header: str) -> tuple[str, str]:
+    try:
+        user, _, token = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
+    except ValueError:
+        return "", ""
+    return user, token
+
+
 # Numbers whose sends are accepted, then fail at the carrier with this error code.
 CARRIER_ERRORS = {"unverified_tollfree": 30032, "unregistered_a2p": 30034}
 
@@ -67,6 +101,9 @@ class TwilioEmulator(Emulator):
         self.numbers: dict[str, dict[str, str]] = {}
         self.unsubscribed: set[str] = set()
         self.status_delay = 0.05
+        self.media = MediaStore("ME")
+        # (account, media sid) -> message sid, for the media URL's check
+        self._media_of: dict[str, tuple[str, str]] = {}
 
     def reset(self) -> None:
         super().reset()
@@ -84,17 +121,14 @@ class TwilioEmulator(Emulator):
     # -- the REST API --------------------------------------------------------------------
     async def create_message(self, request: Request) -> Response:
         sid = request.path_params["sid"]
-        auth = request.headers.get("authorization", "")
-        import base64
-
-        try:
-            user, _, token = base64.b64decode(auth.removeprefix("Basic ")).decode().partition(":")
-        except ValueError:
-            user, token = "", ""
+        user, token = _basic(request.headers.get("authorization", ""))
         if user != sid or self.accounts.get(sid) != token or not token:
             return _error(401, 20003, "Authenticate")
         form = parse_qsl((await request.body()).decode(), keep_blank_values=True)
-        record: dict[str, Any] = dict(form)
+        record: dict[str, Any] = {k: v for k, v in form if k != "MediaUrl"}
+        media_urls = [v for k, v in form if k == "MediaUrl"]
+        if media_urls:
+            record["MediaUrl"] = media_urls
         record["account"] = sid
         injected = self.failure()
         if injected is not None:
@@ -116,8 +150,12 @@ class TwilioEmulator(Emulator):
             )
         elif to in self.unsubscribed:
             refusal = _error(400, 21610, "Attempt to send to unsubscribed recipient")
-        elif not record.get("Body") and not record.get("MediaUrl"):
+        elif not record.get("Body") and not media_urls:
             refusal = _error(400, 21602, "Message body is required.")
+        elif len(media_urls) > MAX_MEDIA:
+            refusal = _error(400, 21623, "Number of media files exceeds allowed limit")
+        elif any(urlsplit(u).scheme not in ("http", "https") for u in media_urls):
+            refusal = _error(400, 21620, "Invalid media URL(s)")
         if refusal is not None:
             record["refused"] = refusal.status_code
             await self.record(record)
@@ -125,10 +163,16 @@ class TwilioEmulator(Emulator):
         assert to is not None and number is not None
         msg_sid = self.hex_id("SM")
         record["sid"] = msg_sid
+        media_error = None
+        if media_urls:
+            fetched, media_error = await self._fetch_media(media_urls)
+            record["media"] = [m.summary() for m in fetched]
+            if media_error:
+                record["error_code"] = media_error  # never reaches the phone
         await self.record(record)
         callback = record.get("StatusCallback", "")
         if callback:
-            code = CARRIER_ERRORS.get(number.get("status", "ok"))
+            code = media_error or CARRIER_ERRORS.get(number.get("status", "ok"))
             base = {
                 "MessageSid": msg_sid,
                 "SmsSid": msg_sid,
@@ -150,7 +194,7 @@ class TwilioEmulator(Emulator):
                 "body": record.get("Body", ""),
                 "status": "queued",
                 "num_segments": "1",
-                "num_media": "0",
+                "num_media": str(len(media_urls)),
                 "direction": "outbound-api",
                 "api_version": "2010-04-01",
                 "date_created": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
@@ -160,6 +204,32 @@ class TwilioEmulator(Emulator):
             },
             status_code=201,
         )
+
+    async def _fetch_media(self, urls: list[str]) -> tuple[list[Medium], int | None]:
+        """Each MediaUrl as Twilio fetches it, and the error code of the first problem."""
+        got: list[Medium] = []
+        for url in urls:
+            result = await fetch(self.http(), url, MAX_MMS_BYTES)
+            if result.medium is None:
+                return got, 11751 if result.error == "too_large" else 11200
+            if result.medium.content_type not in MMS_TYPES:
+                return got, 12300
+            got.append(result.medium)
+        if sum(len(m.data) for m in got) > MAX_MMS_BYTES:
+            return got, 11751
+        return got, None
+
+    async def serve_media(self, request: Request) -> Response:
+        """A phone's medium, to the account's credentials only."""
+        sid, media_sid = request.path_params["sid"], request.path_params["media_sid"]
+        user, token = _basic(request.headers.get("authorization", ""))
+        if user != sid or not token or self.accounts.get(sid) != token:
+            return _error(401, 20003, "Authenticate")
+        owner = self._media_of.get(media_sid)
+        medium = self.media.items.get(media_sid)
+        if medium is None or owner is None or owner != (sid, request.path_params["msg_sid"]):
+            return _error(404, 20404, "The requested resource was not found")
+        return Response(medium.data, media_type=medium.content_type)
 
     def _statuses(self, account: str, url: str, steps: list[dict[str, str]]) -> None:
         def signed(step: dict[str, str]) -> Callable[[], tuple[bytes, dict[str, str]]]:
@@ -179,6 +249,10 @@ class TwilioEmulator(Emulator):
         return [
             Route(
                 "/2010-04-01/Accounts/{sid}/Messages.json", self.create_message, methods=["POST"]
+            ),
+            Route(
+                "/2010-04-01/Accounts/{sid}/Messages/{msg_sid}/Media/{media_sid}",
+                self.serve_media,
             ),
             *self.phone_routes(),
         ]
@@ -214,8 +288,16 @@ class TwilioEmulator(Emulator):
                 "From": frm,
                 "ApiVersion": "2010-04-01",
             }
+            # media: {"content_type", "data" (base64)}: kept and served behind the
+            # account's credentials; or {"url", "content_type"} as given
+            base = str(request.base_url).rstrip("/")
             for i, media in enumerate(data.get("media", [])):
-                params[f"MediaUrl{i}"] = str(media["url"])
+                url = str(media.get("url", ""))
+                if not url:
+                    media_sid = self.media.put(media)
+                    self._media_of[media_sid] = (number["account"], sid)
+                    url = f"{base}/2010-04-01/Accounts/{number['account']}/Messages/{sid}/Media/{media_sid}"
+                params[f"MediaUrl{i}"] = url
                 params[f"MediaContentType{i}"] = str(media["content_type"])
                 params["NumMedia"] = str(i + 1)
             url = number["sms_url"]
@@ -234,9 +316,10 @@ class TwilioEmulator(Emulator):
                         "at": m["at"],
                         "from": m.get("From", ""),
                         "body": m.get("Body", ""),
+                        "media": m.get("media", []),
                     }
                     for m in self.sent
-                    if m.get("To") == phone and "sid" in m
+                    if m.get("To") == phone and "sid" in m and "error_code" not in m
                 ]
             )
 

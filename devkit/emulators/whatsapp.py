@@ -8,6 +8,15 @@
   when the phone reads), or ``failed`` with error 131047 (re-engagement: more than 24
   hours since the customer last wrote). Refusals as the Graph API answers them: 401
   code 190 (token), 400 code 100 (invalid parameter).
+* Media: a contact's medium arrives as ``{"type": "image", "image": {"id", "mime_type",
+  "sha256", "caption"}}``; ``GET /{version}/{media-id}`` (bearer token) answers its
+  short-lived ``url``, which serves the bytes to the same bearer token only (401
+  without). A send of type image, audio, video, document or sticker gives a ``link``
+  that is fetched, as Meta does, and checked against the documented types and sizes
+  (images JPEG/PNG 5 MB, stickers WebP 500 KB, audio and video 16 MB, documents 100 MB;
+  a caption at most 1,024 characters, else 400 code 100): a link that does not answer
+  200, a type or size outside these, fails the message with error 131053 (media upload
+  error) in its status webhook.
 * Webhooks: ``{"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes":
   [{"field": "messages", "value": {...}}]}]}`` signed with ``X-Hub-Signature-256``.
 
@@ -25,7 +34,32 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from devkit.emulators.base import json_body
+from devkit.emulators.media import MediaStore, Medium, fetch
 from devkit.emulators.meta import MetaEmulator, graph_error, signed
+
+MB = 1024 * 1024
+# The Cloud API's supported media: type -> (message types, largest size).
+MEDIA_TYPES: dict[str, tuple[tuple[str, ...], int]] = {
+    "image/jpeg": (("image",), 5 * MB),
+    "image/png": (("image",), 5 * MB),
+    "image/webp": (("sticker",), 500 * 1024),
+    **{t: (("audio",), 16 * MB) for t in ("audio/aac", "audio/amr", "audio/mpeg", "audio/mp4",
+                                           "audio/ogg")},
+    **{t: (("video",), 16 * MB) for t in ("video/mp4", "video/3gpp")},
+    **{t: (("document",), 100 * MB) for t in (
+        "text/plain", "application/pdf", "application/msword", "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation")},
+}  # fmt: skip
+MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
+MEDIA_ERROR = {
+    "code": 131053,
+    "title": "Media upload error",
+    "message": "Media upload error",
+    "error_data": {"details": "Unable to download the media from the link given."},
+}
 
 REENGAGEMENT = {
     "code": 131047,
@@ -46,6 +80,51 @@ class WhatsAppEmulator(MetaEmulator):
         # phone number id -> {"display_phone_number", "token", "app_secret", "webhook_url",
         # "waba_id"}
         self.numbers: dict[str, dict[str, str]] = {}
+        self.media = MediaStore("")
+
+    def _token_ok(self, request: Request) -> bool:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        return bool(token) and any(n["token"] == token for n in self.numbers.values())
+
+    async def media_url(self, request: Request) -> Response:
+        """``GET /{version}/{media-id}``: where a contact's medium can be downloaded."""
+        if not self._token_ok(request):
+            return graph_error(401, 190, "Error validating access token: The session is invalid.")
+        media_id = request.path_params["media_id"]
+        medium = self.media.items.get(media_id)
+        if medium is None:
+            return graph_error(
+                400, 100, f"Unsupported get request. Object with ID '{media_id}' does not exist"
+            )
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse(
+            {
+                "messaging_product": "whatsapp",
+                "url": f"{base}/whatsapp_business/attachments/?mid={media_id}",
+                "mime_type": medium.content_type,
+                "sha256": medium.summary()["sha256"],
+                "file_size": len(medium.data),
+                "id": media_id,
+            }
+        )
+
+    async def media_bytes(self, request: Request) -> Response:
+        if not self._token_ok(request):
+            return Response(status_code=401)
+        medium = self.media.items.get(request.query_params.get("mid", ""))
+        if medium is None:
+            return Response(status_code=404)
+        return Response(medium.data, media_type=medium.content_type)
+
+    async def _check_media(self, kind: str, body: dict[str, Any]) -> tuple[Medium | None, bool]:
+        """The medium a send links to, fetched; and whether it is acceptable."""
+        link = str(body.get("link", ""))
+        result = await fetch(self.http(), link, 100 * MB)
+        medium = result.medium
+        if medium is None:
+            return None, False
+        kinds, limit = MEDIA_TYPES.get(medium.content_type, ((), 0))
+        return medium, kind in kinds and len(medium.data) <= limit
 
     def _envelope(self, pnid: str, value: dict[str, Any]) -> dict[str, Any]:
         number = self.numbers[pnid]
@@ -118,11 +197,27 @@ class WhatsAppEmulator(MetaEmulator):
             record["refused"] = 400
             await self.record(record)
             return graph_error(400, 100, "(#100) Invalid parameter")
+        raw = data.get(kind)
+        body: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        if kind in MEDIA_KINDS and (
+            not body.get("link") or len(str(body.get("caption", ""))) > 1024
+        ):
+            record["refused"] = 400
+            await self.record(record)
+            return graph_error(400, 100, "(#100) Invalid parameter")
+        media_ok = True
+        if kind in MEDIA_KINDS:
+            medium, media_ok = await self._check_media(kind, body)
+            record["media"] = medium.summary() if medium else None
         wamid = "wamid." + self.hex_id("", 40)
         record["id"] = wamid
+        if not media_ok:
+            record["error_code"] = 131053  # never reaches the phone
         await self.record(record)
         # outside the customer service window the message fails (asynchronously)
-        if not self.window_open(pnid, to, time.time()):
+        if not media_ok:
+            self._status(pnid, wamid, to, "failed", errors=[MEDIA_ERROR])
+        elif not self.window_open(pnid, to, time.time()):
             self._status(pnid, wamid, to, "failed", errors=[REENGAGEMENT])
         else:
             self._status(pnid, wamid, to, "sent")
@@ -143,8 +238,10 @@ class WhatsAppEmulator(MetaEmulator):
 
         async def phone_send(request: Request) -> Response:
             """A contact (``from``: wa_id, ``name``) writes to a number (``phone_number_id``):
-            ``body`` as text, or ``message`` as a whole message object of another type;
-            ``timestamp`` for a message sent earlier."""
+            ``body`` as text, ``media`` (``{"kind", "content_type", "data" (base64),
+            "name", "caption"}``) as a medium kept for the gateway to download, or
+            ``message`` as a whole message object of another type; ``timestamp`` for a
+            message sent earlier."""
             data = await json_body(request)
             pnid, wa_id = str(data.get("phone_number_id", "")), str(data.get("from", ""))
             if pnid not in self.numbers or not wa_id.isdigit():
@@ -154,6 +251,21 @@ class WhatsAppEmulator(MetaEmulator):
             message = dict(
                 data.get("message") or {"type": "text", "text": {"body": str(data.get("body", ""))}}
             )
+            spec = data.get("media")
+            if isinstance(spec, dict):
+                kind = str(spec.get("kind", "image"))
+                media_id = self.media.put(spec)
+                medium = self.media.items[media_id]
+                body: dict[str, Any] = {
+                    "id": media_id,
+                    "mime_type": medium.content_type,
+                    "sha256": medium.summary()["sha256"],
+                }
+                if spec.get("caption"):
+                    body["caption"] = str(spec["caption"])
+                if kind == "document" and medium.name:
+                    body["filename"] = medium.name
+                message = {"type": kind, kind: body}
             message.update({"from": wa_id, "id": wamid, "timestamp": str(int(at))})
             self.last_inbound[(pnid, wa_id)] = max(at, self.last_inbound.get((pnid, wa_id), 0.0))
             hook = self._hook(
@@ -188,9 +300,11 @@ class WhatsAppEmulator(MetaEmulator):
                         "phone_number_id": m["phone_number_id"],
                         "body": (m.get("text") or {}).get("body", ""),
                         "type": m.get("type", "text"),
+                        "media": m.get("media"),
+                        "caption": (m.get(m.get("type", "")) or {}).get("caption", ""),
                     }
                     for m in self.sent
-                    if m.get("to") == wa_id and "id" in m
+                    if m.get("to") == wa_id and "id" in m and "error_code" not in m
                 ]
             )
 
@@ -200,4 +314,6 @@ class WhatsAppEmulator(MetaEmulator):
             Route("/_emulator/phone/send", phone_send, methods=["POST"]),
             Route("/_emulator/phone/read", phone_read, methods=["POST"]),
             Route("/_emulator/phone/{wa_id}/inbox", phone_inbox),
+            Route("/whatsapp_business/attachments/", self.media_bytes),
+            Route("/{version}/{media_id}", self.media_url),
         ]

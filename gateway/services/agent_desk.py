@@ -89,7 +89,7 @@ class AgentDesk:
         if not body and not attachments:
             raise ProtocolError("a message needs a body or files", code="invalid_field")
         if attachments:
-            self._check_delivers_files(conv)
+            await self._check_delivers_files(conv)
             await self._files.check_message(conv, attachments)
         tracked = self._deliveries.tracks(conv.channel)
         if tracked:
@@ -141,7 +141,7 @@ class AgentDesk:
         """A file for the agent's next reply (only the owner may send files)."""
         conv = await self.conversation(agent, conversation_id)
         self._access.check_replies(agent, conv)
-        self._check_delivers_files(conv)
+        await self._check_delivers_files(conv)
         return await self._files.upload(
             conv,
             uploader="agent",
@@ -151,16 +151,18 @@ class AgentDesk:
             declared_size=declared_size,
         )
 
-    def _check_delivers_files(self, conv: Conversation) -> None:
+    async def _check_delivers_files(self, conv: Conversation) -> None:
         """Files from an agent only where they reach the contact: chat's socket carries
-        them; a channel delivered through a provider needs an adapter that sends them."""
-        if self._deliveries.tracks(conv.channel) and not self._deliveries.delivers_files(
-            conv.channel
-        ):
+        them; a channel delivered through a provider needs an adapter that sends them
+        (and that has no objection for this contact)."""
+        if not self._deliveries.tracks(conv.channel):
+            return
+        if not self._deliveries.delivers_files(conv.channel):
             raise FileRefused(
                 f"files cannot be sent on {conv.channel} yet: its adapter does not deliver them",
                 code="attachments_unavailable",
             )
+        await self._deliveries.check_files(conv)
 
     async def links(self, agent: Agent, frame: p.Links) -> p.LinksOut:
         """Links to files of a conversation the agent may read."""

@@ -67,6 +67,17 @@ def agent_reader(agent_id: str) -> str:
     return f"a:{agent_id}"
 
 
+def provider_reader(channel: str) -> str:
+    """A channel's provider fetching a file it is asked to send (Twilio's MediaUrl,
+    Meta's media link): the link is the only credential, so it names the provider."""
+    return f"p:{channel}"
+
+
+# How long a provider's link to a file it must send stays valid: long enough for a
+# provider's queue (Twilio fetches MMS media when it sends, Meta shortly after the call).
+PROVIDER_LINK_TTL = 3600
+
+
 class Download:
     """A file being served: its record, which variant, its bytes."""
 
@@ -311,16 +322,27 @@ class Attachments:
             )
         return p.LinksOut(conversation_id=conv.id, links=out, expires_at=expires, ref=ref)
 
+    def provider_link(self, conversation_id: str, attachment_id: str, channel: str) -> str:
+        """A link (path and query) for the channel's provider to fetch a file of a
+        message it is asked to deliver, valid for PROVIDER_LINK_TTL."""
+        expires = int(self._clock() + PROVIDER_LINK_TTL)
+        return self._link(attachment_id, "file", conversation_id, provider_reader(channel), expires)
+
     def _url(self, a: Attachment, variant: Variant, reader: str, expires: int) -> str:
+        return self._link(a.id, variant, a.conversation_id, reader, expires)
+
+    def _link(
+        self, attachment_id: str, variant: Variant, conversation_id: str, reader: str, expires: int
+    ) -> str:
         sig = self._links.sign(
-            attachment_id=a.id,
+            attachment_id=attachment_id,
             variant=variant,
-            conversation_id=a.conversation_id,
+            conversation_id=conversation_id,
             reader=reader,
             expires=expires,
         )
-        query = {"v": variant, "c": a.conversation_id, "r": reader, "e": expires, "s": sig}
-        return f"/files/{a.id}?{urlencode(query)}"
+        query = {"v": variant, "c": conversation_id, "r": reader, "e": expires, "s": sig}
+        return f"/files/{attachment_id}?{urlencode(query)}"
 
     def verify_link(
         self,

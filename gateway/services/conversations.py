@@ -88,7 +88,9 @@ class ConversationService:
         self._receiving: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
     @contextlib.asynccontextmanager
-    async def _one_at_a_time(self, touchpoint_id: str, address: str) -> AsyncIterator[None]:
+    async def one_at_a_time(self, touchpoint_id: str, address: str) -> AsyncIterator[None]:
+        """One writer of a contact's conversations on a touchpoint at a time (on this
+        node): their messages, and an agent starting a conversation with them."""
         key = (touchpoint_id, address)
         lock, users = self._receiving.get(key, (asyncio.Lock(), 0))
         self._receiving[key] = (lock, users + 1)
@@ -231,7 +233,7 @@ class ConversationService:
         fields = {k: v for k, v in msg.fields.items() if v}
         # One message of a contact at a time: concurrent webhooks start one conversation
         # and keep their order.
-        async with self._one_at_a_time(tp.id, msg.address):
+        async with self.one_at_a_time(tp.id, msg.address):
             conv = await self._thread(msg)
             if conv is None:
                 conv, _ = await self.start(tp.id, msg.address, fields)

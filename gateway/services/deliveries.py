@@ -30,7 +30,7 @@ from gateway.errors import InvalidInput
 from gateway.model.channel_state import Content
 from gateway.model.channels import CHANNELS
 from gateway.model.inbound import DeliveryReport
-from gateway.model.records import Agent, Conversation, Message
+from gateway.model.records import Agent, Conversation, Message, Touchpoint
 from gateway.ports.store.base import DeliveryJob, Store
 from gateway.services.notify import Notifier
 
@@ -149,6 +149,25 @@ class Deliveries:
         outbound = self._channels.get(conv.channel)
         if outbound is not None:
             await outbound.check_outbound(conv)
+
+    async def check_start(
+        self, tp: Touchpoint, address: str, content: Content | None
+    ) -> tuple[str, dict[str, str]]:
+        """The channel's check of a conversation an agent starts: the address as the
+        channel keeps it and the contact's fields, or its refusal (InvalidInput,
+        Conflict opted_out)."""
+        check = getattr(self._channels.get(tp.channel), "check_start", None)
+        if check is None:
+            raise InvalidInput([("touchpoint_id", f"this gateway cannot start {tp.channel}")])
+        result: tuple[str, dict[str, str]] = await check(tp, address, content)
+        return result
+
+    async def check_files(self, conv: Conversation) -> None:
+        """The channel's refusal of files to this contact (SMS: MMS needs numbers of
+        the US, Canada or Australia on both sides), if it has one."""
+        check = getattr(self._channels.get(conv.channel), "check_files", None)
+        if check is not None:
+            await check(conv)
 
     async def check_content(self, conv: Conversation, agent: Agent, content: Content) -> Content:
         outbound = self._channels.get(conv.channel)

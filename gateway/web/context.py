@@ -21,6 +21,7 @@ from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.directory import Directory
 from gateway.services.notices import AdminNotices
+from gateway.services.outbound_start import OutboundStart
 from gateway.services.outbox import Outbox
 from gateway.settings import Settings
 from gateway.web.agent_presence import AgentSockets
@@ -56,6 +57,8 @@ class Web:
     conversations: ConversationService
     attachments: Attachments
     desk: AgentDesk
+    # conversations an agent starts (outbound SMS, email)
+    outbound: OutboundStart
     agents: AgentService
     hub: Hub
     agent_sockets: AgentSockets

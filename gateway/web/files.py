@@ -134,6 +134,11 @@ async def download(request: Request) -> Response:
     kind, _, who = reader.partition(":")
     if kind == "a":
         await web.desk.readable(web.agents.agent(who), conversation_id)
+    elif kind == "p":
+        # a provider fetching a file of a message it is delivering: the signed link,
+        # made for this file, conversation and provider, is the whole credential
+        if (await web.conversations.get(conversation_id)).channel != who:
+            raise NotFound("no such file")
     elif kind != "c" or (await web.conversations.get(conversation_id)).address != who:
         raise NotFound("no such file")
     d = await files.open_download(attachment_id, variant, conversation_id)

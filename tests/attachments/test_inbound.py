@@ -280,6 +280,14 @@ async def test_agents_send_files_only_where_the_adapter_delivers_them(node: Node
     async def pdf() -> AsyncIterator[bytes]:
         yield files.pdf()
 
+    class TextOnlyAdapter:  # an adapter that would drop files
+        async def check_outbound(self, conv: Conversation) -> None:
+            return None
+
+        async def deliver(self, conv: Conversation, message: Message) -> Outcome:
+            return sent(f"SM-{message.seq}")
+
+    node.deliveries.register("sms", TextOnlyAdapter())  # type: ignore[arg-type]
     with pytest.raises(FileRefused) as refused:
         await node.desk.upload(agent, conv.id, "quote.pdf", pdf(), None)
     assert refused.value.code == "attachments_unavailable"

@@ -118,6 +118,49 @@ def test_sms_from_the_phone_page_segments_and_opt_out(
     expect(box).to_be_enabled(timeout=15_000)
 
 
+def test_mms_outside_us_ca_au_shows_why_attachments_are_disabled(
+    new_page: NewPage, demo: tuple[services.GatewayProcess, dict[str, str]]
+) -> None:
+    node, _ = demo
+    agent = login(new_page(), node.base_url)
+    contact = phone_page(new_page, node.base_url, "SMS")
+    contact.get_by_role("textbox", name="Your number").fill("+447911123456")
+    contact.get_by_role("textbox", name="Your number").press("Tab")
+    text(contact, "Hello from London")
+    take(agent, "+447911123456")
+    expect(agent.locator("#attachments-off")).to_contain_text(
+        re.compile(r"Attachments disabled: MMS .*US, CA or AU")
+    )
+
+
+def test_an_agent_texts_first_from_the_new_conversation_dialog(
+    new_page: NewPage, demo: tuple[services.GatewayProcess, dict[str, str]]
+) -> None:
+    node, _ = demo
+    agent = login(new_page(), node.base_url)
+    contact = phone_page(new_page, node.base_url, "SMS")
+    contact.get_by_role("textbox", name="Your number").fill("+12025550177")
+    contact.get_by_role("textbox", name="Your number").press("Tab")
+    agent.get_by_role("button", name="New conversation").click()
+    dialog = agent.get_by_role("dialog", name="New conversation")
+    dialog.get_by_label("Touchpoint").select_option(value=phone.DEMO_IDS["twilio"])
+    expect(dialog.get_by_label("Subject")).to_be_hidden()  # an email's only
+    dialog.get_by_label("To", exact=True).fill("not a number")
+    dialog.get_by_label("Message").fill("Your order is ready for pickup.")
+    dialog.get_by_role("button", name="Send").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("address")
+    dialog.get_by_label("To", exact=True).fill("+12025550177")
+    dialog.get_by_role("button", name="Send").click()
+    expect(dialog).to_be_hidden()
+    # the conversation is the agent's and open; the phone gets the text
+    expect(agent.get_by_role("heading", name="+12025550177", level=2)).to_be_visible()
+    expect(contact.get_by_role("list", name="Thread")).to_contain_text(
+        "Your order is ready for pickup.", timeout=15_000
+    )
+    text(contact, "On my way")
+    expect(agent.get_by_role("list", name="Messages")).to_contain_text("On my way", timeout=15_000)
+
+
 def test_whatsapp_window_countdown_and_locked_editor(
     new_page: NewPage, demo: tuple[services.GatewayProcess, dict[str, str]]
 ) -> None:

@@ -133,11 +133,13 @@ async def test_attachments_make_a_notice_and_a_page_has_one_touchpoint(
             "attachments": [{"type": "image", "payload": {"url": "https://example.invalid/a.jpg"}}]
         },
     )
-    # the notice is in the conversation (stored with the message, before anyone took it)
-    items = await history(agent, str(conv["conversation_id"]))
-    [notice] = [i for i in items if i["type"] == "event" and i["event"] == "notice"]
-    assert "image" in notice["text"]
-    assert [i["body"] for i in items if i["type"] == "message"] == ["[image]"]
+    # the image's address does not answer: the notice takes the message's place
+    assert agent.sock
+    cid = str(conv["conversation_id"])
+    notice = await agent.sock.expect("event", conversation_id=cid, event="notice", timeout=30)
+    assert "could not be fetched" in notice["text"]
+    items = await history(agent, cid)
+    assert [i for i in items if i["type"] == "message"] == []
     token = await admin_token(page)
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
         r = await http.post(

@@ -178,15 +178,15 @@ async def test_retries_unsupported_content_and_bad_webhooks(
     await whatsapp.phone_send(
         phone_number_id=PNID,
         name="Ana Lima",
-        id="wamid.sticker",
-        message={"type": "sticker", "sticker": {"id": "1", "mime_type": "image/webp"}},
+        id="wamid.contacts",
+        message={"type": "contacts", "contacts": [{"name": {"formatted_name": "Bo"}}]},
         **{"from": WA_ID},
     )
     assert agent.sock
     notice = await agent.sock.expect("event", conversation_id=cid, event="notice")
-    assert "sticker" in notice["text"]
+    assert "contacts" in notice["text"]
     items = await history(agent, cid)
-    assert [m["body"] for m in items if m["type"] == "message"] == ["Olá", "[sticker]"]
+    assert [m["body"] for m in items if m["type"] == "message"] == ["Olá"]
     url = f"{wa.base_url}/webhooks/whatsapp/tp_wa"
 
     def signed(body: bytes) -> dict[str, str]:

@@ -13,6 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from routing import (
     Accept,
     AgentRemoved,
+    AgentStarted,
     AgentStatusChanged,
     AgentUpserted,
     Assign,
@@ -190,6 +191,11 @@ class RouterMachine(RuleBasedStateMachine):
     def contact_closes(self, data: st.DataObject) -> None:
         cid = data.draw(st.sampled_from(sorted(self.router._convs)))
         self.apply(ContactClosed(cid))
+
+    @rule(tp=st.sampled_from(sorted(TOUCHPOINTS)), agent=agents)
+    def agent_starts(self, tp: str, agent: str) -> None:
+        out = self.apply(AgentStarted(f"c{self.arrived}", tp, TOUCHPOINTS[tp], agent))
+        self.arrived += bool(out)
 
     @precondition(lambda self: self.ids("offered"))
     @rule(data=st.data(), accept=st.booleans())

@@ -83,7 +83,7 @@ export function editor(row, channels, ta, sendButton) {
   const notice = h("p", { class: "lock-notice", id: "lock-notice", role: "status" });
   const windowLine = h("p", { class: "muted window", id: "window-left" });
   const count = h("p", { class: "muted segments", id: "segments", "aria-live": "polite" });
-  const attach = st.attachments === false && st.attachments_reason
+  const attach = !st.attachments && st.attachments_reason
     ? h("p", { class: "muted attachments", id: "attachments-off" }, `Attachments disabled: ${st.attachments_reason}`) : null;
   bar.append(...[notice, windowLine, st.segments ? count : null, attach].filter(Boolean));
   const update = () => {

@@ -11,6 +11,7 @@ import * as sound from "/console/sounds.js";
 import { contextItem } from "/console/context.js";
 import * as channels from "/console/channels.js";
 import * as email from "/console/email.js";
+import * as outbound from "/console/outbound.js";
 
 const TOKEN_KEY = "gw.console.token";
 const SOUND_EVENTS = { offered: "offered", auto_assigned: "auto-assigned", transferred: "transferred", reply: "new reply" };
@@ -246,6 +247,9 @@ function onSnapshot(f) {
   S.dispositions = f.dispositions || [];
   $("me").textContent = f.agent.name;
   if (f.agent.role === "admin" && !S.emailWatch) S.emailWatch = email.watchConnections(S.token, $("app-view"));
+  outbound.setup(S.token, $("logout"), (cid) => {
+    if (S.convs.get(cid)?.place === "assigned") openConversation(cid); else S.openWhenMine.add(cid);
+  });
   setStatus(f.agent.status);
   S.convs.clear();
   S.offers.clear();
