@@ -17,6 +17,7 @@ WORKLOADS = {
     "router": "bench.router",
     "bus": "bench.bus",
     "flood": "bench.flood",
+    "abuse": "bench.abuse",
     "relay": "bench.relay",
     "idle": "bench.idle",
     "contact-center": "bench.contact_center",

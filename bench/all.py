@@ -27,6 +27,7 @@ ORDER = (
     "attachments",
     "webhooks",
     "automations",
+    "abuse",
 )
 MODULES = {
     "router": "bench.router",
@@ -37,6 +38,7 @@ MODULES = {
     "attachments": "bench.attachments",
     "webhooks": "bench.webhooks",
     "automations": "bench.automations",
+    "abuse": "bench.abuse",
 }
 
 

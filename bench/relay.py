@@ -171,6 +171,8 @@ def gateway_env(database_url: str, redis_url: str = "") -> dict[str, str]:
         "GATEWAY_LOG_LEVEL": "warning",
         # A benchmark agent holds many conversations at high rates: let its queue be deep.
         "GATEWAY_SEND_QUEUE_SIZE": "100000",
+        "GATEWAY_SEND_QUEUE_BYTES": str(1 << 30),
+        "GATEWAY_MAX_CONNECTIONS_PER_IP": "0",
         # All the load comes from one address (127.0.0.1) at rates no person types at:
         # the per-client abuse limits (docs/security.md) are off for the benchmark.
         "GATEWAY_FRAMES_PER_MINUTE": "0",

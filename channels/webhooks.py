@@ -14,9 +14,6 @@ from gateway.model.records import Touchpoint
 from gateway.services.directory import Directory
 from gateway.settings import Settings
 
-# Providers' webhooks are small (a text message and its metadata); media come by URL.
-MAX_WEBHOOK_BYTES = 64 * 1024
-
 
 def touchpoint_of(directory: Directory, request: Request, channel: ChannelName) -> Touchpoint:
     """The touchpoint the URL names; NotFound (404) for an unknown one or one of another
@@ -27,9 +24,12 @@ def touchpoint_of(directory: Directory, request: Request, channel: ChannelName) 
     return tp
 
 
-async def read_body(request: Request, limit: int = MAX_WEBHOOK_BYTES) -> bytes:
-    """The request body, or FrameTooLarge (413) past ``limit`` bytes (the declared
-    length is checked first; the stream is counted either way)."""
+async def read_body(request: Request, settings: Settings) -> bytes:
+    """The request body, or FrameTooLarge (413) past GATEWAY_MAX_WEBHOOK_BODY_BYTES (the
+    declared length is checked first; the stream is counted either way). Providers'
+    webhooks carry a message and its metadata, media come by URL; Meta documents
+    payloads of up to 3 MB (a batch of events), Twilio's are a few KB."""
+    limit = settings.max_webhook_body_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise FrameTooLarge(f"a webhook body is at most {limit} bytes")

@@ -62,7 +62,7 @@ from httpx_ws.transport import ASGIWebSocketTransport
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 from websockets.frames import Close
 
-from devkit.services import SECRET_KEY, free_port
+from devkit.services import SECRET_KEY, TEST_LIMITS, free_port
 from gateway.app import create_app
 from gateway.settings import Settings, load_settings
 
@@ -93,6 +93,7 @@ class InProcessGateway:
             "GATEWAY_DATABASE_URL": f"sqlite:///{self.data_dir}/gateway.db",
             "GATEWAY_SECRET_KEY": SECRET_KEY,
             "GATEWAY_LOG_LEVEL": "warning",
+            **TEST_LIMITS,
             **(env or {}),
         }
         try:

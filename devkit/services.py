@@ -346,6 +346,15 @@ class GatewayProcess:
         )
 
 
+# Every test client comes from 127.0.0.1: the per-address login and connection limits
+# have tests of their own (tests/security/test_abuse.py) that set them.
+TEST_LIMITS = {
+    "GATEWAY_LOGINS_PER_IP_PER_MINUTE": "0",
+    "GATEWAY_LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR": "0",
+    "GATEWAY_MAX_CONNECTIONS_PER_IP": "0",
+}
+
+
 def start_gateway(env: dict[str, str], *, port: int | None = None) -> GatewayProcess:
     port = port or free_port()
     tmp = Path(tempfile.mkdtemp(prefix="gw-node-"))
@@ -357,6 +366,7 @@ def start_gateway(env: dict[str, str], *, port: int | None = None) -> GatewayPro
         "GATEWAY_DATABASE_URL": f"sqlite:///{tmp}/gateway.db",
         "GATEWAY_SECRET_KEY": SECRET_KEY,
         "GATEWAY_LOG_LEVEL": "warning",
+        **TEST_LIMITS,
         **env,
     }
     log = tmp / "gateway.log"

@@ -20,6 +20,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
 from channels import phone
@@ -31,7 +32,7 @@ from channels.messenger import MessengerChannel
 from channels.sms import SmsChannel
 from channels.whatsapp import WhatsAppChannel
 from gateway import metrics
-from gateway.auth import FileLinks, Tokens, load_secret, new_id
+from gateway.auth import FileLinks, Passwords, Tokens, load_secret, new_id
 from gateway.cluster.lease import Leadership
 from gateway.cluster.link import ClusterLink
 from gateway.demo import DEMO_ADMIN, DEMO_AGENT, seed_demo, seed_demo_bot
@@ -48,22 +49,28 @@ from gateway.services.attachments import Attachments
 from gateway.services.automations import Announcer
 from gateway.services.bots import BotDesk, handover_words
 from gateway.services.channel_state import ChannelState
+from gateway.services.contact_card import ContactCards
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
 from gateway.services.exclusive import Exclusive
+from gateway.services.history import History
 from gateway.services.integration_keys import ApiKeys, Idempotency
+from gateway.services.live import LiveView
+from gateway.services.notes import Notes
 from gateway.services.notices import AdminNotices
 from gateway.services.notify import Notifier
 from gateway.services.outbound_start import OutboundStart
 from gateway.services.outbox import Outbox
 from gateway.services.presence_sweep import PresenceSweep
+from gateway.services.reports import Reports
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries
 from gateway.services.webhooks import WebhookSender
 from gateway.services.windows import SessionWindows
+from gateway.services.workspace import Workspace
 from gateway.settings import Settings
 from gateway.web import files, pages
 from gateway.web.admin.routes import admin_routes
@@ -71,6 +78,7 @@ from gateway.web.agent_presence import AgentSockets
 from gateway.web.agent_socket import agent_endpoint
 from gateway.web.context import Health, Web
 from gateway.web.errors import gateway_error_handler, http_error_handler
+from gateway.web.guard import RequestGuard
 from gateway.web.hub import Hub
 from gateway.web.limits import Limits
 from gateway.web.login import api_routes
@@ -101,6 +109,7 @@ class Node:
             secret,
             visitor_ttl=settings.visitor_token_ttl,
             agent_ttl=settings.agent_token_ttl,
+            visitor_grace=settings.visitor_token_grace,
         )
         # -- ports ---------------------------------------------------------------------
         self.store = create_store(settings.store_url)
@@ -215,6 +224,7 @@ class Node:
             state=self.channel_state,
             clock=clock,
         )
+        self.passwords = Passwords(settings.password_checks_waiting)
         self.outbound = OutboundStart(
             store=self.store,
             directory=self.directory,
@@ -234,8 +244,19 @@ class Node:
             notifier=self.notifier,
             summaries=self.summaries,
             tokens=self.tokens,
+            passwords=self.passwords,
             attachment_rules=self.attachments.rules,
             clock=clock,
+        )
+        live = LiveView(self.store, self.directory, self.contacts.name, router)
+        self.shell.effects.live = live
+        self.workspace = Workspace(
+            access=self.access,
+            cards=ContactCards(self.store, self.directory, self.contacts, self.access),
+            notes=Notes(self.store, self.directory, self.access, self.notifier, clock),
+            history=History(self.store, self.directory, self.access),
+            reports=Reports(self.store, self.directory),
+            live=live,
         )
         self.sweep = PresenceSweep(self.shell, self.presence, self.directory)
         # -- cluster -------------------------------------------------------------------
@@ -304,6 +325,7 @@ class Node:
             desk=self.desk,
             outbound=self.outbound,
             agents=self.agents,
+            workspace=self.workspace,
             hub=self.hub,
             agent_sockets=self.agent_sockets,
             limits=self.limits,
@@ -324,6 +346,7 @@ class Node:
         await self.attachments.start()
         await self.directory.load()
         await self.presence.start()
+        await self.agents.restore_statuses()
         await self.hub.start()
         if self.link is not None:
             await self.link.start()
@@ -350,6 +373,7 @@ class Node:
         await self.attachments.stop()
         await self.blobs.close()
         await self.store.close()
+        self.passwords.close()
         if self.redis is not None:
             await self.redis.aclose()
 
@@ -363,6 +387,7 @@ class Node:
     async def _close_deactivated_agents(self) -> None:
         active = {a.id for a in self.directory.agents.values() if a.active}
         self.agent_sockets.close_deactivated(active)
+        await self.agent_sockets.close_revoked()
 
     def routes(self) -> list[BaseRoute]:
         home = "/demo" if self.settings.demo else "/console"
@@ -433,6 +458,16 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=node.routes(),
+        middleware=[
+            Middleware(
+                RequestGuard,
+                settings=settings,
+                upload_bytes=max(
+                    (r.max_file_bytes for r in node.attachments.rules.values() if r.limits),
+                    default=0,
+                ),
+            )
+        ],
         lifespan=lifespan,
         exception_handlers={GatewayError: gateway_error_handler, HTTPException: http_error_handler},
     )

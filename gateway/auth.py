@@ -13,26 +13,31 @@ Passwords are hashed with Argon2id (argon2-cffi). See docs/security.md.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
+import os
 import secrets
+import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from gateway.errors import TokenExpired, TokenInvalid
+from gateway.errors import TokenExpired, TokenInvalid, Unavailable
 from gateway.settings import Settings
 
 ALGORITHM = "HS256"
-# A visitor keeps their identity across page loads by presenting an old token to the
-# bootstrap; past this age (seconds since it was first issued) they start afresh.
-VISITOR_MEMORY = 30 * 24 * 3600
+T = TypeVar("T")
 
 
 class Identity(msgspec.Struct, frozen=True):
@@ -101,9 +106,15 @@ def load_secret(settings: Settings) -> bytes:
 class Tokens:
     """Issues and verifies tokens. Verification raises TokenExpired or TokenInvalid."""
 
-    def __init__(self, secret: bytes, *, visitor_ttl: float, agent_ttl: float) -> None:
+    def __init__(
+        self, secret: bytes, *, visitor_ttl: float, agent_ttl: float, visitor_grace: float = 0.0
+    ) -> None:
         self._secret = secret
         self.visitor_ttl = visitor_ttl
+        # A visitor keeps their visitor id across page loads by presenting their last
+        # token to the bootstrap, up to this long after it expired (a reload after a
+        # short absence); a token older than that buys nothing.
+        self.visitor_grace = visitor_grace
         self.agent_ttl = agent_ttl
 
     def _encode(self, typ: str, claims: dict[str, Any]) -> str:
@@ -167,13 +178,13 @@ class Tokens:
     def remembered_visitor(
         self, token: str, touchpoint_id: str, now: float
     ) -> VisitorClaims | None:
-        """The visitor an earlier (possibly expired) token of this touchpoint names, if it
-        is authentic and not too old; None otherwise."""
+        """The visitor an earlier token of this touchpoint names, if it is authentic and
+        expired at most ``visitor_grace`` seconds ago; None otherwise."""
         try:
             claims = self.verify_visitor(token, verify_exp=False)
         except TokenInvalid:
             return None
-        if claims.tp != touchpoint_id or now - claims.first > VISITOR_MEMORY:
+        if claims.tp != touchpoint_id or now > claims.exp + self.visitor_grace:
             return None
         return claims
 
@@ -244,6 +255,54 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+class Passwords:
+    """Argon2 off the event loop: each hash or check runs in one worker thread of its own
+    (argon2-cffi releases the GIL), one at a time, so a login costs the other clients no
+    event-loop time. The thread runs at a lower CPU priority (nice +10 on Linux, inherited
+    by the threads Argon2 starts for its four lanes): when the cores are busy, the event
+    loop gets them first and a flood of logins slows the logins, not the conversations. At
+    most ``waiting`` checks may wait; more are refused with Unavailable (503, retryable)
+    rather than queued without bound. A caller that goes away does not free its place
+    before its check has run."""
+
+    def __init__(self, waiting: int) -> None:
+        self._worker = ThreadPoolExecutor(
+            1, thread_name_prefix="passwords", initializer=_lower_priority
+        )
+        self._max_waiting = waiting
+        self.waiting = 0
+
+    async def verify(self, stored_hash: str, password: str) -> bool:
+        return await self._run(verify_password, stored_hash, password)
+
+    async def hash(self, password: str) -> str:
+        return await self._run(hash_password, password)
+
+    async def _run(self, fn: Callable[..., T], *args: str) -> T:
+        if self.waiting >= self._max_waiting:
+            raise Unavailable("too many logins at once; try again shortly", code="busy")
+        self.waiting += 1
+        done = asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+        done.add_done_callback(self._finished)
+        return await asyncio.shield(done)
+
+    def _finished(self, _: object) -> None:
+        self.waiting -= 1
+
+    def close(self) -> None:
+        """Let the worker thread end once the checks under way are done."""
+        self._worker.shutdown(wait=False)
+
+
+PASSWORD_NICE = 10
+
+
+def _lower_priority() -> None:
+    if sys.platform == "linux":  # per thread there; elsewhere it would renice the process
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PASSWORD_NICE)
 
 
 def now() -> float:

@@ -14,8 +14,9 @@ from gateway.settings import Settings
 
 
 def build_server(app: Starlette, settings: Settings) -> uvicorn.Server:
-    """The uvicorn server ``gateway serve`` runs: the gateway's limits, no compression,
-    pings, and a drain that starts when SIGTERM arrives."""
+    """The uvicorn server ``gateway serve`` runs: the gateway's limits (frame size, and
+    the connection limits of gateway/web/transport.py), no compression, pings, and a
+    drain that starts when SIGTERM arrives."""
 
     class DrainingServer(uvicorn.Server):
         """Marks the node as draining the moment SIGTERM arrives, before uvicorn stops
@@ -25,8 +26,13 @@ def build_server(app: Starlette, settings: Settings) -> uvicorn.Server:
             app.state.web.health.begin_drain()
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
+    from gateway.web.transport import protocols
+
+    http, ws = protocols(settings)
     config = uvicorn.Config(
         app,
+        http=http,
+        ws=ws,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

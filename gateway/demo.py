@@ -1,4 +1,6 @@
-"""Demo data for ``./scripts/serve``: created once, when the demo agent does not exist.
+"""Demo data for ``./scripts/serve`` (``GATEWAY_DEMO=1``): created once, when neither demo
+account exists, and never over a record that exists: an operator who changed the demo
+admin's password, or deleted the demo agent, keeps what they did.
 
 The chat channel's two demo touchpoints (channels/chat/demo.py), the messaging
 channels' touchpoints when the provider emulators run (channels/phone), one queue, a
@@ -47,10 +49,13 @@ async def seed_demo(
     reload: Callable[[], Awaitable[None]],
     now: float,
 ) -> bool:
-    """Create the demo data unless it is there already (True if created); either way,
-    keep the demo touchpoints' domains on the port the gateway serves on now."""
+    """Create the demo data when no demo account exists (True if created), leaving every
+    existing record as it is; otherwise create nothing, and keep the demo touchpoints'
+    domains, where they exist, on the port the gateway serves on now."""
     port = demo_port(settings)
-    if any(a.id == "ag_demo" for a in await store.list_agents()):
+    agents = await store.list_agents()
+    demo_ids, demo_emails = {"ag_demo", "ag_admin"}, {DEMO_AGENT[0], DEMO_ADMIN[0]}
+    if any(a.id in demo_ids or a.email.lower() in demo_emails for a in agents):
         changed = False
         if DEMO_TOUCHPOINT_ID not in directory.touchpoints:
             # a demo database from before the email channel
@@ -76,16 +81,23 @@ async def seed_demo(
         if changed:
             await reload()
         return False
-    await store.put_queue(Queue(id="q_support", name="Support"))
-    await store.put_disposition_set(
-        DispositionSet(
-            id="ds_default", name="Default", dispositions=["Resolved", "Follow-up", "Spam"]
+    if not any(q.id == "q_support" for q in await store.list_queues()):
+        await store.put_queue(Queue(id="q_support", name="Support"))
+    if not any(d.id == "ds_default" for d in await store.list_disposition_sets()):
+        await store.put_disposition_set(
+            DispositionSet(
+                id="ds_default", name="Default", dispositions=["Resolved", "Follow-up", "Spam"]
+            )
         )
-    )
-    await store.put_settings(GlobalSettings(disposition_set_id="ds_default"))
-    for tp in [*demo_touchpoints(port, now), *phone.demo_touchpoints(settings, now)]:
-        await store.put_touchpoint(tp)
-    await store.put_touchpoint(demo_touchpoint(now))
+        await store.put_settings(GlobalSettings(disposition_set_id="ds_default"))
+    existing = {tp.id for tp in await store.list_touchpoints()}
+    for tp in [
+        *demo_touchpoints(port, now),
+        *phone.demo_touchpoints(settings, now),
+        demo_touchpoint(now),
+    ]:
+        if tp.id not in existing:
+            await store.put_touchpoint(tp)
     await store.put_agent(
         Agent(
             id="ag_demo",

@@ -14,7 +14,7 @@ router has its own root, ``routing.errors.RoutingError``, translated into
     ├── ProtocolError        a frame or body the client should not 400   4000
     │   ├── InvalidInput     fields that fail validation (named)   422   4000
     │   ├── FrameTooLarge    over the size limit                   413   1009
-    │   ├── BodyTooLarge     an HTTP body over the size limit      413   1009
+    │   ├── BodyTooLarge     an HTTP body over its limit           413   1009
     │   └── UnsupportedVersion  a protocol version we do not speak 400   4006
     ├── AuthError            who you are could not be established  401   4001
     │   ├── TokenExpired     the token's lifetime is over          401   4002
@@ -236,6 +236,33 @@ class InUse(Conflict):
 
     def details(self) -> dict[str, object]:
         return {"used_by": self.used_by}
+
+
+class DuplicateRecord(Conflict):
+    """The store refused a duplicate (its text, naming tables and values, is for logs)."""
+
+    public = False
+    generic = "this already exists"
+
+
+class MissingReference(NotFound):
+    """The store refused a reference to a record that does not exist."""
+
+    public = False
+    generic = "a record this refers to does not exist"
+
+
+class ContactExists(Conflict):
+    """Another saved contact has this email or phone: merge into it instead."""
+
+    code = "contact_exists"
+
+    def __init__(self, message: str, contact_id: str) -> None:
+        super().__init__(message)
+        self.contact_id = contact_id
+
+    def details(self) -> dict[str, object]:
+        return {"contact_id": self.contact_id}
 
 
 class ActionRefused(GatewayError):

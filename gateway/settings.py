@@ -39,14 +39,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     redis_url: str = ""
     secret_key: str = ""
     data_dir: str = "data"
-    demo: bool = True
+    demo: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     public_url: str = ""
     visitor_token_ttl: PositiveInt = 900
+    visitor_token_grace: RateLimit = 900
     agent_token_ttl: PositiveInt = 43200
     max_frame_bytes: PositiveInt = 16384
     max_message_chars: PositiveInt = 4000
     send_queue_size: PositiveInt = 256
+    send_queue_bytes: PositiveInt = 4 * 1024 * 1024
+    write_timeout: Positive = 20.0
+    request_timeout: Positive = 15.0
+    min_body_bytes_per_second: PositiveInt = 8 * 1024
+    max_connections_per_ip: RateLimit = 100
+    max_header_bytes: PositiveInt = 16384
+    max_headers: PositiveInt = 100
+    max_body_bytes: PositiveInt = 1024 * 1024
+    max_public_body_bytes: PositiveInt = 64 * 1024
+    max_webhook_body_bytes: PositiveInt = 3 * 1024 * 1024
     ping_interval: Positive = 20.0
     ping_timeout: Positive = 20.0
     offer_timeout: Positive = 30.0
@@ -59,6 +70,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     connections_per_ip_per_hour: RateLimit = 1000
     conversations_per_ip_per_hour: RateLimit = 30
     conversations_per_touchpoint_per_hour: RateLimit = 1000
+    logins_per_ip_per_minute: RateLimit = 10
+    login_failures_per_account_per_hour: RateLimit = 20
+    password_checks_waiting: PositiveInt = 32
     trusted_proxies: str = ""
     delivery_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=50)] = 8
     delivery_retry_base: Positive = 2.0

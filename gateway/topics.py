@@ -3,6 +3,8 @@
 * ``a:<agent id>`` every socket of one agent (their console tabs, on any node);
 * ``c:<channel>:<address>`` the contact side of a channel that holds sockets of its
   own (chat: every tab of one visitor);
+* ``w:<conversation id>`` the messages of one conversation, for the consoles of
+  supervisors monitoring it (gateway/services/notify.py);
 * ``gw:...`` the nodes' own traffic (router forwarding, the router log, replies),
   never delivered to a socket.
 """
@@ -14,6 +16,7 @@ from typing import Final, Literal
 AGENT: Final = "a:"
 CONTACT: Final = "c:"
 CLUSTER: Final = "gw:"
+WATCH: Final = "w:"
 # The router leader's inbox (forwarded events, snapshot requests) and its log.
 ROUTER: Final = "gw:router"
 LOG: Final = "gw:log"
@@ -29,13 +32,17 @@ def contact(channel: str, address: str) -> str:
     return f"{CONTACT}{channel}:{address}"
 
 
+def watch(conversation_id: str) -> str:
+    return WATCH + conversation_id
+
+
 def node(node_id: str) -> str:
     """A node's own inbox (replies to its requests)."""
     return f"{CLUSTER}node:{node_id}"
 
 
 def kind(topic: str) -> Kind:
-    if topic.startswith(AGENT):
+    if topic.startswith((AGENT, WATCH)):  # a monitor is an agent's socket
         return "agent"
     if topic.startswith(CLUSTER):
         return "cluster"

@@ -335,6 +335,14 @@ class Router:
             return c.dedicated_agent == agent_id
         return not a.queue_set.isdisjoint(c.queue_ids)
 
+    def queue_depth(self, queue_id: str) -> tuple[int, float | None]:
+        """How many unassigned conversations (waiting or ringing) a queue holds, and the
+        earliest arrival among them (None when it holds none)."""
+        q = self._queues.get(queue_id)
+        if q is None or not q.inbox:
+            return 0, None
+        return len(q.inbox), min(k[1] for k in q.inbox)
+
     def next_deadline(self) -> float | None:
         """When the gateway should next send Tick: the earliest offer expiry, cooldown
         end or bot deadline (possibly one already resolved: an early Tick is harmless)."""

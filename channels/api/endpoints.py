@@ -26,6 +26,7 @@ from gateway.auth import Identity
 from gateway.errors import Conflict, InvalidInput, NotFound
 from gateway.model.inbound import InboundMessage
 from gateway.model.records import Conversation, Message
+from gateway.model.text import clean_name
 from gateway.services.event_views import message_view
 from gateway.web.admin.http import json_response
 from gateway.web.files import UploadOut, UploadQuery, declared_size, uploaded
@@ -80,12 +81,15 @@ async def start(ctx: ApiCtx) -> Response:
         raise InvalidInput([("agent_id", f"unknown agent {body.agent_id}")])
     contact = body.contact
     address = body.interaction_id or contact.email.lower()
-    fields = {**body.fields, "name": contact.name, "email": contact.email, "phone": contact.phone}
+    # shown to agents as typed text: one line, no control or bidi formatting characters
+    name = clean_name(contact.name)
+    fields = {**body.fields, "name": name, "email": contact.email, "phone": contact.phone}
+    fields = {k: clean_name(v) for k, v in fields.items()}
     conv, _ = await core.conversations.start(
         ctx.touchpoint.id,
         address,
         {k: v for k, v in fields.items() if v},
-        identity=Identity(email=contact.email, phone=contact.phone, name=contact.name),
+        identity=Identity(email=contact.email, phone=contact.phone, name=name),
         subject=body.subject,
         direction=body.direction,
         agent_id=body.agent_id,

@@ -6,7 +6,9 @@ with nothing stored on any refusal:
 
 1. the path's touchpoint must be an integration touchpoint (404 otherwise);
 2. ``Authorization: Bearer gk_...`` must be a live API key of that touchpoint (401 for
-   none, an unknown or a revoked key; 403 for a key of another touchpoint);
+   none, an unknown or a revoked key; 403 for a key of another touchpoint); an address
+   that presented GATEWAY_LOGINS_PER_IP_PER_MINUTE bad keys in the last minute gets 429
+   before its key is looked up;
 3. the touchpoint must be active (403);
 4. the body must fit GATEWAY_API_MAX_BODY_BYTES (413, read no further);
 5. a ``Gateway-Signature`` (required when the touchpoint's ``require_signed_requests``
@@ -160,7 +162,14 @@ def integration_route(ep: Endpoint, core: Core) -> Route:
         tp = core.directory.touchpoints.get(tp_id)
         if tp is None or tp.channel != "api":
             raise NotFound("no such integration touchpoint")
-        key = await core.api_keys.authenticate(tp_id, _bearer(request))
+        # bad keys are limited per address like logins (docs/security.md, "Limits")
+        ip = core.limits.ip(request)
+        await core.limits.admit_api_key(ip)
+        try:
+            key = await core.api_keys.authenticate(tp_id, _bearer(request))
+        except AuthError:
+            await core.limits.api_key_failed(ip)
+            raise
         if not tp.active:
             raise Forbidden("this touchpoint is not active")
         ctx = ApiCtx(request, core, tp, key)

@@ -12,6 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from gateway.errors import InvalidInput
 from gateway.model.records import FormField
+from gateway.model.text import clean_name
 
 
 class FieldError(InvalidInput):
@@ -32,7 +33,7 @@ def validate_fields(form: list[FormField], fields: dict[str, str]) -> dict[str, 
             raise FieldError(name, "not a field of this form")
     clean: dict[str, str] = {}
     for f in form:
-        value = fields.get(f.name, "").strip()
+        value = clean_name(fields.get(f.name, ""))
         if not value:
             if f.required:
                 raise FieldError(f.name, f"{f.label} is required")

@@ -129,7 +129,15 @@ async def demo(request: Request) -> Response:
         .replace("{{SNIPPET}}", html.escape(snippet.replace("&amp;", "&")))
         .replace("{{LOADER}}", loader)
     )
-    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+    # A shop of its own, so its own policy: it loads the widget (from this host or the
+    # other demo host name) and is framed by nobody.
+    return HTMLResponse(
+        page,
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": "frame-ancestors 'none'; base-uri 'none'",
+        },
+    )
 
 
 DEMO_HOME = """<h1>Demo shop</h1>

@@ -106,6 +106,7 @@ class VisitorSession:
                 fields,
                 identity=self.claims.identity,
                 admit=self.admit,
+                page=_same_site_page(frame.page, self.claims.page),
             )
             # Every tab of this visitor learns of it.
             started = p.Started(conversation_id=conv.id, visitor_name=contact.display_name)
@@ -226,7 +227,13 @@ class VisitorSockets:
                 raise OriginRefused(allowed.reason)
             visitor_id = claims.vid
             topic = visitor_topic(claims.vid)
-            conn = Connection(topic, ws.send_text, ws.close, settings.send_queue_size)
+            conn = Connection(
+                topic,
+                ws.send_text,
+                ws.close,
+                settings.send_queue_size,
+                settings.send_queue_bytes,
+            )
             conn.touchpoint_id = claims.tp
             limits = core.limits
             ip = limits.ip(ws)
@@ -254,3 +261,9 @@ class VisitorSockets:
                         await core.presence.disconnected("contact", f"chat:{visitor_id}")
                 if conn.close_code is not None:
                     await close(ws, conn.close_code, "")
+
+
+def _same_site_page(page: str, origin: str) -> str:
+    """The page the widget says the visitor is on, kept only when it is on the origin the
+    session token is bound to (a tampered widget cannot show the agent another site)."""
+    return page if page == origin or page.startswith(origin + "/") else ""

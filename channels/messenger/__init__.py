@@ -108,7 +108,7 @@ class MessengerChannel(ChannelAdapter):
 
     async def events(self, request: Request) -> Response:
         tp = touchpoint_of(self.core.directory, request, "messenger")
-        body = await read_body(request)
+        body = await read_body(request, self.core.settings)
         check_signature(
             str(tp.settings.get("app_secret", "")),
             body,

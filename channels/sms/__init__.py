@@ -112,7 +112,7 @@ class SmsChannel(ChannelAdapter):
     # -- inbound ---------------------------------------------------------------------------
     async def _verified(self, request: Request) -> tuple[Touchpoint, dict[str, str]]:
         tp = touchpoint_of(self.core.directory, request, "sms")
-        body = await read_body(request)
+        body = await read_body(request, self.core.settings)
         url = signed_url(self.core.settings, request)
         signature = request.headers.get("x-twilio-signature", "")
         return tp, self._provider(tp).verify(tp, url, body, signature)

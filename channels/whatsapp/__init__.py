@@ -96,7 +96,7 @@ class WhatsAppChannel(ChannelAdapter):
 
     async def events(self, request: Request) -> Response:
         tp = touchpoint_of(self.core.directory, request, "whatsapp")
-        body = await read_body(request)
+        body = await read_body(request, self.core.settings)
         check_signature(
             str(tp.settings.get("app_secret", "")),
             body,

@@ -152,6 +152,10 @@ class Contact(msgspec.Struct, kw_only=True, frozen=True):
     email: str = ""
     phone: str = ""
     created_at: float = 0.0
+    # Confirmed: matched by a signed identity or saved by an agent from the contact card.
+    # A contact made for an address that wrote is not, and a form never makes one so
+    # (what a form says stays on the conversation, in ``fields``).
+    saved: bool = False
 
     @property
     def display_name(self) -> str:
@@ -186,6 +190,9 @@ class Conversation(msgspec.Struct, kw_only=True, frozen=True):
     acceptance: Literal["manual", "auto"] = "manual"
     dedicated: bool = False
     fields: dict[str, str] = {}
+    # the page the contact was on when the conversation started (chat), as the widget
+    # reported it: information for the agent, never a basis for any decision
+    page: str = ""
     created_at: float = 0.0
     # original arrival, kept through send-to-inbox so it keeps its place
     arrived_at: float = 0.0
@@ -270,6 +277,32 @@ class Message(msgspec.Struct, kw_only=True, frozen=True):
     attachments: tuple[AttachmentRef, ...] = ()
     # the provider's id for the outbound message (maps its status callbacks back)
     provider_id: str = ""
+
+
+class Template(msgspec.Struct, kw_only=True, frozen=True):
+    """A pre-written reply in a collection ("Sales", "Support"). ``content`` holds the
+    text by channel name, with ``"default"`` for every channel without its own; texts
+    may use variables (gateway/services/templates.py, VARIABLES)."""
+
+    id: str
+    collection: str
+    name: str
+    content: dict[str, str] = {}
+    created_at: float = 0.0
+
+
+class ConversationNote(msgspec.Struct, kw_only=True, frozen=True):
+    """An agent's note on a conversation: kept apart from its messages, so no path that
+    delivers messages to a contact can ever carry it."""
+
+    id: str
+    conversation_id: str
+    agent_id: str
+    body: str
+    created_at: float
+
+
+AgentChosenStatus = Literal["available", "away"]
 
 
 # What an admin notice is about (gateway/services/notices.py).

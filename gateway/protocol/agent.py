@@ -30,6 +30,14 @@ from gateway.protocol.frames import (
 from gateway.protocol.visitor import (
     Hello,
 )
+from gateway.protocol.workspace import (
+    AddNote,
+    LiveSnapshot,
+    LiveUpdate,
+    Monitor,
+    NoteOut,
+    WatchLive,
+)
 
 # ----------------------------------------------------------------------------------
 # Agent endpoint: /ws/agent
@@ -59,6 +67,8 @@ class Transfer(AgentAction, tag="transfer"):
 
     to_agent_id: str = ""
     to_queue_id: str = ""
+    # for the receiving agent: kept as a note of the conversation, never sent to the contact
+    note: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
 class SendToInbox(AgentAction, tag="send_to_inbox"):
@@ -118,6 +128,9 @@ AgentIn = (
     | AgentTyping
     | AgentRead
     | AgentHistory
+    | AddNote
+    | WatchLive
+    | Monitor
     | Links
 )
 
@@ -209,6 +222,8 @@ class Snapshot(Frame, tag="snapshot"):
     priority_display: str
     dispositions: list[str]
     channels: dict[str, ChannelInfo] = {}
+    # touchpoint id -> name (for the console's filters)
+    touchpoints: dict[str, str] = {}
 
 
 class ConversationUpdate(Frame, tag="conversation"):
@@ -286,5 +301,8 @@ AgentOut = (
     | Ok
     | Error
     | TokenRenewed
+    | NoteOut
+    | LiveSnapshot
+    | LiveUpdate
     | LinksOut
 )

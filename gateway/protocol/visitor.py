@@ -49,6 +49,8 @@ class Start(Frame, tag="start"):
     fields: dict[
         Annotated[str, msgspec.Meta(max_length=64)], Annotated[str, msgspec.Meta(max_length=1000)]
     ] = {}
+    # the page the visitor is on, shown to the agent on the contact card
+    page: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
 class Send(Frame, tag="send"):

@@ -11,6 +11,15 @@
 * Who is **shown** a waiting conversation in their Inbox: the online members of its
   queues (only its agent, for a dedicated one), and every online supervisor and admin.
 * A **contact** reaches only their own conversations on the touchpoint they came by.
+* The **contact card** of a conversation is for whoever reads it; saving or merging
+  the contact is for its owner and for supervisors and admins. **Notes** are written by
+  the owner (or a supervisor or admin) and read by whoever reads the conversation; they
+  never reach the contact.
+* **History** (closed conversations): an agent searches and reads the ones they had
+  last; supervisors and admins every one.
+* The **live view** of every ongoing conversation, agent and queue, **monitoring** a
+  conversation read-only and **transferring** any assigned one are for supervisors and
+  admins.
 """
 
 from __future__ import annotations
@@ -91,3 +100,53 @@ class AccessPolicy:
         if conv.address != address or conv.touchpoint_id != touchpoint_id:
             raise NotFound("no such conversation")
         return conv
+
+    # -- the agent's workspace -----------------------------------------------------------
+    def edits_contact(self, agent: Agent, conv: Conversation) -> bool:
+        return conv.owner_agent_id == agent.id or agent.supervises
+
+    def check_edits_contact(self, agent: Agent, conv: Conversation) -> None:
+        if not self.edits_contact(agent, conv):
+            raise Forbidden("only the conversation's agent may save or merge its contact")
+
+    def check_writes_notes(self, agent: Agent, conv: Conversation) -> None:
+        if not (conv.owner_agent_id == agent.id or agent.supervises):
+            raise Forbidden("only the conversation's agent may add notes to it")
+
+    @staticmethod
+    def history_scope(agent: Agent) -> str | None:
+        """The agent whose closed conversations this agent may search (None: all)."""
+        return None if agent.supervises else agent.id
+
+    @staticmethod
+    def watches_live(agent: Agent) -> bool:
+        return agent.supervises
+
+    def check_watches_live(self, agent: Agent) -> None:
+        if not self.watches_live(agent):
+            raise Forbidden("the live view is for supervisors and admins")
+
+    def monitors(self, agent: Agent, conv: Conversation) -> bool:
+        """Follow a conversation's messages as they come, read-only."""
+        return agent.supervises and conv.state != "closed"
+
+    def check_monitors(self, agent: Agent, conv: Conversation) -> None:
+        if not self.monitors(agent, conv):
+            raise Forbidden("monitoring is for supervisors and admins, on open conversations")
+
+    def live_watchers(self) -> set[str]:
+        """Who is told of changes to the live view: online supervisors and admins."""
+        router = self._router()
+        out = set()
+        for agent_id, agent in self._dir.agents.items():
+            view = router.agent(agent_id)
+            if agent.supervises and agent.active and view is not None and view.status != "offline":
+                out.add(agent_id)
+        return out
+
+    def reads_via(self, agent: Agent, conv: Conversation, via: Conversation) -> bool:
+        """From the contact card of ``via``: the contact's other conversations (FAQ 26)
+        are for whoever reads ``via``."""
+        return (
+            conv.contact_id == via.contact_id and self.sees(agent, via) and self.reads(agent, via)
+        )

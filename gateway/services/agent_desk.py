@@ -16,6 +16,7 @@ from gateway import protocol as p
 from gateway.errors import FileRefused, InvalidInput, NotFound, ProtocolError
 from gateway.model.channel_state import Content
 from gateway.model.records import Agent, Attachment, Conversation
+from gateway.model.text import clean_text
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
 from gateway.services.attachments import Attachments, agent_reader
@@ -108,7 +109,7 @@ class AgentDesk:
             sender="agent",
             sender_id=agent.id,
             client_msg_id=client_msg_id,
-            body=body,
+            body=clean_text(body),
             now=now,
             attachments=attachments,
             delivery="pending" if tracked else "",

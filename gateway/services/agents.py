@@ -15,8 +15,8 @@ import msgspec
 
 import routing as r
 from gateway import protocol as p
-from gateway.auth import AgentClaims, Tokens, hash_password, new_id, verify_password
-from gateway.errors import AuthError, NotFound, RouterUnavailable, TokenInvalid
+from gateway.auth import AgentClaims, Passwords, Tokens, hash_password, new_id
+from gateway.errors import AuthError, GatewayError, NotFound, RouterUnavailable, TokenInvalid
 from gateway.model.attachment_rules import AttachmentRule
 from gateway.model.channels import CHANNELS
 from gateway.model.records import Agent, AgentSession
@@ -42,6 +42,17 @@ CHANNEL_INFO: dict[str, p.ChannelInfo] = {
 }
 
 
+class RosterEntry(msgspec.Struct, kw_only=True):
+    """An agent as a transfer dialog shows them."""
+
+    agent_id: str
+    name: str
+    status: str
+    # capacity points left (an agent is offered or given work only if it fits)
+    capacity_left: int
+    queue_ids: list[str]
+
+
 class AgentService:
     def __init__(
         self,
@@ -54,9 +65,11 @@ class AgentService:
         notifier: Notifier,
         summaries: Summaries,
         tokens: Tokens,
+        passwords: Passwords,
         attachment_rules: dict[str, AttachmentRule],
         clock: Callable[[], float],
     ) -> None:
+        self.passwords = passwords
         self._store = store
         self._dir = directory
         self._shell = shell
@@ -83,7 +96,7 @@ class AgentService:
         except NotFound:
             agent = None
         # Hash anyway when the agent is unknown, so timing does not tell who exists.
-        ok = verify_password(agent.password_hash if agent else _DUMMY_HASH, password)
+        ok = await self.passwords.verify(agent.password_hash if agent else _DUMMY_HASH, password)
         if agent is None or not ok or not agent.active or not agent.password_hash:
             raise AuthError("wrong email or password", code="bad_credentials")
         now = self._clock()
@@ -99,6 +112,23 @@ class AgentService:
 
     async def logout(self, session_id: str) -> None:
         await self._store.revoke_session(session_id)
+
+    async def revoke_all(self, agent_id: str) -> list[str]:
+        """End every login session of the agent (log out everywhere, deactivation, a new
+        password): the ids ended now. The web layer then closes their sockets on every
+        node."""
+        return await self._store.revoke_agent_sessions(agent_id)
+
+    async def session_ended(self, session_id: str) -> bool:
+        """Whether a login session was revoked or is gone. An unreachable store says
+        no: an outage must not log everyone out."""
+        try:
+            session = await self._store.get_session(session_id)
+        except NotFound:
+            return True
+        except GatewayError:
+            return False
+        return session.revoked
 
     async def authenticate(self, token: str) -> tuple[AgentClaims, Agent]:
         """The agent a token belongs to; AuthError otherwise: a bad or expired token, a
@@ -133,15 +163,49 @@ class AgentService:
             await self._shell.apply(r.AgentStatusChanged(agent_id, "offline"))
 
     async def set_status(self, agent_id: str, status: ChosenStatus) -> None:
-        """The status the agent chose; every console tab of theirs is told."""
+        """The status the agent chose, kept in the store (it survives a restart) and in
+        presence (every node reads it there); every console tab of theirs is told."""
+        await self._store.set_agent_status(agent_id, status, self._clock())
         await self._presence.set_status(agent_id, status)
         if await self._presence.is_online("agent", agent_id):
             await self._shell.apply(r.AgentStatusChanged(agent_id, status))
+        await self._notifier.agent(agent_id, self.status_frame(agent_id, status))
+
+    def status_frame(self, agent_id: str, status: str | None = None) -> p.StatusOut:
+        """The agent's status (as the router holds it unless given), load and capacity."""
         view = self._shell.router.agent(agent_id)
-        await self._notifier.agent(
-            agent_id,
-            p.StatusOut(status=status, load=view.load_points if view else 0, capacity=r.CAPACITY),
+        return p.StatusOut(
+            status=status or (view.status if view else "offline"),
+            load=view.load_points if view else 0,
+            capacity=r.CAPACITY,
         )
+
+    async def restore_statuses(self) -> None:
+        """At start: presence learns the statuses agents chose before a restart (those it
+        does not hold already, as Redis may after a restart of this node alone)."""
+        held = await self._presence.statuses()
+        for agent_id, status in (await self._store.agent_statuses()).items():
+            if agent_id not in held:
+                await self._presence.set_status(agent_id, status)
+
+    def roster(self) -> list[RosterEntry]:
+        """Every active agent with their status now, from the router this node reads."""
+        router = self._shell.router
+        out = []
+        for agent in sorted(self._dir.agents.values(), key=lambda a: (a.name, a.id)):
+            if not agent.active:
+                continue
+            view = router.agent(agent.id)
+            out.append(
+                RosterEntry(
+                    agent_id=agent.id,
+                    name=agent.name,
+                    status=view.status if view else "offline",
+                    capacity_left=view.capacity_left if view else 0,
+                    queue_ids=list(agent.queue_ids),
+                )
+            )
+        return out
 
     def is_offline(self, agent_id: str) -> bool:
         view = self._shell.router.agent(agent_id)
@@ -168,6 +232,11 @@ class AgentService:
             for cid in assigned_ids
         ]
         av = router.agent(agent.id)
+        # The snapshot is drawn before the agent comes online (gateway/web/agent_socket.py):
+        # it shows the status they are about to have, the one they chose last.
+        status = av.status if av and av.status != "offline" else None
+        if status is None:
+            status = (await self._presence.statuses()).get(agent.id, "available")
         d = self._dir
         return p.Snapshot(
             v=p.VERSION,
@@ -175,7 +244,7 @@ class AgentService:
                 agent_id=agent.id,
                 name=agent.name,
                 role=agent.role,
-                status=av.status if av else "offline",
+                status=status,
                 queue_ids=list(agent.queue_ids),
                 load=av.load_points if av else 0,
                 capacity=r.CAPACITY,
@@ -188,4 +257,5 @@ class AgentService:
             priority_display=d.settings.priority_display,
             dispositions=d.dispositions(),
             channels=self._channels,
+            touchpoints={t.id: t.name for t in d.touchpoints.values()},
         )

@@ -17,12 +17,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
+import msgspec
+
 import routing as r
 from gateway import metrics
 from gateway import protocol as p
 from gateway.errors import ActionRefused, Conflict
 from gateway.model.integrations import TranscriptLine, bot_target
 from gateway.model.records import Conversation, Message
+from gateway.model.text import clean_name, clean_text
 from gateway.ports.store.base import Store
 from gateway.services.automations import Announcer
 from gateway.services.deliveries import Deliveries
@@ -95,7 +98,7 @@ class BotDesk:
             sender="system",
             sender_id=bot_target(bot_id),
             client_msg_id=client_msg_id,
-            body=body,
+            body=clean_text(body),
             now=now,
             delivery="pending" if tracked else "",
             announce=announce,
@@ -114,7 +117,11 @@ class BotDesk:
 
     async def add_context(self, conv: Conversation, lines: list[TranscriptLine]) -> None:
         """What was said before the gateway saw the conversation (an external bot's
-        transcript), kept for the agent as context."""
+        transcript), kept for the agent as context, its text cleaned as a message's."""
+        lines = [
+            msgspec.structs.replace(line, text=clean_text(line.text), name=clean_name(line.name))
+            for line in lines
+        ]
         if lines:
             await self._store.add_transcript(conv.id, lines, self._clock())
 

@@ -1,8 +1,12 @@
 """Contacts: who is behind a channel address, and their display names.
 
-A contact is created the first time an address writes, or matched by a signed identity
-(the chat widget's "chat user identification", docs/security.md): only a verified email
-or phone ever matches an existing contact, never what someone typed into a form.
+A contact record is made the first time an address writes, anonymous ("Visitor #N",
+or the name the form gave): what a form says about email and phone stays on the
+conversation (``fields``) for the agent to check. A contact is *saved* (confirmed) only
+by a signed identity (the chat widget's "chat user identification", docs/security.md),
+which alone matches an existing contact by email or phone, or by an agent from the
+contact card (gateway/services/contact_card.py), who saves it or merges it into an
+existing one.
 """
 
 from __future__ import annotations
@@ -10,11 +14,24 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from gateway.auth import Identity, new_id
-from gateway.model.channels import ChannelName
+from gateway.errors import ContactExists
+from gateway.model.channels import CHANNELS, ChannelName
 from gateway.model.records import Contact
 from gateway.ports.store.base import Store
 
 NAME_CACHE = 10_000  # contacts whose display name is kept in memory
+
+
+def _proven_by(channel: ChannelName, address: str) -> tuple[str, str]:
+    """What a channel address says of the contact: (email, phone), either may be ""."""
+    kind = CHANNELS[channel].address
+    if kind in ("e164", "phone"):
+        return "", address
+    if kind == "whatsapp_id":
+        return "", f"+{address}"
+    if kind == "email" and "@" in address:
+        return address, ""
+    return "", ""
 
 
 class ContactService:
@@ -68,8 +85,8 @@ class ContactService:
         if identity is not None and (identity.email or identity.phone):
             matched = await self._store.find_contact(email=identity.email, phone=identity.phone)
             if matched is not None:
-                if identity.name and identity.name != matched.name:
-                    matched = await self._update(matched.id, name=identity.name)
+                if (identity.name and identity.name != matched.name) or not matched.saved:
+                    matched = await self._update(matched.id, name=identity.name or None, saved=True)
                 if contact is None or contact.id != matched.id:
                     await self._store.link_address(channel, address, matched.id, now=self._clock())
                 return matched
@@ -79,6 +96,7 @@ class ContactService:
                     name=identity.name or fields.get("name") or None,
                     email=identity.email or None,
                     phone=identity.phone or None,
+                    saved=True,
                 )
             return await self._create(
                 channel,
@@ -86,21 +104,29 @@ class ContactService:
                 name=identity.name or fields.get("name", ""),
                 email=identity.email,
                 phone=identity.phone,
+                saved=True,
             )
         if contact is None:
+            # Never email or phone from a form: the agent confirms them (contact card).
+            # The address itself is the provider's word (an SMS sender, a WhatsApp id,
+            # an email's sender), so it is the contact's phone or email from the start.
+            email, phone = _proven_by(channel, address)
             return await self._create(
-                channel,
-                address,
-                name=fields.get("name", ""),
-                email=fields.get("email", ""),
-                phone=fields.get("phone", ""),
+                channel, address, name=fields.get("name", ""), email=email, phone=phone
             )
         if fields.get("name") and fields["name"] != contact.name:
             return await self._update(contact.id, name=fields["name"])
         return contact
 
     async def _create(
-        self, channel: ChannelName, address: str, *, name: str, email: str, phone: str
+        self,
+        channel: ChannelName,
+        address: str,
+        *,
+        name: str,
+        email: str = "",
+        phone: str = "",
+        saved: bool = False,
     ) -> Contact:
         return await self._store.create_contact(
             new_id("ct"),
@@ -109,6 +135,7 @@ class ContactService:
             phone=phone,
             now=self._clock(),
             address=(channel, address),
+            saved=saved,
         )
 
     async def _update(
@@ -118,6 +145,30 @@ class ContactService:
         name: str | None = None,
         email: str | None = None,
         phone: str | None = None,
+        saved: bool | None = None,
     ) -> Contact:
         self.forget(contact_id)
-        return await self._store.update_contact(contact_id, name=name, email=email, phone=phone)
+        return await self._store.update_contact(
+            contact_id, name=name, email=email, phone=phone, saved=saved
+        )
+
+    async def save(self, contact_id: str, *, name: str, email: str, phone: str) -> Contact:
+        """An agent confirmed these details: the contact is saved. Conflict when another
+        saved contact has this email or phone (merge into it instead)."""
+        for found in (
+            await self._store.find_contact(email=email) if email else None,
+            await self._store.find_contact(phone=phone) if phone else None,
+        ):
+            if found is not None and found.id != contact_id and found.saved:
+                what = "email" if email and found.email.lower() == email.lower() else "phone"
+                raise ContactExists(
+                    f"{found.display_name} already has this {what}: merge into that contact",
+                    found.id,
+                )
+        return await self._update(contact_id, name=name, email=email, phone=phone, saved=True)
+
+    async def merge(self, source_id: str, into_id: str) -> Contact:
+        """The source contact is the same person as ``into_id``: one contact remains."""
+        self.forget(source_id)
+        self.forget(into_id)
+        return await self._store.merge_contacts(source_id, into_id)

@@ -29,6 +29,7 @@ from gateway.model.records import (
     ConversationDirection,
     Message,
 )
+from gateway.model.text import clean_name, clean_text
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
 from gateway.services.attachments import Attachments, contact_reader
@@ -142,12 +143,14 @@ class ConversationService:
         subject: str = "",
         direction: ConversationDirection = "inbound",
         agent_id: str | None = None,
+        page: str = "",
     ) -> tuple[Conversation, Contact]:
         """Start a conversation for the contact at ``address``, or return the open one.
         ``fields`` are validated by the channel (chat: the pre-conversation form);
         ``identity`` is a verified signed identity, the only way to match an existing
-        contact by email or phone; ``admit`` raises RateLimited when a new conversation
-        is over the limits, and runs only when one is created.
+        contact by email or phone; ``page`` the page the contact is on, if the channel
+        knows it (shown to the agent, nothing more); ``admit`` raises RateLimited when a
+        new conversation is over the limits, and runs only when one is created.
 
         ``direction="outbound"``: the company's side starts it (an agent, or a third
         party through the integration API), on a touchpoint whose direction allows it,
@@ -182,6 +185,7 @@ class ConversationService:
                 state="new",
                 queue_ids=list(tp.queue_ids),
                 fields=dict(fields),
+                page=page,
                 created_at=now,
                 arrived_at=now,
                 subject=subject,
@@ -230,7 +234,9 @@ class ConversationService:
         tp = self._dir.touchpoints.get(msg.touchpoint_id)
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint does not accept messages")
-        fields = {k: v for k, v in msg.fields.items() if v}
+        # What a provider says about the contact is shown as typed text: one line, without
+        # control or bidi formatting characters (docs/security.md, "Text shown to people").
+        fields = {k: clean_name(v) for k, v in msg.fields.items() if clean_name(v)}
         # One message of a contact at a time: concurrent webhooks start one conversation
         # and keep their order.
         async with self.one_at_a_time(tp.id, msg.address):
@@ -292,16 +298,17 @@ class ConversationService:
         *,
         address: str = "",
     ) -> tuple[Message, bool, Conversation]:
-        """Store a contact's message (with its files), announced to the webhooks that
-        opted in and to the bot holding the conversation. ``address``: the sender's, when
-        a channel threads it into a conversation of another address (email)."""
+        """Store a contact's message (with its files), without control or bidi formatting
+        characters (docs/security.md, "Text shown to people"), announced to the webhooks
+        that opted in and to the bot holding the conversation. ``address``: the sender's,
+        when a channel threads it into a conversation of another address (email)."""
         announce = self._announcer.message(conv, at=now, to_bot=True)
         message, created, after = await self._store.append(
             conv.id,
             sender="contact",
             sender_id=address or conv.address,
             client_msg_id=client_msg_id,
-            body=body,
+            body=clean_text(body),
             now=now,
             attachments=attachments,
             announce=announce,

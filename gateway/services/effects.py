@@ -14,6 +14,7 @@ transaction as the change.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import msgspec
 
 import routing as r
 from gateway import protocol as p
+from gateway.errors import GatewayError
 from gateway.model.channels import CHANNELS
 from gateway.model.integrations import Announcement
 from gateway.model.records import Conversation, GlobalSettings, Message
@@ -31,9 +33,12 @@ from gateway.services.access import AccessPolicy
 from gateway.services.automations import Announcer
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
+from gateway.services.live import LiveView
 from gateway.services.notify import MessageNote, Notifier
 from gateway.services.outbox import Outbox
 from gateway.services.views import Summaries, event_body, frame_for
+
+log = logging.getLogger("gateway.effects")
 
 D = TypeVar("D", bound=r.Decision)
 T = TypeVar("T")
@@ -84,6 +89,7 @@ class Effects:
         self.router = router
         self.announcer = announcer
         self.outbox = outbox
+        self.live: LiveView | None = None  # set by the composition root
 
     async def announce(
         self, event_type: str, conversation_id: str, now: float, bot: str = "", **changes: Any
@@ -105,7 +111,10 @@ class Effects:
             self.outbox.wake(announce)
         return conv
 
-    async def carry_out(self, decisions: Iterable[r.Decision], now: float) -> None:
+    async def carry_out(
+        self, decisions: Iterable[r.Decision], now: float, event: r.Event | None = None
+    ) -> None:
+        decisions = list(decisions)
         done: list[tuple[Effect[Any, Any], r.Decision, Any]] = []
         for d in decisions:
             effect = EFFECTS[type(d)]
@@ -132,6 +141,38 @@ class Effects:
             )
         for s in told.sounds:
             await self.sound(s.agent_id, s.event, s.conversation_id)
+        await self.tell_supervisors(decisions, event, now)
+
+    async def tell_supervisors(
+        self, decisions: list[r.Decision], event: r.Event | None, now: float
+    ) -> None:
+        """The live view's rows this event touched, to every online supervisor and admin
+        (gateway/services/live.py). Told, not kept: a failure here is logged, and the
+        next snapshot a console asks for is whole again."""
+        if self.live is None:
+            return
+        watchers = self.access.live_watchers()
+        if not watchers:
+            return
+        conversations: list[str] = []
+        agents: list[str] = []
+        for item in (event, *decisions):
+            cid = getattr(item, "conversation_id", None)
+            if isinstance(cid, str) and cid:
+                conversations.append(cid)
+            for name in ("agent_id", "from_agent_id", "to_agent_id"):
+                value = getattr(item, name, None)
+                if isinstance(value, str) and value:
+                    agents.append(value)
+        if not conversations and not agents:
+            return
+        try:
+            frame = p.encode(await self.live.update(conversations, agents, now))
+        except GatewayError as exc:
+            log.warning("live view not updated: %s", exc)
+            return
+        for agent_id in sorted(watchers):
+            await self.notifier.agent(agent_id, frame)
 
     async def sound(self, agent_id: str, event: str, conversation_id: str) -> None:
         frame = sound_frame(self.directory.settings, event, conversation_id)

@@ -77,6 +77,9 @@ class Notifier:
         await self.publish(topics.agent(agent_id), data)
 
     async def contact(self, conv: Conversation, note: ContactNote) -> None:
+        if isinstance(note, MessageNote):
+            # Supervisors monitoring the conversation read every message it gets.
+            await self.publish(topics.watch(conv.id), note.frame)
         side = self._sides.get(conv.channel)
         if side is None:
             # A channel this node carries no adapter for: nothing reaches its contacts

@@ -219,15 +219,17 @@ class RouterShell:
             await self.link.send(
                 topics.LOG, LogEntry(fence=self._fence, seq=self._seq, now=now, event=event)
             )
-        await self._carry_out(decisions, now)
+        await self._carry_out(decisions, now, event)
         self._wake.set()
         metrics.ROUTER_WAITING.set(self._router.waiting_count())
         return decisions
 
-    async def _carry_out(self, decisions: list[r.Decision], now: float) -> None:
+    async def _carry_out(
+        self, decisions: list[r.Decision], now: float, event: r.Event | None = None
+    ) -> None:
         assert self.effects is not None, "the composition root sets the effects"
         try:
-            await self.effects.carry_out(decisions, now)
+            await self.effects.carry_out(decisions, now, event)
         except StoreError:
             # The router moved on but the store did not: rebuild before the next event.
             self._stale = True

@@ -27,6 +27,7 @@ WIRE_SENDER: dict[Sender, Literal["visitor", "agent", "system"]] = {
     "system": "system",
 }
 Place = Literal["inbox", "offered", "assigned", "wrapup", "gone"]
+LAST_TEXT_LOOKBACK = 8
 
 
 class EventBody(msgspec.Struct, frozen=True):
@@ -160,11 +161,16 @@ class Summaries:
         self, router: r.Router, agent_id: str, conv: Conversation, where: Place | None = None
     ) -> p.ConversationSummary:
         contact = await self._store.get_contact(conv.contact_id)
-        last = (
-            await self._store.messages(conv.id, before_seq=conv.last_seq + 1, limit=1)
+        # The last text (an event such as "agent joined" is no message to show); a few
+        # back, as events come in small runs.
+        recent = (
+            await self._store.messages(
+                conv.id, before_seq=conv.last_seq + 1, limit=LAST_TEXT_LOOKBACK
+            )
             if conv.last_seq
             else []
         )
+        last = [m for m in recent if m.kind == "text"][-1:]
         view = router.conversation(conv.id) if conv.state != "closed" else None
         agent = self._dir.agents.get(agent_id)
         tp = self._dir.touchpoints.get(conv.touchpoint_id)
@@ -176,15 +182,16 @@ class Summaries:
             touchpoint_id=conv.touchpoint_id,
             touchpoint_name=tp.name if tp else conv.touchpoint_id,
             contact_name=contact.display_name,
-            contact_email=contact.email,
-            contact_phone=contact.phone,
+            # the confirmed details, else what the form said (unconfirmed: the card says so)
+            contact_email=contact.email or conv.fields.get("email", ""),
+            contact_phone=contact.phone or conv.fields.get("phone", ""),
             queue_ids=list(conv.queue_ids),
             priority=conv.priority,
             arrived_at=conv.arrived_at,
             unread=conv.agent_unread,
             last_seq=conv.last_seq,
             dedicated=conv.dedicated,
-            last_message=preview(last[0]) if last and last[0].kind == "text" else "",
+            last_message=preview(last[0]) if last else "",
             last_message_at=last[0].created_at if last else 0.0,
             offer_expires_at=(view.offer_expires_at or 0.0) if view else 0.0,
             preview=bool(tp and agent and agent.role in tp.preview_roles),

@@ -36,13 +36,15 @@ class AgentSockets:
             await self._agents.online(agent_id)
 
     def disconnected(self, agent_id: str, conn: Connection) -> None:
-        for conns in self._sessions.values():
+        for sid, conns in list(self._sessions.items()):
             conns.discard(conn)
+            if not conns:
+                del self._sessions[sid]
         if self._hub.count(topics.agent(agent_id)) == 0 and agent_id not in self._timers:
             self._timers[agent_id] = asyncio.create_task(self._offline_later(agent_id))
 
     def end_session(self, session_id: str) -> None:
-        """The login session ended (logout): close its sockets on this node."""
+        """The login session ended: close its sockets on this node."""
         for conn in self._sessions.pop(session_id, set()):
             conn.abort(CloseCode.UNAUTHENTICATED, "logged out")
 
@@ -51,6 +53,14 @@ class AgentSockets:
         for conn in self._hub.connections(topics.AGENT):
             if topics.agent_of(conn.topic) not in active:
                 conn.abort(CloseCode.UNAUTHENTICATED, "this agent was deactivated")
+
+    async def close_revoked(self) -> None:
+        """Close the sockets of login sessions revoked since they opened (log out
+        everywhere, a new password, deactivation: the node that revoked them broadcast a
+        configuration change, and every node checks the sessions it holds)."""
+        for sid in list(self._sessions):
+            if await self._agents.session_ended(sid):
+                self.end_session(sid)
 
     async def _offline_later(self, agent_id: str) -> None:
         await asyncio.sleep(OFFLINE_GRACE)

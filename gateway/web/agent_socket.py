@@ -15,20 +15,54 @@ from starlette.websockets import WebSocket
 
 from gateway import protocol as p
 from gateway import topics
-from gateway.errors import GatewayError, OriginRefused
+from gateway.errors import Conflict, GatewayError, OriginRefused
 from gateway.web.context import Web, web_of
 from gateway.web.hub import Connection
 from gateway.web.origins import self_origins
 from gateway.web.sockets import close, guarded, read_hello, run_loop, send_frame
 
+MAX_MONITORS = 20  # conversations one console socket may monitor at once
+
 
 class AgentSession:
     """One console socket's requests."""
 
-    def __init__(self, web: Web, agent_id: str, conn: Connection) -> None:
+    def __init__(self, web: Web, agent_id: str, conn: Connection, ws: WebSocket) -> None:
         self.web = web
         self.agent_id = agent_id
         self.conn = conn
+        self.ws = ws
+        # conversation id -> this socket's subscription to its messages (monitoring)
+        self.monitors: dict[str, Connection] = {}
+
+    async def close(self) -> None:
+        for watch in self.monitors.values():
+            await self.web.hub.remove(watch)
+        self.monitors.clear()
+
+    async def monitor(self, conversation_id: str, on: bool) -> None:
+        web = self.web
+        agent = web.agents.agent(self.agent_id)
+        if not on:
+            watch = self.monitors.pop(conversation_id, None)
+            if watch is not None:
+                await web.hub.remove(watch)
+            return
+        conv = await web.desk.conversation(agent, conversation_id)
+        web.workspace.access.check_monitors(agent, conv)
+        if conversation_id in self.monitors:
+            return
+        if len(self.monitors) >= MAX_MONITORS:
+            raise Conflict(f"monitor at most {MAX_MONITORS} conversations at once")
+        watch = Connection(
+            topics.watch(conversation_id),
+            self.ws.send_text,
+            self.ws.close,
+            web.settings.send_queue_size,
+            web.settings.send_queue_bytes,
+        )
+        self.monitors[conversation_id] = watch
+        await web.hub.add(watch)
 
     async def handle(self, frame: Any) -> None:
         web = self.web
@@ -36,7 +70,22 @@ class AgentSession:
         agent = web.agents.agent(self.agent_id)  # fresh: role or queues may have changed
         if isinstance(frame, p.AgentAction):
             await desk.act(agent, frame)
+            if isinstance(frame, p.Transfer) and frame.note.strip():
+                await web.workspace.notes.add_for(
+                    agent.id, frame.conversation_id, frame.note.strip()
+                )
             self.conn.send(p.encode(p.Ok(ref=frame.ref or frame.conversation_id)))
+        elif isinstance(frame, p.AddNote):
+            conv = await desk.readable(agent, frame.conversation_id)
+            await web.workspace.notes.add(agent, conv, frame.body)
+            self.conn.send(p.encode(p.Ok(ref=frame.ref or frame.conversation_id)))
+        elif isinstance(frame, p.WatchLive):
+            web.workspace.access.check_watches_live(agent)
+            if frame.on:
+                self.conn.send(p.encode(await web.workspace.live.snapshot(web.clock())))
+        elif isinstance(frame, p.Monitor):
+            await self.monitor(frame.conversation_id, frame.on)
+            self.conn.send(p.encode(p.Ok(ref=f"monitor:{frame.conversation_id}")))
         elif isinstance(frame, p.AgentSend):
             conv = await desk.conversation(agent, frame.conversation_id)
             ack = await desk.send(
@@ -79,16 +128,26 @@ async def agent_endpoint(ws: WebSocket) -> None:
         hello = await read_hello(ws, p.decode_agent, web.settings.max_frame_bytes)
         claims, agent = await web.agents.authenticate(hello.token)
         agent_id = agent.id
+        settings = web.settings
         conn = Connection(
-            topics.agent(agent.id), ws.send_text, ws.close, web.settings.send_queue_size
+            topics.agent(agent.id),
+            ws.send_text,
+            ws.close,
+            settings.send_queue_size,
+            settings.send_queue_bytes,
         )
         conn.hold()
         await web.hub.add(conn)
-        await sockets.connected(agent.id, claims.sid, conn)
+        # The console draws what is there first; only then does the agent come online
+        # (offers ring after the snapshot, never before the console has drawn).
         await send_frame(ws, await web.agents.snapshot(agent))
         conn.release()
-        handler = AgentSession(web, agent.id, conn)
-        await run_loop(ws, conn, p.decode_agent, web.settings.max_frame_bytes, handler.handle)
+        await sockets.connected(agent.id, claims.sid, conn)
+        handler = AgentSession(web, agent.id, conn, ws)
+        try:
+            await run_loop(ws, conn, p.decode_agent, web.settings.max_frame_bytes, handler.handle)
+        finally:
+            await handler.close()
 
     try:
         await guarded(ws, session)

@@ -23,6 +23,7 @@ from gateway.services.directory import Directory
 from gateway.services.notices import AdminNotices
 from gateway.services.outbound_start import OutboundStart
 from gateway.services.outbox import Outbox
+from gateway.services.workspace import Workspace
 from gateway.settings import Settings
 from gateway.web.agent_presence import AgentSockets
 from gateway.web.hub import Hub
@@ -60,6 +61,7 @@ class Web:
     # conversations an agent starts (outbound SMS, email)
     outbound: OutboundStart
     agents: AgentService
+    workspace: Workspace
     hub: Hub
     agent_sockets: AgentSockets
     limits: Limits

@@ -2,8 +2,11 @@
 
 A frame is encoded once and the same bytes are queued for every local socket of its
 topic. Each socket has one writer task draining its queue; a socket whose queue is full
-(a consumer too slow) is closed with SLOW_CONSUMER so it cannot hold memory or delay
-anyone else, and reconnects and resumes from the store.
+(a consumer too slow: more than ``GATEWAY_SEND_QUEUE_SIZE`` frames or
+``GATEWAY_SEND_QUEUE_BYTES`` bytes waiting) is closed with SLOW_CONSUMER so it cannot
+hold memory or delay anyone else, and reconnects and resumes from the store. A peer that
+does not read at all blocks its writer; the transport's write timeout
+(gateway/web/transport.py) then drops the connection, which ends the writer.
 """
 
 from __future__ import annotations
@@ -31,12 +34,16 @@ class Connection:
     """One WebSocket, as the hub sees it: a topic, a bounded queue, and a writer task
     that exists only while there is something to write (an idle socket holds no task)."""
 
-    def __init__(self, topic: str, send_text: SendText, close: Close, queue_size: int) -> None:
+    def __init__(
+        self, topic: str, send_text: SendText, close: Close, queue_size: int, queue_bytes: int
+    ) -> None:
         self.topic = topic
         self._send_text = send_text
         self._close = close
         self._queue: deque[bytes] = deque()
         self._limit = queue_size
+        self._byte_limit = queue_bytes
+        self.queued_bytes = 0  # the bytes in _queue
         self._writer: asyncio.Task[None] | None = None
         # While held (during a resume or snapshot), live frames wait here so they follow
         # the backlog instead of overtaking it.
@@ -63,11 +70,12 @@ class Connection:
         if self._held is not None:
             self._held.append(data)
             return
-        if len(self._queue) >= self._limit:
+        if len(self._queue) >= self._limit or self.queued_bytes + len(data) > self._byte_limit:
             log.info("closing slow consumer on %s", self.topic)
             self.abort(CloseCode.SLOW_CONSUMER, "too slow to read")
             return
         self._queue.append(data)
+        self.queued_bytes += len(data)
         if self._writer is None:
             self._writer = asyncio.create_task(self._write())
 
@@ -78,6 +86,7 @@ class Connection:
         self.closed = True
         self.close_code = code
         self._queue.clear()
+        self.queued_bytes = 0
         if self._writer is not None:
             self._writer.cancel()
         self._closer = asyncio.create_task(self._close_quietly(code, reason))
@@ -90,6 +99,7 @@ class Connection:
         """The socket is gone: stop the writer."""
         self.closed = True
         self._queue.clear()
+        self.queued_bytes = 0
         writer = self._writer
         if writer is not None:
             writer.cancel()
@@ -100,7 +110,9 @@ class Connection:
         queue = self._queue
         try:
             while queue:
-                await self._send_text(queue.popleft().decode())
+                data = queue.popleft()
+                self.queued_bytes -= len(data)
+                await self._send_text(data.decode())
         except asyncio.CancelledError:
             raise
         except Exception:

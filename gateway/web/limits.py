@@ -8,6 +8,11 @@
   handshakes (closed with 4029 over it) and, counted apart, widget bootstraps (429).
 * **new conversations per IP per hour** and **per touchpoint per hour**: ``start`` over
   either gets an ``error`` frame ``rate_limited``.
+* **logins per IP per minute** and **failed logins per account per hour**: ``/api/login``
+  over either answers 429 before any password is checked.
+* **failed API keys per IP per minute** (the logins' per-IP limit, counted apart): an
+  address that presented that many unknown or revoked keys gets 429 for the integration
+  API before its key is looked up; calls with a good key are never counted.
 
 The hourly counts live in memory (one node) or, when ``GATEWAY_REDIS_URL`` is set, in
 Redis, so every node of a cluster shares them. Every limiter is a sliding window
@@ -17,6 +22,7 @@ through (and logs it): the limits protect the service; they must not take it dow
 
 The client IP is the socket's peer, unless the peer is one of ``GATEWAY_TRUSTED_PROXIES``:
 then it is the right-most address of ``X-Forwarded-For`` that is not a trusted proxy.
+Per-IP counts key on the address, or for IPv6 on its /64 (:func:`address_key`).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import logging
 from typing import Any
 
 from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 from starlette.requests import HTTPConnection
 
@@ -73,6 +79,21 @@ def client_ip(conn: HTTPConnection, trusted: list[IPNetwork]) -> str:
         if not _is_trusted(hop, trusted):
             return hop
     return peer
+
+
+def address_key(address: str) -> str:
+    """The key an address is limited by: itself, or its /64 for IPv6 (one subscriber
+    usually holds a whole /64: counting single addresses would give them 2^64 quotas).
+    An IPv4-mapped IPv6 address counts as its IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def _is_trusted(address: str, trusted: list[IPNetwork]) -> bool:
@@ -131,38 +152,47 @@ class Limits:
                 else "async+" + url
             )
             shared: Any = storage_from_string(uri, implementation="redispy")
-            self.shared = SlidingWindowCounterRateLimiter(shared)
         else:
-            self.shared = self.local
+            shared = self.local.storage
+        self.shared = SlidingWindowCounterRateLimiter(shared)
+        # Logins count exactly (a moving window keeps each attempt's time): the sliding
+        # counter's estimate lets one more through at a window's edge, and the login
+        # limits are small enough that exactness costs nothing.
+        self.exact = MovingWindowRateLimiter(shared)
         self.frames = _item(settings.frames_per_minute, RateLimitItemPerMinute)
         self.connections = _item(settings.connections_per_ip_per_hour, RateLimitItemPerHour)
         self.conversations_ip = _item(settings.conversations_per_ip_per_hour, RateLimitItemPerHour)
         self.conversations_tp = _item(
             settings.conversations_per_touchpoint_per_hour, RateLimitItemPerHour
         )
+        self.logins_ip = _item(settings.logins_per_ip_per_minute, RateLimitItemPerMinute)
+        self.login_failures = _item(
+            settings.login_failures_per_account_per_hour, RateLimitItemPerHour
+        )
         self._serial = 0
 
     def ip(self, conn: HTTPConnection) -> str:
-        return client_ip(conn, self.trusted)
+        """The client's rate-limit key: its address, or its /64 for IPv6."""
+        return address_key(client_ip(conn, self.trusted))
 
     def frame_limit(self) -> FrameLimit:
         self._serial += 1
         return FrameLimit(self, f"socket:{self._serial}")
 
-    async def _hit(self, item: RateLimitItem | None, *key: str) -> bool:
+    async def _hit(self, item: RateLimitItem | None, *key: str, exact: bool = False) -> bool:
         if item is None:
             return True
         try:
-            return await self.shared.hit(item, *key)
+            return await (self.exact if exact else self.shared).hit(item, *key)
         except Exception:
             log.warning("rate limit storage failed; letting the request through", exc_info=True)
             return True
 
-    async def _test(self, item: RateLimitItem | None, *key: str) -> bool:
+    async def _test(self, item: RateLimitItem | None, *key: str, exact: bool = False) -> bool:
         if item is None:
             return True
         try:
-            return await self.shared.test(item, *key)
+            return await (self.exact if exact else self.shared).test(item, *key)
         except Exception:
             log.warning("rate limit storage failed; letting the request through", exc_info=True)
             return True
@@ -185,3 +215,27 @@ class Limits:
             raise RateLimited("this chat is taking too many new conversations; try again later")
         await self._hit(self.conversations_ip, "conv-ip", ip)
         await self._hit(self.conversations_tp, "conv-tp", touchpoint_id)
+
+    async def admit_login(self, ip: str, email: str) -> None:
+        """A login attempt: RateLimited over the per-IP limit, or while the account has
+        had too many failures (from anywhere) in the last hour."""
+        if not await self._hit(self.logins_ip, "login-ip", ip, exact=True):
+            raise RateLimited("too many logins from your address; try again later")
+        if not await self._test(self.login_failures, "login-fail", _account(email), exact=True):
+            raise RateLimited("too many failed logins for this account; try again later")
+
+    async def login_failed(self, email: str) -> None:
+        await self._hit(self.login_failures, "login-fail", _account(email), exact=True)
+
+    async def admit_api_key(self, ip: str) -> None:
+        """An integration API request: RateLimited while its address has presented too
+        many bad API keys in the last minute (a good key is never counted)."""
+        if not await self._test(self.logins_ip, "key-fail", ip, exact=True):
+            raise RateLimited("too many bad API keys from your address; try again later")
+
+    async def api_key_failed(self, ip: str) -> None:
+        await self._hit(self.logins_ip, "key-fail", ip, exact=True)
+
+
+def _account(email: str) -> str:
+    return email.strip().lower()[:320]

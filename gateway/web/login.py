@@ -1,4 +1,4 @@
-"""The agents' HTTP API: log in, log out, who am I.
+"""The agents' HTTP API: log in, log out (here or everywhere), who am I.
 
 Errors are raised as the gateway's exceptions and answered by the one handler of
 gateway/web/errors.py (401 for any failure to authenticate)."""
@@ -41,11 +41,19 @@ def agent_json(agent: Agent) -> dict[str, object]:
 
 
 async def login(request: Request) -> Response:
+    """Rate limited per client address and per account (gateway/web/limits.py) before the
+    password is checked; the check itself runs off the event loop (gateway/auth.py)."""
+    web = web_of(request)
     try:
         body = msgspec.json.decode(await request.body(), type=LoginRequest)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise InvalidInput([("", str(exc))], code="invalid_request") from None
-    token, claims, agent = await web_of(request).agents.login(body.email, body.password)
+    await web.limits.admit_login(web.limits.ip(request), body.email)
+    try:
+        token, claims, agent = await web.agents.login(body.email, body.password)
+    except AuthError:
+        await web.limits.login_failed(body.email)
+        raise
     return JSONResponse(
         {"token": token, "expires_at": claims.exp, "agent": agent_json(agent)},
         headers={"Cache-Control": "no-store"},
@@ -59,6 +67,16 @@ async def logout(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def logout_everywhere(request: Request) -> Response:
+    """End every login session of the caller, on every device and node."""
+    claims, agent = await authenticate(request)
+    web = web_of(request)
+    await web.agents.revoke_all(agent.id)
+    web.agent_sockets.end_session(claims.sid)
+    await web.reload()  # every node closes the sockets of the sessions it holds
+    return Response(status_code=204)
+
+
 async def me(request: Request) -> Response:
     _, agent = await authenticate(request)
     return JSONResponse(agent_json(agent))
@@ -68,5 +86,6 @@ def api_routes() -> list[Route]:
     return [
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
+        Route("/logout/everywhere", logout_everywhere, methods=["POST"]),
         Route("/me", me, methods=["GET"]),
     ]

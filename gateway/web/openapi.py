@@ -92,7 +92,9 @@ class Endpoint:
         elif self.access != "public":
             auth = (401,) if self.access == "agent" else (401, 403)
         extra = (422,) if self.body is not None or self.query is not None else ()
-        return tuple(sorted({*auth, *extra, *self.errors}))
+        # Every body is bounded (gateway/web/guard.py), whatever the endpoint.
+        big = (413,) if self.body is not None or self.raw_body else ()
+        return tuple(sorted({*auth, *extra, *big, *self.errors}))
 
 
 def document(endpoints: Sequence[Endpoint], *, version: str = "0.1.0") -> dict[str, Any]:

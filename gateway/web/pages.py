@@ -87,6 +87,9 @@ def routes(home: str) -> list[BaseRoute]:
         Route("/metrics", metrics_endpoint),
         Route("/console", console_index),
         Route("/console/", console_index),
+        # The page under its file name too: with its own headers, not the static files'
+        # (any other spelling gets gateway/web/guard.py's strict default CSP).
+        Route("/console/index.html", console_index),
         Mount(
             "/console", app=StaticFiles(directory=CONSOLE_STATIC, check_dir=False), name="console"
         ),

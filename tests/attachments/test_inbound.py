@@ -101,7 +101,7 @@ async def agent_frames(node: Node) -> Callable[[str], Any]:
     async def close(code: int, reason: str) -> None:
         return None
 
-    await node.hub.add(Connection(topics.agent("ag"), send_text, close, 256))
+    await node.hub.add(Connection(topics.agent("ag"), send_text, close, 256, 1 << 22))
 
     async def next_of(kind: str) -> dict[str, Any]:
         while True:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bench import attachments, contact_center, idle, relay, report
+from bench import abuse, attachments, contact_center, idle, relay, report
 from bench.loadgen import percentile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +48,34 @@ def idle_result() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def contact_center_result() -> dict[str, Any]:
     return contact_center.run(True)
+
+
+@pytest.fixture(scope="module")
+def abuse_result() -> dict[str, Any]:
+    return abuse.run(True)
+
+
+def test_abuse_quick_has_its_figures(abuse_result: dict[str, Any]) -> None:
+    r = abuse_result
+    assert r["gateway_alive"] is True
+    for key in ("baseline_p50_ms", "baseline_p99_ms", "attack_p50_ms", "attack_p99_ms"):
+        assert _number(r[key]), key
+    assert r["attack_round_trips"] > 0
+    for key in ("rss_before_mb", "rss_peak_mb", "rss_after_mb", "rss_growth_mb"):
+        assert _number(r[key]), key
+    for name in ("p99_ms_under_attack", "rss_growth_mb"):
+        bound = r["bounds"][name]
+        assert _number(bound["bound"]) and _number(bound["measured"])
+        assert isinstance(bound["met"], bool)
+    attacks = r["attacks"]
+    # Each attack reached the server (the bounds are the benchmark's, not asserted here).
+    assert sum(attacks["logins"].values()) > 0
+    assert attacks["non_reader"]["history_requests"] > 0
+    assert attacks["slowloris"]["opened"] > 0
+    assert r["bystander_healthz"]["ok"] > 0
+    page = abuse.markdown(r)
+    assert "send → ack p99" in page and "login flood" in page
+    json.dumps(r)
 
 
 def test_relay_quick_has_its_figures(relay_result: dict[str, Any]) -> None:
@@ -125,12 +153,14 @@ def test_report_renders_the_page_and_plots(
     idle_result: dict[str, Any],
     contact_center_result: dict[str, Any],
     attachments_result: dict[str, Any],
+    abuse_result: dict[str, Any],
 ) -> None:
     for name, result in (
         ("relay", relay_result),
         ("idle", idle_result),
         ("contact-center", contact_center_result),
         ("attachments", attachments_result),
+        ("abuse", abuse_result),
     ):
         (tmp_path / f"{name}.json").write_text(json.dumps({"date": "today", **result}))
     monkeypatch.setattr(report, "QUICK_DIR", tmp_path)
@@ -144,6 +174,7 @@ def test_report_renders_the_page_and_plots(
         "## Idle",
         "## Contact center",
         "## Attachments",
+        "## Abuse",
     ):
         assert heading in page
     assert "server RSS flat (local)" in page and "server RSS flat (s3)" in page

@@ -145,6 +145,14 @@ def reply(agent: Page, text: str) -> None:
     expect(agent.get_by_role("list", name="Messages").get_by_text(text)).to_be_visible()
 
 
+def end_chat(agent: Page, contact: str) -> None:
+    """End chat, confirmed in the dialog that asks first."""
+    agent.get_by_role("button", name="End chat").click()
+    ask = agent.get_by_role("alertdialog", name=f"End the chat with {contact}?")
+    expect(ask).to_be_visible()
+    ask.get_by_role("button", name="End chat").click()
+
+
 def shot(page: Page, name: str) -> None:
     """Save a screenshot for docs/ (PNG, kept small)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

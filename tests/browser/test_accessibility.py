@@ -14,6 +14,7 @@ from tests.browser.conftest import (
     accept_offer,
     axe_audit,
     chat_frame,
+    end_chat,
     login,
     reply,
     start_chat,
@@ -59,7 +60,7 @@ def test_axe_widget_and_console(new_page: NewPage, gateway: GatewayProcess) -> N
     found["console conversation"] = axe_audit(agent)
     expect(frame.get_by_role("list", name="Messages")).to_contain_text("Hello Erin")
     found["widget conversation"] = axe_audit(visitor)
-    agent.get_by_role("button", name="End chat").click()
+    end_chat(agent, "Erin")
     expect(agent.get_by_role("form", name="Wrap-up")).to_be_visible()
     found["console wrap-up"] = axe_audit(agent)
     expect(frame.get_by_role("button", name="Start a new chat")).to_be_visible()

@@ -13,6 +13,7 @@ from tests.browser.conftest import (
     ADMIN,
     NewPage,
     accept_offer,
+    end_chat,
     login,
     open_widget,
     reply,
@@ -103,7 +104,9 @@ def test_send_to_inbox_transfer_and_wrap_up(new_page: NewPage, gateway: GatewayP
     set_status(admin, "Available")
     agent.get_by_role("button", name="Transfer").click()
     dialog = agent.get_by_role("dialog", name="Transfer Bob")
-    dialog.get_by_role("combobox", name="Transfer to").select_option(label="Grace (demo admin)")
+    dialog.get_by_role("combobox", name="Transfer to").select_option(
+        label="Grace (demo admin) (available)"
+    )
     dialog.get_by_role("button", name="Transfer").click()
     expect(
         agent.get_by_role("status").filter(has_text="Transferred to Grace (demo admin)")
@@ -124,7 +127,7 @@ def test_send_to_inbox_transfer_and_wrap_up(new_page: NewPage, gateway: GatewayP
     expect(frame.get_by_role("list", name="Messages")).to_contain_text("Grace here")
 
     # End, then wrap up with a disposition; a disposition is required.
-    admin.get_by_role("button", name="End chat").click()
+    end_chat(admin, "Bob")
     admin.get_by_role("button", name="Finish wrap-up").click()
     disposition = admin.get_by_role("combobox", name="Disposition")
     expect(disposition).to_have_attribute("aria-invalid", "true")

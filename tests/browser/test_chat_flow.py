@@ -15,6 +15,7 @@ from tests.browser.conftest import (
     NewPage,
     accept_offer,
     chat_frame,
+    end_chat,
     login,
     open_widget,
     reply,
@@ -124,7 +125,7 @@ def test_visitor_and_agent_chat(new_page: NewPage, gateway: GatewayProcess) -> N
     expect(frame.get_by_role("list", name="Messages")).to_contain_text("Great, thank you")
 
     # The agent ends the chat and wraps it up.
-    agent.get_by_role("button", name="End chat").click()
+    end_chat(agent, "Alice")
     expect(frame.get_by_role("list", name="Messages")).to_contain_text("The chat has ended.")
     expect(frame.get_by_role("button", name="Start a new chat")).to_be_visible()
     wrap = agent.get_by_role("form", name="Wrap-up")

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from channels import phone
 from devkit import services
-from tests.browser.conftest import NewPage, login, shot
+from tests.browser.conftest import ADMIN, NewPage, login, shot
 
 pytestmark = pytest.mark.browser
 
@@ -80,6 +80,22 @@ def test_sms_from_the_phone_page_segments_and_opt_out(
     new_page: NewPage, demo: tuple[services.GatewayProcess, dict[str, str]]
 ) -> None:
     node, _ = demo
+    template = {
+        "collection": "Support",
+        "name": "Tracking",
+        "content": {
+            "default": "Your order is on its way, {{contact.name}}.",
+            "sms": "Track it at shop.example/t - reply to {{contact.phone}}",
+        },
+    }
+    token = httpx.post(
+        node.base_url + "/api/login", json={"email": ADMIN[0], "password": ADMIN[1]}
+    ).json()["token"]
+    httpx.post(
+        node.base_url + "/api/admin/templates",
+        json=template,
+        headers={"Authorization": f"Bearer {token}"},
+    ).raise_for_status()
     agent = login(new_page(), node.base_url)
     contact = phone_page(new_page, node.base_url, "SMS")
     contact.get_by_role("textbox", name="Your number").fill("+12025550143")
@@ -93,6 +109,14 @@ def test_sms_from_the_phone_page_segments_and_opt_out(
     expect(agent.locator("#segments")).to_have_text("161 characters · 2 SMS segments (GSM-7)")
     box.fill("Olá ç 😀")
     expect(agent.locator("#segments")).to_contain_text("UCS-2")
+    # a template's SMS text, rendered for this contact, goes into the editor and counts
+    box.fill("")
+    box.press("Control+/")
+    dialog = agent.get_by_role("dialog", name="Templates")
+    dialog.get_by_role("searchbox", name="Search templates").fill("tracking")
+    dialog.get_by_role("button", name=re.compile("Tracking")).click()
+    expect(box).to_have_value("Track it at shop.example/t - reply to +12025550143")
+    expect(agent.locator("#segments")).to_have_text("50 characters · 1 SMS segment (GSM-7)")
     box.fill("Yes: it left this morning.")
     box.press("Shift+Enter")
     # the agent's message reaches the phone, and its delivery state the console
@@ -112,6 +136,7 @@ def test_sms_from_the_phone_page_segments_and_opt_out(
     )
     expect(agent.locator("#lock-notice")).to_contain_text("texted STOP", timeout=15_000)
     expect(box).to_be_disabled()
+    expect(agent.get_by_role("button", name="Templates")).to_be_disabled()
     shot(agent, "console-sms-opted-out")
     shot(contact, "phone-sms")
     text(contact, "START")

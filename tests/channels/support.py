@@ -3,6 +3,7 @@ seeded with them, an agent and an admin on it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -135,3 +136,20 @@ async def history(agent: AgentClient, cid: str) -> list[dict[str, Any]]:
     await agent.sock.send({"type": "history", "conversation_id": cid})
     items: list[dict[str, Any]] = (await agent.sock.expect("history", conversation_id=cid))["items"]
     return items
+
+
+async def declared_body_status(node: services.GatewayProcess, path: str, size: int) -> int:
+    """The status a POST of ``size`` declared bytes gets before any of them is sent: a
+    body over its limit is refused at once (413), without being read; sending it whole
+    would meet a closed connection instead of the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", node.port)
+    try:
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {size}\r\n\r\n".encode()
+        )
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 60)
+        return int(line.split()[1])
+    finally:
+        writer.close()

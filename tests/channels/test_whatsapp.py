@@ -22,6 +22,7 @@ from tests.channels.support import (
     WA_TOKEN,
     admin_get,
     agent_on,
+    declared_body_status,
     history,
     inbox_conversation,
     start,
@@ -110,6 +111,22 @@ async def test_a_message_reaches_the_agent_by_name_and_the_reply_is_tracked_to_r
         await agent.sock.expect("delivery", seq=ack["seq"], status=status)
     await whatsapp.phone_read(phone_number_id=PNID, **{"from": WA_ID})
     await agent.sock.expect("delivery", seq=ack["seq"], status="read")
+
+
+async def test_a_profile_name_and_text_lose_their_bidi_overrides(
+    wa: services.GatewayProcess, whatsapp: EmulatorClient
+) -> None:
+    """Issue 11, item 11, for messages from a provider: "\u202egnp.exe" would show as
+    "exe.png"; the name and the text are stored without the override."""
+    agent = await agent_on(wa)
+    await whatsapp.phone_send(
+        phone_number_id=PNID,
+        name="\u202eAna\u0007 Lima",
+        body="see \u202egnp.exe",
+        **{"from": WA_ID},
+    )
+    conv = await inbox_conversation(agent, "whatsapp", place="inbox", last_message="see gnp.exe")
+    assert conv["contact_name"] == "Ana Lima"
 
 
 async def test_the_window_closes_24_hours_after_the_contacts_last_message(
@@ -204,8 +221,12 @@ async def test_retries_unsupported_content_and_bad_webhooks(
         ).status_code == 400
         shape = b'{"object": 3}'
         assert (await http.post(url, content=shape, headers=signed(shape))).status_code == 400
-        big = b" " * 70_000
-        assert (await http.post(url, content=big, headers=signed(big))).status_code == 413
+        # Meta documents payloads of up to 3 MB: a large one is read (and decoded), a
+        # larger one refused before it is read.
+        large = good + b" " * (2 * 2**20)
+        assert (await http.post(url, content=large, headers=signed(large))).status_code == 200
+        too_big = 3 * 2**20 + 1
+        assert await declared_body_status(wa, "/webhooks/whatsapp/tp_wa", too_big) == 413
         unknown = f"{wa.base_url}/webhooks/whatsapp/tp_nope"
         assert (await http.post(unknown, content=good, headers=signed(good))).status_code == 404
 

@@ -177,27 +177,28 @@ async def test_postgresql_down_refuses_sends_as_retryable_and_recovers(
         await v.say("before")
         assert v.sock
         pg.stop()
+        # Bounds for a loaded 2-core machine (load average 5-7): each answer may take
+        # long (the pool's reconnect attempts), so count answers, not seconds.
         refused = 0
-        down_until = time.monotonic() + 30
-        while time.monotonic() < down_until:
+        while refused < 5:
             client_id = uuid.uuid4().hex
             await v.sock.send({"type": "send", "body": "while down", "client_msg_id": client_id})
-            frame = await v.sock.expect_any(("ack", "error"), timeout=15)
+            frame = await v.sock.expect_any(("ack", "error"), timeout=120)
             assert frame["type"] == "error", f"acknowledged while the database was down: {frame}"
             assert frame["retryable"] is True and frame["code"] == "store_unavailable"
             refused += 1
-            await asyncio.sleep(2)
-        assert node.alive() and refused >= 5
+        assert node.alive()
         services.restart_postgres(pg)
         ack = None
-        for _ in range(30):
+        recovered_by = time.monotonic() + 180
+        while ack is None and time.monotonic() < recovered_by:
             client_id = uuid.uuid4().hex
             await v.sock.send({"type": "send", "body": "after", "client_msg_id": client_id})
-            frame = await v.sock.expect_any(("ack", "error"), timeout=15)
+            frame = await v.sock.expect_any(("ack", "error"), timeout=120)
             if frame["type"] == "ack":
                 ack = frame
-                break
-            await asyncio.sleep(0.5)
+            else:
+                await asyncio.sleep(0.5)  # the pool reconnects on its own; retry as a client would
         assert ack is not None, "the node did not recover by itself"
         conn = await asyncpg.connect(pg.dsn)
         try:

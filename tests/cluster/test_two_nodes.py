@@ -8,7 +8,7 @@ import time
 from tests.cluster.conftest import Cluster
 
 
-def wait_for_leader(cluster: Cluster, timeout: float = 10.0) -> object:
+def wait_for_leader(cluster: Cluster, timeout: float = 60.0) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         leader = cluster.leader()

@@ -116,7 +116,7 @@ class Visitor:
 
     async def start(self, **fields: str) -> str:
         assert self.sock
-        await self.sock.send({"type": "start", "fields": fields})
+        await self.sock.send({"type": "start", "fields": fields, "page": self.page_url})
         started = await self.sock.expect("started")
         return str(started["conversation_id"])
 

@@ -111,7 +111,7 @@ async def frames_for(node: Node, agent_id: str) -> asyncio.Queue[bytes]:
     async def close(code: int, reason: str) -> None:
         return None
 
-    await node.hub.add(Connection(topics.agent(agent_id), send_text, close, 256))
+    await node.hub.add(Connection(topics.agent(agent_id), send_text, close, 256, 1 << 22))
     return got
 
 

@@ -14,10 +14,16 @@ from gateway.settings import FIELDS, Settings, load_settings
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
 def test_defaults_are_the_embedded_single_node_setup() -> None:
     s = load_settings({})
     assert s == Settings()
-    assert s.store_url == "sqlite:///data/gateway.db" and s.redis_url == "" and s.demo
+    assert s.store_url == "sqlite:///data/gateway.db" and s.redis_url == ""
+    # The demo's accounts have public passwords: only ./scripts/serve turns it on.
+    assert not s.demo
+    assert "GATEWAY_DEMO" in (ROOT / "scripts" / "serve").read_text()
 
 
 def test_the_data_directory_holds_the_default_database_too(tmp_path: Path) -> None:

@@ -225,6 +225,8 @@ def test_dockerfile_builds_from_the_pinned_sources_and_runs_unprivileged() -> No
     assert port is not None
     assert [rest for word, rest in instructions if word == "EXPOSE"] == [port.group(1)]
     assert "GATEWAY_HOST=0.0.0.0" in env
+    # The demo's accounts have public passwords: never in an image (issue 11, item 7).
+    assert "GATEWAY_DEMO=false" in env and not load_settings({}).demo
 
 
 COMPOSE = load_yaml(DEPLOY / "compose.yaml")
@@ -259,7 +261,8 @@ def test_compose_runs_several_gateways_behind_nginx_on_postgres_and_redis() -> N
         settings = load_settings(
             {k: substitute(v, {"GATEWAY_SECRET_KEY": TEST_KEY}) for k, v in env.items()}
         )
-        assert settings.host == "0.0.0.0" and settings.uses_postgres
+        assert settings.host == "0.0.0.0" and settings.uses_postgres and not settings.demo
+        assert "GATEWAY_DEMO" not in service["environment"]["GATEWAY_DEMO"]  # no override
         assert "@postgres:5432/" in settings.database_url
         assert settings.redis_url.startswith("redis://redis:")
         assert duration_seconds(service["stop_grace_period"]) >= settings.drain_timeout + 10

@@ -262,6 +262,14 @@ async def test_sessions(store: Store) -> None:
     with pytest.raises(NotFound):
         await store.get_session("s9")
 
+    # every session of one agent at once (log out everywhere), and only theirs
+    await store.create_session(AgentSession(id="s4", agent_id="a1", created_at=1, expires_at=2))
+    await store.create_session(AgentSession(id="s5", agent_id="a1", created_at=1, expires_at=2))
+    assert sorted(await store.revoke_agent_sessions("a1")) == ["s4", "s5"]  # s1 was already
+    assert (await store.get_session("s4")).revoked and (await store.get_session("s5")).revoked
+    assert await store.revoke_agent_sessions("a1") == []
+    assert await store.revoke_agent_sessions("nobody") == []
+
     # deleting the agent ends its sessions
     await store.create_session(AgentSession(id="s3", agent_id="a1", created_at=1, expires_at=2))
     await store.delete_agent("a1")
@@ -759,6 +767,8 @@ async def test_every_record_field_has_a_column(store: Store) -> None:
         _rows.SESSIONS,
         _rows.CONTACTS,
         _rows.CONVERSATIONS,
+        _rows.TEMPLATES,
+        _rows.NOTES,
         _rows.ATTACHMENTS,
     ]
     async with store._connection() as c:  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ import { Connection, wsUrl } from "./shared/socket.js";
 import { h, clear, svg, uid, formatTime, textOn, contrast } from "./shared/dom.js";
 import { makeT } from "./shared/i18n.js";
 import { Attacher, FileLinks, FILE_TEXTS, dropZone, summary } from "./shared/attachments.js";
+import { displayText } from "./shared/text.js";
 
 const NS = "gw-widget";
 const SEND_ICON = "M3 20.5 21 12 3 3.5v6.6L15 12 3 13.9z";
@@ -330,7 +331,7 @@ function onWelcome(f) {
     }
     setUnread(0);
   }
-  if (S.starting) conn.send({ type: "start", fields: S.starting.fields });
+  if (S.starting) conn.send({ type: "start", fields: S.starting.fields, page: pageUrl.slice(0, 2000) });
   save();
 }
 
@@ -447,7 +448,7 @@ function setTyping(name) {
   if (name === S.agentTyping) return;
   S.agentTyping = name;
   const el = $("typing");
-  if (el) el.textContent = name ? t("typing", { name }) : "";
+  if (el) el.textContent = name ? t("typing", { name: displayText(name) }) : "";
 }
 
 function onHistory(f) {
@@ -515,7 +516,7 @@ function setUnread(n) {
 function announce(text) {
   const el = $("announcer");
   el.textContent = "";
-  setTimeout(() => { el.textContent = text; }, 50);
+  setTimeout(() => { el.textContent = displayText(text); }, 50);
 }
 
 // ---------------------------------------------------------------- sending
@@ -640,7 +641,7 @@ function submitForm() {
   $("start").disabled = true;
   S.starting = { fields: values, message: $(fieldId(fields.length)).value };
   ensureConnected();
-  if (conn) conn.send({ type: "start", fields: values }); // else sent after welcome
+  if (conn) conn.send({ type: "start", fields: values, page: pageUrl.slice(0, 2000) }); // else sent after welcome
 }
 
 function showChat(focus) {
@@ -694,7 +695,7 @@ function renderFooter() {
     ta.value = "";
     ta.style.height = "auto";
     ownTyping(false);
-    if (!S.conv) { S.starting = { fields: {}, message: v }; ensureConnected(); if (conn) conn.send({ type: "start", fields: {} }); return; }
+    if (!S.conv) { S.starting = { fields: {}, message: v }; ensureConnected(); if (conn) conn.send({ type: "start", fields: {}, page: pageUrl.slice(0, 2000) }); return; }
     sendMessage(v, attachments);
   };
   const form = h("form", { class: "composer", "aria-label": t("message_label") }, ta, files.button,

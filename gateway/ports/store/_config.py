@@ -123,3 +123,14 @@ class ConfigRows(SQLBase):
             )
         if row is None:
             raise NotFound(f"session {session_id!r} not found")
+
+    async def revoke_agent_sessions(self, agent_id: str) -> list[str]:
+        async with self._connection() as c:
+            rows = await c.fetch(
+                "UPDATE agent_sessions SET revoked = $2 WHERE agent_id = $1 AND revoked = $3"
+                " RETURNING id",
+                agent_id,
+                True,
+                False,
+            )
+        return [str(r[0]) for r in rows]

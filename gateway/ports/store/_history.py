@@ -32,6 +32,7 @@ from gateway.ports.store._rows import (
     LINK_ADDRESS,
     MARK_READ,
     MESSAGE_COLUMNS,
+    NOTES,
     SELECT_BY_CLIENT_ID,
     SELECT_MESSAGES,
     Row,
@@ -106,10 +107,11 @@ class HistoryRows(SQLBase):
         name: str | None = None,
         email: str | None = None,
         phone: str | None = None,
+        saved: bool | None = None,
     ) -> Contact:
         sets: list[str] = []
         args: list[Any] = [contact_id]
-        for column, value in (("name", name), ("email", email), ("phone", phone)):
+        for column, value in (("name", name), ("email", email), ("phone", phone), ("saved", saved)):
             if value is not None:
                 args.append(value)
                 sets.append(f"{column} = ${len(args)}")
@@ -153,12 +155,21 @@ class HistoryRows(SQLBase):
                 " WHERE c.contact_id = $1 ORDER BY m.conversation_id, m.seq",
                 contact_id,
             )
+            note_rows = await c.fetch(
+                f"SELECT {', '.join('n.' + col for col in NOTES.columns)}"
+                " FROM conversation_notes n JOIN conversations c ON c.id = n.conversation_id"
+                " WHERE c.contact_id = $1 ORDER BY n.created_at, n.id",
+                contact_id,
+            )
             attachment_rows = await c.fetch(
                 f"SELECT {', '.join('a.' + col for col in ATTACHMENTS.columns)}"
                 " FROM attachments a JOIN conversations c ON c.id = a.conversation_id"
                 " WHERE c.contact_id = $1 AND a.seq > 0",
                 contact_id,
             )
+        notes_by_conversation: dict[str, list[Any]] = {}
+        for n in note_rows:
+            notes_by_conversation.setdefault(n[1], []).append(msgspec.to_builtins(NOTES.decode(n)))
         sent = {a.id: a for a in map(ATTACHMENTS.decode, attachment_rows)}
         by_conversation: dict[str, list[Any]] = {}
         files: dict[str, list[Any]] = {}  # in the order of the messages that carry them
@@ -175,6 +186,8 @@ class HistoryRows(SQLBase):
             conv = CONVERSATIONS.decode(r)
             item = msgspec.to_builtins(conv)
             item["messages"] = by_conversation.get(conv.id, [])
+            # agents' notes on the conversation: data about the contact too
+            item["conversation_notes"] = notes_by_conversation.get(conv.id, [])
             item["attachments"] = files.get(conv.id, [])
             conversations.append(item)
         return {

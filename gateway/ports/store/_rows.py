@@ -31,11 +31,13 @@ from gateway.model.records import (
     AttachmentRef,
     Contact,
     Conversation,
+    ConversationNote,
     DispositionSet,
     Message,
     Queue,
     Sender,
     Side,
+    Template,
     Touchpoint,
 )
 from gateway.ports.store.base import Store
@@ -123,6 +125,8 @@ CONTACTS = Table(
     "contacts", Contact, order="number", extra={"email_key": lambda c: email_key(c.email)}
 )
 CONVERSATIONS = Table("conversations", Conversation, order="created_at, id")
+TEMPLATES = Table("templates", Template, order="collection, name, id")
+NOTES = Table("conversation_notes", ConversationNote, order="created_at, id")
 ATTACHMENTS = Table("attachments", Attachment, order="created_at, id")
 API_KEYS = Table("api_keys", ApiKey, order="created_at, id")
 WEBHOOKS = Table("webhooks", Webhook, order="name, id")

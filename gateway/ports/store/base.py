@@ -25,11 +25,13 @@ from gateway.model.integrations import Announcement
 from gateway.model.records import (
     AdminNotice,
     Agent,
+    AgentChosenStatus,
     AgentSession,
     Attachment,
     Contact,
     ContactAddress,
     Conversation,
+    ConversationNote,
     ConversationState,
     DeliveryState,
     DispositionSet,
@@ -39,9 +41,13 @@ from gateway.model.records import (
     Queue,
     Sender,
     Side,
+    Template,
     Touchpoint,
 )
 from gateway.ports.store.integrations_base import IntegrationStore
+from gateway.ports.store.queries import HistoryFilter, ReportFact
+
+__all__ = ["Appended", "HistoryFilter", "ReportFact", "Store"]
 
 
 class DeliveryJob(NamedTuple):
@@ -158,6 +164,10 @@ class Store(IntegrationStore):
     async def revoke_session(self, session_id: str) -> None:
         """Idempotent; raise NotFound for an unknown id."""
 
+    @abc.abstractmethod
+    async def revoke_agent_sessions(self, agent_id: str) -> list[str]:
+        """Revoke every session of the agent not revoked yet; the ids revoked now."""
+
     # -- contacts ------------------------------------------------------------------
     @abc.abstractmethod
     async def create_contact(
@@ -169,6 +179,7 @@ class Store(IntegrationStore):
         phone: str = "",
         now: float,
         address: tuple[ChannelName, str] | None = None,
+        saved: bool = False,
     ) -> Contact:
         """Create with the next contact number (1, 2, 3, ... per store): "Visitor #N".
         With ``address`` (channel, address), link it to the new contact in the same
@@ -204,6 +215,7 @@ class Store(IntegrationStore):
         name: str | None = None,
         email: str | None = None,
         phone: str | None = None,
+        saved: bool | None = None,
     ) -> Contact: ...
 
     @abc.abstractmethod
@@ -368,6 +380,54 @@ class Store(IntegrationStore):
     async def mark_read(self, conversation_id: str, side: Side, seq: int) -> Conversation:
         """The side has read up to seq: its unread count becomes the number of the other
         side's text messages with a greater seq (0 when seq >= last_seq)."""
+
+    # -- the agent's workspace -------------------------------------------------------
+    @abc.abstractmethod
+    async def agent_statuses(self) -> dict[str, AgentChosenStatus]:
+        """The status each agent last chose (agents who never chose are absent)."""
+
+    @abc.abstractmethod
+    async def set_agent_status(self, agent_id: str, status: AgentChosenStatus, now: float) -> None:
+        """NotFound for an unknown agent."""
+
+    @abc.abstractmethod
+    async def merge_contacts(self, source_id: str, into_id: str) -> Contact:
+        """Move the source contact's addresses and conversations to ``into_id`` and delete
+        the source, in one transaction; return the contact merged into. NotFound when
+        either is unknown; ValueError when they are the same."""
+
+    @abc.abstractmethod
+    async def search_contacts(self, text: str, limit: int = 20) -> list[Contact]:
+        """Saved contacts whose name, email or phone contains ``text``, by number."""
+
+    @abc.abstractmethod
+    async def search_conversations(self, query: HistoryFilter) -> list[Conversation]:
+        """Newest first (created_at, id descending), at most ``query.limit``."""
+
+    @abc.abstractmethod
+    async def report_facts(self, since: float, until: float) -> list[ReportFact]:
+        """Conversations created in [since, until), oldest first."""
+
+    @abc.abstractmethod
+    async def put_template(self, template: Template) -> None: ...
+
+    @abc.abstractmethod
+    async def get_template(self, template_id: str) -> Template: ...
+
+    @abc.abstractmethod
+    async def list_templates(self) -> list[Template]:
+        """By collection, then name."""
+
+    @abc.abstractmethod
+    async def delete_template(self, template_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def add_note(self, note: ConversationNote) -> None:
+        """NotFound for an unknown conversation, Conflict for a used id."""
+
+    @abc.abstractmethod
+    async def notes(self, conversation_id: str) -> list[ConversationNote]:
+        """Oldest first; NotFound for an unknown conversation."""
 
     # -- attachments ---------------------------------------------------------------
     @abc.abstractmethod

@@ -37,6 +37,10 @@ class MigrationTarget(Protocol):
         record it. Return whether it ran."""
         ...
 
+    async def newest(self) -> int:
+        """The highest version recorded (0 for none)."""
+        ...
+
 
 @cache
 def load(dialect: Dialect) -> tuple[Migration, ...]:
@@ -56,8 +60,29 @@ def load(dialect: Dialect) -> tuple[Migration, ...]:
     return tuple(found[v] for v in sorted(found))
 
 
+def latest(dialect: Dialect) -> int:
+    """The schema version this gateway's migrations bring a database to."""
+    return load(dialect)[-1].version
+
+
+def check_version(version: int | None, dialect: Dialect) -> None:
+    """StoreError unless the database is at the version this gateway knows."""
+    expected = latest(dialect)
+    if version != expected:
+        newer = version is not None and version > expected
+        raise StoreError(
+            f"the database's schema version is {version}, this gateway's is {expected}"
+            + (": a newer gateway migrated it; run that version (or newer)" if newer else "")
+        )
+
+
 async def run(target: MigrationTarget, dialect: Dialect) -> list[int]:
-    """Apply the pending migrations in order; return the versions applied now."""
+    """Apply the pending migrations in order; return the versions applied now. A
+    database migrated by a newer gateway (a version this one does not know) is refused
+    with StoreError before anything is applied: this gateway would misread it."""
+    check_newer = await target.newest()
+    if check_newer > latest(dialect):
+        check_version(check_newer, dialect)
     applied: list[int] = []
     for migration in load(dialect):
         if await target.apply(migration):

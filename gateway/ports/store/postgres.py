@@ -22,7 +22,15 @@ from typing import Any
 import asyncpg
 import asyncpg.exceptions as pgerr
 
-from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
+from gateway.errors import (
+    Conflict,
+    DuplicateRecord,
+    GatewayError,
+    MissingReference,
+    NotFound,
+    StoreError,
+    StoreUnavailable,
+)
 from gateway.model.channels import ChannelName
 from gateway.model.integrations import Announcement
 from gateway.model.records import (
@@ -75,9 +83,9 @@ FROM inserted, bumped
 # NOT EXISTS first so that a duplicate id does not use up a number (nextval is
 # evaluated only for a row that gets inserted); a race still ends in the unique index.
 _INSERT_CONTACT = """
-INSERT INTO contacts (id, number, name, email, email_key, phone, created_at)
+INSERT INTO contacts (id, number, name, email, email_key, phone, created_at, saved)
 SELECT $1::text, nextval('contact_number_seq'), $2::text, $3::text, $4::text, $5::text,
-       $6::float8
+       $6::float8, $7::boolean
 WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE id = $1::text)
 RETURNING number
 """
@@ -90,6 +98,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     pgerr.AdminShutdownError,
     pgerr.CrashShutdownError,
     pgerr.TooManyConnectionsError,
+    pgerr.ReadOnlySQLTransactionError,  # a read-only replica or database: writes later
     pgerr.InterfaceError,  # e.g. the connection or the pool is closed
 )
 _DRIVER_ERRORS: tuple[type[BaseException], ...] = (
@@ -101,9 +110,9 @@ _DRIVER_ERRORS: tuple[type[BaseException], ...] = (
 
 def _translate(exc: BaseException) -> GatewayError:
     if isinstance(exc, pgerr.UniqueViolationError):
-        return Conflict(f"duplicate ({exc})")
+        return DuplicateRecord(f"duplicate ({exc})")
     if isinstance(exc, pgerr.ForeignKeyViolationError):
-        return NotFound(f"a referenced record does not exist ({exc})")
+        return MissingReference(f"a referenced record does not exist ({exc})")
     if isinstance(exc, pgerr.InterfaceError) and isinstance(exc, ValueError):
         # client-side: an argument of the wrong type (DataError) or a bad DSN
         return StoreError(f"PostgreSQL: {exc}")
@@ -136,6 +145,9 @@ class _MigrationTarget:
     def __init__(self, conn: asyncpg.Connection[asyncpg.Record]) -> None:
         self._c = conn
 
+    async def newest(self) -> int:
+        return int(await self._c.fetchval("SELECT max(version) FROM schema_migrations") or 0)
+
     async def apply(self, migration: migrate.Migration) -> bool:
         async with self._c.transaction():
             if await self._c.fetchval(
@@ -155,6 +167,7 @@ class _MigrationTarget:
 class PostgresStore(SQLStore):
     """The store in PostgreSQL; any number of gateway nodes may share one database."""
 
+    _JSON_LIST_HAS = "{col} ? {arg}::text"
     _claim_lock = " FOR UPDATE OF m SKIP LOCKED"
 
     def __init__(
@@ -225,14 +238,7 @@ class PostgresStore(SQLStore):
             pool.terminate()
 
     async def ping(self) -> bool:
-        pool = self._pool
-        if pool is None:
-            return False
-        try:
-            async with asyncio.timeout(5):
-                return bool(await pool.fetchval("SELECT 1") == 1)
-        except Exception:
-            return False
+        return self._pool is not None and await self.ready("postgres")
 
     # -- transactions --------------------------------------------------------------
     def _require(self) -> asyncpg.Pool[asyncpg.Record]:
@@ -273,11 +279,12 @@ class PostgresStore(SQLStore):
         phone: str = "",
         now: float,
         address: tuple[ChannelName, str] | None = None,
+        saved: bool = False,
     ) -> Contact:
         try:
             async with self._transaction() as c:
                 row = await c.fetchrow(
-                    _INSERT_CONTACT, contact_id, name, email, email_key(email), phone, now
+                    _INSERT_CONTACT, contact_id, name, email, email_key(email), phone, now, saved
                 )
                 if row is None:
                     raise Conflict(f"contact {contact_id!r} exists")
@@ -286,7 +293,13 @@ class PostgresStore(SQLStore):
         except Conflict as exc:
             raise Conflict(f"contact {contact_id!r} exists") from exc
         return Contact(
-            id=contact_id, number=row[0], name=name, email=email, phone=phone, created_at=now
+            id=contact_id,
+            number=row[0],
+            name=name,
+            email=email,
+            phone=phone,
+            created_at=now,
+            saved=saved,
         )
 
     async def append(

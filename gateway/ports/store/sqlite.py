@@ -12,6 +12,8 @@ Appends are group-committed (``_group_commit.py``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
 import sqlite3
 import time
@@ -23,7 +25,14 @@ from typing import Any
 
 import aiosqlite
 
-from gateway.errors import Conflict, GatewayError, NotFound, StoreError, StoreUnavailable
+from gateway.errors import (
+    Conflict,
+    DuplicateRecord,
+    GatewayError,
+    MissingReference,
+    StoreError,
+    StoreUnavailable,
+)
 from gateway.model.channels import ChannelName
 from gateway.model.records import Contact
 from gateway.ports.store import migrate
@@ -53,12 +62,12 @@ def _translate(exc: sqlite3.Error) -> GatewayError:
     primary = code & 0xFF if isinstance(code, int) else None
     if isinstance(exc, sqlite3.IntegrityError):
         if code == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY or "FOREIGN KEY" in message:
-            return NotFound(f"a referenced record does not exist ({message})")
+            return MissingReference(f"a referenced record does not exist ({message})")
         if code in (
             sqlite3.SQLITE_CONSTRAINT_UNIQUE,
             sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY,
         ) or message.startswith("UNIQUE"):
-            return Conflict(f"duplicate ({message})")
+            return DuplicateRecord(f"duplicate ({message})")
         return StoreError(message)
     lowered = message.lower()
     if primary in _UNAVAILABLE_CODES or "database is locked" in lowered or "busy" in lowered:
@@ -91,6 +100,10 @@ class _MigrationTarget:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
 
+    async def newest(self) -> int:
+        rows = list(await self._db.execute_fetchall("SELECT max(version) FROM schema_migrations"))
+        return int(rows[0][0] or 0)
+
     async def apply(self, migration: migrate.Migration) -> bool:
         db = self._db
         # BEGIN IMMEDIATE takes the write lock: a second process waits, then sees the
@@ -117,8 +130,19 @@ class _MigrationTarget:
             raise
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only (0600; SQLite gives its -wal
+    and -shm files the same mode): it holds password hashes, identity secrets, contacts
+    and messages. A new directory for it is 0700. An existing file is left as it is."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 class SQLiteStore(GroupCommit):
     """The store in one SQLite file (``:memory:`` for tests)."""
+
+    _JSON_LIST_HAS = "EXISTS (SELECT 1 FROM json_each({col}) WHERE value = {arg})"
 
     def __init__(self, path: str, *, busy_timeout: float = 5.0) -> None:
         self.path = path
@@ -135,7 +159,7 @@ class SQLiteStore(GroupCommit):
         in_memory = self.path in ("", ":memory:") or self.path.startswith("file:")
         try:
             if not in_memory:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                _create_private(Path(self.path))
             db = await aiosqlite.connect(self.path, isolation_level=None)
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
@@ -179,11 +203,7 @@ class SQLiteStore(GroupCommit):
                 await db.close()
 
     async def ping(self) -> bool:
-        try:
-            async with asyncio.timeout(5), self._connection() as c:
-                return await c.fetchrow("SELECT 1") is not None
-        except Exception:
-            return False
+        return await self.ready("sqlite")
 
     # -- transactions --------------------------------------------------------------
     @asynccontextmanager
@@ -226,6 +246,7 @@ class SQLiteStore(GroupCommit):
         phone: str = "",
         now: float,
         address: tuple[ChannelName, str] | None = None,
+        saved: bool = False,
     ) -> Contact:
         try:
             async with self._transaction() as c:
@@ -242,6 +263,7 @@ class SQLiteStore(GroupCommit):
                     email=email,
                     phone=phone,
                     created_at=now,
+                    saved=saved,
                 )
                 await c.execute(CONTACTS.sql_insert, *CONTACTS.params(contact))
                 if address is not None:

@@ -12,9 +12,10 @@ import msgspec
 from starlette.responses import Response
 
 import routing as r
-from gateway.auth import hash_password, new_id
+from gateway.auth import new_id
 from gateway.errors import Conflict, InUse, InvalidInput, NotFound
 from gateway.model.records import OPEN_STATES, Agent, DispositionSet, GlobalSettings, Queue
+from gateway.model.text import clean_name
 from gateway.web.admin.http import Ctx, convert, json_response
 from gateway.web.admin.schemas import (
     AgentCreate,
@@ -189,11 +190,11 @@ async def _build_agent(ctx: Ctx, body: AgentIn, agent_id: str, existing: Agent |
         raise Conflict("this email belongs to another agent", field="email")
     password_hash = existing.password_hash if existing else ""
     if body.password is not None:
-        password_hash = hash_password(body.password)
+        password_hash = await ctx.web.agents.passwords.hash(body.password)
     return Agent(
         id=agent_id,
         email=body.email.strip(),
-        name=body.name,
+        name=clean_name(body.name),
         role=body.role,
         queue_ids=list(dict.fromkeys(body.queue_ids)),
         password_hash=password_hash,
@@ -201,12 +202,26 @@ async def _build_agent(ctx: Ctx, body: AgentIn, agent_id: str, existing: Agent |
     )
 
 
-async def _save_agent(ctx: Ctx, agent: Agent) -> None:
+async def _save_agent(ctx: Ctx, agent: Agent, before: Agent | None = None) -> None:
     try:
         await ctx.store.put_agent(agent)
     except Conflict:  # a concurrent write took the email
         raise Conflict("this email belongs to another agent", field="email") from None
+    if before is not None and (
+        before.password_hash != agent.password_hash or before.active != agent.active
+    ):
+        # A new password or a change of active ends every login session: a stolen token
+        # dies with the old password, and reactivation does not revive old tokens.
+        await ctx.web.agents.revoke_all(agent.id)
+    await ctx.changed()  # every node reloads, and closes revoked sessions' sockets
+
+
+async def logout_agent(ctx: Ctx) -> Response:
+    """End every login session of an agent (their sockets close on every node)."""
+    agent = await ctx.store.get_agent(ctx.param())
+    await ctx.web.agents.revoke_all(agent.id)
     await ctx.changed()
+    return Response(status_code=204)
 
 
 async def list_agents(ctx: Ctx) -> Response:
@@ -234,7 +249,7 @@ async def _edit_agent(ctx: Ctx, *, patch: bool) -> Response:
         raw = merge_patch(base, raw)
     body = convert(raw, AgentIn)
     agent = await _build_agent(ctx, body, current.id, current)
-    await _save_agent(ctx, agent)
+    await _save_agent(ctx, agent, current)
     return json_response(agent_out(agent))
 
 

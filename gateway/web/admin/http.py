@@ -33,7 +33,6 @@ from gateway.web.openapi import Endpoint
 
 T = TypeVar("T")
 
-MAX_BODY = 1_000_000
 _ROLES_FOR = {
     "agent": ("agent", "supervisor", "admin"),
     "supervisor": ("supervisor", "admin"),
@@ -92,13 +91,13 @@ async def authorize(request: Request, access: str) -> Agent | None:
 
 
 async def _read_body(request: Request) -> dict[str, Any]:
-    data = await request.body()
-    if len(data) > MAX_BODY:
-        raise InvalidInput([("", f"the body is larger than {MAX_BODY} bytes")])
+    data = await request.body()  # at most GATEWAY_MAX_BODY_BYTES (gateway/web/guard.py)
     try:
         raw = msgspec.json.decode(data) if data.strip() else {}
     except msgspec.DecodeError as exc:
         raise InvalidInput([("", f"the body is not valid JSON: {exc}")]) from None
+    except RecursionError:
+        raise InvalidInput([("", "the body is nested too deeply")]) from None
     if not isinstance(raw, dict):
         raise InvalidInput([("", "the body must be a JSON object")])
     return raw

@@ -8,7 +8,9 @@ tests/gateway/test_admin.py checks that every route the application mounts under
 ``/api`` is in the document.
 
 Access: configuration (read and write) is for admins; reading history is for
-supervisors and admins; export and deletion of a contact's data are for admins.
+supervisors and admins; export and deletion of a contact's data are for admins. The
+console's rows (``/api/console/...``) are for every agent, each answer limited by the
+access policy (gateway/services/access.py); reports are for supervisors and admins.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from gateway.model.records import Contact, Conversation
+from gateway.model.records import Contact, Conversation, Template
+from gateway.protocol import NoteOut
+from gateway.services.agents import RosterEntry
+from gateway.services.contact_card import Card, ContactDetails
+from gateway.services.history import HistoryPageOut, Transcript
+from gateway.services.reports import Report
+from gateway.services.templates import RenderedTemplate
 from gateway.web import files
 from gateway.web.admin import config as cfg
 from gateway.web.admin import history as hist
@@ -29,6 +37,7 @@ from gateway.web.admin import notices as ntc
 from gateway.web.admin import schemas as s
 from gateway.web.admin import touchpoints as tps
 from gateway.web.admin import webhooks as wh
+from gateway.web.admin import workspace as ws
 from gateway.web.admin.http import Ctx, json_response, route
 from gateway.web.admin.messages import MESSAGE_ENDPOINTS
 from gateway.web.openapi import Endpoint, document
@@ -125,6 +134,10 @@ ENDPOINTS: list[Endpoint] = [
              "socket. Wrong email and wrong password answer alike."),
     Endpoint("POST", "/api/logout", "Log out: revoke this token's session", "agent",
              tag="agents", status=204),
+    Endpoint("POST", "/api/logout/everywhere", "Log out everywhere: revoke every session of "
+             "this agent", "agent", tag="agents", status=204,
+             description="Every token of the caller stops working and every console socket "
+             "of theirs closes with 4001, on every node."),
     Endpoint("GET", "/api/me", "Who the token belongs to", "agent", tag="agents",
              response=s.Me),
     files.AGENT_UPLOAD,
@@ -158,6 +171,11 @@ ENDPOINTS: list[Endpoint] = [
                      cfg.patch_agent, cfg.delete_agent),
            delete_note="409 for yourself, for an agent holding open conversations or "
            "dedicated to a touchpoint (deactivate instead: active=false)."),
+    Endpoint("POST", "/api/admin/agents/{id}/logout", "Log an agent out everywhere", "admin",
+             cfg.logout_agent, status=204, errors=(404,),
+             description="Revokes every login session of the agent: their tokens answer "
+             "401 and their console sockets close with 4001, on every node. A new password "
+             "or a change of `active` does the same by itself."),
     *_crud("disposition-sets", "disposition set", create=s.DispositionSetCreate,
            edit=s.DispositionSetIn, out=s.DispositionSetOut,
            handlers=(cfg.list_disposition_sets, cfg.create_disposition_set,
@@ -222,6 +240,84 @@ ENDPOINTS: list[Endpoint] = [
              description="Deletes the contact, its conversations and their messages. 409 "
              "while it has open conversations, unless force=true (they vanish from the "
              "consoles' routing)."),
+    # -- templates (admin) -------------------------------------------------------------------
+    Endpoint("GET", "/api/admin/templates", "List templates", "admin", ws.list_templates,
+             tag="templates", response=list[Template]),
+    Endpoint("POST", "/api/admin/templates", "Create a template", "admin", ws.create_template,
+             tag="templates", body=ws.TemplateIn, response=Template, status=201,
+             errors=(409,), description="content: the text by channel, \"default\" for "
+             "every channel without its own. Variables: {{contact.name}}, "
+             "{{contact.first_name}}, {{contact.email}}, {{contact.phone}}, {{agent.name}}, "
+             "{{agent.first_name}}, {{agent.email}}; an unknown one is a 422."),
+    Endpoint("GET", "/api/admin/templates/{id}", "Get a template", "admin", ws.get_template,
+             tag="templates", response=Template, errors=(404,)),
+    Endpoint("PUT", "/api/admin/templates/{id}", "Replace a template", "admin",
+             ws.put_template, tag="templates", body=ws.TemplateIn, response=Template,
+             errors=(404,)),
+    Endpoint("DELETE", "/api/admin/templates/{id}", "Delete a template", "admin",
+             ws.delete_template, tag="templates", status=204, errors=(404,)),
+    # -- the agent's workspace (console) -------------------------------------------------------
+    Endpoint("GET", "/api/console/agents", "Agents and their status now", "agent", ws.roster,
+             tag="console", response=list[RosterEntry],
+             description="For the transfer dialog: every active agent, their status "
+             "(available, away, offline) and the capacity points they have left."),
+    Endpoint("GET", "/api/console/conversations/{id}/card", "A conversation's contact card",
+             "agent", ws.get_card, tag="console", response=Card, errors=(403, 404),
+             description="The contact, their addresses, what the form said (unconfirmed), "
+             "the page they were on and their earlier conversations. For whoever reads the "
+             "conversation."),
+    Endpoint("PUT", "/api/console/conversations/{id}/contact", "Save the conversation's contact",
+             "agent", ws.save_contact, tag="console", body=ContactDetails, response=Card,
+             errors=(403, 404, 409),
+             description="The details the agent checked: the contact becomes saved. 409 "
+             "contact_exists (with error.contact_id) when another saved contact has this "
+             "email or phone: merge into it instead."),
+    Endpoint("POST", "/api/console/conversations/{id}/contact/merge",
+             "Merge the conversation's contact into a saved contact", "agent",
+             ws.merge_contact, tag="console", body=ws.MergeIn, response=Card,
+             errors=(403, 404),
+             description="The conversation's contact, its addresses and conversations move "
+             "to the saved contact, in one transaction; the old contact is deleted."),
+    Endpoint("GET", "/api/console/contacts", "Find saved contacts (to merge into)", "agent",
+             ws.search_contacts, tag="console", query=ws.SearchQuery, response=list[Contact]),
+    Endpoint("GET", "/api/console/conversations/{id}/templates",
+             "Templates for a conversation, rendered", "agent", ws.conversation_templates,
+             tag="console", query=ws.SearchQuery, response=list[RenderedTemplate],
+             errors=(403, 404),
+             description="The templates with a text for the conversation's channel, "
+             "variables filled in from its contact and the caller; q searches collection, "
+             "name and text."),
+    Endpoint("GET", "/api/console/conversations/{id}/notes", "A conversation's notes", "agent",
+             ws.conversation_notes, tag="console", response=list[NoteOut], errors=(403, 404),
+             description="Notes are added over the agent socket (frame note); they never "
+             "reach the contact."),
+    Endpoint("GET", "/api/console/history", "Search closed conversations", "agent",
+             ws.search_history, tag="console", query=ws.HistorySearchQuery,
+             response=HistoryPageOut,
+             description="Newest first. q matches the contact's name, email or phone (or "
+             "the channel address exactly); since/until are UTC days, both included. "
+             "Agents find the conversations they had last; supervisors and admins every "
+             "one. For the next page pass next_before as before."),
+    Endpoint("GET", "/api/console/history/{id}", "A conversation's transcript", "agent",
+             ws.get_transcript, tag="console", query=ws.TranscriptQuery, response=Transcript,
+             errors=(404,),
+             description="Messages (the first 10,000), events, notes and the wrap-up. "
+             "With via=<conversation "
+             "id>, one of the same contact's conversations read from that conversation's "
+             "card."),
+    Endpoint("GET", "/api/console/history/{id}/export", "Download a transcript", "agent",
+             ws.export_transcript, tag="console", query=ws.ExportQuery, errors=(404,),
+             description="format=json (the transcript), csv (one row per message: seq, "
+             "time_utc, sender, name, text) or text, as a file download."),
+    # -- reports -------------------------------------------------------------------------
+    Endpoint("GET", "/api/reports", "Conversations, wait, handle, abandonment, satisfaction",
+             "supervisor", ws.get_report, tag="reports", query=ws.ReportQuery, response=Report,
+             description="since/until: UTC days, both included, at most 366 days; group_by "
+             "day, queue, agent or channel. satisfaction is null while no rating source is "
+             "plugged in (satisfaction_available=false)."),
+    Endpoint("GET", "/api/reports.csv", "The same report as CSV", "supervisor",
+             ws.report_csv, tag="reports", query=ws.ReportQuery,
+             description="One row per group and a Total row, as a file download."),
     # -- agents' messages with channel content (gateway/web/admin/messages.py) ------------------
     *MESSAGE_ENDPOINTS,
 ]

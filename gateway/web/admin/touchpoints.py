@@ -94,6 +94,9 @@ def _touchpoint_input(tp: Touchpoint, secrets: tuple[str, ...] = ()) -> dict[str
     return {k: v for k, v in out.items() if v is not None}
 
 
+MAX_WIDGET_BYTES = 32 * 1024
+
+
 async def build_touchpoint(
     ctx: Ctx, body: TouchpointIn, tp_id: str, existing: Touchpoint | None, now: float
 ) -> Touchpoint:
@@ -126,6 +129,9 @@ async def build_touchpoint(
     check = ctx.web.touchpoint_checks.get(body.channel, no_channel_settings)
     tp, errors = check(tp)
 
+    if len(msgspec.json.encode(body.widget)) > MAX_WIDGET_BYTES:
+        # It is sent with every bootstrap: keep it the size of a configuration.
+        errors.append(("widget", f"at most {MAX_WIDGET_BYTES} bytes of JSON"))
     queues = {q.id for q in await ctx.store.list_queues()}
     if missing := missing_ids(body.queue_ids, queues):
         errors.append(("queue_ids", f"unknown queue id(s): {', '.join(missing)}"))

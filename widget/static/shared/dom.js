@@ -1,5 +1,8 @@
 // DOM helpers shared by the chat app and the console. Text always goes in as text
-// nodes (never innerHTML), so whatever a visitor or agent typed cannot become markup.
+// nodes (never innerHTML), so whatever a visitor or agent typed cannot become markup,
+// and through displayText (shared/text.js), so it cannot reorder itself either.
+
+import { displayText } from "./text.js";
 
 /** h("button", {class: "x", onclick: fn, "aria-label": "Send"}, "text", node, ...) */
 export function h(tag, attrs, ...children) {
@@ -21,7 +24,7 @@ function append(el, children) {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
     if (Array.isArray(c)) append(el, c);
-    else el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    else el.append(c instanceof Node ? c : document.createTextNode(displayText(c)));
   }
 }
 

@@ -7,15 +7,26 @@ import { Connection, wsUrl } from "/widget/shared/socket.js";
 import { h, clear, fill, uid, formatTime } from "/widget/shared/dom.js";
 import { makeT } from "/widget/shared/i18n.js";
 import { Attacher, FileLinks, FILE_TEXTS, dropZone, summary } from "/widget/shared/attachments.js";
+import { displayText } from "/widget/shared/text.js";
 import * as sound from "/console/sounds.js";
 import { contextItem } from "/console/context.js";
+// The workspace's modules (docs/console.md): each draws its own part; this file calls them.
+import { t, setLanguage, texts } from "/console/i18n.js";
+import { api, setToken } from "/console/api.js";
+import * as prefs from "/console/prefs.js";
+import * as notify from "/console/notify.js";
+import * as card from "/console/contact-card.js";
+import * as notes from "/console/notes.js";
+import * as templates from "/console/templates.js";
+import * as search from "/console/search.js";
+import * as sections from "/console/sections.js";
+import * as supervisor from "/console/supervisor.js";
 import * as channels from "/console/channels.js";
 import * as email from "/console/email.js";
 import * as outbound from "/console/outbound.js";
 
 const TOKEN_KEY = "gw.console.token";
 const SOUND_EVENTS = { offered: "offered", auto_assigned: "auto-assigned", transferred: "transferred", reply: "new reply" };
-const ENDED_REASONS = { timeout: "it was not answered in time", taken: "someone else took it", ended: "the visitor left" };
 
 const S = {
   token: sessionGet(TOKEN_KEY) || "",
@@ -24,6 +35,7 @@ const S = {
   queues: {},
   channels: {}, // name -> {label, live, attachments, outbound_start, session_window}
   agents: {},
+  touchpoints: {},
   sounds: {},
   priorityDisplay: "icons",
   dispositions: [],
@@ -54,7 +66,7 @@ function sessionSet(k, v) { try { if (v) sessionStorage.setItem(k, v); else sess
 function announce(text) {
   const el = $("announcer");
   el.textContent = "";
-  setTimeout(() => { el.textContent = text; }, 50);
+  setTimeout(() => { el.textContent = displayText(text); }, 50);
 }
 
 // ---------------------------------------------------------------- login
@@ -202,9 +214,11 @@ function send(frame) {
   return true;
 }
 
-function act(kind, cid, extra, label) {
+function act(kind, cid, extra, to) {
   const ref = `${kind}-${uid().slice(0, 8)}`;
-  S.actions.set(ref, { kind, cid, label });
+  const c = S.convs.get(cid);
+  // The name now: by the time the answer comes the row may be gone.
+  S.actions.set(ref, { kind, cid, name: c ? c.contact_name : "", to });
   return send(Object.assign({ type: kind, conversation_id: cid, ref }, extra || {}));
 }
 
@@ -226,6 +240,9 @@ function onFrame(f) {
     case "links": return links.onFrame(f);
     case "error": return onError(f);
     case "token": S.token = f.token; sessionSet(TOKEN_KEY, f.token); return;
+    case "note": return notes.onNote(f, ctx);
+    case "live": return supervisor.onLive(f, ctx);
+    case "live_update": return supervisor.onUpdate(f, ctx);
     case "delivery": if (channels.onDelivery(f, S.threads) && f.conversation_id === S.current) renderMessages(); return;
     case "notice": return channels.adminNotice(f);
     default: return;
@@ -242,10 +259,13 @@ function onSnapshot(f) {
   S.channels = f.channels || {};
   S.queues = f.queues || {};
   S.agents = f.agents || {};
+  S.touchpoints = f.touchpoints || {};
   S.sounds = f.sounds || {};
+  prefs.load(f.agent.agent_id);
+  setLanguage(prefs.get("lang"));
   S.priorityDisplay = f.priority_display === "numbers" ? "numbers" : "icons";
   S.dispositions = f.dispositions || [];
-  $("me").textContent = f.agent.name;
+  fill($("me"), f.agent.name);
   if (f.agent.role === "admin" && !S.emailWatch) S.emailWatch = email.watchConnections(S.token, $("app-view"));
   outbound.setup(S.token, $("logout"), (cid) => {
     if (S.convs.get(cid)?.place === "assigned") openConversation(cid); else S.openWhenMine.add(cid);
@@ -268,6 +288,7 @@ function onSnapshot(f) {
   renderLists();
   renderConversation();
   renderOffer();
+  sections.show();
 }
 
 function setStatus(status) {
@@ -284,6 +305,13 @@ function onConversation(c) {
   const cid = c.conversation_id;
   channels.noteRow(c);
   const before = S.convs.get(cid);
+  if (monitored.has(cid) && c.place !== "assigned" && c.place !== "wrapup") {
+    // Monitored: its Inbox row changes underneath, the read-only view stays.
+    monitored.set(cid, c.place === "gone" ? null : c);
+    if (before) before.state = c.state;
+    if (cid === S.current) renderConvHeader();
+    return;
+  }
   if (c.place === "gone") {
     S.convs.delete(cid);
     S.offers.delete(cid);
@@ -295,6 +323,7 @@ function onConversation(c) {
   }
   if (S.openWhenMine.has(cid) && c.place === "assigned") {
     S.openWhenMine.delete(cid);
+    sections.toConversations(); // accepted while History or Live was on screen
     S.current = cid;
     renderOffer(); // first: closing the ringing dialog gives focus back where it was
     renderLists();
@@ -319,6 +348,13 @@ function onOffer(f) {
   // Count down from expires_in, so a browser clock that is off does not matter.
   S.offers.set(c.conversation_id, { summary: c, expires_at: Date.now() / 1000 + f.expires_in });
   renderOffer();
+  renderLists();
+  notify.show(t("notify.offer", { name: c.contact_name }), `offer-${c.conversation_id}`);
+}
+
+// A server code as words ("why.expired"), or the code itself for one this build does not know.
+function reasonText(prefix, code) {
+  return `${prefix}.${code}` in texts() ? t(`${prefix}.${code}`) : String(code || "").replace(/_/g, " ");
 }
 
 function onOfferWithdrawn(f) {
@@ -326,7 +362,7 @@ function onOfferWithdrawn(f) {
   S.offers.delete(f.conversation_id);
   const c = S.convs.get(f.conversation_id);
   if (c && c.place === "offered") S.convs.delete(f.conversation_id);
-  if (o) announce(`The chat with ${o.summary.contact_name} stopped ringing: ${ENDED_REASONS[f.reason] || f.reason}.`);
+  if (o) announce(t("offer.stopped", { name: o.summary.contact_name, why: reasonText("why", f.reason) }));
   renderOffer();
   renderLists();
 }
@@ -378,14 +414,14 @@ $("offer").addEventListener("cancel", (e) => e.preventDefault()); // Escape does
 
 function accept(cid) {
   S.openWhenMine.add(cid);
-  act("accept", cid, null, "Accepted");
+  act("accept", cid);
 }
 
 function reject(cid) {
   S.offers.delete(cid);
   const c = S.convs.get(cid);
   if (c && c.place === "offered") S.convs.delete(cid);
-  act("reject", cid, null, "Rejected");
+  act("reject", cid);
   renderOffer();
 }
 
@@ -462,7 +498,8 @@ function renderLists() {
   const active = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.key : "";
   const f = filterValues();
   const all = [...S.convs.values()];
-  const inbox = all.filter((c) => c.place === "inbox");
+  // What rings for this agent is in their Inbox too, marked, with Accept.
+  const inbox = all.filter((c) => c.place === "inbox" || c.place === "offered");
   const shown = inbox.filter((c) => matches(c, f))
     .sort((a, b) => (f.sort === "oldest" ? a.arrived_at - b.arrived_at : b.arrived_at - a.arrived_at));
   $("inbox-count").textContent = inbox.length ? `(${shown.length === inbox.length ? inbox.length : `${shown.length} of ${inbox.length}`})` : "";
@@ -477,11 +514,16 @@ function renderLists() {
       },
       h("span", { class: "line" }, channels.avatar(c, S.channels), h("span", { class: "name" }, c.contact_name), " ", priority(c.priority), " ", bubble(c.unread)),
       h("span", { class: "line muted" }, `${channelLabel(c.channel)} · ${c.touchpoint_name} · ${formatTime(c.arrived_at)}`),
-      h("span", { class: "line" }, queueLabels(c))),
-      h("button", {
-        type: "button", class: "btn small", "data-key": `assign:${c.conversation_id}`,
-        "aria-label": `Assign ${c.contact_name}`, onclick: () => assign(c.conversation_id),
-      }, "Assign")));
+      h("span", { class: "line" }, queueLabels(c), c.place === "offered" ? h("span", { class: "tag ringing" }, t("ringing")) : null)),
+      c.place === "offered"
+        ? h("button", {
+          type: "button", class: "btn small accept", "data-key": `accept:${c.conversation_id}`,
+          "aria-label": `Accept ${c.contact_name}`, onclick: () => accept(c.conversation_id),
+        }, "Accept")
+        : h("button", {
+          type: "button", class: "btn small", "data-key": `assign:${c.conversation_id}`,
+          "aria-label": `Assign ${c.contact_name}`, onclick: () => assign(c.conversation_id),
+        }, "Assign")));
   }
 
   const mine = all.filter((c) => c.place === "assigned" || c.place === "wrapup");
@@ -514,11 +556,12 @@ function renderLists() {
     const el = document.querySelector(`[data-key="${CSS.escape(active)}"]`);
     if (el) el.focus();
   }
+  notify.title(mine.reduce((n, c) => n + (c.unread || 0), 0) + S.offers.size);
 }
 
 function assign(cid) {
   S.openWhenMine.add(cid);
-  act("assign", cid, null, "Assigned to you");
+  act("assign", cid);
 }
 
 // ---------------------------------------------------------------- conversation view
@@ -532,14 +575,16 @@ function thread(cid) {
 }
 
 function openConversation(cid) {
+  sections.toConversations();
   S.current = cid;
   renderLists();
   renderConversation({ focus: true });
 }
 
+function supervises() { return !!S.agent && (S.agent.role === "supervisor" || S.agent.role === "admin"); }
+
 function mayRead(c) {
-  return c.place === "assigned" || c.place === "wrapup" || c.place === "offered" || c.preview ||
-    (S.agent && (S.agent.role === "supervisor" || S.agent.role === "admin"));
+  return c.place === "assigned" || c.place === "wrapup" || c.place === "offered" || c.place === "monitor" || c.preview || supervises();
 }
 
 function renderConversation(opts) {
@@ -553,21 +598,34 @@ function renderConversation(opts) {
   main.append(h("header", { class: "conv-head", id: "conv-head" }));
   renderConvHeader();
   const th = thread(c.conversation_id);
+  const column = h("div", { class: "conv-main" });
+  const body = h("div", { class: "conv-body" }, column);
+  main.append(body);
+  if (S.lastShown !== c.conversation_id) { search.reset(); S.lastShown = c.conversation_id; }
   if (mayRead(c)) {
-    main.append(h("div", { class: "history", id: "history" },
+    // The contact card and the notes beside the thread (contact-card.js, notes.js).
+    // Headings first: the sections are labelled by them while their content loads.
+    const side = h("aside", { class: "side", "aria-label": t("card.title") },
+      h("section", { class: "card", id: "contact-card", "aria-labelledby": "card-h" }, h("h3", { id: "card-h" }, t("card.title"))),
+      h("section", { class: "notes-box", id: "notes-box", "aria-labelledby": "notes-h" }, h("h3", { id: "notes-h" }, t("notes.title"))));
+    body.append(side);
+    card.render(side.querySelector("#contact-card"), c.conversation_id, ctx);
+    notes.render(side.querySelector("#notes-box"), c, ctx);
+    column.append(search.box(() => renderMessages()));
+    column.append(h("div", { class: "history", id: "history", tabindex: "0", role: "region", "aria-label": "Message history" },
       h("button", { type: "button", class: "btn secondary small more", id: "more", hidden: true, onclick: loadEarlier }, "Load earlier messages"),
       h("ol", { id: "messages", class: "messages", "aria-label": "Messages" })));
     if (!th.loaded) send({ type: "history", conversation_id: c.conversation_id, limit: 50 });
     renderMessages(true);
-    if (c.channel === "email") main.append(email.panel(c.conversation_id, S.token));
+    if (c.channel === "email") column.append(email.panel(c.conversation_id, S.token));
   } else {
-    main.append(h("p", { class: "empty" }, "Preview is not available for your role. Assign the conversation to read it."));
+    column.append(h("p", { class: "empty" }, "Preview is not available for your role. Assign the conversation to read it."));
   }
   if (c.place === "assigned") {
-    main.append(h("p", { class: "typing", id: "typing", "aria-live": "polite" }, typingText(c.conversation_id)));
-    main.append(replyForm(c));
+    column.append(h("p", { class: "typing", id: "typing", "aria-live": "polite" }, typingText(c.conversation_id)));
+    column.append(replyForm(c));
   } else if (c.place === "wrapup") {
-    main.append(wrapupForm(c));
+    column.append(wrapupForm(c));
   }
   if (opts && opts.focus) {
     const target = $("reply") || $("notes") || $("conv-title");
@@ -586,10 +644,14 @@ function renderConvHeader() {
   } else if (c.place === "assigned") {
     actions.append(
       h("button", { type: "button", class: "btn secondary", onclick: () => openTransfer(c) }, "Transfer"),
-      h("button", { type: "button", class: "btn secondary", onclick: () => act("send_to_inbox", c.conversation_id, null, "Sent to the Inbox") }, "Send to inbox"),
-      h("button", { type: "button", class: "btn danger", onclick: () => act("end", c.conversation_id, null, "Chat ended") }, "End chat"));
+      h("button", { type: "button", class: "btn secondary", onclick: () => act("send_to_inbox", c.conversation_id) }, "Send to inbox"),
+      h("button", { type: "button", class: "btn danger", onclick: () => confirmEnd(c) }, "End chat"));
+  } else if (c.place === "monitor") {
+    actions.append(
+      c.state === "assigned" ? h("button", { type: "button", class: "btn secondary", onclick: () => openTransfer(c) }, t("live.transfer")) : null,
+      h("button", { type: "button", class: "btn secondary", onclick: () => stopMonitor(c.conversation_id) }, t("live.stop")));
   }
-  const place = { inbox: "In the Inbox", offered: "Ringing", assigned: "Assigned to you", wrapup: "Ended: wrap-up" }[c.place] || "";
+  const place = { inbox: "In the Inbox", offered: "Ringing", assigned: "Assigned to you", wrapup: "Ended: wrap-up", monitor: t("live.monitoring", { name: c.contact_name }) }[c.place] || "";
   fill(head,
     h("div", { class: "who" },
       h("h2", { id: "conv-title", tabindex: "-1" }, c.contact_name),
@@ -632,9 +694,12 @@ function replyForm(c) {
     if (mail) mail.reset();
     sendReply(c.conversation_id, body, attachments, content);
   };
+  const enterSends = !!prefs.get("enterSends");
   ta.addEventListener("keydown", (e) => {
-    // As in the reference product: Shift+Enter sends, Enter adds a line.
-    if (e.key === "Enter" && e.shiftKey && !e.isComposing) { e.preventDefault(); doSend(); }
+    // The reference's way by default (Shift+Enter sends, Enter adds a line); Settings
+    // turns it round for agents used to other chat tools.
+    if (templates.isShortcut(e)) { e.preventDefault(); templates.open(c.conversation_id, ta); return; }
+    if (e.key === "Enter" && !e.isComposing && e.shiftKey !== enterSends) { e.preventDefault(); doSend(); }
   });
   ta.addEventListener("input", () => typing(c.conversation_id, !!ta.value));
   const sendButton = h("button", { type: "submit", class: "btn" }, "Send");
@@ -646,8 +711,8 @@ function replyForm(c) {
     channels.editor(() => S.convs.get(c.conversation_id), S.channels, ta, sendButton),
     h("div", { class: "reply-bar" },
       files.button,
-      h("p", { id: "reply-hint", class: "muted hint" }, "Shift+Enter sends · Enter adds a line"),
-      sendButton));
+      h("p", { id: "reply-hint", class: "muted hint" }, t(enterSends ? "hint.enter_sends" : "hint.shift_sends"), " · ", t("templates.shortcut")),
+      h("div", { class: "actions" }, templates.button(c.conversation_id, ta), sendButton)));
   files.refresh();
   form.addEventListener("submit", (e) => { e.preventDefault(); doSend(); ta.focus(); });
   return form;
@@ -672,7 +737,7 @@ function wrapupForm(c) {
       $("disposition").focus();
       return;
     }
-    act("wrapup", c.conversation_id, { notes: $("notes").value.slice(0, 4000), disposition }, "Wrap-up saved");
+    act("wrapup", c.conversation_id, { notes: $("notes").value.slice(0, 4000), disposition });
   });
   return form;
 }
@@ -737,6 +802,7 @@ function renderMessages(toBottom) {
       h("span", { class: "meta" }, p.failed ? `Not sent: ${p.error || "error"}` : "Sending…")));
   }
   $("more").hidden = !th.hasMore;
+  search.apply(list);
   if (atBottom) box.scrollTop = box.scrollHeight;
 }
 
@@ -776,6 +842,7 @@ function onItem(f, live) {
       const panel = document.querySelector(".email-panel");
       if (panel && panel.refresh) panel.refresh();
     }
+    if (c && c.place === "assigned") notify.show(t("notify.reply", { name: f.sender_name }), `reply-${f.conversation_id}`);
   }
   if (f.conversation_id === S.current) { renderMessages(); markRead(); }
   renderLists();
@@ -821,7 +888,7 @@ function onTyping(f) {
     S.typing.delete(f.conversation_id);
   }
   const el = $("typing");
-  if (el && f.conversation_id === S.current) el.textContent = typingText(f.conversation_id);
+  if (el && f.conversation_id === S.current) fill(el, typingText(f.conversation_id));
 }
 
 function onUnread(f) {
@@ -834,6 +901,7 @@ function onUnread(f) {
 
 function markRead() {
   const c = S.convs.get(S.current);
+  if (c && c.place === "monitor") return; // read-only: a monitor's reading clears nothing
   if (!c || c.place !== "assigned" || document.visibilityState !== "visible") return;
   const th = thread(c.conversation_id);
   const seq = Math.max(th.maxSeq, c.last_seq || 0);
@@ -848,14 +916,17 @@ function onOk(f) {
   if (!a) return;
   S.actions.delete(f.ref);
   const c = S.convs.get(a.cid);
-  const name = c ? c.contact_name : "the conversation";
-  if (a.label) announce(`${a.label}: ${name}.`);
+  const name = a.name || (c ? c.contact_name : "");
+  const text = a.kind === "transfer" ? t(a.to.kind === "agent" ? "done.transfer_agent" : "done.transfer_queue", { name, to: a.to.name }) : t(`done.${a.kind}`, { name });
+  announce(text);
   if (a.kind === "wrapup" || a.kind === "transfer" || a.kind === "send_to_inbox") {
-    if (a.kind === "wrapup" && c) S.convs.delete(a.cid);
-    if (S.current === a.cid && a.kind !== "send_to_inbox") S.current = "";
+    if (c && (a.kind === "wrapup" || (a.kind === "transfer" && c.place === "monitor"))) S.convs.delete(a.cid);
+    // Sent back or handed on: it is no longer this agent's to read (a preview may not
+    // be allowed for their role), so the view closes.
+    if (S.current === a.cid) S.current = "";
     renderLists();
     renderConversation();
-    flash(`${a.label}: ${name}.`);
+    flash(text);
   }
 }
 
@@ -870,7 +941,8 @@ function onError(f) {
   if (a) {
     S.actions.delete(f.ref);
     S.openWhenMine.delete(a.cid);
-    showError(`${a.kind.replace("_", " ")} failed: ${f.message}`);
+    const why = `err.${f.code}` in texts() ? t(`err.${f.code}`) : f.message;
+    showError(t("failed", { action: t(`action.${a.kind}`), name: a.name || "", why }));
     return;
   }
   for (const [cid, th] of S.threads) {
@@ -895,34 +967,102 @@ function showError(text) {
 }
 
 // ---------------------------------------------------------------- transfer
-function openTransfer(c) {
+async function openTransfer(c) {
   const d = $("transfer");
-  const agents = Object.entries(S.agents).filter(([id]) => !S.agent || id !== S.agent.agent_id);
+  // Who can take it now, from the server: offline agents are shown, and cannot be chosen.
+  const r = await api("/api/console/agents");
+  const roster = r.ok ? r.data : Object.entries(S.agents).map(([agent_id, name]) => ({ agent_id, name, status: "offline", capacity_left: 0 }));
+  const others = roster.filter((a) => !S.agent || a.agent_id !== S.agent.agent_id);
   const queues = Object.entries(S.queues);
+  const label = (a) => (a.status !== "offline" && a.capacity_left <= 0 ? t("transfer.full", { name: a.name }) : t("transfer.agent_row", { name: a.name, status: t(`status.${a.status}`) }));
   const sel = h("select", { id: "transfer-to", required: true },
     h("option", { value: "" }, "Choose…"),
-    agents.length ? h("optgroup", { label: "Agents" }, agents.map(([id, name]) => h("option", { value: `agent:${id}` }, name))) : null,
-    queues.length ? h("optgroup", { label: "Queues" }, queues.map(([id, name]) => h("option", { value: `queue:${id}` }, `${name} (queue)`))) : null);
+    others.length ? h("optgroup", { label: t("transfer.agents") }, others.map((a) => h("option", { value: `agent:${a.agent_id}`, disabled: a.status === "offline" ? true : null }, label(a)))) : null,
+    queues.length ? h("optgroup", { label: t("transfer.queues") }, queues.map(([id, name]) => h("option", { value: `queue:${id}` }, t("transfer.queue", { name })))) : null);
+  const note = h("textarea", { id: "transfer-note", rows: 2, maxlength: 2000 });
   const err = h("p", { class: "err", id: "transfer-error", role: "alert" });
   const form = h("form", { method: "dialog", novalidate: true },
-    h("h2", { id: "transfer-h" }, `Transfer ${c.contact_name}`),
-    h("div", { class: "field" }, h("label", { for: "transfer-to" }, "Transfer to"), sel),
+    h("h2", { id: "transfer-h" }, t("transfer.title", { name: c.contact_name })),
+    h("div", { class: "field" }, h("label", { for: "transfer-to" }, t("transfer.to")), sel),
+    h("div", { class: "field" }, h("label", { for: "transfer-note" }, t("transfer.note")), note),
     err,
     h("div", { class: "actions" },
       h("button", { type: "submit", class: "btn" }, "Transfer"),
-      h("button", { type: "button", class: "btn secondary", onclick: () => d.close() }, "Cancel")));
+      h("button", { type: "button", class: "btn secondary", onclick: () => d.close() }, t("cancel"))));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const [kind, id] = sel.value.split(":");
-    if (!id) { err.textContent = "Choose an agent or a queue."; sel.focus(); return; }
-    act("transfer", c.conversation_id, kind === "agent" ? { to_agent_id: id } : { to_queue_id: id },
-      `Transferred to ${kind === "agent" ? S.agents[id] : S.queues[id]}`);
+    if (!id) { err.textContent = t("transfer.choose"); sel.focus(); return; }
+    const name = kind === "agent" ? (others.find((a) => a.agent_id === id) || {}).name || S.agents[id] : S.queues[id];
+    const extra = kind === "agent" ? { to_agent_id: id } : { to_queue_id: id };
+    if (note.value.trim()) extra.note = note.value.trim();
+    act("transfer", c.conversation_id, extra, { kind, name });
     d.close();
   });
   clear(d).append(form);
   d.showModal();
   sel.focus();
 }
+
+// "End chat" asks first: the contact is told at once and it cannot be undone.
+function confirmEnd(c) {
+  const d = $("confirm");
+  const yes = h("button", { type: "button", class: "btn danger", onclick: () => { d.close(); act("end", c.conversation_id); } }, t("end.confirm"));
+  fill(d,
+    h("h2", { id: "confirm-h" }, t("end.confirm_title", { name: c.contact_name })),
+    h("p", { id: "confirm-text" }, t("end.confirm_text")),
+    h("div", { class: "actions" }, yes, h("button", { type: "button", class: "btn secondary", onclick: () => d.close() }, t("cancel"))));
+  d.showModal();
+  yes.focus();
+}
+
+// ---------------------------------------------------------------- monitoring (supervisors)
+const monitored = new Map(); // conversation id -> the row it replaced in the Inbox, if any
+
+function monitor(live) {
+  const cid = live.conversation_id;
+  const mine = S.convs.get(cid);
+  if (!mine || mine.place === "inbox") {
+    monitored.set(cid, mine || null);
+    S.convs.set(cid, supervisor.summaryOf(live));
+    S.threads.delete(cid);
+    send({ type: "monitor", conversation_id: cid });
+  }
+  sections.toConversations();
+  S.current = cid;
+  renderLists();
+  renderConversation({ focus: true });
+}
+
+function stopMonitor(cid) {
+  send({ type: "monitor", conversation_id: cid, on: false });
+  const prev = monitored.get(cid);
+  monitored.delete(cid);
+  if (prev) S.convs.set(cid, prev); else S.convs.delete(cid);
+  S.threads.delete(cid);
+  if (S.current === cid) S.current = "";
+  renderLists();
+  renderConversation();
+}
+
+// Static texts of the page, in the chosen language.
+function relabel() {
+  sections.nav();
+  notify.title(Number(document.body.dataset.unreadTotal) || 0);
+}
+
+// What the workspace's modules may use of this file.
+const ctx = {
+  S, send, act, announce, supervises, priority, relabel,
+  channelLabel: (name) => channelLabel(name),
+  conversation: (cid) => S.convs.get(cid),
+  touchpoints: () => S.touchpoints,
+  monitor,
+  refresh: () => { renderLists(); renderConversation(); },
+  transfer: (live) => openTransfer(S.convs.get(live.conversation_id) || supervisor.summaryOf(live)),
+};
+setToken(() => S.token);
+sections.init(ctx);
 
 dropZone($("conv"), () => (S.current ? attacher(S.current) : null), ft);
 boot();

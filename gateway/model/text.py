@@ -1,0 +1,28 @@
+"""Text shown to people: what the gateway strips from names and messages before it stores
+them (docs/security.md, "Text shown to people").
+
+Control characters (C0 but tab and newline, DEL, C1) and the bidirectional formatting
+characters that reorder what follows them (embeddings, overrides, isolates: U+202A-U+202E,
+U+2066-U+2069) are removed: ``"\\u202egnp.exe"`` would otherwise show as "exe.png" in a
+console. The marks U+200E/U+200F stay (they reorder nothing beyond one neutral
+character). Names are one line: tabs and newlines become spaces there.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 except \t and \n; \r; DEL; C1; bidi embeddings, overrides and isolates.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAKS = re.compile("[\t\n]+")
+
+
+def clean_text(text: str) -> str:
+    """A message body as it is stored and shown: without control or bidi formatting
+    characters (line breaks and tabs kept)."""
+    return _UNSAFE.sub("", text)
+
+
+def clean_name(text: str) -> str:
+    """A display name: one line, without control or bidi formatting characters."""
+    return _LINE_BREAKS.sub(" ", _UNSAFE.sub("", text)).strip()

@@ -1,0 +1,259 @@
+"""Connection-level limits, below the ASGI application (docs/security.md#connections).
+
+uvicorn's protocols, subclassed: what an attacker can do before a request reaches the
+application (or while the application waits on their socket) is bounded here:
+
+* **open connections per client address** (``GATEWAY_MAX_CONNECTIONS_PER_IP``; IPv6
+  addresses count by their /64): more are closed as soon as they connect. Trusted
+  proxies are exempt: their clients are behind them.
+* **request timeout** (``GATEWAY_REQUEST_TIMEOUT``): the request line and headers (for a
+  WebSocket, its handshake) must arrive within it, counted from the connection or from
+  the first byte of a request on a kept-alive one; the body within it again plus one
+  second per ``GATEWAY_MIN_BODY_BYTES_PER_SECOND`` bytes received, so a 25 MB upload on a
+  slow link finishes while a body that trickles is cut; else ``408`` and close.
+  (uvicorn times out idle kept-alive connections, but not a request that trickles in.)
+* **header size and count** (``GATEWAY_MAX_HEADER_BYTES``, ``GATEWAY_MAX_HEADERS``):
+  counted while the head arrives, before httptools holds it whole; over either: ``431``.
+* **write timeout** (``GATEWAY_WRITE_TIMEOUT``): a peer that keeps the transport's
+  write buffer full (it does not read) for that long is aborted, which frees the buffer
+  and ends whatever waits to write to it. ``transport.close()`` would wait for the
+  buffer to drain, which a non-reading peer never lets happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from gateway.settings import IPNetwork, Settings
+from gateway.web.limits import address_key
+
+log = logging.getLogger("gateway.transport")
+
+
+class Guard:
+    """The limits' shared state for one server: open connections by address key."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.trusted: list[IPNetwork] = settings.trusted_proxy_networks
+        self.open: dict[str, int] = {}
+        self._keys: dict[int, str] = {}
+
+    def admit(self, transport: asyncio.BaseTransport) -> bool:
+        """Count a new connection; False when its address already holds the maximum."""
+        peer = transport.get_extra_info("peername")
+        host = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        if not host or self._is_trusted(host):
+            return True
+        key = address_key(host)
+        limit = self.settings.max_connections_per_ip
+        if limit and self.open.get(key, 0) >= limit:
+            return False
+        self.open[key] = self.open.get(key, 0) + 1
+        self._keys[id(transport)] = key
+        return True
+
+    def release(self, transport: asyncio.BaseTransport) -> None:
+        key = self._keys.pop(id(transport), None)
+        if key is None:
+            return
+        left = self.open[key] - 1
+        if left:
+            self.open[key] = left
+        else:
+            del self.open[key]
+
+    def _is_trusted(self, host: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.trusted)
+
+
+class _WriteTimeout:
+    """Aborts a transport whose writes stay paused (peer not reading) too long."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        self._loop = loop
+        self._seconds = seconds
+        self._timer: asyncio.TimerHandle | None = None
+
+    def paused(self, transport: asyncio.BaseTransport) -> None:
+        if self._timer is None:
+            self._timer = self._loop.call_later(self._seconds, self._abort, transport)
+
+    def resumed(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _abort(self, transport: asyncio.BaseTransport) -> None:
+        self._timer = None
+        log.info("dropping a connection whose peer does not read (write timeout)")
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.abort()
+        else:
+            transport.close()
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a refused request."""
+
+
+def _response(status: bytes, text: bytes) -> bytes:
+    return (
+        b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: " + str(len(text)).encode() + b"\r\nconnection: close\r\n\r\n" + text
+    )
+
+
+def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.Protocol]]:
+    """The HTTP and WebSocket protocol classes for one server, sharing one :class:`Guard`."""
+    guard = Guard(settings)
+
+    class GuardedWebSocket(WebSocketsSansIOProtocol):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._writes = _WriteTimeout(self.loop, settings.write_timeout)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._writes.resumed()
+            guard.release(self.transport)
+            super().connection_lost(exc)
+
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            self._writes.paused(self.transport)
+
+        def resume_writing(self) -> None:
+            self._writes.resumed()
+            super().resume_writing()
+
+    class GuardedHttp(HttpToolsProtocol):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._writes = _WriteTimeout(self.loop, settings.write_timeout)
+            self._deadline: asyncio.TimerHandle | None = None
+            self._head_bytes = 0
+            self._header_count = 0
+            self._in_head = True
+            self._body_bytes = 0
+            self._body_start = 0.0
+            self._refused = False  # answered (408, 431) or turned away by the guard
+            self._uncounted = False  # turned away before it was counted
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if not guard.admit(transport):
+                self._refused = self._uncounted = True
+                transport.abort()
+                return
+            self._start_deadline()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_deadline()
+            self._writes.resumed()
+            if not self._uncounted:
+                guard.release(self.transport)
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            if self._refused:
+                return
+            if self._deadline is None:
+                # The first byte of another request on a kept-alive connection (the
+                # deadline stops when a request is complete).
+                self._start_deadline()
+            if self._in_head:
+                end = data.find(b"\r\n\r\n")  # the body that may follow is not the head's
+                self._head_bytes += len(data) if end < 0 else end
+                if self._head_bytes > settings.max_header_bytes:
+                    self._refuse(b"431 Request Header Fields Too Large", b"headers too large")
+                    return
+            super().data_received(data)
+
+        def on_message_begin(self) -> None:
+            self._in_head = True
+            self._head_bytes = 0
+            self._header_count = 0
+            super().on_message_begin()
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._header_count += 1
+            if self._header_count > settings.max_headers:
+                self._refuse(b"431 Request Header Fields Too Large", b"too many headers")
+                raise _Refused  # stops the parser (uvicorn then calls send_400_response)
+            super().on_header(name, value)
+
+        def send_400_response(self, msg: str) -> None:
+            if not self._refused:
+                super().send_400_response(msg)
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            self._body_bytes = 0
+            self._body_start = self.loop.time()
+            if self._deadline is not None:
+                self._start_deadline()  # the body's own time, from now
+            super().on_headers_complete()
+
+        def on_body(self, body: bytes) -> None:
+            # A body that keeps flowing earns time: one second per minimum-rate's bytes.
+            self._body_bytes += len(body)
+            earned = self._body_bytes / settings.min_body_bytes_per_second
+            due = self._body_start + settings.request_timeout + earned
+            if self._deadline is not None and due - self._deadline.when() >= 1.0:
+                self._deadline.cancel()
+                self._deadline = self.loop.call_at(due, self._too_slow)
+            super().on_body(body)
+
+        def on_message_complete(self) -> None:
+            self._stop_deadline()
+            super().on_message_complete()
+
+        def handle_websocket_upgrade(self) -> None:
+            # The handshake is complete: from here the WebSocket protocol (and the
+            # application's hello timeout) takes over.
+            self._stop_deadline()
+            super().handle_websocket_upgrade()
+
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            self._writes.paused(self.transport)
+
+        def resume_writing(self) -> None:
+            self._writes.resumed()
+            super().resume_writing()
+
+        def _start_deadline(self) -> None:
+            self._stop_deadline()
+            self._deadline = self.loop.call_later(settings.request_timeout, self._too_slow)
+
+        def _stop_deadline(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _too_slow(self) -> None:
+            self._deadline = None
+            self._refuse(b"408 Request Timeout", b"request timeout")
+
+        def _refuse(self, status: bytes, text: bytes) -> None:
+            self._stop_deadline()
+            if self._refused or self.transport.is_closing():
+                return
+            self._refused = True
+            self.transport.write(_response(status, text))
+            self.transport.close()
+            if self.cycle is not None and not self.cycle.response_complete:
+                self.cycle.disconnected = True
+                self.cycle.message_event.set()
+
+    return GuardedHttp, GuardedWebSocket
