@@ -87,8 +87,9 @@ class Endpoint:
     def error_statuses(self) -> tuple[int, ...]:
         auth: tuple[int, ...] = ()
         if self.access == "integration":
-            # the touchpoint may not exist; a body may be too large, an Idempotency-Key bad
-            auth = (401, 403, 404) + ((413, 422) if self.method == "POST" else ())
+            # the touchpoint may not exist; an address may have sent too many bad keys; a
+            # body may be too large, an Idempotency-Key bad
+            auth = (401, 403, 404, 429) + ((413, 422) if self.method == "POST" else ())
         elif self.access != "public":
             auth = (401,) if self.access == "agent" else (401, 403)
         extra = (422,) if self.body is not None or self.query is not None else ()
