@@ -436,7 +436,7 @@ state_dir = {tmp}/state
 log_path = {tmp}/dovecot.log
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{mechanisms}
 mail_location = maildir:{tmp}/mail/%u
 default_internal_user = {internal}
 default_internal_group = {internal_group}
@@ -445,9 +445,10 @@ first_valid_uid = 0
 first_valid_gid = 0
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {tmp}/passwd
 }}
-userdb {{
+{oauth2}userdb {{
   driver = static
   args = uid={uid} gid={gid} home={tmp}/mail/%u
 }}
@@ -463,6 +464,23 @@ service imap-login {{
 protocol imap {{
   mail_max_userip_connections = 100
 }}
+"""
+
+
+# SASL XOAUTH2 / OAUTHBEARER checked by Dovecot's oauth2 passdb against an RFC 7662
+# token introspection endpoint (POST token=...; {"active": true, "username": login}).
+_DOVECOT_OAUTH2 = """
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {tmp}/oauth2.conf.ext
+}}
+"""
+_DOVECOT_OAUTH2_EXT = """introspection_mode = post
+introspection_url = {url}
+username_attribute = username
+active_attribute = active
+active_value = true
 """
 
 
@@ -518,7 +536,10 @@ class Dovecot:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def start_dovecot() -> Dovecot:
+def start_dovecot(oauth2_introspection_url: str = "") -> Dovecot:
+    """Dovecot on a free loopback port; with ``oauth2_introspection_url`` it also accepts
+    XOAUTH2 and OAUTHBEARER logins, each token checked at that URL (RFC 7662); the
+    passwd-file's passwords still log in with PLAIN and LOGIN."""
     binary = shutil.which("dovecot") or (
         "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
     )
@@ -548,8 +569,14 @@ def start_dovecot() -> Dovecot:
         names = (user, group, user)
         uid, gid = os.getuid(), os.getgid()
     port = free_port()
+    if oauth2_introspection_url:
+        (tmp / "oauth2.conf.ext").write_text(
+            _DOVECOT_OAUTH2_EXT.format(url=oauth2_introspection_url)
+        )
     (tmp / "dovecot.conf").write_text(
         _DOVECOT_CONF.format(
+            mechanisms=" xoauth2 oauthbearer" if oauth2_introspection_url else "",
+            oauth2=_DOVECOT_OAUTH2.format(tmp=tmp) if oauth2_introspection_url else "",
             tmp=tmp,
             internal=names[0],
             internal_group=names[1],

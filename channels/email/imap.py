@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import re
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aioimaplib
 
@@ -51,6 +51,38 @@ def login_refused(lines: list[bytes | bytearray | str]) -> MailError:
     )
 
 
+class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
+    """aioimaplib's protocol, answering a challenge during AUTHENTICATE. A server that
+    refuses an XOAUTH2 token sends the reason as a challenge (Gmail's, Microsoft's and
+    Dovecot's do: ``+ <base64 JSON>``) and gives its tagged NO only after an empty
+    response; aioimaplib would wait for that NO forever."""
+
+    def _continuation(self, line: bytes) -> None:
+        command = self.pending_sync_command
+        if command is not None and command.name == "AUTHENTICATE":
+            command.append_to_resp(line)
+            self.transport.write(b"\r\n")
+            return
+        super()._continuation(line)
+
+
+class _Client(aioimaplib.IMAP4):  # type: ignore[misc]
+    def create_client(
+        self,
+        host: str,
+        port: int,
+        loop: asyncio.AbstractEventLoop | None,
+        conn_lost_cb: Callable[[Exception | None], None] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        # as aioimaplib's, with the protocol above
+        running = loop if loop is not None else asyncio.get_running_loop()
+        self.protocol = _Protocol(running, conn_lost_cb)
+        self._client_task = running.create_task(
+            running.create_connection(lambda: self.protocol, host, port, ssl=ssl_context)
+        )
+
+
 class ImapMailbox:
     def __init__(self, settings: EmailSettings, folder: str = "") -> None:
         self._s = settings
@@ -71,7 +103,7 @@ class ImapMailbox:
         server = self._s.imap
         context = ssl.create_default_context() if server.security == "tls" else None
         async with _translated("connect"):
-            client = aioimaplib.IMAP4(
+            client = _Client(
                 host=server.host,
                 port=server.port,
                 timeout=TIMEOUT,
@@ -80,7 +112,8 @@ class ImapMailbox:
             )
             self._client = client
             await client.wait_hello_from_server()
-        async with _translated("login"):
+        # bounded: a server that never answers the login is retried, not waited on forever
+        async with _translated("login"), asyncio.timeout(TIMEOUT):
             if self._s.auth == "oauth2":
                 response = await client.xoauth2(self._s.login, self._s.oauth_token)
             else:

@@ -3,7 +3,9 @@ Messenger whose providers are the emulators on loopback (GATEWAY_DEMO_PROVIDERS)
 the **phone page** (``/demo/phone``): a contact's side of a thread in the browser. The
 page talks to the emulators' control API (a phone texting a number, a person writing to
 a page); they post signed webhooks to the gateway and keep what the agent sent, which
-the page shows.
+the page shows. Files go both ways: the page attaches one as the provider's phone
+sends it (an MMS, a WhatsApp medium, a Messenger attachment), and shows what the agent
+sent from the copy the emulator kept when it fetched the gateway's link.
 
 The demo's provider credentials are public constants, like the demo agent's password:
 the emulators sign with them (``python -m devkit.emulators --demo-gateway URL``).
@@ -126,10 +128,12 @@ async def phone_config(request: Request) -> Response:
 
 
 async def phone_page(request: Request) -> Response:
-    # The page calls the emulators on their own ports: they are named in connect-src.
+    # The page calls the emulators on their own ports (connect-src) and shows the images
+    # the contact received from their copies (img-src).
     emulators = " ".join(providers(web_of(request).settings).values())
     csp = (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; "
+        f"img-src 'self' data: {emulators}; "
         f"connect-src 'self' {emulators}; base-uri 'none'; form-action 'none'"
     )
     return FileResponse(

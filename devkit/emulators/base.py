@@ -1,7 +1,8 @@
 """What the three emulators share: a Starlette app with a control API under
 ``/_emulator/`` (open to any origin: the demo's phone page calls it from the gateway's
-page), the record of what was sent, webhooks posted with the providers' retries, and
-injected failures."""
+page), the record of what was sent and a copy of each medium fetched for it (served at
+``/_emulator/media/{id}``), webhooks posted with the providers' retries, and injected
+failures."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from starlette.applications import Starlette
@@ -22,6 +24,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+
+from devkit.emulators.media import MediaStore, Medium
 
 log = logging.getLogger("emulator")
 
@@ -60,11 +64,20 @@ class Emulator:
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: httpx.AsyncClient | None = None
         self._changed = asyncio.Condition()
+        # the copies of the media the provider fetched from the gateway's links: what the
+        # contact's phone received (served by the control API under unguessable ids)
+        self.delivered_media = MediaStore("D")
 
     # -- ids ---------------------------------------------------------------------------
     @staticmethod
     def hex_id(prefix: str, size: int = 32) -> str:
         return prefix + secrets.token_hex(size // 2)
+
+    def kept(self, medium: Medium, source: str) -> dict[str, Any]:
+        """A fetched medium's summary, with ``source`` (the link the gateway gave) and
+        ``url``: where the control API serves the copy the contact received."""
+        key = self.delivered_media.add(medium, suffix=self.hex_id("-", 32))
+        return {**medium.summary(), "source": source, "url": f"/_emulator/media/{key}"}
 
     # -- webhooks ------------------------------------------------------------------------
     def post_later(
@@ -179,6 +192,23 @@ class Emulator:
             self.retry_delays = [float(x) for x in (await request.json())["delays"]]
             return JSONResponse({"delays": self.retry_delays})
 
+        async def media(request: Request) -> Response:
+            """A copy of a medium the contact received, as their phone would save it."""
+            medium = self.delivered_media.items.get(request.path_params["key"])
+            if medium is None:
+                return Response(status_code=404)
+            name = medium.name or "file"
+            return Response(
+                medium.data,
+                media_type=medium.content_type,
+                headers={
+                    "Content-Disposition": f"inline; filename*=UTF-8''{quote(name)}",
+                    "X-Content-Type-Options": "nosniff",
+                    # served to the demo's phone page on another port
+                    "Cross-Origin-Resource-Policy": "cross-origin",
+                },
+            )
+
         async def reset(request: Request) -> Response:
             await self.settle()
             self.reset()
@@ -190,12 +220,14 @@ class Emulator:
             Route("/_emulator/fail", fail, methods=["POST"]),
             Route("/_emulator/retries", retries, methods=["POST"]),
             Route("/_emulator/reset", reset, methods=["POST"]),
+            Route("/_emulator/media/{key}", media),
         ]
 
     def reset(self) -> None:
         self.sent.clear()
         self.webhooks.clear()
         self.failures.clear()
+        self.delivered_media.items.clear()
 
     def routes(self) -> list[BaseRoute]:
         raise NotImplementedError  # each emulator lists its provider's API

@@ -49,6 +49,11 @@ class MediaStore:
         )
         return media_id
 
+    def add(self, medium: Medium, suffix: str = "") -> str:
+        media_id = f"{self._prefix}{next(self._ids):08d}{suffix}"
+        self.items[media_id] = medium
+        return media_id
+
 
 @dataclass
 class Fetched:

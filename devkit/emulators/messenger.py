@@ -100,8 +100,9 @@ class MessengerEmulator(MetaEmulator):
         attachment = message.get("attachment")
         if isinstance(attachment, dict):
             payload = attachment.get("payload") or {}
-            got = await fetch(self.http(), str(payload.get("url", "")), MAX_ATTACHMENT)
-            record["media"] = got.medium.summary() if got.medium else None
+            link = str(payload.get("url", ""))
+            got = await fetch(self.http(), link, MAX_ATTACHMENT)
+            record["media"] = self.kept(got.medium, link) if got.medium else None
             if got.medium is None or attachment.get("type") not in ATTACHMENT_TYPES:
                 record["refused"] = 400
                 await self.record(record)

@@ -166,7 +166,7 @@ class TwilioEmulator(Emulator):
         media_error = None
         if media_urls:
             fetched, media_error = await self._fetch_media(media_urls)
-            record["media"] = [m.summary() for m in fetched]
+            record["media"] = [self.kept(m, u) for m, u in zip(fetched, media_urls, strict=False)]
             if media_error:
                 record["error_code"] = media_error  # never reaches the phone
         await self.record(record)

@@ -208,7 +208,7 @@ class WhatsAppEmulator(MetaEmulator):
         media_ok = True
         if kind in MEDIA_KINDS:
             medium, media_ok = await self._check_media(kind, body)
-            record["media"] = medium.summary() if medium else None
+            record["media"] = self.kept(medium, str(body["link"])) if medium else None
         wamid = "wamid." + self.hex_id("", 40)
         record["id"] = wamid
         if not media_ok:

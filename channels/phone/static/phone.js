@@ -4,6 +4,7 @@
 // the agent sends, which this page shows. channels/phone/__init__.py.
 
 import { h, clear, formatTime } from "/widget/shared/dom.js";
+import * as media from "/demo/phone/static/phone-media.js";
 
 const LABELS = { sms: "SMS", whatsapp: "WhatsApp", messenger: "Messenger" };
 const $ = (id) => document.getElementById(id);
@@ -17,6 +18,7 @@ let channel = "";
 let received = [];
 let readUpTo = 0;
 let timer = 0;
+let shown = "";
 
 function me() {
   const d = { sms: { phone: "+12025550143" }, whatsapp: { name: "Ana Lima", wa_id: "447400123456" },
@@ -54,10 +56,15 @@ function renderWho() {
 function mine() { return store.get(`sent.${channel}.${JSON.stringify(me())}`, []); }
 
 function renderThread() {
-  const list = clear($("thread"));
   const items = [...mine().map((m) => ({ ...m, me: true })), ...received].sort((a, b) => a.at - b.at);
+  const now = JSON.stringify([channel, items]);
+  if (now === shown) return; // unchanged: keep the images already loaded
+  shown = now;
+  const list = clear($("thread"));
+  const emulator = config[channel].emulator;
   for (const m of items) {
-    list.append(h("li", { class: m.me ? "me" : "them" }, m.body,
+    const files = m.me ? (m.files || []).map(media.sent) : m.media.map((x) => media.received(emulator, x));
+    list.append(h("li", { class: m.me ? "me" : "them" }, m.body || null, files,
       h("span", { class: "meta" }, `${m.me ? "You" : LABELS[channel]} · ${formatTime(m.at)}`)));
   }
   list.scrollTop = list.scrollHeight;
@@ -79,13 +86,16 @@ async function poll() {
   try {
     if (channel === "sms") {
       const inbox = await call(`/_emulator/phone/${encodeURIComponent(who.phone)}/inbox`);
-      received = inbox.filter((m) => m.from === c.number).map((m) => ({ body: m.body, at: m.at }));
+      received = inbox.filter((m) => m.from === c.number)
+        .map((m) => ({ body: m.body, at: m.at, media: m.media || [] }));
     } else if (channel === "whatsapp") {
       const inbox = await call(`/_emulator/phone/${who.wa_id}/inbox`);
-      received = inbox.filter((m) => m.phone_number_id === c.phone_number_id).map((m) => ({ body: m.body, at: m.at }));
+      received = inbox.filter((m) => m.phone_number_id === c.phone_number_id)
+        .map((m) => ({ body: m.body || m.caption, at: m.at, media: m.media ? [m.media] : [] }));
     } else {
       const inbox = await call(`/_emulator/phone/${who.psid}/inbox`);
-      received = inbox.filter((m) => m.page_id === c.page_id).map((m) => ({ body: m.text, at: m.at }));
+      received = inbox.filter((m) => m.page_id === c.page_id)
+        .map((m) => ({ body: m.text, at: m.at, media: m.media ? [m.media] : [] }));
     }
     $("status").textContent = "";
     const newest = received.reduce((t, m) => Math.max(t, m.at), 0);
@@ -101,15 +111,21 @@ async function poll() {
   timer = setTimeout(poll, 1500);
 }
 
-async function sendText(text) {
+async function send(text, file) {
   const who = me();
   const c = config[channel];
   const body = channel === "sms" ? { from: who.phone, to: c.number, body: text }
     : channel === "whatsapp" ? { phone_number_id: c.phone_number_id, from: who.wa_id, name: who.name, body: text }
       : { page_id: c.page_id, psid: who.psid, first_name: who.first_name, last_name: who.last_name, text };
+  if (file) {
+    const spec = await media.spec(channel, file);
+    // a WhatsApp medium carries the text as its caption; MMS and Messenger send both
+    if (channel === "whatsapp") body.media = { ...spec, caption: text };
+    else body.media = [spec];
+  }
   await call("/_emulator/phone/send", body);
   const sent = mine();
-  sent.push({ body: text, at: Date.now() / 1000 });
+  sent.push({ body: text, at: Date.now() / 1000, files: file ? [{ name: file.name, size: file.size }] : [] });
   store.set(`sent.${channel}.${JSON.stringify(who)}`, sent);
   renderThread();
 }
@@ -138,10 +154,16 @@ async function boot() {
   $("compose").addEventListener("submit", async (e) => {
     e.preventDefault();
     const text = $("text").value.trim();
-    if (!text) return;
+    const file = $("file").files[0];
+    if (!text && !file) return;
+    if (file && file.size > media.MAX_BYTES) {
+      $("status").textContent = `Not sent: ${file.name} is over ${media.size(media.MAX_BYTES)}.`;
+      return;
+    }
     try {
-      await sendText(text);
+      await send(text, file);
       $("text").value = "";
+      $("file").value = "";
       $("status").textContent = "";
     } catch (_) {
       $("status").textContent = "Not sent: the provider emulator refused or is not running.";
