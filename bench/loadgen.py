@@ -304,6 +304,8 @@ class Generator:
         if isinstance(head, bytes):
             head = head.decode()
         step_s, _, rest = head.partition(":")
+        if not step_s.isdigit():
+            return  # not a measured message (the visitor's first one, an automatic reply)
         step = int(step_s)
         lst = self.latencies.get(step)
         if lst is not None:
@@ -397,7 +399,15 @@ class Generator:
             conn.tag = "v"
             conn.send(json.dumps({"type": "hello", "v": 1, "token": boot["token"]}))
             await conn.expect(lambda f: f.startswith(b'{"type":"welcome"'))
-            start = json.dumps({"type": "start", "fields": {"name": f"V{self.index}-{i}"}})
+            # The first message comes with the start (it routes the conversation).
+            start = json.dumps(
+                {
+                    "type": "start",
+                    "fields": {"name": f"V{self.index}-{i}"},
+                    "message": "Hello",
+                    "client_msg_id": f"first-{self.index}-{i}",
+                }
+            )
             for attempt in range(6):
                 conn.send(start)
                 frame = await conn.expect(

@@ -35,12 +35,14 @@ from gateway.model.channels import ChannelName, ChannelSpec, channel
 from gateway.model.records import Agent, Conversation, Message, Touchpoint
 from gateway.ports.presence import Presence
 from gateway.services.attachments import Attachments
+from gateway.services.availability import AvailabilityService
 from gateway.services.bots import BotDesk
 from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
 from gateway.services.deliveries import Deliveries, Outcome, failed
 from gateway.services.directory import Directory
+from gateway.services.endings import Endings
 from gateway.services.exclusive import Exclusive
 from gateway.services.integration_keys import ApiKeys, Idempotency
 from gateway.services.notices import AdminNotices
@@ -64,6 +66,8 @@ class Core:
     directory: Directory
     conversations: ConversationService
     contacts: ContactService
+    endings: Endings
+    availability: AvailabilityService
     attachments: Attachments
     deliveries: Deliveries
     notifier: Notifier

@@ -47,6 +47,7 @@ from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
 from gateway.services.attachments import Attachments
 from gateway.services.automations import Announcer
+from gateway.services.availability import AvailabilityService
 from gateway.services.bots import BotDesk, handover_words
 from gateway.services.channel_state import ChannelState
 from gateway.services.contact_card import ContactCards
@@ -55,8 +56,10 @@ from gateway.services.conversations import ConversationService
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
+from gateway.services.endings import Endings
 from gateway.services.exclusive import Exclusive
 from gateway.services.history import History
+from gateway.services.idle import IdleCloser
 from gateway.services.integration_keys import ApiKeys, Idempotency
 from gateway.services.live import LiveView
 from gateway.services.notes import Notes
@@ -65,6 +68,7 @@ from gateway.services.notify import Notifier
 from gateway.services.outbound_start import OutboundStart
 from gateway.services.outbox import Outbox
 from gateway.services.presence_sweep import PresenceSweep
+from gateway.services.refusals import EmbedRefusals
 from gateway.services.reports import Reports
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries
@@ -259,6 +263,20 @@ class Node:
             live=live,
         )
         self.sweep = PresenceSweep(self.shell, self.presence, self.directory)
+        self.endings = Endings(
+            store=self.store, shell=self.shell, effects=self.shell.effects, clock=clock
+        )
+        # the visitors' ratings are the reports' satisfaction
+        self.workspace.reports.ratings = self.endings
+        self.idle = IdleCloser(
+            store=self.store,
+            shell=self.shell,
+            directory=self.directory,
+            endings=self.endings,
+            clock=clock,
+        )
+        self.availability = AvailabilityService(router, clock)
+        self.refusals = EmbedRefusals(self.store, clock)
         # -- cluster -------------------------------------------------------------------
         self.hub = Hub(self.bus)
         self.link: ClusterLink | None = None
@@ -288,6 +306,8 @@ class Node:
             directory=self.directory,
             conversations=self.conversations,
             contacts=self.contacts,
+            endings=self.endings,
+            availability=self.availability,
             attachments=self.attachments,
             deliveries=self.deliveries,
             notifier=self.notifier,
@@ -332,6 +352,8 @@ class Node:
             health=self.health,
             channel_state=self.channel_state,
             clock=clock,
+            availability=self.availability,
+            refusals=self.refusals,
             notices=self.notices,
             reload=self.shell.config_changed,
             endpoints=[ep for channel in self.channels for ep in channel.endpoints()],
@@ -352,6 +374,7 @@ class Node:
             await self.link.start()
         await self.shell.start()
         await self.sweep.start()
+        await self.idle.start()
         await self.deliveries.start()
         await self.outbox.start()
         for channel in self.channels:
@@ -361,6 +384,7 @@ class Node:
         for channel in reversed(self.channels):
             await channel.stop()
         await self.outbox.stop()
+        await self.idle.stop()
         await self.exclusive.stop()
         await self.deliveries.stop()
         await self.webhooks.close()
@@ -418,6 +442,7 @@ def _banner(settings: Settings) -> None:
             f"  email the demo mailbox:   {base}/demo/email",
             f"  agent console:            {base}/console",
             f"  chats for the demo bot:   {base}/demo/bot",
+            f"  admin section:            {base}/admin",
             *(
                 [f"  a contact's phone:        {base}/demo/phone (SMS, WhatsApp, Messenger)"]
                 if settings.demo_providers

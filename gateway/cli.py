@@ -1,4 +1,5 @@
-"""The ``gateway`` command: ``serve`` runs the server; admin commands beside it."""
+"""The ``gateway`` command: ``serve`` runs the server; admin commands beside it
+(``domain-match``, and ``touchpoint`` in cli_touchpoint.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 import uvicorn
 from starlette.applications import Starlette
 
+from gateway import cli_touchpoint
 from gateway.errors import ConfigError
 from gateway.settings import Settings
 
@@ -91,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     dm.add_argument("page_url", metavar="PAGE_URL", help="the page URL (or Origin with --origin)")
     dm.add_argument("--origin", action="store_true", help="PAGE_URL is an Origin header value")
     dm.set_defaults(func=_domain_match)
+    cli_touchpoint.add_parser(sub)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

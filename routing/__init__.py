@@ -27,7 +27,7 @@ from routing.events import (
     Assign,
     BotHandover,
     ChannelWeightChanged,
-    ContactClosed,
+    ContactEnded,
     ConversationArrived,
     ConversationRestored,
     End,
@@ -45,7 +45,7 @@ from routing.model import CAPACITY, VOICE_WEIGHT, HandoverReason, RouterConfig
 from routing.router import Router
 from routing.snapshot import digest, export_snapshot, restore_snapshot
 from routing.state import AgentRecord, RouterState
-from routing.views import AgentView, ConversationView
+from routing.views import AgentView, Availability, ConversationView
 
 __all__ = [
     "CAPACITY",
@@ -60,13 +60,14 @@ __all__ = [
     "Assign",
     "Assigned",
     "AutoReply",
+    "Availability",
     "BotHandover",
     "BotReleased",
     "Calendar",
     "ChannelWeightChanged",
     "Closed",
     "Condition",
-    "ContactClosed",
+    "ContactEnded",
     "ConversationArrived",
     "ConversationRestored",
     "ConversationView",

@@ -16,12 +16,14 @@ WithdrawReason = Literal[
     "agent_offline",
     "agent_removed",
     "assigned_elsewhere",
-    "closed",
+    "contact_ended",
 ]
 RequeueReason = Literal["sent_to_inbox", "transferred", "agent_offline", "agent_removed"]
 AssignHow = Literal["assign", "accept", "auto", "dedicated", "transfer", "outbound"]
-EndedBy = Literal["agent", "contact"]
 SoundEvent = Literal["offered", "auto_assigned", "transferred"]
+# Who ended a conversation: its agent, its contact, or the gateway after a time without
+# messages (events.ContactEnded).
+EndedBy = Literal["agent", "contact", "idle"]
 
 
 class _Decision(msgspec.Struct, frozen=True, tag=True):
@@ -102,9 +104,9 @@ class Ended(_Decision, frozen=True):
 
 
 class Closed(_Decision, frozen=True):
-    """The conversation is over and leaves the router. ``by="contact"``: the contact's
-    side closed it before any agent held it (``agent_id`` is empty), so no ``Ended``
-    came first."""
+    """The conversation leaves the router. ``agent_id`` is empty when nobody held it (its
+    contact ended it while it waited or was with a bot: ``by`` says so, and it had no
+    wrap-up)."""
 
     conversation_id: str
     agent_id: str

@@ -4,6 +4,8 @@ forwarded between nodes: ``msgspec.json.decode(data, type=Event)``."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 from routing.flow import UNSET, FlowConfig, UnsetType
@@ -58,16 +60,21 @@ class ChannelWeightChanged(_Event, frozen=True):
     weight: int
 
 
-class ConversationArrived(_Event, frozen=True):
+class ConversationArrived(_Event, frozen=True, omit_defaults=True):
     """A new conversation. ``agent_id``: an outbound conversation started by or for this
     agent, assigned to them at once (refused if they are offline or it does not fit);
-    otherwise the touchpoint's routing places it (a flow may hand it to a bot first)."""
+    otherwise the touchpoint's routing places it (a flow may hand it to a bot first).
+    ``hold``: the contact asked to be answered later (a message left while nobody could
+    answer): it waits in the Inbox, rings no one, and gets no automatic reply. Defaults
+    are left out of its encoding, so an arrival without ``hold`` or ``agent_id`` reads
+    the same to a node that predates the field."""
 
     conversation_id: str
     touchpoint_id: str
     channel: str
     fields: dict[str, str] = {}
     agent_id: str | UnsetType = UNSET
+    hold: bool = False
 
 
 class Assign(_Event, frozen=True):
@@ -137,12 +144,14 @@ class BotHandover(_Event, frozen=True):
     to_agent_id: str | None = None
 
 
-class ContactClosed(_Event, frozen=True):
-    """The contact's side closed the conversation (a third party through the
-    integration API): with a bot or waiting, it closes; held by an agent, it ends and
-    the agent wraps it up."""
+class ContactEnded(_Event, frozen=True):
+    """The contact ended the conversation (``by="contact"``), or the gateway closed it
+    after a time without messages (``by="idle"``). Unassigned (with a bot, waiting or
+    offered), it closes at once; assigned, its owner's wrap-up begins and the points are
+    freed. A third party closing through the integration API sends this too."""
 
     conversation_id: str
+    by: Literal["contact", "idle"] = "contact"
 
 
 class Tick(_Event, frozen=True):
@@ -193,7 +202,7 @@ Event = (
     | End
     | WrapUp
     | BotHandover
-    | ContactClosed
+    | ContactEnded
     | Tick
     | ConversationRestored
 )

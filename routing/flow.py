@@ -50,7 +50,10 @@ class Condition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class Outcome(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Where a matching conversation goes. Empty ``queue_ids`` means the touchpoint's
-    queues. ``auto_reply`` is sent when no agent can take the conversation on arrival.
+    queues. ``acceptance``: ``manual`` rings an agent, ``auto`` assigns directly,
+    ``hold`` rings no one (it waits in the Inbox for an agent to take it: e.g. a rule for
+    closed hours). ``auto_reply`` is sent when no agent can take the conversation on
+    arrival.
 
     ``bot`` hands the conversation to a bot first (the gateway's id for it: an
     integration touchpoint): it waits for no agent until the bot hands it over, the
@@ -130,6 +133,22 @@ class _Hours:
         minute = local.hour * 60 + local.minute
         return any(start <= minute < end for start, end in self.spans[local.weekday()])
 
+    def next_open(self, now: float) -> float | None:
+        """When the next opening span starts after ``now``, looking two weeks ahead
+        (None: no opening hours in that time)."""
+        today = dt.datetime.fromtimestamp(now, self.zone).date()
+        for offset in range(15):
+            day = today + dt.timedelta(days=offset)
+            if day in self.closed:
+                continue
+            for start, _ in sorted(self.spans[day.weekday()]):
+                at = dt.datetime(
+                    day.year, day.month, day.day, start // 60, start % 60, tzinfo=self.zone
+                ).timestamp()
+                if at > now:
+                    return at
+        return None
+
 
 class CompiledFlow:
     """A validated flow, ready to route arrivals."""
@@ -152,6 +171,13 @@ class CompiledFlow:
                 (rule.when, fields, _resolve(rule.then, touchpoint_queues, rule.name or str(i)))
             )
         self._default = _resolve(flow.default, touchpoint_queues, None)
+
+    def is_open(self, now: float) -> bool | None:
+        """Whether the calendar says open at ``now``; None when the flow has none."""
+        return None if self._hours is None else self._hours.is_open(now)
+
+    def next_open(self, now: float) -> float | None:
+        return None if self._hours is None else self._hours.next_open(now)
 
     def route(
         self, touchpoint_id: str, channel: str, fields: dict[str, str], now: float

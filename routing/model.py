@@ -13,7 +13,10 @@ Status = Literal["available", "away", "offline"]
 Role = Literal["agent", "supervisor", "admin"]
 RoutingMode = Literal["simplified", "dedicated", "flow"]
 ROUTING_MODES: Final[tuple[RoutingMode, ...]] = get_args(RoutingMode)
-Acceptance = Literal["manual", "auto"]
+# manual: an offer rings an agent; auto: assigned directly; hold: it waits in the Inbox
+# of its queues, ringing no one, until an agent takes it (a message left for later, or
+# a flow rule for closed hours).
+Acceptance = Literal["manual", "auto", "hold"]
 # "bot": a flow handed the new conversation to a bot first (no agent sees it yet)
 ConversationState = Literal["bot", "waiting", "offered", "assigned", "wrapup"]
 HandoverReason = Literal["escalated", "contact_asked", "timeout", "transferred"]
@@ -24,8 +27,9 @@ VOICE_WEIGHT: Final = 51
 SUPERVISING_ROLES: Final = frozenset({"supervisor", "admin"})
 
 # Closed conversations leave the router (the store keeps history), so "closed" is the
-# end of the machine rather than a state it holds.
-# "closed" from bot, waiting and offered: the contact's side closed it (ContactClosed).
+# end of the machine rather than a state it holds. An unassigned conversation (with a
+# bot, waiting or offered) closes at once when its contact ends it (ContactEnded: nobody
+# has notes to write).
 TRANSITIONS: Final[dict[ConversationState, frozenset[str]]] = {
     "bot": frozenset({"waiting", "assigned", "closed"}),
     "waiting": frozenset({"offered", "assigned", "closed"}),

@@ -70,7 +70,7 @@ from routing.model import (
     describe_modes,
 )
 from routing.state import AgentRecord, RouterState
-from routing.views import AgentView, ConversationView
+from routing.views import AgentView, Availability, ConversationView
 
 Key = tuple[int, float, int, str]  # (-priority, arrived_at, seq, conversation_id)
 AgentKey = tuple[int, float, str]  # (points held, idle_since, agent_id)
@@ -221,7 +221,7 @@ class Router:
             e.End: self._end,
             e.WrapUp: self._wrap_up,
             e.BotHandover: self._bot_handover,
-            e.ContactClosed: self._contact_closed,
+            e.ContactEnded: self._contact_ended,
             e.Tick: self._tick,
             e.ConversationRestored: self._restored,
         }
@@ -334,6 +334,44 @@ class Router:
         if c.mode == "dedicated":
             return c.dedicated_agent == agent_id
         return not a.queue_set.isdisjoint(c.queue_ids)
+
+    def availability(
+        self, touchpoint_id: str, now: float, fields: dict[str, str] | None = None
+    ) -> Availability:
+        """Could a contact arriving at ``now`` be answered? Routes a would-be arrival
+        (with ``fields``, none by default) through the touchpoint's flow and looks at the
+        head of each of its queues' available agents: O(queues). Changes nothing."""
+        tp = self._touchpoints.get(touchpoint_id)
+        if tp is None:
+            raise UnknownTouchpoint(f"no touchpoint {touchpoint_id!r}")
+        channel = tp.event.channel
+        is_open: bool | None = None
+        opens_at: float | None = None
+        if tp.flow is not None:
+            routing = tp.flow.route(touchpoint_id, channel, fields or {}, now)
+            is_open = tp.flow.is_open(now)
+            opens_at = tp.flow.next_open(now) if is_open is False else None
+        else:
+            routing = Routing(tuple(dict.fromkeys(tp.event.queue_ids)))
+        limit = CAPACITY - self.weight(channel)
+        available = room = False
+        for qid in routing.queue_ids:
+            q = self._queues.get(qid)
+            if q is not None and q.avail:
+                available = True
+                if q.avail[0][0] <= limit:  # the least loaded member has room
+                    room = True
+                    break
+        return Availability(
+            touchpoint_id=touchpoint_id,
+            acceptance=routing.acceptance,
+            queue_ids=list(routing.queue_ids),
+            open=is_open,
+            opens_at=opens_at,
+            agents_available=available,
+            room=room,
+            bot=routing.bot,
+        )
 
     def queue_depth(self, queue_id: str) -> tuple[int, float | None]:
         """How many unassigned conversations (waiting or ringing) a queue holds, and the
@@ -559,6 +597,8 @@ class Router:
             routing = tp.flow.route(ev.touchpoint_id, ev.channel, ev.fields, self._now)
         else:
             routing = Routing(tuple(dict.fromkeys(tp.event.queue_ids)))
+        if ev.hold and mode != "dedicated":
+            routing = msgspec.structs.replace(routing, acceptance="hold")
         dedicated = (
             self._agents.get(tp.event.dedicated_agent_id or "") if mode == "dedicated" else None
         )
@@ -573,7 +613,8 @@ class Router:
             ev.conversation_id, ev.touchpoint_id, ev.channel, routing, mode, self._now, self._seq
         )
         self._convs[c.conversation_id] = c
-        bot = routing.bot if starter is None else None
+        # A message left for later waits for a person: no bot answers it.
+        bot = routing.bot if starter is None and not ev.hold else None
         if bot is not None:
             c.state, c.bot, c.bot_until = "bot", bot, self._now + routing.bot_timeout
             heapq.heappush(self._bot_heap, (c.bot_until, c.conversation_id))
@@ -609,10 +650,12 @@ class Router:
         self._enter_waiting(c)
         if mode == "flow":
             # The state was at its fixpoint, so placing the newcomer now is what a full
-            # dispatch would do; doing it here tells us whether to auto-reply.
+            # dispatch would do; doing it here tells us whether to auto-reply. A held one
+            # is never placed; a contact who asked to be answered later knows already.
             self._dirty_convs.discard(c.conversation_id)
-            self._place(c)
-            if c.state == "waiting" and routing.auto_reply:
+            if c.acceptance != "hold":
+                self._place(c)
+            if c.state == "waiting" and routing.auto_reply and not ev.hold:
                 self._out.append(d.AutoReply(c.conversation_id, routing.auto_reply))
 
     # ------------------------------------------------------------------ agent actions
@@ -728,9 +771,10 @@ class Router:
         c = self._get_conv(ev.conversation_id)
         a = self._get_agent(ev.agent_id)
         self._may_act(c, a)
-        self._begin_wrapup(c, "agent")
+        self._finish(c, "agent")
 
-    def _begin_wrapup(self, c: _Conversation, by: d.EndedBy) -> None:
+    def _finish(self, c: _Conversation, by: d.EndedBy) -> None:
+        """An assigned conversation ends: wrap-up begins and its points are freed."""
         check_transition(c.state, "wrapup")
         owner = self._agents[c.owner or ""]
         assert c.weight is not None
@@ -793,21 +837,21 @@ class Router:
             d.BotReleased(c.conversation_id, bot, reason, list(c.queue_ids), self._now)
         )
 
-    def _contact_closed(self, ev: e.ContactClosed) -> None:
+    def _contact_ended(self, ev: e.ContactEnded) -> None:
         c = self._get_conv(ev.conversation_id)
         if c.state == "wrapup":
             raise AlreadyEnded(f"{c.conversation_id} has ended already")
         if c.state == "assigned":
-            self._begin_wrapup(c, "contact")
+            self._finish(c, ev.by)
             return
         check_transition(c.state, "closed")
         if c.state == "offered":
-            self._withdraw(c, "closed", cooldown=False, requeue=False)
+            self._withdraw(c, "contact_ended", cooldown=False, requeue=False)
         elif c.state == "waiting":
             self._leave_waiting(c)
-        if c.state != "bot":
+        if c.state != "bot":  # a bot's conversation was never in the Inbox
             self._hide(c)
-        self._out.append(d.Closed(c.conversation_id, "", "", None, "contact"))
+        self._out.append(d.Closed(c.conversation_id, "", "", None, ev.by))
         self._drop(c)
 
     # ------------------------------------------------------------------ time
@@ -891,8 +935,8 @@ class Router:
         dedicated = None
         if ev.mode == "dedicated":
             dedicated = self._get_agent(ev.dedicated_agent_id or ev.owner_agent_id or "")
-        elif ev.mode == "flow" and ev.state == "offered" and ev.acceptance == "auto":
-            raise InvalidRestore("auto-accept conversations are never offered")
+        elif ev.mode == "flow" and ev.state == "offered" and ev.acceptance != "manual":
+            raise InvalidRestore(f"{ev.acceptance} conversations are never offered")
         self._seq += 1
         routing = Routing(tuple(dict.fromkeys(ev.queue_ids)), ev.priority, ev.acceptance)
         c = _Conversation(
@@ -947,7 +991,7 @@ class Router:
             self._dirty_convs.clear()
             for key in dirty:
                 c = convs[key[3]]
-                if c.state == "waiting" and c.mode == "flow":
+                if c.state == "waiting" and c.mode == "flow" and c.acceptance != "hold":
                     self._place(c)
 
     def _fill(self, a: _Agent) -> None:
@@ -1130,7 +1174,7 @@ class Router:
     def _enter_waiting(self, c: _Conversation) -> None:
         c.state = "waiting"
         self._waiting += 1
-        if c.mode == "flow":
+        if c.mode == "flow" and c.acceptance != "hold":  # held: in the Inbox only
             for qid in c.queue_ids:
                 q = self._queue(qid)
                 waiting = q.waiting.get(c.channel)
@@ -1143,7 +1187,7 @@ class Router:
 
     def _leave_waiting(self, c: _Conversation) -> None:
         self._waiting -= 1
-        if c.mode == "flow":
+        if c.mode == "flow" and c.acceptance != "hold":
             for qid in c.queue_ids:
                 q = self._queues[qid]
                 waiting = q.waiting[c.channel]

@@ -37,3 +37,23 @@ class AgentView(msgspec.Struct, frozen=True):
     reserved_points: int  # held by open offers
     capacity_left: int
     idle_since: float
+
+
+class Availability(msgspec.Struct, frozen=True):
+    """Whether a contact arriving now on a touchpoint could be answered (``availability``).
+
+    ``acceptance``, ``queue_ids``: how and where a conversation arriving now without form
+    fields would be routed; ``open``: what the flow's calendar says (None without one),
+    ``opens_at`` the next opening when closed (within two weeks); ``agents_available``:
+    an available agent is in one of those queues; ``room``: one of them has room for the
+    channel's weight now; ``bot``: the bot the flow hands such a conversation to first
+    (it answers whatever the agents' state)."""
+
+    touchpoint_id: str
+    acceptance: Acceptance
+    queue_ids: list[str]
+    open: bool | None
+    opens_at: float | None
+    agents_available: bool
+    room: bool
+    bot: str | None = None

@@ -1,18 +1,63 @@
 # Sourced by the scripts: make .venv with the project installed, pinned by constraints.txt.
-# Re-installs only when pyproject.toml or constraints.txt changed since the last install.
+#   VENV_EXTRAS=      only what running the gateway needs (scripts/serve, scripts/cluster)
+#   VENV_EXTRAS=dev   also the test and benchmark tools (the default: scripts/test, bench)
+# Each set has its own stamp and is installed again only when pyproject.toml or
+# constraints.txt changed since; the dev set contains the runtime one. What pip does is
+# shown as it goes, one line per package, and kept in .venv/install.log.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
-stamp="$VENV/.installed"
+extras="${VENV_EXTRAS-dev}"
 want=$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1)
+stamp_dev="$VENV/.installed-dev"
+stamp_runtime="$VENV/.installed-runtime"
+[ -f "$VENV/.installed" ] && mv "$VENV/.installed" "$stamp_dev" # the one stamp before
+have_dev=$(cat "$stamp_dev" 2>/dev/null || true)
+have_runtime=$(cat "$stamp_runtime" 2>/dev/null || true)
+
+_venv_progress() {
+  # pip's output, summed up: a numbered line per package it collects.
+  local n=0 line name
+  while IFS= read -r line; do
+    printf '%s\n' "$line" >>"$VENV/install.log"
+    name=""
+    case "$line" in
+      Collecting\ *) name=${line#Collecting }; name=${name%% *}; name=${name%%[<>=!~;[]*} ;;
+      Processing\ /*) name=${line#Processing }; name=${name%% *}; name=${name##*/}; name=${name%%-[0-9]*} ;;
+      *Building\ editable*started) printf '    building the gateway itself…\n' >&2 ;;
+      Installing\ collected\ packages*) printf '    installing the %d packages…\n' "$n" >&2 ;;
+      ERROR:*) printf '%s\n' "$line" >&2 ;;
+    esac
+    if [ -n "$name" ]; then
+      n=$((n + 1))
+      printf '    %3d  %s\n' "$n" "$name" >&2
+    fi
+  done
+}
+
+if [ "$extras" = dev ]; then
+  [ "$have_dev" = "$want" ] && current=1 || current=0
+  target="$ROOT[dev]"; what="the gateway, its test and benchmark tools"; stamp=$stamp_dev
+else
+  { [ "$have_dev" = "$want" ] || [ "$have_runtime" = "$want" ]; } && current=1 || current=0
+  target="$ROOT"; what="the gateway (what running it needs)"; stamp=$stamp_runtime
+fi
 if [ ! -x "$PY" ]; then
-  echo "==> creating virtual environment in .venv" >&2
+  echo "==> creating a virtual environment in .venv" >&2
   python3 -m venv "$VENV"
 fi
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "==> installing the gateway and its pinned dependencies" >&2
-  "$PY" -m pip install -q --disable-pip-version-check -c "$ROOT/constraints.txt" -e "$ROOT[dev]"
+if [ "$current" = 0 ]; then
+  echo "==> installing $what, pinned by constraints.txt" >&2
+  started=$(date +%s)
+  : >"$VENV/install.log"
+  if ! "$PY" -m pip install --disable-pip-version-check --progress-bar off \
+      -c "$ROOT/constraints.txt" -e "$target" 2>&1 | _venv_progress; then
+    echo "==> the installation failed; the end of .venv/install.log:" >&2
+    tail -n 25 "$VENV/install.log" >&2
+    exit 1
+  fi
   echo "$want" >"$stamp"
+  echo "==> installed in $(( $(date +%s) - started )) s" >&2
 fi
 export PATH="$VENV/bin:$PATH"

@@ -96,6 +96,8 @@ async def start(ctx: ApiCtx) -> Response:
     )
     if body.transcript and not await core.conversations.transcript(conv):
         await core.bots.add_context(conv, body.transcript)
+        if body.message is None:  # an escalation: the transcript is what to answer
+            conv = await core.conversations.route(conv)
     if body.message is not None:
         conv, _, _ = await core.conversations.receive(
             InboundMessage(
@@ -202,7 +204,8 @@ async def close(ctx: ApiCtx) -> Response:
         _own(ctx, conv)
     if conv.state in ("wrapup", "closed"):
         return await _answer(ctx, conv)  # closing what has ended changes nothing
-    return await _answer(ctx, await ctx.core.conversations.close_by_contact(conv))
+    await ctx.core.endings.end(conv, "contact")
+    return await _answer(ctx, await ctx.core.conversations.get(conv.id))
 
 
 _POST = " Takes an Idempotency-Key: a replay gets the first answer (Idempotent-Replayed: true)."

@@ -23,6 +23,7 @@ from channels.base import ChannelAdapter, Core, Problems
 from channels.chat import pages
 from channels.chat.bootstrap import ENDPOINT, bootstrap
 from channels.chat.domain import InvalidDomain, match_page, parse_domain
+from channels.chat.embed import CHECK, REFUSALS, SNIPPET, check
 from channels.chat.uploads import UPLOAD, visitor_upload
 from channels.chat.visitor_socket import VisitorSockets, visitor_topic
 from gateway import protocol as p
@@ -130,16 +131,17 @@ class ChatChannel(ChannelAdapter):
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/widget/bootstrap", bootstrap, methods=["POST"]),
+            Route("/widget/check", check, methods=["GET"]),
             Route("/widget/attachments", visitor_upload, methods=["POST"]),
             WebSocketRoute("/ws/visitor", self.sockets.endpoint),
             *pages.routes(self.core.settings.demo),
         ]
 
     def api_routes(self) -> list[BaseRoute]:
-        return [route(MATCH)]
+        return [route(MATCH), route(SNIPPET), route(REFUSALS)]
 
     def endpoints(self) -> list[Endpoint]:
-        return [ENDPOINT, UPLOAD, MATCH]
+        return [ENDPOINT, UPLOAD, CHECK, MATCH, SNIPPET, REFUSALS]
 
     async def to_contact(self, conv: Conversation, note: ContactNote) -> None:
         """Every open tab of the visitor shows it."""

@@ -23,11 +23,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from channels.chat.domain import InvalidDomain, Match, match_origin, match_page, parse_domain
+from channels.chat.forms import leave_message_form
 from channels.chat.identity import IdentityIn, verify_identity
 from gateway import protocol as p
 from gateway.auth import new_id
 from gateway.errors import Forbidden, GatewayError, InvalidInput, OriginRefused
 from gateway.model.records import FormField
+from gateway.services.availability import Availability
 from gateway.services.views import file_rules
 from gateway.web.context import web_of
 from gateway.web.openapi import Endpoint
@@ -47,6 +49,12 @@ class WidgetConfig(msgspec.Struct, kw_only=True):
     widget: dict[str, Any]
     form: list[FormField]
     require_identity: bool
+    # can anyone answer now (gateway/services/availability.py)
+    availability: Availability
+    # the form for leaving a message when nobody can: the form with an email required
+    leave_form: list[FormField]
+    # seconds without a message after which a chat closes (0: never)
+    idle_close_after: int
     # the files a visitor may send (docs/attachments.md); absent when chat takes none
     attachments: p.FileRules | None = None
 
@@ -76,7 +84,10 @@ ENDPOINT = Endpoint(
     "identity_invalid; none on a touchpoint that requires one is 403 "
     "identity_required (docs/security.md). Too many bootstraps from one address "
     "are 429 rate_limited. Returns a short-lived visitor token bound to the "
-    "touchpoint, the Origin and the visitor.",
+    "touchpoint, the Origin and the visitor, and the widget's configuration with "
+    "whether anyone can answer now (config.availability: online, busy, offline or "
+    "closed with opens_at). Refused pages of a known touchpoint are recorded for its "
+    "admin (GET /api/admin/touchpoints/{id}/refusals).",
 )
 
 
@@ -104,8 +115,13 @@ async def bootstrap(request: Request) -> Response:
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise InvalidInput([("", str(exc))], code="invalid_request") from None
     tp = web.directory.touchpoints.get(body.touchpoint_id)
+    origin = request.headers.get("origin", "")
     # One answer for unknown and inactive: do not reveal which touchpoint ids exist.
     if tp is None or not tp.active or tp.channel != "chat":
+        if tp is not None and tp.channel == "chat":
+            await web.refusals.record(
+                tp.id, origin, body.page_url, "touchpoint_inactive", "the touchpoint is inactive"
+            )
         raise _unavailable()
     try:
         rule = parse_domain(tp.domain)
@@ -113,12 +129,13 @@ async def bootstrap(request: Request) -> Response:
         raise _unavailable("this touchpoint's domain is misconfigured") from None
     page = match_page(rule, body.page_url)
     if not page.matched:
+        await web.refusals.record(tp.id, origin, body.page_url, "domain_mismatch", page.reason)
         raise Forbidden(page.reason, code="domain_mismatch")
-    origin = request.headers.get("origin", "")
     if not origin:
         raise Forbidden("the request carries no Origin header", code="origin_required")
     allowed = origin_allowed(tp.domain, origin, self_origins(request))
     if not allowed.matched:
+        await web.refusals.record(tp.id, origin, body.page_url, "origin_mismatch", allowed.reason)
         raise OriginRefused(allowed.reason)
     now = web.clock()
     identity = verify_identity(tp, body.identity, now) if body.identity is not None else None
@@ -158,6 +175,9 @@ async def bootstrap(request: Request) -> Response:
         "widget": tp.widget,
         "form": msgspec.to_builtins(tp.form),
         "require_identity": tp.require_identity,
+        "availability": msgspec.to_builtins(web.availability.now(tp.id)),
+        "leave_form": msgspec.to_builtins(leave_message_form(tp.form)),
+        "idle_close_after": web.directory.settings.idle_close_after,
     }
     files = file_rules(web.attachments.rules.get("chat"))
     if files is not None:

@@ -66,6 +66,7 @@ def demo_touchpoints(port: int, now: float) -> list[Touchpoint]:
             form=form,
             created_at=now,
             widget={"title": "Chat with us", "color": "#1d4ed8"},
+            display_name="Demo shop",
         )
         for host, tp_id in DEMO_TOUCHPOINTS.items()
     ]

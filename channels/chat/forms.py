@@ -7,6 +7,7 @@ refused rather than silently kept, so nothing unexpected lands in the store.
 
 from __future__ import annotations
 
+import msgspec
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
@@ -23,6 +24,34 @@ class FieldError(InvalidInput):
     def __init__(self, field: str, message: str) -> None:
         super().__init__([(field, message)])
         self.field = field
+
+
+LEAVE_EMAIL = FormField(name="email", label="Email", kind="email", required=True, max_length=254)
+
+
+def leave_message_form(form: list[FormField]) -> list[FormField]:
+    """The form for leaving a message while nobody can answer: the touchpoint's own, with
+    an email required (its ``email`` field made required, or one added), since the answer
+    is to reach the visitor later."""
+    out = [
+        msgspec.structs.replace(f, kind="email", required=True) if f.name == "email" else f
+        for f in form
+    ]
+    if not any(f.name == "email" for f in out):
+        out.append(LEAVE_EMAIL)
+    return out
+
+
+def first_message(message: str | None, client_msg_id: str) -> str | None:
+    """The start frame's first message, checked: None when the client sent none (the
+    conversation then waits for its first ``send``); refused when blank."""
+    if message is None:
+        return None
+    if not message.strip():
+        raise FieldError("message", "a message is required")
+    if not client_msg_id:
+        raise FieldError("client_msg_id", "a first message needs its client_msg_id")
+    return message
 
 
 def validate_fields(form: list[FormField], fields: dict[str, str]) -> dict[str, str]:

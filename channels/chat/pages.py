@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 
 from channels.chat.demo import DEMO_BOT_TOUCHPOINTS, DEMO_TOUCHPOINTS
 from channels.chat.domain import InvalidDomain, parse_domain
+from channels.chat.embed import base_url, snippets
 from gateway.web.context import web_of
 from gateway.web.pages import connect_src
 
@@ -103,16 +104,18 @@ async def demo(request: Request) -> Response:
     # /demo/bot: the same shop, its chats answered by the demo bot first
     touchpoints = DEMO_BOT_TOUCHPOINTS if path == "/demo/bot" else DEMO_TOUCHPOINTS
     tp = touchpoints.get(name, touchpoints["localhost"])
-    base = "/widget/"
+    # Absolute, as a site owner copies it (what the admin section shows too).
+    base = base_url(request)
     # ?cross=1 loads the widget from the other demo host name (localhost <-> 127.0.0.1):
     # the shop and the gateway are then two origins, as on a customer's site.
     cross = request.query_params.get("cross") == "1" and name in _OTHER_HOST
     if cross:
         port = request.url.port
-        base = f"{request.url.scheme}://{_OTHER_HOST[name]}{f':{port}' if port else ''}/widget/"
+        base = f"{request.url.scheme}://{_OTHER_HOST[name]}{f':{port}' if port else ''}"
+    script, iframe = snippets(base, tp)
     if path == "/demo/iframe":
         title, body = "Contact us", DEMO_IFRAME
-        snippet = f'<iframe src="{base}frame.html?touchpoint={tp}&amp;embed=inline" title="Chat with us" width="380" height="560"></iframe>'
+        snippet = iframe
         body = body.replace("{{FRAME}}", snippet)
         loader = ""
     else:
@@ -120,8 +123,7 @@ async def demo(request: Request) -> Response:
             "/demo/other": ("Delivery and returns", DEMO_OTHER),
             "/demo/bot": ("Ask our bot", DEMO_BOT),
         }.get(path, ("Demo shop", DEMO_HOME))
-        snippet = f'<script src="{base}loader.js" data-touchpoint="{tp}" async></script>'
-        loader = snippet
+        snippet = loader = script
     page = (
         DEMO_PAGE.replace("{{TITLE}}", title)
         .replace("{{BODY}}", body)

@@ -15,7 +15,7 @@ from starlette.websockets import WebSocket
 
 from channels.base import Core
 from channels.chat.bootstrap import origin_allowed
-from channels.chat.forms import validate_fields
+from channels.chat.forms import FieldError, first_message, leave_message_form, validate_fields
 from gateway import protocol as p
 from gateway import topics
 from gateway.auth import VisitorClaims
@@ -26,7 +26,9 @@ from gateway.web.hub import Connection
 from gateway.web.origins import self_origins
 from gateway.web.sockets import close, guarded, read_hello, run_loop, send_frame
 
-SHOW_ENDED_FOR = 3600.0  # seconds a finished conversation is still shown on reload
+# seconds a finished conversation is still shown on reload (always, while the visitor
+# has not read all of it: the answer to a message they left)
+SHOW_ENDED_FOR = 3600.0
 
 
 def visitor_topic(visitor_id: str) -> str:
@@ -95,22 +97,22 @@ class VisitorSession:
             links = await conversations.contact_links(conv, frame.attachment_ids, frame.ref)
             self.conn.send(p.encode(links))
         elif isinstance(frame, p.Start):
-            tp = self.core.directory.touchpoints.get(self.claims.tp)
-            if tp is None or not tp.active:
-                raise Forbidden("this touchpoint is not active")
-            existing = await conversations.open_for(tp.id, self.visitor_id)
-            fields = {} if existing is not None else validate_fields(tp.form, frame.fields)
-            conv, contact = await conversations.start(
-                tp.id,
-                self.visitor_id,
-                fields,
-                identity=self.claims.identity,
-                admit=self.admit,
-                page=_same_site_page(frame.page, self.claims.page),
+            await self.start(frame)
+        elif isinstance(frame, p.EndChat):
+            try:
+                conv = await self.conversation(frame.conversation_id)
+            except Conflict:
+                conv = None  # ended already: so be it
+            if conv is not None:
+                await self.core.endings.end(conv, "contact")
+            if frame.ref:
+                self.conn.send(p.encode(p.Ok(ref=frame.ref)))
+        elif isinstance(frame, p.Rate):
+            conv = await conversations.of_contact(
+                self.claims.tp, self.visitor_id, frame.conversation_id
             )
-            # Every tab of this visitor learns of it.
-            started = p.Started(conversation_id=conv.id, visitor_name=contact.display_name)
-            await self.core.notifier.publish(visitor_topic(self.visitor_id), p.encode(started))
+            await self.core.endings.rate(conv, frame.score, frame.comment)
+            self.conn.send(p.encode(p.Ok(ref=frame.ref or conv.id)))
         elif isinstance(frame, p.TypingIn):
             conv = await self.conversation(frame.conversation_id)
             await conversations.contact_typing(conv, frame.active)
@@ -125,6 +127,42 @@ class VisitorSession:
         else:
             raise GatewayError("hello was already received", code="bad_frame")
 
+    async def start(self, frame: p.Start) -> None:
+        """A conversation with its first message (routed by it), or a message left for
+        later; the open one, if any, gets the message instead."""
+        conversations = self.core.conversations
+        tp = self.core.directory.touchpoints.get(self.claims.tp)
+        if tp is None or not tp.active:
+            raise Forbidden("this touchpoint is not active")
+        message = first_message(frame.message, frame.client_msg_id)
+        existing = await conversations.open_for(tp.id, self.visitor_id)
+        fields: dict[str, str] = {}
+        if existing is None:
+            form = leave_message_form(tp.form) if frame.leave_message else tp.form
+            fields = validate_fields(form, frame.fields)
+            if frame.leave_message and message is None:
+                raise FieldError("message", "a message is required")
+        conv, contact = await conversations.start(
+            tp.id,
+            self.visitor_id,
+            fields,
+            identity=self.claims.identity,
+            admit=self.admit,
+            left_message=frame.leave_message,
+            page=_same_site_page(frame.page, self.claims.page),
+        )
+        # Every tab of this visitor learns of it, before its first message.
+        started = p.Started(
+            conversation_id=conv.id,
+            visitor_name=contact.display_name,
+            left_message=conv.left_message,
+        )
+        await self.core.notifier.publish(visitor_topic(self.visitor_id), p.encode(started))
+        if message is not None:
+            self.current = conv.id
+            ack = await conversations.contact_send(conv, frame.client_msg_id, message)
+            self.conn.send(p.encode(ack))
+
     async def welcome(self, ws: WebSocket, hello: p.Hello) -> None:
         """Welcome, renewed token and backlog, sent before any held live frame."""
         core = self.core
@@ -136,8 +174,11 @@ class VisitorSession:
             # A conversation that ended recently is shown, ended, after a reload; an
             # older one is not (a returning visitor gets a fresh form).
             latest = await conversations.latest_for(tp_id, vid)
-            ended = latest.ended_at if latest is not None else None
-            if ended is not None and core.clock() - ended < SHOW_ENDED_FOR:
+            if (
+                latest is not None
+                and latest.ended_at is not None
+                and (core.clock() - latest.ended_at < SHOW_ENDED_FOR or latest.contact_unread)
+            ):
                 conv = latest
         info = None
         if conv is not None:
@@ -147,6 +188,9 @@ class VisitorSession:
                 last_seq=conv.last_seq,
                 unread=conv.contact_unread,
                 agent_name=core.directory.agent_name(conv.owner_agent_id),
+                held=conv.acceptance == "hold",
+                left_message=conv.left_message,
+                rated=conv.state in ("wrapup", "closed") and await core.endings.rated(conv.id),
             )
         await send_frame(
             ws,

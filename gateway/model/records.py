@@ -18,7 +18,7 @@ from typing import Any, Final, Literal, get_args
 import msgspec
 
 from gateway.model.channels import CONFIGURABLE_WEIGHTS, ChannelName
-from routing.model import SUPERVISING_ROLES, Role, RoutingMode
+from routing.model import SUPERVISING_ROLES, Acceptance, Role, RoutingMode
 
 Direction = Literal["inbound", "outbound", "both"]
 # Who wrote a message: the contact (a visitor, a texter, a sender of email, ...), an
@@ -104,6 +104,9 @@ class Touchpoint(msgspec.Struct, kw_only=True, frozen=True):
     # channel's adapter; chat's settings predate it and are the fields above
     settings: dict[str, Any] = {}
     created_at: float = 0.0
+    # the name contacts see on automatic messages (auto-replies); empty: none (the
+    # internal ``name`` is for agents and admins only)
+    display_name: str = ""
 
 
 class Queue(msgspec.Struct, kw_only=True, frozen=True):
@@ -142,6 +145,9 @@ class GlobalSettings(msgspec.Struct, kw_only=True, frozen=True):
     sounds: dict[str, str] = msgspec.field(default_factory=lambda: dict(DEFAULT_SOUNDS))
     priority_display: Literal["icons", "numbers"] = "icons"
     disposition_set_id: str | None = None
+    # live conversations (chat) with no message from either side for this long are
+    # closed (gateway/services/idle.py); 0: never
+    idle_close_after: int = 900
 
 
 class Contact(msgspec.Struct, kw_only=True, frozen=True):
@@ -186,8 +192,9 @@ class Conversation(msgspec.Struct, kw_only=True, frozen=True):
     owner_agent_id: str | None = None
     # the capacity weight the owner took it with (not retroactive)
     weight: int = 0
-    # set by routing on arrival: manual (offers ring) or auto (assigned directly)
-    acceptance: Literal["manual", "auto"] = "manual"
+    # set by routing on arrival: manual (offers ring), auto (assigned directly) or hold
+    # (waits in the Inbox for an agent to take it: a message left, closed hours)
+    acceptance: Acceptance = "manual"
     dedicated: bool = False
     fields: dict[str, str] = {}
     # the page the contact was on when the conversation started (chat), as the widget
@@ -209,6 +216,8 @@ class Conversation(msgspec.Struct, kw_only=True, frozen=True):
     bot_until: float | None = None
     subject: str = ""
     direction: ConversationDirection = "inbound"
+    # the contact left a message for later (nobody could answer): it is held in the Inbox
+    left_message: bool = False
 
 
 class AttachmentRef(msgspec.Struct, kw_only=True, frozen=True):
@@ -277,6 +286,37 @@ class Message(msgspec.Struct, kw_only=True, frozen=True):
     attachments: tuple[AttachmentRef, ...] = ()
     # the provider's id for the outbound message (maps its status callbacks back)
     provider_id: str = ""
+
+
+class Rating(msgspec.Struct, kw_only=True, frozen=True):
+    """A contact's satisfaction with an ended conversation: one per conversation."""
+
+    conversation_id: str
+    touchpoint_id: str
+    contact_id: str
+    # who answered: the agent who held it when it ended; empty when nobody did
+    agent_id: str = ""
+    score: int  # 1..5
+    comment: str = ""
+    created_at: float = 0.0
+
+
+RefusalCode = Literal["domain_mismatch", "origin_mismatch", "touchpoint_inactive"]
+
+
+class EmbedRefusal(msgspec.Struct, kw_only=True, frozen=True):
+    """A site that tried to show a touchpoint's chat and was refused, per origin: what an
+    admin reads to see why a snippet shows nothing."""
+
+    touchpoint_id: str
+    origin: str
+    # the last refused page from that origin, without its query and fragment
+    page_url: str
+    code: RefusalCode
+    reason: str
+    times: int = 1
+    first_at: float = 0.0
+    last_at: float = 0.0
 
 
 class Template(msgspec.Struct, kw_only=True, frozen=True):

@@ -78,8 +78,10 @@ from gateway.protocol.frames import (
 )
 from gateway.protocol.visitor import (
     ConversationInfo,
+    EndChat,
     Hello,
     History,
+    Rate,
     Read,
     Resume,
     Send,
@@ -128,6 +130,7 @@ __all__ = [
     "ConversationUpdate",
     "Delivery",
     "End",
+    "EndChat",
     "Error",
     "EventOut",
     "FileLink",
@@ -153,6 +156,7 @@ __all__ = [
     "OfferWithdrawn",
     "Ok",
     "OptionalBody",
+    "Rate",
     "Read",
     "Reject",
     "Resume",

@@ -182,6 +182,10 @@ class ConversationSummary(msgspec.Struct, omit_defaults=True):
     preview: bool = False
     # what it is about (the integration API's conversations have one)
     subject: str = ""
+    # the contact left it as a message for later: they are not in the chat now
+    left_message: bool = False
+    # it waits for someone to take it with assign: nobody is rung
+    held: bool = False
     # the channel's rules as they apply to this conversation now (messaging channels)
     channel_state: ChannelState | None = None
 

@@ -73,7 +73,11 @@ class MessageOut(Frame, tag="message"):
 class EventOut(Frame, tag="event"):
     """A stored conversation event, sequenced like messages so resume replays it.
     ``notice`` is an automatic notice to the agent (``text``: an unsupported message
-    from the contact, a refused intake, ...); contacts are never sent one."""
+    from the contact, a refused intake, ...); contacts are never sent one.
+    ``reason``: on ``ended``, ``contact`` (the visitor ended it) or ``idle`` (closed after
+    a time without messages; absent: the agent ended it); on ``agent_left``,
+    ``requeued`` when the conversation went back to waiting for an agent (absent: another
+    agent took it over)."""
 
     conversation_id: str
     seq: int
@@ -81,6 +85,7 @@ class EventOut(Frame, tag="event"):
     at: float
     agent_name: str = ""
     text: str = ""
+    reason: Literal["", "contact", "idle", "requeued"] = ""
 
 
 class Ack(Frame, tag="ack"):

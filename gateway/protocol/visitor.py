@@ -19,6 +19,7 @@ from gateway.protocol.frames import (
     Links,
     LinksOut,
     MessageOut,
+    Ok,
     OptionalBody,
     Seq,
     TokenRenewed,
@@ -44,11 +45,20 @@ class Hello(Frame, tag="hello"):
 
 
 class Start(Frame, tag="start"):
-    """Start a conversation with the pre-conversation form's fields."""
+    """Start a conversation with the pre-conversation form's fields and the visitor's
+    first ``message`` (required when present: blank is refused). It is stored before the
+    conversation is routed, so no empty chat rings and an automatic reply follows the
+    message it answers; it is acknowledged like a ``send`` with ``client_msg_id``.
+    Without ``message`` (the first clients of protocol 1) the conversation is created
+    but waits, unrouted, for its first ``send``. ``leave_message``: nobody can answer
+    now; the conversation is held in the Inbox for later, and needs an email."""
 
     fields: dict[
         Annotated[str, msgspec.Meta(max_length=64)], Annotated[str, msgspec.Meta(max_length=1000)]
     ] = {}
+    message: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+    client_msg_id: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    leave_message: bool = False
     # the page the visitor is on, shown to the agent on the contact card
     page: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
@@ -73,6 +83,23 @@ class Read(Frame, tag="read"):
     conversation_id: str = ""
 
 
+class EndChat(Frame, tag="end"):
+    """The visitor ends their conversation (the open one when no id is given); ending
+    one that has ended is not an error. Answered by ``ok`` when ``ref`` is given."""
+
+    conversation_id: str = ""
+    ref: Annotated[str, msgspec.Meta(max_length=64)] = ""
+
+
+class Rate(Frame, tag="rate"):
+    """The visitor's satisfaction with an ended conversation of theirs: once."""
+
+    conversation_id: Id
+    score: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    comment: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+    ref: Annotated[str, msgspec.Meta(max_length=64)] = ""
+
+
 class History(Frame, tag="history"):
     conversation_id: str = ""
     before_seq: Seq | None = None
@@ -80,11 +107,18 @@ class History(Frame, tag="history"):
 
 
 class ConversationInfo(msgspec.Struct, omit_defaults=True):
+    """``held``: it waits for an agent to take it, ringing no one (a message left for
+    later, or closed hours); ``left_message``: the visitor left it as a message;
+    ``rated``: the visitor rated it (ended ones)."""
+
     conversation_id: str
     state: str
     last_seq: int
     unread: int
     agent_name: str = ""
+    held: bool = False
+    left_message: bool = False
+    rated: bool = False
 
 
 class Welcome(Frame, tag="welcome"):
@@ -100,9 +134,10 @@ class Welcome(Frame, tag="welcome"):
 class Started(Frame, tag="started"):
     conversation_id: str
     visitor_name: str
+    left_message: bool = False
 
 
-VisitorIn = Hello | Start | Send | TypingIn | Read | History | Links
+VisitorIn = Hello | Start | Send | TypingIn | Read | History | Links | EndChat | Rate
 VisitorOut = (
     Welcome
     | Started
@@ -115,4 +150,5 @@ VisitorOut = (
     | Error
     | TokenRenewed
     | LinksOut
+    | Ok
 )

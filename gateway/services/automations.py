@@ -67,7 +67,11 @@ class Announcer:
     def message(self, conv: Conversation, *, at: float, to_bot: bool) -> list[Announcement]:
         """``message.created`` for a text message appended to ``conv``: to the webhooks
         that opted in, and to the bot holding the conversation when ``to_bot`` (the
-        contact's messages while a bot holds it)."""
+        contact's messages while a bot holds it). None while the conversation is ``new``:
+        its messages so far are announced when it is routed, after its start
+        (gateway/services/effects.py, ``_persist_queued``)."""
+        if conv.state == "new":
+            return []
         bot = conv.bot_id if to_bot and conv.state == "bot" and conv.bot_id else ""
         if not bot and not self.wants("message.created"):
             return []

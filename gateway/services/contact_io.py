@@ -60,7 +60,7 @@ class ContactIO:
         if tracked and created:
             self._deliveries.wake()
         if created:
-            name = sender_name or self._dir.touchpoint_name(conv.touchpoint_id)
+            name = sender_name or self._dir.display_name(conv.touchpoint_id)
             frame = p.encode(frame_for(msg, name))
             await self._notifier.contact(after, MessageNote(msg, name, frame))
             if after.owner_agent_id and after.state == "assigned":
@@ -113,6 +113,8 @@ class ContactIO:
         name = await self._summaries.sender_name(msg, conv)
         frame = p.encode(frame_for(msg, name))
         await self._notifier.contact(conv, MessageNote(msg, name, frame))
+        if conv.state == "new":
+            return  # not routed yet: its arrival tells the agents, with this message
         owner = conv.owner_agent_id if conv.state == "assigned" else None
         if owner:
             await self._notifier.agent(owner, frame)

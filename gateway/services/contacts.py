@@ -114,6 +114,8 @@ class ContactService:
             return await self._create(
                 channel, address, name=fields.get("name", ""), email=email, phone=phone
             )
+        # What the contact typed names them; an email or phone typed in a form stays in
+        # the conversation's fields until an agent confirms it (the contact card).
         if fields.get("name") and fields["name"] != contact.name:
             return await self._update(contact.id, name=fields["name"])
         return contact

@@ -40,7 +40,7 @@ from gateway.services.directory import Directory
 from gateway.services.effects import Effects
 from gateway.services.notify import Notifier
 from gateway.services.outbox import Outbox
-from gateway.services.router_rebuild import arrival
+from gateway.services.router_rebuild import arrival, routed_at_start
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries, event_body
 
@@ -142,19 +142,26 @@ class ConversationService(ContactIO):
         subject: str = "",
         direction: ConversationDirection = "inbound",
         agent_id: str | None = None,
+        left_message: bool = False,
         page: str = "",
     ) -> tuple[Conversation, Contact]:
         """Start a conversation for the contact at ``address``, or return the open one.
         ``fields`` are validated by the channel (chat: the pre-conversation form);
         ``identity`` is a verified signed identity, the only way to match an existing
-        contact by email or phone; ``page`` the page the contact is on, if the channel
-        knows it (shown to the agent, nothing more); ``admit`` raises RateLimited when a
-        new conversation is over the limits, and runs only when one is created.
+        contact by email or phone; ``admit`` raises RateLimited when a new conversation
+        is over the limits, and runs only when one is created. ``left_message``: the
+        contact leaves a message for later (it will be held in the Inbox). ``page``: the
+        page the contact is on, if the channel knows it (shown to the agent, nothing more).
+
+        An inbound conversation is created ``new`` and routed by its first message
+        (write or receive): nobody is rung for an empty conversation, and an automatic
+        reply comes after the message it answers.
 
         ``direction="outbound"``: the company's side starts it (an agent, or a third
         party through the integration API), on a touchpoint whose direction allows it,
         at most one open at a time per address (a second is a Conflict); with
-        ``agent_id`` it is that agent's at once (docs/routing.md, "Outbound")."""
+        ``agent_id`` it is that agent's at once (docs/routing.md, "Outbound"). An
+        outbound conversation, or one started for an agent, is routed at once."""
         tp = self._dir.touchpoints.get(touchpoint_id)
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint is not active")
@@ -192,18 +199,33 @@ class ConversationService(ContactIO):
                 # the agent who starts it, until routing makes it theirs (a rebuild
                 # in between routes it to them as its arrival would have)
                 owner_agent_id=agent_id,
+                left_message=left_message,
             )
         )
+        if routed_at_start(conv):
+            conv = await self._route_new(conv)
+        return conv, contact
+
+    async def _route_new(self, conv: Conversation) -> Conversation:
+        """Route a conversation that has its first message (or was started by the
+        company's side); the conversation after."""
         try:
             await self._shell.apply(arrival(conv))
         except ActionRefused as exc:
-            # A rebuild between the insert and this arrival (an admin change on any
-            # node) found the conversation "new" and routed it already.
+            # A rebuild between the first message (or the start) and this arrival (an
+            # admin change on any node), or the contact's other tab, routed it already.
             if exc.code != "conversation_exists":
-                # the agent went offline or filled up meanwhile: nothing was started
-                await self._store.update_conversation(conv.id, state="closed", closed_at=now)
+                if routed_at_start(conv):
+                    # the agent went offline or filled up meanwhile: nothing was started
+                    now = self._clock()
+                    await self._store.update_conversation(conv.id, state="closed", closed_at=now)
                 raise
-        return await self._store.get_conversation(conv.id), contact
+        return await self._store.get_conversation(conv.id)
+
+    async def route(self, conv: Conversation) -> Conversation:
+        """The conversation, routed if it was not yet (``new``): its first message, or
+        something else for an agent to answer (an escalated transcript), arrived."""
+        return await self._route_new(conv) if conv.state == "new" else conv
 
     def _check_can_start(self, agent_id: str, channel: str) -> None:
         view = self._shell.router.agent(agent_id)
@@ -214,12 +236,6 @@ class ConversationService(ContactIO):
             )
         if self._shell.router.weight(channel) > view.capacity_left:
             raise ActionRefused("the agent has no capacity left for it", code="over_capacity")
-
-    async def close_by_contact(self, conv: Conversation) -> Conversation:
-        """The contact's side closes the conversation (a third party, through the
-        integration API): it closes, or ends for the agent who holds it."""
-        await self._shell.apply(r.ContactClosed(conv.id))
-        return await self._store.get_conversation(conv.id)
 
     async def receive(self, msg: InboundMessage) -> tuple[Conversation, Message, bool]:
         """A contact's message from a channel's provider: appended to their open
@@ -268,11 +284,13 @@ class ConversationService(ContactIO):
                     kind="event",
                 )
                 await self._deliver_contact_message(message, after, fresh=False)
-                return after, message, created
+                return await self.route(after), message, created
             message, created, after = await self._append_contact(
                 conv, msg.provider_message_id, msg.body, now, ids, address=msg.address
             )
         await self._deliver_contact_message(message, after, fresh=created)
+        # Routed on its message, before the notice: agents are offered what was said.
+        after = await self.route(after)
         if created and notice:
             event, _, after = await self._store.append(
                 conv.id,
@@ -284,6 +302,7 @@ class ConversationService(ContactIO):
                 kind="event",
             )
             await self._deliver_contact_message(event, after, fresh=False)
+        after = await self.route(after)
         await self._bots.contact_wrote(after, message, created)
         return after, message, created
 
@@ -362,6 +381,7 @@ class ConversationService(ContactIO):
         # Published again for a retry too: the first attempt may have stored the message
         # and then failed to publish it (clients drop what they already have by seq).
         await self._deliver_contact_message(msg, after, fresh=created)
+        after = await self.route(after)  # its first message routes it
         await self._bots.contact_wrote(after, msg, created)
         return msg, created
 

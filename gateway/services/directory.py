@@ -35,6 +35,12 @@ class Directory:
         tp = self.touchpoints.get(touchpoint_id)
         return tp.name if tp else touchpoint_id
 
+    def display_name(self, touchpoint_id: str) -> str:
+        """The name contacts see on the touchpoint's automatic messages ("" for none:
+        never the internal name, which is for agents and admins)."""
+        tp = self.touchpoints.get(touchpoint_id)
+        return tp.display_name if tp else ""
+
     def dispositions(self) -> list[str]:
         ds = self.disposition_sets.get(self.settings.disposition_set_id or "")
         return list(ds.dispositions) if ds else []

@@ -37,6 +37,7 @@ from gateway.services.live import LiveView
 from gateway.services.notify import MessageNote, Notifier
 from gateway.services.outbox import Outbox
 from gateway.services.views import Summaries, event_body, frame_for
+from routing.decisions import EndedBy
 
 log = logging.getLogger("gateway.effects")
 
@@ -180,7 +181,7 @@ class Effects:
             await self.notifier.agent(agent_id, frame)
 
     async def event_message(
-        self, conv: Conversation, event: str, agent_id: str, now: float
+        self, conv: Conversation, event: str, agent_id: str, now: float, reason: str = ""
     ) -> Message:
         """Store a conversation event the contact sees (joined, left, ended); a channel
         that delivers events (the integration API) gets it as a delivery job."""
@@ -191,7 +192,7 @@ class Effects:
             sender="system",
             sender_id="router",
             client_msg_id=f"{event}-{agent_id}-{now}",
-            body=event_body(event, self.directory.agent_name(agent_id)),
+            body=event_body(event, self.directory.agent_name(agent_id), reason=reason),
             now=now,
             kind="event",
             delivery="pending" if delivered else "",
@@ -230,6 +231,20 @@ async def _persist_queued(fx: Effects, d: r.Queued, now: float) -> None:
     announce = await fx.announce(
         "conversation.started", d.conversation_id, now, d.bot_id or "", **changes
     )
+    bot = d.bot_id or ""
+    if bot or fx.announcer.wants("message.created"):
+        # Routed by its first message: what the contact wrote while it was new was
+        # announced to no one; it is now, after the start, to the webhooks that want it
+        # and to its bot.
+        for m in await fx.store.messages(d.conversation_id, after_seq=0, limit=100):
+            if m.sender == "contact" and m.kind != "event":
+                message = {"message": msgspec.to_builtins(m)}
+                announce += [
+                    a._replace(data=message)
+                    for a in await fx.announce(
+                        "message.created", d.conversation_id, m.created_at, bot, **changes
+                    )
+                ]
     await fx.update(
         d.conversation_id, announce, priority=d.priority, acceptance=d.acceptance, **changes
     )
@@ -310,7 +325,9 @@ async def _persist_requeued(fx: Effects, d: r.Requeued, now: float) -> Stored:
     )
     if not d.from_agent_id:
         return conv, []
-    return conv, [await fx.event_message(conv, "agent_left", d.from_agent_id, now)]
+    # Back to waiting for the next agent: the contact is told so, not just "Ada left".
+    left = await fx.event_message(conv, "agent_left", d.from_agent_id, now, "requeued")
+    return conv, [left]
 
 
 async def _notify_requeued(fx: Effects, d: r.Requeued, stored: Stored, told: Told) -> None:
@@ -343,32 +360,41 @@ async def _persist_auto_reply(fx: Effects, d: r.AutoReply, now: float) -> Stored
 
 async def _notify_auto_reply(fx: Effects, d: r.AutoReply, stored: Stored, told: Told) -> None:
     conv, messages = stored
-    await fx.deliver(conv, messages, fx.directory.touchpoint_name(conv.touchpoint_id))
+    await fx.deliver(conv, messages, fx.directory.display_name(conv.touchpoint_id))
+
+
+def _reason(by: EndedBy) -> str:
+    """The ended event's reason: who ended it, unless its agent did."""
+    return "" if by == "agent" else by
 
 
 async def _persist_ended(fx: Effects, d: r.Ended, now: float) -> Stored:
     announce = await fx.announce("conversation.ended", d.conversation_id, now, state="wrapup")
     announce = [a._replace(data={"ended_by": d.by}) for a in announce]
     conv = await fx.update(d.conversation_id, announce, state="wrapup", ended_at=now)
-    return conv, [await fx.event_message(conv, "ended", d.agent_id, now)]
+    return conv, [await fx.event_message(conv, "ended", d.agent_id, now, _reason(d.by))]
 
 
 async def _notify_ended(fx: Effects, d: r.Ended, stored: Stored, told: Told) -> None:
     conv, events = stored
     await fx.deliver(conv, events, "")
+    if d.by != "agent":  # the agent did not do it: their console shows why it ended
+        for msg in events:
+            await fx.notifier.agent(d.agent_id, frame_for(msg, ""))
     told.rows[conv.id].add(d.agent_id)
 
 
 async def _persist_closed(fx: Effects, d: r.Closed, now: float) -> Stored:
     changes: dict[str, Any] = {"state": "closed", "closed_at": now}
     announce: list[Announcement] = []
-    if d.by == "contact":  # it ends here: nobody held it (no Ended came first)
+    unheld = not d.agent_id
+    if unheld:  # its contact ended it (or it went idle) before any agent held it
         before = await fx.store.get_conversation(d.conversation_id)
         bot = before.bot_id if before.state == "bot" else ""
         announce = await fx.announce(
             "conversation.ended", d.conversation_id, now, bot, ended_at=now, **changes
         )
-        announce = [a._replace(data={"ended_by": "contact"}) for a in announce]
+        announce = [a._replace(data={"ended_by": d.by}) for a in announce]
         changes["ended_at"] = now
     conv = await fx.update(
         d.conversation_id,
@@ -377,10 +403,10 @@ async def _persist_closed(fx: Effects, d: r.Closed, now: float) -> Stored:
         disposition=d.disposition or "",
         **changes,
     )
-    if d.by != "contact":
+    if not unheld:
         return conv, []
-    # the contact's side (a bot, or the integration) ended it: its session shows the end
-    return conv, [await fx.event_message(conv, "ended", "", now)]
+    # no Ended came first: the contact's sessions (or the integration) see the end here
+    return conv, [await fx.event_message(conv, "ended", "", now, _reason(d.by))]
 
 
 async def _notify_closed(fx: Effects, d: r.Closed, stored: Stored, told: Told) -> None:

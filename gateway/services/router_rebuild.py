@@ -49,6 +49,8 @@ async def build_router(
     convs.sort(key=lambda c: order[c.state])
     for conv in convs:
         tp = directory.touchpoints.get(conv.touchpoint_id)
+        if conv.state == "new" and not conv.last_seq and not routed_at_start(conv):
+            continue  # no message yet: its first one routes it
         if tp is not None:
             decisions += _feed(router, _restored(conv, tp), now)
     return router, decisions
@@ -82,14 +84,22 @@ _RESTORE_STATE: dict[str, RouterState] = {
 }
 
 
+def routed_at_start(conv: Conversation) -> bool:
+    """Whether a conversation is routed when it starts rather than by its first message:
+    the company's side started it (outbound), or for an agent."""
+    return conv.direction == "outbound" or bool(conv.owner_agent_id)
+
+
 def arrival(conv: Conversation) -> r.ConversationArrived:
-    """A new conversation's arrival (an outbound one started by an agent names them)."""
+    """A new conversation's arrival (an outbound one started by an agent names them; a
+    message left for later is held)."""
     return r.ConversationArrived(
         conv.id,
         conv.touchpoint_id,
         conv.channel,
         dict(conv.fields),
         agent_id=conv.owner_agent_id if conv.owner_agent_id else msgspec.UNSET,
+        hold=conv.left_message,
     )
 
 

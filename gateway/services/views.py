@@ -20,6 +20,7 @@ from gateway.ports.store.base import Store
 from gateway.services.directory import Directory
 
 EVENT_KINDS = ("agent_joined", "agent_left", "ended", "notice")
+EVENT_REASONS = ("", "contact", "idle", "requeued")
 # The wire keeps protocol version 1's word for the contact side: "visitor".
 WIRE_SENDER: dict[Sender, Literal["visitor", "agent", "system"]] = {
     "contact": "visitor",
@@ -30,21 +31,22 @@ Place = Literal["inbox", "offered", "assigned", "wrapup", "gone"]
 LAST_TEXT_LOOKBACK = 8
 
 
-class EventBody(msgspec.Struct, frozen=True):
-    """What an event message stores in its body."""
+class EventBody(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What an event message stores in its body. ``reason``: see ``EventOut``."""
 
     event: str
     agent_name: str = ""
     # a notice's text (event "notice")
     text: str = ""
+    reason: str = ""
 
 
 _event_decoder = msgspec.json.Decoder(EventBody)
 _event_encoder = msgspec.json.Encoder()
 
 
-def event_body(event: str, agent_name: str = "", text: str = "") -> str:
-    return _event_encoder.encode(EventBody(event, agent_name, text)).decode()
+def event_body(event: str, agent_name: str = "", text: str = "", *, reason: str = "") -> str:
+    return _event_encoder.encode(EventBody(event, agent_name, text, reason)).decode()
 
 
 def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
@@ -59,6 +61,7 @@ def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
             at=msg.created_at,
             agent_name=body.agent_name,
             text=body.text,
+            reason=body.reason if body.reason in EVENT_REASONS else "",  # type: ignore[arg-type]
         )
     return p.MessageOut(
         conversation_id=msg.conversation_id,
@@ -196,6 +199,8 @@ class Summaries:
             offer_expires_at=(view.offer_expires_at or 0.0) if view else 0.0,
             preview=bool(tp and agent and agent.role in tp.preview_roles),
             subject=conv.subject,
+            left_message=conv.left_message,
+            held=conv.acceptance == "hold",
             channel_state=await self.channel_state(conv),
         )
 
@@ -204,7 +209,7 @@ class Summaries:
             return self._dir.agent_name(msg.sender_id)
         if msg.sender == "contact":
             return await self._contact_name(conv.contact_id)
-        return self._dir.touchpoint_name(conv.touchpoint_id)
+        return self._dir.display_name(conv.touchpoint_id)
 
     async def message_frame(self, msg: Message, conv: Conversation) -> p.MessageOut | p.EventOut:
         return frame_for(msg, await self.sender_name(msg, conv))

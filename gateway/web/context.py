@@ -16,6 +16,7 @@ from gateway.ports.store.base import Store
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
 from gateway.services.attachments import Attachments
+from gateway.services.availability import AvailabilityService
 from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
@@ -23,6 +24,7 @@ from gateway.services.directory import Directory
 from gateway.services.notices import AdminNotices
 from gateway.services.outbound_start import OutboundStart
 from gateway.services.outbox import Outbox
+from gateway.services.refusals import EmbedRefusals
 from gateway.services.workspace import Workspace
 from gateway.settings import Settings
 from gateway.web.agent_presence import AgentSockets
@@ -69,6 +71,9 @@ class Web:
     # what the core keeps for channels (message content for the console's views)
     channel_state: ChannelState
     clock: Callable[[], float]
+    # can anyone answer a touchpoint's contacts now; sites refused its chat
+    availability: AvailabilityService
+    refusals: EmbedRefusals
     notices: AdminNotices
     # reload configuration on every node and rebuild the router (after an admin change)
     reload: Callable[[], Awaitable[None]]

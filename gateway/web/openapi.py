@@ -95,7 +95,9 @@ class Endpoint:
         extra = (422,) if self.body is not None or self.query is not None else ()
         # Every body is bounded (gateway/web/guard.py), whatever the endpoint.
         big = (413,) if self.body is not None or self.raw_body else ()
-        return tuple(sorted({*auth, *extra, *big, *self.errors}))
+        # An empty id names the collection instead, whose other methods answer 405.
+        empty = (405,) if _PATH_PARAM.search(self.path) else ()
+        return tuple(sorted({*auth, *extra, *big, *empty, *self.errors}))
 
 
 def document(endpoints: Sequence[Endpoint], *, version: str = "0.1.0") -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The gateway's own pages: the agent console, health, readiness and metrics.
 
 * ``/console`` the agents' console (gateway/web/static/console/), framed by nobody;
+* ``/admin`` the admin section (gateway/web/static/admin/), likewise;
 * ``/healthz`` liveness, ``/readyz`` readiness (the store answers, the node is not
   draining), ``/metrics`` Prometheus (gateway/metrics.py).
 """
@@ -19,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from gateway.web.context import web_of
 
 CONSOLE_STATIC = Path(__file__).resolve().parent / "static" / "console"
+ADMIN_STATIC = Path(__file__).resolve().parent / "static" / "admin"
 
 # A Host header is echoed into connect-src only when it is a plain host[:port].
 _HOST_RE = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
@@ -33,13 +35,23 @@ def connect_src(request: Request) -> str:
 
 
 async def console_index(request: Request) -> Response:
+    return _app_page(request, CONSOLE_STATIC / "index.html")
+
+
+async def admin_index(request: Request) -> Response:
+    """The admin section (gateway/web/static/admin/): its data comes from the admin API,
+    which checks the caller's role on every call."""
+    return _app_page(request, ADMIN_STATIC / "index.html")
+
+
+def _app_page(request: Request, path: Path) -> Response:
     csp = (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         f"connect-src {connect_src(request)}; media-src 'self' data: blob:; "
         "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     )
     return FileResponse(
-        CONSOLE_STATIC / "index.html",
+        path,
         headers={
             "Content-Security-Policy": csp,
             "Cache-Control": "no-cache",
@@ -93,4 +105,7 @@ def routes(home: str) -> list[BaseRoute]:
         Mount(
             "/console", app=StaticFiles(directory=CONSOLE_STATIC, check_dir=False), name="console"
         ),
+        Route("/admin", admin_index),
+        Route("/admin/", admin_index),
+        Mount("/admin", app=StaticFiles(directory=ADMIN_STATIC, check_dir=False), name="admin"),
     ]

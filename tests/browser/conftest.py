@@ -87,7 +87,7 @@ def new_page(browser: Browser) -> Iterator[NewPage]:
     errors: list[str] = []
 
     def make(**options: Any) -> Page:
-        ctx = browser.new_context(viewport=VIEWPORT, **options)
+        ctx = browser.new_context(**{"viewport": VIEWPORT, **options})
         ctx.set_default_timeout(10_000)
         contexts.append(ctx)
         page = ctx.new_page()
@@ -119,13 +119,14 @@ def open_widget(page: Page) -> Any:
     return chat_frame(page)
 
 
-def start_chat(page: Page, name: str, email: str, message: str) -> Any:
-    """Fill the pre-chat form of an open widget and start."""
+def start_chat(page: Page, name: str, email: str, message: str, button: str = "Start chat") -> Any:
+    """Fill the pre-chat form of an open widget and start (``button``: "Send message"
+    when nobody can answer and the form leaves a message)."""
     frame = chat_frame(page)
     frame.get_by_role("textbox", name="Your name").fill(name)
     frame.get_by_role("textbox", name="Email").fill(email)
     frame.get_by_role("textbox", name="Your message").fill(message)
-    frame.get_by_role("button", name="Start chat").click()
+    frame.get_by_role("button", name=button).click()
     expect(frame.get_by_role("list", name="Messages").get_by_text(message)).to_be_visible()
     return frame
 

@@ -80,5 +80,10 @@ def test_desktop_notifications_only_in_the_background_and_when_chosen(
     agent.evaluate("window.__hidden = true")
     frame.get_by_role("textbox", name="Message").fill("Hello again")
     frame.get_by_role("textbox", name="Message").press("Enter")
-    agent.wait_for_function("window.__shown.length > 0")
+    # (wait_for_function polls by eval, which the console's CSP refuses: poll from here)
+    expect(agent.get_by_role("list", name="Messages")).to_contain_text("Hello again")
+    for _ in range(300):
+        if shown(agent):
+            break
+        agent.wait_for_timeout(100)
     assert shown(agent) == ["Noor wrote"]

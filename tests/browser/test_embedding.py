@@ -1,6 +1,7 @@
 """Embedding the widget: keyboard use, the host page's JavaScript API, a cross-origin
 embedding with its strict postMessage checks, the iframe snippet, the frame's
-Content-Security-Policy, and the size budget. No agent logs in to this module's gateway."""
+Content-Security-Policy, and the size budget. No agent logs in to this module's gateway,
+so the widget offers to leave a message (nobody can answer)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def test_widget_by_keyboard_alone(new_page: NewPage, gateway: GatewayProcess) ->
     page.keyboard.press("Tab")
     page.keyboard.type("Typed without a mouse")
     page.keyboard.press("Tab")
-    expect(frame.get_by_role("button", name="Start chat")).to_be_focused()
+    # Nobody is online in this module: the form leaves a message (docs/widget.md).
+    expect(frame.get_by_role("button", name="Send message")).to_be_focused()
     page.keyboard.press("Enter")
     messages = frame.get_by_role("list", name="Messages")
     expect(messages).to_contain_text("Typed without a mouse")
@@ -97,7 +99,7 @@ def test_cross_origin_embedding_and_js_api(new_page: NewPage, gateway: GatewayPr
     expect(page.get_by_role("button", name="Minimise chat")).to_have_attribute(
         "aria-expanded", "true"
     )
-    frame = start_chat(page, "Frank", "frank@example.com", "Across origins")
+    frame = start_chat(page, "Frank", "frank@example.com", "Across origins", "Send message")
     page.wait_for_function(
         "() => seen.includes('conversation:started') && seen.includes('conversation:message')"
     )
@@ -139,8 +141,9 @@ def test_iframe_snippet(new_page: NewPage, gateway: GatewayProcess) -> None:
     expect(frame.get_by_role("heading", name="Chat with us")).to_be_visible()
     expect(frame.get_by_role("button", name="Minimise chat")).to_be_hidden()  # always open
     frame.get_by_role("textbox", name="Your name").fill("Gina")
+    frame.get_by_role("textbox", name="Email").fill("gina@example.com")
     frame.get_by_role("textbox", name="Your message").fill("From the iframe snippet")
-    frame.get_by_role("button", name="Start chat").click()
+    frame.get_by_role("button", name="Send message").click()
     expect(
         frame.get_by_role("listitem").filter(has_text="From the iframe snippet")
     ).to_contain_text("Sent")

@@ -17,7 +17,9 @@ from playwright.sync_api import Page, expect
 
 from channels import phone
 from devkit import services
-from tests.browser.conftest import ADMIN, NewPage, login, shot
+from tests.browser.conftest import ADMIN, NewPage, axe_audit, login, shot
+from tests.browser.test_accessibility import report
+from tests.browser.test_admin_section import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -303,6 +305,32 @@ def test_an_unverified_toll_free_number_fails_to_send_and_the_admins_see_it(
         expect(banner).to_contain_text("toll-free", timeout=15_000)
         expect(banner).to_contain_text("error 30032")
         shot(admin, "console-admin-notice")
+
+        # The admin section shows the SMS touchpoint as one: its channel and number, the
+        # names and queues every channel shares, its notices; no website fields, and
+        # saving keeps the provider settings it does not show.
+        section = new_page(bypass_csp=True)
+        log_in(section, node.base_url, ADMIN)
+        row = (
+            section.get_by_role("table", name="Touchpoints")
+            .get_by_role("row")
+            .filter(has_text="Demo SMS line")
+        )
+        expect(row).to_contain_text("SMS")
+        expect(row).to_contain_text(number)
+        row.get_by_role("link", name="Demo SMS line").click()
+        expect(section.get_by_role("heading", name="Demo SMS line", level=2)).to_be_visible()
+        expect(section.get_by_role("textbox", name="Website domain")).to_have_count(0)
+        expect(section.get_by_role("heading", name="Put it on your site")).to_have_count(0)
+        notices = section.get_by_role("region", name="Notices")
+        expect(notices).to_contain_text("toll-free")
+        section.get_by_role("textbox", name="Name contacts see").fill("Demo Shop")
+        section.get_by_role("button", name="Save changes").click()
+        expect(section.get_by_role("status")).to_contain_text("Changes saved.")
+        expect(section.get_by_role("textbox", name="Name contacts see")).to_have_value("Demo Shop")
+        expect(section.get_by_text(f"SMS · {number}.")).to_be_visible()
+        assert not (found := axe_audit(section)), report(found)
+        shot(section, "admin-sms-touchpoint")
     finally:
         httpx.post(
             configure,

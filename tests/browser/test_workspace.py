@@ -78,7 +78,7 @@ def test_workspace_screens(new_page: NewPage, gateway: GatewayProcess) -> None:
 
     # The contact card: the form's email, not saved until the agent says so.
     card = agent.get_by_role("region", name="Contact")
-    expect(card.get_by_text("Not saved: check what the form says")).to_be_visible()
+    expect(card.get_by_text("Not saved: check these details")).to_be_visible()
     expect(card.get_by_role("textbox", name="Email")).to_have_value("lin@example.com")
     expect(card.get_by_role("link", name=re.compile("demo"))).to_be_visible()
     card.get_by_role("textbox", name="Phone").fill("+44 20 7946 0958")
@@ -184,7 +184,9 @@ def test_workspace_screens(new_page: NewPage, gateway: GatewayProcess) -> None:
     table = admin.locator("#report-table")
     expect(table).to_contain_text("Ada (demo agent)")
     expect(admin.get_by_role("img", name="Conversations per agent")).to_be_visible()
-    expect(admin.get_by_text("Satisfaction is not available")).to_be_visible()
+    # Ratings are the satisfaction source: no notice; nobody rated this chat, so "—".
+    expect(admin.get_by_text("Satisfaction is not available")).to_have_count(0)
+    expect(table.get_by_role("row", name="Total")).to_contain_text("—")
     with admin.expect_download() as dl:
         admin.get_by_role("button", name="Download CSV").click()
     assert dl.value.suggested_filename.startswith("report-agent-")

@@ -93,11 +93,14 @@ async def test_the_router_leader_killed_another_takes_over(cluster: Cluster) -> 
     await v2.bootstrap()
     await v2.connect()
     assert v2.sock and agent.sock
+    # The first message routes the conversation; until it is acknowledged the client
+    # sends the same start again (same client_msg_id: stored once, routed once).
     second = ""
+    start = {"type": "start", "fields": {}, "message": "Hi", "client_msg_id": "first-v2"}
     for _ in range(30):
-        await v2.sock.send({"type": "start", "fields": {}})
-        answer = await v2.sock.expect_any(("started", "error"), timeout=15)
-        if answer["type"] == "started":
+        await v2.sock.send(start)
+        answer = await v2.sock.expect_any(("ack", "error"), timeout=15)
+        if answer["type"] == "ack":
             second = answer["conversation_id"]
             break
         assert answer["retryable"] is True and answer["code"] == "router_unavailable"
@@ -173,8 +176,7 @@ async def test_postgresql_down_refuses_sends_as_retryable_and_recovers(
         v = cluster.visitor(node)
         await v.bootstrap()
         await v.connect()
-        await v.start()
-        await v.say("before")
+        await v.start("before")
         assert v.sock
         pg.stop()
         # Bounds for a loaded 2-core machine (load average 5-7): each answer may take

@@ -114,10 +114,19 @@ class Visitor:
         self.token = renewed["token"]
         return welcome
 
-    async def start(self, **fields: str) -> str:
+    async def start(self, first: str | None = "Hello", **fields: str) -> str:
+        """Start a conversation with the form's ``fields`` and a ``first`` message (which
+        routes it; None: a start without one, as protocol 1's first clients sent)."""
         assert self.sock
-        await self.sock.send({"type": "start", "fields": fields, "page": self.page_url})
+        frame: dict[str, Any] = {"type": "start", "fields": fields, "page": self.page_url}
+        cid = uuid.uuid4().hex
+        if first is not None:
+            frame.update(message=first, client_msg_id=cid)
+        await self.sock.send(frame)
         started = await self.sock.expect("started")
+        if first is not None:
+            ack = await self.sock.expect("ack", client_msg_id=cid)
+            self.note({**ack, "type": "message"})
         return str(started["conversation_id"])
 
     async def say(self, body: str, client_msg_id: str | None = None) -> dict[str, Any]:

@@ -139,6 +139,7 @@ def mounted_operations() -> set[tuple[str, str]]:
         elif isinstance(route, Route) and route.path in (
             "/widget/bootstrap",
             "/widget/attachments",
+            "/widget/check",
         ):
             out.update((route.path, m) for m in route.methods or () if m != "HEAD")
     return out
@@ -204,9 +205,10 @@ async def test_every_protected_route_refuses_the_wrong_callers(
         )
     if ep.access == "admin":
         assert as_supervisor.status_code == 403
-    else:  # supervisors may read history and reports: past the role check
-        # to the lookup (404), or to the query's check (422: a report needs its days)
-        expected = 422 if ep.query is not None and "{id}" not in ep.path else 404
+    else:  # supervisors may read history, ratings and reports: past the role check to
+        # the lookup (404), the list (200), or a report's check (422: it needs its days)
+        reports = ep.path.startswith("/api/reports")
+        expected = 404 if "{id}" in ep.path else (422 if reports else 200)
         assert as_supervisor.status_code == expected, as_supervisor.text
 
 
@@ -769,13 +771,30 @@ async def start_chat(
     v = visitor(node, tp_id)
     await v.bootstrap()
     await v.connect()
-    cid = await v.start(name=name)
-    for i, text in enumerate(bodies):
-        assert (await v.say(text))["seq"] == i + 1
+    cid = await v.start(bodies[0], name=name)
+    for i, text in enumerate(bodies[1:]):
+        assert (await v.say(text))["seq"] == i + 2
     assert v.sock
     await v.sock.close()
     contact_id = (await admin.get(f"/api/admin/conversations/{cid}")).json()["contact_id"]
     return cid, contact_id
+
+
+async def ended_and_rated(node: InProcessGateway, tp_id: str) -> str:
+    """A conversation its visitor ended, then rated 5 "Thank you"."""
+    v = visitor(node, tp_id)
+    await v.bootstrap()
+    await v.connect()
+    cid = await v.start("A quick question", name="Rater")
+    assert v.sock
+    await v.sock.send({"type": "end", "ref": "end"})
+    await v.sock.expect("ok", ref="end")
+    await v.sock.send(
+        {"type": "rate", "conversation_id": cid, "score": 5, "comment": "Thank you", "ref": "r"}
+    )
+    await v.sock.expect("ok", ref="r")
+    await v.sock.close()
+    return cid
 
 
 async def test_history_paging_export_and_deletion(
@@ -909,12 +928,14 @@ async def test_the_documented_examples_run(node: InProcessGateway, tokens: dict[
         cid, contact = await start_chat(
             node, admin, "tp_docs_site", "Docs Visitor", ["first", "second", "third"]
         )
+    rated = await ended_and_rated(node, "tp_docs_site")
     env = {
         "GW": node.base_url,
         "TOKEN": tokens["admin"],
         "AGENT_TOKEN": tokens["agent"],
         "CONVERSATION": cid,
         "CONTACT": contact,
+        "RATED": rated,
     }
     for cmd, response in examples:
         head, _, body = response.partition("\n\n")

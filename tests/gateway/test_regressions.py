@@ -57,25 +57,36 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
         await node.stop()
 
 
+async def start(node: Node, address: str, fields: dict[str, str]) -> Conversation:
+    """A visitor's start with its first message, which routes the conversation."""
+    conv, _ = await node.conversations.start("tp_chat", address, fields)
+    await node.conversations.contact_send(conv, f"first-{address}", "Hello")
+    return await node.store.get_conversation(conv.id)
+
+
 async def test_a_rebuild_between_creating_and_routing_a_conversation(node: Node) -> None:
     """An admin change that rebuilds the router after a conversation was inserted and
     before its arrival was applied used to make the visitor's start fail with
     conversation_exists, and restored the conversation with the touchpoint's queues and
-    manual acceptance instead of its flow's outcome."""
+    manual acceptance instead of its flow's outcome. A conversation is routed by its
+    first message now: the rebuild comes between that message and the arrival."""
     store = node.store
-    create = store.create_conversation
+    append = store.append
+    rebuilds = 0
 
-    async def create_then_rebuild(conv: Conversation) -> Conversation:
-        created = await create(conv)
+    async def append_then_rebuild(*args: Any, **kw: Any) -> Any:
+        nonlocal rebuilds
+        appended = await append(*args, **kw)
+        rebuilds += 1
         await node.shell.config_changed()  # what an admin edit on any node does
-        return created
+        return appended
 
-    store.create_conversation = create_then_rebuild  # type: ignore[method-assign]
+    store.append = append_then_rebuild  # type: ignore[method-assign]
     try:
-        conv, _ = await node.conversations.start("tp_chat", "vi_1", {"name": "Lin"})
+        conv = await start(node, "vi_1", {"name": "Lin"})
     finally:
-        store.create_conversation = create  # type: ignore[method-assign]
-    assert conv.state == "waiting"
+        store.append = append  # type: ignore[method-assign]
+    assert rebuilds == 1 and conv.state == "waiting"
     assert (conv.queue_ids, conv.priority, conv.acceptance) == (["q_flow"], 3, "auto")
     view = node.shell.router.conversation(conv.id)
     assert view is not None and list(view.queue_ids) == ["q_flow"] and view.priority == 3
@@ -93,8 +104,7 @@ async def test_many_starts_racing_admin_edits_all_succeed(node: Node) -> None:
             await asyncio.sleep(0)
 
     async def visitor(i: int) -> Conversation:
-        conv, _ = await node.conversations.start("tp_chat", f"vi_{i}", {})
-        return conv
+        return await start(node, f"vi_{i}", {})
 
     results = await asyncio.gather(edits(), *(visitor(i) for i in range(60)))
     convs: list[Any] = results[1:]

@@ -42,11 +42,12 @@ async def bot_first(node: Node, webhook_url: str, timeout: int = 600) -> str:
     return key
 
 
-async def chat(node: Node) -> tuple[Visitor, str]:
+async def chat(node: Node, first: str = "Hello") -> tuple[Visitor, str]:
+    """A visitor's chat, started with its ``first`` message (which routes it)."""
     guest = Visitor(node.proc, "tp_demo_127", node.base_url + "/demo", origin=node.base_url)
     await guest.bootstrap()
     await guest.connect()
-    return guest, await guest.start(name="Lin")
+    return guest, await guest.start(first, name="Lin")
 
 
 async def agent_online(node: Node) -> AgentClient:
@@ -61,7 +62,9 @@ async def test_a_bot_answers_then_escalates_and_the_agent_gets_context(
 ) -> None:
     key = await bot_first(node, receiver.url)
     agent = await agent_online(node)
-    guest, cid = await chat(node)
+    # the question is the chat's first message: stored before the bot holds the
+    # conversation, it is sent to the bot after the start
+    guest, cid = await chat(node, "When are you open?")
     [started] = await receiver.wait_events("conversation.started")
     assert started.conversation["id"] == cid and started.conversation["state"] == "bot"
     assert started.conversation["bot_id"] == "tp_bot" and started.data["contact"]["name"] == "Lin"
@@ -71,8 +74,8 @@ async def test_a_bot_answers_then_escalates_and_the_agent_gets_context(
         # no agent sees it: not offered, not in the Inbox
         again = await agent_online(node)
         assert cid not in [c["conversation_id"] for c in again.snapshot["inbox"]]
-        await guest.say("When are you open?")
         [asked] = await receiver.wait_events("message.created")
+        assert [e.type for e in receiver.events][:2] == ["conversation.started", "message.created"]
         assert asked.message is not None and asked.message["body"] == "When are you open?"
         reply = await bot.send(cid, "9 to 6, Monday to Friday.", sender="bot")
         assert (reply.sender, reply.sender_name) == ("bot", "Integration tp_bot")
@@ -172,11 +175,10 @@ async def test_the_example_bot_greets_answers_one_question_and_hands_over(
     try:
         await wait_listening(port, bot)
         agent = await agent_online(node)
-        guest, cid = await chat(node)
+        guest, cid = await chat(node, "How long does delivery take?")
         assert guest.sock and agent.sock
         greeting = await guest.sock.expect("message", timeout=15, sender="system")
         assert greeting["body"].startswith("Hi! I am the demo bot.")
-        await guest.say("How long does delivery take?")
         answer = await guest.sock.expect("message", timeout=15, sender="system")
         assert answer["body"].startswith("We deliver in three working days.")
         offer = await agent.sock.expect("offer", timeout=15)

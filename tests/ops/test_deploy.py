@@ -6,8 +6,10 @@ kubernetes-validate's bundled OpenAPI schemas)."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from ipaddress import ip_address, ip_network
@@ -397,3 +399,42 @@ def test_cluster_script_is_an_executable_bash_wrapper() -> None:
     assert text.startswith("#!/usr/bin/env bash\n")
     assert "_venv.sh" in text and "scripts/cluster.py" in text
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+
+
+# ---------------------------------------------------------------- scripts/serve's venv
+
+
+def test_serve_installs_only_what_running_needs_and_says_so(tmp_path: Path) -> None:
+    """A fresh copy, sourced as scripts/serve does: the runtime only (no test tools), a
+    line per package, a stamp of its own; sourcing again installs nothing."""
+    copy = tmp_path / "gw"
+    copy.mkdir()
+    for name in ("pyproject.toml", "constraints.txt", "README.md"):
+        shutil.copy(ROOT / name, copy / name)
+    for name in ("gateway", "routing", "channels", "widget", "scripts", "devkit"):
+        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "VENV_EXTRAS")}
+    env["PATH"] = ":".join(p for p in env["PATH"].split(":") if ".venv" not in p)
+    source = ["bash", "-c", 'VENV_EXTRAS= source scripts/_venv.sh && echo "$PY"']
+    first = subprocess.run(source, cwd=copy, env=env, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr
+    lines = first.stderr.splitlines()
+    assert "==> installing the gateway (what running it needs), pinned by constraints.txt" in lines
+    packages = [line.split()[1] for line in lines if re.match(r"^ +\d+  \S+$", line)]
+    assert {"starlette", "uvicorn", "msgspec"} <= set(packages)
+    assert not {"pytest", "playwright", "mypy", "matplotlib"} & set(packages)
+    assert re.search(r"^==> installed in \d+ s$", first.stderr, re.M)
+    python = first.stdout.strip()
+    # the gateway, and the provider emulators serve runs for the demo's phone page
+    ok = subprocess.run(
+        [python, "-c", "import gateway.app, devkit.emulators.__main__"],
+        cwd=copy,
+        capture_output=True,
+    )
+    assert ok.returncode == 0, ok.stderr
+    dev = subprocess.run([python, "-c", "import pytest"], cwd=copy, capture_output=True)
+    assert dev.returncode != 0  # the test tools are not there
+    assert (copy / ".venv" / ".installed-runtime").exists()
+    assert not (copy / ".venv" / ".installed-dev").exists()
+    again = subprocess.run(source, cwd=copy, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and again.stderr == ""

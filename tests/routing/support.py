@@ -110,10 +110,11 @@ def check_invariants(r: Router) -> None:
             assert (c.bot_until, c.conversation_id) in r._bot_heap
         else:
             assert c.bot is None and c.bot_until is None
+        assert not (c.acceptance == "hold" and c.state == "offered"), "a held one rang"
         if c.state != "waiting":
             continue
         weight = r.weight(c.channel)
-        if c.mode == "flow":
+        if c.mode == "flow" and c.acceptance != "hold":  # held ones wait for Assign
             for a in agents.values():
                 eligible = (
                     a.status == "available"
@@ -144,6 +145,8 @@ def check_service_order(r: Router, decisions: list[Decision]) -> None:
             assert dec.agent_id not in given.cooldown, f"{dec.agent_id} is cooling down"
             for c in convs.values():
                 if c.state != "waiting" or c.mode != "flow" or c.key >= given.key:
+                    continue
+                if c.acceptance == "hold":
                     continue
                 could = (
                     not a.queue_set.isdisjoint(c.queue_ids)

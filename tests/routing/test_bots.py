@@ -15,7 +15,7 @@ from routing import (
     BotReleased,
     Closed,
     Condition,
-    ContactClosed,
+    ContactEnded,
     ConversationArrived,
     ConversationRestored,
     End,
@@ -154,15 +154,15 @@ def test_handover_refusals_change_nothing() -> None:
 
 
 @pytest.mark.parametrize("state", ["bot", "waiting", "offered"])
-def test_the_contacts_side_closes_a_conversation_no_agent_holds(state: str) -> None:
+def test_the_contact_ends_a_conversation_no_agent_holds(state: str) -> None:
     r = bot_world(*(["ann"] if state == "offered" else []))
     tp = "botchat" if state == "bot" else "web"
     r.handle(ConversationArrived("c1", tp, "chat"), T0)
     assert r.conversation("c1").state == state
-    out = r.handle(ContactClosed("c1"), T0 + 5)
+    out = r.handle(ContactEnded("c1"), T0 + 5)
     assert out[-1] == Closed("c1", "", "", None, "contact")
     if state == "offered":
-        assert out[0] == OfferWithdrawn("c1", "ann", "closed")
+        assert out[0] == OfferWithdrawn("c1", "ann", "contact_ended")
     if state != "bot":
         assert InboxVisibility("c1", False, ["sales"], 0, T0) in out
     assert r.conversation("c1") is None and r.waiting_count() == 0
@@ -170,13 +170,13 @@ def test_the_contacts_side_closes_a_conversation_no_agent_holds(state: str) -> N
     check_invariants(r)
 
 
-def test_the_contacts_side_closing_an_assigned_conversation_ends_it_for_its_agent() -> None:
+def test_the_contact_ending_an_assigned_conversation_ends_it_for_its_agent() -> None:
     r = bot_world("ann")
     r.handle(ConversationArrived("c1", "web", "chat"), T0)
     r.handle(Accept("c1", "ann"), T0 + 1)
-    assert r.handle(ContactClosed("c1"), T0 + 2) == [Ended("c1", "ann", "contact")]
+    assert r.handle(ContactEnded("c1"), T0 + 2) == [Ended("c1", "ann", "contact")]
     assert r.agent("ann").load_points == 0 and r.conversation("c1").state == "wrapup"
-    refused(r, ContactClosed("c1"), "already_ended", T0 + 3)
+    refused(r, ContactEnded("c1"), "already_ended", T0 + 3)
     assert r.handle(WrapUp("c1", "ann", "gone"), T0 + 4) == [Closed("c1", "ann", "gone", None)]
 
 

@@ -21,7 +21,7 @@ from routing import (
     Calendar,
     ChannelWeightChanged,
     Condition,
-    ContactClosed,
+    ContactEnded,
     ConversationArrived,
     Decision,
     End,
@@ -55,6 +55,7 @@ TOUCHPOINTS = {
     "ded": "sms",
     "mail": "email",
     "bot": "chat",
+    "shop": "chat",
 }
 SETUP: list[Event] = [
     TouchpointUpserted(
@@ -91,6 +92,17 @@ SETUP: list[Event] = [
         flow=FlowConfig(
             rules=[Rule(Condition(fields={"topic": ["x"]}), Outcome(["q1"], 1))],
             default=Outcome(["q0", "q2"], 2, bot="helper", bot_timeout=60),
+        ),
+    ),
+    # closed hours hold conversations in the Inbox instead of ringing anyone
+    TouchpointUpserted(
+        "shop",
+        "chat",
+        "flow",
+        ["q0", "q2"],
+        flow=FlowConfig(
+            rules=[Rule(Condition(open=False), Outcome(acceptance="hold", auto_reply="closed"))],
+            calendar=Calendar("Europe/Paris", {"mon": ["00:00-24:00"], "tue": ["08:00-20:00"]}),
         ),
     ),
     AgentUpserted("boss", [], "supervisor"),
@@ -155,12 +167,24 @@ class RouterMachine(RuleBasedStateMachine):
     def status(self, agent: str, status: str) -> None:
         self.apply(AgentStatusChanged(agent, status))  # type: ignore[arg-type]
 
-    @rule(tp=st.sampled_from(sorted(TOUCHPOINTS)), topic=st.sampled_from(["", "x"]))
-    def arrive(self, tp: str, topic: str) -> None:
-        out = self.apply(
-            ConversationArrived(f"c{self.arrived}", tp, TOUCHPOINTS[tp], {"topic": topic})
+    @rule(
+        tp=st.sampled_from(sorted(TOUCHPOINTS)),
+        topic=st.sampled_from(["", "x"]),
+        hold=st.sampled_from([False, False, False, True]),
+    )
+    def arrive(self, tp: str, topic: str, hold: bool) -> None:
+        event = ConversationArrived(
+            f"c{self.arrived}", tp, TOUCHPOINTS[tp], {"topic": topic}, hold=hold
         )
+        out = self.apply(event)
         self.arrived += bool(out)
+
+    @precondition(lambda self: self.ids("bot", "waiting", "offered", "assigned", "wrapup"))
+    @rule(data=st.data(), by=st.sampled_from(["contact", "idle"]))
+    def contact_ends(self, data: st.DataObject, by: str) -> None:
+        states = ("bot", "waiting", "offered", "assigned", "wrapup")
+        cid, _ = data.draw(st.sampled_from(self.ids(*states)))
+        self.apply(ContactEnded(cid, by))  # type: ignore[arg-type]
 
     @rule(tp=st.sampled_from(sorted(TOUCHPOINTS)), agent=agents)
     def start_outbound(self, tp: str, agent: str) -> None:
@@ -185,12 +209,6 @@ class RouterMachine(RuleBasedStateMachine):
                 to_agent_id=data.draw(agents) if to == "agent" else None,
             )
         )
-
-    @precondition(lambda self: self.router._convs)
-    @rule(data=st.data())
-    def contact_closes(self, data: st.DataObject) -> None:
-        cid = data.draw(st.sampled_from(sorted(self.router._convs)))
-        self.apply(ContactClosed(cid))
 
     @rule(tp=st.sampled_from(sorted(TOUCHPOINTS)), agent=agents)
     def agent_starts(self, tp: str, agent: str) -> None:
@@ -233,10 +251,10 @@ class RouterMachine(RuleBasedStateMachine):
 
     @rule(
         agent=agents,
-        kind=st.sampled_from([Accept, Reject, Assign, End, SendToInbox, ContactClosed]),
+        kind=st.sampled_from([Accept, Reject, Assign, End, SendToInbox, ContactEnded]),
     )
     def unknown_conversation(self, agent: str, kind: type[Accept]) -> None:
-        self.apply(ContactClosed("nope") if kind is ContactClosed else kind("nope", agent))
+        self.apply(ContactEnded("nope") if kind is ContactEnded else kind("nope", agent))
 
     @rule(step=steps)
     def tick(self, step: float) -> None:

@@ -29,8 +29,7 @@ async def test_a_visitor_cannot_read_or_write_another_visitors_conversation(
     alice = visitor(node)
     await alice.bootstrap()
     await alice.connect()
-    alice_conv = await alice.start(name="Alice")
-    await alice.say("Alice's secret")
+    alice_conv = await alice.start("Alice's secret", name="Alice")
     mallory = visitor(node)
     await mallory.bootstrap()
     await mallory.connect()
@@ -135,8 +134,7 @@ async def test_an_agent_cannot_act_outside_their_queues(node: GatewayProcess) ->
     v = visitor(node)
     await v.bootstrap()
     await v.connect()
-    cid = await v.start(name="Quinn")
-    await v.say("for support only")
+    cid = await v.start("for support only", name="Quinn")
     assert all(row["conversation_id"] != cid for row in snap["inbox"])
     assert outsider.sock
     for action, extra in (

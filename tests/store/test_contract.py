@@ -770,6 +770,8 @@ async def test_every_record_field_has_a_column(store: Store) -> None:
         _rows.TEMPLATES,
         _rows.NOTES,
         _rows.ATTACHMENTS,
+        _rows.RATINGS,
+        _rows.REFUSALS,
     ]
     async with store._connection() as c:  # type: ignore[attr-defined]
         for table in tables:

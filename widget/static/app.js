@@ -6,6 +6,9 @@
 import { Connection, wsUrl } from "./shared/socket.js";
 import { h, clear, svg, uid, formatTime, textOn, contrast } from "./shared/dom.js";
 import { makeT } from "./shared/i18n.js";
+import { linkify } from "./shared/linkify.js";
+import * as avail from "./availability.js";
+import * as ending from "./ending.js";
 import { Attacher, FileLinks, FILE_TEXTS, dropZone, summary } from "./shared/attachments.js";
 import { displayText } from "./shared/text.js";
 
@@ -52,6 +55,10 @@ export const DEFAULT_TEXTS = {
   reconnecting: "Connection lost. Reconnecting…",
   unavailable: "The chat is not available right now. Please try again later.",
   new_message: "{name}: {body}",
+  system_name: "Automatic message",
+  // nobody can answer, waiting, ending and rating: availability.js, ending.js
+  ...avail.TEXTS,
+  ...ending.TEXTS,
   ...FILE_TEXTS,
 };
 
@@ -98,6 +105,10 @@ const S = {
   agentTyping: "",
   identity: null,
   finalTried: false,
+  leave: false, // the visitor chose to leave a message while all agents are busy
+  formFields: [], // the form on screen: the chat's or the leave-a-message one
+  bootAt: 0, // when the last bootstrap answered (its availability ages)
+  requests: new Map(), // ref -> {resolve, reject}: end and rate, answered by ok / error
 };
 let conn = null;
 let typingTimer = 0;
@@ -157,11 +168,22 @@ function setOpen(open, focus) {
     ensureConnected();
     markRead();
     if (focus) focusStart();
+    if (S.view === "form" && Date.now() - S.bootAt > 60000) refreshAvailability();
   }
 }
 
+function refreshAvailability() {
+  // Whether anyone can answer may have changed since the page loaded: ask again, and
+  // show the new form only if the visitor has not started filling this one in.
+  const before = avail.status(S.config);
+  bootstrap().then(() => {
+    const typed = [...document.querySelectorAll("#main input, #main textarea")].some((el) => el.value);
+    if (S.view === "form" && !typed && avail.status(S.config) !== before) showForm();
+  }, () => {});
+}
+
 function focusStart() {
-  const el = document.querySelector("[aria-invalid='true']") || $("f-0") || $("msg") || $("new-chat") || $("minimise");
+  const el = document.querySelector("[aria-invalid='true']") || $("f-0") || $("msg") || document.querySelector(".rating input") || $("new-chat") || $("minimise");
   if (el) el.focus();
 }
 
@@ -202,6 +224,7 @@ async function bootstrap() {
       S.visitorName = data.visitor_name || "";
       S.wsPath = data.ws_url || "/ws/visitor";
       S.config = data.config || {};
+      S.bootAt = Date.now();
       save();
       return data;
     }
@@ -300,6 +323,7 @@ function onFrame(f) {
     case "typing": return onTyping(f);
     case "unread": if (!S.conv || f.conversation_id === S.conv.id) setUnread(f.count); return;
     case "history": return onHistory(f);
+    case "ok": settle(f.ref, null); return;
     case "error": return onError(f);
     case "links": return links.onFrame(f);
     default: return;
@@ -315,7 +339,7 @@ function onWelcome(f) {
     }
     // A conversation that ended recently comes back ended, to show its transcript.
     S.conv.state = c.state === "wrapup" || c.state === "closed" ? "ended" : "live";
-    if (c.agent_name) S.conv.agentName = c.agent_name;
+    Object.assign(S.conv, { agentName: c.agent_name || "", held: !!c.held, leftMessage: !!c.left_message, rated: !!c.rated });
     if (!S.loaded) conn.send({ type: "history", conversation_id: S.conv.id, limit: 50 });
     showChat();
     setUnread(c.unread || 0);
@@ -331,13 +355,13 @@ function onWelcome(f) {
     }
     setUnread(0);
   }
-  if (S.starting) conn.send({ type: "start", fields: S.starting.fields, page: pageUrl.slice(0, 2000) });
+  if (S.starting) conn.send(startFrame());
   save();
 }
 
 function resetConv(id) {
   if (!S.conv || S.conv.id !== id) files.clear(); // uploads belong to their conversation
-  S.conv = id ? { id, state: "live", agentName: "" } : null;
+  S.conv = id ? { id, state: "live", agentName: "", held: false, leftMessage: false, requeued: false, rated: false } : null;
   S.items = new Map();
   S.maxSeq = 0;
   S.readSent = 0;
@@ -349,20 +373,20 @@ function resetConv(id) {
 }
 
 function onStarted(f) {
-  const first = S.starting && S.starting.message;
+  const first = S.starting && S.starting.cid;
   if (!S.conv || S.conv.id !== f.conversation_id) {
     if (!S.starting) S.starting = { fields: {} };
     resetConv(f.conversation_id);
   }
   S.conv.state = "live";
+  S.conv.leftMessage = S.conv.held = !!f.left_message;
   S.loaded = true;
   S.starting = null;
   S.visitorName = f.visitor_name || S.visitorName;
   for (const p of S.pending.values()) if (!p.conversation_id) p.conversation_id = f.conversation_id;
   showChat(true);
   hostEvent("started", { conversation_id: f.conversation_id });
-  if (first) sendMessage(first);
-  flushPending();
+  flushPending(first); // the first message came with the start: its ack is on its way
   save();
 }
 
@@ -424,7 +448,11 @@ function onMessage(f) {
 
 function onEvent(f) {
   if (!addItem(f)) return;
-  if (f.event === "agent_joined") S.conv.agentName = f.agent_name;
+  if (f.event === "agent_joined") Object.assign(S.conv, { agentName: f.agent_name, requeued: false, held: false });
+  if (f.event === "agent_left" && (!f.agent_name || f.agent_name === S.conv.agentName)) {
+    S.conv.agentName = "";
+    S.conv.requeued = f.reason === "requeued";
+  }
   if (f.event === "ended") {
     S.conv.state = "ended";
     setTyping("");
@@ -467,6 +495,12 @@ function onHistory(f) {
 }
 
 function onError(f) {
+  if (f.ref && settle(f.ref, f)) return;
+  if (S.starting && S.view === "form" && (!f.ref || f.ref === S.starting.cid)) {
+    // Retryable (the router is changing hands): the same start again, stored once.
+    if (f.retryable) { setTimeout(() => { if (S.starting && conn) conn.send(startFrame()); }, 2000); return; }
+    return startRefused(f);
+  }
   const p = f.ref && S.pending.get(f.ref);
   if (p) {
     if (f.retryable) {
@@ -483,17 +517,37 @@ function onError(f) {
     }
     return;
   }
-  if (S.starting && S.view === "form") {
-    S.starting = null;
-    const m = /^([\w.-]+): (.*)$/.exec(f.message || "");
-    const fields = (S.config && S.config.form) || [];
-    const i = m ? fields.findIndex((x) => x.name === m[1]) : -1;
-    if (i >= 0) setFieldError(i, m[2]);
-    else setFormError(f.message || t("unavailable"));
-    const btn = $("start");
-    if (btn) btn.disabled = false;
-    focusStart();
-  }
+}
+
+function startRefused(f) {
+  S.pending.delete(S.starting.cid);
+  S.starting = null;
+  save();
+  const m = /^([\w.-]+): (.*)$/.exec(f.message || "");
+  const fields = S.formFields;
+  const i = !m ? -1 : m[1] === "message" ? fields.length : fields.findIndex((x) => x.name === m[1]);
+  if (i >= 0) setFieldError(i, m[2]);
+  else setFormError(f.message || t("unavailable"));
+  const btn = $("start");
+  if (btn) btn.disabled = false;
+  focusStart();
+}
+
+// Requests answered by `ok` or `error` with their ref: end and rate.
+function request(frame) {
+  const ref = uid().slice(0, 12);
+  return new Promise((resolve, reject) => {
+    if (!conn || !conn.send(Object.assign({ ref }, frame))) { reject(new Error(t("unavailable"))); return; }
+    S.requests.set(ref, { resolve, reject });
+  });
+}
+
+function settle(ref, err) {
+  const r = ref && S.requests.get(ref);
+  if (!r) return false;
+  S.requests.delete(ref);
+  if (err) r.reject(new Error(err.message || err.code)); else r.resolve();
+  return true;
 }
 
 // ---------------------------------------------------------------- reading, unread
@@ -538,9 +592,27 @@ function sendPending(p) {
   conn.send(f);
 }
 
-function flushPending() {
+function flushPending(skip) {
   // After a reconnect: the same client_msg_id, so the server drops a duplicate.
-  for (const p of S.pending.values()) sendPending(p);
+  for (const p of S.pending.values()) if (p.client_msg_id !== skip) sendPending(p);
+}
+
+// A start carries the form's fields and the first message (routed by it), or leaves a
+// message for later when nobody can answer (docs/protocol.md).
+function startFrame() {
+  const st = S.starting;
+  const f = { type: "start", fields: st.fields, message: st.message, client_msg_id: st.cid, page: pageUrl.slice(0, 2000) };
+  if (st.leave) f.leave_message = true;
+  return f;
+}
+
+function beginStart(fields, message, leave) {
+  const cid = uid();
+  S.starting = { fields, message, cid, leave };
+  S.pending.set(cid, { client_msg_id: cid, body: message, at: Date.now() / 1000, failed: false, conversation_id: "" });
+  save();
+  ensureConnected();
+  if (conn) conn.send(startFrame()); // else sent after welcome
 }
 
 function ownTyping(active) {
@@ -565,16 +637,25 @@ function fieldId(i) { return `f-${i}`; }
 function showForm() {
   S.view = "form";
   const main = clear($("main"));
-  const fields = (S.config && S.config.form) || [];
-  const form = h("form", { class: "prechat scroll", novalidate: true, "aria-labelledby": "form-intro" });
-  form.append(h("p", { id: "form-intro", class: "muted intro" }, t("form_intro")));
+  const cfg = S.config || {};
+  const leave = avail.leaving(cfg, S.leave);
+  const fields = (S.formFields = avail.formFields(cfg, leave));
+  const note = avail.notice(cfg, t, S.lang);
+  const form = h("form", { class: "prechat scroll", novalidate: true, "aria-labelledby": note ? "avail" : "form-intro" });
+  // Said before the visitor types: whether anyone can answer (availability.js).
+  if (note) form.append(h("p", { id: "avail", class: `avail ${avail.status(cfg)}` }, note));
+  if (!leave) form.append(h("p", { id: "form-intro", class: "muted intro" }, t("form_intro")));
   fields.forEach((f, i) => form.append(fieldBlock(f, i)));
   const mi = fields.length;
-  form.append(h("div", { class: "field" },
-    h("label", { for: fieldId(mi) }, t("form_message")),
-    h("textarea", { id: fieldId(mi), name: "__message", rows: 3, maxlength: 4000 })));
+  form.append(fieldBlock({ name: "__message", label: t("form_message"), kind: "textarea", required: true, max_length: 4000 }, mi));
   form.append(h("p", { id: "form-error", class: "err", role: "alert" }));
-  form.append(h("button", { class: "btn", type: "submit", id: "start" }, t("start")));
+  form.append(h("button", { class: "btn", type: "submit", id: "start" }, leave ? t("leave_start") : t("start")));
+  if (avail.status(cfg) === "busy") {
+    form.append(h("button", {
+      class: "linkish switch", type: "button", id: "switch-form",
+      onclick: () => { S.leave = !S.leave; showForm(); focusStart(); },
+    }, S.leave ? t("chat_instead") : t("leave_instead")));
+  }
   form.addEventListener("submit", (e) => { e.preventDefault(); submitForm(); });
   main.append(form);
 }
@@ -622,15 +703,16 @@ function setFieldError(i, message) {
 function setFormError(message) { const el = $("form-error"); if (el) el.textContent = message; }
 
 function submitForm() {
-  const fields = (S.config && S.config.form) || [];
+  const fields = S.formFields;
   const values = {};
   let firstBad = -1;
-  fields.forEach((f, i) => {
+  // The form's fields, then the message: required, as the gateway requires it.
+  [...fields, { label: t("form_message"), required: true }].forEach((f, i) => {
     const v = $(fieldId(i)).value.trim();
     const err = validateField(f, v);
     setFieldError(i, err);
     if (err && firstBad < 0) firstBad = i;
-    if (v) values[f.name] = v;
+    if (v && f.name) values[f.name] = v;
   });
   if (firstBad >= 0) {
     setFormError(t("form_invalid"));
@@ -639,9 +721,7 @@ function submitForm() {
   }
   setFormError("");
   $("start").disabled = true;
-  S.starting = { fields: values, message: $(fieldId(fields.length)).value };
-  ensureConnected();
-  if (conn) conn.send({ type: "start", fields: values, page: pageUrl.slice(0, 2000) }); // else sent after welcome
+  beginStart(values, $(fieldId(fields.length)).value.trim(), avail.leaving(S.config, S.leave));
 }
 
 function showChat(focus) {
@@ -654,7 +734,8 @@ function showChat(focus) {
     main.append(
       h("div", { class: "scroll", id: "scroll" },
         h("button", { class: "btn secondary more", type: "button", id: "more", hidden: true, onclick: loadEarlier }, t("earlier")),
-        h("ol", { class: "messages", id: "messages", "aria-label": t("messages") })),
+        h("ol", { class: "messages", id: "messages", "aria-label": t("messages") }),
+        h("div", { id: "after" })), // an ended chat's rating and "new chat", scrolled with it
       h("p", { class: "typing", id: "typing", "aria-live": "polite" }),
       h("div", { id: "footer" }));
   }
@@ -666,12 +747,15 @@ function showChat(focus) {
 function renderFooter() {
   const mode = S.conv && S.conv.state === "ended" ? "ended" : "live";
   const footer = $("footer");
-  if (footer.dataset.mode === mode && footer.firstChild) return; // keep what is being typed
+  const after = $("after");
+  if (footer.dataset.mode === mode && (footer.firstChild || after.firstChild)) return; // keep what is being typed
   footer.dataset.mode = mode;
   clear(footer);
+  clear(after);
   if (mode === "ended") {
-    footer.append(h("div", { class: "ended" },
+    after.append(h("div", { class: "ended" },
       h("p", null, t("ended")),
+      S.conv.rated ? null : ending.ratingForm(S.t, rate),
       h("button", { class: "btn", type: "button", id: "new-chat", onclick: newChat }, t("new_chat"))));
     return;
   }
@@ -695,14 +779,24 @@ function renderFooter() {
     ta.value = "";
     ta.style.height = "auto";
     ownTyping(false);
-    if (!S.conv) { S.starting = { fields: {}, message: v }; ensureConnected(); if (conn) conn.send({ type: "start", fields: {}, page: pageUrl.slice(0, 2000) }); return; }
+    if (!S.conv) { beginStart({}, v.trim(), false); return; }
     sendMessage(v, attachments);
   };
   const form = h("form", { class: "composer", "aria-label": t("message_label") }, ta, files.button,
     h("button", { class: "btn", type: "submit", "aria-label": t("send") }, svg(SEND_ICON, 20)));
   form.addEventListener("submit", (e) => { e.preventDefault(); submit(); ta.focus(); });
-  footer.append(files.node, form);
+  footer.append(files.node, form, ending.endControl(t, endChat));
   files.refresh();
+}
+
+function endChat() {
+  if (!S.conv) return;
+  request({ type: "end", conversation_id: S.conv.id }).catch(() => {});
+}
+
+function rate(score, comment) {
+  const conv = S.conv;
+  return request({ type: "rate", conversation_id: conv.id, score, comment }).then(() => { conv.rated = true; });
 }
 
 function disableComposer() {
@@ -717,6 +811,7 @@ function disableComposer() {
 function newChat() {
   resetConv(null);
   S.starting = null;
+  S.leave = false;
   showForm();
   focusStart();
 }
@@ -728,6 +823,8 @@ function loadEarlier() {
 }
 
 function eventText(f) {
+  const why = ending.reasonText(f, t, S.config && S.config.idle_close_after);
+  if (why) return why;
   const name = f.agent_name || t("agent");
   if (f.event === "agent_joined") return t("agent_joined", { name });
   if (f.event === "agent_left") return t("agent_left", { name });
@@ -741,11 +838,11 @@ function renderMessages(toBottom) {
   const atBottom = toBottom || scroll.scrollHeight - scroll.scrollTop - scroll.clientHeight < 40;
   clear(list);
   const seqs = [...S.items.keys()].sort((a, b) => a - b);
-  if (!seqs.length && !S.pending.size && S.conv && S.conv.state === "live") {
-    list.append(h("li", { class: "note" }, t("waiting")));
-  }
   for (const seq of seqs) list.append(itemNode(S.items.get(seq)));
   for (const p of S.pending.values()) if (!S.conv || !p.conversation_id || p.conversation_id === S.conv.id) list.append(pendingNode(p));
+  // Stays until an agent joins, and says so again when the chat goes back to the queue.
+  const wait = avail.waitingNotice(S.conv, t);
+  if (wait) list.append(h("li", { class: "note waiting", id: "waiting-note" }, wait));
   $("more").hidden = !S.hasMore;
   if (atBottom) scroll.scrollTop = scroll.scrollHeight;
 }
@@ -753,10 +850,10 @@ function renderMessages(toBottom) {
 function itemNode(f) {
   if (f.type === "event") return h("li", { class: "note" }, eventText(f));
   const mine = f.sender === "visitor";
-  const who = mine ? t("you") : f.sender_name || t("agent");
+  const who = mine ? t("you") : f.sender_name || (f.sender === "system" ? t("system_name") : t("agent"));
   return h("li", { class: `msg ${f.sender}` },
     h("span", { class: "sr-only" }, `${who}: `),
-    f.body ? h("span", { class: "bubble" }, f.body) : null,
+    f.body ? h("span", { class: "bubble" }, linkify(f.body)) : null,
     links.cards(f.conversation_id, f, t),
     h("span", { class: "meta" }, mine ? `${t("sent")} · ${formatTime(f.at, S.lang)}` : `${who} · ${formatTime(f.at, S.lang)}`));
 }
@@ -769,7 +866,7 @@ function pendingNode(p) {
     : h("span", { class: "meta" }, t("sending"));
   return h("li", { class: `msg visitor${p.failed ? " failed" : ""}` },
     h("span", { class: "sr-only" }, `${t("you")}: `),
-    p.body ? h("span", { class: "bubble" }, p.body) : null,
+    p.body ? h("span", { class: "bubble" }, linkify(p.body)) : null,
     links.cards(p.conversation_id, p, t, false),
     meta);
 }

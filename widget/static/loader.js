@@ -31,21 +31,27 @@
     ".l{position:fixed;bottom:20px;" + (left ? "left" : "right") + ":20px;width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;" +
     "background:var(--gw-color,#1d4ed8);color:var(--gw-on,#fff);box-shadow:0 4px 14px rgba(0,0,0,.3);display:flex;align-items:center;justify-content:center;padding:0;z-index:var(--gw-z)}" +
     ".l[hidden],.b[hidden]{display:none}.l:focus-visible{outline:3px solid #111827;outline-offset:3px;box-shadow:0 0 0 6px #fff}" +
-    ".l img{width:28px;height:28px;object-fit:contain}" +
+    ".l img{width:28px;height:28px;object-fit:contain}.l .x,.l.o .i{display:none}.l.o .x{display:block}" +
     ".b{position:absolute;top:-4px;right:-4px;min-width:22px;height:22px;padding:0 6px;box-sizing:border-box;border-radius:11px;background:#b91c1c;color:#fff;" +
     "font:700 13px/22px system-ui,sans-serif;text-align:center;border:2px solid #fff}" +
     ".p{position:fixed;bottom:88px;" + (left ? "left" : "right") + ":20px;width:370px;height:min(600px,calc(100vh - 110px));border-radius:12px;overflow:hidden;" +
     "box-shadow:0 8px 30px rgba(0,0,0,.3);background:#fff;z-index:var(--gw-z);transition:opacity .15s,transform .15s}" +
     ".p.c{visibility:hidden;opacity:0;transform:translateY(12px);pointer-events:none}" +
     ".p iframe{border:0;width:100%;height:100%;display:block}" +
-    "@media (max-width:480px){.p{inset:0;width:auto;height:auto;border-radius:0}}" +
-    "@media (prefers-reduced-motion:reduce){.p{transition:none}}" +
+    // Phones: the panel fills the screen (sized to the visual viewport, so the keyboard
+    // never covers the editor) and the launcher steps aside; the panel has its own close.
+    "@media (max-width:480px){.p{inset:0;width:auto;height:auto;border-radius:0}.p:not(.c)~.l{display:none}}" +
+    "@media (prefers-reduced-motion:reduce){.p{transition:none}}@media (prefers-color-scheme:dark){.p{background:#111827}}" +
     ".s{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}";
   var path = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z";
+  var cross = "M6.4 5 5 6.4 10.6 12 5 17.6 6.4 19 12 13.4 17.6 19 19 17.6 13.4 12 19 6.4 17.6 5 12 10.6z";
+  function icon(d, cls) {
+    return '<svg class="' + cls + '" width="28" height="28" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path fill="currentColor" d="' + d + '"/></svg>';
+  }
   root.innerHTML = // constant markup only; every text below goes in through textContent
     '<div class="p c" part="panel"><iframe></iframe></div>' +
     '<button class="l" type="button" aria-expanded="false" hidden part="launcher">' +
-    '<svg width="28" height="28" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path fill="currentColor" d="' + path + '"/></svg>' +
+    icon(path, "i") + icon(cross, "x") +
     '<span class="b" aria-hidden="true" hidden></span></button><div class="s" aria-live="polite"></div>';
   try { var sheet = new CSSStyleSheet(); sheet.replaceSync(css); root.adoptedStyleSheets = [sheet]; }
   catch (e) { var style = D.createElement("style"); style.textContent = css; root.prepend(style); }
@@ -56,7 +62,6 @@
   btn.setAttribute("aria-controls", panel.id);
   frame.title = texts.frame_title;
   frame.setAttribute("allow", "clipboard-write");
-  frame.src = src.href;
 
   function t(k, n) {
     var s = texts[k + (n === undefined ? "" : (n === 1 ? "_one" : "_other"))] || texts[k + "_other"] || k;
@@ -75,6 +80,7 @@
     var s = st.open ? texts.launcher_close : texts.launcher_open;
     btn.setAttribute("aria-label", st.unread ? s + ", " + t("unread", st.unread) : s);
     btn.setAttribute("aria-expanded", String(st.open));
+    btn.classList.toggle("o", st.open); // the launcher becomes the close control
     badge.textContent = st.unread > 99 ? "99+" : String(st.unread);
     badge.hidden = !st.unread;
   }
@@ -86,12 +92,24 @@
     panel.classList.toggle("c", !open);
     label();
     post({ type: open ? "open" : "close", focus: !!focus });
+    fit();
     if (open && focus) frame.focus();
     if (!open && (focus || inside) && !btn.hidden) btn.focus();
     emit(open ? "open" : "close");
   }
 
   btn.addEventListener("click", function () { setOpen(!st.open, true); });
+
+  // On a phone the open panel follows the visual viewport: when the keyboard opens, the
+  // panel shrinks above it instead of being covered.
+  var vv = W.visualViewport, phone = W.matchMedia && W.matchMedia("(max-width:480px)");
+  function fit() {
+    var on = st.open && vv && phone && phone.matches;
+    panel.style.top = on ? vv.offsetTop + "px" : "";
+    panel.style.height = on ? vv.height + "px" : "";
+    panel.style.bottom = on ? "auto" : "";
+  }
+  if (vv) { vv.addEventListener("resize", fit); vv.addEventListener("scroll", fit); }
 
   W.addEventListener("message", function (e) {
     // Strict: only our own iframe, only from the gateway's origin, only our namespace.
@@ -105,8 +123,8 @@
       if (c.color) host.style.setProperty("--gw-color", String(c.color));
       if (c.text_color) host.style.setProperty("--gw-on", String(c.text_color));
       if (c.icon && /^(https:|data:image\/)/.test(c.icon)) {
-        var img = D.createElement("img"); img.alt = ""; img.src = c.icon;
-        btn.replaceChild(img, btn.querySelector("svg"));
+        var img = D.createElement("img"); img.alt = ""; img.src = c.icon; img.className = "i";
+        btn.replaceChild(img, btn.querySelector(".i"));
       }
       st.ready = true;
       st.unread = m.unread | 0;
@@ -151,5 +169,23 @@
   if (stub && stub.q && stub.q.forEach) stub.q.forEach(function (c) { if (api[c[0]]) api[c[0]].apply(api, [].slice.call(c, 1)); });
 
   function mount() { D.body.appendChild(host); W.dispatchEvent(new Event("gatewaychat:loaded")); }
-  if (D.body) mount(); else D.addEventListener("DOMContentLoaded", mount);
+  function go() {
+    frame.src = src.href;
+    if (D.body) mount(); else D.addEventListener("DOMContentLoaded", mount);
+  }
+  // First ask whether this page may show the chat at all: refused, nothing is framed
+  // (no browser error about frame-ancestors) and one message says why and what to do.
+  // Without an answer (an older gateway, the network) the chat's own checks decide.
+  var check = new URL("check", script.src);
+  check.searchParams.set("touchpoint", tp);
+  check.searchParams.set("page", location.origin + location.pathname);
+  if (!W.fetch) return go();
+  fetch(check.href, { credentials: "omit" })
+    .then(function (r) { return r.ok ? r.json() : null; })
+    .then(function (c) {
+      if (!c || c.ok !== false) return go();
+      console.error("GatewayChat: touchpoint " + tp + " is not shown on this page. " + c.message +
+        ". To show it here, register this site (" + location.origin + ") as a chat touchpoint, or correct this one's domain, in the gateway's admin section: " + gw + "/admin");
+      emit("error", { code: c.code, message: c.message });
+    }, go);
 })();

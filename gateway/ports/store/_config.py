@@ -9,14 +9,17 @@ from gateway.model.records import (
     Agent,
     AgentSession,
     DispositionSet,
+    EmbedRefusal,
     GlobalSettings,
     Queue,
+    RefusalCode,
     Touchpoint,
 )
 from gateway.ports.store._rows import (
     AGENTS,
     DISPOSITION_SETS,
     QUEUES,
+    REFUSALS,
     SESSIONS,
     TOUCHPOINTS,
     SQLBase,
@@ -37,6 +40,32 @@ class ConfigRows(SQLBase):
 
     async def delete_touchpoint(self, touchpoint_id: str) -> None:
         await self._delete(TOUCHPOINTS, touchpoint_id)
+
+    async def record_refusal(
+        self,
+        touchpoint_id: str,
+        origin: str,
+        *,
+        page_url: str,
+        code: RefusalCode,
+        reason: str,
+        now: float,
+        keep: int = 20,
+    ) -> None:
+        try:
+            async with self._transaction() as c:
+                await c.execute(_RECORD_REFUSAL, touchpoint_id, origin, page_url, code, reason, now)
+                await c.execute(_TRIM_REFUSALS, touchpoint_id, keep)
+        except NotFound as exc:
+            raise NotFound(f"touchpoint {touchpoint_id!r} not found") from exc
+
+    async def list_refusals(self, touchpoint_id: str) -> list[EmbedRefusal]:
+        async with self._connection() as c:
+            rows = await c.fetch(
+                f"{REFUSALS.select} WHERE touchpoint_id = $1 ORDER BY last_at DESC, origin",
+                touchpoint_id,
+            )
+        return [REFUSALS.decode(r) for r in rows]
 
     async def put_queue(self, queue: Queue) -> None:
         await self._put(QUEUES, queue)
@@ -134,3 +163,18 @@ class ConfigRows(SQLBase):
                 False,
             )
         return [str(r[0]) for r in rows]
+
+
+_RECORD_REFUSAL = (
+    "INSERT INTO embed_refusals"
+    " (touchpoint_id, origin, page_url, code, reason, times, first_at, last_at)"
+    " VALUES ($1, $2, $3, $4, $5, 1, $6, $6) ON CONFLICT (touchpoint_id, origin) DO UPDATE"
+    " SET page_url = excluded.page_url, code = excluded.code, reason = excluded.reason,"
+    " times = embed_refusals.times + 1, last_at = excluded.last_at"
+)
+# Bounded per touchpoint: anyone can send refused bootstraps from made-up origins.
+_TRIM_REFUSALS = (
+    "DELETE FROM embed_refusals WHERE touchpoint_id = $1 AND origin NOT IN ("
+    "SELECT origin FROM embed_refusals WHERE touchpoint_id = $1"
+    " ORDER BY last_at DESC, origin LIMIT $2)"
+)

@@ -280,6 +280,24 @@ class HistoryRows(SQLBase):
             rows = await c.fetch(sql, *args)
         return [CONVERSATIONS.decode(r) for r in rows]
 
+    async def idle_conversations(
+        self, *, channels: list[ChannelName], before: float, limit: int = 100
+    ) -> list[Conversation]:
+        if not channels:
+            return []
+        wanted = sorted(set(channels))
+        marks = ", ".join(f"${i + 3}" for i in range(len(wanted)))
+        sql = (
+            f"{CONVERSATIONS.select} WHERE state IN ('new', 'assigned')"
+            f" AND acceptance <> 'hold' AND channel IN ({marks}) AND COALESCE(("
+            "SELECT m.created_at FROM messages m WHERE m.conversation_id = conversations.id"
+            " AND m.seq = conversations.last_seq), created_at) < $1"
+            " ORDER BY created_at, id LIMIT $2"
+        )
+        async with self._connection() as c:
+            rows = await c.fetch(sql, before, limit, *wanted)
+        return [CONVERSATIONS.decode(r) for r in rows]
+
     # -- messages ------------------------------------------------------------------
     async def messages(
         self,

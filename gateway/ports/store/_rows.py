@@ -33,8 +33,10 @@ from gateway.model.records import (
     Conversation,
     ConversationNote,
     DispositionSet,
+    EmbedRefusal,
     Message,
     Queue,
+    Rating,
     Sender,
     Side,
     Template,
@@ -125,6 +127,8 @@ CONTACTS = Table(
     "contacts", Contact, order="number", extra={"email_key": lambda c: email_key(c.email)}
 )
 CONVERSATIONS = Table("conversations", Conversation, order="created_at, id")
+RATINGS = Table("ratings", Rating, order="created_at DESC, conversation_id")
+REFUSALS = Table("embed_refusals", EmbedRefusal, order="last_at DESC, origin")
 TEMPLATES = Table("templates", Template, order="collection, name, id")
 NOTES = Table("conversation_notes", ConversationNote, order="created_at, id")
 ATTACHMENTS = Table("attachments", Attachment, order="created_at, id")

@@ -1,6 +1,6 @@
 """The store's operations whose SQL both dialects share (_config.py, _history.py,
-_attachments.py, _channel_state.py, _channels.py), and the message append both dialects
-build theirs on."""
+_attachments.py, _channel_state.py, _channels.py, _ratings.py), and the message append
+both dialects build theirs on."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from gateway.ports.store._channels import ChannelRows
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
 from gateway.ports.store._integrations import IntegrationRows
+from gateway.ports.store._ratings import RatingRows
 from gateway.ports.store._workspace import WorkspaceRows
 from gateway.ports.store.base import Appended
 
@@ -39,6 +40,7 @@ class SQLStore(
     ChannelStateRows,
     ChannelRows,
     IntegrationRows,
+    RatingRows,
 ):
     """The operations whose SQL both dialects share."""
 

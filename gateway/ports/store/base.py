@@ -35,10 +35,13 @@ from gateway.model.records import (
     ConversationState,
     DeliveryState,
     DispositionSet,
+    EmbedRefusal,
     GlobalSettings,
     Message,
     MessageKind,
     Queue,
+    Rating,
+    RefusalCode,
     Sender,
     Side,
     Template,
@@ -143,6 +146,28 @@ class Store(IntegrationStore):
 
     @abc.abstractmethod
     async def delete_disposition_set(self, ds_id: str) -> None: ...
+
+    # -- sites refused a touchpoint's chat ------------------------------------------
+    @abc.abstractmethod
+    async def record_refusal(
+        self,
+        touchpoint_id: str,
+        origin: str,
+        *,
+        page_url: str,
+        code: RefusalCode,
+        reason: str,
+        now: float,
+        keep: int = 20,
+    ) -> None:
+        """Count one refusal of ``origin`` for the touchpoint (the row per origin keeps
+        the last page, code and reason, how many times, first and last time), keeping
+        only the ``keep`` origins refused most recently. NotFound for an unknown
+        touchpoint. Deleting the touchpoint deletes its rows."""
+
+    @abc.abstractmethod
+    async def list_refusals(self, touchpoint_id: str) -> list[EmbedRefusal]:
+        """The touchpoint's refused origins, most recent first."""
 
     @abc.abstractmethod
     async def get_settings(self) -> GlobalSettings:
@@ -258,6 +283,34 @@ class Store(IntegrationStore):
         touchpoint_id: str | None = None,
     ) -> list[Conversation]:
         """Filtered (all filters AND-ed, None = any), ordered by created_at then id."""
+
+    @abc.abstractmethod
+    async def idle_conversations(
+        self, *, channels: list[ChannelName], before: float, limit: int = 100
+    ) -> list[Conversation]:
+        """Conversations of these channels that someone is waiting on to write (state
+        ``new`` or ``assigned``, not held) whose last message, or creation when they
+        have none, is older than ``before``; oldest first, at most ``limit``."""
+
+    # -- ratings -------------------------------------------------------------------
+    @abc.abstractmethod
+    async def put_rating(self, rating: Rating) -> None:
+        """Insert; Conflict when the conversation has one already, NotFound when the
+        conversation does not exist. Deleting the conversation deletes it."""
+
+    @abc.abstractmethod
+    async def get_rating(self, conversation_id: str) -> Rating:
+        """NotFound when the conversation has none."""
+
+    @abc.abstractmethod
+    async def list_ratings(
+        self, *, touchpoint_id: str | None = None, since: float = 0.0, limit: int = 100
+    ) -> list[Rating]:
+        """Newest first; created at or after ``since``; of one touchpoint if given."""
+
+    @abc.abstractmethod
+    async def rating_scores(self, conversation_ids: list[str]) -> dict[str, int]:
+        """The score of each rated conversation among these (the reports' satisfaction)."""
 
     # -- messages ------------------------------------------------------------------
     @abc.abstractmethod

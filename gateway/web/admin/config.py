@@ -363,6 +363,7 @@ def settings_out(s: GlobalSettings) -> SettingsOut:
         sounds=msgspec.convert(sounds, Sounds),
         priority_display=s.priority_display,
         disposition_set_id=s.disposition_set_id,
+        idle_close_after=s.idle_close_after,
     )
 
 
@@ -406,6 +407,7 @@ async def _edit_settings(ctx: Ctx, *, patch: bool) -> Response:
         sounds=msgspec.to_builtins(body.sounds),
         priority_display=body.priority_display,
         disposition_set_id=body.disposition_set_id,
+        idle_close_after=body.idle_close_after,
     )
     await store.put_settings(new)
     await ctx.changed()

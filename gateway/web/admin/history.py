@@ -14,7 +14,14 @@ from starlette.responses import Response
 from gateway.errors import GatewayError, InUse
 from gateway.model.records import OPEN_STATES
 from gateway.web.admin.http import Ctx, json_response
-from gateway.web.admin.schemas import ContactDeleted, ConversationList, HistoryPage, HistoryQuery
+from gateway.web.admin.schemas import (
+    ContactDeleted,
+    ConversationList,
+    HistoryPage,
+    HistoryQuery,
+    RatingsPage,
+    RatingsQuery,
+)
 
 log = logging.getLogger("gateway.admin")
 
@@ -82,3 +89,17 @@ async def delete_contact(ctx: Ctx) -> Response:
     if live:  # the router still holds them: rebuild it from the store
         await ctx.changed()
     return json_response(ContactDeleted(contact_id=contact.id, deleted_conversations=count))
+
+
+async def conversation_rating(ctx: Ctx) -> Response:
+    conv = await ctx.store.get_conversation(ctx.param())  # 404 for an unknown conversation
+    return json_response(await ctx.store.get_rating(conv.id))
+
+
+async def list_ratings(ctx: Ctx) -> Response:
+    query: RatingsQuery = ctx.query
+    items = await ctx.store.list_ratings(
+        touchpoint_id=query.touchpoint_id, since=query.since, limit=query.limit
+    )
+    average = round(sum(r.score for r in items) / len(items), 2) if items else None
+    return json_response(RatingsPage(items=items, count=len(items), average=average))

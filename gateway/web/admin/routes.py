@@ -23,7 +23,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from gateway.model.records import Contact, Conversation, Template
+from gateway.model.records import Contact, Conversation, Rating, Template
 from gateway.protocol import NoteOut
 from gateway.services.agents import RosterEntry
 from gateway.services.contact_card import Card, ContactDetails
@@ -224,6 +224,16 @@ ENDPOINTS: list[Endpoint] = [
              response=s.HistoryPage, errors=(404,),
              description="The newest `limit` messages before `before_seq` (all when absent), "
              "ascending by seq. For the previous page pass next_before_seq."),
+    Endpoint("GET", "/api/admin/conversations/{id}/rating", "The contact's rating of a "
+             "conversation", "supervisor", hist.conversation_rating, tag="history",
+             response=Rating, errors=(404,),
+             description="404 when the conversation does not exist or was not rated. "
+             "Visitors rate a conversation once, after it ended (1 to 5, and a comment)."),
+    Endpoint("GET", "/api/admin/ratings", "Satisfaction ratings, newest first", "supervisor",
+             hist.list_ratings, tag="history", query=s.RatingsQuery, response=s.RatingsPage,
+             description="Of one touchpoint (touchpoint_id), from a time on (since, UNIX "
+             "seconds), at most limit (1..500, default 100); count and average are over "
+             "the items returned."),
     Endpoint("GET", "/api/admin/contacts/{id}", "A contact", "supervisor", hist.get_contact,
              tag="history", response=Contact, errors=(404,)),
     Endpoint("GET", "/api/admin/contacts/{id}/conversations", "A contact's conversations",

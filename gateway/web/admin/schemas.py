@@ -22,6 +22,7 @@ from gateway.model.records import (
     Conversation,
     FormField,
     Message,
+    Rating,
     SoundName,
 )
 from routing.model import Role
@@ -101,6 +102,14 @@ class TouchpointIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     preview_roles: list[Role] = msgspec.field(default_factory=lambda: ["supervisor", "admin"])
     # the channel's own settings, checked by its adapter
     settings: dict[str, Any] = {}
+    display_name: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=100,
+            description="the name contacts see on automatic messages (empty: none; the "
+            "touchpoint's name is internal)",
+        ),
+    ] = ""
 
 
 class TouchpointCreate(TouchpointIn, kw_only=True, forbid_unknown_fields=True):
@@ -126,6 +135,7 @@ class TouchpointOut(msgspec.Struct, kw_only=True):
     # the channel's settings without its secrets (tokens, app secrets), which are never
     settings: dict[str, Any]
     created_at: float
+    display_name: str
 
 
 class DuplicateIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -218,11 +228,22 @@ else:
     )
 
 
+IdleSeconds = Annotated[
+    int,
+    msgspec.Meta(
+        ge=0,
+        le=86_400,
+        description="seconds without a message after which a live chat closes; 0: never",
+    ),
+]
+
+
 class SettingsIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     channel_weights: ChannelWeights = ChannelWeights()
     sounds: Sounds = Sounds()
     priority_display: Literal["icons", "numbers"] = "icons"
     disposition_set_id: Id | None = None
+    idle_close_after: IdleSeconds = 900
 
 
 class SettingsOut(msgspec.Struct, kw_only=True):
@@ -231,6 +252,7 @@ class SettingsOut(msgspec.Struct, kw_only=True):
     sounds: Sounds
     priority_display: Literal["icons", "numbers"]
     disposition_set_id: str | None
+    idle_close_after: int
 
 
 # -- history -------------------------------------------------------------------------------
@@ -270,6 +292,19 @@ class ContactDeleted(msgspec.Struct, kw_only=True):
 
 class DeleteContactQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     force: bool = False
+
+
+class RatingsQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    touchpoint_id: Id | None = None
+    since: Annotated[float, msgspec.Meta(ge=0, description="UNIX seconds")] = 0.0
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100
+
+
+class RatingsPage(msgspec.Struct, kw_only=True):
+    items: list[Rating]
+    # over the items: how many, and their mean score (null when there are none)
+    count: int
+    average: float | None
 
 
 # -- the existing agent and widget endpoints (described, not changed) ------------------------

@@ -53,6 +53,7 @@ def touchpoint_out(tp: Touchpoint, secrets: tuple[str, ...] = ()) -> TouchpointO
         preview_roles=list(tp.preview_roles),
         settings=redact(tp.settings, secrets),
         created_at=tp.created_at,
+        display_name=tp.display_name,
     )
 
 
@@ -124,6 +125,7 @@ async def build_touchpoint(
         preview_roles=list(dict.fromkeys(body.preview_roles)),
         settings=_with_secrets(body.settings, _secrets(ctx, body.channel), existing),
         created_at=existing.created_at if existing else now,
+        display_name=body.display_name.strip(),
     )
     # The channel's own rules first (chat: the domain), from its adapter.
     check = ctx.web.touchpoint_checks.get(body.channel, no_channel_settings)

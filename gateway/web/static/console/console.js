@@ -5,6 +5,7 @@
 
 import { Connection, wsUrl } from "/widget/shared/socket.js";
 import { h, clear, fill, uid, formatTime } from "/widget/shared/dom.js";
+import { linkify } from "/widget/shared/linkify.js";
 import { makeT } from "/widget/shared/i18n.js";
 import { Attacher, FileLinks, FILE_TEXTS, dropZone, summary } from "/widget/shared/attachments.js";
 import { displayText } from "/widget/shared/text.js";
@@ -27,6 +28,8 @@ import * as outbound from "/console/outbound.js";
 
 const TOKEN_KEY = "gw.console.token";
 const SOUND_EVENTS = { offered: "offered", auto_assigned: "auto-assigned", transferred: "transferred", reply: "new reply" };
+// Why a chat ended or an agent left, when the event says (protocol: EventOut.reason).
+const EVENT_REASONS = { contact: "The visitor ended the chat", idle: "Closed: no messages for a while", requeued: "sent it back to the queue" };
 
 const S = {
   token: sessionGet(TOKEN_KEY) || "",
@@ -266,6 +269,7 @@ function onSnapshot(f) {
   S.priorityDisplay = f.priority_display === "numbers" ? "numbers" : "icons";
   S.dispositions = f.dispositions || [];
   fill($("me"), f.agent.name);
+  $("admin-link").hidden = f.agent.role !== "admin"; // the admin section (/admin)
   if (f.agent.role === "admin" && !S.emailWatch) S.emailWatch = email.watchConnections(S.token, $("app-view"));
   outbound.setup(S.token, $("logout"), (cid) => {
     if (S.convs.get(cid)?.place === "assigned") openConversation(cid); else S.openWhenMine.add(cid);
@@ -512,7 +516,8 @@ function renderLists() {
         type: "button", class: "open", "data-key": `open:${c.conversation_id}`, "aria-current": cur ? "true" : null,
         onclick: () => openConversation(c.conversation_id),
       },
-      h("span", { class: "line" }, channels.avatar(c, S.channels), h("span", { class: "name" }, c.contact_name), " ", priority(c.priority), " ", bubble(c.unread)),
+      h("span", { class: "line" }, channels.avatar(c, S.channels), h("span", { class: "name" }, c.contact_name), " ", priority(c.priority), " ", bubble(c.unread),
+        c.left_message ? h("span", { class: "tag" }, "Left a message") : null),
       h("span", { class: "line muted" }, `${channelLabel(c.channel)} · ${c.touchpoint_name} · ${formatTime(c.arrived_at)}`),
       h("span", { class: "line" }, queueLabels(c), c.place === "offered" ? h("span", { class: "tag ringing" }, t("ringing")) : null)),
       c.place === "offered"
@@ -797,7 +802,7 @@ function renderMessages(toBottom) {
   for (const p of th.pending.values()) {
     list.append(h("li", { class: `msg agent mine${p.failed ? " failed" : ""}` },
       h("span", { class: "sr-only" }, "You: "),
-      p.body ? h("span", { class: "bubble" }, p.body) : null,
+      p.body ? h("span", { class: "bubble" }, linkify(p.body)) : null,
       links.cards(c.conversation_id, p, ft, false),
       h("span", { class: "meta" }, p.failed ? `Not sent: ${p.error || "error"}` : "Sending…")));
   }
@@ -809,13 +814,14 @@ function renderMessages(toBottom) {
 function itemNode(f) {
   if (f.type === "event") {
     const name = f.agent_name || "An agent";
-    const text = { agent_joined: `${name} joined`, agent_left: `${name} left`, ended: "The chat ended" }[f.event] || channels.eventText(f) || f.event;
+    const why = EVENT_REASONS[f.reason];
+    const text = why && f.event === "agent_left" ? `${name} ${why}` : why || { agent_joined: `${name} joined`, agent_left: `${name} left`, ended: "The chat ended" }[f.event] || channels.eventText(f) || f.event;
     return h("li", { class: "note" }, `${text} · ${formatTime(f.at)}`);
   }
-  const who = f.sender === "visitor" ? f.sender_name : f.sender === "agent" ? f.sender_name : `Automatic (${f.sender_name})`;
+  const who = f.sender === "visitor" ? f.sender_name : f.sender === "agent" ? f.sender_name : f.sender_name ? `Automatic (${f.sender_name})` : "Automatic";
   return h("li", { class: `msg ${f.sender}` },
     h("span", { class: "sr-only" }, `${who}: `),
-    f.body ? h("span", { class: "bubble" }, f.body) : null,
+    f.body ? h("span", { class: "bubble" }, linkify(f.body)) : null,
     links.cards(f.conversation_id, f, ft),
     h("span", { class: "meta" }, `${who} · ${formatTime(f.at)}`, " ", channels.deliveryNote(f)));
 }

@@ -1,0 +1,308 @@
+// Touchpoints: the list, and a chat touchpoint's editor — its site, queues, pre-chat
+// form, widget, opening hours (with "hold for later" outside them) — then what puts it
+// on the site: its state, the absolute snippets with copy buttons, "does this page
+// match?" (the gateway's own matcher), the sites refused recently, its ratings.
+// Other channels' touchpoints (email, SMS, WhatsApp, Messenger) get what every channel
+// shares — names, queues, state — and their admin notices; their provider settings
+// (numbers, credentials) stay with the admin API, which checks them per channel.
+
+import { h, api, announce, field, checks, showProblems, problemsList, formatTime, confirmed } from "/admin/ui.js";
+
+const BASE = "/api/admin/touchpoints";
+const DAYS = [["mon", "Monday"], ["tue", "Tuesday"], ["wed", "Wednesday"], ["thu", "Thursday"], ["fri", "Friday"], ["sat", "Saturday"], ["sun", "Sunday"]];
+const HOLD_RULE = "closed: hold for later"; // the rule this screen writes and reads back
+const ASKED = [ // the pre-chat form's usual fields, as this screen offers them
+  { name: "name", label: "Your name", kind: "text", title: "Name" },
+  { name: "email", label: "Email", kind: "email", title: "Email" },
+  { name: "phone", label: "Phone", kind: "phone", title: "Phone" },
+];
+const enc = encodeURIComponent;
+const CHANNELS = { chat: "Chat (website)", email: "Email", sms: "SMS", whatsapp: "WhatsApp", messenger: "Messenger", voice: "Voice", api: "API" };
+const channelName = (c) => CHANNELS[c] || c;
+
+/** Where contacts reach it: a chat's domain, a number, a page, a mailbox. */
+function reachedAt(tp) {
+  const s = tp.settings || {};
+  return tp.domain || s.number || (s.page_name ? `m.me/${s.page_name}` : "") || s.address || "—";
+}
+
+export async function render(main, rest) {
+  if (rest[0] === "new") return editor(main, null);
+  if (rest[0]) return editor(main, await api("GET", `${BASE}/${enc(rest[0])}`));
+  const list = await api("GET", BASE);
+  const rows = list.map((tp) => h("tr", null,
+    h("td", null, h("a", { href: `#touchpoints/${enc(tp.id)}` }, tp.name)),
+    h("td", null, channelName(tp.channel)),
+    h("td", null, reachedAt(tp)),
+    h("td", null, h("span", { class: `state ${tp.active ? "on" : "off"}` }, tp.active ? "Active" : "Inactive")),
+    h("td", { class: "muted" }, tp.id)));
+  main.replaceChildren(
+    h("div", { class: "bar-line" },
+      h("h2", { tabindex: "-1" }, "Touchpoints"),
+      h("a", { class: "btn", href: "#touchpoints/new" }, "New chat touchpoint")),
+    h("p", { class: "muted" }, "A touchpoint is one way customers reach you; for chat, a website. Add your site, activate it, then paste its snippet into your pages."),
+    rows.length
+      ? h("table", { class: "list" },
+        h("caption", { class: "sr-only" }, "Touchpoints"),
+        h("thead", null, h("tr", null, ["Name", "Channel", "Reached at", "State", "Id"].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", null, rows))
+      : h("p", null, "No touchpoint yet."));
+}
+
+function formSelect(name, current) {
+  const f = ASKED.find((a) => a.name === name);
+  const mode = current ? (current.required ? "required" : "optional") : "off";
+  const sel = field(f.title, "select", { id: `form-${name}` },
+    h("option", { value: "off" }, "Not asked"), h("option", { value: "optional" }, "Optional"), h("option", { value: "required" }, "Required"));
+  sel.input.value = mode;
+  return sel;
+}
+
+/** The pre-chat form: custom fields kept as they are, then name, email and phone. */
+function buildForm(existing, selects) {
+  const custom = existing.filter((f) => !ASKED.some((a) => a.name === f.name));
+  const asked = [];
+  for (const a of ASKED) {
+    const mode = selects[a.name].input.value;
+    if (mode === "off") continue;
+    const before = existing.find((f) => f.name === a.name);
+    asked.push(Object.assign({ name: a.name, label: a.label, kind: a.kind }, before || {}, { required: mode === "required" }));
+  }
+  return [...asked, ...custom];
+}
+
+/** The flow with its calendar and the hold rule as the screen says; other rules kept. */
+function buildFlow(flow, tz, days, hold) {
+  const base = flow || { rules: [], default: {} };
+  const hours = {};
+  for (const [key] of DAYS) {
+    const spans = days[key].input.value.split(",").map((x) => x.trim()).filter(Boolean);
+    if (spans.length) hours[key] = spans;
+  }
+  const rules = (base.rules || []).filter((r) => r.name !== HOLD_RULE);
+  const calendar = Object.keys(hours).length ? { timezone: tz.input.value.trim() || "UTC", hours, closed_dates: (base.calendar && base.calendar.closed_dates) || [] } : null;
+  if (hold && calendar) rules.unshift({ name: HOLD_RULE, when: { open: false }, then: { acceptance: "hold" } });
+  return { rules, default: base.default || {}, calendar };
+}
+
+async function editor(main, tp) {
+  if (tp && tp.channel !== "chat") return channelEditor(main, tp);
+  const queues = await api("GET", "/api/admin/queues");
+  const isNew = tp === null;
+  const form = (tp && tp.form) || [];
+  const widget = (tp && tp.widget) || {};
+  const flow = tp && tp.flow;
+  const cal = flow && flow.calendar;
+  const holding = !!(flow && (flow.rules || []).some((r) => r.name === HOLD_RULE));
+
+  const name = field("Name (internal)", "input", { type: "text", required: true, maxlength: 200, value: tp ? tp.name : "", hint: "Agents and admins see it; e.g. Shop (EN)." });
+  const display = field("Name visitors see", "input", { type: "text", maxlength: 100, value: tp ? tp.display_name : "", hint: "Signs automatic messages; e.g. your company's name." });
+  const domain = field("Website domain", "input", { type: "text", required: true, maxlength: 300, value: tp ? tp.domain : "", hint: "shop.example covers www.shop.example too; *.shop.example every subdomain. No path." });
+  const queueBox = checks("Queues whose agents answer", queues.map((q) => [q.id, q.name]), tp ? tp.queue_ids : queues.slice(0, 1).map((q) => q.id));
+  const selects = Object.fromEntries(ASKED.map((a) => [a.name, formSelect(a.name, form.find((f) => f.name === a.name))]));
+  const title = field("Chat title", "input", { type: "text", maxlength: 80, value: widget.title || "" });
+  const color = field("Colour", "input", { type: "color", value: /^#[0-9a-f]{6}$/i.test(widget.color || "") ? widget.color : "#1d4ed8" });
+  const tz = field("Time zone", "input", { type: "text", value: (cal && cal.timezone) || Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC", hint: "An IANA name, e.g. Europe/Paris." });
+  const days = Object.fromEntries(DAYS.map(([key, label]) => [key, field(label, "input", {
+    type: "text", value: ((cal && cal.hours && cal.hours[key]) || []).join(", "), placeholder: "closed",
+  })]));
+  const hold = h("input", { type: "checkbox", id: "hold-closed" });
+  hold.checked = isNew || holding;
+  const problems = problemsList();
+  // Where a refusal's field goes; the rest (the flow's hours, ...) is in the summary.
+  const byField = { name, display_name: display, domain };
+
+  const save = h("button", { class: "btn", type: "submit" }, isNew ? "Create touchpoint" : "Save changes");
+  const edit = h("form", { class: "edit", novalidate: true, "aria-labelledby": "tp-h" },
+    name.block, display.block, h("div", { class: "wide" }, domain.block), queueBox.block,
+    h("fieldset", null, h("legend", null, "Pre-chat form (a message is always asked for)"), ASKED.map((a) => selects[a.name].block)),
+    h("fieldset", null, h("legend", null, "Widget"), title.block, color.block),
+    h("fieldset", null, h("legend", null, "Opening hours"),
+      h("p", { class: "muted hint" }, "Spans like 09:00-12:00, 14:00-18:00; empty for closed. No hours at all: always open."),
+      tz.block, h("div", { class: "days" }, DAYS.map(([key]) => days[key].block)),
+      h("label", { class: "check" }, hold, "Outside opening hours, hold chats for later instead of ringing agents (visitors are offered to leave a message)")),
+    problems,
+    h("div", { class: "actions" }, save));
+
+  edit.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = {
+      name: name.input.value.trim(),
+      display_name: display.input.value.trim(),
+      domain: domain.input.value.trim(),
+      queue_ids: queueBox.values(),
+      form: buildForm(form, selects),
+      widget: Object.assign({}, widget, { title: title.input.value.trim() || undefined, color: color.input.value }),
+      flow: buildFlow(flow, tz, days, hold.checked),
+    };
+    if (!body.widget.title) delete body.widget.title;
+    save.disabled = true;
+    try {
+      const saved = isNew
+        ? await api("POST", BASE, Object.assign({ channel: "chat" }, body))
+        : await api("PATCH", `${BASE}/${enc(tp.id)}`, body);
+      announce(isNew ? `Touchpoint ${saved.name} created.` : "Changes saved.");
+      if (isNew) location.hash = `#touchpoints/${enc(saved.id)}`;
+      else await editor(main, saved);
+    } catch (err) {
+      if (err.status === 401) return;
+      showProblems(err, problems, byField);
+    } finally {
+      save.disabled = false;
+    }
+  });
+
+  const parts = [
+    h("p", null, h("a", { href: "#touchpoints" }, "All touchpoints")),
+    h("h2", { id: "tp-h", tabindex: "-1" }, isNew ? "New chat touchpoint" : tp.name),
+    edit,
+  ];
+  if (!isNew) parts.push(...(await onTheSite(main, tp)));
+  main.replaceChildren(...parts);
+}
+
+/** Another channel's touchpoint: what all channels share is edited here; the provider's
+ * settings are only named (secrets never come back from the API anyway). */
+async function channelEditor(main, tp) {
+  const queues = await api("GET", "/api/admin/queues");
+  const name = field("Name (internal)", "input", { type: "text", required: true, maxlength: 200, value: tp.name, hint: "Agents and admins see it." });
+  const display = field("Name contacts see", "input", { type: "text", maxlength: 100, value: tp.display_name, hint: "Signs automatic messages; e.g. your company's name." });
+  const queueBox = checks("Queues whose agents answer", queues.map((q) => [q.id, q.name]), tp.queue_ids);
+  const problems = problemsList();
+  const save = h("button", { class: "btn", type: "submit" }, "Save changes");
+  const edit = h("form", { class: "edit", novalidate: true, "aria-labelledby": "tp-h" },
+    name.block, display.block, queueBox.block, problems, h("div", { class: "actions" }, save));
+  edit.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    save.disabled = true;
+    try {
+      const saved = await api("PATCH", `${BASE}/${enc(tp.id)}`, {
+        name: name.input.value.trim(), display_name: display.input.value.trim(), queue_ids: queueBox.values(),
+      });
+      announce("Changes saved.");
+      await editor(main, saved);
+    } catch (err) {
+      if (err.status === 401) return;
+      showProblems(err, problems, { name, display_name: display });
+    } finally {
+      save.disabled = false;
+    }
+  });
+  const doc = `docs/channels/${tp.channel}.md`;
+  main.replaceChildren(
+    h("p", null, h("a", { href: "#touchpoints" }, "All touchpoints")),
+    h("h2", { id: "tp-h", tabindex: "-1" }, tp.name),
+    h("p", { class: "muted" }, `${channelName(tp.channel)} · ${reachedAt(tp)}. Its provider settings (number, credentials, webhook secrets) are set through the admin API (${doc}).`),
+    edit,
+    ...(await onTheSite(main, tp)));
+}
+
+async function onTheSite(main, tp) {
+  const out = [];
+  const chat = tp.channel === "chat";
+  const state = h("section", { class: "panel", "aria-labelledby": "state-h" },
+    h("h3", { id: "state-h" }, "State"),
+    h("p", null, tp.active ? `Active: it accepts ${chat ? "chats" : "messages"}.` : chat ? "Inactive: its snippet shows nothing until you activate it." : "Inactive: messages to it are refused until you activate it."),
+    h("div", { class: "actions" },
+      h("button", { class: "btn", type: "button", onclick: () => act(main, tp, tp.active ? "deactivate" : "activate") }, tp.active ? "Deactivate" : "Activate"),
+      h("button", { class: "btn danger", type: "button", onclick: () => remove(tp) }, "Delete touchpoint")));
+  out.push(state);
+  if (!chat) {
+    const notices = (await api("GET", "/api/admin/notices?limit=100")).filter((n) => n.touchpoint_id === tp.id);
+    out.push(h("section", { class: "panel", "aria-labelledby": "notices-h" },
+      h("h3", { id: "notices-h" }, "Notices"),
+      notices.length
+        ? h("ul", { class: "notices" }, notices.map((n) => h("li", null, `${formatTime(n.created_at)}: ${n.message}`)))
+        : h("p", { class: "muted" }, "None: its provider has refused nothing.")));
+    return out;
+  }
+
+  const snippet = await api("GET", `${BASE}/${enc(tp.id)}/snippet`);
+  out.push(h("section", { class: "panel", "aria-labelledby": "snippet-h" },
+    h("h3", { id: "snippet-h" }, "Put it on your site"),
+    h("p", { class: "muted hint" }, "Paste one of these into every page that should show the chat, before </body>."),
+    copyable("snippet-script", "Script: a chat button at the bottom right", snippet.script),
+    copyable("snippet-iframe", "Iframe: the chat always open, in the page", snippet.iframe)));
+
+  const url = field("Page address", "input", { type: "url", placeholder: `https://${tp.domain || "shop.example"}/`, wide: true });
+  const result = h("p", { class: "result", role: "status", hidden: true });
+  const check = h("form", { class: "edit", novalidate: true, "aria-labelledby": "match-h" }, url.block,
+    h("div", { class: "actions" }, h("button", { class: "btn secondary", type: "submit" }, "Check the page")), result);
+  check.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    url.error.textContent = "";
+    try {
+      const m = await api("GET", `${BASE}/${enc(tp.id)}/match?page_url=${enc(url.input.value.trim())}`);
+      result.hidden = false;
+      result.className = `result ${m.matched ? "yes" : "no"}`;
+      result.textContent = `${m.matched ? "It matches" : "It does not match"}: ${m.reason}. The domain ${m.domain} accepts ${m.accepts}.`;
+    } catch (err) {
+      url.error.textContent = (err.fields[0] && err.fields[0].message) || err.message;
+    }
+  });
+  out.push(h("section", { class: "panel", "aria-labelledby": "match-h" }, h("h3", { id: "match-h" }, "Does this page match?"), check));
+
+  const refused = await api("GET", `${BASE}/${enc(tp.id)}/refusals`);
+  out.push(h("section", { class: "panel", "aria-labelledby": "refused-h" },
+    h("h3", { id: "refused-h" }, "Sites refused recently"),
+    refused.length
+      ? h("table", { class: "list" },
+        h("thead", null, h("tr", null, ["Site", "Last page", "Why", "Times", "Last time"].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", null, refused.map((r) => h("tr", null,
+          h("td", null, r.origin || "(no origin)"), h("td", null, r.page_url || "—"), h("td", null, r.reason),
+          h("td", null, String(r.times)), h("td", null, formatTime(r.last_at))))))
+      : h("p", { class: "muted" }, "None: no page was refused this touchpoint's chat.")));
+
+  const ratings = await api("GET", `/api/admin/ratings?touchpoint_id=${enc(tp.id)}&limit=500`);
+  out.push(h("section", { class: "panel", "aria-labelledby": "ratings-h" },
+    h("h3", { id: "ratings-h" }, "Satisfaction"),
+    h("p", null, ratings.count
+      ? `${ratings.average} out of 5 on average, from the last ${ratings.count} rating${ratings.count === 1 ? "" : "s"}.`
+      : "No rating yet.")));
+  return out;
+}
+
+function copyable(id, label, text) {
+  const area = h("textarea", { id, class: "snippet", rows: 2, readonly: true }, text);
+  const button = h("button", { class: "btn secondary", type: "button", "aria-describedby": id }, "Copy");
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (_) {
+      area.select();
+      document.execCommand("copy");
+    }
+    button.textContent = "Copied";
+    announce("Snippet copied.");
+    setTimeout(() => { button.textContent = "Copy"; }, 2000);
+  });
+  return h("div", { class: "field" }, h("label", { for: id }, label), area, h("div", { class: "actions" }, button));
+}
+
+async function act(main, tp, action) {
+  try {
+    const saved = await api("POST", `${BASE}/${enc(tp.id)}/${action}`);
+    announce(saved.active ? "Activated." : "Deactivated.");
+    await editor(main, saved);
+    document.querySelector("#state-h").scrollIntoView({ block: "center" });
+  } catch (err) {
+    alertIn(main, err);
+  }
+}
+
+async function remove(tp) {
+  if (!confirmed(`Delete the touchpoint ${tp.name}? Its snippet will stop working.`)) return;
+  try {
+    await api("DELETE", `${BASE}/${enc(tp.id)}`);
+    announce(`Touchpoint ${tp.name} deleted.`);
+    location.hash = "#touchpoints";
+  } catch (err) {
+    alertIn(document.getElementById("section"), err);
+  }
+}
+
+function alertIn(main, err) {
+  const first = main.querySelector("h2");
+  const msg = h("p", { class: "err", role: "alert" }, err.message);
+  if (first) first.after(msg); else main.prepend(msg);
+}
