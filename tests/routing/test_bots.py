@@ -239,3 +239,19 @@ def test_bad_bot_rules_are_refused_at_configuration(outcome: Outcome, message: s
     with pytest.raises(RoutingError) as err:
         r.handle(TouchpointUpserted("x", "chat", "flow", flow=FlowConfig(default=outcome)), T0)
     assert err.value.code == "invalid_flow" and message in err.value.message
+
+
+def test_a_message_left_for_later_goes_to_no_bot() -> None:
+    r = bot_world()
+    out = r.handle(ConversationArrived("l1", "botchat", "chat", hold=True), T0)
+    assert out[0] == Queued("l1", ["sales"], 1, "hold", "flow")
+    assert r.conversation("l1").state == "waiting" and r.conversation("l1").bot_id is None
+    check_invariants(r)
+
+
+def test_availability_names_the_bot_an_arrival_would_go_to() -> None:
+    r = bot_world()  # no agent available: a bot answers all the same
+    a = r.availability("botchat", T0)
+    assert (a.bot, a.agents_available) == ("helper-bot", False)
+    assert r.availability("botchat", T0, {"topic": "human"}).bot is None
+    assert r.availability("web", T0).bot is None
