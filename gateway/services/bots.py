@@ -117,10 +117,13 @@ class BotDesk:
 
     async def add_context(self, conv: Conversation, lines: list[TranscriptLine]) -> None:
         """What was said before the gateway saw the conversation (an external bot's
-        transcript), kept for the agent as context, its text cleaned as a message's."""
+        transcript), kept for the agent as context, its text cleaned as a message's. A
+        line with nothing left once cleaned (control characters only) is left out: there
+        is nothing to show, and a stored line is never empty."""
         lines = [
-            msgspec.structs.replace(line, text=clean_text(line.text), name=clean_name(line.name))
+            msgspec.structs.replace(line, text=text, name=clean_name(line.name))
             for line in lines
+            if (text := clean_text(line.text))
         ]
         if lines:
             await self._store.add_transcript(conv.id, lines, self._clock())

@@ -178,3 +178,30 @@ async def test_signed_requests(node: Node, receiver: Receiver) -> None:
     async with client(node, "tp_sig", key, signing_secret=SECRET) as api:
         conv = await api.start_conversation("sam@example.com")
         assert (await api.conversation(conv.id)).id == conv.id  # the same open one
+
+
+async def test_an_escalation_without_a_message_is_routed_with_what_can_be_shown(
+    node: Node, receiver: Receiver
+) -> None:
+    """A start with a transcript and no message is an escalation: routed at once (the
+    transcript is what to answer). A line that is nothing once control characters are
+    taken out is left out of it (it once broke every later read of the transcript)."""
+    async with await admin_client(node) as admin:
+        key = await integration(admin, "tp_esc", receiver.url)
+    agent = await online_agent(node)
+    assert agent.sock
+    async with client(node, "tp_esc", key) as api:
+        conv = await api.start_conversation(
+            "noor@example.com",
+            name="Noor",
+            transcript=[
+                TranscriptLine("contact", "\u0092\u0090"),
+                TranscriptLine("bot", "A refund, then?", name="Botty"),
+            ],
+        )
+        assert conv.state == "assigned" and conv.last_seq == 1  # the agent's joining
+        await agent.sock.send({"type": "history", "conversation_id": conv.id, "limit": 20})
+        history = await agent.sock.expect("history")
+        assert [(c["sender"], c["text"]) for c in history["context"]] == [
+            ("bot", "A refund, then?")
+        ]
