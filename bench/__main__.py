@@ -25,6 +25,7 @@ WORKLOADS = {
     "profile": "bench.profile",
     "idle": "bench.idle",
     "contact-center": "bench.contact_center",
+    "automations": "bench.automations",
     "attachments": "bench.attachments",
     "webhooks": "bench.webhooks",
     "report": "bench.report",

@@ -27,6 +27,7 @@ ORDER = (
     "contact-center",
     "attachments",
     "webhooks",
+    "automations",
     "abuse",
 )
 MODULES = {
@@ -38,6 +39,7 @@ MODULES = {
     "contact-center": "bench.contact_center",
     "attachments": "bench.attachments",
     "webhooks": "bench.webhooks",
+    "automations": "bench.automations",
     "abuse": "bench.abuse",
 }
 

@@ -306,6 +306,16 @@ def _goals(data: dict[str, dict[str, Any]]) -> str:
                     _met(g["met"]),
                 ]
             )
+    auto = data.get("automations", {}).get("goals", {}).get("p99_unmoved_by_slow_or_down_receiver")
+    if auto:
+        rows.append(
+            [
+                "automations never on the live path: chat p99 with a webhook receiver slow or "
+                f"down ≤ {auto['ratio_limit']}x without webhooks (issue 15)",
+                f"{' / '.join(_n(r, 2) + 'x' for r in auto['ratios'])} (slow / down)",
+                _met(auto["met"]),
+            ]
+        )
     if not rows:
         return "No results yet: run `./scripts/bench all`."
     return _table(["goal (issue 7 unless said)", "measured", ""], rows)
@@ -682,6 +692,12 @@ def _contact_center(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _automations(data: dict[str, Any]) -> str:
+    from bench.automations import report_section  # the workload renders its own section
+
+    return report_section(data)
+
+
 ABUSE_INTRO = """\
 `./scripts/bench abuse` (`bench/abuse.py`) runs one gateway with its default limits
 and a visitor's conversation timing send → ack round trips (one every 50 ms), first
@@ -745,7 +761,7 @@ def _method(data: dict[str, dict[str, Any]]) -> str:
     v = ", ".join(f"{k} {val}" for k, val in versions.items()) or "see bench/peers/requirements.txt"
     return f"""\
 * **One command**: `./scripts/bench all` runs every workload (router, bus, relay, sockets,
-  idle, contact-center, attachments, webhooks, abuse) one after the other, writes
+  idle, contact-center, attachments, webhooks, automations, abuse) one after the other, writes
   `docs/benchmarks/NAME.json` and regenerates this page and its plots (`./scripts/bench report` redoes only the page).
   `./scripts/bench WORKLOAD [--quick] [--json FILE]` runs one; `--quick` is small sizes
   (what `tests/bench` runs), not the published measurement. The relay's `--quick` still
@@ -852,6 +868,10 @@ def render(quick: bool) -> list[Path]:
         "## Messaging webhooks: SMS in, replies out",
         "",
         webhooks.section(data.get("webhooks", {})),
+        "",
+        "## Automations",
+        "",
+        _automations(data.get("automations", {})),
         "",
         "## Abuse: attacks beside a conversation",
         "",

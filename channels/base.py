@@ -36,6 +36,7 @@ from gateway.model.records import Agent, Conversation, Message, Touchpoint
 from gateway.ports.presence import Presence
 from gateway.services.attachments import Attachments
 from gateway.services.availability import AvailabilityService
+from gateway.services.bots import BotDesk
 from gateway.services.channel_state import ChannelState
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
@@ -43,8 +44,11 @@ from gateway.services.deliveries import Deliveries, Outcome, failed
 from gateway.services.directory import Directory
 from gateway.services.endings import Endings
 from gateway.services.exclusive import Exclusive
+from gateway.services.integration_keys import ApiKeys, Idempotency
 from gateway.services.notices import AdminNotices
 from gateway.services.notify import ContactNote, Notifier
+from gateway.services.outbox import Outbox
+from gateway.services.webhooks import WebhookSender
 from gateway.services.windows import SessionWindows
 from gateway.settings import Settings
 from gateway.web.hub import Hub
@@ -79,6 +83,11 @@ class Core:
     # session windows (WhatsApp 24 h, Messenger 7 days) and the admins' notices
     windows: SessionWindows
     notices: AdminNotices
+    bots: BotDesk
+    outbox: Outbox
+    webhooks: WebhookSender
+    api_keys: ApiKeys
+    idempotency: Idempotency
 
 
 class ChannelAdapter(abc.ABC):

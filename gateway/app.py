@@ -24,6 +24,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
 from channels import phone
+from channels.api import ApiChannel
 from channels.base import ChannelAdapter, Core
 from channels.chat import ChatChannel
 from channels.email import EmailChannel
@@ -34,7 +35,7 @@ from gateway import metrics
 from gateway.auth import FileLinks, Passwords, Tokens, load_secret, new_id
 from gateway.cluster.lease import Leadership
 from gateway.cluster.link import ClusterLink
-from gateway.demo import DEMO_ADMIN, DEMO_AGENT, seed_demo
+from gateway.demo import DEMO_ADMIN, DEMO_AGENT, seed_demo, seed_demo_bot
 from gateway.errors import CloseCode, GatewayError
 from gateway.model.attachment_rules import chat_rule, rules
 from gateway.ports.blobs import create_blobs
@@ -45,7 +46,9 @@ from gateway.services.access import AccessPolicy
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
 from gateway.services.attachments import Attachments
+from gateway.services.automations import Announcer
 from gateway.services.availability import AvailabilityService
+from gateway.services.bots import BotDesk, handover_words
 from gateway.services.channel_state import ChannelState
 from gateway.services.contact_card import ContactCards
 from gateway.services.contacts import ContactService
@@ -57,16 +60,19 @@ from gateway.services.endings import Endings
 from gateway.services.exclusive import Exclusive
 from gateway.services.history import History
 from gateway.services.idle import IdleCloser
+from gateway.services.integration_keys import ApiKeys, Idempotency
 from gateway.services.live import LiveView
 from gateway.services.notes import Notes
 from gateway.services.notices import AdminNotices
 from gateway.services.notify import Notifier
 from gateway.services.outbound_start import OutboundStart
+from gateway.services.outbox import Outbox
 from gateway.services.presence_sweep import PresenceSweep
 from gateway.services.refusals import EmbedRefusals
 from gateway.services.reports import Reports
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries
+from gateway.services.webhooks import WebhookSender
 from gateway.services.windows import SessionWindows
 from gateway.services.workspace import Workspace
 from gateway.settings import Settings
@@ -90,6 +96,7 @@ ADAPTERS: tuple[type[ChannelAdapter], ...] = (
     WhatsAppChannel,
     MessengerChannel,
     EmailChannel,
+    ApiChannel,
 )
 
 
@@ -132,7 +139,26 @@ class Node:
         self.contacts = ContactService(self.store, clock)
         self.access = AccessPolicy(self.directory, router)
         self.summaries = Summaries(self.store, self.directory, self.contacts.name)
-        self.deliveries = Deliveries(self.store, self.notifier, clock)
+        self.deliveries = Deliveries(
+            self.store,
+            self.notifier,
+            clock,
+            lease=settings.delivery_lease,
+            max_attempts=settings.delivery_max_attempts,
+            retry_base=settings.delivery_retry_base,
+        )
+        self.webhooks = WebhookSender(clock, timeout=settings.webhook_timeout)
+        self.announcer = Announcer(self.directory, clock)
+        self.outbox = Outbox(
+            self.store,
+            self.directory,
+            self.webhooks,
+            clock,
+            max_attempts=settings.delivery_max_attempts,
+            retry_base=settings.delivery_retry_base,
+            retention=settings.outbox_retention,
+            lease=settings.delivery_lease,
+        )
         self.windows = SessionWindows(self.store, clock)
         self.notices = AdminNotices(self.store, self.directory, self.notifier, clock)
         self.shell.effects = Effects(
@@ -143,7 +169,22 @@ class Node:
             self.access,
             self.deliveries,
             router,
+            self.announcer,
+            self.outbox,
         )
+        self.bots = BotDesk(
+            store=self.store,
+            directory=self.directory,
+            shell=self.shell,
+            notifier=self.notifier,
+            deliveries=self.deliveries,
+            announcer=self.announcer,
+            outbox=self.outbox,
+            clock=clock,
+            words=handover_words(settings.handover_words),
+        )
+        self.api_keys = ApiKeys(self.store, clock)
+        self.idempotency = Idempotency(self.store, clock, settings.idempotency_ttl)
         self.attachments = Attachments(
             store=self.store,
             blobs=self.blobs,
@@ -165,6 +206,9 @@ class Node:
             access=self.access,
             notifier=self.notifier,
             summaries=self.summaries,
+            announcer=self.announcer,
+            outbox=self.outbox,
+            bots=self.bots,
             files=self.attachments,
             deliveries=self.deliveries,
             clock=clock,
@@ -179,6 +223,8 @@ class Node:
             notifier=self.notifier,
             files=self.attachments,
             deliveries=self.deliveries,
+            announcer=self.announcer,
+            outbox=self.outbox,
             state=self.channel_state,
             clock=clock,
         )
@@ -270,6 +316,11 @@ class Node:
             hub=self.hub,
             limits=self.limits,
             clock=clock,
+            bots=self.bots,
+            outbox=self.outbox,
+            webhooks=self.webhooks,
+            api_keys=self.api_keys,
+            idempotency=self.idempotency,
             state=self.channel_state,
             exclusive=self.exclusive,
             windows=self.windows,
@@ -308,6 +359,7 @@ class Node:
             endpoints=[ep for channel in self.channels for ep in channel.endpoints()],
             touchpoint_checks={c.name: c.check_touchpoint for c in self.channels},
             touchpoint_secrets={c.name: c.secret_settings for c in self.channels},
+            outbox=self.outbox,
         )
 
     async def start(self) -> None:
@@ -324,15 +376,18 @@ class Node:
         await self.sweep.start()
         await self.idle.start()
         await self.deliveries.start()
+        await self.outbox.start()
         for channel in self.channels:
             await channel.start()
 
     async def stop(self) -> None:
         for channel in reversed(self.channels):
             await channel.stop()
+        await self.outbox.stop()
         await self.idle.stop()
         await self.exclusive.stop()
         await self.deliveries.stop()
+        await self.webhooks.close()
         await self.sweep.stop()
         await self.shell.stop()
         if self.link is not None:
@@ -386,6 +441,7 @@ def _banner(settings: Settings) -> None:
             f"  demo page (the visitor):  {base}/demo",
             f"  email the demo mailbox:   {base}/demo/email",
             f"  agent console:            {base}/console",
+            f"  chats for the demo bot:   {base}/demo/bot",
             f"  admin section:            {base}/admin",
             *(
                 [f"  a contact's phone:        {base}/demo/phone (SMS, WhatsApp, Messenger)"]
@@ -408,6 +464,14 @@ def create_app(settings: Settings) -> Starlette:
         if settings.demo:
             await seed_demo(
                 node.store, node.directory, settings, node.shell.config_changed, node.clock()
+            )
+            await seed_demo_bot(
+                node.store,
+                node.directory,
+                settings,
+                node.api_keys,
+                node.shell.config_changed,
+                node.clock(),
             )
         _banner(settings)
         try:

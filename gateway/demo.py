@@ -4,23 +4,36 @@ admin's password, or deleted the demo agent, keeps what they did.
 
 The chat channel's two demo touchpoints (channels/chat/demo.py), the messaging
 channels' touchpoints when the provider emulators run (channels/phone), one queue, a
-disposition set, an agent and an admin.
+disposition set, an agent and an admin; and the demo bot (:func:`seed_demo_bot`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import os
+import secrets
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import msgspec
 
 from channels import phone
-from channels.chat.demo import DEMO_TOUCHPOINTS, demo_domain, demo_port, demo_touchpoints
+from channels.chat.demo import (
+    DEMO_BOT,
+    DEMO_TOUCHPOINTS,
+    demo_bot_touchpoints,
+    demo_domain,
+    demo_port,
+    demo_touchpoints,
+)
 from channels.email.demo import DEMO_TOUCHPOINT_ID, demo_touchpoint
 from gateway.auth import hash_password
-from gateway.model.records import Agent, DispositionSet, GlobalSettings, Queue
+from gateway.model.records import Agent, DispositionSet, GlobalSettings, Queue, Touchpoint
 from gateway.ports.store.base import Store
 from gateway.services.directory import Directory
+from gateway.services.integration_keys import ApiKeys
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.demo")
@@ -108,3 +121,93 @@ async def seed_demo(
     await reload()
     log.warning("demo data created: agent %s / %s, admin %s / %s", *DEMO_AGENT, *DEMO_ADMIN)
     return True
+
+
+BOT_CONFIG = "demo-bot.json"
+
+
+def bot_config_path(settings: Settings) -> Path:
+    """Where the demo writes what examples/demo_bot.py needs (its key is shown nowhere else)."""
+    return Path(settings.data_dir) / BOT_CONFIG
+
+
+async def seed_demo_bot(
+    store: Store,
+    directory: Directory,
+    settings: Settings,
+    api_keys: ApiKeys,
+    reload: Callable[[], Awaitable[None]],
+    now: float,
+) -> None:
+    """The demo bot: an integration touchpoint whose webhook is examples/demo_bot.py on
+    the next port, the chat touchpoints that hand their chats to it first, and a key for
+    it, written with its signing secret to ``<data_dir>/demo-bot.json`` (mode 0600)
+    whenever that file is missing or its key no longer works."""
+    port = demo_port(settings)
+    bot_port = settings.port + 1
+    path = bot_config_path(settings)
+    bot = directory.touchpoints.get(DEMO_BOT)
+    hook = f"http://127.0.0.1:{bot_port}/events"
+    changed = False
+    if bot is None or bot.settings.get("webhook_url") != hook:
+        secret = (bot.settings.get("signing_secret") if bot else None) or secrets.token_hex(32)
+        await store.put_touchpoint(
+            Touchpoint(
+                id=DEMO_BOT,
+                name="Demo bot",
+                channel="api",
+                active=True,
+                direction="both",
+                routing_mode="flow",
+                queue_ids=["q_support"],
+                flow={"default": {"queue_ids": ["q_support"], "priority": 1}},
+                settings={
+                    "webhook_url": hook,
+                    "signing_secret": secret,
+                    "require_signed_requests": False,
+                },
+                created_at=bot.created_at if bot else now,
+            )
+        )
+        changed = True
+    for tp in demo_bot_touchpoints(port, now):
+        current = directory.touchpoints.get(tp.id)
+        if current is None or current.domain != tp.domain:
+            if current is not None:
+                tp = msgspec.structs.replace(current, domain=tp.domain)
+            await store.put_touchpoint(tp)
+            changed = True
+    if changed:
+        await reload()
+    # from the store: with a cluster link, the reload reaches this node's directory later
+    bot = await store.get_touchpoint(DEMO_BOT)
+    if await _bot_config_works(path, api_keys, bot, settings):
+        return
+    _, key = await api_keys.create(DEMO_BOT, "demo bot")
+    config = {
+        "gateway": f"http://127.0.0.1:{settings.port}",
+        "touchpoint_id": DEMO_BOT,
+        "api_key": key,
+        "signing_secret": bot.settings["signing_secret"],
+        "port": bot_port,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(config, f)
+    log.warning("demo bot configured in %s (chats of /demo/bot go to it first)", path)
+
+
+async def _bot_config_works(
+    path: Path, api_keys: ApiKeys, bot: Touchpoint, settings: Settings
+) -> bool:
+    try:
+        config = json.loads(await asyncio.to_thread(path.read_text))
+        await api_keys.authenticate(DEMO_BOT, str(config["api_key"]))
+    except Exception:
+        return False
+    return bool(
+        config.get("signing_secret") == bot.settings.get("signing_secret")
+        and config.get("port") == settings.port + 1
+        and config.get("gateway") == f"http://127.0.0.1:{settings.port}"
+    )

@@ -14,7 +14,7 @@ router has its own root, ``routing.errors.RoutingError``, translated into
     ├── ProtocolError        a frame or body the client should not 400   4000
     │   ├── InvalidInput     fields that fail validation (named)   422   4000
     │   ├── FrameTooLarge    over the size limit                   413   1009
-    │   ├── BodyTooLarge     an HTTP body over its limit            413
+    │   ├── BodyTooLarge     an HTTP body over its limit           413   1009
     │   └── UnsupportedVersion  a protocol version we do not speak 400   4006
     ├── AuthError            who you are could not be established  401   4001
     │   ├── TokenExpired     the token's lifetime is over          401   4002

@@ -74,6 +74,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     login_failures_per_account_per_hour: RateLimit = 20
     password_checks_waiting: PositiveInt = 32
     trusted_proxies: str = ""
+    delivery_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=50)] = 8
+    delivery_retry_base: Positive = 2.0
+    delivery_lease: Positive = 60.0
+    webhook_timeout: Positive = 10.0
+    signature_tolerance: Positive = 300.0
+    idempotency_ttl: Positive = 86400.0
+    api_max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 262144
+    outbox_retention: Positive = 604800.0
+    handover_words: str = "agent,human,person,operator,representative"
     # empty: files under data_dir/blobs (see blob_store_url)
     blob_url: str = ""
     attachment_link_ttl: PositiveInt = 300

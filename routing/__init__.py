@@ -6,6 +6,7 @@ returns; see docs/routing.md. Everything public is re-exported here."""
 from routing.decisions import (
     Assigned,
     AutoReply,
+    BotReleased,
     Closed,
     Decision,
     Ended,
@@ -24,6 +25,7 @@ from routing.events import (
     AgentStatusChanged,
     AgentUpserted,
     Assign,
+    BotHandover,
     ChannelWeightChanged,
     ContactEnded,
     ConversationArrived,
@@ -39,7 +41,7 @@ from routing.events import (
     WrapUp,
 )
 from routing.flow import Calendar, Condition, FlowConfig, Outcome, Rule
-from routing.model import CAPACITY, VOICE_WEIGHT, RouterConfig
+from routing.model import CAPACITY, VOICE_WEIGHT, HandoverReason, RouterConfig
 from routing.router import Router
 from routing.snapshot import digest, export_snapshot, restore_snapshot
 from routing.state import AgentRecord, RouterState
@@ -59,6 +61,8 @@ __all__ = [
     "Assigned",
     "AutoReply",
     "Availability",
+    "BotHandover",
+    "BotReleased",
     "Calendar",
     "ChannelWeightChanged",
     "Closed",
@@ -72,6 +76,7 @@ __all__ = [
     "Ended",
     "Event",
     "FlowConfig",
+    "HandoverReason",
     "InboxVisibility",
     "OfferWithdrawn",
     "Offered",

@@ -7,7 +7,7 @@ from typing import Literal
 
 import msgspec
 
-from routing.model import Acceptance, RoutingMode
+from routing.model import Acceptance, HandoverReason, RoutingMode
 
 WithdrawReason = Literal[
     "rejected",
@@ -19,7 +19,7 @@ WithdrawReason = Literal[
     "contact_ended",
 ]
 RequeueReason = Literal["sent_to_inbox", "transferred", "agent_offline", "agent_removed"]
-AssignHow = Literal["assign", "accept", "auto", "dedicated", "transfer"]
+AssignHow = Literal["assign", "accept", "auto", "dedicated", "transfer", "outbound"]
 SoundEvent = Literal["offered", "auto_assigned", "transferred"]
 # Who ended a conversation: its agent, its contact, or the gateway after a time without
 # messages (events.ContactEnded).
@@ -32,7 +32,8 @@ class _Decision(msgspec.Struct, frozen=True, tag=True):
 
 class Queued(_Decision, frozen=True):
     """How an arrival was routed: its labels, priority, acceptance, and the flow rule that
-    matched (None: the default outcome or a non-flow mode)."""
+    matched (None: the default outcome or a non-flow mode). ``bot_id``: it is with that
+    bot until ``bot_until`` at the latest (no agent sees it meanwhile)."""
 
     conversation_id: str
     queue_ids: list[str]
@@ -41,6 +42,19 @@ class Queued(_Decision, frozen=True):
     mode: RoutingMode
     rule: str | None = None
     dedicated_agent_id: str | None = None
+    bot_id: str | None = None
+    bot_until: float | None = None
+
+
+class BotReleased(_Decision, frozen=True):
+    """The bot let the conversation go; it waits for the agents from ``arrived_at`` (the
+    handover) in ``queue_ids`` (what follows says whether someone takes it at once)."""
+
+    conversation_id: str
+    bot_id: str
+    reason: HandoverReason
+    queue_ids: list[str]
+    arrived_at: float
 
 
 class Offered(_Decision, frozen=True):
@@ -91,7 +105,8 @@ class Ended(_Decision, frozen=True):
 
 class Closed(_Decision, frozen=True):
     """The conversation leaves the router. ``agent_id`` is empty when nobody held it (its
-    contact ended it while it waited: ``by`` says so, and it had no wrap-up)."""
+    contact ended it while it waited or was with a bot: ``by`` says so, and it had no
+    wrap-up)."""
 
     conversation_id: str
     agent_id: str
@@ -123,6 +138,7 @@ class Sound(_Decision, frozen=True):
 
 Decision = (
     Queued
+    | BotReleased
     | Offered
     | OfferWithdrawn
     | Assigned

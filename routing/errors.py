@@ -23,7 +23,9 @@ is exactly what it was::
     ├── OfferExpired           offer_expired         (expired, rejected or withdrawn)
     ├── NotAssigned            not_assigned          (end of a conversation nobody holds)
     ├── NotInWrapUp            not_in_wrapup
-    └── AlreadyEnded           already_ended         (the contact ends what has ended)
+    ├── WithBot                with_bot              (a bot holds it: hand it over first)
+    ├── NotWithBot             not_with_bot          (a handover of what no bot holds)
+    └── AlreadyEnded           already_ended         (closing what has ended already)
 """
 
 from __future__ import annotations
@@ -112,6 +114,14 @@ class NotAssigned(RoutingError):
 
 class NotInWrapUp(RoutingError):
     code = "not_in_wrapup"
+
+
+class WithBot(RoutingError):
+    code = "with_bot"
+
+
+class NotWithBot(RoutingError):
+    code = "not_with_bot"
 
 
 class AlreadyEnded(RoutingError):

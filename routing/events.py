@@ -8,8 +8,15 @@ from typing import Literal
 
 import msgspec
 
-from routing.flow import FlowConfig
-from routing.model import Acceptance, ConversationState, Role, RoutingMode, Status
+from routing.flow import UNSET, FlowConfig, UnsetType
+from routing.model import (
+    Acceptance,
+    ConversationState,
+    HandoverReason,
+    Role,
+    RoutingMode,
+    Status,
+)
 
 
 class _Event(msgspec.Struct, frozen=True, tag=True, forbid_unknown_fields=True):
@@ -54,15 +61,19 @@ class ChannelWeightChanged(_Event, frozen=True):
 
 
 class ConversationArrived(_Event, frozen=True, omit_defaults=True):
-    """``hold``: the contact asked to be answered later (a message left while nobody
-    could answer): it waits in the Inbox, rings no one, and gets no automatic reply.
-    Defaults are left out of its encoding, so an arrival without ``hold`` reads the same
-    to a node that predates the field."""
+    """A new conversation. ``agent_id``: an outbound conversation started by or for this
+    agent, assigned to them at once (refused if they are offline or it does not fit);
+    otherwise the touchpoint's routing places it (a flow may hand it to a bot first).
+    ``hold``: the contact asked to be answered later (a message left while nobody could
+    answer): it waits in the Inbox, rings no one, and gets no automatic reply. Defaults
+    are left out of its encoding, so an arrival without ``hold`` or ``agent_id`` reads
+    the same to a node that predates the field."""
 
     conversation_id: str
     touchpoint_id: str
     channel: str
     fields: dict[str, str] = {}
+    agent_id: str | UnsetType = UNSET
     hold: bool = False
 
 
@@ -120,10 +131,24 @@ class WrapUp(_Event, frozen=True):
     disposition: str | None = None
 
 
+class BotHandover(_Event, frozen=True):
+    """The conversation's bot lets it go to the agents: ``escalated`` (the bot asked),
+    ``contact_asked`` (for a person), ``timeout`` (the Tick does this one itself) or
+    ``transferred`` (to a named queue or agent). It waits from now, in its queues or
+    ``to_queue_id``; with ``to_agent_id`` it is that agent's at once (not offline,
+    must fit)."""
+
+    conversation_id: str
+    reason: HandoverReason
+    to_queue_id: str | None = None
+    to_agent_id: str | None = None
+
+
 class ContactEnded(_Event, frozen=True):
     """The contact ended the conversation (``by="contact"``), or the gateway closed it
-    after a time without messages (``by="idle"``). Unassigned, it closes at once;
-    assigned, its owner's wrap-up begins and the points are freed."""
+    after a time without messages (``by="idle"``). Unassigned (with a bot, waiting or
+    offered), it closes at once; assigned, its owner's wrap-up begins and the points are
+    freed. A third party closing through the integration API sends this too."""
 
     conversation_id: str
     by: Literal["contact", "idle"] = "contact"
@@ -155,6 +180,9 @@ class ConversationRestored(_Event, frozen=True):
     offer_agent_id: str | None = None
     offer_expires_at: float | None = None
     cooldowns: dict[str, float] = {}
+    # state "bot": whose it is and until when (left out of the encoding when unset)
+    bot_id: str | UnsetType = UNSET
+    bot_until: float | UnsetType = UNSET
 
 
 Event = (
@@ -173,6 +201,7 @@ Event = (
     | SendToInbox
     | End
     | WrapUp
+    | BotHandover
     | ContactEnded
     | Tick
     | ConversationRestored

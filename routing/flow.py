@@ -18,6 +18,11 @@ import msgspec
 from routing.errors import InvalidFlow
 from routing.model import Acceptance
 
+UNSET = msgspec.UNSET
+UnsetType = msgspec.UnsetType
+# Seconds a bot keeps a conversation when the rule does not say.
+DEFAULT_BOT_TIMEOUT: Final = 600.0
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: Final[tuple[Weekday, ...]] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -48,12 +53,20 @@ class Outcome(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     queues. ``acceptance``: ``manual`` rings an agent, ``auto`` assigns directly,
     ``hold`` rings no one (it waits in the Inbox for an agent to take it: e.g. a rule for
     closed hours). ``auto_reply`` is sent when no agent can take the conversation on
-    arrival."""
+    arrival.
+
+    ``bot`` hands the conversation to a bot first (the gateway's id for it: an
+    integration touchpoint): it waits for no agent until the bot hands it over, the
+    contact asks for a person, or ``bot_timeout`` seconds pass; then it is routed as
+    this outcome says, its waiting time starting at the handover. Both are left out of
+    the encoding when unset, so flows without a bot keep their bytes."""
 
     queue_ids: list[str] = []
     priority: int = 0
     acceptance: Acceptance = "manual"
     auto_reply: str | None = None
+    bot: str | UnsetType = UNSET
+    bot_timeout: int | UnsetType = UNSET  # whole seconds
 
 
 class Rule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -76,6 +89,8 @@ class Routing(msgspec.Struct, frozen=True):
     acceptance: Acceptance = "manual"
     auto_reply: str | None = None
     rule: str | None = None
+    bot: str | None = None
+    bot_timeout: float = DEFAULT_BOT_TIMEOUT
 
 
 def _minutes(text: str) -> int:
@@ -189,4 +204,21 @@ class CompiledFlow:
 
 def _resolve(outcome: Outcome, touchpoint_queues: tuple[str, ...], rule: str | None) -> Routing:
     queues = tuple(dict.fromkeys(outcome.queue_ids)) or touchpoint_queues
-    return Routing(queues, outcome.priority, outcome.acceptance, outcome.auto_reply, rule)
+    bot = outcome.bot if isinstance(outcome.bot, str) else None
+    timeout = outcome.bot_timeout if isinstance(outcome.bot_timeout, int) else None
+    where = f"rule {rule}" if rule is not None else "the default outcome"
+    if bot is not None and not bot:
+        raise InvalidFlow(f"{where}: bot names the bot's id")
+    if timeout is not None and (bot is None or not 0 < timeout <= 86_400):
+        raise InvalidFlow(
+            f"{where}: bot_timeout is for a bot, in seconds, more than 0 and at most a day"
+        )
+    return Routing(
+        queues,
+        outcome.priority,
+        outcome.acceptance,
+        outcome.auto_reply,
+        rule,
+        bot,
+        float(timeout) if timeout is not None else DEFAULT_BOT_TIMEOUT,
+    )

@@ -17,7 +17,9 @@ ROUTING_MODES: Final[tuple[RoutingMode, ...]] = get_args(RoutingMode)
 # of its queues, ringing no one, until an agent takes it (a message left for later, or
 # a flow rule for closed hours).
 Acceptance = Literal["manual", "auto", "hold"]
-ConversationState = Literal["waiting", "offered", "assigned", "wrapup"]
+# "bot": a flow handed the new conversation to a bot first (no agent sees it yet)
+ConversationState = Literal["bot", "waiting", "offered", "assigned", "wrapup"]
+HandoverReason = Literal["escalated", "contact_asked", "timeout", "transferred"]
 
 CAPACITY: Final = 100
 VOICE: Final = "voice"
@@ -25,9 +27,11 @@ VOICE_WEIGHT: Final = 51
 SUPERVISING_ROLES: Final = frozenset({"supervisor", "admin"})
 
 # Closed conversations leave the router (the store keeps history), so "closed" is the
-# end of the machine rather than a state it holds. An unassigned conversation closes at
-# once when its contact ends it (nobody has notes to write).
+# end of the machine rather than a state it holds. An unassigned conversation (with a
+# bot, waiting or offered) closes at once when its contact ends it (ContactEnded: nobody
+# has notes to write).
 TRANSITIONS: Final[dict[ConversationState, frozenset[str]]] = {
+    "bot": frozenset({"waiting", "assigned", "closed"}),
     "waiting": frozenset({"offered", "assigned", "closed"}),
     "offered": frozenset({"waiting", "assigned", "closed"}),
     "assigned": frozenset({"waiting", "assigned", "wrapup"}),  # assigned→assigned: transfer

@@ -12,7 +12,10 @@ Indexes (all kept in step by the few helpers below, never touched elsewhere):
 - per queue, ``inbox``: keys of unassigned conversations labelled with it (service order);
 - per queue and channel, ``waiting``: keys of flow conversations waiting for an agent;
 - per agent, ``backlog``: dedicated conversations waiting for that agent;
-- heaps of offer expiries and cooldown ends, cleaned lazily.
+- heaps of offer expiries, cooldown ends and bot deadlines, cleaned lazily.
+A conversation a flow handed to a bot first is in state "bot": in no index but the
+bot-deadline heap, using no capacity, until it is handed over (then it waits from the
+handover, as a new arrival would).
 A conversation key is (-priority, arrived_at, seq, conversation_id): sorting it is
 service order, priority first, then arrival.
 """
@@ -41,11 +44,13 @@ from routing.errors import (
     NotOffered,
     NotOwner,
     NotVisible,
+    NotWithBot,
     OfferExpired,
     OverCapacity,
     UnknownAgent,
     UnknownConversation,
     UnknownTouchpoint,
+    WithBot,
 )
 from routing.flow import CompiledFlow, FlowConfig, Routing
 from routing.model import (
@@ -55,6 +60,7 @@ from routing.model import (
     VOICE_WEIGHT,
     Acceptance,
     ConversationState,
+    HandoverReason,
     Role,
     RouterConfig,
     RoutingMode,
@@ -111,6 +117,8 @@ class _Conversation:
     __slots__ = (
         "acceptance",
         "arrived_at",
+        "bot",
+        "bot_until",
         "channel",
         "conversation_id",
         "cooldown",
@@ -153,6 +161,8 @@ class _Conversation:
         self.offer_agent: str | None = None
         self.offer_expires: float | None = None
         self.cooldown: dict[str, float] = {}  # agent id → until
+        self.bot: str | None = None  # state "bot": the bot holding it, until bot_until
+        self.bot_until: float | None = None
 
 
 class _Queue:
@@ -187,6 +197,7 @@ class Router:
         self._orphans: SortedList[Key] = SortedList()  # unassigned, no queue: supervisors only
         self._offer_heap: list[tuple[float, str]] = []  # (expires_at, conversation_id)
         self._cooldown_heap: list[tuple[float, str, str]] = []  # (until, conversation, agent)
+        self._bot_heap: list[tuple[float, str]] = []  # (bot_until, conversation_id)
         self._seq = 0
         self._waiting = 0  # conversations in state waiting
         self._now = 0.0
@@ -209,6 +220,7 @@ class Router:
             e.SendToInbox: self._send_to_inbox,
             e.End: self._end,
             e.WrapUp: self._wrap_up,
+            e.BotHandover: self._bot_handover,
             e.ContactEnded: self._contact_ended,
             e.Tick: self._tick,
             e.ConversationRestored: self._restored,
@@ -260,6 +272,8 @@ class Router:
             offer_agent_id=c.offer_agent,
             offer_expires_at=c.offer_expires,
             cooldowns=dict(sorted(c.cooldown.items())),
+            bot_id=c.bot,
+            bot_until=c.bot_until,
         )
 
     def agent(self, agent_id: str) -> AgentView | None:
@@ -315,6 +329,8 @@ class Router:
             return False
         if _supervises(a) or agent_id in (c.owner, c.offer_agent):
             return True
+        if c.state == "bot":
+            return False  # with its bot: no agent's list shows it yet
         if c.mode == "dedicated":
             return c.dedicated_agent == agent_id
         return not a.queue_set.isdisjoint(c.queue_ids)
@@ -354,6 +370,7 @@ class Router:
             opens_at=opens_at,
             agents_available=available,
             room=room,
+            bot=routing.bot,
         )
 
     def queue_depth(self, queue_id: str) -> tuple[int, float | None]:
@@ -365,9 +382,9 @@ class Router:
         return len(q.inbox), min(k[1] for k in q.inbox)
 
     def next_deadline(self) -> float | None:
-        """When the gateway should next send Tick: the earliest offer expiry or cooldown
-        end (possibly one already resolved: an early Tick is harmless)."""
-        times = [h[0][0] for h in (self._offer_heap, self._cooldown_heap) if h]
+        """When the gateway should next send Tick: the earliest offer expiry, cooldown
+        end or bot deadline (possibly one already resolved: an early Tick is harmless)."""
+        times = [h[0][0] for h in (self._offer_heap, self._cooldown_heap, self._bot_heap) if h]
         return min(times) if times else None
 
     def waiting_count(self) -> int:
@@ -411,6 +428,8 @@ class Router:
                     offer_agent_id=c.offer_agent,
                     offer_expires_at=c.offer_expires,
                     cooldowns=dict(sorted(c.cooldown.items())),
+                    bot_id=msgspec.UNSET if c.bot is None else c.bot,
+                    bot_until=msgspec.UNSET if c.bot_until is None else c.bot_until,
                 )
                 # (arrived_at, seq): arrival order stands in for the sequence numbers
                 for c in sorted(self._convs.values(), key=lambda c: (c.key[1], c.key[2]))
@@ -455,6 +474,8 @@ class Router:
         return q
 
     def _may_act(self, c: _Conversation, a: _Agent) -> None:
+        if c.state == "bot":
+            raise WithBot(f"{c.conversation_id} is with the bot {c.bot}")
         if c.state != "assigned":
             raise NotAssigned(f"{c.conversation_id} is {c.state}, not assigned")
         if c.owner != a.agent_id and not _supervises(a):
@@ -561,6 +582,16 @@ class Router:
             raise InvalidTouchpoint(
                 f"touchpoint {ev.touchpoint_id} is {tp.event.channel}, not {ev.channel}"
             )
+        starter: _Agent | None = None
+        if isinstance(ev.agent_id, str):  # outbound, by or for this agent
+            starter = self._get_agent(ev.agent_id)
+            if starter.status == "offline":
+                raise AgentUnavailable(f"{starter.agent_id} is offline")
+            if self.weight(ev.channel) > starter.free:
+                raise OverCapacity(
+                    f"{starter.agent_id} has {starter.free} points left, "
+                    f"needs {self.weight(ev.channel)}"
+                )
         mode = tp.event.routing_mode
         if tp.flow is not None:
             routing = tp.flow.route(ev.touchpoint_id, ev.channel, ev.fields, self._now)
@@ -573,11 +604,20 @@ class Router:
         )
         if mode == "dedicated" and dedicated is None:
             mode = "simplified"  # its agent was removed: fall back to the Inbox
+        if starter is not None and dedicated is not None and dedicated is not starter:
+            # someone else's dedicated number: the one who starts it holds it, as a
+            # transfer would leave it (simplified)
+            mode, dedicated = "simplified", None
         self._seq += 1
         c = _Conversation(
             ev.conversation_id, ev.touchpoint_id, ev.channel, routing, mode, self._now, self._seq
         )
         self._convs[c.conversation_id] = c
+        # A message left for later waits for a person: no bot answers it.
+        bot = routing.bot if starter is None and not ev.hold else None
+        if bot is not None:
+            c.state, c.bot, c.bot_until = "bot", bot, self._now + routing.bot_timeout
+            heapq.heappush(self._bot_heap, (c.bot_until, c.conversation_id))
         self._out.append(
             d.Queued(
                 c.conversation_id,
@@ -587,8 +627,16 @@ class Router:
                 mode,
                 routing.rule,
                 dedicated.agent_id if dedicated else None,
+                bot,
+                c.bot_until,
             )
         )
+        if starter is not None:
+            c.dedicated_agent = dedicated.agent_id if dedicated else None
+            self._take(c, starter, "outbound", fresh=True)
+            return
+        if bot is not None:
+            return  # nobody sees it until the bot lets it go
         if dedicated is not None:
             c.dedicated_agent = dedicated.agent_id
             if (
@@ -647,6 +695,8 @@ class Router:
     def _assign_event(self, ev: e.Assign) -> None:
         c = self._get_conv(ev.conversation_id)
         a = self._get_agent(ev.agent_id)
+        if c.state == "bot":
+            raise WithBot(f"{c.conversation_id} is with the bot {c.bot}: hand it over first")
         if c.state not in ("waiting", "offered"):
             raise AlreadyAssigned(f"{c.conversation_id} is already {c.state} ({c.owner})")
         if not self.can_see(a.agent_id, c.conversation_id):
@@ -748,6 +798,45 @@ class Router:
         )
         self._drop(c)
 
+    # ------------------------------------------------------------------ bots and contacts
+
+    def _bot_handover(self, ev: e.BotHandover) -> None:
+        c = self._get_conv(ev.conversation_id)
+        if c.state != "bot":
+            raise NotWithBot(f"{c.conversation_id} is {c.state}, not with a bot")
+        if ev.to_agent_id is not None and ev.to_queue_id is not None:
+            raise InvalidTransfer("hand over to an agent or to a queue, not both")
+        target: _Agent | None = None
+        if ev.to_agent_id is not None:
+            target = self._get_agent(ev.to_agent_id)
+            if target.status == "offline":
+                raise AgentUnavailable(f"{target.agent_id} is offline")
+            if self.weight(c.channel) > target.free:
+                raise OverCapacity(
+                    f"{target.agent_id} has {target.free} points left, "
+                    f"needs {self.weight(c.channel)}"
+                )
+        self._leave_bot(c, ev.reason, ev.to_queue_id)
+        if target is not None:
+            self._take(c, target, "transfer", fresh=True)
+        else:
+            self._show(c)
+            self._enter_waiting(c)
+
+    def _leave_bot(self, c: _Conversation, reason: HandoverReason, to_queue: str | None) -> None:
+        """Out of the bot's hands: its waiting time starts now (a new place in service
+        order, as a new arrival's), in ``to_queue`` if given."""
+        bot = c.bot or ""
+        c.bot = c.bot_until = None
+        if to_queue is not None:
+            c.queue_ids = (to_queue,)
+        self._seq += 1
+        c.arrived_at = self._now
+        c.key = (-c.priority, self._now, self._seq, c.conversation_id)
+        self._out.append(
+            d.BotReleased(c.conversation_id, bot, reason, list(c.queue_ids), self._now)
+        )
+
     def _contact_ended(self, ev: e.ContactEnded) -> None:
         c = self._get_conv(ev.conversation_id)
         if c.state == "wrapup":
@@ -758,9 +847,10 @@ class Router:
         check_transition(c.state, "closed")
         if c.state == "offered":
             self._withdraw(c, "contact_ended", cooldown=False, requeue=False)
-        else:
+        elif c.state == "waiting":
             self._leave_waiting(c)
-        self._hide(c)
+        if c.state != "bot":  # a bot's conversation was never in the Inbox
+            self._hide(c)
         self._out.append(d.Closed(c.conversation_id, "", "", None, ev.by))
         self._drop(c)
 
@@ -783,6 +873,14 @@ class Router:
                 self._agents[aid].cooldowns.discard(cid)
                 if c.state == "waiting":
                     self._dirty_convs.add(cid)
+        bots = self._bot_heap
+        while bots and bots[0][0] <= now:
+            until, cid = heapq.heappop(bots)
+            c = self._convs.get(cid)
+            if c is not None and c.state == "bot" and c.bot_until == until:
+                self._leave_bot(c, "timeout", None)
+                self._show(c)
+                self._enter_waiting(c)
 
     def _prune_heaps(self) -> None:
         """Drop resolved entries from the heads so next_deadline is exact."""
@@ -800,6 +898,13 @@ class Router:
             if c is not None and c.cooldown.get(aid) == until:
                 break
             heapq.heappop(cheap)
+        bots = self._bot_heap
+        while bots:
+            until, cid = bots[0]
+            c = self._convs.get(cid)
+            if c is not None and c.state == "bot" and c.bot_until == until:
+                break
+            heapq.heappop(bots)
 
     # ------------------------------------------------------------------ restore
 
@@ -809,6 +914,10 @@ class Router:
         weight = self.weight(ev.channel) if ev.weight is None else ev.weight
         check_weight(ev.channel, weight)
         holder: _Agent | None = None
+        if ev.state == "bot" and not (
+            isinstance(ev.bot_id, str) and isinstance(ev.bot_until, float | int)
+        ):
+            raise InvalidRestore("bot needs bot_id and bot_until")
         if ev.state in ("assigned", "wrapup"):
             if ev.owner_agent_id is None or ev.weight is None:
                 raise InvalidRestore(f"{ev.state} needs owner_agent_id and weight")
@@ -844,6 +953,11 @@ class Router:
         for aid, until in sorted(ev.cooldowns.items()):
             if aid in self._agents:  # a cooldown of a removed agent is moot
                 self._start_cooldown(c, self._agents[aid], float(until))
+        if ev.state == "bot":
+            assert isinstance(ev.bot_id, str) and not isinstance(ev.bot_until, msgspec.UnsetType)
+            c.state, c.bot, c.bot_until = "bot", ev.bot_id, float(ev.bot_until)
+            heapq.heappush(self._bot_heap, (c.bot_until, c.conversation_id))
+            return
         if holder is None or ev.state == "offered":
             self._show(c)
             self._enter_waiting(c)

@@ -24,6 +24,8 @@ class ConversationView(msgspec.Struct, frozen=True):
     offer_agent_id: str | None
     offer_expires_at: float | None
     cooldowns: dict[str, float]  # agent id → until when it is not offered this again
+    bot_id: str | None = None  # state "bot": the bot that holds it
+    bot_until: float | None = None  # and when it hands it over at the latest
 
 
 class AgentView(msgspec.Struct, frozen=True):
@@ -44,7 +46,8 @@ class Availability(msgspec.Struct, frozen=True):
     fields would be routed; ``open``: what the flow's calendar says (None without one),
     ``opens_at`` the next opening when closed (within two weeks); ``agents_available``:
     an available agent is in one of those queues; ``room``: one of them has room for the
-    channel's weight now."""
+    channel's weight now; ``bot``: the bot the flow hands such a conversation to first
+    (it answers whatever the agents' state)."""
 
     touchpoint_id: str
     acceptance: Acceptance
@@ -53,3 +56,4 @@ class Availability(msgspec.Struct, frozen=True):
     opens_at: float | None
     agents_available: bool
     room: bool
+    bot: str | None = None

@@ -9,6 +9,19 @@ from gateway.model.records import FormField, Touchpoint
 from gateway.settings import Settings
 
 DEMO_TOUCHPOINTS = {"localhost": "tp_demo_localhost", "127.0.0.1": "tp_demo_127"}
+# The same site, its chats handed to the demo bot first (gateway/demo.py seeds the bot,
+# an integration touchpoint; examples/demo_bot.py answers for it).
+DEMO_BOT_TOUCHPOINTS = {"localhost": "tp_demo_bot_localhost", "127.0.0.1": "tp_demo_bot_127"}
+DEMO_BOT = "tp_demo_bot"
+BOT_FLOW = {
+    "default": {
+        "queue_ids": ["q_support"],
+        "priority": 1,
+        "acceptance": "manual",
+        "bot": DEMO_BOT,
+        "bot_timeout": 300,
+    }
+}
 
 FLOW = {
     "default": {
@@ -56,4 +69,23 @@ def demo_touchpoints(port: int, now: float) -> list[Touchpoint]:
             display_name="Demo shop",
         )
         for host, tp_id in DEMO_TOUCHPOINTS.items()
+    ]
+
+
+def demo_bot_touchpoints(port: int, now: float) -> list[Touchpoint]:
+    """Chat touchpoints of the demo site whose chats go to the demo bot first."""
+    return [
+        Touchpoint(
+            id=tp_id,
+            name=f"Demo site with a bot ({host})",
+            channel="chat",
+            active=True,
+            routing_mode="flow",
+            domain=demo_domain(host, port),
+            queue_ids=["q_support"],
+            flow=BOT_FLOW,
+            created_at=now,
+            widget={"title": "Ask our bot", "color": "#047857"},
+        )
+        for host, tp_id in DEMO_BOT_TOUCHPOINTS.items()
     ]

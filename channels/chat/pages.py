@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from channels.chat.demo import DEMO_TOUCHPOINTS
+from channels.chat.demo import DEMO_BOT_TOUCHPOINTS, DEMO_TOUCHPOINTS
 from channels.chat.domain import InvalidDomain, parse_domain
 from channels.chat.embed import base_url, snippets
 from gateway.web.context import web_of
@@ -100,7 +100,10 @@ _OTHER_HOST = {"localhost": "127.0.0.1", "127.0.0.1": "localhost"}
 
 async def demo(request: Request) -> Response:
     name = _host_name(request)
-    tp = DEMO_TOUCHPOINTS.get(name, DEMO_TOUCHPOINTS["localhost"])
+    path = request.url.path
+    # /demo/bot: the same shop, its chats answered by the demo bot first
+    touchpoints = DEMO_BOT_TOUCHPOINTS if path == "/demo/bot" else DEMO_TOUCHPOINTS
+    tp = touchpoints.get(name, touchpoints["localhost"])
     # Absolute, as a site owner copies it (what the admin section shows too).
     base = base_url(request)
     # ?cross=1 loads the widget from the other demo host name (localhost <-> 127.0.0.1):
@@ -110,18 +113,16 @@ async def demo(request: Request) -> Response:
         port = request.url.port
         base = f"{request.url.scheme}://{_OTHER_HOST[name]}{f':{port}' if port else ''}"
     script, iframe = snippets(base, tp)
-    path = request.url.path
     if path == "/demo/iframe":
         title, body = "Contact us", DEMO_IFRAME
         snippet = iframe
         body = body.replace("{{FRAME}}", snippet)
         loader = ""
     else:
-        title, body = (
-            ("Delivery and returns", DEMO_OTHER)
-            if path == "/demo/other"
-            else ("Demo shop", DEMO_HOME)
-        )
+        title, body = {
+            "/demo/other": ("Delivery and returns", DEMO_OTHER),
+            "/demo/bot": ("Ask our bot", DEMO_BOT),
+        }.get(path, ("Demo shop", DEMO_HOME))
         snippet = loader = script
     page = (
         DEMO_PAGE.replace("{{TITLE}}", title)
@@ -152,6 +153,12 @@ DEMO_OTHER = """<h1>Delivery and returns</h1>
 <p>Another page of the shop: the conversation follows you from page to page.</p>
 <p>We deliver in three working days and take returns for thirty days.</p>"""
 
+DEMO_BOT = """<h1>Ask our bot</h1>
+<p>Chats on this page go to a bot first (<code>examples/demo_bot.py</code>, which
+<code>./scripts/serve</code> runs beside the demo): it greets you, answers one question
+about opening hours, delivery or returns, and hands you over to a person, with a summary
+for them. Write "agent" to skip it. See docs/integration-api.md.</p>"""
+
 DEMO_IFRAME = """<h1>Contact us</h1>
 <p>This page embeds the chat as an iframe instead of the script: always open, in the
 page's own layout.</p>
@@ -164,7 +171,7 @@ DEMO_PAGE = """<!doctype html>
 <body>
 <header class="shop"><a class="brand" href="/demo{{CROSS}}">Demo shop</a>
 <nav aria-label="Shop"><a href="/demo{{CROSS}}">Home</a> <a href="/demo/other{{CROSS}}">Delivery</a>
-<a href="/demo/iframe">Contact</a></nav>
+<a href="/demo/iframe">Contact</a> <a href="/demo/bot">Ask our bot</a></nav>
 <span class="chat-state" id="chat-state" aria-live="off"></span></header>
 <main>
 {{BODY}}
@@ -182,7 +189,7 @@ JavaScript API (<code>GatewayChat.open()</code>).</p>
 def routes(demo_pages: bool) -> list[BaseRoute]:
     out: list[BaseRoute] = []
     if demo_pages:
-        out += [Route("/demo", demo), Route("/demo/other", demo), Route("/demo/iframe", demo)]
+        out += [Route(path, demo) for path in ("/demo", "/demo/other", "/demo/iframe", "/demo/bot")]
     out += [
         Route("/widget/frame.html", widget_frame),
         Mount("/widget", app=StaticFiles(directory=WIDGET_STATIC, check_dir=False), name="widget"),

@@ -53,6 +53,9 @@ class ChannelSpec(msgspec.Struct, frozen=True, kw_only=True):
     # provider, tracked on the message (pending, sent, delivered, read or failed) and
     # retried; False for chat, whose contact reads in a live socket and resumes by seq
     tracked_delivery: bool = True
+    # conversation events (an agent joined or left, the end) are delivered too, as
+    # messages of kind "event" (the integration API's front end shows them)
+    delivers_events: bool = False
 
 
 ALL_MODES: Final[tuple[RoutingMode, ...]] = ("simplified", "dedicated", "flow")
@@ -120,6 +123,7 @@ CHANNELS: Final[dict[str, ChannelSpec]] = {
             address="external_id",
             attachments=True,
             outbound_start=True,
+            delivers_events=True,
         ),
         ChannelSpec(
             name="voice",

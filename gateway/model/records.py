@@ -25,18 +25,28 @@ Direction = Literal["inbound", "outbound", "both"]
 # agent, or the system (auto-replies, conversation events).
 Sender = Literal["contact", "agent", "system"]
 MessageKind = Literal["text", "event"]
-# new: created, not routed yet; waiting (in an Inbox) and offered (ringing an agent)
-# are the router's; assigned; wrapup (ended, notes to write); closed (history).
-ConversationState = Literal["new", "waiting", "offered", "assigned", "wrapup", "closed"]
+# new: created, not routed yet; bot (a flow handed it to a bot first), waiting (in an
+# Inbox) and offered (ringing an agent) are the router's; assigned; wrapup (ended, notes
+# to write); closed (history).
+ConversationState = Literal["new", "bot", "waiting", "offered", "assigned", "wrapup", "closed"]
 OPEN_STATES: Final[tuple[ConversationState, ...]] = (
     "new",
+    "bot",
     "waiting",
     "offered",
     "assigned",
     "wrapup",
 )
 # Open and the contact may still write: everything but wrap-up and closed.
-LIVE_STATES: Final[tuple[ConversationState, ...]] = ("new", "waiting", "offered", "assigned")
+LIVE_STATES: Final[tuple[ConversationState, ...]] = (
+    "new",
+    "bot",
+    "waiting",
+    "offered",
+    "assigned",
+)
+# Who started a conversation: the contact (inbound), or the company's side (outbound).
+ConversationDirection = Literal["inbound", "outbound"]
 # Which side of a conversation a read marker or unread count belongs to: the contact,
 # or the agent side (whoever owns it now, or the queue while it waits).
 Side = Literal["contact", "agent"]
@@ -200,6 +210,12 @@ class Conversation(msgspec.Struct, kw_only=True, frozen=True):
     last_seq: int = 0
     contact_unread: int = 0
     agent_unread: int = 0
+    # state "bot": the bot holding it (an integration touchpoint's id), until when at
+    # the latest; kept afterwards as history
+    bot_id: str = ""
+    bot_until: float | None = None
+    subject: str = ""
+    direction: ConversationDirection = "inbound"
     # the contact left a message for later (nobody could answer): it is held in the Inbox
     left_message: bool = False
 
@@ -360,6 +376,9 @@ class AgentSession(msgspec.Struct, kw_only=True, frozen=True):
 CONVERSATION_MUTABLE: Final = frozenset(
     {
         "state",
+        "arrived_at",
+        "bot_id",
+        "bot_until",
         "queue_ids",
         "priority",
         "owner_agent_id",

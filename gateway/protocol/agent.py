@@ -180,6 +180,8 @@ class ConversationSummary(msgspec.Struct, omit_defaults=True):
     last_message_at: float = 0.0
     offer_expires_at: float = 0.0
     preview: bool = False
+    # what it is about (the integration API's conversations have one)
+    subject: str = ""
     # the contact left it as a message for later: they are not in the chat now
     left_message: bool = False
     # it waits for someone to take it with assign: nobody is rung

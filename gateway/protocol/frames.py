@@ -133,10 +133,22 @@ class TokenRenewed(Frame, tag="token"):
     expires_at: float
 
 
+class ContextLine(msgspec.Struct, omit_defaults=True):
+    """A line of what a bot and the contact said before the conversation was escalated
+    (the integration API's transcript): context for the agent, not a message."""
+
+    sender: Literal["contact", "bot", "agent"]
+    text: str
+    at: float | None = None
+    name: str = ""
+
+
 class HistoryOut(Frame, tag="history"):
     conversation_id: str
     items: list[MessageOut | EventOut]
     has_more: bool
+    # agents, first page only: the escalated transcript, oldest first
+    context: list[ContextLine] = []
 
 
 class Links(Frame, tag="links"):

@@ -20,10 +20,12 @@ from gateway.model.text import clean_text
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
 from gateway.services.attachments import Attachments, agent_reader
+from gateway.services.automations import Announcer
 from gateway.services.channel_state import ChannelState
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.notify import MessageNote, Notifier, TypingNote, UnreadNote
+from gateway.services.outbox import Outbox
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import frame_for
 
@@ -39,6 +41,8 @@ class AgentDesk:
         notifier: Notifier,
         files: Attachments,
         deliveries: Deliveries,
+        announcer: Announcer,
+        outbox: Outbox,
         state: ChannelState,
         clock: Callable[[], float],
     ) -> None:
@@ -50,6 +54,8 @@ class AgentDesk:
         self._access = access
         self._notifier = notifier
         self._deliveries = deliveries
+        self._announcer = announcer
+        self._outbox = outbox
         self._clock = clock
 
     async def conversation(self, agent: Agent, conversation_id: str) -> Conversation:
@@ -96,18 +102,23 @@ class AgentDesk:
             # the first write stands, as the message's own (a retry changes nothing)
             if await self._state.content(conv.id, client_msg_id) is None:
                 await self._state.put_content(conv.id, client_msg_id, checked)
+        now = self._clock()
+        announce = self._announcer.message(conv, at=now, to_bot=False)
         msg, created, conv = await self._store.append(
             conv.id,
             sender="agent",
             sender_id=agent.id,
             client_msg_id=client_msg_id,
             body=clean_text(body),
-            now=self._clock(),
+            now=now,
             attachments=attachments,
             delivery="pending" if tracked else "",
+            announce=announce,
         )
         if tracked and created:
             self._deliveries.wake()
+        if announce and created:
+            self._outbox.wake(announce)
         if created:
             metrics.MESSAGES.labels(sender="agent").inc()
         # Published again for a retry too: the first attempt may have stored the message

@@ -4,7 +4,7 @@ contact before they write: the chat widget asks at bootstrap (docs/widget.md).
 
 | status | when | the widget |
 |---|---|---|
-| ``online`` | an available agent of those queues has room now | the chat form |
+| ``online`` | an available agent of those queues has room now, or a bot answers first | the chat form |
 | ``busy`` | agents are available, none has room now | the chat form, saying so, and "leave a message" |
 | ``offline`` | nobody is available, or the flow holds conversations now | "leave a message" |
 | ``closed`` | the flow's calendar says closed | "leave a message", with the next opening |
@@ -44,6 +44,8 @@ class AvailabilityService:
 
 
 def status_of(a: r.Availability) -> Status:
+    if a.bot is not None:
+        return "online"  # a bot answers first, whatever the agents' state or the hours
     if a.open is False:
         return "closed"
     if a.acceptance == "hold" or not a.agents_available:

@@ -1,6 +1,7 @@
 """Conversations, from the contact's side: start one, write in it, read it, and what a
 channel reports back. Channel-neutral: chat's visitor socket and the messaging
-channels' webhooks all come through here (the agent's side is in agent_desk.py).
+channels' webhooks all come through here (the agent's side is in agent_desk.py; what
+the contact's side reads, and how its messages are told to the others, in contact_io.py).
 
 The message path is store first, acknowledge second, publish third: a message is
 committed with its per-conversation sequence number before the sender is acknowledged,
@@ -12,31 +13,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
-from gateway import metrics
+import routing as r
 from gateway import protocol as p
 from gateway.auth import Identity, new_id
 from gateway.errors import ActionRefused, Conflict, Forbidden, NotFound, ProtocolError
 from gateway.model.inbound import InboundMessage
-from gateway.model.records import LIVE_STATES, Attachment, Contact, Conversation, Message
+from gateway.model.records import (
+    LIVE_STATES,
+    Contact,
+    Conversation,
+    ConversationDirection,
+    Message,
+)
 from gateway.model.text import clean_name, clean_text
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
-from gateway.services.attachments import Attachments, contact_reader
+from gateway.services.attachments import Attachments
+from gateway.services.automations import Announcer
+from gateway.services.bots import BotDesk
+from gateway.services.contact_io import ContactIO
 from gateway.services.contacts import ContactService
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects
-from gateway.services.notify import MessageNote, Notifier, UnreadNote
-from gateway.services.router_rebuild import arrival
+from gateway.services.notify import Notifier
+from gateway.services.outbox import Outbox
+from gateway.services.router_rebuild import arrival, routed_at_start
 from gateway.services.router_shell import RouterShell
-from gateway.services.views import Summaries, event_body, frame_for
+from gateway.services.views import Summaries, event_body
 
 Admit = Callable[[], Awaitable[None]]
 
 
-class ConversationService:
+class ConversationService(ContactIO):
     def __init__(
         self,
         *,
@@ -48,6 +59,9 @@ class ConversationService:
         access: AccessPolicy,
         notifier: Notifier,
         summaries: Summaries,
+        announcer: Announcer,
+        outbox: Outbox,
+        bots: BotDesk,
         files: Attachments,
         deliveries: Deliveries,
         clock: Callable[[], float],
@@ -63,6 +77,9 @@ class ConversationService:
         self._access = access
         self._notifier = notifier
         self._summaries = summaries
+        self._announcer = announcer
+        self._outbox = outbox
+        self._bots = bots
         self._clock = clock
         self._backlog_page = backlog_page
         # one inbound message at a time per contact address on this node: a provider's
@@ -122,6 +139,9 @@ class ConversationService:
         *,
         identity: Identity | None = None,
         admit: Admit | None = None,
+        subject: str = "",
+        direction: ConversationDirection = "inbound",
+        agent_id: str | None = None,
         left_message: bool = False,
         page: str = "",
     ) -> tuple[Conversation, Contact]:
@@ -133,15 +153,30 @@ class ConversationService:
         contact leaves a message for later (it will be held in the Inbox). ``page``: the
         page the contact is on, if the channel knows it (shown to the agent, nothing more).
 
-        The conversation is created ``new`` and routed by its first message (contact_send
-        or receive): nobody is rung for an empty conversation, and an automatic reply
-        comes after the message it answers."""
+        An inbound conversation is created ``new`` and routed by its first message
+        (write or receive): nobody is rung for an empty conversation, and an automatic
+        reply comes after the message it answers.
+
+        ``direction="outbound"``: the company's side starts it (an agent, or a third
+        party through the integration API), on a touchpoint whose direction allows it,
+        at most one open at a time per address (a second is a Conflict); with
+        ``agent_id`` it is that agent's at once (docs/routing.md, "Outbound"). An
+        outbound conversation, or one started for an agent, is routed at once."""
         tp = self._dir.touchpoints.get(touchpoint_id)
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint is not active")
+        if tp.direction not in (direction, "both"):
+            raise Forbidden(f"this touchpoint does not take {direction} conversations")
         existing = await self.open_for(touchpoint_id, address)
         if existing is not None:
+            if direction == "outbound":
+                raise Conflict(
+                    f"an open conversation with this contact exists: {existing.id}",
+                    code="conversation_open",
+                )
             return existing, await self._store.get_contact(existing.contact_id)
+        if agent_id is not None:
+            self._check_can_start(agent_id, tp.channel)
         if admit is not None:
             await admit()
         contact = await self._contacts.for_conversation(tp.channel, address, fields, identity)
@@ -159,21 +194,48 @@ class ConversationService:
                 page=page,
                 created_at=now,
                 arrived_at=now,
+                subject=subject,
+                direction=direction,
+                # the agent who starts it, until routing makes it theirs (a rebuild
+                # in between routes it to them as its arrival would have)
+                owner_agent_id=agent_id,
                 left_message=left_message,
             )
         )
+        if routed_at_start(conv):
+            conv = await self._route_new(conv)
         return conv, contact
 
     async def _route_new(self, conv: Conversation) -> Conversation:
-        """Route a conversation that has its first message; the conversation after."""
+        """Route a conversation that has its first message (or was started by the
+        company's side); the conversation after."""
         try:
             await self._shell.apply(arrival(conv))
         except ActionRefused as exc:
-            # A rebuild between the first message and this arrival (an admin change on
-            # any node), or the contact's other tab, routed it already.
+            # A rebuild between the first message (or the start) and this arrival (an
+            # admin change on any node), or the contact's other tab, routed it already.
             if exc.code != "conversation_exists":
+                if routed_at_start(conv):
+                    # the agent went offline or filled up meanwhile: nothing was started
+                    now = self._clock()
+                    await self._store.update_conversation(conv.id, state="closed", closed_at=now)
                 raise
         return await self._store.get_conversation(conv.id)
+
+    async def route(self, conv: Conversation) -> Conversation:
+        """The conversation, routed if it was not yet (``new``): its first message, or
+        something else for an agent to answer (an escalated transcript), arrived."""
+        return await self._route_new(conv) if conv.state == "new" else conv
+
+    def _check_can_start(self, agent_id: str, channel: str) -> None:
+        view = self._shell.router.agent(agent_id)
+        if view is None or view.status == "offline":
+            raise ActionRefused(
+                "the agent is offline: an outbound conversation needs them online",
+                code="agent_unavailable",
+            )
+        if self._shell.router.weight(channel) > view.capacity_left:
+            raise ActionRefused("the agent has no capacity left for it", code="over_capacity")
 
     async def receive(self, msg: InboundMessage) -> tuple[Conversation, Message, bool]:
         """A contact's message from a channel's provider: appended to their open
@@ -222,19 +284,13 @@ class ConversationService:
                     kind="event",
                 )
                 await self._deliver_contact_message(message, after, fresh=False)
-                return await self._routed(after), message, created
-            message, created, after = await self._store.append(
-                conv.id,
-                sender="contact",
-                sender_id=msg.address,
-                client_msg_id=msg.provider_message_id,
-                body=clean_text(msg.body),
-                now=now,
-                attachments=ids,
+                return await self.route(after), message, created
+            message, created, after = await self._append_contact(
+                conv, msg.provider_message_id, msg.body, now, ids, address=msg.address
             )
         await self._deliver_contact_message(message, after, fresh=created)
         # Routed on its message, before the notice: agents are offered what was said.
-        after = await self._routed(after)
+        after = await self.route(after)
         if created and notice:
             event, _, after = await self._store.append(
                 conv.id,
@@ -246,11 +302,38 @@ class ConversationService:
                 kind="event",
             )
             await self._deliver_contact_message(event, after, fresh=False)
-        return await self._routed(after), message, created
+        after = await self.route(after)
+        await self._bots.contact_wrote(after, message, created)
+        return after, message, created
 
-    async def _routed(self, conv: Conversation) -> Conversation:
-        """The conversation, routed if this was its first message (it was ``new``)."""
-        return await self._route_new(conv) if conv.state == "new" else conv
+    async def _append_contact(
+        self,
+        conv: Conversation,
+        client_msg_id: str,
+        body: str,
+        now: float,
+        attachments: Sequence[str] = (),
+        *,
+        address: str = "",
+    ) -> tuple[Message, bool, Conversation]:
+        """Store a contact's message (with its files), without control or bidi formatting
+        characters (docs/security.md, "Text shown to people"), announced to the webhooks
+        that opted in and to the bot holding the conversation. ``address``: the sender's,
+        when a channel threads it into a conversation of another address (email)."""
+        announce = self._announcer.message(conv, at=now, to_bot=True)
+        message, created, after = await self._store.append(
+            conv.id,
+            sender="contact",
+            sender_id=address or conv.address,
+            client_msg_id=client_msg_id,
+            body=clean_text(body),
+            now=now,
+            attachments=attachments,
+            announce=announce,
+        )
+        if announce and created:
+            self._outbox.wake(announce)
+        return message, created, after
 
     async def _thread(self, msg: InboundMessage) -> Conversation | None:
         """The live conversation the channel says this message continues, if any."""
@@ -264,64 +347,6 @@ class ConversationService:
             return None
         return conv
 
-    async def system_send(
-        self, conv: Conversation, client_msg_id: str, body: str, sender_name: str = ""
-    ) -> tuple[Message, bool]:
-        """A message the system writes to the contact (a channel's auto-reply): stored
-        once per ``client_msg_id``, delivered like an agent's (a delivery job on tracked
-        channels), shown to the agents."""
-        tracked = self._deliveries.tracks(conv.channel)
-        msg, created, after = await self._store.append(
-            conv.id,
-            sender="system",
-            sender_id="channel",
-            client_msg_id=client_msg_id,
-            body=body,
-            now=self._clock(),
-            delivery="pending" if tracked else "",
-        )
-        if tracked and created:
-            self._deliveries.wake()
-        if created:
-            name = sender_name or self._dir.display_name(conv.touchpoint_id)
-            frame = p.encode(frame_for(msg, name))
-            await self._notifier.contact(after, MessageNote(msg, name, frame))
-            if after.owner_agent_id and after.state == "assigned":
-                await self._notifier.agent(after.owner_agent_id, frame)
-        return msg, created
-
-    async def notice(self, conv: Conversation, client_msg_id: str, text: str) -> Message:
-        """An automatic notice to the agent in the conversation (an unsupported message
-        from the contact, ...); stored as an event, never sent to the contact.
-        Idempotent on ``client_msg_id``."""
-        msg, _, after = await self._store.append(
-            conv.id,
-            sender="system",
-            sender_id="notice",
-            client_msg_id=client_msg_id,
-            body=event_body("notice", text=text),
-            now=self._clock(),
-            kind="event",
-        )
-        if after.owner_agent_id and after.state in ("assigned", "wrapup"):
-            await self._notifier.agent(after.owner_agent_id, frame_for(msg, ""))
-        return msg
-
-    async def changed(self, conv: Conversation) -> None:
-        """The conversation's channel state changed (an opt-out, ...): its row again to
-        whoever shows it (its owner, or the agents whose Inbox has it)."""
-        conv = await self._store.get_conversation(conv.id)
-        router = self._shell.router
-        if conv.owner_agent_id and conv.state in ("assigned", "wrapup"):
-            viewers = {conv.owner_agent_id}
-        else:
-            view = router.conversation(conv.id)
-            only = view.dedicated_agent_id if view and view.dedicated else None
-            viewers = self._access.inbox_viewers(conv.queue_ids, only)
-        for agent_id in viewers:
-            summary = await self._summaries.summary(router, agent_id, conv)
-            await self._notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
-
     # -- writing, reading, typing ------------------------------------------------------
     async def contact_send(
         self,
@@ -330,111 +355,58 @@ class ConversationService:
         body: str,
         attachments: Sequence[str] = (),
     ) -> p.Ack:
+        msg, created = await self.write(conv, client_msg_id, body, attachments)
+        return p.Ack(
+            client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
+        )
+
+    async def write(
+        self,
+        conv: Conversation,
+        client_msg_id: str,
+        body: str,
+        attachments: Sequence[str] = (),
+    ) -> tuple[Message, bool]:
+        """The contact's message, with files they uploaded, in their live conversation;
+        idempotent on ``client_msg_id`` (a retry returns the first message and False)."""
         if conv.state not in LIVE_STATES:
             raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
         if not body and not attachments:
             raise ProtocolError("a message needs a body or files", code="invalid_field")
         if attachments:
             await self._files.check_message(conv, attachments)
-        msg, created, after = await self._store.append(
-            conv.id,
-            sender="contact",
-            sender_id=conv.address,
-            client_msg_id=client_msg_id,
-            body=clean_text(body),
-            now=self._clock(),
-            attachments=attachments,
+        msg, created, after = await self._append_contact(
+            conv, client_msg_id, body, self._clock(), attachments
         )
         # Published again for a retry too: the first attempt may have stored the message
         # and then failed to publish it (clients drop what they already have by seq).
         await self._deliver_contact_message(msg, after, fresh=created)
-        await self._routed(after)  # its first message routes it
-        return p.Ack(
-            client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
-        )
+        after = await self.route(after)  # its first message routes it
+        await self._bots.contact_wrote(after, msg, created)
+        return msg, created
 
-    async def _deliver_contact_message(
-        self, msg: Message, conv: Conversation, *, fresh: bool
-    ) -> None:
-        """To the contact's other sessions, and to the owner (with the unread count and
-        the reply sound) or to the Inbox rows; ``conv`` is as it was right after."""
-        if fresh:
-            metrics.MESSAGES.labels(sender="contact").inc()
-        name = await self._summaries.sender_name(msg, conv)
-        frame = p.encode(frame_for(msg, name))
-        await self._notifier.contact(conv, MessageNote(msg, name, frame))
-        if conv.state == "new":
-            return  # not routed yet: its arrival tells the agents, with this message
-        owner = conv.owner_agent_id if conv.state == "assigned" else None
-        if owner:
-            await self._notifier.agent(owner, frame)
-            await self._notifier.agent(
-                owner, p.Unread(conversation_id=conv.id, count=conv.agent_unread)
-            )
-            if fresh:
-                await self._effects.sound(owner, "reply", conv.id)
-            return
-        # Waiting in the Inbox (new, sent back or transferred to a queue): its row shows
-        # the unread count to every agent who sees it there.
-        router = self._shell.router
-        view = router.conversation(conv.id)
-        only = view.dedicated_agent_id if view and view.dedicated else None
-        for agent_id in self._access.inbox_viewers(conv.queue_ids, only):
-            summary = await self._summaries.summary(router, agent_id, conv)
-            await self._notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
-
-    async def contact_upload(
+    async def transfer(
         self,
         conv: Conversation,
-        name: str,
-        chunks: AsyncIterable[bytes],
-        declared_size: int | None,
-    ) -> Attachment:
-        """A file for the contact's next message, in their live conversation."""
-        if conv.state not in LIVE_STATES:
-            raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
-        return await self._files.upload(
-            conv,
-            uploader="contact",
-            uploader_id=conv.address,
-            name=name,
-            chunks=chunks,
-            declared_size=declared_size,
+        *,
+        to_agent_id: str | None = None,
+        to_queue_id: str | None = None,
+    ) -> Conversation:
+        """The contact's side (a third party) moves the conversation on: from its bot to
+        the agents, or from the agent who holds it to another agent or a queue."""
+        if conv.state == "bot":
+            return await self._bots.hand_over(
+                conv, "transferred", to_queue_id=to_queue_id, to_agent_id=to_agent_id
+            )
+        if conv.state != "assigned" or conv.owner_agent_id is None:
+            raise Conflict(
+                f"the conversation is {conv.state}: only one an agent holds, or a bot, is "
+                "transferred",
+                code="not_assigned",
+            )
+        await self._shell.apply(
+            r.Transfer(
+                conv.id, conv.owner_agent_id, to_agent_id=to_agent_id, to_queue_id=to_queue_id
+            )
         )
-
-    async def contact_links(self, conv: Conversation, ids: Sequence[str], ref: str) -> p.LinksOut:
-        """Links for the contact to files of their own conversation."""
-        return await self._files.links(conv, contact_reader(conv.address), ids, ref)
-
-    async def contact_read(self, conv: Conversation, seq: int) -> None:
-        conv = await self._store.mark_read(conv.id, "contact", seq)
-        await self._notifier.contact(conv, UnreadNote(conv.contact_unread))
-
-    async def contact_typing(self, conv: Conversation, active: bool) -> None:
-        if conv.owner_agent_id and conv.state == "assigned":
-            name = await self._contacts.name(conv.contact_id)
-            await self._notifier.agent(
-                conv.owner_agent_id,
-                p.Typing(conversation_id=conv.id, active=active, who="visitor", name=name),
-            )
-
-    async def history(self, conv: Conversation, before_seq: int | None, limit: int) -> p.HistoryOut:
-        """A page of up to ``limit`` items before ``before_seq`` (the newest page without it)."""
-        before = before_seq if before_seq is not None else conv.last_seq + 1
-        rows = await self._store.messages(conv.id, before_seq=before, limit=limit + 1)
-        has_more = len(rows) > limit
-        rows = rows[1:] if has_more else rows
-        items = [await self._summaries.message_frame(m, conv) for m in rows]
-        return p.HistoryOut(conversation_id=conv.id, items=items, has_more=has_more)
-
-    async def backlog(self, conv: Conversation, after_seq: int) -> list[p.MessageOut | p.EventOut]:
-        """Everything after ``after_seq``, for a resume."""
-        out: list[p.MessageOut | p.EventOut] = []
-        while True:
-            rows = await self._store.messages(
-                conv.id, after_seq=after_seq, limit=self._backlog_page
-            )
-            out.extend([await self._summaries.message_frame(m, conv) for m in rows])
-            if len(rows) < self._backlog_page:
-                return out
-            after_seq = rows[-1].seq
+        return await self._store.get_conversation(conv.id)

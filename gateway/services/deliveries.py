@@ -146,6 +146,7 @@ class Deliveries:
         *,
         lease: float = 60.0,
         max_attempts: int = 8,
+        retry_base: float = 2.0,
         poll: float = 5.0,
         batch: int = 20,
         concurrency: int = 8,
@@ -155,6 +156,7 @@ class Deliveries:
         self._clock = clock
         self.lease = lease
         self.max_attempts = max_attempts
+        self.retry_base = retry_base
         self.poll = poll
         self.batch = batch
         self._slots = asyncio.Semaphore(concurrency)
@@ -278,19 +280,22 @@ class Deliveries:
                 )
                 return
             if not outcome.sent and outcome.retryable and job.attempts < self.max_attempts:
-                wait = retry_delay(job.attempts)
+                wait = retry_delay(job.attempts, base=self.retry_base)
                 if outcome.retry_after is not None:
                     wait = max(wait, outcome.retry_after)
                 await self._store.retry_delivery(
                     conv.id, message.seq, self._clock() + wait, outcome.reason
                 )
                 return
+            reason = outcome.reason
+            if not outcome.sent and outcome.retryable:  # dead-lettered: replayable
+                reason = f"gave up after {job.attempts} attempts: {reason}"
             await self.report(
                 DeliveryReport(
                     conversation_id=conv.id,
                     seq=message.seq,
                     status="sent" if outcome.sent else "failed",
-                    reason=outcome.reason,
+                    reason=reason,
                     provider_id=outcome.provider_id,
                 )
             )
@@ -318,6 +323,22 @@ class Deliveries:
                     status=msg.delivery,
                     reason=msg.delivery_error,
                 ),
+            )
+        return msg
+
+    async def failed(self, touchpoint_id: str, limit: int = 50) -> list[Message]:
+        """The dead letters of a touchpoint: outbound messages whose delivery failed."""
+        return await self._store.failed_messages(touchpoint_id, limit)
+
+    async def replay(self, conversation_id: str, seq: int) -> Message:
+        """Deliver a failed message again (its conversation's later messages may have
+        gone out meanwhile: it keeps its seq, so the receiver can place it)."""
+        msg = await self._store.replay_delivery(conversation_id, seq, self._clock())
+        self.wake()
+        if msg.sender == "agent":
+            await self._notifier.agent(
+                msg.sender_id,
+                p.Delivery(conversation_id=conversation_id, seq=seq, status="pending"),
             )
         return msg
 

@@ -1,9 +1,10 @@
-"""The configuration this node works from: touchpoints, queues, agents, global settings
-and disposition sets, loaded from the store at start and reloaded when the admin API
+"""The configuration this node works from: touchpoints, queues, agents, global settings,
+disposition sets and webhooks (automations), loaded from the store at start and reloaded when the admin API
 changes them, so the message path reads them without a query."""
 
 from __future__ import annotations
 
+from gateway.model.integrations import Webhook
 from gateway.model.records import Agent, DispositionSet, GlobalSettings, Queue, Touchpoint
 from gateway.ports.store.base import Store
 
@@ -16,6 +17,7 @@ class Directory:
         self.agents: dict[str, Agent] = {}
         self.disposition_sets: dict[str, DispositionSet] = {}
         self.settings = GlobalSettings()
+        self.webhooks: dict[str, Webhook] = {}
 
     async def load(self) -> None:
         self.touchpoints = {t.id: t for t in await self._store.list_touchpoints()}
@@ -23,6 +25,7 @@ class Directory:
         self.agents = {a.id: a for a in await self._store.list_agents()}
         self.disposition_sets = {d.id: d for d in await self._store.list_disposition_sets()}
         self.settings = await self._store.get_settings()
+        self.webhooks = {w.id: w for w in await self._store.list_webhooks()}
 
     def agent_name(self, agent_id: str | None) -> str:
         agent = self.agents.get(agent_id or "")

@@ -6,6 +6,10 @@ events a contact sees as messages); only then is anyone told, in the same order,
 followed by the rows that changed in agents' lists, the offers, and the sounds. A
 store failure part-way leaves people untold, and the router shell rebuilds before the
 next event (gateway/services/router_shell.py).
+
+A persist step that changes a conversation hands the store the events automations and
+bots are to be told of (gateway/services/automations.py), written in the same
+transaction as the change.
 """
 
 from __future__ import annotations
@@ -16,16 +20,22 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import msgspec
+
 import routing as r
 from gateway import protocol as p
 from gateway.errors import GatewayError
+from gateway.model.channels import CHANNELS
+from gateway.model.integrations import Announcement
 from gateway.model.records import Conversation, GlobalSettings, Message
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
+from gateway.services.automations import Announcer
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.live import LiveView
 from gateway.services.notify import MessageNote, Notifier
+from gateway.services.outbox import Outbox
 from gateway.services.views import Summaries, event_body, frame_for
 from routing.decisions import EndedBy
 
@@ -68,6 +78,8 @@ class Effects:
         access: AccessPolicy,
         deliveries: Deliveries,
         router: Callable[[], r.Router],
+        announcer: Announcer,
+        outbox: Outbox,
     ) -> None:
         self.store = store
         self.directory = directory
@@ -76,7 +88,29 @@ class Effects:
         self.access = access
         self.deliveries = deliveries
         self.router = router
+        self.announcer = announcer
+        self.outbox = outbox
         self.live: LiveView | None = None  # set by the composition root
+
+    async def announce(
+        self, event_type: str, conversation_id: str, now: float, bot: str = "", **changes: Any
+    ) -> list[Announcement]:
+        """The announcement of a change about to be made (``changes``, to filter on the
+        conversation as it will be); reads the conversation only when someone wants it."""
+        if not bot and not self.announcer.wants(event_type):
+            return []
+        conv = await self.store.get_conversation(conversation_id)
+        after = msgspec.structs.replace(conv, **changes) if changes else conv
+        return self.announcer.conversation(event_type, after, at=now, bot=bot)
+
+    async def update(
+        self, conversation_id: str, announce: list[Announcement], **changes: Any
+    ) -> Conversation:
+        """The change, and its announcements in the same transaction."""
+        conv = await self.store.update_conversation(conversation_id, announce=announce, **changes)
+        if announce:
+            self.outbox.wake(announce)
+        return conv
 
     async def carry_out(
         self, decisions: Iterable[r.Decision], now: float, event: r.Event | None = None
@@ -149,8 +183,11 @@ class Effects:
     async def event_message(
         self, conv: Conversation, event: str, agent_id: str, now: float, reason: str = ""
     ) -> Message:
-        """Store a conversation event the contact sees (joined, left, ended)."""
-        msg, _ = await self.store.append_message(
+        """Store a conversation event the contact sees (joined, left, ended); a channel
+        that delivers events (the integration API) gets it as a delivery job."""
+        spec = CHANNELS.get(conv.channel)
+        delivered = spec is not None and spec.tracked_delivery and spec.delivers_events
+        msg, created = await self.store.append_message(
             conv.id,
             sender="system",
             sender_id="router",
@@ -158,7 +195,10 @@ class Effects:
             body=event_body(event, self.directory.agent_name(agent_id), reason=reason),
             now=now,
             kind="event",
+            delivery="pending" if delivered else "",
         )
+        if delivered and created:
+            self.deliveries.wake()
         return msg
 
     async def deliver(self, conv: Conversation, messages: Iterable[Message], name: str) -> None:
@@ -182,14 +222,47 @@ async def _no_one(fx: Effects, d: Any, persisted: Any, told: Told) -> None:
 
 
 async def _persist_queued(fx: Effects, d: r.Queued, now: float) -> None:
-    # The arrival was routed: the conversation leaves "new" (routing.md, "Arrival").
-    await fx.store.update_conversation(
-        d.conversation_id,
-        state="waiting",
-        queue_ids=list(d.queue_ids),
-        priority=d.priority,
-        acceptance=d.acceptance,
+    # The arrival was routed: the conversation leaves "new" (routing.md, "Arrival") for
+    # its queues, or for a bot first. Either way it has started.
+    state = "bot" if d.bot_id else "waiting"
+    changes: dict[str, Any] = {"state": state, "queue_ids": list(d.queue_ids)}
+    if d.bot_id:
+        changes.update(bot_id=d.bot_id, bot_until=d.bot_until)
+    announce = await fx.announce(
+        "conversation.started", d.conversation_id, now, d.bot_id or "", **changes
     )
+    bot = d.bot_id or ""
+    if bot or fx.announcer.wants("message.created"):
+        # Routed by its first message: what the contact wrote while it was new was
+        # announced to no one; it is now, after the start, to the webhooks that want it
+        # and to its bot.
+        for m in await fx.store.messages(d.conversation_id, after_seq=0, limit=100):
+            if m.sender == "contact" and m.kind != "event":
+                message = {"message": msgspec.to_builtins(m)}
+                announce += [
+                    a._replace(data=message)
+                    for a in await fx.announce(
+                        "message.created", d.conversation_id, m.created_at, bot, **changes
+                    )
+                ]
+    await fx.update(
+        d.conversation_id, announce, priority=d.priority, acceptance=d.acceptance, **changes
+    )
+
+
+async def _persist_released(fx: Effects, d: r.BotReleased, now: float) -> None:
+    # Out of the bot's hands: it waits from now; what the contact told the bot is the
+    # agent's context, not unread news.
+    changes: dict[str, Any] = {
+        "state": "waiting",
+        "bot_until": None,
+        "arrived_at": d.arrived_at,
+        "queue_ids": list(d.queue_ids),
+    }
+    announce = await fx.announce("conversation.handed_over", d.conversation_id, now, d.bot_id)
+    announce = [a._replace(data={"handover": {"reason": d.reason}}) for a in announce]
+    conv = await fx.update(d.conversation_id, announce, **changes)
+    await fx.store.mark_read(conv.id, "agent", conv.last_seq)
 
 
 async def _notify_offered(fx: Effects, d: r.Offered, _: None, told: Told) -> None:
@@ -204,12 +277,26 @@ async def _notify_withdrawn(fx: Effects, d: r.OfferWithdrawn, _: None, told: Tol
 
 
 async def _persist_assigned(fx: Effects, d: r.Assigned, now: float) -> Stored:
-    conv = await fx.store.update_conversation(
+    changes: dict[str, Any] = {"state": "assigned", "owner_agent_id": d.agent_id}
+    announce = [
+        a._replace(
+            data={
+                "assignment": {
+                    "agent_id": d.agent_id,
+                    "agent_name": fx.directory.agent_name(d.agent_id),
+                    "how": d.how,
+                    "from_agent_id": d.from_agent_id,
+                }
+            }
+        )
+        for a in await fx.announce("conversation.assigned", d.conversation_id, now, **changes)
+    ]
+    conv = await fx.update(
         d.conversation_id,
-        state="assigned",
-        owner_agent_id=d.agent_id,
+        announce,
         weight=d.weight,
         dedicated=d.how == "dedicated",
+        **changes,
     )
     events = []
     previous = d.from_agent_id
@@ -253,7 +340,8 @@ async def _notify_requeued(fx: Effects, d: r.Requeued, stored: Stored, told: Tol
 async def _persist_auto_reply(fx: Effects, d: r.AutoReply, now: float) -> Stored:
     conv = await fx.store.get_conversation(d.conversation_id)
     tracked = fx.deliveries.tracks(conv.channel)
-    msg, _ = await fx.store.append_message(
+    announce = fx.announcer.message(conv, at=now, to_bot=False)
+    msg, created = await fx.store.append_message(
         conv.id,
         sender="system",
         sender_id="router",
@@ -261,9 +349,12 @@ async def _persist_auto_reply(fx: Effects, d: r.AutoReply, now: float) -> Stored
         body=d.text,
         now=now,
         delivery="pending" if tracked else "",
+        announce=announce,
     )
     if tracked:
         fx.deliveries.wake()
+    if announce and created:
+        fx.outbox.wake(announce)
     return conv, [msg]
 
 
@@ -278,7 +369,9 @@ def _reason(by: EndedBy) -> str:
 
 
 async def _persist_ended(fx: Effects, d: r.Ended, now: float) -> Stored:
-    conv = await fx.store.update_conversation(d.conversation_id, state="wrapup", ended_at=now)
+    announce = await fx.announce("conversation.ended", d.conversation_id, now, state="wrapup")
+    announce = [a._replace(data={"ended_by": d.by}) for a in announce]
+    conv = await fx.update(d.conversation_id, announce, state="wrapup", ended_at=now)
     return conv, [await fx.event_message(conv, "ended", d.agent_id, now, _reason(d.by))]
 
 
@@ -292,19 +385,28 @@ async def _notify_ended(fx: Effects, d: r.Ended, stored: Stored, told: Told) -> 
 
 
 async def _persist_closed(fx: Effects, d: r.Closed, now: float) -> Stored:
-    if not d.agent_id:  # its contact ended it while it waited: it never had an agent
-        conv = await fx.store.update_conversation(
-            d.conversation_id, state="closed", ended_at=now, closed_at=now
+    changes: dict[str, Any] = {"state": "closed", "closed_at": now}
+    announce: list[Announcement] = []
+    unheld = not d.agent_id
+    if unheld:  # its contact ended it (or it went idle) before any agent held it
+        before = await fx.store.get_conversation(d.conversation_id)
+        bot = before.bot_id if before.state == "bot" else ""
+        announce = await fx.announce(
+            "conversation.ended", d.conversation_id, now, bot, ended_at=now, **changes
         )
-        return conv, [await fx.event_message(conv, "ended", "", now, _reason(d.by))]
-    conv = await fx.store.update_conversation(
+        announce = [a._replace(data={"ended_by": d.by}) for a in announce]
+        changes["ended_at"] = now
+    conv = await fx.update(
         d.conversation_id,
-        state="closed",
-        closed_at=now,
+        announce,
         notes=d.notes,
         disposition=d.disposition or "",
+        **changes,
     )
-    return conv, []
+    if not unheld:
+        return conv, []
+    # no Ended came first: the contact's sessions (or the integration) see the end here
+    return conv, [await fx.event_message(conv, "ended", "", now, _reason(d.by))]
 
 
 async def _notify_closed(fx: Effects, d: r.Closed, stored: Stored, told: Told) -> None:
@@ -324,6 +426,7 @@ async def _notify_sound(fx: Effects, d: r.Sound, _: None, told: Told) -> None:
 
 EFFECTS: dict[type[r.Decision], Effect[Any, Any]] = {
     r.Queued: Effect(_persist_queued, _no_one),
+    r.BotReleased: Effect(_persist_released, _no_one),
     r.Offered: Effect(_nothing, _notify_offered),
     r.OfferWithdrawn: Effect(_nothing, _notify_withdrawn),
     r.Assigned: Effect(_persist_assigned, _notify_assigned),

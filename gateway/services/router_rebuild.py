@@ -45,11 +45,11 @@ async def build_router(
     # re-dispatches what waits. Conversations created but not routed yet ("new") arrive
     # last, through the flow, as they would have.
     convs = await store.list_conversations(states=list(OPEN_STATES))
-    order = {"assigned": 0, "wrapup": 0, "waiting": 1, "offered": 1, "new": 2}
+    order = {"assigned": 0, "wrapup": 0, "bot": 1, "waiting": 1, "offered": 1, "new": 2}
     convs.sort(key=lambda c: order[c.state])
     for conv in convs:
         tp = directory.touchpoints.get(conv.touchpoint_id)
-        if conv.state == "new" and not conv.last_seq:
+        if conv.state == "new" and not conv.last_seq and not routed_at_start(conv):
             continue  # no message yet: its first one routes it
         if tp is not None:
             decisions += _feed(router, _restored(conv, tp), now)
@@ -76,6 +76,7 @@ def _touchpoint_event(tp: Touchpoint) -> r.TouchpointUpserted:
 
 
 _RESTORE_STATE: dict[str, RouterState] = {
+    "bot": "bot",
     "waiting": "waiting",
     "offered": "waiting",
     "assigned": "assigned",
@@ -83,9 +84,22 @@ _RESTORE_STATE: dict[str, RouterState] = {
 }
 
 
+def routed_at_start(conv: Conversation) -> bool:
+    """Whether a conversation is routed when it starts rather than by its first message:
+    the company's side started it (outbound), or for an agent."""
+    return conv.direction == "outbound" or bool(conv.owner_agent_id)
+
+
 def arrival(conv: Conversation) -> r.ConversationArrived:
+    """A new conversation's arrival (an outbound one started by an agent names them; a
+    message left for later is held)."""
     return r.ConversationArrived(
-        conv.id, conv.touchpoint_id, conv.channel, dict(conv.fields), hold=conv.left_message
+        conv.id,
+        conv.touchpoint_id,
+        conv.channel,
+        dict(conv.fields),
+        agent_id=conv.owner_agent_id if conv.owner_agent_id else msgspec.UNSET,
+        hold=conv.left_message,
     )
 
 
@@ -106,4 +120,8 @@ def _restored(conv: Conversation, tp: Touchpoint) -> r.Event:
         owner_agent_id=conv.owner_agent_id,
         weight=conv.weight or None,
         dedicated_agent_id=tp.dedicated_agent_id if conv.dedicated else None,
+        bot_id=conv.bot_id if conv.state == "bot" else msgspec.UNSET,
+        bot_until=conv.bot_until
+        if conv.state == "bot" and conv.bot_until is not None
+        else msgspec.UNSET,
     )

@@ -198,6 +198,7 @@ class Summaries:
             last_message_at=last[0].created_at if last else 0.0,
             offer_expires_at=(view.offer_expires_at or 0.0) if view else 0.0,
             preview=bool(tp and agent and agent.role in tp.preview_roles),
+            subject=conv.subject,
             left_message=conv.left_message,
             held=conv.acceptance == "hold",
             channel_state=await self.channel_state(conv),

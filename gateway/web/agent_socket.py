@@ -105,7 +105,9 @@ class AgentSession:
             await desk.read(agent, await desk.conversation(agent, frame.conversation_id), frame.seq)
         elif isinstance(frame, p.AgentHistory):
             conv = await desk.readable(agent, frame.conversation_id)
-            history = await web.conversations.history(conv, frame.before_seq, frame.limit)
+            history = await web.conversations.history(
+                conv, frame.before_seq, frame.limit, context=True
+            )
             self.conn.send(p.encode(history))
         else:
             raise GatewayError("hello was already received", code="bad_frame")

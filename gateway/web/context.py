@@ -23,6 +23,7 @@ from gateway.services.conversations import ConversationService
 from gateway.services.directory import Directory
 from gateway.services.notices import AdminNotices
 from gateway.services.outbound_start import OutboundStart
+from gateway.services.outbox import Outbox
 from gateway.services.refusals import EmbedRefusals
 from gateway.services.workspace import Workspace
 from gateway.settings import Settings
@@ -82,6 +83,8 @@ class Web:
     touchpoint_checks: dict[str, TouchpointCheck] = field(default_factory=dict)
     # the settings each channel keeps secret: never shown, kept when an edit omits them
     touchpoint_secrets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # the webhook events to list and replay (automations, bots)
+    outbox: Outbox | None = None
 
 
 def web_of(conn: HTTPConnection) -> Web:

@@ -6,9 +6,11 @@
   authenticated APIs (``/api/admin/``, an agent's ``/api/conversations[/...]``: an email
   can be long) take ``GATEWAY_MAX_BODY_BYTES``; providers'
   webhooks (``/webhooks/``) ``GATEWAY_MAX_WEBHOOK_BODY_BYTES`` (Meta documents payloads
-  of up to 3 MB); the two file uploads (whose bytes stream into the attachment service,
-  which counts them against the channel's rule) the largest file any channel's rule
-  accepts; every other endpoint, the public ones first, ``GATEWAY_MAX_PUBLIC_BODY_BYTES``.
+  of up to 3 MB); the integration API (``/api/integrations/``, callers with an API key)
+  ``GATEWAY_API_MAX_BODY_BYTES`` (channels/api/http.py checks it again, per touchpoint);
+  the three file uploads (whose bytes stream into the attachment service, which counts
+  them against the channel's rule) the largest file any channel's rule accepts; every
+  other endpoint, the public ones first, ``GATEWAY_MAX_PUBLIC_BODY_BYTES``.
   The connection is closed after a 413 so the rest of the body is never read.
 * **security headers on every response**: ``X-Content-Type-Options: nosniff`` always,
   and an HTML response that did not set its own ``Content-Security-Policy`` (a static
@@ -30,8 +32,12 @@ from gateway.web.errors import error_body
 
 DEFAULT_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 _ALWAYS = ((b"x-content-type-options", b"nosniff"),)
-# The endpoints whose body is a file (channels/chat/uploads.py, gateway/web/files.py).
-_UPLOADS = re.compile(r"/widget/attachments|/api/conversations/[^/]+/attachments")
+# The endpoints whose body is a file (channels/chat/uploads.py, gateway/web/files.py,
+# channels/api/endpoints.py).
+_UPLOADS = re.compile(
+    r"/widget/attachments|/api/conversations/[^/]+/attachments"
+    r"|/api/integrations/[^/]+/conversations/[^/]+/attachments"
+)
 
 
 class RequestGuard:
@@ -47,6 +53,8 @@ class RequestGuard:
             return self.settings.max_body_bytes
         if path.startswith("/webhooks/"):
             return self.settings.max_webhook_body_bytes
+        if path.startswith("/api/integrations/"):
+            return self.settings.api_max_body_bytes
         return self.settings.max_public_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -10,6 +10,9 @@
   either gets an ``error`` frame ``rate_limited``.
 * **logins per IP per minute** and **failed logins per account per hour**: ``/api/login``
   over either answers 429 before any password is checked.
+* **failed API keys per IP per minute** (the logins' per-IP limit, counted apart): an
+  address that presented that many unknown or revoked keys gets 429 for the integration
+  API before its key is looked up; calls with a good key are never counted.
 
 The hourly counts live in memory (one node) or, when ``GATEWAY_REDIS_URL`` is set, in
 Redis, so every node of a cluster shares them. Every limiter is a sliding window
@@ -223,6 +226,15 @@ class Limits:
 
     async def login_failed(self, email: str) -> None:
         await self._hit(self.login_failures, "login-fail", _account(email), exact=True)
+
+    async def admit_api_key(self, ip: str) -> None:
+        """An integration API request: RateLimited while its address has presented too
+        many bad API keys in the last minute (a good key is never counted)."""
+        if not await self._test(self.logins_ip, "key-fail", ip, exact=True):
+            raise RateLimited("too many bad API keys from your address; try again later")
+
+    async def api_key_failed(self, ip: str) -> None:
+        await self._hit(self.logins_ip, "key-fail", ip, exact=True)
 
 
 def _account(email: str) -> str:

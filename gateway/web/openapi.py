@@ -35,7 +35,8 @@ class ErrorResponse(msgspec.Struct, frozen=True):
     error: ErrorDetail
 
 
-Access = Literal["public", "agent", "supervisor", "admin"]
+# "integration": an integration touchpoint's API key (channels/api)
+Access = Literal["public", "agent", "supervisor", "admin", "integration"]
 
 _STATUS_TEXT = {
     200: "OK",
@@ -45,8 +46,9 @@ _STATUS_TEXT = {
     403: "Authenticated, but the role may not do this",
     404: "No such object",
     405: "Method not allowed",
-    409: "Conflict: duplicate id or email, or the object is still in use",
-    413: "Too large: over the limit (a file: the channel's, counted as it arrives)",
+    409: "Conflict: duplicate id or email, the object is still in use, or its state "
+    "does not allow this",
+    413: "Too large: over the limit (a body, or a file: the channel's, counted as it arrives)",
     415: "A file type the channel does not accept (found in the content)",
     422: "Invalid input; `error.fields` names each bad field",
     429: "Too many requests from this address; retry later",
@@ -84,7 +86,11 @@ class Endpoint:
     @property
     def error_statuses(self) -> tuple[int, ...]:
         auth: tuple[int, ...] = ()
-        if self.access != "public":
+        if self.access == "integration":
+            # the touchpoint may not exist; an address may have sent too many bad keys; a
+            # body may be too large, an Idempotency-Key bad
+            auth = (401, 403, 404, 429) + ((413, 422) if self.method == "POST" else ())
+        elif self.access != "public":
             auth = (401,) if self.access == "agent" else (401, 403)
         extra = (422,) if self.body is not None or self.query is not None else ()
         # Every body is bounded (gateway/web/guard.py), whatever the endpoint.
@@ -118,7 +124,13 @@ def document(endpoints: Sequence[Endpoint], *, version: str = "0.1.0") -> dict[s
         }
         if ep.description:
             op["description"] = ep.description
-        op["security"] = [] if ep.access == "public" else [{"bearer": []}]
+        op["security"] = (
+            []
+            if ep.access == "public"
+            else [{"apiKey": []}]
+            if ep.access == "integration"
+            else [{"bearer": []}]
+        )
         if ep.access in ("supervisor", "admin"):
             who = "supervisors and admins" if ep.access == "supervisor" else "admins"
             op["description"] = (op.get("description", "") + f"\n\nAllowed for {who}.").strip()
@@ -126,6 +138,10 @@ def document(endpoints: Sequence[Endpoint], *, version: str = "0.1.0") -> dict[s
             {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
             for p in _PATH_PARAM.findall(ep.path)
         ]
+        if ep.access == "integration" and ep.method == "POST":
+            params.append(_IDEMPOTENCY_PARAM)
+        if ep.access == "integration":
+            params.append(_SIGNATURE_PARAM)
         if ep.query is not None:
             schema = components[ep.query.__name__]
             required = set(schema.get("required", []))
@@ -181,6 +197,11 @@ def document(endpoints: Sequence[Endpoint], *, version: str = "0.1.0") -> dict[s
             {"name": "history", "description": "conversations and contacts"},
             {"name": "agents", "description": "log in, log out, who am I"},
             {"name": "widget", "description": "the chat widget's bootstrap"},
+            {
+                "name": "integration",
+                "description": "the integration API, with an integration touchpoint's API key",
+            },
+            {"name": "automations", "description": "webhooks on conversation events"},
             {"name": "meta", "description": "this document"},
         ],
         "paths": paths,
@@ -199,10 +220,33 @@ def document(endpoints: Sequence[Endpoint], *, version: str = "0.1.0") -> dict[s
                     "scheme": "bearer",
                     "bearerFormat": "JWT",
                     "description": "the agent token POST /api/login returns",
-                }
+                },
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "gk_...",
+                    "description": "an API key of the path's integration touchpoint",
+                },
             },
         },
     }
+
+
+_IDEMPOTENCY_PARAM: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Replays of this request get its first answer (kept a day).",
+    "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
+}
+_SIGNATURE_PARAM: dict[str, Any] = {
+    "name": "Gateway-Signature",
+    "in": "header",
+    "required": False,
+    "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.' + body>, with the "
+    "touchpoint's signing secret; required when it requires signed requests.",
+    "schema": {"type": "string", "maxLength": 1000},
+}
 
 
 def _patch_schema(schema: dict[str, Any]) -> dict[str, Any]:

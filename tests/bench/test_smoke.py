@@ -243,6 +243,23 @@ def test_percentile_counts_losses_as_late() -> None:
     assert percentile([*values, math.inf], 99) == math.inf
 
 
+def test_automations_quick_run_measures_each_receiver() -> None:
+    from bench import automations
+
+    result = automations.run(True)
+    assert set(result["conditions"]) == {"none", "fast", "slow", "down"}
+    for v in result["conditions"].values():
+        assert _number(v["p99_ms_median"]) and v["lost"] == 0
+    runs = {r["condition"]: r for r in result["runs"]}
+    # the fast receiver got every event; nothing reached one that is down
+    assert runs["fast"]["webhook_requests_received"] == runs["fast"]["outbox"]["sent"] > 0
+    assert runs["fast"]["outbox"]["pending"] == 0
+    assert runs["down"]["outbox"]["sent"] == 0 and runs["down"]["outbox"]["pending"] > 0
+    assert runs["none"]["outbox"] == {}
+    section = automations.report_section(result)
+    assert "receiver down" in section and "Goal:" in section
+
+
 def test_webhooks_quick_has_its_figures() -> None:
     from bench import webhooks
 

@@ -8,8 +8,11 @@ import datetime as dt
 from typing import Any
 
 import httpx
+import msgspec
 
+import routing as r
 from devkit.services import GatewayProcess
+from gateway.services.availability import status_of
 from tests.gateway.client import AgentClient, Visitor
 from tests.gateway.conftest import demo_agent, demo_visitor
 from tests.gateway.test_starting import admin_client, connected, nothing_rang, online
@@ -156,3 +159,11 @@ async def test_an_agent_away_sees_the_left_message_marked(gateway: GatewayProces
     await agent.sock.expect("ok", ref="a")
     visitor = demo_visitor(gateway)
     assert await availability(visitor) == {"status": "offline"}
+
+
+def test_a_flow_that_hands_chats_to_a_bot_first_is_online() -> None:
+    """A bot answers whatever the agents' state or the hours: the widget offers the chat,
+    not "leave a message" (docs/widget.md)."""
+    nobody = r.Availability("tp", "manual", ["q"], False, 1.0, False, False)
+    assert status_of(nobody) == "closed"
+    assert status_of(msgspec.structs.replace(nobody, bot="tp_bot")) == "online"

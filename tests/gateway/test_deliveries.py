@@ -164,10 +164,12 @@ async def test_retries_with_backoff_then_fails_with_a_reason(node: Node) -> None
     node.deliveries._store.retry_delivery = soon  # type: ignore[method-assign]
     ack = await node.desk.send(agent, conv, "c-1", "Are you there?")
     frame = await delivery_frame(frames)
-    assert (frame["status"], frame["reason"]) == ("failed", "the provider did not answer")
+    # dead-lettered: the reason says it was given up on, and why
+    reason = "gave up after 3 attempts: the provider did not answer"
+    assert (frame["status"], frame["reason"]) == ("failed", reason)
     assert len(provider.attempts) == 3
     [msg] = await node.store.messages(conv.id, after_seq=ack.seq - 1)
-    assert (msg.delivery, msg.delivery_error) == ("failed", "the provider did not answer")
+    assert (msg.delivery, msg.delivery_error) == ("failed", reason)
 
 
 async def test_a_refusal_before_sending_stores_nothing(node: Node) -> None:

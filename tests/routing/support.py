@@ -100,6 +100,16 @@ def check_invariants(r: Router) -> None:
         assert (c.state == "offered") == bool(offers) == (c.offer_agent is not None)
         assert (c.state in ("assigned", "wrapup")) == bool(owners) == (c.owner is not None)
         waiting += c.state == "waiting"
+        if c.state == "bot":
+            # with its bot: nobody's work, in no Inbox, its deadline in the heap
+            assert c.bot and c.bot_until is not None and not owners and not offers
+            lists = [q.inbox for q in r._queues.values()] + [r._orphans]
+            lists += [w for q in r._queues.values() for w in q.waiting.values()]
+            lists += [a.backlog for a in agents.values()]
+            assert all(c.key not in lst for lst in lists), f"{c.conversation_id} is listed"
+            assert (c.bot_until, c.conversation_id) in r._bot_heap
+        else:
+            assert c.bot is None and c.bot_until is None
         assert not (c.acceptance == "hold" and c.state == "offered"), "a held one rang"
         if c.state != "waiting":
             continue

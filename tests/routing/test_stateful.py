@@ -17,6 +17,7 @@ from routing import (
     AgentStatusChanged,
     AgentUpserted,
     Assign,
+    BotHandover,
     Calendar,
     ChannelWeightChanged,
     Condition,
@@ -53,6 +54,7 @@ TOUCHPOINTS = {
     "sms": "sms",
     "ded": "sms",
     "mail": "email",
+    "bot": "chat",
     "shop": "chat",
 }
 SETUP: list[Event] = [
@@ -80,6 +82,16 @@ SETUP: list[Event] = [
         flow=FlowConfig(
             rules=[Rule(Condition(open=False), Outcome(["q2"], 1, "auto"))],
             calendar=Calendar("America/New_York", {"tue": ["09:00-17:00"]}),
+        ),
+    ),
+    TouchpointUpserted(
+        "bot",
+        "chat",
+        "flow",
+        ["q0"],
+        flow=FlowConfig(
+            rules=[Rule(Condition(fields={"topic": ["x"]}), Outcome(["q1"], 1))],
+            default=Outcome(["q0", "q2"], 2, bot="helper", bot_timeout=60),
         ),
     ),
     # closed hours hold conversations in the Inbox instead of ringing anyone
@@ -161,15 +173,42 @@ class RouterMachine(RuleBasedStateMachine):
         hold=st.sampled_from([False, False, False, True]),
     )
     def arrive(self, tp: str, topic: str, hold: bool) -> None:
-        event = ConversationArrived(f"c{self.arrived}", tp, TOUCHPOINTS[tp], {"topic": topic}, hold)
+        event = ConversationArrived(
+            f"c{self.arrived}", tp, TOUCHPOINTS[tp], {"topic": topic}, hold=hold
+        )
         out = self.apply(event)
         self.arrived += bool(out)
 
-    @precondition(lambda self: self.ids("waiting", "offered", "assigned", "wrapup"))
+    @precondition(lambda self: self.ids("bot", "waiting", "offered", "assigned", "wrapup"))
     @rule(data=st.data(), by=st.sampled_from(["contact", "idle"]))
     def contact_ends(self, data: st.DataObject, by: str) -> None:
-        cid, _ = data.draw(st.sampled_from(self.ids("waiting", "offered", "assigned", "wrapup")))
+        states = ("bot", "waiting", "offered", "assigned", "wrapup")
+        cid, _ = data.draw(st.sampled_from(self.ids(*states)))
         self.apply(ContactEnded(cid, by))  # type: ignore[arg-type]
+
+    @rule(tp=st.sampled_from(sorted(TOUCHPOINTS)), agent=agents)
+    def start_outbound(self, tp: str, agent: str) -> None:
+        out = self.apply(
+            ConversationArrived(f"c{self.arrived}", tp, TOUCHPOINTS[tp], agent_id=agent)
+        )
+        self.arrived += bool(out)
+
+    @precondition(lambda self: self.ids("bot"))
+    @rule(
+        data=st.data(),
+        reason=st.sampled_from(["escalated", "contact_asked", "transferred"]),
+        to=st.sampled_from(["", "", "queue", "agent"]),
+    )
+    def bot_hands_over(self, data: st.DataObject, reason: str, to: str) -> None:
+        cid, _ = data.draw(st.sampled_from(self.ids("bot")))
+        self.apply(
+            BotHandover(
+                cid,
+                reason,  # type: ignore[arg-type]
+                to_queue_id=data.draw(st.sampled_from(QUEUES)) if to == "queue" else None,
+                to_agent_id=data.draw(agents) if to == "agent" else None,
+            )
+        )
 
     @rule(tp=st.sampled_from(sorted(TOUCHPOINTS)), agent=agents)
     def agent_starts(self, tp: str, agent: str) -> None:
@@ -210,9 +249,12 @@ class RouterMachine(RuleBasedStateMachine):
             event = Transfer(cid, actor, to_queue_id=data.draw(st.sampled_from(QUEUES)))
         self.apply(event)
 
-    @rule(agent=agents, kind=st.sampled_from([Accept, Reject, Assign, End, SendToInbox]))
+    @rule(
+        agent=agents,
+        kind=st.sampled_from([Accept, Reject, Assign, End, SendToInbox, ContactEnded]),
+    )
     def unknown_conversation(self, agent: str, kind: type[Accept]) -> None:
-        self.apply(kind("nope", agent))
+        self.apply(ContactEnded("nope") if kind is ContactEnded else kind("nope", agent))
 
     @rule(step=steps)
     def tick(self, step: float) -> None:

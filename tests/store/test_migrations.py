@@ -107,3 +107,77 @@ async def test_postgres_data_of_0001_survives(postgres: services.Postgres) -> No
         await check(store)
     finally:
         await store.close()
+
+
+# Migration 0007 (integrations) landed after 0008-0010 were released: a database that
+# main's gateway brought to 0010 without it gets it on open (migrations are applied by
+# the set of recorded versions, not by the newest one).
+async def check_0007_applied(store: Store, versions: list[int]) -> None:
+    assert versions == [m.version for m in load("sqlite")]  # 0007 among them
+    conv = await store.get_conversation("cv_1")
+    assert (conv.bot_id, conv.subject, conv.direction) == ("", "", "inbound")
+    assert await store.get_transcript("cv_1") == []
+
+
+async def test_sqlite_database_at_0010_without_0007_gets_it(tmp_path: Path) -> None:
+    path = tmp_path / "main.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute(
+        "CREATE TABLE schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    for m in load("sqlite"):
+        if m.version == 7:
+            continue
+        for statement in split_sqlite(m.sql):
+            db.execute(statement)
+        db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (m.version, m.name, 1.0))
+        if m.version == 1:
+            for row in OLD_ROWS:
+                db.execute(row.format(false=0))
+    db.close()
+    store = SQLiteStore(str(path))
+    await store.open()
+    try:
+        db = sqlite3.connect(path)
+        versions = [v for (v,) in db.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+        db.close()
+        await check_0007_applied(store, versions)
+    finally:
+        await store.close()
+
+
+async def test_postgres_database_at_0010_without_0007_gets_it(
+    postgres: services.Postgres,
+) -> None:
+    dsn = services.createdb(postgres, "migrate_no_0007")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "CREATE TABLE schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL, applied_at double precision NOT NULL)"
+        )
+        for m in load("postgres"):
+            if m.version == 7:
+                continue
+            await conn.execute(m.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations VALUES ($1, $2, $3)", m.version, m.name, 1.0
+            )
+            if m.version == 1:
+                for row in OLD_ROWS:
+                    await conn.execute(row.format(false="false"))
+    finally:
+        await conn.close()
+    store = PostgresStore(dsn)
+    await store.open()
+    try:
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetch("SELECT version FROM schema_migrations ORDER BY 1")
+        finally:
+            await conn.close()
+        await check_0007_applied(store, [r[0] for r in rows])
+    finally:
+        await store.close()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from gateway.errors import GatewayError, NotFound
+from gateway.model.integrations import Announcement
 from gateway.model.records import Attachment, DeliveryState, Message, MessageKind, Sender
 from gateway.ports.store._attachments import attach, attachable, refs
 from gateway.ports.store._rows import (
@@ -25,6 +26,7 @@ from gateway.ports.store._rows import (
     decode_message,
     refs_json,
     unread_increments,
+    write_announcements,
 )
 from gateway.ports.store._sql import SQLStore
 from gateway.ports.store.base import Appended
@@ -48,6 +50,7 @@ class _Append:
     """One message waiting for the next group commit."""
 
     __slots__ = (
+        "announce",
         "attachments",
         "body",
         "client_msg_id",
@@ -71,7 +74,9 @@ class _Append:
         kind: MessageKind,
         attachments: Sequence[str],
         delivery: DeliveryState,
+        announce: Sequence[Announcement],
     ) -> None:
+        self.announce = announce
         self.attachments = attachments
         self.conversation_id = conversation_id
         self.sender = sender
@@ -107,10 +112,12 @@ class GroupCommit(SQLStore):
         kind: MessageKind = "text",
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
+        announce: Sequence[Announcement] = (),
     ) -> Appended:
         """Group commit: appends that arrive while a transaction is running are stored
         together in the next one, so a busy node pays one BEGIN/COMMIT for many
-        messages. Each caller still returns only once its message is committed."""
+        messages. Each caller still returns only once its message is committed; its
+        ``announce`` rows are written in the same transaction."""
         item = _Append(
             conversation_id,
             sender,
@@ -121,6 +128,7 @@ class GroupCommit(SQLStore):
             kind,
             attachments,
             delivery,
+            announce,
         )
         self._appends.append(item)
         if self._committer is None or self._committer.done():
@@ -208,7 +216,10 @@ class GroupCommit(SQLStore):
             delivery=item.delivery,
             attachments=refs(files),
         )
-        return Appended(message, True, CONVERSATIONS.decode(bumped))
+        conv = CONVERSATIONS.decode(bumped)
+        # the events of this message, in its transaction (docs/store.md, the outbox)
+        await write_announcements(c, item.announce, conv, message)
+        return Appended(message, True, conv)
 
     async def _existing(self, c: Conn, item: _Append) -> Appended | GatewayError:
         """The message a retry refers to, or NotFound for an unknown conversation."""

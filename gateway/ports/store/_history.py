@@ -3,12 +3,14 @@ writes ``create_contact`` and ``append`` itself)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
 from gateway.errors import Conflict, NotFound
 from gateway.model.channels import ChannelName
+from gateway.model.integrations import Announcement
 from gateway.model.records import (
     CONVERSATION_MUTABLE,
     Contact,
@@ -38,15 +40,12 @@ from gateway.ports.store._rows import (
     decode_message,
     email_key,
     to_json,
+    write_announcements,
 )
 from gateway.ports.store.base import DeliveryJob
 
 
 class HistoryRows(SQLBase):
-    # How a dialect locks the rows it claims for delivery (PostgreSQL: skip rows another
-    # node is claiming; SQLite has one writer and needs nothing).
-    _claim_lock = ""
-
     async def get_contact(self, contact_id: str) -> Contact:
         return await self._get(CONTACTS, contact_id)
 
@@ -213,7 +212,9 @@ class HistoryRows(SQLBase):
     async def get_conversation(self, conversation_id: str) -> Conversation:
         return await self._get(CONVERSATIONS, conversation_id)
 
-    async def update_conversation(self, conversation_id: str, **changes: Any) -> Conversation:
+    async def update_conversation(
+        self, conversation_id: str, *, announce: Sequence[Announcement] = (), **changes: Any
+    ) -> Conversation:
         unknown = set(changes) - CONVERSATION_MUTABLE
         if unknown:
             raise ValueError(f"conversation fields that cannot be updated: {sorted(unknown)}")
@@ -229,15 +230,20 @@ class HistoryRows(SQLBase):
             value = getattr(checked, name)
             args.append(to_json(value) if name in CONVERSATIONS.json else value)
             sets.append(f"{name} = ${len(args)}")
-        async with self._connection() as c:
+        # The change and its events in one transaction; the UPDATE comes first, so on
+        # PostgreSQL it row-locks the conversation and its events get outbox numbers in
+        # the order the changes commit.
+        async with self._transaction() if announce else self._connection() as c:
             row = await c.fetchrow(
                 f"UPDATE conversations SET {', '.join(sets)} WHERE id = $1"
                 f" {CONVERSATIONS.returning}",
                 *args,
             )
-        if row is None:
-            raise NotFound(f"conversation {conversation_id!r} not found")
-        return CONVERSATIONS.decode(row)
+            if row is None:
+                raise NotFound(f"conversation {conversation_id!r} not found")
+            conv = CONVERSATIONS.decode(row)
+            await write_announcements(c, announce, conv)
+        return conv
 
     async def list_conversations(
         self,

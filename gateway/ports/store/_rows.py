@@ -23,6 +23,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import msgspec
 
 from gateway.errors import NotFound, StoreUnavailable
+from gateway.model.integrations import Announcement, ApiKey, OutboxEvent, Webhook
 from gateway.model.records import (
     Agent,
     AgentSession,
@@ -131,6 +132,61 @@ REFUSALS = Table("embed_refusals", EmbedRefusal, order="last_at DESC, origin")
 TEMPLATES = Table("templates", Template, order="collection, name, id")
 NOTES = Table("conversation_notes", ConversationNote, order="created_at, id")
 ATTACHMENTS = Table("attachments", Attachment, order="created_at, id")
+API_KEYS = Table("api_keys", ApiKey, order="created_at, id")
+WEBHOOKS = Table("webhooks", Webhook, order="name, id")
+
+OUTBOX_COLUMNS = (
+    "n, event_id, target, type, conversation_id, payload, created_at, state, attempts,"
+    " due, last_error, delivered_at"
+)
+# Due at once when it is the first pending event of its (target, conversation); else it
+# waits, undue, for the one before it to leave pending (record_outbox).
+_INSERT_OUTBOX = (
+    "INSERT INTO outbox (event_id, target, type, conversation_id, payload, created_at,"
+    " state, due) SELECT $1, CAST($2 AS TEXT), $3, CAST($4 AS TEXT), $5,"
+    " CAST($6 AS DOUBLE PRECISION), 'pending', CASE WHEN EXISTS (SELECT 1 FROM outbox"
+    " WHERE target = CAST($2 AS TEXT) AND conversation_id = CAST($4 AS TEXT)"
+    " AND state = 'pending') THEN NULL ELSE CAST($6 AS DOUBLE PRECISION) END"
+)
+
+
+def decode_outbox(r: Row) -> OutboxEvent:
+    return OutboxEvent(
+        n=r[0],
+        event_id=r[1],
+        target=r[2],
+        type=r[3],
+        conversation_id=r[4],
+        payload=msgspec.json.decode(r[5]),
+        created_at=r[6],
+        state=r[7],
+        attempts=r[8],
+        due=r[9],
+        last_error=r[10],
+        delivered_at=r[11],
+    )
+
+
+async def write_announcements(
+    c: Conn,
+    announce: Sequence[Announcement],
+    conversation: Conversation,
+    message: Message | None = None,
+) -> None:
+    """The outbox rows of ``announce``, inside the caller's transaction: a payload of
+    the conversation as the change left it (and the message appended), per target."""
+    if not announce:
+        return
+    base: dict[str, Any] = {"conversation": msgspec.to_builtins(conversation)}
+    if message is not None:
+        base["message"] = msgspec.to_builtins(message)
+    for a in announce:
+        payload = to_json({**base, **a.data})
+        for target in a.targets:
+            await c.execute(
+                _INSERT_OUTBOX, a.event_id, target, a.type, conversation.id, payload, a.at
+            )
+
 
 MESSAGE_COLUMNS = (
     "conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind,"
@@ -233,6 +289,10 @@ _CONVERSATION_STUB: dict[str, Any] = {
 
 class SQLBase(Store):
     """The dialect's transaction hooks and the generic row helpers."""
+
+    # How a dialect locks the rows it claims for delivery (PostgreSQL: skip rows another
+    # node is claiming; SQLite has one writer and needs nothing).
+    _claim_lock = ""
 
     @abc.abstractmethod
     def _transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[Conn]: ...

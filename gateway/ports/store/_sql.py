@@ -9,6 +9,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
+from gateway.model.integrations import Announcement
 from gateway.model.records import DeliveryState, Message, MessageKind, Sender
 from gateway.ports.store import migrate
 from gateway.ports.store._attachments import AttachmentRows
@@ -16,6 +17,7 @@ from gateway.ports.store._channel_state import ChannelStateRows
 from gateway.ports.store._channels import ChannelRows
 from gateway.ports.store._config import ConfigRows
 from gateway.ports.store._history import HistoryRows
+from gateway.ports.store._integrations import IntegrationRows
 from gateway.ports.store._ratings import RatingRows
 from gateway.ports.store._workspace import WorkspaceRows
 from gateway.ports.store.base import Appended
@@ -25,7 +27,8 @@ log = logging.getLogger("gateway.store")
 # Every table the gateway reads and writes: readiness checks that each is there.
 TABLES = (
     "touchpoints", "queues", "agents", "disposition_sets", "settings", "agent_sessions",
-    "contacts", "conversations", "messages", "contact_addresses",
+    "contacts", "conversations", "messages", "contact_addresses", "api_keys", "webhooks",
+    "outbox",
 )  # fmt: skip
 
 
@@ -36,6 +39,7 @@ class SQLStore(
     AttachmentRows,
     ChannelStateRows,
     ChannelRows,
+    IntegrationRows,
     RatingRows,
 ):
     """The operations whose SQL both dialects share."""
@@ -73,6 +77,7 @@ class SQLStore(
         kind: MessageKind = "text",
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
+        announce: Sequence[Announcement] = (),
     ) -> tuple[Message, bool]:
         # Both dialects implement ``append`` in one statement (or one group commit);
         # this is it without the conversation.
@@ -86,6 +91,7 @@ class SQLStore(
             kind=kind,
             attachments=attachments,
             delivery=delivery,
+            announce=announce,
         )
         return appended.message, appended.created
 
@@ -102,4 +108,5 @@ class SQLStore(
         kind: MessageKind = "text",
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
+        announce: Sequence[Announcement] = (),
     ) -> Appended: ...

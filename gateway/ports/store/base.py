@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from gateway.model.channel_state import Connection, ConnectionStatus, Content, Cursor, MessageRef
 from gateway.model.channels import ChannelName
+from gateway.model.integrations import Announcement
 from gateway.model.records import (
     AdminNotice,
     Agent,
@@ -46,6 +47,7 @@ from gateway.model.records import (
     Template,
     Touchpoint,
 )
+from gateway.ports.store.integrations_base import IntegrationStore
 from gateway.ports.store.queries import HistoryFilter, ReportFact
 
 __all__ = ["Appended", "HistoryFilter", "ReportFact", "Store"]
@@ -68,8 +70,13 @@ class Appended(NamedTuple):
     conversation: Conversation
 
 
-class Store(abc.ABC):
-    """Everything the gateway keeps. One transaction per call."""
+class Store(IntegrationStore):
+    """Everything the gateway keeps. One transaction per call.
+
+    ``announce``: the operations that change a conversation (``update_conversation``,
+    ``append``) write these events to the outbox in the same transaction as the change
+    (nothing announced that did not happen, nothing that happened unannounced); an
+    append that stores nothing (a retry) announces nothing."""
 
     # -- lifecycle ---------------------------------------------------------------
     @abc.abstractmethod
@@ -260,7 +267,9 @@ class Store(abc.ABC):
     async def get_conversation(self, conversation_id: str) -> Conversation: ...
 
     @abc.abstractmethod
-    async def update_conversation(self, conversation_id: str, **changes: Any) -> Conversation:
+    async def update_conversation(
+        self, conversation_id: str, *, announce: Sequence[Announcement] = (), **changes: Any
+    ) -> Conversation:
         """Change the fields named in CONVERSATION_MUTABLE (others: ValueError) and
         return the new record; NotFound if unknown."""
 
@@ -317,6 +326,7 @@ class Store(abc.ABC):
         kind: MessageKind = "text",
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
+        announce: Sequence[Announcement] = (),
     ) -> tuple[Message, bool]:
         """Store a message with the conversation's next seq, in one transaction that also
         bumps the other side's unread count (a contact's message bumps agent_unread,
@@ -347,6 +357,7 @@ class Store(abc.ABC):
         kind: MessageKind = "text",
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
+        announce: Sequence[Announcement] = (),
     ) -> Appended:
         """``append_message``, and the conversation as it is right after (its owner,
         state and unread counts, which the message path needs next). Stores that can
@@ -361,6 +372,7 @@ class Store(abc.ABC):
             kind=kind,
             attachments=attachments,
             delivery=delivery,
+            announce=announce,
         )
         return Appended(message, created, await self.get_conversation(conversation_id))
 

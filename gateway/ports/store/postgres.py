@@ -32,6 +32,7 @@ from gateway.errors import (
     StoreUnavailable,
 )
 from gateway.model.channels import ChannelName
+from gateway.model.integrations import Announcement
 from gateway.model.records import (
     Attachment,
     Contact,
@@ -51,6 +52,7 @@ from gateway.ports.store._rows import (
     email_key,
     refs_json,
     unread_increments,
+    write_announcements,
 )
 from gateway.ports.store._sql import SQLStore
 from gateway.ports.store.base import Appended
@@ -312,20 +314,30 @@ class PostgresStore(SQLStore):
         kind: MessageKind = "text",
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
+        announce: Sequence[Announcement] = (),
     ) -> Appended:
-        """One statement: bump the conversation, insert the message, and return both."""
+        """One statement: bump the conversation, insert the message, and return both;
+        with events to announce, that statement and their outbox rows in one
+        transaction (the bump row-locks the conversation first)."""
         agent_inc, contact_inc = unread_increments(sender, kind)
         args = (sender, sender_id, client_msg_id, body, now, kind, agent_inc, contact_inc, delivery)
         files: list[Attachment] = []
         if attachments:
-            found = await self._append_with_files(conversation_id, args, attachments)
+            found = await self._append_with_files(conversation_id, args, attachments, announce)
             if isinstance(found, Appended):
                 return found
             row, files = found
         else:
             try:
-                async with self._connection() as c:
+                async with self._transaction() if announce else self._connection() as c:
                     inserted = await c.fetchrow(_APPEND, conversation_id, *args, "[]")
+                    if inserted is not None and announce:
+                        await write_announcements(
+                            c,
+                            announce,
+                            CONVERSATIONS.decode(tuple(inserted)[1:]),
+                            _message(conversation_id, inserted, args, []),
+                        )
             except Conflict:
                 # a retry: the unique index refused the insert and the statement (with its
                 # bump of last_seq) was rolled back as a whole
@@ -341,22 +353,15 @@ class PostgresStore(SQLStore):
             if inserted is None:
                 raise NotFound(f"conversation {conversation_id!r} not found")
             row = inserted
-        message = Message(
-            conversation_id=conversation_id,
-            seq=row[0],
-            sender=sender,
-            sender_id=sender_id,
-            client_msg_id=client_msg_id,
-            body=body,
-            created_at=now,
-            kind=kind,
-            delivery=delivery,
-            attachments=refs(files),
-        )
+        message = _message(conversation_id, row, args, files)
         return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))
 
     async def _append_with_files(
-        self, conversation_id: str, args: tuple[Any, ...], ids: Sequence[str]
+        self,
+        conversation_id: str,
+        args: tuple[Any, ...],
+        ids: Sequence[str],
+        announce: Sequence[Announcement],
     ) -> Appended | tuple[Row, list[Attachment]]:
         """A message with files: one transaction that locks the uploads, answers a retry
         with the message stored the first time, checks the files and attaches them.
@@ -379,4 +384,28 @@ class PostgresStore(SQLStore):
             if row is None:
                 raise NotFound(f"conversation {conversation_id!r} not found")
             await attach(c, found, row[0])
+            await write_announcements(
+                c,
+                announce,
+                CONVERSATIONS.decode(tuple(row)[1:]),
+                _message(conversation_id, row, args, found),
+            )
         return row, found
+
+
+def _message(
+    conversation_id: str, row: Row, args: tuple[Any, ...], files: list[Attachment]
+) -> Message:
+    """The message ``_APPEND`` inserted, from its arguments and the seq it returned."""
+    return Message(
+        conversation_id=conversation_id,
+        seq=row[0],
+        sender=args[0],
+        sender_id=args[1],
+        client_msg_id=args[2],
+        body=args[3],
+        created_at=args[4],
+        kind=args[5],
+        delivery=args[8],
+        attachments=refs(files),
+    )

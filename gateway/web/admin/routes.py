@@ -15,6 +15,7 @@ access policy (gateway/services/access.py); reports are for supervisors and admi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -35,6 +36,7 @@ from gateway.web.admin import history as hist
 from gateway.web.admin import notices as ntc
 from gateway.web.admin import schemas as s
 from gateway.web.admin import touchpoints as tps
+from gateway.web.admin import webhooks as wh
 from gateway.web.admin import workspace as ws
 from gateway.web.admin.http import Ctx, json_response, route
 from gateway.web.admin.messages import MESSAGE_ENDPOINTS
@@ -52,11 +54,12 @@ def _crud(
     out: Any,
     handlers: tuple[Handler, Handler, Handler, Handler, Handler, Handler],
     delete_note: str,
+    tag: str = "admin",
 ) -> list[Endpoint]:
     list_, create_h, get_h, put_h, patch_h, delete_h = handlers
     base = f"/api/admin/{plural}"
     one = f"{base}/{{id}}"
-    return [
+    rows = [
         Endpoint(
             "GET", base, f"List {plural.replace('-', ' ')}", "admin", list_, response=list[out]
         ),
@@ -109,6 +112,7 @@ def _crud(
             description=delete_note,
         ),
     ]
+    return [dataclasses.replace(row, tag=tag) for row in rows]
 
 
 async def openapi_json(ctx: Ctx) -> Response:
@@ -190,6 +194,22 @@ ENDPOINTS: list[Endpoint] = [
              cfg.patch_settings, body=s.SettingsIn, patch=True, response=s.SettingsOut,
              description="A JSON merge patch: {\"channel_weights\": {\"sms\": 30}} changes "
              "only the SMS weight."),
+    # -- automations -------------------------------------------------------------------------
+    *_crud("webhooks", "webhook", create=wh.WebhookCreate, edit=wh.WebhookIn, out=wh.WebhookOut,
+           handlers=(wh.list_webhooks, wh.create_webhook, wh.get_webhook, wh.put_webhook,
+                     wh.patch_webhook, wh.delete_webhook),
+           delete_note="Its undelivered events are not sent any more (they stay listed "
+           "until purged).", tag="automations"),
+    Endpoint("GET", "/api/admin/webhooks/{id}/events", "A webhook's events", "admin",
+             wh.webhook_events, tag="automations", query=wh.WebhookEventsQuery,
+             response=list[wh.WebhookEvent], errors=(404,),
+             description="Newest first: pending (with next_attempt_at), sent, or dead "
+             "(dead-lettered after GATEWAY_DELIVERY_MAX_ATTEMPTS tries, with last_error)."),
+    Endpoint("POST", "/api/admin/webhooks/{id}/events/{event_id}/replay", "Deliver an event "
+             "again", "admin", wh.replay_webhook_event, tag="automations",
+             response=wh.WebhookEvent, errors=(404, 409),
+             description="A dead (or delivered) event is pending again, now, with the same "
+             "event id; 409 while it is still pending."),
     # -- notices ---------------------------------------------------------------------------------
     Endpoint("GET", "/api/admin/notices", "Admin notices, newest first", "admin",
              ntc.list_notices, tag="notices", query=s.NoticesQuery, response=list[s.NoticeOut],

@@ -10,6 +10,7 @@ import { makeT } from "/widget/shared/i18n.js";
 import { Attacher, FileLinks, FILE_TEXTS, dropZone, summary } from "/widget/shared/attachments.js";
 import { displayText } from "/widget/shared/text.js";
 import * as sound from "/console/sounds.js";
+import { contextItem } from "/console/context.js";
 // The workspace's modules (docs/console.md): each draws its own part; this file calls them.
 import { t, setLanguage, texts } from "/console/i18n.js";
 import { api, setToken } from "/console/api.js";
@@ -659,7 +660,7 @@ function renderConvHeader() {
   fill(head,
     h("div", { class: "who" },
       h("h2", { id: "conv-title", tabindex: "-1" }, c.contact_name),
-      h("p", { class: "muted" }, `${place} · ${channelLabel(c.channel)} · ${c.touchpoint_name}`, " ", channels.link(c)),
+      h("p", { class: "muted" }, `${place} · ${channelLabel(c.channel)} · ${c.touchpoint_name}${c.subject ? ` · ${c.subject}` : ""}`, " ", channels.link(c)),
       h("p", { class: "labels" }, queueLabels(c), " ", priority(c.priority))),
     actions);
 }
@@ -796,6 +797,7 @@ function renderMessages(toBottom) {
   const atBottom = toBottom || box.scrollHeight - box.scrollTop - box.clientHeight < 40;
   const th = thread(c.conversation_id);
   clear(list);
+  if (th.context && th.context.length && !th.hasMore) list.append(contextItem(th.context));
   for (const seq of [...th.items.keys()].sort((a, b) => a - b)) list.append(itemNode(th.items.get(seq)));
   for (const p of th.pending.values()) {
     list.append(h("li", { class: `msg agent mine${p.failed ? " failed" : ""}` },
@@ -876,6 +878,7 @@ function onHistory(f) {
   }
   const first = !th.loaded;
   th.loaded = true;
+  if (f.context) th.context = f.context; // first page only: the escalated transcript
   th.hasMore = f.has_more;
   if (first) for (const p of th.pending.values()) sendPending(f.conversation_id, p);
   if (f.conversation_id === S.current) { renderMessages(first); markRead(); }

@@ -1,0 +1,202 @@
+"""The contact's side of a conversation beyond writing in it: what it reads (messages,
+history with the escalated transcript, a resume's backlog, its files), its read marker
+and typing, and how what reaches the conversation is told to whoever shows it (the
+contact's sessions, the owner, the Inbox rows). A base of
+:class:`~gateway.services.conversations.ConversationService`, which sets the fields
+declared here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Callable, Sequence
+
+from gateway import metrics
+from gateway import protocol as p
+from gateway.errors import Conflict
+from gateway.model.integrations import TranscriptLine
+from gateway.model.records import LIVE_STATES, Attachment, Conversation, Message
+from gateway.ports.store.base import Store
+from gateway.services.access import AccessPolicy
+from gateway.services.attachments import Attachments, contact_reader
+from gateway.services.contacts import ContactService
+from gateway.services.deliveries import Deliveries
+from gateway.services.directory import Directory
+from gateway.services.effects import Effects
+from gateway.services.notify import MessageNote, Notifier, UnreadNote
+from gateway.services.router_shell import RouterShell
+from gateway.services.views import Summaries, event_body, frame_for
+
+
+class ContactIO:
+    _store: Store
+    _dir: Directory
+    _shell: RouterShell
+    _effects: Effects
+    _contacts: ContactService
+    _access: AccessPolicy
+    _notifier: Notifier
+    _summaries: Summaries
+    _files: Attachments
+    _deliveries: Deliveries
+    _clock: Callable[[], float]
+    _backlog_page: int
+
+    async def system_send(
+        self, conv: Conversation, client_msg_id: str, body: str, sender_name: str = ""
+    ) -> tuple[Message, bool]:
+        """A message the system writes to the contact (a channel's auto-reply): stored
+        once per ``client_msg_id``, delivered like an agent's (a delivery job on tracked
+        channels), shown to the agents."""
+        tracked = self._deliveries.tracks(conv.channel)
+        msg, created, after = await self._store.append(
+            conv.id,
+            sender="system",
+            sender_id="channel",
+            client_msg_id=client_msg_id,
+            body=body,
+            now=self._clock(),
+            delivery="pending" if tracked else "",
+        )
+        if tracked and created:
+            self._deliveries.wake()
+        if created:
+            name = sender_name or self._dir.display_name(conv.touchpoint_id)
+            frame = p.encode(frame_for(msg, name))
+            await self._notifier.contact(after, MessageNote(msg, name, frame))
+            if after.owner_agent_id and after.state == "assigned":
+                await self._notifier.agent(after.owner_agent_id, frame)
+        return msg, created
+
+    async def notice(self, conv: Conversation, client_msg_id: str, text: str) -> Message:
+        """An automatic notice to the agent in the conversation (an unsupported message
+        from the contact, ...); stored as an event, never sent to the contact.
+        Idempotent on ``client_msg_id``."""
+        msg, _, after = await self._store.append(
+            conv.id,
+            sender="system",
+            sender_id="notice",
+            client_msg_id=client_msg_id,
+            body=event_body("notice", text=text),
+            now=self._clock(),
+            kind="event",
+        )
+        if after.owner_agent_id and after.state in ("assigned", "wrapup"):
+            await self._notifier.agent(after.owner_agent_id, frame_for(msg, ""))
+        return msg
+
+    async def changed(self, conv: Conversation) -> None:
+        """The conversation's channel state changed (an opt-out, ...): its row again to
+        whoever shows it (its owner, or the agents whose Inbox has it)."""
+        conv = await self._store.get_conversation(conv.id)
+        router = self._shell.router
+        if conv.owner_agent_id and conv.state in ("assigned", "wrapup"):
+            viewers = {conv.owner_agent_id}
+        else:
+            view = router.conversation(conv.id)
+            only = view.dedicated_agent_id if view and view.dedicated else None
+            viewers = self._access.inbox_viewers(conv.queue_ids, only)
+        for agent_id in viewers:
+            summary = await self._summaries.summary(router, agent_id, conv)
+            await self._notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
+
+    async def messages(self, conv: Conversation, after_seq: int, limit: int) -> list[Message]:
+        """Up to ``limit`` messages after ``after_seq``, ascending."""
+        return await self._store.messages(conv.id, after_seq=after_seq, limit=limit)
+
+    async def _deliver_contact_message(
+        self, msg: Message, conv: Conversation, *, fresh: bool
+    ) -> None:
+        """To the contact's other sessions, and to the owner (with the unread count and
+        the reply sound) or to the Inbox rows; ``conv`` is as it was right after."""
+        if fresh:
+            metrics.MESSAGES.labels(sender="contact").inc()
+        name = await self._summaries.sender_name(msg, conv)
+        frame = p.encode(frame_for(msg, name))
+        await self._notifier.contact(conv, MessageNote(msg, name, frame))
+        if conv.state == "new":
+            return  # not routed yet: its arrival tells the agents, with this message
+        owner = conv.owner_agent_id if conv.state == "assigned" else None
+        if owner:
+            await self._notifier.agent(owner, frame)
+            await self._notifier.agent(
+                owner, p.Unread(conversation_id=conv.id, count=conv.agent_unread)
+            )
+            if fresh:
+                await self._effects.sound(owner, "reply", conv.id)
+            return
+        # Waiting in the Inbox (new, sent back or transferred to a queue): its row shows
+        # the unread count to every agent who sees it there.
+        router = self._shell.router
+        view = router.conversation(conv.id)
+        only = view.dedicated_agent_id if view and view.dedicated else None
+        for agent_id in self._access.inbox_viewers(conv.queue_ids, only):
+            summary = await self._summaries.summary(router, agent_id, conv)
+            await self._notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
+
+    async def contact_upload(
+        self,
+        conv: Conversation,
+        name: str,
+        chunks: AsyncIterable[bytes],
+        declared_size: int | None,
+    ) -> Attachment:
+        """A file for the contact's next message, in their live conversation."""
+        if conv.state not in LIVE_STATES:
+            raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
+        return await self._files.upload(
+            conv,
+            uploader="contact",
+            uploader_id=conv.address,
+            name=name,
+            chunks=chunks,
+            declared_size=declared_size,
+        )
+
+    async def contact_links(self, conv: Conversation, ids: Sequence[str], ref: str) -> p.LinksOut:
+        """Links for the contact to files of their own conversation."""
+        return await self._files.links(conv, contact_reader(conv.address), ids, ref)
+
+    async def contact_read(self, conv: Conversation, seq: int) -> None:
+        conv = await self._store.mark_read(conv.id, "contact", seq)
+        await self._notifier.contact(conv, UnreadNote(conv.contact_unread))
+
+    async def contact_typing(self, conv: Conversation, active: bool) -> None:
+        if conv.owner_agent_id and conv.state == "assigned":
+            name = await self._contacts.name(conv.contact_id)
+            await self._notifier.agent(
+                conv.owner_agent_id,
+                p.Typing(conversation_id=conv.id, active=active, who="visitor", name=name),
+            )
+
+    async def history(
+        self, conv: Conversation, before_seq: int | None, limit: int, *, context: bool = False
+    ) -> p.HistoryOut:
+        """A page of up to ``limit`` items before ``before_seq`` (the newest page without
+        it); with ``context`` (agents), the first page carries the escalated transcript."""
+        before = before_seq if before_seq is not None else conv.last_seq + 1
+        rows = await self._store.messages(conv.id, before_seq=before, limit=limit + 1)
+        has_more = len(rows) > limit
+        rows = rows[1:] if has_more else rows
+        items = [await self._summaries.message_frame(m, conv) for m in rows]
+        lines = []
+        if context and before_seq is None:
+            lines = [
+                p.ContextLine(sender=t.sender, text=t.text, at=t.at, name=t.name)
+                for t in await self._store.get_transcript(conv.id)
+            ]
+        return p.HistoryOut(conversation_id=conv.id, items=items, has_more=has_more, context=lines)
+
+    async def transcript(self, conv: Conversation) -> list[TranscriptLine]:
+        return await self._store.get_transcript(conv.id)
+
+    async def backlog(self, conv: Conversation, after_seq: int) -> list[p.MessageOut | p.EventOut]:
+        """Everything after ``after_seq``, for a resume."""
+        out: list[p.MessageOut | p.EventOut] = []
+        while True:
+            rows = await self._store.messages(
+                conv.id, after_seq=after_seq, limit=self._backlog_page
+            )
+            out.extend([await self._summaries.message_frame(m, conv) for m in rows])
+            if len(rows) < self._backlog_page:
+                return out
+            after_seq = rows[-1].seq

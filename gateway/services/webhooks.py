@@ -1,0 +1,191 @@
+"""Signed webhooks: how the gateway signs what it sends to integrations, bots and
+automations, how a receiver (or the gateway, for signed API requests) checks a
+signature, and the one HTTP sender both delivery workers use (the integration
+adapter's, through gateway/services/deliveries.py, and the outbox's).
+
+The signature is Stripe's scheme: ``Gateway-Signature: t=<unix seconds>,v1=<hex>`` where
+the hex is HMAC-SHA256 of ``"<t>." + body`` with the endpoint's secret. A receiver
+recomputes it over the raw body, compares in constant time, and refuses a timestamp
+further than the tolerance (300 s by default) from its clock: a captured request cannot
+be replayed later. Several ``v1=`` values may be present (while a secret is rotated);
+any one matching is enough. docs/integration-api.md, "Webhooks", shows a receiver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable
+from typing import Final
+from urllib.parse import urlsplit
+
+import httpx
+
+from gateway.errors import AuthError
+from gateway.services.deliveries import Outcome, failed, sent
+
+log = logging.getLogger("gateway.webhooks")
+
+SIGNATURE_HEADER: Final = "Gateway-Signature"
+EVENT_ID_HEADER: Final = "Gateway-Event-Id"
+EVENT_TYPE_HEADER: Final = "Gateway-Event-Type"
+ATTEMPT_HEADER: Final = "Gateway-Delivery-Attempt"
+DEFAULT_TOLERANCE: Final = 300.0
+USER_AGENT: Final = "engagement-gateway-webhooks/1"
+
+
+class SignatureExpired(AuthError):
+    """The signature's timestamp is outside the tolerance window."""
+
+    code = "signature_expired"
+
+
+class SignatureInvalid(AuthError):
+    """The signature is missing, malformed or does not match."""
+
+    code = "signature_invalid"
+
+
+class SignatureReplayed(AuthError):
+    """This very signature was used already (a captured request sent again)."""
+
+    code = "signature_replayed"
+
+
+def check_url(url: object) -> str | None:
+    """Why ``url`` cannot receive webhooks, or None."""
+    if not isinstance(url, str) or not url:
+        return "the URL the gateway sends events to (http or https) is required"
+    if len(url) > 2000:
+        return "at most 2000 characters"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "an http:// or https:// URL with a host"
+    if parts.username or parts.password:
+        return "no credentials in the URL (it would be shown and logged): the secret signs"
+    return None
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """The hex HMAC-SHA256 of ``"<timestamp>." + body``."""
+    signed = str(timestamp).encode() + b"." + body
+    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The value of the ``Gateway-Signature`` header."""
+    return f"t={timestamp},v1={signature(secret, timestamp, body)}"
+
+
+def verify(
+    secret: str,
+    header: str | None,
+    body: bytes,
+    now: float,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> int:
+    """Check a ``Gateway-Signature`` header over ``body``; return its timestamp. Raises
+    SignatureInvalid (missing, malformed, wrong) or SignatureExpired (outside the
+    tolerance either way: a clock far ahead is refused like a replay)."""
+    check = StreamCheck(secret, header)
+    check.update(body)
+    check.finish()
+    check.in_time(now, tolerance)
+    return check.timestamp
+
+
+class StreamCheck:
+    """A ``Gateway-Signature`` checked over a body that is read as it arrives (an
+    upload is not held in memory): the header is parsed first, each chunk is fed to
+    the HMAC, and :meth:`finish` compares once the body has ended."""
+
+    def __init__(self, secret: str, header: str | None) -> None:
+        if not header:
+            raise SignatureInvalid(f"the {SIGNATURE_HEADER} header is missing")
+        timestamp: int | None = None
+        self._candidates: list[str] = []
+        for part in header.split(","):
+            name, _, value = part.strip().partition("=")
+            if name == "t" and value.isdigit():
+                timestamp = int(value)
+            elif name == "v1" and value:
+                self._candidates.append(value)
+        if timestamp is None or not self._candidates:
+            raise SignatureInvalid(f"the {SIGNATURE_HEADER} header is not t=<time>,v1=<hex>")
+        self.timestamp = timestamp
+        self._mac = hmac.new(secret.encode(), str(timestamp).encode() + b".", hashlib.sha256)
+
+    def in_time(self, now: float, tolerance: float) -> None:
+        if abs(now - self.timestamp) > tolerance:
+            raise SignatureExpired(
+                f"the signature's timestamp is more than {tolerance:g} s from the gateway's clock"
+            )
+
+    def update(self, chunk: bytes) -> None:
+        self._mac.update(chunk)
+
+    def finish(self) -> None:
+        expected = self._mac.hexdigest()
+        if not any(hmac.compare_digest(expected, c) for c in self._candidates):
+            raise SignatureInvalid("the signature does not match the body")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+class WebhookSender:
+    """POSTs signed JSON to receivers and says what came of it. Every failure is worth
+    retrying (a receiver being deployed answers 404 or 502 for a while); the workers
+    give up after their bounded number of attempts. Redirects are not followed."""
+
+    def __init__(self, clock: Callable[[], float], *, timeout: float = 10.0) -> None:
+        self._clock = clock
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT},
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def post(
+        self,
+        url: str,
+        secret: str,
+        body: bytes,
+        *,
+        event_id: str,
+        event_type: str,
+        attempt: int | None = None,
+    ) -> Outcome:
+        timestamp = int(self._clock())
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(secret, timestamp, body),
+            EVENT_ID_HEADER: event_id,
+            EVENT_TYPE_HEADER: event_type,
+        }
+        if attempt is not None:
+            headers[ATTEMPT_HEADER] = str(attempt)
+        try:
+            response = await self._client.post(url, content=body, headers=headers)
+        except httpx.TimeoutException:
+            return failed("the receiver did not answer in time", retryable=True)
+        except httpx.HTTPError as exc:
+            # connection refused, reset, DNS: the receiver is down or unreachable
+            return failed(f"the receiver cannot be reached ({type(exc).__name__})", retryable=True)
+        if 200 <= response.status_code < 300:
+            return sent()
+        return failed(
+            f"the receiver answered HTTP {response.status_code}",
+            retryable=True,
+            retry_after=_retry_after(response),
+        )
