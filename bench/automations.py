@@ -308,7 +308,7 @@ def report_section(data: dict[str, Any]) -> str:
             f"msg/s in all for {cfg.get('duration_s')} s (`bench/automations.py`); each "
             "condition on a fresh store, the four in turn, "
             f"{cfg.get('repeats')} rounds. The webhook subscribes to every event, "
-            "`message.created` included: each message also writes an outbox row in its own "
+            "`message.created` included: each message also writes an outbox row in the message's "
             "transaction, and the outbox worker posts it (or tries to).",
             "",
             *rows,
