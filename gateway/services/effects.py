@@ -236,7 +236,12 @@ async def _persist_queued(fx: Effects, d: r.Queued, now: float) -> None:
         # Routed by its first message: what the contact wrote while it was new was
         # announced to no one; it is now, after the start, to the webhooks that want it
         # and to its bot.
-        for m in await fx.store.messages(d.conversation_id, after_seq=0, limit=100):
+        written: list[Message] = []
+        while page := await fx.store.messages(
+            d.conversation_id, after_seq=written[-1].seq if written else 0, limit=100
+        ):
+            written += page
+        for m in written:
             if m.sender == "contact" and m.kind != "event":
                 message = {"message": msgspec.to_builtins(m)}
                 announce += [
