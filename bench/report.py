@@ -316,6 +316,16 @@ def _goals(data: dict[str, dict[str, Any]]) -> str:
                 _met(auto["met"]),
             ]
         )
+    trouble = data.get("automations", {}).get("goals", {}).get("p99_unmoved_by_receiver_trouble")
+    if trouble:
+        rows.append(
+            [
+                "automations: chat p99 with the receiver slow or down ≤ "
+                f"{trouble['ratio_limit']}x with a receiver that answers at once (issue 15)",
+                f"{' / '.join(_n(r, 2) + 'x' for r in trouble['ratios'])} (slow / down)",
+                _met(trouble["met"]),
+            ]
+        )
     if not rows:
         return "No results yet: run `./scripts/bench all`."
     return _table(["goal (issue 7 unless said)", "measured", ""], rows)

@@ -50,7 +50,10 @@ async def build_router(
     for conv in convs:
         tp = directory.touchpoints.get(conv.touchpoint_id)
         if conv.state == "new" and not conv.last_seq and not routed_at_start(conv):
-            continue  # no message yet: its first one routes it
+            # No message yet: its first one routes it, unless an escalated transcript
+            # is what the agent answers (routed when stored; the node may have died).
+            if not await store.get_transcript(conv.id):
+                continue
         if tp is not None:
             decisions += _feed(router, _restored(conv, tp), now)
     return router, decisions

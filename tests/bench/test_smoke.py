@@ -258,6 +258,10 @@ def test_automations_quick_run_measures_each_receiver() -> None:
     assert runs["none"]["outbox"] == {}
     section = automations.report_section(result)
     assert "receiver down" in section and "Goal:" in section
+    # the receiver's trouble is also measured against a healthy receiver, round by round
+    assert _number(result["conditions"]["slow"]["p99_ratio_to_fast"])
+    assert result["conditions"]["fast"]["p99_ratio_to_fast"] == 1.0
+    assert "receiver's trouble alone" in section
 
 
 def test_webhooks_quick_has_its_figures() -> None:

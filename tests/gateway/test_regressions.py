@@ -162,3 +162,20 @@ def test_the_data_directory_holds_the_default_database(
         assert (data / "gateway.db").is_file() and (data / "secret.key").is_file()
     finally:
         node.stop()
+
+
+async def test_a_rebuild_routes_an_escalation_that_had_not_arrived(node: Node) -> None:
+    """An integration's escalation (a transcript, no message) is routed as soon as its
+    transcript is stored; a node that died in between left it ``new`` with no message,
+    and rebuilds skipped it until the contact wrote again, which a contact waiting for
+    the agent they were promised may never do."""
+    from gateway.model.integrations import TranscriptLine
+
+    conv, _ = await node.conversations.start("tp_chat", "vi_esc", {"name": "Kim"})
+    assert conv.state == "new"
+    line = TranscriptLine(sender="contact", text="I need a person")
+    await node.store.add_transcript(conv.id, [line], now=1.0)
+    await node.shell.config_changed()  # the rebuild another node's start-up would do
+    after = await node.store.get_conversation(conv.id)
+    assert after.state == "waiting"
+    assert node.shell.router.conversation(conv.id) is not None
