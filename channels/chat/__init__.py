@@ -32,7 +32,7 @@ from gateway import protocol as p
 from gateway import topics
 from gateway.errors import CloseCode, InvalidInput
 from gateway.model.records import Conversation, Touchpoint
-from gateway.services.notify import ContactNote, MessageNote, TypingNote, UnreadNote
+from gateway.services.notify import BotNote, ContactNote, MessageNote, TypingNote, UnreadNote
 from gateway.web.admin.http import Ctx, json_response, route
 from gateway.web.openapi import Endpoint
 
@@ -165,6 +165,8 @@ class ChatChannel(ChannelAdapter):
             data = p.encode(
                 p.Typing(conversation_id=conv.id, active=note.active, who="agent", name=note.name)
             )
+        elif isinstance(note, BotNote):
+            data = p.encode(p.BotHolds(conversation_id=conv.id, active=note.active))
         else:  # pragma: no cover - the union has no other member
             return
         await self.core.notifier.publish(visitor_topic(conv.address), data)

@@ -148,22 +148,24 @@ class VisitorSession:
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint is not active")
         message = first_message(frame.message, frame.client_msg_id)
-        existing = await conversations.open_for(tp.id, self.visitor_id)
-        fields: dict[str, str] = {}
-        if existing is None:
-            form = leave_message_form(tp.form) if frame.leave_message else tp.form
-            fields = validate_fields(form, frame.fields)
-            if frame.leave_message and message is None:
-                raise FieldError("message", "a message is required")
-        conv, contact = await conversations.start(
-            tp.id,
-            self.visitor_id,
-            fields,
-            identity=self.claims.identity,
-            admit=self.admit,
-            left_message=frame.leave_message,
-            page=_same_site_page(frame.page, self.claims.page),
-        )
+        # One start at a time per visitor: two tabs starting at once get one conversation.
+        async with conversations.one_at_a_time(tp.id, self.visitor_id):
+            existing = await conversations.open_for(tp.id, self.visitor_id)
+            fields: dict[str, str] = {}
+            if existing is None:
+                form = leave_message_form(tp.form) if frame.leave_message else tp.form
+                fields = validate_fields(form, frame.fields)
+                if frame.leave_message and message is None:
+                    raise FieldError("message", "a message is required")
+            conv, contact = await conversations.start(
+                tp.id,
+                self.visitor_id,
+                fields,
+                identity=self.claims.identity,
+                admit=self.admit,
+                left_message=frame.leave_message,
+                page=_same_site_page(frame.page, self.claims.page),
+            )
         # Every tab of this visitor learns of it, before its first message.
         started = p.Started(
             conversation_id=conv.id,

@@ -77,6 +77,7 @@ from gateway.protocol.frames import (
     Unread,
 )
 from gateway.protocol.visitor import (
+    BotHolds,
     ConversationInfo,
     EndChat,
     Hello,
@@ -122,6 +123,7 @@ __all__ = [
     "AttachmentIds",
     "AttachmentOut",
     "Body",
+    "BotHolds",
     "ChannelInfo",
     "ChannelState",
     "ClientMsgId",

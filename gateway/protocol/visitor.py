@@ -146,12 +146,21 @@ class Started(Frame, tag="started"):
     left_message: bool = False
 
 
+class BotHolds(Frame, tag="bot"):
+    """A bot answers the conversation (``active``), or it handed it to the agents (not
+    ``active``): while a bot holds it, the widget promises no agent."""
+
+    conversation_id: str
+    active: bool
+
+
 VisitorIn = (
     Hello | Start | Send | TypingIn | Read | History | Links | EndChat | Rate | TranscriptRequest
 )
 VisitorOut = (
     Welcome
     | Started
+    | BotHolds
     | Ack
     | MessageOut
     | EventOut

@@ -30,6 +30,8 @@ class EarlierConversation(msgspec.Struct, kw_only=True):
     created_at: float
     ended_at: float | None = None
     agent_name: str = ""
+    # the bot's name, while a bot holds it (state "bot")
+    bot_name: str = ""
     disposition: str = ""
 
 
@@ -112,7 +114,7 @@ class ContactCards:
         others = await self._store.search_conversations(
             HistoryFilter(
                 contact_id=contact.id,
-                states=("new", "waiting", "offered", "assigned", "wrapup", "closed"),
+                states=("new", "bot", "waiting", "offered", "assigned", "wrapup", "closed"),
                 limit=EARLIER + 1,
             )
         )
@@ -125,6 +127,9 @@ class ContactCards:
                 created_at=c.created_at,
                 ended_at=c.ended_at,
                 agent_name=self._dir.agent_name(c.owner_agent_id) if c.owner_agent_id else "",
+                bot_name=self._dir.touchpoint_name(c.bot_id)
+                if c.state == "bot" and c.bot_id
+                else "",
                 disposition=c.disposition,
             )
             for c in others

@@ -288,9 +288,11 @@ class ConversationService(ContactIO):
             message, created, after = await self._append_contact(
                 conv, msg.provider_message_id, msg.body, now, ids, address=msg.address
             )
-        await self._deliver_contact_message(message, after, fresh=created)
-        # Routed on its message, before the notice: agents are offered what was said.
-        after = await self.route(after)
+            await self._deliver_contact_message(message, after, fresh=created)
+            # Routed on its message, before the notice: agents are offered what was
+            # said. Under the lock: a message appended while it is new must not slip
+            # between the routing's reading of them and its leaving new (unannounced).
+            after = await self.route(after)
         if created and notice:
             event, _, after = await self._store.append(
                 conv.id,
@@ -375,13 +377,25 @@ class ConversationService(ContactIO):
             raise ProtocolError("a message needs a body or files", code="invalid_field")
         if attachments:
             await self._files.check_message(conv, attachments)
-        msg, created, after = await self._append_contact(
-            conv, client_msg_id, body, self._clock(), attachments
-        )
-        # Published again for a retry too: the first attempt may have stored the message
-        # and then failed to publish it (clients drop what they already have by seq).
-        await self._deliver_contact_message(msg, after, fresh=created)
-        after = await self.route(after)  # its first message routes it
+        if conv.state != "new":
+            msg, created, after = await self._append_contact(
+                conv, client_msg_id, body, self._clock(), attachments
+            )
+            # Published again for a retry too: the first attempt may have stored the
+            # message and then failed to publish it (clients drop what they have by seq).
+            await self._deliver_contact_message(msg, after, fresh=created)
+        else:
+            # Not routed yet: the contact's other tab may be writing its first message
+            # too. The append (announced only once routed) and the routing (which
+            # announces what was written while new) go one at a time, on the
+            # conversation as it is now: every message is announced exactly once.
+            async with self.one_at_a_time(conv.touchpoint_id, conv.address):
+                conv = await self._store.get_conversation(conv.id)
+                msg, created, after = await self._append_contact(
+                    conv, client_msg_id, body, self._clock(), attachments
+                )
+                await self._deliver_contact_message(msg, after, fresh=created)
+                after = await self.route(after)  # its first message routes it
         await self._bots.contact_wrote(after, msg, created)
         return msg, created
 

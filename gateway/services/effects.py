@@ -34,7 +34,7 @@ from gateway.services.automations import Announcer
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.live import LiveView
-from gateway.services.notify import MessageNote, Notifier
+from gateway.services.notify import BotNote, MessageNote, Notifier
 from gateway.services.outbox import Outbox
 from gateway.services.views import Summaries, event_body, frame_for
 from routing.decisions import EndedBy
@@ -221,7 +221,7 @@ async def _no_one(fx: Effects, d: Any, persisted: Any, told: Told) -> None:
     return None
 
 
-async def _persist_queued(fx: Effects, d: r.Queued, now: float) -> None:
+async def _persist_queued(fx: Effects, d: r.Queued, now: float) -> Conversation:
     # The arrival was routed: the conversation leaves "new" (routing.md, "Arrival") for
     # its queues, or for a bot first. Either way it has started.
     state = "bot" if d.bot_id else "waiting"
@@ -236,7 +236,12 @@ async def _persist_queued(fx: Effects, d: r.Queued, now: float) -> None:
         # Routed by its first message: what the contact wrote while it was new was
         # announced to no one; it is now, after the start, to the webhooks that want it
         # and to its bot.
-        for m in await fx.store.messages(d.conversation_id, after_seq=0, limit=100):
+        written: list[Message] = []
+        while page := await fx.store.messages(
+            d.conversation_id, after_seq=written[-1].seq if written else 0, limit=100
+        ):
+            written += page
+        for m in written:
             if m.sender == "contact" and m.kind != "event":
                 message = {"message": msgspec.to_builtins(m)}
                 announce += [
@@ -245,12 +250,21 @@ async def _persist_queued(fx: Effects, d: r.Queued, now: float) -> None:
                         "message.created", d.conversation_id, m.created_at, bot, **changes
                     )
                 ]
-    await fx.update(
+    return await fx.update(
         d.conversation_id, announce, priority=d.priority, acceptance=d.acceptance, **changes
     )
 
 
-async def _persist_released(fx: Effects, d: r.BotReleased, now: float) -> None:
+async def _notify_bot(
+    fx: Effects, d: r.Queued | r.BotReleased, conv: Conversation, _: Told
+) -> None:
+    # The contact's side learns whether a bot answers (the widget then promises no
+    # agent) and when it hands over to the agents.
+    if isinstance(d, r.BotReleased) or d.bot_id:
+        await fx.notifier.contact(conv, BotNote(active=conv.state == "bot"))
+
+
+async def _persist_released(fx: Effects, d: r.BotReleased, now: float) -> Conversation:
     # Out of the bot's hands: it waits from now; what the contact told the bot is the
     # agent's context, not unread news.
     changes: dict[str, Any] = {
@@ -263,6 +277,7 @@ async def _persist_released(fx: Effects, d: r.BotReleased, now: float) -> None:
     announce = [a._replace(data={"handover": {"reason": d.reason}}) for a in announce]
     conv = await fx.update(d.conversation_id, announce, **changes)
     await fx.store.mark_read(conv.id, "agent", conv.last_seq)
+    return conv
 
 
 async def _notify_offered(fx: Effects, d: r.Offered, _: None, told: Told) -> None:
@@ -425,8 +440,8 @@ async def _notify_sound(fx: Effects, d: r.Sound, _: None, told: Told) -> None:
 
 
 EFFECTS: dict[type[r.Decision], Effect[Any, Any]] = {
-    r.Queued: Effect(_persist_queued, _no_one),
-    r.BotReleased: Effect(_persist_released, _no_one),
+    r.Queued: Effect(_persist_queued, _notify_bot),
+    r.BotReleased: Effect(_persist_released, _notify_bot),
     r.Offered: Effect(_nothing, _notify_offered),
     r.OfferWithdrawn: Effect(_nothing, _notify_withdrawn),
     r.Assigned: Effect(_persist_assigned, _notify_assigned),

@@ -47,7 +47,13 @@ class TypingNote(msgspec.Struct, frozen=True):
     name: str
 
 
-ContactNote = MessageNote | UnreadNote | TypingNote
+class BotNote(msgspec.Struct, frozen=True):
+    """A bot holds the conversation from now (``active``), or handed it to the agents."""
+
+    active: bool
+
+
+ContactNote = MessageNote | UnreadNote | TypingNote | BotNote
 
 
 class ContactSide(Protocol):

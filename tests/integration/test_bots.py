@@ -258,3 +258,30 @@ async def test_the_demo_runs_the_example_bot_for_its_bot_page() -> None:
         assert json.loads(path.read_text()) == config
     finally:
         again.stop()
+
+
+async def test_the_contact_card_lists_the_conversation_a_bot_holds(
+    node: Node, receiver: Receiver
+) -> None:
+    """The contact writes on two integration touchpoints: one hands its chats to a bot,
+    the other to the agents; the agent's card of the second lists the first, with its
+    bot."""
+    async with await admin_client(node) as admin:
+        await integration(admin, "tp_bot", receiver.url)
+        bot_flow = {"default": {"queue_ids": ["q_support"], "bot": "tp_bot"}}
+        front = await integration(admin, "tp_front", receiver.url, flow=bot_flow)
+        app = await integration(admin, "tp_app", receiver.url)
+    agent = await agent_online(node)
+    async with IntegrationClient(node.base_url, "tp_front", front) as api:
+        held = await api.start_conversation("lin@example.com", name="Lin", message="Hi bot")
+    assert held.state == "bot"
+    async with IntegrationClient(node.base_url, "tp_app", app) as api:
+        cid = (await api.start_conversation("lin@example.com", name="Lin", message="Hi")).id
+    async with httpx.AsyncClient(
+        base_url=node.base_url, headers={"Authorization": f"Bearer {agent.token}"}
+    ) as http:
+        r = await http.get(f"/api/console/conversations/{cid}/card")
+    assert r.status_code == 200, r.text
+    [earlier] = r.json()["earlier"]
+    assert earlier["conversation_id"] == held.id
+    assert (earlier["state"], earlier["bot_name"]) == ("bot", "Integration tp_bot")

@@ -319,6 +319,7 @@ function onFrame(f) {
     case "welcome": return onWelcome(f);
     case "token": S.token = f.token; save(); return;
     case "started": return onStarted(f);
+    case "bot": if (S.conv && S.conv.id === f.conversation_id) { S.conv.bot = f.active; renderMessages(); } return;
     case "ack": return onAck(f);
     case "message": return onMessage(f);
     case "event": return onEvent(f);
@@ -341,7 +342,7 @@ function onWelcome(f) {
     }
     // A conversation that ended recently comes back ended, to show its transcript.
     S.conv.state = c.state === "wrapup" || c.state === "closed" ? "ended" : "live";
-    Object.assign(S.conv, { agentName: c.agent_name || "", held: !!c.held, leftMessage: !!c.left_message, rated: !!c.rated });
+    Object.assign(S.conv, { agentName: c.agent_name || "", held: !!c.held, leftMessage: !!c.left_message, rated: !!c.rated, bot: c.state === "bot" });
     if (!S.loaded) conn.send({ type: "history", conversation_id: S.conv.id, limit: 50 });
     showChat();
     setUnread(c.unread || 0);
@@ -363,7 +364,7 @@ function onWelcome(f) {
 
 function resetConv(id) {
   if (!S.conv || S.conv.id !== id) files.clear(); // uploads belong to their conversation
-  S.conv = id ? { id, state: "live", agentName: "", held: false, leftMessage: false, requeued: false, rated: false } : null;
+  S.conv = id ? { id, state: "live", agentName: "", held: false, leftMessage: false, requeued: false, rated: false, bot: false } : null;
   S.items = new Map();
   S.maxSeq = 0;
   S.readSent = 0;

@@ -52,9 +52,10 @@ export function notice(config, t, lang) {
   return s === "online" ? "" : t(s);
 }
 
-/** The notice under the messages while nobody is with the visitor, or "". */
+/** The notice under the messages while nobody is with the visitor, or "" (also while
+ * a bot answers: its messages are the conversation; the notice comes at its handover). */
 export function waitingNotice(conv, t, config) {
-  if (!conv || conv.state !== "live" || conv.agentName) return "";
+  if (!conv || conv.state !== "live" || conv.agentName || conv.bot) return "";
   // a mailbox answers for the site: the answer also goes by email (transcript.js's text)
   if (conv.leftMessage) return t(config && config.answers_by_email ? "left_email" : "left");
   if (conv.held) return t("held");

@@ -52,7 +52,8 @@ function draw(box, card, ctx) {
       ? h("ul", { class: "earlier" }, card.earlier.map((e) => h("li", null,
         h("a", { href: `#history/${encodeURIComponent(e.conversation_id)}?via=${encodeURIComponent(card.conversation_id)}` },
           `${new Date(e.created_at * 1000).toLocaleDateString()} ${formatTime(e.created_at)} · ${ctx.channelLabel(e.channel)} · ${e.touchpoint_name}`),
-        e.agent_name ? h("span", { class: "muted" }, ` · ${e.agent_name}`) : null)))
+        e.agent_name ? h("span", { class: "muted" }, ` · ${e.agent_name}`) : null,
+        e.bot_name ? h("span", { class: "muted" }, ` · ${t("card.with_bot", { name: e.bot_name })}`) : null)))
       : h("p", { class: "muted" }, t("card.no_earlier")));
 }
 
