@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 
 from gateway.model.integrations import Announcement
-from gateway.model.records import DeliveryState, Message, MessageKind, Sender
+from gateway.model.records import Conversation, DeliveryState, Message, MessageKind, Sender
 from gateway.ports.store import migrate
 from gateway.ports.store._attachments import AttachmentRows
 from gateway.ports.store._channel_state import ChannelStateRows
@@ -109,4 +109,5 @@ class SQLStore(
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
         announce: Sequence[Announcement] = (),
+        expect: Conversation | None = None,
     ) -> Appended: ...
