@@ -93,7 +93,7 @@ WITH input AS (
     RETURNING conversation_id, seq
 )
 SELECT inserted.seq, {", ".join("b." + c for c in CONVERSATIONS.columns)}
-FROM inserted JOIN bumped b ON b.id = inserted.conversation_idx
+FROM inserted JOIN bumped b ON b.id = inserted.conversation_id
 """
 
 
