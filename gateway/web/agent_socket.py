@@ -87,9 +87,12 @@ class AgentSession:
             await self.monitor(frame.conversation_id, frame.on)
             self.conn.send(p.encode(p.Ok(ref=f"monitor:{frame.conversation_id}")))
         elif isinstance(frame, p.AgentSend):
-            conv = await desk.conversation(agent, frame.conversation_id)
-            ack = await desk.send(
-                agent, conv, frame.client_msg_id, frame.body, attachments=frame.attachments
+            ack = await desk.send_recent(
+                agent,
+                frame.conversation_id,
+                frame.client_msg_id,
+                frame.body,
+                attachments=frame.attachments,
             )
             self.conn.send(p.encode(ack))
         elif isinstance(frame, p.Links):
