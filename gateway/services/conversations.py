@@ -407,8 +407,6 @@ class ConversationService(ContactIO):
         idempotent on ``client_msg_id`` (a retry returns the first message and False).
         ``guarded``: ``conv`` may be out of date (gateway/services/recent.py): stored only
         if it is not, else Stale."""
-        import sys
-        print("WRITE", conv.state, guarded, file=sys.stderr)
         if conv.state not in LIVE_STATES:
             raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
         if not body and not attachments:

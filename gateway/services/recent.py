@@ -54,13 +54,10 @@ async def write_on_recent(
     date, as the store has it now (``read(False)``). Refusals decided on a row kept here
     (ended, not yours, not found) are decided again on a fresh one; a conversation that
     keeps changing under fresh reads ends in ``Stale`` after ``attempts``."""
-    import sys
     try:
         return await write(await read(True))
-    except (Conflict, Forbidden, NotFound) as e:  # Stale is a Conflict
-        print("FIRST", repr(e), file=sys.stderr)
-    except BaseException as e:
-        print("OTHER", repr(e), file=sys.stderr); raise
+    except (Conflict, Forbidden, NotFound):  # Stale is a Conflict
+        pass
     for _ in range(attempts - 2):
         try:
             return await write(await read(False))
