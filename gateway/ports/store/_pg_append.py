@@ -20,6 +20,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from gateway.model.records import Attachment, Message
+from gateway.ports.store._attachments import refs
 from gateway.ports.store._rows import CONVERSATIONS, Row
 from gateway.ports.store.base import Appended
 
@@ -159,7 +161,10 @@ class AppendBatcher:
 
     async def _together(self, batch: list[Pending]) -> None:
         columns: list[list[Any]] = [[] for _ in _TYPES]
-        for item in batch:
+        # By id: two nodes' batches that share conversations lock them in one order (with
+        # the usual plan, a nested loop over the input). Should they deadlock anyway,
+        # PostgreSQL aborts one, whose callers then go one at a time.
+        for item in sorted(batch, key=lambda i: i.conversation_id):
             for column, value in zip(
                 columns, (item.conversation_id, *item.args, *item.guard), strict=True
             ):
@@ -189,3 +194,27 @@ class AppendBatcher:
 def _fail(item: Pending, exc: BaseException) -> None:
     if not item.future.done():
         item.future.set_exception(exc)
+
+
+def batched(item: Pending, row: Row) -> Appended:
+    """A caller's answer from its row of APPEND_MANY (the same columns as APPEND's)."""
+    message = inserted_message(item.conversation_id, row, item.args, [])
+    return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))
+
+
+def inserted_message(
+    conversation_id: str, row: Row, args: tuple[Any, ...], files: list[Attachment]
+) -> Message:
+    """The message ``APPEND`` inserted, from its arguments and the seq it returned."""
+    return Message(
+        conversation_id=conversation_id,
+        seq=row[0],
+        sender=args[0],
+        sender_id=args[1],
+        client_msg_id=args[2],
+        body=args[3],
+        created_at=args[4],
+        kind=args[5],
+        delivery=args[8],
+        attachments=refs(files),
+    )

@@ -38,13 +38,19 @@ from gateway.model.records import (
     Contact,
     Conversation,
     DeliveryState,
-    Message,
     MessageKind,
     Sender,
 )
 from gateway.ports.store import migrate
 from gateway.ports.store._attachments import attach, attachable, refs
-from gateway.ports.store._pg_append import APPEND, APPEND_MANY, AppendBatcher, Pending
+from gateway.ports.store._pg_append import (
+    APPEND,
+    APPEND_MANY,
+    AppendBatcher,
+    Pending,
+    batched,
+    inserted_message,
+)
 from gateway.ports.store._rows import (
     CONVERSATIONS,
     LINK_ADDRESS,
@@ -168,7 +174,7 @@ class PostgresStore(SQLStore):
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
-        self._batcher = AppendBatcher(self._append_many, self._append_alone, _batched)
+        self._batcher = AppendBatcher(self._append_many, self._append_alone, batched)
 
     # -- lifecycle ---------------------------------------------------------------
     async def open(self) -> None:
@@ -314,18 +320,18 @@ class PostgresStore(SQLStore):
             if isinstance(found, Appended):
                 return found
             row, files = found
-            message = _message(conversation_id, row, args, files)
+            message = inserted_message(conversation_id, row, args, files)
             return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))
         if announce or not client_msg_id:
             # Outbox rows need a transaction; a message without an id cannot be told
             # from a retry if a batch's fate is unknown: both go alone.
-            return await self._append_one(conversation_id, args, announce, expect)
+            return await self._append_one(conversation_id, args, announce, guard_args(expect))
         # The common message: in the next batch (_pg_append.py), one round trip for all
         # that arrive together.
         return await self._batcher.append(Pending(conversation_id, args, guard_args(expect)))
 
     async def _append_alone(self, item: Pending) -> Appended:
-        return await self._append_one(item.conversation_id, item.args, (), None, item.guard)
+        return await self._append_one(item.conversation_id, item.args, (), item.guard)
 
     async def _append_many(self, columns: list[list[Any]]) -> Sequence[Row]:
         async with self._connection() as c:
@@ -336,22 +342,19 @@ class PostgresStore(SQLStore):
         conversation_id: str,
         args: tuple[Any, ...],
         announce: Sequence[Announcement],
-        expect: Conversation | None,
-        guard: tuple[Any, ...] | None = None,
+        guard: tuple[Any, ...],
     ) -> Appended:
         """APPEND alone: one statement, or one transaction with its outbox rows."""
         sender, sender_id, client_msg_id = args[0], args[1], args[2]
         try:
             async with self._transaction() if announce else self._connection() as c:
-                inserted = await c.fetchrow(
-                    APPEND, conversation_id, *args, "[]", *(guard or guard_args(expect))
-                )
+                inserted = await c.fetchrow(APPEND, conversation_id, *args, "[]", *guard)
                 if inserted is not None and announce:
                     await write_announcements(
                         c,
                         announce,
                         CONVERSATIONS.decode(tuple(inserted)[1:]),
-                        _message(conversation_id, inserted, args, []),
+                        inserted_message(conversation_id, inserted, args, []),
                     )
         except Conflict:
             # a retry: the unique index refused the insert and the statement (with its
@@ -367,7 +370,7 @@ class PostgresStore(SQLStore):
             )
         if inserted is None:
             return await self._not_appended(conversation_id, args)
-        message = _message(conversation_id, inserted, args, [])
+        message = inserted_message(conversation_id, inserted, args, [])
         return Appended(message, True, CONVERSATIONS.decode(tuple(inserted)[1:]))
 
     async def _append_with_files(
@@ -405,7 +408,7 @@ class PostgresStore(SQLStore):
                 c,
                 announce,
                 CONVERSATIONS.decode(tuple(row)[1:]),
-                _message(conversation_id, row, args, found),
+                inserted_message(conversation_id, row, args, found),
             )
         return row, found
 
@@ -425,27 +428,3 @@ class PostgresStore(SQLStore):
         if existing is not None:
             return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv))
         raise Stale(f"conversation {conversation_id!r} changed")
-
-
-def _batched(item: Pending, row: Row) -> Appended:
-    """A caller's answer from its row of APPEND_MANY (the same columns as APPEND's)."""
-    message = _message(item.conversation_id, row, item.args, [])
-    return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))
-
-
-def _message(
-    conversation_id: str, row: Row, args: tuple[Any, ...], files: list[Attachment]
-) -> Message:
-    """The message ``APPEND`` inserted, from its arguments and the seq it returned."""
-    return Message(
-        conversation_id=conversation_id,
-        seq=row[0],
-        sender=args[0],
-        sender_id=args[1],
-        client_msg_id=args[2],
-        body=args[3],
-        created_at=args[4],
-        kind=args[5],
-        delivery=args[8],
-        attachments=refs(files),
-    )
