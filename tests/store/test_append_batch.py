@@ -195,3 +195,26 @@ async def _batched(store: PostgresStore) -> None:
     assert sum(asked for asked, _ in batches) >= 60  # all but the first of each round alone
     for cid in convs:
         assert [m.seq for m in await store.messages(cid)] == [1, 2, 3]
+    # guarded, in one batch: the guard is checked per row of the statement
+    known = {cid: await store.get_conversation(cid) for cid in convs}
+    await store.update_conversation("c0", queue_ids=["q9"])
+    batches.clear()
+    results = await asyncio.gather(
+        *(
+            store.append(
+                cid,
+                sender="agent",
+                sender_id="ag",
+                client_msg_id="guarded",
+                body="hi",
+                now=9.0,
+                expect=known[cid],
+            )
+            for cid in convs
+        ),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], Stale)
+    assert all(isinstance(r, Appended) and r.created and r.message.seq == 4 for r in results[1:])
+    assert sum(answered for _, answered in batches) >= len(convs) - 2
+    assert [m.seq for m in await store.messages("c0")] == [1, 2, 3]
