@@ -120,9 +120,10 @@ def _generators(cfg: dict[str, Any], system: str, where: Placement) -> Fleet:
 def _ramp(
     fleet: Fleet, cfg: dict[str, Any], parts: Parts, where: Placement, label: str
 ) -> dict[str, Any]:
-    # Again after the setup: PostgreSQL has started a backend per connection since.
-    where.pin(part_pids(parts))
     pids = part_pids(parts)
+    # Again after the setup, for the processes started since (PostgreSQL's backends
+    # inherit the postmaster's cores; this makes sure of it).
+    where.pin(pids)
     return stepped(fleet, pids, cfg, label=label, parts=parts)
 
 
