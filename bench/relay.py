@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,7 +56,7 @@ from bench.gateway_setup import (
 )
 from bench.loadgen import Fleet, descendants
 from bench.pinning import Placement, placement
-from bench.ramp import KEEP_UP, P99_LIMIT_MS, Parts, part_pids, stepped
+from bench.ramp import KEEP_UP, P99_LIMIT_MS, Parts, _within, part_pids, stepped
 from bench.relay_profile import profile_gateway
 from devkit import services
 
@@ -350,6 +351,7 @@ def ratios(systems: dict[str, Any]) -> dict[str, Any]:
             "on_cpu_us_per_msg": cpu_on,
             "off_cpu_us_per_msg": cpu_off,
             "cpu_us_per_msg_added": round(cpu_on - cpu_off, 1) if cpu_on and cpu_off else None,
+            **_same_rates(on, off),
         }
     goals: dict[str, Any] = {}
     if "gateway_2n_to_sio_ratio" in out:
@@ -384,6 +386,27 @@ def ratios(systems: dict[str, Any]) -> dict[str, Any]:
         }
     out["goals"] = goals
     return out
+
+
+def _same_rates(on: dict[str, Any], off: dict[str, Any]) -> dict[str, Any]:
+    """CPU per message with the limits on less off, at the rates both relayed under their
+    knees: the medians of their own steps compare different rates (CPU per message falls
+    as the rate rises), and a knee on a shared machine moves with its neighbours."""
+
+    def cpu_at(s: dict[str, Any]) -> dict[int, float]:
+        return {
+            st["offered_msgs_per_s"]: st["server_cpu_us_per_msg"]
+            for st in s["steps"]
+            if _within(st, P99_LIMIT_MS) and st["server_cpu_us_per_msg"] is not None
+        }
+
+    a, b = cpu_at(on), cpu_at(off)
+    rates = sorted(a.keys() & b.keys())
+    added = statistics.median(a[r] - b[r] for r in rates) if rates else None
+    return {
+        "same_rates": rates,
+        "cpu_us_per_msg_added_same_rates": None if added is None else round(added, 1),
+    }
 
 
 def _factor(rates: list[int]) -> str:
@@ -452,7 +475,8 @@ def summary(result: dict[str, Any]) -> str:
             f"  rate limits: on {limits['on_msgs_per_s']:,} msg/s "
             f"{limits['on_cpu_us_per_msg']} us/msg, off {limits['off_msgs_per_s']:,} msg/s "
             f"{limits['off_cpu_us_per_msg']} us/msg (on / off {limits['on_to_off_ratio']}, "
-            f"{limits['cpu_us_per_msg_added']} us/msg added)"
+            f"{limits['cpu_us_per_msg_added']} us/msg added; at the same rates "
+            f"{limits['same_rates']}: {limits['cpu_us_per_msg_added_same_rates']} us/msg added)"
         )
     for name, g in result.get("goals", {}).items():
         lines.append(

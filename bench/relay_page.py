@@ -194,7 +194,12 @@ def rate_limits(data: dict[str, Any]) -> str:
         "counted and checked and none refused (bench/gateway_setup.py `RATE_LIMITS_ON`), "
         "against every limiter off. On ÷ off, sustained rate: "
         f"**{_n(lim['on_to_off_ratio'], 2)}x**; CPU added per message: "
-        f"**{_n(lim['cpu_us_per_msg_added'], 1)} µs**.\n\n"
+        f"**{_n(lim['cpu_us_per_msg_added'], 1)} µs** between the medians of their steps under "
+        "the knee, "
+        f"**{_n(lim.get('cpu_us_per_msg_added_same_rates'), 1)} µs** at the rates both relayed "
+        f"({', '.join(_n(r) for r in lim.get('same_rates', [])) or 'none'} msg/s; the fairer "
+        "figure: CPU per message falls as the rate rises, and on a shared machine a knee "
+        "moves with the neighbours' load).\n\n"
         + _table(["rate limits", "sustained msg/s", "server CPU µs/msg"], rows)
     )
 

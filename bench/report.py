@@ -626,7 +626,7 @@ def _method(data: dict[str, dict[str, Any]]) -> str:
   `./scripts/bench WORKLOAD [--quick] [--json FILE]` runs one; `--quick` is small sizes
   (what `tests/bench` runs), not the published measurement. The relay's `--quick` still
   ramps each system to its knee (200 conversations, 1 s steps doubling the rate, within
-  a 40 s budget per system, about QUICK_MIN minutes for all six) and says when it
+  a 40 s budget per system, about two minutes for all six) and says when it
   found none, so its ratios compare ceilings too. The full relay's ramp has a 75 s
   budget per system (only the bare websockets relay comes near it): by its budgets a
   full `./scripts/bench relay` takes at most about 17 minutes, usually under 10. `./scripts/bench profile` is the

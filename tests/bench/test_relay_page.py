@@ -33,9 +33,11 @@ def _system(rate: int, cpu: float, by: dict[str, float] | None = None) -> dict[s
 
 
 def _result() -> dict[str, Any]:
+    off = _system(2_500, 380.0)
+    off["steps"].insert(0, {**_system(2_000, 370.0)["steps"][0]})
     systems = {
         "gateway": _system(2_000, 400.0),
-        "gateway-nolimits": _system(2_500, 380.0),
+        "gateway-nolimits": off,
         "gateway-2n": _system(
             3_000,
             900.0,
@@ -69,6 +71,9 @@ def test_ratios_and_issue_18_goals() -> None:
     assert one_core["msgs_per_s"] == 2_000 and one_core["met"] is False
     limits = r["rate_limits"]
     assert limits["on_to_off_ratio"] == 0.8 and limits["cpu_us_per_msg_added"] == 20.0
+    # at a rate both relayed (the off run's extra, higher rate is left out)
+    assert limits["same_rates"] == [2_000]
+    assert limits["cpu_us_per_msg_added_same_rates"] == 30.0
 
 
 def test_ratios_leave_out_what_was_not_run() -> None:
@@ -91,6 +96,7 @@ def test_the_page_renders_the_new_rows() -> None:
     # what the rate limits cost
     assert "On ÷ off, sustained rate: **0.80x**" in page
     assert "CPU added per message: **20.0 µs**" in page
+    assert "**30.0 µs** at the rates both relayed (2,000 msg/s" in page
     rows = relay_page.goal_rows(r)
     assert [row[2] for row in rows] == ["**met**", "**not met**", "**not met**"]
     assert "ws: no knee" in rows[1][1]
