@@ -281,6 +281,9 @@ def run(
         "names": {s: NAMES[s] for s in systems},
         "systems": {},
         "elapsed_s": {},
+        # the machine's load beside the run (1, 5, 15 min): a pinned server shares its
+        # core with whatever else runs there
+        "loadavg": {"start": _loadavg()},
     }
     print(f"relay: {where.note}", flush=True)
     if peer_python is None and any(s in peers.PEERS for s in systems):
@@ -302,8 +305,16 @@ def run(
             out["systems"][system] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
             print(f"relay: {system} failed: {exc}", flush=True)
         out["elapsed_s"][system] = round(time.monotonic() - t0, 1)
+    out["loadavg"]["end"] = _loadavg()
     out.update(ratios(out["systems"]))
     return out
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except (OSError, ValueError):
+        return None
 
 
 def full_run_bound_s(cfg: dict[str, Any], systems: int, setup_s: float = 30.0) -> int:
@@ -435,6 +446,8 @@ def summary(result: dict[str, Any]) -> str:
         f"{result['body_bytes']}-byte messages, rate x{_factor(cfg['rates'])} "
         f"until p99 > {result['p99_limit_ms']:g} ms or under {KEEP_UP:.0%} delivered",
         f"  placement: {result.get('placement', {}).get('note', 'not recorded')}",
+        f"  load average (1, 5, 15 min) at the start {result.get('loadavg', {}).get('start')}, "
+        f"at the end {result.get('loadavg', {}).get('end')}",
     ]
     lines.append(
         f"  {'system':17} {'sustained msg/s':>16} {'p50 ms':>8} {'p99 ms':>8} "

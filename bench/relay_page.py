@@ -44,6 +44,19 @@ def at_knee(s: dict[str, Any], limit_ms: float) -> Any:
     return best.get("server_cpu_us_per_msg") if best else None
 
 
+def _load(load: dict[str, Any] | None) -> str:
+    if not load or not load.get("start"):
+        return ""
+
+    def fmt(xs: list[float] | None) -> str:
+        return " / ".join(f"{x:.2f}" for x in xs) if xs else "—"
+
+    return (
+        f" Load average (1 / 5 / 15 min) at the start of the run {fmt(load['start'])}, at its "
+        f"end {fmt(load.get('end'))}."
+    )
+
+
 def goal_rows(relay: dict[str, Any]) -> list[list[str]]:
     """Issue 18's goals, for the page's table of goals."""
     goals = relay.get("goals", {})
@@ -81,6 +94,8 @@ def goal_rows(relay: dict[str, Any]) -> list[list[str]]:
 
 
 def section(data: dict[str, Any]) -> str:
+    """The relay's results; a ``label`` in the JSON (say, that it was measured on a busy
+    machine and is not the published figure) heads the section in bold."""
     systems = data.get("systems", {})
     cfg = data.get("config", {})
     where = data.get("placement", {}).get("note")
@@ -100,7 +115,8 @@ def section(data: dict[str, Any]) -> str:
         "1 the knee would be theirs, not the server's. Server CPU is that of every server "
         "process of the system (its nodes, Redis, PostgreSQL); *at knee* is the figure at "
         "the highest sustained rate, the other the median of the steps under the knee."
-        + (f" Where the processes ran: {where}." if where else ""),
+        + (f" Where the processes ran: {where}." if where else "")
+        + _load(data.get("loadavg")),
         "",
     ]
     rows = []
@@ -122,7 +138,7 @@ def section(data: dict[str, Any]) -> str:
                 _n(at_knee(s, data.get("p99_limit_ms", 250))),
                 _knee(s),
                 _n(s.get("generator_busy_at_sustained"), 2),
-                "—" if ratio is None and name.startswith("gateway") else f"{_n(ratio, 3)}x",
+                "—" if ratio is None else f"{_n(ratio, 3)}x",
             ]
         )
     head = ["system", "sustained msg/s", "p50 ms", "p99 ms", "server CPU µs/msg"]
@@ -157,7 +173,7 @@ def split(systems: dict[str, Any]) -> str:
     rows = []
     for name in SYSTEM_ORDER:
         by = systems.get(name, {}).get("cpu_us_per_msg_by_process") or {}
-        if len(by) < 2:
+        if len(by) < 2 or all(v is None for v in by.values()):
             continue
         total = sum(v for v in by.values() if v is not None)
         for part, us in by.items():
@@ -248,7 +264,9 @@ def pinning(data: dict[str, Any]) -> str:
             "cores with Redis either way, move far less. Since issue 18 the relay pins the "
             "servers by default (below).\n\n" + PINNED
         )
-    return f"**Pinning.** In this run {where['note']}.\n\n" + PINNED + "\n" + earlier + "\n"
+    return f"**Pinning.** Where the processes ran in this run: {where['note']}.\n\n" + (
+        PINNED + "\n" + earlier + "\n"
+    )
 
 
 PINNED = """\

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench import relay, relay_page
-from bench.pinning import placement
+from bench.pinning import Placement, placement
 
 
 def _system(rate: int, cpu: float, by: dict[str, float] | None = None) -> dict[str, Any]:
@@ -51,7 +51,8 @@ def _result() -> dict[str, Any]:
         "config": relay.QUICK,
         "body_bytes": 100,
         "p99_limit_ms": 250.0,
-        "placement": placement(True).as_json(),
+        "placement": Placement(frozenset({0}), 1, "servers on core 0, generators on 1").as_json(),
+        "loadavg": {"start": [1.0, 0.5, 0.25], "end": [2.0, 1.0, 0.5]},
         "systems": systems,
     }
     result.update(relay.ratios(systems))
@@ -85,10 +86,13 @@ def test_ratios_leave_out_what_was_not_run() -> None:
 
 def test_the_page_renders_the_new_rows() -> None:
     r = _result()
+    r["label"] = "Measured on a loaded machine: not the published figure."
     page = relay_page.section(r)
+    assert page.startswith("**Measured on a loaded machine: not the published figure.**")
     assert "gateway x2 + Redis + PostgreSQL" in page
     assert "Two gateway nodes + Redis + PostgreSQL ÷ python-socketio's two nodes" in page
     assert "**3.00x**" in page
+    assert "at the start of the run 1.00 / 0.50 / 0.25, at its end 2.00 / 1.00 / 0.50" in page
     # the split per process, for both two-node systems, and not for one-process ones
     assert "| gateway x2 + Redis + PostgreSQL | PostgreSQL | 250 | 28 % |" in page
     assert "| python-socketio x2 + Redis | Redis | 40 | 7 % |" in page
@@ -101,7 +105,7 @@ def test_the_page_renders_the_new_rows() -> None:
     assert [row[2] for row in rows] == ["**met**", "**not met**", "**not met**"]
     assert "ws: no knee" in rows[1][1]
     where = relay_page.pinning(r)
-    assert where.startswith("**Pinning.** In this run every server process")
+    assert where.startswith("**Pinning.** Where the processes ran in this run: ")
 
 
 def test_a_run_before_issue_18_renders_without_the_new_rows() -> None:
