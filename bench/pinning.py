@@ -4,8 +4,8 @@ the same way for every system, so that systems with more processes (two nodes, R
 PostgreSQL) get no more CPU than one process does.
 
 On by default where ``os.sched_setaffinity`` exists and the process may use two cores or
-more; ``BENCH_PIN=0`` leaves the servers to the scheduler (the generators stay on their
-core). With N cores the generators get the last one and the servers the N - 1 others."""
+more; ``BENCH_PIN=0`` (or ``./scripts/bench relay --no-pin``) leaves the servers to the
+scheduler (the generators stay on their core). With N cores the generators get the last one and the servers the N - 1 others."""
 
 from __future__ import annotations
 

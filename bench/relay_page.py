@@ -273,7 +273,8 @@ PINNED = """\
 Since issue 18 every server process of a system (its nodes, Redis, PostgreSQL, every
 thread of each) is pinned to the same core(s) and the load generators to the other,
 the same way for every system (`bench/pinning.py`; on by default where
-`os.sched_setaffinity` exists, `BENCH_PIN=0` leaves the servers to the scheduler). On
+`os.sched_setaffinity` exists; `--no-pin` or `BENCH_PIN=0` leaves the servers to the
+scheduler). On
 two cores the servers get one: a system that spreads over more processes (two nodes,
 Redis, PostgreSQL) gets no more CPU than one process, so the two-node comparison with
 python-socketio is like for like, and the one-node gateway is measured on the one core

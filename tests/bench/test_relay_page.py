@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bench import relay, relay_page
 from bench.pinning import Placement, placement
 
@@ -136,3 +138,10 @@ def test_the_full_run_is_bounded_by_its_budgets() -> None:
     bound = relay.full_run_bound_s(relay.FULL, len(relay.SYSTEMS))
     # six systems, each at most its setup, its 75 s ramp and two refining steps
     assert 6 * 75 < bound < 20 * 60
+
+
+def test_bench_pin_0_leaves_the_servers_unpinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_PIN", "0")
+    assert placement().servers is None
+    monkeypatch.setenv("BENCH_PIN", "1")
+    assert placement().servers == placement(True).servers
