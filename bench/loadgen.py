@@ -832,12 +832,6 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-def pin(pids: Iterable[int], cpus: set[int]) -> None:
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(pid, cpus)
-
-
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     if not sorted_values:
         return float("nan")
