@@ -1,7 +1,8 @@
 """The hub: this node's open sockets, each behind a bounded send queue.
 
 A frame is encoded once and the same bytes are queued for every local socket of its
-topic. Each socket has one writer task draining its queue; a socket whose queue is full
+topic (but the one a publish names: the sender of a message, answered by its ack; see
+docs/bus.md, "All but one socket"). Each socket has one writer task draining its queue; a socket whose queue is full
 (a consumer too slow: more than ``GATEWAY_SEND_QUEUE_SIZE`` frames or
 ``GATEWAY_SEND_QUEUE_BYTES`` bytes waiting) is closed with SLOW_CONSUMER so it cannot
 hold memory or delay anyone else, and reconnects and resumes from the store. A peer that
