@@ -46,7 +46,7 @@ def _owner(frames: list[tuple[str, int]]) -> tuple[str, str]:
         if "/site-packages/" in filename:
             short = filename.split("/site-packages/", 1)[1]
             lib = short.split("/", 1)[0]
-            if short.startswith(("uvicorn/server.py", "uvicorn/main.py")):
+            if short.startswith(("uvicorn/server.py", "uvicorn/main.py", "uvicorn/_compat.py")):
                 # uvloop (C) calls no Python code on the way: its own transports, handles
                 return "event loop (uvloop)", f"{short}:{lineno}"
             return lib, f"{short}:{lineno}"

@@ -210,7 +210,9 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
 
         def start_keepalive(self) -> None:
             # Called once, when the handshake's response has been written: the parsed
-            # request and response (headers and all) are not read again.
+            # request and response (headers and all) are not read again. The request's
+            # headers are emptied in place: websockets' parser keeps the request.
+            self.request.headers.clear()
             self.request = self.response = None  # type: ignore[assignment]
             super().start_keepalive()
 
