@@ -128,8 +128,11 @@ def run(quick: bool) -> dict[str, Any]:
     owners, top = breakdown(snap_a, snap_b, added)
     types = sorted(
         (
-            (name, (row[0] - types_a.get(name, [0, 0])[0]) / added,
-             (row[1] - types_a.get(name, [0, 0])[1]) / added)
+            (
+                name,
+                (row[0] - types_a.get(name, [0, 0])[0]) / added,
+                (row[1] - types_a.get(name, [0, 0])[1]) / added,
+            )
             for name, row in types_b.items()
         ),
         key=lambda r: -r[2],
@@ -141,7 +144,8 @@ def run(quick: bool) -> dict[str, Any]:
         "traced_per_conn_bytes": round(sum(owners.values())),
         "by_owner_bytes": {k: round(v) for k, v in sorted(owners.items(), key=lambda x: -x[1])},
         "top_lines": [
-            {"owner": o, "line": ln, "bytes": round(s), "blocks": round(c, 2)} for o, ln, s, c in top
+            {"owner": o, "line": ln, "bytes": round(s), "blocks": round(c, 2)}
+            for o, ln, s, c in top
         ],
         "objects": [
             {"type": n, "count": round(c, 2), "bytes": round(s)}
@@ -163,7 +167,9 @@ def summary(result: dict[str, Any]) -> str:
         lines.append(f"    {b / 1024:7.2f} KiB  {owner}")
     lines.append("  top lines:")
     for r in result["top_lines"]:
-        lines.append(f"    {r['bytes']:7,} B {r['blocks']:6.2f} blocks  {r['owner']:10} {r['line']}")
+        lines.append(
+            f"    {r['bytes']:7,} B {r['blocks']:6.2f} blocks  {r['owner']:10} {r['line']}"
+        )
     lines.append("  live objects per socket (gc-tracked, shallow + __dict__):")
     for r in result["objects"]:
         lines.append(f"    {r['count']:6.2f} x {r['type']:60} {r['bytes']:7,} B")

@@ -44,7 +44,7 @@ def visitor_topic(visitor_id: str) -> str:
 
 class VisitorSession:
     # one per open socket, thousands idle: no __dict__
-    __slots__ = ("core", "claims", "conn", "current", "admit", "_transcripts")
+    __slots__ = ("_transcripts", "admit", "claims", "conn", "core", "current")
 
     def __init__(
         self,

@@ -37,18 +37,18 @@ class Connection:
     thousands of idle ones (docs/benchmarks.md#idle-connections)."""
 
     __slots__ = (
-        "topic",
-        "_send_text",
-        "_close",
-        "_queue",
-        "_limit",
         "_byte_limit",
-        "queued_bytes",
-        "_writer",
-        "_held",
+        "_close",
         "_closer",
-        "closed",
+        "_held",
+        "_limit",
+        "_queue",
+        "_send_text",
+        "_writer",
         "close_code",
+        "closed",
+        "queued_bytes",
+        "topic",
         "touchpoint_id",
     )
 
