@@ -619,7 +619,7 @@ sockets up to a first count and then a second (2,000 and 4,000; 200 and 400 with
 `--quick`) and divides the difference by the sockets added; each allocation is charged
 to the innermost frame outside the standard library. It sees Python's allocators only
 (RSS also holds the allocators' own overhead), so its totals sit below the slope above.
-Per socket, quick run, before (main at fe5e49a) and after issue 18, load average 3.7 and 4.5:
+Per socket, quick run, before (main at 2f7fa93) and after issue 18, load average 3.7 and 4.5:
 
 | owner | before KiB | after KiB | what it holds for an idle socket |
 |---|---|---|---|
