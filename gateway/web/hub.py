@@ -1,8 +1,8 @@
 """The hub: this node's open sockets, each behind a bounded send queue.
 
 A frame is encoded once and the same bytes are queued for every local socket of its
-topic. Each socket has one writer task draining its queue; a socket whose queue is full
-(a consumer too slow: more than ``GATEWAY_SEND_QUEUE_SIZE`` frames or
+topic. While a socket has frames queued, one writer task drains them; a socket whose
+queue is full (a consumer too slow: more than ``GATEWAY_SEND_QUEUE_SIZE`` frames or
 ``GATEWAY_SEND_QUEUE_BYTES`` bytes waiting) is closed with SLOW_CONSUMER so it cannot
 hold memory or delay anyone else, and reconnects and resumes from the store. A peer that
 does not read at all blocks its writer; the transport's write timeout

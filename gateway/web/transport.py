@@ -22,7 +22,7 @@ application (or while the application waits on their socket) is bounded here:
 The WebSocket protocol also holds less per connection than uvicorn's (an idle socket's
 memory, docs/benchmarks.md#idle-connections): a receive queue and a "writable" flag that
 allocate only while something waits on them, in place of an ``asyncio.Queue`` and an
-``asyncio.Event`` (four deques, about 3.5 KiB); and the handshake's parsed request and
+``asyncio.Event`` (four deques, about 4 KiB); and the handshake's parsed request and
 response (their headers) are let go once the handshake is answered.
 """
 
