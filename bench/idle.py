@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen, peers
+from bench.gateway_setup import SHOP, TOUCHPOINT, gateway_env, machine, seed_store, sqlite_url
 from bench.loadgen import Fleet, rss_bytes
-from bench.relay import SHOP, TOUCHPOINT, gateway_env, machine, seed_store, sqlite_url
 from devkit import services
 
 FULL: dict[str, Any] = {

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen
+from bench.gateway_setup import SHOP, gateway_env, seed_store, sqlite_url
 from bench.idle import GATEWAY_TOUCHPOINT_PARAMS, open_idle
 from bench.loadgen import ROOT, Fleet, rss_bytes
-from bench.relay import SHOP, gateway_env, seed_store, sqlite_url
 from devkit import services
 
 FULL: dict[str, Any] = {"half": 2000, "full": 4000, "generators": 2, "settle_s": 2.0}

@@ -19,6 +19,7 @@ from bench import (
     contact_center,
     idle,
     idle_memory,
+    ramp,
     relay,
     report,
     sockets,
@@ -46,7 +47,7 @@ def _number(x: Any) -> bool:
 def relay_result() -> dict[str, Any]:
     # The bare websockets peer runs with this interpreter; the others need bench/.venv-peers
     # and are measured by the benchmark, not here.
-    return relay.run(True, systems=("gateway", "ws"), peer_python=sys.executable)
+    return relay.run(True, systems=("gateway", "gateway-2n", "ws"), peer_python=sys.executable)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def test_abuse_quick_has_its_figures(abuse_result: dict[str, Any]) -> None:
 
 
 def test_relay_quick_has_its_figures(relay_result: dict[str, Any]) -> None:
-    for name in ("gateway", "ws"):
+    for name in ("gateway", "gateway-2n", "ws"):
         s = relay_result["systems"][name]
         assert "error" not in s, s.get("error")
         assert _number(s["sustained_msgs_per_s"]) and s["sustained_msgs_per_s"] > 0
@@ -104,9 +105,30 @@ def test_relay_quick_has_its_figures(relay_result: dict[str, Any]) -> None:
         assert knee["found"] or knee["why"], knee
         if knee["found"]:
             assert knee["why"] in ("p99", "throughput")
-            assert any(not relay._within(step, relay.P99_LIMIT_MS) for step in s["steps"])
+            assert any(not ramp._within(step, ramp.P99_LIMIT_MS) for step in s["steps"])
     # the gateway does not relay the top of the quick ramp (128,000 msg/s) in time
     assert relay_result["systems"]["gateway"]["knee"]["found"] is True
+    # two nodes: the server's CPU is every process's, split per process
+    two = relay_result["systems"]["gateway-2n"]
+    assert two["server_alive"] == [True, True]
+    split = two["cpu_us_per_msg_by_process"]
+    assert set(split) == {"node A", "node B", "PostgreSQL", "Redis"}
+    assert all(_number(v) and v > 0 for v in split.values()), split
+    for step in two["steps"]:
+        parts = step["cpu_us_per_msg_by_process"]
+        if step["received"]:
+            assert math.isclose(
+                sum(parts.values()), step["server_cpu_us_per_msg"], rel_tol=0.01, abs_tol=0.5
+            ), step
+    # the main rows keep the rate limits on; where the processes ran is stated
+    assert relay_result["names"]["gateway"].endswith("rate limits on")
+    for name in ("gateway", "gateway-2n"):
+        limits = relay_result["systems"][name]["rate_limits_env"]
+        assert limits["GATEWAY_FRAMES_PER_MINUTE"] != "0", limits
+    assert relay_result["placement"]["note"]
+    assert {"gateway_quarter_of_ws", "gateway_10000_msgs_per_s_one_core"} <= set(
+        relay_result["goals"]
+    )
     assert _number(relay_result["gateway_to_ws_ratio"])
     assert isinstance(relay_result["gateway_to_ws_ratio_note"], str)
     assert relay_result["body_bytes"] == 100
