@@ -485,11 +485,11 @@ dispatch too (load average 3.7, 4.5, 5.8):
 Live objects per idle socket now (the collector's view): 11 coroutines (2.9 KiB; 21 before
 the direct dispatch), 21 dicts (5.2 KiB), one task, no deque.
 
-`./scripts/bench idle` in one sitting (main at fe5e49a through `BENCH_GATEWAY_SOURCE`, then
-the trims; load average 5.2 at the start, 2.4 between, 5.0 at the end): 31.5 KiB per socket
-(666.4 MiB at 19,000) before, 20.4 KiB (461.2 MiB) trimmed; the websockets peer 15.4 and
-15.5 KiB in the same runs. With the direct dispatch too (the tables above, load average
-7.5 at the start): 15.0 KiB.
+`./scripts/bench idle` before and after in one sitting (main at f574203 through
+`BENCH_GATEWAY_SOURCE`, then this code; load average 4.1 at the start, 2.4 between, 5.7 at
+the end): **31.5 KiB per idle socket before (665.4 MiB at 19,000), 15.0 KiB after (360.3
+MiB)**; the websockets peer 15.4 KiB in both runs. An earlier sitting with the trims but
+not yet the direct dispatch: 31.5 before, 20.4 KiB after.
 
 Done in issue 18: uvicorn's protocol (gateway/web/transport.py) gets a receive queue and a
 "writable" flag that allocate only while something waits on them, and lets go of the
