@@ -106,7 +106,7 @@ class VisitorSession:
         if isinstance(frame, p.Send):
             conv = await self.conversation(frame.conversation_id)
             ack = await conversations.contact_send(
-                conv, frame.client_msg_id, frame.body, frame.attachments
+                conv, frame.client_msg_id, frame.body, frame.attachments, skip=self.conn.ref
             )
             self.conn.send(p.encode(ack))
         elif isinstance(frame, p.Links):
@@ -185,7 +185,9 @@ class VisitorSession:
         await self.core.notifier.publish(visitor_topic(self.visitor_id), p.encode(started))
         if message is not None:
             self.current = conv.id
-            ack = await conversations.contact_send(conv, frame.client_msg_id, message)
+            ack = await conversations.contact_send(
+                conv, frame.client_msg_id, message, skip=self.conn.ref
+            )
             self.conn.send(p.encode(ack))
 
     async def welcome(self, ws: WebSocket, hello: p.Hello) -> None:

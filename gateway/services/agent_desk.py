@@ -24,7 +24,7 @@ from gateway.services.automations import Announcer
 from gateway.services.channel_state import ChannelState
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
-from gateway.services.notify import MessageNote, Notifier, TypingNote, UnreadNote
+from gateway.services.notify import MessageNote, Notifier, TypingNote
 from gateway.services.outbox import Outbox
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import frame_for
@@ -81,11 +81,13 @@ class AgentDesk:
         *,
         attachments: Sequence[str] = (),
         content: Content | None = None,
+        skip: str = "",
     ) -> p.Ack:
         """The owner's reply, with its files (uploaded before). ``content`` is what the
         channel carries beyond the text (email: recipients, subject, HTML), checked by the
         channel's adapter and stored before the message, so the delivery that follows
-        always finds it."""
+        always finds it. The ack carries the stored message: ``skip`` is the ref of the
+        socket that sent it, which the echo to the agent's other sockets leaves out."""
         self._access.check_replies(agent, conv)
         if not body and not attachments:
             raise ProtocolError("a message needs a body or files", code="invalid_field")
@@ -123,12 +125,17 @@ class AgentDesk:
             metrics.MESSAGES.labels(sender="agent").inc()
         # Published again for a retry too: the first attempt may have stored the message
         # and then failed to publish it (clients drop what they already have by seq).
-        frame = p.encode(frame_for(msg, agent.name))
-        await self._notifier.contact(conv, MessageNote(msg, agent.name, frame))
-        await self._notifier.agent(agent.id, frame)
-        await self._notifier.contact(conv, UnreadNote(conv.contact_unread))
+        # The contact's frame carries their unread count (one frame per message).
+        out = frame_for(msg, agent.name)
+        frame = p.encode(out)
+        await self._notifier.contact(conv, MessageNote(msg, agent.name, frame, conv.contact_unread))
+        await self._notifier.agent(agent.id, frame, skip)
         return p.Ack(
-            client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
+            client_msg_id=client_msg_id,
+            conversation_id=conv.id,
+            seq=msg.seq,
+            duplicate=not created,
+            message=out if isinstance(out, p.MessageOut) else None,
         )
 
     async def upload(

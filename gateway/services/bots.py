@@ -30,7 +30,7 @@ from gateway.ports.store.base import Store
 from gateway.services.automations import Announcer
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
-from gateway.services.notify import MessageNote, Notifier, UnreadNote
+from gateway.services.notify import MessageNote, Notifier
 from gateway.services.outbox import Outbox
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import frame_for
@@ -111,8 +111,7 @@ class BotDesk:
                 self._outbox.wake(announce)
         name = self._dir.touchpoint_name(bot_id)
         frame = p.encode(frame_for(msg, name))
-        await self._notifier.contact(conv, MessageNote(msg, name, frame))
-        await self._notifier.contact(conv, UnreadNote(conv.contact_unread))
+        await self._notifier.contact(conv, MessageNote(msg, name, frame, conv.contact_unread))
         return msg, created
 
     async def add_context(self, conv: Conversation, lines: list[TranscriptLine]) -> None:

@@ -356,10 +356,18 @@ class ConversationService(ContactIO):
         client_msg_id: str,
         body: str,
         attachments: Sequence[str] = (),
+        *,
+        skip: str = "",
     ) -> p.Ack:
-        msg, created = await self.write(conv, client_msg_id, body, attachments)
+        """The contact's message, acknowledged with the stored message: ``skip`` is the
+        ref of the socket that sent it, which the ack answers and the echo leaves out."""
+        msg, created, out = await self._write(conv, client_msg_id, body, attachments, skip)
         return p.Ack(
-            client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
+            client_msg_id=client_msg_id,
+            conversation_id=conv.id,
+            seq=msg.seq,
+            duplicate=not created,
+            message=out if isinstance(out, p.MessageOut) else None,
         )
 
     async def write(
@@ -371,6 +379,17 @@ class ConversationService(ContactIO):
     ) -> tuple[Message, bool]:
         """The contact's message, with files they uploaded, in their live conversation;
         idempotent on ``client_msg_id`` (a retry returns the first message and False)."""
+        msg, created, _ = await self._write(conv, client_msg_id, body, attachments, "")
+        return msg, created
+
+    async def _write(
+        self,
+        conv: Conversation,
+        client_msg_id: str,
+        body: str,
+        attachments: Sequence[str],
+        skip: str,
+    ) -> tuple[Message, bool, p.MessageOut | p.EventOut]:
         if conv.state not in LIVE_STATES:
             raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
         if not body and not attachments:
@@ -383,7 +402,7 @@ class ConversationService(ContactIO):
             )
             # Published again for a retry too: the first attempt may have stored the
             # message and then failed to publish it (clients drop what they have by seq).
-            await self._deliver_contact_message(msg, after, fresh=created)
+            out = await self._deliver_contact_message(msg, after, fresh=created, skip=skip)
         else:
             # Not routed yet: the contact's other tab may be writing its first message
             # too. The append (announced only once routed) and the routing (which
@@ -394,10 +413,10 @@ class ConversationService(ContactIO):
                 msg, created, after = await self._append_contact(
                     conv, client_msg_id, body, self._clock(), attachments
                 )
-                await self._deliver_contact_message(msg, after, fresh=created)
+                out = await self._deliver_contact_message(msg, after, fresh=created, skip=skip)
                 after = await self.route(after)  # its first message routes it
         await self._bots.contact_wrote(after, msg, created)
-        return msg, created
+        return msg, created, out
 
     async def transfer(
         self,

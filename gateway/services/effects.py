@@ -53,6 +53,12 @@ def sound_frame(settings: GlobalSettings, event: str, conversation_id: str) -> p
     return p.Sound(event=event, sound=name, conversation_id=conversation_id)  # type: ignore[arg-type]
 
 
+def reply_sound(settings: GlobalSettings) -> p.SoundCue | None:
+    """The sound a contact's message to its owner carries in its frame, or None (silent)."""
+    name = settings.sounds.get("reply", "")
+    return p.SoundCue(event="reply", sound=name) if name else None
+
+
 @dataclass
 class Told:
     """What the notify steps leave for the end: rows to refresh, offers, sounds."""

@@ -89,7 +89,12 @@ class AgentSession:
         elif isinstance(frame, p.AgentSend):
             conv = await desk.conversation(agent, frame.conversation_id)
             ack = await desk.send(
-                agent, conv, frame.client_msg_id, frame.body, attachments=frame.attachments
+                agent,
+                conv,
+                frame.client_msg_id,
+                frame.body,
+                attachments=frame.attachments,
+                skip=self.conn.ref,
             )
             self.conn.send(p.encode(ack))
         elif isinstance(frame, p.Links):

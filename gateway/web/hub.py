@@ -1,10 +1,12 @@
 """The hub: this node's open sockets, each behind a bounded send queue.
 
 A frame is encoded once and the same bytes are queued for every local socket of its
-topic. While a socket has frames queued, one writer task drains them; a socket whose
-queue is full (a consumer too slow: more than ``GATEWAY_SEND_QUEUE_SIZE`` frames or
-``GATEWAY_SEND_QUEUE_BYTES`` bytes waiting) is closed with SLOW_CONSUMER so it cannot
-hold memory or delay anyone else, and reconnects and resumes from the store. A peer that
+topic (but the one a publish names: the sender of a message, answered by its ack; see
+docs/bus.md, "All but one socket"). While a socket has frames queued, one writer task
+drains them; a socket whose queue is full (a consumer too slow: more than
+``GATEWAY_SEND_QUEUE_SIZE`` frames or ``GATEWAY_SEND_QUEUE_BYTES`` bytes waiting) is
+closed with SLOW_CONSUMER so it cannot hold memory or delay anyone else, and reconnects
+and resumes from the store. A peer that
 does not read at all blocks its writer; the transport's write timeout
 (gateway/web/transport.py) then drops the connection, which ends the writer.
 """
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import secrets
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
@@ -22,12 +26,16 @@ import msgspec
 
 from gateway import metrics, topics
 from gateway.errors import CloseCode
-from gateway.ports.bus import Bus
+from gateway.ports.bus import Bus, opened
 
 log = logging.getLogger("gateway.hub")
 
 SendText = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
+
+# A socket's ref is unique in the cluster: this process's random token and a counter.
+_PROCESS = secrets.token_hex(4)
+_serials = itertools.count(1)
 
 
 class Connection:
@@ -48,6 +56,7 @@ class Connection:
         "close_code",
         "closed",
         "queued_bytes",
+        "serial",
         "topic",
         "touchpoint_id",
     )
@@ -71,6 +80,13 @@ class Connection:
         self.close_code: int | None = None
         # A contact's socket's touchpoint: closed if the touchpoint is deactivated.
         self.touchpoint_id = ""
+        self.serial = next(_serials)
+
+    @property
+    def ref(self) -> str:
+        """Names this socket in a publish that leaves it out (gateway/ports/bus/base.py):
+        the sender of a message, who gets it in its ack."""
+        return f"{_PROCESS}.{self.serial}"
 
     def hold(self) -> None:
         self._held = []
@@ -180,10 +196,17 @@ class Hub:
         conns = self._by_topic.get(topic)
         if not conns:
             return
+        skip, data = opened(data)
         if data.startswith(_MESSAGE_PREFIX):
             # Commit-to-delivery latency, read off the frame's own timestamp.
             with contextlib.suppress(msgspec.DecodeError):
                 metrics.MESSAGE_LATENCY.observe(max(0.0, time.time() - _at.decode(data).at))
+        if skip:
+            serial = _serial_of(skip)
+            for conn in tuple(conns):
+                if conn.serial != serial:
+                    conn.send(data)
+            return
         for conn in tuple(conns):
             conn.send(data)
 
@@ -221,3 +244,9 @@ class Hub:
     @property
     def total(self) -> int:
         return sum(len(c) for c in self._by_topic.values())
+
+
+def _serial_of(ref: bytes) -> int:
+    """The serial of this process's socket named by ``ref``; 0 (none) for another node's."""
+    process, _, serial = ref.partition(b".")
+    return int(serial) if process.decode() == _PROCESS and serial.isdigit() else 0
