@@ -361,14 +361,16 @@ WHERE_THE_TIME_GOES = """\
 What one relayed message costs the gateway, read from the profiles on this page and from
 the code they point at:
 
-1. **Five frames out per message**, each through Starlette's `WebSocket.send_text` and
-   uvicorn's protocol (`gateway/web/hub.py` `Connection._write` →
-   `uvicorn/protocols/websockets/websockets_sansio_impl.py` `send`, whose
-   `transport.write` is one system call per frame): the echo and the `ack` to the
-   sender, and to the agent the message, `unread` and a `sound`. The bare websockets
-   peer sends one. The hub already encodes each frame once (JSON) and queues the same
-   bytes for every socket of its topic; below it each socket still pays the ASGI send
-   path (see *The socket layer alone*).
+1. **Frames out per message**, each through uvicorn's protocol (`gateway/web/hub.py`
+   `Connection._write` → `uvicorn/protocols/websockets/websockets_sansio_impl.py`
+   `send`, whose `transport.write` is one system call per frame). Since issue 18 a
+   relayed message is two frames: the `ack` to the sender, which carries the stored
+   message, and the `message` to the recipient, which carries the recipient's unread
+   count and the reply sound (five before: echo, ack, message, `unread`, `sound`); the
+   sender's other tabs get the message too. The bare websockets peer sends one. The hub
+   encodes each frame once (JSON) and queues the same bytes for every socket of its
+   topic; below it each socket still pays the ASGI send path (see *The socket layer
+   alone*).
 2. **The store's lane to its writer thread.** The SQLite writer lives on a thread of its
    own and every call into it is a hop (queue the call, wake the thread, wake the loop
    with the result). Since issue 18's first slice a batch of appends (BEGIN, every
@@ -386,8 +388,6 @@ are cached.
 
 What would close more of the gap, in the order of what it buys:
 
-* **Fewer frames**: fold `unread` and `sound` into the agent's `message` frame and the
-  sender's echo into its `ack` (five frames to two; protocol change, both clients).
 * **Write the same bytes**: build each WebSocket frame once and write it to each
   recipient's transport, below the ASGI send path; *The socket layer alone* measures what
   the ASGI stack costs per frame and per idle socket against the websockets library's
