@@ -13,15 +13,15 @@ from channels.api.schemas import (
     ApiKeyOut,
     EventsQuery,
     FailedMessage,
-    OutboxEventOut,
     ReplayIn,
     failed_message,
 )
 from channels.base import Core
 from gateway.errors import InvalidInput, NotFound
-from gateway.model.integrations import ApiKey, OutboxEvent, bot_target
+from gateway.model.integrations import ApiKey, bot_target
 from gateway.model.records import Touchpoint
 from gateway.web.admin.http import Ctx, convert, json_response
+from gateway.web.admin.webhooks import OutboxEventOut, outbox_event_out
 from gateway.web.openapi import Endpoint
 
 ONE = "/api/admin/touchpoints/{id}"
@@ -34,20 +34,6 @@ def key_out(key: ApiKey) -> ApiKeyOut:
         prefix=key.prefix,
         created_at=key.created_at,
         revoked_at=key.revoked_at,
-    )
-
-
-def event_out(e: OutboxEvent) -> OutboxEventOut:
-    return OutboxEventOut(
-        event_id=e.event_id,
-        type=e.type,
-        conversation_id=e.conversation_id,
-        state=e.state,
-        attempts=e.attempts,
-        last_error=e.last_error,
-        created_at=e.created_at,
-        delivered_at=e.delivered_at,
-        next_attempt_at=e.due if e.state == "pending" else None,
     )
 
 
@@ -106,14 +92,16 @@ class Admin:
         query: EventsQuery = ctx.query
         tp = self._touchpoint(ctx)
         rows = await self.core.outbox.events(bot_target(tp.id), query.state, query.limit)
-        return json_response([event_out(e) for e in rows])
+        return json_response([outbox_event_out(e) for e in rows])
 
     async def replay_bot_event(self, ctx: Ctx) -> Response:
         tp = self._touchpoint(ctx)
         event_id = ctx.param("event_id")
         if not event_id:
             raise InvalidInput([("event_id", "required")])
-        return json_response(event_out(await self.core.outbox.replay(bot_target(tp.id), event_id)))
+        return json_response(
+            outbox_event_out(await self.core.outbox.replay(bot_target(tp.id), event_id))
+        )
 
     def endpoints(self) -> list[Endpoint]:
         # fmt: off

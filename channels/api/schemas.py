@@ -180,18 +180,6 @@ class EventsQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
 
 
-class OutboxEventOut(msgspec.Struct, kw_only=True):
-    event_id: str
-    type: str
-    conversation_id: str
-    state: str
-    attempts: int
-    last_error: str
-    created_at: float
-    delivered_at: float | None
-    next_attempt_at: float | None
-
-
 def contact_out(contact: Contact) -> ContactOut:
     return ContactOut(
         id=contact.id, name=contact.display_name, email=contact.email, phone=contact.phone

@@ -18,13 +18,10 @@ once. docs/channels/email.md says so.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from channels.base import Core
 from channels.email.compose import (
-    File,
     Outgoing,
     build,
     fill_variables,
@@ -34,11 +31,12 @@ from channels.email.compose import (
     thread_headers,
 )
 from channels.email.html import sanitise
+from channels.email.sending import Sender
 from channels.email.settings import EmailSettings
-from channels.email.transport import Mailbox, MailError, Submission
+from channels.email.transport import MailError
 from gateway.model.channel_state import Content
 from gateway.model.records import Conversation, Message, Touchpoint
-from gateway.services.deliveries import Outcome, failed, held, sent
+from gateway.services.deliveries import Outcome, failed, sent
 
 log = logging.getLogger("gateway.email")
 
@@ -49,21 +47,7 @@ def latest_inbound(contents: dict[str, Content]) -> Content | None:
     return max(inbound, key=lambda c: int(c.get("seq", 0))) if inbound else None
 
 
-class Outbound:
-    def __init__(
-        self,
-        core: Core,
-        submission: Callable[[Touchpoint, EmailSettings], Submission],
-        mailbox: Callable[[Touchpoint, EmailSettings], Mailbox],
-        connection_lost: Callable[[Touchpoint, str], Awaitable[None]],
-    ) -> None:
-        self._core = core
-        self._submission = submission
-        self._mailbox = mailbox
-        self._lost = connection_lost
-        # how often a message held by a lost connection asks again (an uncounted retry)
-        self.hold_retry = 15.0
-
+class Outbound(Sender):
     async def outgoing(
         self, tp: Touchpoint, settings: EmailSettings, conv: Conversation, message: Message
     ) -> tuple[Outgoing, Content]:
@@ -122,9 +106,8 @@ class Outbound:
         self, tp: Touchpoint, settings: EmailSettings, conv: Conversation, message: Message
     ) -> Outcome:
         state = self._core.state
-        connection = await state.connection(tp.id)
-        if connection is not None and connection.status == "lost":
-            return held(f"email provider connection lost: {connection.reason}", self.hold_retry)
+        if (holding := await self._held(tp)) is not None:
+            return holding
         out, own = await self.outgoing(tp, settings, conv, message)
         if own.get("sending") and settings.sent_folder:
             try:
@@ -136,14 +119,10 @@ class Outbound:
                 return failed(f"could not check whether it was sent: {exc.reason}", retryable=True)
         own = {**own, "direction": "out", "sending": self._core.clock()}
         await state.put_content(conv.id, message.client_msg_id, own)
-        raw = bytes(build(out, now=self._core.clock(), files=await self._files(message)))
-        try:
-            await self._submission(tp, settings).send(raw, settings.address, recipients(out))
-        except MailError as exc:
-            if exc.auth:
-                await self._lost(tp, exc.reason)
-                return held(exc.reason, self.hold_retry)
-            return failed(exc.reason, retryable=exc.retryable)
+        files = await self._files(message.attachments)
+        raw = bytes(build(out, now=self._core.clock(), files=files))
+        if (refused := await self._submit(tp, settings, raw, recipients(out))) is not None:
+            return refused
         if settings.sent_folder:
             try:
                 await self._keep_copy(tp, settings, raw)
@@ -151,17 +130,6 @@ class Outbound:
                 log.warning("%s/%d sent, but no copy in Sent: %s", conv.id, message.seq, exc.reason)
         await self._sent(tp, conv, message, out, own)
         return sent(out.message_id)
-
-    async def _files(self, message: Message) -> list[File]:
-        """The agent's files, read from the attachments service (the email rule kept
-        them to the listed types and 25 MB in all when they were attached)."""
-        out: list[File] = []
-        for a in message.attachments:
-            record = await self._core.attachments.get(a.id)
-            blob = await self._core.attachments.read(record)
-            data = b"".join([chunk async for chunk in blob.chunks])
-            out.append((a.name, a.content_type, data))
-        return out
 
     async def _sent(
         self, tp: Touchpoint, conv: Conversation, message: Message, out: Outgoing, own: Content
@@ -184,13 +152,5 @@ class Outbound:
         try:
             await mailbox.open()
             return await mailbox.contains(settings.sent_folder, message_id)
-        finally:
-            await mailbox.close()
-
-    async def _keep_copy(self, tp: Touchpoint, settings: EmailSettings, raw: bytes) -> None:
-        mailbox = self._mailbox(tp, settings)
-        try:
-            await mailbox.open()
-            await mailbox.append(settings.sent_folder, raw)
         finally:
             await mailbox.close()

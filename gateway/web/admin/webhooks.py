@@ -4,7 +4,7 @@ account (this gateway) with filters, and their events, listed and replayed
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 from starlette.responses import Response
@@ -63,16 +63,22 @@ class WebhookEventsQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
 
 
-class WebhookEvent(msgspec.Struct, kw_only=True):
+class OutboxEventOut(msgspec.Struct, kw_only=True):
+    """An event of the outbox as the admin API lists it (account webhooks here, an
+    integration's events to its bot in channels/api/admin.py)."""
+
     event_id: str
     type: str
     conversation_id: str
-    state: Literal["pending", "sent", "dead"]
+    state: OutboxState
     attempts: int
     last_error: str
     created_at: float
     delivered_at: float | None
     next_attempt_at: float | None
+
+
+class WebhookEvent(OutboxEventOut, kw_only=True):
     # what was (or will be) sent, but the contact and the names, read when sent
     payload: dict[str, Any]
 
@@ -92,19 +98,26 @@ def webhook_out(w: Webhook) -> WebhookOut:
     )
 
 
+def outbox_event_out(e: OutboxEvent) -> OutboxEventOut:
+    return OutboxEventOut(**_event_fields(e))
+
+
 def event_out(e: OutboxEvent) -> WebhookEvent:
-    return WebhookEvent(
-        event_id=e.event_id,
-        type=e.type,
-        conversation_id=e.conversation_id,
-        state=e.state,
-        attempts=e.attempts,
-        last_error=e.last_error,
-        created_at=e.created_at,
-        delivered_at=e.delivered_at,
-        next_attempt_at=e.due if e.state == "pending" else None,
-        payload=e.payload,
-    )
+    return WebhookEvent(**_event_fields(e), payload=e.payload)
+
+
+def _event_fields(e: OutboxEvent) -> dict[str, Any]:
+    return {
+        "event_id": e.event_id,
+        "type": e.type,
+        "conversation_id": e.conversation_id,
+        "state": e.state,
+        "attempts": e.attempts,
+        "last_error": e.last_error,
+        "created_at": e.created_at,
+        "delivered_at": e.delivered_at,
+        "next_attempt_at": e.due if e.state == "pending" else None,
+    }
 
 
 async def _build(ctx: Ctx, body: WebhookIn, hook_id: str, existing: Webhook | None) -> Webhook:
