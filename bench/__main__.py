@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import sys
 from pathlib import Path
 
+from bench import pinning
 from devkit.scratch import scratch_root
 
 WORKLOADS = {
@@ -24,6 +26,7 @@ WORKLOADS = {
     "sockets": "bench.sockets",
     "profile": "bench.profile",
     "idle": "bench.idle",
+    "idle-memory": "bench.idle_memory",
     "contact-center": "bench.contact_center",
     "automations": "bench.automations",
     "attachments": "bench.attachments",
@@ -40,7 +43,14 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="tiny sizes: a smoke run, not a measurement"
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="relay: leave the server processes to the scheduler (the same as BENCH_PIN=0)",
+    )
     args = parser.parse_args(argv)
+    if args.no_pin:
+        os.environ[pinning.ENV] = "0"
     module = importlib.import_module(WORKLOADS[args.workload])
     with scratch_root("gw-bench-run-"):
         figures = module.run(quick=args.quick)

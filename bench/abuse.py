@@ -41,8 +41,8 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from bench.gateway_setup import machine
 from bench.loadgen import rss_bytes
-from bench.relay import machine
 from devkit.services import start_gateway
 from gateway.settings import Settings
 

@@ -35,8 +35,8 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.typing import Origin
 
+from bench.gateway_setup import machine
 from bench.loadgen import rss_bytes
-from bench.relay import machine
 from devkit import services
 from gateway.ports.blobs.s3 import PART, TRANSFERS
 

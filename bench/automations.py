@@ -33,17 +33,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from bench import loadgen
-from bench.loadgen import Fleet
-from bench.relay import (
+from bench.gateway_setup import (
     TOUCHPOINT,
     gateway_conversations,
     gateway_env,
     machine,
-    one_step,
     seed_store,
-    settle,
     sqlite_url,
 )
+from bench.loadgen import Fleet
+from bench.ramp import one_step, settle
 from devkit import services
 
 FULL: dict[str, Any] = {

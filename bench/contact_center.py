@@ -19,15 +19,14 @@ cores, as they would on one small host.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 from bench import loadgen
-from bench.loadgen import Fleet
-from bench.relay import gateway_env, machine, one_step, seed_store, settle
+from bench.gateway_setup import gateway_env, machine, seed_store
+from bench.loadgen import Fleet, descendants
+from bench.ramp import one_step, settle
 from devkit import services
 
 FULL: dict[str, Any] = {
@@ -50,22 +49,6 @@ QUICK: dict[str, Any] = {
 }
 P99_LIMIT_MS = 100.0
 GOAL_P99_MS_AT_5000 = 10.0
-
-
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it (PostgreSQL's backends)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                parents[int(entry.name)] = int(stat[1])
-    out, frontier = [pid], [pid]
-    while frontier:
-        nxt = [c for c, p in parents.items() if p in frontier]
-        out += nxt
-        frontier = nxt
-    return out
 
 
 def run(quick: bool) -> dict[str, Any]:

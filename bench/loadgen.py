@@ -809,17 +809,27 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return total
 
 
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (PostgreSQL's backends)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int(stat[1])
+    out, frontier = [pid], [pid]
+    while frontier:
+        nxt = [c for c, p in parents.items() if p in frontier]
+        out += nxt
+        frontier = nxt
+    return out
+
+
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
-
-
-def pin(pids: Iterable[int], cpus: set[int]) -> None:
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(pid, cpus)
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

@@ -6,57 +6,75 @@ between a visitor speaking and an agent replying; each is timed from the moment 
 scheduled to leave until the other side's socket has it (see bench/loadgen.py). The
 offered rate is stepped up (x1.5; x2 with ``--quick``) until p99 passes 250 ms or less
 than 90 % of the offer is delivered (a message lost or not there by the end of the step
-counts as late): the knee. ``sustained_msgs_per_s`` is the highest rate delivered under
-the knee; ``knee`` says what ended the ramp, or that none was found (the time budget ran
-out, or the top rate was sustained), and whether the generators were busy enough to be
-the limit themselves (``generator_busy``: their CPU share of the cores they run on).
+counts as late): the knee (bench/ramp.py). ``sustained_msgs_per_s`` is the highest rate
+delivered under the knee; ``knee`` says what ended the ramp, or that none was found (the
+time budget ran out, or the top rate was sustained), and whether the generators were
+busy enough to be the limit themselves (``generator_busy``: their CPU share of the cores
+they run on).
 
 The systems, one after the other in the same run:
 
 * ``gateway``: the gateway as it ships (uvicorn, in-process bus), SQLite, every message
-  committed before it is acknowledged and relayed; conversations assigned by the router
-  (a flow touchpoint with automatic acceptance; chat weight 100 / ``per_agent``).
-* ``ws``, ``sio``, ``channels``: the peers (bench/peers).
+  committed before it is acknowledged and relayed, every rate limiter on
+  (bench/gateway_setup.py ``RATE_LIMITS_ON``); conversations assigned by the router (a
+  flow touchpoint with automatic acceptance; chat weight 100 / ``per_agent``).
+* ``gateway-nolimits``: the same with every rate limiter off: the limits' cost.
+* ``gateway-2n``: two gateway nodes on Redis and PostgreSQL (limits on), visitors on
+  node A and agents on node B, so every message crosses the bus; each is committed to
+  PostgreSQL before it is acknowledged.
+* ``ws``, ``sio``, ``channels``: the peers (bench/peers); ``sio`` is two nodes on Redis,
+  visitors on the first and agents on the second.
 
-The load generators are pinned to core 1; the server-side processes (with their Redis)
-are not pinned: they may use both cores, less what the generators take. Pinning the
-servers to core 0 was tried too (docs/benchmarks.md says what it changed).
-``server_cpu_us_per_msg`` is the CPU time (user + system, from /proc) of the
-server-side processes, Redis included, per delivered message; ``node_cpu_us_per_msg``
-leaves Redis out.
+Every server process of a system (nodes, Redis, PostgreSQL, all their threads) is pinned
+to the same core(s), the load generators to the last core, the same way for every
+system (bench/pinning.py; ``BENCH_PIN=0`` leaves the servers unpinned).
+``server_cpu_us_per_msg`` is the CPU time (user + system, from /proc) of all the
+server-side processes of the system, Redis and PostgreSQL included, per delivered
+message; ``cpu_us_per_msg_by_process`` splits it per process (node A, node B,
+PostgreSQL, Redis); ``node_cpu_us_per_msg`` is the nodes' alone.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextlib
 import math
 import os
-import platform
-import shutil
 import statistics
-import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bench import loadgen, peers
-from bench.loadgen import Fleet, cpu_seconds, percentile, pin
+from bench.gateway_setup import (
+    RATE_LIMITS_ON,
+    gateway_conversations,
+    gateway_env,
+    machine,
+    seed_store,
+    sqlite_url,
+)
+from bench.loadgen import Fleet, descendants
+from bench.pinning import Placement, placement
+from bench.ramp import KEEP_UP, P99_LIMIT_MS, Parts, _within, part_pids, stepped
+from bench.relay_profile import profile_gateway
 from devkit import services
 
-P99_LIMIT_MS = 250.0
-SERVER_CPUS: set[int] | None = None  # None: not pinned
-GENERATOR_CPU = 1
-TOUCHPOINT = "tp_bench"
-QUEUE = "q_bench"
-SHOP = "https://shop.bench.test"
-PASSWORD = "bench-password"
-SYSTEMS = ("gateway", "ws", "sio", "channels")
-NAMES = {"gateway": "engagement gateway (uvicorn, SQLite, 1 process)", **peers.NAMES}
-GOALS = {"sio_ratio_min": 3.0, "ws_ratio_min": 0.8}
+SYSTEMS = ("gateway", "gateway-nolimits", "gateway-2n", "ws", "sio", "channels")
+GATEWAYS = ("gateway", "gateway-nolimits", "gateway-2n")
+NAMES = {
+    "gateway": "engagement gateway (uvicorn, SQLite, 1 process), rate limits on",
+    "gateway-nolimits": "engagement gateway (uvicorn, SQLite, 1 process), rate limits off",
+    "gateway-2n": "engagement gateway, 2 nodes + Redis + PostgreSQL, rate limits on",
+    **peers.NAMES,
+}
+# Issue 18's goals, measured in one run beside the peers.
+GOALS = {
+    "gateway_2n_to_sio_min": 3.0,  # two nodes + Redis + PostgreSQL vs python-socketio x2
+    "gateway_to_ws_min": 0.25,  # one node on SQLite vs the bare websockets relay
+    "gateway_msgs_per_s_min": 10_000,  # one node on SQLite, on one core
+    "gateway_cpu_us_per_msg_max": 100.0,  # ... about 100 us of server CPU per message
+}
 
 
 def _rates(first: float, factor: float, last: float) -> list[int]:
@@ -75,6 +93,9 @@ FULL: dict[str, Any] = {
     "rates": _rates(300, 1.5, 140_000),
     "duration_s": 3.0,
     "drain_s": 1.5,
+    # bounds the run (see full_run_bound_s); only a ceiling as high as the bare
+    # websockets relay's gets near it
+    "budget_s": 75.0,
 }
 # Quick: fewer conversations and shorter steps, the rate doubling from the start, but
 # still up to each system's knee (or the time budget, which the result then names).
@@ -88,368 +109,52 @@ QUICK: dict[str, Any] = {
     "refine": 1,
     "budget_s": 40.0,
 }
-# A step whose deliveries fall this far short of what was offered is past the knee
-# (the server stopped keeping up) even when the late messages have not yet hit the p99.
-KEEP_UP = 0.9
-# Generators this busy (cores, of the cores they may use) limit the step themselves.
-GENERATOR_BUSY = 0.85
-
-
-# -- the machine ---------------------------------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    mem = 0
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem = int(line.split()[1]) * 1024
-    return {
-        "cores": os.cpu_count(),
-        "cpu_model": model,
-        "memory_gib": round(mem / 2**30, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "open_files_limit": loadgen.raise_nofile(),
-    }
-
-
-# -- a gateway set up for benchmarks -------------------------------------------------
-
-
-def seed_store(database_url: str, agents: int, per_agent: int) -> list[tuple[str, str]]:
-    """Write a queue, an auto-accepting chat touchpoint for ``SHOP``, ``agents`` agents and
-    the chat weight (100 / per_agent) into a store before any gateway starts on it.
-    Returns the agents' (email, password)."""
-    from gateway.auth import hash_password
-    from gateway.model.records import Agent, FormField, GlobalSettings, Queue, Touchpoint
-    from gateway.ports.store import create_store
-
-    weight = max(1, 100 // per_agent)
-    password_hash = hash_password(PASSWORD)
-    creds = [(f"bench{i}@bench.test", PASSWORD) for i in range(agents)]
-
-    async def write() -> None:
-        store = create_store(database_url)
-        await store.open()
-        try:
-            settings = GlobalSettings()
-            await store.put_settings(
-                GlobalSettings(channel_weights={**settings.channel_weights, "chat": weight})
-            )
-            await store.put_queue(Queue(id=QUEUE, name="Bench"))
-            await store.put_touchpoint(
-                Touchpoint(
-                    id=TOUCHPOINT,
-                    name="Bench shop",
-                    channel="chat",
-                    active=True,
-                    routing_mode="flow",
-                    domain=SHOP.removeprefix("https://"),
-                    queue_ids=[QUEUE],
-                    flow={"default": {"queue_ids": [QUEUE], "priority": 1, "acceptance": "auto"}},
-                    form=[FormField(name="name", label="Your name", max_length=80)],
-                    created_at=time.time(),
-                )
-            )
-            for i, (email, _) in enumerate(creds):
-                await store.put_agent(
-                    Agent(
-                        id=f"ag_bench{i}",
-                        email=email,
-                        name=f"Agent {i}",
-                        queue_ids=[QUEUE],
-                        password_hash=password_hash,
-                    )
-                )
-        finally:
-            await store.close()
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, write()).result()
-    return creds
-
-
-def gateway_env(database_url: str, redis_url: str = "") -> dict[str, str]:
-    env = {
-        "GATEWAY_DATABASE_URL": database_url,
-        "GATEWAY_DEMO": "0",
-        "GATEWAY_LOG_LEVEL": "warning",
-        # A benchmark agent holds many conversations at high rates: let its queue be deep.
-        "GATEWAY_SEND_QUEUE_SIZE": "100000",
-        "GATEWAY_SEND_QUEUE_BYTES": str(1 << 30),
-        "GATEWAY_MAX_CONNECTIONS_PER_IP": "0",
-        # All the load comes from one address (127.0.0.1) at rates no person types at:
-        # the per-client abuse limits (docs/security.md) are off for the benchmark.
-        "GATEWAY_FRAMES_PER_MINUTE": "0",
-        "GATEWAY_CONNECTIONS_PER_IP_PER_HOUR": "0",
-        "GATEWAY_CONVERSATIONS_PER_IP_PER_HOUR": "0",
-        "GATEWAY_CONVERSATIONS_PER_TOUCHPOINT_PER_HOUR": "0",
-    }
-    if redis_url:
-        env["GATEWAY_REDIS_URL"] = redis_url
-    return env
-
-
-@contextlib.contextmanager
-def sqlite_url() -> Iterator[str]:
-    tmp = Path(tempfile.mkdtemp(prefix="gw-bench-"))
-    try:
-        yield f"sqlite:///{tmp}/gateway.db"
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def gateway_conversations(
-    fleet: Fleet,
-    nodes: list[tuple[str, int]],
-    creds: list[tuple[str, str]],
-    conversations: int,
-    agent_node: Callable[[int], int] = lambda i: 0,
-    visitor_node: Callable[[int], int] = lambda i: 0,
-    timeout: float = 120.0,
-) -> dict[str, Any]:
-    """Agents log in and connect; visitors bootstrap, connect and start conversations,
-    which the router assigns; returns when every conversation is held by an agent."""
-    g = len(fleet)
-    t0 = time.monotonic()
-    fleet.each(
-        "gateway_agents",
-        [
-            {
-                "agents": [
-                    [e, p, list(nodes[agent_node(i)])]
-                    for i, (e, p) in enumerate(creds)
-                    if i % g == k
-                ]
-            }
-            for k in range(g)
-        ],
-    )
-    replies = fleet.each(
-        "gateway_visitors",
-        [
-            {
-                "visitors": [
-                    [i, list(nodes[visitor_node(i)])] for i in range(conversations) if i % g == k
-                ],
-                "touchpoint_id": TOUCHPOINT,
-                "page_url": SHOP + "/",
-                "origin": SHOP,
-            }
-            for k in range(g)
-        ],
-    )
-    failed = sum(r["failed"] for r in replies)
-    if failed:
-        raise RuntimeError(
-            f"{failed} visitors failed to start: {[f for r in replies for f in r['failures']][:5]}"
-        )
-    deadline = time.monotonic() + timeout
-    while True:
-        held = sum(r["held"] for r in fleet.all("status"))
-        if held >= conversations:
-            break
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {held} of {conversations} conversations were assigned")
-        time.sleep(0.2)
-    return {"setup_s": round(time.monotonic() - t0, 1), "held": held}
-
-
-# -- steps -----------------------------------------------------------------------------
-
-
-def one_step(
-    fleet: Fleet,
-    pids: list[int],
-    step: int,
-    rate: float,
-    duration: float,
-    drain: float,
-    node_pids: list[int] | None = None,
-) -> dict[str, Any]:
-    """Offer ``rate`` messages/s for ``duration`` s, spread over the generators."""
-    g = len(fleet)
-    cpu0 = cpu_seconds(pids)
-    node_cpu0 = cpu_seconds(node_pids or pids)
-    gen_cpu0 = cpu_seconds(fleet.pids)
-    start_at = time.monotonic() + 0.3
-    replies = fleet.all(
-        "step", step=step, rate=rate / g, duration=duration, drain=drain, start_at=start_at
-    )
-    cpu = cpu_seconds(pids) - cpu0
-    node_cpu = cpu_seconds(node_pids or pids) - node_cpu0
-    gen_cpu = cpu_seconds(fleet.pids) - gen_cpu0
-    sent = sum(r["sent"] for r in replies)
-    lat = sorted(x for r in replies for x in r["latencies_ms"])
-    received = len(lat)
-    lost = max(0, sent - received)
-    # Lost (or not yet there) messages count as infinitely late.
-    padded = lat + [math.inf] * lost
-    sent_v = sum(r["sent_by_visitors"] for r in replies)
-    to_agent = sorted(x for r in replies for x in r["to_agent_latencies_ms"])
-    to_agent_padded = to_agent + [math.inf] * max(0, sent_v - len(to_agent))
-    errors: dict[str, int] = {}
-    for r in replies:
-        for k, v in r["errors"].items():
-            errors[k] = errors.get(k, 0) + v
-    return {
-        "offered_msgs_per_s": round(rate),
-        "delivered_msgs_per_s": round(received / duration),
-        "sent": sent,
-        "received": received,
-        "lost": lost,
-        "p50_ms": _finite(percentile(padded, 50)),
-        "p90_ms": _finite(percentile(padded, 90)),
-        "p99_ms": _finite(percentile(padded, 99)),
-        "max_ms": _finite(lat[-1]) if lat else None,
-        "to_agent_p50_ms": _finite(percentile(to_agent_padded, 50)),
-        "to_agent_p99_ms": _finite(percentile(to_agent_padded, 99)),
-        # the same over the messages that did arrive (lost ones left out): for reading an
-        # overloaded step, never for a verdict
-        "to_agent_p99_delivered_ms": _finite(percentile(to_agent, 99)),
-        "server_cpu_s": round(cpu, 3),
-        "server_cpu_us_per_msg": round(cpu / received * 1e6, 1) if received else None,
-        "node_cpu_us_per_msg": round(node_cpu / received * 1e6, 1) if received else None,
-        "server_cpu_utilisation": round(cpu / (duration + drain + 0.3), 2),
-        "generator_lag_s": max(r["send_lag_s"] for r in replies),
-        # the generators' share of the cores they may run on, while they sent
-        "generator_busy": round(gen_cpu / (duration + drain + 0.3) / fleet.cores, 2),
-        "errors": errors,
-    }
-
-
-def settle(pids: list[int], timeout: float = 20.0, idle_cores: float = 0.15) -> float:
-    """Wait until the servers have worked off an overload's backlog (their CPU use falls
-    under ``idle_cores``), so that the next step starts clean; the seconds waited."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        c0 = cpu_seconds(pids)
-        time.sleep(0.5)
-        if (cpu_seconds(pids) - c0) / 0.5 < idle_cores:
-            break
-    return round(time.monotonic() - t0, 1)
-
-
-def _within(step: dict[str, Any], limit_ms: float) -> bool:
-    """Under the knee: p99 within the limit and (nearly) everything offered delivered."""
-    return (
-        step["p99_ms"] is not None
-        and step["p99_ms"] <= limit_ms
-        and step["delivered_msgs_per_s"] >= KEEP_UP * step["offered_msgs_per_s"]
-    )
-
-
-def _knee(step: dict[str, Any], limit_ms: float) -> str:
-    """What ended the ramp at this step: ``p99`` or ``throughput`` (delivered fell short)."""
-    if step["delivered_msgs_per_s"] < KEEP_UP * step["offered_msgs_per_s"]:
-        return "throughput"
-    return "p99"
-
-
-def _finite(x: float) -> float | None:
-    return None if math.isinf(x) or math.isnan(x) else round(x, 2)
-
-
-def stepped(
-    fleet: Fleet,
-    pids: list[int],
-    cfg: dict[str, Any],
-    node_pids: list[int] | None = None,
-    limit_ms: float = P99_LIMIT_MS,
-    log: Callable[[str], None] = print,
-    label: str = "",
-) -> dict[str, Any]:
-    """Warm up, then step the rate up until p99 passes ``limit_ms`` or the deliveries
-    fall short of the offer (the knee), or the time budget ``cfg["budget_s"]`` runs out
-    (then the result says the knee was not found)."""
-    one_step(fleet, pids, 0, cfg["rates"][0] / 2, min(1.0, cfg["duration_s"]), 0.5, node_pids)
-    started = time.monotonic()
-    budget = cfg.get("budget_s", math.inf)
-    steps: list[dict[str, Any]] = []
-    knee: dict[str, Any] = {"found": False, "why": "the highest rate offered was sustained"}
-    for n, rate in enumerate(cfg["rates"], start=1):
-        if time.monotonic() - started > budget:
-            knee["why"] = f"time budget ({budget:g} s) spent before the knee"
-            break
-        s = one_step(fleet, pids, n, rate, cfg["duration_s"], cfg["drain_s"], node_pids)
-        steps.append(s)
-        log(
-            f"  {label:9} {rate:>7,} offered {s['delivered_msgs_per_s']:>7,} delivered "
-            f"p50 {s['p50_ms']} p99 {s['p99_ms']} ms lost {s['lost']} "
-            f"cpu {s['server_cpu_us_per_msg']} us/msg gen busy {s['generator_busy']} "
-            f"lag {s['generator_lag_s']} s"
-        )
-        if not _within(s, limit_ms):
-            knee = {"found": True, "why": _knee(s, limit_ms), "at_offered": rate}
-            # More steps between the last good rate and this one (x1.22, then x1.1).
-            lo = cfg["rates"][n - 2] if n >= 2 else rate / 2
-            hi = rate
-            for _ in range(cfg.get("refine", 2)):
-                s["settle_s"] = settle(pids)
-                mid = round(math.sqrt(lo * hi))
-                s = one_step(
-                    fleet, pids, 100 + len(steps), mid, cfg["duration_s"], cfg["drain_s"], node_pids
-                )
-                steps.append(s)
-                log(
-                    f"  {label:9} {mid:>7,} offered {s['delivered_msgs_per_s']:>7,} delivered "
-                    f"p50 {s['p50_ms']} p99 {s['p99_ms']} ms lost {s['lost']} (refining)"
-                )
-                lo, hi = (mid, hi) if _within(s, limit_ms) else (lo, mid)
-            break
-    ok = [s for s in steps if _within(s, limit_ms)]
-    best = max(ok, key=lambda s: s["delivered_msgs_per_s"]) if ok else None
-    # The generators, not the server, may have set the knee: say so.
-    knee["generator_bound"] = bool(
-        best and max(s["generator_busy"] for s in steps) >= GENERATOR_BUSY
-    )
-    return {
-        "steps": steps,
-        "sustained_msgs_per_s": best["delivered_msgs_per_s"] if best else 0,
-        "p50_ms_at_sustained": best["p50_ms"] if best else None,
-        "p99_ms_at_sustained": best["p99_ms"] if best else None,
-        "server_cpu_us_per_msg": _median([s["server_cpu_us_per_msg"] for s in ok]),
-        "generator_busy_at_sustained": best["generator_busy"] if best else None,
-        "saturated": knee["found"],
-        "knee": knee,
-        "ramp_s": round(time.monotonic() - started, 1),
-    }
-
-
-def _median(values: list[Any]) -> float | None:
-    vals = [v for v in values if v is not None]
-    return round(statistics.median(vals), 1) if vals else None
 
 
 # -- systems ---------------------------------------------------------------------------
 
 
-def _generators(cfg: dict[str, Any], system: str) -> Fleet:
-    return Fleet(cfg["generators"], system, cpus=[GENERATOR_CPU])
+def _generators(cfg: dict[str, Any], system: str, where: Placement) -> Fleet:
+    return Fleet(cfg["generators"], system, cpus=[where.generator])
 
 
-def run_gateway(cfg: dict[str, Any], profile_dir: Path | None = None) -> dict[str, Any]:
+def _ramp(
+    fleet: Fleet, cfg: dict[str, Any], parts: Parts, where: Placement, label: str
+) -> dict[str, Any]:
+    pids = part_pids(parts)
+    # Again after the setup, for the processes started since (PostgreSQL's backends
+    # inherit the postmaster's cores; this makes sure of it).
+    where.pin(pids)
+    return stepped(fleet, pids, cfg, label=label, parts=parts)
+
+
+def _limits(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k in RATE_LIMITS_ON}
+
+
+def run_gateway(
+    cfg: dict[str, Any],
+    where: Placement,
+    rate_limits: bool = True,
+    profile_dir: Path | None = None,
+    label: str = "gateway",
+) -> dict[str, Any]:
     agents = math.ceil(cfg["conversations"] / cfg["per_agent"])
     with sqlite_url() as url:
         creds = seed_store(url, agents, cfg["per_agent"])
         source = os.environ.get("BENCH_GATEWAY_SOURCE")
-        node = services.start_gateway(gateway_env(url), source=Path(source) if source else None)
+        env = gateway_env(url, rate_limits=rate_limits)
+        node = services.start_gateway(env, source=Path(source) if source else None)
         try:
-            if SERVER_CPUS:
-                pin([node.proc.pid], SERVER_CPUS)
-            with _generators(cfg, "gateway") as fleet:
+            where.pin([node.proc.pid])
+            parts: Parts = {"node": lambda: [node.proc.pid]}
+            with _generators(cfg, "gateway", where) as fleet:
                 setup = gateway_conversations(
                     fleet, [("127.0.0.1", node.port)], creds, cfg["conversations"]
                 )
-                out = stepped(fleet, [node.proc.pid], cfg, label="gateway")
+                out = _ramp(fleet, cfg, parts, where, label)
                 out["setup"] = setup
+                out["rate_limits_env"] = _limits(env)
                 if profile_dir is not None and out["sustained_msgs_per_s"]:
                     out["profile"] = profile_gateway(fleet, node.proc.pid, out, cfg, profile_dir)
             out["server_alive"] = node.alive()
@@ -459,11 +164,75 @@ def run_gateway(cfg: dict[str, Any], profile_dir: Path | None = None) -> dict[st
     return out
 
 
-def run_peer(name: str, cfg: dict[str, Any], python: str | None = None) -> dict[str, Any]:
+@contextmanager
+def _cluster_services(where: Placement) -> Iterator[tuple[services.Postgres, services.Redis]]:
+    pg = services.start_postgres()
+    try:
+        redis = services.start_redis()
+        try:
+            # Before any backend starts: they inherit the postmaster's cores.
+            where.pin([*descendants(pg.proc.pid), redis.proc.pid])
+            yield pg, redis
+        finally:
+            redis.stop()
+    finally:
+        pg.stop()
+
+
+def run_gateway_2n(cfg: dict[str, Any], where: Placement) -> dict[str, Any]:
+    """Two nodes on Redis + PostgreSQL; visitors on node A, agents on node B."""
+    agents = math.ceil(cfg["conversations"] / cfg["per_agent"])
+    with _cluster_services(where) as (pg, redis):
+        creds = seed_store(pg.dsn, agents, cfg["per_agent"])
+        env = gateway_env(pg.dsn, redis.url, rate_limits=True)
+        nodes: list[services.GatewayProcess] = []
+        try:
+            for _ in range(2):
+                nodes.append(services.start_gateway(env))
+                where.pin([nodes[-1].proc.pid])
+            a, b = nodes
+            parts: Parts = {
+                "node A": lambda: [a.proc.pid],
+                "node B": lambda: [b.proc.pid],
+                "PostgreSQL": lambda: descendants(pg.proc.pid),
+                "Redis": lambda: [redis.proc.pid],
+            }
+            addrs = [("127.0.0.1", a.port), ("127.0.0.1", b.port)]
+            with _generators(cfg, "gateway", where) as fleet:
+                setup = gateway_conversations(
+                    fleet,
+                    addrs,
+                    creds,
+                    cfg["conversations"],
+                    agent_node=lambda i: 1,
+                    visitor_node=lambda i: 0,
+                )
+                out = _ramp(fleet, cfg, parts, where, "gateway-2n")
+                out["setup"] = setup
+                out["rate_limits_env"] = _limits(env)
+            out["server_alive"] = [n.alive() for n in nodes]
+            out["server_log_tail"] = [n.output()[-1500:] for n in nodes]
+        finally:
+            for n in nodes:
+                n.stop()
+    return out
+
+
+def run_peer(
+    name: str, cfg: dict[str, Any], where: Placement, python: str | None = None
+) -> dict[str, Any]:
     server = peers.start(name, python)
     try:
-        if SERVER_CPUS:
-            pin(server.pids, SERVER_CPUS)
+        where.pin(server.pids)
+        procs = server.procs
+        parts: Parts = (
+            {"node A": lambda: [procs[0].pid], "node B": lambda: [procs[1].pid]}
+            if len(procs) == 2
+            else {"node": lambda: [procs[0].pid]}
+        )
+        if server.redis is not None:
+            redis_pid = server.redis.proc.pid
+            parts["Redis"] = lambda: [redis_pid]
         n, per_agent = cfg["conversations"], cfg["per_agent"]
         agents = math.ceil(n / per_agent)
         first, last = list(server.nodes[0]), list(server.nodes[-1])
@@ -471,104 +240,16 @@ def run_peer(name: str, cfg: dict[str, Any], python: str | None = None) -> dict[
         clients += [
             ["a", last, [f"r{i}" for i in range(n) if i % agents == j]] for j in range(agents)
         ]
-        with _generators(cfg, name) as fleet:
+        with _generators(cfg, name, where) as fleet:
             g = len(fleet)
             t0 = time.monotonic()
             fleet.each("peer_clients", [{"clients": clients[k::g]} for k in range(g)])
             setup_s = round(time.monotonic() - t0, 1)
-            out = stepped(fleet, server.pids, cfg, node_pids=server.node_pids, label=name)
+            out = _ramp(fleet, cfg, parts, where, name)
             out["setup"] = {"setup_s": setup_s}
     finally:
         server.stop()
     return out
-
-
-# -- profile ---------------------------------------------------------------------------
-
-
-def py_spy() -> str | None:
-    import sys
-
-    found = Path(sys.executable).parent / "py-spy"
-    return str(found) if found.exists() else shutil.which("py-spy")
-
-
-def profile_gateway(
-    fleet: Fleet, pid: int, result: dict[str, Any], cfg: dict[str, Any], out_dir: Path
-) -> dict[str, Any]:
-    """Record the gateway with py-spy while it relays at its sustained rate.
-
-    ``--gil`` samples the thread holding the GIL: where the Python-level CPU goes."""
-    exe = py_spy()
-    if exe is None:
-        return {"error": "py-spy is not installed (.venv/bin/pip install py-spy)"}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    settle([pid])
-    raw = out_dir / "relay-gateway.pyspy.txt"
-    duration = max(2, int(cfg["duration_s"] * 3))
-    rec = subprocess.Popen(
-        [
-            exe,
-            "record",
-            "--pid",
-            str(pid),
-            "--duration",
-            str(duration),
-            "--rate",
-            "250",
-            "--gil",
-            "--format",
-            "raw",
-            "--output",
-            str(raw),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    time.sleep(0.5)
-    rate = round(result["sustained_msgs_per_s"] * 0.7)  # below the knee: the steady cost
-    step = one_step(fleet, [pid], 999, rate, duration - 0.5, cfg["drain_s"])
-    _, err = rec.communicate(timeout=60)
-    if rec.returncode != 0 or not raw.exists():
-        return {"error": f"py-spy failed ({rec.returncode}): {err.decode(errors='replace')[-400:]}"}
-    return {"during_step": step, **summarise_profile(raw.read_text())}
-
-
-def summarise_profile(collapsed: str, top: int = 15) -> dict[str, Any]:
-    """Self and inclusive sample shares per function from py-spy's collapsed stacks."""
-    self_: dict[str, int] = {}
-    incl: dict[str, int] = {}
-    total = 0
-    for line in collapsed.splitlines():
-        stack, _, count_s = line.rpartition(" ")
-        if not stack or not count_s.isdigit():
-            continue
-        count = int(count_s)
-        total += count
-        frames = [_short(f) for f in stack.split(";")]
-        self_[frames[-1]] = self_.get(frames[-1], 0) + count
-        for f in set(frames):
-            incl[f] = incl.get(f, 0) + count
-
-    def table(d: dict[str, int], n: int) -> list[dict[str, Any]]:
-        rows = sorted(d.items(), key=lambda kv: -kv[1])[:n]
-        return [{"frame": f, "share_pct": round(100 * c / total, 1)} for f, c in rows]
-
-    return {"samples": total, "self": table(self_, top), "inclusive": table(incl, 4 * top)}
-
-
-def _short(frame: str) -> str:
-    """``fn (/abs/path/site-packages/pkg/mod.py:12)`` -> ``fn (pkg/mod.py:12)``."""
-    name, _, where = frame.partition(" (")
-    where = where.rstrip(")")
-    roots = [str(loadgen.ROOT) + "/"]
-    if os.environ.get("BENCH_GATEWAY_SOURCE"):
-        roots.append(os.environ["BENCH_GATEWAY_SOURCE"].rstrip("/") + "/")
-    for marker in ("site-packages/", *roots, "lib/python3.11/"):
-        if marker in where:
-            where = where.split(marker, 1)[1]
-            break
-    return f"{name} ({where})" if where else name
 
 
 # -- the workload ----------------------------------------------------------------------
@@ -579,62 +260,175 @@ def run(
     systems: tuple[str, ...] = SYSTEMS,
     profile_dir: Path | None = None,
     peer_python: str | None = None,
+    pin: bool | None = None,
 ) -> dict[str, Any]:
     """``peer_python``: run the peers with this interpreter instead of bench/.venv-peers
-    (only the bare websockets peer can: the others need their packages)."""
+    (only the bare websockets peer can: the others need their packages). ``pin``: pin
+    the servers (None: as ``BENCH_PIN`` says, on unless 0; bench/pinning.py)."""
     cfg = dict(QUICK if quick else FULL)
     loadgen.raise_nofile()
     loadgen.exit_on_sigterm()
+    where = placement(pin)
     if profile_dir is None and not quick:
         profile_dir = loadgen.ROOT / "docs" / "benchmarks"
     out: dict[str, Any] = {
         "machine": machine(),
         "config": cfg,
+        "placement": where.as_json(),
+        "full_run_bound_s": full_run_bound_s(FULL, len(SYSTEMS)),
         "body_bytes": loadgen.BODY_BYTES,
         "p99_limit_ms": P99_LIMIT_MS,
         "names": {s: NAMES[s] for s in systems},
         "systems": {},
+        "elapsed_s": {},
+        # the machine's load beside the run (1, 5, 15 min): a pinned server shares its
+        # core with whatever else runs there
+        "loadavg": {"start": _loadavg()},
     }
+    print(f"relay: {where.note}", flush=True)
     if peer_python is None and any(s in peers.PEERS for s in systems):
         peers.ensure_venv()
         out["peer_versions"] = peers.versions()
     for system in systems:
         print(f"relay: {system} ...", flush=True)
+        t0 = time.monotonic()
         try:
             if system == "gateway":
-                out["systems"][system] = run_gateway(cfg, profile_dir)
+                out["systems"][system] = run_gateway(cfg, where, True, profile_dir)
+            elif system == "gateway-nolimits":
+                out["systems"][system] = run_gateway(cfg, where, False, label=system)
+            elif system == "gateway-2n":
+                out["systems"][system] = run_gateway_2n(cfg, where)
             else:
-                out["systems"][system] = run_peer(system, cfg, peer_python)
+                out["systems"][system] = run_peer(system, cfg, where, peer_python)
         except Exception as exc:  # one system failing must not lose the others' figures
             out["systems"][system] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
             print(f"relay: {system} failed: {exc}", flush=True)
-    gw = out["systems"].get("gateway", {}).get("sustained_msgs_per_s")
-    for peer in systems:
-        if peer == "gateway":
-            continue
-        theirs = out["systems"][peer].get("sustained_msgs_per_s")
-        out[f"gateway_to_{peer}_ratio"] = round(gw / theirs, 2) if gw and theirs else None
-        out[f"gateway_to_{peer}_ratio_note"] = _ratio_note(out["systems"], peer)
+        out["elapsed_s"][system] = round(time.monotonic() - t0, 1)
+    out["loadavg"]["end"] = _loadavg()
+    out.update(ratios(out["systems"]))
+    return out
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except (OSError, ValueError):
+        return None
+
+
+def full_run_bound_s(cfg: dict[str, Any], systems: int, setup_s: float = 30.0) -> int:
+    """The longest a full run can take by its budget logic: per system a setup (started
+    servers, conversations assigned: ``setup_s``, about 30 s at most on a quiet machine),
+    the warm-up step, the ramp's budget plus the step under way when it ran out, then the
+    refining steps, each after a settle of up to 20 s; and the gateway's py-spy
+    profile. A system whose knee comes early
+    takes far less (the gateway's comes within a few steps)."""
+    duration, drain = float(cfg["duration_s"]), float(cfg["drain_s"])
+    step = duration + drain + 0.3 + 0.2  # + the start delay, + the fleet's replies
+    warm = min(1.0, duration) + 0.5 + 0.5
+    ramp = float(cfg.get("budget_s", math.inf)) + step
+    refine = int(cfg.get("refine", 2)) * (20.0 + step)
+    profile = 20.0 + 3 * duration + drain  # the gateway's, once
+    return round(systems * (setup_s + warm + ramp + refine) + profile)
+
+
+def _sustained(systems: dict[str, Any], name: str) -> Any:
+    return systems.get(name, {}).get("sustained_msgs_per_s")
+
+
+def _ratio(systems: dict[str, Any], ours: str, theirs: str) -> float | None:
+    a, b = _sustained(systems, ours), _sustained(systems, theirs)
+    return round(a / b, 3) if a and b else None
+
+
+def ratios(systems: dict[str, Any]) -> dict[str, Any]:
+    """The ratios and issue 18's goals, from the systems' results."""
+    out: dict[str, Any] = {}
+    for peer in peers.PEERS:
+        if peer in systems:
+            out[f"gateway_to_{peer}_ratio"] = _ratio(systems, "gateway", peer)
+            out[f"gateway_to_{peer}_ratio_note"] = _ratio_note(systems, "gateway", peer)
+    if "gateway-2n" in systems and "sio" in systems:
+        out["gateway_2n_to_sio_ratio"] = _ratio(systems, "gateway-2n", "sio")
+        out["gateway_2n_to_sio_ratio_note"] = _ratio_note(systems, "gateway-2n", "sio")
+    on, off = systems.get("gateway", {}), systems.get("gateway-nolimits", {})
+    if on.get("sustained_msgs_per_s") and off.get("sustained_msgs_per_s"):
+        cpu_on, cpu_off = on.get("server_cpu_us_per_msg"), off.get("server_cpu_us_per_msg")
+        out["rate_limits"] = {
+            "on_msgs_per_s": on["sustained_msgs_per_s"],
+            "off_msgs_per_s": off["sustained_msgs_per_s"],
+            "on_to_off_ratio": _ratio(systems, "gateway", "gateway-nolimits"),
+            "on_cpu_us_per_msg": cpu_on,
+            "off_cpu_us_per_msg": cpu_off,
+            "cpu_us_per_msg_added": round(cpu_on - cpu_off, 1) if cpu_on and cpu_off else None,
+            **_same_rates(on, off),
+        }
     goals: dict[str, Any] = {}
-    if "gateway_to_sio_ratio" in out:
-        r = out["gateway_to_sio_ratio"]
-        goals["throughput_3x_socketio"] = {"ratio": r, "met": bool(r and r >= 3.0)}
-    if "gateway_to_ws_ratio" in out:
+    if "gateway_2n_to_sio_ratio" in out:
+        r = out["gateway_2n_to_sio_ratio"]
+        goals["gateway_2n_3x_sio_2n"] = {
+            "ratio": r,
+            "goal": GOALS["gateway_2n_to_sio_min"],
+            "met": bool(r and r >= GOALS["gateway_2n_to_sio_min"]),
+            "note": out["gateway_2n_to_sio_ratio_note"],
+        }
+    if "gateway" in systems and "ws" in systems:
         r = out["gateway_to_ws_ratio"]
-        goals["throughput_0.8x_websockets"] = {"ratio": r, "met": bool(r and r >= 0.8)}
+        goals["gateway_quarter_of_ws"] = {
+            "ratio": r,
+            "goal": GOALS["gateway_to_ws_min"],
+            "met": bool(r and r >= GOALS["gateway_to_ws_min"]),
+            "note": out["gateway_to_ws_ratio_note"],
+        }
+    if on.get("steps"):
+        rate = on.get("sustained_msgs_per_s") or 0
+        cpu = on.get("server_cpu_us_per_msg_at_sustained")
+        goals["gateway_10000_msgs_per_s_one_core"] = {
+            "msgs_per_s": rate,
+            "cpu_us_per_msg_at_sustained": cpu,
+            "goal_msgs_per_s": GOALS["gateway_msgs_per_s_min"],
+            "goal_cpu_us_per_msg": GOALS["gateway_cpu_us_per_msg_max"],
+            "met": bool(
+                rate >= GOALS["gateway_msgs_per_s_min"]
+                and cpu is not None
+                and cpu <= GOALS["gateway_cpu_us_per_msg_max"]
+            ),
+        }
     out["goals"] = goals
     return out
+
+
+def _same_rates(on: dict[str, Any], off: dict[str, Any]) -> dict[str, Any]:
+    """CPU per message with the limits on less off, at the rates both relayed under their
+    knees: the medians of their own steps compare different rates (CPU per message falls
+    as the rate rises), and a knee on a shared machine moves with its neighbours."""
+
+    def cpu_at(s: dict[str, Any]) -> dict[int, float]:
+        return {
+            st["offered_msgs_per_s"]: st["server_cpu_us_per_msg"]
+            for st in s["steps"]
+            if _within(st, P99_LIMIT_MS) and st["server_cpu_us_per_msg"] is not None
+        }
+
+    a, b = cpu_at(on), cpu_at(off)
+    rates = sorted(a.keys() & b.keys())
+    added = statistics.median(a[r] - b[r] for r in rates) if rates else None
+    return {
+        "same_rates": rates,
+        "cpu_us_per_msg_added_same_rates": None if added is None else round(added, 1),
+    }
 
 
 def _factor(rates: list[int]) -> str:
     return f"{rates[1] / rates[0]:.2g}" if len(rates) > 1 else "1"
 
 
-def _ratio_note(systems: dict[str, Any], peer: str) -> str:
+def _ratio_note(systems: dict[str, Any], ours: str, peer: str) -> str:
     """Empty when both knees were found (the ratio compares two ceilings); else why the
     ratio is only a bound."""
     notes = []
-    for name in ("gateway", peer):
+    for name in (ours, peer):
         knee = systems.get(name, {}).get("knee")
         if knee is None:
             continue
@@ -646,33 +440,64 @@ def _ratio_note(systems: dict[str, Any], peer: str) -> str:
 
 
 def summary(result: dict[str, Any]) -> str:
+    cfg = result["config"]
     lines = [
-        f"relay: {result['config']['conversations']} conversations, "
-        f"{result['body_bytes']}-byte messages, rate x{_factor(result['config']['rates'])} "
-        f"until p99 > {result['p99_limit_ms']:g} ms or under {KEEP_UP:.0%} delivered"
+        f"relay: {cfg['conversations']} conversations, "
+        f"{result['body_bytes']}-byte messages, rate x{_factor(cfg['rates'])} "
+        f"until p99 > {result['p99_limit_ms']:g} ms or under {KEEP_UP:.0%} delivered",
+        f"  placement: {result.get('placement', {}).get('note', 'not recorded')}",
+        f"  load average (1, 5, 15 min) at the start {result.get('loadavg', {}).get('start')}, "
+        f"at the end {result.get('loadavg', {}).get('end')}",
     ]
     lines.append(
-        f"  {'system':10} {'sustained msg/s':>16} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'server CPU us/msg':>18}"
+        f"  {'system':17} {'sustained msg/s':>16} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'server CPU us/msg':>18} {'at knee':>8}"
     )
     for name, s in result["systems"].items():
         if "error" in s:
-            lines.append(f"  {name:10} failed: {s['error'][:200]}")
+            lines.append(f"  {name:17} failed: {s['error'][:200]}")
             continue
         lines.append(
-            f"  {name:10} {s['sustained_msgs_per_s']:>16,} {s['p50_ms_at_sustained']!s:>8} "
-            f"{s['p99_ms_at_sustained']!s:>8} {s['server_cpu_us_per_msg']!s:>18}"
+            f"  {name:17} {s['sustained_msgs_per_s']:>16,} {s['p50_ms_at_sustained']!s:>8} "
+            f"{s['p99_ms_at_sustained']!s:>8} {s['server_cpu_us_per_msg']!s:>18} "
+            f"{s.get('server_cpu_us_per_msg_at_sustained')!s:>8}"
         )
+    for name, s in result["systems"].items():
+        split = s.get("cpu_us_per_msg_by_process") or {}
+        if len(split) > 1:
+            lines.append(
+                f"  {name} CPU us/msg by process: "
+                + ", ".join(f"{k} {v}" for k, v in split.items())
+            )
     for name, s in result["systems"].items():
         knee = s.get("knee")
         if knee is not None:
             found = f"knee by {knee['why']}" if knee["found"] else f"no knee: {knee['why']}"
             lines.append(
                 f"  {name}: {found}; generators busy {s.get('generator_busy_at_sustained')} "
-                f"at the sustained rate (of their cores); ramp {s.get('ramp_s')} s"
+                f"at the sustained rate (of their cores); ramp {s.get('ramp_s')} s, "
+                f"all {result.get('elapsed_s', {}).get(name)} s"
             )
     for key, value in result.items():
         if key.endswith("_ratio"):
             note = result.get(key + "_note")
             lines.append(f"  {key}: {value}" + (f" ({note})" if note else ""))
+    limits = result.get("rate_limits")
+    if limits:
+        lines.append(
+            f"  rate limits: on {limits['on_msgs_per_s']:,} msg/s "
+            f"{limits['on_cpu_us_per_msg']} us/msg, off {limits['off_msgs_per_s']:,} msg/s "
+            f"{limits['off_cpu_us_per_msg']} us/msg (on / off {limits['on_to_off_ratio']}, "
+            f"{limits['cpu_us_per_msg_added']} us/msg added; at the same rates "
+            f"{limits['same_rates']}: {limits['cpu_us_per_msg_added_same_rates']} us/msg added)"
+        )
+    for name, g in result.get("goals", {}).items():
+        lines.append(
+            f"  goal {name}: " + ", ".join(f"{k} {v}" for k, v in g.items() if k != "note")
+        )
+    total = sum(result.get("elapsed_s", {}).values())
+    lines.append(
+        f"  this run {total:.0f} s; a full run (./scripts/bench relay) is bounded by its "
+        f"budgets at about {result.get('full_run_bound_s', 0) / 60:.0f} min"
+    )
     return "\n".join(lines)

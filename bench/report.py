@@ -9,23 +9,17 @@ Nothing in the page is typed by hand: edit the text here and run the command aga
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-from bench import attachments_page, hotpath_page, webhooks
+from bench import attachments_page, hotpath_page, relay_page, webhooks
+from bench.page import _met, _ms, _n, _table
+from bench.relay_page import LABELS, SYSTEM_ORDER
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 DOC_DIR = ROOT / "docs" / "benchmarks"
 QUICK_DIR = ROOT / "bench-results" / "quick"
-SYSTEM_ORDER = ("gateway", "ws", "sio", "channels")
-LABELS = {
-    "gateway": "gateway",
-    "ws": "websockets (bare)",
-    "sio": "python-socketio x2 + Redis",
-    "channels": "Django Channels + Redis",
-}
 
 
 def results_dir(quick: bool) -> Path:
@@ -54,30 +48,6 @@ def summary(result: dict[str, Any]) -> str:
 
 
 # -- formatting helpers ----------------------------------------------------------------
-
-
-def _n(x: Any, digits: int = 0) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
-        return "—"
-    if isinstance(x, int | float):
-        return f"{x:,.{digits}f}" if digits else f"{round(x):,}"
-    return str(x)
-
-
-def _ms(x: Any) -> str:
-    return "—" if x is None else f"{x:,.1f}" if x >= 10 else f"{x:.2f}"
-
-
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(out)
-
-
-def _met(flag: Any) -> str:
-    return "**met**" if flag else "**not met**"
 
 
 # -- plots ----------------------------------------------------------------------------
@@ -134,7 +104,7 @@ def _plots(data: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]:
                 a1.text(v, i, f" {v:,}", va="center", fontsize=8)
             cpu = [relay[n].get("server_cpu_us_per_msg") or 0 for n in names]
             a2.barh([LABELS[n] for n in names], cpu, color="#b45309")
-            a2.set_xlabel("server CPU µs per message (Redis included)")
+            a2.set_xlabel("server CPU µs per message (Redis, PostgreSQL included)")
             a2.invert_yaxis()
             a2.set_yticklabels([])
             for i, v in enumerate(cpu):
@@ -270,6 +240,7 @@ def _goals(data: dict[str, dict[str, Any]]) -> str:
         rows.append(
             ["relay throughput ≥ 0.8x bare websockets", f"{_n(ws, 3)}x", _met(ws and ws >= 0.8)]
         )
+    rows += relay_page.goal_rows(relay)
     if idle.get("goals"):
         g = idle["goals"]
         per = g["rss_16kib_per_conn"]["rss_per_conn_bytes"]
@@ -329,113 +300,6 @@ def _goals(data: dict[str, dict[str, Any]]) -> str:
     if not rows:
         return "No results yet: run `./scripts/bench all`."
     return _table(["goal (issue 7 unless said)", "measured", ""], rows)
-
-
-def _relay(data: dict[str, Any]) -> str:
-    systems = data.get("systems", {})
-    cfg = data.get("config", {})
-    out = [
-        f"{_n(cfg.get('conversations'))} conversations, each a visitor socket and an agent "
-        f"socket ({_n(cfg.get('per_agent'))} conversations per agent socket), "
-        f"{data.get('body_bytes', 100)}-byte messages, visitors and agents in turn. The offered "
-        f"rate steps up x1.5 every {cfg.get('duration_s')} s (then two finer steps at the "
-        f"knee) until p99 passes {data.get('p99_limit_ms', 250):g} ms or less than 90 % of the "
-        "offer is delivered (the knee); a message lost or not "
-        "there by the end of its step counts as late. Latency: from the moment a message was "
-        "scheduled to leave the sender until the other side's socket has it. *Generators "
-        "busy* is the load generators' CPU share of their core at the sustained rate: near "
-        "1 the knee would be theirs, not the server's.",
-        "",
-    ]
-    rows = []
-    for name in SYSTEM_ORDER:
-        s = systems.get(name)
-        if s is None:
-            continue
-        if "error" in s:
-            rows.append([LABELS[name], "failed: " + s["error"][:120], "", "", "", "", "", ""])
-            continue
-        ratio = data.get(f"gateway_to_{name}_ratio")
-        knee = s.get("knee")
-        if knee is None:
-            found = "—"
-        elif knee["found"]:
-            found = "by p99" if knee["why"] == "p99" else "delivered < 90 % of offer"
-        else:
-            found = "**none**: " + knee["why"]
-        rows.append(
-            [
-                data.get("names", {}).get(name, LABELS[name]),
-                _n(s["sustained_msgs_per_s"]),
-                _ms(s["p50_ms_at_sustained"]),
-                _ms(s["p99_ms_at_sustained"]),
-                _n(s.get("server_cpu_us_per_msg")),
-                found,
-                _n(s.get("generator_busy_at_sustained"), 2),
-                "—" if name == "gateway" else f"{_n(ratio, 3)}x",
-            ]
-        )
-    out.append(
-        _table(
-            [
-                "system",
-                "sustained msg/s",
-                "p50 ms",
-                "p99 ms",
-                "server CPU µs/msg",
-                "knee",
-                "generators busy",
-                "gateway ÷ this",
-            ],
-            rows,
-        )
-    )
-    out += [
-        "",
-        "![p99 against the offered rate](benchmarks/relay-latency.png)",
-        "",
-        "![sustained rate and CPU per message](benchmarks/relay-throughput.png)",
-        "",
-    ]
-    out.append(
-        "Every step, per system (delivered = received within the step ÷ its length; "
-        "CPU = user + system time of the server processes, Redis included):"
-    )
-    out.append("")
-    rows = []
-    for name in SYSTEM_ORDER:
-        s = systems.get(name)
-        if not s or "steps" not in s:
-            continue
-        for st in sorted(s["steps"], key=lambda x: x["offered_msgs_per_s"]):
-            rows.append(
-                [
-                    LABELS[name],
-                    _n(st["offered_msgs_per_s"]),
-                    _n(st["delivered_msgs_per_s"]),
-                    _ms(st["p50_ms"]),
-                    _ms(st["p99_ms"]),
-                    _n(st["lost"]),
-                    _n(st.get("server_cpu_us_per_msg")),
-                    f"{st.get('server_cpu_utilisation', 0):.2f}",
-                ]
-            )
-    out.append(
-        _table(
-            [
-                "system",
-                "offered/s",
-                "delivered/s",
-                "p50 ms",
-                "p99 ms",
-                "lost",
-                "CPU µs/msg",
-                "CPU cores busy",
-            ],
-            rows,
-        )
-    )
-    return "\n".join(out)
 
 
 def _profile(data: dict[str, Any]) -> str:
@@ -538,20 +402,6 @@ message, less than one SQLite commit costs here.
 """
 
 
-PINNING = """\
-**Pinning, and how much the ceiling moves.** In this run the servers were not pinned
-and the generators were pinned to core 1. In an earlier run of the same workload on
-this machine the same day (with other work beside it, so not comparable figure by figure) the
-servers were pinned to core 0 and the generators to core 1: the gateway sustained 675
-msg/s there against 1,681 to 2,278 unpinned (its SQLite thread then shares the event
-loop's core), python-socketio 675 against 1,519, Django Channels 675 against 914, and
-the bare websockets peer, which then had a core to itself, more than 58,000 against
-about 10,000. The ratio to the websockets ceiling therefore depends as much on where
-its one process is scheduled as on the gateway; the ratios to python-socketio and
-Channels, whose servers share cores with Redis either way, move far less.
-"""
-
-
 def _idle(data: dict[str, Any]) -> str:
     systems = data.get("systems", {})
     out = [
@@ -613,15 +463,60 @@ def _idle(data: dict[str, Any]) -> str:
 
 
 IDLE_NOTES = """\
-Where an idle gateway connection's memory goes (from the code; `tracemalloc` in the
-server would put numbers on each): uvicorn's protocol object and its websockets
-`ServerProtocol` with their buffers, Starlette's `WebSocket` and the ASGI scope, the
-endpoint coroutine's frame and the task running it, the hub's `Connection` and the
-session, and the rate limiter's state. Already done: no writer task while a socket has
-nothing to send (`gateway/web/hub.py` starts one only to drain a backlog) and one timer for
-all token renewals instead of a task per socket (`Engine._renew_tokens`). What would
-shrink it further: serving the socket without the ASGI layer (one protocol object per
-connection instead of uvicorn's, Starlette's and the endpoint's coroutine).
+Where an idle visitor socket's memory goes: `./scripts/bench idle-memory`
+(bench/idle_memory.py) traces the gateway process with `tracemalloc`, opens idle visitor
+sockets up to a first count and then a second (2,000 and 4,000; 200 and 400 with
+`--quick`) and divides the difference by the sockets added; each allocation is charged
+to the innermost frame outside the standard library. It sees Python's allocators only
+(RSS also holds the allocators' own overhead), so its totals sit below the slope above.
+Per socket, quick runs: before (main at 2f7fa93), after the trims, after the direct
+dispatch too (load average 3.7, 4.5, 5.8):
+
+| owner | before KiB | trimmed KiB | direct KiB | what it holds for an idle socket |
+|---|---|---|---|---|
+| uvicorn (`WebSocketsSansIOProtocol`) | 10.4 | 5.1 | 5.1 | the protocol's `__dict__` (about 40 attributes, 1.6 KiB), the ASGI scope, the task running the application (0.6 KiB), the ping timer; before also an `asyncio.Queue` and an `asyncio.Event` (four deques, 4.1 KiB) |
+| Starlette | 5.6 | 5.3 | 0.3 | before: the middleware and routing chain, about 12 coroutines awaiting one another for the socket's life, their closures, a second `WebSocket` made by the exception middleware; now one `WebSocket` |
+| gateway (ours) | 6.1 | 4.9 | 5.3 | the endpoint's coroutines (the dispatch, endpoint, `guarded`, session, `run_loop`, the read loop, `receive_text`), `Connection`, `VisitorSession`, the token's claims, `FrameLimit`, the hub's, bus's, presence's and renewals' entries; before also an empty deque per `Connection` (0.6 KiB), instance dicts, the hello frame |
+| websockets (`ServerProtocol`) | 5.6 | 1.9 | 2.1 | the parser's three generators and its buffer, the last frame it parsed; before also the handshake's parsed request and response with their headers (3.4 KiB) |
+| event loop (uvloop) | 1.2 | 1.2 | 1.2 | the transport, its socket and timer handles |
+| PyJWT | 0.5 | 0.5 | 0.4 | the verified claims' dict |
+| **total traced** | **29.5** | **18.8** | **14.4** | |
+
+Live objects per idle socket now (the collector's view): 11 coroutines (2.9 KiB; 21 before
+the direct dispatch), 21 dicts (5.2 KiB), one task, no deque.
+
+`./scripts/bench idle` before and after in one sitting (main at f574203 through
+`BENCH_GATEWAY_SOURCE`, then this code; load average 4.1 at the start, 2.4 between, 5.7 at
+the end): **31.5 KiB per idle socket before (665.4 MiB at 19,000), 15.0 KiB after (360.3
+MiB)**; the websockets peer 15.4 KiB in both runs. An earlier sitting with the trims but
+not yet the direct dispatch: 31.5 before, 20.4 KiB after.
+
+Done in issue 18: uvicorn's protocol (gateway/web/transport.py) gets a receive queue and a
+"writable" flag that allocate only while something waits on them, and lets go of the
+handshake's parsed request and response (the request's headers emptied in place, since
+websockets' parser keeps the request) once the handshake is answered; the visitor endpoint
+drops the scope's headers and its hello once the session is open; `Connection`,
+`VisitorSession`, `FrameLimit` and the write-timeout state have `__slots__`, and a
+`Connection` holds a queue only while it has something to write (a writer task already
+existed only then; the token renewals are one timer for all sockets); and the plain
+WebSocket routes are called straight from uvicorn (gateway/web/direct.py) instead of
+through Starlette's middleware and router, which act on no WebSocket of the gateway (the
+request guard lets them through; each endpoint maps its own errors to close codes). Every
+limit, timeout, ping, drain and backpressure path is unchanged
+(tests/security/test_limits.py, tests/gateway/test_idle_state.py,
+tests/gateway/test_direct_sockets.py).
+
+Measured, not built: the websockets library's own asyncio server on the same event loop.
+`./scripts/bench sockets` gives 25.0 KiB per idle socket for Starlette on uvicorn and
+14.9 KiB for it, and 6.85 against 5.75 µs of CPU per frame. Of that 10 KiB difference the
+direct dispatch took about 5 (20.4 to 15.0 KiB); the rest is uvicorn's protocol against
+websockets' own connection object. Decision: keep uvicorn. Serving the visitor socket
+with websockets' server would mean a second server stack beside uvicorn (its own
+listener, handshake, keepalive and close handling) and writing again every connection
+limit of transport.py (per-address connections, handshake deadline, header size and
+count, write timeout) for a few KiB more, now that the goal is met. If it is wanted
+later, the next step that keeps uvicorn: a protocol subclass that keeps its fixed
+settings on the class instead of in each instance's 1.6 KiB `__dict__`.
 """
 
 
@@ -776,13 +671,15 @@ def _method(data: dict[str, dict[str, Any]]) -> str:
   `./scripts/bench WORKLOAD [--quick] [--json FILE]` runs one; `--quick` is small sizes
   (what `tests/bench` runs), not the published measurement. The relay's `--quick` still
   ramps each system to its knee (200 conversations, 1 s steps doubling the rate, within
-  a 40 s budget per system, about a minute and a half for all four) and says when it
-  found none, so its ratios compare ceilings too. `./scripts/bench profile` is the
+  a 40 s budget per system, about two minutes for all six) and says when it
+  found none, so its ratios compare ceilings too. The full relay's ramp has a 75 s
+  budget per system (only the bare websockets relay comes near it): by its budgets a
+  full `./scripts/bench relay` takes at most about 17 minutes, usually under 10. `./scripts/bench profile` is the
   gateway alone with its py-spy profile, for a change's before and after
   (bench/profile.py).
 * **Load generators** (`bench/loadgen.py`) are separate processes, each an asyncio
-  (uvloop) client fleet driven over a pipe; for the relay they are pinned to core 1
-  (`os.sched_setaffinity`). Their WebSocket client is a thin `asyncio.Protocol` (no
+  (uvloop) client fleet driven over a pipe; for the relay they are pinned to the last
+  core and every server process to the others (`bench/pinning.py`, *Pinning* above). Their WebSocket client is a thin `asyncio.Protocol` (no
   library), so a generator costs far less than the servers it loads; it masks frames
   with a zero key (legal; the server unmasks all the same). Sending is open-loop:
   messages leave on schedule whether or not the server keeps up, and latency is counted
@@ -790,10 +687,13 @@ def _method(data: dict[str, dict[str, Any]]) -> str:
 * **Servers** run as real processes on 127.0.0.1: the gateway through
   `devkit.services.start_gateway` (uvicorn, `GATEWAY_LOG_LEVEL=warning`), seeded before
   start with a queue, an auto-accepting chat touchpoint and its agents
-  (`bench/relay.py` `seed_store`), `GATEWAY_SEND_QUEUE_SIZE=100000` and the per-client
-  abuse limits off (`GATEWAY_FRAMES_PER_MINUTE=0` and the connection/conversation
-  limits): every client of the benchmark comes from one address at rates no person
-  types at (the abuse workload is the exception: it keeps every default limit). CPU is
+  (`bench/gateway_setup.py` `seed_store`), `GATEWAY_SEND_QUEUE_SIZE=100000`. Every
+  client of a benchmark comes from one address at rates no person types at, so no
+  default limit could hold: the relay keeps every rate limiter on with its limits raised
+  above the benchmark's traffic (`RATE_LIMITS_ON`: each frame is still counted and
+  checked, nothing refused) and measures them off apart (`gateway-nolimits`); the other
+  workloads switch them off (`GATEWAY_FRAMES_PER_MINUTE=0` and the connection/conversation
+  limits), except the abuse workload, which keeps every default limit. CPU is
   read from `/proc/PID/stat` (user + system) before and after each step, RSS from
   `/proc/PID/status`.
 * **Peers** (`bench/peers/`, run from `bench/.venv-peers`, made by the workload from
@@ -836,7 +736,7 @@ def render(quick: bool) -> list[Path]:
         "",
         "## Relay: the gateway beside its peers",
         "",
-        _relay(data["relay"])
+        relay_page.section(data["relay"])
         if "relay" in data and "systems" in data["relay"]
         else "No relay results.",
         "",
@@ -845,7 +745,7 @@ def render(quick: bool) -> list[Path]:
         _profile(data.get("relay", {})),
         "",
         WHERE_THE_TIME_GOES,
-        PINNING,
+        relay_page.pinning(data.get("relay", {})),
         "### The hot path, before and after (issue 18)",
         "",
         hotpath_page.profiles(

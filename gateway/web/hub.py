@@ -1,8 +1,8 @@
 """The hub: this node's open sockets, each behind a bounded send queue.
 
 A frame is encoded once and the same bytes are queued for every local socket of its
-topic. Each socket has one writer task draining its queue; a socket whose queue is full
-(a consumer too slow: more than ``GATEWAY_SEND_QUEUE_SIZE`` frames or
+topic. While a socket has frames queued, one writer task drains them; a socket whose
+queue is full (a consumer too slow: more than ``GATEWAY_SEND_QUEUE_SIZE`` frames or
 ``GATEWAY_SEND_QUEUE_BYTES`` bytes waiting) is closed with SLOW_CONSUMER so it cannot
 hold memory or delay anyone else, and reconnects and resumes from the store. A peer that
 does not read at all blocks its writer; the transport's write timeout
@@ -32,7 +32,25 @@ Close = Callable[[int, str], Awaitable[None]]
 
 class Connection:
     """One WebSocket, as the hub sees it: a topic, a bounded queue, and a writer task
-    that exists only while there is something to write (an idle socket holds no task)."""
+    that exists only while there is something to write. An idle socket holds neither a
+    task nor a queue (a deque is 600 bytes even empty), and no ``__dict__``: there are
+    thousands of idle ones (docs/benchmarks.md#idle-connections)."""
+
+    __slots__ = (
+        "_byte_limit",
+        "_close",
+        "_closer",
+        "_held",
+        "_limit",
+        "_queue",
+        "_send_text",
+        "_writer",
+        "close_code",
+        "closed",
+        "queued_bytes",
+        "topic",
+        "touchpoint_id",
+    )
 
     def __init__(
         self, topic: str, send_text: SendText, close: Close, queue_size: int, queue_bytes: int
@@ -40,7 +58,7 @@ class Connection:
         self.topic = topic
         self._send_text = send_text
         self._close = close
-        self._queue: deque[bytes] = deque()
+        self._queue: deque[bytes] | None = None  # made by send, dropped once written
         self._limit = queue_size
         self._byte_limit = queue_bytes
         self.queued_bytes = 0  # the bytes in _queue
@@ -70,11 +88,14 @@ class Connection:
         if self._held is not None:
             self._held.append(data)
             return
-        if len(self._queue) >= self._limit or self.queued_bytes + len(data) > self._byte_limit:
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        if len(queue) >= self._limit or self.queued_bytes + len(data) > self._byte_limit:
             log.info("closing slow consumer on %s", self.topic)
             self.abort(CloseCode.SLOW_CONSUMER, "too slow to read")
             return
-        self._queue.append(data)
+        queue.append(data)
         self.queued_bytes += len(data)
         if self._writer is None:
             self._writer = asyncio.create_task(self._write())
@@ -85,7 +106,7 @@ class Connection:
             return
         self.closed = True
         self.close_code = code
-        self._queue.clear()
+        self._queue = None
         self.queued_bytes = 0
         if self._writer is not None:
             self._writer.cancel()
@@ -98,7 +119,7 @@ class Connection:
     async def stop(self) -> None:
         """The socket is gone: stop the writer."""
         self.closed = True
-        self._queue.clear()
+        self._queue = None
         self.queued_bytes = 0
         writer = self._writer
         if writer is not None:
@@ -107,10 +128,9 @@ class Connection:
                 await writer
 
     async def _write(self) -> None:
-        queue = self._queue
         try:
-            while queue:
-                data = queue.popleft()
+            while self._queue:  # None once aborted or stopped
+                data = self._queue.popleft()
                 self.queued_bytes -= len(data)
                 await self._send_text(data.decode())
         except asyncio.CancelledError:
@@ -120,6 +140,8 @@ class Connection:
             self.closed = True
         finally:
             self._writer = None
+            if not self._queue:
+                self._queue = None
 
 
 _MESSAGE_PREFIX = b'{"type":"message"'

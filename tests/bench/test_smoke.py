@@ -13,7 +13,17 @@ from typing import Any
 
 import pytest
 
-from bench import abuse, attachments, contact_center, idle, relay, report, sockets
+from bench import (
+    abuse,
+    attachments,
+    contact_center,
+    idle,
+    idle_memory,
+    ramp,
+    relay,
+    report,
+    sockets,
+)
 from bench.loadgen import percentile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +47,7 @@ def _number(x: Any) -> bool:
 def relay_result() -> dict[str, Any]:
     # The bare websockets peer runs with this interpreter; the others need bench/.venv-peers
     # and are measured by the benchmark, not here.
-    return relay.run(True, systems=("gateway", "ws"), peer_python=sys.executable)
+    return relay.run(True, systems=("gateway", "gateway-2n", "ws"), peer_python=sys.executable)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +89,7 @@ def test_abuse_quick_has_its_figures(abuse_result: dict[str, Any]) -> None:
 
 
 def test_relay_quick_has_its_figures(relay_result: dict[str, Any]) -> None:
-    for name in ("gateway", "ws"):
+    for name in ("gateway", "gateway-2n", "ws"):
         s = relay_result["systems"][name]
         assert "error" not in s, s.get("error")
         assert _number(s["sustained_msgs_per_s"]) and s["sustained_msgs_per_s"] > 0
@@ -95,9 +105,30 @@ def test_relay_quick_has_its_figures(relay_result: dict[str, Any]) -> None:
         assert knee["found"] or knee["why"], knee
         if knee["found"]:
             assert knee["why"] in ("p99", "throughput")
-            assert any(not relay._within(step, relay.P99_LIMIT_MS) for step in s["steps"])
+            assert any(not ramp._within(step, ramp.P99_LIMIT_MS) for step in s["steps"])
     # the gateway does not relay the top of the quick ramp (128,000 msg/s) in time
     assert relay_result["systems"]["gateway"]["knee"]["found"] is True
+    # two nodes: the server's CPU is every process's, split per process
+    two = relay_result["systems"]["gateway-2n"]
+    assert two["server_alive"] == [True, True]
+    split = two["cpu_us_per_msg_by_process"]
+    assert set(split) == {"node A", "node B", "PostgreSQL", "Redis"}
+    assert all(_number(v) and v > 0 for v in split.values()), split
+    for step in two["steps"]:
+        parts = step["cpu_us_per_msg_by_process"]
+        if step["received"]:
+            assert math.isclose(
+                sum(parts.values()), step["server_cpu_us_per_msg"], rel_tol=0.01, abs_tol=0.5
+            ), step
+    # the main rows keep the rate limits on; where the processes ran is stated
+    assert relay_result["names"]["gateway"].endswith("rate limits on")
+    for name in ("gateway", "gateway-2n"):
+        limits = relay_result["systems"][name]["rate_limits_env"]
+        assert limits["GATEWAY_FRAMES_PER_MINUTE"] != "0", limits
+    assert relay_result["placement"]["note"]
+    assert {"gateway_quarter_of_ws", "gateway_10000_msgs_per_s_one_core"} <= set(
+        relay_result["goals"]
+    )
     assert _number(relay_result["gateway_to_ws_ratio"])
     assert isinstance(relay_result["gateway_to_ws_ratio_note"], str)
     assert relay_result["body_bytes"] == 100
@@ -128,6 +159,18 @@ def test_idle_quick_has_its_figures(idle_result: dict[str, Any]) -> None:
     assert _number(idle_result["rss_per_conn_kib"])
     assert {"rss_16kib_per_conn", "hold_19000_connections"} <= idle_result["goals"].keys()
     json.dumps(idle_result)
+
+
+def test_idle_memory_quick_attributes_a_sockets_bytes() -> None:
+    result = idle_memory.run(True)
+    assert result["sockets_added"] == idle_memory.QUICK["full"] - idle_memory.QUICK["half"]
+    assert result["traced_per_conn_bytes"] > 1024
+    # The owners of an idle socket's memory, each with its share.
+    assert {"uvicorn", "websockets", "gateway"} <= result["by_owner_bytes"].keys()
+    assert any(r["type"].endswith("GuardedWebSocket") for r in result["objects"])
+    assert result["top_lines"]
+    print(idle_memory.summary(result))
+    json.dumps(result)
 
 
 def test_contact_center_quick_has_its_figures(contact_center_result: dict[str, Any]) -> None:

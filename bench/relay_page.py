@@ -1,0 +1,287 @@
+"""The relay's sections of docs/benchmarks.md (bench/report.py puts the page together):
+the systems side by side, issue 18's goals, the CPU per message split per process, what
+the rate limits cost, every step, and where the processes ran."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.page import _met, _ms, _n, _table
+
+SYSTEM_ORDER = ("gateway", "gateway-nolimits", "gateway-2n", "ws", "sio", "channels")
+LABELS = {
+    "gateway": "gateway",
+    "gateway-nolimits": "gateway, rate limits off",
+    "gateway-2n": "gateway x2 + Redis + PostgreSQL",
+    "ws": "websockets (bare)",
+    "sio": "python-socketio x2 + Redis",
+    "channels": "Django Channels + Redis",
+}
+
+
+def _knee(s: dict[str, Any]) -> str:
+    knee = s.get("knee")
+    if knee is None:
+        return "—"
+    if knee["found"]:
+        return "by p99" if knee["why"] == "p99" else "delivered < 90 % of offer"
+    return "**none**: " + str(knee["why"])
+
+
+def at_knee(s: dict[str, Any], limit_ms: float) -> Any:
+    """Server CPU per message at the highest sustained rate (read off the steps for a
+    run that did not record it)."""
+    if "server_cpu_us_per_msg_at_sustained" in s:
+        return s["server_cpu_us_per_msg_at_sustained"]
+    ok = [
+        st
+        for st in s.get("steps", [])
+        if st["p99_ms"] is not None
+        and st["p99_ms"] <= limit_ms
+        and st["delivered_msgs_per_s"] >= 0.9 * st["offered_msgs_per_s"]
+    ]
+    best = max(ok, key=lambda st: st["delivered_msgs_per_s"], default=None)
+    return best.get("server_cpu_us_per_msg") if best else None
+
+
+def _load(load: dict[str, Any] | None) -> str:
+    if not load or not load.get("start"):
+        return ""
+
+    def fmt(xs: list[float] | None) -> str:
+        return " / ".join(f"{x:.2f}" for x in xs) if xs else "—"
+
+    return (
+        f" Load average (1 / 5 / 15 min) at the start of the run {fmt(load['start'])}, at its "
+        f"end {fmt(load.get('end'))}."
+    )
+
+
+def goal_rows(relay: dict[str, Any]) -> list[list[str]]:
+    """Issue 18's goals, for the page's table of goals."""
+    goals = relay.get("goals", {})
+    rows: list[list[str]] = []
+    g = goals.get("gateway_2n_3x_sio_2n")
+    if g:
+        rows.append(
+            [
+                "issue 18: 2 gateway nodes + Redis + PostgreSQL ≥ 3x python-socketio's 2 nodes "
+                "+ Redis (same cores)",
+                f"{_n(g['ratio'], 2)}x" + (f" ({g['note']})" if g.get("note") else ""),
+                _met(g["met"]),
+            ]
+        )
+    g = goals.get("gateway_quarter_of_ws")
+    if g:
+        rows.append(
+            [
+                "issue 18: 1 node on SQLite ≥ 0.25x the bare websockets relay",
+                f"{_n(g['ratio'], 3)}x" + (f" ({g['note']})" if g.get("note") else ""),
+                _met(g["met"]),
+            ]
+        )
+    g = goals.get("gateway_10000_msgs_per_s_one_core")
+    if g:
+        rows.append(
+            [
+                f"issue 18: 1 node on SQLite ≥ {_n(g['goal_msgs_per_s'])} msg/s, "
+                f"≤ {_n(g['goal_cpu_us_per_msg'])} µs server CPU per message at its knee",
+                f"{_n(g['msgs_per_s'])} msg/s, {_n(g['cpu_us_per_msg_at_sustained'])} µs/msg",
+                _met(g["met"]),
+            ]
+        )
+    return rows
+
+
+def section(data: dict[str, Any]) -> str:
+    """The relay's results; a ``label`` in the JSON (say, that it was measured on a busy
+    machine and is not the published figure) heads the section in bold."""
+    systems = data.get("systems", {})
+    cfg = data.get("config", {})
+    where = data.get("placement", {}).get("note")
+    out = []
+    if data.get("label"):
+        out += [f"**{data['label']}**", ""]
+    out += [
+        f"{_n(cfg.get('conversations'))} conversations, each a visitor socket and an agent "
+        f"socket ({_n(cfg.get('per_agent'))} conversations per agent socket), "
+        f"{data.get('body_bytes', 100)}-byte messages, visitors and agents in turn. The offered "
+        f"rate steps up x1.5 every {cfg.get('duration_s')} s (then two finer steps at the "
+        f"knee) until p99 passes {data.get('p99_limit_ms', 250):g} ms or less than 90 % of the "
+        "offer is delivered (the knee); a message lost or not "
+        "there by the end of its step counts as late. Latency: from the moment a message was "
+        "scheduled to leave the sender until the other side's socket has it. *Generators "
+        "busy* is the load generators' CPU share of their core at the sustained rate: near "
+        "1 the knee would be theirs, not the server's. Server CPU is that of every server "
+        "process of the system (its nodes, Redis, PostgreSQL); *at knee* is the figure at "
+        "the highest sustained rate, the other the median of the steps under the knee."
+        + (f" Where the processes ran: {where}." if where else "")
+        + _load(data.get("loadavg")),
+        "",
+    ]
+    rows = []
+    for name in SYSTEM_ORDER:
+        s = systems.get(name)
+        if s is None:
+            continue
+        if "error" in s:
+            rows.append([LABELS[name], "failed: " + s["error"][:120], *[""] * 7])
+            continue
+        ratio = data.get(f"gateway_to_{name}_ratio")
+        rows.append(
+            [
+                data.get("names", {}).get(name, LABELS[name]),
+                _n(s["sustained_msgs_per_s"]),
+                _ms(s["p50_ms_at_sustained"]),
+                _ms(s["p99_ms_at_sustained"]),
+                _n(s.get("server_cpu_us_per_msg")),
+                _n(at_knee(s, data.get("p99_limit_ms", 250))),
+                _knee(s),
+                _n(s.get("generator_busy_at_sustained"), 2),
+                "—" if ratio is None else f"{_n(ratio, 3)}x",
+            ]
+        )
+    head = ["system", "sustained msg/s", "p50 ms", "p99 ms", "server CPU µs/msg"]
+    head += ["at knee", "knee", "generators busy", "gateway (1 node) ÷ this"]
+    out.append(_table(head, rows))
+    if data.get("gateway_2n_to_sio_ratio") is not None:
+        note = data.get("gateway_2n_to_sio_ratio_note")
+        out += [
+            "",
+            "Two gateway nodes + Redis + PostgreSQL ÷ python-socketio's two nodes + Redis, "
+            f"sustained rate: **{_n(data['gateway_2n_to_sio_ratio'], 2)}x**"
+            + (f" ({note})" if note else "")
+            + ".",
+        ]
+    out += ["", split(systems), "", rate_limits(data)]
+    out += [
+        "",
+        "![p99 against the offered rate](benchmarks/relay-latency.png)",
+        "",
+        "![sustained rate and CPU per message](benchmarks/relay-throughput.png)",
+        "",
+        "Every step, per system (delivered = received within the step ÷ its length; "
+        "CPU = user + system time of the server processes, Redis and PostgreSQL included):",
+        "",
+        steps(systems),
+    ]
+    return "\n".join(out)
+
+
+def split(systems: dict[str, Any]) -> str:
+    """Server CPU per message, per process, for the systems of several processes."""
+    rows = []
+    for name in SYSTEM_ORDER:
+        by = systems.get(name, {}).get("cpu_us_per_msg_by_process") or {}
+        if len(by) < 2 or all(v is None for v in by.values()):
+            continue
+        total = sum(v for v in by.values() if v is not None)
+        for part, us in by.items():
+            share = f"{100 * us / total:.0f} %" if us is not None and total else "—"
+            rows.append([LABELS[name], part, _n(us), share])
+    if not rows:
+        return "No CPU split per process in this run (the relay records it since issue 18)."
+    return (
+        "Server CPU per message, process by process (median of the steps under the knee): "
+        "the gateway's two nodes against python-socketio's, with what Redis and PostgreSQL "
+        "add.\n\n" + _table(["system", "process", "CPU µs/msg", "share"], rows)
+    )
+
+
+def rate_limits(data: dict[str, Any]) -> str:
+    lim = data.get("rate_limits")
+    if not lim:
+        before = (
+            ""
+            if data.get("placement")
+            else "; this run predates it, its gateway ran with every limiter off"
+        )
+        return (
+            "No run of the gateway with its rate limits off in these results: what the "
+            f"limits cost is measured since issue 18, the `gateway-nolimits` row{before}."
+        )
+    rows = [
+        ["on (as shipped)", _n(lim["on_msgs_per_s"]), _n(lim["on_cpu_us_per_msg"])],
+        ["off", _n(lim["off_msgs_per_s"]), _n(lim["off_cpu_us_per_msg"])],
+    ]
+    return (
+        "**What the rate limits cost** (one node on SQLite): every limiter on, each limit "
+        "set above what the benchmark does from its one address so that every frame is "
+        "counted and checked and none refused (bench/gateway_setup.py `RATE_LIMITS_ON`), "
+        "against every limiter off. On ÷ off, sustained rate: "
+        f"**{_n(lim['on_to_off_ratio'], 2)}x**; CPU added per message: "
+        f"**{_n(lim['cpu_us_per_msg_added'], 1)} µs** between the medians of their steps under "
+        "the knee, "
+        f"**{_n(lim.get('cpu_us_per_msg_added_same_rates'), 1)} µs** at the rates both relayed "
+        f"({', '.join(_n(r) for r in lim.get('same_rates', [])) or 'none'} msg/s; the fairer "
+        "figure: CPU per message falls as the rate rises, and on a shared machine a knee "
+        "moves with the neighbours' load).\n\n"
+        + _table(["rate limits", "sustained msg/s", "server CPU µs/msg"], rows)
+    )
+
+
+def steps(systems: dict[str, Any]) -> str:
+    rows = []
+    for name in SYSTEM_ORDER:
+        s = systems.get(name)
+        if not s or "steps" not in s:
+            continue
+        for st in sorted(s["steps"], key=lambda x: x["offered_msgs_per_s"]):
+            rows.append(
+                [
+                    LABELS[name],
+                    _n(st["offered_msgs_per_s"]),
+                    _n(st["delivered_msgs_per_s"]),
+                    _ms(st["p50_ms"]),
+                    _ms(st["p99_ms"]),
+                    _n(st["lost"]),
+                    _n(st.get("server_cpu_us_per_msg")),
+                    f"{st.get('server_cpu_utilisation', 0):.2f}",
+                ]
+            )
+    head = ["system", "offered/s", "delivered/s", "p50 ms", "p99 ms", "lost", "CPU µs/msg"]
+    return _table([*head, "CPU cores busy"], rows)
+
+
+def pinning(data: dict[str, Any]) -> str:
+    """Where the processes ran, and what pinning changes."""
+    where = data.get("placement")
+    earlier = (
+        "In an earlier run of the same workload on this machine (with other work beside it, "
+        "so not comparable figure by figure) the servers were pinned to core 0 and the "
+        "generators to core 1: the gateway sustained 675 msg/s there against 1,681 to 2,278 "
+        "unpinned (its SQLite thread then shares the event loop's core), python-socketio 675 "
+        "against 1,519, Django Channels 675 against 914, and the bare websockets peer, which "
+        "then had a core to itself, more than 58,000 against about 10,000."
+    )
+    if not where or where.get("server_cpus") is None:
+        return (
+            "**Pinning, and how much the ceiling moves.** In this run the servers were not "
+            "pinned" + (f" ({where['note']})" if where else "") + ": they shared both cores, "
+            "less what the generators took. " + earlier + " The ratio to the websockets "
+            "ceiling therefore depends as much on where its one process is scheduled as on "
+            "the gateway; the ratios to python-socketio and Channels, whose servers share "
+            "cores with Redis either way, move far less. Since issue 18 the relay pins the "
+            "servers by default (below).\n\n" + PINNED
+        )
+    return f"**Pinning.** Where the processes ran in this run: {where['note']}.\n\n" + (
+        PINNED + "\n" + earlier + "\n"
+    )
+
+
+PINNED = """\
+Since issue 18 every server process of a system (its nodes, Redis, PostgreSQL, every
+thread of each) is pinned to the same core(s) and the load generators to the other,
+the same way for every system (`bench/pinning.py`; on by default where
+`os.sched_setaffinity` exists; `--no-pin` or `BENCH_PIN=0` leaves the servers to the
+scheduler). On
+two cores the servers get one: a system that spreads over more processes (two nodes,
+Redis, PostgreSQL) gets no more CPU than one process, so the two-node comparison with
+python-socketio is like for like, and the one-node gateway is measured on the one core
+issue 18's 10,000 msg/s goal names. Three rows come with it: `gateway-2n` (two gateway
+nodes on Redis and PostgreSQL, visitors on node A and agents on node B, so every
+message crosses the bus and is committed to PostgreSQL before its ack), the split of
+its server CPU per process beside python-socketio's, and `gateway-nolimits`, the
+one-node gateway with every rate limiter off, so that the main rows keep the limits on
+and their cost is read apart.
+"""

@@ -1,0 +1,99 @@
+"""A py-spy profile of the gateway while it relays at a rate under its knee."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import loadgen
+from bench.loadgen import Fleet
+from bench.ramp import one_step, settle
+
+
+def py_spy() -> str | None:
+    import sys
+
+    found = Path(sys.executable).parent / "py-spy"
+    return str(found) if found.exists() else shutil.which("py-spy")
+
+
+def profile_gateway(
+    fleet: Fleet, pid: int, result: dict[str, Any], cfg: dict[str, Any], out_dir: Path
+) -> dict[str, Any]:
+    """Record the gateway with py-spy while it relays at its sustained rate.
+
+    ``--gil`` samples the thread holding the GIL: where the Python-level CPU goes."""
+    exe = py_spy()
+    if exe is None:
+        return {"error": "py-spy is not installed (.venv/bin/pip install py-spy)"}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settle([pid])
+    raw = out_dir / "relay-gateway.pyspy.txt"
+    duration = max(2, int(cfg["duration_s"] * 3))
+    rec = subprocess.Popen(
+        [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(duration),
+            "--rate",
+            "250",
+            "--gil",
+            "--format",
+            "raw",
+            "--output",
+            str(raw),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(0.5)
+    rate = round(result["sustained_msgs_per_s"] * 0.7)  # below the knee: the steady cost
+    step = one_step(fleet, [pid], 999, rate, duration - 0.5, cfg["drain_s"])
+    _, err = rec.communicate(timeout=60)
+    if rec.returncode != 0 or not raw.exists():
+        return {"error": f"py-spy failed ({rec.returncode}): {err.decode(errors='replace')[-400:]}"}
+    return {"during_step": step, **summarise_profile(raw.read_text())}
+
+
+def summarise_profile(collapsed: str, top: int = 15) -> dict[str, Any]:
+    """Self and inclusive sample shares per function from py-spy's collapsed stacks."""
+    self_: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count_s = line.rpartition(" ")
+        if not stack or not count_s.isdigit():
+            continue
+        count = int(count_s)
+        total += count
+        frames = [_short(f) for f in stack.split(";")]
+        self_[frames[-1]] = self_.get(frames[-1], 0) + count
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + count
+
+    def table(d: dict[str, int], n: int) -> list[dict[str, Any]]:
+        rows = sorted(d.items(), key=lambda kv: -kv[1])[:n]
+        return [{"frame": f, "share_pct": round(100 * c / total, 1)} for f, c in rows]
+
+    return {"samples": total, "self": table(self_, top), "inclusive": table(incl, 4 * top)}
+
+
+def _short(frame: str) -> str:
+    """``fn (/abs/path/site-packages/pkg/mod.py:12)`` -> ``fn (pkg/mod.py:12)``."""
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    roots = [str(loadgen.ROOT) + "/"]
+    if os.environ.get("BENCH_GATEWAY_SOURCE"):
+        roots.append(os.environ["BENCH_GATEWAY_SOURCE"].rstrip("/") + "/")
+    for marker in ("site-packages/", *roots, "lib/python3.11/"):
+        if marker in where:
+            where = where.split(marker, 1)[1]
+            break
+    return f"{name} ({where})" if where else name

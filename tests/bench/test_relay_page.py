@@ -1,0 +1,147 @@
+"""The relay's ratios, goals and page sections from figures made up here (pure logic:
+the figures themselves come from ``./scripts/bench relay``, never from a test)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench import relay, relay_page
+from bench.pinning import Placement, placement
+
+
+def _system(rate: int, cpu: float, by: dict[str, float] | None = None) -> dict[str, Any]:
+    step = {
+        "offered_msgs_per_s": rate,
+        "delivered_msgs_per_s": rate,
+        "p50_ms": 1.0,
+        "p99_ms": 10.0,
+        "lost": 0,
+        "server_cpu_us_per_msg": cpu,
+        "server_cpu_utilisation": 0.5,
+    }
+    return {
+        "steps": [step],
+        "sustained_msgs_per_s": rate,
+        "p50_ms_at_sustained": 1.0,
+        "p99_ms_at_sustained": 10.0,
+        "server_cpu_us_per_msg": cpu,
+        "server_cpu_us_per_msg_at_sustained": cpu,
+        "cpu_us_per_msg_by_process": by or {"node": cpu},
+        "generator_busy_at_sustained": 0.2,
+        "knee": {"found": True, "why": "p99", "generator_bound": False},
+    }
+
+
+def _result() -> dict[str, Any]:
+    off = _system(2_500, 380.0)
+    off["steps"].insert(0, {**_system(2_000, 370.0)["steps"][0]})
+    systems = {
+        "gateway": _system(2_000, 400.0),
+        "gateway-nolimits": off,
+        "gateway-2n": _system(
+            3_000,
+            900.0,
+            {"node A": 300.0, "node B": 300.0, "PostgreSQL": 250.0, "Redis": 50.0},
+        ),
+        "ws": _system(16_000, 20.0),
+        "sio": _system(1_000, 600.0, {"node A": 280.0, "node B": 280.0, "Redis": 40.0}),
+    }
+    systems["ws"]["knee"] = {"found": False, "why": "time budget (40 s) spent before the knee"}
+    result: dict[str, Any] = {
+        "config": relay.QUICK,
+        "body_bytes": 100,
+        "p99_limit_ms": 250.0,
+        "placement": Placement(frozenset({0}), 1, "servers on core 0, generators on 1").as_json(),
+        "loadavg": {"start": [1.0, 0.5, 0.25], "end": [2.0, 1.0, 0.5]},
+        "systems": systems,
+    }
+    result.update(relay.ratios(systems))
+    return result
+
+
+def test_ratios_and_issue_18_goals() -> None:
+    r = _result()
+    assert r["gateway_2n_to_sio_ratio"] == 3.0
+    assert r["gateway_to_ws_ratio"] == 0.125
+    # a peer without a knee makes the ratio a bound, and the note says so
+    assert "ws: no knee" in r["gateway_to_ws_ratio_note"]
+    goals = r["goals"]
+    assert goals["gateway_2n_3x_sio_2n"]["met"] is True
+    assert goals["gateway_quarter_of_ws"]["met"] is False
+    one_core = goals["gateway_10000_msgs_per_s_one_core"]
+    assert one_core["msgs_per_s"] == 2_000 and one_core["met"] is False
+    limits = r["rate_limits"]
+    assert limits["on_to_off_ratio"] == 0.8 and limits["cpu_us_per_msg_added"] == 20.0
+    # at a rate both relayed (the off run's extra, higher rate is left out)
+    assert limits["same_rates"] == [2_000]
+    assert limits["cpu_us_per_msg_added_same_rates"] == 30.0
+
+
+def test_ratios_leave_out_what_was_not_run() -> None:
+    systems = {"gateway": _system(2_000, 400.0), "ws": _system(16_000, 20.0)}
+    r = relay.ratios(systems)
+    assert "gateway_2n_to_sio_ratio" not in r and "rate_limits" not in r
+    assert set(r["goals"]) == {"gateway_quarter_of_ws", "gateway_10000_msgs_per_s_one_core"}
+
+
+def test_the_page_renders_the_new_rows() -> None:
+    r = _result()
+    r["label"] = "Measured on a loaded machine: not the published figure."
+    page = relay_page.section(r)
+    assert page.startswith("**Measured on a loaded machine: not the published figure.**")
+    assert "gateway x2 + Redis + PostgreSQL" in page
+    assert "Two gateway nodes + Redis + PostgreSQL ÷ python-socketio's two nodes" in page
+    assert "**3.00x**" in page
+    assert "at the start of the run 1.00 / 0.50 / 0.25, at its end 2.00 / 1.00 / 0.50" in page
+    # the split per process, for both two-node systems, and not for one-process ones
+    assert "| gateway x2 + Redis + PostgreSQL | PostgreSQL | 250 | 28 % |" in page
+    assert "| python-socketio x2 + Redis | Redis | 40 | 7 % |" in page
+    assert "| websockets (bare) | node |" not in page
+    # what the rate limits cost
+    assert "On ÷ off, sustained rate: **0.80x**" in page
+    assert "CPU added per message: **20.0 µs**" in page
+    assert "**30.0 µs** at the rates both relayed (2,000 msg/s" in page
+    rows = relay_page.goal_rows(r)
+    assert [row[2] for row in rows] == ["**met**", "**not met**", "**not met**"]
+    assert "ws: no knee" in rows[1][1]
+    where = relay_page.pinning(r)
+    assert where.startswith("**Pinning.** Where the processes ran in this run: ")
+
+
+def test_a_run_before_issue_18_renders_without_the_new_rows() -> None:
+    r = _result()
+    for key in ("placement", "rate_limits", "gateway_2n_to_sio_ratio"):
+        r.pop(key)
+    for s in r["systems"].values():
+        s.pop("cpu_us_per_msg_by_process")
+        s.pop("server_cpu_us_per_msg_at_sustained")
+    page = relay_page.section(r)
+    assert "No CPU split per process in this run" in page
+    assert "its gateway ran with every limiter off" in page
+    # CPU at the knee is read off the steps
+    assert "| 2,000 | 1.00 | 10.0 | 400 | 400 |" in page
+    assert "In this run the servers were not pinned" in relay_page.pinning(r)
+
+
+def test_placement_pins_servers_and_generators_apart() -> None:
+    on, off = placement(True), placement(False)
+    if on.servers is None:  # one core or no sched_setaffinity: it says so
+        assert on.note.startswith("not pinned")
+        return
+    assert on.generator is not None and on.generator not in on.servers
+    assert off.servers is None and off.generator == on.generator
+
+
+def test_the_full_run_is_bounded_by_its_budgets() -> None:
+    bound = relay.full_run_bound_s(relay.FULL, len(relay.SYSTEMS))
+    # six systems, each at most its setup, its 75 s ramp and two refining steps
+    assert 6 * 75 < bound < 20 * 60
+
+
+def test_bench_pin_0_leaves_the_servers_unpinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_PIN", "0")
+    assert placement().servers is None
+    monkeypatch.setenv("BENCH_PIN", "1")
+    assert placement().servers == placement(True).servers
