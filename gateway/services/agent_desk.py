@@ -105,7 +105,7 @@ class AgentDesk:
             if await self._state.content(conv.id, client_msg_id) is None:
                 await self._state.put_content(conv.id, client_msg_id, checked)
         now = self._clock()
-        announce = self._announcer.message(conv, at=now, to_bot=False)
+        announce = self._announcer.messages(conv, to_bot=False)
         msg, created, conv = await self._store.append(
             conv.id,
             sender="agent",
@@ -119,8 +119,8 @@ class AgentDesk:
         )
         if tracked and created:
             self._deliveries.wake()
-        if announce and created:
-            self._outbox.wake(announce)
+        if announce is not None and announce.announced:
+            self._outbox.wake(announce.announced)
         if created:
             metrics.MESSAGES.labels(sender="agent").inc()
         # Published again for a retry too: the first attempt may have stored the message

@@ -289,9 +289,7 @@ class ConversationService(ContactIO):
                 conv, msg.provider_message_id, msg.body, now, ids, address=msg.address
             )
             await self._deliver_contact_message(message, after, fresh=created)
-            # Routed on its message, before the notice: agents are offered what was
-            # said. Under the lock: a message appended while it is new must not slip
-            # between the routing's reading of them and its leaving new (unannounced).
+            # Routed on its message, before the notice: agents are offered what was said.
             after = await self.route(after)
         if created and notice:
             event, _, after = await self._store.append(
@@ -322,7 +320,7 @@ class ConversationService(ContactIO):
         characters (docs/security.md, "Text shown to people"), announced to the webhooks
         that opted in and to the bot holding the conversation. ``address``: the sender's,
         when a channel threads it into a conversation of another address (email)."""
-        announce = self._announcer.message(conv, at=now, to_bot=True)
+        announce = self._announcer.messages(conv, to_bot=True)
         message, created, after = await self._store.append(
             conv.id,
             sender="contact",
@@ -333,8 +331,8 @@ class ConversationService(ContactIO):
             attachments=attachments,
             announce=announce,
         )
-        if announce and created:
-            self._outbox.wake(announce)
+        if announce is not None and announce.announced:
+            self._outbox.wake(announce.announced)
         return message, created, after
 
     async def _thread(self, msg: InboundMessage) -> Conversation | None:
@@ -396,25 +394,16 @@ class ConversationService(ContactIO):
             raise ProtocolError("a message needs a body or files", code="invalid_field")
         if attachments:
             await self._files.check_message(conv, attachments)
-        if conv.state != "new":
-            msg, created, after = await self._append_contact(
-                conv, client_msg_id, body, self._clock(), attachments
-            )
-            # Published again for a retry too: the first attempt may have stored the
-            # message and then failed to publish it (clients drop what they have by seq).
-            out = await self._deliver_contact_message(msg, after, fresh=created, skip=skip)
-        else:
-            # Not routed yet: the contact's other tab may be writing its first message
-            # too. The append (announced only once routed) and the routing (which
-            # announces what was written while new) go one at a time, on the
-            # conversation as it is now: every message is announced exactly once.
-            async with self.one_at_a_time(conv.touchpoint_id, conv.address):
-                conv = await self._store.get_conversation(conv.id)
-                msg, created, after = await self._append_contact(
-                    conv, client_msg_id, body, self._clock(), attachments
-                )
-                out = await self._deliver_contact_message(msg, after, fresh=created, skip=skip)
-                after = await self.route(after)  # its first message routes it
+        msg, created, after = await self._append_contact(
+            conv, client_msg_id, body, self._clock(), attachments
+        )
+        # Published again for a retry too: the first attempt may have stored the message
+        # and then failed to publish it (clients drop what they have by seq).
+        out = await self._deliver_contact_message(msg, after, fresh=created, skip=skip)
+        # A new conversation's first message routes it. The contact's other tab (on any
+        # node) may be writing at the same moment: the store announces each message
+        # either at its append or at the routing, never both, never neither.
+        after = await self.route(after)
         await self._bots.contact_wrote(after, msg, created)
         return msg, created, out
 

@@ -32,7 +32,6 @@ from gateway.errors import (
     StoreUnavailable,
 )
 from gateway.model.channels import ChannelName
-from gateway.model.integrations import Announcement
 from gateway.model.records import (
     Attachment,
     Contact,
@@ -48,14 +47,14 @@ from gateway.ports.store._rows import (
     LINK_ADDRESS,
     SELECT_BY_CLIENT_ID,
     Row,
+    announce_message,
     decode_message,
     email_key,
     refs_json,
     unread_increments,
-    write_announcements,
 )
 from gateway.ports.store._sql import SQLStore
-from gateway.ports.store.base import Appended
+from gateway.ports.store.base import Appended, MessageAnnouncer
 
 # pg_advisory_lock key held while migrating ("gwmigrat" as a 64-bit integer)
 MIGRATION_LOCK_KEY = 0x67776D6967726174
@@ -169,6 +168,7 @@ class PostgresStore(SQLStore):
 
     _JSON_LIST_HAS = "{col} ? {arg}::text"
     _claim_lock = " FOR UPDATE OF m SKIP LOCKED"
+    _row_lock = " FOR UPDATE"
 
     def __init__(
         self,
@@ -314,11 +314,13 @@ class PostgresStore(SQLStore):
         kind: MessageKind = "text",
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
-        announce: Sequence[Announcement] = (),
+        announce: MessageAnnouncer | None = None,
     ) -> Appended:
         """One statement: bump the conversation, insert the message, and return both;
         with events to announce, that statement and their outbox rows in one
-        transaction (the bump row-locks the conversation first)."""
+        transaction. The bump row-locks the conversation first and returns it as it is
+        then: a routing that committed before is seen (the message is announced here),
+        one under way waits for this commit (and reads the message)."""
         agent_inc, contact_inc = unread_increments(sender, kind)
         args = (sender, sender_id, client_msg_id, body, now, kind, agent_inc, contact_inc, delivery)
         files: list[Attachment] = []
@@ -329,10 +331,10 @@ class PostgresStore(SQLStore):
             row, files = found
         else:
             try:
-                async with self._transaction() if announce else self._connection() as c:
+                async with self._connection() if announce is None else self._transaction() as c:
                     inserted = await c.fetchrow(_APPEND, conversation_id, *args, "[]")
-                    if inserted is not None and announce:
-                        await write_announcements(
+                    if inserted is not None:
+                        await announce_message(
                             c,
                             announce,
                             CONVERSATIONS.decode(tuple(inserted)[1:]),
@@ -361,7 +363,7 @@ class PostgresStore(SQLStore):
         conversation_id: str,
         args: tuple[Any, ...],
         ids: Sequence[str],
-        announce: Sequence[Announcement],
+        announce: MessageAnnouncer | None,
     ) -> Appended | tuple[Row, list[Attachment]]:
         """A message with files: one transaction that locks the uploads, answers a retry
         with the message stored the first time, checks the files and attaches them.
@@ -384,7 +386,7 @@ class PostgresStore(SQLStore):
             if row is None:
                 raise NotFound(f"conversation {conversation_id!r} not found")
             await attach(c, found, row[0])
-            await write_announcements(
+            await announce_message(
                 c,
                 announce,
                 CONVERSATIONS.decode(tuple(row)[1:]),
