@@ -27,6 +27,7 @@ WORKLOADS = {
     "sockets": "bench.sockets",
     "profile": "bench.profile",
     "idle": "bench.idle",
+    "idle-memory": "bench.idle_memory",
     "contact-center": "bench.contact_center",
     "automations": "bench.automations",
     "attachments": "bench.attachments",

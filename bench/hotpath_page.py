@@ -159,10 +159,12 @@ def _reading(systems: dict[str, Any]) -> str:
     kib = asgi["idle"]["kib_per_conn"] - ws["idle"]["kib_per_conn"]
     return (
         f"Read against the relay: frames built once and written below the ASGI path would "
-        f"save about {saved:.1f} µs per frame here, {5 * saved:.0f} µs for the five frames "
-        "of a relayed message, a small part of the gateway's CPU per message in the table "
+        f"save about {saved:.1f} µs per frame here, {2 * saved:.0f} µs for the two frames "
+        "of a relayed message (five before issue 18), a small part of the gateway's CPU per message in the table "
         "above; serving the sockets with the websockets library's own server would save "
-        f"about {kib:.0f} KiB per idle socket. In the relay a write costs more than in this "
+        f"about {kib:.0f} KiB per idle socket against this Starlette-routed server (the "
+        "gateway's own sockets skip Starlette's router since, which recovers about half of "
+        "it: see *Idle connections*). In the relay a write costs more than in this "
         "burst (the reader sleeps between messages, so each write wakes it), which is why "
         "uvicorn's `transport.write` line leads the relay's self time."
     )

@@ -17,6 +17,7 @@ For scale, the same is measured for the bare ``websockets`` peer (a socket in on
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ QUICK: dict[str, Any] = {
     "settle_s": 0.3,
     "peers": [],
 }
+GATEWAY_TOUCHPOINT_PARAMS: dict[str, Any] = {"touchpoint_id": TOUCHPOINT}
 GOALS = {"rss_per_conn_bytes_max": 16 * 1024, "connections_min": 19_000}
 
 
@@ -48,6 +50,59 @@ def _fds(pid: int) -> int:
         return len(list(Path(f"/proc/{pid}/fd").iterdir()))
     except OSError:
         return -1
+
+
+def _nofile(pid: int) -> int | None:
+    """The process's soft limit on open files (/proc/PID/limits)."""
+    try:
+        for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _open(
+    fleet: Fleet,
+    node: tuple[str, int],
+    system: str,
+    origin: str,
+    target: int,
+    params: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Open idle sockets across the fleet up to ``target`` in all; each generator's reply."""
+    g = len(fleet)
+    return fleet.each(
+        "idle_open",
+        [
+            {
+                "system": system,
+                "node": list(node),
+                "origin": origin,
+                "target": target // g + (1 if k < target % g else 0),
+                "local_ip": f"127.0.0.{2 + k}",
+                **params,
+            }
+            for k in range(g)
+        ],
+    )
+
+
+def open_idle(
+    fleet: Fleet,
+    node: tuple[str, int],
+    system: str,
+    origin: str,
+    target: int,
+    params: dict[str, Any],
+) -> int:
+    """:func:`_open`, failing if any socket did not open; how many are open."""
+    replies = _open(fleet, node, system, origin, target, params)
+    failed = [f for r in replies for f in r["failures"]]
+    if failed:
+        raise RuntimeError(f"{len(failed)} sockets failed to open: {failed[:3]}")
+    return sum(int(r["open"]) for r in replies)
 
 
 def _slope(xs: list[float], ys: list[float]) -> float | None:
@@ -67,26 +122,17 @@ def measure(
     log: Any = print,
 ) -> dict[str, Any]:
     g = cfg["generators"]
+    limit = _nofile(pid)
+    if limit is not None and cfg["checkpoints"][-1] + 64 > limit:
+        # Each socket is an open file of the server: past its limit, accept() fails.
+        log(f"  {system}: the server may open {limit} files: fewer sockets than asked")
     time.sleep(cfg["settle_s"])
     rss0 = rss_bytes(pid)
     points: list[dict[str, Any]] = []
     t0 = time.monotonic()
     with Fleet(g, system) as fleet:
         for target in cfg["checkpoints"]:
-            replies = fleet.each(
-                "idle_open",
-                [
-                    {
-                        "system": system,
-                        "node": list(node),
-                        "origin": SHOP,
-                        "target": target // g + (1 if k < target % g else 0),
-                        "local_ip": f"127.0.0.{2 + k}",
-                        **params,
-                    }
-                    for k in range(g)
-                ],
-            )
+            replies = _open(fleet, node, system, SHOP, target, params)
             time.sleep(cfg["settle_s"])
             opened = sum(r["open"] for r in replies)
             failed = sum(r["failed"] for r in replies)
@@ -120,6 +166,7 @@ def measure(
         "rss_end_bytes": rss_end,
         "connections_open": last["open"],
         "connections_held_after_s": {"seconds": cfg["hold_s"], "open": held},
+        "server_nofile": limit,
         "rss_per_conn_bytes": round(slope) if slope is not None else None,
         "rss_per_conn_from_start_bytes": round((last["rss_bytes"] - rss0) / last["open"])
         if last["open"]
@@ -133,17 +180,16 @@ def measure(
 def run_gateway(cfg: dict[str, Any]) -> dict[str, Any]:
     with sqlite_url() as url:
         seed_store(url, 0, 1)
-        node = services.start_gateway(gateway_env(url))
+        # BENCH_GATEWAY_SOURCE: another checkout's code (before and after in one sitting).
+        source = os.environ.get("BENCH_GATEWAY_SOURCE")
+        node = services.start_gateway(gateway_env(url), source=Path(source) if source else None)
         try:
             out = measure(
                 node.proc.pid,
                 ("127.0.0.1", node.port),
                 "gateway",
                 cfg,
-                {
-                    "touchpoint_id": TOUCHPOINT,
-                    "secret": node.env["GATEWAY_SECRET_KEY"],
-                },
+                GATEWAY_TOUCHPOINT_PARAMS | {"secret": node.env["GATEWAY_SECRET_KEY"]},
             )
             out["server_alive"] = node.alive()
         finally:

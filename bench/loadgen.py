@@ -322,7 +322,8 @@ class Generator:
             return
         t = frame.type
         if t == "message":
-            # Each side also sees its own messages echoed: only the other side's count.
+            # A sender's other tabs get its messages too (its own socket only the ack):
+            # only the other side's count.
             if frame.sender != ("visitor" if conn.tag == "v" else "agent"):
                 self.record(frame.body, conn.tag == "a")
         elif t == "conversation" and conn.tag == "a" and frame.conversation is not None:

@@ -361,14 +361,16 @@ WHERE_THE_TIME_GOES = """\
 What one relayed message costs the gateway, read from the profiles on this page and from
 the code they point at:
 
-1. **Five frames out per message**, each through Starlette's `WebSocket.send_text` and
-   uvicorn's protocol (`gateway/web/hub.py` `Connection._write` →
-   `uvicorn/protocols/websockets/websockets_sansio_impl.py` `send`, whose
-   `transport.write` is one system call per frame): the echo and the `ack` to the
-   sender, and to the agent the message, `unread` and a `sound`. The bare websockets
-   peer sends one. The hub already encodes each frame once (JSON) and queues the same
-   bytes for every socket of its topic; below it each socket still pays the ASGI send
-   path (see *The socket layer alone*).
+1. **Frames out per message**, each through uvicorn's protocol (`gateway/web/hub.py`
+   `Connection._write` → `uvicorn/protocols/websockets/websockets_sansio_impl.py`
+   `send`, whose `transport.write` is one system call per frame). Since issue 18 a
+   relayed message is two frames: the `ack` to the sender, which carries the stored
+   message, and the `message` to the recipient, which carries the recipient's unread
+   count and the reply sound (five before: echo, ack, message, `unread`, `sound`); the
+   sender's other tabs get the message too. The bare websockets peer sends one. The hub
+   encodes each frame once (JSON) and queues the same bytes for every socket of its
+   topic; below it each socket still pays the ASGI send path (see *The socket layer
+   alone*).
 2. **The store's lane to its writer thread.** The SQLite writer lives on a thread of its
    own and every call into it is a hop (queue the call, wake the thread, wake the loop
    with the result). Since issue 18's first slice a batch of appends (BEGIN, every
@@ -386,8 +388,6 @@ are cached.
 
 What would close more of the gap, in the order of what it buys:
 
-* **Fewer frames**: fold `unread` and `sound` into the agent's `message` frame and the
-  sender's echo into its `ack` (five frames to two; protocol change, both clients).
 * **Write the same bytes**: build each WebSocket frame once and write it to each
   recipient's transport, below the ASGI send path; *The socket layer alone* measures what
   the ASGI stack costs per frame and per idle socket against the websockets library's
@@ -463,15 +463,60 @@ def _idle(data: dict[str, Any]) -> str:
 
 
 IDLE_NOTES = """\
-Where an idle gateway connection's memory goes (from the code; `tracemalloc` in the
-server would put numbers on each): uvicorn's protocol object and its websockets
-`ServerProtocol` with their buffers, Starlette's `WebSocket` and the ASGI scope, the
-endpoint coroutine's frame and the task running it, the hub's `Connection` and the
-session, and the rate limiter's state. Already done: no writer task while a socket has
-nothing to send (`gateway/web/hub.py` starts one only to drain a backlog) and one timer for
-all token renewals instead of a task per socket (`Engine._renew_tokens`). What would
-shrink it further: serving the socket without the ASGI layer (one protocol object per
-connection instead of uvicorn's, Starlette's and the endpoint's coroutine).
+Where an idle visitor socket's memory goes: `./scripts/bench idle-memory`
+(bench/idle_memory.py) traces the gateway process with `tracemalloc`, opens idle visitor
+sockets up to a first count and then a second (2,000 and 4,000; 200 and 400 with
+`--quick`) and divides the difference by the sockets added; each allocation is charged
+to the innermost frame outside the standard library. It sees Python's allocators only
+(RSS also holds the allocators' own overhead), so its totals sit below the slope above.
+Per socket, quick runs: before (main at 2f7fa93), after the trims, after the direct
+dispatch too (load average 3.7, 4.5, 5.8):
+
+| owner | before KiB | trimmed KiB | direct KiB | what it holds for an idle socket |
+|---|---|---|---|---|
+| uvicorn (`WebSocketsSansIOProtocol`) | 10.4 | 5.1 | 5.1 | the protocol's `__dict__` (about 40 attributes, 1.6 KiB), the ASGI scope, the task running the application (0.6 KiB), the ping timer; before also an `asyncio.Queue` and an `asyncio.Event` (four deques, 4.1 KiB) |
+| Starlette | 5.6 | 5.3 | 0.3 | before: the middleware and routing chain, about 12 coroutines awaiting one another for the socket's life, their closures, a second `WebSocket` made by the exception middleware; now one `WebSocket` |
+| gateway (ours) | 6.1 | 4.9 | 5.3 | the endpoint's coroutines (the dispatch, endpoint, `guarded`, session, `run_loop`, the read loop, `receive_text`), `Connection`, `VisitorSession`, the token's claims, `FrameLimit`, the hub's, bus's, presence's and renewals' entries; before also an empty deque per `Connection` (0.6 KiB), instance dicts, the hello frame |
+| websockets (`ServerProtocol`) | 5.6 | 1.9 | 2.1 | the parser's three generators and its buffer, the last frame it parsed; before also the handshake's parsed request and response with their headers (3.4 KiB) |
+| event loop (uvloop) | 1.2 | 1.2 | 1.2 | the transport, its socket and timer handles |
+| PyJWT | 0.5 | 0.5 | 0.4 | the verified claims' dict |
+| **total traced** | **29.5** | **18.8** | **14.4** | |
+
+Live objects per idle socket now (the collector's view): 11 coroutines (2.9 KiB; 21 before
+the direct dispatch), 21 dicts (5.2 KiB), one task, no deque.
+
+`./scripts/bench idle` before and after in one sitting (main at f574203 through
+`BENCH_GATEWAY_SOURCE`, then this code; load average 4.1 at the start, 2.4 between, 5.7 at
+the end): **31.5 KiB per idle socket before (665.4 MiB at 19,000), 15.0 KiB after (360.3
+MiB)**; the websockets peer 15.4 KiB in both runs. An earlier sitting with the trims but
+not yet the direct dispatch: 31.5 before, 20.4 KiB after.
+
+Done in issue 18: uvicorn's protocol (gateway/web/transport.py) gets a receive queue and a
+"writable" flag that allocate only while something waits on them, and lets go of the
+handshake's parsed request and response (the request's headers emptied in place, since
+websockets' parser keeps the request) once the handshake is answered; the visitor endpoint
+drops the scope's headers and its hello once the session is open; `Connection`,
+`VisitorSession`, `FrameLimit` and the write-timeout state have `__slots__`, and a
+`Connection` holds a queue only while it has something to write (a writer task already
+existed only then; the token renewals are one timer for all sockets); and the plain
+WebSocket routes are called straight from uvicorn (gateway/web/direct.py) instead of
+through Starlette's middleware and router, which act on no WebSocket of the gateway (the
+request guard lets them through; each endpoint maps its own errors to close codes). Every
+limit, timeout, ping, drain and backpressure path is unchanged
+(tests/security/test_limits.py, tests/gateway/test_idle_state.py,
+tests/gateway/test_direct_sockets.py).
+
+Measured, not built: the websockets library's own asyncio server on the same event loop.
+`./scripts/bench sockets` gives 25.0 KiB per idle socket for Starlette on uvicorn and
+14.9 KiB for it, and 6.85 against 5.75 µs of CPU per frame. Of that 10 KiB difference the
+direct dispatch took about 5 (20.4 to 15.0 KiB); the rest is uvicorn's protocol against
+websockets' own connection object. Decision: keep uvicorn. Serving the visitor socket
+with websockets' server would mean a second server stack beside uvicorn (its own
+listener, handshake, keepalive and close handling) and writing again every connection
+limit of transport.py (per-address connections, handshake deadline, header size and
+count, write timeout) for a few KiB more, now that the goal is met. If it is wanted
+later, the next step that keeps uvicorn: a protocol subclass that keeps its fixed
+settings on the class instead of in each instance's 1.6 KiB `__dict__`.
 """
 
 

@@ -5,8 +5,9 @@ library's own server, on the same event loop (uvloop), with nothing else in the 
 Servers (each its own process, ``python -m bench.sockets serve KIND PORT``):
 
 * ``asgi``: a Starlette ``WebSocketRoute`` on uvicorn with its ``websockets-sansio``
-  protocol and no compression, as the gateway serves its sockets (gateway/cli.py); each
-  frame is ``await websocket.send_text(text)``, the path of gateway/web/hub.py.
+  protocol and no compression, as the gateway served its sockets before it called them
+  straight from uvicorn (gateway/web/direct.py; bench/idle.py measures the gateway as it
+  is); each frame is ``await websocket.send_text(text)``, the path of gateway/web/hub.py.
 * ``websockets``: ``websockets.asyncio.server.serve``; each frame ``await ws.send(text)``.
 * ``prebuilt``: the same server, but each frame's bytes (header and payload) are built
   once and written to the transport as they are: the cost of "encode once, write the

@@ -28,11 +28,12 @@ def build_server(app: Starlette, settings: Settings) -> uvicorn.Server:
             app.state.web.health.begin_drain()
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
+    from gateway.web.direct import DirectSockets
     from gateway.web.transport import protocols
 
     http, ws = protocols(settings)
     config = uvicorn.Config(
-        app,
+        DirectSockets(app),
         http=http,
         ws=ws,
         host=settings.host,

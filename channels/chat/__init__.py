@@ -33,6 +33,7 @@ from gateway import topics
 from gateway.errors import CloseCode, InvalidInput
 from gateway.model.records import Conversation, Touchpoint
 from gateway.services.notify import BotNote, ContactNote, MessageNote, TypingNote, UnreadNote
+from gateway.services.views import frame_for
 from gateway.web.admin.http import Ctx, json_response, route
 from gateway.web.openapi import Endpoint
 
@@ -156,9 +157,20 @@ class ChatChannel(ChannelAdapter):
         return await self.followup.conversation_state(conv)
 
     async def to_contact(self, conv: Conversation, note: ContactNote) -> None:
-        """Every open tab of the visitor shows it."""
+        """Every open tab of the visitor shows it (but the one that sent it: its ack
+        carries it); a message to the visitor carries their unread count."""
+        skip = ""
         if isinstance(note, MessageNote):
             data = note.frame
+            skip = note.skip
+            if note.unread is not None:
+                out = frame_for(note.message, note.sender_name)
+                if isinstance(out, p.MessageOut):
+                    out.unread = note.unread
+                    data = p.encode(out)
+                else:  # an event carries no count: it follows on its own
+                    await self.core.notifier.publish(visitor_topic(conv.address), data, skip)
+                    data = p.encode(p.Unread(conversation_id=conv.id, count=note.unread))
         elif isinstance(note, UnreadNote):
             data = p.encode(p.Unread(conversation_id=conv.id, count=note.count))
         elif isinstance(note, TypingNote):
@@ -169,4 +181,4 @@ class ChatChannel(ChannelAdapter):
             data = p.encode(p.BotHolds(conversation_id=conv.id, active=note.active))
         else:  # pragma: no cover - the union has no other member
             return
-        await self.core.notifier.publish(visitor_topic(conv.address), data)
+        await self.core.notifier.publish(visitor_topic(conv.address), data, skip)

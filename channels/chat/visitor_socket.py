@@ -24,7 +24,14 @@ from gateway.model.records import LIVE_STATES, Conversation
 from gateway.services.views import seq_of
 from gateway.web.hub import Connection
 from gateway.web.origins import self_origins
-from gateway.web.sockets import close, guarded, read_hello, run_loop, send_frame
+from gateway.web.sockets import (
+    close,
+    forget_handshake,
+    guarded,
+    read_hello,
+    run_loop,
+    send_frame,
+)
 
 # seconds a finished conversation is still shown on reload (always, while the visitor
 # has not read all of it: the answer to a message they left)
@@ -36,6 +43,9 @@ def visitor_topic(visitor_id: str) -> str:
 
 
 class VisitorSession:
+    # one per open socket, thousands idle: no __dict__
+    __slots__ = ("_transcripts", "admit", "claims", "conn", "core", "current")
+
     def __init__(
         self,
         core: Core,
@@ -103,6 +113,7 @@ class VisitorSession:
                 frame.client_msg_id,
                 frame.body,
                 frame.attachments,
+                skip=self.conn.ref,
             )
             self.conn.send(p.encode(ack))
         elif isinstance(frame, p.Links):
@@ -181,7 +192,9 @@ class VisitorSession:
         await self.core.notifier.publish(visitor_topic(self.visitor_id), p.encode(started))
         if message is not None:
             self.current = conv.id
-            ack = await conversations.contact_send(conv, frame.client_msg_id, message)
+            ack = await conversations.contact_send(
+                conv, frame.client_msg_id, message, skip=self.conn.ref
+            )
             self.conn.send(p.encode(ack))
 
     async def welcome(self, ws: WebSocket, hello: p.Hello) -> None:
@@ -317,6 +330,9 @@ class VisitorSockets:
             if core.hub.count(topic) == 1:
                 await core.presence.connected("contact", f"chat:{claims.vid}")
             await visitor.welcome(ws, hello)
+            # What only the opening needed is not kept while the socket idles for hours.
+            del hello, tp, allowed
+            forget_handshake(ws)
             self.renewals[conn] = visitor.renew
             await run_loop(ws, conn, p.decode_visitor, settings.max_frame_bytes, visitor.handle)
 

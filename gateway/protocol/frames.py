@@ -52,8 +52,18 @@ class FileRules(msgspec.Struct, kw_only=True):
     max_files: int
 
 
+class SoundCue(msgspec.Struct):
+    """The console's sound for a message (``sound``: the name the settings give the
+    event; a silent event sends none)."""
+
+    event: Literal["reply"]
+    sound: str
+
+
 class MessageOut(Frame, tag="message"):
-    """A stored message of a conversation (either side)."""
+    """A stored message of a conversation (either side). On a message to its recipient,
+    ``unread`` is the recipient's unread count right after it (what an ``unread`` frame
+    would say) and, to an agent, ``sound`` the sound to play: one frame per message."""
 
     conversation_id: str
     seq: int
@@ -68,6 +78,8 @@ class MessageOut(Frame, tag="message"):
     # come as ``delivery`` frames
     delivery: Literal["", "pending", "sent", "delivered", "read", "failed"] = ""
     delivery_error: str = ""
+    unread: int | None = None
+    sound: SoundCue | None = None
 
 
 class EventOut(Frame, tag="event"):
@@ -90,12 +102,14 @@ class EventOut(Frame, tag="event"):
 
 class Ack(Frame, tag="ack"):
     """The message with this client id is stored under ``seq``. ``duplicate`` when it was
-    stored before (a retry)."""
+    stored before (a retry). ``message``: the stored message itself, which the sending
+    socket gets only here (the sender's other sockets get it as a ``message`` frame)."""
 
     client_msg_id: str
     conversation_id: str
     seq: int
     duplicate: bool = False
+    message: MessageOut | None = None
 
 
 class Typing(Frame, tag="typing"):

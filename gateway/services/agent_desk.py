@@ -24,7 +24,7 @@ from gateway.services.automations import Announcer
 from gateway.services.channel_state import ChannelState
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
-from gateway.services.notify import MessageNote, Notifier, TypingNote, UnreadNote
+from gateway.services.notify import MessageNote, Notifier, TypingNote
 from gateway.services.outbox import Outbox
 from gateway.services.recent import RecentConversations, write_on_recent
 from gateway.services.router_shell import RouterShell
@@ -92,13 +92,16 @@ class AgentDesk:
         *,
         attachments: Sequence[str] = (),
         content: Content | None = None,
+        skip: str = "",
         guarded: bool = False,
     ) -> p.Ack:
         """The owner's reply, with its files (uploaded before). ``content`` is what the
         channel carries beyond the text (email: recipients, subject, HTML), checked by the
         channel's adapter and stored before the message, so the delivery that follows
-        always finds it. ``guarded``: ``conv`` may be out of date
-        (gateway/services/recent.py): stored only if it is not, else Stale."""
+        always finds it. The ack carries the stored message: ``skip`` is the ref of the
+        socket that sent it, which the echo to the agent's other sockets leaves out.
+        ``guarded``: ``conv`` may be out of date (gateway/services/recent.py): stored
+        only if it is not, else Stale."""
         self._access.check_replies(agent, conv)
         if not body and not attachments:
             raise ProtocolError("a message needs a body or files", code="invalid_field")
@@ -116,7 +119,7 @@ class AgentDesk:
             if await self._state.content(conv.id, client_msg_id) is None:
                 await self._state.put_content(conv.id, client_msg_id, checked)
         now = self._clock()
-        announce = self._announcer.message(conv, at=now, to_bot=False)
+        announce = self._announcer.messages(conv, to_bot=False)
         try:
             msg, created, conv = await self._store.append(
                 conv.id,
@@ -136,18 +139,23 @@ class AgentDesk:
         self._recent.put(conv)
         if tracked and created:
             self._deliveries.wake()
-        if announce and created:
-            self._outbox.wake(announce)
+        if announce is not None and announce.announced:
+            self._outbox.wake(announce.announced)
         if created:
             metrics.MESSAGES.labels(sender="agent").inc()
         # Published again for a retry too: the first attempt may have stored the message
         # and then failed to publish it (clients drop what they already have by seq).
-        frame = p.encode(frame_for(msg, agent.name))
-        await self._notifier.contact(conv, MessageNote(msg, agent.name, frame))
-        await self._notifier.agent(agent.id, frame)
-        await self._notifier.contact(conv, UnreadNote(conv.contact_unread))
+        # The contact's frame carries their unread count (one frame per message).
+        out = frame_for(msg, agent.name)
+        frame = p.encode(out)
+        await self._notifier.contact(conv, MessageNote(msg, agent.name, frame, conv.contact_unread))
+        await self._notifier.agent(agent.id, frame, skip)
         return p.Ack(
-            client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
+            client_msg_id=client_msg_id,
+            conversation_id=conv.id,
+            seq=msg.seq,
+            duplicate=not created,
+            message=out if isinstance(out, p.MessageOut) else None,
         )
 
     async def send_recent(
@@ -158,6 +166,7 @@ class AgentDesk:
         body: str,
         *,
         attachments: Sequence[str] = (),
+        skip: str = "",
     ) -> p.Ack:
         """The owner's reply on the hot path: written on the conversation as this node
         last knew it, no read of the store, with a guarded append; read again and
@@ -165,7 +174,7 @@ class AgentDesk:
         return await write_on_recent(
             lambda recent: self.conversation(agent, conversation_id, recent=recent),
             lambda conv: self.send(
-                agent, conv, client_msg_id, body, attachments=attachments, guarded=True
+                agent, conv, client_msg_id, body, attachments=attachments, skip=skip, guarded=True
             ),
         )
 

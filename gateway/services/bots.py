@@ -30,7 +30,7 @@ from gateway.ports.store.base import Store
 from gateway.services.automations import Announcer
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
-from gateway.services.notify import MessageNote, Notifier, UnreadNote
+from gateway.services.notify import MessageNote, Notifier
 from gateway.services.outbox import Outbox
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import frame_for
@@ -92,7 +92,7 @@ class BotDesk:
         if tracked:
             await self._deliveries.check(conv)  # the channel may refuse before it is stored
         now = self._clock()
-        announce = self._announcer.message(conv, at=now, to_bot=False)
+        announce = self._announcer.messages(conv, to_bot=False)
         msg, created, conv = await self._store.append(
             conv.id,
             sender="system",
@@ -107,12 +107,11 @@ class BotDesk:
             metrics.MESSAGES.labels(sender="system").inc()
             if tracked:
                 self._deliveries.wake()
-            if announce:
-                self._outbox.wake(announce)
+            if announce is not None and announce.announced:
+                self._outbox.wake(announce.announced)
         name = self._dir.touchpoint_name(bot_id)
         frame = p.encode(frame_for(msg, name))
-        await self._notifier.contact(conv, MessageNote(msg, name, frame))
-        await self._notifier.contact(conv, UnreadNote(conv.contact_unread))
+        await self._notifier.contact(conv, MessageNote(msg, name, frame, conv.contact_unread))
         return msg, created
 
     async def add_context(self, conv: Conversation, lines: list[TranscriptLine]) -> None:

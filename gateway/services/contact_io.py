@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable, Sequence
 
+import msgspec
+
 from gateway import metrics
 from gateway import protocol as p
 from gateway.errors import Conflict
@@ -21,7 +23,7 @@ from gateway.services.attachments import Attachments, contact_reader
 from gateway.services.contacts import ContactService
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
-from gateway.services.effects import Effects
+from gateway.services.effects import Effects, reply_sound
 from gateway.services.notify import MessageNote, Notifier, UnreadNote
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries, event_body, frame_for
@@ -104,26 +106,31 @@ class ContactIO:
         return await self._store.messages(conv.id, after_seq=after_seq, limit=limit)
 
     async def _deliver_contact_message(
-        self, msg: Message, conv: Conversation, *, fresh: bool
-    ) -> None:
-        """To the contact's other sessions, and to the owner (with the unread count and
-        the reply sound) or to the Inbox rows; ``conv`` is as it was right after."""
+        self, msg: Message, conv: Conversation, *, fresh: bool, skip: str = ""
+    ) -> p.MessageOut | p.EventOut:
+        """To the contact's other sessions (not ``skip``, the socket that sent it: its
+        ack carries it), and to the owner (one frame with the unread count and the reply
+        sound) or to the Inbox rows; ``conv`` is as it was right after. Its frame."""
         if fresh:
             metrics.MESSAGES.labels(sender="contact").inc()
         name = await self._summaries.sender_name(msg, conv)
-        frame = p.encode(frame_for(msg, name))
-        await self._notifier.contact(conv, MessageNote(msg, name, frame))
+        out = frame_for(msg, name)
+        frame = p.encode(out)
+        await self._notifier.contact(conv, MessageNote(msg, name, frame, skip=skip))
         if conv.state == "new":
-            return  # not routed yet: its arrival tells the agents, with this message
+            return out  # not routed yet: its arrival tells the agents, with this message
         owner = conv.owner_agent_id if conv.state == "assigned" else None
         if owner:
-            await self._notifier.agent(owner, frame)
-            await self._notifier.agent(
-                owner, p.Unread(conversation_id=conv.id, count=conv.agent_unread)
-            )
-            if fresh:
-                await self._effects.sound(owner, "reply", conv.id)
-            return
+            if isinstance(out, p.MessageOut):
+                sound = reply_sound(self._dir.settings) if fresh else None
+                to_owner = msgspec.structs.replace(out, unread=conv.agent_unread, sound=sound)
+                await self._notifier.agent(owner, p.encode(to_owner))
+            else:  # an event (a notice): its count follows on its own
+                await self._notifier.agent(owner, frame)
+                await self._notifier.agent(
+                    owner, p.Unread(conversation_id=conv.id, count=conv.agent_unread)
+                )
+            return out
         # Waiting in the Inbox (new, sent back or transferred to a queue): its row shows
         # the unread count to every agent who sees it there.
         router = self._shell.router
@@ -132,6 +139,7 @@ class ContactIO:
         for agent_id in self._access.inbox_viewers(conv.queue_ids, only):
             summary = await self._summaries.summary(router, agent_id, conv)
             await self._notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
+        return out
 
     async def contact_upload(
         self,

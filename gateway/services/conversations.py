@@ -296,9 +296,7 @@ class ConversationService(ContactIO):
                 conv, msg.provider_message_id, msg.body, now, ids, address=msg.address
             )
             await self._deliver_contact_message(message, after, fresh=created)
-            # Routed on its message, before the notice: agents are offered what was
-            # said. Under the lock: a message appended while it is new must not slip
-            # between the routing's reading of them and its leaving new (unannounced).
+            # Routed on its message, before the notice: agents are offered what was said.
             after = await self.route(after)
         if created and notice:
             event, _, after = await self._store.append(
@@ -331,7 +329,7 @@ class ConversationService(ContactIO):
         that opted in and to the bot holding the conversation. ``address``: the sender's,
         when a channel threads it into a conversation of another address (email).
         ``expect``: stored only if the conversation is still as ``expect`` (else Stale)."""
-        announce = self._announcer.message(conv, at=now, to_bot=True)
+        announce = self._announcer.messages(conv, to_bot=True)
         try:
             message, created, after = await self._store.append(
                 conv.id,
@@ -348,8 +346,8 @@ class ConversationService(ContactIO):
             self._recent.drop(conv.id)
             raise
         self._recent.put(after)
-        if announce and created:
-            self._outbox.wake(announce)
+        if announce is not None and announce.announced:
+            self._outbox.wake(announce.announced)
         return message, created, after
 
     async def _thread(self, msg: InboundMessage) -> Conversation | None:
@@ -372,11 +370,22 @@ class ConversationService(ContactIO):
         body: str,
         attachments: Sequence[str] = (),
         *,
+        skip: str = "",
         guarded: bool = False,
     ) -> p.Ack:
-        msg, created = await self.write(conv, client_msg_id, body, attachments, guarded=guarded)
+        """The contact's message, acknowledged with the stored message: ``skip`` is the
+        ref of the socket that sent it, which the ack answers and the echo leaves out.
+        ``guarded``: ``conv`` may be out of date (gateway/services/recent.py): stored only
+        if it is not, else Stale."""
+        msg, created, out = await self._write(
+            conv, client_msg_id, body, attachments, skip, guarded=guarded
+        )
         return p.Ack(
-            client_msg_id=client_msg_id, conversation_id=conv.id, seq=msg.seq, duplicate=not created
+            client_msg_id=client_msg_id,
+            conversation_id=conv.id,
+            seq=msg.seq,
+            duplicate=not created,
+            message=out if isinstance(out, p.MessageOut) else None,
         )
 
     async def contact_send_recent(
@@ -385,13 +394,17 @@ class ConversationService(ContactIO):
         client_msg_id: str,
         body: str,
         attachments: Sequence[str] = (),
+        *,
+        skip: str = "",
     ) -> p.Ack:
         """The contact's message on the hot path: written on the conversation as this
         node last knew it (``read(True)``), no read of the store, with a guarded append;
         read again and decided again if it changed (gateway/services/recent.py)."""
         return await write_on_recent(
             read,
-            lambda conv: self.contact_send(conv, client_msg_id, body, attachments, guarded=True),
+            lambda conv: self.contact_send(
+                conv, client_msg_id, body, attachments, skip=skip, guarded=True
+            ),
         )
 
     async def write(
@@ -400,49 +413,45 @@ class ConversationService(ContactIO):
         client_msg_id: str,
         body: str,
         attachments: Sequence[str] = (),
-        *,
-        guarded: bool = False,
     ) -> tuple[Message, bool]:
         """The contact's message, with files they uploaded, in their live conversation;
-        idempotent on ``client_msg_id`` (a retry returns the first message and False).
-        ``guarded``: ``conv`` may be out of date (gateway/services/recent.py): stored only
-        if it is not, else Stale."""
+        idempotent on ``client_msg_id`` (a retry returns the first message and False)."""
+        msg, created, _ = await self._write(conv, client_msg_id, body, attachments, "")
+        return msg, created
+
+    async def _write(
+        self,
+        conv: Conversation,
+        client_msg_id: str,
+        body: str,
+        attachments: Sequence[str],
+        skip: str,
+        *,
+        guarded: bool = False,
+    ) -> tuple[Message, bool, p.MessageOut | p.EventOut]:
         if conv.state not in LIVE_STATES:
             raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
         if not body and not attachments:
             raise ProtocolError("a message needs a body or files", code="invalid_field")
         if attachments:
             await self._files.check_message(conv, attachments)
-        if conv.state != "new":
-            msg, created, after = await self._append_contact(
-                conv,
-                client_msg_id,
-                body,
-                self._clock(),
-                attachments,
-                expect=conv if guarded else None,
-            )
-            # Published again for a retry too: the first attempt may have stored the
-            # message and then failed to publish it (clients drop what they have by seq).
-            await self._deliver_contact_message(msg, after, fresh=created)
-        else:
-            # Not routed yet: the contact's other tab may be writing its first message
-            # too. The append (announced only once routed) and the routing (which
-            # announces what was written while new) go one at a time, on the
-            # conversation as it is now: every message is announced exactly once.
-            async with self.one_at_a_time(conv.touchpoint_id, conv.address):
-                conv = await self._store.get_conversation(conv.id)
-                if conv.state not in LIVE_STATES:  # ended since ``conv`` was known
-                    raise Conflict(
-                        "the conversation has ended; start a new one", code="conversation_ended"
-                    )
-                msg, created, after = await self._append_contact(
-                    conv, client_msg_id, body, self._clock(), attachments
-                )
-                await self._deliver_contact_message(msg, after, fresh=created)
-                after = await self.route(after)  # its first message routes it
+        msg, created, after = await self._append_contact(
+            conv,
+            client_msg_id,
+            body,
+            self._clock(),
+            attachments,
+            expect=conv if guarded else None,
+        )
+        # Published again for a retry too: the first attempt may have stored the message
+        # and then failed to publish it (clients drop what they have by seq).
+        out = await self._deliver_contact_message(msg, after, fresh=created, skip=skip)
+        # A new conversation's first message routes it. The contact's other tab (on any
+        # node) may be writing at the same moment: the store announces each message
+        # either at its append or at the routing, never both, never neither.
+        after = await self.route(after)
         await self._bots.contact_wrote(after, msg, created)
-        return msg, created
+        return msg, created, out
 
     async def transfer(
         self,

@@ -30,7 +30,7 @@ from gateway.model.integrations import Announcement
 from gateway.model.records import Conversation, GlobalSettings, Message
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
-from gateway.services.automations import Announcer
+from gateway.services.automations import Announcer, MessageEvents
 from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.live import LiveView
@@ -51,6 +51,12 @@ def sound_frame(settings: GlobalSettings, event: str, conversation_id: str) -> p
     if not name:
         return None
     return p.Sound(event=event, sound=name, conversation_id=conversation_id)  # type: ignore[arg-type]
+
+
+def reply_sound(settings: GlobalSettings) -> p.SoundCue | None:
+    """The sound a contact's message to its owner carries in its frame, or None (silent)."""
+    name = settings.sounds.get("reply", "")
+    return p.SoundCue(event="reply", sound=name) if name else None
 
 
 @dataclass
@@ -104,12 +110,21 @@ class Effects:
         return self.announcer.conversation(event_type, after, at=now, bot=bot)
 
     async def update(
-        self, conversation_id: str, announce: list[Announcement], **changes: Any
+        self,
+        conversation_id: str,
+        announce: list[Announcement],
+        written: MessageEvents | None = None,
+        **changes: Any,
     ) -> Conversation:
-        """The change, and its announcements in the same transaction."""
-        conv = await self.store.update_conversation(conversation_id, announce=announce, **changes)
-        if announce:
-            self.outbox.wake(announce)
+        """The change, and its announcements in the same transaction; with ``written``,
+        those of the messages written while the conversation was ``new``, when this
+        change routes it (the store reads them under its row lock)."""
+        conv = await self.store.update_conversation(
+            conversation_id, announce=announce, announce_written=written, **changes
+        )
+        announced = announce + (written.announced if written is not None else [])
+        if announced:
+            self.outbox.wake(announced)
         return conv
 
     async def carry_out(
@@ -231,27 +246,17 @@ async def _persist_queued(fx: Effects, d: r.Queued, now: float) -> Conversation:
     announce = await fx.announce(
         "conversation.started", d.conversation_id, now, d.bot_id or "", **changes
     )
-    bot = d.bot_id or ""
-    if bot or fx.announcer.wants("message.created"):
-        # Routed by its first message: what the contact wrote while it was new was
-        # announced to no one; it is now, after the start, to the webhooks that want it
-        # and to its bot.
-        written: list[Message] = []
-        while page := await fx.store.messages(
-            d.conversation_id, after_seq=written[-1].seq if written else 0, limit=100
-        ):
-            written += page
-        for m in written:
-            if m.sender == "contact" and m.kind != "event":
-                message = {"message": msgspec.to_builtins(m)}
-                announce += [
-                    a._replace(data=message)
-                    for a in await fx.announce(
-                        "message.created", d.conversation_id, m.created_at, bot, **changes
-                    )
-                ]
+    # Routed by its first message: what the contact wrote while it was new was announced
+    # to no one; it is now, after the start, to the webhooks that want it and to its bot
+    # -- read by the store in the transaction that routes it, so a message stored at the
+    # same moment (another tab, another node) is announced either here or by its append.
     return await fx.update(
-        d.conversation_id, announce, priority=d.priority, acceptance=d.acceptance, **changes
+        d.conversation_id,
+        announce,
+        fx.announcer.written(),
+        priority=d.priority,
+        acceptance=d.acceptance,
+        **changes,
     )
 
 
@@ -355,8 +360,8 @@ async def _notify_requeued(fx: Effects, d: r.Requeued, stored: Stored, told: Tol
 async def _persist_auto_reply(fx: Effects, d: r.AutoReply, now: float) -> Stored:
     conv = await fx.store.get_conversation(d.conversation_id)
     tracked = fx.deliveries.tracks(conv.channel)
-    announce = fx.announcer.message(conv, at=now, to_bot=False)
-    msg, created = await fx.store.append_message(
+    announce = fx.announcer.messages(conv, to_bot=False)
+    msg, _ = await fx.store.append_message(
         conv.id,
         sender="system",
         sender_id="router",
@@ -368,8 +373,8 @@ async def _persist_auto_reply(fx: Effects, d: r.AutoReply, now: float) -> Stored
     )
     if tracked:
         fx.deliveries.wake()
-    if announce and created:
-        fx.outbox.wake(announce)
+    if announce is not None and announce.announced:
+        fx.outbox.wake(announce.announced)
     return conv, [msg]
 
 

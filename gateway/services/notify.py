@@ -23,7 +23,7 @@ from gateway import metrics, topics
 from gateway import protocol as p
 from gateway.errors import BusUnavailable
 from gateway.model.records import Conversation, Message
-from gateway.ports.bus import Bus
+from gateway.ports.bus import Bus, all_but
 
 log = logging.getLogger("gateway.notify")
 
@@ -34,8 +34,13 @@ class MessageNote(msgspec.Struct, frozen=True):
 
     message: Message
     sender_name: str
-    # the message's wire frame, encoded once for everyone who gets it
+    # the message's wire frame, encoded once for everyone who gets it as it is
     frame: bytes
+    # the contact's unread count right after it, for the channel to show with it (chat
+    # folds it into the message frame); None: unchanged (the contact's own message)
+    unread: int | None = None
+    # the ref of the contact's socket that sent it: it has the message in its ack
+    skip: str = ""
 
 
 class UnreadNote(msgspec.Struct, frozen=True):
@@ -70,17 +75,18 @@ class Notifier:
     def register(self, channel: str, side: ContactSide) -> None:
         self._sides[channel] = side
 
-    async def publish(self, topic: str, data: bytes) -> None:
+    async def publish(self, topic: str, data: bytes, skip: str = "") -> None:
+        """``data`` to every socket of ``topic`` but the one whose ref is ``skip``."""
         started = time.perf_counter()
         try:
-            await self._bus.publish(topic, data)
+            await self._bus.publish(topic, all_but(skip, data))
             metrics.BUS_PUBLISH_LATENCY.observe(time.perf_counter() - started)
         except BusUnavailable as exc:
             log.warning("frame for %s not published: %s", topics.kind(topic), exc)
 
-    async def agent(self, agent_id: str, frame: p.Frame | bytes) -> None:
+    async def agent(self, agent_id: str, frame: p.Frame | bytes, skip: str = "") -> None:
         data = frame if isinstance(frame, bytes) else p.encode(frame)
-        await self.publish(topics.agent(agent_id), data)
+        await self.publish(topics.agent(agent_id), data, skip)
 
     async def contact(self, conv: Conversation, note: ContactNote) -> None:
         if isinstance(note, MessageNote):

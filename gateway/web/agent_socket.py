@@ -93,6 +93,7 @@ class AgentSession:
                 frame.client_msg_id,
                 frame.body,
                 attachments=frame.attachments,
+                skip=self.conn.ref,
             )
             self.conn.send(p.encode(ack))
         elif isinstance(frame, p.Links):

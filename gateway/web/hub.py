@@ -1,10 +1,12 @@
 """The hub: this node's open sockets, each behind a bounded send queue.
 
 A frame is encoded once and the same bytes are queued for every local socket of its
-topic. Each socket has one writer task draining its queue; a socket whose queue is full
-(a consumer too slow: more than ``GATEWAY_SEND_QUEUE_SIZE`` frames or
-``GATEWAY_SEND_QUEUE_BYTES`` bytes waiting) is closed with SLOW_CONSUMER so it cannot
-hold memory or delay anyone else, and reconnects and resumes from the store. A peer that
+topic (but the one a publish names: the sender of a message, answered by its ack; see
+docs/bus.md, "All but one socket"). While a socket has frames queued, one writer task
+drains them; a socket whose queue is full (a consumer too slow: more than
+``GATEWAY_SEND_QUEUE_SIZE`` frames or ``GATEWAY_SEND_QUEUE_BYTES`` bytes waiting) is
+closed with SLOW_CONSUMER so it cannot hold memory or delay anyone else, and reconnects
+and resumes from the store. A peer that
 does not read at all blocks its writer; the transport's write timeout
 (gateway/web/transport.py) then drops the connection, which ends the writer.
 """
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import secrets
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
@@ -22,17 +26,40 @@ import msgspec
 
 from gateway import metrics, topics
 from gateway.errors import CloseCode
-from gateway.ports.bus import Bus
+from gateway.ports.bus import Bus, opened
 
 log = logging.getLogger("gateway.hub")
 
 SendText = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
 
+# A socket's ref is unique in the cluster: this process's random token and a counter.
+_PROCESS = secrets.token_hex(4)
+_serials = itertools.count(1)
+
 
 class Connection:
     """One WebSocket, as the hub sees it: a topic, a bounded queue, and a writer task
-    that exists only while there is something to write (an idle socket holds no task)."""
+    that exists only while there is something to write. An idle socket holds neither a
+    task nor a queue (a deque is 600 bytes even empty), and no ``__dict__``: there are
+    thousands of idle ones (docs/benchmarks.md#idle-connections)."""
+
+    __slots__ = (
+        "_byte_limit",
+        "_close",
+        "_closer",
+        "_held",
+        "_limit",
+        "_queue",
+        "_send_text",
+        "_writer",
+        "close_code",
+        "closed",
+        "queued_bytes",
+        "serial",
+        "topic",
+        "touchpoint_id",
+    )
 
     def __init__(
         self, topic: str, send_text: SendText, close: Close, queue_size: int, queue_bytes: int
@@ -40,7 +67,7 @@ class Connection:
         self.topic = topic
         self._send_text = send_text
         self._close = close
-        self._queue: deque[bytes] = deque()
+        self._queue: deque[bytes] | None = None  # made by send, dropped once written
         self._limit = queue_size
         self._byte_limit = queue_bytes
         self.queued_bytes = 0  # the bytes in _queue
@@ -53,6 +80,13 @@ class Connection:
         self.close_code: int | None = None
         # A contact's socket's touchpoint: closed if the touchpoint is deactivated.
         self.touchpoint_id = ""
+        self.serial = next(_serials)
+
+    @property
+    def ref(self) -> str:
+        """Names this socket in a publish that leaves it out (gateway/ports/bus/base.py):
+        the sender of a message, who gets it in its ack."""
+        return f"{_PROCESS}.{self.serial}"
 
     def hold(self) -> None:
         self._held = []
@@ -70,11 +104,14 @@ class Connection:
         if self._held is not None:
             self._held.append(data)
             return
-        if len(self._queue) >= self._limit or self.queued_bytes + len(data) > self._byte_limit:
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        if len(queue) >= self._limit or self.queued_bytes + len(data) > self._byte_limit:
             log.info("closing slow consumer on %s", self.topic)
             self.abort(CloseCode.SLOW_CONSUMER, "too slow to read")
             return
-        self._queue.append(data)
+        queue.append(data)
         self.queued_bytes += len(data)
         if self._writer is None:
             self._writer = asyncio.create_task(self._write())
@@ -85,7 +122,7 @@ class Connection:
             return
         self.closed = True
         self.close_code = code
-        self._queue.clear()
+        self._queue = None
         self.queued_bytes = 0
         if self._writer is not None:
             self._writer.cancel()
@@ -98,7 +135,7 @@ class Connection:
     async def stop(self) -> None:
         """The socket is gone: stop the writer."""
         self.closed = True
-        self._queue.clear()
+        self._queue = None
         self.queued_bytes = 0
         writer = self._writer
         if writer is not None:
@@ -107,10 +144,9 @@ class Connection:
                 await writer
 
     async def _write(self) -> None:
-        queue = self._queue
         try:
-            while queue:
-                data = queue.popleft()
+            while self._queue:  # None once aborted or stopped
+                data = self._queue.popleft()
                 self.queued_bytes -= len(data)
                 await self._send_text(data.decode())
         except asyncio.CancelledError:
@@ -120,6 +156,8 @@ class Connection:
             self.closed = True
         finally:
             self._writer = None
+            if not self._queue:
+                self._queue = None
 
 
 _MESSAGE_PREFIX = b'{"type":"message"'
@@ -158,10 +196,17 @@ class Hub:
         conns = self._by_topic.get(topic)
         if not conns:
             return
+        skip, data = opened(data)
         if data.startswith(_MESSAGE_PREFIX):
             # Commit-to-delivery latency, read off the frame's own timestamp.
             with contextlib.suppress(msgspec.DecodeError):
                 metrics.MESSAGE_LATENCY.observe(max(0.0, time.time() - _at.decode(data).at))
+        if skip:
+            serial = _serial_of(skip)
+            for conn in tuple(conns):
+                if conn.serial != serial:
+                    conn.send(data)
+            return
         for conn in tuple(conns):
             conn.send(data)
 
@@ -199,3 +244,9 @@ class Hub:
     @property
     def total(self) -> int:
         return sum(len(c) for c in self._by_topic.values())
+
+
+def _serial_of(ref: bytes) -> int:
+    """The serial of this process's socket named by ``ref``; 0 (none) for another node's."""
+    process, _, serial = ref.partition(b".")
+    return int(serial) if process.decode() == _PROCESS and serial.isdigit() else 0

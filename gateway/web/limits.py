@@ -112,6 +112,8 @@ class FrameLimit:
     """One socket's frame budget. :meth:`allow` says whether to process a frame;
     :attr:`exhausted` turns true when the client kept sending past the limit."""
 
+    __slots__ = ("_key", "_limits", "refused")  # one per open socket
+
     def __init__(self, limits: Limits, key: str) -> None:
         self._limits = limits
         self._key = key

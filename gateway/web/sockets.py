@@ -150,6 +150,15 @@ async def close(ws: WebSocket, code: int, reason: str) -> None:
             await ws.close(code, reason[:120])
 
 
+def forget_handshake(ws: WebSocket) -> None:
+    """Let go of the handshake's request headers (cookies, user agent, ...) once the
+    session is open: a socket that idles for hours does not read them again, and there
+    are thousands of them (docs/benchmarks.md#idle-connections). Reading ``ws.headers``
+    afterwards finds none."""
+    ws.scope["headers"] = []
+    ws.__dict__.pop("_headers", None)
+
+
 async def guarded(ws: WebSocket, session: Callable[[], Awaitable[None]]) -> None:
     """Run one socket's session: a GatewayError ends it with its close code."""
     try:

@@ -13,7 +13,17 @@ from typing import Any
 
 import pytest
 
-from bench import abuse, attachments, contact_center, idle, ramp, relay, report, sockets
+from bench import (
+    abuse,
+    attachments,
+    contact_center,
+    idle,
+    idle_memory,
+    ramp,
+    relay,
+    report,
+    sockets,
+)
 from bench.loadgen import percentile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,6 +159,18 @@ def test_idle_quick_has_its_figures(idle_result: dict[str, Any]) -> None:
     assert _number(idle_result["rss_per_conn_kib"])
     assert {"rss_16kib_per_conn", "hold_19000_connections"} <= idle_result["goals"].keys()
     json.dumps(idle_result)
+
+
+def test_idle_memory_quick_attributes_a_sockets_bytes() -> None:
+    result = idle_memory.run(True)
+    assert result["sockets_added"] == idle_memory.QUICK["full"] - idle_memory.QUICK["half"]
+    assert result["traced_per_conn_bytes"] > 1024
+    # The owners of an idle socket's memory, each with its share.
+    assert {"uvicorn", "websockets", "gateway"} <= result["by_owner_bytes"].keys()
+    assert any(r["type"].endswith("GuardedWebSocket") for r in result["objects"])
+    assert result["top_lines"]
+    print(idle_memory.summary(result))
+    json.dumps(result)
 
 
 def test_contact_center_quick_has_its_figures(contact_center_result: dict[str, Any]) -> None:

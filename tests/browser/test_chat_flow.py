@@ -82,6 +82,9 @@ def test_visitor_and_agent_chat(new_page: NewPage, gateway: GatewayProcess) -> N
     frame.get_by_role("textbox", name="Message").press("Enter")
     expect(frame.get_by_role("listitem").filter(has_text="Order 1234")).to_contain_text("Sent")
     expect(agent.get_by_role("list", name="Messages")).to_contain_text("Order 1234, thanks!")
+    # The reply sound rode in the message frame (docs/protocol.md): the console plays it.
+    expect(agent.locator("body")).to_have_attribute("data-last-sound", "reply")
+    expect(agent.locator("body")).to_have_attribute("data-last-sound-name", "pop")
     shot(visitor, "widget-conversation")
     shot(agent, "console-conversation")
 

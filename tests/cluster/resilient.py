@@ -89,12 +89,16 @@ class ResilientVisitor:
         raise RuntimeError("no node accepted the visitor")
 
     def _note(self, frame: dict[str, Any]) -> None:
+        if frame["type"] == "ack" and "message" in frame:
+            frame = frame["message"]  # our own message comes in its ack only
         if frame["type"] == "token":
             self.token = frame["token"]
         elif (
             frame["type"] in ("message", "event")
             and frame["conversation_id"] == self.conversation_id
         ):
+            # the unread count a live message carries is news, not the message's content
+            frame = {k: v for k, v in frame.items() if k not in ("unread", "sound")}
             seq = frame["seq"]
             if seq in self.seen:
                 assert self.seen[seq] == frame, f"seq {seq} delivered twice with different content"

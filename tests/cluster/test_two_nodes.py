@@ -48,3 +48,19 @@ async def test_exactly_one_leader_and_a_chat_across_nodes(cluster: Cluster) -> N
     # A refusal from the leader travels back to the follower's client.
     again = await agent.act("accept", cid)
     assert again["type"] == "error" and again["code"] in ("already_assigned", "not_offered")
+
+    # The visitor's second tab, on the other node, gets the messages the first tab
+    # sends; the first tab has each only in its ack (the echo leaves it out, on its node).
+    tab = cluster.visitor(follower)
+    tab.token = visitor.token
+    await tab.connect()
+    assert tab.sock
+    first = await visitor.say("from the first tab")
+    assert first["message"]["body"] == "from the first tab"
+    echo = await tab.sock.expect("message", seq=first["seq"])
+    assert echo["body"] == "from the first tab"
+    second = await tab.say("from the second tab")
+    await visitor.sock.expect("message", seq=second["seq"])
+    # Redis delivers in the order it published: an echo of the first would have come before.
+    echoed = [f["seq"] for f in visitor.sock.seen if f["type"] == "message"]
+    assert first["seq"] not in echoed and echoed[-1] == second["seq"]

@@ -79,20 +79,23 @@ async def chat_scenario(gateway: Endpoint) -> None:
         row = await agent.sock.expect("conversation")
     assert row["conversation"]["unread"] == 1
 
+    # The agent's ack carries the stored message; the visitor's one frame, their unread
+    # count with it (docs/protocol.md, "One frame per message").
     reply = await agent.say(cid, "Yes, it left this morning.")
-    assert reply["seq"] == 3
+    assert reply["seq"] == 3 and reply["message"]["seq"] == 3
+    assert reply["message"]["body"] == "Yes, it left this morning."
     got = await visitor.sock.expect("message", seq=3)
     assert got["sender"] == "agent" and got["body"] == "Yes, it left this morning."
-    assert (await visitor.sock.expect("unread"))["count"] == 1
+    assert got["unread"] == 1
     await visitor.sock.send({"type": "read", "seq": 3})
     assert (await visitor.sock.expect("unread"))["count"] == 0
 
     # The visitor's next message reaches the agent live, with an unread bump and a sound.
-    await visitor.say("Thanks!")
+    said = await visitor.say("Thanks!")
+    assert said["message"]["body"] == "Thanks!" and said["message"]["sender"] == "visitor"
     live = await agent.sock.expect("message", conversation_id=cid, sender="visitor")
     assert live["body"] == "Thanks!" and live["sender_name"] == "Lin"
-    assert (await agent.sock.expect("unread", conversation_id=cid))["count"] == 2
-    assert (await agent.sock.expect("sound", event="reply"))["conversation_id"] == cid
+    assert live["unread"] == 2 and live["sound"] == {"event": "reply", "sound": "pop"}
     await agent.sock.send({"type": "read", "conversation_id": cid, "seq": live["seq"]})
     assert (await agent.sock.expect("unread", conversation_id=cid))["count"] == 0
 

@@ -16,11 +16,13 @@ from gateway.model.integrations import (
     TranscriptLine,
     Webhook,
 )
-from gateway.model.records import Attachment, Conversation, Touchpoint
-from gateway.ports.store.base import Store
+from gateway.model.records import Attachment, Conversation, ConversationState, Message, Touchpoint
+from gateway.ports.store.base import MessageAnnouncer, Store
 
 
-async def conversation(store: Store, cid: str, contact_id: str = "k1") -> Conversation:
+async def conversation(
+    store: Store, cid: str, contact_id: str = "k1", state: ConversationState = "new"
+) -> Conversation:
     try:
         await store.get_contact(contact_id)
     except NotFound:
@@ -34,6 +36,7 @@ async def conversation(store: Store, cid: str, contact_id: str = "k1") -> Conver
             address="int-1",
             subject="Order 12",
             direction="outbound",
+            state=state,
             created_at=10.0,
             arrived_at=10.0,
         )
@@ -42,6 +45,15 @@ async def conversation(store: Store, cid: str, contact_id: str = "k1") -> Conver
 
 def announce(event_id: str, *targets: str, at: float = 50.0, **data: object) -> Announcement:
     return Announcement(event_id, "conversation.assigned", tuple(targets), at, dict(data))
+
+
+def always(*announcements: Announcement) -> MessageAnnouncer:
+    """A message's announcements, whatever the conversation and message."""
+
+    def made(conv: Conversation, message: Message) -> list[Announcement]:
+        return list(announcements)
+
+    return made
 
 
 # -- conversations keep their new fields ---------------------------------------------------
@@ -217,7 +229,7 @@ async def test_a_change_that_fails_announces_nothing_and_an_announcement_that_fa
     with pytest.raises(NotFound):
         await store.append_message(
             "nope", sender="contact", sender_id="x", client_msg_id="m", body="b", now=1.0,
-            announce=[announce("e0", "wh")],
+            announce=always(announce("e0", "wh")),
         )  # fmt: skip
     assert await store.claim_outbox(100.0, 30.0, 10) == []
     await store.update_conversation("cv1", state="waiting", announce=[announce("e1", "wh")])
@@ -229,19 +241,19 @@ async def test_a_change_that_fails_announces_nothing_and_an_announcement_that_fa
     with pytest.raises(Conflict):
         await store.append_message(
             "cv1", sender="contact", sender_id="int-1", client_msg_id="m1", body="hello",
-            now=60.0, announce=[announce("e1", "wh")],
+            now=60.0, announce=always(announce("e1", "wh")),
         )  # fmt: skip
     assert await store.messages("cv1") == []
     assert (await store.get_conversation("cv1")).last_seq == 0
 
 
 async def test_an_append_announces_its_message_once(store: Store) -> None:
-    await conversation(store, "cv1")
+    await conversation(store, "cv1", state="bot")
     for _ in range(2):  # a retry stores nothing, and announces nothing
         msg, _ = await store.append_message(
             "cv1", sender="contact", sender_id="int-1", client_msg_id="m1", body="hello",
             now=60.0,
-            announce=[Announcement("em1", "message.created", ("bot:tp",), 60.0, {})],
+            announce=always(Announcement("em1", "message.created", ("bot:tp",), 60.0, {})),
         )  # fmt: skip
     [event] = await store.claim_outbox(100.0, 30.0, 10)
     assert event.type == "message.created" and event.payload["message"]["body"] == "hello"
@@ -251,7 +263,7 @@ async def test_an_append_announces_its_message_once(store: Store) -> None:
 
 
 async def test_a_message_with_files_announces_them_in_its_transaction(store: Store) -> None:
-    await conversation(store, "cv1")
+    await conversation(store, "cv1", state="waiting")
     files = [
         Attachment(
             id=aid, conversation_id="cv1", uploader="contact", uploader_id="int-1",
@@ -262,7 +274,7 @@ async def test_a_message_with_files_announces_them_in_its_transaction(store: Sto
     ]  # fmt: skip
     for f in files:
         await store.create_attachment(f)
-    wanted = [Announcement("em1", "message.created", ("bot:tp",), 60.0, {})]
+    wanted = always(Announcement("em1", "message.created", ("bot:tp",), 60.0, {}))
     # a file that may not be attached: no message, no event
     with pytest.raises(NotFound):
         await store.append_message(

@@ -1,9 +1,9 @@
 """The bus carries frames between nodes: the interface in base.py, in-process beside it."""
 
-from gateway.ports.bus.base import Bus, Deliver
+from gateway.ports.bus.base import Bus, Deliver, all_but, opened
 from gateway.ports.bus.memory import InProcessBus
 
-__all__ = ["Bus", "Deliver", "InProcessBus", "create_bus"]
+__all__ = ["Bus", "Deliver", "InProcessBus", "all_but", "create_bus", "opened"]
 
 
 def create_bus(redis_url: str) -> Bus:

@@ -13,6 +13,25 @@ from collections.abc import Callable
 
 Deliver = Callable[[str, bytes], None]
 
+# A frame for every socket of its topic but one (the socket that sent the message and
+# gets it in its ack): ``~<socket ref> <frame>``. Frames are JSON objects, so they never
+# start with ``~``; the envelope travels inside the payload, so it holds across nodes on
+# any bus, and the receiving node's hub opens it (gateway/web/hub.py).
+_ENVELOPE = b"~"
+
+
+def all_but(ref: str, data: bytes) -> bytes:
+    """``data`` for every socket of the topic but the one whose ref is ``ref``."""
+    return b"%s%s %s" % (_ENVELOPE, ref.encode(), data) if ref else data
+
+
+def opened(data: bytes) -> tuple[bytes, bytes]:
+    """(the ref of the socket to leave out, or b"", the frame) of what was published."""
+    if not data.startswith(_ENVELOPE):
+        return b"", data
+    ref, _, frame = data[1:].partition(b" ")
+    return ref, frame
+
 
 class Bus(abc.ABC):
     @abc.abstractmethod

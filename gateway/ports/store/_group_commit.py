@@ -16,7 +16,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from gateway.errors import GatewayError, NotFound
-from gateway.model.integrations import Announcement
 from gateway.model.records import (
     Attachment,
     Conversation,
@@ -30,14 +29,14 @@ from gateway.ports.store._rows import (
     CONVERSATIONS,
     SELECT_BY_CLIENT_ID,
     Conn,
+    announce_message,
     decode_message,
     guard_args,
     refs_json,
     unread_increments,
-    write_announcements,
 )
 from gateway.ports.store._sql import SQLStore
-from gateway.ports.store.base import Appended, Stale
+from gateway.ports.store.base import Appended, MessageAnnouncer, Stale
 
 T = TypeVar("T")
 
@@ -86,7 +85,7 @@ class _Append:
         kind: MessageKind,
         attachments: Sequence[str],
         delivery: DeliveryState,
-        announce: Sequence[Announcement],
+        announce: MessageAnnouncer | None,
         expect: Conversation | None,
     ) -> None:
         self.announce = announce
@@ -126,7 +125,7 @@ class GroupCommit(SQLStore):
         kind: MessageKind = "text",
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
-        announce: Sequence[Announcement] = (),
+        announce: MessageAnnouncer | None = None,
         expect: Conversation | None = None,
     ) -> Appended:
         """Group commit: appends that arrive while a transaction is running are stored
@@ -235,8 +234,9 @@ class GroupCommit(SQLStore):
             attachments=refs(files),
         )
         conv = CONVERSATIONS.decode(bumped)
-        # the events of this message, in its transaction (docs/store.md, the outbox)
-        await write_announcements(c, item.announce, conv, message)
+        # the events of this message, in its transaction (docs/store.md, the outbox);
+        # under SQLite's one writer no routing interleaves with it
+        await announce_message(c, item.announce, conv, message)
         return Appended(message, True, conv)
 
     async def _existing(self, c: Conn, item: _Append) -> Appended | GatewayError:

@@ -37,12 +37,13 @@ from gateway.ports.store._rows import (
     SELECT_MESSAGES,
     Row,
     SQLBase,
+    announce_written_messages,
     decode_message,
     email_key,
     to_json,
     write_announcements,
 )
-from gateway.ports.store.base import DeliveryJob
+from gateway.ports.store.base import DeliveryJob, MessageAnnouncer
 
 
 class HistoryRows(SQLBase):
@@ -213,7 +214,12 @@ class HistoryRows(SQLBase):
         return await self._get(CONVERSATIONS, conversation_id)
 
     async def update_conversation(
-        self, conversation_id: str, *, announce: Sequence[Announcement] = (), **changes: Any
+        self,
+        conversation_id: str,
+        *,
+        announce: Sequence[Announcement] = (),
+        announce_written: MessageAnnouncer | None = None,
+        **changes: Any,
     ) -> Conversation:
         unknown = set(changes) - CONVERSATION_MUTABLE
         if unknown:
@@ -232,8 +238,18 @@ class HistoryRows(SQLBase):
             sets.append(f"{name} = ${len(args)}")
         # The change and its events in one transaction; the UPDATE comes first, so on
         # PostgreSQL it row-locks the conversation and its events get outbox numbers in
-        # the order the changes commit.
-        async with self._transaction() if announce else self._connection() as c:
+        # the order the changes commit. Announcing what was written while new, the state
+        # before is read first, under that row lock: an append waits for this change, or
+        # this change for the append (docs/store.md, "The outbox").
+        transact = bool(announce) or announce_written is not None
+        async with self._transaction() if transact else self._connection() as c:
+            before: ConversationState | None = None
+            if announce_written is not None:
+                found = await c.fetchrow(
+                    f"SELECT state FROM conversations WHERE id = $1{self._row_lock}",
+                    conversation_id,
+                )
+                before = None if found is None else found[0]
             row = await c.fetchrow(
                 f"UPDATE conversations SET {', '.join(sets)} WHERE id = $1"
                 f" {CONVERSATIONS.returning}",
@@ -243,6 +259,8 @@ class HistoryRows(SQLBase):
                 raise NotFound(f"conversation {conversation_id!r} not found")
             conv = CONVERSATIONS.decode(row)
             await write_announcements(c, announce, conv)
+            if announce_written is not None and before == "new" and conv.state != "new":
+                await announce_written_messages(c, announce_written, conv)
         return conv
 
     async def list_conversations(

@@ -42,7 +42,7 @@ from gateway.model.records import (
     Template,
     Touchpoint,
 )
-from gateway.ports.store.base import Store
+from gateway.ports.store.base import MessageAnnouncer, Store
 
 T = TypeVar("T", bound=msgspec.Struct)
 Row = Sequence[Any]
@@ -193,6 +193,33 @@ MESSAGE_COLUMNS = (
     " delivery, delivery_error, provider_id, attachments"
 )
 SELECT_MESSAGES = f"SELECT {MESSAGE_COLUMNS} FROM messages"
+
+
+async def announce_message(
+    c: Conn, announce: MessageAnnouncer | None, conversation: Conversation, message: Message
+) -> None:
+    """An appended message's events, inside its transaction, on the conversation as the
+    append left it (its row locked by the append's bump): none while it is ``new``,
+    whose routing announces it (``announce_written_messages``)."""
+    if announce is not None and conversation.state != "new":
+        await write_announcements(c, announce(conversation, message), conversation, message)
+
+
+async def announce_written_messages(
+    c: Conn, announce: MessageAnnouncer, conversation: Conversation
+) -> None:
+    """Inside the transaction that took the conversation out of ``new`` (its row locked):
+    the events of every message written while it was new, which no append announced.
+    An append that commits first is read here; one that commits after sees the
+    conversation routed, and announces its message itself."""
+    rows = await c.fetch(
+        f"{SELECT_MESSAGES} WHERE conversation_id = $1 ORDER BY seq", conversation.id
+    )
+    for row in rows:
+        message = decode_message(row)
+        await write_announcements(c, announce(conversation, message), conversation, message)
+
+
 # The message a retry refers to (the partial unique index covers non-empty ids only).
 SELECT_BY_CLIENT_ID = (
     f"{SELECT_MESSAGES} WHERE conversation_id = $1 AND sender = $2 AND sender_id = $3"
@@ -306,6 +333,9 @@ class SQLBase(Store):
     # How a dialect locks the rows it claims for delivery (PostgreSQL: skip rows another
     # node is claiming; SQLite has one writer and needs nothing).
     _claim_lock = ""
+    # How a dialect locks a row it reads to change (PostgreSQL: FOR UPDATE; SQLite's
+    # BEGIN IMMEDIATE has every writer wait already).
+    _row_lock = ""
 
     @abc.abstractmethod
     def _transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[Conn]: ...

@@ -9,7 +9,6 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from gateway.model.integrations import Announcement
 from gateway.model.records import Conversation, DeliveryState, Message, MessageKind, Sender
 from gateway.ports.store import migrate
 from gateway.ports.store._attachments import AttachmentRows
@@ -20,7 +19,7 @@ from gateway.ports.store._history import HistoryRows
 from gateway.ports.store._integrations import IntegrationRows
 from gateway.ports.store._ratings import RatingRows
 from gateway.ports.store._workspace import WorkspaceRows
-from gateway.ports.store.base import Appended
+from gateway.ports.store.base import Appended, MessageAnnouncer
 
 log = logging.getLogger("gateway.store")
 
@@ -77,7 +76,7 @@ class SQLStore(
         kind: MessageKind = "text",
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
-        announce: Sequence[Announcement] = (),
+        announce: MessageAnnouncer | None = None,
     ) -> tuple[Message, bool]:
         # Both dialects implement ``append`` in one statement (or one group commit);
         # this is it without the conversation.
@@ -108,6 +107,6 @@ class SQLStore(
         kind: MessageKind = "text",
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
-        announce: Sequence[Announcement] = (),
+        announce: MessageAnnouncer | None = None,
         expect: Conversation | None = None,
     ) -> Appended: ...

@@ -16,8 +16,8 @@ its own for anything that matters to behaviour).
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, TypeAlias
 
 from gateway.errors import Conflict
 from gateway.model.channel_state import Connection, ConnectionStatus, Content, Cursor, MessageRef
@@ -51,7 +51,11 @@ from gateway.model.records import (
 from gateway.ports.store.integrations_base import IntegrationStore
 from gateway.ports.store.queries import HistoryFilter, ReportFact
 
-__all__ = ["Appended", "HistoryFilter", "ReportFact", "Store"]
+__all__ = ["Appended", "HistoryFilter", "MessageAnnouncer", "ReportFact", "Store"]
+
+# What a message is announced as (``message.created`` to whom), decided by the store in
+# the transaction that announces it, on the conversation as that transaction leaves it.
+MessageAnnouncer: TypeAlias = Callable[[Conversation, Message], Sequence[Announcement]]
 
 
 class DeliveryJob(NamedTuple):
@@ -94,7 +98,13 @@ class Store(IntegrationStore):
     ``announce``: the operations that change a conversation (``update_conversation``,
     ``append``) write these events to the outbox in the same transaction as the change
     (nothing announced that did not happen, nothing that happened unannounced); an
-    append that stores nothing (a retry) announces nothing."""
+    append that stores nothing (a retry) announces nothing.
+
+    A message written while its conversation is ``new`` is announced when the
+    conversation leaves ``new`` (after its ``conversation.started``), not when written;
+    which of the two it is, the store decides under the conversation's row lock, so
+    each message is announced exactly once whatever the order in which an append and
+    the change that routes the conversation commit (on any number of nodes)."""
 
     # -- lifecycle ---------------------------------------------------------------
     @abc.abstractmethod
@@ -286,10 +296,20 @@ class Store(IntegrationStore):
 
     @abc.abstractmethod
     async def update_conversation(
-        self, conversation_id: str, *, announce: Sequence[Announcement] = (), **changes: Any
+        self,
+        conversation_id: str,
+        *,
+        announce: Sequence[Announcement] = (),
+        announce_written: MessageAnnouncer | None = None,
+        **changes: Any,
     ) -> Conversation:
         """Change the fields named in CONVERSATION_MUTABLE (others: ValueError) and
-        return the new record; NotFound if unknown."""
+        return the new record; NotFound if unknown.
+
+        ``announce_written``: when this change takes the conversation out of ``new``
+        (read under its row lock), every message written so far is announced as it says
+        (on the conversation as the change leaves it), after ``announce``, in the same
+        transaction: the messages no append announced (see ``append_message``)."""
 
     @abc.abstractmethod
     async def list_conversations(
@@ -344,7 +364,7 @@ class Store(IntegrationStore):
         kind: MessageKind = "text",
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
-        announce: Sequence[Announcement] = (),
+        announce: MessageAnnouncer | None = None,
     ) -> tuple[Message, bool]:
         """Store a message with the conversation's next seq, in one transaction that also
         bumps the other side's unread count (a contact's message bumps agent_unread,
@@ -361,7 +381,13 @@ class Store(IntegrationStore):
         opts out of idempotency (every such call stores a new message).
 
         ``delivery="pending"`` makes the message an outbound delivery job, due now (see
-        claim_deliveries)."""
+        claim_deliveries).
+
+        ``announce(conversation, message)``: the message's events, written in the same
+        transaction, on the conversation as the append leaves it (its row locked) --
+        unless that conversation is still ``new``: then nothing, and the change that
+        routes it announces the message (``update_conversation``'s
+        ``announce_written``)."""
 
     async def append(
         self,
@@ -375,7 +401,7 @@ class Store(IntegrationStore):
         kind: MessageKind = "text",
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
-        announce: Sequence[Announcement] = (),
+        announce: MessageAnnouncer | None = None,
         expect: Conversation | None = None,
     ) -> Appended:
         """``append_message``, and the conversation as it is right after (its owner,

@@ -32,7 +32,6 @@ from gateway.errors import (
     StoreUnavailable,
 )
 from gateway.model.channels import ChannelName
-from gateway.model.integrations import Announcement
 from gateway.model.records import (
     Attachment,
     Contact,
@@ -56,15 +55,15 @@ from gateway.ports.store._rows import (
     LINK_ADDRESS,
     SELECT_BY_CLIENT_ID,
     Row,
+    announce_message,
     decode_message,
     email_key,
     guard_args,
     refs_json,
     unread_increments,
-    write_announcements,
 )
 from gateway.ports.store._sql import SQLStore
-from gateway.ports.store.base import Appended, Stale
+from gateway.ports.store.base import Appended, MessageAnnouncer, Stale
 
 # pg_advisory_lock key held while migrating ("gwmigrat" as a 64-bit integer)
 MIGRATION_LOCK_KEY = 0x67776D6967726174
@@ -158,6 +157,7 @@ class PostgresStore(SQLStore):
 
     _JSON_LIST_HAS = "{col} ? {arg}::text"
     _claim_lock = " FOR UPDATE OF m SKIP LOCKED"
+    _row_lock = " FOR UPDATE"
 
     def __init__(
         self,
@@ -304,13 +304,15 @@ class PostgresStore(SQLStore):
         kind: MessageKind = "text",
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
-        announce: Sequence[Announcement] = (),
+        announce: MessageAnnouncer | None = None,
         expect: Conversation | None = None,
     ) -> Appended:
         """One statement: bump the conversation, insert the message, and return both;
         with events to announce, that statement and their outbox rows in one
-        transaction (the bump row-locks the conversation first). ``expect`` guards the
-        bump (``WHERE``), so a changed conversation stores nothing."""
+        transaction. The bump row-locks the conversation first and returns it as it is
+        then: a routing that committed before is seen (the message is announced here),
+        one under way waits for this commit (and reads the message). ``expect`` guards the bump (``WHERE``): a changed
+        conversation stores nothing."""
         agent_inc, contact_inc = unread_increments(sender, kind)
         args = (sender, sender_id, client_msg_id, body, now, kind, agent_inc, contact_inc, delivery)
         if attachments:
@@ -322,7 +324,7 @@ class PostgresStore(SQLStore):
             row, files = found
             message = inserted_message(conversation_id, row, args, files)
             return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))
-        if announce or not client_msg_id:
+        if announce is not None or not client_msg_id:
             # Outbox rows need a transaction; a message without an id cannot be told
             # from a retry if a batch's fate is unknown: both go alone.
             return await self._append_one(conversation_id, args, announce, guard_args(expect))
@@ -331,7 +333,7 @@ class PostgresStore(SQLStore):
         return await self._batcher.append(Pending(conversation_id, args, guard_args(expect)))
 
     async def _append_alone(self, item: Pending) -> Appended:
-        return await self._append_one(item.conversation_id, item.args, (), item.guard)
+        return await self._append_one(item.conversation_id, item.args, None, item.guard)
 
     async def _append_many(self, columns: list[list[Any]]) -> Sequence[Row]:
         async with self._connection() as c:
@@ -341,16 +343,16 @@ class PostgresStore(SQLStore):
         self,
         conversation_id: str,
         args: tuple[Any, ...],
-        announce: Sequence[Announcement],
+        announce: MessageAnnouncer | None,
         guard: tuple[Any, ...],
     ) -> Appended:
         """APPEND alone: one statement, or one transaction with its outbox rows."""
         sender, sender_id, client_msg_id = args[0], args[1], args[2]
         try:
-            async with self._transaction() if announce else self._connection() as c:
+            async with self._connection() if announce is None else self._transaction() as c:
                 inserted = await c.fetchrow(APPEND, conversation_id, *args, "[]", *guard)
-                if inserted is not None and announce:
-                    await write_announcements(
+                if inserted is not None:
+                    await announce_message(
                         c,
                         announce,
                         CONVERSATIONS.decode(tuple(inserted)[1:]),
@@ -378,7 +380,7 @@ class PostgresStore(SQLStore):
         conversation_id: str,
         args: tuple[Any, ...],
         ids: Sequence[str],
-        announce: Sequence[Announcement],
+        announce: MessageAnnouncer | None,
         expect: Conversation | None,
     ) -> Appended | tuple[Row, list[Attachment]]:
         """A message with files: one transaction that locks the uploads, answers a retry
@@ -404,7 +406,7 @@ class PostgresStore(SQLStore):
             if row is None:
                 return await self._not_appended(conversation_id, None)
             await attach(c, found, row[0])
-            await write_announcements(
+            await announce_message(
                 c,
                 announce,
                 CONVERSATIONS.decode(tuple(row)[1:]),

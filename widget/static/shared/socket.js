@@ -3,6 +3,9 @@
 // (gateway/web/static/console/console.js). Close codes follow gateway/protocol.py:
 // RECONNECT codes (and an abnormal closure, 1006) reconnect with backoff; 4002 (token
 // expired) asks the owner for a fresh token first; every other code is final.
+// Folded frames are unfolded here (shared/frames.js): onFrame sees one frame at a time.
+
+import { unfold } from "./frames.js";
 
 export const RECONNECT_CODES = new Set([1001, 1005, 1006, 1009, 1011, 1012, 1013, 4008, 4029]);
 export const TOKEN_EXPIRED = 4002;
@@ -78,7 +81,7 @@ export class Connection {
         this.attempt = 0;
         this._status("open");
       }
-      this.o.onFrame(frame);
+      for (const f of unfold(frame)) this.o.onFrame(f);
     };
     ws.onclose = (e) => { if (this.ws === ws) { this.ws = null; this.ready = false; this._closed(e.code, e.reason); } };
   }
