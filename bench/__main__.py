@@ -23,6 +23,7 @@ WORKLOADS = {
     "flood": "bench.flood",
     "abuse": "bench.abuse",
     "relay": "bench.relay",
+    "appends": "bench.appends",
     "sockets": "bench.sockets",
     "profile": "bench.profile",
     "idle": "bench.idle",

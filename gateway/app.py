@@ -68,6 +68,7 @@ from gateway.services.notify import Notifier
 from gateway.services.outbound_start import OutboundStart
 from gateway.services.outbox import Outbox
 from gateway.services.presence_sweep import PresenceSweep
+from gateway.services.recent import RecentConversations
 from gateway.services.refusals import EmbedRefusals
 from gateway.services.reports import Reports
 from gateway.services.router_shell import RouterShell
@@ -197,6 +198,8 @@ class Node:
             orphan_age=settings.attachment_orphan_age,
             link_ttl=settings.attachment_link_ttl,
         )
+        # the conversations this node last wrote to (gateway/services/recent.py)
+        self.recent = RecentConversations()
         self.conversations = ConversationService(
             store=self.store,
             directory=self.directory,
@@ -213,6 +216,7 @@ class Node:
             deliveries=self.deliveries,
             clock=clock,
             backlog_page=settings.history_page_size * 4,
+            recent=self.recent,
         )
         self.channel_state = ChannelState(self.store, clock)
         self.desk = AgentDesk(
@@ -227,6 +231,7 @@ class Node:
             outbox=self.outbox,
             state=self.channel_state,
             clock=clock,
+            recent=self.recent,
         )
         self.passwords = Passwords(settings.password_checks_waiting)
         self.outbound = OutboundStart(

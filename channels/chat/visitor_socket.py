@@ -70,15 +70,19 @@ class VisitorSession:
     def visitor_id(self) -> str:
         return self.claims.vid
 
-    async def conversation(self, conversation_id: str) -> Conversation:
+    async def conversation(self, conversation_id: str, *, recent: bool = False) -> Conversation:
+        """The conversation named, or the open one; ``recent``: perhaps as this node last
+        wrote to it, for a guarded write (gateway/services/recent.py)."""
         conversations = self.core.conversations
         if conversation_id:
-            return await conversations.of_contact(self.claims.tp, self.visitor_id, conversation_id)
+            return await conversations.of_contact(
+                self.claims.tp, self.visitor_id, conversation_id, recent=recent
+            )
         if self.current:
             # The conversation this socket last used: one read by primary key instead of
             # a search on every message; searched again once it has ended.
             with contextlib.suppress(NotFound):
-                conv = await conversations.get(self.current)
+                conv = await conversations.get(self.current, recent=recent)
                 if conv.state in LIVE_STATES:
                     return conv
             self.current = ""
@@ -104,9 +108,12 @@ class VisitorSession:
     async def handle(self, frame: Any) -> None:
         conversations = self.core.conversations
         if isinstance(frame, p.Send):
-            conv = await self.conversation(frame.conversation_id)
-            ack = await conversations.contact_send(
-                conv, frame.client_msg_id, frame.body, frame.attachments, skip=self.conn.ref
+            ack = await conversations.contact_send_recent(
+                lambda recent: self.conversation(frame.conversation_id, recent=recent),
+                frame.client_msg_id,
+                frame.body,
+                frame.attachments,
+                skip=self.conn.ref,
             )
             self.conn.send(p.encode(ack))
         elif isinstance(frame, p.Links):

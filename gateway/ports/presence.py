@@ -6,6 +6,11 @@ N, until T" and refreshes it every few seconds while the socket is open, so the 
 of a node that dies expire by themselves and the router's leader can take its agents
 offline. The status an agent chose (available / away) is kept apart from their sockets,
 so it survives a reconnect and a change of router leader.
+
+Sockets come and go in bursts (a node restarting: every client reconnects at once), so
+RedisPresence sends the entries' writes through :class:`_Writes`: one writer task, one
+pipeline for all the HSET/HDEL that arrive while the previous one is on its way, in the
+order they were asked for; each caller returns once its write is done.
 """
 
 from __future__ import annotations
@@ -82,12 +87,57 @@ class LocalPresence(Presence):
         return dict(self._status)
 
 
+class _Writes:
+    """HSET/HDEL of presence entries from many callers, pipelined together in order."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._redis = client
+        self._waiting: list[tuple[str, str, str, str, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def hset(self, name: str, key: str, value: str) -> None:
+        await self._put("hset", name, key, value)
+
+    async def hdel(self, name: str, key: str) -> None:
+        await self._put("hdel", name, key, "")
+
+    async def _put(self, op: str, name: str, key: str, value: str) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((op, name, key, value, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        await asyncio.shield(future)
+
+    async def _write(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            pipe = self._redis.pipeline(transaction=False)
+            for op, name, key, value, _ in batch:
+                if op == "hset":
+                    pipe.hset(name, key, value)
+                else:
+                    pipe.hdel(name, key)
+            try:
+                await pipe.execute()
+            except BaseException as exc:
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for *_, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+
 class RedisPresence(Presence):
     """Hashes ``gw:presence:<kind>`` with fields ``<key>|<node>`` → expiry (UNIX time),
     and ``gw:status`` with fields ``<agent>`` → status."""
 
     def __init__(self, client: aioredis.Redis, node_id: str, ttl: float = 15.0) -> None:
         self._redis = client
+        self._writes = _Writes(client)
         self.node_id = node_id
         self.ttl = ttl
         self._mine: dict[Kind, set[str]] = {"agent": set(), "contact": set()}
@@ -108,11 +158,11 @@ class RedisPresence(Presence):
 
     async def connected(self, kind: Kind, key: str) -> None:
         self._mine[kind].add(key)
-        await self._redis.hset(_hash(kind), f"{key}|{self.node_id}", str(time.time() + self.ttl))
+        await self._writes.hset(_hash(kind), f"{key}|{self.node_id}", str(time.time() + self.ttl))
 
     async def disconnected(self, kind: Kind, key: str) -> None:
         self._mine[kind].discard(key)
-        await self._redis.hdel(_hash(kind), f"{key}|{self.node_id}")
+        await self._writes.hdel(_hash(kind), f"{key}|{self.node_id}")
 
     async def online(self, kind: Kind) -> set[str]:
         now = time.time()

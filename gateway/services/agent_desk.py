@@ -17,7 +17,7 @@ from gateway.errors import FileRefused, InvalidInput, NotFound, ProtocolError
 from gateway.model.channel_state import Content
 from gateway.model.records import Agent, Attachment, Conversation
 from gateway.model.text import clean_text
-from gateway.ports.store.base import Store
+from gateway.ports.store.base import Stale, Store
 from gateway.services.access import AccessPolicy
 from gateway.services.attachments import Attachments, agent_reader
 from gateway.services.automations import Announcer
@@ -26,6 +26,7 @@ from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.notify import MessageNote, Notifier, TypingNote
 from gateway.services.outbox import Outbox
+from gateway.services.recent import RecentConversations, write_on_recent
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import frame_for
 
@@ -45,7 +46,9 @@ class AgentDesk:
         outbox: Outbox,
         state: ChannelState,
         clock: Callable[[], float],
+        recent: RecentConversations | None = None,
     ) -> None:
+        self._recent = recent or RecentConversations()
         self._files = files
         self._state = state
         self._store = store
@@ -58,8 +61,16 @@ class AgentDesk:
         self._outbox = outbox
         self._clock = clock
 
-    async def conversation(self, agent: Agent, conversation_id: str) -> Conversation:
-        """A conversation this agent may see, or NotFound."""
+    async def conversation(
+        self, agent: Agent, conversation_id: str, *, recent: bool = False
+    ) -> Conversation:
+        """A conversation this agent may see, or NotFound. ``recent``: perhaps as this
+        node last wrote to it, when the agent may see it so (only for a guarded write:
+        gateway/services/recent.py); else read."""
+        if recent:
+            conv = self._recent.get(conversation_id)
+            if conv is not None and self._access.sees(agent, conv):
+                return conv
         try:
             conv = await self._store.get_conversation(conversation_id)
         except NotFound:
@@ -82,12 +93,15 @@ class AgentDesk:
         attachments: Sequence[str] = (),
         content: Content | None = None,
         skip: str = "",
+        guarded: bool = False,
     ) -> p.Ack:
         """The owner's reply, with its files (uploaded before). ``content`` is what the
         channel carries beyond the text (email: recipients, subject, HTML), checked by the
         channel's adapter and stored before the message, so the delivery that follows
         always finds it. The ack carries the stored message: ``skip`` is the ref of the
-        socket that sent it, which the echo to the agent's other sockets leaves out."""
+        socket that sent it, which the echo to the agent's other sockets leaves out.
+        ``guarded``: ``conv`` may be out of date (gateway/services/recent.py): stored
+        only if it is not, else Stale."""
         self._access.check_replies(agent, conv)
         if not body and not attachments:
             raise ProtocolError("a message needs a body or files", code="invalid_field")
@@ -106,17 +120,23 @@ class AgentDesk:
                 await self._state.put_content(conv.id, client_msg_id, checked)
         now = self._clock()
         announce = self._announcer.messages(conv, to_bot=False)
-        msg, created, conv = await self._store.append(
-            conv.id,
-            sender="agent",
-            sender_id=agent.id,
-            client_msg_id=client_msg_id,
-            body=clean_text(body),
-            now=now,
-            attachments=attachments,
-            delivery="pending" if tracked else "",
-            announce=announce,
-        )
+        try:
+            msg, created, conv = await self._store.append(
+                conv.id,
+                sender="agent",
+                sender_id=agent.id,
+                client_msg_id=client_msg_id,
+                body=clean_text(body),
+                now=now,
+                attachments=attachments,
+                delivery="pending" if tracked else "",
+                announce=announce,
+                expect=conv if guarded else None,
+            )
+        except Stale:
+            self._recent.drop(conv.id)
+            raise
+        self._recent.put(conv)
         if tracked and created:
             self._deliveries.wake()
         if announce is not None and announce.announced:
@@ -136,6 +156,26 @@ class AgentDesk:
             seq=msg.seq,
             duplicate=not created,
             message=out if isinstance(out, p.MessageOut) else None,
+        )
+
+    async def send_recent(
+        self,
+        agent: Agent,
+        conversation_id: str,
+        client_msg_id: str,
+        body: str,
+        *,
+        attachments: Sequence[str] = (),
+        skip: str = "",
+    ) -> p.Ack:
+        """The owner's reply on the hot path: written on the conversation as this node
+        last knew it, no read of the store, with a guarded append; read again and
+        decided again if it changed (gateway/services/recent.py)."""
+        return await write_on_recent(
+            lambda recent: self.conversation(agent, conversation_id, recent=recent),
+            lambda conv: self.send(
+                agent, conv, client_msg_id, body, attachments=attachments, skip=skip, guarded=True
+            ),
         )
 
     async def upload(

@@ -28,7 +28,7 @@ from gateway.model.records import (
     Message,
 )
 from gateway.model.text import clean_name, clean_text
-from gateway.ports.store.base import Store
+from gateway.ports.store.base import Stale, Store
 from gateway.services.access import AccessPolicy
 from gateway.services.attachments import Attachments
 from gateway.services.automations import Announcer
@@ -40,6 +40,7 @@ from gateway.services.directory import Directory
 from gateway.services.effects import Effects
 from gateway.services.notify import Notifier
 from gateway.services.outbox import Outbox
+from gateway.services.recent import RecentConversations, write_on_recent
 from gateway.services.router_rebuild import arrival, routed_at_start
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries, event_body
@@ -66,7 +67,9 @@ class ConversationService(ContactIO):
         deliveries: Deliveries,
         clock: Callable[[], float],
         backlog_page: int,
+        recent: RecentConversations | None = None,
     ) -> None:
+        self._recent = recent or RecentConversations()
         self._files = files
         self._deliveries = deliveries
         self._store = store
@@ -104,8 +107,11 @@ class ConversationService(ContactIO):
             else:
                 self._receiving[key] = (lock, users - 1)
 
-    async def get(self, conversation_id: str) -> Conversation:
-        return await self._store.get_conversation(conversation_id)
+    async def get(self, conversation_id: str, *, recent: bool = False) -> Conversation:
+        """The conversation; with ``recent``, perhaps as this node last wrote to it (only
+        for a guarded write: gateway/services/recent.py)."""
+        conv = self._recent.get(conversation_id) if recent else None
+        return conv or await self._store.get_conversation(conversation_id)
 
     # -- finding the contact's conversation -------------------------------------------
     async def open_for(self, touchpoint_id: str, address: str) -> Conversation | None:
@@ -120,12 +126,13 @@ class ConversationService(ContactIO):
         return convs[-1] if convs else None
 
     async def of_contact(
-        self, touchpoint_id: str, address: str, conversation_id: str
+        self, touchpoint_id: str, address: str, conversation_id: str, *, recent: bool = False
     ) -> Conversation:
         """A conversation of this contact, or NotFound (also for someone else's: a
-        contact cannot even learn that another's conversation exists)."""
+        contact cannot even learn that another's conversation exists). ``recent``: as
+        for :meth:`get` (whose conversation it is never changes)."""
         try:
-            conv = await self._store.get_conversation(conversation_id)
+            conv = await self.get(conversation_id, recent=recent)
         except NotFound:
             raise NotFound("no such conversation") from None
         return self._access.check_contact(conv, address, touchpoint_id)
@@ -315,22 +322,30 @@ class ConversationService(ContactIO):
         attachments: Sequence[str] = (),
         *,
         address: str = "",
+        expect: Conversation | None = None,
     ) -> tuple[Message, bool, Conversation]:
         """Store a contact's message (with its files), without control or bidi formatting
         characters (docs/security.md, "Text shown to people"), announced to the webhooks
         that opted in and to the bot holding the conversation. ``address``: the sender's,
-        when a channel threads it into a conversation of another address (email)."""
+        when a channel threads it into a conversation of another address (email).
+        ``expect``: stored only if the conversation is still as ``expect`` (else Stale)."""
         announce = self._announcer.messages(conv, to_bot=True)
-        message, created, after = await self._store.append(
-            conv.id,
-            sender="contact",
-            sender_id=address or conv.address,
-            client_msg_id=client_msg_id,
-            body=clean_text(body),
-            now=now,
-            attachments=attachments,
-            announce=announce,
-        )
+        try:
+            message, created, after = await self._store.append(
+                conv.id,
+                sender="contact",
+                sender_id=address or conv.address,
+                client_msg_id=client_msg_id,
+                body=clean_text(body),
+                now=now,
+                attachments=attachments,
+                announce=announce,
+                expect=expect,
+            )
+        except Stale:
+            self._recent.drop(conv.id)
+            raise
+        self._recent.put(after)
         if announce is not None and announce.announced:
             self._outbox.wake(announce.announced)
         return message, created, after
@@ -356,16 +371,40 @@ class ConversationService(ContactIO):
         attachments: Sequence[str] = (),
         *,
         skip: str = "",
+        guarded: bool = False,
     ) -> p.Ack:
         """The contact's message, acknowledged with the stored message: ``skip`` is the
-        ref of the socket that sent it, which the ack answers and the echo leaves out."""
-        msg, created, out = await self._write(conv, client_msg_id, body, attachments, skip)
+        ref of the socket that sent it, which the ack answers and the echo leaves out.
+        ``guarded``: ``conv`` may be out of date (gateway/services/recent.py): stored only
+        if it is not, else Stale."""
+        msg, created, out = await self._write(
+            conv, client_msg_id, body, attachments, skip, guarded=guarded
+        )
         return p.Ack(
             client_msg_id=client_msg_id,
             conversation_id=conv.id,
             seq=msg.seq,
             duplicate=not created,
             message=out if isinstance(out, p.MessageOut) else None,
+        )
+
+    async def contact_send_recent(
+        self,
+        read: Callable[[bool], Awaitable[Conversation]],
+        client_msg_id: str,
+        body: str,
+        attachments: Sequence[str] = (),
+        *,
+        skip: str = "",
+    ) -> p.Ack:
+        """The contact's message on the hot path: written on the conversation as this
+        node last knew it (``read(True)``), no read of the store, with a guarded append;
+        read again and decided again if it changed (gateway/services/recent.py)."""
+        return await write_on_recent(
+            read,
+            lambda conv: self.contact_send(
+                conv, client_msg_id, body, attachments, skip=skip, guarded=True
+            ),
         )
 
     async def write(
@@ -387,6 +426,8 @@ class ConversationService(ContactIO):
         body: str,
         attachments: Sequence[str],
         skip: str,
+        *,
+        guarded: bool = False,
     ) -> tuple[Message, bool, p.MessageOut | p.EventOut]:
         if conv.state not in LIVE_STATES:
             raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
@@ -395,7 +436,12 @@ class ConversationService(ContactIO):
         if attachments:
             await self._files.check_message(conv, attachments)
         msg, created, after = await self._append_contact(
-            conv, client_msg_id, body, self._clock(), attachments
+            conv,
+            client_msg_id,
+            body,
+            self._clock(),
+            attachments,
+            expect=conv if guarded else None,
         )
         # Published again for a retry too: the first attempt may have stored the message
         # and then failed to publish it (clients drop what they have by seq).

@@ -87,10 +87,9 @@ class AgentSession:
             await self.monitor(frame.conversation_id, frame.on)
             self.conn.send(p.encode(p.Ok(ref=f"monitor:{frame.conversation_id}")))
         elif isinstance(frame, p.AgentSend):
-            conv = await desk.conversation(agent, frame.conversation_id)
-            ack = await desk.send(
+            ack = await desk.send_recent(
                 agent,
-                conv,
+                frame.conversation_id,
                 frame.client_msg_id,
                 frame.body,
                 attachments=frame.attachments,

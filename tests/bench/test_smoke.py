@@ -314,3 +314,18 @@ def test_webhooks_quick_has_its_figures() -> None:
     assert r["webhooks"] == 10 and r["replies"] == 5
     for key in ("webhooks_per_s", "webhook_p50_ms", "webhook_p99_ms", "replies_per_s"):
         assert _number(r[key]) and r[key] > 0, key
+
+
+def test_appends_quick_compares_the_batched_path_with_one_statement_each() -> None:
+    from bench import appends
+
+    result = appends.run(quick=True)
+    for mode in ("batched", "one_statement_each"):
+        figures = result["medians"][mode]
+        assert figures["wall_us_per_msg"] > 0 and figures["client_cpu_us_per_msg"] >= 0
+    assert set(result["one_statement_each_over_batched"]) == {
+        "client_cpu_us_per_msg",
+        "postgres_cpu_us_per_msg",
+        "wall_us_per_msg",
+    }
+    assert "one statement each / batched" in appends.summary(result)

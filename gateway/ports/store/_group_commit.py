@@ -16,7 +16,14 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from gateway.errors import GatewayError, NotFound
-from gateway.model.records import Attachment, DeliveryState, Message, MessageKind, Sender
+from gateway.model.records import (
+    Attachment,
+    Conversation,
+    DeliveryState,
+    Message,
+    MessageKind,
+    Sender,
+)
 from gateway.ports.store._attachments import attach, attachable, refs
 from gateway.ports.store._rows import (
     CONVERSATIONS,
@@ -24,11 +31,12 @@ from gateway.ports.store._rows import (
     Conn,
     announce_message,
     decode_message,
+    guard_args,
     refs_json,
     unread_increments,
 )
 from gateway.ports.store._sql import SQLStore
-from gateway.ports.store.base import Appended, MessageAnnouncer
+from gateway.ports.store.base import Appended, MessageAnnouncer, Stale
 
 T = TypeVar("T")
 
@@ -37,6 +45,9 @@ _APPEND = (
     " created_at, kind, delivery, delivery_due, attachments)"
     " SELECT id, last_seq + 1, $2, $3, $4, $5, $6, $7, $8,"
     " CASE WHEN $8 = 'pending' THEN $6 END, $9 FROM conversations WHERE id = $1"
+    # the guard (base.GUARDED): NULL when the caller gave none
+    " AND ($10 IS NULL OR (state = $10 AND COALESCE(owner_agent_id, '') = $11"
+    " AND bot_id = $12 AND json(queue_ids) = json($13)))"
     " ON CONFLICT DO NOTHING RETURNING seq"
 )
 _BUMP = (
@@ -55,6 +66,7 @@ class _Append:
         "client_msg_id",
         "conversation_id",
         "delivery",
+        "expect",
         "future",
         "kind",
         "now",
@@ -74,8 +86,10 @@ class _Append:
         attachments: Sequence[str],
         delivery: DeliveryState,
         announce: MessageAnnouncer | None,
+        expect: Conversation | None,
     ) -> None:
         self.announce = announce
+        self.expect = expect
         self.attachments = attachments
         self.conversation_id = conversation_id
         self.sender = sender
@@ -112,6 +126,7 @@ class GroupCommit(SQLStore):
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
         announce: MessageAnnouncer | None = None,
+        expect: Conversation | None = None,
     ) -> Appended:
         """Group commit: appends that arrive while a transaction is running are stored
         together in the next one, so a busy node pays one BEGIN/COMMIT for many
@@ -128,6 +143,7 @@ class GroupCommit(SQLStore):
             attachments,
             delivery,
             announce,
+            expect,
         )
         self._appends.append(item)
         if self._committer is None or self._committer.done():
@@ -193,10 +209,12 @@ class GroupCommit(SQLStore):
             item.kind,
             item.delivery,
             refs_json(refs(files)),
+            *guard_args(item.expect),
         )
         if row is None:
-            # No such conversation, or a retry the unique index turned away (ON CONFLICT
-            # DO NOTHING ends only this statement, not the batch's transaction).
+            # No such conversation, one changed since the caller read it, or a retry the
+            # unique index turned away (ON CONFLICT DO NOTHING ends only this statement,
+            # not the batch's transaction).
             return await self._existing(c, item)
         seq: int = row[0]
         if files:
@@ -222,7 +240,8 @@ class GroupCommit(SQLStore):
         return Appended(message, True, conv)
 
     async def _existing(self, c: Conn, item: _Append) -> Appended | GatewayError:
-        """The message a retry refers to, or NotFound for an unknown conversation."""
+        """The message a retry refers to; else NotFound for an unknown conversation, or
+        Stale for one the caller's guard turned away."""
         existing = await c.fetchrow(
             SELECT_BY_CLIENT_ID,
             item.conversation_id,
@@ -230,8 +249,9 @@ class GroupCommit(SQLStore):
             item.sender_id,
             item.client_msg_id,
         )
-        if existing is None:
-            return NotFound(f"conversation {item.conversation_id!r} not found")
         conv_row = await c.fetchrow(CONVERSATIONS.sql_get, item.conversation_id)
-        assert conv_row is not None
+        if conv_row is None:
+            return NotFound(f"conversation {item.conversation_id!r} not found")
+        if existing is None:
+            return Stale(f"conversation {item.conversation_id!r} changed")
         return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv_row))

@@ -264,6 +264,19 @@ def decode_message(r: Row) -> Message:
     )
 
 
+def guard_args(expect: Conversation | None) -> tuple[Any, ...]:
+    """The parameters of an append's guard (base.GUARDED, in that order): all None
+    without one, which the statements read as "store it whatever the conversation"."""
+    if expect is None:
+        return (None, None, None, None)
+    return (
+        expect.state,
+        expect.owner_agent_id or "",
+        expect.bot_id,
+        to_json(expect.queue_ids),
+    )
+
+
 def unread_increments(sender: Sender, kind: str) -> tuple[int, int]:
     """(agent_unread, contact_unread) increments of appending this message."""
     if sender not in ("contact", "agent", "system"):

@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from gateway.model.records import DeliveryState, Message, MessageKind, Sender
+from gateway.model.records import Conversation, DeliveryState, Message, MessageKind, Sender
 from gateway.ports.store import migrate
 from gateway.ports.store._attachments import AttachmentRows
 from gateway.ports.store._channel_state import ChannelStateRows
@@ -108,4 +108,5 @@ class SQLStore(
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
         announce: MessageAnnouncer | None = None,
+        expect: Conversation | None = None,
     ) -> Appended: ...

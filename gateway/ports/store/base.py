@@ -19,6 +19,7 @@ import abc
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, TypeAlias
 
+from gateway.errors import Conflict
 from gateway.model.channel_state import Connection, ConnectionStatus, Content, Cursor, MessageRef
 from gateway.model.channels import ChannelName
 from gateway.model.integrations import Announcement
@@ -64,6 +65,23 @@ class DeliveryJob(NamedTuple):
     message: Message
     # attempts so far, this one included
     attempts: int
+
+
+class Stale(Conflict):
+    """The conversation changed (state, owner, bot or queues) since the
+    caller read it: an ``append(expect=...)`` stored nothing; read it again and decide
+    again."""
+
+    code = "conversation_changed"
+
+
+# What ``append(expect=...)`` compares: the fields a message's path decides on before it
+# is stored (who may write, whether it is routed, who is told). Messages change none.
+GUARDED = ("state", "owner_agent_id", "bot_id", "queue_ids")
+
+
+def unchanged(expect: Conversation, now: Conversation) -> bool:
+    return all(getattr(expect, f) == getattr(now, f) for f in GUARDED)
 
 
 class Appended(NamedTuple):
@@ -384,10 +402,22 @@ class Store(IntegrationStore):
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
         announce: MessageAnnouncer | None = None,
+        expect: Conversation | None = None,
     ) -> Appended:
         """``append_message``, and the conversation as it is right after (its owner,
         state and unread counts, which the message path needs next). Stores that can
-        read it back in the same statement override this to save a round trip."""
+        read it back in the same statement override this to save a round trip.
+
+        ``expect``: the conversation as the caller last knew it (perhaps not read for
+        this message). The message is stored only if the conversation's ``GUARDED``
+        fields are still as in ``expect``, atomically with the insert; else ``Stale``
+        and nothing is stored. A retry of a stored message is answered first, whatever
+        ``expect`` says. (This default checks before appending, not atomically; both
+        stores override it.)"""
+        if expect is not None and not unchanged(
+            expect, await self.get_conversation(conversation_id)
+        ):
+            raise Stale(f"conversation {conversation_id!r} changed")
         message, created = await self.append_message(
             conversation_id,
             sender=sender,

@@ -35,13 +35,21 @@ from gateway.model.channels import ChannelName
 from gateway.model.records import (
     Attachment,
     Contact,
+    Conversation,
     DeliveryState,
-    Message,
     MessageKind,
     Sender,
 )
 from gateway.ports.store import migrate
 from gateway.ports.store._attachments import attach, attachable, refs
+from gateway.ports.store._pg_append import (
+    APPEND,
+    APPEND_MANY,
+    AppendBatcher,
+    Pending,
+    batched,
+    inserted_message,
+)
 from gateway.ports.store._rows import (
     CONVERSATIONS,
     LINK_ADDRESS,
@@ -50,34 +58,15 @@ from gateway.ports.store._rows import (
     announce_message,
     decode_message,
     email_key,
+    guard_args,
     refs_json,
     unread_increments,
 )
 from gateway.ports.store._sql import SQLStore
-from gateway.ports.store.base import Appended, MessageAnnouncer
+from gateway.ports.store.base import Appended, MessageAnnouncer, Stale
 
 # pg_advisory_lock key held while migrating ("gwmigrat" as a 64-bit integer)
 MIGRATION_LOCK_KEY = 0x67776D6967726174
-
-_APPEND = f"""
-WITH bumped AS (
-    UPDATE conversations
-    SET last_seq = last_seq + 1,
-        agent_unread = agent_unread + $8::integer,
-        contact_unread = contact_unread + $9::integer
-    WHERE id = $1
-    {CONVERSATIONS.returning}
-), inserted AS (
-    INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,
-        created_at, kind, delivery, delivery_due, attachments)
-    SELECT $1, bumped.last_seq, $2::text, $3::text, $4::text, $5::text, $6::float8, $7::text,
-        $10::text, CASE WHEN $10::text = 'pending' THEN $6::float8 END, $11::jsonb
-    FROM bumped
-    RETURNING seq
-)
-SELECT inserted.seq, {", ".join("bumped." + c for c in CONVERSATIONS.columns)}
-FROM inserted, bumped
-"""
 
 # NOT EXISTS first so that a duplicate id does not use up a number (nextval is
 # evaluated only for a row that gets inserted); a race still ends in the unique index.
@@ -185,6 +174,7 @@ class PostgresStore(SQLStore):
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self._batcher = AppendBatcher(self._append_many, self._append_alone, batched)
 
     # -- lifecycle ---------------------------------------------------------------
     async def open(self) -> None:
@@ -315,48 +305,75 @@ class PostgresStore(SQLStore):
         attachments: Sequence[str] = (),
         delivery: DeliveryState = "",
         announce: MessageAnnouncer | None = None,
+        expect: Conversation | None = None,
     ) -> Appended:
         """One statement: bump the conversation, insert the message, and return both;
         with events to announce, that statement and their outbox rows in one
         transaction. The bump row-locks the conversation first and returns it as it is
         then: a routing that committed before is seen (the message is announced here),
-        one under way waits for this commit (and reads the message)."""
+        one under way waits for this commit (and reads the message). ``expect`` guards the bump (``WHERE``): a changed
+        conversation stores nothing."""
         agent_inc, contact_inc = unread_increments(sender, kind)
         args = (sender, sender_id, client_msg_id, body, now, kind, agent_inc, contact_inc, delivery)
-        files: list[Attachment] = []
         if attachments:
-            found = await self._append_with_files(conversation_id, args, attachments, announce)
+            found = await self._append_with_files(
+                conversation_id, args, attachments, announce, expect
+            )
             if isinstance(found, Appended):
                 return found
             row, files = found
-        else:
-            try:
-                async with self._connection() if announce is None else self._transaction() as c:
-                    inserted = await c.fetchrow(_APPEND, conversation_id, *args, "[]")
-                    if inserted is not None:
-                        await announce_message(
-                            c,
-                            announce,
-                            CONVERSATIONS.decode(tuple(inserted)[1:]),
-                            _message(conversation_id, inserted, args, []),
-                        )
-            except Conflict:
-                # a retry: the unique index refused the insert and the statement (with its
-                # bump of last_seq) was rolled back as a whole
-                async with self._connection() as c:
-                    existing = await c.fetchrow(
-                        SELECT_BY_CLIENT_ID, conversation_id, sender, sender_id, client_msg_id
+            message = inserted_message(conversation_id, row, args, files)
+            return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))
+        if announce is not None or not client_msg_id:
+            # Outbox rows need a transaction; a message without an id cannot be told
+            # from a retry if a batch's fate is unknown: both go alone.
+            return await self._append_one(conversation_id, args, announce, guard_args(expect))
+        # The common message: in the next batch (_pg_append.py), one round trip for all
+        # that arrive together.
+        return await self._batcher.append(Pending(conversation_id, args, guard_args(expect)))
+
+    async def _append_alone(self, item: Pending) -> Appended:
+        return await self._append_one(item.conversation_id, item.args, None, item.guard)
+
+    async def _append_many(self, columns: list[list[Any]]) -> Sequence[Row]:
+        async with self._connection() as c:
+            return await c.fetch(APPEND_MANY, *columns)
+
+    async def _append_one(
+        self,
+        conversation_id: str,
+        args: tuple[Any, ...],
+        announce: MessageAnnouncer | None,
+        guard: tuple[Any, ...],
+    ) -> Appended:
+        """APPEND alone: one statement, or one transaction with its outbox rows."""
+        sender, sender_id, client_msg_id = args[0], args[1], args[2]
+        try:
+            async with self._connection() if announce is None else self._transaction() as c:
+                inserted = await c.fetchrow(APPEND, conversation_id, *args, "[]", *guard)
+                if inserted is not None:
+                    await announce_message(
+                        c,
+                        announce,
+                        CONVERSATIONS.decode(tuple(inserted)[1:]),
+                        inserted_message(conversation_id, inserted, args, []),
                     )
-                if existing is None:
-                    raise
-                return Appended(
-                    decode_message(existing), False, await self.get_conversation(conversation_id)
+        except Conflict:
+            # a retry: the unique index refused the insert and the statement (with its
+            # bump of last_seq) was rolled back as a whole
+            async with self._connection() as c:
+                existing = await c.fetchrow(
+                    SELECT_BY_CLIENT_ID, conversation_id, sender, sender_id, client_msg_id
                 )
-            if inserted is None:
-                raise NotFound(f"conversation {conversation_id!r} not found")
-            row = inserted
-        message = _message(conversation_id, row, args, files)
-        return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))
+            if existing is None:
+                raise
+            return Appended(
+                decode_message(existing), False, await self.get_conversation(conversation_id)
+            )
+        if inserted is None:
+            return await self._not_appended(conversation_id, args)
+        message = inserted_message(conversation_id, inserted, args, [])
+        return Appended(message, True, CONVERSATIONS.decode(tuple(inserted)[1:]))
 
     async def _append_with_files(
         self,
@@ -364,6 +381,7 @@ class PostgresStore(SQLStore):
         args: tuple[Any, ...],
         ids: Sequence[str],
         announce: MessageAnnouncer | None,
+        expect: Conversation | None,
     ) -> Appended | tuple[Row, list[Attachment]]:
         """A message with files: one transaction that locks the uploads, answers a retry
         with the message stored the first time, checks the files and attaches them.
@@ -382,32 +400,33 @@ class PostgresStore(SQLStore):
                     return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv))
             if isinstance(found, NotFound):
                 raise found
-            row = await c.fetchrow(_APPEND, conversation_id, *args, refs_json(refs(found)))
+            row = await c.fetchrow(
+                APPEND, conversation_id, *args, refs_json(refs(found)), *guard_args(expect)
+            )
             if row is None:
-                raise NotFound(f"conversation {conversation_id!r} not found")
+                return await self._not_appended(conversation_id, None)
             await attach(c, found, row[0])
             await announce_message(
                 c,
                 announce,
                 CONVERSATIONS.decode(tuple(row)[1:]),
-                _message(conversation_id, row, args, found),
+                inserted_message(conversation_id, row, args, found),
             )
         return row, found
 
-
-def _message(
-    conversation_id: str, row: Row, args: tuple[Any, ...], files: list[Attachment]
-) -> Message:
-    """The message ``_APPEND`` inserted, from its arguments and the seq it returned."""
-    return Message(
-        conversation_id=conversation_id,
-        seq=row[0],
-        sender=args[0],
-        sender_id=args[1],
-        client_msg_id=args[2],
-        body=args[3],
-        created_at=args[4],
-        kind=args[5],
-        delivery=args[8],
-        attachments=refs(files),
-    )
+    async def _not_appended(self, conversation_id: str, args: tuple[Any, ...] | None) -> Appended:
+        """Why APPEND stored nothing: a retry its guard turned away (answered with the
+        message stored the first time, when ``args`` are given), else an unknown
+        conversation (NotFound) or a changed one (Stale)."""
+        async with self._connection() as c:
+            conv = await c.fetchrow(CONVERSATIONS.sql_get, conversation_id)
+            existing = (
+                await c.fetchrow(SELECT_BY_CLIENT_ID, conversation_id, *args[:3])
+                if conv is not None and args is not None and args[2]
+                else None
+            )
+        if conv is None:
+            raise NotFound(f"conversation {conversation_id!r} not found")
+        if existing is not None:
+            return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv))
+        raise Stale(f"conversation {conversation_id!r} changed")

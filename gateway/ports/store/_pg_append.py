@@ -1,0 +1,220 @@
+"""PostgreSQL's append statements, and the batcher that sends concurrent appends in one.
+
+``APPEND`` stores one message in one statement (docs/store.md, "Seq allocation").
+``APPEND_MANY`` stores several, of different conversations, in one statement and one
+round trip: the bump of each conversation and the insert of its message take their rows
+from ``unnest`` of one array per column. :class:`AppendBatcher` feeds it: appends that
+arrive while a batch is on its way to the database wait and go together in the next
+(a conversation's second message waits for a later batch, so each batch bumps a
+conversation once and a conversation's messages keep their order). The statement runs
+in autocommit: it commits before any of its callers returns, as a single append does.
+Anything unusual in a batch -- a retry (its duplicate aborts the statement), an unknown
+or changed conversation (its row is missing from the answer), a lost connection -- sends
+the callers concerned through the one-message path, which answers each on its own: one
+failing message never fails the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from gateway.model.records import Attachment, Message
+from gateway.ports.store._attachments import refs
+from gateway.ports.store._rows import CONVERSATIONS, Row
+from gateway.ports.store.base import Appended
+
+# $12-$15: the guard (base.GUARDED), NULL when the caller gave none
+APPEND = f"""
+WITH bumped AS (
+    UPDATE conversations
+    SET last_seq = last_seq + 1,
+        agent_unread = agent_unread + $8::integer,
+        contact_unread = contact_unread + $9::integer
+    WHERE id = $1 AND ($12::text IS NULL OR (state = $12::text
+        AND COALESCE(owner_agent_id, '') = $13::text AND bot_id = $14::text
+        AND queue_ids = $15::jsonb))
+    {CONVERSATIONS.returning}
+), inserted AS (
+    INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,
+        created_at, kind, delivery, delivery_due, attachments)
+    SELECT $1, bumped.last_seq, $2::text, $3::text, $4::text, $5::text, $6::float8, $7::text,
+        $10::text, CASE WHEN $10::text = 'pending' THEN $6::float8 END, $11::jsonb
+    FROM bumped
+    RETURNING seq
+)
+SELECT inserted.seq, {", ".join("bumped." + c for c in CONVERSATIONS.columns)}
+FROM inserted, bumped
+"""
+
+# The columns of one append, in APPEND's argument order after the conversation id; the
+# last four are the guard's.
+_TYPES = (
+    "text",  # conversation_id
+    "text",  # sender
+    "text",  # sender_id
+    "text",  # client_msg_id
+    "text",  # body
+    "float8",  # created_at
+    "text",  # kind
+    "integer",  # agent_inc
+    "integer",  # contact_inc
+    "text",  # delivery
+    "text",  # g_state
+    "text",  # g_owner
+    "text",  # g_bot
+    "jsonb",  # g_queues
+)
+_NAMES = (
+    "conversation_id, sender, sender_id, client_msg_id, body, created_at, kind,"
+    " agent_inc, contact_inc, delivery, g_state, g_owner, g_bot, g_queues"
+)
+
+APPEND_MANY = f"""
+WITH input AS (
+    SELECT * FROM unnest({", ".join(f"${n}::{t}[]" for n, t in enumerate(_TYPES, 1))})
+        AS i({_NAMES})
+), bumped AS (
+    UPDATE conversations c
+    SET last_seq = c.last_seq + 1,
+        agent_unread = c.agent_unread + i.agent_inc,
+        contact_unread = c.contact_unread + i.contact_inc
+    FROM input i
+    WHERE c.id = i.conversation_id AND (i.g_state IS NULL OR (c.state = i.g_state
+        AND COALESCE(c.owner_agent_id, '') = i.g_owner AND c.bot_id = i.g_bot
+        AND c.queue_ids = i.g_queues))
+    RETURNING {", ".join("c." + c for c in CONVERSATIONS.columns)}
+), inserted AS (
+    INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,
+        created_at, kind, delivery, delivery_due, attachments)
+    SELECT i.conversation_id, b.last_seq, i.sender, i.sender_id, i.client_msg_id, i.body,
+        i.created_at, i.kind, i.delivery,
+        CASE WHEN i.delivery = 'pending' THEN i.created_at END, '[]'::jsonb
+    FROM input i JOIN bumped b ON b.id = i.conversation_id
+    RETURNING conversation_id, seq
+)
+SELECT inserted.seq, {", ".join("b." + c for c in CONVERSATIONS.columns)}
+FROM inserted JOIN bumped b ON b.id = inserted.conversation_id
+"""
+
+
+class Pending:
+    """One append waiting for its batch: APPEND's arguments after the conversation id
+    (without the attachments), the guard's, and the caller's future."""
+
+    __slots__ = ("args", "conversation_id", "future", "guard")
+
+    def __init__(self, conversation_id: str, args: tuple[Any, ...], guard: tuple[Any, ...]):
+        self.conversation_id = conversation_id
+        self.args = args
+        self.guard = guard
+        self.future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+
+
+class AppendBatcher:
+    """One batch on its way at a time; what arrives meanwhile goes in the next."""
+
+    def __init__(
+        self,
+        many: Callable[[list[list[Any]]], Awaitable[Sequence[Row]]],
+        one: Callable[[Pending], Awaitable[Appended]],
+        done: Callable[[Pending, Row], Appended],
+    ) -> None:
+        self._many = many  # runs APPEND_MANY with one array per column
+        self._one = one  # the one-message path (answers retries, NotFound, Stale)
+        self._done = done  # a caller's answer from its row of APPEND_MANY
+        self._waiting: list[Pending] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def append(self, item: Pending) -> Appended:
+        self._waiting.append(item)
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send())
+        # Shielded: a caller that gives up does not undo an append already under way.
+        return await asyncio.shield(item.future)
+
+    async def _send(self) -> None:
+        while self._waiting:
+            batch: list[Pending] = []
+            later: list[Pending] = []
+            taken: set[str] = set()
+            for item in self._waiting:
+                (later if item.conversation_id in taken else batch).append(item)
+                taken.add(item.conversation_id)
+            self._waiting = later
+            if len(batch) == 1:
+                await self._alone(batch[0])
+            else:
+                await self._together(batch)
+
+    async def _alone(self, item: Pending) -> None:
+        try:
+            result = await self._one(item)
+        except BaseException as exc:
+            _fail(item, exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            if not item.future.done():
+                item.future.set_result(result)
+
+    async def _together(self, batch: list[Pending]) -> None:
+        columns: list[list[Any]] = [[] for _ in _TYPES]
+        # By id: two nodes' batches that share conversations lock them in one order (with
+        # the usual plan, a nested loop over the input). Should they deadlock anyway,
+        # PostgreSQL aborts one, whose callers then go one at a time.
+        for item in sorted(batch, key=lambda i: i.conversation_id):
+            for column, value in zip(
+                columns, (item.conversation_id, *item.args, *item.guard), strict=True
+            ):
+                column.append(value)
+        try:
+            rows = await self._many(columns)
+        except Exception:
+            # a retry's duplicate aborted the statement, or the database failed: each on
+            # its own, so that one message's trouble is only its own
+            rows = []
+        except BaseException as exc:  # cancelled (shutdown): it may have committed
+            for item in batch:
+                _fail(item, exc)
+            raise
+        found = {row[1]: row for row in rows}  # column 1: the conversation's id
+        alone = []
+        for item in batch:
+            row = found.get(item.conversation_id)
+            if row is None:
+                alone.append(item)
+            elif not item.future.done():
+                item.future.set_result(self._done(item, row))
+        if alone:
+            await asyncio.gather(*(self._alone(item) for item in alone))
+
+
+def _fail(item: Pending, exc: BaseException) -> None:
+    if not item.future.done():
+        item.future.set_exception(exc)
+
+
+def batched(item: Pending, row: Row) -> Appended:
+    """A caller's answer from its row of APPEND_MANY (the same columns as APPEND's)."""
+    message = inserted_message(item.conversation_id, row, item.args, [])
+    return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))
+
+
+def inserted_message(
+    conversation_id: str, row: Row, args: tuple[Any, ...], files: list[Attachment]
+) -> Message:
+    """The message ``APPEND`` inserted, from its arguments and the seq it returned."""
+    return Message(
+        conversation_id=conversation_id,
+        seq=row[0],
+        sender=args[0],
+        sender_id=args[1],
+        client_msg_id=args[2],
+        body=args[3],
+        created_at=args[4],
+        kind=args[5],
+        delivery=args[8],
+        attachments=refs(files),
+    )

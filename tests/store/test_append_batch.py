@@ -1,0 +1,220 @@
+"""Appends from many callers at once (PostgreSQL batches them into one statement,
+SQLite group-commits them) and the guarded append (``expect``), on both dialects."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from devkit import services
+from gateway.errors import NotFound
+from gateway.ports.store.base import Appended, Stale, Store
+from gateway.ports.store.postgres import PostgresStore
+from tests.store.test_contract import say, setup_conversation
+
+
+async def _send(store: Store, cid: str, n: int, sender: str = "contact") -> Appended:
+    return await store.append(
+        cid,
+        sender=sender,  # type: ignore[arg-type]
+        sender_id=f"{sender}-{cid}",
+        client_msg_id=f"{cid}:{n}",
+        body=f"{cid} says {n}",
+        now=200.0 + n,
+    )
+
+
+async def test_many_callers_at_once_each_get_their_own_row(store: Store) -> None:
+    convs = [f"c{i}" for i in range(20)]
+    for cid in convs:
+        await setup_conversation(store, cid, contact_id=f"k{cid}")
+
+    async def caller(cid: str, n: int) -> tuple[str, int, Appended]:
+        return cid, n, await _send(store, cid, n, "contact" if n % 2 else "agent")
+
+    # 20 conversations, 5 messages each, every one sent by its own caller at once
+    results = await asyncio.gather(*(caller(cid, n) for n in range(5) for cid in convs))
+    for cid, n, got in results:
+        assert got.created
+        assert got.message.conversation_id == got.conversation.id == cid
+        assert (got.message.client_msg_id, got.message.body) == (f"{cid}:{n}", f"{cid} says {n}")
+        # the conversation as this caller's message left it
+        assert got.conversation.last_seq == got.message.seq
+    for cid in convs:
+        seqs = sorted(got.message.seq for c, _, got in results if c == cid)
+        assert seqs == [1, 2, 3, 4, 5]
+        stored = await store.messages(cid, limit=10)
+        assert [m.seq for m in stored] == [1, 2, 3, 4, 5]  # each stored once, no gaps
+        by_seq = {got.message.seq: got.message for c, _, got in results if c == cid}
+        assert {m.seq: m.body for m in stored} == {s: m.body for s, m in by_seq.items()}
+        conv = await store.get_conversation(cid)
+        assert (conv.last_seq, conv.agent_unread, conv.contact_unread) == (5, 2, 3)
+        # each caller's conversation row counts what was there once its message was
+        unread = [
+            (got.conversation.agent_unread + got.conversation.contact_unread)
+            for c, _, got in sorted(results, key=lambda r: r[2].message.seq)
+            if c == cid
+        ]
+        assert unread == [1, 2, 3, 4, 5]
+
+
+async def test_one_callers_trouble_is_only_its_own(store: Store) -> None:
+    for cid in ("a", "b", "c"):
+        await setup_conversation(store, cid, contact_id=f"k{cid}")
+    first = await _send(store, "b", 1)
+    # at once: a new message, a retry of b:1, a message to an unknown conversation, and
+    # a guarded one whose guard no longer holds
+    before = await store.get_conversation("c")
+    await store.update_conversation("c", state="waiting")
+    results = await asyncio.gather(
+        _send(store, "a", 1),
+        _send(store, "b", 1),
+        _send(store, "nope", 1),
+        store.append(
+            "c",
+            sender="agent",
+            sender_id="x",
+            client_msg_id="c:guarded",
+            body="late",
+            now=300.0,
+            expect=before,
+        ),
+        _send(store, "c", 2),
+        return_exceptions=True,
+    )
+    new, retry, unknown, guarded, other = results
+    assert isinstance(new, Appended) and new.created and new.message.seq == 1
+    assert isinstance(retry, Appended) and not retry.created
+    assert retry.message == first.message
+    assert isinstance(unknown, NotFound)
+    assert isinstance(guarded, Stale)
+    assert isinstance(other, Appended) and other.created
+    assert [m.seq for m in await store.messages("b")] == [1]
+    assert (await store.get_conversation("a")).last_seq == 1
+    assert [m.body for m in await store.messages("c")] == ["c says 2"]
+
+
+async def test_guarded_append_stores_only_on_an_unchanged_conversation(store: Store) -> None:
+    await setup_conversation(store)
+    known = await store.get_conversation("c1")
+    got = await store.append(
+        "c1", sender="contact", sender_id="v", client_msg_id="m1", body="a", now=1.0, expect=known
+    )
+    assert got.created and got.message.seq == 1
+    # counters moved, nothing guarded did: still accepted with the older row
+    got = await store.append(
+        "c1", sender="contact", sender_id="v", client_msg_id="m2", body="b", now=1.0, expect=known
+    )
+    assert got.created and got.message.seq == 2
+    await store.update_conversation("c1", state="assigned", owner_agent_id="ag1")
+    for changed in ("m3", "m4"):
+        with pytest.raises(Stale):
+            await store.append(
+                "c1",
+                sender="agent",
+                sender_id="ag1",
+                client_msg_id=changed,
+                body="x",
+                now=2.0,
+                expect=known,
+            )
+    # a retry is answered whatever the guard says
+    again = await store.append(
+        "c1", sender="contact", sender_id="v", client_msg_id="m2", body="b", now=1.0, expect=known
+    )
+    assert not again.created and again.message.seq == 2
+    conv = await store.get_conversation("c1")
+    assert (conv.last_seq, conv.agent_unread, conv.contact_unread) == (2, 2, 0)  # nothing burnt
+    fresh = await store.append(
+        "c1", sender="agent", sender_id="ag1", client_msg_id="m3", body="x", now=2.0, expect=conv
+    )
+    assert fresh.created and fresh.message.seq == 3
+    # every guarded field counts; an unknown conversation is still NotFound
+    for change in (
+        {"queue_ids": ["q2"]},
+        {"bot_id": "b1"},
+        {"owner_agent_id": None},
+    ):
+        before = await store.get_conversation("c1")
+        await store.update_conversation("c1", **change)
+        with pytest.raises(Stale):
+            await store.append(
+                "c1",
+                sender="agent",
+                sender_id="ag1",
+                client_msg_id="",
+                body="y",
+                now=3.0,
+                expect=before,
+            )
+    with pytest.raises(NotFound):
+        await store.append(
+            "nope",
+            sender="contact",
+            sender_id="v",
+            client_msg_id="z",
+            body="x",
+            now=1.0,
+            expect=known,
+        )
+    await say(store, "still fine")
+
+
+async def test_postgres_sends_concurrent_appends_in_one_statement(
+    postgres: services.Postgres,
+) -> None:
+    """The batch statement itself stores them (its failures fall back to one message at
+    a time, which the tests above would not notice)."""
+    store = PostgresStore(services.createdb(postgres, f"batch_{os.getpid()}"))
+    await store.open()
+    try:
+        await _batched(store)
+    finally:
+        await store.close()
+
+
+async def _batched(store: PostgresStore) -> None:
+    convs = [f"c{i}" for i in range(30)]
+    for cid in convs:
+        await setup_conversation(store, cid, contact_id=f"k{cid}")
+    batches: list[tuple[int, int]] = []
+    run = store._append_many
+
+    async def counted(columns: list[list[Any]]) -> Sequence[Any]:
+        rows = await run(columns)
+        batches.append((len(columns[0]), len(rows)))
+        return rows
+
+    store._batcher._many = counted
+    await asyncio.gather(*(_send(store, cid, n) for n in range(3) for cid in convs))
+    assert batches and all(asked == answered for asked, answered in batches)
+    assert sum(asked for asked, _ in batches) >= 60  # all but the first of each round alone
+    for cid in convs:
+        assert [m.seq for m in await store.messages(cid)] == [1, 2, 3]
+    # guarded, in one batch: the guard is checked per row of the statement
+    known = {cid: await store.get_conversation(cid) for cid in convs}
+    await store.update_conversation("c0", queue_ids=["q9"])
+    batches.clear()
+    results = await asyncio.gather(
+        *(
+            store.append(
+                cid,
+                sender="agent",
+                sender_id="ag",
+                client_msg_id="guarded",
+                body="hi",
+                now=9.0,
+                expect=known[cid],
+            )
+            for cid in convs
+        ),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], Stale)
+    assert all(isinstance(r, Appended) and r.created and r.message.seq == 4 for r in results[1:])
+    assert sum(answered for _, answered in batches) >= len(convs) - 2
+    assert [m.seq for m in await store.messages("c0")] == [1, 2, 3]
