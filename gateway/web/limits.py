@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from typing import Any
 
 from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
@@ -110,32 +111,47 @@ def _item(amount: int, per: type[RateLimitItem]) -> RateLimitItem | None:
 
 class FrameLimit:
     """One socket's frame budget. :meth:`allow` says whether to process a frame;
-    :attr:`exhausted` turns true when the client kept sending past the limit."""
+    :attr:`exhausted` turns true when the client kept sending past the limit.
 
-    __slots__ = ("_key", "_limits", "refused")  # one per open socket
+    The same sliding window counter as the other limits (the last full minute's count,
+    weighted by how much of it the sliding minute still covers, plus this minute's), but
+    kept on the socket itself: the count is never shared (a socket lives on one node),
+    and the ``limits`` library's in-memory storage scans every key it holds for expiry
+    after each hit, which under the relay benchmark took a fifth of the gateway's CPU
+    with one key per open socket (docs/benchmarks.md, "Rate limits")."""
 
-    def __init__(self, limits: Limits, key: str) -> None:
-        self._limits = limits
-        self._key = key
+    __slots__ = ("_amount", "_current", "_previous", "_start", "_window", "refused")
+
+    def __init__(self, amount: int, window: float = 60.0) -> None:
+        self._amount = amount
+        self._window = window
+        self._start = 0.0
+        self._previous = 0
+        self._current = 0
         self.refused = 0
 
     @property
     def exhausted(self) -> bool:
         return self.refused >= FRAME_GRACE
 
-    async def allow(self) -> bool:
-        item = self._limits.frames
-        if item is None:
+    def allow(self) -> bool:
+        if self._amount <= 0:
             return True
-        if await self._limits.local.hit(item, self._key):
-            self.refused = 0
-            return True
-        self.refused += 1
-        return False
-
-    async def release(self) -> None:
-        if self._limits.frames is not None:
-            await self._limits.local.clear(self._limits.frames, self._key)
+        now = time.monotonic()
+        elapsed = now - self._start
+        if elapsed >= self._window:
+            # A new window; the one before counts only if it just ended.
+            self._previous = self._current if elapsed < 2 * self._window else 0
+            self._current = 0
+            self._start = now - (elapsed % self._window) if self._start else now
+            elapsed = now - self._start
+        weight = 1.0 - elapsed / self._window
+        if self._previous * weight + self._current + 1 > self._amount:
+            self.refused += 1
+            return False
+        self._current += 1
+        self.refused = 0
+        return True
 
 
 class Limits:
@@ -143,9 +159,8 @@ class Limits:
 
     def __init__(self, settings: Settings) -> None:
         self.trusted = settings.trusted_proxy_networks
-        # Per-socket counts are always local; the hourly ones are shared through Redis
-        # when the gateway runs as a cluster.
-        self.local = SlidingWindowCounterRateLimiter(storage_from_string("async+memory://"))
+        # Per-socket counts live on the socket (FrameLimit); the others in memory, or
+        # shared through Redis when the gateway runs as a cluster.
         if settings.redis_url:
             url = settings.redis_url
             uri = (
@@ -155,13 +170,13 @@ class Limits:
             )
             shared: Any = storage_from_string(uri, implementation="redispy")
         else:
-            shared = self.local.storage
+            shared = storage_from_string("async+memory://")
         self.shared = SlidingWindowCounterRateLimiter(shared)
         # Logins count exactly (a moving window keeps each attempt's time): the sliding
         # counter's estimate lets one more through at a window's edge, and the login
         # limits are small enough that exactness costs nothing.
         self.exact = MovingWindowRateLimiter(shared)
-        self.frames = _item(settings.frames_per_minute, RateLimitItemPerMinute)
+        self.frames_per_minute = settings.frames_per_minute
         self.connections = _item(settings.connections_per_ip_per_hour, RateLimitItemPerHour)
         self.conversations_ip = _item(settings.conversations_per_ip_per_hour, RateLimitItemPerHour)
         self.conversations_tp = _item(
@@ -171,15 +186,13 @@ class Limits:
         self.login_failures = _item(
             settings.login_failures_per_account_per_hour, RateLimitItemPerHour
         )
-        self._serial = 0
 
     def ip(self, conn: HTTPConnection) -> str:
         """The client's rate-limit key: its address, or its /64 for IPv6."""
         return address_key(client_ip(conn, self.trusted))
 
     def frame_limit(self) -> FrameLimit:
-        self._serial += 1
-        return FrameLimit(self, f"socket:{self._serial}")
+        return FrameLimit(self.frames_per_minute)
 
     async def _hit(self, item: RateLimitItem | None, *key: str, exact: bool = False) -> bool:
         if item is None:

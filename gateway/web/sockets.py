@@ -84,11 +84,7 @@ async def run_loop(
 ) -> None:
     """Read frames until the peer goes; each frame's failure is its own error frame.
     Frames over the per-connection rate limit are refused unprocessed (gateway/web/limits.py)."""
-    frames = web_of(ws).limits.frame_limit()
-    try:
-        await _read_frames(ws, conn, decode, limit, handle, frames)
-    finally:
-        await frames.release()
+    await _read_frames(ws, conn, decode, limit, handle, web_of(ws).limits.frame_limit())
 
 
 async def _read_frames(
@@ -105,7 +101,7 @@ async def _read_frames(
         except ProtocolError as exc:
             conn.abort(*close_reason(exc))
             return
-        if not await frames.allow():
+        if not frames.allow():
             if frames.exhausted:
                 conn.abort(*close_reason(RateLimited("too many frames")))
                 return
