@@ -28,7 +28,7 @@ from gateway.services.notify import MessageNote, Notifier, TypingNote
 from gateway.services.outbox import Outbox
 from gateway.services.recent import RecentConversations, write_on_recent
 from gateway.services.router_shell import RouterShell
-from gateway.services.views import frame_for
+from gateway.services.views import ack_for, frame_for
 
 
 class AgentDesk:
@@ -150,13 +150,7 @@ class AgentDesk:
         frame = p.encode(out)
         await self._notifier.contact(conv, MessageNote(msg, agent.name, frame, conv.contact_unread))
         await self._notifier.agent(agent.id, frame, skip)
-        return p.Ack(
-            client_msg_id=client_msg_id,
-            conversation_id=conv.id,
-            seq=msg.seq,
-            duplicate=not created,
-            message=out if isinstance(out, p.MessageOut) else None,
-        )
+        return ack_for(client_msg_id, msg, created, out)
 
     async def send_recent(
         self,

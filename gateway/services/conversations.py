@@ -43,7 +43,7 @@ from gateway.services.outbox import Outbox
 from gateway.services.recent import RecentConversations, write_on_recent
 from gateway.services.router_rebuild import arrival, routed_at_start
 from gateway.services.router_shell import RouterShell
-from gateway.services.views import Summaries, event_body
+from gateway.services.views import Summaries, ack_for, event_body
 
 Admit = Callable[[], Awaitable[None]]
 
@@ -380,13 +380,7 @@ class ConversationService(ContactIO):
         msg, created, out = await self._write(
             conv, client_msg_id, body, attachments, skip, guarded=guarded
         )
-        return p.Ack(
-            client_msg_id=client_msg_id,
-            conversation_id=conv.id,
-            seq=msg.seq,
-            duplicate=not created,
-            message=out if isinstance(out, p.MessageOut) else None,
-        )
+        return ack_for(client_msg_id, msg, created, out)
 
     async def contact_send_recent(
         self,

@@ -88,6 +88,20 @@ def frame_for(msg: Message, sender_name: str) -> p.MessageOut | p.EventOut:
     )
 
 
+def ack_for(
+    client_msg_id: str, msg: Message, created: bool, out: p.MessageOut | p.EventOut
+) -> p.Ack:
+    """The sender's ack: it carries the stored message (the sending socket gets no
+    echo; docs/protocol.md, "One frame per message")."""
+    return p.Ack(
+        client_msg_id=client_msg_id,
+        conversation_id=msg.conversation_id,
+        seq=msg.seq,
+        duplicate=not created,
+        message=out if isinstance(out, p.MessageOut) else None,
+    )
+
+
 def file_rules(rule: AttachmentRule | None) -> p.FileRules | None:
     """A channel's attachment rule as the clients see it; None when it takes no files."""
     if rule is None or not rule.types:
