@@ -15,12 +15,19 @@ reported.
 
 Nothing is pinned: the two nodes, Redis, PostgreSQL and the generators share the two
 cores, as they would on one small host.
+
+``BENCH_GATEWAY_SOURCE=DIR`` runs the nodes on another checkout's code (before and after
+in one sitting); ``BENCH_CC_CONFIG='{"counts": [300, 600], ...}'`` overrides entries of
+the configuration (a reduced run to compare two checkouts cheaply).
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from bench import loadgen
@@ -53,11 +60,14 @@ GOAL_P99_MS_AT_5000 = 10.0
 
 def run(quick: bool) -> dict[str, Any]:
     cfg = dict(QUICK if quick else FULL)
+    cfg.update(json.loads(os.environ.get("BENCH_CC_CONFIG") or "{}"))
+    source = os.environ.get("BENCH_GATEWAY_SOURCE")
     loadgen.raise_nofile()
     loadgen.exit_on_sigterm()
     out: dict[str, Any] = {
         "machine": machine(),
         "config": cfg,
+        "gateway_source": source or "",
         "p99_limit_ms": P99_LIMIT_MS,
         "steps": [],
     }
@@ -70,7 +80,7 @@ def run(quick: bool) -> dict[str, Any]:
         creds = seed_store(pg.dsn, agents, cfg["per_agent"])
         env = gateway_env(pg.dsn, redis.url)
         for _ in range(2):
-            nodes.append(services.start_gateway(env))
+            nodes.append(services.start_gateway(env, source=Path(source) if source else None))
         addrs = [("127.0.0.1", n.port) for n in nodes]
         node_pids = [n.proc.pid for n in nodes]
         with Fleet(cfg["generators"], "gateway") as fleet:
