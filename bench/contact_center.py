@@ -15,12 +15,20 @@ reported.
 
 Nothing is pinned: the two nodes, Redis, PostgreSQL and the generators share the two
 cores, as they would on one small host.
+
+``BENCH_GATEWAY_SOURCE=DIR`` runs the nodes on another checkout's code (before and after
+in one sitting); ``BENCH_CC_CONFIG='{"counts": [300, 600], ...}'`` overrides entries of
+the configuration (a reduced run to compare two checkouts cheaply; ``"p99_limit_ms"``
+too, the p99 past which no more conversations are added).
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from bench import loadgen
@@ -53,12 +61,15 @@ GOAL_P99_MS_AT_5000 = 10.0
 
 def run(quick: bool) -> dict[str, Any]:
     cfg = dict(QUICK if quick else FULL)
+    cfg.update(json.loads(os.environ.get("BENCH_CC_CONFIG") or "{}"))
+    source = os.environ.get("BENCH_GATEWAY_SOURCE")
     loadgen.raise_nofile()
     loadgen.exit_on_sigterm()
     out: dict[str, Any] = {
         "machine": machine(),
         "config": cfg,
-        "p99_limit_ms": P99_LIMIT_MS,
+        "gateway_source": source or "",
+        "p99_limit_ms": cfg.get("p99_limit_ms", P99_LIMIT_MS),
         "steps": [],
     }
     print("contact-center: PostgreSQL, Redis, two gateway nodes ...", flush=True)
@@ -70,7 +81,7 @@ def run(quick: bool) -> dict[str, Any]:
         creds = seed_store(pg.dsn, agents, cfg["per_agent"])
         env = gateway_env(pg.dsn, redis.url)
         for _ in range(2):
-            nodes.append(services.start_gateway(env))
+            nodes.append(services.start_gateway(env, source=Path(source) if source else None))
         addrs = [("127.0.0.1", n.port) for n in nodes]
         node_pids = [n.proc.pid for n in nodes]
         with Fleet(cfg["generators"], "gateway") as fleet:
@@ -102,7 +113,7 @@ def run(quick: bool) -> dict[str, Any]:
         redis.stop()
         pg.stop()
     ok = [s for s in out["steps"] if s["to_agent_p99_ms"] is not None]
-    ok = [s for s in ok if s["to_agent_p99_ms"] < P99_LIMIT_MS]
+    ok = [s for s in ok if s["to_agent_p99_ms"] < out["p99_limit_ms"]]
     out["max_conversations_p99_100ms"] = max((s["conversations"] for s in ok), default=0)
     fixed: dict[str, Any] | None = out.get("fixed_rate")
     out["p99_ms_at_5000_msgs_per_s"] = fixed["to_agent_p99_ms"] if fixed else None
@@ -177,7 +188,9 @@ def _steps(
             f"set up in {setup_s:.1f} s",
             flush=True,
         )
-        if s["to_agent_p99_ms"] is None or s["to_agent_p99_ms"] >= P99_LIMIT_MS:
+        if s["to_agent_p99_ms"] is None or s["to_agent_p99_ms"] >= cfg.get(
+            "p99_limit_ms", P99_LIMIT_MS
+        ):
             break
     return steps, None
 

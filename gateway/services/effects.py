@@ -253,7 +253,7 @@ async def _persist_queued(fx: Effects, d: r.Queued, now: float) -> Conversation:
     return await fx.update(
         d.conversation_id,
         announce,
-        fx.announcer.written(),
+        fx.announcer.written(d.bot_id or ""),
         priority=d.priority,
         acceptance=d.acceptance,
         **changes,

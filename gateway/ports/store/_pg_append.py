@@ -81,7 +81,9 @@ WITH input AS (
         agent_unread = c.agent_unread + i.agent_inc,
         contact_unread = c.contact_unread + i.contact_inc
     FROM input i
-    WHERE c.id = i.conversation_id AND (i.g_state IS NULL OR (c.state = i.g_state
+    -- ANY: found by key (the join alone is planned as a scan of every conversation)
+    WHERE c.id = ANY($1::text[]) AND c.id = i.conversation_id
+        AND (i.g_state IS NULL OR (c.state = i.g_state
         AND COALESCE(c.owner_agent_id, '') = i.g_owner AND c.bot_id = i.g_bot
         AND c.queue_ids = i.g_queues))
     RETURNING {", ".join("c." + c for c in CONVERSATIONS.columns)}
@@ -161,8 +163,8 @@ class AppendBatcher:
 
     async def _together(self, batch: list[Pending]) -> None:
         columns: list[list[Any]] = [[] for _ in _TYPES]
-        # By id: two nodes' batches that share conversations lock them in one order (with
-        # the usual plan, a nested loop over the input). Should they deadlock anyway,
+        # By id: two nodes' batches that share conversations lock them in one order (the
+        # index scan of ``id = ANY`` takes them in key order). Should they deadlock anyway,
         # PostgreSQL aborts one, whose callers then go one at a time.
         for item in sorted(batch, key=lambda i: i.conversation_id):
             for column, value in zip(
