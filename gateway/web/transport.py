@@ -24,6 +24,15 @@ memory, docs/benchmarks.md#idle-connections): a receive queue and a "writable" f
 allocate only while something waits on them, in place of an ``asyncio.Queue`` and an
 ``asyncio.Event`` (four deques, about 4 KiB); and the handshake's parsed request and
 response (their headers) are let go once the handshake is answered.
+
+And it is the gateway's **wire** (the scope extension ``gateway.wire``): the hub writes
+frames it framed once (:func:`text_frame`) straight to the transport (``write_frame``),
+and the read loop takes each frame's text from the inbox (``receive_frame``), neither
+through an ASGI message; the handshake, closes and the rare frames sent while a socket
+opens still go through ASGI. The inbox holds up to ``INBOX_FRAMES`` frames before the
+transport stops reading (uvicorn pauses after every frame and resumes when the
+application takes it: two system calls per frame), so a client that sends faster than
+the gateway handles is still held back by TCP.
 """
 
 from __future__ import annotations
