@@ -28,7 +28,9 @@ response (their headers) are let go once the handshake is answered.
 And it is the gateway's **wire** (the scope extension ``gateway.wire``): the hub writes
 frames it framed once (:func:`text_frame`) straight to the transport (``write_frame``),
 and the read loop takes each frame's text from the inbox (``receive_frame``), neither
-through an ASGI message; the handshake, closes and the rare frames sent while a socket
+through an ASGI message. The frames one socket gets in one turn of the event loop (the
+acks and messages of one group commit) are written together at its end: one system
+call instead of one per frame; the handshake, closes and the rare frames sent while a socket
 opens still go through ASGI. The inbox holds up to ``INBOX_FRAMES`` frames before the
 transport stops reading (uvicorn pauses after every frame and resumes when the
 application takes it: two system calls per frame), so a client that sends faster than
@@ -125,6 +127,9 @@ class _WriteTimeout:
 # Received frames a socket's inbox holds before its transport stops reading (uvicorn
 # pauses after every frame: two system calls per frame; see the module's docstring).
 INBOX_FRAMES = 8
+# Bytes of frames a socket gathers in one turn of the event loop before they are written
+# (the transport's default high-water mark).
+CORK_BYTES = 64 * 1024
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -242,6 +247,8 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
             self.queue = Inbox()  # type: ignore[assignment]
             self.writable = Writable()  # type: ignore[assignment]
             self._writes = _WriteTimeout(self.loop, settings.write_timeout)
+            self._corked: list[bytes] | None = None  # frames to write at this turn's end
+            self._corked_bytes = 0
 
         def handle_connect(self, event: Any) -> None:
             super().handle_connect(event)
@@ -252,11 +259,40 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
         def write_frame(self, frame: bytes) -> bool:
             """Write a frame built by :func:`text_frame` straight to the transport; False
             once the socket takes no more frames (closing or gone). The caller waits on
-            ``writable`` first: this neither waits nor queues."""
+            ``writable`` first. The frames written to one socket in one turn of the event
+            loop go out in one ``transport.write`` at its end (one system call, which on
+            loopback costs more than the Python around it), or at once past
+            ``CORK_BYTES``."""
             if self.disconnected or self.conn.state is not State.OPEN:
                 return False
-            self.transport.write(frame)
+            corked = self._corked
+            if corked is None:
+                self._corked = [frame]
+                self._corked_bytes = len(frame)
+                self.loop.call_soon(self.uncork)
+            else:
+                corked.append(frame)
+                self._corked_bytes += len(frame)
+            if self._corked_bytes > CORK_BYTES:
+                self.uncork()  # the transport's high-water mark sees them now
             return True
+
+        def uncork(self) -> None:
+            corked, self._corked = self._corked, None
+            if not corked or self.disconnected or self.conn.state is not State.OPEN:
+                return  # the peer is closing or gone: what it would not read
+            self.transport.write(corked[0] if len(corked) == 1 else b"".join(corked))
+
+        async def send(self, message: Any) -> None:
+            # An ASGI send (a close, a frame of the opening) follows what is corked.
+            if self._corked:
+                self.uncork()
+            await super().send(message)
+
+        def shutdown(self) -> None:
+            if self._corked:
+                self.uncork()  # before the 1012 close frame
+            super().shutdown()
 
         def send_receive_event_to_app(self) -> None:
             # uvicorn's, minus the ASGI message (made only for Starlette's receive,
