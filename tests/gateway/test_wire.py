@@ -2,20 +2,30 @@
 the same bytes for every socket of a topic, written at once while the transport takes
 writes, queued (bounded, in order) while it does not. Pure logic with a recording wire;
 the real-socket paths (a slow consumer closed 4008, the write timeout, pings) are
-tests/security/test_limits.py's, which run on this path."""
+tests/security/test_limits.py's, which run on this path; the last tests here drive the
+protocol itself on a real uvicorn server and a real client."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
+import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
 from gateway.errors import CloseCode
 from gateway.ports.bus import InProcessBus, all_but
+from gateway.settings import load_settings
 from gateway.web.hub import Connection, Hub
-from gateway.web.transport import Writable, text_frame
+from gateway.web.transport import WIRE, Writable, protocols, text_frame
 
 
 class RecordingWire:
@@ -137,3 +147,71 @@ async def test_the_same_frame_bytes_reach_every_socket_of_the_topic_but_the_skip
     assert wires[0].written[1] is wires[2].written[1]
     for conn in conns:
         await hub.remove(conn)
+
+
+# -- the gateway's WebSocket protocol on a real uvicorn server and a real client ----------
+
+
+@asynccontextmanager
+async def _served(app: ASGIApp) -> AsyncIterator[str]:
+    """uvicorn serving ``app`` with the gateway's protocols (gateway/cli.py's choices)."""
+    settings = load_settings({"GATEWAY_DATABASE_URL": "sqlite:///:memory:"})
+    http, ws = protocols(settings)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()  # a client's connect waits in the backlog until uvicorn accepts
+    config = uvicorn.Config(
+        app, http=http, ws=ws, log_level="warning", ws_per_message_deflate=False, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"ws://127.0.0.1:{sock.getsockname()[1]}/"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+        sock.close()
+
+
+async def test_frames_of_one_turn_arrive_in_order_before_a_close_sent_through_asgi() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        wire = scope["extensions"][WIRE]
+        for i in range(5):  # one turn of the loop: gathered, one write
+            assert wire.write_frame(text_frame(b'{"n":%d}' % i))
+        await send({"type": "websocket.close", "code": CloseCode.SLOW_CONSUMER})
+        assert not wire.write_frame(text_frame(b'{"n":"late"}'))  # closing: refused
+
+    async with _served(app) as url, connect(url) as client:
+        got = [json.loads(await asyncio.wait_for(client.recv(), 10)) for _ in range(5)]
+        assert got == [{"n": i} for i in range(5)]
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(client.recv(), 10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == CloseCode.SLOW_CONSUMER
+
+
+async def test_a_peer_that_does_not_read_clears_writable_within_one_turn() -> None:
+    """Frames gathered in one turn are written as soon as they pass CORK_BYTES, so the
+    transport's high-water mark (and with it the hub's queue bound and the write
+    timeout) sees a peer that does not read even while one turn writes and writes."""
+    outcome: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        wire = scope["extensions"][WIRE]
+        frame = text_frame(b'{"pad":"' + b"x" * 4000 + b'"}')
+        written = 0
+        while wire.writable.is_set() and written < 10_000:  # no await: one turn
+            assert wire.write_frame(frame)
+            written += 1
+        outcome.set_result(written)
+        await receive()  # until the client goes
+
+    async with _served(app) as url, connect(url, max_queue=1, max_size=None) as client:
+        written = await asyncio.wait_for(outcome, 30)
+        # stopped by back-pressure (the socket buffers: a few MiB), not by the cap
+        assert written < 10_000
+        client.transport.abort()  # a closing handshake would wait behind the unread MiBs
