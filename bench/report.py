@@ -372,9 +372,11 @@ the code they point at:
    no ASGI message, no task and no await per frame while the transport takes writes
    (before: a writer task per frame, then Starlette's and uvicorn's send path, 14.9 %
    self time in uvicorn's `send` and 11.3 % in `create_task` in the profile of
-   2026-12-01). Frames are queued, and a writer task started, only while the
-   transport's buffer is over its high-water mark, so the send queue's bounds
-   (4008, slow consumer) and the write timeout hold as before.
+   2026-12-01), and the frames one socket gets in one turn of the event loop (the
+   acks and messages of one group commit) go out in one system call. Frames are
+   queued, and a writer task started, only while the transport's buffer is over its
+   high-water mark, so the send queue's bounds (4008, slow consumer) and the write
+   timeout hold as before.
 2. **The store's lane to its writer thread.** The SQLite writer lives on a thread of its
    own and every call into it is a hop (queue the call, wake the thread, wake the loop
    with the result). Since issue 18's first slice a batch of appends (BEGIN, every

@@ -28,10 +28,10 @@ response (their headers) are let go once the handshake is answered.
 And it is the gateway's **wire** (the scope extension ``gateway.wire``): the hub writes
 frames it framed once (:func:`text_frame`) straight to the transport (``write_frame``),
 and the read loop takes each frame's text from the inbox (``receive_frame``), neither
-through an ASGI message. The frames one socket gets in one turn of the event loop (the
-acks and messages of one group commit) are written together at its end: one system
-call instead of one per frame; the handshake, closes and the rare frames sent while a socket
-opens still go through ASGI. The inbox holds up to ``INBOX_FRAMES`` frames before the
+through an ASGI message; the handshake, closes and the few frames sent while a session
+opens still go through ASGI. The frames one socket gets in one turn of the event loop
+(say, the acks and messages of one group commit) go out together at its end: one system
+call instead of one per frame. The inbox holds up to ``INBOX_FRAMES`` frames before the
 transport stops reading (uvicorn pauses after every frame and resumes when the
 application takes it: two system calls per frame), so a client that sends faster than
 the gateway handles is still held back by TCP.
