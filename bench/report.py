@@ -361,16 +361,22 @@ WHERE_THE_TIME_GOES = """\
 What one relayed message costs the gateway, read from the profiles on this page and from
 the code they point at:
 
-1. **Frames out per message**, each through uvicorn's protocol (`gateway/web/hub.py`
-   `Connection._write` → `uvicorn/protocols/websockets/websockets_sansio_impl.py`
-   `send`, whose `transport.write` is one system call per frame). Since issue 18 a
-   relayed message is two frames: the `ack` to the sender, which carries the stored
-   message, and the `message` to the recipient, which carries the recipient's unread
-   count and the reply sound (five before: echo, ack, message, `unread`, `sound`); the
-   sender's other tabs get the message too. The bare websockets peer sends one. The hub
-   encodes each frame once (JSON) and queues the same bytes for every socket of its
-   topic; below it each socket still pays the ASGI send path (see *The socket layer
-   alone*).
+1. **Frames out per message**, each one `transport.write`, one system call per frame.
+   Since issue 18 a relayed message is two frames: the `ack` to the sender, which
+   carries the stored message, and the `message` to the recipient, which carries the
+   recipient's unread count and the reply sound (five before: echo, ack, message,
+   `unread`, `sound`); the sender's other tabs get the message too. The bare websockets
+   peer sends one. The hub encodes each frame once (JSON), frames it once (the
+   WebSocket header) and writes the same bytes straight to each socket's transport
+   (`gateway/web/hub.py` `Connection.send` → `gateway/web/transport.py` `write_frame`):
+   no ASGI message, no task and no await per frame while the transport takes writes
+   (before: a writer task per frame, then Starlette's and uvicorn's send path, 14.9 %
+   self time in uvicorn's `send` and 11.3 % in `create_task` in the profile of
+   2026-12-01), and the frames one socket gets in one turn of the event loop (the
+   acks and messages of one group commit) go out in one system call. Frames are
+   queued, and a writer task started, only while the transport's buffer is over its
+   high-water mark, so the send queue's bounds (4008, slow consumer) and the write
+   timeout hold as before.
 2. **The store's lane to its writer thread.** The SQLite writer lives on a thread of its
    own and every call into it is a hop (queue the call, wake the thread, wake the loop
    with the result). Since issue 18's first slice a batch of appends (BEGIN, every
@@ -388,10 +394,6 @@ are cached.
 
 What would close more of the gap, in the order of what it buys:
 
-* **Write the same bytes**: build each WebSocket frame once and write it to each
-  recipient's transport, below the ASGI send path; *The socket layer alone* measures what
-  the ASGI stack costs per frame and per idle socket against the websockets library's
-  own server.
 * **Fewer store calls per message**: the visitor's and the agent's conversation reads
   could come from what the append returns or from the router's own view.
 

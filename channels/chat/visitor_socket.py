@@ -26,6 +26,7 @@ from gateway.web.hub import Connection
 from gateway.web.origins import self_origins
 from gateway.web.sockets import (
     close,
+    connection,
     forget_handshake,
     guarded,
     read_hello,
@@ -310,13 +311,7 @@ class VisitorSockets:
                 raise OriginRefused(allowed.reason)
             visitor_id = claims.vid
             topic = visitor_topic(claims.vid)
-            conn = Connection(
-                topic,
-                ws.send_text,
-                ws.close,
-                settings.send_queue_size,
-                settings.send_queue_bytes,
-            )
+            conn = connection(ws, topic, settings)
             conn.touchpoint_id = claims.tp
             limits = core.limits
             ip = limits.ip(ws)

@@ -19,7 +19,7 @@ from gateway.errors import Conflict, GatewayError, OriginRefused
 from gateway.web.context import Web, web_of
 from gateway.web.hub import Connection
 from gateway.web.origins import self_origins
-from gateway.web.sockets import close, guarded, read_hello, run_loop, send_frame
+from gateway.web.sockets import close, connection, guarded, read_hello, run_loop, send_frame
 
 MAX_MONITORS = 20  # conversations one console socket may monitor at once
 
@@ -54,13 +54,7 @@ class AgentSession:
             return
         if len(self.monitors) >= MAX_MONITORS:
             raise Conflict(f"monitor at most {MAX_MONITORS} conversations at once")
-        watch = Connection(
-            topics.watch(conversation_id),
-            self.ws.send_text,
-            self.ws.close,
-            web.settings.send_queue_size,
-            web.settings.send_queue_bytes,
-        )
+        watch = connection(self.ws, topics.watch(conversation_id), web.settings)
         self.monitors[conversation_id] = watch
         await web.hub.add(watch)
 
@@ -132,14 +126,7 @@ async def agent_endpoint(ws: WebSocket) -> None:
         hello = await read_hello(ws, p.decode_agent, web.settings.max_frame_bytes)
         claims, agent = await web.agents.authenticate(hello.token)
         agent_id = agent.id
-        settings = web.settings
-        conn = Connection(
-            topics.agent(agent.id),
-            ws.send_text,
-            ws.close,
-            settings.send_queue_size,
-            settings.send_queue_bytes,
-        )
+        conn = connection(ws, topics.agent(agent.id), web.settings)
         conn.hold()
         await web.hub.add(conn)
         # The console draws what is there first; only then does the agent come online

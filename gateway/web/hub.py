@@ -2,13 +2,18 @@
 
 A frame is encoded once and the same bytes are queued for every local socket of its
 topic (but the one a publish names: the sender of a message, answered by its ack; see
-docs/bus.md, "All but one socket"). While a socket has frames queued, one writer task
-drains them; a socket whose queue is full (a consumer too slow: more than
-``GATEWAY_SEND_QUEUE_SIZE`` frames or ``GATEWAY_SEND_QUEUE_BYTES`` bytes waiting) is
-closed with SLOW_CONSUMER so it cannot hold memory or delay anyone else, and reconnects
-and resumes from the store. A peer that
-does not read at all blocks its writer; the transport's write timeout
-(gateway/web/transport.py) then drops the connection, which ends the writer.
+docs/bus.md, "All but one socket"). On the gateway's own WebSocket protocol
+(gateway/web/transport.py) those bytes are framed once too (:func:`text_frame`) and
+written straight to each socket's transport, below ASGI: no message dict, no task, no
+await per frame while the transport takes writes. Only when it does not (its buffer is
+over the high-water mark: the peer reads slowly) do frames queue, and one writer task
+drains them as the transport resumes; a socket whose queue is full (a consumer too slow:
+more than ``GATEWAY_SEND_QUEUE_SIZE`` frames or ``GATEWAY_SEND_QUEUE_BYTES`` bytes
+waiting) is closed with SLOW_CONSUMER so it cannot hold memory or delay anyone else, and
+reconnects and resumes from the store. A peer that does not read at all blocks its
+writer; the transport's write timeout (gateway/web/transport.py) then drops the
+connection, which ends the writer. A socket on another server (no wire) gets its frames
+through ASGI ``send_text``, always by the writer task.
 """
 
 from __future__ import annotations
@@ -21,17 +26,34 @@ import secrets
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import msgspec
 
 from gateway import metrics, topics
 from gateway.errors import CloseCode
 from gateway.ports.bus import Bus, opened
+from gateway.web.transport import text_frame
 
 log = logging.getLogger("gateway.hub")
 
 SendText = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
+
+
+class Flag(Protocol):
+    def is_set(self) -> bool: ...
+
+    async def wait(self) -> bool: ...
+
+
+class Wire(Protocol):
+    """A socket's transport, below ASGI (gateway/web/transport.py ``GuardedWebSocket``)."""
+
+    writable: Flag  # set while the transport takes writes (under its high-water mark)
+
+    def write_frame(self, frame: bytes) -> bool: ...
+
 
 # A socket's ref is unique in the cluster: this process's random token and a counter.
 _PROCESS = secrets.token_hex(4)
@@ -52,6 +74,7 @@ class Connection:
         "_limit",
         "_queue",
         "_send_text",
+        "_wire",
         "_writer",
         "close_code",
         "closed",
@@ -62,12 +85,20 @@ class Connection:
     )
 
     def __init__(
-        self, topic: str, send_text: SendText, close: Close, queue_size: int, queue_bytes: int
+        self,
+        topic: str,
+        send_text: SendText,
+        close: Close,
+        queue_size: int,
+        queue_bytes: int,
+        wire: Wire | None = None,
     ) -> None:
         self.topic = topic
         self._send_text = send_text
+        self._wire = wire
         self._close = close
-        self._queue: deque[bytes] | None = None  # made by send, dropped once written
+        # Made by send, dropped once written: framed frames with a wire, else payloads.
+        self._queue: deque[bytes] | None = None
         self._limit = queue_size
         self._byte_limit = queue_bytes
         self.queued_bytes = 0  # the bytes in _queue
@@ -98,12 +129,22 @@ class Connection:
             if keep(data):
                 self.send(data)
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes, frame: bytes | None = None) -> None:
+        """Send ``data`` (a JSON payload); ``frame``: the same, already framed by
+        :func:`text_frame` (the hub frames a frame once for all its sockets)."""
         if self.closed:
             return
         if self._held is not None:
             self._held.append(data)
             return
+        wire = self._wire
+        if wire is not None:
+            data = frame or text_frame(data)
+            if not self._queue and wire.writable.is_set():
+                # Nothing waits ahead of it and the transport takes it: written now.
+                if not wire.write_frame(data):
+                    self.closed = True  # the peer is gone; the reader side cleans up
+                return
         queue = self._queue
         if queue is None:
             queue = self._queue = deque()
@@ -144,8 +185,19 @@ class Connection:
                 await writer
 
     async def _write(self) -> None:
+        wire = self._wire
         try:
             while self._queue:  # None once aborted or stopped
+                if wire is not None:
+                    await wire.writable.wait()
+                    # Everything queued while the transport takes it, in one go.
+                    while self._queue and wire.writable.is_set():
+                        data = self._queue.popleft()
+                        self.queued_bytes -= len(data)
+                        if not wire.write_frame(data):
+                            self.closed = True
+                            return
+                    continue
                 data = self._queue.popleft()
                 self.queued_bytes -= len(data)
                 await self._send_text(data.decode())
@@ -201,14 +253,11 @@ class Hub:
             # Commit-to-delivery latency, read off the frame's own timestamp.
             with contextlib.suppress(msgspec.DecodeError):
                 metrics.MESSAGE_LATENCY.observe(max(0.0, time.time() - _at.decode(data).at))
-        if skip:
-            serial = _serial_of(skip)
-            for conn in tuple(conns):
-                if conn.serial != serial:
-                    conn.send(data)
-            return
+        frame = text_frame(data)  # framed once, the same bytes for every socket
+        serial = _serial_of(skip) if skip else 0
         for conn in tuple(conns):
-            conn.send(data)
+            if conn.serial != serial:
+                conn.send(data, frame)
 
     async def add(self, conn: Connection) -> None:
         metrics.CONNECTIONS.labels(kind=topics.kind(conn.topic)).inc()

@@ -28,10 +28,12 @@ from gateway.errors import (
     StoreError,
     UnsupportedVersion,
 )
+from gateway.settings import Settings
 from gateway.web.context import web_of
 from gateway.web.errors import close_reason, error_frame
-from gateway.web.hub import Connection
+from gateway.web.hub import Connection, Wire
 from gateway.web.limits import FrameLimit
+from gateway.web.transport import WIRE
 
 log = logging.getLogger("gateway.sockets")
 
@@ -43,10 +45,36 @@ async def send_frame(ws: WebSocket, frame: p.Frame) -> None:
     await ws.send_text(p.encode(frame).decode())
 
 
+def wire_of(ws: WebSocket) -> Any:
+    """The socket's protocol when it is the gateway's own (gateway/web/transport.py):
+    frames are written to it and read from it below ASGI. None on another server."""
+    return ws.scope.get("extensions", {}).get(WIRE)
+
+
+def connection(ws: WebSocket, topic: str, settings: Settings) -> Connection:
+    """The hub's end of this socket, for ``topic``."""
+    wire: Wire | None = wire_of(ws)
+    return Connection(
+        topic, ws.send_text, ws.close, settings.send_queue_size, settings.send_queue_bytes, wire
+    )
+
+
 async def receive_text(ws: WebSocket) -> str:
     """The next text frame; ProtocolError for a binary frame; WebSocketDisconnect when
     the peer is gone."""
-    message = await ws.receive()
+    wire = wire_of(ws)
+    if wire is None:
+        message = await ws.receive()
+    else:
+        item = await wire.receive_frame()
+        if type(item) is str:
+            return item
+        if type(item) is bytes:
+            raise ProtocolError("binary frames are not part of the protocol")
+        message = item
+        if message["type"] == "websocket.disconnect":
+            # What Starlette's receive would have noted (close() reads it).
+            ws.client_state = WebSocketState.DISCONNECTED
     if message["type"] == "websocket.disconnect":
         raise WebSocketDisconnect(message.get("code", 1000))
     text = message.get("text")

@@ -24,6 +24,17 @@ memory, docs/benchmarks.md#idle-connections): a receive queue and a "writable" f
 allocate only while something waits on them, in place of an ``asyncio.Queue`` and an
 ``asyncio.Event`` (four deques, about 4 KiB); and the handshake's parsed request and
 response (their headers) are let go once the handshake is answered.
+
+And it is the gateway's **wire** (the scope extension ``gateway.wire``): the hub writes
+frames it framed once (:func:`text_frame`) straight to the transport (``write_frame``),
+and the read loop takes each frame's text from the inbox (``receive_frame``), neither
+through an ASGI message; the handshake, closes and the few frames sent while a session
+opens still go through ASGI. The frames one socket gets in one turn of the event loop
+(say, the acks and messages of one group commit) go out together at its end: one system
+call instead of one per frame. The inbox holds up to ``INBOX_FRAMES`` frames before the
+transport stops reading (uvicorn pauses after every frame and resumes when the
+application takes it: two system calls per frame), so a client that sends faster than
+the gateway handles is still held back by TCP.
 """
 
 from __future__ import annotations
@@ -31,10 +42,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import struct
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from gateway.settings import IPNetwork, Settings
 from gateway.web.limits import address_key
@@ -111,6 +124,25 @@ class _WriteTimeout:
             transport.close()
 
 
+# Received frames a socket's inbox holds before its transport stops reading (uvicorn
+# pauses after every frame: two system calls per frame; see the module's docstring).
+INBOX_FRAMES = 8
+# Bytes of frames a socket gathers in one turn of the event loop before they are written
+# (the transport's default high-water mark).
+CORK_BYTES = 64 * 1024
+
+
+def text_frame(payload: bytes) -> bytes:
+    """``payload`` (UTF-8) as one unmasked, unfragmented WebSocket text frame (RFC 6455
+    5.2): what a server writes, the same bytes for every socket it goes to."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n) + payload
+    return struct.pack("!BBQ", 0x81, 127, n) + payload
+
+
 class Inbox:
     """The part of ``asyncio.Queue`` uvicorn's WebSocket protocol uses (``put_nowait``,
     ``get``, ``empty``) for the events it hands the application: a list and, while the
@@ -120,8 +152,11 @@ class Inbox:
     __slots__ = ("_items", "_waiter")
 
     def __init__(self) -> None:
-        self._items: list[Any] = []
+        self._items: list[Any] = []  # a deque is 600 bytes even empty
         self._waiter: asyncio.Future[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def put_nowait(self, item: Any) -> None:
         self._items.append(item)
@@ -186,6 +221,11 @@ class Writable:
         return True
 
 
+# The scope extension under which the WebSocket protocol hands the application itself:
+# ``write_frame``, ``writable`` and ``receive_frame`` (gateway/web/sockets.py wire_of).
+WIRE = "gateway.wire"
+
+
 class _Refused(Exception):
     """Raised from a parser callback to stop parsing a refused request."""
 
@@ -207,6 +247,94 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
             self.queue = Inbox()  # type: ignore[assignment]
             self.writable = Writable()  # type: ignore[assignment]
             self._writes = _WriteTimeout(self.loop, settings.write_timeout)
+            self._corked: list[bytes] | None = None  # frames to write at this turn's end
+            self._corked_bytes = 0
+
+        def handle_connect(self, event: Any) -> None:
+            super().handle_connect(event)
+            scope = getattr(self, "scope", None)
+            if scope is not None:  # the handshake goes on to the application
+                scope["extensions"][WIRE] = self
+
+        def write_frame(self, frame: bytes) -> bool:
+            """Write a frame built by :func:`text_frame` straight to the transport; False
+            once the socket takes no more frames (closing or gone). The caller waits on
+            ``writable`` first. The frames written to one socket in one turn of the event
+            loop go out in one ``transport.write`` at its end (one system call, which on
+            loopback costs more than the Python around it), or at once past
+            ``CORK_BYTES``."""
+            if self.disconnected or self.conn.state is not State.OPEN:
+                return False
+            corked = self._corked
+            if corked is None:
+                self._corked = [frame]
+                self._corked_bytes = len(frame)
+                self.loop.call_soon(self.uncork)
+            else:
+                corked.append(frame)
+                self._corked_bytes += len(frame)
+            if self._corked_bytes > CORK_BYTES:
+                self.uncork()  # the transport's high-water mark sees them now
+            return True
+
+        def uncork(self) -> None:
+            corked, self._corked = self._corked, None
+            if not corked or self.disconnected or self.conn.state is not State.OPEN:
+                return  # the peer is closing or gone: what it would not read
+            self.transport.write(corked[0] if len(corked) == 1 else b"".join(corked))
+
+        async def send(self, message: Any) -> None:
+            # An ASGI send (a close, a frame of the opening) follows what is corked.
+            if self._corked:
+                self.uncork()
+            await super().send(message)
+
+        def shutdown(self) -> None:
+            if self._corked:
+                self.uncork()  # before the 1012 close frame
+            super().shutdown()
+
+        def send_receive_event_to_app(self) -> None:
+            # uvicorn's, minus the ASGI message (made only for Starlette's receive,
+            # below) and with reading paused only once INBOX_FRAMES wait, not after
+            # every frame.
+            data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+            self.frames = []
+            if self.close_sent:
+                return
+            item: str | bytes = data
+            if self.curr_msg_data_type == "text":
+                try:
+                    item = data.decode()
+                except UnicodeDecodeError:
+                    self.logger.exception("Invalid UTF-8 sequence received from client.")
+                    self.conn.send_close(1007)
+                    self.handle_parser_exception()
+                    return
+            inbox: Inbox = self.queue  # type: ignore[assignment]
+            inbox.put_nowait(item)
+            if len(inbox) >= INBOX_FRAMES and not self.read_paused:
+                self.read_paused = True
+                self.transport.pause_reading()
+
+        async def receive_frame(self) -> str | bytes | dict[str, Any]:
+            """The next frame's text (or bytes, for a binary frame), or the ASGI event
+            that ends the socket (``websocket.disconnect``): the application's read loop,
+            without an ASGI message per frame."""
+            inbox: Inbox = self.queue  # type: ignore[assignment]
+            item = await inbox.get()
+            if self.read_paused and len(inbox) < INBOX_FRAMES:
+                self.read_paused = False
+                self.transport.resume_reading()
+            return item  # type: ignore[no-any-return]
+
+        async def receive(self) -> Any:
+            item = await self.receive_frame()
+            if isinstance(item, str):
+                return {"type": "websocket.receive", "text": item}
+            if isinstance(item, bytes):
+                return {"type": "websocket.receive", "bytes": item}
+            return item
 
         def start_keepalive(self) -> None:
             # Called once, when the handshake's response has been written: the parsed
