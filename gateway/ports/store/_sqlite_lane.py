@@ -45,12 +45,31 @@ class Lane:
         )
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()
+        # calls handed to the thread and not yet answered (counted on the loop's thread):
+        # while there are any, the thread may be using the connection
+        self._in_flight = 0
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued or running on the thread (its connection is free)."""
+        return self._in_flight == 0
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the lane's thread: one hop however much it does."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._in_flight += 1
         self._queue.put((future, lambda: fn(*args)))
         return await future
+
+    def _answer(self, future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+        """On the loop's thread, once the thread is done with a call."""
+        self._in_flight -= 1
+        if future.done():  # the caller gave up (cancelled)
+            return
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
 
     async def stop(self) -> None:
         """Let the queued calls finish, then end the thread."""
@@ -67,19 +86,9 @@ class Lane:
             try:
                 result = fn()
             except BaseException as exc:  # handed to the caller, whatever it is
-                loop.call_soon_threadsafe(_set_exception, future, exc)
+                loop.call_soon_threadsafe(self._answer, future, None, exc)
             else:
-                loop.call_soon_threadsafe(_set_result, future, result)
-
-
-def _set_result(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():  # the caller may have given up (cancelled)
-        future.set_result(result)
-
-
-def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
+                loop.call_soon_threadsafe(self._answer, future, result, None)
 
 
 class SyncConn:

@@ -6,9 +6,10 @@ never interleave on the shared connection and writes are serialised: that single
 is what makes ``append_message``'s seq allocation atomic. Write transactions start with
 ``BEGIN IMMEDIATE`` so another process on the same file makes us wait (``busy_timeout``)
 rather than fail half-way; when it still does, the error is ``StoreUnavailable``.
-Appends are group-committed (``_group_commit.py``), a whole batch in one hop to the
-writer's thread. Reads by primary key use a second connection inline (a file only: an
-in-memory database has one connection, so they take the writer's lane).
+Appends are group-committed (``_group_commit.py``), a whole batch in one transaction on
+the event loop's own thread when the writer is free (else in one hop to the writer's
+thread). Reads by primary key use a second connection inline (a file only: an in-memory
+database has one connection, so they take the writer's lane).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from gateway.errors import (
 from gateway.model.channels import ChannelName
 from gateway.model.records import Contact
 from gateway.ports.store import migrate
-from gateway.ports.store._group_commit import GroupCommit
+from gateway.ports.store._group_commit import GroupCommit, WriterBusy
 from gateway.ports.store._rows import CONTACTS, LINK_ADDRESS, Conn, Row, Table
 from gateway.ports.store._sqlite_lane import InlineConn, Lane, SyncConn, drive, sql
 
@@ -272,6 +273,32 @@ class SQLiteStore(GroupCommit):
             except sqlite3.Error as exc:
                 raise _translate(exc) from exc
 
+    def _inline_ready(self) -> bool:
+        lane = self._lane
+        return self._db is not None and lane is not None and lane.idle and not self._lock.locked()
+
+    def _inline(self, body: Callable[[Conn], Coroutine[Any, Any, T]]) -> T:
+        """``body`` in one write transaction on the event loop's thread (the group commit:
+        its statements take microseconds, less than a hop to the writer's thread). The
+        loop must never wait on the file's lock, so BEGIN runs without a busy handler:
+        when another process holds the lock it is ``WriterBusy`` and the batch takes the
+        writer's thread, which waits ``busy_timeout`` for it."""
+        db = self._db
+        assert db is not None and self._inline_ready()
+        try:
+            db.execute("PRAGMA busy_timeout = 0")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if isinstance(_translate(exc), StoreUnavailable):
+                    raise WriterBusy(str(exc)) from exc
+                raise
+            finally:
+                db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            return _transact(db, body, begun=True)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
     async def _get(self, table: Table[S], key: str) -> S:
         """A read by primary key: inline on the reader (no hop, no lock), or through the
         writer's lane when there is no reader (in memory) or the file's lock turns the
@@ -329,9 +356,13 @@ class SQLiteStore(GroupCommit):
         return contact
 
 
-def _transact(db: sqlite3.Connection, body: Callable[[Conn], Coroutine[Any, Any, T]]) -> T:
-    """On the writer's thread: ``body`` between BEGIN IMMEDIATE and COMMIT."""
-    db.execute("BEGIN IMMEDIATE")
+def _transact(
+    db: sqlite3.Connection, body: Callable[[Conn], Coroutine[Any, Any, T]], *, begun: bool = False
+) -> T:
+    """``body`` between BEGIN IMMEDIATE (unless ``begun``) and COMMIT, on the thread that
+    uses the writer now."""
+    if not begun:
+        db.execute("BEGIN IMMEDIATE")
     try:
         result = drive(body(SyncConn(db)))
         db.execute("COMMIT")
