@@ -237,9 +237,10 @@ class GroupCommit(SQLStore):
         """One batch through the writer's thread (waiting for the writer's lock, and for
         the file's busy handler), then back to the inline path for the next."""
         batch, self._appends = self._appends, []
+        results: list[Appended | BaseException]
         try:
             try:
-                results = await self._in_one_hop(self._store_batch(batch))
+                results = list(await self._in_one_hop(self._store_batch(batch)))
             except asyncio.CancelledError as exc:
                 # Shutdown, while the writer's thread may have committed the batch: a
                 # retry with the same client_msg_id finds the message either way.

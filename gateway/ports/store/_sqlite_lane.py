@@ -17,6 +17,7 @@ or an insert take microseconds), so the store makes as few as it can:
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import re
 import sqlite3
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 from gateway.ports.store._rows import Row
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=512)
@@ -89,6 +91,63 @@ class Lane:
                 loop.call_soon_threadsafe(self._answer, future, None, exc)
             else:
                 loop.call_soon_threadsafe(self._answer, future, result, None)
+
+
+class Checkpointer:
+    """Copies the WAL back into the database file on a thread and connection of its own.
+
+    The group commit writes on the event loop's thread, and SQLite's automatic
+    checkpoint would run inside the COMMIT that crosses its threshold, fsyncs included:
+    milliseconds of a stopped loop. So the writer's is off (``wal_autocheckpoint = 0``)
+    and this one runs a PASSIVE checkpoint (it never blocks the writer or the readers)
+    once the writer has changed ``EVERY`` rows since the last."""
+
+    EVERY = 2000
+
+    def __init__(self, lane: Lane, db: sqlite3.Connection, writer: sqlite3.Connection) -> None:
+        self._lane, self._db, self._writer = lane, db, writer
+        self._at = writer.total_changes
+        self._running: asyncio.Task[None] | None = None
+        self.done = 0  # checkpoints run (tests)
+
+    @classmethod
+    async def open(
+        cls, path: str, writer: sqlite3.Connection, connect: Callable[[str], sqlite3.Connection]
+    ) -> Checkpointer:
+        lane = Lane("sqlite-checkpoint")
+        try:
+            db = await lane.run(connect, path)
+        except BaseException:
+            await lane.stop()
+            raise
+        return cls(lane, db, writer)
+
+    def after_commit(self) -> None:
+        """On the loop's thread, after a write transaction: start a checkpoint when due."""
+        if self._running is not None or self._writer.total_changes - self._at < self.EVERY:
+            return
+        self._at = self._writer.total_changes
+        self._running = asyncio.get_running_loop().create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        try:
+            await self._lane.run(_wal_checkpoint, self._db)
+            self.done += 1
+        except sqlite3.Error as exc:  # the next one tries again; the WAL only grows
+            log.warning("SQLite WAL checkpoint failed: %s", exc)
+        finally:
+            self._running = None
+
+    async def close(self) -> None:
+        running = self._running
+        if running is not None:
+            await asyncio.wait([running])
+        await self._lane.run(self._db.close)
+        await self._lane.stop()
+
+
+def _wal_checkpoint(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 class SyncConn:

@@ -39,7 +39,14 @@ from gateway.model.records import Contact
 from gateway.ports.store import migrate
 from gateway.ports.store._group_commit import GroupCommit, WriterBusy
 from gateway.ports.store._rows import CONTACTS, LINK_ADDRESS, Conn, Row, Table
-from gateway.ports.store._sqlite_lane import InlineConn, Lane, SyncConn, drive, sql
+from gateway.ports.store._sqlite_lane import (
+    Checkpointer,
+    InlineConn,
+    Lane,
+    SyncConn,
+    drive,
+    sql,
+)
 
 T = TypeVar("T")
 S = TypeVar("S", bound=msgspec.Struct)
@@ -160,6 +167,7 @@ class SQLiteStore(GroupCommit):
         self._conn: _Conn | None = None
         self._reader: InlineConn | None = None
         self._reader_db: sqlite3.Connection | None = None
+        self._checkpointer: Checkpointer | None = None  # a file only
         self._lock = asyncio.Lock()
         super().__init__()
 
@@ -180,6 +188,7 @@ class SQLiteStore(GroupCommit):
             raise StoreUnavailable(f"cannot open the SQLite database {self.path!r}: {exc}") from exc
         conn = _Conn(lane, db)
         reader: sqlite3.Connection | None = None
+        checkpointer: Checkpointer | None = None
         try:
             await conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             await self._enable_wal(conn)
@@ -197,15 +206,20 @@ class SQLiteStore(GroupCommit):
                 reader = _connect(self.path)
                 reader.execute("PRAGMA busy_timeout = 0")
                 reader.execute("PRAGMA query_only = ON")
+                await conn.execute("PRAGMA wal_autocheckpoint = 0")
+                checkpointer = await Checkpointer.open(self.path, db, _connect)
         except BaseException as exc:
             if reader is not None:
                 reader.close()
+            if checkpointer is not None:
+                await checkpointer.close()
             await lane.run(db.close)
             await lane.stop()
             if isinstance(exc, sqlite3.Error):
                 raise _translate(exc) from exc
             raise
         self._lane, self._db, self._conn = lane, db, conn
+        self._checkpointer = checkpointer
         if reader is not None:
             self._reader_db, self._reader = reader, InlineConn(reader)
 
@@ -225,9 +239,12 @@ class SQLiteStore(GroupCommit):
     async def close(self) -> None:
         async with self._lock:
             lane, db, reader = self._lane, self._db, self._reader_db
+            checkpointer, self._checkpointer = self._checkpointer, None
             self._lane = self._db = self._conn = self._reader = self._reader_db = None
             if reader is not None:
                 reader.close()
+            if checkpointer is not None:
+                await checkpointer.close()
             if lane is not None and db is not None:
                 await lane.run(db.close)
                 await lane.stop()
@@ -254,6 +271,7 @@ class SQLiteStore(GroupCommit):
                 try:
                     yield conn
                     await conn.execute("COMMIT")
+                    self._committed()
                 except BaseException:
                     with suppress(sqlite3.Error):
                         await conn.execute("ROLLBACK")
@@ -269,9 +287,15 @@ class SQLiteStore(GroupCommit):
             lane, db = self._lane, self._db
             assert lane is not None and db is not None
             try:
-                return await lane.run(_transact, db, body)
+                result: T = await lane.run(_transact, db, body)
             except sqlite3.Error as exc:
                 raise _translate(exc) from exc
+            self._committed()
+            return result
+
+    def _committed(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.after_commit()
 
     def _inline_ready(self) -> bool:
         lane = self._lane
@@ -295,9 +319,11 @@ class SQLiteStore(GroupCommit):
                 raise
             finally:
                 db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            return _transact(db, body, begun=True)
+            result = _transact(db, body, begun=True)
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
+        self._committed()
+        return result
 
     async def _get(self, table: Table[S], key: str) -> S:
         """A read by primary key: inline on the reader (no hop, no lock), or through the
