@@ -46,6 +46,19 @@ def send(store: SQLiteStore, i: int | str, **kw: Any) -> asyncio.Task[Appended]:
     )
 
 
+def flushed(store: SQLiteStore) -> asyncio.Event:
+    """Set once the group commit has dealt with a batch (inline, or handed it on)."""
+    event = asyncio.Event()
+    real = store._flush
+
+    def flush() -> None:
+        real()
+        event.set()
+
+    store._flush = flush  # type: ignore[method-assign]
+    return event
+
+
 def statements(store: SQLiteStore) -> list[str]:
     """Every statement the writer runs from now on (on whichever thread)."""
     seen: list[str] = []
@@ -132,9 +145,10 @@ async def test_a_cancelled_caller_leaves_a_whole_batch_and_a_free_writer(
 async def test_batches_that_wait_for_the_writer_keep_their_order(store: SQLiteStore) -> None:
     await setup_conversation(store, "c2", contact_id="k2")
     async with store._lock:  # a transaction holds the writer: the batch must wait
+        handed_on = flushed(store)
         first = [send(store, f"a{i}") for i in range(5)]
-        while store._committer is None:
-            await asyncio.sleep(0)
+        await handed_on.wait()
+        assert store._committer is not None
         later = [send(store, f"b{i}", cid=cid) for i in range(5) for cid in ("c1", "c2")]
         await asyncio.sleep(0)
         assert not any(t.done() for t in first + later)
@@ -154,11 +168,11 @@ async def test_a_file_locked_by_another_process_is_waited_for_off_the_loop(
     other = sqlite3.connect(tmp_path / "gateway.db", isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        handed_on = flushed(store)
         task = send(store, 1)
-        while store._committer is None:  # the inline attempt gave way to the thread
-            await asyncio.sleep(0)
-        await asyncio.sleep(0.05)  # the loop runs meanwhile (this test does)
-        assert not task.done()
+        await handed_on.wait()
+        # the inline attempt gave way to the writer's thread, which waits; the loop runs
+        assert store._committer is not None and not task.done()
         other.execute("ROLLBACK")
         assert (await task).message.seq == 1
     finally:

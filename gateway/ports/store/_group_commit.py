@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from gateway.errors import GatewayError, NotFound, StoreUnavailable
 from gateway.model.records import (
     Attachment,
+    AttachmentRef,
     Conversation,
     DeliveryState,
     Message,
@@ -50,6 +51,7 @@ _APPEND = (
     " AND bot_id = $12 AND json(queue_ids) = json($13)))"
     " ON CONFLICT DO NOTHING RETURNING seq"
 )
+_NO_FILES = refs_json(())
 _BUMP = (
     "UPDATE conversations SET last_seq = $2, agent_unread = agent_unread + $3,"
     " contact_unread = contact_unread + $4 WHERE id = $1 " + CONVERSATIONS.returning
@@ -269,6 +271,8 @@ class GroupCommit(SQLStore):
     async def _append_one(self, c: Conn, item: _Append) -> Appended | GatewayError:
         agent_inc, contact_inc = unread_increments(item.sender, item.kind)
         files: list[Attachment] = []
+        files_refs: tuple[AttachmentRef, ...] = ()
+        files_json = _NO_FILES
         if item.attachments:
             # Under the single writer nothing changes between these checks and the insert;
             # a retry is answered before the files are looked at (they are sent already).
@@ -286,6 +290,8 @@ class GroupCommit(SQLStore):
             if isinstance(found, NotFound):
                 return found
             files = found
+            files_refs = refs(files)
+            files_json = refs_json(files_refs)
         row = await c.fetchrow(
             _APPEND,
             item.conversation_id,
@@ -296,7 +302,7 @@ class GroupCommit(SQLStore):
             item.now,
             item.kind,
             item.delivery,
-            refs_json(refs(files)),
+            files_json,
             *guard_args(item.expect),
         )
         if row is None:
@@ -319,7 +325,7 @@ class GroupCommit(SQLStore):
             created_at=item.now,
             kind=item.kind,
             delivery=item.delivery,
-            attachments=refs(files),
+            attachments=files_refs,
         )
         conv = CONVERSATIONS.decode(bumped)
         # the events of this message, in its transaction (docs/store.md, the outbox);
