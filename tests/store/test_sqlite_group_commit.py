@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,25 @@ async def test_the_wal_is_checkpointed_off_the_event_loop(store: SQLiteStore) ->
     if running is not None:
         await running
     assert checkpointer.done >= 1
+
+
+async def test_a_hop_whose_caller_gave_up_keeps_the_batch_off_the_loop(
+    store: SQLiteStore,
+) -> None:
+    lane = store._lane
+    assert lane is not None
+    gate = threading.Event()
+    hop = asyncio.create_task(lane.run(gate.wait))
+    await asyncio.sleep(0)
+    hop.cancel()  # its caller is gone; the thread still runs it, on the writer
+    with pytest.raises(asyncio.CancelledError):
+        await hop
+    assert not lane.idle and not store._inline_ready()
+    handed_on = flushed(store)
+    task = send(store, 1)
+    await handed_on.wait()
+    # not inline beside the thread: through it, behind what it runs
+    assert store._committer is not None and not task.done()
+    gate.set()
+    assert (await task).message.seq == 1
+    assert lane.idle and store._inline_ready()
