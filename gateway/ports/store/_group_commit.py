@@ -1,11 +1,13 @@
 """SQLite's append: a group commit.
 
-Appends that arrive while a transaction is running wait and are stored together in the
-next one, so a busy node pays one ``BEGIN IMMEDIATE``/``COMMIT``, and one hop to the
-writer's thread, for many messages;
-each caller still returns only once its own message is committed. Under SQLite's single
-writer the seq is the conversation's ``last_seq + 1`` read in the same transaction. A
-message with files attaches them (``_attachments.attach``) in that transaction too.
+The appends that arrive during one turn of the event loop are stored together at the
+start of the next, in one transaction, so a busy node pays one ``BEGIN IMMEDIATE``/
+``COMMIT`` for many messages; each caller still returns only once its own message is
+committed. The batch runs inline on the event loop's thread when the writer is free (its
+statements take microseconds, a hop to the writer's thread more), else through that
+thread in one hop (docs/store.md, "SQLite's lanes"). Under SQLite's single writer the
+seq is the conversation's ``last_seq + 1`` read in the same transaction. A message with
+files attaches them (``_attachments.attach``) in that transaction too.
 """
 
 from __future__ import annotations

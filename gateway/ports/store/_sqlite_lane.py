@@ -5,10 +5,13 @@ The writer connection lives on one thread of its own, and every call into it is 
 the result. A hop costs far more than a statement of the hot path (a primary-key read
 or an insert take microseconds), so the store makes as few as it can:
 
-* :meth:`Lane.run` runs a whole function, any number of statements, in one hop: the
-  group commit stores a batch of appends (BEGIN, every insert and counter update,
-  COMMIT) that way, by running the shared async code over a :class:`SyncConn`, whose
-  statements complete without ever suspending.
+* The group commit runs the shared async code over a :class:`SyncConn`, whose
+  statements complete without ever suspending (:func:`drive`): a whole batch of appends
+  (BEGIN, every insert and counter update, COMMIT) inline on the event loop's thread
+  while the writer is free (:attr:`Lane.idle`, and the store's lock), else in one hop
+  (:meth:`Lane.run` runs a whole function, any number of statements).
+* The WAL checkpoint runs on a thread and connection of its own (:class:`Checkpointer`),
+  never inside an inline COMMIT.
 * Point reads by primary key use a second connection on the event loop's own thread
   (:class:`InlineConn`): in WAL mode a reader never waits for the writer, and sees what
   it has committed.
