@@ -215,3 +215,21 @@ async def test_a_hop_whose_caller_gave_up_keeps_the_batch_off_the_loop(
     gate.set()
     assert (await task).message.seq == 1
     assert lane.idle and store._inline_ready()
+
+
+async def test_a_long_batch_is_split_over_turns_of_the_loop_in_order(
+    store: SQLiteStore,
+) -> None:
+    store.INLINE_BATCH = 40
+    seen = statements(store)
+    turns: list[int] = []
+
+    async def beside() -> None:  # runs between the transactions, if the loop turns
+        for _ in range(10):
+            turns.append(seen.count("COMMIT"))
+            await asyncio.sleep(0)
+
+    results = await asyncio.gather(*(send(store, i) for i in range(100)), beside())
+    assert [r.message.seq for r in results[:100]] == list(range(1, 101))  # type: ignore[union-attr]
+    assert seen.count("BEGIN IMMEDIATE") == 3  # 40 + 40 + 20
+    assert {1, 2} <= set(turns)  # the loop ran other work between them

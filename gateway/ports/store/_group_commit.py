@@ -118,6 +118,8 @@ Body = Callable[[Conn], Coroutine[Any, Any, T]]
 class GroupCommit(SQLStore):
     """``append`` for a store with one writer connection (SQLiteStore)."""
 
+    INLINE_BATCH = 100
+
     @abc.abstractmethod
     async def _in_one_hop(self, body: Body[T]) -> T:
         """``body`` in one write transaction, in one call to the writer's thread."""
@@ -193,7 +195,15 @@ class GroupCommit(SQLStore):
         if self._committer is not None or not self._appends:
             return
         if self._inline_ready():
-            batch, self._appends = self._appends, []
+            # at most INLINE_BATCH messages per turn, so one turn of the loop stays short
+            # (a few milliseconds); the rest go in the next, in order
+            batch, self._appends = (
+                self._appends[: self.INLINE_BATCH],
+                self._appends[self.INLINE_BATCH :],
+            )
+            if self._appends:
+                self._flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self._flush)
             try:
                 results = self._commit_inline(batch)
             except Exception as exc:  # the store is unavailable: the whole batch's
