@@ -24,6 +24,7 @@ WORKLOADS = {
     "abuse": "bench.abuse",
     "relay": "bench.relay",
     "appends": "bench.appends",
+    "sqlite-appends": "bench.sqlite_appends",
     "sockets": "bench.sockets",
     "profile": "bench.profile",
     "idle": "bench.idle",

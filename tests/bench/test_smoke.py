@@ -329,3 +329,17 @@ def test_appends_quick_compares_the_batched_path_with_one_statement_each() -> No
         "wall_us_per_msg",
     }
     assert "one statement each / batched" in appends.summary(result)
+
+
+def test_sqlite_appends_quick_measures_both_checkouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import sqlite_appends
+
+    # the same checkout as "other": the A/B machinery, not a comparison
+    monkeypatch.setenv("BENCH_GATEWAY_SOURCE", str(Path(sqlite_appends.__file__).parents[1]))
+    result = sqlite_appends.run(quick=True)
+    for name in ("this", "other"):
+        for mode in ("concurrent", "one_caller"):
+            figures = result["medians"][name][mode]
+            assert figures["wall_us_per_msg"] > 0 and figures["cpu_us_per_msg"] > 0
+    assert set(result["other_over_this"]) == {"concurrent", "one_caller"}
+    assert "other / this" in sqlite_appends.summary(result)

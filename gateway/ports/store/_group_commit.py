@@ -1,11 +1,13 @@
 """SQLite's append: a group commit.
 
-Appends that arrive while a transaction is running wait and are stored together in the
-next one, so a busy node pays one ``BEGIN IMMEDIATE``/``COMMIT``, and one hop to the
-writer's thread, for many messages;
-each caller still returns only once its own message is committed. Under SQLite's single
-writer the seq is the conversation's ``last_seq + 1`` read in the same transaction. A
-message with files attaches them (``_attachments.attach``) in that transaction too.
+The appends that arrive during one turn of the event loop are stored together at the
+start of the next, in one transaction, so a busy node pays one ``BEGIN IMMEDIATE``/
+``COMMIT`` for many messages; each caller still returns only once its own message is
+committed. The batch runs inline on the event loop's thread when the writer is free (its
+statements take microseconds, a hop to the writer's thread more), else through that
+thread in one hop (docs/store.md, "SQLite's lanes"). Under SQLite's single writer the
+seq is the conversation's ``last_seq + 1`` read in the same transaction. A message with
+files attaches them (``_attachments.attach``) in that transaction too.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import asyncio
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
-from gateway.errors import GatewayError, NotFound
+from gateway.errors import GatewayError, NotFound, StoreUnavailable
 from gateway.model.records import (
     Attachment,
+    AttachmentRef,
     Conversation,
     DeliveryState,
     Message,
@@ -50,6 +53,7 @@ _APPEND = (
     " AND bot_id = $12 AND json(queue_ids) = json($13)))"
     " ON CONFLICT DO NOTHING RETURNING seq"
 )
+_NO_FILES = refs_json(())
 _BUMP = (
     "UPDATE conversations SET last_seq = $2, agent_unread = agent_unread + $3,"
     " contact_unread = contact_unread + $4 WHERE id = $1 " + CONVERSATIONS.returning
@@ -57,7 +61,7 @@ _BUMP = (
 
 
 class _Append:
-    """One message waiting for the next group commit."""
+    """One message waiting for the next group commit, and its caller's future."""
 
     __slots__ = (
         "announce",
@@ -87,6 +91,7 @@ class _Append:
         delivery: DeliveryState,
         announce: MessageAnnouncer | None,
         expect: Conversation | None,
+        future: asyncio.Future[Appended],
     ) -> None:
         self.announce = announce
         self.expect = expect
@@ -99,18 +104,41 @@ class _Append:
         self.now = now
         self.kind = kind
         self.delivery = delivery
-        self.future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        self.future = future
+
+
+class WriterBusy(Exception):
+    """The inline write could not start at once (another process holds the file's write
+    lock): the batch goes to the writer's thread, which may wait for it."""
+
+
+Body = Callable[[Conn], Coroutine[Any, Any, T]]
 
 
 class GroupCommit(SQLStore):
     """``append`` for a store with one writer connection (SQLiteStore)."""
 
+    INLINE_BATCH = 100
+
     @abc.abstractmethod
-    async def _in_one_hop(self, body: Callable[[Conn], Coroutine[Any, Any, T]]) -> T:
-        """``body`` in one write transaction, in one call to the writer."""
+    async def _in_one_hop(self, body: Body[T]) -> T:
+        """``body`` in one write transaction, in one call to the writer's thread."""
+
+    @abc.abstractmethod
+    def _inline_ready(self) -> bool:
+        """Whether the writer may be used on the event loop's thread now: the store is
+        open, no transaction holds it and its thread has nothing queued."""
+
+    @abc.abstractmethod
+    def _inline(self, body: Body[T]) -> T:
+        """``body`` in one write transaction on the event loop's thread, without ever
+        waiting on the file's lock (``WriterBusy``); ``body`` awaits only its ``Conn``."""
 
     def __init__(self) -> None:
         self._appends: list[_Append] = []
+        self._flush_scheduled = False
+        # the batch that went to the writer's thread (a transaction held the writer, or
+        # the file was busy); later appends wait behind it, so seq follows arrival
         self._committer: asyncio.Task[None] | None = None
 
     async def append(
@@ -128,59 +156,135 @@ class GroupCommit(SQLStore):
         announce: MessageAnnouncer | None = None,
         expect: Conversation | None = None,
     ) -> Appended:
-        """Group commit: appends that arrive while a transaction is running are stored
-        together in the next one, so a busy node pays one BEGIN/COMMIT for many
-        messages. Each caller still returns only once its message is committed; its
-        ``announce`` rows are written in the same transaction."""
-        item = _Append(
-            conversation_id,
-            sender,
-            sender_id,
-            client_msg_id,
-            body,
-            now,
-            kind,
-            attachments,
-            delivery,
-            announce,
-            expect,
+        """Group commit: the appends that arrive in one turn of the event loop are stored
+        together, in one transaction, at the start of the next turn, so a busy node pays
+        one BEGIN/COMMIT for many messages. Each caller still returns only once its
+        message is committed; its ``announce`` rows are written in the same transaction.
+        A caller cancelled while it waits does not take its message out of the batch: it
+        is stored (or not) with the others, and a retry with its ``client_msg_id`` finds
+        it."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Appended] = loop.create_future()
+        self._appends.append(
+            _Append(
+                conversation_id,
+                sender,
+                sender_id,
+                client_msg_id,
+                body,
+                now,
+                kind,
+                attachments,
+                delivery,
+                announce,
+                expect,
+                future,
+            )
         )
-        self._appends.append(item)
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_appends())
-        # Shielded: a caller that gives up does not undo an append already under way.
-        return await asyncio.shield(item.future)
+        if not self._flush_scheduled and self._committer is None:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        # No shield: the batch holds the item, whatever becomes of this caller's future.
+        return await future
 
-    async def _commit_appends(self) -> None:
-        while self._appends:
-            batch, self._appends = self._appends, []
-
-            async def store(c: Conn, batch: list[_Append] = batch) -> list[Appended | GatewayError]:
-                return [await self._append_one(c, item) for item in batch]
-
+    def _flush(self) -> None:
+        """The batch, inline on the event loop's thread when the writer is free (every
+        statement of it takes microseconds: no hop to a thread, no task); else through
+        the writer's thread, in a task that keeps the later batches behind it."""
+        self._flush_scheduled = False
+        if self._committer is not None or not self._appends:
+            return
+        if self._inline_ready():
+            # at most INLINE_BATCH messages per turn, so one turn of the loop stays short
+            # (a few milliseconds); the rest go in the next, in order
+            batch, self._appends = (
+                self._appends[: self.INLINE_BATCH],
+                self._appends[self.INLINE_BATCH :],
+            )
+            if self._appends:
+                self._flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self._flush)
             try:
-                results = await self._in_one_hop(store)
-            except BaseException as exc:
-                # The whole transaction rolled back; or this task was cancelled (shutdown)
-                # while the writer's thread ran it, and it may have committed: a retry
-                # with the same client_msg_id finds the message either way.
+                results = self._commit_inline(batch)
+            except Exception as exc:  # the store is unavailable: the whole batch's
+                _settle(batch, [exc] * len(batch))
+                return
+            _settle(batch[: len(results)], results)
+            if len(results) == len(batch):
+                return
+            self._appends[:0] = batch[len(results) :]  # the file is busy: the lane waits
+        self._committer = asyncio.create_task(self._commit_through_lane())
+
+    def _commit_inline(self, batch: list[_Append]) -> list[Appended | BaseException]:
+        """One transaction for ``batch``; when it fails (a row the database or the
+        announcer refuses), each message again in a transaction of its own, so only the
+        failing one's caller hears of it. Store outages are the whole batch's. Stops
+        early (fewer results than ``batch``) when the file's lock is taken."""
+        try:
+            return list(self._inline(self._store_batch(batch)))
+        except WriterBusy:
+            return []
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if len(batch) == 1:
+                return [exc]
+        results: list[Appended | BaseException] = []
+        for item in batch:
+            try:
+                results.extend(self._inline(self._store_batch([item])))
+            except WriterBusy:
+                break
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    def _store_batch(self, batch: list[_Append]) -> Body[list[Appended | GatewayError]]:
+        async def store(c: Conn) -> list[Appended | GatewayError]:
+            return [await self._append_one(c, item) for item in batch]
+
+        return store
+
+    async def _commit_through_lane(self) -> None:
+        """One batch through the writer's thread (waiting for the writer's lock, and for
+        the file's busy handler), then back to the inline path for the next."""
+        batch, self._appends = self._appends, []
+        results: list[Appended | BaseException]
+        try:
+            try:
+                results = list(await self._in_one_hop(self._store_batch(batch)))
+            except asyncio.CancelledError as exc:
+                # Shutdown, while the writer's thread may have committed the batch: a
+                # retry with the same client_msg_id finds the message either way.
+                _settle(batch, [exc] * len(batch))
+                raise
+            except StoreUnavailable as exc:
+                _settle(batch, [exc] * len(batch))
+                return
+            except Exception:
+                results = []
                 for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for item, result in zip(batch, results, strict=True):
-                if item.future.done():
-                    continue
-                if isinstance(result, GatewayError):
-                    item.future.set_exception(result)
-                else:
-                    item.future.set_result(result)
+                    try:
+                        results.extend(await self._in_one_hop(self._store_batch([item])))
+                    except asyncio.CancelledError as exc:
+                        _settle(batch, [exc] * len(batch))
+                        raise
+                    except Exception as exc:
+                        results.append(exc)
+            _settle(batch, results)
+        finally:
+            self._committer = None
+            if self._appends and not self._flush_scheduled:
+                self._flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self._flush)
 
     async def _append_one(self, c: Conn, item: _Append) -> Appended | GatewayError:
         agent_inc, contact_inc = unread_increments(item.sender, item.kind)
         files: list[Attachment] = []
+        files_refs: tuple[AttachmentRef, ...] = ()
+        files_json = _NO_FILES
         if item.attachments:
             # Under the single writer nothing changes between these checks and the insert;
             # a retry is answered before the files are looked at (they are sent already).
@@ -198,6 +302,8 @@ class GroupCommit(SQLStore):
             if isinstance(found, NotFound):
                 return found
             files = found
+            files_refs = refs(files)
+            files_json = refs_json(files_refs)
         row = await c.fetchrow(
             _APPEND,
             item.conversation_id,
@@ -208,7 +314,7 @@ class GroupCommit(SQLStore):
             item.now,
             item.kind,
             item.delivery,
-            refs_json(refs(files)),
+            files_json,
             *guard_args(item.expect),
         )
         if row is None:
@@ -231,7 +337,7 @@ class GroupCommit(SQLStore):
             created_at=item.now,
             kind=item.kind,
             delivery=item.delivery,
-            attachments=refs(files),
+            attachments=files_refs,
         )
         conv = CONVERSATIONS.decode(bumped)
         # the events of this message, in its transaction (docs/store.md, the outbox);
@@ -255,3 +361,15 @@ class GroupCommit(SQLStore):
         if existing is None:
             return Stale(f"conversation {item.conversation_id!r} changed")
         return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv_row))
+
+
+def _settle(batch: list[_Append], results: Sequence[Appended | BaseException]) -> None:
+    """Each caller its own answer; a caller that gave up (cancelled) is skipped."""
+    for item, result in zip(batch, results, strict=True):
+        future = item.future
+        if future.done():
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)

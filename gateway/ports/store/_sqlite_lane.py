@@ -5,10 +5,13 @@ The writer connection lives on one thread of its own, and every call into it is 
 the result. A hop costs far more than a statement of the hot path (a primary-key read
 or an insert take microseconds), so the store makes as few as it can:
 
-* :meth:`Lane.run` runs a whole function, any number of statements, in one hop: the
-  group commit stores a batch of appends (BEGIN, every insert and counter update,
-  COMMIT) that way, by running the shared async code over a :class:`SyncConn`, whose
-  statements complete without ever suspending.
+* The group commit runs the shared async code over a :class:`SyncConn`, whose
+  statements complete without ever suspending (:func:`drive`): a whole batch of appends
+  (BEGIN, every insert and counter update, COMMIT) inline on the event loop's thread
+  while the writer is free (:attr:`Lane.idle`, and the store's lock), else in one hop
+  (:meth:`Lane.run` runs a whole function, any number of statements).
+* The WAL checkpoint runs on a thread and connection of its own (:class:`Checkpointer`),
+  never inside an inline COMMIT.
 * Point reads by primary key use a second connection on the event loop's own thread
   (:class:`InlineConn`): in WAL mode a reader never waits for the writer, and sees what
   it has committed.
@@ -17,6 +20,7 @@ or an insert take microseconds), so the store makes as few as it can:
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import re
 import sqlite3
@@ -28,6 +32,7 @@ from typing import Any, TypeVar
 from gateway.ports.store._rows import Row
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=512)
@@ -45,12 +50,31 @@ class Lane:
         )
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()
+        # calls handed to the thread and not yet answered (counted on the loop's thread):
+        # while there are any, the thread may be using the connection
+        self._in_flight = 0
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued or running on the thread (its connection is free)."""
+        return self._in_flight == 0
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the lane's thread: one hop however much it does."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._in_flight += 1
         self._queue.put((future, lambda: fn(*args)))
         return await future
+
+    def _answer(self, future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+        """On the loop's thread, once the thread is done with a call."""
+        self._in_flight -= 1
+        if future.done():  # the caller gave up (cancelled)
+            return
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
 
     async def stop(self) -> None:
         """Let the queued calls finish, then end the thread."""
@@ -67,19 +91,66 @@ class Lane:
             try:
                 result = fn()
             except BaseException as exc:  # handed to the caller, whatever it is
-                loop.call_soon_threadsafe(_set_exception, future, exc)
+                loop.call_soon_threadsafe(self._answer, future, None, exc)
             else:
-                loop.call_soon_threadsafe(_set_result, future, result)
+                loop.call_soon_threadsafe(self._answer, future, result, None)
 
 
-def _set_result(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():  # the caller may have given up (cancelled)
-        future.set_result(result)
+class Checkpointer:
+    """Copies the WAL back into the database file on a thread and connection of its own.
+
+    The group commit writes on the event loop's thread, and SQLite's automatic
+    checkpoint would run inside the COMMIT that crosses its threshold, fsyncs included:
+    milliseconds of a stopped loop. So the writer's is off (``wal_autocheckpoint = 0``)
+    and this one runs a PASSIVE checkpoint (it never blocks the writer or the readers)
+    once the writer has changed ``EVERY`` rows since the last."""
+
+    EVERY = 2000
+
+    def __init__(self, lane: Lane, db: sqlite3.Connection, writer: sqlite3.Connection) -> None:
+        self._lane, self._db, self._writer = lane, db, writer
+        self._at = writer.total_changes
+        self._running: asyncio.Task[None] | None = None
+        self.done = 0  # checkpoints run (tests)
+
+    @classmethod
+    async def open(
+        cls, path: str, writer: sqlite3.Connection, connect: Callable[[str], sqlite3.Connection]
+    ) -> Checkpointer:
+        lane = Lane("sqlite-checkpoint")
+        try:
+            db = await lane.run(connect, path)
+        except BaseException:
+            await lane.stop()
+            raise
+        return cls(lane, db, writer)
+
+    def after_commit(self) -> None:
+        """On the loop's thread, after a write transaction: start a checkpoint when due."""
+        if self._running is not None or self._writer.total_changes - self._at < self.EVERY:
+            return
+        self._at = self._writer.total_changes
+        self._running = asyncio.get_running_loop().create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        try:
+            await self._lane.run(_wal_checkpoint, self._db)
+            self.done += 1
+        except sqlite3.Error as exc:  # the next one tries again; the WAL only grows
+            log.warning("SQLite WAL checkpoint failed: %s", exc)
+        finally:
+            self._running = None
+
+    async def close(self) -> None:
+        running = self._running
+        if running is not None:
+            await asyncio.wait([running])
+        await self._lane.run(self._db.close)
+        await self._lane.stop()
 
 
-def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
+def _wal_checkpoint(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 class SyncConn:

@@ -6,9 +6,10 @@ never interleave on the shared connection and writes are serialised: that single
 is what makes ``append_message``'s seq allocation atomic. Write transactions start with
 ``BEGIN IMMEDIATE`` so another process on the same file makes us wait (``busy_timeout``)
 rather than fail half-way; when it still does, the error is ``StoreUnavailable``.
-Appends are group-committed (``_group_commit.py``), a whole batch in one hop to the
-writer's thread. Reads by primary key use a second connection inline (a file only: an
-in-memory database has one connection, so they take the writer's lane).
+Appends are group-committed (``_group_commit.py``), a whole batch in one transaction on
+the event loop's own thread when the writer is free (else in one hop to the writer's
+thread). Reads by primary key use a second connection inline (a file only: an in-memory
+database has one connection, so they take the writer's lane).
 """
 
 from __future__ import annotations
@@ -36,9 +37,16 @@ from gateway.errors import (
 from gateway.model.channels import ChannelName
 from gateway.model.records import Contact
 from gateway.ports.store import migrate
-from gateway.ports.store._group_commit import GroupCommit
+from gateway.ports.store._group_commit import GroupCommit, WriterBusy
 from gateway.ports.store._rows import CONTACTS, LINK_ADDRESS, Conn, Row, Table
-from gateway.ports.store._sqlite_lane import InlineConn, Lane, SyncConn, drive, sql
+from gateway.ports.store._sqlite_lane import (
+    Checkpointer,
+    InlineConn,
+    Lane,
+    SyncConn,
+    drive,
+    sql,
+)
 
 T = TypeVar("T")
 S = TypeVar("S", bound=msgspec.Struct)
@@ -159,6 +167,7 @@ class SQLiteStore(GroupCommit):
         self._conn: _Conn | None = None
         self._reader: InlineConn | None = None
         self._reader_db: sqlite3.Connection | None = None
+        self._checkpointer: Checkpointer | None = None  # a file only
         self._lock = asyncio.Lock()
         super().__init__()
 
@@ -179,6 +188,7 @@ class SQLiteStore(GroupCommit):
             raise StoreUnavailable(f"cannot open the SQLite database {self.path!r}: {exc}") from exc
         conn = _Conn(lane, db)
         reader: sqlite3.Connection | None = None
+        checkpointer: Checkpointer | None = None
         try:
             await conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             await self._enable_wal(conn)
@@ -196,15 +206,20 @@ class SQLiteStore(GroupCommit):
                 reader = _connect(self.path)
                 reader.execute("PRAGMA busy_timeout = 0")
                 reader.execute("PRAGMA query_only = ON")
+                await conn.execute("PRAGMA wal_autocheckpoint = 0")
+                checkpointer = await Checkpointer.open(self.path, db, _connect)
         except BaseException as exc:
             if reader is not None:
                 reader.close()
+            if checkpointer is not None:
+                await checkpointer.close()
             await lane.run(db.close)
             await lane.stop()
             if isinstance(exc, sqlite3.Error):
                 raise _translate(exc) from exc
             raise
         self._lane, self._db, self._conn = lane, db, conn
+        self._checkpointer = checkpointer
         if reader is not None:
             self._reader_db, self._reader = reader, InlineConn(reader)
 
@@ -224,9 +239,12 @@ class SQLiteStore(GroupCommit):
     async def close(self) -> None:
         async with self._lock:
             lane, db, reader = self._lane, self._db, self._reader_db
+            checkpointer, self._checkpointer = self._checkpointer, None
             self._lane = self._db = self._conn = self._reader = self._reader_db = None
             if reader is not None:
                 reader.close()
+            if checkpointer is not None:
+                await checkpointer.close()
             if lane is not None and db is not None:
                 await lane.run(db.close)
                 await lane.stop()
@@ -253,6 +271,7 @@ class SQLiteStore(GroupCommit):
                 try:
                     yield conn
                     await conn.execute("COMMIT")
+                    self._committed()
                 except BaseException:
                     with suppress(sqlite3.Error):
                         await conn.execute("ROLLBACK")
@@ -268,9 +287,43 @@ class SQLiteStore(GroupCommit):
             lane, db = self._lane, self._db
             assert lane is not None and db is not None
             try:
-                return await lane.run(_transact, db, body)
+                result: T = await lane.run(_transact, db, body)
             except sqlite3.Error as exc:
                 raise _translate(exc) from exc
+            self._committed()
+            return result
+
+    def _committed(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.after_commit()
+
+    def _inline_ready(self) -> bool:
+        lane = self._lane
+        return self._db is not None and lane is not None and lane.idle and not self._lock.locked()
+
+    def _inline(self, body: Callable[[Conn], Coroutine[Any, Any, T]]) -> T:
+        """``body`` in one write transaction on the event loop's thread (the group commit:
+        its statements take microseconds, less than a hop to the writer's thread). The
+        loop must never wait on the file's lock, so BEGIN runs without a busy handler:
+        when another process holds the lock it is ``WriterBusy`` and the batch takes the
+        writer's thread, which waits ``busy_timeout`` for it."""
+        db = self._db
+        assert db is not None and self._inline_ready()
+        try:
+            db.execute("PRAGMA busy_timeout = 0")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if isinstance(_translate(exc), StoreUnavailable):
+                    raise WriterBusy(str(exc)) from exc
+                raise
+            finally:
+                db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            result = _transact(db, body, begun=True)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        self._committed()
+        return result
 
     async def _get(self, table: Table[S], key: str) -> S:
         """A read by primary key: inline on the reader (no hop, no lock), or through the
@@ -329,9 +382,13 @@ class SQLiteStore(GroupCommit):
         return contact
 
 
-def _transact(db: sqlite3.Connection, body: Callable[[Conn], Coroutine[Any, Any, T]]) -> T:
-    """On the writer's thread: ``body`` between BEGIN IMMEDIATE and COMMIT."""
-    db.execute("BEGIN IMMEDIATE")
+def _transact(
+    db: sqlite3.Connection, body: Callable[[Conn], Coroutine[Any, Any, T]], *, begun: bool = False
+) -> T:
+    """``body`` between BEGIN IMMEDIATE (unless ``begun``) and COMMIT, on the thread that
+    uses the writer now."""
+    if not begun:
+        db.execute("BEGIN IMMEDIATE")
     try:
         result = drive(body(SyncConn(db)))
         db.execute("COMMIT")

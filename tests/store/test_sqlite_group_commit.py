@@ -1,0 +1,235 @@
+"""SQLite's group commit (gateway/ports/store/_group_commit.py): a batch in one
+transaction on the event loop's thread when the writer is free, through the writer's
+thread when it is not; a failing row, a cancelled caller, a busy file; seq order; and the
+WAL checkpoint off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.errors import DuplicateRecord
+from gateway.model.integrations import Announcement
+from gateway.model.records import Conversation, Message
+from gateway.ports.store.base import Appended
+from gateway.ports.store.sqlite import SQLiteStore
+from tests.store.test_contract import setup_conversation
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    s = SQLiteStore(str(tmp_path / "gateway.db"))
+    await s.open()
+    try:
+        await setup_conversation(s)
+        yield s
+    finally:
+        await s.close()
+
+
+def send(store: SQLiteStore, i: int | str, **kw: Any) -> asyncio.Task[Appended]:
+    return asyncio.create_task(
+        store.append(
+            kw.pop("cid", "c1"),
+            sender="contact",
+            sender_id="v-k1",
+            client_msg_id=f"m{i}",
+            body=f"hello {i}",
+            now=2.0,
+            **kw,
+        )
+    )
+
+
+def flushed(store: SQLiteStore) -> asyncio.Event:
+    """Set once the group commit has dealt with a batch (inline, or handed it on)."""
+    event = asyncio.Event()
+    real = store._flush
+
+    def flush() -> None:
+        real()
+        event.set()
+
+    store._flush = flush  # type: ignore[method-assign]
+    return event
+
+
+def statements(store: SQLiteStore) -> list[str]:
+    """Every statement the writer runs from now on (on whichever thread)."""
+    seen: list[str] = []
+    assert store._db is not None
+    store._db.set_trace_callback(seen.append)
+    return seen
+
+
+async def test_a_batch_is_one_transaction_on_the_loop_with_no_hop(store: SQLiteStore) -> None:
+    assert store._lane is not None
+    hops = 0
+    run = store._lane.run
+
+    async def counted(fn: Any, *args: Any) -> Any:
+        nonlocal hops
+        hops += 1
+        return await run(fn, *args)
+
+    store._lane.run = counted  # type: ignore[method-assign]
+    seen = statements(store)
+    results = await asyncio.gather(*(send(store, i) for i in range(30)))
+    assert [r.message.seq for r in results] == list(range(1, 31))
+    assert hops == 0
+    assert seen.count("BEGIN IMMEDIATE") == 1 and seen.count("COMMIT") == 1
+
+
+async def test_a_row_the_database_refuses_rejects_only_its_caller(store: SQLiteStore) -> None:
+    await store.update_conversation("c1", state="waiting")
+
+    def announce(conv: Conversation, message: Message) -> list[Announcement]:
+        # two messages of the batch announce the same event id: the outbox's key refuses
+        # the second one's row
+        event = "dup" if message.body in ("hello 3", "hello 5") else f"e-{message.seq}"
+        return [Announcement(event, "message.created", ("wh",), 2.0)]
+
+    results = await asyncio.gather(
+        *(send(store, i, announce=announce) for i in range(8)), return_exceptions=True
+    )
+    failed = [i for i, r in enumerate(results) if not isinstance(r, Appended)]
+    assert failed == [5]
+    assert isinstance(results[5], DuplicateRecord)
+    # the others are stored, in order, with no gap; nothing of the refused one is
+    stored = await store.messages("c1")
+    assert [m.body for m in stored] == [f"hello {i}" for i in range(8) if i != 5]
+    assert [m.seq for m in stored] == list(range(1, 8))
+    assert (await store.get_conversation("c1")).last_seq == 7
+
+
+async def test_an_announcer_that_raises_fails_only_its_caller(store: SQLiteStore) -> None:
+    await store.update_conversation("c1", state="waiting")
+
+    def announce(conv: Conversation, message: Message) -> list[Announcement]:
+        if message.body == "hello 2":
+            raise ValueError("no")
+        return []
+
+    results = await asyncio.gather(
+        *(send(store, i, announce=announce) for i in range(4)), return_exceptions=True
+    )
+    assert isinstance(results[2], ValueError)
+    assert [isinstance(r, Appended) for r in results] == [True, True, False, True]
+    assert [m.seq for m in await store.messages("c1")] == [1, 2, 3]
+
+
+async def test_a_cancelled_caller_leaves_a_whole_batch_and_a_free_writer(
+    store: SQLiteStore,
+) -> None:
+    tasks = [send(store, i) for i in range(10)]
+    await asyncio.sleep(0)  # every caller is waiting on the batch, not yet committed
+    assert store._appends, "the batch has not been committed yet"
+    tasks[3].cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(results[3], asyncio.CancelledError)
+    # The cancelled caller's message went with its batch (its retry finds it); the
+    # others have theirs; seq has no gap.
+    assert [m.seq for m in await store.messages("c1")] == list(range(1, 11))
+    retry = await send(store, 3)
+    assert not retry.created and retry.message.body == "hello 3"
+    # the writer is free: the next append and an ordinary transaction go through
+    assert (await send(store, 10)).message.seq == 11
+    await store.update_conversation("c1", state="waiting")
+
+
+async def test_batches_that_wait_for_the_writer_keep_their_order(store: SQLiteStore) -> None:
+    await setup_conversation(store, "c2", contact_id="k2")
+    async with store._lock:  # a transaction holds the writer: the batch must wait
+        handed_on = flushed(store)
+        first = [send(store, f"a{i}") for i in range(5)]
+        await handed_on.wait()
+        assert store._committer is not None
+        later = [send(store, f"b{i}", cid=cid) for i in range(5) for cid in ("c1", "c2")]
+        await asyncio.sleep(0)
+        assert not any(t.done() for t in first + later)
+    done = await asyncio.gather(*first, *later)
+    seqs = [r.message.seq for r in done if r.message.conversation_id == "c1"]
+    assert seqs == list(range(1, 11))  # the first batch's before the later one's
+    assert [m.body for m in await store.messages("c1")][:5] == [f"hello a{i}" for i in range(5)]
+    # once the writer is free again, batches are inline
+    seen = statements(store)
+    await send(store, "z")
+    assert seen[:1] == ["PRAGMA busy_timeout = 0"]
+
+
+async def test_a_file_locked_by_another_process_is_waited_for_off_the_loop(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    other = sqlite3.connect(tmp_path / "gateway.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        handed_on = flushed(store)
+        task = send(store, 1)
+        await handed_on.wait()
+        # the inline attempt gave way to the writer's thread, which waits; the loop runs
+        assert store._committer is not None and not task.done()
+        other.execute("ROLLBACK")
+        assert (await task).message.seq == 1
+    finally:
+        other.close()
+    assert (await send(store, 2)).message.seq == 2
+
+
+async def test_the_wal_is_checkpointed_off_the_event_loop(store: SQLiteStore) -> None:
+    checkpointer = store._checkpointer
+    assert checkpointer is not None and store._db is not None
+    # SQLite's own checkpoint would run in the COMMIT, on the loop's thread
+    assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    checkpointer.EVERY = 20
+    for round_ in range(5):
+        await asyncio.gather(*(send(store, f"{round_}-{i}") for i in range(10)))
+    running = checkpointer._running
+    if running is not None:
+        await running
+    assert checkpointer.done >= 1
+
+
+async def test_a_hop_whose_caller_gave_up_keeps_the_batch_off_the_loop(
+    store: SQLiteStore,
+) -> None:
+    lane = store._lane
+    assert lane is not None
+    gate = threading.Event()
+    hop = asyncio.create_task(lane.run(gate.wait))
+    await asyncio.sleep(0)
+    hop.cancel()  # its caller is gone; the thread still runs it, on the writer
+    with pytest.raises(asyncio.CancelledError):
+        await hop
+    assert not lane.idle and not store._inline_ready()
+    handed_on = flushed(store)
+    task = send(store, 1)
+    await handed_on.wait()
+    # not inline beside the thread: through it, behind what it runs
+    assert store._committer is not None and not task.done()
+    gate.set()
+    assert (await task).message.seq == 1
+    assert lane.idle and store._inline_ready()
+
+
+async def test_a_long_batch_is_split_over_turns_of_the_loop_in_order(
+    store: SQLiteStore,
+) -> None:
+    store.INLINE_BATCH = 40
+    seen = statements(store)
+    turns: list[int] = []
+
+    async def beside() -> None:  # runs between the transactions, if the loop turns
+        for _ in range(10):
+            turns.append(seen.count("COMMIT"))
+            await asyncio.sleep(0)
+
+    results = await asyncio.gather(*(send(store, i) for i in range(100)), beside())
+    assert [r.message.seq for r in results[:100]] == list(range(1, 101))  # type: ignore[union-attr]
+    assert seen.count("BEGIN IMMEDIATE") == 3  # 40 + 40 + 20
+    assert {1, 2} <= set(turns)  # the loop ran other work between them
