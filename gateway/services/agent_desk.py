@@ -148,7 +148,8 @@ class AgentDesk:
         # The contact's frame carries their unread count (one frame per message).
         out = frame_for(msg, agent.name)
         frame = p.encode(out)
-        await self._notifier.contact(conv, MessageNote(msg, agent.name, frame, conv.contact_unread))
+        note = MessageNote(msg, agent.name, frame, conv.contact_unread, out=out)
+        await self._notifier.contact(conv, note)
         await self._notifier.agent(agent.id, frame, skip)
         return ack_for(client_msg_id, msg, created, out)
 

@@ -116,7 +116,7 @@ class ContactIO:
         name = await self._summaries.sender_name(msg, conv)
         out = frame_for(msg, name)
         frame = p.encode(out)
-        await self._notifier.contact(conv, MessageNote(msg, name, frame, skip=skip))
+        await self._notifier.contact(conv, MessageNote(msg, name, frame, skip=skip, out=out))
         if conv.state == "new":
             return out  # not routed yet: its arrival tells the agents, with this message
         owner = conv.owner_agent_id if conv.state == "assigned" else None
