@@ -76,14 +76,10 @@ class Notifier:
     def register(self, channel: str, side: ContactSide) -> None:
         self._sides[channel] = side
 
-    def post(self, topic: str, data: bytes, skip: str = "") -> None:
+    async def publish(self, topic: str, data: bytes, skip: str = "") -> None:
         """``data`` to every socket of ``topic`` but the one whose ref is ``skip``:
         queued on the bus, not waited for (one pipeline carries what a message's path
-        posts; failures are the bus's to log, see the module docstring)."""
-        self._bus.post(topic, all_but(skip, data))
-
-    async def publish(self, topic: str, data: bytes, skip: str = "") -> None:
-        """:meth:`post`, for callers that await (the channels' adapters)."""
+        posts, in order; a failure is the bus's to log and count)."""
         self._bus.post(topic, all_but(skip, data))
 
     async def agent(self, agent_id: str, frame: p.Frame | bytes, skip: str = "") -> None:

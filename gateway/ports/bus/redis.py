@@ -2,9 +2,11 @@
 
 Two dedicated connections per node, never a pool's worth:
 
-* **publish**: ``publish()`` appends to an outbox and awaits a future; one writer task
+* **publish**: ``publish()`` appends to an outbox and awaits a future, ``post()``
+  appends and returns (the hot path: nothing awaited per frame); one writer task
   sends what has accumulated as one pipeline (up to ``batch_size`` PUBLISHes), then
-  resolves the futures. Under no load a frame costs one round trip (nothing waits to
+  resolves the futures. A pipeline that fails on its connection is sent once more on
+  a new one for its posted frames (so a dropped connection loses none of them). Under no load a frame costs one round trip (nothing waits to
   fill a batch); under load, everything queued while a pipeline was in flight goes in
   the next one. One connection and one writer keep the order of frames published in
   order.
@@ -17,7 +19,8 @@ Both are plain redis-py connections driven directly (``send_packed_command`` /
 ``read_response``), not ``Redis``/``Pipeline``/``PubSub``: half the CPU per frame on the
 no-load path (bench/bus.py), exactly one connection each, and no hidden retries. redis-py
 retrying by itself would hide a gap (``PubSub`` silently re-subscribes on reconnection)
-or publish a batch twice. See docs/bus.md.
+or publish a batch twice behind our back (posted frames are resent once, knowingly, and
+only them: their clients allow for a duplicate). See docs/bus.md.
 """
 
 from __future__ import annotations
