@@ -162,7 +162,7 @@ def summary(result: dict[str, Any]) -> str:
             extra = f"  latency p50 {fig['p50_us']} µs p99 {fig['p99_us']} µs"
         if "frames_per_batch" in fig:
             extra = f"  {fig['frames_per_batch']} frames/batch"
-        lines.append(f"  {key:17} {fig['per_s']:>9,} /s  {fig['cpu_us']:>7} µs CPU/frame{extra}")
+        lines.append(f"  {key:21} {fig['per_s']:>9,} /s  {fig['cpu_us']:>7} µs CPU/frame{extra}")
     return "\n".join(lines)
 
 
