@@ -57,7 +57,7 @@ from bench.gateway_setup import (
 from bench.loadgen import Fleet, descendants
 from bench.pinning import Placement, placement
 from bench.ramp import KEEP_UP, P99_LIMIT_MS, Parts, _within, part_pids, stepped
-from bench.relay_profile import profile_gateway
+from bench.relay_profile import profile_gateway, profile_nodes
 from devkit import services
 
 SYSTEMS = ("gateway", "gateway-nolimits", "gateway-2n", "ws", "sio", "channels")
@@ -179,16 +179,20 @@ def _cluster_services(where: Placement) -> Iterator[tuple[services.Postgres, ser
         pg.stop()
 
 
-def run_gateway_2n(cfg: dict[str, Any], where: Placement) -> dict[str, Any]:
-    """Two nodes on Redis + PostgreSQL; visitors on node A, agents on node B."""
+def run_gateway_2n(
+    cfg: dict[str, Any], where: Placement, profile_dir: Path | None = None
+) -> dict[str, Any]:
+    """Two nodes on Redis + PostgreSQL; visitors on node A, agents on node B.
+    ``profile_dir``: py-spy both nodes at once after the ramp (relay-2n-node-A/B)."""
     agents = math.ceil(cfg["conversations"] / cfg["per_agent"])
     with _cluster_services(where) as (pg, redis):
         creds = seed_store(pg.dsn, agents, cfg["per_agent"])
         env = gateway_env(pg.dsn, redis.url, rate_limits=True)
         nodes: list[services.GatewayProcess] = []
         try:
+            source = os.environ.get("BENCH_GATEWAY_SOURCE")
             for _ in range(2):
-                nodes.append(services.start_gateway(env))
+                nodes.append(services.start_gateway(env, source=Path(source) if source else None))
                 where.pin([nodes[-1].proc.pid])
             a, b = nodes
             parts: Parts = {
@@ -209,6 +213,11 @@ def run_gateway_2n(cfg: dict[str, Any], where: Placement) -> dict[str, Any]:
                 )
                 out = _ramp(fleet, cfg, parts, where, "gateway-2n")
                 out["setup"] = setup
+                if profile_dir is not None and out["sustained_msgs_per_s"]:
+                    pids = {"node A": a.proc.pid, "node B": b.proc.pid}
+                    out["profile"] = profile_nodes(
+                        fleet, pids, out, cfg, profile_dir, "relay-2n", parts
+                    )
                 out["rate_limits_env"] = _limits(env)
             out["server_alive"] = [n.alive() for n in nodes]
             out["server_log_tail"] = [n.output()[-1500:] for n in nodes]
@@ -298,7 +307,7 @@ def run(
             elif system == "gateway-nolimits":
                 out["systems"][system] = run_gateway(cfg, where, False, label=system)
             elif system == "gateway-2n":
-                out["systems"][system] = run_gateway_2n(cfg, where)
+                out["systems"][system] = run_gateway_2n(cfg, where, profile_dir)
             else:
                 out["systems"][system] = run_peer(system, cfg, where, peer_python)
         except Exception as exc:  # one system failing must not lose the others' figures

@@ -11,7 +11,7 @@ from typing import Any
 
 from bench import loadgen
 from bench.loadgen import Fleet
-from bench.ramp import one_step, settle
+from bench.ramp import Parts, one_step, settle
 
 
 def py_spy() -> str | None:
@@ -24,42 +24,51 @@ def py_spy() -> str | None:
 def profile_gateway(
     fleet: Fleet, pid: int, result: dict[str, Any], cfg: dict[str, Any], out_dir: Path
 ) -> dict[str, Any]:
-    """Record the gateway with py-spy while it relays at its sustained rate.
+    """Record the gateway with py-spy while it relays at its sustained rate."""
+    return profile_nodes(fleet, {"gateway": pid}, result, cfg, out_dir, "relay")["gateway"]
+
+
+def profile_nodes(
+    fleet: Fleet,
+    pids: dict[str, int],
+    result: dict[str, Any],
+    cfg: dict[str, Any],
+    out_dir: Path,
+    stem: str,
+    parts: Parts | None = None,
+) -> dict[str, Any]:
+    """Record each named process with py-spy, all at once, while the system relays at
+    70 % of its sustained rate; per name, its profile (``<stem>-<name>.pyspy.txt``).
 
     ``--gil`` samples the thread holding the GIL: where the Python-level CPU goes."""
     exe = py_spy()
     if exe is None:
-        return {"error": "py-spy is not installed (.venv/bin/pip install py-spy)"}
+        return {
+            n: {"error": "py-spy is not installed (.venv/bin/pip install py-spy)"} for n in pids
+        }
     out_dir.mkdir(parents=True, exist_ok=True)
-    settle([pid])
-    raw = out_dir / "relay-gateway.pyspy.txt"
+    settle(list(pids.values()))
     duration = max(2, int(cfg["duration_s"] * 3))
-    rec = subprocess.Popen(
-        [
-            exe,
-            "record",
-            "--pid",
-            str(pid),
-            "--duration",
-            str(duration),
-            "--rate",
-            "250",
-            "--gil",
-            "--format",
-            "raw",
-            "--output",
-            str(raw),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    recs = {}
+    for name, pid in pids.items():
+        raw = out_dir / f"{stem}-{name.replace(' ', '-')}.pyspy.txt"
+        argv = [exe, "record", "--pid", str(pid), "--duration", str(duration), "--rate", "250"]
+        argv += ["--gil", "--format", "raw", "--output", str(raw)]
+        rec = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        recs[name] = (rec, raw)
     time.sleep(0.5)
     rate = round(result["sustained_msgs_per_s"] * 0.7)  # below the knee: the steady cost
-    step = one_step(fleet, [pid], 999, rate, duration - 0.5, cfg["drain_s"])
-    _, err = rec.communicate(timeout=60)
-    if rec.returncode != 0 or not raw.exists():
-        return {"error": f"py-spy failed ({rec.returncode}): {err.decode(errors='replace')[-400:]}"}
-    return {"during_step": step, **summarise_profile(raw.read_text())}
+    every = list(pids.values())
+    step = one_step(fleet, every, 999, rate, duration - 0.5, cfg["drain_s"], every, parts)
+    out: dict[str, Any] = {}
+    for name, (rec, raw) in recs.items():
+        _, err = rec.communicate(timeout=60)
+        if rec.returncode != 0 or not raw.exists():
+            why = err.decode(errors="replace")[-400:]
+            out[name] = {"error": f"py-spy failed ({rec.returncode}): {why}"}
+        else:
+            out[name] = {"during_step": step, **summarise_profile(raw.read_text())}
+    return out
 
 
 def summarise_profile(collapsed: str, top: int = 15) -> dict[str, Any]:

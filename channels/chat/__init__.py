@@ -164,10 +164,9 @@ class ChatChannel(ChannelAdapter):
             data = note.frame
             skip = note.skip
             if note.unread is not None:
-                out = frame_for(note.message, note.sender_name)
+                out = note.out or frame_for(note.message, note.sender_name)
                 if isinstance(out, p.MessageOut):
-                    out.unread = note.unread
-                    data = p.encode(out)
+                    data = p.encode(msgspec.structs.replace(out, unread=note.unread))
                 else:  # an event carries no count: it follows on its own
                     await self.core.notifier.publish(visitor_topic(conv.address), data, skip)
                     data = p.encode(p.Unread(conversation_id=conv.id, count=note.unread))

@@ -30,6 +30,9 @@ from gateway.services.recent import RecentConversations, write_on_recent
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import ack_for, frame_for
 
+# the counter's child, looked up once: labels() takes a lock and a dict per call
+_COUNTED = metrics.MESSAGES.labels(sender="agent")
+
 
 class AgentDesk:
     def __init__(
@@ -142,13 +145,14 @@ class AgentDesk:
         if announce is not None and announce.announced:
             self._outbox.wake(announce.announced)
         if created:
-            metrics.MESSAGES.labels(sender="agent").inc()
+            _COUNTED.inc()
         # Published again for a retry too: the first attempt may have stored the message
         # and then failed to publish it (clients drop what they already have by seq).
         # The contact's frame carries their unread count (one frame per message).
         out = frame_for(msg, agent.name)
         frame = p.encode(out)
-        await self._notifier.contact(conv, MessageNote(msg, agent.name, frame, conv.contact_unread))
+        note = MessageNote(msg, agent.name, frame, conv.contact_unread, out=out)
+        await self._notifier.contact(conv, note)
         await self._notifier.agent(agent.id, frame, skip)
         return ack_for(client_msg_id, msg, created, out)
 

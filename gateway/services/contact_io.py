@@ -28,6 +28,9 @@ from gateway.services.notify import MessageNote, Notifier, UnreadNote
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries, event_body, frame_for
 
+# the counter's child, looked up once: labels() takes a lock and a dict per call
+_COUNTED = metrics.MESSAGES.labels(sender="contact")
+
 
 class ContactIO:
     _store: Store
@@ -112,11 +115,11 @@ class ContactIO:
         ack carries it), and to the owner (one frame with the unread count and the reply
         sound) or to the Inbox rows; ``conv`` is as it was right after. Its frame."""
         if fresh:
-            metrics.MESSAGES.labels(sender="contact").inc()
+            _COUNTED.inc()
         name = await self._summaries.sender_name(msg, conv)
         out = frame_for(msg, name)
         frame = p.encode(out)
-        await self._notifier.contact(conv, MessageNote(msg, name, frame, skip=skip))
+        await self._notifier.contact(conv, MessageNote(msg, name, frame, skip=skip, out=out))
         if conv.state == "new":
             return out  # not routed yet: its arrival tells the agents, with this message
         owner = conv.owner_agent_id if conv.state == "assigned" else None

@@ -14,14 +14,12 @@ adapter, registered by the composition root) and knows nothing more of channels.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Protocol
 
 import msgspec
 
-from gateway import metrics, topics
 from gateway import protocol as p
-from gateway.errors import BusUnavailable
+from gateway import topics
 from gateway.model.records import Conversation, Message
 from gateway.ports.bus import Bus, all_but
 
@@ -41,6 +39,9 @@ class MessageNote(msgspec.Struct, frozen=True):
     unread: int | None = None
     # the ref of the contact's socket that sent it: it has the message in its ack
     skip: str = ""
+    # ``frame`` before encoding, for a channel that sends a variant of it (chat folds
+    # ``unread`` in) without building it again; never to be changed in place
+    out: p.MessageOut | p.EventOut | None = None
 
 
 class UnreadNote(msgspec.Struct, frozen=True):
@@ -76,22 +77,19 @@ class Notifier:
         self._sides[channel] = side
 
     async def publish(self, topic: str, data: bytes, skip: str = "") -> None:
-        """``data`` to every socket of ``topic`` but the one whose ref is ``skip``."""
-        started = time.perf_counter()
-        try:
-            await self._bus.publish(topic, all_but(skip, data))
-            metrics.BUS_PUBLISH_LATENCY.observe(time.perf_counter() - started)
-        except BusUnavailable as exc:
-            log.warning("frame for %s not published: %s", topics.kind(topic), exc)
+        """``data`` to every socket of ``topic`` but the one whose ref is ``skip``:
+        queued on the bus, not waited for (one pipeline carries what a message's path
+        posts, in order; a failure is the bus's to log and count)."""
+        self._bus.post(topic, all_but(skip, data))
 
     async def agent(self, agent_id: str, frame: p.Frame | bytes, skip: str = "") -> None:
         data = frame if isinstance(frame, bytes) else p.encode(frame)
-        await self.publish(topics.agent(agent_id), data, skip)
+        self._bus.post(topics.agent(agent_id), all_but(skip, data))
 
     async def contact(self, conv: Conversation, note: ContactNote) -> None:
         if isinstance(note, MessageNote):
             # Supervisors monitoring the conversation read every message it gets.
-            await self.publish(topics.watch(conv.id), note.frame)
+            self._bus.post(topics.watch(conv.id), note.frame)
         side = self._sides.get(conv.channel)
         if side is None:
             # A channel this node carries no adapter for: nothing reaches its contacts

@@ -176,3 +176,18 @@ async def test_nothing_delivered_once_unsubscribe_returned(nodes: Nodes) -> None
     await burst
     await nodes.marker(keep)
     assert len(nodes.got.data(t)) == seen
+
+
+async def test_posted_frames_arrive_in_order_with_the_published_ones(nodes: Nodes) -> None:
+    # post() returns at once; posted and published frames of one node share one order.
+    t, other = topic(), topic()
+    await nodes.sub.subscribe(t)
+    await nodes.sub.subscribe(other)
+    nodes.pub.post(t, b"1")
+    nodes.pub.post(other, b"x")
+    await nodes.pub.publish(t, b"2")
+    nodes.pub.post(t, b"3")
+    nodes.pub.post("v:nobody-listens", b"lost in silence")  # fine: no subscriber
+    await nodes.marker(t)
+    assert nodes.got.data(t)[:3] == [b"1", b"2", b"3"]
+    assert nodes.got.data(other) == [b"x"]

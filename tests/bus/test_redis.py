@@ -434,3 +434,66 @@ async def test_a_refused_frame_fails_alone(
     await got.wait_for(t, b"4")
     assert got.data(t) == [b"1", b"3", b"4"]
     assert bus.stats()["publish_failures"] == 1
+
+
+async def test_posted_frames_keep_their_order_across_pipelines(
+    redis_server: services.Redis, make_bus: Callable[..., RedisBus]
+) -> None:
+    # post() awaits nothing: many frames of many conversations go out in a few
+    # pipelines, interleaved with awaited publishes; each topic keeps its order.
+    bus = make_bus(redis_server.url, batch_size=16)
+    got = Recorder()
+    await bus.start(got)
+    ts = [topic() for _ in range(5)]
+    for t in ts:
+        await bus.subscribe(t)
+    for i in range(300):
+        bus.post(ts[i % 5], b"%d" % i)
+        if i % 50 == 49:
+            await bus.publish(ts[0], b"awaited %d" % i)  # joins the same queue, in turn
+    await got.wait_count(306)
+    for k, t in enumerate(ts):
+        posted = [b"%d" % i for i in range(k, 300, 5)]
+        frames = got.data(t)
+        assert [f for f in frames if not f.startswith(b"awaited")] == posted
+    # the awaited ones sit where they were queued, among the posted ones
+    first = got.data(ts[0])
+    assert first.index(b"awaited 49") == first.index(b"45") + 1
+    stats = bus.stats()
+    assert stats["published"] == 306 and stats["publish_failures"] == 0
+    assert stats["batches"] < 100  # pipelined, not one round trip per frame
+
+
+async def test_a_posted_frame_survives_a_dropped_publish_connection(
+    redis_server: services.Redis, client: aioredis.Redis, make_bus: Callable[..., RedisBus]
+) -> None:
+    # Redis drops the publishing connection between two frames (a restart behind a
+    # proxy, a timeout, CLIENT KILL): the next pipeline fails on the dead connection and
+    # is sent again on a new one, so the frame is not lost.
+    name = f"bus-{uuid.uuid4().hex[:8]}"
+    pub = make_bus(redis_server.url, client_name=name)
+    sub = make_bus(redis_server.url)
+    got = Recorder()
+    await sub.start(got)
+    t = topic()
+    await sub.subscribe(t)
+    pub.post(t, b"before")
+    await got.wait_for(t, b"before")
+    ids = [c["id"] for c in await client.client_list() if c["name"] == f"{name}-pub"]
+    assert len(ids) == 1
+    await client.execute_command("CLIENT", "KILL", "ID", ids[0])
+    pub.post(t, b"after")
+    await got.wait_for(t, b"after")
+    assert got.data(t) == [b"before", b"after"]
+    assert pub.stats()["publish_failures"] == 0
+
+
+async def test_post_after_stop_is_counted_not_raised(
+    redis_server: services.Redis, make_bus: Callable[..., RedisBus]
+) -> None:
+    bus = make_bus(redis_server.url)
+    bus.post(topic(), b"queued")
+    await bus.stop()  # what was queued goes out first (nothing is left pending)
+    assert bus.stats()["published"] == 1
+    bus.post(topic(), b"late")
+    assert bus.stats()["publish_failures"] == 1

@@ -44,7 +44,15 @@ class Bus(abc.ABC):
 
     @abc.abstractmethod
     async def publish(self, topic: str, data: bytes) -> None:
-        """Send to every subscriber of ``topic`` (none is fine)."""
+        """Send to every subscriber of ``topic`` (none is fine); returns once the bus
+        has it, raises :class:`~gateway.errors.BusUnavailable` if it could not be sent."""
+
+    @abc.abstractmethod
+    def post(self, topic: str, data: bytes) -> None:
+        """Queue for every subscriber of ``topic`` and return at once: the hot path's
+        publish (frames for sockets). Frames posted (or published) in order are sent in
+        order; one that cannot be sent is logged and counted, never raised (the store is
+        the record, clients resume from it)."""
 
     @abc.abstractmethod
     async def subscribe(self, topic: str) -> None: ...

@@ -18,6 +18,9 @@ class InProcessBus(Bus):
         self._topics.clear()
 
     async def publish(self, topic: str, data: bytes) -> None:
+        self.post(topic, data)
+
+    def post(self, topic: str, data: bytes) -> None:
         if self._deliver is not None and topic in self._topics:
             self._deliver(topic, data)
 

@@ -2,9 +2,11 @@
 
 Two dedicated connections per node, never a pool's worth:
 
-* **publish**: ``publish()`` appends to an outbox and awaits a future; one writer task
+* **publish**: ``publish()`` appends to an outbox and awaits a future, ``post()``
+  appends and returns (the hot path: nothing awaited per frame); one writer task
   sends what has accumulated as one pipeline (up to ``batch_size`` PUBLISHes), then
-  resolves the futures. Under no load a frame costs one round trip (nothing waits to
+  resolves the futures. A pipeline that fails on its connection is sent once more on
+  a new one for its posted frames (so a dropped connection loses none of them). Under no load a frame costs one round trip (nothing waits to
   fill a batch); under load, everything queued while a pipeline was in flight goes in
   the next one. One connection and one writer keep the order of frames published in
   order.
@@ -17,15 +19,18 @@ Both are plain redis-py connections driven directly (``send_packed_command`` /
 ``read_response``), not ``Redis``/``Pipeline``/``PubSub``: half the CPU per frame on the
 no-load path (bench/bus.py), exactly one connection each, and no hidden retries. redis-py
 retrying by itself would hide a gap (``PubSub`` silently re-subscribes on reconnection)
-or publish a batch twice. See docs/bus.md.
+or publish a batch twice behind our back (posted frames are resent once, knowingly, and
+only them: their clients allow for a duplicate). See docs/bus.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import math
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -36,6 +41,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
 
+from gateway import metrics
 from gateway.errors import BusUnavailable
 from gateway.ports.bus.base import Bus, Deliver
 
@@ -45,12 +51,27 @@ GapHandler = Callable[[], Awaitable[None] | None]
 
 
 class _Outgoing:
-    __slots__ = ("data", "future", "topic")
+    __slots__ = ("at", "data", "future", "topic")
 
-    def __init__(self, topic: str, data: bytes, future: asyncio.Future[None]) -> None:
+    def __init__(self, topic: str, data: bytes, future: asyncio.Future[None] | None) -> None:
         self.topic = topic
         self.data = data
+        # None: posted (nobody waits; a failed send is retried once, then dropped)
         self.future = future
+        self.at = time.perf_counter()
+
+
+def _packed(batch: list[_Outgoing]) -> bytes:
+    """The batch's PUBLISH commands in RESP, as one buffer: redis-py's general
+    ``pack_commands`` costs several times more per frame on this path."""
+    return b"".join(
+        [
+            b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
+            % (len(topic), topic, len(item.data), item.data)
+            for item in batch
+            for topic in (item.topic.encode(),)
+        ]
+    )
 
 
 class RedisBus(Bus):
@@ -74,6 +95,10 @@ class RedisBus(Bus):
             "socket_timeout": io_timeout,
             "decode_responses": False,
             "health_check_interval": 0,
+            # RESP2: a subscriber's frames are plain arrays. Under RESP3 each is a push
+            # that redis-py routes through its push handlers first, several times the
+            # cost per frame on the subscriber's path (bench/bus.py).
+            "protocol": 2,
         }
         # The pools only parse the URL: each side is one connection of its own, never
         # lent out, so there is exactly one of each per node.
@@ -96,6 +121,9 @@ class RedisBus(Bus):
         self._outbox: deque[_Outgoing] = deque()
         self._inflight: list[_Outgoing] = []
         self._wakeup = asyncio.Event()
+        # Set while nothing is queued or in flight: stop() lets what was posted go first.
+        self._drained = asyncio.Event()
+        self._drained.set()
 
         # The live subscriber connection; None while (re)connecting.
         self._sub: AbstractConnection | None = None
@@ -130,7 +158,11 @@ class RedisBus(Bus):
         self._tasks.append(asyncio.create_task(self._ping_loop(), name="bus redis pinger"))
         await self._first_attempt.wait()
 
-    async def stop(self) -> None:
+    async def stop(self, flush_timeout: float = 1.0) -> None:
+        """Stop; frames already queued get ``flush_timeout`` seconds to go out first."""
+        if self._writer is not None and not self._drained.is_set() and not self._stopped:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), flush_timeout)
         self._stopped = True
         tasks = [*self._tasks, *([self._writer] if self._writer else []), *self._side_tasks]
         for task in tasks:
@@ -139,7 +171,7 @@ class RedisBus(Bus):
         self._tasks.clear()
         self._writer = None
         for item in [*self._inflight, *self._outbox]:
-            if not item.future.done():
+            if item.future is not None and not item.future.done():
                 item.future.set_exception(BusUnavailable("the bus is stopped"))
         self._inflight.clear()
         self._outbox.clear()
@@ -153,14 +185,29 @@ class RedisBus(Bus):
         cannot be sent (it may then have reached Redis or not: the store is the record)."""
         if self._stopped:
             raise BusUnavailable("the bus is stopped")
+        # Appended before any await: publishes started in order are sent in order.
+        future = asyncio.get_running_loop().create_future()
+        self._queue(_Outgoing(topic, data, future))
+        await future
+
+    def post(self, topic: str, data: bytes) -> None:
+        """Queued, sent with the next pipeline; see :meth:`Bus.post`. A pipeline that
+        fails on its connection (Redis restarted, the connection dropped) is sent once
+        more on a new one, so a hiccup loses no posted frame; a frame may then arrive
+        twice, which clients allow for (they drop what they have by seq, and the other
+        frames are states, not steps)."""
+        if self._stopped:
+            self._publish_failures += 1
+            return
+        self._queue(_Outgoing(topic, data, None))
+
+    def _queue(self, item: _Outgoing) -> None:
         if self._writer is None:
             # Lazily, so a publish-only user (a CLI, the benchmark) needs no start().
             self._writer = asyncio.create_task(self._write_loop(), name="bus redis writer")
-        # Appended before any await: publishes started in order are sent in order.
-        future = asyncio.get_running_loop().create_future()
-        self._outbox.append(_Outgoing(topic, data, future))
+        self._outbox.append(item)
         self._wakeup.set()
-        await future
+        self._drained.clear()
 
     async def subscribe(self, topic: str) -> None:
         """Returns once Redis confirmed the subscription, so any frame published after
@@ -236,31 +283,57 @@ class RedisBus(Bus):
                 batch = self._inflight
                 while outbox and len(batch) < self._batch_size:
                     item = outbox.popleft()
-                    if not item.future.done():  # skip callers cancelled while queued
+                    future = item.future
+                    if future is None or not future.done():  # skip cancelled callers
                         batch.append(item)
-                if not batch:
-                    continue
-                try:
-                    refused = await self._send(batch)
-                except Exception as exc:
-                    # The connection is closed; the next batch opens a new one.
-                    self._publish_failures += len(batch)
-                    log.warning("bus: publishing %d frames failed: %s", len(batch), exc)
-                    for item in batch:
-                        if not item.future.done():
-                            item.future.set_exception(BusUnavailable(f"Redis: {exc}"))
-                else:
-                    self._published += len(batch) - len(refused)
-                    self._publish_failures += len(refused)
-                    self._batches += 1
-                    for i, item in enumerate(batch):
-                        if item.future.done():
-                            continue
-                        if i in refused:
-                            item.future.set_exception(BusUnavailable(f"Redis: {refused[i]}"))
-                        else:
-                            item.future.set_result(None)
+                if batch:
+                    await self._send_batch(batch)
                 batch.clear()
+            self._drained.set()
+
+    async def _send_batch(self, batch: list[_Outgoing]) -> None:
+        try:
+            refused = await self._send(batch)
+        except Exception as exc:
+            # The connection is closed; the next send opens a new one. Posted frames get
+            # one more try on it (a restarted Redis, a dropped connection); a publish()
+            # caller is told and decides.
+            log.warning("bus: publishing %d frames failed: %s", len(batch), exc)
+            posted = [item for item in batch if item.future is None]
+            self._failed(batch, posted, exc)
+            if posted:
+                try:
+                    refused = await self._send(posted)
+                except Exception as again:
+                    log.warning("bus: %d frames dropped: %s", len(posted), again)
+                    self._failed(posted, [], again)
+                    return
+                self._sent(posted, refused)
+            return
+        self._sent(batch, refused)
+
+    def _failed(self, batch: list[_Outgoing], retried: list[_Outgoing], exc: Exception) -> None:
+        self._publish_failures += len(batch) - len(retried)
+        for item in batch:
+            if item.future is not None and not item.future.done():
+                item.future.set_exception(BusUnavailable(f"Redis: {exc}"))
+
+    def _sent(self, batch: list[_Outgoing], refused: dict[int, ResponseError]) -> None:
+        self._published += len(batch) - len(refused)
+        self._publish_failures += len(refused)
+        self._batches += 1
+        # Per pipeline, not per frame: from its oldest frame's queueing to the replies.
+        metrics.BUS_PUBLISH_LATENCY.observe(time.perf_counter() - batch[0].at)
+        for i, item in enumerate(batch):
+            if i in refused:
+                log.warning("bus: Redis refused a frame for %s: %s", item.topic, refused[i])
+            future = item.future
+            if future is None or future.done():
+                continue
+            if i in refused:
+                future.set_exception(BusUnavailable(f"Redis: {refused[i]}"))
+            else:
+                future.set_result(None)
 
     async def _send(self, batch: list[_Outgoing]) -> dict[int, ResponseError]:
         """One pipeline on the publish connection: all PUBLISHes in one write, then
@@ -268,10 +341,7 @@ class RedisBus(Bus):
         conn = self._pub
         try:
             # Reconnects by itself if the last batch closed the connection.
-            await conn.send_packed_command(
-                conn.pack_commands([("PUBLISH", item.topic, item.data) for item in batch]),
-                check_health=False,
-            )
+            await conn.send_packed_command(_packed(batch), check_health=False)
             refused: dict[int, ResponseError] = {}
             for i in range(len(batch)):
                 try:

@@ -1,0 +1,138 @@
+"""Starting a conversation, from the contact's side or the company's (an agent, the
+integration API), and routing it once it has something to answer; finding the contact's
+open one. A base of :class:`~gateway.services.conversations.ConversationService`, which
+sets the fields declared on :class:`~gateway.services.contact_io.ContactIO`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from gateway.auth import Identity, new_id
+from gateway.errors import ActionRefused, Conflict, Forbidden
+from gateway.model.records import LIVE_STATES, Contact, Conversation, ConversationDirection
+from gateway.services.contact_io import ContactIO
+from gateway.services.router_rebuild import arrival, routed_at_start
+
+Admit = Callable[[], Awaitable[None]]
+
+
+class ConversationStart(ContactIO):
+    # -- finding the contact's conversation -------------------------------------------
+    async def open_for(self, touchpoint_id: str, address: str) -> Conversation | None:
+        """The contact's live conversation on this touchpoint, if any (the newest)."""
+        convs = await self._store.list_conversations(
+            address=address, touchpoint_id=touchpoint_id, states=list(LIVE_STATES)
+        )
+        return convs[-1] if convs else None
+
+    async def latest_for(self, touchpoint_id: str, address: str) -> Conversation | None:
+        convs = await self._store.list_conversations(address=address, touchpoint_id=touchpoint_id)
+        return convs[-1] if convs else None
+
+    # -- starting ----------------------------------------------------------------------
+    async def start(
+        self,
+        touchpoint_id: str,
+        address: str,
+        fields: Mapping[str, str],
+        *,
+        identity: Identity | None = None,
+        admit: Admit | None = None,
+        subject: str = "",
+        direction: ConversationDirection = "inbound",
+        agent_id: str | None = None,
+        left_message: bool = False,
+        page: str = "",
+    ) -> tuple[Conversation, Contact]:
+        """Start a conversation for the contact at ``address``, or return the open one.
+        ``fields`` are validated by the channel (chat: the pre-conversation form);
+        ``identity`` is a verified signed identity, the only way to match an existing
+        contact by email or phone; ``admit`` raises RateLimited when a new conversation
+        is over the limits, and runs only when one is created. ``left_message``: the
+        contact leaves a message for later (it will be held in the Inbox). ``page``: the
+        page the contact is on, if the channel knows it (shown to the agent, nothing more).
+
+        An inbound conversation is created ``new`` and routed by its first message
+        (write or receive): nobody is rung for an empty conversation, and an automatic
+        reply comes after the message it answers.
+
+        ``direction="outbound"``: the company's side starts it (an agent, or a third
+        party through the integration API), on a touchpoint whose direction allows it,
+        at most one open at a time per address (a second is a Conflict); with
+        ``agent_id`` it is that agent's at once (docs/routing.md, "Outbound"). An
+        outbound conversation, or one started for an agent, is routed at once."""
+        tp = self._dir.touchpoints.get(touchpoint_id)
+        if tp is None or not tp.active:
+            raise Forbidden("this touchpoint is not active")
+        if tp.direction not in (direction, "both"):
+            raise Forbidden(f"this touchpoint does not take {direction} conversations")
+        existing = await self.open_for(touchpoint_id, address)
+        if existing is not None:
+            if direction == "outbound":
+                raise Conflict(
+                    f"an open conversation with this contact exists: {existing.id}",
+                    code="conversation_open",
+                )
+            return existing, await self._store.get_contact(existing.contact_id)
+        if agent_id is not None:
+            self._check_can_start(agent_id, tp.channel)
+        if admit is not None:
+            await admit()
+        contact = await self._contacts.for_conversation(tp.channel, address, fields, identity)
+        now = self._clock()
+        conv = await self._store.create_conversation(
+            Conversation(
+                id=new_id("cv"),
+                touchpoint_id=tp.id,
+                channel=tp.channel,
+                contact_id=contact.id,
+                address=address,
+                state="new",
+                queue_ids=list(tp.queue_ids),
+                fields=dict(fields),
+                page=page,
+                created_at=now,
+                arrived_at=now,
+                subject=subject,
+                direction=direction,
+                # the agent who starts it, until routing makes it theirs (a rebuild
+                # in between routes it to them as its arrival would have)
+                owner_agent_id=agent_id,
+                left_message=left_message,
+            )
+        )
+        if routed_at_start(conv):
+            conv = await self._route_new(conv)
+        return conv, contact
+
+    async def _route_new(self, conv: Conversation) -> Conversation:
+        """Route a conversation that has its first message (or was started by the
+        company's side); the conversation after."""
+        try:
+            await self._shell.apply(arrival(conv))
+        except ActionRefused as exc:
+            # A rebuild between the first message (or the start) and this arrival (an
+            # admin change on any node), or the contact's other tab, routed it already.
+            if exc.code != "conversation_exists":
+                if routed_at_start(conv):
+                    # the agent went offline or filled up meanwhile: nothing was started
+                    now = self._clock()
+                    await self._store.update_conversation(conv.id, state="closed", closed_at=now)
+                raise
+        return await self._store.get_conversation(conv.id)
+
+    async def route(self, conv: Conversation) -> Conversation:
+        """The conversation, routed if it was not yet (``new``): its first message, or
+        something else for an agent to answer (an escalated transcript), arrived."""
+        return await self._route_new(conv) if conv.state == "new" else conv
+
+    def _check_can_start(self, agent_id: str, channel: str) -> None:
+        view = self._shell.router.agent(agent_id)
+        if view is None or view.status == "offline":
+            raise ActionRefused(
+                "the agent is offline: an outbound conversation needs them online",
+                code="agent_unavailable",
+            )
+        if self._shell.router.weight(channel) > view.capacity_left:
+            raise ActionRefused("the agent has no capacity left for it", code="over_capacity")
