@@ -45,7 +45,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import loadgen, peers
+from bench import loadgen, peers, pg_statements
 from bench.gateway_setup import (
     RATE_LIMITS_ON,
     gateway_conversations,
@@ -166,7 +166,8 @@ def run_gateway(
 
 @contextmanager
 def _cluster_services(where: Placement) -> Iterator[tuple[services.Postgres, services.Redis]]:
-    pg = services.start_postgres()
+    # pg_stat_statements: what PostgreSQL runs per message (bench/pg_statements.py)
+    pg = services.start_postgres(pg_statements.SETTINGS)
     try:
         redis = services.start_redis()
         try:
@@ -185,10 +186,11 @@ def run_gateway_2n(cfg: dict[str, Any], where: Placement) -> dict[str, Any]:
     with _cluster_services(where) as (pg, redis):
         creds = seed_store(pg.dsn, agents, cfg["per_agent"])
         env = gateway_env(pg.dsn, redis.url, rate_limits=True)
+        source = os.environ.get("BENCH_GATEWAY_SOURCE")
         nodes: list[services.GatewayProcess] = []
         try:
             for _ in range(2):
-                nodes.append(services.start_gateway(env))
+                nodes.append(services.start_gateway(env, source=Path(source) if source else None))
                 where.pin([nodes[-1].proc.pid])
             a, b = nodes
             parts: Parts = {
@@ -207,7 +209,9 @@ def run_gateway_2n(cfg: dict[str, Any], where: Placement) -> dict[str, Any]:
                     agent_node=lambda i: 1,
                     visitor_node=lambda i: 0,
                 )
+                tables = pg_statements.reset(pg.dsn)
                 out = _ramp(fleet, cfg, parts, where, "gateway-2n")
+                out["postgres_per_msg"] = pg_statements.per_message(pg.dsn, tables)
                 out["setup"] = setup
                 out["rate_limits_env"] = _limits(env)
             out["server_alive"] = [n.alive() for n in nodes]
@@ -266,6 +270,10 @@ def run(
     (only the bare websockets peer can: the others need their packages). ``pin``: pin
     the servers (None: as ``BENCH_PIN`` says, on unless 0; bench/pinning.py)."""
     cfg = dict(QUICK if quick else FULL)
+    # BENCH_RELAY_SYSTEMS=gateway-2n,sio: only those (while working on one of them)
+    only = os.environ.get("BENCH_RELAY_SYSTEMS", "")
+    if only:
+        systems = tuple(s for s in only.split(",") if s in SYSTEMS)
     loadgen.raise_nofile()
     loadgen.exit_on_sigterm()
     where = placement(pin)
@@ -469,6 +477,8 @@ def summary(result: dict[str, Any]) -> str:
                 f"  {name} CPU us/msg by process: "
                 + ", ".join(f"{k} {v}" for k, v in split.items())
             )
+    for s in result["systems"].values():
+        lines.extend(pg_statements.lines(s.get("postgres_per_msg") or {}))
     for name, s in result["systems"].items():
         knee = s.get("knee")
         if knee is not None:
