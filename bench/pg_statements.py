@@ -22,11 +22,15 @@ SELECT s.query, s.calls, s.rows, s.total_exec_time
 FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
 WHERE d.datname = current_database()
 """
-_STORED = "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'messages'"
+_STORED = "SELECT count(*) FROM messages"
 _TABLES = (
     "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
     " WHERE n_tup_ins + n_tup_upd > 0"
 )
+
+
+# An idle backend sends its tables' counters to pg_stat_user_tables within 10 s.
+_FLUSHED = 11.0
 
 
 def _run(coro: Any) -> Any:
@@ -42,49 +46,52 @@ async def _connect(dsn: str) -> Any:
 
 
 Tables = dict[str, tuple[int, int, int]]
+Before = tuple[int, Tables]
 
 
 async def _tables(conn: Any) -> Tables:
     return {r[0]: (r[1], r[2], r[3]) for r in await conn.fetch(_TABLES)}
 
 
-def reset(dsn: str) -> Tables:
-    """Empty the statements' counters; returns the tables' row counters so far."""
+def reset(dsn: str) -> Before:
+    """Empty the statements' counters; returns the messages stored so far and the
+    tables' row counters."""
 
-    async def go() -> Tables:
+    async def go() -> Before:
         conn = await _connect(dsn)
         try:
             await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            await asyncio.sleep(_FLUSHED)
             await conn.execute("SELECT pg_stat_statements_reset()")
-            return await _tables(conn)
+            return int(await conn.fetchval(_STORED)), await _tables(conn)
         finally:
             await conn.close()
 
-    result: Tables = _run(go())
+    result: Before = _run(go())
     return result
 
 
-def per_message(dsn: str, before: Tables, top: int = 15) -> dict[str, Any]:
+def per_message(dsn: str, before: Before, top: int = 15) -> dict[str, Any]:
     """The statements run since :func:`reset`, per message stored, busiest first; and
     the rows each table got (inserted, updated, of which HOT: no index written)."""
 
-    async def go() -> tuple[list[Any], Tables]:
+    async def go() -> tuple[list[Any], int, Tables]:
         conn = await _connect(dsn)
         try:
-            # the backends send their tables' counters when idle, at most once a second
-            await asyncio.sleep(1.5)
             rows = await conn.fetch(_SNAPSHOT)
-            return list(rows), await _tables(conn)
+            stored = int(await conn.fetchval(_STORED))
+            await asyncio.sleep(_FLUSHED)
+            return list(rows), stored, await _tables(conn)
         finally:
             await conn.close()
 
-    rows, after = _run(go())
+    rows, stored, after = _run(go())
     zero = (0, 0, 0)
     tables = {
-        name: tuple(a - b for a, b in zip(counts, before.get(name, zero), strict=True))
+        name: tuple(a - b for a, b in zip(counts, before[1].get(name, zero), strict=True))
         for name, counts in after.items()
     }
-    messages = tables.get("messages", zero)[0]
+    messages = stored - before[0]
     if messages <= 0:
         return {"messages": 0, "statements": []}
     own = ("pg_stat_statements", "pg_stat_user_tables", "pg_stat_force_next_flush")

@@ -209,9 +209,9 @@ def run_gateway_2n(cfg: dict[str, Any], where: Placement) -> dict[str, Any]:
                     agent_node=lambda i: 1,
                     visitor_node=lambda i: 0,
                 )
-                tables = pg_statements.reset(pg.dsn)
+                before = pg_statements.reset(pg.dsn)
                 out = _ramp(fleet, cfg, parts, where, "gateway-2n")
-                out["postgres_per_msg"] = pg_statements.per_message(pg.dsn, tables)
+                out["postgres_per_msg"] = pg_statements.per_message(pg.dsn, before)
                 out["setup"] = setup
                 out["rate_limits_env"] = _limits(env)
             out["server_alive"] = [n.alive() for n in nodes]
