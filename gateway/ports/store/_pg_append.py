@@ -71,6 +71,9 @@ _NAMES = (
     " agent_inc, contact_inc, delivery, g_state, g_owner, g_bot, g_queues"
 )
 
+# ``c.id = ANY($1)`` (the ids again) makes the bump an index scan of the conversations'
+# key whatever the table's size: joined only to ``input`` (whose size the generic plan
+# guesses as 100 rows), a small table is read whole, every row of it, for each batch.
 APPEND_MANY = f"""
 WITH input AS (
     SELECT * FROM unnest({", ".join(f"${n}::{t}[]" for n, t in enumerate(_TYPES, 1))})
@@ -81,7 +84,8 @@ WITH input AS (
         agent_unread = c.agent_unread + i.agent_inc,
         contact_unread = c.contact_unread + i.contact_inc
     FROM input i
-    WHERE c.id = i.conversation_id AND (i.g_state IS NULL OR (c.state = i.g_state
+    WHERE c.id = ANY($1::text[]) AND c.id = i.conversation_id
+        AND (i.g_state IS NULL OR (c.state = i.g_state
         AND COALESCE(c.owner_agent_id, '') = i.g_owner AND c.bot_id = i.g_bot
         AND c.queue_ids = i.g_queues))
     RETURNING {", ".join("c." + c for c in CONVERSATIONS.columns)}
@@ -161,9 +165,9 @@ class AppendBatcher:
 
     async def _together(self, batch: list[Pending]) -> None:
         columns: list[list[Any]] = [[] for _ in _TYPES]
-        # By id: two nodes' batches that share conversations lock them in one order (with
-        # the usual plan, a nested loop over the input). Should they deadlock anyway,
-        # PostgreSQL aborts one, whose callers then go one at a time.
+        # By id: two nodes' batches that share conversations lock them in one order (the
+        # bump's index scan reads them in the key's order anyway). Should they deadlock
+        # anyway, PostgreSQL aborts one, whose callers then go one at a time.
         for item in sorted(batch, key=lambda i: i.conversation_id):
             for column, value in zip(
                 columns, (item.conversation_id, *item.args, *item.guard), strict=True
