@@ -125,3 +125,26 @@ async def test_a_batch_bumps_its_conversations_by_key(pg_store: PostgresStore) -
             await c.execute("RESET plan_cache_mode")
     assert "Seq Scan on conversations" not in plan, plan
     assert "conversations_pkey" in plan, plan
+
+
+async def test_messages_go_with_their_conversation_without_a_key_check(
+    pg_store: PostgresStore,
+) -> None:
+    """The append checks the conversation itself (migration 0012): no foreign key
+    trigger runs per message; a conversation deleted, directly or with its contact,
+    still takes its messages."""
+    for cid, contact in (("c1", "k1"), ("c2", "k2"), ("c3", "k2")):
+        await setup_conversation(pg_store, cid, contact_id=contact)
+        for n in range(2):
+            await pg_store.append(
+                cid, sender="contact", sender_id="v", client_msg_id=f"m{n}", body="x", now=1.0
+            )
+    async with pg_store._connection() as c:
+        keys = await c.fetch(
+            "SELECT conname FROM pg_constraint"
+            " WHERE conrelid = 'messages'::regclass AND contype = 'f'"
+        )
+        assert keys == []
+        await c.execute("DELETE FROM conversations WHERE id = 'c1'")
+        await c.execute("DELETE FROM contacts WHERE id = 'k2'")  # cascades to c2, c3
+        assert await c.fetch("SELECT conversation_id FROM messages") == []
