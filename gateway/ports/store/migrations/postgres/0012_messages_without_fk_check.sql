@@ -1,8 +1,8 @@
 -- A message's conversation is checked by the append itself: its INSERT takes the
 -- conversation id from the conversation row the same statement has just updated (and
 -- row-locked until commit), so a message for an unknown conversation inserts nothing.
--- The foreign key checked it again for every message (its trigger runs a
--- SELECT ... FOR KEY SHARE per row inserted: a sixth of the append's time). It gives way
+-- The foreign key checked it again for every message (its trigger queues an event and
+-- runs a SELECT ... FOR KEY SHARE per row inserted, docs/store.md). It gives way
 -- to a trigger that keeps what the key did for deletions: a deleted conversation takes
 -- its messages with it (delete_contact, and contacts' ON DELETE CASCADE). No statement
 -- changes a conversation's id.
