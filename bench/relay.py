@@ -31,7 +31,12 @@ system (bench/pinning.py; ``BENCH_PIN=0`` leaves the servers unpinned).
 ``server_cpu_us_per_msg`` is the CPU time (user + system, from /proc) of all the
 server-side processes of the system, Redis and PostgreSQL included, per delivered
 message; ``cpu_us_per_msg_by_process`` splits it per process (node A, node B,
-PostgreSQL, Redis); ``node_cpu_us_per_msg`` is the nodes' alone.
+PostgreSQL, Redis); ``node_cpu_us_per_msg`` is the nodes' alone. ``gateway-2n`` also
+reports ``postgres_per_msg``: what PostgreSQL ran per message stored over the ramp, from
+pg_stat_statements (bench/pg_statements.py).
+
+``BENCH_RELAY_SYSTEMS=gateway-2n,sio`` runs only those systems; ``BENCH_GATEWAY_SOURCE=DIR``
+runs the gateway nodes from another checkout (before and after in one sitting).
 """
 
 from __future__ import annotations
