@@ -31,7 +31,12 @@ system (bench/pinning.py; ``BENCH_PIN=0`` leaves the servers unpinned).
 ``server_cpu_us_per_msg`` is the CPU time (user + system, from /proc) of all the
 server-side processes of the system, Redis and PostgreSQL included, per delivered
 message; ``cpu_us_per_msg_by_process`` splits it per process (node A, node B,
-PostgreSQL, Redis); ``node_cpu_us_per_msg`` is the nodes' alone.
+PostgreSQL, Redis); ``node_cpu_us_per_msg`` is the nodes' alone. ``gateway-2n`` also
+reports ``postgres_per_msg``: what PostgreSQL ran per message stored over the ramp, from
+pg_stat_statements (bench/pg_statements.py).
+
+``BENCH_RELAY_SYSTEMS=gateway-2n,sio`` runs only those systems; ``BENCH_GATEWAY_SOURCE=DIR``
+runs the gateway nodes from another checkout (before and after in one sitting).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import loadgen, peers
+from bench import loadgen, peers, pg_statements
 from bench.gateway_setup import (
     RATE_LIMITS_ON,
     gateway_conversations,
@@ -108,6 +113,8 @@ QUICK: dict[str, Any] = {
     "drain_s": 0.5,
     "refine": 1,
     "budget_s": 40.0,
+    # PostgreSQL's table counters take 11 s to come (bench/pg_statements.py): not here
+    "pg_table_counters": False,
 }
 
 
@@ -166,7 +173,8 @@ def run_gateway(
 
 @contextmanager
 def _cluster_services(where: Placement) -> Iterator[tuple[services.Postgres, services.Redis]]:
-    pg = services.start_postgres()
+    # pg_stat_statements: what PostgreSQL runs per message (bench/pg_statements.py)
+    pg = services.start_postgres(pg_statements.SETTINGS)
     try:
         redis = services.start_redis()
         try:
@@ -188,6 +196,7 @@ def run_gateway_2n(
     with _cluster_services(where) as (pg, redis):
         creds = seed_store(pg.dsn, agents, cfg["per_agent"])
         env = gateway_env(pg.dsn, redis.url, rate_limits=True)
+        source = os.environ.get("BENCH_GATEWAY_SOURCE")
         nodes: list[services.GatewayProcess] = []
         try:
             source = os.environ.get("BENCH_GATEWAY_SOURCE")
@@ -211,7 +220,10 @@ def run_gateway_2n(
                     agent_node=lambda i: 1,
                     visitor_node=lambda i: 0,
                 )
+                tables = cfg.get("pg_table_counters", True)
+                before = pg_statements.reset(pg.dsn, tables)
                 out = _ramp(fleet, cfg, parts, where, "gateway-2n")
+                out["postgres_per_msg"] = pg_statements.per_message(pg.dsn, before, tables=tables)
                 out["setup"] = setup
                 if profile_dir is not None and out["sustained_msgs_per_s"]:
                     pids = {"node A": a.proc.pid, "node B": b.proc.pid}
@@ -275,6 +287,10 @@ def run(
     (only the bare websockets peer can: the others need their packages). ``pin``: pin
     the servers (None: as ``BENCH_PIN`` says, on unless 0; bench/pinning.py)."""
     cfg = dict(QUICK if quick else FULL)
+    # BENCH_RELAY_SYSTEMS=gateway-2n,sio: only those (while working on one of them)
+    only = os.environ.get("BENCH_RELAY_SYSTEMS", "")
+    if only:
+        systems = tuple(s for s in only.split(",") if s in SYSTEMS)
     loadgen.raise_nofile()
     loadgen.exit_on_sigterm()
     where = placement(pin)
@@ -478,6 +494,8 @@ def summary(result: dict[str, Any]) -> str:
                 f"  {name} CPU us/msg by process: "
                 + ", ".join(f"{k} {v}" for k, v in split.items())
             )
+    for s in result["systems"].values():
+        lines.extend(pg_statements.lines(s.get("postgres_per_msg") or {}))
     for name, s in result["systems"].items():
         knee = s.get("knee")
         if knee is not None:

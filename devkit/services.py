@@ -91,12 +91,15 @@ class Postgres:
                 self.proc.wait()
 
 
-def _postgres_command(bindir: Path, datadir: Path, port: int, sockets: Path) -> list[str]:
+def _postgres_command(
+    bindir: Path, datadir: Path, port: int, sockets: Path, settings: dict[str, str] | None = None
+) -> list[str]:
     # Durability off: the tests' database is thrown away, and fsync only slows them.
     return [
         str(bindir / "postgres"), "-D", str(datadir), "-p", str(port), "-k", str(sockets),
         "-h", "127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
         "-c", "full_page_writes=off", "-c", "max_connections=200",
+        *(a for k, v in (settings or {}).items() for a in ("-c", f"{k}={v}")),
     ]  # fmt: skip
 
 
@@ -108,7 +111,9 @@ def _redis_command(binary: str, port: int, workdir: str) -> list[str]:
     ]  # fmt: skip
 
 
-def start_postgres() -> Postgres:
+def start_postgres(settings: dict[str, str] | None = None) -> Postgres:
+    """A PostgreSQL server in a temporary directory; ``settings``: more server settings
+    (``-c name=value``), e.g. ``shared_preload_libraries`` for pg_stat_statements."""
     bindir = _pg_bindir()
     tmp = Path(tempfile.mkdtemp(prefix="gw-pg-"))
     datadir = tmp / "data"
@@ -143,7 +148,7 @@ def start_postgres() -> Postgres:
     )
     port = free_port()
     proc = subprocess.Popen(
-        _postgres_command(bindir, datadir, port, tmp),
+        _postgres_command(bindir, datadir, port, tmp, settings),
         stdout=subprocess.DEVNULL,
         stderr=open(tmp / "postgres.log", "wb"),
         user=user,

@@ -71,6 +71,9 @@ _NAMES = (
     " agent_inc, contact_inc, delivery, g_state, g_owner, g_bot, g_queues"
 )
 
+# ``c.id = ANY($1)`` (the ids again) makes the bump an index scan of the conversations'
+# key whatever the table's size: joined only to ``input`` (whose size the generic plan
+# guesses as 100 rows), a small table is read whole, every row of it, for each batch.
 APPEND_MANY = f"""
 WITH input AS (
     SELECT * FROM unnest({", ".join(f"${n}::{t}[]" for n, t in enumerate(_TYPES, 1))})

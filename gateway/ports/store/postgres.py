@@ -109,6 +109,15 @@ def _translate(exc: BaseException) -> GatewayError:
     return StoreError(f"PostgreSQL: {exc}")
 
 
+async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """A connection going back to the pool keeps its session as it is. The store's
+    connections take no session state (no SET, LISTEN, advisory lock or cursor: the
+    migration's lock is on a connection of its own), so asyncpg's default reset query
+    (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``) would be a round
+    trip and four unprepared statements per use of the pool -- two per message -- for
+    nothing. asyncpg still rolls back a transaction left open before calling this."""
+
+
 class _Conn:
     """The shared code's view of an asyncpg connection."""
 
@@ -188,6 +197,7 @@ class PostgresStore(SQLStore):
                 timeout=self.connect_timeout,
                 command_timeout=self.command_timeout,
                 server_settings={"application_name": "engagement-gateway"},
+                reset=_keep_session,
             )
         except _DRIVER_ERRORS as exc:
             raise _translate(exc) from exc

@@ -1,0 +1,3 @@
+-- PostgreSQL leaves room on the conversations' pages for their updates (HOT updates);
+-- SQLite has no such setting (a WITHOUT ROWID b-tree or a rowid table rewrites the row
+-- in place): nothing to do, the version number is kept in step.

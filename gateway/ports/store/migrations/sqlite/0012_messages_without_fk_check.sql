@@ -1,0 +1,4 @@
+-- PostgreSQL drops the messages' foreign key check per insert for a delete trigger
+-- (the append checks the conversation itself). SQLite keeps its foreign key: its check
+-- is a lookup in the same b-tree the group commit has just written, and changing a
+-- SQLite key means rebuilding the table. Nothing to do; the version is kept in step.

@@ -1,0 +1,150 @@
+"""What PostgreSQL is sent per message: no statement beyond the message's own (the
+pool's reset query is not sent), the conversations' pages keep room for HOT updates,
+and the hot statements are prepared once per connection (docs/store.md, "PostgreSQL's
+round trips")."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from devkit import services
+from gateway.ports.store import _pg_append
+from gateway.ports.store.postgres import PostgresStore
+from tests.store.test_contract import setup_conversation
+
+_names = itertools.count(1)
+
+
+@pytest.fixture
+async def pg_store(postgres: services.Postgres) -> AsyncIterator[PostgresStore]:
+    store = PostgresStore(
+        services.createdb(postgres, f"trips_{os.getpid()}_{next(_names)}"), max_size=1
+    )
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def _logged(store: PostgresStore) -> tuple[list[str], asyncpg.Connection[Any]]:
+    """Every query the pool's one connection is sent from now on."""
+    sent: list[str] = []
+    pool = store._require()
+    conn = pool._holders[0]._con  # max_size=1: the one connection
+    assert conn is not None
+    conn.add_query_logger(lambda record: sent.append(" ".join(record.query.split())))
+    return sent, conn
+
+
+async def test_a_message_sends_one_statement_and_nothing_after(pg_store: PostgresStore) -> None:
+    await setup_conversation(pg_store, "c1")
+    sent, _ = _logged(pg_store)
+    for n in range(3):
+        got = await pg_store.append(
+            "c1", sender="contact", sender_id="v", client_msg_id=f"m{n}", body="hi", now=5.0
+        )
+        assert got.created and got.message.seq == n + 1
+    # The append's statement only: asyncpg's reset query (RESET ALL, UNLISTEN *, ...) is
+    # not sent when the connection goes back to the pool.
+    assert len(sent) == 3
+    assert all(q.startswith("WITH bumped AS") for q in sent), sent
+
+
+async def test_a_transaction_left_open_is_still_rolled_back(pg_store: PostgresStore) -> None:
+    await setup_conversation(pg_store, "c1")
+    async with pg_store._connection() as c:
+        await c.execute("BEGIN")
+        await c.execute("UPDATE conversations SET subject = 'half-written' WHERE id = 'c1'")
+    # back in the pool: asyncpg rolled it back, the next user starts clean
+    assert (await pg_store.get_conversation("c1")).subject == ""
+    async with pg_store._connection() as c:
+        await c.execute("UPDATE conversations SET subject = 'whole' WHERE id = 'c1'")
+    assert (await pg_store.get_conversation("c1")).subject == "whole"
+
+
+async def test_the_hot_statements_are_prepared_once(pg_store: PostgresStore) -> None:
+    convs = [f"c{i}" for i in range(4)]
+    for cid in convs:
+        await setup_conversation(pg_store, cid, contact_id=f"k{cid}")
+    _, conn = _logged(pg_store)
+    cache = conn._stmt_cache
+
+    async def round_(n: int) -> None:
+        await asyncio.gather(
+            *(
+                pg_store.append(
+                    cid, sender="contact", sender_id=cid, client_msg_id=f"{n}", body="x", now=1.0
+                )
+                for cid in convs
+            )
+        )
+
+    await round_(0)
+    prepared = {q: cache.get(q) for q in list(cache._entries)}
+    for n in range(1, 4):
+        await round_(n)
+    # the same prepared statements, none added: no SQL built per call
+    assert {q: cache.get(q) for q in list(cache._entries)} == prepared
+
+
+async def test_conversations_leave_room_for_hot_updates(pg_store: PostgresStore) -> None:
+    async with pg_store._connection() as c:
+        row = await c.fetchrow("SELECT reloptions FROM pg_class WHERE relname = 'conversations'")
+    assert row is not None and "fillfactor=70" in (row[0] or [])
+
+
+async def test_a_batch_bumps_its_conversations_by_key(pg_store: PostgresStore) -> None:
+    """The batch's generic plan (what a prepared statement runs after its fifth use)
+    finds its conversations through the key, not by reading the table whole: the
+    planner guesses ``unnest`` of parameters at 100 rows, more than a small table has."""
+    await setup_conversation(pg_store, "c0")
+    names = ", ".join(f"{t}[]" for t in _pg_append._TYPES)
+    args = ", ".join("NULL" for _ in _pg_append._TYPES)
+    async with pg_store._connection() as c:
+        # a thousand conversations, copies of c0: a table of some pages, not one
+        await c.execute(
+            "INSERT INTO conversations SELECT (jsonb_populate_record(NULL::conversations,"
+            " to_jsonb(c) || jsonb_build_object('id', 'c' || n, 'address', 'a' || n))).*"
+            " FROM conversations c, generate_series(1, 1000) n WHERE c.id = 'c0'"
+        )
+        await c.execute("ANALYZE conversations")
+        await c.execute("SET plan_cache_mode = force_generic_plan")
+        try:
+            await c.execute(f"PREPARE batch ({names}) AS {_pg_append.APPEND_MANY}")
+            plan = "\n".join(r[0] for r in await c.fetch(f"EXPLAIN EXECUTE batch ({args})"))
+            await c.execute("DEALLOCATE batch")
+        finally:
+            await c.execute("RESET plan_cache_mode")
+    assert "Seq Scan on conversations" not in plan, plan
+    assert "conversations_pkey" in plan, plan
+
+
+async def test_messages_go_with_their_conversation_without_a_key_check(
+    pg_store: PostgresStore,
+) -> None:
+    """The append checks the conversation itself (migration 0012): no foreign key
+    trigger runs per message; a conversation deleted, directly or with its contact,
+    still takes its messages."""
+    for cid, contact in (("c1", "k1"), ("c2", "k2"), ("c3", "k2")):
+        await setup_conversation(pg_store, cid, contact_id=contact)
+        for n in range(2):
+            await pg_store.append(
+                cid, sender="contact", sender_id="v", client_msg_id=f"m{n}", body="x", now=1.0
+            )
+    async with pg_store._connection() as c:
+        keys = await c.fetch(
+            "SELECT conname FROM pg_constraint"
+            " WHERE conrelid = 'messages'::regclass AND contype = 'f'"
+        )
+        assert keys == []
+        await c.execute("DELETE FROM conversations WHERE id = 'c1'")
+        await c.execute("DELETE FROM contacts WHERE id = 'k2'")  # cascades to c2, c3
+        assert await c.fetch("SELECT conversation_id FROM messages") == []
