@@ -86,16 +86,13 @@ def _spy(nodes: list[services.GatewayProcess], secs: float) -> list[subprocess.P
     if not exe or not where:
         return []
     Path(where).mkdir(parents=True, exist_ok=True)
-    return [
-        subprocess.Popen(
-            [exe, "record", "--pid", str(n.proc.pid), "--duration", str(int(secs))]
-            + ["--rate", "250", "--format", "raw", "--output"]
-            + [f"{where}/relay-idle-node-{name}.pyspy.txt"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for name, n in zip("AB", nodes, strict=True)
-    ]
+    procs = []
+    for name, n in zip("AB", nodes, strict=True):
+        out = f"{where}/relay-idle-node-{name}.pyspy.txt"
+        argv = [exe, "record", "--pid", str(n.proc.pid), "--duration", str(int(secs))]
+        argv += ["--rate", "250", "--format", "raw", "--output", out]
+        procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return procs
 
 
 def run(quick: bool) -> dict[str, Any]:
