@@ -124,7 +124,7 @@ def run(quick: bool) -> dict[str, Any]:
     out["cores"] = windows
     out["steady"] = windows[-1]
     out["steady_total_cores"] = round(sum(windows[-1].values()), 3)
-    out["source"] = os.environ.get("BENCH_GATEWAY_SOURCE", "this checkout")
+    out["source"] = os.environ.get("BENCH_GATEWAY_SOURCE") or "this checkout"
     out["loadavg"] = os.getloadavg()
     return out
 
