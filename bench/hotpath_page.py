@@ -196,12 +196,12 @@ each step), so the loop waited for it. SQLite itself is a small part: on the sam
 one message's `INSERT … SELECT` and counter `UPDATE … RETURNING` cost about 13 µs of CPU
 in a batch of 20 and about 27 µs in a transaction of its own (the `COMMIT` writes the
 pages to the WAL; no fsync with `synchronous=NORMAL`). The relay (`./scripts/bench relay`,
-the gateway alone, main and this branch alternated, load average 4–6) showed no
+the gateway alone, main and this branch alternated, load average 4 to 6) showed no
 difference in CPU per message at equal rates within this machine's noise (this ÷ main
-0.96–1.08 from 2,278 to 5,126 msg/s offered), but at 5,126 msg/s offered this branch
+0.96 to 1.08 from 2,278 to 5,126 msg/s offered), but at 5,126 msg/s offered this branch
 delivered all of them (p99 607 ms) where main delivered 4,176 and fell behind; a second
 pair of runs was spoilt by another engineer's load (both stopped at 252 msg/s). Six
-pairs in all (load average 4–9, bench/relay.py's `run_gateway` for each checkout in
+pairs in all (load average 4 to 9, bench/relay.py's `run_gateway` for each checkout in
 turn): sustained msg/s main → this 914 → 252 (a test suite ran beside "this"), 610 →
 675, 3,417 → 3,417, 252 → 252, 1,519 → 332, 551 → 332; median CPU µs/msg under the
 knee 603 → 807, 609 → 474, 494 → 338, 759 → 558, 578 → 561, 563 → 492. The sustained
