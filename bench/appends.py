@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.sqlite_appends import seed_conversations
 from devkit import services
-from gateway.model.records import Conversation
 from gateway.ports.store.postgres import PostgresStore
 
 FULL = {"conversations": 200, "rounds_per_step": 15, "steps": 6}
@@ -66,16 +66,10 @@ def _tree_cpu_s(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-async def _open(pg: services.Postgres, convs: list[str]) -> PostgresStore:
+async def _open(pg: services.Postgres, count: int) -> PostgresStore:
     store = PostgresStore(services.createdb(pg, f"bench_appends_{os.getpid()}"))
     await store.open()
-    for cid in convs:
-        await store.create_contact(f"k{cid}", now=1.0)
-        await store.create_conversation(
-            Conversation(
-                id=cid, touchpoint_id="tp", channel="chat", contact_id=f"k{cid}", address=cid
-            )
-        )
+    await seed_conversations(store, count)
     return store
 
 
@@ -115,8 +109,7 @@ async def _measure(
     cfg: dict[str, int], servers: dict[str, services.Postgres]
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Every server and path one step at a time, in turn (one sitting); medians."""
-    convs = [f"c{i}" for i in range(cfg["conversations"])]
-    stores = {name: await _open(pg, convs) for name, pg in servers.items()}
+    stores = {name: await _open(pg, cfg["conversations"]) for name, pg in servers.items()}
     modes = {"batched": True, "one_statement_each": False}
     steps: dict[str, dict[str, list[dict[str, float]]]] = {
         name: {mode: [] for mode in modes} for name in servers
