@@ -207,8 +207,8 @@ wrote to it (`gateway/services/recent.py`) and, at the start of the ramp, knows 
 the 1,000: each node reads each conversation once. Node A also used to keep the row its
 visitor's first message left, still `new`, which the router changes right after: the
 next visitor message took the path that announces to a bot (a transaction), was turned
-away by its guard, read the conversation twice and the retry once, and was written
-again, seven round trips instead of two on the core everything shares. The ramp's first
+away by its guard, asked why, read the conversation, and was written again: six or
+seven round trips instead of two on the core everything shares. The ramp's first
 steps are mostly such messages; their p99 (0.5 to 1.2 s in the A/B of issue 18's idle
 work, on a busy machine) ended the ramp at 250 to 400 msg/s, far under the system's
 capacity: the refining steps after that knee, on conversations by then known, had p99
