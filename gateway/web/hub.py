@@ -213,6 +213,7 @@ class Connection:
 
 
 _MESSAGE_PREFIX = b'{"type":"message"'
+_LATENCY = metrics.MESSAGE_LATENCY
 
 
 class _At(msgspec.Struct):
@@ -251,8 +252,12 @@ class Hub:
         skip, data = opened(data)
         if data.startswith(_MESSAGE_PREFIX):
             # Commit-to-delivery latency, read off the frame's own timestamp.
-            with contextlib.suppress(msgspec.DecodeError):
-                metrics.MESSAGE_LATENCY.observe(max(0.0, time.time() - _at.decode(data).at))
+            try:
+                at = _at.decode(data).at
+            except msgspec.DecodeError:
+                pass
+            else:
+                _LATENCY.observe(max(0.0, time.time() - at))
         frame = text_frame(data)  # framed once, the same bytes for every socket
         serial = _serial_of(skip) if skip else 0
         for conn in tuple(conns):
