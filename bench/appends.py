@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.sqlite_appends import seed_conversations
 from devkit import services
-from gateway.model.records import Conversation
 from gateway.ports.store.postgres import PostgresStore
 
 FULL = {"conversations": 200, "rounds_per_step": 15, "steps": 6}
@@ -53,14 +53,7 @@ async def _measure(cfg: dict[str, int], pg: services.Postgres) -> dict[str, Any]
     store = PostgresStore(services.createdb(pg, f"bench_appends_{os.getpid()}"))
     await store.open()
     try:
-        convs = [f"c{i}" for i in range(cfg["conversations"])]
-        for cid in convs:
-            await store.create_contact(f"k{cid}", now=1.0)
-            await store.create_conversation(
-                Conversation(
-                    id=cid, touchpoint_id="tp", channel="chat", contact_id=f"k{cid}", address=cid
-                )
-            )
+        convs = await seed_conversations(store, cfg["conversations"])
         batched, alone = store._batcher.append, store._append_alone
         figures: dict[str, list[dict[str, float]]] = {"batched": [], "one_statement_each": []}
         n = 0
