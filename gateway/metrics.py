@@ -5,12 +5,27 @@ platform collectors (``process_*``, ``python_*``). Each gateway is one process, 
 multiprocess mode is needed: scrape every node on its own port (not through the load
 balancer, which would answer for a random node). docs/deploy.md describes each metric.
 
-The hot path imports the objects below and updates them; nothing here does I/O.
+The hot path imports the objects below and updates them; nothing here does I/O. The
+metrics updated once or more per message (``MESSAGES``, ``MESSAGE_LATENCY``,
+``ACK_LATENCY``) are plain integers in this process (:class:`Tally`, :class:`Buckets`),
+read into Prometheus families only when ``/metrics`` is scraped: a prometheus-client
+update takes a lock (and a histogram walks its buckets) on every call, several
+microseconds a message. They are updated on the event loop's thread only.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import bisect
+import time
+from collections.abc import Iterable, Sequence
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
 __all__ = [
     "ACK_LATENCY",
@@ -58,26 +73,99 @@ PUBLISH_BUCKETS: tuple[float, ...] = (
     1.0,
 )
 
+
+def _le(bound: float) -> str:
+    """A bucket's bound as prometheus-client writes it (``+Inf``, ``0.005``, ``1.0``)."""
+    return "+Inf" if bound == float("inf") else repr(float(bound))
+
+
+class _Count:
+    """One series of a :class:`Tally`: a plain int (``inc`` as prometheus-client's)."""
+
+    __slots__ = ("created", "value")
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.created = time.time()
+
+    def inc(self, amount: int = 1) -> None:
+        self.value += amount
+
+
+class Tally(Collector):
+    """A counter with one label, as plain ints, exported as ``NAME_total`` on scrape."""
+
+    def __init__(self, name: str, documentation: str, label: str, values: Iterable[str]) -> None:
+        self._name, self._doc, self._label = name, documentation, label
+        self._series: dict[str, _Count] = {v: _Count() for v in values}
+        REGISTRY.register(self)
+
+    def labels(self, **labels: str) -> _Count:
+        (value,) = labels.values()
+        series = self._series.get(value)
+        if series is None:
+            series = self._series[value] = _Count()
+        return series
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(self._name, self._doc, labels=[self._label])
+        for value, series in list(self._series.items()):
+            family.add_metric([value], series.value, created=series.created)
+        yield family
+
+    def describe(self) -> Iterable[Metric]:
+        yield CounterMetricFamily(self._name, self._doc, labels=[self._label])
+
+
+class Buckets(Collector):
+    """A histogram without labels, as plain ints, exported on scrape (same buckets, same
+    ``le`` rule: a value lands in the first bucket whose bound is >= it)."""
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float]) -> None:
+        self._name, self._doc = name, documentation
+        self._bounds = tuple(buckets)
+        self._counts = [0] * (len(self._bounds) + 1)  # the last: +Inf
+        self._sum = 0.0
+        REGISTRY.register(self)
+
+    def observe(self, value: float) -> None:
+        self._counts[bisect.bisect_left(self._bounds, value)] += 1
+        self._sum += value
+
+    def collect(self) -> Iterable[Metric]:
+        cumulative, buckets = 0, []
+        for bound, count in zip((*self._bounds, float("inf")), self._counts, strict=True):
+            cumulative += count
+            buckets.append((_le(bound), float(cumulative)))
+        yield HistogramMetricFamily(self._name, self._doc, buckets=buckets, sum_value=self._sum)
+
+    def describe(self) -> Iterable[Metric]:
+        yield HistogramMetricFamily(self._name, self._doc)
+
+
 CONNECTIONS = Gauge(
     "gateway_connections",
     "Open WebSocket connections on this node, by kind (contact or agent).",
     ["kind"],
 )
-MESSAGES = Counter(
+# Series for the known label values exist from the start (at 0), so that rate() and
+# absent() work before the first event.
+MESSAGES = Tally(
     "gateway_messages",  # exposed as gateway_messages_total
     "Messages committed by this node, by sender (contact, agent or system).",
-    ["sender"],
+    "sender",
+    ("contact", "agent", "system"),
 )
-MESSAGE_LATENCY = Histogram(
+MESSAGE_LATENCY = Buckets(
     "gateway_message_latency_seconds",
     "Seconds from a message's commit to its delivery to the other side's sockets, "
     "measured on the delivering node.",
-    buckets=LATENCY_BUCKETS,
+    LATENCY_BUCKETS,
 )
-ACK_LATENCY = Histogram(
+ACK_LATENCY = Buckets(
     "gateway_ack_latency_seconds",
     "Seconds from receiving a send frame to sending its ack.",
-    buckets=LATENCY_BUCKETS,
+    LATENCY_BUCKETS,
 )
 ROUTER_WAITING = Gauge(
     "gateway_router_waiting",
@@ -106,9 +194,6 @@ DRAINING = Gauge(
     "1 while this node drains after SIGTERM, else 0.",
 )
 
-# Series for the known label values exist from the start (at 0), so that rate() and
-# absent() work before the first event; store error kinds appear as they happen.
+# Store error kinds appear as they happen.
 for _kind in ("contact", "agent"):
     CONNECTIONS.labels(kind=_kind)
-for _sender in ("contact", "agent", "system"):
-    MESSAGES.labels(sender=_sender)

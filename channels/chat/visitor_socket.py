@@ -82,8 +82,11 @@ class VisitorSession:
         if self.current:
             # The conversation this socket last used: one read by primary key instead of
             # a search on every message; searched again once it has ended.
-            with contextlib.suppress(NotFound):
+            try:  # (not contextlib.suppress: a context manager per message)
                 conv = await conversations.get(self.current, recent=recent)
+            except NotFound:
+                pass
+            else:
                 if conv.state in LIVE_STATES:
                     return conv
             self.current = ""

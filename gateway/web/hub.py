@@ -25,7 +25,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Protocol
 
 import msgspec
@@ -57,6 +57,7 @@ class Wire(Protocol):
 
 # A socket's ref is unique in the cluster: this process's random token and a counter.
 _PROCESS = secrets.token_hex(4)
+_PROCESS_BYTES = _PROCESS.encode()
 _serials = itertools.count(1)
 
 
@@ -213,6 +214,7 @@ class Connection:
 
 
 _MESSAGE_PREFIX = b'{"type":"message"'
+_LATENCY = metrics.MESSAGE_LATENCY
 
 
 class _At(msgspec.Struct):
@@ -249,15 +251,26 @@ class Hub:
         if not conns:
             return
         skip, data = opened(data)
+        if skip:
+            # Most often the topic's only socket is the one that sent it (its ack has
+            # it): nothing to frame, and no delivery to time.
+            serial = _serial_of(skip)
+            targets: Collection[Connection] = [c for c in conns if c.serial != serial]
+            if not targets:
+                return
+        else:
+            targets = tuple(conns)
         if data.startswith(_MESSAGE_PREFIX):
             # Commit-to-delivery latency, read off the frame's own timestamp.
-            with contextlib.suppress(msgspec.DecodeError):
-                metrics.MESSAGE_LATENCY.observe(max(0.0, time.time() - _at.decode(data).at))
+            try:
+                at = _at.decode(data).at
+            except msgspec.DecodeError:
+                pass
+            else:
+                _LATENCY.observe(max(0.0, time.time() - at))
         frame = text_frame(data)  # framed once, the same bytes for every socket
-        serial = _serial_of(skip) if skip else 0
-        for conn in tuple(conns):
-            if conn.serial != serial:
-                conn.send(data, frame)
+        for conn in targets:
+            conn.send(data, frame)
 
     async def add(self, conn: Connection) -> None:
         metrics.CONNECTIONS.labels(kind=topics.kind(conn.topic)).inc()
@@ -298,4 +311,4 @@ class Hub:
 def _serial_of(ref: bytes) -> int:
     """The serial of this process's socket named by ``ref``; 0 (none) for another node's."""
     process, _, serial = ref.partition(b".")
-    return int(serial) if process.decode() == _PROCESS and serial.isdigit() else 0
+    return int(serial) if process == _PROCESS_BYTES and serial.isdigit() else 0

@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
+from gateway import metrics
 from gateway.errors import CloseCode
 from gateway.ports.bus import InProcessBus, all_but
 from gateway.settings import load_settings
@@ -147,6 +148,29 @@ async def test_the_same_frame_bytes_reach_every_socket_of_the_topic_but_the_skip
     assert wires[0].written[1] is wires[2].written[1]
     for conn in conns:
         await hub.remove(conn)
+
+
+async def test_a_message_only_its_sender_has_is_neither_framed_nor_timed() -> None:
+    """The topic's only socket sent it (its ack has it): nothing is written, and the
+    commit-to-delivery latency counts only deliveries to someone."""
+    hub = Hub(InProcessBus())
+    wire = RecordingWire()
+    conn = _conn(wire, topic="agent:ag1")
+    await hub.add(conn)
+    latency = metrics.MESSAGE_LATENCY
+    counted = sum(latency._counts)
+    frame = b'{"type":"message","at":1.0,"body":"hi"}'
+    hub.deliver("agent:ag1", all_but(conn.ref, frame))
+    assert wire.written == [] and sum(latency._counts) == counted
+    # another socket of the topic gets it, once, and that delivery is timed
+    other = RecordingWire()
+    second = _conn(other, topic="agent:ag1")
+    await hub.add(second)
+    hub.deliver("agent:ag1", all_but(conn.ref, frame))
+    assert wire.written == [] and len(other.written) == 1
+    assert sum(latency._counts) == counted + 1
+    for c in (conn, second):
+        await hub.remove(c)
 
 
 # -- the gateway's WebSocket protocol on a real uvicorn server and a real client ----------

@@ -76,3 +76,39 @@ async def test_counter_and_histogram_samples_have_prometheus_names() -> None:
     assert les[-2:] == [2.0, float("inf")]
     assert samples[("gateway_message_latency_seconds_count", ())] >= 1
     assert samples[("gateway_message_latency_seconds_bucket", (("le", "0.005"),))] >= 1
+
+
+async def _samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    r = await scrape()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(r.text)
+        for s in f.samples
+    }
+
+
+async def test_per_message_metrics_are_exact_on_scrape() -> None:
+    """The metrics updated per message are plain ints in the process, read into the
+    exposition on scrape: the counts prometheus-client's own objects would give (a
+    value on a bucket's bound counts in that bucket, ``le``)."""
+    before = await _samples()
+    metrics.MESSAGES.labels(sender="agent").inc()
+    metrics.MESSAGES.labels(sender="agent").inc()
+    for value in (0.0007, 0.001, 3.0):
+        metrics.ACK_LATENCY.observe(value)
+    after = await _samples()
+
+    def added(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after[key] - before.get(key, 0.0)
+
+    assert added("gateway_messages_total", sender="agent") == 2
+    assert added("gateway_messages_total", sender="contact") == 0
+    ack = "gateway_ack_latency_seconds"
+    assert added(f"{ack}_bucket", le="0.0005") == 0
+    assert added(f"{ack}_bucket", le="0.001") == 2
+    assert added(f"{ack}_bucket", le="2.0") == 2
+    assert added(f"{ack}_bucket", le="+Inf") == 3
+    assert added(f"{ack}_count") == 3
+    assert abs(added(f"{ack}_sum") - 3.0017) < 1e-9
+    assert ("gateway_messages_created", (("sender", "agent"),)) in after

@@ -233,3 +233,39 @@ async def test_a_long_batch_is_split_over_turns_of_the_loop_in_order(
     assert [r.message.seq for r in results[:100]] == list(range(1, 101))  # type: ignore[union-attr]
     assert seen.count("BEGIN IMMEDIATE") == 3  # 40 + 40 + 20
     assert {1, 2} <= set(turns)  # the loop ran other work between them
+
+
+async def test_an_append_returns_no_rows_and_hands_back_the_stored_conversation(
+    store: SQLiteStore,
+) -> None:
+    """Per message a point read of the conversation, a plain insert and a plain update:
+    no RETURNING, which SQLite runs through a buffer of its own (dearer than the read).
+    The conversation handed back, worked out from the row read, is the one stored."""
+    await store.update_conversation("c1", state="assigned", owner_agent_id="ag1", notes="n")
+    known = await store.get_conversation("c1")
+    seen = statements(store)
+
+    def reply(i: int) -> asyncio.Task[Appended]:
+        return asyncio.create_task(
+            store.append(
+                "c1", sender="agent", sender_id="ag1", client_msg_id=f"r{i}", body="hi", now=3.0
+            )
+        )
+
+    results = await asyncio.gather(
+        send(store, 1, expect=known), reply(1), send(store, 2, expect=known), reply(2)
+    )
+    assert [r.message.seq for r in results] == [1, 2, 3, 4]
+    assert [s for s in seen if "RETURNING" in s] == []
+    stored = await store.get_conversation("c1")
+    assert (stored.last_seq, stored.agent_unread, stored.contact_unread) == (4, 2, 2)
+    assert results[-1].conversation == stored
+    assert [(r.conversation.last_seq, r.conversation.agent_unread) for r in results] == [
+        (1, 1),
+        (2, 1),
+        (3, 2),
+        (4, 2),
+    ]
+    # a retry: the stored message and conversation, nothing written
+    again = await send(store, 1, expect=known)
+    assert not again.created and again.message.seq == 1 and again.conversation == stored

@@ -17,6 +17,8 @@ import asyncio
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
+import msgspec
+
 from gateway.errors import GatewayError, NotFound, StoreUnavailable
 from gateway.model.records import (
     Attachment,
@@ -31,32 +33,33 @@ from gateway.ports.store._attachments import attach, attachable, refs
 from gateway.ports.store._rows import (
     CONVERSATIONS,
     SELECT_BY_CLIENT_ID,
-    Conn,
     announce_message,
     decode_message,
-    guard_args,
     refs_json,
     unread_increments,
 )
 from gateway.ports.store._sql import SQLStore
-from gateway.ports.store.base import Appended, MessageAnnouncer, Stale
+from gateway.ports.store._sqlite_lane import SyncConn
+from gateway.ports.store.base import Appended, MessageAnnouncer, Stale, unchanged
 
 T = TypeVar("T")
 
-_APPEND = (
+# Three statements, none with RETURNING: SQLite runs a RETURNING statement through a
+# buffer of its own, which costs more than a plain point read (docs/store.md,
+# "SQLite's append"). Under the one writer nothing changes the conversation between the
+# read and the update: the row after is the row read with these three columns changed.
+_CONVERSATION = CONVERSATIONS.sql_get
+_INSERT = (
     "INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,"
     " created_at, kind, delivery, delivery_due, attachments)"
-    " SELECT id, last_seq + 1, $2, $3, $4, $5, $6, $7, $8,"
-    " CASE WHEN $8 = 'pending' THEN $6 END, $9 FROM conversations WHERE id = $1"
-    # the guard (base.GUARDED): NULL when the caller gave none
-    " AND ($10 IS NULL OR (state = $10 AND COALESCE(owner_agent_id, '') = $11"
-    " AND bot_id = $12 AND json(queue_ids) = json($13)))"
-    " ON CONFLICT DO NOTHING RETURNING seq"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $9 = 'pending' THEN $7 END, $10)"
+    # a retry the unique index turns away: ends only this statement, not the batch's
+    " ON CONFLICT DO NOTHING"
 )
 _NO_FILES = refs_json(())
 _BUMP = (
     "UPDATE conversations SET last_seq = $2, agent_unread = agent_unread + $3,"
-    " contact_unread = contact_unread + $4 WHERE id = $1 " + CONVERSATIONS.returning
+    " contact_unread = contact_unread + $4 WHERE id = $1"
 )
 
 
@@ -112,7 +115,7 @@ class WriterBusy(Exception):
     lock): the batch goes to the writer's thread, which may wait for it."""
 
 
-Body = Callable[[Conn], Coroutine[Any, Any, T]]
+Body = Callable[[SyncConn], Coroutine[Any, Any, T]]
 
 
 class GroupCommit(SQLStore):
@@ -242,7 +245,7 @@ class GroupCommit(SQLStore):
         return results
 
     def _store_batch(self, batch: list[_Append]) -> Body[list[Appended | GatewayError]]:
-        async def store(c: Conn) -> list[Appended | GatewayError]:
+        async def store(c: SyncConn) -> list[Appended | GatewayError]:
             return [await self._append_one(c, item) for item in batch]
 
         return store
@@ -280,7 +283,7 @@ class GroupCommit(SQLStore):
                 self._flush_scheduled = True
                 asyncio.get_running_loop().call_soon(self._flush)
 
-    async def _append_one(self, c: Conn, item: _Append) -> Appended | GatewayError:
+    async def _append_one(self, c: SyncConn, item: _Append) -> Appended | GatewayError:
         agent_inc, contact_inc = unread_increments(item.sender, item.kind)
         files: list[Attachment] = []
         files_refs: tuple[AttachmentRef, ...] = ()
@@ -304,9 +307,17 @@ class GroupCommit(SQLStore):
             files = found
             files_refs = refs(files)
             files_json = refs_json(files_refs)
-        row = await c.fetchrow(
-            _APPEND,
+        row = await c.fetchrow(_CONVERSATION, item.conversation_id)
+        before = None if row is None else CONVERSATIONS.decode(row)
+        if before is None or (item.expect is not None and not unchanged(item.expect, before)):
+            # No such conversation, or one changed since the caller read it (base.GUARDED);
+            # unless the message is a retry of one stored already.
+            return await self._existing(c, item)
+        seq = before.last_seq + 1
+        if not await c.changes(
+            _INSERT,
             item.conversation_id,
+            seq,
             item.sender,
             item.sender_id,
             item.client_msg_id,
@@ -315,18 +326,17 @@ class GroupCommit(SQLStore):
             item.kind,
             item.delivery,
             files_json,
-            *guard_args(item.expect),
-        )
-        if row is None:
-            # No such conversation, one changed since the caller read it, or a retry the
-            # unique index turned away (ON CONFLICT DO NOTHING ends only this statement,
-            # not the batch's transaction).
-            return await self._existing(c, item)
-        seq: int = row[0]
+        ):
+            return await self._existing(c, item)  # a retry
         if files:
             await attach(c, files, seq)
-        bumped = await c.fetchrow(_BUMP, item.conversation_id, seq, agent_inc, contact_inc)
-        assert bumped is not None
+        await c.execute(_BUMP, item.conversation_id, seq, agent_inc, contact_inc)
+        conv = msgspec.structs.replace(
+            before,
+            last_seq=seq,
+            agent_unread=before.agent_unread + agent_inc,
+            contact_unread=before.contact_unread + contact_inc,
+        )
         message = Message(
             conversation_id=item.conversation_id,
             seq=seq,
@@ -339,13 +349,12 @@ class GroupCommit(SQLStore):
             delivery=item.delivery,
             attachments=files_refs,
         )
-        conv = CONVERSATIONS.decode(bumped)
         # the events of this message, in its transaction (docs/store.md, the outbox);
         # under SQLite's one writer no routing interleaves with it
         await announce_message(c, item.announce, conv, message)
         return Appended(message, True, conv)
 
-    async def _existing(self, c: Conn, item: _Append) -> Appended | GatewayError:
+    async def _existing(self, c: SyncConn, item: _Append) -> Appended | GatewayError:
         """The message a retry refers to; else NotFound for an unknown conversation, or
         Stale for one the caller's guard turned away."""
         existing = await c.fetchrow(

@@ -173,6 +173,10 @@ class SyncConn:
     async def execute(self, query: str, *args: Any) -> None:
         self._db.execute(sql(query), args).fetchall()
 
+    async def changes(self, query: str, *args: Any) -> int:
+        """Run an INSERT, UPDATE or DELETE: the rows it changed."""
+        return self._db.execute(sql(query), args).rowcount
+
 
 # On the event loop's thread the same class reads inline: one statement, no hop.
 InlineConn = SyncConn

@@ -38,7 +38,7 @@ from gateway.model.channels import ChannelName
 from gateway.model.records import Contact
 from gateway.ports.store import migrate
 from gateway.ports.store._group_commit import GroupCommit, WriterBusy
-from gateway.ports.store._rows import CONTACTS, LINK_ADDRESS, Conn, Row, Table
+from gateway.ports.store._rows import CONTACTS, LINK_ADDRESS, Row, Table
 from gateway.ports.store._sqlite_lane import (
     Checkpointer,
     InlineConn,
@@ -279,7 +279,7 @@ class SQLiteStore(GroupCommit):
             except sqlite3.Error as exc:
                 raise _translate(exc) from exc
 
-    async def _in_one_hop(self, body: Callable[[Conn], Coroutine[Any, Any, T]]) -> T:
+    async def _in_one_hop(self, body: Callable[[SyncConn], Coroutine[Any, Any, T]]) -> T:
         """``body`` in one write transaction, all of it in one hop to the writer's thread
         (``body`` must await nothing but its connection)."""
         async with self._lock:
@@ -301,7 +301,7 @@ class SQLiteStore(GroupCommit):
         lane = self._lane
         return self._db is not None and lane is not None and lane.idle and not self._lock.locked()
 
-    def _inline(self, body: Callable[[Conn], Coroutine[Any, Any, T]]) -> T:
+    def _inline(self, body: Callable[[SyncConn], Coroutine[Any, Any, T]]) -> T:
         """``body`` in one write transaction on the event loop's thread (the group commit:
         its statements take microseconds, less than a hop to the writer's thread). The
         loop must never wait on the file's lock, so BEGIN runs without a busy handler:
@@ -383,7 +383,10 @@ class SQLiteStore(GroupCommit):
 
 
 def _transact(
-    db: sqlite3.Connection, body: Callable[[Conn], Coroutine[Any, Any, T]], *, begun: bool = False
+    db: sqlite3.Connection,
+    body: Callable[[SyncConn], Coroutine[Any, Any, T]],
+    *,
+    begun: bool = False,
 ) -> T:
     """``body`` between BEGIN IMMEDIATE (unless ``begun``) and COMMIT, on the thread that
     uses the writer now."""
