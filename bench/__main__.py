@@ -23,6 +23,7 @@ WORKLOADS = {
     "flood": "bench.flood",
     "abuse": "bench.abuse",
     "relay": "bench.relay",
+    "relay-idle": "bench.relay_idle",
     "appends": "bench.appends",
     "sqlite-appends": "bench.sqlite_appends",
     "sockets": "bench.sockets",

@@ -48,7 +48,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench import loadgen, peers, pg_statements
 from bench.gateway_setup import (
@@ -187,11 +187,20 @@ def _cluster_services(where: Placement) -> Iterator[tuple[services.Postgres, ser
         pg.stop()
 
 
-def run_gateway_2n(
-    cfg: dict[str, Any], where: Placement, profile_dir: Path | None = None
-) -> dict[str, Any]:
-    """Two nodes on Redis + PostgreSQL; visitors on node A, agents on node B.
-    ``profile_dir``: py-spy both nodes at once after the ramp (relay-2n-node-A/B)."""
+class Cluster(NamedTuple):
+    fleet: Fleet
+    parts: Parts
+    setup: dict[str, Any]
+    pg: services.Postgres
+    redis: services.Redis
+    nodes: list[services.GatewayProcess]
+
+
+@contextmanager
+def gateway_cluster(cfg: dict[str, Any], where: Placement) -> Iterator[Cluster]:
+    """Two nodes on Redis + PostgreSQL with ``cfg["conversations"]`` held, visitors on
+    node A and agents on node B. The nodes' liveness and log tails are added to
+    ``setup`` on the way out."""
     agents = math.ceil(cfg["conversations"] / cfg["per_agent"])
     with _cluster_services(where) as (pg, redis):
         creds = seed_store(pg.dsn, agents, cfg["per_agent"])
@@ -199,7 +208,6 @@ def run_gateway_2n(
         source = os.environ.get("BENCH_GATEWAY_SOURCE")
         nodes: list[services.GatewayProcess] = []
         try:
-            source = os.environ.get("BENCH_GATEWAY_SOURCE")
             for _ in range(2):
                 nodes.append(services.start_gateway(env, source=Path(source) if source else None))
                 where.pin([nodes[-1].proc.pid])
@@ -220,22 +228,32 @@ def run_gateway_2n(
                     agent_node=lambda i: 1,
                     visitor_node=lambda i: 0,
                 )
-                tables = cfg.get("pg_table_counters", True)
-                before = pg_statements.reset(pg.dsn, tables)
-                out = _ramp(fleet, cfg, parts, where, "gateway-2n")
-                out["postgres_per_msg"] = pg_statements.per_message(pg.dsn, before, tables=tables)
-                out["setup"] = setup
-                if profile_dir is not None and out["sustained_msgs_per_s"]:
-                    pids = {"node A": a.proc.pid, "node B": b.proc.pid}
-                    out["profile"] = profile_nodes(
-                        fleet, pids, out, cfg, profile_dir, "relay-2n", parts
-                    )
-                out["rate_limits_env"] = _limits(env)
-            out["server_alive"] = [n.alive() for n in nodes]
-            out["server_log_tail"] = [n.output()[-1500:] for n in nodes]
+                setup["rate_limits_env"] = _limits(env)
+                yield Cluster(fleet, parts, setup, pg, redis, nodes)
+            setup["server_alive"] = [n.alive() for n in nodes]
+            setup["server_log_tail"] = [n.output()[-1500:] for n in nodes]
         finally:
             for n in nodes:
                 n.stop()
+
+
+def run_gateway_2n(
+    cfg: dict[str, Any], where: Placement, profile_dir: Path | None = None
+) -> dict[str, Any]:
+    """Two nodes on Redis + PostgreSQL; visitors on node A, agents on node B.
+    ``profile_dir``: py-spy both nodes at once after the ramp (relay-2n-node-A/B)."""
+    with gateway_cluster(cfg, where) as (fleet, parts, setup, pg, _, nodes):
+        tables = cfg.get("pg_table_counters", True)
+        before = pg_statements.reset(pg.dsn, tables)
+        out = _ramp(fleet, cfg, parts, where, "gateway-2n")
+        out["postgres_per_msg"] = pg_statements.per_message(pg.dsn, before, tables=tables)
+        out["setup"] = {k: setup[k] for k in ("setup_s", "held")}
+        if profile_dir is not None and out["sustained_msgs_per_s"]:
+            pids = {"node A": nodes[0].proc.pid, "node B": nodes[1].proc.pid}
+            out["profile"] = profile_nodes(fleet, pids, out, cfg, profile_dir, "relay-2n", parts)
+        out["rate_limits_env"] = setup.pop("rate_limits_env")
+    out["server_alive"] = setup["server_alive"]
+    out["server_log_tail"] = setup["server_log_tail"]
     return out
 
 

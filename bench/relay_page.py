@@ -184,8 +184,37 @@ def split(systems: dict[str, Any]) -> str:
     return (
         "Server CPU per message, process by process (median of the steps under the knee): "
         "the gateway's two nodes against python-socketio's, with what Redis and PostgreSQL "
-        "add.\n\n" + _table(["system", "process", "CPU µs/msg", "share"], rows)
+        "add.\n\n" + _table(["system", "process", "CPU µs/msg", "share"], rows) + "\n\n" + IDLE
     )
+
+
+IDLE = """\
+**The two nodes with no traffic, and the ramp's first steps.** `./scripts/bench
+relay-idle` sets `gateway-2n` up as the relay does (1,000 conversations held, the same
+pinning) and then sends nothing: it reads each server process's CPU from /proc over four
+5-second windows, and Redis's commands and PostgreSQL's statements per second over the
+last (`BENCH_IDLE_PYSPY=DIR` also records both nodes with py-spy then;
+`BENCH_GATEWAY_SOURCE` runs another checkout's nodes). Held idle, the two nodes, Redis
+and PostgreSQL use about 2 % of a core together (node A, with the 1,000 visitor sockets,
+most of it: their keepalive pings; a few Redis commands a second for the router's lease
+and presence; about one PostgreSQL transaction a second for the outbox). The CPU per
+message that falls as the rate rises is therefore not a background cost. Part of it is
+the wake-ups a message costs four processes sharing one core, which fewer messages share
+when they come further apart (a batch at 3,000 msg/s carries about eleven messages in
+one PostgreSQL statement). The rest, in the ramp's first steps, is the first message of
+each conversation on each node. A node writes a message on the conversation as it last
+wrote to it (`gateway/services/recent.py`) and, at the start of the ramp, knows none of
+the 1,000: each node reads each conversation once. Node A also used to keep the row its
+visitor's first message left, still `new`, which the router changes right after: the
+next visitor message took the path that announces to a bot (a transaction), was turned
+away by its guard, asked why, read the conversation, and was written again: six or
+seven round trips instead of two on the core everything shares. The ramp's first
+steps are mostly such messages; their p99 (0.5 to 1.2 s in the A/B of issue 18's idle
+work, on a busy machine) ended the ramp at 250 to 400 msg/s, far under the system's
+capacity: the refining steps after that knee, on conversations by then known, had p99
+under 40 ms. A row still `new` is no longer kept (docs/store.md); in the same sitting
+the ramp of `gateway-2n` then went on to 2,278 and 3,088 msg/s.
+"""
 
 
 def rate_limits(data: dict[str, Any]) -> str:

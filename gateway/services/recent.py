@@ -7,6 +7,12 @@ conversation since). That is safe because it is only ever used with a guarded ap
 path decided on (state, owner, bot, queues) are still as here, atomically; otherwise
 the store answers ``Stale`` and the caller reads the conversation and decides again.
 Never use a row from here for anything else (who is told of typing, a read marker...).
+
+A conversation still ``new`` is not kept: its routing is about to change it (the router
+commits its decision right after the first message), so the next message would be
+written on a row known to be out of date -- for a contact's message, through the
+one-at-a-time path that announces to a bot (a transaction) whose guard then fails, then
+read and written again. Reading it when the next message comes is cheaper.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ class RecentConversations:
         return conv
 
     def put(self, conv: Conversation) -> None:
+        if conv.state == "new":
+            self._rows.pop(conv.id, None)
+            return
         self._rows[conv.id] = conv
         self._rows.move_to_end(conv.id)
         if len(self._rows) > self._size:

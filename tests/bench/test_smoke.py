@@ -21,6 +21,7 @@ from bench import (
     idle_memory,
     ramp,
     relay,
+    relay_idle,
     report,
     sockets,
 )
@@ -164,6 +165,16 @@ def test_idle_quick_has_its_figures(idle_result: dict[str, Any]) -> None:
     assert _number(idle_result["rss_per_conn_kib"])
     assert {"rss_16kib_per_conn", "hold_19000_connections"} <= idle_result["goals"].keys()
     json.dumps(idle_result)
+
+
+def test_relay_idle_quick_reads_each_server_process() -> None:
+    r = relay_idle.run(True)
+    assert r["setup"]["held"] == r["conversations"]
+    assert len(r["cores"]) == r["windows"]
+    assert set(r["steady"]) == {"node A", "node B", "PostgreSQL", "Redis"}
+    assert all(_number(v) and v >= 0 for v in r["steady"].values())
+    assert r["setup"]["server_alive"] == [True, True]
+    assert "relay-idle:" in relay_idle.summary(r)
 
 
 def test_idle_memory_quick_attributes_a_sockets_bytes() -> None:
