@@ -114,7 +114,11 @@ def section(data: dict[str, Any]) -> str:
         "busy* is the load generators' CPU share of their core at the sustained rate: near "
         "1 the knee would be theirs, not the server's. Server CPU is that of every server "
         "process of the system (its nodes, Redis, PostgreSQL); *at knee* is the figure at "
-        "the highest sustained rate, the other the median of the steps under the knee."
+        "the highest sustained rate, the other the median of the steps under the knee. "
+        "PostgreSQL runs as in the test services, with fsync and synchronous_commit off: "
+        "every message is committed before its ack, but the flush to disk of each commit "
+        "is not in these figures (`./scripts/bench appends` measures a durable server "
+        "beside it, docs/store.md)."
         + (f" Where the processes ran: {where}." if where else "")
         + _load(data.get("loadavg")),
         "",
