@@ -337,6 +337,17 @@ class RouterShell:
                         message=exc.public_message,
                         retryable=exc.retryable,
                     )
+                except Exception:
+                    # one event's failure is its own: the others of the run go on
+                    log.exception("forwarded %s failed", type(msg.event).__name__)
+                    unavailable = RouterUnavailable("the router failed; try again")
+                    reply = Reply(
+                        req_id=msg.req_id,
+                        ok=False,
+                        code=unavailable.code,
+                        message=unavailable.public_message,
+                        retryable=True,
+                    )
                 self.link.post(msg.reply_to, reply)
 
     def _act(self, actions: list[Resync]) -> None:
