@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import os
 import platform
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -53,10 +56,31 @@ def machine() -> dict[str, Any]:
 # -- a gateway set up for benchmarks -------------------------------------------------
 
 
+_SEED_THERE = (
+    "import json, sys; from bench.gateway_setup import seed_store; "
+    "print(json.dumps(seed_store(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))))"
+)
+
+
 def seed_store(database_url: str, agents: int, per_agent: int) -> list[tuple[str, str]]:
     """Write a queue, an auto-accepting chat touchpoint for ``SHOP``, ``agents`` agents and
     the chat weight (100 / per_agent) into a store before any gateway starts on it.
-    Returns the agents' (email, password)."""
+    Returns the agents' (email, password).
+
+    With ``BENCH_GATEWAY_SOURCE`` the other checkout's code writes them: opening the
+    store migrates the database, and a schema newer than its own (a migration of this
+    branch) would make that checkout's nodes refuse to start."""
+    source = os.environ.get("BENCH_GATEWAY_SOURCE")
+    if source:
+        done = subprocess.run(
+            [sys.executable, "-c", _SEED_THERE, database_url, str(agents), str(per_agent)],
+            cwd=source,  # its code first on sys.path, as start_gateway runs it
+            env={k: v for k, v in os.environ.items() if k != "BENCH_GATEWAY_SOURCE"},
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return [(email, password) for email, password in json.loads(done.stdout.splitlines()[-1])]
     from gateway.auth import hash_password
     from gateway.model.records import Agent, FormField, GlobalSettings, Queue, Touchpoint
     from gateway.ports.store import create_store

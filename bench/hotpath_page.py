@@ -168,3 +168,44 @@ def _reading(systems: dict[str, Any]) -> str:
         "burst (the reader sleeps between messages, so each write wakes it), which is why "
         "uvicorn's `transport.write` line leads the relay's self time."
     )
+
+
+# Measured by hand in one sitting (bench/sqlite_appends.py has no JSON of its own): the
+# A/B of the store's lane, kept as it was written when the slice landed.
+SQLITE_LANE = """\
+`BENCH_GATEWAY_SOURCE=/work/main ./scripts/bench sqlite-appends` (bench/sqlite_appends.py):
+the store on a WAL file, 200 callers appending at once to their own conversations (25
+rounds), then one caller alone; CPU of the whole process (event loop and the store's
+threads) and wall time per message, the median of 5 steps, the two checkouts alternated
+in one sitting (2026-12-01 06:14 UTC, load average 7.5 — a shared machine, so the ratio
+is the figure, not the microseconds).
+
+| code | 200 callers: CPU µs/msg | wall µs/msg | one caller: CPU µs/msg | wall µs/msg |
+|---|---|---|---|---|
+| before (main `de6349f`: one hop per batch to the writer's thread) | 50.1 | 136.3 | 149.6 | 458.7 |
+| after (the batch inline on the event loop, at most 100 per transaction) | 48.7 | 87.2 | 116.5 | 137.0 |
+| before ÷ after | 1.03 | 1.56 | 1.28 | 3.35 |
+
+Two earlier sittings of the same A/B (before the 100-message cap, load 6.2 and 7.9)
+gave before ÷ after CPU 1.12 and 1.10 with 200 callers, 1.21 and 1.35 for one caller;
+wall 1.53 and 1.07, 1.53 and 1.40.
+
+The wall time is where the thread cost most: while the writer's thread ran the batch's
+Python it took the GIL from the event loop at each statement (SQLite releases it around
+each step), so the loop waited for it. SQLite itself is a small part: on the same file,
+one message's `INSERT … SELECT` and counter `UPDATE … RETURNING` cost about 13 µs of CPU
+in a batch of 20 and about 27 µs in a transaction of its own (the `COMMIT` writes the
+pages to the WAL; no fsync with `synchronous=NORMAL`). The relay (`./scripts/bench relay`,
+the gateway alone, main and this branch alternated, load average 4 to 6) showed no
+difference in CPU per message at equal rates within this machine's noise (this ÷ main
+0.96 to 1.08 from 2,278 to 5,126 msg/s offered), but at 5,126 msg/s offered this branch
+delivered all of them (p99 607 ms) where main delivered 4,176 and fell behind; a second
+pair of runs was spoilt by another engineer's load (both stopped at 252 msg/s). Six
+pairs in all (load average 4 to 9, bench/relay.py's `run_gateway` for each checkout in
+turn): sustained msg/s main → this 914 → 252 (a test suite ran beside "this"), 610 →
+675, 3,417 → 3,417, 252 → 252, 1,519 → 332, 551 → 332; median CPU µs/msg under the
+knee 603 → 807, 609 → 474, 494 → 338, 759 → 558, 578 → 561, 563 → 492. The sustained
+rate here is set by p99 spikes of hundreds of milliseconds to seconds at low rates,
+which both sides showed; whether the inline `COMMIT` adds to them (docs/store.md, *the
+trade-off*) needs a quiet machine to tell.
+"""

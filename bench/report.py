@@ -333,7 +333,9 @@ def _profile(data: dict[str, Any]) -> str:
         f"sampled: where the Python-level CPU goes) for {prof['samples']:,} samples while it "
         f"relayed {_n(d['offered_msgs_per_s'])} msg/s (p99 {_ms(d['p99_ms'])} ms). "
         "The raw stacks are in `docs/benchmarks/relay-gateway.pyspy.txt` (collapsed format: "
-        "`flamegraph.pl` or speedscope draw them). Frames name the files of the code that "
+        "`flamegraph.pl` or speedscope draw them); those of the two nodes of the gateway x2 "
+        "system, recorded at once after its ramp, in `relay-2n-node-A.pyspy.txt` and "
+        "`relay-2n-node-B.pyspy.txt`. Frames name the files of the code that "
         f"was profiled ({data.get('date', 'date unknown')}): modules have moved since (docs/architecture.md "
         "says where each concept lives now)."
     )
@@ -383,7 +385,10 @@ the code they point at:
    insert and counter update, COMMIT) is one hop (`SQLiteStore._in_one_hop`, was two
    hops per message plus two per batch) and reads by primary key (the conversation the
    visitor's and the agent's frames name) run inline on a second connection beside
-   the writer (WAL: a reader never waits for the writer), no hop and no lock.
+   the writer (WAL: a reader never waits for the writer), no hop and no lock. Since
+   issue 18's lane slice the batch itself runs inline on the event loop when the writer
+   is free (no hop, no task, no `shield` per append; the WAL checkpoint moved to a
+   thread of its own): see docs/store.md and *The SQLite store alone* below.
 3. **Decoding rows** into Structs (`gateway/ports/store/_rows.py` `Table.decode`) for
    rows the hot path only needs one or two columns of.
 
@@ -768,6 +773,9 @@ def render(quick: bool) -> list[Path]:
             (data.get("profile-before2", {}), data.get("profile-after2", {})),
         ),
         "",
+        "### The SQLite store alone (issue 18, the store's lane)",
+        "",
+        hotpath_page.SQLITE_LANE,
         "### The socket layer alone",
         "",
         hotpath_page.sockets(data.get("sockets", {})),

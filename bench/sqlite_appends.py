@@ -29,21 +29,29 @@ QUICK = {"callers": 20, "rounds": 3, "steps": 1}
 _HERE = Path(__file__).resolve().parents[1]
 
 
-async def _measure(cfg: dict[str, int], path: str) -> dict[str, dict[str, float]]:
+async def seed_conversations(store: Any, count: int) -> list[str]:
+    """``count`` conversations, each with a contact of its own; their ids. Also used by
+    bench/appends.py. Imports inside: the child runs with another checkout's gateway."""
     from gateway.model.records import Conversation
+
+    convs = [f"c{i}" for i in range(count)]
+    for cid in convs:
+        await store.create_contact(f"k{cid}", now=1.0)
+        await store.create_conversation(
+            Conversation(
+                id=cid, touchpoint_id="tp", channel="chat", contact_id=f"k{cid}", address=cid
+            )
+        )
+    return convs
+
+
+async def _measure(cfg: dict[str, int], path: str) -> dict[str, dict[str, float]]:
     from gateway.ports.store.sqlite import SQLiteStore
 
     store = SQLiteStore(path)
     await store.open()
     try:
-        convs = [f"c{i}" for i in range(cfg["callers"])]
-        for cid in convs:
-            await store.create_contact(f"k{cid}", now=1.0)
-            await store.create_conversation(
-                Conversation(
-                    id=cid, touchpoint_id="tp", channel="chat", contact_id=f"k{cid}", address=cid
-                )
-            )
+        convs = await seed_conversations(store, cfg["callers"])
         n = 0
 
         async def one(cid: str) -> None:

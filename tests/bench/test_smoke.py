@@ -325,14 +325,18 @@ def test_appends_quick_compares_the_batched_path_with_one_statement_each() -> No
     from bench import appends
 
     result = appends.run(quick=True)
-    for mode in ("batched", "one_statement_each"):
-        figures = result["medians"][mode]
-        assert figures["wall_us_per_msg"] > 0 and figures["client_cpu_us_per_msg"] >= 0
-    assert set(result["one_statement_each_over_batched"]) == {
-        "client_cpu_us_per_msg",
-        "postgres_cpu_us_per_msg",
-        "wall_us_per_msg",
-    }
+    # the benches' server, a durable one, a durable one with commit_delay
+    assert set(result["servers"]) == {"bench", "durable", "durable_group_commit"}
+    assert result["servers"]["durable"]["settings"]["synchronous_commit"] == "on"
+    for server in result["servers"].values():
+        for mode in ("batched", "one_statement_each"):
+            figures = server["medians"][mode]
+            assert figures["wall_us_per_msg"] > 0 and figures["client_cpu_us_per_msg"] >= 0
+        assert set(server["one_statement_each_over_batched"]) == {
+            "client_cpu_us_per_msg",
+            "postgres_cpu_us_per_msg",
+            "wall_us_per_msg",
+        }
     assert "one statement each / batched" in appends.summary(result)
 
 

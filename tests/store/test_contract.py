@@ -520,6 +520,20 @@ async def test_an_empty_client_message_id_is_never_deduplicated(store: Store) ->
     assert [m.seq for m in await store.messages("c1")] == [1, 2]
 
 
+@pytest.mark.parametrize("field", ["sender", "kind"])
+async def test_an_unknown_sender_or_kind_is_refused_and_stores_nothing(
+    store: Store, field: str
+) -> None:
+    """The store refuses them before writing (``unread_increments``): what PostgreSQL's
+    CHECKs on messages also did until migration 0014 (compiled again per statement)."""
+    await setup_conversation(store)
+    values: dict[str, Any] = {"sender": "contact", "kind": "text", field: "visitor"}
+    with pytest.raises(ValueError):
+        await store.append("c1", sender_id="v", client_msg_id="m1", body="x", now=1.0, **values)
+    assert await store.messages("c1") == []
+    assert (await store.get_conversation("c1")).last_seq == 0
+
+
 async def test_append_returns_the_conversation_as_it_is_after(store: Store) -> None:
     await setup_conversation(store)
     await store.update_conversation("c1", state="assigned", owner_agent_id="a1", weight=25)

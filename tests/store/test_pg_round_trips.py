@@ -15,7 +15,9 @@ import asyncpg
 import pytest
 
 from devkit import services
+from gateway.errors import NotFound
 from gateway.ports.store import _pg_append
+from gateway.ports.store.base import Stale
 from gateway.ports.store.postgres import PostgresStore
 from tests.store.test_contract import setup_conversation
 
@@ -148,3 +150,71 @@ async def test_messages_go_with_their_conversation_without_a_key_check(
         await c.execute("DELETE FROM conversations WHERE id = 'c1'")
         await c.execute("DELETE FROM contacts WHERE id = 'k2'")  # cascades to c2, c3
         assert await c.fetch("SELECT conversation_id FROM messages") == []
+
+
+async def test_a_message_insert_compiles_no_check_constraint(pg_store: PostgresStore) -> None:
+    """PostgreSQL compiles a table's CHECKs again for every statement writing it (a
+    tenth of an appended message's CPU in the backend): messages has none since
+    migration 0014, the store checks sender and kind itself."""
+    async with pg_store._connection() as c:
+        checks = await c.fetch(
+            "SELECT conname FROM pg_constraint"
+            " WHERE conrelid = 'messages'::regclass AND contype = 'c'"
+        )
+    assert checks == []
+
+
+async def test_an_append_turned_away_costs_one_read_more(pg_store: PostgresStore) -> None:
+    """Why APPEND stored nothing (a changed conversation, a retry its guard turned away,
+    an unknown conversation) is one statement: the conversation and the retry's message
+    together, not one read each."""
+    await setup_conversation(pg_store, "c1")
+    before = await pg_store.get_conversation("c1")
+    first = await pg_store.append(
+        "c1", sender="contact", sender_id="v", client_msg_id="m1", body="hi", now=2.0,
+        expect=before,
+    )  # fmt: skip
+    async with pg_store._connection() as c:
+        await c.execute("UPDATE conversations SET state = 'closed' WHERE id = 'c1'")
+    sent, _ = _logged(pg_store)
+
+    with pytest.raises(Stale):
+        await pg_store.append(
+            "c1", sender="contact", sender_id="v", client_msg_id="m2", body="x", now=3.0,
+            expect=before,
+        )  # fmt: skip
+    assert [q.split()[:3] for q in sent] == [
+        ["WITH", "bumped", "AS"],
+        ["SELECT", "c.id,", "c.touchpoint_id,"],
+    ]
+
+    sent.clear()
+    again = await pg_store.append(
+        "c1", sender="contact", sender_id="v", client_msg_id="m1", body="hi", now=4.0,
+        expect=before,
+    )  # fmt: skip
+    assert (again.created, again.message) == (False, first.message)
+    assert again.conversation.state == "closed"
+    assert len(sent) == 2
+
+    sent.clear()
+    with pytest.raises(NotFound):
+        await pg_store.append(
+            "nope", sender="contact", sender_id="v", client_msg_id="m1", body="x", now=5.0
+        )
+    assert len(sent) == 2
+
+
+async def test_the_turned_away_append_finds_the_retry_by_its_index(
+    pg_store: PostgresStore,
+) -> None:
+    """NOT_APPENDED's join to messages proves the unique index's predicate
+    (client_msg_id <> ''): the retry is found by the index, not by reading messages."""
+    async with pg_store._connection() as c:
+        await c.execute("SET enable_seqscan = off")
+        try:
+            rows = await c.fetch(f"EXPLAIN {_pg_append.NOT_APPENDED}", "c1", "contact", "v", "m1")
+        finally:
+            await c.execute("RESET enable_seqscan")
+    plan = "\n".join(r[0] for r in rows)
+    assert "messages_client_msg" in plan, plan

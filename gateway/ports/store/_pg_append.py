@@ -22,7 +22,7 @@ from typing import Any
 
 from gateway.model.records import Attachment, Message
 from gateway.ports.store._attachments import refs
-from gateway.ports.store._rows import CONVERSATIONS, Row
+from gateway.ports.store._rows import CONVERSATIONS, MESSAGE_COLUMNS, Row
 from gateway.ports.store.base import Appended
 
 # $12-$15: the guard (base.GUARDED), NULL when the caller gave none
@@ -101,6 +101,19 @@ WITH input AS (
 )
 SELECT inserted.seq, {", ".join("b." + c for c in CONVERSATIONS.columns)}
 FROM inserted JOIN bumped b ON b.id = inserted.conversation_id
+"""
+
+
+# Why APPEND stored nothing, in one round trip: no row, an unknown conversation; else
+# the conversation, and the message stored the first time when this is a retry its guard
+# turned away (all NULL otherwise). $2-$4: sender, sender_id, client_msg_id, or NULL.
+NOT_APPENDED = f"""
+SELECT {", ".join("c." + c for c in CONVERSATIONS.columns)},
+    {", ".join("m." + c for c in MESSAGE_COLUMNS.split(", "))}
+FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id
+    AND m.sender = $2::text AND m.sender_id = $3::text AND m.client_msg_id = $4::text
+    AND m.client_msg_id <> ''
+WHERE c.id = $1
 """
 
 

@@ -278,7 +278,9 @@ def guard_args(expect: Conversation | None) -> tuple[Any, ...]:
 
 
 def unread_increments(sender: Sender, kind: str) -> tuple[int, int]:
-    """(agent_unread, contact_unread) increments of appending this message."""
+    """(agent_unread, contact_unread) increments of appending this message. It checks
+    sender and kind, for every append: PostgreSQL's messages table has no CHECK of its
+    own on them (migration 0014)."""
     if sender not in ("contact", "agent", "system"):
         raise ValueError(f"unknown sender kind {sender!r}")
     if kind not in ("text", "event"):

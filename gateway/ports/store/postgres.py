@@ -45,6 +45,7 @@ from gateway.ports.store._attachments import attach, attachable, refs
 from gateway.ports.store._pg_append import (
     APPEND,
     APPEND_MANY,
+    NOT_APPENDED,
     AppendBatcher,
     Pending,
     batched,
@@ -427,16 +428,16 @@ class PostgresStore(SQLStore):
     async def _not_appended(self, conversation_id: str, args: tuple[Any, ...] | None) -> Appended:
         """Why APPEND stored nothing: a retry its guard turned away (answered with the
         message stored the first time, when ``args`` are given), else an unknown
-        conversation (NotFound) or a changed one (Stale)."""
+        conversation (NotFound) or a changed one (Stale). One statement."""
+        who = args[:3] if args is not None else (None, None, None)
         async with self._connection() as c:
-            conv = await c.fetchrow(CONVERSATIONS.sql_get, conversation_id)
-            existing = (
-                await c.fetchrow(SELECT_BY_CLIENT_ID, conversation_id, *args[:3])
-                if conv is not None and args is not None and args[2]
-                else None
-            )
-        if conv is None:
+            row = await c.fetchrow(NOT_APPENDED, conversation_id, *who)
+        if row is None:
             raise NotFound(f"conversation {conversation_id!r} not found")
-        if existing is not None:
-            return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv))
+        found = tuple(row)
+        width = len(CONVERSATIONS.columns)
+        if found[width] is not None:  # the message's conversation id: a retry
+            return Appended(
+                decode_message(found[width:]), False, CONVERSATIONS.decode(found[:width])
+            )
         raise Stale(f"conversation {conversation_id!r} changed")

@@ -1,0 +1,3 @@
+-- PostgreSQL drops the CHECKs on messages' sender and kind, which it compiles again for
+-- every statement (the store checks both values itself). SQLite compiles them once with
+-- the prepared statement: it keeps them, the version number is kept in step.
