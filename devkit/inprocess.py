@@ -106,6 +106,9 @@ class InProcessGateway:
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.app_errors: list[BaseException] = []
         self._app: _Served | None = None
+        # the app's composition root while it runs (app.state.node), for tests that look
+        # inside it (a store's calls)
+        self.node: Any = None
         self._ws_client: httpx.AsyncClient | None = None
         self._links: set[InProcessWebSocket] = set()
         self._handshakes = asyncio.Lock()
@@ -154,6 +157,7 @@ class InProcessGateway:
 
     async def _serve(self, ready: asyncio.Future[None]) -> None:
         app = create_app(self.settings)
+        self.node = app.state.node
         async with LifespanManager(
             app, startup_timeout=START_TIMEOUT, shutdown_timeout=START_TIMEOUT
         ) as lifespan:

@@ -131,6 +131,7 @@ class Node:
         self.shell = RouterShell(
             offer_timeout=settings.offer_timeout,
             reoffer_cooldown=settings.reoffer_cooldown,
+            forward_timeout=settings.router_forward_timeout,
             store=self.store,
             directory=self.directory,
             presence=self.presence,
@@ -286,7 +287,13 @@ class Node:
         self.hub = Hub(self.bus)
         self.link: ClusterLink | None = None
         if self.redis is not None:
-            self.link = ClusterLink(self.bus, self.node_id, self.shell.on_message)
+            self.link = ClusterLink(
+                self.bus,
+                self.node_id,
+                self.shell.on_message,
+                self.shell.on_forwards,
+                leading=lambda: self.shell.is_leader,
+            )
             self.shell.join(
                 self.link,
                 Leadership(

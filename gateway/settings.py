@@ -66,6 +66,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     drain_timeout: Positive = 10.0
     node_id: str = ""
     router_lease: Annotated[float, msgspec.Meta(ge=1.0)] = 5.0
+    router_forward_timeout: Positive = 3.0
     frames_per_minute: RateLimit = 240
     connections_per_ip_per_hour: RateLimit = 1000
     conversations_per_ip_per_hour: RateLimit = 30

@@ -19,12 +19,23 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 import msgspec
 
 from gateway import topics
-from gateway.cluster.messages import Message, Reply, SnapshotReply, decode, encode
+from gateway.cluster.messages import (
+    ConfigChanged,
+    Forward,
+    Message,
+    Queued,
+    Reply,
+    SnapshotReply,
+    SnapshotRequest,
+    decode,
+    encode,
+)
 from gateway.ports.bus import Bus
 
 log = logging.getLogger("gateway.cluster")
@@ -34,15 +45,28 @@ class ClusterLink:
     """Request/reply and broadcast between nodes over the bus."""
 
     def __init__(
-        self, bus: Bus, node_id: str, handler: Callable[[Message], Awaitable[None]]
+        self,
+        bus: Bus,
+        node_id: str,
+        handler: Callable[[Message], Awaitable[None]],
+        forwards: Callable[[list[Forward]], Awaitable[None]] | None = None,
+        leading: Callable[[], bool] = lambda: False,
     ) -> None:
         self.bus = bus
         self.node_id = node_id
         self.reply_topic = topics.node(node_id)
         self._handler = handler
+        # Forwards that wait together, handed over as one run (the leader answers a
+        # burst in one pass instead of one event per turn of the lock)
+        self._forwards = forwards
+        self._leading = leading  # whether this node leads the router now
         self._waiting: dict[str, asyncio.Future[Reply | SnapshotReply]] = {}
-        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._inbox: deque[Message] = deque()
+        self._arrived = asyncio.Event()
         self._consumer: asyncio.Task[None] | None = None
+        # messages heard from the router's leader (its log, replies): a busy leader's
+        # sign of life (see request)
+        self.heard = 0
 
     async def start(self) -> None:
         self._consumer = asyncio.create_task(self._consume(), name="cluster inbox")
@@ -58,9 +82,19 @@ class ClusterLink:
     async def _consume(self) -> None:
         # One message at a time, in arrival order: the log must be applied in order.
         while True:
-            msg = await self._inbox.get()
+            if not self._inbox:
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            msg = self._inbox.popleft()
             try:
-                await self._handler(msg)
+                if isinstance(msg, Forward) and self._forwards is not None:
+                    run = [msg]
+                    while self._inbox and isinstance(self._inbox[0], Forward):
+                        run.append(self._inbox.popleft())  # type: ignore[arg-type]
+                    await self._forwards(run)
+                else:
+                    await self._handler(msg)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -72,24 +106,58 @@ class ClusterLink:
         except msgspec.DecodeError:
             log.error("undecodable cluster message on %s", topic)
             return
+        if isinstance(msg, Forward):
+            if self._leading():
+                # at once, from the reader: the asking node knows its event is queued
+                # here however long the queue (every node hears a Forward; the leader
+                # alone answers)
+                self.bus.post(msg.reply_to, encode(Queued(req_id=msg.req_id)))
+        elif not isinstance(msg, SnapshotRequest | ConfigChanged):
+            self.heard += 1
+        if isinstance(msg, Queued):
+            return
         if isinstance(msg, Reply | SnapshotReply):
             fut = self._waiting.pop(msg.req_id, None)
             if fut is not None and not fut.done():
                 fut.set_result(msg)
             return
-        self._inbox.put_nowait(msg)
+        self._inbox.append(msg)
+        self._arrived.set()
 
     async def send(self, topic: str, msg: Message) -> None:
         await self.bus.publish(topic, encode(msg))
 
+    def post(self, topic: str, msg: Message) -> None:
+        """Queued for the bus's next pipeline, not awaited (a reply: a lost one is a
+        timeout on the asking node, which asks again)."""
+        self.bus.post(topic, encode(msg))
+
     async def request(
-        self, make: Callable[[str, str], Message], timeout: float
+        self,
+        make: Callable[[str, str], Message],
+        timeout: float,
+        *,
+        busy: Callable[[], bool] | None = None,
+        patience: float = 0.0,
     ) -> Reply | SnapshotReply:
+        """Send a request on ``gw:router`` and wait for its reply; TimeoutError after
+        ``timeout`` without one. ``busy``: asked at each timeout whether the leader
+        showed it is at work meanwhile (its log moved on), in which case the wait goes
+        on, up to ``patience`` seconds in all: a burst queues requests at a leader that
+        answers them in turn, and only a silent one is given up on."""
         req_id = uuid.uuid4().hex
-        fut: asyncio.Future[Reply | SnapshotReply] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Reply | SnapshotReply] = loop.create_future()
         self._waiting[req_id] = fut
+        give_up = loop.time() + max(timeout, patience)
         try:
             await self.send(topics.ROUTER, make(req_id, self.reply_topic))
-            return await asyncio.wait_for(fut, timeout)
+            while True:
+                wait = min(timeout, give_up - loop.time())
+                try:
+                    return await asyncio.wait_for(asyncio.shield(fut), max(wait, 0.0))
+                except TimeoutError:
+                    if busy is None or loop.time() >= give_up or not busy():
+                        raise
         finally:
             self._waiting.pop(req_id, None)

@@ -1,6 +1,7 @@
 """What nodes say to each other about routing, on the bus (msgpack).
 
-Followers forward router events to the leader (``Forward`` → ``Reply``), ask it for a
+Followers forward router events to the leader (``Forward`` → ``Queued`` at once, then
+``Reply``), ask it for a
 snapshot (``SnapshotRequest`` → ``SnapshotReply``), and follow its log (``LogEntry``,
 ``Reset``); an admin change on any node tells every node (``ConfigChanged``).
 docs/scaling.md describes the protocol.
@@ -17,6 +18,13 @@ class Forward(msgspec.Struct, tag="forward"):
     req_id: str
     reply_to: str
     event: r.Event
+
+
+class Queued(msgspec.Struct, tag="queued"):
+    """The leader has a forwarded event and will answer it in its turn (a burst queues
+    there): the follower waits on for as long as the leader is heard from."""
+
+    req_id: str
 
 
 class SnapshotRequest(msgspec.Struct, tag="snapshot_request"):
@@ -59,7 +67,9 @@ class ConfigChanged(msgspec.Struct, tag="config"):
     origin: str
 
 
-Message = Forward | SnapshotRequest | Reply | SnapshotReply | LogEntry | Reset | ConfigChanged
+Message = (
+    Forward | Queued | SnapshotRequest | Reply | SnapshotReply | LogEntry | Reset | ConfigChanged
+)
 
 _decoder = msgspec.msgpack.Decoder(Message)
 _encoder = msgspec.msgpack.Encoder()

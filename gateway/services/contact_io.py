@@ -25,6 +25,7 @@ from gateway.services.deliveries import Deliveries
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects, reply_sound
 from gateway.services.notify import MessageNote, Notifier, UnreadNote
+from gateway.services.recent import RecentConversations
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries, event_body, frame_for
 
@@ -45,6 +46,7 @@ class ContactIO:
     _deliveries: Deliveries
     _clock: Callable[[], float]
     _backlog_page: int
+    _recent: RecentConversations
 
     async def system_send(
         self, conv: Conversation, client_msg_id: str, body: str, sender_name: str = ""
@@ -100,8 +102,7 @@ class ContactIO:
             view = router.conversation(conv.id)
             only = view.dedicated_agent_id if view and view.dedicated else None
             viewers = self._access.inbox_viewers(conv.queue_ids, only)
-        for agent_id in viewers:
-            summary = await self._summaries.summary(router, agent_id, conv)
+        for agent_id, summary in await self._summaries.summaries(router, viewers, conv):
             await self._notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
 
     async def messages(self, conv: Conversation, after_seq: int, limit: int) -> list[Message]:
@@ -139,8 +140,8 @@ class ContactIO:
         router = self._shell.router
         view = router.conversation(conv.id)
         only = view.dedicated_agent_id if view and view.dedicated else None
-        for agent_id in self._access.inbox_viewers(conv.queue_ids, only):
-            summary = await self._summaries.summary(router, agent_id, conv)
+        viewers = self._access.inbox_viewers(conv.queue_ids, only)
+        for agent_id, summary in await self._summaries.summaries(router, viewers, conv):
             await self._notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
         return out
 

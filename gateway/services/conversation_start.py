@@ -120,7 +120,12 @@ class ConversationStart(ContactIO):
                     now = self._clock()
                     await self._store.update_conversation(conv.id, state="closed", closed_at=now)
                 raise
-        return await self._store.get_conversation(conv.id)
+        routed = await self._store.get_conversation(conv.id)
+        # As routing left it (queued, assigned): the contact's next message is checked on
+        # this row, not on the "new" one its first append kept (gateway/services/recent.py),
+        # and so is stored in one statement.
+        self._recent.put(routed)
+        return routed
 
     async def route(self, conv: Conversation) -> Conversation:
         """The conversation, routed if it was not yet (``new``): its first message, or

@@ -141,8 +141,7 @@ class Effects:
         router = self.router()
         for cid, agents in told.rows.items():
             conv = await self.store.get_conversation(cid)
-            for agent_id in agents:
-                summary = await self.summaries.summary(router, agent_id, conv)
+            for agent_id, summary in await self.summaries.summaries(router, sorted(agents), conv):
                 await self.notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
         for offer in told.offers:
             conv = await self.store.get_conversation(offer.conversation_id)

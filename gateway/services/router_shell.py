@@ -46,7 +46,11 @@ log = logging.getLogger("gateway.router")
 Clock = Callable[[], float]
 Listener = Callable[[], Awaitable[None]]
 
-FORWARD_TIMEOUT = 3.0  # a follower's wait for the leader's answer
+# a follower's wait for the leader's answer (GATEWAY_ROUTER_FORWARD_TIMEOUT)
+FORWARD_TIMEOUT = 3.0
+# ... and up to this many seconds in all while the leader's log shows it at work: a burst
+# of starts queues at the leader, which answers them in turn (docs/scaling.md)
+FORWARD_PATIENCE = 30.0
 RESYNC_ATTEMPTS = 5
 STALE_RETRY = 1.0  # seconds between rebuild attempts while the store is unreachable
 
@@ -58,12 +62,14 @@ class RouterShell:
         offer_timeout: float,
         reoffer_cooldown: float,
         store: Store,
+        forward_timeout: float = FORWARD_TIMEOUT,
         directory: Directory,
         presence: Presence,
         clock: Clock,
     ) -> None:
         self._offer_timeout = offer_timeout
         self._reoffer_cooldown = reoffer_cooldown
+        self._forward_timeout = forward_timeout
         self._store = store
         self._dir = directory
         self._presence = presence
@@ -237,9 +243,23 @@ class RouterShell:
 
     async def _forward(self, event: r.Event) -> None:
         assert self.link is not None
+        link = self.link
+        heard = link.heard
+
+        def busy() -> bool:
+            # the leader was heard from since the last look (it said it has the event
+            # queued, its log moved on, it answered another request): alive, at work,
+            # and our turn comes
+            nonlocal heard
+            moved, heard = link.heard != heard, link.heard
+            return moved
+
         try:
             reply = await self.link.request(
-                lambda req, to: Forward(req_id=req, reply_to=to, event=event), FORWARD_TIMEOUT
+                lambda req, to: Forward(req_id=req, reply_to=to, event=event),
+                self._forward_timeout,
+                busy=busy,
+                patience=FORWARD_PATIENCE,
             )
         except TimeoutError:
             raise RouterUnavailable("no router leader answered; try again") from None
@@ -253,7 +273,7 @@ class RouterShell:
         """Wait until the router this node reads knows the agent (a follower's replica
         may lag the leader's by a resynchronisation); RouterUnavailable after a while."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + FORWARD_TIMEOUT
+        deadline = loop.time() + self._forward_timeout
         while self.router.agent(agent_id) is None or not (self.is_leader or self._replica.ready):
             left = deadline - loop.time()
             if left <= 0:
@@ -268,8 +288,7 @@ class RouterShell:
     async def on_message(self, msg: Message) -> None:
         """A cluster message (gateway/cluster/messages.py), in arrival order."""
         if isinstance(msg, Forward):
-            if self.is_leader:
-                await self._answer(msg)
+            await self.on_forwards([msg])
         elif isinstance(msg, SnapshotRequest):
             if self.is_leader and self.link is not None:
                 async with self._lock:
@@ -294,20 +313,42 @@ class RouterShell:
                     await self._rebuild()
                     await self._apply_locked(r.Tick())
 
-    async def _answer(self, msg: Forward) -> None:
+    async def on_forwards(self, run: list[Forward]) -> None:
+        """Events followers forwarded, that arrived together: the leader applies them in
+        one hold of the lock, in order, each answered as soon as it is applied (posted:
+        the replies of a burst go out together). Taken one turn of the lock at a time,
+        behind every event of this node's own, a burst from a follower would wait for
+        all of them (docs/scaling.md, "Forwarding")."""
+        if not self.is_leader:
+            return
         assert self.link is not None
-        try:
-            await self.apply(msg.event)
-            reply = Reply(req_id=msg.req_id, ok=True)
-        except GatewayError as exc:
-            reply = Reply(
-                req_id=msg.req_id,
-                ok=False,
-                code=exc.code,
-                message=exc.public_message,
-                retryable=exc.retryable,
-            )
-        await self.link.send(msg.reply_to, reply)
+        async with self._lock:
+            for msg in run:
+                try:
+                    if not self.is_leader:  # lost the lease meanwhile
+                        raise RouterUnavailable("the router is moving to another node; try again")
+                    await self._apply_locked(msg.event)
+                    reply = Reply(req_id=msg.req_id, ok=True)
+                except GatewayError as exc:
+                    reply = Reply(
+                        req_id=msg.req_id,
+                        ok=False,
+                        code=exc.code,
+                        message=exc.public_message,
+                        retryable=exc.retryable,
+                    )
+                except Exception:
+                    # one event's failure is its own: the others of the run go on
+                    log.exception("forwarded %s failed", type(msg.event).__name__)
+                    unavailable = RouterUnavailable("the router failed; try again")
+                    reply = Reply(
+                        req_id=msg.req_id,
+                        ok=False,
+                        code=unavailable.code,
+                        message=unavailable.public_message,
+                        retryable=True,
+                    )
+                self.link.post(msg.reply_to, reply)
 
     def _act(self, actions: list[Resync]) -> None:
         self._replica_changed.set()
@@ -327,7 +368,8 @@ class RouterShell:
         for _ in range(RESYNC_ATTEMPTS):
             try:
                 reply = await self.link.request(
-                    lambda req, to: SnapshotRequest(req_id=req, reply_to=to), FORWARD_TIMEOUT
+                    lambda req, to: SnapshotRequest(req_id=req, reply_to=to),
+                    self._forward_timeout,
                 )
             except TimeoutError:
                 continue

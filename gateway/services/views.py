@@ -7,7 +7,7 @@ of kind "event" with a small JSON body, so a resume replays them with the text.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Literal
 
 import msgspec
@@ -177,6 +177,22 @@ class Summaries:
     async def summary(
         self, router: r.Router, agent_id: str, conv: Conversation, where: Place | None = None
     ) -> p.ConversationSummary:
+        row = await self._common(router, conv)
+        return self._for_agent(row, router, agent_id, conv, where)
+
+    async def summaries(
+        self, router: r.Router, agent_ids: Iterable[str], conv: Conversation
+    ) -> list[tuple[str, p.ConversationSummary]]:
+        """The conversation's row for each of ``agent_ids``: the store is read once for
+        all of them (a new conversation's row goes to every agent of its queues)."""
+        ids = list(agent_ids)
+        if not ids:
+            return []
+        row = await self._common(router, conv)
+        return [(a, self._for_agent(row, router, a, conv, None)) for a in ids]
+
+    async def _common(self, router: r.Router, conv: Conversation) -> p.ConversationSummary:
+        """The row as every agent sees it; ``place`` and ``preview`` are per agent."""
         contact = await self._store.get_contact(conv.contact_id)
         # The last text (an event such as "agent joined" is no message to show); a few
         # back, as events come in small runs.
@@ -189,11 +205,10 @@ class Summaries:
         )
         last = [m for m in recent if m.kind == "text"][-1:]
         view = router.conversation(conv.id) if conv.state != "closed" else None
-        agent = self._dir.agents.get(agent_id)
         tp = self._dir.touchpoints.get(conv.touchpoint_id)
         return p.ConversationSummary(
             conversation_id=conv.id,
-            place=where or place(router, agent_id, conv),
+            place="gone",
             state=view.state if view else conv.state,
             channel=conv.channel,
             touchpoint_id=conv.touchpoint_id,
@@ -211,11 +226,27 @@ class Summaries:
             last_message=preview(last[0]) if last else "",
             last_message_at=last[0].created_at if last else 0.0,
             offer_expires_at=(view.offer_expires_at or 0.0) if view else 0.0,
-            preview=bool(tp and agent and agent.role in tp.preview_roles),
+            preview=False,
             subject=conv.subject,
             left_message=conv.left_message,
             held=conv.acceptance == "hold",
             channel_state=await self.channel_state(conv),
+        )
+
+    def _for_agent(
+        self,
+        row: p.ConversationSummary,
+        router: r.Router,
+        agent_id: str,
+        conv: Conversation,
+        where: Place | None,
+    ) -> p.ConversationSummary:
+        agent = self._dir.agents.get(agent_id)
+        tp = self._dir.touchpoints.get(conv.touchpoint_id)
+        return msgspec.structs.replace(
+            row,
+            place=where or place(router, agent_id, conv),
+            preview=bool(tp and agent and agent.role in tp.preview_roles),
         )
 
     async def sender_name(self, msg: Message, conv: Conversation) -> str:
