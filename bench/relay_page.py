@@ -156,6 +156,8 @@ def section(data: dict[str, Any]) -> str:
             f"sustained rate: **{_n(data['gateway_2n_to_sio_ratio'], 2)}x**"
             + (f" ({note})" if note else "")
             + ".",
+            "",
+            SPREAD_2N,
         ]
     out += ["", split(systems), "", rate_limits(data)]
     out += [
@@ -318,3 +320,19 @@ its server CPU per process beside python-socketio's, and `gateway-nolimits`, the
 one-node gateway with every rate limiter off, so that the main rows keep the limits on
 and their cost is read apart.
 """
+
+
+# How far the two-node ratio moved between sittings of the same code: the page's one
+# run is not the whole story (docs/benchmarks.md, read beside the ratio).
+SPREAD_2N = (
+    "How far this ratio moves here: python-socketio's two nodes reached 747, 498 and "
+    "551 msg/s in three sittings on 2026-12-01 (10:04, 11:23 and 11:31 UTC, load average "
+    "under 2.1), and 1,681 on another machine the day before; the gateway's two nodes "
+    "406 msg/s at 10:04 (before issue 18's changes to the first message after routing) "
+    "and 1,860 in both later sittings (3.38x in the 11:31 one, "
+    "`BENCH_RELAY_SYSTEMS=sio,gateway-2n,ws`), but 610 at 11:44 with another engineer's "
+    "tests beside it (load average 2.5 to 3). Python-socketio's knee is set by its "
+    "collapse (it stops delivering past about 1.2x its knee), the gateway's by p99: "
+    "both move with the neighbours' load, so the ratio is read over sittings, not from "
+    "one."
+)

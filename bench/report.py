@@ -594,22 +594,21 @@ def _contact_center(data: dict[str, Any]) -> str:
     out += [
         "",
         "This workload moves most from run to run on this shared machine (two nodes, Redis, "
-        "PostgreSQL and the generators all share two cores with whatever else runs). "
-        "Against the run of 2026-11-21 (before issue 18's batched PostgreSQL appends and "
-        "one store call per message), this code delivers the whole 5,000 msg/s where that "
-        "one delivered 2,764 and lost or was late with 8,946 messages; but its p99 at "
-        "2,000 and 3,000 conversations is higher (81 and 142 ms against 29 and 43) and "
-        "setting conversations up takes about 2.7 times as long (71 s against 26 s for "
-        "1,000 more). Two causes found and fixed after this run (how much of the "
-        "difference they account for, the next quiet rerun will say): every routing "
-        "of a new conversation had become a transaction that row-locked the conversation "
-        "and read its messages (to announce them), even with no webhook or bot to announce "
-        "them to -- four more round trips on the router leader's one-event-at-a-time path, "
-        "which is what set-up waits on (now one statement again, as before, when no one "
-        "wants them); and the batched append's statement was planned as a scan of every "
-        "conversation per batch, so its cost grew with the number of conversations (2.2 ms "
-        "against 0.6 ms for a batch of three at 3,000 conversations; it now finds them by "
-        "key).",
+        "PostgreSQL and the generators all share two cores with whatever else runs), and "
+        "the fixed 5,000 msg/s step runs on as many conversations as the last step that "
+        "kept its p99 under the limit, so it is not the same workload from one run to the "
+        "next. On 2026-12-01 the code before issue 18's changes to routing bursts and the "
+        "first message after routing (`bf910aa`, 10:12 UTC, load average under 2) reached "
+        "2,000 conversations under the limit and then delivered all 5,000 msg/s on 3,000 "
+        "(p99 702 ms, 1,496 starts refused with `router_unavailable`); the run above, on "
+        "the code after them (11:35 UTC), stopped at 500 and put the 5,000 msg/s on 1,000 "
+        "conversations, five messages a second each, where both fall behind. Both "
+        "checkouts alternated on that workload in one sitting (`BENCH_CC_CONFIG="
+        '\'{"counts": [1000], "fixed_rate_msgs_per_s": 5000}\'`, load average 3.4, '
+        "another engineer's tests beside it): before 2,446 msg/s delivered, 514 µs of the "
+        "nodes' CPU per message, 500 starts refused; after 2,755 msg/s, 349 µs, none "
+        "refused. Its 1,000-conversation step moved from p99 2,548 ms to 43 ms in that "
+        "sitting, and from 802 ms to 77 ms in another at 1,500 msg/s (load 0.6 to 2).",
         "",
         "![visitor to agent latency against conversations](benchmarks/contact-center.png)",
     ]
