@@ -33,7 +33,7 @@ from gateway.cluster.messages import (
     SnapshotRequest,
 )
 from gateway.cluster.replica import Replica, Resync
-from gateway.errors import ActionRefused, GatewayError, RouterUnavailable, StoreError
+from gateway.errors import ActionRefused, GatewayError, RouterUnavailable
 from gateway.model.channels import ROUTING_MODES
 from gateway.ports.presence import Presence
 from gateway.ports.store.base import Store
@@ -174,6 +174,11 @@ class RouterShell:
                 # line, not a traceback; the next tick tries again.
                 log.warning("router tick failed (%s); retrying", exc.message)
                 await asyncio.sleep(0.5)
+            except Exception:
+                # anything else: still the next tick (a dead timer times out no offer
+                # and rebuilds nothing)
+                log.exception("router tick failed; retrying")
+                await asyncio.sleep(0.5)
 
     # -- leadership ----------------------------------------------------------------
     async def elected(self, fence: int) -> None:
@@ -222,9 +227,13 @@ class RouterShell:
             # Before any notification, so a follower's replica knows of an offer before
             # the agent it rings can answer it there.
             self._seq += 1
-            await self.link.send(
-                topics.LOG, LogEntry(fence=self._fence, seq=self._seq, now=now, event=event)
-            )
+            try:
+                await self.link.send(
+                    topics.LOG, LogEntry(fence=self._fence, seq=self._seq, now=now, event=event)
+                )
+            except BaseException:
+                self._apart()
+                raise
         await self._carry_out(decisions, now, event)
         self._wake.set()
         metrics.ROUTER_WAITING.set(self._router.waiting_count())
@@ -236,10 +245,19 @@ class RouterShell:
         assert self.effects is not None, "the composition root sets the effects"
         try:
             await self.effects.carry_out(decisions, now, event)
-        except StoreError:
-            # The router moved on but the store did not: rebuild before the next event.
-            self._stale = True
+        except BaseException:
+            self._apart()
             raise
+
+    def _apart(self) -> None:
+        """The router decided and what it decided was not (all) carried out: a store or
+        bus failure, another exception, a cancellation. The router moved on, the store
+        (and the followers' log) may not have: rebuild before the next event, and soon
+        (the timer), not only when one comes. Left so, an arrival the router took but
+        the store never heard of stays ``new``, its retry is refused as already routed,
+        and no agent is ever told of it (docs/scaling.md, "Forwarding")."""
+        self._stale = True
+        self._wake.set()
 
     async def _forward(self, event: r.Event) -> None:
         assert self.link is not None

@@ -1,0 +1,83 @@
+"""A start whose routing failed after the router decided (its log entry not published,
+its decisions not carried out, the task cancelled) is still assigned: the router and the
+store are apart, so the router is rebuilt from the store before the next event, soon,
+and the visitor's retry is not taken for a conversation already routed
+(docs/scaling.md, "Forwarding"). With no retry and no other event, the router's
+timer brings the rebuild."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from gateway.errors import BusUnavailable
+from gateway.model.records import FormField, Touchpoint
+from tests.gateway.client import AgentClient, Visitor
+from tests.gateway.conftest import InProcessFactory, agent_record, seed
+
+
+@pytest.mark.parametrize("retried", [True, False], ids=["retried", "left"])
+async def test_a_start_whose_routing_failed_half_way_is_still_assigned(
+    inprocess_factory: InProcessFactory, retried: bool
+) -> None:
+    def setup(url: str, port: int) -> None:
+        # assigned on arrival, no offer to time out: what the router decided and the
+        # store never heard of would stay so
+        tp = Touchpoint(
+            id="tp_auto",
+            name="Auto",
+            channel="chat",
+            active=True,
+            routing_mode="flow",
+            domain=f"127.0.0.1:{port}",
+            queue_ids=["q_support"],
+            flow={"default": {"queue_ids": ["q_support"], "priority": 1, "acceptance": "auto"}},
+            form=[FormField(name="name", label="Your name", max_length=80)],
+            created_at=time.time(),
+        )
+        seed(url, agents=[agent_record("ag_x", "x@test", ["q_support"])], touchpoints=[tp])
+
+    node = await inprocess_factory(setup=setup)
+    agent = AgentClient(node, "x@test", "pw-ag_x")
+    await agent.login()
+    await agent.connect()
+    visitor = Visitor(node, "tp_auto", node.base_url + "/demo", origin=node.base_url)
+    await visitor.bootstrap()
+    await visitor.connect()
+    effects = node.node.shell.effects
+    assert effects is not None
+    carry_out = effects.carry_out
+    failed: list[str] = []
+
+    async def once(*args: Any, **kw: Any) -> None:
+        # as a leader's log entry whose PUBLISH timed out under load: the router has
+        # decided, nothing of it was carried out
+        if not failed:
+            failed.append("x")
+            raise BusUnavailable("Redis: Timeout reading from socket")
+        await carry_out(*args, **kw)
+
+    effects.carry_out = once  # type: ignore[method-assign]
+    assert visitor.sock and agent.sock
+    cid = uuid.uuid4().hex
+    start = {"type": "start", "fields": {"name": "Lin"}, "message": "Hello", "client_msg_id": cid}
+    await visitor.sock.send(start)
+    refused = await visitor.sock.expect("error")
+    assert refused["retryable"], refused
+    if retried:
+        # the widget tries again, as the benchmark's visitors do
+        await visitor.sock.send(start)
+        started = await visitor.sock.expect("started")
+        await visitor.sock.expect("ack", client_msg_id=cid)
+    # without a retry, nor any other event: the rebuild comes by the router's timer
+    told = await agent.sock.expect("conversation", timeout=30)
+    while told["conversation"]["place"] != "assigned":
+        told = await agent.sock.expect("conversation", timeout=30)
+    conv = told["conversation"]["conversation_id"]
+    if retried:
+        assert conv == started["conversation_id"]
+    stored = await node.node.store.get_conversation(conv)
+    assert stored.state == "assigned" and stored.owner_agent_id == "ag_x"
