@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from devkit import services
 from devkit.endpoint import Endpoint
 from devkit.inprocess import InProcessGateway, gateway_fixture
 from gateway.auth import hash_password
-from gateway.model.records import Agent, Queue, Touchpoint
+from gateway.model.records import Agent, FormField, Queue, Touchpoint
 from gateway.ports.store import create_store
 from tests.gateway.client import AgentClient, Visitor
 
@@ -49,6 +50,23 @@ def seed(
     # Tests call this from inside their own event loop: run it on a thread of its own.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, run()).result()
+
+
+def auto_touchpoint(port: int) -> Touchpoint:
+    """A chat touchpoint whose conversations are assigned on arrival (q_support, no offer
+    to accept or time out): the relay benchmark's."""
+    return Touchpoint(
+        id="tp_auto",
+        name="Auto",
+        channel="chat",
+        active=True,
+        routing_mode="flow",
+        domain=f"127.0.0.1:{port}",
+        queue_ids=["q_support"],
+        flow={"default": {"queue_ids": ["q_support"], "priority": 1, "acceptance": "auto"}},
+        form=[FormField(name="name", label="Your name", max_length=80)],
+        created_at=time.time(),
+    )
 
 
 def agent_record(agent_id: str, email: str, queues: list[str], role: str = "agent") -> Agent:

@@ -7,16 +7,14 @@ timer brings the rebuild."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
 import pytest
 
 from gateway.errors import BusUnavailable
-from gateway.model.records import FormField, Touchpoint
 from tests.gateway.client import AgentClient, Visitor
-from tests.gateway.conftest import InProcessFactory, agent_record, seed
+from tests.gateway.conftest import InProcessFactory, agent_record, auto_touchpoint, seed
 
 
 @pytest.mark.parametrize("retried", [True, False], ids=["retried", "left"])
@@ -26,18 +24,7 @@ async def test_a_start_whose_routing_failed_half_way_is_still_assigned(
     def setup(url: str, port: int) -> None:
         # assigned on arrival, no offer to time out: what the router decided and the
         # store never heard of would stay so
-        tp = Touchpoint(
-            id="tp_auto",
-            name="Auto",
-            channel="chat",
-            active=True,
-            routing_mode="flow",
-            domain=f"127.0.0.1:{port}",
-            queue_ids=["q_support"],
-            flow={"default": {"queue_ids": ["q_support"], "priority": 1, "acceptance": "auto"}},
-            form=[FormField(name="name", label="Your name", max_length=80)],
-            created_at=time.time(),
-        )
+        tp = auto_touchpoint(port)
         seed(url, agents=[agent_record("ag_x", "x@test", ["q_support"])], touchpoints=[tp])
 
     node = await inprocess_factory(setup=setup)

@@ -5,17 +5,21 @@ it, in one statement (gateway/services/recent.py), not refused as stale and read
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from devkit.inprocess import InProcessGateway
 from gateway import protocol as p
-from gateway.model.records import FormField, Touchpoint
 from gateway.ports.store.base import Store
 from tests.gateway.client import AgentClient, Visitor
-from tests.gateway.conftest import InProcessFactory, agent_record, demo_visitor, seed
+from tests.gateway.conftest import (
+    InProcessFactory,
+    agent_record,
+    auto_touchpoint,
+    demo_visitor,
+    seed,
+)
 
 AGENTS = 6
 
@@ -42,18 +46,7 @@ async def test_a_new_conversations_inbox_rows_read_its_contact_once(
     def setup(url: str, port: int) -> None:
         # assigned on arrival: shown in the Inbox of every agent of the queue, and hidden
         # again, in one routing (the relay benchmark's touchpoint)
-        tp = Touchpoint(
-            id="tp_auto",
-            name="Auto",
-            channel="chat",
-            active=True,
-            routing_mode="flow",
-            domain=f"127.0.0.1:{port}",
-            queue_ids=["q_support"],
-            flow={"default": {"queue_ids": ["q_support"], "priority": 1, "acceptance": "auto"}},
-            form=[FormField(name="name", label="Your name", max_length=80)],
-            created_at=time.time(),
-        )
+        tp = auto_touchpoint(port)
         seed(url, agents=agents, touchpoints=[tp])
 
     node = await inprocess_factory(setup=setup)
