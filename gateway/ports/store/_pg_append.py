@@ -1,17 +1,17 @@
 """PostgreSQL's append statements, and the batcher that sends concurrent appends in one.
 
 ``APPEND`` stores one message in one statement (docs/store.md, "Seq allocation").
-``APPEND_MANY`` stores several, of different conversations, in one statement and one
-round trip: the bump of each conversation and the insert of its message take their rows
-from ``unnest`` of one array per column. :class:`AppendBatcher` feeds it: appends that
-arrive while a batch is on its way to the database wait and go together in the next
-(a conversation's second message waits for a later batch, so each batch bumps a
-conversation once and a conversation's messages keep their order). The statement runs
-in autocommit: it commits before any of its callers returns, as a single append does.
-Anything unusual in a batch -- a retry (its duplicate aborts the statement), an unknown
-or changed conversation (its row is missing from the answer), a lost connection -- sends
-the callers concerned through the one-message path, which answers each on its own: one
-failing message never fails the others.
+``APPEND_MANY`` stores several in one statement and one round trip: the bump of each
+conversation and the insert of its messages take their rows from ``unnest`` of one
+array per column. :class:`AppendBatcher` feeds it: appends that arrive while a batch is
+on its way to the database wait and go together in the next, several of one
+conversation too (it is bumped once by their number; their seqs follow the order they
+came in). The statement runs in autocommit: it commits before any of its callers
+returns, as a single append does. Anything unusual in a batch -- a retry (its duplicate
+aborts the statement), an unknown or changed conversation (its rows are missing from
+the answer), a lost connection -- sends the callers concerned through the one-message
+path, which answers each on its own, one conversation's in order: one failing message
+never fails the others.
 """
 
 from __future__ import annotations
@@ -74,33 +74,63 @@ _NAMES = (
 # ``c.id = ANY($1)`` (the ids again) makes the bump an index scan of the conversations'
 # key whatever the table's size: joined only to ``input`` (whose size the generic plan
 # guesses as 100 rows), a small table is read whole, every row of it, for each batch.
+#
+# A conversation may have several messages in the batch (``k``: their order in it, as
+# they arrived): it is bumped once, by their number, and each message takes its seq in
+# that order. Each row of the answer is the conversation as it was right after that
+# message (its seq, and the unread counts without what the later ones added), as if
+# they had been appended one by one. A guard that fails fails the conversation's
+# messages together: they go alone, in order (AppendBatcher._together).
+_AS_AFTER = {
+    "last_seq": "inserted.seq",
+    "agent_unread": "b.agent_unread - r.agent_later",
+    "contact_unread": "b.contact_unread - r.contact_later",
+}
 APPEND_MANY = f"""
 WITH input AS (
     SELECT * FROM unnest({", ".join(f"${n}::{t}[]" for n, t in enumerate(_TYPES, 1))})
-        AS i({_NAMES})
+        WITH ORDINALITY AS i({_NAMES}, k)
+), ranked AS (
+    SELECT i.conversation_id, i.k,
+        row_number() OVER mine AS r,
+        count(*) OVER all_mine AS n,
+        coalesce(sum(i.agent_inc) OVER later, 0) AS agent_later,
+        coalesce(sum(i.contact_inc) OVER later, 0) AS contact_later
+    FROM input i
+    WINDOW all_mine AS (PARTITION BY i.conversation_id),
+        mine AS (PARTITION BY i.conversation_id ORDER BY i.k),
+        later AS (mine ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
+), totals AS (
+    SELECT conversation_id, count(*) AS n, sum(agent_inc) AS agent_inc,
+        sum(contact_inc) AS contact_inc
+    FROM input GROUP BY conversation_id
 ), bumped AS (
     UPDATE conversations c
-    SET last_seq = c.last_seq + 1,
-        agent_unread = c.agent_unread + i.agent_inc,
-        contact_unread = c.contact_unread + i.contact_inc
-    FROM input i
+    SET last_seq = c.last_seq + t.n,
+        agent_unread = c.agent_unread + t.agent_inc,
+        contact_unread = c.contact_unread + t.contact_inc
+    FROM totals t
     -- ANY: found by key (the join alone is planned as a scan of every conversation)
-    WHERE c.id = ANY($1::text[]) AND c.id = i.conversation_id
-        AND (i.g_state IS NULL OR (c.state = i.g_state
-        AND COALESCE(c.owner_agent_id, '') = i.g_owner AND c.bot_id = i.g_bot
-        AND c.queue_ids = i.g_queues))
+    WHERE c.id = ANY($1::text[]) AND c.id = t.conversation_id
+        AND NOT EXISTS (SELECT 1 FROM input g WHERE g.conversation_id = c.id
+            AND g.g_state IS NOT NULL AND (c.state = g.g_state
+            AND COALESCE(c.owner_agent_id, '') = g.g_owner AND c.bot_id = g.g_bot
+            AND c.queue_ids = g.g_queues) IS NOT TRUE)
     RETURNING {", ".join("c." + c for c in CONVERSATIONS.columns)}
 ), inserted AS (
     INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,
         created_at, kind, delivery, delivery_due, attachments)
-    SELECT i.conversation_id, b.last_seq, i.sender, i.sender_id, i.client_msg_id, i.body,
-        i.created_at, i.kind, i.delivery,
+    SELECT i.conversation_id, b.last_seq - r.n + r.r, i.sender, i.sender_id,
+        i.client_msg_id, i.body, i.created_at, i.kind, i.delivery,
         CASE WHEN i.delivery = 'pending' THEN i.created_at END, '[]'::jsonb
-    FROM input i JOIN bumped b ON b.id = i.conversation_id
+    FROM input i JOIN ranked r ON r.k = i.k JOIN bumped b ON b.id = i.conversation_id
     RETURNING conversation_id, seq
 )
-SELECT inserted.seq, {", ".join("b." + c for c in CONVERSATIONS.columns)}
+SELECT inserted.seq, {", ".join(_AS_AFTER.get(c, "b." + c) for c in CONVERSATIONS.columns)},
+    r.k
 FROM inserted JOIN bumped b ON b.id = inserted.conversation_id
+    JOIN ranked r ON r.conversation_id = inserted.conversation_id
+        AND b.last_seq - r.n + r.r = inserted.seq
 """
 
 
@@ -154,13 +184,7 @@ class AppendBatcher:
 
     async def _send(self) -> None:
         while self._waiting:
-            batch: list[Pending] = []
-            later: list[Pending] = []
-            taken: set[str] = set()
-            for item in self._waiting:
-                (later if item.conversation_id in taken else batch).append(item)
-                taken.add(item.conversation_id)
-            self._waiting = later
+            batch, self._waiting = self._waiting, []
             if len(batch) == 1:
                 await self._alone(batch[0])
             else:
@@ -178,11 +202,13 @@ class AppendBatcher:
                 item.future.set_result(result)
 
     async def _together(self, batch: list[Pending]) -> None:
-        columns: list[list[Any]] = [[] for _ in _TYPES]
         # By id: two nodes' batches that share conversations lock them in one order (the
         # index scan of ``id = ANY`` takes them in key order). Should they deadlock anyway,
-        # PostgreSQL aborts one, whose callers then go one at a time.
-        for item in sorted(batch, key=lambda i: i.conversation_id):
+        # PostgreSQL aborts one, whose callers then go one at a time. The sort is stable:
+        # one conversation's messages keep the order they came in, and so their seqs.
+        batch = sorted(batch, key=lambda i: i.conversation_id)
+        columns: list[list[Any]] = [[] for _ in _TYPES]
+        for item in batch:
             for column, value in zip(
                 columns, (item.conversation_id, *item.args, *item.guard), strict=True
             ):
@@ -197,16 +223,21 @@ class AppendBatcher:
             for item in batch:
                 _fail(item, exc)
             raise
-        found = {row[1]: row for row in rows}  # column 1: the conversation's id
-        alone = []
-        for item in batch:
-            row = found.get(item.conversation_id)
+        found = {row[-1]: row for row in rows}  # the last column: k, 1 for the first item
+        alone: dict[str, list[Pending]] = {}
+        for k, item in enumerate(batch, 1):
+            row = found.get(k)
             if row is None:
-                alone.append(item)
+                alone.setdefault(item.conversation_id, []).append(item)
             elif not item.future.done():
-                item.future.set_result(self._done(item, row))
+                item.future.set_result(self._done(item, tuple(row)[:-1]))
         if alone:
-            await asyncio.gather(*(self._alone(item) for item in alone))
+            # conversations side by side, each one's messages in order
+            await asyncio.gather(*(self._in_order(items) for items in alone.values()))
+
+    async def _in_order(self, items: list[Pending]) -> None:
+        for item in items:
+            await self._alone(item)
 
 
 def _fail(item: Pending, exc: BaseException) -> None:
@@ -215,7 +246,8 @@ def _fail(item: Pending, exc: BaseException) -> None:
 
 
 def batched(item: Pending, row: Row) -> Appended:
-    """A caller's answer from its row of APPEND_MANY (the same columns as APPEND's)."""
+    """A caller's answer from its row of APPEND_MANY (the same columns as APPEND's,
+    without the last: the item's place in the batch)."""
     message = inserted_message(item.conversation_id, row, item.args, [])
     return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))
 
