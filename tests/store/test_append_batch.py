@@ -181,18 +181,19 @@ async def _batched(store: PostgresStore) -> None:
     convs = [f"c{i}" for i in range(30)]
     for cid in convs:
         await setup_conversation(store, cid, contact_id=f"k{cid}")
-    batches: list[tuple[int, int]] = []
+    batches: list[tuple[int, int, int]] = []
     run = store._append_many
 
     async def counted(columns: list[list[Any]]) -> Sequence[Any]:
         rows = await run(columns)
-        batches.append((len(columns[0]), len(rows)))
+        # messages, conversations asked for (the first array of each part); rows answered
+        batches.append((len(columns[-1]), len(columns[0]), len(rows)))
         return rows
 
     store._batcher._many = counted
     await asyncio.gather(*(_send(store, cid, n) for n in range(3) for cid in convs))
-    assert batches and all(asked == answered for asked, answered in batches)
-    assert sum(asked for asked, _ in batches) >= 60  # all but the first of each round alone
+    assert batches and all(asked == answered for _, asked, answered in batches)
+    assert sum(asked for asked, _, _ in batches) >= 60  # all but the first of each round alone
     for cid in convs:
         assert [m.seq for m in await store.messages(cid)] == [1, 2, 3]
     # guarded, in one batch: the guard is checked per row of the statement
@@ -216,7 +217,7 @@ async def _batched(store: PostgresStore) -> None:
     )
     assert isinstance(results[0], Stale)
     assert all(isinstance(r, Appended) and r.created and r.message.seq == 4 for r in results[1:])
-    assert sum(answered for _, answered in batches) >= len(convs) - 2
+    assert sum(answered for _, _, answered in batches) >= len(convs) - 2
     assert [m.seq for m in await store.messages("c0")] == [1, 2, 3]
 
 
@@ -238,12 +239,13 @@ async def _folded(store: PostgresStore) -> None:
     convs = [f"c{i}" for i in range(10)]
     for cid in convs:
         await setup_conversation(store, cid, contact_id=f"k{cid}")
-    batches: list[tuple[int, int]] = []
+    batches: list[tuple[int, int, int]] = []
     run = store._append_many
 
     async def counted(columns: list[list[Any]]) -> Sequence[Any]:
         rows = await run(columns)
-        batches.append((len(columns[0]), len(rows)))
+        # messages, conversations asked for (the first array of each part); rows answered
+        batches.append((len(columns[-1]), len(columns[0]), len(rows)))
         return rows
 
     store._batcher._many = counted
@@ -251,7 +253,7 @@ async def _folded(store: PostgresStore) -> None:
     results = await asyncio.gather(
         *(_send(store, cid, n, "contact" if n % 2 else "agent") for cid, n in calls)
     )
-    assert batches == [(40, 40)]  # one statement for all
+    assert batches == [(40, 10, 10)]  # one statement for all, a row per conversation
     for (cid, n), got in zip(calls, results, strict=True):
         # in the order they came: seq n + 1, and the conversation as that message left it
         assert got.created and got.message.seq == n + 1, (cid, n, got.message)

@@ -20,6 +20,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import msgspec
+
 from gateway.model.records import Attachment, Message
 from gateway.ports.store._attachments import refs
 from gateway.ports.store._rows import CONVERSATIONS, MESSAGE_COLUMNS, Row
@@ -48,89 +50,77 @@ SELECT inserted.seq, {", ".join("bumped." + c for c in CONVERSATIONS.columns)}
 FROM inserted, bumped
 """
 
-# The columns of one append, in APPEND's argument order after the conversation id; the
-# last four are the guard's.
-_TYPES = (
-    "text",  # conversation_id
-    "text",  # sender
-    "text",  # sender_id
-    "text",  # client_msg_id
-    "text",  # body
-    "float8",  # created_at
-    "text",  # kind
-    "integer",  # agent_inc
-    "integer",  # contact_inc
-    "text",  # delivery
-    "text",  # g_state
-    "text",  # g_owner
-    "text",  # g_bot
-    "jsonb",  # g_queues
-)
-_NAMES = (
-    "conversation_id, sender, sender_id, client_msg_id, body, created_at, kind,"
-    " agent_inc, contact_inc, delivery, g_state, g_owner, g_bot, g_queues"
-)
+# APPEND_MANY's parameters: one array per column. First one element per conversation
+# of the batch: its id, its number of messages in the batch, the unread counts they
+# add, and their guard (base.GUARDED, NULL when none); then one per message: its
+# conversation, its place among that conversation's messages (1, 2, ...) and their
+# number, and APPEND's arguments after the conversation id (without the attachments).
+_CONVERSATION_TYPES = {
+    "id": "text",
+    "n": "integer",
+    "agent_inc": "integer",
+    "contact_inc": "integer",
+    "g_state": "text",
+    "g_owner": "text",
+    "g_bot": "text",
+    "g_queues": "jsonb",
+}
+_MESSAGE_TYPES = {
+    "conversation_id": "text",
+    "r": "integer",
+    "n": "integer",
+    "sender": "text",
+    "sender_id": "text",
+    "client_msg_id": "text",
+    "body": "text",
+    "created_at": "float8",
+    "kind": "text",
+    "delivery": "text",
+}
+_TYPES = (*_CONVERSATION_TYPES.values(), *_MESSAGE_TYPES.values())
 
+
+def _unnest(columns: dict[str, str], first: int) -> str:
+    arrays = ", ".join(f"${n}::{t}[]" for n, t in enumerate(columns.values(), first))
+    return f"unnest({arrays}) AS u({', '.join(columns)})"
+
+
+# Several messages of one conversation go in one batch: the conversation is bumped once,
+# by their number, and each message takes ``last_seq - n + r``, in the order they came.
+# Everything is joined by hash or by key, nothing per pair of rows. The answer is one
+# row per conversation bumped, as the batch left it (each caller's row, as its own
+# message left it, is worked out from it: AppendBatcher._together); a conversation
+# missing from it stored nothing (unknown, or its guard failed).
+#
 # ``c.id = ANY($1)`` (the ids again) makes the bump an index scan of the conversations'
 # key whatever the table's size: joined only to ``input`` (whose size the generic plan
 # guesses as 100 rows), a small table is read whole, every row of it, for each batch.
-#
-# A conversation may have several messages in the batch (``k``: their order in it, as
-# they arrived): it is bumped once, by their number, and each message takes its seq in
-# that order. Each row of the answer is the conversation as it was right after that
-# message (its seq, and the unread counts without what the later ones added), as if
-# they had been appended one by one. A guard that fails fails the conversation's
-# messages together: they go alone, in order (AppendBatcher._together).
-_AS_AFTER = {
-    "last_seq": "inserted.seq",
-    "agent_unread": "b.agent_unread - r.agent_later",
-    "contact_unread": "b.contact_unread - r.contact_later",
-}
 APPEND_MANY = f"""
-WITH input AS (
-    SELECT * FROM unnest({", ".join(f"${n}::{t}[]" for n, t in enumerate(_TYPES, 1))})
-        WITH ORDINALITY AS i({_NAMES}, k)
-), ranked AS (
-    SELECT i.conversation_id, i.k,
-        row_number() OVER mine AS r,
-        count(*) OVER all_mine AS n,
-        coalesce(sum(i.agent_inc) OVER later, 0) AS agent_later,
-        coalesce(sum(i.contact_inc) OVER later, 0) AS contact_later
-    FROM input i
-    WINDOW all_mine AS (PARTITION BY i.conversation_id),
-        mine AS (PARTITION BY i.conversation_id ORDER BY i.k),
-        later AS (mine ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
-), totals AS (
-    SELECT conversation_id, count(*) AS n, sum(agent_inc) AS agent_inc,
-        sum(contact_inc) AS contact_inc
-    FROM input GROUP BY conversation_id
+WITH batch AS (
+    SELECT * FROM {_unnest(_CONVERSATION_TYPES, 1)}
+), input AS (
+    SELECT * FROM {_unnest(_MESSAGE_TYPES, len(_CONVERSATION_TYPES) + 1)}
 ), bumped AS (
     UPDATE conversations c
-    SET last_seq = c.last_seq + t.n,
-        agent_unread = c.agent_unread + t.agent_inc,
-        contact_unread = c.contact_unread + t.contact_inc
-    FROM totals t
+    SET last_seq = c.last_seq + g.n,
+        agent_unread = c.agent_unread + g.agent_inc,
+        contact_unread = c.contact_unread + g.contact_inc
+    FROM batch g
     -- ANY: found by key (the join alone is planned as a scan of every conversation)
-    WHERE c.id = ANY($1::text[]) AND c.id = t.conversation_id
-        AND NOT EXISTS (SELECT 1 FROM input g WHERE g.conversation_id = c.id
-            AND g.g_state IS NOT NULL AND (c.state = g.g_state
-            AND COALESCE(c.owner_agent_id, '') = g.g_owner AND c.bot_id = g.g_bot
-            AND c.queue_ids = g.g_queues) IS NOT TRUE)
+    WHERE c.id = ANY($1::text[]) AND c.id = g.id
+        AND (g.g_state IS NULL OR (c.state = g.g_state
+        AND COALESCE(c.owner_agent_id, '') = g.g_owner AND c.bot_id = g.g_bot
+        AND c.queue_ids = g.g_queues))
     RETURNING {", ".join("c." + c for c in CONVERSATIONS.columns)}
 ), inserted AS (
     INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,
         created_at, kind, delivery, delivery_due, attachments)
-    SELECT i.conversation_id, b.last_seq - r.n + r.r, i.sender, i.sender_id,
+    SELECT i.conversation_id, b.last_seq - i.n + i.r, i.sender, i.sender_id,
         i.client_msg_id, i.body, i.created_at, i.kind, i.delivery,
         CASE WHEN i.delivery = 'pending' THEN i.created_at END, '[]'::jsonb
-    FROM input i JOIN ranked r ON r.k = i.k JOIN bumped b ON b.id = i.conversation_id
-    RETURNING conversation_id, seq
+    FROM input i JOIN bumped b ON b.id = i.conversation_id
 )
-SELECT inserted.seq, {", ".join(_AS_AFTER.get(c, "b." + c) for c in CONVERSATIONS.columns)},
-    r.k
-FROM inserted JOIN bumped b ON b.id = inserted.conversation_id
-    JOIN ranked r ON r.conversation_id = inserted.conversation_id
-        AND b.last_seq - r.n + r.r = inserted.seq
+SELECT * FROM bumped
 """
 
 
@@ -167,11 +157,11 @@ class AppendBatcher:
         self,
         many: Callable[[list[list[Any]]], Awaitable[Sequence[Row]]],
         one: Callable[[Pending], Awaitable[Appended]],
-        done: Callable[[Pending, Row], Appended],
+        done: Callable[[list[Pending], Row], list[Appended]],
     ) -> None:
         self._many = many  # runs APPEND_MANY with one array per column
         self._one = one  # the one-message path (answers retries, NotFound, Stale)
-        self._done = done  # a caller's answer from its row of APPEND_MANY
+        self._done = done  # a conversation's callers' answers from its row of APPEND_MANY
         self._waiting: list[Pending] = []
         self._sender: asyncio.Task[None] | None = None
 
@@ -204,36 +194,53 @@ class AppendBatcher:
     async def _together(self, batch: list[Pending]) -> None:
         # By id: two nodes' batches that share conversations lock them in one order (the
         # index scan of ``id = ANY`` takes them in key order). Should they deadlock anyway,
-        # PostgreSQL aborts one, whose callers then go one at a time. The sort is stable:
-        # one conversation's messages keep the order they came in, and so their seqs.
-        batch = sorted(batch, key=lambda i: i.conversation_id)
-        columns: list[list[Any]] = [[] for _ in _TYPES]
-        for item in batch:
-            for column, value in zip(
-                columns, (item.conversation_id, *item.args, *item.guard), strict=True
-            ):
+        # PostgreSQL aborts one, whose callers then go one at a time.
+        groups: dict[str, list[Pending]] = {}
+        for item in batch:  # in the order they came: one conversation's seqs follow it
+            groups.setdefault(item.conversation_id, []).append(item)
+        alone: list[list[Pending]] = []
+        convs: list[list[Any]] = [[] for _ in _CONVERSATION_TYPES]
+        msgs: list[list[Any]] = [[] for _ in _MESSAGE_TYPES]
+        for cid in sorted(groups):
+            items = groups[cid]
+            guard = items[0].guard
+            if any(item.guard != guard for item in items):
+                alone.append(items)  # told apart only one by one (rare: a row changed)
+                continue
+            n = len(items)
+            agent = sum(item.args[6] for item in items)
+            contact = sum(item.args[7] for item in items)
+            for column, value in zip(convs, (cid, n, agent, contact, *guard), strict=True):
                 column.append(value)
-        try:
-            rows = await self._many(columns)
-        except Exception:
-            # a retry's duplicate aborted the statement, or the database failed: each on
-            # its own, so that one message's trouble is only its own
-            rows = []
-        except BaseException as exc:  # cancelled (shutdown): it may have committed
-            for item in batch:
-                _fail(item, exc)
-            raise
-        found = {row[-1]: row for row in rows}  # the last column: k, 1 for the first item
-        alone: dict[str, list[Pending]] = {}
-        for k, item in enumerate(batch, 1):
-            row = found.get(k)
+            for r, item in enumerate(items, 1):
+                a = item.args  # APPEND's: sender .. delivery, the unread increments at 6, 7
+                values = (cid, r, n, a[0], a[1], a[2], a[3], a[4], a[5], a[8])
+                for column, value in zip(msgs, values, strict=True):
+                    column.append(value)
+        rows: Sequence[Row] = []
+        if convs[0]:
+            try:
+                rows = await self._many([*convs, *msgs])
+            except Exception:
+                # a retry's duplicate aborted the statement, or the database failed: each
+                # on its own, so that one message's trouble is only its own
+                rows = []
+            except BaseException as exc:  # cancelled (shutdown): it may have committed
+                for item in batch:
+                    _fail(item, exc)
+                raise
+        found = {row[0]: row for row in rows}  # column 0: the conversation's id
+        for cid in convs[0]:
+            row = found.get(cid)
             if row is None:
-                alone.setdefault(item.conversation_id, []).append(item)
-            elif not item.future.done():
-                item.future.set_result(self._done(item, tuple(row)[:-1]))
+                alone.append(groups[cid])
+                continue
+            for item, result in zip(groups[cid], self._done(groups[cid], row), strict=True):
+                if not item.future.done():
+                    item.future.set_result(result)
         if alone:
             # conversations side by side, each one's messages in order
-            await asyncio.gather(*(self._in_order(items) for items in alone.values()))
+            await asyncio.gather(*(self._in_order(items) for items in alone))
 
     async def _in_order(self, items: list[Pending]) -> None:
         for item in items:
@@ -245,11 +252,29 @@ def _fail(item: Pending, exc: BaseException) -> None:
         item.future.set_exception(exc)
 
 
-def batched(item: Pending, row: Row) -> Appended:
-    """A caller's answer from its row of APPEND_MANY (the same columns as APPEND's,
-    without the last: the item's place in the batch)."""
-    message = inserted_message(item.conversation_id, row, item.args, [])
-    return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))
+def batched(items: list[Pending], row: Row) -> list[Appended]:
+    """The answers of one conversation's messages in a batch, from its row of
+    APPEND_MANY (as the batch left it): each with its seq, and the conversation as its
+    own message left it, as if they had been appended one by one."""
+    after = CONVERSATIONS.decode(tuple(row))
+    seq = after.last_seq - len(items)
+    agent, contact = after.agent_unread, after.contact_unread
+    # the unread counts right after each message: the final ones, less what came later
+    counts = []
+    for item in reversed(items):
+        counts.append((agent, contact))
+        agent -= item.args[6]
+        contact -= item.args[7]
+    out = []
+    for item, (agent_unread, contact_unread) in zip(items, reversed(counts), strict=True):
+        seq += 1
+        conv = msgspec.structs.replace(
+            after, last_seq=seq, agent_unread=agent_unread, contact_unread=contact_unread
+        )
+        out.append(
+            Appended(inserted_message(item.conversation_id, (seq,), item.args, []), True, conv)
+        )
+    return out
 
 
 def inserted_message(
