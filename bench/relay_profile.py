@@ -94,6 +94,72 @@ def summarise_profile(collapsed: str, top: int = 15) -> dict[str, Any]:
     return {"samples": total, "self": table(self_, top), "inclusive": table(incl, 4 * top)}
 
 
+# Where a relayed message's CPU goes, by layer: each sample is charged to the first
+# layer whose pattern its stack matches, from the innermost frame outwards (the store's
+# SQL statements run inside the gateway's code, the transport's write inside the hub's).
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "SQLite calls (binding, rows: a statement itself runs without the GIL)",
+        ("SyncConn.", "_transact ", "SQLiteStore._inline ", "Lane._main ", "_wal_checkpoint "),
+    ),
+    ("socket writes (`transport.write`: the system call)", ("GuardedWebSocket.uncork ",)),
+    (
+        "socket reads and WebSocket parsing",
+        (
+            "data_received ",
+            "Protocol.receive_data ",
+            "Protocol.parse ",
+            "ServerProtocol.parse ",
+            "Frame.parse ",
+            "receive_frame ",
+            "send_receive_event_to_app ",
+            "handle_events ",
+            "handle_text ",
+            "Inbox.",
+        ),
+    ),
+    ("frame encoding and framing", ("protocol/codec.py", "text_frame ", "write_frame ")),
+    ("the store's Python (the group commit, rows)", ("gateway/ports/store/",)),
+    (
+        "fan-out: bus, hub, notifier, channel",
+        (
+            "web/hub.py",
+            "services/notify.py",
+            "ports/bus/",
+            "services/contact_io.py",
+            "chat/__init__",
+        ),
+    ),
+    ("metrics", ("gateway/metrics.py",)),
+    (
+        "the message's handling (sessions, services, checks)",
+        ("gateway/services/", "gateway/web/", "channels/", "gateway/model/", "gateway/protocol/"),
+    ),
+    ("the event loop, uvicorn", ("asyncio/", "uvicorn/", "uvloop", "Runner.run ")),
+)
+
+
+def layers(collapsed: str) -> list[dict[str, Any]]:
+    """Sample shares by :data:`LAYERS` of py-spy's collapsed stacks, largest first."""
+    counts: dict[str, int] = {}
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count_s = line.rpartition(" ")
+        if not stack or not count_s.isdigit():
+            continue
+        count = int(count_s)
+        total += count
+        layer = "other"
+        for frame in reversed(stack.split(";")):
+            hit = next((name for name, pats in LAYERS if any(p in frame for p in pats)), None)
+            if hit is not None:
+                layer = hit
+                break
+        counts[layer] = counts.get(layer, 0) + count
+    rows = sorted(counts.items(), key=lambda kv: -kv[1])
+    return [{"layer": k, "share_pct": round(100 * c / total, 1)} for k, c in rows if total]
+
+
 def _short(frame: str) -> str:
     """``fn (/abs/path/site-packages/pkg/mod.py:12)`` -> ``fn (pkg/mod.py:12)``."""
     name, _, where = frame.partition(" (")
