@@ -68,3 +68,46 @@ async def test_a_start_whose_routing_failed_half_way_is_still_assigned(
         assert conv == started["conversation_id"]
     stored = await node.node.store.get_conversation(conv)
     assert stored.state == "assigned" and stored.owner_agent_id == "ag_x"
+
+
+async def test_an_assignment_stored_but_not_told_reaches_the_agent_after_the_rebuild(
+    inprocess_factory: InProcessFactory,
+) -> None:
+    """The assignment is written, then telling fails (here: handing the contact the
+    "agent joined" event raises): the rebuild restores it from the store and sends the
+    agent the conversation's row, or the agent would never see it until they reconnect."""
+
+    def setup(url: str, port: int) -> None:
+        tp = auto_touchpoint(port)
+        seed(url, agents=[agent_record("ag_x", "x@test", ["q_support"])], touchpoints=[tp])
+
+    node = await inprocess_factory(setup=setup)
+    agent = AgentClient(node, "x@test", "pw-ag_x")
+    await agent.login()
+    await agent.connect()
+    visitor = Visitor(node, "tp_auto", node.base_url + "/demo", origin=node.base_url)
+    await visitor.bootstrap()
+    await visitor.connect()
+    effects = node.node.shell.effects
+    assert effects is not None
+    deliver = effects.deliver
+    failed: list[str] = []
+
+    async def once(*args: Any, **kw: Any) -> None:
+        if not failed:
+            failed.append("x")
+            raise RuntimeError("the contact side failed")
+        await deliver(*args, **kw)
+
+    effects.deliver = once  # type: ignore[method-assign]
+    assert visitor.sock and agent.sock
+    cid = uuid.uuid4().hex
+    start = {"type": "start", "fields": {"name": "Lin"}, "message": "Hello", "client_msg_id": cid}
+    await visitor.sock.send(start)
+    await visitor.sock.expect("error")
+    assert failed
+    told = await agent.sock.expect("conversation", timeout=30)
+    while told["conversation"]["place"] != "assigned":
+        told = await agent.sock.expect("conversation", timeout=30)
+    stored = await node.node.store.get_conversation(told["conversation"]["conversation_id"])
+    assert stored.state == "assigned" and stored.owner_agent_id == "ag_x"
