@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,18 +72,22 @@ def profile_nodes(
     return out
 
 
+def _samples(collapsed: str) -> Iterator[tuple[list[str], int]]:
+    """(frames, outermost first; samples) per line of py-spy's collapsed stacks."""
+    for line in collapsed.splitlines():
+        stack, _, count_s = line.rpartition(" ")
+        if stack and count_s.isdigit():
+            yield stack.split(";"), int(count_s)
+
+
 def summarise_profile(collapsed: str, top: int = 15) -> dict[str, Any]:
     """Self and inclusive sample shares per function from py-spy's collapsed stacks."""
     self_: dict[str, int] = {}
     incl: dict[str, int] = {}
     total = 0
-    for line in collapsed.splitlines():
-        stack, _, count_s = line.rpartition(" ")
-        if not stack or not count_s.isdigit():
-            continue
-        count = int(count_s)
+    for stack, count in _samples(collapsed):
         total += count
-        frames = [_short(f) for f in stack.split(";")]
+        frames = [_short(f) for f in stack]
         self_[frames[-1]] = self_.get(frames[-1], 0) + count
         for f in set(frames):
             incl[f] = incl.get(f, 0) + count
@@ -143,14 +148,10 @@ def layers(collapsed: str) -> list[dict[str, Any]]:
     """Sample shares by :data:`LAYERS` of py-spy's collapsed stacks, largest first."""
     counts: dict[str, int] = {}
     total = 0
-    for line in collapsed.splitlines():
-        stack, _, count_s = line.rpartition(" ")
-        if not stack or not count_s.isdigit():
-            continue
-        count = int(count_s)
+    for stack, count in _samples(collapsed):
         total += count
         layer = "other"
-        for frame in reversed(stack.split(";")):
+        for frame in reversed(stack):
             hit = next((name for name, pats in LAYERS if any(p in frame for p in pats)), None)
             if hit is not None:
                 layer = hit
