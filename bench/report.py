@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench import attachments_page, hotpath_page, relay_page, webhooks
+from bench import attachments_page, hotpath_page, relay_page, relay_profile, webhooks
 from bench.page import _met, _ms, _n, _table
 from bench.relay_page import LABELS, SYSTEM_ORDER
 
@@ -302,6 +302,24 @@ def _goals(data: dict[str, dict[str, Any]]) -> str:
     return _table(["goal (issue 7 unless said)", "measured", ""], rows)
 
 
+def _layers() -> list[str]:
+    """The same stacks by layer (bench/relay_profile.py ``LAYERS``)."""
+    raw = ROOT / "docs" / "benchmarks" / "relay-gateway.pyspy.txt"
+    if not raw.exists():
+        return []
+    rows = [[r["layer"], f"{r['share_pct']}"] for r in relay_profile.layers(raw.read_text())]
+    return [
+        "By layer (each sample charged to the innermost frame that names one). These are"
+        " shares of the time the gateway held the GIL: SQLite lets go of it while a"
+        " statement runs, so its own share of the CPU is larger than it reads here"
+        " (`./scripts/bench sqlite-appends` measures it alone: docs/store.md, *What SQLite"
+        " itself costs*).",
+        "",
+        _table(["layer", "% of samples"], rows),
+        "",
+    ]
+
+
 def _profile(data: dict[str, Any]) -> str:
     gw = data.get("systems", {}).get("gateway", {})
     prof = gw.get("profile")
@@ -351,6 +369,7 @@ def _profile(data: dict[str, Any]) -> str:
         out.append("")
         out.append(_table(["frame", "%"], rows))
         out.append("")
+    out += _layers()
     rows = [[f"`{r['frame']}`", f"{r['share_pct']}"] for r in prof["self"][:12]]
     out.append("Self time, any code:")
     out.append("")

@@ -357,9 +357,11 @@ def test_sqlite_appends_quick_measures_both_checkouts(monkeypatch: pytest.Monkey
     # the same checkout as "other": the A/B machinery, not a comparison
     monkeypatch.setenv("BENCH_GATEWAY_SOURCE", str(Path(sqlite_appends.__file__).parents[1]))
     result = sqlite_appends.run(quick=True)
+    modes = {"concurrent", "one_caller", "sqlite_alone_concurrent", "sqlite_alone_one_caller"}
     for name in ("this", "other"):
-        for mode in ("concurrent", "one_caller"):
+        assert set(result["medians"][name]) == modes
+        for mode in modes:
             figures = result["medians"][name][mode]
             assert figures["wall_us_per_msg"] > 0 and figures["cpu_us_per_msg"] > 0
-    assert set(result["other_over_this"]) == {"concurrent", "one_caller"}
+    assert set(result["other_over_this"]) == modes
     assert "other / this" in sqlite_appends.summary(result)
