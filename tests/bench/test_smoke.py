@@ -124,7 +124,7 @@ def test_relay_quick_has_its_figures(relay_result: dict[str, Any]) -> None:
     # what PostgreSQL ran per message, from pg_stat_statements: the append among it
     pg_stats = two["postgres_per_msg"]
     assert pg_stats["messages"] > 0 and pg_stats["calls_per_msg"] > 0, pg_stats
-    appends = ("WITH bumped AS", "WITH input AS")  # APPEND, APPEND_MANY (_pg_append.py)
+    appends = ("WITH bumped AS", "WITH batch AS")  # APPEND, APPEND_MANY (_pg_append.py)
     assert any(s["query"].startswith(appends) for s in pg_stats["statements"]), pg_stats
     # the main rows keep the rate limits on; where the processes ran is stated
     assert relay_result["names"]["gateway"].endswith("rate limits on")
