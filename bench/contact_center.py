@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import loadgen
+from bench import loadgen, pg_statements
 from bench.gateway_setup import gateway_env, machine, seed_store
 from bench.loadgen import Fleet, descendants
 from bench.ramp import one_step, settle
@@ -73,7 +73,8 @@ def run(quick: bool) -> dict[str, Any]:
         "steps": [],
     }
     print("contact-center: PostgreSQL, Redis, two gateway nodes ...", flush=True)
-    pg = services.start_postgres()
+    # pg_stat_statements loaded, for looking at a run from outside (bench/pg_statements.py)
+    pg = services.start_postgres(pg_statements.SETTINGS)
     redis = services.start_redis()
     nodes: list[services.GatewayProcess] = []
     try:

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,18 +72,22 @@ def profile_nodes(
     return out
 
 
+def _samples(collapsed: str) -> Iterator[tuple[list[str], int]]:
+    """(frames, outermost first; samples) per line of py-spy's collapsed stacks."""
+    for line in collapsed.splitlines():
+        stack, _, count_s = line.rpartition(" ")
+        if stack and count_s.isdigit():
+            yield stack.split(";"), int(count_s)
+
+
 def summarise_profile(collapsed: str, top: int = 15) -> dict[str, Any]:
     """Self and inclusive sample shares per function from py-spy's collapsed stacks."""
     self_: dict[str, int] = {}
     incl: dict[str, int] = {}
     total = 0
-    for line in collapsed.splitlines():
-        stack, _, count_s = line.rpartition(" ")
-        if not stack or not count_s.isdigit():
-            continue
-        count = int(count_s)
+    for stack, count in _samples(collapsed):
         total += count
-        frames = [_short(f) for f in stack.split(";")]
+        frames = [_short(f) for f in stack]
         self_[frames[-1]] = self_.get(frames[-1], 0) + count
         for f in set(frames):
             incl[f] = incl.get(f, 0) + count
@@ -92,6 +97,68 @@ def summarise_profile(collapsed: str, top: int = 15) -> dict[str, Any]:
         return [{"frame": f, "share_pct": round(100 * c / total, 1)} for f, c in rows]
 
     return {"samples": total, "self": table(self_, top), "inclusive": table(incl, 4 * top)}
+
+
+# Where a relayed message's CPU goes, by layer: each sample is charged to the first
+# layer whose pattern its stack matches, from the innermost frame outwards (the store's
+# SQL statements run inside the gateway's code, the transport's write inside the hub's).
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "SQLite calls (binding, rows: a statement itself runs without the GIL)",
+        ("SyncConn.", "_transact ", "SQLiteStore._inline ", "Lane._main ", "_wal_checkpoint "),
+    ),
+    ("socket writes (`transport.write`: the system call)", ("GuardedWebSocket.uncork ",)),
+    (
+        "socket reads and WebSocket parsing",
+        (
+            "data_received ",
+            "Protocol.receive_data ",
+            "Protocol.parse ",
+            "ServerProtocol.parse ",
+            "Frame.parse ",
+            "receive_frame ",
+            "send_receive_event_to_app ",
+            "handle_events ",
+            "handle_text ",
+            "Inbox.",
+        ),
+    ),
+    ("frame encoding and framing", ("protocol/codec.py", "text_frame ", "write_frame ")),
+    ("the store's Python (the group commit, rows)", ("gateway/ports/store/",)),
+    (
+        "fan-out: bus, hub, notifier, channel",
+        (
+            "web/hub.py",
+            "services/notify.py",
+            "ports/bus/",
+            "services/contact_io.py",
+            "chat/__init__",
+        ),
+    ),
+    ("metrics", ("gateway/metrics.py",)),
+    (
+        "the message's handling (sessions, services, checks)",
+        ("gateway/services/", "gateway/web/", "channels/", "gateway/model/", "gateway/protocol/"),
+    ),
+    ("the event loop, uvicorn", ("asyncio/", "uvicorn/", "uvloop", "Runner.run ")),
+)
+
+
+def layers(collapsed: str) -> list[dict[str, Any]]:
+    """Sample shares by :data:`LAYERS` of py-spy's collapsed stacks, largest first."""
+    counts: dict[str, int] = {}
+    total = 0
+    for stack, count in _samples(collapsed):
+        total += count
+        layer = "other"
+        for frame in reversed(stack):
+            hit = next((name for name, pats in LAYERS if any(p in frame for p in pats)), None)
+            if hit is not None:
+                layer = hit
+                break
+        counts[layer] = counts.get(layer, 0) + count
+    rows = sorted(counts.items(), key=lambda kv: -kv[1])
+    return [{"layer": k, "share_pct": round(100 * c / total, 1)} for k, c in rows if total]
 
 
 def _short(frame: str) -> str:

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench import attachments_page, hotpath_page, relay_page, webhooks
+from bench import attachments_page, hotpath_page, relay_page, relay_profile, webhooks
 from bench.page import _met, _ms, _n, _table
 from bench.relay_page import LABELS, SYSTEM_ORDER
 
@@ -302,6 +302,24 @@ def _goals(data: dict[str, dict[str, Any]]) -> str:
     return _table(["goal (issue 7 unless said)", "measured", ""], rows)
 
 
+def _layers() -> list[str]:
+    """The same stacks by layer (bench/relay_profile.py ``LAYERS``)."""
+    raw = ROOT / "docs" / "benchmarks" / "relay-gateway.pyspy.txt"
+    if not raw.exists():
+        return []
+    rows = [[r["layer"], f"{r['share_pct']}"] for r in relay_profile.layers(raw.read_text())]
+    return [
+        "By layer (each sample charged to the innermost frame that names one). These are"
+        " shares of the time the gateway held the GIL: SQLite lets go of it while a"
+        " statement runs, so its own share of the CPU is larger than it reads here"
+        " (`./scripts/bench sqlite-appends` measures it alone: docs/store.md, *What SQLite"
+        " itself costs*).",
+        "",
+        _table(["layer", "% of samples"], rows),
+        "",
+    ]
+
+
 def _profile(data: dict[str, Any]) -> str:
     gw = data.get("systems", {}).get("gateway", {})
     prof = gw.get("profile")
@@ -351,6 +369,7 @@ def _profile(data: dict[str, Any]) -> str:
         out.append("")
         out.append(_table(["frame", "%"], rows))
         out.append("")
+    out += _layers()
     rows = [[f"`{r['frame']}`", f"{r['share_pct']}"] for r in prof["self"][:12]]
     out.append("Self time, any code:")
     out.append("")
@@ -610,9 +629,57 @@ def _contact_center(data: dict[str, Any]) -> str:
         "refused. Its 1,000-conversation step moved from p99 2,548 ms to 43 ms in that "
         "sitting, and from 802 ms to 77 ms in another at 1,500 msg/s (load 0.6 to 2).",
         "",
+        CC_SERIAL,
+        "",
         "![visitor to agent latency against conversations](benchmarks/contact-center.png)",
     ]
     return "\n".join(out)
+
+
+CC_SERIAL = """\
+**What fell behind at five messages a second per conversation** (issue 18, looked at on
+2026-12-01 between 13:10 and 14:05 UTC, on `BENCH_CC_CONFIG='{"counts": [1000],
+"fixed_rate_msgs_per_s": 5000}'`, with another engineer's test suite beside it: load
+average 4 to 12.5, the machine's two cores 2.0 busy, this workload's processes 0.6 to
+1.0 of them). Sampled from outside while the 5,000 msg/s step ran: per-process CPU from
+`/proc`, `pg_stat_activity` every 50 ms, `pg_stat_statements` (the bench's PostgreSQL
+now loads it), `py-spy` of both nodes, and a probe inside each node (event-loop lag of a
+10 ms timer, sizes of the bus's pipelines and of the store's batches).
+
+- Two queues in the nodes let one message through per store batch round trip. An
+  agent's console socket handled one frame at a time, each waiting for its commit: with
+  50 conversations per agent it carries 125 messages a second, and batches came back 1
+  to 7 times a second per node, so the agents' messages piled up in their sockets. And a
+  store batch held at most one message per conversation, so a conversation got one
+  message stored per round trip per node. Batches then held 240 to 350 messages (about
+  one per visitor socket waiting), the bus's pipelines were full (256 frames).
+- PostgreSQL was not what waited: 19.5 of its 20 backends idle (`Client/ClientRead`),
+  0.1 to 0.4 active, lock waits (`Lock/transactionid`) 0.04 on average and no
+  `LWLock/WALWrite`; the batch statement ran 3 to 11 times a second, 35 to 54 ms each,
+  0.05 to 0.2 of a core. The generators used 0.1 to 0.17 of a core each
+  (`generator_busy` 0.1 to 0.15): not the limit.
+- The nodes were starved of CPU, not waiting on I/O: 0.2 to 0.3 of a core each while
+  their event loops lagged 45 to 380 ms (median of the probe's 10 ms timer, p99 up to
+  1 s). Past the machine's share this workload gets, nothing in the gateway decides the
+  5,000 msg/s step: every build fell behind on it by seconds, in any order. Before
+  (main): 860 to 4,458 msg/s delivered in nine runs between 13:26 and 14:02 (load 4 to
+  12.5, the best at the lowest); after: 706 and 1,330, alternated with two of those
+  (1,057 and 914, load 11 to 12.5); earlier versions of the change (64 frames per
+  socket, a batch statement planned as nested loops): 378 to 1,612.
+
+What changed (docs/scaling.md, "One socket, many conversations"; docs/store.md, "PostgreSQL
+batches concurrent appends"): an agent's sends to different conversations go on
+together (at most 8 under way per socket, one conversation's in order, any other frame
+after all before it), and a batch takes several messages of one conversation (bumped
+once by their number, seqs in the order they came, every join by hash or key: a batch
+of 410 to 450 conversations took 34 to 55 ms, as one of 240 to 250 did before). Alternated in the
+same sitting at 2,000 msg/s on 1,000 conversations (50 a second per agent socket), load
+8.4 to 10.6: before (main) 451 and 1,659 msg/s delivered, 6,197 and 1,363 messages lost
+or late past the step, nodes' CPU 788 and 449 µs per message; after, 2,000 and 2,000
+delivered, none lost, p99 1,031 and 2,525 ms, 420 and 415 µs. Not yet measured on a
+quiet machine. The p99 goal (under 50 ms at 5,000 msg/s) needs the nodes' CPU per
+message (about 400 µs here: 5,000 msg/s would take two cores for the nodes alone, with
+PostgreSQL and the generators on the same two) to fall several times first."""
 
 
 def _automations(data: dict[str, Any]) -> str:

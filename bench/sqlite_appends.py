@@ -4,6 +4,10 @@ the whole process (event loop and any thread of the store) and wall time per mes
 Each round: every one of ``callers`` callers appends a message to its own conversation,
 all at once (as the gateway's sockets do under load), ``rounds`` times; then again with
 a single caller (no batch to share). The store is a file in WAL mode, as a node runs it.
+Then the floor: the same three statements per message (the conversation's point read, the
+INSERT, the counters' UPDATE) in the same batches, straight on a ``sqlite3`` connection to
+the same file with the store's settings, no gateway code; what SQLite itself costs here
+(``sqlite_alone``).
 
 ``BENCH_GATEWAY_SOURCE=DIR ./scripts/bench sqlite-appends`` measures that checkout's
 store too, alternating the two in one sitting, and prints the ratio (A/B).
@@ -77,9 +81,58 @@ async def _measure(cfg: dict[str, int], path: str) -> dict[str, dict[str, float]
                 "cpu_us_per_msg": 1e6 * (time.process_time() - cpu) / msgs,
                 "wall_us_per_msg": 1e6 * (time.perf_counter() - wall) / msgs,
             }
-        return out
     finally:
         await store.close()
+    floor = _sqlite_alone(cfg, path, convs)
+    if floor:
+        out.update(floor)
+    return out
+
+
+def _sqlite_alone(cfg: dict[str, int], path: str, convs: list[str]) -> dict[str, dict[str, float]]:
+    """The append's statements with no gateway code around them: the floor under the
+    store's figures (empty for a checkout without them)."""
+    import sqlite3
+
+    try:
+        from gateway.ports.store._group_commit import _BUMP, _CONVERSATION, _INSERT
+        from gateway.ports.store._sqlite_lane import sql
+    except ImportError:
+        return {}
+    db = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON"):
+        db.execute(f"PRAGMA {pragma}")
+    read, insert, bump = sql(_CONVERSATION), sql(_INSERT), sql(_BUMP)
+    out: dict[str, dict[str, float]] = {}
+    n = 0
+    try:
+        for mode, group in (
+            ("sqlite_alone_concurrent", convs),
+            ("sqlite_alone_one_caller", convs[:1]),
+        ):
+            rounds = cfg["rounds"] * (len(convs) if mode == "sqlite_alone_one_caller" else 1)
+            rounds = min(rounds, cfg["rounds"] * 20)
+            cpu, wall = time.process_time(), time.perf_counter()
+            for _ in range(rounds):
+                n += 1
+                db.execute("BEGIN IMMEDIATE")
+                for cid in group:
+                    db.execute(read, (cid,)).fetchall()  # as the store reads it
+                    seq = 1_000_000 + n  # one message per conversation and round
+                    db.execute(
+                        insert,
+                        (cid, seq, "contact", cid, f"s{n}", "hello there", 1.0, "text", "", "[]"),
+                    )
+                    db.execute(bump, (cid, seq, 1, 0))
+                db.execute("COMMIT")
+            msgs = rounds * len(group)
+            out[mode] = {
+                "cpu_us_per_msg": 1e6 * (time.process_time() - cpu) / msgs,
+                "wall_us_per_msg": 1e6 * (time.perf_counter() - wall) / msgs,
+            }
+    finally:
+        db.close()
+    return out
 
 
 def _child(source: Path, cfg: dict[str, int]) -> dict[str, dict[str, float]]:
@@ -127,6 +180,7 @@ def run(quick: bool) -> dict[str, Any]:
                 for k in medians["this"][mode]
             }
             for mode in medians["this"]
+            if mode in medians["other"]  # an older checkout has no floor
         }
     return result
 
@@ -136,7 +190,7 @@ def summary(result: dict[str, Any]) -> str:
     for name, modes in result["medians"].items():
         for mode, m in modes.items():
             lines.append(
-                f"  {name:5} {mode:10}  CPU {m['cpu_us_per_msg']:7.1f} us/msg"
+                f"  {name:5} {mode:23}  CPU {m['cpu_us_per_msg']:7.1f} us/msg"
                 f"   wall {m['wall_us_per_msg']:7.1f} us/msg"
             )
     if "other_over_this" in result:

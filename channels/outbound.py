@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from gateway.model.records import Conversation, Message
+from gateway.services import http_client
 from gateway.services.deliveries import Outcome, failed, sent
 
 if TYPE_CHECKING:  # channels.base imports the web layer; only its type is needed here
@@ -24,7 +25,7 @@ TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
 def client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
+    return http_client.client(timeout=TIMEOUT)
 
 
 def retry_after(response: httpx.Response) -> float | None:

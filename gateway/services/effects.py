@@ -4,8 +4,9 @@ notify step.
 Every decision of one event is persisted first, in order (conversation rows, the
 events a contact sees as messages); only then is anyone told, in the same order,
 followed by the rows that changed in agents' lists, the offers, and the sounds. A
-store failure part-way leaves people untold, and the router shell rebuilds before the
-next event (gateway/services/router_shell.py).
+failure part-way leaves people untold: the router shell rebuilds before the next event
+(or within a second), then sends the agents those decisions concerned their rows as the
+store has them (``involved``, ``refresh_rows``; gateway/services/router_shell.py).
 
 A persist step that changes a conversation hands the store the events automations and
 bots are to be told of (gateway/services/automations.py), written in the same
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -24,7 +25,7 @@ import msgspec
 
 import routing as r
 from gateway import protocol as p
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, NotFound
 from gateway.model.channels import CHANNELS
 from gateway.model.integrations import Announcement
 from gateway.model.records import Conversation, GlobalSettings, Message
@@ -66,6 +67,19 @@ class Told:
     rows: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     offers: list[r.Offered] = field(default_factory=list)
     sounds: list[r.Sound] = field(default_factory=list)
+
+
+def involved(decisions: Iterable[r.Decision]) -> dict[str, set[str]]:
+    """The agents each decision's conversation concerns (the one it goes to or leaves):
+    whose rows to send again when carrying the decisions out failed half way."""
+    rows: dict[str, set[str]] = defaultdict(set)
+    for d in decisions:
+        cid = getattr(d, "conversation_id", None)
+        if cid is None:
+            continue
+        agents = (getattr(d, "agent_id", None), getattr(d, "from_agent_id", None))
+        rows[cid].update(a for a in agents if a)
+    return rows
 
 
 @dataclass(frozen=True)
@@ -127,6 +141,18 @@ class Effects:
             self.outbox.wake(announced)
         return conv
 
+    async def refresh_rows(self, rows: Mapping[str, Iterable[str]]) -> None:
+        """Each conversation's Inbox row as it is now to these agents (a conversation
+        gone since has no row to send)."""
+        router = self.router()
+        for cid, agents in rows.items():
+            try:
+                conv = await self.store.get_conversation(cid)
+            except NotFound:
+                continue
+            for agent_id, summary in await self.summaries.summaries(router, sorted(agents), conv):
+                await self.notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
+
     async def carry_out(
         self, decisions: Iterable[r.Decision], now: float, event: r.Event | None = None
     ) -> None:
@@ -138,11 +164,8 @@ class Effects:
         told = Told()
         for effect, d, persisted in done:
             await effect.notify(self, d, persisted, told)
+        await self.refresh_rows(told.rows)
         router = self.router()
-        for cid, agents in told.rows.items():
-            conv = await self.store.get_conversation(cid)
-            for agent_id, summary in await self.summaries.summaries(router, sorted(agents), conv):
-                await self.notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
         for offer in told.offers:
             conv = await self.store.get_conversation(offer.conversation_id)
             summary = await self.summaries.summary(router, offer.agent_id, conv)

@@ -38,7 +38,7 @@ from gateway.model.channels import ROUTING_MODES
 from gateway.ports.presence import Presence
 from gateway.ports.store.base import Store
 from gateway.services.directory import Directory
-from gateway.services.effects import Effects
+from gateway.services.effects import Effects, involved
 from gateway.services.router_rebuild import build_router
 
 log = logging.getLogger("gateway.router")
@@ -79,6 +79,9 @@ class RouterShell:
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
         self._stale = True
+        # conversations whose decisions failed half way, and the agents they concern:
+        # told again once the router is rebuilt
+        self._untold: dict[str, set[str]] = {}
         self._router = self._new_router()
         # Cluster state: None when this node runs alone.
         self.link: ClusterLink | None = None
@@ -154,6 +157,16 @@ class RouterShell:
         if self.link is not None:
             await self.link.send(topics.LOG, Reset(fence=self._fence, seq=self._seq))
         await self._carry_out(decisions, self._clock())
+        if self._untold:
+            # What a failure left half carried out is in the store (or not) but its
+            # agents may not have been told: their rows as the store has them now.
+            untold, self._untold = self._untold, {}
+            try:
+                await self._fx().refresh_rows(untold)
+            except BaseException:
+                self._remember_untold(untold)
+                self._apart()
+                raise
         self._wake.set()
 
     async def _run_timer(self) -> None:
@@ -242,12 +255,20 @@ class RouterShell:
     async def _carry_out(
         self, decisions: list[r.Decision], now: float, event: r.Event | None = None
     ) -> None:
-        assert self.effects is not None, "the composition root sets the effects"
         try:
-            await self.effects.carry_out(decisions, now, event)
+            await self._fx().carry_out(decisions, now, event)
         except BaseException:
+            self._remember_untold(involved(decisions))
             self._apart()
             raise
+
+    def _fx(self) -> Effects:
+        assert self.effects is not None, "the composition root sets the effects"
+        return self.effects
+
+    def _remember_untold(self, rows: dict[str, set[str]]) -> None:
+        for cid, agents in rows.items():
+            self._untold.setdefault(cid, set()).update(agents)
 
     def _apart(self) -> None:
         """The router decided and what it decided was not (all) carried out: a store or

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from gateway.errors import AuthError
+from gateway.services import http_client
 from gateway.services.deliveries import Outcome, failed, sent
 
 log = logging.getLogger("gateway.webhooks")
@@ -146,9 +147,8 @@ class WebhookSender:
 
     def __init__(self, clock: Callable[[], float], *, timeout: float = 10.0) -> None:
         self._clock = clock
-        self._client = httpx.AsyncClient(
+        self._client = http_client.client(
             timeout=httpx.Timeout(timeout),
-            follow_redirects=False,
             headers={"User-Agent": USER_AGENT},
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
         )

@@ -111,6 +111,12 @@ class AgentSession:
             raise GatewayError("hello was already received", code="bad_frame")
 
 
+def send_lane(frame: Any) -> str | None:
+    """An agent's messages to different conversations go on together, each
+    conversation's in order (gateway/web/lanes.py); any other frame alone."""
+    return frame.conversation_id if isinstance(frame, p.AgentSend) else None
+
+
 async def agent_endpoint(ws: WebSocket) -> None:
     web = web_of(ws)
     sockets = web.agent_sockets
@@ -136,7 +142,9 @@ async def agent_endpoint(ws: WebSocket) -> None:
         await sockets.connected(agent.id, claims.sid, conn)
         handler = AgentSession(web, agent.id, conn, ws)
         try:
-            await run_loop(ws, conn, p.decode_agent, web.settings.max_frame_bytes, handler.handle)
+            await run_loop(
+                ws, conn, p.decode_agent, web.settings.max_frame_bytes, handler.handle, send_lane
+            )
         finally:
             await handler.close()
 

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -32,6 +33,7 @@ from gateway.settings import Settings
 from gateway.web.context import web_of
 from gateway.web.errors import close_reason, error_frame
 from gateway.web.hub import Connection, Wire
+from gateway.web.lanes import Lanes
 from gateway.web.limits import FrameLimit
 from gateway.web.transport import WIRE
 
@@ -109,10 +111,13 @@ async def run_loop(
     decode: Callable[[str, int], Any],
     limit: int,
     handle: Callable[[Any], Awaitable[None]],
+    lane: Callable[[Any], str | None] | None = None,
 ) -> None:
     """Read frames until the peer goes; each frame's failure is its own error frame.
-    Frames over the per-connection rate limit are refused unprocessed (gateway/web/limits.py)."""
-    await _read_frames(ws, conn, decode, limit, handle, web_of(ws).limits.frame_limit())
+    Frames over the per-connection rate limit are refused unprocessed (gateway/web/limits.py).
+    ``lane``: frames it names a lane for go on beside other lanes' (gateway/web/lanes.py);
+    without it, one frame at a time."""
+    await _read_frames(ws, conn, decode, limit, handle, web_of(ws).limits.frame_limit(), lane)
 
 
 async def _read_frames(
@@ -122,42 +127,69 @@ async def _read_frames(
     limit: int,
     handle: Callable[[Any], Awaitable[None]],
     frames: FrameLimit,
+    lane: Callable[[Any], str | None] | None = None,
 ) -> None:
-    while not conn.closed:
-        try:
-            text = await receive_text(ws)
-        except ProtocolError as exc:
-            conn.abort(*close_reason(exc))
-            return
-        if not frames.allow():
-            if frames.exhausted:
-                conn.abort(*close_reason(RateLimited("too many frames")))
+    lanes = Lanes()
+    try:
+        while not conn.closed:
+            try:
+                text = await receive_text(ws)
+            except ProtocolError as exc:
+                conn.abort(*close_reason(exc))
                 return
-            ref = ""
-            with contextlib.suppress(GatewayError):
-                ref = getattr_ref(decode(text, limit))
-            refused = RateLimited("too many frames; slow down")
-            conn.send(p.encode(error_frame(refused, ref)))
-            continue
-        frame = None
-        started = time.perf_counter()
-        try:
+            if not frames.allow():
+                if frames.exhausted:
+                    conn.abort(*close_reason(RateLimited("too many frames")))
+                    return
+                ref = ""
+                with contextlib.suppress(GatewayError):
+                    ref = getattr_ref(decode(text, limit))
+                refused = RateLimited("too many frames; slow down")
+                conn.send(p.encode(error_frame(refused, ref)))
+                continue
+            frame = None
+            key = None
+            if lane is not None:
+                # a frame that does not decode goes alone: _handled answers it
+                with contextlib.suppress(Exception):
+                    frame = decode(text, limit)
+                    key = lane(frame)
+            await lanes.run(key, partial(_handled, conn, text, frame, decode, limit, handle))
+    except asyncio.CancelledError:
+        lanes.cancel()
+        raise
+    finally:
+        # a peer gone: what it sent before is still stored, told and answered
+        await lanes.drain()
+
+
+async def _handled(
+    conn: Connection,
+    text: str,
+    frame: Any,
+    decode: Callable[[str, int], Any],
+    limit: int,
+    handle: Callable[[Any], Awaitable[None]],
+) -> None:
+    """One frame (decoded here unless ``frame`` is given) handled, its failure answered."""
+    started = time.perf_counter()
+    try:
+        if frame is None:
             frame = decode(text, limit)
-            await handle(frame)
-            if type(frame).__name__ in _SENDS:
-                metrics.ACK_LATENCY.observe(time.perf_counter() - started)
-        except FrameTooLarge as exc:
-            conn.abort(*close_reason(exc))
-            return
-        except GatewayError as exc:
-            if isinstance(exc, StoreError):
-                metrics.STORE_ERRORS.labels(kind=exc.code).inc()
-            conn.send(p.encode(error_frame(exc, getattr_ref(frame))))
-        except (WebSocketDisconnect, asyncio.CancelledError):
-            raise
-        except Exception:
-            log.exception("unexpected error handling a frame")
-            conn.send(p.encode(p.Error(code="internal", message="internal error", retryable=True)))
+        await handle(frame)
+        if type(frame).__name__ in _SENDS:
+            metrics.ACK_LATENCY.observe(time.perf_counter() - started)
+    except FrameTooLarge as exc:
+        conn.abort(*close_reason(exc))
+    except GatewayError as exc:
+        if isinstance(exc, StoreError):
+            metrics.STORE_ERRORS.labels(kind=exc.code).inc()
+        conn.send(p.encode(error_frame(exc, getattr_ref(frame))))
+    except (WebSocketDisconnect, asyncio.CancelledError):
+        raise
+    except Exception:
+        log.exception("unexpected error handling a frame")
+        conn.send(p.encode(p.Error(code="internal", message="internal error", retryable=True)))
 
 
 def getattr_ref(frame: object) -> str:

@@ -145,3 +145,28 @@ def test_bench_pin_0_leaves_the_servers_unpinned(monkeypatch: pytest.MonkeyPatch
     assert placement().servers is None
     monkeypatch.setenv("BENCH_PIN", "1")
     assert placement().servers == placement(True).servers
+
+
+def test_profile_layers_charge_each_sample_to_its_innermost_layer() -> None:
+    from bench.relay_profile import layers
+
+    collapsed = "\n".join(
+        [
+            # the store's statement inside the handling: SQLite's
+            "run (asyncio/runners.py:1);_read_frames (gateway/web/sockets.py:2);"
+            "_append_one (gateway/ports/store/_group_commit.py:3);"
+            "SyncConn.fetchrow (gateway/ports/store/_sqlite_lane.py:4) 3",
+            # the handling's own line
+            "run (asyncio/runners.py:1);_read_frames (gateway/web/sockets.py:2) 1",
+            "Runner.run (asyncio/runners.py:1) 1",
+            "something (elsewhere.py:1) 5",
+            "not a sample line",
+        ]
+    )
+    shares = {r["layer"]: r["share_pct"] for r in layers(collapsed)}
+    assert shares == {
+        "other": 50.0,
+        "SQLite calls (binding, rows: a statement itself runs without the GIL)": 30.0,
+        "the message's handling (sessions, services, checks)": 10.0,
+        "the event loop, uvicorn": 10.0,
+    }

@@ -124,7 +124,7 @@ def test_relay_quick_has_its_figures(relay_result: dict[str, Any]) -> None:
     # what PostgreSQL ran per message, from pg_stat_statements: the append among it
     pg_stats = two["postgres_per_msg"]
     assert pg_stats["messages"] > 0 and pg_stats["calls_per_msg"] > 0, pg_stats
-    appends = ("WITH bumped AS", "WITH input AS")  # APPEND, APPEND_MANY (_pg_append.py)
+    appends = ("WITH bumped AS", "WITH batch AS")  # APPEND, APPEND_MANY (_pg_append.py)
     assert any(s["query"].startswith(appends) for s in pg_stats["statements"]), pg_stats
     # the main rows keep the rate limits on; where the processes ran is stated
     assert relay_result["names"]["gateway"].endswith("rate limits on")
@@ -357,9 +357,11 @@ def test_sqlite_appends_quick_measures_both_checkouts(monkeypatch: pytest.Monkey
     # the same checkout as "other": the A/B machinery, not a comparison
     monkeypatch.setenv("BENCH_GATEWAY_SOURCE", str(Path(sqlite_appends.__file__).parents[1]))
     result = sqlite_appends.run(quick=True)
+    modes = {"concurrent", "one_caller", "sqlite_alone_concurrent", "sqlite_alone_one_caller"}
     for name in ("this", "other"):
-        for mode in ("concurrent", "one_caller"):
+        assert set(result["medians"][name]) == modes
+        for mode in modes:
             figures = result["medians"][name][mode]
             assert figures["wall_us_per_msg"] > 0 and figures["cpu_us_per_msg"] > 0
-    assert set(result["other_over_this"]) == {"concurrent", "one_caller"}
+    assert set(result["other_over_this"]) == modes
     assert "other / this" in sqlite_appends.summary(result)

@@ -12,18 +12,20 @@ from typing import Any
 
 import pytest
 
+from devkit.inprocess import InProcessGateway
 from gateway.errors import BusUnavailable
+from gateway.services.effects import Effects
 from tests.gateway.client import AgentClient, Visitor
 from tests.gateway.conftest import InProcessFactory, agent_record, auto_touchpoint, seed
 
 
-@pytest.mark.parametrize("retried", [True, False], ids=["retried", "left"])
-async def test_a_start_whose_routing_failed_half_way_is_still_assigned(
-    inprocess_factory: InProcessFactory, retried: bool
-) -> None:
+async def _auto_node(
+    inprocess_factory: InProcessFactory,
+) -> tuple[InProcessGateway, AgentClient, Visitor, Effects]:
+    """A node whose touchpoint assigns on arrival (no offer to time out: what the router
+    decided and the store never heard of would stay so), an agent and a visitor on it."""
+
     def setup(url: str, port: int) -> None:
-        # assigned on arrival, no offer to time out: what the router decided and the
-        # store never heard of would stay so
         tp = auto_touchpoint(port)
         seed(url, agents=[agent_record("ag_x", "x@test", ["q_support"])], touchpoints=[tp])
 
@@ -35,7 +37,36 @@ async def test_a_start_whose_routing_failed_half_way_is_still_assigned(
     await visitor.bootstrap()
     await visitor.connect()
     effects = node.node.shell.effects
-    assert effects is not None
+    assert effects is not None and visitor.sock and agent.sock
+    return node, agent, visitor, effects
+
+
+async def _assigned(node: InProcessGateway, agent: AgentClient) -> str:
+    """The conversation the agent is told is theirs, checked against the store."""
+    assert agent.sock
+    told = await agent.sock.expect("conversation", timeout=30)
+    while told["conversation"]["place"] != "assigned":
+        told = await agent.sock.expect("conversation", timeout=30)
+    conv: str = told["conversation"]["conversation_id"]
+    stored = await node.node.store.get_conversation(conv)
+    assert stored.state == "assigned" and stored.owner_agent_id == "ag_x"
+    return conv
+
+
+def _start() -> dict[str, Any]:
+    return {
+        "type": "start",
+        "fields": {"name": "Lin"},
+        "message": "Hello",
+        "client_msg_id": uuid.uuid4().hex,
+    }
+
+
+@pytest.mark.parametrize("retried", [True, False], ids=["retried", "left"])
+async def test_a_start_whose_routing_failed_half_way_is_still_assigned(
+    inprocess_factory: InProcessFactory, retried: bool
+) -> None:
+    node, agent, visitor, effects = await _auto_node(inprocess_factory)
     carry_out = effects.carry_out
     failed: list[str] = []
 
@@ -48,9 +79,8 @@ async def test_a_start_whose_routing_failed_half_way_is_still_assigned(
         await carry_out(*args, **kw)
 
     effects.carry_out = once  # type: ignore[method-assign]
-    assert visitor.sock and agent.sock
-    cid = uuid.uuid4().hex
-    start = {"type": "start", "fields": {"name": "Lin"}, "message": "Hello", "client_msg_id": cid}
+    assert visitor.sock
+    start = _start()
     await visitor.sock.send(start)
     refused = await visitor.sock.expect("error")
     assert refused["retryable"], refused
@@ -58,13 +88,33 @@ async def test_a_start_whose_routing_failed_half_way_is_still_assigned(
         # the widget tries again, as the benchmark's visitors do
         await visitor.sock.send(start)
         started = await visitor.sock.expect("started")
-        await visitor.sock.expect("ack", client_msg_id=cid)
+        await visitor.sock.expect("ack", client_msg_id=start["client_msg_id"])
     # without a retry, nor any other event: the rebuild comes by the router's timer
-    told = await agent.sock.expect("conversation", timeout=30)
-    while told["conversation"]["place"] != "assigned":
-        told = await agent.sock.expect("conversation", timeout=30)
-    conv = told["conversation"]["conversation_id"]
+    conv = await _assigned(node, agent)
     if retried:
         assert conv == started["conversation_id"]
-    stored = await node.node.store.get_conversation(conv)
-    assert stored.state == "assigned" and stored.owner_agent_id == "ag_x"
+
+
+async def test_an_assignment_stored_but_not_told_reaches_the_agent_after_the_rebuild(
+    inprocess_factory: InProcessFactory,
+) -> None:
+    """The assignment is written, then telling fails (here: handing the contact the
+    "agent joined" event raises): the rebuild restores it from the store and sends the
+    agent the conversation's row, or the agent would never see it until they reconnect."""
+
+    node, agent, visitor, effects = await _auto_node(inprocess_factory)
+    deliver = effects.deliver
+    failed: list[str] = []
+
+    async def once(*args: Any, **kw: Any) -> None:
+        if not failed:
+            failed.append("x")
+            raise RuntimeError("the contact side failed")
+        await deliver(*args, **kw)
+
+    effects.deliver = once  # type: ignore[method-assign]
+    assert visitor.sock
+    await visitor.sock.send(_start())
+    await visitor.sock.expect("error")
+    assert failed
+    await _assigned(node, agent)

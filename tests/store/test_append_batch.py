@@ -181,18 +181,19 @@ async def _batched(store: PostgresStore) -> None:
     convs = [f"c{i}" for i in range(30)]
     for cid in convs:
         await setup_conversation(store, cid, contact_id=f"k{cid}")
-    batches: list[tuple[int, int]] = []
+    batches: list[tuple[int, int, int]] = []
     run = store._append_many
 
     async def counted(columns: list[list[Any]]) -> Sequence[Any]:
         rows = await run(columns)
-        batches.append((len(columns[0]), len(rows)))
+        # messages, conversations asked for (the first array of each part); rows answered
+        batches.append((len(columns[-1]), len(columns[0]), len(rows)))
         return rows
 
     store._batcher._many = counted
     await asyncio.gather(*(_send(store, cid, n) for n in range(3) for cid in convs))
-    assert batches and all(asked == answered for asked, answered in batches)
-    assert sum(asked for asked, _ in batches) >= 60  # all but the first of each round alone
+    assert batches and all(asked == answered for _, asked, answered in batches)
+    assert sum(asked for asked, _, _ in batches) >= 60  # all but the first of each round alone
     for cid in convs:
         assert [m.seq for m in await store.messages(cid)] == [1, 2, 3]
     # guarded, in one batch: the guard is checked per row of the statement
@@ -216,5 +217,75 @@ async def _batched(store: PostgresStore) -> None:
     )
     assert isinstance(results[0], Stale)
     assert all(isinstance(r, Appended) and r.created and r.message.seq == 4 for r in results[1:])
-    assert sum(answered for _, answered in batches) >= len(convs) - 2
+    assert sum(answered for _, _, answered in batches) >= len(convs) - 2
     assert [m.seq for m in await store.messages("c0")] == [1, 2, 3]
+
+
+async def test_postgres_sends_one_conversations_messages_in_one_statement(
+    postgres: services.Postgres,
+) -> None:
+    """Several messages of one conversation that arrive together go in the same batch
+    (the conversation bumped once by their number), not one batch each: a conversation
+    that gets messages faster than batches come back would fall behind for good."""
+    store = PostgresStore(services.createdb(postgres, f"fold_{os.getpid()}"))
+    await store.open()
+    try:
+        await _folded(store)
+    finally:
+        await store.close()
+
+
+async def _folded(store: PostgresStore) -> None:
+    convs = [f"c{i}" for i in range(10)]
+    for cid in convs:
+        await setup_conversation(store, cid, contact_id=f"k{cid}")
+    batches: list[tuple[int, int, int]] = []
+    run = store._append_many
+
+    async def counted(columns: list[list[Any]]) -> Sequence[Any]:
+        rows = await run(columns)
+        # messages, conversations asked for (the first array of each part); rows answered
+        batches.append((len(columns[-1]), len(columns[0]), len(rows)))
+        return rows
+
+    store._batcher._many = counted
+    calls = [(cid, n) for n in range(4) for cid in convs]
+    results = await asyncio.gather(
+        *(_send(store, cid, n, "contact" if n % 2 else "agent") for cid, n in calls)
+    )
+    assert batches == [(40, 10, 10)]  # one statement for all, a row per conversation
+    for (cid, n), got in zip(calls, results, strict=True):
+        # in the order they came: seq n + 1, and the conversation as that message left it
+        assert got.created and got.message.seq == n + 1, (cid, n, got.message)
+        assert got.conversation.last_seq == n + 1
+        agent_unread = sum(1 for m in range(n + 1) if m % 2)
+        assert (got.conversation.agent_unread, got.conversation.contact_unread) == (
+            agent_unread,
+            n + 1 - agent_unread,
+        )
+    # trouble in one conversation's group: its messages go alone, in order; the others'
+    # stay in the batch
+    before = await store.get_conversation("c0")
+    await store.update_conversation("c0", queue_ids=["q9"])
+    batches.clear()
+    guarded = store.append(
+        "c0", sender="agent", sender_id="ag", client_msg_id="g", body="x", now=9.0, expect=before
+    )
+    results = await asyncio.gather(
+        _send(store, "c0", 10),
+        guarded,
+        _send(store, "c0", 11),
+        _send(store, "c1", 10),
+        _send(store, "c1", 10),  # the same message twice: a retry racing the original
+        _send(store, "c2", 10),
+        return_exceptions=True,
+    )
+    first, stale, third, once, twice, other = results
+    assert isinstance(stale, Stale)
+    assert isinstance(first, Appended) and isinstance(third, Appended)
+    assert (first.message.seq, third.message.seq) == (5, 6)
+    assert isinstance(once, Appended) and isinstance(twice, Appended)
+    assert once.created and not twice.created and once.message == twice.message
+    assert isinstance(other, Appended) and other.created and other.message.seq == 5
+    assert [m.seq for m in await store.messages("c0")] == [1, 2, 3, 4, 5, 6]
+    assert [m.seq for m in await store.messages("c1")] == [1, 2, 3, 4, 5]

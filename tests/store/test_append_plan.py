@@ -40,21 +40,28 @@ async def test_the_batched_append_reads_conversations_by_key(
         plans = []
         for size in (3, 20):  # batches as a steady load gives them
             ids = [f"c{n}" for n in range(1, size + 1)]
+            one = [1] * size
             columns: list[list[Any]] = [
+                # the conversations: id, messages, unread increments, no guard
                 ids,
+                one,
+                one,
+                [0] * size,
+                [None] * size,
+                [None] * size,
+                [None] * size,
+                [None] * size,
+                # their messages: conversation, place, number, APPEND's arguments
+                ids,
+                one,
+                one,
                 ["contact"] * size,
                 ["v"] * size,
                 [f"m-{i}" for i in ids],
                 ["hello"] * size,
                 [1.0] * size,
                 ["text"] * size,
-                [1] * size,
-                [0] * size,
                 [""] * size,
-                [None] * size,
-                [""] * size,
-                [""] * size,
-                ["[]"] * size,
             ]
             rows = await conn.fetch(f"EXPLAIN {APPEND_MANY}", *columns)
             plans.append("\n".join(r[0] for r in rows))

@@ -269,3 +269,60 @@ async def test_an_append_returns_no_rows_and_hands_back_the_stored_conversation(
     # a retry: the stored message and conversation, nothing written
     again = await send(store, 1, expect=known)
     assert not again.created and again.message.seq == 1 and again.conversation == stored
+
+
+async def test_an_append_decodes_the_row_again_only_when_it_changed(
+    store: SQLiteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row the last append left is not decoded again; any other change to it (by
+    this store, by another process, or a rolled-back batch) is, and shows in the
+    conversation handed back."""
+    from gateway.ports.store import _group_commit
+
+    decodes = 0
+    real = _group_commit.CONVERSATIONS.decode
+
+    def counting(row: Any) -> Conversation:
+        nonlocal decodes
+        decodes += 1
+        return real(row)
+
+    monkeypatch.setattr(_group_commit.CONVERSATIONS, "decode", counting)
+
+    async def decoded_in(task: asyncio.Task[Appended]) -> tuple[int, Appended]:
+        before = decodes
+        appended = await task
+        return decodes - before, appended
+
+    assert (await decoded_in(send(store, 1)))[0] == 1
+    n, second = await decoded_in(send(store, 2))
+    assert n == 0
+    n, third = await decoded_in(send(store, 3, expect=second.conversation))
+    assert n == 0 and third.created
+    assert third.conversation == await store.get_conversation("c1")
+
+    await store.update_conversation("c1", notes="changed here")
+    n, fourth = await decoded_in(send(store, 4))
+    assert n == 1 and fourth.conversation.notes == "changed here"
+
+    other = sqlite3.connect(tmp_path / "gateway.db", isolation_level=None)
+    try:
+        other.execute("UPDATE conversations SET priority = 7 WHERE id = 'c1'")
+    finally:
+        other.close()
+    n, fifth = await decoded_in(send(store, 5))
+    assert n == 1 and fifth.conversation.priority == 7
+    assert fifth.conversation == await store.get_conversation("c1")
+
+    # a batch that fails after the row was remembered: rolled back, decoded again
+    await store.update_conversation("c1", state="waiting")  # announced once not new
+    await send(store, 6)
+
+    def refuse(conv: Conversation, message: Message) -> list[Announcement]:
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError):
+        await send(store, 7, announce=refuse)
+    n, after = await decoded_in(send(store, 8))
+    assert n == 1
+    assert after.message.seq == 7 and after.conversation == await store.get_conversation("c1")

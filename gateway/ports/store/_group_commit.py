@@ -57,6 +57,10 @@ _INSERT = (
     " ON CONFLICT DO NOTHING"
 )
 _NO_FILES = refs_json(())
+# Where the counters' UPDATE writes in the row _CONVERSATION reads.
+_SEQ, _AGENT_UNREAD, _CONTACT_UNREAD = (
+    CONVERSATIONS.columns.index(c) for c in ("last_seq", "agent_unread", "contact_unread")
+)
 _BUMP = (
     "UPDATE conversations SET last_seq = $2, agent_unread = agent_unread + $3,"
     " contact_unread = contact_unread + $4 WHERE id = $1"
@@ -122,6 +126,9 @@ class GroupCommit(SQLStore):
     """``append`` for a store with one writer connection (SQLiteStore)."""
 
     INLINE_BATCH = 100
+    # Conversations whose row the last append here left, with that row decoded
+    # (``_decoded``): the most recently written ones.
+    DECODED_ROWS = 4096
 
     @abc.abstractmethod
     async def _in_one_hop(self, body: Body[T]) -> T:
@@ -143,6 +150,7 @@ class GroupCommit(SQLStore):
         # the batch that went to the writer's thread (a transaction held the writer, or
         # the file was busy); later appends wait behind it, so seq follows arrival
         self._committer: asyncio.Task[None] | None = None
+        self._rows: dict[str, tuple[tuple[Any, ...], Conversation]] = {}
 
     async def append(
         self,
@@ -308,10 +316,12 @@ class GroupCommit(SQLStore):
             files_refs = refs(files)
             files_json = refs_json(files_refs)
         row = await c.fetchrow(_CONVERSATION, item.conversation_id)
-        before = None if row is None else CONVERSATIONS.decode(row)
-        if before is None or (item.expect is not None and not unchanged(item.expect, before)):
-            # No such conversation, or one changed since the caller read it (base.GUARDED);
-            # unless the message is a retry of one stored already.
+        if row is None:  # no such conversation, unless the message is a retry
+            return await self._existing(c, item)
+        before = self._decoded(item.conversation_id, tuple(row))
+        expect = item.expect  # often the very row this node last stored (recent.py)
+        if expect is not None and expect is not before and not unchanged(expect, before):
+            # changed since the caller read it (base.GUARDED), unless this is a retry
             return await self._existing(c, item)
         seq = before.last_seq + 1
         if not await c.changes(
@@ -337,6 +347,7 @@ class GroupCommit(SQLStore):
             agent_unread=before.agent_unread + agent_inc,
             contact_unread=before.contact_unread + contact_inc,
         )
+        self._remember(row, conv)
         message = Message(
             conversation_id=item.conversation_id,
             seq=seq,
@@ -353,6 +364,30 @@ class GroupCommit(SQLStore):
         # under SQLite's one writer no routing interleaves with it
         await announce_message(c, item.announce, conv, message)
         return Appended(message, True, conv)
+
+    def _decoded(self, conversation_id: str, row: tuple[Any, ...]) -> Conversation:
+        """``row`` decoded; without decoding it again when it is the row the last append
+        here left (the row read is compared whole, so a change by anyone else, or a
+        transaction rolled back, is decoded afresh). Decoding the row was the append's
+        largest Python step (docs/store.md, "SQLite's append")."""
+        known = self._rows.get(conversation_id)
+        if known is not None and known[0] == row:
+            return known[1]
+        return CONVERSATIONS.decode(row)
+
+    def _remember(self, row: Sequence[Any], conv: Conversation) -> None:
+        """The row as the counters' UPDATE leaves it, and ``conv``, its decoding."""
+        after = list(row)
+        after[_SEQ], after[_AGENT_UNREAD], after[_CONTACT_UNREAD] = (
+            conv.last_seq,
+            conv.agent_unread,
+            conv.contact_unread,
+        )
+        rows = self._rows
+        rows.pop(conv.id, None)  # to the end: the most recently written last
+        rows[conv.id] = (tuple(after), conv)
+        if len(rows) > self.DECODED_ROWS:
+            del rows[next(iter(rows))]
 
     async def _existing(self, c: SyncConn, item: _Append) -> Appended | GatewayError:
         """The message a retry refers to; else NotFound for an unknown conversation, or

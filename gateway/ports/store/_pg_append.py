@@ -1,17 +1,17 @@
 """PostgreSQL's append statements, and the batcher that sends concurrent appends in one.
 
 ``APPEND`` stores one message in one statement (docs/store.md, "Seq allocation").
-``APPEND_MANY`` stores several, of different conversations, in one statement and one
-round trip: the bump of each conversation and the insert of its message take their rows
-from ``unnest`` of one array per column. :class:`AppendBatcher` feeds it: appends that
-arrive while a batch is on its way to the database wait and go together in the next
-(a conversation's second message waits for a later batch, so each batch bumps a
-conversation once and a conversation's messages keep their order). The statement runs
-in autocommit: it commits before any of its callers returns, as a single append does.
-Anything unusual in a batch -- a retry (its duplicate aborts the statement), an unknown
-or changed conversation (its row is missing from the answer), a lost connection -- sends
-the callers concerned through the one-message path, which answers each on its own: one
-failing message never fails the others.
+``APPEND_MANY`` stores several in one statement and one round trip: the bump of each
+conversation and the insert of its messages take their rows from ``unnest`` of one
+array per column. :class:`AppendBatcher` feeds it: appends that arrive while a batch is
+on its way to the database wait and go together in the next, several of one
+conversation too (it is bumped once by their number; their seqs follow the order they
+came in). The statement runs in autocommit: it commits before any of its callers
+returns, as a single append does. Anything unusual in a batch -- a retry (its duplicate
+aborts the statement), an unknown or changed conversation (its rows are missing from
+the answer), a lost connection -- sends the callers concerned through the one-message
+path, which answers each on its own, one conversation's in order: one failing message
+never fails the others.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+
+import msgspec
 
 from gateway.model.records import Attachment, Message
 from gateway.ports.store._attachments import refs
@@ -48,59 +50,77 @@ SELECT inserted.seq, {", ".join("bumped." + c for c in CONVERSATIONS.columns)}
 FROM inserted, bumped
 """
 
-# The columns of one append, in APPEND's argument order after the conversation id; the
-# last four are the guard's.
-_TYPES = (
-    "text",  # conversation_id
-    "text",  # sender
-    "text",  # sender_id
-    "text",  # client_msg_id
-    "text",  # body
-    "float8",  # created_at
-    "text",  # kind
-    "integer",  # agent_inc
-    "integer",  # contact_inc
-    "text",  # delivery
-    "text",  # g_state
-    "text",  # g_owner
-    "text",  # g_bot
-    "jsonb",  # g_queues
-)
-_NAMES = (
-    "conversation_id, sender, sender_id, client_msg_id, body, created_at, kind,"
-    " agent_inc, contact_inc, delivery, g_state, g_owner, g_bot, g_queues"
-)
+# APPEND_MANY's parameters: one array per column. First one element per conversation
+# of the batch: its id, its number of messages in the batch, the unread counts they
+# add, and their guard (base.GUARDED, NULL when none); then one per message: its
+# conversation, its place among that conversation's messages (1, 2, ...) and their
+# number, and APPEND's arguments after the conversation id (without the attachments).
+_CONVERSATION_TYPES = {
+    "id": "text",
+    "n": "integer",
+    "agent_inc": "integer",
+    "contact_inc": "integer",
+    "g_state": "text",
+    "g_owner": "text",
+    "g_bot": "text",
+    "g_queues": "jsonb",
+}
+_MESSAGE_TYPES = {
+    "conversation_id": "text",
+    "r": "integer",
+    "n": "integer",
+    "sender": "text",
+    "sender_id": "text",
+    "client_msg_id": "text",
+    "body": "text",
+    "created_at": "float8",
+    "kind": "text",
+    "delivery": "text",
+}
+_TYPES = (*_CONVERSATION_TYPES.values(), *_MESSAGE_TYPES.values())
 
+
+def _unnest(columns: dict[str, str], first: int) -> str:
+    arrays = ", ".join(f"${n}::{t}[]" for n, t in enumerate(columns.values(), first))
+    return f"unnest({arrays}) AS u({', '.join(columns)})"
+
+
+# Several messages of one conversation go in one batch: the conversation is bumped once,
+# by their number, and each message takes ``last_seq - n + r``, in the order they came.
+# Everything is joined by hash or by key, nothing per pair of rows. The answer is one
+# row per conversation bumped, as the batch left it (each caller's row, as its own
+# message left it, is worked out from it: AppendBatcher._together); a conversation
+# missing from it stored nothing (unknown, or its guard failed).
+#
 # ``c.id = ANY($1)`` (the ids again) makes the bump an index scan of the conversations'
 # key whatever the table's size: joined only to ``input`` (whose size the generic plan
 # guesses as 100 rows), a small table is read whole, every row of it, for each batch.
 APPEND_MANY = f"""
-WITH input AS (
-    SELECT * FROM unnest({", ".join(f"${n}::{t}[]" for n, t in enumerate(_TYPES, 1))})
-        AS i({_NAMES})
+WITH batch AS (
+    SELECT * FROM {_unnest(_CONVERSATION_TYPES, 1)}
+), input AS (
+    SELECT * FROM {_unnest(_MESSAGE_TYPES, len(_CONVERSATION_TYPES) + 1)}
 ), bumped AS (
     UPDATE conversations c
-    SET last_seq = c.last_seq + 1,
-        agent_unread = c.agent_unread + i.agent_inc,
-        contact_unread = c.contact_unread + i.contact_inc
-    FROM input i
+    SET last_seq = c.last_seq + g.n,
+        agent_unread = c.agent_unread + g.agent_inc,
+        contact_unread = c.contact_unread + g.contact_inc
+    FROM batch g
     -- ANY: found by key (the join alone is planned as a scan of every conversation)
-    WHERE c.id = ANY($1::text[]) AND c.id = i.conversation_id
-        AND (i.g_state IS NULL OR (c.state = i.g_state
-        AND COALESCE(c.owner_agent_id, '') = i.g_owner AND c.bot_id = i.g_bot
-        AND c.queue_ids = i.g_queues))
+    WHERE c.id = ANY($1::text[]) AND c.id = g.id
+        AND (g.g_state IS NULL OR (c.state = g.g_state
+        AND COALESCE(c.owner_agent_id, '') = g.g_owner AND c.bot_id = g.g_bot
+        AND c.queue_ids = g.g_queues))
     RETURNING {", ".join("c." + c for c in CONVERSATIONS.columns)}
 ), inserted AS (
     INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,
         created_at, kind, delivery, delivery_due, attachments)
-    SELECT i.conversation_id, b.last_seq, i.sender, i.sender_id, i.client_msg_id, i.body,
-        i.created_at, i.kind, i.delivery,
+    SELECT i.conversation_id, b.last_seq - i.n + i.r, i.sender, i.sender_id,
+        i.client_msg_id, i.body, i.created_at, i.kind, i.delivery,
         CASE WHEN i.delivery = 'pending' THEN i.created_at END, '[]'::jsonb
     FROM input i JOIN bumped b ON b.id = i.conversation_id
-    RETURNING conversation_id, seq
 )
-SELECT inserted.seq, {", ".join("b." + c for c in CONVERSATIONS.columns)}
-FROM inserted JOIN bumped b ON b.id = inserted.conversation_id
+SELECT * FROM bumped
 """
 
 
@@ -137,11 +157,11 @@ class AppendBatcher:
         self,
         many: Callable[[list[list[Any]]], Awaitable[Sequence[Row]]],
         one: Callable[[Pending], Awaitable[Appended]],
-        done: Callable[[Pending, Row], Appended],
+        done: Callable[[list[Pending], Row], list[Appended]],
     ) -> None:
         self._many = many  # runs APPEND_MANY with one array per column
         self._one = one  # the one-message path (answers retries, NotFound, Stale)
-        self._done = done  # a caller's answer from its row of APPEND_MANY
+        self._done = done  # a conversation's callers' answers from its row of APPEND_MANY
         self._waiting: list[Pending] = []
         self._sender: asyncio.Task[None] | None = None
 
@@ -154,13 +174,7 @@ class AppendBatcher:
 
     async def _send(self) -> None:
         while self._waiting:
-            batch: list[Pending] = []
-            later: list[Pending] = []
-            taken: set[str] = set()
-            for item in self._waiting:
-                (later if item.conversation_id in taken else batch).append(item)
-                taken.add(item.conversation_id)
-            self._waiting = later
+            batch, self._waiting = self._waiting, []
             if len(batch) == 1:
                 await self._alone(batch[0])
             else:
@@ -178,35 +192,59 @@ class AppendBatcher:
                 item.future.set_result(result)
 
     async def _together(self, batch: list[Pending]) -> None:
-        columns: list[list[Any]] = [[] for _ in _TYPES]
         # By id: two nodes' batches that share conversations lock them in one order (the
         # index scan of ``id = ANY`` takes them in key order). Should they deadlock anyway,
         # PostgreSQL aborts one, whose callers then go one at a time.
-        for item in sorted(batch, key=lambda i: i.conversation_id):
-            for column, value in zip(
-                columns, (item.conversation_id, *item.args, *item.guard), strict=True
-            ):
+        groups: dict[str, list[Pending]] = {}
+        for item in batch:  # in the order they came: one conversation's seqs follow it
+            groups.setdefault(item.conversation_id, []).append(item)
+        alone: list[list[Pending]] = []
+        convs: list[list[Any]] = [[] for _ in _CONVERSATION_TYPES]
+        msgs: list[list[Any]] = [[] for _ in _MESSAGE_TYPES]
+        for cid in sorted(groups):
+            items = groups[cid]
+            guard = items[0].guard
+            if any(item.guard != guard for item in items):
+                alone.append(items)  # told apart only one by one (rare: a row changed)
+                continue
+            n = len(items)
+            agent = sum(item.args[6] for item in items)
+            contact = sum(item.args[7] for item in items)
+            for column, value in zip(convs, (cid, n, agent, contact, *guard), strict=True):
                 column.append(value)
-        try:
-            rows = await self._many(columns)
-        except Exception:
-            # a retry's duplicate aborted the statement, or the database failed: each on
-            # its own, so that one message's trouble is only its own
-            rows = []
-        except BaseException as exc:  # cancelled (shutdown): it may have committed
-            for item in batch:
-                _fail(item, exc)
-            raise
-        found = {row[1]: row for row in rows}  # column 1: the conversation's id
-        alone = []
-        for item in batch:
-            row = found.get(item.conversation_id)
+            for r, item in enumerate(items, 1):
+                a = item.args  # APPEND's: sender .. delivery, the unread increments at 6, 7
+                values = (cid, r, n, a[0], a[1], a[2], a[3], a[4], a[5], a[8])
+                for column, value in zip(msgs, values, strict=True):
+                    column.append(value)
+        rows: Sequence[Row] = []
+        if convs[0]:
+            try:
+                rows = await self._many([*convs, *msgs])
+            except Exception:
+                # a retry's duplicate aborted the statement, or the database failed: each
+                # on its own, so that one message's trouble is only its own
+                rows = []
+            except BaseException as exc:  # cancelled (shutdown): it may have committed
+                for item in batch:
+                    _fail(item, exc)
+                raise
+        found = {row[0]: row for row in rows}  # column 0: the conversation's id
+        for cid in convs[0]:
+            row = found.get(cid)
             if row is None:
-                alone.append(item)
-            elif not item.future.done():
-                item.future.set_result(self._done(item, row))
+                alone.append(groups[cid])
+                continue
+            for item, result in zip(groups[cid], self._done(groups[cid], row), strict=True):
+                if not item.future.done():
+                    item.future.set_result(result)
         if alone:
-            await asyncio.gather(*(self._alone(item) for item in alone))
+            # conversations side by side, each one's messages in order
+            await asyncio.gather(*(self._in_order(items) for items in alone))
+
+    async def _in_order(self, items: list[Pending]) -> None:
+        for item in items:
+            await self._alone(item)
 
 
 def _fail(item: Pending, exc: BaseException) -> None:
@@ -214,10 +252,29 @@ def _fail(item: Pending, exc: BaseException) -> None:
         item.future.set_exception(exc)
 
 
-def batched(item: Pending, row: Row) -> Appended:
-    """A caller's answer from its row of APPEND_MANY (the same columns as APPEND's)."""
-    message = inserted_message(item.conversation_id, row, item.args, [])
-    return Appended(message, True, CONVERSATIONS.decode(tuple(row)[1:]))
+def batched(items: list[Pending], row: Row) -> list[Appended]:
+    """The answers of one conversation's messages in a batch, from its row of
+    APPEND_MANY (as the batch left it): each with its seq, and the conversation as its
+    own message left it, as if they had been appended one by one."""
+    after = CONVERSATIONS.decode(tuple(row))
+    seq = after.last_seq - len(items)
+    agent, contact = after.agent_unread, after.contact_unread
+    # the unread counts right after each message: the final ones, less what came later
+    counts = []
+    for item in reversed(items):
+        counts.append((agent, contact))
+        agent -= item.args[6]
+        contact -= item.args[7]
+    out = []
+    for item, (agent_unread, contact_unread) in zip(items, reversed(counts), strict=True):
+        seq += 1
+        conv = msgspec.structs.replace(
+            after, last_seq=seq, agent_unread=agent_unread, contact_unread=contact_unread
+        )
+        out.append(
+            Appended(inserted_message(item.conversation_id, (seq,), item.args, []), True, conv)
+        )
+    return out
 
 
 def inserted_message(
