@@ -71,7 +71,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Browser tests last: Playwright's sync API keeps an event loop running in the
     main thread for the rest of the session, which async tests cannot share.
 
-    Under pytest-xdist (./scripts/test runs ``-n 2 --dist loadgroup --no-loadscope-reorder``)
+    Under pytest-xdist (./scripts/test: ``-n auto --dist loadgroup --no-loadscope-reorder``)
     each worker is such a session: a file's tests go to one worker together (its module
     fixtures start once), the browser tests of a file that also has others form a group
     of their own, and the groups are handed out in this order, so every worker runs its
