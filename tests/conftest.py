@@ -66,7 +66,21 @@ def dovecot() -> Iterator[services.Dovecot]:
         server.stop()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop running in the
-    main thread for the rest of the session, which async tests cannot share."""
+    main thread for the rest of the session, which async tests cannot share.
+
+    Under pytest-xdist (./scripts/test: ``-n auto --dist loadgroup --no-loadscope-reorder``)
+    each worker is such a session: a file's tests go to one worker together (its module
+    fixtures start once), the browser tests of a file that also has others form a group
+    of their own, and the groups are handed out in this order, so every worker runs its
+    browser tests after its async ones. A test's own ``xdist_group`` marker wins."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    if config.getoption("dist", "no") != "loadgroup":
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            browser = item.get_closest_marker("browser") is not None
+            group = item.path.relative_to(config.rootpath).as_posix()
+            item.add_marker(pytest.mark.xdist_group(group + (":browser" if browser else "")))
