@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from devkit import services
 from devkit.scratch import scratch_root
+
+# No per-example time limit: Hypothesis's default (200 ms) is a timed assertion, and on a
+# busy shared machine one example of a pure function took 312 ms. The tests bound their
+# examples by count instead.
+settings.register_profile("gateway", deadline=None)
+settings.load_profile("gateway")
 
 
 @pytest.fixture(scope="session", autouse=True)

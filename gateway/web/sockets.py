@@ -129,7 +129,9 @@ async def _read_frames(
     frames: FrameLimit,
     lane: Callable[[Any], str | None] | None = None,
 ) -> None:
-    lanes = Lanes()
+    # Only a socket that names lanes (an agent's) keeps them: a visitor's frames go one
+    # at a time, with nothing more held per idle socket.
+    lanes = Lanes() if lane is not None else None
     try:
         while not conn.closed:
             try:
@@ -147,20 +149,24 @@ async def _read_frames(
                 refused = RateLimited("too many frames; slow down")
                 conn.send(p.encode(error_frame(refused, ref)))
                 continue
+            if lane is None or lanes is None:
+                await _handled(conn, text, None, decode, limit, handle)
+                continue
             frame = None
             key = None
-            if lane is not None:
-                # a frame that does not decode goes alone: _handled answers it
-                with contextlib.suppress(Exception):
-                    frame = decode(text, limit)
-                    key = lane(frame)
+            # a frame that does not decode goes alone: _handled answers it
+            with contextlib.suppress(Exception):
+                frame = decode(text, limit)
+                key = lane(frame)
             await lanes.run(key, partial(_handled, conn, text, frame, decode, limit, handle))
     except asyncio.CancelledError:
-        lanes.cancel()
+        if lanes is not None:
+            lanes.cancel()
         raise
     finally:
-        # a peer gone: what it sent before is still stored, told and answered
-        await lanes.drain()
+        if lanes is not None:
+            # a peer gone: what it sent before is still stored, told and answered
+            await lanes.drain()
 
 
 async def _handled(
