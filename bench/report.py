@@ -619,9 +619,13 @@ def _contact_center(data: dict[str, Any]) -> str:
         "next. On 2026-12-01 the code before issue 18's changes to routing bursts and the "
         "first message after routing (`bf910aa`, 10:12 UTC, load average under 2) reached "
         "2,000 conversations under the limit and then delivered all 5,000 msg/s on 3,000 "
-        "(p99 702 ms, 1,496 starts refused with `router_unavailable`); the run above, on "
-        "the code after them (11:35 UTC), stopped at 500 and put the 5,000 msg/s on 1,000 "
-        "conversations, five messages a second each, where both fall behind. Both "
+        "(p99 702 ms, 1,496 starts refused with `router_unavailable`); the code after them "
+        "(11:35 UTC) stopped at 500 and put the 5,000 msg/s on 1,000 conversations, five "
+        "messages a second each, where both fall behind (2,416 msg/s delivered). The run "
+        "above (14:33 UTC, load average 2), with the agents' sends to different "
+        "conversations going on together and several messages of one conversation in one "
+        "batch (below), kept its p99 under the limit up to 1,000 conversations and "
+        "delivered 4,165 of the 5,000 msg/s on 2,000. Both "
         "checkouts alternated on that workload in one sitting (`BENCH_CC_CONFIG="
         '\'{"counts": [1000], "fixed_rate_msgs_per_s": 5000}\'`, load average 3.4, '
         "another engineer's tests beside it): before 2,446 msg/s delivered, 514 µs of the "
@@ -676,8 +680,8 @@ of 410 to 450 conversations took 34 to 55 ms, as one of 240 to 250 did before). 
 same sitting at 2,000 msg/s on 1,000 conversations (50 a second per agent socket), load
 8.4 to 10.6: before (main) 451 and 1,659 msg/s delivered, 6,197 and 1,363 messages lost
 or late past the step, nodes' CPU 788 and 449 µs per message; after, 2,000 and 2,000
-delivered, none lost, p99 1,031 and 2,525 ms, 420 and 415 µs. Not yet measured on a
-quiet machine. The p99 goal (under 50 ms at 5,000 msg/s) needs the nodes' CPU per
+delivered, none lost, p99 1,031 and 2,525 ms, 420 and 415 µs. On a quiet machine: the
+run at the top of this section. The p99 goal (under 50 ms at 5,000 msg/s) needs the nodes' CPU per
 message (about 400 µs here: 5,000 msg/s would take two cores for the nodes alone, with
 PostgreSQL and the generators on the same two) to fall several times first."""
 
