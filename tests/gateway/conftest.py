@@ -69,6 +69,24 @@ def auto_touchpoint(port: int) -> Touchpoint:
     )
 
 
+async def auto_agent_node(
+    inprocess_factory: InProcessFactory,
+) -> tuple[InProcessGateway, AgentClient]:
+    """A node with :func:`auto_touchpoint` and agent ``ag_x`` (x@test, q_support), logged
+    in and connected: conversations started on ``tp_auto`` are assigned to them."""
+
+    def setup(url: str, port: int) -> None:
+        tp = auto_touchpoint(port)
+        seed(url, agents=[agent_record("ag_x", "x@test", ["q_support"])], touchpoints=[tp])
+
+    node = await inprocess_factory(setup=setup)
+    agent = AgentClient(node, "x@test", "pw-ag_x")
+    await agent.login()
+    await agent.connect()
+    assert agent.sock
+    return node, agent
+
+
 def agent_record(agent_id: str, email: str, queues: list[str], role: str = "agent") -> Agent:
     return Agent(
         id=agent_id,

@@ -8,8 +8,8 @@ import asyncio
 import uuid
 from typing import Any
 
-from tests.gateway.client import AgentClient, Socket, Visitor
-from tests.gateway.conftest import InProcessFactory, agent_record, auto_touchpoint, seed
+from tests.gateway.client import Socket, Visitor
+from tests.gateway.conftest import InProcessFactory, auto_agent_node
 
 
 async def _send(sock: Socket, conversation_id: str, body: str) -> str:
@@ -23,14 +23,7 @@ async def _send(sock: Socket, conversation_id: str, body: str) -> str:
 async def test_a_message_held_up_in_one_conversation_does_not_hold_the_others(
     inprocess_factory: InProcessFactory,
 ) -> None:
-    def setup(url: str, port: int) -> None:
-        tp = auto_touchpoint(port)
-        seed(url, agents=[agent_record("ag_x", "x@test", ["q_support"])], touchpoints=[tp])
-
-    node = await inprocess_factory(setup=setup)
-    agent = AgentClient(node, "x@test", "pw-ag_x")
-    await agent.login()
-    await agent.connect()
+    node, agent = await auto_agent_node(inprocess_factory)
     assert agent.sock
     convs = []
     for _ in range(2):

@@ -16,7 +16,7 @@ from devkit.inprocess import InProcessGateway
 from gateway.errors import BusUnavailable
 from gateway.services.effects import Effects
 from tests.gateway.client import AgentClient, Visitor
-from tests.gateway.conftest import InProcessFactory, agent_record, auto_touchpoint, seed
+from tests.gateway.conftest import InProcessFactory, auto_agent_node
 
 
 async def _auto_node(
@@ -25,14 +25,7 @@ async def _auto_node(
     """A node whose touchpoint assigns on arrival (no offer to time out: what the router
     decided and the store never heard of would stay so), an agent and a visitor on it."""
 
-    def setup(url: str, port: int) -> None:
-        tp = auto_touchpoint(port)
-        seed(url, agents=[agent_record("ag_x", "x@test", ["q_support"])], touchpoints=[tp])
-
-    node = await inprocess_factory(setup=setup)
-    agent = AgentClient(node, "x@test", "pw-ag_x")
-    await agent.login()
-    await agent.connect()
+    node, agent = await auto_agent_node(inprocess_factory)
     visitor = Visitor(node, "tp_auto", node.base_url + "/demo", origin=node.base_url)
     await visitor.bootstrap()
     await visitor.connect()

@@ -177,20 +177,26 @@ async def test_postgres_sends_concurrent_appends_in_one_statement(
         await store.close()
 
 
-async def _batched(store: PostgresStore) -> None:
-    convs = [f"c{i}" for i in range(30)]
-    for cid in convs:
-        await setup_conversation(store, cid, contact_id=f"k{cid}")
+def _counted(store: PostgresStore) -> list[tuple[int, int, int]]:
+    """Per batch statement from now on: (messages, conversations asked for, rows answered)."""
     batches: list[tuple[int, int, int]] = []
     run = store._append_many
 
     async def counted(columns: list[list[Any]]) -> Sequence[Any]:
         rows = await run(columns)
-        # messages, conversations asked for (the first array of each part); rows answered
+        # the first array of each part: conversations, then messages
         batches.append((len(columns[-1]), len(columns[0]), len(rows)))
         return rows
 
     store._batcher._many = counted
+    return batches
+
+
+async def _batched(store: PostgresStore) -> None:
+    convs = [f"c{i}" for i in range(30)]
+    for cid in convs:
+        await setup_conversation(store, cid, contact_id=f"k{cid}")
+    batches = _counted(store)
     await asyncio.gather(*(_send(store, cid, n) for n in range(3) for cid in convs))
     assert batches and all(asked == answered for _, asked, answered in batches)
     assert sum(asked for asked, _, _ in batches) >= 60  # all but the first of each round alone
@@ -239,16 +245,7 @@ async def _folded(store: PostgresStore) -> None:
     convs = [f"c{i}" for i in range(10)]
     for cid in convs:
         await setup_conversation(store, cid, contact_id=f"k{cid}")
-    batches: list[tuple[int, int, int]] = []
-    run = store._append_many
-
-    async def counted(columns: list[list[Any]]) -> Sequence[Any]:
-        rows = await run(columns)
-        # messages, conversations asked for (the first array of each part); rows answered
-        batches.append((len(columns[-1]), len(columns[0]), len(rows)))
-        return rows
-
-    store._batcher._many = counted
+    batches = _counted(store)
     calls = [(cid, n) for n in range(4) for cid in convs]
     results = await asyncio.gather(
         *(_send(store, cid, n, "contact" if n % 2 else "agent") for cid, n in calls)
