@@ -30,9 +30,10 @@ async def test_lanes_side_by_side_one_lane_in_order_and_a_barrier() -> None:
     await lanes.run("a", _frame(log, "a1", gates["a1"]))
     a2_began = asyncio.Event()
     await lanes.run("a", _frame(log, "a2", gates["a2"], a2_began))
-    await lanes.run("b", _frame(log, "b1", gates["b1"]))
-    for _ in range(5):
-        await asyncio.sleep(0)
+    b1_began = asyncio.Event()
+    await lanes.run("b", _frame(log, "b1", gates["b1"], b1_began))
+    # a2's task was scheduled before b1's: had it not waited for a1, it would have begun
+    await asyncio.wait_for(b1_began.wait(), 10)
     assert log == ["a1 begins", "b1 begins"]  # a2 waits for a1, b1 does not
     gates["b1"].set()
     gates["a1"].set()
@@ -50,10 +51,11 @@ async def test_no_more_than_the_limit_under_way() -> None:
     log: list[str] = []
     gate = asyncio.Event()
     await lanes.run("a", _frame(log, "a", gate))
-    await lanes.run("b", _frame(log, "b", gate))
+    b_began = asyncio.Event()
+    await lanes.run("b", _frame(log, "b", gate, b_began))
     third = asyncio.create_task(lanes.run("c", _frame(log, "c", gate)))
-    for _ in range(5):
-        await asyncio.sleep(0)
+    # the third's first step runs in the turn b begins, before this test resumes
+    await asyncio.wait_for(b_began.wait(), 10)
     assert not third.done() and "c begins" not in log  # the socket is not read further
     gate.set()
     await asyncio.wait_for(third, 10)
