@@ -69,24 +69,35 @@ async def _measure(cfg: dict[str, int], path: str) -> dict[str, dict[str, float]
             )
 
         out: dict[str, dict[str, float]] = {}
-        for mode, group in (("concurrent", convs), ("one_caller", convs[:1])):
+        for mode, group, rounds in _modes(cfg, convs):
             cpu, wall = time.process_time(), time.perf_counter()
-            rounds = cfg["rounds"] * (len(convs) // len(group) if mode == "one_caller" else 1)
-            rounds = min(rounds, cfg["rounds"] * 20)
             for _ in range(rounds):
                 n += 1
                 await asyncio.gather(*(one(cid) for cid in group))
-            msgs = rounds * len(group)
-            out[mode] = {
-                "cpu_us_per_msg": 1e6 * (time.process_time() - cpu) / msgs,
-                "wall_us_per_msg": 1e6 * (time.perf_counter() - wall) / msgs,
-            }
+            out[mode] = _per_msg(cpu, wall, rounds * len(group))
     finally:
         await store.close()
     floor = _sqlite_alone(cfg, path, convs)
     if floor:
         out.update(floor)
     return out
+
+
+def _modes(cfg: dict[str, int], convs: list[str]) -> list[tuple[str, list[str], int]]:
+    """(mode, the conversations written at once, rounds): every caller at once, then one
+    alone for as many messages (at most 20 rounds' worth)."""
+    return [
+        (mode, group, min(cfg["rounds"] * (len(convs) // len(group)), cfg["rounds"] * 20))
+        for mode, group in (("concurrent", convs), ("one_caller", convs[:1]))
+    ]
+
+
+def _per_msg(cpu: float, wall: float, msgs: int) -> dict[str, float]:
+    """CPU and wall time since ``cpu``/``wall`` (process_time, perf_counter) per message."""
+    return {
+        "cpu_us_per_msg": 1e6 * (time.process_time() - cpu) / msgs,
+        "wall_us_per_msg": 1e6 * (time.perf_counter() - wall) / msgs,
+    }
 
 
 def _sqlite_alone(cfg: dict[str, int], path: str, convs: list[str]) -> dict[str, dict[str, float]]:
@@ -106,12 +117,7 @@ def _sqlite_alone(cfg: dict[str, int], path: str, convs: list[str]) -> dict[str,
     out: dict[str, dict[str, float]] = {}
     n = 0
     try:
-        for mode, group in (
-            ("sqlite_alone_concurrent", convs),
-            ("sqlite_alone_one_caller", convs[:1]),
-        ):
-            rounds = cfg["rounds"] * (len(convs) if mode == "sqlite_alone_one_caller" else 1)
-            rounds = min(rounds, cfg["rounds"] * 20)
+        for mode, group, rounds in _modes(cfg, convs):
             cpu, wall = time.process_time(), time.perf_counter()
             for _ in range(rounds):
                 n += 1
@@ -125,11 +131,7 @@ def _sqlite_alone(cfg: dict[str, int], path: str, convs: list[str]) -> dict[str,
                     )
                     db.execute(bump, (cid, seq, 1, 0))
                 db.execute("COMMIT")
-            msgs = rounds * len(group)
-            out[mode] = {
-                "cpu_us_per_msg": 1e6 * (time.process_time() - cpu) / msgs,
-                "wall_us_per_msg": 1e6 * (time.perf_counter() - wall) / msgs,
-            }
+            out["sqlite_alone_" + mode] = _per_msg(cpu, wall, rounds * len(group))
     finally:
         db.close()
     return out

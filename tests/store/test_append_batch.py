@@ -4,8 +4,9 @@ SQLite group-commits them) and the guarded append (``expect``), on both dialects
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
@@ -169,10 +170,17 @@ async def test_postgres_sends_concurrent_appends_in_one_statement(
 ) -> None:
     """The batch statement itself stores them (its failures fall back to one message at
     a time, which the tests above would not notice)."""
-    store = PostgresStore(services.createdb(postgres, f"batch_{os.getpid()}"))
+    async with _opened(postgres, "batch") as store:
+        await _batched(store)
+
+
+@contextlib.asynccontextmanager
+async def _opened(postgres: services.Postgres, name: str) -> AsyncIterator[PostgresStore]:
+    """A PostgreSQL store on a database of its own, open for the block."""
+    store = PostgresStore(services.createdb(postgres, f"{name}_{os.getpid()}"))
     await store.open()
     try:
-        await _batched(store)
+        yield store
     finally:
         await store.close()
 
@@ -233,12 +241,8 @@ async def test_postgres_sends_one_conversations_messages_in_one_statement(
     """Several messages of one conversation that arrive together go in the same batch
     (the conversation bumped once by their number), not one batch each: a conversation
     that gets messages faster than batches come back would fall behind for good."""
-    store = PostgresStore(services.createdb(postgres, f"fold_{os.getpid()}"))
-    await store.open()
-    try:
+    async with _opened(postgres, "fold") as store:
         await _folded(store)
-    finally:
-        await store.close()
 
 
 async def _folded(store: PostgresStore) -> None:
