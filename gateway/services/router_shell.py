@@ -53,6 +53,7 @@ FORWARD_TIMEOUT = 3.0
 FORWARD_PATIENCE = 30.0
 RESYNC_ATTEMPTS = 5
 STALE_RETRY = 1.0  # seconds between rebuild attempts while the store is unreachable
+TICK_RETRY = 0.5  # seconds the timer pauses after a failed tick
 
 
 class RouterShell:
@@ -182,16 +183,19 @@ class RouterShell:
                 continue
             try:
                 await self.apply(r.Tick())
-            except GatewayError as exc:
-                # Expected while the store is away or the lease lapses under load: a
-                # line, not a traceback; the next tick tries again.
-                log.warning("router tick failed (%s); retrying", exc.message)
-                await asyncio.sleep(0.5)
-            except Exception:
-                # anything else: still the next tick (a dead timer times out no offer
-                # and rebuilds nothing)
-                log.exception("router tick failed; retrying")
-                await asyncio.sleep(0.5)
+            except Exception as exc:
+                if isinstance(exc, GatewayError):
+                    # Expected while the store is away or the lease lapses under load:
+                    # a line, not a traceback.
+                    log.warning("router tick failed (%s); retrying", exc.message)
+                else:
+                    # Still the next tick: a dead timer times out no offer and rebuilds
+                    # nothing.
+                    log.exception("router tick failed; retrying")
+                # A pause, so a lasting failure does not spin (a failed tick may leave
+                # the wake event set and its deadline past); events are applied by their
+                # callers meanwhile, not held here.
+                await asyncio.sleep(TICK_RETRY)
 
     # -- leadership ----------------------------------------------------------------
     async def elected(self, fence: int) -> None:
