@@ -290,3 +290,50 @@ async def _folded(store: PostgresStore) -> None:
     assert isinstance(other, Appended) and other.created and other.message.seq == 5
     assert [m.seq for m in await store.messages("c0")] == [1, 2, 3, 4, 5, 6]
     assert [m.seq for m in await store.messages("c1")] == [1, 2, 3, 4, 5]
+
+
+async def test_postgres_cancelled_caller_leaves_its_message_in_the_batch(
+    postgres: services.Postgres,
+) -> None:
+    """A caller cancelled while its batch is on its way, or while it waits for the next,
+    gets CancelledError; its message is stored with the others all the same (its retry
+    finds it), and the other callers get their answers."""
+    async with _opened(postgres, "cancel") as store:
+        await _cancelled(store)
+
+
+async def _cancelled(store: PostgresStore) -> None:
+    convs = [f"c{i}" for i in range(6)]
+    for cid in convs:
+        await setup_conversation(store, cid, contact_id=f"k{cid}")
+    run = store._batcher._many
+    entered, gate = asyncio.Event(), asyncio.Event()
+
+    async def held(columns: list[list[Any]]) -> Sequence[Any]:
+        entered.set()
+        await gate.wait()
+        return await run(columns)
+
+    store._batcher._many = held
+    first = [asyncio.create_task(_send(store, cid, 1)) for cid in convs[:4]]
+    await asyncio.wait_for(entered.wait(), 10)  # the first batch is on its way
+    first[1].cancel()
+    later = [asyncio.create_task(_send(store, cid, 1)) for cid in convs[4:]]
+    await asyncio.sleep(0)  # both wait for the next batch
+    later[0].cancel()
+    gate.set()
+    results = await asyncio.gather(*first, *later, return_exceptions=True)
+    assert [type(r).__name__ for r in results] == [
+        "Appended",
+        "CancelledError",
+        "Appended",
+        "Appended",
+        "CancelledError",
+        "Appended",
+    ]
+    for cid in convs:
+        assert [m.seq for m in await store.messages(cid)] == [1], cid
+    for cid in (convs[1], convs[4]):
+        retry = await _send(store, cid, 1)
+        assert not retry.created and retry.message.seq == 1
+    assert (await _send(store, convs[1], 2)).message.seq == 2

@@ -169,8 +169,10 @@ class AppendBatcher:
         self._waiting.append(item)
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send())
-        # Shielded: a caller that gives up does not undo an append already under way.
-        return await asyncio.shield(item.future)
+        # No shield needed: a caller that gives up cancels only its own future; the
+        # batch sends every item it holds whatever its future's state (an append under
+        # way is not undone) and answers only the futures still pending.
+        return await item.future
 
     async def _send(self) -> None:
         while self._waiting:
