@@ -190,10 +190,9 @@ def _counted(store: PostgresStore) -> list[tuple[int, int, int]]:
     batches: list[tuple[int, int, int]] = []
     run = store._append_many
 
-    async def counted(columns: list[list[Any]]) -> Sequence[Any]:
-        rows = await run(columns)
-        # the first array of each part: conversations, then messages
-        batches.append((len(columns[-1]), len(columns[0]), len(rows)))
+    async def counted(convs: list[tuple[Any, ...]], msgs: list[tuple[Any, ...]]) -> Sequence[Any]:
+        rows = await run(convs, msgs)
+        batches.append((len(msgs), len(convs), len(rows)))
         return rows
 
     store._batcher._many = counted
@@ -309,10 +308,10 @@ async def _cancelled(store: PostgresStore) -> None:
     run = store._batcher._many
     entered, gate = asyncio.Event(), asyncio.Event()
 
-    async def held(columns: list[list[Any]]) -> Sequence[Any]:
+    async def held(convs: list[tuple[Any, ...]], msgs: list[tuple[Any, ...]]) -> Sequence[Any]:
         entered.set()
         await gate.wait()
-        return await run(columns)
+        return await run(convs, msgs)
 
     store._batcher._many = held
     first = [asyncio.create_task(_send(store, cid, 1)) for cid in convs[:4]]
@@ -337,3 +336,34 @@ async def _cancelled(store: PostgresStore) -> None:
         retry = await _send(store, cid, 1)
         assert not retry.created and retry.message.seq == 1
     assert (await _send(store, convs[1], 2)).message.seq == 2
+
+
+async def test_postgres_batch_stores_values_exactly(postgres: services.Postgres) -> None:
+    """The batch's values travel as JSON: a time with all its digits, text with quotes,
+    backslashes, line breaks and characters outside ASCII come back as given, and as the
+    callers were answered."""
+    async with _opened(postgres, "exact") as store:
+        convs = [f"c{i}" for i in range(4)]
+        for cid in convs:
+            await setup_conversation(store, cid, contact_id=f"k{cid}")
+        batches = _counted(store)
+        bodies = ['"quoted" \\ back\\slash', "line\nbreak\ttab", "é ü 中文 🙂", "null"]
+        times = [1764590000.123456789, 0.1 + 0.2, 1e16 + 2.0, 5e-324]
+        results = await asyncio.gather(
+            *(
+                store.append(
+                    cid,
+                    sender="contact",
+                    sender_id=f"v{cid}",
+                    client_msg_id=f"{cid}:x",
+                    body=body,
+                    now=now,
+                )
+                for cid, body, now in zip(convs, bodies, times, strict=True)
+            )
+        )
+        assert sum(n for n, _, _ in batches) >= 3  # all but the first in a batch
+        for cid, body, now, got in zip(convs, bodies, times, results, strict=True):
+            (stored,) = await store.messages(cid)
+            assert (stored.body, stored.created_at) == (body, now)
+            assert got.message == stored
