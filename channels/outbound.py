@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 import httpx
 
+from channels.base import ChannelAdapter, Core
 from gateway.model.records import Conversation, Message
 from gateway.services import http_client
 from gateway.services.deliveries import Outcome, failed, sent
-
-if TYPE_CHECKING:  # channels.base imports the web layer; only its type is needed here
-    from channels.base import Core
 
 log = logging.getLogger("gateway.channels")
 
@@ -26,6 +23,27 @@ TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 def client() -> httpx.AsyncClient:
     return http_client.client(timeout=TIMEOUT)
+
+
+class HttpAdapter(ChannelAdapter):
+    """An adapter that calls its provider over HTTP: one client, opened at start."""
+
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
+        self._client: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        self._client = client()
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise RuntimeError(f"the {self.name} adapter is not started")
+        return self._client
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -21,14 +21,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from channels import outbound
-from channels.base import ChannelAdapter, Core, Problems
+from channels.base import Problems
 from channels.media import download, http_url, name_from_url, public_link
 from channels.messenger import content
 from channels.meta import settings as meta
 from channels.meta.graph import TOKEN_ERRORS, outcome_of_error
 from channels.meta.state import window_state
-from channels.meta.webhook import check_signature, decode, handshake
-from channels.webhooks import read_body, touchpoint_of
+from channels.meta.webhook import handshake, signed_event
+from channels.outbound import HttpAdapter
+from channels.webhooks import touchpoint_of
 from gateway import protocol as p
 from gateway.errors import NotFound
 from gateway.model.inbound import DeliveryReport, InboundFile, InboundMessage
@@ -72,22 +73,11 @@ class Event(msgspec.Struct, frozen=True):
     entry: list[Entry]
 
 
-class MessengerChannel(ChannelAdapter):
+class MessengerChannel(HttpAdapter):
     name = "messenger"
     # an agent's file goes out as an attachment Meta fetches by link (channels/media.py)
     delivers_files = True
     secret_settings = ("page_access_token", *meta.SECRETS)
-
-    def __init__(self, core: Core) -> None:
-        super().__init__(core)
-        self._http: httpx.AsyncClient | None = None
-
-    async def start(self) -> None:
-        self._http = outbound.client()
-
-    async def stop(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
 
     def check_touchpoint(self, tp: Touchpoint) -> tuple[Touchpoint, Problems]:
         others = [t for t in self.core.directory.touchpoints.values() if t.channel == "messenger"]
@@ -108,30 +98,19 @@ class MessengerChannel(ChannelAdapter):
 
     async def events(self, request: Request) -> Response:
         tp = touchpoint_of(self.core.directory, request, "messenger")
-        body = await read_body(request, self.core.settings)
-        check_signature(
-            str(tp.settings.get("app_secret", "")),
-            body,
-            request.headers.get("x-hub-signature-256", ""),
-        )
-        event: Event = decode(body, Event)
+        event: Event = await signed_event(request, self.core.settings, tp, Event)
         if event.object != "page":
             raise NotFound("not a page event")
         deadline = time.monotonic() + RECEIPT_WAIT
         for entry in event.entry:
-            page = self._page_tp(tp, entry.id)
+            tps = self.core.directory.touchpoints.values()
+            page = meta.of_app(tps, tp, "messenger", "page_id", entry.id)
             if page is None:
                 log.warning("Messenger event for a page no touchpoint of this app has: ignored")
                 continue
             for item in entry.messaging:
                 await self._item(page, item, deadline)
         return Response(status_code=200)
-
-    def _page_tp(self, signer: Touchpoint, page_id: str) -> Touchpoint | None:
-        for tp in self.core.directory.touchpoints.values():
-            if tp.channel == "messenger" and tp.settings.get("page_id") == page_id:
-                return tp if meta.same_app(tp, signer) else None
-        return None
 
     async def _item(self, tp: Touchpoint, item: Messaging, deadline: float) -> None:
         psid = item.sender.id
@@ -161,12 +140,11 @@ class MessengerChannel(ChannelAdapter):
             log.warning("Messenger message without an id: ignored")
             return
         read = content.read(message)
-        assert self._http is not None
         files = tuple(
             InboundFile(
                 name=name_from_url(m.url, f"messenger-{m.kind}"),
                 # Meta's CDN link is signed in its URL: no credential goes with it
-                open=download(self._http, m.url, "Messenger", follow_redirects=True),
+                open=download(self.http, m.url, "Messenger", follow_redirects=True),
             )
             for m in read.media
             if http_url(m.url)
@@ -192,9 +170,8 @@ class MessengerChannel(ChannelAdapter):
         contact = await self.core.contacts.at("messenger", psid)
         if contact is not None and contact.name:
             return contact.name
-        assert self._http is not None
         try:
-            r = await self._http.get(
+            r = await self.http.get(
                 meta.graph_url(tp, psid),
                 params={
                     "fields": "first_name,last_name",
@@ -228,9 +205,8 @@ class MessengerChannel(ChannelAdapter):
         return await outbound.in_parts(self.core, conv, message, len(parts), send)
 
     async def _send(self, tp: Touchpoint, conv: Conversation, part: dict[str, Any]) -> Outcome:
-        assert self._http is not None
         answer = await outbound.post(
-            self._http,
+            self.http,
             "Messenger",
             meta.graph_url(tp, "me/messages"),
             params={"access_token": str(tp.settings.get("page_access_token", ""))},

@@ -64,6 +64,18 @@ def graph_url(tp: Touchpoint, path: str) -> str:
     return f"{str(s.get('api_base') or DEFAULT_API).rstrip('/')}/{s.get('api_version') or DEFAULT_VERSION}/{path}"
 
 
+def of_app(
+    touchpoints: Iterable[Touchpoint], signer: Touchpoint, channel: str, key: str, value: str
+) -> Touchpoint | None:
+    """The ``channel`` touchpoint whose setting ``key`` is ``value``, if it belongs to the
+    app that signed the event (``signer``'s): one app's webhook never speaks for another's
+    page or number."""
+    for tp in touchpoints:
+        if tp.channel == channel and tp.settings.get(key) == value:
+            return tp if same_app(tp, signer) else None
+    return None
+
+
 def same_app(a: Touchpoint, b: Touchpoint) -> bool:
     """Two touchpoints of one Meta app (one webhook subscription signs both)."""
     return bool(a.settings.get("app_secret")) and a.settings.get("app_secret") == b.settings.get(

@@ -14,8 +14,10 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 
+from channels.webhooks import read_body
 from gateway.errors import Forbidden, ProtocolError
 from gateway.model.records import Touchpoint
+from gateway.settings import Settings
 
 
 def handshake(request: Request, tp: Touchpoint) -> PlainTextResponse:
@@ -36,6 +38,20 @@ def check_signature(app_secret: str, body: bytes, header: str) -> None:
     expected = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
     if not app_secret or not hmac.compare_digest(header.encode(), expected.encode()):
         raise Forbidden("the webhook's signature is missing or wrong", code="bad_signature")
+
+
+async def signed_event(
+    request: Request, settings: Settings, tp: Touchpoint, shape: type[Any]
+) -> Any:
+    """The event of a webhook request, read, verified with ``tp``'s app secret, then
+    decoded as ``shape``."""
+    body = await read_body(request, settings)
+    check_signature(
+        str(tp.settings.get("app_secret", "")),
+        body,
+        request.headers.get("x-hub-signature-256", ""),
+    )
+    return decode(body, shape)
 
 
 def decode(body: bytes, shape: type[Any]) -> Any:

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import logging
 
-import httpx
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from channels import outbound
-from channels.base import ChannelAdapter, Core, Problems
+from channels.base import Problems
 from channels.media import download, public_link, under
+from channels.outbound import HttpAdapter
 from channels.sms.keywords import REPLIES, keyword
 from channels.sms.mms import e164, mms_refusal
 from channels.sms.provider import Action, InboundSms, SmsProvider
@@ -48,22 +47,11 @@ OPTED_OUT = (
 )
 
 
-class SmsChannel(ChannelAdapter):
+class SmsChannel(HttpAdapter):
     name = "sms"
     # MMS: an agent's files go out as the message's MediaUrl (channels/media.py)
     delivers_files = True
     secret_settings = tuple(sorted({s for pr in PROVIDERS.values() for s in pr.secret_settings}))
-
-    def __init__(self, core: Core) -> None:
-        super().__init__(core)
-        self._http: httpx.AsyncClient | None = None
-
-    async def start(self) -> None:
-        self._http = outbound.client()
-
-    async def stop(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
 
     # -- configuration -------------------------------------------------------------------
     def check_touchpoint(self, tp: Touchpoint) -> tuple[Touchpoint, Problems]:
@@ -161,7 +149,6 @@ class SmsChannel(ChannelAdapter):
         refusal = mms_refusal(str(tp.settings.get("number", "")), sender)
         if refusal:
             return (), (f"{len(sms.media)} MMS attachment(s): {refusal}",)
-        assert self._http is not None
         auth = (str(tp.settings.get("account_sid", "")), str(tp.settings.get("auth_token", "")))
         files, unsupported = [], []
         for i, media in enumerate(sms.media, 1):
@@ -173,9 +160,7 @@ class SmsChannel(ChannelAdapter):
                     name=f"mms-{i}",
                     # Twilio may redirect to its storage: the credentials stay behind
                     # (httpx drops them on a redirect to another origin)
-                    open=download(
-                        self._http, media.url, "Twilio", auth=auth, follow_redirects=True
-                    ),
+                    open=download(self.http, media.url, "Twilio", auth=auth, follow_redirects=True),
                     content_type=media.content_type,
                 )
             )
@@ -271,13 +256,12 @@ class SmsChannel(ChannelAdapter):
             return failed(OPTED_OUT)
         if message.attachments and self._mms_refusal(conv):
             return failed(self._mms_refusal(conv))
-        assert self._http is not None
         callback = (
             f"{base_url(self.core.settings)}/webhooks/sms/{tp.id}/status?m={conv.id}.{message.seq}"
         )
         media = [public_link(self.core, conv, a.id) for a in message.attachments]
         result = await self._provider(tp).send(
-            self._http, tp, conv.address, message.body, callback, media
+            self.http, tp, conv.address, message.body, callback, media
         )
         if result.action:
             await self._act(result.action, result.admin_message, tp, conv)

@@ -22,14 +22,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from channels import outbound
-from channels.base import ChannelAdapter, Core, Problems
+from channels.base import Problems
 from channels.media import Open, download, http_url, public_link
 from channels.meta import settings as meta
 from channels.meta.graph import TOKEN_ERRORS, outcome_of_error
 from channels.meta.state import window_state
-from channels.meta.webhook import check_signature, decode, handshake
+from channels.meta.webhook import handshake, signed_event
+from channels.outbound import HttpAdapter
 from channels.sms.mms import e164
-from channels.webhooks import read_body, touchpoint_of
+from channels.webhooks import touchpoint_of
 from channels.whatsapp import content
 from channels.whatsapp.countries import blocked_country
 from channels.whatsapp.events import Event, Status, Value
@@ -55,22 +56,11 @@ REASONS: dict[int, str] = {
 }
 
 
-class WhatsAppChannel(ChannelAdapter):
+class WhatsAppChannel(HttpAdapter):
     name = "whatsapp"
     # an agent's file goes out as a media message Meta fetches by link (channels/media.py)
     delivers_files = True
     secret_settings = ("access_token", *meta.SECRETS)
-
-    def __init__(self, core: Core) -> None:
-        super().__init__(core)
-        self._http: httpx.AsyncClient | None = None
-
-    async def start(self) -> None:
-        self._http = outbound.client()
-
-    async def stop(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
 
     def check_touchpoint(self, tp: Touchpoint) -> tuple[Touchpoint, Problems]:
         others = [t for t in self.core.directory.touchpoints.values() if t.channel == "whatsapp"]
@@ -96,13 +86,7 @@ class WhatsAppChannel(ChannelAdapter):
 
     async def events(self, request: Request) -> Response:
         tp = touchpoint_of(self.core.directory, request, "whatsapp")
-        body = await read_body(request, self.core.settings)
-        check_signature(
-            str(tp.settings.get("app_secret", "")),
-            body,
-            request.headers.get("x-hub-signature-256", ""),
-        )
-        event: Event = decode(body, Event)
+        event: Event = await signed_event(request, self.core.settings, tp, Event)
         if event.object != "whatsapp_business_account":
             raise NotFound("not a WhatsApp Business Account event")
         for entry in event.entry:
@@ -111,15 +95,9 @@ class WhatsAppChannel(ChannelAdapter):
                     await self._value(tp, change.value)
         return Response(status_code=200)
 
-    def _number_tp(self, signer: Touchpoint, pnid: str) -> Touchpoint | None:
-        """The touchpoint of this phone number id among those of the signing app."""
-        for tp in self.core.directory.touchpoints.values():
-            if tp.channel == "whatsapp" and tp.settings.get("phone_number_id") == pnid:
-                return tp if meta.same_app(tp, signer) else None
-        return None
-
     async def _value(self, signer: Touchpoint, value: Value) -> None:
-        tp = self._number_tp(signer, value.metadata.phone_number_id)
+        tps = self.core.directory.touchpoints.values()
+        tp = meta.of_app(tps, signer, "whatsapp", "phone_number_id", value.metadata.phone_number_id)
         if tp is None:
             log.warning("WhatsApp event for an unknown phone number id: ignored")
             return
@@ -177,8 +155,7 @@ class WhatsAppChannel(ChannelAdapter):
     def _media(self, tp: Touchpoint, media_id: str) -> Open:
         """A contact's medium: its id gives a short-lived URL (``GET /{media id}``), whose
         bytes need the access token too."""
-        assert self._http is not None
-        http = self._http
+        http = self.http
         auth = {"Authorization": f"Bearer {tp.settings.get('access_token', '')}"}
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -258,9 +235,8 @@ class WhatsAppChannel(ChannelAdapter):
     async def _send(
         self, tp: Touchpoint, conv: Conversation, message: Message, part: dict[str, Any]
     ) -> Outcome:
-        assert self._http is not None
         answer = await outbound.post(
-            self._http,
+            self.http,
             "WhatsApp",
             meta.graph_url(tp, f"{tp.settings.get('phone_number_id')}/messages"),
             headers={"Authorization": f"Bearer {tp.settings.get('access_token', '')}"},

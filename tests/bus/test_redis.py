@@ -497,3 +497,66 @@ async def test_post_after_stop_is_counted_not_raised(
     assert bus.stats()["published"] == 1
     bus.post(topic(), b"late")
     assert bus.stats()["publish_failures"] == 1
+
+
+async def test_posted_frames_linger_to_share_a_pipeline(
+    redis_server: services.Redis, make_bus: Callable[..., RedisBus]
+) -> None:
+    # Frames posted one loop turn apart find the writer idle: it holds them for company
+    # (a long linger here, so nothing but the two rules below can end it early).
+    bus = make_bus(redis_server.url, linger=60.0, batch_size=8)
+    got = Recorder()
+    await bus.start(got)
+    t = topic()
+    await bus.subscribe(t)
+    for i in range(5):
+        bus.post(t, b"%d" % i)
+        await asyncio.sleep(0)  # the writer wakes between posts
+    assert bus.stats()["batches"] == 0
+    # An awaited publish is not held: it takes the posted frames with it, in order.
+    await asyncio.wait_for(bus.publish(t, b"awaited"), 5)
+    await got.wait_count(6)
+    assert got.data(t) == [b"0", b"1", b"2", b"3", b"4", b"awaited"]
+    assert bus.stats()["batches"] == 1
+    # A full batch is not held either.
+    for i in range(8):
+        bus.post(t, b"full %d" % i)
+        await asyncio.sleep(0)
+    await got.wait_count(14)
+    assert bus.stats()["batches"] == 2
+
+
+async def test_a_lone_posted_frame_goes_after_the_linger(
+    redis_server: services.Redis, make_bus: Callable[..., RedisBus]
+) -> None:
+    bus = make_bus(redis_server.url, linger=0.05)
+    got = Recorder()
+    await bus.start(got)
+    t = topic()
+    await bus.subscribe(t)
+    bus.post(t, b"alone")
+    await got.wait_for(t, b"alone")
+    assert bus.stats()["batches"] == 1
+
+
+async def test_a_publish_to_an_unanswering_server_fails_within_io_timeout(
+    own_redis: services.Redis, make_bus: Callable[..., RedisBus]
+) -> None:
+    # The publish connection has one deadline per pipeline (no socket timeout of its
+    # own): a server that takes the write and never answers must still fail the caller.
+    bus = make_bus(own_redis.url, io_timeout=0.2, ping_interval=60)
+    await bus.start(Recorder())
+    t = topic()
+    await bus.publish(t, b"up")
+    admin = aioredis.from_url(own_redis.url)
+    try:
+        await admin.client_pause(1500, all=True)
+        with pytest.raises(BusUnavailable, match=r"no reply within 0\.2 s"):
+            await asyncio.wait_for(bus.publish(t, b"paused"), 10)
+        assert bus.stats()["publish_failures"] == 1
+        await admin.ping()  # answered once the pause is over
+        # The next publish opens a new connection and goes through.
+        await asyncio.wait_for(bus.publish(t, b"back"), 10)
+        assert bus.stats()["published"] == 2
+    finally:
+        await admin.aclose()

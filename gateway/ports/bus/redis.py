@@ -6,10 +6,11 @@ Two dedicated connections per node, never a pool's worth:
   appends and returns (the hot path: nothing awaited per frame); one writer task
   sends what has accumulated as one pipeline (up to ``batch_size`` PUBLISHes), then
   resolves the futures. A pipeline that fails on its connection is sent once more on
-  a new one for its posted frames (so a dropped connection loses none of them). Under no load a frame costs one round trip (nothing waits to
-  fill a batch); under load, everything queued while a pipeline was in flight goes in
-  the next one. One connection and one writer keep the order of frames published in
-  order.
+  a new one for its posted frames (so a dropped connection loses none of them). An
+  awaited frame goes at once, in one round trip; posted frames that find the writer
+  idle wait up to ``linger`` (1 ms) for company; under load, everything queued while a
+  pipeline was in flight goes in the next one. One connection and one writer keep the
+  order of frames published in order.
 * **subscribe**: one connection in subscribed mode and one reader task calling
   ``deliver(topic, data)``. When it drops, the reader reconnects with capped backoff,
   re-subscribes every topic and then calls the gap handler: frames published meanwhile
@@ -61,6 +62,11 @@ class _Outgoing:
         self.at = time.perf_counter()
 
 
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def _packed(batch: list[_Outgoing]) -> bytes:
     """The batch's PUBLISH commands in RESP, as one buffer: redis-py's general
     ``pack_commands`` costs several times more per frame on this path."""
@@ -81,6 +87,7 @@ class RedisBus(Bus):
         *,
         on_resubscribed: GapHandler | None = None,
         batch_size: int = 256,
+        linger: float = 0.001,
         connect_timeout: float = 2.0,
         io_timeout: float = 5.0,
         ping_interval: float = 5.0,
@@ -101,12 +108,17 @@ class RedisBus(Bus):
             "protocol": 2,
         }
         # The pools only parse the URL: each side is one connection of its own, never
-        # lent out, so there is exactly one of each per node.
-        pub = ConnectionPool.from_url(url, client_name=f"{client_name}-pub", **options)
+        # lent out, so there is exactly one of each per node. The publish side has no
+        # socket timeout of its own: _send bounds a whole pipeline with one deadline
+        # (redis-py's would start a task per write and a timer per reply).
+        pub = ConnectionPool.from_url(
+            url, client_name=f"{client_name}-pub", **{**options, "socket_timeout": None}
+        )
         self._pub: AbstractConnection = pub.connection_class(**pub.connection_kwargs)
         self._sub_pool = ConnectionPool.from_url(url, client_name=f"{client_name}-sub", **options)
         self._on_resubscribed = on_resubscribed
         self._batch_size = batch_size
+        self._linger = linger
         self._io_timeout = io_timeout
         self._ping_interval = ping_interval
         self._backoff_min = backoff_min
@@ -121,6 +133,9 @@ class RedisBus(Bus):
         self._outbox: deque[_Outgoing] = deque()
         self._inflight: list[_Outgoing] = []
         self._wakeup = asyncio.Event()
+        # Set while the writer lingers over a pipeline of posted frames; resolved early
+        # by an awaited publish() or a full batch.
+        self._hurry: asyncio.Future[None] | None = None
         # Set while nothing is queued or in flight: stop() lets what was posted go first.
         self._drained = asyncio.Event()
         self._drained.set()
@@ -206,6 +221,13 @@ class RedisBus(Bus):
             # Lazily, so a publish-only user (a CLI, the benchmark) needs no start().
             self._writer = asyncio.create_task(self._write_loop(), name="bus redis writer")
         self._outbox.append(item)
+        hurry = self._hurry
+        if (
+            hurry is not None
+            and (item.future is not None or len(self._outbox) >= self._batch_size)
+            and not hurry.done()
+        ):
+            hurry.set_result(None)
         self._wakeup.set()
         self._drained.clear()
 
@@ -278,6 +300,8 @@ class RedisBus(Bus):
         outbox = self._outbox
         while True:
             await self._wakeup.wait()
+            if self._linger and self._may_linger():
+                await self._lingered()
             self._wakeup.clear()
             while outbox:
                 batch = self._inflight
@@ -290,6 +314,25 @@ class RedisBus(Bus):
                     await self._send_batch(batch)
                 batch.clear()
             self._drained.set()
+
+    def _may_linger(self) -> bool:
+        """Only posted frames, fewer than a batch: nobody waits for them."""
+        outbox = self._outbox
+        return len(outbox) < self._batch_size and all(i.future is None for i in outbox)
+
+    async def _lingered(self) -> None:
+        """Give posted frames ``linger`` seconds to share a pipeline: one write and one
+        read of replies for several frames instead of one each, where the rate is
+        moderate and a pipeline would otherwise carry one or two. Only after the writer
+        was idle: under load the pipeline in flight already gathers the next."""
+        loop = asyncio.get_running_loop()
+        hurry = self._hurry = loop.create_future()
+        timer = loop.call_later(self._linger, _settle, hurry)
+        try:
+            await hurry
+        finally:
+            timer.cancel()
+            self._hurry = None
 
     async def _send_batch(self, batch: list[_Outgoing]) -> None:
         try:
@@ -340,15 +383,20 @@ class RedisBus(Bus):
         their replies. Returns the frames Redis refused (an ACL, say), by index."""
         conn = self._pub
         try:
-            # Reconnects by itself if the last batch closed the connection.
-            await conn.send_packed_command(_packed(batch), check_health=False)
-            refused: dict[int, ResponseError] = {}
-            for i in range(len(batch)):
-                try:
-                    await conn.read_response()
-                except ResponseError as exc:  # consumed: the connection stays in step
-                    refused[i] = exc
-            return refused
+            # One deadline for the write and every reply (io_timeout).
+            async with asyncio.timeout(self._io_timeout):
+                # Reconnects by itself if the last batch closed the connection.
+                await conn.send_packed_command(_packed(batch), check_health=False)
+                refused: dict[int, ResponseError] = {}
+                for i in range(len(batch)):
+                    try:
+                        await conn.read_response()
+                    except ResponseError as exc:  # consumed: the connection stays in step
+                        refused[i] = exc
+                return refused
+        except TimeoutError:
+            await conn.disconnect(nowait=True)  # replies may be left unread: never reuse it
+            raise BusUnavailable(f"no reply within {self._io_timeout} s") from None
         except BaseException:
             # Replies may be left unread (a timeout, cancellation): never reuse it.
             await conn.disconnect(nowait=True)
