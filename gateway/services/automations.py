@@ -70,7 +70,10 @@ class Announcer:
         return _subscribed(self._hooks(event_type), conv)
 
     def _hooks(self, event_type: str) -> tuple[Webhook, ...]:
-        return tuple(w for w in self._dir.webhooks.values() if w.active and event_type in w.events)
+        webhooks = self._dir.webhooks
+        if not webhooks:  # the common case, asked once per message: no generator
+            return ()
+        return tuple(w for w in webhooks.values() if w.active and event_type in w.events)
 
     def wants(self, event_type: str) -> bool:
         """Whether any active webhook subscribes to this type at all (a cheap check

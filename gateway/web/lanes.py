@@ -18,7 +18,8 @@ status ...) sees everything sent before it, as it did on the one-at-a-time path.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 # Frames of one socket under way at once: a few per store batch round trip (an agent
 # with 50 conversations at 2.5 messages a second each needs 125 a second; batches come
@@ -26,6 +27,8 @@ from collections.abc import Awaitable, Callable
 # node instead of in TCP, and its batch and the burst of answers after it grow with it
 # (with 64, contact-center runs on a loaded machine were no better, often worse).
 MAX_IN_FLIGHT = 8
+
+Work = Callable[[], Coroutine[Any, Any, None]]
 
 
 class Lanes:
@@ -36,7 +39,7 @@ class Lanes:
         self._tasks: set[asyncio.Task[None]] = set()
         self._last: dict[str, asyncio.Task[None]] = {}  # lane -> its latest frame
 
-    async def run(self, lane: str | None, work: Callable[[], Awaitable[None]]) -> None:
+    async def run(self, lane: str | None, work: Work) -> None:
         """Start ``work`` in ``lane`` (None: alone, after everything before it, and
         awaited here). ``work`` must not raise: each frame answers its own errors."""
         if lane is None:
@@ -45,7 +48,10 @@ class Lanes:
             return
         await self._slots.acquire()
         before = self._last.get(lane)
-        task = asyncio.create_task(_after(before, work))
+        # a lane with nothing under way (the common case) needs no wrapper coroutine
+        task = asyncio.create_task(
+            work() if before is None or before.done() else _after(before, work)
+        )
         self._tasks.add(task)
         self._last[lane] = task
         task.add_done_callback(lambda t: self._done(lane, t))
@@ -68,7 +74,7 @@ class Lanes:
             task.cancel()
 
 
-async def _after(before: asyncio.Task[None] | None, work: Callable[[], Awaitable[None]]) -> None:
-    if before is not None and not before.done():
+async def _after(before: asyncio.Task[None], work: Work) -> None:
+    if not before.done():
         await asyncio.wait({before})  # its outcome is its own
     await work()

@@ -190,10 +190,9 @@ def _counted(store: PostgresStore) -> list[tuple[int, int, int]]:
     batches: list[tuple[int, int, int]] = []
     run = store._append_many
 
-    async def counted(columns: list[list[Any]]) -> Sequence[Any]:
-        rows = await run(columns)
-        # the first array of each part: conversations, then messages
-        batches.append((len(columns[-1]), len(columns[0]), len(rows)))
+    async def counted(convs: list[tuple[Any, ...]], msgs: list[tuple[Any, ...]]) -> Sequence[Any]:
+        rows = await run(convs, msgs)
+        batches.append((len(msgs), len(convs), len(rows)))
         return rows
 
     store._batcher._many = counted
@@ -290,3 +289,81 @@ async def _folded(store: PostgresStore) -> None:
     assert isinstance(other, Appended) and other.created and other.message.seq == 5
     assert [m.seq for m in await store.messages("c0")] == [1, 2, 3, 4, 5, 6]
     assert [m.seq for m in await store.messages("c1")] == [1, 2, 3, 4, 5]
+
+
+async def test_postgres_cancelled_caller_leaves_its_message_in_the_batch(
+    postgres: services.Postgres,
+) -> None:
+    """A caller cancelled while its batch is on its way, or while it waits for the next,
+    gets CancelledError; its message is stored with the others all the same (its retry
+    finds it), and the other callers get their answers."""
+    async with _opened(postgres, "cancel") as store:
+        await _cancelled(store)
+
+
+async def _cancelled(store: PostgresStore) -> None:
+    convs = [f"c{i}" for i in range(6)]
+    for cid in convs:
+        await setup_conversation(store, cid, contact_id=f"k{cid}")
+    run = store._batcher._many
+    entered, gate = asyncio.Event(), asyncio.Event()
+
+    async def held(convs: list[tuple[Any, ...]], msgs: list[tuple[Any, ...]]) -> Sequence[Any]:
+        entered.set()
+        await gate.wait()
+        return await run(convs, msgs)
+
+    store._batcher._many = held
+    first = [asyncio.create_task(_send(store, cid, 1)) for cid in convs[:4]]
+    await asyncio.wait_for(entered.wait(), 10)  # the first batch is on its way
+    first[1].cancel()
+    later = [asyncio.create_task(_send(store, cid, 1)) for cid in convs[4:]]
+    await asyncio.sleep(0)  # both wait for the next batch
+    later[0].cancel()
+    gate.set()
+    results = await asyncio.gather(*first, *later, return_exceptions=True)
+    assert [type(r).__name__ for r in results] == [
+        "Appended",
+        "CancelledError",
+        "Appended",
+        "Appended",
+        "CancelledError",
+        "Appended",
+    ]
+    for cid in convs:
+        assert [m.seq for m in await store.messages(cid)] == [1], cid
+    for cid in (convs[1], convs[4]):
+        retry = await _send(store, cid, 1)
+        assert not retry.created and retry.message.seq == 1
+    assert (await _send(store, convs[1], 2)).message.seq == 2
+
+
+async def test_postgres_batch_stores_values_exactly(postgres: services.Postgres) -> None:
+    """The batch's values travel as JSON: a time with all its digits, text with quotes,
+    backslashes, line breaks and characters outside ASCII come back as given, and as the
+    callers were answered."""
+    async with _opened(postgres, "exact") as store:
+        convs = [f"c{i}" for i in range(4)]
+        for cid in convs:
+            await setup_conversation(store, cid, contact_id=f"k{cid}")
+        batches = _counted(store)
+        bodies = ['"quoted" \\ back\\slash', "line\nbreak\ttab", "é ü 中文 🙂", "null"]
+        times = [1764590000.123456789, 0.1 + 0.2, 1e16 + 2.0, 5e-324]
+        results = await asyncio.gather(
+            *(
+                store.append(
+                    cid,
+                    sender="contact",
+                    sender_id=f"v{cid}",
+                    client_msg_id=f"{cid}:x",
+                    body=body,
+                    now=now,
+                )
+                for cid, body, now in zip(convs, bodies, times, strict=True)
+            )
+        )
+        assert sum(n for n, _, _ in batches) >= 3  # all but the first in a batch
+        for cid, body, now, got in zip(convs, bodies, times, results, strict=True):
+            (stored,) = await store.messages(cid)
+            assert (stored.body, stored.created_at) == (body, now)
+            assert got.message == stored

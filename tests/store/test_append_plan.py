@@ -5,12 +5,12 @@ prepared statement's generic plan scanned the whole conversations table per batc
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import asyncpg
 
 from devkit import services
 from gateway.ports.store._pg_append import APPEND_MANY
+from gateway.ports.store._rows import to_json
 from gateway.ports.store.postgres import PostgresStore
 from tests.store.test_contract import setup_conversation
 
@@ -40,30 +40,12 @@ async def test_the_batched_append_reads_conversations_by_key(
         plans = []
         for size in (3, 20):  # batches as a steady load gives them
             ids = [f"c{n}" for n in range(1, size + 1)]
-            one = [1] * size
-            columns: list[list[Any]] = [
-                # the conversations: id, messages, unread increments, no guard
-                ids,
-                one,
-                one,
-                [0] * size,
-                [None] * size,
-                [None] * size,
-                [None] * size,
-                [None] * size,
-                # their messages: conversation, place, number, APPEND's arguments
-                ids,
-                one,
-                one,
-                ["contact"] * size,
-                ["v"] * size,
-                [f"m-{i}" for i in ids],
-                ["hello"] * size,
-                [1.0] * size,
-                ["text"] * size,
-                [""] * size,
-            ]
-            rows = await conn.fetch(f"EXPLAIN {APPEND_MANY}", *columns)
+            # the conversations: id, messages, unread increments, no guard; their
+            # messages: conversation, place, number, APPEND's arguments
+            convs = [(i, 1, 1, 0, None, None, None, None) for i in ids]
+            msgs = [(i, 1, 1, "contact", "v", f"m-{i}", "hello", 1.0, "text", "") for i in ids]
+            params = (ids, to_json(convs), to_json(msgs))
+            rows = await conn.fetch(f"EXPLAIN {APPEND_MANY}", *params)
             plans.append("\n".join(r[0] for r in rows))
     finally:
         await conn.close()

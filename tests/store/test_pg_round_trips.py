@@ -106,10 +106,11 @@ async def test_conversations_leave_room_for_hot_updates(pg_store: PostgresStore)
 async def test_a_batch_bumps_its_conversations_by_key(pg_store: PostgresStore) -> None:
     """The batch's generic plan (what a prepared statement runs after its fifth use)
     finds its conversations through the key, not by reading the table whole: the
-    planner guesses ``unnest`` of parameters at 100 rows, more than a small table has."""
+    planner guesses the rows of a parameter (``jsonb_array_elements``) at 100, more
+    than a small table has."""
     await setup_conversation(pg_store, "c0")
-    names = ", ".join(f"{t}[]" for t in _pg_append._TYPES)
-    args = ", ".join("NULL" for _ in _pg_append._TYPES)
+    names = ", ".join(_pg_append.TYPES)
+    args = ", ".join("NULL" for _ in _pg_append.TYPES)
     async with pg_store._connection() as c:
         # a thousand conversations, copies of c0: a table of some pages, not one
         await c.execute(

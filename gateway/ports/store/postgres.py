@@ -61,6 +61,7 @@ from gateway.ports.store._rows import (
     email_key,
     guard_args,
     refs_json,
+    to_json,
     unread_increments,
 )
 from gateway.ports.store._sql import SQLStore
@@ -346,9 +347,13 @@ class PostgresStore(SQLStore):
     async def _append_alone(self, item: Pending) -> Appended:
         return await self._append_one(item.conversation_id, item.args, None, item.guard)
 
-    async def _append_many(self, columns: list[list[Any]]) -> Sequence[Row]:
+    async def _append_many(
+        self, conversations: list[tuple[Any, ...]], messages: list[tuple[Any, ...]]
+    ) -> Sequence[Row]:
+        ids = [row[0] for row in conversations]
+        params = (ids, to_json(conversations), to_json(messages))
         async with self._connection() as c:
-            return await c.fetch(APPEND_MANY, *columns)
+            return await c.fetch(APPEND_MANY, *params)
 
     async def _append_one(
         self,
