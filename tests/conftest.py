@@ -73,6 +73,13 @@ def dovecot() -> Iterator[services.Dovecot]:
         server.stop()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # here rather than in pyproject.toml, whose every change reinstalls .venv (_venv.sh)
+    config.addinivalue_line(
+        "markers", "apart: a long test sharing no module fixture: an xdist group of its own, first"
+    )
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop running in the
@@ -82,12 +89,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     each worker is such a session: a file's tests go to one worker together (its module
     fixtures start once), the browser tests of a file that also has others form a group
     of their own, and the groups are handed out in this order, so every worker runs its
-    browser tests after its async ones. A test's own ``xdist_group`` marker wins."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
-    if config.getoption("dist", "no") != "loadgroup":
+    browser tests after its async ones. A test's own ``xdist_group`` marker wins.
+
+    A test marked ``apart`` (a long one that shares no module fixture) is a group of its
+    own and goes first: the rest of its file runs on another worker meanwhile, and the
+    longest work starts first, so no worker is left alone with it at the end."""
+    items.sort(key=lambda item: (_browser(item), item.get_closest_marker("apart") is None))
+    # The workers collect (the scheduler reads their items), and pytest-xdist sets their
+    # ``dist`` to "no" and ``loadgroup`` to True: asking ``dist`` alone left every test a
+    # group of its own, a module's fixtures starting on both workers.
+    if not getattr(config.option, "loadgroup", False):
         return
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
-            browser = item.get_closest_marker("browser") is not None
             group = item.path.relative_to(config.rootpath).as_posix()
-            item.add_marker(pytest.mark.xdist_group(group + (":browser" if browser else "")))
+            if item.get_closest_marker("apart") is not None:
+                group += "::" + item.name
+            elif _browser(item):
+                group += ":browser"
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _browser(item: pytest.Item) -> bool:
+    return item.get_closest_marker("browser") is not None

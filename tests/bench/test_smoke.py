@@ -1,6 +1,9 @@
 """Smoke runs of the benchmark workloads: each ``--quick`` mode runs in seconds against
 real servers and its JSON carries the named figures with their units. No timing is
-asserted here: the figures come from ``./scripts/bench``, never from a test."""
+asserted here: the figures come from ``./scripts/bench``, never from a test.
+
+The module's fixtures run once each (the report renders all their results); the runs
+that share none are ``apart``, so another worker takes them meanwhile (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -167,6 +170,7 @@ def test_idle_quick_has_its_figures(idle_result: dict[str, Any]) -> None:
     json.dumps(idle_result)
 
 
+@pytest.mark.apart
 def test_relay_idle_quick_reads_each_server_process() -> None:
     r = relay_idle.run(True)
     assert r["setup"]["held"] == r["conversations"]
@@ -177,6 +181,7 @@ def test_relay_idle_quick_reads_each_server_process() -> None:
     assert "relay-idle:" in relay_idle.summary(r)
 
 
+@pytest.mark.apart
 def test_idle_memory_quick_attributes_a_sockets_bytes() -> None:
     result = idle_memory.run(True)
     assert result["sockets_added"] == idle_memory.QUICK["full"] - idle_memory.QUICK["half"]
@@ -279,6 +284,7 @@ def test_report_renders_the_page_and_plots(
     assert {p.name for p in pngs} >= {"relay-latency.png", "idle-rss.png", "attachments-rss.png"}
 
 
+@pytest.mark.apart
 def test_the_command_line_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "idle.json"
     proc = subprocess.run(
@@ -302,6 +308,7 @@ def test_percentile_counts_losses_as_late() -> None:
     assert percentile([*values, math.inf], 99) == math.inf
 
 
+@pytest.mark.apart
 def test_automations_quick_run_measures_each_receiver() -> None:
     from bench import automations
 
@@ -323,6 +330,7 @@ def test_automations_quick_run_measures_each_receiver() -> None:
     assert "receiver's trouble alone" in section
 
 
+@pytest.mark.apart
 def test_webhooks_quick_has_its_figures() -> None:
     from bench import webhooks
 
@@ -332,6 +340,7 @@ def test_webhooks_quick_has_its_figures() -> None:
         assert _number(r[key]) and r[key] > 0, key
 
 
+@pytest.mark.apart
 def test_appends_quick_compares_the_batched_path_with_one_statement_each() -> None:
     from bench import appends
 
@@ -351,6 +360,7 @@ def test_appends_quick_compares_the_batched_path_with_one_statement_each() -> No
     assert "one statement each / batched" in appends.summary(result)
 
 
+@pytest.mark.apart
 def test_sqlite_appends_quick_measures_both_checkouts(monkeypatch: pytest.MonkeyPatch) -> None:
     from bench import sqlite_appends
 

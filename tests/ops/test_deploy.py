@@ -21,6 +21,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.settings import Settings, load_settings
+from tests.ops import wheelhouse
 from tests.ops.deploy_files import (
     DEFAULTS,
     DEPLOY,
@@ -404,9 +405,12 @@ def test_cluster_script_is_an_executable_bash_wrapper() -> None:
 # ---------------------------------------------------------------- scripts/serve's venv
 
 
+@pytest.mark.apart  # a minute or more of pip: the rest of this file runs beside it
 def test_serve_installs_only_what_running_needs_and_says_so(tmp_path: Path) -> None:
     """A fresh copy, sourced as scripts/serve does: the runtime only (no test tools), a
-    line per package, a stamp of its own; sourcing again installs nothing."""
+    line per package, a stamp of its own; sourcing again installs nothing. pip resolves
+    and installs for real, from a local wheelhouse of the same pinned releases instead
+    of PyPI (tests/ops/wheelhouse.py): the download is PyPI's part, not the script's."""
     copy = tmp_path / "gw"
     copy.mkdir()
     for name in ("pyproject.toml", "constraints.txt", "README.md"):
@@ -415,6 +419,11 @@ def test_serve_installs_only_what_running_needs_and_says_so(tmp_path: Path) -> N
         shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "VENV_EXTRAS")}
     env["PATH"] = ":".join(p for p in env["PATH"].split(":") if ".venv" not in p)
+    env["PIP_NO_INDEX"] = "1"
+    # no bytecode written ahead: half of pip's time here, and the imports below compile
+    # what they use as any first start would
+    env["PIP_NO_COMPILE"] = "1"
+    env["PIP_FIND_LINKS"] = str(wheelhouse.build(ROOT, tmp_path / "wheels"))
     source = ["bash", "-c", 'VENV_EXTRAS= source scripts/_venv.sh && echo "$PY"']
     first = subprocess.run(source, cwd=copy, env=env, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr
