@@ -625,7 +625,11 @@ def _contact_center(data: dict[str, Any]) -> str:
         "above (14:33 UTC, load average 2), with the agents' sends to different "
         "conversations going on together and several messages of one conversation in one "
         "batch (below), kept its p99 under the limit up to 1,000 conversations and "
-        "delivered 4,165 of the 5,000 msg/s on 2,000. Both "
+        "delivered 4,165 of the 5,000 msg/s on 2,000. The run above (17:42 UTC, load "
+        "average 1.4, with the PostgreSQL batch's rows sent as JSON and the bus's posted "
+        "frames lingering 1 ms for company) kept it under the limit up to 3,000 "
+        "conversations and delivered all 5,000 msg/s on 4,000, none lost, but at a p99 of "
+        "1,863 ms: the nodes keep up with the rate and fall behind on the latency. Both "
         "checkouts alternated on that workload in one sitting (`BENCH_CC_CONFIG="
         '\'{"counts": [1000], "fixed_rate_msgs_per_s": 5000}\'`, load average 3.4, '
         "another engineer's tests beside it): before 2,446 msg/s delivered, 514 µs of the "
