@@ -67,6 +67,15 @@ async def client(redis_server: services.Redis) -> AsyncIterator[aioredis.Redis]:
     await r.aclose()
 
 
+async def listening(bus: RedisBus) -> tuple[Recorder, str]:
+    """``bus`` started, recording what it delivers, and subscribed to a new topic."""
+    got = Recorder()
+    await bus.start(got)
+    t = topic()
+    await bus.subscribe(t)
+    return got, t
+
+
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
     """Poll server state (which has no event to wait on) until ``check()`` holds."""
     async with asyncio.timeout(timeout):
@@ -106,10 +115,7 @@ async def test_concurrent_publishes_are_batched(
     redis_server: services.Redis, make_bus: Callable[..., RedisBus]
 ) -> None:
     bus = make_bus(redis_server.url, batch_size=256)
-    got = Recorder()
-    await bus.start(got)
-    t = topic()
-    await bus.subscribe(t)
+    got, t = await listening(bus)
     await asyncio.gather(*(bus.publish(t, b"%d" % i) for i in range(1000)))
     stats = bus.stats()
     assert stats["published"] == 1000
@@ -125,10 +131,7 @@ async def test_cancelled_publish_does_not_disturb_the_others(
     redis_server: services.Redis, make_bus: Callable[..., RedisBus]
 ) -> None:
     bus = make_bus(redis_server.url)
-    got = Recorder()
-    await bus.start(got)
-    t = topic()
-    await bus.subscribe(t)
+    got, t = await listening(bus)
     first = asyncio.create_task(bus.publish(t, b"0"))
     cancelled = asyncio.create_task(bus.publish(t, b"cancelled"))
     last = asyncio.create_task(bus.publish(t, b"2"))
@@ -291,10 +294,7 @@ async def test_unresponsive_server_is_detected(
     # half-open connection would: only the PING watchdog can notice.
     gaps = Gaps()
     bus = make_bus(own_redis.url, on_resubscribed=gaps, ping_interval=0.1)
-    got = Recorder()
-    await bus.start(got)
-    t = topic()
-    await bus.subscribe(t)
+    got, t = await listening(bus)
     admin = aioredis.from_url(own_redis.url)
     try:
         await admin.client_pause(600, all=True)
@@ -311,10 +311,7 @@ async def test_stop_leaves_nothing_behind(
 ) -> None:
     name = f"bus-{uuid.uuid4().hex[:8]}"
     bus = RedisBus(redis_server.url, client_name=name)
-    got = Recorder()
-    await bus.start(got)
-    t = topic()
-    await bus.subscribe(t)
+    got, t = await listening(bus)
     await bus.publish(t, b"x")
     await got.wait_for(t, b"x")
     mine = {task for task in asyncio.all_tasks() if task.get_name().startswith("bus redis")}
@@ -418,10 +415,7 @@ async def test_a_refused_frame_fails_alone(
         await admin.aclose()
     url = own_redis.url.replace("redis://", "redis://node@")
     bus = make_bus(url)
-    got = Recorder()
-    await bus.start(got)
-    t = topic()
-    await bus.subscribe(t)
+    got, t = await listening(bus)
     results = await asyncio.gather(
         bus.publish(t, b"1"),
         bus.publish("a:forbidden", b"2"),
@@ -473,10 +467,7 @@ async def test_a_posted_frame_survives_a_dropped_publish_connection(
     name = f"bus-{uuid.uuid4().hex[:8]}"
     pub = make_bus(redis_server.url, client_name=name)
     sub = make_bus(redis_server.url)
-    got = Recorder()
-    await sub.start(got)
-    t = topic()
-    await sub.subscribe(t)
+    got, t = await listening(sub)
     pub.post(t, b"before")
     await got.wait_for(t, b"before")
     ids = [c["id"] for c in await client.client_list() if c["name"] == f"{name}-pub"]
@@ -505,10 +496,7 @@ async def test_posted_frames_linger_to_share_a_pipeline(
     # Frames posted one loop turn apart find the writer idle: it holds them for company
     # (a long linger here, so nothing but the two rules below can end it early).
     bus = make_bus(redis_server.url, linger=60.0, batch_size=8)
-    got = Recorder()
-    await bus.start(got)
-    t = topic()
-    await bus.subscribe(t)
+    got, t = await listening(bus)
     for i in range(5):
         bus.post(t, b"%d" % i)
         await asyncio.sleep(0)  # the writer wakes between posts
@@ -530,10 +518,7 @@ async def test_a_lone_posted_frame_goes_after_the_linger(
     redis_server: services.Redis, make_bus: Callable[..., RedisBus]
 ) -> None:
     bus = make_bus(redis_server.url, linger=0.05)
-    got = Recorder()
-    await bus.start(got)
-    t = topic()
-    await bus.subscribe(t)
+    got, t = await listening(bus)
     bus.post(t, b"alone")
     await got.wait_for(t, b"alone")
     assert bus.stats()["batches"] == 1
