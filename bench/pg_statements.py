@@ -2,11 +2,12 @@
 
 The bench's PostgreSQL preloads the extension (:data:`SETTINGS`); :func:`reset` empties
 its counters before the ramp and :func:`per_message` reads them after, each statement's
-calls, rows and execution time divided by the messages stored meanwhile (the inserts
-into ``messages``: every relayed message is stored once), and each table's rows per
-message (inserted, updated, and of those HOT: updated without writing any index). Planning is not timed
-(``pg_stat_statements.track_planning`` is off by default): a prepared statement's
-generic plan is planned once per connection anyway.
+calls, rows, execution and planning time divided by the messages stored meanwhile (the
+inserts into ``messages``: every relayed message is stored once), and each table's rows
+per message (inserted, updated, and of those HOT: updated without writing any index).
+A prepared statement that uses its generic plan is planned once per connection; one that
+is planned at every call (custom plans) shows ``plans_per_call`` near 1 (docs/store.md,
+"The batch is planned once").
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ import asyncio
 import concurrent.futures
 from typing import Any
 
-SETTINGS = {"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track": "all"}
+SETTINGS = {
+    "shared_preload_libraries": "pg_stat_statements",
+    "pg_stat_statements.track": "all",
+    "pg_stat_statements.track_planning": "on",
+}
 
 _SNAPSHOT = """
-SELECT s.query, s.calls, s.rows, s.total_exec_time
+SELECT s.query, s.calls, s.rows, s.total_exec_time, s.plans, s.total_plan_time
 FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
 WHERE d.datname = current_database()
 """
@@ -99,7 +104,7 @@ def per_message(dsn: str, before: Before, top: int = 15, tables: bool = True) ->
         return {"messages": 0, "statements": []}
     own = ("pg_stat_statements", "pg_stat_user_tables", "pg_stat_force_next_flush")
     rows = [r for r in rows if not any(o in r["query"] for o in own)]
-    rows.sort(key=lambda r: r["total_exec_time"], reverse=True)
+    rows.sort(key=lambda r: r["total_exec_time"] + r["total_plan_time"], reverse=True)
     statements = [
         {
             "query": " ".join(r["query"].split())[:160],
@@ -109,6 +114,8 @@ def per_message(dsn: str, before: Before, top: int = 15, tables: bool = True) ->
             "exec_us_per_call": round(r["total_exec_time"] * 1000 / r["calls"], 1)
             if r["calls"]
             else None,
+            "plans_per_call": round(r["plans"] / r["calls"], 2) if r["calls"] else None,
+            "plan_us_per_msg": round(r["total_plan_time"] * 1000 / messages, 1),
         }
         for r in rows[:top]
     ]
@@ -125,6 +132,7 @@ def per_message(dsn: str, before: Before, top: int = 15, tables: bool = True) ->
         },
         "calls_per_msg": round(sum(r["calls"] for r in rows) / messages, 3),
         "exec_us_per_msg": round(sum(r["total_exec_time"] for r in rows) * 1000 / messages, 1),
+        "plan_us_per_msg": round(sum(r["total_plan_time"] for r in rows) * 1000 / messages, 1),
         "statements": statements,
     }
 
@@ -135,14 +143,16 @@ def lines(stats: dict[str, Any]) -> list[str]:
         return []
     out = [
         f"  PostgreSQL per message ({stats['messages']:,} stored): "
-        f"{stats['calls_per_msg']} statements, {stats['exec_us_per_msg']} us executing",
-        f"    {'calls/msg':>9} {'rows/call':>9} {'us/msg':>7} {'us/call':>7}  statement",
+        f"{stats['calls_per_msg']} statements, {stats['exec_us_per_msg']} us executing, "
+        f"{stats.get('plan_us_per_msg', 0)} us planning",
+        f"    {'calls/msg':>9} {'rows/call':>9} {'us/msg':>7} {'us/call':>7} "
+        f"{'plans/call':>10}  statement",
     ]
     if stats["rows_per_msg"]:
         out.append(f"    rows per message (inserted, updated, HOT): {stats['rows_per_msg']}")
     for s in stats["statements"]:
         out.append(
             f"    {s['calls_per_msg']:>9} {s['rows_per_call']!s:>9} {s['exec_us_per_msg']:>7} "
-            f"{s['exec_us_per_call']!s:>7}  {s['query'][:90]}"
+            f"{s['exec_us_per_call']!s:>7} {s.get('plans_per_call')!s:>10}  {s['query'][:90]}"
         )
     return out

@@ -129,6 +129,10 @@ def test_relay_quick_has_its_figures(relay_result: dict[str, Any]) -> None:
     assert pg_stats["messages"] > 0 and pg_stats["calls_per_msg"] > 0, pg_stats
     appends = ("WITH bumped AS", "WITH batch AS")  # APPEND, APPEND_MANY (_pg_append.py)
     assert any(s["query"].startswith(appends) for s in pg_stats["statements"]), pg_stats
+    # ... planned once per connection, not at every call (docs/store.md)
+    for s in pg_stats["statements"]:
+        if s["query"].startswith(appends) and s["calls_per_msg"] > 0.05:
+            assert s["plans_per_call"] < 0.5, s
     # the main rows keep the rate limits on; where the processes ran is stated
     assert relay_result["names"]["gateway"].endswith("rate limits on")
     for name in ("gateway", "gateway-2n"):

@@ -36,14 +36,21 @@ async def pg_store(postgres: services.Postgres) -> AsyncIterator[PostgresStore]:
         await store.close()
 
 
-def _logged(store: PostgresStore) -> tuple[list[str], asyncpg.Connection[Any]]:
-    """Every query the pool's one connection is sent from now on."""
-    sent: list[str] = []
-    pool = store._require()
+def _one(pool: asyncpg.Pool[Any] | None) -> asyncpg.Connection[Any]:
+    assert pool is not None
     conn = pool._holders[0]._con  # max_size=1: the one connection
     assert conn is not None
-    conn.add_query_logger(lambda record: sent.append(" ".join(record.query.split())))
-    return sent, conn
+    return conn
+
+
+def _logged(store: PostgresStore) -> tuple[list[str], list[asyncpg.Connection[Any]]]:
+    """Every query the store's connections (its pool's one, the batches' one) are sent
+    from now on."""
+    sent: list[str] = []
+    conns = [_one(store._pool), _one(store._batches)]
+    for conn in conns:
+        conn.add_query_logger(lambda record: sent.append(" ".join(record.query.split())))
+    return sent, conns
 
 
 async def test_a_message_sends_one_statement_and_nothing_after(pg_store: PostgresStore) -> None:
@@ -76,8 +83,7 @@ async def test_the_hot_statements_are_prepared_once(pg_store: PostgresStore) -> 
     convs = [f"c{i}" for i in range(4)]
     for cid in convs:
         await setup_conversation(pg_store, cid, contact_id=f"k{cid}")
-    _, conn = _logged(pg_store)
-    cache = conn._stmt_cache
+    _, conns = _logged(pg_store)
 
     async def round_(n: int) -> None:
         await asyncio.gather(
@@ -89,12 +95,40 @@ async def test_the_hot_statements_are_prepared_once(pg_store: PostgresStore) -> 
             )
         )
 
+    def prepared() -> list[dict[str, Any]]:
+        return [{q: c._stmt_cache.get(q) for q in list(c._stmt_cache._entries)} for c in conns]
+
     await round_(0)
-    prepared = {q: cache.get(q) for q in list(cache._entries)}
+    first = prepared()
+    assert len(first[1]) == 1, first  # the first round went as one batch
     for n in range(1, 4):
         await round_(n)
     # the same prepared statements, none added: no SQL built per call
-    assert {q: cache.get(q) for q in list(cache._entries)} == prepared
+    assert prepared() == first
+
+
+async def test_the_batch_is_planned_once(pg_store: PostgresStore) -> None:
+    """Left to choose, PostgreSQL plans the batch's statement again at every call (a
+    custom plan: it guesses the generic one dearer); its connection takes the generic
+    plan, which finds the conversations by key (test_a_batch_bumps_...)."""
+    convs = [f"c{i}" for i in range(3)]
+    for cid in convs:
+        await setup_conversation(pg_store, cid, contact_id=f"k{cid}")
+    for n in range(8):  # past the five custom plans PostgreSQL tries first
+        await asyncio.gather(
+            *(
+                pg_store.append(
+                    cid, sender="contact", sender_id=cid, client_msg_id=f"{n}", body="x", now=1.0
+                )
+                for cid in convs
+            )
+        )
+    async with pg_store._connection(pg_store._batches) as c:
+        rows = await c.fetch(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+        )
+    plans = [(g, c) for q, g, c in rows if q.lstrip().startswith("WITH batch AS")]
+    assert plans == [(8, 0)]  # under the default: (3, 5) here, (0, 8) in the benchmark
 
 
 async def test_conversations_leave_room_for_hot_updates(pg_store: PostgresStore) -> None:
