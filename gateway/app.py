@@ -285,6 +285,8 @@ class Node:
         self.refusals = EmbedRefusals(self.store, clock)
         # -- cluster -------------------------------------------------------------------
         self.hub = Hub(self.bus)
+        # rows the router's leader sends an owner's node (gateway/services/recent.py)
+        self.hub.node_data(lambda topic, data: self.recent.heard(data))
         self.link: ClusterLink | None = None
         if self.redis is not None:
             self.link = ClusterLink(

@@ -189,6 +189,11 @@ STORE_ERRORS = Counter(
     "Store operations that failed, by kind of error.",
     ["kind"],
 )
+RECENT_MISSES = Counter(
+    "gateway_recent_row_misses",  # exposed as gateway_recent_row_misses_total
+    "Messages whose conversation this node held no recent row of, so that their write "
+    "read it from the store first.",
+)
 DRAINING = Gauge(
     "gateway_draining",
     "1 while this node drains after SIGTERM, else 0.",

@@ -150,7 +150,12 @@ class Effects:
                 conv = await self.store.get_conversation(cid)
             except NotFound:
                 continue
-            for agent_id, summary in await self.summaries.summaries(router, sorted(agents), conv):
+            told = sorted(agents)
+            if conv.owner_agent_id in told:
+                # The owner's next reply is written on this row on their node, not on a
+                # read; sent first, so the node has it when the owner sees the row.
+                self.notifier.owner_row(conv)
+            for agent_id, summary in await self.summaries.summaries(router, told, conv):
                 await self.notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
 
     async def carry_out(

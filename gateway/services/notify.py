@@ -21,7 +21,8 @@ import msgspec
 from gateway import protocol as p
 from gateway import topics
 from gateway.model.records import Conversation, Message
-from gateway.ports.bus import Bus, all_but
+from gateway.ports.bus import Bus, all_but, for_node
+from gateway.services.recent import encode_row
 
 log = logging.getLogger("gateway.notify")
 
@@ -85,6 +86,12 @@ class Notifier:
     async def agent(self, agent_id: str, frame: p.Frame | bytes, skip: str = "") -> None:
         data = frame if isinstance(frame, bytes) else p.encode(frame)
         self._bus.post(topics.agent(agent_id), all_but(skip, data))
+
+    def owner_row(self, conv: Conversation) -> None:
+        """The conversation as it is now, for the node(s) holding its owner's sockets
+        (their recent rows: gateway/services/recent.py), not for the sockets."""
+        if conv.owner_agent_id:
+            self._bus.post(topics.agent(conv.owner_agent_id), for_node(encode_row(conv)))
 
     async def contact(self, conv: Conversation, note: ContactNote) -> None:
         if isinstance(note, MessageNote):

@@ -21,11 +21,21 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import msgspec
+
+from gateway import metrics
 from gateway.errors import Conflict, Forbidden, NotFound
 from gateway.model.records import Conversation
 from gateway.ports.store.base import Stale
 
 T = TypeVar("T")
+
+_ROW = msgspec.msgpack.Decoder(Conversation)
+
+
+def encode_row(conv: Conversation) -> bytes:
+    """A row for another node's :meth:`RecentConversations.heard`."""
+    return msgspec.msgpack.encode(conv)
 
 
 class RecentConversations:
@@ -35,7 +45,9 @@ class RecentConversations:
 
     def get(self, conversation_id: str) -> Conversation | None:
         conv = self._rows.get(conversation_id)
-        if conv is not None:
+        if conv is None:
+            metrics.RECENT_MISSES.inc()
+        else:
             self._rows.move_to_end(conversation_id)
         return conv
 
@@ -50,6 +62,16 @@ class RecentConversations:
 
     def drop(self, conversation_id: str) -> None:
         self._rows.pop(conversation_id, None)
+
+    def heard(self, data: bytes) -> None:
+        """A row another node sent (:func:`encode_row`): the router's leader sends the
+        owner's node the conversation as an assignment left it, so that the owner's first
+        reply is written on it instead of on a read. Undecodable data is dropped."""
+        try:
+            conv = _ROW.decode(data)
+        except msgspec.DecodeError:
+            return
+        self.put(conv)
 
 
 async def write_on_recent(

@@ -32,7 +32,7 @@ import msgspec
 
 from gateway import metrics, topics
 from gateway.errors import CloseCode
-from gateway.ports.bus import Bus, opened
+from gateway.ports.bus import Bus, node_part, opened
 from gateway.web.transport import text_frame
 
 log = logging.getLogger("gateway.hub")
@@ -231,10 +231,16 @@ class Hub:
         self.bus = bus
         self._by_topic: dict[str, set[Connection]] = defaultdict(set)
         self._system: list[tuple[str, Callable[[str, bytes], None]]] = []
+        self._for_node: Callable[[str, bytes], None] = lambda topic, data: None
 
     def system_topics(self, prefix: str, handler: Callable[[str, bytes], None]) -> None:
         """Frames on topics with this prefix go to ``handler``, not to sockets."""
         self._system.append((prefix, handler))
+
+    def node_data(self, handler: Callable[[str, bytes], None]) -> None:
+        """What is published for the node that holds a topic's sockets (``for_node``)
+        goes to ``handler``, not to the sockets."""
+        self._for_node = handler
 
     async def start(self) -> None:
         await self.bus.start(self.deliver)
@@ -249,6 +255,10 @@ class Hub:
                 return
         conns = self._by_topic.get(topic)
         if not conns:
+            return
+        mine = node_part(data)
+        if mine is not None:
+            self._for_node(topic, mine)
             return
         skip, data = opened(data)
         if skip:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.model.records import Conversation, ConversationState
-from gateway.services.recent import RecentConversations
+from gateway.services.recent import RecentConversations, encode_row
 
 
 def _conv(state: ConversationState) -> Conversation:
@@ -26,4 +26,18 @@ def test_a_routed_conversation_is_kept_and_a_new_row_replaces_it() -> None:
     got = recent.get("c1")
     assert got is not None and got.state == "assigned"
     recent.put(_conv("new"))  # a row said new is the newest news: the older one goes
+    assert recent.get("c1") is None
+
+
+def test_a_row_sent_by_another_node_is_kept_as_it_was_sent() -> None:
+    recent = RecentConversations()
+    sent = Conversation(
+        id="c1", touchpoint_id="tp", channel="sms", contact_id="ct", address="+15550100",
+        state="assigned", owner_agent_id="ag1", queue_ids=["q1", "q2"], last_seq=7,
+        created_at=1.5, fields={"plan": "pro"},
+    )  # fmt: skip
+    recent.heard(encode_row(sent))
+    assert recent.get("c1") == sent
+    recent.heard(b"\x81\xa2id")  # not a row: dropped, the kept one stays
+    recent.heard(encode_row(_conv("new")))  # a row said new: the kept one goes (as put)
     assert recent.get("c1") is None

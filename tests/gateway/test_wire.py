@@ -23,7 +23,7 @@ from websockets.streams import StreamReader
 
 from gateway import metrics
 from gateway.errors import CloseCode
-from gateway.ports.bus import InProcessBus, all_but
+from gateway.ports.bus import InProcessBus, all_but, for_node
 from gateway.settings import load_settings
 from gateway.web.hub import Connection, Hub
 from gateway.web.transport import WIRE, Writable, protocols, text_frame
@@ -148,6 +148,22 @@ async def test_the_same_frame_bytes_reach_every_socket_of_the_topic_but_the_skip
     assert wires[0].written[1] is wires[2].written[1]
     for conn in conns:
         await hub.remove(conn)
+
+
+async def test_data_for_the_node_goes_to_its_handler_and_to_no_socket() -> None:
+    hub = Hub(InProcessBus())
+    got: list[tuple[str, bytes]] = []
+    hub.node_data(lambda topic, data: got.append((topic, data)))
+    wire = RecordingWire()
+    conn = _conn(wire, topic="agent:ag1")
+    hub.deliver("agent:ag1", for_node(b"row"))  # no socket of the topic here: not ours
+    assert got == []
+    await hub.add(conn)
+    hub.deliver("agent:ag1", for_node(b"row"))
+    hub.deliver("agent:ag1", b'{"type":"typing","active":true}')
+    assert got == [("agent:ag1", b"row")]
+    assert [_parsed(f).data for f in wire.written] == [b'{"type":"typing","active":true}']
+    await hub.remove(conn)
 
 
 async def test_a_message_only_its_sender_has_is_neither_framed_nor_timed() -> None:

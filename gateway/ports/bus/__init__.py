@@ -1,9 +1,18 @@
 """The bus carries frames between nodes: the interface in base.py, in-process beside it."""
 
-from gateway.ports.bus.base import Bus, Deliver, all_but, opened
+from gateway.ports.bus.base import Bus, Deliver, all_but, for_node, node_part, opened
 from gateway.ports.bus.memory import InProcessBus
 
-__all__ = ["Bus", "Deliver", "InProcessBus", "all_but", "create_bus", "opened"]
+__all__ = [
+    "Bus",
+    "Deliver",
+    "InProcessBus",
+    "all_but",
+    "create_bus",
+    "for_node",
+    "node_part",
+    "opened",
+]
 
 
 def create_bus(redis_url: str) -> Bus:

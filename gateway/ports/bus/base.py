@@ -20,6 +20,21 @@ Deliver = Callable[[str, bytes], None]
 _ENVELOPE = b"~"
 
 
+# Data for the node that holds the topic's sockets, not for the sockets: ``=<data>``
+# (a conversation row the node's next write in it may use, gateway/services/recent.py).
+# A node without sockets of the topic is not subscribed to it and never gets it.
+_FOR_NODE = b"="
+
+
+def for_node(data: bytes) -> bytes:
+    return _FOR_NODE + data
+
+
+def node_part(data: bytes) -> bytes | None:
+    """What :func:`for_node` wrapped, or None for a frame for the sockets."""
+    return data[1:] if data.startswith(_FOR_NODE) else None
+
+
 def all_but(ref: str, data: bytes) -> bytes:
     """``data`` for every socket of the topic but the one whose ref is ``ref``."""
     return b"%s%s %s" % (_ENVELOPE, ref.encode(), data) if ref else data
