@@ -207,10 +207,21 @@ and presence; about one PostgreSQL transaction a second for the outbox). The CPU
 message that falls as the rate rises is therefore not a background cost. Part of it is
 the wake-ups a message costs four processes sharing one core, which fewer messages share
 when they come further apart (a batch at 3,000 msg/s carries about eleven messages in
-one PostgreSQL statement). The rest, in the ramp's first steps, is the first message of
+one PostgreSQL statement). The rest, in the ramp's first steps, was the first message of
 each conversation on each node. A node writes a message on the conversation as it last
-wrote to it (`gateway/services/recent.py`) and, at the start of the ramp, knows none of
-the 1,000: each node reads each conversation once. Node A also used to keep the row its
+wrote to it (`gateway/services/recent.py`); node A, where the visitors start their
+conversations, has each row from their routing, but node B, the agents', knew none of
+the 1,000 and read each on its agent's first reply, one round trip each, never in a
+batch. The generators take their senders in the same order at every step, so those
+first replies all fell in the last third of the 450 and 675 msg/s steps (the senders
+the steps before had not reached): the worst latency of each 100 ms window rose from
+10-45 ms to 70-195 ms exactly there (a probe of the same cluster, 19:42 UTC), and
+`pg_stat_statements` counted 0.17
+conversation reads per message in those steps, none once every conversation had
+spoken. The router's leader now sends the owner's node the row with the assignment
+(docs/store.md, "The owner's node is sent the row"): in four alternated ramps
+(2026-12-01, 20:01-20:10 UTC) the 450 and 675 msg/s steps had p99 153 to 216 ms
+without it and 31 to 92 ms with it. Node A also used to keep the row its
 visitor's first message left, still `new`, which the router changes right after: the
 next visitor message took the path that announces to a bot (a transaction), was turned
 away by its guard, asked why, read the conversation, and was written again: six or
@@ -337,9 +348,19 @@ SPREAD_2N = (
     "linger) 1,372 against 610: 2.25x, and at 17:47, `BENCH_RELAY_SYSTEMS=gateway-2n,sio`, "
     "610 against 826: 0.74x. In both the gateway's knee was set by the ramp's first "
     "steps (p99 268 ms at 675 msg/s, p50 20 to 35 ms at 450 and 675), while the same "
-    "rates after the ramp ran at p50 6 to 10 ms: something in the first seconds of "
-    "load (a node's first read of each conversation, PostgreSQL's first analyze of the "
-    "new rows, asyncpg's switch to a generic plan) costs more than the steady state. "
+    "rates after the ramp ran at p50 6 to 10 ms. Two causes, found at 19:00-19:45: "
+    "the agents' node read each conversation on its first reply (below), and "
+    'PostgreSQL planned every batch statement again (docs/store.md, "The batch is '
+    "planned once\"); both are gone. At 20:18 (this page's run, load average under "
+    "2.4) 2,278 against 406: 5.61x; at 20:32, `BENCH_RELAY_SYSTEMS=gateway-2n,sio`, "
+    "1,372 against 498: 2.76x. What still moves the gateway's knee between 1,372 and "
+    "2,278 is PostgreSQL's autovacuum on the core everything shares: a fresh database "
+    "whose messages table grows by a tenth every few seconds is analyzed once a "
+    "minute (`autovacuum_naptime`), and that pass (the analyze of `messages`, 0.13 s "
+    "of CPU, with the vacuum of `conversations` and a few catalogs, 0.23 s elapsed) "
+    "landed in one of eight 1,519 msg/s steps of a probe at 20:36 and gave it p99 "
+    "276 ms against 91 to 174 ms for the other seven. A database with a long history "
+    "is analyzed far more rarely (a tenth of its rows must change first). "
     "Python-socketio's knee is set by its "
     "collapse (it stops delivering past about 1.2x its knee), the gateway's by p99: "
     "both move with the neighbours' load, so the ratio is read over sittings, not from "

@@ -687,7 +687,16 @@ or late past the step, nodes' CPU 788 and 449 µs per message; after, 2,000 and 
 delivered, none lost, p99 1,031 and 2,525 ms, 420 and 415 µs. On a quiet machine: the
 run at the top of this section. The p99 goal (under 50 ms at 5,000 msg/s) needs the nodes' CPU per
 message (about 400 µs here: 5,000 msg/s would take two cores for the nodes alone, with
-PostgreSQL and the generators on the same two) to fall several times first."""
+PostgreSQL and the generators on the same two) to fall several times first.
+
+**The batch's plan** (2026-12-01, 19:47-19:51 UTC, one run of each, load 1.2 to 3.2):
+PostgreSQL planned the batch statement again at every call, since its generic plan
+looked dearer than a plan for the batch's exact size (docs/store.md, "The batch is
+planned once"); planning a batch of a few hundred conversations cost more than running
+it. Before and after it got a connection with generic plans, in one sitting: p99 under
+100 ms up to 1,000 and 3,000 conversations; 29.3 and 15.2 ms at 1,000 (500 msg/s),
+112.9 and 30.6 ms at 2,000 (1,000 msg/s). At 5,000 msg/s (on the largest count under
+100 ms, so 2,000 and 4,000 conversations): 3,354 and 4,512 msg/s delivered."""
 
 
 def _automations(data: dict[str, Any]) -> str:

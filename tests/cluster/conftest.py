@@ -71,6 +71,22 @@ class Cluster:
     ) -> AgentClient:
         return AgentClient(node, email, password, origin=self.public)
 
+    async def offered_chat(
+        self, agent_node: services.GatewayProcess, visitor_node: services.GatewayProcess
+    ) -> tuple[AgentClient, Visitor, str]:
+        """The demo agent online on ``agent_node``, a visitor on ``visitor_node`` who
+        started a conversation, and the agent rung with its offer."""
+        agent = self.agent(agent_node)
+        await agent.login()
+        await agent.connect()
+        visitor = self.visitor(visitor_node)
+        await visitor.bootstrap()
+        await visitor.connect()
+        cid = await visitor.start(name="Kim")
+        assert agent.sock and visitor.sock
+        await agent.sock.expect("offer", timeout=30)
+        return agent, visitor, cid
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop(signal.SIGKILL if not node.alive() else signal.SIGTERM)

@@ -38,16 +38,8 @@ async def test_a_supervisor_on_a_follower_sees_the_leaders_decisions(cluster: Cl
             if test(frame):
                 return frame
 
-    agent = cluster.agent(leader)
-    await agent.login()
-    await agent.connect()
-
-    visitor = cluster.visitor(leader)
-    await visitor.bootstrap()
-    await visitor.connect()
-    cid = await visitor.start(name="Kim")
+    agent, visitor, cid = await cluster.offered_chat(leader, leader)
     assert agent.sock and visitor.sock
-    await agent.sock.expect("offer")
 
     await update(
         lambda u: any(c.get("offer_agent_id") == "ag_demo" for c in u.get("conversations", []))

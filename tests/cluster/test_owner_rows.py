@@ -32,15 +32,8 @@ async def test_the_owners_first_reply_on_another_node_is_written_without_a_read(
     leader = await asyncio.to_thread(wait_for_leader, cluster)
     assert isinstance(leader, services.GatewayProcess)
     follower = b if leader is a else a
-    agent = cluster.agent(follower)
-    await agent.login()
-    await agent.connect()
-    visitor = cluster.visitor(leader)
-    await visitor.bootstrap()
-    await visitor.connect()
-    cid = await visitor.start(name="Ana")
+    agent, visitor, cid = await cluster.offered_chat(follower, leader)
     assert agent.sock and visitor.sock
-    await agent.sock.expect("offer")
     accepted = await agent.act("accept", cid)
     assert accepted["type"] == "ok", accepted
     # the row of the assignment in the agent's lists: the node had the row before it
