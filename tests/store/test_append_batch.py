@@ -15,7 +15,7 @@ from devkit import services
 from gateway.errors import NotFound
 from gateway.ports.store.base import Appended, Stale, Store
 from gateway.ports.store.postgres import PostgresStore
-from tests.store.test_contract import say, setup_conversation
+from tests.store.test_contract import say, setup_conversation, setup_conversations
 
 
 async def _send(store: Store, cid: str, n: int, sender: str = "contact") -> Appended:
@@ -29,16 +29,8 @@ async def _send(store: Store, cid: str, n: int, sender: str = "contact") -> Appe
     )
 
 
-async def _conversations(store: Store, count: int) -> list[str]:
-    """``count`` open conversations, c0, c1 ..., each with its own contact."""
-    convs = [f"c{i}" for i in range(count)]
-    for cid in convs:
-        await setup_conversation(store, cid, contact_id=f"k{cid}")
-    return convs
-
-
 async def test_many_callers_at_once_each_get_their_own_row(store: Store) -> None:
-    convs = await _conversations(store, 20)
+    convs = await setup_conversations(store, 20)
 
     async def caller(cid: str, n: int) -> tuple[str, int, Appended]:
         return cid, n, await _send(store, cid, n, "contact" if n % 2 else "agent")
@@ -206,7 +198,7 @@ def _counted(store: PostgresStore) -> list[tuple[int, int, int]]:
 
 
 async def _batched(store: PostgresStore) -> None:
-    convs = await _conversations(store, 30)
+    convs = await setup_conversations(store, 30)
     batches = _counted(store)
     await asyncio.gather(*(_send(store, cid, n) for n in range(3) for cid in convs))
     assert batches and all(asked == answered for _, asked, answered in batches)
@@ -249,7 +241,7 @@ async def test_postgres_sends_one_conversations_messages_in_one_statement(
 
 
 async def _folded(store: PostgresStore) -> None:
-    convs = await _conversations(store, 10)
+    convs = await setup_conversations(store, 10)
     batches = _counted(store)
     calls = [(cid, n) for n in range(4) for cid in convs]
     results = await asyncio.gather(
@@ -304,7 +296,7 @@ async def test_postgres_cancelled_caller_leaves_its_message_in_the_batch(
 
 
 async def _cancelled(store: PostgresStore) -> None:
-    convs = await _conversations(store, 6)
+    convs = await setup_conversations(store, 6)
     run = store._batcher._many
     entered, gate = asyncio.Event(), asyncio.Event()
 
@@ -343,7 +335,7 @@ async def test_postgres_batch_stores_values_exactly(postgres: services.Postgres)
     backslashes, line breaks and characters outside ASCII come back as given, and as the
     callers were answered."""
     async with _opened(postgres, "exact") as store:
-        convs = await _conversations(store, 4)
+        convs = await setup_conversations(store, 4)
         batches = _counted(store)
         bodies = ['"quoted" \\ back\\slash', "line\nbreak\ttab", "é ü 中文 🙂", "null"]
         times = [1764590000.123456789, 0.1 + 0.2, 1e16 + 2.0, 5e-324]

@@ -46,6 +46,14 @@ async def setup_conversation(store: Store, cid: str = "c1", contact_id: str = "k
     await store.create_conversation(conversation(cid, contact_id))
 
 
+async def setup_conversations(store: Store, count: int) -> list[str]:
+    """``count`` open conversations, c0, c1 ..., each with its own contact."""
+    convs = [f"c{i}" for i in range(count)]
+    for cid in convs:
+        await setup_conversation(store, cid, contact_id=f"k{cid}")
+    return convs
+
+
 async def say(
     store: Store, text: str, sender: str = "contact", cid: str = "c1", **kw: Any
 ) -> Message:

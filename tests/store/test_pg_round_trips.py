@@ -19,7 +19,7 @@ from gateway.errors import NotFound
 from gateway.ports.store import _pg_append
 from gateway.ports.store.base import Stale
 from gateway.ports.store.postgres import PostgresStore
-from tests.store.test_contract import setup_conversation
+from tests.store.test_contract import setup_conversation, setup_conversations
 
 _names = itertools.count(1)
 
@@ -79,30 +79,30 @@ async def test_a_transaction_left_open_is_still_rolled_back(pg_store: PostgresSt
     assert (await pg_store.get_conversation("c1")).subject == "whole"
 
 
-async def test_the_hot_statements_are_prepared_once(pg_store: PostgresStore) -> None:
-    convs = [f"c{i}" for i in range(4)]
-    for cid in convs:
-        await setup_conversation(pg_store, cid, contact_id=f"k{cid}")
-    _, conns = _logged(pg_store)
-
-    async def round_(n: int) -> None:
-        await asyncio.gather(
-            *(
-                pg_store.append(
-                    cid, sender="contact", sender_id=cid, client_msg_id=f"{n}", body="x", now=1.0
-                )
-                for cid in convs
+async def _one_each(store: PostgresStore, convs: list[str], n: int) -> None:
+    """Message ``n`` to each conversation, all at once: they go in one batch."""
+    await asyncio.gather(
+        *(
+            store.append(
+                cid, sender="contact", sender_id=cid, client_msg_id=f"{n}", body="x", now=1.0
             )
+            for cid in convs
         )
+    )
+
+
+async def test_the_hot_statements_are_prepared_once(pg_store: PostgresStore) -> None:
+    convs = await setup_conversations(pg_store, 4)
+    _, conns = _logged(pg_store)
 
     def prepared() -> list[dict[str, Any]]:
         return [{q: c._stmt_cache.get(q) for q in list(c._stmt_cache._entries)} for c in conns]
 
-    await round_(0)
+    await _one_each(pg_store, convs, 0)
     first = prepared()
     assert len(first[1]) == 1, first  # the first round went as one batch
     for n in range(1, 4):
-        await round_(n)
+        await _one_each(pg_store, convs, n)
     # the same prepared statements, none added: no SQL built per call
     assert prepared() == first
 
@@ -111,18 +111,9 @@ async def test_the_batch_is_planned_once(pg_store: PostgresStore) -> None:
     """Left to choose, PostgreSQL plans the batch's statement again at every call (a
     custom plan: it guesses the generic one dearer); its connection takes the generic
     plan, which finds the conversations by key (test_a_batch_bumps_...)."""
-    convs = [f"c{i}" for i in range(3)]
-    for cid in convs:
-        await setup_conversation(pg_store, cid, contact_id=f"k{cid}")
+    convs = await setup_conversations(pg_store, 3)
     for n in range(8):  # past the five custom plans PostgreSQL tries first
-        await asyncio.gather(
-            *(
-                pg_store.append(
-                    cid, sender="contact", sender_id=cid, client_msg_id=f"{n}", body="x", now=1.0
-                )
-                for cid in convs
-            )
-        )
+        await _one_each(pg_store, convs, n)
     async with pg_store._connection(pg_store._batches) as c:
         rows = await c.fetch(
             "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
