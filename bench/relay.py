@@ -6,7 +6,8 @@ between a visitor speaking and an agent replying; each is timed from the moment 
 scheduled to leave until the other side's socket has it (see bench/loadgen.py). The
 offered rate is stepped up (x1.5; x2 with ``--quick``) until p99 passes 250 ms or less
 than 90 % of the offer is delivered (a message lost or not there by the end of the step
-counts as late): the knee (bench/ramp.py). ``sustained_msgs_per_s`` is the highest rate
+counts as late): the knee (bench/ramp.py; a failed step is run once more, and the
+second run decides). ``sustained_msgs_per_s`` is the highest rate
 delivered under the knee; ``knee`` says what ended the ramp, or that none was found (the
 time budget ran out, or the top rate was sustained), and whether the generators were
 busy enough to be the limit themselves (``generator_busy``: their CPU share of the cores
@@ -112,6 +113,8 @@ QUICK: dict[str, Any] = {
     "duration_s": 1.0,
     "drain_s": 0.5,
     "refine": 1,
+    # a failed step decides at once: the quick run finds a knee, not the steadiest one
+    "repeats": 0,
     "budget_s": 40.0,
     # PostgreSQL's table counters take 11 s to come (bench/pg_statements.py): not here
     "pg_table_counters": False,
@@ -364,7 +367,8 @@ def full_run_bound_s(cfg: dict[str, Any], systems: int, setup_s: float = 30.0) -
     """The longest a full run can take by its budget logic: per system a setup (started
     servers, conversations assigned: ``setup_s``, about 30 s at most on a quiet machine),
     the warm-up step, the ramp's budget plus the step under way when it ran out, then the
-    refining steps, each after a settle of up to 20 s; and the gateway's py-spy
+    refining steps and the failed steps run again, each after a settle of up to 20 s;
+    and the gateway's py-spy
     profile. A system whose knee comes early
     takes far less (the gateway's comes within a few steps)."""
     duration, drain = float(cfg["duration_s"]), float(cfg["drain_s"])
@@ -372,8 +376,9 @@ def full_run_bound_s(cfg: dict[str, Any], systems: int, setup_s: float = 30.0) -
     warm = min(1.0, duration) + 0.5 + 0.5
     ramp = float(cfg.get("budget_s", math.inf)) + step
     refine = int(cfg.get("refine", 2)) * (20.0 + step)
+    repeats = int(cfg.get("repeats", 2)) * (20.0 + step)  # each after a settle too
     profile = 20.0 + 3 * duration + drain  # the gateway's, once
-    return round(systems * (setup_s + warm + ramp + refine) + profile)
+    return round(systems * (setup_s + warm + ramp + refine + repeats) + profile)
 
 
 def _sustained(systems: dict[str, Any], name: str) -> Any:
