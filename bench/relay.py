@@ -6,9 +6,9 @@ between a visitor speaking and an agent replying; each is timed from the moment 
 scheduled to leave until the other side's socket has it (see bench/loadgen.py). The
 offered rate is stepped up (x1.5; x2 with ``--quick``) until p99 passes 250 ms or less
 than 90 % of the offer is delivered (a message lost or not there by the end of the step
-counts as late): the knee (bench/ramp.py; a failed step is run once more, and the
-second run decides). ``sustained_msgs_per_s`` is the highest rate
-delivered under the knee; ``knee`` says what ended the ramp, or that none was found (the
+counts as late): the knee (bench/ramp.py; a step failed by p99 alone is run once more,
+and the second run decides). ``sustained_msgs_per_s`` is the highest rate delivered
+under the knee; ``knee`` says what ended the ramp, or that none was found (the
 time budget ran out, or the top rate was sustained), and whether the generators were
 busy enough to be the limit themselves (``generator_busy``: their CPU share of the cores
 they run on).

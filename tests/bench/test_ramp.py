@@ -15,8 +15,11 @@ RATES = [100, 200, 400, 800]
 class Script:
     """p99 per (rate, attempt); every rate passes at 10 ms unless told otherwise."""
 
-    def __init__(self, p99s: dict[tuple[int, int], float]) -> None:
+    def __init__(
+        self, p99s: dict[tuple[int, int], float], behind: frozenset[int] = frozenset()
+    ) -> None:
         self.p99s = p99s
+        self.behind = behind  # rates at which half the offer is delivered
         self.tries: dict[int, int] = {}
         self.offered: list[int] = []
         self.settled = 0
@@ -29,7 +32,7 @@ class Script:
         self.offered.append(rate)
         return {
             "offered_msgs_per_s": rate,
-            "delivered_msgs_per_s": rate,
+            "delivered_msgs_per_s": rate // 2 if rate in self.behind else rate,
             "p50_ms": 1.0,
             "p99_ms": self.p99s.get((rate, attempt), 10.0),
             "lost": 0,
@@ -89,3 +92,15 @@ def test_without_repeats_the_first_failure_is_the_knee(
     assert script.offered == [100, 200, 141]
     assert result["knee"]["at_offered"] == 200
     assert not any(s.get("repeated") for s in result["steps"])
+
+
+def test_a_step_that_fell_behind_decides_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    script = Script({(400, 1): 900.0}, behind=frozenset({400}))
+    result = _ramp(monkeypatch, script)
+    assert script.offered == [100, 200, 400, 283]
+    assert result["knee"] == {
+        "found": True,
+        "why": "throughput",
+        "at_offered": 400,
+        "generator_bound": False,
+    }
