@@ -430,6 +430,30 @@ async def test_a_refused_frame_fails_alone(
     assert bus.stats()["publish_failures"] == 1
 
 
+async def test_a_refused_subscribe_is_logged_not_ignored(
+    own_redis: services.Redis,
+    make_bus: Callable[..., RedisBus],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The subscriber reads Redis's replies itself (gateway/ports/bus/redis.py, _reply):
+    # an error reply to SUBSCRIBE must end the connection with a warning, as redis-py's
+    # read_response did by raising it, not pass for a PONG.
+    admin = aioredis.from_url(own_redis.url)
+    try:
+        await admin.acl_setuser(
+            "node", enabled=True, nopass=True, categories=["+@all"], channels=["v:*"]
+        )
+    finally:
+        await admin.aclose()
+    bus = make_bus(own_redis.url.replace("redis://", "redis://node@"))
+    await listening(bus)
+    with caplog.at_level("WARNING", logger="gateway.ports.bus.redis"):
+        await bus.subscribe("a:forbidden")  # returns when the connection is dropped
+        async with asyncio.timeout(10):
+            while not any("no permissions" in r.getMessage() for r in caplog.records):
+                await asyncio.sleep(0.01)
+
+
 async def test_posted_frames_keep_their_order_across_pipelines(
     redis_server: services.Redis, make_bus: Callable[..., RedisBus]
 ) -> None:
