@@ -56,7 +56,12 @@ QUICK: dict[str, Any] = {
     "fixed_rate_msgs_per_s": 100,
 }
 P99_LIMIT_MS = 100.0
-GOAL_P99_MS_AT_5000 = 10.0
+# p99 visitor->agent at 5,000 msg/s on 2 nodes + PostgreSQL: the benchmarks' first goal
+# (10 ms), and issue 18's (50 ms)
+GOALS_P99_MS_AT_5000 = {
+    "p99_under_10ms_at_5000_msgs_per_s": 10.0,
+    "p99_under_50ms_at_5000_msgs_per_s": 50.0,
+}
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -122,16 +127,17 @@ def run(quick: bool) -> dict[str, Any]:
     p99 = out["p99_ms_at_5000_msgs_per_s"]
     delivered = out["delivered_msgs_per_s_at_5000"] or 0
     out["goals"] = {
-        "p99_under_10ms_at_5000_msgs_per_s": {
+        key: {
             "p99_ms": p99,
             "delivered_msgs_per_s": delivered,
             "met": bool(
                 cfg["fixed_rate_msgs_per_s"] >= 5000  # a quick run proves nothing here
                 and p99 is not None
-                and p99 < GOAL_P99_MS_AT_5000
+                and p99 < limit
                 and delivered >= 0.99 * cfg["fixed_rate_msgs_per_s"]
             ),
         }
+        for key, limit in GOALS_P99_MS_AT_5000.items()
     }
     return out
 

@@ -264,15 +264,19 @@ def _goals(data: dict[str, dict[str, Any]]) -> str:
                 _met(g["hold_19000_connections"]["met"]),
             ]
         )
-    if cc.get("goals"):
-        g = cc["goals"]["p99_under_10ms_at_5000_msgs_per_s"]
-        rows.append(
-            [
-                "2 nodes + persistence: p99 visitor→agent < 10 ms at 5,000 msg/s",
-                f"p99 {_ms(g['p99_ms'])} ms, {_n(g['delivered_msgs_per_s'])} msg/s delivered",
-                _met(g["met"]),
-            ]
-        )
+    for key, label in (
+        ("p99_under_10ms_at_5000_msgs_per_s", "2 nodes + persistence: p99 visitor→agent < 10 ms"),
+        ("p99_under_50ms_at_5000_msgs_per_s", "issue 18: 2 nodes + PostgreSQL: p99 < 50 ms"),
+    ):
+        g = cc.get("goals", {}).get(key)
+        if g:
+            rows.append(
+                [
+                    f"{label} at 5,000 msg/s",
+                    f"p99 {_ms(g['p99_ms'])} ms, {_n(g['delivered_msgs_per_s'])} msg/s delivered",
+                    _met(g["met"]),
+                ]
+            )
     for name, g in data.get("attachments", {}).get("goals", {}).items():
         if "bound_bytes" in g:
             rows.append(

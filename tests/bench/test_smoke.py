@@ -207,7 +207,11 @@ def test_contact_center_quick_has_its_figures(contact_center_result: dict[str, A
         "delivered_msgs_per_s_at_5000",
     ):
         assert key in r
-    assert "p99_under_10ms_at_5000_msgs_per_s" in r["goals"]
+    assert set(r["goals"]) == {
+        "p99_under_10ms_at_5000_msgs_per_s",
+        "p99_under_50ms_at_5000_msgs_per_s",
+    }
+    assert not any(g["met"] for g in r["goals"].values())  # a quick run proves nothing
     # Two nodes must route a conversation started on either to an agent on either.
     assert r["setup_error"] is None, r["setup_error"]
     assert r["steps"] and r["steps"][0].keys() >= STEP_KEYS
