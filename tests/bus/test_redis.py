@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 import uuid
 import warnings
@@ -430,10 +431,21 @@ async def test_a_refused_frame_fails_alone(
     assert bus.stats()["publish_failures"] == 1
 
 
+class _Logged(logging.Handler):
+    """Sets ``seen`` when a record with ``text`` is logged (on the event loop's thread)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.seen = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.seen.set()
+
+
 async def test_a_refused_subscribe_is_logged_not_ignored(
-    own_redis: services.Redis,
-    make_bus: Callable[..., RedisBus],
-    caplog: pytest.LogCaptureFixture,
+    own_redis: services.Redis, make_bus: Callable[..., RedisBus]
 ) -> None:
     # The subscriber reads Redis's replies itself (gateway/ports/bus/redis.py, _reply):
     # an error reply to SUBSCRIBE must end the connection with a warning, as redis-py's
@@ -447,11 +459,15 @@ async def test_a_refused_subscribe_is_logged_not_ignored(
         await admin.aclose()
     bus = make_bus(own_redis.url.replace("redis://", "redis://node@"))
     await listening(bus)
-    with caplog.at_level("WARNING", logger="gateway.ports.bus.redis"):
+    logged = _Logged("no permissions")
+    logger = logging.getLogger("gateway.ports.bus.redis")
+    logger.addHandler(logged)
+    try:
         await bus.subscribe("a:forbidden")  # returns when the connection is dropped
         async with asyncio.timeout(10):
-            while not any("no permissions" in r.getMessage() for r in caplog.records):
-                await asyncio.sleep(0.01)
+            await logged.seen.wait()
+    finally:
+        logger.removeHandler(logged)
 
 
 async def test_posted_frames_keep_their_order_across_pipelines(
