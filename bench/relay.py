@@ -368,9 +368,8 @@ def full_run_bound_s(cfg: dict[str, Any], systems: int, setup_s: float = 30.0) -
     servers, conversations assigned: ``setup_s``, about 30 s at most on a quiet machine),
     the warm-up step, the ramp's budget plus the step under way when it ran out, then the
     refining steps and the failed steps run again, each after a settle of up to 20 s;
-    and the gateway's py-spy
-    profile. A system whose knee comes early
-    takes far less (the gateway's comes within a few steps)."""
+    and the gateway's py-spy profile. A system whose knee comes early takes far less
+    (the gateway's comes within a few steps)."""
     duration, drain = float(cfg["duration_s"]), float(cfg["drain_s"])
     step = duration + drain + 0.3 + 0.2  # + the start delay, + the fleet's replies
     warm = min(1.0, duration) + 0.5 + 0.5

@@ -24,9 +24,9 @@ class Script:
         self.offered: list[int] = []
         self.settled = 0
 
-    def step(self, _fleet: Any, _pids: Any, _n: int, rate: float, *_: Any) -> dict[str, Any]:
+    def step(self, _fleet: Any, _pids: Any, n: int, rate: float, *_: Any) -> dict[str, Any]:
         rate = round(rate)
-        if _n == 0:  # the warm-up
+        if n == 0:  # the warm-up
             return {}
         attempt = self.tries[rate] = self.tries.get(rate, 0) + 1
         self.offered.append(rate)
