@@ -402,11 +402,10 @@ async def test_frames_in_flight_are_dropped_once_unsubscribe_returned(
     assert len(got.data(t)) == seen
 
 
-async def test_a_refused_frame_fails_alone(
+async def _bus_for_v_channels(
     own_redis: services.Redis, make_bus: Callable[..., RedisBus]
-) -> None:
-    # An ACL that forbids one channel: Redis answers that PUBLISH with an error, the rest
-    # of the pipeline goes through and the connection stays usable.
+) -> RedisBus:
+    """A bus that logs in as a user whose ACL allows only the channels ``v:*``."""
     admin = aioredis.from_url(own_redis.url)
     try:
         await admin.acl_setuser(
@@ -414,8 +413,15 @@ async def test_a_refused_frame_fails_alone(
         )
     finally:
         await admin.aclose()
-    url = own_redis.url.replace("redis://", "redis://node@")
-    bus = make_bus(url)
+    return make_bus(own_redis.url.replace("redis://", "redis://node@"))
+
+
+async def test_a_refused_frame_fails_alone(
+    own_redis: services.Redis, make_bus: Callable[..., RedisBus]
+) -> None:
+    # An ACL that forbids one channel: Redis answers that PUBLISH with an error, the rest
+    # of the pipeline goes through and the connection stays usable.
+    bus = await _bus_for_v_channels(own_redis, make_bus)
     got, t = await listening(bus)
     results = await asyncio.gather(
         bus.publish(t, b"1"),
@@ -450,14 +456,7 @@ async def test_a_refused_subscribe_is_logged_not_ignored(
     # The subscriber reads Redis's replies itself (gateway/ports/bus/redis.py, _reply):
     # an error reply to SUBSCRIBE must end the connection with a warning, as redis-py's
     # read_response did by raising it, not pass for a PONG.
-    admin = aioredis.from_url(own_redis.url)
-    try:
-        await admin.acl_setuser(
-            "node", enabled=True, nopass=True, categories=["+@all"], channels=["v:*"]
-        )
-    finally:
-        await admin.aclose()
-    bus = make_bus(own_redis.url.replace("redis://", "redis://node@"))
+    bus = await _bus_for_v_channels(own_redis, make_bus)
     await listening(bus)
     logged = _Logged("no permissions")
     logger = logging.getLogger("gateway.ports.bus.redis")
