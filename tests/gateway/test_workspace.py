@@ -20,7 +20,9 @@ from devkit import services
 from tests.gateway.client import AgentClient, Visitor, accepted_chat
 from tests.gateway.conftest import ADMIN, demo_agent, demo_visitor
 
-TODAY = datetime.now(UTC).strftime("%Y-%m-%d")
+
+def _today() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
 def http(node: services.GatewayProcess, agent: AgentClient) -> httpx.Client:
@@ -178,16 +180,19 @@ async def test_templates_admin_and_use(gateway: services.GatewayProcess) -> None
 
 
 async def test_history_downloads_and_reports(gateway: services.GatewayProcess) -> None:
+    # The days the chat may fall on: a run that crosses midnight UTC spans two.
+    since = _today()
     await admin_away(gateway)
     agent, visitor = demo_agent(gateway), demo_visitor(gateway)
     cid = await accepted_chat(agent, visitor, name="Lin")
     await visitor.say("=1+1 is a formula", "c-1")
     await agent.say(cid, "Hello Lin")
     await ended(agent, cid, notes="Sorted")
+    until = _today()
     admin = AgentClient(gateway, *ADMIN)
     await admin.login()
     with http(gateway, agent) as c:
-        page = c.get("/api/console/history", params={"q": "lin", "since": TODAY}).json()
+        page = c.get("/api/console/history", params={"q": "lin", "since": since}).json()
         assert [r["conversation_id"] for r in page["items"]] == [cid]
         assert page["items"][0]["agent_id"] == "ag_demo"
         assert c.get("/api/console/history", params={"agent_id": "ag_admin"}).json()["items"] == [
@@ -215,13 +220,13 @@ async def test_history_downloads_and_reports(gateway: services.GatewayProcess) -
         )
         assert rows[0] == ["seq", "time_utc", "sender", "name", "text"]
         assert rows[3][4] == "'=1+1 is a formula"  # no formula for a spreadsheet to run
-        assert c.get("/api/reports", params={"since": TODAY, "until": TODAY}).status_code == 403
+        assert c.get("/api/reports", params={"since": since, "until": until}).status_code == 403
     with http(gateway, admin) as c:
         assert c.get("/api/console/history").json()["items"][0]["conversation_id"] == cid
-        bad = c.get("/api/reports", params={"since": TODAY, "until": "2000-01-01"})
+        bad = c.get("/api/reports", params={"since": since, "until": "2000-01-01"})
         assert bad.status_code == 422
         report = c.get(
-            "/api/reports", params={"since": TODAY, "until": TODAY, "group_by": "agent"}
+            "/api/reports", params={"since": since, "until": until, "group_by": "agent"}
         ).json()
         assert report["satisfaction_available"] is True  # none rated here: None below
         row = report["rows"][0]
@@ -232,7 +237,7 @@ async def test_history_downloads_and_reports(gateway: services.GatewayProcess) -
             0,
         )
         assert row["avg_wait"] >= 0 and row["avg_handle"] > 0 and row["satisfaction"] is None
-        sheet = c.get("/api/reports.csv", params={"since": TODAY, "until": TODAY})
+        sheet = c.get("/api/reports.csv", params={"since": since, "until": until})
         lines = list(csv.reader(io.StringIO(sheet.text)))
         assert lines[0][:3] == ["day", "label", "conversations"]
         assert lines[-1][1:3] == ["Total", "1"]

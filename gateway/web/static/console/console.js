@@ -299,6 +299,7 @@ function setStatus(status) {
   S.status = status;
   const sel = $("status");
   if (status === "available" || status === "away") sel.value = status;
+  sel.dataset.status = status; // as the server has it (the choice above may be on its way)
 }
 
 $("status").addEventListener("change", (e) => {
