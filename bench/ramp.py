@@ -163,7 +163,12 @@ def stepped(
     past the limit, and p99 with them, where it would put a fraction of a percent of a
     minute's; a system past its capacity fails the second run as well. A step that fell
     behind the offer is past capacity: it decides at once. The failed first run stays
-    in ``steps``, marked ``repeated``."""
+    in ``steps``, marked ``repeated``.
+
+    A system past its knee at the first rate is offered half of it, then half again
+    (down to ``cfg["floor"]``, an eighth of the first rate unless told), until a step
+    holds: a slow peer gets its figure rather than 0; if none holds, the knee says how
+    low the offer went (``lowest_offered``)."""
     one_step(
         fleet, pids, 0, cfg["rates"][0] / 2, min(1.0, cfg["duration_s"]), 0.5, node_pids, parts
     )
@@ -195,6 +200,20 @@ def stepped(
         s["settle_s"] = settle(pids)
         return run(100 + len(steps), rate, f"{note} (again)")
 
+    def _below_first(rate: float) -> tuple[float | None, float]:
+        """The first rate failed: halve it until a step holds (a slow peer still gets a
+        figure, not 0), down to ``cfg["floor"]``; the rate that held (None if none did)
+        and the lowest that failed."""
+        hi, lo = rate, rate / 2
+        while lo >= cfg.get("floor", cfg["rates"][0] / 8):
+            if time.monotonic() - started > budget:
+                break
+            steps[-1]["settle_s"] = settle(pids)
+            if _within(decided(100 + len(steps), lo, " (under the first rate)"), limit_ms):
+                return lo, hi
+            hi, lo = lo, lo / 2
+        return None, hi
+
     for n, rate in enumerate(cfg["rates"], start=1):
         if time.monotonic() - started > budget:
             knee["why"] = f"time budget ({budget:g} s) spent before the knee"
@@ -202,11 +221,13 @@ def stepped(
         s = decided(n, rate)
         if not _within(s, limit_ms):
             knee = {"found": True, "why": _knee(s, limit_ms), "at_offered": rate}
+            lo, hi = (cfg["rates"][n - 2], rate) if n >= 2 else _below_first(rate)
+            if lo is None:
+                knee["lowest_offered"] = round(hi)  # nothing held, down to this rate
+                break
             # More steps between the last good rate and this one (x1.22, then x1.1).
-            lo = cfg["rates"][n - 2] if n >= 2 else rate / 2
-            hi = rate
             for _ in range(cfg.get("refine", 2)):
-                s["settle_s"] = settle(pids)
+                steps[-1]["settle_s"] = settle(pids)
                 mid = round(math.sqrt(lo * hi))
                 s = decided(100 + len(steps), mid, " (refining)")
                 lo, hi = (mid, hi) if _within(s, limit_ms) else (lo, mid)

@@ -24,7 +24,10 @@ def _knee(s: dict[str, Any]) -> str:
     if knee is None:
         return "—"
     if knee["found"]:
-        return "by p99" if knee["why"] == "p99" else "delivered < 90 % of offer"
+        why = "by p99" if knee["why"] == "p99" else "delivered < 90 % of offer"
+        if "lowest_offered" in knee:
+            why += f", at every rate down to {knee['lowest_offered']:,} msg/s"
+        return why
     return "**none**: " + str(knee["why"])
 
 
@@ -130,8 +133,9 @@ def section(data: dict[str, Any]) -> str:
         f"{data.get('body_bytes', 100)}-byte messages, visitors and agents in turn. The offered "
         f"rate steps up x1.5 every {cfg.get('duration_s')} s (then two finer steps at the "
         f"knee) until p99 passes {data.get('p99_limit_ms', 250):g} ms or less than 90 % of the "
-        "offer is delivered (the knee); a message lost or not "
-        "there by the end of its step counts as late. A step that fails by p99 alone (all "
+        "offer is delivered (the knee); a system past its knee at the first rate is "
+        "offered half of it, then half again, down to an eighth, until a step holds. A "
+        "message lost or not there by the end of its step counts as late. A step that fails by p99 alone (all "
         "its offer delivered) is run once more after the servers settle, and the second "
         "run decides (twice per system at most): "
         "a stall that comes once a minute (PostgreSQL's autovacuum, a neighbour's burst) "

@@ -104,3 +104,25 @@ def test_a_step_that_fell_behind_decides_at_once(monkeypatch: pytest.MonkeyPatch
         "at_offered": 400,
         "generator_bound": False,
     }
+
+
+def test_a_first_rate_past_the_knee_is_halved_until_a_step_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 100 and 50 fail (p99, then throughput); 25 holds: refined between 25 and 50 (35)
+    script = Script({(100, 1): 400.0, (100, 2): 400.0}, behind=frozenset({50}))
+    result = _ramp(monkeypatch, script, floor=10)
+    assert script.offered == [100, 100, 50, 25, 35]
+    assert result["sustained_msgs_per_s"] == 35
+    assert result["knee"]["at_offered"] == 100
+    assert "lowest_offered" not in result["knee"]
+
+
+def test_a_system_that_holds_no_rate_down_to_the_floor_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    script = Script({}, behind=frozenset({100, 50, 25, 12}))
+    result = _ramp(monkeypatch, script, floor=12)
+    assert script.offered == [100, 50, 25, 12]  # behind the offer: no second runs
+    assert result["sustained_msgs_per_s"] == 0
+    assert result["knee"]["lowest_offered"] == 12

@@ -125,6 +125,15 @@ def test_the_page_names_the_steps_run_twice() -> None:
     assert "| gateway | 2,000 (run again) | 2,000 | 1.00 | — |" in page
 
 
+def test_the_page_says_when_nothing_held_down_to_the_floor() -> None:
+    r = _result()
+    r["systems"]["sio"].update(sustained_msgs_per_s=0)
+    r["systems"]["sio"]["knee"] = {"found": True, "why": "throughput", "lowest_offered": 38}
+    page = relay_page.section(r)
+    assert "delivered < 90 % of offer, at every rate down to 38 msg/s |" in page
+    assert "offered half of it, then half again, down to an eighth" in page
+
+
 def test_a_run_before_issue_18_renders_without_the_new_rows() -> None:
     r = _result()
     for key in ("placement", "rate_limits", "gateway_2n_to_sio_ratio"):
