@@ -406,11 +406,13 @@ def test_cluster_script_is_an_executable_bash_wrapper() -> None:
 
 
 @pytest.mark.apart  # a minute or more of pip: the rest of this file runs beside it
-def test_serve_installs_only_what_running_needs_and_says_so(tmp_path: Path) -> None:
+@pytest.mark.parametrize("uv", [True, False], ids=["uv", "pip-when-uv-cannot-be-had"])
+def test_serve_installs_only_what_running_needs_and_says_so(tmp_path: Path, uv: bool) -> None:
     """A fresh copy, sourced as scripts/serve does: the runtime only (no test tools), a
-    line per package, a stamp of its own; sourcing again installs nothing. pip resolves
-    and installs for real, from a local wheelhouse of the same pinned releases instead
-    of PyPI (tests/ops/wheelhouse.py): the download is PyPI's part, not the script's."""
+    line per package, a stamp of its own; sourcing again installs nothing. uv (or pip,
+    when uv is not to be had) resolves and installs for real, from a local wheelhouse
+    of the same pinned releases instead of PyPI (tests/ops/wheelhouse.py): the download
+    is PyPI's part, not the script's."""
     copy = tmp_path / "gw"
     copy.mkdir()
     for name in ("pyproject.toml", "constraints.txt", "README.md"):
@@ -423,7 +425,8 @@ def test_serve_installs_only_what_running_needs_and_says_so(tmp_path: Path) -> N
     # no bytecode written ahead: half of pip's time here, and the imports below compile
     # what they use as any first start would
     env["PIP_NO_COMPILE"] = "1"
-    env["PIP_FIND_LINKS"] = str(wheelhouse.build(ROOT, tmp_path / "wheels"))
+    env["PIP_FIND_LINKS"] = str(wheelhouse.build(ROOT, tmp_path / "wheels", uv=uv))
+    env.update(UV_OFFLINE="1", UV_NO_CACHE="1", UV_FIND_LINKS=env["PIP_FIND_LINKS"])
     source = ["bash", "-c", 'VENV_EXTRAS= source scripts/_venv.sh && echo "$PY"']
     first = subprocess.run(source, cwd=copy, env=env, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr
@@ -433,6 +436,12 @@ def test_serve_installs_only_what_running_needs_and_says_so(tmp_path: Path) -> N
     assert {"starlette", "uvicorn", "msgspec"} <= set(packages)
     assert not {"pytest", "playwright", "mypy", "matplotlib"} & set(packages)
     assert re.search(r"^==> installed in \d+ s$", first.stderr, re.M)
+    assert (copy / ".venv" / "bin" / "uv").exists() == uv
+    log = (copy / ".venv" / "install.log").read_text()
+    # uv's "+ name==version", or pip's own lines: the installer said is the one that ran
+    by_pip = [ln for ln in log.splitlines() if ln.startswith("Successfully installed")]
+    assert (" + starlette==" in log) == uv, log
+    assert any("starlette-" in ln for ln in by_pip) != uv, log
     python = first.stdout.strip()
     # the gateway, and the provider emulators serve runs for the demo's phone page
     ok = subprocess.run(

@@ -45,9 +45,10 @@ def runtime_distributions() -> list[Distribution]:
     return list(found.values())
 
 
-def pack(dist: Distribution, into: Path) -> Path:
+def pack(dist: Distribution, into: Path, binaries: bool = False) -> Path:
     """The wheel of an installed distribution: its files under site-packages, no
-    bytecode (pip compiles again), no scripts (pip writes them from entry_points.txt)."""
+    bytecode (pip compiles again), no scripts (pip writes them from entry_points.txt);
+    with ``binaries``, its files in bin/ too, as the wheel's data (uv's program)."""
     wheel_meta = dist.read_text("WHEEL") or ""
     tags = [
         line.split(": ", 1)[1].split("-")
@@ -62,18 +63,23 @@ def pack(dist: Distribution, into: Path) -> Path:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as whl:  # stored: no CPU to spare
         for file in dist.files or []:
             rel = file.as_posix()
+            if binaries and rel.startswith("../../../bin/"):
+                whl.write(site / rel, f"{name}-{dist.version}.data/scripts/{file.name}")
             if rel.startswith("..") or "__pycache__" in rel or rel.endswith(".pyc"):
                 continue
             whl.write(site / rel, rel)
     return path
 
 
-def build(root: Path, into: Path) -> Path:
+def build(root: Path, into: Path, uv: bool = True) -> Path:
     """The wheelhouse: the runtime set, and what building the project itself requires
-    (setuptools: the one download, 1 MB, from the indexes pip is configured with)."""
+    (setuptools: the one download, 1 MB, from the indexes pip is configured with); uv
+    too unless told (scripts/_venv.sh installs with it when it can have it)."""
     into.mkdir(parents=True, exist_ok=True)
     for dist in runtime_distributions():
         pack(dist, into)
+    if uv:
+        pack(distribution("uv"), into, binaries=True)
     backend = tomllib.loads((root / "pyproject.toml").read_text())["build-system"]["requires"]
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     subprocess.run(
