@@ -59,8 +59,11 @@ _install_uv() {
 _install() {
   # uv first (unless told pip), pip after it if uv could not be had or failed
   if [ "${VENV_INSTALLER-uv}" != pip ] && { [ -x "$VENV/bin/uv" ] || _install_uv; }; then
-    # a copy, not a hard link into uv's cache: the cache may be on another disk
-    if UV_LINK_MODE=copy "$VENV/bin/uv" pip install --python "$PY" \
+    # a copy, not a hard link into uv's cache: the cache may be on another disk; the
+    # bytecode compiled now, as pip does (where Python may not write it, every start
+    # would compile the imports again: twice the start-up)
+    if UV_LINK_MODE=copy UV_COMPILE_BYTECODE="${UV_COMPILE_BYTECODE-1}" \
+        "$VENV/bin/uv" pip install --python "$PY" \
         -c "$ROOT/constraints.txt" -e "$target" 2>&1 | _uv_progress; then
       return 0
     fi

@@ -427,6 +427,7 @@ def test_serve_installs_only_what_running_needs_and_says_so(tmp_path: Path, uv: 
     env["PIP_NO_COMPILE"] = "1"
     env["PIP_FIND_LINKS"] = str(wheelhouse.build(ROOT, tmp_path / "wheels", uv=uv))
     env.update(UV_OFFLINE="1", UV_NO_CACHE="1", UV_FIND_LINKS=env["PIP_FIND_LINKS"])
+    env["UV_COMPILE_BYTECODE"] = "0"  # as PIP_NO_COMPILE
     source = ["bash", "-c", 'VENV_EXTRAS= source scripts/_venv.sh && echo "$PY"']
     first = subprocess.run(source, cwd=copy, env=env, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr
