@@ -195,3 +195,17 @@ def test_profile_layers_charge_each_sample_to_its_innermost_layer() -> None:
         "the message's handling (sessions, services, checks)": 10.0,
         "the event loop, uvicorn": 10.0,
     }
+
+
+def test_the_profile_section_says_whether_the_cpu_was_the_limit() -> None:
+    from bench import report
+
+    r = _result()
+    gw = r["systems"]["gateway"]  # 2,000 msg/s at 400 µs: 0.80 of the one core
+    gw["saturated"] = True
+    limit = "The CPU was the limit"
+    assert "0.80 cores at that rate, of the 1 it could run on, so it saturated with CPU to " in (
+        report._profile(r)
+    )
+    gw["steps"][0]["server_cpu_us_per_msg"] = 500.0  # 1.00 core
+    assert limit in report._profile(r)
