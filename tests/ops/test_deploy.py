@@ -439,7 +439,7 @@ def test_serve_installs_only_what_running_needs_and_says_so(tmp_path: Path, uv: 
     assert re.search(r"^==> installed in \d+ s$", first.stderr, re.M)
     assert (copy / ".venv" / "bin" / "uv").exists() == uv
     log = (copy / ".venv" / "install.log").read_text()
-    # uv's "+ name==version", or pip's own lines: the installer said is the one that ran
+    # uv's "+ name==version" lines, or pip's own: the installer chosen is the one that ran
     by_pip = [ln for ln in log.splitlines() if ln.startswith("Successfully installed")]
     assert (" + starlette==" in log) == uv, log
     assert any("starlette-" in ln for ln in by_pip) != uv, log
