@@ -21,6 +21,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from devkit import services
 
@@ -48,16 +49,28 @@ def ensure_venv(log: Path | None = None) -> Path:
             subprocess.run(
                 [sys.executable, "-m", "venv", str(VENV)], check=True, stdout=out, stderr=out
             )
-        subprocess.run(
-            [str(PY), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)],
-            check=True,
-            stdout=out,
-            stderr=out,
-        )
+        _install(out)
     finally:
         out.close()
     STAMP.write_text(want + "\n")
     return PY
+
+
+def _install(out: IO[bytes]) -> None:
+    """With the uv of the project's environment when it has one (a third of pip's time,
+    as in scripts/_venv.sh), else, or if uv fails, with pip."""
+    uv = Path(sys.executable).parent / "uv"
+    if uv.exists():
+        env = {**os.environ, "UV_LINK_MODE": "copy", "UV_COMPILE_BYTECODE": "1"}
+        args = [str(uv), "pip", "install", "-q", "--python", str(PY), "-r", str(REQUIREMENTS)]
+        if subprocess.run(args, stdout=out, stderr=out, env=env).returncode == 0:
+            return
+    subprocess.run(
+        [str(PY), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)],
+        check=True,
+        stdout=out,
+        stderr=out,
+    )
 
 
 def versions() -> dict[str, str]:
