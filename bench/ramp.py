@@ -189,6 +189,10 @@ def stepped(
         )
         return s
 
+    def settled() -> None:
+        """Wait for the servers to settle; the wait is noted on the step before it."""
+        steps[-1]["settle_s"] = settle(pids)
+
     def decided(n: int, rate: float, note: str = "") -> dict[str, Any]:
         nonlocal repeats
         s = run(n, rate, note)
@@ -197,7 +201,7 @@ def stepped(
             return s
         repeats -= 1
         s["repeated"] = True
-        s["settle_s"] = settle(pids)
+        settled()
         return run(100 + len(steps), rate, f"{note} (again)")
 
     def _below_first(rate: float) -> tuple[float | None, float]:
@@ -208,7 +212,7 @@ def stepped(
         while lo >= cfg.get("floor", cfg["rates"][0] / 8):
             if time.monotonic() - started > budget:
                 break
-            steps[-1]["settle_s"] = settle(pids)
+            settled()
             if _within(decided(100 + len(steps), lo, " (under the first rate)"), limit_ms):
                 return lo, hi
             hi, lo = lo, lo / 2
@@ -227,7 +231,7 @@ def stepped(
                 break
             # More steps between the last good rate and this one (x1.22, then x1.1).
             for _ in range(cfg.get("refine", 2)):
-                steps[-1]["settle_s"] = settle(pids)
+                settled()
                 mid = round(math.sqrt(lo * hi))
                 s = decided(100 + len(steps), mid, " (refining)")
                 lo, hi = (mid, hi) if _within(s, limit_ms) else (lo, mid)

@@ -352,19 +352,23 @@ def _profile(data: dict[str, Any]) -> str:
         # The CPU per message times the rate: the cores the relaying took while it ran
         # (server_cpu_utilisation spreads the same CPU over the drain and the start too).
         cores = knee["delivered_msgs_per_s"] * (knee.get("server_cpu_us_per_msg") or 0) / 1e6
-        pinned = len(data.get("placement", {}).get("server_cpus") or [0, 1])
+        # the cores it was pinned to; unpinned, the machine's
+        usable = len(data.get("placement", {}).get("server_cpus") or []) or (
+            data.get("machine", {}).get("cores") or 2
+        )
+        if not gw.get("saturated"):
+            verdict = "."
+        elif cores >= 0.9 * usable:
+            verdict = (
+                ". The CPU was the limit: the next step's messages, each cheaper in a "
+                "larger batch, still needed more of it than there was."
+            )
+        else:
+            verdict = ", so it saturated with CPU to spare (see below)."
         out.append(
             f"At its highest sustained rate ({_n(knee['delivered_msgs_per_s'])} msg/s) the "
             f"gateway process used {_n(knee.get('server_cpu_us_per_msg'))} µs of CPU per "
-            f"message: {cores:.2f} cores at that rate, of the {pinned} it could run on"
-            + (
-                "."
-                if not gw.get("saturated")
-                else ". The CPU was the limit: the next step's messages, each cheaper in a "
-                "larger batch, still needed more of it than there was."
-                if cores >= 0.9 * pinned
-                else ", so it saturated with CPU to spare (see below)."
-            )
+            f"message: {cores:.2f} cores at that rate, of the {usable} it could run on" + verdict
         )
         out.append("")
     if not prof or "error" in prof:

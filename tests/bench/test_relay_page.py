@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench import relay, relay_page
+from bench import relay, relay_page, report
 from bench.pinning import Placement, placement
 
 
@@ -198,8 +198,6 @@ def test_profile_layers_charge_each_sample_to_its_innermost_layer() -> None:
 
 
 def test_the_profile_section_says_whether_the_cpu_was_the_limit() -> None:
-    from bench import report
-
     r = _result()
     gw = r["systems"]["gateway"]  # 2,000 msg/s at 400 µs: 0.80 of the one core
     gw["saturated"] = True
