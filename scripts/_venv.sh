@@ -52,14 +52,15 @@ _uv_progress() {
   done
 }
 
-_install_uv() {
+_pip_install() {
   "$PY" -m pip install --disable-pip-version-check --progress-bar off \
-    -c "$ROOT/constraints.txt" uv >>"$VENV/install.log" 2>&1
+    -c "$ROOT/constraints.txt" "$@"
 }
 
 _install() {
   # uv first (unless told pip), pip after it if uv could not be had or failed
-  if [ "${VENV_INSTALLER-uv}" != pip ] && { [ -x "$VENV/bin/uv" ] || _install_uv; }; then
+  if [ "${VENV_INSTALLER-uv}" != pip ] &&
+    { [ -x "$VENV/bin/uv" ] || _pip_install uv >>"$VENV/install.log" 2>&1; }; then
     # a copy, not a hard link into uv's cache: the cache may be on another disk; the
     # bytecode compiled now, as pip does (where Python may not write it, every start
     # would compile the imports again: twice the start-up)
@@ -71,8 +72,7 @@ _install() {
     echo "==> uv failed, pip takes over; the end of .venv/install.log:" >&2
     tail -n 5 "$VENV/install.log" >&2
   fi
-  "$PY" -m pip install --disable-pip-version-check --progress-bar off \
-    -c "$ROOT/constraints.txt" -e "$target" 2>&1 | _venv_progress
+  _pip_install -e "$target" 2>&1 | _venv_progress
 }
 
 if [ "$extras" = dev ]; then
