@@ -81,12 +81,12 @@ def seed_store(database_url: str, agents: int, per_agent: int) -> list[tuple[str
             text=True,
         )
         return [(email, password) for email, password in json.loads(done.stdout.splitlines()[-1])]
-    from gateway.auth import hash_password
+    from devkit.passwords import cheap_hash
     from gateway.model.records import Agent, FormField, GlobalSettings, Queue, Touchpoint
     from gateway.ports.store import create_store
 
     weight = max(1, 100 // per_agent)
-    password_hash = hash_password(PASSWORD)
+    password_hash = cheap_hash(PASSWORD)
     creds = [(f"bench{i}@bench.test", PASSWORD) for i in range(agents)]
 
     async def write() -> None:

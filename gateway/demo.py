@@ -29,7 +29,6 @@ from channels.chat.demo import (
     demo_touchpoints,
 )
 from channels.email.demo import DEMO_TOUCHPOINT_ID, demo_touchpoint
-from gateway.auth import hash_password
 from gateway.model.records import Agent, DispositionSet, GlobalSettings, Queue, Touchpoint
 from gateway.ports.store.base import Store
 from gateway.services.directory import Directory
@@ -40,6 +39,15 @@ log = logging.getLogger("gateway.demo")
 
 DEMO_AGENT = ("agent@demo.test", "demo-agent")
 DEMO_ADMIN = ("admin@demo.test", "demo-admin")
+# Their passwords' Argon2 hashes, made once (the passwords are published: the README,
+# the start-up banner) rather than at every start of a demo (about 0.3 s of CPU each);
+# a test checks that they match the passwords and the hasher's parameters.
+DEMO_HASHES = {
+    DEMO_AGENT[1]: "$argon2id$v=19$m=65536,t=3,p=4$rnzS7GdU7t/ryWRKM1BVjQ$"
+    "x6oiXEDZSKJbAedOSk6uoe7iWl19NZ/pcp2h/WgnQEM",
+    DEMO_ADMIN[1]: "$argon2id$v=19$m=65536,t=3,p=4$5HRHZZev6MQZlxDDcip3Qg$"
+    "coINjJAD8ksyYfaR/Rx6jUNi9SeaN0zdgwJ4OsvbdDA",
+}
 
 
 async def seed_demo(
@@ -105,7 +113,7 @@ async def seed_demo(
             name="Ada (demo agent)",
             role="agent",
             queue_ids=["q_support"],
-            password_hash=hash_password(DEMO_AGENT[1]),
+            password_hash=DEMO_HASHES[DEMO_AGENT[1]],
         )
     )
     await store.put_agent(
@@ -115,7 +123,7 @@ async def seed_demo(
             name="Grace (demo admin)",
             role="admin",
             queue_ids=["q_support"],
-            password_hash=hash_password(DEMO_ADMIN[1]),
+            password_hash=DEMO_HASHES[DEMO_ADMIN[1]],
         )
     )
     await reload()

@@ -15,7 +15,7 @@ import msgspec
 
 import routing as r
 from gateway import protocol as p
-from gateway.auth import AgentClaims, Passwords, Tokens, hash_password, new_id
+from gateway.auth import NOBODY_HASH, AgentClaims, Passwords, Tokens, new_id
 from gateway.errors import AuthError, GatewayError, NotFound, RouterUnavailable, TokenInvalid
 from gateway.model.attachment_rules import AttachmentRule
 from gateway.model.channels import CHANNELS
@@ -29,7 +29,6 @@ from gateway.services.notify import Notifier
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries, file_rules
 
-_DUMMY_HASH = hash_password("not a password anyone has")
 CHANNEL_INFO: dict[str, p.ChannelInfo] = {
     c.name: p.ChannelInfo(
         label=c.label,
@@ -96,7 +95,7 @@ class AgentService:
         except NotFound:
             agent = None
         # Hash anyway when the agent is unknown, so timing does not tell who exists.
-        ok = await self.passwords.verify(agent.password_hash if agent else _DUMMY_HASH, password)
+        ok = await self.passwords.verify(agent.password_hash if agent else NOBODY_HASH, password)
         if agent is None or not ok or not agent.active or not agent.password_hash:
             raise AuthError("wrong email or password", code="bad_credentials")
         now = self._clock()

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from devkit import services
-from gateway.auth import hash_password
+from devkit.passwords import cheap_hash
 from gateway.model.records import Agent, Queue
 from tests.browser.conftest import NewPage, accept_offer, chat_frame, login, open_widget, start_chat
 from tests.gateway.conftest import seed
@@ -63,7 +63,7 @@ def db_gateway() -> Iterator[tuple[services.GatewayProcess, Path]]:
                 email=AGENT[0],
                 name=SPOOF,
                 queue_ids=["q_support"],
-                password_hash=hash_password(AGENT[1]),
+                password_hash=cheap_hash(AGENT[1]),
             )
         ],
     )

@@ -16,7 +16,7 @@ import pytest_asyncio
 from devkit import services
 from devkit.endpoint import Endpoint
 from devkit.inprocess import InProcessGateway, gateway_fixture
-from gateway.auth import hash_password
+from devkit.passwords import cheap_hash
 from gateway.model.records import Agent, FormField, Queue, Touchpoint
 from gateway.ports.store import create_store
 from tests.gateway.client import AgentClient, Visitor
@@ -94,7 +94,7 @@ def agent_record(agent_id: str, email: str, queues: list[str], role: str = "agen
         name=agent_id.title(),
         role=role,  # type: ignore[arg-type]
         queue_ids=queues,
-        password_hash=hash_password("pw-" + agent_id),
+        password_hash=cheap_hash("pw-" + agent_id),
     )
 
 

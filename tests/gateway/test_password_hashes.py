@@ -1,0 +1,33 @@
+"""The password hashes the gateway carries made (gateway/auth.py, gateway/demo.py): they
+must stay what they stand for when the hasher's parameters or the demo's passwords
+change, since nothing else would notice."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway import auth
+from gateway.demo import DEMO_ADMIN, DEMO_AGENT, DEMO_HASHES
+
+
+@pytest.mark.parametrize("name", ["nobody", "demo agent", "demo admin"])
+def test_each_made_hash_has_the_hashers_parameters(name: str) -> None:
+    stored = {
+        "nobody": auth.NOBODY_HASH,
+        "demo agent": DEMO_HASHES[DEMO_AGENT[1]],
+        "demo admin": DEMO_HASHES[DEMO_ADMIN[1]],
+    }[name]
+    # an unknown email's check must cost what a real one costs; the demo's, what any other
+    assert not auth._hasher.check_needs_rehash(stored)
+
+
+def test_the_demo_hashes_are_of_the_demo_passwords() -> None:
+    assert set(DEMO_HASHES) == {DEMO_AGENT[1], DEMO_ADMIN[1]}
+    for password, stored in DEMO_HASHES.items():
+        assert auth.verify_password(stored, password)
+        assert not auth.verify_password(stored, password + "x")
+
+
+@pytest.mark.parametrize("password", ["", "not a password anyone has", DEMO_AGENT[1], "x" * 200])
+def test_nobody_has_the_password_of_the_nobody_hash(password: str) -> None:
+    assert not auth.verify_password(auth.NOBODY_HASH, password)
