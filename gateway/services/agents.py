@@ -94,7 +94,7 @@ class AgentService:
             agent: Agent | None = await self._store.get_agent_by_email(email)
         except NotFound:
             agent = None
-        # Hash anyway when the agent is unknown, so timing does not tell who exists.
+        # Checked anyway when the agent is unknown, so timing does not tell who exists.
         ok = await self.passwords.verify(agent.password_hash if agent else NOBODY_HASH, password)
         if agent is None or not ok or not agent.active or not agent.password_hash:
             raise AuthError("wrong email or password", code="bad_credentials")
