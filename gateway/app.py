@@ -16,8 +16,8 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -88,6 +88,9 @@ from gateway.web.hub import Hub
 from gateway.web.limits import Limits
 from gateway.web.login import api_routes
 
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
 log = logging.getLogger("gateway")
 
 # The channels this build carries. Each is an adapter of channels/base.py.
@@ -123,6 +126,8 @@ class Node:
         self.redis: aioredis.Redis | None = None
         self.presence: Presence = LocalPresence()
         if settings.redis_url:
+            import redis.asyncio as aioredis  # only when configured: keeps start-up light
+
             self.redis = aioredis.from_url(settings.redis_url)
             self.presence = RedisPresence(self.redis, self.node_id)
         # -- services ------------------------------------------------------------------

@@ -15,9 +15,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
+if TYPE_CHECKING:  # Redis is imported only when configured (gateway/app.py)
+    import redis.asyncio as aioredis
 
 log = logging.getLogger("gateway.cluster")
 

@@ -20,9 +20,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import redis.asyncio as aioredis
+if TYPE_CHECKING:  # Redis is imported only when configured (gateway/app.py)
+    import redis.asyncio as aioredis
 
 log = logging.getLogger("gateway.presence")
 

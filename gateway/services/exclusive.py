@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING
 
 from gateway.cluster.lease import Leadership
+
+if TYPE_CHECKING:  # Redis is imported only when configured (gateway/app.py)
+    import redis.asyncio as aioredis
 
 Callback = Callable[[], Awaitable[None]]
 
