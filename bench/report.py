@@ -475,7 +475,7 @@ the server pinned to one core), one 8 s step at 1,500 msg/s offered, all deliver
   1.7 socket `write` (the frames of one loop turn to one socket go out together), 1.0
   `read`, 0.28 `pread64` (the checkpoint), 0.18 `fcntl` (SQLite's locks), 0.09
   `epoll_pwait`.
-* **Transactions** (a probe counting the group commit's batches, 4 s steps, 05:10 UTC):
+* **Transactions** (a probe counting the group commit's batches, 4 s steps, 05:06 UTC):
   1.07 messages per transaction at 800 msg/s, 1.40 at 1,500, 31 at 2,500 (p99 158 ms)
   and 89 at 3,400 (p99 1,765 ms, past the knee). Near the knee the loop's turns grow
   and so do the batches: BEGIN, COMMIT and the WAL's header writes are spread over tens
