@@ -1,5 +1,5 @@
-"""The password hashes the gateway carries made (gateway/auth.py, gateway/demo.py): they
-must stay what they stand for when the hasher's parameters or the demo's passwords
+"""The password hashes made once and kept in the source (gateway/auth.py, gateway/demo.py):
+they must stay what they stand for when the hasher's parameters or the demo's passwords
 change, since nothing else would notice."""
 
 from __future__ import annotations
