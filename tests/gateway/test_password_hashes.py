@@ -10,13 +10,15 @@ from gateway import auth
 from gateway.demo import DEMO_ADMIN, DEMO_AGENT, DEMO_HASHES
 
 
-@pytest.mark.parametrize("name", ["nobody", "demo agent", "demo admin"])
-def test_each_made_hash_has_the_hashers_parameters(name: str) -> None:
-    stored = {
-        "nobody": auth.NOBODY_HASH,
-        "demo agent": DEMO_HASHES[DEMO_AGENT[1]],
-        "demo admin": DEMO_HASHES[DEMO_ADMIN[1]],
-    }[name]
+@pytest.mark.parametrize(
+    "stored",
+    [
+        pytest.param(auth.NOBODY_HASH, id="nobody"),
+        pytest.param(DEMO_HASHES[DEMO_AGENT[1]], id="demo agent"),
+        pytest.param(DEMO_HASHES[DEMO_ADMIN[1]], id="demo admin"),
+    ],
+)
+def test_each_made_hash_has_the_hashers_parameters(stored: str) -> None:
     # an unknown email's check must cost what a real one costs; the demo's, what any other
     assert not auth._hasher.check_needs_rehash(stored)
 
