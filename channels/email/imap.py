@@ -212,6 +212,10 @@ class ImapMailbox:
             return
         with contextlib.suppress(Exception):
             if not self._lost.is_set():
+                if client.has_pending_idle():
+                    # the reader was stopped in IDLE: a LOGOUT would queue behind it
+                    # until the timeout (5 s per mailbox at every shutdown), so end it
+                    client.idle_done()
                 await asyncio.wait_for(client.logout(), 5)
         with contextlib.suppress(Exception):
             transport = client.protocol.transport

@@ -164,6 +164,28 @@ async def test_a_restart_resumes_from_the_cursor_and_drops_redelivered_mail(
     assert bodies == ["<a@c.example>", "<b@c.example>", "<c@c.example>"]
 
 
+async def test_a_node_stopped_while_its_reader_idles_logs_out(
+    make_node: NodeFactory, dovecot: services.Dovecot, smtp: SmtpServer, mailbox: tuple[str, str]
+) -> None:
+    """Stopping ends IDLE (DONE), then LOGOUT: before, the LOGOUT queued behind the IDLE
+    until its timeout, and every stop took 5 s per mailbox and cut the session."""
+    address, _ = mailbox
+    node = await make_node()
+    await setup_touchpoint(node, dovecot, smtp, address)
+    await ready(email_channel(node))
+    await node.stop()
+    said = f"imap({address})"
+    for _ in range(600):  # Dovecot's log process writes the line a moment later
+        # two sessions: the mailbox's login check (new_mailbox), then the node's
+        ended = [line for line in dovecot.log().splitlines() if said in line]
+        if len(ended) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    assert len(ended) == 2, ended
+    # not "Disconnected: Connection closed (IDLE running for ...)"
+    assert all("Disconnected: Logged out" in line for line in ended), ended
+
+
 async def test_the_connection_cut_mid_idle_and_a_server_restart_lose_nothing(
     make_node: NodeFactory, dovecot: services.Dovecot, smtp: SmtpServer, mailbox: tuple[str, str]
 ) -> None:
