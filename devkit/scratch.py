@@ -19,7 +19,10 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def scratch_root(prefix: str) -> Iterator[Path]:
+def scratch_root(prefix: str, *, in_background: bool = False) -> Iterator[Path]:
+    """``in_background``: the root is removed by a process of its own and this returns
+    at once (a test session's end); else it is removed before this returns (a benchmark
+    run's end, so that the removal does not run beside the next run's measurements)."""
     root = Path(tempfile.mkdtemp(prefix=prefix))
     # PostgreSQL runs as the 'postgres' user when the tests run as root: it must be able
     # to reach its own directory inside this one (listing stays private).
@@ -35,7 +38,10 @@ def scratch_root(prefix: str) -> Iterator[Path]:
             os.environ.pop("TMPDIR", None)
         else:
             os.environ["TMPDIR"] = saved_env
-        _remove_later(root)
+        if in_background:
+            _remove_later(root)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _remove_later(root: Path) -> None:

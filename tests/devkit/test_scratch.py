@@ -7,12 +7,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 from devkit.scratch import scratch_root
 
 
-def test_temporary_files_go_under_the_root_and_it_is_removed_after() -> None:
+@pytest.mark.parametrize("in_background", [False, True], ids=["at-once", "in-background"])
+def test_temporary_files_go_under_the_root_and_it_is_removed(in_background: bool) -> None:
     before = tempfile.gettempdir(), os.environ.get("TMPDIR")
-    with scratch_root("gw-test-scratch-") as root:
+    with scratch_root("gw-test-scratch-", in_background=in_background) as root:
         assert tempfile.gettempdir() == str(root) and os.environ["TMPDIR"] == str(root)
         inner = Path(tempfile.mkdtemp())
         assert inner.parent == root
@@ -20,7 +23,10 @@ def test_temporary_files_go_under_the_root_and_it_is_removed_after() -> None:
             (inner / f"{i % 10}").mkdir(exist_ok=True)
             (inner / f"{i % 10}" / f"f{i}").write_bytes(b"x" * 100)
     assert (tempfile.gettempdir(), os.environ.get("TMPDIR")) == before
-    # removed by a process of its own (devkit/scratch.py): wait for it, boundedly
+    if not in_background:
+        assert not root.exists()
+        return
+    # removed by a process of its own: wait for it, boundedly
     deadline = time.monotonic() + 60
     while root.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
