@@ -208,7 +208,9 @@ async def close(ws: WebSocket, code: int, reason: str) -> None:
         ws.application_state != WebSocketState.DISCONNECTED
         and ws.client_state != WebSocketState.DISCONNECTED
     ):
-        with contextlib.suppress(RuntimeError, OSError):
+        # the client may be gone by now (Starlette says so with WebSocketDisconnect):
+        # nothing is left to close
+        with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
             await ws.close(code, reason[:120])
 
 
