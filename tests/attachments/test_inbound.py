@@ -25,7 +25,7 @@ from gateway.app import Node
 from gateway.errors import FileRefused
 from gateway.model.inbound import InboundFile, InboundMessage
 from gateway.model.records import Agent, Conversation, Message, Queue, Touchpoint
-from gateway.services.deliveries import Outcome
+from gateway.services.deliveries import Outcome, sent
 from gateway.settings import load_settings
 from gateway.web.hub import Connection
 from tests.attachments import files
@@ -293,6 +293,8 @@ async def test_agents_send_files_only_where_the_adapter_delivers_them(node: Node
     assert refused.value.code == "attachments_unavailable"
     assert "its adapter does not deliver them" in refused.value.public_message
 
+    delivered: asyncio.Queue[Message] = asyncio.Queue()
+
     class FilesAdapter:
         delivers_files = True
 
@@ -300,10 +302,15 @@ async def test_agents_send_files_only_where_the_adapter_delivers_them(node: Node
             return None
 
         async def deliver(self, conv: Conversation, message: Message) -> Outcome:
-            return sent(f"SM-{message.seq}")
+            outcome = sent(f"SM-{message.seq}")
+            delivered.put_nowait(message)
+            return outcome
 
     node.deliveries.register("sms", FilesAdapter())  # type: ignore[arg-type]
     stored = await node.desk.upload(agent, conv.id, "quote.pdf", pdf(), None)
     ack = await node.desk.send(agent, conv, "r-1", "", attachments=[stored.id])
-    sent = (await messages(node, conv))[-1]
-    assert sent.seq == ack.seq and [a.id for a in sent.attachments] == [stored.id]
+    last = (await messages(node, conv))[-1]
+    assert last.seq == ack.seq and [a.id for a in last.attachments] == [stored.id]
+    # and the adapter is handed the message with its file
+    out = await asyncio.wait_for(delivered.get(), 30)
+    assert out.seq == ack.seq and [a.id for a in out.attachments] == [stored.id]
