@@ -20,7 +20,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
+
+from gateway.errors import BusUnavailable
 
 if TYPE_CHECKING:  # Redis is imported only when configured (gateway/app.py)
     import redis.asyncio as aioredis
@@ -119,7 +122,8 @@ class _Writes:
                 else:
                     pipe.hdel(name, key)
             try:
-                await pipe.execute()
+                with _unavailable():
+                    await pipe.execute()
             except BaseException as exc:
                 for *_, future in batch:
                     if not future.done():
@@ -166,6 +170,10 @@ class RedisPresence(Presence):
         await self._writes.hdel(_hash(kind), f"{key}|{self.node_id}")
 
     async def online(self, kind: Kind) -> set[str]:
+        with _unavailable():
+            return await self._online(kind)
+
+    async def _online(self, kind: Kind) -> set[str]:
         now = time.time()
         entries = await self._redis.hgetall(_hash(kind))
         live: set[str] = set()
@@ -180,10 +188,12 @@ class RedisPresence(Presence):
         return live
 
     async def set_status(self, agent_id: str, status: Status) -> None:
-        await self._redis.hset("gw:status", agent_id, status)
+        with _unavailable():
+            await self._redis.hset("gw:status", agent_id, status)
 
     async def statuses(self) -> dict[str, Status]:
-        raw = await self._redis.hgetall("gw:status")
+        with _unavailable():
+            raw = await self._redis.hgetall("gw:status")
         out: dict[str, Status] = {}
         for k, v in raw.items():
             out[_text(k)] = "away" if _text(v) == "away" else "available"
@@ -201,6 +211,18 @@ class RedisPresence(Presence):
                         )
             except Exception as exc:  # Redis away: entries expire; retry next round
                 log.warning("presence refresh failed: %s", exc)
+
+
+@contextlib.contextmanager
+def _unavailable() -> Iterator[None]:
+    """Redis's connection errors as the gateway's BusUnavailable: a socket opening while
+    Redis restarts is closed with the documented try-again code, not an ASGI traceback."""
+    from redis.exceptions import ConnectionError, TimeoutError  # Redis is configured here
+
+    try:
+        yield
+    except (ConnectionError, TimeoutError, OSError) as exc:
+        raise BusUnavailable(f"Redis: {exc}") from exc
 
 
 def _text(value: bytes | str) -> str:

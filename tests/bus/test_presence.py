@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 import redis.asyncio as aioredis
 
 from devkit import services
+from gateway.errors import BusUnavailable
 from gateway.ports.presence import RedisPresence
 
 
@@ -36,3 +38,27 @@ async def test_a_burst_of_connections_is_written_on_one_connection_in_order(
     finally:
         await client.aclose()
         await watcher.aclose()
+
+
+async def test_redis_down_is_bus_unavailable_not_a_redis_error() -> None:
+    """A socket opening or closing while Redis restarts gets the gateway's own error
+    (its session closes with the try-again code), not redis-py's exception."""
+    server = services.start_redis()
+    client = aioredis.from_url(server.url)
+    presence = RedisPresence(client, f"n-{uuid.uuid4().hex[:8]}")
+    try:
+        await presence.connected("contact", "v1")
+        server.stop()
+        with pytest.raises(BusUnavailable):
+            await presence.connected("contact", "v2")
+        with pytest.raises(BusUnavailable):
+            await presence.disconnected("contact", "v1")
+        with pytest.raises(BusUnavailable):
+            await presence.online("contact")
+        with pytest.raises(BusUnavailable):
+            await presence.set_status("ag", "away")
+        with pytest.raises(BusUnavailable):
+            await presence.statuses()
+    finally:
+        server.stop()
+        await client.aclose()
