@@ -20,10 +20,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
 import msgspec
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import BodyTooLarge
@@ -93,7 +95,10 @@ class RequestGuard:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, counted, with_headers)
+        # the client left, or the request timeout cut its body short (a slowloris):
+        # nobody is left to answer, and it is not the app's error to log
+        with contextlib.suppress(ClientDisconnect):
+            await self.app(scope, counted, with_headers)
 
 
 def _content_length(scope: Scope) -> int | None:
