@@ -217,11 +217,11 @@ class RedisPresence(Presence):
 def _unavailable() -> Iterator[None]:
     """Redis's connection errors as the gateway's BusUnavailable: a socket opening while
     Redis restarts is closed with the documented try-again code, not an ASGI traceback."""
-    from redis.exceptions import ConnectionError, TimeoutError  # Redis is configured here
+    import redis.exceptions as errors  # Redis is configured here
 
     try:
         yield
-    except (ConnectionError, TimeoutError, OSError) as exc:
+    except (errors.ConnectionError, errors.TimeoutError, OSError) as exc:
         raise BusUnavailable(f"Redis: {exc}") from exc
 
 
