@@ -39,21 +39,22 @@ def scratch_root(prefix: str, *, in_background: bool = False) -> Iterator[Path]:
         else:
             os.environ["TMPDIR"] = saved_env
         if in_background:
-            _remove_later(root)
+            remove_in_background(root)
         else:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _remove_later(root: Path) -> None:
-    """``root`` removed by a process of its own that outlives this one. A test session's
-    root holds every test database's files: removing them took 3 to 15 s (3,000 to
-    63,000 files) at the end of each pytest-xdist worker, after its last test, and the
-    last worker's was the end of the run."""
+def remove_in_background(root: Path) -> subprocess.Popen[bytes] | None:
+    """``root`` removed by a process of its own that outlives this one (returned; None
+    when there is no ``rm`` and it was removed here). A test session's root holds every
+    test database's files: removing them took 3 to 15 s (3,000 to 63,000 files) at the
+    end of each pytest-xdist worker, after its last test, and the last worker's was the
+    end of the run."""
     rm = shutil.which("rm")
     if rm is None:
         shutil.rmtree(root, ignore_errors=True)
-        return
-    subprocess.Popen(
+        return None
+    return subprocess.Popen(
         [rm, "-rf", "--", str(root)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
