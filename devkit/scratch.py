@@ -9,6 +9,7 @@ machine filled its disk in a day.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -19,10 +20,13 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def scratch_root(prefix: str, *, in_background: bool = False) -> Iterator[Path]:
-    """``in_background``: the root is removed by a process of its own and this returns
-    at once (a test session's end); else it is removed before this returns (a benchmark
-    run's end, so that the removal does not run beside the next run's measurements)."""
+def scratch_root(prefix: str, *, at_exit: bool = False) -> Iterator[Path]:
+    """``at_exit``: the root is removed by a process of its own, started when this
+    interpreter exits (a test session's end: pytest cleans up the temporary directories
+    it made under the root after the session's fixtures are gone, and removing the root
+    at the fixture's teardown raced that clean-up: FileNotFoundError on
+    ``pytest-current``); else it is removed before this returns (a benchmark run's end,
+    so that the removal does not run beside the next run's measurements)."""
     root = Path(tempfile.mkdtemp(prefix=prefix))
     # PostgreSQL runs as the 'postgres' user when the tests run as root: it must be able
     # to reach its own directory inside this one (listing stays private).
@@ -38,10 +42,14 @@ def scratch_root(prefix: str, *, in_background: bool = False) -> Iterator[Path]:
             os.environ.pop("TMPDIR", None)
         else:
             os.environ["TMPDIR"] = saved_env
-        if in_background:
-            remove_in_background(root)
+        if at_exit:
+            atexit.register(remove_in_background, root)
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+# The removals remove_in_background started from this interpreter (a test waits on them).
+REMOVERS: list[subprocess.Popen[bytes]] = []
 
 
 def remove_in_background(root: Path) -> subprocess.Popen[bytes] | None:
@@ -54,10 +62,12 @@ def remove_in_background(root: Path) -> subprocess.Popen[bytes] | None:
     if rm is None:
         shutil.rmtree(root, ignore_errors=True)
         return None
-    return subprocess.Popen(
+    remover = subprocess.Popen(
         [rm, "-rf", "--", str(root)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    REMOVERS.append(remover)
+    return remover

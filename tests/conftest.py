@@ -21,7 +21,7 @@ settings.load_profile("gateway")
 def _scratch() -> Iterator[None]:
     """Every temporary directory of the session (servers' data, gateways' databases)
     lives under one root removed at the end: see devkit/scratch.py."""
-    with scratch_root("gw-session-", in_background=True):
+    with scratch_root("gw-session-", at_exit=True):
         yield
 
 

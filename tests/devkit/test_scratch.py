@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -34,3 +36,34 @@ def test_a_root_removed_in_the_background_is_gone_once_its_process_ends() -> Non
     assert remover is not None  # rm is there on the machines the tests run on
     assert remover.wait(60) == 0
     assert not root.exists()
+
+
+_AT_EXIT = """
+import atexit
+from devkit import scratch
+
+def report() -> None:  # registered first, so it runs after the removal has started
+    for remover in scratch.REMOVERS:
+        remover.wait(60)
+    print("gone" if not root.exists() else "left", flush=True)
+
+atexit.register(report)
+with scratch.scratch_root("gw-test-scratch-", at_exit=True) as root:
+    (root / "f").write_bytes(b"x")
+print("after", root.exists(), flush=True)
+"""
+
+
+def test_a_root_removed_at_exit_outlives_its_context_and_goes_when_the_process_ends() -> None:
+    root_dir = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", _AT_EXIT],
+        cwd=root_dir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    # still there when the context ends (pytest cleans up under it after that), gone
+    # once the interpreter has exited and the removal it started has ended
+    assert out.stdout.split() == ["after", "True", "gone"]
