@@ -198,12 +198,23 @@ class GroupCommit(SQLStore):
         # No shield: the batch holds the item, whatever becomes of this caller's future.
         return await future
 
+    def _writes_held(self) -> bool:
+        """Whether batches wait now (SQLite: a WAL checkpoint catching up); the store
+        calls :meth:`_resume` when they may go on."""
+        return False
+
+    def _resume(self) -> None:
+        """Flush what waits, in the next turn of the loop."""
+        if self._appends and not self._flush_scheduled and self._committer is None:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
     def _flush(self) -> None:
         """The batch, inline on the event loop's thread when the writer is free (every
         statement of it takes microseconds: no hop to a thread, no task); else through
         the writer's thread, in a task that keeps the later batches behind it."""
         self._flush_scheduled = False
-        if self._committer is not None or not self._appends:
+        if self._committer is not None or not self._appends or self._writes_held():
             return
         if self._inline_ready():
             # at most INLINE_BATCH messages per turn, so one turn of the loop stays short
@@ -287,9 +298,7 @@ class GroupCommit(SQLStore):
             _settle(batch, results)
         finally:
             self._committer = None
-            if self._appends and not self._flush_scheduled:
-                self._flush_scheduled = True
-                asyncio.get_running_loop().call_soon(self._flush)
+            self._resume()
 
     async def _append_one(self, c: SyncConn, item: _Append) -> Appended | GatewayError:
         agent_inc, contact_inc = unread_increments(item.sender, item.kind)

@@ -103,19 +103,47 @@ class Checkpointer:
     checkpoint would run inside the COMMIT that crosses its threshold, fsyncs included:
     milliseconds of a stopped loop. So the writer's is off (``wal_autocheckpoint = 0``)
     and this one runs a PASSIVE checkpoint (it never blocks the writer or the readers)
-    once the writer has changed ``EVERY`` rows since the last."""
+    once the writer has changed ``EVERY`` rows since the last.
 
-    EVERY = 2000
+    A pass copies what the WAL held when it began, and the WAL starts again from its
+    first frame if a pass had copied all of it when the next write began. Under writes
+    that never pause, every pass ends with new frames behind it and the file grows for
+    as long as they go on (264 MB after a few seconds of the relay benchmark). So once a
+    pass finds more than ``BOUND`` frames, the next follows at once; when the writer
+    changed at most ``TAIL`` rows while one ran, the next runs with the writes held
+    (:attr:`holding`: the group commit keeps its batch until ``on_release``), copies
+    the rest, and the next commit starts the WAL again, which SQLite then cuts back to
+    ``BOUND`` pages (the writer's ``journal_size_limit``). The hold lasts one short pass:
+    a few frames and the fsyncs."""
 
-    def __init__(self, lane: Lane, db: sqlite3.Connection, writer: sqlite3.Connection) -> None:
+    EVERY = 2000  # rows changed by the writer between passes
+    BOUND = 4096  # frames (16 MiB of 4 KiB pages) past which the passes catch up
+    TAIL = 256  # rows changed during a pass, at most, for the next to hold the writes
+
+    def __init__(
+        self,
+        lane: Lane,
+        db: sqlite3.Connection,
+        writer: sqlite3.Connection,
+        on_release: Callable[[], None],
+    ) -> None:
         self._lane, self._db, self._writer = lane, db, writer
+        self._on_release = on_release
         self._at = writer.total_changes
         self._running: asyncio.Task[None] | None = None
-        self.done = 0  # checkpoints run (tests)
+        self._backfilled = 0  # the WAL's frames copied, as the last pass left them
+        self._closing = False
+        self.holding = False  # the running pass holds the group commit's writes
+        self.done = 0  # passes run (tests)
+        self.held = 0  # of them with the writes held (tests)
 
     @classmethod
     async def open(
-        cls, path: str, writer: sqlite3.Connection, connect: Callable[[str], sqlite3.Connection]
+        cls,
+        path: str,
+        writer: sqlite3.Connection,
+        connect: Callable[[str], sqlite3.Connection],
+        on_release: Callable[[], None],
     ) -> Checkpointer:
         lane = Lane("sqlite-checkpoint")
         try:
@@ -123,34 +151,55 @@ class Checkpointer:
         except BaseException:
             await lane.stop()
             raise
-        return cls(lane, db, writer)
+        return cls(lane, db, writer, on_release)
 
     def after_commit(self) -> None:
         """On the loop's thread, after a write transaction: start a checkpoint when due."""
         if self._running is not None or self._writer.total_changes - self._at < self.EVERY:
             return
+        self._start(hold=False)
+
+    def _start(self, *, hold: bool) -> None:
         self._at = self._writer.total_changes
+        self.holding = hold
         self._running = asyncio.get_running_loop().create_task(self._checkpoint())
 
     async def _checkpoint(self) -> None:
+        held = self.holding
+        frames = copied = 0
         try:
-            await self._lane.run(_wal_checkpoint, self._db)
+            _busy, frames, copied = await self._lane.run(_wal_checkpoint, self._db)
             self.done += 1
         except sqlite3.Error as exc:  # the next one tries again; the WAL only grows
             log.warning("SQLite WAL checkpoint failed: %s", exc)
         finally:
             self._running = None
+            if held:
+                self.holding = False
+                self.held += 1
+                self._on_release()
+        moved, self._backfilled = copied != self._backfilled, copied
+        # Not after a held pass (it copied everything, unless a reader of another
+        # process keeps old frames), nor after one that copied nothing: writes would
+        # wait on passes that cannot help. Those wait for EVERY more changes.
+        if self._closing or held or not moved or frames <= self.BOUND:
+            return
+        # What the writer changed while this pass ran is what the next has to copy
+        # (the pass's own figures stop where it began).
+        self._start(hold=self._writer.total_changes - self._at <= self.TAIL)
 
     async def close(self) -> None:
-        running = self._running
-        if running is not None:
-            await asyncio.wait([running])
+        self._closing = True
+        while self._running is not None:
+            await asyncio.wait([self._running])
         await self._lane.run(self._db.close)
         await self._lane.stop()
 
 
-def _wal_checkpoint(db: sqlite3.Connection) -> None:
-    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+def _wal_checkpoint(db: sqlite3.Connection) -> tuple[int, int, int]:
+    """A PASSIVE checkpoint: (busy, the WAL's frames, the frames copied so far)."""
+    row = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return (int(row[0]), int(row[1]), int(row[2]))
 
 
 class SyncConn:

@@ -207,7 +207,11 @@ class SQLiteStore(GroupCommit):
                 reader.execute("PRAGMA busy_timeout = 0")
                 reader.execute("PRAGMA query_only = ON")
                 await conn.execute("PRAGMA wal_autocheckpoint = 0")
-                checkpointer = await Checkpointer.open(self.path, db, _connect)
+                # the WAL cut back to BOUND pages when it starts again (Checkpointer)
+                row = await conn.fetchrow("PRAGMA page_size")
+                limit = Checkpointer.BOUND * (row[0] if row else 4096)
+                await conn.execute(f"PRAGMA journal_size_limit = {limit}")
+                checkpointer = await Checkpointer.open(self.path, db, _connect, self._resume)
         except BaseException as exc:
             if reader is not None:
                 reader.close()
@@ -296,6 +300,10 @@ class SQLiteStore(GroupCommit):
     def _committed(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.after_commit()
+
+    def _writes_held(self) -> bool:
+        checkpointer = self._checkpointer
+        return checkpointer is not None and checkpointer.holding
 
     def _inline_ready(self) -> bool:
         lane = self._lane
