@@ -18,7 +18,7 @@ from gateway.errors import DuplicateRecord, StoreUnavailable
 from gateway.model.integrations import Announcement
 from gateway.model.records import Conversation, Message
 from gateway.ports.store.base import Appended
-from gateway.ports.store.sqlite import SQLiteStore
+from gateway.ports.store.sqlite import CACHE_KIB, SQLiteStore
 from tests.store.test_contract import setup_conversation
 
 
@@ -241,6 +241,12 @@ async def test_the_wal_starts_again_under_writes_that_never_pause(
     # nothing lost, nothing out of order
     row = store._db.execute("SELECT count(*), min(seq), max(seq) FROM messages").fetchone()
     assert tuple(row) == (12000, 1, 12000)
+
+
+async def test_the_writer_and_the_reader_keep_a_busy_nodes_pages(store: SQLiteStore) -> None:
+    assert store._db is not None and store._reader_db is not None
+    for db in (store._db, store._reader_db):
+        assert db.execute("PRAGMA cache_size").fetchone() == (-CACHE_KIB,)
 
 
 async def test_a_held_checkpoint_keeps_the_batch_until_it_ends(store: SQLiteStore) -> None:
