@@ -485,12 +485,59 @@ the server pinned to one core), one 8 s step at 1,500 msg/s offered, all deliver
   objects frozen, the young generation's threshold at 10,000; 90,000 objects in the
   collector's generations).
 
+**Across the knee, with system calls counted** (2026-12-02, 11:12 UTC, load average 1.1
+to 2.2; a `/tmp` probe around `bench.ramp.one_step`, the same set-up, 4 s steps at three
+rates, each rate three times over: once for the CPU from /proc, once under `perf stat`
+counting system calls by tracepoint, once under `perf record -g`). Everything was
+delivered at each rate; p99 8, 24 and 67 ms.
+
+| msg/s | CPU µs/msg (user + system) | interpreter | kernel | SQLite's library | libc | `pwrite64` /msg | `pread64` /msg | socket `write` /msg | `read` /msg | `fcntl` /msg |
+|---|---|---|---|---|---|---|---|---|---|---|
+| 1,500 | 370 (305 + 65) | 45.5 % | 24.4 % | 15.7 % | 6.5 % | 9.5 | 1.0 | 2.07 | 1.07 | 5.25 |
+| 2,500 | 338 (264 + 74) | 45.2 % | 25.2 % | 16.6 % | 6.4 % | 10.2 | 2.0 | 2.02 | 1.04 | 3.84 |
+| 3,400 | 277 (207 + 71) | 44.2 % | 26.8 % | 16.9 % | 6.3 % | 10.8 | 2.8 | 1.85 | 0.99 | 0.95 |
+
+* **The kernel's share by system call** (samples under each call's entry, of all the
+  process's samples), at 3,400 msg/s: `pwrite64` 8.9 %, socket `write` 8.1 %,
+  `fdatasync` 3.0 % (the checkpoint's), `pread64` 1.7 %, `read` 1.1 %, `ftruncate`
+  0.6 % (the WAL cut back to its bound), `epoll_pwait` 0.5 %; at 2,500: socket `write`
+  10.4 %, `pwrite64` 6.8 %, `fdatasync` 2.0 %, `pread64` 1.2 %, `read` 0.9 %.
+* **SQLite writes pages, not rows.** About ten `pwrite64` a message whatever the batch
+  (`fcntl`, SQLite's locks, fall from 5.25 to 0.95 a message as transactions grow; the
+  writes do not): each WAL frame is two writes (its header, its 4 KiB page) and the
+  checkpoint writes each page again into the database. Reading the WAL's frame headers
+  (the code before the bounded WAL below, 2,500 msg/s, where the WAL kept every frame
+  of the step) gave 4.2 frames a message: 1.83 pages of the messages table, 1.34 of the
+  idempotency index and 0.92 of the conversations table. Each conversation's messages
+  and index entries end in a leaf of their own, so a batch of messages to different
+  conversations shares almost no page, and a leaf that fills is split with its
+  neighbours (SQLite rebalances up to three siblings of a key-ordered tree).
+* **So before any Python**, SQLite costs 86 to 93 µs a message here (its library and
+  the `pwrite64`, `pread64`, `fdatasync`, `ftruncate` and `fcntl` it makes: 31 % of 277
+  µs at 3,400 msg/s, 27 % of 338 at 2,500) and the sockets 27 to 41 µs (`write`, `read`,
+  `epoll_pwait`; the bare websockets relay spends 24 µs a message in all, at 40,000
+  msg/s, where each write no longer wakes an idle reader): 115 to 130 µs, more than the
+  goal's 100 µs for everything.
+* **Found on the way**: the WAL never started again while messages kept coming, and
+  grew by about 40 MB a second at 2,500 msg/s (264 MB after the relay's set-up and two
+  short steps); and SQLite's default page cache (2 MiB) made the writer read 4 to 6
+  pages a message back from the file at 2,500 and 3,400 msg/s. Both are fixed
+  (docs/store.md: the WAL stays within about 19 MB; 2 to 3 page reads a message);
+  neither moved the CPU per message beyond this machine's noise.
+* **What a profiler does not say**: cProfile charged websockets' frame parser about
+  25 µs a message (it counts each resumption of its generators as a call); parsing and
+  decoding one masked 148-byte text frame alone takes 5.0 µs with websockets 17.4
+  (`receive_data` and `events_received`) and 1.2 µs with a parser written for the one
+  case (a whole, unfragmented, masked text frame). A parser of the gateway's own would
+  save about 4 µs of the 277 to 370 above, for a part of the protocol every client
+  depends on: not built.
+
 So the 10,000 msg/s goal (100 µs per message) is not one more hot spot away: the
-interpreter alone spends about 290 µs per message on 248 calls, and SQLite about 85 µs
-plus its WAL writes in the kernel. It would take the Python per message cut by more
-than three and the store's writes by about two: a compiled path from frame to append to
-frames, or messages kept in an append-only log written a page at a time. Neither is
-built.
+interpreter alone spends 120 to 170 µs per message (44 to 46 % of the CPU above) on
+about 240 calls, and SQLite 86 to 93 µs with its writes in the kernel. It would take the
+Python per message cut by more than three and the store's page writes by about two: a
+compiled path from frame to append to frames, and messages kept in an append-only log
+written a page at a time rather than in a tree keyed by conversation. Neither is built.
 
 **A compiled path, tried: mypyc** (2026-12-02, 04:00-04:11 UTC, load average 1 to 1.7).
 The fourteen modules the profile above passes through per message (the socket loop and
