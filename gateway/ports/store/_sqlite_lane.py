@@ -108,13 +108,13 @@ class Checkpointer:
     A pass copies what the WAL held when it began, and the WAL starts again from its
     first frame if a pass had copied all of it when the next write began. Under writes
     that never pause, every pass ends with new frames behind it and the file grows for
-    as long as they go on (264 MB after a few seconds of the relay benchmark). So once a
-    pass finds more than ``BOUND`` frames, the next follows at once; when the writer
-    changed at most ``TAIL`` rows while one ran, the next runs with the writes held
-    (:attr:`holding`: the group commit keeps its batch until ``on_release``), copies
-    the rest, and the next commit starts the WAL again, which SQLite then cuts back to
-    ``BOUND`` pages (the writer's ``journal_size_limit``). The hold lasts one short pass:
-    a few frames and the fsyncs."""
+    as long as they go on (264 MB after the relay benchmark's set-up and two short
+    steps). So once a pass finds more than ``BOUND`` frames, the next follows at once;
+    when the writer changed at most ``TAIL`` rows while one ran, the next runs with the
+    writes held (:attr:`holding`: the group commit keeps its batch until
+    ``on_release``), copies the rest, and the next commit starts the WAL again, which
+    SQLite then cuts back to ``BOUND`` pages (the writer's ``journal_size_limit``). The
+    hold lasts one short pass: a few frames and the fsyncs."""
 
     EVERY = 2000  # rows changed by the writer between passes
     BOUND = 4096  # frames (16 MiB of 4 KiB pages) past which the passes catch up
