@@ -92,6 +92,9 @@ class RouterShell:
         self._replica = Replica(self._router)
         self._replica_changed = asyncio.Event()
         self._resync_task: asyncio.Task[None] | None = None
+        # The requests of this node's forwarded events still waiting for the leader's
+        # answer (ended when this node is elected: see _forward)
+        self._forwards: set[asyncio.Future[Reply | SnapshotReply]] = set()
         # Called on this node after configuration was reloaded.
         self._config_listeners: list[Listener] = []
 
@@ -200,6 +203,11 @@ class RouterShell:
     # -- leadership ----------------------------------------------------------------
     async def elected(self, fence: int) -> None:
         metrics.ROUTER_LEADER.set(1)
+        # This node's events forwarded to the leader it followed: that leader is gone or
+        # deposed and will not answer; their callers are told to try again (_forward)
+        # rather than wait out the forward's timeout, and their retries are applied here.
+        for request in self._forwards:
+            request.cancel()
         # The timer first: if the rebuild below fails (the store is down), the next
         # event or tick rebuilds, and offers still time out once it succeeds.
         self._timer = asyncio.create_task(self._run_timer(), name="router timer")
@@ -297,15 +305,27 @@ class RouterShell:
             moved, heard = link.heard != heard, link.heard
             return moved
 
-        try:
-            reply = await self.link.request(
+        request = asyncio.ensure_future(
+            link.request(
                 lambda req, to: Forward(req_id=req, reply_to=to, event=event),
                 self._forward_timeout,
                 busy=busy,
                 patience=FORWARD_PATIENCE,
             )
+        )
+        self._forwards.add(request)
+        try:
+            reply = await request
         except TimeoutError:
             raise RouterUnavailable("no router leader answered; try again") from None
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the caller itself is cancelled
+            # ended by elected(): this node leads now, and a retry is applied here
+            raise RouterUnavailable("the router moved to this node; try again") from None
+        finally:
+            self._forwards.discard(request)
         assert isinstance(reply, Reply)
         if not reply.ok:
             if reply.retryable:

@@ -92,3 +92,38 @@ async def test_agents_reconnecting_during_a_leader_failover_are_told_to_retry(
     # Closing a socket already gone is quiet: no "Exception in ASGI application".
     follower.stop()
     assert "Traceback" not in follower.output(), follower.output()[-3000:]
+
+
+async def test_a_forward_waiting_on_a_dead_leader_ends_when_this_node_is_elected(
+    cluster: Cluster,
+) -> None:
+    """A follower's event waits for the leader's answer up to the forward's timeout.
+    When the leader died and the follower is elected meanwhile, nobody will answer: the
+    event is refused at once as retryable (router_unavailable), not after the timeout,
+    and its retry is applied on the node that now leads."""
+    # Longer than the test waits: without the election ending it, the answer would come
+    # only after two minutes.
+    cluster.extra_env["GATEWAY_ROUTER_FORWARD_TIMEOUT"] = "120"
+    leader, follower = two_nodes(cluster)
+    agent = cluster.agent(follower)
+    await agent.login()
+    await agent.connect()
+    assert agent.sock is not None
+    # Answered once the session reads frames, i.e. once the hello's own event (the agent
+    # online) has been applied by the leader.
+    await agent.sock.send({"type": "status", "status": "available", "ref": "s0"})
+    assert (await agent.sock.expect_any(("ok", "error"), ref="s0"))["type"] == "ok"
+    leader.stop(signal.SIGKILL)
+    # Sent at once: the follower still follows (its lease takes 2 s to lapse) and
+    # forwards the status change to the dead leader.
+    await agent.sock.send({"type": "status", "status": "away", "ref": "s1"})
+    refused = await agent.sock.expect_any(("ok", "error"), ref="s1", timeout=60)
+    assert refused["type"] == "error" and refused["code"] == "router_unavailable", refused
+    assert refused["retryable"] is True
+    assert Cluster.readiness(follower)["router_leader"]
+    await agent.sock.send({"type": "status", "status": "away", "ref": "s2"})
+    assert (await agent.sock.expect_any(("ok", "error"), ref="s2"))["type"] == "ok"
+    status = await agent.sock.expect("status", status="away")
+    assert status["capacity"] > 0
+    follower.stop()
+    assert "Traceback" not in follower.output(), follower.output()[-3000:]
