@@ -376,7 +376,7 @@ SPREAD_2N = (
     "python-socketio's two nodes reached 406 to 826 msg/s in eight sittings that day, "
     "the gateway's 406 to 2,278, and the ratio ran from 0.74x to 5.61x. Since then a "
     "step that fails by p99 alone is run once more and the second run decides (above). "
-    "In ten sittings under that rule (load average 0.5 to 2.9 at their starts), on "
+    "In twelve sittings under that rule (load average 0.5 to 2.9 at their starts but one), on "
     "2026-12-01: at 21:58 (`BENCH_RELAY_SYSTEMS=gateway-2n,sio`) 3,417 against 610, "
     "5.60x; at 22:03 (a full run) 2,521 against 1,240, 2.03x; at 22:38 (a full run, "
     "after the bus's reply reading, docs/bus.md) 2,278 against 498, 4.57x; at 22:56 "
