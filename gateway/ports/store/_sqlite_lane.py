@@ -168,7 +168,7 @@ class Checkpointer:
         held = self.holding
         frames = copied = 0
         try:
-            _busy, frames, copied = await self._lane.run(_wal_checkpoint, self._db)
+            frames, copied = await self._lane.run(_wal_checkpoint, self._db)
             self.done += 1
         except sqlite3.Error as exc:  # the next one tries again; the WAL only grows
             log.warning("SQLite WAL checkpoint failed: %s", exc)
@@ -196,10 +196,10 @@ class Checkpointer:
         await self._lane.stop()
 
 
-def _wal_checkpoint(db: sqlite3.Connection) -> tuple[int, int, int]:
-    """A PASSIVE checkpoint: (busy, the WAL's frames, the frames copied so far)."""
-    row = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    return (int(row[0]), int(row[1]), int(row[2]))
+def _wal_checkpoint(db: sqlite3.Connection) -> tuple[int, int]:
+    """A PASSIVE checkpoint: (the WAL's frames, the frames copied so far)."""
+    _busy, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(frames), int(copied)
 
 
 class SyncConn:
