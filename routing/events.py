@@ -19,8 +19,9 @@ from routing.model import (
 )
 
 
-class _Event(msgspec.Struct, frozen=True, tag=True, forbid_unknown_fields=True):
-    pass
+class _Event(msgspec.Struct, frozen=True, tag=True, forbid_unknown_fields=True, gc=False):
+    """Events are data: out of the garbage collector's walks (gc=False), as the
+    gateway's records and frames are."""
 
 
 class AgentUpserted(_Event, frozen=True):

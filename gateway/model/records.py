@@ -178,7 +178,12 @@ class ContactAddress(msgspec.Struct, kw_only=True, frozen=True):
     created_at: float = 0.0
 
 
-class Conversation(msgspec.Struct, kw_only=True, frozen=True):
+# gc=False: out of the garbage collector's walks. A record holds strings, numbers and
+# lists and dicts of them, never a reference back to itself, so the collector has nothing
+# to find in one; a busy node makes one per message it stores and keeps the latest of
+# every conversation, and each young collection walked all of them (docs/deploy.md).
+# tests/gateway/test_settle_heap.py checks that no field can hold anything but data.
+class Conversation(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     id: str
     touchpoint_id: str
     channel: ChannelName

@@ -21,8 +21,11 @@ Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=200)]
 
 
-class Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, omit_defaults=True):
-    """Base of every frame; ``type`` is its tag."""
+class Frame(
+    msgspec.Struct, tag_field="type", forbid_unknown_fields=True, omit_defaults=True, gc=False
+):
+    """Base of every frame; ``type`` is its tag. Frames are data, out of the garbage
+    collector's walks, as :class:`gateway.model.records.Conversation` is."""
 
 
 # ----------------------------------------------------------------------------------
