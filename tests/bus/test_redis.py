@@ -18,10 +18,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 import redis as sync_redis
 import redis.asyncio as aioredis
+from redis._parsers.hiredis import NOT_ENOUGH_DATA
 
 from devkit import services
 from gateway.errors import GatewayError
-from gateway.ports.bus.redis import BusUnavailable, RedisBus
+from gateway.ports.bus.redis import BusUnavailable, RedisBus, _buffered, _reply
 from tests.bus.conftest import Recorder, restart_redis
 
 
@@ -467,6 +468,45 @@ async def test_a_refused_subscribe_is_logged_not_ignored(
             await logged.seen.wait()
     finally:
         logger.removeHandler(logged)
+
+
+async def test_replies_one_read_brought_are_taken_without_waiting(
+    redis_server: services.Redis,
+) -> None:
+    # The publisher's pipeline replies and the subscriber's frames come several to a
+    # read; those after the first are taken from hiredis's reader as they are (_buffered),
+    # with read_response's checks, and _reply is there for the rest.
+    pool = aioredis.ConnectionPool.from_url(redis_server.url, protocol=2)
+    conn = pool.connection_class(**pool.connection_kwargs)
+    await conn.connect()
+    try:
+        assert _buffered(conn) is NOT_ENOUGH_DATA  # nothing asked yet
+        ping, unknown = b"*1\r\n$4\r\nPING\r\n", b"*1\r\n$7\r\nNOSUCHC\r\n"
+        await conn.send_packed_command(ping * 3 + unknown + ping, check_health=False)
+        replies = [await _reply(conn)]  # the first waits for the read
+        while (reply := _buffered(conn)) is not NOT_ENOUGH_DATA:
+            replies.append(reply)
+        assert replies[:3] == [b"PONG"] * 3 and replies[4:] == [b"PONG"]
+        # an error reply is returned, not raised: the connection stays in step
+        assert isinstance(replies[3], sync_redis.ResponseError)
+        assert _buffered(conn) is NOT_ENOUGH_DATA
+    finally:
+        await conn.disconnect()
+    assert _buffered(conn) is NOT_ENOUGH_DATA  # closed: read_response refuses too
+
+    # Without hiredis (redis-py's own RESP2 parser) every reply goes through _reply.
+    from redis._parsers import _AsyncRESP2Parser
+
+    plain = pool.connection_class(**{**pool.connection_kwargs, "parser_class": _AsyncRESP2Parser})
+    await plain.connect()
+    try:
+        await plain.send_packed_command(ping * 2, check_health=False)
+        assert await _reply(plain) == b"PONG"
+        assert _buffered(plain) is NOT_ENOUGH_DATA
+        assert await _reply(plain) == b"PONG"
+    finally:
+        await plain.disconnect()
+        await pool.disconnect()
 
 
 async def test_posted_frames_keep_their_order_across_pipelines(

@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from redis._parsers.hiredis import NOT_ENOUGH_DATA
 from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
@@ -93,6 +94,23 @@ async def _reply(conn: AbstractConnection) -> Any:
         return await conn._parser.read_response()  # type: ignore[attr-defined]
     except OSError as exc:
         raise RedisConnectionError(f"Error while reading from Redis: {exc}") from exc
+
+
+def _buffered(conn: AbstractConnection) -> Any:
+    """The next reply if hiredis's reader already holds it, else ``NOT_ENOUGH_DATA``:
+    no coroutine and no await. One read from the socket brings a whole pipeline's
+    replies, or a burst of frames: taken this way, a reply already read costs 0.66 µs of
+    CPU instead of 1.33 through ``_reply`` (docs/bus.md), and a chat message's path
+    reads five. Checked as ``read_response`` does: a connection closed meanwhile has
+    nothing, and an error the parser turns into a ConnectionError is raised."""
+    parser: Any = conn._parser
+    reader = getattr(parser, "_reader", None)  # None: RESP2's own parser, no hiredis
+    if reader is None or not parser._connected:
+        return NOT_ENOUGH_DATA
+    reply = reader.gets()
+    if isinstance(reply, RedisConnectionError):
+        raise reply
+    return reply
 
 
 class RedisBus(Bus):
@@ -404,7 +422,9 @@ class RedisBus(Bus):
                 await conn.send_packed_command(_packed(batch), check_health=False)
                 refused: dict[int, ResponseError] = {}
                 for i in range(len(batch)):
-                    reply = await _reply(conn)
+                    reply = _buffered(conn)
+                    if reply is NOT_ENOUGH_DATA:
+                        reply = await _reply(conn)
                     if isinstance(reply, ResponseError):  # read: the connection stays in step
                         refused[i] = reply
                 return refused
@@ -497,7 +517,9 @@ class RedisBus(Bus):
         loop = asyncio.get_running_loop()
         topics = self._topics
         while True:
-            reply = await _reply(conn)
+            reply = _buffered(conn)
+            if reply is NOT_ENOUGH_DATA:
+                reply = await _reply(conn)
             self._last_seen = loop.time()
             if not isinstance(reply, list) or not reply:
                 if isinstance(reply, ResponseError):
