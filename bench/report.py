@@ -780,6 +780,8 @@ def _contact_center(data: dict[str, Any]) -> str:
         "",
         CC_SERIAL,
         "",
+        CC_REPEATED,
+        "",
         "![visitor to agent latency against conversations](benchmarks/contact-center.png)",
     ]
     return "\n".join(out)
@@ -838,6 +840,45 @@ it. Before and after it got a connection with generic plans, in one sitting: p99
 100 ms up to 1,000 and 3,000 conversations; 29.3 and 15.2 ms at 1,000 (500 msg/s),
 112.9 and 30.6 ms at 2,000 (1,000 msg/s). At 5,000 msg/s (on the largest count under
 100 ms, so 2,000 and 4,000 conversations): 3,354 and 4,512 msg/s delivered."""
+
+
+CC_REPEATED = """\
+**The 5,000 msg/s step, repeated** (2026-12-02, 12:50-13:40 UTC, load average 0.7 to 3,
+nothing else running; `BENCH_CC_CONFIG='{"counts": [4000]}' ./scripts/bench
+contact-center`, and a `/tmp` probe that sets up the same 4,000 conversations once and
+then repeats the 4 s step at 5,000 msg/s two or three times, two checkouts alternated).
+One code, two states: steps where the nodes spent 190 to 205 µs of CPU a message had a
+p99 of 29 to 130 ms (three of them under the goal's 50: 29, 33 and 47 ms), steps where
+they spent 215 to 280 µs one of 300 to 1,815 ms, all messages delivered either way. The
+benchmark's own runs: 87.5 ms at 12:50 (p50 19, nodes 196.5 µs a message), then two full
+runs on this stop's code, 321 ms at 13:36 (nodes 192.5) and 1,303 ms at 13:38 (nodes
+255). Python calls a message are the same in both states (cProfile over both nodes: 385
+at 2,500 msg/s, 374 in a step that fell behind): the slow state does the same work at a
+higher cost per call, and its backlog feeds it (more messages under way, longer event
+loop turns, dearer collections, below). The goal is at the edge of what the two cores
+give: a third less CPU a message would be needed for it to hold in both states.
+
+Garbage collections (a probe in each node: `gc.callbacks`, the thread's CPU): young
+collections took 4 to 10 ms of CPU each during the set-up and 10 to 65 ms during the
+steps, a middle-generation one 54 to 107 ms. Each stops every socket of its node, and
+one 65 ms pause holds back about 160 of the node's messages, close to one percent of a
+step's: a p99 by itself. In the young generation at one of them: 42,479 objects, among
+them 3,204 conversation records whose 92,916 references were 37 % of what the
+collection walked, and 8,557 coroutines of messages under way (81,107). The records,
+frames and router events are now out of the collector's reach (docs/deploy.md). A young
+collection forced every 100 ms in both nodes during the steps took a median of 1.9 to
+8.9 ms of CPU before (p90 3.4 to 27), 1.0 to 1.2 ms after (p90 1.5 to 2.0). Left to
+themselves, over three alternated rounds of two steps: collections used 60, 831 and 466
+ms of CPU in the steps before, 174, 89 and 220 after, the longest single one 43, 106
+and 84 ms before, 56, 46 and 47 after; the rounds' median p99 was 94, 1,499 and 923 ms
+before and 295, 219 and 374 after, within this workload's spread, so no verdict on the
+p99. What a young collection still walks is the coroutines of the messages under way
+(3,200 with 40,000 references at one during the steps).
+
+Two batches on their way at once on PostgreSQL (the next leaving out the conversations
+the one under way holds, so that seqs keep their order), tried in the same sitting: two
+rounds alternated, median p99 747 and 456 ms against 571 and 535 ms for one at a time:
+no gain, not kept."""
 
 
 def _automations(data: dict[str, Any]) -> str:
