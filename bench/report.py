@@ -873,13 +873,13 @@ ms of CPU in the steps before, 174, 89 and 220 after, the longest single one 43,
 and 84 ms before, 56, 46 and 47 after; the rounds' median p99 was 94, 1,499 and 923 ms
 before and 295, 219 and 374 after, within this workload's spread, so no verdict on the
 p99. What a young collection still walks is the coroutines of the messages under way
-(3,200 with 40,000 references at one during the steps), and the more of them a backlog
-holds the dearer each collection: `perf record` of both nodes over five more steps on
-this stop's code (13:59 UTC, all five in the slow state, p99 721 to 1,285 ms) put the
-collector's functions at 0.7 % of a node's samples in the step with the lowest p99 and
-7.4 % in the one with the highest; the interpreter's loop 25 to 29 %, allocation and
-freeing 6 to 8 %. User time 96 to 136 µs and system time 11 to 16 µs a message per
-node (/proc).
+(3,200 with 40,000 references at one during the steps). `perf record` of both nodes
+over five more steps on this stop's code (13:59 UTC, all five in the slow state, p99 721
+to 1,285 ms): the collector's functions took 1.1 to 7.4 % of a node's samples, 2.4 % on
+average over the two nodes in the step with the lowest p99 and 4.5 % in the one with
+the highest, so a contributor to the slow state and not its cause; the interpreter's
+loop 23 to 29 %, allocation and freeing 7 to 9 %; user time 96 to 123 µs and system
+time 10.5 to 15.5 µs a message per node (/proc).
 
 Two batches on their way at once on PostgreSQL (the next leaving out the conversations
 the one under way holds, so that seqs keep their order), tried in the same sitting: two
