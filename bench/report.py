@@ -879,7 +879,10 @@ to 1,285 ms): the collector's functions took 1.1 to 7.4 % of a node's samples, 2
 average over the two nodes in the step with the lowest p99 and 4.5 % in the one with
 the highest, so a contributor to the slow state and not its cause; the interpreter's
 loop 23 to 29 %, allocation and freeing 7 to 9 %; user time 96 to 123 µs and system
-time 10.5 to 15.5 µs a message per node (/proc).
+time 10.5 to 15.5 µs a message per node (/proc). Four steps more without perf (14:01
+UTC, p99 283 to 1,678 ms): system time 10 to 14 µs a message per node in every step,
+user time 89 to 100 µs in the step with the lowest p99 and 115 to 118 in the one with
+the highest. The slow state is the same calls, in user space, each dearer.
 
 Two batches on their way at once on PostgreSQL (the next leaving out the conversations
 the one under way holds, so that seqs keep their order), tried in the same sitting: two
