@@ -884,7 +884,12 @@ loop 23 to 29 %, allocation and freeing 7 to 9 %; user time 96 to 123 µs and sy
 time 10.5 to 15.5 µs a message per node (/proc). Four steps more without perf (14:01
 UTC, p99 283 to 1,678 ms): system time 10 to 14 µs a message per node in every step,
 user time 89 to 100 µs in the step with the lowest p99 and 115 to 118 in the one with
-the highest. The slow state is the same calls, in user space, each dearer.
+the highest. The slow state is the same calls, in user space, each dearer. The host
+moves that cost by as much: a fixed CPU-bound loop (3 million iterations in one
+process, nothing else running in the machine, 14:04 UTC) took 0.58 to 0.97 s of CPU in
+twelve runs five seconds apart. Run just before each of six more steps it did not
+predict the step (0.59 s before one at 229 µs a message, 0.90 before one at 245): the
+neighbours change faster than a step lasts.
 
 Two batches on their way at once on PostgreSQL (the next leaving out the conversations
 the one under way holds, so that seqs keep their order), tried in the same sitting: two
