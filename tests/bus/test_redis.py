@@ -14,6 +14,8 @@ import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import redis as sync_redis
@@ -507,6 +509,27 @@ async def test_replies_one_read_brought_are_taken_without_waiting(
     finally:
         await plain.disconnect()
         await pool.disconnect()
+
+
+def test_a_reply_the_parser_makes_a_connection_error_is_raised_from_the_buffer() -> None:
+    # As read_response raises it: Redis answering -LOADING (restarted, still reading its
+    # data) ends the connection's use instead of passing for a reply. hiredis's reader
+    # with redis-py's error mapping, fed the bytes (a server cannot be made to send it).
+    import hiredis
+    from redis._parsers.hiredis import _AsyncHiredisParser
+    from redis.exceptions import BusyLoadingError, InvalidResponse
+
+    parser = _AsyncHiredisParser(65536)
+    parser._reader = hiredis.Reader(
+        protocolError=InvalidResponse, replyError=parser.parse_error, notEnoughData=NOT_ENOUGH_DATA
+    )
+    parser._connected = True
+    conn: Any = SimpleNamespace(_parser=parser)
+    parser._reader.feed(b"-LOADING Redis is loading the dataset in memory\r\n+OK\r\n")
+    with pytest.raises(BusyLoadingError):
+        _buffered(conn)
+    assert _buffered(conn) == b"OK"
+    assert _buffered(conn) is NOT_ENOUGH_DATA
 
 
 async def test_posted_frames_keep_their_order_across_pipelines(
