@@ -192,9 +192,7 @@ class GroupCommit(SQLStore):
                 future,
             )
         )
-        if not self._flush_scheduled and self._committer is None:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
+        self._resume()
         # No shield: the batch holds the item, whatever becomes of this caller's future.
         return await future
 
@@ -204,7 +202,9 @@ class GroupCommit(SQLStore):
         return False
 
     def _resume(self) -> None:
-        """Flush what waits, in the next turn of the loop."""
+        """Flush what waits, in the next turn of the loop: the one place a flush is
+        scheduled (after an append, after an inline batch of at most INLINE_BATCH, after
+        a batch through the writer's thread, after a held checkpoint)."""
         if self._appends and not self._flush_scheduled and self._committer is None:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -223,9 +223,7 @@ class GroupCommit(SQLStore):
                 self._appends[: self.INLINE_BATCH],
                 self._appends[self.INLINE_BATCH :],
             )
-            if self._appends:
-                self._flush_scheduled = True
-                asyncio.get_running_loop().call_soon(self._flush)
+            self._resume()
             try:
                 results = self._commit_inline(batch)
             except Exception as exc:  # the store is unavailable: the whole batch's
