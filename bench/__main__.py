@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 from bench import pinning
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_pin:
         os.environ[pinning.ENV] = "0"
     module = importlib.import_module(WORKLOADS[args.workload])
+    # when it started, as bench/all.py stamps it: the page lists the runs it shows
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with scratch_root("gw-bench-run-"):
         figures = module.run(quick=args.quick)
     result = {
@@ -62,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "date": date,
         **figures,
     }
     print(module.summary(result))

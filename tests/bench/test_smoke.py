@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -305,6 +306,8 @@ def test_the_command_line_writes_json(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads(out.read_text())
     assert data["workload"] == "idle" and data["quick"] is True
+    # stamped as bench/all.py stamps it: the page lists each run's date
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", data["date"])
     assert _number(data["rss_per_conn_bytes"])
     assert "KiB/conn" in proc.stdout
 
