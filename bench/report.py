@@ -793,7 +793,7 @@ def _contact_center(data: dict[str, Any]) -> str:
 
 
 CC_TICK = """\
-**The generators' tick** (2026-12-02, 15:05-15:30 UTC, load average 0.4 to 2.8, nothing
+**The generators' tick** (2026-12-02, 15:05-15:47 UTC, load average 0.4 to 2.8, nothing
 else running). A generator used to sleep until each message's scheduled time: at 2,500
 msg/s each, the next message was due 0.4 ms later, so it woke for every message, a timer
 and a turn of its event loop each. Read from `/proc` over the 5,000 msg/s step, each of
@@ -810,12 +810,14 @@ and 121 ms with; over eleven steps with the tick in that sitting, five under the
 50 ms (19 to 48 ms), median 54 ms. Full runs alternated (`./scripts/bench
 contact-center` from two checkouts, 15:20-15:28 UTC): with the tick 23.9, 19.5 and 232.5
 ms, without it 491.7 and 62.9 ms; the run at the top of this section (15:29, with it)
-230.7 ms. The servers' CPU a message rose with the tick, from 264-292 µs to 330-350
+230.7 ms; three more pairs (15:39-15:47 UTC, load average 1.2 to 2.6) 26.6, 19.2 and
+11.5 ms with it, 22.3, 61.9 and 149.5 ms without. Over that sitting: with the tick five
+full runs of seven under 50 ms (median 23.9 ms), without it one of five (median 62.9). The servers' CPU a message rose with the tick, from 264-292 µs to 330-350
 (the nodes from 182-203 to 208-262): with a core's share to spare they batch less
 (smaller PostgreSQL batches, more loop turns for fewer frames each), as on the ramp's
 lower steps, and the servers and generators together used about the same CPU as before.
 So the lighter generator moved the step from a machine with nothing left to the edge of
-one: the goal held in two of four full runs, not in every run. For it to hold in each,
+one: the goal held in five full runs of seven, not in every run. For it to hold in each,
 the servers' CPU a message has to fall: PostgreSQL took 74 µs of it (66 user, 8 system;
 its batch statement 47 to 50 µs of execution a message, 0.13 to 0.16 calls a message),
 each node about 125 (109 user, 16 system), in two steps with the tick at 15:28 UTC
