@@ -10,12 +10,10 @@ import argparse
 import importlib
 import json
 import os
-import platform
 import sys
-import time
 from pathlib import Path
 
-from bench import pinning
+from bench import header, pinning
 from devkit.scratch import scratch_root
 
 WORKLOADS = {
@@ -56,18 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_pin:
         os.environ[pinning.ENV] = "0"
     module = importlib.import_module(WORKLOADS[args.workload])
-    # when it started, as bench/all.py stamps it: the page lists the runs it shows
-    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    result = header(args.workload, args.quick)
     with scratch_root("gw-bench-run-"):
-        figures = module.run(quick=args.quick)
-    result = {
-        "workload": args.workload,
-        "quick": args.quick,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "date": date,
-        **figures,
-    }
+        result.update(module.run(quick=args.quick))
     print(module.summary(result))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

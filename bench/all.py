@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import importlib
 import json
-import platform
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import header, report
 
 ORDER = (
     "router",
@@ -47,13 +46,7 @@ MODULES = {
 def run_one(name: str, quick: bool, out_dir: Path) -> dict[str, Any]:
     module = importlib.import_module(MODULES[name])
     started = time.monotonic()
-    result: dict[str, Any] = {
-        "workload": name,
-        "quick": quick,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }
+    result = header(name, quick)
     try:
         result.update(module.run(quick=quick))
         print(module.summary(result), flush=True)

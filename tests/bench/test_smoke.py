@@ -306,7 +306,7 @@ def test_the_command_line_writes_json(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads(out.read_text())
     assert data["workload"] == "idle" and data["quick"] is True
-    # stamped as bench/all.py stamps it: the page lists each run's date
+    # stamped with its start (bench.header): the page lists each run by its date
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", data["date"])
     assert _number(data["rss_per_conn_bytes"])
     assert "KiB/conn" in proc.stdout
