@@ -793,8 +793,8 @@ def _contact_center(data: dict[str, Any]) -> str:
 
 
 CC_TICK = """\
-**The generators' tick** (2026-12-02, 15:05-15:47 UTC, load average 0.4 to 2.8, nothing
-else running). A generator used to sleep until each message's scheduled time: at 2,500
+**The generators' tick** (2026-12-02, 15:05-16:22 UTC, load average 0.4 to 3.1, nothing
+else running but where said). A generator used to sleep until each message's scheduled time: at 2,500
 msg/s each, the next message was due 0.4 ms later, so it woke for every message, a timer
 and a turn of its event loop each. Read from `/proc` over the 5,000 msg/s step, each of
 the two generators used 54 to 71 µs of user CPU per message of the step (together about
@@ -814,8 +814,8 @@ ms, without it 491.7 and 62.9 ms; the run at the top of this section (15:29, wit
 11.5 ms with it, 22.3, 61.9 and 149.5 ms without. Over that sitting: with the tick five
 full runs of seven under 50 ms (median 23.9 ms), without it one of five (median 62.9). In
 a quieter hour (16:12-16:16 UTC, the same probe with the tick, twelve steps) every step
-held: p99 10.4 to 39.7 ms. The servers' CPU a message rose with the tick, from 264-292 µs to 330-350
-(the nodes from 182-203 to 208-262): with a core's share to spare they batch less
+held: p99 10.4 to 39.7 ms. The servers' CPU a message rose with the tick, from 254-292
+µs to 330-350 (the nodes from 178-203 to 208-262): with a core's share to spare they batch less
 (smaller PostgreSQL batches, more loop turns for fewer frames each), as on the ramp's
 lower steps, and the servers and generators together used about the same CPU as before.
 So the lighter generator moved the step from a machine with nothing left to the edge of
