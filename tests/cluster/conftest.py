@@ -87,10 +87,33 @@ class Cluster:
         await agent.sock.expect("offer", timeout=30)
         return agent, visitor, cid
 
+    def describe(self, tail: int = 4000) -> str:
+        """Each node's state and the end of its log: what a failed test prints (the
+        logs go with their temporary directories when the cluster stops)."""
+        parts = []
+        for i, node in enumerate(self.nodes, 1):
+            state = "alive" if node.alive() else f"exited with {node.proc.returncode}"
+            try:
+                log = node.output()[-tail:]
+            except OSError as exc:
+                log = f"(no log: {exc})"
+            parts.append(f"node {i} ({node.base_url}, {node.log}): {state}\n{log}")
+        return "\n".join(parts)
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop(signal.SIGKILL if not node.alive() else signal.SIGTERM)
         self.redis.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test on a cluster reports how each node was doing, and its log."""
+    outcome = yield
+    report = outcome.get_result()
+    cluster = getattr(item, "funcargs", {}).get("cluster")
+    if report.when == "call" and report.failed and isinstance(cluster, Cluster):
+        report.sections.append(("cluster nodes", cluster.describe()))
 
 
 @pytest.fixture
