@@ -785,6 +785,8 @@ def _contact_center(data: dict[str, Any]) -> str:
         "",
         CC_REPEATED,
         "",
+        CC_ANOTHER_MACHINE,
+        "",
         "![visitor to agent latency against conversations](benchmarks/contact-center.png)",
     ]
     return "\n".join(out)
@@ -941,6 +943,41 @@ Two batches on their way at once on PostgreSQL (the next leaving out the convers
 the one under way holds, so that seqs keep their order), tried in the same sitting: two
 rounds alternated, median p99 747 and 456 ms against 571 and 535 ms for one at a time:
 no gain, not kept."""
+
+
+CC_ANOTHER_MACHINE = """\
+**On another machine of the same kind** (2026-12-02, 19:23-20:00 UTC, load average 0.5
+to 2.9, nothing else running; the `/tmp` probe above: the 4,000 conversations set up
+once, then 4 s steps at 5,000 msg/s). The fixed CPU-bound loop of 14:04 took 0.34 to
+0.50 s there, faster than then, yet this workload cost more: `./scripts/bench
+contact-center` (19:51 UTC) used 1,880 µs of the nodes' CPU a message at 125 msg/s and
+588 at 2,000 (the run at the top of this section: 1,140 and 510), and its 5,000 msg/s
+step had a p99 of 701 ms. Over 22 probe steps at 5,000 msg/s (four set-ups) every
+message arrived, at a p99 of 103 to 762 ms (median 319), the nodes using 244 to 276 µs
+of CPU a message and all the servers 318 to 348: about 1.7 cores while the step sent,
+and the generators about 0.4 more, of the two. The nodes never waited: per message each slept
+(voluntary context switches, every thread, from /proc) 0.01 to 0.03 times and was
+preempted 0.06 to 0.4 times. Three suspects, ruled out there:
+
+* **PostgreSQL's autovacuum** (every action logged, `log_autovacuum_min_duration=0`, six
+  steps): one round in all, whose analyze of `messages` took 0.27 s of CPU in the drain
+  of one step; the five steps without any had p99 103 to 190 ms. Nor is it what put two
+  of the full runs above at about 230 ms: it comes once a minute at most, and those
+  steps' p99 followed the CPU, as here.
+* **Holding the PostgreSQL batch back 1 ms for company** (the batcher, idle, waits 1 ms
+  before its first batch, as the bus's posted frames do; docs/store.md: a batch costs
+  PostgreSQL much less a message than one statement each). Two set-ups of each,
+  alternated, ten steps each: p99 325 to 1,847 ms (median 641) with it, 157 to 762
+  (median 410) without; the nodes' CPU a message the same (251 to 281 µs against 257 to
+  275). At this rate the batches are already as large as the one on its way lets them
+  be. Not kept.
+* **The generators' tick at 4 ms instead of 1** (one set-up each, five steps): the nodes'
+  CPU a message the same (268 to 284 µs against 268 to 280), p99 367 to 759 ms against
+  401 to 958, and the generators slept about as often (0.41 to 0.51 times a message
+  against 0.47 to 0.57): they wake for their sockets' frames more than for the tick.
+  Not changed.
+
+So that machine held the step in the slow state of the sittings above, at every try."""
 
 
 def _automations(data: dict[str, Any]) -> str:
