@@ -946,10 +946,11 @@ no gain, not kept."""
 
 
 CC_ANOTHER_MACHINE = """\
-**On another machine of the same kind** (2026-12-02, 19:23-20:00 UTC, load average 0.5
-to 2.9, nothing else running; the `/tmp` probe above: the 4,000 conversations set up
-once, then 4 s steps at 5,000 msg/s). The fixed CPU-bound loop of 14:04 took 0.34 to
-0.50 s there, faster than then, yet this workload cost more: `./scripts/bench
+**On another machine** (2026-12-02, 19:23-20:10 UTC, two cores of an Intel Xeon where
+this page's runs had an AMD EPYC's, load average 0.5 to 2.9, nothing else running; the
+`/tmp` probe above: the 4,000 conversations set up once, then 4 s steps at 5,000
+msg/s). The fixed CPU-bound loop of 14:04 took 0.34 to 0.57 s there, alone or one on
+each core at once, faster than then, yet this workload cost more: `./scripts/bench
 contact-center` (19:51 UTC) used 1,880 µs of the nodes' CPU a message at 125 msg/s and
 588 at 2,000 (the run at the top of this section: 1,140 and 510), and its 5,000 msg/s
 step had a p99 of 701 ms. Over 22 probe steps at 5,000 msg/s (four set-ups) every
@@ -957,13 +958,16 @@ message arrived, at a p99 of 103 to 762 ms (median 319), the nodes using 244 to 
 of CPU a message and all the servers 318 to 348: about 1.7 cores while the step sent,
 and the generators about 0.4 more, of the two. The nodes never waited: per message each slept
 (voluntary context switches, every thread, from /proc) 0.01 to 0.03 times and was
-preempted 0.06 to 0.4 times. Three suspects, ruled out there:
+preempted 0.06 to 0.4 times. Each node's user time was 115 to 143 µs a message, its
+system time 13 to 15 (three more steps, 20:08 UTC; at 14:01 on the page's machine 89 to
+118 and 10 to 14): the same calls, in user space, each dearer on this processor. Four
+suspects, ruled out there:
 
 * **PostgreSQL's autovacuum** (every action logged, `log_autovacuum_min_duration=0`, six
   steps): one round in all, whose analyze of `messages` took 0.27 s of CPU in the drain
-  of one step; the five steps without any had p99 103 to 190 ms. Nor is it what put two
-  of the full runs above at about 230 ms: it comes once a minute at most, and those
-  steps' p99 followed the CPU, as here.
+  of one step; the five steps without any had p99 103 to 190 ms. The run at the top of
+  this section (p99 230.7 ms) did not log it, but its step's nodes used 255.5 µs of CPU
+  a message, the slow state's, which is enough by itself.
 * **Holding the PostgreSQL batch back 1 ms for company** (the batcher, idle, waits 1 ms
   before its first batch, as the bus's posted frames do; docs/store.md: a batch costs
   PostgreSQL much less a message than one statement each). Two set-ups of each,
@@ -976,6 +980,10 @@ preempted 0.06 to 0.4 times. Three suspects, ruled out there:
   401 to 958, and the generators slept about as often (0.41 to 0.51 times a message
   against 0.47 to 0.57): they wake for their sockets' frames more than for the tick.
   Not changed.
+* **Each node on a core of its own** (`taskset`, every thread; PostgreSQL, Redis and the
+  generators left free), one set-up, five steps: the nodes' CPU a message 274 to 290 µs,
+  p99 505 to 953 ms. No better: the processes moving between the cores is not what
+  costs.
 
 So that machine held the step in the slow state of the sittings above, at every try."""
 
