@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 from typing import Annotated
 
 import msgspec
@@ -36,8 +35,6 @@ from gateway.services.notify import BotNote, ContactNote, MessageNote, TypingNot
 from gateway.services.views import frame_for
 from gateway.web.admin.http import Ctx, json_response, route
 from gateway.web.openapi import Endpoint
-
-log = logging.getLogger("gateway.chat")
 
 
 class DomainMatchQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -106,11 +103,7 @@ class ChatChannel(ChannelAdapter):
         socket, so a reconnect always has a valid one."""
         while True:
             await asyncio.sleep(self.core.tokens.visitor_ttl / 3)
-            for renew in list(self.sockets.renewals.values()):
-                try:
-                    await renew()
-                except Exception:
-                    log.exception("token renewal failed")
+            await self.sockets.renew_all()
 
     async def configuration_changed(self) -> None:
         """Close the sockets of visitors whose touchpoint was deactivated or deleted."""

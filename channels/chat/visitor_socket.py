@@ -7,7 +7,9 @@ was issued to, and still allowed for the touchpoint.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -277,6 +279,14 @@ class VisitorSession:
             self.conn.send(p.encode(frame))
 
 
+log = logging.getLogger("gateway.chat")
+
+# Renewals per turn of the event loop. Signing a token costs about 60 µs, so renewing
+# every socket of a node in one turn held all of them, 1.3 s at 19,000 sockets
+# (docs/scaling.md, "Periodic work over every socket").
+RENEWALS_PER_TURN = 50
+
+
 class VisitorSockets:
     """This node's visitor sockets: token renewal for all of them on one timer (rather
     than a task per socket: memory per idle connection), and who is connected."""
@@ -289,6 +299,18 @@ class VisitorSockets:
         self.core = core
         self.transcripts = transcripts
         self.renewals: dict[Connection, Callable[[], Awaitable[None]]] = {}
+
+    async def renew_all(self) -> None:
+        """A fresh token for every open socket, :data:`RENEWALS_PER_TURN` to a turn of
+        the event loop; a socket that closed meanwhile is skipped."""
+        for n, (conn, renew) in enumerate(list(self.renewals.items()), 1):
+            if conn in self.renewals:
+                try:
+                    await renew()
+                except Exception:
+                    log.exception("token renewal failed")
+            if n % RENEWALS_PER_TURN == 0:
+                await asyncio.sleep(0)  # the other sockets' turn
 
     async def endpoint(self, ws: WebSocket) -> None:
         core = self.core
