@@ -194,6 +194,21 @@ class RedisPresence(Presence):
             await self._redis.hdel(_hash(kind), *expired)
         return live
 
+    async def is_online(self, kind: Kind, key: str) -> bool:
+        """Whether ``key`` has a live socket on any node, without reading every entry:
+        this node's own first, then only the fields of ``key``, matched in Redis a
+        thousand fields at a time (:meth:`online` reads and parses them all)."""
+        if key in self._mine[kind]:
+            return True
+        now = time.time()
+        with _unavailable():
+            async for _, until in self._redis.hscan_iter(
+                _hash(kind), match=_glob_literal(key) + "|*", count=1000
+            ):
+                if float(until) > now:
+                    return True
+        return False
+
     async def set_status(self, agent_id: str, status: Status) -> None:
         with _unavailable():
             await self._redis.hset("gw:status", agent_id, status)
@@ -238,6 +253,11 @@ def _unavailable() -> Iterator[None]:
         yield
     except (errors.ConnectionError, errors.TimeoutError, OSError) as exc:
         raise BusUnavailable(f"Redis: {exc}") from exc
+
+
+def _glob_literal(text: str) -> str:
+    """``text`` as a Redis glob pattern that matches only itself."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def _text(value: bytes | str) -> str:

@@ -94,3 +94,28 @@ async def test_a_refresh_writes_every_entry_in_chunks_and_never_revives_a_closed
     finally:
         await client.aclose()
         server.stop()
+
+
+async def test_is_online_finds_a_key_on_any_node_without_reading_every_entry() -> None:
+    """One key's presence is matched in Redis (HSCAN with the key as a literal pattern),
+    not read out of every visitor's entry (HGETALL) for one answer."""
+    server = services.start_redis()  # its own: the commands counted are this test's alone
+    client = aioredis.from_url(server.url)
+    here, there = RedisPresence(client, "n-here"), RedisPresence(client, "n-there")
+    try:
+        others = [f"chat:o{i}" for i in range(2500)]  # more than one HSCAN page
+        await asyncio.gather(*(there.connected("contact", k) for k in [*others, "chat:v2"]))
+        await there.connected("contact", "chat:v*1")
+        await here.connected("contact", "chat:mine")
+        await client.hset("gw:presence:contact", "chat:gone|n-dead", "1.0")  # expired
+        assert await here.is_online("contact", "chat:v2")  # on the other node
+        assert await here.is_online("contact", "chat:v*1")
+        assert not await here.is_online("contact", "chat:v*")  # a literal, not a glob
+        assert not await here.is_online("contact", "chat:gone")
+        assert await here.is_online("contact", "chat:mine")
+        await there.disconnected("contact", "chat:v2")
+        assert not await here.is_online("contact", "chat:v2")
+        assert "cmdstat_hgetall" not in await client.info("commandstats")
+    finally:
+        await client.aclose()
+        server.stop()
