@@ -22,7 +22,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from gateway.errors import BusUnavailable
 
@@ -33,6 +33,10 @@ log = logging.getLogger("gateway.presence")
 
 Kind = Literal["agent", "contact"]
 Status = Literal["available", "away"]
+
+# Contact entries looked at per prune (one HSCAN page): a node that died without
+# stopping leaves one per socket it held, and nothing else reads them all.
+PRUNE_PAGE = 1000
 
 # Entries per HSET of a refresh. Packing one entry costs a few microseconds, and all of
 # a node's in one command held its event loop, every socket with it, for about 95 ms at
@@ -68,6 +72,11 @@ class Presence(abc.ABC):
 
     async def is_online(self, kind: Kind, key: str) -> bool:
         return key in await self.online(kind)
+
+    async def prune(self) -> bool:
+        """Delete a share of the expired contact entries (a dead node's); True once a
+        whole pass over them has ended. The router's leader calls it every sweep."""
+        return True
 
 
 class LocalPresence(Presence):
@@ -154,6 +163,7 @@ class RedisPresence(Presence):
         self.ttl = ttl
         self._mine: dict[Kind, set[str]] = {"agent": set(), "contact": set()}
         self._task: asyncio.Task[None] | None = None
+        self._prune_cursor = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._refresh_forever(), name="presence refresh")
@@ -208,6 +218,18 @@ class RedisPresence(Presence):
                 if float(until) > now:
                     return True
         return False
+
+    async def prune(self) -> bool:
+        now = time.time()
+        name = _hash("contact")
+        with _unavailable():
+            cursor, page = await self._redis.hscan(name, self._prune_cursor, count=PRUNE_PAGE)
+            entries = cast("dict[bytes, bytes]", page)  # field -> value: values were asked for
+            expired = [field for field, until in entries.items() if float(until) <= now]
+            if expired:
+                await self._redis.hdel(name, *expired)
+        self._prune_cursor = int(cursor)
+        return self._prune_cursor == 0
 
     async def set_status(self, agent_id: str, status: Status) -> None:
         with _unavailable():

@@ -1,5 +1,6 @@
 """The leader's presence sweep: agents whose every socket is gone (their node died)
-go offline; agents with a socket somewhere but offline in the router come back."""
+go offline; agents with a socket somewhere but offline in the router come back; and a
+share of the contact entries a dead node left behind is deleted."""
 
 from __future__ import annotations
 
@@ -67,3 +68,4 @@ class PresenceSweep:
                 await self._shell.apply(
                     r.AgentStatusChanged(agent_id, statuses.get(agent_id, "available"))
                 )
+        await self._presence.prune()

@@ -119,3 +119,30 @@ async def test_is_online_finds_a_key_on_any_node_without_reading_every_entry() -
     finally:
         await client.aclose()
         server.stop()
+
+
+async def test_prune_deletes_a_dead_nodes_contact_entries_a_page_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A node that died without stopping leaves an entry per socket; since is_online
+    reads one key's, the leader's sweep deletes them a page per call."""
+    monkeypatch.setattr(presence_module, "PRUNE_PAGE", 100)
+    server = services.start_redis()
+    client = aioredis.from_url(server.url)
+    alive = RedisPresence(client, "n-alive")
+    try:
+        live = [f"chat:live{i}" for i in range(50)]
+        await asyncio.gather(*(alive.connected("contact", k) for k in live))
+        dead = {f"chat:d{i}|n-dead": "1.0" for i in range(1000)}
+        await client.hset("gw:presence:contact", mapping=dead)
+        pruner = RedisPresence(client, "n-leader")
+        calls = 1
+        while not await pruner.prune():
+            calls += 1
+            assert calls < 100
+        left = {f.decode() for f in await client.hkeys("gw:presence:contact")}
+        assert left == {f"{k}|n-alive" for k in live}
+        assert calls > 1  # a page at a time, not every entry in one call
+    finally:
+        await client.aclose()
+        server.stop()
