@@ -34,9 +34,10 @@ log = logging.getLogger("gateway.presence")
 Kind = Literal["agent", "contact"]
 Status = Literal["available", "away"]
 
-# Contact entries looked at per prune (one HSCAN page): a node that died without
-# stopping leaves one per socket it held, and nothing else reads them all.
-PRUNE_PAGE = 1000
+# Fields per HSCAN call (is_online, prune). A node that died without stopping leaves a
+# contact entry per socket it held, and nothing else reads them all: prune looks at one
+# page of them per call.
+SCAN_PAGE = 1000
 
 # Entries per HSET of a refresh. Packing one entry costs a few microseconds, and all of
 # a node's in one command held its event loop, every socket with it, for about 95 ms at
@@ -206,14 +207,14 @@ class RedisPresence(Presence):
 
     async def is_online(self, kind: Kind, key: str) -> bool:
         """Whether ``key`` has a live socket on any node, without reading every entry:
-        this node's own first, then only the fields of ``key``, matched in Redis a
-        thousand fields at a time (:meth:`online` reads and parses them all)."""
+        this node's own first, then only the fields of ``key``, matched in Redis
+        :data:`SCAN_PAGE` fields at a time (:meth:`online` reads and parses them all)."""
         if key in self._mine[kind]:
             return True
         now = time.time()
         with _unavailable():
             async for _, until in self._redis.hscan_iter(
-                _hash(kind), match=_glob_literal(key) + "|*", count=1000
+                _hash(kind), match=_glob_literal(key) + "|*", count=SCAN_PAGE
             ):
                 if float(until) > now:
                     return True
@@ -223,7 +224,7 @@ class RedisPresence(Presence):
         now = time.time()
         name = _hash("contact")
         with _unavailable():
-            cursor, page = await self._redis.hscan(name, self._prune_cursor, count=PRUNE_PAGE)
+            cursor, page = await self._redis.hscan(name, self._prune_cursor, count=SCAN_PAGE)
             entries = cast("dict[bytes, bytes]", page)  # field -> value: values were asked for
             expired = [field for field, until in entries.items() if float(until) <= now]
             if expired:
@@ -249,10 +250,9 @@ class RedisPresence(Presence):
         refresh began is left out (its entry is deleted, not written again)."""
         until = str(time.time() + self.ttl)
         for kind, keys in self._mine.items():
-            listed = list(keys)
+            listed = list(keys)  # ``keys`` is the live set: checked again at each chunk
             for i in range(0, len(listed), REFRESH_CHUNK):
-                mine = self._mine[kind]
-                chunk = [f"{k}|{self.node_id}" for k in listed[i : i + REFRESH_CHUNK] if k in mine]
+                chunk = [f"{k}|{self.node_id}" for k in listed[i : i + REFRESH_CHUNK] if k in keys]
                 if chunk:
                     await self._writes.hset(_hash(kind), chunk, until)
 

@@ -126,7 +126,7 @@ async def test_prune_deletes_a_dead_nodes_contact_entries_a_page_at_a_time(
 ) -> None:
     """A node that died without stopping leaves an entry per socket; since is_online
     reads one key's, the leader's sweep deletes them a page per call."""
-    monkeypatch.setattr(presence_module, "PRUNE_PAGE", 100)
+    monkeypatch.setattr(presence_module, "SCAN_PAGE", 100)
     server = services.start_redis()
     client = aioredis.from_url(server.url)
     alive = RedisPresence(client, "n-alive")
