@@ -961,7 +961,7 @@ and the generators about 0.4 more, of the two. The nodes never waited: per messa
 preempted 0.06 to 0.4 times. Each node's user time was 115 to 143 µs a message, its
 system time 13 to 15 (three more steps, 20:08 UTC; at 14:01 on the page's machine 89 to
 118 and 10 to 14): the same calls, in user space, each dearer on this processor. Four
-suspects, ruled out there:
+suspects and one cut, ruled out there:
 
 * **PostgreSQL's autovacuum** (every action logged, `log_autovacuum_min_duration=0`, six
   steps): one round in all, whose analyze of `messages` took 0.27 s of CPU in the drain
@@ -984,6 +984,16 @@ suspects, ruled out there:
   generators left free), one set-up, five steps: the nodes' CPU a message 274 to 290 µs,
   p99 505 to 953 ms. No better: the processes moving between the cores is not what
   costs.
+* **Frames nobody reads** (2026-12-02, 23:30-23:37 UTC). Each message posts three frames:
+  one its reader gets, one for the sender's other sockets (every visitor and agent here
+  has one, so the sender's node reads it back from Redis and drops it) and one for the
+  supervisors monitoring the conversation (none here). A tree that posted only the
+  first, which would lose frames for a second tab or a monitor and was never a
+  candidate, measured how much the other two cost: two set-ups of each, alternated,
+  ten steps each: the nodes' CPU a message 246 to 266 µs (median 260) against 245 to
+  276 (median 265), all the servers' 332 against 337, p99 294 to 1,077 ms (median 371)
+  against 153 to 1,113 (median 348). About 2 % of the nodes' CPU, within the steps'
+  spread: not worth a registry of who reads which topic.
 
 So that machine held the step in the slow state of the sittings above, at every try."""
 
