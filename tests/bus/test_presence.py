@@ -146,3 +146,49 @@ async def test_prune_deletes_a_dead_nodes_contact_entries_a_page_at_a_time(
     finally:
         await client.aclose()
         server.stop()
+
+
+async def test_a_refused_write_fails_its_caller_alone_and_a_lost_connection_is_replaced() -> None:
+    """Presence packs its own HSET/HDEL and reads every reply of a batch: a command Redis
+    refuses fails the caller that asked for it, the others of its batch are written, and
+    the connection stays in step; a batch whose connection is lost before its replies is
+    sent again on a new one."""
+    server = services.start_redis()
+    client = aioredis.from_url(server.url)
+    watcher = aioredis.from_url(server.url)
+    presence = RedisPresence(client, "n-steps")
+    try:
+        await client.set("gw:presence:agent", "not a hash")  # HSET on it: WRONGTYPE
+        refused, written = await asyncio.gather(
+            presence.connected("agent", "ag1"),
+            presence.connected("contact", "chat:v1"),
+            return_exceptions=True,
+        )
+        assert "WRONGTYPE" in str(refused) and written is None
+        assert await presence.online("contact") == {"chat:v1"}
+        await client.delete("gw:presence:agent")
+        # Redis holds the HSET (writes paused) and the connection is killed under it.
+        await watcher.execute_command("CLIENT", "PAUSE", "30000", "WRITE")
+        write = asyncio.create_task(presence.connected("agent", "ag1"))
+        held = await _blocked_client(watcher)
+        await watcher.execute_command("CLIENT", "KILL", "ID", held)
+        await watcher.execute_command("CLIENT", "UNPAUSE")
+        await asyncio.wait_for(write, 10)  # sent again, no error for the caller
+        assert await presence.online("agent") == {"ag1"}
+    finally:
+        await client.aclose()
+        await watcher.aclose()
+        server.stop()
+
+
+async def _blocked_client(watcher: aioredis.Redis) -> str:
+    """The id of the client whose command Redis holds back (CLIENT PAUSE)."""
+    async with asyncio.timeout(10):
+        while True:
+            listing = await watcher.execute_command("CLIENT", "LIST")
+            text = listing.decode() if isinstance(listing, bytes) else listing
+            for line in text.splitlines():
+                fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+                if "b" in fields.get("flags", "") and fields.get("cmd") == "hset":
+                    return fields["id"]
+            await asyncio.sleep(0.01)
