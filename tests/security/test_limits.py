@@ -243,6 +243,26 @@ def test_a_dead_peer_is_dropped_by_ping_timeout(node_factory: NodeFactory) -> No
     s.close()
 
 
+def test_a_peer_that_answers_is_pinged_again_and_again(node_factory: NodeFactory) -> None:
+    """Each pong answered starts the next interval: pings keep coming, each its own."""
+    node = node_factory({"GATEWAY_PING_INTERVAL": "0.2", "GATEWAY_PING_TIMEOUT": "0.4"})
+    s, _ = _raw_handshake(node)
+    s.settimeout(8)  # before the 10 s hello timeout
+    payloads: list[bytes] = []
+    data = b""
+    while len(payloads) < 5:
+        chunk = s.recv(4096)
+        assert chunk, payloads  # closed: a pong was not taken, or pings stopped
+        data += chunk
+        while len(data) >= 6:
+            assert data[:2] == b"\x89\x04", data[:8]  # a ping with its 4-byte payload
+            payloads.append(data[2:6])
+            s.sendall(_masked(0x8A, data[2:6]))  # the pong, masked as a client's is
+            data = data[6:]
+    assert len(set(payloads)) == len(payloads)
+    s.close()
+
+
 async def test_a_live_peer_that_answers_pings_stays(node_factory: NodeFactory) -> None:
     node = node_factory({"GATEWAY_PING_INTERVAL": "0.2", "GATEWAY_PING_TIMEOUT": "0.2"})
     v = await _ready(node)
