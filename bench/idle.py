@@ -7,6 +7,8 @@ source address, 127.0.0.2, .3, ...), so only the server holds all of them; the s
 limit is the machine's, about 20,000 open files.
 
 At each checkpoint the server's RSS (VmRSS from /proc) is read after a pause to settle.
+While the last checkpoint's sockets are held, the server's CPU (user + system) is read:
+what idle sockets cost a node that does nothing else (``idle_cpu_core_share``).
 ``rss_per_conn_bytes`` is the slope of RSS over open connections (least squares over
 the checkpoints, so start-up memory is left out); ``rss_per_conn_from_start_bytes``
 divides the whole growth since start by the connections. Visitor tokens are minted with
@@ -24,13 +26,13 @@ from typing import Any
 
 from bench import loadgen, peers
 from bench.gateway_setup import SHOP, TOUCHPOINT, gateway_env, machine, seed_store, sqlite_url
-from bench.loadgen import Fleet, rss_bytes
+from bench.loadgen import Fleet, cpu_seconds, rss_bytes
 from devkit import services
 
 FULL: dict[str, Any] = {
     "checkpoints": [1000, 5000, 10000, 15000, 19000],
     "generators": 4,
-    "hold_s": 10.0,
+    "hold_s": 20.0,  # one ping interval: every socket is pinged once while held
     "settle_s": 3.0,
     "peers": ["ws"],
 }
@@ -153,8 +155,15 @@ def measure(
             )
             if failed:
                 break
+        # What holding them costs: pings (one per socket per ping interval), timers; the
+        # visitor token's renewal (every 5 minutes) falls outside a short hold.
+        pings0 = sum(r["idle_pings"] for r in fleet.all("status"))
+        cpu0, wall0 = cpu_seconds([pid]), time.monotonic()
         time.sleep(cfg["hold_s"])
-        held = sum(r["idle"] for r in fleet.all("status"))
+        hold_cpu, hold_wall = cpu_seconds([pid]) - cpu0, time.monotonic() - wall0
+        status = fleet.all("status")
+        held = sum(r["idle"] for r in status)
+        pings = sum(r["idle_pings"] for r in status) - pings0
         rss_end = rss_bytes(pid)
     xs = [float(p["open"]) for p in points]
     ys = [float(p["rss_bytes"]) for p in points]
@@ -166,6 +175,10 @@ def measure(
         "rss_end_bytes": rss_end,
         "connections_open": last["open"],
         "connections_held_after_s": {"seconds": cfg["hold_s"], "open": held},
+        # the server's CPU while they were held: share of a core, and per socket
+        "idle_cpu_core_share": round(hold_cpu / hold_wall, 4),
+        "idle_cpu_us_per_conn_per_s": round(hold_cpu / hold_wall / held * 1e6, 2) if held else None,
+        "pings_answered_while_held": pings,
         "server_nofile": limit,
         "rss_per_conn_bytes": round(slope) if slope is not None else None,
         "rss_per_conn_from_start_bytes": round((last["rss_bytes"] - rss0) / last["open"])
@@ -242,6 +255,7 @@ def summary(result: dict[str, Any]) -> str:
     lines = ["idle: visitor sockets after hello, RSS of the server process"]
     lines.append(
         f"  {'system':10} {'open':>7} {'RSS MiB':>9} {'KiB/conn (slope)':>17} {'from start':>11}"
+        f" {'idle CPU %':>10}"
     )
     for name, s in result["systems"].items():
         if "error" in s:
@@ -251,7 +265,8 @@ def summary(result: dict[str, Any]) -> str:
         start = s["rss_per_conn_from_start_bytes"]
         lines.append(
             f"  {name:10} {s['connections_open']:>7,} {s['rss_end_bytes'] / 2**20:>9.1f} "
-            f"{(per or 0) / 1024:>17.1f} {(start or 0) / 1024:>11.1f}"
+            f"{(per or 0) / 1024:>17.1f} {(start or 0) / 1024:>11.1f} "
+            f"{s['idle_cpu_core_share'] * 100:>10.1f}"
         )
     for goal, v in result["goals"].items():
         lines.append(f"  goal {goal}: {'met' if v['met'] else 'NOT met'} ({v})")

@@ -77,6 +77,7 @@ class Conn(asyncio.Protocol):
         self.open = False
         self.closed = False
         self.close_code: int | None = None
+        self.pings = 0  # the server's pings answered
         self.on_frame: Callable[[Conn, bytes], None] | None = None
         self.inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -167,6 +168,7 @@ class Conn(asyncio.Protocol):
             else:
                 self.inbox.put_nowait(payload)
         elif opcode == 9:  # ping: pong with the same payload
+            self.pings += 1
             self._write(0x8A, payload)
         elif opcode == 8:  # close: echo it and let the server close the TCP side
             self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
@@ -578,6 +580,7 @@ class Generator:
             "visitors": len(self.visitors),
             "agents": len(self.agents),
             "idle": len(self.idle) - sum(c.closed for c in self.idle),
+            "idle_pings": sum(c.pings for c in self.idle),
             "closed": codes,
             "errors": dict(self.errors),
         }

@@ -224,6 +224,15 @@ def _machine(data: dict[str, dict[str, Any]]) -> str:
         ["open files per process", _n(m.get("open_files_limit"))],
         ["run", ", ".join(dates) if dates else "—"],
     ]
+    # Workloads run on another processor (rerun alone since) are named here, by processor.
+    elsewhere: dict[str, list[str]] = {}
+    for key, d in sorted(data.items()):
+        other = d.get("machine")
+        if isinstance(other, dict) and other.get("cpu_model") != m.get("cpu_model"):
+            cpu = f"{other.get('cores')} cores, {other.get('cpu_model')}"
+            elsewhere.setdefault(cpu, []).append(f"{key} ({d['date']})" if "date" in d else key)
+    for cpu, keys in elsewhere.items():
+        rows.append([f"on {cpu}", ", ".join(keys)])
     return (
         _table(["", ""], rows)
         + "\n\nA shared machine, loopback only: other work may run beside the benchmark, so "
@@ -559,6 +568,12 @@ own frames are a small part of the interpreter's 48.8 %. Not kept.
 """
 
 
+def _idle_cpu(s: dict[str, Any]) -> str:
+    if "idle_cpu_core_share" not in s:
+        return "not measured"
+    return f"{s['idle_cpu_core_share'] * 100:.1f} ({s['idle_cpu_us_per_conn_per_s']:.2f})"
+
+
 def _idle(data: dict[str, Any]) -> str:
     systems = data.get("systems", {})
     out = [
@@ -567,13 +582,14 @@ def _idle(data: dict[str, Any]) -> str:
         "(each from its own loopback address) against one server process. RSS is the "
         "server's VmRSS; *per connection* is the slope of RSS over open connections across "
         "the checkpoints (start-up memory left out); *from start* divides all growth since "
-        "start by the connections.",
+        "start by the connections. *CPU while held*: the server's user + system time while "
+        "the last checkpoint's sockets were held (pings, timers), over that time.",
         "",
     ]
     rows = []
     for name, s in systems.items():
         if "error" in s:
-            rows.append([LABELS.get(name, name), "failed: " + s["error"][:100], "", "", "", ""])
+            rows.append([LABELS.get(name, name), "failed: " + s["error"][:100], *[""] * 6])
             continue
         rows.append(
             [
@@ -583,6 +599,8 @@ def _idle(data: dict[str, Any]) -> str:
                 f"{s['rss_end_bytes'] / 2**20:,.1f}",
                 f"{(s['rss_per_conn_bytes'] or 0) / 1024:.1f}",
                 f"{(s['rss_per_conn_from_start_bytes'] or 0) / 1024:.1f}",
+                _idle_cpu(s),
+                _n(s["pings_answered_while_held"]) if "pings_answered_while_held" in s else "—",
             ]
         )
     out.append(
@@ -594,6 +612,8 @@ def _idle(data: dict[str, Any]) -> str:
                 "RSS MiB",
                 "KiB/conn (slope)",
                 "KiB/conn (from start)",
+                "CPU while held: % of a core (µs a socket a second)",
+                "pings answered while held",
             ],
             rows,
         )
@@ -620,6 +640,28 @@ def _idle(data: dict[str, Any]) -> str:
 
 
 IDLE_NOTES = """\
+**What holding them costs in CPU** (the table's last columns: the server's user and
+system time over the 20 s the 19,000 sockets were held, one ping interval, and the pings
+the clients answered meanwhile: fewer than the sockets, since a socket's next ping is
+due 20 s after its last pong and goes at the end of its tick). Nearly all of it is the keepalive: each socket's ping
+every 20 s and its pong. uvicorn gives each socket a timer of its own, so the node woke
+about 1,900 times a second for one ping or one pong deadline each; the gateway now runs
+every socket's pings and pong deadlines on one timer that ticks every second
+(gateway/web/transport.py, `Keepalive`), and writes an open socket's ping frame as bytes
+instead of having websockets build it. `./scripts/bench idle` on the same machine
+(an Intel Xeon's two cores): **11.9 % of a core before (2026-12-02, 23:42 UTC), 3.6 %
+after (2026-12-03, 00:12)**, 6.3 and 1.9 µs a socket a second; the bare websockets server 14.6 and
+16.2 %. A `/tmp` probe holding 19,000 sockets for three 20 s windows of each tree: 13.4
+to 14.4 % before (user 10.4 to 11.0, system 3.0 to 3.3), 3.2 to 3.5 % after (user 2.2 to
+2.5, system 0.9 to 1.0); before, with pings every 40 s instead of 20, 9.6 and 9.7 %, not
+half: the wake-ups, not the pings, were most of it, and py-spy found no function of the
+gateway's above 1 % of the samples, only uvicorn's keepalive and websockets' ping and
+pong frames. The memory slope read 14.3 KiB a socket after, 14.8 before (one run each;
+a timer handle per socket is gone, a smaller record in the wheel is there instead). The
+visitor token's renewal (75 µs a socket every 5 minutes, 0.25 µs a socket a second) falls
+outside a 20 s window; with several nodes, presence's refresh adds about 0.8 % of a core
+at 19,000 sockets (docs/scaling.md).
+
 Where an idle visitor socket's memory goes: `./scripts/bench idle-memory`
 (bench/idle_memory.py) traces the gateway process with `tracemalloc`, opens idle visitor
 sockets up to a first count and then a second (2,000 and 4,000; 200 and 400 with
