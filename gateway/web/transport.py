@@ -145,11 +145,9 @@ class _Due:
 
 class Keepalive:
     """Every socket's pings and pong deadlines, on one event-loop timer a tick: each step
-    runs at the end of the tick it falls in. uvicorn gives each socket a timer of its
-    own, so at 19,000 idle sockets (pinged every 20 s) the node woke about 1,900 times a
-    second, each time for one ping or one deadline, and spent 13 to 14 % of a core on it;
-    a timer a tick wakes it once for all the steps of the tick, and 19,000 sockets cost
-    3 to 4 % (docs/benchmarks.md#idle-connections)."""
+    runs at the end of the tick it falls in. With uvicorn's timer a socket, 19,000 idle
+    sockets woke the node about 1,900 times a second, one step each, and the wake-ups
+    cost more than the pings (docs/benchmarks.md#idle-connections)."""
 
     def __init__(self, tick: float) -> None:
         self._tick = tick
