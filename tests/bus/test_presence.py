@@ -65,7 +65,7 @@ async def test_redis_down_is_bus_unavailable_not_a_redis_error() -> None:
         await client.aclose()
 
 
-async def test_a_refresh_writes_every_entry_in_chunks_and_never_revives_a_closed_one(
+async def test_a_refresh_and_a_stop_write_in_chunks_and_never_revive_a_closed_entry(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The refresh pushes every entry of this node ahead a few hundred at a time (one
@@ -91,6 +91,9 @@ async def test_a_refresh_writes_every_entry_in_chunks_and_never_revives_a_closed
         stats = await client.info("commandstats")
         assert stats["cmdstat_hset"]["calls"] - hsets == 4  # 175 entries, 50 per HSET
         assert stats["cmdstat_hdel"]["calls"] == 1
+        await presence.stop()  # its entries deleted, 50 to an HDEL too
+        assert not await client.exists("gw:presence:contact")
+        assert (await client.info("commandstats"))["cmdstat_hdel"]["calls"] == 1 + 4
     finally:
         await client.aclose()
         server.stop()
