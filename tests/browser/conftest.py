@@ -31,6 +31,11 @@ try:
     )
 except ImportError:  # pragma: no cover - reported by the fixture below
     sync_playwright = None  # type: ignore[assignment]
+else:
+    # Playwright's assertions wait 5 s by default. A login checks its password at a lower
+    # CPU priority (gateway/auth.py), so on a busy machine the step from "Log in" to
+    # "Connected" alone took longer than that; 15 s is ample on a quiet one.
+    expect.set_options(timeout=15_000)
 
 
 CHROMIUM = "/usr/bin/chromium"
