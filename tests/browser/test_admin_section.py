@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from devkit.services import GatewayProcess
-from tests.browser.conftest import ADMIN, AGENT, NewPage, axe_audit, shot
+from tests.browser.conftest import ADMIN, AGENT, NewPage, api_token, axe_audit, shot
 from tests.browser.test_accessibility import report
 
 pytestmark = pytest.mark.browser
@@ -106,9 +106,7 @@ def test_a_site_registered_and_managed_without_curl(
     shot(page, "admin-touchpoint")
 
     # What was saved is what the API has: opening hours holding chats outside them.
-    token = httpx.post(base + "/api/login", json={"email": ADMIN[0], "password": ADMIN[1]}).json()[
-        "token"
-    ]
+    token = api_token(base)
     tp = httpx.get(
         f"{base}/api/admin/touchpoints/{tp_id}", headers={"Authorization": f"Bearer {token}"}
     ).json()

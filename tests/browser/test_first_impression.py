@@ -17,8 +17,8 @@ from playwright.sync_api import Page, expect
 
 from devkit.services import GatewayProcess
 from tests.browser.conftest import (
-    ADMIN,
     NewPage,
+    api_token,
     axe_audit,
     chat_frame,
     login,
@@ -30,11 +30,6 @@ from tests.browser.conftest import (
 from tests.browser.test_accessibility import report
 
 pytestmark = pytest.mark.browser
-
-
-def admin_token(base: str) -> str:
-    r = httpx.post(base + "/api/login", json={"email": ADMIN[0], "password": ADMIN[1]})
-    return str(r.json()["token"])
 
 
 def test_nobody_online_leave_a_message_answered_on_the_next_visit(
@@ -143,7 +138,7 @@ def test_waiting_notice_back_to_the_queue_end_and_rating(
     # The agent's console says why it ended; wrap-up follows as usual.
     expect(agent.get_by_role("list", name="Messages")).to_contain_text("The visitor ended the chat")
     expect(agent.get_by_role("form", name="Wrap-up")).to_be_visible()
-    token = admin_token(base)
+    token = api_token(base)
     ratings = httpx.get(
         base + "/api/admin/ratings", headers={"Authorization": f"Bearer {token}"}
     ).json()
@@ -258,7 +253,7 @@ def refused_page_logs(page: Page, base: str, shop: str) -> None:
     assert f"127.0.0.1:{base.rsplit(':', 1)[1]}" in message and f"{base}/admin" in message
     assert not [m for m in console if "frame-ancestors" in m]
     assert page.locator("[data-gateway-chat]").count() == 0  # nothing framed, no launcher
-    token = admin_token(base)
+    token = api_token(base)
     rows = httpx.get(
         base + "/api/admin/touchpoints/tp_demo_127/refusals",
         headers={"Authorization": f"Bearer {token}"},

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from devkit.services import GatewayProcess
-from tests.browser.conftest import ADMIN, NewPage, accept_offer, login, shot
+from tests.browser.conftest import NewPage, accept_offer, api_token, login, shot
 
 pytestmark = pytest.mark.browser
 
@@ -16,8 +16,7 @@ SECRET = "browser-signing-secret-0123456789abcdef"
 
 
 def integration_key(base: str) -> str:
-    token = httpx.post(base + "/api/login", json={"email": ADMIN[0], "password": ADMIN[1]})
-    auth = {"Authorization": f"Bearer {token.json()['token']}"}
+    auth = {"Authorization": f"Bearer {api_token(base)}"}
     body = {
         "id": "tp_app_console",
         "name": "Mobile app",

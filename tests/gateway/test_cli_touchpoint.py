@@ -67,7 +67,9 @@ def test_add_creates_an_active_chat_touchpoint_and_prints_its_snippet(
         'data-touchpoint="tp_cli_shop" async></script>'
     )
     token = httpx.post(
-        node.base_url + "/api/login", json={"email": ADMIN[0], "password": ADMIN[1]}
+        node.base_url + "/api/login",
+        json={"email": ADMIN[0], "password": ADMIN[1]},
+        timeout=30,  # the password check may take seconds on a busy machine
     ).json()["token"]
     tp = httpx.get(
         node.base_url + "/api/admin/touchpoints/tp_cli_shop",
