@@ -401,6 +401,23 @@ def start_gateway(
         time.sleep(0.05)
 
 
+# A login checks its password at a lower CPU priority (gateway/auth.py): on a busy
+# machine that takes seconds, more than httpx's default of 5.
+LOGIN_TIMEOUT = 30.0
+
+
+def login_token(base_url: str, email: str, password: str) -> str:
+    """A bearer token for the HTTP API (``POST /api/login``)."""
+    r = httpx.post(
+        base_url + "/api/login",
+        json={"email": email, "password": password},
+        timeout=LOGIN_TIMEOUT,
+    )
+    if r.status_code != 200:
+        raise RuntimeError(f"login as {email} failed: {r.status_code} {r.text}")
+    return str(r.json()["token"])
+
+
 @contextlib.contextmanager
 def running_gateway(env: dict[str, str]) -> Iterator[GatewayProcess]:
     node = start_gateway(env)

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from devkit import services
@@ -113,14 +112,6 @@ def login(page: Page, base_url: str, who: tuple[str, str] = AGENT) -> Page:
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("status").filter(has_text="Connected")).to_be_visible()
     return page
-
-
-def api_token(base_url: str, who: tuple[str, str] = ADMIN) -> str:
-    """A bearer token for the HTTP API. The password check may take seconds on a busy
-    machine (see expect's timeout above): httpx's own 5 s is not enough."""
-    r = httpx.post(base_url + "/api/login", json={"email": who[0], "password": who[1]}, timeout=30)
-    r.raise_for_status()
-    return str(r.json()["token"])
 
 
 def chat_frame(page: Page) -> Any:

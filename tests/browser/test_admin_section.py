@@ -11,8 +11,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from devkit.services import GatewayProcess
-from tests.browser.conftest import ADMIN, AGENT, NewPage, api_token, axe_audit, shot
+from devkit.services import GatewayProcess, login_token
+from tests.browser.conftest import ADMIN, AGENT, NewPage, axe_audit, shot
 from tests.browser.test_accessibility import report
 
 pytestmark = pytest.mark.browser
@@ -106,7 +106,7 @@ def test_a_site_registered_and_managed_without_curl(
     shot(page, "admin-touchpoint")
 
     # What was saved is what the API has: opening hours holding chats outside them.
-    token = api_token(base)
+    token = login_token(base, *ADMIN)
     tp = httpx.get(
         f"{base}/api/admin/touchpoints/{tp_id}", headers={"Authorization": f"Bearer {token}"}
     ).json()

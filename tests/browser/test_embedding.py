@@ -17,8 +17,8 @@ from playwright.sync_api import Page, expect
 
 from channels.chat.identity import sign
 from channels.chat.pages import frame_ancestors
-from devkit.services import GatewayProcess
-from tests.browser.conftest import NewPage, api_token, chat_frame, start_chat
+from devkit.services import GatewayProcess, login_token
+from tests.browser.conftest import ADMIN, NewPage, chat_frame, start_chat
 
 WIDGET = Path(__file__).resolve().parents[2] / "widget" / "static"
 
@@ -111,7 +111,7 @@ def test_cross_origin_embedding_and_js_api(new_page: NewPage, gateway: GatewayPr
     # identify() hands the site's signed identity to the chat: the page is on
     # localhost, so its touchpoint gets an identity secret, and the site signs with it.
     secret = "the-shop-identity-secret-0123456789"
-    login = api_token(gateway.base_url)
+    login = login_token(gateway.base_url, *ADMIN)
     r = httpx.patch(
         gateway.base_url + "/api/admin/touchpoints/tp_demo_localhost",
         json={"identity_secret": secret},

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from devkit.services import GatewayProcess
+from devkit.services import GatewayProcess, login_token
 from tests.browser.conftest import (
+    ADMIN,
     NewPage,
-    api_token,
     axe_audit,
     chat_frame,
     login,
@@ -138,7 +138,7 @@ def test_waiting_notice_back_to_the_queue_end_and_rating(
     # The agent's console says why it ended; wrap-up follows as usual.
     expect(agent.get_by_role("list", name="Messages")).to_contain_text("The visitor ended the chat")
     expect(agent.get_by_role("form", name="Wrap-up")).to_be_visible()
-    token = api_token(base)
+    token = login_token(base, *ADMIN)
     ratings = httpx.get(
         base + "/api/admin/ratings", headers={"Authorization": f"Bearer {token}"}
     ).json()
@@ -253,7 +253,7 @@ def refused_page_logs(page: Page, base: str, shop: str) -> None:
     assert f"127.0.0.1:{base.rsplit(':', 1)[1]}" in message and f"{base}/admin" in message
     assert not [m for m in console if "frame-ancestors" in m]
     assert page.locator("[data-gateway-chat]").count() == 0  # nothing framed, no launcher
-    token = api_token(base)
+    token = login_token(base, *ADMIN)
     rows = httpx.get(
         base + "/api/admin/touchpoints/tp_demo_127/refusals",
         headers={"Authorization": f"Bearer {token}"},

@@ -7,8 +7,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from devkit.services import GatewayProcess
-from tests.browser.conftest import NewPage, accept_offer, api_token, login, shot
+from devkit.services import GatewayProcess, login_token
+from tests.browser.conftest import ADMIN, NewPage, accept_offer, login, shot
 
 pytestmark = pytest.mark.browser
 
@@ -16,7 +16,7 @@ SECRET = "browser-signing-secret-0123456789abcdef"
 
 
 def integration_key(base: str) -> str:
-    auth = {"Authorization": f"Bearer {api_token(base)}"}
+    auth = {"Authorization": f"Bearer {login_token(base, *ADMIN)}"}
     body = {
         "id": "tp_app_console",
         "name": "Mobile app",

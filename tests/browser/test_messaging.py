@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from channels import phone
 from devkit import services
-from tests.browser.conftest import ADMIN, NewPage, api_token, axe_audit, login, shot
+from tests.browser.conftest import ADMIN, NewPage, axe_audit, login, shot
 from tests.browser.test_accessibility import report
 from tests.browser.test_admin_section import log_in
 
@@ -90,7 +90,7 @@ def test_sms_from_the_phone_page_segments_and_opt_out(
             "sms": "Track it at shop.example/t - reply to {{contact.phone}}",
         },
     }
-    token = api_token(node.base_url)
+    token = services.login_token(node.base_url, *ADMIN)
     httpx.post(
         node.base_url + "/api/admin/templates",
         json=template,

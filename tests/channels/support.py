@@ -54,12 +54,8 @@ async def agent_on(node: services.GatewayProcess, who: tuple[str, str] = AGENT) 
 
 
 async def admin_token(node: services.GatewayProcess) -> str:
-    async with httpx.AsyncClient() as http:
-        r = await http.post(
-            node.base_url + "/api/login",
-            json={"email": ADMIN[0], "password": ADMIN[1]},
-            timeout=30,  # the password check may take seconds on a busy machine
-        )
+    async with node.http(timeout=services.LOGIN_TIMEOUT) as http:
+        r = await http.post("/api/login", json={"email": ADMIN[0], "password": ADMIN[1]})
     r.raise_for_status()
     return str(r.json()["token"])
 

@@ -66,11 +66,7 @@ def test_add_creates_an_active_chat_touchpoint_and_prints_its_snippet(
         f'snippet:  <script src="{node.base_url}/widget/loader.js" '
         'data-touchpoint="tp_cli_shop" async></script>'
     )
-    token = httpx.post(
-        node.base_url + "/api/login",
-        json={"email": ADMIN[0], "password": ADMIN[1]},
-        timeout=30,  # the password check may take seconds on a busy machine
-    ).json()["token"]
+    token = services.login_token(node.base_url, *ADMIN)
     tp = httpx.get(
         node.base_url + "/api/admin/touchpoints/tp_cli_shop",
         headers={"Authorization": f"Bearer {token}"},

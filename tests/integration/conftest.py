@@ -91,12 +91,8 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def admin_client(node: Node) -> httpx.AsyncClient:
-    async with httpx.AsyncClient() as http:
-        r = await http.post(
-            node.base_url + "/api/login",
-            json={"email": ADMIN[0], "password": ADMIN[1]},
-            timeout=30,  # the password check may take seconds on a busy machine
-        )
+    async with node.proc.http(timeout=services.LOGIN_TIMEOUT) as http:
+        r = await http.post("/api/login", json={"email": ADMIN[0], "password": ADMIN[1]})
     assert r.status_code == 200, r.text
     return httpx.AsyncClient(
         base_url=node.base_url,
