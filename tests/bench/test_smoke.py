@@ -216,6 +216,8 @@ def test_contact_center_quick_has_its_figures(contact_center_result: dict[str, A
     # Two nodes must route a conversation started on either to an agent on either.
     assert r["setup_error"] is None, r["setup_error"]
     assert r["steps"] and r["steps"][0].keys() >= STEP_KEYS
+    # every visitor's first message acknowledged, nothing refused on any socket
+    assert r["steps"][-1]["errors"] == {}, r["steps"][-1]["errors"]
     assert r["fixed_rate"]["received"] > 0
     json.dumps(r)
 
