@@ -1,5 +1,6 @@
 """The router's I/O shell: feeds the pure router events, one at a time, and has its
-decisions carried out (gateway/services/effects.py).
+decisions carried out (gateway/services/effects.py); a cluster's leader carries out
+those of different conversations side by side (``_runs``).
 
 Alone (no Redis), a node always leads. In a cluster it leads while it holds the lease
 (gateway/cluster/lease.py); otherwise it forwards events to the leader and keeps a
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -39,6 +41,7 @@ from gateway.ports.presence import Presence
 from gateway.ports.store.base import Store
 from gateway.services.directory import Directory
 from gateway.services.effects import Effects, involved
+from gateway.services.overlap import Overlap
 from gateway.services.router_rebuild import build_router
 
 log = logging.getLogger("gateway.router")
@@ -51,6 +54,9 @@ FORWARD_TIMEOUT = 3.0
 # ... and up to this many seconds in all while the leader's log shows it at work: a burst
 # of starts queues at the leader, which answers them in turn (docs/scaling.md)
 FORWARD_PATIENCE = 30.0
+# the events of different conversations whose effects a leader carries out at once (_runs):
+# each holds a store connection while it writes
+CARRY_OUTS_AT_ONCE = 8
 RESYNC_ATTEMPTS = 5
 STALE_RETRY = 1.0  # seconds between rebuild attempts while the store is unreachable
 TICK_RETRY = 0.5  # seconds the timer pauses after a failed tick
@@ -97,6 +103,10 @@ class RouterShell:
         self._forwards: set[asyncio.Future[Reply | SnapshotReply]] = set()
         # Called on this node after configuration was reloaded.
         self._config_listeners: list[Listener] = []
+        # A cluster's leader: events waiting for its next run (_runs), its own and its
+        # followers' alike
+        self._waiting: list[_Waiting] = []
+        self._runner: asyncio.Task[None] | None = None
 
     def _new_router(self) -> r.Router:
         return r.Router(
@@ -140,7 +150,7 @@ class RouterShell:
             await self.leadership.start()
 
     async def stop(self) -> None:
-        for task in (self._timer, self._resync_task):
+        for task in (self._timer, self._resync_task, self._runner):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -235,12 +245,22 @@ class RouterShell:
         if not self.is_leader:
             await self._forward(event)
             return []
+        if self.link is not None:
+            # a cluster's leader: in its next run, with its followers' events
+            future: asyncio.Future[list[r.Decision]] = asyncio.get_running_loop().create_future()
+            self._enqueue([_Waiting(event, functools.partial(_resolve, future))])
+            return await future
         async with self._lock:
-            if not self.is_leader:  # lost the lease while waiting for the lock
-                raise RouterUnavailable("the router is moving to another node; try again")
             return await self._apply_locked(event)
 
     async def _apply_locked(self, event: r.Event) -> list[r.Decision]:
+        decisions, now = await self._decide_locked(event)
+        await self._carry_out(decisions, now, event)
+        self._carried_out()
+        return decisions
+
+    async def _decide_locked(self, event: r.Event) -> tuple[list[r.Decision], float]:
+        """The router's decisions on ``event``, published on the log; not carried out."""
         if self._stale:
             await self._rebuild()
         now = self._clock()
@@ -259,10 +279,11 @@ class RouterShell:
             except BaseException:
                 self._apart()
                 raise
-        await self._carry_out(decisions, now, event)
+        return decisions, now
+
+    def _carried_out(self) -> None:
         self._wake.set()
         metrics.ROUTER_WAITING.set(self._router.waiting_count())
-        return decisions
 
     async def _carry_out(
         self, decisions: list[r.Decision], now: float, event: r.Event | None = None
@@ -377,41 +398,94 @@ class RouterShell:
                     await self._apply_locked(r.Tick())
 
     async def on_forwards(self, run: list[Forward]) -> None:
-        """Events followers forwarded, that arrived together: the leader applies them in
-        one hold of the lock, in order, each answered as soon as it is applied (posted:
-        the replies of a burst go out together). Taken one turn of the lock at a time,
-        behind every event of this node's own, a burst from a follower would wait for
-        all of them (docs/scaling.md, "Forwarding")."""
-        if not self.is_leader:
+        """Events followers forwarded: applied in the leader's next run, each answered
+        as soon as it is carried out (posted: the replies of a burst go out together)."""
+        if self.is_leader:
+            self._enqueue([_Waiting(m.event, functools.partial(self._answer, m)) for m in run])
+
+    def _enqueue(self, items: list[_Waiting]) -> None:
+        self._waiting.extend(items)
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._runs(), name="router runs")
+
+    async def _runs(self) -> None:
+        """A cluster's leader applies the events waiting (its own and its followers')
+        in runs, each in one hold of the lock. The router decides on them in order;
+        their effects (store and bus round trips, awaited in turn) overlap where they
+        concern different conversations, each conversation's event decided only once
+        the one before it is carried out; an event that concerns no conversation or
+        several, and a rebuild, wait for all before them (docs/scaling.md,
+        "Forwarding"). One event at a time, each arrival of a burst waited for every
+        effect of every arrival before it."""
+        try:
+            while self._waiting:
+                run, self._waiting = self._waiting, []
+                async with self._lock:
+                    overlap = Overlap(CARRY_OUTS_AT_ONCE)
+                    try:
+                        for item in run:
+                            await self._run_one(item, overlap)
+                        await overlap.drain()
+                    finally:
+                        await overlap.cancel()  # cancelled (shutdown), as if awaited
+                        _stopped(run)  # those it did not come to
+        finally:
+            _stopped(self._waiting)
+            self._waiting = []
+
+    async def _run_one(self, item: _Waiting, overlap: Overlap) -> None:
+        key: str | None = getattr(item.event, "conversation_id", None) or None
+        await overlap.ready(key)
+        if self._stale:  # a carry-out failed: rebuilt once all of them are over
+            await overlap.drain()
+        try:
+            if not self.is_leader:  # lost the lease meanwhile
+                raise RouterUnavailable("the router is moving to another node; try again")
+            decisions, now = await self._decide_locked(item.event)
+        except Exception as exc:
+            item.settle(exc)
             return
+        if key and {d.conversation_id for d in decisions} <= {key}:
+            overlap.start(key, self._carry_out_one(item, decisions, now))
+        else:
+            await overlap.drain()
+            await self._carry_out_one(item, decisions, now)
+
+    async def _carry_out_one(self, item: _Waiting, decisions: list[r.Decision], now: float) -> None:
+        try:
+            await self._carry_out(decisions, now, item.event)
+        except Exception as exc:
+            item.settle(exc)
+            return
+        self._carried_out()
+        item.settle(decisions)
+
+    def _answer(self, msg: Forward, outcome: Outcome) -> None:
+        """A follower's event answered: done, refused with the error's code, or failed."""
+        exc = outcome if isinstance(outcome, BaseException) else None
+        if exc is None:
+            reply = Reply(req_id=msg.req_id, ok=True)
+        elif isinstance(exc, GatewayError):
+            reply = Reply(
+                req_id=msg.req_id,
+                ok=False,
+                code=exc.code,
+                message=exc.public_message,
+                retryable=exc.retryable,
+            )
+        else:
+            # one event's failure is its own: the others of the run go on
+            log.error("forwarded %s failed", type(msg.event).__name__, exc_info=exc)
+            unavailable = RouterUnavailable("the router failed; try again")
+            reply = Reply(
+                req_id=msg.req_id,
+                ok=False,
+                code=unavailable.code,
+                message=unavailable.public_message,
+                retryable=True,
+            )
         assert self.link is not None
-        async with self._lock:
-            for msg in run:
-                try:
-                    if not self.is_leader:  # lost the lease meanwhile
-                        raise RouterUnavailable("the router is moving to another node; try again")
-                    await self._apply_locked(msg.event)
-                    reply = Reply(req_id=msg.req_id, ok=True)
-                except GatewayError as exc:
-                    reply = Reply(
-                        req_id=msg.req_id,
-                        ok=False,
-                        code=exc.code,
-                        message=exc.public_message,
-                        retryable=exc.retryable,
-                    )
-                except Exception:
-                    # one event's failure is its own: the others of the run go on
-                    log.exception("forwarded %s failed", type(msg.event).__name__)
-                    unavailable = RouterUnavailable("the router failed; try again")
-                    reply = Reply(
-                        req_id=msg.req_id,
-                        ok=False,
-                        code=unavailable.code,
-                        message=unavailable.public_message,
-                        retryable=True,
-                    )
-                self.link.post(msg.reply_to, reply)
+        self.link.post(msg.reply_to, reply)
 
     def _act(self, actions: list[Resync]) -> None:
         self._replica_changed.set()
@@ -469,3 +543,38 @@ class RouterShell:
                 await listener()
             except Exception:
                 log.exception("configuration listener failed")
+
+
+Outcome = list[r.Decision] | BaseException
+
+
+class _Waiting:
+    """An event in a cluster leader's queue, and how its outcome (its decisions, or why
+    there are none) reaches whoever waits: a caller's future, or a follower's reply."""
+
+    __slots__ = ("_answer", "_settled", "event")
+
+    def __init__(self, event: r.Event, answer: Callable[[Outcome], None]) -> None:
+        self.event = event
+        self._answer = answer
+        self._settled = False
+
+    def settle(self, outcome: Outcome) -> None:
+        """Only the first outcome counts."""
+        if not self._settled:
+            self._settled = True
+            self._answer(outcome)
+
+
+def _resolve(future: asyncio.Future[list[r.Decision]], outcome: Outcome) -> None:
+    if future.done():  # its caller is gone
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+def _stopped(items: list[_Waiting]) -> None:
+    for item in items:
+        item.settle(RouterUnavailable("the router stopped; try again"))
