@@ -462,27 +462,20 @@ class RouterShell:
 
     def _answer(self, msg: Forward, outcome: Outcome) -> None:
         """A follower's event answered: done, refused with the error's code, or failed."""
-        exc = outcome if isinstance(outcome, BaseException) else None
-        if exc is None:
+        if not isinstance(outcome, BaseException):
             reply = Reply(req_id=msg.req_id, ok=True)
-        elif isinstance(exc, GatewayError):
+        else:
+            exc = outcome
+            if not isinstance(exc, GatewayError):
+                # one event's failure is its own: the others of the run go on
+                log.error("forwarded %s failed", type(msg.event).__name__, exc_info=exc)
+                exc = RouterUnavailable("the router failed; try again")
             reply = Reply(
                 req_id=msg.req_id,
                 ok=False,
                 code=exc.code,
                 message=exc.public_message,
                 retryable=exc.retryable,
-            )
-        else:
-            # one event's failure is its own: the others of the run go on
-            log.error("forwarded %s failed", type(msg.event).__name__, exc_info=exc)
-            unavailable = RouterUnavailable("the router failed; try again")
-            reply = Reply(
-                req_id=msg.req_id,
-                ok=False,
-                code=unavailable.code,
-                message=unavailable.public_message,
-                retryable=True,
             )
         assert self.link is not None
         self.link.post(msg.reply_to, reply)
