@@ -30,10 +30,9 @@ class Overlap:
         if key is None:
             await self.drain()
             return
-        earlier = self._under_way.pop(key, None)
+        earlier = self._under_way.get(key)
         if earlier is not None:
-            await asyncio.wait([earlier])
-            _reap([earlier])
+            await asyncio.wait([earlier])  # still held here: cancel() reaches it meanwhile
         while len(self) >= self._limit:
             await asyncio.wait(
                 [t for t in self._under_way.values() if not t.done()],
@@ -50,20 +49,20 @@ class Overlap:
     async def drain(self) -> None:
         """Wait for every job started."""
         tasks = list(self._under_way.values())
-        self._under_way.clear()
         if tasks:
-            await asyncio.wait(tasks)
-            _reap(tasks)
+            await asyncio.wait(tasks)  # still held here: cancel() reaches them meanwhile
+        _reap(tasks)
+        self._under_way.clear()
 
     async def cancel(self) -> None:
         """Cancel the jobs under way and wait for them to end."""
-        tasks = [t for t in self._under_way.values() if not t.done()]
+        tasks = list(self._under_way.values())
         self._under_way.clear()
         for task in tasks:
-            task.cancel()
+            task.cancel()  # nothing for one already done
         if tasks:
             await asyncio.wait(tasks)
-            _reap(tasks)
+        _reap(tasks)
 
 
 def _reap(tasks: list[asyncio.Task[None]]) -> None:

@@ -109,3 +109,28 @@ async def test_cancel_ends_the_jobs_under_way_and_a_failed_job_does_not_stop_the
 def test_a_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError):
         Overlap(0)
+
+
+async def test_jobs_a_cancelled_wait_was_for_are_still_cancelled_by_cancel() -> None:
+    # the shutdown path: the run is cancelled while it waits for its jobs
+    overlap = Overlap(8)
+    ended = {k: asyncio.Event() for k in "ab"}
+
+    async def forever(k: str) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            ended[k].set()
+
+    for k in "ab":
+        await overlap.ready(k)
+        overlap.start(k, forever(k))
+    for waiting in (overlap.drain(), overlap.ready("a")):
+        waiter = asyncio.ensure_future(waiting)
+        await asyncio.sleep(0)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+    await overlap.cancel()
+    assert all(e.is_set() for e in ended.values())
+    assert len(overlap) == 0
