@@ -2,9 +2,10 @@
 unkeyed one (a barrier) after every earlier job and before any later one, at most
 ``limit`` under way at once.
 
-The router's leader carries out a run of forwarded events so (router_shell.on_forwards):
-each event's effects are store and bus round trips awaited in turn, and events of
-different conversations need not wait for each other's (docs/scaling.md, "Forwarding").
+A cluster's leader carries out a run of router events so (router_shell's ``_runs``, its
+own sockets' events and its followers'): each event's effects are store and bus round
+trips awaited in turn, and events of different conversations need not wait for each
+other's (docs/scaling.md, "Forwarding").
 """
 
 from __future__ import annotations

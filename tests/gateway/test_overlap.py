@@ -1,5 +1,5 @@
-"""Jobs side by side where they may be (gateway/services/overlap.py, as the router's
-leader carries out a run of forwarded events): pure logic on a real event loop. Every
+"""Jobs side by side where they may be (gateway/services/overlap.py, as a cluster's
+leader carries out a run of router events): pure logic on a real event loop. Every
 wait is on an event; a job that would have to run beside another to finish ends the test
 with a timeout, not a hang."""
 
