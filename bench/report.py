@@ -874,7 +874,9 @@ three young collections per node and step, each walking 16,000 to 59,000 young o
 (most of them coroutines) in 17 to 35 ms of CPU. A young threshold of 50,000 instead of
 10,000 (`gateway/cli.py`), alternated twice with it over three steps each, ran none in
 those steps, and its p99 was no better (226 to 1,030 ms against 69 to 953): the slow
-state is the CPU the neighbour takes, not the collector. Not changed."""
+state is the CPU the neighbour takes, not the collector. Not changed then; changed on
+2026-12-03 to 100,000 on another machine's figures ("The young collections' threshold",
+below)."""
 
 
 CC_SERIAL = """\
@@ -1077,7 +1079,31 @@ of the follower's 2,000 first messages refused after 30 s against 1,989 and 1,99
 before, the set-up 78.8 and 66.1 s against 109.9 and 68.1; with the generators as they
 are, 62.5 and 59.9 s against 73.2 and 75.9. Fewer refusals, none gone: the nodes are
 busy with the set-up's bootstraps and handshakes too, and the arrivals' round trips
-overlap where their CPU does not."""
+overlap where their CPU does not.
+
+**The young collections' threshold** (2026-12-03, 09:16-10:05 UTC, load average 0.4 to
+3.5). A probe in each node (`gc.callbacks`, the thread's CPU, and once the young
+objects counted by type) in the same `/tmp` probe's steps at 5,000 msg/s: one to seven
+young collections per node and 4 s step, each walking 16,000 to 40,000 objects in 8 to
+31 ms of CPU and stopping the node for up to 141 ms; three middle-generation ones in 16
+node-steps, 65 to 73 ms of CPU each. What they walked was mostly coroutines, and about
+2,040 of websockets' parser generators and frames: one set per socket of the node, the
+read each active socket leaves pending, new since the last collection. The collector's
+count is of objects allocated less those freed, so the messages themselves hardly move
+it; the sockets' pending reads do, and are walked again at every collection. In py-spy's
+samples of the nodes the collections showed up under `refs` in
+`gateway/ports/store/_attachments.py` (4.3 to 5.6 % of a node's samples for a tuple of no
+attachments: the allocation that crossed the threshold, in the batch's answers). With
+the threshold at 100,000 instead of 10,000 (`gateway/cli.py`), four set-ups of each
+alternated, four steps each: no collection in any step; p99 318 to 1,093 ms (median 598)
+against 497 to 1,388 (median 796), p50 median 295 against 341 ms, the nodes 230 to 273.5
+µs a message (median 268) against 248 to 282.5 (median 272), all the servers 341 against
+346. At 500 to 2,500 msg/s (nine steps) the old threshold ran none either: there the
+collector's pauses were never the p99. Idle sockets (`./scripts/bench idle`, the probe's
+tree at each threshold, one after the other, 09:50 UTC): 14.5 KiB a socket against 14.4,
+idle CPU 4.0 % of a core against 3.6. Kept (docs/deploy.md): it takes the collector's
+pauses out of a busy node's steps, and about 1.5 % of its CPU; the goal's third is still
+wanting."""
 
 
 def _automations(data: dict[str, Any]) -> str:

@@ -18,8 +18,12 @@ from gateway.settings import Settings
 
 # Young collections this far apart: a message's objects (frames, futures, rows) are
 # mostly gone by the next one instead of promoted to older generations, whose growth
-# sets off the full collections that stall every socket of the node at once.
-GC_THRESHOLD = (10_000, 10, 10)
+# sets off the full collections that stall every socket of the node at once. The count
+# is of objects allocated less those freed, so steady traffic moves it little, and each
+# young collection walks the pending reads of every socket active since the last one
+# (tens of ms at thousands of sockets): at 10,000 a busy node ran one every few seconds
+# (docs/deploy.md). Cyclic garbage waits for at most this many objects.
+GC_THRESHOLD = (100_000, 10, 10)
 
 
 def settle_heap() -> None:
