@@ -190,7 +190,7 @@ def test_relay_idle_quick_reads_each_server_process() -> None:
 def test_idle_memory_quick_attributes_a_sockets_bytes() -> None:
     result = idle_memory.run(True)
     assert result["sockets_added"] == idle_memory.QUICK["full"] - idle_memory.QUICK["half"]
-    assert result["traced_per_conn_bytes"] > 1024
+    assert result["traced_per_conn_bytes"] > 1024, idle_memory.summary(result)
     # The owners of an idle socket's memory, each with its share.
     assert {"uvicorn", "websockets", "gateway"} <= result["by_owner_bytes"].keys()
     assert any(r["type"].endswith("GuardedWebSocket") for r in result["objects"])
