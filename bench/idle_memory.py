@@ -67,14 +67,11 @@ def _ask(directory: Path, name: str) -> None:
         time.sleep(0.2)
 
 
-def _snapshot(
-    directory: Path, name: str
-) -> tuple[tracemalloc.Snapshot, dict[str, list[int]], float]:
+def _snapshot(directory: Path, name: str) -> tuple[tracemalloc.Snapshot, dict[str, list[int]]]:
     _ask(directory, name)
     snap = tracemalloc.Snapshot.load(str(directory / f"{name}.snap"))
     types = json.loads((directory / f"{name}.types.json").read_text())
-    quiet = json.loads((directory / f"{name}.quiet.json").read_text())
-    return snap, types, quiet
+    return snap, types
 
 
 def breakdown(
@@ -120,11 +117,11 @@ def run(quick: bool) -> dict[str, Any]:
                 open_idle(fleet, addr, "gateway", SHOP, cfg["half"], params)
                 time.sleep(cfg["settle_s"])
                 rss_a = rss_bytes(node.proc.pid)
-                snap_a, types_a, quiet_a = _snapshot(trace_dir, "half")
+                snap_a, types_a = _snapshot(trace_dir, "half")
                 opened = open_idle(fleet, addr, "gateway", SHOP, cfg["full"], params)
                 time.sleep(cfg["settle_s"])
                 rss_b = rss_bytes(node.proc.pid)
-                snap_b, types_b, quiet_b = _snapshot(trace_dir, "full")
+                snap_b, types_b = _snapshot(trace_dir, "full")
         finally:
             node.stop()
     added = opened - cfg["half"]
@@ -143,9 +140,6 @@ def run(quick: bool) -> dict[str, Any]:
     return {
         "config": cfg,
         "sockets_added": added,
-        # how long each snapshot waited for the traced memory to hold still (negative:
-        # it never did, within the hook's bound)
-        "quiet_wait_s": {"half": quiet_a, "full": quiet_b},
         "rss_per_conn_bytes_traced": round((rss_b - rss_a) / added),
         "traced_per_conn_bytes": round(sum(owners.values())),
         "by_owner_bytes": {k: round(v) for k, v in sorted(owners.items(), key=lambda x: -x[1])},
@@ -167,7 +161,6 @@ def summary(result: dict[str, Any]) -> str:
         f"idle-memory: one more idle visitor socket (over {n} added), tracemalloc in the server",
         f"  RSS per socket (with tracing on): {result['rss_per_conn_bytes_traced'] / 1024:.1f} KiB;"
         f" traced: {result['traced_per_conn_bytes'] / 1024:.1f} KiB",
-        f"  snapshots after the traced memory held still: {result['quiet_wait_s']} s",
         "  by owner (innermost frame outside the standard library):",
     ]
     for owner, b in result["by_owner_bytes"].items():

@@ -665,10 +665,8 @@ at 19,000 sockets (docs/scaling.md).
 Where an idle visitor socket's memory goes: `./scripts/bench idle-memory`
 (bench/idle_memory.py) traces the gateway process with `tracemalloc`, opens idle visitor
 sockets up to a first count and then a second (2,000 and 4,000; 200 and 400 with
-`--quick`), takes each snapshot once the traced memory holds still (two readings 0.25 s
-apart within 64 KiB, at most 60 s: work of the sockets just opened, still under way on a
-busy machine, is not theirs to keep) and divides the difference by the sockets added;
-each allocation is charged to the innermost frame outside the standard library. It sees Python's allocators only
+`--quick`) and divides the difference by the sockets added; each allocation is charged
+to the innermost frame outside the standard library. It sees Python's allocators only
 (RSS also holds the allocators' own overhead), so its totals sit below the slope above.
 Per socket, quick runs: before (main at 2f7fa93), after the trims, after the direct
 dispatch too (load average 3.7, 4.5, 5.8):

@@ -2,9 +2,8 @@
 (bench/idle_memory.py does that): when the file ``want-start`` appears in
 ``$IDLE_TRACE_DIR``, starts tracing allocations with ``tracemalloc`` (not before: the
 imports would take minutes, traced); when ``want-NAME`` appears, writes ``NAME.snap``
-(the snapshot, once the traced memory holds still) and ``NAME.types.json`` (live
-objects by type: count and bytes) and ``NAME.quiet.json`` (how long it waited for
-that); then ``NAME.done``.
+(the snapshot) and ``NAME.types.json`` (live objects by type: count and bytes); then
+``NAME.done``.
 
 A thread polls for the files, so nothing in the gateway knows about this.
 """
@@ -38,22 +37,6 @@ def _types() -> dict[str, list[int]]:
     return out
 
 
-def _quiet(step_s: float = 0.25, within: int = 64 * 1024, bound_s: float = 60.0) -> float:
-    """Wait until the traced memory holds still (two readings ``step_s`` apart within
-    ``within`` bytes), at most ``bound_s``: the sockets just opened may still have work
-    under way (a loaded machine runs it late), whose buffers a snapshot would count as
-    the sockets' own. How long it waited; negative when it never held still."""
-    start = time.monotonic()
-    last = tracemalloc.get_traced_memory()[0]
-    while time.monotonic() - start < bound_s:
-        time.sleep(step_s)
-        now = tracemalloc.get_traced_memory()[0]
-        if abs(now - last) <= within:
-            return round(time.monotonic() - start, 2)
-        last = now
-    return -round(time.monotonic() - start, 2)
-
-
 def _watch(directory: Path) -> None:
     while True:
         for want in directory.glob("want-*"):
@@ -63,10 +46,8 @@ def _watch(directory: Path) -> None:
                 tracemalloc.start(int(os.environ.get("IDLE_TRACE_FRAMES", "25")))
                 (directory / "start.done").touch()
                 continue
-            waited = _quiet()
             gc.collect()
             tracemalloc.take_snapshot().dump(str(directory / f"{name}.snap"))
-            (directory / f"{name}.quiet.json").write_text(json.dumps(waited))
             (directory / f"{name}.types.json").write_text(json.dumps(_types()))
             (directory / f"{name}.done").touch()
         time.sleep(0.1)
