@@ -129,30 +129,36 @@ async def test_conversations_leave_room_for_hot_updates(pg_store: PostgresStore)
 
 
 async def test_a_batch_bumps_its_conversations_by_key(pg_store: PostgresStore) -> None:
-    """The batch's generic plan (what a prepared statement runs after its fifth use)
-    finds its conversations through the key, not by reading the table whole: the
-    planner guesses the rows of a parameter (``jsonb_array_elements``) at 100, more
-    than a small table has."""
+    """The batch's generic plan, made on the batches' own connection, finds its
+    conversations through the key, not by reading the table whole: whether it was made
+    while the table held one conversation (a node's first batch, on a new deployment) or
+    a thousand. A plan made on the small table stays the connection's until the table is
+    analyzed again: in the contact-center benchmark one node's batches read the 4,000
+    conversations whole, every batch, for their statement's lifetime."""
     await setup_conversation(pg_store, "c0")
     names = ", ".join(_pg_append.TYPES)
     args = ", ".join("NULL" for _ in _pg_append.TYPES)
-    async with pg_store._connection() as c:
-        # a thousand conversations, copies of c0: a table of some pages, not one
-        await c.execute(
-            "INSERT INTO conversations SELECT (jsonb_populate_record(NULL::conversations,"
-            " to_jsonb(c) || jsonb_build_object('id', 'c' || n, 'address', 'a' || n))).*"
-            " FROM conversations c, generate_series(1, 1000) n WHERE c.id = 'c0'"
-        )
-        await c.execute("ANALYZE conversations")
-        await c.execute("SET plan_cache_mode = force_generic_plan")
-        try:
+    plans = []
+    for size in (1, 1001):
+        async with pg_store._connection() as c:
+            # copies of c0: a table of some pages, not one
+            await c.execute(
+                "INSERT INTO conversations SELECT (jsonb_populate_record(NULL::conversations,"
+                " to_jsonb(c) || jsonb_build_object('id', 'c' || n, 'address', 'a' || n))).*"
+                " FROM conversations c, generate_series(1, $1::integer) n WHERE c.id = 'c0'",
+                size - 1,
+            )
+            await c.execute("ANALYZE conversations")
+        async with pg_store._connection(pg_store._batches) as c:
             await c.execute(f"PREPARE batch ({names}) AS {_pg_append.APPEND_MANY}")
-            plan = "\n".join(r[0] for r in await c.fetch(f"EXPLAIN EXECUTE batch ({args})"))
-            await c.execute("DEALLOCATE batch")
-        finally:
-            await c.execute("RESET plan_cache_mode")
-    assert "Seq Scan on conversations" not in plan, plan
-    assert "conversations_pkey" in plan, plan
+            try:
+                rows = await c.fetch(f"EXPLAIN EXECUTE batch ({args})")
+            finally:
+                await c.execute("DEALLOCATE batch")
+        plans.append("\n".join(r[0] for r in rows))
+    for plan in plans:
+        assert "Seq Scan on conversations" not in plan, plan
+        assert "conversations_pkey" in plan, plan
 
 
 async def test_messages_go_with_their_conversation_without_a_key_check(

@@ -115,9 +115,13 @@ def _translate(exc: BaseException) -> GatewayError:
 # ``plan_cache_mode``: its generic plan's guess of an array parameter's length (10
 # conversations) costs more than a custom plan's exact one, so the generic plan is never
 # chosen, and planning the statement cost PostgreSQL more than running it (0.73 ms
-# against 0.51 per batch, docs/store.md). The generic plan reads the conversations by
-# key all the same (tests/store/test_append_plan.py), so the batches' connection uses it.
-_BATCH_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+# against 0.51 per batch, docs/store.md), so the batches' connection uses the generic plan.
+# That plan is made once, at the connection's first batch, on the table as it is then,
+# and kept until the table is analyzed again: made while the conversations were a page
+# or two it read them whole, in every batch, long after they were thousands (one node of
+# the contact-center benchmark, three times the other's PostgreSQL CPU a message). Every
+# statement on this connection finds its rows by key, so no sequential scan is needed.
+_BATCH_SETTINGS = {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
 
 
 async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
