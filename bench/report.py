@@ -1103,7 +1103,25 @@ collector's pauses were never the p99. Idle sockets (`./scripts/bench idle`, the
 tree at each threshold, one after the other, 09:50 UTC): 14.5 KiB a socket against 14.4,
 idle CPU 4.0 % of a core against 3.6. Kept (docs/deploy.md): it takes the collector's
 pauses out of a busy node's steps, and about 1.5 % of its CPU; the goal's third is still
-wanting."""
+wanting.
+
+**The batch's plan** (2026-12-03, 13:50-14:18 UTC, two cores of an Intel Xeon, load
+average 0.5 to 3.4). Read process by process over the same probe's steps at 5,000
+msg/s, PostgreSQL used 111 to 129 µs of CPU a message in some set-ups and 57 to 68 in
+others, and in the first kind one node's batch backend used 85 to 99 µs of it against
+26 to 31 for the other's, with the same number of conversations bumped (19,696 against
+19,713 in two steps' log). `auto_explain` showed why: that node's generic plan of the
+batch read the conversations whole (a sequential scan of 4,000 rows per batch), the
+other's by key. A connection's generic plan is made at its first batch, during the
+set-up while the table held a few conversations, and kept until autovacuum analyzes
+the table again. The batches' connection now runs with sequential scans off
+(docs/store.md, "PostgreSQL's work per message"); six steps since, both backends 26 to
+34 µs. The p99 at 5,000 msg/s did not follow on that machine: 112 to 828 ms in those
+six steps, 306 to 817 in six of the code before (alternated; the whole-table plan in
+one of them), 554 ms in a full run. Stepped from 3,000 to 4,500 msg/s (twice, 14:16
+UTC): p99 19 to 65 ms at 3,000, 48 to 60 at 4,000, 67 to 116 at 4,500; the servers'
+CPU a message fell from 556 µs to 369 as the rate rose, so every one of those steps
+took the two cores, with the generators' 75 to 113 µs."""
 
 
 def _automations(data: dict[str, Any]) -> str:
