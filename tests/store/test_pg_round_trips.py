@@ -134,14 +134,14 @@ async def test_a_batch_bumps_its_conversations_by_key(pg_store: PostgresStore) -
     while the table held one conversation (a node's first batch, on a new deployment) or
     a thousand. A plan made on the small table stays the connection's until the table is
     analyzed again: in the contact-center benchmark one node's batches read the 4,000
-    conversations whole, every batch, for their statement's lifetime."""
+    conversations whole, every batch, until autovacuum analyzed the table."""
     await setup_conversation(pg_store, "c0")
     names = ", ".join(_pg_append.TYPES)
     args = ", ".join("NULL" for _ in _pg_append.TYPES)
     plans = []
     for size in (1, 1001):
         async with pg_store._connection() as c:
-            # copies of c0: a table of some pages, not one
+            # copies of c0 (none the first time): then a table of some pages, not one
             await c.execute(
                 "INSERT INTO conversations SELECT (jsonb_populate_record(NULL::conversations,"
                 " to_jsonb(c) || jsonb_build_object('id', 'c' || n, 'address', 'a' || n))).*"
