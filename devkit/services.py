@@ -41,9 +41,21 @@ class ServiceMissing(RuntimeError):
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` different ports free now. Asked for one at a time, a port the kernel handed
+    out and got back at once may be handed out again: two servers started together were
+    given the same port (a browser test's gateway and one of its emulators). Holding each
+    socket until all are chosen keeps them apart."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(n):
+            s = held.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            ports.append(int(s.getsockname()[1]))
+        return ports
 
 
 def wait_port(

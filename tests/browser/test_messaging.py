@@ -27,8 +27,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def demo() -> Iterator[tuple[services.GatewayProcess, dict[str, str]]]:
     """The demo as ./scripts/serve runs it: emulators configured for a gateway's port."""
-    port = services.free_port()
-    ports = {name: services.free_port() for name in ("twilio", "whatsapp", "messenger")}
+    port, *others = services.free_ports(4)
+    ports = dict(zip(("twilio", "whatsapp", "messenger"), others, strict=True))
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -27,7 +27,7 @@ class Emulators:
 
 
 def start_emulators() -> Emulators:
-    ports = {name: services.free_port() for name in PROVIDERS}
+    ports = dict(zip(PROVIDERS, services.free_ports(len(PROVIDERS)), strict=True))
     args = [a for name, port in ports.items() for a in (f"--{name}", str(port))]
     proc = subprocess.Popen([sys.executable, "-m", "devkit.emulators", *args], cwd=services.ROOT)
     for port in ports.values():
