@@ -112,6 +112,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "socket reads and WebSocket parsing",
         (
             "data_received ",
+            "_text_frames ",
             "Protocol.receive_data ",
             "Protocol.parse ",
             "ServerProtocol.parse ",

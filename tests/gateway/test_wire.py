@@ -193,15 +193,23 @@ async def test_a_message_only_its_sender_has_is_neither_framed_nor_timed() -> No
 
 
 @asynccontextmanager
-async def _served(app: ASGIApp) -> AsyncIterator[str]:
-    """uvicorn serving ``app`` with the gateway's protocols (gateway/cli.py's choices)."""
+async def _served(app: ASGIApp, max_size: int = 16384) -> AsyncIterator[str]:
+    """uvicorn serving ``app`` with the gateway's protocols (gateway/cli.py's choices;
+    ``max_size``: GATEWAY_MAX_FRAME_BYTES)."""
     settings = load_settings({"GATEWAY_DATABASE_URL": "sqlite:///:memory:"})
     http, ws = protocols(settings)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen()  # a client's connect waits in the backlog until uvicorn accepts
     config = uvicorn.Config(
-        app, http=http, ws=ws, log_level="warning", ws_per_message_deflate=False, lifespan="off"
+        app,
+        http=http,
+        ws=ws,
+        log_level="warning",
+        ws_per_message_deflate=False,
+        ws_max_size=max_size,
+        lifespan="off",
+        interface="asgi3",
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -255,3 +263,153 @@ async def test_a_peer_that_does_not_read_clears_writable_within_one_turn() -> No
         # stopped by back-pressure (the socket buffers: a few MiB), not by the cap
         assert written < 10_000
         client.transport.abort()  # a closing handshake would wait behind the unread MiBs
+
+
+# -- frames in: whole masked text frames below websockets' parser ------------------------
+
+
+def _client_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    """A frame as a client sends it (masked), built by hand: the bytes on the wire."""
+    mask = b"\x12\x34\x56\x78"
+    head = bytes([(0x80 if fin else 0) | opcode])
+    n = len(payload)
+    head += bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return head + mask + masked
+
+
+def _text(payload: bytes) -> bytes:
+    return _client_frame(0x1, payload)
+
+
+class _Receiver:
+    """The application side: every frame the gateway's read loop would get (the wire's
+    ``receive_frame``, as gateway/web/sockets.py reads them), and the bytes that reached
+    websockets' own parser."""
+
+    def __init__(self) -> None:
+        self.got: list[str | bytes | dict[str, object]] = []
+        self.changed = asyncio.Event()
+        self.parsed = 0  # bytes handed to websockets' parser once the socket is open
+
+    async def wait_for(self, n: int) -> list[str | bytes | dict[str, object]]:
+        while len(self.got) < n:
+            self.changed.clear()
+            await asyncio.wait_for(self.changed.wait(), 10)
+        return self.got
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        wire = scope["extensions"][WIRE]
+        parse = wire.conn.receive_data
+
+        def counted(data: bytes) -> None:
+            self.parsed += len(data)
+            self.changed.set()
+            parse(data)
+
+        wire.conn.receive_data = counted
+        while True:
+            item = await wire.receive_frame()
+            self.got.append(item)
+            self.changed.set()
+            if isinstance(item, dict):  # websocket.disconnect
+                return
+
+
+@asynccontextmanager
+async def _raw_client(url: str) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """A client that writes the bytes it is given, as it is given them."""
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    try:
+        yield reader, writer
+    finally:
+        writer.close()
+
+
+async def _server_frame(reader: asyncio.StreamReader) -> Frame:
+    """The next frame the server sent, read by websockets' client-side parser."""
+    head = await asyncio.wait_for(reader.readexactly(2), 10)
+    n = head[1] & 0x7F
+    extra = b""
+    if n == 126:
+        extra = await reader.readexactly(2)
+        n = int.from_bytes(extra, "big")
+    return _parsed(head + extra + await reader.readexactly(n))
+
+
+async def test_whole_text_frames_pass_websockets_parser_by_and_arrive_as_it_would_give_them() -> (
+    None
+):
+    """Whole masked text frames at a frame's start are taken below websockets' parser
+    (gateway/web/transport.py ``_text_frames``); a frame split across reads, a control
+    frame, a fragmented message go through the parser, which hands back once it waits at
+    a frame's start again. What the application gets is the same either way, in order."""
+    got = _Receiver()
+    long = "é" * 100  # 200 bytes of UTF-8: a 16-bit length
+    async with _served(got.app) as url, _raw_client(url) as (reader, writer):
+        writer.write(_text(b"one") + _text(long.encode()) + _text(b"three"))
+        assert await got.wait_for(3) == ["one", long, "three"]
+        assert got.parsed == 0  # all three below the parser
+
+        split = _text(b'{"split":"across two reads"}')
+        writer.write(split[:5])
+        while got.parsed < 5:  # a partial frame: the parser holds it
+            got.changed.clear()
+            await asyncio.wait_for(got.changed.wait(), 10)
+        rest = split[5:] + _text(b"after the split")
+        writer.write(rest)  # the parser is inside a frame: all of this is its
+        assert (await got.wait_for(5))[3:] == ['{"split":"across two reads"}', "after the split"]
+        assert got.parsed == len(split) + len(_text(b"after the split"))
+
+        before = got.parsed
+        writer.write(_text(b"below again"))  # the parser waits at a frame's start
+        assert (await got.wait_for(6))[5] == "below again"
+        assert got.parsed == before
+
+        ping = _client_frame(0x9, b"hi")
+        writer.write(ping + _text(b"after a ping"))
+        pong = await _server_frame(reader)
+        assert pong.opcode is Opcode.PONG and pong.data == b"hi"
+        assert (await got.wait_for(7))[6] == "after a ping"
+
+        fragments = _client_frame(0x1, b"frag", fin=False) + _client_frame(0x0, b"mented")
+        writer.write(fragments + _text(b"whole"))
+        assert (await got.wait_for(9))[7:] == ["fragmented", "whole"]
+        before = got.parsed
+        writer.write(_text(b"last") + _client_frame(0x2, b"\x00\x01"))
+        assert (await got.wait_for(11))[9:] == ["last", b"\x00\x01"]
+        assert got.parsed == before + len(_client_frame(0x2, b"\x00\x01"))  # binary: its
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        (_text(b"\xff\xfe not UTF-8"), 1007),  # taken below the parser, refused there
+        (_text(b"x" * 1001), 1009),  # over the frame limit (1000 here): the parser's
+        (b"\x81\x03abc", 1002),  # not masked: the parser's
+        (b"\xc1\x83" + b"\x00" * 7, 1002),  # a reserved bit: the parser's
+    ],
+    ids=["invalid-utf8", "over-the-limit", "unmasked", "reserved-bit"],
+)
+async def test_a_bad_frame_among_whole_ones_closes_the_socket_and_nothing_after_it_arrives(
+    bad: bytes, code: int
+) -> None:
+    got = _Receiver()
+    async with _served(got.app, max_size=1000) as url, _raw_client(url) as (reader, writer):
+        writer.write(_text(b"before") + bad + _text(b"after"))
+        received = await got.wait_for(2)
+        assert received[0] == "before"
+        assert isinstance(received[1], dict) and received[1]["type"] == "websocket.disconnect"
+        closing = await _server_frame(reader)
+        assert closing.opcode is Opcode.CLOSE
+        assert int.from_bytes(closing.data[:2], "big") == code
+        assert "after" not in got.got
