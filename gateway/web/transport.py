@@ -322,10 +322,6 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
             self._writes = _WriteTimeout(self.loop, settings.write_timeout)
             self._corked: list[bytes] | None = None  # frames to write at this turn's end
             self._corked_bytes = 0
-            # websockets' parser waits at a frame's start (set once it has the handshake)
-            self._frame_start = False
-            limits = (self.conn.max_message_size, self.conn.max_fragment_size)
-            self._frame_limit = min((m for m in limits if m is not None), default=1 << 63)
 
         # uvicorn's keepalive, each step in the shared wheel instead of a timer of its own
         def schedule_ping(self) -> None:
@@ -405,19 +401,24 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
             # and uvicorn's events (5 to 9), only while that parser waits at a frame's
             # start; the first byte that is not such a frame goes to it, with everything
             # after, and it takes over from there (docs/security.md#frames-in).
-            if self._frame_start and self.conn.state is State.OPEN and not self.close_sent:
+            # Nothing kept per socket for it (idle sockets' memory): asked each time.
+            conn = self.conn
+            if conn.state is State.OPEN and not self.close_sent and _at_frame_start(conn):
                 data = self._text_frames(data)
                 if not data:
                     return
             super().data_received(data)
-            self._frame_start = _at_frame_start(self.conn)
 
         def _text_frames(self, data: bytes) -> bytes:
             """Hand the application the whole, unfragmented, masked text frames at the
             start of ``data`` (the payload under the frame limit, no reserved bit: what
             websockets would accept and pass on unchanged); what is left, from the first
             byte that is not one of them."""
-            at, end, limit = 0, len(data), self._frame_limit
+            at, end = 0, len(data)
+            limit = self.conn.max_message_size or end  # None: no limit
+            fragment = self.conn.max_fragment_size
+            if fragment is not None and fragment < limit:
+                limit = fragment
             while end - at >= 6 and data[at] == 0x81:  # FIN, no RSV bit, text
                 n = data[at + 1] ^ 0x80  # the length, if the mask bit is set; else >= 128
                 head = 6
