@@ -193,9 +193,9 @@ async def test_a_message_only_its_sender_has_is_neither_framed_nor_timed() -> No
 
 
 @asynccontextmanager
-async def _served(app: ASGIApp, max_size: int = 16384) -> AsyncIterator[str]:
+async def _served(app: ASGIApp, max_size: int | None = None) -> AsyncIterator[str]:
     """uvicorn serving ``app`` with the gateway's protocols (gateway/cli.py's choices;
-    ``max_size``: GATEWAY_MAX_FRAME_BYTES)."""
+    ``max_size``: GATEWAY_MAX_FRAME_BYTES, the default's unless given)."""
     settings = load_settings({"GATEWAY_DATABASE_URL": "sqlite:///:memory:"})
     http, ws = protocols(settings)
     sock = socket.socket()
@@ -207,7 +207,7 @@ async def _served(app: ASGIApp, max_size: int = 16384) -> AsyncIterator[str]:
         ws=ws,
         log_level="warning",
         ws_per_message_deflate=False,
-        ws_max_size=max_size,
+        ws_max_size=max_size or settings.max_frame_bytes,
         lifespan="off",
         interface="asgi3",
     )
@@ -403,6 +403,8 @@ async def test_whole_text_frames_pass_websockets_parser_by_and_arrive_as_it_woul
 async def test_a_bad_frame_among_whole_ones_closes_the_socket_and_nothing_after_it_arrives(
     bad: bytes, code: int
 ) -> None:
+    """The whole frame before the bad one, in the same read, is handled (websockets'
+    parser alone dropped every frame of a read that ended in its error)."""
     got = _Receiver()
     async with _served(got.app, max_size=1000) as url, _raw_client(url) as (reader, writer):
         writer.write(_text(b"before") + bad + _text(b"after"))
