@@ -1132,7 +1132,17 @@ six steps, 306 to 817 in six of the code before (alternated; the whole-table pla
 one of them), 554 ms in a full run. Stepped from 3,000 to 4,500 msg/s (twice, 14:16
 UTC): p99 19 to 65 ms at 3,000, 48 to 60 at 4,000, 67 to 116 at 4,500; the servers'
 CPU a message fell from 556 µs to 369 as the rate rose, so every one of those steps
-took the two cores, with the generators' 75 to 113 µs."""
+took the two cores, with the generators' 75 to 113 µs.
+
+**Frames in, below websockets' parser** (2026-12-03, 17:05-17:17 UTC, the same Intel
+Xeon, load average 1.6 to 2.9): `./scripts/bench contact-center` four times on the code
+that takes whole text frames below the parser (docs/security.md, *Frames in*) and three
+times on the code before (`BENCH_GATEWAY_SOURCE`; in the order after, before, after,
+after, before, before, after): p99 at 5,000 msg/s 63 to 300 ms (median 115) against 56
+to 146 (median 143), all delivered; the nodes' CPU a message 234.5 to 254 µs (median
+247) against 246.5 to 255.5 (median 255), all the servers' 322 to 330.5 against 329.5 to
+334.5. A few µs a message off the nodes; the p99 here moves with the sitting more than
+with it."""
 
 
 def _automations(data: dict[str, Any]) -> str:
