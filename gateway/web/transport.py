@@ -204,7 +204,9 @@ def _at_frame_start(conn: Protocol) -> bool:
     innermost step is the stream's ``at_eof``, which it awaits before each frame's
     header) with nothing buffered: past a frame's header it waits in ``read_exact``, and
     once it has failed or seen a close it is another generator (``discard``). The parse
-    is ``parse`` → ``parse`` → ``at_eof`` (the server's handshake, then the frames')."""
+    is ``parse`` → ``parse`` → ``at_eof`` (the server's handshake, then the frames').
+    These are websockets' internals (pinned in constraints.txt): if an upgrade moves
+    them, tests/gateway/test_wire.py fails rather than the frames quietly going slow."""
     if conn.reader.buffer or conn.current_size is not None:
         return False
     step: Any = conn.parser
