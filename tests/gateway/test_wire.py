@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
@@ -268,18 +268,13 @@ async def test_a_peer_that_does_not_read_clears_writable_within_one_turn() -> No
 # -- frames in: whole masked text frames below websockets' parser ------------------------
 
 
-def _client_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
-    """A frame as a client sends it (masked), built by hand: the bytes on the wire."""
-    mask = b"\x12\x34\x56\x78"
-    head = bytes([(0x80 if fin else 0) | opcode])
-    n = len(payload)
-    head += bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big")
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return head + mask + masked
+def _client_frame(opcode: Opcode, payload: bytes, fin: bool = True) -> bytes:
+    """A frame as a client sends it (masked), framed by websockets."""
+    return Frame(opcode, payload, fin).serialize(mask=True)
 
 
 def _text(payload: bytes) -> bytes:
-    return _client_frame(0x1, payload)
+    return _client_frame(Opcode.TEXT, payload)
 
 
 class _Receiver:
@@ -292,10 +287,13 @@ class _Receiver:
         self.changed = asyncio.Event()
         self.parsed = 0  # bytes handed to websockets' parser once the socket is open
 
-    async def wait_for(self, n: int) -> list[str | bytes | dict[str, object]]:
-        while len(self.got) < n:
+    async def until(self, done: Callable[[], bool]) -> None:
+        while not done():
             self.changed.clear()
             await asyncio.wait_for(self.changed.wait(), 10)
+
+    async def wait_for(self, n: int) -> list[str | bytes | dict[str, object]]:
+        await self.until(lambda: len(self.got) >= n)
         return self.got
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -362,9 +360,7 @@ async def test_whole_text_frames_pass_websockets_parser_by_and_arrive_as_it_woul
 
         split = _text(b'{"split":"across two reads"}')
         writer.write(split[:5])
-        while got.parsed < 5:  # a partial frame: the parser holds it
-            got.changed.clear()
-            await asyncio.wait_for(got.changed.wait(), 10)
+        await got.until(lambda: got.parsed >= 5)  # a partial frame: the parser holds it
         rest = split[5:] + _text(b"after the split")
         writer.write(rest)  # the parser is inside a frame: all of this is its
         assert (await got.wait_for(5))[3:] == ['{"split":"across two reads"}', "after the split"]
@@ -375,19 +371,21 @@ async def test_whole_text_frames_pass_websockets_parser_by_and_arrive_as_it_woul
         assert (await got.wait_for(6))[5] == "below again"
         assert got.parsed == before
 
-        ping = _client_frame(0x9, b"hi")
+        ping = _client_frame(Opcode.PING, b"hi")
         writer.write(ping + _text(b"after a ping"))
         pong = await _server_frame(reader)
         assert pong.opcode is Opcode.PONG and pong.data == b"hi"
         assert (await got.wait_for(7))[6] == "after a ping"
 
-        fragments = _client_frame(0x1, b"frag", fin=False) + _client_frame(0x0, b"mented")
+        fragments = _client_frame(Opcode.TEXT, b"frag", fin=False) + _client_frame(
+            Opcode.CONT, b"mented"
+        )
         writer.write(fragments + _text(b"whole"))
         assert (await got.wait_for(9))[7:] == ["fragmented", "whole"]
         before = got.parsed
-        writer.write(_text(b"last") + _client_frame(0x2, b"\x00\x01"))
+        writer.write(_text(b"last") + _client_frame(Opcode.BINARY, b"\x00\x01"))
         assert (await got.wait_for(11))[9:] == ["last", b"\x00\x01"]
-        assert got.parsed == before + len(_client_frame(0x2, b"\x00\x01"))  # binary: its
+        assert got.parsed == before + len(_client_frame(Opcode.BINARY, b"\x00\x01"))  # binary: its
 
 
 @pytest.mark.parametrize(
