@@ -341,9 +341,10 @@ async def test_a_long_batch_is_split_over_turns_of_the_loop_in_order(
 async def test_an_append_returns_no_rows_and_hands_back_the_stored_conversation(
     store: SQLiteStore,
 ) -> None:
-    """Per message a point read of the conversation, a plain insert and a plain update:
-    no RETURNING, which SQLite runs through a buffer of its own (dearer than the read).
-    The conversation handed back, worked out from the row read, is the one stored."""
+    """Per message a plain insert and a plain update (after a point read of the
+    conversation when this batch is the first to write it since someone else did): no
+    RETURNING, which SQLite runs through a buffer of its own (dearer than the read). The
+    conversation handed back, worked out from the row read, is the one stored."""
     await store.update_conversation("c1", state="assigned", owner_agent_id="ag1", notes="n")
     known = await store.get_conversation("c1")
     seen = statements(store)
@@ -378,8 +379,8 @@ async def test_an_append_decodes_the_row_again_only_when_it_changed(
     store: SQLiteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The row the last append left is not decoded again; any other change to it (by
-    this store, by another process, or a rolled-back batch) is, and shows in the
-    conversation handed back."""
+    this store or by another process) is, and shows in the conversation handed back. A
+    batch rolled back leaves nothing behind."""
     from gateway.ports.store import _group_commit
 
     decodes = 0
@@ -417,7 +418,7 @@ async def test_an_append_decodes_the_row_again_only_when_it_changed(
     assert n == 1 and fifth.conversation.priority == 7
     assert fifth.conversation == await store.get_conversation("c1")
 
-    # a batch that fails after the row was remembered: rolled back, decoded again
+    # a batch that fails after its append: rolled back, its row never kept
     await store.update_conversation("c1", state="waiting")  # announced once not new
     await send(store, 6)
 
@@ -427,5 +428,46 @@ async def test_an_append_decodes_the_row_again_only_when_it_changed(
     with pytest.raises(ValueError):
         await send(store, 7, announce=refuse)
     n, after = await decoded_in(send(store, 8))
-    assert n == 1
+    assert n == 0
     assert after.message.seq == 7 and after.conversation == await store.get_conversation("c1")
+
+
+async def test_an_append_reads_the_conversation_only_when_someone_else_wrote_since(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    """The row the last committed append left is the database's while nothing else
+    wrote (this connection's changes and the file's data version unmoved): the next
+    append is written on it, unread. Any other write, by this store or by another
+    process, and the next append reads the row again, and is written on the change."""
+    await setup_conversation(store, "c2", contact_id="k2")
+    await send(store, 1)
+    await send(store, 1, cid="c2")
+
+    def reads(seen: list[str]) -> list[str]:
+        return [s for s in seen if s.startswith("SELECT") and "FROM conversations" in s]
+
+    seen = statements(store)
+    results = await asyncio.gather(send(store, 2), send(store, 2, cid="c2"), send(store, 3))
+    assert [r.message.seq for r in results] == [2, 2, 3]
+    assert reads(seen) == []
+
+    await store.update_conversation("c1", notes="changed here")  # this store, one row
+    seen.clear()
+    c1, c2 = await asyncio.gather(send(store, 4), send(store, 3, cid="c2"))
+    assert len(reads(seen)) == 2  # every row read again, not only the one changed
+    assert c1.conversation.notes == "changed here" and c1.message.seq == 4
+    assert c2.message.seq == 3
+    seen.clear()
+    await send(store, 5)
+    assert reads(seen) == []
+
+    other = sqlite3.connect(tmp_path / "gateway.db", isolation_level=None)
+    try:
+        other.execute("UPDATE conversations SET priority = 7, last_seq = 9 WHERE id = 'c1'")
+    finally:
+        other.close()
+    seen.clear()
+    moved = await send(store, 6)
+    assert len(reads(seen)) == 1
+    assert moved.message.seq == 10 and moved.conversation.priority == 7
+    assert moved.conversation == await store.get_conversation("c1")

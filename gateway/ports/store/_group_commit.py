@@ -120,14 +120,18 @@ class WriterBusy(Exception):
 
 
 Body = Callable[[SyncConn], Coroutine[Any, Any, T]]
+# A conversation's row as an append left it, and its decoding.
+_Row = tuple[tuple[Any, ...], Conversation]
+# A batch's results, the rows it left and the writer's mark after it (SyncConn.mark).
+_Stored = tuple[list[Appended | GatewayError], dict[str, _Row], tuple[int, int]]
 
 
 class GroupCommit(SQLStore):
     """``append`` for a store with one writer connection (SQLiteStore)."""
 
     INLINE_BATCH = 100
-    # Conversations whose row the last append here left, with that row decoded
-    # (``_decoded``): the most recently written ones.
+    # Conversations whose row the last committed append here left, with that row
+    # decoded: the most recently written ones.
     DECODED_ROWS = 4096
 
     @abc.abstractmethod
@@ -150,7 +154,13 @@ class GroupCommit(SQLStore):
         # the batch that went to the writer's thread (a transaction held the writer, or
         # the file was busy); later appends wait behind it, so seq follows arrival
         self._committer: asyncio.Task[None] | None = None
-        self._rows: dict[str, tuple[tuple[Any, ...], Conversation]] = {}
+        # Each with the epoch it was last known to be the database's in: a batch that
+        # finds the writer's mark moved since the last batch committed (someone else
+        # wrote) starts a new epoch, and rows of older ones are read again before use
+        # (docs/store.md, "SQLite's append").
+        self._rows: dict[str, tuple[int, tuple[Any, ...], Conversation]] = {}
+        self._rows_mark: tuple[int, int] | None = None
+        self._epoch = 0
 
     async def append(
         self,
@@ -241,7 +251,7 @@ class GroupCommit(SQLStore):
         failing one's caller hears of it. Store outages are the whole batch's. Stops
         early (fewer results than ``batch``) when the file's lock is taken."""
         try:
-            return list(self._inline(self._store_batch(batch)))
+            return list(self._kept(self._inline(self._store_batch(batch))))
         except WriterBusy:
             return []
         except StoreUnavailable:
@@ -252,7 +262,7 @@ class GroupCommit(SQLStore):
         results: list[Appended | BaseException] = []
         for item in batch:
             try:
-                results.extend(self._inline(self._store_batch([item])))
+                results.extend(self._kept(self._inline(self._store_batch([item]))))
             except WriterBusy:
                 break
             except StoreUnavailable:
@@ -261,11 +271,28 @@ class GroupCommit(SQLStore):
                 results.append(exc)
         return results
 
-    def _store_batch(self, batch: list[_Append]) -> Body[list[Appended | GatewayError]]:
-        async def store(c: SyncConn) -> list[Appended | GatewayError]:
-            return [await self._append_one(c, item) for item in batch]
+    def _store_batch(self, batch: list[_Append]) -> Body[_Stored]:
+        async def store(c: SyncConn) -> _Stored:
+            if c.mark() != self._rows_mark:
+                self._epoch += 1
+            # The rows this batch leaves join _rows only once it commits (_kept).
+            written: dict[str, _Row] = {}
+            results = [await self._append_one(c, item, written) for item in batch]
+            return results, written, c.mark()
 
         return store
+
+    def _kept(self, stored: _Stored) -> list[Appended | GatewayError]:
+        """A committed batch's results; the rows it left are now the database's."""
+        results, written, mark = stored
+        rows, epoch = self._rows, self._epoch
+        for conversation_id, (row, conv) in written.items():
+            rows.pop(conversation_id, None)  # to the end: the most recently written last
+            rows[conversation_id] = epoch, row, conv
+        while len(rows) > self.DECODED_ROWS:
+            del rows[next(iter(rows))]
+        self._rows_mark = mark
+        return results
 
     async def _commit_through_lane(self) -> None:
         """One batch through the writer's thread (waiting for the writer's lock, and for
@@ -274,7 +301,7 @@ class GroupCommit(SQLStore):
         results: list[Appended | BaseException]
         try:
             try:
-                results = list(await self._in_one_hop(self._store_batch(batch)))
+                results = list(self._kept(await self._in_one_hop(self._store_batch(batch))))
             except asyncio.CancelledError as exc:
                 # Shutdown, while the writer's thread may have committed the batch: a
                 # retry with the same client_msg_id finds the message either way.
@@ -287,7 +314,8 @@ class GroupCommit(SQLStore):
                 results = []
                 for item in batch:
                     try:
-                        results.extend(await self._in_one_hop(self._store_batch([item])))
+                        stored = await self._in_one_hop(self._store_batch([item]))
+                        results.extend(self._kept(stored))
                     except asyncio.CancelledError as exc:
                         _settle(batch, [exc] * len(batch))
                         raise
@@ -298,7 +326,12 @@ class GroupCommit(SQLStore):
             self._committer = None
             self._resume()
 
-    async def _append_one(self, c: SyncConn, item: _Append) -> Appended | GatewayError:
+    async def _append_one(
+        self,
+        c: SyncConn,
+        item: _Append,
+        written: dict[str, _Row],
+    ) -> Appended | GatewayError:
         agent_inc, contact_inc = unread_increments(item.sender, item.kind)
         files: list[Attachment] = []
         files_refs: tuple[AttachmentRef, ...] = ()
@@ -322,10 +355,21 @@ class GroupCommit(SQLStore):
             files = found
             files_refs = refs(files)
             files_json = refs_json(files_refs)
-        row = await c.fetchrow(_CONVERSATION, item.conversation_id)
-        if row is None:  # no such conversation, unless the message is a retry
-            return await self._existing(c, item)
-        before = self._decoded(item.conversation_id, tuple(row))
+        # The conversation as this batch left it, or as an earlier one did when nothing
+        # else wrote since; else read, and decoded only if someone changed it.
+        kept = written.get(item.conversation_id)
+        if kept is None:
+            known = self._rows.get(item.conversation_id)
+            if known is not None and known[0] == self._epoch:
+                kept = known[1:]
+        if kept is not None:
+            row, before = kept
+        else:
+            read = await c.fetchrow(_CONVERSATION, item.conversation_id)
+            if read is None:  # no such conversation, unless the message is a retry
+                return await self._existing(c, item)
+            row = tuple(read)
+            before = self._decoded(item.conversation_id, row)
         expect = item.expect  # often the very row this node last stored (recent.py)
         if expect is not None and expect is not before and not unchanged(expect, before):
             # changed since the caller read it (base.GUARDED), unless this is a retry
@@ -354,7 +398,7 @@ class GroupCommit(SQLStore):
             agent_unread=before.agent_unread + agent_inc,
             contact_unread=before.contact_unread + contact_inc,
         )
-        self._remember(row, conv)
+        written[conv.id] = _after(row, conv)
         message = Message(
             conversation_id=item.conversation_id,
             seq=seq,
@@ -374,27 +418,13 @@ class GroupCommit(SQLStore):
 
     def _decoded(self, conversation_id: str, row: tuple[Any, ...]) -> Conversation:
         """``row`` decoded; without decoding it again when it is the row the last append
-        here left (the row read is compared whole, so a change by anyone else, or a
-        transaction rolled back, is decoded afresh). Decoding the row was the append's
-        largest Python step (docs/store.md, "SQLite's append")."""
+        here left (the row read is compared whole, so a change by anyone else is decoded
+        afresh). Decoding the row was the append's largest Python step (docs/store.md,
+        "SQLite's append")."""
         known = self._rows.get(conversation_id)
-        if known is not None and known[0] == row:
-            return known[1]
+        if known is not None and known[1] == row:
+            return known[2]
         return CONVERSATIONS.decode(row)
-
-    def _remember(self, row: Sequence[Any], conv: Conversation) -> None:
-        """The row as the counters' UPDATE leaves it, and ``conv``, its decoding."""
-        after = list(row)
-        after[_SEQ], after[_AGENT_UNREAD], after[_CONTACT_UNREAD] = (
-            conv.last_seq,
-            conv.agent_unread,
-            conv.contact_unread,
-        )
-        rows = self._rows
-        rows.pop(conv.id, None)  # to the end: the most recently written last
-        rows[conv.id] = (tuple(after), conv)
-        if len(rows) > self.DECODED_ROWS:
-            del rows[next(iter(rows))]
 
     async def _existing(self, c: SyncConn, item: _Append) -> Appended | GatewayError:
         """The message a retry refers to; else NotFound for an unknown conversation, or
@@ -412,6 +442,17 @@ class GroupCommit(SQLStore):
         if existing is None:
             return Stale(f"conversation {item.conversation_id!r} changed")
         return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv_row))
+
+
+def _after(row: tuple[Any, ...], conv: Conversation) -> _Row:
+    """The row as the counters' UPDATE leaves it, and ``conv``, its decoding."""
+    after = list(row)
+    after[_SEQ], after[_AGENT_UNREAD], after[_CONTACT_UNREAD] = (
+        conv.last_seq,
+        conv.agent_unread,
+        conv.contact_unread,
+    )
+    return tuple(after), conv
 
 
 def _settle(batch: list[_Append], results: Sequence[Appended | BaseException]) -> None:
