@@ -44,10 +44,11 @@ from gateway.ports.store.base import Appended, MessageAnnouncer, Stale, unchange
 
 T = TypeVar("T")
 
-# Three statements, none with RETURNING: SQLite runs a RETURNING statement through a
-# buffer of its own, which costs more than a plain point read (docs/store.md,
-# "SQLite's append"). Under the one writer nothing changes the conversation between the
-# read and the update: the row after is the row read with these three columns changed.
+# Three statements (two when the row is kept: GroupCommit._rows), none with RETURNING:
+# SQLite runs a RETURNING statement through a buffer of its own, which costs more than a
+# plain point read (docs/store.md, "Seq allocation"). Under the one writer nothing
+# changes the conversation between the read and the update: the row after is the row
+# read with these three columns changed.
 _CONVERSATION = CONVERSATIONS.sql_get
 _INSERT = (
     "INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body,"
@@ -122,7 +123,8 @@ class WriterBusy(Exception):
 Body = Callable[[SyncConn], Coroutine[Any, Any, T]]
 # A conversation's row as an append left it, and its decoding.
 _Row = tuple[tuple[Any, ...], Conversation]
-# A batch's results, the rows it left and the writer's mark after it (SyncConn.mark).
+# A batch's results, the rows it left, and the writer's mark after it: its data version
+# and total changes (SyncConn).
 _Stored = tuple[list[Appended | GatewayError], dict[str, _Row], tuple[int, int]]
 
 
@@ -154,10 +156,11 @@ class GroupCommit(SQLStore):
         # the batch that went to the writer's thread (a transaction held the writer, or
         # the file was busy); later appends wait behind it, so seq follows arrival
         self._committer: asyncio.Task[None] | None = None
-        # Each with the epoch it was last known to be the database's in: a batch that
-        # finds the writer's mark moved since the last batch committed (someone else
-        # wrote) starts a new epoch, and rows of older ones are read again before use
-        # (docs/store.md, "SQLite's append").
+        # The rows the committed batches left, decoded, each with the epoch it was last
+        # known to be the database's in. A batch that finds the writer's mark (its data
+        # version and total changes) moved since the last batch committed, someone else
+        # having written, starts a new epoch: rows of older ones are read before use
+        # (docs/store.md, "What append returns").
         self._rows: dict[str, tuple[int, tuple[Any, ...], Conversation]] = {}
         self._rows_mark: tuple[int, int] | None = None
         self._epoch = 0
@@ -273,12 +276,14 @@ class GroupCommit(SQLStore):
 
     def _store_batch(self, batch: list[_Append]) -> Body[_Stored]:
         async def store(c: SyncConn) -> _Stored:
-            if c.mark() != self._rows_mark:
+            version = c.data_version()
+            if (version, c.total_changes) != self._rows_mark:
                 self._epoch += 1
             # The rows this batch leaves join _rows only once it commits (_kept).
             written: dict[str, _Row] = {}
             results = [await self._append_one(c, item, written) for item in batch]
-            return results, written, c.mark()
+            # no other connection commits while this one holds the write lock
+            return results, written, (version, c.total_changes)
 
         return store
 
@@ -420,7 +425,7 @@ class GroupCommit(SQLStore):
         """``row`` decoded; without decoding it again when it is the row the last append
         here left (the row read is compared whole, so a change by anyone else is decoded
         afresh). Decoding the row was the append's largest Python step (docs/store.md,
-        "SQLite's append")."""
+        "What append returns")."""
         known = self._rows.get(conversation_id)
         if known is not None and known[1] == row:
             return known[2]

@@ -226,12 +226,15 @@ class SyncConn:
         """Run an INSERT, UPDATE or DELETE: the rows it changed."""
         return self._db.execute(sql(query), args).rowcount
 
-    def mark(self) -> tuple[int, int]:
-        """Where the database stands for this connection: the data version (it moves
-        when another connection, of any process, commits) and the rows this connection
-        has changed. Equal marks mean nothing was written in between."""
+    def data_version(self) -> int:
+        """Moves when another connection, of this process or another, commits."""
         (version,) = self._db.execute("PRAGMA data_version").fetchone()
-        return int(version), self._db.total_changes
+        return int(version)
+
+    @property
+    def total_changes(self) -> int:
+        """The rows this connection has inserted, updated or deleted since it opened."""
+        return self._db.total_changes
 
 
 # On the event loop's thread the same class reads inline: one statement, no hop.
