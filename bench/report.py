@@ -459,9 +459,9 @@ What would close more of the gap, in the order of what it buys:
 * **Fewer store calls per message**: the visitor's and the agent's sockets write on the
   conversation as this node last stored it (`gateway/services/recent.py`), and since
   2026-12-03 the append itself reads it only when something else wrote since its last
-  batch (docs/store.md, *The rows the group commit keeps*: 10 % less CPU a message at a
-  saturating 4,000 msg/s, alternated). Two statements a message are left, the insert
-  and the counters' update, and one `PRAGMA` a batch.
+  batch (docs/store.md, *The rows the group commit keeps*: 4 to 10 % less CPU a message
+  near the knee, two sittings alternated). Two statements a message are left, the
+  insert and the counters' update, and one `PRAGMA` a batch.
 
 The ceiling set by the bare `websockets` peer (no authentication, no routing, no
 persistence, one frame per message) is out of reach for a design that commits every
