@@ -123,6 +123,8 @@ class WriterBusy(Exception):
 Body = Callable[[SyncConn], Coroutine[Any, Any, T]]
 # A conversation's row as an append left it, and its decoding.
 _Row = tuple[tuple[Any, ...], Conversation]
+# A row the cache keeps, after the epoch it was last known to be the database's in.
+_Kept = tuple[int, tuple[Any, ...], Conversation]
 # A batch's results, the rows it left, and the writer's mark after it: its data version
 # and total changes (SyncConn).
 _Stored = tuple[list[Appended | GatewayError], dict[str, _Row], tuple[int, int]]
@@ -161,7 +163,7 @@ class GroupCommit(SQLStore):
         # version and total changes) moved since the last batch committed, someone else
         # having written, starts a new epoch: rows of older ones are read before use
         # (docs/store.md, "What append returns").
-        self._rows: dict[str, tuple[int, tuple[Any, ...], Conversation]] = {}
+        self._rows: dict[str, _Kept] = {}
         self._rows_mark: tuple[int, int] | None = None
         self._epoch = 0
 
@@ -362,11 +364,10 @@ class GroupCommit(SQLStore):
             files_json = refs_json(files_refs)
         # The conversation as this batch left it, or as an earlier one did when nothing
         # else wrote since; else read, and decoded only if someone changed it.
+        known = self._rows.get(item.conversation_id)
         kept = written.get(item.conversation_id)
-        if kept is None:
-            known = self._rows.get(item.conversation_id)
-            if known is not None and known[0] == self._epoch:
-                kept = known[1:]
+        if kept is None and known is not None and known[0] == self._epoch:
+            kept = known[1:]
         if kept is not None:
             row, before = kept
         else:
@@ -374,7 +375,7 @@ class GroupCommit(SQLStore):
             if read is None:  # no such conversation, unless the message is a retry
                 return await self._existing(c, item)
             row = tuple(read)
-            before = self._decoded(item.conversation_id, row)
+            before = _decoded(row, known)
         expect = item.expect  # often the very row this node last stored (recent.py)
         if expect is not None and expect is not before and not unchanged(expect, before):
             # changed since the caller read it (base.GUARDED), unless this is a retry
@@ -421,16 +422,6 @@ class GroupCommit(SQLStore):
         await announce_message(c, item.announce, conv, message)
         return Appended(message, True, conv)
 
-    def _decoded(self, conversation_id: str, row: tuple[Any, ...]) -> Conversation:
-        """``row`` decoded; without decoding it again when it is the row the last append
-        here left (the row read is compared whole, so a change by anyone else is decoded
-        afresh). Decoding the row was the append's largest Python step (docs/store.md,
-        "What append returns")."""
-        known = self._rows.get(conversation_id)
-        if known is not None and known[1] == row:
-            return known[2]
-        return CONVERSATIONS.decode(row)
-
     async def _existing(self, c: SyncConn, item: _Append) -> Appended | GatewayError:
         """The message a retry refers to; else NotFound for an unknown conversation, or
         Stale for one the caller's guard turned away."""
@@ -447,6 +438,16 @@ class GroupCommit(SQLStore):
         if existing is None:
             return Stale(f"conversation {item.conversation_id!r} changed")
         return Appended(decode_message(existing), False, CONVERSATIONS.decode(conv_row))
+
+
+def _decoded(row: tuple[Any, ...], known: _Kept | None) -> Conversation:
+    """``row`` decoded; without decoding it again when it is the row kept for its
+    conversation (``known``, of any epoch: compared whole, so a change by anyone else is
+    decoded afresh). Decoding the row was the append's largest Python step (docs/store.md,
+    "What append returns")."""
+    if known is not None and known[1] == row:
+        return known[2]
+    return CONVERSATIONS.decode(row)
 
 
 def _after(row: tuple[Any, ...], conv: Conversation) -> _Row:
