@@ -6,8 +6,9 @@ start of the next, in one transaction, so a busy node pays one ``BEGIN IMMEDIATE
 committed. The batch runs inline on the event loop's thread when the writer is free (its
 statements take microseconds, a hop to the writer's thread more), else through that
 thread in one hop (docs/store.md, "SQLite's lanes"). Under SQLite's single writer the
-seq is the conversation's ``last_seq + 1`` read in the same transaction. A message with
-files attaches them (``_attachments.attach``) in that transaction too.
+seq is the conversation's ``last_seq + 1``, read in the same transaction, or kept from the
+last batch while nothing else wrote (``GroupCommit._rows``). A message with files
+attaches them (``_attachments.attach``) in that transaction too.
 """
 
 from __future__ import annotations
