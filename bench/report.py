@@ -579,7 +579,46 @@ against 3,088 interpreted, and at the rates both relayed 604 against 584 µs (1,
 msg/s), 449 against 451 (2,278), 338 and 313 against 314 and 342 (3,417). No gain: the
 per-message work is calls into uvicorn, websockets, asyncio and `sqlite3` objects, which
 compiled code makes through the same interpreter's protocols, and the compiled modules'
-own frames are a small part of the interpreter's 48.8 %. Not kept.
+own frames are a small part of the interpreter's 48.8 %. Not kept. Tried again on
+2026-12-03 (20:35-20:52 UTC, load average 0.0 to 1.0) on the code after the frames taken
+below the parser and the rows the group commit keeps, eighteen modules this time (the
+router, the access policy and both socket handlers among them; one more change to run:
+a class constant annotated `ClassVar`, which mypyc otherwise makes a slot of each
+instance; and the visitor route given a Python function as the agent's was). Two warm
+one-node gateways, 4 s steps alternated (the probe of *The rows the group commit keeps*,
+docs/store.md), compiled against interpreted: 415 against 395 µs a message at 1,500
+msg/s (compiled lower in 1 round of 4), 236.6 against 236.9 at 4,000 (2 of 4), and in a second sitting 287.1
+against 277.9 at 3,000 (0 of 6). The same answer.
+
+**Tried on 2026-12-03, none kept** (the same probe: two warm one-node gateways as the
+relay sets them up, the code before and the change, 4 s steps alternated, medians; the
+change's figure first).
+
+* **Checkpoints ten times further apart** (`Checkpointer.EVERY` 20,000 rows, `BOUND`
+  32,768 frames: a WAL of up to 128 MiB, so that a page written by many batches is
+  copied back once): 350.0 against 348.3 µs a message at 1,500 msg/s, 273.6 against
+  252.1 at 3,500, lower in 0 rounds of 5 at both. Four times closer (500 rows, 1,024
+  frames): 453.3 against 396.7 and 252.9 against 271.4 (lower in 2 and 3 of 5): the
+  machine's noise. Neither helps.
+* **Messages in the order they arrive** (the messages table with a rowid, its key
+  `(conversation_id, seq)` a unique index beside it, so that a batch's rows share the
+  table's last pages): 425 against 435 at 1,500 msg/s (lower in 2 of 5), 269.3 against
+  262.1 at 3,500 (0 of 5). The rows share pages, but the key becomes an index of its
+  own, written a leaf per conversation as the table was.
+* **A system call in every `asyncio.get_running_loop()`**: CPython 3.11 checks the
+  running loop's process id on each call (`getpid`), and `asyncio.create_task`,
+  `asyncio.timeout` and the store's and the transport's futures all ask for the running
+  loop: 3.42 `getpid` a message at 1,500
+  msg/s (`perf stat` on the system calls' tracepoints), at 0.2 µs each in a loop here:
+  under 1 µs a message. Left as it is.
+* **JSON rather than JSONB for the PostgreSQL batch's two parameters**
+  (`json_array_elements`, which does not build the binary form first): 59 messages'
+  rows in 218 against 256 to 355 µs a call, round trip included; 1 to 2 µs a message
+  of the 59 µs a message PostgreSQL spent executing the batch at 5,000 msg/s in the
+  contact center. Left as it is.
+* **Garbage collection in the contact center**: none in two 6 s steps at 3,000 msg/s on
+  4,000 conversations (a copy logging every collection); the young collections come
+  during the conversations' set-up (88,000 to 95,000 objects, 66 to 136 ms each).
 """
 
 
