@@ -587,8 +587,8 @@ a class constant annotated `ClassVar`, which mypyc otherwise makes a slot of eac
 instance; and the visitor route given a Python function as the agent's was). Two warm
 one-node gateways, 4 s steps alternated (the probe of *The rows the group commit keeps*,
 docs/store.md), compiled against interpreted: 415 against 395 µs a message at 1,500
-msg/s (compiled lower in 1 round of 4), 236.6 against 236.9 at 4,000 (2 of 4), and in a second sitting 287.1
-against 277.9 at 3,000 (0 of 6). The same answer.
+msg/s (compiled lower in 1 round of 4), 236.6 against 236.9 at 4,000 (2 of 4), and in a
+second sitting 287.1 against 277.9 at 3,000 (0 of 6). The same answer.
 
 **Tried on 2026-12-03, none kept** (the same probe: two warm one-node gateways as the
 relay sets them up, the code before and the change, 4 s steps alternated, medians; the
@@ -608,9 +608,8 @@ change's figure first).
 * **A system call in every `asyncio.get_running_loop()`**: CPython 3.11 checks the
   running loop's process id on each call (`getpid`), and `asyncio.create_task`,
   `asyncio.timeout` and the store's and the transport's futures all ask for the running
-  loop: 3.42 `getpid` a message at 1,500
-  msg/s (`perf stat` on the system calls' tracepoints), at 0.2 µs each in a loop here:
-  under 1 µs a message. Left as it is.
+  loop: 3.42 `getpid` a message at 1,500 msg/s (`perf stat` on the system calls'
+  tracepoints), at 0.2 µs each in a loop here: under 1 µs a message. Left as it is.
 * **JSON rather than JSONB for the PostgreSQL batch's two parameters**
   (`json_array_elements`, which does not build the binary form first): 59 messages'
   rows in 218 against 256 to 355 µs a call, round trip included; 1 to 2 µs a message
