@@ -1,9 +1,9 @@
 """Browser tests: a real gateway process and Debian's Chromium driven by Playwright.
 
-One Chromium for the whole session, one gateway (demo data, SQLite) per module. A
-missing Chromium or Playwright is a failure with the fix in its message, never a skip:
-./scripts/test installs Chromium (scripts/setup-services), Playwright comes with the
-project's dev dependencies, and no browser is ever downloaded.
+One Chromium for the whole session (a new one if it dies), one gateway (demo data,
+SQLite) per module. A missing Chromium or Playwright is a failure with the fix in its
+message, never a skip: ./scripts/test installs Chromium (scripts/setup-services),
+Playwright comes with the project's dev dependencies, and no browser is ever downloaded.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ try:
         Browser,
         BrowserContext,
         Page,
+        Playwright,
         ViewportSize,
         expect,
         sync_playwright,
@@ -56,7 +57,7 @@ ADMIN = ("admin@demo.test", "demo-admin")
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+def playwright() -> Iterator[Playwright]:
     if sync_playwright is None:
         pytest.fail(
             "Playwright is not installed: pip install -e '.[dev]' (never `playwright install`)",
@@ -69,11 +70,27 @@ def browser() -> Iterator[Browser]:
             pytrace=False,
         )
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright: Playwright) -> Iterator[list[Browser]]:
+    """The session's Chromium, launched on first use (a list: replaced when it dies)."""
+    held: list[Browser] = []
+    yield held
+    for b in held:
+        b.close()
+
+
+@pytest.fixture
+def browser(playwright: Playwright, chromium: list[Browser]) -> Browser:
+    """The shared Chromium, or a new one when it is gone: a browser that crashed fails
+    the test that met it, not every later one (it once died at launch in CI)."""
+    if chromium and not chromium[0].is_connected():
+        chromium.pop().close()
+    if not chromium:
+        chromium.append(playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS))
+    return chromium[0]
 
 
 @pytest.fixture(scope="module")
