@@ -60,6 +60,21 @@ SEND_TICK_S = 0.001  # docs/benchmarks.md, "The generators' tick"
 # -- a thin WebSocket client ---------------------------------------------------------
 
 
+def time_ordered_id() -> str:
+    """A client message id as the widget and the console make them: a UUIDv7 (its
+    first 48 bits the time in milliseconds, RFC 9562), so ids sort by when they were
+    made (the store's idempotency index is keyed by them first, docs/store.md)."""
+    value = (
+        time.time_ns() // 1_000_000 << 80
+        | 0x7 << 76
+        | random.getrandbits(12) << 64
+        | 0b10 << 62
+        | random.getrandbits(62)
+    )
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 class HandshakeFailed(ConnectionError):
     pass
 
@@ -539,7 +554,7 @@ class Generator:
         system = self.system
         if system == "gateway":
             self.msg_no += 1
-            mid = f"g{self.index}-{self.msg_no}"
+            mid = time_ordered_id()
             if s.side == "v":
                 return f'{{"type":"send","body":"{body}","client_msg_id":"{mid}"}}'
             return (

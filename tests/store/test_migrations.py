@@ -58,6 +58,16 @@ async def check(store: Store) -> None:
         "cv_1", sender="contact", sender_id="vi_a", client_msg_id="m3", body="more", now=40.0
     )
     assert (await store.get_conversation("cv_1")).agent_unread == 2
+    # a retry of a message stored before the idempotency index was rebuilt (0015) is
+    # still turned away, and the same id from another sender is still a message
+    retry, created = await store.append_message(
+        "cv_1", sender="contact", sender_id="vi_a", client_msg_id="m1", body="again", now=41.0
+    )
+    assert (created, retry.seq, retry.body) == (False, 1, "hello")
+    _, created = await store.append_message(
+        "cv_1", sender="agent", sender_id="ag", client_msg_id="m1", body="mine", now=42.0
+    )
+    assert created
     await store.mark_read("cv_1", "contact", 2)
 
 

@@ -4,7 +4,7 @@
 // the frames of gateway/protocol.py. Everything shown is inserted as text, never HTML.
 
 import { Connection, wsUrl } from "./shared/socket.js";
-import { h, clear, svg, uid, formatTime, textOn, contrast } from "./shared/dom.js";
+import { h, clear, svg, uid, messageId, formatTime, textOn, contrast } from "./shared/dom.js";
 import { makeT } from "./shared/i18n.js";
 import { linkify } from "./shared/linkify.js";
 import * as avail from "./availability.js";
@@ -581,7 +581,7 @@ function sendMessage(body, attachments) {
   body = body.trim().slice(0, 4000);
   attachments = attachments || [];
   if (!body && !attachments.length) return;
-  const p = { client_msg_id: uid(), body, attachments, at: Date.now() / 1000, failed: false, conversation_id: S.conv ? S.conv.id : "" };
+  const p = { client_msg_id: messageId(), body, attachments, at: Date.now() / 1000, failed: false, conversation_id: S.conv ? S.conv.id : "" };
   S.pending.set(p.client_msg_id, p);
   save();
   renderMessages(true);
@@ -610,7 +610,7 @@ function startFrame() {
 }
 
 function beginStart(fields, message, leave) {
-  const cid = uid();
+  const cid = messageId();
   S.starting = { fields, message, cid, leave };
   if (fields && fields.email) S.email = fields.email; // prefills the transcript's address
   S.pending.set(cid, { client_msg_id: cid, body: message, at: Date.now() / 1000, failed: false, conversation_id: "" });

@@ -48,11 +48,27 @@ export function svg(pathD, size) {
   return s;
 }
 
-/** A random id for client_msg_id (crypto.randomUUID needs a secure context). */
+/** A random id (crypto.randomUUID needs a secure context). */
 export function uid() {
   if (globalThis.crypto && crypto.randomUUID && isSecureContext) return crypto.randomUUID();
   const b = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** A message's client_msg_id: a UUIDv7 (RFC 9562), its first 48 bits the time in
+ * milliseconds, so ids sort by when they were made and the store's idempotency index
+ * takes them near its end (docs/store.md, "The idempotency index"). */
+export function messageId() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  let ms = Date.now();
+  for (let i = 5; i >= 0; i--) {
+    b[i] = ms % 256;
+    ms = Math.floor(ms / 256);
+  }
+  b[6] = (b[6] & 0x0f) | 0x70; // version 7
+  b[8] = (b[8] & 0x3f) | 0x80; // the RFC's variant
+  const x = Array.from(b, (v) => v.toString(16).padStart(2, "0")).join("");
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
 export function formatTime(at, lang) {

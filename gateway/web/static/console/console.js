@@ -4,7 +4,7 @@
 // a visitor or the server goes into the page as text, never as HTML. docs/console.md.
 
 import { Connection, wsUrl } from "/widget/shared/socket.js";
-import { h, clear, fill, uid, formatTime } from "/widget/shared/dom.js";
+import { h, clear, fill, uid, messageId, formatTime } from "/widget/shared/dom.js";
 import { linkify } from "/widget/shared/linkify.js";
 import { makeT } from "/widget/shared/i18n.js";
 import { Attacher, FileLinks, FILE_TEXTS, dropZone, summary } from "/widget/shared/attachments.js";
@@ -750,7 +750,7 @@ function wrapupForm(c) {
 
 function sendReply(cid, body, attachments, content) {
   const th = thread(cid);
-  const p = { client_msg_id: uid(), body, attachments: attachments || [], at: Date.now() / 1000, failed: false };
+  const p = { client_msg_id: messageId(), body, attachments: attachments || [], at: Date.now() / 1000, failed: false };
   th.pending.set(p.client_msg_id, p);
   renderMessages(true);
   if (content) {

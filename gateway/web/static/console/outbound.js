@@ -1,9 +1,7 @@
 // Starting a conversation: the "New conversation" button and its dialog (an outbound SMS
 // or email, POST /api/conversations; docs/console.md). Shown only to agents with a
 // touchpoint they may start on (GET /api/outbound/touchpoints).
-import { h } from "/widget/shared/dom.js";
-
-const uid = () => `start-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+import { h, messageId } from "/widget/shared/dom.js";
 
 export async function setup(token, before, onStarted) {
   if (document.getElementById("new-conversation")) return;
@@ -49,7 +47,7 @@ export async function setup(token, before, onStarted) {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     error.textContent = "";
-    pending = pending || uid(); // one id per attempt: a retry after an error is not sent twice
+    pending = pending || messageId(); // one id per attempt: a retry after an error is not sent twice
     const payload = { touchpoint_id: tp.value, address: to.value.trim(), client_msg_id: pending, body: body.value };
     if (channelOf() === "email") payload.content = { subject: subject.value };
     let r;
