@@ -323,6 +323,8 @@ def run(
         "placement": where.as_json(),
         "full_run_bound_s": full_run_bound_s(FULL, len(SYSTEMS)),
         "body_bytes": loadgen.BODY_BYTES,
+        # the gateway's clients' message ids, as the widget's (docs/store.md)
+        "client_msg_ids": "uuid7",
         "p99_limit_ms": P99_LIMIT_MS,
         "names": {s: NAMES[s] for s in systems},
         "systems": {},

@@ -118,6 +118,20 @@ def _p99(step: dict[str, Any]) -> str:
     return f"{_ms(step['p99_ms'])} ms" if step["p99_ms"] is not None else "over 1 % lost"
 
 
+def _client_ids(data: dict[str, Any]) -> str:
+    """What the gateway's clients sent as message ids: UUIDv7s as the widget's since
+    2026-12-04; shorter ids in the runs before (their rows and frames were smaller)."""
+    if data.get("client_msg_ids") == "uuid7":
+        return (
+            " (the gateway's clients send UUIDv7 message ids, 36 characters, as the widget "
+            "and the console do: docs/store.md, *The idempotency index*)"
+        )
+    return (
+        " (the gateway's clients sent message ids of about 8 characters, as the runs "
+        "before 2026-12-04 did; the widget's are 36)"
+    )
+
+
 def section(data: dict[str, Any]) -> str:
     """The relay's results; a ``label`` in the JSON (say, that it was measured on a busy
     machine and is not the published figure) heads the section in bold."""
@@ -130,7 +144,9 @@ def section(data: dict[str, Any]) -> str:
     out += [
         f"{_n(cfg.get('conversations'))} conversations, each a visitor socket and an agent "
         f"socket ({_n(cfg.get('per_agent'))} conversations per agent socket), "
-        f"{data.get('body_bytes', 100)}-byte messages, visitors and agents in turn. The offered "
+        f"{data.get('body_bytes', 100)}-byte messages, visitors and agents in turn"
+        + _client_ids(data)
+        + ". The offered "
         f"rate steps up x1.5 every {cfg.get('duration_s')} s (then two finer steps at the "
         f"knee) until p99 passes {data.get('p99_limit_ms', 250):g} ms or less than 90 % of the "
         "offer is delivered (the knee); a system past its knee at the first rate is "

@@ -207,3 +207,12 @@ def test_the_profile_section_says_whether_the_cpu_was_the_limit() -> None:
     )
     gw["steps"][0]["server_cpu_us_per_msg"] = 500.0  # 1.00 core
     assert limit in report._profile(r)
+
+
+def test_the_page_says_which_message_ids_the_clients_sent() -> None:
+    r = _result()
+    assert "sent message ids of about 8 characters" in relay_page.section(r)
+    r["client_msg_ids"] = "uuid7"
+    page = relay_page.section(r)
+    assert "send UUIDv7 message ids, 36 characters" in page
+    assert "about 8 characters" not in page
