@@ -317,7 +317,6 @@ class Generator:
     latencies: dict[int, list[float]] = field(default_factory=dict)
     to_agent: dict[int, list[float]] = field(default_factory=dict)  # visitor -> agent only
     errors: dict[str, int] = field(default_factory=dict)
-    msg_no: int = 0
 
     # -- receiving -------------------------------------------------------------------
     def record(self, body: str | bytes, to_agent: bool) -> None:
@@ -553,7 +552,6 @@ class Generator:
     def frame(self, s: Sender, body: str) -> str:
         system = self.system
         if system == "gateway":
-            self.msg_no += 1
             mid = time_ordered_id()
             if s.side == "v":
                 return f'{{"type":"send","body":"{body}","client_msg_id":"{mid}"}}'
