@@ -462,6 +462,12 @@ What would close more of the gap, in the order of what it buys:
   batch (docs/store.md, *The rows the group commit keeps*: 4 to 10 % less CPU a message
   near the knee, two sittings alternated). Two statements a message are left, the
   insert and the counters' update, and one `PRAGMA` a batch.
+* **Fewer pages written per message**: since 2026-12-04 the idempotency index is keyed
+  by the clients' time-ordered message ids (docs/store.md, *The idempotency index*), so
+  a batch's entries share its last pages: 2.16 WAL frames a message instead of 3.25,
+  5.71 `pwrite64` instead of 7.28 at 4,000 msg/s, about 5 % less CPU a message near the
+  knee and none below it (alternated sittings). What each message still writes a page
+  of: its conversation's leaf of the messages table and its conversation's row.
 
 The ceiling set by the bare `websockets` peer (no authentication, no routing, no
 persistence, one frame per message) is out of reach for a design that commits every
