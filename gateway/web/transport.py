@@ -186,6 +186,13 @@ INBOX_FRAMES = 8
 # Bytes of frames a socket gathers in one turn of the event loop before they are written
 # (the transport's default high-water mark).
 CORK_BYTES = 64 * 1024
+# An HTTP connection closed after its response (a refused body, a timeout) is half-closed
+# first: what the client still sends is read and dropped for up to LINGER_S, or
+# LINGER_BYTES, or until it closes its side. Closed at once with unread bytes, the socket
+# answers them with a reset, and a client still sending its body can lose the response
+# with it (nginx's lingering close).
+LINGER_S = 2.0
+LINGER_BYTES = 1 << 20
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -296,6 +303,20 @@ class Writable:
 # The scope extension under which the WebSocket protocol hands the application itself:
 # ``write_frame``, ``writable`` and ``receive_frame`` (gateway/web/sockets.py wire_of).
 WIRE = "gateway.wire"
+
+
+class _ClosesLingering:
+    """A transport as an HTTP response cycle sees it: the same, but its ``close`` is the
+    protocol's lingering close (``LINGER_S``)."""
+
+    __slots__ = ("_transport", "close")
+
+    def __init__(self, transport: asyncio.Transport, close: Callable[[], None]) -> None:
+        self._transport = transport
+        self.close = close
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class _Refused(Exception):
@@ -515,6 +536,8 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
             self._body_start = 0.0
             self._refused = False  # answered (408, 431) or turned away by the guard
             self._uncounted = False  # turned away before it was counted
+            self._linger: asyncio.TimerHandle | None = None  # closing, reading to drop
+            self._dropped = 0  # bytes read and dropped while closing
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -526,6 +549,8 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._stop_deadline()
+            if self._linger is not None:
+                self._linger.cancel()
             self._writes.resumed()
             if not self._uncounted:
                 guard.release(self.transport)
@@ -533,6 +558,10 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
 
         def data_received(self, data: bytes) -> None:
             if self._refused:
+                if self._linger is not None:
+                    self._dropped += len(data)
+                    if self._dropped > LINGER_BYTES:
+                        self.transport.close()
                 return
             if self._deadline is None:
                 # The first byte of another request on a kept-alive connection (the
@@ -570,6 +599,10 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
             if self._deadline is not None:
                 self._start_deadline()  # the body's own time, from now
             super().on_headers_complete()
+            cycle = self.cycle
+            if cycle is not None and cycle.transport is self.transport:
+                # a response that ends the connection (a refusal, an error) lingers
+                cycle.transport = _ClosesLingering(self.transport, self._close_lingering)  # type: ignore[assignment]
 
         def on_body(self, body: bytes) -> None:
             # A body that keeps flowing earns time: one second per minimum-rate's bytes.
@@ -612,13 +645,36 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
             self._deadline = None
             self._refuse(b"408 Request Timeout", b"request timeout")
 
+        def shutdown(self) -> None:
+            if self._linger is not None:
+                self.transport.close()  # the server stops: no more lingering
+                return
+            super().shutdown()
+
+        def _close_lingering(self) -> None:
+            """Close after the response written: a FIN now, the socket once the client
+            closes its side, sends LINGER_BYTES more or LINGER_S pass; what it sends
+            meanwhile is read and dropped, never parsed."""
+            transport = self.transport
+            if self._linger is not None or transport.is_closing():
+                return
+            self._stop_deadline()
+            self._refused = True
+            if not transport.can_write_eof():
+                transport.close()
+                return
+            transport.write_eof()
+            self._linger = self.loop.call_later(LINGER_S, transport.close)
+            if self.flow is not None:
+                self.flow.resume_reading()  # read on, if the body's flow had paused it
+
         def _refuse(self, status: bytes, text: bytes) -> None:
             self._stop_deadline()
             if self._refused or self.transport.is_closing():
                 return
             self._refused = True
             self.transport.write(_response(status, text))
-            self.transport.close()
+            self._close_lingering()
             if self.cycle is not None and not self.cycle.response_complete:
                 self.cycle.disconnected = True
                 self.cycle.message_event.set()
