@@ -60,12 +60,13 @@ SEND_TICK_S = 0.001  # docs/benchmarks.md, "The generators' tick"
 # -- a thin WebSocket client ---------------------------------------------------------
 
 
-def time_ordered_id() -> str:
+def time_ordered_id(ms: int | None = None) -> str:
     """A client message id as the widget and the console make them: a UUIDv7 (its
-    first 48 bits the time in milliseconds, RFC 9562), so ids sort by when they were
-    made (the store's idempotency index is keyed by them first, docs/store.md)."""
+    first 48 bits the time in milliseconds, now unless ``ms``, RFC 9562), so ids sort by
+    when they were made (the store's idempotency index is keyed by them first,
+    docs/store.md)."""
     value = (
-        time.time_ns() // 1_000_000 << 80
+        (time.time_ns() // 1_000_000 if ms is None else ms) << 80
         | 0x7 << 76
         | random.getrandbits(12) << 64
         | 0b10 << 62

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import asyncpg
 
+from bench.loadgen import time_ordered_id
 from devkit import services
 from gateway.ports.store._group_commit import _INSERT
 from gateway.ports.store._rows import SELECT_BY_CLIENT_ID
@@ -26,11 +27,6 @@ from tests.store.test_contract import setup_conversations
 CONVERSATIONS = 300
 BATCH = 100
 FRAME = 24 + 4096  # a WAL frame: its header and a page
-
-
-def uuid7(ms: int) -> str:
-    return str(uuid.UUID(int=ms << 80 | 0x7 << 76 | random.getrandbits(12) << 64
-                         | 0b10 << 62 | random.getrandbits(62)))  # fmt: skip
 
 
 async def test_sqlite_index_leads_with_the_client_id_and_finds_a_retry(tmp_path: Path) -> None:
@@ -97,9 +93,9 @@ async def test_time_ordered_ids_write_fewer_pages_than_random_ones(tmp_path: Pat
 
         # history first, so that the index has many leaves to choose from
         for n in range(20):
-            frames_of_a_batch([uuid7(now_ms - 60_000 + n) for _ in range(BATCH)])
+            frames_of_a_batch([time_ordered_id(now_ms - 60_000 + n) for _ in range(BATCH)])
             frames_of_a_batch([str(uuid.uuid4()) for _ in range(BATCH)])
-        ordered = frames_of_a_batch([uuid7(now_ms + n // 10) for n in range(BATCH)])
+        ordered = frames_of_a_batch([time_ordered_id(now_ms + n // 10) for n in range(BATCH)])
         scattered = frames_of_a_batch([str(uuid.uuid4()) for _ in range(BATCH)])
     finally:
         db.close()
