@@ -217,9 +217,9 @@ class SQLiteStore(GroupCommit):
                 reader.execute("PRAGMA query_only = ON")
                 reader.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
                 await conn.execute("PRAGMA wal_autocheckpoint = 0")
-                # the WAL cut back to BOUND pages when it starts again (Checkpointer)
+                # the WAL cut back to KEEP pages when it starts again (Checkpointer)
                 row = await conn.fetchrow("PRAGMA page_size")
-                limit = Checkpointer.BOUND * (row[0] if row else 4096)
+                limit = Checkpointer.KEEP * (row[0] if row else 4096)
                 await conn.execute(f"PRAGMA journal_size_limit = {limit}")
                 checkpointer = await Checkpointer.open(self.path, db, _connect, self._resume)
         except BaseException as exc:
