@@ -239,7 +239,6 @@ async def test_a_refused_connection_lingers_then_closes(node_factory: NodeFactor
             writer.write(b"x" * 1024)
             await writer.drain()
             await asyncio.sleep(0.05)
-    assert time.monotonic() - started >= 0.2
     writer.close()
     assert node.alive()
 
