@@ -91,7 +91,10 @@ async def read_hello(ws: WebSocket, decode: Callable[[str, int], Any], limit: in
     limits = web_of(ws).limits
     await limits.admit_connection(limits.ip(ws))
     try:
-        text = await asyncio.wait_for(receive_text(ws, wire_of(ws)), HELLO_TIMEOUT)
+        # not wait_for: its task, kept by the frame in the traceback of the disconnect
+        # it raises, held that exception in a cycle (a socket gone before its hello)
+        async with asyncio.timeout(HELLO_TIMEOUT):
+            text = await receive_text(ws, wire_of(ws))
     except TimeoutError:
         raise ProtocolError("no hello") from None
     try:

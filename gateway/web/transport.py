@@ -515,6 +515,10 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
             self._writes.resumed()
             guard.release(self.transport)
             super().connection_lost(exc)
+            # The scope's way to this protocol made a cycle (protocol, scope, protocol)
+            # that only the garbage collector freed: the application reads on through
+            # the wire it holds already, or through ASGI's receive (the disconnect).
+            self.scope["extensions"].pop(WIRE, None)
 
         def pause_writing(self) -> None:
             super().pause_writing()
@@ -555,6 +559,9 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
             if not self._uncounted:
                 guard.release(self.transport)
             super().connection_lost(exc)
+            # The cycle's transport closes through this protocol (_ClosesLingering): a
+            # cycle, protocol to cycle and back, that only the garbage collector freed.
+            self.cycle = None  # type: ignore[assignment]
 
         def data_received(self, data: bytes) -> None:
             if self._refused:
@@ -623,6 +630,9 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
             # application's hello timeout) takes over.
             self._stop_deadline()
             super().handle_websocket_upgrade()
+            # This protocol is done with (the transport is the WebSocket protocol's now):
+            # its parser calls back into it, a cycle only the garbage collector freed.
+            self.parser = None  # type: ignore[assignment]
 
         def pause_writing(self) -> None:
             super().pause_writing()
