@@ -316,19 +316,43 @@ def start_s3() -> S3Server:
 
 
 @dataclass
-class GatewayProcess:
-    """A real gateway: uvicorn in its own process, as an operator runs it."""
+class Listening:
+    """devkit.endpoint.Endpoint for a gateway listening on 127.0.0.1:``port``, reached
+    over real sockets (a process of its own, or a server in the test's own process)."""
 
     port: int
-    proc: subprocess.Popen[bytes]
-    env: dict[str, str]
-    log: Path
     base_url: str = field(init=False)
     ws_url: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        return True  # a server in this process: its task says more (a process: below)
+
+    def http(
+        self, *, headers: Mapping[str, str] | None = None, timeout: float = 10.0
+    ) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    async def websocket(
+        self, path: str, *, origin: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> ClientConnection:
+        return await connect(
+            self.ws_url + path,
+            origin=None if origin is None else Origin(origin),
+            additional_headers=None if headers is None else dict(headers),
+        )
+
+
+@dataclass
+class GatewayProcess(Listening):
+    """A real gateway: uvicorn in its own process, as an operator runs it."""
+
+    proc: subprocess.Popen[bytes]
+    env: dict[str, str]
+    log: Path
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -345,22 +369,6 @@ class GatewayProcess:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
-
-    # devkit.endpoint.Endpoint: what the test clients use, here over real sockets.
-
-    def http(
-        self, *, headers: Mapping[str, str] | None = None, timeout: float = 10.0
-    ) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
-
-    async def websocket(
-        self, path: str, *, origin: str | None = None, headers: Mapping[str, str] | None = None
-    ) -> ClientConnection:
-        return await connect(
-            self.ws_url + path,
-            origin=None if origin is None else Origin(origin),
-            additional_headers=None if headers is None else dict(headers),
-        )
 
 
 # Every test client comes from 127.0.0.1: the per-address login and connection limits

@@ -20,17 +20,12 @@ import gc
 import json
 import sys
 import tempfile
-from collections.abc import Mapping
 from typing import Any
 
-import httpx
 import uvloop
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.typing import Origin
 
-from devkit.services import SECRET_KEY, TEST_LIMITS, free_port
+from devkit.services import SECRET_KEY, TEST_LIMITS, Listening, free_port
 from gateway.app import create_app
 from gateway.cli import build_server
 from gateway.settings import load_settings
@@ -41,32 +36,7 @@ ROUNDS = 10
 SERVER_MODULES = ("gateway", "channels", "routing", "uvicorn", "starlette", "httptools")
 
 
-class Here:
-    """The server in this process, as the test clients reach a gateway."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.base_url = f"http://127.0.0.1:{port}"
-
-    def http(
-        self, *, headers: Mapping[str, str] | None = None, timeout: float = 10.0
-    ) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
-
-    async def websocket(
-        self, path: str, *, origin: str | None = None, headers: Mapping[str, str] | None = None
-    ) -> ClientConnection:
-        return await connect(
-            f"ws://127.0.0.1:{self.port}{path}",
-            origin=None if origin is None else Origin(origin),
-            additional_headers=Headers(headers or {}),
-        )
-
-    def alive(self) -> bool:
-        return True
-
-
-async def one_round(node: Here, agent: AgentClient) -> None:
+async def one_round(node: Listening, agent: AgentClient) -> None:
     async with node.http() as http:
         (await http.get("/healthz")).raise_for_status()
     visitor = Visitor(node, "tp_demo_127", f"{node.base_url}/demo", origin=node.base_url)
@@ -134,7 +104,7 @@ async def main() -> dict[str, Any]:
         if serving.done():
             serving.result()
         await asyncio.sleep(0.02)
-    node = Here(port)
+    node = Listening(port)
     agent = AgentClient(node, *AGENT)
     try:
         await agent.login()
