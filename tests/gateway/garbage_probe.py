@@ -18,6 +18,7 @@ import asyncio
 import collections
 import gc
 import json
+import shutil
 import sys
 import tempfile
 from typing import Any
@@ -71,7 +72,7 @@ def server_garbage(port: int) -> dict[str, int]:
             try:
                 mine = obj.get_extra_info("sockname")[1] == port
             except (TypeError, IndexError, AttributeError):
-                mine = False  # closed: its address is gone; told by its protocol then
+                mine = False  # its address gone: the server's protocols count it anyway
             if mine:
                 found["TCPTransport"] += 1
         elif kind.__module__.split(".")[0] in SERVER_MODULES:
@@ -123,6 +124,7 @@ async def main() -> dict[str, Any]:
         gc.garbage.clear()
         server.should_exit = True
         await serving
+        shutil.rmtree(data, ignore_errors=True)
     return {"rounds": ROUNDS, "garbage": total, "server": found}
 
 

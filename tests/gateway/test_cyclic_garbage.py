@@ -7,6 +7,7 @@ loop's thread with every socket of the node waiting; the cycles a connection lef
 WebSocket protocol and its scope, a task and the disconnect it raised) were 55 objects
 for each visitor's bootstrap request and socket, and collections of 50 to 170 ms in the
 contact-center benchmark.
+
 tests/gateway/garbage_probe.py runs the real server and its clients in one process of
 its own (the collector's state is process-wide) and reports what the server left."""
 
