@@ -518,7 +518,10 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
             # The scope's way to this protocol made a cycle (protocol, scope, protocol)
             # that only the garbage collector freed: the application reads on through
             # the wire it holds already, or through ASGI's receive (the disconnect).
-            self.scope["extensions"].pop(WIRE, None)
+            # No scope: the handshake never parsed (handle_connect).
+            scope = getattr(self, "scope", None)
+            if scope is not None:
+                scope["extensions"].pop(WIRE, None)
 
         def pause_writing(self) -> None:
             super().pause_writing()

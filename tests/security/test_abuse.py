@@ -243,6 +243,29 @@ async def test_a_refused_connection_lingers_then_closes(node_factory: NodeFactor
     assert node.alive()
 
 
+async def test_an_upgrade_that_is_no_websocket_handshake_is_refused_cleanly(
+    node: GatewayProcess,
+) -> None:
+    """A POST asking for the WebSocket upgrade reaches the WebSocket protocol, whose
+    parser refuses it (405) before a session exists: its connection ends without a
+    scope, and nothing may assume one (a socket's end once raised there)."""
+    before = len(node.output())
+    reader, writer = await _raw(node)
+    writer.write(
+        b"POST /ws/visitor HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n"
+    )
+    await writer.drain()
+    assert await _status(reader) == 405
+    await asyncio.wait_for(reader.read(), BOUND)  # to the server's end of it
+    writer.close()
+    await asyncio.sleep(0.5)  # the server's connection_lost, and its log
+    log = node.output()[before:]
+    assert "Traceback" not in log and "Error" not in log, log[-3000:]
+    assert node.alive()
+
+
 async def test_a_deeply_nested_admin_body_is_a_422(node: GatewayProcess) -> None:
     token = (await _login(node, *ADMIN)).json()["token"]
     async with httpx.AsyncClient(timeout=BOUND) as http:
