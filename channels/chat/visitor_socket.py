@@ -47,22 +47,26 @@ def visitor_topic(visitor_id: str) -> str:
 
 class VisitorSession:
     # one per open socket, thousands idle: no __dict__
-    __slots__ = ("_transcripts", "admit", "claims", "conn", "core", "current")
+    __slots__ = ("_transcripts", "claims", "conn", "core", "current", "ip")
 
     def __init__(
         self,
         core: Core,
         claims: VisitorClaims,
         conn: Connection,
-        admit: Callable[[], Awaitable[None]] | None = None,
+        ip: str,
         transcripts: Callable[[Conversation, str], Awaitable[int]] | None = None,
     ) -> None:
         self.core = core
         self.claims = claims
         self.conn = conn
+        self.ip = ip  # the socket's address, for the rate limits of a new conversation
         self.current = ""  # id of the open conversation, once known
-        self.admit = admit  # the rate limits for a new conversation (gateway/web/limits.py)
         self._transcripts = transcripts  # email_followup.py: a transcript by email
+
+    async def admit(self) -> None:
+        """The rate limits for a new conversation (gateway/web/limits.py)."""
+        await self.core.limits.admit_conversation(self.ip, self.claims.tp)
 
     async def transcripts(self, conv: Conversation, email: str) -> int:
         if self._transcripts is None:
@@ -314,59 +318,65 @@ class VisitorSockets:
 
     async def endpoint(self, ws: WebSocket) -> None:
         core = self.core
-        settings = core.settings
         origin = ws.headers.get("origin", "")
         await ws.accept()
-        conn: Connection | None = None
-        visitor_id = ""
-
-        async def session() -> None:
-            nonlocal conn, visitor_id
-            hello = await read_hello(ws, p.decode_visitor, settings.max_frame_bytes)
-            claims = core.tokens.verify_visitor(hello.token)
-            if origin != claims.org:
-                raise Forbidden("this token was issued to another origin")
-            tp = core.directory.touchpoints.get(claims.tp)
-            if tp is None or not tp.active:
-                raise Forbidden("this touchpoint does not accept chats")
-            if tp.require_identity and claims.identity is None:
-                raise Forbidden("this chat is for signed-in visitors only")
-            allowed = origin_allowed(tp.domain, origin, self_origins(ws))
-            if not allowed.matched:
-                raise OriginRefused(allowed.reason)
-            visitor_id = claims.vid
-            topic = visitor_topic(claims.vid)
-            conn = connection(ws, topic, settings)
-            conn.touchpoint_id = claims.tp
-            limits = core.limits
-            ip = limits.ip(ws)
-
-            async def admit() -> None:
-                await limits.admit_conversation(ip, claims.tp)
-
-            visitor = VisitorSession(core, claims, conn, admit, self.transcripts)
-            conn.hold()
-            await core.hub.add(conn)
-            if core.hub.count(topic) == 1:
-                await core.presence.connected("contact", f"chat:{claims.vid}")
-            await visitor.welcome(ws, hello)
-            # What only the opening needed is not kept while the socket idles for hours.
-            del hello, tp, allowed
-            forget_handshake(ws)
-            self.renewals[conn] = visitor.renew
-            await run_loop(ws, conn, p.decode_visitor, settings.max_frame_bytes, visitor.handle)
-
+        opened = _Opened()
         try:
-            await guarded(ws, session)
+            await guarded(ws, self._session(ws, origin, opened))
         finally:
+            conn = opened.conn
             if conn is not None:
                 self.renewals.pop(conn, None)
                 await core.hub.remove(conn)
                 if core.hub.count(conn.topic) == 0:
                     with contextlib.suppress(Exception):
-                        await core.presence.disconnected("contact", f"chat:{visitor_id}")
+                        await core.presence.disconnected("contact", f"chat:{opened.visitor_id}")
                 if conn.close_code is not None:
                     await close(ws, conn.close_code, "")
+
+    async def _session(self, ws: WebSocket, origin: str, opened: _Opened) -> None:
+        """One socket's session, from its hello; what its end cleans up, in ``opened``.
+        A method and not a closure: a closure's captured names were ten objects per
+        socket that every young collection walked (docs/deploy.md)."""
+        core = self.core
+        settings = core.settings
+        hello = await read_hello(ws, p.decode_visitor, settings.max_frame_bytes)
+        claims = core.tokens.verify_visitor(hello.token)
+        if origin != claims.org:
+            raise Forbidden("this token was issued to another origin")
+        tp = core.directory.touchpoints.get(claims.tp)
+        if tp is None or not tp.active:
+            raise Forbidden("this touchpoint does not accept chats")
+        if tp.require_identity and claims.identity is None:
+            raise Forbidden("this chat is for signed-in visitors only")
+        allowed = origin_allowed(tp.domain, origin, self_origins(ws))
+        if not allowed.matched:
+            raise OriginRefused(allowed.reason)
+        opened.visitor_id = claims.vid
+        topic = visitor_topic(claims.vid)
+        conn = opened.conn = connection(ws, topic, settings)
+        conn.touchpoint_id = claims.tp
+        visitor = VisitorSession(core, claims, conn, core.limits.ip(ws), self.transcripts)
+        conn.hold()
+        await core.hub.add(conn)
+        if core.hub.count(topic) == 1:
+            await core.presence.connected("contact", f"chat:{claims.vid}")
+        await visitor.welcome(ws, hello)
+        # What only the opening needed is not kept while the socket idles for hours.
+        del hello, tp, allowed
+        forget_handshake(ws)
+        self.renewals[conn] = visitor.renew
+        await run_loop(ws, conn, p.decode_visitor, settings.max_frame_bytes, visitor.handle)
+
+
+class _Opened:
+    """What a visitor socket's session opened, for its end to close."""
+
+    __slots__ = ("conn", "visitor_id")
+
+    def __init__(self) -> None:
+        self.conn: Connection | None = None
+        self.visitor_id = ""
 
 
 def _same_site_page(page: str, origin: str) -> str:

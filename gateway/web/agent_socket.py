@@ -149,7 +149,7 @@ async def agent_endpoint(ws: WebSocket) -> None:
             await handler.close()
 
     try:
-        await guarded(ws, session)
+        await guarded(ws, session())
     finally:
         if conn is not None:
             await web.hub.remove(conn)

@@ -227,10 +227,10 @@ def forget_handshake(ws: WebSocket) -> None:
     ws.__dict__.pop("_headers", None)
 
 
-async def guarded(ws: WebSocket, session: Callable[[], Awaitable[None]]) -> None:
+async def guarded(ws: WebSocket, session: Awaitable[None]) -> None:
     """Run one socket's session: a GatewayError ends it with its close code."""
     try:
-        await session()
+        await session
     except GatewayError as exc:
         await close(ws, *close_reason(exc))
     except WebSocketDisconnect:
