@@ -23,6 +23,7 @@ import sys
 import tempfile
 from typing import Any
 
+import uvicorn
 import uvloop
 from websockets.exceptions import ConnectionClosed
 
@@ -34,6 +35,7 @@ from tests.gateway.client import AgentClient, Visitor
 from tests.gateway.conftest import AGENT
 
 ROUNDS = 10
+BOUND = 60.0  # seconds: a loaded machine's closes
 SERVER_MODULES = ("gateway", "channels", "routing", "uvicorn", "starlette", "httptools")
 
 
@@ -62,6 +64,18 @@ async def one_round(node: Listening, agent: AgentClient) -> None:
     await agent.connect()
     assert agent.sock is not None
     await agent.sock.close()
+
+
+async def quiet(server: uvicorn.Server) -> None:
+    """Until the server holds no connection and runs no request or session: every
+    close the clients made has been seen to its end on the server's side."""
+    state = server.server_state
+    async with asyncio.timeout(BOUND):
+        while state.connections or state.tasks:
+            if state.tasks:
+                await asyncio.wait(set(state.tasks))
+            else:
+                await asyncio.sleep(0.01)  # a close under way: no task to wait on
 
 
 def server_garbage(port: int) -> dict[str, int]:
@@ -110,12 +124,12 @@ async def main() -> dict[str, Any]:
     try:
         await agent.login()
         await one_round(node, agent)  # what a first round makes once (caches, pools)
-        await asyncio.sleep(0.5)
+        await quiet(server)
         gc.collect()
         gc.set_debug(gc.DEBUG_SAVEALL)
         for _ in range(ROUNDS):
             await one_round(node, agent)
-        await asyncio.sleep(0.5)  # the server's side of the last closes
+        await quiet(server)  # the server's side of the last closes
         gc.collect()
         found = server_garbage(port)
         total = len(gc.garbage)
