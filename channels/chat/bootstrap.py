@@ -15,7 +15,7 @@ docs/security.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,9 +27,9 @@ from channels.chat.domain import InvalidDomain, Match, match_origin, match_page,
 from channels.chat.forms import leave_message_form
 from channels.chat.identity import IdentityIn, verify_identity
 from gateway import protocol as p
-from gateway.auth import new_id
+from gateway.auth import VisitorClaims, new_id
 from gateway.errors import Forbidden, GatewayError, InvalidInput, OriginRefused
-from gateway.model.records import FormField
+from gateway.model.records import FormField, Touchpoint
 from gateway.services.availability import Availability
 from gateway.services.views import file_rules
 from gateway.web.context import web_of
@@ -106,6 +106,25 @@ def origin_allowed(domain: str, origin: str, own: set[str]) -> Match:
     except InvalidDomain as exc:
         return Match(False, f"the touchpoint's domain is invalid: {exc}")
     return match_origin(rule, origin)
+
+
+def admitted_touchpoint(
+    touchpoints: Mapping[str, Touchpoint], claims: VisitorClaims, origin: str, own: set[str]
+) -> Touchpoint:
+    """The chat touchpoint a visitor token opens a socket or sends a file for, from
+    ``origin``: the token's own origin, an active chat touchpoint, its identity rule and
+    its domain (``own``: the gateway's origins); Forbidden or OriginRefused otherwise."""
+    if origin != claims.org:
+        raise Forbidden("this token was issued to another origin")
+    tp = touchpoints.get(claims.tp)
+    if tp is None or not tp.active or tp.channel != "chat":
+        raise Forbidden("this touchpoint does not accept chats")
+    if tp.require_identity and claims.identity is None:
+        raise Forbidden("this chat is for signed-in visitors only")
+    allowed = origin_allowed(tp.domain, origin, own)
+    if not allowed.matched:
+        raise OriginRefused(allowed.reason)
+    return tp
 
 
 def _unavailable(message: str = "this touchpoint does not accept chats") -> Forbidden:

@@ -16,8 +16,8 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from channels.chat.bootstrap import origin_allowed
-from gateway.errors import AuthError, Forbidden, InvalidInput, NotFound, OriginRefused
+from channels.chat.bootstrap import admitted_touchpoint
+from gateway.errors import AuthError, InvalidInput, NotFound
 from gateway.web.context import web_of
 from gateway.web.files import UploadOut, body_chunks, declared_size, uploaded
 from gateway.web.openapi import Endpoint
@@ -36,16 +36,7 @@ async def visitor_upload(request: Request) -> Response:
         raise AuthError("send Authorization: Bearer <visitor token>")
     claims = web.tokens.verify_visitor(token.strip())
     origin = request.headers.get("origin", "")
-    if origin != claims.org:
-        raise Forbidden("this token was issued to another origin")
-    tp = web.directory.touchpoints.get(claims.tp)
-    if tp is None or not tp.active or tp.channel != "chat":
-        raise Forbidden("this touchpoint does not accept chats")
-    if tp.require_identity and claims.identity is None:
-        raise Forbidden("this chat is for signed-in visitors only")
-    allowed = origin_allowed(tp.domain, origin, self_origins(request))
-    if not allowed.matched:
-        raise OriginRefused(allowed.reason)
+    tp = admitted_touchpoint(web.directory.touchpoints, claims, origin, self_origins(request))
     try:
         query = msgspec.convert(dict(request.query_params), VisitorUploadQuery)
     except msgspec.ValidationError as exc:

@@ -16,12 +16,12 @@ from typing import Any
 from starlette.websockets import WebSocket
 
 from channels.base import Core
-from channels.chat.bootstrap import origin_allowed
+from channels.chat.bootstrap import admitted_touchpoint
 from channels.chat.forms import FieldError, first_message, leave_message_form, validate_fields
 from gateway import protocol as p
 from gateway import topics
 from gateway.auth import VisitorClaims
-from gateway.errors import Conflict, Forbidden, GatewayError, NotFound, OriginRefused
+from gateway.errors import Conflict, Forbidden, GatewayError, NotFound
 from gateway.model.records import LIVE_STATES, Conversation
 from gateway.services.views import seq_of
 from gateway.web.hub import Connection
@@ -342,16 +342,7 @@ class VisitorSockets:
         settings = core.settings
         hello = await read_hello(ws, p.decode_visitor, settings.max_frame_bytes)
         claims = core.tokens.verify_visitor(hello.token)
-        if origin != claims.org:
-            raise Forbidden("this token was issued to another origin")
-        tp = core.directory.touchpoints.get(claims.tp)
-        if tp is None or not tp.active:
-            raise Forbidden("this touchpoint does not accept chats")
-        if tp.require_identity and claims.identity is None:
-            raise Forbidden("this chat is for signed-in visitors only")
-        allowed = origin_allowed(tp.domain, origin, self_origins(ws))
-        if not allowed.matched:
-            raise OriginRefused(allowed.reason)
+        admitted_touchpoint(core.directory.touchpoints, claims, origin, self_origins(ws))
         opened.visitor_id = claims.vid
         topic = visitor_topic(claims.vid)
         conn = opened.conn = connection(ws, topic, settings)
@@ -363,7 +354,7 @@ class VisitorSockets:
             await core.presence.connected("contact", f"chat:{claims.vid}")
         await visitor.welcome(ws, hello)
         # What only the opening needed is not kept while the socket idles for hours.
-        del hello, tp, allowed
+        del hello
         forget_handshake(ws)
         self.renewals[conn] = visitor.renew
         await run_loop(ws, conn, p.decode_visitor, settings.max_frame_bytes, visitor.handle)
