@@ -965,22 +965,22 @@ alternated pairs): what moved is when the collector stops a node."""
 
 CC_STEPS = """\
 **Steps, not runs** (2026-12-04, 11:38-11:51 UTC, load average 0.2 at the start). The
-5,000 msg/s step alone, repeated: four runs of a `/tmp` probe around `bench.ramp.one_step`
-on the contact center's set-up (4,000 conversations added a thousand at a time, then 4 s
-steps at 5,000 msg/s one after another; in two runs a probe in the nodes logged every
-collection over 3 ms, in two PostgreSQL logged its autovacuum and checkpoints), 18 steps
-(two more, profiled, not counted). Their p99 visitor to agent: 14.9 to 89.3 ms, median 45.8, ten
-of eighteen under the goal's 50 ms; every message delivered in each. Per message, the
-nodes took 105 to 124 µs of CPU each, PostgreSQL 69 to 80, Redis 10 to 12, and the two
-generators 13 to 15 % of a core each: about 1.9 of the machine's two cores at that
-rate. In the logged runs no collection over 3 ms fell in a step but a pair at the first one's start
-(both nodes, 13 to 27 ms, collecting 3 objects: the full collection the set-up's new
-sockets had earned), and one step (p99 57.6 ms) held PostgreSQL's automatic analyze of
-the messages table (1.4 s); the other slow steps of those runs (89.3, 77.1 and 57.3
-ms; 56.4 and 52.2 where only PostgreSQL logged) held neither, and what took them was
-not found. At 5,000 msg/s this workload leaves
-the machine about a twentieth of its CPU, so its p99 moves with whatever else wants a
-core: a full run's figure (the one above) is one such step."""
+5,000 msg/s step alone, repeated: four runs of a `/tmp` probe around
+`bench.ramp.one_step` on the contact center's set-up (4,000 conversations added a
+thousand at a time, then 4 s steps at 5,000 msg/s one after another; in two runs a probe
+in the nodes logged every collection over 3 ms, in two PostgreSQL logged its autovacuum
+and checkpoints), 18 steps (two more, profiled, not counted). Their p99 visitor to
+agent: 14.9 to 89.3 ms, median 45.8, ten of eighteen under the goal's 50 ms; every
+message delivered in each. Per message, the nodes took 105 to 124 µs of CPU each,
+PostgreSQL 69 to 80, Redis 10 to 12, and the two generators 13 to 15 % of a core each:
+about 1.9 of the machine's two cores at that rate. In the logged runs no collection over
+3 ms fell in a step but a pair at the first one's start (both nodes, 13 to 27 ms,
+collecting 3 objects: the full collection the set-up's new sockets had earned), and one
+step (p99 57.6 ms) held PostgreSQL's automatic analyze of the messages table (1.4 s);
+the other slow steps of those runs (89.3, 77.1 and 57.3 ms; 56.4 and 52.2 where only
+PostgreSQL logged) held neither, and what took them was not found. At 5,000 msg/s this
+workload leaves the machine about a twentieth of its CPU, so its p99 moves with whatever
+else wants a core: a full run's figure (the one above) is one such step."""
 
 
 CC_TICK = """\
