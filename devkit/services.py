@@ -9,6 +9,7 @@ a silent skip: ./scripts/test installs them, and CI must run these tests.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import grp
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
 
@@ -313,6 +315,18 @@ def start_s3() -> S3Server:
     )
     wait_port(port, proc=proc)
     return S3Server(f"http://127.0.0.1:{port}", port, proc)
+
+
+async def serving(server: uvicorn.Server) -> asyncio.Task[None]:
+    """``server.serve()`` on this loop as a task, returned once the server listens; the
+    server's error if it ends first."""
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # uvicorn sets a flag, with nothing to await
+        if task.done():
+            task.result()
+            raise RuntimeError("the server ended before it listened")
+        await asyncio.sleep(0.01)
+    return task
 
 
 @dataclass

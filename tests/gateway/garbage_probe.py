@@ -27,7 +27,7 @@ import uvicorn
 import uvloop
 from websockets.exceptions import ConnectionClosed
 
-from devkit.services import SECRET_KEY, TEST_LIMITS, Listening, free_port
+from devkit.services import SECRET_KEY, TEST_LIMITS, Listening, free_port, serving
 from gateway.app import create_app
 from gateway.cli import build_server
 from gateway.settings import load_settings
@@ -114,11 +114,7 @@ async def main() -> dict[str, Any]:
         }
     )
     server = build_server(create_app(settings), settings)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        if serving.done():
-            serving.result()
-        await asyncio.sleep(0.02)
+    task = await serving(server)
     node = Listening(port)
     agent = AgentClient(node, *AGENT)
     try:
@@ -137,7 +133,7 @@ async def main() -> dict[str, Any]:
         gc.set_debug(0)
         gc.garbage.clear()
         server.should_exit = True
-        await serving
+        await task
         shutil.rmtree(data, ignore_errors=True)
     return {"rounds": ROUNDS, "garbage": total, "server": found}
 

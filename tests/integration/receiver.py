@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from devkit.services import free_port
+from devkit.services import free_port, serving
 from examples.gateway_client import Event, InvalidSignature, verify_webhook
 
 
@@ -97,11 +97,7 @@ class Receiver:
             app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
         )
         self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
+        self._task = await serving(self._server)
 
     async def stop(self) -> None:
         """Down: connections are refused until ``start`` again."""
