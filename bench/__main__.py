@@ -23,6 +23,7 @@ WORKLOADS = {
     "abuse": "bench.abuse",
     "relay": "bench.relay",
     "relay-idle": "bench.relay_idle",
+    "side-by-side": "bench.side_by_side",
     "appends": "bench.appends",
     "sqlite-appends": "bench.sqlite_appends",
     "sockets": "bench.sockets",

@@ -132,7 +132,7 @@ def _client_ids(data: dict[str, Any]) -> str:
     )
 
 
-def section(data: dict[str, Any]) -> str:
+def section(data: dict[str, Any], side: dict[str, Any] | None = None) -> str:
     """The relay's results; a ``label`` in the JSON (say, that it was measured on a busy
     machine and is not the published figure) heads the section in bold."""
     systems = data.get("systems", {})
@@ -210,7 +210,7 @@ def section(data: dict[str, Any]) -> str:
         ]
     if data.get("gateway_to_ws_ratio") is not None:
         out += ["", SPREAD_1N]
-    out += ["", split(systems), "", rate_limits(data)]
+    out += ["", split(systems), "", rate_limits(data), "", side_by_side(side or {})]
     out += [
         "",
         "![p99 against the offered rate](benchmarks/relay-latency.png)",
@@ -315,6 +315,81 @@ def rate_limits(data: dict[str, Any]) -> str:
         "moves with the neighbours' load).\n\n"
         + _table(["rate limits", "sustained msg/s", "server CPU µs/msg"], rows)
     )
+
+
+# The method's own drift: the same code on both sides (a run by hand, not this page's).
+SIDE_NULL = (
+    "How far two sides apart can read with nothing between them: the same checkout on "
+    "both (`BENCH_SIDE_B_SOURCE` set to it, every limiter on for both; 2026-12-04, 12:48 "
+    "UTC, load average 1.6 at its end, right after the run above): B ÷ A 1.013 at 3,000 "
+    "msg/s, 0.994 at 5,000 and 0.936 at 7,000, B the lower in 8 of 12 pairs. A difference "
+    "within about 6 % is this machine's drift, not the change's: the rate limits' cost is "
+    "below what the method resolves here (the per-socket frame limit is a few arithmetic "
+    "operations a frame, gateway/web/limits.py), and the difference between the "
+    "`gateway` and `gateway-nolimits` rows above is the minutes between them."
+)
+
+
+def side_by_side(data: dict[str, Any]) -> str:
+    """``./scripts/bench side-by-side``: two warm one-node gateways, fixed steps in turn
+    (bench/side_by_side.py); by default the rate limits on (A) and off (B)."""
+    if not data.get("rates"):
+        return (
+            "No side-by-side run in these results (`./scripts/bench side-by-side`: the "
+            "limits on and off at the same rates, in turn)."
+        )
+    sides = data["sides"]
+    rows = []
+    for r in data["rates"]:
+        cpu, p99 = r["cpu_us_per_msg"], r["p99_ms"]
+        rows.append(
+            [
+                _n(r["offered_msgs_per_s"]),
+                _n(cpu["A"], 1),
+                _n(cpu["B"], 1),
+                _n(r["b_to_a"], 3),
+                f"{r['b_lower_in']} of {r['rounds']}",
+                ", ".join(_ms(x) for x in p99["A"]),
+                ", ".join(_ms(x) for x in p99["B"]),
+                f"{_n(r['lost']['A'])} / {_n(r['lost']['B'])}",
+            ]
+        )
+    ratios = [r["b_to_a"] for r in data["rates"] if r["b_to_a"] is not None]
+    spread = f"{min(ratios):.2f} to {max(ratios):.2f}" if ratios else "—"
+    lower = sum(r["b_lower_in"] for r in data["rates"])
+    rounds = sum(r["rounds"] for r in data["rates"])
+    return (
+        f"**Side by side** (`./scripts/bench side-by-side`, {data.get('date', '')}, load "
+        f"average {_load_avg(data.get('loadavg'))} at its end): the knees above were found "
+        "minutes apart, one system after the other, and a knee moves with the machine's "
+        "load; here two one-node gateways are set up as the relay sets its one up "
+        f"({_n(data['conversations'])} conversations), both kept warm, and fixed steps of "
+        f"{data['duration_s']:g} s go to one and then the other, the order swapped each "
+        f"round, {data['rounds']} rounds. A: {sides['A']}; B: {sides['B']}. Server CPU "
+        f"per message, medians of the rounds; B ÷ A from {spread}, B the lower in {lower} "
+        f"of {rounds} pairs of steps. Its p99s are not the ramp's (the other gateway holds "
+        "its sockets on the same core meanwhile): it measures the CPU a message, not the "
+        "latency.\n\n"
+        + _table(
+            [
+                "msg/s",
+                "A µs/msg",
+                "B µs/msg",
+                "B ÷ A",
+                "B lower",
+                "A p99 ms (rounds)",
+                "B p99 ms (rounds)",
+                "lost A / B",
+            ],
+            rows,
+        )
+        + "\n\n"
+        + SIDE_NULL
+    )
+
+
+def _load_avg(load: Any) -> str:
+    return f"{load[0]:.1f}" if isinstance(load, list | tuple) and load else "—"
 
 
 def steps(systems: dict[str, Any]) -> str:

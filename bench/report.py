@@ -1351,8 +1351,8 @@ def _method(data: dict[str, dict[str, Any]]) -> str:
     versions = data.get("relay", {}).get("peer_versions", {})
     v = ", ".join(f"{k} {val}" for k, val in versions.items()) or "see bench/peers/requirements.txt"
     return f"""\
-* **One command**: `./scripts/bench all` runs every workload (router, bus, relay, sockets,
-  idle, contact-center, attachments, webhooks, automations, abuse) one after the other, writes
+* **One command**: `./scripts/bench all` runs every workload (router, bus, relay, side-by-side,
+  sockets, idle, contact-center, attachments, webhooks, automations, abuse) one after the other, writes
   `docs/benchmarks/NAME.json` and regenerates this page and its plots (`./scripts/bench report` redoes only the page).
   `./scripts/bench WORKLOAD [--quick] [--json FILE]` runs one; `--quick` is small sizes
   (what `tests/bench` runs), not the published measurement. The relay's `--quick` still
@@ -1425,7 +1425,7 @@ def render(quick: bool) -> list[Path]:
         "",
         "## Relay: the gateway beside its peers",
         "",
-        relay_page.section(data["relay"])
+        relay_page.section(data["relay"], data.get("side-by-side"))
         if "relay" in data and "systems" in data["relay"]
         else "No relay results.",
         "",

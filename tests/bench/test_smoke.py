@@ -26,7 +26,9 @@ from bench import (
     ramp,
     relay,
     relay_idle,
+    relay_page,
     report,
+    side_by_side,
     sockets,
 )
 from bench.loadgen import percentile
@@ -184,6 +186,55 @@ def test_relay_idle_quick_reads_each_server_process() -> None:
     assert all(_number(v) and v >= 0 for v in r["steady"].values())
     assert r["setup"]["server_alive"] == [True, True]
     assert "relay-idle:" in relay_idle.summary(r)
+
+
+@pytest.mark.apart
+def test_side_by_side_quick_alternates_two_warm_gateways() -> None:
+    r = side_by_side.run(True)
+    cfg = side_by_side.QUICK
+    assert r["server_alive"] == {"A": True, "B": True}
+    assert r["sides"] == {"A": "rate limits on", "B": "rate limits off"}
+    # every round steps both sides at every rate, the order swapped each round
+    expected = [
+        (n + 1, rate, side)
+        for n in range(cfg["rounds"])
+        for rate in cfg["rates"]
+        for side in ("AB" if n % 2 == 0 else "BA")
+    ]
+    assert [(s["round"], s["offered_msgs_per_s"], s["side"]) for s in r["steps"]] == expected
+    assert all(s["received"] > 0 for s in r["steps"])
+    for rate in r["rates"]:
+        assert rate["rounds"] == cfg["rounds"]
+        assert all(_number(v) for v in rate["cpu_us_per_msg"].values())
+        assert _number(rate["b_to_a"])
+    text = relay_page.side_by_side(r)
+    assert "| msg/s | A µs/msg | B µs/msg |" in text
+    assert "side-by-side:" in side_by_side.summary(r)
+    json.dumps(r)
+
+
+def test_side_by_side_compares_each_rate_by_its_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    def step(side: str, rate: int, cpu: float, lost: int = 0) -> dict[str, Any]:
+        return {
+            "side": side,
+            "offered_msgs_per_s": rate,
+            "server_cpu_us_per_msg": cpu,
+            "p99_ms": 10.0,
+            "lost": lost,
+        }
+
+    steps = [step("A", 100, 200), step("B", 100, 150), step("B", 100, 260, 3)]
+    steps += [step("A", 100, 240), step("A", 100, 220), step("B", 100, 180)]
+    steps += [step("A", 999, 1)]  # another rate: not counted
+    c = side_by_side.compare(steps, 100)
+    assert c["cpu_us_per_msg"] == {"A": 220.0, "B": 180.0}
+    assert c["b_to_a"] == round(180 / 220, 3)
+    assert (c["b_lower_in"], c["rounds"]) == (2, 3)
+    assert c["lost"] == {"A": 0, "B": 3}
+    monkeypatch.setenv("BENCH_SIDE_B_SOURCE", "/elsewhere")
+    sides = side_by_side._sides()
+    assert sides["B"]["source"] == Path("/elsewhere")
+    assert sides["A"]["rate_limits"] and sides["B"]["rate_limits"]
 
 
 @pytest.mark.apart
