@@ -367,9 +367,9 @@ def side_by_side(data: dict[str, Any]) -> str:
         f"{data['duration_s']:g} s go to one and then the other, the order swapped each "
         f"round, {data['rounds']} rounds. A: {sides['A']}; B: {sides['B']}. Server CPU "
         f"per message, medians of the rounds; B ÷ A from {spread}, B the lower in {lower} "
-        f"of {rounds} pairs of steps. Its p99s are not the ramp's (the other gateway holds "
-        "its sockets on the same core meanwhile): it measures the CPU a message, not the "
-        "latency.\n\n"
+        f"of {rounds} pairs of steps. Its p99s do not compare with the ramp's (longer steps, "
+        "no lower rates before them, the other gateway holding its sockets on the same "
+        "core meanwhile): it reads the CPU a message, not the latency.\n\n"
         + _table(
             [
                 "msg/s",
