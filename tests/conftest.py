@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Protocol, TypeVar
 
 import pytest
 from hypothesis import settings
@@ -25,52 +26,44 @@ def _scratch() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[services.Postgres]:
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Stoppable)
+
+
+def _running(start: Callable[[], S]) -> Iterator[S]:
+    """A session's service: started (a clear failure, not a skip, when its binary is
+    missing) and stopped at the end."""
     try:
-        pg = services.start_postgres()
+        server = start()
     except services.ServiceMissing as exc:
         pytest.fail(str(exc), pytrace=False)
     try:
-        yield pg
+        yield server
     finally:
-        pg.stop()
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[services.Postgres]:
+    yield from _running(services.start_postgres)
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[services.Redis]:
-    try:
-        server = services.start_redis()
-    except services.ServiceMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(services.start_redis)
 
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[services.S3Server]:
-    try:
-        server = services.start_s3()
-    except services.ServiceMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(services.start_s3)
 
 
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[services.Dovecot]:
-    try:
-        server = services.start_dovecot()
-    except services.ServiceMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(services.start_dovecot)
 
 
 def pytest_configure(config: pytest.Config) -> None:
