@@ -11,7 +11,6 @@ demo shop are served by pages.py.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from typing import Annotated
 
@@ -29,6 +28,7 @@ from channels.chat.uploads import UPLOAD, visitor_upload
 from channels.chat.visitor_socket import VisitorSockets, visitor_topic
 from gateway import protocol as p
 from gateway import topics
+from gateway.aio import cancel_and_wait
 from gateway.errors import CloseCode, InvalidInput
 from gateway.model.records import Conversation, Touchpoint
 from gateway.services.notify import BotNote, ContactNote, MessageNote, TypingNote, UnreadNote
@@ -93,10 +93,7 @@ class ChatChannel(ChannelAdapter):
         self._renewer = asyncio.create_task(self._renew_tokens(), name="visitor token renewal")
 
     async def stop(self) -> None:
-        if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewer
+        await cancel_and_wait(self._renewer)
 
     async def _renew_tokens(self) -> None:
         """Every third of a visitor token's life, a fresh token for every open visitor

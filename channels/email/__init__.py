@@ -36,6 +36,7 @@ from channels.email.receiver import Receiver
 from channels.email.settings import SECRETS, EmailSettings, check, load
 from channels.email.smtp import SmtpSubmission
 from channels.email.transport import Mailbox, MailError, Submission
+from gateway.aio import cancel_and_wait
 from gateway.errors import Forbidden, InvalidInput, NotFound
 from gateway.model.channel_state import Connection, ConnectionStatus, Content
 from gateway.model.records import Agent, Conversation, Message, Touchpoint
@@ -121,10 +122,7 @@ class EmailChannel(ChannelAdapter):
         self._reminder = asyncio.create_task(self._remind(), name="email re-check reminders")
 
     async def stop(self) -> None:
-        if self._reminder is not None:
-            self._reminder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reminder
+        await cancel_and_wait(self._reminder)
         for tp_id in list(self._held):
             await self._release(tp_id)
         for task in list(self._tasks):

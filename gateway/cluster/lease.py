@@ -17,6 +17,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from gateway.aio import cancel_and_wait
+
 if TYPE_CHECKING:  # Redis is imported only when configured (gateway/app.py)
     import redis.asyncio as aioredis
 
@@ -89,10 +91,7 @@ class Leadership:
 
     async def stop(self) -> None:
         """Give the lease up so another node takes over at once (a drain)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self.fence:
             with contextlib.suppress(Exception):
                 await self._release(keys=[self._key], args=[self.node_id])

@@ -16,7 +16,6 @@ requests waiting for them, and hands everything else, in arrival order, to one h
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections import deque
@@ -25,6 +24,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 
 from gateway import topics
+from gateway.aio import cancel_and_wait
 from gateway.cluster.messages import (
     ConfigChanged,
     Forward,
@@ -74,10 +74,7 @@ class ClusterLink:
             await self.bus.subscribe(topic)
 
     async def stop(self) -> None:
-        if self._consumer is not None:
-            self._consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._consumer
+        await cancel_and_wait(self._consumer)
 
     async def _consume(self) -> None:
         # One message at a time, in arrival order: the log must be applied in order.

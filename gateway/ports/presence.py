@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal, cast
 
+from gateway.aio import cancel_and_wait
 from gateway.errors import BusUnavailable
 
 if TYPE_CHECKING:  # Redis is imported only when configured (gateway/app.py)
@@ -222,10 +223,7 @@ class RedisPresence(Presence):
         self._task = asyncio.create_task(self._refresh_forever(), name="presence refresh")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         with contextlib.suppress(Exception):
             for kind, keys in self._mine.items():
                 listed = [f"{k}|{self.node_id}" for k in keys]

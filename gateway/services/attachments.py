@@ -35,6 +35,7 @@ import anyio
 import phonenumbers
 
 from gateway import protocol as p
+from gateway.aio import cancel_and_wait
 from gateway.auth import FileLinks, new_id
 from gateway.errors import (
     BlobsUnavailable,
@@ -132,10 +133,7 @@ class Attachments:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="attachment sweep")
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        await cancel_and_wait(self._sweeper)
 
     async def _sweep_forever(self) -> None:
         interval = min(300.0, max(1.0, self._orphan_age / 4))

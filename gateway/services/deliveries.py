@@ -26,6 +26,7 @@ from typing import Protocol
 import msgspec
 
 from gateway import protocol as p
+from gateway.aio import cancel_and_wait
 from gateway.errors import InvalidInput
 from gateway.model.channel_state import Content
 from gateway.model.channels import CHANNELS
@@ -234,10 +235,7 @@ class Deliveries:
         self._task = asyncio.create_task(self._run(), name="deliveries")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from gateway.aio import cancel_and_wait
 from gateway.errors import GatewayError
 from gateway.model.channels import CHANNELS, ChannelName
 from gateway.ports.store.base import Store
@@ -58,10 +59,7 @@ class IdleCloser:
         self._task = asyncio.create_task(self._run(), name="idle closer")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from gateway.aio import cancel_and_wait
 from gateway.errors import NotFound
 from gateway.model.integrations import Announcement, OutboxEvent, OutboxState
 from gateway.model.records import Contact
@@ -126,10 +127,7 @@ class Outbox:
         self._task = asyncio.create_task(self._run(), name="outbox")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     # -- admin -------------------------------------------------------------------------
     async def events(

@@ -5,10 +5,10 @@ share of the contact entries a dead node left behind is deleted."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import routing as r
+from gateway.aio import cancel_and_wait
 from gateway.errors import GatewayError
 from gateway.ports.presence import Presence
 from gateway.services.directory import Directory
@@ -37,10 +37,7 @@ class PresenceSweep:
         self._task = asyncio.create_task(self._run(), name="presence sweep")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

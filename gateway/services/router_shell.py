@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 
 import routing as r
 from gateway import metrics, topics
+from gateway.aio import cancel_and_wait
 from gateway.cluster.lease import Leadership
 from gateway.cluster.link import ClusterLink
 from gateway.cluster.messages import (
@@ -151,10 +152,7 @@ class RouterShell:
 
     async def stop(self) -> None:
         for task in (self._timer, self._resync_task, self._runner):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(task)
         if self.leadership is not None:
             await self.leadership.stop()
 
