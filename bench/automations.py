@@ -136,8 +136,7 @@ def _receiver(delay: float) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         services.wait_port(port, proc=proc)
         yield f"http://127.0.0.1:{port}", proc
     finally:
-        proc.terminate()
-        proc.wait(10)
+        services.stop_process(proc)
 
 
 def _received(base: str) -> int:

@@ -128,12 +128,7 @@ class Server:
         services.wait_port(self.port, timeout=30, proc=self.proc)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        services.stop_process(self.proc)
 
 
 async def _connect(port: int, n: int, concurrency: int = 64) -> list[Conn]:

@@ -158,8 +158,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         finally:
             node.stop()
     finally:
-        proc.terminate()
-        proc.wait(10)
+        services.stop_process(proc)
     n = len(latencies)
     return {
         "webhooks": n,

@@ -42,6 +42,21 @@ class ServiceMissing(RuntimeError):
     pass
 
 
+def stop_process(
+    proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 10
+) -> int:
+    """Signal a server to stop and wait for it; killed if it has not ended within
+    ``timeout`` s. Its exit status (nothing is sent to one already ended)."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def free_port() -> int:
     return free_ports(1)[0]
 
@@ -96,13 +111,7 @@ class Postgres:
     bindir: Path
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, signal.SIGINT, 15)  # SIGINT: PostgreSQL's fast shutdown
 
 
 def _postgres_command(
@@ -212,13 +221,7 @@ class Redis:
     proc: subprocess.Popen[bytes]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def start_redis() -> Redis:
@@ -279,13 +282,7 @@ class S3Server:
         return blob_url.removeprefix("s3://").split("/", 1)[0]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def _boto_env() -> dict[str, str]:
@@ -375,14 +372,7 @@ class GatewayProcess(Listening):
         return self.proc.poll() is None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, sig, timeout)
 
 
 # Every test client comes from 127.0.0.1: the per-address login and connection limits
@@ -583,13 +573,8 @@ class Dovecot:
         wait_port(self.port, proc=self.proc)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, timeout=15)
 
     def log(self) -> str:
         path = self.tmp / "dovecot.log"
