@@ -27,6 +27,7 @@ from gateway.services.views import seq_of
 from gateway.web.hub import Connection
 from gateway.web.origins import self_origins
 from gateway.web.sockets import (
+    Opened,
     close,
     connection,
     forget_handshake,
@@ -320,7 +321,7 @@ class VisitorSockets:
         core = self.core
         origin = ws.headers.get("origin", "")
         await ws.accept()
-        opened = _Opened()
+        opened = Opened()
         try:
             await guarded(ws, self._session(ws, origin, opened))
         finally:
@@ -330,20 +331,19 @@ class VisitorSockets:
                 await core.hub.remove(conn)
                 if core.hub.count(conn.topic) == 0:
                     with contextlib.suppress(Exception):
-                        await core.presence.disconnected("contact", f"chat:{opened.visitor_id}")
+                        await core.presence.disconnected("contact", f"chat:{opened.peer_id}")
                 if conn.close_code is not None:
                     await close(ws, conn.close_code, "")
 
-    async def _session(self, ws: WebSocket, origin: str, opened: _Opened) -> None:
-        """One socket's session, from its hello; what its end cleans up, in ``opened``.
-        A method and not a closure: a closure's captured names were ten objects per
-        socket that every young collection walked (docs/deploy.md)."""
+    async def _session(self, ws: WebSocket, origin: str, opened: Opened) -> None:
+        """One socket's session, from its hello; what its end cleans up, in ``opened``
+        (a method, not a closure: gateway/web/sockets.py, ``Opened``)."""
         core = self.core
         settings = core.settings
         hello = await read_hello(ws, p.decode_visitor, settings.max_frame_bytes)
         claims = core.tokens.verify_visitor(hello.token)
         admitted_touchpoint(core.directory.touchpoints, claims, origin, self_origins(ws))
-        opened.visitor_id = claims.vid
+        opened.peer_id = claims.vid
         topic = visitor_topic(claims.vid)
         conn = opened.conn = connection(ws, topic, settings)
         conn.touchpoint_id = claims.tp
@@ -358,16 +358,6 @@ class VisitorSockets:
         forget_handshake(ws)
         self.renewals[conn] = visitor.renew
         await run_loop(ws, conn, p.decode_visitor, settings.max_frame_bytes, visitor.handle)
-
-
-class _Opened:
-    """What a visitor socket's session opened, for its end to close."""
-
-    __slots__ = ("conn", "visitor_id")
-
-    def __init__(self) -> None:
-        self.conn: Connection | None = None
-        self.visitor_id = ""
 
 
 def _same_site_page(page: str, origin: str) -> str:

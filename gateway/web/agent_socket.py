@@ -19,7 +19,15 @@ from gateway.errors import Conflict, GatewayError, OriginRefused
 from gateway.web.context import Web, web_of
 from gateway.web.hub import Connection
 from gateway.web.origins import self_origins
-from gateway.web.sockets import close, connection, guarded, read_hello, run_loop, send_frame
+from gateway.web.sockets import (
+    Opened,
+    close,
+    connection,
+    guarded,
+    read_hello,
+    run_loop,
+    send_frame,
+)
 
 MAX_MONITORS = 20  # conversations one console socket may monitor at once
 
@@ -119,40 +127,40 @@ def send_lane(frame: Any) -> str | None:
 
 async def agent_endpoint(ws: WebSocket) -> None:
     web = web_of(ws)
-    sockets = web.agent_sockets
     origin = ws.headers.get("origin", "")
     await ws.accept()
-    conn: Connection | None = None
-    agent_id = ""
-
-    async def session() -> None:
-        nonlocal conn, agent_id
-        if origin not in self_origins(ws):
-            raise OriginRefused("the agent socket is for the gateway's console only")
-        hello = await read_hello(ws, p.decode_agent, web.settings.max_frame_bytes)
-        claims, agent = await web.agents.authenticate(hello.token)
-        agent_id = agent.id
-        conn = connection(ws, topics.agent(agent.id), web.settings)
-        conn.hold()
-        await web.hub.add(conn)
-        # The console draws what is there first; only then does the agent come online
-        # (offers ring after the snapshot, never before the console has drawn).
-        await send_frame(ws, await web.agents.snapshot(agent))
-        conn.release()
-        await sockets.connected(agent.id, claims.sid, conn)
-        handler = AgentSession(web, agent.id, conn, ws)
-        try:
-            await run_loop(
-                ws, conn, p.decode_agent, web.settings.max_frame_bytes, handler.handle, send_lane
-            )
-        finally:
-            await handler.close()
-
+    opened = Opened()
     try:
-        await guarded(ws, session())
+        await guarded(ws, _session(ws, web, origin, opened))
     finally:
+        conn = opened.conn
         if conn is not None:
             await web.hub.remove(conn)
-            sockets.disconnected(agent_id, conn)
+            web.agent_sockets.disconnected(opened.peer_id, conn)
             if conn.close_code is not None:
                 await close(ws, conn.close_code, "")
+
+
+async def _session(ws: WebSocket, web: Web, origin: str, opened: Opened) -> None:
+    """One console socket's session, from its hello; what its end cleans up, in
+    ``opened`` (a function, not a closure: gateway/web/sockets.py, ``Opened``)."""
+    if origin not in self_origins(ws):
+        raise OriginRefused("the agent socket is for the gateway's console only")
+    hello = await read_hello(ws, p.decode_agent, web.settings.max_frame_bytes)
+    claims, agent = await web.agents.authenticate(hello.token)
+    opened.peer_id = agent.id
+    conn = opened.conn = connection(ws, topics.agent(agent.id), web.settings)
+    conn.hold()
+    await web.hub.add(conn)
+    # The console draws what is there first; only then does the agent come online
+    # (offers ring after the snapshot, never before the console has drawn).
+    await send_frame(ws, await web.agents.snapshot(agent))
+    conn.release()
+    await web.agent_sockets.connected(agent.id, claims.sid, conn)
+    handler = AgentSession(web, agent.id, conn, ws)
+    try:
+        await run_loop(
+            ws, conn, p.decode_agent, web.settings.max_frame_bytes, handler.handle, send_lane
+        )
+    finally:
+        await handler.close()

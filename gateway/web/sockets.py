@@ -227,6 +227,19 @@ def forget_handshake(ws: WebSocket) -> None:
     ws.__dict__.pop("_headers", None)
 
 
+class Opened:
+    """What a socket's session opened, for its end to close: its connection once it has
+    one, and whose socket it is (a visitor's or an agent's id). The sessions are
+    functions given this, not closures: a closure's captured names were objects per
+    socket that every young collection walked (docs/deploy.md)."""
+
+    __slots__ = ("conn", "peer_id")
+
+    def __init__(self) -> None:
+        self.conn: Connection | None = None
+        self.peer_id = ""
+
+
 async def guarded(ws: WebSocket, session: Awaitable[None]) -> None:
     """Run one socket's session: a GatewayError ends it with its close code."""
     try:
