@@ -320,13 +320,16 @@ def rate_limits(data: dict[str, Any]) -> str:
 # The method's own drift: the same code on both sides (a run by hand, not this page's).
 SIDE_NULL = (
     "How far two sides apart can read with nothing between them: the same checkout on "
-    "both (`BENCH_SIDE_B_SOURCE` set to it, every limiter on for both; 2026-12-04, 12:48 "
-    "UTC, load average 1.6 at its end, right after the run above): B ÷ A 1.013 at 3,000 "
-    "msg/s, 0.994 at 5,000 and 0.936 at 7,000, B the lower in 8 of 12 pairs. A difference "
-    "within about 6 % is this machine's drift, not the change's: the rate limits' cost is "
-    "below what the method resolves here (the per-socket frame limit is a few arithmetic "
-    "operations a frame, gateway/web/limits.py), and the difference between the "
-    "`gateway` and `gateway-nolimits` rows above is the minutes between them."
+    "both (`BENCH_SIDE_B_SOURCE` set to it, every limiter on for both; 2026-12-04, 13:28 "
+    "UTC, load average 1.2 at its end, right after the run above): B ÷ A 1.003 at 3,000 "
+    "msg/s, 1.006 at 5,000 and 0.977 at 7,000, B the lower in 7 of 12 pairs. An earlier "
+    "pair of runs (12:44 and 12:48 UTC, each step then waiting only for its own node to "
+    "settle) read 1.013, 0.994 and 0.936 with the same code on both, and 1.004, 1.054 "
+    "and 1.063 with the limits off on B. A difference within about 6 % is this machine's "
+    "drift, not the change's: the rate limits' cost is below what the method resolves "
+    "here (the per-socket frame limit is a few arithmetic operations a frame, "
+    "gateway/web/limits.py), and the difference between the `gateway` and "
+    "`gateway-nolimits` rows above is the minutes between them."
 )
 
 
@@ -368,8 +371,9 @@ def side_by_side(data: dict[str, Any]) -> str:
         f"round, {data['rounds']} rounds. A: {sides['A']}; B: {sides['B']}. Server CPU "
         f"per message, medians of the rounds; B ÷ A from {spread}, B the lower in {lower} "
         f"of {rounds} pairs of steps. Its p99s do not compare with the ramp's (longer steps, "
-        "no lower rates before them, the other gateway holding its sockets on the same "
-        "core meanwhile): it reads the CPU a message, not the latency.\n\n"
+        "after every round's first the steps past the knee of the round before, the other "
+        "gateway holding its sockets on the same core): it reads the CPU a message, not "
+        "the latency.\n\n"
         + _table(
             [
                 "msg/s",

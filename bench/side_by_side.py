@@ -95,12 +95,15 @@ def run(quick: bool) -> dict[str, Any]:
             fleet = stack.enter_context(Fleet(cfg["generators"], "gateway", [where.generator]))
             gateway_conversations(fleet, [("127.0.0.1", node.port)], creds, cfg["conversations"])
             warm[name] = (node, fleet)
+        # Both nodes share the servers' core: a step starts once both have worked off
+        # what came before (the other side's last step too), not only the one it measures.
+        both = [node.proc.pid for node, _ in warm.values()]
         n = 0
         for r in range(cfg["rounds"]):
             for rate in cfg["rates"]:
                 for name in SIDES if r % 2 == 0 else SIDES[::-1]:
                     node, fleet = warm[name]
-                    settle([node.proc.pid])
+                    settle(both)
                     n += 1
                     out = one_step(
                         fleet, [node.proc.pid], n, rate, cfg["duration_s"], cfg["drain_s"]
