@@ -255,6 +255,31 @@ async def test_the_writer_and_the_reader_keep_a_busy_nodes_pages(store: SQLiteSt
         assert db.execute("PRAGMA cache_size").fetchone() == (-CACHE_KIB,)
 
 
+async def test_a_wal_a_burst_grew_is_truncated_by_the_held_pass(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    checkpointer = store._checkpointer
+    assert checkpointer is not None and store._db is not None
+    checkpointer.EVERY = 10**9  # no pass during the burst: the WAL keeps every frame
+    checkpointer.KEEP = 64
+    await asyncio.gather(*(send(store, i) for i in range(400)))
+    wal = tmp_path / "gateway.db-wal"
+    page = store._db.execute("PRAGMA page_size").fetchone()[0]
+    assert wal.stat().st_size > checkpointer.KEEP * page
+    # The pass that follows a burst's once the writes pause: held, it copies everything
+    # and truncates the WAL on its own thread. Left to the next COMMIT, the file would
+    # be cut back there, on the event loop's thread.
+    checkpointer._start(hold=True)
+    running = checkpointer._running
+    assert running is not None
+    await running
+    assert checkpointer.held == 1 and wal.stat().st_size == 0
+    # the store goes on from there, everything kept
+    assert (await send(store, 400)).message.seq == 401
+    row = store._db.execute("SELECT count(*), max(seq) FROM messages").fetchone()
+    assert tuple(row) == (401, 401)
+
+
 async def test_a_held_checkpoint_keeps_the_batch_until_it_ends(store: SQLiteStore) -> None:
     checkpointer = store._checkpointer
     assert checkpointer is not None

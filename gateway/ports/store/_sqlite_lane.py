@@ -114,7 +114,8 @@ class Checkpointer:
     writes held (:attr:`holding`: the group commit keeps its batch until
     ``on_release``), copies the rest, and the next commit starts the WAL again, which
     SQLite then cuts back to ``KEEP`` pages (the writer's ``journal_size_limit``). The
-    hold lasts one short pass: a few frames and the fsyncs.
+    hold lasts one short pass: a few frames and the fsyncs. A WAL that a burst past the
+    knee grew beyond ``KEEP`` the held pass truncates itself (:func:`_wal_checkpoint`).
 
     ``KEEP`` is above what the WAL reaches between two starts under steady traffic (two
     to three times ``BOUND`` at 3,000 to 4,500 msg/s): cutting the file back runs in the
@@ -174,7 +175,11 @@ class Checkpointer:
         held = self.holding
         frames = copied = 0
         try:
-            frames, copied = await self._lane.run(_wal_checkpoint, self._db)
+            # A held pass copies everything (nothing is written meanwhile); past KEEP
+            # frames it also truncates the WAL, here (see _wal_checkpoint).
+            frames, copied = await self._lane.run(
+                _wal_checkpoint, self._db, self.KEEP if held else None
+            )
             self.done += 1
         except sqlite3.Error as exc:  # the next one tries again; the WAL only grows
             log.warning("SQLite WAL checkpoint failed: %s", exc)
@@ -202,9 +207,19 @@ class Checkpointer:
         await self._lane.stop()
 
 
-def _wal_checkpoint(db: sqlite3.Connection) -> tuple[int, int]:
-    """A PASSIVE checkpoint: (the WAL's frames, the frames copied so far)."""
+def _wal_checkpoint(db: sqlite3.Connection, truncate_past: int | None) -> tuple[int, int]:
+    """A PASSIVE checkpoint: (the WAL's frames, the frames copied so far).
+
+    ``truncate_past`` (a held pass): a WAL of more frames than that, all copied, is then
+    truncated to nothing here, on the checkpoint's thread (TRUNCATE, which gives up at once
+    while a reader is still on the WAL: the writes are held meanwhile, and the next
+    COMMIT cuts the file back as before). Left to the next COMMIT, SQLite would cut it
+    back to ``journal_size_limit`` on the event loop's thread, with the next traffic
+    (docs/store.md, "A WAL a burst grew is truncated off the event loop")."""
     _busy, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    if truncate_past is not None and frames > truncate_past and copied == frames:
+        db.execute("PRAGMA busy_timeout = 0")  # never wait on a reader with writes held
+        _busy, frames, copied = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     return int(frames), int(copied)
 
 
