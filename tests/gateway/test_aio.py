@@ -47,6 +47,28 @@ async def test_the_stoppers_own_cancellation_is_not_swallowed() -> None:
     assert task.cancelled()
 
 
+async def test_a_cleanup_in_a_cancelled_task_goes_on_after_it() -> None:
+    stopped: list[str] = []
+
+    async def owner() -> None:
+        a = asyncio.create_task(_forever())
+        b = asyncio.create_task(_forever())
+        try:
+            await asyncio.Event().wait()
+        finally:  # the owner is being cancelled: both of its tasks still get stopped
+            await cancel_and_wait(a)
+            stopped.append("a")
+            await cancel_and_wait(b)
+            stopped.append("b")
+
+    task = asyncio.create_task(owner())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert stopped == ["a", "b"]
+
+
 async def test_an_error_the_task_ended_with_is_raised() -> None:
     async def fails() -> None:
         raise ValueError("broken")
