@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from channels.email.imap import IDLE_RENEW
 from channels.email.settings import EmailSettings
 from channels.email.transport import Mailbox, MailError
+from gateway.aio import cancel_and_wait
 from gateway.model.channel_state import ConnectionStatus
 from gateway.model.records import Touchpoint
 from gateway.services.channel_state import ChannelState
@@ -78,11 +79,9 @@ class Receiver:
         self._task = asyncio.create_task(self._run(), name=f"email {self.tp.id}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        with contextlib.suppress(Exception):  # a run that failed: nothing left to stop
+            await cancel_and_wait(self._task)
+        self._task = None
 
     def restart(self) -> None:
         """An admin asked to reconnect: try again now, whatever the backoff says."""

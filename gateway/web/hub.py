@@ -31,6 +31,7 @@ from typing import Protocol
 import msgspec
 
 from gateway import metrics, topics
+from gateway.aio import cancel_and_wait
 from gateway.errors import CloseCode
 from gateway.ports.bus import Bus, node_part, opened
 from gateway.web.transport import text_frame
@@ -179,11 +180,8 @@ class Connection:
         self.closed = True
         self._queue = None
         self.queued_bytes = 0
-        writer = self._writer
-        if writer is not None:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+        with contextlib.suppress(Exception):  # a writer that failed: nothing left to stop
+            await cancel_and_wait(self._writer)
 
     async def _write(self) -> None:
         wire = self._wire
