@@ -142,6 +142,36 @@ def _limits(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k in RATE_LIMITS_ON}
 
 
+class OneNode(NamedTuple):
+    node: services.GatewayProcess
+    fleet: Fleet
+    setup: dict[str, Any]
+    env: dict[str, str]
+
+
+@contextmanager
+def one_node(
+    cfg: dict[str, Any], where: Placement, rate_limits: bool, source: Path | None = None
+) -> Iterator[OneNode]:
+    """The relay's one-node gateway, warm: a seeded SQLite store, the node pinned to the
+    servers' core (``source``: another checkout's), its generators on theirs, and
+    ``cfg["conversations"]`` held. bench/side_by_side.py runs two of them."""
+    agents = math.ceil(cfg["conversations"] / cfg["per_agent"])
+    with sqlite_url() as url:
+        creds = seed_store(url, agents, cfg["per_agent"])
+        env = gateway_env(url, rate_limits=rate_limits)
+        node = services.start_gateway(env, source=source)
+        try:
+            where.pin([node.proc.pid])
+            with _generators(cfg, "gateway", where) as fleet:
+                setup = gateway_conversations(
+                    fleet, [("127.0.0.1", node.port)], creds, cfg["conversations"]
+                )
+                yield OneNode(node, fleet, setup, env)
+        finally:
+            node.stop()
+
+
 def run_gateway(
     cfg: dict[str, Any],
     where: Placement,
@@ -149,28 +179,16 @@ def run_gateway(
     profile_dir: Path | None = None,
     label: str = "gateway",
 ) -> dict[str, Any]:
-    agents = math.ceil(cfg["conversations"] / cfg["per_agent"])
-    with sqlite_url() as url:
-        creds = seed_store(url, agents, cfg["per_agent"])
-        source = os.environ.get("BENCH_GATEWAY_SOURCE")
-        env = gateway_env(url, rate_limits=rate_limits)
-        node = services.start_gateway(env, source=Path(source) if source else None)
-        try:
-            where.pin([node.proc.pid])
-            parts: Parts = {"node": lambda: [node.proc.pid]}
-            with _generators(cfg, "gateway", where) as fleet:
-                setup = gateway_conversations(
-                    fleet, [("127.0.0.1", node.port)], creds, cfg["conversations"]
-                )
-                out = _ramp(fleet, cfg, parts, where, label)
-                out["setup"] = setup
-                out["rate_limits_env"] = _limits(env)
-                if profile_dir is not None and out["sustained_msgs_per_s"]:
-                    out["profile"] = profile_gateway(fleet, node.proc.pid, out, cfg, profile_dir)
-            out["server_alive"] = node.alive()
-            out["server_log_tail"] = node.output()[-1500:]
-        finally:
-            node.stop()
+    source = os.environ.get("BENCH_GATEWAY_SOURCE")
+    with one_node(cfg, where, rate_limits, Path(source) if source else None) as one:
+        node, fleet = one.node, one.fleet
+        out = _ramp(fleet, cfg, {"node": lambda: [node.proc.pid]}, where, label)
+        out["setup"] = one.setup
+        out["rate_limits_env"] = _limits(one.env)
+        if profile_dir is not None and out["sustained_msgs_per_s"]:
+            out["profile"] = profile_gateway(fleet, node.proc.pid, out, cfg, profile_dir)
+        out["server_alive"] = node.alive()
+        out["server_log_tail"] = node.output()[-1500:]
     return out
 
 

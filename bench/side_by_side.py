@@ -18,7 +18,6 @@ on for both: a change before (B) and after (A). ``BENCH_SIDE_RATES=3000,5000`` a
 
 from __future__ import annotations
 
-import math
 import os
 import statistics
 from contextlib import ExitStack
@@ -26,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen
-from bench.gateway_setup import gateway_conversations, gateway_env, seed_store, sqlite_url
 from bench.loadgen import Fleet
 from bench.pinning import placement
 from bench.ramp import one_step, settle
 from bench.relay import FULL as RELAY_FULL
 from bench.relay import QUICK as RELAY_QUICK
+from bench.relay import one_node
 from devkit import services
 
 FULL: dict[str, Any] = {
@@ -80,21 +79,13 @@ def run(quick: bool) -> dict[str, Any]:
     loadgen.raise_nofile()
     loadgen.exit_on_sigterm()
     where = placement(None)
-    agents = math.ceil(cfg["conversations"] / cfg["per_agent"])
     steps: list[dict[str, Any]] = []
     with ExitStack() as stack:
         warm: dict[str, tuple[services.GatewayProcess, Fleet]] = {}
         for name in SIDES:
             side = sides[name]
-            url = stack.enter_context(sqlite_url())
-            creds = seed_store(url, agents, cfg["per_agent"])
-            env = gateway_env(url, rate_limits=side["rate_limits"])
-            node = services.start_gateway(env, source=side["source"])
-            stack.callback(node.stop)
-            where.pin([node.proc.pid])
-            fleet = stack.enter_context(Fleet(cfg["generators"], "gateway", [where.generator]))
-            gateway_conversations(fleet, [("127.0.0.1", node.port)], creds, cfg["conversations"])
-            warm[name] = (node, fleet)
+            one = stack.enter_context(one_node(cfg, where, side["rate_limits"], side["source"]))
+            warm[name] = (one.node, one.fleet)
         # Both nodes share the servers' core: a step starts once both have worked off
         # what came before (the other side's last step too), not only the one it measures.
         both = [node.proc.pid for node, _ in warm.values()]
