@@ -695,6 +695,29 @@ all of it: transactions, folds and checkpoints):
   append as it is): 59.6 against 62.5 µs a message at 100 a batch (four runs each,
   medians), 82.5 against 80.7 at 20 (three): within the drift, the page cache already
   holding what the append reads back. Not set.
+
+And the WAL's checkpoints at the knee (2026-12-04, 14:55 to 15:16 UTC, load average 0.5
+to 1.5). A `/tmp` probe logged each checkpoint pass in a one-node gateway on the relay's
+set-up (its wall time, its thread's CPU, the WAL's frames), 4 s steps from 3,000 to 6,278
+msg/s. At 3,000 and 4,000 msg/s the passes came 20 to 28 in a step and every few of
+them the one that holds the writes to start the WAL again (8 to 28 ms each). From
+5,000 msg/s on they ran back to back (47 in a step, 7 to 65 ms each, fsyncs included),
+the writer changing more than `TAIL` rows during each, so none held and the WAL grew
+through the steps (to 58,000 frames, 230 MiB); the checkpoint thread used 6.5 to 8.5 %
+of the core, about 15 µs of a message's 190 there. When a step's traffic stopped, the
+held pass that copies the rest and truncates the grown file held the writes 190 to 310
+ms. Two changes, each against this code with `./scripts/bench side-by-side`
+(`BENCH_SIDE_B_SOURCE` a copy with the change, `BENCH_SIDE_RATES=4000,5000,6000`, four
+rounds; B ÷ A CPU a message, the four rounds' p99):
+
+* **Holding the writes more readily** (`TAIL` 2,048 rows instead of 256, so that the WAL
+  starts again during the knee's traffic): 0.987, 1.029 and 0.977 (B lower in 3, 2 and 3
+  rounds of 4); p99 at 5,000 msg/s 1,724, 190, 1,088 and 435 ms against 447, 86, 229
+  and 965, and 307 messages late at 6,000 against 5. The holds land on the traffic. Not
+  kept.
+* **Larger inline batches** (`INLINE_BATCH` 300 instead of 100): 0.991, 1.001 and 1.033
+  (B lower in 3, 2 and 1 of 4); p99 at 6,000 msg/s 255, 1,337, 1,721 and 1,437 ms
+  against 318, 810, 776 and 832: longer turns of the loop, no cheaper message. Not kept.
 """
 
 
