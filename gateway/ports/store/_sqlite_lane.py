@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import re
 import sqlite3
@@ -112,20 +113,26 @@ class Checkpointer:
     steps). So once a pass finds more than ``BOUND`` frames, the next follows at once;
     when the writer changed at most ``TAIL`` rows while one ran, the next runs with the
     writes held (:attr:`holding`: the group commit keeps its batch until
-    ``on_release``), copies the rest, and the next commit starts the WAL again, which
-    SQLite then cuts back to ``KEEP`` pages (the writer's ``journal_size_limit``). The
-    hold lasts one short pass: a few frames and the fsyncs. A WAL that a burst past the
-    knee grew beyond ``KEEP`` the held pass truncates itself (:func:`_wal_checkpoint`).
+    ``on_release``), copies the rest, and the next commit starts the WAL again. The hold
+    lasts one short pass: a few frames and the fsyncs.
 
-    ``KEEP`` is above what the WAL reaches between two starts under steady traffic (two
-    to three times ``BOUND`` at 3,000 to 4,500 msg/s): cutting the file back runs in the
-    COMMIT that starts the WAL again, on the event loop's thread, and freeing 10 to 20
-    MiB took 12 to 17 ms there, a dozen times in 9 s (docs/store.md)."""
+    A COMMIT never cuts the file back (the writer's ``journal_size_limit`` is -1): SQLite
+    would free what lies past the limit there, on the event loop's thread, when the WAL
+    starts again. The file keeps the largest size it reached, two to three times
+    ``BOUND`` under steady traffic, more after a burst past the knee (230 MiB); once it
+    is over ``KEEP`` and the writer has changed nothing for ``IDLE_S``, a held pass
+    truncates it on this thread (:func:`_wal_checkpoint`). Truncating in the first held
+    pass after a burst, as before, held the writes 190 to 310 ms with the traffic still
+    coming (docs/store.md)."""
 
     EVERY = 2000  # rows changed by the writer between passes
     BOUND = 4096  # frames (16 MiB of 4 KiB pages) past which the passes catch up
     TAIL = 256  # rows changed during a pass, at most, for the next to hold the writes
-    KEEP = 4 * BOUND  # frames the WAL file keeps when it starts again (64 MiB)
+    KEEP = 4 * BOUND  # pages of WAL file past which a pause truncates it (64 MiB)
+    # Seconds without a changed row that make a pause. Long: the file truncated, the
+    # next traffic grows it again (appending costs more than overwriting), so only a
+    # node that has gone quiet gives its disk back.
+    IDLE_S = 30.0
 
     def __init__(
         self,
@@ -133,9 +140,13 @@ class Checkpointer:
         db: sqlite3.Connection,
         writer: sqlite3.Connection,
         on_release: Callable[[], None],
+        wal_path: str,
+        page_size: int,
     ) -> None:
         self._lane, self._db, self._writer = lane, db, writer
         self._on_release = on_release
+        self._wal_path, self._page = wal_path, page_size
+        self._pause: asyncio.TimerHandle | None = None  # waiting for IDLE_S without writes
         self._at = writer.total_changes
         self._running: asyncio.Task[None] | None = None
         self._backfilled = 0  # the WAL's frames copied, as the last pass left them
@@ -143,6 +154,7 @@ class Checkpointer:
         self.holding = False  # the running pass holds the group commit's writes
         self.done = 0  # passes run (tests)
         self.held = 0  # of them with the writes held (tests)
+        self.truncated = 0  # of them that truncated the file (tests)
 
     @classmethod
     async def open(
@@ -158,7 +170,8 @@ class Checkpointer:
         except BaseException:
             await lane.stop()
             raise
-        return cls(lane, db, writer, on_release)
+        (page,) = writer.execute("PRAGMA page_size").fetchone()  # no write under way yet
+        return cls(lane, db, writer, on_release, path + "-wal", int(page))
 
     def after_commit(self) -> None:
         """On the loop's thread, after a write transaction: start a checkpoint when due."""
@@ -166,21 +179,20 @@ class Checkpointer:
             return
         self._start(hold=False)
 
-    def _start(self, *, hold: bool) -> None:
+    def _start(self, *, hold: bool, truncate: bool = False) -> None:
         self._at = self._writer.total_changes
         self.holding = hold
-        self._running = asyncio.get_running_loop().create_task(self._checkpoint())
+        self._running = asyncio.get_running_loop().create_task(self._checkpoint(truncate))
 
-    async def _checkpoint(self) -> None:
+    async def _checkpoint(self, truncate: bool) -> None:
         held = self.holding
         frames = copied = 0
         try:
-            # A held pass copies everything (nothing is written meanwhile); past KEEP
-            # frames it also truncates the WAL, here (see _wal_checkpoint).
-            frames, copied = await self._lane.run(
-                _wal_checkpoint, self._db, self.KEEP if held else None
-            )
+            # A held pass copies everything (nothing is written meanwhile); one that
+            # follows a pause also truncates the file, here (see _wal_checkpoint).
+            frames, copied, cut = await self._lane.run(_wal_checkpoint, self._db, truncate)
             self.done += 1
+            self.truncated += cut
         except sqlite3.Error as exc:  # the next one tries again; the WAL only grows
             log.warning("SQLite WAL checkpoint failed: %s", exc)
         finally:
@@ -190,6 +202,7 @@ class Checkpointer:
                 self.held += 1
                 self._on_release()
         moved, self._backfilled = copied != self._backfilled, copied
+        self._await_pause()
         # Not after a held pass (it copied everything, unless a reader of another
         # process keeps old frames), nor after one that copied nothing: writes would
         # wait on passes that cannot help. Those wait for EVERY more changes.
@@ -199,28 +212,54 @@ class Checkpointer:
         # (the pass's own figures stop where it began).
         self._start(hold=self._writer.total_changes - self._at <= self.TAIL)
 
+    def _await_pause(self) -> None:
+        """After a pass: while the file is over KEEP pages, look every IDLE_S for a
+        pause in the writes, and truncate it in the first."""
+        if self._closing or self._pause is not None or self._wal_pages() <= self.KEEP:
+            return
+        at = self._writer.total_changes
+
+        def check() -> None:
+            self._pause = None
+            if self._closing or self._running is not None:
+                return  # the pass under way looks again when it ends
+            if self._writer.total_changes == at and self._wal_pages() > self.KEEP:
+                self._start(hold=True, truncate=True)
+            else:
+                self._await_pause()
+
+        self._pause = asyncio.get_running_loop().call_later(self.IDLE_S, check)
+
+    def _wal_pages(self) -> int:
+        try:
+            return os.stat(self._wal_path).st_size // self._page
+        except OSError:  # no WAL file (the last connection closed it)
+            return 0
+
     async def close(self) -> None:
         self._closing = True
+        if self._pause is not None:
+            self._pause.cancel()
         while self._running is not None:
             await asyncio.wait([self._running])
         await self._lane.run(self._db.close)
         await self._lane.stop()
 
 
-def _wal_checkpoint(db: sqlite3.Connection, truncate_past: int | None) -> tuple[int, int]:
-    """A PASSIVE checkpoint: (the WAL's frames, the frames copied so far).
+def _wal_checkpoint(db: sqlite3.Connection, truncate: bool) -> tuple[int, int, bool]:
+    """A PASSIVE checkpoint: the WAL's frames, the frames copied so far, and whether the
+    file was truncated.
 
-    ``truncate_past`` (a held pass): a WAL of more frames than that, all copied, is then
-    truncated to nothing here, on the checkpoint's thread (TRUNCATE, which gives up at once
-    while a reader is still on the WAL: the writes are held meanwhile, and the next
-    COMMIT cuts the file back as before). Left to the next COMMIT, SQLite would cut it
-    back to ``journal_size_limit`` on the event loop's thread, with the next traffic
-    (docs/store.md, "A WAL a burst grew is truncated off the event loop")."""
+    ``truncate`` (a held pass after a pause): the WAL, all copied, is then truncated to
+    nothing here, on the checkpoint's thread (TRUNCATE, which gives up at once while a
+    reader is still on the WAL: the writes are held meanwhile, and the next pause tries
+    again)."""
     _busy, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    if truncate_past is not None and frames > truncate_past and copied == frames:
+    if truncate and copied == frames:
         db.execute("PRAGMA busy_timeout = 0")  # never wait on a reader with writes held
-        _busy, frames, copied = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    return int(frames), int(copied)
+        busy, frames, copied = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return int(frames), int(copied), not busy
+    return int(frames), int(copied), False
 
 
 class SyncConn:

@@ -217,10 +217,8 @@ class SQLiteStore(GroupCommit):
                 reader.execute("PRAGMA query_only = ON")
                 reader.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
                 await conn.execute("PRAGMA wal_autocheckpoint = 0")
-                # the WAL cut back to KEEP pages when it starts again (Checkpointer)
-                row = await conn.fetchrow("PRAGMA page_size")
-                limit = Checkpointer.KEEP * (row[0] if row else 4096)
-                await conn.execute(f"PRAGMA journal_size_limit = {limit}")
+                # never cut back in a COMMIT: the checkpointer truncates it in a pause
+                await conn.execute("PRAGMA journal_size_limit = -1")
                 checkpointer = await Checkpointer.open(self.path, db, _connect, self._resume)
         except BaseException as exc:
             if reader is not None:
