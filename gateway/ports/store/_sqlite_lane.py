@@ -129,9 +129,9 @@ class Checkpointer:
     BOUND = 4096  # frames (16 MiB of 4 KiB pages) past which the passes catch up
     TAIL = 256  # rows changed during a pass, at most, for the next to hold the writes
     KEEP = 4 * BOUND  # pages of WAL file past which a pause truncates it (64 MiB)
-    # Seconds without a changed row that make a pause. Long: the file truncated, the
-    # next traffic grows it again (appending costs more than overwriting), so only a
-    # node that has gone quiet gives its disk back.
+    # Seconds without a changed row that make a pause. Long: a truncated file has to
+    # grow again with the next traffic, so only a node that has gone quiet gives its
+    # disk back.
     IDLE_S = 30.0
 
     def __init__(
