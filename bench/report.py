@@ -706,7 +706,8 @@ the writer changing more than `TAIL` rows during each, so none held and the WAL 
 through the steps (to 58,000 frames, 230 MiB); the checkpoint thread used 6.5 to 8.5 %
 of the core, about 15 µs of a message's 190 there. When a step's traffic stopped, the
 held pass that copies the rest and truncates the grown file held the writes 190 to 310
-ms. Two changes, each against this code with `./scripts/bench side-by-side`
+ms (since 15:55 UTC the file is truncated only after 30 s without a write, and the WAL
+at the knee stays within 14,000 frames: docs/store.md). Two changes, each against this code with `./scripts/bench side-by-side`
 (`BENCH_SIDE_B_SOURCE` a copy with the change, `BENCH_SIDE_RATES=4000,5000,6000`, four
 rounds; B ÷ A CPU a message, the four rounds' p99):
 
