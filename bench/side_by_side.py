@@ -25,13 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen
-from bench.loadgen import Fleet
 from bench.pinning import placement
 from bench.ramp import one_step, settle
 from bench.relay import FULL as RELAY_FULL
 from bench.relay import QUICK as RELAY_QUICK
-from bench.relay import one_node
-from devkit import services
+from bench.relay import OneNode, one_node
 
 FULL: dict[str, Any] = {
     **{k: RELAY_FULL[k] for k in ("conversations", "per_agent", "generators")},
@@ -81,23 +79,24 @@ def run(quick: bool) -> dict[str, Any]:
     where = placement(None)
     steps: list[dict[str, Any]] = []
     with ExitStack() as stack:
-        warm: dict[str, tuple[services.GatewayProcess, Fleet]] = {}
+        warm: dict[str, OneNode] = {}
         for name in SIDES:
             side = sides[name]
-            one = stack.enter_context(one_node(cfg, where, side["rate_limits"], side["source"]))
-            warm[name] = (one.node, one.fleet)
+            warm[name] = stack.enter_context(
+                one_node(cfg, where, side["rate_limits"], side["source"])
+            )
         # Both nodes share the servers' core: a step starts once both have worked off
         # what came before (the other side's last step too), not only the one it measures.
-        both = [node.proc.pid for node, _ in warm.values()]
+        both = [one.node.proc.pid for one in warm.values()]
         n = 0
         for r in range(cfg["rounds"]):
             for rate in cfg["rates"]:
                 for name in SIDES if r % 2 == 0 else SIDES[::-1]:
-                    node, fleet = warm[name]
+                    one = warm[name]
                     settle(both)
                     n += 1
                     out = one_step(
-                        fleet, [node.proc.pid], n, rate, cfg["duration_s"], cfg["drain_s"]
+                        one.fleet, [one.node.proc.pid], n, rate, cfg["duration_s"], cfg["drain_s"]
                     )
                     steps.append({"side": name, "round": r + 1, **out})
                     print(
@@ -105,7 +104,7 @@ def run(quick: bool) -> dict[str, Any]:
                         f"{out['server_cpu_us_per_msg']} µs/msg, p99 {out['p99_ms']} ms",
                         flush=True,
                     )
-        alive = {name: warm[name][0].alive() for name in SIDES}
+        alive = {name: warm[name].node.alive() for name in SIDES}
     return {
         **{k: cfg[k] for k in ("conversations", "per_agent", "rounds", "duration_s")},
         "sides": {name: sides[name]["label"] for name in SIDES},
