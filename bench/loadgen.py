@@ -15,7 +15,8 @@ client an XOR pass. Each client speaks one system's protocol:
   HTTP, say hello and start a conversation, which the router assigns to an agent;
   agents log in and say hello.
 * ``ws``: the bare ``websockets`` peer (bench/peers/ws_server.py): ``J room,room`` joins,
-  ``M room|body`` is relayed to the room's other members.
+  ``M room|body`` is relayed to the room's other members; ``ws-sqlite``
+  (bench/peers/ws_sqlite_server.py) speaks the same, and acknowledges each message too.
 * ``sio``: Socket.IO over the Engine.IO 4 WebSocket transport (bench/peers/sio_server.py):
   a ``join`` event with an acknowledgement, ``m`` events ``[room, body]``.
 * ``channels``: JSON frames to the Django Channels consumer (bench/peers/channels_site).
@@ -54,6 +55,8 @@ import msgspec
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY_BYTES = 100
+# Systems whose clients speak another system's protocol.
+SAME_PROTOCOL = {"ws-sqlite": "ws"}
 SEND_TICK_S = 0.001  # docs/benchmarks.md, "The generators' tick"
 
 
@@ -712,7 +715,7 @@ async def _serve_commands(gen: Generator) -> None:
         name = cmd.pop("cmd")
         try:
             if name == "setup":
-                gen.system = cmd["system"]
+                gen.system = SAME_PROTOCOL.get(cmd["system"], cmd["system"])
                 result: dict[str, Any] = {"pid": os.getpid()}
             elif name == "gateway_agents":
                 result = await gen.gateway_agents(cmd)

@@ -23,7 +23,9 @@ The systems, one after the other in the same run:
 * ``gateway-2n``: two gateway nodes on Redis and PostgreSQL (limits on), visitors on
   node A and agents on node B, so every message crosses the bus; each is committed to
   PostgreSQL before it is acknowledged.
-* ``ws``, ``sio``, ``channels``: the peers (bench/peers); ``sio`` is two nodes on Redis,
+* ``ws``, ``ws-sqlite``, ``sio``, ``channels``: the peers (bench/peers); ``ws-sqlite`` is
+  the bare relay committing each message to SQLite before it relays and acknowledges it
+  (the floor of the one-node gateway's durability), ``sio`` is two nodes on Redis,
   visitors on the first and agents on the second.
 
 Every server process of a system (nodes, Redis, PostgreSQL, all their threads) is pinned
@@ -66,7 +68,7 @@ from bench.ramp import KEEP_UP, P99_LIMIT_MS, Parts, _within, part_pids, stepped
 from bench.relay_profile import profile_gateway, profile_nodes
 from devkit import services
 
-SYSTEMS = ("gateway", "gateway-nolimits", "gateway-2n", "ws", "sio", "channels")
+SYSTEMS = ("gateway", "gateway-nolimits", "gateway-2n", "ws", "ws-sqlite", "sio", "channels")
 GATEWAYS = ("gateway", "gateway-nolimits", "gateway-2n")
 NAMES = {
     "gateway": "engagement gateway (uvicorn, SQLite, 1 process), rate limits on",

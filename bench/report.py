@@ -14,6 +14,9 @@ from typing import Any
 
 from bench import attachments_page, hotpath_page, relay_page, relay_profile, webhooks
 from bench.page import _met, _ms, _n, _table
+from bench.relay import FULL as RELAY_FULL
+from bench.relay import SYSTEMS as RELAY_SYSTEMS
+from bench.relay import full_run_bound_s
 from bench.relay_page import LABELS, SYSTEM_ORDER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -568,6 +571,9 @@ about 240 calls, and SQLite 86 to 93 µs with its writes in the kernel. It would
 Python per message cut by more than three and the store's page writes by about two: a
 compiled path from frame to append to frames, and messages kept in an append-only log
 written a page at a time rather than in a tree keyed by conversation. Neither is built.
+Since 2026-12-04 the relay measures that floor beside the gateway: the bare relay
+committing each message to SQLite before its relay and ack (`websockets + SQLite`, *The
+floor of durability* above).
 
 **A compiled path, tried: mypyc** (2026-12-02, 04:00-04:11 UTC, load average 1 to 1.7).
 The fourteen modules the profile above passes through per message (the socket loop and
@@ -1430,6 +1436,8 @@ def _bus(data: dict[str, Any]) -> str:
 def _method(data: dict[str, dict[str, Any]]) -> str:
     versions = data.get("relay", {}).get("peer_versions", {})
     v = ", ".join(f"{k} {val}" for k, val in versions.items()) or "see bench/peers/requirements.txt"
+    systems = len(RELAY_SYSTEMS)
+    bound_min = round(full_run_bound_s(RELAY_FULL, systems) / 60)
     return f"""\
 * **One command**: `./scripts/bench all` runs every workload (router, bus, relay, side-by-side,
   sockets, idle, contact-center, attachments, webhooks, automations, abuse) one after the other, writes
@@ -1437,10 +1445,10 @@ def _method(data: dict[str, dict[str, Any]]) -> str:
   `./scripts/bench WORKLOAD [--quick] [--json FILE]` runs one; `--quick` is small sizes
   (what `tests/bench` runs), not the published measurement. The relay's `--quick` still
   ramps each system to its knee (200 conversations, 1 s steps doubling the rate, within
-  a 40 s budget per system, about two minutes for all six) and says when it
+  a 40 s budget per system, a few minutes for all {systems}) and says when it
   found none, so its ratios compare ceilings too. The full relay's ramp has a 75 s
   budget per system (only the bare websockets relay comes near it): by its budgets a
-  full `./scripts/bench relay` takes at most about 17 minutes, usually under 10. `./scripts/bench profile` is the
+  full `./scripts/bench relay` takes at most about {bound_min} minutes, usually under 10. `./scripts/bench profile` is the
   gateway alone with its py-spy profile, for a change's before and after
   (bench/profile.py).
 * **Load generators** (`bench/loadgen.py`) are separate processes, each an asyncio
@@ -1469,6 +1477,10 @@ def _method(data: dict[str, dict[str, Any]]) -> str:
   `bench/peers/requirements.txt`: {v}), each written as its documentation shows:
   - *websockets*: `websockets.asyncio.server.serve` and `broadcast` to the room's other
     members (uvloop); the ceiling: no authentication, routing or persistence.
+  - *websockets + SQLite*: the same server, each message stored in SQLite (WAL,
+    `synchronous=NORMAL`) and the messages of one turn of the loop committed together
+    before each is broadcast and acknowledged to its sender: the floor of durability,
+    with nothing else of the gateway's work.
   - *python-socketio*: `AsyncServer(client_manager=AsyncRedisManager(...))` as an ASGI
     app on uvicorn, **two nodes** on one Redis; visitors on one node, agents on the
     other, so every message crosses Redis; `emit(..., room=..., skip_sid=sid)`.

@@ -4,6 +4,9 @@ requirements.txt, the first time it is needed; ``bench/.gitignore`` keeps it out
 
 * ``ws``: the bare ``websockets`` library broadcasting to a room: the ceiling (no
   routing, no persistence, no authentication); one process.
+* ``ws-sqlite``: the same, every message committed to SQLite before it is relayed and
+  acknowledged (ws_sqlite_server.py): the floor of durability, what committing before
+  the ack costs a Python relay and nothing else; one process.
 * ``sio``: python-socketio's AsyncServer with AsyncRedisManager on uvicorn, two nodes on
   one Redis; visitors on the first node, agents on the second.
 * ``channels``: Django Channels with channels-redis (RedisChannelLayer) on daphne, one
@@ -30,9 +33,10 @@ VENV = HERE.parent / ".venv-peers"
 PY = VENV / "bin" / "python"
 REQUIREMENTS = HERE / "requirements.txt"
 STAMP = VENV / ".requirements.sha256"
-PEERS = ("ws", "sio", "channels")
+PEERS = ("ws", "ws-sqlite", "sio", "channels")
 NAMES = {
     "ws": "websockets (bare broadcast, 1 process)",
+    "ws-sqlite": "websockets + SQLite, each message committed before its relay and ack, 1 process",
     "sio": "python-socketio + AsyncRedisManager, uvicorn, 2 nodes",
     "channels": "Django Channels + channels-redis, daphne, 1 process",
 }
@@ -149,13 +153,14 @@ def start(name: str, python: str | Path | None = None) -> PeerServer:
     """Start peer ``name`` on free loopback ports (and its Redis when it uses one).
 
     ``python``: another interpreter to run it with (the smoke tests run the bare
-    websockets peer with the project's own, which has websockets and uvloop)."""
+    websockets peers with the project's own, which has websockets and uvloop)."""
     py = Path(python) if python else ensure_venv()
     env = {"PYTHONPATH": str(HERE), "PYTHONDONTWRITEBYTECODE": "1"}
     logs: list[Path] = []
-    if name == "ws":
+    if name in ("ws", "ws-sqlite"):
+        script = HERE / ("ws_server.py" if name == "ws" else "ws_sqlite_server.py")
         port = services.free_port()
-        proc = _spawn([str(py), str(HERE / "ws_server.py"), str(port)], env, HERE, port, logs)
+        proc = _spawn([str(py), str(script), str(port)], env, HERE, port, logs)
         return PeerServer(name, [("127.0.0.1", port)], [proc], logs=logs)
     redis = services.start_redis()
     procs: list[subprocess.Popen[bytes]] = []

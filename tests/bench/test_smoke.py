@@ -52,9 +52,11 @@ def _number(x: Any) -> bool:
 
 @pytest.fixture(scope="module")
 def relay_result() -> dict[str, Any]:
-    # The bare websockets peer runs with this interpreter; the others need bench/.venv-peers
+    # The bare websockets peers run with this interpreter; the others need bench/.venv-peers
     # and are measured by the benchmark, not here.
-    return relay.run(True, systems=("gateway", "gateway-2n", "ws"), peer_python=sys.executable)
+    return relay.run(
+        True, systems=("gateway", "gateway-2n", "ws", "ws-sqlite"), peer_python=sys.executable
+    )
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +98,7 @@ def test_abuse_quick_has_its_figures(abuse_result: dict[str, Any]) -> None:
 
 
 def test_relay_quick_has_its_figures(relay_result: dict[str, Any]) -> None:
-    for name in ("gateway", "gateway-2n", "ws"):
+    for name in ("gateway", "gateway-2n", "ws", "ws-sqlite"):
         s = relay_result["systems"][name]
         assert "error" not in s, s.get("error")
         assert _number(s["sustained_msgs_per_s"]) and s["sustained_msgs_per_s"] > 0
@@ -146,6 +148,7 @@ def test_relay_quick_has_its_figures(relay_result: dict[str, Any]) -> None:
         relay_result["goals"]
     )
     assert _number(relay_result["gateway_to_ws_ratio"])
+    assert _number(relay_result["gateway_to_ws-sqlite_ratio"])  # the floor of durability
     assert isinstance(relay_result["gateway_to_ws_ratio_note"], str)
     assert relay_result["body_bytes"] == 100
     json.dumps(relay_result)  # JSON-able as it stands
