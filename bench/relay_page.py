@@ -532,8 +532,32 @@ def durability_floor(data: dict[str, Any]) -> str:
         "authentication, routing, unread counts, retries, rate limits or metrics). In this "
         f"run it sustained {_n(floor_rate)} msg/s at {_n(at_knee(floor, limit))} µs of CPU a "
         f"message at its knee{of_bare}; the gateway {_n(rate)} at "
-        f"{_n(at_knee(gw, limit))} µs, {_n(rate / floor_rate, 3)}x the floor's rate. "
+        f"{_n(at_knee(gw, limit))} µs, {_n(rate / floor_rate, 3)}x the floor's rate."
+        + _over_floor(gw, floor)
+        + " "
         + FLOOR_READING
+    )
+
+
+def _over_floor(gw: dict[str, Any], floor: dict[str, Any]) -> str:
+    """The gateway's CPU a message ÷ the floor's, at the rates both were offered (the
+    last step at each rate: the one that decided)."""
+    mine = {st["offered_msgs_per_s"]: st for st in gw.get("steps", [])}
+    theirs = {st["offered_msgs_per_s"]: st for st in floor.get("steps", [])}
+    pairs = [
+        (rate, mine[rate]["server_cpu_us_per_msg"], theirs[rate]["server_cpu_us_per_msg"])
+        for rate in sorted(mine.keys() & theirs.keys())
+        if mine[rate].get("server_cpu_us_per_msg") and theirs[rate].get("server_cpu_us_per_msg")
+    ]
+    if not pairs:
+        return ""
+    ratios = [a / b for _, a, b in pairs]
+    extra = [a - b for _, a, b in pairs]
+    return (
+        f" At the {len(pairs)} rates both were offered ({_n(pairs[0][0])} to "
+        f"{_n(pairs[-1][0])} msg/s) the gateway's CPU a message was {_n(min(ratios), 2)} to "
+        f"{_n(max(ratios), 2)} times the floor's, {_n(min(extra))} to {_n(max(extra))} µs "
+        "more: its own work."
     )
 
 

@@ -217,3 +217,25 @@ def test_the_page_says_which_message_ids_the_clients_sent() -> None:
     page = relay_page.section(r)
     assert "send UUIDv7 message ids, 36 characters" in page
     assert "about 8 characters" not in page
+
+
+def test_the_floor_of_durability_is_read_beside_the_gateway_at_the_rates_both_had() -> None:
+    gw, floor = _system(5000, 200.0), _system(8000, 100.0)
+    gw["steps"].insert(
+        0, {**gw["steps"][0], "offered_msgs_per_s": 1000, "server_cpu_us_per_msg": 450.0}
+    )
+    floor["steps"].insert(
+        0, {**floor["steps"][0], "offered_msgs_per_s": 1000, "server_cpu_us_per_msg": 300.0}
+    )
+    floor["steps"].insert(
+        1, {**floor["steps"][0], "offered_msgs_per_s": 5000, "server_cpu_us_per_msg": 160.0}
+    )
+    data = {"systems": {"gateway": gw, "ws-sqlite": floor, "ws": _system(32000, 30.0)}}
+    text = relay_page.durability_floor(data)
+    assert "8,000 msg/s at 100 µs" in text and "(0.250x the bare relay)" in text
+    assert "0.625x the floor's rate" in text
+    # 450 ÷ 300 and 200 ÷ 160, at 1,000 and 5,000 msg/s: 150 and 40 µs more
+    assert "At the 2 rates both were offered (1,000 to 5,000 msg/s)" in text
+    assert "1.25 to 1.50 times the floor's, 40 to 150 µs more" in text
+    # without the floor in the run, nothing is said
+    assert relay_page.durability_floor({"systems": {"gateway": gw}}) == ""
