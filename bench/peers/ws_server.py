@@ -36,12 +36,16 @@ async def handler(ws: ServerConnection) -> None:
     except websockets.ConnectionClosed:
         pass
     finally:
-        for room in joined:
-            members = ROOMS.get(room)
-            if members is not None:
-                members.discard(ws)
-                if not members:
-                    del ROOMS[room]
+        leave(ws, joined)
+
+
+def leave(ws: ServerConnection, rooms: list[str]) -> None:
+    for room in rooms:
+        members = ROOMS.get(room)
+        if members is not None:
+            members.discard(ws)
+            if not members:
+                del ROOMS[room]
 
 
 async def main(port: int) -> None:

@@ -26,12 +26,11 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections import defaultdict
 
 import websockets
 from websockets.asyncio.server import ServerConnection, broadcast, serve
+from ws_server import ROOMS, leave  # the bare relay's rooms (run from bench/peers)
 
-ROOMS: dict[str, set[ServerConnection]] = defaultdict(set)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rooms (id TEXT PRIMARY KEY, last_seq INTEGER NOT NULL)
     WITHOUT ROWID;
@@ -112,12 +111,7 @@ async def handler(ws: ServerConnection) -> None:
     except websockets.ConnectionClosed:
         pass
     finally:
-        for room in joined:
-            members = ROOMS.get(room)
-            if members is not None:
-                members.discard(ws)
-                if not members:
-                    del ROOMS[room]
+        leave(ws, joined)
 
 
 async def main(port: int) -> None:
