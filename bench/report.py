@@ -990,9 +990,11 @@ def _contact_center(data: dict[str, Any]) -> str:
         "last is the run above), with the same CPU a message as at 09:04 (the servers "
         "313.5 to 319.5 µs, the nodes 236.0 to 249.5, against 320.0 and 236.5): the machine "
         "gave less that hour, not the code more. The bare websockets relay, one process "
-        "pinned to one core, sustained 21,188 msg/s at 17:22 and again at 17:47 against "
+        "pinned to one core, sustained 21,188 msg/s at 17:22 and again at 17:47 (28,717 at "
+        "18:02) against "
         "38,924 at 09:27, and spent 55.7 and 58.4 µs a message at 17,300 msg/s against 42.4 "
-        "at 09:27 (at 5,126 msg/s 93.0 and 87.8 against 75.4); the hypervisor's steal time over the 17:47 run was 0.3 % of the two cores' "
+        "at 09:27 (at 5,126 msg/s 93.0 and 87.8 against 75.4); the hypervisor's steal time over "
+        "the 17:47 run was 0.3 % of the two cores' "
         "time (/proc/stat), so it is not time taken away but slower time given. At this "
         "rate the workload leaves a fast hour of the machine a twentieth of its CPU and a "
         "slower one none: the goal is met in the fast hours only.",
