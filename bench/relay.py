@@ -468,19 +468,23 @@ def ratios(systems: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def cpu_by_rate(s: dict[str, Any], limit_ms: float | None = None) -> dict[int, float]:
+    """A system's server CPU per message at each rate it was offered, from the step that
+    decided (a step run again is followed by its second run); ``limit_ms``: only the
+    steps under that p99, the rates it relayed."""
+    return {
+        st["offered_msgs_per_s"]: st["server_cpu_us_per_msg"]
+        for st in s.get("steps", [])
+        if st["server_cpu_us_per_msg"] is not None and (limit_ms is None or _within(st, limit_ms))
+    }
+
+
 def _same_rates(on: dict[str, Any], off: dict[str, Any]) -> dict[str, Any]:
     """CPU per message with the limits on less off, at the rates both relayed under their
     knees: the medians of their own steps compare different rates (CPU per message falls
     as the rate rises), and a knee on a shared machine moves with its neighbours."""
 
-    def cpu_at(s: dict[str, Any]) -> dict[int, float]:
-        return {
-            st["offered_msgs_per_s"]: st["server_cpu_us_per_msg"]
-            for st in s["steps"]
-            if _within(st, P99_LIMIT_MS) and st["server_cpu_us_per_msg"] is not None
-        }
-
-    a, b = cpu_at(on), cpu_at(off)
+    a, b = cpu_by_rate(on, P99_LIMIT_MS), cpu_by_rate(off, P99_LIMIT_MS)
     rates = sorted(a.keys() & b.keys())
     added = statistics.median(a[r] - b[r] for r in rates) if rates else None
     return {

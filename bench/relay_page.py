@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.page import _met, _ms, _n, _table
+from bench.relay import cpu_by_rate
 
 SYSTEM_ORDER = (
     "gateway",
@@ -543,14 +544,12 @@ def durability_floor(data: dict[str, Any]) -> str:
 
 
 def _over_floor(gw: dict[str, Any], floor: dict[str, Any]) -> str:
-    """The gateway's CPU a message ÷ the floor's, at the rates both were offered (the
-    last step at each rate: the one that decided)."""
-    mine = {st["offered_msgs_per_s"]: st for st in gw.get("steps", [])}
-    theirs = {st["offered_msgs_per_s"]: st for st in floor.get("steps", [])}
+    """The gateway's CPU a message ÷ the floor's, at the rates both were offered."""
+    mine, theirs = cpu_by_rate(gw), cpu_by_rate(floor)
     pairs = [
-        (rate, mine[rate]["server_cpu_us_per_msg"], theirs[rate]["server_cpu_us_per_msg"])
+        (rate, mine[rate], theirs[rate])
         for rate in sorted(mine.keys() & theirs.keys())
-        if mine[rate].get("server_cpu_us_per_msg") and theirs[rate].get("server_cpu_us_per_msg")
+        if mine[rate] and theirs[rate]
     ]
     if not pairs:
         return ""
