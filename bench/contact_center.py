@@ -11,7 +11,10 @@ pace (one message every ``seconds_per_message`` s, visitor and agent in turn) fo
 to the agent's socket having the message) is read off. ``max_conversations_p99_100ms``
 is the largest count whose p99 stayed under 100 ms. Then, at that count (or the last
 one set up), the rate is held at 5,000 messages/s for ``duration_s`` and its p99 is
-reported.
+reported. That step is repeated (``fixed_rate_steps``, 5 in a full run, one after
+another on the same conversations): one 4 s step is one sample of a p99 that moves by
+several times from step to step on this shared machine, so the figure and the goal's
+verdict are the median step's (by p99; all of them are reported).
 
 Nothing is pinned: the two nodes, Redis, PostgreSQL and the generators share the two
 cores, as they would on one small host.
@@ -45,6 +48,7 @@ FULL: dict[str, Any] = {
     "drain_s": 1.5,
     "generators": 2,
     "fixed_rate_msgs_per_s": 5000,
+    "fixed_rate_steps": 5,
 }
 QUICK: dict[str, Any] = {
     "counts": [10, 20],
@@ -54,6 +58,7 @@ QUICK: dict[str, Any] = {
     "drain_s": 0.5,
     "generators": 1,
     "fixed_rate_msgs_per_s": 100,
+    "fixed_rate_steps": 3,
 }
 P99_LIMIT_MS = 100.0
 # p99 visitor->agent at 5,000 msg/s on 2 nodes + PostgreSQL: the benchmarks' first goal
@@ -99,18 +104,23 @@ def run(quick: bool) -> dict[str, Any]:
                     f"with {out['steps'][-1]['conversations']:,} conversations ...",
                     flush=True,
                 )
-                settle(server_pids)
-                at_rate = one_step(
-                    fleet,
-                    server_pids,
-                    900,
-                    cfg["fixed_rate_msgs_per_s"],
-                    cfg["duration_s"],
-                    cfg["drain_s"],
-                    node_pids,
-                )
-                at_rate["conversations"] = out["steps"][-1]["conversations"]
-                out["fixed_rate"] = at_rate
+                at_rate = []
+                for k in range(cfg.get("fixed_rate_steps", 1)):
+                    settle(server_pids)
+                    s = one_step(
+                        fleet,
+                        server_pids,
+                        900 + k,
+                        cfg["fixed_rate_msgs_per_s"],
+                        cfg["duration_s"],
+                        cfg["drain_s"],
+                        node_pids,
+                    )
+                    s["conversations"] = out["steps"][-1]["conversations"]
+                    print(f"  {_line(s)}", flush=True)
+                    at_rate.append(s)
+                out["fixed_rate_steps"] = at_rate
+                out["fixed_rate"] = median_step(at_rate)
         out["nodes_alive"] = [n.alive() for n in nodes]
         out["node_log_tails"] = [n.output()[-1500:] for n in nodes]
     finally:
@@ -129,6 +139,7 @@ def run(quick: bool) -> dict[str, Any]:
     out["goals"] = {
         key: {
             "p99_ms": p99,
+            "steps": len(out.get("fixed_rate_steps", [])),
             "delivered_msgs_per_s": delivered,
             "met": bool(
                 cfg["fixed_rate_msgs_per_s"] >= 5000  # a quick run proves nothing here
@@ -140,6 +151,23 @@ def run(quick: bool) -> dict[str, Any]:
         for key, limit in GOALS_P99_MS_AT_5000.items()
     }
     return out
+
+
+def median_step(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The step whose visitor-to-agent p99 is the median's (the lower middle one of an
+    even number); a step with more than 1 % never delivered (p99 None) is the slowest."""
+    ranked = sorted(
+        steps, key=lambda s: math.inf if s["to_agent_p99_ms"] is None else s["to_agent_p99_ms"]
+    )
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def _line(s: dict[str, Any]) -> str:
+    return (
+        f"{s['conversations']:>6,} conversations {s['offered_msgs_per_s']:>6,} msg/s offered "
+        f"{s['delivered_msgs_per_s']:>6,} delivered; visitor->agent p50 "
+        f"{s['to_agent_p50_ms']} p99 {s['to_agent_p99_ms']} ms; lost {s['lost']}"
+    )
 
 
 def _steps(
@@ -188,13 +216,7 @@ def _steps(
         s["agents_needed"] = need_agents
         s["setup_s"] = round(setup_s, 1)
         steps.append(s)
-        print(
-            f"  {count:>6,} conversations {s['offered_msgs_per_s']:>6,} msg/s offered "
-            f"{s['delivered_msgs_per_s']:>6,} delivered; visitor->agent p50 "
-            f"{s['to_agent_p50_ms']} p99 {s['to_agent_p99_ms']} ms; lost {s['lost']}; "
-            f"set up in {setup_s:.1f} s",
-            flush=True,
-        )
+        print(f"  {_line(s)}; set up in {setup_s:.1f} s", flush=True)
         if s["to_agent_p99_ms"] is None or s["to_agent_p99_ms"] >= cfg.get(
             "p99_limit_ms", P99_LIMIT_MS
         ):
@@ -254,8 +276,10 @@ def summary(result: dict[str, Any]) -> str:
     )
     f = result.get("fixed_rate")
     if f:
+        p99s = [s["to_agent_p99_ms"] for s in result.get("fixed_rate_steps", [f])]
         lines.append(
-            f"  at {f['offered_msgs_per_s']:,} msg/s offered ({f['conversations']:,} conversations): "
+            f"  at {f['offered_msgs_per_s']:,} msg/s offered ({f['conversations']:,} conversations), "
+            f"{len(p99s)} steps: p99 {p99s} ms; the median step: "
             f"{f['delivered_msgs_per_s']:,} delivered, p99 {f['to_agent_p99_ms']} ms, "
             f"lost {f['lost']}"
         )

@@ -273,6 +273,11 @@ def test_contact_center_quick_has_its_figures(contact_center_result: dict[str, A
     # every visitor's first message acknowledged, nothing refused on any socket
     assert r["steps"][-1]["errors"] == {}, r["steps"][-1]["errors"]
     assert r["fixed_rate"]["received"] > 0
+    # the fixed rate repeated; its figure is the median step's
+    repeated = r["fixed_rate_steps"]
+    assert len(repeated) == 3
+    assert r["fixed_rate"] is contact_center.median_step(repeated)
+    assert r["p99_ms_at_5000_msgs_per_s"] == r["fixed_rate"]["to_agent_p99_ms"]
     json.dumps(r)
 
 
