@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BODY_BYTES = 100
 # Systems whose clients speak another system's protocol.
 SAME_PROTOCOL = {"ws-sqlite": "ws"}
-SEND_TICK_S = 0.001  # docs/benchmarks.md, "The generators' tick"
+SEND_TICK_S = 0.001  # docs/benchmarks-contact-center.md, "The generators' tick"
 
 
 # -- a thin WebSocket client ---------------------------------------------------------

@@ -952,453 +952,46 @@ def _contact_center(data: dict[str, Any]) -> str:
         )
     out += [
         "",
-        "This workload moves most from run to run on this shared machine (two nodes, Redis, "
-        "PostgreSQL and the generators all share two cores with whatever else runs), and "
-        "the fixed 5,000 msg/s step runs on as many conversations as the last step that "
-        "kept its p99 under the limit, so it is not the same workload from one run to the "
-        "next. On 2026-12-01 the code before issue 18's changes to routing bursts and the "
-        "first message after routing (`bf910aa`, 10:12 UTC, load average under 2) reached "
-        "2,000 conversations under the limit and then delivered all 5,000 msg/s on 3,000 "
-        "(p99 702 ms, 1,496 starts refused with `router_unavailable`); the code after them "
-        "(11:35 UTC) stopped at 500 and put the 5,000 msg/s on 1,000 conversations, five "
-        "messages a second each, where both fall behind (2,416 msg/s delivered). A run "
-        "at 14:33 UTC (load average 2), with the agents' sends to different "
-        "conversations going on together and several messages of one conversation in one "
-        "batch (below), kept its p99 under the limit up to 1,000 conversations and "
-        "delivered 4,165 of the 5,000 msg/s on 2,000. A run at 17:42 UTC (load "
-        "average 1.4, with the PostgreSQL batch's rows sent as JSON and the bus's posted "
-        "frames lingering 1 ms for company) kept it under the limit up to 3,000 "
-        "conversations and delivered all 5,000 msg/s on 4,000, none lost, but at a p99 of "
-        "1,863 ms: the nodes keep up with the rate and fall behind on the latency. Both "
-        "checkouts alternated on that workload in one sitting (`BENCH_CC_CONFIG="
-        '\'{"counts": [1000], "fixed_rate_msgs_per_s": 5000}\'`, load average 3.4, '
-        "another engineer's tests beside it): before 2,446 msg/s delivered, 514 µs of the "
-        "nodes' CPU per message, 500 starts refused; after 2,755 msg/s, 349 µs, none "
-        "refused. Its 1,000-conversation step moved from p99 2,548 ms to 43 ms in that "
-        "sitting, and from 802 ms to 77 ms in another at 1,500 msg/s (load 0.6 to 2). "
-        "At 22:53 UTC the p99 stayed under the limit up to 3,000 conversations, and 4,503 "
-        "of the 5,000 msg/s arrived on 4,000 (p99 2,417 ms, 1,987 lost or late). A run "
-        "on 2026-12-02 at 02:19 UTC (load average 0.6) kept it under the limit up to "
-        "4,000 (p99 43.6 ms there) and delivered all 5,000 msg/s, none lost, at a p99 of "
-        "2,218 ms. Another machine of the same kind (11:34 UTC, load average 1.4, this "
-        "stop's code: `./scripts/bench contact-center --json` to a scratch file) kept it "
-        "under the limit up to 4,000 too (p99 35.5 ms there) and delivered all 5,000 "
-        "msg/s at a p99 of 389 ms (p50 88 ms): the servers used 268.5 µs of CPU a message "
-        "(the nodes 214.5), 1.34 cores at that rate, and the generators about half a "
-        "core: that machine, too, had nothing left. The run at 15:29 UTC (load average "
-        "1.9) was the first with the generators' tick (below); the run of 2026-12-04 at "
-        "09:04 UTC (load average 1.5, this page's until 17:42) the first with no garbage "
-        "left by the connections (below): p99 38.3 ms at 5,000 msg/s, all delivered. Three "
-        "full runs that evening on the code after the WAL change (docs/store.md; nothing on "
-        "this workload's path, which stores in PostgreSQL), at 17:32, 17:37 and 17:42 UTC "
-        "(load average 0.05 and 0.16 when read between them, nothing else running): each kept "
-        "the p99 under the limit up to 4,000 conversations and delivered all 5,000 msg/s, "
-        "none lost, at a p99 of 163.7, 331.0 and 225.6 ms (p50 53.1, 132.5 and 17.5; the "
-        "last was this page's until 19:56), with the same CPU a message as at 09:04 (the servers "
-        "313.5 to 319.5 µs, the nodes 236.0 to 249.5, against 320.0 and 236.5): the machine "
-        "gave less that hour, not the code more. The bare websockets relay, one process "
-        "pinned to one core, sustained 21,188 msg/s at 17:22 and again at 17:47 (28,717 at "
-        "18:02) against "
-        "38,924 at 09:27, and spent 55.7 and 58.4 µs a message at 17,300 msg/s against 42.4 "
-        "at 09:27 (at 5,126 msg/s 93.0 and 87.8 against 75.4); the hypervisor's steal time over "
-        "the 17:47 run was 0.3 % of the two cores' "
-        "time (/proc/stat), so it is not time taken away but slower time given. At this "
-        "rate the workload leaves a fast hour of the machine a twentieth of its CPU and a "
-        "slower one none: the goal is met in the fast hours only.",
-        "",
         CC_MEDIAN,
         "",
-        CC_TICK,
-        "",
-        CC_SERIAL,
-        "",
-        CC_REPEATED,
-        "",
-        CC_ANOTHER_MACHINE,
-        "",
-        CC_CYCLES,
-        "",
-        CC_STEPS,
-        "",
-        CC_POSTGRES,
+        CC_WHY,
         "",
         "![visitor to agent latency against conversations](benchmarks/contact-center.png)",
     ]
     return "\n".join(out)
 
 
-CC_CYCLES = """\
-**The connections' garbage** (2026-12-04, 08:37-09:03 UTC, load average 0.7 to 3.0).
-Each node's young collections, logged by a probe in the nodes (`gc.callbacks`) over
-full runs of `./scripts/bench contact-center`: three a node in each run (four runs),
-of 52 to 166 ms, collecting 32,000 to 36,000 objects each where counted. Those were the objects a visitor's
-bootstrap request and socket left in reference cycles, 55 a visitor, which only a
-collection frees (docs/deploy.md, "Garbage the connections leave"), and they were most
-of what set the collections off. With the cycles broken where a connection ends: two
-collections a node in each run (five runs), collecting 0 and about 270 objects, of 34
-to 93 ms where timed (the
-live objects of the sockets opened since the last); in the two runs whose output was
-stamped, every one of them fell in a set-up, while visitors arrived, none in a step.
-The p99 visitor to agent at 5,000 msg/s, full runs in that sitting: before (the code
-without it; at 08:58 and 09:01 through `BENCH_GATEWAY_SOURCE`, alternated with after)
-194.2, 84.7, 44.3, 98.1 and 83.8 ms, one of five under the goal's 50 ms (median 84.7);
-after 67.2, 15.3, 32.5, 16.6 and 32.8 ms, then 38.3 ms in the run on this page until
-17:42 (09:04 UTC): five of six (median 32.7). The servers' CPU a
-message did not move (the nodes 231 and 240.5 µs before, 234 and 236.5 after, in the
-alternated pairs): what moved is when the collector stops a node."""
-
-
 CC_MEDIAN = """\
 **The fixed rate, five times** (since 2026-12-04, 19:56 UTC). One 4 s step at 5,000
-msg/s is one sample of a p99 that moves several times over from step to step here (below,
-*Steps, not runs*), so a full run now holds that step five times, one after another on
-the same conversations, and its figure and the goal's verdict are the median step's (by
-p99; a step where more than 1 % never arrived ranks slowest); every step's p99 is listed
-above. The run above (19:56 UTC, load average 0.7 just before it): 538.5, 355.8, 216.6,
-211.9 and 208.6 ms, every message delivered in each, the servers 313.5 to 325 µs of CPU
-a message and the nodes 247 to 252.5, as in the three runs before it; the bare
-websockets relay had spent 58.4 µs a message at 17,300 msg/s at 19:43 (its slow hours'
-figure, above). Where in a step the late messages were: a `/tmp` probe on the same
-set-up (4,000 conversations, 4 s steps at 5,000 msg/s, the generators reporting when
-each message was due; 19:44-19:50 UTC) found, in each of four steps with nothing else
-attached (p99 114.2, 139.5, 177.7 and 743.0 ms), a message over 50 ms in 29, 29, 24
-and 40 of the step's forty 100 ms windows: waves of backlog that grow and drain through
-the step, the servers and the generators at 1.9 of the two cores throughout, not one
-stall. What would hold the goal here in the slower hours is less CPU a message, not a
-pause removed."""
+msg/s is one sample of a p99 that moves several times over from step to step here ([the
+contact center's sittings](benchmarks-contact-center.md), *Steps, not runs*), so a full
+run now holds that step five times, one after another on the same conversations, and its
+figure and the goal's verdict are the median step's (by p99; a step where more than 1 %
+never arrived ranks slowest); every step's p99 is listed above. The run above (19:56
+UTC, load average 0.7 just before it): 538.5, 355.8, 216.6, 211.9 and 208.6 ms, every
+message delivered in each, the servers 313.5 to 325 µs of CPU a message and the nodes
+247 to 252.5, as in the three runs before it; the bare websockets relay had spent 58.4
+µs a message at 17,300 msg/s at 19:43 (its slow hours' figure; 42.4 in the morning's).
+Where in a step the late messages were: a `/tmp` probe on the same set-up (4,000
+conversations, 4 s steps at 5,000 msg/s, the generators reporting when each message was
+due; 19:44-19:50 UTC) found, in each of four steps with nothing else attached (p99
+114.2, 139.5, 177.7 and 743.0 ms), a message over 50 ms in 29, 29, 24 and 40 of the
+step's forty 100 ms windows: waves of backlog that grow and drain through the step, the
+servers and the generators at 1.9 of the two cores throughout, not one stall. What would
+hold the goal here in the slower hours is less CPU a message, not a pause removed."""
 
 
-CC_STEPS = """\
-**Steps, not runs** (2026-12-04, 11:38-11:51 UTC, load average 0.2 at the start). The
-5,000 msg/s step alone, repeated: four runs of a `/tmp` probe around
-`bench.ramp.one_step` on the contact center's set-up (4,000 conversations added a
-thousand at a time, then 4 s steps at 5,000 msg/s one after another; in two runs a probe
-in the nodes logged every collection over 3 ms, in two PostgreSQL logged its autovacuum
-and checkpoints), 18 steps (two more, profiled, not counted). Their p99 visitor to
-agent: 14.9 to 89.3 ms, median 45.8, ten of eighteen under the goal's 50 ms; every
-message delivered in each. Per message, the nodes took 105 to 124 µs of CPU each,
-PostgreSQL 69 to 80, Redis 10 to 12, and the two generators 13 to 15 % of a core each:
-about 1.9 of the machine's two cores at that rate. In the logged runs no collection over
-3 ms fell in a step but a pair at the first one's start (both nodes, 13 to 27 ms,
-collecting 3 objects: the full collection the set-up's new sockets had earned), and one
-step (p99 57.6 ms) held PostgreSQL's automatic analyze of the messages table (1.4 s);
-the other slow steps of those runs (89.3, 77.1 and 57.3 ms; 56.4 and 52.2 where only
-PostgreSQL logged) held neither, and what took them was not found. At 5,000 msg/s this
-workload leaves the machine about a twentieth of its CPU, so its p99 moves with whatever
-else wants a core: a full run's figure was one such step until it took the median of
-five (above)."""
-
-
-CC_POSTGRES = """\
-**Where PostgreSQL's share goes** (2026-12-04, 12:58 UTC, load average 0.6; the same
-probe, two steps at 5,000 msg/s, p99 59.4 and 32.7 ms, PostgreSQL 72 and 76 µs of CPU a
-message; `perf record -g` of every backend over the second): the messages' index
-entries 13.7 % of its samples, the batch statement's executor set up at each call (its
-plan's nodes, the hash join and the insert; the statement carries about seven messages a
-call) 10.3 %, the two JSON parameters read (`jsonb_recv`) 6.4 %, commits 5.2 %, system
-calls 13.4 %; no function above 4 % of the samples on its own (the B-tree's buffer
-lookups 3.9 %, its key comparisons 2.6 %). The part paid per call, about a fifth, would
-shrink with larger batches, which a node would have to hold back messages to make; not
-done."""
-
-CC_TICK = """\
-**The generators' tick** (2026-12-02, 15:05-16:22 UTC, load average 0.4 to 3.1, nothing
-else running but where said). A generator used to sleep until each message's scheduled time: at 2,500
-msg/s each, the next message was due 0.4 ms later, so it woke for every message, a timer
-and a turn of its event loop each. Read from `/proc` over the 5,000 msg/s step, each of
-the two generators used 54 to 71 µs of user CPU per message of the step (together about
-0.7 of a core while they sent), against 86 to 124 µs for each gateway node: on the two
-cores this workload shares, the instrument took nearly a third of what the servers had.
-A generator now wakes at most once a millisecond and sends every message due by then
-(`bench/loadgen.py`, `SEND_TICK_S`): 24 to 31 µs each. Latency still runs from each
-message's scheduled time, so the wait for the tick (up to 1 ms) counts against the
-gateway. A `/tmp` probe (the 4,000 conversations set up once, then three 4 s steps at
-5,000 msg/s), the two generators alternated: p99 18.9, 24.9 and 54.4 ms with the tick
-against 70.6, 138 and 696 ms without, then 516, 860 and 990 ms without against 316, 670
-and 121 ms with; over eleven steps with the tick in that sitting, five under the goal's
-50 ms (19 to 48 ms), median 54 ms. Full runs alternated (`./scripts/bench
-contact-center` from two checkouts, 15:20-15:28 UTC): with the tick 23.9, 19.5 and 232.5
-ms, without it 491.7 and 62.9 ms; the run at the top of this section (15:29, with it)
-230.7 ms; three more pairs (15:39-15:47 UTC, load average 1.2 to 2.6) 26.6, 19.2 and
-11.5 ms with it, 22.3, 61.9 and 149.5 ms without. Over that sitting: with the tick five
-full runs of seven under 50 ms (median 23.9 ms), without it one of five (median 62.9). In
-a quieter hour (16:12-16:16 UTC, the same probe with the tick, twelve steps) every step
-held: p99 10.4 to 39.7 ms. The servers' CPU a message rose with the tick, from 254-292
-µs to 330-350 (the nodes from 178-203 to 208-262): with a core's share to spare they batch less
-(smaller PostgreSQL batches, more loop turns for fewer frames each), as on the ramp's
-lower steps, and the servers and generators together used about the same CPU as before.
-So the lighter generator moved the step from a machine with nothing left to the edge of
-one: the goal held in five full runs of seven, not in every run. For it to hold in each,
-the servers' CPU a message has to fall: PostgreSQL took 74 µs of it (66 user, 8 system;
-its batch statement 47 to 50 µs of execution a message, 0.13 to 0.16 calls a message),
-each node about 125 (109 user, 16 system), in two steps with the tick at 15:28 UTC
-(p99 30.7 and 48.2 ms).
-
-Garbage collections in those steps (a probe in each node, `gc.callbacks` with the
-thread's CPU): none in the twelve quiet steps, either node. With a CPU-bound process
-beside them (16:16-16:22 UTC, a neighbour taking its share of the two cores), zero to
-three young collections per node and step, each walking 16,000 to 59,000 young objects
-(most of them coroutines) in 17 to 35 ms of CPU. A young threshold of 50,000 instead of
-10,000 (`gateway/cli.py`), alternated twice with it over three steps each, ran none in
-those steps, and its p99 was no better (226 to 1,030 ms against 69 to 953): the slow
-state is the CPU the neighbour takes, not the collector. Not changed then; changed on
-2026-12-03 to 100,000 on another machine's figures ("The young collections' threshold",
-below)."""
-
-
-CC_SERIAL = """\
-**What fell behind at five messages a second per conversation** (issue 18, looked at on
-2026-12-01 between 13:10 and 14:05 UTC, on `BENCH_CC_CONFIG='{"counts": [1000],
-"fixed_rate_msgs_per_s": 5000}'`, with another engineer's test suite beside it: load
-average 4 to 12.5, the machine's two cores 2.0 busy, this workload's processes 0.6 to
-1.0 of them). Sampled from outside while the 5,000 msg/s step ran: per-process CPU from
-`/proc`, `pg_stat_activity` every 50 ms, `pg_stat_statements` (the bench's PostgreSQL
-now loads it), `py-spy` of both nodes, and a probe inside each node (event-loop lag of a
-10 ms timer, sizes of the bus's pipelines and of the store's batches).
-
-- Two queues in the nodes let one message through per store batch round trip. An
-  agent's console socket handled one frame at a time, each waiting for its commit: with
-  50 conversations per agent it carries 125 messages a second, and batches came back 1
-  to 7 times a second per node, so the agents' messages piled up in their sockets. And a
-  store batch held at most one message per conversation, so a conversation got one
-  message stored per round trip per node. Batches then held 240 to 350 messages (about
-  one per visitor socket waiting), the bus's pipelines were full (256 frames).
-- PostgreSQL was not what waited: 19.5 of its 20 backends idle (`Client/ClientRead`),
-  0.1 to 0.4 active, lock waits (`Lock/transactionid`) 0.04 on average and no
-  `LWLock/WALWrite`; the batch statement ran 3 to 11 times a second, 35 to 54 ms each,
-  0.05 to 0.2 of a core. The generators used 0.1 to 0.17 of a core each
-  (`generator_busy` 0.1 to 0.15): not the limit.
-- The nodes were starved of CPU, not waiting on I/O: 0.2 to 0.3 of a core each while
-  their event loops lagged 45 to 380 ms (median of the probe's 10 ms timer, p99 up to
-  1 s). Past the machine's share this workload gets, nothing in the gateway decides the
-  5,000 msg/s step: every build fell behind on it by seconds, in any order. Before
-  (main): 860 to 4,458 msg/s delivered in nine runs between 13:26 and 14:02 (load 4 to
-  12.5, the best at the lowest); after: 706 and 1,330, alternated with two of those
-  (1,057 and 914, load 11 to 12.5); earlier versions of the change (64 frames per
-  socket, a batch statement planned as nested loops): 378 to 1,612.
-
-What changed (docs/scaling.md, "One socket, many conversations"; docs/store.md, "PostgreSQL
-batches concurrent appends"): an agent's sends to different conversations go on
-together (at most 8 under way per socket, one conversation's in order, any other frame
-after all before it), and a batch takes several messages of one conversation (bumped
-once by their number, seqs in the order they came, every join by hash or key: a batch
-of 410 to 450 conversations took 34 to 55 ms, as one of 240 to 250 did before). Alternated in the
-same sitting at 2,000 msg/s on 1,000 conversations (50 a second per agent socket), load
-8.4 to 10.6: before (main) 451 and 1,659 msg/s delivered, 6,197 and 1,363 messages lost
-or late past the step, nodes' CPU 788 and 449 µs per message; after, 2,000 and 2,000
-delivered, none lost, p99 1,031 and 2,525 ms, 420 and 415 µs. On a quiet machine: the
-run at the top of this section. The p99 goal (under 50 ms at 5,000 msg/s) needs the nodes' CPU per
-message (about 400 µs here: 5,000 msg/s would take two cores for the nodes alone, with
-PostgreSQL and the generators on the same two) to fall several times first.
-
-**The batch's plan** (2026-12-01, 19:47-19:51 UTC, one run of each, load 1.2 to 3.2):
-PostgreSQL planned the batch statement again at every call, since its generic plan
-looked dearer than a plan for the batch's exact size (docs/store.md, "The batch is
-planned once"); planning a batch of a few hundred conversations cost more than running
-it. Before and after it got a connection with generic plans, in one sitting: p99 under
-100 ms up to 1,000 and 3,000 conversations; 29.3 and 15.2 ms at 1,000 (500 msg/s),
-112.9 and 30.6 ms at 2,000 (1,000 msg/s). At 5,000 msg/s (on the largest count under
-100 ms, so 2,000 and 4,000 conversations): 3,354 and 4,512 msg/s delivered."""
-
-
-CC_REPEATED = """\
-**The 5,000 msg/s step, repeated** (2026-12-02, 12:50-13:40 UTC, load average 0.7 to 3,
-nothing else running; `BENCH_CC_CONFIG='{"counts": [4000]}' ./scripts/bench
-contact-center`, and a `/tmp` probe that sets up the same 4,000 conversations once and
-then repeats the 4 s step at 5,000 msg/s two or three times, two checkouts alternated).
-Over the 44 steps of those sittings (three builds: main, main with the change below,
-and a trial not kept) the p99 followed the nodes' CPU a message, not the build: at 189
-to 204 µs it was 29 to 118 ms in 12 steps of 13 (four under the goal's 50: 29, 33, 45
-and 47 ms; the 13th 410 ms), at 215 to 279 µs 192 to 1,814 ms, every message delivered
-either way. The
-benchmark's own runs: 87.5 ms at 12:50 (p50 19, nodes 196.5 µs a message), then two full
-runs on this stop's code, 321 ms at 13:36 (nodes 192.5) and 1,303 ms at 13:38 (nodes
-255). Python calls a message are the same in both states (cProfile over both nodes: 385
-at 2,500 msg/s, 374 in a step that fell behind): the slow state does the same work at a
-higher cost per call, and its backlog feeds it (more messages under way, longer event
-loop turns, dearer collections, below). The goal is at the edge of what the two cores
-give: a third less CPU a message would be needed for it to hold in both states.
-
-Garbage collections (a probe in each node: `gc.callbacks`, the thread's CPU): young
-collections took 4 to 10 ms of CPU each during the set-up and 10 to 65 ms during the
-steps, a middle-generation one 54 to 107 ms. Each stops every socket of its node, and
-one 65 ms pause holds back about 160 of the node's messages, close to one percent of a
-step's: a p99 by itself. In the young generation at one of them: 42,479 objects, among
-them 3,204 conversation records whose 92,916 references were 37 % of what the
-collection walked, and 8,557 coroutines of messages under way (81,107). The records,
-frames and router events are now out of the collector's reach (docs/deploy.md). A young
-collection forced every 100 ms in both nodes during the steps took a median of 1.9 to
-8.9 ms of CPU before (p90 3.4 to 27), 1.0 to 1.2 ms after (p90 1.5 to 2.0). Left to
-themselves, over three alternated rounds of two steps: collections used 60, 831 and 466
-ms of CPU in the steps before, 174, 89 and 220 after, the longest single one 43, 106
-and 84 ms before, 56, 46 and 47 after; the rounds' median p99 was 94, 1,499 and 923 ms
-before and 295, 219 and 374 after, within this workload's spread, so no verdict on the
-p99. What a young collection still walks is the coroutines of the messages under way
-(3,200 with 40,000 references at one during the steps). `perf record` of both nodes
-over five more steps on this stop's code (13:59 UTC, all five in the slow state, p99 721
-to 1,285 ms): the collector's functions took 1.1 to 7.4 % of a node's samples, 2.4 % on
-average over the two nodes in the step with the lowest p99 and 4.5 % in the one with
-the highest, so a contributor to the slow state and not its cause; the interpreter's
-loop 23 to 29 %, allocation and freeing 7 to 9 %; user time 96 to 123 µs and system
-time 10.5 to 15.5 µs a message per node (/proc). Four steps more without perf (14:01
-UTC, p99 283 to 1,678 ms): system time 10 to 14 µs a message per node in every step,
-user time 89 to 100 µs in the step with the lowest p99 and 115 to 118 in the one with
-the highest. The slow state is the same calls, in user space, each dearer. The host
-moves that cost by as much: a fixed CPU-bound loop (3 million iterations in one
-process, nothing else running in the machine, 14:04 UTC) took 0.58 to 0.97 s of CPU in
-twelve runs five seconds apart. Run just before each of six more steps it did not
-predict the step (0.59 s before one at 229 µs a message, 0.90 before one at 245): the
-neighbours change faster than a step lasts.
-
-Two batches on their way at once on PostgreSQL (the next leaving out the conversations
-the one under way holds, so that seqs keep their order), tried in the same sitting: two
-rounds alternated, median p99 747 and 456 ms against 571 and 535 ms for one at a time:
-no gain, not kept."""
-
-
-CC_ANOTHER_MACHINE = """\
-**On another machine** (2026-12-02, 19:23-20:10 UTC, two cores of an Intel Xeon where
-this page's runs had an AMD EPYC's, load average 0.5 to 2.9, nothing else running; the
-`/tmp` probe above: the 4,000 conversations set up once, then 4 s steps at 5,000
-msg/s). The fixed CPU-bound loop of 14:04 took 0.34 to 0.57 s there, alone or one on
-each core at once, faster than then, yet this workload cost more: `./scripts/bench
-contact-center` (19:51 UTC) used 1,880 µs of the nodes' CPU a message at 125 msg/s and
-588 at 2,000 (the run at the top of this section: 1,140 and 510), and its 5,000 msg/s
-step had a p99 of 701 ms. Over 22 probe steps at 5,000 msg/s (four set-ups) every
-message arrived, at a p99 of 103 to 762 ms (median 319), the nodes using 244 to 276 µs
-of CPU a message and all the servers 318 to 348: about 1.7 cores while the step sent,
-and the generators about 0.4 more, of the two. The nodes never waited: per message each slept
-(voluntary context switches, every thread, from /proc) 0.01 to 0.03 times and was
-preempted 0.06 to 0.4 times. Each node's user time was 115 to 143 µs a message, its
-system time 13 to 15 (three more steps, 20:08 UTC; at 14:01 on the page's machine 89 to
-118 and 10 to 14): the same calls, in user space, each dearer on this processor. Four
-suspects and one cut, ruled out there:
-
-* **PostgreSQL's autovacuum** (every action logged, `log_autovacuum_min_duration=0`, six
-  steps): one round in all, whose analyze of `messages` took 0.27 s of CPU in the drain
-  of one step; the five steps without any had p99 103 to 190 ms. The run at the top of
-  this section (p99 230.7 ms) did not log it, but its step's nodes used 255.5 µs of CPU
-  a message, the slow state's, which is enough by itself.
-* **Holding the PostgreSQL batch back 1 ms for company** (the batcher, idle, waits 1 ms
-  before its first batch, as the bus's posted frames do; docs/store.md: a batch costs
-  PostgreSQL much less a message than one statement each). Two set-ups of each,
-  alternated, ten steps each: p99 325 to 1,847 ms (median 641) with it, 157 to 762
-  (median 410) without; the nodes' CPU a message the same (251 to 281 µs against 257 to
-  275). At this rate the batches are already as large as the one on its way lets them
-  be. Not kept.
-* **The generators' tick at 4 ms instead of 1** (one set-up each, five steps): the nodes'
-  CPU a message the same (268 to 284 µs against 268 to 280), p99 367 to 759 ms against
-  401 to 958, and the generators slept about as often (0.41 to 0.51 times a message
-  against 0.47 to 0.57): they wake for their sockets' frames more than for the tick.
-  Not changed.
-* **Each node on a core of its own** (`taskset`, every thread; PostgreSQL, Redis and the
-  generators left free), one set-up, five steps: the nodes' CPU a message 274 to 290 µs,
-  p99 505 to 953 ms. No better: the processes moving between the cores is not what
-  costs.
-* **Frames nobody reads** (2026-12-02, 23:30-23:37 UTC). Each message posts three frames:
-  one its reader gets, one for the sender's other sockets (every visitor and agent here
-  has one, so the sender's node reads it back from Redis and drops it) and one for the
-  supervisors monitoring the conversation (none here). A tree that posted only the
-  first, which would lose frames for a second tab or a monitor and was never a
-  candidate, measured how much the other two cost: two set-ups of each, alternated,
-  ten steps each: the nodes' CPU a message 246 to 266 µs (median 260) against 245 to
-  276 (median 265), all the servers' 332 against 337, p99 294 to 1,077 ms (median 371)
-  against 153 to 1,113 (median 348). About 2 % of the nodes' CPU, within the steps'
-  spread: not worth a registry of who reads which topic.
-* **A quiet hour** (2026-12-03, 06:36-06:38 UTC, load average 0.0 before, nothing
-  else running; the same probe, one set-up, six steps): every message delivered, p99
-  329 to 963 ms (median 453), p50 78 to 384 ms, the nodes 235.5 to 264.5 µs a message,
-  all the servers 297.5 to 337. The nodes never waited for anything: 0.00 to 0.01
-  voluntary context switches a message, 0.09 to 0.40 preemptions. A full run right
-  after, with the set-up below (`./scripts/bench contact-center --json` to a scratch
-  file, 07:12 UTC): p99 under 100 ms up to 4,000 conversations (30.8 ms there), and at
-  5,000 msg/s every message delivered at a p99 of 261.7 ms (p50 83.7), the nodes 257
-  µs a message, all the servers 326; no error on any socket.
-
-So that machine held the step in the slow state of the sittings above, at every try.
-
-**The set-up's starts** (2026-12-03, 06:40-07:05 UTC). Every probe that set up its
-4,000 conversations at once had counted 1,410 to 1,994 `router_unavailable` errors on
-visitors' sockets. Logged in both nodes (a `/tmp` copy of the tree): they were the
-first messages of the conversations started on the node that did not lead the router,
-1,974 of its 2,000, each refused there 30.0 to 30.3 s after its start. The leader had
-acknowledged each arrival as queued, routed it and answered, after the asking node had
-stopped waiting (docs/scaling.md, "Forwarding"); the conversations were all assigned.
-The generators sent the next start as soon as `started` came back, before the first
-message's ack (which waits for the routing), so the two nodes' starts all waited at the
-leader, which applied about 68 a second: 14.7 ms an arrival on average under the
-router's lock, of which 2.8 ms the router and its log entry and 11.5 its effects
-(storing the queueing, the assignment and its event message 6.6 ms; reading the
-conversation, its contact and last messages for the Inbox rows 5.6), each a round trip
-awaited in turn on a loop busy with the set-up's handshakes. With 1,000 starts a node
-none reached 30 s, with 1,500, 362 did. A visitor waits for its first message's ack,
-and so does the generator now (`bench/loadgen.py`): at most 16 starts of each under way,
-no error in the set-up, which took 69 s for 4,000 as before. Reading the contact and
-the last messages at once (one round trip fewer) moved nothing beyond the noise in two
-alternated pairs (the Inbox rows 3.9 and 4.6 ms against 4.5 and 6.3, the storing
-moving by as much): not kept.
-
-A cluster's leader now carries out the effects of events of different conversations
-side by side (docs/scaling.md, "Forwarding"). Alternated with the code before in one
-sitting (07:41-07:53 UTC, load average 2.6 to 3.8): with the generators starting
-without waiting for the ack (a `/tmp` switch, to make the burst again), 1,119 and 235
-of the follower's 2,000 first messages refused after 30 s against 1,989 and 1,993
-before, the set-up 78.8 and 66.1 s against 109.9 and 68.1; with the generators as they
-are, 62.5 and 59.9 s against 73.2 and 75.9. Fewer refusals, none gone: the nodes are
-busy with the set-up's bootstraps and handshakes too, and the arrivals' round trips
-overlap where their CPU does not.
-
-**The young collections' threshold** (2026-12-03, 09:16-10:05 UTC, load average 0.4 to
-3.5). A probe in each node (`gc.callbacks`, the thread's CPU, and once the young
-objects counted by type) in the same `/tmp` probe's steps at 5,000 msg/s: one to seven
-young collections per node and 4 s step, each walking 16,000 to 40,000 objects in 8 to
-31 ms of CPU and stopping the node for up to 141 ms; three middle-generation ones in 16
-node-steps, 65 to 73 ms of CPU each. What they walked was mostly coroutines, and about
-2,040 of websockets' parser generators and frames: one set per socket of the node, the
-read each active socket leaves pending, new since the last collection. The collector's
-count is of objects allocated less those freed, so the messages themselves hardly move
-it; the sockets' pending reads do, and are walked again at every collection. In py-spy's
-samples of the nodes the collections showed up under `refs` in
-`gateway/ports/store/_attachments.py` (4.3 to 5.6 % of a node's samples for a tuple of no
-attachments: the allocation that crossed the threshold, in the batch's answers). With
-the threshold at 100,000 instead of 10,000 (`gateway/cli.py`), four set-ups of each
-alternated, four steps each: no collection in any step; p99 318 to 1,093 ms (median 598)
-against 497 to 1,388 (median 796), p50 median 295 against 341 ms, the nodes 230 to 273.5
-µs a message (median 268) against 248 to 282.5 (median 272), all the servers 341 against
-346. At 500 to 2,500 msg/s (nine steps) the old threshold ran none either: there the
-collector's pauses were never the p99. Idle sockets (`./scripts/bench idle`, the probe's
-tree at each threshold, one after the other, 09:50 UTC): 14.5 KiB a socket against 14.4,
-idle CPU 4.0 % of a core against 3.6. Kept (docs/deploy.md): it takes the collector's
-pauses out of a busy node's steps, and about 1.5 % of its CPU; the goal's third is still
-wanting.
-
-**The batch's plan** (2026-12-03, 13:50-14:18 UTC, two cores of an Intel Xeon, load
-average 0.5 to 3.4). Read process by process over the same probe's steps at 5,000
-msg/s, PostgreSQL used 111 to 129 µs of CPU a message in some set-ups and 57 to 68 in
-others, and in the first kind one node's batch backend used 85 to 99 µs of it against
-26 to 31 for the other's, with the same number of conversations bumped (19,696 against
-19,713 in two steps' log). `auto_explain` showed why: that node's generic plan of the
-batch read the conversations whole (a sequential scan of 4,000 rows per batch), the
-other's by key. A connection's generic plan is made at its first batch, during the
-set-up while the table held a few conversations, and kept until autovacuum analyzes
-the table again. The batches' connection now runs with sequential scans off
-(docs/store.md, "PostgreSQL's work per message"); six steps since, both backends 26 to
-34 µs. The p99 at 5,000 msg/s did not follow on that machine: 112 to 828 ms in those
-six steps, 306 to 817 in six of the code before (alternated; the whole-table plan in
-one of them), 554 ms in a full run. Stepped from 3,000 to 4,500 msg/s (twice, 14:16
-UTC): p99 19 to 65 ms at 3,000, 48 to 60 at 4,000, 67 to 116 at 4,500; the servers'
-CPU a message fell from 556 µs to 369 as the rate rose, so every one of those steps
-took the two cores, with the generators' 75 to 113 µs.
-
-**Frames in, below websockets' parser** (2026-12-03, 17:05-17:17 UTC, the same Intel
-Xeon, load average 1.6 to 2.9): `./scripts/bench contact-center` four times on the code
-that takes whole text frames below the parser (docs/security.md, *Frames in*) and three
-times on the code before (`BENCH_GATEWAY_SOURCE`; in the order after, before, after,
-after, before, before, after): p99 at 5,000 msg/s 63 to 300 ms (median 115) against 56
-to 146 (median 143), all delivered; the nodes' CPU a message 234.5 to 254 µs (median
-247) against 246.5 to 255.5 (median 255), all the servers' 322 to 330.5 against 329.5 to
-334.5. A few µs a message off the nodes; the p99 here moves with the sitting more than
-with it."""
+CC_WHY = """\
+**Why this figure moves.** At 5,000 msg/s the two nodes, PostgreSQL and Redis take
+about 1.6 of the machine's two cores (the servers' CPU a message above) and the two
+generators about 0.3: the step runs with a twentieth of the machine left in a fast hour
+and none in a slower one, and its p99 follows the hour, not the build. On 2026-12-04 the
+same code and the same CPU a message gave 38.3 ms at 09:04 UTC and 163.7 to 331.0 ms in
+four runs after 17:30. Every run, probe and trial on this workload since 2026-12-01
+(routing bursts, PostgreSQL's batch and its plan, the generators' tick, the garbage
+collector, another machine's figures, where PostgreSQL's share goes) is in [the contact
+center's sittings](benchmarks-contact-center.md), with its date, its set-up and what it
+changed."""
 
 
 def _automations(data: dict[str, Any]) -> str:
@@ -1492,7 +1085,8 @@ def _method(data: dict[str, dict[str, Any]]) -> str:
   from the scheduled time, so queueing anywhere counts. A generator wakes at most once
   a millisecond and sends every message due by then (since 2026-12-02 15:20 UTC; before,
   it woke for each message: the relay's figures above were measured so, its generators
-  on a core of their own; the contact center, "The generators' tick").
+  on a core of their own; the contact center: docs/benchmarks-contact-center.md,
+  "The generators' tick").
 * **Servers** run as real processes on 127.0.0.1: the gateway through
   `devkit.services.start_gateway` (uvicorn, `GATEWAY_LOG_LEVEL=warning`), seeded before
   start with a queue, an auto-accepting chat touchpoint and its agents

@@ -349,6 +349,10 @@ def test_report_renders_the_page_and_plots(
     assert "server RSS flat (local)" in page and "server RSS flat (s3)" in page
     assert "relay throughput ≥ 3x python-socketio" not in page  # no sio in the smoke
     assert "relay throughput ≥ 0.8x bare websockets" in page
+    # the fixed rate's steps, and the goal read off their median one
+    assert "3 steps one after another: p99 visitor→agent" in page
+    assert "(median of 3 steps)" in page
+    assert "](benchmarks-contact-center.md)" in page
     pngs = [p for p in written if p.suffix == ".png"]
     pytest.importorskip("matplotlib")
     assert {p.name for p in pngs} >= {"relay-latency.png", "idle-rss.png", "attachments-rss.png"}
