@@ -7,17 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from bench.page import _met, _ms, _n, _table
-from bench.relay import cpu_by_rate
+from bench.relay import SYSTEMS, cpu_by_rate
 
-SYSTEM_ORDER = (
-    "gateway",
-    "gateway-nolimits",
-    "gateway-2n",
-    "ws",
-    "ws-sqlite",
-    "sio",
-    "channels",
-)
+SYSTEM_ORDER = SYSTEMS  # the page lists the systems in the order the relay runs them
 LABELS = {
     "gateway": "gateway",
     "gateway-nolimits": "gateway, rate limits off",
