@@ -33,6 +33,8 @@ VENV = HERE.parent / ".venv-peers"
 PY = VENV / "bin" / "python"
 REQUIREMENTS = HERE / "requirements.txt"
 STAMP = VENV / ".requirements.sha256"
+# the peers that are one script of this directory, without Redis
+ONE_PROCESS = {"ws": "ws_server.py", "ws-sqlite": "ws_sqlite_server.py"}
 PEERS = ("ws", "ws-sqlite", "sio", "channels")
 NAMES = {
     "ws": "websockets (bare broadcast, 1 process)",
@@ -157,10 +159,9 @@ def start(name: str, python: str | Path | None = None) -> PeerServer:
     py = Path(python) if python else ensure_venv()
     env = {"PYTHONPATH": str(HERE), "PYTHONDONTWRITEBYTECODE": "1"}
     logs: list[Path] = []
-    if name in ("ws", "ws-sqlite"):
-        script = HERE / ("ws_server.py" if name == "ws" else "ws_sqlite_server.py")
+    if name in ONE_PROCESS:
         port = services.free_port()
-        proc = _spawn([str(py), str(script), str(port)], env, HERE, port, logs)
+        proc = _spawn([str(py), str(HERE / ONE_PROCESS[name]), str(port)], env, HERE, port, logs)
         return PeerServer(name, [("127.0.0.1", port)], [proc], logs=logs)
     redis = services.start_redis()
     procs: list[subprocess.Popen[bytes]] = []
