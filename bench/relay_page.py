@@ -522,7 +522,7 @@ def durability_floor(data: dict[str, Any]) -> str:
         "thing issue 18's one-node goal keeps: every message committed to SQLite (WAL, "
         "`synchronous=NORMAL`, as the gateway's store) before it is relayed, and "
         "acknowledged to its sender, two frames a message as the gateway sends "
-        "(bench/peers/ws_sqlite_server.py, 140 lines: a row keyed by room and "
+        "(bench/peers/ws_sqlite_server.py, 134 lines: a row keyed by room and "
         "seq with a unique time-ordered id, the room's counter written, the messages of "
         "one turn of the event loop in one transaction, SQLite's own checkpoints; no "
         "authentication, routing, unread counts, retries, rate limits or metrics). In this "
