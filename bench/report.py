@@ -478,93 +478,20 @@ persistence, one frame per message) is out of reach for a design that commits ev
 message before it acknowledges it: 0.8x of it would leave about 20 µs of CPU per
 message, less than one SQLite commit costs here.
 
-**Below the Python frames: where one node's CPU goes** (2026-12-02, 01:05 UTC, load
-average 1.2 to 1.5). The one-node gateway as the relay sets it up (1,000 conversations,
-the server pinned to one core), one 8 s step at 1,500 msg/s offered, all delivered; a
-`/tmp` probe around `bench.ramp.one_step`, not a command of `./scripts/bench`.
-
-* **User and system time** (every thread's, from /proc): 482 µs user and 102 µs system
-  per message, 583 in all (a second sitting: 462 and 129).
-* **By shared object** (`perf record -F 2000` on the process): CPython's interpreter
-  48.8 %, the kernel 22.2 %, SQLite's library 14.6 %, libc 7.2 % (allocation, copies,
-  mutexes), uvloop 3.1 %, msgspec 2.3 %, the `sqlite3` module 0.9 %. The largest
-  symbol is the interpreter's loop (`_PyEval_EvalFrameDefault`, 17.4 %); none other
-  above 3.1 %.
-* **Calls** (cProfile, 800 msg/s): 248 Python-level calls per message, 4.9 of them
-  SQLite statements (`execute`).
-* **System calls** (`strace -c`, 800 msg/s, 5 s): per message 4.45 `pwrite64` (SQLite's
-  WAL: a frame's header and its page, about two pages a message: the conversation's
-  leaf of the messages table, the idempotency index's leaf, the conversation's row),
-  1.7 socket `write` (the frames of one loop turn to one socket go out together), 1.0
-  `read`, 0.28 `pread64` (the checkpoint), 0.18 `fcntl` (SQLite's locks), 0.09
-  `epoll_pwait`.
-* **Transactions** (a probe counting the group commit's batches, 4 s steps, 05:06 UTC):
-  1.07 messages per transaction at 800 msg/s, 1.40 at 1,500, 31 at 2,500 (p99 158 ms)
-  and 89 at 3,400 (p99 1,765 ms, past the knee). Near the knee the loop's turns grow
-  and so do the batches: BEGIN, COMMIT and the WAL's header writes are spread over tens
-  of messages, and the per-message cost left is the statements and the Python around
-  them.
-* **Garbage collection**: no collection during the step (`gateway/cli.py`: start-up's
-  objects frozen, the young generation's threshold at 10,000; 90,000 objects in the
-  collector's generations).
-
-**Across the knee, with system calls counted** (2026-12-02, 11:12 UTC, load average 1.1
-to 2.2; a `/tmp` probe around `bench.ramp.one_step`, the same set-up, 4 s steps at three
-rates, each rate three times over: once for the CPU from /proc, once under `perf stat`
-counting system calls by tracepoint, once under `perf record -g`). Everything was
-delivered at each rate; p99 8, 24 and 67 ms.
-
-| msg/s | CPU µs/msg (user + system) | interpreter | kernel | SQLite's library | libc | `pwrite64` /msg | `pread64` /msg | socket `write` /msg | `read` /msg | `fcntl` /msg |
-|---|---|---|---|---|---|---|---|---|---|---|
-| 1,500 | 370 (305 + 65) | 45.5 % | 24.4 % | 15.7 % | 6.5 % | 9.5 | 1.0 | 2.07 | 1.07 | 5.25 |
-| 2,500 | 338 (264 + 74) | 45.2 % | 25.2 % | 16.6 % | 6.4 % | 10.2 | 2.0 | 2.02 | 1.04 | 3.84 |
-| 3,400 | 277 (207 + 71) | 44.2 % | 26.8 % | 16.9 % | 6.3 % | 10.8 | 2.8 | 1.85 | 0.99 | 0.95 |
-
-* **The kernel's share by system call** (samples under each call's entry, of all the
-  process's samples), at 3,400 msg/s: `pwrite64` 8.9 %, socket `write` 8.1 %,
-  `fdatasync` 3.0 % (the checkpoint's), `pread64` 1.7 %, `read` 1.1 %, `ftruncate`
-  0.6 % (the WAL cut back to its bound), `epoll_pwait` 0.5 %; at 2,500: socket `write`
-  10.4 %, `pwrite64` 6.8 %, `fdatasync` 2.0 %, `pread64` 1.2 %, `read` 0.9 %.
-* **SQLite writes pages, not rows.** About ten `pwrite64` a message whatever the batch
-  (`fcntl`, SQLite's locks, fall from 5.25 to 0.95 a message as transactions grow; the
-  writes do not): each WAL frame is two writes (its header, its 4 KiB page) and the
-  checkpoint writes each page again into the database. Reading the WAL's frame headers
-  (the code before the bounded WAL below, 2,500 msg/s, where the WAL kept every frame
-  of the step) gave 4.2 frames a message: 1.83 pages of the messages table, 1.34 of the
-  idempotency index and 0.92 of the conversations table. Each conversation's messages
-  and index entries end in a leaf of their own, so a batch of messages to different
-  conversations shares almost no page, and a leaf that fills is split with its
-  neighbours (SQLite rebalances up to three siblings of a key-ordered tree).
-* **So before any Python**, SQLite costs 86 to 93 µs a message here (its library and
-  the `pwrite64`, `pread64`, `fdatasync`, `ftruncate` and `fcntl` it makes: 31 % of 277
-  µs at 3,400 msg/s, 27 % of 338 at 2,500) and the sockets 27 to 41 µs (`write`, `read`,
-  `epoll_pwait`; the bare websockets relay spends 24 µs a message in all, at 40,000
-  msg/s, where each write no longer wakes an idle reader): 115 to 130 µs, more than the
-  goal's 100 µs for everything.
-* **Found on the way**: the WAL never started again while messages kept coming, and
-  grew by about 40 MB a second at 2,500 msg/s (264 MB after the relay's set-up and two
-  short steps); and SQLite's default page cache (2 MiB) made the writer read 4 to 6
-  pages a message back from the file at 2,500 and 3,400 msg/s. Both are fixed
-  (docs/store.md: the WAL stays within about 19 MB; 2 to 3 page reads a message);
-  neither moved the CPU per message beyond this machine's noise.
-* **What a profiler does not say**: cProfile charged websockets' frame parser about
-  25 µs a message (it counts each resumption of its generators as a call); parsing and
-  decoding one masked 148-byte text frame alone takes 5.0 µs with websockets 17.4
-  (`receive_data` and `events_received`) and 1.2 µs with a parser written for the one
-  case (a whole, unfragmented, masked text frame); 9.1 against 1.1 µs in a later
-  sitting (2026-12-03, 16:33 UTC, seven rounds alternated, medians).
-* **Frames in, below websockets' parser** (built 2026-12-03): the gateway's WebSocket
-  protocol now takes that one case itself, and only while websockets' parser waits at a
-  frame's start; everything else (a split frame, control frames, fragments, binary,
-  errors) is still the parser's (docs/security.md, *Frames in*; the Autobahn run reads
-  as before). Two one-node gateways side by side, this code and the one before, both
-  warm, 4 s steps alternated between them (a `/tmp` probe around `bench.ramp.one_step`,
-  the relay's set-up, 16:42 to 16:47 UTC, load average 0.9 to 1.4, eight rounds): at
-  1,500 msg/s 479 against 505 µs a message (medians; lower in 5 rounds of 8), at 2,500
-  msg/s 364 against 377 (lower in 7 of 8); an earlier sitting of four rounds, 371
-  against 371 and 307 against 331. About 4 % of the CPU a message, 13 to 26 µs, more
-  than the parser's own 8 (no `Frame` object, no event list, no dispatch by opcode per
-  frame).
+**Below the Python frames** (probes of 2026-12-02 on the one-node gateway as the relay
+sets it up, 800 to 3,400 msg/s; their set-ups and every figure are in [the relay's
+sittings](benchmarks-relay.md), *Below the Python frames*). The process's CPU went 44 to
+49 % to CPython's interpreter (its loop, `_PyEval_EvalFrameDefault`, 17 %; no other
+symbol over 3.1 %), 22 to 27 % to the kernel, 15 to 17 % to SQLite's library, 6 to 7 %
+to libc, 3 % to uvloop and 2 % to msgspec, in about 248 Python-level calls a message,
+4.9 of them SQLite statements. SQLite writes pages, not rows: about ten `pwrite64` a
+message whatever the batch (a WAL frame is two writes, and the checkpoint writes the
+page again into the database), and each conversation's messages end in a leaf of their
+own, so a batch to different conversations shares almost no page. Before any Python,
+SQLite cost 86 to 93 µs a message there and the sockets 27 to 41: 115 to 130 µs, more
+than the goal's 100 µs for everything. Kept from those probes: the WAL bounded and a
+larger page cache (docs/store.md), and frames in taken below websockets' parser
+(docs/security.md, *Frames in*; about 4 % of the CPU a message).
 
 So the 10,000 msg/s goal (100 µs per message) is not one more hot spot away: the
 interpreter alone spends 120 to 170 µs per message (44 to 46 % of the CPU above) on
@@ -576,156 +503,31 @@ Since 2026-12-04 the relay measures that floor beside the gateway: the bare rela
 committing each message to SQLite before its relay and ack (`websockets + SQLite`, *The
 floor of durability* above).
 
-**A compiled path, tried: mypyc** (2026-12-02, 04:00-04:11 UTC, load average 1 to 1.7).
-The fourteen modules the profile above passes through per message (the socket loop and
-its hub, the group commit and its lane, the services that send, notify and remember, the
-in-process bus, the rate limits, the codec) compiled with mypyc (mypy 2.4.1, `-O3`),
-three changes to build and run: two classes subclassed by interpreted ones allowed to be
-(`@mypyc_attr(allow_interpreted_subclasses=True)`), a `_thread` attribute renamed (the C
-it becomes is a keyword), and the agent route given a Python function (Starlette treats
-a compiled one as an ASGI app). A module with an async generator (the conversation
-service) cannot be compiled. Against the same code interpreted, alternated in one
-sitting: the probe above at 1,500 msg/s, 605 and 631 µs per message compiled against 601
-and 566 interpreted; the relay's gateway alone (`BENCH_GATEWAY_SOURCE=DIR
-BENCH_RELAY_SYSTEMS=gateway ./scripts/bench relay`), 2,521 msg/s sustained compiled
-against 3,088 interpreted, and at the rates both relayed 604 against 584 µs (1,519
-msg/s), 449 against 451 (2,278), 338 and 313 against 314 and 342 (3,417). No gain: the
-per-message work is calls into uvicorn, websockets, asyncio and `sqlite3` objects, which
-compiled code makes through the same interpreter's protocols, and the compiled modules'
-own frames are a small part of the interpreter's 48.8 %. Not kept. Tried again on
-2026-12-03 (20:35-20:52 UTC, load average 0.0 to 1.0) on the code after the frames taken
-below the parser and the rows the group commit keeps, eighteen modules this time (the
-router, the access policy and both socket handlers among them; one more change to run:
-a class constant annotated `ClassVar`, which mypyc otherwise makes a slot of each
-instance; and the visitor route given a Python function as the agent's was). Two warm
-one-node gateways, 4 s steps alternated (the probe of *The rows the group commit keeps*,
-docs/store.md), compiled against interpreted: 415 against 395 µs a message at 1,500
-msg/s (compiled lower in 1 round of 4), 236.6 against 236.9 at 4,000 (2 of 4), and in a
-second sitting 287.1 against 277.9 at 3,000 (0 of 6). The same answer.
+**Tried and not kept** (each against the code before it, alternated in one sitting; the
+dates, probes and figures are in [the relay's sittings](benchmarks-relay.md), *Tried and
+not kept*):
 
-**Tried on 2026-12-03, none kept** (the same probe: two warm one-node gateways as the
-relay sets them up, the code before and the change, 4 s steps alternated, medians; the
-change's figure first).
-
-* **Checkpoints ten times further apart** (`Checkpointer.EVERY` 20,000 rows, `BOUND`
-  32,768 frames: a WAL of up to 128 MiB, so that a page written by many batches is
-  copied back once): 350.0 against 348.3 µs a message at 1,500 msg/s, 273.6 against
-  252.1 at 3,500, lower in 0 rounds of 5 at both. Four times closer (500 rows, 1,024
-  frames): 453.3 against 396.7 and 252.9 against 271.4 (lower in 2 and 3 of 5): the
-  machine's noise. Neither helps.
-* **Messages in the order they arrive** (the messages table with a rowid, its key
-  `(conversation_id, seq)` a unique index beside it, so that a batch's rows share the
-  table's last pages): 425 against 435 at 1,500 msg/s (lower in 2 of 5), 269.3 against
-  262.1 at 3,500 (0 of 5). The rows share pages, but the key becomes an index of its
-  own, written a leaf per conversation as the table was.
-* **A system call in every `asyncio.get_running_loop()`**: CPython 3.11 checks the
-  running loop's process id on each call (`getpid`), and `asyncio.create_task`,
-  `asyncio.timeout` and the store's and the transport's futures all ask for the running
-  loop: 3.42 `getpid` a message at 1,500 msg/s (`perf stat` on the system calls'
-  tracepoints), at 0.2 µs each in a loop here: under 1 µs a message. Left as it is.
-* **JSON rather than JSONB for the PostgreSQL batch's two parameters**
-  (`json_array_elements`, which does not build the binary form first): 59 messages'
-  rows in 218 against 256 to 355 µs a call, round trip included; 1 to 2 µs a message
-  of the 59 µs a message PostgreSQL spent executing the batch at 5,000 msg/s in the
-  contact center. Left as it is.
-* **Garbage collection in the contact center**: none in two 6 s steps at 3,000 msg/s on
-  4,000 conversations (a copy logging every collection); the young collections come
-  during the conversations' set-up (88,000 to 95,000 objects, 66 to 136 ms each).
-
-Three more on SQLite alone (2026-12-03, 22:30 UTC, load average 0.3 to 1.0): the append's
-statements on a bare `sqlite3` connection to a store's file (1,000 conversations, the
-store's pragmas, 20 rounds of batches of 5 or 50 messages to conversations drawn at
-random, CPU time of each statement; variants run in turn, three or four times each).
-
-* **The page size.** 1 KiB pages cost more than 4 KiB at 50 a batch (44.9 to 61.7 µs a
-  message against 39.8 to 53.2: the commit writes more frames); 8, 16 and 32 KiB were
-  within the machine's drift of 4 KiB at 50 a batch (31.9 to 46.3 µs against 34.8 to
-  53.2) and worse at 5 a batch, where each frame written carries a larger page (the
-  commit 36 to 59 µs a message at 16 and 32 KiB against 25 to 35). Left at SQLite's
-  default, 4 KiB.
-* **A narrower counters row** (the counters' update on a table of its own, id and the
-  three counters, instead of on the conversation's wide row): the update 4.3 to 7.6 µs
-  against 7.9 to 11.3 (lower in every pair), the commit's difference within the drift;
-  3 to 6 µs a message, 2 to 4 % of a node's message at its knee (157 to 200 µs). Not
-  worth moving the counters out of the row every reader of a conversation decodes; not
-  made.
-* **The foreign key** from a message to its conversation, checked on every insert
-  (`foreign_keys` off for the same statements): 41.2 to 50.2 µs a message against 46.5
-  to 50.1 with it, within the drift. Kept: it is what deletes a conversation's messages
-  with it.
-
-Two more on SQLite alone (2026-12-04, 02:40 UTC, load average under 0.5): the same
-statements, 50 or 5 a batch, the batch's whole CPU (statements and commit), ten rounds
-alternated.
-
-* **The batch's rows in one call**: `executemany` for the inserts and for the counters'
-  updates, 42.9 µs a message against 44.8 row by row at 50 a batch, 54.8 against 57.2
-  at 5: within the drift. The Python around each statement is not what the append
-  costs; its pages are (docs/store.md, *The idempotency index*, the change kept).
-* **The batch as one JSON document** (`INSERT … SELECT … FROM json_each(?)` and
-  `UPDATE … FROM json_each(?)`, as the PostgreSQL batch does): 68.7 µs a message
-  against 44.8 at 50 a batch, 78.4 against 57.2 at 5. Worse; not made.
-
-And one on the whole node (2026-12-04, 11:53 UTC, load average about 1; the probe of
-*The rows the group commit keeps*, docs/store.md: two warm one-node gateways, 4 s steps,
-four rounds alternated):
-
-* **jemalloc in place of glibc's allocator** (`LD_PRELOAD` of Debian's `libjemalloc2`,
-  for what SQLite and the C libraries allocate: libc was 6 to 7 % of the node's CPU):
-  293.8 against 282.5 µs a message at 3,000 msg/s, 195.0 against 193.5 at 5,000. No
-  gain; not recommended.
-
-And the store written a page at a time, estimated on SQLite alone (2026-12-04, 12:50 to
-12:57 UTC, load average under 1; a `/tmp` probe on bare `sqlite3`, the store's migrated
-file and pragmas, 1,000 conversations with 50 messages each already stored, batches to
-conversations drawn at random, a checkpoint every 100 batches, the process's CPU for
-all of it: transactions, folds and checkpoints):
-
-* **Messages kept first in a log, folded into the keyed table later**: each batch's
-  messages inserted into a table of their own in the order they come (a rowid and the
-  idempotency index keyed by the clients' time-ordered ids, no key by conversation),
-  moved into the keyed table in its key's order every N batches (`INSERT … SELECT …
-  ORDER BY conversation_id, seq`, then `DELETE`). At 20 messages a batch, folded every
-  100 batches (two messages a conversation): 97.7 µs a message against 101.0 as the
-  store writes now (medians of three runs): the fold writes the leaves the appends
-  would have. Folded every 500 batches (ten a conversation): 70.1 against 86.3 (two
-  runs), 55.8 with the counters' update left out of the append as well (kept in memory
-  and written at the fold). At 100 messages a batch (the batches near the knee), folded
-  every 100 batches: 37.7 against 51.6, 38.0 without the counters' update. So 14 to 30
-  µs a message of SQLite's work saved, less where the batches are largest, which is
-  where the knee is; its price: every read of a conversation's messages (history,
-  resume, search, exports) merging two tables, the idempotency check looking in both,
-  and the counters rebuilt from the log after a crash. Not built: it does not bring the
-  100 µs goal within reach, and the reads it complicates are the ones that must never
-  lose a message.
-* **Reads through a memory map** (`PRAGMA mmap_size` of 256 MiB on the writer, the
-  append as it is): 59.6 against 62.5 µs a message at 100 a batch (four runs each,
-  medians), 82.5 against 80.7 at 20 (three): within the drift, the page cache already
-  holding what the append reads back. Not set.
-
-And the WAL's checkpoints at the knee (2026-12-04, 14:55 to 15:16 UTC, load average 0.5
-to 1.5). A `/tmp` probe logged each checkpoint pass in a one-node gateway on the relay's
-set-up (its wall time, its thread's CPU, the WAL's frames), 4 s steps from 3,000 to 6,278
-msg/s. At 3,000 and 4,000 msg/s the passes came 20 to 28 in a step and every few of
-them the one that holds the writes to start the WAL again (8 to 28 ms each). From
-5,000 msg/s on they ran back to back (47 in a step, 7 to 65 ms each, fsyncs included),
-the writer changing more than `TAIL` rows during each, so none held and the WAL grew
-through the steps (to 58,000 frames, 230 MiB); the checkpoint thread used 6.5 to 8.5 %
-of the core, about 15 µs of a message's 190 there. When a step's traffic stopped, the
-held pass that copies the rest and truncates the grown file held the writes 190 to 310
-ms (since 15:55 UTC the file is truncated only after 30 s without a write, and the WAL
-at the knee stays within 14,000 frames: docs/store.md). Two changes, each against this code with `./scripts/bench side-by-side`
-(`BENCH_SIDE_B_SOURCE` a copy with the change, `BENCH_SIDE_RATES=4000,5000,6000`, four
-rounds; B ÷ A CPU a message, the four rounds' p99):
-
-* **Holding the writes more readily** (`TAIL` 2,048 rows instead of 256, so that the WAL
-  starts again during the knee's traffic): 0.987, 1.029 and 0.977 (B lower in 3, 2 and 3
-  rounds of 4); p99 at 5,000 msg/s 1,724, 190, 1,088 and 435 ms against 447, 86, 229
-  and 965, and 307 messages late at 6,000 against 5. The holds land on the traffic. Not
-  kept.
-* **Larger inline batches** (`INLINE_BATCH` 300 instead of 100): 0.991, 1.001 and 1.033
-  (B lower in 3, 2 and 1 of 4); p99 at 6,000 msg/s 255, 1,337, 1,721 and 1,437 ms
-  against 318, 810, 776 and 832: longer turns of the loop, no cheaper message. Not kept.
+* **A compiled path**: mypyc on the 14, then 18, modules a message passes through. No
+  gain in either sitting: the work a message does is calls into uvicorn, websockets,
+  asyncio and `sqlite3` objects, which compiled code makes through the same
+  interpreter's protocols.
+* **The WAL's checkpoints** ten times further apart or four times closer, the writes
+  held more readily to start the WAL again (`TAIL` 2,048 rows), larger inline batches
+  (300): none cheaper a message, and the last two with a worse p99.
+* **SQLite's layout and calls**: the messages table in arrival order (its key then an
+  index written a leaf per conversation, as the table was), the foreign key unchecked,
+  `executemany`, a memory map: within the drift; pages of 1 KiB, or of 8 to 32 KiB in
+  small batches, and the batch as one JSON document: worse; the counters in a narrower
+  row of their own: 3 to 6 µs a message, not worth taking them out of the row every
+  reader of a conversation decodes.
+* **The process**: jemalloc in place of glibc's allocator, no gain; the `getpid` in
+  every `asyncio.get_running_loop()`, under 1 µs a message; JSON rather than JSONB for
+  PostgreSQL's batch, 1 to 2 µs.
+* **Messages kept first in a log**, folded into the keyed table later (estimated on
+  SQLite alone): 14 to 30 µs a message of SQLite's work saved, least where batches are
+  largest, at the knee, for every read of a conversation's messages (history, resume,
+  search, exports) merging two tables and the counters rebuilt from the log after a
+  crash. Not built.
 """
 
 

@@ -32,4 +32,6 @@ def test_relative_links_resolve() -> None:
 def test_the_check_sees_links() -> None:
     # the pattern finds the links the pages have (a check that matched nothing would pass)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "docs/benchmarks-contact-center.md" in LINK.findall(readme)
+    links = LINK.findall(readme)
+    assert "docs/benchmarks-contact-center.md" in links
+    assert "docs/benchmarks-relay.md" in links
