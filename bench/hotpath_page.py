@@ -115,9 +115,12 @@ def sockets(data: dict[str, Any]) -> str:
     cfg = data["config"]
     rows = []
     names = {
-        "asgi": "Starlette on uvicorn (websockets-sansio), the gateway's stack",
+        "asgi": "Starlette on uvicorn (websockets-sansio), as the gateway served its sockets "
+        "before issue 18",
         "websockets": "websockets' own server (`ws.send`)",
         "prebuilt": "websockets' server, frame bytes built once (`transport.write`)",
+        "gateway": "the gateway's path: uvicorn, its own protocol, frames built once "
+        "(`write_frame`)",
     }
     for kind, s in data["systems"].items():
         rows.append(
@@ -145,8 +148,14 @@ def sockets(data: dict[str, Any]) -> str:
             "",
             f"Starlette/uvicorn ÷ websockets: CPU per frame "
             f"**{data['asgi_to_websockets_cpu_ratio']}x**, memory per idle socket "
-            f"**{data['asgi_to_websockets_idle_ratio']}x**. Nothing was switched on these "
-            "numbers yet (issue 18's first slice only measures them).",
+            f"**{data['asgi_to_websockets_idle_ratio']}x**."
+            + (
+                f" The gateway's path ÷ websockets: CPU per frame "
+                f"**{data['gateway_to_websockets_cpu_ratio']}x**, memory per idle socket "
+                f"**{data['gateway_to_websockets_idle_ratio']}x**."
+                if "gateway" in data["systems"]
+                else ""
+            ),
             "",
             _reading(data["systems"]),
         ]
@@ -155,18 +164,43 @@ def sockets(data: dict[str, Any]) -> str:
 
 def _reading(systems: dict[str, Any]) -> str:
     asgi, ws, pre = systems["asgi"], systems["websockets"], systems["prebuilt"]
-    saved = asgi["cpu_us_per_frame"] - pre["cpu_us_per_frame"]
-    kib = asgi["idle"]["kib_per_conn"] - ws["idle"]["kib_per_conn"]
+    gw = systems.get("gateway")
+    if gw is None:  # a run from before the gateway's row
+        return "The gateway's own path was not measured in this run."
+    cpu, kib = gw["cpu_us_per_frame"], gw["idle"]["kib_per_conn"]
+    fewer_bytes = kib <= ws["idle"]["kib_per_conn"]
+    verdict = (
+        "neither would be smaller on websockets' own server"
+        if cpu <= ws["cpu_us_per_frame"] and fewer_bytes
+        else "websockets' own server would do better on "
+        + ("CPU a frame" if fewer_bytes else "memory an idle socket")
+    )
     return (
-        f"Read against the relay: frames built once and written below the ASGI path would "
-        f"save about {saved:.1f} µs per frame here, {2 * saved:.0f} µs for the two frames "
-        "of a relayed message (five before issue 18), a small part of the gateway's CPU per message in the table "
-        "above; serving the sockets with the websockets library's own server would save "
-        f"about {kib:.0f} KiB per idle socket against this Starlette-routed server (the "
-        "gateway's own sockets skip Starlette's router since, which recovers about half of "
-        "it: see *Idle connections*). In the relay a write costs more than in this "
-        "burst (the reader sleeps between messages, so each write wakes it), which is why "
-        "uvicorn's `transport.write` line leads the relay's self time."
+        "**What was chosen with these numbers** (issue 18: the ASGI path against the "
+        "websockets library's own server). The gateway stays on uvicorn and took from the "
+        "first three rows what they favour: its sockets are called straight from uvicorn "
+        "(gateway/web/direct.py: no Starlette router or middleware kept alive per socket), "
+        "its protocol class keeps less per socket and does less per frame than uvicorn's (the "
+        "pings of every socket on one timer rather than a timer each, whole text frames read "
+        "below websockets' parser: gateway/web/transport.py), and "
+        "each frame is encoded once, framed once and written to the transport "
+        "(`write_frame`; the frames one socket gets in one turn of the loop in one write). "
+        f"The last row is that path: {cpu} µs a frame against "
+        f"{ws['cpu_us_per_frame']} for websockets' `ws.send`, "
+        f"{asgi['cpu_us_per_frame']} for Starlette's `send_text` and "
+        f"{pre['cpu_us_per_frame']} for the bare `transport.write`, and {kib} "
+        f"KiB an idle socket against {ws['idle']['kib_per_conn']} and "
+        f"{asgi['idle']['kib_per_conn']} (the socket alone: *Idle connections* below "
+        f"measures the gateway whole): {verdict}, and moving would have meant "
+        "serving the HTTP side (the widget's and the console's pages, the API, the "
+        "upgrade's checks) on another server. Each row lets the loop turn once a frame, as "
+        "the relay's frames come; in the gateway's row two thirds of the server's samples "
+        "are in the `write` system call (py-spy, 2026-12-04 21:16 UTC), which on loopback "
+        "also wakes the reader, and which is why `uncork`'s write leads the relay's self "
+        "time above. The gateway's row stops writing at the transport's high-water mark and "
+        "waits, as the hub does; the `transport.write` row does not, and a write to a socket "
+        "whose buffer is full only queues in the transport, so its frames can share system "
+        "calls."
     )
 
 

@@ -12,6 +12,16 @@ Servers (each its own process, ``python -m bench.sockets serve KIND PORT``):
 * ``prebuilt``: the same server, but each frame's bytes (header and payload) are built
   once and written to the transport as they are: the cost of "encode once, write the
   same bytes to every recipient" below any WebSocket library.
+* ``gateway``: what was chosen with the three above, as the gateway serves its sockets:
+  uvicorn with the gateway's own protocol classes (gateway/web/transport.py
+  ``protocols``: the connection limits, the pings on one timer, frames in below
+  websockets' parser), the endpoint called straight from uvicorn (gateway/web/direct.py),
+  and each frame built once and written with ``write_frame``, waiting on ``writable``
+  as gateway/web/hub.py does.
+
+In ``prebuilt`` and ``gateway`` the server lets the event loop turn once per frame, as
+awaiting a send does: in the relay a socket's frames come in separate turns, and
+``write_frame`` would put the frames of one turn into one write.
 
 A client (this process, thin ``bench.loadgen.Conn`` sockets) opens ``conns`` sockets
 and asks each server for ``frames`` frames of ``FRAME_BYTES`` on each, counting them as
@@ -33,7 +43,7 @@ from bench import loadgen
 from bench.loadgen import ROOT, Conn, cpu_seconds, rss_bytes
 from devkit import services
 
-KINDS = ("asgi", "websockets", "prebuilt")
+KINDS = ("asgi", "websockets", "prebuilt", "gateway")
 FRAME_BYTES = 200
 PAYLOAD = ('{"type":"message","body":"' + "x" * (FRAME_BYTES - 29) + '"}').encode()
 FULL = {"conns": 100, "frames": 2_000, "idle": 8_000, "rounds": 3}
@@ -113,6 +123,51 @@ def serve_websockets(port: int, prebuilt: bool) -> None:
             await server.serve_forever()
 
     uvloop.run(main())
+
+
+def serve_gateway(port: int) -> None:
+    import uvicorn
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    from gateway.settings import load_settings
+    from gateway.web.transport import WIRE, protocols, text_frame
+
+    # the defaults, but for the connections one address may hold (all come from 127.0.0.1)
+    settings = load_settings({"GATEWAY_MAX_CONNECTIONS_PER_IP": "0"})
+    http, ws_protocol = protocols(settings)
+    frame = text_frame(PAYLOAD)
+
+    async def endpoint(ws: WebSocket) -> None:
+        await ws.accept()
+        wire = ws.scope["extensions"][WIRE]
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                for _ in range(_burst_size(await ws.receive_text())):
+                    if not wire.writable.is_set():
+                        await wire.writable.wait()
+                    if not wire.write_frame(frame):
+                        return
+                    await asyncio.sleep(0)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":  # as gateway/web/direct.py calls a plain route
+            await endpoint(WebSocket(scope, receive, send))
+
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http=http,
+        ws=ws_protocol,
+        loop="uvloop",
+        ws_max_size=settings.max_frame_bytes,
+        ws_ping_interval=settings.ping_interval,
+        ws_ping_timeout=settings.ping_timeout,
+        ws_per_message_deflate=False,
+        log_level="warning",
+        backlog=4096,
+        lifespan="off",
+    )
 
 
 # -- the client ----------------------------------------------------------------------
@@ -225,15 +280,14 @@ def run(quick: bool) -> dict[str, Any]:
     systems = uvloop.run(all_kinds())
     ws_cpu = systems["websockets"]["cpu_us_per_frame"]
     ws_kib = systems["websockets"]["idle"]["kib_per_conn"]
-    return {
-        "config": cfg,
-        "frame_bytes": len(PAYLOAD),
-        "systems": systems,
-        "asgi_to_websockets_cpu_ratio": round(systems["asgi"]["cpu_us_per_frame"] / ws_cpu, 2),
-        "asgi_to_websockets_idle_ratio": round(systems["asgi"]["idle"]["kib_per_conn"] / ws_kib, 2)
-        if ws_kib > 0
-        else None,
-    }
+    out: dict[str, Any] = {"config": cfg, "frame_bytes": len(PAYLOAD), "systems": systems}
+    for kind in ("asgi", "gateway"):  # each against websockets' own server
+        s = systems[kind]
+        out[f"{kind}_to_websockets_cpu_ratio"] = round(s["cpu_us_per_frame"] / ws_cpu, 2)
+        out[f"{kind}_to_websockets_idle_ratio"] = (
+            round(s["idle"]["kib_per_conn"] / ws_kib, 2) if ws_kib > 0 else None
+        )
+    return out
 
 
 def summary(result: dict[str, Any]) -> str:
@@ -248,8 +302,11 @@ def summary(result: dict[str, Any]) -> str:
             f"  {kind:11} {s['cpu_us_per_frame']:>13} {s['frames_per_s']:>10,} "
             f"{s['idle']['kib_per_conn']:>14}"
         )
-    lines.append(f"  asgi / websockets, CPU per frame: {result['asgi_to_websockets_cpu_ratio']}")
-    lines.append(f"  asgi / websockets, KiB per idle: {result['asgi_to_websockets_idle_ratio']}")
+    for kind in ("asgi", "gateway"):
+        lines.append(
+            f"  {kind} / websockets, CPU per frame: {result[f'{kind}_to_websockets_cpu_ratio']}, "
+            f"KiB per idle: {result[f'{kind}_to_websockets_idle_ratio']}"
+        )
     return "\n".join(lines)
 
 
@@ -259,6 +316,8 @@ def main(argv: list[str]) -> int:
         loadgen.raise_nofile()
         if kind == "asgi":
             serve_asgi(port)
+        elif kind == "gateway":
+            serve_gateway(port)
         else:
             serve_websockets(port, prebuilt=kind == "prebuilt")
         return 0

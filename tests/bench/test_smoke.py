@@ -166,6 +166,8 @@ def test_sockets_quick_has_its_figures(sockets_result: dict[str, Any]) -> None:
         assert s["idle"]["open"] == sockets.QUICK["idle"]
         assert _number(s["idle"]["kib_per_conn"])
     assert _number(sockets_result["asgi_to_websockets_cpu_ratio"])
+    assert _number(sockets_result["gateway_to_websockets_cpu_ratio"])
+    assert _number(sockets_result["gateway_to_websockets_idle_ratio"])
     json.dumps(sockets_result)
 
 
@@ -346,6 +348,8 @@ def test_report_renders_the_page_and_plots(
         assert heading in page
     assert "After ÷ before, sustained rate: **1.00x**" in page
     assert "Starlette/uvicorn ÷ websockets: CPU per frame" in page
+    assert "The gateway's path ÷ websockets: CPU per frame" in page
+    assert "**What was chosen with these numbers**" in page
     assert "server RSS flat (local)" in page and "server RSS flat (s3)" in page
     assert "relay throughput ≥ 3x python-socketio" not in page  # no sio in the smoke
     assert "relay throughput ≥ 0.8x bare websockets" in page
