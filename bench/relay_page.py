@@ -262,30 +262,11 @@ and presence; about one PostgreSQL transaction a second for the outbox). The CPU
 message that falls as the rate rises is therefore not a background cost. Part of it is
 the wake-ups a message costs four processes sharing one core, which fewer messages share
 when they come further apart (a batch at 3,000 msg/s carries about eleven messages in
-one PostgreSQL statement). The rest, in the ramp's first steps, was the first message of
-each conversation on each node. A node writes a message on the conversation as it last
-wrote to it (`gateway/services/recent.py`); node A, where the visitors start their
-conversations, has each row from their routing, but node B, the agents', knew none of
-the 1,000 and read each on its agent's first reply, one round trip each, never in a
-batch. The generators take their senders in the same order at every step, so those
-first replies all fell in the last third of the 450 and 675 msg/s steps (the senders
-the steps before had not reached): the worst latency of each 100 ms window rose from
-10-45 ms to 70-195 ms exactly there (a probe of the same cluster, 19:42 UTC), and
-`pg_stat_statements` counted 0.17
-conversation reads per message in those steps, none once every conversation had
-spoken. The router's leader now sends the owner's node the row with the assignment
-(docs/store.md, "The owner's node is sent the row"): in four alternated ramps
-(2026-12-01, 20:01-20:10 UTC) the 450 and 675 msg/s steps had p99 153 to 216 ms
-without it and 31 to 92 ms with it. Node A also used to keep the row its
-visitor's first message left, still `new`, which the router changes right after: the
-next visitor message took the path that announces to a bot (a transaction), was turned
-away by its guard, asked why, read the conversation, and was written again: six or
-seven round trips instead of two on the core everything shares. The ramp's first
-steps are mostly such messages; their p99 (0.5 to 1.2 s in the A/B of issue 18's idle
-work, on a busy machine) ended the ramp at 250 to 400 msg/s, far under the system's
-capacity: the refining steps after that knee, on conversations by then known, had p99
-under 40 ms. A row still `new` is no longer kept (docs/store.md); in the same sitting
-the ramp of `gateway-2n` then went on to 2,278 and 3,088 msg/s.
+one PostgreSQL statement). The rest, in the ramp's first steps, was the first message of each
+conversation on each node, which a node read from PostgreSQL one round trip at a time:
+the router's leader now sends the owner's node the row with the assignment, and a row
+still `new` is no longer kept (docs/store.md); how those were found, and what they
+changed, is in [the relay's sittings](benchmarks-relay.md), *The ramp's first steps*.
 """
 
 
