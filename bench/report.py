@@ -494,14 +494,14 @@ larger page cache (docs/store.md), and frames in taken below websockets' parser
 (docs/security.md, *Frames in*; about 4 % of the CPU a message).
 
 So the 10,000 msg/s goal (100 µs per message) is not one more hot spot away: the
-interpreter alone spends 120 to 170 µs per message (44 to 46 % of the CPU above) on
-about 240 calls, and SQLite 86 to 93 µs with its writes in the kernel. It would take the
-Python per message cut by more than three and the store's page writes by about two: a
-compiled path from frame to append to frames, and messages kept in an append-only log
-written a page at a time rather than in a tree keyed by conversation. Neither is built.
-Since 2026-12-04 the relay measures that floor beside the gateway: the bare relay
-committing each message to SQLite before its relay and ack (`websockets + SQLite`, *The
-floor of durability* above).
+interpreter alone spends 120 to 170 µs per message (44 to 46 % of its CPU at 1,500 to
+3,400 msg/s) on about 240 calls, and SQLite 86 to 93 µs with its writes in the kernel.
+It would take the Python per message cut by more than three and the store's page writes
+by about two: a compiled path from frame to append to frames, and messages kept in an
+append-only log written a page at a time rather than in a tree keyed by conversation.
+Neither is built. Since 2026-12-04 the relay measures that floor beside the gateway: the
+bare relay committing each message to SQLite before its relay and ack (`websockets +
+SQLite`, *The floor of durability* above).
 
 **Tried and not kept** (each against the code before it, alternated in one sitting; the
 dates, probes and figures are in [the relay's sittings](benchmarks-relay.md), *Tried and
