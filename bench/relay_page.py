@@ -525,7 +525,7 @@ FLOOR_READING = (
     "sustained 6,948 msg/s at 120 µs a message and failed at 7,689 (p99 381 and 407 ms) "
     "at 115 to 117. The gateway's distance to the goal is the floor's plus its own work a "
     "message (sessions, the conversation's rules, unread counts, idempotent retries, the "
-    "limits, metrics, notifications), which the sections above measure."
+    "limits, metrics, notifications), which *Where the time goes* below measures."
 )
 
 
