@@ -855,6 +855,32 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return total
 
 
+# /proc/stat's first line, the whole machine: user nice system idle iowait irq softirq steal
+MACHINE_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def machine_ticks() -> tuple[int, ...]:
+    """Every core's time so far, by kind (``MACHINE_FIELDS``), in clock ticks."""
+    with open("/proc/stat") as f:
+        return tuple(int(x) for x in f.readline().split()[1 : 1 + len(MACHINE_FIELDS)])
+
+
+def machine_shares(before: Sequence[int], after: Sequence[int]) -> dict[str, float]:
+    """What the machine's cores did between two :func:`machine_ticks`: ``busy`` (neither
+    idle nor waiting on a disk), and within it ``softirq`` (the kernel's deferred work:
+    loopback's packets are handed to the receiving socket there) and ``steal`` (time the
+    hypervisor gave another guest), each a share of all the cores' time."""
+    d = dict(zip(MACHINE_FIELDS, (b - a for a, b in zip(before, after, strict=True)), strict=True))
+    total = sum(d.values())
+    if total <= 0:
+        return {"busy": 0.0, "softirq": 0.0, "steal": 0.0}
+    return {
+        "busy": round(1 - (d["idle"] + d["iowait"]) / total, 3),
+        "softirq": round(d["softirq"] / total, 3),
+        "steal": round(d["steal"] / total, 3),
+    }
+
+
 def descendants(pid: int) -> list[int]:
     """``pid`` and every process below it (PostgreSQL's backends)."""
     parents: dict[int, int] = {}

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.loadgen import Fleet, cpu_seconds, percentile
+from bench.loadgen import Fleet, cpu_seconds, machine_shares, machine_ticks, percentile
 
 # A server's processes by name, each found again at every step (PostgreSQL starts a
 # backend per connection).
@@ -46,6 +47,7 @@ def one_step(
     node_cpu0 = cpu_seconds(node_pids or pids)
     gen_cpu0 = cpu_seconds(fleet.pids)
     start_at = time.monotonic() + 0.3
+    machine = _Window(start_at, start_at + duration)
     replies = fleet.all(
         "step", step=step, rate=rate / g, duration=duration, drain=drain, start_at=start_at
     )
@@ -98,8 +100,33 @@ def one_step(
         "generator_lag_s": max(r["send_lag_s"] for r in replies),
         # the generators' share of the cores they may run on, while they sent
         "generator_busy": round(gen_cpu / (duration + drain + 0.3) / fleet.cores, 2),
+        # the whole machine's cores while the step sent (every process and the kernel's)
+        "machine": machine.shares(),
         "errors": errors,
     }
+
+
+class _Window:
+    """The machine's cores between two moments (/proc/stat read at each by a timer), so
+    that a step's figure covers its sending only, not its start or its drain."""
+
+    def __init__(self, start: float, end: float) -> None:
+        self._ticks: dict[str, tuple[int, ...]] = {}
+        self._timers = [
+            threading.Timer(max(0.0, at - time.monotonic()), self._read, (name,))
+            for name, at in (("start", start), ("end", end))
+        ]
+        for timer in self._timers:
+            timer.daemon = True  # a step that fails leaves nothing behind
+            timer.start()
+
+    def _read(self, name: str) -> None:
+        self._ticks[name] = machine_ticks()
+
+    def shares(self) -> dict[str, float]:
+        for timer in self._timers:
+            timer.join()
+        return machine_shares(self._ticks["start"], self._ticks["end"])
 
 
 def _cpu_by_pid(pids: list[int]) -> dict[int, float]:

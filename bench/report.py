@@ -707,6 +707,7 @@ def _contact_center(data: dict[str, Any]) -> str:
             _n(s["lost"]),
             _n(s.get("node_cpu_us_per_msg")),
             _n(s.get("server_cpu_us_per_msg")),
+            _busy(s),
             _n(s.get("setup_s"), 1),
         ]
         for s in data.get("steps", [])
@@ -722,6 +723,7 @@ def _contact_center(data: dict[str, Any]) -> str:
                 "lost",
                 "nodes' CPU µs/msg",
                 "all CPU µs/msg (PG, Redis)",
+                "machine busy",
                 "set-up s",
             ],
             rows,
@@ -751,6 +753,19 @@ def _contact_center(data: dict[str, Any]) -> str:
             f"arrive, p99 {_ms(f.get('to_agent_p99_delivered_ms'))} ms; "
             f"{_n(f.get('node_cpu_us_per_msg'))} µs of the nodes' CPU a message, "
             f"{_n(f.get('server_cpu_us_per_msg'))} with PostgreSQL's and Redis's."
+            + (
+                " The machine's two cores while each step sent (every process's time and the "
+                "kernel's, from /proc/stat; *machine busy* in the table too): busy "
+                + ", ".join(_busy(s) for s in repeated)
+                + "; of it the kernel's softirq (where loopback hands each packet to its "
+                "socket) "
+                + ", ".join(_busy(s, "softirq") for s in repeated)
+                + ", time taken by the hypervisor (steal) "
+                + ", ".join(_busy(s, "steal") for s in repeated)
+                + "."
+                if all("machine" in s for s in repeated)
+                else ""
+            )
         )
     out += [
         "",
@@ -763,33 +778,50 @@ def _contact_center(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _busy(step: dict[str, Any], kind: str = "busy") -> str:
+    """A share of the machine's cores while a step sent, as a percentage."""
+    share = step.get("machine", {}).get(kind)
+    return "—" if share is None else f"{100 * share:.1f} %"
+
+
 CC_MEDIAN = """\
 **The fixed rate, five times** (since 2026-12-04, 19:56 UTC). One 4 s step at 5,000
 msg/s is one sample of a p99 that moves several times over from step to step here ([the
 contact center's sittings](benchmarks-contact-center.md), *Steps, not runs*), so a full
 run now holds that step five times, one after another on the same conversations, and its
 figure and the goal's verdict are the median step's (by p99; a step where more than 1 %
-never arrived ranks slowest); every step's p99 is listed above. The run above (19:56
-UTC, load average 0.7 just before it): 538.5, 355.8, 216.6, 211.9 and 208.6 ms, every
-message delivered in each, the servers 313.5 to 325 µs of CPU a message and the nodes
-247 to 252.5, as in the three runs before it; the bare websockets relay had spent 58.4
-µs a message at 17,300 msg/s at 19:43 (its slow hours' figure; 42.4 in the morning's).
-Where in a step the late messages were: a `/tmp` probe on the same set-up (4,000
-conversations, 4 s steps at 5,000 msg/s, the generators reporting when each message was
-due; 19:44-19:50 UTC) found, in each of four steps with nothing else attached (p99
-114.2, 139.5, 177.7 and 743.0 ms), a message over 50 ms in 29, 29, 24 and 40 of the
-step's forty 100 ms windows: waves of backlog that grow and drain through the step, the
-servers and the generators at 1.9 of the two cores throughout, not one stall. What would
-hold the goal here in the slower hours is less CPU a message, not a pause removed."""
+never arrived ranks slowest); every step's p99 is listed above. The run above (21:47
+UTC, started a minute after the test suite ended, load average 7.4 from it and falling):
+196.7, 357.5, 740.2, 264.3 and 170.1 ms, every message delivered in each, the servers
+318.5 to 331.5 µs of CPU a message and the nodes 243.5 to 263.5, as in the four runs
+before it since 17:22.
+
+**The machine, full** (since 2026-12-04, 21:47 UTC: *machine busy* in the table, from
+/proc/stat while each step sent). In the five steps at 5,000 msg/s the machine's two
+cores were 99.5 to 99.9 % busy, the kernel's softirq (loopback handing each packet to its
+socket) 5.3 to 7.5 % of them, the hypervisor's steal under 0.5 %; the ramp's steps were
+80.8 % busy at 1,000 msg/s and 98.7 % at 2,000, where p99 was 16.4 ms. The servers' CPU
+a message falls as the rate rises (2,120 µs at 250 msg/s, 821 at 2,000, 320 at 5,000):
+messages that come closer together share the wake-ups of four processes and PostgreSQL's
+batches. From 2,000 msg/s on, the servers take what the generators leave of the two
+cores and the rate decides how many messages each wake-up carries; at 5,000 msg/s
+nothing is left over, and the p99 is that machine's queueing. Where in a step the late
+messages were: a `/tmp` probe on the same set-up (4,000 conversations, 4 s steps at 5,000
+msg/s, the generators reporting when each message was due; 19:44-19:50 UTC) found, in
+each of four steps with nothing else attached (p99 114.2, 139.5, 177.7 and 743.0 ms), a
+message over 50 ms in 29, 29, 24 and 40 of the step's forty 100 ms windows: waves of
+backlog that grow and drain through the step, not one stall. What would hold the goal
+here in the slower hours is less CPU a message, not a pause removed."""
 
 
 CC_WHY = """\
 **Why this figure moves.** At 5,000 msg/s the two nodes, PostgreSQL and Redis take
 about 1.6 of the machine's two cores (the servers' CPU a message above) and the two
-generators about 0.3: the step runs with a twentieth of the machine left in a fast hour
-and none in a slower one, and its p99 follows the hour, not the build. On 2026-12-04 the
-same code and the same CPU a message gave 38.3 ms at 09:04 UTC and 163.7 to 331.0 ms in
-four runs after 17:30. Every run, probe and trial on this workload since 2026-12-01
+generators about 0.3, with the kernel's share of loopback besides: the step runs on a
+machine with nothing left over (above), and its p99 follows how fast the machine runs
+that hour, not the build. On 2026-12-04 the same code and the same CPU a message gave
+38.3 ms at 09:04 UTC, 163.7 to 331.0 ms in four runs from 17:22 to 19:56 and 264.3 at
+21:47 (the page's). Every run, probe and trial on this workload since 2026-12-01
 (routing bursts, PostgreSQL's batch and its plan, the generators' tick, the garbage
 collector, another machine's figures, where PostgreSQL's share goes) is in [the contact
 center's sittings](benchmarks-contact-center.md), with its date, its set-up and what it
@@ -900,7 +932,9 @@ def _method(data: dict[str, dict[str, Any]]) -> str:
   workloads switch them off (`GATEWAY_FRAMES_PER_MINUTE=0` and the connection/conversation
   limits), except the abuse workload, which keeps every default limit. CPU is
   read from `/proc/PID/stat` (user + system) before and after each step, RSS from
-  `/proc/PID/status`.
+  `/proc/PID/status`, and what the whole machine's cores did while a step sent from
+  `/proc/stat` (*machine busy*: neither idle nor waiting on a disk, every process's
+  time and the kernel's; the contact center's table shows it).
 * **Peers** (`bench/peers/`, run from `bench/.venv-peers`, made by the workload from
   `bench/peers/requirements.txt`: {v}), each written as its documentation shows:
   - *websockets*: `websockets.asyncio.server.serve` and `broadcast` to the room's other

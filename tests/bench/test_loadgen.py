@@ -51,3 +51,21 @@ async def test_a_step_wakes_once_a_tick_at_most_and_sends_nothing_early(
     assert sending and min(sending) >= SEND_TICK_S
     # one wake-up a tick at most, however many messages fall due in it
     assert len(sending) <= duration / SEND_TICK_S + 2 < len(sock.sent)
+
+
+def test_machine_shares_are_of_all_the_cores_time() -> None:
+    # user nice system idle iowait irq softirq steal, in ticks, before and after
+    before = (100, 0, 50, 1000, 10, 0, 5, 0)
+    after = (160, 0, 70, 1100, 10, 0, 15, 10)  # 200 ticks: 100 idle, 10 of them steal
+    shares = loadgen.machine_shares(before, after)
+    assert shares == {"busy": 0.5, "softirq": 0.05, "steal": 0.05}
+    assert loadgen.machine_shares(after, after)["busy"] == 0.0
+
+
+def test_machine_ticks_reads_this_machine() -> None:
+    first = loadgen.machine_ticks()
+    sum(range(200_000))  # a little CPU, so that some tick moves
+    time.sleep(0.05)
+    later = loadgen.machine_ticks()
+    assert len(first) == len(loadgen.MACHINE_FIELDS)
+    assert all(b >= a for a, b in zip(first, later, strict=True)) and later != first

@@ -280,6 +280,10 @@ def test_contact_center_quick_has_its_figures(contact_center_result: dict[str, A
     assert len(repeated) == 3
     assert r["fixed_rate"] is contact_center.median_step(repeated)
     assert r["p99_ms_at_5000_msgs_per_s"] == r["fixed_rate"]["to_agent_p99_ms"]
+    # the machine's cores while each step sent: the servers and generators kept some busy
+    for s in r["steps"] + repeated:
+        m = s["machine"]
+        assert 0 < m["busy"] <= 1 and 0 <= m["softirq"] <= m["busy"] and 0 <= m["steal"] <= 1
     json.dumps(r)
 
 
