@@ -794,7 +794,7 @@ never arrived ranks slowest); every step's p99 is listed above. The run above (2
 UTC, started a minute after the test suite ended, load average 7.4 from it and falling):
 196.7, 357.5, 740.2, 264.3 and 170.1 ms, every message delivered in each, the servers
 318.5 to 331.5 µs of CPU a message and the nodes 243.5 to 263.5, as in the four runs
-before it since 17:22.
+before it since 17:32.
 
 **The machine, full** (since 2026-12-04, 21:47 UTC: *machine busy* in the table, from
 /proc/stat while each step sent). In the five steps at 5,000 msg/s the machine's two
@@ -820,7 +820,7 @@ about 1.6 of the machine's two cores (the servers' CPU a message above) and the 
 generators about 0.3, with the kernel's share of loopback besides: the step runs on a
 machine with nothing left over (above), and its p99 follows how fast the machine runs
 that hour, not the build. On 2026-12-04 the same code and the same CPU a message gave
-38.3 ms at 09:04 UTC, 163.7 to 331.0 ms in four runs from 17:22 to 19:56 and 264.3 at
+38.3 ms at 09:04 UTC, 163.7 to 331.0 ms in four runs from 17:32 to 19:56 and 264.3 at
 21:47 (the page's). Every run, probe and trial on this workload since 2026-12-01
 (routing bursts, PostgreSQL's batch and its plan, the generators' tick, the garbage
 collector, another machine's figures, where PostgreSQL's share goes) is in [the contact
