@@ -12,12 +12,12 @@ Servers (each its own process, ``python -m bench.sockets serve KIND PORT``):
 * ``prebuilt``: the same server, but each frame's bytes (header and payload) are built
   once and written to the transport as they are: the cost of "encode once, write the
   same bytes to every recipient" below any WebSocket library.
-* ``gateway``: what was chosen with the three above, as the gateway serves its sockets:
-  uvicorn with the gateway's own protocol classes (gateway/web/transport.py
-  ``protocols``: the connection limits, the pings on one timer, frames in below
-  websockets' parser), the endpoint called straight from uvicorn (gateway/web/direct.py),
-  and each frame built once and written with ``write_frame``, waiting on ``writable``
-  as gateway/web/hub.py does.
+* ``gateway``: what was chosen with the three above, served by the gateway's own
+  ``build_server`` (gateway/cli.py: uvicorn with the gateway's protocol classes -- the
+  connection limits, the pings on one timer, frames in below websockets' parser -- and
+  its plain WebSocket routes called straight from uvicorn, gateway/web/direct.py), each
+  frame built once and written with ``write_frame``, waiting on ``writable`` as
+  gateway/web/hub.py does.
 
 In ``prebuilt`` and ``gateway`` the server lets the event loop turn once per frame, as
 awaiting a send does: in the relay a socket's frames come in separate turns, and
@@ -126,15 +126,26 @@ def serve_websockets(port: int, prebuilt: bool) -> None:
 
 
 def serve_gateway(port: int) -> None:
-    import uvicorn
+    import types
+
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
+    from gateway.cli import build_server
     from gateway.settings import load_settings
-    from gateway.web.transport import WIRE, protocols, text_frame
+    from gateway.web.context import Health
+    from gateway.web.transport import WIRE, text_frame
 
-    # the defaults, but for the connections one address may hold (all come from 127.0.0.1)
-    settings = load_settings({"GATEWAY_MAX_CONNECTIONS_PER_IP": "0"})
-    http, ws_protocol = protocols(settings)
+    # the defaults, but for the port, the log, and the connections one address may hold
+    # (all come from 127.0.0.1)
+    settings = load_settings(
+        {
+            "GATEWAY_PORT": str(port),
+            "GATEWAY_LOG_LEVEL": "warning",
+            "GATEWAY_MAX_CONNECTIONS_PER_IP": "0",
+        }
+    )
     frame = text_frame(PAYLOAD)
 
     async def endpoint(ws: WebSocket) -> None:
@@ -149,25 +160,14 @@ def serve_gateway(port: int) -> None:
                         return
                     await asyncio.sleep(0)
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "websocket":  # as gateway/web/direct.py calls a plain route
-            await endpoint(WebSocket(scope, receive, send))
+    async def store_up() -> bool:
+        return True
 
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        http=http,
-        ws=ws_protocol,
-        loop="uvloop",
-        ws_max_size=settings.max_frame_bytes,
-        ws_ping_interval=settings.ping_interval,
-        ws_ping_timeout=settings.ping_timeout,
-        ws_per_message_deflate=False,
-        log_level="warning",
-        backlog=4096,
-        lifespan="off",
-    )
+    app = Starlette(routes=[WebSocketRoute("/", endpoint)])
+    # what the server's SIGTERM marks draining (gateway/cli.py); nothing else of the
+    # gateway's context is served here
+    app.state.web = types.SimpleNamespace(health=Health("sockets", lambda: False, store_up))
+    build_server(app, settings).run()
 
 
 # -- the client ----------------------------------------------------------------------
