@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Final
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 from gateway.errors import AuthError
 from gateway.services import http_client
@@ -132,7 +132,20 @@ class StreamCheck:
             raise SignatureInvalid("the signature does not match the body")
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+# What of a receiver's answer is read: its status says what came of the event; a body
+# read to its end lets the connection serve the next one, a longer one is cut off with it.
+ANSWER_READ = 64 * 1024
+
+
+async def _drain(response: aiohttp.ClientResponse) -> None:
+    read = 0
+    async for chunk in response.content.iter_any():
+        read += len(chunk)
+        if read > ANSWER_READ:
+            return
+
+
+def _retry_after(response: aiohttp.ClientResponse) -> float | None:
     value = response.headers.get("Retry-After", "")
     try:
         return max(0.0, float(value)) if value else None
@@ -147,14 +160,20 @@ class WebhookSender:
 
     def __init__(self, clock: Callable[[], float], *, timeout: float = 10.0) -> None:
         self._clock = clock
-        self._client = http_client.client(
-            timeout=httpx.Timeout(timeout),
-            headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
-        )
+        self._timeout = timeout
+        self._client: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP session, made at the first POST (aiohttp's belongs to the running
+        event loop, which the gateway's app is built before)."""
+        if self._client is None:
+            self._client = http_client.session(self._timeout, headers={"User-Agent": USER_AGENT})
+        return self._client
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     async def post(
         self,
@@ -176,16 +195,19 @@ class WebhookSender:
         if attempt is not None:
             headers[ATTEMPT_HEADER] = str(attempt)
         try:
-            response = await self._client.post(url, content=body, headers=headers)
-        except httpx.TimeoutException:
+            async with self.session().post(
+                url, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                await _drain(response)
+        except TimeoutError:
             return failed("the receiver did not answer in time", retryable=True)
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             # connection refused, reset, DNS: the receiver is down or unreachable
             return failed(f"the receiver cannot be reached ({type(exc).__name__})", retryable=True)
-        if 200 <= response.status_code < 300:
+        if 200 <= response.status < 300:
             return sent()
         return failed(
-            f"the receiver answered HTTP {response.status_code}",
+            f"the receiver answered HTTP {response.status}",
             retryable=True,
             retry_after=_retry_after(response),
         )

@@ -23,11 +23,14 @@ async def test_clients_share_one_tls_context(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(ssl, "create_default_context", counting)
     http_client.tls.cache_clear()
-    clients = [outbound.client(), outbound.client(), WebhookSender(lambda: 0.0)._client]
+    clients = [outbound.client(), outbound.client()]
+    sender = WebhookSender(lambda: 0.0)
     try:
+        assert sender.session().connector is not None
         assert len(made) == 1
         # still verifying certificates, as httpx does by default
         assert made[0].verify_mode is ssl.CERT_REQUIRED and made[0].check_hostname
     finally:
         for c in clients:
             await c.aclose()
+        await sender.close()

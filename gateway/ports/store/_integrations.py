@@ -181,7 +181,8 @@ class IntegrationRows(SQLBase):
             skipped = (
                 " AND m.target NOT IN (" + ", ".join(f"${i + 3}" for i in range(len(skip))) + ")"
             )
-        async with self._transaction() as c:
+
+        async def claim(c: Conn) -> list[OutboxEvent]:
             rows = await c.fetch(
                 f"SELECT {columns} FROM outbox m"
                 f" WHERE m.state = 'pending' AND m.due <= $1{skipped} AND NOT EXISTS ("
@@ -203,7 +204,9 @@ class IntegrationRows(SQLBase):
                 events.append(
                     msgspec.structs.replace(event, attempts=event.attempts + 1, due=now + lease)
                 )
-        return events
+            return events
+
+        return await self._atomically(claim)
 
     async def record_outbox(
         self,
@@ -215,7 +218,8 @@ class IntegrationRows(SQLBase):
     ) -> None:
         if not (sent or retry or dead):
             return
-        async with self._transaction() as c:
+
+        async def record(c: Conn) -> None:
             for n in sent:
                 await self._leave_pending(c, n, "sent", "", now, now)
             for n, due, error in retry:
@@ -228,6 +232,8 @@ class IntegrationRows(SQLBase):
                 )
             for n, error in dead:
                 await self._leave_pending(c, n, "dead", error, None, now)
+
+        await self._atomically(record)
 
     @staticmethod
     async def _leave_pending(

@@ -16,7 +16,7 @@ The operations themselves are in _config.py and _history.py, put together in _sq
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -45,6 +45,7 @@ from gateway.model.records import (
 from gateway.ports.store.base import MessageAnnouncer, Store
 
 T = TypeVar("T", bound=msgspec.Struct)
+R = TypeVar("R")
 Row = Sequence[Any]
 
 
@@ -349,6 +350,12 @@ class SQLBase(Store):
 
     @abc.abstractmethod
     def _connection(self) -> AbstractAsyncContextManager[Conn]: ...
+
+    async def _atomically(self, body: Callable[[Conn], Coroutine[Any, Any, R]]) -> R:
+        """``body`` in one write transaction; ``body`` awaits nothing but its ``Conn``, so
+        SQLite runs all of it in one hop to its writer's thread (not one a statement)."""
+        async with self._transaction() as c:
+            return await body(c)
 
     async def _get(self, table: Table[T], key: str) -> T:
         async with self._connection() as c:

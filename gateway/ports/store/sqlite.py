@@ -38,7 +38,7 @@ from gateway.model.channels import ChannelName
 from gateway.model.records import Contact
 from gateway.ports.store import migrate
 from gateway.ports.store._group_commit import GroupCommit, WriterBusy
-from gateway.ports.store._rows import CONTACTS, LINK_ADDRESS, Row, Table
+from gateway.ports.store._rows import CONTACTS, LINK_ADDRESS, Conn, Row, Table
 from gateway.ports.store._sqlite_lane import (
     Checkpointer,
     InlineConn,
@@ -304,6 +304,9 @@ class SQLiteStore(GroupCommit):
                 raise _translate(exc) from exc
             self._committed()
             return result
+
+    async def _atomically(self, body: Callable[[Conn], Coroutine[Any, Any, T]]) -> T:
+        return await self._in_one_hop(body)
 
     def _committed(self) -> None:
         if self._checkpointer is not None:
