@@ -357,7 +357,8 @@ def report_section(data: dict[str, Any]) -> str:
 BEFORE_AFTER = """**Before and after the webhooks' sender moved to aiohttp** (2026-12-04, 23:12 and
 23:18 UTC, load average 1.5 and 0.5): the same benchmark twice in one sitting, first on
 the code before (commit `05dbb67`, `BENCH_GATEWAY_SOURCE=DIR ./scripts/bench automations`,
-DIR a `git archive` of it), then on the code after (the run above). Before: p99 ÷ the
+DIR a `git archive` of it), then on the code after (commit `c8f0e7b`: the page's run
+when this was written). Before: p99 ÷ the
 baseline 4.09 (fast), 2.06 (slow) and 1.14 (down), the gateway's CPU a message 990 µs
 without a webhook, 4,030 with a fast receiver, 1,430 slow and 1,330 down; after: 1.26,
 1.12 and 1.25, and 1,010, 1,810, 1,160 and 1,330 µs. What changed (docs/architecture.md,
