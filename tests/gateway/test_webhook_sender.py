@@ -105,7 +105,7 @@ async def test_a_receiver_that_never_answers_fails_the_attempt_at_the_timeout() 
     outcomes, _ = await post_twice(None, timeout=0.3)
     assert [o.reason for o in outcomes] == ["the receiver did not answer in time"] * 2
     assert all(o.retryable for o in outcomes)
-    assert time.monotonic() - started < 10  # the whole request's bound, not one phase's
+    assert time.monotonic() - started < 5  # each at its 0.3 s, not at a default
 
 
 async def test_a_receiver_that_is_down_cannot_be_reached() -> None:

@@ -57,10 +57,10 @@ async def test_a_batch_of_appends_takes_no_hop_to_the_writer(tmp_path: Path) -> 
                     for i in range(50)
                 )
             )
-            # every caller has its own committed message, in the order they asked
-            assert [r.message.seq for r in results] == list(range(1, 51))
-            assert results[-1].conversation.last_seq == 50
-            assert results[-1].conversation.agent_unread == 50
+        # every caller has its own committed message, in the order they asked
+        assert [r.message.seq for r in results] == list(range(1, 51))
+        assert results[-1].conversation.last_seq == 50
+        assert results[-1].conversation.agent_unread == 50
         # two statements per message, BEGIN and COMMIT were 102 hops, then one per
         # batch; now the batch runs inline on the loop (the writer being free)
         assert hops[0] == 0
