@@ -790,44 +790,44 @@ msg/s is one sample of a p99 that moves several times over from step to step her
 contact center's sittings](benchmarks-contact-center.md), *Steps, not runs*), so a full
 run now holds that step five times, one after another on the same conversations, and its
 figure and the goal's verdict are the median step's (by p99; a step where more than 1 %
-never arrived ranks slowest); every step's p99 is listed above. The run above (2026-12-05,
-00:14 UTC, load average 2.2, falling from a test suite's): 15.5, 109.4, 25.0, 39.1 and
-35.5 ms, every message delivered in each, the servers 309.5 to 323.5 µs of CPU a message
-and the nodes 228.5 to 239, as in every run since 2026-12-04 09:04; the run of 21:47 the
-evening before, on the same chat path: 196.7, 357.5, 740.2, 264.3 and 170.1 ms, the
-servers 318.5 to 331.5 µs a message.
+never arrived ranks slowest); every step's p99 is listed above. The run above
+(2026-12-05, 00:14 UTC, load average 2.2, falling from a test suite's): 15.5, 109.4,
+25.0, 39.1 and 35.5 ms, every message delivered in each, the servers 309.5 to 323.5 µs
+of CPU a message (as in every run since 2026-12-04 09:04) and the nodes 228.5 to 239;
+the run of 21:47 the evening before, on the same chat path: 196.7, 357.5, 740.2, 264.3
+and 170.1 ms, the servers 318.5 to 331.5 µs a message.
 
 **The machine, full** (since 2026-12-04, 21:47 UTC: *machine busy* in the table, from
 /proc/stat while each step sent). In the five steps at 5,000 msg/s the machine's two
 cores were 99.6 to 100 % busy in the run above and 99.5 to 99.9 % in that of 21:47, the
 kernel's softirq (loopback handing each packet to its socket) 5.3 to 7.5 % of them, the
-hypervisor's steal under 0.5 %; the ramp's steps were 85.0 % busy at 2,000 msg/s (p99 6.4
-ms) in the run above and 98.7 % (p99 16.4 ms) at 21:47. The servers' CPU a message falls
-as the rate rises (1,840 µs at 125 msg/s, 724 at 2,000, 320 at 5,000 in the run above):
-messages that come closer together share the wake-ups of four processes and PostgreSQL's
-batches. Once the machine is full (from 2,000 msg/s at 21:47; above that rate in the
-run above), the servers take what the generators leave of the two cores and the rate
-decides how many messages each wake-up carries; at 5,000 msg/s nothing is left over in
-either hour, and the p99 is the queueing of a machine that does
-more or less in a second of CPU: the bare websockets relay spent 43.5 µs a message at
-17,300 msg/s at 00:16 and 58.4 at 19:43. Where in a step the late messages were: a
-`/tmp` probe on the same set-up (4,000 conversations, 4 s steps at 5,000 msg/s, the
-generators reporting when each message was due; 19:44-19:50 UTC) found, in each of four
-steps with nothing else attached (p99 114.2, 139.5, 177.7 and 743.0 ms), a message over
-50 ms in 29, 29, 24 and 40 of the step's forty 100 ms windows: waves of backlog that grow
-and drain through the step, not one stall. What would hold the goal here in the slower
-hours is less CPU a message, not a pause removed."""
+hypervisor's steal under 0.5 %; the ramp's steps were 85.0 % busy at 2,000 msg/s (p99
+6.4 ms) in the run above and 98.7 % (p99 16.4 ms) at 21:47. The servers' CPU a message
+falls as the rate rises (1,840 µs at 125 msg/s, 724 at 2,000, 320 at 5,000 in the run
+above): messages that come closer together share the wake-ups of four processes and
+PostgreSQL's batches. Once the machine is full (from 2,000 msg/s at 21:47; above that
+rate in the run above), the servers take what the generators leave of the two cores and
+the rate decides how many messages each wake-up carries; at 5,000 msg/s nothing is left
+over in either hour, and the p99 is the queueing of a machine that does more or less in
+a second of CPU: the bare websockets relay spent 43.5 µs a message at 17,300 msg/s at
+00:16 and 58.4 at 19:43. Where in a step the late messages were: a `/tmp` probe on the
+same set-up (4,000 conversations, 4 s steps at 5,000 msg/s, the generators reporting
+when each message was due; 19:44-19:50 UTC) found, in each of four steps with nothing
+else attached (p99 114.2, 139.5, 177.7 and 743.0 ms), a message over 50 ms in 29, 29, 24
+and 40 of the step's forty 100 ms windows: waves of backlog that grow and drain through
+the step, not one stall. What would hold the goal here in the slower hours is less CPU a
+message, not a pause removed."""
 
 
 CC_WHY = """\
-**Why this figure moves.** At 5,000 msg/s the two nodes, PostgreSQL and Redis take
-about 1.6 of the machine's two cores (the servers' CPU a message above) and the two
-generators about 0.3, with the kernel's share of loopback besides: the step runs on a
-machine with nothing left over (above), and its p99 follows how fast the machine runs
-that hour, not the build. The same chat path and the same CPU a message gave 38.3 ms at
-09:04 UTC on 2026-12-04, 163.7 to 331.0 ms in four runs from 17:32 to 19:56, 264.3 at
-21:47, and 35.5 at 00:14 on 2026-12-05 (the page's): the goal is met in the machine's
-faster hours and not in its slower ones. Every run, probe and trial on this workload since 2026-12-01
+**Why this figure moves.** At 5,000 msg/s the two nodes, PostgreSQL and Redis take about
+1.6 of the machine's two cores (the servers' CPU a message above) and the two generators
+about 0.3, with the kernel's share of loopback besides: the step runs on a machine with
+nothing left over (above), and its p99 follows how fast the machine runs that hour, not
+the build. The same chat path and the same CPU a message gave 38.3 ms at 09:04 UTC on
+2026-12-04, 163.7 to 331.0 ms in four runs from 17:32 to 19:56, 264.3 at 21:47, and 35.5
+at 00:14 on 2026-12-05 (the page's): the goal is met in the machine's faster hours and
+not in its slower ones. Every run, probe and trial on this workload since 2026-12-01
 (routing bursts, PostgreSQL's batch and its plan, the generators' tick, the garbage
 collector, another machine's figures, where PostgreSQL's share goes) is in [the contact
 center's sittings](benchmarks-contact-center.md), with its date, its set-up and what it
