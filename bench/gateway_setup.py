@@ -62,6 +62,25 @@ _SEED_THERE = (
 )
 
 
+def in_source(code: str, *args: str) -> Any:
+    """With ``BENCH_GATEWAY_SOURCE``, run ``code`` (``python -c``, its arguments ``args``)
+    on that checkout's code, which then opens the store, and return the JSON its last
+    line printed; None without it. A store opened by this checkout's code is migrated to
+    this checkout's schema, which the other checkout's nodes would refuse to start on."""
+    source = os.environ.get("BENCH_GATEWAY_SOURCE")
+    if not source:
+        return None
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=source,  # its code first on sys.path, as start_gateway runs it
+        env={k: v for k, v in os.environ.items() if k != "BENCH_GATEWAY_SOURCE"},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def seed_store(database_url: str, agents: int, per_agent: int) -> list[tuple[str, str]]:
     """Write a queue, an auto-accepting chat touchpoint for ``SHOP``, ``agents`` agents and
     the chat weight (100 / per_agent) into a store before any gateway starts on it.
@@ -70,17 +89,9 @@ def seed_store(database_url: str, agents: int, per_agent: int) -> list[tuple[str
     With ``BENCH_GATEWAY_SOURCE`` the other checkout's code writes them: opening the
     store migrates the database, and a schema newer than its own (a migration of this
     branch) would make that checkout's nodes refuse to start."""
-    source = os.environ.get("BENCH_GATEWAY_SOURCE")
-    if source:
-        done = subprocess.run(
-            [sys.executable, "-c", _SEED_THERE, database_url, str(agents), str(per_agent)],
-            cwd=source,  # its code first on sys.path, as start_gateway runs it
-            env={k: v for k, v in os.environ.items() if k != "BENCH_GATEWAY_SOURCE"},
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return [(email, password) for email, password in json.loads(done.stdout.splitlines()[-1])]
+    there = in_source(_SEED_THERE, database_url, str(agents), str(per_agent))
+    if there is not None:
+        return [(email, password) for email, password in there]
     from devkit.passwords import cheap_hash
     from gateway.model.records import Agent, FormField, GlobalSettings, Queue, Touchpoint
     from gateway.ports.store import create_store
