@@ -54,8 +54,9 @@ def test_send_to_inbox_transfer_and_wrap_up(new_page: NewPage, gateway: GatewayP
     set_status(admin, "Away")  # so that the offer rings for Ada
     # A console whose tab has had no click may not play sound: it asks once, and says so.
     # The tab never had a click (the agent's token carried over from another), and the
-    # policy is pinned: Chromium let a tab that had no click play in two CI runs (at
-    # e3a3e81 and e6f006c), by rules of its own; 35 tries here, idle or loaded, did not.
+    # policy is pinned: Chromium let the console play without a click in its page in two
+    # CI runs (e3a3e81: the login's tab reloaded; e6f006c: this new tab), by rules of its
+    # own; 35 tries here, idle or loaded, did not.
     first = login(new_page(), base)
     token = first.evaluate("sessionStorage.getItem('gw.console.token')")
     first.close()
