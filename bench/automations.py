@@ -76,15 +76,8 @@ SECRET = "bench-webhook-secret-0123456789abcdef0123"
 GOAL_RATIO = 1.25
 
 
-# The store is opened on BENCH_GATEWAY_SOURCE's code when there is one (in_source); the
-# answer comes in a list, so that a function returning None still says it ran there.
-_THERE = (
-    "import json, sys; from bench.automations import {0}; print(json.dumps([{0}(*sys.argv[1:])]))"
-)
-
-
 def _seed_webhook(database_url: str, url: str) -> None:
-    if in_source(_THERE.format("_seed_webhook"), database_url, url) is not None:
+    if in_source(_seed_webhook, database_url, url) is not None:
         return
     from gateway.model.integrations import EVENT_TYPES, Webhook
     from gateway.ports.store import create_store
@@ -112,7 +105,7 @@ def _seed_webhook(database_url: str, url: str) -> None:
 
 
 def _outbox_counts(database_url: str) -> dict[str, int]:
-    there = in_source(_THERE.format("_outbox_counts"), database_url)
+    there = in_source(_outbox_counts, database_url)
     if there is not None:
         return dict(there[0])
     from gateway.ports.store import create_store

@@ -56,29 +56,34 @@ def machine() -> dict[str, Any]:
 # -- a gateway set up for benchmarks -------------------------------------------------
 
 
-_SEED_THERE = (
-    "import json, sys; from bench.gateway_setup import seed_store; "
-    "print(json.dumps(seed_store(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))))"
+# The call made in BENCH_GATEWAY_SOURCE's checkout (in_source): the function by its module
+# and name, its arguments as JSON; the answer in a list, so that None says it ran there.
+_THERE = (
+    "import importlib, json, sys; "
+    "f = getattr(importlib.import_module(sys.argv[1]), sys.argv[2]); "
+    "print(json.dumps([f(*json.loads(sys.argv[3]))]))"
 )
 
 
-def in_source(code: str, *args: str) -> Any:
-    """With ``BENCH_GATEWAY_SOURCE``, run ``code`` (``python -c``, its arguments ``args``)
-    on that checkout's code, which then opens the store, and return the JSON its last
-    line printed; None without it. A store opened by this checkout's code is migrated to
-    this checkout's schema, which the other checkout's nodes would refuse to start on."""
+def in_source(function: Callable[..., Any], *args: Any) -> list[Any] | None:
+    """With ``BENCH_GATEWAY_SOURCE``, call ``function(*args)`` as that checkout has it
+    (its module, its name; arguments and answer as JSON), in a process on its code, which
+    then opens the store; ``[answer]``, or None without it. A store opened by this
+    checkout's code is migrated to this checkout's schema, which the other checkout's
+    nodes would refuse to start on."""
     source = os.environ.get("BENCH_GATEWAY_SOURCE")
     if not source:
         return None
     done = subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, "-c", _THERE, function.__module__, function.__name__, json.dumps(args)],
         cwd=source,  # its code first on sys.path, as start_gateway runs it
         env={k: v for k, v in os.environ.items() if k != "BENCH_GATEWAY_SOURCE"},
         check=True,
         capture_output=True,
         text=True,
     )
-    return json.loads(done.stdout.splitlines()[-1])
+    answer: list[Any] = json.loads(done.stdout.splitlines()[-1])
+    return answer
 
 
 def seed_store(database_url: str, agents: int, per_agent: int) -> list[tuple[str, str]]:
@@ -89,9 +94,9 @@ def seed_store(database_url: str, agents: int, per_agent: int) -> list[tuple[str
     With ``BENCH_GATEWAY_SOURCE`` the other checkout's code writes them: opening the
     store migrates the database, and a schema newer than its own (a migration of this
     branch) would make that checkout's nodes refuse to start."""
-    there = in_source(_SEED_THERE, database_url, str(agents), str(per_agent))
+    there = in_source(seed_store, database_url, agents, per_agent)
     if there is not None:
-        return [(email, password) for email, password in there]
+        return [(email, password) for email, password in there[0]]
     from devkit.passwords import cheap_hash
     from gateway.model.records import Agent, FormField, GlobalSettings, Queue, Touchpoint
     from gateway.ports.store import create_store
