@@ -363,7 +363,8 @@ def report_section(data: dict[str, Any]) -> str:
 BEFORE_AFTER = """**Before and after the webhooks' sender moved to aiohttp** (2026-12-04, two sittings,
 load average 0.3 to 1.5): the same benchmark on the code before (commit `05dbb67`,
 `BENCH_GATEWAY_SOURCE=DIR ./scripts/bench automations`, DIR a `git archive` of it), then
-at once on the code after (commit `c8f0e7b`; the second sitting's is the run above).
+at once on the code after (commit `c8f0e7b`; the run above is the second sitting's
+where its date reads 2026-12-04 23:52 UTC).
 
 | sitting | code | p99 ÷ baseline: fast | slow | down | CPU µs/msg: none | fast | slow | down |
 |---|---|---|---|---|---|---|---|---|
