@@ -827,11 +827,11 @@ nothing left over (above), and its p99 follows how fast the machine runs that ho
 the build. The same chat path and the same CPU a message gave 38.3 ms at 09:04 UTC on
 2026-12-04, 163.7 to 331.0 ms in four runs from 17:32 to 19:56, 264.3 at 21:47, 35.5 at
 00:14 on 2026-12-05 (the page's) and 34.3 at 02:03: the goal is met in the machine's
-faster hours and not in its slower ones. Every run, probe and trial on this workload since 2026-12-01
-(routing bursts, PostgreSQL's batch and its plan, the generators' tick, the garbage
-collector, another machine's figures, where PostgreSQL's share goes) is in [the contact
-center's sittings](benchmarks-contact-center.md), with its date, its set-up and what it
-changed."""
+faster hours and not in its slower ones. Every run, probe and trial on this workload
+since 2026-12-01 (routing bursts, PostgreSQL's batch and its plan, the generators' tick,
+the garbage collector, another machine's figures, where PostgreSQL's share goes) is in
+[the contact center's sittings](benchmarks-contact-center.md), with its date, its set-up
+and what it changed."""
 
 
 def _automations(data: dict[str, Any]) -> str:
