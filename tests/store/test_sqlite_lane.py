@@ -18,6 +18,7 @@ from gateway.model.records import Queue
 from gateway.ports.store._sqlite_lane import InlineConn
 from gateway.ports.store.sqlite import SQLiteStore
 from tests.store.test_contract import setup_conversation
+from tests.store.test_integration_contract import announce, conversation
 
 
 @contextmanager
@@ -118,8 +119,6 @@ async def test_the_outboxs_claim_and_record_take_one_hop_each(tmp_path: Path) ->
     """The outbox worker's two transactions (a claim of many events, a record of what
     came of them) run whole on the writer's thread: one hop each, not one a statement,
     so the chat's appends find the writer free again at once (docs/store.md)."""
-    from tests.store.test_integration_contract import announce, conversation
-
     store = SQLiteStore(str(tmp_path / "gateway.db"))
     await store.open()
     try:
