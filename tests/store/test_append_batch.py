@@ -9,12 +9,14 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import asyncpg
 import pytest
 
 from devkit import services
-from gateway.errors import NotFound
+from gateway.errors import NotFound, StoreError, StoreUnavailable
 from gateway.ports.store.base import Appended, Stale, Store
 from gateway.ports.store.postgres import PostgresStore
+from gateway.ports.store.postgres import _translate as pg_translate
 from tests.store.test_contract import say, setup_conversation, setup_conversations
 
 
@@ -357,3 +359,111 @@ async def test_postgres_batch_stores_values_exactly(postgres: services.Postgres)
             (stored,) = await store.messages(cid)
             assert (stored.body, stored.created_at) == (body, now)
             assert got.message == stored
+
+
+async def test_postgres_a_row_that_does_not_read_back_fails_only_its_conversation(
+    postgres: services.Postgres,
+) -> None:
+    """A conversation whose stored row this version cannot read (a state a newer node
+    wrote): its callers get the store's error, alone or in a batch (where the batch has
+    committed it), and the batch's other conversations their answers; the batcher goes on
+    serving the next batch."""
+    async with _opened(postgres, "unreadable") as store:
+        for cid in ("a", "b"):
+            await setup_conversation(store, cid, contact_id=f"k{cid}")
+        admin = await asyncpg.connect(store.dsn)
+        try:
+            await admin.execute("UPDATE conversations SET state = 'parked' WHERE id = 'a'")
+        finally:
+            await admin.close()
+        with pytest.raises(StoreError, match="conversations does not read back"):
+            await store.get_conversation("a")
+        batches = _counted(store)
+        a1, b1 = await asyncio.wait_for(
+            asyncio.gather(_send(store, "a", 1), _send(store, "b", 1), return_exceptions=True),
+            30,
+        )
+        assert [n for n, _, _ in batches] == [2]  # both in one statement
+        assert isinstance(a1, StoreError) and not isinstance(a1, StoreUnavailable)
+        assert isinstance(b1, Appended) and b1.message.seq == 1
+        b2, b3 = await asyncio.wait_for(
+            asyncio.gather(_send(store, "b", 2), _send(store, "b", 3)), 30
+        )
+        assert (b2.message.seq, b3.message.seq) == (2, 3)
+
+
+async def test_postgres_terminated_backends_fail_appends_only_retryably(
+    postgres: services.Postgres,
+) -> None:
+    """Every connection of the store's pools killed by the server (a failover, an
+    operator's ``pg_terminate_backend``) between two batches: each append either is
+    acknowledged and stored, or fails with ``store_unavailable`` (retryable), never
+    with an error that tells the client to give up; its retry is stored once."""
+    async with _opened(postgres, "terminated") as store:
+        convs = await setup_conversations(store, 8)
+        admin = await asyncpg.connect(store.dsn)
+        failed: list[tuple[str, str, BaseException]] = []
+        try:
+            for round_ in range(6):
+                # both pools' connections in use, then every one of them killed
+                await asyncio.gather(*(_send(store, cid, 100 + round_) for cid in convs))
+                await asyncio.gather(*(_say_alone(store, cid, round_) for cid in convs))
+                await admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'engagement-gateway'"
+                )
+                results = await asyncio.wait_for(
+                    asyncio.gather(
+                        *(_send(store, cid, round_) for cid in convs), return_exceptions=True
+                    ),
+                    60,
+                )
+                for cid, got in zip(convs, results, strict=True):
+                    if isinstance(got, Appended):
+                        assert got.message.client_msg_id == f"{cid}:{round_}"
+                    else:
+                        failed.append((cid, f"{cid}:{round_}", got))
+        finally:
+            await admin.close()
+        for *_, exc in failed:
+            assert isinstance(exc, StoreUnavailable), repr(exc)
+            assert exc.retryable
+        for cid, msg_id, _ in failed:  # each retried, now that the pools are whole again
+            retried = await store.append(
+                cid,
+                sender="contact",
+                sender_id=f"contact-{cid}",
+                client_msg_id=msg_id,
+                body="retry",
+                now=400.0,
+            )
+            assert retried.message.client_msg_id == msg_id
+        for cid in convs:
+            stored = await store.messages(cid, limit=100)
+            assert [m.seq for m in stored] == list(range(1, len(stored) + 1))
+            assert len(stored) == 3 * 6  # the two warm-ups and the round's, each once
+
+
+async def _say_alone(store: Store, cid: str, n: int) -> None:
+    """A message through the one-at-a-time path (an announcer: a transaction of its own),
+    so that the main pool's connections are in use too."""
+    await store.append(
+        cid,
+        sender="agent",
+        sender_id=f"agent-{cid}",
+        client_msg_id=f"{cid}:alone:{n}",
+        body="alone",
+        now=300.0 + n,
+        announce=lambda conv, message: [],
+    )
+
+
+def test_a_connection_the_server_dropped_mid_use_is_unavailable() -> None:
+    """asyncpg's "cannot switch to state" (a pooled connection whose backend is gone) is
+    raised before anything is sent: retryable, as a refused connection is."""
+    exc = pg_translate(
+        asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        )
+    )
+    assert isinstance(exc, StoreUnavailable) and exc.retryable

@@ -128,6 +128,50 @@ async def test_an_announcer_that_raises_fails_only_its_caller(store: SQLiteStore
     assert [m.seq for m in await store.messages("c1")] == [1, 2, 3]
 
 
+async def test_an_outage_met_one_by_one_fails_only_the_messages_it_failed(
+    store: SQLiteStore,
+) -> None:
+    """A batch refused for one message is stored again one message at a time; a full
+    disk met on the way fails the messages it stopped, not those committed before it
+    (they are acknowledged), and the refused one hears its own error."""
+    await store.update_conversation("c1", state="waiting")
+    assert store._db is not None
+    (pages,) = store._db.execute("PRAGMA page_count").fetchone()
+    store._db.execute(f"PRAGMA max_page_count = {pages + 3}")  # a nearly full disk
+
+    def announce(conv: Conversation, message: Message) -> list[Announcement]:
+        if message.body == "hello 2":
+            raise ValueError("no")
+        return []
+
+    tasks = [send(store, i, announce=announce) for i in range(3)]
+    tasks.append(
+        asyncio.create_task(
+            store.append(
+                "c1",
+                sender="contact",
+                sender_id="v-k1",
+                client_msg_id="huge",
+                body="x" * 200_000,
+                now=2.0,
+                announce=announce,
+            )
+        )
+    )
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    store._db.execute("PRAGMA max_page_count = 1073741823")
+    ok0, ok1, refused, huge = results
+    assert isinstance(ok0, Appended) and isinstance(ok1, Appended)
+    assert (ok0.message.seq, ok1.message.seq) == (1, 2)
+    assert isinstance(refused, ValueError)
+    assert isinstance(huge, StoreUnavailable)
+    assert [(m.client_msg_id, m.seq) for m in await store.messages("c1")] == [
+        ("m0", 1),
+        ("m1", 2),
+    ]
+    assert (await send(store, "after")).message.seq == 3
+
+
 async def test_a_cancelled_caller_leaves_a_whole_batch_and_a_free_writer(
     store: SQLiteStore,
 ) -> None:

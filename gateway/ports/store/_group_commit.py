@@ -254,8 +254,10 @@ class GroupCommit(SQLStore):
     def _commit_inline(self, batch: list[_Append]) -> list[Appended | BaseException]:
         """One transaction for ``batch``; when it fails (a row the database or the
         announcer refuses), each message again in a transaction of its own, so only the
-        failing one's caller hears of it. Store outages are the whole batch's. Stops
-        early (fewer results than ``batch``) when the file's lock is taken."""
+        failing one's caller hears of it. An outage of the batch's transaction is the
+        whole batch's (raised); one met on the way one by one is only the messages' it
+        failed, those committed before it are answered. Stops early (fewer results than
+        ``batch``) when the file's lock is taken."""
         try:
             return list(self._kept(self._inline(self._store_batch(batch))))
         except WriterBusy:
@@ -271,8 +273,6 @@ class GroupCommit(SQLStore):
                 results.extend(self._kept(self._inline(self._store_batch([item]))))
             except WriterBusy:
                 break
-            except StoreUnavailable:
-                raise
             except Exception as exc:
                 results.append(exc)
         return results

@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from gateway.errors import StoreError
 from gateway.model.records import Attachment, Message
 from gateway.ports.store._attachments import refs
 from gateway.ports.store._rows import CONVERSATIONS, MESSAGE_COLUMNS, Row
@@ -185,10 +186,21 @@ class AppendBatcher:
     async def _send(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting, []
-            if len(batch) == 1:
-                await self._alone(batch[0])
-            else:
-                await self._together(batch)
+            try:
+                if len(batch) == 1:
+                    await self._alone(batch[0])
+                else:
+                    await self._together(batch)
+            except Exception as exc:
+                # A fault of the batcher's own (answering is meant not to raise): its
+                # callers are told, and those waiting for the next batch still get one.
+                for item in batch:
+                    _fail(item, exc)
+            except BaseException as exc:  # cancelled (shutdown): nobody is left waiting
+                for item in (*batch, *self._waiting):
+                    _fail(item, exc)
+                self._waiting = []
+                raise
 
     async def _alone(self, item: Pending) -> None:
         try:
@@ -242,7 +254,15 @@ class AppendBatcher:
             if row is None:
                 alone.append(groups[cid])
                 continue
-            for item, result in zip(groups[cid], self._done(groups[cid], row), strict=True):
+            try:
+                results = self._done(groups[cid], row)
+            except StoreError as exc:
+                # Committed, but its row does not read back (a state this node does not
+                # know, written by a newer one): only this conversation's callers hear.
+                for item in groups[cid]:
+                    _fail(item, exc)
+                continue
+            for item, result in zip(groups[cid], results, strict=True):
                 if not item.future.done():
                     item.future.set_result(result)
         if alone:

@@ -22,7 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
-from gateway.errors import NotFound, StoreUnavailable
+from gateway.errors import NotFound, StoreError, StoreUnavailable
 from gateway.model.integrations import Announcement, ApiKey, OutboxEvent, Webhook
 from gateway.model.records import (
     Agent,
@@ -118,10 +118,15 @@ class Table(Generic[T]):
 
     def decode(self, row: Row) -> T:
         data = dict(zip(self.columns, row, strict=True))
-        for c in self.json:
-            data[c] = msgspec.json.decode(data[c])
-        # strict=False: SQLite hands booleans back as 0/1
-        return msgspec.convert(data, self.type, strict=False)
+        try:
+            for c in self.json:
+                data[c] = msgspec.json.decode(data[c])
+            # strict=False: SQLite hands booleans back as 0/1
+            return msgspec.convert(data, self.type, strict=False)
+        except msgspec.MsgspecError as exc:
+            # a value this version does not know (a newer node's, a hand edit): the
+            # store's error, not a crash of whatever read it
+            raise StoreError(f"a row of {self.name} does not read back: {exc}") from exc
 
 
 TOUCHPOINTS = Table("touchpoints", Touchpoint, order="created_at, id")

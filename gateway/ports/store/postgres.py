@@ -90,12 +90,12 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     pgerr.TooManyConnectionsError,
     pgerr.ReadOnlySQLTransactionError,  # a read-only replica or database: writes later
     pgerr.InterfaceError,  # e.g. the connection or the pool is closed
-)
-_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
-    *_UNAVAILABLE,
-    pgerr.PostgresError,
+    # a pooled connection whose server went away mid-use (a terminated backend, a
+    # failover): "cannot switch to state ..., another operation is in progress", raised
+    # before anything is sent
     pgerr.InternalClientError,
 )
+_DRIVER_ERRORS: tuple[type[BaseException], ...] = (*_UNAVAILABLE, pgerr.PostgresError)
 
 
 def _translate(exc: BaseException) -> GatewayError:
