@@ -338,6 +338,10 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
     keepalive = Keepalive(min(1.0, settings.ping_interval / 4, settings.ping_timeout / 4))
 
     class GuardedWebSocket(WebSocketsSansIOProtocol):
+        # the latest ping's pong while writes are paused (an instance's only then: idle
+        # sockets' memory)
+        _pong: bytes | None = None
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.queue = Inbox()  # type: ignore[assignment]
@@ -430,7 +434,13 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
                 data = self._text_frames(data)
                 if not data:
                     return
-            super().data_received(data)
+            # uvicorn's, but the frames the parser finished before a bad one are handled
+            # before the close, as the fast path's are: what is handled does not depend
+            # on where TCP cut the stream (uvicorn drops them)
+            conn.receive_data(data)
+            self.handle_events()
+            if conn.parser_exc is not None:
+                self.handle_parser_exception()
 
         def _text_frames(self, data: bytes) -> bytes:
             """Hand the application the whole, unfragmented, masked text frames at the
@@ -523,6 +533,17 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
             if scope is not None:
                 scope["extensions"].pop(WIRE, None)
 
+        def handle_ping(self) -> None:
+            # uvicorn writes every pong, even to a peer that reads nothing: pings
+            # streamed at such a socket grew its buffer without bound (20 MiB/s, before
+            # any hello) until the write timeout. While writes are paused only the
+            # latest ping's pong is kept, written when they resume (RFC 6455 5.5.3).
+            output = self.conn.data_to_send()
+            if self.writable.is_set() or self.conn.state is not State.OPEN:
+                self.transport.write(b"".join(output))
+            elif output:
+                self._pong = output[-1]
+
         def pause_writing(self) -> None:
             super().pause_writing()
             self._writes.paused(self.transport)
@@ -530,6 +551,11 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
         def resume_writing(self) -> None:
             self._writes.resumed()
             super().resume_writing()
+            pong = self._pong
+            if pong is not None:
+                self._pong = None
+                if self.conn.state is State.OPEN:
+                    self.transport.write(pong)
 
     class GuardedHttp(HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:

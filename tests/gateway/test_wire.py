@@ -317,10 +317,18 @@ class _Receiver:
 
 
 @asynccontextmanager
-async def _raw_client(url: str) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
-    """A client that writes the bytes it is given, as it is given them."""
+async def _raw_client(
+    url: str, receive_buffer: int | None = None
+) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """A client that writes the bytes it is given, as it is given them (``receive_buffer``:
+    its socket's, set before it connects: a small one is a peer that reads slowly)."""
     port = int(url.rsplit(":", 1)[1].strip("/"))
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    sock = socket.socket()
+    if receive_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock)
     writer.write(
         b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -414,3 +422,68 @@ async def test_a_bad_frame_among_whole_ones_closes_the_socket_and_nothing_after_
         assert closing.opcode is Opcode.CLOSE
         assert int.from_bytes(closing.data[:2], "big") == code
         assert "after" not in got.got
+
+
+@pytest.mark.parametrize("cut", ["after-a-ping", "fragmented", "split-across-reads"])
+async def test_frames_the_parser_finished_before_a_bad_one_in_the_same_read_arrive(
+    cut: str,
+) -> None:
+    """Frames that went through websockets' parser (after a ping, a fragmented message,
+    the end of a frame split across reads) and ended before a bad frame in the same read
+    are handled before the close, as those taken below the parser are: what is handled
+    does not depend on where TCP cut the stream (uvicorn's protocol dropped them)."""
+    got = _Receiver()
+    bad = b"\x81\x03abc"  # not masked: 1002
+    async with _served(got.app) as url, _raw_client(url) as (reader, writer):
+        if cut == "after-a-ping":
+            writer.write(_client_frame(Opcode.PING, b"p") + _text(b"message") + bad)
+            pong = await _server_frame(reader)
+            assert pong.opcode is Opcode.PONG and pong.data == b"p"
+        elif cut == "fragmented":
+            first = _client_frame(Opcode.TEXT, b"mess", fin=False)
+            writer.write(first + _client_frame(Opcode.CONT, b"age") + bad)
+        else:
+            split = _text(b"message")
+            writer.write(split[:5])
+            await got.until(lambda: got.parsed >= 5)
+            writer.write(split[5:] + bad)
+        received = await got.wait_for(2)
+        assert received[0] == "message"
+        assert isinstance(received[1], dict) and received[1]["type"] == "websocket.disconnect"
+        closing = await _server_frame(reader)
+        assert closing.opcode is Opcode.CLOSE
+        assert int.from_bytes(closing.data[:2], "big") == 1002
+
+
+async def test_pings_from_a_peer_that_does_not_read_get_only_the_latest_pong_buffered() -> None:
+    """A peer that streams pings and reads nothing: while the transport's writes are
+    paused, only the latest ping's pong is kept (RFC 6455 5.5.3), so what the server
+    holds for it stays bounded (before, every pong was buffered: megabytes a second);
+    once the peer reads again, that pong follows the ones written before the pause."""
+    buffered: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        wire = scope["extensions"][WIRE]
+        assert await wire.receive_frame() == "done"  # every ping before it was handled
+        buffered.set_result(wire.transport.get_write_buffer_size())
+        await wire.receive_frame()  # until the client goes
+
+    count = 40_000  # 5 MB of pongs: more than the loopback socket's buffers take
+    pings = [b"%08d" % i + b"." * 117 for i in range(count)]  # 125 bytes, the most
+    async with _served(app) as url, _raw_client(url, receive_buffer=4096) as (reader, writer):
+        for start in range(0, count, 1000):
+            writer.write(
+                b"".join(_client_frame(Opcode.PING, p) for p in pings[start : start + 1000])
+            )
+            await writer.drain()
+        writer.write(_text(b"done"))
+        held = await asyncio.wait_for(buffered, 60)
+        assert held < 256 * 1024, held  # the high-water mark's order, not megabytes
+        answered = []
+        while not answered or answered[-1] != pings[-1]:
+            pong = await _server_frame(reader)
+            assert pong.opcode is Opcode.PONG
+            answered.append(pong.data)
+        assert answered == sorted(answered) and len(answered) < count  # in order, some dropped
