@@ -270,6 +270,15 @@ def clean_image(path: Path, mime: str, out: Path) -> CleanImage | None:
             if im.width * im.height > MAX_PIXELS:
                 raise too_many_pixels(im.width, im.height)
             animated = bool(getattr(im, "is_animated", False))
+            if animated and mime not in _KEPT:
+                # Saved again frame by frame (_save_without_metadata), each a whole
+                # canvas in memory: the limit is on every frame's pixels together. A
+                # tiny APNG of 25-megapixel frames that each change one pixel took the
+                # process 30 MB a frame. The count is the file's own (APNG's acTL,
+                # WebP's header), read without decoding a frame.
+                frames = int(getattr(im, "n_frames", 1))
+                if im.width * im.height * frames > MAX_PIXELS:
+                    raise too_many_pixels(im.width, im.height, frames)
             im.load()
             upright: Image.Image = im
             if mime in _KEPT:
@@ -294,8 +303,14 @@ def clean_image(path: Path, mime: str, out: Path) -> CleanImage | None:
     return CleanImage(width, height, kept, thumb)
 
 
-def too_many_pixels(width: int, height: int) -> FileRefused:
+def too_many_pixels(width: int, height: int, frames: int = 1) -> FileRefused:
     size = f" ({width} x {height})" if width else ""
+    if frames > 1:
+        return FileRefused(
+            f"the animation is too large ({width} x {height}, {frames} frames): at most "
+            f"{MAX_PIXELS // 1_000_000} megapixels in all its frames",
+            code="image_too_large",
+        )
     return FileRefused(
         f"the image is too large{size}: at most {MAX_PIXELS // 1_000_000} megapixels",
         code="image_too_large",

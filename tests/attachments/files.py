@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
+import zlib
 
 from PIL import Image
 
@@ -41,3 +43,35 @@ def zip_bytes() -> bytes:
 def has_gps(data: bytes) -> bool:
     with Image.open(io.BytesIO(data)) as im:
         return bool(im.getexif().get_ifd(0x8825)) or 0x8825 in im.getexif()
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def apng(width: int, height: int, frames: int) -> bytes:
+    """An animated PNG of ``frames`` frames of ``width`` x ``height`` (grey), each after
+    the first changing one pixel: a few KB whatever its size, as a bomb would be."""
+    out = [
+        b"\x89PNG\r\n\x1a\n",
+        _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)),
+        _chunk(b"acTL", struct.pack(">II", frames, 0)),
+    ]
+    seq = 0
+
+    def control(w: int, h: int, x: int, y: int) -> bytes:
+        nonlocal seq
+        seq += 1
+        return _chunk(b"fcTL", struct.pack(">IIIIIHHBB", seq - 1, w, h, x, y, 1, 10, 0, 0))
+
+    out.append(control(width, height, 0, 0))
+    pack = zlib.compressobj(9)
+    row = b"\x00" * (width + 1)  # filter byte, then the row
+    out.append(_chunk(b"IDAT", b"".join(pack.compress(row) for _ in range(height)) + pack.flush()))
+    for i in range(1, frames):
+        out.append(control(1, 1, i % width, 0))
+        out.append(_chunk(b"fdAT", struct.pack(">I", seq) + zlib.compress(b"\x00\x01")))
+        seq += 1
+    out.append(_chunk(b"IEND", b""))
+    return b"".join(out)

@@ -31,8 +31,8 @@ def test_unicode_names_are_kept_in_nfc() -> None:
     assert clean_name("trailing dots. . ") == "trailing dots"
 
 
-def write(tmp: Path, data: bytes) -> Path:
-    path = tmp / "upload"
+def write(tmp: Path, data: bytes, name: str = "upload") -> Path:
+    path = tmp / name
     path.write_bytes(data)
     return path
 
@@ -95,6 +95,23 @@ def test_a_damaged_or_huge_image_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FileRefused) as info:
         clean_image(big, "image/png", tmp_path / "c3")
     assert info.value.code == "image_too_large"
+
+
+def test_an_animation_counts_the_pixels_of_every_frame(tmp_path: Path) -> None:
+    """An animated PNG is saved again frame by frame, each a whole canvas in memory: 3
+    frames of 20 megapixels (a few KB of file) are refused before any is decoded; 2 of
+    6 megapixels, or 40 small ones, are kept with every frame."""
+    bomb = write(tmp_path, files.apng(5000, 4000, 3), "bomb.png")
+    with pytest.raises(FileRefused) as info:
+        clean_image(bomb, "image/png", tmp_path / "c")
+    assert info.value.code == "image_too_large"
+    assert "3 frames" in info.value.message and "all its frames" in info.value.message
+    for width, height, frames in ((3000, 2000, 2), (100, 80, 40)):
+        ok = write(tmp_path, files.apng(width, height, frames), f"ok{frames}.png")
+        clean = clean_image(ok, "image/png", tmp_path / f"c{frames}")
+        assert clean is not None and (clean.width, clean.height) == (width, height)
+        with Image.open(clean.path) as saved:
+            assert saved.n_frames == frames
 
 
 def test_links_are_bound_to_everything_they_name() -> None:
