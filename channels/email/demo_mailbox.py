@@ -16,7 +16,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from channels.email.transport import MailError
+from channels.email.transport import Fetched, MailError
 
 
 @dataclass
@@ -78,8 +78,9 @@ class DemoMailbox:
         box.changed.clear()
         return sorted(u for u in box.messages if u > last_uid)
 
-    async def fetch(self, uid: int) -> bytes | None:
-        return self._box().messages.get(uid)
+    async def fetch(self, uid: int) -> Fetched | None:
+        raw = self._box().messages.get(uid)
+        return None if raw is None else Fetched(raw, len(raw))
 
     async def wait(self, timeout: float) -> None:
         box = self._box()

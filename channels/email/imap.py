@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator, Callable
 import aioimaplib
 
 from channels.email.settings import EmailSettings
-from channels.email.transport import MailError
+from channels.email.transport import MAX_RAW_BYTES, Fetched, MailError
 
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 # IDLE is renewed before the 29 minutes RFC 2177 allows.
 IDLE_RENEW = 25 * 60.0
 TIMEOUT = 30.0
@@ -141,16 +142,30 @@ class ImapMailbox:
         # "n:*" names the last message even below n (RFC 3501): keep only newer ones
         return sorted(u for u in set(uids) if u > last_uid)
 
-    async def fetch(self, uid: int) -> bytes | None:
+    async def fetch(self, uid: int) -> Fetched | None:
+        # Its size first: an email over the limit is not taken into memory, only its
+        # header section (RFC 3501 6.4.5), which the agent's notice is made of.
+        size = None
+        for line in await self._fetched(uid, "RFC822.SIZE"):
+            match = _SIZE.search(_line(line))
+            if match:
+                size = int(match.group(1))
+        if size is None:
+            return None  # expunged since it was listed
+        part = "BODY.PEEK[]" if size <= MAX_RAW_BYTES else "BODY.PEEK[HEADER]"
+        for line in await self._fetched(uid, part):
+            if isinstance(line, bytearray):
+                return Fetched(bytes(line), size)
+        return None
+
+    async def _fetched(self, uid: int, items: str) -> list[bytes | bytearray | str]:
         client = self._require()
         async with _translated("fetch"):
-            response = await client.uid("fetch", str(uid), "(BODY.PEEK[])")
+            response = await client.uid("fetch", str(uid), f"({items})")
         if response.result != "OK":
             raise MailError(f"IMAP: fetching UID {uid} failed")
-        for line in response.lines:
-            if isinstance(line, bytearray):
-                return bytes(line)
-        return None
+        lines: list[bytes | bytearray | str] = response.lines
+        return lines
 
     async def wait(self, timeout: float) -> None:
         client = self._require()

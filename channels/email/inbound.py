@@ -16,6 +16,7 @@ from channels.email.compose import reply_subject
 from channels.email.html import html_to_text
 from channels.email.mime import ParsedEmail, parse
 from channels.email.settings import EmailSettings
+from channels.email.transport import MAX_RAW_BYTES
 from gateway.model.channel_state import Content
 from gateway.model.inbound import InboundFile, InboundMessage
 from gateway.model.records import LIVE_STATES, Touchpoint
@@ -24,7 +25,6 @@ log = logging.getLogger("gateway.email")
 
 # An email bigger than this is not read (its attachments could not be accepted anyway:
 # 25 MB of attachments is about 34 MB once base64-encoded); the agent is told.
-MAX_RAW_BYTES = 40 * 1024 * 1024
 AUTO_REPLY_ID = "email-auto-reply"
 UNKNOWN_SENDER = "unknown-sender@sender.invalid"
 
@@ -97,7 +97,9 @@ def content_of(email: ParsedEmail, seq: int, told: list[str]) -> Content:
     }
 
 
-def too_large(raw: bytes) -> ParsedEmail:
+def too_large(raw: bytes, size: int) -> ParsedEmail:
+    """An email of ``size`` bytes, over the limit, from its header section (``raw``: that
+    section, or the whole message)."""
     head = parse(raw[: 64 * 1024].split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n")
     return ParsedEmail(
         message_id=head.message_id if head.message_id else "",
@@ -106,7 +108,7 @@ def too_large(raw: bytes) -> ParsedEmail:
         subject=head.subject,
         in_reply_to=head.in_reply_to,
         references=head.references,
-        problems=[f"the email is {len(raw)} bytes, over the {MAX_RAW_BYTES} bytes read; "
+        problems=[f"the email is {size} bytes, over the {MAX_RAW_BYTES} bytes read; "
                   "ask the sender to send it in parts"],
     )  # fmt: skip
 
@@ -115,10 +117,11 @@ class Inbound:
     def __init__(self, core: Core) -> None:
         self._core = core
 
-    async def take(self, tp: Touchpoint, settings: EmailSettings, raw: bytes) -> bool:
-        """Import one raw email; False when it was imported before. Raises only when the
-        core cannot store it (the caller retries; nothing was half-written)."""
-        email = parse(raw) if len(raw) <= MAX_RAW_BYTES else too_large(raw)
+    async def take(self, tp: Touchpoint, settings: EmailSettings, raw: bytes, size: int) -> bool:
+        """Import one raw email of ``size`` bytes (``raw``: only its header section when
+        that is over MAX_RAW_BYTES); False when it was imported before. Raises only when
+        the core cannot store it (the caller retries; nothing was half-written)."""
+        email = parse(raw) if size <= MAX_RAW_BYTES else too_large(raw, size)
         state = self._core.state
         client_id = provider_id(email.message_id)
         if await state.find_ref(tp.id, [email.message_id]) is not None:

@@ -36,7 +36,7 @@ log = logging.getLogger("gateway.email")
 LOST_AFTER = 60.0
 MAX_BACKOFF = 300.0
 
-Take = Callable[[Touchpoint, EmailSettings, bytes], Awaitable[bool]]
+Take = Callable[[Touchpoint, EmailSettings, bytes, int], Awaitable[bool]]
 SetStatus = Callable[[Touchpoint, ConnectionStatus, str], Awaitable[None]]
 
 
@@ -151,10 +151,10 @@ class Receiver:
             cursor = await self._state.cursor(self.tp.id, folder)
             last = cursor.position if cursor is not None else 0
             for uid in await mailbox.uids_after(last):
-                raw = await mailbox.fetch(uid)
+                got = await mailbox.fetch(uid)
                 if not self._valid():
                     raise MailError("this node no longer holds the mailbox's lease")
-                if raw is not None and await self._take(self.tp, self.settings, raw):
+                if got is not None and await self._take(self.tp, self.settings, *got):
                     self.imported += 1
                 await self._state.advance(self.tp.id, folder, epoch, uid)
                 async with self._progress:

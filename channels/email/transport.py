@@ -5,7 +5,19 @@ in-process demo mailbox (demo_mailbox.py)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import NamedTuple, Protocol
+
+# An email past this is not read: its header section is, and the agent is told.
+MAX_RAW_BYTES = 40 * 1024 * 1024
+
+
+class Fetched(NamedTuple):
+    """One message as the mailbox gave it: ``raw`` the whole message, or only its header
+    section when ``size`` (the whole message's, as the server counts it) is over
+    MAX_RAW_BYTES."""
+
+    raw: bytes
+    size: int
 
 
 class MailError(Exception):
@@ -31,8 +43,9 @@ class Mailbox(Protocol):
         """The folder's UIDs greater than ``last_uid``, ascending."""
         ...
 
-    async def fetch(self, uid: int) -> bytes | None:
-        """The raw message (without marking it read); None when it was expunged."""
+    async def fetch(self, uid: int) -> Fetched | None:
+        """The raw message (without marking it read), only its header section past
+        MAX_RAW_BYTES; None when it was expunged."""
         ...
 
     async def wait(self, timeout: float) -> None:

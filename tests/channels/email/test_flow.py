@@ -11,7 +11,7 @@ import asyncio
 import msgspec
 import pytest
 
-from channels.email import EmailChannel
+from channels.email import EmailChannel, imap
 from channels.email.imap import ImapMailbox, login_refused
 from channels.email.receiver import Receiver
 from channels.email.settings import EmailSettings, load
@@ -23,7 +23,7 @@ from gateway.app import Node
 from gateway.model.channel_state import Connection
 from gateway.model.records import Message, Touchpoint
 from tests.channels.email.conftest import NodeFactory, email_channel, setup_touchpoint
-from tests.channels.email.mail import SmtpServer, an_email, count_in, deliver
+from tests.channels.email.mail import SmtpServer, an_email, count_in, deliver, settings_for
 
 
 async def ready(channel: EmailChannel, tp_id: str = "tp_mail") -> Receiver:
@@ -391,3 +391,32 @@ def test_an_imap_login_refused_for_now_is_retried_and_wrong_credentials_are_not(
     assert busy.retryable and not busy.auth
     wrong = login_refused([b"[AUTHENTICATIONFAILED] Authentication failed."])
     assert wrong.auth and not wrong.retryable
+
+
+async def test_an_email_over_the_limit_is_fetched_by_its_header_section_only(
+    dovecot: services.Dovecot,
+    smtp: SmtpServer,
+    mailbox: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An email past MAX_RAW_BYTES (100 KB here, 40 MB in use) is not taken into memory:
+    its size is asked first, then only its header section (what the agent's notice is
+    made of); one under it comes whole."""
+    address, _ = mailbox
+    monkeypatch.setattr(imap, "MAX_RAW_BYTES", 100_000)
+    await deliver(dovecot, address, an_email(to=address, message_id="<small@customer.example>"))
+    big = an_email(to=address, message_id="<big@customer.example>", text="long " * 60_000)
+    await deliver(dovecot, address, big)
+    box = ImapMailbox(load(settings_for(dovecot, smtp, address)))
+    await box.open()
+    try:
+        small_uid, big_uid = await box.uids_after(0)
+        whole, head = await box.fetch(small_uid), await box.fetch(big_uid)
+    finally:
+        await box.close()
+    assert whole is not None and head is not None
+    assert whole.size == len(whole.raw) and b"<small@customer.example>" in whole.raw
+    assert b"has not arrived" in whole.raw
+    assert head.size >= len(big) > 100_000
+    assert len(head.raw) < 2_000 and head.raw.endswith(b"\r\n\r\n")
+    assert b"<big@customer.example>" in head.raw and b"long long" not in head.raw
