@@ -259,10 +259,16 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
-    """Constant-time check; False for a wrong password or an unusable hash."""
+    """Constant-time check; False for a wrong password or an unusable hash. An unusable
+    one (an account made without a password: "") is checked against NOBODY_HASH all the
+    same, or its answer, 100 times sooner, would tell such accounts apart."""
     try:
         return _hasher.verify(stored_hash, password)
-    except (VerificationError, InvalidHashError):
+    except VerificationError:
+        return False
+    except InvalidHashError:
+        with contextlib.suppress(VerificationError):
+            _hasher.verify(NOBODY_HASH, password)
         return False
 
 

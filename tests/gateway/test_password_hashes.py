@@ -33,3 +33,23 @@ def test_the_demo_hashes_are_of_the_demo_passwords() -> None:
 @pytest.mark.parametrize("password", ["", "not a password anyone has", DEMO_AGENT[1], "x" * 200])
 def test_nobody_has_the_password_of_the_nobody_hash(password: str) -> None:
     assert not auth.verify_password(auth.NOBODY_HASH, password)
+
+
+@pytest.mark.parametrize("stored", ["", "not a hash"])
+def test_an_account_without_a_usable_hash_costs_a_whole_check(
+    stored: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An account made without a password: refused after a check against NOBODY_HASH,
+    so that its answer takes what a wrong password's does (before, it came about 100
+    times sooner, telling such accounts from unknown emails and real ones)."""
+    checked: list[str] = []
+    hasher = auth._hasher
+
+    class Counted:
+        def verify(self, stored_hash: str, password: str) -> bool:
+            checked.append(stored_hash)
+            return hasher.verify(stored_hash, password)
+
+    monkeypatch.setattr(auth, "_hasher", Counted())
+    assert not auth.verify_password(stored, "a guess")
+    assert checked == [stored, auth.NOBODY_HASH]
