@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from channels.api.http import ApiCtx
 from channels.api.schemas import (
+    ContactIn,
     ConversationOut,
     EscalateIn,
     MessageIn,
@@ -22,10 +23,11 @@ from channels.api.schemas import (
     conversation_out,
     message_out,
 )
+from channels.chat.forms import FieldError, validate_fields
 from gateway.auth import Identity
 from gateway.errors import Conflict, InvalidInput, NotFound
 from gateway.model.inbound import InboundMessage
-from gateway.model.records import Conversation, Message
+from gateway.model.records import Conversation, FormField, Message
 from gateway.model.text import clean_name
 from gateway.services.event_views import message_view
 from gateway.web.admin.http import json_response
@@ -70,6 +72,23 @@ def _message_id(ctx: ApiCtx, given: str | None) -> str:
     return given or ctx.idempotency_key or secrets.token_urlsafe(12)
 
 
+# The contact as the chat's pre-conversation form checks it: email-validator (syntax),
+# phonenumbers (E.164), names one line with no control or bidi formatting characters.
+_CONTACT = [
+    FormField(name="email", label="Email", kind="email", required=True, max_length=254),
+    FormField(name="name", label="Name", kind="text", max_length=200),
+    FormField(name="phone", label="Phone", kind="phone", max_length=32),
+]
+
+
+def _checked_contact(contact: ContactIn) -> dict[str, str]:
+    given = {"email": contact.email, "name": contact.name, "phone": contact.phone}
+    try:
+        return validate_fields(_CONTACT, given)
+    except FieldError as exc:
+        raise InvalidInput([(f"contact.{exc.field}", exc.fields[0][1])]) from None
+
+
 async def start(ctx: ApiCtx) -> Response:
     body: StartIn = ctx.body
     core = ctx.core
@@ -79,17 +98,17 @@ async def start(ctx: ApiCtx) -> Response:
         raise InvalidInput([("agent_id", "only an outbound conversation is started for an agent")])
     if body.agent_id is not None and body.agent_id not in core.directory.agents:
         raise InvalidInput([("agent_id", f"unknown agent {body.agent_id}")])
-    contact = body.contact
-    address = body.interaction_id or contact.email.lower()
-    # shown to agents as typed text: one line, no control or bidi formatting characters
-    name = clean_name(contact.name)
-    fields = {**body.fields, "name": name, "email": contact.email, "phone": contact.phone}
-    fields = {k: clean_name(v) for k, v in fields.items()}
+    contact = _checked_contact(body.contact)
+    address = body.interaction_id or contact["email"].lower()
+    fields = {k: clean_name(v) for k, v in body.fields.items()} | contact
     conv, _ = await core.conversations.start(
         ctx.touchpoint.id,
         address,
         {k: v for k, v in fields.items() if v},
-        identity=Identity(email=contact.email, phone=contact.phone, name=name),
+        # Identified by the email alone (the contact with it is theirs): the phone, which
+        # the integration does not prove, stays in the conversation's fields for an
+        # agent to confirm, as a form's does; it never picks or renames a contact.
+        identity=Identity(email=contact["email"], name=contact.get("name", "")),
         subject=body.subject,
         direction=body.direction,
         agent_id=body.agent_id,

@@ -44,7 +44,8 @@ async def test_a_conversation_from_start_to_close(node: Node, receiver: Receiver
             "inbound",
             "chat-77",
         )
-        assert conv.contact.email == "Lin@Example.com" and conv.contact.name == "Lin"
+        # checked and normalised as a form's email is (email-validator: the domain's case)
+        assert conv.contact.email == "Lin@example.com" and conv.contact.name == "Lin"
         # auto-accept: the demo agent holds it at once
         update = await agent.sock.expect("conversation", timeout=10)
         assert update["conversation"]["conversation_id"] == conv.id
@@ -205,3 +206,28 @@ async def test_an_escalation_without_a_message_is_routed_with_what_can_be_shown(
         assert [(c["sender"], c["text"]) for c in history["context"]] == [
             ("bot", "A refund, then?")
         ]
+
+
+async def test_the_contact_is_identified_by_email_alone(node: Node, receiver: Receiver) -> None:
+    """Two people with the same phone are two contacts: the phone the integration gives
+    is checked (E.164) and kept in the conversation's fields, for an agent to confirm;
+    it never picks a contact, nor renames one (before, Bob's conversation went to Alice's
+    contact, which was renamed Bob)."""
+    async with await admin_client(node) as admin:
+        key = await integration(admin, "tp_people", receiver.url)
+    url = f"{node.base_url}/api/integrations/tp_people/conversations"
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        started = []
+        for email, name in (("alice@example.com", "Alice"), ("bob@example.com", "Bob")):
+            contact = {"email": email, "name": name, "phone": "+44 20 7946 0958"}
+            r = await http.post(url, json={"contact": contact, "message": "hi"}, headers=headers)
+            assert r.status_code == 201, r.text
+            started.append(r.json()["contact"])
+        alice, bob = started
+        assert alice["id"] != bob["id"]
+        assert (alice["name"], bob["name"]) == ("Alice", "Bob")
+        again = await http.post(
+            url, json={"contact": {"email": "alice@example.com"}}, headers=headers
+        )
+        assert again.json()["contact"]["name"] == "Alice"  # her contact, not renamed
