@@ -52,6 +52,7 @@ from gateway.model.integrations import ApiKey
 from gateway.model.records import Touchpoint
 from gateway.services.webhooks import SIGNATURE_HEADER, SignatureReplayed, StreamCheck, verify
 from gateway.web.admin.schemas import field_errors
+from gateway.web.bodies import check_path, read_json, read_query
 from gateway.web.errors import error_response
 from gateway.web.files import body_chunks
 from gateway.web.openapi import Endpoint
@@ -141,10 +142,7 @@ def _signed_stream(core: Core, tp: Touchpoint, request: Request) -> AsyncIterato
 
 
 def _decode(raw: bytes, type_: type) -> Any:
-    try:
-        data = msgspec.json.decode(raw) if raw.strip() else {}
-    except msgspec.DecodeError as exc:
-        raise InvalidInput([("", f"the body is not valid JSON: {exc}")]) from None
+    data = read_json(raw) if raw.strip() else {}
     if not isinstance(data, dict):
         raise InvalidInput([("", "the body must be a JSON object")])
     try:
@@ -172,6 +170,7 @@ def integration_route(ep: Endpoint, core: Core) -> Route:
             raise
         if not tp.active:
             raise Forbidden("this touchpoint is not active")
+        check_path(request.path_params)
         ctx = ApiCtx(request, core, tp, key)
         if ep.raw_body:
             # a file: streamed by the handler; the idempotency fingerprint is the query
@@ -184,7 +183,7 @@ def integration_route(ep: Endpoint, core: Core) -> Route:
             ctx.body = _decode(raw, ep.body)
         if ep.query is not None:
             try:
-                ctx.query = msgspec.convert(dict(request.query_params), ep.query, strict=False)
+                ctx.query = read_query(request.query_params, ep.query)
             except msgspec.ValidationError as exc:
                 raise field_errors(exc) from None
         idem = request.headers.get(IDEMPOTENCY_HEADER) if ep.method == "POST" else None

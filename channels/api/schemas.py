@@ -162,7 +162,7 @@ class ApiKeyCreated(ApiKeyOut, kw_only=True):
 
 class ReplayIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     conversation_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    seq: Annotated[int, msgspec.Meta(ge=1)]
+    seq: Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
 
 
 class FailedMessage(msgspec.Struct, kw_only=True):

@@ -32,6 +32,7 @@ from gateway.errors import Forbidden, GatewayError, InvalidInput, OriginRefused
 from gateway.model.records import FormField, Touchpoint
 from gateway.services.availability import Availability
 from gateway.services.views import file_rules
+from gateway.web.bodies import read_json
 from gateway.web.context import web_of
 from gateway.web.openapi import Endpoint
 from gateway.web.origins import self_origins
@@ -136,8 +137,8 @@ async def bootstrap(request: Request, by_email: Callable[[str], bool] | None = N
     limits = web.limits
     await limits.admit_bootstrap(limits.ip(request))
     try:
-        body = msgspec.json.decode(await request.body(), type=BootstrapRequest)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        body = read_json(await request.body(), BootstrapRequest)
+    except msgspec.ValidationError as exc:
         raise InvalidInput([("", str(exc))], code="invalid_request") from None
     tp = web.directory.touchpoints.get(body.touchpoint_id)
     origin = request.headers.get("origin", "")

@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Route
 from channels.email.mime import format_address, parse
 from gateway.errors import InvalidInput
 from gateway.model.records import Touchpoint
+from gateway.web.bodies import read_json
 
 if TYPE_CHECKING:
     from channels.email import EmailChannel
@@ -104,11 +105,11 @@ def routes(channel: EmailChannel) -> list[BaseRoute]:
 
     async def write(request: Request) -> Response:
         try:
-            body = msgspec.json.decode(await request.body(), type=DemoEmailIn)
+            body = read_json(await request.body(), DemoEmailIn)
             sender = validate_email(
                 body.from_, check_deliverability=False, test_environment=True
             ).normalized
-        except (msgspec.ValidationError, msgspec.DecodeError, EmailNotValidError) as exc:
+        except (msgspec.ValidationError, EmailNotValidError) as exc:
             raise InvalidInput([("", str(exc))]) from None
         msg = EmailMessage()
         msg["From"] = format_address(sender, body.name)

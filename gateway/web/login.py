@@ -13,6 +13,7 @@ from starlette.routing import Route
 from gateway.auth import AgentClaims
 from gateway.errors import AuthError, InvalidInput
 from gateway.model.records import Agent
+from gateway.web.bodies import read_json
 from gateway.web.context import web_of
 
 
@@ -45,8 +46,8 @@ async def login(request: Request) -> Response:
     password is checked; the check itself runs off the event loop (gateway/auth.py)."""
     web = web_of(request)
     try:
-        body = msgspec.json.decode(await request.body(), type=LoginRequest)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        body = read_json(await request.body(), LoginRequest)
+    except msgspec.ValidationError as exc:
         raise InvalidInput([("", str(exc))], code="invalid_request") from None
     await web.limits.admit_login(web.limits.ip(request), body.email)
     try:

@@ -280,6 +280,51 @@ async def test_a_deeply_nested_admin_body_is_a_422(node: GatewayProcess) -> None
     assert "RecursionError" not in node.output()
 
 
+async def test_bytes_no_store_can_hold_are_refused_clearly(node: GatewayProcess) -> None:
+    """Text that is not UTF-8 inside a JSON string, a NUL character (PostgreSQL's text
+    refuses it: a 500 there, stored as sent on SQLite), a seq past 2^53 - 1 (an overflow
+    in the store): 422 for a body or a query, 404 for an id in the path, before any
+    route reads them; never a 500, and the same on either store."""
+    token = (await _login(node, *ADMIN)).json()["token"]
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    before = len(node.output())
+    posts = [
+        ("/api/login", b'{"email": "admin@demo.test", "password": "\xff"}', {}),
+        ("/api/login", b'{"email": "admin@demo.test\\u0000", "password": "x"}', {}),
+        ("/widget/bootstrap", b'{"touchpoint_id": "tp_demo_127\xff"}', {}),
+        ("/api/admin/queues", b'{"name": "Sales\\u0000"}', auth),
+        ("/api/admin/queues", b'{"name": "Sales", "x\\u0000": 1}', auth),
+    ]
+    async with httpx.AsyncClient(timeout=BOUND) as http:
+        for path, body, headers in posts:
+            r = await http.post(node.base_url + path, content=body, headers=headers)
+            assert r.status_code == 422, (path, body, r.status_code, r.text)
+            assert r.json()["error"]["code"] in ("invalid", "invalid_request"), r.text
+        r = await http.get(
+            node.base_url + "/api/admin/conversations/cv_x/messages",
+            params={"before_seq": str(2**63)},
+            headers=auth,
+        )
+        assert r.status_code == 422 and "before_seq" in r.text, r.text
+        queues = await http.get(node.base_url + "/api/admin/queues", headers=auth)
+        assert queues.status_code == 200 and "Sales" not in queues.text
+    for target, status in (
+        ("/api/console/history?q=a%00", 422),
+        ("/api/console/contacts?q=%00", 422),
+        ("/api/admin/contacts/ct%00x", 404),
+        ("/api/console/history/cv%00x", 404),
+    ):
+        reader, writer = await _raw(node)
+        writer.write(
+            f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}"
+            "\r\n\r\n".encode()
+        )
+        assert await _status(reader) == status, target
+        writer.close()
+    assert "Traceback" not in node.output()[before:]
+    assert node.alive()
+
+
 # -- 4. slowloris --------------------------------------------------------------------------------
 
 

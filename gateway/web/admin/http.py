@@ -27,6 +27,7 @@ from gateway.errors import Forbidden, InvalidInput
 from gateway.model.records import Agent
 from gateway.ports.store.base import Store
 from gateway.web.admin.schemas import field_errors
+from gateway.web.bodies import check_path, read_json, read_query
 from gateway.web.context import Web, web_of
 from gateway.web.login import authenticate
 from gateway.web.openapi import Endpoint
@@ -92,12 +93,7 @@ async def authorize(request: Request, access: str) -> Agent | None:
 
 async def _read_body(request: Request) -> dict[str, Any]:
     data = await request.body()  # at most GATEWAY_MAX_BODY_BYTES (gateway/web/guard.py)
-    try:
-        raw = msgspec.json.decode(data) if data.strip() else {}
-    except msgspec.DecodeError as exc:
-        raise InvalidInput([("", f"the body is not valid JSON: {exc}")]) from None
-    except RecursionError:
-        raise InvalidInput([("", "the body is nested too deeply")]) from None
+    raw = read_json(data) if data.strip() else {}
     if not isinstance(raw, dict):
         raise InvalidInput([("", "the body must be a JSON object")])
     return raw
@@ -109,11 +105,12 @@ def route(ep: Endpoint) -> Route:
 
     async def endpoint(request: Request) -> Response:
         caller = await authorize(request, ep.access)
+        check_path(request.path_params)
         raw = await _read_body(request) if ep.body is not None else {}
         query: Any = None
         if ep.query is not None:
             try:
-                query = msgspec.convert(dict(request.query_params), ep.query, strict=False)
+                query = read_query(request.query_params, ep.query)
             except msgspec.ValidationError as exc:
                 raise field_errors(exc) from None
         response: Response = await handler(Ctx(request, web_of(request), caller, raw, query))

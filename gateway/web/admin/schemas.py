@@ -259,7 +259,7 @@ class SettingsOut(msgspec.Struct, kw_only=True):
 
 
 class HistoryQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    before_seq: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    before_seq: Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)] | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
 
 
