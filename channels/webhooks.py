@@ -6,11 +6,14 @@ the body is decoded further, in constant time.
 
 from __future__ import annotations
 
+import msgspec
 from starlette.requests import Request
 
+from channels.base import Core
 from gateway.errors import FrameTooLarge, NotFound
 from gateway.model.channels import ChannelName
-from gateway.model.records import Touchpoint
+from gateway.model.inbound import InboundMessage
+from gateway.model.records import Conversation, Touchpoint
 from gateway.services.directory import Directory
 from gateway.settings import Settings
 
@@ -54,3 +57,28 @@ def signed_url(settings: Settings, request: Request) -> str:
         return str(request.url)
     query = request.url.query
     return base_url(settings) + request.url.path + (f"?{query}" if query else "")
+
+
+async def receive_once(
+    core: Core, msg: InboundMessage, *, start: bool = True
+) -> tuple[Conversation, bool] | None:
+    """The contact's message stored once per provider message id and touchpoint: the
+    conversation holding it, and whether it was stored now. The conversation service
+    drops a retry only within one conversation; a provider's retry that comes after
+    the agent ended it would start another, so each message's id is kept as a
+    reference of its touchpoint (``core.state``, as email keeps its Message-IDs) and a
+    retry finds where the first delivery went. ``start=False``: the message may only
+    continue the contact's open conversation (None when there is none: nothing stored).
+    """
+    ref = await core.state.find_ref(msg.touchpoint_id, [msg.provider_message_id])
+    if ref is not None:
+        return await core.conversations.get(ref.conversation_id), False
+    if not start:
+        open_conv = await core.conversations.open_for(msg.touchpoint_id, msg.address)
+        if open_conv is None:
+            return None
+        # threaded into it: not a new conversation, whatever the touchpoint's direction
+        msg = msgspec.structs.replace(msg, conversation_id=open_conv.id)
+    conv, message, created = await core.conversations.receive(msg)
+    await core.state.remember(msg.touchpoint_id, msg.provider_message_id, conv.id, message.seq)
+    return conv, created

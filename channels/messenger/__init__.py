@@ -29,7 +29,7 @@ from channels.meta.graph import TOKEN_ERRORS, outcome_of_error
 from channels.meta.state import window_state
 from channels.meta.webhook import handshake, signed_event
 from channels.outbound import HttpAdapter
-from channels.webhooks import touchpoint_of
+from channels.webhooks import receive_once, touchpoint_of
 from gateway import protocol as p
 from gateway.errors import NotFound
 from gateway.model.inbound import DeliveryReport, InboundFile, InboundMessage
@@ -115,6 +115,11 @@ class MessengerChannel(HttpAdapter):
     async def _item(self, tp: Touchpoint, item: Messaging, deadline: float) -> None:
         psid = item.sender.id
         if item.message is not None and not item.message.get("is_echo"):
+            if not tp.active:
+                # skipped, not refused: one inactive page must not fail the batch of
+                # events it shares with other pages (Meta would retry them all)
+                log.warning("Messenger message for inactive touchpoint %s: ignored", tp.id)
+                return
             await self._message(tp, psid, item)
         elif item.delivery is not None:
             for mid in item.delivery.get("mids") or []:
@@ -151,7 +156,8 @@ class MessengerChannel(HttpAdapter):
         )
         fields = {"name": await self._profile_name(tp, psid)}
         at = item.timestamp / 1000 if item.timestamp else None
-        await self.core.conversations.receive(
+        await receive_once(
+            self.core,
             InboundMessage(
                 touchpoint_id=tp.id,
                 address=psid,
@@ -161,7 +167,7 @@ class MessengerChannel(HttpAdapter):
                 sent_at=min(at, self.core.clock()) if at else None,
                 files=files,
                 unsupported=read.unsupported,
-            )
+            ),
         )
 
     async def _profile_name(self, tp: Touchpoint, psid: str) -> str:

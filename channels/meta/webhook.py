@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 
 from channels.webhooks import read_body
-from gateway.errors import Forbidden, ProtocolError
+from gateway.errors import Forbidden, InvalidInput, ProtocolError
 from gateway.model.records import Touchpoint
 from gateway.settings import Settings
 
@@ -54,13 +54,18 @@ async def signed_event(
     return decode(body, shape)
 
 
-def decode(body: bytes, shape: type[Any]) -> Any:
-    """The verified body as ``shape`` (400 for what is not JSON, 422 for a wrong shape)."""
+def decode(body: bytes, shape: type[Any], at: str = "") -> Any:
+    """The verified body (or a part of it, at ``at``) as ``shape``: 400 for what is not
+    JSON or not the platform's shape, 422 for JSON nested too deeply to decode (Python's
+    stack ends before msgspec's nesting does: a RecursionError, never a 500)."""
     try:
         return msgspec.json.decode(body, type=shape)
     except msgspec.ValidationError as exc:
+        where = f" at {at}" if at else ""
         raise ProtocolError(
-            f"not a webhook of this platform: {exc}", code="invalid_field"
+            f"not a webhook of this platform{where}: {exc}", code="invalid_field"
         ) from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         raise ProtocolError("the webhook's body is not JSON", code="bad_json") from None
+    except RecursionError:
+        raise InvalidInput([(at, "the body is nested too deeply")]) from None

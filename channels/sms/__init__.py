@@ -26,9 +26,9 @@ from channels.sms.keywords import REPLIES, keyword
 from channels.sms.mms import e164, mms_refusal
 from channels.sms.provider import Action, InboundSms, SmsProvider
 from channels.sms.twilio import TwilioSms, api_base
-from channels.webhooks import base_url, read_body, signed_url, touchpoint_of
+from channels.webhooks import base_url, read_body, receive_once, signed_url, touchpoint_of
 from gateway import protocol as p
-from gateway.errors import Conflict, FileRefused, InvalidInput, NotFound
+from gateway.errors import Conflict, FileRefused, Forbidden, InvalidInput, NotFound
 from gateway.model.channel_state import Content
 from gateway.model.inbound import DeliveryReport, InboundFile, InboundMessage
 from gateway.model.records import Conversation, Message, Touchpoint
@@ -113,26 +113,47 @@ class SmsChannel(HttpAdapter):
             raise InvalidInput([("From", "not a valid phone number")])
         if e164(sms.to_number) != tp.settings.get("number"):
             raise InvalidInput([("To", "this webhook's touchpoint has another number")])
-        files, unsupported = self._media(tp, sender, sms)
-        conv, _, _ = await self.core.conversations.receive(
-            InboundMessage(
-                touchpoint_id=tp.id,
-                address=sender,
-                provider_message_id=sms.provider_message_id,
-                body=sms.body,
-                fields={"phone": sender},
-                files=files,
-                unsupported=unsupported,
-            )
-        )
-        # Done again for a provider's retry: each step is idempotent, and the first
-        # delivery may have stopped half-way.
         kw = keyword(sms.body)
+        if kw in ("opt_out", "opt_in"):
+            # Recorded first, whatever becomes of the message: an opt-out holds even
+            # where the message cannot be stored (an inactive touchpoint, or one that
+            # takes no new inbound conversations); a retry records it again, unchanged.
+            changed = await self.core.contacts.set_opted_out("sms", sender, kw == "opt_out")
+            if changed:
+                log.info("SMS %s for %s on touchpoint %s", kw, _masked(sender), tp.id)
+            if not tp.active:
+                return Response(EMPTY_TWIML, media_type="text/xml")
+        files, unsupported = self._media(tp, sender, sms)
+        inbound = InboundMessage(
+            touchpoint_id=tp.id,
+            address=sender,
+            provider_message_id=sms.provider_message_id,
+            body=sms.body,
+            fields={"phone": sender},
+            files=files,
+            unsupported=unsupported,
+        )
+        # An outbound-only touchpoint takes the contact's answers to an open
+        # conversation, never a new one.
+        outbound_only = tp.active and tp.direction == "outbound"
+        try:
+            received = await receive_once(self.core, inbound, start=not outbound_only)
+        except Forbidden:
+            if not outbound_only:
+                raise
+            received = None  # the open conversation ended meanwhile
+        if received is None:
+            # Answered 200 all the same: the provider would only retry the same refusal.
+            log.warning(
+                "SMS from %s to outbound-only touchpoint %s, with no conversation open: not stored",
+                _masked(sender),
+                tp.id,
+            )
+            return Response(EMPTY_TWIML, media_type="text/xml")
+        conv, _ = received
+        # Done again for a provider's retry (in the conversation the first delivery
+        # went to): each step is idempotent, and the first may have stopped half-way.
         if kw is not None:
-            if kw != "help":
-                changed = await self.core.contacts.set_opted_out("sms", sender, kw == "opt_out")
-                if changed:
-                    log.info("SMS %s for %s on touchpoint %s", kw, _masked(sender), tp.id)
             await self.core.conversations.system_send(
                 conv, f"{KEYWORD_REPLY}{sms.provider_message_id}", REPLIES[kw]
             )

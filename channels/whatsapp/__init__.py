@@ -27,15 +27,15 @@ from channels.media import Open, download, http_url, public_link
 from channels.meta import settings as meta
 from channels.meta.graph import TOKEN_ERRORS, outcome_of_error
 from channels.meta.state import window_state
-from channels.meta.webhook import handshake, signed_event
+from channels.meta.webhook import decode, handshake, signed_event
 from channels.outbound import HttpAdapter
 from channels.sms.mms import e164
-from channels.webhooks import touchpoint_of
+from channels.webhooks import receive_once, touchpoint_of
 from channels.whatsapp import content
 from channels.whatsapp.countries import blocked_country
 from channels.whatsapp.events import Event, Status, Value
 from gateway import protocol as p
-from gateway.errors import NotFound
+from gateway.errors import InvalidInput, NotFound
 from gateway.model.inbound import DeliveryReport, InboundFile, InboundMessage
 from gateway.model.records import Conversation, Message, Touchpoint
 from gateway.services.deliveries import Outcome, failed, sent
@@ -89,26 +89,43 @@ class WhatsAppChannel(HttpAdapter):
         event: Event = await signed_event(request, self.core.settings, tp, Event)
         if event.object != "whatsapp_business_account":
             raise NotFound("not a WhatsApp Business Account event")
-        for entry in event.entry:
-            for change in entry.changes:
-                if change.field == "messages" and change.value is not None:
-                    await self._value(tp, change.value)
+        # Every message of the batch decoded and read before anything is stored: a
+        # malformed one is the webhook's error, never half of the webhook stored. Other
+        # fields the app is subscribed to (quality, template status, ...) are skipped.
+        batch: list[tuple[Value, list[content.Read]]] = []
+        for i, entry in enumerate(event.entry):
+            for j, change in enumerate(entry.changes):
+                raw = bytes(change.value)
+                if change.field != "messages" or raw in (b"", b"null"):
+                    continue
+                at = f"entry[{i}].changes[{j}].value"
+                value: Value = decode(raw, Value, at)
+                batch.append(
+                    (value, [_read(m, f"{at}.messages[{k}]") for k, m in enumerate(value.messages)])
+                )
+        for value, reads in batch:
+            await self._value(tp, value, reads)
         return Response(status_code=200)
 
-    async def _value(self, signer: Touchpoint, value: Value) -> None:
+    async def _value(self, signer: Touchpoint, value: Value, reads: list[content.Read]) -> None:
         tps = self.core.directory.touchpoints.values()
         tp = meta.of_app(tps, signer, "whatsapp", "phone_number_id", value.metadata.phone_number_id)
         if tp is None:
             log.warning("WhatsApp event for an unknown phone number id: ignored")
             return
         names = {c.wa_id: c.profile.name for c in value.contacts}
-        for message in value.messages:
-            await self._message(tp, message, names)
+        if value.messages and not tp.active:
+            # skipped, not refused: one inactive number must not fail the batch it
+            # shares with other numbers (Meta would retry it all)
+            log.warning("WhatsApp messages for inactive touchpoint %s: ignored", tp.id)
+        else:
+            for message, read in zip(value.messages, reads, strict=True):
+                await self._message(tp, message, read, names)
         for status in value.statuses:
             await self._status(tp, status)
 
     async def _message(
-        self, tp: Touchpoint, message: dict[str, Any], names: dict[str, str]
+        self, tp: Touchpoint, message: dict[str, Any], read: content.Read, names: dict[str, str]
     ) -> None:
         wa_id, wamid = str(message.get("from", "")), str(message.get("id", ""))
         if not wa_id.isdigit() or not wamid:
@@ -126,7 +143,6 @@ class WhatsAppChannel(HttpAdapter):
                 country,
             )
             return
-        read = content.read(message)
         timestamp = str(message.get("timestamp", ""))
         fields = {"phone": f"+{wa_id}", "name": names.get(wa_id, "")}
         files: tuple[InboundFile, ...] = ()
@@ -139,7 +155,8 @@ class WhatsAppChannel(HttpAdapter):
                     content_type=m.mime_type,
                 ),
             )
-        await self.core.conversations.receive(
+        await receive_once(
+            self.core,
             InboundMessage(
                 touchpoint_id=tp.id,
                 address=wa_id,
@@ -149,7 +166,7 @@ class WhatsAppChannel(HttpAdapter):
                 sent_at=min(float(timestamp), self.core.clock()) if timestamp.isdigit() else None,
                 files=files,
                 unsupported=(read.unsupported,) if read.unsupported else (),
-            )
+            ),
         )
 
     def _media(self, tp: Touchpoint, media_id: str) -> Open:
@@ -275,3 +292,12 @@ class WhatsAppChannel(HttpAdapter):
         return await window_state(
             self.core, conv, f"https://wa.me/{number.lstrip('+')}" if number else ""
         )
+
+
+def _read(message: dict[str, Any], at: str) -> content.Read:
+    """What a message says, or the webhook's 422 naming it when its parts are not of
+    the Cloud API's types."""
+    try:
+        return content.read(message)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput([(at, str(exc))]) from None

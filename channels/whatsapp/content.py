@@ -36,16 +36,46 @@ class Read(msgspec.Struct, frozen=True):
     unsupported: str = ""
 
 
+class _Text(msgspec.Struct, frozen=True):
+    body: str = ""
+
+
+class _Button(msgspec.Struct, frozen=True):
+    text: str = ""
+
+
+class _Choice(msgspec.Struct, frozen=True):
+    title: str = ""
+
+
+class _Interactive(msgspec.Struct, frozen=True):
+    button_reply: _Choice | None = None
+    list_reply: _Choice | None = None
+
+
+class _Shape(msgspec.Struct, frozen=True):
+    """The parts of a message :func:`read` takes, typed: a message whose parts are of
+    another type (``"text": "hi"``) is refused whole, not half read."""
+
+    type: str = ""
+    text: _Text | None = None
+    button: _Button | None = None
+    interactive: _Interactive | None = None
+
+
 def read(message: dict[str, Any]) -> Read:
-    kind = str(message.get("type", ""))
+    """What the message says; msgspec's ValidationError when its parts are not of
+    the Cloud API's types."""
+    shape = msgspec.convert(message, _Shape)
+    kind = shape.type
     if kind == "text":
-        return Read(str((message.get("text") or {}).get("body", "")))
+        return Read(shape.text.body if shape.text else "")
     if kind == "button":
-        return Read(str((message.get("button") or {}).get("text", "")))
+        return Read(shape.button.text if shape.button else "")
     if kind == "interactive":
-        reply = message.get("interactive") or {}
-        chosen = reply.get("button_reply") or reply.get("list_reply") or {}
-        return Read(str(chosen.get("title", "")))
+        reply = shape.interactive or _Interactive()
+        chosen = reply.button_reply or reply.list_reply or _Choice()
+        return Read(chosen.title)
     body = message.get(kind) if isinstance(message.get(kind), dict) else {}
     caption = str(body.get("caption", "")) if body else ""
     if kind in MEDIA_KINDS and body and body.get("id"):

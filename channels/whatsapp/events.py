@@ -1,4 +1,9 @@
-"""The WhatsApp Cloud API's webhook payload, as far as the gateway reads it."""
+"""The WhatsApp Cloud API's webhook payload, as far as the gateway reads it.
+
+Meta posts every field the app subscribes to on one callback URL
+(``phone_number_quality_update``, ``message_template_status_update``, ...), each with a
+``value`` of its own shape: a change's value stays raw until its field is known to be
+``messages``, the only one read (:class:`Value`)."""
 
 from __future__ import annotations
 
@@ -39,7 +44,8 @@ class Value(msgspec.Struct, frozen=True):
 
 class Change(msgspec.Struct, frozen=True):
     field: str
-    value: Value | None = None
+    # a :class:`Value` when ``field`` is ``messages``; another field's, unread
+    value: msgspec.Raw = msgspec.Raw()
 
 
 class Entry(msgspec.Struct, frozen=True):

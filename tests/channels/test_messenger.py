@@ -4,10 +4,14 @@ touchpoint, receipts (docs/channels/messenger.md)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
+import msgspec
 import pytest
 
 from devkit import services
@@ -159,3 +163,67 @@ async def test_attachments_make_a_notice_and_a_page_has_one_touchpoint(
         )
     assert r.status_code == 422
     assert [f["field"] for f in r.json()["error"]["fields"]] == ["settings.page_id"]
+
+
+async def test_a_retry_after_the_end_is_stored_once_and_an_inactive_page_is_skipped(
+    gateway_factory: Factory, messenger: EmulatorClient
+) -> None:
+    other = "2000000002"
+    node = start(
+        gateway_factory,
+        messenger_touchpoint("tp_page", PAGE, messenger.base_url),
+        msgspec.structs.replace(
+            messenger_touchpoint("tp_off", other, messenger.base_url), active=False
+        ),
+    )
+    await messenger.configure(
+        pages={
+            PAGE: {
+                "token": PAGE_TOKEN,
+                "app_secret": APP_SECRET,
+                "name": "demoshop",
+                "webhook_url": f"{node.base_url}/webhooks/messenger/tp_page",
+            }
+        },
+        profiles={PSID: {"first_name": "Jane", "last_name": "Doe"}},
+    )
+    agent = await agent_on(node)
+    conv = await taken(agent, messenger, mid="m_once")
+    cid = str(conv["conversation_id"])
+    assert (await agent.act("end", cid))["type"] == "ok"
+    await messenger.phone_send(page_id=PAGE, psid=PSID, text="Hi there", mid="m_once")  # a retry
+
+    # one POST with an inactive page's entry and the active page's: the active one's
+    # message is stored, the POST answered 200
+    def entry(page_id: str, mid: str, text: str) -> dict[str, object]:
+        return {
+            "id": page_id,
+            "time": 1,
+            "messaging": [
+                {
+                    "sender": {"id": PSID},
+                    "recipient": {"id": page_id},
+                    "timestamp": int(time.time() * 1000),
+                    "message": {"mid": mid, "text": text},
+                }
+            ],
+        }
+
+    body = json.dumps(
+        {
+            "object": "page",
+            "entry": [entry(other, "m_off", "to the inactive page"), entry(PAGE, "m_on", "Again")],
+        }
+    ).encode()
+    digest = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    async with httpx.AsyncClient() as http:
+        r = await http.post(
+            f"{node.base_url}/webhooks/messenger/tp_page",
+            content=body,
+            headers={"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={digest}"},
+        )
+    assert r.status_code == 200, r.text
+    nxt = await inbox_conversation(agent, "messenger", place="inbox")
+    assert (await agent.act("assign", str(nxt["conversation_id"])))["type"] == "ok"
+    items = await history(agent, str(nxt["conversation_id"]))
+    assert [m["body"] for m in items if m["type"] == "message"] == ["Again"]

@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlencode
 
 import httpx
+import msgspec
 import pytest
 from twilio.request_validator import RequestValidator
 
+from channels.sms.keywords import REPLIES
 from devkit import services
 from devkit.emulators.client import EmulatorClient
 from tests.channels.conftest import Emulators
@@ -20,6 +22,7 @@ from tests.channels.support import (
     admin_get,
     agent_on,
     declared_body_status,
+    history,
     inbox_conversation,
     sms_touchpoint,
     start,
@@ -383,3 +386,104 @@ async def test_secrets_never_appear_in_api_reads_or_logs(
     await assigned(agent, twilio)
     assert TOKEN not in line.output()
     assert not re.search(re.escape(PHONE), line.output())  # numbers are masked in logs
+
+
+UNSUBSCRIBED = "You have successfully been unsubscribed."
+
+
+async def test_a_retry_after_the_conversation_ended_is_stored_once_and_confirmed_once(
+    line: services.GatewayProcess, twilio: EmulatorClient
+) -> None:
+    """The provider retries a STOP after the agent ended its conversation: nothing is
+    stored again (no new conversation), and the contact gets one confirmation."""
+    agent = await agent_on(line)
+    sid = "SM" + "5e" * 16
+    await twilio.phone_send(to=NUMBER, body="STOP", sid=sid, **{"from": PHONE})
+    cid = str((await inbox_conversation(agent, "sms", last_message="STOP"))["conversation_id"])
+    assert (await agent.act("assign", cid))["type"] == "ok"
+    assert (await twilio.sent(1))[0]["Body"].startswith(UNSUBSCRIBED)
+    assert (await agent.act("end", cid))["type"] == "ok"
+    await twilio.phone_send(to=NUMBER, body="STOP", sid=sid, **{"from": PHONE})  # the retry
+    # the contact's next message starts the next conversation: the retry is not in it
+    await twilio.phone_send(to=NUMBER, body="START", **{"from": PHONE})
+    conv = await inbox_conversation(agent, "sms", place="inbox")
+    assert (await agent.act("assign", conv["conversation_id"]))["type"] == "ok"
+    items = await history(agent, conv["conversation_id"])
+    assert [m["body"] for m in items if m.get("sender") == "visitor"] == ["START"]
+    sent = await twilio.sent(2)
+    assert [s["Body"] for s in sent] == [REPLIES["opt_out"], REPLIES["opt_in"]]
+
+
+async def test_an_outbound_only_number_takes_answers_and_keywords_but_no_new_conversation(
+    gateway_factory: Factory, twilio: EmulatorClient
+) -> None:
+    node = start(
+        gateway_factory,
+        sms_touchpoint("tp_out", NUMBER, twilio.base_url, direction="outbound"),
+    )
+    await configure(twilio, node, tp_out=NUMBER)
+    agent = await agent_on(node)
+    async with httpx.AsyncClient() as http:
+        r = await http.post(
+            f"{node.base_url}/api/conversations",
+            json={
+                "touchpoint_id": "tp_out",
+                "address": PHONE,
+                "client_msg_id": "first-1",
+                "body": "Your order shipped.",
+            },
+            headers={"Authorization": f"Bearer {agent.token}"},
+        )
+    assert r.status_code == 201, r.text
+    cid = r.json()["conversation_id"]
+    assert (await twilio.sent(1))[0]["Body"] == "Your order shipped."
+    # the contact's answer continues the conversation, and STOP is recorded in it
+    await twilio.phone_send(to=NUMBER, body="When will it arrive?", **{"from": PHONE})
+    assert agent.sock
+    await agent.sock.expect("message", conversation_id=cid, body="When will it arrive?")
+    await twilio.phone_send(to=NUMBER, body="STOP", **{"from": PHONE})
+    assert (await twilio.sent(2))[1]["Body"].startswith(UNSUBSCRIBED)
+    assert (await send_refused(agent, cid))["code"] == "opted_out"
+    # with nothing open, a text would start a conversation: not taken, answered 200 (a
+    # refusal the provider would retry changes nothing); START is recorded all the same
+    assert (await agent.act("end", cid))["type"] == "ok"
+    await twilio.phone_send(to=NUMBER, body="START", **{"from": PHONE})
+    await twilio.phone_send(to=NUMBER, body="Hello?", **{"from": PHONE})
+    hooks = [h for h in await twilio.webhooks() if "/status" not in h["url"]]
+    assert [h["attempts"] for h in hooks] == [[200]] * 4
+    fresh = await agent_on(node)
+    assert [c for c in fresh.snapshot["inbox"] if c["channel"] == "sms"] == []
+    async with httpx.AsyncClient() as http:
+        again = await http.post(
+            f"{node.base_url}/api/conversations",
+            json={
+                "touchpoint_id": "tp_out",
+                "address": PHONE,
+                "client_msg_id": "second-1",
+                "body": "Anything else?",
+            },
+            headers={"Authorization": f"Bearer {agent.token}"},
+        )
+    assert again.status_code == 201, again.text  # START lifted the block
+
+
+async def test_stop_to_an_inactive_number_is_recorded(
+    gateway_factory: Factory, twilio: EmulatorClient
+) -> None:
+    """The admins turned the provider's own opt-out off (Setup): the gateway records
+    STOP on every number it has, active or not."""
+    node = start(
+        gateway_factory,
+        sms_touchpoint("tp_sms", NUMBER, twilio.base_url),
+        msgspec.structs.replace(
+            sms_touchpoint("tp_off", OTHER_NUMBER, twilio.base_url), active=False
+        ),
+    )
+    await configure(twilio, node, tp_sms=NUMBER, tp_off=OTHER_NUMBER)
+    agent = await agent_on(node)
+    await twilio.phone_send(to=OTHER_NUMBER, body="STOP", **{"from": PHONE})
+    await twilio.phone_send(to=OTHER_NUMBER, body="hello", **{"from": PHONE})
+    assert [h["attempts"][0] for h in await twilio.webhooks()] == [200, 403]
+    await twilio.phone_send(to=NUMBER, body="other line", **{"from": PHONE})
+    conv = await inbox_conversation(agent, "sms", last_message="other line")
+    assert conv["channel_state"]["locked"] == "opted_out"

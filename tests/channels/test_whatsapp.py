@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
+import msgspec
 import pytest
 
 from devkit import services
@@ -244,3 +245,129 @@ async def test_secrets_are_never_read_back(wa: services.GatewayProcess) -> None:
     }
     assert all(tp["settings"][f"{k}_set"] for k in ("access_token", "app_secret", "verify_token"))
     assert APP_SECRET not in wa.output() and WA_TOKEN not in wa.output()
+
+
+def signed(body: bytes) -> dict[str, str]:
+    digest = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={digest}"}
+
+
+def text_change(pnid: str, wamid: str, body: str) -> dict[str, object]:
+    return {
+        "field": "messages",
+        "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"phone_number_id": pnid, "display_phone_number": NUMBER},
+            "contacts": [{"wa_id": WA_ID, "profile": {"name": "Ana Lima"}}],
+            "messages": [
+                {
+                    "from": WA_ID,
+                    "id": wamid,
+                    "timestamp": str(int(time.time())),
+                    "type": "text",
+                    "text": {"body": body},
+                }
+            ],
+        },
+    }
+
+
+async def test_a_retry_after_the_conversation_ended_is_stored_once(
+    wa: services.GatewayProcess, whatsapp: EmulatorClient
+) -> None:
+    agent = await agent_on(wa)
+    conv = await taken(agent, whatsapp, id="wamid.once")
+    cid = str(conv["conversation_id"])
+    assert (await agent.act("end", cid))["type"] == "ok"
+    await whatsapp.phone_send(
+        phone_number_id=PNID, name="Ana Lima", body="Olá", id="wamid.once", **{"from": WA_ID}
+    )  # Meta's retry, after the end
+    await whatsapp.phone_send(
+        phone_number_id=PNID, name="Ana Lima", body="Again", **{"from": WA_ID}
+    )
+    nxt = await inbox_conversation(agent, "whatsapp", place="inbox")
+    assert (await agent.act("assign", str(nxt["conversation_id"])))["type"] == "ok"
+    items = await history(agent, str(nxt["conversation_id"]))
+    assert [m["body"] for m in items if m["type"] == "message"] == ["Again"]
+
+
+async def test_a_batch_skips_an_inactive_number_and_other_fields(
+    gateway_factory: Factory, whatsapp: EmulatorClient
+) -> None:
+    """Meta batches one app's numbers and every field it is subscribed to in one POST:
+    an inactive number's messages and the fields the gateway does not read are skipped,
+    the rest is stored, and the POST is answered 200 (a refusal would be retried
+    whole)."""
+    other = "206540352242922"
+    node = start(
+        gateway_factory,
+        whatsapp_touchpoint("tp_wa", PNID, NUMBER, whatsapp.base_url),
+        msgspec.structs.replace(
+            whatsapp_touchpoint("tp_off", other, "+14155550112", whatsapp.base_url),
+            active=False,
+        ),
+    )
+    agent = await agent_on(node)
+    quality = {
+        "field": "phone_number_quality_update",
+        "value": {"display_phone_number": "14155550111", "event": "FLAGGED"},
+    }
+    template = {
+        "field": "message_template_status_update",
+        "value": {"event": "APPROVED", "message_template_id": 1234, "reason": None},
+    }
+    event = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "WABA",
+                "changes": [
+                    text_change(other, "wamid.off", "to the inactive number"),
+                    quality,
+                    text_change(PNID, "wamid.on", "to the active number"),
+                    template,
+                ],
+            }
+        ],
+    }
+    body = json.dumps(event).encode()
+    url = f"{node.base_url}/webhooks/whatsapp/tp_wa"
+    async with httpx.AsyncClient() as http:
+        r = await http.post(url, content=body, headers=signed(body))
+        assert r.status_code == 200, r.text
+        alone = json.dumps(
+            {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [quality]}]}
+        ).encode()
+        r = await http.post(url, content=alone, headers=signed(alone))
+        assert r.status_code == 200, r.text
+    conv = await inbox_conversation(agent, "whatsapp", last_message="to the active number")
+    assert conv["touchpoint_id"] == "tp_wa"
+    assert "inactive touchpoint tp_off" in node.output()
+
+
+async def test_a_signed_but_malformed_message_is_a_422_never_a_500(
+    wa: services.GatewayProcess,
+) -> None:
+    url = f"{wa.base_url}/webhooks/whatsapp/tp_wa"
+    deep = (
+        json.dumps(
+            {
+                "object": "whatsapp_business_account",
+                "entry": [{"changes": [text_change(PNID, "wamid.d", "x")]}],
+            }
+        )
+        .encode()
+        .replace(b'{"body": "x"}', b"[" * 100_000 + b"]" * 100_000)
+    )
+    change = text_change(PNID, "wamid.s", "x")
+    change["value"]["messages"][0]["text"] = "a string, not an object"  # type: ignore[index]
+    string = json.dumps(
+        {"object": "whatsapp_business_account", "entry": [{"changes": [change]}]}
+    ).encode()
+    async with httpx.AsyncClient() as http:
+        for body in (deep, string):
+            r = await http.post(url, content=body, headers=signed(body))
+            assert r.status_code == 422, r.text
+        r = await http.post(url, content=string, headers=signed(string))
+    assert "messages[0]" in r.json()["error"]["message"]
+    assert "Traceback" not in wa.output()
