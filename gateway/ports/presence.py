@@ -5,7 +5,9 @@ One node keeps it in memory (:class:`LocalPresence`). Several nodes keep it in R
 N, until T" and refreshes it every few seconds while the socket is open, so the entries
 of a node that dies expire by themselves and the router's leader can take its agents
 offline. The status an agent chose (available / away) is kept apart from their sockets,
-so it survives a reconnect and a change of router leader.
+so it survives a reconnect and a change of router leader; the store keeps it too, and
+presence copies it back from there when Redis lost it (restarted empty:
+:meth:`Presence.keep_statuses`).
 
 Sockets come and go in bursts (a node restarting: every client reconnects at once), so
 RedisPresence sends the entries' writes through :class:`_Writes`: one writer task, one
@@ -21,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Literal, cast
 
 from gateway.aio import cancel_and_wait
@@ -34,6 +36,13 @@ log = logging.getLogger("gateway.presence")
 
 Kind = Literal["agent", "contact"]
 Status = Literal["available", "away"]
+# where the chosen statuses are kept for good (the store)
+StoredStatuses = Callable[[], Awaitable[dict[str, Status]]]
+
+STATUS_KEY = "gw:status"
+# Set with the statuses copied from the store: a Redis restarted empty has lost it with
+# them, which the next read of the statuses notices.
+RESTORED_KEY = "gw:status:restored"
 
 # Fields per HSCAN call (is_online, prune). A node that died without stopping leaves a
 # contact entry per socket it held, and nothing else reads them all: prune looks at one
@@ -73,6 +82,12 @@ class Presence(abc.ABC):
     async def statuses(self) -> dict[str, Status]:
         """The status each agent last chose (agents never seen are available)."""
 
+    @abc.abstractmethod
+    async def keep_statuses(self, stored: StoredStatuses) -> None:
+        """Learn the statuses agents chose from where they are kept (at start), those
+        not held already; and again whenever presence lost them (Redis restarted empty),
+        before any is read."""
+
     async def is_online(self, kind: Kind, key: str) -> bool:
         return key in await self.online(kind)
 
@@ -107,6 +122,10 @@ class LocalPresence(Presence):
 
     async def statuses(self) -> dict[str, Status]:
         return dict(self._status)
+
+    async def keep_statuses(self, stored: StoredStatuses) -> None:
+        for agent_id, status in (await stored()).items():
+            self._status.setdefault(agent_id, status)
 
 
 def _command(op: bytes, name: str, fields: list[str], value: str) -> bytes:
@@ -218,6 +237,10 @@ class RedisPresence(Presence):
         self._mine: dict[Kind, set[str]] = {"agent": set(), "contact": set()}
         self._task: asyncio.Task[None] | None = None
         self._prune_cursor = 0
+        self._stored: StoredStatuses | None = None
+        # one copy from the store at a time on this node: after a Redis restart every
+        # console reconnects at once, each reading the statuses
+        self._restoring = asyncio.Lock()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._refresh_forever(), name="presence refresh")
@@ -285,15 +308,48 @@ class RedisPresence(Presence):
 
     async def set_status(self, agent_id: str, status: Status) -> None:
         with _unavailable():
-            await self._redis.hset("gw:status", agent_id, status)
+            await self._redis.hset(STATUS_KEY, agent_id, status)
 
     async def statuses(self) -> dict[str, Status]:
         with _unavailable():
-            raw = await self._redis.hgetall("gw:status")
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.exists(RESTORED_KEY)
+                pipe.hgetall(STATUS_KEY)
+                restored, raw = await pipe.execute()
+            if not restored and self._stored is not None:
+                # Redis lost them (restarted empty): without this every agent who chose
+                # away would be available again, and rung
+                await self._restore()
+                raw = await self._redis.hgetall(STATUS_KEY)
         out: dict[str, Status] = {}
         for k, v in raw.items():
             out[_text(k)] = "away" if _text(v) == "away" else "available"
         return out
+
+    async def keep_statuses(self, stored: StoredStatuses) -> None:
+        self._stored = stored
+        try:
+            await self._restore()
+        except BusUnavailable as exc:  # copied at the first read once Redis answers
+            log.warning("chosen statuses not restored yet: %s", exc)
+
+    async def _restore(self) -> None:
+        """The stored statuses copied into Redis, each unless Redis holds one already
+        (chosen since: the store is written first, so Redis's is never older), then the
+        mark that they were, in one transaction."""
+        assert self._stored is not None
+        async with self._restoring:
+            with _unavailable():
+                if await self._redis.exists(RESTORED_KEY):
+                    return  # by another caller meanwhile, or another node
+            stored = await self._stored()
+            with _unavailable():
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    for agent_id, status in stored.items():
+                        pipe.hsetnx(STATUS_KEY, agent_id, status)
+                    pipe.set(RESTORED_KEY, "1")
+                    await pipe.execute()
+        log.info("chosen statuses of %d agents copied from the store", len(stored))
 
     async def refresh(self) -> None:
         """Every entry of this node's sockets pushed ``ttl`` ahead, :data:`REFRESH_CHUNK`

@@ -181,11 +181,9 @@ class AgentService:
 
     async def restore_statuses(self) -> None:
         """At start: presence learns the statuses agents chose before a restart (those it
-        does not hold already, as Redis may after a restart of this node alone)."""
-        held = await self._presence.statuses()
-        for agent_id, status in (await self._store.agent_statuses()).items():
-            if agent_id not in held:
-                await self._presence.set_status(agent_id, status)
+        does not hold already, as Redis may after a restart of this node alone), and
+        learns them again from the store whenever Redis restarts empty."""
+        await self._presence.keep_statuses(self._store.agent_statuses)
 
     def roster(self) -> list[RosterEntry]:
         """Every active agent with their status now, from the router this node reads."""

@@ -96,6 +96,8 @@ class RouterShell:
         self.leadership: Leadership | None = None
         self._seq = 0  # the leader's log position
         self._fence = 0  # this node's fencing token while it leads
+        # elected and not deposed since: this node reads its own router (see ``router``)
+        self._elected = False
         self._replica = Replica(self._router)
         self._replica_changed = asyncio.Event()
         self._resync_task: asyncio.Task[None] | None = None
@@ -125,8 +127,15 @@ class RouterShell:
 
     @property
     def router(self) -> r.Router:
-        """The router this node reads: its own while it leads, else its replica."""
-        return self._router if self.is_leader else self._replica.router
+        """The router this node reads: its own from its election until it is deposed,
+        else its replica. Not ``is_leader``, which turns False at 80% of the lease, before
+        ``deposed``: a leader's replica is the one from before its election, without the
+        conversations routed since (their agents were told "not found"; docs/scaling.md)."""
+        return self._router if self._reads_own else self._replica.router
+
+    @property
+    def _reads_own(self) -> bool:
+        return self.leadership is None or self._elected
 
     def on_config(self, listener: Listener) -> None:
         """Call ``listener`` on this node whenever configuration was reloaded."""
@@ -211,6 +220,7 @@ class RouterShell:
     # -- leadership ----------------------------------------------------------------
     async def elected(self, fence: int) -> None:
         metrics.ROUTER_LEADER.set(1)
+        self._elected = True
         # This node's events forwarded to the leader it followed: that leader is gone or
         # deposed and will not answer; their callers are told to try again (_forward)
         # rather than wait out the forward's timeout, and their retries are applied here.
@@ -231,6 +241,7 @@ class RouterShell:
 
     async def deposed(self) -> None:
         metrics.ROUTER_LEADER.set(0)
+        self._elected = False
         if self._timer is not None:
             self._timer.cancel()
         self._replica = Replica(self._router)
@@ -356,11 +367,11 @@ class RouterShell:
         may lag the leader's by a resynchronisation); RouterUnavailable after a while."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._forward_timeout
-        while self.router.agent(agent_id) is None or not (self.is_leader or self._replica.ready):
+        while self.router.agent(agent_id) is None or not (self._reads_own or self._replica.ready):
             left = deadline - loop.time()
             if left <= 0:
                 raise RouterUnavailable("this node's router does not know you yet; try again")
-            if not self.is_leader:
+            if not self._reads_own:
                 self._resync_soon()
             self._replica_changed.clear()
             with contextlib.suppress(TimeoutError):
