@@ -296,8 +296,10 @@ def clean_image(path: Path, mime: str, out: Path) -> CleanImage | None:
     except Image.DecompressionBombError:
         raise too_many_pixels(0, 0) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        # Pillow's text may name the file's path on this server: not for the client
+        detail = str(exc).replace(str(path), "the file")
         raise FileRefused(
-            f"the image cannot be read: damaged, or not a {label(mime)} ({exc})",
+            f"the image cannot be read: damaged, or not a {label(mime)} ({detail})",
             code="file_damaged",
         ) from None
     return CleanImage(width, height, kept, thumb)

@@ -90,6 +90,11 @@ def test_images_lose_their_location_and_get_a_thumbnail(tmp_path: Path) -> None:
 def test_a_damaged_or_huge_image_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FileRefused, match="cannot be read"):
         clean_image(write(tmp_path, files.png()[:60]), "image/png", tmp_path / "c")
+    not_an_image = write(tmp_path, b"GIF89a" + b"\x00" * 40, "upload.png")
+    with pytest.raises(FileRefused) as info:
+        clean_image(not_an_image, "image/png", tmp_path / "c1")
+    # Pillow's own text names the file's path on the server: never shown
+    assert str(tmp_path) not in info.value.message and "the file" in info.value.message
     big = tmp_path / "big.png"
     Image.new("1", (8000, 7000)).save(big, "PNG")  # 56 megapixels, a few KB
     with pytest.raises(FileRefused) as info:
