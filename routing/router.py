@@ -565,9 +565,18 @@ class Router:
         check_weight(ev.channel, ev.weight)
         old = self.weight(ev.channel)
         self._weights[ev.channel] = ev.weight
-        if ev.weight < old:  # rare admin action: anyone may now fit something
+        if ev.weight < old:  # rare admin action: what waits on this channel may fit now
+            # The conversations placed, each to its best agent (the fairness of an
+            # arrival), not the agents filled in id order: no agent's room changed.
+            for q in self._queues.values():
+                self._dirty_convs.update(key[3] for key in q.waiting.get(ev.channel, ()))
+            # a dedicated backlog whose head is of this channel
             self._dirty_agents.update(
-                a.agent_id for a in self._agents.values() if a.status != "offline"
+                a.agent_id
+                for a in self._agents.values()
+                if a.status != "offline"
+                and a.backlog
+                and self._convs[a.backlog[0][3]].channel == ev.channel
             )
 
     # ------------------------------------------------------------------ arrival
@@ -1194,6 +1203,9 @@ class Router:
                 waiting.remove(c.key)
                 if not waiting:
                     del q.waiting[c.channel]
+        elif c.mode == "dedicated":
+            # the head of the agent's backlog leaves: what waited behind it may fit
+            self._dirty_agents.add(c.dedicated_agent or "")
 
     def _show(self, c: _Conversation) -> None:
         """Into the Inbox (unassigned: waiting or ringing)."""
