@@ -32,11 +32,48 @@ def _decode(decoder: msgspec.json.Decoder[Any], data: str | bytes, limit: int) -
     if len(data) > limit:
         raise FrameTooLarge(f"frame of {len(data)} bytes is over the limit of {limit}")
     try:
-        return decoder.decode(data)
+        frame = decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise ProtocolError(str(exc), code=_validation_code(str(exc))) from None
     except msgspec.DecodeError as exc:
         raise ProtocolError(f"not a JSON frame: {exc}", code="bad_json") from None
+    # The NUL character: JSON carries it (only escaped), PostgreSQL's text cannot hold
+    # it. Refused here for every field, so that no store meets it (a store_error on
+    # PostgreSQL, stored as sent on SQLite). A search of the text, then a look only
+    # when it is there: nothing more for the frames that do not have one.
+    if _ESCAPED_NUL in data if isinstance(data, str) else _ESCAPED_NUL_BYTES in data:
+        where = nul_in(msgspec.to_builtins(frame))
+        if where is not None:
+            raise ProtocolError(
+                f"{where}: the NUL character (\\u0000) is not accepted", code="invalid_field"
+            )
+    return frame
+
+
+_ESCAPED_NUL = "\\u0000"
+_ESCAPED_NUL_BYTES = _ESCAPED_NUL.encode()
+
+
+def nul_in(value: object, path: str = "") -> str | None:
+    """The path of the first string holding a NUL in decoded JSON (a key's own path for
+    a key), or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = str(key).replace("\x00", "\\u0000")
+            here = f"{path}.{name}" if path else name
+            if "\x00" in str(key):
+                return here
+            found = nul_in(item, here)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = nul_in(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _validation_code(message: str) -> str:

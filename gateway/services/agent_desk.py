@@ -218,6 +218,11 @@ class AgentDesk:
         )
 
     async def read(self, agent: Agent, conv: Conversation, seq: int) -> None:
+        if conv.owner_agent_id != agent.id:
+            # The marker is the owner's (their Assigned list's bubble): another agent of
+            # the queue, or a supervisor, looking reads nothing for them. No error: the
+            # console may send it just as a transfer takes the conversation away.
+            return
         conv = await self._store.mark_read(conv.id, "agent", seq)
         await self._notifier.agent(
             agent.id, p.Unread(conversation_id=conv.id, count=conv.agent_unread)
@@ -245,6 +250,10 @@ class AgentDesk:
                 raise ProtocolError(
                     "transfer to an agent or to a queue: exactly one", code="invalid_field"
                 )
+            if frame.to_queue_id and frame.to_queue_id not in self._dir.queues:
+                # the router keeps no list of queues: a conversation sent to one that does
+                # not exist would wait where no agent ever looks
+                raise ProtocolError(f"unknown queue {frame.to_queue_id!r}", code="invalid_field")
             return r.Transfer(
                 cid,
                 aid,

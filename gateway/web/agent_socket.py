@@ -9,14 +9,16 @@ grace period, so a reload does not withdraw their offers.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.websockets import WebSocket
 
 from gateway import protocol as p
 from gateway import topics
-from gateway.errors import Conflict, GatewayError, OriginRefused
+from gateway.errors import Conflict, GatewayError, OriginRefused, TokenExpired
 from gateway.web.context import Web, web_of
+from gateway.web.errors import close_reason
 from gateway.web.hub import Connection
 from gateway.web.origins import self_origins
 from gateway.web.sockets import (
@@ -157,10 +159,17 @@ async def _session(ws: WebSocket, web: Web, origin: str, opened: Opened) -> None
     await send_frame(ws, await web.agents.snapshot(agent))
     conn.release()
     await web.agent_sockets.connected(agent.id, claims.sid, conn)
+    # The login ends when its token does, open socket or not (the console then asks to
+    # log in again): a socket kept open must not outlive it.
+    expired = close_reason(TokenExpired("your login has expired: log in again"))
+    expiry = asyncio.get_running_loop().call_later(
+        max(0.0, claims.exp - web.clock()), conn.abort, *expired
+    )
     handler = AgentSession(web, agent.id, conn, ws)
     try:
         await run_loop(
             ws, conn, p.decode_agent, web.settings.max_frame_bytes, handler.handle, send_lane
         )
     finally:
+        expiry.cancel()
         await handler.close()

@@ -17,6 +17,7 @@ from typing import Any, TypeVar, overload
 import msgspec
 
 from gateway.errors import InvalidInput, NotFound
+from gateway.protocol.codec import nul_in
 
 T = TypeVar("T")
 
@@ -44,7 +45,7 @@ def read_json(data: bytes, type_: Any = Any) -> Any:
     except RecursionError:
         raise InvalidInput([("", "the body is nested too deeply")]) from None
     if _ESCAPED_NUL in data:  # rare: only then look for it in the decoded text
-        where = _nul_in(msgspec.to_builtins(value), "")
+        where = nul_in(msgspec.to_builtins(value))
         if where is not None:
             raise InvalidInput([(where, "the NUL character (\\u0000) is not accepted")])
     return value
@@ -55,9 +56,9 @@ def read_query(params: Mapping[str, str], type_: type[T]) -> T:
     wrong one); InvalidInput for a NUL in a value it keeps."""
     value = msgspec.convert(dict(params), type_, strict=False)
     if any("\x00" in v for v in params.values()):  # rare: only then look for it
-        where = _nul_in(msgspec.to_builtins(value), "")
+        where = nul_in(msgspec.to_builtins(value))
         if where is not None:
-            raise InvalidInput([(where, "the NUL character (\u0000) is not accepted")])
+            raise InvalidInput([(where, "the NUL character (\\u0000) is not accepted")])
     return value
 
 
@@ -65,24 +66,3 @@ def check_path(params: Mapping[str, Any]) -> None:
     """NotFound for a path parameter holding a NUL: no record's id has one."""
     if any("\x00" in str(v) for v in params.values()):
         raise NotFound("no such record")
-
-
-def _nul_in(value: object, path: str) -> str | None:
-    """The path of the first string holding a NUL (a key's own path for a key)."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            name = str(key).replace("\x00", "\\u0000")
-            here = f"{path}.{name}" if path else name
-            if "\x00" in str(key):
-                return here
-            found = _nul_in(item, here)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found = _nul_in(item, f"{path}[{i}]")
-            if found is not None:
-                return found
-    return None

@@ -56,8 +56,11 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 
 
 def error_frame(exc: GatewayError, ref: str = "") -> p.Error:
-    """A failed request on a socket: the socket stays open."""
-    return p.Error(code=exc.code, message=exc.public_message, retryable=exc.retryable, ref=ref)
+    """A failed request on a socket: the socket stays open. A field the services refuse
+    (InvalidInput, ``invalid`` over HTTP) is the protocol's ``invalid_field``, as a
+    field the decoder refuses is (docs/protocol.md lists no other)."""
+    code = "invalid_field" if exc.code == "invalid" else exc.code
+    return p.Error(code=code, message=exc.public_message, retryable=exc.retryable, ref=ref)
 
 
 def close_reason(exc: GatewayError) -> tuple[int, str]:

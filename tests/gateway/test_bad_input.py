@@ -53,6 +53,9 @@ async def _ready_visitor(node: Endpoint) -> Socket:
         ),
         ('{"type": "hello", "v": 1, "token": "again"}', "bad_frame"),
         ('{"type": "typing", "active": "yes"}', "invalid_field"),
+        # the NUL character, which PostgreSQL's text cannot hold (a store_error there)
+        ('{"type": "send", "body": "x", "client_msg_id": "a\\u0000"}', "invalid_field"),
+        ('{"type": "history", "conversation_id": "cv\\u0000"}', "invalid_field"),
     ],
 )
 async def test_malformed_frames_get_an_error_and_the_socket_stays_open(

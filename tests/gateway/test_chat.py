@@ -283,6 +283,22 @@ async def test_transfer_to_queue_and_send_to_inbox(
     await bob.login()
     await bob.connect()
     assert bob.sock
+    # Bob, of the same queue but not its owner, "reads" Ada's conversation: her unread
+    # count is hers, and stays (before, it was cleared for her).
+    await visitor.say("hello?")
+    first = await ada.sock.expect("message", conversation_id=cid, sender="visitor")
+    await bob.sock.send({"type": "read", "conversation_id": cid, "seq": 2**53 - 1})
+    # a socket's frames are handled in order: once this is answered, the read was
+    await bob.sock.send({"type": "status", "status": "available", "ref": "after-read"})
+    assert (await bob.sock.expect("ok", ref="after-read"))["type"] == "ok"
+    await visitor.say("anyone?")
+    second = await ada.sock.expect("message", conversation_id=cid, sender="visitor")
+    assert second["unread"] == first["unread"] + 1
+    # A queue that does not exist: refused, and the conversation stays Ada's (before, it
+    # was requeued where no agent looks).
+    nowhere = await ada.act("transfer", cid, to_queue_id="q_nope")
+    assert (nowhere["type"], nowhere["code"]) == ("error", "invalid_field")
+    assert "q_nope" in nowhere["message"]
     # Transfer straight to Bob: he is told (sound), Ada loses it, the visitor sees the change.
     assert (await ada.act("transfer", cid, to_agent_id="ag_b"))["type"] == "ok"
     assert (await bob.sock.expect("sound", event="transferred"))["conversation_id"] == cid
@@ -313,6 +329,21 @@ async def test_logout_revokes_the_token(inprocess_gateway: InProcessGateway) -> 
     again = AgentClient(inprocess_gateway, agent.email, agent.password, token=agent.token)
     ws_code = await _hello_close_code(again)
     assert ws_code == 4001
+
+
+async def test_an_open_console_socket_ends_with_its_login(
+    inprocess_factory: InProcessFactory,
+) -> None:
+    """The agent's token ends, and with it the open socket: closed 4002 (the console then
+    asks to log in again). Before, a socket kept open outlived its login for good."""
+    node = await inprocess_factory({"GATEWAY_AGENT_TOKEN_TTL": "5"})
+    agent = demo_agent(node)
+    await agent.login()
+    await agent.connect()
+    assert agent.sock
+    await agent.sock.send({"type": "status", "status": "available", "ref": "open"})
+    await agent.sock.expect("ok", ref="open")  # open and working before the end
+    assert await agent.sock.expect_close(timeout=30) == 4002
 
 
 async def _hello_close_code(agent: AgentClient) -> int:

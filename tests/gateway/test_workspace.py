@@ -60,6 +60,10 @@ async def test_notes_never_reach_the_contact(gateway: services.GatewayProcess) -
     note = await agent.sock.expect("note")
     assert note["body"] == "SECRET note: VIP" and note["agent_id"] == "ag_demo"
     await agent.sock.expect("ok", ref="n1")
+    # a blank one: the protocol's invalid_field (before: HTTP's "invalid", undocumented)
+    await agent.sock.send({"type": "note", "conversation_id": cid, "body": "  ", "ref": "n0"})
+    blank = await agent.sock.expect("error", ref="n0")
+    assert blank["code"] == "invalid_field" and "note" in blank["message"]
     # A transfer's note goes to the receiving agent, never to the contact.
     await admin.sock.send({"type": "status", "status": "available", "ref": "s2"})
     await admin.sock.expect("ok", ref="s2")
