@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import routing as r
-from gateway.errors import Forbidden, NotFound
+from gateway.errors import Conflict, Forbidden, NotFound
 from gateway.model.records import Agent, Conversation
 from gateway.services.directory import Directory
 
@@ -70,6 +70,9 @@ class AccessPolicy:
     def check_replies(agent: Agent, conv: Conversation) -> None:
         """Only the agent a conversation is assigned to writes in it (text or files)."""
         if conv.state != "assigned" or conv.owner_agent_id != agent.id:
+            if conv.owner_agent_id == agent.id and conv.state in ("wrapup", "closed"):
+                # theirs, but over: the answer a visitor gets for the same (the protocol's)
+                raise Conflict("the conversation has ended", code="conversation_ended")
             raise Forbidden("only the agent the conversation is assigned to can reply")
 
     def previews(self, agent: Agent, conv: Conversation) -> bool:

@@ -106,7 +106,7 @@ class AgentDesk:
         ``guarded``: ``conv`` may be out of date (gateway/services/recent.py): stored
         only if it is not, else Stale."""
         self._access.check_replies(agent, conv)
-        if not body and not attachments:
+        if (not body or body.isspace()) and not attachments:
             raise ProtocolError("a message needs a body or files", code="invalid_field")
         if attachments:
             await self._check_delivers_files(conv)

@@ -301,7 +301,7 @@ class ConversationService(ConversationStart):
     ) -> tuple[Message, bool, p.MessageOut | p.EventOut]:
         if conv.state not in LIVE_STATES:
             raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
-        if not body and not attachments:
+        if (not body or body.isspace()) and not attachments:
             raise ProtocolError("a message needs a body or files", code="invalid_field")
         if attachments:
             await self._files.check_message(conv, attachments)

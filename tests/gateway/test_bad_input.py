@@ -43,6 +43,7 @@ async def _ready_visitor(node: Endpoint) -> Socket:
         ('{"type": "explode"}', "unknown_type"),
         ('{"type": "send", "body": "x"}', "invalid_field"),
         ('{"type": "send", "body": "", "client_msg_id": "a"}', "invalid_field"),
+        ('{"type": "send", "body": "  \\n\\t ", "client_msg_id": "a"}', "invalid_field"),
         ('{"type": "send", "body": 5, "client_msg_id": "a"}', "invalid_field"),
         ('{"type": "send", "body": "x", "client_msg_id": "a", "admin": true}', "invalid_field"),
         ('{"type": "read", "seq": -1}', "invalid_field"),

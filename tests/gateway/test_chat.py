@@ -250,6 +250,12 @@ async def test_end_wrapup_closes_and_a_later_visitor_message_is_refused(
     assert (await agent.act("end", cid))["type"] == "ok"
     ended = await visitor.sock.expect("event", event="ended")
     assert ended["conversation_id"] == cid
+    # the owner's reply in wrap-up: ended, as a visitor is told (before: "forbidden")
+    await agent.sock.send(
+        {"type": "send", "conversation_id": cid, "body": "one more", "client_msg_id": "w1"}
+    )
+    late = await agent.sock.expect("error", ref="w1")
+    assert late["code"] == "conversation_ended"
     assert (await agent.act("wrapup", cid, notes="Order shipped", disposition="Resolved"))[
         "type"
     ] == "ok"
