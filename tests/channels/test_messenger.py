@@ -44,9 +44,8 @@ async def messenger(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
     yield client
 
 
-@pytest.fixture
-async def page(gateway_factory: Factory, messenger: EmulatorClient) -> services.GatewayProcess:
-    node = start(gateway_factory, messenger_touchpoint("tp_page", PAGE, messenger.base_url))
+async def _configure(messenger: EmulatorClient, node: services.GatewayProcess) -> None:
+    """The emulator's page, its webhook to ``node``'s tp_page, and Jane's profile."""
     await messenger.configure(
         pages={
             PAGE: {
@@ -58,6 +57,12 @@ async def page(gateway_factory: Factory, messenger: EmulatorClient) -> services.
         },
         profiles={PSID: {"first_name": "Jane", "last_name": "Doe"}},
     )
+
+
+@pytest.fixture
+async def page(gateway_factory: Factory, messenger: EmulatorClient) -> services.GatewayProcess:
+    node = start(gateway_factory, messenger_touchpoint("tp_page", PAGE, messenger.base_url))
+    await _configure(messenger, node)
     return node
 
 
@@ -176,17 +181,7 @@ async def test_a_retry_after_the_end_is_stored_once_and_an_inactive_page_is_skip
             messenger_touchpoint("tp_off", other, messenger.base_url), active=False
         ),
     )
-    await messenger.configure(
-        pages={
-            PAGE: {
-                "token": PAGE_TOKEN,
-                "app_secret": APP_SECRET,
-                "name": "demoshop",
-                "webhook_url": f"{node.base_url}/webhooks/messenger/tp_page",
-            }
-        },
-        profiles={PSID: {"first_name": "Jane", "last_name": "Doe"}},
-    )
+    await _configure(messenger, node)
     agent = await agent_on(node)
     conv = await taken(agent, messenger, mid="m_once")
     cid = str(conv["conversation_id"])

@@ -414,6 +414,23 @@ async def test_a_retry_after_the_conversation_ended_is_stored_once_and_confirmed
     assert [s["Body"] for s in sent] == [REPLIES["opt_out"], REPLIES["opt_in"]]
 
 
+async def _start_outbound(
+    node: services.GatewayProcess, agent: AgentClient, client_msg_id: str, body: str
+) -> httpx.Response:
+    """The agent texts PHONE first on tp_out (docs/channels.md, agents start)."""
+    async with httpx.AsyncClient() as http:
+        return await http.post(
+            f"{node.base_url}/api/conversations",
+            json={
+                "touchpoint_id": "tp_out",
+                "address": PHONE,
+                "client_msg_id": client_msg_id,
+                "body": body,
+            },
+            headers={"Authorization": f"Bearer {agent.token}"},
+        )
+
+
 async def test_an_outbound_only_number_takes_answers_and_keywords_but_no_new_conversation(
     gateway_factory: Factory, twilio: EmulatorClient
 ) -> None:
@@ -423,17 +440,7 @@ async def test_an_outbound_only_number_takes_answers_and_keywords_but_no_new_con
     )
     await configure(twilio, node, tp_out=NUMBER)
     agent = await agent_on(node)
-    async with httpx.AsyncClient() as http:
-        r = await http.post(
-            f"{node.base_url}/api/conversations",
-            json={
-                "touchpoint_id": "tp_out",
-                "address": PHONE,
-                "client_msg_id": "first-1",
-                "body": "Your order shipped.",
-            },
-            headers={"Authorization": f"Bearer {agent.token}"},
-        )
+    r = await _start_outbound(node, agent, "first-1", "Your order shipped.")
     assert r.status_code == 201, r.text
     cid = r.json()["conversation_id"]
     assert (await twilio.sent(1))[0]["Body"] == "Your order shipped."
@@ -453,17 +460,7 @@ async def test_an_outbound_only_number_takes_answers_and_keywords_but_no_new_con
     assert [h["attempts"] for h in hooks] == [[200]] * 4
     fresh = await agent_on(node)
     assert [c for c in fresh.snapshot["inbox"] if c["channel"] == "sms"] == []
-    async with httpx.AsyncClient() as http:
-        again = await http.post(
-            f"{node.base_url}/api/conversations",
-            json={
-                "touchpoint_id": "tp_out",
-                "address": PHONE,
-                "client_msg_id": "second-1",
-                "body": "Anything else?",
-            },
-            headers={"Authorization": f"Bearer {agent.token}"},
-        )
+    again = await _start_outbound(node, agent, "second-1", "Anything else?")
     assert again.status_code == 201, again.text  # START lifted the block
 
 
