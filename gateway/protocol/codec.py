@@ -39,19 +39,26 @@ def _decode(decoder: msgspec.json.Decoder[Any], data: str | bytes, limit: int) -
         raise ProtocolError(f"not a JSON frame: {exc}", code="bad_json") from None
     # The NUL character: JSON carries it (only escaped), PostgreSQL's text cannot hold
     # it. Refused here for every field, so that no store meets it (a store_error on
-    # PostgreSQL, stored as sent on SQLite). A search of the text, then a look only
-    # when it is there: nothing more for the frames that do not have one.
-    if _ESCAPED_NUL in data if isinstance(data, str) else _ESCAPED_NUL_BYTES in data:
-        where = nul_in(msgspec.to_builtins(frame))
-        if where is not None:
-            raise ProtocolError(
-                f"{where}: the NUL character (\\u0000) is not accepted", code="invalid_field"
-            )
+    # PostgreSQL, stored as sent on SQLite).
+    where = nul_field(data, frame)
+    if where is not None:
+        raise ProtocolError(
+            f"{where}: the NUL character (\\u0000) is not accepted", code="invalid_field"
+        )
     return frame
 
 
-_ESCAPED_NUL = "\\u0000"
+_ESCAPED_NUL = "\\u0000"  # the only way a NUL can be in valid JSON text
 _ESCAPED_NUL_BYTES = _ESCAPED_NUL.encode()
+
+
+def nul_field(data: str | bytes, value: object) -> str | None:
+    """Where ``value``, decoded from the JSON text ``data``, holds a NUL character, or
+    None. A search of the text first, and a look at the value only when it holds the
+    escape: nothing more for the texts that do not have one."""
+    if _ESCAPED_NUL in data if isinstance(data, str) else _ESCAPED_NUL_BYTES in data:
+        return nul_in(msgspec.to_builtins(value))
+    return None
 
 
 def nul_in(value: object, path: str = "") -> str | None:

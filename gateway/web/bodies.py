@@ -17,11 +17,9 @@ from typing import Any, TypeVar, overload
 import msgspec
 
 from gateway.errors import InvalidInput, NotFound
-from gateway.protocol.codec import nul_in
+from gateway.protocol.codec import nul_field, nul_in
 
 T = TypeVar("T")
-
-_ESCAPED_NUL = b"\\u0000"  # the only way a NUL can be in valid JSON text
 
 
 @overload
@@ -44,10 +42,9 @@ def read_json(data: bytes, type_: Any = Any) -> Any:
         raise InvalidInput([("", "the body is not valid UTF-8")]) from None
     except RecursionError:
         raise InvalidInput([("", "the body is nested too deeply")]) from None
-    if _ESCAPED_NUL in data:  # rare: only then look for it in the decoded text
-        where = nul_in(msgspec.to_builtins(value))
-        if where is not None:
-            raise InvalidInput([(where, "the NUL character (\\u0000) is not accepted")])
+    where = nul_field(data, value)
+    if where is not None:
+        raise InvalidInput([(where, "the NUL character (\\u0000) is not accepted")])
     return value
 
 
