@@ -175,6 +175,13 @@ class WebhookSender:
             await self._client.close()
             self._client = None
 
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> aiohttp.ClientResponse:
+        async with self.session().post(
+            url, data=body, headers=headers, allow_redirects=False
+        ) as response:
+            await _drain(response)
+        return response
+
     async def post(
         self,
         url: str,
@@ -195,10 +202,16 @@ class WebhookSender:
         if attempt is not None:
             headers[ATTEMPT_HEADER] = str(attempt)
         try:
-            async with self.session().post(
-                url, data=body, headers=headers, allow_redirects=False
-            ) as response:
-                await _drain(response)
+            try:
+                response = await self._post(url, body, headers)
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                if isinstance(exc, aiohttp.ClientConnectorError):
+                    raise
+                # A kept-alive connection the receiver closed as it was reused (its idle
+                # timeout, 5 s on uvicorn, meeting our next event) is no attempt: tried
+                # once more at once, on another connection. Safe to repeat: receivers drop
+                # an event they already have by its Gateway-Event-Id.
+                response = await self._post(url, body, headers)
         except TimeoutError:
             return failed("the receiver did not answer in time", retryable=True)
         except aiohttp.ClientError as exc:

@@ -21,15 +21,19 @@ NOW = 1_700_000_000.0
 
 class Server:
     """Answers every request with ``answer`` (raw bytes; None: never answers) and counts
-    the connections it accepted."""
+    the connections it accepted. With ``one_per_connection`` it closes a kept-alive
+    connection when a second request comes on it, unanswered: a receiver whose idle
+    timeout meets the client's next request."""
 
-    def __init__(self, answer: bytes | None) -> None:
+    def __init__(self, answer: bytes | None, *, one_per_connection: bool = False) -> None:
         self.answer = answer
+        self.one_per_connection = one_per_connection
         self.connections = 0
         self.requests: list[tuple[bytes, bytes]] = []
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        served = 0
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -39,6 +43,9 @@ class Server:
                     0,
                 )
                 self.requests.append((head, await reader.readexactly(length)))
+                if self.one_per_connection and served:
+                    return
+                served += 1
                 if self.answer is None:
                     await reader.read()  # never answers; until the client lets go
                     return
@@ -58,8 +65,10 @@ class Server:
         self._server.close()
 
 
-async def post_twice(answer: bytes | None, timeout: float = 10.0) -> tuple[list[Outcome], Server]:
-    server = Server(answer)
+async def post_twice(
+    answer: bytes | None, timeout: float = 10.0, *, one_per_connection: bool = False
+) -> tuple[list[Outcome], Server]:
+    server = Server(answer, one_per_connection=one_per_connection)
     sender = WebhookSender(lambda: NOW, timeout=timeout)
     try:
         async with server as url:
@@ -81,6 +90,15 @@ async def test_an_answer_read_to_its_end_keeps_the_connection_for_the_next_event
     expected = hmac.new(b"s3cret", b"1700000000." + body, hashlib.sha256).hexdigest()
     assert f"gateway-signature: t=1700000000,v1={expected}".encode() in head.lower()
     assert b"gateway-event-id: evt_1" in head.lower()
+
+
+async def test_a_kept_connection_the_receiver_closed_as_it_was_reused_is_no_attempt() -> None:
+    outcomes, server = await post_twice(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", one_per_connection=True
+    )
+    # the second event met the closing connection, and went again on another at once
+    assert [o.sent for o in outcomes] == [True, True]
+    assert server.connections == 2 and len(server.requests) == 3
 
 
 async def test_a_long_answer_is_cut_off_with_its_connection() -> None:
