@@ -36,7 +36,7 @@ from gateway.cluster.messages import (
     SnapshotRequest,
 )
 from gateway.cluster.replica import Replica, Resync
-from gateway.errors import ActionRefused, GatewayError, RouterUnavailable
+from gateway.errors import ActionRefused, BusUnavailable, GatewayError, RouterUnavailable
 from gateway.model.channels import ROUTING_MODES
 from gateway.ports.presence import Presence
 from gateway.ports.store.base import Store
@@ -59,6 +59,7 @@ FORWARD_PATIENCE = 30.0
 # each holds a store connection while it writes
 CARRY_OUTS_AT_ONCE = 8
 RESYNC_ATTEMPTS = 5
+RESYNC_PAUSE = 1.0  # seconds between snapshot requests while the bus is unreachable
 STALE_RETRY = 1.0  # seconds between rebuild attempts while the store is unreachable
 TICK_RETRY = 0.5  # seconds the timer pauses after a failed tick
 
@@ -511,6 +512,9 @@ class RouterShell:
                     self._forward_timeout,
                 )
             except TimeoutError:
+                continue
+            except BusUnavailable:  # Redis is away: asked again once it may be back
+                await asyncio.sleep(RESYNC_PAUSE)
                 continue
             assert isinstance(reply, SnapshotReply)
             actions = self._replica.on_snapshot(
