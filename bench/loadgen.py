@@ -63,17 +63,18 @@ SEND_TICK_S = 0.001  # docs/benchmarks-contact-center.md, "The generators' tick"
 # -- a thin WebSocket client ---------------------------------------------------------
 
 
-def time_ordered_id(ms: int | None = None) -> str:
+def time_ordered_id(ms: int | None = None, rng: random.Random | None = None) -> str:
     """A client message id as the widget and the console make them: a UUIDv7 (its
     first 48 bits the time in milliseconds, now unless ``ms``, RFC 9562), so ids sort by
     when they were made (the store's idempotency index is keyed by them first,
-    docs/store.md)."""
+    docs/store.md). Its random bits from ``rng`` when given (a repeatable test)."""
+    bits = (rng or random).getrandbits
     value = (
         (time.time_ns() // 1_000_000 if ms is None else ms) << 80
         | 0x7 << 76
-        | random.getrandbits(12) << 64
+        | bits(12) << 64
         | 0b10 << 62
-        | random.getrandbits(62)
+        | bits(62)
     )
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
-import time
 import uuid
 from pathlib import Path
 
@@ -77,14 +76,18 @@ async def test_time_ordered_ids_write_fewer_pages_than_random_ones(tmp_path: Pat
     try:
         db.execute("PRAGMA wal_autocheckpoint = 0")  # the WAL keeps every frame written
         seq = dict.fromkeys(convs, 0)
-        now_ms = int(time.time() * 1000)
+        now_ms = 1_764_547_200_000  # 2025-12-01: every id and every choice repeatable
+        rng = random.Random(18)
+
+        def random_ids() -> list[str]:
+            return [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(BATCH)]
 
         def frames_of_a_batch(ids: list[str]) -> float:
             """WAL frames a message for one batch of messages to different conversations."""
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             before = os.path.getsize(f"{path}-wal")
             db.execute("BEGIN IMMEDIATE")
-            for cid, mid in zip(random.sample(convs, BATCH), ids, strict=True):
+            for cid, mid in zip(rng.sample(convs, BATCH), ids, strict=True):
                 seq[cid] += 1
                 row = (cid, seq[cid], "contact", "v", mid, "hello", 1.0, "text", "", "[]")
                 db.execute(sql(_INSERT), row)
@@ -93,10 +96,14 @@ async def test_time_ordered_ids_write_fewer_pages_than_random_ones(tmp_path: Pat
 
         # history first, so that the index has many leaves to choose from
         for n in range(20):
-            frames_of_a_batch([time_ordered_id(now_ms - 60_000 + n) for _ in range(BATCH)])
-            frames_of_a_batch([str(uuid.uuid4()) for _ in range(BATCH)])
-        ordered = frames_of_a_batch([time_ordered_id(now_ms + n // 10) for n in range(BATCH)])
-        scattered = frames_of_a_batch([str(uuid.uuid4()) for _ in range(BATCH)])
+            frames_of_a_batch([time_ordered_id(now_ms - 60_000 + n, rng) for _ in range(BATCH)])
+            frames_of_a_batch(random_ids())
+        # five batches of each, alternated: one batch's count varies by the leaves it meets
+        ordered = scattered = 0.0
+        for b in range(5):
+            ids = [time_ordered_id(now_ms + 100 * b + n // 10, rng) for n in range(BATCH)]
+            ordered += frames_of_a_batch(ids) / 5
+            scattered += frames_of_a_batch(random_ids()) / 5
     finally:
         db.close()
     # each message writes its conversation's leaf of the messages table either way; the
