@@ -56,6 +56,7 @@ class CloseCode(enum.IntEnum):
 
     NORMAL = 1000
     GOING_AWAY = 1001  # the node is draining: reconnect, possibly to another node
+    UNSUPPORTED_DATA = 1003  # a binary frame: the protocol is JSON text (RFC 6455 7.4.1)
     POLICY = 1008  # Origin not allowed for this touchpoint
     TOO_BIG = 1009  # frame over the size limit
     INTERNAL = 1011  # unexpected server error: reconnect
@@ -125,6 +126,12 @@ class ProtocolError(GatewayError):
     code = "bad_frame"
     status = 400
     close = CloseCode.BAD_HELLO
+
+
+class BinaryFrame(ProtocolError):
+    """A binary frame: the protocol's frames are JSON text."""
+
+    close = CloseCode.UNSUPPORTED_DATA
 
 
 class InvalidInput(ProtocolError):

@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from gateway import metrics
 from gateway import protocol as p
 from gateway.errors import (
+    BinaryFrame,
     FrameTooLarge,
     GatewayError,
     ProtocolError,
@@ -62,7 +63,7 @@ def connection(ws: WebSocket, topic: str, settings: Settings) -> Connection:
 
 
 async def receive_text(ws: WebSocket, wire: Any) -> str:
-    """The next text frame; ProtocolError for a binary frame; WebSocketDisconnect when
+    """The next text frame; BinaryFrame for a binary frame; WebSocketDisconnect when
     the peer is gone. ``wire``: ``wire_of(ws)``, looked up once per socket (per frame it
     was 1.5 % of a node's samples in the relay's profile)."""
     if wire is None:
@@ -72,7 +73,7 @@ async def receive_text(ws: WebSocket, wire: Any) -> str:
         if type(item) is str:
             return item
         if type(item) is bytes:
-            raise ProtocolError("binary frames are not part of the protocol")
+            raise BinaryFrame("binary frames are not part of the protocol")
         message = item
         if message["type"] == "websocket.disconnect":
             # What Starlette's receive would have noted (close() reads it).
@@ -81,7 +82,7 @@ async def receive_text(ws: WebSocket, wire: Any) -> str:
         raise WebSocketDisconnect(message.get("code", 1000))
     text = message.get("text")
     if text is None:
-        raise ProtocolError("binary frames are not part of the protocol")
+        raise BinaryFrame("binary frames are not part of the protocol")
     return str(text)
 
 

@@ -45,7 +45,7 @@ AGENT_FIELDS: dict[str, list[str]] = {
     "history": ["conversation_id", "before_seq", "limit"],
 }
 # Closing the session is the documented answer to these; others must never close it.
-CLOSING = {4000: "binary frame", 1007: "invalid UTF-8", 1009: "too big"}
+CLOSING = {1003: "binary frame", 1007: "invalid UTF-8", 1009: "too big"}
 
 text = st.text(
     st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40
