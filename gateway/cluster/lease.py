@@ -28,9 +28,18 @@ LEASE_KEY = "gw:router:lease"
 FENCE_KEY = "gw:router:fence"
 
 
+# ARGV[3]: the highest fencing token the node has seen. A Redis restarted empty has lost
+# the counter, whose INCR would start again at 1: a new leadership must still get a token
+# above every one before it, or followers cannot tell its log from the last one's.
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
+  local fence = redis.call('INCR', KEYS[2])
+  local floor = tonumber(ARGV[3])
+  if fence <= floor then
+    fence = floor + 1
+    redis.call('SET', KEYS[2], fence)
+  end
+  return fence
 end
 return 0
 """
@@ -63,6 +72,7 @@ class Leadership:
         fence_key: str = FENCE_KEY,
         what: str = "the router",
         level: int = logging.WARNING,
+        floor: Callable[[], int] = lambda: 0,
     ) -> None:
         self._redis = client
         # the lease's keys (the router's by default; gateway/services/exclusive.py holds
@@ -76,6 +86,10 @@ class Leadership:
         self._on_elected = on_elected
         self._on_deposed = on_deposed
         self.fence = 0
+        # the highest fencing token seen (this node's own, and ``floor``: those it heard
+        # of): a new token is above it even when Redis lost the counter
+        self.floor = floor
+        self._highest = 0
         self._valid_until = 0.0
         self._task: asyncio.Task[None] | None = None
         self._acquire: Any = client.register_script(_ACQUIRE)
@@ -108,13 +122,15 @@ class Leadership:
                     else:
                         await self._lose("lease lost")
                 else:
+                    floor = max(self._highest, self.floor())
                     fence = int(
                         await self._acquire(
-                            keys=[self._key, self._fence_key], args=[self.node_id, ms]
+                            keys=[self._key, self._fence_key], args=[self.node_id, ms, floor]
                         )
                     )
                     if fence:
                         self.fence = fence
+                        self._highest = max(self._highest, fence)
                         self._valid_until = started + self.lease * 0.8
                         log.log(
                             self._level,

@@ -61,6 +61,8 @@ class ClusterLink:
         self._forwards = forwards
         self._leading = leading  # whether this node leads the router now
         self._waiting: dict[str, asyncio.Future[Reply | SnapshotReply]] = {}
+        # the requests waiting whose event the leader said it has (``Queued``)
+        self._queued: set[str] = set()
         self._inbox: deque[Message] = deque()
         self._arrived = asyncio.Event()
         self._consumer: asyncio.Task[None] | None = None
@@ -112,6 +114,8 @@ class ClusterLink:
         elif not isinstance(msg, SnapshotRequest | ConfigChanged):
             self.heard += 1
         if isinstance(msg, Queued):
+            if msg.req_id in self._waiting:
+                self._queued.add(msg.req_id)
             return
         if isinstance(msg, Reply | SnapshotReply):
             fut = self._waiting.pop(msg.req_id, None)
@@ -154,7 +158,20 @@ class ClusterLink:
                 try:
                     return await asyncio.wait_for(asyncio.shield(fut), max(wait, 0.0))
                 except TimeoutError:
+                    if fut.done():  # answered as the wait ended, or ended by new_leader
+                        return fut.result()
                     if busy is None or loop.time() >= give_up or not busy():
                         raise
         finally:
             self._waiting.pop(req_id, None)
+            self._queued.discard(req_id)
+
+    def new_leader(self) -> None:
+        """A new leadership began (its first ``Reset``): the requests waiting that no
+        leader said it has will not be answered. A leader drops what reaches it before its
+        election, and the asker, hearing the new leader's log meanwhile, waited on (up to
+        ``patience``) for an answer that never came. Each ends at once with TimeoutError
+        (its caller asks again, or tells its client to)."""
+        for req_id, fut in self._waiting.items():
+            if req_id not in self._queued and not fut.done():
+                fut.set_exception(TimeoutError("sent before the router's leader was elected"))

@@ -98,7 +98,9 @@ class RouterShell:
         self._seq = 0  # the leader's log position
         self._fence = 0  # this node's fencing token while it leads
         # elected and not deposed since: this node reads its own router (see ``router``)
+        # once that router was built from the store in this leadership (``_built``)
         self._elected = False
+        self._built = False
         self._replica = Replica(self._router)
         self._replica_changed = asyncio.Event()
         self._resync_task: asyncio.Task[None] | None = None
@@ -131,12 +133,14 @@ class RouterShell:
         """The router this node reads: its own from its election until it is deposed,
         else its replica. Not ``is_leader``, which turns False at 80% of the lease, before
         ``deposed``: a leader's replica is the one from before its election, without the
-        conversations routed since (their agents were told "not found"; docs/scaling.md)."""
+        conversations routed since (their agents were told "not found"; docs/scaling.md).
+        Its own only once the election's rebuild built it: until then it is empty (a
+        first election) or the one of an earlier leadership, older than the replica."""
         return self._router if self._reads_own else self._replica.router
 
     @property
     def _reads_own(self) -> bool:
-        return self.leadership is None or self._elected
+        return self.leadership is None or (self._elected and self._built)
 
     def on_config(self, listener: Listener) -> None:
         """Call ``listener`` on this node whenever configuration was reloaded."""
@@ -147,6 +151,9 @@ class RouterShell:
         """Run as one node of a cluster (before start)."""
         self.link = link
         self.leadership = leadership
+        # a new leadership's fencing token is above every one this node has seen, even
+        # after Redis restarted empty and lost the counter (cluster/lease.py)
+        leadership.floor = lambda: max(self._fence, self._replica.fence)
 
     async def start(self) -> None:
         metrics.ROUTER_LEADER.set(1 if self.leadership is None else 0)
@@ -165,6 +172,7 @@ class RouterShell:
             await cancel_and_wait(task)
         if self.leadership is not None:
             await self.leadership.stop()
+            await cancel_and_wait(self._resync_task)  # one a deposition started meanwhile
 
     async def _build(self) -> tuple[r.Router, list[r.Decision]]:
         return await build_router(
@@ -176,8 +184,17 @@ class RouterShell:
         followers resynchronise from a snapshot."""
         self._router, decisions = await self._build()
         self._stale = False
+        if self._elected and not self._built:
+            self._built = True
+            self._replica_changed.set()  # knows_agent: read this router from now on
         if self.link is not None:
-            await self.link.send(topics.LOG, Reset(fence=self._fence, seq=self._seq))
+            try:
+                await self.link.send(topics.LOG, Reset(fence=self._fence, seq=self._seq))
+            except BaseException:
+                # Followers were not told (the first publish after Redis restarted often
+                # fails), nor was what restoring decided carried out: again, and soon.
+                self._apart()
+                raise
         await self._carry_out(decisions, self._clock())
         if self._untold:
             # What a failure left half carried out is in the store (or not) but its
@@ -192,7 +209,19 @@ class RouterShell:
         self._wake.set()
 
     async def _run_timer(self) -> None:
-        while self.is_leader:
+        # Until deposed, not while ``is_leader``: a renewal late by more than a fifth of
+        # the lease (a loaded machine, Redis slow) made it False for a moment, and the
+        # timer ended for good while the node went on leading (offers never timed out,
+        # a rebuild after a failure waited for the next event).
+        me = asyncio.current_task()
+        while self.leadership is None or self._elected:
+            if me is not None and me.cancelling():
+                # asked to stop, and the request swallowed (Python 3.11's wait_for does
+                # when the wake event is set as the timer is cancelled): stop anyway
+                raise asyncio.CancelledError
+            if not self.is_leader:
+                await asyncio.sleep(TICK_RETRY)
+                continue
             deadline = self._router.next_deadline()
             self._wake.clear()
             timeout = None if deadline is None else max(0.0, deadline - self._clock())
@@ -222,6 +251,7 @@ class RouterShell:
     async def elected(self, fence: int) -> None:
         metrics.ROUTER_LEADER.set(1)
         self._elected = True
+        self._built = False  # the replica is read until the rebuild below (``router``)
         # This node's events forwarded to the leader it followed: that leader is gone or
         # deposed and will not answer; their callers are told to try again (_forward)
         # rather than wait out the forward's timeout, and their retries are applied here.
@@ -245,8 +275,17 @@ class RouterShell:
         self._elected = False
         if self._timer is not None:
             self._timer.cancel()
-        self._replica = Replica(self._router)
-        self._replica.fence = self._fence
+        if self._built:
+            self._replica = Replica(self._router)
+            self._replica.fence = self._fence
+        # else the election's rebuild never finished: the replica is newer than the router
+        self._built = False
+        self._replica.unsynchronised()
+        # A successor may be leading already: its Reset and log entries came while this
+        # node still took itself for the leader and were ignored, and nothing else would
+        # make this replica follow until its next entry (the roster here stayed as this
+        # node last decided it: an agent back online shown offline for a minute).
+        self._resync_soon()
 
     # -- events --------------------------------------------------------------------
     async def apply(self, event: r.Event) -> list[r.Decision]:
@@ -398,6 +437,10 @@ class RouterShell:
                 self._act(self._replica.on_entry(msg))
         elif isinstance(msg, Reset):
             if not self.is_leader:
+                if msg.seq == 0 and self.link is not None:
+                    # a leadership's first: what this node forwarded before it, unanswered
+                    # and never queued, was dropped (on_forwards) and ends now
+                    self.link.new_leader()
                 self._act(self._replica.on_reset(msg))
         elif isinstance(msg, ConfigChanged):
             await self._dir.load()

@@ -1,12 +1,8 @@
 """The status an agent chose survives what presence does not: Redis restarted empty.
 
-The end-to-end version (two nodes, an agent away, Redis killed and restarted empty,
-the new leader's roster and a new chat read after it) failed in CI and in two of five
-runs here at different points of the recovery after the restart (the leader's roster
-kept the agent offline for 60 s once the console was back; a visitor's start got no ack
-in 10 s), so it is not in the suite: the recovery's timing after Redis restarts empty
-is its own question (the stop's note). What presence does is tested here, on a real
-Redis."""
+What presence does is tested here, on a real Redis; the end-to-end version (two nodes,
+an agent away, Redis killed and restarted empty, the nodes' rosters and new chats read
+after it) is tests/cluster/test_redis_restart.py."""
 
 from __future__ import annotations
 
