@@ -176,6 +176,32 @@ def end_chat(agent: Page, contact: str) -> None:
     ask.get_by_role("button", name="End chat").click()
 
 
+class Blip:
+    """A network blip for one page: ``start()`` closes its sockets matching ``pattern``
+    (1001) and refuses new ones until ``over()``; the gateway keeps running."""
+
+    def __init__(self, page: Page, pattern: str) -> None:
+        self.down = False
+        self.routes: list[Any] = []
+        page.route_web_socket(pattern, self._route)
+
+    def _route(self, ws: Any) -> None:
+        if self.down:
+            ws.close(code=1001, reason="test: network down")
+            return
+        ws.connect_to_server()
+        self.routes.append(ws)
+
+    def start(self) -> None:
+        self.down = True
+        for ws in self.routes:
+            ws.close(code=1001, reason="test: network down")
+        self.routes.clear()
+
+    def over(self) -> None:
+        self.down = False
+
+
 def shot(page: Page, name: str) -> None:
     """Save a screenshot for docs/ (PNG, kept small)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -45,11 +45,16 @@ export const DEFAULT_TEXTS = {
   sent: "Sent",
   failed: "Not sent.",
   retry: "Retry",
+  failed_ended: "Not sent: the chat had ended.",
+  send_new_chat: "Send it in a new chat",
+  end_offline: "Not connected: the chat is still open. Try again in a moment.",
+  unsent_note: "Your last message was not sent: the chat had ended. It is below: start a new chat to send it.",
   typing: "{name} is typing…",
   agent: "Agent",
   agent_joined: "{name} joined the chat",
   agent_left: "{name} left the chat",
   ended: "The chat has ended.",
+  avail_now: "Good news: an agent can answer now. Start the chat below.",
   new_chat: "Start a new chat",
   waiting: "Thanks! An agent will be with you shortly.",
   earlier: "Load earlier messages",
@@ -111,6 +116,7 @@ const S = {
   formFields: [], // the form on screen: the chat's or the leave-a-message one
   bootAt: 0, // when the last bootstrap answered (its availability ages)
   requests: new Map(), // ref -> {resolve, reject}: end and rate, answered by ok / error
+  lastFields: {}, // the last start's form fields: a new chat's form is filled with them
 };
 let conn = null;
 let typingTimer = 0;
@@ -170,19 +176,49 @@ function setOpen(open, focus) {
     ensureConnected();
     markRead();
     if (focus) focusStart();
-    if (S.view === "form" && Date.now() - S.bootAt > 60000) refreshAvailability();
+    if (S.view === "form" && Date.now() - S.bootAt > AVAIL_FRESH) refreshAvailability();
   }
 }
 
+// Whether anyone can answer changes while the form is open: asked again (a bootstrap)
+// when the form is opened, every AVAIL_EVERY while it is open on a "nobody can answer"
+// or "busy" form, and just before it is sent. A changed answer redraws the form with
+// what the visitor typed kept; resolves true then (a send waits for another press).
+const AVAIL_FRESH = 10000;
+const AVAIL_EVERY = 30000;
+let availAsking = null;
+
 function refreshAvailability() {
-  // Whether anyone can answer may have changed since the page loaded: ask again, and
-  // show the new form only if the visitor has not started filling this one in.
+  if (availAsking) return availAsking;
   const before = avail.status(S.config);
-  bootstrap().then(() => {
-    const typed = [...document.querySelectorAll("#main input, #main textarea")].some((el) => el.value);
-    if (S.view === "form" && !typed && avail.status(S.config) !== before) showForm();
-  }, () => {});
+  const asked = bootstrap().then(() => {
+    if (S.view !== "form" || avail.status(S.config) === before) return false;
+    redrawForm();
+    return true;
+  }, () => false);
+  // A gateway that does not answer soon: the form goes on as it is.
+  availAsking = Promise.race([asked, new Promise((res) => setTimeout(() => res(false), 8000))]);
+  availAsking.then(() => { availAsking = null; });
+  return availAsking;
 }
+
+function redrawForm() {
+  const typed = {};
+  for (const el of document.querySelectorAll("#main input, #main textarea, #main select")) if (el.name && el.value) typed[el.name] = el.value;
+  const focused = document.activeElement && document.activeElement.name;
+  showForm();
+  for (const el of document.querySelectorAll("#main input, #main textarea, #main select")) if (typed[el.name]) el.value = typed[el.name];
+  const st = avail.status(S.config);
+  const said = st === "online" ? t("avail_now") : avail.notice(S.config, t, S.lang);
+  if (st === "online") $("main").querySelector("form").prepend(h("p", { id: "avail", class: "avail online" }, said));
+  announce(said);
+  const again = focused && document.querySelector(`#main [name="${CSS.escape(focused)}"]`);
+  if (again) again.focus();
+}
+
+setInterval(() => {
+  if (S.view === "form" && visible() && avail.status(S.config) !== "online" && Date.now() - S.bootAt >= AVAIL_EVERY) refreshAvailability();
+}, 5000);
 
 function focusStart() {
   const el = document.querySelector("[aria-invalid='true']") || $("f-0") || $("msg") || document.querySelector(".rating input") || $("new-chat") || $("minimise");
@@ -353,8 +389,9 @@ function onWelcome(f) {
       S.conv.state = "ended";
       showChat();
     } else if (!S.starting && !(S.conv && S.conv.state === "ended")) {
+      const carry = unsentText(); // written for it and never sent: into the new form
       resetConv(null); // the remembered conversation is over
-      if (S.view !== "form") showForm();
+      if (S.view !== "form" || (carry && !$("unsent-note"))) showForm(carry);
     }
     setUnread(0);
   }
@@ -371,7 +408,8 @@ function resetConv(id) {
   S.loaded = !!id && !!S.starting; // a conversation we just started has no past
   S.hasMore = false;
   S.agentTyping = "";
-  for (const [k, p] of S.pending) if (p.conversation_id && p.conversation_id !== id) S.pending.delete(k);
+  // Those an ended chat did not send stay until a new chat starts (its form carries them).
+  for (const [k, p] of S.pending) if (p.conversation_id && p.conversation_id !== id && !(p.ended && !id)) S.pending.delete(k);
   save();
 }
 
@@ -540,7 +578,7 @@ function startRefused(f) {
 function request(frame) {
   const ref = uid().slice(0, 12);
   return new Promise((resolve, reject) => {
-    if (!conn || !conn.send(Object.assign({ ref }, frame))) { reject(new Error(t("unavailable"))); return; }
+    if (!conn || !conn.send(Object.assign({ ref }, frame))) { reject(Object.assign(new Error(t("unavailable")), { code: "offline" })); return; }
     S.requests.set(ref, { resolve, reject });
   });
 }
@@ -589,10 +627,26 @@ function sendMessage(body, attachments) {
 }
 
 function sendPending(p) {
+  if (S.conv && S.conv.state === "ended") { keepUnsent(); renderMessages(); return; }
   if (!conn || !S.conv || S.conv.state !== "live" || p.failed) return;
   const f = { type: "send", client_msg_id: p.client_msg_id, body: p.body, conversation_id: p.conversation_id || S.conv.id };
   if (p.attachments && p.attachments.length) f.attachments = p.attachments.map((a) => a.id);
   conn.send(f);
+}
+
+// The chat ended before these were sent: they stay, marked, and a new chat takes them
+// (newChat fills its form with them). Never dropped silently.
+function keepUnsent() {
+  let changed = false;
+  for (const p of S.pending.values()) {
+    if (p.ended || !p.conversation_id || !S.conv || p.conversation_id !== S.conv.id) continue;
+    p.failed = p.ended = changed = true;
+  }
+  if (changed) save();
+}
+
+function unsentText() {
+  return [...S.pending.values()].filter((p) => p.conversation_id && p.body && (p.ended || !S.conv || p.conversation_id !== S.conv.id)).map((p) => p.body).join("\n\n");
 }
 
 function flushPending(skip) {
@@ -612,6 +666,7 @@ function startFrame() {
 function beginStart(fields, message, leave) {
   const cid = messageId();
   S.starting = { fields, message, cid, leave };
+  if (fields && Object.keys(fields).length) S.lastFields = fields;
   if (fields && fields.email) S.email = fields.email; // prefills the transcript's address
   S.pending.set(cid, { client_msg_id: cid, body: message, at: Date.now() / 1000, failed: false, conversation_id: "" });
   save();
@@ -638,7 +693,7 @@ function ownTyping(active) {
 // ---------------------------------------------------------------- views
 function fieldId(i) { return `f-${i}`; }
 
-function showForm() {
+function showForm(carry) {
   S.view = "form";
   const main = clear($("main"));
   const cfg = S.config || {};
@@ -662,6 +717,13 @@ function showForm() {
   }
   form.addEventListener("submit", (e) => { e.preventDefault(); submitForm(); });
   main.append(form);
+  if (carry) {
+    // A new chat for what the ended one did not send: the message, and the last form's
+    // answers, filled in; the visitor starts it.
+    fields.forEach((f, i) => { if (S.lastFields[f.name]) $(fieldId(i)).value = S.lastFields[f.name]; });
+    $(fieldId(mi)).value = carry.slice(0, 4000);
+    form.prepend(h("p", { id: "unsent-note", class: "avail unsent" }, t("unsent_note")));
+  }
 }
 
 function fieldBlock(f, i) {
@@ -725,10 +787,16 @@ function submitForm() {
   }
   setFormError("");
   $("start").disabled = true;
-  beginStart(values, $(fieldId(fields.length)).value.trim(), avail.leaving(S.config, S.leave));
+  const message = $(fieldId(fields.length)).value.trim();
+  // Sent as the form says only if that is still true (an agent may have come online).
+  refreshAvailability().then((changed) => {
+    if (changed || S.view !== "form") return; // redrawn: the visitor sends it again
+    beginStart(values, message, avail.leaving(S.config, S.leave));
+  });
 }
 
 function showChat(focus) {
+  if (S.conv && S.conv.state === "ended") keepUnsent();
   const wasChat = S.view === "chat";
   S.view = "chat";
   const main = $("main");
@@ -796,7 +864,13 @@ function renderFooter() {
 
 function endChat() {
   if (!S.conv) return;
-  request({ type: "end", conversation_id: S.conv.id }).catch(() => {});
+  request({ type: "end", conversation_id: S.conv.id }).catch((e) => {
+    // Said next to the control, which stays: the chat goes on until the end gets through.
+    const box = document.querySelector(".end-box");
+    if (!box) return;
+    const err = $("end-err") || box.appendChild(h("p", { id: "end-err", class: "err", role: "alert" }));
+    err.textContent = e.code === "offline" ? t("end_offline") : e.message;
+  });
 }
 
 function rate(score, comment) {
@@ -818,10 +892,11 @@ function disableComposer() {
 }
 
 function newChat() {
+  const carry = unsentText();
   resetConv(null);
   S.starting = null;
   S.leave = false;
-  showForm();
+  showForm(carry);
   focusStart();
 }
 
@@ -868,7 +943,9 @@ function itemNode(f) {
 }
 
 function pendingNode(p) {
-  const meta = p.failed
+  const meta = p.ended
+    ? h("span", { class: "meta" }, `${t("failed_ended")} `, h("button", { class: "linkish", type: "button", onclick: newChat }, t("send_new_chat")))
+    : p.failed
     ? h("span", { class: "meta" }, `${t("failed")} `, h("button", {
       class: "linkish", type: "button", onclick: () => { p.failed = false; save(); renderMessages(); sendPending(p); },
     }, t("retry")))

@@ -10,7 +10,9 @@ function heading(text, action) {
 
 function refusedIn(main, err) {
   const extra = err.usedBy ? ` Used by: ${Object.entries(err.usedBy).map(([k, v]) => `${k} ${v.join(", ")}`).join("; ")}.` : "";
-  const p = h("p", { class: "err", role: "alert" }, err.message + extra);
+  const old = main.querySelector("p.err.refused");
+  if (old) old.remove(); // one refusal shown: the last
+  const p = h("p", { class: "err refused", role: "alert" }, err.message + extra);
   main.querySelector("h2").after(p);
 }
 

@@ -1,7 +1,7 @@
 // Disposition sets (what agents pick at wrap-up) and the global settings: capacity
 // weights, sounds, priority display, the disposition set in use, idle chats.
 
-import { h, api, announce, field, showProblems, problemsList, confirmed } from "/admin/ui.js";
+import { h, api, announce, field, showProblems, clearProblems, problemsList, confirmed } from "/admin/ui.js";
 
 const enc = encodeURIComponent;
 const SOUND_EVENTS = [["offered", "A chat is offered"], ["auto_assigned", "A chat is assigned automatically"], ["transferred", "A chat is transferred to you"], ["reply", "A new reply"]];
@@ -46,7 +46,9 @@ async function removeSet(main, ds) {
     announce("Disposition set deleted.");
     await renderDispositions(main);
   } catch (err) {
-    main.querySelector("h2").after(h("p", { class: "err", role: "alert" }, err.message));
+    const old = main.querySelector("p.err.refused");
+    if (old) old.remove(); // one refusal shown: the last
+    main.querySelector("h2").after(h("p", { class: "err refused", role: "alert" }, err.message));
   }
 }
 
@@ -71,13 +73,23 @@ export async function renderSettings(main) {
     hint: "With no message from either side for this long, a chat ends and its agent is free again. 0: never.",
   });
   const problems = problemsList();
+  // Seen, not only heard (the announcer says it too); gone at the next save.
+  const saved = h("p", { class: "saved wide", id: "settings-saved" });
   const form = h("form", { class: "edit", novalidate: true, "aria-labelledby": "settings-h" },
     h("fieldset", null, h("legend", null, `Capacity points per chat (of 100; voice is fixed at ${s.voice_weight})`), CHANNELS.map(([k]) => weights[k].block)),
     h("fieldset", null, h("legend", null, "Sounds in the console"), SOUND_EVENTS.map(([k]) => sounds[k].block)),
     prio.block, set.block, idle.block, problems,
-    h("div", { class: "actions" }, h("button", { class: "btn", type: "submit" }, "Save settings")));
+    h("div", { class: "actions" }, h("button", { class: "btn", type: "submit" }, "Save settings")), saved);
+  const byField = { idle_close_after: idle, disposition_set_id: set, priority_display: prio };
+  for (const [k] of CHANNELS) byField[`channel_weights.${k}`] = weights[k];
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
+    saved.textContent = "";
+    if (!idle.input.value.trim()) {
+      // Empty is not 0 ("never"): that has to be written.
+      showProblems({ fields: [{ field: "idle_close_after", message: "Enter a number of minutes (0: never close idle chats)." }] }, problems, byField);
+      return;
+    }
     const body = {
       channel_weights: Object.fromEntries(CHANNELS.map(([k]) => [k, Number(weights[k].input.value)])),
       sounds: Object.fromEntries(SOUND_EVENTS.map(([k]) => [k, sounds[k].input.value])),
@@ -87,10 +99,10 @@ export async function renderSettings(main) {
     };
     try {
       await api("PUT", "/api/admin/settings", body);
+      clearProblems(problems, byField);
+      saved.textContent = "Settings saved.";
       announce("Settings saved.");
     } catch (err) {
-      const byField = { idle_close_after: idle, disposition_set_id: set, priority_display: prio };
-      for (const [k] of CHANNELS) byField[`channel_weights.${k}`] = weights[k];
       showProblems(err, problems, byField);
     }
   });

@@ -85,11 +85,16 @@ export function checks(legend, options, chosen) {
   return { block, values: () => boxes.filter((b) => b.input.checked).map((b) => b.input.value) };
 }
 
+/** Clear what a refused save marked: its fields' errors and the summary list. */
+export function clearProblems(summary, byField) {
+  for (const f of Object.values(byField)) { f.error.textContent = ""; f.input.removeAttribute("aria-invalid"); }
+  summary.firstChild.replaceChildren();
+}
+
 /** Show a refused save on its fields (by name) and in the summary list; focus the first. */
 export function showProblems(err, summary, byField) {
-  for (const f of Object.values(byField)) { f.error.textContent = ""; f.input.removeAttribute("aria-invalid"); }
+  clearProblems(summary, byField);
   const list = summary.firstChild;
-  list.replaceChildren();
   const problems = err.fields.length ? err.fields : [{ field: "", message: err.message }];
   let first = null;
   for (const p of problems) {

@@ -51,6 +51,7 @@ const S = {
   openWhenMine: new Set(), // assigned or accepted by us: open it when it lands
   soundAsked: false,
   emailWatch: 0, // admins: the email connection banner's timer (email.js)
+  wantStatus: "", // chosen while not connected: sent after the next snapshot
 };
 let conn = null;
 let ringTimer = 0;
@@ -133,6 +134,7 @@ function stopApp() {
   S.threads.clear();
   uploads.clear();
   S.current = "";
+  S.wantStatus = "";
   closeOffer();
 }
 
@@ -209,9 +211,20 @@ function startApp() {
   conn.start();
 }
 
-function send(frame) {
+// A frame refused for the connection (down, reconnecting) is said where it was asked
+// for: an alert above the conversation, and in the ringing dialog when it is open.
+// refused === false: asked by the console itself (sent again after the reconnect).
+function send(frame, refused) {
   if (!conn || !conn.send(frame)) {
-    announce("Not connected: try again in a moment.");
+    if (refused === false) return false;
+    const text = refused || t("offline.refused");
+    showError(text);
+    const d = $("offer");
+    if (d.open) {
+      const old = d.querySelector(".alert");
+      if (old) old.remove();
+      d.append(h("p", { class: "alert", role: "alert" }, text));
+    }
     return false;
   }
   return true;
@@ -222,7 +235,10 @@ function act(kind, cid, extra, to) {
   const c = S.convs.get(cid);
   // The name now: by the time the answer comes the row may be gone.
   S.actions.set(ref, { kind, cid, name: c ? c.contact_name : "", to });
-  return send(Object.assign({ type: kind, conversation_id: cid, ref }, extra || {}));
+  if (send(Object.assign({ type: kind, conversation_id: cid, ref }, extra || {}))) return true;
+  S.actions.delete(ref);
+  S.openWhenMine.delete(cid);
+  return false;
 }
 
 function onFrame(f) {
@@ -275,6 +291,11 @@ function onSnapshot(f) {
     if (S.convs.get(cid)?.place === "assigned") openConversation(cid); else S.openWhenMine.add(cid);
   });
   setStatus(f.agent.status);
+  if (S.wantStatus) {
+    const want = S.wantStatus;
+    S.wantStatus = "";
+    if (want !== f.agent.status && send({ type: "status", status: want, ref: "status" })) $("status").value = want;
+  }
   S.convs.clear();
   S.offers.clear();
   for (const c of [...f.inbox, ...f.assigned]) {
@@ -282,9 +303,20 @@ function onSnapshot(f) {
     channels.noteRow(c);
     if (c.place === "offered") S.offers.set(c.conversation_id, { summary: c, expires_at: c.offer_expires_at });
   }
-  // After a reconnect: reload what is on screen, resend what was not acknowledged.
+  // After a reconnect: reload what is on screen, resend what was not acknowledged in
+  // every conversation, on screen or not (the server drops a duplicate client_msg_id).
+  // A reply to a conversation that is no longer the agent's is marked not sent, and said.
+  const lost = [];
   for (const [cid, th] of S.threads) {
-    if (!S.convs.has(cid)) { S.threads.delete(cid); continue; }
+    const c = S.convs.get(cid);
+    for (const p of th.pending.values()) {
+      if (p.failed) continue;
+      if (c && c.place === "assigned") { sendPending(cid, p); continue; }
+      p.failed = true;
+      p.error = t(c && c.place === "wrapup" ? "reply.ended" : "reply.not_yours");
+      lost.push(p.to || (c && c.contact_name) || "");
+    }
+    if (!c && !th.pending.size) { S.threads.delete(cid); continue; }
     th.loaded = false;
   }
   if (S.current && !S.convs.has(S.current)) S.current = "";
@@ -293,6 +325,7 @@ function onSnapshot(f) {
   renderConversation();
   renderOffer();
   sections.show();
+  if (lost.length) showError(t("reply.lost", { names: [...new Set(lost)].filter(Boolean).join(", ") || "?" }));
 }
 
 function setStatus(status) {
@@ -302,8 +335,12 @@ function setStatus(status) {
   sel.dataset.status = status; // as the server has it (the choice above may be on its way)
 }
 
+// Chosen while not connected: said, kept, and sent once the snapshot is in (an agent
+// who chose Away during a blip is not rung after it).
 $("status").addEventListener("change", (e) => {
-  send({ type: "status", status: e.target.value, ref: "status" });
+  const status = e.target.value;
+  S.wantStatus = "";
+  if (!send({ type: "status", status, ref: "status" }, t("offline.status", { status: t(`status.${status}`) }))) S.wantStatus = status;
 });
 
 function onConversation(c) {
@@ -423,10 +460,10 @@ function accept(cid) {
 }
 
 function reject(cid) {
+  if (!act("reject", cid)) return; // not connected: it still rings, and says why
   S.offers.delete(cid);
   const c = S.convs.get(cid);
   if (c && c.place === "offered") S.convs.delete(cid);
-  act("reject", cid);
   renderOffer();
 }
 
@@ -621,7 +658,7 @@ function renderConversation(opts) {
     column.append(h("div", { class: "history", id: "history", tabindex: "0", role: "region", "aria-label": "Message history" },
       h("button", { type: "button", class: "btn secondary small more", id: "more", hidden: true, onclick: loadEarlier }, "Load earlier messages"),
       h("ol", { id: "messages", class: "messages", "aria-label": "Messages" })));
-    if (!th.loaded) send({ type: "history", conversation_id: c.conversation_id, limit: 50 });
+    if (!th.loaded) send({ type: "history", conversation_id: c.conversation_id, limit: 50 }, false);
     renderMessages(true);
     if (c.channel === "email") column.append(email.panel(c.conversation_id, S.token));
   } else {
@@ -750,7 +787,9 @@ function wrapupForm(c) {
 
 function sendReply(cid, body, attachments, content) {
   const th = thread(cid);
-  const p = { client_msg_id: messageId(), body, attachments: attachments || [], at: Date.now() / 1000, failed: false };
+  const c = S.convs.get(cid);
+  // The contact's name now: said if the reply cannot be sent after a reconnect.
+  const p = { client_msg_id: messageId(), body, attachments: attachments || [], at: Date.now() / 1000, failed: false, to: c ? c.contact_name : "" };
   th.pending.set(p.client_msg_id, p);
   renderMessages(true);
   if (content) {
@@ -881,7 +920,6 @@ function onHistory(f) {
   th.loaded = true;
   if (f.context) th.context = f.context; // first page only: the escalated transcript
   th.hasMore = f.has_more;
-  if (first) for (const p of th.pending.values()) sendPending(f.conversation_id, p);
   if (f.conversation_id === S.current) { renderMessages(first); markRead(); }
 }
 
@@ -907,6 +945,9 @@ function onUnread(f) {
 }
 
 function markRead() {
+  // Read only what is on screen: not while History, Live, ... hides the conversation
+  // (ctx.refresh marks it read on the way back).
+  if (sections.current() !== "conversations") return;
   const c = S.convs.get(S.current);
   if (c && c.place === "monitor") return; // read-only: a monitor's reading clears nothing
   if (!c || c.place !== "assigned" || document.visibilityState !== "visible") return;
@@ -967,7 +1008,8 @@ function onError(f) {
 }
 
 function showError(text) {
-  const main = $("conv");
+  // Above the conversation, or above the section on screen instead (History, Live, ...).
+  const main = $("app-view").querySelector(".layout").hidden ? $("section-view") : $("conv");
   const old = main.querySelector(".alert");
   if (old) old.remove();
   main.prepend(h("p", { class: "alert", role: "alert" }, text));

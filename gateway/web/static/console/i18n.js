@@ -143,6 +143,11 @@ const EN = {
   "tpladmin.saved": "Template saved.", "tpladmin.deleted": "Template deleted.",
   "tpladmin.none": "No template yet.",
   "ringing": "Ringing",
+  "reply.not_yours": "the conversation is no longer assigned to you",
+  "reply.ended": "the chat has ended",
+  "reply.lost": "Not sent after the reconnect: your reply to {names} (the chat has ended or is no longer assigned to you).",
+  "offline.refused": "Not connected: nothing was done. Try again once the console says Connected.",
+  "offline.status": "Not connected: you will be {status} as soon as the console is connected again.",
 };
 
 const FR = {
@@ -206,6 +211,11 @@ const FR = {
   "settings.notify_denied": "Les notifications sont bloquées dans ce navigateur.",
   "settings.language": "Langue", "settings.saved": "Réglages enregistrés.",
   "notify.offer": "Conversation entrante : {name}", "notify.reply": "{name} a écrit",
+  "reply.not_yours": "la conversation ne vous est plus attribuée",
+  "reply.ended": "la conversation est terminée",
+  "reply.lost": "Non envoyée après la reconnexion : votre réponse à {names} (la conversation est terminée ou ne vous est plus attribuée).",
+  "offline.refused": "Pas de connexion : rien n’a été fait. Réessayez une fois la connexion rétablie.",
+  "offline.status": "Pas de connexion : vous serez {status} dès que la console sera reconnectée.",
 };
 
 export const LANGUAGES = { en: "English", fr: "Français" };

@@ -12,14 +12,14 @@ let ticker = 0;
 export function render(view, ctx) {
   L.view = view;
   L.on = true;
-  ctx.send({ type: "live" });
+  ctx.send({ type: "live" }, false);
   fill(view, h("h2", { id: "section-h", tabindex: "-1" }, t("live.title")), h("div", { id: "live-body" }, h("p", { class: "muted" }, "…")));
   clearInterval(ticker);
   ticker = setInterval(() => { if (L.view && L.view.isConnected) draw(ctx); else stop(ctx); }, 5000);
 }
 
 export function stop(ctx) {
-  if (L.on && ctx) ctx.send({ type: "live", on: false });
+  if (L.on && ctx) ctx.send({ type: "live", on: false }, false);
   L.on = false;
   L.view = null;
   clearInterval(ticker);

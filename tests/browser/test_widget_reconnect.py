@@ -1,0 +1,182 @@
+"""The widget when its connection drops or things change behind the visitor's back: a
+message the ended chat did not take is kept, said, and goes into a new chat; ending
+while disconnected says so; a "nobody can answer" form sent after an agent came online
+becomes the chat form (docs/widget.md, "The chat app's protocol use", "Nobody can
+answer" and "Waiting, and ending")."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from devkit import services
+from tests.browser.conftest import (
+    ADMIN,
+    Blip,
+    NewPage,
+    accept_offer,
+    end_chat,
+    login,
+    open_widget,
+    start_chat,
+)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def node() -> Iterator[services.GatewayProcess]:
+    """A gateway of its own per test: the demo agent starts with nothing assigned."""
+    gw = services.start_gateway({"GATEWAY_DEMO": "1", "GATEWAY_OFFER_TIMEOUT": "60"})
+    try:
+        yield gw
+    finally:
+        gw.stop()
+
+
+def chat(
+    new_page: NewPage, base: str, agent: Page, name: str, page: Page | None = None
+) -> tuple[Page, Any]:
+    page = page or new_page()
+    page.goto(base + "/demo")
+    frame = open_widget(page)
+    start_chat(page, name, f"{name.lower()}@example.com", f"hello from {name}")
+    accept_offer(agent, name)
+    expect(frame.get_by_role("list", name="Messages")).to_contain_text("joined the chat")
+    return page, frame
+
+
+def down(frame: Any, blip: Blip) -> None:
+    """The blip, long enough for the widget to say so."""
+    blip.start()
+    expect(frame.get_by_text("Connection lost. Reconnecting…")).to_be_visible(timeout=20_000)
+
+
+def line(frame: Any, text: str) -> Any:
+    return frame.get_by_role("list", name="Messages").get_by_role("listitem").filter(has_text=text)
+
+
+def test_a_message_the_ended_chat_did_not_take_goes_into_a_new_chat(
+    new_page: NewPage, node: services.GatewayProcess
+) -> None:
+    agent = login(new_page(), node.base_url)
+    v = new_page()
+    blip = Blip(v, "**/ws/visitor")
+    v, frame = chat(new_page, node.base_url, agent, "Zoe", v)
+    down(frame, blip)
+    frame.get_by_role("textbox", name="Message").fill("written while away")
+    frame.get_by_role("textbox", name="Message").press("Enter")
+    expect(line(frame, "written while away")).to_contain_text("Sending…")
+    end_chat(agent, "Zoe")
+    expect(agent.get_by_role("form", name="Wrap-up")).to_be_visible()
+    blip.over()
+    mine = line(frame, "written while away")
+    expect(mine).to_contain_text("Not sent: the chat had ended.", timeout=30_000)
+    expect(frame.get_by_text("How was this chat?")).to_be_visible()
+    # Kept across a reload, not dropped.
+    v.reload()
+    frame = v.locator("iframe[title='Chat']").content_frame
+    expect(line(frame, "written while away")).to_contain_text("Not sent: the chat had ended.")
+    line(frame, "written while away").get_by_role("button", name="Send it in a new chat").click()
+    expect(frame.get_by_text("Your last message was not sent: the chat had ended.")).to_be_visible()
+    expect(frame.get_by_role("textbox", name="Your message")).to_have_value("written while away")
+    frame.get_by_role("textbox", name="Your name").fill("Zoe")
+    frame.get_by_role("textbox", name="Email").fill("zoe@example.com")
+    frame.get_by_role("button", name="Start chat").click()
+    expect(line(frame, "written while away")).to_contain_text("Sent")
+    expect(line(frame, "written while away")).to_have_count(1)
+    ring = agent.get_by_role("alertdialog", name="Incoming chat")
+    expect(ring).to_contain_text("written while away")
+
+
+def test_a_message_refused_because_the_chat_ended_is_not_retried_into_it(
+    new_page: NewPage, node: services.GatewayProcess
+) -> None:
+    agent = login(new_page(), node.base_url)
+    v = new_page()
+    # The "ended" event is lost on its way: the widget learns of the end from the refusal.
+    hide_end = {"on": False}
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def from_server(msg: str | bytes) -> None:
+            if not (hide_end["on"] and isinstance(msg, str) and '"ended"' in msg):
+                ws.send(msg)
+
+        server.on_message(from_server)
+
+    v.route_web_socket("**/ws/visitor", route)
+    v, frame = chat(new_page, node.base_url, agent, "Rex", v)
+    hide_end["on"] = True
+    end_chat(agent, "Rex")
+    expect(agent.get_by_role("form", name="Wrap-up")).to_be_visible()
+    frame.get_by_role("textbox", name="Message").fill("after the end")
+    frame.get_by_role("textbox", name="Message").press("Enter")
+    mine = line(frame, "after the end")
+    expect(mine).to_contain_text("Not sent: the chat had ended.")
+    expect(mine.get_by_role("button", name="Retry")).to_have_count(0)
+    hide_end["on"] = False
+    mine.get_by_role("button", name="Send it in a new chat").click()
+    # The last form's answers and the message are filled in: one press starts it.
+    expect(frame.get_by_role("textbox", name="Your name")).to_have_value("Rex")
+    expect(frame.get_by_role("textbox", name="Your message")).to_have_value("after the end")
+    frame.get_by_role("button", name="Start chat").click()
+    expect(line(frame, "after the end")).to_contain_text("Sent")
+    expect(agent.get_by_role("alertdialog", name="Incoming chat")).to_contain_text("after the end")
+
+
+def test_ending_while_disconnected_says_so(
+    new_page: NewPage, node: services.GatewayProcess
+) -> None:
+    agent = login(new_page(), node.base_url)
+    v = new_page()
+    blip = Blip(v, "**/ws/visitor")
+    v, frame = chat(new_page, node.base_url, agent, "Eli", v)
+    down(frame, blip)
+    frame.get_by_role("button", name="End chat").click()
+    frame.get_by_role("button", name="Yes, end it").click()
+    expect(frame.get_by_role("alert")).to_have_text(
+        "Not connected: the chat is still open. Try again in a moment."
+    )
+    blip.over()
+    expect(frame.get_by_text("Connection lost. Reconnecting…")).to_be_hidden(timeout=30_000)
+    frame.get_by_role("button", name="Yes, end it").click()
+    expect(frame.get_by_role("list", name="Messages")).to_contain_text("You ended the chat.")
+
+
+def test_a_stale_nobody_can_answer_form_offers_the_chat_instead(
+    new_page: NewPage, node: services.GatewayProcess
+) -> None:
+    base = node.base_url
+    v = new_page()
+    v.goto(base + "/demo")
+    frame = open_widget(v)
+    expect(frame.get_by_text("Nobody can answer right now")).to_be_visible()
+    frame.get_by_role("textbox", name="Your name").fill("Nia")
+    frame.get_by_role("textbox", name="Email").fill("nia@example.com")
+    frame.get_by_role("textbox", name="Your message").fill("anyone there?")
+    # An agent comes online while the form is open.
+    agent = login(new_page(), base)
+    token = services.login_token(base, *ADMIN)
+    deadline = time.monotonic() + 15
+    while not any(
+        a["status"] == "available"
+        for a in httpx.get(
+            base + "/api/console/agents", headers={"Authorization": f"Bearer {token}"}
+        ).json()
+    ):
+        assert time.monotonic() < deadline, "the agent never became available"
+        time.sleep(0.2)
+    # Sending asks first: the form turns into the chat form, with what was typed.
+    frame.get_by_role("button", name="Send message").click()
+    expect(frame.locator("#avail")).to_contain_text("Good news: an agent can answer now.")
+    expect(frame.get_by_role("textbox", name="Your message")).to_have_value("anyone there?")
+    expect(frame.get_by_role("textbox", name="Your name")).to_have_value("Nia")
+    frame.get_by_role("button", name="Start chat").click()
+    expect(agent.get_by_role("alertdialog", name="Incoming chat")).to_contain_text("Nia")
