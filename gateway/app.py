@@ -14,6 +14,7 @@ import contextlib
 import logging
 import sys
 import time
+import traceback
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -102,6 +103,10 @@ ADAPTERS: tuple[type[ChannelAdapter], ...] = (
     EmailChannel,
     ApiChannel,
 )
+
+
+class StartupFailed(Exception):
+    """The node could not start; the lifespan has said why on stderr."""
 
 
 class Node:
@@ -452,7 +457,8 @@ class Node:
         ]
 
 
-def _banner(settings: Settings) -> None:
+def banner(settings: Settings) -> None:
+    """What ``gateway serve`` prints once it listens."""
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     lines = [f"Engagement gateway ready on {base}"]
     if settings.demo:
@@ -479,20 +485,28 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await node.start()
-        if settings.demo:
-            await seed_demo(
-                node.store, node.directory, settings, node.shell.config_changed, node.clock()
-            )
-            await seed_demo_bot(
-                node.store,
-                node.directory,
-                settings,
-                node.api_keys,
-                node.shell.config_changed,
-                node.clock(),
-            )
-        _banner(settings)
+        try:
+            await node.start()
+            if settings.demo:
+                await seed_demo(
+                    node.store, node.directory, settings, node.shell.config_changed, node.clock()
+                )
+                await seed_demo_bot(
+                    node.store,
+                    node.directory,
+                    settings,
+                    node.api_keys,
+                    node.shell.config_changed,
+                    node.clock(),
+                )
+        except Exception as exc:
+            # An operator's problem (a database down, a bad DSN): one line says it; the
+            # traceback is for GATEWAY_LOG_LEVEL=debug.
+            if settings.log_level == "debug":
+                traceback.print_exc()
+            reason = str(exc) or type(exc).__name__
+            print(f"gateway: cannot start: {reason}", file=sys.stderr, flush=True)
+            raise StartupFailed(reason) from exc
         try:
             yield
         finally:

@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
 import jwt
@@ -93,10 +92,9 @@ def load_secret(settings: Settings) -> bytes:
     directory (fine for one node; several nodes must share GATEWAY_SECRET_KEY)."""
     if settings.secret_key:
         return settings.secret_key.encode()
-    path = Path(settings.data_dir) / "secret.key"
+    path = settings.prepare_data_dir() / "secret.key"
     if path.exists():
         return path.read_bytes().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48).encode()
     path.touch(mode=0o600)
     path.write_bytes(key)

@@ -49,11 +49,29 @@ def build_server(app: Starlette, settings: Settings) -> uvicorn.Server:
         def handle_exit(self, sig: int, frame: object) -> None:
             app.state.web.health.begin_drain()
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
+            # uvicorn (0.54) raises the signal again once drained (a KeyboardInterrupt
+            # traceback, or death by SIGTERM); a clean drain exits 0 instead. Its list is
+            # private: looked up, so another version only brings the old exit back.
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list):
+                captured.clear()
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets)
+            try:
+                await super().startup(sockets)
+            except SystemExit:
+                if not self.lifespan.should_exit:  # the lifespan started: the bind failed
+                    print(
+                        f"gateway: cannot start: cannot listen on GATEWAY_HOST={settings.host} "
+                        f"GATEWAY_PORT={settings.port}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                raise
             settle_heap()
+            banner(settings)
 
+    from gateway.app import banner
     from gateway.web.direct import DirectSockets
     from gateway.web.transport import protocols
 
@@ -69,7 +87,8 @@ def build_server(app: Starlette, settings: Settings) -> uvicorn.Server:
         ws_ping_interval=settings.ping_interval,
         ws_ping_timeout=settings.ping_timeout,
         ws_per_message_deflate=False,
-        timeout_graceful_shutdown=int(settings.drain_timeout),
+        # typed int by uvicorn, used as asyncio.wait_for's timeout: a fraction works
+        timeout_graceful_shutdown=settings.drain_timeout,  # type: ignore[arg-type]
         proxy_headers=False,
     )
     return DrainingServer(config)
@@ -81,11 +100,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings()
+        settings.prepare_data_dir()
+        # building the app parses what only it knows (the attachment types)
+        server = build_server(create_app(settings), settings)
     except ConfigError as exc:
         print(f"gateway: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    server = build_server(create_app(settings), settings)
-    server.run()
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn's own exit when start-up failed
+        return exc.code if isinstance(exc.code, int) and exc.code else 3
     return 0 if server.started else 3
 
 

@@ -8,7 +8,7 @@ reaches every node at once, and nobody needs the database's credentials. Where:
 who: ``--email`` (``GATEWAY_ADMIN_EMAIL``) with the password in
 ``GATEWAY_ADMIN_PASSWORD`` or typed at the prompt, or a token in
 ``GATEWAY_ADMIN_TOKEN``. Exit codes: 0 done, 1 refused (each problem printed), 2 the
-gateway cannot be reached or the login failed.
+gateway cannot be reached, the login failed, or a usage error (a bad ``--url``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 from urllib.parse import quote, urlencode
+
+from gateway.settings import http_url_problem
 
 TIMEOUT = 15.0
 
@@ -85,6 +87,17 @@ def _default_url() -> str:
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     return f"http://{host}:{os.environ.get('GATEWAY_PORT', '8000')}"
+
+
+def _gateway_url(value: str) -> str:
+    """--url checked before use: a usage error (exit 2) rather than a traceback."""
+    problem = http_url_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(
+            f"{problem} (the default comes from GATEWAY_PUBLIC_URL, "
+            "else GATEWAY_HOST and GATEWAY_PORT)"
+        )
+    return value
 
 
 def _connect(args: argparse.Namespace) -> AdminAPI:
@@ -167,7 +180,10 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=_default_url(), help="the gateway's URL")
+    # argparse passes the default through type= too: a bad GATEWAY_PORT is named
+    common.add_argument(
+        "--url", type=_gateway_url, default=_default_url(), help="the gateway's URL"
+    )
     common.add_argument(
         "--email", default=os.environ.get("GATEWAY_ADMIN_EMAIL", ""), help="an admin's email"
     )

@@ -57,9 +57,9 @@ async def seed_demo(
     reload: Callable[[], Awaitable[None]],
     now: float,
 ) -> bool:
-    """Create the demo data when no demo account exists (True if created), leaving every
-    existing record as it is; otherwise create nothing, and keep the demo touchpoints'
-    domains, where they exist, on the port the gateway serves on now."""
+    """Create the demo data into a store with no agents at all (True if created). A
+    store with the demo accounts gets nothing new but the demo touchpoints' domains, where
+    they exist, kept on the port the gateway serves on now; any other store, nothing."""
     port = demo_port(settings)
     agents = await store.list_agents()
     demo_ids, demo_emails = {"ag_demo", "ag_admin"}, {DEMO_AGENT[0], DEMO_ADMIN[0]}
@@ -88,6 +88,8 @@ async def seed_demo(
                 changed = True
         if changed:
             await reload()
+        return False
+    if agents:  # real accounts: public demo passwords would open the door to them
         return False
     if not any(q.id == "q_support" for q in await store.list_queues()):
         await store.put_queue(Queue(id="q_support", name="Support"))

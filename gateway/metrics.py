@@ -27,8 +27,11 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
+from gateway.errors import StoreError
+
 __all__ = [
     "ACK_LATENCY",
+    "BUS_CONNECTED",
     "BUS_PUBLISH_LATENCY",
     "BUS_RECONNECTS",
     "CONNECTIONS",
@@ -180,6 +183,10 @@ BUS_PUBLISH_LATENCY = Histogram(
     "Seconds one publish on the bus takes.",
     buckets=PUBLISH_BUCKETS,
 )
+BUS_CONNECTED = Gauge(
+    "gateway_bus_connected",
+    "1 while the bus is connected to Redis (the in-process bus always is), else 0.",
+)
 BUS_RECONNECTS = Counter(
     "gateway_bus_reconnects",  # exposed as gateway_bus_reconnects_total
     "Times the bus lost its connection to Redis and reconnected.",
@@ -189,6 +196,16 @@ STORE_ERRORS = Counter(
     "Store operations that failed, by kind of error.",
     ["kind"],
 )
+
+
+def count_store_error(exc: BaseException) -> None:
+    """Count ``exc`` if the store failed. Called where a failure ends its way up (the
+    HTTP error answer, a socket's error frame, a background worker's loop), so each
+    failed operation is counted once."""
+    if isinstance(exc, StoreError):
+        STORE_ERRORS.labels(kind=exc.code).inc()
+
+
 RECENT_MISSES = Counter(
     "gateway_recent_row_misses",  # exposed as gateway_recent_row_misses_total
     "Messages whose conversation this node held no recent row of, so that their write "

@@ -9,11 +9,13 @@ variable. docs/configuration.md documents every field; a test keeps the two in s
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import msgspec
 
@@ -27,6 +29,12 @@ Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 RateLimit = Annotated[int, msgspec.Meta(ge=0)]  # 0: no limit
+
+# The names GATEWAY_DEMO_PROVIDERS accepts (channels/phone keeps one touchpoint each).
+DEMO_PROVIDERS = ("twilio", "whatsapp", "messenger")
+# A frame must hold a message of GATEWAY_MAX_MESSAGE_CHARS characters of up to 4 bytes
+# in UTF-8 each, plus the frame's other fields.
+FRAME_OVERHEAD = 256
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -96,23 +104,104 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     demo_providers: str = ""
 
     def __post_init__(self) -> None:
-        scheme = self.store_url.split(":", 1)[0]
+        for name in FIELDS:
+            value = getattr(self, name)
+            # msgspec takes "inf" and "nan" for floats; a timeout of inf overflows later.
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{PREFIX}{name.upper()}: must be a finite number")
+        self._check_urls()
+        if self.secret_key and len(self.secret_key) < 32:
+            raise ConfigError(f"{PREFIX}SECRET_KEY: must be at least 32 characters")
+        if self.redis_url and not self.secret_key:
+            # each node would generate its own key and refuse the others' tokens
+            raise ConfigError(
+                f"{PREFIX}SECRET_KEY: required when {PREFIX}REDIS_URL is set "
+                "(every node of a cluster must sign with the same key)"
+            )
+        self.trusted_proxy_networks  # noqa: B018 - parsing validates it
+        self.demo_provider_urls  # noqa: B018 - parsing validates it
+        self._check_pairs()
+
+    def _check_urls(self) -> None:
+        store = self.store_url
+        scheme = store.split(":", 1)[0]
         if scheme not in ("sqlite", "postgresql", "postgres"):
             raise ConfigError(
                 f"{PREFIX}DATABASE_URL: unsupported scheme {scheme!r}; "
                 "use sqlite:///path or postgresql://user@host/db",
                 code="invalid_config",
             )
-        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError(f"{PREFIX}REDIS_URL: must start with redis://, rediss:// or unix://")
-        if self.secret_key and len(self.secret_key) < 32:
-            raise ConfigError(f"{PREFIX}SECRET_KEY: must be at least 32 characters")
-        self.trusted_proxy_networks  # noqa: B018 - parsing validates it
-        if not self.blob_store_url.startswith(("file://", "s3://")):
+        if scheme == "sqlite" and (not store.startswith("sqlite:///") or store == "sqlite:///"):
             raise ConfigError(
-                f"{PREFIX}BLOB_URL: use file:///path for files on this machine or "
-                "s3://bucket?endpoint=https://host for S3-compatible storage"
+                f"{PREFIX}DATABASE_URL: {store!r}: use sqlite:///relative/path, "
+                "sqlite:////absolute/path or sqlite:///:memory:"
             )
+        if self.redis_url:
+            if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+                raise ConfigError(
+                    f"{PREFIX}REDIS_URL: must start with redis://, rediss:// or unix://"
+                )
+            try:
+                urlsplit(self.redis_url).port  # noqa: B018 - raises on a bad port
+            except ValueError:
+                raise ConfigError(f"{PREFIX}REDIS_URL: the port is not a number") from None
+        problem = blob_url_problem(self.blob_store_url)
+        if problem:
+            raise ConfigError(f"{PREFIX}BLOB_URL: {problem}")
+        if self.public_url:
+            problem = http_url_problem(self.public_url)
+            if problem:
+                raise ConfigError(f"{PREFIX}PUBLIC_URL: {problem}, e.g. https://chat.example.com")
+
+    def _check_pairs(self) -> None:
+        if self.delivery_lease <= self.webhook_timeout:
+            # a delivery still waiting for its receiver would be claimed by another node
+            raise ConfigError(
+                f"{PREFIX}DELIVERY_LEASE ({self.delivery_lease:g}) must be longer than "
+                f"{PREFIX}WEBHOOK_TIMEOUT ({self.webhook_timeout:g})"
+            )
+        need = 4 * self.max_message_chars + FRAME_OVERHEAD
+        if self.max_frame_bytes < need:
+            raise ConfigError(
+                f"{PREFIX}MAX_FRAME_BYTES ({self.max_frame_bytes}) cannot carry a message of "
+                f"{PREFIX}MAX_MESSAGE_CHARS ({self.max_message_chars}) characters: "
+                f"at least {need} (4 bytes a character and {FRAME_OVERHEAD})"
+            )
+        if self.send_queue_bytes < self.max_frame_bytes:
+            raise ConfigError(
+                f"{PREFIX}SEND_QUEUE_BYTES ({self.send_queue_bytes}) must be at least "
+                f"{PREFIX}MAX_FRAME_BYTES ({self.max_frame_bytes})"
+            )
+
+    def prepare_data_dir(self) -> Path:
+        """GATEWAY_DATA_DIR, created if missing; ConfigError when it cannot be."""
+        path = Path(self.data_dir)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{PREFIX}DATA_DIR: cannot create {str(path)!r}: {exc}") from None
+        if not path.is_dir():
+            raise ConfigError(f"{PREFIX}DATA_DIR: {str(path)!r} is not a directory")
+        return path
+
+    @property
+    def demo_provider_urls(self) -> dict[str, str]:
+        """GATEWAY_DEMO_PROVIDERS as {provider: base URL}; ConfigError names a bad entry."""
+        out: dict[str, str] = {}
+        for item in self.demo_providers.split(","):
+            name, _, url = (x.strip() for x in item.strip().partition("="))
+            if not (name or url):
+                continue
+            if name not in DEMO_PROVIDERS:
+                raise ConfigError(
+                    f"{PREFIX}DEMO_PROVIDERS: unknown provider {name!r}; "
+                    f"known: {', '.join(DEMO_PROVIDERS)}"
+                )
+            problem = http_url_problem(url)
+            if problem:
+                raise ConfigError(f"{PREFIX}DEMO_PROVIDERS: {name}: {problem}")
+            out[name] = url.rstrip("/")
+        return out
 
     @property
     def trusted_proxy_networks(self) -> list[IPNetwork]:
@@ -154,6 +243,49 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 FIELDS: tuple[str, ...] = Settings.__struct_fields__
 
 
+def http_url_problem(url: str) -> str:
+    """What is wrong with an http(s) base URL, or nothing (also for ``gateway
+    touchpoint --url``)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return f"{url!r} is not a URL with a numeric port"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http:// or https:// URL with a host"
+    return ""
+
+
+def blob_url_problem(url: str) -> str:
+    """What is wrong with a blob store URL (gateway/ports/blobs builds the store it
+    names), or nothing."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        path = unquote(parts.path)
+        if parts.netloc or not path.startswith("/") or path == "/":
+            return f"{url!r}: use file:///absolute/path (a directory, not the root)"
+        return ""
+    if parts.scheme == "s3":
+        if not parts.netloc or parts.username or parts.password:
+            return (
+                f"{url!r}: use s3://bucket/prefix?endpoint=...; credentials come from "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, not the URL"
+            )
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        unknown = set(query) - {"endpoint", "region", "addressing"}
+        if unknown:
+            return f"{url!r}: unknown parameter(s) {sorted(unknown)}"
+        if query.get("addressing", "path") not in ("path", "virtual"):
+            return f"{url!r}: addressing is path or virtual"
+        if "endpoint" in query and http_url_problem(query["endpoint"]):
+            return f"{url!r}: endpoint {http_url_problem(query['endpoint'])}"
+        return ""
+    return (
+        f"{url!r}: use file:///path for files on this machine or "
+        "s3://bucket?endpoint=https://host for S3-compatible storage"
+    )
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from a file (optional) and the environment; raise ConfigError."""
     env = os.environ if environ is None else environ
@@ -162,7 +294,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if file:
         try:
             raw.update(tomllib.loads(Path(file).read_text()))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{PREFIX}CONFIG_FILE: cannot read {file}: {exc}") from exc
         unknown = set(raw) - set(FIELDS)
         if unknown:

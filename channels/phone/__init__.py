@@ -63,13 +63,8 @@ _CHANNELS: Final = {
 
 
 def providers(settings: Settings) -> dict[str, str]:
-    """GATEWAY_DEMO_PROVIDERS as {provider: base URL}."""
-    out = {}
-    for item in settings.demo_providers.split(","):
-        name, _, url = item.strip().partition("=")
-        if name and url:
-            out[name.strip()] = url.strip().rstrip("/")
-    return out
+    """GATEWAY_DEMO_PROVIDERS as {provider: base URL} (validated with the settings)."""
+    return settings.demo_provider_urls
 
 
 def demo_touchpoints(settings: Settings, now: float) -> list[Touchpoint]:

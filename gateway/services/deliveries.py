@@ -25,6 +25,7 @@ from typing import Protocol
 
 import msgspec
 
+from gateway import metrics
 from gateway import protocol as p
 from gateway.aio import cancel_and_wait
 from gateway.errors import InvalidInput
@@ -243,6 +244,7 @@ class Deliveries:
             try:
                 jobs = await self._store.claim_deliveries(self._clock(), self.lease, self.batch)
             except Exception as exc:  # the store is down: try again at the next poll
+                metrics.count_store_error(exc)
                 log.warning("claiming deliveries failed: %s", exc)
                 jobs = []
             if jobs:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from gateway import metrics
 from gateway.aio import cancel_and_wait
 from gateway.errors import GatewayError
 from gateway.model.channels import CHANNELS, ChannelName
@@ -75,6 +76,7 @@ class IdleCloser:
             try:
                 await self.sweep()
             except GatewayError as exc:
+                metrics.count_store_error(exc)
                 log.warning("idle sweep: %s", exc)
             except Exception:
                 log.exception("idle sweep failed")

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from gateway import metrics
 from gateway.aio import cancel_and_wait
 from gateway.errors import NotFound
 from gateway.model.integrations import Announcement, OutboxEvent, OutboxState
@@ -170,6 +171,7 @@ class Outbox:
                             self._clock(), self.lease, want, skip=self._skip()
                         )
                     except Exception as exc:  # the store is down: try again at the next poll
+                        metrics.count_store_error(exc)
                         log.warning("claiming outbox events failed: %s", exc)
                 for event in events:
                     task = asyncio.create_task(self._attempt(event))

@@ -8,6 +8,7 @@ import asyncio
 import logging
 
 import routing as r
+from gateway import metrics
 from gateway.aio import cancel_and_wait
 from gateway.errors import GatewayError
 from gateway.ports.presence import Presence
@@ -47,6 +48,7 @@ class PresenceSweep:
             try:
                 await self.sweep()
             except GatewayError as exc:
+                metrics.count_store_error(exc)
                 log.warning("presence sweep: %s", exc)
             except Exception:
                 log.exception("presence sweep failed")

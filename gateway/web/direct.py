@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 Endpoint = Callable[[WebSocket], Awaitable[None]]
@@ -48,4 +48,20 @@ class DirectSockets:
                 scope["path_params"] = {}
                 await endpoint(WebSocket(scope, receive, send))
                 return
+        elif scope["type"] == "lifespan":
+            await self.app(scope, receive, _quiet_startup_failure(send))
+            return
         await self.app(scope, receive, send)
+
+
+def _quiet_startup_failure(send: Send) -> Send:
+    """``send`` with a failed start-up's message emptied, so that uvicorn does not log
+    its traceback again: the lifespan has said why in one line (gateway/app.py), with the
+    traceback at GATEWAY_LOG_LEVEL=debug."""
+
+    async def quiet(message: Message) -> None:
+        if message["type"] == "lifespan.startup.failed":
+            message = {**message, "message": ""}
+        await send(message)
+
+    return quiet

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from gateway import metrics
 from gateway import protocol as p
 from gateway.errors import GatewayError, StoreError
 
@@ -31,6 +32,7 @@ def error_body(code: str, message: str, **details: object) -> dict[str, object]:
 def error_response(exc: GatewayError) -> JSONResponse:
     if isinstance(exc, StoreError):
         log.warning("store error answered %d: %s", exc.status, exc.message)
+        metrics.count_store_error(exc)
     return JSONResponse(
         error_body(exc.code, exc.public_message, **exc.details()),
         status_code=exc.status,

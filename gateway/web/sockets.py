@@ -27,7 +27,6 @@ from gateway.errors import (
     GatewayError,
     ProtocolError,
     RateLimited,
-    StoreError,
     UnsupportedVersion,
 )
 from gateway.settings import Settings
@@ -193,8 +192,7 @@ async def _handled(
     except FrameTooLarge as exc:
         conn.abort(*close_reason(exc))
     except GatewayError as exc:
-        if isinstance(exc, StoreError):
-            metrics.STORE_ERRORS.labels(kind=exc.code).inc()
+        metrics.count_store_error(exc)
         conn.send(p.encode(error_frame(exc, getattr_ref(frame))))
     except (WebSocketDisconnect, asyncio.CancelledError):
         raise

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import redis as sync_redis
 import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
 from redis._parsers.hiredis import NOT_ENOUGH_DATA
 
 from devkit import services
@@ -647,3 +648,33 @@ async def test_a_publish_to_an_unanswering_server_fails_within_io_timeout(
         assert bus.stats()["published"] == 2
     finally:
         await admin.aclose()
+
+
+def bus_connected() -> float | None:
+    return REGISTRY.get_sample_value("gateway_bus_connected")
+
+
+async def test_the_connected_gauge_follows_redis_down_and_back(
+    own_redis: services.Redis,
+    make_bus: Callable[..., RedisBus],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """/readyz stays 200 while Redis is down (docs/deploy.md): gateway_bus_connected is
+    what reports it."""
+    gaps = Gaps()
+    bus = make_bus(own_redis.url, on_resubscribed=gaps)
+    await listening(bus)
+    assert bus_connected() == 1
+    own_redis.proc.kill()
+    own_redis.proc.wait()
+
+    async def down() -> bool:
+        return bus_connected() == 0
+
+    await eventually(down)
+    server = restart_redis(own_redis, monkeypatch)
+    try:
+        await gaps.wait(timeout=20)
+        assert bus_connected() == 1
+    finally:
+        server.stop()

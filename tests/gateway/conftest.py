@@ -17,8 +17,11 @@ from devkit import services
 from devkit.endpoint import Endpoint
 from devkit.inprocess import InProcessGateway, gateway_fixture
 from devkit.passwords import cheap_hash
+from gateway.demo import seed_demo
 from gateway.model.records import Agent, FormField, Queue, Touchpoint
 from gateway.ports.store import create_store
+from gateway.services.directory import Directory
+from gateway.settings import Settings
 from tests.gateway.client import AgentClient, Visitor
 
 AGENT = ("agent@demo.test", "demo-agent")
@@ -32,12 +35,18 @@ def seed(
     touchpoints: list[Touchpoint] = (),
     queues: list[Queue] = (),
 ) -> None:  # type: ignore[assignment]
-    """Write configuration into a store before a gateway starts on it."""
+    """Write configuration into a store before a gateway starts on it. With agents, the
+    demo data first: GATEWAY_DEMO seeds only a store with no agents at all."""
 
     async def run() -> None:
         store = create_store(database_url)
         await store.open()
         try:
+            if agents:
+                directory = Directory(store)
+                await directory.load()
+                settings = Settings(database_url=database_url, demo=True)
+                await seed_demo(store, directory, settings, directory.load, time.time())
             for q in queues:
                 await store.put_queue(q)
             for a in agents:

@@ -113,3 +113,33 @@ def test_who_may_and_where(node: services.GatewayProcess) -> None:
         timeout=60,
     )
     assert gone.returncode == 2 and "cannot reach the gateway at http://127.0.0.1:" in gone.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["--url", "http://127.0.0.1:51123x"], {}),
+        (["--url", "http://127.0.0.1:notaport"], {}),
+        (["--url", "http://[::1"], {}),
+        (["--url", "127.0.0.1:8000"], {}),
+        ([], {"GATEWAY_PORT": "abc"}),
+    ],
+)
+def test_a_bad_url_is_a_usage_error_naming_the_option(args: list[str], env: dict[str, str]) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "gateway", "touchpoint", "list", *args],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")},
+            "GATEWAY_ADMIN_EMAIL": ADMIN[0],
+            "GATEWAY_ADMIN_PASSWORD": ADMIN[1],
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2, r.stderr
+    assert "argument --url" in r.stderr and "Traceback" not in r.stderr
+    if env:
+        assert "GATEWAY_PORT" in r.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import settings as settings_module
 from gateway.errors import ConfigError
 from gateway.settings import FIELDS, Settings, load_settings
 
@@ -101,7 +102,7 @@ def test_the_documented_file_example_is_valid(tmp_path: Path) -> None:
     tomllib.loads(block.group(1))
     f = tmp_path / "gateway.toml"
     f.write_text(block.group(1))
-    s = load_settings({"GATEWAY_CONFIG_FILE": str(f)})
+    s = load_settings({"GATEWAY_CONFIG_FILE": str(f), "GATEWAY_SECRET_KEY": "k" * 32})
     assert s.port == 8080 and not s.demo
 
 
@@ -115,3 +116,77 @@ def test_a_bad_value_stops_the_process_with_status_2() -> None:
     )
     assert r.returncode == 2
     assert "GATEWAY_PORT" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"GATEWAY_DRAIN_TIMEOUT": "inf"}, "GATEWAY_DRAIN_TIMEOUT: must be a finite"),
+        ({"GATEWAY_OFFER_TIMEOUT": "inf"}, "GATEWAY_OFFER_TIMEOUT: must be a finite"),
+        ({"GATEWAY_PUBLIC_URL": "chat.example.com"}, "GATEWAY_PUBLIC_URL"),
+        ({"GATEWAY_PUBLIC_URL": "ftp://chat.example.com"}, "GATEWAY_PUBLIC_URL"),
+        ({"GATEWAY_PUBLIC_URL": "https://"}, "GATEWAY_PUBLIC_URL"),
+        ({"GATEWAY_PUBLIC_URL": "https://chat.example.com:x"}, "GATEWAY_PUBLIC_URL"),
+        ({"GATEWAY_DEMO_PROVIDERS": "twillio=http://127.0.0.1:9"}, "GATEWAY_DEMO_PROVIDERS"),
+        (
+            {"GATEWAY_DELIVERY_LEASE": "5", "GATEWAY_WEBHOOK_TIMEOUT": "30"},
+            "GATEWAY_DELIVERY_LEASE (5) must be longer than GATEWAY_WEBHOOK_TIMEOUT (30)",
+        ),
+        (
+            {"GATEWAY_MAX_FRAME_BYTES": "1000", "GATEWAY_MAX_MESSAGE_CHARS": "4000"},
+            "GATEWAY_MAX_FRAME_BYTES (1000) cannot carry a message of GATEWAY_MAX_MESSAGE_CHARS",
+        ),
+        (
+            {"GATEWAY_SEND_QUEUE_BYTES": "1000"},
+            "GATEWAY_SEND_QUEUE_BYTES (1000) must be at least GATEWAY_MAX_FRAME_BYTES",
+        ),
+        (
+            {"GATEWAY_REDIS_URL": "redis://127.0.0.1:6379/0"},
+            "GATEWAY_SECRET_KEY: required when GATEWAY_REDIS_URL is set",
+        ),
+    ],
+)
+def test_bad_values_and_contradictions_are_refused(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    assert fragment in str(info.value)
+
+
+def test_sound_pairs_and_a_cluster_with_a_key_are_accepted() -> None:
+    s = load_settings(
+        {
+            "GATEWAY_REDIS_URL": "redis://127.0.0.1:6379/0",
+            "GATEWAY_SECRET_KEY": "k" * 32,
+            "GATEWAY_PUBLIC_URL": "https://chat.example.com:8443",
+            "GATEWAY_MAX_MESSAGE_CHARS": "100",
+            "GATEWAY_MAX_FRAME_BYTES": "656",
+            "GATEWAY_SEND_QUEUE_BYTES": "656",
+            "GATEWAY_DELIVERY_LEASE": "3",
+            "GATEWAY_WEBHOOK_TIMEOUT": "2",
+        }
+    )
+    assert s.max_frame_bytes == 656 and s.delivery_lease == 3.0
+
+
+def test_the_demo_providers_are_the_phone_channels_emulators() -> None:
+    from channels.phone import _CHANNELS
+
+    s = load_settings({"GATEWAY_DEMO_PROVIDERS": "twilio=http://127.0.0.1:8101/"})
+    assert s.demo_provider_urls == {"twilio": "http://127.0.0.1:8101"}
+    assert set(_CHANNELS) == set(settings_module.DEMO_PROVIDERS)
+
+
+def test_a_config_file_that_is_not_utf8_is_refused_by_name(tmp_path: Path) -> None:
+    f = tmp_path / "g.toml"
+    f.write_bytes(b"port = 8080\n# \xff\xfe\n")
+    with pytest.raises(ConfigError, match="GATEWAY_CONFIG_FILE"):
+        load_settings({"GATEWAY_CONFIG_FILE": str(f)})
+
+
+def test_a_fraction_of_a_second_of_drain_reaches_uvicorn() -> None:
+    from starlette.applications import Starlette
+
+    from gateway import cli
+
+    server = cli.build_server(Starlette(), load_settings({"GATEWAY_DRAIN_TIMEOUT": "0.5"}))
+    assert server.config.timeout_graceful_shutdown == 0.5

@@ -28,6 +28,7 @@ def test_redis_is_imported_only_when_configured(
     tmp_path: Path, redis_url: str, imported: str
 ) -> None:
     env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_REDIS_URL": redis_url}
+    env["GATEWAY_SECRET_KEY"] = "k" * 32  # required with GATEWAY_REDIS_URL
     env.pop("GATEWAY_CONFIG_FILE", None)
     done = subprocess.run(
         [sys.executable, "-c", PROBE],

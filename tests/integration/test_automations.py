@@ -171,7 +171,7 @@ async def test_a_webhook_event_is_dead_lettered_then_replayed(
 async def test_an_event_committed_before_the_gateway_was_killed_is_delivered_after(
     node_factory: Callable[..., Node], hooks: Receiver
 ) -> None:
-    node = node_factory({"GATEWAY_DELIVERY_LEASE": "3", "GATEWAY_WEBHOOK_TIMEOUT": "30"})
+    node = node_factory({"GATEWAY_DELIVERY_LEASE": "3", "GATEWAY_WEBHOOK_TIMEOUT": "2.5"})
     async with await admin_client(node) as admin:
         await webhook(admin, "wh_crm", hooks.url, events=["conversation.started"])
     hooks.answer = "hang"  # the delivery starts and is never answered

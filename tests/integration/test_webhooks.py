@@ -100,7 +100,7 @@ async def test_dead_lettered_after_bounded_tries_then_replayed(
 async def test_the_gateway_killed_between_commit_and_delivery_delivers_after_restart(
     node_factory: Callable[..., Node], receiver: Receiver
 ) -> None:
-    node = node_factory({"GATEWAY_DELIVERY_LEASE": "3", "GATEWAY_WEBHOOK_TIMEOUT": "30"})
+    node = node_factory({"GATEWAY_DELIVERY_LEASE": "3", "GATEWAY_WEBHOOK_TIMEOUT": "2.5"})
     agent, cid = await assigned_conversation(node, receiver)
     await receiver.wait_events("message.created")
     receiver.answer = "hang"  # the delivery starts, and is never answered

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from typing import Any, cast
+
 import httpx
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import metrics
+from gateway.errors import GatewayError, NotFound, StoreUnavailable
+from gateway.services.deliveries import Deliveries
+from gateway.web.errors import gateway_error_handler
 from gateway.web.pages import metrics_endpoint
 
 # (family name as the parser reports it, type, labels of the series that exist at start)
@@ -23,6 +32,7 @@ EXPECTED: dict[str, tuple[str, list[dict[str, str]]]] = {
     "gateway_router_waiting": ("gauge", [{}]),
     "gateway_router_leader": ("gauge", [{}]),
     "gateway_bus_publish_latency_seconds": ("histogram", [{}]),
+    "gateway_bus_connected": ("gauge", [{}]),
     "gateway_bus_reconnects": ("counter", [{}]),
     "gateway_store_errors": ("counter", []),
     "gateway_draining": ("gauge", [{}]),
@@ -112,3 +122,53 @@ async def test_per_message_metrics_are_exact_on_scrape() -> None:
     assert added(f"{ack}_count") == 3
     assert abs(added(f"{ack}_sum") - 3.0017) < 1e-9
     assert ("gateway_messages_created", (("sender", "agent"),)) in after
+
+
+def store_errors(kind: str) -> float:
+    value = REGISTRY.get_sample_value("gateway_store_errors_total", {"kind": kind})
+    return value or 0.0
+
+
+async def test_a_store_error_answered_over_http_is_counted_once() -> None:
+    """The store down: HTTP requests get 503 and the counter moves (it used to move
+    only for WebSocket frames, so docs/deploy.md's alert never fired)."""
+
+    async def down(request: Request) -> Response:
+        raise StoreUnavailable("PostgreSQL unavailable")
+
+    async def missing(request: Request) -> Response:
+        raise NotFound("no such thing")
+
+    app = Starlette(
+        routes=[Route("/down", down), Route("/missing", missing)],
+        exception_handlers={GatewayError: gateway_error_handler},
+    )
+    before = store_errors("store_unavailable")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        assert (await client.get("/down")).status_code == 503
+        assert (await client.get("/down")).status_code == 503
+        assert (await client.get("/missing")).status_code == 404
+    assert store_errors("store_unavailable") == before + 2
+
+
+async def test_a_store_error_met_by_a_background_worker_is_counted() -> None:
+    class DownStore:
+        calls = 0
+        thrice = asyncio.Event()
+
+        async def claim_deliveries(self, now: float, lease: float, batch: int) -> list[object]:
+            self.calls += 1
+            if self.calls == 3:
+                self.thrice.set()
+            raise StoreUnavailable("PostgreSQL unavailable")
+
+    store = DownStore()
+    worker = Deliveries(cast(Any, store), cast(Any, None), time.time, poll=0.01)
+    before = store_errors("store_unavailable")
+    await worker.start()
+    try:
+        await asyncio.wait_for(store.thrice.wait(), 30)
+    finally:
+        await worker.stop()
+    assert store_errors("store_unavailable") == before + store.calls

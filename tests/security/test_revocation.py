@@ -14,11 +14,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from devkit import services
 from gateway.auth import Tokens
+from gateway.model.records import Agent
+from gateway.ports.store import create_store
 from tests.gateway.client import AgentClient, Socket, accepted_chat
 from tests.security.conftest import UNLIMITED, visitor
 
@@ -171,6 +174,34 @@ async def test_demo_mode_never_overwrites_an_account(tmp_path: Path) -> None:
         assert r.status_code == 401  # the deleted demo agent stays deleted
     finally:
         node.stop()
+
+
+async def test_demo_mode_seeds_nothing_into_a_store_with_real_agents(tmp_path: Path) -> None:
+    """The demo's public passwords stay out of a real deployment's database, even when
+    it runs with GATEWAY_DEMO=1 (./scripts/serve's default)."""
+    url = f"sqlite:///{tmp_path}/gateway.db"
+    store = create_store(url)
+    await store.open()
+    hashed = PasswordHasher().hash("a-real-password-123")
+    await store.put_agent(
+        Agent(
+            id="ag_ops", email="ops@company.example", name="Ops", role="admin", password_hash=hashed
+        )
+    )
+    await store.close()
+    node = services.start_gateway({"GATEWAY_DATABASE_URL": url, "GATEWAY_DEMO": "1"})
+    try:
+        r = await _post(node, "/api/login", json={"email": ADMIN[0], "password": ADMIN[1]})
+        assert r.status_code == 401
+        await _token(node, "ops@company.example", "a-real-password-123")
+    finally:
+        node.stop()
+    store = create_store(url)
+    await store.open()
+    try:
+        assert [a.id for a in await store.list_agents()] == ["ag_ops"]
+    finally:
+        await store.close()
 
 
 # -- 8. headers on every path ----------------------------------------------------------------

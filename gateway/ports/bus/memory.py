@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway import metrics
 from gateway.ports.bus.base import Bus, Deliver
 
 
@@ -12,6 +13,7 @@ class InProcessBus(Bus):
 
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
+        metrics.BUS_CONNECTED.set(1)  # in process: never apart
 
     async def stop(self) -> None:
         self._deliver = None

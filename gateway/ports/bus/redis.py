@@ -473,6 +473,7 @@ class RedisBus(Bus):
     def _open(self, conn: AbstractConnection, topics: list[str], *, gap: bool) -> None:
         """Make ``conn`` the live connection, about to subscribe ``topics``."""
         self._sub = conn
+        metrics.BUS_CONNECTED.set(1)
         self._last_seen = asyncio.get_running_loop().time()
         self._ping_sent = None
         self._gap = gap
@@ -484,6 +485,7 @@ class RedisBus(Bus):
     def _close(self, conn: AbstractConnection) -> None:
         if self._sub is conn:
             self._sub = None
+            metrics.BUS_CONNECTED.set(0)  # nothing reports Redis down otherwise
         self._gap = False
         self._resub_left = 0
         self._release_confirmations()
@@ -500,6 +502,7 @@ class RedisBus(Bus):
         """Force the reader to reconnect: closing the socket wakes its blocked read."""
         if self._sub is conn:
             self._sub = None
+            metrics.BUS_CONNECTED.set(0)
         self._background(conn.disconnect(nowait=True))
 
     def _background(self, awaitable: Awaitable[Any]) -> None:
