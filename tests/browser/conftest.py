@@ -93,13 +93,27 @@ def browser(playwright: Playwright, chromium: list[Browser]) -> Browser:
     return chromium[0]
 
 
+def demo_gateway() -> services.GatewayProcess:
+    return services.start_gateway({"GATEWAY_DEMO": "1", "GATEWAY_OFFER_TIMEOUT": "60"})
+
+
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[services.GatewayProcess]:
-    node = services.start_gateway({"GATEWAY_DEMO": "1", "GATEWAY_OFFER_TIMEOUT": "60"})
+    node = demo_gateway()
     try:
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture
+def node() -> Iterator[services.GatewayProcess]:
+    """A gateway of its own per test: the demo agent starts with nothing assigned."""
+    gw = demo_gateway()
+    try:
+        yield gw
+    finally:
+        gw.stop()
 
 
 @pytest.fixture

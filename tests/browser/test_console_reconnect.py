@@ -8,7 +8,6 @@ the gateway keeps running, as it does when an agent's network drops."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,16 +17,6 @@ from devkit import services
 from tests.browser.conftest import Blip, NewPage, accept_offer, login, open_widget, start_chat
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def node() -> Iterator[services.GatewayProcess]:
-    """A gateway of its own per test: the demo agent starts with nothing assigned."""
-    gw = services.start_gateway({"GATEWAY_DEMO": "1", "GATEWAY_OFFER_TIMEOUT": "60"})
-    try:
-        yield gw
-    finally:
-        gw.stop()
 
 
 def agent_with_blip(new_page: NewPage, base: str) -> tuple[Page, Blip]:

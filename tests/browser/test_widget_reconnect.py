@@ -7,7 +7,6 @@ answer" and "Waiting, and ending")."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -27,16 +26,6 @@ from tests.browser.conftest import (
 )
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def node() -> Iterator[services.GatewayProcess]:
-    """A gateway of its own per test: the demo agent starts with nothing assigned."""
-    gw = services.start_gateway({"GATEWAY_DEMO": "1", "GATEWAY_OFFER_TIMEOUT": "60"})
-    try:
-        yield gw
-    finally:
-        gw.stop()
 
 
 def chat(
