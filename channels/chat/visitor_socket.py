@@ -333,7 +333,7 @@ class VisitorSockets:
                     with contextlib.suppress(Exception):
                         await core.presence.disconnected("contact", f"chat:{opened.peer_id}")
                 if conn.close_code is not None:
-                    await close(ws, conn.close_code, "")
+                    await close(ws, conn.close_code, conn.close_reason)
 
     async def _session(self, ws: WebSocket, origin: str, opened: Opened) -> None:
         """One socket's session, from its hello; what its end cleans up, in ``opened``

@@ -140,7 +140,7 @@ async def agent_endpoint(ws: WebSocket) -> None:
             await web.hub.remove(conn)
             web.agent_sockets.disconnected(opened.peer_id, conn)
             if conn.close_code is not None:
-                await close(ws, conn.close_code, "")
+                await close(ws, conn.close_code, conn.close_reason)
 
 
 async def _session(ws: WebSocket, web: Web, origin: str, opened: Opened) -> None:

@@ -79,6 +79,7 @@ class Connection:
         "_wire",
         "_writer",
         "close_code",
+        "close_reason",
         "closed",
         "queued_bytes",
         "serial",
@@ -111,6 +112,7 @@ class Connection:
         self._closer: asyncio.Task[None] | None = None
         self.closed = False
         self.close_code: int | None = None
+        self.close_reason = ""
         # A contact's socket's touchpoint: closed if the touchpoint is deactivated.
         self.touchpoint_id = ""
         self.serial = next(_serials)
@@ -165,6 +167,7 @@ class Connection:
             return
         self.closed = True
         self.close_code = code
+        self.close_reason = reason
         self._queue = None
         self.queued_bytes = 0
         if self._writer is not None:

@@ -78,6 +78,8 @@ async def test_the_origin_is_set_per_connection_and_close_codes_come_through(
         while True:
             await own.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1003  # unsupported data
+    # the reason too: the endpoint's own close, which may come first, carries it
+    assert closed.value.rcvd.reason == "binary frames are not part of the protocol"
     assert inprocess.alive()
 
 
