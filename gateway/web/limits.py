@@ -176,6 +176,7 @@ class Limits:
         # counter's estimate lets one more through at a window's edge, and the login
         # limits are small enough that exactness costs nothing.
         self.exact = MovingWindowRateLimiter(shared)
+        self._failing = False  # the storage failed at the last look (logged once)
         self.frames_per_minute = settings.frames_per_minute
         self.connections = _item(settings.connections_per_ip_per_hour, RateLimitItemPerHour)
         self.conversations_ip = _item(settings.conversations_per_ip_per_hour, RateLimitItemPerHour)
@@ -198,19 +199,32 @@ class Limits:
         if item is None:
             return True
         try:
-            return await (self.exact if exact else self.shared).hit(item, *key)
+            allowed = await (self.exact if exact else self.shared).hit(item, *key)
         except Exception:
-            log.warning("rate limit storage failed; letting the request through", exc_info=True)
-            return True
+            return self._storage_failed()
+        self._failing = False
+        return allowed
 
     async def _test(self, item: RateLimitItem | None, *key: str, exact: bool = False) -> bool:
         if item is None:
             return True
         try:
-            return await (self.exact if exact else self.shared).test(item, *key)
+            allowed = await (self.exact if exact else self.shared).test(item, *key)
         except Exception:
-            log.warning("rate limit storage failed; letting the request through", exc_info=True)
-            return True
+            return self._storage_failed()
+        self._failing = False
+        return allowed
+
+    def _storage_failed(self) -> bool:
+        """Let the request through (a limiter down must not take the gateway with it);
+        the traceback once per outage, not once per request (every request while Redis
+        restarts)."""
+        if self._failing:
+            log.debug("rate limit storage failed; letting the request through", exc_info=True)
+        else:
+            self._failing = True
+            log.warning("rate limit storage failed; letting requests through", exc_info=True)
+        return True
 
     async def admit_connection(self, ip: str) -> None:
         """A WebSocket handshake from ``ip``: RateLimited over the hourly limit."""
