@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -31,6 +32,7 @@ from gateway.cluster.messages import (
     Forward,
     Message,
     Queued,
+    Reply,
     Reset,
     SnapshotReply,
     SnapshotRequest,
@@ -50,6 +52,7 @@ from tests.gateway.client import AgentClient
 SEEN_WITHIN = 30.0  # an agent's status on every node once their console is back
 ANSWER_WITHIN = 40.0  # a start's ack or refusal (a follower waits 30 s at most)
 RECOVERY = 120.0  # the whole recovery
+RETRY_PAUSE = 0.5  # a client's pause before it tries again (bounded by the above)
 
 
 async def roster_status(node: services.GatewayProcess, token: str) -> str | None:
@@ -104,7 +107,7 @@ class Console:
             try:
                 snapshot = await self.agent.connect()
             except Exception:  # refused, closed with 1013, the node busy: again
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(RETRY_PAUSE)
                 continue
             self.snapshots.append(snapshot)
             self.opened_at = time.monotonic()
@@ -113,12 +116,12 @@ class Console:
             code = await self.agent.sock.expect_close(timeout=3600)
             self.open.clear()
             self.closes.append(code)
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(RETRY_PAUSE)
 
 
 async def widget_start(cluster: Cluster, node: services.GatewayProcess) -> dict[str, Any]:
-    """A start sent as the widget sends it: again 2 s after a retryable refusal, again
-    after a reconnect; every attempt must be answered. The ack."""
+    """A start sent as the widget sends it: again after a pause when refused as
+    retryable, again after a reconnect; every attempt must be answered. The ack."""
     visitor = cluster.visitor(node)
     await visitor.bootstrap()
     client_msg_id = uuid.uuid4().hex
@@ -138,7 +141,7 @@ async def widget_start(cluster: Cluster, node: services.GatewayProcess) -> dict[
                 await visitor.connect()
             except Exception:  # refused or closed (1013) while Redis comes back: again
                 visitor.sock = None
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(RETRY_PAUSE)
                 continue
         assert visitor.sock is not None
         try:
@@ -157,11 +160,11 @@ async def widget_start(cluster: Cluster, node: services.GatewayProcess) -> dict[
                     return got
                 if got["type"] == "error" and got.get("ref") == client_msg_id:
                     assert got["retryable"], f"a start refused for good: {got}"
-                    await asyncio.sleep(2)  # the widget's pause
+                    await asyncio.sleep(RETRY_PAUSE)
                     break
         except ConnectionClosed:  # (1012, 1013): the widget reconnects and sends it again
             visitor.sock = None
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(RETRY_PAUSE)
 
 
 async def test_an_agent_away_before_redis_restarts_empty_stays_away(cluster: Cluster) -> None:
@@ -234,17 +237,20 @@ async def test_an_agent_away_before_redis_restarts_empty_stays_away(cluster: Clu
 
 
 class Bus:
-    """A stand-in bus: what was published, by topic; a publish may be made to fail."""
+    """A stand-in bus: what was published, by topic; the next ``failing`` publishes may
+    be made to fail with ``fail`` (``failed`` counts them)."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, Message]] = []
         self.fail: type[Exception] | None = None
+        self.failing = 1
+        self.failed = 0
         self._more = asyncio.Event()
 
     async def publish(self, topic: str, data: bytes) -> None:
-        if self.fail is not None:
-            fail, self.fail = self.fail, None
-            raise fail("Redis: connection closed by server")
+        if self.fail is not None and self.failed < self.failing:
+            self.failed += 1
+            raise self.fail("Redis: connection closed by server")
         self.post(topic, data)
 
     def post(self, topic: str, data: bytes) -> None:
@@ -272,8 +278,10 @@ class Store:
     def __init__(self) -> None:
         self.gate = asyncio.Event()
         self.gate.set()
+        self.reading = asyncio.Event()  # a rebuild has started reading
 
     async def list_conversations(self, **_: Any) -> list[Any]:
+        self.reading.set()
         await self.gate.wait()
         return []
 
@@ -310,14 +318,34 @@ def shell_on(bus: Bus, store: Store | None = None) -> tuple[RouterShell, Lease]:
 
 
 class Lease:
-    """The lease, as the shell sees it."""
+    """The lease, as the shell sees it; each look at ``is_leader`` is an event the
+    tests can wait for (``looked[answer]``)."""
 
     def __init__(self) -> None:
-        self.is_leader = False
+        self.leading = False
         self.floor = lambda: 0
+        self.looked = {False: asyncio.Event(), True: asyncio.Event()}
+
+    @property
+    def is_leader(self) -> bool:
+        self.looked[self.leading].set()
+        return self.leading
+
+    @is_leader.setter
+    def is_leader(self, value: bool) -> None:
+        self.leading = value
 
     async def stop(self) -> None:
         return None
+
+
+async def replica_until(shell: RouterShell, holds: Callable[[], bool], what: str) -> None:
+    """Until ``holds()``, looked at whenever the replica changes (10 s at most)."""
+    async with asyncio.timeout(10):
+        while not holds():
+            shell._replica_changed.clear()
+            await shell._replica_changed.wait()
+    assert holds(), what
 
 
 def leader_router(*events: r.Event) -> r.Router:
@@ -349,12 +377,12 @@ async def test_a_forward_no_leader_queued_ends_when_a_new_leader_starts() -> Non
         await bus.first(Forward)
         request = bus.of(Forward)[0]
         shell.link.deliver(request.reply_to, encode(Queued(req_id=request.req_id)))
+        shell._replica_changed.clear()
         shell.link.deliver(topics.LOG, encode(Reset(fence=3, seq=0)))
-        await asyncio.sleep(0.2)
-        assert not queued.done()
-        queued.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await queued
+        await asyncio.wait_for(shell._replica_changed.wait(), 10)  # the Reset handled
+        # the leader's answer still reaches it (ended by the Reset: RouterUnavailable)
+        shell.link.deliver(request.reply_to, encode(Reply(req_id=request.req_id, ok=True)))
+        assert await asyncio.wait_for(queued, 10) == []
     finally:
         await shell.stop()
         await shell.link.stop()
@@ -379,7 +407,6 @@ async def test_a_deposed_leader_asks_its_successor_for_a_snapshot() -> None:
         lease.is_leader = False
         await shell.deposed()
         request = await bus.first(SnapshotRequest)  # before: never
-        deadline = time.monotonic() + 10
         shell.link.deliver(
             request.reply_to,
             encode(
@@ -388,9 +415,12 @@ async def test_a_deposed_leader_asks_its_successor_for_a_snapshot() -> None:
                 )
             ),
         )
-        while (view := shell.router.agent("ag1")) is None or view.status != "away":
-            assert time.monotonic() < deadline, f"the replica says {view}"
-            await asyncio.sleep(0.01)
+
+        def away() -> bool:
+            view = shell.router.agent("ag1")
+            return view is not None and view.status == "away"
+
+        await replica_until(shell, away, "the replica never took the successor's snapshot")
     finally:
         await shell.stop()
         await shell.link.stop()
@@ -413,20 +443,19 @@ async def test_a_node_elected_reads_its_replica_until_its_router_is_rebuilt() ->
     )
     shell.link.deliver(topics.LOG, encode(Reset(fence=1, seq=3)))
     request = await bus.first(SnapshotRequest)
-    deadline = time.monotonic() + 10
     shell.link.deliver(
         request.reply_to,
         encode(SnapshotReply(req_id=request.req_id, fence=1, seq=3, data=r.export_snapshot(known))),
     )
-    while r.digest(shell.router) != r.digest(known):
-        assert time.monotonic() < deadline, "the snapshot was not taken"
-        await asyncio.sleep(0.01)
+    await replica_until(
+        shell, lambda: r.digest(shell.router) == r.digest(known), "the snapshot was not taken"
+    )
 
     store.gate.clear()  # the election's rebuild waits for the store
     lease.is_leader = True
     election = asyncio.create_task(shell.elected(2))
     try:
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(store.reading.wait(), 10)  # the rebuild waits at the gate
         assert not election.done()
         view = shell.router.agent("ag1")
         assert view is not None and view.status == "available", (
@@ -473,10 +502,17 @@ async def test_the_timer_outlives_a_lease_renewed_late(monkeypatch: pytest.Monke
         timer = shell._timer
         assert timer is not None
         lease.is_leader = False
+        lease.looked[False].clear()
         shell._wake.set()  # the timer looks again
-        await asyncio.sleep(0.3)
+        await asyncio.wait_for(lease.looked[False].wait(), 10)  # and sees the lapse
+        lease.looked[True].clear()
         lease.is_leader = True
+        # it looks again after its pause (or, as before, it has ended)
+        looked = asyncio.ensure_future(lease.looked[True].wait())
+        await asyncio.wait({timer, looked}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        looked.cancel()
         assert not timer.done(), "the timer ended with the lapse"
+        assert lease.looked[True].is_set(), "the timer never looked again"
     finally:
         await shell.stop()
 
@@ -504,3 +540,38 @@ async def test_a_new_fencing_token_is_above_every_one_seen_after_redis_lost_the_
         await lease.stop()
         await client.aclose()
         server.stop()
+
+
+async def test_a_resync_while_the_bus_is_down_asks_again_until_it_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The snapshot request raised BusUnavailable out of the 'router resync' task ("Task
+    exception was never retrieved"): it asks again after a pause."""
+    monkeypatch.setattr(router_shell, "RESYNC_PAUSE", 0.01)
+    bus = Bus()
+    bus.fail, bus.failing = BusUnavailable, 2
+    shell, _ = shell_on(bus)
+    assert shell.link is not None
+    resync = asyncio.create_task(shell.resync())
+    request = await bus.first(SnapshotRequest)
+    assert bus.failed == 2
+    leader = leader_router(r.TouchpointUpserted("tp", "chat", "simplified", ["q"]))
+    shell.link.deliver(
+        request.reply_to,
+        encode(
+            SnapshotReply(req_id=request.req_id, fence=1, seq=1, data=r.export_snapshot(leader))
+        ),
+    )
+    await asyncio.wait_for(resync, 10)
+    assert r.digest(shell.router) == r.digest(leader)
+
+
+async def test_a_bus_down_for_every_attempt_ends_the_resync_quietly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(router_shell, "RESYNC_PAUSE", 0.01)
+    bus = Bus()
+    bus.fail, bus.failing = BusUnavailable, 100
+    shell, _ = shell_on(bus)
+    await asyncio.wait_for(shell.resync(), 10)  # the next log entry or call asks again
+    assert bus.failed == router_shell.RESYNC_ATTEMPTS
