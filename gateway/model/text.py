@@ -11,6 +11,9 @@ character). Names are one line: tabs and newlines become spaces there.
 from __future__ import annotations
 
 import re
+from collections.abc import Sized
+
+from gateway.errors import ProtocolError
 
 # C0 except \t and \n; \r; DEL; C1; bidi embeddings, overrides and isolates.
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -28,3 +31,10 @@ def clean_text(text: str) -> str:
 def clean_name(text: str) -> str:
     """A display name: one line, without control or bidi formatting characters."""
     return _LINE_BREAKS.sub(" ", _UNSAFE.sub("", text)).strip()
+
+
+def require_content(body: str, attachments: Sized) -> None:
+    """ProtocolError for a message with neither words (white space is none) nor files:
+    the same rule for the contact's and the agent's."""
+    if (not body or body.isspace()) and not attachments:
+        raise ProtocolError("a message needs a body or files", code="invalid_field")

@@ -16,7 +16,7 @@ from gateway import protocol as p
 from gateway.errors import FileRefused, InvalidInput, NotFound, ProtocolError
 from gateway.model.channel_state import Content
 from gateway.model.records import Agent, Attachment, Conversation
-from gateway.model.text import clean_text
+from gateway.model.text import clean_text, require_content
 from gateway.ports.store.base import Stale, Store
 from gateway.services.access import AccessPolicy
 from gateway.services.attachments import Attachments, agent_reader
@@ -106,8 +106,7 @@ class AgentDesk:
         ``guarded``: ``conv`` may be out of date (gateway/services/recent.py): stored
         only if it is not, else Stale."""
         self._access.check_replies(agent, conv)
-        if (not body or body.isspace()) and not attachments:
-            raise ProtocolError("a message needs a body or files", code="invalid_field")
+        require_content(body, attachments)
         if attachments:
             await self._check_delivers_files(conv)
             await self._files.check_message(conv, attachments)

@@ -18,14 +18,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import routing as r
 from gateway import protocol as p
-from gateway.errors import Conflict, Forbidden, NotFound, ProtocolError
+from gateway.errors import Conflict, Forbidden, NotFound
 from gateway.model.inbound import InboundMessage
 from gateway.model.records import (
     LIVE_STATES,
     Conversation,
     Message,
 )
-from gateway.model.text import clean_name, clean_text
+from gateway.model.text import clean_name, clean_text, require_content
 from gateway.ports.store.base import Stale, Store
 from gateway.services.access import AccessPolicy
 from gateway.services.attachments import Attachments
@@ -301,8 +301,7 @@ class ConversationService(ConversationStart):
     ) -> tuple[Message, bool, p.MessageOut | p.EventOut]:
         if conv.state not in LIVE_STATES:
             raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
-        if (not body or body.isspace()) and not attachments:
-            raise ProtocolError("a message needs a body or files", code="invalid_field")
+        require_content(body, attachments)
         if attachments:
             await self._files.check_message(conv, attachments)
         msg, created, after = await self._append_contact(
