@@ -530,14 +530,16 @@ async def test_a_new_fencing_token_is_above_every_one_seen_after_redis_lost_the_
     async def on_deposed() -> None:
         return None
 
-    lease = Leadership(client, "n1", 0.5, on_elected, on_deposed, floor=lambda: 7)
-    try:
-        await lease.start()
-        assert await asyncio.wait_for(elected.get(), 30) == 8
-        stored = await client.get("gw:router:fence")
-        assert stored is not None and int(stored) == 8
+    try:  # the server stopped however the lease fares (even made with a bad argument)
+        lease = Leadership(client, "n1", 0.5, on_elected, on_deposed, floor=lambda: 7)
+        try:
+            await lease.start()
+            assert await asyncio.wait_for(elected.get(), 30) == 8
+            stored = await client.get("gw:router:fence")
+            assert stored is not None and int(stored) == 8
+        finally:
+            await lease.stop()
     finally:
-        await lease.stop()
         await client.aclose()
         server.stop()
 
