@@ -138,7 +138,7 @@ async def test_sqlite_database_at_0010_without_0007_gets_it(tmp_path: Path) -> N
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
     )
     for m in load("sqlite"):
-        if m.version == 7:
+        if m.version == 7 or m.version > 10:  # as main's gateway left it
             continue
         for statement in split_sqlite(m.sql):
             db.execute(statement)
@@ -169,7 +169,7 @@ async def test_postgres_database_at_0010_without_0007_gets_it(
             " version integer PRIMARY KEY, name text NOT NULL, applied_at double precision NOT NULL)"
         )
         for m in load("postgres"):
-            if m.version == 7:
+            if m.version == 7 or m.version > 10:
                 continue
             await conn.execute(m.sql)
             await conn.execute(
@@ -191,3 +191,67 @@ async def test_postgres_database_at_0010_without_0007_gets_it(
         await check_0007_applied(store, [r[0] for r in rows])
     finally:
         await store.close()
+
+
+# Migration 0007 was edited after its first release (its outbox_due index got "AND due
+# IS NOT NULL"): a database migrated with the first text gets today's index from 0016.
+OLD_0007_DUE = "WHERE state = 'pending';\nCREATE INDEX outbox_order"
+NEW_0007_DUE = "WHERE state = 'pending' AND due IS NOT NULL;\nCREATE INDEX outbox_order"
+
+
+def first_0007(sql: str) -> str:
+    assert NEW_0007_DUE in sql
+    return sql.replace(NEW_0007_DUE, OLD_0007_DUE)
+
+
+async def test_sqlite_outbox_due_index_of_the_first_0007_is_remade(tmp_path: Path) -> None:
+    path = tmp_path / "first0007.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute(
+        "CREATE TABLE schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    for m in load("sqlite"):
+        if m.version > 15:
+            break
+        sql = first_0007(m.sql) if m.version == 7 else m.sql
+        for statement in split_sqlite(sql):
+            db.execute(statement)
+        db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (m.version, m.name, 1.0))
+    (before,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'outbox_due'").fetchone()
+    assert "due IS NOT NULL" not in before
+    db.close()
+    store = SQLiteStore(str(path))
+    await store.open()
+    await store.close()
+    db = sqlite3.connect(path)
+    (after,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'outbox_due'").fetchone()
+    db.close()
+    assert after.endswith("WHERE state = 'pending' AND due IS NOT NULL")
+
+
+async def test_postgres_outbox_due_index_of_the_first_0007_is_remade(
+    postgres: services.Postgres,
+) -> None:
+    dsn = services.createdb(postgres, "migrate_first_0007")
+    conn = await asyncpg.connect(dsn)
+    index = "SELECT indexdef FROM pg_indexes WHERE indexname = 'outbox_due'"
+    try:
+        await conn.execute(
+            "CREATE TABLE schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL, applied_at double precision NOT NULL)"
+        )
+        for m in load("postgres"):
+            if m.version > 15:
+                break
+            await conn.execute(first_0007(m.sql) if m.version == 7 else m.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations VALUES ($1, $2, $3)", m.version, m.name, 1.0
+            )
+        assert "due IS NOT NULL" not in await conn.fetchval(index)
+        store = PostgresStore(dsn)
+        await store.open()
+        await store.close()
+        assert "due IS NOT NULL" in await conn.fetchval(index)
+    finally:
+        await conn.close()
