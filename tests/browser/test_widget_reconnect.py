@@ -2,7 +2,8 @@
 message the ended chat did not take is kept, said, and goes into a new chat; ending
 while disconnected says so; a "nobody can answer" form sent after an agent came online
 becomes the chat form (docs/widget.md, "The chat app's protocol use", "Nobody can
-answer" and "Waiting, and ending")."""
+answer" and "Waiting, and ending"); a start the page was left before its answer is offered again
+("The chat app's protocol use")."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.browser.conftest import (
     Blip,
     NewPage,
     accept_offer,
+    chat_frame,
     end_chat,
     login,
     open_widget,
@@ -161,3 +163,91 @@ def test_a_stale_nobody_can_answer_form_offers_the_chat_instead(
     expect(frame.get_by_role("textbox", name="Your name")).to_have_value("Nia")
     frame.get_by_role("button", name="Start chat").click()
     expect(agent.get_by_role("alertdialog", name="Incoming chat")).to_contain_text("Nia")
+
+
+def widget_frame(page: Page) -> Any:
+    """The widget's iframe as a Frame (for waiting on its storage)."""
+    return next(f for f in page.frames if "/widget/frame.html" in f.url)
+
+
+# The chat app's stored state: the unacknowledged messages (and the start) it keeps.
+PENDING = """() => {
+  const key = Object.keys(localStorage).find((k) => k.startsWith("gw.v1."));
+  return ((JSON.parse(localStorage.getItem(key) || "{}").pending) || []).length;
+}"""
+
+
+def fill_start(frame: Any, name: str, message: str) -> None:
+    frame.get_by_role("textbox", name="Your name").fill(name)
+    frame.get_by_role("textbox", name="Email").fill(f"{name.lower()}@example.com")
+    frame.get_by_role("textbox", name="Your message").fill(message)
+    frame.get_by_role("button", name="Start chat").click()
+
+
+def test_a_start_that_never_arrived_is_offered_again_after_a_reload(
+    new_page: NewPage, node: services.GatewayProcess
+) -> None:
+    base = node.base_url
+    agent = login(new_page(), base)
+    expect(agent.locator("#status")).to_have_value("available")
+    v = new_page()
+    blip = Blip(v, "**/ws/visitor")
+    v.goto(base + "/demo")
+    frame = open_widget(v)
+    down(frame, blip)
+    fill_start(frame, "Ida", "are you there?")
+    expect(frame.get_by_role("button", name="Start chat")).to_be_disabled()
+    v.reload()
+    frame = chat_frame(v)
+    expect(frame.get_by_text("Your message was not sent before the page was left.")).to_be_visible()
+    expect(frame.get_by_role("textbox", name="Your message")).to_have_value("are you there?")
+    expect(frame.get_by_role("textbox", name="Your name")).to_have_value("Ida")
+    assert widget_frame(v).evaluate(PENDING) == 1
+    blip.over()
+    # The welcome names no chat: the start never arrived, the form holds its message.
+    widget_frame(v).wait_for_function(f"() => ({PENDING})() === 0", timeout=30_000)
+    frame.get_by_role("button", name="Start chat").click()
+    accept_offer(agent, "Ida")
+    frame.get_by_role("textbox", name="Message").fill("and a second one")
+    frame.get_by_role("textbox", name="Message").press("Enter")
+    messages = agent.get_by_role("list", name="Messages")
+    expect(messages.get_by_text("and a second one")).to_be_visible()
+    # Sent once, by the visitor's press, not again on its own with the next message.
+    expect(messages.get_by_text("are you there?")).to_have_count(1)
+    expect(line(frame, "are you there?")).to_have_count(1)
+
+
+def test_a_start_whose_answer_was_lost_is_the_chat_after_a_reload(
+    new_page: NewPage, node: services.GatewayProcess
+) -> None:
+    base = node.base_url
+    agent = login(new_page(), base)
+    expect(agent.locator("#status")).to_have_value("available")
+    v = new_page()
+    cut = {"on": False}
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+        server.on_message(lambda msg: None if cut["on"] else ws.send(msg))
+
+    v.route_web_socket("**/ws/visitor", route)
+    v.goto(base + "/demo")
+    frame = open_widget(v)
+    expect(frame.get_by_role("button", name="Start chat")).to_be_enabled()
+    cut["on"] = True  # the start arrives; nothing comes back
+    fill_start(frame, "Uma", "hello, anyone?")
+    ring = agent.get_by_role("alertdialog", name="Incoming chat")
+    expect(ring).to_contain_text("hello, anyone?")
+    cut["on"] = False
+    v.reload()
+    frame = chat_frame(v)
+    mine = line(frame, "hello, anyone?")
+    expect(mine).to_contain_text("Sent", timeout=30_000)
+    expect(frame.get_by_text("Your message was not sent before the page was left.")).to_be_hidden()
+    ring.get_by_role("button", name="Accept").click()
+    messages = agent.get_by_role("list", name="Messages")
+    frame.get_by_role("textbox", name="Message").fill("still here")
+    frame.get_by_role("textbox", name="Message").press("Enter")
+    expect(messages.get_by_text("still here")).to_be_visible()
+    expect(messages.get_by_text("hello, anyone?")).to_have_count(1)
+    expect(mine).to_have_count(1)

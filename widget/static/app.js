@@ -49,6 +49,7 @@ export const DEFAULT_TEXTS = {
   send_new_chat: "Send it in a new chat",
   end_offline: "Not connected: the chat is still open. Try again in a moment.",
   unsent_note: "Your last message was not sent: the chat had ended. It is below: start a new chat to send it.",
+  unstarted_note: "Your message was not sent before the page was left. It is below: send it again.",
   typing: "{name} is typing…",
   agent: "Agent",
   agent_joined: "{name} joined the chat",
@@ -107,7 +108,10 @@ const S = {
   open: INLINE || sessionGet(OPEN_KEY) === "1",
   unread: 0,
   readSent: 0,
-  starting: null, // {fields, message} while a start waits for `started`
+  starting: null, // {fields, message, cid, leave} while a start waits for `started`
+  // The start the page before this one was waiting on (kept in storage): the welcome
+  // says whether it made a chat; until then the form shows it (docs/widget.md)
+  restart: stored.starting && !stored.conv ? stored.starting : null,
   view: "loading",
   agentTyping: "",
   identity: null,
@@ -133,6 +137,7 @@ function save() {
       token: S.token,
       conv: S.conv && S.conv.state === "live" ? S.conv.id : "",
       pending: [...S.pending.values()],
+      starting: S.starting && S.starting.cid ? S.starting : null,
     }));
   } catch (_) { /* storage blocked: this page still works */ }
 }
@@ -372,6 +377,16 @@ function onFrame(f) {
 function onWelcome(f) {
   S.visitorName = f.visitor_name || S.visitorName;
   const c = f.conversation;
+  if (S.restart) {
+    // The last page's start: a chat now open or just ended takes its message (a copy it
+    // stored is dropped by id; an ended one keeps it as not sent). No chat: it never
+    // arrived, and the form on screen holds it.
+    const p = S.pending.get(S.restart.cid);
+    if (p && c) p.conversation_id = c.conversation_id;
+    else S.pending.delete(S.restart.cid);
+    S.restart = null;
+    save();
+  }
   if (c) {
     if (!S.conv || S.conv.id !== c.conversation_id) {
       resetConv(c.conversation_id);
@@ -722,7 +737,7 @@ function showForm(carry) {
     // answers, filled in; the visitor starts it.
     fields.forEach((f, i) => { if (S.lastFields[f.name]) $(fieldId(i)).value = S.lastFields[f.name]; });
     $(fieldId(mi)).value = carry.slice(0, 4000);
-    form.prepend(h("p", { id: "unsent-note", class: "avail unsent" }, t("unsent_note")));
+    form.prepend(h("p", { id: "unsent-note", class: "avail unsent" }, t(S.restart ? "unstarted_note" : "unsent_note")));
   }
 }
 
@@ -979,6 +994,13 @@ async function main() {
     // A conversation is going on: connect now, for the badge and the history.
     resetConv(S.storedConv);
     showChat();
+    ensureConnected();
+  } else if (S.restart) {
+    // A start the last page sent and never heard back of: its form, filled in, and the
+    // connection that tells whether it made a chat.
+    S.lastFields = S.restart.fields || {};
+    S.leave = !!S.restart.leave;
+    showForm(S.restart.message);
     ensureConnected();
   } else {
     showForm();
