@@ -136,6 +136,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 f"{PREFIX}DATABASE_URL: {store!r}: use sqlite:///relative/path, "
                 "sqlite:////absolute/path or sqlite:///:memory:"
             )
+        if scheme != "sqlite":
+            # asyncpg would find a bad port only at start-up, as a one-line failure
+            for host in urlsplit(store).netloc.rpartition("@")[2].split(","):
+                tail = host.rpartition("]")[2]  # after an IPv6 address's brackets
+                port = tail.rpartition(":")[2] if ":" in tail else ""
+                if port and not (port.isdigit() and 0 < int(port) < 65536):
+                    raise ConfigError(
+                        f"{PREFIX}DATABASE_URL: the port {port!r} is not a number from 1 to 65535"
+                    )
         if self.redis_url:
             if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
                 raise ConfigError(

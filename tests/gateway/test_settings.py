@@ -53,6 +53,9 @@ def test_environment_values_are_converted() -> None:
         ({"GATEWAY_PORT": "70000"}, "GATEWAY_PORT"),
         ({"GATEWAY_OFFER_TIMEOUT": "0"}, "GATEWAY_OFFER_TIMEOUT"),
         ({"GATEWAY_DATABASE_URL": "mysql://x"}, "GATEWAY_DATABASE_URL"),
+        ({"GATEWAY_DATABASE_URL": "postgresql://u@db:54x2/gw"}, "GATEWAY_DATABASE_URL"),
+        ({"GATEWAY_DATABASE_URL": "postgresql://u@db:5432,db2:99999/gw"}, "the port '99999'"),
+        ({"GATEWAY_DATABASE_URL": "postgres://u:p@[::1]:0/gw"}, "GATEWAY_DATABASE_URL"),
         ({"GATEWAY_REDIS_URL": "localhost:6379"}, "GATEWAY_REDIS_URL"),
         ({"GATEWAY_SECRET_KEY": "short"}, "GATEWAY_SECRET_KEY"),
         ({"GATEWAY_LOG_LEVEL": "loud"}, "GATEWAY_LOG_LEVEL"),
@@ -62,6 +65,19 @@ def test_bad_values_name_the_variable(env: dict[str, str], fragment: str) -> Non
     with pytest.raises(ConfigError) as info:
         load_settings(env)
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:p:x@db/gw",  # a colon in the password
+        "postgresql://u@[::1]:5432/gw",
+        "postgresql://u@db1:5432,db2/gw",
+        "postgresql:///gw?host=/var/run/postgresql",
+    ],
+)
+def test_postgres_urls_with_good_ports_are_taken(url: str) -> None:
+    assert load_settings({"GATEWAY_DATABASE_URL": url}).database_url == url
 
 
 def test_file_then_environment(tmp_path: Path) -> None:
