@@ -133,7 +133,13 @@ class Node:
         if settings.redis_url:
             import redis.asyncio as aioredis  # only when configured: keeps start-up light
 
-            self.redis = aioredis.from_url(settings.redis_url)
+            # Bounded whatever redis-py's default (none before 8.0): a Redis paused
+            # or out of reach fails presence's commands rather than holding them. The lease
+            # bounds its own calls by the lease (gateway/cluster/lease.py); the bus makes
+            # connections of its own, with their own timeouts (gateway/ports/bus/redis.py).
+            self.redis = aioredis.from_url(
+                settings.redis_url, socket_timeout=5.0, socket_connect_timeout=5.0
+            )
             self.presence = RedisPresence(self.redis, self.node_id)
         # -- services ------------------------------------------------------------------
         self.directory = Directory(self.store)

@@ -6,6 +6,10 @@ increments ``gw:router:fence``: the **fencing token** of that leadership. A lead
 only while its lease is certainly valid (renewed less than 80% of a lease ago);
 otherwise events are refused as retryable. When the leader dies, its lease expires and
 another node takes it within the lease time (docs/scaling.md).
+
+Every call to Redis here is bounded by a third of the lease (``_call``): a Redis that
+stops answering (paused, a network that drops packets) held a renewal in its await for
+good, so the node was never deposed and never took the lease again once Redis was back.
 """
 
 from __future__ import annotations
@@ -28,11 +32,19 @@ LEASE_KEY = "gw:router:lease"
 FENCE_KEY = "gw:router:fence"
 
 
-# ARGV[3]: the highest fencing token the node has seen. A Redis restarted empty has lost
-# the counter, whose INCR would start again at 1: a new leadership must still get a token
-# above every one before it, or followers cannot tell its log from the last one's.
+# A Redis restarted empty has lost the counter, whose INCR would start again at 1: a new
+# leadership must still get a token above every one before it, or followers cannot tell
+# its log from the last one's. So a missing counter starts again at Redis's clock in
+# milliseconds: the lost one started so too, and went up by one an election, far fewer
+# than the milliseconds since (a counter from before this seed was small). ARGV[3], the
+# highest token the node has seen, is a floor besides (a Redis whose clock went back).
+# TIME before a write is allowed: scripts replicate their effects (Redis 5 and later).
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    local now = redis.call('TIME')  -- seconds, microseconds: as text, milliseconds
+    redis.call('SET', KEYS[2], now[1] .. string.format('%03d', math.floor(now[2] / 1000)))
+  end
   local fence = redis.call('INCR', KEYS[2])
   local floor = tonumber(ARGV[3])
   if fence <= floor then
@@ -58,7 +70,10 @@ return 0
 
 
 class Leadership:
-    """Holds or waits for the router lease; calls back when elected or deposed."""
+    """Holds or waits for the router lease; calls back when elected or deposed. The
+    callbacks are awaited in the loop that renews the lease, so they must return soon:
+    slow work (the router's rebuild) goes in a task of its own, or the lease expires
+    meanwhile and another node takes it."""
 
     def __init__(
         self,
@@ -107,9 +122,22 @@ class Leadership:
         """Give the lease up so another node takes over at once (a drain)."""
         await cancel_and_wait(self._task)
         if self.fence:
-            with contextlib.suppress(Exception):
-                await self._release(keys=[self._key], args=[self.node_id])
+            with contextlib.suppress(Exception):  # else it expires: a drain goes on
+                await self._call(self._release, [self._key], [self.node_id])
         self.fence = 0
+
+    async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """One script's reply, or TimeoutError after a third of the lease (whatever the
+        client's socket timeout), so the loop goes on: a leader is deposed at the first
+        renewal that fails past 80% of the lease. A call cut short may still run once
+        Redis answers again (a renewal of a lease given up, a lease taken unused): it
+        expires with the lease. redis-py drops a connection whose reply was not read."""
+        bound = self.lease / 3
+        try:
+            async with asyncio.timeout(bound):
+                return await script(keys=keys, args=args)
+        except TimeoutError:
+            raise TimeoutError(f"Redis did not answer within {bound:.2f} s") from None
 
     async def _run(self) -> None:
         ms = int(self.lease * 1000)
@@ -117,15 +145,15 @@ class Leadership:
             started = time.monotonic()
             try:
                 if self.fence:
-                    if await self._renew(keys=[self._key], args=[self.node_id, ms]):
+                    if await self._call(self._renew, [self._key], [self.node_id, ms]):
                         self._valid_until = started + self.lease * 0.8
                     else:
                         await self._lose("lease lost")
                 else:
                     floor = max(self._highest, self.floor())
                     fence = int(
-                        await self._acquire(
-                            keys=[self._key, self._fence_key], args=[self.node_id, ms, floor]
+                        await self._call(
+                            self._acquire, [self._key, self._fence_key], [self.node_id, ms, floor]
                         )
                     )
                     if fence:

@@ -101,6 +101,8 @@ class RouterShell:
         # once that router was built from the store in this leadership (``_built``)
         self._elected = False
         self._built = False
+        # the election's rebuild, run beside the lease's renewals (``elected``)
+        self._election: asyncio.Task[None] | None = None
         self._replica = Replica(self._router)
         self._replica_changed = asyncio.Event()
         self._resync_task: asyncio.Task[None] | None = None
@@ -168,11 +170,13 @@ class RouterShell:
             await self.leadership.start()
 
     async def stop(self) -> None:
-        for task in (self._timer, self._resync_task, self._runner):
+        for task in (self._election, self._timer, self._resync_task, self._runner):
             await cancel_and_wait(task)
         if self.leadership is not None:
             await self.leadership.stop()
-            await cancel_and_wait(self._resync_task)  # one a deposition started meanwhile
+            # those an election or a deposition started meanwhile
+            for task in (self._election, self._timer, self._resync_task):
+                await cancel_and_wait(task)
 
     async def _build(self) -> tuple[r.Router, list[r.Decision]]:
         return await build_router(
@@ -249,17 +253,26 @@ class RouterShell:
 
     # -- leadership ----------------------------------------------------------------
     async def elected(self, fence: int) -> None:
+        """Returns at once: the lease's loop awaits it, and a rebuild that took longer
+        than the lease (a big or slow store) held the renewals until the lease expired
+        and another node took it. The rebuild runs in a task (``_take_over``) that holds
+        the router's lock, so events, this node's and its followers', wait for it."""
         metrics.ROUTER_LEADER.set(1)
+        # never two rebuilds at once (a deposition in between ended the last one already)
+        await cancel_and_wait(self._election)
         self._elected = True
-        self._built = False  # the replica is read until the rebuild below (``router``)
+        self._built = False  # the replica is read until the rebuild (``router``)
         # This node's events forwarded to the leader it followed: that leader is gone or
         # deposed and will not answer; their callers are told to try again (_forward)
         # rather than wait out the forward's timeout, and their retries are applied here.
         for request in self._forwards:
             request.cancel()
-        # The timer first: if the rebuild below fails (the store is down), the next
-        # event or tick rebuilds, and offers still time out once it succeeds.
+        # The timer first: if the rebuild fails (the store is down), the next event or
+        # tick rebuilds, and offers still time out once it succeeds.
         self._timer = asyncio.create_task(self._run_timer(), name="router timer")
+        self._election = asyncio.create_task(self._take_over(fence), name="router election")
+
+    async def _take_over(self, fence: int) -> None:
         async with self._lock:
             self._fence = max(self._fence, self._replica.fence, fence)
             self._seq = 0
@@ -269,12 +282,18 @@ class RouterShell:
                 await self._apply_locked(r.Tick())
             except GatewayError as exc:
                 log.warning("router rebuild after election failed, will retry: %s", exc)
+            except Exception:  # a task's: nobody else would see it; the timer retries
+                log.exception("router rebuild after election failed, will retry")
 
     async def deposed(self) -> None:
         metrics.ROUTER_LEADER.set(0)
         self._elected = False
         if self._timer is not None:
             self._timer.cancel()
+        # The election's rebuild, if it still runs, ends before the router is looked at:
+        # cut short, it leaves ``_built`` False (the replica stays), and publishes or
+        # carries out nothing more for a leadership that is over.
+        await cancel_and_wait(self._election)
         if self._built:
             self._replica = Replica(self._router)
             self._replica.fence = self._fence

@@ -25,8 +25,10 @@ async def test_an_agent_on_a_leader_whose_lease_lapsed_still_replies_in_their_co
     redis = cluster.redis.proc.pid
     os.kill(redis, signal.SIGSTOP)
     try:
-        # The lease renewal hangs on the stopped Redis: the node stops acting as leader
-        # by its clock (80% of the lease) and is not deposed until Redis answers.
+        # The stopped Redis answers no renewal: the node stops acting as leader by its
+        # clock (80% of the lease), and is deposed at its next renewal given up on (each
+        # is bounded, cluster/lease.py); its router, which has the conversation, becomes
+        # its replica then. Before and after, the agent is answered.
         deadline = time.monotonic() + 30
         while cluster.readiness(leader)["router_leader"]:
             assert time.monotonic() < deadline, "the leader never saw its lease lapse"
