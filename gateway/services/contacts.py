@@ -20,6 +20,7 @@ from gateway.model.records import Contact
 from gateway.ports.store.base import Store
 
 NAME_CACHE = 10_000  # contacts whose display name is kept in memory
+SAVED_LOOKUP = 200  # saved contacts that contain an email or phone, checked for it exactly
 
 
 def _proven_by(channel: ChannelName, address: str) -> tuple[str, str]:
@@ -83,7 +84,7 @@ class ContactService:
         signed identity, which alone may match an existing contact by email or phone."""
         contact = await self.at(channel, address)
         if identity is not None and (identity.email or identity.phone):
-            matched = await self._store.find_contact(email=identity.email, phone=identity.phone)
+            matched = await self._identified(identity.email, identity.phone)
             if matched is not None:
                 if (identity.name and identity.name != matched.name) or not matched.saved:
                     matched = await self._update(matched.id, name=identity.name or None, saved=True)
@@ -119,6 +120,18 @@ class ContactService:
         if fields.get("name") and fields["name"] != contact.name:
             return await self._update(contact.id, name=fields["name"])
         return contact
+
+    async def _identified(self, email: str, phone: str) -> Contact | None:
+        """The contact a signed identity names: a saved one with its email, else a saved
+        one with its phone, else the oldest contact with either (an email or SMS
+        sender's, unsaved). Never an unsaved one while a saved one has the same email
+        or phone: that would make a second saved contact of it."""
+        saved = await self._saved_with("", email=email) if email else None
+        if saved is None and phone:
+            saved = await self._saved_with("", phone=phone)
+        if saved is not None:
+            return saved
+        return await self._store.find_contact(email=email, phone=phone)
 
     async def _create(
         self,
@@ -157,17 +170,35 @@ class ContactService:
     async def save(self, contact_id: str, *, name: str, email: str, phone: str) -> Contact:
         """An agent confirmed these details: the contact is saved. Conflict when another
         saved contact has this email or phone (merge into it instead)."""
-        for found in (
-            await self._store.find_contact(email=email) if email else None,
-            await self._store.find_contact(phone=phone) if phone else None,
+        for what, found in (
+            ("email", await self._saved_with(contact_id, email=email) if email else None),
+            ("phone", await self._saved_with(contact_id, phone=phone) if phone else None),
         ):
-            if found is not None and found.id != contact_id and found.saved:
-                what = "email" if email and found.email.lower() == email.lower() else "phone"
+            if found is not None:
                 raise ContactExists(
                     f"{found.display_name} already has this {what}: merge into that contact",
                     found.id,
                 )
         return await self._update(contact_id, name=name, email=email, phone=phone, saved=True)
+
+    async def _saved_with(
+        self, contact_id: str, *, email: str = "", phone: str = ""
+    ) -> Contact | None:
+        """Another saved contact with exactly this email (any case) or phone. Not only
+        the oldest contact with it (``find_contact``): that one may be unsaved (an SMS
+        sender's or an email sender's, made with their address) while a saved one has it
+        too."""
+        found = await self._store.find_contact(email=email, phone=phone)
+        if found is not None and found.saved and found.id != contact_id:
+            return found
+        if found is None:
+            return None
+        want = email.lower() if email else phone
+        for other in await self._store.search_contacts(email or phone, SAVED_LOOKUP):
+            have = other.email.lower() if email else other.phone
+            if have == want and other.id != contact_id:
+                return other
+        return None
 
     async def merge(self, source_id: str, into_id: str) -> Contact:
         """The source contact is the same person as ``into_id``: one contact remains."""

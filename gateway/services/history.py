@@ -23,6 +23,8 @@ from gateway.services.views import WIRE_SENDER, EventBody
 
 ExportFormat = Literal["json", "csv", "text"]
 MAX_TRANSCRIPT = 10_000  # messages in one transcript
+DELETED_AGENT = "(deleted agent)"
+TRUNCATED = f"Only the first {MAX_TRANSCRIPT:,} messages: the conversation has more."
 EVENT_TEXT = {
     "agent_joined": "{name} joined",
     "agent_left": "{name} left",
@@ -71,6 +73,8 @@ class Transcript(msgspec.Struct, kw_only=True):
     notes: str  # the wrap-up notes
     lines: list[Line]
     conversation_notes: list[NoteLine]
+    # the conversation has more than MAX_TRANSCRIPT messages: lines holds the first ones
+    truncated: bool = False
 
 
 def cursor(conv: Conversation) -> str:
@@ -116,12 +120,16 @@ class History:
             contact_name=contact.display_name,
             queue_ids=list(conv.queue_ids),
             agent_id=conv.owner_agent_id or "",
-            agent_name=self._dir.agent_name(conv.owner_agent_id) if conv.owner_agent_id else "",
+            agent_name=self._agent_name(conv.owner_agent_id) if conv.owner_agent_id else "",
             state=conv.state,
             created_at=conv.created_at,
             ended_at=conv.ended_at,
             disposition=conv.disposition,
         )
+
+    def _agent_name(self, agent_id: str) -> str:
+        """The agent's name; an agent deleted since is named so, not left blank."""
+        return self._dir.agent_name(agent_id) or DELETED_AGENT
 
     async def conversation(self, agent: Agent, conversation_id: str) -> Conversation:
         """A conversation this agent may read in history; NotFound otherwise."""
@@ -136,7 +144,9 @@ class History:
     async def transcript(self, conv: Conversation) -> Transcript:
         """The caller has checked that the agent may read it."""
         contact = await self._store.get_contact(conv.contact_id)
-        messages = await self._store.messages(conv.id, limit=MAX_TRANSCRIPT)
+        messages = await self._store.messages(conv.id, limit=MAX_TRANSCRIPT + 1)
+        truncated = len(messages) > MAX_TRANSCRIPT
+        messages = messages[:MAX_TRANSCRIPT]
         lines = []
         for m in messages:
             if m.kind == "event":
@@ -147,7 +157,7 @@ class History:
                 lines.append(Line(seq=m.seq, at=m.created_at, sender="event", name="", text=text))
                 continue
             if m.sender == "agent":
-                name = self._dir.agent_name(m.sender_id)
+                name = self._agent_name(m.sender_id)
             elif m.sender == "contact":
                 name = contact.display_name
             else:
@@ -158,7 +168,7 @@ class History:
                 )
             )
         notes = [
-            NoteLine(at=n.created_at, agent_name=self._dir.agent_name(n.agent_id), body=n.body)
+            NoteLine(at=n.created_at, agent_name=self._agent_name(n.agent_id), body=n.body)
             for n in await self._store.notes(conv.id)
         ]
         return Transcript(
@@ -166,6 +176,7 @@ class History:
             notes=conv.notes,
             lines=lines,
             conversation_notes=notes,
+            truncated=truncated,
         )
 
 
@@ -182,7 +193,11 @@ def export(t: Transcript, fmt: ExportFormat) -> tuple[bytes, str]:
         writer = csv.writer(out)
         writer.writerow(["seq", "time_utc", "sender", "name", "text"])
         for line in t.lines:
-            writer.writerow([line.seq, _when(line.at), line.sender, line.name, _cell(line.text)])
+            writer.writerow(
+                [line.seq, _when(line.at), line.sender, safe_cell(line.name), safe_cell(line.text)]
+            )
+        if t.truncated:
+            writer.writerow(["", "", "notice", "", TRUNCATED])
         return out.getvalue().encode(), "text/csv; charset=utf-8"
     c = t.conversation
     head = [
@@ -197,7 +212,7 @@ def export(t: Transcript, fmt: ExportFormat) -> tuple[bytes, str]:
         else f"[{_when(line.at)}] {line.name}: {line.text}"
         for line in t.lines
     ]
-    tail = []
+    tail = ["", TRUNCATED] if t.truncated else []
     if t.conversation_notes or t.notes or c.disposition:
         tail.append("")
         tail.extend(
@@ -210,6 +225,12 @@ def export(t: Transcript, fmt: ExportFormat) -> tuple[bytes, str]:
     return ("\n".join(head + body + tail) + "\n").encode(), "text/plain; charset=utf-8"
 
 
-def _cell(text: str) -> str:
-    """A CSV cell a spreadsheet will not run as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(text: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula: text starting with =, +, -,
+    @, a tab or a carriage return gets a leading apostrophe. Every text cell of a
+    download goes through it, whoever wrote the text (a visitor's name from the form
+    as much as a message)."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text

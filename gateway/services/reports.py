@@ -4,10 +4,17 @@ handle time, abandonment and satisfaction — counted from the store's facts
 
 * **wait**: from arrival until an agent first joined; **handle**: from then until the
   end; averages over the conversations that have them.
-* **abandoned**: ended or closed without any agent ever joining.
+* **abandoned**: ended or closed without any agent ever joining (a chat a bot closed
+  included).
+* **by agent**: the agent who had the conversation last (a transferred one counts once,
+  for its last agent, with its wait and handle time as above).
 * **satisfaction**: the average rating (1 to 5) from a :class:`RatingSource`; absent
   (``None``) while no source is plugged in.
-* Days are UTC calendar days; a conversation in two queues counts in each.
+* Days are UTC calendar days: a conversation counts on the day it arrived (one that
+  spans midnight counts once, on its first day, with its whole handle time); a
+  conversation in two queues counts in each.
+* An agent or queue deleted since keeps its rows, labelled with its id and
+  "(deleted)".
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import msgspec
 
 from gateway.ports.store.base import ReportFact, Store
 from gateway.services.directory import Directory
+from gateway.services.history import safe_cell
 
 GroupBy = Literal["day", "queue", "agent", "channel"]
 GROUPS: tuple[GroupBy, ...] = ("day", "queue", "agent", "channel")
@@ -97,6 +105,15 @@ def _row(key: str, label: str, facts: list[ReportFact], ratings: Mapping[str, fl
     )
 
 
+def _label(key: str, group: GroupBy, labels: Mapping[str, str]) -> str:
+    if not key:
+        return "(none)"
+    if key in labels:
+        return labels[key]
+    # an agent or queue deleted since: its conversations still count, under its id
+    return f"{key} (deleted)" if group in ("agent", "queue") else key
+
+
 def aggregate(
     facts: Iterable[ReportFact],
     group: GroupBy,
@@ -109,10 +126,7 @@ def aggregate(
     for fact in facts:
         for key in _keys(fact, group):
             groups.setdefault(key, []).append(fact)
-    rows = [
-        _row(key, labels.get(key, key) if key else "(none)", groups[key], ratings)
-        for key in sorted(groups)
-    ]
+    rows = [_row(key, _label(key, group, labels), groups[key], ratings) for key in sorted(groups)]
     return rows, _row("", "Total", facts, ratings)
 
 
@@ -169,9 +183,4 @@ def to_csv(report: Report) -> bytes:
 
 
 def _cell(value: object) -> object:
-    text = str(value)
-    return (
-        "'" + text
-        if text[:1] in ("=", "+", "-", "@") and not isinstance(value, int | float)
-        else value
-    )
+    return value if isinstance(value, int | float) else safe_cell(str(value))

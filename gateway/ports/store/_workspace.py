@@ -34,6 +34,20 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def name_patterns(text: str) -> list[str]:
+    """LIKE patterns for a name that contains ``text``, compared with ``lower(name)``.
+    SQLite's ``lower()`` (and PostgreSQL's under the C locale) folds ASCII letters only:
+    "Émile" stays "Émile". Python's fold of the text ("émile") alone would never match
+    such a name, even typed exactly as stored; the text folded the database's way does.
+    A name whose non-ASCII capitals the text writes in another case is not found (that
+    needs a key folded on write, as ``email_key`` is)."""
+    folds = dict.fromkeys((text.lower(), text.translate(_ASCII_LOWER)))
+    return [like_pattern(f) for f in folds]
+
+
 class WorkspaceRows(SQLBase):
     # "{col} contains the string {arg}" for a JSON list column, per dialect
     _JSON_LIST_HAS: ClassVar[str]
@@ -82,16 +96,17 @@ class WorkspaceRows(SQLBase):
         return CONTACTS.decode(into)
 
     async def search_contacts(self, text: str, limit: int = 20) -> list[Contact]:
-        text = text.strip().lower()
+        text = text.strip()
         if not text or limit <= 0:
             return []
+        args: list[Any] = [like_pattern(text.lower()), limit, *name_patterns(text)]
+        by_name = " OR ".join(f"lower(name) LIKE ${i} ESCAPE '\\'" for i in range(3, len(args) + 1))
         async with self._connection() as c:
             rows = await c.fetch(
-                f"{CONTACTS.select} WHERE saved AND (lower(name) LIKE $1 ESCAPE '\\'"
+                f"{CONTACTS.select} WHERE saved AND ({by_name}"
                 " OR email_key LIKE $1 ESCAPE '\\' OR phone LIKE $1 ESCAPE '\\')"
                 " ORDER BY number LIMIT $2",
-                like_pattern(text),
-                limit,
+                *args,
             )
         return [CONTACTS.decode(r) for r in rows]
 
@@ -108,11 +123,15 @@ class WorkspaceRows(SQLBase):
 
         states = sorted(set(query.states))
         where.append(f"v.state IN ({', '.join(arg(s) for s in states)})")
-        if query.text.strip():
-            p = arg(like_pattern(query.text.strip().lower()))
+        text = query.text.strip()
+        if text:
+            p = arg(like_pattern(text.lower()))
+            by_name = " OR ".join(
+                f"lower(k.name) LIKE {arg(n)} ESCAPE '\\'" for n in name_patterns(text)
+            )
             where.append(
-                f"(lower(k.name) LIKE {p} ESCAPE '\\' OR k.email_key LIKE {p} ESCAPE '\\'"
-                f" OR k.phone LIKE {p} ESCAPE '\\' OR v.address = {arg(query.text.strip())})"
+                f"({by_name} OR k.email_key LIKE {p} ESCAPE '\\'"
+                f" OR k.phone LIKE {p} ESCAPE '\\' OR v.address = {arg(text)})"
             )
         for column, value in (
             ("v.contact_id", query.contact_id),
