@@ -138,7 +138,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             )
         if scheme != "sqlite":
             # asyncpg would find a bad port only at start-up, as a one-line failure
-            for host in urlsplit(store).netloc.rpartition("@")[2].split(","):
+            try:
+                netloc = urlsplit(store).netloc
+            except ValueError as exc:  # an unclosed IPv6 bracket
+                raise ConfigError(f"{PREFIX}DATABASE_URL: not a URL: {exc}") from None
+            for host in netloc.rpartition("@")[2].split(","):
                 tail = host.rpartition("]")[2]  # after an IPv6 address's brackets
                 port = tail.rpartition(":")[2] if ":" in tail else ""
                 if port and not (port.isdigit() and 0 < int(port) < 65536):

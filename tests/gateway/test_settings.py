@@ -56,6 +56,7 @@ def test_environment_values_are_converted() -> None:
         ({"GATEWAY_DATABASE_URL": "postgresql://u@db:54x2/gw"}, "GATEWAY_DATABASE_URL"),
         ({"GATEWAY_DATABASE_URL": "postgresql://u@db:5432,db2:99999/gw"}, "the port '99999'"),
         ({"GATEWAY_DATABASE_URL": "postgres://u:p@[::1]:0/gw"}, "GATEWAY_DATABASE_URL"),
+        ({"GATEWAY_DATABASE_URL": "postgresql://u@[::1/gw"}, "not a URL"),
         ({"GATEWAY_REDIS_URL": "localhost:6379"}, "GATEWAY_REDIS_URL"),
         ({"GATEWAY_SECRET_KEY": "short"}, "GATEWAY_SECRET_KEY"),
         ({"GATEWAY_LOG_LEVEL": "loud"}, "GATEWAY_LOG_LEVEL"),

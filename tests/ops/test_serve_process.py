@@ -54,6 +54,8 @@ def run(tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     [
         ("GATEWAY_DATABASE_URL", "sqlite://x"),
         ("GATEWAY_DATABASE_URL", "sqlite:///"),
+        ("GATEWAY_DATABASE_URL", "postgresql://gateway@[::1/gateway"),
+        ("GATEWAY_DATABASE_URL", "postgresql://gateway@db:54x2/gateway"),
         ("GATEWAY_BLOB_URL", "file://relative"),
         ("GATEWAY_BLOB_URL", "file:///"),
         ("GATEWAY_BLOB_URL", "s3://"),
@@ -85,7 +87,7 @@ def test_a_bad_setting_exits_2_naming_it_without_a_traceback(
     "dsn",
     [
         "postgresql://gateway@127.0.0.1:1/gateway",  # nothing listens there
-        "postgresql://gateway@[::1/gateway",  # malformed
+        "postgresql://gateway@no.such.host.invalid/gateway",  # no such host
     ],
 )
 def test_a_failed_start_up_says_why_in_one_line(tmp_path: Path, dsn: str) -> None:
