@@ -20,6 +20,7 @@ from channels.base import Core
 from gateway.errors import InvalidInput, NotFound
 from gateway.model.integrations import ApiKey, bot_target
 from gateway.model.records import Touchpoint
+from gateway.web.admin.config import checked_name
 from gateway.web.admin.http import Ctx, convert, json_response
 from gateway.web.admin.webhooks import OutboxEventOut, outbox_event_out
 from gateway.web.openapi import Endpoint
@@ -52,7 +53,7 @@ class Admin:
     async def create_key(self, ctx: Ctx) -> Response:
         body = convert(ctx.raw, ApiKeyIn)
         tp = self._touchpoint(ctx)
-        key, secret = await self.core.api_keys.create(tp.id, body.name)
+        key, secret = await self.core.api_keys.create(tp.id, checked_name(body.name))
         out = key_out(key)
         return json_response(
             ApiKeyCreated(

@@ -113,6 +113,14 @@ async def start(ctx: ApiCtx) -> Response:
         direction=body.direction,
         agent_id=body.agent_id,
     )
+    if conv.fields.get("email", "").lower() != contact["email"].lower():
+        # The interaction id names another contact's open conversation: their words must
+        # not be stored as this contact's (nor this one's as theirs). Nothing was stored.
+        raise Conflict(
+            "this interaction_id belongs to another contact's open conversation",
+            code="interaction_in_use",
+            field="interaction_id",
+        )
     if body.transcript and not await core.conversations.transcript(conv):
         await core.bots.add_context(conv, body.transcript)
         if body.message is None:  # an escalation: the transcript is what to answer
@@ -238,7 +246,8 @@ ENDPOINTS: list[Endpoint] = [
              "routing places it (a flow may hand it to a bot). Outbound: the company's side "
              "starts it, for an agent (agent_id) or routed; one open outbound conversation "
              "per contact (409). The same interaction_id (or, without one, the same contact) "
-             "gives the open conversation back." + _POST),
+             "gives the open conversation back; an interaction_id of another contact's open "
+             "conversation is 409 interaction_in_use." + _POST),
     Endpoint("GET", ONE, "A conversation", "integration", get_conversation, tag="integration",
              response=ConversationOut),
     Endpoint("GET", ONE + "/messages", "A conversation's messages", "integration",

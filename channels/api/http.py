@@ -142,12 +142,12 @@ def _signed_stream(core: Core, tp: Touchpoint, request: Request) -> AsyncIterato
 
 
 def _decode(raw: bytes, type_: type) -> Any:
-    data = read_json(raw) if raw.strip() else {}
-    if not isinstance(data, dict):
-        raise InvalidInput([("", "the body must be a JSON object")])
     try:
+        data = read_json(raw) if raw.strip() else {}
+        if not isinstance(data, dict):
+            raise InvalidInput([("", "the body must be a JSON object")])
         return msgspec.convert(data, type_)
-    except msgspec.ValidationError as exc:
+    except msgspec.ValidationError as exc:  # a wrong shape, or a number out of range (1e400)
         raise field_errors(exc) from None
 
 

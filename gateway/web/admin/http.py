@@ -93,7 +93,10 @@ async def authorize(request: Request, access: str) -> Agent | None:
 
 async def _read_body(request: Request) -> dict[str, Any]:
     data = await request.body()  # at most GATEWAY_MAX_BODY_BYTES (gateway/web/guard.py)
-    raw = read_json(data) if data.strip() else {}
+    try:
+        raw = read_json(data) if data.strip() else {}
+    except msgspec.ValidationError as exc:  # a number out of range (1e400), say
+        raise field_errors(exc) from None
     if not isinstance(raw, dict):
         raise InvalidInput([("", "the body must be a JSON object")])
     return raw

@@ -334,8 +334,10 @@ class LoginResponse(msgspec.Struct, kw_only=True):
 
 class NoticesQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
-    # only notices created before this time (UNIX seconds): the next page
-    before: float | None = None
+    # only notices created before this time (UNIX seconds): the next page; NaN, which
+    # the stores compare differently (SQLite: nothing is before it; PostgreSQL: all), and
+    # negative times are refused
+    before: Annotated[float, msgspec.Meta(ge=0)] | None = None
 
 
 class NoticeOut(msgspec.Struct, kw_only=True):

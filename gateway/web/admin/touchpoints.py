@@ -14,7 +14,10 @@ import routing as r
 from gateway.errors import InUse, InvalidInput
 from gateway.model.channels import ROUTING_MODES
 from gateway.model.records import OPEN_STATES, Touchpoint
+from gateway.model.text import clean_name
 from gateway.web.admin.config import (
+    checked_name,
+    duplicates,
     flow_queue_ids,
     merge_patch,
     missing_ids,
@@ -109,7 +112,7 @@ async def build_touchpoint(
     )
     tp = Touchpoint(
         id=tp_id,
-        name=body.name,
+        name=clean_name(body.name),
         channel=body.channel,
         active=existing.active if existing else False,
         direction=body.direction,
@@ -125,11 +128,13 @@ async def build_touchpoint(
         preview_roles=list(dict.fromkeys(body.preview_roles)),
         settings=_with_secrets(body.settings, _secrets(ctx, body.channel), existing),
         created_at=existing.created_at if existing else now,
-        display_name=body.display_name.strip(),
+        display_name=clean_name(body.display_name),
     )
     # The channel's own rules first (chat: the domain), from its adapter.
     check = ctx.web.touchpoint_checks.get(body.channel, no_channel_settings)
     tp, errors = check(tp)
+    if not tp.name:
+        errors.append(("name", "a name needs a visible character"))
 
     if len(msgspec.json.encode(body.widget)) > MAX_WIDGET_BYTES:
         # It is sent with every bootstrap: keep it the size of a configuration.
@@ -169,8 +174,7 @@ async def build_touchpoint(
     except r.RoutingError as exc:
         errors.append(("flow" if exc.code == "invalid_flow" else "routing_mode", exc.message))
 
-    names = [f.name for f in body.form]
-    if dupes := sorted({n for n in names if names.count(n) > 1}):
+    if dupes := duplicates(f.name for f in body.form):
         errors.append(("form", f"duplicate field name(s): {', '.join(dupes)}"))
     for i, f in enumerate(body.form):
         if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", f.name):
@@ -215,7 +219,10 @@ async def _edit_touchpoint(ctx: Ctx, *, patch: bool) -> Response:
     store = ctx.store
     current = await store.get_touchpoint(ctx.param())
     out = msgspec.to_builtins(_out(ctx, current))
-    raw = read_only(ctx.raw, out, ("id", "active", "created_at", "identity_secret_set"))
+    raw = read_only(ctx.raw, out, ("id", "active", "created_at", "identity_secret_set", "channel"))
+    # The channel is the touchpoint's for life: its conversations, API keys and secret
+    # settings are the channel's. A PUT that leaves it out keeps it.
+    raw["channel"] = current.channel
     if patch:
         raw = merge_patch(_touchpoint_input(current, _secrets(ctx, current.channel)), raw)
     body = convert(raw, TouchpointIn)
@@ -255,7 +262,7 @@ async def duplicate_touchpoint(ctx: Ctx) -> Response:
     copy = msgspec.structs.replace(
         source,
         id=tp_id,
-        name=body.name or f"{source.name} (copy)"[:200],
+        name=checked_name(body.name) if body.name else f"{source.name} (copy)"[:200],
         active=False,
         created_at=ctx.now(),
     )

@@ -13,7 +13,13 @@ from gateway.errors import InvalidInput, NotFound
 from gateway.model.channels import ChannelName
 from gateway.model.integrations import EVENT_TYPES, EventType, OutboxEvent, OutboxState, Webhook
 from gateway.services.webhooks import check_url
-from gateway.web.admin.config import merge_patch, missing_ids, new_or_given_id, read_only
+from gateway.web.admin.config import (
+    merge_patch,
+    missing_ids,
+    new_or_given_id,
+    read_only,
+    visible_name,
+)
 from gateway.web.admin.http import Ctx, convert, json_response
 from gateway.web.admin.schemas import Id, Name
 
@@ -123,6 +129,7 @@ def _event_fields(e: OutboxEvent) -> dict[str, Any]:
 async def _build(ctx: Ctx, body: WebhookIn, hook_id: str, existing: Webhook | None) -> Webhook:
     """Validate every field (each problem reported) and make the record."""
     errors: list[tuple[str, str]] = []
+    name = visible_name(body.name, "name", errors)
     if why := check_url(body.url):
         errors.append(("url", why))
     secret = body.secret if body.secret is not None else (existing.secret if existing else "")
@@ -138,7 +145,7 @@ async def _build(ctx: Ctx, body: WebhookIn, hook_id: str, existing: Webhook | No
         raise InvalidInput(errors)
     return Webhook(
         id=hook_id,
-        name=body.name,
+        name=name,
         url=body.url,
         secret=secret,
         events=[e for e in EVENT_TYPES if e in body.events],

@@ -19,6 +19,7 @@ from gateway.services import history as hist
 from gateway.services import templates as tpl
 from gateway.services.contact_card import ContactDetails
 from gateway.services.reports import GroupBy, Report, to_csv
+from gateway.web.admin.config import visible_name
 from gateway.web.admin.http import Ctx, convert, json_response
 
 Day = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
@@ -210,10 +211,15 @@ async def report_csv(ctx: Ctx) -> Response:
 
 # -- templates' administration -------------------------------------------------------------
 def _template(body: TemplateIn, template_id: str, created_at: float) -> Template:
+    errors: list[tuple[str, str]] = []
+    collection = visible_name(body.collection, "collection", errors)
+    name = visible_name(body.name, "name", errors)
+    if errors:
+        raise InvalidInput(errors)
     t = Template(
         id=template_id,
-        collection=body.collection.strip(),
-        name=body.name.strip(),
+        collection=collection,
+        name=name,
         content=dict(body.content),
         created_at=created_at,
     )
