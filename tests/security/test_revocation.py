@@ -143,6 +143,30 @@ async def test_a_new_password_or_deactivation_revokes_and_reactivation_does_not_
         assert r.status_code == 404
 
 
+async def test_a_supervisor_demoted_while_monitoring_stops_receiving_the_chat(
+    node_factory: object,
+) -> None:
+    node = node_factory()  # type: ignore[operator]
+    admin = await _token(node, *ADMIN)
+    auth = {"Authorization": f"Bearer {admin}"}
+    url = node.base_url + "/api/admin/agents/ag_billing"
+    async with httpx.AsyncClient(timeout=BOUND) as http:
+        r = await http.patch(url, json={"role": "supervisor"}, headers=auth)
+        assert r.status_code == 200, r.text
+        cid = await accepted_chat(AgentClient(node, "agent@demo.test", "demo-agent"), visitor(node))
+        sup = AgentClient(node, "billing@demo.test", "pw-ag_billing")
+        await sup.login()
+        await sup.connect()
+        assert sup.sock
+        await sup.sock.send({"type": "monitor", "conversation_id": cid})
+        await sup.sock.expect("ok", ref=f"monitor:{cid}")
+        r = await http.patch(url, json={"role": "agent"}, headers=auth)
+        assert r.status_code == 200, r.text
+        # the watch ends with the session: the socket closes, the old token is refused
+        assert await _closed_with(sup.sock) == 4001
+        assert (await _get(node, "/api/me", sup.token)).status_code == 401
+
+
 # -- 7. demo mode never re-seeds an account --------------------------------------------------
 
 

@@ -231,10 +231,14 @@ async def _save_agent(ctx: Ctx, agent: Agent, before: Agent | None = None) -> No
     except Conflict:  # a concurrent write took the email
         raise Conflict("this email belongs to another agent", field="email") from None
     if before is not None and (
-        before.password_hash != agent.password_hash or before.active != agent.active
+        before.password_hash != agent.password_hash
+        or before.active != agent.active
+        or before.role != agent.role
     ):
         # A new password or a change of active ends every login session: a stolen token
-        # dies with the old password, and reactivation does not revive old tokens.
+        # dies with the old password, and reactivation does not revive old tokens. So does
+        # a new role: a supervisor demoted while monitoring kept receiving the chats it
+        # watched on the socket it had (its subscriptions are made once, at monitor).
         await ctx.web.agents.revoke_all(agent.id)
     await ctx.changed()  # every node reloads, and closes revoked sessions' sockets
 
