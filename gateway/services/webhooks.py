@@ -60,7 +60,13 @@ def check_url(url: object) -> str | None:
         return "the URL the gateway sends events to (http or https) is required"
     if len(url) > 2000:
         return "at most 2000 characters"
-    parts = urlsplit(url)
+    if any(c <= " " or c == "\x7f" for c in url):
+        return "no spaces or control characters (percent-encode them)"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number up to 65535
+    except ValueError:  # an unclosed IPv6 bracket, a bad port
+        return "a URL with a valid host and port"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "an http:// or https:// URL with a host"
     if parts.username or parts.password:

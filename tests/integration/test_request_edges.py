@@ -280,3 +280,20 @@ def _fill(value: object, name: str) -> object:
     if isinstance(value, list):
         return [_fill(v, name) for v in value]
     return value
+
+
+async def test_a_webhook_url_that_is_not_one_is_a_422(gw: Node) -> None:
+    """urlsplit raises on an unclosed IPv6 bracket and on a port past 65535 (a 500);
+    a space or a control character in the URL went to the sender as is."""
+    async with await admin_client(gw) as admin:
+        for url in (
+            "http://[::1/hook",
+            "https://crm.example:99999/h",
+            "https://crm.example/a b",
+            "https://crm.example/h\r\nX-Injected: 1",
+        ):
+            body = {"name": "w", "url": url, "secret": "s" * 32, "events": ["conversation.started"]}
+            fields = invalid(await admin.post("/api/admin/webhooks", json=body))
+            assert [f["field"] for f in fields] == ["url"], (url, fields)
+        hooks = (await admin.get("/api/admin/webhooks")).json()
+        assert not [h for h in hooks if h["name"] == "w"]  # nothing stored
