@@ -17,15 +17,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from channels.chat.bootstrap import admitted_touchpoint
-from gateway.errors import AuthError, InvalidInput, NotFound
+from gateway.errors import AuthError, NotFound
 from gateway.web.context import web_of
-from gateway.web.files import UploadOut, body_chunks, declared_size, uploaded
+from gateway.web.files import (
+    NAME_MAX_CHARS,
+    UploadOut,
+    body_chunks,
+    declared_size,
+    query_problem,
+    uploaded,
+)
 from gateway.web.openapi import Endpoint
 from gateway.web.origins import self_origins
 
 
 class VisitorUploadQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX_CHARS)]
     conversation_id: str = ""
 
 
@@ -40,7 +47,7 @@ async def visitor_upload(request: Request) -> Response:
     try:
         query = msgspec.convert(dict(request.query_params), VisitorUploadQuery)
     except msgspec.ValidationError as exc:
-        raise InvalidInput([("name", f"the file's name is required: {exc}")]) from None
+        raise query_problem(exc) from None
     size = declared_size(request)
     conversations = web.conversations
     if query.conversation_id:

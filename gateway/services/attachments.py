@@ -48,7 +48,7 @@ from gateway.errors import (
 from gateway.model.attachment_rules import FILE_TYPES, AttachmentRule
 from gateway.model.inbound import InboundFile
 from gateway.model.records import Attachment, Conversation, Sender
-from gateway.ports.blobs import Blob, BlobStore
+from gateway.ports.blobs import Blob, BlobStore, ByteRange
 from gateway.ports.blobs.base import CHUNK, storage_step
 from gateway.ports.store.base import Store
 from gateway.services import file_check
@@ -216,6 +216,7 @@ class Attachments:
         attachment_id = new_id("at")
         key = f"{conv.id}/{attachment_id}"
         keys = [key, key + ".thumb"]
+        written: list[str] = []  # a put that failed left nothing under its key
         stored = False
         try:
             staged = work / "upload"
@@ -244,10 +245,12 @@ class Attachments:
             await self._store.queue_blob_deletions(keys, self._clock() + self._orphan_age)
             digest = hashlib.sha256()
             size = await self._blobs.put(key, _read(source, digest), max_bytes=cap * 2)
+            written.append(key)
             thumb_key = ""
             if image and image.thumbnail:
                 thumb_key = keys[1]
                 await self._blobs.put(thumb_key, _read(image.thumbnail), max_bytes=cap)
+                written.append(thumb_key)
             attachment = Attachment(
                 id=attachment_id,
                 conversation_id=conv.id,
@@ -266,10 +269,17 @@ class Attachments:
             await self._store.create_attachment(attachment)
             stored = True
             return attachment
+        except BlobsUnavailable as exc:
+            if exc.code != "storage_full":
+                # The storage does not answer: asking it to delete now would hold the
+                # client as long again (a hung S3: a minute per key). The deletion
+                # queue has the keys; the sweep deletes them once it answers.
+                written.clear()
+            raise
         finally:
             await anyio.to_thread.run_sync(shutil.rmtree, work, True)
             if not stored:  # best effort now; the queue has them otherwise
-                for k in keys:
+                for k in written:
                     with contextlib.suppress(GatewayError):
                         await self._blobs.delete(k)
 
@@ -365,14 +375,19 @@ class Attachments:
         )
 
     async def open_download(
-        self, attachment_id: str, variant: Variant, conversation_id: str
+        self,
+        attachment_id: str,
+        variant: Variant,
+        conversation_id: str,
+        byte_range: ByteRange | None = None,
     ) -> Download:
-        """The bytes of a file (or its thumbnail) of this conversation; NotFound otherwise."""
+        """The bytes of a file (or its thumbnail) of this conversation, or of one range
+        of them (RangeNotSatisfiable past its end); NotFound otherwise."""
         a = await self._store.get_attachment(attachment_id)
         key = a.thumb_key if variant == "thumb" else a.blob_key
         if a.conversation_id != conversation_id or not key:
             raise NotFound("no such file")
-        return Download(a, variant, await self._blobs.get(key))
+        return Download(a, variant, await self._blobs.get(key, byte_range))
 
     async def get(self, attachment_id: str) -> Attachment:
         return await self._store.get_attachment(attachment_id)

@@ -4,8 +4,9 @@ Blocking work on a file already on disk (the upload's staging copy), run in a th
 gateway/services/attachments.py. Three steps, each refusing with a message that says
 why (FileRefused and its kinds):
 
-* **the name** (:func:`clean_name`): NFC, no path, no control or invisible characters
-  (bidirectional overrides disguise extensions), at most 255 bytes in UTF-8;
+* **the name** (:func:`clean_name`): NFC, no path, no control, line-break (U+2028,
+  U+2029) or invisible characters (bidirectional overrides disguise extensions), at
+  most 255 bytes in UTF-8;
 * **the type** (:func:`inspect`): from the content only: signatures through puremagic,
   office formats by their ZIP members or compound-file streams, text by being UTF-8
   without control characters (and HTML or an email by what it starts with). A name
@@ -14,8 +15,9 @@ why (FileRefused and its kinds):
   PDF header in a binary's first KiB) is refused as a polyglot;
 * **images** (:func:`clean_image`): decoded in full (a damaged or mislabelled image is
   refused, so is one of more than 50 megapixels), turned upright, and re-encoded
-  without their metadata (EXIF with its GPS position, XMP, comments); a thumbnail of at
-  most 320 pixels for the larger ones. GIF and BMP carry no location metadata and are
+  without their metadata (EXIF with its GPS position, XMP, comments; of a multi-picture
+  JPEG only the first picture is kept); a thumbnail of at most 320 pixels for the
+  larger ones. GIF and BMP carry no location metadata and are
   kept as they are.
 """
 
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import puremagic
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from gateway.errors import FileRefused, FileTypeRefused
 from gateway.model.attachment_rules import BY_EXTENSION, DOCX, FILE_TYPES, ODP, ODS, ODT, PPTX, XLSX
@@ -101,8 +103,13 @@ def clean_name(raw: str) -> str:
         raise refuse_name("starts with a dot")
     for ch in name:
         category = unicodedata.category(ch)
-        if category in ("Cc", "Cs", "Co", "Cn") or (category == "Cf" and ch not in _ALLOWED_FORMAT):
-            raise refuse_name(f"contains a control or invisible character (U+{ord(ch):04X})")
+        # Zl, Zp: U+2028 and U+2029 break the name's line wherever it is shown
+        if category in ("Cc", "Cs", "Co", "Cn", "Zl", "Zp") or (
+            category == "Cf" and ch not in _ALLOWED_FORMAT
+        ):
+            raise refuse_name(
+                f"contains a control, line-break or invisible character (U+{ord(ch):04X})"
+            )
     if len(name.encode()) > MAX_NAME_BYTES:
         raise refuse_name(f"is longer than {MAX_NAME_BYTES} bytes")
     return name
@@ -263,13 +270,17 @@ def clean_image(path: Path, mime: str, out: Path) -> CleanImage | None:
         return None
     try:
         with Image.open(path) as im:
-            if im.format != fmt:
+            # A JPEG with a Multi-Picture index (MPF: many phones' and cameras' photos,
+            # a depth map or a second view after the photo) is Pillow's "MPO": a JPEG.
+            # Only its first picture, the photo, is kept (re-encoded like any JPEG).
+            multi_picture = im.format == "MPO"
+            if (im.format if not multi_picture else "JPEG") != fmt:
                 raise FileTypeRefused(
                     f"the file is not a valid {label(mime)}", code="file_type_mismatch"
                 )
             if im.width * im.height > MAX_PIXELS:
                 raise too_many_pixels(im.width, im.height)
-            animated = bool(getattr(im, "is_animated", False))
+            animated = bool(getattr(im, "is_animated", False)) and not multi_picture
             if animated and mime not in _KEPT:
                 # Saved again frame by frame (_save_without_metadata), each a whole
                 # canvas in memory: the limit is on every frame's pixels together. A
@@ -284,7 +295,12 @@ def clean_image(path: Path, mime: str, out: Path) -> CleanImage | None:
             if mime in _KEPT:
                 kept = path
             else:
-                upright = im if animated else ImageOps.exif_transpose(im)
+                # Turned only when its orientation says so: exif_transpose returns a
+                # copy even then, and a copy cannot keep the JPEG's quantisation, so
+                # every photo was re-encoded at quality 92 (a quality-75 photo grew by
+                # half, past the channel's limit it had been checked against).
+                turned = not animated and _orientation(im) in range(2, 9)
+                upright = ImageOps.exif_transpose(im) if turned else im
                 _save_without_metadata(im, upright, fmt, animated, out)
                 kept = out
             width, height = upright.size
@@ -303,6 +319,15 @@ def clean_image(path: Path, mime: str, out: Path) -> CleanImage | None:
             code="file_damaged",
         ) from None
     return CleanImage(width, height, kept, thumb)
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation (1: upright; 2 to 8: mirrored or turned)."""
+    try:
+        value = im.getexif().get(ExifTags.Base.Orientation, 1)
+    except (SyntaxError, ValueError, OSError):  # a damaged EXIF block: as it is
+        return 1
+    return value if isinstance(value, int) else 1
 
 
 def too_many_pixels(width: int, height: int, frames: int = 1) -> FileRefused:
@@ -327,8 +352,15 @@ def _save_without_metadata(
     if icc := original.info.get("icc_profile"):
         options["icc_profile"] = icc
     if fmt == "JPEG":
-        if upright is original:  # keep its quantisation: no visible loss
-            options.update(quality="keep", subsampling="keep")
+        if upright is original and original.format == "JPEG":
+            options.update(quality="keep", subsampling="keep")  # no visible loss
+        elif tables := getattr(original, "quantization", None):
+            # turned, or a multi-picture JPEG ("keep" takes only a plain one): the same
+            # quantisation tables, so the same quality and about the same size (quality
+            # 92 made a quality-75 photo half as large again)
+            options.update(qtables=tables)
+            if (sampling := JpegImagePlugin.get_sampling(original)) != -1:
+                options.update(subsampling=sampling)
         else:
             options.update(quality=92)
     elif fmt == "PNG":

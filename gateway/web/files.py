@@ -11,11 +11,13 @@
   ``X-Content-Type-Options: nosniff`` and a sandboxing CSP; only raster images are
   ever ``inline`` (and only when ``dl`` is absent), everything else is an
   ``attachment``; HTML, SVG and email files are sent as ``application/octet-stream``
-  so that no browser renders them from the gateway's origin.
+  so that no browser renders them from the gateway's origin. One byte range
+  (``Range: bytes=...``) is answered 206 with only those bytes, 416 past the end.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import quote
@@ -26,8 +28,17 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from gateway import protocol as p
-from gateway.errors import InvalidInput, NotFound, ProtocolError, TokenInvalid
+from gateway.errors import (
+    FileTypeRefused,
+    GatewayError,
+    InvalidInput,
+    NotFound,
+    ProtocolError,
+    TokenInvalid,
+)
 from gateway.model.records import Attachment
+from gateway.ports.blobs import ByteRange, RangeNotSatisfiable
+from gateway.services.file_check import MAX_NAME_BYTES, refuse_name
 from gateway.web.context import web_of
 from gateway.web.login import authenticate
 from gateway.web.openapi import Endpoint
@@ -36,8 +47,14 @@ NEVER_RENDERED = {"text/html", "image/svg+xml", "message/rfc822"}
 CSP = "default-src 'none'; img-src 'self'; media-src 'self'; frame-ancestors 'none'; sandbox"
 
 
+# What the OpenAPI document allows of a name (1,000 characters, percent-encoded, stay
+# within the request line's limit); longer is refused as the service refuses a name of
+# more than 255 bytes (query_problem): file_name_invalid, not a generic "invalid".
+NAME_MAX_CHARS = 1000
+
+
 class UploadQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX_CHARS)]
 
 
 class UploadOut(msgspec.Struct, kw_only=True):
@@ -57,7 +74,18 @@ def attachment_out(a: Attachment) -> p.AttachmentOut:
 
 
 def declared_size(request: Request) -> int | None:
-    """The Content-Length the client claims (checked again while the bytes arrive)."""
+    """The Content-Length the client claims (checked again while the bytes arrive).
+
+    The body must be the file's bytes, whatever its Content-Type (the type is found in
+    the content), but not a form: a ``multipart/form-data`` body was stored as it came,
+    its boundaries and part headers inside the file (a text file kept them, anything
+    else was refused as a type the gateway does not know). 415 ``upload_not_raw``."""
+    if request.headers.get("content-type", "").lower().lstrip().startswith("multipart/"):
+        raise FileTypeRefused(
+            "the body is a multipart form: send the file's bytes alone as the body "
+            "(the name goes in ?name=)",
+            code="upload_not_raw",
+        )
     raw = request.headers.get("content-length")
     if raw is None:
         return None
@@ -66,11 +94,22 @@ def declared_size(request: Request) -> int | None:
     return int(raw)
 
 
+def query_problem(exc: msgspec.ValidationError) -> GatewayError:
+    """An upload's query string that is not ``name`` (and the endpoint's others), as
+    the client can act on: what is wrong, not always "the name is required"."""
+    text = str(exc)
+    if "`$.name`" in text and "length <=" in text:
+        return refuse_name(f"is longer than {MAX_NAME_BYTES} bytes")
+    if "missing required field `name`" in text or "`$.name`" in text:
+        return InvalidInput([("name", f"the file's name is required (?name=...): {text}")])
+    return InvalidInput([("query", text)])
+
+
 def upload_name(request: Request) -> str:
     try:
         query = msgspec.convert(dict(request.query_params), UploadQuery)
     except msgspec.ValidationError as exc:
-        raise InvalidInput([("name", f"the file's name is required: {exc}")]) from None
+        raise query_problem(exc) from None
     return query.name
 
 
@@ -141,7 +180,21 @@ async def download(request: Request) -> Response:
             raise NotFound("no such file")
     elif kind != "c" or (await web.conversations.get(conversation_id)).address != who:
         raise NotFound("no such file")
-    d = await files.open_download(attachment_id, variant, conversation_id)
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": CSP,
+        "Cross-Origin-Resource-Policy": "same-origin",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": f"private, max-age={max(0, int(expires - web.clock()))}",
+        "Accept-Ranges": "bytes",
+    }
+    byte_range = requested_range(request)
+    try:
+        d = await files.open_download(attachment_id, variant, conversation_id, byte_range)
+    except RangeNotSatisfiable as exc:
+        return Response(
+            status_code=416, headers={**headers, "Content-Range": f"bytes */{exc.total}"}
+        )
     inline = d.inline and "dl" not in q
     media = d.content_type
     if media in NEVER_RENDERED:
@@ -149,19 +202,35 @@ async def download(request: Request) -> Response:
     elif media.startswith("text/"):
         media += "; charset=utf-8"
     name = d.attachment.name if variant == "file" else f"thumbnail-{d.attachment.name}.jpg"
-    return StreamingResponse(
-        d.blob.chunks,
-        media_type=media,
-        headers={
-            "Content-Length": str(d.blob.size),
-            "Content-Disposition": disposition("inline" if inline else "attachment", name),
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": CSP,
-            "Cross-Origin-Resource-Policy": "same-origin",
-            "Referrer-Policy": "no-referrer",
-            "Cache-Control": f"private, max-age={max(0, int(expires - web.clock()))}",
-        },
-    )
+    headers["Content-Length"] = str(d.blob.size)
+    headers["Content-Disposition"] = disposition("inline" if inline else "attachment", name)
+    status = 200
+    if d.blob.total is not None:  # one range of it
+        status = 206
+        last = d.blob.start + d.blob.size - 1
+        headers["Content-Range"] = f"bytes {d.blob.start}-{last}/{d.blob.total}"
+    return StreamingResponse(d.blob.chunks, status_code=status, media_type=media, headers=headers)
+
+
+_RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")
+
+
+def requested_range(request: Request) -> ByteRange | None:
+    """The one byte range a download asks for (RFC 9110, 14.2): a resumed download, a
+    player seeking. None (the whole file) for none, for several ranges (rare, and a
+    multipart answer for little use), for one that does not parse, and with If-Range
+    (the file's validator is not sent, so no condition can be known to hold)."""
+    raw = request.headers.get("range")
+    if raw is None or "if-range" in request.headers:
+        return None
+    found = _RANGE.fullmatch(raw.strip().replace(" ", ""))
+    if not found or not (found[1] or found[2]):
+        return None
+    first = int(found[1]) if found[1] else None
+    last = int(found[2]) if found[2] else None
+    if first is not None and last is not None and last < first:
+        return None  # invalid: ignored, the whole file
+    return ByteRange(first, last)
 
 
 AGENT_UPLOAD = Endpoint(
@@ -176,7 +245,8 @@ AGENT_UPLOAD = Endpoint(
     status=201,
     errors=(403, 404, 409, 413, 415, 503),
     description="The body is the file's bytes (any Content-Type: the type is found in "
-    "the content). Only the agent the conversation is assigned to. Refused with 413 "
+    "the content; not a multipart form: 415 upload_not_raw). Only the agent the "
+    "conversation is assigned to. Refused with 413 "
     "file_too_large past the channel's limit (counted as the bytes arrive), 415 "
     "file_type_refused / file_type_mismatch / file_polyglot, 422 file_empty, "
     "file_name_invalid, file_damaged, image_too_large; 503 storage_unavailable or "

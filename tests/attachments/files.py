@@ -21,6 +21,30 @@ def jpeg_with_gps(size: tuple[int, int] = (800, 600)) -> bytes:
     return out.getvalue()
 
 
+def mpo_with_gps(size: tuple[int, int] = (800, 600)) -> bytes:
+    """A JPEG with a Multi-Picture index and a second picture (a depth map, a second
+    view), as many phones and cameras save their photos; Pillow calls it MPO."""
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (48.0, 51.0, 24.0), 3: "E", 4: (2.0, 21.0, 3.0)}
+    out = io.BytesIO()
+    photo, depth = Image.new("RGB", size, (30, 120, 200)), Image.new("RGB", size, "grey")
+    photo.save(out, "MPO", save_all=True, append_images=[depth], exif=exif.tobytes())
+    return out.getvalue()
+
+
+def photo(quality: int = 75, orientation: int = 1, size: tuple[int, int] = (1200, 900)) -> bytes:
+    """A JPEG that compresses like a photo (noise), saved at ``quality``, with its
+    EXIF orientation and a GPS position."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x8825] = {1: "N", 2: (48.0, 51.0, 24.0), 3: "E", 4: (2.0, 21.0, 3.0)}
+    out = io.BytesIO()
+    Image.effect_noise(size, 60).convert("RGB").save(
+        out, "JPEG", quality=quality, exif=exif.tobytes()
+    )
+    return out.getvalue()
+
+
 def png(size: tuple[int, int] = (40, 30)) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, "blue").save(out, "PNG")

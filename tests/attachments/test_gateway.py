@@ -46,13 +46,18 @@ async def upload(
         )  # fmt: skip
 
 
-async def agent_upload(agent: AgentClient, cid: str, name: str, data: bytes) -> httpx.Response:
+async def agent_upload(
+    agent: AgentClient, cid: str, name: str, data: bytes, content_type: str = ""
+) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {agent.token}"}
+    if content_type:
+        headers["Content-Type"] = content_type
     async with httpx.AsyncClient(timeout=30) as http:
         return await http.post(
             f"{agent.node.base_url}/api/conversations/{cid}/attachments",
             params={"name": name},
             content=data,
-            headers={"Authorization": f"Bearer {agent.token}"},
+            headers=headers,
         )
 
 
@@ -120,6 +125,35 @@ async def test_files_go_both_ways_and_are_served_safely(node: services.GatewayPr
     assert pdf.status_code == 200 and pdf.content == files.pdf(2000)
     assert pdf.headers["content-disposition"].startswith("attachment;")
     assert "filename*=UTF-8''r%C3%A9sum%C3%A9" in pdf.headers["content-disposition"]
+    assert pdf.headers["accept-ranges"] == "bytes"
+
+    # One range of it (a download resumed, a player seeking) was the whole file, 200:
+    # a resumed download started again from the first byte.
+    whole = files.pdf(2000)
+    url = node.base_url + mine["links"][doc["id"]]["url"]
+    async with httpx.AsyncClient() as http:
+        for asked, first, last in (("bytes=10-19", 10, 19), ("bytes=-5", len(whole) - 5,
+                len(whole) - 1), ("bytes=2000-", 2000, len(whole) - 1), ("bytes=0-999999",
+                0, len(whole) - 1)):  # fmt: skip
+            part = await http.get(url, headers={"Range": asked})
+            assert part.status_code == 206, (asked, part.status_code)
+            assert part.content == whole[first : last + 1], asked
+            assert part.headers["content-range"] == f"bytes {first}-{last}/{len(whole)}"
+            assert part.headers["content-length"] == str(last - first + 1)
+            assert part.headers["x-content-type-options"] == "nosniff"
+            assert part.headers["content-disposition"].startswith("attachment;")
+        past = await http.get(url, headers={"Range": f"bytes={len(whole)}-"})
+        assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{len(whole)}"
+        # several ranges, one that does not parse, or a condition: the whole file
+        for headers in ({"Range": "bytes=0-1,5-6"}, {"Range": "bytes=9-2"},
+                        {"Range": "lines=1-2"}, {"Range": "bytes=0-9", "If-Range": '"x"'}):  # fmt: skip
+            full = await http.get(url, headers=headers)
+            assert full.status_code == 200 and full.content == whole, headers
+        # the photo's thumbnail too
+        thumb_part = await http.get(
+            node.base_url + link["thumbnail_url"], headers={"Range": "bytes=0-1"}
+        )
+        assert thumb_part.status_code == 206 and thumb_part.content == b"\xff\xd8"
 
     # a link is the reader's: changed by a byte, or used for another file, it is refused
     bad = mine["links"][doc["id"]]["url"].replace("r=c%3A", "r=a%3A")
@@ -162,6 +196,39 @@ async def test_bad_uploads_are_refused_clearly_and_leave_nothing(
     refused = (await upload(visitor, "page.html", b"<html><body>x</body></html>")).json()
     assert "pdf" in refused["error"]["allowed"] and "accepted:" in refused["error"]["message"]
 
+    # A name of 1,000 characters and more is a name too long, as one of 256 is (it was a
+    # generic 422 "invalid" saying "the file's name is required"); a line separator
+    # (U+2028, U+2029) breaks the name's line wherever it is shown.
+    for name in ("a" * 1000 + ".pdf", "b" * 2000 + ".pdf", "line\u2028break.pdf",
+                 "para\u2029graph.pdf"):  # fmt: skip
+        r = await upload(visitor, name, files.pdf())
+        assert r.status_code == 422 and r.json()["error"]["code"] == "file_name_invalid", r.text
+    # a parameter the endpoint does not take is named as such, not as a missing name
+    async with httpx.AsyncClient(timeout=30) as http:
+        r = await http.post(
+            node.base_url + "/widget/attachments",
+            params={"name": "x.pdf", "nmae": "x.pdf"},
+            content=files.pdf(),
+            headers={"Authorization": f"Bearer {visitor.token}", "Origin": visitor.origin},
+        )
+    assert r.status_code == 422 and "required" not in r.json()["error"]["message"], r.text
+    assert "nmae" in r.json()["error"]["message"]
+
+    # A multipart form (what an HTML form or curl -F sends) is not the file: it was
+    # stored with its boundaries and part headers inside (a .txt), or refused as a
+    # type the gateway does not know (anything else). Refused, saying what to send.
+    form = (b"--zzz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n"
+            b"Content-Type: text/plain\r\n\r\nhello\r\n--zzz--\r\n")  # fmt: skip
+    r = await upload(
+        visitor, "a.txt", form, **{"Content-Type": "multipart/form-data; boundary=zzz"}
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (415, "upload_not_raw"), r.text
+    assert "multipart" in r.json()["error"]["message"]
+    r = await agent_upload(
+        agent, cid, "a.txt", form, content_type="multipart/form-data; boundary=z"
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (415, "upload_not_raw"), r.text
+
     # over the limit: declared, and lied about (streamed without a length)
     big = 10 * 1024 * 1024 + 1
     r = await upload(visitor, "big.pdf", files.pdf(big))
@@ -193,6 +260,11 @@ async def test_bad_uploads_are_refused_clearly_and_leave_nothing(
         stored = [p for p in (Path(node.env["GATEWAY_DATA_DIR"]) / "blobs").rglob("*")
                   if p.is_file() and cid in str(p)]  # fmt: skip
         assert len(stored) == 1  # after.pdf, and nothing of the refused ones
+
+    # any other Content-Type, or none, is the file's bytes: its type is in its content
+    for content_type in ("application/octet-stream", "image/png", "text/html", ""):
+        r = await upload(visitor, "plain.txt", b"hello", **{"Content-Type": content_type})
+        assert r.status_code == 201 and r.json()["attachment"]["content_type"] == "text/plain"
 
     # uploads need the visitor's token, from its origin
     r = await upload(visitor, "x.pdf", files.pdf(), Authorization="Bearer forged")

@@ -96,3 +96,30 @@ async def test_a_closed_s3_store_is_unavailable_and_opens_again(
         await store.put("cv_7/x", stream(b"x"), max_bytes=10)
     finally:
         await store.close()
+
+
+async def test_deleting_a_key_aborts_its_unfinished_multipart_uploads(
+    s3_server: services.S3Server,
+) -> None:
+    """A multipart upload the storage started without its answer reaching the gateway
+    (a timeout, a broken connection) was never aborted by ``put``; its parts are in no
+    listing of the bucket and would be kept for ever. The deletion queue deletes the
+    key; deleting it also aborts such uploads (and only those of that key)."""
+    import boto3
+
+    bucket = f"gw-mpu-{os.getpid()}"
+    s3_server.create_bucket(bucket)
+    raw = boto3.client("s3", endpoint_url=s3_server.endpoint, **services._boto_env())
+    for key in ("files/cv_9/at_1", "files/cv_9/at_1.thumb", "files/cv_9/at_10"):
+        started = raw.create_multipart_upload(Bucket=bucket, Key=key)
+        raw.upload_part(
+            Bucket=bucket, Key=key, UploadId=started["UploadId"], PartNumber=1, Body=b"x"
+        )
+    store = create_blobs(s3_server.url(bucket, "files"))
+    await store.open()
+    try:
+        await store.delete("cv_9/at_1")
+    finally:
+        await store.close()
+    left = raw.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert sorted(u["Key"] for u in left) == ["files/cv_9/at_1.thumb", "files/cv_9/at_10"]

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway.errors import FileTooLarge, NotFound
-from gateway.ports.blobs import BlobStore
+from gateway.ports.blobs import BlobStore, ByteRange, RangeNotSatisfiable
 from gateway.ports.blobs.s3 import PART
 
 
@@ -104,3 +104,32 @@ async def test_keys_that_could_escape_the_store_are_refused(blobs: BlobStore, ke
         await blobs.put(key, stream(b"x"), max_bytes=10)
     with pytest.raises(ValueError):
         await blobs.get(key)
+
+
+async def test_a_byte_range_of_a_blob(blobs: BlobStore) -> None:
+    """One range (a download resumed, a player seeking), resolved alike on both: the
+    bytes from ``first`` to ``last`` included, a suffix, to the end, clipped at the
+    end; RangeNotSatisfiable past it (HTTP 416)."""
+    data = os.urandom(PART + 1000)  # past S3's part size: a multipart upload
+    await blobs.put("cv_5/r", stream(data), max_bytes=2 * PART)
+    for wanted, first, last in (
+        (ByteRange(0, 0), 0, 0),
+        (ByteRange(10, 19), 10, 19),
+        (ByteRange(None, 100), len(data) - 100, len(data) - 1),
+        (ByteRange(PART - 5, None), PART - 5, len(data) - 1),
+        (ByteRange(5, 10 * PART), 5, len(data) - 1),
+        (ByteRange(None, 10 * PART), 0, len(data) - 1),
+    ):
+        blob = await blobs.get("cv_5/r", wanted)
+        got = b"".join([c async for c in blob.chunks])
+        assert got == data[first : last + 1], wanted
+        assert (blob.size, blob.start, blob.total) == (last - first + 1, first, len(data))
+    for unsatisfiable in (ByteRange(len(data), None), ByteRange(None, 0)):
+        with pytest.raises(RangeNotSatisfiable) as refused:
+            await blobs.get("cv_5/r", unsatisfiable)
+        assert refused.value.total == len(data)
+    with pytest.raises(NotFound):
+        await blobs.get("cv_5/none", ByteRange(0, 1))
+    whole = await blobs.get("cv_5/r")
+    assert (whole.size, whole.start, whole.total) == (len(data), 0, None)
+    await whole.chunks.aclose()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from gateway.errors import ConfigError
-from gateway.ports.blobs.base import Blob, BlobStore
+from gateway.ports.blobs.base import Blob, BlobStore, ByteRange, RangeNotSatisfiable
 from gateway.settings import blob_url_problem
 
-__all__ = ["Blob", "BlobStore", "create_blobs"]
+__all__ = ["Blob", "BlobStore", "ByteRange", "RangeNotSatisfiable", "create_blobs"]
 
 
 def create_blobs(url: str) -> BlobStore:

@@ -52,10 +52,41 @@ async def storage_step(step: Awaitable[T]) -> T:
 
 
 class Blob(NamedTuple):
-    """A stored blob being read: its size, and its bytes as they come."""
+    """A stored blob being read: the size of what ``chunks`` yields, and its bytes as
+    they come; for a byte range, where the range starts and the whole blob's size."""
 
     size: int
     chunks: AsyncIterator[bytes]
+    start: int = 0
+    total: int | None = None  # None: the whole blob (``size``)
+
+
+class ByteRange(NamedTuple):
+    """One range of an HTTP Range header (``bytes=first-last``, both included):
+    ``last`` None reads to the end; ``first`` None reads the last ``last`` bytes."""
+
+    first: int | None
+    last: int | None
+
+    def within(self, total: int) -> tuple[int, int]:
+        """(first, last), both included, in a blob of ``total`` bytes;
+        RangeNotSatisfiable when none of its bytes are in it (RFC 9110, 14.1.1)."""
+        if self.first is None:  # a suffix: the last N bytes
+            if not self.last or not total:
+                raise RangeNotSatisfiable(total)
+            return max(0, total - self.last), total - 1
+        if self.first >= total:
+            raise RangeNotSatisfiable(total)
+        last = total - 1 if self.last is None else min(self.last, total - 1)
+        return self.first, last
+
+
+class RangeNotSatisfiable(Exception):
+    """A byte range that starts past the blob's end (HTTP 416 with its ``total``)."""
+
+    def __init__(self, total: int) -> None:
+        super().__init__(f"no byte of the range is within the {total} bytes")
+        self.total = total
 
 
 class BlobStore(abc.ABC):
@@ -80,8 +111,9 @@ class BlobStore(abc.ABC):
         stored. The key shows the new bytes only once all of them are stored."""
 
     @abc.abstractmethod
-    async def get(self, key: str) -> Blob:
-        """The blob's size and bytes; NotFound for an unknown key. The chunks must be
+    async def get(self, key: str, byte_range: ByteRange | None = None) -> Blob:
+        """The blob's size and bytes (of ``byte_range`` only, when given: RangeNotSatisfiable
+        if it starts past the end); NotFound for an unknown key. The chunks must be
         read to the end, or closed (``aclose``), to release what they hold."""
 
     @abc.abstractmethod

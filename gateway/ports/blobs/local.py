@@ -20,7 +20,15 @@ from pathlib import Path
 import anyio
 
 from gateway.errors import FileTooLarge, NotFound
-from gateway.ports.blobs.base import CHUNK, Blob, BlobStore, check_key, storage_step, unavailable
+from gateway.ports.blobs.base import (
+    CHUNK,
+    Blob,
+    BlobStore,
+    ByteRange,
+    check_key,
+    storage_step,
+    unavailable,
+)
 
 
 def _private(path: str, flags: int) -> int:
@@ -86,7 +94,7 @@ class LocalBlobs(BlobStore):
                 temp.unlink()  # gone already when it was published
         return size
 
-    async def get(self, key: str) -> Blob:
+    async def get(self, key: str, byte_range: ByteRange | None = None) -> Blob:
         path = self.path(key)
         try:
             file = await anyio.open_file(path, "rb")
@@ -94,14 +102,28 @@ class LocalBlobs(BlobStore):
             raise NotFound(f"no blob {key!r}") from None
         except OSError as exc:
             raise unavailable(exc) from exc
-        size = os.fstat(file.wrapped.fileno()).st_size
+        total = os.fstat(file.wrapped.fileno()).st_size
+        if byte_range is None:
+            first, last = 0, total - 1
+        else:
+            try:
+                first, last = byte_range.within(total)
+                await storage_step(file.seek(first))
+            except BaseException:
+                await file.aclose()
+                raise
+        size = last - first + 1
 
         async def chunks() -> AsyncIterator[bytes]:
+            left = size
             async with file:
-                while chunk := await file.read(CHUNK):
+                while left > 0 and (chunk := await file.read(min(CHUNK, left))):
+                    left -= len(chunk)
                     yield chunk
 
-        return Blob(size, chunks())
+        if byte_range is None:
+            return Blob(size, chunks())
+        return Blob(size, chunks(), first, total)
 
     async def delete(self, key: str) -> None:
         path = self.path(key)

@@ -10,6 +10,11 @@ staging file), so the memory they take is bounded whatever the number of uploads
 every part arrived, and aborted on any failure or when the stream passes its limit,
 so a key never shows half a file. A file smaller than one part is one ``PutObject``.
 Reads stream the object's body in 64 KiB chunks.
+
+Every request to the storage has a deadline (:data:`CALL_TIMEOUT`, botocore's retries
+included): botocore's own timeouts bound a connection and each read, but not a write to
+a server that stopped reading, nor the sum of its retries, so an S3 that hangs held an
+upload for minutes. Past the deadline the request fails as ``BlobsUnavailable`` (503).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gateway.errors import BlobsUnavailable, FileTooLarge, NotFound
-from gateway.ports.blobs.base import CHUNK, Blob, BlobStore, check_key
+from gateway.ports.blobs.base import CHUNK, Blob, BlobStore, ByteRange, check_key
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -38,6 +43,8 @@ PART = 5 * 1024 * 1024
 # Uploads to S3 at once per process: each holds up to two parts' worth (the chunks of
 # the next part and the part being sent).
 TRANSFERS = 4
+# One request to the storage, its retries included: a 5 MiB part at 100 KiB/s fits.
+CALL_TIMEOUT = 60.0
 _FAILURES = (BotoCoreError, ClientError, aiohttp.ClientError, OSError, TimeoutError)
 
 
@@ -47,10 +54,22 @@ def _code(exc: BaseException) -> str:
     return ""
 
 
-async def _s3(call: Awaitable[T]) -> T:
-    """One S3 request, its failure as the gateway's error."""
+async def _deadline(call: Awaitable[T]) -> T:
+    """One S3 request within CALL_TIMEOUT (TimeoutError past it)."""
+    scope = asyncio.timeout(CALL_TIMEOUT)
     try:
-        return await call
+        async with scope:
+            return await call
+    except TimeoutError:
+        if scope.expired():
+            raise TimeoutError(f"no answer within {CALL_TIMEOUT:g} s") from None
+        raise
+
+
+async def _s3(call: Awaitable[T]) -> T:
+    """One S3 request, its failure (or no answer in time) as the gateway's error."""
+    try:
+        return await _deadline(call)
     except _FAILURES as exc:
         raise BlobsUnavailable(f"S3: {exc}") from exc
 
@@ -98,7 +117,7 @@ class S3Blobs(BlobStore):
                     "s3", endpoint_url=self.endpoint, region_name=self.region, config=config
                 )
             )
-            await client.head_bucket(Bucket=self.bucket)
+            await _deadline(client.head_bucket(Bucket=self.bucket))
         except _FAILURES as exc:
             await stack.aclose()
             raise BlobsUnavailable(
@@ -113,7 +132,7 @@ class S3Blobs(BlobStore):
 
     async def ping(self) -> bool:
         try:
-            await self._require().head_bucket(Bucket=self.bucket)
+            await _deadline(self._require().head_bucket(Bucket=self.bucket))
             return True
         except Exception:
             return False
@@ -181,17 +200,30 @@ class S3Blobs(BlobStore):
         finally:
             if upload_id:  # failed or refused half-way: the parts must not linger
                 try:
-                    await client.abort_multipart_upload(
-                        Bucket=self.bucket, Key=name, UploadId=upload_id
+                    await _deadline(
+                        client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=name, UploadId=upload_id
+                        )
                     )
                 except _FAILURES as exc:
                     log.warning("S3 multipart upload %s not aborted: %s", upload_id, exc)
 
-    async def get(self, key: str) -> Blob:
+    async def get(self, key: str, byte_range: ByteRange | None = None) -> Blob:
         client = self._require()
         name = self._key(key)
+        first = last = total = 0
         try:
-            response = await client.get_object(Bucket=self.bucket, Key=name)
+            if byte_range is None:
+                response = await _deadline(client.get_object(Bucket=self.bucket, Key=name))
+            else:
+                # the size first: the range is resolved here as for local files (S3's
+                # own reading of a suffix or an overlong range differs between servers)
+                head = await _deadline(client.head_object(Bucket=self.bucket, Key=name))
+                total = int(head["ContentLength"])
+                first, last = byte_range.within(total)
+                response = await _deadline(
+                    client.get_object(Bucket=self.bucket, Key=name, Range=f"bytes={first}-{last}")
+                )
         except ClientError as exc:
             if _code(exc) in ("NoSuchKey", "404", "NotFound"):
                 raise NotFound(f"no blob {key!r}") from None
@@ -209,15 +241,35 @@ class S3Blobs(BlobStore):
             finally:
                 body.close()
 
-        return Blob(int(response["ContentLength"]), chunks())
+        if byte_range is None:
+            return Blob(int(response["ContentLength"]), chunks())
+        return Blob(last - first + 1, chunks(), first, total)
 
     async def delete(self, key: str) -> None:
+        """The object, and any unfinished multipart upload of its key: one whose
+        ``CreateMultipartUpload`` the storage carried out without the answer reaching
+        the gateway (it timed out, the connection broke) was never aborted by ``put``,
+        and its parts would be kept, unlisted, for ever."""
+        client = self._require()
         name = self._key(key)
         try:
-            await self._require().delete_object(Bucket=self.bucket, Key=name)
-        except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
-                return
-            raise BlobsUnavailable(f"S3 delete {name!r}: {exc}") from exc
+            try:
+                await _deadline(client.delete_object(Bucket=self.bucket, Key=name))
+            except ClientError as exc:
+                if _code(exc) not in ("NoSuchKey", "404", "NotFound"):
+                    raise
+            listed = await _deadline(client.list_multipart_uploads(Bucket=self.bucket, Prefix=name))
+            for upload in listed.get("Uploads", []):
+                if upload.get("Key") != name or not upload.get("UploadId"):
+                    continue
+                try:
+                    await _deadline(
+                        client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=name, UploadId=upload["UploadId"]
+                        )
+                    )
+                except ClientError as exc:
+                    if _code(exc) not in ("NoSuchUpload", "404"):  # aborted meanwhile
+                        raise
         except _FAILURES as exc:
             raise BlobsUnavailable(f"S3 delete {name!r}: {exc}") from exc
