@@ -65,6 +65,7 @@ class ConversationService(ConversationStart):
         recent: RecentConversations | None = None,
     ) -> None:
         self._recent = recent or RecentConversations()
+        self._starting = {}
         self._files = files
         self._deliveries = deliveries
         self._store = store

@@ -6,6 +6,7 @@ bounded time, with nothing stored."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -297,3 +298,31 @@ async def test_a_webhook_url_that_is_not_one_is_a_422(gw: Node) -> None:
             assert [f["field"] for f in fields] == ["url"], (url, fields)
         hooks = (await admin.get("/api/admin/webhooks")).json()
         assert not [h for h in hooks if h["name"] == "w"]  # nothing stored
+
+
+async def test_starts_for_one_contact_at_once_make_one_conversation(
+    gw: Node, receiver: Receiver
+) -> None:
+    """Each start looked for the contact's open conversation, found none and made one:
+    six outbound starts at once made five open conversations (a second is documented
+    as 409 conversation_open), six inbound ones two."""
+    async with await admin_client(gw) as admin:
+        key = await integration(admin, "tp_edges_race", receiver.url)
+    base = f"{gw.base_url}/api/integrations/tp_edges_race/conversations"
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30) as api:
+        out = {"contact": {"email": "ola@example.com"}, "direction": "outbound"}
+        answers = await asyncio.gather(*(api.post(base, json=out) for _ in range(6)))
+        assert sorted(r.status_code for r in answers) == [201, 409, 409, 409, 409, 409]
+        assert {r.json()["error"]["code"] for r in answers if r.status_code == 409} == {
+            "conversation_open"
+        }
+        inbound = [
+            {"contact": {"email": "ivo@example.com"}, "message": f"hello {i}"} for i in range(6)
+        ]
+        answers = await asyncio.gather(*(api.post(base, json=b) for b in inbound))
+        assert all(r.status_code in (200, 201) for r in answers), [r.text for r in answers]
+        (conv,) = {r.json()["id"] for r in answers}
+        r = await api.get(f"{base}/{conv}/messages")
+        assert r.status_code == 200, r.text
+        bodies = {m["body"] for m in r.json()["items"] if m["sender"] == "contact"}
+        assert bodies == {f"hello {i}" for i in range(6)}
