@@ -201,6 +201,26 @@ async def test_webhooks_are_configuration(store: Store) -> None:
         await store.delete_webhook("wh0")
 
 
+async def test_a_webhooks_events_go_with_it(store: Store) -> None:
+    """A webhook made again with a deleted one's id must not inherit its events (listed,
+    replayable, pending ones delivered to the new URL)."""
+    await conversation(store, "cv1")
+    await store.put_webhook(Webhook(id="wh", name="CRM", url="http://x/", secret="t"))
+    await store.update_conversation(
+        "cv1", priority=1, announce=[announce("e1", "wh"), announce("e1", "bot:tp")]
+    )
+    await store.update_conversation("cv1", priority=2, announce=[announce("e2", "wh")])
+    [first, *_] = [e for e in await store.claim_outbox(100.0, 30.0, 10) if e.target == "wh"]
+    await store.record_outbox(150.0, dead=[(first.n, "HTTP 500")])
+    assert len(await store.list_outbox("wh")) == 2  # one dead, one pending
+    await store.delete_webhook("wh")
+    await store.put_webhook(Webhook(id="wh", name="Another", url="http://y/", secret="u"))
+    assert await store.list_outbox("wh") == []
+    with pytest.raises(NotFound):
+        await store.replay_outbox("wh", "e1", 200.0)
+    assert [e.target for e in await store.list_outbox("bot:tp")] == ["bot:tp"]  # not its
+
+
 # -- the outbox ---------------------------------------------------------------------------------
 
 

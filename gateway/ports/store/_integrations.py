@@ -169,7 +169,14 @@ class IntegrationRows(SQLBase):
         return await self._list(WEBHOOKS)
 
     async def delete_webhook(self, webhook_id: str) -> None:
-        await self._delete(WEBHOOKS, webhook_id)
+        async def both(c: Conn) -> None:
+            if await c.fetchrow(WEBHOOKS.sql_delete, webhook_id) is None:
+                raise NotFound(f"webhook {webhook_id!r} not found")
+            # Its events go with it: a webhook made again with this id got them (listed,
+            # replayable, the pending ones sent to its URL), a conversation's data with them.
+            await c.execute("DELETE FROM outbox WHERE target = $1", webhook_id)
+
+        await self._atomically(both)
 
     # -- the outbox ----------------------------------------------------------------------
     async def claim_outbox(

@@ -86,7 +86,8 @@ class IntegrationStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete_webhook(self, webhook_id: str) -> None:
-        """NotFound when absent; its outbox rows stay (listed by target) until purged."""
+        """NotFound when absent; its outbox rows (its events, any state) go with it, in
+        the same transaction."""
 
     # -- the outbox ----------------------------------------------------------------------
     @abc.abstractmethod
