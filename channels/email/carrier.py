@@ -54,8 +54,8 @@ class Carrier(Sender):
             auto_reply=mail.automatic,
         )
         raw = bytes(build(out, now=self._core.clock(), files=await self._files(mail.attachments)))
-        if (refused := await self._submit(tp, settings, raw, [mail.to])) is not None:
-            return refused
+        if isinstance(refused := await self._submit(tp, settings, raw, [mail.to]), Outcome):
+            return refused  # one recipient: refused, the server raised
         if settings.sent_folder:
             try:
                 await self._keep_copy(tp, settings, raw)

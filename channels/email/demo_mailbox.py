@@ -105,5 +105,6 @@ class DemoSubmission:
         self._office = office
         self._mailboxes = mailboxes
 
-    async def send(self, raw: bytes, sender: str, recipients: list[str]) -> None:
+    async def send(self, raw: bytes, sender: str, recipients: list[str]) -> list[str]:
         self._office.deliver(raw, recipients, self._mailboxes)
+        return []

@@ -121,7 +121,8 @@ class Outbound(Sender):
         await state.put_content(conv.id, message.client_msg_id, own)
         files = await self._files(message.attachments)
         raw = bytes(build(out, now=self._core.clock(), files=files))
-        if (refused := await self._submit(tp, settings, raw, recipients(out))) is not None:
+        refused = await self._submit(tp, settings, raw, recipients(out))
+        if isinstance(refused, Outcome):
             return refused
         if settings.sent_folder:
             try:
@@ -129,6 +130,18 @@ class Outbound(Sender):
             except MailError as exc:
                 log.warning("%s/%d sent, but no copy in Sent: %s", conv.id, message.seq, exc.reason)
         await self._sent(tp, conv, message, out, own)
+        if refused:
+            # Sent to the others: not retried (they would get it twice), and the message
+            # is "sent"; the agent reads who did not get it in the conversation.
+            log.info("%s/%d sent; %d recipient(s) refused", conv.id, message.seq, len(refused))
+            await self._core.conversations.notice(
+                conv,
+                f"smtp-refused-{message.seq}",
+                "Your email was sent, but the mail server refused "
+                + ("this recipient" if len(refused) == 1 else "these recipients")
+                + ", who did not get it: "
+                + "; ".join(refused)[:1500],
+            )
         return sent(out.message_id)
 
     async def _sent(

@@ -38,17 +38,17 @@ class Sender:
 
     async def _submit(
         self, tp: Touchpoint, settings: EmailSettings, raw: bytes, to: Sequence[str]
-    ) -> Outcome | None:
-        """None once the server accepted it; else what the delivery worker does next (a
+    ) -> Outcome | list[str]:
+        """Once the server accepted it, the recipients it refused meanwhile (the others
+        have it: "address: code text" each); else what the delivery worker does next (a
         refused login marks the connection lost and holds the mail)."""
         try:
-            await self._submission(tp, settings).send(raw, settings.address, list(to))
+            return await self._submission(tp, settings).send(raw, settings.address, list(to))
         except MailError as exc:
             if exc.auth:
                 await self._lost(tp, exc.reason)
                 return held(exc.reason, self.hold_retry)
             return failed(exc.reason, retryable=exc.retryable)
-        return None
 
     async def _keep_copy(self, tp: Touchpoint, settings: EmailSettings, raw: bytes) -> None:
         mailbox = self._mailbox(tp, settings)

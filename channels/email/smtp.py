@@ -1,6 +1,7 @@
 """Sending through the mailbox's SMTP server, with aiosmtplib: TLS (implicit) or
 STARTTLS, password or XOAUTH2; its errors leave this module as MailError (4xx and
-network trouble retryable, 5xx and refused credentials not)."""
+network trouble retryable, 5xx and refused credentials not), and the recipients it
+refused of a message it took for the others are returned."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ class SmtpSubmission:
     def __init__(self, settings: EmailSettings) -> None:
         self._s = settings
 
-    async def send(self, raw: bytes, sender: str, recipients: list[str]) -> None:
+    async def send(self, raw: bytes, sender: str, recipients: list[str]) -> list[str]:
         s, server = self._s, self._s.smtp
         secret = s.oauth_token
 
@@ -24,7 +25,7 @@ class SmtpSubmission:
             return secret
 
         try:
-            await aiosmtplib.send(
+            refused, _ = await aiosmtplib.send(
                 raw,
                 sender=sender,
                 recipients=recipients,
@@ -58,3 +59,6 @@ class SmtpSubmission:
             ) from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise MailError(f"SMTP: {type(exc).__name__}: {exc}") from exc
+        # the server took the message for the others: aiosmtplib raises only when it
+        # refuses every recipient
+        return [f"{rcpt}: {r.code} {r.message}" for rcpt, r in refused.items()]

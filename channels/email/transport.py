@@ -67,6 +67,7 @@ class Mailbox(Protocol):
 class Submission(Protocol):
     """A mail server that takes messages for delivery."""
 
-    async def send(self, raw: bytes, sender: str, recipients: list[str]) -> None:
-        """Hand one message over; MailError (retryable or not) when it is refused."""
+    async def send(self, raw: bytes, sender: str, recipients: list[str]) -> list[str]:
+        """Hand one message over; MailError (retryable or not) when it is refused. The
+        recipients refused while the others took it ("address: code text" each)."""
         ...

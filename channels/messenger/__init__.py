@@ -29,7 +29,7 @@ from channels.meta.graph import TOKEN_ERRORS, outcome_of_error
 from channels.meta.state import window_state
 from channels.meta.webhook import handshake, signed_event
 from channels.outbound import HttpAdapter
-from channels.webhooks import receive_once, touchpoint_of
+from channels.webhooks import receive_by_direction, touchpoint_of
 from gateway import protocol as p
 from gateway.errors import NotFound
 from gateway.model.inbound import DeliveryReport, InboundFile, InboundMessage
@@ -54,13 +54,22 @@ class Party(msgspec.Struct, frozen=True):
     id: str
 
 
+class Delivery(msgspec.Struct, frozen=True):
+    mids: list[str] = []
+    watermark: int = 0
+
+
+class Watermark(msgspec.Struct, frozen=True):
+    watermark: int = 0
+
+
 class Messaging(msgspec.Struct, frozen=True):
     sender: Party
     recipient: Party
     timestamp: int = 0
-    message: dict[str, Any] | None = None
-    delivery: dict[str, Any] | None = None
-    read: dict[str, Any] | None = None
+    message: content.Message | None = None
+    delivery: Delivery | None = None
+    read: Watermark | None = None
 
 
 class Entry(msgspec.Struct, frozen=True):
@@ -114,7 +123,7 @@ class MessengerChannel(HttpAdapter):
 
     async def _item(self, tp: Touchpoint, item: Messaging, deadline: float) -> None:
         psid = item.sender.id
-        if item.message is not None and not item.message.get("is_echo"):
+        if item.message is not None and not item.message.is_echo:
             if not tp.active:
                 # skipped, not refused: one inactive page must not fail the batch of
                 # events it shares with other pages (Meta would retry them all)
@@ -122,11 +131,12 @@ class MessengerChannel(HttpAdapter):
                 return
             await self._message(tp, psid, item)
         elif item.delivery is not None:
-            for mid in item.delivery.get("mids") or []:
+            for mid in item.delivery.mids:
                 # a receipt may overtake the record of the send: wait a little for it
                 wait = max(0.0, deadline - time.monotonic())
                 msg = await self.core.deliveries.by_provider_id(str(mid), wait=wait)
-                if msg is not None:
+                # only a message this page sent: another app's webhook reports nothing here
+                if msg is not None and await self._sent_here(tp, msg.conversation_id):
                     await self.core.deliveries.report(
                         DeliveryReport(
                             conversation_id=msg.conversation_id, seq=msg.seq, status="delivered"
@@ -134,13 +144,19 @@ class MessengerChannel(HttpAdapter):
                     )
         elif item.read is not None:
             conv = await self.core.conversations.open_for(tp.id, psid)
-            watermark = item.read.get("watermark")
-            if conv is not None and isinstance(watermark, int):
-                await self.core.deliveries.read_until(conv.id, watermark / 1000)
+            if conv is not None and item.read.watermark > 0:
+                await self.core.deliveries.read_until(conv.id, item.read.watermark / 1000)
+
+    async def _sent_here(self, tp: Touchpoint, conversation_id: str) -> bool:
+        try:
+            conv = await self.core.conversations.get(conversation_id)
+        except NotFound:
+            return False
+        return conv.touchpoint_id == tp.id
 
     async def _message(self, tp: Touchpoint, psid: str, item: Messaging) -> None:
-        message = item.message or {}
-        mid = str(message.get("mid", ""))
+        message = item.message or content.Message()
+        mid = message.mid
         if not mid:
             log.warning("Messenger message without an id: ignored")
             return
@@ -156,8 +172,9 @@ class MessengerChannel(HttpAdapter):
         )
         fields = {"name": await self._profile_name(tp, psid)}
         at = item.timestamp / 1000 if item.timestamp else None
-        await receive_once(
+        await receive_by_direction(
             self.core,
+            tp,
             InboundMessage(
                 touchpoint_id=tp.id,
                 address=psid,

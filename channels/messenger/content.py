@@ -19,6 +19,23 @@ import msgspec
 FILE_KINDS = ("image", "audio", "video", "file")
 
 
+class Attachment(msgspec.Struct, frozen=True):
+    type: str = "unknown"
+    # its shape depends on the type (a file's ``{"url"}``, a sticker's, a location's
+    # coordinates, a template's elements): read only as far as it is an object
+    payload: Any = None
+
+
+class Message(msgspec.Struct, frozen=True):
+    """A ``messaging`` event's ``message``, typed as far as it is read: a webhook whose
+    message has parts of other types is refused whole (400) before anything is stored."""
+
+    mid: str = ""
+    text: str | None = None
+    is_echo: bool = False
+    attachments: list[Attachment] = []
+
+
 class Medium(msgspec.Struct, frozen=True):
     kind: str
     url: str
@@ -30,15 +47,12 @@ class Read(msgspec.Struct, frozen=True):
     unsupported: tuple[str, ...] = ()
 
 
-def read(message: dict[str, Any]) -> Read:
+def read(message: Message) -> Read:
     media: list[Medium] = []
     unsupported: list[str] = []
-    for a in message.get("attachments") or []:
-        if not isinstance(a, dict):
-            continue
-        kind = str(a.get("type", "unknown"))
-        raw = a.get("payload")
-        payload: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    for a in message.attachments:
+        kind = a.type
+        payload: dict[str, Any] = a.payload if isinstance(a.payload, dict) else {}
         url = str(payload.get("url", ""))
         if kind in FILE_KINDS and url and not payload.get("sticker_id"):
             media.append(Medium(kind, url))
@@ -48,7 +62,7 @@ def read(message: dict[str, Any]) -> Read:
                 f"a Messenger {what}, which this gateway cannot show: ask the person to"
                 " describe it in text"
             )
-    return Read(str(message.get("text", "")), tuple(media), tuple(unsupported))
+    return Read(message.text or "", tuple(media), tuple(unsupported))
 
 
 def kind_of(content_type: str) -> str:

@@ -26,9 +26,15 @@ from channels.sms.keywords import REPLIES, keyword
 from channels.sms.mms import e164, mms_refusal
 from channels.sms.provider import Action, InboundSms, SmsProvider
 from channels.sms.twilio import TwilioSms, api_base
-from channels.webhooks import base_url, read_body, receive_once, signed_url, touchpoint_of
+from channels.webhooks import (
+    base_url,
+    read_body,
+    receive_by_direction,
+    signed_url,
+    touchpoint_of,
+)
 from gateway import protocol as p
-from gateway.errors import Conflict, FileRefused, Forbidden, InvalidInput, NotFound
+from gateway.errors import Conflict, FileRefused, InvalidInput, NotFound
 from gateway.model.channel_state import Content
 from gateway.model.inbound import DeliveryReport, InboundFile, InboundMessage
 from gateway.model.records import Conversation, Message, Touchpoint
@@ -134,21 +140,11 @@ class SmsChannel(HttpAdapter):
             unsupported=unsupported,
         )
         # An outbound-only touchpoint takes the contact's answers to an open
-        # conversation, never a new one.
-        outbound_only = tp.active and tp.direction == "outbound"
-        try:
-            received = await receive_once(self.core, inbound, start=not outbound_only)
-        except Forbidden:
-            if not outbound_only:
-                raise
-            received = None  # the open conversation ended meanwhile
+        # conversation, never a new one; STOP and START were recorded above: no notice.
+        received = await receive_by_direction(
+            self.core, tp, inbound, notify=kw not in ("opt_out", "opt_in")
+        )
         if received is None:
-            # Answered 200 all the same: the provider would only retry the same refusal.
-            log.warning(
-                "SMS from %s to outbound-only touchpoint %s, with no conversation open: not stored",
-                _masked(sender),
-                tp.id,
-            )
             return Response(EMPTY_TWIML, media_type="text/xml")
         conv, _ = received
         # Done again for a provider's retry (in the conversation the first delivery
@@ -195,7 +191,8 @@ class SmsChannel(HttpAdapter):
         target = await self._target(tp, request.query_params.get("m", ""))
         if target is None:
             msg = await self.core.deliveries.by_provider_id(report.provider_message_id)
-            target = (msg.conversation_id, msg.seq) if msg else None
+            # only a message this touchpoint sent: another's credentials sign nothing here
+            target = await self._target(tp, f"{msg.conversation_id}.{msg.seq}") if msg else None
         if target is None:
             log.info("status of an unknown SMS on touchpoint %s", tp.id)
             return Response(status_code=204)

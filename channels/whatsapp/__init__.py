@@ -30,7 +30,7 @@ from channels.meta.state import window_state
 from channels.meta.webhook import decode, handshake, signed_event
 from channels.outbound import HttpAdapter
 from channels.sms.mms import e164
-from channels.webhooks import receive_once, touchpoint_of
+from channels.webhooks import receive_by_direction, touchpoint_of
 from channels.whatsapp import content
 from channels.whatsapp.countries import blocked_country
 from channels.whatsapp.events import Event, Status, Value
@@ -54,6 +54,11 @@ REASONS: dict[int, str] = {
     130472: "WhatsApp held it back: the contact is part of an experiment (error 130472)",
     190: "WhatsApp refused this touchpoint's access token (error 190)",
 }
+
+
+# Between a message's reference (``<conversation>.<seq>``) and the number of one of its
+# parts, in ``biz_opaque_callback_data``, for each part sent before its last.
+PART = "~"
 
 
 class WhatsAppChannel(HttpAdapter):
@@ -155,8 +160,9 @@ class WhatsAppChannel(HttpAdapter):
                     content_type=m.mime_type,
                 ),
             )
-        await receive_once(
+        await receive_by_direction(
             self.core,
+            tp,
             InboundMessage(
                 touchpoint_id=tp.id,
                 address=wa_id,
@@ -191,10 +197,17 @@ class WhatsAppChannel(HttpAdapter):
     async def _status(self, tp: Touchpoint, status: Status) -> None:
         if status.status not in ("sent", "delivered", "read", "failed"):
             return
-        target = await self._target(tp, status.biz_opaque_callback_data)
+        ref, _, part = status.biz_opaque_callback_data.partition(PART)
+        if part and status.status != "failed":
+            # An earlier part of a message sent in parts: the message's statuses are its
+            # last part's. Taken for the message's, this one's "sent" would end the
+            # delivery job while a later part still waits for a retry.
+            return
+        target = await self._target(tp, ref)
         if target is None:
             msg = await self.core.deliveries.by_provider_id(status.id)
-            target = (msg.conversation_id, msg.seq) if msg else None
+            # only a message this touchpoint sent: another app's webhook reports nothing here
+            target = await self._target(tp, f"{msg.conversation_id}.{msg.seq}") if msg else None
         if target is None:
             log.info("status of an unknown WhatsApp message on touchpoint %s", tp.id)
             return
@@ -206,6 +219,8 @@ class WhatsAppChannel(HttpAdapter):
                 if isinstance(code, int)
                 else "WhatsApp did not deliver it"
             )
+            if part:
+                reason = f"part {part} of the message: {reason}"
         await self.core.deliveries.report(
             DeliveryReport(
                 conversation_id=target[0],
@@ -245,12 +260,16 @@ class WhatsAppChannel(HttpAdapter):
         parts = content.parts(message.body, files)
 
         async def send(index: int) -> Outcome:
-            return await self._send(tp, conv, message, parts[index])
+            # the statuses of each part but the last name it (see _status)
+            ref = f"{conv.id}.{message.seq}"
+            if index < len(parts) - 1:
+                ref += f"{PART}{index + 1}"
+            return await self._send(tp, conv, ref, parts[index])
 
         return await outbound.in_parts(self.core, conv, message, len(parts), send)
 
     async def _send(
-        self, tp: Touchpoint, conv: Conversation, message: Message, part: dict[str, Any]
+        self, tp: Touchpoint, conv: Conversation, ref: str, part: dict[str, Any]
     ) -> Outcome:
         answer = await outbound.post(
             self.http,
@@ -262,7 +281,7 @@ class WhatsAppChannel(HttpAdapter):
                 "recipient_type": "individual",
                 "to": conv.address,
                 **part,
-                "biz_opaque_callback_data": f"{conv.id}.{message.seq}",
+                "biz_opaque_callback_data": ref,
             },
         )
         if not isinstance(answer, httpx.Response):

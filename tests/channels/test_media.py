@@ -379,3 +379,30 @@ async def test_a_failed_part_is_retried_without_sending_the_first_again(
         (False, 503),
         (False, None),
     ]
+
+
+async def test_a_whatsapp_part_failing_after_the_first_was_delivered_is_retried(
+    wa: services.GatewayProcess, whatsapp: EmulatorClient
+) -> None:
+    """A long text and an image are two sends. The text's statuses (sent, delivered)
+    come while the image's first attempt meets a 503: they are not the message's (its
+    last part's are), so the message stays a pending job and the image goes on the
+    retry; before, the text's "delivered" ended the job and the image was never sent,
+    while the agent read "delivered"."""
+    agent = await agent_on(wa)
+    await whatsapp.phone_send(phone_number_id=PNID, name="Ana", body="oi", **{"from": WA_ID})
+    cid = str((await inbox_conversation(agent, "whatsapp", last_message="oi"))["conversation_id"])
+    assert (await agent.act("assign", cid))["type"] == "ok"
+    r = await agent_upload(agent, cid, "foto.png", files.png())
+    await whatsapp.fail(503, after=1)
+    ack = await send_files(agent, cid, "x" * 1100, [r.json()["attachment"]["id"]], "wa-2")
+    assert agent.sock
+    await agent.sock.expect("delivery", seq=ack["seq"], status="delivered", timeout=30)
+    sent = await whatsapp.sent(3, timeout=30)
+    assert [(s["type"], s.get("refused")) for s in sent] == [
+        ("text", None),
+        ("image", 503),
+        ("image", None),
+    ]
+    inbox = await whatsapp._call("GET", f"/_emulator/phone/{WA_ID}/inbox")
+    assert [m["type"] for m in inbox] == ["text", "image"]

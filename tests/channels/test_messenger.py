@@ -222,3 +222,122 @@ async def test_a_retry_after_the_end_is_stored_once_and_an_inactive_page_is_skip
     assert (await agent.act("assign", str(nxt["conversation_id"])))["type"] == "ok"
     items = await history(agent, str(nxt["conversation_id"]))
     assert [m["body"] for m in items if m["type"] == "message"] == ["Again"]
+
+
+async def test_a_signed_but_malformed_event_is_a_400_never_a_500(
+    page: services.GatewayProcess,
+) -> None:
+    """Parts of a messaging event of the wrong type (attachments or a receipt's mids that
+    are not a list, an id that is not a string) refuse the whole webhook before anything
+    of it is stored: Meta's retry cannot store half of it, and the log has no traceback."""
+
+    def event(**fields: object) -> bytes:
+        item = {"sender": {"id": PSID}, "recipient": {"id": PAGE}, "timestamp": 1, **fields}
+        ok = {"sender": {"id": PSID}, "recipient": {"id": PAGE}, "timestamp": 1}
+        ok["message"] = {"mid": "m_first", "text": "stored first?"}
+        return json.dumps(
+            {"object": "page", "entry": [{"id": PAGE, "messaging": [ok, item]}]}
+        ).encode()
+
+    bodies = [
+        event(message={"mid": "m_bad", "text": "x", "attachments": 5}),
+        event(message={"mid": {"not": "a string"}, "text": "x"}),
+        event(delivery={"mids": 5, "watermark": 1}),
+        event(delivery={"mids": "m_abc", "watermark": 1}),
+        event(read={"watermark": "soon"}),
+    ]
+    async with httpx.AsyncClient() as http:
+        statuses = []
+        for body in bodies:
+            digest = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+            r = await http.post(
+                f"{page.base_url}/webhooks/messenger/tp_page",
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Hub-Signature-256": f"sha256={digest}",
+                },
+            )
+            statuses.append(r.status_code)
+    assert statuses == [400] * 5
+    assert "Traceback" not in page.output()
+    agent = await agent_on(page)
+    assert [c for c in agent.snapshot["inbox"] if c["channel"] == "messenger"] == []
+
+
+async def test_a_receipt_from_another_apps_page_changes_nothing(
+    gateway_factory: Factory, messenger: EmulatorClient
+) -> None:
+    """A delivery receipt names messages by their mid alone: it counts only for the
+    messages its page's touchpoint sent, never for another app's page's."""
+    other_page, other_secret = "2000000002", "another-apps-secret"
+    other = messenger_touchpoint("tp_other", other_page, messenger.base_url)
+    other = msgspec.structs.replace(other, settings={**other.settings, "app_secret": other_secret})
+    node = start(gateway_factory, messenger_touchpoint("tp_page", PAGE, messenger.base_url), other)
+    await _configure(messenger, node)
+    agent = await agent_on(node)
+    cid = str((await taken(agent, messenger))["conversation_id"])
+    # the platform's own receipts go nowhere from now on: the reply stays "sent"
+    await messenger.configure(
+        pages={
+            PAGE: {
+                "token": PAGE_TOKEN,
+                "app_secret": APP_SECRET,
+                "name": "demoshop",
+                "webhook_url": "http://127.0.0.1:9/nowhere",
+            }
+        }
+    )
+    ack = await agent.say(cid, "Hello Jane")
+    assert agent.sock
+    await agent.sock.expect("delivery", seq=ack["seq"], status="sent")
+    [sent] = await messenger.sent(1)
+    async with httpx.AsyncClient() as http:
+        for tp_id, page_id, secret, expected in (
+            ("tp_other", other_page, other_secret, "sent"),
+            ("tp_page", PAGE, APP_SECRET, "delivered"),
+        ):
+            item = {
+                "sender": {"id": PSID},
+                "recipient": {"id": page_id},
+                "timestamp": 1,
+                "delivery": {"mids": [sent["message_id"]], "watermark": 1},
+            }
+            body = json.dumps(
+                {"object": "page", "entry": [{"id": page_id, "messaging": [item]}]}
+            ).encode()
+            digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            r = await http.post(
+                f"{node.base_url}/webhooks/messenger/{tp_id}",
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Hub-Signature-256": f"sha256={digest}",
+                },
+            )
+            assert r.status_code == 200, r.text
+            [mine] = [m for m in await history(agent, cid) if m.get("seq") == ack["seq"]]
+            assert mine["delivery"] == expected, tp_id
+
+
+async def test_an_outbound_only_page_takes_no_new_conversation(
+    gateway_factory: Factory, messenger: EmulatorClient
+) -> None:
+    """A page whose touchpoint an admin set to outbound: a person's message that would
+    start a conversation is not taken, the webhook answered 200 (it was a 403 Meta
+    retried for days), and the admins are told."""
+    node = start(
+        gateway_factory,
+        messenger_touchpoint("tp_page", PAGE, messenger.base_url, direction="outbound"),
+    )
+    await _configure(messenger, node)
+    admin = await agent_on(node, ("admin@demo.test", "demo-admin"))
+    await messenger.phone_send(page_id=PAGE, psid=PSID, text="Hello?")
+    hooks = await messenger.webhooks()
+    assert [h["attempts"] for h in hooks] == [[200]]
+    assert admin.sock
+    notice = await admin.sock.expect("notice", timeout=15)
+    assert notice["kind"] == "sending_refused" and notice["touchpoint_id"] == "tp_page"
+    assert PSID not in notice["message"]
+    fresh = await agent_on(node)
+    assert [c for c in fresh.snapshot["inbox"] if c["channel"] == "messenger"] == []

@@ -171,6 +171,17 @@ async def test_malformed_unknown_and_oversized_webhooks_are_clear_4xx(
         assert (await http.post(url, content=body, headers=headers)).status_code == 422
         url, headers, body = signed("/webhooks/sms/tp_nope", {"MessageSid": "SMx"})
         assert (await http.post(url, content=body, headers=headers)).status_code == 404
+        # an id no provider gives (PostgreSQL refuses a NUL: it was a 500 there), or a
+        # text past the model's 100,000 characters (Twilio's limit is 1,600)
+        base = {"MessageSid": "SMy", "From": PHONE, "To": NUMBER, "Body": "hi"}
+        for bad in (
+            {"MessageSid": "SM\x00y"},
+            {"MessageSid": "SM" + "9" * 250},
+            {"Body": "x" * 100_001},
+        ):
+            url, headers, body = signed("/webhooks/sms/tp_sms", {**base, **bad})
+            r = await http.post(url, content=body, headers=headers)
+            assert r.status_code == 422, r.text
         # past GATEWAY_MAX_WEBHOOK_BODY_BYTES (3 MiB, sized for Meta's batches)
         assert await declared_body_status(line, "/webhooks/sms/tp_sms", 3 * 2**20 + 1) == 413
     agent = await agent_on(line)
@@ -484,3 +495,65 @@ async def test_stop_to_an_inactive_number_is_recorded(
     await twilio.phone_send(to=NUMBER, body="other line", **{"from": PHONE})
     conv = await inbox_conversation(agent, "sms", last_message="other line")
     assert conv["channel_state"]["locked"] == "opted_out"
+
+
+async def test_a_text_not_taken_by_an_outbound_only_number_is_an_admin_notice(
+    gateway_factory: Factory, twilio: EmulatorClient
+) -> None:
+    """A contact texts an outbound-only number with nothing open: nothing is stored or
+    sent back, the provider gets 200, and the admins are told (once an hour), with the
+    contact's last conversation on it and never the number."""
+    node = start(
+        gateway_factory,
+        sms_touchpoint("tp_out", NUMBER, twilio.base_url, direction="outbound"),
+    )
+    await configure(twilio, node, tp_out=NUMBER)
+    admin = await agent_on(node, ("admin@demo.test", "demo-admin"))
+    agent = await agent_on(node)
+    r = await _start_outbound(node, agent, "first-1", "Your order shipped.")
+    assert r.status_code == 201, r.text
+    cid = r.json()["conversation_id"]
+    await twilio.sent(1)
+    assert (await agent.act("end", cid))["type"] == "ok"
+    await twilio.phone_send(to=NUMBER, body="STOP", **{"from": PHONE})  # recorded: no notice
+    await twilio.phone_send(to=NUMBER, body="Thanks! One more question", **{"from": PHONE})
+    assert admin.sock
+    notice = await admin.sock.expect("notice", timeout=15)
+    assert notice["kind"] == "sending_refused" and notice["touchpoint_id"] == "tp_out"
+    assert notice["conversation_id"] == cid
+    assert "outbound-only" in notice["message"] and "not taken" in notice["message"]
+    assert PHONE not in notice["message"]
+    await twilio.phone_send(to=NUMBER, body="Hello?", **{"from": PHONE})
+    hooks = [h for h in await twilio.webhooks() if "/status" not in h["url"]]
+    assert [h["attempts"] for h in hooks] == [[200]] * 3
+    assert [n["id"] for n in await admin_get(node, "/api/admin/notices")] == [notice["id"]]
+    assert len(await twilio.sent()) == 1  # nothing went back to the contact
+
+
+async def test_a_status_signed_for_another_touchpoint_changes_nothing(
+    line: services.GatewayProcess, twilio: EmulatorClient
+) -> None:
+    """A status callback found by the provider's message id alone (no ``m``) counts only
+    for a message its own touchpoint sent: another touchpoint's credentials (another
+    account, another brand) cannot fail or mark a message they did not send."""
+    agent = await agent_on(line)
+    cid = await assigned(agent, twilio)
+    ack = await agent.say(cid, "Your parcel is on its way.")
+    assert agent.sock
+    await agent.sock.expect("delivery", seq=ack["seq"], status="delivered")
+    [sent] = await twilio.sent(1)
+    params = {"MessageSid": sent["sid"], "MessageStatus": "undelivered", "ErrorCode": "30007"}
+    async with httpx.AsyncClient() as http:
+        for tp_id, expected in (("tp_sms2", "delivered"), ("tp_sms", "failed")):
+            url = f"{line.base_url}/webhooks/sms/{tp_id}/status"
+            r = await http.post(
+                url,
+                content=urlencode(params),
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(url, params),
+                },
+            )
+            assert r.status_code == 204
+            [mine] = [m for m in await history(agent, cid) if m.get("seq") == ack["seq"]]
+            assert mine["delivery"] == expected, tp_id

@@ -371,3 +371,111 @@ async def test_a_signed_but_malformed_message_is_a_422_never_a_500(
         r = await http.post(url, content=string, headers=signed(string))
     assert "messages[0]" in r.json()["error"]["message"]
     assert "Traceback" not in wa.output()
+
+
+async def test_a_status_from_another_apps_number_changes_nothing(
+    gateway_factory: Factory, whatsapp: EmulatorClient
+) -> None:
+    """A status found by its wamid alone (no callback data) counts only for a message
+    the number's own touchpoint sent: another Meta app's signed webhook cannot fail a
+    message it did not send."""
+    other_secret = "another-apps-secret"
+    other = whatsapp_touchpoint("tp_other", "200000000000001", "+14155550112", whatsapp.base_url)
+    other = msgspec.structs.replace(other, settings={**other.settings, "app_secret": other_secret})
+    node = start(
+        gateway_factory, whatsapp_touchpoint("tp_wa", PNID, NUMBER, whatsapp.base_url), other
+    )
+    await whatsapp.configure(
+        numbers={
+            PNID: {
+                "display_phone_number": NUMBER,
+                "token": WA_TOKEN,
+                "app_secret": APP_SECRET,
+                "webhook_url": f"{node.base_url}/webhooks/whatsapp/tp_wa",
+            }
+        }
+    )
+    agent = await agent_on(node)
+    cid = str((await taken(agent, whatsapp))["conversation_id"])
+    ack = await agent.say(cid, "Olá!")
+    assert agent.sock
+    await agent.sock.expect("delivery", seq=ack["seq"], status="delivered")
+    [sent] = await whatsapp.sent(1)
+
+    def failed_status(pnid: str) -> dict[str, object]:
+        return {
+            "field": "messages",
+            "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"phone_number_id": pnid},
+                "statuses": [{"id": sent["id"], "status": "failed", "errors": [{"code": 131026}]}],
+            },
+        }
+
+    async with httpx.AsyncClient() as http:
+        for tp_id, pnid, secret, expected in (
+            ("tp_other", "200000000000001", other_secret, "delivered"),
+            ("tp_wa", PNID, APP_SECRET, "failed"),
+        ):
+            body = json.dumps(
+                {
+                    "object": "whatsapp_business_account",
+                    "entry": [{"changes": [failed_status(pnid)]}],
+                }
+            ).encode()
+            digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            r = await http.post(
+                f"{node.base_url}/webhooks/whatsapp/{tp_id}",
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Hub-Signature-256": f"sha256={digest}",
+                },
+            )
+            assert r.status_code == 200, r.text
+            [mine] = [m for m in await history(agent, cid) if m.get("seq") == ack["seq"]]
+            assert mine["delivery"] == expected, tp_id
+
+
+async def test_an_outbound_only_number_takes_no_new_conversation_and_fails_no_batch(
+    gateway_factory: Factory,
+) -> None:
+    """An admin may set a WhatsApp touchpoint's direction to outbound (agents cannot
+    start conversations on WhatsApp, so contacts can never answer one): a contact's
+    message to it is not taken and the admins are told; the POST is answered 200 and
+    the rest of the batch (another number of the app) is stored. Before, the message
+    was a 403 for the whole batch, which Meta retried with the same outcome for days,
+    and the other number's message after it was never stored."""
+    out_pnid = "200000000000009"
+    node = start(
+        gateway_factory,
+        whatsapp_touchpoint(
+            "tp_out", out_pnid, "+14155550119", "http://127.0.0.1:9", direction="outbound"
+        ),
+        whatsapp_touchpoint("tp_wa", PNID, NUMBER, "http://127.0.0.1:9"),
+    )
+    admin = await agent_on(node, ("admin@demo.test", "demo-admin"))
+    agent = await agent_on(node)
+    body = json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {"changes": [text_change(out_pnid, "wamid.out", "Anyone there?")]},
+                {"changes": [text_change(PNID, "wamid.in", "Hello!")]},
+            ],
+        }
+    ).encode()
+    async with httpx.AsyncClient() as http:
+        r = await http.post(
+            f"{node.base_url}/webhooks/whatsapp/tp_out", content=body, headers=signed(body)
+        )
+    assert r.status_code == 200, r.text
+    conv = await inbox_conversation(agent, "whatsapp", last_message="Hello!")
+    assert conv["touchpoint_id"] == "tp_wa"
+    assert admin.sock
+    notice = await admin.sock.expect("notice", timeout=15)
+    assert notice["kind"] == "sending_refused" and notice["touchpoint_id"] == "tp_out"
+    assert "outbound-only" in notice["message"] and WA_ID not in notice["message"]
+    fresh = await agent_on(node)
+    rows = [c for c in fresh.snapshot["inbox"] if c["channel"] == "whatsapp"]
+    assert [c["touchpoint_id"] for c in rows] == ["tp_wa"]

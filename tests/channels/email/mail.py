@@ -30,6 +30,8 @@ class Recorder:
         self.messages: list[tuple[str, list[str], EmailMessage]] = []
         self.refuse: str = ""
         self.refuse_once = False
+        # recipients answered with a code of their own (the others are taken)
+        self.refuse_only: dict[str, str] = {}
         self.oauth_logins: list[tuple[str, str]] = []
         self._arrived = asyncio.Condition()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -50,6 +52,8 @@ class Recorder:
     async def handle_RCPT(
         self, server: Any, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        if address in self.refuse_only:
+            return self.refuse_only[address]
         if self.refuse:
             answer = self.refuse
             if self.refuse_once:

@@ -277,6 +277,36 @@ async def test_smtp_refusing_fails_with_a_reason_and_a_4xx_is_retried_once(
     assert sent.get_body(("plain",)).get_content().startswith("Second")  # type: ignore[union-attr]
 
 
+async def test_a_recipient_refused_while_the_others_took_it_is_told_to_the_agent(
+    make_node: NodeFactory, dovecot: services.Dovecot, smtp: SmtpServer, mailbox: tuple[str, str]
+) -> None:
+    """The server takes the email for the customer and refuses a Cc: it is sent (not
+    retried: the customer would get it twice), and the agent reads, in the
+    conversation, who did not get it (it was silently "sent" to everyone before)."""
+    address, _ = mailbox
+    node = await make_node()
+    await setup_touchpoint(node, dovecot, smtp, address)
+    receiver = await ready(email_channel(node))
+    cid = await assigned(node, receiver, address, dovecot)
+    agent = node.agents.agent("ag")
+    conv = await node.conversations.get(cid)
+    smtp.recorder.refuse_only = {"gone@customer.example": "550 5.1.1 no such user"}
+    ack = await node.desk.send(
+        agent, conv, "m-1", "See you", content={"cc": ["gone@customer.example"]}
+    )
+    msg = await _delivered(node, cid, ack.seq)
+    assert msg.delivery == "sent"
+    [(_, rcpts, _)] = smtp.recorder.messages
+    assert "gone@customer.example" not in rcpts
+    later = await node.store.messages(cid, after_seq=ack.seq)
+    [notice] = [m for m in later if m.kind == "event" and "gone@customer.example" in m.body]
+    assert "550" in notice.body and "did not get it" in notice.body
+    assert (await email_channel(node).deliver(conv, msg)).sent  # a retry: no second notice
+    assert len(smtp.recorder.messages) == 1
+    again = await node.store.messages(cid, after_seq=ack.seq)
+    assert [m.seq for m in again if m.kind == "event"] == [notice.seq]
+
+
 async def test_a_retry_after_the_server_took_it_does_not_send_twice(
     make_node: NodeFactory, dovecot: services.Dovecot, smtp: SmtpServer, mailbox: tuple[str, str]
 ) -> None:
