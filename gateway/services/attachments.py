@@ -44,6 +44,7 @@ from gateway.errors import (
     FileTypeRefused,
     GatewayError,
     NotFound,
+    RateLimited,
 )
 from gateway.model.attachment_rules import FILE_TYPES, AttachmentRule
 from gateway.model.inbound import InboundFile
@@ -58,6 +59,13 @@ log = logging.getLogger("gateway.attachments")
 Variant = str  # "file" or "thumb"
 # Images decoded at once: each may take a few hundred MB at the pixel limit.
 IMAGE_SLOTS = 2
+# Files an uploader may hold in a conversation not sent yet, in messages' worth (the
+# channel's files and bytes a message carries): room to pick, drop and pick again.
+UNSENT_MESSAGES = 2
+# A blob the storage refused to delete is tried again this many seconds later; this
+# many refusals in a row end a round of deletions.
+DELETE_RETRY = 300.0
+REFUSALS_IN_A_ROW = 3
 
 
 def contact_reader(address: str) -> str:
@@ -120,6 +128,8 @@ class Attachments:
         self._orphan_age = orphan_age
         self._link_ttl = link_ttl
         self._images = asyncio.Semaphore(IMAGE_SLOTS)
+        # (conversation, uploader, uploader id) -> uploads under way on this node
+        self._uploading: dict[tuple[str, Sender, str], int] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------
@@ -152,13 +162,33 @@ class Attachments:
         return expired, await self.drain()
 
     async def drain(self) -> int:
-        """Delete the blobs queued and due; how many."""
+        """Delete the blobs queued and due; how many. A key the storage refuses is tried
+        again DELETE_RETRY later and the others go on: one it kept refusing (a key it
+        denies access to) stopped every deletion queued after it, for good. Refusals
+        in a row end the round (the storage is away: the next sweep tries again)."""
         done = 0
         while keys := await self._store.due_blob_deletions(self._clock(), limit=100):
-            for key in keys:
-                await self._blobs.delete(key)
-            await self._store.forget_blob_deletions(keys)
-            done += len(keys)
+            deleted: list[str] = []
+            refused = 0
+            try:
+                for key in keys:
+                    try:
+                        await self._blobs.delete(key)
+                    except GatewayError as exc:
+                        log.warning("blob %s not deleted, tried again later: %s", key, exc)
+                        later = self._clock() + DELETE_RETRY
+                        await self._store.queue_blob_deletions([key], later)
+                        refused += 1
+                        if refused == REFUSALS_IN_A_ROW:
+                            break
+                    else:
+                        deleted.append(key)
+                        refused = 0
+            finally:
+                await self._store.forget_blob_deletions(deleted)
+            done += len(deleted)
+            if refused == REFUSALS_IN_A_ROW:
+                break
         return done
 
     # -- rules ---------------------------------------------------------------------
@@ -202,8 +232,14 @@ class Attachments:
         name: str,
         chunks: AsyncIterable[bytes],
         declared_size: int | None = None,
+        held_back: bool = True,
     ) -> Attachment:
-        """Store one file for the conversation, not attached yet (see the module doc)."""
+        """Store one file for the conversation, not attached yet (see the module doc).
+        RateLimited (429 ``too_many_uploads``) while the uploader has UNSENT_MESSAGES
+        messages' worth of files here not sent yet (those stored, and those being
+        uploaded on this node): each would stay for the orphan age, and one client
+        uploading without ever sending would fill the storage for everyone. Not
+        ``held_back``: a provider's files of one message, attached at once."""
         rule = self.rule_for(conv)
         name = file_check.clean_name(name)
         cap = rule.max_file_bytes
@@ -212,6 +248,38 @@ class Attachments:
                 f"the file is {declared_size} bytes; at most {cap} on {conv.channel}",
                 max_bytes=cap,
             )
+        if not held_back:
+            return await self._upload(conv, rule, uploader, uploader_id, name, chunks)
+        held = (conv.id, uploader, uploader_id)
+        count, size = await self._store.unsent_uploads(*held)
+        count += self._uploading.get(held, 0)
+        if count >= UNSENT_MESSAGES * rule.max_files or size >= (
+            UNSENT_MESSAGES * rule.max_total_bytes
+        ):
+            raise RateLimited(
+                f"{count} files ({size} bytes) uploaded here and not sent yet: send them "
+                f"in a message first (unsent ones are deleted after {self._orphan_age:g} s)",
+                code="too_many_uploads",
+            )
+        self._uploading[held] = self._uploading.get(held, 0) + 1
+        try:
+            return await self._upload(conv, rule, uploader, uploader_id, name, chunks)
+        finally:
+            if self._uploading[held] == 1:
+                del self._uploading[held]
+            else:
+                self._uploading[held] -= 1
+
+    async def _upload(
+        self,
+        conv: Conversation,
+        rule: AttachmentRule,
+        uploader: Sender,
+        uploader_id: str,
+        name: str,
+        chunks: AsyncIterable[bytes],
+    ) -> Attachment:
+        cap = rule.max_file_bytes
         work = Path(await anyio.to_thread.run_sync(_mkdtemp, self._staging))
         attachment_id = new_id("at")
         key = f"{conv.id}/{attachment_id}"
@@ -303,6 +371,7 @@ class Attachments:
                     name=item.name,
                     chunks=item.open(),
                     declared_size=item.size,
+                    held_back=False,  # the channel's rule bounds a message's files
                 )
             except (FileRefused, BlobsUnavailable) as exc:
                 refused.append(f"{item.name}: {exc.public_message}")

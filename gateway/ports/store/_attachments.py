@@ -106,6 +106,20 @@ class AttachmentRows(SQLBase):
         found = {a.id: a for a in (ATTACHMENTS.decode(r) for r in rows)}
         return [found[i] for i in attachment_ids if i in found]
 
+    async def unsent_uploads(
+        self, conversation_id: str, uploader: Sender, uploader_id: str
+    ) -> tuple[int, int]:
+        async with self._connection() as c:
+            row = await c.fetchrow(
+                "SELECT count(*), coalesce(sum(size), 0) FROM attachments"
+                " WHERE conversation_id = $1 AND seq = 0 AND uploader = $2 AND uploader_id = $3",
+                conversation_id,
+                uploader,
+                uploader_id,
+            )
+        assert row is not None  # an aggregate has its row
+        return int(row[0]), int(row[1])
+
     async def queue_blob_deletions(self, blob_keys: Sequence[str], due_at: float) -> None:
         if not blob_keys:
             return

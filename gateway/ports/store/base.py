@@ -555,6 +555,13 @@ class Store(IntegrationStore):
         """Those that exist, in the order asked."""
 
     @abc.abstractmethod
+    async def unsent_uploads(
+        self, conversation_id: str, uploader: Sender, uploader_id: str
+    ) -> tuple[int, int]:
+        """How many of this uploader's files in the conversation are not attached to a
+        message yet, and their bytes."""
+
+    @abc.abstractmethod
     async def queue_blob_deletions(self, blob_keys: Sequence[str], due_at: float) -> None:
         """These blob keys are to be deleted from the blob store from ``due_at`` on (a
         key already queued takes the new time)."""
