@@ -33,6 +33,7 @@ from gateway.web.admin.schemas import (
     SettingsOut,
     Sounds,
 )
+from routing.model import Role
 
 # -- shared ------------------------------------------------------------------------------
 
@@ -95,6 +96,10 @@ def checked_name(value: str, field: str = "name") -> str:
     if errors:
         raise InvalidInput(errors)
     return name
+
+
+# Roles by what they may do: a change down ends the agent's sessions (``_save_agent``).
+ROLE_RANK: dict[Role, int] = {"agent": 0, "supervisor": 1, "admin": 2}
 
 
 def missing_ids(ids: Iterable[str], known: set[str]) -> list[str]:
@@ -233,12 +238,13 @@ async def _save_agent(ctx: Ctx, agent: Agent, before: Agent | None = None) -> No
     if before is not None and (
         before.password_hash != agent.password_hash
         or before.active != agent.active
-        or before.role != agent.role
+        or ROLE_RANK[agent.role] < ROLE_RANK[before.role]
     ):
         # A new password or a change of active ends every login session: a stolen token
         # dies with the old password, and reactivation does not revive old tokens. So does
-        # a new role: a supervisor demoted while monitoring kept receiving the chats it
-        # watched on the socket it had (its subscriptions are made once, at monitor).
+        # a lesser role: a supervisor demoted while monitoring kept receiving the chats it
+        # watched on the socket it had (its subscriptions are made once, at monitor). A
+        # greater role keeps them: what it adds is checked at each request.
         await ctx.web.agents.revoke_all(agent.id)
     await ctx.changed()  # every node reloads, and closes revoked sessions' sockets
 
