@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from gateway.model.records import Touchpoint
+from gateway.settings import http_url_problem
 
 DEFAULT_API: Final = "https://graph.facebook.com"
 DEFAULT_VERSION: Final = "v21.0"
@@ -47,7 +47,7 @@ def check(
         if not str(s.get(name, "")):
             problems.append((f"settings.{name}", "required"))
     api = str(s.get("api_base", "") or DEFAULT_API).rstrip("/")
-    if urlsplit(api).scheme not in ("http", "https") or not urlsplit(api).netloc:
+    if http_url_problem(api):  # also a bad port or an unclosed IPv6 bracket (a 500)
         problems.append(("settings.api_base", "an http(s) URL, e.g. https://graph.facebook.com"))
     s["api_base"] = api
     version = str(s.get("api_version", "") or DEFAULT_VERSION)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from typing import Final
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import httpx
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
@@ -20,6 +20,7 @@ from channels.sms.provider import Action, InboundSms, Media, SendResult, StatusR
 from gateway.errors import Forbidden, InvalidInput
 from gateway.model.records import Touchpoint
 from gateway.services.deliveries import failed, sent
+from gateway.settings import http_url_problem
 
 DEFAULT_API: Final = "https://api.twilio.com"
 ACCOUNT_SID: Final = re.compile(r"AC[0-9a-fA-F]{32}")
@@ -100,7 +101,7 @@ class TwilioSms:
         if not str(settings.get("auth_token", "")):
             problems.append(("settings.auth_token", "the account's auth token is required"))
         api = str(settings.get("api_base", "") or DEFAULT_API).rstrip("/")
-        if urlsplit(api).scheme not in ("http", "https") or not urlsplit(api).netloc:
+        if http_url_problem(api):  # also a bad port or an unclosed IPv6 bracket (a 500)
             problems.append(("settings.api_base", "an http(s) URL, e.g. https://api.twilio.com"))
         out["api_base"] = api
         return out, problems

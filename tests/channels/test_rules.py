@@ -152,3 +152,20 @@ def test_session_windows() -> None:
     assert window_closes_at(channel("messenger"), 1000.0) == 1000.0 + 7 * 24 * 3600
     assert window_closes_at(channel("whatsapp"), None) == 0.0
     assert window_closes_at(channel("sms"), 1000.0) is None
+
+
+def test_a_meta_api_base_that_is_not_a_url_is_a_problem_not_an_exception() -> None:
+    """urlsplit raises on an unclosed IPv6 bracket: the admin API answered 500."""
+    from channels.meta.settings import check
+    from gateway.model.records import Touchpoint
+
+    for base in ("http://[::1", "https://graph.example:99999"):
+        tp = Touchpoint(
+            id="tp_wa",
+            name="WA",
+            channel="whatsapp",
+            settings={"phone_number_id": "123", "access_token": "t", "app_secret": "s",
+                      "verify_token": "v", "api_base": base},
+        )  # fmt: skip
+        _, problems = check(tp, "phone_number_id", "access_token", (), [], "number")
+        assert ("settings.api_base", "an http(s) URL, e.g. https://graph.facebook.com") in problems

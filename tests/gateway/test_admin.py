@@ -442,6 +442,20 @@ INVALID = [
     ("domain with a path", "POST", TP, {"name": "Shop", "domain": "example.com/shop"}, ["domain"]),
     ("chat without a domain", "POST", TP, {"name": "Shop"}, ["domain"]),
     (
+        "sms api_base that is not a URL",
+        "POST",
+        TP,
+        {"name": "S", "channel": "sms", "settings": {**SMS, "api_base": "http://[::1"}},
+        ["settings.api_base"],
+    ),
+    (
+        "sms api_base with a bad port",
+        "POST",
+        TP,
+        {"name": "S", "channel": "sms", "settings": {**SMS, "api_base": "https://h:99999"}},
+        ["settings.api_base"],
+    ),
+    (
         "domain on sms",
         "POST",
         TP,
