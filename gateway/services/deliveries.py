@@ -28,7 +28,7 @@ import msgspec
 from gateway import metrics
 from gateway import protocol as p
 from gateway.aio import cancel_and_wait
-from gateway.errors import InvalidInput
+from gateway.errors import InvalidInput, NotFound
 from gateway.model.channel_state import Content
 from gateway.model.channels import CHANNELS
 from gateway.model.inbound import DeliveryReport
@@ -304,7 +304,9 @@ class Deliveries:
 
     async def report(self, report: DeliveryReport) -> Message:
         """Record what became of an outbound message (the worker's outcome, or a
-        provider's status callback through its adapter) and tell the agent who wrote it."""
+        provider's status callback through its adapter) and tell the agent who wrote it
+        and the agent the conversation is with now (after a transfer, or for a system
+        message: an automatic reply that failed was told to nobody)."""
         msg = await self._store.set_delivery(
             report.conversation_id,
             report.seq,
@@ -314,16 +316,20 @@ class Deliveries:
         )
         if report.provider_id and report.provider_id in self._recorded:
             self._recorded[report.provider_id].set()
-        if msg.sender == "agent" and msg.delivery:
-            await self._notifier.agent(
-                msg.sender_id,
-                p.Delivery(
-                    conversation_id=msg.conversation_id,
-                    seq=msg.seq,
-                    status=msg.delivery,
-                    reason=msg.delivery_error,
-                ),
+        if msg.delivery:
+            frame = p.Delivery(
+                conversation_id=msg.conversation_id,
+                seq=msg.seq,
+                status=msg.delivery,
+                reason=msg.delivery_error,
             )
+            told = {msg.sender_id} if msg.sender == "agent" else set()
+            with contextlib.suppress(NotFound):  # deleted meanwhile: its writer only
+                owner = (await self._store.get_conversation(msg.conversation_id)).owner_agent_id
+                if owner:
+                    told.add(owner)
+            for agent_id in sorted(told):
+                await self._notifier.agent(agent_id, frame)
         return msg
 
     async def failed(self, touchpoint_id: str, limit: int = 50) -> list[Message]:

@@ -154,6 +154,18 @@ async def test_an_agents_message_is_delivered_and_reported(node: Node) -> None:
     ]
 
 
+async def test_a_failed_automatic_reply_is_told_to_the_agent_it_is_with(node: Node) -> None:
+    """A system message (an automatic reply, a keyword's confirmation) that failed was
+    told to nobody: only the agent who wrote a message heard of its fate."""
+    provider = Provider(failed("the number cannot receive texts", retryable=False))
+    agent, conv = await assigned_sms(node, provider)
+    frames = await frames_for(node, agent.id)
+    msg, _ = await node.conversations.system_send(conv, "auto-1", "We are closed today.")
+    frame = await delivery_frame(frames)
+    assert (frame["seq"], frame["status"]) == (msg.seq, "failed")
+    assert frame["reason"] == "the number cannot receive texts"
+
+
 async def test_retries_with_backoff_then_fails_with_a_reason(node: Node) -> None:
     node.deliveries.max_attempts = 3
     timeout = failed("the provider did not answer", retryable=True, retry_after=0.01)
