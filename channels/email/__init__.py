@@ -188,6 +188,7 @@ class EmailChannel(ChannelAdapter):
             set_status=self._set_status,
             valid=(entry[1].valid if entry is not None and entry[1] is not None else lambda: True),
             clock=self.core.clock,
+            skipped=self._skipped,
             stream=(
                 f"{settings.folder}@demo-{self.office.uidvalidity}"
                 if settings.provider == "demo"
@@ -208,6 +209,15 @@ class EmailChannel(ChannelAdapter):
             await self.core.state.set_connection(tp.id, status, reason)
         if status == "connected":
             self.core.deliveries.wake()  # messages held while it was lost go now
+
+    async def _skipped(self, tp: Touchpoint, uid: int, exc: BaseException) -> None:
+        await self.core.notices.notify(
+            "provider_error",
+            f"Email touchpoint {tp.name}: an email (UID {uid} of the folder) could not be "
+            f"imported ({type(exc).__name__}) and was skipped so that later ones are; it is "
+            "still in the mailbox. The log has the details.",
+            touchpoint_id=tp.id,
+        )
 
     async def _lost(self, tp: Touchpoint, reason: str) -> None:
         await self._set_status(tp, "lost", reason)

@@ -27,6 +27,7 @@ from channels.email.imap import IDLE_RENEW
 from channels.email.settings import EmailSettings
 from channels.email.transport import Mailbox, MailError
 from gateway.aio import cancel_and_wait
+from gateway.errors import GatewayError
 from gateway.model.channel_state import ConnectionStatus
 from gateway.model.records import Touchpoint
 from gateway.services.channel_state import ChannelState
@@ -38,6 +39,11 @@ MAX_BACKOFF = 300.0
 
 Take = Callable[[Touchpoint, EmailSettings, bytes, int], Awaitable[bool]]
 SetStatus = Callable[[Touchpoint, ConnectionStatus, str], Awaitable[None]]
+Skipped = Callable[[Touchpoint, int, BaseException], Awaitable[None]]
+# Sessions in a row one email may fail in for a reason of its own (not the store, the
+# file storage or the mail server away) before it is skipped: one email must not hold
+# every later one back for good.
+POISON_TRIES = 3
 
 
 class Receiver:
@@ -53,6 +59,7 @@ class Receiver:
         valid: Callable[[], bool],
         clock: Callable[[], float],
         stream: str = "",
+        skipped: Skipped | None = None,
     ) -> None:
         self.tp = tp
         # the cursor's key: the folder (the demo mailbox: its folder in this process)
@@ -64,6 +71,8 @@ class Receiver:
         self._set_status = set_status
         self._valid = valid
         self._clock = clock
+        self._skipped = skipped
+        self._failures: dict[int, int] = {}  # UID -> sessions its import failed in
         self._task: asyncio.Task[None] | None = None
         self._retry_now = asyncio.Event()
         self._opened = False
@@ -132,6 +141,25 @@ class Receiver:
                 await asyncio.wait_for(self._retry_now.wait(), backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
 
+    async def _import(self, uid: int, got: tuple[bytes, int]) -> bool:
+        """One email taken; a failure of its own, the POISON_TRIES-th in a row, skips it
+        (False, the admins told) rather than ending the session once more."""
+        try:
+            taken = await self._take(self.tp, self.settings, *got)
+        except Exception as exc:
+            if isinstance(exc, MailError) or (isinstance(exc, GatewayError) and exc.retryable):
+                raise  # the mail server or the store: the same email again once it is back
+            tries = self._failures[uid] = self._failures.get(uid, 0) + 1
+            if tries < POISON_TRIES:
+                raise
+            log.exception("email %s: UID %d failed %d times; skipped", self.tp.id, uid, tries)
+            del self._failures[uid]
+            if self._skipped is not None:
+                await self._skipped(self.tp, uid, exc)
+            return False
+        self._failures.pop(uid, None)
+        return taken
+
     async def _session(self, mailbox: Mailbox) -> None:
         folder = self._stream
         epoch = await mailbox.open()
@@ -154,7 +182,7 @@ class Receiver:
                 got = await mailbox.fetch(uid)
                 if not self._valid():
                     raise MailError("this node no longer holds the mailbox's lease")
-                if got is not None and await self._take(self.tp, self.settings, *got):
+                if got is not None and await self._import(uid, got):
                     self.imported += 1
                 await self._state.advance(self.tp.id, folder, epoch, uid)
                 async with self._progress:

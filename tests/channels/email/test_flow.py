@@ -13,7 +13,7 @@ import pytest
 
 from channels.email import EmailChannel, imap
 from channels.email.imap import ImapMailbox, login_refused
-from channels.email.receiver import Receiver
+from channels.email.receiver import POISON_TRIES, Receiver
 from channels.email.settings import EmailSettings, load
 from channels.email.smtp import SmtpSubmission
 from channels.email.transport import Mailbox, MailError
@@ -242,6 +242,37 @@ async def test_a_crash_between_storing_and_the_cursor_imports_once(
     [conv] = await node.store.list_conversations(touchpoint_id="tp_mail")
     ids = [m.client_msg_id for m in await node.store.messages(conv.id)]
     assert ids == ["<once@c.example>", "<next@c.example>"]
+
+
+async def test_an_email_that_always_fails_is_skipped_and_the_admins_told(
+    make_node: NodeFactory, dovecot: services.Dovecot, smtp: SmtpServer, mailbox: tuple[str, str]
+) -> None:
+    """An email whose import fails for a reason of its own (not the store or the server
+    away) was tried again at every session, for good, and every later email waited
+    behind it: after POISON_TRIES sessions it is skipped, and the admins are told."""
+    address, _ = mailbox
+    node = await make_node()
+    await setup_touchpoint(node, dovecot, smtp, address)
+    receiver = await ready(email_channel(node))
+    take = receiver._take
+    tries = 0
+
+    async def poisoned(tp: Touchpoint, settings: EmailSettings, raw: bytes, size: int) -> bool:
+        nonlocal tries
+        if b"<poison@c.example>" in raw:
+            tries += 1
+            raise ValueError("a part no parser takes")
+        return await take(tp, settings, raw, size)
+
+    receiver._take = poisoned  # type: ignore[method-assign]
+    await deliver(dovecot, address, an_email(to=address, message_id="<poison@c.example>"))
+    await deliver(dovecot, address, an_email(to=address, message_id="<after@c.example>"))
+    await receiver.until_imported(1, timeout=60)
+    assert tries == POISON_TRIES
+    [conv] = await node.store.list_conversations(touchpoint_id="tp_mail")
+    assert [m.client_msg_id for m in await node.store.messages(conv.id)] == ["<after@c.example>"]
+    [notice] = await node.store.list_notices()
+    assert notice.kind == "provider_error" and "skipped" in notice.message
 
 
 async def assigned(node: Node, receiver: Receiver, address: str, dovecot: services.Dovecot) -> str:
