@@ -186,6 +186,24 @@ class Effects:
             await self.sound(s.agent_id, s.event, s.conversation_id)
         await self.tell_supervisors(decisions, event, now)
 
+    async def show_supervisors_all(self, now: float) -> None:
+        """The whole live view, to every online supervisor and admin, after the router
+        was rebuilt (a configuration change, a deleted agent or contact, an election):
+        rows the rebuild dropped sent no update, and an open Live view kept them (a
+        deleted agent, a deleted contact's conversations in their queue's count)."""
+        if self.live is None:
+            return
+        watchers = self.access.live_watchers()
+        if not watchers:
+            return
+        try:
+            frame = p.encode(await self.live.snapshot(now))
+        except GatewayError as exc:
+            log.warning("live view not sent after the rebuild: %s", exc)
+            return
+        for agent_id in sorted(watchers):
+            await self.notifier.agent(agent_id, frame)
+
     async def tell_supervisors(
         self, decisions: list[r.Decision], event: r.Event | None, now: float
     ) -> None:

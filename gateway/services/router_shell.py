@@ -210,6 +210,8 @@ class RouterShell:
                 self._remember_untold(untold)
                 self._apart()
                 raise
+        if self._reads_own:  # a leader's (a follower's replica shows what its leader sends)
+            await self._fx().show_supervisors_all(self._clock())
         self._wake.set()
 
     async def _run_timer(self) -> None:

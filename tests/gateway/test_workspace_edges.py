@@ -413,3 +413,26 @@ async def test_a_transcript_cut_at_its_limit_says_so(
         rows = list(csv.reader(io.StringIO(c.get(export, params={"format": "csv"}).text)))
         assert len(rows) == 1 + 10_000 + 1 and rows[-1][2] == "notice"
         assert c.get(export, params={"format": "json"}).json()["truncated"] is True
+
+
+async def test_the_live_view_is_sent_whole_after_an_agent_is_deleted(
+    gateway: services.GatewayProcess,
+) -> None:
+    """The router's rebuild after a deletion sent no update for the rows it dropped: an
+    open Live view kept the deleted agent until it was opened again."""
+    admin = await admin_away(gateway)
+    assert admin.sock
+    with http(gateway, admin) as c:
+        r = c.post("/api/admin/agents", json={"name": "Temp", "email": "temp@example.com",
+                                               "password": "a-long-password", "queue_ids": []})  # fmt: skip
+        assert r.status_code == 201, r.text
+        temp = r.json()["id"]
+        await admin.sock.send({"type": "live"})
+        live = await admin.sock.expect("live")
+        assert temp in {a["agent_id"] for a in live["agents"]}
+        assert c.delete(f"/api/admin/agents/{temp}").status_code == 204
+    # the snapshots before the deletion (the one asked for, the one after the creation's
+    # rebuild) show the agent; the one after the deletion's rebuild does not
+    while temp in {a["agent_id"] for a in live["agents"]}:
+        live = await admin.sock.expect("live")
+    assert "ag_admin" in {a["agent_id"] for a in live["agents"]}
