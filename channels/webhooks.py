@@ -141,23 +141,39 @@ async def receive_once(
         found = await _stored(core, msg)
         if found is not None:
             return found
-        scope, key = f"inbound:{msg.touchpoint_id}", msg.provider_message_id
-        if await core.idempotency.remember(scope, key, CLAIM_SECONDS):
+        if not await claim(core, msg.touchpoint_id, msg.provider_message_id):
             found = await _stored(core, msg)  # stored meanwhile, or being stored
             if found is not None:
                 return found
-            raise Unavailable(
-                "another delivery of this message is being stored now; try again",
-                code="inbound_in_progress",
-            )
+            raise InboundInProgress()
         try:
             received = await _receive(core, msg, start)
         except BaseException:
-            await core.idempotency.release(scope, key)
+            await release(core, msg.touchpoint_id, msg.provider_message_id)
             raise
         if received is None:
-            await core.idempotency.release(scope, key)
+            await release(core, msg.touchpoint_id, msg.provider_message_id)
         return received
+
+
+class InboundInProgress(Unavailable):
+    """Another delivery of this message (on another node) is storing it now; a retry
+    finds it stored."""
+
+    code = "inbound_in_progress"
+
+
+async def claim(core: Core, touchpoint_id: str, ref: str) -> bool:
+    """Whether this delivery now holds the provider's message ``ref`` (an atomic insert
+    on the store's ``idempotency_keys``): False while another, on any node, holds it
+    (for CLAIM_SECONDS at most) or once it was stored. The email channel claims its
+    Message-IDs the same way (channels/email/inbound.py)."""
+    return not await core.idempotency.remember(f"inbound:{touchpoint_id}", ref, CLAIM_SECONDS)
+
+
+async def release(core: Core, touchpoint_id: str, ref: str) -> None:
+    """Give a claim up: nothing was stored, a retry may try again at once."""
+    await core.idempotency.release(f"inbound:{touchpoint_id}", ref)
 
 
 async def _receive(

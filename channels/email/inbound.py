@@ -17,6 +17,7 @@ from channels.email.html import html_to_text
 from channels.email.mime import ParsedEmail, parse
 from channels.email.settings import EmailSettings
 from channels.email.transport import MAX_RAW_BYTES
+from channels.webhooks import InboundInProgress, claim, release
 from gateway.model.channel_state import Content
 from gateway.model.inbound import InboundFile, InboundMessage
 from gateway.model.records import LIVE_STATES, Touchpoint
@@ -123,9 +124,23 @@ class Inbound:
         the core cannot store it (the caller retries; nothing was half-written)."""
         email = parse(raw) if size <= MAX_RAW_BYTES else too_large(raw, size)
         state = self._core.state
-        client_id = provider_id(email.message_id)
         if await state.find_ref(tp.id, [email.message_id]) is not None:
             return False
+        # Two nodes may import one email at once (the mailbox's lease moved while the
+        # last holder was storing it): one claims it, the other finds it or tries later.
+        if not await claim(self._core, tp.id, email.message_id):
+            if await state.find_ref(tp.id, [email.message_id]) is not None:
+                return False
+            raise InboundInProgress()
+        try:
+            return await self._store(tp, settings, email)
+        except BaseException:
+            await release(self._core, tp.id, email.message_id)
+            raise
+
+    async def _store(self, tp: Touchpoint, settings: EmailSettings, email: ParsedEmail) -> bool:
+        state = self._core.state
+        client_id = provider_id(email.message_id)
         thread = await state.find_ref(tp.id, rules.thread_refs(email))
         told = notices(email)
         body = email.body or ("(no text)" if not email.attachments else "")

@@ -17,6 +17,7 @@ from channels.email.receiver import POISON_TRIES, Receiver
 from channels.email.settings import EmailSettings, load
 from channels.email.smtp import SmtpSubmission
 from channels.email.transport import Mailbox, MailError
+from channels.webhooks import InboundInProgress
 from devkit import services
 from gateway import protocol as p
 from gateway.app import Node
@@ -273,6 +274,28 @@ async def test_an_email_that_always_fails_is_skipped_and_the_admins_told(
     assert [m.client_msg_id for m in await node.store.messages(conv.id)] == ["<after@c.example>"]
     [notice] = await node.store.list_notices()
     assert notice.kind == "provider_error" and "skipped" in notice.message
+
+
+async def test_one_email_taken_on_two_nodes_at_once_is_stored_once(
+    make_node: NodeFactory, dovecot: services.Dovecot, smtp: SmtpServer, mailbox: tuple[str, str]
+) -> None:
+    """Two nodes importing one email at the same instant (the mailbox's lease moved
+    while its last holder was storing it) each missed the other's Message-ID and each
+    stored it: one claims it, the other finds it stored or is told to try again."""
+    address, _ = mailbox
+    a = await make_node()
+    tp = await setup_touchpoint(a, dovecot, smtp, address)
+    b = await make_node()  # the same database (a file both nodes write)
+    raw = an_email(to=address, message_id="<both@c.example>")
+    settings = load(tp.settings)
+    results = await asyncio.gather(
+        *(email_channel(n).inbound.take(tp, settings, raw, len(raw)) for n in (a, b)),
+        return_exceptions=True,
+    )
+    assert True in results, results
+    assert all(r is True or r is False or isinstance(r, InboundInProgress) for r in results)
+    [conv] = await a.store.list_conversations(touchpoint_id="tp_mail")
+    assert [m.client_msg_id for m in await a.store.messages(conv.id)] == ["<both@c.example>"]
 
 
 async def assigned(node: Node, receiver: Receiver, address: str, dovecot: services.Dovecot) -> str:
