@@ -6,15 +6,13 @@ the body is decoded further, in constant time.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import msgspec
 from starlette.requests import Request
 
 from channels.base import Core
+from gateway.aio import KeyedLocks
 from gateway.errors import Forbidden, FrameTooLarge, InvalidInput, NotFound, Unavailable
 from gateway.model.channels import ChannelName, channel
 from gateway.model.inbound import InboundMessage
@@ -74,23 +72,7 @@ def signed_url(settings: Settings, request: Request) -> str:
 CLAIM_SECONDS = 300.0
 
 # The deliveries of one provider message id being handled on this node, one at a time.
-_delivering: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
-
-
-@asynccontextmanager
-async def _one_delivery(touchpoint_id: str, ref: str) -> AsyncIterator[None]:
-    key = (touchpoint_id, ref)
-    lock, users = _delivering.get(key, (asyncio.Lock(), 0))
-    _delivering[key] = (lock, users + 1)
-    try:
-        async with lock:
-            yield
-    finally:
-        lock, users = _delivering[key]
-        if users == 1:
-            del _delivering[key]
-        else:
-            _delivering[key] = (lock, users - 1)
+_delivering: KeyedLocks[tuple[str, str]] = KeyedLocks()
 
 
 # What InboundMessage declares (gateway/model/inbound.py), which a struct built in code
@@ -137,7 +119,7 @@ async def receive_once(
     on this node the others wait for it and then find its reference, on another node
     they are refused with Unavailable (503), which the provider retries."""
     _check(msg)
-    async with _one_delivery(msg.touchpoint_id, msg.provider_message_id):
+    async with _delivering.hold((msg.touchpoint_id, msg.provider_message_id)):
         found = await _stored(core, msg)
         if found is not None:
             return found

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextlib
+from collections.abc import AsyncIterator, Hashable
+from typing import Any, Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
 
 
 async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
@@ -25,3 +29,31 @@ async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
     except asyncio.CancelledError:
         if current is not None and current.cancelling() > before:
             raise
+
+
+class KeyedLocks(Generic[K]):
+    """One lock per key, kept only while someone holds or waits for it: ``async with
+    locks.hold(key)``. The count, not ``Lock.locked()``, says when a key's lock may go:
+    between a release and the next waiter's wake-up the lock reads unlocked, and a lock
+    dropped then lets a newcomer in beside that waiter."""
+
+    def __init__(self) -> None:
+        self._locks: dict[K, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: K) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        """Keys held or waited for (none left behind once every holder is done)."""
+        return len(self._locks)

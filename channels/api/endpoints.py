@@ -101,18 +101,21 @@ async def start(ctx: ApiCtx) -> Response:
     contact = _checked_contact(body.contact)
     address = body.interaction_id or contact["email"].lower()
     fields = {k: clean_name(v) for k, v in body.fields.items()} | contact
-    conv, _ = await core.conversations.start(
-        ctx.touchpoint.id,
-        address,
-        {k: v for k, v in fields.items() if v},
-        # Identified by the email alone (the contact with it is theirs): the phone, which
-        # the integration does not prove, stays in the conversation's fields for an
-        # agent to confirm, as a form's does; it never picks or renames a contact.
-        identity=Identity(email=contact["email"], name=contact.get("name", "")),
-        subject=body.subject,
-        direction=body.direction,
-        agent_id=body.agent_id,
-    )
+    # One start at a time per contact, as the widget's and an agent's: six at once made
+    # five open outbound conversations (a second is 409) and two inbound ones.
+    async with core.conversations.one_at_a_time(ctx.touchpoint.id, address):
+        conv, _ = await core.conversations.start(
+            ctx.touchpoint.id,
+            address,
+            {k: v for k, v in fields.items() if v},
+            # Identified by the email alone (the contact with it is theirs): the phone,
+            # which the integration does not prove, stays in the conversation's fields
+            # for an agent to confirm, as a form's does; it never picks or renames one.
+            identity=Identity(email=contact["email"], name=contact.get("name", "")),
+            subject=body.subject,
+            direction=body.direction,
+            agent_id=body.agent_id,
+        )
     if conv.fields.get("email", "").lower() != contact["email"].lower():
         # The interaction id names another contact's open conversation: their words must
         # not be stored as this contact's (nor this one's as theirs). Nothing was stored.

@@ -16,7 +16,6 @@ and transcripts by email").
 
 from __future__ import annotations
 
-import asyncio
 import html
 from typing import Any
 
@@ -24,6 +23,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from channels.base import Core, Problems
 from gateway import protocol as p
+from gateway.aio import KeyedLocks
 from gateway.errors import Conflict, InvalidInput, Unavailable
 from gateway.model.channel_state import Content
 from gateway.model.records import Agent, Conversation, Message, Touchpoint
@@ -82,7 +82,7 @@ class EmailFollowUp:
 
     def __init__(self, core: Core) -> None:
         self.core = core
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: KeyedLocks[str] = KeyedLocks()
 
     # -- which mailbox ------------------------------------------------------------------
     def mailbox(self, chat_touchpoint_id: str) -> Touchpoint | None:
@@ -193,13 +193,8 @@ class EmailFollowUp:
             )
         # one request of a conversation at a time on this node, so that two tabs do not
         # both pass the limit (across nodes a race at the limit may send one more)
-        lock = self._locks.setdefault(conv.id, asyncio.Lock())
-        try:
-            async with lock:
-                return await self._send_transcript(conv, mailbox.id, to)
-        finally:
-            if not lock.locked():
-                self._locks.pop(conv.id, None)
+        async with self._locks.hold(conv.id):
+            return await self._send_transcript(conv, mailbox.id, to)
 
     async def _send_transcript(self, conv: Conversation, mailbox_id: str, to: str) -> int:
         carrier = self.core.deliveries.mail

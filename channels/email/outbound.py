@@ -34,6 +34,7 @@ from channels.email.html import sanitise
 from channels.email.sending import Sender
 from channels.email.settings import EmailSettings
 from channels.email.transport import MailError
+from gateway.errors import GatewayError
 from gateway.model.channel_state import Content
 from gateway.model.records import Conversation, Message, Touchpoint
 from gateway.services.deliveries import Outcome, failed, sent
@@ -134,14 +135,19 @@ class Outbound(Sender):
             # Sent to the others: not retried (they would get it twice), and the message
             # is "sent"; the agent reads who did not get it in the conversation.
             log.info("%s/%d sent; %d recipient(s) refused", conv.id, message.seq, len(refused))
-            await self._core.conversations.notice(
-                conv,
-                f"smtp-refused-{message.seq}",
-                "Your email was sent, but the mail server refused "
-                + ("this recipient" if len(refused) == 1 else "these recipients")
-                + ", who did not get it: "
-                + "; ".join(refused)[:1500],
-            )
+            try:
+                await self._core.conversations.notice(
+                    conv,
+                    f"smtp-refused-{message.seq}",
+                    "Your email was sent, but the mail server refused "
+                    + ("this recipient" if len(refused) == 1 else "these recipients")
+                    + ", who did not get it: "
+                    + "; ".join(refused)[:1500],
+                )
+            except GatewayError as exc:
+                # The email is out: a failure here must not make it a failed attempt,
+                # which the worker would retry, sending it to everyone again.
+                log.warning("%s/%d: refused recipients not told: %s", conv.id, message.seq, exc)
         return sent(out.message_id)
 
     async def _sent(

@@ -153,9 +153,14 @@ class Receiver:
             if tries < POISON_TRIES:
                 raise
             log.exception("email %s: UID %d failed %d times; skipped", self.tp.id, uid, tries)
-            del self._failures[uid]
             if self._skipped is not None:
-                await self._skipped(self.tp, uid, exc)
+                try:
+                    await self._skipped(self.tp, uid, exc)
+                except GatewayError as why:  # skipped all the same: the log says so
+                    log.warning(
+                        "email %s: UID %d skipped, admins not told: %s", self.tp.id, uid, why
+                    )
+            del self._failures[uid]
             return False
         self._failures.pop(uid, None)
         return taken

@@ -6,9 +6,7 @@ sets the fields declared on :class:`~gateway.services.contact_io.ContactIO`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from gateway.auth import Identity, new_id
 from gateway.errors import ActionRefused, Conflict, Forbidden
@@ -20,9 +18,6 @@ Admit = Callable[[], Awaitable[None]]
 
 
 class ConversationStart(ContactIO):
-    # (touchpoint, address) -> its lock and how many hold or wait for it (``start``)
-    _starting: dict[tuple[str, str], tuple[asyncio.Lock, list[int]]]
-
     # -- finding the contact's conversation -------------------------------------------
     async def open_for(self, touchpoint_id: str, address: str) -> Conversation | None:
         """The contact's live conversation on this touchpoint, if any (the newest)."""
@@ -66,53 +61,7 @@ class ConversationStart(ContactIO):
         party through the integration API), on a touchpoint whose direction allows it,
         at most one open at a time per address (a second is a Conflict); with
         ``agent_id`` it is that agent's at once (docs/routing.md, "Outbound"). An
-        outbound conversation, or one started for an agent, is routed at once.
-
-        One start at a time per contact on this node: each looked for an open
-        conversation, found none and made one (six at once made five open outbound
-        conversations, where a second is a Conflict; inbound, two open ones).
-        docs/scaling.md says what two nodes at once may still do."""
-        async with self._one_start(touchpoint_id, address):
-            return await self._start(
-                touchpoint_id,
-                address,
-                fields,
-                identity=identity,
-                admit=admit,
-                subject=subject,
-                direction=direction,
-                agent_id=agent_id,
-                left_message=left_message,
-                page=page,
-            )
-
-    @contextlib.asynccontextmanager
-    async def _one_start(self, touchpoint_id: str, address: str) -> AsyncIterator[None]:
-        key = (touchpoint_id, address)
-        lock, holders = self._starting.setdefault(key, (asyncio.Lock(), [0]))
-        holders[0] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            holders[0] -= 1
-            if not holders[0]:
-                del self._starting[key]
-
-    async def _start(
-        self,
-        touchpoint_id: str,
-        address: str,
-        fields: Mapping[str, str],
-        *,
-        identity: Identity | None,
-        admit: Admit | None,
-        subject: str,
-        direction: ConversationDirection,
-        agent_id: str | None,
-        left_message: bool,
-        page: str,
-    ) -> tuple[Conversation, Contact]:
+        outbound conversation, or one started for an agent, is routed at once."""
         tp = self._dir.touchpoints.get(touchpoint_id)
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint is not active")

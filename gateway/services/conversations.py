@@ -12,12 +12,12 @@ from its last seq, which reads the store.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import routing as r
 from gateway import protocol as p
+from gateway.aio import KeyedLocks
 from gateway.errors import Conflict, Forbidden, NotFound
 from gateway.model.inbound import InboundMessage
 from gateway.model.records import (
@@ -65,7 +65,6 @@ class ConversationService(ConversationStart):
         recent: RecentConversations | None = None,
     ) -> None:
         self._recent = recent or RecentConversations()
-        self._starting = {}
         self._files = files
         self._deliveries = deliveries
         self._store = store
@@ -84,24 +83,14 @@ class ConversationService(ConversationStart):
         # one inbound message at a time per contact address on this node: a provider's
         # concurrent webhooks (or its retry racing the original) start one conversation
         # and keep the order they arrived in
-        self._receiving: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+        self._receiving: KeyedLocks[tuple[str, str]] = KeyedLocks()
 
     @contextlib.asynccontextmanager
     async def one_at_a_time(self, touchpoint_id: str, address: str) -> AsyncIterator[None]:
         """One writer of a contact's conversations on a touchpoint at a time (on this
         node): their messages, and an agent starting a conversation with them."""
-        key = (touchpoint_id, address)
-        lock, users = self._receiving.get(key, (asyncio.Lock(), 0))
-        self._receiving[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._receiving[key]
-            if users == 1:
-                del self._receiving[key]
-            else:
-                self._receiving[key] = (lock, users - 1)
+        async with self._receiving.hold((touchpoint_id, address)):
+            yield
 
     async def get(self, conversation_id: str, *, recent: bool = False) -> Conversation:
         """The conversation; with ``recent``, perhaps as this node last wrote to it (only

@@ -21,6 +21,8 @@ from gateway.services.directory import Directory
 from gateway.services.notify import Notifier
 
 log = logging.getLogger("gateway.notices")
+# Notices remembered (each for its quiet time) before those past it are forgotten
+KEPT = 1000
 
 
 class AdminNotices:
@@ -54,6 +56,8 @@ class AdminNotices:
         key = (kind, touchpoint_id, message)
         if now - self._last.get(key, float("-inf")) < self.quiet:
             return None
+        if len(self._last) >= KEPT:  # each distinct message is a key: forget the old ones
+            self._last = {k: t for k, t in self._last.items() if now - t < self.quiet}
         self._last[key] = now
         notice = AdminNotice(
             id=new_id("nt"),

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from gateway.aio import cancel_and_wait
+from gateway.aio import KeyedLocks, cancel_and_wait
 
 
 async def _forever() -> None:
@@ -77,3 +77,33 @@ async def test_an_error_the_task_ended_with_is_raised() -> None:
     await asyncio.wait([task])
     with pytest.raises(ValueError, match="broken"):
         await cancel_and_wait(task)
+
+
+async def test_keyed_locks_never_let_two_in_and_forget_keys_when_done() -> None:
+    """A newcomer arriving between a release and the next waiter's wake-up (when the
+    lock reads unlocked) waits too: a lock dropped on ``not locked()`` let it in beside
+    that waiter (channels/chat/email_followup.py did so)."""
+    locks: KeyedLocks[str] = KeyedLocks()
+    inside: list[str] = []
+    most = 0
+
+    async def hold(name: str, release: asyncio.Event) -> None:
+        nonlocal most
+        async with locks.hold("k"):
+            inside.append(name)
+            most = max(most, len(inside))
+            await release.wait()
+            inside.remove(name)
+
+    first, rest = asyncio.Event(), asyncio.Event()
+    a = asyncio.create_task(hold("a", first))
+    await asyncio.sleep(0)
+    b = asyncio.create_task(hold("b", rest))
+    await asyncio.sleep(0)  # b waits for a
+    first.set()
+    await a  # a released; b is woken but has not run yet
+    c = asyncio.create_task(hold("c", rest))
+    rest.set()
+    await asyncio.gather(b, c)
+    assert most == 1
+    assert len(locks) == 0

@@ -253,23 +253,23 @@ class S3Blobs(BlobStore):
         client = self._require()
         name = self._key(key)
         try:
-            try:
-                await _deadline(client.delete_object(Bucket=self.bucket, Key=name))
-            except ClientError as exc:
-                if _code(exc) not in ("NoSuchKey", "404", "NotFound"):
-                    raise
+            await _deadline(client.delete_object(Bucket=self.bucket, Key=name))
+        except ClientError as exc:
+            if _code(exc) not in ("NoSuchKey", "404", "NotFound"):
+                raise BlobsUnavailable(f"S3 delete {name!r}: {exc}") from exc
+        except _FAILURES as exc:
+            raise BlobsUnavailable(f"S3 delete {name!r}: {exc}") from exc
+        # The object is gone: the uploads' clean-up is best effort. It needs the bucket's
+        # s3:ListBucketMultipartUploads (docs/attachments.md); a failure here would keep
+        # the key queued for ever, and hold back every deletion behind it.
+        try:
             listed = await _deadline(client.list_multipart_uploads(Bucket=self.bucket, Prefix=name))
             for upload in listed.get("Uploads", []):
-                if upload.get("Key") != name or not upload.get("UploadId"):
-                    continue
-                try:
+                if upload.get("Key") == name and upload.get("UploadId"):
                     await _deadline(
                         client.abort_multipart_upload(
                             Bucket=self.bucket, Key=name, UploadId=upload["UploadId"]
                         )
                     )
-                except ClientError as exc:
-                    if _code(exc) not in ("NoSuchUpload", "404"):  # aborted meanwhile
-                        raise
         except _FAILURES as exc:
-            raise BlobsUnavailable(f"S3 delete {name!r}: {exc}") from exc
+            log.warning("S3 %r deleted; its unfinished uploads not aborted: %s", name, exc)
