@@ -191,18 +191,9 @@ class Effects:
         was rebuilt (a configuration change, a deleted agent or contact, an election):
         rows the rebuild dropped sent no update, and an open Live view kept them (a
         deleted agent, a deleted contact's conversations in their queue's count)."""
-        if self.live is None:
-            return
-        watchers = self.access.live_watchers()
-        if not watchers:
-            return
-        try:
-            frame = p.encode(await self.live.snapshot(now))
-        except GatewayError as exc:
-            log.warning("live view not sent after the rebuild: %s", exc)
-            return
-        for agent_id in sorted(watchers):
-            await self.notifier.agent(agent_id, frame)
+        if self.live is not None:
+            live = self.live
+            await self._to_watchers(lambda: live.snapshot(now))
 
     async def tell_supervisors(
         self, decisions: list[r.Decision], event: r.Event | None, now: float
@@ -211,9 +202,6 @@ class Effects:
         (gateway/services/live.py). Told, not kept: a failure here is logged, and the
         next snapshot a console asks for is whole again."""
         if self.live is None:
-            return
-        watchers = self.access.live_watchers()
-        if not watchers:
             return
         conversations: list[str] = []
         agents: list[str] = []
@@ -225,15 +213,21 @@ class Effects:
                 value = getattr(item, name, None)
                 if isinstance(value, str) and value:
                     agents.append(value)
-        if not conversations and not agents:
+        if conversations or agents:
+            live = self.live
+            await self._to_watchers(lambda: live.update(conversations, agents, now))
+
+    async def _to_watchers(self, view: Callable[[], Awaitable[p.Frame]]) -> None:
+        """``view()``'s frame to every online supervisor and admin, made only if any."""
+        watchers = self.access.live_watchers()
+        if not watchers:
             return
         try:
-            frame = p.encode(await self.live.update(conversations, agents, now))
+            frame = p.encode(await view())
+            for agent_id in sorted(watchers):
+                await self.notifier.agent(agent_id, frame)
         except GatewayError as exc:
-            log.warning("live view not updated: %s", exc)
-            return
-        for agent_id in sorted(watchers):
-            await self.notifier.agent(agent_id, frame)
+            log.warning("live view not sent: %s", exc)
 
     async def sound(self, agent_id: str, event: str, conversation_id: str) -> None:
         frame = sound_frame(self.directory.settings, event, conversation_id)

@@ -106,6 +106,7 @@ class RouterShell:
         self._replica = Replica(self._router)
         self._replica_changed = asyncio.Event()
         self._resync_task: asyncio.Task[None] | None = None
+        self._live_task: asyncio.Task[None] | None = None  # the view after a rebuild
         # The requests of this node's forwarded events still waiting for the leader's
         # answer (ended when this node is elected: see _forward)
         self._forwards: set[asyncio.Future[Reply | SnapshotReply]] = set()
@@ -172,6 +173,8 @@ class RouterShell:
     async def stop(self) -> None:
         for task in (self._election, self._timer, self._resync_task, self._runner):
             await cancel_and_wait(task)
+        with contextlib.suppress(Exception):  # a view that failed: logged by its task
+            await cancel_and_wait(self._live_task)
         if self.leadership is not None:
             await self.leadership.stop()
             # those an election or a deposition started meanwhile
@@ -211,8 +214,17 @@ class RouterShell:
                 self._apart()
                 raise
         if self._reads_own:  # a leader's (a follower's replica shows what its leader sends)
-            await self._fx().show_supervisors_all(self._clock())
+            self._show_live()
         self._wake.set()
+
+    def _show_live(self) -> None:
+        """The whole live view to the supervisors, beside the lock (reading every open
+        conversation must not hold routing up); a newer one replaces one under way."""
+        if self._live_task is not None:
+            self._live_task.cancel()
+        self._live_task = asyncio.create_task(
+            self._fx().show_supervisors_all(self._clock()), name="router live view"
+        )
 
     async def _run_timer(self) -> None:
         # Until deposed, not while ``is_leader``: a renewal late by more than a fifth of
