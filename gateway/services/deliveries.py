@@ -302,11 +302,10 @@ class Deliveries:
         except Exception as exc:  # the claim expires and the job is tried again
             log.warning("recording the delivery of %s/%d failed: %s", conv.id, message.seq, exc)
 
-    async def report(self, report: DeliveryReport) -> Message:
+    async def report(self, report: DeliveryReport, conv: Conversation | None = None) -> Message:
         """Record what became of an outbound message (the worker's outcome, or a
-        provider's status callback through its adapter) and tell the agent who wrote it
-        and the agent the conversation is with now (after a transfer, or for a system
-        message: an automatic reply that failed was told to nobody)."""
+        provider's status callback through its adapter) and tell the agents concerned
+        (``_tell``); ``conv``: its conversation, when the caller has read it."""
         msg = await self._store.set_delivery(
             report.conversation_id,
             report.seq,
@@ -323,14 +322,20 @@ class Deliveries:
                 status=msg.delivery,
                 reason=msg.delivery_error,
             )
-            told = {msg.sender_id} if msg.sender == "agent" else set()
-            with contextlib.suppress(NotFound):  # deleted meanwhile: its writer only
-                owner = (await self._store.get_conversation(msg.conversation_id)).owner_agent_id
-                if owner:
-                    told.add(owner)
-            for agent_id in sorted(told):
-                await self._notifier.agent(agent_id, frame)
+            await self._tell(msg, frame, conv)
         return msg
+
+    async def _tell(self, msg: Message, frame: p.Delivery, conv: Conversation | None) -> None:
+        """The agent who wrote the message and the agent the conversation is with now
+        (after a transfer; and for a system message, an automatic reply, whose failure
+        was told to nobody)."""
+        told = {msg.sender_id} if msg.sender == "agent" else set()
+        with contextlib.suppress(NotFound):  # deleted meanwhile: its writer only
+            conv = conv or await self._store.get_conversation(msg.conversation_id)
+            if conv.owner_agent_id:
+                told.add(conv.owner_agent_id)
+        for agent_id in sorted(told):
+            await self._notifier.agent(agent_id, frame)
 
     async def failed(self, touchpoint_id: str, limit: int = 50) -> list[Message]:
         """The dead letters of a touchpoint: outbound messages whose delivery failed."""
@@ -341,11 +346,8 @@ class Deliveries:
         gone out meanwhile: it keeps its seq, so the receiver can place it)."""
         msg = await self._store.replay_delivery(conversation_id, seq, self._clock())
         self.wake()
-        if msg.sender == "agent":
-            await self._notifier.agent(
-                msg.sender_id,
-                p.Delivery(conversation_id=conversation_id, seq=seq, status="pending"),
-            )
+        frame = p.Delivery(conversation_id=conversation_id, seq=seq, status="pending")
+        await self._tell(msg, frame, None)
         return msg
 
     async def read_until(self, conversation_id: str, at: float, page: int = 200) -> int:
@@ -362,7 +364,7 @@ class Deliveries:
                 and msg.created_at <= at
             ):
                 await self.report(
-                    DeliveryReport(conversation_id=conv.id, seq=msg.seq, status="read")
+                    DeliveryReport(conversation_id=conv.id, seq=msg.seq, status="read"), conv
                 )
                 changed += 1
         return changed
