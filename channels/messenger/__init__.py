@@ -31,7 +31,7 @@ from channels.meta.webhook import handshake, signed_event
 from channels.outbound import HttpAdapter
 from channels.webhooks import receive_by_direction, touchpoint_of
 from gateway import protocol as p
-from gateway.errors import NotFound
+from gateway.errors import InvalidInput, NotFound
 from gateway.model.inbound import DeliveryReport, InboundFile, InboundMessage
 from gateway.model.records import Conversation, Message, Touchpoint
 from gateway.services.deliveries import Outcome, failed, sent
@@ -129,7 +129,12 @@ class MessengerChannel(HttpAdapter):
                 # events it shares with other pages (Meta would retry them all)
                 log.warning("Messenger message for inactive touchpoint %s: ignored", tp.id)
                 return
-            await self._message(tp, psid, item)
+            try:
+                await self._message(tp, psid, item)
+            except InvalidInput as exc:
+                # one message no provider sends (an id or a text past what the core
+                # takes) must not fail the batch: Meta would retry all of it for days
+                log.warning("Messenger message on %s not taken: %s", tp.id, exc)
         elif item.delivery is not None:
             for mid in item.delivery.mids:
                 # a receipt may overtake the record of the send: wait a little for it

@@ -125,7 +125,12 @@ class WhatsAppChannel(HttpAdapter):
             log.warning("WhatsApp messages for inactive touchpoint %s: ignored", tp.id)
         else:
             for message, read in zip(value.messages, reads, strict=True):
-                await self._message(tp, message, read, names)
+                try:
+                    await self._message(tp, message, read, names)
+                except InvalidInput as exc:
+                    # one message no provider sends (an id or a text past what the core
+                    # takes) must not fail the batch: Meta would retry all of it for days
+                    log.warning("WhatsApp message on %s not taken: %s", tp.id, exc)
         for status in value.statuses:
             await self._status(tp, status)
 

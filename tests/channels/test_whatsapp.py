@@ -345,6 +345,35 @@ async def test_a_batch_skips_an_inactive_number_and_other_fields(
     assert "inactive touchpoint tp_off" in node.output()
 
 
+async def test_a_message_the_core_does_not_take_fails_no_batch(
+    wa: services.GatewayProcess,
+) -> None:
+    """A message id past what the core takes (channels/webhooks.py) was a 422 for the
+    whole batch, the messages after it never stored and the batch retried by Meta for
+    days: that message is skipped and logged, the rest stored, the POST answered 200."""
+    agent = await agent_on(wa)
+    event = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "WABA",
+                "changes": [
+                    text_change(PNID, "wamid." + "x" * 300, "an id no provider sends"),
+                    text_change(PNID, "wamid.after", "after the odd one"),
+                ],
+            }
+        ],
+    }
+    body = json.dumps(event).encode()
+    async with httpx.AsyncClient() as http:
+        r = await http.post(
+            f"{wa.base_url}/webhooks/whatsapp/tp_wa", content=body, headers=signed(body)
+        )
+    assert r.status_code == 200, r.text
+    await inbox_conversation(agent, "whatsapp", last_message="after the odd one")
+    assert "not taken" in wa.output()
+
+
 async def test_a_signed_but_malformed_message_is_a_422_never_a_500(
     wa: services.GatewayProcess,
 ) -> None:
