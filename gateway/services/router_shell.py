@@ -304,9 +304,11 @@ class RouterShell:
         self._elected = False
         if self._timer is not None:
             self._timer.cancel()
-        # The election's rebuild, if it still runs, ends before the router is looked at:
-        # cut short, it leaves ``_built`` False (the replica stays), and publishes or
-        # carries out nothing more for a leadership that is over.
+        # The election's rebuild, if it still runs, ends before the router is looked at,
+        # and publishes or carries out nothing more for a leadership that is over. Cut
+        # short while it read the store, it leaves ``_built`` False (the replica stays);
+        # once it built the router, that router becomes the replica, resynchronised from
+        # the next leader below like any deposed leader's.
         await cancel_and_wait(self._election)
         if self._built:
             self._replica = Replica(self._router)

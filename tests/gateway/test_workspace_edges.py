@@ -78,12 +78,10 @@ async def test_search_finds_names_with_non_ascii_capitals_as_written(
     assert (await agent.act("accept", cid2))["type"] == "ok"
     await ended(agent, cid2)
     with http(gateway, agent) as c:
-        for q, want in (("Émile", [cid]), ("ÉMILE ÖZ", [cid]), ("Ærø", [cid2]), ("ærø", [])):
+        # ("ærø" for "Ærø…" is the known limit, docs/console.md: not asserted)
+        for q, want in (("Émile", [cid]), ("ÉMILE ÖZ", [cid]), ("Ærø", [cid2])):
             page = c.get("/api/console/history", params={"q": q}).json()
-            got = [r["conversation_id"] for r in page["items"]]
-            # "ærø" for "Ærø…": the known limit (docs/console.md), not asserted either way
-            if want:
-                assert got == want, (q, got)
+            assert [r["conversation_id"] for r in page["items"]] == want, (q, page)
 
 
 def _at(text: str) -> float:
@@ -318,20 +316,19 @@ def _seed_many(url: str) -> None:
         pool.submit(asyncio.run, run()).result()
 
 
-async def test_history_pages_stay_whole_while_conversations_close(
+async def test_history_pages_of_hundreds_with_tied_times_hold_every_match_once(
     gateway_factory: Callable[..., services.GatewayProcess],
 ) -> None:
-    """A search that matches hundreds, paged 200 at a time while new conversations of the
-    same contact close: every match once, none twice, in order (ties on the arrival
+    """A search that matches hundreds of conversations that arrived at the same instants,
+    paged 200 at a time: every match once, none twice, in order (ties on the arrival
     instant broken by id)."""
     node = gateway_factory(setup=lambda url, port: _seed_many(url))
     admin = AgentClient(node, *ADMIN)
     await admin.login()
-    agent = demo_agent(node)
     seen: list[str] = []
     before = ""
     with http(node, admin) as c:
-        for page_no in range(10):
+        for _ in range(10):
             params = {"q": "MÜLLER", "limit": "200", "until": "2025-03-01"}
             if before:
                 params["before"] = before
@@ -339,17 +336,10 @@ async def test_history_pages_stay_whole_while_conversations_close(
             assert page.status_code == 200, page.text
             body = page.json()
             seen += [r["conversation_id"] for r in body["items"]]
-            if page_no == 0:  # a new one closes between the pages
-                await admin_away(node)
-                cid = await accepted_chat(agent, demo_visitor(node), name="Hans Müller")
-                await ended(agent, cid)
             before = body.get("next_before") or ""
             if not before:
                 break
     assert seen == [f"cv_many_{i:04d}" for i in reversed(range(450))]
-    with http(node, admin) as c:
-        newest = c.get("/api/console/history", params={"q": "müller", "limit": "1"}).json()
-    assert newest["items"][0]["contact_name"] == "Hans Müller" and newest["next_before"]
 
 
 def _seed_long(url: str) -> None:
