@@ -266,10 +266,12 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", ONE + "/attachments", "Upload the contact's file", "integration",
              upload, tag="integration", query=UploadQuery,
              raw_body="application/octet-stream", response=UploadOut, status=201,
-             errors=(409, 413, 415),
+             errors=(409, 413, 415, 429),
              description="The body is the file's bytes (not JSON), streamed: its type is "
              "found in the content and checked against the integration channel's rule "
-             "(docs/attachments.md); 413 past the rule's size, 415 a type it does not take. "
+             "(docs/attachments.md); 413 past the rule's size, 415 a type it does not take, "
+             "429 too_many_uploads while two messages' worth of the contact's files here "
+             "are not sent yet. "
              "Pass the answer's attachment.id in a message's attachments. A signature covers "
              "the bytes like any body." + _POST),
     Endpoint("POST", ONE + "/escalate", "Escalate to the agents, with the transcript",

@@ -71,10 +71,11 @@ UPLOAD = Endpoint(
     raw_body="application/octet-stream",
     response=UploadOut,
     status=201,
-    errors=(401, 403, 404, 409, 413, 415, 503),
+    errors=(401, 403, 404, 409, 413, 415, 429, 503),
     description="Authorization: Bearer <visitor token>, from the Origin the token was "
     "issued to. The body is the file's bytes; the type is found in the content and "
     "checked against the chat rule (GATEWAY_CHAT_ATTACHMENT_TYPES, "
     "GATEWAY_CHAT_ATTACHMENT_MAX_BYTES). 404 no_conversation without an open "
-    "conversation; the refusals of the agents' upload otherwise (docs/attachments.md).",
+    "conversation; 429 too_many_uploads while two messages' worth of the visitor's files "
+    "are not sent yet; the refusals of the agents' upload otherwise (docs/attachments.md).",
 )

@@ -25,6 +25,7 @@ import aiohttp
 from gateway.errors import AuthError
 from gateway.services import http_client
 from gateway.services.deliveries import Outcome, failed, sent
+from gateway.settings import http_url_problem
 
 log = logging.getLogger("gateway.webhooks")
 
@@ -62,13 +63,9 @@ def check_url(url: object) -> str | None:
         return "at most 2000 characters"
     if any(c <= " " or c == "\x7f" for c in url):
         return "no spaces or control characters (percent-encode them)"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a port that is not a number up to 65535
-    except ValueError:  # an unclosed IPv6 bracket, a bad port
-        return "a URL with a valid host and port"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "an http:// or https:// URL with a host"
+    if http_url_problem(url):  # also an unclosed IPv6 bracket or a bad port (a 500)
+        return "an http:// or https:// URL with a host (and a numeric port)"
+    parts = urlsplit(url)
     if parts.username or parts.password:
         return "no credentials in the URL (it would be shown and logged): the secret signs"
     return None

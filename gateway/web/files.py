@@ -243,10 +243,11 @@ AGENT_UPLOAD = Endpoint(
     raw_body="application/octet-stream",
     response=UploadOut,
     status=201,
-    errors=(403, 404, 409, 413, 415, 503),
+    errors=(403, 404, 409, 413, 415, 429, 503),
     description="The body is the file's bytes (any Content-Type: the type is found in "
     "the content; not a multipart form: 415 upload_not_raw). Only the agent the "
-    "conversation is assigned to. Refused with 413 "
+    "conversation is assigned to. 429 too_many_uploads while two messages' worth of "
+    "your files here are not sent yet. Refused with 413 "
     "file_too_large past the channel's limit (counted as the bytes arrive), 415 "
     "file_type_refused / file_type_mismatch / file_polyglot, 422 file_empty, "
     "file_name_invalid, file_damaged, image_too_large; 503 storage_unavailable or "

@@ -79,13 +79,16 @@ async def new_or_given_id(given: str | None, prefix: str, exists: Any) -> str:
     raise Conflict(f"the id {given!r} is taken", field="id")
 
 
+NO_VISIBLE = "a name needs a visible character"
+
+
 def visible_name(value: str, field: str, errors: list[tuple[str, str]]) -> str:
     """``value`` as a name is stored and shown (gateway/model/text.py: one line, without
     control or bidi formatting characters); one with nothing visible left (blank, or
     only such characters) is an error on ``field``."""
     name = clean_name(value)
     if not name:
-        errors.append((field, "a name needs a visible character"))
+        errors.append((field, NO_VISIBLE))
     return name
 
 

@@ -16,6 +16,7 @@ from gateway.model.channels import ROUTING_MODES
 from gateway.model.records import OPEN_STATES, Touchpoint
 from gateway.model.text import clean_name
 from gateway.web.admin.config import (
+    NO_VISIBLE,
     checked_name,
     duplicates,
     flow_queue_ids,
@@ -134,7 +135,7 @@ async def build_touchpoint(
     check = ctx.web.touchpoint_checks.get(body.channel, no_channel_settings)
     tp, errors = check(tp)
     if not tp.name:
-        errors.append(("name", "a name needs a visible character"))
+        errors.append(("name", NO_VISIBLE))
 
     if len(msgspec.json.encode(body.widget)) > MAX_WIDGET_BYTES:
         # It is sent with every bootstrap: keep it the size of a configuration.
