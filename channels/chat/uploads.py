@@ -24,7 +24,7 @@ from gateway.web.files import (
     UploadOut,
     body_chunks,
     declared_size,
-    query_problem,
+    upload_query,
     uploaded,
 )
 from gateway.web.openapi import Endpoint
@@ -44,10 +44,7 @@ async def visitor_upload(request: Request) -> Response:
     claims = web.tokens.verify_visitor(token.strip())
     origin = request.headers.get("origin", "")
     tp = admitted_touchpoint(web.directory.touchpoints, claims, origin, self_origins(request))
-    try:
-        query = msgspec.convert(dict(request.query_params), VisitorUploadQuery)
-    except msgspec.ValidationError as exc:
-        raise query_problem(exc) from None
+    query = upload_query(request, VisitorUploadQuery)
     size = declared_size(request)
     conversations = web.conversations
     if query.conversation_id:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 from urllib.parse import quote
 
 import msgspec
@@ -30,7 +30,6 @@ from starlette.routing import BaseRoute, Route
 from gateway import protocol as p
 from gateway.errors import (
     FileTypeRefused,
-    GatewayError,
     InvalidInput,
     NotFound,
     ProtocolError,
@@ -49,8 +48,9 @@ CSP = "default-src 'none'; img-src 'self'; media-src 'self'; frame-ancestors 'no
 
 # What the OpenAPI document allows of a name (1,000 characters, percent-encoded, stay
 # within the request line's limit); longer is refused as the service refuses a name of
-# more than 255 bytes (query_problem): file_name_invalid, not a generic "invalid".
+# more than 255 bytes (upload_query): file_name_invalid, not a generic "invalid".
 NAME_MAX_CHARS = 1000
+Q = TypeVar("Q", bound=msgspec.Struct)
 
 
 class UploadQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -94,23 +94,25 @@ def declared_size(request: Request) -> int | None:
     return int(raw)
 
 
-def query_problem(exc: msgspec.ValidationError) -> GatewayError:
-    """An upload's query string that is not ``name`` (and the endpoint's others), as
-    the client can act on: what is wrong, not always "the name is required"."""
-    text = str(exc)
-    if "`$.name`" in text and "length <=" in text:
-        return refuse_name(f"is longer than {MAX_NAME_BYTES} bytes")
-    if "missing required field `name`" in text or "`$.name`" in text:
-        return InvalidInput([("name", f"the file's name is required (?name=...): {text}")])
-    return InvalidInput([("query", text)])
+def upload_query(request: Request, type_: type[Q]) -> Q:
+    """An upload's query string, its refusals as the client can act on: a name missing
+    or empty, or past NAME_MAX_CHARS (file_name_invalid, as the service refuses one of
+    more than MAX_NAME_BYTES), checked before the struct, whose error would read only
+    "invalid"; anything else names the query."""
+    params = dict(request.query_params)
+    name = params.get("name", "")
+    if not name:
+        raise InvalidInput([("name", "the file's name is required (?name=...)")])
+    if len(name) > NAME_MAX_CHARS:
+        raise refuse_name(f"is longer than {MAX_NAME_BYTES} bytes")
+    try:
+        return msgspec.convert(params, type_)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput([("query", str(exc))]) from None
 
 
 def upload_name(request: Request) -> str:
-    try:
-        query = msgspec.convert(dict(request.query_params), UploadQuery)
-    except msgspec.ValidationError as exc:
-        raise query_problem(exc) from None
-    return query.name
+    return upload_query(request, UploadQuery).name
 
 
 async def body_chunks(request: Request) -> AsyncIterator[bytes]:
