@@ -20,7 +20,6 @@ from gateway.model.records import Contact
 from gateway.ports.store.base import Store
 
 NAME_CACHE = 10_000  # contacts whose display name is kept in memory
-SAVED_LOOKUP = 200  # saved contacts that contain an email or phone, checked for it exactly
 
 
 def _proven_by(channel: ChannelName, address: str) -> tuple[str, str]:
@@ -122,16 +121,13 @@ class ContactService:
         return contact
 
     async def _identified(self, email: str, phone: str) -> Contact | None:
-        """The contact a signed identity names: a saved one with its email, else a saved
-        one with its phone, else the oldest contact with either (an email or SMS
-        sender's, unsaved). Never an unsaved one while a saved one has the same email
-        or phone: that would make a second saved contact of it."""
-        saved = await self._saved_with("", email=email) if email else None
-        if saved is None and phone:
-            saved = await self._saved_with("", phone=phone)
-        if saved is not None:
-            return saved
-        return await self._store.find_contact(email=email, phone=phone)
+        """The contact a signed identity names: a saved one with its email or phone,
+        else the oldest contact with either (an email or SMS sender's, unsaved). Never
+        an unsaved one while a saved one has the same email or phone: that would make a
+        second saved contact of it."""
+        return await self._store.find_contact(
+            email=email, phone=phone, saved=True
+        ) or await self._store.find_contact(email=email, phone=phone)
 
     async def _create(
         self,
@@ -184,21 +180,11 @@ class ContactService:
     async def _saved_with(
         self, contact_id: str, *, email: str = "", phone: str = ""
     ) -> Contact | None:
-        """Another saved contact with exactly this email (any case) or phone. Not only
-        the oldest contact with it (``find_contact``): that one may be unsaved (an SMS
-        sender's or an email sender's, made with their address) while a saved one has it
-        too."""
-        found = await self._store.find_contact(email=email, phone=phone)
-        if found is not None and found.saved and found.id != contact_id:
-            return found
-        if found is None:
-            return None
-        want = email.lower() if email else phone
-        for other in await self._store.search_contacts(email or phone, SAVED_LOOKUP):
-            have = other.email.lower() if email else other.phone
-            if have == want and other.id != contact_id:
-                return other
-        return None
+        """Another saved contact with this email (any case) or phone. Not the oldest
+        contact with it: that one may be unsaved (an SMS or an email sender's, made with
+        their address) while a saved one has it too."""
+        found = await self._store.find_contact(email=email, phone=phone, saved=True)
+        return found if found is not None and found.id != contact_id else None
 
     async def merge(self, source_id: str, into_id: str) -> Contact:
         """The source contact is the same person as ``into_id``: one contact remains."""

@@ -314,6 +314,18 @@ async def test_contacts_are_numbered_and_found(store: Store) -> None:
     assert (await store.create_contact("k4", now=5.0)).number == 4
 
 
+async def test_a_saved_contact_is_found_behind_an_unsaved_one(store: Store) -> None:
+    first = await store.create_contact("u1", email="ann@example.com", now=1.0)
+    later = await store.create_contact("s1", name="Ann B", email="Ann@example.com", now=2.0)
+    assert await store.find_contact(email="ann@example.com", saved=True) is None
+    later = await store.update_contact("s1", saved=True)
+    assert await store.find_contact(email="ANN@example.com", saved=True) == later
+    assert await store.find_contact(email="ann@example.com") == first  # the oldest
+    await store.create_contact("u2", phone="+3312345", now=3.0)
+    assert await store.find_contact(email="x@example.com", phone="+3312345", saved=True) is None
+    assert await store.find_contact(email="ann@example.com", phone="+3312345", saved=True) == later
+
+
 async def test_update_contact(store: Store) -> None:
     await store.create_contact("k1", name="Ann", email="ann@example.com", phone="1", now=1.0)
     updated = await store.update_contact("k1", email="Ann.B@Example.com")

@@ -50,19 +50,22 @@ class HistoryRows(SQLBase):
     async def get_contact(self, contact_id: str) -> Contact:
         return await self._get(CONTACTS, contact_id)
 
-    async def find_contact(self, *, email: str = "", phone: str = "") -> Contact | None:
+    async def find_contact(
+        self, *, email: str = "", phone: str = "", saved: bool = False
+    ) -> Contact | None:
         # An email match wins over a phone match; among equals, the oldest contact.
+        only = " AND saved" if saved else ""
         if email and phone:
             sql = (
-                f"{CONTACTS.select} WHERE email_key = $1 OR phone = $2"
+                f"{CONTACTS.select} WHERE (email_key = $1 OR phone = $2){only}"
                 " ORDER BY CASE WHEN email_key = $1 THEN 0 ELSE 1 END, number LIMIT 1"
             )
             args: tuple[str, ...] = (email_key(email), phone)
         elif email:
-            sql = f"{CONTACTS.select} WHERE email_key = $1 ORDER BY number LIMIT 1"
+            sql = f"{CONTACTS.select} WHERE email_key = $1{only} ORDER BY number LIMIT 1"
             args = (email_key(email),)
         elif phone:
-            sql = f"{CONTACTS.select} WHERE phone = $1 ORDER BY number LIMIT 1"
+            sql = f"{CONTACTS.select} WHERE phone = $1{only} ORDER BY number LIMIT 1"
             args = (phone,)
         else:
             return None

@@ -242,8 +242,11 @@ class Store(IntegrationStore):
     async def get_contact(self, contact_id: str) -> Contact: ...
 
     @abc.abstractmethod
-    async def find_contact(self, *, email: str = "", phone: str = "") -> Contact | None:
-        """The contact with this email (case-insensitive) or phone, if any."""
+    async def find_contact(
+        self, *, email: str = "", phone: str = "", saved: bool = False
+    ) -> Contact | None:
+        """The contact with this email (case-insensitive) or phone, if any (an email
+        match first, then the oldest); with ``saved``, only a saved one."""
 
     @abc.abstractmethod
     async def find_contact_by_address(self, channel: ChannelName, address: str) -> Contact | None:
