@@ -139,9 +139,8 @@ class MessengerChannel(HttpAdapter):
             for mid in item.delivery.mids:
                 # a receipt may overtake the record of the send: wait a little for it
                 wait = max(0.0, deadline - time.monotonic())
-                msg = await self.core.deliveries.by_provider_id(str(mid), wait=wait)
-                # only a message this page sent: another app's webhook reports nothing here
-                if msg is not None and await self._sent_here(tp, msg.conversation_id):
+                msg = await self.core.deliveries.by_provider_id(str(mid), tp.id, wait=wait)
+                if msg is not None:
                     await self.core.deliveries.report(
                         DeliveryReport(
                             conversation_id=msg.conversation_id, seq=msg.seq, status="delivered"
@@ -151,13 +150,6 @@ class MessengerChannel(HttpAdapter):
             conv = await self.core.conversations.open_for(tp.id, psid)
             if conv is not None and item.read.watermark > 0:
                 await self.core.deliveries.read_until(conv.id, item.read.watermark / 1000)
-
-    async def _sent_here(self, tp: Touchpoint, conversation_id: str) -> bool:
-        try:
-            conv = await self.core.conversations.get(conversation_id)
-        except NotFound:
-            return False
-        return conv.touchpoint_id == tp.id
 
     async def _message(self, tp: Touchpoint, psid: str, item: Messaging) -> None:
         message = item.message or content.Message()

@@ -190,9 +190,8 @@ class SmsChannel(HttpAdapter):
             return Response(status_code=204)
         target = await self._target(tp, request.query_params.get("m", ""))
         if target is None:
-            msg = await self.core.deliveries.by_provider_id(report.provider_message_id)
-            # only a message this touchpoint sent: another's credentials sign nothing here
-            target = await self._target(tp, f"{msg.conversation_id}.{msg.seq}") if msg else None
+            msg = await self.core.deliveries.by_provider_id(report.provider_message_id, tp.id)
+            target = (msg.conversation_id, msg.seq) if msg else None
         if target is None:
             log.info("status of an unknown SMS on touchpoint %s", tp.id)
             return Response(status_code=204)

@@ -210,9 +210,8 @@ class WhatsAppChannel(HttpAdapter):
             return
         target = await self._target(tp, ref)
         if target is None:
-            msg = await self.core.deliveries.by_provider_id(status.id)
-            # only a message this touchpoint sent: another app's webhook reports nothing here
-            target = await self._target(tp, f"{msg.conversation_id}.{msg.seq}") if msg else None
+            msg = await self.core.deliveries.by_provider_id(status.id, tp.id)
+            target = (msg.conversation_id, msg.seq) if msg else None
         if target is None:
             log.info("status of an unknown WhatsApp message on touchpoint %s", tp.id)
             return

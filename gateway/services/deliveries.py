@@ -369,18 +369,28 @@ class Deliveries:
                 changed += 1
         return changed
 
-    async def by_provider_id(self, provider_id: str, *, wait: float = 0.0) -> Message | None:
-        """The outbound message a provider's status callback names. With ``wait``, a
-        callback that overtook the record of the send (the provider answered the send and
-        called back at once) waits up to that many seconds for it: on this node it is
-        woken by the record; a send recorded by another node is found by the last look."""
+    async def by_provider_id(
+        self, provider_id: str, touchpoint_id: str, *, wait: float = 0.0
+    ) -> Message | None:
+        """The outbound message of this touchpoint a provider's status callback names
+        (another touchpoint's credentials change nothing of its messages). With
+        ``wait``, a callback that overtook the record of the send (the provider answered
+        the send and called back at once) waits up to that many seconds for it: on this
+        node it is woken by the record; a send recorded by another node is found by the
+        last look."""
         msg = await self._store.message_by_provider_id(provider_id)
-        if msg is not None or wait <= 0 or not provider_id:
-            return msg
-        event = self._recorded.setdefault(provider_id, asyncio.Event())
+        if msg is None and wait > 0 and provider_id:
+            event = self._recorded.setdefault(provider_id, asyncio.Event())
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), wait)
+            finally:
+                self._recorded.pop(provider_id, None)
+            msg = await self._store.message_by_provider_id(provider_id)
+        if msg is None:
+            return None
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), wait)
-        finally:
-            self._recorded.pop(provider_id, None)
-        return await self._store.message_by_provider_id(provider_id)
+            conv = await self._store.get_conversation(msg.conversation_id)
+        except NotFound:
+            return None
+        return msg if conv.touchpoint_id == touchpoint_id else None

@@ -140,7 +140,8 @@ async def test_an_agents_message_is_delivered_and_reported(node: Node) -> None:
         "status": "sent",
     }
     assert provider.attempts == [(conv.id, ack.seq, "Your parcel left today.")]
-    msg = await node.deliveries.by_provider_id("SM1")
+    msg = await node.deliveries.by_provider_id("SM1", "tp_sms")
+    assert await node.deliveries.by_provider_id("SM1", "tp_other") is None
     assert msg is not None and (msg.seq, msg.delivery) == (ack.seq, "sent")
     # a retry of the same client message id sends nothing twice
     again = await node.desk.send(agent, conv, "c-1", "Your parcel left today.")
