@@ -4,6 +4,8 @@ seeded with them, an agent and an admin on it."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -151,3 +153,9 @@ async def declared_body_status(node: services.GatewayProcess, path: str, size: i
         return int(line.split()[1])
     finally:
         writer.close()
+
+
+def meta_signed(body: bytes, secret: str = APP_SECRET) -> dict[str, str]:
+    """The headers of a Meta webhook POST of ``body``, signed with the app's secret."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={digest}"}

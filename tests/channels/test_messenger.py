@@ -4,8 +4,6 @@ touchpoint, receipts (docs/channels/messenger.md)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -26,6 +24,7 @@ from tests.channels.support import (
     history,
     inbox_conversation,
     messenger_touchpoint,
+    meta_signed,
     start,
 )
 from tests.gateway.client import AgentClient
@@ -210,12 +209,11 @@ async def test_a_retry_after_the_end_is_stored_once_and_an_inactive_page_is_skip
             "entry": [entry(other, "m_off", "to the inactive page"), entry(PAGE, "m_on", "Again")],
         }
     ).encode()
-    digest = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
     async with httpx.AsyncClient() as http:
         r = await http.post(
             f"{node.base_url}/webhooks/messenger/tp_page",
             content=body,
-            headers={"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={digest}"},
+            headers=meta_signed(body),
         )
     assert r.status_code == 200, r.text
     nxt = await inbox_conversation(agent, "messenger", place="inbox")
@@ -249,14 +247,10 @@ async def test_a_signed_but_malformed_event_is_a_400_never_a_500(
     async with httpx.AsyncClient() as http:
         statuses = []
         for body in bodies:
-            digest = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
             r = await http.post(
                 f"{page.base_url}/webhooks/messenger/tp_page",
                 content=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "X-Hub-Signature-256": f"sha256={digest}",
-                },
+                headers=meta_signed(body),
             )
             statuses.append(r.status_code)
     assert statuses == [400] * 5
@@ -306,14 +300,10 @@ async def test_a_receipt_from_another_apps_page_changes_nothing(
             body = json.dumps(
                 {"object": "page", "entry": [{"id": page_id, "messaging": [item]}]}
             ).encode()
-            digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
             r = await http.post(
                 f"{node.base_url}/webhooks/messenger/{tp_id}",
                 content=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "X-Hub-Signature-256": f"sha256={digest}",
-                },
+                headers=meta_signed(body, secret),
             )
             assert r.status_code == 200, r.text
             [mine] = [m for m in await history(agent, cid) if m.get("seq") == ack["seq"]]

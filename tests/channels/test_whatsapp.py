@@ -4,8 +4,6 @@ countries, statuses, faults (docs/channels/whatsapp.md)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -26,6 +24,7 @@ from tests.channels.support import (
     declared_body_status,
     history,
     inbox_conversation,
+    meta_signed,
     start,
     whatsapp_touchpoint,
 )
@@ -207,29 +206,27 @@ async def test_retries_unsupported_content_and_bad_webhooks(
     assert [m["body"] for m in items if m["type"] == "message"] == ["Olá"]
     url = f"{wa.base_url}/webhooks/whatsapp/tp_wa"
 
-    def signed(body: bytes) -> dict[str, str]:
-        digest = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
-        return {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={digest}"}
-
     async with httpx.AsyncClient() as http:
         good = json.dumps({"object": "whatsapp_business_account", "entry": []}).encode()
-        assert (await http.post(url, content=good, headers=signed(good))).status_code == 200
+        assert (await http.post(url, content=good, headers=meta_signed(good))).status_code == 200
         bad_sig = {"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=00"}
         assert (await http.post(url, content=good, headers=bad_sig)).status_code == 403
         assert (await http.post(url, content=good)).status_code == 403
         assert (
-            await http.post(url, content=b"{not json", headers=signed(b"{not json"))
+            await http.post(url, content=b"{not json", headers=meta_signed(b"{not json"))
         ).status_code == 400
         shape = b'{"object": 3}'
-        assert (await http.post(url, content=shape, headers=signed(shape))).status_code == 400
+        assert (await http.post(url, content=shape, headers=meta_signed(shape))).status_code == 400
         # Meta documents payloads of up to 3 MB: a large one is read (and decoded), a
         # larger one refused before it is read.
         large = good + b" " * (2 * 2**20)
-        assert (await http.post(url, content=large, headers=signed(large))).status_code == 200
+        assert (await http.post(url, content=large, headers=meta_signed(large))).status_code == 200
         too_big = 3 * 2**20 + 1
         assert await declared_body_status(wa, "/webhooks/whatsapp/tp_wa", too_big) == 413
         unknown = f"{wa.base_url}/webhooks/whatsapp/tp_nope"
-        assert (await http.post(unknown, content=good, headers=signed(good))).status_code == 404
+        assert (
+            await http.post(unknown, content=good, headers=meta_signed(good))
+        ).status_code == 404
 
 
 async def test_secrets_are_never_read_back(wa: services.GatewayProcess) -> None:
@@ -245,11 +242,6 @@ async def test_secrets_are_never_read_back(wa: services.GatewayProcess) -> None:
     }
     assert all(tp["settings"][f"{k}_set"] for k in ("access_token", "app_secret", "verify_token"))
     assert APP_SECRET not in wa.output() and WA_TOKEN not in wa.output()
-
-
-def signed(body: bytes) -> dict[str, str]:
-    digest = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    return {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={digest}"}
 
 
 def text_change(pnid: str, wamid: str, body: str) -> dict[str, object]:
@@ -333,12 +325,12 @@ async def test_a_batch_skips_an_inactive_number_and_other_fields(
     body = json.dumps(event).encode()
     url = f"{node.base_url}/webhooks/whatsapp/tp_wa"
     async with httpx.AsyncClient() as http:
-        r = await http.post(url, content=body, headers=signed(body))
+        r = await http.post(url, content=body, headers=meta_signed(body))
         assert r.status_code == 200, r.text
         alone = json.dumps(
             {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [quality]}]}
         ).encode()
-        r = await http.post(url, content=alone, headers=signed(alone))
+        r = await http.post(url, content=alone, headers=meta_signed(alone))
         assert r.status_code == 200, r.text
     conv = await inbox_conversation(agent, "whatsapp", last_message="to the active number")
     assert conv["touchpoint_id"] == "tp_wa"
@@ -367,7 +359,7 @@ async def test_a_message_the_core_does_not_take_fails_no_batch(
     body = json.dumps(event).encode()
     async with httpx.AsyncClient() as http:
         r = await http.post(
-            f"{wa.base_url}/webhooks/whatsapp/tp_wa", content=body, headers=signed(body)
+            f"{wa.base_url}/webhooks/whatsapp/tp_wa", content=body, headers=meta_signed(body)
         )
     assert r.status_code == 200, r.text
     await inbox_conversation(agent, "whatsapp", last_message="after the odd one")
@@ -395,9 +387,9 @@ async def test_a_signed_but_malformed_message_is_a_422_never_a_500(
     ).encode()
     async with httpx.AsyncClient() as http:
         for body in (deep, string):
-            r = await http.post(url, content=body, headers=signed(body))
+            r = await http.post(url, content=body, headers=meta_signed(body))
             assert r.status_code == 422, r.text
-        r = await http.post(url, content=string, headers=signed(string))
+        r = await http.post(url, content=string, headers=meta_signed(string))
     assert "messages[0]" in r.json()["error"]["message"]
     assert "Traceback" not in wa.output()
 
@@ -452,14 +444,10 @@ async def test_a_status_from_another_apps_number_changes_nothing(
                     "entry": [{"changes": [failed_status(pnid)]}],
                 }
             ).encode()
-            digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
             r = await http.post(
                 f"{node.base_url}/webhooks/whatsapp/{tp_id}",
                 content=body,
-                headers={
-                    "Content-Type": "application/json",
-                    "X-Hub-Signature-256": f"sha256={digest}",
-                },
+                headers=meta_signed(body, secret),
             )
             assert r.status_code == 200, r.text
             [mine] = [m for m in await history(agent, cid) if m.get("seq") == ack["seq"]]
@@ -496,7 +484,7 @@ async def test_an_outbound_only_number_takes_no_new_conversation_and_fails_no_ba
     ).encode()
     async with httpx.AsyncClient() as http:
         r = await http.post(
-            f"{node.base_url}/webhooks/whatsapp/tp_out", content=body, headers=signed(body)
+            f"{node.base_url}/webhooks/whatsapp/tp_out", content=body, headers=meta_signed(body)
         )
     assert r.status_code == 200, r.text
     conv = await inbox_conversation(agent, "whatsapp", last_message="Hello!")
