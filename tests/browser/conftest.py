@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -196,11 +197,13 @@ class Blip:
 
     def __init__(self, page: Page, pattern: str) -> None:
         self.down = False
+        self.refused = 0  # sockets the page tried while down
         self.routes: list[Any] = []
         page.route_web_socket(pattern, self._route)
 
     def _route(self, ws: Any) -> None:
         if self.down:
+            self.refused += 1
             ws.close(code=1001, reason="test: network down")
             return
         ws.connect_to_server()
@@ -214,6 +217,16 @@ class Blip:
 
     def over(self) -> None:
         self.down = False
+
+    def until_retried(self, page: Page, within: float = 20.0) -> None:
+        """Until the page tried a socket while down (it saw the drop and reconnects,
+        the first try within half a second): returns at that event, where waiting for
+        the widget's "Reconnecting…" took its 8 s. Playwright delivers the route's
+        callbacks while it waits, so this waits in its short steps."""
+        deadline = time.monotonic() + within
+        while not self.refused:
+            assert time.monotonic() < deadline, "the page never tried to reconnect"
+            page.wait_for_timeout(50)
 
 
 def shot(page: Page, name: str) -> None:

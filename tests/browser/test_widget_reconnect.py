@@ -195,7 +195,9 @@ def test_a_start_that_never_arrived_is_offered_again_after_a_reload(
     blip = Blip(v, "**/ws/visitor")
     v.goto(base + "/demo")
     frame = open_widget(v)
-    down(frame, blip)
+    expect(frame.get_by_role("button", name="Start chat")).to_be_enabled()
+    blip.start()
+    blip.until_retried(v)  # the widget saw the drop: its reconnect was refused
     fill_start(frame, "Ida", "are you there?")
     expect(frame.get_by_role("button", name="Start chat")).to_be_disabled()
     v.reload()
