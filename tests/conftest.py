@@ -8,7 +8,7 @@ from typing import Protocol, TypeVar
 import pytest
 from hypothesis import settings
 
-from devkit import services
+from devkit import hang, services
 from devkit.scratch import scratch_root
 
 # No per-example time limit: Hypothesis's default (200 ms) is a timed assertion, and on a
@@ -101,6 +101,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             elif _browser(item):
                 group += ":browser"
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    capture = item.config.pluginmanager.getplugin("capturemanager")
+    uncapture = (lambda: capture.suspend_global_capture()) if capture else (lambda: None)
+    with hang.watched(item.nodeid, uncapture=uncapture):  # devkit/hang.py
+        yield
 
 
 def _browser(item: pytest.Item) -> bool:
