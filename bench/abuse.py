@@ -259,7 +259,8 @@ class Bystander:
                 ms = (time.perf_counter() - started) * 1000
                 self.figures["max_ms"] = round(max(self.figures["max_ms"], ms), 1)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), 0.5)
+                    async with asyncio.timeout(0.5):
+                        await self.stop.wait()
 
 
 # -- the attackers ---------------------------------------------------------------------
@@ -320,7 +321,8 @@ class Attacks:
         received = 0
         with contextlib.suppress(ConnectionClosed, TimeoutError):
             while True:
-                await asyncio.wait_for(ws.recv(), 10)
+                async with asyncio.timeout(10):
+                    await ws.recv()
                 received += 1
         self.non_reader["answers_received"] = self.non_reader.get("answers_received", 0) + received
         code = str(ws.close_code) if ws.close_code is not None else "still open"

@@ -109,7 +109,8 @@ async def _measure(url: str, n: int, publishers: int) -> dict[str, Any]:
 
         async def end_to_end() -> None:
             await asyncio.gather(*(one_publisher(f"bench:e{i}") for i in range(publishers)))
-            await asyncio.wait_for(done.wait(), 60)
+            async with asyncio.timeout(60):
+                await done.wait()
 
         out["bus_end_to_end"] = await _timed(total, end_to_end)
 
@@ -122,7 +123,8 @@ async def _measure(url: str, n: int, publishers: int) -> dict[str, Any]:
                 bus.post(f"bench:e{k % publishers}", PAYLOAD)
                 if k % 64 == 63:
                     await asyncio.sleep(0)
-            await asyncio.wait_for(done.wait(), 60)
+            async with asyncio.timeout(60):
+                await done.wait()
 
         out["bus_posted_end_to_end"] = await _timed(total, posted_end_to_end)
     finally:

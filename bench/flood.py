@@ -128,7 +128,8 @@ class Flooder:
                 await ws.close()
                 # The reader ends with the connection, after counting what arrived.
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(reader, 5)
+                    async with asyncio.timeout(5):
+                        await reader
 
     async def _read(self, ws: ClientConnection) -> None:
         with contextlib.suppress(ConnectionClosed):
@@ -141,11 +142,13 @@ def _flood_process(node: Target, stop: Any, counts: Any) -> None:
     async def main() -> None:
         flooder = Flooder(node)
         task = asyncio.create_task(flooder.run())
-        await asyncio.wait_for(flooder.going.wait(), 30)
+        async with asyncio.timeout(30):
+            await flooder.going.wait()
         counts.put("flooding")
         await asyncio.to_thread(stop.wait)
         flooder.stop.set()
-        await asyncio.wait_for(task, 30)
+        async with asyncio.timeout(30):
+            await task
         counts.put(
             {
                 "sent": flooder.sent,

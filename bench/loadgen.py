@@ -117,7 +117,8 @@ class Conn(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         conn = cls(f"{host}:{port}", path, origin)
         await loop.create_connection(lambda: conn, host, port, local_addr=local_addr)
-        await asyncio.wait_for(conn.ready, timeout)
+        async with asyncio.timeout(timeout):
+            await conn.ready
         return conn
 
     # asyncio.Protocol
@@ -212,7 +213,8 @@ class Conn(asyncio.Protocol):
         self._write(0x81, text.encode() if isinstance(text, str) else text)
 
     async def recv(self, timeout: float = 30.0) -> bytes:
-        item = await asyncio.wait_for(self.inbox.get(), timeout)
+        async with asyncio.timeout(timeout):
+            item = await self.inbox.get()
         if item is None:
             self.inbox.put_nowait(None)
             raise ConnectionError(f"closed with {self.close_code}")
@@ -251,7 +253,8 @@ async def http_post_json(
             ).encode()
             + data
         )
-        raw = await asyncio.wait_for(reader.read(), 30)
+        async with asyncio.timeout(30):
+            raw = await reader.read()
     finally:
         writer.close()
     head, _, payload = raw.partition(b"\r\n\r\n")

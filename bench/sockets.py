@@ -214,7 +214,8 @@ async def _frames(server: Server, conns: int, frames: int) -> dict[str, Any]:
     cpu0, t0 = cpu_seconds([server.proc.pid]), time.monotonic()
     for s in socks:
         s.send(f"burst {frames}")
-    await asyncio.wait_for(done, 120)
+    async with asyncio.timeout(120):
+        await done
     wall = time.monotonic() - t0
     cpu = cpu_seconds([server.proc.pid]) - cpu0
     for s in socks:

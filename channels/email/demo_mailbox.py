@@ -13,6 +13,7 @@ a new UIDVALIDITY, so the stored cursor starts over).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -84,10 +85,9 @@ class DemoMailbox:
 
     async def wait(self, timeout: float) -> None:
         box = self._box()
-        try:
-            await asyncio.wait_for(box.changed.wait(), timeout)
-        except TimeoutError:
-            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await box.changed.wait()
 
     async def contains(self, folder: str, message_id: str) -> bool:
         needle = f"Message-ID: {message_id}".encode().lower()

@@ -186,11 +186,13 @@ class ImapMailbox:
                 self._lost.set()
                 raise MailError("IMAP: the connection was lost during IDLE")
             client.idle_done()
-            await asyncio.wait_for(idle, TIMEOUT)
+            async with asyncio.timeout(TIMEOUT):
+                await idle
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._lost.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._lost.wait()
         if self._lost.is_set():
             raise MailError("IMAP: the connection was lost")
         # a NOOP both keeps the session and notices a dead one
@@ -231,7 +233,8 @@ class ImapMailbox:
                     # the reader was stopped in IDLE: a LOGOUT would queue behind it
                     # until the timeout (5 s per mailbox at every shutdown), so end it
                     client.idle_done()
-                await asyncio.wait_for(client.logout(), 5)
+                async with asyncio.timeout(5):
+                    await client.logout()
         with contextlib.suppress(Exception):
             transport = client.protocol.transport
             if transport is not None:

@@ -98,8 +98,8 @@ class Receiver:
 
     async def until_imported(self, count: int, timeout: float = 30.0) -> None:
         """Wait until ``count`` emails were imported since start (tests, the demo)."""
-        async with self._progress:
-            await asyncio.wait_for(self._progress.wait_for(lambda: self.imported >= count), timeout)
+        async with asyncio.timeout(timeout), self._progress:
+            await self._progress.wait_for(lambda: self.imported >= count)
 
     @property
     def running(self) -> bool:
@@ -138,7 +138,8 @@ class Receiver:
             finally:
                 await mailbox.close()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._retry_now.wait(), backoff)
+                async with asyncio.timeout(backoff):
+                    await self._retry_now.wait()
             backoff = min(backoff * 2, MAX_BACKOFF)
 
     async def _import(self, uid: int, got: tuple[bytes, int]) -> bool:

@@ -156,10 +156,8 @@ class Emulator:
             want = int(request.query_params.get("min", "0"))
             timeout = float(request.query_params.get("timeout", "10"))
             with contextlib.suppress(TimeoutError):
-                async with self._changed:
-                    await asyncio.wait_for(
-                        self._changed.wait_for(lambda: len(self.sent) >= want), timeout
-                    )
+                async with asyncio.timeout(timeout), self._changed:
+                    await self._changed.wait_for(lambda: len(self.sent) >= want)
             return JSONResponse(self.sent)
 
         async def webhooks(request: Request) -> Response:

@@ -156,7 +156,8 @@ class ClusterLink:
             while True:
                 wait = min(timeout, give_up - loop.time())
                 try:
-                    return await asyncio.wait_for(asyncio.shield(fut), max(wait, 0.0))
+                    async with asyncio.timeout(max(wait, 0.0)):
+                        return await asyncio.shield(fut)
                 except TimeoutError:
                     if fut.done():  # answered as the wait ended, or ended by new_leader
                         return fut.result()

@@ -251,7 +251,8 @@ class Deliveries:
                 await asyncio.gather(*(self._attempt(job) for job in jobs))
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll)
+                async with asyncio.timeout(self.poll):
+                    await self._wake.wait()
 
     async def _attempt(self, job: DeliveryJob) -> None:
         conv, message = job.conversation, job.message
@@ -383,7 +384,8 @@ class Deliveries:
             event = self._recorded.setdefault(provider_id, asyncio.Event())
             try:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), wait)
+                    async with asyncio.timeout(wait):
+                        await event.wait()
             finally:
                 self._recorded.pop(provider_id, None)
             msg = await self._store.message_by_provider_id(provider_id)

@@ -66,9 +66,8 @@ class IdleCloser:
         while True:
             after = self._dir.settings.idle_close_after
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._changed.wait(), period(after) if after > 0 else MAX_PERIOD
-                )
+                async with asyncio.timeout(period(after) if after > 0 else MAX_PERIOD):
+                    await self._changed.wait()
             self._changed.clear()
             after = self._dir.settings.idle_close_after
             if after <= 0 or not self._shell.is_leader:

@@ -245,8 +245,9 @@ class RouterShell:
             timeout = None if deadline is None else max(0.0, deadline - self._clock())
             if self._stale:  # the last rebuild failed (store down): try again soon
                 timeout = STALE_RETRY if timeout is None else min(timeout, STALE_RETRY)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             if self._wake.is_set():
                 continue
             try:
@@ -450,7 +451,8 @@ class RouterShell:
                 self._resync_soon()
             self._replica_changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._replica_changed.wait(), min(left, 0.25))
+                async with asyncio.timeout(min(left, 0.25)):
+                    await self._replica_changed.wait()
 
     # -- cluster messages ----------------------------------------------------------
     async def on_message(self, msg: Message) -> None:

@@ -210,7 +210,8 @@ class RedisBus(Bus):
         """Stop; frames already queued get ``flush_timeout`` seconds to go out first."""
         if self._writer is not None and not self._drained.is_set() and not self._stopped:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drained.wait(), flush_timeout)
+                async with asyncio.timeout(flush_timeout):
+                    await self._drained.wait()
         self._stopped = True
         tasks = [*self._tasks, *([self._writer] if self._writer else []), *self._side_tasks]
         for task in tasks:
@@ -285,7 +286,8 @@ class RedisBus(Bus):
                 self._drop(conn)
                 return
         try:
-            await asyncio.wait_for(future, self._io_timeout)
+            async with asyncio.timeout(self._io_timeout):
+                await future
         except TimeoutError:
             # The pinger notices a dead connection; the reconnection covers this topic.
             log.warning("bus: no confirmation of SUBSCRIBE %s within %ss", topic, self._io_timeout)
