@@ -27,6 +27,7 @@ import hashlib
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlencode
@@ -66,6 +67,11 @@ UNSENT_MESSAGES = 2
 # many refusals in a row end a round of deletions.
 DELETE_RETRY = 300.0
 REFUSALS_IN_A_ROW = 3
+# /readyz asks the file storage at most once in this many seconds (balancers probe every
+# node every few seconds: each probe must not be a request to S3), and waits this long
+# for its answer (the probe must answer in time whatever the storage does).
+STORAGE_CHECK_TTL = 5.0
+STORAGE_CHECK_TIMEOUT = 2.0
 
 
 def contact_reader(address: str) -> str:
@@ -87,6 +93,11 @@ def provider_reader(channel: str) -> str:
 PROVIDER_LINK_TTL = 3600
 
 
+# Thumbnails are JPEG, whatever the image (file_check.clean_image).
+THUMB_TYPE = "image/jpeg"
+THUMB_EXTENSION = FILE_TYPES[THUMB_TYPE].extensions[0]
+
+
 class Download:
     """A file being served: its record, which variant, its bytes."""
 
@@ -97,7 +108,17 @@ class Download:
 
     @property
     def content_type(self) -> str:
-        return "image/jpeg" if self.variant == "thumb" else self.attachment.content_type
+        return THUMB_TYPE if self.variant == "thumb" else self.attachment.content_type
+
+    @property
+    def name(self) -> str:
+        """The name it downloads under. A thumbnail's is the file's stem and the
+        thumbnail's own extension (``photo.jpg`` → ``photo-thumbnail.jpg``, ``scan.png``
+        → ``scan-thumbnail.jpg``): it was ``thumbnail-photo.jpg.jpg``."""
+        if self.variant != "thumb":
+            return self.attachment.name
+        stem, dot, _ = self.attachment.name.rpartition(".")
+        return f"{stem if dot else self.attachment.name}-thumbnail.{THUMB_EXTENSION}"
 
     @property
     def inline(self) -> bool:
@@ -131,6 +152,9 @@ class Attachments:
         # (conversation, uploader, uploader id) -> uploads under way on this node
         self._uploading: dict[tuple[str, Sender, str], int] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        # the storage's last check: (time.monotonic(), it answered), and one under way
+        self._storage_checked: tuple[float, bool] | None = None
+        self._storage_check: asyncio.Task[bool] | None = None
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
@@ -144,6 +168,37 @@ class Attachments:
 
     async def stop(self) -> None:
         await cancel_and_wait(self._sweeper)
+        await cancel_and_wait(self._storage_check)
+
+    async def storage_ready(self) -> bool:
+        """Whether the file storage answers (readiness, docs/deploy.md): its last answer
+        if younger than STORAGE_CHECK_TTL, else one check (``ping``: S3's HeadBucket, the
+        directory writable), shared by the probes that arrive meanwhile and given up
+        after STORAGE_CHECK_TIMEOUT."""
+        checked = self._storage_checked
+        if checked is not None and time.monotonic() - checked[0] < STORAGE_CHECK_TTL:
+            return checked[1]
+        if self._storage_check is None:
+            self._storage_check = asyncio.create_task(self._check_storage(), name="storage check")
+        # shielded: a probe that goes away does not cancel the others' check
+        return await asyncio.shield(self._storage_check)
+
+    async def _check_storage(self) -> bool:
+        try:
+            async with asyncio.timeout(STORAGE_CHECK_TIMEOUT):
+                ok = await self._blobs.ping()
+        except TimeoutError:
+            ok = False
+        finally:
+            self._storage_check = None
+        was = self._storage_checked
+        if was is None or was[1] != ok:
+            if ok:
+                log.info("the file storage answers")
+            else:
+                log.warning("the file storage does not answer: files cannot be served")
+        self._storage_checked = (time.monotonic(), ok)
+        return ok
 
     async def _sweep_forever(self) -> None:
         interval = min(300.0, max(1.0, self._orphan_age / 4))
@@ -452,11 +507,27 @@ class Attachments:
     ) -> Download:
         """The bytes of a file (or its thumbnail) of this conversation, or of one range
         of them (RangeNotSatisfiable past its end); NotFound otherwise."""
+        a, key = await self._located(attachment_id, variant, conversation_id)
+        return Download(a, variant, await self._blobs.get(key, byte_range))
+
+    async def describe_download(
+        self, attachment_id: str, variant: Variant, conversation_id: str
+    ) -> Download:
+        """What a HEAD request answers: the file's (or thumbnail's) record and its size
+        from the blob store's metadata (a file's stat, S3's HeadObject); no byte is read
+        (a HEAD read the whole blob to throw it away). NotFound as ``open_download``."""
+        a, key = await self._located(attachment_id, variant, conversation_id)
+        return Download(a, variant, Blob(await self._blobs.size(key), _no_bytes()))
+
+    async def _located(
+        self, attachment_id: str, variant: Variant, conversation_id: str
+    ) -> tuple[Attachment, str]:
+        """The file's record and the key of the variant asked for, if of this conversation."""
         a = await self._store.get_attachment(attachment_id)
         key = a.thumb_key if variant == "thumb" else a.blob_key
         if a.conversation_id != conversation_id or not key:
             raise NotFound("no such file")
-        return Download(a, variant, await self._blobs.get(key, byte_range))
+        return a, key
 
     async def get(self, attachment_id: str) -> Attachment:
         return await self._store.get_attachment(attachment_id)
@@ -502,3 +573,9 @@ async def _read(path: Path, digest: hashlib._Hash | None = None) -> AsyncIterato
             if digest is not None:
                 digest.update(chunk)
             yield chunk
+
+
+async def _no_bytes() -> AsyncIterator[bytes]:
+    """The chunks of a blob described, not read (HEAD)."""
+    return
+    yield  # an async generator that yields nothing

@@ -13,6 +13,7 @@
   ``attachment``; HTML, SVG and email files are sent as ``application/octet-stream``
   so that no browser renders them from the gateway's origin. One byte range
   (``Range: bytes=...``) is answered 206 with only those bytes, 416 past the end.
+  ``HEAD`` answers the same headers from the blob store's metadata, no byte read.
 """
 
 from __future__ import annotations
@@ -152,6 +153,53 @@ def disposition(kind: str, name: str) -> str:
 
 
 async def download(request: Request) -> Response:
+    """GET (or HEAD) of a signed link. HEAD answers the same status and headers from the
+    blob store's metadata, reading no byte (it read the whole blob, on S3 a GetObject of
+    all of it, to throw it away); like any method but GET it ignores Range (RFC 9110,
+    14.2), so it describes the whole file."""
+    web = web_of(request)
+    attachment_id, variant, conversation_id, expires = await _allowed(request)
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": CSP,
+        "Cross-Origin-Resource-Policy": "same-origin",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": f"private, max-age={max(0, int(expires - web.clock()))}",
+        "Accept-Ranges": "bytes",
+    }
+    files = web.attachments
+    if request.method == "HEAD":
+        d = await files.describe_download(attachment_id, variant, conversation_id)
+    else:
+        try:
+            d = await files.open_download(
+                attachment_id, variant, conversation_id, requested_range(request)
+            )
+        except RangeNotSatisfiable as exc:
+            return Response(
+                status_code=416, headers={**headers, "Content-Range": f"bytes */{exc.total}"}
+            )
+    inline = d.inline and "dl" not in request.query_params
+    media = d.content_type
+    if media in NEVER_RENDERED:
+        media = "application/octet-stream"
+    elif media.startswith("text/"):
+        media += "; charset=utf-8"
+    headers["Content-Length"] = str(d.blob.size)
+    headers["Content-Disposition"] = disposition("inline" if inline else "attachment", d.name)
+    status = 200
+    if d.blob.total is not None:  # one range of it
+        status = 206
+        last = d.blob.start + d.blob.size - 1
+        headers["Content-Range"] = f"bytes {d.blob.start}-{last}/{d.blob.total}"
+    if request.method == "HEAD":
+        return Response(status_code=status, media_type=media, headers=headers)
+    return StreamingResponse(d.blob.chunks, status_code=status, media_type=media, headers=headers)
+
+
+async def _allowed(request: Request) -> tuple[str, str, str, int]:
+    """The link's file, variant, conversation and expiry, once its signature holds and
+    its reader may still fetch it: TokenInvalid / TokenExpired, NotFound otherwise."""
     web = web_of(request)
     q = request.query_params
     attachment_id = request.path_params["attachment_id"]
@@ -162,8 +210,7 @@ async def download(request: Request) -> Response:
         raise TokenInvalid("this link is not valid") from None
     if variant not in ("file", "thumb"):
         raise TokenInvalid("this link is not valid")
-    files = web.attachments
-    files.verify_link(
+    web.attachments.verify_link(
         attachment_id,
         variant=variant,
         conversation_id=conversation_id,
@@ -182,36 +229,7 @@ async def download(request: Request) -> Response:
             raise NotFound("no such file")
     elif kind != "c" or (await web.conversations.get(conversation_id)).address != who:
         raise NotFound("no such file")
-    headers = {
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": CSP,
-        "Cross-Origin-Resource-Policy": "same-origin",
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": f"private, max-age={max(0, int(expires - web.clock()))}",
-        "Accept-Ranges": "bytes",
-    }
-    byte_range = requested_range(request)
-    try:
-        d = await files.open_download(attachment_id, variant, conversation_id, byte_range)
-    except RangeNotSatisfiable as exc:
-        return Response(
-            status_code=416, headers={**headers, "Content-Range": f"bytes */{exc.total}"}
-        )
-    inline = d.inline and "dl" not in q
-    media = d.content_type
-    if media in NEVER_RENDERED:
-        media = "application/octet-stream"
-    elif media.startswith("text/"):
-        media += "; charset=utf-8"
-    name = d.attachment.name if variant == "file" else f"thumbnail-{d.attachment.name}.jpg"
-    headers["Content-Length"] = str(d.blob.size)
-    headers["Content-Disposition"] = disposition("inline" if inline else "attachment", name)
-    status = 200
-    if d.blob.total is not None:  # one range of it
-        status = 206
-        last = d.blob.start + d.blob.size - 1
-        headers["Content-Range"] = f"bytes {d.blob.start}-{last}/{d.blob.total}"
-    return StreamingResponse(d.blob.chunks, status_code=status, media_type=media, headers=headers)
+    return attachment_id, variant, conversation_id, expires
 
 
 _RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")
@@ -259,7 +277,7 @@ AGENT_UPLOAD = Endpoint(
 
 
 def routes() -> list[BaseRoute]:
-    return [Route("/files/{attachment_id}", download, methods=["GET"])]
+    return [Route("/files/{attachment_id}", download, methods=["GET", "HEAD"])]
 
 
 def api_routes() -> list[BaseRoute]:

@@ -3,7 +3,8 @@
 * ``/console`` the agents' console (gateway/web/static/console/), framed by nobody;
 * ``/admin`` the admin section (gateway/web/static/admin/), likewise;
 * ``/healthz`` liveness, ``/readyz`` readiness (the store answers, the node is not
-  draining), ``/metrics`` Prometheus (gateway/metrics.py).
+  draining; the file storage's state is reported, not required), ``/metrics``
+  Prometheus (gateway/metrics.py).
 """
 
 from __future__ import annotations
@@ -68,14 +69,23 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: the database answers and the node is not draining. Also says which
-    node this is and whether it leads the router."""
-    health = web_of(request).health
+    node this is, whether it leads the router, and whether the file storage answers:
+    without it the node still carries conversations (every node shares the storage, so
+    failing readiness for it would take them all out), so it is ``degraded``, still 200
+    (docs/deploy.md). The storage's answer is cached a few seconds (Attachments)."""
+    web = web_of(request)
+    health = web.health
     ok = await health.ping_store() and not health.draining
+    files = await web.attachments.storage_ready()
+    status = "draining" if health.draining else "unavailable" if not ok else "ok"
+    if status == "ok" and not files:
+        status = "degraded"
     return JSONResponse(
         {
-            "status": "draining" if health.draining else "ok" if ok else "unavailable",
+            "status": status,
             "node": health.node_id,
             "router_leader": health.is_leader(),
+            "files": "ok" if files else "unavailable",
         },
         status_code=200 if ok else 503,
     )

@@ -133,3 +133,18 @@ async def test_a_byte_range_of_a_blob(blobs: BlobStore) -> None:
     whole = await blobs.get("cv_5/r")
     assert (whole.size, whole.start, whole.total) == (len(data), 0, None)
     await whole.chunks.aclose()
+
+
+async def test_a_blobs_size_is_known_without_reading_it(blobs: BlobStore) -> None:
+    """What a HEAD request answers (gateway/web/files.py): the size, no byte read; an
+    unknown key or an invalid one as ``get``."""
+    data = os.urandom(PART + 7)
+    await blobs.put("cv_7/s", stream(data), max_bytes=2 * PART)
+    await blobs.put("cv_7/empty", stream(b""), max_bytes=10)
+    assert await blobs.size("cv_7/s") == len(data)
+    assert await blobs.size("cv_7/empty") == 0
+    await blobs.delete("cv_7/s")
+    with pytest.raises(NotFound):
+        await blobs.size("cv_7/s")
+    with pytest.raises(ValueError):
+        await blobs.size("../etc/passwd")

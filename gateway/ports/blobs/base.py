@@ -117,5 +117,10 @@ class BlobStore(abc.ABC):
         read to the end, or closed (``aclose``), to release what they hold."""
 
     @abc.abstractmethod
+    async def size(self, key: str) -> int:
+        """The blob's size, its bytes not read (a file's metadata, S3's ``HeadObject``):
+        what a HEAD request answers; NotFound for an unknown key."""
+
+    @abc.abstractmethod
     async def delete(self, key: str) -> None:
         """Remove it; an unknown key is no error (deleting is idempotent)."""

@@ -125,6 +125,15 @@ class LocalBlobs(BlobStore):
             return Blob(size, chunks())
         return Blob(size, chunks(), first, total)
 
+    async def size(self, key: str) -> int:
+        try:
+            stat = await anyio.to_thread.run_sync(os.stat, self.path(key))
+        except FileNotFoundError:
+            raise NotFound(f"no blob {key!r}") from None
+        except OSError as exc:
+            raise unavailable(exc) from exc
+        return stat.st_size
+
     async def delete(self, key: str) -> None:
         path = self.path(key)
         try:

@@ -9,7 +9,8 @@ staging file), so the memory they take is bounded whatever the number of uploads
 (bench/attachments.py measures it); the upload is completed only once
 every part arrived, and aborted on any failure or when the stream passes its limit,
 so a key never shows half a file. A file smaller than one part is one ``PutObject``.
-Reads stream the object's body in 64 KiB chunks.
+Reads stream the object's body in 64 KiB chunks; a size (a HEAD request's answer) is
+a ``HeadObject``, no body read.
 
 Every request to the storage has a deadline (:data:`CALL_TIMEOUT`, botocore's retries
 included): botocore's own timeouts bound a connection and each read, but not a write to
@@ -244,6 +245,18 @@ class S3Blobs(BlobStore):
         if byte_range is None:
             return Blob(int(response["ContentLength"]), chunks())
         return Blob(last - first + 1, chunks(), first, total)
+
+    async def size(self, key: str) -> int:
+        name = self._key(key)
+        try:
+            head = await _deadline(self._require().head_object(Bucket=self.bucket, Key=name))
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
+                raise NotFound(f"no blob {key!r}") from None
+            raise BlobsUnavailable(f"S3 head {name!r}: {exc}") from exc
+        except _FAILURES as exc:
+            raise BlobsUnavailable(f"S3 head {name!r}: {exc}") from exc
+        return int(head["ContentLength"])
 
     async def delete(self, key: str) -> None:
         """The object, and any unfinished multipart upload of its key: one whose
