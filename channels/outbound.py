@@ -2,7 +2,7 @@
 for the delivery worker (gateway/services/deliveries.py): a timeout, a connection
 error, a 5xx or a 429 is worth trying again (after the provider's Retry-After, if it
 gave one); any other 4xx is final, with the provider's reason. A message the provider
-takes as several sends goes out part by part (:func:`in_parts`)."""
+takes as several sends goes out part by part (:func:`parts_of`)."""
 
 from __future__ import annotations
 
@@ -80,6 +80,19 @@ async def post(
         return failed(f"{provider} could not be reached; retrying", retryable=True)
 
 
+# The key of the channel state's content that marks one part of a message, by the
+# provider's id for it, as failed after the provider took it (a status callback): a
+# replay of the message sends that part again.
+FAILED_PART = "failed-part:"
+
+
+async def part_failed(core: Core, conversation_id: str, provider_id: str) -> None:
+    """The provider failed the part it took as ``provider_id`` after answering its send
+    (WhatsApp's failed status). Kept before the message is failed, so a replay finds it."""
+    if provider_id:
+        await core.state.put_content(conversation_id, FAILED_PART + provider_id, {"failed": True})
+
+
 async def in_parts(
     core: Core,
     conv: Conversation,
@@ -87,18 +100,56 @@ async def in_parts(
     count: int,
     send_one: Callable[[int], Awaitable[Outcome]],
 ) -> Outcome:
+    """:func:`parts_of` for a provider whose statuses need not know which part is the
+    last one sent (Messenger)."""
+
+    async def send(index: int, final: bool) -> Outcome:
+        return await send_one(index)
+
+    return await parts_of(core, conv, message, count, send)
+
+
+async def parts_of(
+    core: Core,
+    conv: Conversation,
+    message: Message,
+    count: int,
+    send_one: Callable[[int, bool], Awaitable[Outcome]],
+) -> Outcome:
     """Deliver a message the provider takes as ``count`` sends (a text, then a file it
-    cannot caption), in order. What was sent is recorded on the message (the channel
-    state's content) after each part, so a retry goes on from the part that failed
-    instead of sending the first ones again. The outcome carries the last part's id."""
+    cannot caption), in order; ``send_one(index, final)``, final for the last send of
+    this delivery. What was sent is recorded on the message (the channel state's
+    content: how many parts went, each one's provider id) after each part, so a retry
+    goes on from the part that failed instead of sending the first ones again. A replay
+    of a message that failed after every part was taken sends again the parts the
+    provider failed (:func:`part_failed`), or, when none is known, the whole message: it
+    never answers "sent" with nothing sent. The outcome carries the last id sent."""
     progress = await core.state.content(conv.id, message.client_msg_id) or {}
-    done = int(progress.get("parts_sent", 0)) if count > 1 else 0
+    done = min(int(progress.get("parts_sent", 0)), count) if count > 1 else 0
+    ids = [str(i) for i in progress.get("part_ids", [])][:count]
+    ids += [""] * (count - len(ids))
+    failed: list[int] = []
+    if done:  # delivered before (a retry, a take-over, a replay): what the provider failed
+        contents = await core.state.contents(conv.id)
+        failed = [i for i in range(done) if ids[i] and FAILED_PART + ids[i] in contents]
+    todo = failed + list(range(done, count))
+    if not todo and message.provider_id:
+        # every part went and the send was recorded, yet it is delivered again: a replay
+        # after a failure no part is known for (failed before the parts were told apart)
+        todo = list(range(count))
     outcome = sent(str(progress.get("last_part_id", "")))
-    for index in range(done, count):
-        outcome = await send_one(index)
+    for n, index in enumerate(todo):
+        outcome = await send_one(index, n == len(todo) - 1)
         if not outcome.sent:
             return outcome
         if count > 1:
-            progress = {**progress, "parts_sent": index + 1, "last_part_id": outcome.provider_id}
+            ids[index] = outcome.provider_id
+            done = max(done, index + 1)
+            progress = {
+                **progress,
+                "parts_sent": done,
+                "last_part_id": outcome.provider_id,
+                "part_ids": ids,
+            }
             await core.state.put_content(conv.id, message.client_msg_id, progress)
     return outcome

@@ -1,7 +1,8 @@
 """The admin API rows an integration touchpoint adds (docs/admin-api.md, "Integration
 touchpoints"): its API keys (made, shown once, listed, revoked), its dead letters
 (outbound messages whose delivery failed, and events to it as a bot that were given up
-on), each replayable."""
+on), each replayable. The failed messages' rows serve every touchpoint whose channel's
+deliveries are tracked (SMS, WhatsApp, Messenger, email too)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,13 @@ class Admin:
             raise NotFound("no such integration touchpoint")
         return tp
 
+    def _tracked(self, ctx: Ctx) -> Touchpoint:
+        """A touchpoint whose messages out are delivery jobs: its dead letters."""
+        tp = self.core.directory.touchpoints.get(ctx.param())
+        if tp is None or not self.core.deliveries.tracks(tp.channel):
+            raise NotFound("no such touchpoint with tracked deliveries")
+        return tp
+
     async def create_key(self, ctx: Ctx) -> Response:
         body = convert(ctx.raw, ApiKeyIn)
         tp = self._touchpoint(ctx)
@@ -77,13 +85,13 @@ class Admin:
         return Response(status_code=204)
 
     async def failed(self, ctx: Ctx) -> Response:
-        tp = self._touchpoint(ctx)
+        tp = self._tracked(ctx)
         rows = await self.core.deliveries.failed(tp.id, 200)
         return json_response([failed_message(m) for m in rows])
 
     async def replay_failed(self, ctx: Ctx) -> Response:
         body = convert(ctx.raw, ReplayIn)
-        tp = self._touchpoint(ctx)
+        tp = self._tracked(ctx)
         conv = await self.core.conversations.get(body.conversation_id)
         if conv.touchpoint_id != tp.id:
             raise NotFound("no such conversation on this touchpoint")
@@ -121,8 +129,10 @@ class Admin:
             Endpoint("GET", ONE + "/failed-messages", "Dead letters: outbound messages that "
                      "failed", "admin", self.failed, response=list[FailedMessage],
                      errors=(404,),
-                     description="Messages to the integration whose delivery failed (after "
-                     "GATEWAY_DELIVERY_MAX_ATTEMPTS tries), newest first, with the reason."),
+                     description="Messages to the touchpoint's contacts (an integration, "
+                     "SMS, WhatsApp, Messenger, email) whose delivery failed (after "
+                     "GATEWAY_DELIVERY_MAX_ATTEMPTS tries or a final refusal), newest first, "
+                     "with the reason."),
             Endpoint("POST", ONE + "/failed-messages/replay", "Deliver a failed message again",
                      "admin", self.replay_failed, body=ReplayIn, response=FailedMessage,
                      errors=(404, 409),

@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 from channels.base import Problems
 from channels.media import download, public_link, under
 from channels.outbound import HttpAdapter
-from channels.sms.keywords import REPLIES, keyword
+from channels.sms.keywords import REPLIES, Keyword, keyword
 from channels.sms.mms import e164, mms_refusal
 from channels.sms.provider import Action, InboundSms, SmsProvider
 from channels.sms.twilio import TwilioSms, api_base
@@ -34,7 +34,7 @@ from channels.webhooks import (
     touchpoint_of,
 )
 from gateway import protocol as p
-from gateway.errors import Conflict, FileRefused, InvalidInput, NotFound
+from gateway.errors import Conflict, FileRefused, InvalidInput, NotFound, Unavailable
 from gateway.model.channel_state import Content
 from gateway.model.inbound import DeliveryReport, InboundFile, InboundMessage
 from gateway.model.records import Conversation, Message, Touchpoint
@@ -48,9 +48,20 @@ PROVIDERS: dict[str, SmsProvider] = {"twilio": TwilioSms()}
 # that just opted out (the confirmation is the last message it gets).
 KEYWORD_REPLY = "sms-keyword-"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+# A keyword's reply sent outside conversations (an outbound-only touchpoint with none
+# open) is claimed per touchpoint and provider message id in the store's
+# ``idempotency_keys``, for longer than any provider retries a webhook.
+KEYWORD_SCOPE = "sms-keyword-reply:"
+KEYWORD_REPLY_SECONDS = 86_400.0
 OPTED_OUT = (
     "This contact texted STOP: no SMS can reach them from any of our numbers until they text START."
 )
+
+
+class KeywordReplyUnsent(Unavailable):
+    """The provider could not take a keyword's reply now; the webhook's retry sends it."""
+
+    code = "keyword_reply_unsent"
 
 
 class SmsChannel(HttpAdapter):
@@ -140,11 +151,11 @@ class SmsChannel(HttpAdapter):
             unsupported=unsupported,
         )
         # An outbound-only touchpoint takes the contact's answers to an open
-        # conversation, never a new one; STOP and START were recorded above: no notice.
-        received = await receive_by_direction(
-            self.core, tp, inbound, notify=kw not in ("opt_out", "opt_in")
-        )
+        # conversation, never a new one; a keyword is answered all the same: no notice.
+        received = await receive_by_direction(self.core, tp, inbound, notify=kw is None)
         if received is None:
+            if kw is not None:
+                await self._answer_untaken(tp, sender, sms.provider_message_id, kw)
             return Response(EMPTY_TWIML, media_type="text/xml")
         conv, _ = received
         # Done again for a provider's retry (in the conversation the first delivery
@@ -155,6 +166,36 @@ class SmsChannel(HttpAdapter):
             )
             await self.core.conversations.changed(conv)
         return Response(EMPTY_TWIML, media_type="text/xml")
+
+    async def _answer_untaken(self, tp: Touchpoint, to: str, sid: str, kw: Keyword) -> None:
+        """A keyword's reply on an outbound-only touchpoint with no conversation open
+        (US carriers expect STOP and HELP answered on every number): sent through the
+        provider outside any conversation, untracked, once per provider message id (a
+        retry on any node finds it claimed). A send worth trying again leaves the id
+        free and answers the webhook 503, which the provider retries; a refusal is
+        logged (and told to the admins when only they can fix it)."""
+        if await self.core.idempotency.remember(KEYWORD_SCOPE + tp.id, sid, KEYWORD_REPLY_SECONDS):
+            return  # answered already
+        try:
+            result = await self._provider(tp).send(self.http, tp, to, REPLIES[kw], "", [])
+        except BaseException:
+            await self.core.idempotency.release(KEYWORD_SCOPE + tp.id, sid)
+            raise
+        outcome = result.outcome
+        if outcome.sent:
+            log.info("SMS %s answered for %s on outbound-only %s", kw, _masked(to), tp.id)
+            return
+        if outcome.retryable:
+            await self.core.idempotency.release(KEYWORD_SCOPE + tp.id, sid)
+            raise KeywordReplyUnsent(f"the keyword's reply could not be sent: {outcome.reason}")
+        log.warning("SMS %s reply on %s refused: %s", kw, tp.id, outcome.reason)
+        if result.action == "notify_admins":
+            await self.core.notices.notify(
+                "sending_refused",
+                f"SMS touchpoint {tp.name} ({tp.settings.get('number', '')}):"
+                f" {result.admin_message}",
+                touchpoint_id=tp.id,
+            )
 
     def _media(
         self, tp: Touchpoint, sender: str, sms: InboundSms

@@ -74,5 +74,6 @@ class SmsProvider(Protocol):
         status_callback: str,
         media_urls: list[str],
     ) -> SendResult:
-        """Send ``body`` (and the media the provider fetches from ``media_urls``)."""
+        """Send ``body`` (and the media the provider fetches from ``media_urls``);
+        ``status_callback`` "" asks for no statuses (an untracked send)."""
         ...

@@ -182,8 +182,9 @@ class TwilioSms:
             "To": to,
             "From": str(s.get("number", "")),
             "Body": body,
-            "StatusCallback": status_callback,
         }
+        if status_callback:  # none for an untracked send (a keyword's reply)
+            form["StatusCallback"] = status_callback
         if media_urls:
             form["MediaUrl"] = media_urls  # repeated: one per medium, up to 10
         answer = await post(http, "Twilio", url, auth=(sid, token), data=form)

@@ -57,7 +57,8 @@ REASONS: dict[int, str] = {
 
 
 # Between a message's reference (``<conversation>.<seq>``) and the number of one of its
-# parts, in ``biz_opaque_callback_data``, for each part sent before its last.
+# parts, in ``biz_opaque_callback_data``, for each part a delivery sends before its
+# last (the last one's statuses are the message's).
 PART = "~"
 
 
@@ -225,6 +226,9 @@ class WhatsAppChannel(HttpAdapter):
             )
             if part:
                 reason = f"part {part} of the message: {reason}"
+            # kept first: a replay of the message sends this part again (and only the
+            # parts that failed so), even when the message fails before it is recorded
+            await outbound.part_failed(self.core, target[0], status.id)
         await self.core.deliveries.report(
             DeliveryReport(
                 conversation_id=target[0],
@@ -263,14 +267,15 @@ class WhatsAppChannel(HttpAdapter):
         ]
         parts = content.parts(message.body, files)
 
-        async def send(index: int) -> Outcome:
-            # the statuses of each part but the last name it (see _status)
+        async def send(index: int, final: bool) -> Outcome:
+            # the statuses of each part but the last one this delivery sends name it
+            # (see _status): the final part's statuses are the message's
             ref = f"{conv.id}.{message.seq}"
-            if index < len(parts) - 1:
+            if not final:
                 ref += f"{PART}{index + 1}"
             return await self._send(tp, conv, ref, parts[index])
 
-        return await outbound.in_parts(self.core, conv, message, len(parts), send)
+        return await outbound.parts_of(self.core, conv, message, len(parts), send)
 
     async def _send(
         self, tp: Touchpoint, conv: Conversation, ref: str, part: dict[str, Any]

@@ -515,7 +515,7 @@ async def test_a_text_not_taken_by_an_outbound_only_number_is_an_admin_notice(
     cid = r.json()["conversation_id"]
     await twilio.sent(1)
     assert (await agent.act("end", cid))["type"] == "ok"
-    await twilio.phone_send(to=NUMBER, body="STOP", **{"from": PHONE})  # recorded: no notice
+    await twilio.phone_send(to=NUMBER, body="STOP", **{"from": PHONE})  # answered: no notice
     await twilio.phone_send(to=NUMBER, body="Thanks! One more question", **{"from": PHONE})
     assert admin.sock
     notice = await admin.sock.expect("notice", timeout=15)
@@ -527,7 +527,8 @@ async def test_a_text_not_taken_by_an_outbound_only_number_is_an_admin_notice(
     hooks = [h for h in await twilio.webhooks() if "/status" not in h["url"]]
     assert [h["attempts"] for h in hooks] == [[200]] * 3
     assert [n["id"] for n in await admin_get(node, "/api/admin/notices")] == [notice["id"]]
-    assert len(await twilio.sent()) == 1  # nothing went back to the contact
+    # nothing went back to the contact but STOP's confirmation
+    assert [s["Body"] for s in await twilio.sent()] == ["Your order shipped.", REPLIES["opt_out"]]
 
 
 async def test_a_status_signed_for_another_touchpoint_changes_nothing(
@@ -557,3 +558,47 @@ async def test_a_status_signed_for_another_touchpoint_changes_nothing(
             assert r.status_code == 204
             [mine] = [m for m in await history(agent, cid) if m.get("seq") == ack["seq"]]
             assert mine["delivery"] == expected, tp_id
+
+
+async def test_keywords_to_an_outbound_only_number_with_nothing_open_are_answered(
+    gateway_factory: Factory, twilio: EmulatorClient
+) -> None:
+    """US carriers expect HELP and STOP answered on every number: on an outbound-only
+    number with no conversation open the keywords are not taken (nothing stored), but
+    each is answered through the provider, once per message (a provider's retry, even
+    one after a failed send, gets one answer), and STOP is recorded as anywhere."""
+    node = start(
+        gateway_factory,
+        sms_touchpoint("tp_out", NUMBER, twilio.base_url, direction="outbound"),
+    )
+    await configure(twilio, node, tp_out=NUMBER)
+    agent = await agent_on(node)
+    await twilio.phone_send(to=NUMBER, body="Help", **{"from": PHONE})
+    [help_reply] = await twilio.sent(1)
+    assert (help_reply["From"], help_reply["To"]) == (NUMBER, PHONE)
+    assert help_reply["Body"] == REPLIES["help"] and "StatusCallback" not in help_reply
+    # the provider could not take STOP's reply at once: the webhook is answered 503 and
+    # its retry sends it; a later retry of the same message sends nothing more
+    await twilio.fail(503)
+    sid = "SM" + "0f" * 16
+    for body in ("STOP", "STOP"):
+        await twilio.phone_send(to=NUMBER, body=body, sid=sid, **{"from": PHONE})
+        await twilio.webhooks()  # settled: delivered, retries included
+    await twilio.phone_send(to=NUMBER, body="Hello?", **{"from": PHONE})  # not answered
+    hooks = [h for h in await twilio.webhooks() if "/status" not in h["url"]]
+    assert [h["attempts"] for h in hooks] == [[200], [503, 200], [200], [200]]
+    sent = await twilio.sent(3)
+    assert [(s.get("refused"), s["Body"]) for s in sent] == [
+        (None, REPLIES["help"]),
+        (503, REPLIES["opt_out"]),
+        (None, REPLIES["opt_out"]),
+    ]
+    refused = await _start_outbound(node, agent, "first-1", "Your order shipped.")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "opted_out"
+    await twilio.phone_send(to=NUMBER, body="start", **{"from": PHONE})
+    assert (await twilio.sent(4))[3]["Body"] == REPLIES["opt_in"]
+    r = await _start_outbound(node, agent, "first-2", "Your order shipped.")
+    assert r.status_code == 201, r.text
+    assert [s["Body"] for s in await twilio.sent(5)][4:] == ["Your order shipped."]
+    fresh = await agent_on(node)
+    assert [c for c in fresh.snapshot["inbox"] if c["channel"] == "sms"] == []
