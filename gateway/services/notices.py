@@ -83,6 +83,3 @@ class AdminNotices:
             if agent.active and agent.role == "admin":
                 await self._notifier.agent(agent.id, frame)
         return notice
-
-    async def recent(self, limit: int = 50, before: float | None = None) -> list[AdminNotice]:
-        return await self._store.list_notices(limit=limit, before=before)

@@ -24,7 +24,8 @@ async def conversation(store: Store, cid: str, contact_id: str = "k1") -> Conver
             touchpoint_id="tp_sms",
             channel="sms",
             contact_id=contact_id,
-            address="+15550001",
+            # one live conversation per address and touchpoint (migration 0018)
+            address="+15550001" if cid == "c1" else f"+1555000{cid}",
             created_at=10.0,
             arrived_at=10.0,
         )
@@ -201,7 +202,7 @@ async def test_admin_notices_newest_first(store: Store) -> None:
         await store.add_notice(notices[0])
     assert await store.list_notices() == notices[::-1]
     assert await store.list_notices(limit=2) == [notices[3], notices[2]]
-    assert await store.list_notices(before=3.0) == [notices[1], notices[0]]
+    assert await store.list_notices(after=(3.0, "")) == [notices[1], notices[0]]
     full = AdminNotice(
         id="nx",
         kind="provider_error",
@@ -212,6 +213,20 @@ async def test_admin_notices_newest_first(store: Store) -> None:
     )
     await store.add_notice(full)
     assert (await store.list_notices(limit=1)) == [full]
+    # the same instant across a page's end: by id then
+    same = [
+        AdminNotice(id=f"s{i}", kind="sending_refused", message="s", created_at=20.0)
+        for i in range(3)
+    ]
+    for n in same:
+        await store.add_notice(n)
+    first = await store.list_notices(limit=2)
+    assert first == [same[2], same[1]]
+    last = first[-1]
+    assert await store.list_notices(limit=2, after=(last.created_at, last.id)) == [
+        same[0],
+        full,
+    ]
 
 
 async def test_a_late_send_record_keeps_the_providers_id(store: Store) -> None:

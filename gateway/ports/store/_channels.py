@@ -3,6 +3,8 @@ wrote) and the admins' notices, in SQL both dialects share."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.errors import Conflict
 from gateway.model.channels import ChannelName
 from gateway.model.records import AdminNotice
@@ -58,18 +60,17 @@ class ChannelRows(SQLBase):
             raise Conflict(f"notice {notice.id!r} exists")
 
     async def list_notices(
-        self, *, limit: int = 50, before: float | None = None
+        self, *, limit: int = 50, after: tuple[float, str] | None = None
     ) -> list[AdminNotice]:
+        args: list[Any] = [limit]
+        sql = f"{NOTICES.select} ORDER BY created_at DESC, id DESC LIMIT $1"
+        if after is not None:
+            # By (created_at, id): notices of the same instant are not lost at a page's end.
+            sql = (
+                f"{NOTICES.select} WHERE created_at < $1 OR (created_at = $1 AND id < $2)"
+                " ORDER BY created_at DESC, id DESC LIMIT $3"
+            )
+            args = [*after, limit]
         async with self._connection() as c:
-            if before is None:
-                rows = await c.fetch(
-                    f"{NOTICES.select} ORDER BY created_at DESC, id DESC LIMIT $1", limit
-                )
-            else:
-                rows = await c.fetch(
-                    f"{NOTICES.select} WHERE created_at < $1"
-                    " ORDER BY created_at DESC, id DESC LIMIT $2",
-                    before,
-                    limit,
-                )
+            rows = await c.fetch(sql, *args)
         return [NOTICES.decode(r) for r in rows]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from gateway.errors import Conflict, NotFound
@@ -22,15 +24,32 @@ from gateway.ports.store._rows import (
     REFUSALS,
     SESSIONS,
     TOUCHPOINTS,
+    Conn,
     SQLBase,
+    Table,
     email_key,
     to_json,
 )
+from gateway.ports.store.base import LAST_ADMIN
+
+
+async def insert_new(c: Conn, table: Table[Any], record: Any) -> None:
+    """Insert ``record``, never replacing one: a Conflict on the field ``id`` when the id
+    is taken, also by a create of the same id committing at the same moment (the
+    database's unique key decides, not a read before the write)."""
+    row = await c.fetchrow(
+        f"{table.sql_insert} ON CONFLICT (id) DO NOTHING RETURNING id", *table.params(record)
+    )
+    if row is None:
+        raise Conflict(f"the id {record.id!r} is taken", field="id")
 
 
 class ConfigRows(SQLBase):
     async def put_touchpoint(self, tp: Touchpoint) -> None:
         await self._put(TOUCHPOINTS, tp)
+
+    async def create_touchpoint(self, tp: Touchpoint) -> None:
+        await self._insert_new(TOUCHPOINTS, tp)
 
     async def get_touchpoint(self, touchpoint_id: str) -> Touchpoint:
         return await self._get(TOUCHPOINTS, touchpoint_id)
@@ -70,6 +89,9 @@ class ConfigRows(SQLBase):
     async def put_queue(self, queue: Queue) -> None:
         await self._put(QUEUES, queue)
 
+    async def create_queue(self, queue: Queue) -> None:
+        await self._insert_new(QUEUES, queue)
+
     async def get_queue(self, queue_id: str) -> Queue:
         return await self._get(QUEUES, queue_id)
 
@@ -80,10 +102,45 @@ class ConfigRows(SQLBase):
         await self._delete(QUEUES, queue_id)
 
     async def put_agent(self, agent: Agent) -> None:
+        async def write(c: Conn) -> None:
+            if not (agent.role == "admin" and agent.active):
+                await self._keep_an_admin(c, agent.id)
+            await c.execute(AGENTS.sql_upsert, *AGENTS.params(agent))
+
         try:
-            await self._put(AGENTS, agent)
+            await self._atomically(write)
         except Conflict as exc:
+            if exc.code == LAST_ADMIN:
+                raise
             raise Conflict(f"the email {agent.email!r} belongs to another agent") from exc
+
+    async def create_agent(self, agent: Agent) -> None:
+        try:
+            await self._insert_new(AGENTS, agent)
+        except Conflict as exc:
+            if exc.field == "id":
+                raise
+            raise Conflict(f"the email {agent.email!r} belongs to another agent") from exc
+
+    async def _keep_an_admin(self, c: Conn, agent_id: str) -> None:
+        """Refuse (Conflict ``last_admin``) when ``agent_id`` is the only active admin,
+        in the caller's transaction, before it changes or deletes that agent. The admins'
+        rows stay locked to the end of it (PostgreSQL: FOR UPDATE; SQLite's writer is
+        one at a time already), so two admins demoting each other at once are checked
+        one after the other: the second sees the first's change and is refused."""
+        rows = await c.fetch(
+            f"SELECT id FROM agents WHERE role = 'admin' AND active = $1{self._row_lock}", True
+        )
+        admins = {str(r[0]) for r in rows}
+        if agent_id in admins and len(admins) == 1:
+            raise Conflict(
+                "this would leave no active admin: make another agent an admin first",
+                code=LAST_ADMIN,
+            )
+
+    async def _insert_new(self, table: Table[Any], record: Any) -> None:
+        async with self._connection() as c:
+            await insert_new(c, table, record)
 
     async def get_agent(self, agent_id: str) -> Agent:
         return await self._get(AGENTS, agent_id)
@@ -101,10 +158,18 @@ class ConfigRows(SQLBase):
         return await self._list(AGENTS)
 
     async def delete_agent(self, agent_id: str) -> None:
-        await self._delete(AGENTS, agent_id)
+        async def delete(c: Conn) -> None:
+            await self._keep_an_admin(c, agent_id)
+            if await c.fetchrow(AGENTS.sql_delete, agent_id) is None:
+                raise NotFound(f"agent {agent_id!r} not found")
+
+        await self._atomically(delete)
 
     async def put_disposition_set(self, ds: DispositionSet) -> None:
         await self._put(DISPOSITION_SETS, ds)
+
+    async def create_disposition_set(self, ds: DispositionSet) -> None:
+        await self._insert_new(DISPOSITION_SETS, ds)
 
     async def get_disposition_set(self, ds_id: str) -> DispositionSet:
         return await self._get(DISPOSITION_SETS, ds_id)

@@ -5,6 +5,7 @@ operation means)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -18,6 +19,7 @@ from gateway.model.integrations import (
     Webhook,
 )
 from gateway.model.records import Message
+from gateway.ports.store._config import insert_new
 from gateway.ports.store._rows import (
     API_KEYS,
     MESSAGE_COLUMNS,
@@ -162,6 +164,10 @@ class IntegrationRows(SQLBase):
     async def put_webhook(self, webhook: Webhook) -> None:
         await self._put(WEBHOOKS, webhook)
 
+    async def create_webhook(self, webhook: Webhook) -> None:
+        async with self._connection() as c:
+            await insert_new(c, WEBHOOKS, webhook)
+
     async def get_webhook(self, webhook_id: str) -> Webhook:
         return await self._get(WEBHOOKS, webhook_id)
 
@@ -267,24 +273,26 @@ class IntegrationRows(SQLBase):
             )
 
     async def list_outbox(
-        self, target: str, *, state: OutboxState | None = None, limit: int = 50
+        self,
+        target: str,
+        *,
+        state: OutboxState | None = None,
+        limit: int = 50,
+        before_n: int | None = None,
     ) -> list[OutboxEvent]:
+        args: list[Any] = [target, limit]
+        where = "target = $1"
+        if state is not None:
+            args.append(state)
+            where += f" AND state = ${len(args)}"
+        if before_n is not None:
+            args.append(before_n)
+            where += f" AND n < ${len(args)}"
         async with self._connection() as c:
-            if state is None:
-                rows = await c.fetch(
-                    f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE target = $1"
-                    " ORDER BY n DESC LIMIT $2",
-                    target,
-                    limit,
-                )
-            else:
-                rows = await c.fetch(
-                    f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE target = $1 AND state = $2"
-                    " ORDER BY n DESC LIMIT $3",
-                    target,
-                    state,
-                    limit,
-                )
+            rows = await c.fetch(
+                f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE {where} ORDER BY n DESC LIMIT $2",
+                *args,
+            )
         return [decode_outbox(r) for r in rows]
 
     async def replay_outbox(self, target: str, event_id: str, now: float) -> OutboxEvent:

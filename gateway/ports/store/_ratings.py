@@ -29,13 +29,24 @@ class RatingRows(SQLBase):
         return RATINGS.decode(row)
 
     async def list_ratings(
-        self, *, touchpoint_id: str | None = None, since: float = 0.0, limit: int = 100
+        self,
+        *,
+        touchpoint_id: str | None = None,
+        since: float = 0.0,
+        limit: int = 100,
+        after: tuple[float, str] | None = None,
     ) -> list[Rating]:
         args: list[Any] = [since, limit]
         where = "created_at >= $1"
         if touchpoint_id is not None:
             args.append(touchpoint_id)
-            where += " AND touchpoint_id = $3"
+            where += f" AND touchpoint_id = ${len(args)}"
+        if after is not None:
+            # The rows past ``after`` in this order: none lost between pages when
+            # several share an instant.
+            args.extend(after)
+            at, key = f"${len(args) - 1}", f"${len(args)}"
+            where += f" AND (created_at < {at} OR (created_at = {at} AND conversation_id > {key}))"
         async with self._connection() as c:
             rows = await c.fetch(
                 f"{RATINGS.select} WHERE {where} ORDER BY created_at DESC, conversation_id"

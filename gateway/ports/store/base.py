@@ -67,12 +67,25 @@ class DeliveryJob(NamedTuple):
     attempts: int
 
 
+# The code of the Conflict a change or deletion of an agent raises when it would leave
+# no active admin (put_agent, delete_agent).
+LAST_ADMIN = "last_admin"
+
+
 class Stale(Conflict):
     """The conversation changed (state, owner, bot or queues) since the
     caller read it: an ``append(expect=...)`` stored nothing; read it again and decide
     again."""
 
     code = "conversation_changed"
+
+
+class LiveElsewhere(Conflict):
+    """``create_conversation`` stored nothing: the contact's address already has a live
+    conversation on the touchpoint (the store's one-live index: another node made it at
+    the same moment). Find it and carry on with it."""
+
+    code = "conversation_open"
 
 
 # What ``append(expect=...)`` compares: the fields a message's path decides on before it
@@ -124,6 +137,11 @@ class Store(IntegrationStore):
         """Insert or replace by id."""
 
     @abc.abstractmethod
+    async def create_touchpoint(self, tp: Touchpoint) -> None:
+        """Insert only: Conflict (field ``id``) when the id is taken, also by a create
+        committing at the same moment. So are the other ``create_*``."""
+
+    @abc.abstractmethod
     async def get_touchpoint(self, touchpoint_id: str) -> Touchpoint:
         """Raise NotFound when absent."""
 
@@ -138,6 +156,9 @@ class Store(IntegrationStore):
     async def put_queue(self, queue: Queue) -> None: ...
 
     @abc.abstractmethod
+    async def create_queue(self, queue: Queue) -> None: ...
+
+    @abc.abstractmethod
     async def get_queue(self, queue_id: str) -> Queue: ...
 
     @abc.abstractmethod
@@ -148,7 +169,14 @@ class Store(IntegrationStore):
 
     @abc.abstractmethod
     async def put_agent(self, agent: Agent) -> None:
-        """Insert or replace by id; raise Conflict when the email belongs to another agent."""
+        """Insert or replace by id; raise Conflict when the email belongs to another agent,
+        and Conflict ``last_admin`` when it would take the last active admin's role or
+        activity away (checked and written in one transaction, the admins locked)."""
+
+    @abc.abstractmethod
+    async def create_agent(self, agent: Agent) -> None:
+        """Insert only: Conflict (field ``id``) when the id is taken, Conflict when the
+        email belongs to another agent."""
 
     @abc.abstractmethod
     async def get_agent(self, agent_id: str) -> Agent: ...
@@ -161,10 +189,14 @@ class Store(IntegrationStore):
     async def list_agents(self) -> list[Agent]: ...
 
     @abc.abstractmethod
-    async def delete_agent(self, agent_id: str) -> None: ...
+    async def delete_agent(self, agent_id: str) -> None:
+        """NotFound when absent; Conflict ``last_admin`` for the last active admin."""
 
     @abc.abstractmethod
     async def put_disposition_set(self, ds: DispositionSet) -> None: ...
+
+    @abc.abstractmethod
+    async def create_disposition_set(self, ds: DispositionSet) -> None: ...
 
     @abc.abstractmethod
     async def get_disposition_set(self, ds_id: str) -> DispositionSet: ...
@@ -290,8 +322,10 @@ class Store(IntegrationStore):
     # -- conversations -------------------------------------------------------------
     @abc.abstractmethod
     async def create_conversation(self, conv: Conversation) -> Conversation:
-        """Insert; raise Conflict if the id exists, NotFound if the contact does not.
-        last_seq and the unread counts are the store's: they start at 0 whatever is
+        """Insert; raise Conflict if the id exists, LiveElsewhere if the conversation
+        is live and its address already has a live one on the touchpoint (one live
+        conversation per touchpoint and address, also across nodes: migration 0018),
+        NotFound if the contact does not. last_seq and the unread counts are the store's: they start at 0 whatever is
         passed, and the returned record says so."""
 
     @abc.abstractmethod
@@ -345,9 +379,16 @@ class Store(IntegrationStore):
 
     @abc.abstractmethod
     async def list_ratings(
-        self, *, touchpoint_id: str | None = None, since: float = 0.0, limit: int = 100
+        self,
+        *,
+        touchpoint_id: str | None = None,
+        since: float = 0.0,
+        limit: int = 100,
+        after: tuple[float, str] | None = None,
     ) -> list[Rating]:
-        """Newest first; created at or after ``since``; of one touchpoint if given."""
+        """Newest first (then by conversation id); created at or after ``since``; of one
+        touchpoint if given; those after ``after`` (a rating's created_at and
+        conversation id) in this order when given: the next page."""
 
     @abc.abstractmethod
     async def rating_scores(self, conversation_ids: list[str]) -> dict[str, int]:
@@ -658,6 +699,7 @@ class Store(IntegrationStore):
 
     @abc.abstractmethod
     async def list_notices(
-        self, *, limit: int = 50, before: float | None = None
+        self, *, limit: int = 50, after: tuple[float, str] | None = None
     ) -> list[AdminNotice]:
-        """The newest notices first, created before ``before`` when given."""
+        """The newest notices first (by created_at, then id), those after ``after`` (a
+        notice's created_at and id) in this order when given: the next page."""

@@ -78,6 +78,10 @@ class IntegrationStore(abc.ABC):
         """Insert or replace by id."""
 
     @abc.abstractmethod
+    async def create_webhook(self, webhook: Webhook) -> None:
+        """Insert only: Conflict (field ``id``) when the id is taken."""
+
+    @abc.abstractmethod
     async def get_webhook(self, webhook_id: str) -> Webhook: ...
 
     @abc.abstractmethod
@@ -115,9 +119,14 @@ class IntegrationStore(abc.ABC):
 
     @abc.abstractmethod
     async def list_outbox(
-        self, target: str, *, state: OutboxState | None = None, limit: int = 50
+        self,
+        target: str,
+        *,
+        state: OutboxState | None = None,
+        limit: int = 50,
+        before_n: int | None = None,
     ) -> list[OutboxEvent]:
-        """A target's events, newest first."""
+        """A target's events, newest first (by ``n``), older than ``before_n`` if given."""
 
     @abc.abstractmethod
     async def replay_outbox(self, target: str, event_id: str, now: float) -> OutboxEvent:

@@ -17,6 +17,7 @@ from gateway.auth import new_id
 from gateway.errors import Conflict, InUse, InvalidInput, NotFound
 from gateway.model.records import OPEN_STATES, Agent, DispositionSet, GlobalSettings, Queue
 from gateway.model.text import clean_name
+from gateway.ports.store.base import LAST_ADMIN
 from gateway.web.admin.http import Ctx, convert, json_response
 from gateway.web.admin.schemas import (
     AgentCreate,
@@ -70,6 +71,9 @@ def read_only(raw: dict[str, Any], current: dict[str, Any], names: Iterable[str]
 
 
 async def new_or_given_id(given: str | None, prefix: str, exists: Any) -> str:
+    """A new id, or the given one when it is free now: the answer before any work. The
+    create itself inserts without replacing (``Store.create_*``), so of two creates of
+    one id at the same moment the second is a 409 too."""
     if given is None:
         return new_id(prefix)
     try:
@@ -133,7 +137,7 @@ async def create_queue(ctx: Ctx) -> Response:
     store = ctx.store
     name = checked_name(body.name)
     q = Queue(id=await new_or_given_id(body.id, "q", store.get_queue), name=name)
-    await store.put_queue(q)
+    await store.create_queue(q)
     await ctx.changed()
     return json_response(QueueOut(id=q.id, name=q.name), 201)
 
@@ -234,9 +238,16 @@ async def _build_agent(ctx: Ctx, body: AgentIn, agent_id: str, existing: Agent |
 
 
 async def _save_agent(ctx: Ctx, agent: Agent, before: Agent | None = None) -> None:
+    store = ctx.store
     try:
-        await ctx.store.put_agent(agent)
-    except Conflict:  # a concurrent write took the email
+        await (store.create_agent(agent) if before is None else store.put_agent(agent))
+    except Conflict as exc:
+        if exc.field == "id":  # a create of the same id won meanwhile
+            raise
+        if exc.code == LAST_ADMIN:
+            field = "active" if agent.role == "admin" else "role"
+            raise Conflict(exc.message, code=LAST_ADMIN, field=field) from None
+        # a concurrent write took the email
         raise Conflict("this email belongs to another agent", field="email") from None
     if before is not None and (
         before.password_hash != agent.password_hash
@@ -316,7 +327,7 @@ async def delete_agent(ctx: Ctx) -> Response:
             "(deactivate instead, or reassign first)",
             {"conversations": owned, "touchpoints": dedicated},
         )
-    await store.delete_agent(agent.id)
+    await store.delete_agent(agent.id)  # 409 last_admin for the last active admin
     await ctx.changed()
     return Response(status_code=204)
 
@@ -357,7 +368,7 @@ async def create_disposition_set(ctx: Ctx) -> Response:
     store = ctx.store
     ds_id = await new_or_given_id(body.id, "ds", store.get_disposition_set)
     ds = msgspec.structs.replace(ds, id=ds_id)
-    await store.put_disposition_set(ds)
+    await store.create_disposition_set(ds)
     await ctx.changed()
     return json_response(ds_out(ds), 201)
 

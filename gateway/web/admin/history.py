@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from gateway.errors import GatewayError, InUse
 from gateway.model.records import OPEN_STATES
+from gateway.web.admin import paging
 from gateway.web.admin.http import Ctx, json_response
 from gateway.web.admin.schemas import (
     ContactDeleted,
@@ -79,6 +80,8 @@ async def delete_contact(ctx: Ctx) -> Response:
             "the contact has open conversations: end them first, or pass force=true",
             {"conversations": [c.id for c in live]},
         )
+    # the agents' rows of its open conversations, read while they can be
+    rows = await ctx.web.conversations.rows_of_contact(contact.id) if live else []
     count = await store.delete_contact(contact.id)
     ctx.web.contacts.forget(contact.id)
     # Its files now, rather than at the next sweep (which retries if this fails).
@@ -88,6 +91,8 @@ async def delete_contact(ctx: Ctx) -> Response:
         log.warning("files of a deleted contact not deleted yet: %s", exc.message)
     if live:  # the router still holds them: rebuild it from the store
         await ctx.changed()
+        # and they leave the agents' lists now, not at their next reconnect
+        await ctx.web.conversations.rows_gone(rows)
     return json_response(ContactDeleted(contact_id=contact.id, deleted_conversations=count))
 
 
@@ -98,8 +103,18 @@ async def conversation_rating(ctx: Ctx) -> Response:
 
 async def list_ratings(ctx: Ctx) -> Response:
     query: RatingsQuery = ctx.query
+    after = paging.time_and_id(query.cursor) if query.cursor is not None else None
     items = await ctx.store.list_ratings(
-        touchpoint_id=query.touchpoint_id, since=query.since, limit=query.limit
+        touchpoint_id=query.touchpoint_id, since=query.since, limit=query.limit + 1, after=after
     )
+    more, items = len(items) > query.limit, items[: query.limit]
+    last = items[-1] if more else None
     average = round(sum(r.score for r in items) / len(items), 2) if items else None
-    return json_response(RatingsPage(items=items, count=len(items), average=average))
+    return json_response(
+        RatingsPage(
+            items=items,
+            count=len(items),
+            average=average,
+            next_cursor=paging.encode(last.created_at, last.conversation_id) if last else None,
+        )
+    )

@@ -73,7 +73,9 @@ def _crud(
             response=out,
             status=201,
             errors=(409,),
-            description="The id is generated unless the body gives a free, valid one.",
+            description="The id is generated unless the body gives a free, valid one. A "
+            "taken id is a 409 on the field id, also when two creates of it run at once "
+            "(one is made, never replaced by the other).",
         ),
         Endpoint("GET", one, f"Get a {noun}", "admin", get_h, response=out, errors=(404,)),
         Endpoint(
@@ -170,7 +172,9 @@ ENDPOINTS: list[Endpoint] = [
            handlers=(cfg.list_agents, cfg.create_agent, cfg.get_agent, cfg.put_agent,
                      cfg.patch_agent, cfg.delete_agent),
            delete_note="409 for yourself, for an agent holding open conversations or "
-           "dedicated to a touchpoint (deactivate instead: active=false)."),
+           "dedicated to a touchpoint (deactivate instead: active=false), and 409 "
+           "last_admin for the last active admin. A PUT or PATCH that would leave no "
+           "active admin (two admins demoting each other at once) is a 409 last_admin too."),
     Endpoint("POST", "/api/admin/agents/{id}/logout", "Log an agent out everywhere", "admin",
              cfg.logout_agent, status=204, errors=(404,),
              description="Revokes every login session of the agent: their tokens answer "
@@ -204,7 +208,9 @@ ENDPOINTS: list[Endpoint] = [
              wh.webhook_events, tag="automations", query=wh.WebhookEventsQuery,
              response=list[wh.WebhookEvent], errors=(404,),
              description="Newest first: pending (with next_attempt_at), sent, or dead "
-             "(dead-lettered after GATEWAY_DELIVERY_MAX_ATTEMPTS tries, with last_error)."),
+             "(dead-lettered after GATEWAY_DELIVERY_MAX_ATTEMPTS tries, with last_error). "
+             "At most limit (1..200, default 50); for the next (older) page pass the last "
+             "event's cursor as cursor."),
     Endpoint("POST", "/api/admin/webhooks/{id}/events/{event_id}/replay", "Deliver an event "
              "again", "admin", wh.replay_webhook_event, tag="automations",
              response=wh.WebhookEvent, errors=(404, 409),
@@ -215,7 +221,9 @@ ENDPOINTS: list[Endpoint] = [
              ntc.list_notices, tag="notices", query=s.NoticesQuery, response=list[s.NoticeOut],
              description="What the admins must act on (a provider refused a touchpoint's "
              "number, ...); admins online also get each as a `notice` frame. For the next "
-             "page pass the last notice's created_at as `before`."),
+             "page pass the last notice's `cursor` as `cursor`. The older `before` (a "
+             "created_at) still answers the notices created before that time, but loses "
+             "those of the same instant at a page's end; it cannot be given with cursor."),
     # -- history ---------------------------------------------------------------------------------
     Endpoint("GET", "/api/admin/conversations/{id}", "A conversation", "supervisor",
              hist.get_conversation, tag="history", response=Conversation, errors=(404,)),
@@ -233,7 +241,8 @@ ENDPOINTS: list[Endpoint] = [
              hist.list_ratings, tag="history", query=s.RatingsQuery, response=s.RatingsPage,
              description="Of one touchpoint (touchpoint_id), from a time on (since, UNIX "
              "seconds), at most limit (1..500, default 100); count and average are over "
-             "the items returned."),
+             "the items returned. next_cursor, present when there are more, is the cursor "
+             "of the next (older) page."),
     Endpoint("GET", "/api/admin/contacts/{id}", "A contact", "supervisor", hist.get_contact,
              tag="history", response=Contact, errors=(404,)),
     Endpoint("GET", "/api/admin/contacts/{id}/conversations", "A contact's conversations",

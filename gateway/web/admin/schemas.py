@@ -25,6 +25,7 @@ from gateway.model.records import (
     Rating,
     SoundName,
 )
+from gateway.web.admin.paging import Cursor
 from routing.model import Role
 
 # -- building blocks ------------------------------------------------------------------
@@ -298,13 +299,17 @@ class RatingsQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     touchpoint_id: Id | None = None
     since: Annotated[float, msgspec.Meta(ge=0, description="UNIX seconds")] = 0.0
     limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100
+    # the previous page's next_cursor: the ratings after it
+    cursor: Cursor | None = None
 
 
-class RatingsPage(msgspec.Struct, kw_only=True):
+class RatingsPage(msgspec.Struct, kw_only=True, omit_defaults=True):
     items: list[Rating]
     # over the items: how many, and their mean score (null when there are none)
     count: int
     average: float | None
+    # pass as cursor for the next (older) page; absent when this page is the last
+    next_cursor: str | None = None
 
 
 # -- the existing agent and widget endpoints (described, not changed) ------------------------
@@ -336,8 +341,10 @@ class NoticesQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
     # only notices created before this time (UNIX seconds): the next page; NaN, which
     # the stores compare differently (SQLite: nothing is before it; PostgreSQL: all), and
-    # negative times are refused
+    # negative times are refused. Kept for the clients that page by it; it loses notices
+    # of the same instant at a page's end: page by ``cursor`` instead
     before: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    cursor: Cursor | None = None
 
 
 class NoticeOut(msgspec.Struct, kw_only=True):
@@ -347,3 +354,5 @@ class NoticeOut(msgspec.Struct, kw_only=True):
     touchpoint_id: str
     conversation_id: str
     created_at: float
+    # pass as cursor for the notices after this one
+    cursor: str

@@ -207,7 +207,7 @@ async def create_touchpoint(ctx: Ctx) -> Response:
     store = ctx.store
     tp_id = await new_or_given_id(body.id, "tp", store.get_touchpoint)
     tp = await build_touchpoint(ctx, body, tp_id, None, ctx.now())
-    await store.put_touchpoint(tp)
+    await store.create_touchpoint(tp)  # 409 if a create of the id won meanwhile
     await ctx.changed()
     return json_response(_out(ctx, tp), 201)
 
@@ -267,7 +267,7 @@ async def duplicate_touchpoint(ctx: Ctx) -> Response:
         active=False,
         created_at=ctx.now(),
     )
-    await store.put_touchpoint(copy)
+    await store.create_touchpoint(copy)
     await ctx.changed()
     return json_response(_out(ctx, copy), 201)
 

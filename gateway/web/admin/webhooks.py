@@ -13,6 +13,7 @@ from gateway.errors import InvalidInput, NotFound
 from gateway.model.channels import ChannelName
 from gateway.model.integrations import EVENT_TYPES, EventType, OutboxEvent, OutboxState, Webhook
 from gateway.services.webhooks import check_url
+from gateway.web.admin import paging
 from gateway.web.admin.config import (
     merge_patch,
     missing_ids,
@@ -21,6 +22,7 @@ from gateway.web.admin.config import (
     visible_name,
 )
 from gateway.web.admin.http import Ctx, convert, json_response
+from gateway.web.admin.paging import Cursor
 from gateway.web.admin.schemas import Id, Name
 
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
@@ -67,6 +69,7 @@ class WebhookOut(msgspec.Struct, kw_only=True):
 class WebhookEventsQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     state: OutboxState | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
+    cursor: Cursor | None = None
 
 
 class OutboxEventOut(msgspec.Struct, kw_only=True):
@@ -87,6 +90,8 @@ class OutboxEventOut(msgspec.Struct, kw_only=True):
 class WebhookEvent(OutboxEventOut, kw_only=True):
     # what was (or will be) sent, but the contact and the names, read when sent
     payload: dict[str, Any]
+    # pass as cursor for the (older) events after this one
+    cursor: str
 
 
 def webhook_out(w: Webhook) -> WebhookOut:
@@ -109,7 +114,7 @@ def outbox_event_out(e: OutboxEvent) -> OutboxEventOut:
 
 
 def event_out(e: OutboxEvent) -> WebhookEvent:
-    return WebhookEvent(**_event_fields(e), payload=e.payload)
+    return WebhookEvent(**_event_fields(e), payload=e.payload, cursor=paging.encode(e.n))
 
 
 def _event_fields(e: OutboxEvent) -> dict[str, Any]:
@@ -165,7 +170,7 @@ async def create_webhook(ctx: Ctx) -> Response:
     body = convert(ctx.raw, WebhookCreate)
     hook_id = await new_or_given_id(body.id, "wh", ctx.store.get_webhook)
     hook = await _build(ctx, body, hook_id, None)
-    await ctx.store.put_webhook(hook)
+    await ctx.store.create_webhook(hook)  # 409 if a create of the id won meanwhile
     await ctx.changed()
     return json_response(webhook_out(hook), 201)
 
@@ -211,7 +216,10 @@ def _outbox(ctx: Ctx) -> Any:
 async def webhook_events(ctx: Ctx) -> Response:
     query: WebhookEventsQuery = ctx.query
     hook = await ctx.store.get_webhook(ctx.param())
-    events = await _outbox(ctx).events(hook.id, query.state, query.limit)
+    before = paging.number(query.cursor) if query.cursor is not None else None
+    events = await ctx.store.list_outbox(
+        hook.id, state=query.state, limit=query.limit, before_n=before
+    )
     return json_response([event_out(e) for e in events])
 
 
