@@ -16,7 +16,7 @@ from gateway import metrics
 from gateway import protocol as p
 from gateway.errors import Conflict
 from gateway.model.integrations import TranscriptLine
-from gateway.model.records import LIVE_STATES, Attachment, Conversation, Message
+from gateway.model.records import LIVE_STATES, OPEN_STATES, Attachment, Conversation, Message
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
 from gateway.services.attachments import Attachments, contact_reader
@@ -46,6 +46,7 @@ class ContactIO:
     _deliveries: Deliveries
     _clock: Callable[[], float]
     _backlog_page: int
+    _history_page: int
     _recent: RecentConversations
 
     async def system_send(
@@ -103,6 +104,33 @@ class ContactIO:
             only = view.dedicated_agent_id if view and view.dedicated else None
             viewers = self._access.inbox_viewers(conv.queue_ids, only)
         for agent_id, summary in await self._summaries.summaries(router, viewers, conv):
+            await self._notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
+
+    async def rows_of_contact(self, contact_id: str) -> list[tuple[str, p.ConversationSummary]]:
+        """Before a contact is deleted: the rows of its open conversations in the lists
+        of the agents who have them (Inbox, ringing, Assigned, wrap-up), each marked
+        ``gone``, for :meth:`rows_gone` to send once the deletion is done (read now:
+        the rows need the contact and the conversation)."""
+        router = self._shell.router
+        out: list[tuple[str, p.ConversationSummary]] = []
+        for conv in await self._store.list_conversations(
+            contact_id=contact_id, states=list(OPEN_STATES)
+        ):
+            view = router.conversation(conv.id)
+            if view is None:
+                continue
+            only = view.dedicated_agent_id if view.dedicated else None
+            candidates = self._access.inbox_viewers(conv.queue_ids, only)
+            candidates.update(a for a in (view.owner_agent_id, view.offer_agent_id) if a)
+            for agent_id, summary in await self._summaries.summaries(router, candidates, conv):
+                if summary.place != "gone":
+                    out.append((agent_id, msgspec.structs.replace(summary, place="gone")))
+        return out
+
+    async def rows_gone(self, rows: list[tuple[str, p.ConversationSummary]]) -> None:
+        """The rows of :meth:`rows_of_contact` to their agents: the conversations leave
+        their lists, as a transferred or closed one does."""
+        for agent_id, summary in rows:
             await self._notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
 
     async def messages(self, conv: Conversation, after_seq: int, limit: int) -> list[Message]:
@@ -181,10 +209,18 @@ class ContactIO:
             )
 
     async def history(
-        self, conv: Conversation, before_seq: int | None, limit: int, *, context: bool = False
+        self,
+        conv: Conversation,
+        before_seq: int | None,
+        limit: int | None,
+        *,
+        context: bool = False,
     ) -> p.HistoryOut:
-        """A page of up to ``limit`` items before ``before_seq`` (the newest page without
-        it); with ``context`` (agents), the first page carries the escalated transcript."""
+        """A page of up to ``limit`` items (GATEWAY_HISTORY_PAGE_SIZE when None) before
+        ``before_seq`` (the newest page without it); with ``context`` (agents), the first
+        page carries the escalated transcript."""
+        if limit is None:
+            limit = self._history_page
         before = before_seq if before_seq is not None else conv.last_seq + 1
         rows = await self._store.messages(conv.id, before_seq=before, limit=limit + 1)
         has_more = len(rows) > limit

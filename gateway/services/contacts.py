@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from gateway.auth import Identity, new_id
-from gateway.errors import ContactExists
+from gateway.errors import Conflict, ContactExists
 from gateway.model.channels import CHANNELS, ChannelName
 from gateway.model.records import Contact
 from gateway.ports.store.base import Store
@@ -32,6 +32,12 @@ def _proven_by(channel: ChannelName, address: str) -> tuple[str, str]:
     if kind == "email" and "@" in address:
         return address, ""
     return "", ""
+
+
+def _exists(found: Contact, what: str) -> ContactExists:
+    return ContactExists(
+        f"{found.display_name} already has this {what}: merge into that contact", found.id
+    )
 
 
 class ContactService:
@@ -81,31 +87,14 @@ class ContactService:
         """The contact a new conversation from this address belongs to, created or
         updated from what the channel knows (``fields``: name, email, phone) and from a
         signed identity, which alone may match an existing contact by email or phone."""
-        contact = await self.at(channel, address)
         if identity is not None and (identity.email or identity.phone):
-            matched = await self._identified(identity.email, identity.phone)
-            if matched is not None:
-                if (identity.name and identity.name != matched.name) or not matched.saved:
-                    matched = await self._update(matched.id, name=identity.name or None, saved=True)
-                if contact is None or contact.id != matched.id:
-                    await self._store.link_address(channel, address, matched.id, now=self._clock())
-                return matched
-            if contact is not None:
-                return await self._update(
-                    contact.id,
-                    name=identity.name or fields.get("name") or None,
-                    email=identity.email or None,
-                    phone=identity.phone or None,
-                    saved=True,
-                )
-            return await self._create(
-                channel,
-                address,
-                name=identity.name or fields.get("name", ""),
-                email=identity.email,
-                phone=identity.phone,
-                saved=True,
-            )
+            try:
+                return await self._for_identity(channel, address, fields, identity)
+            except Conflict:
+                # A contact with this email was saved at the same instant (the store's
+                # unique index): it is this visitor's now.
+                return await self._for_identity(channel, address, fields, identity)
+        contact = await self.at(channel, address)
         if contact is None:
             # Never email or phone from a form: the agent confirms them (contact card).
             # The address itself is the provider's word (an SMS sender, a WhatsApp id,
@@ -119,6 +108,41 @@ class ContactService:
         if fields.get("name") and fields["name"] != contact.name:
             return await self._update(contact.id, name=fields["name"])
         return contact
+
+    async def _for_identity(
+        self,
+        channel: ChannelName,
+        address: str,
+        fields: Mapping[str, str],
+        identity: Identity,
+    ) -> Contact:
+        """A signed identity's contact: the saved one with its email or phone, else the
+        oldest with either (saved now), else this address's (saved with them), else a
+        new saved one. Conflict when a save of the same email commits first."""
+        contact = await self.at(channel, address)
+        matched = await self._identified(identity.email, identity.phone)
+        if matched is not None:
+            if (identity.name and identity.name != matched.name) or not matched.saved:
+                matched = await self._update(matched.id, name=identity.name or None, saved=True)
+            if contact is None or contact.id != matched.id:
+                await self._store.link_address(channel, address, matched.id, now=self._clock())
+            return matched
+        if contact is not None:
+            return await self._update(
+                contact.id,
+                name=identity.name or fields.get("name") or None,
+                email=identity.email or None,
+                phone=identity.phone or None,
+                saved=True,
+            )
+        return await self._create(
+            channel,
+            address,
+            name=identity.name or fields.get("name", ""),
+            email=identity.email,
+            phone=identity.phone,
+            saved=True,
+        )
 
     async def _identified(self, email: str, phone: str) -> Contact | None:
         """The contact a signed identity names: a saved one with its email or phone,
@@ -171,11 +195,16 @@ class ContactService:
             ("phone", await self._saved_with(contact_id, phone=phone) if phone else None),
         ):
             if found is not None:
-                raise ContactExists(
-                    f"{found.display_name} already has this {what}: merge into that contact",
-                    found.id,
-                )
-        return await self._update(contact_id, name=name, email=email, phone=phone, saved=True)
+                raise _exists(found, what)
+        try:
+            return await self._update(contact_id, name=name, email=email, phone=phone, saved=True)
+        except Conflict:
+            # Another agent saved this email in the meantime: the store's unique index
+            # turned this one away. The same answer as when that save came first.
+            found = await self._saved_with(contact_id, email=email) if email else None
+            if found is None:
+                raise
+            raise _exists(found, "email") from None
 
     async def _saved_with(
         self, contact_id: str, *, email: str = "", phone: str = ""

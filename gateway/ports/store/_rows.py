@@ -16,6 +16,7 @@ The operations themselves are in _config.py and _history.py, put together in _sq
 from __future__ import annotations
 
 import abc
+import unicodedata
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, Protocol, TypeVar
@@ -71,6 +72,20 @@ def to_json(value: Any) -> str:
 def email_key(email: str) -> str:
     """What emails are compared by: lower-cased (in Python, so both dialects agree)."""
     return email.lower()
+
+
+def search_fold(text: str) -> str:
+    """What contacts are searched by (their name and email, and the text searched for):
+    case-folded and stripped of accents (NFKD minus combining marks), in Python, so
+    both dialects agree: "Émile", "EMILE" and "émile" are "emile"; "Zoë" is "zoe"."""
+    # stripped before and after folding: a compatibility form may be a capital ("㎒" is
+    # "MHz"), and a fold may bring a mark ("İ" folds to "i" and a dot above)
+    return _unaccented(_unaccented(text).casefold())
+
+
+def _unaccented(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 class Table(Generic[T]):
@@ -135,7 +150,14 @@ AGENTS = Table("agents", Agent, order="name, id", extra={"email_key": lambda a: 
 DISPOSITION_SETS = Table("disposition_sets", DispositionSet, order="name, id")
 SESSIONS = Table("agent_sessions", AgentSession)
 CONTACTS = Table(
-    "contacts", Contact, order="number", extra={"email_key": lambda c: email_key(c.email)}
+    "contacts",
+    Contact,
+    order="number",
+    extra={
+        "email_key": lambda c: email_key(c.email),
+        "name_fold": lambda c: search_fold(c.name),
+        "email_fold": lambda c: search_fold(c.email),
+    },
 )
 CONVERSATIONS = Table("conversations", Conversation, order="created_at, id")
 RATINGS = Table("ratings", Rating, order="created_at DESC, conversation_id")

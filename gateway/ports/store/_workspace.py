@@ -17,7 +17,14 @@ from gateway.model.records import (
     ConversationNote,
     Template,
 )
-from gateway.ports.store._rows import CONTACTS, CONVERSATIONS, NOTES, TEMPLATES, SQLBase
+from gateway.ports.store._rows import (
+    CONTACTS,
+    CONVERSATIONS,
+    NOTES,
+    TEMPLATES,
+    SQLBase,
+    search_fold,
+)
 from gateway.ports.store.base import HistoryFilter, ReportFact
 
 _CONV_COLUMNS = ", ".join(f"v.{c}" for c in CONVERSATIONS.columns)
@@ -34,23 +41,22 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+def _folded(text: str) -> str:
+    """The searched text folded as the contacts' columns are. A text that folds to
+    nothing (combining marks alone) stays as it is: it finds nothing, rather than the
+    empty pattern finding everyone."""
+    return search_fold(text) or text
 
 
-def name_patterns(text: str) -> list[str]:
-    """LIKE patterns for a name that contains ``text``, compared with ``lower(name)``.
-    SQLite's ``lower()`` (and PostgreSQL's under the C locale) folds ASCII letters only:
-    "Émile" stays "Émile". Python's fold of the text ("émile") alone would never match
-    such a name, even typed exactly as stored; the text folded the database's way does.
-    A name whose non-ASCII capitals the text writes in another case is not found (that
-    needs a key folded on write, as ``email_key`` is)."""
-    folds = dict.fromkeys((text.lower(), text.translate(_ASCII_LOWER)))
-    return [like_pattern(f) for f in folds]
+# contacts whose folded columns are filled per transaction (_fold_contacts)
+_FOLD_BATCH = 500
 
 
 class WorkspaceRows(SQLBase):
     # "{col} contains the string {arg}" for a JSON list column, per dialect
     _JSON_LIST_HAS: ClassVar[str]
+    # every contact's folded columns are filled (this process looked once)
+    _contacts_folded = False
 
     # -- chosen statuses -------------------------------------------------------------
     async def agent_statuses(self) -> dict[str, AgentChosenStatus]:
@@ -99,16 +105,49 @@ class WorkspaceRows(SQLBase):
         text = text.strip()
         if not text or limit <= 0:
             return []
-        args: list[Any] = [like_pattern(text.lower()), limit, *name_patterns(text)]
-        by_name = " OR ".join(f"lower(name) LIKE ${i} ESCAPE '\\'" for i in range(3, len(args) + 1))
+        await self._fold_contacts()
         async with self._connection() as c:
             rows = await c.fetch(
-                f"{CONTACTS.select} WHERE saved AND ({by_name}"
-                " OR email_key LIKE $1 ESCAPE '\\' OR phone LIKE $1 ESCAPE '\\')"
-                " ORDER BY number LIMIT $2",
-                *args,
+                f"{CONTACTS.select} WHERE saved AND (name_fold LIKE $1 ESCAPE '\\'"
+                " OR email_fold LIKE $1 ESCAPE '\\' OR phone LIKE $2 ESCAPE '\\')"
+                " ORDER BY number LIMIT $3",
+                like_pattern(_folded(text)),
+                like_pattern(text.lower()),
+                limit,
             )
         return [CONTACTS.decode(r) for r in rows]
+
+    async def _fold_contacts(self) -> None:
+        """Fill the folded name and email (migration 0017) of the contacts written
+        before them, in Python as every write does: once per process, before its first
+        search. A row changed meanwhile is left to that change, which folded it."""
+        if self._contacts_folded:
+            return
+        seen: set[str] = set()
+        while True:
+            async with self._connection() as c:
+                rows = await c.fetch(
+                    "SELECT id, name, email FROM contacts"
+                    " WHERE name_fold IS NULL OR email_fold IS NULL LIMIT $1",
+                    _FOLD_BATCH,
+                )
+            if not rows:
+                break
+            if seen.issuperset(r[0] for r in rows):
+                return  # every one changed under this: the next search looks again
+            seen.update(r[0] for r in rows)
+            async with self._transaction() as c:
+                for contact_id, name, email in rows:
+                    await c.execute(
+                        "UPDATE contacts SET name_fold = $4, email_fold = $5"
+                        " WHERE id = $1 AND name = $2 AND email = $3",
+                        contact_id,
+                        name,
+                        email,
+                        search_fold(name),
+                        search_fold(email),
+                    )
+        self._contacts_folded = True
 
     # -- history -------------------------------------------------------------------------
     async def search_conversations(self, query: HistoryFilter) -> list[Conversation]:
@@ -125,13 +164,12 @@ class WorkspaceRows(SQLBase):
         where.append(f"v.state IN ({', '.join(arg(s) for s in states)})")
         text = query.text.strip()
         if text:
-            p = arg(like_pattern(text.lower()))
-            by_name = " OR ".join(
-                f"lower(k.name) LIKE {arg(n)} ESCAPE '\\'" for n in name_patterns(text)
-            )
+            await self._fold_contacts()
+            folded = arg(like_pattern(_folded(text)))
             where.append(
-                f"({by_name} OR k.email_key LIKE {p} ESCAPE '\\'"
-                f" OR k.phone LIKE {p} ESCAPE '\\' OR v.address = {arg(text)})"
+                f"(k.name_fold LIKE {folded} ESCAPE '\\' OR k.email_fold LIKE {folded}"
+                f" ESCAPE '\\' OR k.phone LIKE {arg(like_pattern(text.lower()))} ESCAPE '\\'"
+                f" OR v.address = {arg(text)})"
             )
         for column, value in (
             ("v.contact_id", query.contact_id),

@@ -61,6 +61,7 @@ from gateway.ports.store._rows import (
     email_key,
     guard_args,
     refs_json,
+    search_fold,
     to_json,
     unread_increments,
 )
@@ -73,9 +74,10 @@ MIGRATION_LOCK_KEY = 0x67776D6967726174
 # NOT EXISTS first so that a duplicate id does not use up a number (nextval is
 # evaluated only for a row that gets inserted); a race still ends in the unique index.
 _INSERT_CONTACT = """
-INSERT INTO contacts (id, number, name, email, email_key, phone, created_at, saved)
+INSERT INTO contacts (id, number, name, email, email_key, phone, created_at, saved,
+                      name_fold, email_fold)
 SELECT $1::text, nextval('contact_number_seq'), $2::text, $3::text, $4::text, $5::text,
-       $6::float8, $7::boolean
+       $6::float8, $7::boolean, $8::text, $9::text
 WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE id = $1::text)
 RETURNING number
 """
@@ -262,7 +264,8 @@ class PostgresStore(SQLStore):
             if pool is None:
                 continue
             try:
-                await asyncio.wait_for(pool.close(), 10)
+                async with asyncio.timeout(10):
+                    await pool.close()
             except Exception:
                 pool.terminate()
 
@@ -316,7 +319,16 @@ class PostgresStore(SQLStore):
         try:
             async with self._transaction() as c:
                 row = await c.fetchrow(
-                    _INSERT_CONTACT, contact_id, name, email, email_key(email), phone, now, saved
+                    _INSERT_CONTACT,
+                    contact_id,
+                    name,
+                    email,
+                    email_key(email),
+                    phone,
+                    now,
+                    saved,
+                    search_fold(name),
+                    search_fold(email),
                 )
                 if row is None:
                     raise Conflict(f"contact {contact_id!r} exists")
