@@ -102,7 +102,8 @@ async def start(ctx: ApiCtx) -> Response:
     address = body.interaction_id or contact["email"].lower()
     fields = {k: clean_name(v) for k, v in body.fields.items()} | contact
     # One start at a time per contact, as the widget's and an agent's: six at once made
-    # five open outbound conversations (a second is 409) and two inbound ones.
+    # five open outbound conversations (a second is 409) and two inbound ones. Two
+    # nodes at once: the store's one-live index, and start() carries on with the winner.
     async with core.conversations.one_at_a_time(ctx.touchpoint.id, address):
         conv, _ = await core.conversations.start(
             ctx.touchpoint.id,

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from gateway.auth import Identity, new_id
 from gateway.errors import ActionRefused, Conflict, Forbidden
 from gateway.model.records import LIVE_STATES, Contact, Conversation, ConversationDirection
+from gateway.ports.store.base import LiveElsewhere
 from gateway.services.contact_io import ContactIO
 from gateway.services.router_rebuild import arrival, routed_at_start
 
@@ -69,42 +70,57 @@ class ConversationStart(ContactIO):
             raise Forbidden(f"this touchpoint does not take {direction} conversations")
         existing = await self.open_for(touchpoint_id, address)
         if existing is not None:
-            if direction == "outbound":
-                raise Conflict(
-                    f"an open conversation with this contact exists: {existing.id}",
-                    code="conversation_open",
-                )
-            return existing, await self._store.get_contact(existing.contact_id)
+            return await self._found(existing, direction)
         if agent_id is not None:
             self._check_can_start(agent_id, tp.channel)
         if admit is not None:
             await admit()
         contact = await self._contacts.for_conversation(tp.channel, address, fields, identity)
         now = self._clock()
-        conv = await self._store.create_conversation(
-            Conversation(
-                id=new_id("cv"),
-                touchpoint_id=tp.id,
-                channel=tp.channel,
-                contact_id=contact.id,
-                address=address,
-                state="new",
-                queue_ids=list(tp.queue_ids),
-                fields=dict(fields),
-                page=page,
-                created_at=now,
-                arrived_at=now,
-                subject=subject,
-                direction=direction,
-                # the agent who starts it, until routing makes it theirs (a rebuild
-                # in between routes it to them as its arrival would have)
-                owner_agent_id=agent_id,
-                left_message=left_message,
+        try:
+            conv = await self._store.create_conversation(
+                Conversation(
+                    id=new_id("cv"),
+                    touchpoint_id=tp.id,
+                    channel=tp.channel,
+                    contact_id=contact.id,
+                    address=address,
+                    state="new",
+                    queue_ids=list(tp.queue_ids),
+                    fields=dict(fields),
+                    page=page,
+                    created_at=now,
+                    arrived_at=now,
+                    subject=subject,
+                    direction=direction,
+                    # the agent who starts it, until routing makes it theirs (a rebuild
+                    # in between routes it to them as its arrival would have)
+                    owner_agent_id=agent_id,
+                    left_message=left_message,
+                )
             )
-        )
+        except LiveElsewhere:
+            # Another node made it in the same few milliseconds (the store's one-live
+            # index): as if this node had found it.
+            existing = await self.open_for(touchpoint_id, address)
+            if existing is None:
+                raise  # ended already: 409 conversation_open, a retry starts another
+            return await self._found(existing, direction)
         if routed_at_start(conv):
             conv = await self._route_new(conv)
         return conv, contact
+
+    async def _found(
+        self, existing: Conversation, direction: ConversationDirection
+    ) -> tuple[Conversation, Contact]:
+        """The contact's live conversation, found instead of making one: theirs to
+        write in, or a Conflict for the company's side (one open at a time)."""
+        if direction == "outbound":
+            raise Conflict(
+                f"an open conversation with this contact exists: {existing.id}",
+                code="conversation_open",
+            )
+        return existing, await self._store.get_contact(existing.contact_id)
 
     async def _route_new(self, conv: Conversation) -> Conversation:
         """Route a conversation that has its first message (or was started by the

@@ -62,6 +62,7 @@ class ConversationService(ConversationStart):
         deliveries: Deliveries,
         clock: Callable[[], float],
         backlog_page: int,
+        history_page: int,
         recent: RecentConversations | None = None,
     ) -> None:
         self._recent = recent or RecentConversations()
@@ -80,6 +81,7 @@ class ConversationService(ConversationStart):
         self._bots = bots
         self._clock = clock
         self._backlog_page = backlog_page
+        self._history_page = history_page
         # one inbound message at a time per contact address on this node: a provider's
         # concurrent webhooks (or its retry racing the original) start one conversation
         # and keep the order they arrived in
@@ -88,7 +90,9 @@ class ConversationService(ConversationStart):
     @contextlib.asynccontextmanager
     async def one_at_a_time(self, touchpoint_id: str, address: str) -> AsyncIterator[None]:
         """One writer of a contact's conversations on a touchpoint at a time (on this
-        node): their messages, and an agent starting a conversation with them."""
+        node): their messages, and an agent starting a conversation with them. Across
+        nodes the store holds one live conversation per touchpoint and address (its
+        one-live index): a start that loses there carries on with the one made."""
         async with self._receiving.hold((touchpoint_id, address)):
             yield
 

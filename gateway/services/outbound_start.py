@@ -18,7 +18,7 @@ from gateway.errors import ActionRefused, Conflict, Forbidden, NotFound
 from gateway.model.channel_state import Content
 from gateway.model.channels import channel
 from gateway.model.records import Agent, Conversation, Touchpoint
-from gateway.ports.store.base import Store
+from gateway.ports.store.base import LiveElsewhere, Store
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.contacts import ContactService
 from gateway.services.conversations import ConversationService
@@ -109,20 +109,23 @@ class OutboundStart:
         async with self._conversations.one_at_a_time(tp.id, address):
             existing = await self._conversations.open_for(tp.id, address)
             if existing is not None:
-                if existing.owner_agent_id == agent.id and existing.state == "assigned":
-                    return existing
-                raise Conflict(
-                    "this contact already has an open conversation on this touchpoint",
-                    code="conversation_open",
-                )
+                return _agents_own(existing, agent)
             contact = await self._contacts.for_conversation(tp.channel, address, fields, None)
             now = self._clock()
-            conv = await self._store.create_conversation(
-                Conversation(id=new_id("cv"), touchpoint_id=tp.id, channel=tp.channel,
-                             contact_id=contact.id, address=address, state="new",
-                             queue_ids=list(tp.queue_ids), fields=dict(fields),
-                             created_at=now, arrived_at=now)
-            )  # fmt: skip
+            try:
+                conv = await self._store.create_conversation(
+                    Conversation(id=new_id("cv"), touchpoint_id=tp.id, channel=tp.channel,
+                                 contact_id=contact.id, address=address, state="new",
+                                 queue_ids=list(tp.queue_ids), fields=dict(fields),
+                                 created_at=now, arrived_at=now)
+                )  # fmt: skip
+            except LiveElsewhere:
+                # Another node made it in the same few milliseconds (the store's one-live
+                # index): as if this node had found it (still new, it is not yet theirs: 409).
+                existing = await self._conversations.open_for(tp.id, address)
+                if existing is None:
+                    raise  # ended already: 409 conversation_open
+                return _agents_own(existing, agent)
             try:
                 await self._shell.apply(r.AgentStarted(conv.id, tp.id, tp.channel, agent.id))
             except ActionRefused:
@@ -131,3 +134,14 @@ class OutboundStart:
                 await self._store.update_conversation(conv.id, state="closed", closed_at=now)
                 raise
             return await self._store.get_conversation(conv.id)
+
+
+def _agents_own(existing: Conversation, agent: Agent) -> Conversation:
+    """The contact's live conversation, if it is this agent's (a retried start); else
+    Conflict (one thread per contact and touchpoint)."""
+    if existing.owner_agent_id == agent.id and existing.state == "assigned":
+        return existing
+    raise Conflict(
+        "this contact already has an open conversation on this touchpoint",
+        code="conversation_open",
+    )

@@ -24,7 +24,12 @@ async def _conversation(store: Store, cid: str, tp_id: str = "tp_mail") -> str:
         await store.create_contact("k1", now=1.0)
     await store.create_conversation(
         Conversation(
-            id=cid, touchpoint_id=tp_id, channel="email", contact_id="k1", address="a@b.example"
+            # one live conversation per address and touchpoint (migration 0018)
+            id=cid,
+            touchpoint_id=tp_id,
+            channel="email",
+            contact_id="k1",
+            address=f"{cid}@b.example",
         )
     )
     return cid

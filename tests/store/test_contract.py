@@ -39,11 +39,15 @@ def conversation(cid: str, contact_id: str = "k1", **kw: Any) -> Conversation:
 
 
 async def setup_conversation(store: Store, cid: str = "c1", contact_id: str = "k1") -> None:
+    address = f"v-{contact_id}"
     try:
         await store.get_contact(contact_id)
+        # the contact's next one: an address of its own (one live conversation per
+        # address and touchpoint, migration 0018)
+        address = f"v-{contact_id}-{cid}"
     except NotFound:
         await store.create_contact(contact_id, now=1.0)
-    await store.create_conversation(conversation(cid, contact_id))
+    await store.create_conversation(conversation(cid, contact_id, address=address))
 
 
 async def setup_conversations(store: Store, count: int) -> list[str]:
@@ -759,7 +763,7 @@ async def test_export_contact(store: Store) -> None:
     contact = await store.create_contact("k1", name="Ann", email="ann@example.com", now=1.0)
     await store.create_contact("k2", now=1.0)
     await store.create_conversation(conversation("late", "k1", created_at=50.0, fields={"a": "b"}))
-    await store.create_conversation(conversation("early", "k1", created_at=20.0))
+    await store.create_conversation(conversation("early", "k1", created_at=20.0, state="closed"))
     await store.create_conversation(conversation("other", "k2"))
     await say(store, "second", cid="late")
     await say(store, "reply", "agent", cid="late")

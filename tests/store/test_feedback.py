@@ -51,7 +51,7 @@ async def test_a_score_outside_1_to_5_is_refused_by_the_database(store: Store) -
 async def test_ratings_are_listed_newest_first_by_touchpoint_and_time(store: Store) -> None:
     await store.create_contact("k1", now=1.0)
     for i, tp in enumerate(["tp1", "tp2", "tp1"]):
-        await store.create_conversation(conversation(f"c{i}", touchpoint_id=tp))
+        await store.create_conversation(conversation(f"c{i}", touchpoint_id=tp, address=f"v{i}"))
         await store.put_rating(rating(f"c{i}", touchpoint_id=tp, created_at=100.0 + i))
     assert [r.conversation_id for r in await store.list_ratings()] == ["c2", "c1", "c0"]
     assert [r.conversation_id for r in await store.list_ratings(touchpoint_id="tp1")] == [
@@ -65,7 +65,7 @@ async def test_ratings_are_listed_newest_first_by_touchpoint_and_time(store: Sto
 async def test_rating_scores_of_many_conversations(store: Store) -> None:
     await store.create_contact("k1", now=1.0)
     for i in range(3):
-        await store.create_conversation(conversation(f"c{i}"))
+        await store.create_conversation(conversation(f"c{i}", address=f"v{i}"))
     await store.put_rating(rating("c0", score=2))
     await store.put_rating(rating("c2", score=5))
     # More ids than one statement's slice, unrated and unknown ones among them.
@@ -144,7 +144,8 @@ async def test_idle_conversations_are_the_live_ones_without_recent_messages(
         "ended": {"state": "wrapup", "created_at": 100.0},
     }
     for cid, kw in rows.items():
-        await store.create_conversation(conversation(cid, **kw))
+        # one live conversation per address and touchpoint (migration 0018)
+        await store.create_conversation(conversation(cid, address=f"v-{cid}", **kw))
     await say(store, "hi", cid="quiet", now=200.0)
     await say(store, "hi", cid="talking", now=200.0)
     await say(store, "still here", cid="talking", now=900.0)

@@ -33,7 +33,7 @@ async def conversation(
             touchpoint_id="tp_api",
             channel="api",
             contact_id=contact_id,
-            address="int-1",
+            address=f"int-{cid}",  # one live conversation per address (0018)
             subject="Order 12",
             direction="outbound",
             state=state,

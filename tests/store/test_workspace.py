@@ -31,7 +31,9 @@ async def test_merge_moves_addresses_and_conversations_then_deletes(store: Store
     await store.create_contact("known", name="Ann", email="ann@x", now=1.0, saved=True)
     await store.link_address("sms", "+15550001", "known", now=2.0)
     await store.create_conversation(conversation("c1", "anon", address="v1"))
-    await store.create_conversation(conversation("c2", "anon", address="v1", created_at=101.0))
+    await store.create_conversation(
+        conversation("c2", "anon", address="v1", created_at=101.0, state="closed")
+    )
     merged = await store.merge_contacts("anon", "known")
     assert merged.id == "known" and merged.saved
     assert {a.address for a in await store.contact_addresses("known")} == {"v1", "+15550001"}
@@ -108,9 +110,11 @@ async def test_search_conversations_filters_and_pages(store: Store) -> None:
 
 async def test_report_facts(store: Store) -> None:
     await store.create_contact("k1", now=1.0)
-    await store.create_conversation(conversation("c1", created_at=100.0, arrived_at=100.0))
-    await store.create_conversation(conversation("c2", created_at=200.0, arrived_at=200.0))
-    await store.create_conversation(conversation("c3", created_at=900.0, arrived_at=900.0))
+    # one live conversation per address and touchpoint (migration 0018)
+    for cid, at in (("c1", 100.0), ("c2", 200.0), ("c3", 900.0)):
+        await store.create_conversation(
+            conversation(cid, created_at=at, arrived_at=at, address=f"v-{cid}")
+        )
     await store.update_conversation("c1", queue_ids=["q1"], owner_agent_id="a1", state="closed")
     await store.update_conversation("c1", ended_at=160.0)
     await say(store, "hi", cid="c1", now=101.0)

@@ -40,10 +40,11 @@ from gateway.ports.store._rows import (
     announce_written_messages,
     decode_message,
     email_key,
+    search_fold,
     to_json,
     write_announcements,
 )
-from gateway.ports.store.base import DeliveryJob, MessageAnnouncer
+from gateway.ports.store.base import DeliveryJob, LiveElsewhere, MessageAnnouncer
 
 
 class HistoryRows(SQLBase):
@@ -119,9 +120,17 @@ class HistoryRows(SQLBase):
             if value is not None:
                 args.append(value)
                 sets.append(f"{column} = ${len(args)}")
-        if email is not None:
-            args.append(email_key(email))
-            sets.append(f"email_key = ${len(args)}")
+        for column, value in (
+            ("email_key", None if email is None else email_key(email)),
+            ("name_fold", None if name is None else search_fold(name)),
+            ("email_fold", None if email is None else search_fold(email)),
+        ):
+            if value is not None:
+                args.append(value)
+                sets.append(f"{column} = ${len(args)}")
+        if email is not None or saved is not None:
+            # a duplicate migration 0017 left alone answers to the unique index again
+            sets.append("email_duplicate = FALSE")
         if not sets:
             return await self.get_contact(contact_id)
         async with self._connection() as c:
@@ -208,10 +217,20 @@ class HistoryRows(SQLBase):
             async with self._connection() as c:
                 await c.execute(CONVERSATIONS.sql_insert, *CONVERSATIONS.params(conv))
         except Conflict as exc:
+            # Not the id (new ones are random): the one-live index (migration 0018).
+            if not await self._conversation_exists(conv.id):
+                raise LiveElsewhere(
+                    "the contact has a live conversation on this touchpoint"
+                ) from exc
             raise Conflict(f"conversation {conv.id!r} exists") from exc
         except NotFound as exc:
             raise NotFound(f"contact {conv.contact_id!r} not found") from exc
         return conv
+
+    async def _conversation_exists(self, conversation_id: str) -> bool:
+        async with self._connection() as c:
+            row = await c.fetchrow("SELECT 1 FROM conversations WHERE id = $1", conversation_id)
+        return row is not None
 
     async def get_conversation(self, conversation_id: str) -> Conversation:
         return await self._get(CONVERSATIONS, conversation_id)
