@@ -1,5 +1,5 @@
 """The ``gateway`` command: ``serve`` runs the server; admin commands beside it
-(``domain-match``, and ``touchpoint`` in cli_touchpoint.py)."""
+(``domain-match``, ``touchpoint`` in cli_touchpoint.py, ``agent`` in cli_agent.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import uvicorn
 from starlette.applications import Starlette
 
-from gateway import cli_touchpoint
+from gateway import cli_agent, cli_touchpoint
 from gateway.errors import ConfigError
 from gateway.settings import Settings
 
@@ -145,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     dm.add_argument("--origin", action="store_true", help="PAGE_URL is an Origin header value")
     dm.set_defaults(func=_domain_match)
     cli_touchpoint.add_parser(sub)
+    cli_agent.add_parser(sub)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result
