@@ -44,7 +44,7 @@ from websockets.exceptions import ConnectionClosed
 from bench.gateway_setup import machine
 from bench.loadgen import rss_bytes
 from devkit.services import start_gateway
-from gateway.settings import Settings
+from gateway.settings import MAX_MESSAGE_CHARS, Settings
 
 MEASURER_IP = "127.0.0.2"
 NON_READER_IP = "127.0.0.3"
@@ -301,7 +301,7 @@ class Attacks:
         ws, token = await _conversation(self.node, NON_READER_IP, "Non-reader")
         for i in range(50):  # one full history page of the longest messages
             cid = f"long-{i}"
-            body = "é" * Settings().max_message_chars
+            body = "é" * MAX_MESSAGE_CHARS
             frame = {"type": "send", "body": body, "client_msg_id": cid}
             await ws.send(json.dumps(frame, ensure_ascii=False))  # 8 KB, under the frame limit
             await _until(ws, "ack", client_msg_id=cid)
@@ -611,7 +611,7 @@ def markdown(data: dict[str, Any]) -> str:
         + " (401: checked and wrong; 429: over a per-address or per-account limit; "
         "503: more checks already waiting than `GATEWAY_PASSWORD_CHECKS_WAITING`).",
         f"* **non-reading clients**: {nr['sockets']} sockets asked for the history "
-        f"(50 messages of {Settings().max_message_chars:,} two-byte characters, about "
+        f"(50 messages of {MAX_MESSAGE_CHARS:,} two-byte characters, about "
         f"400 KB a page) {nr['history_requests']:,} times in all and read nothing; "
         f"{nr.get('answers_received', 0):,} answers ever reached them; their sockets ended "
         + ", ".join(f"{k}: {v}" for k, v in nr["closed"].items())

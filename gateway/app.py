@@ -233,6 +233,7 @@ class Node:
             deliveries=self.deliveries,
             clock=clock,
             backlog_page=settings.history_page_size * 4,
+            history_page=settings.history_page_size,
             recent=self.recent,
         )
         self.channel_state = ChannelState(self.store, clock)

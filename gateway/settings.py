@@ -35,6 +35,10 @@ DEMO_PROVIDERS = ("twilio", "whatsapp", "messenger")
 # A frame must hold a message of GATEWAY_MAX_MESSAGE_CHARS characters of up to 4 bytes
 # in UTF-8 each, plus the frame's other fields.
 FRAME_OVERHEAD = 256
+# The longest message body in characters: a fixed part of the protocol (its frames, the
+# integration API, templates), not a setting (GATEWAY_MAX_MESSAGE_CHARS, which was one
+# and changed nothing, is refused: docs/configuration.md).
+MAX_MESSAGE_CHARS = 4000
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -54,7 +58,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     visitor_token_grace: RateLimit = 900
     agent_token_ttl: PositiveInt = 43200
     max_frame_bytes: PositiveInt = 16384
-    max_message_chars: PositiveInt = 4000
     send_queue_size: PositiveInt = 256
     send_queue_bytes: PositiveInt = 4 * 1024 * 1024
     write_timeout: Positive = 20.0
@@ -70,7 +73,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     ping_timeout: Positive = 20.0
     offer_timeout: Positive = 30.0
     reoffer_cooldown: Positive = 120.0
-    history_page_size: PositiveInt = 50
+    # a history frame's page when it gives no limit: at most the frame's own (200)
+    history_page_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
     drain_timeout: Positive = 10.0
     node_id: str = ""
     router_lease: Annotated[float, msgspec.Meta(ge=1.0)] = 5.0
@@ -173,11 +177,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 f"{PREFIX}DELIVERY_LEASE ({self.delivery_lease:g}) must be longer than "
                 f"{PREFIX}WEBHOOK_TIMEOUT ({self.webhook_timeout:g})"
             )
-        need = 4 * self.max_message_chars + FRAME_OVERHEAD
+        need = 4 * MAX_MESSAGE_CHARS + FRAME_OVERHEAD
         if self.max_frame_bytes < need:
             raise ConfigError(
                 f"{PREFIX}MAX_FRAME_BYTES ({self.max_frame_bytes}) cannot carry a message of "
-                f"{PREFIX}MAX_MESSAGE_CHARS ({self.max_message_chars}) characters: "
+                f"{MAX_MESSAGE_CHARS} characters: "
                 f"at least {need} (4 bytes a character and {FRAME_OVERHEAD})"
             )
         if self.send_queue_bytes < self.max_frame_bytes:
@@ -312,6 +316,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         unknown = set(raw) - set(FIELDS)
         if unknown:
             raise ConfigError(f"{PREFIX}CONFIG_FILE: unknown setting(s) {sorted(unknown)}")
+    if PREFIX + "MAX_MESSAGE_CHARS" in env:
+        # set expecting an effect it never had: say so rather than ignore it
+        raise ConfigError(
+            f"{PREFIX}MAX_MESSAGE_CHARS is not a setting: a message is at most "
+            f"{MAX_MESSAGE_CHARS} characters, a fixed part of the protocol; unset it"
+        )
     for name in FIELDS:
         value = env.get(PREFIX + name.upper())
         if value is not None:

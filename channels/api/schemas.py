@@ -10,9 +10,10 @@ import msgspec
 from gateway.model.integrations import OutboxState, TranscriptLine
 from gateway.model.records import AttachmentRef, Contact, Conversation, Message
 from gateway.services.event_views import sender_of
+from gateway.settings import MAX_MESSAGE_CHARS
 
 Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_MESSAGE_CHARS)]
 Ref = Annotated[
     str,
     msgspec.Meta(
@@ -58,7 +59,7 @@ class MessageIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     end), or the bot's (the integration is the bot holding the conversation)."""
 
     # empty only with attachments
-    text: Annotated[str, msgspec.Meta(max_length=4000)] = ""
+    text: Annotated[str, msgspec.Meta(max_length=MAX_MESSAGE_CHARS)] = ""
     sender: Literal["contact", "bot"] = "contact"
     # ids of files uploaded to the conversation (POST .../attachments), in order; the
     # contact's only

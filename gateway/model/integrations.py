@@ -18,6 +18,7 @@ from typing import Annotated, Any, Final, Literal, NamedTuple
 import msgspec
 
 from gateway.model.channels import ChannelName
+from gateway.settings import MAX_MESSAGE_CHARS
 
 # What automations may subscribe to ("message.created" is opt-in: it is the busiest).
 EventType = Literal[
@@ -80,7 +81,7 @@ class TranscriptLine(msgspec.Struct, kw_only=True, frozen=True):
     """One line a bot's conversation had before it was escalated."""
 
     sender: TranscriptSender
-    text: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_MESSAGE_CHARS)]
     # when it was said (UNIX seconds), if the bot knows
     at: float | None = None
     # who said it, as the bot knew them

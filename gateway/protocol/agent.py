@@ -111,7 +111,7 @@ class AgentRead(Frame, tag="read"):
 class AgentHistory(Frame, tag="history"):
     conversation_id: Id
     before_seq: Seq | None = None
-    limit: Limit = 50
+    limit: Limit | None = None  # GATEWAY_HISTORY_PAGE_SIZE when left out
 
 
 AgentIn = (
@@ -228,6 +228,9 @@ class Snapshot(Frame, tag="snapshot"):
     channels: dict[str, ChannelInfo] = {}
     # touchpoint id -> name (for the console's filters)
     touchpoints: dict[str, str] = {}
+    # the server's clock when it was drawn (UNIX seconds): what the client's own clock
+    # is off by, for the times in it (a ringing row's ``offer_expires_at``)
+    now: float = 0.0
 
 
 class ConversationUpdate(Frame, tag="conversation"):

@@ -6,13 +6,15 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from gateway.settings import MAX_MESSAGE_CHARS
+
 VERSION = 1
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 ClientMsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Body = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+Body = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_MESSAGE_CHARS)]
 # A message with files may have no text.
-OptionalBody = Annotated[str, msgspec.Meta(max_length=4000)]
+OptionalBody = Annotated[str, msgspec.Meta(max_length=MAX_MESSAGE_CHARS)]
 # Ids of uploaded files a message carries (POST /widget/attachments, POST
 # /api/conversations/{id}/attachments), in order.
 AttachmentIds = Annotated[list[Id], msgspec.Meta(max_length=20)]

@@ -26,6 +26,7 @@ from gateway.protocol.frames import (
     Typing,
     Unread,
 )
+from gateway.settings import MAX_MESSAGE_CHARS
 
 # ----------------------------------------------------------------------------------
 # Visitor endpoint: /ws/visitor
@@ -56,7 +57,7 @@ class Start(Frame, tag="start"):
     fields: dict[
         Annotated[str, msgspec.Meta(max_length=64)], Annotated[str, msgspec.Meta(max_length=1000)]
     ] = {}
-    message: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+    message: Annotated[str, msgspec.Meta(max_length=MAX_MESSAGE_CHARS)] | None = None
     client_msg_id: Annotated[str, msgspec.Meta(max_length=64)] = ""
     leave_message: bool = False
     # the page the visitor is on, shown to the agent on the contact card
@@ -112,7 +113,7 @@ class TranscriptRequest(Frame, tag="transcript"):
 class History(Frame, tag="history"):
     conversation_id: str = ""
     before_seq: Seq | None = None
-    limit: Limit = 50
+    limit: Limit | None = None  # GATEWAY_HISTORY_PAGE_SIZE when left out
 
 
 class ConversationInfo(msgspec.Struct, omit_defaults=True):

@@ -255,4 +255,5 @@ class AgentService:
             dispositions=d.dispositions(),
             channels=self._channels,
             touchpoints={t.id: t.name for t in d.touchpoints.values()},
+            now=self._clock(),
         )

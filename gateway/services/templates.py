@@ -14,6 +14,7 @@ import msgspec
 from gateway.errors import InvalidInput
 from gateway.model.channels import CHANNELS
 from gateway.model.records import Agent, Contact, Conversation, Template
+from gateway.settings import MAX_MESSAGE_CHARS
 
 DEFAULT = "default"
 VARIABLES: dict[str, str] = {
@@ -26,7 +27,7 @@ VARIABLES: dict[str, str] = {
     "agent.email": "the agent's email",
 }
 _VARIABLE = re.compile(r"\{\{\s*([a-z_]+\.[a-z_]+)\s*\}\}")
-MAX_TEXT = 4000
+MAX_TEXT = MAX_MESSAGE_CHARS
 
 
 class RenderedTemplate(msgspec.Struct, kw_only=True):

@@ -284,7 +284,7 @@ class Hub:
             conn.send(data, frame)
 
     async def add(self, conn: Connection) -> None:
-        metrics.CONNECTIONS.labels(kind=topics.kind(conn.topic)).inc()
+        _count(conn, 1)
         conns = self._by_topic[conn.topic]
         first = not conns
         conns.add(conn)
@@ -292,7 +292,7 @@ class Hub:
             await self.bus.subscribe(conn.topic)
 
     async def remove(self, conn: Connection) -> None:
-        metrics.CONNECTIONS.labels(kind=topics.kind(conn.topic)).dec()
+        _count(conn, -1)
         await conn.stop()
         conns = self._by_topic.get(conn.topic)
         if conns is None:
@@ -323,3 +323,10 @@ def _serial_of(ref: bytes) -> int:
     """The serial of this process's socket named by ``ref``; 0 (none) for another node's."""
     process, _, serial = ref.partition(b".")
     return int(serial) if process == _PROCESS_BYTES and serial.isdigit() else 0
+
+
+def _count(conn: Connection, by: int) -> None:
+    """The open sockets' gauge: a monitored conversation's subscription rides its
+    agent's socket and is no socket of its own."""
+    if not conn.topic.startswith(topics.WATCH):
+        metrics.CONNECTIONS.labels(kind=topics.kind(conn.topic)).inc(by)

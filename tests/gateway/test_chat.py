@@ -393,6 +393,31 @@ async def test_history_without_before_seq_is_the_newest_page(
     assert [i["body"] for i in older["items"]] == ["m1", "m2", "m3"]
 
 
+async def test_a_history_frame_without_a_limit_gets_the_configured_page(
+    inprocess_factory: InProcessFactory,
+) -> None:
+    """GATEWAY_HISTORY_PAGE_SIZE is the page of a ``history`` frame that gives no
+    ``limit`` (the widget's and the console's); it set nothing of the kind before."""
+    node = await inprocess_factory({"GATEWAY_HISTORY_PAGE_SIZE": "4"})
+    visitor = demo_visitor(node)
+    await visitor.bootstrap()
+    await visitor.connect()
+    cid = await visitor.start()
+    for i in range(6):
+        await visitor.say(f"m{i}")
+    assert visitor.sock
+    await visitor.sock.send({"type": "history", "conversation_id": cid})
+    page = await visitor.sock.expect("history")
+    assert [i["body"] for i in page["items"]] == ["m2", "m3", "m4", "m5"] and page["has_more"]
+    agent = AgentClient(node, "admin@demo.test", "demo-admin")
+    await agent.login()
+    await agent.connect()
+    assert agent.sock
+    await agent.sock.send({"type": "history", "conversation_id": cid})
+    seen = await agent.sock.expect("history", conversation_id=cid)
+    assert len(seen["items"]) == 4 and seen["has_more"]
+
+
 async def test_deactivating_an_agent_closes_their_socket(
     inprocess_gateway: InProcessGateway,
 ) -> None:

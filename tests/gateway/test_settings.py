@@ -150,9 +150,12 @@ def test_a_bad_value_stops_the_process_with_status_2() -> None:
             "GATEWAY_DELIVERY_LEASE (5) must be longer than GATEWAY_WEBHOOK_TIMEOUT (30)",
         ),
         (
-            {"GATEWAY_MAX_FRAME_BYTES": "1000", "GATEWAY_MAX_MESSAGE_CHARS": "4000"},
-            "GATEWAY_MAX_FRAME_BYTES (1000) cannot carry a message of GATEWAY_MAX_MESSAGE_CHARS",
+            {"GATEWAY_MAX_FRAME_BYTES": "1000"},
+            "GATEWAY_MAX_FRAME_BYTES (1000) cannot carry a message of 4000 characters",
         ),
+        # never a setting that did anything: refused rather than ignored
+        ({"GATEWAY_MAX_MESSAGE_CHARS": "100"}, "GATEWAY_MAX_MESSAGE_CHARS is not a setting"),
+        ({"GATEWAY_HISTORY_PAGE_SIZE": "201"}, "GATEWAY_HISTORY_PAGE_SIZE"),
         (
             {"GATEWAY_SEND_QUEUE_BYTES": "1000"},
             "GATEWAY_SEND_QUEUE_BYTES (1000) must be at least GATEWAY_MAX_FRAME_BYTES",
@@ -175,14 +178,13 @@ def test_sound_pairs_and_a_cluster_with_a_key_are_accepted() -> None:
             "GATEWAY_REDIS_URL": "redis://127.0.0.1:6379/0",
             "GATEWAY_SECRET_KEY": "k" * 32,
             "GATEWAY_PUBLIC_URL": "https://chat.example.com:8443",
-            "GATEWAY_MAX_MESSAGE_CHARS": "100",
-            "GATEWAY_MAX_FRAME_BYTES": "656",
-            "GATEWAY_SEND_QUEUE_BYTES": "656",
+            "GATEWAY_MAX_FRAME_BYTES": "16256",
+            "GATEWAY_SEND_QUEUE_BYTES": "16256",
             "GATEWAY_DELIVERY_LEASE": "3",
             "GATEWAY_WEBHOOK_TIMEOUT": "2",
         }
     )
-    assert s.max_frame_bytes == 656 and s.delivery_lease == 3.0
+    assert s.max_frame_bytes == 16256 and s.delivery_lease == 3.0
 
 
 def test_the_demo_providers_are_the_phone_channels_emulators() -> None:

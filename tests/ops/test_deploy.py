@@ -95,6 +95,22 @@ def test_nginx_recipe_upgrades_websockets_with_timeouts_above_the_ping_interval(
     assert systemd_seconds(send_timeout) > DEFAULTS.ping_interval
 
 
+def test_nginx_recipe_lets_every_body_the_gateway_takes_through() -> None:
+    """A chat file of the default largest size, a provider's webhook, an integration's
+    call: nginx's own limit (1 MiB in the recipe before) answered 413 first."""
+    server = GATEWAY_CONF.block(r"\bserver")
+    (size,) = NginxConf.directives(server, "client_max_body_size")
+    number, unit = re.fullmatch(r"(\d+)([kKmM]?)", size).groups()  # type: ignore[union-attr]
+    allowed = int(number) * {"": 1, "k": 1024, "m": 1024 * 1024}[unit.lower()]
+    for largest in (
+        DEFAULTS.chat_attachment_max_bytes,
+        DEFAULTS.max_webhook_body_bytes,
+        DEFAULTS.max_body_bytes,
+        DEFAULTS.api_max_body_bytes,
+    ):
+        assert allowed > largest, (size, largest)
+
+
 def test_nginx_recipe_routes_every_gateway_path() -> None:
     healthz = GATEWAY_CONF.block(r"location\s+=\s+/healthz")
     assert NginxConf.directives(healthz, "proxy_pass") == ["http://gateway"]

@@ -394,7 +394,7 @@ function onWelcome(f) {
     // A conversation that ended recently comes back ended, to show its transcript.
     S.conv.state = c.state === "wrapup" || c.state === "closed" ? "ended" : "live";
     Object.assign(S.conv, { agentName: c.agent_name || "", held: !!c.held, leftMessage: !!c.left_message, rated: !!c.rated, bot: c.state === "bot" });
-    if (!S.loaded) conn.send({ type: "history", conversation_id: S.conv.id, limit: 50 });
+    if (!S.loaded) conn.send({ type: "history", conversation_id: S.conv.id });
     showChat();
     setUnread(c.unread || 0);
     if (S.conv.state === "live") flushPending();
@@ -918,7 +918,7 @@ function newChat() {
 function loadEarlier() {
   if (!conn || !S.conv) return;
   const first = Math.min(...S.items.keys());
-  conn.send({ type: "history", conversation_id: S.conv.id, before_seq: first, limit: 50 });
+  conn.send({ type: "history", conversation_id: S.conv.id, before_seq: first });
 }
 
 function eventText(f) {

@@ -298,10 +298,12 @@ function onSnapshot(f) {
   }
   S.convs.clear();
   S.offers.clear();
+  const skew = f.now ? f.now - Date.now() / 1000 : 0;
   for (const c of [...f.inbox, ...f.assigned]) {
     S.convs.set(c.conversation_id, c);
     channels.noteRow(c);
-    if (c.place === "offered") S.offers.set(c.conversation_id, { summary: c, expires_at: c.offer_expires_at });
+    // In this browser's clock: the server's, less what this one is off by.
+    if (c.place === "offered") S.offers.set(c.conversation_id, { summary: c, expires_at: c.offer_expires_at - skew });
   }
   // After a reconnect: reload what is on screen, resend what was not acknowledged in
   // every conversation, on screen or not (the server drops a duplicate client_msg_id).
@@ -658,7 +660,7 @@ function renderConversation(opts) {
     column.append(h("div", { class: "history", id: "history", tabindex: "0", role: "region", "aria-label": "Message history" },
       h("button", { type: "button", class: "btn secondary small more", id: "more", hidden: true, onclick: loadEarlier }, "Load earlier messages"),
       h("ol", { id: "messages", class: "messages", "aria-label": "Messages" })));
-    if (!th.loaded) send({ type: "history", conversation_id: c.conversation_id, limit: 50 }, false);
+    if (!th.loaded) send({ type: "history", conversation_id: c.conversation_id }, false);
     renderMessages(true);
     if (c.channel === "email") column.append(email.panel(c.conversation_id, S.token));
   } else {
@@ -826,7 +828,7 @@ function typing(cid, active) {
 function loadEarlier() {
   const th = thread(S.current);
   const first = Math.min(...th.items.keys());
-  send({ type: "history", conversation_id: S.current, before_seq: first, limit: 50 });
+  send({ type: "history", conversation_id: S.current, before_seq: first });
 }
 
 function renderMessages(toBottom) {
