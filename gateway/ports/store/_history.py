@@ -128,9 +128,18 @@ class HistoryRows(SQLBase):
             if value is not None:
                 args.append(value)
                 sets.append(f"{column} = ${len(args)}")
-        if email is not None or saved is not None:
-            # a duplicate migration 0017 left alone answers to the unique index again
-            sets.append("email_duplicate = FALSE")
+        if email is not None or saved:
+            # A duplicate migration 0017 left alone answers to the unique index again once
+            # it is saved with an email anew: saved now from unsaved, or given another
+            # email. Saved again as it was (a signed identity's visit) it stays marked,
+            # or the index would refuse the very contact the visitor is.
+            key = "email_key" if email is None else f"${len(args) + 1}"
+            if email is not None:
+                args.append(email_key(email))
+            sets.append(
+                f"email_duplicate = CASE WHEN saved AND email_key = {key}"
+                " THEN email_duplicate ELSE FALSE END"
+            )
         if not sets:
             return await self.get_contact(contact_id)
         async with self._connection() as c:
