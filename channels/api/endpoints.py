@@ -125,10 +125,11 @@ async def start(ctx: ApiCtx) -> Response:
             code="interaction_in_use",
             field="interaction_id",
         )
-    if body.transcript and not await core.conversations.transcript(conv):
-        await core.bots.add_context(conv, body.transcript)
-        if body.message is None:  # an escalation: the transcript is what to answer
-            conv = await core.conversations.route(conv)
+    # The transcript is the conversation's first context only: a start that found the
+    # conversation (a retry, another node's start at the same moment) adds nothing.
+    kept = bool(body.transcript) and await core.bots.add_context(conv, body.transcript, first=True)
+    if kept and body.message is None:  # an escalation: the transcript is what to answer
+        conv = await core.conversations.route(conv)
     if body.message is not None:
         conv, _, _ = await core.conversations.receive(
             InboundMessage(

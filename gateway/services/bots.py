@@ -114,18 +114,25 @@ class BotDesk:
         await self._notifier.contact(conv, MessageNote(msg, name, frame, conv.contact_unread))
         return msg, created
 
-    async def add_context(self, conv: Conversation, lines: list[TranscriptLine]) -> None:
+    async def add_context(
+        self, conv: Conversation, lines: list[TranscriptLine], *, first: bool = False
+    ) -> bool:
         """What was said before the gateway saw the conversation (an external bot's
         transcript), kept for the agent as context, its text cleaned as a message's. A
         line with nothing left once cleaned (control characters only) is left out: there
-        is nothing to show, and a stored line is never empty."""
+        is nothing to show, and a stored line is never empty. With ``first``, only if the
+        conversation has none yet (Store.first_transcript). Whether lines were kept."""
         lines = [
             msgspec.structs.replace(line, text=text, name=clean_name(line.name))
             for line in lines
             if (text := clean_text(line.text))
         ]
-        if lines:
-            await self._store.add_transcript(conv.id, lines, self._clock())
+        if not lines:
+            return False
+        if first:
+            return await self._store.first_transcript(conv.id, lines, self._clock())
+        await self._store.add_transcript(conv.id, lines, self._clock())
+        return True
 
     async def hand_over(
         self,

@@ -177,6 +177,22 @@ async def test_a_transcript_grows_with_each_escalation_and_goes_with_its_convers
     assert await store.get_transcript("cv1") == []
 
 
+async def test_a_first_transcript_is_kept_once_of_two_at_the_same_moment(store: Store) -> None:
+    """The integration API's start keeps its transcript only as the conversation's first
+    (two nodes' starts joining one conversation appended it twice)."""
+    await conversation(store, "cv1")
+    a = [TranscriptLine(sender="contact", text="from node a")]
+    b = [TranscriptLine(sender="contact", text="from node b")]
+    kept = await asyncio.gather(
+        store.first_transcript("cv1", a, 5.0), store.first_transcript("cv1", b, 5.0)
+    )
+    assert sorted(kept) == [False, True]
+    assert await store.get_transcript("cv1") == (a if kept[0] else b)
+    assert await store.first_transcript("cv1", b, 6.0) is False
+    with pytest.raises(NotFound):
+        await store.first_transcript("nope", a, 7.0)
+
+
 # -- webhooks ---------------------------------------------------------------------------------
 
 

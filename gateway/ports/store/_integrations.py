@@ -153,6 +153,24 @@ class IntegrationRows(SQLBase):
             raise NotFound(f"conversation {conversation_id!r} not found") from exc
         return old + lines
 
+    async def first_transcript(
+        self, conversation_id: str, lines: list[TranscriptLine], now: float
+    ) -> bool:
+        try:
+            async with self._connection() as c:
+                # the unique key decides between two firsts at the same moment
+                kept = await c.fetchrow(
+                    "INSERT INTO transcripts (conversation_id, lines, updated_at)"
+                    " VALUES ($1, $2, $3) ON CONFLICT (conversation_id) DO NOTHING"
+                    " RETURNING conversation_id",
+                    conversation_id,
+                    to_json(lines),
+                    now,
+                )
+        except NotFound as exc:
+            raise NotFound(f"conversation {conversation_id!r} not found") from exc
+        return kept is not None
+
     async def get_transcript(self, conversation_id: str) -> list[TranscriptLine]:
         async with self._connection() as c:
             row = await c.fetchrow(

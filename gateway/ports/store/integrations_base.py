@@ -69,6 +69,14 @@ class IntegrationStore(abc.ABC):
         for an unknown conversation. It goes with its conversation."""
 
     @abc.abstractmethod
+    async def first_transcript(
+        self, conversation_id: str, lines: list[TranscriptLine], now: float
+    ) -> bool:
+        """Keep ``lines`` as the conversation's transcript if it has none yet (another's
+        committed at the same moment included): whether they were kept. NotFound for an
+        unknown conversation."""
+
+    @abc.abstractmethod
     async def get_transcript(self, conversation_id: str) -> list[TranscriptLine]:
         """The transcript, oldest line first ([] when there is none)."""
 
