@@ -76,16 +76,19 @@ async def readyz(request: Request) -> JSONResponse:
     web = web_of(request)
     health = web.health
     ok = await health.ping_store() and not health.draining
-    files = await web.attachments.storage_ready()
+    # asked only of a node that serves (a draining one's attachments may be stopped)
+    files = "unchecked"
+    if ok:
+        files = "ok" if await web.attachments.storage_ready() else "unavailable"
     status = "draining" if health.draining else "unavailable" if not ok else "ok"
-    if status == "ok" and not files:
+    if files == "unavailable":
         status = "degraded"
     return JSONResponse(
         {
             "status": status,
             "node": health.node_id,
             "router_leader": health.is_leader(),
-            "files": "ok" if files else "unavailable",
+            "files": files,
         },
         status_code=200 if ok else 503,
     )

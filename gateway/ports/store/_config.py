@@ -129,7 +129,10 @@ class ConfigRows(SQLBase):
         one at a time already), so two admins demoting each other at once are checked
         one after the other: the second sees the first's change and is refused."""
         rows = await c.fetch(
-            f"SELECT id FROM agents WHERE role = 'admin' AND active = $1{self._row_lock}", True
+            # in one order, so two such transactions never lock them crosswise
+            "SELECT id FROM agents WHERE role = 'admin' AND active = $1"
+            f" ORDER BY id{self._row_lock}",
+            True,
         )
         admins = {str(r[0]) for r in rows}
         if agent_id in admins and len(admins) == 1:
