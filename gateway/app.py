@@ -10,6 +10,7 @@ picture.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sys
@@ -33,6 +34,7 @@ from channels.messenger import MessengerChannel
 from channels.sms import SmsChannel
 from channels.whatsapp import WhatsAppChannel
 from gateway import metrics
+from gateway.aio import cancel_and_wait
 from gateway.auth import FileLinks, Passwords, Tokens, load_secret, new_id
 from gateway.cluster.lease import Leadership
 from gateway.cluster.link import ClusterLink
@@ -305,6 +307,7 @@ class Node:
         # rows the router's leader sends an owner's node (gateway/services/recent.py)
         self.hub.node_data(lambda topic, data: self.recent.heard(data))
         self.link: ClusterLink | None = None
+        self._folding: asyncio.Task[None] | None = None
         if self.redis is not None:
             self.link = ClusterLink(
                 self.bus,
@@ -395,6 +398,7 @@ class Node:
 
     async def start(self) -> None:
         await self.store.open()
+        self._folding = asyncio.create_task(self._fold_contacts(), name="contact folds")
         await self.blobs.open()
         await self.attachments.start()
         await self.directory.load()
@@ -427,10 +431,22 @@ class Node:
         await self.hub.stop()
         await self.attachments.stop()
         await self.blobs.close()
+        await cancel_and_wait(self._folding)
         await self.store.close()
         self.passwords.close()
         if self.redis is not None:
             await self.redis.aclose()
+
+    async def _fold_contacts(self) -> None:
+        """Contacts written before their folded columns existed become searchable by
+        them, beside the start-up (a search meanwhile finds them the older way)."""
+        try:
+            filled = await self.store.fold_contacts()
+        except Exception as exc:  # the store away: the next start goes on
+            log.warning("filling the contacts' search columns failed: %s", exc)
+        else:
+            if filled:
+                log.info("%d contacts made searchable with case and accents folded", filled)
 
     async def on_bus_gap(self) -> None:
         """The bus lost frames (Redis reconnected): every socket here may have missed

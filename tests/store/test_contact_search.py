@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from devkit import services
+from devkit.inprocess import InProcessGateway
 from gateway.auth import Identity
 from gateway.errors import Conflict
 from gateway.model.records import Conversation
@@ -97,8 +98,12 @@ def _old_rows(false: str, true: str) -> list[str]:
 
 
 async def _check_migrated(store: Store) -> None:
-    """The old rows are found folded, the duplicates are left as they were, and the
-    index holds from now on."""
+    """The old rows are found the older way until folded, then folded; the duplicates
+    are left as they were, and the index holds from now on."""
+    assert await _names(store, "twin") == ["Émile Twin"]  # lower(): ASCII folds
+    assert await _names(store, "emile") == []  # not folded yet
+    assert await store.fold_contacts() == 3
+    assert await store.fold_contacts() == 0
     assert await _names(store, "emile") == ["Émile Old", "Émile Twin"]
     assert await store.search_contacts("zoe") == []  # unsaved: the search lists saved ones
     assert [c.id for c in await store.search_contacts("dup@")] == ["ct_old_a", "ct_old_b"]
@@ -123,8 +128,8 @@ async def _check_migrated(store: Store) -> None:
     await store.create_contact("ct_sender", email="dup@example.com", now=10.0)
 
 
-async def test_sqlite_database_with_duplicates_migrates(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
+def _sqlite_before_0017(path: Path) -> None:
+    """A SQLite database as 0016 left it, holding _OLD_CONTACTS."""
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA foreign_keys = ON")
     db.execute(
@@ -146,6 +151,11 @@ async def test_sqlite_database_with_duplicates_migrates(tmp_path: Path) -> None:
         db.execute(row)
     db.execute("UPDATE counters SET value = 3 WHERE name = 'contact_number'")
     db.close()
+
+
+async def test_sqlite_database_with_duplicates_migrates(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    _sqlite_before_0017(path)
     store = SQLiteStore(str(path))
     await store.open()
     try:
@@ -203,3 +213,16 @@ async def test_the_store_keeps_one_saved_contact_per_email(store: Store) -> None
     refused = [r for r in results if isinstance(r, Conflict)]
     assert len(refused) == 1, results
     assert len(await store.search_contacts("same@example.com")) == 1
+
+
+async def test_a_node_folds_the_older_contacts_as_it_starts(tmp_path: Path) -> None:
+    """The gateway fills the folded columns of the contacts written before them beside
+    its start-up (gateway/app.py), so a console search finds "Émile" by "emile"."""
+    path = tmp_path / "old.db"
+    _sqlite_before_0017(path)
+    async with InProcessGateway({"GATEWAY_DATABASE_URL": f"sqlite:///{path}"}) as gw:
+        folding = gw.node._folding
+        assert folding is not None
+        async with asyncio.timeout(30):
+            await asyncio.shield(folding)
+        assert await _names(gw.node.store, "emile") == ["Émile Old", "Émile Twin"]

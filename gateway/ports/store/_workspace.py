@@ -41,6 +41,14 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+# A contact not folded yet (written before migration 0017, or by an older node during
+# an upgrade, until fold_contacts reaches it) is matched as before: the database's lower().
+_UNFOLDED = (
+    "({k}name_fold IS NULL AND (lower({k}name) LIKE {p} ESCAPE '\\'"
+    " OR {k}email_key LIKE {p} ESCAPE '\\'))"
+)
+
+
 def _folded(text: str) -> str:
     """The searched text folded as the contacts' columns are. A text that folds to
     nothing (combining marks alone) stays as it is: it finds nothing, rather than the
@@ -48,15 +56,14 @@ def _folded(text: str) -> str:
     return search_fold(text) or text
 
 
-# contacts whose folded columns are filled per transaction (_fold_contacts)
-_FOLD_BATCH = 500
+# contacts whose folded columns are filled per transaction (fold_contacts): a short
+# hold of SQLite's one writer each
+_FOLD_BATCH = 100
 
 
 class WorkspaceRows(SQLBase):
     # "{col} contains the string {arg}" for a JSON list column, per dialect
     _JSON_LIST_HAS: ClassVar[str]
-    # every contact's folded columns are filled (this process looked once)
-    _contacts_folded = False
 
     # -- chosen statuses -------------------------------------------------------------
     async def agent_statuses(self) -> dict[str, AgentChosenStatus]:
@@ -105,24 +112,18 @@ class WorkspaceRows(SQLBase):
         text = text.strip()
         if not text or limit <= 0:
             return []
-        await self._fold_contacts()
         async with self._connection() as c:
             rows = await c.fetch(
                 f"{CONTACTS.select} WHERE saved AND (name_fold LIKE $1 ESCAPE '\\'"
-                " OR email_fold LIKE $1 ESCAPE '\\' OR phone LIKE $2 ESCAPE '\\')"
-                " ORDER BY number LIMIT $3",
+                f" OR email_fold LIKE $1 ESCAPE '\\' OR {_UNFOLDED.format(k='', p='$2')}"
+                " OR phone LIKE $2 ESCAPE '\\') ORDER BY number LIMIT $3",
                 like_pattern(_folded(text)),
                 like_pattern(text.lower()),
                 limit,
             )
         return [CONTACTS.decode(r) for r in rows]
 
-    async def _fold_contacts(self) -> None:
-        """Fill the folded name and email (migration 0017) of the contacts written
-        before them, in Python as every write does: once per process, before its first
-        search. A row changed meanwhile is left to that change, which folded it."""
-        if self._contacts_folded:
-            return
+    async def fold_contacts(self) -> int:
         seen: set[str] = set()
         while True:
             async with self._connection() as c:
@@ -131,10 +132,8 @@ class WorkspaceRows(SQLBase):
                     " WHERE name_fold IS NULL OR email_fold IS NULL LIMIT $1",
                     _FOLD_BATCH,
                 )
-            if not rows:
-                break
-            if seen.issuperset(r[0] for r in rows):
-                return  # every one changed under this: the next search looks again
+            if not rows or seen.issuperset(r[0] for r in rows):
+                return len(seen)  # done, or every one changed under this (it folded them)
             seen.update(r[0] for r in rows)
             async with self._transaction() as c:
                 for contact_id, name, email in rows:
@@ -147,7 +146,6 @@ class WorkspaceRows(SQLBase):
                         search_fold(name),
                         search_fold(email),
                     )
-        self._contacts_folded = True
 
     # -- history -------------------------------------------------------------------------
     async def search_conversations(self, query: HistoryFilter) -> list[Conversation]:
@@ -164,12 +162,12 @@ class WorkspaceRows(SQLBase):
         where.append(f"v.state IN ({', '.join(arg(s) for s in states)})")
         text = query.text.strip()
         if text:
-            await self._fold_contacts()
             folded = arg(like_pattern(_folded(text)))
+            lowered = arg(like_pattern(text.lower()))
             where.append(
                 f"(k.name_fold LIKE {folded} ESCAPE '\\' OR k.email_fold LIKE {folded}"
-                f" ESCAPE '\\' OR k.phone LIKE {arg(like_pattern(text.lower()))} ESCAPE '\\'"
-                f" OR v.address = {arg(text)})"
+                f" ESCAPE '\\' OR {_UNFOLDED.format(k='k.', p=lowered)}"
+                f" OR k.phone LIKE {lowered} ESCAPE '\\' OR v.address = {arg(text)})"
             )
         for column, value in (
             ("v.contact_id", query.contact_id),

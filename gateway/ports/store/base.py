@@ -551,7 +551,16 @@ class Store(IntegrationStore):
 
     @abc.abstractmethod
     async def search_contacts(self, text: str, limit: int = 20) -> list[Contact]:
-        """Saved contacts whose name, email or phone contains ``text``, by number."""
+        """Saved contacts whose name, email or phone contains ``text``, by number: name
+        and email with case and accents folded (``search_fold``), a contact not folded
+        yet by the database's ``lower()``."""
+
+    @abc.abstractmethod
+    async def fold_contacts(self) -> int:
+        """Fill the folded name and email of the contacts written without them (before
+        migration 0017, or by an older node during an upgrade), in Python as every write
+        does, a short transaction per batch; the number filled. A contact changed
+        meanwhile is left to that change, which folded it."""
 
     @abc.abstractmethod
     async def search_conversations(self, query: HistoryFilter) -> list[Conversation]:

@@ -3,8 +3,8 @@
 
 -- Name and email folded by the store in Python (search_fold: case-folded, accents
 -- stripped), which SQL cannot do: NULL until the store fills them. Every write fills
--- them; the rows written before this migration are filled by the store before its
--- first search (WorkspaceRows._fold_contacts), found by the index below.
+-- them; the rows written before this migration are filled by each node as it starts
+-- (Store.fold_contacts), found by the index below.
 ALTER TABLE contacts ADD COLUMN name_fold TEXT;
 ALTER TABLE contacts ADD COLUMN email_fold TEXT;
 CREATE INDEX contacts_unfolded ON contacts (number)
