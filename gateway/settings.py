@@ -32,8 +32,8 @@ RateLimit = Annotated[int, msgspec.Meta(ge=0)]  # 0: no limit
 
 # The names GATEWAY_DEMO_PROVIDERS accepts (channels/phone keeps one touchpoint each).
 DEMO_PROVIDERS = ("twilio", "whatsapp", "messenger")
-# A frame must hold a message of GATEWAY_MAX_MESSAGE_CHARS characters of up to 4 bytes
-# in UTF-8 each, plus the frame's other fields.
+# A frame must hold a message of MAX_MESSAGE_CHARS characters of up to 4 bytes in UTF-8
+# each, plus the frame's other fields.
 FRAME_OVERHEAD = 256
 # The longest message body in characters: a fixed part of the protocol (its frames, the
 # integration API, templates), not a setting (GATEWAY_MAX_MESSAGE_CHARS, which was one

@@ -16,7 +16,7 @@ from gateway import metrics
 from gateway import protocol as p
 from gateway.errors import Conflict
 from gateway.model.integrations import TranscriptLine
-from gateway.model.records import LIVE_STATES, OPEN_STATES, Attachment, Conversation, Message
+from gateway.model.records import LIVE_STATES, Attachment, Conversation, Message
 from gateway.ports.store.base import Store
 from gateway.services.access import AccessPolicy
 from gateway.services.attachments import Attachments, contact_reader
@@ -106,16 +106,16 @@ class ContactIO:
         for agent_id, summary in await self._summaries.summaries(router, viewers, conv):
             await self._notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))
 
-    async def rows_of_contact(self, contact_id: str) -> list[tuple[str, p.ConversationSummary]]:
-        """Before a contact is deleted: the rows of its open conversations in the lists
-        of the agents who have them (Inbox, ringing, Assigned, wrap-up), each marked
-        ``gone``, for :meth:`rows_gone` to send once the deletion is done (read now:
-        the rows need the contact and the conversation)."""
+    async def rows_gone_with(
+        self, convs: list[Conversation]
+    ) -> list[tuple[str, p.ConversationSummary]]:
+        """Before a contact is deleted: the rows of its open conversations ``convs`` in
+        the lists of the agents who have them (Inbox, ringing, Assigned, wrap-up), each
+        marked ``gone``, for :meth:`rows_gone` to send once the deletion is done (read
+        now: the rows need the contact and the conversation)."""
         router = self._shell.router
         out: list[tuple[str, p.ConversationSummary]] = []
-        for conv in await self._store.list_conversations(
-            contact_id=contact_id, states=list(OPEN_STATES)
-        ):
+        for conv in convs:
             view = router.conversation(conv.id)
             if view is None:
                 continue
@@ -128,7 +128,7 @@ class ContactIO:
         return out
 
     async def rows_gone(self, rows: list[tuple[str, p.ConversationSummary]]) -> None:
-        """The rows of :meth:`rows_of_contact` to their agents: the conversations leave
+        """The rows of :meth:`rows_gone_with` to their agents: the conversations leave
         their lists, as a transferred or closed one does."""
         for agent_id, summary in rows:
             await self._notifier.agent(agent_id, p.ConversationUpdate(conversation=summary))

@@ -132,9 +132,14 @@ class Outbox:
 
     # -- admin -------------------------------------------------------------------------
     async def events(
-        self, target: str, state: OutboxState | None = None, limit: int = 50
+        self,
+        target: str,
+        state: OutboxState | None = None,
+        limit: int = 50,
+        before_n: int | None = None,
     ) -> list[OutboxEvent]:
-        return await self._store.list_outbox(target, state=state, limit=limit)
+        """A target's events, newest first; older than ``before_n`` (a page's cursor)."""
+        return await self._store.list_outbox(target, state=state, limit=limit, before_n=before_n)
 
     async def replay(self, target: str, event_id: str) -> OutboxEvent:
         """Deliver a dead (or delivered) event again, now, with its id."""

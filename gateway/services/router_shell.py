@@ -231,12 +231,7 @@ class RouterShell:
         # the lease (a loaded machine, Redis slow) made it False for a moment, and the
         # timer ended for good while the node went on leading (offers never timed out,
         # a rebuild after a failure waited for the next event).
-        me = asyncio.current_task()
         while self.leadership is None or self._elected:
-            if me is not None and me.cancelling():
-                # asked to stop, and the request swallowed (Python 3.11's wait_for does
-                # when the wake event is set as the timer is cancelled): stop anyway
-                raise asyncio.CancelledError
             if not self.is_leader:
                 await asyncio.sleep(TICK_RETRY)
                 continue

@@ -74,5 +74,11 @@ async def test_duplicates_made_before_the_index_are_migrated_and_marked(
         await store.update_conversation("a", state="wrapup")
         await store.update_conversation("a", state="closed")
         assert (await store.get_conversation("c")).state == "new"
+        with pytest.raises(LiveElsewhere):  # c still holds v1
+            await store.create_conversation(conversation("f", address="v1", created_at=400.0))
+        # the one the index holds ends: the address takes a new one
+        await store.update_conversation("c", state="closed")
+        await store.update_conversation("b", state="closed")
+        await store.create_conversation(conversation("g", address="v1", created_at=500.0))
     finally:
         await store.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from gateway.errors import Conflict, NotFound
@@ -26,22 +24,10 @@ from gateway.ports.store._rows import (
     TOUCHPOINTS,
     Conn,
     SQLBase,
-    Table,
     email_key,
     to_json,
 )
 from gateway.ports.store.base import LAST_ADMIN
-
-
-async def insert_new(c: Conn, table: Table[Any], record: Any) -> None:
-    """Insert ``record``, never replacing one: a Conflict on the field ``id`` when the id
-    is taken, also by a create of the same id committing at the same moment (the
-    database's unique key decides, not a read before the write)."""
-    row = await c.fetchrow(
-        f"{table.sql_insert} ON CONFLICT (id) DO NOTHING RETURNING id", *table.params(record)
-    )
-    if row is None:
-        raise Conflict(f"the id {record.id!r} is taken", field="id")
 
 
 class ConfigRows(SQLBase):
@@ -140,10 +126,6 @@ class ConfigRows(SQLBase):
                 "this would leave no active admin: make another agent an admin first",
                 code=LAST_ADMIN,
             )
-
-    async def _insert_new(self, table: Table[Any], record: Any) -> None:
-        async with self._connection() as c:
-            await insert_new(c, table, record)
 
     async def get_agent(self, agent_id: str) -> Agent:
         return await self._get(AGENTS, agent_id)

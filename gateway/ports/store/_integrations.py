@@ -19,7 +19,6 @@ from gateway.model.integrations import (
     Webhook,
 )
 from gateway.model.records import Message
-from gateway.ports.store._config import insert_new
 from gateway.ports.store._rows import (
     API_KEYS,
     MESSAGE_COLUMNS,
@@ -183,8 +182,7 @@ class IntegrationRows(SQLBase):
         await self._put(WEBHOOKS, webhook)
 
     async def create_webhook(self, webhook: Webhook) -> None:
-        async with self._connection() as c:
-            await insert_new(c, WEBHOOKS, webhook)
+        await self._insert_new(WEBHOOKS, webhook)
 
     async def get_webhook(self, webhook_id: str) -> Webhook:
         return await self._get(WEBHOOKS, webhook_id)

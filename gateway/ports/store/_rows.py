@@ -23,7 +23,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
-from gateway.errors import NotFound, StoreError, StoreUnavailable
+from gateway.errors import Conflict, NotFound, StoreError, StoreUnavailable
 from gateway.model.integrations import Announcement, ApiKey, OutboxEvent, Webhook
 from gateway.model.records import (
     Agent,
@@ -403,6 +403,18 @@ class SQLBase(Store):
     async def _put(self, table: Table[T], record: T) -> None:
         async with self._connection() as c:
             await c.execute(table.sql_upsert, *table.params(record))
+
+    async def _insert_new(self, table: Table[T], record: T) -> None:
+        """Insert ``record``, never replacing one: a Conflict on the field ``id`` when the
+        id is taken, also by a create of the same id committing at the same moment (the
+        database's unique key decides, not a read before the write)."""
+        async with self._connection() as c:
+            row = await c.fetchrow(
+                f"{table.sql_insert} ON CONFLICT (id) DO NOTHING RETURNING id",
+                *table.params(record),
+            )
+        if row is None:
+            raise Conflict(f"the id {getattr(record, 'id', '')!r} is taken", field="id")
 
     async def _delete(self, table: Table[T], key: str) -> None:
         async with self._connection() as c:

@@ -81,7 +81,7 @@ async def delete_contact(ctx: Ctx) -> Response:
             {"conversations": [c.id for c in live]},
         )
     # the agents' rows of its open conversations, read while they can be
-    rows = await ctx.web.conversations.rows_of_contact(contact.id) if live else []
+    rows = await ctx.web.conversations.rows_gone_with(live)
     count = await store.delete_contact(contact.id)
     ctx.web.contacts.forget(contact.id)
     # Its files now, rather than at the next sweep (which retries if this fails).

@@ -217,9 +217,7 @@ async def webhook_events(ctx: Ctx) -> Response:
     query: WebhookEventsQuery = ctx.query
     hook = await ctx.store.get_webhook(ctx.param())
     before = paging.number(query.cursor) if query.cursor is not None else None
-    events = await ctx.store.list_outbox(
-        hook.id, state=query.state, limit=query.limit, before_n=before
-    )
+    events = await _outbox(ctx).events(hook.id, query.state, query.limit, before)
     return json_response([event_out(e) for e in events])
 
 
