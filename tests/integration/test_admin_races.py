@@ -32,6 +32,7 @@ from gateway.model.records import (
     DispositionSet,
     Queue,
     Rating,
+    Template,
     Touchpoint,
 )
 from gateway.ports.store import create_store
@@ -119,7 +120,12 @@ def webhook_body(i: int, id_: str) -> dict[str, Any]:
     }
 
 
+def template_body(i: int, id_: str) -> dict[str, Any]:
+    return {"id": id_, "collection": "Support", "name": f"Reply {i}", "content": {"default": "Hi"}}
+
+
 CREATES = {
+    "templates": ("tm", template_body),
     "queues": ("q", queue_body),
     "disposition-sets": ("ds", set_body),
     "agents": ("ag", agent_body),
@@ -173,6 +179,7 @@ async def test_the_stores_creates_never_replace(gw: Node) -> None:
         hook = Webhook(
             id=new_id("wh"), name="First", url="https://crm.example/", secret="s", active=False
         )
+        reply = Template(id=new_id("tm"), collection="Support", name="First")
         outcomes = []
         for create, get, record in [
             (store.create_queue, store.get_queue, q),
@@ -180,6 +187,7 @@ async def test_the_stores_creates_never_replace(gw: Node) -> None:
             (store.create_agent, store.get_agent, agent),
             (store.create_touchpoint, store.get_touchpoint, tp),
             (store.create_webhook, store.get_webhook, hook),
+            (store.create_template, store.get_template, reply),
         ]:
             await create(record)
             try:
@@ -189,7 +197,7 @@ async def test_the_stores_creates_never_replace(gw: Node) -> None:
                 outcomes.append((exc.field, (await get(record.id)).name))
         return outcomes
 
-    assert with_store(gw, twice) == [("id", "First")] * 5
+    assert with_store(gw, twice) == [("id", "First")] * 6
 
 
 async def assert_one_made(

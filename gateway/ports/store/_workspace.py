@@ -223,6 +223,9 @@ class WorkspaceRows(SQLBase):
     async def put_template(self, template: Template) -> None:
         await self._put(TEMPLATES, template)
 
+    async def create_template(self, template: Template) -> None:
+        await self._insert_new(TEMPLATES, template)
+
     async def get_template(self, template_id: str) -> Template:
         return await self._get(TEMPLATES, template_id)
 

@@ -268,7 +268,10 @@ class Store(IntegrationStore):
     ) -> Contact:
         """Create with the next contact number (1, 2, 3, ... per store): "Visitor #N".
         With ``address`` (channel, address), link it to the new contact in the same
-        transaction (see link_address)."""
+        transaction, but only while it is free: when another contact holds it (another
+        node created one for the same new address a moment before), the new contact
+        is rolled back and that contact is returned instead (its id, not
+        ``contact_id``; PostgreSQL may skip a contact number then)."""
 
     @abc.abstractmethod
     async def get_contact(self, contact_id: str) -> Contact: ...
@@ -572,6 +575,10 @@ class Store(IntegrationStore):
 
     @abc.abstractmethod
     async def put_template(self, template: Template) -> None: ...
+
+    @abc.abstractmethod
+    async def create_template(self, template: Template) -> None:
+        """Insert only: Conflict (field ``id``) when the id is taken."""
 
     @abc.abstractmethod
     async def get_template(self, template_id: str) -> Template: ...

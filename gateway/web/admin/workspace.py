@@ -234,9 +234,9 @@ async def list_templates(ctx: Ctx) -> Response:
 async def create_template(ctx: Ctx) -> Response:
     body = convert(ctx.raw, TemplateIn)
     t = _template(body, body.id or new_id("tm"), ctx.now())
-    if body.id is not None and await _exists(ctx, body.id):
-        raise Conflict(f"template {body.id!r} exists")
-    await ctx.store.put_template(t)
+    if body.id is not None and await _exists(ctx, body.id):  # the answer before any work
+        raise Conflict(f"template {body.id!r} exists", field="id")
+    await ctx.store.create_template(t)  # of two creates of one id at once, one is 409
     return json_response(t, status=201)
 
 
