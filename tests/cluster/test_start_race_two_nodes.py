@@ -1,9 +1,11 @@
 """Two nodes starting a conversation for the same contact at the same moment make one
 (docs/scaling.md, "Two nodes starting for the same contact"): the store's one-live
 index refuses the second insert, and the node that lost carries on with the winner's
-conversation as if it had found it. The race is held open by the test: a lock on the
-conversations table (reads pass, inserts wait) until both nodes are waiting to insert,
-then both go at once."""
+conversation as if it had found it. Both nodes found no contact for the new address
+and created one: the one that linked the address first is the conversation's, the
+other's is rolled back (no orphan contact, no split history). The race is held open by
+the test: a lock on the conversations table (reads pass, inserts wait) until both nodes
+are waiting to insert, then both go at once."""
 
 from __future__ import annotations
 
@@ -69,6 +71,21 @@ async def _messages(cluster: Cluster, cid: str) -> list[tuple[str, str]]:
         await conn.close()
 
 
+async def _one_contact(cluster: Cluster, conv_id: str, address: str, name: str) -> None:
+    """The conversation's contact is the only one the race made, and the address's."""
+    conn = await asyncpg.connect(cluster.database_url)
+    try:
+        owner = await conn.fetchval("SELECT contact_id FROM conversations WHERE id = $1", conv_id)
+        named = await conn.fetch("SELECT id FROM contacts WHERE name = $1", name)
+        linked = await conn.fetch(
+            "SELECT contact_id FROM contact_addresses WHERE address = $1", address
+        )
+    finally:
+        await conn.close()
+    assert [r[0] for r in named] == [owner], (owner, named)
+    assert [r[0] for r in linked] == [owner], (owner, linked)
+
+
 async def _raced(cluster: Cluster, *starts: Awaitable[T]) -> list[T | BaseException]:
     """Each start, run while inserts are held, then all let go at once."""
     conn = await asyncpg.connect(cluster.database_url)
@@ -127,6 +144,7 @@ async def test_a_visitors_start_retried_on_another_node_makes_one_conversation(
     visitor_id = first.visitor_id
     assert [r[0] for r in await _live(cluster, "tp_demo_127", visitor_id)] == [conv_id]
     assert await _messages(cluster, conv_id) == [(cid, "Hello")]
+    await _one_contact(cluster, conv_id, visitor_id, "Lin")
     # the tab whose start lost writes on in the winner's conversation
     assert second.sock
     await second.sock.send(
@@ -164,6 +182,7 @@ async def test_integration_starts_on_two_nodes_make_one_conversation(cluster: Cl
             [conv_id] = ids
             assert [r[0] for r in await _live(cluster, "tp_race", "lin@example.com")] == [conv_id]
             assert sorted(b for _, b in await _messages(cluster, conv_id)) == ["from 0", "from 1"]
+            await _one_contact(cluster, conv_id, "lin@example.com", "Lin")
             # outbound: one is made, the other is told the contact has an open one, as
             # on one node (409 conversation_open)
             outbound = await _raced(

@@ -266,6 +266,35 @@ LINK_ADDRESS = (
     " VALUES ($1, $2, $3, $4) ON CONFLICT (channel, address)"
     " DO UPDATE SET contact_id = excluded.contact_id"
 )
+# Link an address to a new contact only while it is free (see claim_address).
+_CLAIM_ADDRESS = (
+    "INSERT INTO contact_addresses (channel, address, contact_id, created_at)"
+    " VALUES ($1, $2, $3, $4) ON CONFLICT (channel, address) DO NOTHING RETURNING contact_id"
+)
+
+
+class AddressTaken(Exception):
+    """Raised in create_contact's transaction to roll the new contact back: another
+    contact (``contact``) took its address first."""
+
+    def __init__(self, contact: Contact) -> None:
+        super().__init__(f"address taken by contact {contact.id!r}")
+        self.contact = contact
+
+
+async def claim_address(c: Conn, channel: str, address: str, contact_id: str, now: float) -> None:
+    """Link a free address to the new contact ``contact_id``; AddressTaken if another
+    contact holds it (another node's create_contact for the same new address a moment
+    before: moving it over, as LINK_ADDRESS would, splits the contact's history)."""
+    while await c.fetchrow(_CLAIM_ADDRESS, channel, address, contact_id, now) is None:
+        row = await c.fetchrow(
+            f"{CONTACTS.select} WHERE id = (SELECT contact_id FROM contact_addresses"
+            " WHERE channel = $1 AND address = $2)",
+            channel,
+            address,
+        )
+        if row is not None:  # else it was unlinked since: claim it again
+            raise AddressTaken(CONTACTS.decode(row))
 
 
 _refs = msgspec.json.Decoder(tuple[AttachmentRef, ...])

@@ -53,10 +53,11 @@ from gateway.ports.store._pg_append import (
 )
 from gateway.ports.store._rows import (
     CONVERSATIONS,
-    LINK_ADDRESS,
     SELECT_BY_CLIENT_ID,
+    AddressTaken,
     Row,
     announce_message,
+    claim_address,
     decode_message,
     email_key,
     guard_args,
@@ -333,9 +334,11 @@ class PostgresStore(SQLStore):
                 if row is None:
                     raise Conflict(f"contact {contact_id!r} exists")
                 if address is not None:
-                    await c.execute(LINK_ADDRESS, *address, contact_id, now)
+                    await claim_address(c, *address, contact_id, now)
         except Conflict as exc:
             raise Conflict(f"contact {contact_id!r} exists") from exc
+        except AddressTaken as taken:  # rolled back: the address's contact instead
+            return taken.contact
         return Contact(
             id=contact_id,
             number=row[0],

@@ -38,7 +38,7 @@ from gateway.model.channels import ChannelName
 from gateway.model.records import Contact
 from gateway.ports.store import migrate
 from gateway.ports.store._group_commit import GroupCommit, WriterBusy
-from gateway.ports.store._rows import CONTACTS, LINK_ADDRESS, Conn, Row, Table
+from gateway.ports.store._rows import CONTACTS, AddressTaken, Conn, Row, Table, claim_address
 from gateway.ports.store._sqlite_lane import (
     Checkpointer,
     InlineConn,
@@ -395,9 +395,11 @@ class SQLiteStore(GroupCommit):
                 )
                 await c.execute(CONTACTS.sql_insert, *CONTACTS.params(contact))
                 if address is not None:
-                    await c.execute(LINK_ADDRESS, *address, contact_id, now)
+                    await claim_address(c, *address, contact_id, now)
         except Conflict as exc:
             raise Conflict(f"contact {contact_id!r} exists") from exc
+        except AddressTaken as taken:  # rolled back: the address's contact instead
+            return taken.contact
         return contact
 
 
