@@ -7,6 +7,7 @@ answer" and "Waiting, and ending"); a start the page was left before its answer 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -227,16 +228,29 @@ def test_a_start_whose_answer_was_lost_is_the_chat_after_a_reload(
     agent = login(new_page(), base)
     expect(agent.locator("#status")).to_have_value("available")
     v = new_page()
-    cut = {"on": False}
+    cut = {"on": False, "welcomed": 0}
+
+    def from_server(ws: Any, msg: str | bytes) -> None:
+        if cut["on"]:
+            return
+        if isinstance(msg, str) and '"welcome"' in msg:
+            cut["welcomed"] += 1
+        ws.send(msg)
 
     def route(ws: Any) -> None:
         server = ws.connect_to_server()
-        server.on_message(lambda msg: None if cut["on"] else ws.send(msg))
+        server.on_message(lambda msg: from_server(ws, msg))
 
     v.route_web_socket("**/ws/visitor", route)
     v.goto(base + "/demo")
     frame = open_widget(v)
     expect(frame.get_by_role("button", name="Start chat")).to_be_enabled()
+    # The widget sends a start once welcomed (before, it keeps it for the welcome): the
+    # cut must come after the welcome, which the enabled button does not say.
+    deadline = time.monotonic() + 20
+    while not cut["welcomed"]:
+        assert time.monotonic() < deadline, "the widget was never welcomed"
+        v.wait_for_timeout(50)  # Playwright delivers the route's messages meanwhile
     cut["on"] = True  # the start arrives; nothing comes back
     fill_start(frame, "Uma", "hello, anyone?")
     ring = agent.get_by_role("alertdialog", name="Incoming chat")
