@@ -216,6 +216,7 @@ class Node:
             staging=Path(settings.data_dir) / "uploads",
             orphan_age=settings.attachment_orphan_age,
             link_ttl=settings.attachment_link_ttl,
+            check_every=settings.storage_check_interval,
         )
         # the conversations this node last wrote to (gateway/services/recent.py)
         self.recent = RecentConversations()

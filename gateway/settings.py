@@ -100,6 +100,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     blob_url: str = ""
     attachment_link_ttl: PositiveInt = 300
     attachment_orphan_age: PositiveInt = 3600
+    # /readyz asks the file storage at most once in this many seconds
+    storage_check_interval: Positive = 5.0
     chat_attachment_types: str = (
         "jpg,png,gif,webp,pdf,txt,csv,doc,docx,xls,xlsx,ppt,pptx,odt,ods,mp3,mp4"
     )

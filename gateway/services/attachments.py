@@ -67,10 +67,9 @@ UNSENT_MESSAGES = 2
 # many refusals in a row end a round of deletions.
 DELETE_RETRY = 300.0
 REFUSALS_IN_A_ROW = 3
-# /readyz asks the file storage at most once in this many seconds (balancers probe every
-# node every few seconds: each probe must not be a request to S3), and waits this long
-# for its answer (the probe must answer in time whatever the storage does).
-STORAGE_CHECK_TTL = 5.0
+# /readyz waits this long for the file storage's answer (the probe must answer in time
+# whatever the storage does); it asks at most once in GATEWAY_STORAGE_CHECK_INTERVAL
+# (balancers probe every node every few seconds: each probe must not be a request to S3).
 STORAGE_CHECK_TIMEOUT = 2.0
 
 
@@ -139,6 +138,7 @@ class Attachments:
         staging: Path,
         orphan_age: float,
         link_ttl: float,
+        check_every: float,
     ) -> None:
         self._store = store
         self._blobs = blobs
@@ -148,6 +148,7 @@ class Attachments:
         self._staging = staging
         self._orphan_age = orphan_age
         self._link_ttl = link_ttl
+        self._check_every = check_every
         self._images = asyncio.Semaphore(IMAGE_SLOTS)
         # (conversation, uploader, uploader id) -> uploads under way on this node
         self._uploading: dict[tuple[str, Sender, str], int] = {}
@@ -172,11 +173,11 @@ class Attachments:
 
     async def storage_ready(self) -> bool:
         """Whether the file storage answers (readiness, docs/deploy.md): its last answer
-        if younger than STORAGE_CHECK_TTL, else one check (``ping``: S3's HeadBucket, the
+        if younger than ``check_every`` seconds, else one check (``ping``: S3's HeadBucket, the
         directory writable), shared by the probes that arrive meanwhile and given up
         after STORAGE_CHECK_TIMEOUT."""
         checked = self._storage_checked
-        if checked is not None and time.monotonic() - checked[0] < STORAGE_CHECK_TTL:
+        if checked is not None and time.monotonic() - checked[0] < self._check_every:
             return checked[1]
         if self._storage_check is None:
             self._storage_check = asyncio.create_task(self._check_storage(), name="storage check")

@@ -45,6 +45,7 @@ async def test_a_key_the_storage_refuses_does_not_stop_the_others(tmp_path: Path
         staging=tmp_path / "staging",
         orphan_age=3600.0,
         link_ttl=60.0,
+        check_every=5.0,
     )
     try:
         keys = ["cv_1/a", "cv_1/bad", "cv_1/z"]

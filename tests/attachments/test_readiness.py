@@ -23,6 +23,9 @@ from gateway.services.attachments import STORAGE_CHECK_TIMEOUT
 from tests.attachments.observe import S3Recorder
 
 ENV = {"GATEWAY_DEMO": "1"}
+# the storage asked at every probe but a few: a change shows at the next probes, where
+# the default interval kept the last answer 5 s
+FREQUENT = {**ENV, "GATEWAY_STORAGE_CHECK_INTERVAL": "0.2"}
 
 
 async def ready(http: httpx.AsyncClient) -> dict[str, Any]:
@@ -39,33 +42,50 @@ async def until(http: httpx.AsyncClient, status: str, files: str, bound: float =
     deadline = time.monotonic() + bound
     while (body := await ready(http))["files"] != files:
         assert time.monotonic() < deadline, f"/readyz still says {body}"
-        await asyncio.sleep(0.1)  # a balancer's probes, faster
+        await asyncio.sleep(0.1)  # a balancer's probes, faster (nothing tells a change)
     assert body["status"] == status, body
 
 
-async def test_a_storage_that_stops_answering_is_degraded_not_unready(
-    s3_server: services.S3Server,
-) -> None:
+def s3_env(s3_server: services.S3Server, env: dict[str, str]) -> tuple[dict[str, str], Any]:
+    """A gateway's settings on a new bucket behind a recorder, and a count of the
+    storage's checks (HeadBucket) the recorder saw."""
     bucket = f"gw-ready-{uuid.uuid4().hex[:8]}"
     s3_server.create_bucket(bucket)
     recorder = S3Recorder(s3_server.port)
 
-    def checks() -> int:  # HeadBucket: the storage's check
+    def checks() -> int:
         return sum((m, p) == ("HEAD", f"/{bucket}") for m, p in recorder.requests())
 
-    env = {**ENV, "GATEWAY_BLOB_URL": f"s3://{bucket}/files?endpoint={recorder.endpoint()}"}
+    url = f"s3://{bucket}/files?endpoint={recorder.endpoint()}"
+    return {**env, "GATEWAY_BLOB_URL": url}, (recorder, checks)
+
+
+async def test_probes_in_a_burst_ask_the_storage_once(s3_server: services.S3Server) -> None:
+    """Probes in a burst (every balancer, every few seconds) ask S3 once at most: the
+    answer is kept GATEWAY_STORAGE_CHECK_INTERVAL (5 s by default)."""
+    env, (recorder, checks) = s3_env(s3_server, ENV)
     try:
         with services.running_gateway(env) as gw:
             async with httpx.AsyncClient(base_url=gw.base_url, timeout=30) as http:
                 body = await ready(http)
                 assert (body["status"], body["files"]) == ("ok", "ok"), body
-                # Probes in a burst (every balancer, every few seconds) ask S3 once at
-                # most: the answer is kept a few seconds.
                 before = checks()
                 for _ in range(20):
                     assert (await ready(http))["files"] == "ok"
                 assert checks() - before <= 1
+    finally:
+        recorder.close()
 
+
+async def test_a_storage_that_stops_answering_is_degraded_not_unready(
+    s3_server: services.S3Server,
+) -> None:
+    env, (recorder, _) = s3_env(s3_server, FREQUENT)
+    try:
+        with services.running_gateway(env) as gw:
+            async with httpx.AsyncClient(base_url=gw.base_url, timeout=30) as http:
+                body = await ready(http)
+                assert (body["status"], body["files"]) == ("ok", "ok"), body
                 recorder.holding.set()  # S3 takes requests and answers none
                 try:
                     await until(http, "degraded", "unavailable")
@@ -77,7 +97,7 @@ async def test_a_storage_that_stops_answering_is_degraded_not_unready(
 
 
 async def test_local_files_gone_is_degraded_not_unready() -> None:
-    with services.running_gateway(ENV) as gw:
+    with services.running_gateway(FREQUENT) as gw:
         blobs = Path(gw.env["GATEWAY_DATA_DIR"]) / "blobs"
         async with httpx.AsyncClient(base_url=gw.base_url, timeout=30) as http:
             body = await ready(http)
