@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
@@ -73,6 +73,21 @@ async def _s3(call: Awaitable[T]) -> T:
         return await _deadline(call)
     except _FAILURES as exc:
         raise BlobsUnavailable(f"S3: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _keyed(key: str, name: str, what: str, *, missing_ok: bool = False) -> Iterator[None]:
+    """Requests on one key: a key S3 does not have is NotFound (nothing at all with
+    ``missing_ok``), any other failure BlobsUnavailable."""
+    try:
+        yield
+    except ClientError as exc:
+        if _code(exc) not in ("NoSuchKey", "404", "NotFound"):
+            raise BlobsUnavailable(f"S3 {what} {name!r}: {exc}") from exc
+        if not missing_ok:
+            raise NotFound(f"no blob {key!r}") from None
+    except _FAILURES as exc:
+        raise BlobsUnavailable(f"S3 {what} {name!r}: {exc}") from exc
 
 
 class S3Blobs(BlobStore):
@@ -213,7 +228,7 @@ class S3Blobs(BlobStore):
         client = self._require()
         name = self._key(key)
         first = last = total = 0
-        try:
+        with _keyed(key, name, "get"):
             if byte_range is None:
                 response = await _deadline(client.get_object(Bucket=self.bucket, Key=name))
             else:
@@ -225,12 +240,6 @@ class S3Blobs(BlobStore):
                 response = await _deadline(
                     client.get_object(Bucket=self.bucket, Key=name, Range=f"bytes={first}-{last}")
                 )
-        except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
-                raise NotFound(f"no blob {key!r}") from None
-            raise BlobsUnavailable(f"S3 get {name!r}: {exc}") from exc
-        except _FAILURES as exc:
-            raise BlobsUnavailable(f"S3 get {name!r}: {exc}") from exc
         body = response["Body"]
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -248,14 +257,8 @@ class S3Blobs(BlobStore):
 
     async def size(self, key: str) -> int:
         name = self._key(key)
-        try:
+        with _keyed(key, name, "head"):
             head = await _deadline(self._require().head_object(Bucket=self.bucket, Key=name))
-        except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
-                raise NotFound(f"no blob {key!r}") from None
-            raise BlobsUnavailable(f"S3 head {name!r}: {exc}") from exc
-        except _FAILURES as exc:
-            raise BlobsUnavailable(f"S3 head {name!r}: {exc}") from exc
         return int(head["ContentLength"])
 
     async def delete(self, key: str) -> None:
@@ -265,13 +268,8 @@ class S3Blobs(BlobStore):
         and its parts would be kept, unlisted, for ever."""
         client = self._require()
         name = self._key(key)
-        try:
+        with _keyed(key, name, "delete", missing_ok=True):
             await _deadline(client.delete_object(Bucket=self.bucket, Key=name))
-        except ClientError as exc:
-            if _code(exc) not in ("NoSuchKey", "404", "NotFound"):
-                raise BlobsUnavailable(f"S3 delete {name!r}: {exc}") from exc
-        except _FAILURES as exc:
-            raise BlobsUnavailable(f"S3 delete {name!r}: {exc}") from exc
         # The object is gone: the uploads' clean-up is best effort. It needs the bucket's
         # s3:ListBucketMultipartUploads (docs/attachments.md); a failure here would keep
         # the key queued for ever, and hold back every deletion behind it.
