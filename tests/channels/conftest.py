@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -52,6 +52,19 @@ def emulators() -> Iterator[Emulators]:
 @pytest.fixture
 def twilio(emulators: Emulators) -> Iterator[EmulatorClient]:
     yield emulators.client("twilio")
+
+
+async def fresh(emulators: Emulators, name: str) -> EmulatorClient:
+    """A provider's emulator with nothing sent or configured, retrying a webhook soon."""
+    client = emulators.client(name)
+    await client.reset()
+    await client.retries(0, 0.2, 0.4)
+    return client
+
+
+@pytest.fixture
+async def whatsapp(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
+    yield await fresh(emulators, "whatsapp")
 
 
 StartGateway = Callable[..., services.GatewayProcess]

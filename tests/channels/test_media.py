@@ -20,7 +20,7 @@ from devkit import services
 from devkit.emulators.client import EmulatorClient
 from tests.attachments import files
 from tests.attachments.test_gateway import agent_upload, links
-from tests.channels.conftest import Emulators
+from tests.channels.conftest import Emulators, fresh
 from tests.channels.support import (
     ACCOUNT,
     APP_SECRET,
@@ -50,13 +50,6 @@ def medium(data: bytes, content_type: str, **more: str) -> dict[str, str]:
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-async def fresh(emulators: Emulators, name: str) -> EmulatorClient:
-    client = emulators.client(name)
-    await client.reset()
-    await client.retries(0, 0.2, 0.4)
-    return client
 
 
 async def send_files(
@@ -190,11 +183,6 @@ async def test_mms_limits_are_the_rules_clear_refusal(
 
 
 # -- WhatsApp ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def whatsapp(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
-    yield await fresh(emulators, "whatsapp")
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import msgspec
@@ -14,7 +14,6 @@ import pytest
 
 from devkit import services
 from devkit.emulators.client import EmulatorClient
-from tests.channels.conftest import Emulators
 from tests.channels.support import (
     APP_SECRET,
     VERIFY,
@@ -35,14 +34,6 @@ NUMBER = "+14155550111"
 WA_ID = "447911123456"
 
 Factory = Callable[..., services.GatewayProcess]
-
-
-@pytest.fixture
-async def whatsapp(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
-    client = emulators.client("whatsapp")
-    await client.reset()
-    await client.retries(0, 0.2, 0.4)
-    yield client
 
 
 @pytest.fixture

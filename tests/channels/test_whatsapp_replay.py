@@ -20,7 +20,6 @@ from devkit import services
 from devkit.emulators.client import EmulatorClient
 from tests.attachments import files
 from tests.attachments.test_gateway import agent_upload
-from tests.channels.conftest import Emulators
 from tests.channels.support import (
     APP_SECRET,
     WA_TOKEN,
@@ -85,14 +84,6 @@ class Line:
     node: services.GatewayProcess
     database_url: str
     relay: Relay
-
-
-@pytest.fixture
-async def whatsapp(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
-    client = emulators.client("whatsapp")
-    await client.reset()
-    await client.retries(0, 0.2, 0.4)
-    yield client
 
 
 @pytest.fixture
