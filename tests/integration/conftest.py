@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -18,8 +18,11 @@ from devkit import services
 from examples.gateway_client import IntegrationClient
 from gateway.model.records import Conversation
 from gateway.ports.store import create_store
+from gateway.ports.store.base import Store
 from tests.gateway.conftest import ADMIN
 from tests.integration.receiver import Receiver
+
+T = TypeVar("T")
 
 SECRET = "integration-signing-secret-0123456789abcdef"
 HOOK_SECRET = "automation-signing-secret-9876543210fedcba"
@@ -42,17 +45,22 @@ class Node:
 
     def conversations(self, touchpoint_id: str) -> list[Conversation]:
         """What the store holds, read from the database itself."""
+        return self.with_store(lambda store: store.list_conversations(touchpoint_id=touchpoint_id))
 
-        async def read() -> list[Conversation]:
+    def with_store(self, body: Callable[[Store], Awaitable[T]]) -> T:
+        """``body`` on a store of the gateway's database, opened beside the gateway (in a
+        thread of its own: the test's event loop may be running)."""
+
+        async def run() -> T:
             store = create_store(self.database_url)
             await store.open()
             try:
-                return await store.list_conversations(touchpoint_id=touchpoint_id)
+                return await body(store)
             finally:
                 await store.close()
 
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, read()).result()
+            return pool.submit(asyncio.run, run()).result()
 
 
 @pytest.fixture

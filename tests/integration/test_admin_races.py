@@ -11,7 +11,6 @@ against a real gateway process (docs/admin-api.md, "Decisions"):
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import itertools
 import tempfile
 import uuid
@@ -35,7 +34,6 @@ from gateway.model.records import (
     Template,
     Touchpoint,
 )
-from gateway.ports.store import create_store
 from gateway.ports.store.base import Store
 from tests.integration.conftest import HOOK_SECRET, Node, admin_client
 
@@ -63,21 +61,6 @@ def gw(request: pytest.FixtureRequest) -> Iterator[Node]:
     node = Node(services.start_gateway(env), env, url)
     yield node
     node.proc.stop()
-
-
-def with_store(node: Node, body: Callable[[Store], Awaitable[T]]) -> T:
-    """``body`` on a store of the gateway's database, opened beside the gateway."""
-
-    async def run() -> T:
-        store = create_store(node.database_url)
-        await store.open()
-        try:
-            return await body(store)
-        finally:
-            await store.close()
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, run()).result()
 
 
 def new_id(prefix: str) -> str:
@@ -197,7 +180,7 @@ async def test_the_stores_creates_never_replace(gw: Node) -> None:
                 outcomes.append((exc.field, (await get(record.id)).name))
         return outcomes
 
-    assert with_store(gw, twice) == [("id", "First")] * 6
+    assert gw.with_store(twice) == [("id", "First")] * 6
 
 
 async def assert_one_made(
@@ -253,7 +236,7 @@ async def test_notices_of_one_instant_are_all_listed_across_pages(gw: Node) -> N
                 AdminNotice(id=id_, kind="provider_error", message=f"n{i}", created_at=at - i // 2)
             )
 
-    with_store(gw, add)
+    gw.with_store(add)
     async with await admin_client(gw) as admin:
         # one a page: every tie is across a page end
         listed = await page_all(admin, "/api/admin/notices", {"limit": 1})
@@ -313,7 +296,7 @@ async def test_ratings_page_past_500_by_a_cursor(gw: Node) -> None:
             convs.append(conv.id)
         return convs
 
-    convs = with_store(gw, rate)
+    convs = gw.with_store(rate)
     async with await admin_client(gw) as admin:
         listed = await page_all(
             admin, "/api/admin/ratings", {"touchpoint_id": tp, "limit": 2}, items="items"
@@ -351,7 +334,7 @@ async def test_a_webhooks_events_page_past_200_by_a_cursor(gw: Node) -> None:
                 )
             return events
 
-        events = with_store(gw, announce)
+        events = gw.with_store(announce)
         listed = await page_all(admin, f"/api/admin/webhooks/{hook}/events", {"limit": 2})
         assert [e["event_id"] for e in listed] == events[::-1]
         r = await admin.get(f"/api/admin/webhooks/{hook}/events", params={"cursor": "WyJ4Il0"})
@@ -405,7 +388,7 @@ async def active_admins(node: Node) -> list[str]:
         async def agents(store: Store) -> list[str]:
             return [a.id for a in await store.list_agents() if a.role == "admin" and a.active]
 
-        return with_store(node, agents)
+        return node.with_store(agents)
 
     return await asyncio.to_thread(read)
 
@@ -483,7 +466,7 @@ async def test_the_last_admin_cannot_be_deleted_or_demoted_through_the_store(gw:
             await c.patch("/api/admin/agents/ag_admin", json={"role": "agent"})
         ).status_code == 200
     try:
-        assert with_store(gw, attempt) == ["last_admin"] * 3
+        assert gw.with_store(attempt) == ["last_admin"] * 3
         assert await active_admins(gw) == [one]
     finally:
         await step_back(gw, [one])
