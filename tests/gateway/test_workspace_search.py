@@ -7,8 +7,11 @@ tests/store/test_contact_search.py."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
 
 from devkit import services
 from gateway.auth import Identity
@@ -20,58 +23,59 @@ from tests.gateway.conftest import ADMIN, demo_agent, demo_visitor
 from tests.gateway.test_workspace import admin_away, http
 
 
+@pytest.fixture
+async def pg_store(postgres: services.Postgres) -> AsyncIterator[PostgresStore]:
+    """An open store on a fresh PostgreSQL database (several connections: races)."""
+    store = PostgresStore(
+        services.createdb(postgres, f"wsearch_{uuid.uuid4().hex[:8]}"), max_size=10
+    )
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 async def test_two_agents_saving_one_email_at_once_get_one_contact(
-    postgres: services.Postgres,
+    pg_store: PostgresStore,
 ) -> None:
     """Two agents save the same email on two contacts at the same instant, on
     PostgreSQL: one is saved, the other gets what a save after it gets, 409
     contact_exists naming the saved contact."""
-    dsn = services.createdb(postgres, f"wsearch_race_{os.getpid()}")
-    store = PostgresStore(dsn, max_size=10)
-    await store.open()
-    try:
-        contacts = ContactService(store, time.time)
-        for round_ in range(5):
-            email = f"race{round_}@example.com"
-            ids = [f"ct_r{round_}_{i}" for i in range(2)]
-            for i in ids:
-                await store.create_contact(i, name=i, now=time.time())
-            results = await asyncio.gather(
-                *(contacts.save(i, name=i, email=email, phone="") for i in ids),
-                return_exceptions=True,
-            )
-            saved = [r for r in results if not isinstance(r, BaseException)]
-            refused = [r for r in results if isinstance(r, BaseException)]
-            assert len(saved) == 1 and len(refused) == 1, results
-            assert isinstance(refused[0], ContactExists), refused
-            assert refused[0].contact_id == saved[0].id
-            assert "already has this email: merge into that contact" in refused[0].message
-    finally:
-        await store.close()
+    contacts = ContactService(pg_store, time.time)
+    for round_ in range(5):
+        email = f"race{round_}@example.com"
+        ids = [f"ct_r{round_}_{i}" for i in range(2)]
+        for i in ids:
+            await pg_store.create_contact(i, name=i, now=time.time())
+        results = await asyncio.gather(
+            *(contacts.save(i, name=i, email=email, phone="") for i in ids),
+            return_exceptions=True,
+        )
+        saved = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, BaseException)]
+        assert len(saved) == 1 and len(refused) == 1, results
+        assert isinstance(refused[0], ContactExists), refused
+        assert refused[0].contact_id == saved[0].id
+        assert "already has this email: merge into that contact" in refused[0].message
 
 
 async def test_one_signed_identity_arriving_twice_at_once_is_one_contact(
-    postgres: services.Postgres,
+    pg_store: PostgresStore,
 ) -> None:
     """A site signs one new email for two visitors whose chats start at the same
     instant, on PostgreSQL: both are the one saved contact (the second save, turned
     away by the unique index, finds the first), never two, never an error."""
-    dsn = services.createdb(postgres, f"wsearch_identity_{os.getpid()}")
-    store = PostgresStore(dsn, max_size=10)
-    await store.open()
-    try:
-        contacts = ContactService(store, time.time)
-        for round_ in range(5):
-            who = Identity(email=f"Signed{round_}@example.com", name="Signed")
-            found = await asyncio.gather(
-                *(contacts.for_conversation("chat", f"v-{round_}-{i}", {}, who) for i in range(2))
-            )
-            assert found[0].id == found[1].id, found
-            for i in range(2):
-                at = await store.find_contact_by_address("chat", f"v-{round_}-{i}")
-                assert at is not None and at.id == found[0].id
-    finally:
-        await store.close()
+    contacts = ContactService(pg_store, time.time)
+    for round_ in range(5):
+        who = Identity(email=f"Signed{round_}@example.com", name="Signed")
+        found = await asyncio.gather(
+            *(contacts.for_conversation("chat", f"v-{round_}-{i}", {}, who) for i in range(2))
+        )
+        assert found[0].id == found[1].id, found
+        for i in range(2):
+            at = await pg_store.find_contact_by_address("chat", f"v-{round_}-{i}")
+            assert at is not None and at.id == found[0].id
 
 
 # -- a deleted contact's conversations ---------------------------------------------------
