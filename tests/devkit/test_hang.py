@@ -1,0 +1,47 @@
+"""A test that hangs names itself (devkit/hang.py, wired in tests/conftest.py): a pytest
+run of one test that waits for good ends by itself, with the test's name, its thread
+stacks and the coroutine its task waits in."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from devkit import hang
+
+ROOT = Path(__file__).resolve().parents[2]
+
+HUNG = """
+import asyncio
+
+
+async def wait_for_nothing() -> None:
+    await asyncio.get_running_loop().create_future()  # never set
+
+
+async def test_waits_for_good() -> None:
+    await wait_for_nothing()
+"""
+
+
+def test_a_hung_test_ends_the_run_naming_itself_and_where_it_waits(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text("from tests.conftest import pytest_runtest_protocol\n")
+    (tmp_path / "test_hung.py").write_text(HUNG)
+    env = {**os.environ, "GATEWAY_TEST_HANG_AFTER": "1", "PYTHONPATH": str(ROOT)}
+    plugins = ["-p", "no:cacheprovider", "-p", "no:randomly", "-o", "asyncio_mode=auto"]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", *plugins, "--rootdir", str(tmp_path), str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,  # the watchdog ends it after 1 s; a run that reaches this, it did not
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == hang.EXIT_CODE, out
+    assert "test_hung.py::test_waits_for_good: still running after 1 s" in out
+    assert "Current thread" in out or "Thread 0x" in out  # faulthandler's stacks
+    assert "asyncio tasks of" in out
+    assert "in wait_for_nothing" in out  # down the task's awaits to where it waits
