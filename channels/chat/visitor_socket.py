@@ -69,6 +69,10 @@ class VisitorSession:
         """The rate limits for a new conversation (gateway/web/limits.py)."""
         await self.core.limits.admit_conversation(self.ip, self.claims.tp)
 
+    async def give_back(self) -> None:
+        """Uncount an admitted start that made no conversation (it joined one)."""
+        await self.core.limits.give_back_conversation(self.ip, self.claims.tp)
+
     async def transcripts(self, conv: Conversation, email: str) -> int:
         if self._transcripts is None:
             raise Conflict("transcripts by email are not offered", code="transcript_unavailable")
@@ -191,6 +195,7 @@ class VisitorSession:
                 fields,
                 identity=self.claims.identity,
                 admit=self.admit,
+                give_back=self.give_back,
                 left_message=frame.leave_message,
                 page=_same_site_page(frame.page, self.claims.page),
             )

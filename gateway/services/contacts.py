@@ -100,13 +100,24 @@ class ContactService:
             # The address itself is the provider's word (an SMS sender, a WhatsApp id,
             # an email's sender), so it is the contact's phone or email from the start.
             email, phone = _proven_by(channel, address)
-            return await self._create(
+            made = await self._create(
                 channel, address, name=fields.get("name", ""), email=email, phone=phone
             )
+            # Another node linked the address a moment before (the store rolled this
+            # contact back and gave theirs): the name typed here names it if it has none.
+            return await self.named(made, fields.get("name", ""))
         # What the contact typed names them; an email or phone typed in a form stays in
         # the conversation's fields until an agent confirms it (the contact card).
         if fields.get("name") and fields["name"] != contact.name:
             return await self._update(contact.id, name=fields["name"])
+        return contact
+
+    async def named(self, contact: Contact, name: str) -> Contact:
+        """The contact, given ``name`` if it has none yet: what a start typed that lost
+        the race for a new address to another node's. A name it has is kept (the
+        first start's, or an agent's)."""
+        if name and not contact.name:
+            return await self._update(contact.id, name=name)
         return contact
 
     async def _for_identity(

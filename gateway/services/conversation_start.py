@@ -40,6 +40,7 @@ class ConversationStart(ContactIO):
         *,
         identity: Identity | None = None,
         admit: Admit | None = None,
+        give_back: Admit | None = None,
         subject: str = "",
         direction: ConversationDirection = "inbound",
         agent_id: str | None = None,
@@ -50,7 +51,10 @@ class ConversationStart(ContactIO):
         ``fields`` are validated by the channel (chat: the pre-conversation form);
         ``identity`` is a verified signed identity, the only way to match an existing
         contact by email or phone; ``admit`` raises RateLimited when a new conversation
-        is over the limits, and runs only when one is created. ``left_message``: the
+        is over the limits, and runs only when one is to be created; ``give_back``
+        uncounts it when none was (it joined the one another node made at the same
+        instant, or failed). A start that joins the contact's live conversation names
+        a contact that has no name yet with the typed ``name``. ``left_message``: the
         contact leaves a message for later (it will be held in the Inbox). ``page``: the
         page the contact is on, if the channel knows it (shown to the agent, nothing more).
 
@@ -70,14 +74,14 @@ class ConversationStart(ContactIO):
             raise Forbidden(f"this touchpoint does not take {direction} conversations")
         existing = await self.open_for(touchpoint_id, address)
         if existing is not None:
-            return await self._found(existing, direction)
+            return await self._found(existing, direction, fields, identity)
         if agent_id is not None:
             self._check_can_start(agent_id, tp.channel)
         if admit is not None:
             await admit()
-        contact = await self._contacts.for_conversation(tp.channel, address, fields, identity)
-        now = self._clock()
         try:
+            contact = await self._contacts.for_conversation(tp.channel, address, fields, identity)
+            now = self._clock()
             conv = await self._store.create_conversation(
                 Conversation(
                     id=new_id("cv"),
@@ -99,28 +103,47 @@ class ConversationStart(ContactIO):
                     left_message=left_message,
                 )
             )
-        except LiveElsewhere:
+        except Exception as exc:
+            # No new conversation: what admit counted is not one (a retry counts anew).
+            if give_back is not None:
+                await give_back()
+            if not isinstance(exc, LiveElsewhere):
+                raise
             # Another node made it in the same few milliseconds (the store's one-live
             # index): as if this node had found it.
             existing = await self.open_for(touchpoint_id, address)
             if existing is None:
                 raise  # ended already: 409 conversation_open, a retry starts another
-            return await self._found(existing, direction)
+            return await self._found(existing, direction, fields, identity)
         if routed_at_start(conv):
             conv = await self._route_new(conv)
         return conv, contact
 
     async def _found(
-        self, existing: Conversation, direction: ConversationDirection
+        self,
+        existing: Conversation,
+        direction: ConversationDirection,
+        fields: Mapping[str, str],
+        identity: Identity | None,
     ) -> tuple[Conversation, Contact]:
         """The contact's live conversation, found instead of making one: theirs to
-        write in, or a Conflict for the company's side (one open at a time)."""
+        write in, or a Conflict for the company's side (one open at a time). The name a
+        start typed (it lost the race to the one that made it) names the address's
+        contact if it has none; a signed identity names its contact itself."""
         if direction == "outbound":
             raise Conflict(
                 f"an open conversation with this contact exists: {existing.id}",
                 code="conversation_open",
             )
-        return existing, await self._store.get_contact(existing.contact_id)
+        contact = await self._store.get_contact(existing.contact_id)
+        name = fields.get("name", "")
+        if name and not contact.name and identity is None:
+            # only the address's own contact: an API interaction id's conversation may
+            # be another contact's (interaction_in_use), whose name this is not
+            linked = await self._contacts.at(existing.channel, existing.address)
+            if linked is not None and linked.id == contact.id:
+                contact = await self._contacts.named(contact, name)
+        return existing, contact
 
     async def _route_new(self, conv: Conversation) -> Conversation:
         """Route a conversation that has its first message (or was started by the

@@ -7,9 +7,11 @@
 * **connections per IP per hour** (``GATEWAY_CONNECTIONS_PER_IP_PER_HOUR``): WebSocket
   handshakes (closed with 4029 over it) and, counted apart, widget bootstraps (429).
 * **new conversations per IP per hour** and **per touchpoint per hour**: ``start`` over
-  either gets an ``error`` frame ``rate_limited``.
+  either gets an ``error`` frame ``rate_limited``. A start that makes no conversation
+  (it joins the one another node made at the same instant) is given back.
 * **logins per IP per minute** and **failed logins per account per hour**: ``/api/login``
-  over either answers 429 before any password is checked.
+  over either answers 429 before any password is checked. A new password (admin API,
+  ``gateway agent set-password``) clears the account's failures.
 * **failed API keys per IP per minute** (the logins' per-IP limit, counted apart): an
   address that presented that many unknown or revoked keys gets 429 for the integration
   API before its key is looked up; calls with a good key are never counted.
@@ -245,6 +247,21 @@ class Limits:
         await self._hit(self.conversations_ip, "conv-ip", ip)
         await self._hit(self.conversations_tp, "conv-tp", touchpoint_id)
 
+    async def give_back_conversation(self, ip: str, touchpoint_id: str) -> None:
+        """Uncount an admitted start that made no conversation: it joined the one another
+        node made for the same contact at the same instant, or failed. A hit of cost -1:
+        the sliding window's current count less one (at an hour's turn, the new hour's)."""
+        for item, key in (
+            (self.conversations_ip, ("conv-ip", ip)),
+            (self.conversations_tp, ("conv-tp", touchpoint_id)),
+        ):
+            if item is None:
+                continue
+            try:
+                await self.shared.hit(item, *key, cost=-1)
+            except Exception:
+                self._storage_failed()
+
     async def admit_login(self, ip: str, email: str) -> None:
         """A login attempt: RateLimited over the per-IP limit, or while the account has
         had too many failures (from anywhere) in the last hour."""
@@ -255,6 +272,21 @@ class Limits:
 
     async def login_failed(self, email: str) -> None:
         await self._hit(self.login_failures, "login-fail", _account(email), exact=True)
+
+    async def clear_login_failures(self, *emails: str) -> bool:
+        """Forget the failed logins of these accounts: a password set by an admin or from
+        the shell lets its owner in at once, not after the lockout's hour. The count is
+        in Redis for every node of a cluster, else in this node's memory. False when
+        the storage failed (logged)."""
+        if self.login_failures is None:
+            return True
+        try:
+            for email in dict.fromkeys(_account(e) for e in emails):
+                await self.exact.clear(self.login_failures, "login-fail", email)
+        except Exception:
+            log.warning("could not clear the failed logins of an account", exc_info=True)
+            return False
+        return True
 
     async def admit_api_key(self, ip: str) -> None:
         """An integration API request: RateLimited while its address has presented too
