@@ -9,9 +9,12 @@ name, role, queues, password length; an email is taken whatever its case), and h
 with the gateway's password hashing. Then they tell the running nodes over Redis
 (``GATEWAY_REDIS_URL``), as an admin's change through the API does: every node reloads
 its configuration, the router learns of a new agent, and a new password closes the
-agent's open consoles. A node without Redis is not told: logins and the admin section
-work at once (they read the database), the console and routing once the node reloads
-(any change saved in the admin section, or a restart).
+agent's open consoles. A new password also clears the account's failed logins in
+Redis, where the nodes count them: an agent locked out by them logs in at once. A node
+without Redis is not told: logins and the admin section work at once (they read the
+database), the console and routing once the node reloads (any change saved in the admin
+section, or a restart), and failed logins it counted in its memory still lock the
+account until their hour has passed or the node restarts.
 
 The password is never an argument (shell history, ``ps``): in a terminal it is typed
 twice at a prompt that does not echo; otherwise it is the first line of standard input
@@ -169,7 +172,10 @@ async def _set_password(args: argparse.Namespace, store: Store, settings: Settin
     except NotFound:
         raise Refused([("email", f"no agent has the email {email}")]) from None
     password_hash = hash_password(_read_password(agent.email))
-    await store.put_agent(msgspec.structs.replace(agent, password_hash=password_hash))
+    try:  # only if it is still there: an agent deleted meanwhile stays deleted
+        await store.update_agent(msgspec.structs.replace(agent, password_hash=password_hash))
+    except NotFound:
+        raise Refused([("email", f"no agent has the email {email}")]) from None
     # as the admin API does: a stolen token dies with the old password
     ended = await store.revoke_agent_sessions(agent.id)
     print(f"password of {agent.email} changed; {len(ended)} login session(s) ended")
@@ -178,8 +184,32 @@ async def _set_password(args: argparse.Namespace, store: Store, settings: Settin
             f"gateway: note: {agent.email} is deactivated: it logs in once an admin activates it",
             file=sys.stderr,
         )
+    if problem := await _clear_login_failures(settings, agent.email):
+        print(f"gateway: note: {problem}", file=sys.stderr)
     _told(await tell_nodes(settings))
     return 0
+
+
+async def _clear_login_failures(settings: Settings, email: str) -> str:
+    """The account's failed logins forgotten, as an admin's password reset does: a
+    locked-out agent logs in with the new password at once. They are counted in Redis
+    when the nodes share one; else in a node's memory, out of this command's reach.
+    Empty when cleared; else why not."""
+    if not settings.redis_url:
+        return (
+            "no GATEWAY_REDIS_URL: a node counts failed logins in its memory; an account "
+            "locked by them logs in once the hour has passed or the node restarts "
+            "(a password set in the admin section clears them at once)"
+        )
+    from gateway.web.limits import Limits
+
+    logging.getLogger("gateway.limits").setLevel(logging.ERROR)  # said below, once
+    try:
+        async with asyncio.timeout(NOTIFY_TIMEOUT):
+            cleared = await Limits(settings).clear_login_failures(email)
+    except TimeoutError:
+        cleared = False
+    return "" if cleared else "the failed logins of the account could not be cleared in Redis"
 
 
 async def _with_store(args: argparse.Namespace, settings: Settings) -> int:

@@ -21,9 +21,15 @@ from channels.base import Core
 from gateway.errors import InvalidInput, NotFound
 from gateway.model.integrations import ApiKey, bot_target
 from gateway.model.records import Touchpoint
+from gateway.web.admin import paging
 from gateway.web.admin.config import checked_name
 from gateway.web.admin.http import Ctx, convert, json_response
-from gateway.web.admin.webhooks import OutboxEventOut, outbox_event_out
+from gateway.web.admin.webhooks import (
+    OutboxEventOut,
+    PagedEventOut,
+    outbox_event_out,
+    paged_event_out,
+)
 from gateway.web.openapi import Endpoint
 
 ONE = "/api/admin/touchpoints/{id}"
@@ -100,8 +106,11 @@ class Admin:
     async def bot_events(self, ctx: Ctx) -> Response:
         query: EventsQuery = ctx.query
         tp = self._touchpoint(ctx)
-        rows = await self.core.outbox.events(bot_target(tp.id), query.state, query.limit)
-        return json_response([outbox_event_out(e) for e in rows])
+        # paged as a webhook's events are: after the event a cursor names (its sequence
+        # number, unique: events of one instant are neither lost nor repeated)
+        before = paging.number(query.cursor) if query.cursor is not None else None
+        rows = await self.core.outbox.events(bot_target(tp.id), query.state, query.limit, before)
+        return json_response([paged_event_out(e) for e in rows])
 
     async def replay_bot_event(self, ctx: Ctx) -> Response:
         tp = self._touchpoint(ctx)
@@ -140,8 +149,9 @@ class Admin:
                      "delivery did not fail)."),
             Endpoint("GET", ONE + "/bot-events", "Events to this touchpoint as a bot",
                      "admin", self.bot_events, query=EventsQuery,
-                     response=list[OutboxEventOut], errors=(404,),
-                     description="Newest first; state=dead lists the dead letters."),
+                     response=list[PagedEventOut], errors=(404,),
+                     description="Newest first; state=dead lists the dead letters. Paged "
+                     "by the last event's cursor, as a webhook's events are."),
             Endpoint("POST", ONE + "/bot-events/{event_id}/replay", "Deliver an event to the "
                      "bot again", "admin", self.replay_bot_event, response=OutboxEventOut,
                      errors=(404, 409)),

@@ -112,7 +112,7 @@ async def reconnect(channel: EmailChannel, ctx: Ctx) -> Response:
         checked, problems = channel.check_touchpoint(msgspec.structs.replace(tp, settings=settings))
         if problems:
             raise InvalidInput(problems)
-        await ctx.store.put_touchpoint(checked)
+        await ctx.store.update_touchpoint(checked)  # a delete meanwhile: 404, not recreated
     await channel.core.state.set_connection(tp.id, "connecting", "reconnect requested")
     await ctx.changed()  # every node reloads; the one reading the mailbox reconnects
     return await status(channel, ctx)

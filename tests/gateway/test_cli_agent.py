@@ -245,12 +245,10 @@ def test_in_a_terminal_the_password_is_typed_twice_and_not_shown(tmp_path: Path)
 # -- a running cluster ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def two_nodes(
-    postgres: services.Postgres,
-) -> Iterator[tuple[dict[str, str], list[services.GatewayProcess]]]:
-    """Two nodes on a new PostgreSQL database and a Redis of their own, no demo: no
-    agent at all."""
+Cluster = tuple[dict[str, str], list[services.GatewayProcess]]
+
+
+def _two_nodes(postgres: services.Postgres, extra: dict[str, str]) -> Iterator[Cluster]:
     database = services.createdb(postgres, f"cli_agent_{uuid.uuid4().hex[:8]}")
     redis = services.start_redis()
     env = {
@@ -258,6 +256,7 @@ def two_nodes(
         "GATEWAY_REDIS_URL": redis.url,
         "GATEWAY_SECRET_KEY": services.SECRET_KEY,
         "GATEWAY_DEMO": "0",
+        **extra,
     }
     nodes: list[services.GatewayProcess] = []
     try:
@@ -274,6 +273,26 @@ def two_nodes(
         redis.stop()
 
 
+@pytest.fixture
+def two_nodes(postgres: services.Postgres) -> Iterator[Cluster]:
+    """Two nodes on a new PostgreSQL database and a Redis of their own, no demo: no
+    agent at all."""
+    yield from _two_nodes(postgres, {})
+
+
+@pytest.fixture
+def two_locking_nodes(postgres: services.Postgres) -> Iterator[Cluster]:
+    """:func:`two_nodes` that lock an account after 3 failed logins (counted in their
+    Redis), with room for many logins from this one address."""
+    yield from _two_nodes(
+        postgres,
+        {
+            "GATEWAY_LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR": "3",
+            "GATEWAY_LOGINS_PER_IP_PER_MINUTE": "100",
+        },
+    )
+
+
 def _roster(node: services.GatewayProcess, token: str) -> list[str]:
     r = httpx.get(
         node.base_url + "/api/console/agents", headers={"Authorization": f"Bearer {token}"}
@@ -283,7 +302,7 @@ def _roster(node: services.GatewayProcess, token: str) -> list[str]:
 
 
 async def test_running_nodes_are_told_of_a_new_agent_and_of_a_new_password(
-    two_nodes: tuple[dict[str, str], list[services.GatewayProcess]],
+    two_nodes: Cluster,
 ) -> None:
     env, nodes = two_nodes
     added = cli(env, "add", "--email", "first@shop.example", "--name", "First", "--role", "admin")
@@ -313,3 +332,40 @@ async def test_running_nodes_are_told_of_a_new_agent_and_of_a_new_password(
     # the database's listing is the same from anywhere
     [line] = cli(env, "list").stdout.splitlines()
     assert line == f"{agent_id}\tadmin\tactive\tfirst@shop.example\tFirst"
+
+
+def test_a_new_password_lifts_a_lockout_by_failed_logins_on_every_node(
+    two_locking_nodes: Cluster,
+) -> None:
+    """Locked out by failed logins on one node (counted in Redis: the other refuses too),
+    the account logs in on the other node at once with a password set from the shell;
+    and again with one an admin sets through the admin API."""
+    env, (one, two) = two_locking_nodes
+    email = "locked@shop.example"
+    added = cli(env, "add", "--email", email, "--name", "Locked", "--role", "admin")
+    assert added.returncode == 0, added.stderr
+    agent_id = added.stdout.split()[1]
+
+    def lock(password: str) -> None:
+        for _ in range(3):
+            assert login(one, email, "wrong password").status_code == 401
+        refused = login(two, email.upper(), password)  # any case: one account
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"]["code"] == "rate_limited"
+
+    lock(PASSWORD)
+    changed = cli(env, "set-password", "--email", email, stdin="second pw 2\n")
+    assert changed.returncode == 0, changed.stderr
+    assert changed.stderr == ""  # cleared in Redis, and the nodes told
+    r = login(two, email, "second pw 2")
+    assert r.status_code == 200, r.text
+
+    token = r.json()["token"]  # a login made before the lockout outlives it
+    lock("second pw 2")
+    reset = httpx.patch(
+        f"{two.base_url}/api/admin/agents/{agent_id}",
+        json={"password": "third pw 3"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert reset.status_code == 200, reset.text
+    assert login(one, email, "third pw 3").status_code == 200

@@ -76,6 +76,37 @@ async def test_logins_are_limited_per_address_and_per_account(node_factory: Node
     assert (await _login(node, "agent@demo.test", "demo-agent", "198.51.100.1")).status_code == 200
 
 
+async def test_a_password_an_admin_sets_lifts_the_lockout_at_once(
+    node_factory: NodeFactory,
+) -> None:
+    """One node without Redis (the failures in its memory): an admin's new password for
+    a locked-out agent lets the agent in at once, not after the hour."""
+    node = node_factory(
+        {
+            "GATEWAY_TRUSTED_PROXIES": "127.0.0.1",
+            "GATEWAY_LOGIN_FAILURES_PER_ACCOUNT_PER_HOUR": "3",
+        }
+    )
+    admin = (await _login(node, *ADMIN, "203.0.113.1")).json()["token"]
+    for i in range(3):
+        assert (
+            await _login(node, "agent@demo.test", "wrong", f"198.51.100.{i}")
+        ).status_code == 401
+    locked = await _login(node, "agent@demo.test", "demo-agent", "198.51.100.9")
+    assert locked.status_code == 429
+    async with httpx.AsyncClient(
+        base_url=node.base_url, headers={"Authorization": f"Bearer {admin}"}, timeout=BOUND
+    ) as http:
+        [agent_id] = [
+            a["id"]
+            for a in (await http.get("/api/admin/agents")).json()
+            if a["email"] == "agent@demo.test"
+        ]
+        r = await http.patch(f"/api/admin/agents/{agent_id}", json={"password": "a new one 1"})
+        assert r.status_code == 200, r.text
+    assert (await _login(node, "Agent@Demo.test", "a new one 1", "198.51.100.9")).status_code == 200
+
+
 async def test_password_checks_run_off_the_event_loop(node_factory: NodeFactory) -> None:
     """Thirty logins at once (Argon2, ~0.2 s of CPU each), then fifteen /healthz in a row
     once the first login is answered: they all come back while at most seven logins do.

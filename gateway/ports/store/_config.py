@@ -34,6 +34,9 @@ class ConfigRows(SQLBase):
     async def put_touchpoint(self, tp: Touchpoint) -> None:
         await self._put(TOUCHPOINTS, tp)
 
+    async def update_touchpoint(self, tp: Touchpoint) -> None:
+        await self._update(TOUCHPOINTS, tp)
+
     async def create_touchpoint(self, tp: Touchpoint) -> None:
         await self._insert_new(TOUCHPOINTS, tp)
 
@@ -75,6 +78,9 @@ class ConfigRows(SQLBase):
     async def put_queue(self, queue: Queue) -> None:
         await self._put(QUEUES, queue)
 
+    async def update_queue(self, queue: Queue) -> None:
+        await self._update(QUEUES, queue)
+
     async def create_queue(self, queue: Queue) -> None:
         await self._insert_new(QUEUES, queue)
 
@@ -88,10 +94,17 @@ class ConfigRows(SQLBase):
         await self._delete(QUEUES, queue_id)
 
     async def put_agent(self, agent: Agent) -> None:
+        await self._write_agent(agent, f"{AGENTS.sql_upsert} RETURNING id")
+
+    async def update_agent(self, agent: Agent) -> None:
+        await self._write_agent(agent, AGENTS.sql_update)
+
+    async def _write_agent(self, agent: Agent, sql: str) -> None:
         async def write(c: Conn) -> None:
             if not (agent.role == "admin" and agent.active):
                 await self._keep_an_admin(c, agent.id)
-            await c.execute(AGENTS.sql_upsert, *AGENTS.params(agent))
+            if await c.fetchrow(sql, *AGENTS.params(agent)) is None:
+                raise NotFound(f"agent {agent.id!r} not found")
 
         try:
             await self._atomically(write)
@@ -152,6 +165,9 @@ class ConfigRows(SQLBase):
 
     async def put_disposition_set(self, ds: DispositionSet) -> None:
         await self._put(DISPOSITION_SETS, ds)
+
+    async def update_disposition_set(self, ds: DispositionSet) -> None:
+        await self._update(DISPOSITION_SETS, ds)
 
     async def create_disposition_set(self, ds: DispositionSet) -> None:
         await self._insert_new(DISPOSITION_SETS, ds)

@@ -181,6 +181,9 @@ class IntegrationRows(SQLBase):
     async def put_webhook(self, webhook: Webhook) -> None:
         await self._put(WEBHOOKS, webhook)
 
+    async def update_webhook(self, webhook: Webhook) -> None:
+        await self._update(WEBHOOKS, webhook)
+
     async def create_webhook(self, webhook: Webhook) -> None:
         await self._insert_new(WEBHOOKS, webhook)
 

@@ -120,6 +120,11 @@ class Table(Generic[T]):
         self.sql_list = f"{self.select} ORDER BY {order}"
         self.sql_insert = f"INSERT INTO {name} ({', '.join(written)}) VALUES ({placeholders})"
         self.sql_upsert = f"{self.sql_insert} ON CONFLICT (id) DO UPDATE SET {updates}"
+        # the same parameters as the insert: $n is the n-th written column (tables keyed
+        # otherwise than by id have none)
+        sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(written, 1) if c != "id")
+        key = written.index("id") + 1 if "id" in written else 0
+        self.sql_update = f"UPDATE {name} SET {sets} WHERE id = ${key} RETURNING id"
         self.sql_delete = f"DELETE FROM {name} WHERE id = $1 RETURNING id"
         self.returning = f"RETURNING {cols}"
 
@@ -432,6 +437,15 @@ class SQLBase(Store):
     async def _put(self, table: Table[T], record: T) -> None:
         async with self._connection() as c:
             await c.execute(table.sql_upsert, *table.params(record))
+
+    async def _update(self, table: Table[T], record: T) -> None:
+        """Replace the row of ``record``'s id, never inserting one: NotFound when there is
+        none (any more). The UPDATE itself decides, so an edit racing a delete of the same
+        row cannot bring it back (a read before the write could)."""
+        async with self._connection() as c:
+            row = await c.fetchrow(table.sql_update, *table.params(record))
+        if row is None:
+            raise NotFound(f"{table.type.__name__.lower()} {getattr(record, 'id', '')!r} not found")
 
     async def _insert_new(self, table: Table[T], record: T) -> None:
         """Insert ``record``, never replacing one: a Conflict on the field ``id`` when the

@@ -223,6 +223,9 @@ class WorkspaceRows(SQLBase):
     async def put_template(self, template: Template) -> None:
         await self._put(TEMPLATES, template)
 
+    async def update_template(self, template: Template) -> None:
+        await self._update(TEMPLATES, template)
+
     async def create_template(self, template: Template) -> None:
         await self._insert_new(TEMPLATES, template)
 

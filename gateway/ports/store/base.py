@@ -137,6 +137,12 @@ class Store(IntegrationStore):
         """Insert or replace by id."""
 
     @abc.abstractmethod
+    async def update_touchpoint(self, tp: Touchpoint) -> None:
+        """Replace the row of that id only: NotFound when there is none, also when a
+        delete commits first; never inserts. So are the other ``update_*`` (what the
+        admin API's edits use: an edit racing a delete does not bring the row back)."""
+
+    @abc.abstractmethod
     async def create_touchpoint(self, tp: Touchpoint) -> None:
         """Insert only: Conflict (field ``id``) when the id is taken, also by a create
         committing at the same moment. So are the other ``create_*``."""
@@ -156,6 +162,9 @@ class Store(IntegrationStore):
     async def put_queue(self, queue: Queue) -> None: ...
 
     @abc.abstractmethod
+    async def update_queue(self, queue: Queue) -> None: ...
+
+    @abc.abstractmethod
     async def create_queue(self, queue: Queue) -> None: ...
 
     @abc.abstractmethod
@@ -172,6 +181,10 @@ class Store(IntegrationStore):
         """Insert or replace by id; raise Conflict when the email belongs to another agent,
         and Conflict ``last_admin`` when it would take the last active admin's role or
         activity away (checked and written in one transaction, the admins locked)."""
+
+    @abc.abstractmethod
+    async def update_agent(self, agent: Agent) -> None:
+        """:meth:`put_agent` that only replaces: NotFound when the agent is gone."""
 
     @abc.abstractmethod
     async def create_agent(self, agent: Agent) -> None:
@@ -194,6 +207,9 @@ class Store(IntegrationStore):
 
     @abc.abstractmethod
     async def put_disposition_set(self, ds: DispositionSet) -> None: ...
+
+    @abc.abstractmethod
+    async def update_disposition_set(self, ds: DispositionSet) -> None: ...
 
     @abc.abstractmethod
     async def create_disposition_set(self, ds: DispositionSet) -> None: ...
@@ -575,6 +591,9 @@ class Store(IntegrationStore):
 
     @abc.abstractmethod
     async def put_template(self, template: Template) -> None: ...
+
+    @abc.abstractmethod
+    async def update_template(self, template: Template) -> None: ...
 
     @abc.abstractmethod
     async def create_template(self, template: Template) -> None:

@@ -86,6 +86,10 @@ class IntegrationStore(abc.ABC):
         """Insert or replace by id."""
 
     @abc.abstractmethod
+    async def update_webhook(self, webhook: Webhook) -> None:
+        """Replace only: NotFound when the webhook is gone (``Store.update_touchpoint``)."""
+
+    @abc.abstractmethod
     async def create_webhook(self, webhook: Webhook) -> None:
         """Insert only: Conflict (field ``id``) when the id is taken."""
 

@@ -155,7 +155,7 @@ async def _edit_queue(ctx: Ctx, *, patch: bool) -> Response:
         raw = merge_patch({"name": current.name}, raw)
     body = convert(raw, QueueIn)
     q = Queue(id=current.id, name=checked_name(body.name))
-    await store.put_queue(q)
+    await store.update_queue(q)
     await ctx.changed()
     return json_response(QueueOut(id=q.id, name=q.name))
 
@@ -240,7 +240,7 @@ async def _build_agent(ctx: Ctx, body: AgentIn, agent_id: str, existing: Agent |
 async def _save_agent(ctx: Ctx, agent: Agent, before: Agent | None = None) -> None:
     store = ctx.store
     try:
-        await (store.create_agent(agent) if before is None else store.put_agent(agent))
+        await (store.create_agent(agent) if before is None else store.update_agent(agent))
     except Conflict as exc:
         if exc.field == "id":  # a create of the same id won meanwhile
             raise
@@ -260,6 +260,10 @@ async def _save_agent(ctx: Ctx, agent: Agent, before: Agent | None = None) -> No
         # watched on the socket it had (its subscriptions are made once, at monitor). A
         # greater role keeps them: what it adds is checked at each request.
         await ctx.web.agents.revoke_all(agent.id)
+    if agent.password_hash and (before is None or before.password_hash != agent.password_hash):
+        # A password an admin sets lets its owner in at once: the failed logins that
+        # locked the account (on every node: they are counted in Redis there) are gone.
+        await ctx.web.limits.clear_login_failures(agent.email)
     await ctx.changed()  # every node reloads, and closes revoked sessions' sockets
 
 
@@ -384,7 +388,7 @@ async def _edit_disposition_set(ctx: Ctx, *, patch: bool) -> Response:
     if patch:
         raw = merge_patch({"name": current.name, "dispositions": current.dispositions}, raw)
     ds = _checked_set(current.id, convert(raw, DispositionSetIn))
-    await store.put_disposition_set(ds)
+    await store.update_disposition_set(ds)
     await ctx.changed()
     return json_response(ds_out(ds))
 

@@ -1,6 +1,6 @@
-"""Cursors of the admin API's newest-first lists (notices, a webhook's events, ratings):
-an opaque token that carries the sort key of the last row a page showed, so the next
-page starts right after it however many rows share a timestamp
+"""Cursors of the admin API's newest-first lists (notices, a webhook's or a bot's
+events, ratings): an opaque token that carries the sort key of the last row a page
+showed, so the next page starts right after it however many rows share a timestamp
 (docs/admin-api.md, "list paging").
 
 The token is URL-safe base64 of a JSON array; clients pass it back unchanged. Nothing in

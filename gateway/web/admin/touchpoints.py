@@ -228,7 +228,7 @@ async def _edit_touchpoint(ctx: Ctx, *, patch: bool) -> Response:
         raw = merge_patch(_touchpoint_input(current, _secrets(ctx, current.channel)), raw)
     body = convert(raw, TouchpointIn)
     tp = await build_touchpoint(ctx, body, current.id, current, ctx.now())
-    await store.put_touchpoint(tp)
+    await store.update_touchpoint(tp)
     await ctx.changed()
     return json_response(_out(ctx, tp))
 
@@ -287,7 +287,7 @@ async def _set_active(ctx: Ctx, active: bool) -> Response:
         )
     if tp.active != active:
         tp = msgspec.structs.replace(tp, active=active)
-        await store.put_touchpoint(tp)
+        await store.update_touchpoint(tp)
         await ctx.changed()
     return json_response(_out(ctx, tp))
 

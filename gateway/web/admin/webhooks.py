@@ -87,11 +87,17 @@ class OutboxEventOut(msgspec.Struct, kw_only=True):
     next_attempt_at: float | None
 
 
-class WebhookEvent(OutboxEventOut, kw_only=True):
-    # what was (or will be) sent, but the contact and the names, read when sent
-    payload: dict[str, Any]
+class PagedEventOut(OutboxEventOut, kw_only=True):
+    """An event in a list paged by a cursor (a webhook's events, an integration's to its
+    bot)."""
+
     # pass as cursor for the (older) events after this one
     cursor: str
+
+
+class WebhookEvent(PagedEventOut, kw_only=True):
+    # what was (or will be) sent, but the contact and the names, read when sent
+    payload: dict[str, Any]
 
 
 def webhook_out(w: Webhook) -> WebhookOut:
@@ -111,6 +117,10 @@ def webhook_out(w: Webhook) -> WebhookOut:
 
 def outbox_event_out(e: OutboxEvent) -> OutboxEventOut:
     return OutboxEventOut(**_event_fields(e))
+
+
+def paged_event_out(e: OutboxEvent) -> PagedEventOut:
+    return PagedEventOut(**_event_fields(e), cursor=paging.encode(e.n))
 
 
 def event_out(e: OutboxEvent) -> WebhookEvent:
@@ -188,7 +198,7 @@ async def _edit(ctx: Ctx, *, patch: bool) -> Response:
             out.pop(name)
         raw = merge_patch(out, raw)
     hook = await _build(ctx, convert(raw, WebhookIn), current.id, current)
-    await ctx.store.put_webhook(hook)
+    await ctx.store.update_webhook(hook)
     await ctx.changed()
     return json_response(webhook_out(hook))
 

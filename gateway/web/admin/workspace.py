@@ -258,7 +258,7 @@ async def put_template(ctx: Ctx) -> Response:
     if body.id is not None and body.id != old.id:
         raise InvalidInput([("id", "the id cannot change")])
     t = _template(body, old.id, old.created_at)
-    await ctx.store.put_template(t)
+    await ctx.store.update_template(t)
     return json_response(t)
 
 
