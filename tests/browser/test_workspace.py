@@ -224,6 +224,11 @@ def test_what_was_rough_in_the_console(new_page: NewPage, gateway: GatewayProces
     admin: Page = login(new_page(), base, ADMIN)
     admin.get_by_role("combobox", name="Status").select_option("away")
     expect(admin.get_by_role("combobox", name="Status")).to_have_value("away")
+    # The name in a full header (every section an admin has) is one line, not three;
+    # cut with an ellipsis when there is no room, the whole of it in its title.
+    me = admin.locator("#me")
+    expect(me).to_have_attribute("title", "Grace (demo admin)")
+    assert me.evaluate("e => e.offsetHeight < 2 * parseFloat(getComputedStyle(e).fontSize)")
     agent: Page = login(new_page(), base)
     visitor: Page = new_page()
     visitor.goto(base + "/demo")
@@ -248,6 +253,8 @@ def test_what_was_rough_in_the_console(new_page: NewPage, gateway: GatewayProces
     )
     inbox.get_by_role("button", name="Assign Kai").click()
     expect(agent.get_by_role("heading", name="Kai", level=2)).to_be_visible()
+    # The box above the messages says what it is for, not only to a screen reader.
+    expect(agent.get_by_placeholder("Search in this conversation")).to_be_visible()
     # The newly assigned chat shows its last message, not "—".
     assigned = agent.get_by_role("region", name=re.compile("^Assigned to you"))
     expect(assigned).to_contain_text("My parcel is very late")

@@ -285,6 +285,7 @@ function onSnapshot(f) {
   S.priorityDisplay = f.priority_display === "numbers" ? "numbers" : "icons";
   S.dispositions = f.dispositions || [];
   fill($("me"), f.agent.name);
+  $("me").title = f.agent.name;
   $("admin-link").hidden = f.agent.role !== "admin"; // the admin section (/admin)
   if (f.agent.role === "admin" && !S.emailWatch) S.emailWatch = email.watchConnections(S.token, $("app-view"));
   outbound.setup(S.token, $("logout"), (cid) => {

@@ -7,7 +7,7 @@ let term = "";
 let at = -1;
 
 export function box(onChange) {
-  const input = h("input", { id: "conv-search", type: "search", value: term, autocomplete: "off", "aria-describedby": "conv-search-count" });
+  const input = h("input", { id: "conv-search", type: "search", value: term, autocomplete: "off", placeholder: t("search.label"), "aria-describedby": "conv-search-count" });
   const count = h("span", { id: "conv-search-count", class: "muted", role: "status" });
   input.addEventListener("input", () => { term = input.value.trim().toLowerCase(); at = -1; onChange(); });
   input.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); next(); } });
