@@ -13,7 +13,14 @@ from collections.abc import AsyncIterable, Callable, Sequence
 import routing as r
 from gateway import metrics
 from gateway import protocol as p
-from gateway.errors import FileRefused, InvalidInput, NotFound, ProtocolError
+from gateway.errors import (
+    Conflict,
+    FileRefused,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ProtocolError,
+)
 from gateway.model.channel_state import Content
 from gateway.model.records import Agent, Attachment, Conversation
 from gateway.model.text import clean_text, require_content
@@ -104,8 +111,19 @@ class AgentDesk:
         always finds it. The ack carries the stored message: ``skip`` is the ref of the
         socket that sent it, which the echo to the agent's other sockets leaves out.
         ``guarded``: ``conv`` may be out of date (gateway/services/recent.py): stored
-        only if it is not, else Stale."""
-        self._access.check_replies(agent, conv)
+        only if it is not, else Stale. A retry of a message stored before the
+        conversation ended or moved to another agent is acked again, as any retry is."""
+        try:
+            self._access.check_replies(agent, conv)
+        except (Conflict, Forbidden):
+            # the client saw no ack and may not know it was stored (docs/protocol.md,
+            # "Acknowledgements"): refused only if there is nothing of it to ack
+            stored = await self._store.message_by_client_id(
+                conv.id, "agent", agent.id, client_msg_id
+            )
+            if stored is None:
+                raise
+            return ack_for(client_msg_id, stored, False, frame_for(stored, agent.name))
         require_content(body, attachments)
         if attachments:
             await self._check_delivers_files(conv)

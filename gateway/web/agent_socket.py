@@ -63,7 +63,11 @@ class AgentSession:
         if conversation_id in self.monitors:
             return
         if len(self.monitors) >= MAX_MONITORS:
-            raise Conflict(f"monitor at most {MAX_MONITORS} conversations at once")
+            # a code of its own (docs/protocol.md): "conflict" is the admin API's
+            raise Conflict(
+                f"monitor at most {MAX_MONITORS} conversations at once: stop one first",
+                code="too_many_monitors",
+            )
         watch = connection(self.ws, topics.watch(conversation_id), web.settings)
         self.monitors[conversation_id] = watch
         await web.hub.add(watch)
