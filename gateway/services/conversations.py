@@ -40,7 +40,7 @@ from gateway.services.notify import Notifier
 from gateway.services.outbox import Outbox
 from gateway.services.recent import RecentConversations, write_on_recent
 from gateway.services.router_shell import RouterShell
-from gateway.services.views import Summaries, ack_for, event_body
+from gateway.services.views import Summaries, ack_for, event_body, frame_for
 
 
 class ConversationService(ConversationStart):
@@ -294,7 +294,16 @@ class ConversationService(ConversationStart):
         guarded: bool = False,
     ) -> tuple[Message, bool, p.MessageOut | p.EventOut]:
         if conv.state not in LIVE_STATES:
-            raise Conflict("the conversation has ended; start a new one", code="conversation_ended")
+            # A retry of a message stored before it ended (the ack was lost) is acked
+            # again, as any retry is (docs/protocol.md); anything new is refused.
+            stored = await self._store.message_by_client_id(
+                conv.id, "contact", conv.address, client_msg_id
+            )
+            if stored is None or not client_msg_id:
+                raise Conflict(
+                    "the conversation has ended; start a new one", code="conversation_ended"
+                )
+            return stored, False, frame_for(stored, await self._summaries.sender_name(stored, conv))
         require_content(body, attachments)
         if attachments:
             await self._files.check_message(conv, attachments)

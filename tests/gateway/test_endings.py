@@ -162,3 +162,25 @@ async def test_a_chat_sent_back_to_the_queue_tells_the_visitor_so(
     welcome = await visitor.connect()
     assert welcome["conversation"]["state"] == "waiting"
     assert welcome["conversation"].get("agent_name", "") == ""
+
+
+async def test_a_message_retried_after_the_chat_ended_is_acked_as_a_duplicate(
+    gateway: GatewayProcess,
+) -> None:
+    """The visitor's message was stored but its ack lost, and the chat ended before the
+    widget sent it again: the retry is acked with the stored message (as any retry is),
+    not refused as if it had never been sent; a new message is refused."""
+    visitor = await connected(demo_visitor(gateway))
+    await visitor.start("Hello?")
+    assert visitor.sock
+    await visitor.sock.send({"type": "send", "body": "Order 1182", "client_msg_id": "m-1"})
+    first = await visitor.sock.expect("ack", client_msg_id="m-1")
+    await end(visitor)
+    await visitor.sock.expect("event", event="ended")
+    await visitor.sock.send({"type": "send", "body": "Order 1182", "client_msg_id": "m-1"})
+    again = await visitor.sock.expect_any(("ack", "error"))  # the only answer pending
+    assert again["type"] == "ack" and again["client_msg_id"] == "m-1", again
+    assert again["duplicate"] is True and again["seq"] == first["seq"]
+    assert again["message"]["body"] == "Order 1182"
+    await visitor.sock.send({"type": "send", "body": "more", "client_msg_id": "m-2"})
+    assert (await visitor.sock.expect("error", ref="m-2"))["code"] == "conversation_ended"

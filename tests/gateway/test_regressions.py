@@ -14,6 +14,7 @@ from devkit import services
 from devkit.services import GatewayProcess
 from gateway.app import Node
 from gateway.auth import Identity
+from gateway.errors import Conflict
 from gateway.model.records import Agent, Conversation, Queue, Touchpoint
 from gateway.settings import load_settings
 from tests.gateway.client import accepted_chat
@@ -226,3 +227,22 @@ async def test_a_joining_start_names_no_other_contact(node: Node) -> None:
     found, _ = await node.conversations.start("tp_chat", "int_1", {"name": "Lin"})
     assert found.id == "cv_other" and (await store.get_contact(other.id)).name == ""
     assert conv.id != found.id
+
+
+async def test_a_contacts_retry_on_its_ended_conversation_is_acked_as_a_duplicate(
+    node: Node,
+) -> None:
+    """A message stored whose ack was lost, retried once the conversation has ended (the
+    conversation read afresh, as a node that did not hold it last reads it): acked with
+    the stored message, not refused as if it had never been sent."""
+    conv = await start(node, "vi_retry", {})
+    sent = await node.conversations.contact_send(conv, "m-1", "Order 1182")
+    await node.endings.end(await node.store.get_conversation(conv.id), "contact")
+    ended = await node.store.get_conversation(conv.id)
+    assert ended.state == "closed"
+    again = await node.conversations.contact_send(ended, "m-1", "Order 1182")
+    assert again.duplicate and again.seq == sent.seq and again.message is not None
+    assert again.message.body == "Order 1182"
+    with pytest.raises(Conflict) as refused:
+        await node.conversations.contact_send(ended, "m-2", "more")
+    assert refused.value.code == "conversation_ended"
