@@ -96,12 +96,15 @@ def build_server(app: Starlette, settings: Settings) -> uvicorn.Server:
 
 def _serve(args: argparse.Namespace) -> int:
     from gateway.app import create_app
+    from gateway.model.attachment_rules import chat_rule
     from gateway.settings import load_settings
 
     try:
         settings = load_settings()
+        # the attachment types are the files' model's to parse: before anything is
+        # written (the data directory, its secret key)
+        chat_rule(settings.chat_attachment_types, settings.chat_attachment_max_bytes)
         settings.prepare_data_dir()
-        # building the app parses what only it knows (the attachment types)
         server = build_server(create_app(settings), settings)
     except ConfigError as exc:
         print(f"gateway: invalid configuration: {exc}", file=sys.stderr)

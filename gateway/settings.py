@@ -11,10 +11,12 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import msgspec
@@ -25,7 +27,9 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 PREFIX = "GATEWAY_"
 
-Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+# 0 would listen on a random port while the banner, the demo and the webhooks' base
+# URL all say 0
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 RateLimit = Annotated[int, msgspec.Meta(ge=0)]  # 0: no limit
@@ -39,6 +43,15 @@ FRAME_OVERHEAD = 256
 # integration API, templates), not a setting (GATEWAY_MAX_MESSAGE_CHARS, which was one
 # and changed nothing, is refused: docs/configuration.md).
 MAX_MESSAGE_CHARS = 4000
+# Every float setting is seconds: far beyond ten years a lease overflows Redis's PX
+# (whole milliseconds: "value is not an integer or out of range") while any of them
+# means "never" anyway.
+MAX_SECONDS = 10 * 365 * 24 * 3600
+# The largest whole number a JSON number (the widget's limits, a token's exp) and a
+# float's arithmetic keep exactly.
+MAX_INT = 2**53 - 1
+# A host name's labels (RFC 1123); an IP address is parsed apart.
+_HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -115,9 +128,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             # msgspec takes "inf" and "nan" for floats; a timeout of inf overflows later.
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{PREFIX}{name.upper()}: must be a finite number")
+            if isinstance(value, float) and value > MAX_SECONDS:
+                raise ConfigError(
+                    f"{PREFIX}{name.upper()}: at most {MAX_SECONDS} seconds (10 years)"
+                )
+            if isinstance(value, int) and not isinstance(value, bool) and value > MAX_INT:
+                raise ConfigError(f"{PREFIX}{name.upper()}: at most {MAX_INT} (2**53 - 1)")
+        self._check_words()
         self._check_urls()
         if self.secret_key and len(self.secret_key) < 32:
             raise ConfigError(f"{PREFIX}SECRET_KEY: must be at least 32 characters")
+        if self.secret_key != self.secret_key.strip():
+            # a stray space or newline from a copy: another node's key would differ
+            raise ConfigError(f"{PREFIX}SECRET_KEY: starts or ends with white space")
         if self.redis_url and not self.secret_key:
             # each node would generate its own key and refuse the others' tokens
             raise ConfigError(
@@ -127,6 +150,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         self.trusted_proxy_networks  # noqa: B018 - parsing validates it
         self.demo_provider_urls  # noqa: B018 - parsing validates it
         self._check_pairs()
+
+    def _check_words(self) -> None:
+        """The settings that are names: the address to listen on, the data directory,
+        this node's name."""
+        if not _is_host(self.host):
+            raise ConfigError(
+                f"{PREFIX}HOST: {self.host!r} is not an IP address or a host name "
+                "(0.0.0.0 listens on every address)"
+            )
+        if not self.data_dir.strip():
+            raise ConfigError(f"{PREFIX}DATA_DIR: blank; name a directory (default: data)")
+        if not self.node_id.isprintable() or any(c.isspace() for c in self.node_id):
+            # it names the node in logs, presence and the router lease: leave it empty
+            # for a random one
+            raise ConfigError(
+                f"{PREFIX}NODE_ID: {self.node_id!r} holds white space or control characters"
+            )
 
     def _check_urls(self) -> None:
         store = self.store_url
@@ -141,6 +181,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise ConfigError(
                 f"{PREFIX}DATABASE_URL: {store!r}: use sqlite:///relative/path, "
                 "sqlite:////absolute/path or sqlite:///:memory:"
+            )
+        if scheme == "sqlite" and "?" in store:
+            # the path is taken as it stands: "?mode=ro" would be part of the file's name
+            raise ConfigError(f"{PREFIX}DATABASE_URL: {store!r}: a SQLite URL takes no options")
+        if scheme == "sqlite" and Path(self.sqlite_path).is_dir():
+            raise ConfigError(
+                f"{PREFIX}DATABASE_URL: {self.sqlite_path!r} is a directory, not a database file"
             )
         if scheme != "sqlite":
             # asyncpg would find a bad port only at start-up, as a one-line failure
@@ -160,15 +207,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 raise ConfigError(
                     f"{PREFIX}REDIS_URL: must start with redis://, rediss:// or unix://"
                 )
-            try:
-                urlsplit(self.redis_url).port  # noqa: B018 - raises on a bad port
-            except ValueError:
-                raise ConfigError(f"{PREFIX}REDIS_URL: the port is not a number") from None
+            problem = _redis_url_problem(self.redis_url)
+            if problem:
+                raise ConfigError(f"{PREFIX}REDIS_URL: {problem}")
         problem = blob_url_problem(self.blob_store_url)
         if problem:
             raise ConfigError(f"{PREFIX}BLOB_URL: {problem}")
         if self.public_url:
             problem = http_url_problem(self.public_url)
+            parts = urlsplit(self.public_url)
+            if not problem and (
+                parts.username is not None
+                or parts.query
+                or parts.fragment
+                or parts.path not in ("", "/")
+            ):
+                # only the origin is used: as the gateway's own origin (where a user or a
+                # path never matches a browser's Origin) and as the base of its links
+                problem = f"{self.public_url!r} is not an origin (no user, path, query or #)"
             if problem:
                 raise ConfigError(f"{PREFIX}PUBLIC_URL: {problem}, e.g. https://chat.example.com")
 
@@ -193,7 +249,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             )
 
     def prepare_data_dir(self) -> Path:
-        """GATEWAY_DATA_DIR, created if missing; ConfigError when it cannot be."""
+        """GATEWAY_DATA_DIR, created if missing; ConfigError when it cannot be, or when
+        a file cannot be written in it."""
         path = Path(self.data_dir)
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -201,12 +258,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise ConfigError(f"{PREFIX}DATA_DIR: cannot create {str(path)!r}: {exc}") from None
         if not path.is_dir():
             raise ConfigError(f"{PREFIX}DATA_DIR: {str(path)!r} is not a directory")
+        try:
+            # written, not asked (os.access): root passes access() where writes fail
+            with tempfile.TemporaryFile(dir=path):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"{PREFIX}DATA_DIR: cannot write in {str(path)!r}: {exc}") from None
         return path
 
     @property
     def demo_provider_urls(self) -> dict[str, str]:
         """GATEWAY_DEMO_PROVIDERS as {provider: base URL}; ConfigError names a bad entry."""
         out: dict[str, str] = {}
+        if self.demo_providers.strip() and not self.demo:
+            # it would change nothing: say so rather than ignore it
+            raise ConfigError(f"{PREFIX}DEMO_PROVIDERS: set while {PREFIX}DEMO is off")
         for item in self.demo_providers.split(","):
             name, _, url = (x.strip() for x in item.strip().partition("="))
             if not (name or url):
@@ -216,6 +282,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                     f"{PREFIX}DEMO_PROVIDERS: unknown provider {name!r}; "
                     f"known: {', '.join(DEMO_PROVIDERS)}"
                 )
+            if name in out:
+                raise ConfigError(f"{PREFIX}DEMO_PROVIDERS: {name} is named twice")
             problem = http_url_problem(url)
             if problem:
                 raise ConfigError(f"{PREFIX}DEMO_PROVIDERS: {name}: {problem}")
@@ -272,6 +340,38 @@ def http_url_problem(url: str) -> str:
         return f"{url!r} is not a URL with a numeric port"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"{url!r} is not an http:// or https:// URL with a host"
+    return ""
+
+
+def _is_host(host: str) -> bool:
+    """``host`` is an IP address or a host name (a URL, a blank or a dotted number
+    that is no IPv4 address is neither)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    if not _HOST_NAME.fullmatch(host):
+        return False
+    return not host.rstrip(".").rsplit(".", 1)[-1].isdigit()  # 999.1.1.1
+
+
+def _redis_url_problem(url: str) -> str:
+    """What is wrong with a redis://, rediss:// or unix:// URL beyond its scheme."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "the port is not a number from 1 to 65535"
+    if parts.scheme == "unix":
+        return "" if parts.path else f"{url!r}: use unix:///path/to/redis.sock"
+    if not parts.hostname:
+        return f"{url!r}: use redis://host:6379/0"
+    if port == 0:
+        return "the port is not a number from 1 to 65535"
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        return f"{url!r}: the database after the host is a number (redis://host:6379/0)"
     return ""
 
 
@@ -339,5 +439,10 @@ def _name_the_variable(message: str) -> str:
     # msgspec says "... - at `$.port`"; say which variable that is.
     if "`$." in message:
         field = message.rsplit("`$.", 1)[1].rstrip("`").split("[")[0]
-        return f"{PREFIX}{field.upper()}: {message.split(' - at ')[0]}"
+        said = message.split(" - at ")[0]
+        types = {f.name: f.type for f in msgspec.structs.fields(Settings)}
+        words = get_args(types.get(field))
+        if said.startswith("Invalid enum value") and words:
+            said += f"; one of: {', '.join(words)}"
+        return f"{PREFIX}{field.upper()}: {said}"
     return message

@@ -144,7 +144,10 @@ def test_a_bad_value_stops_the_process_with_status_2() -> None:
         ({"GATEWAY_PUBLIC_URL": "ftp://chat.example.com"}, "GATEWAY_PUBLIC_URL"),
         ({"GATEWAY_PUBLIC_URL": "https://"}, "GATEWAY_PUBLIC_URL"),
         ({"GATEWAY_PUBLIC_URL": "https://chat.example.com:x"}, "GATEWAY_PUBLIC_URL"),
-        ({"GATEWAY_DEMO_PROVIDERS": "twillio=http://127.0.0.1:9"}, "GATEWAY_DEMO_PROVIDERS"),
+        (
+            {"GATEWAY_DEMO": "1", "GATEWAY_DEMO_PROVIDERS": "twillio=http://127.0.0.1:9"},
+            "GATEWAY_DEMO_PROVIDERS: unknown provider 'twillio'",
+        ),
         (
             {"GATEWAY_DELIVERY_LEASE": "5", "GATEWAY_WEBHOOK_TIMEOUT": "30"},
             "GATEWAY_DELIVERY_LEASE (5) must be longer than GATEWAY_WEBHOOK_TIMEOUT (30)",
@@ -164,12 +167,86 @@ def test_a_bad_value_stops_the_process_with_status_2() -> None:
             {"GATEWAY_REDIS_URL": "redis://127.0.0.1:6379/0"},
             "GATEWAY_SECRET_KEY: required when GATEWAY_REDIS_URL is set",
         ),
+        # The audit of invalid settings: each of these started the gateway, or stopped it
+        # only after it had written its data directory and database.
+        ({"GATEWAY_HOST": ""}, "GATEWAY_HOST: '' is not an IP address"),  # every address
+        ({"GATEWAY_HOST": "http://127.0.0.1"}, "GATEWAY_HOST: 'http://127.0.0.1' is not"),
+        ({"GATEWAY_HOST": " 127.0.0.1"}, "GATEWAY_HOST: ' 127.0.0.1' is not"),
+        ({"GATEWAY_HOST": "999.1.1.1"}, "GATEWAY_HOST: '999.1.1.1' is not"),
+        ({"GATEWAY_PORT": "0"}, "GATEWAY_PORT: Expected `int` >= 1"),  # a random port
+        ({"GATEWAY_DATA_DIR": ""}, "GATEWAY_DATA_DIR: blank"),  # the working directory
+        ({"GATEWAY_DATA_DIR": " "}, "GATEWAY_DATA_DIR: blank"),
+        ({"GATEWAY_SECRET_KEY": " " * 32}, "GATEWAY_SECRET_KEY: starts or ends with white"),
+        ({"GATEWAY_SECRET_KEY": "k" * 32 + "\n"}, "GATEWAY_SECRET_KEY: starts or ends with"),
+        (
+            {"GATEWAY_LOG_LEVEL": "INFO"},
+            "GATEWAY_LOG_LEVEL: Invalid enum value 'INFO'; one of: debug, info, warning, error",
+        ),
+        ({"GATEWAY_PUBLIC_URL": "https://chat.example.com/chat"}, "GATEWAY_PUBLIC_URL: "),
+        ({"GATEWAY_PUBLIC_URL": "https://u:p@chat.example.com"}, "is not an origin"),
+        ({"GATEWAY_PUBLIC_URL": "https://chat.example.com?x=1"}, "is not an origin"),
+        ({"GATEWAY_PUBLIC_URL": "https://chat.example.com#top"}, "is not an origin"),
+        ({"GATEWAY_NODE_ID": " "}, "GATEWAY_NODE_ID: ' ' holds white space"),
+        ({"GATEWAY_NODE_ID": "node\n1"}, "GATEWAY_NODE_ID: "),
+        ({"GATEWAY_DATABASE_URL": "sqlite:///gw.db?mode=ro"}, "a SQLite URL takes no options"),
+        ({"GATEWAY_DATABASE_URL": "sqlite:////tmp"}, "'/tmp' is a directory, not a database"),
+        ({"GATEWAY_REDIS_URL": "unix://"}, "GATEWAY_REDIS_URL: 'unix://': use unix:///path"),
+        ({"GATEWAY_REDIS_URL": "redis://"}, "GATEWAY_REDIS_URL: 'redis://': use redis://host"),
+        ({"GATEWAY_REDIS_URL": "redis://h:0/0"}, "GATEWAY_REDIS_URL: the port is not a number"),
+        ({"GATEWAY_REDIS_URL": "redis://h:6379/x"}, "the database after the host is a number"),
+        ({"GATEWAY_ROUTER_LEASE": "1e300"}, "GATEWAY_ROUTER_LEASE: at most 315360000 seconds"),
+        ({"GATEWAY_WRITE_TIMEOUT": "1e12"}, "GATEWAY_WRITE_TIMEOUT: at most 315360000"),
+        ({"GATEWAY_SEND_QUEUE_SIZE": "1" + "0" * 23}, "GATEWAY_SEND_QUEUE_SIZE: at most"),
+        ({"GATEWAY_FRAMES_PER_MINUTE": str(2**53)}, "GATEWAY_FRAMES_PER_MINUTE: at most"),
+        # changes nothing without the demo
+        ({"GATEWAY_DEMO_PROVIDERS": "twilio=http://127.0.0.1:9"}, "set while GATEWAY_DEMO is off"),
+        (
+            {
+                "GATEWAY_DEMO": "1",
+                "GATEWAY_DEMO_PROVIDERS": "twilio=http://127.0.0.1:9,twilio=http://127.0.0.1:10",
+            },
+            "GATEWAY_DEMO_PROVIDERS: twilio is named twice",
+        ),
     ],
 )
 def test_bad_values_and_contradictions_are_refused(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(env)
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GATEWAY_HOST", "0.0.0.0"),
+        ("GATEWAY_HOST", "::"),
+        ("GATEWAY_HOST", "localhost"),
+        ("GATEWAY_HOST", "gateway-1.internal"),
+        ("GATEWAY_PUBLIC_URL", "https://chat.example.com/"),
+        ("GATEWAY_NODE_ID", "node_a-1.eu"),
+        ("GATEWAY_DATABASE_URL", "sqlite:///:memory:"),
+        ("GATEWAY_OUTBOX_RETENTION", "315360000"),
+        ("GATEWAY_CHAT_ATTACHMENT_TYPES", ""),
+    ],
+)
+def test_good_values_next_to_the_refused_ones_are_taken(name: str, value: str) -> None:
+    field = name.removeprefix("GATEWAY_").lower()
+    got = getattr(load_settings({name: value}), field)
+    assert got == type(got)(value)
+
+
+@pytest.mark.parametrize("url", ["unix:///run/redis.sock", "rediss://u:p@redis:6380/2"])
+def test_redis_urls_that_name_a_server_are_taken(url: str) -> None:
+    assert (
+        load_settings({"GATEWAY_REDIS_URL": url, "GATEWAY_SECRET_KEY": "k" * 32}).redis_url == url
+    )
+
+
+def test_a_data_directory_it_cannot_write_in_is_refused() -> None:
+    """/proc exists and is a directory, so it used to pass; the secret key's write then
+    failed with a traceback (exit 1), even for root, whom os.access lets through."""
+    with pytest.raises(ConfigError, match="GATEWAY_DATA_DIR: cannot write in '/proc'"):
+        load_settings({"GATEWAY_DATA_DIR": "/proc"}).prepare_data_dir()
 
 
 def test_sound_pairs_and_a_cluster_with_a_key_are_accepted() -> None:
@@ -190,7 +267,9 @@ def test_sound_pairs_and_a_cluster_with_a_key_are_accepted() -> None:
 def test_the_demo_providers_are_the_phone_channels_emulators() -> None:
     from channels.phone import _CHANNELS
 
-    s = load_settings({"GATEWAY_DEMO_PROVIDERS": "twilio=http://127.0.0.1:8101/"})
+    s = load_settings(
+        {"GATEWAY_DEMO": "1", "GATEWAY_DEMO_PROVIDERS": "twilio=http://127.0.0.1:8101/"}
+    )
     assert s.demo_provider_urls == {"twilio": "http://127.0.0.1:8101"}
     assert set(_CHANNELS) == set(settings_module.DEMO_PROVIDERS)
 

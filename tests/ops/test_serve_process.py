@@ -65,6 +65,7 @@ def run(tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
         ("GATEWAY_REDIS_URL", "redis://h:notaport"),
         ("GATEWAY_DATA_DIR", "/etc/hostname"),
         ("GATEWAY_DATA_DIR", "/proc/nope"),
+        ("GATEWAY_DATA_DIR", "/proc"),  # a directory it cannot write in: was a traceback
         ("GATEWAY_DEMO_PROVIDERS", "twillio=http://127.0.0.1:9"),
         ("GATEWAY_PUBLIC_URL", "https://chat.example.com:notaport"),
     ],
@@ -75,12 +76,14 @@ def test_a_bad_setting_exits_2_naming_it_without_a_traceback(
     extra = {name: value}
     if name == "GATEWAY_REDIS_URL":
         extra["GATEWAY_SECRET_KEY"] = "k" * 32
-    if name == "GATEWAY_PUBLIC_URL":
+    if name in ("GATEWAY_PUBLIC_URL", "GATEWAY_DEMO_PROVIDERS"):
         extra["GATEWAY_DEMO"] = "1"
     r = run(tmp_path, **extra)
     assert r.returncode == 2, r.stderr[-3000:]
     assert f"gateway: invalid configuration: {name}" in r.stderr
     assert "Traceback" not in r.stderr
+    # refused before anything is written (the attachment types once after secret.key)
+    assert not (tmp_path / "data").exists()
 
 
 @pytest.mark.parametrize(
