@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
+import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from gateway import metrics
@@ -147,11 +148,8 @@ async def _read_frames(
                 if frames.exhausted:
                     conn.abort(*close_reason(RateLimited("too many frames")))
                     return
-                ref = ""
-                with contextlib.suppress(GatewayError):
-                    ref = getattr_ref(decode(text, limit))
                 refused = RateLimited("too many frames; slow down")
-                conn.send(p.encode(error_frame(refused, ref)))
+                conn.send(p.encode(error_frame(refused, ref_in(text))))
                 continue
             if lane is None or lanes is None:
                 await _handled(conn, text, None, decode, limit, handle)
@@ -193,7 +191,8 @@ async def _handled(
         conn.abort(*close_reason(exc))
     except GatewayError as exc:
         metrics.count_store_error(exc)
-        conn.send(p.encode(error_frame(exc, getattr_ref(frame))))
+        ref = getattr_ref(frame) if frame is not None else ref_in(text)
+        conn.send(p.encode(error_frame(exc, ref)))
     except (WebSocketDisconnect, asyncio.CancelledError):
         raise
     except Exception:
@@ -204,6 +203,26 @@ async def _handled(
 def getattr_ref(frame: object) -> str:
     ref = getattr(frame, "ref", "") or getattr(frame, "client_msg_id", "")
     return str(ref)
+
+
+class _Named(msgspec.Struct):
+    """What a frame that did not decode (a field out of range, a note too long) may
+    still say of itself: the request its error answers."""
+
+    ref: str = ""
+    client_msg_id: str = ""
+
+
+_NAMED = msgspec.json.Decoder(_Named)
+
+
+def ref_in(text: str) -> str:
+    """The ``ref`` (or ``client_msg_id``) of a frame the protocol refused, if it has a
+    readable one: the client then knows which of its requests failed."""
+    try:
+        return getattr_ref(_NAMED.decode(text))
+    except Exception:  # not JSON, the ref no string, nested past msgspec's depth, ...
+        return ""  # best effort, on a path that must not fail: no ref
 
 
 async def close(ws: WebSocket, code: int, reason: str) -> None:
