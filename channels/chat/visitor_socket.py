@@ -82,9 +82,12 @@ class VisitorSession:
     def visitor_id(self) -> str:
         return self.claims.vid
 
-    async def conversation(self, conversation_id: str, *, recent: bool = False) -> Conversation:
+    async def conversation(
+        self, conversation_id: str, *, recent: bool = False, ended: bool = False
+    ) -> Conversation:
         """The conversation named, or the open one; ``recent``: perhaps as this node last
-        wrote to it, for a guarded write (gateway/services/recent.py)."""
+        wrote to it, for a guarded write (gateway/services/recent.py). ``ended``: with
+        none open, the last one, ended (a send's retry is acked there, docs/protocol.md)."""
         conversations = self.core.conversations
         if conversation_id:
             return await conversations.of_contact(
@@ -103,7 +106,10 @@ class VisitorSession:
             self.current = ""
         found = await conversations.open_for(self.claims.tp, self.visitor_id)
         if found is None:
-            if await conversations.latest_for(self.claims.tp, self.visitor_id):
+            latest = await conversations.latest_for(self.claims.tp, self.visitor_id)
+            if latest is not None and ended:
+                return latest  # the send decides: conversation_ended, or a retry's ack
+            if latest is not None:
                 raise Conflict(
                     "the conversation has ended; start a new one", code="conversation_ended"
                 )
@@ -124,7 +130,7 @@ class VisitorSession:
         conversations = self.core.conversations
         if isinstance(frame, p.Send):
             ack = await conversations.contact_send_recent(
-                lambda recent: self.conversation(frame.conversation_id, recent=recent),
+                lambda recent: self.conversation(frame.conversation_id, recent=recent, ended=True),
                 frame.client_msg_id,
                 frame.body,
                 frame.attachments,

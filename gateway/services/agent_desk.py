@@ -116,14 +116,10 @@ class AgentDesk:
         try:
             self._access.check_replies(agent, conv)
         except (Conflict, Forbidden):
-            # the client saw no ack and may not know it was stored (docs/protocol.md,
-            # "Acknowledgements"): refused only if there is nothing of it to ack
-            stored = await self._store.message_by_client_id(
-                conv.id, "agent", agent.id, client_msg_id
-            )
-            if stored is None:
+            ack = await self._acked_again(agent, conv.id, client_msg_id)
+            if ack is None:
                 raise
-            return ack_for(client_msg_id, stored, False, frame_for(stored, agent.name))
+            return ack
         require_content(body, attachments)
         if attachments:
             await self._check_delivers_files(conv)
@@ -186,12 +182,39 @@ class AgentDesk:
         """The owner's reply on the hot path: written on the conversation as this node
         last knew it, no read of the store, with a guarded append; read again and
         decided again if it changed (gateway/services/recent.py)."""
-        return await write_on_recent(
-            lambda recent: self.conversation(agent, conversation_id, recent=recent),
-            lambda conv: self.send(
-                agent, conv, client_msg_id, body, attachments=attachments, skip=skip, guarded=True
-            ),
+        try:
+            return await write_on_recent(
+                lambda recent: self.conversation(agent, conversation_id, recent=recent),
+                lambda conv: self.send(
+                    agent,
+                    conv,
+                    client_msg_id,
+                    body,
+                    attachments=attachments,
+                    skip=skip,
+                    guarded=True,
+                ),
+            )
+        except NotFound:
+            # out of this agent's sight since (transferred to a queue it is not in)
+            ack = await self._acked_again(agent, conversation_id, client_msg_id)
+            if ack is None:
+                raise
+            return ack
+
+    async def _acked_again(
+        self, agent: Agent, conversation_id: str, client_msg_id: str
+    ) -> p.Ack | None:
+        """The ack of a message this agent stored under ``client_msg_id``, for a retry
+        the conversation now refuses (ended, another agent's, out of sight): the client
+        saw no ack and may not know it was stored (docs/protocol.md, "Acknowledgements").
+        None when nothing was, and the refusal stands. It shows only the agent's own."""
+        stored = client_msg_id and await self._store.message_by_client_id(
+            conversation_id, "agent", agent.id, client_msg_id
         )
+        if not stored:
+            return None
+        return ack_for(client_msg_id, stored, False, frame_for(stored, agent.name))
 
     async def upload(
         self,

@@ -296,10 +296,10 @@ class ConversationService(ConversationStart):
         if conv.state not in LIVE_STATES:
             # A retry of a message stored before it ended (the ack was lost) is acked
             # again, as any retry is (docs/protocol.md); anything new is refused.
-            stored = await self._store.message_by_client_id(
+            stored = client_msg_id and await self._store.message_by_client_id(
                 conv.id, "contact", conv.address, client_msg_id
             )
-            if stored is None or not client_msg_id:
+            if not stored:
                 raise Conflict(
                     "the conversation has ended; start a new one", code="conversation_ended"
                 )

@@ -24,6 +24,7 @@ import pytest_asyncio
 
 from devkit import services
 from devkit.endpoint import Endpoint
+from gateway.model.records import Queue
 from tests.gateway.client import AgentClient
 from tests.gateway.conftest import agent_record, demo_visitor, seed
 
@@ -45,6 +46,7 @@ def node() -> Iterator[services.GatewayProcess]:
     )
     seed(
         url,
+        queues=[Queue(id="q_billing", name="Billing")],  # nobody's: out of a's sight
         agents=[
             agent_record("ag_a", "a@test", ["q_support"]),
             agent_record("ag_b", "b@test", ["q_support"]),
@@ -337,14 +339,15 @@ async def test_a_send_repeated_is_acked_twice_and_stored_once(world: World) -> N
     assert stored(world.node) == before
 
 
-@pytest.mark.parametrize("moved", ["ended", "transferred"])
+@pytest.mark.parametrize("moved", ["ended", "transferred", "out of sight"])
 async def test_a_send_retried_after_its_conversation_moved_on_is_acked_as_a_duplicate(
     world: World, moved: str
 ) -> None:
     """The console saw no ack (a dropped connection) and sends again, but meanwhile the
-    conversation ended or went to another agent: the message stored the first time is
-    acked, not refused, so the console does not show a delivered message as failed.
-    A new message is still refused, and nothing is stored twice."""
+    conversation ended, went to another agent, or to a queue the agent is not in (it
+    may not even see it now): the message stored the first time is acked, not refused,
+    so the console does not show a delivered message as failed. A new message is still
+    refused, and nothing is stored twice."""
     a = world.a
     assert a.sock
     cid = await taken(a)
@@ -353,8 +356,10 @@ async def test_a_send_retried_after_its_conversation_moved_on_is_acked_as_a_dupl
     first = await a.sock.expect("ack", client_msg_id=frame["client_msg_id"])
     if moved == "ended":
         assert (await a.act("end", cid))["type"] == "ok"
-    else:
+    elif moved == "transferred":
         assert (await a.act("transfer", cid, to_agent_id="ag_b"))["type"] == "ok"
+    else:
+        assert (await a.act("transfer", cid, to_queue_id="q_billing"))["type"] == "ok"
     before = stored(world.node)
     await a.sock.send({**frame, "body": "sent before"})
     # the only request in flight: its ack, or its error (whose ``ref`` names it)
@@ -366,7 +371,7 @@ async def test_a_send_retried_after_its_conversation_moved_on_is_acked_as_a_dupl
     errors = await answered(
         world, "a", {**frame, "client_msg_id": uuid.uuid4().hex, "body": "a new one"}
     )
-    refused = "conversation_ended" if moved == "ended" else "forbidden"
+    refused = {"ended": "conversation_ended", "transferred": "forbidden"}.get(moved, "not_found")
     assert [e["code"] for e in errors] == [refused]
     assert stored(world.node) == before
 

@@ -168,8 +168,9 @@ async def test_a_message_retried_after_the_chat_ended_is_acked_as_a_duplicate(
     gateway: GatewayProcess,
 ) -> None:
     """The visitor's message was stored but its ack lost, and the chat ended before the
-    widget sent it again: the retry is acked with the stored message (as any retry is),
-    not refused as if it had never been sent; a new message is refused."""
+    client sent it again on a new socket, naming no conversation (the one open is
+    meant): the retry is acked with the stored message (as any retry is), not refused
+    as if it had never been sent; a new message is refused."""
     visitor = await connected(demo_visitor(gateway))
     await visitor.start("Hello?")
     assert visitor.sock
@@ -177,6 +178,8 @@ async def test_a_message_retried_after_the_chat_ended_is_acked_as_a_duplicate(
     first = await visitor.sock.expect("ack", client_msg_id="m-1")
     await end(visitor)
     await visitor.sock.expect("event", event="ended")
+    await visitor.sock.ws.close()
+    await visitor.connect()
     await visitor.sock.send({"type": "send", "body": "Order 1182", "client_msg_id": "m-1"})
     again = await visitor.sock.expect_any(("ack", "error"))  # the only answer pending
     assert again["type"] == "ack" and again["client_msg_id"] == "m-1", again
