@@ -25,6 +25,7 @@ from gateway.errors import Conflict, Forbidden, GatewayError, NotFound
 from gateway.model.records import LIVE_STATES, Conversation
 from gateway.services.views import seq_of
 from gateway.web.hub import Connection
+from gateway.web.limits import GiveBack
 from gateway.web.origins import self_origins
 from gateway.web.sockets import (
     Opened,
@@ -65,13 +66,9 @@ class VisitorSession:
         self.current = ""  # id of the open conversation, once known
         self._transcripts = transcripts  # email_followup.py: a transcript by email
 
-    async def admit(self) -> None:
+    async def admit(self) -> GiveBack | None:
         """The rate limits for a new conversation (gateway/web/limits.py)."""
-        await self.core.limits.admit_conversation(self.ip, self.claims.tp)
-
-    async def give_back(self) -> None:
-        """Uncount an admitted start that made no conversation (it joined one)."""
-        await self.core.limits.give_back_conversation(self.ip, self.claims.tp)
+        return await self.core.limits.admit_conversation(self.ip, self.claims.tp)
 
     async def transcripts(self, conv: Conversation, email: str) -> int:
         if self._transcripts is None:
@@ -201,7 +198,6 @@ class VisitorSession:
                 fields,
                 identity=self.claims.identity,
                 admit=self.admit,
-                give_back=self.give_back,
                 left_message=frame.leave_message,
                 page=_same_site_page(frame.page, self.claims.page),
             )

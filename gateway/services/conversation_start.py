@@ -15,7 +15,9 @@ from gateway.ports.store.base import LiveElsewhere
 from gateway.services.contact_io import ContactIO
 from gateway.services.router_rebuild import arrival, routed_at_start
 
-Admit = Callable[[], Awaitable[None]]
+# raises RateLimited over the limits; returns what gives back what it counted, if any
+GiveBack = Callable[[], Awaitable[None]]
+Admit = Callable[[], Awaitable[GiveBack | None]]
 
 
 class ConversationStart(ContactIO):
@@ -40,7 +42,6 @@ class ConversationStart(ContactIO):
         *,
         identity: Identity | None = None,
         admit: Admit | None = None,
-        give_back: Admit | None = None,
         subject: str = "",
         direction: ConversationDirection = "inbound",
         agent_id: str | None = None,
@@ -51,8 +52,8 @@ class ConversationStart(ContactIO):
         ``fields`` are validated by the channel (chat: the pre-conversation form);
         ``identity`` is a verified signed identity, the only way to match an existing
         contact by email or phone; ``admit`` raises RateLimited when a new conversation
-        is over the limits, and runs only when one is to be created; ``give_back``
-        uncounts it when none was (it joined the one another node made at the same
+        is over the limits, and runs only when one is to be created; what it counted is
+        given back when none was (it joined the one another node made at the same
         instant, or failed). A start that joins the contact's live conversation names
         a contact that has no name yet with the typed ``name``. ``left_message``: the
         contact leaves a message for later (it will be held in the Inbox). ``page``: the
@@ -77,8 +78,7 @@ class ConversationStart(ContactIO):
             return await self._found(existing, direction, fields, identity)
         if agent_id is not None:
             self._check_can_start(agent_id, tp.channel)
-        if admit is not None:
-            await admit()
+        give_back = await admit() if admit is not None else None
         try:
             contact = await self._contacts.for_conversation(tp.channel, address, fields, identity)
             now = self._clock()

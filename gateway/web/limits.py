@@ -32,6 +32,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerMinute
@@ -41,6 +43,8 @@ from starlette.requests import HTTPConnection
 
 from gateway.errors import RateLimited
 from gateway.settings import IPNetwork, Settings
+
+GiveBack = Callable[[], Awaitable[None]]
 
 log = logging.getLogger("gateway.limits")
 
@@ -237,26 +241,38 @@ class Limits:
         if not await self._hit(self.connections, "bootstrap", ip):
             raise RateLimited("too many requests from your address; try again later")
 
-    async def admit_conversation(self, ip: str, touchpoint_id: str) -> None:
+    async def admit_conversation(self, ip: str, touchpoint_id: str) -> GiveBack | None:
         """A new conversation: RateLimited over the per-IP or the per-touchpoint limit.
-        Both are checked before either is counted, so a refusal costs nothing."""
+        Both are checked before either is counted, so a refusal costs nothing. Returns
+        what gives back the counts it made, for a start that makes no conversation (it
+        joined the one another node made at the same instant, or failed): None when
+        none was made (no limit, the storage failing, the last slot taken meanwhile)."""
         if not await self._test(self.conversations_ip, "conv-ip", ip):
             raise RateLimited("too many new conversations from your address; try again later")
         if not await self._test(self.conversations_tp, "conv-tp", touchpoint_id):
             raise RateLimited("this chat is taking too many new conversations; try again later")
-        await self._hit(self.conversations_ip, "conv-ip", ip)
-        await self._hit(self.conversations_tp, "conv-tp", touchpoint_id)
+        counted = [
+            (item, key)
+            for item, key in (
+                (self.conversations_ip, ("conv-ip", ip)),
+                (self.conversations_tp, ("conv-tp", touchpoint_id)),
+            )
+            if item is not None and await self._counted(item, *key)
+        ]
+        return partial(self._uncount, counted) if counted else None
 
-    async def give_back_conversation(self, ip: str, touchpoint_id: str) -> None:
-        """Uncount an admitted start that made no conversation: it joined the one another
-        node made for the same contact at the same instant, or failed. A hit of cost -1:
-        the sliding window's current count less one (at an hour's turn, the new hour's)."""
-        for item, key in (
-            (self.conversations_ip, ("conv-ip", ip)),
-            (self.conversations_tp, ("conv-tp", touchpoint_id)),
-        ):
-            if item is None:
-                continue
+    async def _counted(self, item: RateLimitItem, *key: str) -> bool:
+        try:
+            counted = await self.shared.hit(item, *key)
+        except Exception:
+            return not self._storage_failed()  # let through, and nothing counted
+        self._failing = False
+        return counted
+
+    async def _uncount(self, counted: Sequence[tuple[RateLimitItem, tuple[str, ...]]]) -> None:
+        """A hit of cost -1 for each count: the sliding window's current count less one
+        (at an hour's turn, the new hour's)."""
+        for item, key in counted:
             try:
                 await self.shared.hit(item, *key, cost=-1)
             except Exception:

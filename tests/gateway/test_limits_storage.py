@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from devkit import services
+from gateway.errors import RateLimited
 from gateway.settings import Settings
 from gateway.web.limits import Limits
 
@@ -45,3 +46,30 @@ async def test_a_limiter_whose_redis_is_down_lets_requests_through_and_says_so_o
         assert len(storage_warnings(caplog)) == 2
     finally:
         redis.stop()
+
+
+async def test_what_a_start_gives_back_is_only_what_it_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A start that made no conversation gives its counts back; one whose count was
+    refused (another start took the last slot between its check and its count) has
+    nothing to give back, and the limit stays whole."""
+    limits = Limits(Settings(conversations_per_ip_per_hour=1, secret_key="k" * 32))
+    ip, tp = "192.0.2.7", "tp_x"
+    give_back = await limits.admit_conversation(ip, tp)
+    assert give_back is not None
+    await give_back()  # it joined another node's conversation: not one of its own
+    assert await limits.admit_conversation(ip, tp) is not None  # the slot is free again
+    # checked before the other start counted, counted after it: the count is refused
+    checks = iter([True])
+    real = limits._test
+
+    async def raced(*args: object, **kwargs: object) -> bool:
+        return next(checks, None) or await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(limits, "_test", raced)
+    raced_back = await limits.admit_conversation(ip, tp)  # its IP count was refused
+    assert raced_back is not None  # the touchpoint's (a higher limit) was counted
+    await raced_back()  # it too made no conversation
+    with pytest.raises(RateLimited):
+        await limits.admit_conversation(ip, tp)  # the IP's one count stands
