@@ -138,9 +138,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         self._check_urls()
         if self.secret_key and len(self.secret_key) < 32:
             raise ConfigError(f"{PREFIX}SECRET_KEY: must be at least 32 characters")
-        if self.secret_key != self.secret_key.strip():
-            # a stray space or newline from a copy: another node's key would differ
-            raise ConfigError(f"{PREFIX}SECRET_KEY: starts or ends with white space")
+        if self.secret_key and not self.secret_key.strip():
+            raise ConfigError(f"{PREFIX}SECRET_KEY: blank (white space only)")
         if self.redis_url and not self.secret_key:
             # each node would generate its own key and refuse the others' tokens
             raise ConfigError(

@@ -12,7 +12,6 @@ from channels.api.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeyOut,
-    EventsQuery,
     FailedMessage,
     ReplayIn,
     failed_message,
@@ -21,12 +20,13 @@ from channels.base import Core
 from gateway.errors import InvalidInput, NotFound
 from gateway.model.integrations import ApiKey, bot_target
 from gateway.model.records import Touchpoint
-from gateway.web.admin import paging
 from gateway.web.admin.config import checked_name
 from gateway.web.admin.http import Ctx, convert, json_response
 from gateway.web.admin.webhooks import (
+    EventsQuery,
     OutboxEventOut,
     PagedEventOut,
+    events_page,
     outbox_event_out,
     paged_event_out,
 )
@@ -104,12 +104,8 @@ class Admin:
         return json_response(failed_message(await self.core.deliveries.replay(conv.id, body.seq)))
 
     async def bot_events(self, ctx: Ctx) -> Response:
-        query: EventsQuery = ctx.query
         tp = self._touchpoint(ctx)
-        # paged as a webhook's events are: after the event a cursor names (its sequence
-        # number, unique: events of one instant are neither lost nor repeated)
-        before = paging.number(query.cursor) if query.cursor is not None else None
-        rows = await self.core.outbox.events(bot_target(tp.id), query.state, query.limit, before)
+        rows = await events_page(self.core.outbox, bot_target(tp.id), ctx.query)  # as a webhook's
         return json_response([paged_event_out(e) for e in rows])
 
     async def replay_bot_event(self, ctx: Ctx) -> Response:

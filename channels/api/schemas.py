@@ -7,11 +7,10 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from gateway.model.integrations import OutboxState, TranscriptLine
+from gateway.model.integrations import TranscriptLine
 from gateway.model.records import AttachmentRef, Contact, Conversation, Message
 from gateway.services.event_views import sender_of
 from gateway.settings import MAX_MESSAGE_CHARS
-from gateway.web.admin.paging import Cursor
 
 Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_MESSAGE_CHARS)]
@@ -175,14 +174,6 @@ class FailedMessage(msgspec.Struct, kw_only=True):
     created_at: float
     delivery: str
     reason: str
-
-
-class EventsQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """The query of an integration's bot events: a webhook's events' (cursor paging)."""
-
-    state: OutboxState | None = None
-    limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
-    cursor: Cursor | None = None
 
 
 def contact_out(contact: Contact) -> ContactOut:

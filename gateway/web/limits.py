@@ -289,16 +289,15 @@ class Limits:
     async def login_failed(self, email: str) -> None:
         await self._hit(self.login_failures, "login-fail", _account(email), exact=True)
 
-    async def clear_login_failures(self, *emails: str) -> bool:
-        """Forget the failed logins of these accounts: a password set by an admin or from
+    async def clear_login_failures(self, email: str) -> bool:
+        """Forget the failed logins of this account: a password set by an admin or from
         the shell lets its owner in at once, not after the lockout's hour. The count is
         in Redis for every node of a cluster, else in this node's memory. False when
         the storage failed (logged)."""
         if self.login_failures is None:
             return True
         try:
-            for email in dict.fromkeys(_account(e) for e in emails):
-                await self.exact.clear(self.login_failures, "login-fail", email)
+            await self.exact.clear(self.login_failures, "login-fail", _account(email))
         except Exception:
             log.warning("could not clear the failed logins of an account", exc_info=True)
             return False

@@ -176,8 +176,7 @@ def test_a_bad_value_stops_the_process_with_status_2() -> None:
         ({"GATEWAY_PORT": "0"}, "GATEWAY_PORT: Expected `int` >= 1"),  # a random port
         ({"GATEWAY_DATA_DIR": ""}, "GATEWAY_DATA_DIR: blank"),  # the working directory
         ({"GATEWAY_DATA_DIR": " "}, "GATEWAY_DATA_DIR: blank"),
-        ({"GATEWAY_SECRET_KEY": " " * 32}, "GATEWAY_SECRET_KEY: starts or ends with white"),
-        ({"GATEWAY_SECRET_KEY": "k" * 32 + "\n"}, "GATEWAY_SECRET_KEY: starts or ends with"),
+        ({"GATEWAY_SECRET_KEY": " " * 32}, "GATEWAY_SECRET_KEY: blank"),
         (
             {"GATEWAY_LOG_LEVEL": "INFO"},
             "GATEWAY_LOG_LEVEL: Invalid enum value 'INFO'; one of: debug, info, warning, error",
@@ -224,6 +223,8 @@ def test_bad_values_and_contradictions_are_refused(env: dict[str, str], fragment
         ("GATEWAY_HOST", "gateway-1.internal"),
         ("GATEWAY_PUBLIC_URL", "https://chat.example.com/"),
         ("GATEWAY_NODE_ID", "node_a-1.eu"),
+        # as every node of a cluster had it before keys were checked further: kept
+        ("GATEWAY_SECRET_KEY", "k" * 32 + "\n"),
         ("GATEWAY_DATABASE_URL", "sqlite:///:memory:"),
         ("GATEWAY_OUTBOX_RETENTION", "315360000"),
         ("GATEWAY_CHAT_ATTACHMENT_TYPES", ""),

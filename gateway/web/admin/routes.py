@@ -205,7 +205,7 @@ ENDPOINTS: list[Endpoint] = [
            delete_note="Its undelivered events are not sent any more (they stay listed "
            "until purged).", tag="automations"),
     Endpoint("GET", "/api/admin/webhooks/{id}/events", "A webhook's events", "admin",
-             wh.webhook_events, tag="automations", query=wh.WebhookEventsQuery,
+             wh.webhook_events, tag="automations", query=wh.EventsQuery,
              response=list[wh.WebhookEvent], errors=(404,),
              description="Newest first: pending (with next_attempt_at), sent, or dead "
              "(dead-lettered after GATEWAY_DELIVERY_MAX_ATTEMPTS tries, with last_error). "

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from gateway.errors import InvalidInput, NotFound
 from gateway.model.channels import ChannelName
 from gateway.model.integrations import EVENT_TYPES, EventType, OutboxEvent, OutboxState, Webhook
+from gateway.services.outbox import Outbox
 from gateway.services.webhooks import check_url
 from gateway.web.admin import paging
 from gateway.web.admin.config import (
@@ -66,7 +67,9 @@ class WebhookOut(msgspec.Struct, kw_only=True):
     created_at: float
 
 
-class WebhookEventsQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class EventsQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A page of events: a webhook's, or an integration's to its bot (cursor paging)."""
+
     state: OutboxState | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
     cursor: Cursor | None = None
@@ -223,11 +226,17 @@ def _outbox(ctx: Ctx) -> Any:
     return ctx.web.outbox
 
 
-async def webhook_events(ctx: Ctx) -> Response:
-    query: WebhookEventsQuery = ctx.query
-    hook = await ctx.store.get_webhook(ctx.param())
+async def events_page(outbox: Outbox, target: str, query: EventsQuery) -> list[OutboxEvent]:
+    """The page of ``target``'s events ``query`` asks for: newest first, after the event
+    its cursor names (its sequence number, unique: events of one instant are neither
+    lost nor repeated)."""
     before = paging.number(query.cursor) if query.cursor is not None else None
-    events = await _outbox(ctx).events(hook.id, query.state, query.limit, before)
+    return await outbox.events(target, query.state, query.limit, before)
+
+
+async def webhook_events(ctx: Ctx) -> Response:
+    hook = await ctx.store.get_webhook(ctx.param())
+    events = await events_page(_outbox(ctx), hook.id, ctx.query)
     return json_response([event_out(e) for e in events])
 
 
