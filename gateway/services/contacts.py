@@ -116,8 +116,9 @@ class ContactService:
         """The contact, given ``name`` if it has none yet: what a start typed that lost
         the race for a new address to another node's. A name it has is kept (the
         first start's, or an agent's)."""
-        if name and not contact.name:
-            return await self._update(contact.id, name=name)
+        if name and not contact.name:  # as read: the store decides again as it writes
+            self.forget(contact.id)
+            return await self._store.update_contact(contact.id, name=name, unnamed_only=True)
         return contact
 
     async def _for_identity(

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import pytest
 
+from gateway.errors import NotFound
 from gateway.model.records import Contact
 from gateway.ports.store.base import Store
 from gateway.ports.store.postgres import PostgresStore
@@ -83,3 +84,21 @@ async def test_a_contact_with_a_name_keeps_it(store: Store, names: tuple[str, st
     winner = await _race(store, names)
     [contact] = [await store.get_contact(i) for i in await _contact_ids(store)]
     assert contact.name == winner  # not the loser's
+
+
+async def test_a_name_given_only_if_there_is_none_keeps_one_given_meanwhile(
+    store: Store,
+) -> None:
+    """The losing start's name is written only while the contact has none: the database
+    decides as it writes, so a name an agent gave after the start read the contact
+    (and before its write) is kept."""
+    made = await store.create_contact("ct_named", now=1.0)
+    assert made.name == ""
+    first = await store.update_contact("ct_named", name="Lin", unnamed_only=True)
+    assert first.name == "Lin"
+    # the start read "" before this rename; its write comes after it
+    await store.update_contact("ct_named", name="Lin Wu")
+    kept = await store.update_contact("ct_named", name="Ana", unnamed_only=True)
+    assert kept.name == "Lin Wu" and (await store.get_contact("ct_named")).name == "Lin Wu"
+    with pytest.raises(NotFound):
+        await store.update_contact("ct_gone", name="Ana", unnamed_only=True)

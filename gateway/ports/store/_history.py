@@ -113,6 +113,7 @@ class HistoryRows(SQLBase):
         email: str | None = None,
         phone: str | None = None,
         saved: bool | None = None,
+        unnamed_only: bool = False,
     ) -> Contact:
         sets: list[str] = []
         args: list[Any] = [contact_id]
@@ -142,11 +143,15 @@ class HistoryRows(SQLBase):
             )
         if not sets:
             return await self.get_contact(contact_id)
+        only = " AND name = ''" if unnamed_only else ""
         async with self._connection() as c:
             row = await c.fetchrow(
-                f"UPDATE contacts SET {', '.join(sets)} WHERE id = $1 {CONTACTS.returning}", *args
+                f"UPDATE contacts SET {', '.join(sets)} WHERE id = $1{only} {CONTACTS.returning}",
+                *args,
             )
         if row is None:
+            if unnamed_only:
+                return await self.get_contact(contact_id)  # named meanwhile (or NotFound)
             raise NotFound(f"contact {contact_id!r} not found")
         return CONTACTS.decode(row)
 

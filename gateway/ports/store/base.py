@@ -323,7 +323,11 @@ class Store(IntegrationStore):
         email: str | None = None,
         phone: str | None = None,
         saved: bool | None = None,
-    ) -> Contact: ...
+        unnamed_only: bool = False,
+    ) -> Contact:
+        """The contact with these fields changed; ``unnamed_only``: only if it has no
+        name yet (the database decides: a name given meanwhile, by an agent say, is
+        kept), else the contact as it is."""
 
     @abc.abstractmethod
     async def delete_contact(self, contact_id: str) -> int:
