@@ -183,12 +183,18 @@ class VisitorSession:
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint is not active")
         message = first_message(frame.message, frame.client_msg_id)
+        form = leave_message_form(tp.form) if frame.leave_message else tp.form
+        # A field the form does not have is refused also while one is open (whose start
+        # reads no fields): whether a bad frame is refused must not depend on that.
+        names = {f.name for f in form}
+        unknown = next((name for name in frame.fields if name not in names), None)
+        if unknown is not None:
+            raise FieldError(unknown, "not a field of this form")
         # One start at a time per visitor: two tabs starting at once get one conversation.
         async with conversations.one_at_a_time(tp.id, self.visitor_id):
             existing = await conversations.open_for(tp.id, self.visitor_id)
             fields: dict[str, str] = {}
             if existing is None:
-                form = leave_message_form(tp.form) if frame.leave_message else tp.form
                 fields = validate_fields(form, frame.fields)
                 if frame.leave_message and message is None:
                     raise FieldError("message", "a message is required")
