@@ -10,8 +10,15 @@ from typing import Any, Generic, TypeVar
 K = TypeVar("K", bound=Hashable)
 
 
+# How long a cancelled task may run on before it is cancelled again: a cancellation
+# swallowed on its way (Python 3.11's asyncio.wait_for in a library returns a result
+# that came together with it) leaves the task running, and its stop() waiting for good.
+CANCEL_AGAIN_AFTER = 1.0
+
+
 async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
-    """Cancel a background task and wait until it has ended (nothing to do for None).
+    """Cancel a background task and wait until it has ended (nothing to do for None),
+    cancelling it again each ``CANCEL_AGAIN_AFTER`` while it runs on.
 
     The task's own cancellation ends here; the caller's does not: a ``stop()`` that is
     itself cancelled while it waits (a shutdown given up on) is cancelled still, which a
@@ -24,11 +31,30 @@ async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
     current = asyncio.current_task()
     before = current.cancelling() if current is not None else 0
     task.cancel()
+    again = _CancelAgain(task)
     try:
         await task
     except asyncio.CancelledError:
         if current is not None and current.cancelling() > before:
             raise
+    finally:
+        again.stop()
+
+
+class _CancelAgain:
+    """Cancels ``task`` again each ``CANCEL_AGAIN_AFTER`` until it has ended."""
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self._task = task
+        self._handle = asyncio.get_running_loop().call_later(CANCEL_AGAIN_AFTER, self._again)
+
+    def _again(self) -> None:
+        if not self._task.done():
+            self._task.cancel()
+            self._handle = asyncio.get_running_loop().call_later(CANCEL_AGAIN_AFTER, self._again)
+
+    def stop(self) -> None:
+        self._handle.cancel()
 
 
 class KeyedLocks(Generic[K]):

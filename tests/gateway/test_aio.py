@@ -107,3 +107,30 @@ async def test_keyed_locks_never_let_two_in_and_forget_keys_when_done() -> None:
     await asyncio.gather(b, c)
     assert most == 1
     assert len(locks) == 0
+
+
+async def test_a_task_that_swallowed_its_cancellation_is_cancelled_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cancellation lost on its way (Python 3.11's asyncio.wait_for in a library
+    returns a result that came with it, and the loop around it goes on) left the task
+    running and its stop() waiting for good: a CI run hung ten minutes on an email
+    receiver's stop. It is cancelled again until it ends."""
+    monkeypatch.setattr("gateway.aio.CANCEL_AGAIN_AFTER", 0.05)
+    swallowed = 0
+
+    async def loses_one() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                if swallowed:
+                    raise
+                swallowed += 1  # as the lost cancellation: the loop goes on
+
+    task = asyncio.create_task(loses_one())
+    await asyncio.sleep(0)
+    async with asyncio.timeout(10):
+        await cancel_and_wait(task)
+    assert task.cancelled() and swallowed == 1
