@@ -11,6 +11,7 @@ import faulthandler
 import gc
 import inspect
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -60,6 +61,10 @@ def _hung(name: str, after: float, uncapture: Callable[[], None]) -> None:
             for where in _awaiting(task.get_coro()):
                 print(f"    {where}", file=out)
     out.flush()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # The controller, left with a crashed worker under --dist loadgroup, would wait
+        # for good for the tests it had given it: interrupted, it ends the run, failed.
+        os.kill(os.getppid(), signal.SIGINT)
     os._exit(EXIT_CODE)
 
 

@@ -45,3 +45,32 @@ def test_a_hung_test_ends_the_run_naming_itself_and_where_it_waits(tmp_path: Pat
     assert "Current thread" in out or "Thread 0x" in out  # faulthandler's stacks
     assert "asyncio tasks of" in out
     assert "in wait_for_nothing" in out  # down the task's awaits to where it waits
+
+
+def test_under_xdist_the_whole_run_ends(tmp_path: Path) -> None:
+    """Under pytest-xdist the worker's exit left the controller waiting for good for the
+    tests it had given that worker (--dist loadgroup, as ./scripts/test runs): the run
+    hung instead of failing. The worker interrupts the controller: the run ends, failed."""
+    (tmp_path / "conftest.py").write_text(
+        "from tests.conftest import pytest_collection_modifyitems, pytest_configure,"
+        " pytest_runtest_protocol\n"
+    )
+    (tmp_path / "test_hung.py").write_text(HUNG + "\n\ndef test_fine() -> None:\n    pass\n")
+    (tmp_path / "test_other.py").write_text("def test_a() -> None:\n    pass\n")
+    env = {**os.environ, "GATEWAY_TEST_HANG_AFTER": "2", "PYTHONPATH": str(ROOT)}
+    plugins = ["-p", "no:cacheprovider", "-p", "no:randomly", "-o", "asyncio_mode=auto"]
+    xdist = ["-n", "2", "--dist", "loadgroup", "--rootdir", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", *plugins, *xdist, str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,  # the run ends a few seconds after the watchdog; reaching this, it hung
+    )
+    out = done.stdout + done.stderr
+    # interrupted (pytest's 2) at once; without it the controller waited, and its run
+    # ended only when its replacements of the worker had crashed as often as allowed
+    assert done.returncode == 2, out
+    assert "test_hung.py::test_waits_for_good" in out and "still running after 2 s" in out
+    assert "maximum crashed workers" not in out
