@@ -23,10 +23,15 @@ EXIT_CODE = 70
 
 @contextmanager
 def watched(
-    name: str, after: float = HANG_AFTER, uncapture: Callable[[], None] = lambda: None
+    name: str,
+    after: float = HANG_AFTER,
+    uncapture: Callable[[], None] = lambda: None,
+    *,
+    xdist_worker: bool = False,
 ) -> Iterator[None]:
-    """``uncapture`` gives stderr back (pytest captures it, file descriptor and all)."""
-    timer = threading.Timer(after, _hung, args=(name, after, uncapture))
+    """``uncapture`` gives stderr back (pytest captures it, file descriptor and all);
+    ``xdist_worker``: this process is a pytest-xdist worker, its parent the controller."""
+    timer = threading.Timer(after, _hung, args=(name, after, uncapture, xdist_worker))
     timer.daemon = True
     timer.start()
     try:
@@ -35,7 +40,7 @@ def watched(
         timer.cancel()
 
 
-def _hung(name: str, after: float, uncapture: Callable[[], None]) -> None:
+def _hung(name: str, after: float, uncapture: Callable[[], None], xdist_worker: bool) -> None:
     uncapture()
     out = sys.__stderr__
     assert out is not None
@@ -61,7 +66,7 @@ def _hung(name: str, after: float, uncapture: Callable[[], None]) -> None:
             for where in _awaiting(task.get_coro()):
                 print(f"    {where}", file=out)
     out.flush()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+    if xdist_worker:
         # The controller, left with a crashed worker under --dist loadgroup, would wait
         # for good for the tests it had given it: interrupted, it ends the run, failed.
         os.kill(os.getppid(), signal.SIGINT)

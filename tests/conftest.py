@@ -107,7 +107,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     capture = item.config.pluginmanager.getplugin("capturemanager")
     uncapture = (lambda: capture.suspend_global_capture()) if capture else (lambda: None)
-    with hang.watched(item.nodeid, uncapture=uncapture):  # devkit/hang.py
+    # a worker has the controller's workerinput (not the environment: a pytest run in a
+    # test's subprocess inherits PYTEST_XDIST_WORKER, and its parent is no controller)
+    xdist_worker = hasattr(item.config, "workerinput")
+    with hang.watched(item.nodeid, uncapture=uncapture, xdist_worker=xdist_worker):
         yield
 
 

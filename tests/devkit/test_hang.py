@@ -26,10 +26,16 @@ async def test_waits_for_good() -> None:
 """
 
 
+def _clean_env() -> dict[str, str]:
+    """This run's environment without what pytest-xdist sets in its workers (the run in
+    the subprocess is not one of them)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+
+
 def test_a_hung_test_ends_the_run_naming_itself_and_where_it_waits(tmp_path: Path) -> None:
     (tmp_path / "conftest.py").write_text("from tests.conftest import pytest_runtest_protocol\n")
     (tmp_path / "test_hung.py").write_text(HUNG)
-    env = {**os.environ, "GATEWAY_TEST_HANG_AFTER": "1", "PYTHONPATH": str(ROOT)}
+    env = {**_clean_env(), "GATEWAY_TEST_HANG_AFTER": "1", "PYTHONPATH": str(ROOT)}
     plugins = ["-p", "no:cacheprovider", "-p", "no:randomly", "-o", "asyncio_mode=auto"]
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", *plugins, "--rootdir", str(tmp_path), str(tmp_path)],
@@ -57,7 +63,7 @@ def test_under_xdist_the_whole_run_ends(tmp_path: Path) -> None:
     )
     (tmp_path / "test_hung.py").write_text(HUNG + "\n\ndef test_fine() -> None:\n    pass\n")
     (tmp_path / "test_other.py").write_text("def test_a() -> None:\n    pass\n")
-    env = {**os.environ, "GATEWAY_TEST_HANG_AFTER": "2", "PYTHONPATH": str(ROOT)}
+    env = {**_clean_env(), "GATEWAY_TEST_HANG_AFTER": "2", "PYTHONPATH": str(ROOT)}
     plugins = ["-p", "no:cacheprovider", "-p", "no:randomly", "-o", "asyncio_mode=auto"]
     xdist = ["-n", "2", "--dist", "loadgroup", "--rootdir", str(tmp_path)]
     done = subprocess.run(
