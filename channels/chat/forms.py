@@ -54,12 +54,17 @@ def first_message(message: str | None, client_msg_id: str) -> str | None:
     return message
 
 
+def refuse_unknown_fields(form: list[FormField], fields: dict[str, str]) -> None:
+    """FieldError naming the first field the form does not have."""
+    names = {f.name for f in form}
+    unknown = next((name for name in fields if name not in names), None)
+    if unknown is not None:
+        raise FieldError(unknown, "not a field of this form")
+
+
 def validate_fields(form: list[FormField], fields: dict[str, str]) -> dict[str, str]:
     """The cleaned fields, or FieldError naming the first bad one."""
-    known = {f.name: f for f in form}
-    for name in fields:
-        if name not in known:
-            raise FieldError(name, "not a field of this form")
+    refuse_unknown_fields(form, fields)
     clean: dict[str, str] = {}
     for f in form:
         value = clean_name(fields.get(f.name, ""))

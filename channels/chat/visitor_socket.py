@@ -17,7 +17,13 @@ from starlette.websockets import WebSocket
 
 from channels.base import Core
 from channels.chat.bootstrap import admitted_touchpoint
-from channels.chat.forms import FieldError, first_message, leave_message_form, validate_fields
+from channels.chat.forms import (
+    FieldError,
+    first_message,
+    leave_message_form,
+    refuse_unknown_fields,
+    validate_fields,
+)
 from gateway import protocol as p
 from gateway import topics
 from gateway.auth import VisitorClaims
@@ -186,10 +192,7 @@ class VisitorSession:
         form = leave_message_form(tp.form) if frame.leave_message else tp.form
         # A field the form does not have is refused also while one is open (whose start
         # reads no fields): whether a bad frame is refused must not depend on that.
-        names = {f.name for f in form}
-        unknown = next((name for name in frame.fields if name not in names), None)
-        if unknown is not None:
-            raise FieldError(unknown, "not a field of this form")
+        refuse_unknown_fields(form, frame.fields)
         # One start at a time per visitor: two tabs starting at once get one conversation.
         async with conversations.one_at_a_time(tp.id, self.visitor_id):
             existing = await conversations.open_for(tp.id, self.visitor_id)
