@@ -97,8 +97,12 @@ def build_server(app: Starlette, settings: Settings) -> uvicorn.Server:
 def _serve(args: argparse.Namespace) -> int:
     from gateway.app import create_app
     from gateway.model.attachment_rules import chat_rule
-    from gateway.settings import load_settings
+    from gateway.settings import load_settings, unknown_variables
 
+    # before the settings are read: a typo's warning explains a refusal too (a secret
+    # key required, one misspelt)
+    for warning in unknown_variables():
+        print(f"gateway: warning: {warning}", file=sys.stderr)
     try:
         settings = load_settings()
         # the attachment types are the files' model's to parse: before anything is

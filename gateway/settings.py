@@ -8,6 +8,7 @@ variable. docs/configuration.md documents every field; a test keeps the two in s
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
 import os
@@ -432,6 +433,31 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         return msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(_name_the_variable(str(exc))) from exc
+
+
+# GATEWAY_ names read by something other than the settings: the admin commands' own
+# (docs/admin-api.md) and the test suite's hang watchdog.
+OTHER_VARIABLES = frozenset(
+    {"CONFIG_FILE", "ADMIN_TOKEN", "ADMIN_PASSWORD", "ADMIN_EMAIL", "TEST_HANG_AFTER"}
+)
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for each ``GATEWAY_*`` variable that is no setting, with the setting it
+    may be a typo of. Warned of, not refused: a platform may set such names itself (a
+    Kubernetes Service named ``gateway`` adds GATEWAY_SERVICE_HOST and its kin to every
+    pod), and refusing them would stop a gateway that runs as configured."""
+    env = os.environ if environ is None else environ
+    names = [n.upper() for n in FIELDS]
+    out = []
+    for var in sorted(env):
+        name = var[len(PREFIX) :]
+        if not var.startswith(PREFIX) or name in OTHER_VARIABLES or name.lower() in FIELDS:
+            continue
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.7)
+        hint = f" (did you mean {PREFIX}{close[0]}?)" if close else ""
+        out.append(f"{var} is not a setting and is ignored{hint}")
+    return out
 
 
 def _name_the_variable(message: str) -> str:

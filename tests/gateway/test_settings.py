@@ -10,7 +10,7 @@ import pytest
 
 from gateway import settings as settings_module
 from gateway.errors import ConfigError
-from gateway.settings import FIELDS, Settings, load_settings
+from gateway.settings import FIELDS, Settings, load_settings, unknown_variables
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
@@ -133,6 +133,46 @@ def test_a_bad_value_stops_the_process_with_status_2() -> None:
     )
     assert r.returncode == 2
     assert "GATEWAY_PORT" in r.stderr
+
+
+def test_a_misspelt_variable_is_warned_of_with_the_setting_it_may_mean() -> None:
+    warnings = unknown_variables(
+        {
+            "GATEWAY_OFER_TIMEOUT": "30",
+            "GATEWAY_REDIS": "redis://r",
+            "GATEWAY_SERVICE_HOST": "10.0.0.1",
+            "GATEWAY_PORT": "8000",
+            "GATEWAY_ADMIN_TOKEN": "t",
+            "GATEWAY_CONFIG_FILE": "g.toml",
+            "GATEWAY_TEST_HANG_AFTER": "600",
+            "PATH": "/usr/bin",
+        }
+    )
+    assert warnings == [
+        "GATEWAY_OFER_TIMEOUT is not a setting and is ignored "
+        "(did you mean GATEWAY_OFFER_TIMEOUT?)",
+        "GATEWAY_REDIS is not a setting and is ignored (did you mean GATEWAY_REDIS_URL?)",
+        "GATEWAY_SERVICE_HOST is not a setting and is ignored",
+    ]
+
+
+def test_the_documented_typo_warning_is_what_the_process_prints() -> None:
+    # docs/configuration.md's example, run: the warning comes before a refusal too
+    shown = re.search(
+        r"\$ (GATEWAY_DATABSE_URL=\S+) \./scripts/serve\n(.*?)\n```", DOC.read_text(), re.S
+    )
+    assert shown
+    name, value = shown.group(1).split("=", 1)
+    r = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve"],
+        env={name: value, "GATEWAY_PORT": "eighty", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 2
+    assert r.stderr.splitlines()[0] == shown.group(2)
+    assert "GATEWAY_PORT" in r.stderr.splitlines()[1]
 
 
 @pytest.mark.parametrize(
