@@ -74,6 +74,7 @@ from gateway.services.presence_sweep import PresenceSweep
 from gateway.services.recent import RecentConversations
 from gateway.services.refusals import EmbedRefusals
 from gateway.services.reports import Reports
+from gateway.services.retention import HistoryRetention
 from gateway.services.router_shell import RouterShell
 from gateway.services.views import Summaries
 from gateway.services.webhooks import WebhookSender
@@ -302,6 +303,9 @@ class Node:
             clock=clock,
         )
         self.availability = AvailabilityService(router, clock)
+        self.retention = HistoryRetention(
+            self.store, self.attachments, clock, retention=settings.history_retention
+        )
         self.refusals = EmbedRefusals(self.store, clock)
         # -- cluster -------------------------------------------------------------------
         self.hub = Hub(self.bus)
@@ -413,12 +417,14 @@ class Node:
         await self.idle.start()
         await self.deliveries.start()
         await self.outbox.start()
+        await self.retention.start()
         for channel in self.channels:
             await channel.start()
 
     async def stop(self) -> None:
         for channel in reversed(self.channels):
             await channel.stop()
+        await self.retention.stop()
         await self.outbox.stop()
         await self.idle.stop()
         await self.exclusive.stop()

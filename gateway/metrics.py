@@ -211,6 +211,11 @@ RECENT_MISSES = Counter(
     "Messages whose conversation this node held no recent row of, so that their write "
     "read it from the store first.",
 )
+HISTORY_PURGED = Counter(
+    "gateway_history_purged_conversations",  # exposed as ..._total
+    "Closed conversations this node deleted for being older than "
+    "GATEWAY_HISTORY_RETENTION, with their messages and files.",
+)
 DRAINING = Gauge(
     "gateway_draining",
     "1 while this node drains after SIGTERM, else 0.",

@@ -109,6 +109,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     idempotency_ttl: Positive = 86400.0
     api_max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 262144
     outbox_retention: Positive = 604800.0
+    # seconds a closed conversation is kept; 0: for ever
+    history_retention: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     handover_words: str = "agent,human,person,operator,representative"
     # empty: files under data_dir/blobs (see blob_store_url)
     blob_url: str = ""

@@ -16,17 +16,21 @@ QUEUE_DELETION = (
     "INSERT INTO blob_deletions (blob_key, due_at) VALUES ($1, $2)"
     " ON CONFLICT (blob_key) DO UPDATE SET due_at = excluded.due_at"
 )
-# A contact's files, queued for deletion (due at once) before their rows go ("WHERE
-# true": SQLite needs it between INSERT ... SELECT and ON CONFLICT).
-QUEUE_CONTACT_BLOBS = (
-    "INSERT INTO blob_deletions (blob_key, due_at)"
-    " SELECT k, 0 FROM (SELECT a.blob_key AS k FROM attachments a"
-    " JOIN conversations c ON c.id = a.conversation_id WHERE c.contact_id = $1"
-    " UNION SELECT a.thumb_key FROM attachments a"
-    " JOIN conversations c ON c.id = a.conversation_id"
-    " WHERE c.contact_id = $1 AND a.thumb_key <> '') AS keys WHERE true"
-    " ON CONFLICT (blob_key) DO UPDATE SET due_at = 0"
-)
+
+
+def queue_blobs_of(conversations: str) -> str:
+    """The statement that queues the files of the conversations ``conversations`` picks
+    (a condition on ``conversations c``) for deletion, due at once, before their rows go
+    ("WHERE true": SQLite needs it between INSERT ... SELECT and ON CONFLICT)."""
+    return (
+        "INSERT INTO blob_deletions (blob_key, due_at)"
+        " SELECT k, 0 FROM (SELECT a.blob_key AS k FROM attachments a"
+        f" JOIN conversations c ON c.id = a.conversation_id WHERE {conversations}"
+        " UNION SELECT a.thumb_key FROM attachments a"
+        " JOIN conversations c ON c.id = a.conversation_id"
+        f" WHERE {conversations} AND a.thumb_key <> '') AS keys WHERE true"
+        " ON CONFLICT (blob_key) DO UPDATE SET due_at = 0"
+    )
 
 
 def _in(start: int, count: int) -> str:

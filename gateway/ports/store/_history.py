@@ -22,7 +22,7 @@ from gateway.model.records import (
     Sender,
     Side,
 )
-from gateway.ports.store._attachments import QUEUE_CONTACT_BLOBS
+from gateway.ports.store._attachments import _in, queue_blobs_of
 from gateway.ports.store._rows import (
     _CONVERSATION_STUB,
     _DELIVERY_RANK,
@@ -35,6 +35,7 @@ from gateway.ports.store._rows import (
     NOTES,
     SELECT_BY_CLIENT_ID,
     SELECT_MESSAGES,
+    Conn,
     Row,
     SQLBase,
     announce_written_messages,
@@ -45,6 +46,18 @@ from gateway.ports.store._rows import (
     write_announcements,
 )
 from gateway.ports.store.base import DeliveryJob, LiveElsewhere, MessageAnnouncer
+
+
+async def delete_conversations(c: Conn, where: str, *args: Any) -> int:
+    """Delete the conversations ``where`` picks (a condition on ``conversations c``) and
+    all that is theirs, in the caller's transaction: the one deletion of history, for
+    the right to be forgotten and for the retention. Their messages, attachments, notes,
+    ratings, transcripts and message references go with them (ON DELETE CASCADE, and
+    PostgreSQL's trigger for messages: migration 0012); the files' bytes are the blob
+    store's, so their keys are queued first, due at once. How many went."""
+    await c.execute(queue_blobs_of(where), *args)
+    deleted = await c.fetch(f"DELETE FROM conversations AS c WHERE {where} RETURNING id", *args)
+    return len(deleted)
 
 
 class HistoryRows(SQLBase):
@@ -157,15 +170,29 @@ class HistoryRows(SQLBase):
 
     async def delete_contact(self, contact_id: str) -> int:
         async with self._transaction() as c:
-            # the files' bytes are the blob store's: queue them before their rows go
-            await c.execute(QUEUE_CONTACT_BLOBS, contact_id)
-            # messages and attachments go with their conversations (ON DELETE CASCADE)
-            deleted = await c.fetch(
-                "DELETE FROM conversations WHERE contact_id = $1 RETURNING id", contact_id
-            )
+            deleted = await delete_conversations(c, "c.contact_id = $1", contact_id)
             if not await c.fetchrow("DELETE FROM contacts WHERE id = $1 RETURNING id", contact_id):
                 raise NotFound(f"contact {contact_id!r} not found")
-        return len(deleted)
+        return deleted
+
+    async def purge_closed_conversations(self, closed_before: float, limit: int) -> int:
+        async def batch(c: Conn) -> int:
+            # closed_at >= created_at, so "created before" bounds the scan of the
+            # (state, created_at, id) index to the candidates. The claim lock (its alias
+            # "m") skips the rows another node is purging: each goes once.
+            rows = await c.fetch(
+                "SELECT m.id FROM conversations m WHERE m.state = 'closed'"
+                " AND m.created_at < $1 AND m.closed_at < $1"
+                f" ORDER BY m.created_at, m.id LIMIT $2{self._claim_lock}",
+                closed_before,
+                limit,
+            )
+            ids = [r[0] for r in rows]
+            if not ids:
+                return 0
+            return await delete_conversations(c, f"c.id IN {_in(1, len(ids))}", *ids)
+
+        return await self._atomically(batch)
 
     async def export_contact(self, contact_id: str) -> dict[str, Any]:
         async with self._transaction(write=False) as c:

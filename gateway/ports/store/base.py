@@ -337,6 +337,16 @@ class Store(IntegrationStore):
         NotFound if unknown."""
 
     @abc.abstractmethod
+    async def purge_closed_conversations(self, closed_before: float, limit: int) -> int:
+        """Delete at most ``limit`` conversations closed before ``closed_before`` (the
+        oldest first), in one transaction, as ``delete_contact`` deletes a contact's
+        (their messages, attachments, notes and the rest; the blob keys queued, due at
+        once); never an open one, and not their contacts. Return how many went. Safe to
+        run on several nodes at once: PostgreSQL skips the rows another transaction is
+        purging, so each conversation is deleted once (history retention,
+        gateway/services/retention.py)."""
+
+    @abc.abstractmethod
     async def export_contact(self, contact_id: str) -> dict[str, Any]:
         """{"contact": {...}, "conversations": [{..., "messages": [...],
         "attachments": [...]}, ...]} as JSON-able builtins, conversations by creation
