@@ -6,7 +6,8 @@
   even learn that a conversation they may not see exists.
 * An agent **reads** (history, messages, files) what they own, what rings for them,
   and, as a **preview**, Inbox conversations of a touchpoint that allows their role;
-  supervisors and admins read everything they see. Only the owner of an assigned
+  supervisors and admins read everything they see; a list row carries the last text
+  only for an agent who reads it (:func:`reads_row`). Only the owner of an assigned
   conversation **replies** in it (messages and file uploads).
 * Who is **shown** a waiting conversation in their Inbox: the online members of its
   queues (only its agent, for a dedicated one), and every online supervisor and admin.
@@ -30,6 +31,22 @@ import routing as r
 from gateway.errors import Conflict, Forbidden, NotFound
 from gateway.model.records import Agent, Conversation
 from gateway.services.directory import Directory
+
+
+def previews_on(directory: Directory, agent: Agent, touchpoint_id: str) -> bool:
+    """Whether the touchpoint lets the agent's role preview its Inbox conversations."""
+    tp = directory.touchpoints.get(touchpoint_id)
+    return bool(tp and agent.role in tp.preview_roles)
+
+
+def reads_row(agent: Agent, place: str, previews: bool) -> bool:
+    """Whether a list row at ``place`` in the agent's console may carry the
+    conversation's text (its last message): what :meth:`AccessPolicy.reads` allows,
+    told from the row's place (``previews``: :func:`previews_on`). A row leaving the
+    list (``gone``) needs none."""
+    if agent.supervises or place in ("offered", "assigned", "wrapup"):
+        return True
+    return place == "inbox" and previews
 
 
 class AccessPolicy:
@@ -77,8 +94,7 @@ class AccessPolicy:
 
     def previews(self, agent: Agent, conv: Conversation) -> bool:
         """Whether the touchpoint lets the agent's role preview its Inbox conversations."""
-        tp = self._dir.touchpoints.get(conv.touchpoint_id)
-        return bool(tp and agent.role in tp.preview_roles)
+        return previews_on(self._dir, agent, conv.touchpoint_id)
 
     def inbox_viewers(self, queue_ids: Iterable[str], only_agent: str | None = None) -> set[str]:
         """Online agents shown an Inbox conversation of these queues (or, for a

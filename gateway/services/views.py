@@ -17,6 +17,7 @@ from gateway import protocol as p
 from gateway.model.attachment_rules import AttachmentRule
 from gateway.model.records import Conversation, Message, Sender
 from gateway.ports.store.base import Store
+from gateway.services.access import previews_on, reads_row
 from gateway.services.directory import Directory
 
 EVENT_KINDS = ("agent_joined", "agent_left", "ended", "notice")
@@ -192,7 +193,8 @@ class Summaries:
         return [(a, self._for_agent(row, router, a, conv, None)) for a in ids]
 
     async def _common(self, router: r.Router, conv: Conversation) -> p.ConversationSummary:
-        """The row as every agent sees it; ``place`` and ``preview`` are per agent."""
+        """The row as its readers see it; ``place``, ``preview`` and whether it carries
+        ``last_message`` are per agent (``_for_agent``)."""
         contact = await self._store.get_contact(conv.contact_id)
         # The last text (an event such as "agent joined" is no message to show); a few
         # back, as events come in small runs.
@@ -242,12 +244,12 @@ class Summaries:
         where: Place | None,
     ) -> p.ConversationSummary:
         agent = self._dir.agents.get(agent_id)
-        tp = self._dir.touchpoints.get(conv.touchpoint_id)
-        return msgspec.structs.replace(
-            row,
-            place=where or place(router, agent_id, conv),
-            preview=bool(tp and agent and agent.role in tp.preview_roles),
-        )
+        at = where or place(router, agent_id, conv)
+        previews = agent is not None and previews_on(self._dir, agent, conv.touchpoint_id)
+        if agent is None or not reads_row(agent, at, previews):
+            # An Inbox row the agent's role may not preview: no message text on the wire.
+            return msgspec.structs.replace(row, place=at, preview=previews, last_message="")
+        return msgspec.structs.replace(row, place=at, preview=previews)
 
     async def sender_name(self, msg: Message, conv: Conversation) -> str:
         if msg.sender == "agent":

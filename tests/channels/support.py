@@ -23,6 +23,8 @@ TOKEN = "twilio-auth-token-for-tests"
 def sms_touchpoint(tp_id: str, number: str, api_base: str, **fields: Any) -> Touchpoint:
     fields.setdefault("routing_mode", "simplified")
     fields.setdefault("queue_ids", ["q_support"])
+    # the tests read the contact's text on the Inbox row: the agent's role may preview
+    fields.setdefault("preview_roles", ["agent", "supervisor", "admin"])
     return Touchpoint(
         id=tp_id,
         name=f"SMS {number}",
@@ -92,6 +94,8 @@ def whatsapp_touchpoint(
 ) -> Touchpoint:
     fields.setdefault("routing_mode", "simplified")
     fields.setdefault("queue_ids", ["q_support"])
+    # the tests read the contact's text on the Inbox row: the agent's role may preview
+    fields.setdefault("preview_roles", ["agent", "supervisor", "admin"])
     return Touchpoint(
         id=tp_id,
         name=f"WhatsApp {number}",
@@ -113,6 +117,8 @@ def whatsapp_touchpoint(
 def messenger_touchpoint(tp_id: str, page_id: str, api_base: str, **fields: Any) -> Touchpoint:
     fields.setdefault("routing_mode", "simplified")
     fields.setdefault("queue_ids", ["q_support"])
+    # the tests read the contact's text on the Inbox row: the agent's role may preview
+    fields.setdefault("preview_roles", ["agent", "supervisor", "admin"])
     return Touchpoint(
         id=tp_id,
         name=f"Page {page_id}",
