@@ -286,14 +286,15 @@ class AgentDesk:
         if isinstance(frame, p.Reject):
             return r.Reject(cid, aid)
         if isinstance(frame, p.Transfer):
+            # InvalidInput: invalid_field on the socket, a 422 in the admin API
             if bool(frame.to_agent_id) == bool(frame.to_queue_id):
-                raise ProtocolError(
-                    "transfer to an agent or to a queue: exactly one", code="invalid_field"
+                raise InvalidInput(
+                    [("to_agent_id", "transfer to an agent or to a queue: exactly one")]
                 )
             if frame.to_queue_id and frame.to_queue_id not in self._dir.queues:
                 # the router keeps no list of queues: a conversation sent to one that does
                 # not exist would wait where no agent ever looks
-                raise ProtocolError(f"unknown queue {frame.to_queue_id!r}", code="invalid_field")
+                raise InvalidInput([("to_queue_id", f"unknown queue {frame.to_queue_id!r}")])
             return r.Transfer(
                 cid,
                 aid,

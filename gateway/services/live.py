@@ -33,6 +33,17 @@ class LiveView:
         self._contact_name = contact_name
         self._router = router
 
+    def views(self) -> list[r.ConversationView]:
+        """Every ongoing conversation as the router this node reads holds it, in arrival
+        order (the admin API's list filters and pages these: gateway/web/admin/live.py)."""
+        router = self._router()
+        ids = [c.conversation_id for c in router.export_state().conversations]
+        return [v for v in map(router.conversation, ids) if v is not None]
+
+    async def row(self, conv: Conversation) -> p.LiveConversation | None:
+        """The live view's row of one conversation; None once it left the router."""
+        return await self._conversation(self._router(), conv.id, conv)
+
     async def snapshot(self, now: float) -> p.LiveSnapshot:
         router = self._router()
         state = router.export_state()

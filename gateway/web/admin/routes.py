@@ -33,6 +33,7 @@ from gateway.services.templates import RenderedTemplate
 from gateway.web import files
 from gateway.web.admin import config as cfg
 from gateway.web.admin import history as hist
+from gateway.web.admin import live
 from gateway.web.admin import notices as ntc
 from gateway.web.admin import schemas as s
 from gateway.web.admin import touchpoints as tps
@@ -224,6 +225,27 @@ ENDPOINTS: list[Endpoint] = [
              "page pass the last notice's `cursor` as `cursor`. The older `before` (a "
              "created_at) still answers the notices created before that time, but loses "
              "those of the same instant at a page's end; it cannot be given with cursor."),
+    # -- live conversations (gateway/web/admin/live.py) -----------------------------------------
+    Endpoint("GET", "/api/admin/live/conversations", "Live conversations", "supervisor",
+             live.list_live, tag="live", query=live.LiveQuery, response=live.LivePage,
+             description="The ongoing conversations the supervisor's live view shows (with "
+             "a bot, waiting, offered: ringing an agent, assigned, in wrap-up), as the "
+             "router holds them, oldest arrival first. Filters: state, queue_id (one of its "
+             "queues), agent_id (holding it or rung with it), touchpoint_id, channel. At "
+             "most limit (1..200, default 50); next_cursor, present when there are more, is "
+             "the cursor of the next page. The same role check as the socket's live frame."),
+    Endpoint("POST", "/api/admin/conversations/{id}/transfer", "Transfer a conversation",
+             "supervisor", live.transfer, tag="live", body=live.TransferIn,
+             response=Conversation, errors=(404, 409),
+             description="To an agent (to_agent_id) or a queue (to_queue_id): exactly one "
+             "(422 otherwise, and for an unknown queue); note, for the receiving agent, is "
+             "kept as a note of the conversation. As the console's transfer frame: only an "
+             "assigned conversation moves; the router's refusals are a 409 with its code "
+             "(not_assigned, unknown_conversation once closed, agent_unavailable for an "
+             "offline agent, unknown_agent for a deactivated or unknown one, "
+             "over_capacity, invalid_transfer to its own agent, with_bot). The answer is "
+             "the conversation after the transfer; the agents' consoles are told as after "
+             "a socket transfer, on every node."),
     # -- history ---------------------------------------------------------------------------------
     Endpoint("GET", "/api/admin/conversations/{id}", "A conversation", "supervisor",
              hist.get_conversation, tag="history", response=Conversation, errors=(404,)),
