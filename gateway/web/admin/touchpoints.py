@@ -100,6 +100,70 @@ def _touchpoint_input(tp: Touchpoint, secrets: tuple[str, ...] = ()) -> dict[str
 
 
 MAX_WIDGET_BYTES = 32 * 1024
+MAX_WIDGET_TEXT = 1000  # characters of one text (the longest default is under 100)
+_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+# A font-family list of plain or quoted names: nothing that ends the CSS declaration
+# (; } ) or calls a function (url(), var()) in the widget's style.
+_FAMILY = r"""(?:[\w\- .]+|\s*"[\w\- .]+"\s*|\s*'[\w\- .]+'\s*)"""
+_FONT = re.compile(rf"{_FAMILY}(?:,{_FAMILY})*")
+_FONT_HINT = 'a CSS font-family list of names, e.g. Georgia, "Times New Roman", serif'
+_LANG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,4}")
+_TEXT_KEY = re.compile(r"[A-Za-z0-9_]{1,64}")
+_NO_URL_CHARS = re.compile(r"[\s\x00-\x1f\x7f\"'<>\\]")
+
+
+def widget_problems(widget: dict[str, Any]) -> list[tuple[str, str]]:
+    """What is wrong with a chat widget configuration (docs/widget.md, "Customising"),
+    each problem on its key (``widget.color``, ``widget.texts.title``)."""
+    if len(msgspec.json.encode(widget)) > MAX_WIDGET_BYTES:
+        # It is sent with every bootstrap: keep it the size of a configuration.
+        return [("widget", f"at most {MAX_WIDGET_BYTES} bytes of JSON")]
+    errors: list[tuple[str, str]] = []
+
+    def text(field: str, value: Any) -> None:
+        if not isinstance(value, str):
+            errors.append((field, "a string"))
+        elif len(value) > MAX_WIDGET_TEXT:
+            errors.append((field, f"at most {MAX_WIDGET_TEXT} characters"))
+
+    for key, value in widget.items():
+        field = f"widget.{key}"
+        if key in ("color", "text_color"):
+            if not (isinstance(value, str) and _COLOUR.fullmatch(value)):
+                errors.append((field, "a colour as #rgb or #rrggbb, e.g. #1d4ed8"))
+        elif key == "font":
+            if not (isinstance(value, str) and len(value) <= 200 and _FONT.fullmatch(value)):
+                errors.append((field, _FONT_HINT))
+        elif key == "launcher_icon":
+            if not (
+                isinstance(value, str)
+                and (
+                    value.startswith("data:image/")
+                    or (value.startswith("https://") and not _NO_URL_CHARS.search(value))
+                )
+            ):
+                errors.append((field, "an https:// URL or a data:image/ URL"))
+        elif key == "lang":
+            if not (isinstance(value, str) and len(value) <= 35 and _LANG.fullmatch(value)):
+                errors.append((field, "a language tag, e.g. en or pt-BR"))
+        elif key == "dir":
+            if value not in ("ltr", "rtl"):
+                errors.append((field, "ltr or rtl"))
+        elif key == "title":
+            text(field, value)
+        elif key == "texts":
+            if not isinstance(value, dict):
+                errors.append((field, "an object of texts by key"))
+                continue
+            for name, t in value.items():
+                if not _TEXT_KEY.fullmatch(name):
+                    errors.append((f"{field}.{name}"[:200], "a text key: letters, digits, '_'"))
+                else:
+                    text(f"{field}.{name}", t)
+        else:
+            known = "title, color, text_color, font, launcher_icon, lang, dir, texts"
+            errors.append((field[:200], f"unknown key; the widget's keys are {known}"))
+    return errors
 
 
 async def build_touchpoint(
@@ -137,9 +201,7 @@ async def build_touchpoint(
     if not tp.name:
         errors.append(("name", NO_VISIBLE))
 
-    if len(msgspec.json.encode(body.widget)) > MAX_WIDGET_BYTES:
-        # It is sent with every bootstrap: keep it the size of a configuration.
-        errors.append(("widget", f"at most {MAX_WIDGET_BYTES} bytes of JSON"))
+    errors += widget_problems(body.widget)
     queues = {q.id for q in await ctx.store.list_queues()}
     if missing := missing_ids(body.queue_ids, queues):
         errors.append(("queue_ids", f"unknown queue id(s): {', '.join(missing)}"))
