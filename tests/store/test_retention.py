@@ -8,12 +8,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 import pytest
 
 from gateway.errors import NotFound
 from gateway.model.records import ConversationNote
+from gateway.ports.store._attachments import queue_blobs_of
 from gateway.ports.store.base import Store
+from gateway.ports.store.postgres import PostgresStore
 from tests.store.conftest import StoreFactory
+from tests.store.test_announce_contract import _waiting_on_locks
 from tests.store.test_attachments import send, upload
 from tests.store.test_contract import conversation, say
 from tests.store.test_feedback import rating
@@ -111,3 +115,54 @@ async def test_two_stores_purging_at_once_delete_each_conversation_once(
     finally:
         await first.close()
         await second.close()
+
+
+# -- PostgreSQL: the purge beside a transaction that holds a conversation ----------------
+
+
+@pytest.mark.parametrize("make_store", ["postgres"], indirect=True)
+async def test_a_purge_skips_a_conversation_another_transaction_holds(store: Store) -> None:
+    assert isinstance(store, PostgresStore)
+    for i in range(5):
+        await make(store, f"c{i}", closed_at=200.0)
+    raw = await asyncpg.connect(store.dsn)
+    try:
+        async with raw.transaction():
+            await raw.execute("SELECT 1 FROM conversations WHERE id = 'c0' FOR UPDATE")
+            # neither waits for c0 nor deletes it: another node is purging it
+            async with asyncio.timeout(30):
+                assert await store.purge_closed_conversations(CUT, 500) == 4
+            assert [c.id for c in await store.list_conversations()] == ["c0"]
+    finally:
+        await raw.close()
+
+
+@pytest.mark.parametrize("make_store", ["postgres"], indirect=True)
+async def test_a_contact_forgotten_while_a_purge_holds_its_conversation_waits_for_it(
+    store: Store,
+) -> None:
+    assert isinstance(store, PostgresStore)
+    await make(store, "old", closed_at=200.0)
+    await store.create_attachment(upload("a-old", cid="old", who="v-k1", thumb_key=""))
+    raw = await asyncpg.connect(store.dsn)
+    probe = await asyncpg.connect(store.dsn)
+    try:
+        async with raw.transaction():
+            # the purge's first steps, by hand: its claim of the conversation ...
+            await raw.execute("SELECT 1 FROM conversations WHERE id = 'old' FOR UPDATE")
+            forgetting = asyncio.ensure_future(store.delete_contact("k1"))
+            await _waiting_on_locks(probe, 1)
+            # ... then its files' keys: the contact's deletion has queued none yet (it
+            # waits for the conversation first), so this does not wait for it in turn
+            async with asyncio.timeout(30):
+                await raw.execute(queue_blobs_of("c.id = 'old'"))
+                await raw.execute("DELETE FROM conversations WHERE id = 'old'")
+        async with asyncio.timeout(60):
+            assert await forgetting == 0  # the purge took the conversation
+        with pytest.raises(NotFound):
+            await store.get_contact("k1")
+        keys = await probe.fetch("SELECT blob_key FROM blob_deletions")
+        assert [k["blob_key"] for k in keys] == ["old/a-old"]
+    finally:
+        await raw.close()
+        await probe.close()

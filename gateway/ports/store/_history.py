@@ -48,13 +48,19 @@ from gateway.ports.store._rows import (
 from gateway.ports.store.base import DeliveryJob, LiveElsewhere, MessageAnnouncer
 
 
-async def delete_conversations(c: Conn, where: str, *args: Any) -> int:
+async def delete_conversations(c: Conn, lock: str, where: str, *args: Any) -> int:
     """Delete the conversations ``where`` picks (a condition on ``conversations c``) and
     all that is theirs, in the caller's transaction: the one deletion of history, for
     the right to be forgotten and for the retention. Their messages, attachments, notes,
     ratings, transcripts and message references go with them (ON DELETE CASCADE, and
     PostgreSQL's trigger for messages: migration 0012); the files' bytes are the blob
-    store's, so their keys are queued first, due at once. How many went."""
+    store's, so their keys are queued first, due at once. How many went.
+
+    The rows are locked (``lock``: the store's row lock) before any key is queued: a
+    contact's deletion and a purge that took one of its conversations would otherwise
+    each wait for the other, one on the conversation, the other on a queued key."""
+    if lock:
+        await c.fetch(f"SELECT 1 FROM conversations c WHERE {where}{lock}", *args)
     await c.execute(queue_blobs_of(where), *args)
     deleted = await c.fetch(f"DELETE FROM conversations AS c WHERE {where} RETURNING id", *args)
     return len(deleted)
@@ -170,7 +176,7 @@ class HistoryRows(SQLBase):
 
     async def delete_contact(self, contact_id: str) -> int:
         async with self._transaction() as c:
-            deleted = await delete_conversations(c, "c.contact_id = $1", contact_id)
+            deleted = await delete_conversations(c, self._row_lock, "c.contact_id = $1", contact_id)
             if not await c.fetchrow("DELETE FROM contacts WHERE id = $1 RETURNING id", contact_id):
                 raise NotFound(f"contact {contact_id!r} not found")
         return deleted
@@ -190,7 +196,8 @@ class HistoryRows(SQLBase):
             ids = [r[0] for r in rows]
             if not ids:
                 return 0
-            return await delete_conversations(c, f"c.id IN {_in(1, len(ids))}", *ids)
+            # locked already, by the claim above
+            return await delete_conversations(c, "", f"c.id IN {_in(1, len(ids))}", *ids)
 
         return await self._atomically(batch)
 
