@@ -48,6 +48,9 @@ MAX_MESSAGE_CHARS = 4000
 # (whole milliseconds: "value is not an integer or out of range") while any of them
 # means "never" anyway.
 MAX_SECONDS = 10 * 365 * 24 * 3600
+# The shortest history retention (seconds): a closed conversation is still read for a
+# while (the visitor's rating and transcript, the day's reports).
+MIN_HISTORY_RETENTION = 86400.0
 # The largest whole number a JSON number (the widget's limits, a token's exp) and a
 # float's arithmetic keep exactly.
 MAX_INT = 2**53 - 1
@@ -148,6 +151,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise ConfigError(
                 f"{PREFIX}SECRET_KEY: required when {PREFIX}REDIS_URL is set "
                 "(every node of a cluster must sign with the same key)"
+            )
+        if 0 < self.history_retention < MIN_HISTORY_RETENTION:
+            # a conversation's rating, transcript and wrap-up reports come after its close
+            raise ConfigError(
+                f"{PREFIX}HISTORY_RETENTION: at least {MIN_HISTORY_RETENTION:g} seconds "
+                "(a day), or 0 to keep history for ever"
             )
         self.trusted_proxy_networks  # noqa: B018 - parsing validates it
         self.demo_provider_urls  # noqa: B018 - parsing validates it

@@ -238,6 +238,7 @@ def test_the_documented_typo_warning_is_what_the_process_prints() -> None:
         ({"GATEWAY_SEND_QUEUE_SIZE": "1" + "0" * 23}, "GATEWAY_SEND_QUEUE_SIZE: at most"),
         ({"GATEWAY_FRAMES_PER_MINUTE": str(2**53)}, "GATEWAY_FRAMES_PER_MINUTE: at most"),
         ({"GATEWAY_HISTORY_RETENTION": "-1"}, "GATEWAY_HISTORY_RETENTION: Expected `float` >= 0"),
+        ({"GATEWAY_HISTORY_RETENTION": "3600"}, "GATEWAY_HISTORY_RETENTION: at least 86400"),
         # changes nothing without the demo
         ({"GATEWAY_DEMO_PROVIDERS": "twilio=http://127.0.0.1:9"}, "set while GATEWAY_DEMO is off"),
         (
