@@ -72,6 +72,8 @@ class AccessPolicy:
         return conv
 
     def reads(self, agent: Agent, conv: Conversation) -> bool:
+        """Whether the agent reads the conversation (history, messages, files); the
+        same rule told from a list row's place is :func:`reads_row`: change both."""
         if conv.owner_agent_id == agent.id or agent.supervises:
             return True
         view = self._router().conversation(conv.id)

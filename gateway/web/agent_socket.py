@@ -77,11 +77,7 @@ class AgentSession:
         desk = web.desk
         agent = web.agents.agent(self.agent_id)  # fresh: role or queues may have changed
         if isinstance(frame, p.AgentAction):
-            await desk.act(agent, frame)
-            if isinstance(frame, p.Transfer) and frame.note.strip():
-                await web.workspace.notes.add_for(
-                    agent.id, frame.conversation_id, frame.note.strip()
-                )
+            await web.act(agent, frame)
             self.conn.send(p.encode(p.Ok(ref=frame.ref or frame.conversation_id)))
         elif isinstance(frame, p.AddNote):
             conv = await desk.readable(agent, frame.conversation_id)

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from starlette.requests import HTTPConnection
 
 from gateway import metrics
+from gateway import protocol as p
 from gateway.auth import Tokens
-from gateway.model.records import Touchpoint
+from gateway.model.records import Agent, Touchpoint
 from gateway.ports.store.base import Store
 from gateway.services.agent_desk import AgentDesk
 from gateway.services.agents import AgentService
@@ -85,6 +86,13 @@ class Web:
     touchpoint_secrets: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # the webhook events to list and replay (automations, bots)
     outbox: Outbox | None = None
+
+    async def act(self, agent: Agent, frame: p.AgentAction) -> None:
+        """An agent's action on a conversation (a console's frame, or the admin API's
+        transfer): the desk's, then a transfer's note kept for the receiving agent."""
+        await self.desk.act(agent, frame)
+        if isinstance(frame, p.Transfer) and frame.note.strip():
+            await self.workspace.notes.add_for(agent.id, frame.conversation_id, frame.note.strip())
 
 
 def web_of(conn: HTTPConnection) -> Web:

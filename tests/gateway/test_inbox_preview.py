@@ -112,6 +112,11 @@ async def test_an_agent_whose_role_may_not_preview_gets_no_text_in_inbox_rows(
     row = snapshot_row(b, cid)
     assert row["unread"] == 2 and "last_message" not in row
     assert LATER not in json.dumps(b.snapshot) and SECRET not in json.dumps(b.snapshot)
+    # nor by asking for its history
+    assert b.sock
+    await b.sock.send({"type": "history", "conversation_id": cid})
+    refused = await b.sock.expect_any(("history", "error"))
+    assert (refused["type"], refused.get("code")) == ("error", "forbidden"), refused
 
     # Its owner reads it: once b assigns it, b's row carries the text.
     assert (await b.act("assign", cid))["type"] == "ok"

@@ -166,7 +166,5 @@ async def transfer(ctx: Ctx) -> Response:
     )
     # as the console's transfer frame is (gateway/web/agent_socket.py): the router
     # refuses (409, its code) or moves it, and its effects tell the consoles
-    await web.desk.act(caller, frame)
-    if body.note.strip():
-        await web.workspace.notes.add_for(caller.id, conv.id, body.note.strip())
+    await web.act(caller, frame)
     return json_response(await ctx.store.get_conversation(conv.id))
