@@ -445,3 +445,20 @@ async def test_a_failed_outbound_message_is_listed_and_replayed(store: Store) ->
     assert job.message.seq == msg.seq and job.attempts == 1
     with pytest.raises(NotFound):
         await store.replay_delivery("cv1", 99, 31.0)
+
+
+async def test_a_conversations_events_go_with_its_history(store: Store) -> None:
+    """Their payloads hold its messages' text: the right to be forgotten and the history
+    retention delete them with the conversation (a dead one was kept until replayed)."""
+    await conversation(store, "cv1", contact_id="k1")
+    await conversation(store, "cv2", contact_id="k2", state="closed")
+    await conversation(store, "cv3", contact_id="k3")
+    for cid in ("cv1", "cv2", "cv3"):
+        await store.update_conversation(cid, priority=1, announce=[announce(f"e-{cid}", "wh")])
+    [first, *_] = [e for e in await store.claim_outbox(100.0, 30.0, 10) if e.target == "wh"]
+    await store.record_outbox(150.0, dead=[(first.n, "HTTP 500")])
+
+    await store.delete_contact("k1")
+    await store.update_conversation("cv2", closed_at=20.0)
+    assert await store.purge_closed_conversations(1000.0, 10) == 1
+    assert [e.conversation_id for e in await store.list_outbox("wh")] == ["cv3"]

@@ -53,8 +53,9 @@ async def delete_conversations(c: Conn, lock: str, where: str, *args: Any) -> in
     all that is theirs, in the caller's transaction: the one deletion of history, for
     the right to be forgotten and for the retention. Their messages, attachments, notes,
     ratings, transcripts and message references go with them (ON DELETE CASCADE, and
-    PostgreSQL's trigger for messages: migration 0012); the files' bytes are the blob
-    store's, so their keys are queued first, due at once. How many went.
+    PostgreSQL's trigger for messages: migration 0012), and their webhook and bot events
+    by hand; the files' bytes are the blob store's, so their keys are queued first, due
+    at once. How many went.
 
     The rows are locked (``lock``: the store's row lock) before any key is queued: a
     contact's deletion and a purge that took one of its conversations would otherwise
@@ -62,6 +63,12 @@ async def delete_conversations(c: Conn, lock: str, where: str, *args: Any) -> in
     if lock:
         await c.fetch(f"SELECT 1 FROM conversations c WHERE {where}{lock}", *args)
     await c.execute(queue_blobs_of(where), *args)
+    # their webhook and bot events carry their messages' text (the outbox has no
+    # foreign key to cascade)
+    await c.execute(
+        f"DELETE FROM outbox WHERE conversation_id IN (SELECT c.id FROM conversations c WHERE {where})",
+        *args,
+    )
     deleted = await c.fetch(f"DELETE FROM conversations AS c WHERE {where} RETURNING id", *args)
     return len(deleted)
 
