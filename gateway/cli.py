@@ -105,6 +105,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"gateway: warning: {warning}", file=sys.stderr)
     try:
         settings = load_settings()
+        for warning in settings.warnings():
+            print(f"gateway: warning: {warning}", file=sys.stderr)
         # the attachment types are the files' model's to parse: before anything is
         # written (the data directory, its secret key)
         chat_rule(settings.chat_attachment_types, settings.chat_attachment_max_bytes)

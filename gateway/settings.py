@@ -316,6 +316,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 ) from None
         return out
 
+    def warnings(self) -> list[str]:
+        """What start-up reports and runs with anyway: values taken, but perhaps not as
+        meant (refusing them would stop a gateway that ran with them before)."""
+        out = []
+        for item in self.trusted_proxies.replace(" ", "").split(","):
+            if "/" in item:
+                net = ipaddress.ip_network(item, strict=False)  # parsed once already
+                if net.network_address != ipaddress.ip_address(item.split("/")[0]):
+                    out.append(
+                        f"{PREFIX}TRUSTED_PROXIES: {item} has host bits set: trusting "
+                        f"the whole network {net} (write {net}, or the address alone)"
+                    )
+        return out
+
     @property
     def store_url(self) -> str:
         """The database the store uses: GATEWAY_DATABASE_URL, or by default the SQLite

@@ -156,6 +156,37 @@ def test_a_misspelt_variable_is_warned_of_with_the_setting_it_may_mean() -> None
     ]
 
 
+def test_a_proxy_network_with_host_bits_is_taken_whole_with_a_warning() -> None:
+    s = load_settings({"GATEWAY_TRUSTED_PROXIES": "10.0.0.1/8, 127.0.0.1, FD00::/64, fd01::1/64"})
+    assert [str(n) for n in s.trusted_proxy_networks] == [
+        "10.0.0.0/8",
+        "127.0.0.1/32",
+        "fd00::/64",
+        "fd01::/64",
+    ]
+    assert s.warnings() == [
+        "GATEWAY_TRUSTED_PROXIES: 10.0.0.1/8 has host bits set: trusting the whole "
+        "network 10.0.0.0/8 (write 10.0.0.0/8, or the address alone)",
+        "GATEWAY_TRUSTED_PROXIES: fd01::1/64 has host bits set: trusting the whole "
+        "network fd01::/64 (write fd01::/64, or the address alone)",
+    ]
+    assert load_settings({"GATEWAY_TRUSTED_PROXIES": "10.0.0.0/8"}).warnings() == []
+    # the process says so at start (stopped here by a refusal found after the settings)
+    r = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve"],
+        env={
+            "GATEWAY_TRUSTED_PROXIES": "10.0.0.1/8",
+            "GATEWAY_CHAT_ATTACHMENT_TYPES": "nope",
+            "PATH": "/usr/bin:/bin",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 2, r.stderr
+    assert f"gateway: warning: {s.warnings()[0]}" in r.stderr.splitlines()
+
+
 def test_the_documented_typo_warning_is_what_the_process_prints() -> None:
     # docs/configuration.md's example, run: the warning comes before a refusal too
     shown = re.search(
