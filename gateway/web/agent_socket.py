@@ -16,7 +16,7 @@ from starlette.websockets import WebSocket
 
 from gateway import protocol as p
 from gateway import topics
-from gateway.errors import Conflict, GatewayError, OriginRefused, TokenExpired
+from gateway.errors import Conflict, GatewayError, NotFound, OriginRefused, TokenExpired
 from gateway.web.context import Web, web_of
 from gateway.web.errors import close_reason
 from gateway.web.hub import Connection
@@ -63,6 +63,8 @@ class AgentSession:
         if conversation_id in self.monitors:
             return
         if len(self.monitors) >= MAX_MONITORS:
+            await self._drop_closed()
+        if len(self.monitors) >= MAX_MONITORS:
             # a code of its own (docs/protocol.md): "conflict" is the admin API's
             raise Conflict(
                 f"monitor at most {MAX_MONITORS} conversations at once: stop one first",
@@ -71,6 +73,18 @@ class AgentSession:
         watch = connection(self.ws, topics.watch(conversation_id), web.settings)
         self.monitors[conversation_id] = watch
         await web.hub.add(watch)
+
+    async def _drop_closed(self) -> None:
+        """Drop the monitors of conversations closed (or deleted) since: nothing is
+        posted to them any more, and a console that missed their close must not be
+        kept from monitoring open ones. Read only at the limit, never per message."""
+        for conversation_id in list(self.monitors):
+            try:
+                conv = await self.web.store.get_conversation(conversation_id)
+            except NotFound:
+                conv = None
+            if conv is None or conv.state == "closed":
+                await self.web.hub.remove(self.monitors.pop(conversation_id))
 
     async def handle(self, frame: Any) -> None:
         web = self.web

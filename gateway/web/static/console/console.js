@@ -260,8 +260,8 @@ function onFrame(f) {
     case "error": return onError(f);
     case "token": S.token = f.token; sessionSet(TOKEN_KEY, f.token); return;
     case "note": return notes.onNote(f, ctx);
-    case "live": return supervisor.onLive(f, ctx);
-    case "live_update": return supervisor.onUpdate(f, ctx);
+    case "live": supervisor.onLive(f, ctx); return monitorsClosed(absent(f.conversations));
+    case "live_update": supervisor.onUpdate(f, ctx); return monitorsClosed(f.gone || []);
     case "delivery": if (channels.onDelivery(f, S.threads) && f.conversation_id === S.current) renderMessages(); return;
     case "notice": return channels.adminNotice(f);
     default: return;
@@ -299,6 +299,7 @@ function onSnapshot(f) {
   }
   S.convs.clear();
   S.offers.clear();
+  monitored.clear(); // a new socket monitors nothing (and the rows above are the server's)
   const skew = f.now ? f.now - Date.now() / 1000 : 0;
   for (const c of [...f.inbox, ...f.assigned]) {
     S.convs.set(c.conversation_id, c);
@@ -692,12 +693,15 @@ function renderConvHeader() {
       h("button", { type: "button", class: "btn secondary", onclick: () => openTransfer(c) }, "Transfer"),
       h("button", { type: "button", class: "btn secondary", onclick: () => act("send_to_inbox", c.conversation_id) }, "Send to inbox"),
       h("button", { type: "button", class: "btn danger", onclick: () => confirmEnd(c) }, "End chat"));
+  } else if (c.place === "monitor" && c.closed) {
+    actions.append(h("button", { type: "button", class: "btn secondary", onclick: () => closeMonitor(c.conversation_id) }, t("live.close")));
   } else if (c.place === "monitor") {
     actions.append(
       c.state === "assigned" ? h("button", { type: "button", class: "btn secondary", onclick: () => openTransfer(c) }, t("live.transfer")) : null,
       h("button", { type: "button", class: "btn secondary", onclick: () => stopMonitor(c.conversation_id) }, t("live.stop")));
   }
-  const place = { inbox: "In the Inbox", offered: "Ringing", assigned: "Assigned to you", wrapup: "Ended: wrap-up", monitor: t("live.monitoring", { name: c.contact_name }) }[c.place] || "";
+  const monitoring = t(c.closed ? "live.closed" : "live.monitoring", { name: c.contact_name });
+  const place = { inbox: "In the Inbox", offered: "Ringing", assigned: "Assigned to you", wrapup: "Ended: wrap-up", monitor: monitoring }[c.place] || "";
   fill(head,
     h("div", { class: "who" },
       h("h2", { id: "conv-title", tabindex: "-1" }, c.contact_name),
@@ -1088,13 +1092,43 @@ function monitor(live) {
 
 function stopMonitor(cid) {
   send({ type: "monitor", conversation_id: cid, on: false });
+  closeMonitor(cid);
+}
+
+// The monitor's view goes; the Inbox row it replaced, if any, comes back.
+function closeMonitor(cid) {
   const prev = monitored.get(cid);
   monitored.delete(cid);
   if (prev) S.convs.set(cid, prev); else S.convs.delete(cid);
   S.threads.delete(cid);
-  if (S.current === cid) S.current = "";
   renderLists();
-  renderConversation();
+  // only its own view: another conversation on screen keeps its draft
+  if (S.current === cid) { S.current = ""; renderConversation(); }
+}
+
+// Monitored conversations that closed (they left the live view): the server sends
+// nothing more of them, so the monitor is turned off now (it would count towards the
+// socket's 20 until then). One on screen stays, marked closed, until its Close.
+function monitorsClosed(ids) {
+  for (const cid of ids) {
+    const c = S.convs.get(cid);
+    if (!monitored.has(cid) || (c && c.closed)) continue;
+    send({ type: "monitor", conversation_id: cid, on: false }, false);
+    if (cid === S.current && c && c.place === "monitor") {
+      c.closed = true; // the browser's own mark: the view's row is no server row
+      renderConvHeader();
+      announce(t("live.closed", { name: c.contact_name }));
+    } else {
+      closeMonitor(cid);
+    }
+  }
+}
+
+// The monitored conversations a whole live view (`live`) does not hold: closed, or
+// deleted with their contact.
+function absent(rows) {
+  const ongoing = new Set(rows.map((r) => r.conversation_id));
+  return [...monitored.keys()].filter((cid) => !ongoing.has(cid));
 }
 
 // Static texts of the page, in the chosen language.

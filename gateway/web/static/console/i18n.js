@@ -121,6 +121,7 @@ const EN = {
   "live.longest": "Longest wait",
   "live.monitor": "Monitor", "live.transfer": "Transfer", "live.stop": "Stop monitoring",
   "live.monitoring": "Monitoring {name} (read only)",
+  "live.closed": "{name}'s conversation has closed (read only)", "live.close": "Close",
   "live.none": "No ongoing conversation.",
   "live.ringing": "ringing {name}",
   "reports.title": "Reports",
