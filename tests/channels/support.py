@@ -165,3 +165,18 @@ def meta_signed(body: bytes, secret: str = APP_SECRET) -> dict[str, str]:
     """The headers of a Meta webhook POST of ``body``, signed with the app's secret."""
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={digest}"}
+
+
+async def send_files(
+    agent: AgentClient, cid: str, body: str, ids: list[str], ref: str
+) -> dict[str, Any]:
+    """The ack or the error (whose ``ref`` is the client_msg_id) of one message."""
+    assert agent.sock
+    await agent.sock.send(
+        {"type": "send", "conversation_id": cid, "client_msg_id": ref, "body": body,
+         "attachments": ids}
+    )  # fmt: skip
+    while True:
+        frame = await agent.sock.expect_any(("ack", "error"))
+        if ref in (frame.get("client_msg_id"), frame.get("ref")):
+            return frame

@@ -23,7 +23,7 @@ from devkit.emulators.client import EmulatorClient
 from gateway.model.attachment_rules import MB, RULES
 from tests.attachments import files
 from tests.attachments.test_gateway import agent_upload
-from tests.channels.support import agent_on, history, inbox_conversation
+from tests.channels.support import agent_on, history, inbox_conversation, send_files
 from tests.channels.test_media import US_LINE, US_PHONE, sms, twilio  # noqa: F401
 from tests.gateway.client import AgentClient
 
@@ -50,21 +50,6 @@ async def smalls(agent: AgentClient, cid: str, count: int) -> list[str]:
 
 def agent_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [i for i in items if i["type"] == "message" and i["sender"] == "agent"]
-
-
-async def send_files(
-    agent: AgentClient, cid: str, body: str, ids: list[str], ref: str
-) -> dict[str, Any]:
-    """The ack or the error (whose ``ref`` is the client_msg_id) of one message."""
-    assert agent.sock
-    await agent.sock.send(
-        {"type": "send", "conversation_id": cid, "client_msg_id": ref, "body": body,
-         "attachments": ids}
-    )  # fmt: skip
-    while True:
-        frame = await agent.sock.expect_any(("ack", "error"))
-        if ref in (frame.get("client_msg_id"), frame.get("ref")):
-            return frame
 
 
 async def refusal(agent: AgentClient, cid: str, ids: list[str]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -31,6 +30,7 @@ from tests.channels.support import (
     history,
     inbox_conversation,
     messenger_touchpoint,
+    send_files,
     sms_touchpoint,
     start,
     whatsapp_touchpoint,
@@ -50,17 +50,6 @@ def medium(data: bytes, content_type: str, **more: str) -> dict[str, str]:
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-async def send_files(
-    agent: AgentClient, cid: str, body: str, ids: list[str], ref: str
-) -> dict[str, Any]:
-    assert agent.sock
-    await agent.sock.send(
-        {"type": "send", "conversation_id": cid, "client_msg_id": ref, "body": body,
-         "attachments": ids}
-    )  # fmt: skip
-    return await agent.sock.expect_any(("ack", "error"), client_msg_id=ref)
 
 
 async def contact_file(node: services.GatewayProcess, agent: AgentClient, cid: str) -> bytes:
