@@ -82,8 +82,14 @@ class AccessPolicy:
         return conv.state in ("waiting", "offered") and self.previews(agent, conv)
 
     def check_reads(self, agent: Agent, conv: Conversation) -> None:
-        if not self.reads(agent, conv):
+        if self.reads(agent, conv):
+            return
+        # the reason the agent can act on: whose it is, or the touchpoint's preview rule
+        if conv.owner_agent_id and conv.state in ("assigned", "wrapup"):
+            raise Forbidden("this conversation is assigned to another agent")
+        if conv.state in ("waiting", "offered"):
             raise Forbidden("preview of this conversation is not allowed for your role")
+        raise Forbidden("only its agent, supervisors and admins read this conversation")
 
     @staticmethod
     def check_replies(agent: Agent, conv: Conversation) -> None:

@@ -309,6 +309,24 @@ async def test_a_refused_frame_is_answered_and_changes_nothing(
     assert stored(world.node) == before
 
 
+@pytest.mark.parametrize(
+    ("type_", "conv", "says"),
+    [
+        ("note", "others", "this conversation is assigned to another agent"),
+        ("history", "others", "this conversation is assigned to another agent"),
+        ("history", "ringing", "preview of this conversation is not allowed for your role"),
+        ("history", "waiting", "preview of this conversation is not allowed for your role"),
+    ],
+)
+async def test_a_read_refusal_says_why(world: World, type_: str, conv: str, says: str) -> None:
+    """Whose it is, or the touchpoint's preview rule: the reason the agent can act on (a
+    note on another agent's chat was refused as a preview "not allowed for your role")."""
+    errors = await answered(
+        world, "a", frame_of(world, type_, conv, {"body": "n"} if type_ == "note" else {})
+    )
+    assert [(e["code"], e["message"]) for e in errors] == [("forbidden", says)], errors
+
+
 async def test_a_refused_frame_nested_past_the_decoders_depth_is_answered(world: World) -> None:
     """A frame the decoder refuses whose ``ref`` cannot be read either (nested a thousand
     deep: msgspec stops with a RecursionError): answered without a ref, the socket open."""
