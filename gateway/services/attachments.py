@@ -411,13 +411,22 @@ class Attachments:
         self, conv: Conversation, address: str, files: Sequence[InboundFile]
     ) -> tuple[list[str], list[str]]:
         """A contact's files from a channel's provider, each through the channel's rules:
-        the ids of those stored, and a line for the agent for each that was not."""
+        the ids of those stored, and a line for the agent for each that was not. Files
+        are kept in the order sent while they fit the message's count and total; one
+        that would take the total past the rule's is left out (a smaller one after it
+        may still fit), as an agent's message over the total is refused."""
         stored: list[str] = []
         refused: list[str] = []
-        max_files = self.rules[conv.channel].max_files if conv.channel in self.rules else 0
+        rule = self.rules.get(conv.channel)
+        max_files = rule.max_files if rule else 0
+        left = rule.max_total_bytes if rule else 0
+        over = f"the message's files would add up to more than {left} bytes on {conv.channel}"
         for index, item in enumerate(files):
             if index >= max_files:
                 refused.append(f"{item.name}: more than {max_files} file(s) in one message")
+                continue
+            if item.size is not None and item.size > left:  # not fetched for nothing
+                refused.append(f"{item.name}: {over}")
                 continue
             try:
                 attachment = await self.upload(
@@ -434,6 +443,10 @@ class Attachments:
             except (OSError, TimeoutError) as exc:  # the provider's download broke
                 refused.append(f"{item.name}: it could not be fetched ({exc})")
             else:
+                if attachment.size > left:  # never attached: the orphans' sweep deletes it
+                    refused.append(f"{item.name}: {over}")
+                    continue
+                left -= attachment.size
                 stored.append(attachment.id)
         return stored, refused
 

@@ -6,7 +6,9 @@ or more files than it takes, are refused with the documented code; nothing is st
 or sent, and the uploads still go in a smaller message.
 
 Email on the demo mailbox (a real gateway process with the demo data); SMS/MMS (10
-files, 5 MB in all) against the Twilio emulator (tests/channels/test_media.py)."""
+files, 5 MB in all) against the Twilio emulator (tests/channels/test_media.py), both
+ways: a contact's files past the total are left out of the message and named in the
+agent's notice, as their count past the rule's is."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from gateway.model.attachment_rules import MB, RULES
 from tests.attachments import files
 from tests.attachments.test_gateway import agent_upload
 from tests.channels.support import agent_on, history, inbox_conversation, send_files
-from tests.channels.test_media import US_LINE, US_PHONE, sms, twilio  # noqa: F401
+from tests.channels.test_media import US_LINE, US_PHONE, medium, sms, twilio  # noqa: F401
 from tests.gateway.client import AgentClient
 
 CUSTOMER = "casey@customer.test"
@@ -164,3 +166,31 @@ async def test_mms_refuses_files_over_5_mb_in_all_or_over_10(
     sent = await twilio.sent(2)
     assert sorted(len(m["MediaUrl"]) for m in sent) == [2, 10]
     assert [len(m["attachments"]) for m in agent_messages(await history(agent, cid))] == [2, 10]
+
+
+async def test_a_contacts_mms_keeps_the_files_that_fit_the_total_and_names_the_rest(
+    sms: services.GatewayProcess,  # noqa: F811
+    twilio: EmulatorClient,  # noqa: F811
+) -> None:
+    agent = await agent_on(sms)
+    first, second, third = pdf_of(3 * MB), pdf_of(3 * MB - 7), pdf_of(2 * MB)
+    await twilio.phone_send(
+        to=US_LINE,
+        body="Three scans",
+        media=[medium(d, "application/pdf") for d in (first, second, third)],
+        **{"from": US_PHONE},
+    )
+    cid = str(
+        (await inbox_conversation(agent, "sms", last_message="Three scans"))["conversation_id"]
+    )
+    assert (await agent.act("assign", cid))["type"] == "ok"
+    items = await history(agent, cid)
+    # the second would take the message past 5 MB; the third still fits beside the first
+    [message] = [i for i in items if i["type"] == "message"]
+    assert [(a["name"], a["size"]) for a in message["attachments"]] == [
+        ("mms-1.pdf", len(first)),
+        ("mms-3.pdf", len(third)),
+    ]
+    [notice] = [i for i in items if i["type"] == "event" and i["event"] == "notice"]
+    assert "mms-2" in notice["text"] and str(5 * MB) in notice["text"], notice
+    assert "mms-1" not in notice["text"] and "mms-3" not in notice["text"]
