@@ -390,6 +390,18 @@ class Router:
     def waiting_count(self) -> int:
         return self._waiting
 
+    def conversation_ids(self) -> list[str]:
+        """Every conversation it holds, in arrival order (``export_state``'s order)."""
+        return [c.conversation_id for c in self._in_arrival_order()]
+
+    def agent_ids(self) -> list[str]:
+        """Every agent it knows, by id (``export_state``'s order)."""
+        return sorted(self._agents)
+
+    def _in_arrival_order(self) -> list[_Conversation]:
+        # (arrived_at, seq): arrival order stands in for the sequence numbers
+        return sorted(self._convs.values(), key=lambda c: (c.key[1], c.key[2]))
+
     def __len__(self) -> int:
         return len(self._convs)
 
@@ -431,8 +443,7 @@ class Router:
                     bot_id=msgspec.UNSET if c.bot is None else c.bot,
                     bot_until=msgspec.UNSET if c.bot_until is None else c.bot_until,
                 )
-                # (arrived_at, seq): arrival order stands in for the sequence numbers
-                for c in sorted(self._convs.values(), key=lambda c: (c.key[1], c.key[2]))
+                for c in self._in_arrival_order()
             ],
         )
 

@@ -37,8 +37,7 @@ class LiveView:
         """Every ongoing conversation as the router this node reads holds it, in arrival
         order (the admin API's list filters and pages these: gateway/web/admin/live.py)."""
         router = self._router()
-        ids = [c.conversation_id for c in router.export_state().conversations]
-        return [v for v in map(router.conversation, ids) if v is not None]
+        return [v for v in map(router.conversation, router.conversation_ids()) if v is not None]
 
     async def row(self, conv: Conversation) -> p.LiveConversation | None:
         """The live view's row of one conversation; None once it left the router."""
@@ -46,14 +45,15 @@ class LiveView:
 
     async def snapshot(self, now: float) -> p.LiveSnapshot:
         router = self._router()
-        state = router.export_state()
-        ids = [c.conversation_id for c in state.conversations]
         stored = {c.id: c for c in await self._store.list_conversations(states=list(OPEN_STATES))}
-        conversations = [await self._conversation(router, cid, stored.get(cid)) for cid in ids]
+        conversations = [
+            await self._conversation(router, cid, stored.get(cid))
+            for cid in router.conversation_ids()
+        ]
         return p.LiveSnapshot(
             now=now,
             conversations=[c for c in conversations if c is not None],
-            agents=[a for a in (self.agent(router, x.agent_id) for x in state.agents) if a],
+            agents=[a for a in (self.agent(router, aid) for aid in router.agent_ids()) if a],
             queues=self.queues(router, self._dir.queues),
         )
 

@@ -114,6 +114,9 @@ def test_export_state_is_canonical_and_from_state_rebuilds_an_equal_router() -> 
     assert [t.touchpoint_id for t in state.touchpoints] == sorted(r._touchpoints)
     arrivals = [c.arrived_at for c in state.conversations]
     assert arrivals == sorted(arrivals) and len(arrivals) == len(r)
+    # the live view lists them in the same orders without exporting the whole state
+    assert r.conversation_ids() == [c.conversation_id for c in state.conversations]
+    assert r.agent_ids() == [a.agent_id for a in state.agents]
     assert list(state.config.channel_weights) == sorted(state.config.channel_weights)
     rebuilt = Router.from_state(state)
     assert rebuilt.export_state() == state and digest(rebuilt) == digest(r)
