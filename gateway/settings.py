@@ -304,12 +304,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def trusted_proxy_networks(self) -> list[IPNetwork]:
         """GATEWAY_TRUSTED_PROXIES as networks; ConfigError names a bad entry."""
-        out: list[IPNetwork] = []
+        return [net for _, net in self._trusted_proxies()]
+
+    def _trusted_proxies(self) -> list[tuple[str, IPNetwork]]:
+        """Each entry of GATEWAY_TRUSTED_PROXIES as written, with its network."""
+        out: list[tuple[str, IPNetwork]] = []
         for item in self.trusted_proxies.replace(" ", "").split(","):
             if not item:
                 continue
             try:
-                out.append(ipaddress.ip_network(item, strict=False))
+                out.append((item, ipaddress.ip_network(item, strict=False)))
             except ValueError:
                 raise ConfigError(
                     f"{PREFIX}TRUSTED_PROXIES: {item!r} is not an IP address or network"
@@ -319,16 +323,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def warnings(self) -> list[str]:
         """What start-up reports and runs with anyway: values taken, but perhaps not as
         meant (refusing them would stop a gateway that ran with them before)."""
-        out = []
-        for item in self.trusted_proxies.replace(" ", "").split(","):
-            if "/" in item:
-                net = ipaddress.ip_network(item, strict=False)  # parsed once already
-                if net.network_address != ipaddress.ip_address(item.split("/")[0]):
-                    out.append(
-                        f"{PREFIX}TRUSTED_PROXIES: {item} has host bits set: trusting "
-                        f"the whole network {net} (write {net}, or the address alone)"
-                    )
-        return out
+        return [
+            f"{PREFIX}TRUSTED_PROXIES: {item} has host bits set: trusting the whole "
+            f"network {net} (write {net}, or the address alone)"
+            for item, net in self._trusted_proxies()
+            if "/" in item and net.network_address != ipaddress.ip_address(item.split("/")[0])
+        ]
 
     @property
     def store_url(self) -> str:
