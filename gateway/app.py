@@ -179,6 +179,7 @@ class Node:
             retry_base=settings.delivery_retry_base,
             retention=settings.outbox_retention,
             lease=settings.delivery_lease,
+            console_url=f"{settings.public_url.rstrip('/')}/console" if settings.public_url else "",
         )
         self.windows = SessionWindows(self.store, clock)
         self.notices = AdminNotices(self.store, self.directory, self.notifier, clock)

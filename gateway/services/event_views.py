@@ -6,6 +6,7 @@ stored snapshot and a live record give the same shape."""
 from __future__ import annotations
 
 from typing import Any, Final
+from urllib.parse import quote
 
 import msgspec
 
@@ -111,13 +112,21 @@ def event_json(
     payload: dict[str, Any],
     directory: Directory,
     contact: Contact | None,
+    *,
+    console_url: str = "",
 ) -> bytes:
     """A webhook body: the event's id, type and time, the conversation, its contact and
-    whatever the event adds (the message, the assignment, ...)."""
+    whatever the event adds (the message, the assignment, ...). With ``console_url``
+    the conversation carries ``history_url``, its transcript in the agents' console (for
+    a CRM to link to; an agent signs in to read it)."""
     body: dict[str, Any] = {"id": event_id, "type": event_type, "created_at": created_at}
     for key, value in payload.items():
         if key == "conversation":
             body[key] = conversation_view(value)
+            if console_url:
+                body[key]["history_url"] = (
+                    f"{console_url}#history/{quote(body[key]['id'], safe='')}"
+                )
         elif key == "message":
             touchpoint = payload.get("conversation", {}).get("touchpoint_id", "")
             name = contact.display_name if contact is not None else ""

@@ -81,8 +81,11 @@ class Outbox:
         poll: float = 5.0,
         batch: int = 20,
         concurrency: int = 16,
+        console_url: str = "",
     ) -> None:
         self._store = store
+        # the agents' console (GATEWAY_PUBLIC_URL's): events link to the history there
+        self._console_url = console_url
         self._dir = directory
         self._sender = sender
         self._clock = clock
@@ -278,6 +281,7 @@ class Outbox:
             event.payload,
             self._dir,
             await self._contact(contact_id) if contact_id else None,
+            console_url=self._console_url,
         )
 
     async def _contact(self, contact_id: str) -> Contact | None:

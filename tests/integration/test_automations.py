@@ -103,6 +103,7 @@ async def test_conversation_events_reach_the_webhooks_that_want_them(
             assert s.conversation["id"] == cid and s.conversation["state"] == "waiting"
             assert s.conversation["queue_ids"] == ["q_support"]
             assert s.data["contact"]["name"] == "Lin"
+            assert "history_url" not in s.conversation  # no GATEWAY_PUBLIC_URL: no link
             assert a.conversation["state"] == "assigned"
             assert a.data["assignment"] == {
                 "agent_id": "ag_demo",
@@ -132,6 +133,26 @@ async def test_conversation_events_reach_the_webhooks_that_want_them(
         assert other.got == []  # filtered out
     finally:
         await other.stop()
+
+
+async def test_events_link_to_the_conversations_history_in_the_console(
+    node_factory: Callable[..., Node], hooks: Receiver
+) -> None:
+    # the gateway's public address, as agents reach it (a link a CRM shows them)
+    node = node_factory({"GATEWAY_PUBLIC_URL": "https://support.example/"})
+    async with await admin_client(node) as admin:
+        await webhook(admin, "wh_crm", hooks.url, events=["conversation.started"])
+    # the demo touchpoints' domains take the public address's port; the chat app's
+    # frames come from the gateway's own origin, the public one now
+    guest = Visitor(
+        node.proc, "tp_demo_127", "https://127.0.0.1/demo", origin="https://support.example"
+    )
+    await guest.bootstrap()
+    await guest.connect()
+    cid = await guest.start("Where is my order?", name="Lin")
+    [started] = await hooks.wait_events("conversation.started")
+    assert started.conversation["id"] == cid
+    assert started.conversation["history_url"] == f"https://support.example/console#history/{cid}"
 
 
 async def test_a_webhook_event_is_dead_lettered_then_replayed(
