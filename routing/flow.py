@@ -1,6 +1,7 @@
-"""Flow routing rules: conditions on channel, touchpoint, pre-chat form fields and opening
-hours (a calendar in a time zone) choose queues, priority, acceptance and the automatic
-reply. The first rule whose every condition holds wins; otherwise ``default`` applies.
+"""Flow routing rules: conditions on channel, touchpoint, pre-chat form fields, opening
+hours (a calendar in a time zone) and a share of the traffic choose queues, priority,
+acceptance and the automatic reply. The first rule whose every condition holds wins;
+otherwise ``default`` applies.
 
 The gateway stores a :class:`FlowConfig` as JSON and rebuilds it with
 ``msgspec.convert(d, FlowConfig)``; :func:`compile_flow` validates it once, at
@@ -10,6 +11,7 @@ configuration time, so routing an arrival never fails.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import zoneinfo
 from typing import Final, Literal
 
@@ -40,12 +42,18 @@ class Calendar(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class Condition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Every given condition must hold. ``fields`` maps a form field to accepted values,
     compared trimmed and case-insensitively. ``open`` needs the flow's calendar: true
-    matches within opening hours, false outside them."""
+    matches within opening hours, false outside them. ``share`` ``[start, end]`` (whole
+    percents, 0 <= start < end <= 100) holds for that share of the conversations: each
+    falls in one of 100 buckets by a hash of its id (``bucket``), the same on every node
+    and after a rebuild, so rules with adjoining shares split the traffic between them
+    (a traffic splitter). Unset, it is left out of the
+    encoding, so flows without one keep their bytes (the router's snapshots)."""
 
     channels: list[str] | None = None
     touchpoint_ids: list[str] | None = None
     fields: dict[str, list[str]] = {}
     open: bool | None = None
+    share: list[int] | UnsetType = UNSET
 
 
 class Outcome(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -163,6 +171,14 @@ class CompiledFlow:
                 raise InvalidFlow(
                     f"rule {rule.name or i} tests opening hours but the flow has no calendar"
                 )
+            share = rule.when.share
+            if isinstance(share, list) and not (
+                len(share) == 2 and 0 <= share[0] < share[1] <= 100
+            ):
+                raise InvalidFlow(
+                    f"rule {rule.name or i}: share is [start, end], whole percents with "
+                    f"0 <= start < end <= 100, not {share!r}"
+                )
             fields = {
                 name: frozenset(v.strip().casefold() for v in values)
                 for name, values in rule.when.fields.items()
@@ -180,10 +196,15 @@ class CompiledFlow:
         return None if self._hours is None else self._hours.next_open(now)
 
     def route(
-        self, touchpoint_id: str, channel: str, fields: dict[str, str], now: float
+        self, touchpoint_id: str, channel: str, fields: dict[str, str], now: float, key: str = ""
     ) -> Routing:
+        """The outcome for an arrival; ``key`` (its conversation id) places it in a share
+        (a would-be arrival, with none, is in bucket 0)."""
         is_open: bool | None = None  # the clock is read at most once, and only if a rule asks
         for when, wanted, routing in self._rules:
+            share = when.share
+            if isinstance(share, list) and not share[0] <= bucket(key) < share[1]:
+                continue
             if when.channels is not None and channel not in when.channels:
                 continue
             if when.touchpoint_ids is not None and touchpoint_id not in when.touchpoint_ids:
@@ -200,6 +221,15 @@ class CompiledFlow:
                     continue
             return routing
         return self._default
+
+
+def bucket(key: str) -> int:
+    """Which of 100 buckets a conversation id falls in: a hash, not Python's ``hash``
+    (salted per process), so every node and every rebuild agrees. "" is bucket 0."""
+    if not key:
+        return 0
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % 100
 
 
 def _resolve(outcome: Outcome, touchpoint_queues: tuple[str, ...], rule: str | None) -> Routing:

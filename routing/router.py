@@ -614,7 +614,9 @@ class Router:
                 )
         mode = tp.event.routing_mode
         if tp.flow is not None:
-            routing = tp.flow.route(ev.touchpoint_id, ev.channel, ev.fields, self._now)
+            routing = tp.flow.route(
+                ev.touchpoint_id, ev.channel, ev.fields, self._now, ev.conversation_id
+            )
         else:
             routing = Routing(tuple(dict.fromkeys(tp.event.queue_ids)))
         if ev.hold and mode != "dedicated":

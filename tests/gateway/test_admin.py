@@ -26,6 +26,7 @@ from gateway.app import create_app
 from gateway.settings import load_settings
 from gateway.web.admin.routes import ENDPOINTS
 from gateway.web.openapi import Endpoint
+from routing.flow import bucket
 from tests.gateway.client import Visitor
 from tests.gateway.conftest import ADMIN, AGENT, demo_agent
 
@@ -490,6 +491,13 @@ INVALID = [
         ["flow.rules[0].then.priority"],
     ),
     ("flow unknown field", "POST", TP, {**CHAT, "flow": {"rulez": []}}, ["flow.rulez"]),
+    (
+        "bad flow share",
+        "POST",
+        TP,
+        {**CHAT, "flow": {"rules": [{"when": {"share": [60, 40]}, "then": {"priority": 1}}]}},
+        ["flow"],
+    ),
     ("simplified on chat", "POST", TP, {**CHAT, "routing_mode": "simplified"}, ["routing_mode"]),
     (
         "dedicated on chat",
@@ -699,6 +707,33 @@ async def test_activate_deactivate_duplicate_govern_the_widget_bootstrap(
     status, body = await bootstrap_status(node, "tp_live")
     assert status == 403 and body["error"]["code"] == "touchpoint_unavailable"
     assert (await admin.post("/api/admin/touchpoints/nope/activate")).status_code == 404
+
+
+async def test_a_flows_share_splits_conversations_by_their_id(
+    admin: httpx.AsyncClient, node: InProcessGateway
+) -> None:
+    # 40 % of the traffic to a rule (priority 7), the rest to the default (priority 1)
+    flow = {
+        "rules": [{"name": "trial", "when": {"share": [0, 40]}, "then": {"priority": 7}}],
+        "default": {"queue_ids": ["q_support"], "priority": 1},
+    }
+    r = await admin.post(TP, json=chat_touchpoint(node, "tp_split", flow=flow))
+    assert r.status_code == 201, r.text
+    assert r.json()["flow"]["rules"][0]["when"]["share"] == [0, 40]  # stored as sent
+    assert (await admin.post(f"{TP}/tp_split/activate")).status_code == 200
+    priorities: dict[str, int] = {}
+    while len(set(priorities.values())) < 2 and len(priorities) < 40:  # both, surely
+        guest = visitor(node, "tp_split")
+        await guest.bootstrap()
+        await guest.connect()
+        cid = await guest.start("Hello")
+        r = await admin.get(f"/api/admin/conversations/{cid}")
+        assert r.status_code == 200, r.text
+        priorities[cid] = r.json()["priority"]
+        assert guest.sock
+        await guest.sock.close()
+    assert priorities == {cid: 7 if bucket(cid) < 40 else 1 for cid in priorities}
+    assert set(priorities.values()) == {1, 7}
 
 
 async def test_a_touchpoint_with_open_conversations_cannot_be_deleted(
