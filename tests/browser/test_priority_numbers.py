@@ -1,6 +1,6 @@
 """Priority shown as numbers (the global setting ``priority_display``, docs/console.md,
-"Lists"): the Inbox row, the offer and the conversation's header show the conversation's
-priority as its number, not as icons; the setting reaches a console with its next snapshot (a reload or a
+"Lists"): the Inbox row, the offer, the Assigned row and the conversation's header show
+the conversation's priority as its number, not as icons; the setting reaches a console with its next snapshot (a reload or a
 reconnect), an open console keeps what it showed."""
 
 from __future__ import annotations
@@ -48,6 +48,13 @@ def assert_number(row: Locator) -> None:
     expect(row).not_to_contain_text("▲")
 
 
+def assert_icons(row: Locator) -> None:
+    icons = row.get_by_role("img", name=f"Priority {PRIORITY}")
+    expect(icons).to_be_visible()
+    expect(icons).to_have_text("▲" * 5)  # icons stop at 5
+    expect(row.locator(".prio.num")).to_have_count(0)
+
+
 def test_priority_as_numbers_in_inbox_and_assigned(
     new_page: NewPage, gateway: GatewayProcess
 ) -> None:
@@ -75,8 +82,10 @@ def test_priority_as_numbers_in_inbox_and_assigned(
     assert_number(row)
     assert_number(agent.get_by_role("alertdialog", name="Incoming chat"))
     accept_offer(agent, "Noor")
-    # Assigned rows carry no priority (docs/console.md, "Lists"); the open
-    # conversation's header does.
+    # Assigned: its row in Assigned to you and the open conversation's header.
+    assigned = agent.get_by_role("region", name=re.compile("^Assigned to you"))
+    mine = assigned.get_by_role("listitem").filter(has_text="Noor")
+    assert_number(mine)
     assert_number(agent.get_by_role("main", name="Conversation with Noor"))
 
     # Back to icons: the open console keeps numbers (the setting comes with the
@@ -90,7 +99,8 @@ def test_priority_as_numbers_in_inbox_and_assigned(
     agent.reload()
     expect(agent.get_by_role("status").filter(has_text="Connected")).to_be_visible()
     expect(row.get_by_role("button", name="Assign Noor")).to_be_visible()
-    icons = row.get_by_role("img", name=f"Priority {PRIORITY}")
-    expect(icons).to_be_visible()
-    expect(icons).to_have_text("▲" * 5)  # icons stop at 5
-    expect(row.locator(".prio.num")).to_have_count(0)
+    assert_icons(row)
+    # Assigned again: its Assigned row shows the icons too.
+    row.get_by_role("button", name="Assign Noor").click()
+    expect(mine.get_by_role("button", name=re.compile("Noor"))).to_be_visible()
+    assert_icons(mine)

@@ -260,8 +260,8 @@ function onFrame(f) {
     case "error": return onError(f);
     case "token": S.token = f.token; sessionSet(TOKEN_KEY, f.token); return;
     case "note": return notes.onNote(f, ctx);
-    case "live": supervisor.onLive(f, ctx); return monitorsClosed(absent(f.conversations));
-    case "live_update": supervisor.onUpdate(f, ctx); return monitorsClosed(f.gone || []);
+    case "live": supervisor.onLive(f, ctx); monitorsFollow(f.conversations); return monitorsClosed(absent(f.conversations));
+    case "live_update": supervisor.onUpdate(f, ctx); monitorsFollow(f.conversations || []); return monitorsClosed(f.gone || []);
     case "delivery": if (channels.onDelivery(f, S.threads) && f.conversation_id === S.current) renderMessages(); return;
     case "notice": return channels.adminNotice(f);
     default: return;
@@ -593,7 +593,7 @@ function renderLists() {
             type: "button", class: "open", "data-key": `open:${c.conversation_id}`, "aria-current": cur ? "true" : null,
             onclick: () => openConversation(c.conversation_id),
           },
-          h("span", { class: "line" }, channels.avatar(c, S.channels), h("span", { class: "name" }, c.contact_name), " ",
+          h("span", { class: "line" }, channels.avatar(c, S.channels), h("span", { class: "name" }, c.contact_name), " ", priority(c.priority), " ",
             c.place === "wrapup" ? h("span", { class: "tag" }, "Wrap-up") : null, " ", bubble(c.unread)),
           h("span", { class: "line muted last" }, c.last_message || "—"),
           h("span", { class: "line muted" }, when(c), " ", queueLabels(c))));
@@ -696,11 +696,12 @@ function renderConvHeader() {
   } else if (c.place === "monitor" && c.closed) {
     actions.append(h("button", { type: "button", class: "btn secondary", onclick: () => closeMonitor(c.conversation_id) }, t("live.close")));
   } else if (c.place === "monitor") {
-    actions.append(
-      c.state === "assigned" ? h("button", { type: "button", class: "btn secondary", onclick: () => openTransfer(c) }, t("live.transfer")) : null,
-      h("button", { type: "button", class: "btn secondary", onclick: () => stopMonitor(c.conversation_id) }, t("live.stop")));
+    // (append() writes a null as the text "null")
+    if (c.state === "assigned") actions.append(h("button", { type: "button", class: "btn secondary", onclick: () => openTransfer(c) }, t("live.transfer")));
+    actions.append(h("button", { type: "button", class: "btn secondary", onclick: () => stopMonitor(c.conversation_id) }, t("live.stop")));
   }
-  const monitoring = t(c.closed ? "live.closed" : "live.monitoring", { name: c.contact_name });
+  // Monitoring: with the live view's state and agent ("assigned · Ada"), kept current (monitorsFollow).
+  const monitoring = c.closed ? t("live.closed", { name: c.contact_name }) : `${t("live.monitoring", { name: c.contact_name })} · ${supervisor.stateText(c, ctx)}`;
   const place = { inbox: "In the Inbox", offered: "Ringing", assigned: "Assigned to you", wrapup: "Ended: wrap-up", monitor: monitoring }[c.place] || "";
   fill(head,
     h("div", { class: "who" },
@@ -1121,6 +1122,18 @@ function monitorsClosed(ids) {
     } else {
       closeMonitor(cid);
     }
+  }
+}
+
+// Monitored conversations follow the live view's rows: sent back to the queue,
+// transferred, assigned after waiting, their header (agent, Transfer while assigned,
+// queues, priority) says so, not what it was when monitoring began.
+function monitorsFollow(rows) {
+  for (const row of rows) {
+    const c = S.convs.get(row.conversation_id);
+    if (!c || c.place !== "monitor" || c.closed) continue;
+    Object.assign(c, supervisor.followed(row));
+    if (row.conversation_id === S.current) renderConvHeader();
   }
 }
 

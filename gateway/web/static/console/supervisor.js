@@ -54,10 +54,9 @@ function since(at) {
 function draw(ctx) {
   const body = document.getElementById("live-body");
   if (!body) return;
-  const name = (id) => (L.agents.get(id) || {}).name || ctx.S.agents[id] || id;
   const queues = (ids) => ids.map((q) => ctx.S.queues[q] || q).join(", ") || "—";
   const convs = [...L.convs.values()].sort((a, b) => b.priority - a.priority || a.arrived_at - b.arrived_at);
-  const state = (c) => (c.agent_id ? `${c.state} · ${name(c.agent_id)}` : c.offer_agent_id ? t("live.ringing", { name: name(c.offer_agent_id) }) : c.state);
+  const state = (c) => stateText(c, ctx);
   fill(body,
     h("section", { "aria-labelledby": "lq-h" }, h("h3", { id: "lq-h" }, t("live.queues")),
       h("table", { class: "grid", id: "live-queues", "aria-labelledby": "lq-h" },
@@ -87,11 +86,24 @@ function draw(ctx) {
         : h("p", { class: "muted" }, t("live.none"))));
 }
 
+function agentName(id, ctx) { return (L.agents.get(id) || {}).name || ctx.S.agents[id] || id; }
+
+// A row's state as the live view says it: "assigned · Ada", "ringing Ada", "waiting".
+export function stateText(c, ctx) {
+  return c.agent_id ? `${c.state} · ${agentName(c.agent_id, ctx)}` : c.offer_agent_id ? t("live.ringing", { name: agentName(c.offer_agent_id, ctx) }) : c.state;
+}
+
+// What of a live row changes while it is monitored (routing: sent back, transferred,
+// assigned, re-prioritised). The frames leave out an empty agent_id/offer_agent_id.
+export function followed(c) {
+  return { state: c.state, agent_id: c.agent_id || "", offer_agent_id: c.offer_agent_id || "", queue_ids: c.queue_ids, priority: c.priority };
+}
+
 export function summaryOf(c) {
   return {
-    conversation_id: c.conversation_id, place: "monitor", state: c.state, channel: c.channel,
+    conversation_id: c.conversation_id, place: "monitor", channel: c.channel,
     touchpoint_id: "", touchpoint_name: c.touchpoint_name, contact_name: c.contact_name,
-    queue_ids: c.queue_ids, priority: c.priority, arrived_at: c.arrived_at, unread: 0, last_seq: 0,
+    arrived_at: c.arrived_at, unread: 0, last_seq: 0, ...followed(c),
   };
 }
 
