@@ -423,6 +423,7 @@ class Node:
             await channel.start()
 
     async def stop(self) -> None:
+        await self.notices.stop()  # notices' emails still going out, before their mailer
         for channel in reversed(self.channels):
             await channel.stop()
         await self.retention.stop()

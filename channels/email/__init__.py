@@ -90,6 +90,8 @@ class EmailChannel(ChannelAdapter):
         # other channels' email through these touchpoints (a chat's answers, transcripts)
         self.carrier = Carrier(core, self._submission, self._mailbox, self._lost)
         core.deliveries.register_mail(self.carrier)
+        # the admins' notices that are also emailed go out through email_admins
+        core.notices.register_mailer(self)
         self.receivers: dict[str, Receiver] = {}
         # touchpoint id -> (settings digest, lease; None for the demo mailbox)
         self._held: dict[str, tuple[str, Held | None]] = {}
@@ -271,6 +273,19 @@ class EmailChannel(ChannelAdapter):
                 return admins
             except (MailError, msgspec.ValidationError) as exc:
                 log.warning("admin notice through %s failed: %s", via.id, exc)
+        return []
+
+    async def email_admins(self, subject: str, text: str) -> list[str]:
+        """The admins' mailer (AdminMailer in gateway/services/notices.py): email every
+        active admin through the first email touchpoint that can send now (active, not
+        receive-only, its provider connection up; a send-only one unless marked lost).
+        Returns the addresses reached ([] when none can send)."""
+        for tp in sorted(self.core.directory.touchpoints.values(), key=lambda t: t.id):
+            if self.carrier.sender(tp.id) is None:
+                continue
+            conn = await self.core.state.connection(tp.id)
+            if (conn.status == "connected") if conn else (tp.direction == "outbound"):
+                return await self.notify_admins(tp, subject, text)
         return []
 
     async def _remind(self) -> None:

@@ -195,6 +195,7 @@ class SmsChannel(HttpAdapter):
                 f"SMS touchpoint {tp.name} ({tp.settings.get('number', '')}):"
                 f" {result.admin_message}",
                 touchpoint_id=tp.id,
+                email=True,  # the reference emails the admins too (only they can fix it)
             )
 
     def _media(
@@ -275,6 +276,7 @@ class SmsChannel(HttpAdapter):
                 f"SMS touchpoint {tp.name} ({tp.settings.get('number', '')}): {admin_message}",
                 touchpoint_id=tp.id,
                 conversation_id=conv.id,
+                email=True,  # the reference emails the admins too (only they can fix it)
             )
 
     # -- outbound --------------------------------------------------------------------------
