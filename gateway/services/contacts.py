@@ -4,9 +4,12 @@ A contact record is made the first time an address writes, anonymous ("Visitor #
 or the name the form gave): what a form says about email and phone stays on the
 conversation (``fields``) for the agent to check. A contact is *saved* (confirmed) only
 by a signed identity (the chat widget's "chat user identification", docs/security.md),
-which alone matches an existing contact by email or phone, or by an agent from the
-contact card (gateway/services/contact_card.py), who saves it or merges it into an
-existing one.
+which matches an existing contact by email or phone, or by an agent from the contact
+card (gateway/services/contact_card.py), who saves it or merges it into an existing
+one. A new address the provider vouches for (an SMS sender's number, a WhatsApp
+number, an email's sender: ``_proven_by``) joins the one saved contact with that phone
+or email (FAQ 24: a known contact's name on the conversation); a form's values never
+match anyone.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from gateway.auth import Identity, new_id
-from gateway.errors import Conflict, ContactExists
+from gateway.errors import Conflict, ContactExists, NotFound
 from gateway.model.channels import CHANNELS, ChannelName
 from gateway.model.records import Contact
 from gateway.ports.store.base import Store
@@ -86,7 +89,9 @@ class ContactService:
     ) -> Contact:
         """The contact a new conversation from this address belongs to, created or
         updated from what the channel knows (``fields``: name, email, phone) and from a
-        signed identity, which alone may match an existing contact by email or phone."""
+        signed identity, which may match an existing contact by email or phone; without
+        one, a new address joins the saved contact with its own phone or email
+        (``_saved_at``), never by the form's ``fields``."""
         if identity is not None and (identity.email or identity.phone):
             try:
                 return await self._for_identity(channel, address, fields, identity)
@@ -98,9 +103,10 @@ class ContactService:
         if contact is None:
             # Never email or phone from a form: the agent confirms them (contact card).
             # The address itself is the provider's word (an SMS sender, a WhatsApp id,
-            # an email's sender), so it is the contact's phone or email from the start.
+            # an email's sender), so it is the contact's phone or email from the start,
+            # and names the saved contact who has it, if only one does.
             email, phone = _proven_by(channel, address)
-            made = await self._create(
+            made = await self._saved_at(channel, address, email, phone) or await self._create(
                 channel, address, name=fields.get("name", ""), email=email, phone=phone
             )
             # Another node linked the address a moment before (the store rolled this
@@ -120,6 +126,28 @@ class ContactService:
             self.forget(contact.id)
             return await self._store.update_contact(contact.id, name=name, unnamed_only=True)
         return contact
+
+    async def _saved_at(
+        self, channel: ChannelName, address: str, email: str, phone: str
+    ) -> Contact | None:
+        """The one saved contact with this email or phone (the new address's own), the
+        address linked to it now; None when none has it, or several (a phone may be
+        saved on two contacts: which one writes is the agent's call), or it went since.
+        Linked only while the address is free: another node that made or linked a
+        contact for it a moment before wins, and its contact is returned (two first
+        messages end on one contact, as ``_create`` settles it)."""
+        if not (email or phone):
+            return None
+        found = await self._store.saved_contacts_with(email=email, phone=phone, limit=2)
+        if len(found) != 1:
+            return None
+        try:
+            holder = await self._store.link_free_address(
+                channel, address, found[0].id, now=self._clock()
+            )
+        except NotFound:
+            return None  # merged or deleted meanwhile: a new contact, as before
+        return found[0] if holder is None else holder
 
     async def _for_identity(
         self,

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from gateway.errors import Conflict, NotFound
+from gateway.model.channels import ChannelName
 from gateway.model.records import (
     AgentChosenStatus,
     Contact,
@@ -22,7 +23,10 @@ from gateway.ports.store._rows import (
     CONVERSATIONS,
     NOTES,
     TEMPLATES,
+    AddressTaken,
     SQLBase,
+    claim_address,
+    email_key,
     search_fold,
 )
 from gateway.ports.store.base import HistoryFilter, ReportFact
@@ -107,6 +111,36 @@ class WorkspaceRows(SQLBase):
             )
             await c.execute("DELETE FROM contacts WHERE id = $1", source_id)
         return CONTACTS.decode(into)
+
+    async def saved_contacts_with(
+        self, *, email: str = "", phone: str = "", limit: int = 2
+    ) -> list[Contact]:
+        where = [
+            *(["email_key = $1"] if email else []),
+            *([f"phone = ${2 if email else 1}"] if phone else []),
+        ]
+        if not where or limit <= 0:
+            return []
+        args = [*([email_key(email)] if email else []), *([phone] if phone else []), limit]
+        async with self._connection() as c:
+            rows = await c.fetch(
+                f"{CONTACTS.select} WHERE saved AND ({' OR '.join(where)})"
+                f" ORDER BY number LIMIT ${len(args)}",
+                *args,
+            )
+        return [CONTACTS.decode(r) for r in rows]
+
+    async def link_free_address(
+        self, channel: ChannelName, address: str, contact_id: str, *, now: float
+    ) -> Contact | None:
+        try:
+            async with self._transaction() as c:
+                await claim_address(c, channel, address, contact_id, now)
+        except AddressTaken as taken:
+            return taken.contact
+        except NotFound as exc:
+            raise NotFound(f"contact {contact_id!r} not found") from exc
+        return None
 
     async def search_contacts(self, text: str, limit: int = 20) -> list[Contact]:
         text = text.strip()

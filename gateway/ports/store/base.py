@@ -311,6 +311,24 @@ class Store(IntegrationStore):
         linked to another contact before moves over). NotFound for an unknown contact."""
 
     @abc.abstractmethod
+    async def link_free_address(
+        self, channel: ChannelName, address: str, contact_id: str, *, now: float
+    ) -> Contact | None:
+        """Link this address to this existing contact only while no contact holds it:
+        None when it is linked now, else the contact that holds it (another node linked
+        or created one for the same new address a moment before; never moved over, as
+        ``link_address`` would, which splits the history). NotFound for an unknown
+        contact."""
+
+    @abc.abstractmethod
+    async def saved_contacts_with(
+        self, *, email: str = "", phone: str = "", limit: int = 2
+    ) -> list[Contact]:
+        """The saved contacts with this email (case-insensitive) or phone, oldest first,
+        at most ``limit``: more than one tells that the email or phone names no one
+        contact (phones are not unique; emails saved twice before migration 0017)."""
+
+    @abc.abstractmethod
     async def contact_addresses(self, contact_id: str) -> list[ContactAddress]:
         """The addresses a contact is reached at, oldest first."""
 
