@@ -112,9 +112,11 @@ class ContactService:
             # Another node linked the address a moment before (the store rolled this
             # contact back and gave theirs): the name typed here names it if it has none.
             return await self.named(made, fields.get("name", ""))
-        # What the contact typed names them; an email or phone typed in a form stays in
-        # the conversation's fields until an agent confirms it (the contact card).
-        if fields.get("name") and fields["name"] != contact.name:
+        # What the contact typed (or the provider's profile name) names them, unless the
+        # contact is saved: then the name is the agents' record (the card, a signed
+        # identity), not what the next email's From or a form says. An email or phone
+        # typed in a form stays in the conversation's fields until an agent confirms it.
+        if fields.get("name") and fields["name"] != contact.name and not contact.saved:
             return await self._update(contact.id, name=fields["name"])
         return contact
 

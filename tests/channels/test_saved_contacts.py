@@ -143,6 +143,24 @@ async def test_an_email_from_a_saved_contacts_email_is_that_contact(
     card = await _card(node, agent, row["conversation_id"])
     assert card["contact"]["id"] == known and card["contact"]["name"] == "Dana Scully"
 
+    # Regression: her next conversation, the address known now, renamed the saved
+    # contact to the sender's display name ("D."): the agents' record keeps its name
+    first = str(row["conversation_id"])
+    await ended(agent, first)  # assigned by _card
+    async with httpx.AsyncClient(base_url=node.base_url, timeout=30) as client:
+        r = await client.post(
+            "/demo/email/messages",
+            json={"from": "dana@example.com", "name": "D.", "subject": "Another thing",
+                  "text": "And my refund?"},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+    again = await inbox_conversation(agent, "email", place="inbox")
+    while again["conversation_id"] == first:  # the first one's rows as it ends
+        again = await inbox_conversation(agent, "email", place="inbox")
+    assert again["contact_name"] == "Dana Scully"
+    card = await _card(node, agent, again["conversation_id"])
+    assert card["contact"]["id"] == known and card["contact"]["name"] == "Dana Scully"
+
 
 async def _two_with_one_phone(store: Any) -> None:
     """Two saved contacts with one phone (the card refuses a second one; made before
