@@ -5,6 +5,7 @@ document; channels/api/http.py checks the caller first."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 
 from starlette.responses import Response
@@ -104,7 +105,17 @@ async def start(ctx: ApiCtx) -> Response:
     # One start at a time per contact, as the widget's and an agent's: six at once made
     # five open outbound conversations (a second is 409) and two inbound ones. Two
     # nodes at once: the store's one-live index, and start() carries on with the winner.
-    async with core.conversations.one_at_a_time(ctx.touchpoint.id, address):
+    # Outbound, one open per contact whatever the interaction id: one start at a time
+    # per email too (the key is no address: an interaction id has no "@" nor space), so
+    # the second finds the first before it touches the contact; two nodes at once: the
+    # store's create_outbound_conversation.
+    async with contextlib.AsyncExitStack() as held:
+        if body.direction == "outbound":
+            outbound_to = f"outbound to {contact['email'].lower()}"
+            await held.enter_async_context(
+                core.conversations.one_at_a_time(ctx.touchpoint.id, outbound_to)
+            )
+        await held.enter_async_context(core.conversations.one_at_a_time(ctx.touchpoint.id, address))
         conv, _ = await core.conversations.start(
             ctx.touchpoint.id,
             address,
@@ -116,6 +127,7 @@ async def start(ctx: ApiCtx) -> Response:
             subject=body.subject,
             direction=body.direction,
             agent_id=body.agent_id,
+            one_per_contact=True,
         )
     if conv.fields.get("email", "").lower() != contact["email"].lower():
         # The interaction id names another contact's open conversation: their words must
@@ -250,9 +262,12 @@ ENDPOINTS: list[Endpoint] = [
              description="Inbound: the contact writes first (message) and the touchpoint's "
              "routing places it (a flow may hand it to a bot). Outbound: the company's side "
              "starts it, for an agent (agent_id) or routed; one open outbound conversation "
-             "per contact (409). The same interaction_id (or, without one, the same contact) "
-             "gives the open conversation back; an interaction_id of another contact's open "
-             "conversation is 409 interaction_in_use." + _POST),
+             "per contact on the touchpoint, whatever its interaction_id: another start "
+             "while it is open, with this interaction_id or another, is 409 "
+             "conversation_open and stores nothing. Inbound: the same interaction_id (or, "
+             "without one, the same contact) gives the open conversation back; an "
+             "interaction_id of another contact's open conversation is 409 "
+             "interaction_in_use." + _POST),
     Endpoint("GET", ONE, "A conversation", "integration", get_conversation, tag="integration",
              response=ConversationOut),
     Endpoint("GET", ONE + "/messages", "A conversation's messages", "integration",

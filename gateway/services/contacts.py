@@ -162,7 +162,7 @@ class ContactService:
         oldest with either (saved now), else this address's (saved with them), else a
         new saved one. Conflict when a save of the same email commits first."""
         contact = await self.at(channel, address)
-        matched = await self._identified(identity.email, identity.phone)
+        matched = await self.identified(identity.email, identity.phone)
         if matched is not None:
             if (identity.name and identity.name != matched.name) or not matched.saved:
                 matched = await self._update(matched.id, name=identity.name or None, saved=True)
@@ -186,7 +186,7 @@ class ContactService:
             saved=True,
         )
 
-    async def _identified(self, email: str, phone: str) -> Contact | None:
+    async def identified(self, email: str, phone: str) -> Contact | None:
         """The contact a signed identity names: a saved one with its email or phone,
         else the oldest contact with either (an email or SMS sender's, unsaved). Never
         an unsaved one while a saved one has the same email or phone: that would make a

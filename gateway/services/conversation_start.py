@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from gateway.auth import Identity, new_id
 from gateway.errors import ActionRefused, Conflict, Forbidden
+from gateway.model.channels import ChannelName
 from gateway.model.records import LIVE_STATES, Contact, Conversation, ConversationDirection
 from gateway.ports.store.base import LiveElsewhere
 from gateway.services.contact_io import ContactIO
@@ -47,6 +48,7 @@ class ConversationStart(ContactIO):
         agent_id: str | None = None,
         left_message: bool = False,
         page: str = "",
+        one_per_contact: bool = False,
     ) -> tuple[Conversation, Contact]:
         """Start a conversation for the contact at ``address``, or return the open one.
         ``fields`` are validated by the channel (chat: the pre-conversation form);
@@ -66,8 +68,13 @@ class ConversationStart(ContactIO):
         ``direction="outbound"``: the company's side starts it (an agent, or a third
         party through the integration API), on a touchpoint whose direction allows it,
         at most one open at a time per address (a second is a Conflict); with
-        ``agent_id`` it is that agent's at once (docs/routing.md, "Outbound"). An
-        outbound conversation, or one started for an agent, is routed at once."""
+        ``one_per_contact`` (the integration API, whose address is an interaction id and
+        whose contact is named by ``identity``'s email), at most one open outbound one
+        per contact on the touchpoint, whatever its address: a second is a Conflict with
+        nothing stored, and two at once on two nodes make one (the store's
+        ``create_outbound_conversation``). With ``agent_id`` it is that agent's at once
+        (docs/routing.md, "Outbound"). An outbound conversation, or one started for an
+        agent, is routed at once."""
         tp = self._dir.touchpoints.get(touchpoint_id)
         if tp is None or not tp.active:
             raise Forbidden("this touchpoint is not active")
@@ -76,13 +83,22 @@ class ConversationStart(ContactIO):
         existing = await self.open_for(touchpoint_id, address)
         if existing is not None:
             return await self._found(existing, direction, fields, identity)
+        per_contact = one_per_contact and direction == "outbound"
+        if per_contact:
+            # before the contact is looked up for it: a refused start changes no contact
+            await self._refuse_open_outbound(tp.id, tp.channel, address, identity)
         if agent_id is not None:
             self._check_can_start(agent_id, tp.channel)
         give_back = await admit() if admit is not None else None
         try:
             contact = await self._contacts.for_conversation(tp.channel, address, fields, identity)
             now = self._clock()
-            conv = await self._store.create_conversation(
+            create = (
+                self._store.create_outbound_conversation
+                if per_contact
+                else self._store.create_conversation
+            )
+            conv = await create(
                 Conversation(
                     id=new_id("cv"),
                     touchpoint_id=tp.id,
@@ -110,7 +126,8 @@ class ConversationStart(ContactIO):
             if not isinstance(exc, LiveElsewhere):
                 raise
             # Another node made it in the same few milliseconds (the store's one-live
-            # index): as if this node had found it.
+            # index): as if this node had found it. Or (per_contact) another start made
+            # the contact's outbound one at another address: 409 conversation_open.
             existing = await self.open_for(touchpoint_id, address)
             if existing is None:
                 raise  # ended already: 409 conversation_open, a retry starts another
@@ -118,6 +135,29 @@ class ConversationStart(ContactIO):
         if routed_at_start(conv):
             conv = await self._route_new(conv)
         return conv, contact
+
+    async def _refuse_open_outbound(
+        self, touchpoint_id: str, channel: ChannelName, address: str, identity: Identity | None
+    ) -> None:
+        """Conflict when the contact this start is for has an open outbound conversation
+        on the touchpoint: the contact ``for_conversation`` picks for ``identity`` at this
+        address (by email, else the address's own), looked up without changing it."""
+        contact = None
+        if identity is not None and (identity.email or identity.phone):
+            contact = await self._contacts.identified(identity.email, identity.phone)
+        if contact is None:
+            contact = await self._contacts.at(channel, address)
+        if contact is None:
+            return  # a new contact: nothing of theirs is open
+        convs = await self._store.list_conversations(
+            contact_id=contact.id, touchpoint_id=touchpoint_id, states=list(LIVE_STATES)
+        )
+        for conv in convs:
+            if conv.direction == "outbound":
+                raise Conflict(
+                    f"an open outbound conversation with this contact exists: {conv.id}",
+                    code="conversation_open",
+                )
 
     async def _found(
         self,

@@ -380,6 +380,15 @@ class Store(IntegrationStore):
         passed, and the returned record says so."""
 
     @abc.abstractmethod
+    async def create_outbound_conversation(self, conv: Conversation) -> Conversation:
+        """``create_conversation``, and LiveElsewhere also when the conversation's
+        contact has a live outbound one on the touchpoint, at any address (the
+        integration API's one open outbound conversation per contact). One such start
+        per contact and touchpoint at a time, also across nodes (PostgreSQL: the check
+        after the insert, under a lock of the pair until commit; SQLite: one node), so
+        two at once make one."""
+
+    @abc.abstractmethod
     async def get_conversation(self, conversation_id: str) -> Conversation: ...
 
     @abc.abstractmethod

@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 import asyncpg.exceptions as pgerr
+import msgspec
 
 from gateway.errors import (
     Conflict,
@@ -33,6 +34,7 @@ from gateway.errors import (
 )
 from gateway.model.channels import ChannelName
 from gateway.model.records import (
+    LIVE_STATES,
     Attachment,
     Contact,
     Conversation,
@@ -67,7 +69,17 @@ from gateway.ports.store._rows import (
     unread_increments,
 )
 from gateway.ports.store._sql import SQLStore
-from gateway.ports.store.base import Appended, MessageAnnouncer, Stale
+from gateway.ports.store.base import Appended, LiveElsewhere, MessageAnnouncer, Stale
+
+# Another live outbound conversation of a contact on a touchpoint, at any address (the
+# integration API's one open outbound conversation per contact), looked for after the
+# insert under a lock of the pair held until commit: of two starts at once, on any
+# nodes, the one that takes the lock second sees the first's committed row.
+_OUTBOUND_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+_LIVE_OUTBOUND = (
+    "SELECT id FROM conversations WHERE contact_id = $1 AND touchpoint_id = $2"
+    " AND direction = 'outbound' AND state = ANY($3::text[]) AND id <> $4 LIMIT 1"
+)
 
 # pg_advisory_lock key held while migrating ("gwmigrat" as a 64-bit integer)
 MIGRATION_LOCK_KEY = 0x67776D6967726174
@@ -306,6 +318,31 @@ class PostgresStore(SQLStore):
             raise _translate(exc) from exc
 
     # -- dialect-specific operations -------------------------------------------------
+    async def create_outbound_conversation(self, conv: Conversation) -> Conversation:
+        conv = msgspec.structs.replace(conv, last_seq=0, contact_unread=0, agent_unread=0)
+        try:
+            async with self._transaction() as c:
+                await c.execute(CONVERSATIONS.sql_insert, *CONVERSATIONS.params(conv))
+                # Inserted first, locked after: the lock's holder only reads and commits,
+                # so waiting for it closes no cycle. A transaction's lock, gone at commit
+                # (no session state on the pool).
+                pair = f"outbound {conv.touchpoint_id} {conv.contact_id}"
+                await c.execute(_OUTBOUND_LOCK, pair)
+                live = await c.fetchrow(
+                    _LIVE_OUTBOUND, conv.contact_id, conv.touchpoint_id, list(LIVE_STATES), conv.id
+                )
+                if live is not None:  # rolled back: nothing of this start is stored
+                    raise LiveElsewhere(f"the contact has an open outbound conversation: {live[0]}")
+        except LiveElsewhere:
+            raise
+        except Conflict as exc:  # as create_conversation: the id, or the one-live index
+            if await self._conversation_exists(conv.id):
+                raise Conflict(f"conversation {conv.id!r} exists") from exc
+            raise LiveElsewhere("the contact has a live conversation on this touchpoint") from exc
+        except NotFound as exc:
+            raise NotFound(f"contact {conv.contact_id!r} not found") from exc
+        return conv
+
     async def create_contact(
         self,
         contact_id: str,

@@ -35,7 +35,7 @@ from gateway.errors import (
     StoreUnavailable,
 )
 from gateway.model.channels import ChannelName
-from gateway.model.records import Contact
+from gateway.model.records import LIVE_STATES, Contact, Conversation
 from gateway.ports.store import migrate
 from gateway.ports.store._group_commit import GroupCommit, WriterBusy
 from gateway.ports.store._rows import CONTACTS, AddressTaken, Conn, Row, Table, claim_address
@@ -47,6 +47,7 @@ from gateway.ports.store._sqlite_lane import (
     drive,
     sql,
 )
+from gateway.ports.store.base import LiveElsewhere
 
 T = TypeVar("T")
 S = TypeVar("S", bound=msgspec.Struct)
@@ -177,6 +178,7 @@ class SQLiteStore(GroupCommit):
         self._reader_db: sqlite3.Connection | None = None
         self._checkpointer: Checkpointer | None = None  # a file only
         self._lock = asyncio.Lock()
+        self._outbound_starts = asyncio.Lock()  # create_outbound_conversation
         super().__init__()
 
     # -- lifecycle ---------------------------------------------------------------
@@ -365,6 +367,21 @@ class SQLiteStore(GroupCommit):
         return self._conn
 
     # -- dialect-specific operations -------------------------------------------------
+    async def create_outbound_conversation(self, conv: Conversation) -> Conversation:
+        # One writer and so one node: one such start at a time here is one at a time.
+        async with self._outbound_starts:
+            live = await self.list_conversations(
+                contact_id=conv.contact_id,
+                touchpoint_id=conv.touchpoint_id,
+                states=list(LIVE_STATES),
+            )
+            for other in live:
+                if other.direction == "outbound":
+                    raise LiveElsewhere(
+                        f"the contact has an open outbound conversation: {other.id}"
+                    )
+            return await self.create_conversation(conv)
+
     async def create_contact(
         self,
         contact_id: str,
