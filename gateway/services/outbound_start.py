@@ -117,7 +117,10 @@ class OutboundStart:
                     Conversation(id=new_id("cv"), touchpoint_id=tp.id, channel=tp.channel,
                                  contact_id=contact.id, address=address, state="new",
                                  queue_ids=list(tp.queue_ids), fields=dict(fields),
-                                 created_at=now, arrived_at=now)
+                                 created_at=now, arrived_at=now, direction="outbound",
+                                 # the agent's until the router makes it theirs: a
+                                 # rebuild in between routes it to them (router_rebuild)
+                                 owner_agent_id=agent.id)
                 )  # fmt: skip
             except LiveElsewhere:
                 # Another node made it in the same few milliseconds (the store's one-live

@@ -19,6 +19,7 @@ from tests.channels.conftest import Emulators
 from tests.channels.support import (
     ACCOUNT,
     TOKEN,
+    admin_get,
     agent_on,
     history,
     inbox_conversation,
@@ -94,6 +95,11 @@ async def test_an_agent_texts_first_and_the_answer_continues_the_conversation(
     while row["conversation"]["conversation_id"] != cid:
         row = await agent.sock.expect("conversation", timeout=15)
     assert row["conversation"]["state"] == "assigned" and row["conversation"]["channel"] == "sms"
+    # Regression: it was stored as an inbound conversation (reports, the automations'
+    # events and a rebuild read the direction; the rebuild also routes a start caught
+    # before its agent had it to that agent, by owner_agent_id)
+    stored = await admin_get(node, f"/api/admin/conversations/{cid}")
+    assert (stored["direction"], stored["owner_agent_id"]) == ("outbound", "ag_demo")
     [sent] = await twilio.sent(1)
     assert (sent["To"], sent["From"]) == (PHONE, LINE)
     assert sent["Body"] == "Hello from Demo Shop: your order is ready."
