@@ -236,8 +236,8 @@ class EmailChannel(ChannelAdapter):
                 f"{api.LOST_NOTICE}: {tp.name}",
                 f"The email touchpoint {tp.name} ({tp.settings.get('address', '')}) lost its "
                 f"connection to the email provider: {after.reason}\n\nNo email is sent or "
-                "received until it is reconnected: Admin > Channels > Email > the touchpoint "
-                f"> Reconnect (POST /api/admin/touchpoints/{tp.id}/email/reconnect). "
+                f"received until it is reconnected: Admin > Touchpoints > {tp.name} > "
+                f"Reconnect (POST /api/admin/touchpoints/{tp.id}/email/reconnect). "
                 "Reconnecting restores every pending email, without loss or duplicates.",
             )
         )

@@ -1,12 +1,14 @@
 // Touchpoints: the list, and a chat touchpoint's editor — its site, queues, pre-chat
 // form, widget, opening hours (with "hold for later" outside them) — then what puts it
 // on the site: its state, the absolute snippets with copy buttons, "does this page
-// match?" (the gateway's own matcher), the sites refused recently, its ratings.
+// match?" (the gateway's own matcher), the sites refused recently, its ratings; Duplicate.
 // Other channels' touchpoints (email, SMS, WhatsApp, Messenger) get what every channel
 // shares — names, queues, state — and their admin notices; their provider settings
-// (numbers, credentials) stay with the admin API, which checks them per channel.
+// (numbers, credentials) stay with the admin API, which checks them per channel. An
+// email touchpoint also shows its connection with Reconnect (where the "connection
+// lost" email sends admins) and edits its auto-reply and signature.
 
-import { h, api, announce, field, checks, showProblems, problemsList, formatTime, confirmed } from "/admin/ui.js";
+import { h, api, announce, field, checks, showProblems, clearProblems, problemsList, formatTime, confirmed } from "/admin/ui.js";
 
 const BASE = "/api/admin/touchpoints";
 const DAYS = [["mon", "Monday"], ["tue", "Tuesday"], ["wed", "Wednesday"], ["thu", "Thursday"], ["fri", "Friday"], ["sat", "Saturday"], ["sun", "Sunday"]];
@@ -185,25 +187,28 @@ async function editor(main, tp) {
  * settings are only named (secrets never come back from the API anyway). */
 async function channelEditor(main, tp) {
   const queues = await api("GET", "/api/admin/queues");
-  const name = field("Name (internal)", "input", { type: "text", required: true, maxlength: 200, value: tp.name, hint: "Agents and admins see it." });
+  const email = tp.channel === "email";
+  const name = field("Name (internal)", "input", { type: "text", required: true, maxlength: 200, value: tp.name, hint: email ? "Also the sender's name on its emails, and {{touchpoint.name}} in the signature." : "Agents and admins see it." });
   const display = field("Name contacts see", "input", { type: "text", maxlength: 100, value: tp.display_name, hint: "Signs automatic messages; e.g. your company's name." });
   const queueBox = checks("Queues whose agents answer", queues.map((q) => [q.id, q.name]), tp.queue_ids);
+  const texts = email ? emailTexts(tp.settings || {}) : null;
   const problems = problemsList();
   const save = h("button", { class: "btn", type: "submit" }, "Save changes");
   const edit = h("form", { class: "edit", novalidate: true, "aria-labelledby": "tp-h" },
-    name.block, display.block, queueBox.block, problems, h("div", { class: "actions" }, save));
+    name.block, display.block, queueBox.block, texts && texts.blocks, problems, h("div", { class: "actions" }, save));
   edit.addEventListener("submit", async (e) => {
     e.preventDefault();
     save.disabled = true;
+    const body = { name: name.input.value.trim(), display_name: display.input.value.trim(), queue_ids: queueBox.values() };
+    // a merge patch: the settings this screen leaves out (servers, secrets) are kept
+    if (texts) body.settings = texts.settings();
     try {
-      const saved = await api("PATCH", `${BASE}/${enc(tp.id)}`, {
-        name: name.input.value.trim(), display_name: display.input.value.trim(), queue_ids: queueBox.values(),
-      });
+      const saved = await api("PATCH", `${BASE}/${enc(tp.id)}`, body);
       announce("Changes saved.");
       await editor(main, saved);
     } catch (err) {
       if (err.status === 401) return;
-      showProblems(err, problems, { name, display_name: display });
+      showProblems(err, problems, Object.assign({ name, display_name: display }, texts && texts.byField));
     } finally {
       save.disabled = false;
     }
@@ -212,9 +217,117 @@ async function channelEditor(main, tp) {
   main.replaceChildren(
     h("p", null, h("a", { href: "#touchpoints" }, "All touchpoints")),
     h("h2", { id: "tp-h", tabindex: "-1" }, tp.name),
-    h("p", { class: "muted" }, `${channelName(tp.channel)} · ${reachedAt(tp)}. Its provider settings (number, credentials, webhook secrets) are set through the admin API (${doc}).`),
+    h("p", { class: "muted" }, email
+      ? `${channelName(tp.channel)} · ${reachedAt(tp)}. Its server settings (IMAP, SMTP, credentials) are set through the admin API (${doc}); new credentials can be given on Reconnect.`
+      : `${channelName(tp.channel)} · ${reachedAt(tp)}. Its provider settings (number, credentials, webhook secrets) are set through the admin API (${doc}).`),
+    email ? await connection(tp) : null,
     edit,
     ...(await onTheSite(main, tp)));
+}
+
+/** An email touchpoint's auto-reply and signature: each on or off, with its text
+ * (HTML the gateway sanitises; docs/channels/email.md, "Auto-reply" and "Signature"). */
+function emailTexts(settings) {
+  const parts = [
+    ["auto_reply", "Auto-reply", "Send the auto-reply", "Sent once per thread to whoever writes (never to another automatic sender). HTML: paragraphs, links, tel: links."],
+    ["signature", "Signature", "Add the signature", "Added below every agent's email. HTML: links, tel: links, images; variables such as {{agent.name}}, {{contact.name}}, {{touchpoint.name}}."],
+  ].map(([key, legend, toggle, hint]) => {
+    const current = settings[key] || {};
+    const on = h("input", { type: "checkbox", id: `email-${key}-on` });
+    on.checked = !!current.enabled;
+    const text = field(`${legend} text`, "textarea", { id: `email-${key}`, class: "snippet", rows: 4, wide: true, hint, value: current.html || "" });
+    const block = h("fieldset", null, h("legend", null, legend), h("label", { class: "check" }, on, toggle), text.block);
+    return { key, on, text, block };
+  });
+  return {
+    blocks: parts.map((p) => p.block),
+    // refusals name settings.auto_reply.html, settings.signature.html
+    byField: Object.fromEntries(parts.map((p) => [`settings.${p.key}`, p.text])),
+    settings: () => Object.fromEntries(parts.map((p) => [p.key, { enabled: p.on.checked, html: p.text.input.value }])),
+  };
+}
+
+/** What the connection status says, in words. */
+function connectionText(s) {
+  if (s.status === "connected") return `Connected to the mail server${s.connected_at ? ` since ${formatTime(s.connected_at)}` : ""}.`;
+  if (s.status === "connecting") return "Connecting to the mail server…";
+  if (s.status === "lost") return `Connection lost${s.since ? ` (${formatTime(s.since)})` : ""}: ${s.reason}. No email is sent or received until it is reconnected; nothing is lost meanwhile.`;
+  return "Not connected: the mailbox is read only while the touchpoint is active and receives (inbound or both).";
+}
+
+/** An email touchpoint's connection (GET …/email) and Reconnect (POST …/email/reconnect):
+ * the screen the "Email provider connection lost" email sends admins to. */
+async function connection(tp) {
+  const path = `${BASE}/${enc(tp.id)}/email`;
+  let status = await api("GET", path);
+  const line = h("p", null);
+  const notices = h("ul", { class: "notices" });
+  const due = h("p", { class: "muted hint" });
+  const oauth = status.auth === "oauth2";
+  // a new secret reauthenticates; it is sent once and never shown (the demo has none)
+  const secret = status.provider === "demo" ? null : field(oauth ? "New OAuth token" : "New password", "input", {
+    type: "password", autocomplete: "new-password", wide: true,
+    hint: `A new one replaces the stored one (it is never shown). Empty, Reconnect uses the stored ${oauth ? "token" : "password"}.`,
+  });
+  const problems = problemsList();
+  const byField = secret ? { password: secret, oauth_token: secret, "settings.password": secret, "settings.oauth_token": secret } : {};
+  const result = h("p", { class: "result", role: "status", hidden: true });
+  const button = h("button", { class: "btn", type: "submit" }, "Reconnect");
+  const form = h("form", { class: "edit", novalidate: true, "aria-label": "Reconnect" },
+    secret && secret.block, problems, h("div", { class: "actions" }, button));
+  // Connected, the reference offers Reauthenticate: a reconnect with the stored
+  // credentials would only interrupt it (and the demo mailbox has none to replace).
+  const show = (s) => {
+    line.textContent = connectionText(s);
+    notices.replaceChildren(...s.notices.map((n) => h("li", null, n)));
+    due.textContent = s.recheck_due_at ? `OAuth re-check due ${formatTime(s.recheck_due_at)}.` : "";
+    notices.hidden = !s.notices.length;
+    due.hidden = !s.recheck_due_at;
+    button.textContent = s.status === "connected" ? "Reauthenticate" : "Reconnect";
+    form.hidden = s.status === "connected" && !secret;
+  };
+  show(status);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearProblems(problems, byField);
+    if (status.status === "connected" && !secret.input.value) {
+      secret.error.textContent = `Enter the new ${oauth ? "token" : "password"} to reauthenticate.`;
+      secret.input.setAttribute("aria-invalid", "true");
+      secret.input.focus();
+      return;
+    }
+    button.disabled = true;
+    result.hidden = false;
+    result.className = "result";
+    result.textContent = "Reconnecting…";
+    const body = {};
+    if (secret && secret.input.value) body[oauth ? "oauth_token" : "password"] = secret.input.value;
+    try {
+      status = await api("POST", `${path}/reconnect`, body);
+      if (secret) secret.input.value = "";
+      show(status);
+      // Nothing tells this screen when the mailbox's reader is through: ask, for 30 s.
+      for (let i = 0; status.status === "connecting" && i < 60 && form.isConnected; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        status = await api("GET", path);
+        show(status);
+      }
+      const ok = status.status === "connected";
+      result.className = `result ${ok ? "yes" : status.status === "lost" ? "no" : ""}`;
+      result.textContent = ok ? "Reconnected." : status.status === "lost" ? `Not reconnected: ${status.reason}`
+        : status.status === "connecting" ? "Reconnect requested; still connecting." : "Reconnect requested; the mailbox is read once the touchpoint is active.";
+    } catch (err) {
+      result.hidden = true;
+      if (err.status === 401) return;
+      showProblems(err, problems, byField);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h("section", { class: "panel", "aria-labelledby": "conn-h" },
+    h("h3", { id: "conn-h" }, "Connection"),
+    h("p", { class: "muted hint" }, `${status.address} · ${status.provider === "demo" ? "the demo mailbox" : `IMAP and SMTP, ${oauth ? "OAuth" : "password"}`}`),
+    line, notices, due, form, result);
 }
 
 async function onTheSite(main, tp) {
@@ -225,6 +338,7 @@ async function onTheSite(main, tp) {
     h("p", null, tp.active ? `Active: it accepts ${chat ? "chats" : "messages"}.` : chat ? "Inactive: its snippet shows nothing until you activate it." : "Inactive: messages to it are refused until you activate it."),
     h("div", { class: "actions" },
       h("button", { class: "btn", type: "button", onclick: () => act(main, tp, tp.active ? "deactivate" : "activate") }, tp.active ? "Deactivate" : "Activate"),
+      chat ? h("button", { class: "btn secondary", type: "button", onclick: () => duplicate(tp) }, "Duplicate") : null,
       h("button", { class: "btn danger", type: "button", onclick: () => remove(tp) }, "Delete touchpoint")));
   out.push(state);
   if (!chat) {
@@ -318,6 +432,17 @@ async function remove(tp) {
     location.hash = "#touchpoints";
   } catch (err) {
     alertIn(document.getElementById("section"), err);
+  }
+}
+
+/** A copy of a chat touchpoint (POST …/duplicate: a new id, inactive), opened to edit. */
+async function duplicate(tp) {
+  try {
+    const copy = await api("POST", `${BASE}/${enc(tp.id)}/duplicate`, { name: `Copy of ${tp.name}`.slice(0, 200) });
+    announce(`Touchpoint ${copy.name} created, inactive.`);
+    location.hash = `#touchpoints/${enc(copy.id)}`;
+  } catch (err) {
+    if (err.status !== 401) alertIn(document.getElementById("section"), err);
   }
 }
 
