@@ -3,6 +3,11 @@
 Emails are checked with email-validator (syntax only: no DNS on the live path) and
 phone numbers with phonenumbers (stored in E.164). A field the form does not define is
 refused rather than silently kept, so nothing unexpected lands in the store.
+
+A ``hidden`` field is filled by the embedding page (``GatewayChat.setFields``), not by
+the visitor, and checked as a text field: one line, at most ``max_length``. Its value is
+the page's word, which a visitor can change in the browser: fit for routing and for the
+agent's context, never for access or identity (a signed ``identify`` is for that).
 """
 
 from __future__ import annotations
@@ -69,7 +74,8 @@ def validate_fields(form: list[FormField], fields: dict[str, str]) -> dict[str, 
     for f in form:
         value = clean_name(fields.get(f.name, ""))
         if not value:
-            if f.required:
+            # a page that set nothing leaves a hidden field absent, never missing
+            if f.required and f.kind != "hidden":
                 raise FieldError(f.name, f"{f.label} is required")
             continue
         if len(value) > f.max_length:

@@ -67,11 +67,13 @@ DEFAULT_SOUNDS: Final[dict[str, str]] = {
 
 
 class FormField(msgspec.Struct, kw_only=True, frozen=True):
-    """One field of the pre-conversation form."""
+    """One field of the pre-conversation form. A ``hidden`` one is not shown: the page
+    fills it (``GatewayChat.setFields``), so its value is the page's word, not proven;
+    it is never required and has no options (docs/widget.md)."""
 
     name: str
     label: str
-    kind: Literal["text", "email", "phone", "textarea", "select"] = "text"
+    kind: Literal["text", "email", "phone", "textarea", "select", "hidden"] = "text"
     required: bool = False
     options: list[str] = []
     max_length: int = 200

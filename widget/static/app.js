@@ -118,6 +118,8 @@ const S = {
   finalTried: false,
   leave: false, // the visitor chose to leave a message while all agents are busy
   formFields: [], // the form on screen: the chat's or the leave-a-message one
+  hiddenFields: [], // that form's hidden fields: the page fills them (setFields)
+  pageFields: new Map(), // name -> value, from GatewayChat.setFields (the page's word)
   bootAt: 0, // when the last bootstrap answered (its availability ages)
   requests: new Map(), // ref -> {resolve, reject}: end and rate, answered by ok / error
   lastFields: {}, // the last start's form fields: a new chat's form is filled with them
@@ -172,7 +174,33 @@ addEventListener("message", (e) => {
   if (m.type === "open") setOpen(true, m.focus);
   else if (m.type === "close") setOpen(false);
   else if (m.type === "identify") identify(m.identity);
+  else if (m.type === "fields") setPageFields(m.fields);
 });
+
+// GatewayChat.setFields: values for the form's hidden fields, sent with the start. They
+// are the page's word (the visitor can change them): for routing and the agent's context.
+function setPageFields(fields) {
+  if (!fields || typeof fields !== "object" || Array.isArray(fields)) return;
+  const hidden = new Set(((S.config && S.config.form) || []).filter((f) => f.kind === "hidden").map((f) => f.name));
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === null || v === "") { S.pageFields.delete(k); continue; }
+    if (typeof v === "string") S.pageFields.set(k, v);
+    if (!hidden.has(k)) toHost({ type: "error", code: "unknown_field", message: `${k} is not a hidden field of this touchpoint's form: not sent` });
+  }
+}
+
+// The page's values for the hidden fields of the form being sent; one the gateway would
+// refuse is left out (and said to the page) rather than refusing the visitor's start.
+function pageValues() {
+  const out = {};
+  for (const f of S.hiddenFields) {
+    const v = (S.pageFields.get(f.name) || "").trim();
+    if (!v) continue;
+    if (f.max_length && v.length > f.max_length) toHost({ type: "error", code: "invalid_field", message: `${f.name}: at most ${f.max_length} characters: not sent` });
+    else out[f.name] = v;
+  }
+  return out;
+}
 
 function setOpen(open, focus) {
   S.open = !!open || INLINE;
@@ -713,7 +741,10 @@ function showForm(carry) {
   const main = clear($("main"));
   const cfg = S.config || {};
   const leave = avail.leaving(cfg, S.leave);
-  const fields = (S.formFields = avail.formFields(cfg, leave));
+  // Hidden fields are the page's to fill (setFields), never shown.
+  const all = avail.formFields(cfg, leave);
+  S.hiddenFields = all.filter((f) => f.kind === "hidden");
+  const fields = (S.formFields = all.filter((f) => f.kind !== "hidden"));
   const note = avail.notice(cfg, t, S.lang);
   const form = h("form", { class: "prechat scroll", novalidate: true, "aria-labelledby": note ? "avail" : "form-intro" });
   // Said before the visitor types: whether anyone can answer (availability.js).
@@ -806,7 +837,7 @@ function submitForm() {
   // Sent as the form says only if that is still true (an agent may have come online).
   refreshAvailability().then((changed) => {
     if (changed || S.view !== "form") return; // redrawn: the visitor sends it again
-    beginStart(values, message, avail.leaving(S.config, S.leave));
+    beginStart(Object.assign(pageValues(), values), message, avail.leaving(S.config, S.leave));
   });
 }
 

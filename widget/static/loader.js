@@ -159,6 +159,17 @@
     close: function () { setOpen(false, false); },
     toggle: function () { setOpen(!st.open, true); },
     identify: function (identity) { post({ type: "identify", identity: identity || null }); },
+    // values for the form's hidden fields (the page's word, not proven: docs/widget.md)
+    setFields: function (fields) {
+      var out = {};
+      if (!fields || typeof fields !== "object") return console.warn("GatewayChat.setFields: give an object of name: value");
+      Object.keys(fields).forEach(function (k) {
+        var v = fields[k];
+        if (typeof v === "string" || v === null) out[k] = v;
+        else console.warn("GatewayChat.setFields: " + k + " is not a string: ignored");
+      });
+      post({ type: "fields", fields: out });
+    },
     on: function (name, cb) { (handlers[name] = handlers[name] || []).push(cb); return api; },
     off: function (name, cb) { handlers[name] = (handlers[name] || []).filter(function (f) { return f !== cb; }); return api; },
     get unread() { return st.unread; },

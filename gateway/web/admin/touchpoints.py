@@ -242,6 +242,12 @@ async def build_touchpoint(
     for i, f in enumerate(body.form):
         if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", f.name):
             errors.append((f"form[{i}].name", "letters, digits, '_' or '-'; 1..64 characters"))
+        if f.kind == "hidden":
+            # The page fills it, or not (docs/widget.md, setFields): the visitor cannot.
+            if f.required:
+                errors.append((f"form[{i}].required", f"hidden field {f.name} is never required"))
+            if f.options:
+                errors.append((f"form[{i}].options", f"hidden field {f.name} has no options"))
     if body.require_identity and not secret:
         errors.append(("require_identity", "requiring a signed identity needs an identity_secret"))
     if errors:
