@@ -247,6 +247,7 @@ class MessengerChannel(HttpAdapter):
                 " 190); reconnect the page and set its new token in the touchpoint's settings",
                 touchpoint_id=tp.id,
                 conversation_id=conv.id,
+                email=True,  # every reply fails until an admin sets a new token
             )
         return outcome
 

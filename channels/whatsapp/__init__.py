@@ -308,6 +308,7 @@ class WhatsAppChannel(HttpAdapter):
                 " set a valid system user token in the touchpoint's settings",
                 touchpoint_id=tp.id,
                 conversation_id=conv.id,
+                email=True,  # every reply fails until an admin sets a new token
             )
         return outcome
 
