@@ -17,8 +17,10 @@ WithdrawReason = Literal[
     "agent_removed",
     "assigned_elsewhere",
     "contact_ended",
+    "moved",  # a supervisor moved it to another queue
 ]
-RequeueReason = Literal["sent_to_inbox", "transferred", "agent_offline", "agent_removed"]
+# "moved": a supervisor moved an unassigned conversation to another queue (nobody held it)
+RequeueReason = Literal["sent_to_inbox", "transferred", "agent_offline", "agent_removed", "moved"]
 AssignHow = Literal["assign", "accept", "auto", "dedicated", "transfer", "outbound"]
 SoundEvent = Literal["offered", "auto_assigned", "transferred"]
 # Who ended a conversation: its agent, its contact, or the gateway after a time without
@@ -82,7 +84,9 @@ class Assigned(_Decision, frozen=True):
 
 
 class Requeued(_Decision, frozen=True):
-    """Back to waiting, at its original place (arrival time)."""
+    """Back to waiting, at its original place (arrival time). ``from_agent_id`` is who
+    held it; empty for a conversation a supervisor moved while it waited or rang
+    (reason ``moved``)."""
 
     conversation_id: str
     from_agent_id: str

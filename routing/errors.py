@@ -12,7 +12,7 @@ is exactly what it was::
     ├── InvalidWeight          invalid_weight        (outside 1..100, or voice not 51)
     ├── InvalidTouchpoint      invalid_touchpoint    (mode not allowed for the channel, ...)
     ├── InvalidFlow            invalid_flow          (bad calendar, time zone, hours)
-    ├── InvalidTransfer        invalid_transfer      (no target, two targets, to the owner)
+    ├── InvalidTransfer        invalid_transfer      (no target, two, to the owner or only queue)
     ├── InvalidRestore         invalid_restore       (a restored row that cannot be)
     ├── NotVisible             not_visible           (not in the conversation's queues)
     ├── NotOwner               not_owner             (acting on someone else's conversation)

@@ -766,6 +766,9 @@ class Router:
         a = self._get_agent(ev.agent_id)
         if (ev.to_agent_id is None) == (ev.to_queue_id is None):
             raise InvalidTransfer("transfer to exactly one of an agent or a queue")
+        if c.state in ("waiting", "offered") and _supervises(a):
+            self._move(c, ev.to_queue_id)
+            return
         self._may_act(c, a)
         if ev.to_queue_id is not None:
             self._requeue(c, "transferred", cooldown=True, queue_ids=(ev.to_queue_id,))
@@ -782,6 +785,29 @@ class Router:
         previous = self._release(c)
         c.mode, c.dedicated_agent = ("simplified" if c.mode == "dedicated" else c.mode), None
         self._take(c, target, "transfer", weight, from_agent=previous)
+
+    def _move(self, c: _Conversation, to_queue: str | None) -> None:
+        """A supervisor moves an unassigned conversation (waiting, or ringing someone) to
+        another queue: it keeps its place in service order (priority and arrival) and is
+        routed there as after any event. An agent takes it with Assign, so only queues."""
+        if to_queue is None:
+            raise NotAssigned(
+                f"{c.conversation_id} is {c.state}, not assigned: move it to a queue, "
+                "or have the agent assign it"
+            )
+        if c.mode != "dedicated" and c.queue_ids == (to_queue,):
+            raise InvalidTransfer(f"{c.conversation_id} is already in {to_queue} only")
+        if c.state == "offered":
+            self._withdraw(c, "moved", cooldown=False, requeue=False)
+        else:
+            self._leave_waiting(c)  # out of its old queues' waiting lists
+        self._hide(c)
+        if c.mode == "dedicated":  # out of its agent's backlog, into a queue's Inbox
+            c.mode, c.dedicated_agent = "simplified", None
+        c.queue_ids = (to_queue,)
+        self._out.append(d.Requeued(c.conversation_id, "", [to_queue], "moved"))
+        self._show(c)
+        self._enter_waiting(c)
 
     def _send_to_inbox(self, ev: e.SendToInbox) -> None:
         c = self._get_conv(ev.conversation_id)

@@ -213,9 +213,29 @@ class Effects:
                 value = getattr(item, name, None)
                 if isinstance(value, str) and value:
                     agents.append(value)
+        # A conversation moved to another queue left the one it was counted in: that
+        # queue's count too (the rows' queues are only where it is now).
+        left = sorted(
+            {
+                q
+                for d in decisions
+                if isinstance(d, r.InboxVisibility) and not d.visible
+                for q in d.queue_ids
+            }
+        )
         if conversations or agents:
             live = self.live
-            await self._to_watchers(lambda: live.update(conversations, agents, now))
+
+            async def view() -> p.LiveUpdate:
+                frame = await live.update(conversations, agents, now)
+                counted = {q.queue_id for q in frame.queues}
+                missing = [q for q in left if q not in counted]
+                if not missing:
+                    return frame
+                more = live.queues(self.router(), missing)
+                return msgspec.structs.replace(frame, queues=[*frame.queues, *more])
+
+            await self._to_watchers(view)
 
     async def _to_watchers(self, view: Callable[[], Awaitable[p.Frame]]) -> None:
         """``view()``'s frame to every online supervisor and admin, made only if any."""

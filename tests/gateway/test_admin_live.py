@@ -235,7 +235,8 @@ async def ended(agent: AgentClient, *, close: bool) -> str:
 REFUSALS: list[tuple[str, Any, int, str]] = [
     ("unknown", {"to_agent_id": "ag_b"}, 404, "not_found"),
     ("waiting", {"to_agent_id": "ag_b"}, 409, "not_assigned"),
-    ("waiting", {"to_queue_id": "q_support"}, 409, "not_assigned"),
+    # a supervisor moves what waits, but not to the only queue it is in
+    ("waiting", {"to_queue_id": "q_support"}, 409, "invalid_transfer"),
     ("wrapup", {"to_agent_id": "ag_b"}, 409, "not_assigned"),
     ("closed", {"to_queue_id": "q_support"}, 409, "unknown_conversation"),
     ("mine", {"to_agent_id": "ag_off"}, 409, "agent_unavailable"),

@@ -130,6 +130,43 @@ def check_invariants(r: Router) -> None:
                 f"dedicated {c.conversation_id} waits while {a.agent_id} could take it"
             )
     assert r.waiting_count() == waiting
+    check_lists(r)
+
+
+def check_lists(r: Router) -> None:
+    """Each unassigned conversation is in exactly the Inbox lists of its queues (or its
+    agent's backlog, or the orphans) and, waiting to be routed, exactly its queues'
+    waiting lists of its channel; nothing else is listed anywhere."""
+    inboxes = {("inbox", qid): q.inbox for qid, q in r._queues.items()}
+    inboxes[("orphans", "")] = r._orphans
+    inboxes.update({("backlog", aid): a.backlog for aid, a in r._agents.items()})
+    waits = {
+        (qid, channel): lst for qid, q in r._queues.items() for channel, lst in q.waiting.items()
+    }
+    listed_in: dict[str, set[Any]] = {}
+    waiting_in: dict[str, set[Any]] = {}
+    for name, lst in inboxes.items():
+        for key in lst:
+            listed_in.setdefault(key[3], set()).add(name)
+    for name, lst in waits.items():
+        for key in lst:
+            waiting_in.setdefault(key[3], set()).add(name)
+    for c in r._convs.values():
+        inbox: set[Any] = set()
+        routed: set[Any] = set()
+        if c.state in ("waiting", "offered"):
+            if c.mode == "dedicated":
+                inbox = {("backlog", c.dedicated_agent)}
+            elif c.queue_ids:
+                inbox = {("inbox", qid) for qid in c.queue_ids}
+            else:
+                inbox = {("orphans", "")}
+            if c.state == "waiting" and c.mode == "flow" and c.acceptance != "hold":
+                routed = {(qid, c.channel) for qid in c.queue_ids}
+        assert listed_in.pop(c.conversation_id, set()) == inbox, c.conversation_id
+        assert waiting_in.pop(c.conversation_id, set()) == routed, c.conversation_id
+        assert all(c.key in inboxes[n] for n in inbox) and all(c.key in waits[n] for n in routed)
+    assert not listed_in and not waiting_in, (listed_in, waiting_in)
 
 
 def check_service_order(r: Router, decisions: list[Decision]) -> None:

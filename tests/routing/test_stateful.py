@@ -249,6 +249,30 @@ class RouterMachine(RuleBasedStateMachine):
             event = Transfer(cid, actor, to_queue_id=data.draw(st.sampled_from(QUEUES)))
         self.apply(event)
 
+    @precondition(lambda self: self.ids("bot", "waiting", "offered"))
+    @rule(data=st.data(), to_agent=st.booleans())
+    def move(self, data: st.DataObject, to_agent: bool) -> None:
+        """A transfer of what nobody holds: a supervisor moves it to a queue (its place
+        kept); to an agent, by an agent, to its only queue or with a bot: refused."""
+        # ringing and dedicated ones are rarer: drawn first when there are any
+        rare = self.ids("offered") + [
+            (c.conversation_id, "")
+            for c in self.router._convs.values()
+            if c.mode == "dedicated" and c.state == "waiting"
+        ]
+        pool = (data.draw(st.booleans()) and sorted(rare)) or self.ids("bot", "waiting", "offered")
+        cid, rung = data.draw(st.sampled_from(pool))
+        actor = data.draw(st.sampled_from(["boss", "boss", "boss", "a1", rung or "a2"]))
+        event = (
+            Transfer(cid, actor, to_agent_id=data.draw(agents))
+            if to_agent
+            else Transfer(cid, actor, to_queue_id=data.draw(st.sampled_from(QUEUES)))
+        )
+        key = self.router._convs[cid].key
+        if self.apply(event):
+            c = self.router._convs[cid]
+            assert c.key == key and c.queue_ids == (event.to_queue_id,)  # its place kept
+
     @rule(
         agent=agents,
         kind=st.sampled_from([Accept, Reject, Assign, End, SendToInbox, ContactEnded]),

@@ -973,8 +973,12 @@ function onOk(f) {
   S.actions.delete(f.ref);
   const c = S.convs.get(a.cid);
   const name = a.name || (c ? c.contact_name : "");
-  const text = a.kind === "transfer" ? t(a.to.kind === "agent" ? "done.transfer_agent" : "done.transfer_queue", { name, to: a.to.name }) : t(`done.${a.kind}`, { name });
+  const done = { agent: "done.transfer_agent", queue: "done.transfer_queue", move: "done.move" };
+  const text = a.kind === "transfer" ? t(done[a.to.kind], { name, to: a.to.name }) : t(`done.${a.kind}`, { name });
   announce(text);
+  // A supervisor's move: the conversation still waits (in the Live view, in every
+  // supervisor's Inbox), so nothing closes.
+  if (a.kind === "transfer" && a.to.kind === "move") return;
   if (a.kind === "wrapup" || a.kind === "transfer" || a.kind === "send_to_inbox") {
     if (c && (a.kind === "wrapup" || (a.kind === "transfer" && c.place === "monitor"))) S.convs.delete(a.cid);
     // Sent back or handed on: it is no longer this agent's to read (a preview may not
@@ -1024,13 +1028,16 @@ function showError(text) {
 }
 
 // ---------------------------------------------------------------- transfer
-async function openTransfer(c) {
+// ``move``: a supervisor moves a conversation nobody holds yet (waiting or ringing) to
+// another queue: queues only (an agent takes it with Assign), not the one it is only in.
+async function openTransfer(c, { move = false } = {}) {
   const d = $("transfer");
   // Who can take it now, from the server: offline agents are shown, and cannot be chosen.
-  const r = await api("/api/console/agents");
+  const r = move ? { ok: true, data: [] } : await api("/api/console/agents");
   const roster = r.ok ? r.data : Object.entries(S.agents).map(([agent_id, name]) => ({ agent_id, name, status: "offline", capacity_left: 0 }));
   const others = roster.filter((a) => !S.agent || a.agent_id !== S.agent.agent_id);
-  const queues = Object.entries(S.queues);
+  const only = move && (c.queue_ids || []).length === 1 ? c.queue_ids[0] : "";
+  const queues = Object.entries(S.queues).filter(([id]) => id !== only);
   const label = (a) => (a.status !== "offline" && a.capacity_left <= 0 ? t("transfer.full", { name: a.name }) : t("transfer.agent_row", { name: a.name, status: t(`status.${a.status}`) }));
   const sel = h("select", { id: "transfer-to", required: true },
     h("option", { value: "" }, "Choose…"),
@@ -1039,21 +1046,21 @@ async function openTransfer(c) {
   const note = h("textarea", { id: "transfer-note", rows: 2, maxlength: 2000 });
   const err = h("p", { class: "err", id: "transfer-error", role: "alert" });
   const form = h("form", { method: "dialog", novalidate: true },
-    h("h2", { id: "transfer-h" }, t("transfer.title", { name: c.contact_name })),
-    h("div", { class: "field" }, h("label", { for: "transfer-to" }, t("transfer.to")), sel),
+    h("h2", { id: "transfer-h" }, t(move ? "move.title" : "transfer.title", { name: c.contact_name })),
+    h("div", { class: "field" }, h("label", { for: "transfer-to" }, t(move ? "move.to" : "transfer.to")), sel),
     h("div", { class: "field" }, h("label", { for: "transfer-note" }, t("transfer.note")), note),
     err,
     h("div", { class: "actions" },
-      h("button", { type: "submit", class: "btn" }, "Transfer"),
+      h("button", { type: "submit", class: "btn" }, move ? t("move.submit") : "Transfer"),
       h("button", { type: "button", class: "btn secondary", onclick: () => d.close() }, t("cancel"))));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const [kind, id] = sel.value.split(":");
-    if (!id) { err.textContent = t("transfer.choose"); sel.focus(); return; }
+    if (!id) { err.textContent = t(move ? "move.choose" : "transfer.choose"); sel.focus(); return; }
     const name = kind === "agent" ? (others.find((a) => a.agent_id === id) || {}).name || S.agents[id] : S.queues[id];
     const extra = kind === "agent" ? { to_agent_id: id } : { to_queue_id: id };
     if (note.value.trim()) extra.note = note.value.trim();
-    act("transfer", c.conversation_id, extra, { kind, name });
+    act("transfer", c.conversation_id, extra, { kind: move ? "move" : kind, name });
     d.close();
   });
   clear(d).append(form);
@@ -1159,6 +1166,8 @@ const ctx = {
   monitor,
   refresh: () => { renderLists(); renderConversation(); },
   transfer: (live) => openTransfer(S.convs.get(live.conversation_id) || supervisor.summaryOf(live)),
+  // the live row, not the Inbox's: its queues are the ones the Live view shows
+  move: (live) => openTransfer(supervisor.summaryOf(live), { move: true }),
 };
 setToken(() => S.token);
 sections.init(ctx);

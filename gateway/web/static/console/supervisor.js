@@ -2,7 +2,8 @@
 // agent, queue, priority and waiting time; each agent's status, load and Assigned
 // list; queue depths and longest wait. All of it is the server's (`live`, then
 // `live_update` frames); the console only shows it. Monitor a conversation read-only,
-// transfer any assigned one.
+// transfer any assigned one, move one waiting or ringing in the wrong queue to another
+// (FAQ 18), copy a row's details to the clipboard.
 import { h, clear, fill, formatTime } from "/widget/shared/dom.js";
 import { t } from "/console/i18n.js";
 
@@ -82,8 +83,39 @@ function draw(ctx) {
           h("td", null, since(c.arrived_at)),
           h("td", { class: "actions" },
             h("button", { type: "button", class: "btn secondary small", "aria-label": `${t("live.monitor")} ${c.contact_name}`, onclick: () => ctx.monitor(c) }, t("live.monitor")),
-            c.agent_id && c.state === "assigned" ? h("button", { type: "button", class: "btn secondary small", "aria-label": `${t("live.transfer")} ${c.contact_name}`, onclick: () => ctx.transfer(c) }, t("live.transfer")) : null)))))
+            c.agent_id && c.state === "assigned" ? h("button", { type: "button", class: "btn secondary small", "aria-label": `${t("live.transfer")} ${c.contact_name}`, onclick: () => ctx.transfer(c) }, t("live.transfer")) : null,
+            // nobody holds it yet: a supervisor moves it to the right queue (the router
+            // refuses anyone else)
+            !c.agent_id && (c.state === "waiting" || c.state === "offered") && ctx.supervises()
+              ? h("button", { type: "button", class: "btn secondary small", "aria-label": `${t("live.move")} ${c.contact_name}`, onclick: () => ctx.move(c) }, t("live.move")) : null,
+            h("button", { type: "button", class: "btn secondary small", "aria-label": `${t("live.copy")} ${c.contact_name}`, onclick: () => copyDetails(c, ctx) }, t("live.copy")))))))
         : h("p", { class: "muted" }, t("live.none"))));
+}
+
+// A row as plain text, for a ticket or a message to a colleague: what the row shows,
+// its id and the link that opens its history.
+export function detailsText(c, ctx) {
+  const queues = (c.queue_ids || []).map((q) => ctx.S.queues[q] || q).join(", ") || "—";
+  return [
+    `${t("live.contact")}: ${c.contact_name}`,
+    `${t("live.channel")}: ${ctx.channelLabel(c.channel)}`,
+    `${t("live.touchpoint")}: ${c.touchpoint_name}`,
+    `${t("live.state")}: ${stateText(c, ctx)}`,
+    `${t("live.queue")}: ${queues}`,
+    `${t("live.priority")}: ${c.priority}`,
+    `${t("live.waiting")}: ${since(c.arrived_at)}`,
+    `${t("live.id")}: ${c.conversation_id}`,
+    `${t("live.history")}: ${location.origin}/console#history/${c.conversation_id}`,
+  ].join("\n");
+}
+
+async function copyDetails(c, ctx) {
+  try {
+    await navigator.clipboard.writeText(detailsText(c, ctx));
+    ctx.announce(t("live.copied", { name: c.contact_name }));
+  } catch (_) {
+    ctx.announce(t("live.copy_failed"));
+  }
 }
 
 function agentName(id, ctx) { return (L.agents.get(id) || {}).name || ctx.S.agents[id] || id; }
