@@ -315,6 +315,8 @@ async def _persist_queued(fx: Effects, d: r.Queued, now: float) -> Conversation:
         fx.announcer.written(d.bot_id or ""),
         priority=d.priority,
         acceptance=d.acceptance,
+        # waiting in its dedicated agent's backlog: a rebuild restores it there
+        dedicated=d.mode == "dedicated",
         **changes,
     )
 
@@ -401,6 +403,7 @@ async def _persist_requeued(fx: Effects, d: r.Requeued, now: float) -> Stored:
         owner_agent_id=None,
         weight=0,
         queue_ids=list(d.queue_ids),
+        dedicated=False,  # back in a queue, the router's simplified mode: no agent's backlog
     )
     if not d.from_agent_id:
         return conv, []

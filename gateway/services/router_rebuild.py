@@ -122,7 +122,11 @@ def _restored(conv: Conversation, tp: Touchpoint) -> r.Event:
         queue_ids=list(conv.queue_ids),
         priority=conv.priority,
         arrived_at=conv.arrived_at,
-        mode=tp.routing_mode,
+        # a dedicated touchpoint's conversation sent back, moved or transferred is the
+        # router's simplified one (Router._requeue, _move, _transfer), as stored
+        mode="simplified"
+        if tp.routing_mode == "dedicated" and not conv.dedicated
+        else tp.routing_mode,
         acceptance=conv.acceptance,
         owner_agent_id=conv.owner_agent_id,
         weight=conv.weight or None,

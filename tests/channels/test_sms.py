@@ -3,8 +3,10 @@ webhooks, sending, status callbacks, keywords, refusals, faults (docs/channels/s
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -366,6 +368,64 @@ async def test_dedicated_routing_lands_in_the_agents_assigned_list(
     ack = await agent.say(conv["conversation_id"], "Hi, it's me again")
     assert ack["seq"] > 0
     assert (await twilio.sent(1))[0]["Body"] == "Hi, it's me again"
+
+
+async def test_a_dedicated_conversation_waiting_for_its_agent_survives_a_restart(
+    gateway_factory: Factory,
+    twilio: EmulatorClient,
+) -> None:
+    """Regression: a dedicated conversation waiting for its offline agent was dropped
+    from the router by a restart (restored without its agent: refused), so it reached
+    no one; and one sent back to the Inbox went back to the agent's backlog."""
+    node = start(
+        gateway_factory,
+        sms_touchpoint(
+            "tp_sms",
+            NUMBER,
+            twilio.base_url,
+            routing_mode="dedicated",
+            queue_ids=["q_support"],
+            dedicated_agent_id="ag_demo",
+        ),
+    )
+    await configure(twilio, node, tp_sms=NUMBER)
+
+    async def live(gw: services.GatewayProcess) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = (
+            await admin_get(gw, "/api/admin/live/conversations?channel=sms")
+        )["items"]
+        return items
+
+    # the dedicated agent is offline: it waits in their backlog
+    await twilio.phone_send(to=NUMBER, body="for my usual agent", **{"from": PHONE})
+    for _ in range(300):  # stored and routed by the webhook (nothing tells a test)
+        if [c["state"] for c in await live(node)] == ["waiting"]:
+            break
+        await asyncio.sleep(0.05)
+    [waiting] = await live(node)
+    assert (waiting["state"], waiting["agent_id"]) == ("waiting", "")
+
+    async def restarted(gw: services.GatewayProcess) -> services.GatewayProcess:
+        gw.stop()
+        return services.start_gateway(gw.env, port=gw.port)
+
+    node = await restarted(node)
+    try:
+        assert [c["id"] for c in await live(node)] == [waiting["id"]]
+        # its agent comes: it is theirs, as dedicated
+        agent = await agent_on(node)
+        row = await inbox_conversation(agent, "sms", place="assigned")
+        assert row["conversation_id"] == waiting["id"] and row["dedicated"] is True
+        # sent back to the Inbox it is no longer dedicated, and stays so over a restart
+        assert (await agent.act("send_to_inbox", waiting["id"]))["type"] == "ok"
+        assert agent.sock
+        await agent.sock.close()
+        node = await restarted(node)
+        agent = await agent_on(node)
+        assert [c["conversation_id"] for c in agent.snapshot["inbox"]] == [waiting["id"]]
+        assert agent.snapshot["assigned"] == []
+    finally:
+        node.stop()
 
 
 async def test_a_restart_between_commit_and_send_loses_nothing(
