@@ -44,6 +44,9 @@ class Card(msgspec.Struct, kw_only=True):
     page: str
     # what the pre-conversation form said (unconfirmed)
     fields: dict[str, str]
+    # those of them the embedding page set (hidden fields: GatewayChat.setFields), not
+    # the contact: the page's word
+    page_fields: list[str]
     contact: Contact
     addresses: list[ContactAddress]
     earlier: list[EarlierConversation]
@@ -142,11 +145,17 @@ class ContactCards:
             touchpoint_name=self._dir.touchpoint_name(conv.touchpoint_id),
             page=conv.page,
             fields=dict(conv.fields),
+            page_fields=sorted(set(conv.fields) & self._hidden(conv.touchpoint_id)),
             contact=contact,
             addresses=await self._store.contact_addresses(contact.id),
             earlier=earlier,
             editable=self._access.edits_contact(agent, conv),
         )
+
+    def _hidden(self, touchpoint_id: str) -> set[str]:
+        """The touchpoint's form fields the page fills (kind hidden)."""
+        tp = self._dir.touchpoints.get(touchpoint_id)
+        return {f.name for f in tp.form if f.kind == "hidden"} if tp else set()
 
     async def save(self, agent: Agent, conversation_id: str, details: ContactDetails) -> Card:
         conv = await self.readable(agent, conversation_id)

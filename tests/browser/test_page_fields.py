@@ -81,6 +81,6 @@ def test_a_hidden_field_set_by_the_page_routes_the_conversation(
     # The agent sees it with the other form fields on the contact card.
     accept_offer(agent, "Priya")
     card = agent.get_by_role("region", name="Contact")
-    expect(card.locator("dt").filter(has_text="plan")).to_be_visible()
+    expect(card.locator("dt").filter(has_text="plan (from the page)")).to_be_visible()
     expect(card.locator("dd").filter(has_text="gold")).to_be_visible()
     assert chat_frame(visitor).locator("[name='plan']").count() == 0

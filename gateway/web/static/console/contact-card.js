@@ -40,7 +40,9 @@ function draw(box, card, ctx) {
   if (card.page) extra.push(h("dt", null, t("card.page")), h("dd", null, h("a", { href: card.page, target: "_blank", rel: "noopener noreferrer" }, card.page)));
   extra.push(h("dt", null, t("card.address", { channel: ctx.channelLabel(card.channel) })), h("dd", { class: "mono" }, card.address));
   const formFields = Object.entries(card.fields || {}).filter(([k]) => !["name", "email", "phone"].includes(k));
-  for (const [k, v] of formFields) extra.push(h("dt", null, k), h("dd", null, v));
+  // what the embedding page set (a hidden field) is the page's word, not the contact's
+  const fromPage = new Set(card.page_fields || []);
+  for (const [k, v] of formFields) extra.push(h("dt", null, fromPage.has(k) ? t("card.from_page", { name: k }) : k), h("dd", null, v));
   fill(box,
     h("h3", { id: "card-h" }, t("card.title")),
     h("p", { class: c.saved ? "tag ok" : "tag warn" }, c.saved ? t("card.confirmed") : t("card.unconfirmed")),
