@@ -172,6 +172,7 @@ const FR = {
   "why.expired": "elle n'a pas reçu de réponse à temps", "why.rejected": "vous l'avez refusée",
   "why.agent_away": "vous êtes absent·e", "why.agent_offline": "vous êtes hors ligne",
   "why.agent_removed": "votre compte a changé", "why.assigned_elsewhere": "quelqu'un d'autre l'a prise",
+  "why.contact_ended": "la personne est partie",
   "why.moved": "un·e superviseur·e l'a déplacée dans une autre file",
   "done.accept": "Vous avez accepté la conversation avec {name}.",
   "done.assign": "La conversation avec {name} vous est attribuée.",
