@@ -84,6 +84,14 @@ class WrapUp(AgentAction, tag="wrapup"):
     disposition: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 
+class SetDisposition(AgentAction, tag="disposition"):
+    """Choose the disposition while the conversation is assigned or in wrap-up (FAQ 12:
+    "at that stage or even before"); ``""`` clears it. Stored at once, without the
+    router; a ``wrapup`` without one keeps it."""
+
+    disposition: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
 class SetStatus(Frame, tag="status"):
     status: Literal["available", "away"]
     ref: str = ""
@@ -123,6 +131,7 @@ AgentIn = (
     | SendToInbox
     | End
     | WrapUp
+    | SetDisposition
     | SetStatus
     | AgentSend
     | AgentTyping
@@ -188,6 +197,8 @@ class ConversationSummary(msgspec.Struct, omit_defaults=True):
     held: bool = False
     # the channel's rules as they apply to this conversation now (messaging channels)
     channel_state: ChannelState | None = None
+    # chosen so far (``disposition`` frame, or the wrap-up's); absent while none is
+    disposition: str = ""
 
 
 class ChannelInfo(msgspec.Struct, omit_defaults=True):

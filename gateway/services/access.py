@@ -15,7 +15,8 @@
 * The **contact card** of a conversation is for whoever reads it; saving or merging
   the contact is for its owner and for supervisors and admins. **Notes** are written by
   the owner (or a supervisor or admin) and read by whoever reads the conversation; they
-  never reach the contact.
+  never reach the contact. The **disposition** is chosen by the same, while the
+  conversation is assigned or in wrap-up.
 * **History** (closed conversations): an agent searches and reads the ones they had
   last; supervisors and admins every one.
 * The **live view** of every ongoing conversation, agent and queue, **monitoring** a
@@ -139,6 +140,18 @@ class AccessPolicy:
     def check_writes_notes(self, agent: Agent, conv: Conversation) -> None:
         if not (conv.owner_agent_id == agent.id or agent.supervises):
             raise Forbidden("only the conversation's agent may add notes to it")
+
+    @staticmethod
+    def check_sets_disposition(agent: Agent, conv: Conversation) -> None:
+        """The disposition, chosen while the conversation is assigned or in wrap-up: by
+        its agent, or a supervisor or admin (as the wrap-up is)."""
+        if conv.state == "closed":
+            # the wrap-up's answer for a closed one: the router holds it no more
+            raise NotFound("the conversation is closed", code="unknown_conversation")
+        if conv.owner_agent_id != agent.id and not agent.supervises:
+            raise Forbidden("only the conversation's agent may choose its disposition")
+        if conv.state not in ("assigned", "wrapup"):
+            raise Conflict("the conversation is not assigned", code="not_assigned")
 
     @staticmethod
     def history_scope(agent: Agent) -> str | None:

@@ -1,5 +1,6 @@
 """Conversations, from the agent's side: find one the agent may see, reply, read, type,
-and act on it (assign, accept, reject, transfer, send to inbox, end, wrap up).
+and act on it (assign, accept, reject, transfer, send to inbox, end, wrap up, choose
+the disposition).
 
 Who may see or read what is the access policy's (access.py); what the router allows is
 the router's (the shell refuses with ActionRefused); what is left here is the order of
@@ -273,9 +274,37 @@ class AgentDesk:
             await self._notifier.contact(conv, TypingNote(active, agent.name))
 
     async def act(self, agent: Agent, frame: p.AgentAction) -> None:
-        """Assign, accept, reject, transfer, send to inbox, end, wrap up."""
+        """Assign, accept, reject, transfer, send to inbox, end, wrap up; choose the
+        disposition."""
         conv = await self.conversation(agent, frame.conversation_id)
+        if isinstance(frame, p.SetDisposition):
+            await self._set_disposition(agent, conv, frame.disposition)
+            return
         await self._shell.apply(self._event(agent, conv, frame))
+
+    async def _set_disposition(self, agent: Agent, conv: Conversation, disposition: str) -> None:
+        """Stored at once, not through the router: it keeps no disposition, and the
+        wrap-up takes this one when it names none. Every console of the conversation's
+        agent gets its row again, which carries it."""
+        self._access.check_sets_disposition(agent, conv)
+        if disposition:  # "" clears it
+            self._check_disposition(disposition)
+        await self._store.update_conversation(conv.id, disposition=disposition)
+        if conv.owner_agent_id and self._shell.effects is not None:
+            # the owner only: to anyone else the row would be "gone" (a supervisor
+            # monitoring it would lose the view)
+            await self._shell.effects.refresh_rows({conv.id: {conv.owner_agent_id}})
+
+    def _check_disposition(self, disposition: str) -> None:
+        """One of the global disposition set's, when one is configured."""
+        allowed = self._dir.dispositions()
+        if allowed and disposition not in allowed:
+            why = (
+                f"unknown disposition {disposition!r}"
+                if disposition
+                else "a disposition is required"
+            )
+            raise ProtocolError(f"{why}: one of {', '.join(allowed)}", code="invalid_field")
 
     def _event(self, agent: Agent, conv: Conversation, frame: p.AgentAction) -> r.Event:
         cid, aid = conv.id, agent.id
@@ -306,13 +335,8 @@ class AgentDesk:
         if isinstance(frame, p.End):
             return r.End(cid, aid)
         if isinstance(frame, p.WrapUp):
-            allowed = self._dir.dispositions()
-            if allowed and frame.disposition not in allowed:
-                why = (
-                    f"unknown disposition {frame.disposition!r}"
-                    if frame.disposition
-                    else "a disposition is required"
-                )
-                raise ProtocolError(f"{why}: one of {', '.join(allowed)}", code="invalid_field")
-            return r.WrapUp(cid, aid, frame.notes, frame.disposition or None)
+            # none named: the one chosen before (a ``disposition`` frame) stands
+            disposition = frame.disposition or conv.disposition
+            self._check_disposition(disposition)
+            return r.WrapUp(cid, aid, frame.notes, disposition or None)
         raise ProtocolError("unknown action")  # pragma: no cover - the decoder admits no other

@@ -233,6 +233,7 @@ class Summaries:
             left_message=conv.left_message,
             held=conv.acceptance == "hold",
             channel_state=await self.channel_state(conv),
+            disposition=conv.disposition,
         )
 
     def _for_agent(

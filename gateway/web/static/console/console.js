@@ -383,6 +383,7 @@ function onConversation(c) {
     renderConversation({ focus: c.place === "wrapup" });
   } else if (cid === S.current) {
     renderConvHeader();
+    syncDisposition();
   }
   renderOffer();
 }
@@ -654,6 +655,7 @@ function renderConversation(opts) {
     // Headings first: the sections are labelled by them while their content loads.
     const side = h("aside", { class: "side", "aria-label": t("card.title") },
       h("section", { class: "card", id: "contact-card", "aria-labelledby": "card-h" }, h("h3", { id: "card-h" }, t("card.title"))),
+      c.place === "assigned" && S.dispositions.length ? dispositionPick(c) : null,
       h("section", { class: "notes-box", id: "notes-box", "aria-labelledby": "notes-h" }, h("h3", { id: "notes-h" }, t("notes.title"))));
     body.append(side);
     card.render(side.querySelector("#contact-card"), c.conversation_id, ctx);
@@ -769,6 +771,27 @@ function replyForm(c) {
   return form;
 }
 
+// The disposition while the chat goes on (FAQ 12: "or even before" the wrap-up): saved
+// on change; the wrap-up form opens with it, and a wrap-up without one keeps it.
+function dispositionPick(c) {
+  const sel = h("select", { id: "conv-disposition" },
+    h("option", { value: "" }, t("disposition.none")), S.dispositions.map((d) => h("option", { value: d }, d)));
+  sel.value = c.disposition || "";
+  sel.addEventListener("change", () => {
+    if (!act("disposition", c.conversation_id, { disposition: sel.value })) syncDisposition();
+  });
+  return h("div", { class: "field disposition-pick" }, h("label", { for: "conv-disposition" }, t("disposition.label")), sel);
+}
+
+// The chosen disposition as the row says (this console's choice, or another's of the agent).
+function syncDisposition() {
+  const sel = $("conv-disposition");
+  const c = S.convs.get(S.current);
+  // a choice still on its way: an earlier one's row must not undo it on screen
+  const pending = [...S.actions.values()].some((a) => a.kind === "disposition" && a.cid === S.current);
+  if (sel && c && !pending) sel.value = c.disposition || "";
+}
+
 function wrapupForm(c) {
   const form = h("form", { class: "wrapup", "aria-labelledby": "wrapup-h", novalidate: true },
     h("h3", { id: "wrapup-h" }, "Wrap-up"),
@@ -779,6 +802,8 @@ function wrapupForm(c) {
         h("option", { value: "" }, "Choose…"), S.dispositions.map((d) => h("option", { value: d }, d)))),
     h("p", { id: "wrapup-error", class: "err", role: "alert" }),
     h("button", { type: "submit", class: "btn" }, "Finish wrap-up"));
+  // chosen while the chat went on (dispositionPick), unless no longer in the set
+  if (c.disposition && S.dispositions.includes(c.disposition)) form.querySelector("#disposition").value = c.disposition;
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const disposition = $("disposition").value;
@@ -1003,6 +1028,7 @@ function onError(f) {
     S.openWhenMine.delete(a.cid);
     const why = `err.${f.code}` in texts() ? t(`err.${f.code}`) : f.message;
     showError(t("failed", { action: t(`action.${a.kind}`), name: a.name || "", why }));
+    if (a.kind === "disposition") syncDisposition();
     return;
   }
   for (const [cid, th] of S.threads) {
