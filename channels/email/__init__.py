@@ -150,10 +150,13 @@ class EmailChannel(ChannelAdapter):
                 current = self._held.get(tp_id)
                 if current is not None and current[0] == digest:
                     # unchanged; a reconnect request (any configuration reload) retries a
-                    # receiver that is waiting for an admin
+                    # receiver that is waiting for an admin, and ends a working session
+                    # when the reconnect endpoint marked it "connecting" (another reload
+                    # leaves it be)
                     receiver = self.receivers.get(tp_id)
                     if receiver is not None:
-                        receiver.restart()
+                        conn = await self.core.state.connection(tp_id)
+                        receiver.restart(drop=conn is not None and conn.status == "connecting")
                     continue
                 await self._release(tp_id)
                 if tp.settings.get("provider") == "demo":

@@ -13,7 +13,11 @@ cursor starts at its last UID.
 Credentials refused (or a folder that cannot be opened) mark the connection ``lost``
 and the loop waits for an admin to reconnect (``Receiver.restart``); a network failure
 is retried with backoff (1 s up to 5 min) and marked ``lost`` once reconnecting has
-failed for ``LOST_AFTER`` seconds.
+failed for ``LOST_AFTER`` seconds. An admin's reconnect of a working session
+(``restart(drop=True)``) ends it at once: in IDLE (or a poll's wait) the wait is
+cancelled, during a batch after the email being imported has been stored and the cursor
+moved (an import is never cut: a half-stored email would lose its auto-reply); the
+mailbox logs out and the next session resumes from the cursor.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ Skipped = Callable[[Touchpoint, int, BaseException], Awaitable[None]]
 POISON_TRIES = 3
 
 
+class _Reconnect(Exception):
+    """An admin asked to reconnect a working session (``Receiver.restart(drop=True)``)."""
+
+
 class Receiver:
     def __init__(
         self,
@@ -75,6 +83,8 @@ class Receiver:
         self._failures: dict[int, int] = {}  # UID -> sessions its import failed in
         self._task: asyncio.Task[None] | None = None
         self._retry_now = asyncio.Event()
+        # an admin's reconnect: the working session ends (cleared once one connects)
+        self._drop = asyncio.Event()
         self._opened = False
         # for tests and the status API: imports since start, and the last error
         self.imported = 0
@@ -92,9 +102,13 @@ class Receiver:
             await cancel_and_wait(self._task)
         self._task = None
 
-    def restart(self) -> None:
-        """An admin asked to reconnect: try again now, whatever the backoff says."""
+    def restart(self, *, drop: bool = False) -> None:
+        """An admin asked to reconnect: try again now, whatever the backoff says; with
+        ``drop``, a working session also ends (at once, or after the email being
+        imported) and the next one connects with the stored credentials."""
         self._retry_now.set()
+        if drop:
+            self._drop.set()
 
     async def until_imported(self, count: int, timeout: float = 30.0) -> None:
         """Wait until ``count`` emails were imported since start (tests, the demo)."""
@@ -114,6 +128,10 @@ class Receiver:
             mailbox = self._mailbox()
             try:
                 await self._session(mailbox)
+            except _Reconnect:
+                log.info("email %s: reconnecting, as an admin asked", self.tp.id)
+                backoff, failing_since = 1.0, None
+                continue  # after the finally's logout: no backoff
             except MailError as exc:
                 self.disconnected.set()
                 self.last_error = exc.reason
@@ -172,6 +190,9 @@ class Receiver:
         self._opened = True
         self.disconnected.clear()
         await self._set_status(self.tp, "connected", "")
+        # a reconnect asked before this connection is answered by it
+        self._drop.clear()
+        self._retry_now.clear()
         self.last_error = ""
         cursor = await self._state.cursor(self.tp.id, folder)
         if cursor is None:
@@ -193,8 +214,26 @@ class Receiver:
                 await self._state.advance(self.tp.id, folder, epoch, uid)
                 async with self._progress:
                     self._progress.notify_all()
+                if self._drop.is_set():  # the rest of the batch: the next session's
+                    raise _Reconnect()
             self.idle_entered.set()
             try:
-                await mailbox.wait(IDLE_RENEW)
+                await self._wait(mailbox)
             finally:
                 self.idle_entered.clear()
+
+    async def _wait(self, mailbox: Mailbox) -> None:
+        """The folder's wait (IDLE or a poll), ended at once by an admin's reconnect."""
+        waiting = asyncio.create_task(mailbox.wait(IDLE_RENEW))
+        asked = asyncio.create_task(self._drop.wait())
+        try:
+            await asyncio.wait({waiting, asked}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            asked.cancel()
+            if not waiting.done():
+                # ends IDLE's wait; the mailbox's close sends DONE, then LOGOUT
+                await cancel_and_wait(waiting)
+        if not waiting.cancelled():
+            waiting.result()  # the connection lost meanwhile: MailError
+        if self._drop.is_set():
+            raise _Reconnect()

@@ -111,6 +111,14 @@ def test_a_lost_mailbox_is_reconnected_where_the_admins_email_says(
     expect(secret).to_have_accessible_description(re.compile("Enter the new password"))
     status = httpx.get(status_url, headers=admin).json()
     assert status["status"] == "connected" and status["notices"] == []
+    # and Reconnect beside it, with the stored password: a new session, connected again
+    again = conn.get_by_role("button", name="Reconnect")
+    again.click()
+    _until("connected again", lambda: httpx.get(status_url, headers=admin).json(),
+           lambda s: s["status"] == "connected" and s["connected_at"] > status["connected_at"])  # fmt: skip
+    expect(outcome).to_have_text("Reconnected.")
+    expect(conn).to_contain_text("Connected to the mail server")
+    expect(conn.get_by_role("button", name="Reauthenticate")).to_be_visible()
 
     # The API's refusal is shown: the touchpoint was deleted meanwhile.
     assert httpx.post(f"{base}/api/admin/touchpoints/{tp_id}/deactivate", headers=admin).is_success

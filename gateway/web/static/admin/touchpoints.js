@@ -273,38 +273,47 @@ async function connection(tp) {
   const byField = secret ? { password: secret, oauth_token: secret, "settings.password": secret, "settings.oauth_token": secret } : {};
   const result = h("p", { class: "result", role: "status", hidden: true });
   const button = h("button", { class: "btn", type: "submit" }, "Reconnect");
+  // Connected: Reconnect with the stored credentials (the reader ends its session and
+  // connects again) beside Reauthenticate, which needs the new secret (the demo
+  // mailbox has none to replace).
+  const again = h("button", { class: "btn", type: "button" }, "Reconnect");
   const form = h("form", { class: "edit", novalidate: true, "aria-label": "Reconnect" },
-    secret && secret.block, problems, h("div", { class: "actions" }, button));
-  // Connected, the reference offers Reauthenticate: a reconnect with the stored
-  // credentials would only interrupt it (and the demo mailbox has none to replace).
+    secret && secret.block, problems, h("div", { class: "actions" }, again, button));
   const show = (s) => {
     line.textContent = connectionText(s);
     notices.replaceChildren(...s.notices.map((n) => h("li", null, n)));
     due.textContent = s.recheck_due_at ? `OAuth re-check due ${formatTime(s.recheck_due_at)}.` : "";
     notices.hidden = !s.notices.length;
     due.hidden = !s.recheck_due_at;
-    button.textContent = s.status === "connected" ? "Reauthenticate" : "Reconnect";
-    form.hidden = s.status === "connected" && !secret;
+    const connected = s.status === "connected";
+    button.textContent = connected ? "Reauthenticate" : "Reconnect";
+    button.hidden = connected && !secret;
+    again.hidden = !connected;
   };
   show(status);
-  form.addEventListener("submit", async (e) => {
+  form.addEventListener("submit", (e) => {
     e.preventDefault();
+    reconnect(true);
+  });
+  again.addEventListener("click", () => reconnect(false));
+  // withSecret: the form's submit (the secret field, if filled); else the stored ones
+  async function reconnect(withSecret) {
     clearProblems(problems, byField);
-    if (status.status === "connected" && !secret.input.value) {
+    if (withSecret && status.status === "connected" && !secret.input.value) {
       secret.error.textContent = `Enter the new ${oauth ? "token" : "password"} to reauthenticate.`;
       secret.input.setAttribute("aria-invalid", "true");
       secret.input.focus();
       return;
     }
-    button.disabled = true;
+    button.disabled = again.disabled = true;
     result.hidden = false;
     result.className = "result";
     result.textContent = "Reconnecting…";
     const body = {};
-    if (secret && secret.input.value) body[oauth ? "oauth_token" : "password"] = secret.input.value;
+    if (withSecret && secret && secret.input.value) body[oauth ? "oauth_token" : "password"] = secret.input.value;
     try {
       status = await api("POST", `${path}/reconnect`, body);
-      if (secret) secret.input.value = "";
+      if (withSecret && secret) secret.input.value = "";
       show(status);
       // Nothing tells this screen when the mailbox's reader is through: ask, for 30 s.
       for (let i = 0; status.status === "connecting" && i < 60 && form.isConnected; i++) {
@@ -321,9 +330,9 @@ async function connection(tp) {
       if (err.status === 401) return;
       showProblems(err, problems, byField);
     } finally {
-      button.disabled = false;
+      button.disabled = again.disabled = false;
     }
-  });
+  }
   return h("section", { class: "panel", "aria-labelledby": "conn-h" },
     h("h3", { id: "conn-h" }, "Connection"),
     h("p", { class: "muted hint" }, `${status.address} · ${status.provider === "demo" ? "the demo mailbox" : `IMAP and SMTP, ${oauth ? "OAuth" : "password"}`}`),
