@@ -47,6 +47,24 @@ async def build_router(
     convs = await store.list_conversations(states=list(OPEN_STATES))
     order = {"assigned": 0, "wrapup": 0, "bot": 1, "waiting": 1, "offered": 1, "new": 2}
     convs.sort(key=lambda c: order[c.state])
+    # Agents deactivated (or deleted) while they held conversations, or kept a dedicated
+    # backlog: known to the router for the restore, then removed, so that the router
+    # does what it does for a removed agent (theirs back to the queue, wrap-ups closed,
+    # the backlog to the Inbox) and the effects write it down; left out, their
+    # conversations were refused and reached no one.
+    gone = sorted(
+        {aid for c in convs if (aid := _held_by(c, directory))}
+        - {a.id for a in directory.agents.values() if a.active}
+    )
+    for aid in gone:
+        known = directory.agents.get(aid)
+        decisions += _feed(
+            router,
+            r.AgentUpserted(
+                aid, list(known.queue_ids) if known else [], known.role if known else "agent"
+            ),
+            now,
+        )
     for conv in convs:
         tp = directory.touchpoints.get(conv.touchpoint_id)
         # No message yet: its first one routes it, unless an escalated transcript is
@@ -60,7 +78,25 @@ async def build_router(
             continue
         if tp is not None:
             decisions += _feed(router, _restored(conv, tp), now)
+            if conv.state == "new" and conv.owner_agent_id and router.conversation(conv.id) is None:
+                # An agent's start a node died in (the row written, not theirs yet) that
+                # the router refuses now (they are offline, as after a restart, or
+                # full): closed, as the start closes it on a refusal. Nothing was sent;
+                # the agent's retry starts it anew (left open, it kept the address).
+                await store.update_conversation(conv.id, state="closed", closed_at=now)
+    for aid in gone:
+        decisions += _feed(router, r.AgentRemoved(aid), now)
     return router, decisions
+
+
+def _held_by(conv: Conversation, directory: Directory) -> str | None:
+    """The agent a restored conversation names: its owner, or its dedicated agent."""
+    if conv.state in ("assigned", "wrapup"):
+        return conv.owner_agent_id
+    tp = directory.touchpoints.get(conv.touchpoint_id)
+    if conv.dedicated and tp is not None and tp.routing_mode == "dedicated":
+        return tp.dedicated_agent_id
+    return None
 
 
 def _feed(router: r.Router, event: r.Event, now: float) -> list[r.Decision]:

@@ -4,15 +4,17 @@ seeded with them, an agent and an admin on it."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 
 from devkit import services
 from gateway.model.records import Touchpoint
+from gateway.ports.store import create_store
 from tests.gateway.client import AgentClient
 from tests.gateway.conftest import ADMIN, AGENT, seed
 
@@ -180,3 +182,19 @@ async def send_files(
         frame = await agent.sock.expect_any(("ack", "error"))
         if ref in (frame.get("client_msg_id"), frame.get("ref")):
             return frame
+
+
+def on_store(url: str, body: Callable[[Any], Awaitable[None]]) -> None:
+    """``body(store)`` on a gateway's store (``url``) while it does not run, or before it
+    starts: on a thread of its own, the test's event loop being busy running the test."""
+
+    async def run() -> None:
+        store = create_store(url)
+        await store.open()
+        try:
+            await body(store)
+        finally:
+            await store.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()

@@ -7,6 +7,7 @@ clear error and nothing stored."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from devkit import services
 from devkit.emulators.client import EmulatorClient
+from gateway.model.records import Conversation
 from tests.channels.conftest import Emulators
 from tests.channels.support import (
     ACCOUNT,
@@ -23,6 +25,7 @@ from tests.channels.support import (
     agent_on,
     history,
     inbox_conversation,
+    on_store,
     sms_touchpoint,
     start,
     whatsapp_touchpoint,
@@ -119,6 +122,39 @@ async def test_an_agent_texts_first_and_the_answer_continues_the_conversation(
         "Thanks, I'll pick it up",
     ]
     assert len(await twilio.sent()) == 1
+
+
+async def test_a_start_a_restart_cut_short_is_closed_and_the_agents_retry_works(
+    node: services.GatewayProcess, twilio: EmulatorClient
+) -> None:
+    """Regression: a node that died between an agent's start's row and the router's
+    AgentStarted left it "new" with its agent; the rebuild's arrival for the agent was
+    refused (offline after the restart), the row kept the number, and the agent's retry
+    was 409 conversation_open. The rebuild closes such a row now."""
+    node.stop()
+    url = node.env["GATEWAY_DATABASE_URL"]
+
+    async def cut_short(store: Any) -> None:
+        now = time.time()
+        contact = await store.create_contact("ct_cut", phone=PHONE, now=now, address=("sms", PHONE))
+        await store.create_conversation(
+            Conversation(id="cv_cut", touchpoint_id="tp_sms", channel="sms",
+                         contact_id=contact.id, address=PHONE, state="new",
+                         queue_ids=["q_support"], created_at=now, arrived_at=now,
+                         direction="outbound", owner_agent_id="ag_demo")
+        )  # fmt: skip
+
+    on_store(url, cut_short)
+    again = services.start_gateway(node.env, port=node.port)
+    try:
+        agent = await agent_on(again)
+        r = await start_conversation(agent, touchpoint_id="tp_sms", address=PHONE)
+        assert r.status_code == 201, r.text
+        assert r.json()["conversation_id"] != "cv_cut"
+        cut = await admin_get(again, "/api/admin/conversations/cv_cut")
+        assert cut["state"] == "closed"
+    finally:
+        again.stop()
 
 
 async def test_refusals_are_clear_and_store_nothing(

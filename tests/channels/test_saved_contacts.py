@@ -8,7 +8,6 @@ messages at once end on one contact (PostgreSQL, the services). Docs: docs/conso
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -21,11 +20,10 @@ from devkit import services
 from devkit.emulators.client import EmulatorClient
 from gateway.model.channels import ChannelName
 from gateway.model.records import Contact
-from gateway.ports.store import create_store
 from gateway.ports.store.postgres import PostgresStore
 from gateway.services.contacts import ContactService
 from tests.channels.conftest import Emulators, fresh
-from tests.channels.support import inbox_conversation, sms_touchpoint
+from tests.channels.support import inbox_conversation, on_store, sms_touchpoint
 from tests.channels.test_sms import NUMBER, configure
 from tests.gateway.client import AgentClient, accepted_chat
 from tests.gateway.conftest import demo_agent, demo_visitor, seed
@@ -45,22 +43,6 @@ async def twilio_fresh(emulators: Emulators) -> EmulatorClient:
     return await fresh(emulators, "twilio")
 
 
-def _seed_store(url: str, body: Callable[[Any], Any]) -> None:
-    """Run ``body(store)`` on the gateway's store before it starts (from the test's own
-    event loop: on a thread of its own)."""
-
-    async def run() -> None:
-        store = create_store(url)
-        await store.open()
-        try:
-            await body(store)
-        finally:
-            await store.close()
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, run()).result()
-
-
 async def _line(
     factory: Factory, twilio: EmulatorClient, extra: Callable[[Any], Any] | None = None
 ) -> services.GatewayProcess:
@@ -69,7 +51,7 @@ async def _line(
     def setup(url: str, port: int) -> None:
         seed(url, touchpoints=[sms_touchpoint("tp_sms", NUMBER, twilio.base_url)])
         if extra is not None:
-            _seed_store(url, extra)
+            on_store(url, extra)
 
     node = factory(setup=setup)
     await configure(twilio, node, tp_sms=NUMBER)

@@ -22,6 +22,7 @@ from tests.channels.support import (
     ACCOUNT,
     TOKEN,
     admin_get,
+    admin_token,
     agent_on,
     declared_body_status,
     history,
@@ -30,6 +31,7 @@ from tests.channels.support import (
     start,
 )
 from tests.gateway.client import AgentClient
+from tests.gateway.conftest import ADMIN
 
 NUMBER = "+14155550100"
 OTHER_NUMBER = "+14155550123"
@@ -426,6 +428,52 @@ async def test_a_dedicated_conversation_waiting_for_its_agent_survives_a_restart
         assert agent.snapshot["assigned"] == []
     finally:
         node.stop()
+
+
+async def test_a_deactivated_dedicated_agents_backlog_goes_to_the_inbox(
+    gateway_factory: Factory,
+    twilio: EmulatorClient,
+) -> None:
+    """Regression: deactivating the agent of a dedicated number (what the refusal to
+    delete them advises) rebuilt the router without them, and the conversations waiting
+    in their backlog were refused and reached no one. They go to the Inbox of the
+    touchpoint's queues, as the docs say of a removed dedicated agent."""
+    node = start(
+        gateway_factory,
+        sms_touchpoint(
+            "tp_sms",
+            NUMBER,
+            twilio.base_url,
+            routing_mode="dedicated",
+            queue_ids=["q_support"],
+            dedicated_agent_id="ag_demo",
+        ),
+    )
+    await configure(twilio, node, tp_sms=NUMBER)
+    await twilio.phone_send(to=NUMBER, body="for my usual agent", **{"from": PHONE})
+
+    async def live() -> list[dict[str, Any]]:
+        page = await admin_get(node, "/api/admin/live/conversations?channel=sms")
+        return list(page["items"])
+
+    for _ in range(300):  # stored and routed by the webhook (nothing tells a test)
+        if [c["state"] for c in await live()] == ["waiting"]:
+            break
+        await asyncio.sleep(0.05)
+    [waiting] = await live()
+    token = await admin_token(node)
+    async with httpx.AsyncClient() as http:
+        r = await http.patch(
+            f"{node.base_url}/api/admin/agents/ag_demo",
+            json={"active": False},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert r.status_code == 200, r.text
+    [still] = await live()
+    assert (still["id"], still["state"], still["agent_id"]) == (waiting["id"], "waiting", "")
+    # in the Inbox of the queue: an admin (every queue's Inbox) sees it there
+    admin = await agent_on(node, ADMIN)
+    assert [c["conversation_id"] for c in admin.snapshot["inbox"]] == [waiting["id"]]
 
 
 async def test_a_restart_between_commit_and_send_loses_nothing(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import asyncpg
 
@@ -435,6 +436,52 @@ async def test_deactivating_an_agent_closes_their_socket(
         )
     assert r.status_code == 200, r.text
     assert await agent.sock.expect_close() == 4001
+
+
+async def test_a_deactivated_agents_conversations_go_back_to_the_queue(
+    inprocess_gateway: InProcessGateway,
+) -> None:
+    """Regression: the router is rebuilt from the store after a configuration change,
+    with the active agents only; a conversation a deactivated agent held was refused
+    (its owner unknown) and left out: in no list, its contact's words reaching no one.
+    It goes back to its queue now, as the router's own agent removal does, and one in
+    wrap-up is closed."""
+    admin = AgentClient(inprocess_gateway, "admin@demo.test", "demo-admin")
+    await admin.login()
+    agent, visitor = demo_agent(inprocess_gateway), demo_visitor(inprocess_gateway)
+    held = await accepted_chat(agent, visitor)
+    other = demo_visitor(inprocess_gateway)
+    ended = await accepted_chat(agent, other)
+    assert (await agent.act("end", ended))["type"] == "ok"
+    await admin.connect()  # (after: connected, the admin would be offered the chats)
+    async with inprocess_gateway.http() as http:
+        r = await http.patch(
+            "/api/admin/agents/ag_demo",
+            json={"active": False},
+            headers={"Authorization": f"Bearer {admin.token}"},
+        )
+        assert r.status_code == 200, r.text
+
+        async def stored(cid: str) -> dict[str, Any]:
+            got = await http.get(
+                f"/api/admin/conversations/{cid}",
+                headers={"Authorization": f"Bearer {admin.token}"},
+            )
+            body: dict[str, Any] = got.json()
+            return body
+
+        assert (await stored(held))["state"] == "waiting"
+        assert (await stored(held))["owner_agent_id"] is None
+        assert (await stored(ended))["state"] == "closed"
+    # back in the queue: the admin, available in it, sees it (rung), and the contact
+    # is told the agent left
+    assert admin.sock
+    row = await admin.sock.expect("conversation", timeout=10)
+    while row["conversation"]["conversation_id"] != held:
+        row = await admin.sock.expect("conversation", timeout=10)
+    assert row["conversation"]["place"] in ("inbox", "offered")  # rung: the admin is available
+    assert visitor.sock
+    await visitor.sock.expect("event", event="agent_left", reason="requeued", timeout=10)
 
 
 async def test_a_reload_after_the_end_shows_the_ended_conversation(
