@@ -131,11 +131,15 @@ class OutboundStart:
                 return _agents_own(existing, agent)
             try:
                 await self._shell.apply(r.AgentStarted(conv.id, tp.id, tp.channel, agent.id))
-            except ActionRefused:
-                # refused (the agent went offline or filled up since the check): the row
-                # must not reach the Inbox at the next rebuild
-                await self._store.update_conversation(conv.id, state="closed", closed_at=now)
-                raise
+            except ActionRefused as exc:
+                if exc.code != "conversation_exists":
+                    # refused (the agent went offline or filled up since the check): the
+                    # row must not reach the Inbox at the next rebuild
+                    await self._store.update_conversation(conv.id, state="closed", closed_at=now)
+                    raise
+                # a rebuild in between (an admin's change) routed the row to its owner,
+                # this agent, as its start would have: theirs, or refused as ever
+                return _agents_own(await self._store.get_conversation(conv.id), agent)
             return await self._store.get_conversation(conv.id)
 
 
