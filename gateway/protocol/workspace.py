@@ -65,6 +65,9 @@ class LiveConversation(msgspec.Struct, omit_defaults=True):
     arrived_at: float
     agent_id: str = ""
     offer_agent_id: str = ""
+    # waiting in its dedicated agent's backlog (a Move takes it to a queue's Inbox, even
+    # the one queue it names)
+    dedicated: bool = False
 
 
 class LiveAgent(msgspec.Struct, omit_defaults=True):

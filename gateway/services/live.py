@@ -101,6 +101,7 @@ class LiveView:
             arrived_at=view.arrived_at,
             agent_id=view.owner_agent_id or "",
             offer_agent_id=view.offer_agent_id or "",
+            dedicated=view.dedicated,
         )
 
     def agent(self, router: r.Router, agent_id: str) -> p.LiveAgent | None:

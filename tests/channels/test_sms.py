@@ -405,7 +405,7 @@ async def test_a_dedicated_conversation_waiting_for_its_agent_survives_a_restart
             break
         await asyncio.sleep(0.05)
     [waiting] = await live(node)
-    assert (waiting["state"], waiting["agent_id"]) == ("waiting", "")
+    assert (waiting["state"], waiting["agent_id"], waiting["dedicated"]) == ("waiting", "", True)
 
     async def restarted(gw: services.GatewayProcess) -> services.GatewayProcess:
         gw.stop()
@@ -471,6 +471,7 @@ async def test_a_deactivated_dedicated_agents_backlog_goes_to_the_inbox(
     assert r.status_code == 200, r.text
     [still] = await live()
     assert (still["id"], still["state"], still["agent_id"]) == (waiting["id"], "waiting", "")
+    assert waiting["dedicated"] is True and still["dedicated"] is False
     # in the Inbox of the queue: an admin (every queue's Inbox) sees it there
     admin = await agent_on(node, ADMIN)
     assert [c["conversation_id"] for c in admin.snapshot["inbox"]] == [waiting["id"]]

@@ -54,6 +54,8 @@ class LiveConversationOut(msgspec.Struct, kw_only=True):
     # who holds it ("" nobody) and who it rings now ("" nobody)
     agent_id: str
     offer_agent_id: str
+    # in its dedicated agent's backlog (the touchpoint's dedicated mode)
+    dedicated: bool
     # when it arrived (UNIX seconds; kept through send-to-inbox) and seconds since, at `now`
     arrived_at: float
     age: float
@@ -136,6 +138,7 @@ async def list_live(ctx: Ctx) -> Response:
                 contact_name=row.contact_name,
                 agent_id=row.agent_id,
                 offer_agent_id=row.offer_agent_id,
+                dedicated=row.dedicated,
                 arrived_at=row.arrived_at,
                 age=round(max(0.0, now - row.arrived_at), 3),
                 agent_unread=conv.agent_unread,

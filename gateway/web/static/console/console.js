@@ -1062,7 +1062,8 @@ async function openTransfer(c, { move = false } = {}) {
   const r = move ? { ok: true, data: [] } : await api("/api/console/agents");
   const roster = r.ok ? r.data : Object.entries(S.agents).map(([agent_id, name]) => ({ agent_id, name, status: "offline", capacity_left: 0 }));
   const others = roster.filter((a) => !S.agent || a.agent_id !== S.agent.agent_id);
-  const only = move && (c.queue_ids || []).length === 1 ? c.queue_ids[0] : "";
+  // the one queue it is in is no move, unless it waits in a dedicated agent's backlog
+  const only = move && !c.dedicated && (c.queue_ids || []).length === 1 ? c.queue_ids[0] : "";
   const queues = Object.entries(S.queues).filter(([id]) => id !== only);
   const label = (a) => (a.status !== "offline" && a.capacity_left <= 0 ? t("transfer.full", { name: a.name }) : t("transfer.agent_row", { name: a.name, status: t(`status.${a.status}`) }));
   const sel = h("select", { id: "transfer-to", required: true },

@@ -128,7 +128,7 @@ export function stateText(c, ctx) {
 // What of a live row changes while it is monitored (routing: sent back, transferred,
 // assigned, re-prioritised). The frames leave out an empty agent_id/offer_agent_id.
 export function followed(c) {
-  return { state: c.state, agent_id: c.agent_id || "", offer_agent_id: c.offer_agent_id || "", queue_ids: c.queue_ids, priority: c.priority };
+  return { state: c.state, agent_id: c.agent_id || "", offer_agent_id: c.offer_agent_id || "", queue_ids: c.queue_ids, priority: c.priority, dedicated: !!c.dedicated };
 }
 
 export function summaryOf(c) {
