@@ -3,7 +3,7 @@ writes ``create_contact`` and ``append`` itself)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -265,12 +265,23 @@ class HistoryRows(SQLBase):
         }
 
     # -- conversations -------------------------------------------------------------
-    async def create_conversation(self, conv: Conversation) -> Conversation:
+    async def create_conversation(
+        self,
+        conv: Conversation,
+        *,
+        then: Callable[[Conn, Conversation], Awaitable[None]] | None = None,
+    ) -> Conversation:
+        """``then``, a check after the insert in its transaction (raising rolls it back:
+        PostgreSQL's create_outbound_conversation)."""
         # the counters are the store's: a new conversation has no messages
         conv = msgspec.structs.replace(conv, last_seq=0, contact_unread=0, agent_unread=0)
         try:
-            async with self._connection() as c:
+            async with self._transaction() if then else self._connection() as c:
                 await c.execute(CONVERSATIONS.sql_insert, *CONVERSATIONS.params(conv))
+                if then is not None:
+                    await then(c, conv)
+        except LiveElsewhere:
+            raise  # then's own refusal, as it said it
         except Conflict as exc:
             # Not the id (new ones are random): the one-live index (migration 0018).
             if not await self._conversation_exists(conv.id):

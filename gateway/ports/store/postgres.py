@@ -21,7 +21,6 @@ from typing import Any
 
 import asyncpg
 import asyncpg.exceptions as pgerr
-import msgspec
 
 from gateway.errors import (
     Conflict,
@@ -57,6 +56,7 @@ from gateway.ports.store._rows import (
     CONVERSATIONS,
     SELECT_BY_CLIENT_ID,
     AddressTaken,
+    Conn,
     Row,
     announce_message,
     claim_address,
@@ -80,6 +80,20 @@ _LIVE_OUTBOUND = (
     "SELECT id FROM conversations WHERE contact_id = $1 AND touchpoint_id = $2"
     " AND direction = 'outbound' AND state = ANY($3::text[]) AND id <> $4 LIMIT 1"
 )
+
+
+async def _one_live_outbound(c: Conn, conv: Conversation) -> None:
+    """After the insert, in its transaction: LiveElsewhere (rolled back) when the contact
+    has another live outbound conversation on the touchpoint. Inserted first, locked
+    after: the lock's holder only reads and commits, so waiting for it closes no cycle;
+    a transaction's lock, gone at commit (no session state on the pool)."""
+    await c.execute(_OUTBOUND_LOCK, f"outbound {conv.touchpoint_id} {conv.contact_id}")
+    live = await c.fetchrow(
+        _LIVE_OUTBOUND, conv.contact_id, conv.touchpoint_id, list(LIVE_STATES), conv.id
+    )
+    if live is not None:
+        raise LiveElsewhere(f"the contact has an open outbound conversation: {live[0]}")
+
 
 # pg_advisory_lock key held while migrating ("gwmigrat" as a 64-bit integer)
 MIGRATION_LOCK_KEY = 0x67776D6967726174
@@ -319,29 +333,7 @@ class PostgresStore(SQLStore):
 
     # -- dialect-specific operations -------------------------------------------------
     async def create_outbound_conversation(self, conv: Conversation) -> Conversation:
-        conv = msgspec.structs.replace(conv, last_seq=0, contact_unread=0, agent_unread=0)
-        try:
-            async with self._transaction() as c:
-                await c.execute(CONVERSATIONS.sql_insert, *CONVERSATIONS.params(conv))
-                # Inserted first, locked after: the lock's holder only reads and commits,
-                # so waiting for it closes no cycle. A transaction's lock, gone at commit
-                # (no session state on the pool).
-                pair = f"outbound {conv.touchpoint_id} {conv.contact_id}"
-                await c.execute(_OUTBOUND_LOCK, pair)
-                live = await c.fetchrow(
-                    _LIVE_OUTBOUND, conv.contact_id, conv.touchpoint_id, list(LIVE_STATES), conv.id
-                )
-                if live is not None:  # rolled back: nothing of this start is stored
-                    raise LiveElsewhere(f"the contact has an open outbound conversation: {live[0]}")
-        except LiveElsewhere:
-            raise
-        except Conflict as exc:  # as create_conversation: the id, or the one-live index
-            if await self._conversation_exists(conv.id):
-                raise Conflict(f"conversation {conv.id!r} exists") from exc
-            raise LiveElsewhere("the contact has a live conversation on this touchpoint") from exc
-        except NotFound as exc:
-            raise NotFound(f"contact {conv.contact_id!r} not found") from exc
-        return conv
+        return await self.create_conversation(conv, then=_one_live_outbound)
 
     async def create_contact(
         self,
