@@ -12,6 +12,7 @@ import pytest
 
 from devkit import services
 from devkit.emulators.client import EmulatorClient
+from tests.channels.email.mail import SmtpServer
 from tests.gateway.conftest import gateway_factory  # noqa: F401 - a fixture of these tests too
 
 PROVIDERS = ("twilio", "whatsapp", "messenger")
@@ -65,6 +66,17 @@ async def fresh(emulators: Emulators, name: str) -> EmulatorClient:
 @pytest.fixture
 async def whatsapp(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
     yield await fresh(emulators, "whatsapp")
+
+
+@pytest.fixture
+async def smtp() -> AsyncIterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) recording what it is sent, for this test."""
+    server = SmtpServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 StartGateway = Callable[..., services.GatewayProcess]

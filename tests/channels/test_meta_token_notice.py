@@ -6,17 +6,13 @@ token, and until then every reply on the touchpoint fails."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
-import msgspec
 import pytest
 
-from channels.email.demo import demo_touchpoint
 from devkit import services
-from gateway.model.records import Touchpoint
 from tests.channels.conftest import Emulators, fresh
-from tests.channels.email.mail import SmtpServer, new_mailbox, settings_for
+from tests.channels.email.mail import SmtpServer, admins_mail
 from tests.channels.support import (
     APP_SECRET,
     admin_get,
@@ -33,16 +29,6 @@ PAGE, PSID = "1029384756", "24012345678901234"
 NEW_TOKEN = "a-token-the-touchpoint-was-never-given"
 
 
-@pytest.fixture
-async def smtp() -> AsyncIterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.mark.parametrize("channel", ["whatsapp", "messenger"])
 async def test_a_refused_access_token_is_a_notice_and_an_email_to_the_admins(
     channel: str,
@@ -52,25 +38,13 @@ async def test_a_refused_access_token_is_a_notice_and_an_email_to_the_admins(
     smtp: SmtpServer,
 ) -> None:
     meta = await fresh(emulators, channel)
-    address, _ = new_mailbox(dovecot)
-    # the admins' mail goes out through this send-only touchpoint (the demo mailbox off)
-    mail_tp = Touchpoint(
-        id="tp_mail",
-        name="Support mail",
-        channel="email",
-        active=True,
-        direction="outbound",
-        routing_mode="simplified",
-        queue_ids=["q_support"],
-        settings=settings_for(dovecot, smtp, address),
-    )
-    demo_mail = msgspec.structs.replace(demo_touchpoint(time.time()), active=False)
+    _, mail_tps = admins_mail(dovecot, smtp)
     tp = (
         whatsapp_touchpoint("tp_meta", PNID, NUMBER, meta.base_url)
         if channel == "whatsapp"
         else messenger_touchpoint("tp_meta", PAGE, meta.base_url)
     )
-    node = start(gateway_factory, tp, mail_tp, demo_mail)
+    node = start(gateway_factory, tp, *mail_tps)
     hook = f"{node.base_url}/webhooks/{channel}/tp_meta"
     admin = await agent_on(node, ADMIN)
     agent = await agent_on(node)

@@ -372,15 +372,13 @@ async def test_dedicated_routing_lands_in_the_agents_assigned_list(
     assert (await twilio.sent(1))[0]["Body"] == "Hi, it's me again"
 
 
-async def test_a_dedicated_conversation_waiting_for_its_agent_survives_a_restart(
-    gateway_factory: Factory,
-    twilio: EmulatorClient,
-) -> None:
-    """Regression: a dedicated conversation waiting for its offline agent was dropped
-    from the router by a restart (restored without its agent: refused), so it reached
-    no one; and one sent back to the Inbox went back to the agent's backlog."""
+async def dedicated_waiting(
+    factory: Factory, twilio: EmulatorClient
+) -> tuple[services.GatewayProcess, dict[str, Any]]:
+    """A gateway whose SMS number is ag_demo's (dedicated, the q_support queue), with a
+    text waiting in the agent's backlog (they are offline): the gateway and its live row."""
     node = start(
-        gateway_factory,
+        factory,
         sms_touchpoint(
             "tp_sms",
             NUMBER,
@@ -391,21 +389,30 @@ async def test_a_dedicated_conversation_waiting_for_its_agent_survives_a_restart
         ),
     )
     await configure(twilio, node, tp_sms=NUMBER)
-
-    async def live(gw: services.GatewayProcess) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = (
-            await admin_get(gw, "/api/admin/live/conversations?channel=sms")
-        )["items"]
-        return items
-
-    # the dedicated agent is offline: it waits in their backlog
     await twilio.phone_send(to=NUMBER, body="for my usual agent", **{"from": PHONE})
     for _ in range(300):  # stored and routed by the webhook (nothing tells a test)
-        if [c["state"] for c in await live(node)] == ["waiting"]:
+        if [c["state"] for c in await live_sms(node)] == ["waiting"]:
             break
         await asyncio.sleep(0.05)
-    [waiting] = await live(node)
+    [waiting] = await live_sms(node)
     assert (waiting["state"], waiting["agent_id"], waiting["dedicated"]) == ("waiting", "", True)
+    return node, waiting
+
+
+async def live_sms(node: services.GatewayProcess) -> list[dict[str, Any]]:
+    """The SMS rows of the supervisors' live view (the admin API's)."""
+    page = await admin_get(node, "/api/admin/live/conversations?channel=sms")
+    return list(page["items"])
+
+
+async def test_a_dedicated_conversation_waiting_for_its_agent_survives_a_restart(
+    gateway_factory: Factory,
+    twilio: EmulatorClient,
+) -> None:
+    """Regression: a dedicated conversation waiting for its offline agent was dropped
+    from the router by a restart (restored without its agent: refused), so it reached
+    no one; and one sent back to the Inbox went back to the agent's backlog."""
+    node, waiting = await dedicated_waiting(gateway_factory, twilio)
 
     async def restarted(gw: services.GatewayProcess) -> services.GatewayProcess:
         gw.stop()
@@ -413,7 +420,7 @@ async def test_a_dedicated_conversation_waiting_for_its_agent_survives_a_restart
 
     node = await restarted(node)
     try:
-        assert [c["id"] for c in await live(node)] == [waiting["id"]]
+        assert [c["id"] for c in await live_sms(node)] == [waiting["id"]]
         # its agent comes: it is theirs, as dedicated
         agent = await agent_on(node)
         row = await inbox_conversation(agent, "sms", place="assigned")
@@ -438,29 +445,7 @@ async def test_a_deactivated_dedicated_agents_backlog_goes_to_the_inbox(
     delete them advises) rebuilt the router without them, and the conversations waiting
     in their backlog were refused and reached no one. They go to the Inbox of the
     touchpoint's queues, as the docs say of a removed dedicated agent."""
-    node = start(
-        gateway_factory,
-        sms_touchpoint(
-            "tp_sms",
-            NUMBER,
-            twilio.base_url,
-            routing_mode="dedicated",
-            queue_ids=["q_support"],
-            dedicated_agent_id="ag_demo",
-        ),
-    )
-    await configure(twilio, node, tp_sms=NUMBER)
-    await twilio.phone_send(to=NUMBER, body="for my usual agent", **{"from": PHONE})
-
-    async def live() -> list[dict[str, Any]]:
-        page = await admin_get(node, "/api/admin/live/conversations?channel=sms")
-        return list(page["items"])
-
-    for _ in range(300):  # stored and routed by the webhook (nothing tells a test)
-        if [c["state"] for c in await live()] == ["waiting"]:
-            break
-        await asyncio.sleep(0.05)
-    [waiting] = await live()
+    node, waiting = await dedicated_waiting(gateway_factory, twilio)
     token = await admin_token(node)
     async with httpx.AsyncClient() as http:
         r = await http.patch(
@@ -469,7 +454,7 @@ async def test_a_deactivated_dedicated_agents_backlog_goes_to_the_inbox(
             headers={"Authorization": f"Bearer {token}"},
         )
     assert r.status_code == 200, r.text
-    [still] = await live()
+    [still] = await live_sms(node)
     assert (still["id"], still["state"], still["agent_id"]) == (waiting["id"], "waiting", "")
     assert waiting["dedicated"] is True and still["dedicated"] is False
     # in the Inbox of the queue: an admin (every queue's Inbox) sees it there

@@ -5,18 +5,12 @@ gateway's email touchpoint to a real SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
-import msgspec
-import pytest
-
-from channels.email.demo import demo_touchpoint
 from devkit import services
 from devkit.emulators.client import EmulatorClient
-from gateway.model.records import Touchpoint
 from tests.channels.conftest import Emulators, fresh
-from tests.channels.email.mail import SmtpServer, new_mailbox, settings_for
+from tests.channels.email.mail import SmtpServer, admins_mail
 from tests.channels.support import (
     ACCOUNT,
     TOKEN,
@@ -32,16 +26,6 @@ TOLL_FREE = "+18005550100"
 PHONE = "+12025550143"
 
 
-@pytest.fixture
-async def smtp() -> AsyncIterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 async def test_an_unverified_toll_free_refusal_emails_the_admins(
     gateway_factory: Callable[..., services.GatewayProcess],
     emulators: Emulators,
@@ -49,22 +33,8 @@ async def test_an_unverified_toll_free_refusal_emails_the_admins(
     smtp: SmtpServer,
 ) -> None:
     twilio: EmulatorClient = await fresh(emulators, "twilio")
-    address, _ = new_mailbox(dovecot)
-    # the admins' mail goes out through this send-only touchpoint (the demo mailbox off)
-    mail_tp = Touchpoint(
-        id="tp_mail",
-        name="Support mail",
-        channel="email",
-        active=True,
-        direction="outbound",
-        routing_mode="simplified",
-        queue_ids=["q_support"],
-        settings=settings_for(dovecot, smtp, address),
-    )
-    demo_mail = msgspec.structs.replace(demo_touchpoint(time.time()), active=False)
-    node = start(
-        gateway_factory, sms_touchpoint("tp_sms", TOLL_FREE, twilio.base_url), mail_tp, demo_mail
-    )
+    address, mail_tps = admins_mail(dovecot, smtp)
+    node = start(gateway_factory, sms_touchpoint("tp_sms", TOLL_FREE, twilio.base_url), *mail_tps)
     await twilio.configure(
         accounts={ACCOUNT: TOKEN},
         numbers={

@@ -20,16 +20,6 @@ NodeFactory = Callable[[], Awaitable[Node]]
 
 
 @pytest.fixture
-async def smtp() -> AsyncIterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def mailbox(dovecot: services.Dovecot) -> tuple[str, str]:
     return new_mailbox(dovecot)
 

@@ -10,14 +10,18 @@ import base64
 import email
 import imaplib
 import itertools
+import time
 from email import policy
 from email.message import EmailMessage
 from typing import Any
 
+import msgspec
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
+from channels.email.demo import demo_touchpoint
 from devkit import services
+from gateway.model.records import Touchpoint
 
 _users = itertools.count(1)
 
@@ -190,3 +194,21 @@ def an_email(
     if html:
         msg.add_alternative(html, subtype="html")
     return bytes(msg)
+
+
+def admins_mail(dovecot: services.Dovecot, smtp: SmtpServer) -> tuple[str, list[Touchpoint]]:
+    """A send-only email touchpoint on ``smtp`` for the admins' mail, and the demo mailbox
+    switched off (it would carry it instead): its address, and both to seed."""
+    address, _ = new_mailbox(dovecot)
+    mail_tp = Touchpoint(
+        id="tp_mail",
+        name="Support mail",
+        channel="email",
+        active=True,
+        direction="outbound",
+        routing_mode="simplified",
+        queue_ids=["q_support"],
+        settings=settings_for(dovecot, smtp, address),
+    )
+    demo_mail = msgspec.structs.replace(demo_touchpoint(time.time()), active=False)
+    return address, [mail_tp, demo_mail]
