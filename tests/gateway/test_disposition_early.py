@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import tempfile
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,8 @@ import pytest_asyncio
 
 from devkit import services
 from tests.gateway.client import AgentClient
-from tests.gateway.conftest import agent_record, demo_visitor, seed
+from tests.gateway.conftest import agent_record, seed
+from tests.gateway.test_agent_frames_refused import connected, held
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -59,13 +59,6 @@ class World:
     sup: AgentClient
 
 
-async def connected(node: services.GatewayProcess, who: str) -> AgentClient:
-    agent = AgentClient(node, f"{who}@test", f"pw-ag_{who}")
-    await agent.login()
-    await agent.connect()
-    return agent
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(node: services.GatewayProcess) -> World:
     a = await connected(node, "a")
@@ -74,29 +67,9 @@ async def world(node: services.GatewayProcess) -> World:
     return World(node, a, a2, await connected(node, "b"), await connected(node, "sup"))
 
 
-async def held(world: World) -> str:
-    """A message left for later: it waits in q_support's Inbox and rings nobody."""
-    v = demo_visitor(world.node)
-    await v.bootstrap()
-    await v.connect()
-    assert v.sock
-    await v.sock.send(
-        {
-            "type": "start",
-            "fields": {"name": "Lin", "email": "lin@example.com"},
-            "message": "Call me back",
-            "client_msg_id": uuid.uuid4().hex,
-            "leave_message": True,
-        }
-    )
-    cid = str((await v.sock.expect("started"))["conversation_id"])
-    await v.sock.close()
-    return cid
-
-
 async def taken(world: World) -> str:
     """One of a's conversations, assigned."""
-    cid = await held(world)
+    cid = await held(world.node)
     assert (await world.a.act("assign", cid))["type"] == "ok"
     return cid
 
@@ -208,7 +181,7 @@ async def test_refused_and_nothing_changes(
     if which == "unknown":
         cid = "cv_unknown"
     elif which == "waiting":
-        cid = await held(world)
+        cid = await held(world.node)
     else:
         cid = await taken(world)
         ok(await a.act("disposition", cid, disposition="Spam"))
