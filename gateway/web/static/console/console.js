@@ -500,6 +500,7 @@ function filterValues() {
     tp: $("f-tp").value,
     queue: $("f-queue").value,
     date: $("f-date").value,
+    until: $("f-until").value,
     sort: $("f-sort").value,
   };
 }
@@ -520,7 +521,7 @@ function renderFilters() {
   setOptions($("f-queue"), "All queues", mine.map((q) => [q, S.queues[q] || q]));
 }
 
-for (const id of ["f-search", "f-channel", "f-tp", "f-queue", "f-date", "f-sort"]) {
+for (const id of ["f-search", "f-channel", "f-tp", "f-queue", "f-date", "f-until", "f-sort"]) {
   $(id).addEventListener(id === "f-search" ? "input" : "change", () => renderLists());
 }
 
@@ -528,10 +529,9 @@ function matches(c, f) {
   if (f.channel && c.channel !== f.channel) return false;
   if (f.tp && c.touchpoint_id !== f.tp) return false;
   if (f.queue && !(c.queue_ids || []).includes(f.queue)) return false;
-  if (f.date) {
-    const from = new Date(`${f.date}T00:00:00`).getTime() / 1000;
-    if (c.arrived_at < from) return false;
-  }
+  // a date and time in the agent's own time zone (datetime-local), to the minute
+  if (f.date && c.arrived_at < new Date(f.date).getTime() / 1000) return false;
+  if (f.until && c.arrived_at >= new Date(f.until).getTime() / 1000) return false;
   if (f.q) {
     const hay = [c.contact_name, c.contact_email, c.contact_phone].filter(Boolean).join(" ").toLowerCase();
     const digits = f.q.replace(/[^0-9+]/g, "");
