@@ -201,10 +201,14 @@ class CompiledFlow:
         """The outcome for an arrival; ``key`` (its conversation id) places it in a share
         (a would-be arrival, with none, is in bucket 0)."""
         is_open: bool | None = None  # the clock is read at most once, and only if a rule asks
+        at: int | None = None  # the key's bucket, hashed at most once, and only if a rule asks
         for when, wanted, routing in self._rules:
             share = when.share
-            if isinstance(share, list) and not share[0] <= bucket(key) < share[1]:
-                continue
+            if isinstance(share, list):
+                if at is None:
+                    at = bucket(key)
+                if not share[0] <= at < share[1]:
+                    continue
             if when.channels is not None and channel not in when.channels:
                 continue
             if when.touchpoint_ids is not None and touchpoint_id not in when.touchpoint_ids:

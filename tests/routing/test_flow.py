@@ -172,6 +172,29 @@ def test_a_share_splits_the_traffic_by_the_conversations_id() -> None:
     assert bucket("") == 0 and flow.route("web", "chat", {}, 0.0).rule == "trial"
 
 
+def test_a_route_hashes_the_id_once_and_only_when_a_rule_shares(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import routing.flow
+
+    hashed: list[str] = []
+    real = routing.flow.bucket
+
+    def counted(key: str) -> int:
+        hashed.append(key)
+        return real(key)
+
+    monkeypatch.setattr(routing.flow, "bucket", counted)
+    flow = CompiledFlow(SPLIT, ("sales",))
+    cid = next(c for c in (f"cv_{i}" for i in range(100)) if real(c) >= 30)
+    assert flow.route("web", "chat", {}, 0.0, cid).rule is None  # past both share rules
+    assert hashed == [cid]
+    hashed.clear()
+    plain = CompiledFlow(FlowConfig(rules=[Rule(Condition(channels=["sms"]), Outcome(["x"]))]), ())
+    plain.route("web", "chat", {}, 0.0, cid)
+    assert hashed == []
+
+
 def test_the_bucket_is_the_same_in_every_process() -> None:
     # a salted hash would differ between nodes and rebuilds: these are fixed
     assert [bucket(k) for k in ("cv_a", "cv_b", "cv_00001")] == [14, 62, 50]
