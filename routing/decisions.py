@@ -74,13 +74,15 @@ class OfferWithdrawn(_Decision, frozen=True):
 
 class Assigned(_Decision, frozen=True):
     """The agent now owns the conversation; ``weight`` points are held until it ends.
-    ``from_agent_id`` is the previous owner on a transfer."""
+    ``from_agent_id`` is the previous owner on a transfer. ``dedicated``: it is its
+    dedicated agent's (whether routed there, assigned or started by that agent)."""
 
     conversation_id: str
     agent_id: str
     weight: int
     how: AssignHow
     from_agent_id: str | None = None
+    dedicated: bool = False
 
 
 class Requeued(_Decision, frozen=True):

@@ -1179,7 +1179,16 @@ class Router:
             self._index_in(a)
         c.state, c.owner, c.weight = "assigned", a.agent_id, w
         a.owned.add(c.conversation_id)
-        self._out.append(d.Assigned(c.conversation_id, a.agent_id, w, how, from_agent))
+        self._out.append(
+            d.Assigned(
+                c.conversation_id,
+                a.agent_id,
+                w,
+                how,
+                from_agent,
+                c.mode == "dedicated" and c.dedicated_agent == a.agent_id,
+            )
+        )
         if how in ("auto", "dedicated"):
             self._out.append(d.Sound(a.agent_id, "auto_assigned", c.conversation_id))
         elif how == "transfer":

@@ -376,7 +376,7 @@ async def _persist_assigned(fx: Effects, d: r.Assigned, now: float) -> Stored:
         d.conversation_id,
         announce,
         weight=d.weight,
-        dedicated=d.how == "dedicated",
+        dedicated=d.dedicated,
         **changes,
     )
     events = []

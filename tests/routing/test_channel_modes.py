@@ -65,7 +65,7 @@ def test_a_listed_channel_accepts_its_modes() -> None:
     r = world(GATEWAY, available=["ann"])
     r.handle(TouchpointUpserted("t", "sms", "dedicated", ["sales"], dedicated_agent_id="ann"), T0)
     out = r.handle(ConversationArrived("n", "t", "sms"), T0 + 1)
-    assert only(out, Assigned) == [Assigned("n", "ann", 10, "dedicated")]
+    assert only(out, Assigned) == [Assigned("n", "ann", 10, "dedicated", dedicated=True)]
 
 
 def test_an_unlisted_channel_allows_every_mode() -> None:
@@ -73,7 +73,7 @@ def test_an_unlisted_channel_allows_every_mode() -> None:
     r.handle(TouchpointUpserted("wa", "whatsapp", "dedicated", [], dedicated_agent_id="ann"), T0)
     r.handle(TouchpointUpserted("wa2", "whatsapp", "simplified", ["sales"]), T0)
     out = r.handle(ConversationArrived("n", "wa", "whatsapp"), T0 + 1)
-    assert only(out, Assigned) == [Assigned("n", "ann", 10, "dedicated")]
+    assert only(out, Assigned) == [Assigned("n", "ann", 10, "dedicated", dedicated=True)]
     # With no channel_modes at all no channel is special, chat included.
     r = world()
     r.handle(TouchpointUpserted("t", "chat", "simplified", ["sales"]), T0)

@@ -175,14 +175,14 @@ def test_dedicated_goes_straight_to_its_agent_unless_offline(status: str, outcom
     assert only(out, Queued)[0].dedicated_agent_id == "ann"
     if outcome == "assigned":
         assert kinds(out) == ["Queued", "Assigned", "Sound"]
-        assert out[1] == Assigned("d1", "ann", 10, "dedicated")
+        assert out[1] == Assigned("d1", "ann", 10, "dedicated", dedicated=True)
         assert out[2] == Sound("ann", "auto_assigned", "d1")
     else:
         assert out[1] == InboxVisibility("d1", True, ["sales"], 0, T0, agent_id="ann")
         assert r.inbox_for("ann") == ["d1"] and r.inbox_for("bob") == []
         assert not r.can_see("bob", "d1") and r.can_see("sue", "d1")
         out = r.handle(AgentStatusChanged("ann", "available"), T0 + 5)
-        assert only(out, Assigned) == [Assigned("d1", "ann", 10, "dedicated")]
+        assert only(out, Assigned) == [Assigned("d1", "ann", 10, "dedicated", dedicated=True)]
 
 
 def test_dedicated_waits_while_its_agent_is_full_then_follows_in_order() -> None:
@@ -192,7 +192,7 @@ def test_dedicated_waits_while_its_agent_is_full_then_follows_in_order() -> None
     assert r.assigned_to("ann") == ["d0", "d1"]
     assert r.inbox_for("ann") == ["d2", "d3"]
     out = r.handle(End("d0", "ann"), T0 + 10)
-    assert only(out, Assigned) == [Assigned("d2", "ann", 50, "dedicated")]
+    assert only(out, Assigned) == [Assigned("d2", "ann", 50, "dedicated", dedicated=True)]
     check_invariants(r)
 
 
@@ -484,6 +484,20 @@ def test_a_supervisor_taking_a_dedicated_conversation_ends_its_dedicated_status(
     view = r.conversation("d1")
     assert view is not None and not view.dedicated and view.owner_agent_id == "sue"
     assert r.inbox_for("ann") == []
+
+
+def test_a_dedicated_agents_own_start_stays_dedicated_in_the_decision() -> None:
+    """Regression: Assigned said nothing of the conversation's mode and the store took
+    ``how == "dedicated"`` for it, so one its dedicated agent started (or took from their
+    backlog) was stored as not dedicated and a rebuild brought it back simplified."""
+    r = world(available=["ann", "bob"])
+    out = r.handle(ConversationArrived("o1", "ann-sms", "sms", agent_id="ann"), T0)
+    assert only(out, Assigned) == [Assigned("o1", "ann", 10, "outbound", dedicated=True)]
+    assert r.conversation("o1").dedicated  # type: ignore[union-attr]
+    # someone else starting on ann's number holds it as an ordinary conversation
+    out = r.handle(ConversationArrived("o2", "ann-sms", "sms", agent_id="bob"), T0 + 1)
+    assert only(out, Assigned) == [Assigned("o2", "bob", 10, "outbound")]
+    assert not r.conversation("o2").dedicated  # type: ignore[union-attr]
 
 
 def test_only_events_are_handled() -> None:
