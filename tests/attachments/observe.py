@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import ctypes.util
@@ -19,7 +18,6 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 _REQUEST = re.compile(rb"(GET|HEAD|PUT|POST|DELETE) (/\S*) HTTP/1\.1\r\n")
@@ -124,12 +122,3 @@ class FileOpens:
 
     def close(self) -> None:
         os.close(self._fd)
-
-
-async def wait_until(check: Callable[[], bool], what: str, bound: float = 30.0) -> None:
-    """Until ``check()`` holds, within a generous bound."""
-    deadline = time.monotonic() + bound
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {bound:g} s: {what}")
-        await asyncio.sleep(0.02)

@@ -4,7 +4,6 @@ bad input, deletion."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -18,6 +17,7 @@ from devkit import services
 from tests.attachments import files
 from tests.gateway.client import AgentClient, Visitor, accepted_chat
 from tests.gateway.conftest import ADMIN, demo_agent, demo_visitor
+from tests.poll import until
 
 
 @pytest.fixture(scope="module", params=["local", "s3"])
@@ -254,8 +254,9 @@ async def test_bad_uploads_are_refused_clearly_and_leave_nothing(
     assert r.status_code == 201
     assert node.alive()
     if "GATEWAY_BLOB_URL" not in node.env:  # local files: only what was accepted is there
-        await wait_for(
-            lambda: not list((Path(node.env["GATEWAY_DATA_DIR"]) / "uploads").rglob("*.*"))
+        await until(
+            lambda: not list((Path(node.env["GATEWAY_DATA_DIR"]) / "uploads").rglob("*.*")),
+            what="no upload left behind",
         )
         stored = [p for p in (Path(node.env["GATEWAY_DATA_DIR"]) / "blobs").rglob("*")
                   if p.is_file() and cid in str(p)]  # fmt: skip
@@ -285,13 +286,6 @@ def blob_names(node: services.GatewayProcess, request: pytest.FixtureRequest) ->
         return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()]
     s3: services.S3Server = request.getfixturevalue("s3_server")
     return s3.keys(services.S3Server.bucket_of(url))
-
-
-async def wait_for(condition: Any, timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_only_the_owner_uploads_and_deleting_the_contact_deletes_its_files(
@@ -335,8 +329,9 @@ async def test_only_the_owner_uploads_and_deleting_the_contact_deletes_its_files
         assert gone.status_code == 200, gone.text
     assert (await fetch(node, link)).status_code == 404
     # Its blobs go too, from local disk as from S3 (at once, not at the next sweep).
-    await wait_for(
-        lambda: not [k for k in blob_names(node, request) if file_id in k or photo_id in k]
+    await until(
+        lambda: not [k for k in blob_names(node, request) if file_id in k or photo_id in k],
+        what="the contact's blobs deleted",
     )
     for client in (visitor, agent, admin):
         assert client.sock

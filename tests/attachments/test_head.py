@@ -19,10 +19,11 @@ import pytest
 from devkit import services
 from gateway.ports.blobs.local import LocalBlobs
 from tests.attachments import files
-from tests.attachments.observe import FileOpens, S3Recorder, wait_until
+from tests.attachments.observe import FileOpens, S3Recorder
 from tests.attachments.test_gateway import links, upload
 from tests.gateway.client import Visitor, accepted_chat
 from tests.gateway.conftest import demo_agent, demo_visitor
+from tests.poll import until
 
 Node = tuple[services.GatewayProcess, S3Recorder | None]
 # what a HEAD must say as its GET does (Cache-Control's max-age counts down between them)
@@ -114,7 +115,7 @@ async def test_head_answers_the_headers_without_reading_the_blob(node: Node) -> 
         gets = [await http.get(url) for url, _ in targets]
         # Every blob was read once: by its GET, never by a HEAD (before, twice).
         for r, (_, key) in zip(reads, targets, strict=True):
-            await wait_until(lambda r=r: r.count() >= 1, f"the GET of {key} reaches the storage")
+            await until(lambda r=r: r.count() >= 1, what=f"the GET of {key} reaches the storage")
             assert r.count() == 1, key
         for head, get, (url, key) in zip(heads, gets, targets, strict=True):
             assert (head.status_code, get.status_code) == (200, 200), url

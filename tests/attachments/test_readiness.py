@@ -10,7 +10,6 @@ a bound, however often the balancers probe."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +19,7 @@ import httpx
 
 from devkit import services
 from gateway.services.attachments import STORAGE_CHECK_TIMEOUT
+from tests import poll
 from tests.attachments.observe import S3Recorder
 
 ENV = {"GATEWAY_DEMO": "1"}
@@ -38,11 +38,11 @@ async def ready(http: httpx.AsyncClient) -> dict[str, Any]:
     return body
 
 
-async def until(http: httpx.AsyncClient, status: str, files: str, bound: float = 30) -> None:
-    deadline = time.monotonic() + bound
-    while (body := await ready(http))["files"] != files:
-        assert time.monotonic() < deadline, f"/readyz still says {body}"
-        await asyncio.sleep(0.1)  # a balancer's probes, faster (nothing tells a change)
+async def until_ready(http: httpx.AsyncClient, status: str, files: str) -> None:
+    # a balancer's probes, faster (nothing tells a change)
+    body = await poll.until(
+        lambda: ready(http), lambda b: b["files"] == files, what=f"/readyz files {files}", every=0.1
+    )
     assert body["status"] == status, body
 
 
@@ -88,10 +88,10 @@ async def test_a_storage_that_stops_answering_is_degraded_not_unready(
                 assert (body["status"], body["files"]) == ("ok", "ok"), body
                 recorder.holding.set()  # S3 takes requests and answers none
                 try:
-                    await until(http, "degraded", "unavailable")
+                    await until_ready(http, "degraded", "unavailable")
                 finally:
                     recorder.holding.clear()
-                await until(http, "ok", "ok")
+                await until_ready(http, "ok", "ok")
     finally:
         recorder.close()
 
@@ -104,7 +104,7 @@ async def test_local_files_gone_is_degraded_not_unready() -> None:
             assert (body["status"], body["files"]) == ("ok", "ok"), body
             away = blobs.rename(blobs.with_name("blobs-away"))  # an unmounted volume
             try:
-                await until(http, "degraded", "unavailable")
+                await until_ready(http, "degraded", "unavailable")
             finally:
                 away.rename(blobs)
-            await until(http, "ok", "ok")
+            await until_ready(http, "ok", "ok")

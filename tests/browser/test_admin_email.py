@@ -6,8 +6,6 @@ fields; Duplicate (docs/console.md, "The admin section"; docs/channels/email.md)
 from __future__ import annotations
 
 import re
-import time
-from typing import Any
 
 import httpx
 import pytest
@@ -19,23 +17,13 @@ from tests.browser.conftest import ADMIN, NewPage, axe_audit
 from tests.browser.test_accessibility import report
 from tests.browser.test_admin_section import log_in
 from tests.channels.email.mail import new_mailbox
+from tests.poll import until_sync
 
 pytestmark = pytest.mark.browser
 
 
 def _admin(base: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {login_token(base, *ADMIN)}"}
-
-
-def _until(what: str, get: Any, ok: Any, within: float = 30.0) -> Any:
-    """A bounded poll of the API, for states nothing announces to a test."""
-    deadline = time.monotonic() + within
-    while True:
-        value = get()
-        if ok(value):
-            return value
-        assert time.monotonic() < deadline, f"{what}: {value}"
-        time.sleep(0.1)
 
 
 def test_a_lost_mailbox_is_reconnected_where_the_admins_email_says(
@@ -60,14 +48,14 @@ def test_a_lost_mailbox_is_reconnected_where_the_admins_email_says(
     tp_id = r.json()["id"]
     assert httpx.post(f"{base}/api/admin/touchpoints/{tp_id}/activate", headers=admin).is_success
     status_url = f"{base}/api/admin/touchpoints/{tp_id}/email"
-    _until("lost", lambda: httpx.get(status_url, headers=admin).json(),
-           lambda s: s["status"] == "lost")  # fmt: skip
+    until_sync(lambda: httpx.get(status_url, headers=admin).json(),
+               lambda s: s["status"] == "lost", what="lost")  # fmt: skip
 
     # The admins' email names the way there: Admin > Touchpoints > Shop mail > Reconnect.
-    mails = _until(
-        "the admins' email",
+    mails = until_sync(
         lambda: httpx.get(base + "/demo/email/messages", params={"address": ADMIN[0]}).json(),
         lambda ms: any(m["subject"] == "Email provider connection lost: Shop mail" for m in ms),
+        what="the admins' email",
     )
     [mail] = [m for m in mails if m["subject"] == "Email provider connection lost: Shop mail"]
     text = " ".join(mail["text"].split())
@@ -114,8 +102,9 @@ def test_a_lost_mailbox_is_reconnected_where_the_admins_email_says(
     # and Reconnect beside it, with the stored password: a new session, connected again
     again = conn.get_by_role("button", name="Reconnect")
     again.click()
-    _until("connected again", lambda: httpx.get(status_url, headers=admin).json(),
-           lambda s: s["status"] == "connected" and s["connected_at"] > status["connected_at"])  # fmt: skip
+    until_sync(lambda: httpx.get(status_url, headers=admin).json(),
+               lambda s: s["status"] == "connected" and s["connected_at"] > status["connected_at"],
+               what="connected again")  # fmt: skip
     expect(outcome).to_have_text("Reconnected.")
     expect(conn).to_contain_text("Connected to the mail server")
     expect(conn.get_by_role("button", name="Reauthenticate")).to_be_visible()

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,6 +27,7 @@ from devkit import services
 from gateway.errors import GatewayError
 from gateway.ports.bus.redis import BusUnavailable, RedisBus, _buffered, _reply
 from tests.bus.conftest import Recorder, restart_redis
+from tests.poll import until
 
 
 def topic() -> str:
@@ -79,15 +80,6 @@ async def listening(bus: RedisBus) -> tuple[Recorder, str]:
     t = topic()
     await bus.subscribe(t)
     return got, t
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    """Poll server state (which has no event to wait on) until ``check()`` holds."""
-    async with asyncio.timeout(timeout):
-        while True:
-            if await check():
-                return
-            await asyncio.sleep(0.01)
 
 
 async def numsub(r: aioredis.Redis, t: str) -> int:
@@ -334,7 +326,7 @@ async def test_stop_leaves_nothing_behind(
     async def closed() -> bool:  # the server has seen the sockets close
         return not any(c["name"].startswith(name) for c in await client.client_list())
 
-    await eventually(closed)
+    await until(closed, what="the bus's sockets closed", every=0.01)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         del bus
@@ -367,7 +359,7 @@ async def test_gap_handler_runs_once_every_topic_is_subscribed_again(
     async def subscribed() -> bool:  # killable as a pub/sub client only once it is one
         return sum(int(n) for _, n in await client.pubsub_numsub(*sample)) == len(sample)
 
-    await eventually(subscribed)
+    await until(subscribed, what="the bus subscribed", every=0.01)
     await client.client_kill_filter(_type="pubsub")
     await asyncio.wait_for(gap.wait(), 5)
     assert seen == [len(sample)]
@@ -676,7 +668,7 @@ async def test_the_connected_gauge_follows_redis_down_and_back(
     async def down() -> bool:
         return bus_connected() == 0
 
-    await eventually(down)
+    await until(down, what="the bus disconnected", every=0.01)
     server = restart_redis(own_redis, monkeypatch)
     try:
         await gaps.wait(timeout=20)

@@ -3,7 +3,6 @@ webhooks, sending, status callbacks, keywords, refusals, faults (docs/channels/s
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -32,6 +31,7 @@ from tests.channels.support import (
 )
 from tests.gateway.client import AgentClient
 from tests.gateway.conftest import ADMIN
+from tests.poll import until
 
 NUMBER = "+14155550100"
 OTHER_NUMBER = "+14155550123"
@@ -390,11 +390,12 @@ async def dedicated_waiting(
     )
     await configure(twilio, node, tp_sms=NUMBER)
     await twilio.phone_send(to=NUMBER, body="for my usual agent", **{"from": PHONE})
-    for _ in range(300):  # stored and routed by the webhook (nothing tells a test)
-        if [c["state"] for c in await live_sms(node)] == ["waiting"]:
-            break
-        await asyncio.sleep(0.05)
-    [waiting] = await live_sms(node)
+    # stored and routed by the webhook (nothing tells a test)
+    [waiting] = await until(
+        lambda: live_sms(node),
+        lambda rows: [c["state"] for c in rows] == ["waiting"],
+        what="the text waiting",
+    )
     assert (waiting["state"], waiting["agent_id"], waiting["dedicated"]) == ("waiting", "", True)
     return node, waiting
 

@@ -11,6 +11,7 @@ from typing import Any
 from tests.cluster.conftest import Cluster
 from tests.cluster.test_two_nodes import wait_for_leader
 from tests.gateway.client import AgentClient
+from tests.poll import until
 
 LIVE = "/api/admin/live/conversations"
 CONVERSATIONS = "/api/admin/conversations"
@@ -43,13 +44,10 @@ async def test_a_transfer_asked_on_a_follower_is_the_leaders(cluster: Cluster) -
 
     async with follower.http(headers=headers, timeout=15) as c:
         # the follower's replica follows the leader's log: nothing announces it to HTTP
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 15
-        while True:
-            listed = (await c.get(LIVE, params={"agent_id": "ag_demo"})).json()["items"]
-            if [i["id"] for i in listed] == [cid] or loop.time() > deadline:
-                break
-            await asyncio.sleep(0.1)
+        async def rows() -> list[dict[str, Any]]:
+            return list((await c.get(LIVE, params={"agent_id": "ag_demo"})).json()["items"])
+
+        listed = await until(rows, lambda ls: [i["id"] for i in ls] == [cid], what="the row")
         assert [(i["id"], i["state"]) for i in listed] == [(cid, "assigned")]
 
         r = await c.post(f"{CONVERSATIONS}/{cid}/transfer", json={"to_agent_id": "ag_admin"})

@@ -3,15 +3,14 @@ own clients are told meanwhile."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-import time
 import uuid
 
 from tests.cluster.conftest import Cluster
 from tests.cluster.test_faults import two_nodes
 from tests.gateway.client import accepted_chat
+from tests.poll import until
 
 
 async def test_an_agent_on_a_leader_whose_lease_lapsed_still_replies_in_their_conversation(
@@ -29,10 +28,11 @@ async def test_an_agent_on_a_leader_whose_lease_lapsed_still_replies_in_their_co
         # clock (80% of the lease), and is deposed at its next renewal given up on (each
         # is bounded, cluster/lease.py); its router, which has the conversation, becomes
         # its replica then. Before and after, the agent is answered.
-        deadline = time.monotonic() + 30
-        while cluster.readiness(leader)["router_leader"]:
-            assert time.monotonic() < deadline, "the leader never saw its lease lapse"
-            await asyncio.sleep(0.1)
+        await until(
+            lambda: not cluster.readiness(leader)["router_leader"],
+            what="the leader seeing its lease lapse",
+            every=0.1,
+        )
         for _ in range(3):
             client_id = uuid.uuid4().hex
             await agent.sock.send(

@@ -7,7 +7,6 @@ password closes the old one's)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import pty
 import select
@@ -23,6 +22,7 @@ import pytest
 
 from devkit import services
 from tests.gateway.client import AgentClient
+from tests.poll import until
 
 ROOT = services.ROOT
 PASSWORD = "a long first password"
@@ -314,10 +314,10 @@ async def test_running_nodes_are_told_of_a_new_agent_and_of_a_new_password(
     # from its directory, which only a reload fills) and its console opens on both.
     for node in nodes:
         token = services.login_token(node.base_url, "first@shop.example", PASSWORD)
-        deadline = time.monotonic() + 30
-        while agent_id not in _roster(node, token):
-            assert time.monotonic() < deadline, f"{node.base_url} never learnt of {agent_id}"
-            await asyncio.sleep(0.05)
+        await until(
+            lambda n=node, t=token: agent_id in _roster(n, t),
+            what=f"{node.base_url} knows {agent_id}",
+        )
     console = AgentClient(nodes[1], "first@shop.example", PASSWORD)
     await console.login()
     snapshot = await console.connect()

@@ -19,6 +19,7 @@ from gateway.ports.blobs import create_blobs
 from gateway.ports.blobs.local import LocalBlobs
 from gateway.ports.store import create_store
 from tests.gateway.conftest import ADMIN, InProcessFactory
+from tests.poll import until
 
 DAY = 86400.0
 
@@ -110,12 +111,11 @@ async def test_a_conversation_closed_before_the_retention_goes_with_its_file(
     async with admin_client(node) as admin:
         # The purge runs as the node starts, then hourly: nothing announces it, so look
         # a bounded number of times.
-        deadline = time.monotonic() + 30
-        while (await admin.get("/api/admin/conversations/old")).status_code != 404 or (
-            blob.exists()
-        ):
-            assert time.monotonic() < deadline, "the old conversation or its file is still there"
-            await asyncio.sleep(0.1)
+        async def purged() -> bool:
+            old = await admin.get("/api/admin/conversations/old")
+            return old.status_code == 404 and not blob.exists()
+
+        await until(purged, what="the old conversation and its file gone", every=0.1)
         assert (await admin.get("/api/admin/conversations/old/messages")).status_code == 404
         for cid in ("recent", "live"):
             r = await admin.get(f"/api/admin/conversations/{cid}/messages")

@@ -27,6 +27,7 @@ from gateway.services.views import event_body
 from tests.gateway.client import AgentClient, accepted_chat
 from tests.gateway.conftest import ADMIN, demo_agent, demo_visitor
 from tests.gateway.test_workspace import admin_away, ended, http
+from tests.poll import until
 from tests.security.conftest import SECRET_OPTIONAL, seed_security
 from tests.security.conftest import visitor as security_visitor
 
@@ -412,13 +413,8 @@ async def test_monitoring_opens_no_socket_in_the_connections_gauge(
     await admin.sock.expect("ok", ref=f"monitor:{cids[0]}")
     assert agents._value.get() == open_now
     await admin.sock.close()
-    await _until(lambda: agents._value.get() == open_now - 1)
-
-
-async def _until(done: Callable[[], bool]) -> None:
-    async with asyncio.timeout(30):
-        while not done():  # noqa: ASYNC110 - a gauge tells no one when it moves
-            await asyncio.sleep(0.02)
+    # a gauge tells no one when it moves
+    await until(lambda: agents._value.get() == open_now - 1, what="the monitor gauge down")
 
 
 async def test_a_transcript_cut_at_its_limit_says_so(

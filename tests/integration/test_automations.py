@@ -4,9 +4,8 @@ listed, dead-lettered and replayed through the admin API."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -16,6 +15,7 @@ from tests.gateway.client import AgentClient, Visitor, accepted_chat
 from tests.gateway.conftest import AGENT
 from tests.integration.conftest import HOOK_SECRET, Node, admin_client
 from tests.integration.receiver import Receiver
+from tests.poll import until
 
 
 @pytest.fixture
@@ -38,15 +38,6 @@ async def webhook(admin: httpx.AsyncClient, hook_id: str, url: str, **extra: Any
     r = await admin.post("/api/admin/webhooks", json=body)
     assert r.status_code == 201, r.text
     assert "secret" not in r.json() and r.json()["secret_set"] is True
-
-
-async def eventually(read: Callable[[], Awaitable[list[Any]]], timeout: float = 20) -> list[Any]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (found := await read()):
-        assert loop.time() < deadline, "nothing came"
-        await asyncio.sleep(0.05)
-    return found
 
 
 def visitor(node: Node) -> Visitor:
@@ -126,7 +117,7 @@ async def test_conversation_events_reach_the_webhooks_that_want_them(
                 rows = list(r.json())
                 return rows if all(e["state"] == "sent" for e in rows) else []
 
-            listed = await eventually(all_sent)
+            listed = await until(all_sent, what="every event sent")
             assert {e["type"] for e in listed} >= {"conversation.started", "message.created"}
             assert all(e["attempts"] == 1 for e in listed)
             assert listed[0]["payload"]["conversation"]["id"] == cid
@@ -176,7 +167,7 @@ async def test_a_webhook_event_is_dead_lettered_then_replayed(
 
         # the second failure is recorded just after it was answered: no event tells
         # the test when, so it asks the admin API until it says so (bounded)
-        [event] = await eventually(dead)
+        [event] = await until(dead, what="a dead event")
         assert event["conversation_id"] == cid and event["attempts"] == 2
         assert event["last_error"] == "gave up after 2 attempts: the receiver answered HTTP 500"
         hooks.answer = 200
