@@ -4,8 +4,10 @@ for example).
 
 A notice is kept in the store first (``GET /api/admin/notices`` lists them), then sent
 as a ``notice`` frame to every admin's console online. The same notice about the same
-touchpoint is not repeated within ``quiet`` seconds on this node, so one misconfigured
-number does not flood the admins with one notice per message.
+touchpoint is not repeated within ``quiet`` seconds anywhere in the cluster, so one
+misconfigured number does not flood the admins with one notice per message, nor with
+one per node: the store decides which node gives it (``claim_notice``), and each node
+remembers the claims it knows of so as not to ask again within them.
 
 A notice given with ``email=True`` (what the reference product also emails: an SMS
 refused for an unverified toll-free or unregistered A2P number) is also emailed to every
@@ -17,6 +19,8 @@ to send, the notice alone remains.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -86,13 +90,20 @@ class AdminNotices:
     ) -> AdminNotice | None:
         """Keep the notice and show it to the admins online (and, with ``email``, email
         it to them in the background); None when the same notice was given less than
-        ``quiet`` seconds ago."""
+        ``quiet`` seconds ago, by this node or another."""
         now = self._clock()
         key = (kind, touchpoint_id, message)
+        # a claim this node knows of still stands: no need to ask the store
         if now - self._last.get(key, float("-inf")) < self.quiet:
             return None
         if len(self._last) >= KEPT:  # each distinct message is a key: forget the old ones
             self._last = {k: t for k, t in self._last.items() if now - t < self.quiet}
+        # every node sees a provider's refusal: the store lets one of them give it
+        digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()
+        standing = await self._store.claim_notice(digest, now=now, quiet=self.quiet)
+        if standing is not None:  # another node gave it then: not asked again till it lapses
+            self._last[key] = standing
+            return None
         self._last[key] = now
         notice = AdminNotice(
             id=new_id("nt"),

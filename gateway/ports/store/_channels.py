@@ -59,6 +59,30 @@ class ChannelRows(SQLBase):
         if row is None:
             raise Conflict(f"notice {notice.id!r} exists")
 
+    async def claim_notice(self, key: str, *, now: float, quiet: float) -> float | None:
+        expired = now - quiet
+        async with self._connection() as c:
+            # The upsert decides: PostgreSQL makes a racing insert of the same key wait
+            # for the first and then checks the WHERE against the row it committed;
+            # SQLite has one writer.
+            row = await c.fetchrow(
+                "INSERT INTO notice_claims (key, claimed_at) VALUES ($1, $2)"
+                " ON CONFLICT (key) DO UPDATE SET claimed_at = excluded.claimed_at"
+                " WHERE notice_claims.claimed_at <= $3 RETURNING key",
+                key,
+                now,
+                expired,
+            )
+            if row is None:
+                standing = await c.fetchrow(
+                    "SELECT claimed_at FROM notice_claims WHERE key = $1", key
+                )
+                return now if standing is None else float(standing[0])
+            # only when a claim is taken (at most once a key and quiet time): other
+            # keys' old claims go, so the table holds the quiet time's notices
+            await c.execute("DELETE FROM notice_claims WHERE claimed_at <= $1", expired)
+        return None
+
     async def list_notices(
         self, *, limit: int = 50, after: tuple[float, str] | None = None
     ) -> list[AdminNotice]:

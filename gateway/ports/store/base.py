@@ -774,6 +774,14 @@ class Store(IntegrationStore):
         """Keep an admin notice (Conflict if the id exists)."""
 
     @abc.abstractmethod
+    async def claim_notice(self, key: str, *, now: float, quiet: float) -> float | None:
+        """Claim giving the notice ``key`` (a short text: the notices pass a digest) at
+        ``now``, for the whole cluster, in one atomic step: taken (None) when the key has
+        no claim younger than ``quiet`` seconds, so of the nodes that claim it at once
+        exactly one takes it; refused, the time of the claim that stands. One row per
+        key; a claim taken removes those older than ``quiet``."""
+
+    @abc.abstractmethod
     async def list_notices(
         self, *, limit: int = 50, after: tuple[float, str] | None = None
     ) -> list[AdminNotice]:
