@@ -11,6 +11,7 @@ import { Attacher, FileLinks, FILE_TEXTS, dropZone, summary } from "/widget/shar
 import { displayText } from "/widget/shared/text.js";
 import * as sound from "/console/sounds.js";
 import { contextItem } from "/console/context.js";
+import { keyed } from "/console/keyed.js";
 // The workspace's modules (docs/console.md): each draws its own part; this file calls them.
 import { t, setLanguage, texts } from "/console/i18n.js";
 import { api, setToken } from "/console/api.js";
@@ -550,11 +551,11 @@ function renderLists() {
   const shown = inbox.filter((c) => matches(c, f))
     .sort((a, b) => (f.sort === "oldest" ? a.arrived_at - b.arrived_at : b.arrived_at - a.arrived_at));
   $("inbox-count").textContent = inbox.length ? `(${shown.length === inbox.length ? inbox.length : `${shown.length} of ${inbox.length}`})` : "";
-  const list = clear($("inbox-list"));
-  if (!shown.length) list.append(h("li", { class: "empty" }, inbox.length ? "No conversation matches the filters." : "Nothing waiting."));
-  for (const c of shown) {
+  // Keyed: an unchanged row keeps its element, so a click across a frame still lands.
+  const list = $("inbox-list");
+  keyed(list, shown, (c) => c.conversation_id, (c) => {
     const cur = c.conversation_id === S.current;
-    list.append(h("li", { class: `row${cur ? " current" : ""}` },
+    return h("li", { class: `row${cur ? " current" : ""}` },
       h("button", {
         type: "button", class: "open", "data-key": `open:${c.conversation_id}`, "aria-current": cur ? "true" : null,
         onclick: () => openConversation(c.conversation_id),
@@ -571,35 +572,40 @@ function renderLists() {
         : h("button", {
           type: "button", class: "btn small", "data-key": `assign:${c.conversation_id}`,
           "aria-label": `Assign ${c.contact_name}`, onclick: () => assign(c.conversation_id),
-        }, "Assign")));
-  }
+        }, "Assign"));
+  });
+  if (!shown.length) list.append(h("li", { class: "empty" }, inbox.length ? "No conversation matches the filters." : "Nothing waiting."));
 
   const mine = all.filter((c) => c.place === "assigned" || c.place === "wrapup");
   $("assigned-count").textContent = mine.length ? `(${mine.length})` : "";
-  const box = clear($("assigned-list"));
-  if (!mine.length) box.append(h("p", { class: "empty" }, "No conversation assigned to you."));
+  const box = $("assigned-list");
   const byChannel = new Map();
   for (const c of mine.sort((a, b) => (b.last_message_at || b.arrived_at) - (a.last_message_at || a.arrived_at))) {
     if (!byChannel.has(c.channel)) byChannel.set(c.channel, []);
     byChannel.get(c.channel).push(c);
   }
-  for (const [channel, convs] of byChannel) {
+  const groups = [...byChannel];
+  const groupEls = keyed(box, groups, ([channel]) => channel, ([channel]) => {
     const hid = `group-${channel}`;
-    box.append(h("section", { class: "group", "aria-labelledby": hid },
+    return h("section", { class: "group", "aria-labelledby": hid },
       h("h3", { id: hid }, channelLabel(channel)),
-      h("ul", { class: "rows" }, convs.map((c) => {
-        const cur = c.conversation_id === S.current;
-        return h("li", { class: `row${cur ? " current" : ""}` },
-          h("button", {
-            type: "button", class: "open", "data-key": `open:${c.conversation_id}`, "aria-current": cur ? "true" : null,
-            onclick: () => openConversation(c.conversation_id),
-          },
-          h("span", { class: "line" }, channels.avatar(c, S.channels), h("span", { class: "name" }, c.contact_name), " ", priority(c.priority), " ",
-            c.place === "wrapup" ? h("span", { class: "tag" }, "Wrap-up") : null, " ", bubble(c.unread)),
-          h("span", { class: "line muted last" }, c.last_message || "—"),
-          h("span", { class: "line muted" }, when(c), " ", queueLabels(c))));
-      }))));
-  }
+      h("ul", { class: "rows" }));
+  });
+  groups.forEach(([, convs], i) => {
+    keyed(groupEls[i].querySelector("ul"), convs, (c) => c.conversation_id, (c) => {
+      const cur = c.conversation_id === S.current;
+      return h("li", { class: `row${cur ? " current" : ""}` },
+        h("button", {
+          type: "button", class: "open", "data-key": `open:${c.conversation_id}`, "aria-current": cur ? "true" : null,
+          onclick: () => openConversation(c.conversation_id),
+        },
+        h("span", { class: "line" }, channels.avatar(c, S.channels), h("span", { class: "name" }, c.contact_name), " ", priority(c.priority), " ",
+          c.place === "wrapup" ? h("span", { class: "tag" }, "Wrap-up") : null, " ", bubble(c.unread)),
+        h("span", { class: "line muted last" }, c.last_message || "—"),
+        h("span", { class: "line muted" }, when(c), " ", queueLabels(c))));
+    });
+  });
+  if (!mine.length) box.append(h("p", { class: "empty" }, "No conversation assigned to you."));
   if (active) {
     const el = document.querySelector(`[data-key="${CSS.escape(active)}"]`);
     if (el) el.focus();

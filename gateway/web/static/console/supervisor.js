@@ -6,6 +6,7 @@
 // (FAQ 18), copy a row's details to the clipboard.
 import { h, clear, fill, formatTime } from "/widget/shared/dom.js";
 import { t } from "/console/i18n.js";
+import { keyed } from "/console/keyed.js";
 
 const L = { now: 0, at: 0, convs: new Map(), agents: new Map(), queues: new Map(), on: false, view: null };
 let ticker = 0;
@@ -52,44 +53,63 @@ function since(at) {
   return s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min` : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
+// Keyed (keyed.js): a section or row whose markup is unchanged keeps its element, so a
+// click on Monitor, Transfer, Move or Copy across a frame or the 5 s tick still lands.
+// The waiting times change on every tick: they are no part of a row's markup, but
+// written into their cells (data-since) after the rows are drawn.
 function draw(ctx) {
   const body = document.getElementById("live-body");
   if (!body) return;
   const queues = (ids) => ids.map((q) => ctx.S.queues[q] || q).join(", ") || "—";
   const convs = [...L.convs.values()].sort((a, b) => b.priority - a.priority || a.arrived_at - b.arrived_at);
   const state = (c) => stateText(c, ctx);
-  fill(body,
-    h("section", { "aria-labelledby": "lq-h" }, h("h3", { id: "lq-h" }, t("live.queues")),
-      h("table", { class: "grid", id: "live-queues", "aria-labelledby": "lq-h" },
-        h("thead", null, h("tr", null, [t("live.queue"), t("live.depth"), t("live.longest")].map((x) => h("th", { scope: "col" }, x)))),
-        h("tbody", null, [...L.queues.values()].map((q) => h("tr", null,
-          h("th", { scope: "row" }, q.name), h("td", null, String(q.waiting)), h("td", null, q.waiting ? since(q.oldest_arrived_at) : "—")))))),
-    h("section", { "aria-labelledby": "la-h" }, h("h3", { id: "la-h" }, t("live.agents")),
-      h("table", { class: "grid", id: "live-agents", "aria-labelledby": "la-h" },
-        h("thead", null, h("tr", null, [t("live.agent"), t("live.status"), t("live.load"), t("live.assigned")].map((x) => h("th", { scope: "col" }, x)))),
-        h("tbody", null, [...L.agents.values()].sort((a, b) => a.name.localeCompare(b.name)).map((a) => h("tr", null,
-          h("th", { scope: "row" }, a.name),
-          h("td", null, h("span", { class: `dot ${a.status}` }), t(`status.${a.status}`)),
-          h("td", null, h("meter", { min: 0, max: a.capacity, value: a.load, "aria-label": `${a.load} / ${a.capacity}` }), ` ${a.load} / ${a.capacity}`),
-          h("td", null, (a.assigned || []).map((cid) => (L.convs.get(cid) || {}).contact_name || cid).join(", ") || "—")))))),
-    h("section", { "aria-labelledby": "lc-h" }, h("h3", { id: "lc-h" }, t("live.conversations")),
-      convs.length ? h("table", { class: "grid", id: "live-conversations", "aria-labelledby": "lc-h" },
-        h("thead", null, h("tr", null, [t("live.contact"), t("live.state"), t("live.queue"), t("live.priority"), t("live.waiting"), ""].map((x) => h("th", { scope: "col" }, x)))),
-        h("tbody", null, convs.map((c) => h("tr", null,
-          h("th", { scope: "row" }, c.contact_name, h("span", { class: "muted" }, ` · ${ctx.channelLabel(c.channel)} · ${c.touchpoint_name}`)),
-          h("td", null, state(c)),
-          h("td", null, queues(c.queue_ids)),
-          h("td", null, ctx.priority(c.priority)),
-          h("td", null, since(c.arrived_at)),
-          h("td", { class: "actions" },
-            h("button", { type: "button", class: "btn secondary small", "aria-label": `${t("live.monitor")} ${c.contact_name}`, onclick: () => ctx.monitor(c) }, t("live.monitor")),
-            c.agent_id && c.state === "assigned" ? h("button", { type: "button", class: "btn secondary small", "aria-label": `${t("live.transfer")} ${c.contact_name}`, onclick: () => ctx.transfer(c) }, t("live.transfer")) : null,
-            // nobody holds it yet: a supervisor moves it to the right queue (the router
-            // refuses anyone else)
-            !c.agent_id && (c.state === "waiting" || c.state === "offered") && ctx.supervises()
-              ? h("button", { type: "button", class: "btn secondary small", "aria-label": `${t("live.move")} ${c.contact_name}`, onclick: () => ctx.move(c) }, t("live.move")) : null,
-            h("button", { type: "button", class: "btn secondary small", "aria-label": `${t("live.copy")} ${c.contact_name}`, onclick: () => copyDetails(c, ctx) }, t("live.copy")))))))
-        : h("p", { class: "muted" }, t("live.none"))));
+  // the row as it is now: a kept row's handlers were made with an earlier frame's
+  const live = (c) => L.convs.get(c.conversation_id) || c;
+  const [qs, as, cs] = keyed(body, ["queues", "agents", "conversations"], (k) => k, (k) => section(k, convs.length));
+  keyed(qs.querySelector("tbody"), [...L.queues.values()], (q) => q.queue_id, (q) => h("tr", null,
+    h("th", { scope: "row" }, q.name), h("td", null, String(q.waiting)), q.waiting ? h("td", { "data-since": q.oldest_arrived_at || 0 }) : h("td", null, "—")));
+  keyed(as.querySelector("tbody"), [...L.agents.values()].sort((a, b) => a.name.localeCompare(b.name)), (a) => a.agent_id, (a) => h("tr", null,
+    h("th", { scope: "row" }, a.name),
+    h("td", null, h("span", { class: `dot ${a.status}` }), t(`status.${a.status}`)),
+    h("td", null, h("meter", { min: 0, max: a.capacity, value: a.load, "aria-label": `${a.load} / ${a.capacity}` }), ` ${a.load} / ${a.capacity}`),
+    h("td", null, (a.assigned || []).map((cid) => (L.convs.get(cid) || {}).contact_name || cid).join(", ") || "—")));
+  if (convs.length) {
+    keyed(cs.querySelector("tbody"), convs, (c) => c.conversation_id, (c) => h("tr", null,
+      h("th", { scope: "row" }, c.contact_name, h("span", { class: "muted" }, ` · ${ctx.channelLabel(c.channel)} · ${c.touchpoint_name}`)),
+      h("td", null, state(c)),
+      h("td", null, queues(c.queue_ids)),
+      h("td", null, ctx.priority(c.priority)),
+      h("td", { "data-since": c.arrived_at || 0 }),
+      h("td", { class: "actions" },
+        h("button", { type: "button", class: "btn secondary small", "aria-label": `${t("live.monitor")} ${c.contact_name}`, onclick: () => ctx.monitor(live(c)) }, t("live.monitor")),
+        c.agent_id && c.state === "assigned" ? h("button", { type: "button", class: "btn secondary small", "aria-label": `${t("live.transfer")} ${c.contact_name}`, onclick: () => ctx.transfer(live(c)) }, t("live.transfer")) : null,
+        // nobody holds it yet: a supervisor moves it to the right queue (the router
+        // refuses anyone else)
+        !c.agent_id && (c.state === "waiting" || c.state === "offered") && ctx.supervises()
+          ? h("button", { type: "button", class: "btn secondary small", "aria-label": `${t("live.move")} ${c.contact_name}`, onclick: () => ctx.move(live(c)) }, t("live.move")) : null,
+        h("button", { type: "button", class: "btn secondary small", "aria-label": `${t("live.copy")} ${c.contact_name}`, onclick: () => copyDetails(live(c), ctx) }, t("live.copy")))));
+  }
+  for (const td of body.querySelectorAll("[data-since]")) td.textContent = since(Number(td.dataset.since));
+}
+
+// A section of the live view, its rows left to draw(): a table, or for conversations
+// when there are none, a line that says so.
+function section(k, conversations) {
+  const table = (id, hid, heads) => h("table", { class: "grid", id, "aria-labelledby": hid },
+    h("thead", null, h("tr", null, heads.map((x) => h("th", { scope: "col" }, x)))),
+    h("tbody", null));
+  if (k === "queues") {
+    return h("section", { "aria-labelledby": "lq-h" }, h("h3", { id: "lq-h" }, t("live.queues")),
+      table("live-queues", "lq-h", [t("live.queue"), t("live.depth"), t("live.longest")]));
+  }
+  if (k === "agents") {
+    return h("section", { "aria-labelledby": "la-h" }, h("h3", { id: "la-h" }, t("live.agents")),
+      table("live-agents", "la-h", [t("live.agent"), t("live.status"), t("live.load"), t("live.assigned")]));
+  }
+  return h("section", { "aria-labelledby": "lc-h" }, h("h3", { id: "lc-h" }, t("live.conversations")),
+    conversations
+      ? table("live-conversations", "lc-h", [t("live.contact"), t("live.state"), t("live.queue"), t("live.priority"), t("live.waiting"), ""])
+      : h("p", { class: "muted" }, t("live.none")));
 }
 
 // A row as plain text, for a ticket or a message to a colleague: what the row shows,
