@@ -154,6 +154,10 @@ ENDPOINTS: list[Endpoint] = [
                      tps.put_touchpoint, tps.patch_touchpoint, tps.delete_touchpoint),
            delete_note="409 while it has open conversations (deactivate it first and let "
            "them end). Ended conversations keep its id as history."),
+    Endpoint("GET", "/api/admin/channels", "The channels a touchpoint may have here", "admin",
+             tps.list_channels, response=list[s.ChannelOut],
+             description="The channels whose adapters this gateway registered, each with "
+             "the settings it keeps secret (written, never read back: <name>_set)."),
     Endpoint("POST", "/api/admin/touchpoints/{id}/duplicate", "Copy a touchpoint", "admin",
              tps.duplicate_touchpoint, body=s.DuplicateIn, response=s.TouchpointOut,
              status=201, errors=(404, 409),

@@ -139,6 +139,15 @@ class TouchpointOut(msgspec.Struct, kw_only=True):
     display_name: str
 
 
+class ChannelOut(msgspec.Struct, kw_only=True):
+    """A channel this gateway carries (it has the adapter): a new touchpoint's possible
+    ``channel``, and which of its ``settings`` are secrets (written, never read back)."""
+
+    channel: ChannelName
+    label: str
+    secret_settings: list[str]
+
+
 class DuplicateIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     id: Id | None = None
     name: Name | None = None

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 import routing as r
 from gateway.errors import InUse, InvalidInput
-from gateway.model.channels import ROUTING_MODES
+from gateway.model.channels import CHANNELS, ROUTING_MODES
 from gateway.model.records import OPEN_STATES, Touchpoint
 from gateway.model.text import clean_name
 from gateway.web.admin.config import (
@@ -27,6 +27,7 @@ from gateway.web.admin.config import (
 )
 from gateway.web.admin.http import Ctx, convert, json_response
 from gateway.web.admin.schemas import (
+    ChannelOut,
     DuplicateIn,
     TouchpointCreate,
     TouchpointIn,
@@ -263,6 +264,16 @@ def no_channel_settings(tp: Touchpoint) -> tuple[Touchpoint, list[tuple[str, str
     if tp.settings:
         errors.append(("settings", f"this gateway has no {tp.channel} adapter to configure"))
     return tp, errors
+
+
+async def list_channels(ctx: Ctx) -> Response:
+    """The channels whose adapters this gateway registered, in their order (the admin
+    section asks a new touchpoint's channel from these; each adapter checks its own
+    settings on create)."""
+    specs = [(CHANNELS[name], secrets) for name, secrets in ctx.web.touchpoint_secrets.items()]
+    return json_response(
+        [ChannelOut(channel=c.name, label=c.label, secret_settings=list(s)) for c, s in specs]
+    )
 
 
 async def list_touchpoints(ctx: Ctx) -> Response:

@@ -1,12 +1,15 @@
-// Touchpoints: the list, and a chat touchpoint's editor — its site, queues, pre-chat
-// form, widget, opening hours (with "hold for later" outside them) — then what puts it
-// on the site: its state, the absolute snippets with copy buttons, "does this page
+// Touchpoints: the list; a new one of any channel this gateway carries (the channel
+// first, from GET /api/admin/channels, then what its settings need); a chat
+// touchpoint's editor — its site, queues, pre-chat form (with the page's hidden
+// fields), widget, opening hours (with "hold for later" outside them) — then what puts
+// it on the site: its state, the absolute snippets with copy buttons, "does this page
 // match?" (the gateway's own matcher), the sites refused recently, its ratings; Duplicate.
 // Other channels' touchpoints (email, SMS, WhatsApp, Messenger) get what every channel
 // shares — names, queues, state — and their admin notices; their provider settings
-// (numbers, credentials) stay with the admin API, which checks them per channel. An
-// email touchpoint also shows its connection with Reconnect (where the "connection
-// lost" email sends admins) and edits its auto-reply and signature.
+// (numbers, credentials) are given when they are made, and change through the admin
+// API, which checks them per channel. An email touchpoint also shows its connection
+// with Reconnect (where the "connection lost" email sends admins) and edits its
+// auto-reply and signature.
 
 import { h, api, announce, field, checks, showProblems, clearProblems, problemsList, formatTime, confirmed } from "/admin/ui.js";
 
@@ -18,9 +21,71 @@ const ASKED = [ // the pre-chat form's usual fields, as this screen offers them
   { name: "email", label: "Email", kind: "email", title: "Email" },
   { name: "phone", label: "Phone", kind: "phone", title: "Phone" },
 ];
+// The kinds of the pre-chat form's other fields (gateway/model/records.py, FormField)
+const KINDS = [["text", "Text"], ["textarea", "Long text"], ["email", "Email"], ["phone", "Phone"], ["select", "Choice (a list of options)"], ["hidden", "Hidden (filled by the page)"]];
 const enc = encodeURIComponent;
-const CHANNELS = { chat: "Chat (website)", email: "Email", sms: "SMS", whatsapp: "WhatsApp", messenger: "Messenger", voice: "Voice", api: "API" };
+const CHANNELS = { chat: "Chat (website)", email: "Email", sms: "SMS", whatsapp: "WhatsApp", messenger: "Messenger", voice: "Voice", api: "Integration API" };
 const channelName = (c) => CHANNELS[c] || c;
+const ABOUT = {
+  chat: "The chat widget on a website.",
+  sms: "Text messages to a phone number of your SMS provider (Twilio).",
+  whatsapp: "A WhatsApp Business number (Meta's Cloud API).",
+  messenger: "A Facebook page's Messenger.",
+  email: "A mailbox, read over IMAP and sent from over SMTP.",
+  api: "Your own front end or bot, through the integration API.",
+};
+// What each channel's settings need, as its adapter checks them (channels/*/: sms and
+// sms/twilio.py, meta/settings.py, email/settings.py, api; docs/channels/*.md). Which
+// of them are secrets (a password input, never shown back) the server says. A field
+// with a `value` is always sent (emptied too); others only when filled (the adapter's
+// default otherwise). `when: [key, value]`: shown only while that setting has it.
+const E164 = "In E.164: + and the country code, e.g. +15551234567.";
+const META = [
+  { key: "app_secret", label: "App secret", required: true, hint: "The Meta app's: it signs the webhooks." },
+  { key: "verify_token", label: "Verify token", required: true, hint: "The one you give Meta's webhook subscription." },
+  { key: "api_version", label: "Graph API version", hint: "Empty: the gateway's default, e.g. v21.0." },
+];
+const SECURITY = (starttls) => [["tls", "TLS"], ...(starttls ? [["starttls", "STARTTLS"]] : []), ["none", "None (loopback hosts only)"]];
+const SETTINGS = {
+  sms: [
+    { key: "number", label: "Phone number", type: "tel", required: true, hint: `The touchpoint's number at the provider. ${E164}` },
+    { key: "account_sid", label: "Account SID", required: true, hint: "The Twilio account's: AC and 32 hex digits." },
+    { key: "auth_token", label: "Auth token", required: true, hint: "The Twilio account's; it also checks the webhooks' signatures." },
+    { key: "api_base", label: "API base URL", type: "url", hint: "Empty: https://api.twilio.com." },
+  ],
+  whatsapp: [
+    { key: "number", label: "Business phone number", type: "tel", required: true, hint: E164 },
+    { key: "phone_number_id", label: "Phone number id", required: true, hint: "The number's id in WhatsApp Manager: digits." },
+    { key: "access_token", label: "Access token", required: true, hint: "A system user's token of the WhatsApp Business account." },
+    ...META,
+  ],
+  messenger: [
+    { key: "page_id", label: "Facebook page id", required: true, hint: "Digits." },
+    { key: "page_name", label: "Page name", hint: "Its m.me/ name, shown in the list of touchpoints." },
+    { key: "page_access_token", label: "Page access token", required: true },
+    ...META,
+  ],
+  email: [
+    { key: "address", label: "Mailbox address", type: "email", required: true, hint: "An individual mailbox: not an alias, a group or a list." },
+    { key: "username", label: "Login", hint: "Empty: the address." },
+    { key: "auth", label: "Signs in with", type: "select", options: [["password", "A password"], ["oauth2", "An OAuth2 access token (Gmail, Microsoft 365)"]] },
+    { key: "password", label: "Password", required: true, when: ["auth", "password"] },
+    { key: "oauth_token", label: "OAuth2 access token", required: true, when: ["auth", "oauth2"] },
+    { key: "imap.host", label: "IMAP host", required: true },
+    { key: "imap.port", label: "IMAP port", type: "number", hint: "Empty: 993 (TLS) or 143." },
+    { key: "imap.security", label: "IMAP security", type: "select", options: SECURITY(false) },
+    { key: "smtp.host", label: "SMTP host", required: true },
+    { key: "smtp.port", label: "SMTP port", type: "number", hint: "Empty: 465 (TLS), 587 (STARTTLS) or 25." },
+    { key: "smtp.security", label: "SMTP security", type: "select", options: SECURITY(true) },
+    { key: "folder", label: "Folder to read", value: "INBOX" },
+    { key: "sent_folder", label: "Folder for sent mail", value: "Sent", hint: "Empty for providers that file sent mail themselves (Gmail)." },
+  ],
+  api: [
+    { key: "webhook_url", label: "Webhook URL", type: "url", required: true, hint: "Where the gateway posts agents' messages and events: https://…" },
+    { key: "signing_secret", label: "Signing secret", required: true, hint: "At least 32 characters: it signs the webhooks (and your requests, if required)." },
+    { key: "require_signed_requests", label: "Require signed requests", type: "checkbox" },
+  ],
+};
 
 /** Where contacts reach it: a chat's domain, a number, a page, a mailbox. */
 function reachedAt(tp) {
@@ -29,7 +94,7 @@ function reachedAt(tp) {
 }
 
 export async function render(main, rest) {
-  if (rest[0] === "new") return editor(main, null);
+  if (rest[0] === "new") return rest[1] === "chat" ? editor(main, null) : rest[1] ? creator(main, rest[1]) : chooser(main);
   if (rest[0]) return editor(main, await api("GET", `${BASE}/${enc(rest[0])}`));
   const list = await api("GET", BASE);
   const rows = list.map((tp) => h("tr", null,
@@ -41,14 +106,129 @@ export async function render(main, rest) {
   main.replaceChildren(
     h("div", { class: "bar-line" },
       h("h2", { tabindex: "-1" }, "Touchpoints"),
-      h("a", { class: "btn", href: "#touchpoints/new" }, "New chat touchpoint")),
-    h("p", { class: "muted" }, "A touchpoint is one way customers reach you; for chat, a website. Add your site, activate it, then paste its snippet into your pages."),
+      h("a", { class: "btn secondary", href: "#touchpoints/new/chat" }, "New chat touchpoint"),
+      h("a", { class: "btn", href: "#touchpoints/new" }, "New touchpoint")),
+    h("p", { class: "muted" }, "A touchpoint is one way customers reach you: a website's chat, a phone number, a mailbox, a page. Make one, activate it; for chat, paste its snippet into your pages."),
     rows.length
       ? h("table", { class: "list" },
         h("caption", { class: "sr-only" }, "Touchpoints"),
         h("thead", null, h("tr", null, ["Name", "Channel", "Reached at", "State", "Id"].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", null, rows))
       : h("p", null, "No touchpoint yet."));
+}
+
+/** A new touchpoint, its channel first: the channels this gateway carries. */
+async function chooser(main) {
+  const channels = await api("GET", "/api/admin/channels");
+  main.replaceChildren(
+    h("p", null, h("a", { href: "#touchpoints" }, "All touchpoints")),
+    h("h2", { id: "tp-h", tabindex: "-1" }, "New touchpoint"),
+    h("p", { class: "muted" }, "Which channel do customers reach you on? It asks for what it needs next; the new touchpoint is inactive until you activate it."),
+    h("ul", { class: "choices", "aria-labelledby": "tp-h" }, channels.map((c) => h("li", null,
+      h("a", { class: "btn secondary", href: `#touchpoints/new/${enc(c.channel)}` }, CHANNELS[c.channel] || c.label),
+      h("span", { class: "muted hint" }, ABOUT[c.channel] || "")))));
+}
+
+/** One setting's control, {input, error, block}: a secret (as the server names them) is a
+ * password input that nothing fills. */
+function settingField(def, secrets) {
+  const id = `set-${def.key.replace(/\W/g, "-")}`;
+  if (def.type === "checkbox") {
+    const input = h("input", { type: "checkbox", id, "aria-describedby": `${id}-err` });
+    const error = h("p", { id: `${id}-err`, class: "err" });
+    return { def, input, error, block: h("div", { class: "field" }, h("label", { class: "check" }, input, def.label), error) };
+  }
+  if (def.type === "select") {
+    const f = field(def.label, "select", { id, hint: def.hint }, def.options.map(([v, l]) => h("option", { value: v }, l)));
+    return Object.assign(f, { def });
+  }
+  const secret = secrets.includes(def.key);
+  const f = field(def.label, "input", {
+    id, hint: def.hint, required: def.required, value: def.value || "",
+    type: secret ? "password" : (def.type || "text"), autocomplete: secret ? "new-password" : "off",
+  });
+  return Object.assign(f, { def });
+}
+
+/** The settings object the fields say (dotted keys nested: imap.host → {imap: {host}}). */
+function settingsOf(rows) {
+  const out = {};
+  for (const r of rows) {
+    if (r.block.hidden) continue;
+    const d = r.def;
+    let v = d.type === "checkbox" ? r.input.checked : r.input.value;
+    if (typeof v === "string" && r.input.type !== "password") v = v.trim();
+    if (v === "" && d.value === undefined) continue; // the adapter's default
+    if (d.type === "number") v = Number(v);
+    const path = d.key.split(".");
+    let at = out;
+    for (const k of path.slice(0, -1)) at = at[k] = at[k] || {};
+    at[path[path.length - 1]] = v;
+  }
+  return out;
+}
+
+/** A new touchpoint of another channel than chat: the names and queues all channels
+ * share, then the channel's settings. Created inactive (POST), it opens in its editor. */
+async function creator(main, key) {
+  const [channels, queues] = await Promise.all([api("GET", "/api/admin/channels"), api("GET", "/api/admin/queues")]);
+  const ch = channels.find((c) => c.channel === key);
+  const back = h("p", null, h("a", { href: "#touchpoints/new" }, "Another channel"));
+  if (!ch) {
+    main.replaceChildren(back, h("h2", { tabindex: "-1" }, "New touchpoint"),
+      h("p", { class: "err", role: "alert" }, `This gateway has no ${key} channel.`));
+    return;
+  }
+  const label = CHANNELS[key] || ch.label;
+  const name = field("Name (internal)", "input", { type: "text", required: true, maxlength: 200, hint: key === "email" ? "Also the sender's name on its emails." : "Agents and admins see it; e.g. Support line." });
+  const display = field("Name contacts see", "input", { type: "text", maxlength: 100, hint: "Signs automatic messages; e.g. your company's name." });
+  const queueBox = checks("Queues whose agents answer", queues.map((q) => [q.id, q.name]), queues.slice(0, 1).map((q) => q.id));
+  const defs = SETTINGS[key];
+  // A channel this screen does not know yet: its settings as JSON (docs/channels/<it>.md).
+  const raw = defs ? null : field("Settings (JSON)", "textarea", { id: "set-json", class: "snippet", rows: 6, wide: true, value: "{}", hint: `The channel's settings object, as docs/channels/${key}.md describes it.` });
+  const rows = (defs || []).map((d) => settingField(d, ch.secret_settings));
+  const sync = () => {
+    for (const r of rows) {
+      const w = r.def.when;
+      if (w) r.block.hidden = rows.find((o) => o.def.key === w[0]).input.value !== w[1];
+    }
+  };
+  for (const r of rows) if (r.def.type === "select") r.input.addEventListener("change", sync);
+  sync();
+  const problems = problemsList();
+  const byField = { name, display_name: display };
+  for (const r of rows) byField[`settings.${r.def.key}`] = r;
+  if (raw) byField.settings = raw;
+  const save = h("button", { class: "btn", type: "submit" }, "Create touchpoint");
+  const edit = h("form", { class: "edit", novalidate: true, "aria-labelledby": "tp-h" },
+    name.block, display.block, queueBox.block,
+    h("fieldset", null, h("legend", null, `${label} settings`), rows.map((r) => r.block), raw && raw.block),
+    problems, h("div", { class: "actions" }, save));
+  edit.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    let settings;
+    if (raw) {
+      try { settings = JSON.parse(raw.input.value || "{}"); } catch (_) {
+        return showProblems({ fields: [{ field: "settings", message: "not JSON" }], message: "" }, problems, byField);
+      }
+    } else settings = settingsOf(rows);
+    const body = { channel: key, name: name.input.value.trim(), display_name: display.input.value.trim(), queue_ids: queueBox.values(), settings };
+    save.disabled = true;
+    try {
+      const saved = await api("POST", BASE, body);
+      announce(`Touchpoint ${saved.name} created, inactive.`);
+      location.hash = `#touchpoints/${enc(saved.id)}`;
+    } catch (err) {
+      if (err.status === 401) return;
+      showProblems(err, problems, byField);
+    } finally {
+      save.disabled = false;
+    }
+  });
+  main.replaceChildren(back,
+    h("h2", { id: "tp-h", tabindex: "-1" }, `New ${label} touchpoint`),
+    h("p", { class: "muted" }, `${ABOUT[key] || ""} Secrets are sent once and never shown again. docs/channels/${key}.md says where each setting comes from.`),
+    edit);
 }
 
 /** The email touchpoint that answers left messages and sends transcripts (docs/widget.md,
@@ -75,9 +255,67 @@ function formSelect(name, current) {
   return sel;
 }
 
-/** The pre-chat form: custom fields kept as they are, then name, email and phone. */
-function buildForm(existing, selects) {
-  const custom = existing.filter((f) => !ASKED.some((a) => a.name === f.name));
+/** The pre-chat form's other fields (besides name, email and phone), each with its
+ * name, label and kind, a choice's options and, for what the visitor fills, "Required".
+ * A hidden field is filled by the embedding page (docs/widget.md, "Information from the
+ * page"): never required and without options, so neither is offered for it. */
+function customFields(existing) {
+  const rows = [];
+  const list = h("div", { class: "custom-fields" });
+  const renumber = () => rows.forEach((r, i) => { r.legend.textContent = `Other field ${i + 1}`; });
+  function add(f) {
+    const row = { before: f || {}, legend: h("legend", null, "") };
+    row.name = field("Field name", "input", { type: "text", maxlength: 64, value: f ? f.name : "", hint: "Letters, digits, _ or -; e.g. plan." });
+    row.label = field("Label", "input", { type: "text", maxlength: 200, value: f ? f.label : "", hint: "What the visitor (and the agent) reads." });
+    row.kind = field("Kind", "select", { hint: "Hidden: not shown to the visitor; the embedding page fills it (GatewayChat.setFields)." },
+      KINDS.map(([v, l]) => h("option", { value: v }, l)));
+    row.kind.input.value = (f && f.kind) || "text";
+    row.options = field("Options, one per line", "textarea", { rows: 3, value: f ? (f.options || []).join("\n") : "" });
+    const required = h("input", { type: "checkbox" });
+    required.checked = !!(f && f.required);
+    const requiredErr = h("p", { class: "err" });
+    row.required = { input: required, error: requiredErr, block: h("div", { class: "field" }, h("label", { class: "check" }, required, "Required"), requiredErr) };
+    const sync = () => {
+      const kind = row.kind.input.value;
+      row.options.block.hidden = kind !== "select";
+      row.required.block.hidden = kind === "hidden";
+      if (kind === "hidden") required.checked = false;
+    };
+    row.kind.input.addEventListener("change", sync);
+    sync();
+    const drop = h("button", { class: "btn secondary", type: "button" }, "Remove this field");
+    row.block = h("fieldset", null, row.legend, row.name.block, row.label.block, row.kind.block, row.options.block, row.required.block,
+      h("div", { class: "actions" }, drop));
+    drop.addEventListener("click", () => {
+      rows.splice(rows.indexOf(row), 1);
+      row.block.remove();
+      renumber();
+    });
+    rows.push(row);
+    list.append(row.block);
+    renumber();
+    return row;
+  }
+  existing.filter((f) => !ASKED.some((a) => a.name === f.name)).forEach(add);
+  const more = h("button", { class: "btn secondary", type: "button" }, "Add a field");
+  more.addEventListener("click", () => add(null).name.input.focus());
+  return {
+    block: h("fieldset", null, h("legend", null, "Other form fields"), list, h("div", { class: "actions" }, more)),
+    /** The fields as the form stores them (blank rows left out), with their rows. */
+    fields() {
+      return rows.filter((r) => r.name.input.value.trim() || r.label.input.value.trim()).map((r) => {
+        const name = r.name.input.value.trim();
+        const kind = r.kind.input.value;
+        const options = kind === "select" ? r.options.input.value.split("\n").map((x) => x.trim()).filter(Boolean) : [];
+        return [Object.assign({}, r.before, { name, label: r.label.input.value.trim() || name, kind, required: kind !== "hidden" && r.required.input.checked, options }), r];
+      });
+    },
+    rows,
+  };
+}
+
+/** The pre-chat form: name, email and phone, then the other fields as edited. */
+function buildForm(existing, selects, custom) {
   const asked = [];
   for (const a of ASKED) {
     const mode = selects[a.name].input.value;
@@ -85,7 +323,17 @@ function buildForm(existing, selects) {
     const before = existing.find((f) => f.name === a.name);
     asked.push(Object.assign({ name: a.name, label: a.label, kind: a.kind }, before || {}, { required: mode === "required" }));
   }
-  return [...asked, ...custom];
+  return [...asked, ...custom.map(([f]) => f)];
+}
+
+/** Where a refusal of the form's other fields goes: form[i].name on that row's name, ... */
+function formFields(custom, offset) {
+  const out = {};
+  custom.forEach(([, r], j) => {
+    const at = `form[${offset + j}]`;
+    Object.assign(out, { [`${at}.name`]: r.name, [`${at}.label`]: r.label, [`${at}.kind`]: r.kind, [`${at}.options`]: r.options, [`${at}.required`]: r.required, [at]: r.name });
+  });
+  return out;
 }
 
 /** The flow with its calendar and the hold rule as the screen says; other rules kept. */
@@ -118,6 +366,7 @@ async function editor(main, tp) {
   const domain = field("Website domain", "input", { type: "text", required: true, maxlength: 300, value: tp ? tp.domain : "", hint: "shop.example covers www.shop.example too; *.shop.example every subdomain. No path." });
   const queueBox = checks("Queues whose agents answer", queues.map((q) => [q.id, q.name]), tp ? tp.queue_ids : queues.slice(0, 1).map((q) => q.id));
   const selects = Object.fromEntries(ASKED.map((a) => [a.name, formSelect(a.name, form.find((f) => f.name === a.name))]));
+  const others = customFields(form);
   const title = field("Chat title", "input", { type: "text", maxlength: 80, value: widget.title || "" });
   const color = field("Colour", "input", { type: "color", value: /^#[0-9a-f]{6}$/i.test(widget.color || "") ? widget.color : "#1d4ed8" });
   const tz = field("Time zone", "input", { type: "text", value: (cal && cal.timezone) || Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC", hint: "An IANA name, e.g. Europe/Paris." });
@@ -130,11 +379,13 @@ async function editor(main, tp) {
   const problems = problemsList();
   // Where a refusal's field goes; the rest (the flow's hours, ...) is in the summary.
   const byField = { name, display_name: display, domain, "settings.email_touchpoint_id": mailbox };
+  let formProblems = {}; // the other fields' rows, by their index in the saved form
 
   const save = h("button", { class: "btn", type: "submit" }, isNew ? "Create touchpoint" : "Save changes");
   const edit = h("form", { class: "edit", novalidate: true, "aria-labelledby": "tp-h" },
     name.block, display.block, h("div", { class: "wide" }, domain.block), queueBox.block,
     h("fieldset", null, h("legend", null, "Pre-chat form (a message is always asked for)"), ASKED.map((a) => selects[a.name].block)),
+    others.block,
     h("fieldset", null, h("legend", null, "Widget"), title.block, color.block),
     h("div", { class: "wide" }, mailbox.block),
     h("fieldset", null, h("legend", null, "Opening hours"),
@@ -146,12 +397,16 @@ async function editor(main, tp) {
 
   edit.addEventListener("submit", async (e) => {
     e.preventDefault();
+    const custom = others.fields();
+    const built = buildForm(form, selects, custom);
+    clearProblems(problems, formProblems); // the rows of the previous save's refusal
+    formProblems = formFields(custom, built.length - custom.length);
     const body = {
       name: name.input.value.trim(),
       display_name: display.input.value.trim(),
       domain: domain.input.value.trim(),
       queue_ids: queueBox.values(),
-      form: buildForm(form, selects),
+      form: built,
       widget: Object.assign({}, widget, { title: title.input.value.trim() || undefined, color: color.input.value }),
       flow: buildFlow(flow, tz, days, hold.checked),
       // null clears it (a merge patch); a new touchpoint just leaves it out
@@ -168,7 +423,7 @@ async function editor(main, tp) {
       else await editor(main, saved);
     } catch (err) {
       if (err.status === 401) return;
-      showProblems(err, problems, byField);
+      showProblems(err, problems, Object.assign({}, formProblems, byField));
     } finally {
       save.disabled = false;
     }
@@ -218,8 +473,8 @@ async function channelEditor(main, tp) {
     h("p", null, h("a", { href: "#touchpoints" }, "All touchpoints")),
     h("h2", { id: "tp-h", tabindex: "-1" }, tp.name),
     h("p", { class: "muted" }, email
-      ? `${channelName(tp.channel)} · ${reachedAt(tp)}. Its server settings (IMAP, SMTP, credentials) are set through the admin API (${doc}); new credentials can be given on Reconnect.`
-      : `${channelName(tp.channel)} · ${reachedAt(tp)}. Its provider settings (number, credentials, webhook secrets) are set through the admin API (${doc}).`),
+      ? `${channelName(tp.channel)} · ${reachedAt(tp)}. Its server settings (IMAP, SMTP) were given when it was made and change through the admin API (${doc}); new credentials can be given on Reconnect.`
+      : `${channelName(tp.channel)} · ${reachedAt(tp)}. Its provider settings (number, credentials, webhook secrets) were given when it was made and change through the admin API (${doc}).`),
     email ? await connection(tp) : null,
     edit,
     ...(await onTheSite(main, tp)));
