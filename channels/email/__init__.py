@@ -144,7 +144,7 @@ class EmailChannel(ChannelAdapter):
         async with self._sync_lock:
             wanted = self._readable()
             for tp_id in [t for t in self._held if t not in wanted]:
-                await self._release(tp_id)
+                await self._release(tp_id, finish=True)
             for tp_id, tp in wanted.items():
                 digest = hashlib.sha256(msgspec.json.encode(tp.settings)).hexdigest()
                 current = self._held.get(tp_id)
@@ -158,7 +158,9 @@ class EmailChannel(ChannelAdapter):
                         conn = await self.core.state.connection(tp_id)
                         receiver.restart(drop=conn is not None and conn.status == "connecting")
                     continue
-                await self._release(tp_id)
+                # new settings (a reauthentication's credentials): a new receiver, once
+                # the old one has finished the email it is importing
+                await self._release(tp_id, finish=True)
                 if tp.settings.get("provider") == "demo":
                     # the demo mailbox is this process's memory: every node reads its own
                     self._held[tp_id] = (digest, None)
@@ -171,8 +173,13 @@ class EmailChannel(ChannelAdapter):
                 )
                 self._held[tp_id] = (digest, held)
 
-    async def _release(self, tp_id: str) -> None:
+    async def _release(self, tp_id: str, *, finish: bool = False) -> None:
+        """Stop reading the mailbox and give its lease up; with ``finish``, the email
+        being imported is stored and answered first, while this node still holds the
+        lease (no other node reads the mailbox meanwhile)."""
         entry = self._held.pop(tp_id, None)
+        if finish:
+            await self._stop_receiver(tp_id, finish=True)
         if entry is not None and entry[1] is not None:
             await self.core.exclusive.release(entry[1].name)
         await self._stop_receiver(tp_id)
@@ -203,10 +210,10 @@ class EmailChannel(ChannelAdapter):
         self.receivers[tp_id] = receiver
         receiver.start()
 
-    async def _stop_receiver(self, tp_id: str) -> None:
+    async def _stop_receiver(self, tp_id: str, *, finish: bool = False) -> None:
         receiver = self.receivers.pop(tp_id, None)
         if receiver is not None:
-            await receiver.stop()
+            await receiver.stop(finish=finish)
 
     # -- connection status, admins' notices ----------------------------------------------
     async def _set_status(self, tp: Touchpoint, status: ConnectionStatus, reason: str) -> None:
@@ -364,6 +371,15 @@ class EmailChannel(ChannelAdapter):
             "subject": " ".join(c.subject.split()),
             "html": sanitise(c.html) if c.html else "",
         }
+        # The touchpoint's own address is never a recipient: its reader would import the
+        # email as the customer's next one. A reply all's copy list has it (the email
+        # came to it): dropped there; asked for in ``to``, refused.
+        tp = self._touchpoint(conv)
+        own = str(tp.settings.get("address", "")).lower() if tp is not None else ""
+        if own and own in (a.lower() for a in out["to"]):
+            problems.append(("content.to", "the touchpoint's own address cannot be a recipient"))
+        for field in ("cc", "bcc"):
+            out[field] = [a for a in out[field] if a.lower() != own]
         if problems:
             raise InvalidInput(problems)
         return {k: v for k, v in out.items() if v or k == "direction"}

@@ -66,10 +66,12 @@ def files_of(email: ParsedEmail) -> tuple[InboundFile, ...]:
     )
 
 
-def content_of(email: ParsedEmail, seq: int, told: list[str]) -> Content:
+def content_of(email: ParsedEmail, seq: int, told: list[str], mailbox: str) -> Content:
     return {
         "direction": "in",
         "seq": seq,
+        # the touchpoint's address it came to: the console's Reply all leaves it out
+        "mailbox": mailbox,
         "message_id": email.message_id,
         "from": email.from_addr,
         "from_name": email.from_name,
@@ -159,7 +161,9 @@ class Inbound:
                 conversation_id=thread.conversation_id if thread else "",
             )
         )
-        await state.put_content(conv.id, client_id, content_of(email, message.seq, told))
+        await state.put_content(
+            conv.id, client_id, content_of(email, message.seq, told, settings.address)
+        )
         await state.remember(tp.id, email.message_id, conv.id, message.seq)
         if created and conv.state in LIVE_STATES:
             await self._auto_reply(tp, settings, conv.id, email)

@@ -17,7 +17,10 @@ failed for ``LOST_AFTER`` seconds. An admin's reconnect of a working session
 (``restart(drop=True)``) ends it at once: in IDLE (or a poll's wait) the wait is
 cancelled, during a batch after the email being imported has been stored and the cursor
 moved (an import is never cut: a half-stored email would lose its auto-reply); the
-mailbox logs out and the next session resumes from the cursor.
+mailbox logs out and the next session resumes from the cursor. New settings (a
+reauthentication's credentials) replace the receiver: the old one is stopped with
+``stop(finish=True)``, which waits for the email being imported in the same way before
+it cancels the loop.
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ Skipped = Callable[[Touchpoint, int, BaseException], Awaitable[None]]
 # file storage or the mail server away) before it is skipped: one email must not hold
 # every later one back for good.
 POISON_TRIES = 3
+# How long ``stop(finish=True)`` waits for the email being imported before it cuts it
+# all the same: a store that hangs must not hold a configuration reload up for good.
+FINISH_WITHIN = 60.0
 
 
 class _Reconnect(Exception):
@@ -93,14 +99,37 @@ class Receiver:
         # set when a session ends in an error (cleared when the next one connects)
         self.disconnected = asyncio.Event()
         self._progress = asyncio.Condition()
+        # held while an email is imported and its cursor moved: what a careful stop
+        # waits for, and what no new import starts without
+        self._storing = asyncio.Lock()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"email {self.tp.id}")
 
-    async def stop(self) -> None:
-        with contextlib.suppress(Exception):  # a run that failed: nothing left to stop
-            await cancel_and_wait(self._task)
-        self._task = None
+    async def stop(self, *, finish: bool = False) -> None:
+        """Stop the loop: at once (a shutdown, the lease lost), or with ``finish`` (the
+        touchpoint's settings changed, a reauthentication) after the email being
+        imported is stored, answered and its cursor moved; the next receiver resumes
+        from the cursor. Connecting, fetching or waiting for mail is cut either way:
+        nothing is half-stored there."""
+        held = False
+        try:
+            if finish and self.running:
+                try:
+                    async with asyncio.timeout(FINISH_WITHIN):
+                        # held until the loop has ended: no next import starts
+                        await self._storing.acquire()
+                        held = True
+                except TimeoutError:
+                    log.warning("email %s: an import still running is cut", self.tp.id)
+        finally:  # a stop cancelled while it waits still ends the loop
+            try:
+                with contextlib.suppress(Exception):  # a run that failed: nothing to stop
+                    await cancel_and_wait(self._task)
+            finally:
+                if held:
+                    self._storing.release()
+                self._task = None
 
     def restart(self, *, drop: bool = False) -> None:
         """An admin asked to reconnect: try again now, whatever the backoff says; with
@@ -207,11 +236,12 @@ class Receiver:
             last = cursor.position if cursor is not None else 0
             for uid in await mailbox.uids_after(last):
                 got = await mailbox.fetch(uid)
-                if not self._valid():
-                    raise MailError("this node no longer holds the mailbox's lease")
-                if got is not None and await self._import(uid, got):
-                    self.imported += 1
-                await self._state.advance(self.tp.id, folder, epoch, uid)
+                async with self._storing:
+                    if not self._valid():
+                        raise MailError("this node no longer holds the mailbox's lease")
+                    if got is not None and await self._import(uid, got):
+                        self.imported += 1
+                    await self._state.advance(self.tp.id, folder, epoch, uid)
                 async with self._progress:
                     self._progress.notify_all()
                 if self._drop.is_set():  # the rest of the batch: the next session's

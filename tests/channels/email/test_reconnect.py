@@ -2,13 +2,16 @@
 ``POST /api/admin/touchpoints/{id}/email/reconnect``): the reader logs out of its
 session at once and connects again (connecting, then connected), and no email is
 imported twice or skipped, even when the reconnect comes in the middle of a batch.
-Real Dovecot (IDLE) and aiosmtpd; the gateway is the app in-process, driven over its
+Reauthenticating (the same endpoint with a new password) replaces the reader once the
+email it is importing is stored and answered. Real Dovecot (IDLE) and aiosmtpd; the gateway is the app in-process, driven over its
 admin API."""
 
 from __future__ import annotations
 
 import asyncio
+import imaplib
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +20,7 @@ import httpx
 import pytest
 
 from channels.email.imap import ImapMailbox
+from channels.email.inbound import AUTO_REPLY_ID
 from channels.email.receiver import Receiver
 from channels.email.settings import EmailSettings
 from channels.email.transport import Mailbox
@@ -25,9 +29,10 @@ from devkit.inprocess import InProcessGateway
 from gateway.model.channel_state import Connection
 from gateway.model.records import Touchpoint
 from tests.channels.email.conftest import email_channel
-from tests.channels.email.mail import SmtpServer, an_email, deliver
+from tests.channels.email.mail import SmtpServer, an_email, deliver, settings_for
 from tests.channels.email.test_chat_followup import TP, add_mailbox, admin
 from tests.channels.email.test_flow import ready
+from tests.poll import until
 
 STATUS = f"{TP}/tp_mail/email"
 
@@ -38,15 +43,13 @@ async def gw() -> AsyncIterator[InProcessGateway]:
         yield gateway
 
 
-async def status_becomes(http: httpx.AsyncClient, want: str, within: float = 15.0) -> Any:
+async def status_becomes(http: httpx.AsyncClient, want: str) -> Any:
     """A bounded poll of the status endpoint: nothing announces the reader's reconnect."""
-    deadline = time.monotonic() + within
-    while True:
-        status = (await http.get(STATUS)).json()
-        if status["status"] == want:
-            return status
-        assert time.monotonic() < deadline, f"status {status}, expected {want}"
-        await asyncio.sleep(0.05)
+
+    async def status() -> Any:
+        return (await http.get(STATUS)).json()
+
+    return await until(status, lambda s: s["status"] == want, what=f"status {want}")
 
 
 def sessions_of(gw: InProcessGateway) -> list[ImapMailbox]:
@@ -181,3 +184,99 @@ async def test_a_reconnect_in_the_middle_of_a_batch_imports_each_email_once(
         assert taken == list(want)  # each fetched and taken once, in order
         assert in_session == [1, 1, 2, 2, 2]  # m2 finished, m3..m5 read by the next
         assert receiver.imported == 5
+
+
+def set_password(dovecot: services.Dovecot, user: str, password: str) -> None:
+    """Change a mailbox's password in Dovecot's passwd-file (re-read at most once a
+    second: a bounded poll until the new one logs in)."""
+    passwd = dovecot.tmp / "passwd"
+    lines = passwd.read_text().splitlines()
+    passwd.write_text(
+        "".join(
+            f"{user}:{{PLAIN}}{password}\n" if line.startswith(f"{user}:") else f"{line}\n"
+            for line in lines
+        )
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with imaplib.IMAP4("127.0.0.1", dovecot.port, timeout=10) as client:
+                client.login(user, password)
+                return
+        except imaplib.IMAP4.error:
+            assert time.monotonic() < deadline, "Dovecot never took the new password"
+        time.sleep(0.1)
+
+
+async def test_a_reauthentication_finishes_the_email_being_imported_first(
+    gw: InProcessGateway, dovecot: services.Dovecot, smtp: SmtpServer
+) -> None:
+    """New credentials replace the reader while an email's import is held between its
+    storing and its auto-reply: the old reader finishes it (stored, auto-reply sent, the
+    cursor moved) before it goes, and the new one, logged in with the new password,
+    neither imports it again nor loses its auto-reply. Nothing twice, nothing lost."""
+    opened = sessions_of(gw)
+    channel = email_channel(gw.node)
+    async with await admin(gw) as http:
+        address = f"support-{uuid.uuid4().hex[:8]}@example.test"
+        dovecot.add_user(address, "secret")
+        auto_reply = {"enabled": True, "html": "<p>Thanks, we are on it.</p>"}
+        r = await http.post(
+            TP,
+            json={"id": "tp_mail", "name": "Support mailbox", "channel": "email",
+                  "direction": "both", "routing_mode": "simplified", "queue_ids": ["q_support"],
+                  "settings": settings_for(dovecot, smtp, address, auto_reply=auto_reply)},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        assert (await http.post(f"{TP}/tp_mail/activate")).status_code == 200
+        old = await ready(channel)
+        await status_becomes(http, "connected")
+
+        # the auto-reply of r1 is held: r1 is stored and remembered, not yet answered
+        answer = channel.inbound._auto_reply
+        answering, go = asyncio.Event(), asyncio.Event()
+        conversations: list[str] = []
+
+        async def held(*args: Any) -> None:
+            conversations.append(args[2])
+            answering.set()
+            await go.wait()
+            await answer(*args)
+
+        channel.inbound._auto_reply = held  # type: ignore[method-assign]
+        # the reauthentication reaching the old reader's stop (a cut comes at once)
+        stop = old.stop
+        stopping = asyncio.Event()
+
+        async def stopped(**how: Any) -> None:
+            stopping.set()
+            await stop(**how)
+
+        old.stop = stopped  # type: ignore[method-assign]
+        await deliver(dovecot, address, an_email(to=address, message_id="<r1@c.example>"))
+        await asyncio.wait_for(answering.wait(), 30)
+
+        await asyncio.to_thread(set_password, dovecot, address, "secret-2")
+        seen = statuses(gw)
+        reauth = asyncio.create_task(
+            http.post(f"{STATUS}/reconnect", json={"password": "secret-2"})
+        )
+        await asyncio.wait_for(stopping.wait(), 30)
+        go.set()
+        r = await reauth
+        assert r.status_code == 200, r.text
+        await status_becomes(http, "connected")
+        assert seen == ["connecting", "connected"]
+        new = await ready(channel)
+        assert new is not old and new.settings.password == "secret-2"
+        assert len(opened) == 2 and not old.running
+
+        # stored once, answered once (the auto-reply is a message of the conversation);
+        # the new reader read from the cursor before it idled: r1 was not taken again
+        [conv] = conversations
+        assert await imported(gw) == {"<r1@c.example>": 1, f"{AUTO_REPLY_ID}:{conv}": 1}
+        assert (old.imported, new.imported) == (1, 0)
+        [auto] = await smtp.recorder.until(1)
+        assert auto["In-Reply-To"] == "<r1@c.example>"
+        assert auto["Auto-Submitted"] == "auto-replied"
+        assert len(smtp.recorder.messages) == 1

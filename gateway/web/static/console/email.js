@@ -98,7 +98,15 @@ export function composeFields(cid, ownAddress) {
   replyAll.addEventListener("click", () => {
     const last = lastEmail.get(cid);
     if (!last) return;
-    const others = [...(last.to || []), ...(last.cc || [])].filter((a) => a && a !== ownAddress);
+    // To: the email's Reply-To or sender; Cc: its other recipients, but never the
+    // touchpoint's own address (the mailbox it came to)
+    const own = (ownAddress || last.mailbox || "").toLowerCase();
+    const answered = (last.reply_to || [])[0] || last.from || "";
+    const others = [...(last.to || []), ...(last.cc || [])]
+      .filter((a) => a && ![own, answered.toLowerCase()].includes(a.toLowerCase()));
+    forwardOf = null;
+    to.value = answered;
+    subject.value = "";
     cc.value = [...new Set(others)].join(", ");
   });
   const forward = h("button", { type: "button", class: "btn secondary small" }, "Forward");
@@ -107,7 +115,8 @@ export function composeFields(cid, ownAddress) {
     if (!last) return;
     forwardOf = last;
     subject.value = /^fwd?:/i.test(last.subject || "") ? last.subject : `Fwd: ${last.subject || ""}`;
-    to.value = "";
+    // a forward goes only to whom the agent types (not a reply all's copies)
+    to.value = cc.value = "";
     to.focus();
   });
   const field = (label, input) => h("div", { class: "field inline" }, h("label", { for: input.id }, label), input);
