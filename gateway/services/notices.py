@@ -6,7 +6,7 @@ A notice is kept in the store first (``GET /api/admin/notices`` lists them), the
 as a ``notice`` frame to every admin's console online. The same notice about the same
 touchpoint is not repeated within ``quiet`` seconds anywhere in the cluster, so one
 misconfigured number does not flood the admins with one notice per message, nor with
-one per node: the store decides which node gives it (``claim_notice``), and each node
+one per node: the store decides which node gives it (``give_notice``), and each node
 remembers the claims it knows of so as not to ask again within them.
 
 A notice given with ``email=True`` (what the reference product also emails: an SMS
@@ -98,13 +98,6 @@ class AdminNotices:
             return None
         if len(self._last) >= KEPT:  # each distinct message is a key: forget the old ones
             self._last = {k: t for k, t in self._last.items() if now - t < self.quiet}
-        # every node sees a provider's refusal: the store lets one of them give it
-        digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()
-        standing = await self._store.claim_notice(digest, now=now, quiet=self.quiet)
-        if standing is not None:  # another node gave it then: not asked again till it lapses
-            self._last[key] = standing
-            return None
-        self._last[key] = now
         notice = AdminNotice(
             id=new_id("nt"),
             kind=kind,
@@ -113,7 +106,14 @@ class AdminNotices:
             conversation_id=conversation_id,
             created_at=now,
         )
-        await self._store.add_notice(notice)
+        # every node sees a provider's refusal: the store lets one of them give it (a
+        # store that fails keeps nothing and claims nothing: the next one tries again)
+        digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()
+        standing = await self._store.give_notice(notice, digest, quiet=self.quiet)
+        # given by another node then, or now by this one: not asked again till it lapses
+        self._last[key] = now if standing is None else standing
+        if standing is not None:
+            return None
         log.warning("admin notice (%s, touchpoint %s): %s", kind, touchpoint_id or "-", message)
         frame = p.encode(
             p.NoticeOut(

@@ -1,5 +1,5 @@
 """An admin notice is given once an hour for the whole cluster, not once per node
-(gateway/services/notices.py, the store's ``claim_notice``): two real gateway nodes on
+(gateway/services/notices.py, the store's ``give_notice``): two real gateway nodes on
 one PostgreSQL see the same provider refusal at the same instant, and the admins get
 one stored notice and one email (docs/channels.md, "Admin notices")."""
 

@@ -59,9 +59,12 @@ class ChannelRows(SQLBase):
         if row is None:
             raise Conflict(f"notice {notice.id!r} exists")
 
-    async def claim_notice(self, key: str, *, now: float, quiet: float) -> float | None:
+    async def give_notice(self, notice: AdminNotice, key: str, *, quiet: float) -> float | None:
+        now = notice.created_at
         expired = now - quiet
-        async with self._connection() as c:
+        # One transaction: a claim is never taken without its notice kept (a failed
+        # insert, a node dying between them, would silence the notice cluster-wide).
+        async with self._transaction() as c:
             # The upsert decides: PostgreSQL makes a racing insert of the same key wait
             # for the first and then checks the WHERE against the row it committed;
             # SQLite has one writer.
@@ -81,6 +84,12 @@ class ChannelRows(SQLBase):
             # only when a claim is taken (at most once a key and quiet time): other
             # keys' old claims go, so the table holds the quiet time's notices
             await c.execute("DELETE FROM notice_claims WHERE claimed_at <= $1", expired)
+            kept = await c.fetchrow(
+                f"{NOTICES.sql_insert} ON CONFLICT (id) DO NOTHING RETURNING id",
+                *NOTICES.params(notice),
+            )
+            if kept is None:
+                raise Conflict(f"notice {notice.id!r} exists")
         return None
 
     async def list_notices(

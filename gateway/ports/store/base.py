@@ -774,12 +774,14 @@ class Store(IntegrationStore):
         """Keep an admin notice (Conflict if the id exists)."""
 
     @abc.abstractmethod
-    async def claim_notice(self, key: str, *, now: float, quiet: float) -> float | None:
-        """Claim giving the notice ``key`` (a short text: the notices pass a digest) at
-        ``now``, for the whole cluster, in one atomic step: taken (None) when the key has
-        no claim younger than ``quiet`` seconds, so of the nodes that claim it at once
-        exactly one takes it; refused, the time of the claim that stands. One row per
-        key; a claim taken removes those older than ``quiet``."""
+    async def give_notice(self, notice: AdminNotice, key: str, *, quiet: float) -> float | None:
+        """Keep ``notice`` unless one of the same ``key`` (a short text: the notices pass
+        a digest of what makes two the same) was given less than ``quiet`` seconds
+        before its ``created_at``, by any node: None when kept, else the time of the one
+        that stands. One transaction claims the key and keeps the notice, so of the nodes
+        that give it at once exactly one keeps it, and a claim is never taken without its
+        notice (Conflict if the id exists: nothing claimed). One claim row per key; a
+        claim taken removes those older than ``quiet``."""
 
     @abc.abstractmethod
     async def list_notices(
