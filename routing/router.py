@@ -700,18 +700,25 @@ class Router:
             raise OverCapacity(f"{a.agent_id} has {a.free} points left, a new one needs {weight}")
         self._seq += 1
         routing = Routing(tuple(dict.fromkeys(tp.event.queue_ids)))
+        # on their own dedicated number it is theirs as dedicated (as if routed to them);
+        # on any other, an ordinary conversation they hold
+        own = tp.event.routing_mode == "dedicated" and tp.event.dedicated_agent_id == a.agent_id
+        mode: RoutingMode = "dedicated" if own else "simplified"
         c = _Conversation(
-            ev.conversation_id,
-            ev.touchpoint_id,
-            ev.channel,
-            routing,
-            "simplified",
-            self._now,
-            self._seq,
+            ev.conversation_id, ev.touchpoint_id, ev.channel, routing, mode, self._now, self._seq
         )
+        c.dedicated_agent = a.agent_id if own else None
         self._convs[c.conversation_id] = c
-        self._out.append(d.Queued(c.conversation_id, list(c.queue_ids), c.priority,
-                                  c.acceptance, "simplified"))  # fmt: skip
+        self._out.append(
+            d.Queued(
+                c.conversation_id,
+                list(c.queue_ids),
+                c.priority,
+                c.acceptance,
+                mode,
+                dedicated_agent_id=c.dedicated_agent,
+            )
+        )
         self._take(c, a, "assign", weight, fresh=True)
 
     def _assign_event(self, ev: e.Assign) -> None:

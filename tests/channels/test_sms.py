@@ -36,6 +36,7 @@ from tests.poll import until
 NUMBER = "+14155550100"
 OTHER_NUMBER = "+14155550123"
 PHONE = "+12025550143"
+OTHER_PHONE = "+12025550187"
 
 Factory = Callable[..., services.GatewayProcess]
 
@@ -373,7 +374,7 @@ async def test_dedicated_routing_lands_in_the_agents_assigned_list(
 
 
 async def dedicated_waiting(
-    factory: Factory, twilio: EmulatorClient
+    factory: Factory, twilio: EmulatorClient, **fields: Any
 ) -> tuple[services.GatewayProcess, dict[str, Any]]:
     """A gateway whose SMS number is ag_demo's (dedicated, the q_support queue), with a
     text waiting in the agent's backlog (they are offline): the gateway and its live row."""
@@ -386,6 +387,7 @@ async def dedicated_waiting(
             routing_mode="dedicated",
             queue_ids=["q_support"],
             dedicated_agent_id="ag_demo",
+            **fields,
         ),
     )
     await configure(twilio, node, tp_sms=NUMBER)
@@ -406,6 +408,11 @@ async def live_sms(node: services.GatewayProcess) -> list[dict[str, Any]]:
     return list(page["items"])
 
 
+async def restarted(gw: services.GatewayProcess) -> services.GatewayProcess:
+    gw.stop()
+    return services.start_gateway(gw.env, port=gw.port)
+
+
 async def test_a_dedicated_conversation_waiting_for_its_agent_survives_a_restart(
     gateway_factory: Factory,
     twilio: EmulatorClient,
@@ -414,11 +421,6 @@ async def test_a_dedicated_conversation_waiting_for_its_agent_survives_a_restart
     from the router by a restart (restored without its agent: refused), so it reached
     no one; and one sent back to the Inbox went back to the agent's backlog."""
     node, waiting = await dedicated_waiting(gateway_factory, twilio)
-
-    async def restarted(gw: services.GatewayProcess) -> services.GatewayProcess:
-        gw.stop()
-        return services.start_gateway(gw.env, port=gw.port)
-
     node = await restarted(node)
     try:
         assert [c["id"] for c in await live_sms(node)] == [waiting["id"]]
@@ -434,6 +436,41 @@ async def test_a_dedicated_conversation_waiting_for_its_agent_survives_a_restart
         agent = await agent_on(node)
         assert [c["conversation_id"] for c in agent.snapshot["inbox"]] == [waiting["id"]]
         assert agent.snapshot["assigned"] == []
+    finally:
+        node.stop()
+
+
+async def test_a_text_a_dedicated_agent_starts_on_their_number_is_theirs_over_a_restart(
+    gateway_factory: Factory,
+    twilio: EmulatorClient,
+) -> None:
+    """Regression: an agent's start on their own dedicated number was an ordinary
+    conversation (their going offline would send it to the queue), and the store kept
+    only ``how == "dedicated"`` as dedicated: it is theirs as dedicated, kept so by the
+    store, so a restart's rebuild brings it back the same."""
+    node, _ = await dedicated_waiting(gateway_factory, twilio, direction="both")
+    agent = await agent_on(node)  # the waiting text is theirs now; they text another
+    async with httpx.AsyncClient() as http:
+        r = await http.post(
+            f"{node.base_url}/api/conversations",
+            json={
+                "touchpoint_id": "tp_sms",
+                "address": OTHER_PHONE,
+                "client_msg_id": "start-1",
+                "body": "Hi, Ada here",
+            },
+            headers={"Authorization": f"Bearer {agent.token}"},
+        )
+    assert r.status_code == 201, r.text
+    started = r.json()["conversation_id"]
+    [row] = [c for c in await live_sms(node) if c["id"] == started]
+    assert (row["state"], row["agent_id"], row["dedicated"]) == ("assigned", "ag_demo", True)
+    assert agent.sock
+    await agent.sock.close()
+    node = await restarted(node)
+    try:
+        [row] = [c for c in await live_sms(node) if c["id"] == started]
+        assert (row["state"], row["agent_id"], row["dedicated"]) == ("assigned", "ag_demo", True)
     finally:
         node.stop()
 

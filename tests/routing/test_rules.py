@@ -7,6 +7,7 @@ import pytest
 from routing import (
     Accept,
     AgentRemoved,
+    AgentStarted,
     AgentStatusChanged,
     AgentUpserted,
     Assign,
@@ -498,6 +499,18 @@ def test_a_dedicated_agents_own_start_stays_dedicated_in_the_decision() -> None:
     out = r.handle(ConversationArrived("o2", "ann-sms", "sms", agent_id="bob"), T0 + 1)
     assert only(out, Assigned) == [Assigned("o2", "bob", 10, "outbound")]
     assert not r.conversation("o2").dedicated  # type: ignore[union-attr]
+    # the same for the agents' own starts (AgentStarted): it was always ordinary, so a
+    # rebuild of one caught "new" by a restart made it dedicated, and its agent going
+    # offline sent it to the queue before a restart but not after
+    out = r.handle(AgentStarted("o3", "ann-sms", "sms", "ann"), T0 + 2)
+    assert only(out, Queued)[0].mode == "dedicated"
+    assert only(out, Assigned) == [Assigned("o3", "ann", 10, "assign", dedicated=True)]
+    out = r.handle(AgentStarted("o4", "ann-sms", "sms", "bob"), T0 + 3)
+    assert only(out, Queued)[0].mode == "simplified"
+    assert only(out, Assigned) == [Assigned("o4", "bob", 10, "assign")]
+    r.handle(AgentStatusChanged("ann", "offline"), T0 + 4)
+    assert r.conversation("o3").state == "assigned"  # type: ignore[union-attr]
+    check_invariants(r)
 
 
 def test_only_events_are_handled() -> None:
