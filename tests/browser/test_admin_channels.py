@@ -51,6 +51,10 @@ def test_the_channels_are_the_gateways(gateway: GatewayProcess) -> None:
     by = {c["channel"]: c["secret_settings"] for c in channels}
     assert by["sms"] == ["auth_token"] and by["chat"] == []
     assert set(by["email"]) == {"password", "oauth_token"}
+    # the routing modes each allows (gateway/model/channels.py), offered by the screen
+    modes = {c["channel"]: c["routing_modes"] for c in channels}
+    assert modes["chat"] == ["flow"] and modes["sms"] == ["simplified", "dedicated", "flow"]
+    assert modes["email"] == ["simplified", "flow"]
     agent = {"Authorization": f"Bearer {login_token(base, 'agent@demo.test', 'demo-agent')}"}
     assert httpx.get(base + "/api/admin/channels", headers=agent).status_code == 403
 
@@ -77,17 +81,32 @@ def test_an_sms_touchpoint_made_in_the_admin_section(
     token = page.get_by_label("Auth token")
     expect(token).to_have_attribute("type", "password")
     token.fill("twilio-secret-token")
+    # An SMS number is texted from first unless told otherwise; routed to one agent, who
+    # is asked only for dedicated routing (left unchosen: refused on its field).
+    direction = page.get_by_role("combobox", name="Direction")
+    expect(direction).to_have_value("both")
+    routing = page.get_by_role("combobox", name="Routing")
+    agent = page.get_by_role("combobox", name="Dedicated agent")
+    expect(agent).to_be_hidden()
+    routing.select_option("dedicated")
+    expect(agent).to_be_visible()
+    found["sms, dedicated"] = axe_audit(page)
     page.get_by_role("button", name="Create touchpoint").click()
     expect(number).to_have_attribute("aria-invalid", "true")
     expect(number).to_have_accessible_description(re.compile("E.164"))
     expect(page.locator("ul.problems")).to_contain_text("settings.number")
+    expect(agent).to_have_attribute("aria-invalid", "true")
+    expect(agent).to_have_accessible_description(re.compile("names its agent"))
     found["sms with errors"] = axe_audit(page)
 
     number.fill("+1 415 555 0199")
+    agent.select_option(label="Ada (demo agent) · agent@demo.test")
     page.get_by_role("button", name="Create touchpoint").click()
     tp = _opened(page, base, "Support line")
     assert tp["channel"] == "sms" and tp["active"] is False
     assert tp["display_name"] == "Shop" and tp["queue_ids"] == ["q_support"]
+    assert tp["direction"] == "both"
+    assert tp["routing_mode"] == "dedicated" and tp["dedicated_agent_id"] == "ag_demo"
     assert tp["settings"] == {
         "provider": "twilio",
         "number": "+14155550199",
@@ -99,6 +118,23 @@ def test_an_sms_touchpoint_made_in_the_admin_section(
     expect(page.get_by_role("button", name="Activate")).to_be_visible()
     expect(page.get_by_role("textbox", name="Name (internal)")).to_have_value("Support line")
     assert "twilio-secret-token" not in page.content()
+    # Its editor changes direction and routing (a merge patch: the agent is cleared).
+    expect(direction).to_have_value("both")
+    expect(routing).to_have_value("dedicated")
+    expect(agent).to_have_value("ag_demo")
+    direction.select_option("inbound")
+    routing.select_option("simplified")
+    expect(agent).to_be_hidden()
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#announcer")).to_have_text("Changes saved.")
+    r = httpx.get(f"{base}/api/admin/touchpoints/{tp['id']}", headers=_admin(base))
+    stored = r.json()
+    assert (stored["direction"], stored["routing_mode"], stored["dedicated_agent_id"]) == (
+        "inbound",
+        "simplified",
+        None,
+    )
+    assert stored["settings"]["auth_token_set"] is True
     page.get_by_role("link", name="All touchpoints").click()
     row = (
         page.get_by_role("table", name="Touchpoints")
@@ -140,6 +176,14 @@ def test_an_email_touchpoint_made_in_the_admin_section(
     smtp_host = page.get_by_role("textbox", name="SMTP host")
     smtp_host.fill("smtp.example.net")
     page.get_by_role("combobox", name="SMTP security").select_option("none")
+    # A mailbox that sends too (the admins' notices, chats' follow-ups go through it).
+    direction = page.get_by_role("combobox", name="Direction")
+    expect(direction).to_have_value("both")
+    direction.select_option("both")
+    routing = page.get_by_role("combobox", name="Routing")
+    # email allows no dedicated agent: not offered
+    expect(routing.locator("option")).to_have_text([re.compile("Simplified"), re.compile("Flow")])
+    routing.select_option("simplified")
     page.get_by_role("button", name="Create touchpoint").click()
     # Every problem at once, each on its field.
     expect(address).to_have_attribute("aria-invalid", "true")
@@ -161,8 +205,17 @@ def test_an_email_touchpoint_made_in_the_admin_section(
     assert s["folder"] == "INBOX" and s["sent_folder"] == "Sent"
     assert s["password_set"] is True and s["oauth_token_set"] is False
     assert "password" not in s and "oauth_token" not in s
+    assert tp["direction"] == "both" and tp["routing_mode"] == "simplified"
+    assert tp["dedicated_agent_id"] is None
     expect(page.get_by_role("region", name="Connection")).to_be_visible()
     assert "mail-secret-password" not in page.content()
+    # It sends, so a chat touchpoint may answer and send transcripts through it.
+    page.goto(base + "/admin#touchpoints/new/chat")
+    expect(
+        page.get_by_role("combobox", name="Mailbox for answers and transcripts").locator(
+            "option", has_text="orders@shop.example"
+        )
+    ).to_have_count(1)
 
 
 def test_a_hidden_form_field_is_never_required(new_page: NewPage, gateway: GatewayProcess) -> None:
@@ -191,7 +244,13 @@ def test_a_hidden_form_field_is_never_required(new_page: NewPage, gateway: Gatew
     kind = field.get_by_role("combobox", name="Kind")
     expect(field.get_by_role("textbox", name="Options, one per line")).to_be_hidden()
     kind.select_option("select")
-    expect(field.get_by_role("textbox", name="Options, one per line")).to_be_visible()
+    options = field.get_by_role("textbox", name="Options, one per line")
+    expect(options).to_be_visible()
+    # A choice without options would leave visitors only the empty placeholder: refused
+    # by the server, on the row's options.
+    page.get_by_role("button", name="Create touchpoint").click()
+    expect(options).to_have_attribute("aria-invalid", "true")
+    expect(options).to_have_accessible_description(re.compile("at least one option"))
     # Hidden: the page fills it, so "Required" (and options) are not offered.
     kind.select_option("hidden")
     expect(required).to_be_hidden()

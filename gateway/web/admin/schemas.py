@@ -26,7 +26,7 @@ from gateway.model.records import (
     SoundName,
 )
 from gateway.web.admin.paging import Cursor
-from routing.model import Role
+from routing.model import Role, RoutingMode
 
 # -- building blocks ------------------------------------------------------------------
 
@@ -141,11 +141,13 @@ class TouchpointOut(msgspec.Struct, kw_only=True):
 
 class ChannelOut(msgspec.Struct, kw_only=True):
     """A channel this gateway carries (it has the adapter): a new touchpoint's possible
-    ``channel``, and which of its ``settings`` are secrets (written, never read back)."""
+    ``channel``, which of its ``settings`` are secrets (written, never read back) and
+    the routing modes its touchpoints may have (gateway/model/channels.py)."""
 
     channel: ChannelName
     label: str
     secret_settings: list[str]
+    routing_modes: list[RoutingMode]
 
 
 class DuplicateIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -249,6 +249,10 @@ async def build_touchpoint(
                 errors.append((f"form[{i}].required", f"hidden field {f.name} is never required"))
             if f.options:
                 errors.append((f"form[{i}].options", f"hidden field {f.name} has no options"))
+        elif f.kind == "select" and not any(o.strip() for o in f.options):
+            # The widget would show only its empty placeholder: nobody could pick, and a
+            # required one would stop every visitor from starting a chat.
+            errors.append((f"form[{i}].options", "a choice needs at least one option"))
     if body.require_identity and not secret:
         errors.append(("require_identity", "requiring a signed identity needs an identity_secret"))
     if errors:
@@ -272,7 +276,15 @@ async def list_channels(ctx: Ctx) -> Response:
     settings on create)."""
     specs = [(CHANNELS[name], secrets) for name, secrets in ctx.web.touchpoint_secrets.items()]
     return json_response(
-        [ChannelOut(channel=c.name, label=c.label, secret_settings=list(s)) for c, s in specs]
+        [
+            ChannelOut(
+                channel=c.name,
+                label=c.label,
+                secret_settings=list(s),
+                routing_modes=list(c.routing_modes),
+            )
+            for c, s in specs
+        ]
     )
 
 

@@ -1,15 +1,15 @@
 // Touchpoints: the list; a new one of any channel this gateway carries (the channel
-// first, from GET /api/admin/channels, then what its settings need); a chat
-// touchpoint's editor — its site, queues, pre-chat form (with the page's hidden
-// fields), widget, opening hours (with "hold for later" outside them) — then what puts
-// it on the site: its state, the absolute snippets with copy buttons, "does this page
-// match?" (the gateway's own matcher), the sites refused recently, its ratings; Duplicate.
-// Other channels' touchpoints (email, SMS, WhatsApp, Messenger) get what every channel
-// shares — names, queues, state — and their admin notices; their provider settings
-// (numbers, credentials) are given when they are made, and change through the admin
-// API, which checks them per channel. An email touchpoint also shows its connection
-// with Reconnect (where the "connection lost" email sends admins) and edits its
-// auto-reply and signature.
+// first, from GET /api/admin/channels, then its direction, routing and what its
+// settings need); a chat touchpoint's editor — its site, queues, pre-chat form (with the
+// page's hidden fields), widget, opening hours (with "hold for later" outside them) —
+// then what puts it on the site: its state, the absolute snippets with copy buttons,
+// "does this page match?" (the gateway's own matcher), the sites refused recently, its
+// ratings; Duplicate. Other channels' touchpoints (email, SMS, WhatsApp, Messenger) get
+// what every channel shares — names, queues, direction and routing, state — and their
+// admin notices; their provider settings (numbers, credentials) are given when they are
+// made, and change through the admin API, which checks them per channel. An email
+// touchpoint also shows its connection with Reconnect (where the "connection lost"
+// email sends admins) and edits its auto-reply and signature.
 
 import { h, api, announce, field, checks, showProblems, clearProblems, problemsList, formatTime, confirmed } from "/admin/ui.js";
 
@@ -86,6 +86,55 @@ const SETTINGS = {
     { key: "require_signed_requests", label: "Require signed requests", type: "checkbox" },
   ],
 };
+
+// Direction: who may write first (docs/channels.md). A new touchpoint starts with the one
+// its channel's setup example uses (docs/channels/*.md, docs/integration-api.md): where
+// agents may start conversations (SMS, email, the integration API) both, else inbound.
+const DIRECTIONS = [["inbound", "Inbound: contacts write first"], ["outbound", "Outbound: agents write first"], ["both", "Both"]];
+const DIRECTION_DEFAULT = { sms: "both", email: "both", api: "both" };
+const DIRECTION_NOTE = {
+  sms: " Agents text first (New conversation) only from a number that is outbound or both.",
+  email: " The admins' notices and chats' follow-up emails go only through a mailbox that is outbound or both; an outbound one is not read.",
+  whatsapp: " Agents cannot start WhatsApp conversations: outbound takes only answers in conversations already open.",
+  messenger: " Agents cannot start Messenger conversations: outbound takes only answers in conversations already open.",
+};
+// The routing modes, as each channel allows them (GET /api/admin/channels: routing_modes)
+const ROUTING = { simplified: "Simplified: ring the queues' agents", dedicated: "Dedicated: straight to one agent", flow: "Flow: the routing flow's rules" };
+
+/** A non-chat touchpoint's direction and routing (its mode, for dedicated the agent),
+ * as a new one defaults them or `tp` has them: {blocks, body(), byField}. */
+function deliveryFields(channel, modes, agents, tp) {
+  const direction = field("Direction", "select", {
+    hint: `Inbound: contacts start conversations and agents answer. Outbound: agents start them; a contact's message only continues an open one. Both: either.${DIRECTION_NOTE[channel] || ""}`,
+  }, DIRECTIONS.map(([v, l]) => h("option", { value: v }, l)));
+  direction.input.value = tp ? tp.direction : DIRECTION_DEFAULT[channel] || "inbound";
+  // the stored mode too, should the channel no longer allow it (the save then says why)
+  const allowed = [...modes];
+  if (tp && !allowed.includes(tp.routing_mode)) allowed.push(tp.routing_mode);
+  if (!allowed.length) allowed.push("simplified");
+  const routing = field("Routing", "select", {
+    hint: "Simplified rings the agents of the queues above; dedicated puts every conversation in one agent's Assigned list; flow follows the touchpoint's routing flow (set through the admin API; with none, the queues above).",
+  }, allowed.map((m) => h("option", { value: m }, ROUTING[m] || m)));
+  routing.input.value = tp ? tp.routing_mode : allowed.includes("simplified") ? "simplified" : allowed[0];
+  const agent = field("Dedicated agent", "select", { required: true, hint: "Every conversation of this touchpoint goes to this agent." },
+    h("option", { value: "" }, "Choose an agent"),
+    agents.map((a) => h("option", { value: a.id }, `${a.name} · ${a.email}${a.active ? "" : " (deactivated)"}`)));
+  agent.input.value = (tp && tp.dedicated_agent_id) || "";
+  const sync = () => { agent.block.hidden = routing.input.value !== "dedicated"; };
+  routing.input.addEventListener("change", sync);
+  sync();
+  return {
+    blocks: [direction.block, routing.block, agent.block],
+    byField: { direction, routing_mode: routing, dedicated_agent_id: agent },
+    /** What to send: null clears the agent (and a flow, for another mode) in a merge patch. */
+    body() {
+      const mode = routing.input.value;
+      const out = { direction: direction.input.value, routing_mode: mode, dedicated_agent_id: mode === "dedicated" ? agent.input.value || null : null };
+      if (tp && tp.flow && mode !== "flow") out.flow = null;
+      return out;
+    },
+  };
+}
 
 /** Where contacts reach it: a chat's domain, a number, a page, a mailbox. */
 function reachedAt(tp) {
@@ -171,7 +220,7 @@ function settingsOf(rows) {
 /** A new touchpoint of another channel than chat: the names and queues all channels
  * share, then the channel's settings. Created inactive (POST), it opens in its editor. */
 async function creator(main, key) {
-  const [channels, queues] = await Promise.all([api("GET", "/api/admin/channels"), api("GET", "/api/admin/queues")]);
+  const [channels, queues, agents] = await Promise.all([api("GET", "/api/admin/channels"), api("GET", "/api/admin/queues"), api("GET", "/api/admin/agents")]);
   const ch = channels.find((c) => c.channel === key);
   const back = h("p", null, h("a", { href: "#touchpoints/new" }, "Another channel"));
   if (!ch) {
@@ -183,6 +232,7 @@ async function creator(main, key) {
   const name = field("Name (internal)", "input", { type: "text", required: true, maxlength: 200, hint: key === "email" ? "Also the sender's name on its emails." : "Agents and admins see it; e.g. Support line." });
   const display = field("Name contacts see", "input", { type: "text", maxlength: 100, hint: "Signs automatic messages; e.g. your company's name." });
   const queueBox = checks("Queues whose agents answer", queues.map((q) => [q.id, q.name]), queues.slice(0, 1).map((q) => q.id));
+  const delivery = deliveryFields(key, ch.routing_modes || [], agents, null);
   const defs = SETTINGS[key];
   // A channel this screen does not know yet: its settings as JSON (docs/channels/<it>.md).
   const raw = defs ? null : field("Settings (JSON)", "textarea", { id: "set-json", class: "snippet", rows: 6, wide: true, value: "{}", hint: `The channel's settings object, as docs/channels/${key}.md describes it.` });
@@ -196,12 +246,12 @@ async function creator(main, key) {
   for (const r of rows) if (r.def.type === "select") r.input.addEventListener("change", sync);
   sync();
   const problems = problemsList();
-  const byField = { name, display_name: display };
+  const byField = Object.assign({ name, display_name: display }, delivery.byField);
   for (const r of rows) byField[`settings.${r.def.key}`] = r;
   if (raw) byField.settings = raw;
   const save = h("button", { class: "btn", type: "submit" }, "Create touchpoint");
   const edit = h("form", { class: "edit", novalidate: true, "aria-labelledby": "tp-h" },
-    name.block, display.block, queueBox.block,
+    name.block, display.block, queueBox.block, ...delivery.blocks,
     h("fieldset", null, h("legend", null, `${label} settings`), rows.map((r) => r.block), raw && raw.block),
     problems, h("div", { class: "actions" }, save));
   edit.addEventListener("submit", async (e) => {
@@ -212,7 +262,7 @@ async function creator(main, key) {
         return showProblems({ fields: [{ field: "settings", message: "not JSON" }], message: "" }, problems, byField);
       }
     } else settings = settingsOf(rows);
-    const body = { channel: key, name: name.input.value.trim(), display_name: display.input.value.trim(), queue_ids: queueBox.values(), settings };
+    const body = Object.assign({ channel: key, name: name.input.value.trim(), display_name: display.input.value.trim(), queue_ids: queueBox.values(), settings }, delivery.body());
     save.disabled = true;
     try {
       const saved = await api("POST", BASE, body);
@@ -441,20 +491,22 @@ async function editor(main, tp) {
 /** Another channel's touchpoint: what all channels share is edited here; the provider's
  * settings are only named (secrets never come back from the API anyway). */
 async function channelEditor(main, tp) {
-  const queues = await api("GET", "/api/admin/queues");
+  const [channels, queues, agents] = await Promise.all([api("GET", "/api/admin/channels"), api("GET", "/api/admin/queues"), api("GET", "/api/admin/agents")]);
+  const ch = channels.find((c) => c.channel === tp.channel);
   const email = tp.channel === "email";
   const name = field("Name (internal)", "input", { type: "text", required: true, maxlength: 200, value: tp.name, hint: email ? "Also the sender's name on its emails, and {{touchpoint.name}} in the signature." : "Agents and admins see it." });
   const display = field("Name contacts see", "input", { type: "text", maxlength: 100, value: tp.display_name, hint: "Signs automatic messages; e.g. your company's name." });
   const queueBox = checks("Queues whose agents answer", queues.map((q) => [q.id, q.name]), tp.queue_ids);
+  const delivery = deliveryFields(tp.channel, ch ? ch.routing_modes : [], agents, tp);
   const texts = email ? emailTexts(tp.settings || {}) : null;
   const problems = problemsList();
   const save = h("button", { class: "btn", type: "submit" }, "Save changes");
   const edit = h("form", { class: "edit", novalidate: true, "aria-labelledby": "tp-h" },
-    name.block, display.block, queueBox.block, texts && texts.blocks, problems, h("div", { class: "actions" }, save));
+    name.block, display.block, queueBox.block, ...delivery.blocks, texts && texts.blocks, problems, h("div", { class: "actions" }, save));
   edit.addEventListener("submit", async (e) => {
     e.preventDefault();
     save.disabled = true;
-    const body = { name: name.input.value.trim(), display_name: display.input.value.trim(), queue_ids: queueBox.values() };
+    const body = Object.assign({ name: name.input.value.trim(), display_name: display.input.value.trim(), queue_ids: queueBox.values() }, delivery.body());
     // a merge patch: the settings this screen leaves out (servers, secrets) are kept
     if (texts) body.settings = texts.settings();
     try {
@@ -463,7 +515,7 @@ async function channelEditor(main, tp) {
       await editor(main, saved);
     } catch (err) {
       if (err.status === 401) return;
-      showProblems(err, problems, Object.assign({ name, display_name: display }, texts && texts.byField));
+      showProblems(err, problems, Object.assign({ name, display_name: display }, delivery.byField, texts && texts.byField));
     } finally {
       save.disabled = false;
     }
