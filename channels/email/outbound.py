@@ -65,7 +65,13 @@ class Outbound(Sender):
             in_reply_to, references = thread_headers(
                 parent.get("message_id", ""), list(parent.get("references", []))
             )
-        default_to = (parent.get("reply_to") or [])[:1] or [conv.address]
+        # as an email client's Reply: to the email answered (a colleague in CC who wrote
+        # into the thread gets the answer; Reply all copies the others)
+        default_to = (
+            (parent.get("reply_to") or [])[:1]
+            or ([parent["from"]] if parent.get("from") else [])
+            or [conv.address]
+        )
         subject = own.get("subject") or reply_subject(parent.get("subject", ""))
         signature = ""
         if settings.signature.enabled and not own.get("auto_reply"):

@@ -101,6 +101,22 @@ async def test_an_email_thread_is_one_conversation_and_replies_thread_back(
     assert content["text"] == "Thanks!" and "warehouse" in content["quoted_text"]
     assert len(smtp.recorder.messages) == 2
 
+    # a colleague of theirs writes into the thread: the agent's plain reply answers that
+    # email, as an email client's Reply does (it went to the contact's address)
+    await deliver(
+        dovecot,
+        address,
+        an_email(sender="robin@customer.example", to=address, in_reply_to=reply_id,
+                 message_id="<third@customer.example>", subject="Re: Where is my order?",
+                 text="Which carrier, please?"),
+    )  # fmt: skip
+    await receiver.until_imported(3)
+    assert [c.id for c in await node.store.list_conversations(touchpoint_id="tp_mail")] == [conv.id]
+    await node.desk.send(agent, conv, "reply-2", "The usual one, tracking to follow.")
+    *_, answer = await smtp.recorder.until(3)
+    assert answer["To"] == "robin@customer.example"
+    assert answer["In-Reply-To"] == "<third@customer.example>"
+
 
 async def test_no_auto_reply_to_machines_and_a_reply_after_the_end_starts_anew(
     make_node: NodeFactory, dovecot: services.Dovecot, smtp: SmtpServer, mailbox: tuple[str, str]
