@@ -12,9 +12,10 @@ import pytest
 
 from devkit import services
 from tests.attachments import files
-from tests.attachments.test_gateway import blob_names, fetch, links, upload, wait_for
+from tests.attachments.test_gateway import blob_names, fetch, links, upload
 from tests.gateway.client import accepted_chat
 from tests.gateway.conftest import demo_agent, demo_visitor
+from tests.poll import until
 
 
 @pytest.fixture(scope="module", params=["local", "s3"])
@@ -46,7 +47,10 @@ async def test_orphaned_uploads_are_removed_and_sent_files_stay(
     own = (await links(visitor.sock, [orphan]))["links"][orphan]["url"]
     assert (await fetch(node, own)).status_code == 200
 
-    await wait_for(lambda: not [k for k in blob_names(node, request) if orphan in k])
+    await until(
+        lambda: not [k for k in blob_names(node, request) if orphan in k],
+        what="the orphan's blob deleted",
+    )
     assert (await fetch(node, own)).status_code == 404
     # Too late to send it now; the file that was sent is still there.
     await visitor.sock.send({"type": "send", "client_msg_id": "o-2", "attachments": [orphan]})

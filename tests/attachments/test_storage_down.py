@@ -31,9 +31,10 @@ from gateway.cli import build_server
 from gateway.ports.blobs import s3
 from gateway.settings import load_settings
 from tests.attachments import files
-from tests.attachments.test_gateway import upload, wait_for
+from tests.attachments.test_gateway import upload
 from tests.gateway.client import Visitor, accepted_chat
 from tests.gateway.conftest import demo_agent, demo_visitor
+from tests.poll import until
 
 DEADLINE = 2.0
 
@@ -125,8 +126,13 @@ async def test_an_s3_that_stops_answering_is_a_prompt_503_and_leaves_nothing(
             # resumes (an object, a multipart upload): the deletion queue, which had
             # the keys before anything was sent, removes them once due.
             ids = {first.json()["attachment"]["id"], again.json()["attachment"]["id"]}
-            await wait_for(lambda: {k.rsplit("/", 1)[-1] for k in storage.keys("gw-down")} == ids)
-            await wait_for(lambda: not multipart_uploads(storage, "gw-down"))
+            await until(
+                lambda: {k.rsplit("/", 1)[-1] for k in storage.keys("gw-down")} == ids,
+                what="every file in the storage",
+            )
+            await until(
+                lambda: not multipart_uploads(storage, "gw-down"), what="no multipart upload left"
+            )
             for client in (visitor, agent):
                 assert client.sock
                 await client.sock.close()
