@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from devkit import services
 from gateway.errors import BlobsUnavailable, ConfigError
 from gateway.ports.blobs import create_blobs
-from gateway.ports.blobs.local import LocalBlobs
+from gateway.ports.blobs.local import STALE_PARTIAL, LocalBlobs
 from gateway.ports.blobs.s3 import S3Blobs
 
 
@@ -55,10 +56,17 @@ def test_bad_urls_are_configuration_errors(url: str) -> None:
 
 async def test_local_files_are_private_and_no_partial_file_remains(tmp_path: Path) -> None:
     store = LocalBlobs(str(tmp_path / "blobs"))
-    (tmp_path / "blobs" / ".partial").mkdir(parents=True)
-    (tmp_path / "blobs" / ".partial" / "crashed.part").write_bytes(b"half")
+    partial = tmp_path / "blobs" / ".partial"
+    partial.mkdir(parents=True)
+    (partial / "crashed.part").write_bytes(b"half")
+    long_ago = time.time() - STALE_PARTIAL - 60
+    os.utime(partial / "crashed.part", (long_ago, long_ago))
+    # another node sharing the directory is writing this one now
+    (partial / "under-way.part").write_bytes(b"being written")
     await store.open()
-    assert not list((tmp_path / "blobs" / ".partial").iterdir())  # a crash's leftover went
+    # a crash's leftover went; the upload under way stays (it used to be removed, and
+    # that node's upload failed)
+    assert [p.name for p in partial.iterdir()] == ["under-way.part"]
     await store.put("cv_1/at_1", stream(b"secret"), max_bytes=100)
     path = store.path("cv_1/at_1")
     assert path.read_bytes() == b"secret"
@@ -66,6 +74,27 @@ async def test_local_files_are_private_and_no_partial_file_remains(tmp_path: Pat
     assert stat.S_IMODE((tmp_path / "blobs").stat().st_mode) == 0o700
     await store.delete("cv_1/at_1")
     assert not path.exists() and not path.parent.exists()
+
+
+async def test_a_blob_published_while_its_folder_is_removed_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another blob's delete removes the folder it leaves empty; a put of a blob in the
+    same folder may rename into it just after its mkdir: the put makes it again."""
+    store = LocalBlobs(str(tmp_path / "blobs"))
+    await store.open()
+    real = os.replace
+    raced: list[str] = []
+
+    def replace(src: str, dst: str) -> None:
+        if not raced:  # the delete's rmdir lands between the mkdir and the rename
+            raced.append(dst)
+            os.rmdir(Path(dst).parent)
+        real(src, dst)
+
+    monkeypatch.setattr("gateway.ports.blobs.local.os.replace", replace)
+    assert await store.put("cv_2/at_1", stream(b"kept"), max_bytes=100) == 4
+    assert raced and store.path("cv_2/at_1").read_bytes() == b"kept"
 
 
 async def test_an_unreachable_s3_is_unavailable() -> None:

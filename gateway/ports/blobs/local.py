@@ -2,7 +2,9 @@
 
 A blob is written to a temporary file in ``.partial/`` and renamed onto its place only
 once complete and flushed to disk, so a reader never sees half a file and a crash
-leaves at most a temporary file, which the next ``open()`` removes. Files are 0600,
+leaves at most a temporary file, which a later ``open()`` removes once it is
+``STALE_PARTIAL`` old: nodes may share the directory (a cluster's mount), and another
+node's upload in progress is written to all along. Files are 0600,
 directories 0700. Paths are the key's segments under a two-level fan-out by a hash of
 the key, so no directory grows with the number of conversations. File I/O runs in
 threads (anyio), one 64 KiB chunk at a time.
@@ -14,6 +16,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+import time
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
@@ -29,6 +32,10 @@ from gateway.ports.blobs.base import (
     storage_step,
     unavailable,
 )
+
+# A temporary file unwritten for this long is a crash's leftover, not an upload under
+# way on a node sharing the directory (each chunk written moves its mtime).
+STALE_PARTIAL = 3600.0
 
 
 def _private(path: str, flags: int) -> int:
@@ -48,10 +55,12 @@ class LocalBlobs(BlobStore):
         def prepare() -> None:
             self._partial.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(self.root, 0o700)
-            # what a crash left half-written
+            # what a crash left half-written (not another node's upload under way)
+            stale = time.time() - STALE_PARTIAL
             for leftover in self._partial.iterdir():
                 with contextlib.suppress(OSError):
-                    leftover.unlink()
+                    if leftover.stat().st_mtime < stale:
+                        leftover.unlink()
 
         try:
             await anyio.to_thread.run_sync(prepare)
@@ -85,8 +94,16 @@ class LocalBlobs(BlobStore):
                 await storage_step(out.aclose())
 
             def publish() -> None:
-                final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                os.replace(temp, final)
+                for last in (False, True):
+                    final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    try:
+                        os.replace(temp, final)
+                        return
+                    except FileNotFoundError:
+                        # a delete of the folder's last blob removed the folder between
+                        # the mkdir and the rename (delete() leaves no empty folder)
+                        if last or not temp.exists():
+                            raise
 
             await storage_step(anyio.to_thread.run_sync(publish))
         finally:
