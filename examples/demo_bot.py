@@ -142,15 +142,13 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _wait_for(url: str) -> None:
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
+def _answers(url: str) -> bool:
+    """Whether the gateway at ``url`` is up (its seeding done)."""
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,9 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8001)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="demo-bot: %(message)s")
+    # With --wait the file is read again once its gateway answers: it may be a previous
+    # run's, which the demo rewrites as it seeds (the bot's port is one the OS gave, a
+    # new one when the old is taken; a new GATEWAY_PORT).
+    while args.wait and not _answers(_config(args)["gateway"]):
+        time.sleep(0.5)
     cfg = _config(args)
-    if args.wait:
-        _wait_for(cfg["gateway"])
     api = IntegrationClient(cfg["gateway"], cfg["touchpoint_id"], cfg["api_key"])
     bot = Bot(api, cfg["signing_secret"])
     app = Starlette(routes=[Route("/events", bot.webhook, methods=["POST"])])

@@ -112,6 +112,23 @@ class StartupFailed(Exception):
     """The node could not start; the lifespan has said why on stderr."""
 
 
+def unshared_files_warning(settings: Settings) -> str | None:
+    """What a node of a cluster (a Redis bus) says at start when its attachments go to
+    the default directory in its own data directory: a file uploaded through it cannot
+    be read through another node. Said, not refused: that path may be a mount every node
+    shares."""
+    if not settings.redis_url or settings.blob_url:
+        return None
+    where = settings.blob_store_url.removeprefix("file://")
+    return (
+        "warning: files will not be shared between nodes: GATEWAY_REDIS_URL makes this "
+        f"node one of a cluster, but without GATEWAY_BLOB_URL its attachments are kept in "
+        f"{where}, which the other nodes cannot read unless it is a mount they all share; set "
+        "GATEWAY_BLOB_URL to an s3:// bucket or a file:// directory every node shares "
+        "(docs/scaling.md)"
+    )
+
+
 class Node:
     """One gateway process, wired."""
 
@@ -403,6 +420,8 @@ class Node:
         )
 
     async def start(self) -> None:
+        if unshared := unshared_files_warning(self.settings):
+            log.warning("%s", unshared)
         await self.store.open()
         self._folding = asyncio.create_task(self._fold_contacts(), name="contact folds")
         await self.blobs.open()

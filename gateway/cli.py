@@ -37,6 +37,40 @@ def settle_heap() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
+class CannotListen(Exception):
+    """GATEWAY_HOST and GATEWAY_PORT cannot be listened on; the message says why."""
+
+
+def listen(settings: Settings) -> list[socket.socket]:
+    """Sockets bound to GATEWAY_HOST:GATEWAY_PORT, one for each address the host resolves
+    to (as uvicorn's own bind did: asyncio's ``create_server``), not yet listening: bound
+    before anything starts, so that an address in use or a host that does not resolve
+    stops ``gateway serve`` at once, before migrations, the demo or a data directory."""
+    where = f"cannot listen on GATEWAY_HOST={settings.host} GATEWAY_PORT={settings.port}"
+    try:
+        infos = socket.getaddrinfo(
+            settings.host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError as exc:  # socket.gaierror: "Name or service not known"
+        raise CannotListen(f"{where}: {exc.strerror or exc}") from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in infos:
+            if any(s.family == family and s.getsockname()[:2] == address[:2] for s in sockets):
+                continue  # getaddrinfo may name an address twice
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # as asyncio: "::" is not also 0.0.0.0
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError as exc:  # "Address already in use", "Cannot assign requested address"
+        for sock in sockets:
+            sock.close()
+        raise CannotListen(f"{where}: {exc.strerror or exc}") from None
+    return sockets
+
+
 def build_server(app: Starlette, settings: Settings) -> uvicorn.Server:
     """The uvicorn server ``gateway serve`` runs: the gateway's limits (frame size, and
     the connection limits of gateway/web/transport.py), no compression, pings, and a
@@ -103,6 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
     # key required, one misspelt)
     for warning in unknown_variables():
         print(f"gateway: warning: {warning}", file=sys.stderr)
+    sockets: list[socket.socket] = []
     try:
         settings = load_settings()
         for warning in settings.warnings():
@@ -110,15 +145,24 @@ def _serve(args: argparse.Namespace) -> int:
         # the attachment types are the files' model's to parse: before anything is
         # written (the data directory, its secret key)
         chat_rule(settings.chat_attachment_types, settings.chat_attachment_max_bytes)
+        sockets = listen(settings)
         settings.prepare_data_dir()
         server = build_server(create_app(settings), settings)
     except ConfigError as exc:
+        for sock in sockets:
+            sock.close()
         print(f"gateway: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    except CannotListen as exc:
+        print(f"gateway: cannot start: {exc}", file=sys.stderr)
+        return 3
     try:
-        server.run()
+        server.run(sockets=sockets)
     except SystemExit as exc:  # uvicorn's own exit when start-up failed
         return exc.code if isinstance(exc.code, int) and exc.code else 3
+    finally:
+        for sock in sockets:
+            sock.close()
     return 0 if server.started else 3
 
 

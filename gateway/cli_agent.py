@@ -20,8 +20,10 @@ The password is never an argument (shell history, ``ps``): in a terminal it is t
 twice at a prompt that does not echo; otherwise it is the first line of standard input
 (``printf '%s\\n' "$PASSWORD" | gateway agent add ...``).
 
-Exit codes: 0 done; 1 the database cannot be reached; 2 refused (bad input, an email
-already taken, no agent with that email, a bad configuration, a usage error).
+Exit codes (docs/deploy.md, "The first admin", the same for ``gateway touchpoint``): 0
+done; 2 refused input (every problem on its own line: bad input, an email already
+taken, no agent with that email, a bad configuration, a usage error); 1 the database
+cannot be reached.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from gateway.ports.store.base import Store
 from gateway.settings import Settings, load_settings
 from gateway.web.admin.config import missing_ids, visible_name
 from gateway.web.admin.http import convert
-from gateway.web.admin.schemas import AgentCreate, Email, Password
+from gateway.web.admin.schemas import AgentCreate, Email, Name, Password
 from routing.model import Role
 
 # Redis is asked to take the news within this; the agent is written by then.
@@ -69,6 +71,33 @@ class _Email(msgspec.Struct, forbid_unknown_fields=True):
     email: Email
 
 
+class _Name(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+
+
+# The admin API's rules (gateway/web/admin/schemas.py) said in words: msgspec's own
+# messages name a regex or a length bound.
+EMAIL_RULE = "is not an email address (name@example.com, at most 254 characters)"
+NAME_RULE = "is longer than 200 characters"
+PASSWORD_RULE = "a password has 8 to 1,024 characters"
+
+
+def _checked(data: dict[str, str], type_: type[Any]) -> bool:
+    """Whether ``data`` passes the admin API's rule for its one field."""
+    try:
+        convert(data, type_)
+    except InvalidInput:
+        return False
+    return True
+
+
+def _email(value: str, errors: list[tuple[str, str]]) -> str:
+    """The email as stored (trimmed), or an error in words on ``errors``."""
+    if not _checked({"email": value}, _Email):
+        errors.append(("email", f"{value!r} {EMAIL_RULE}"))
+    return value.strip()
+
+
 def _read_password(email: str) -> str:
     """Typed twice without echo in a terminal; else the first line of standard input.
     Checked with the admin API's rule (its length)."""
@@ -80,7 +109,9 @@ def _read_password(email: str) -> str:
         password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
     if not password:
         raise Refused([("password", "none given: type it at the prompt, or pipe it as one line")])
-    return convert({"password": password}, _NewPassword).password
+    if not _checked({"password": password}, _NewPassword):
+        raise Refused([("password", f"{len(password)} characters: {PASSWORD_RULE}")])
+    return password
 
 
 async def tell_nodes(settings: Settings) -> str:
@@ -118,17 +149,22 @@ def _told(problem: str) -> None:
 
 
 async def _add(args: argparse.Namespace, store: Store, settings: Settings) -> int:
-    # everything but the password first: nobody types one for a command refused anyway
+    # everything but the password first: nobody types one for a command refused anyway;
+    # each field on its own, so that every problem is said at once (docs/deploy.md)
+    errors: list[tuple[str, str]] = []
+    _email(args.email, errors)
+    name = visible_name(args.name, "name", errors)
+    if name and not _checked({"name": args.name}, _Name):
+        errors.append(("name", NAME_RULE))
+    if missing := missing_ids(args.queue, {q.id for q in await store.list_queues()}):
+        errors.append(("queue_ids", f"unknown queue id(s): {', '.join(missing)}"))
+    if errors:
+        raise Refused(errors)
+    # the whole body as the admin API takes it (the role, the queue ids' form)
     body = convert(
         {"email": args.email, "name": args.name, "role": args.role, "queue_ids": args.queue},
         AgentCreate,
     )
-    errors: list[tuple[str, str]] = []
-    name = visible_name(body.name, "name", errors)
-    if missing := missing_ids(body.queue_ids, {q.id for q in await store.list_queues()}):
-        errors.append(("queue_ids", f"unknown queue id(s): {', '.join(missing)}"))
-    if errors:
-        raise Refused(errors)
     email = body.email.strip()
     await _check_free(store, email)
     agent = Agent(
@@ -166,7 +202,10 @@ async def _list(args: argparse.Namespace, store: Store, settings: Settings) -> i
 
 
 async def _set_password(args: argparse.Namespace, store: Store, settings: Settings) -> int:
-    email = convert({"email": args.email}, _Email).email.strip()
+    errors: list[tuple[str, str]] = []
+    email = _email(args.email, errors)
+    if errors:
+        raise Refused(errors)
     try:
         agent = await store.get_agent_by_email(email)
     except NotFound:

@@ -7,8 +7,10 @@ reaches every node at once, and nobody needs the database's credentials. Where:
 ``--url`` (default ``GATEWAY_PUBLIC_URL``, else ``http://GATEWAY_HOST:GATEWAY_PORT``);
 who: ``--email`` (``GATEWAY_ADMIN_EMAIL``) with the password in
 ``GATEWAY_ADMIN_PASSWORD`` or typed at the prompt, or a token in
-``GATEWAY_ADMIN_TOKEN``. Exit codes: 0 done, 1 refused (each problem printed), 2 the
-gateway cannot be reached, the login failed, or a usage error (a bad ``--url``).
+``GATEWAY_ADMIN_TOKEN``. Exit codes, those of ``gateway agent`` (docs/deploy.md, "The
+first admin"): 0 done (``check``: matches); 2 refused input (each problem printed; no admin
+named, no password, a bad ``--url``); 1 the gateway cannot be reached or the login
+failed (a wrong password, not an admin, a token refused); 3 ``check``: does not match.
 """
 
 from __future__ import annotations
@@ -40,7 +42,15 @@ class Refused(Exception):
 
 
 class Unreachable(Exception):
-    pass
+    """The gateway cannot be reached, or it does not let this admin in (exit 1)."""
+
+
+class Usage(Exception):
+    """Input missing before anything is asked of the gateway (exit 2)."""
+
+
+# ``check``'s answer "no match": neither refused input (2) nor the gateway out of reach (1)
+NO_MATCH = 3
 
 
 class AdminAPI:
@@ -105,12 +115,12 @@ def _connect(args: argparse.Namespace) -> AdminAPI:
     if api.token:
         return api
     if not args.email:
-        raise Unreachable("who is the admin? pass --email (or set GATEWAY_ADMIN_EMAIL)")
+        raise Usage("who is the admin? pass --email (or set GATEWAY_ADMIN_EMAIL)")
     password = os.environ.get("GATEWAY_ADMIN_PASSWORD") or (
         getpass.getpass(f"password for {args.email}: ") if sys.stdin.isatty() else ""
     )
     if not password:
-        raise Unreachable("no password: set GATEWAY_ADMIN_PASSWORD or run in a terminal")
+        raise Usage("no password: set GATEWAY_ADMIN_PASSWORD or run in a terminal")
     api.log_in(args.email, password)
     return api
 
@@ -153,7 +163,7 @@ def _check(args: argparse.Namespace, api: AdminAPI) -> int:
     print(f"domain:   {m['domain']}")
     print(f"accepts:  {m['accepts']}")
     print(f"{'match:   ' if m['matched'] else 'no match:'} {m['reason']}")
-    return 0 if m["matched"] else 1
+    return 0 if m["matched"] else NO_MATCH
 
 
 def run(args: argparse.Namespace) -> int:
@@ -161,14 +171,18 @@ def run(args: argparse.Namespace) -> int:
         api = _connect(args)
         result: int = args.action(args, api)
         return result
-    except Unreachable as exc:
+    except Usage as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
+    except Unreachable as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 1
     except Refused as exc:
         print(f"gateway: refused: {exc}", file=sys.stderr)
         for problem in exc.fields:
             print(f"  {problem.get('field') or 'body'}: {problem.get('message')}", file=sys.stderr)
-        return 2 if exc.status in (401, 403) else 1
+        # not let in (a token refused), or the gateway failing: not the input's fault
+        return 1 if exc.status in (401, 403) or exc.status >= 500 else 2
 
 
 def add_parser(sub: Any) -> None:

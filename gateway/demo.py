@@ -14,8 +14,10 @@ import json
 import logging
 import os
 import secrets
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -150,13 +152,16 @@ async def seed_demo_bot(
     now: float,
 ) -> None:
     """The demo bot: an integration touchpoint whose webhook is examples/demo_bot.py on
-    the next port, the chat touchpoints that hand their chats to it first, and a key for
-    it, written with its signing secret to ``<data_dir>/demo-bot.json`` (mode 0600)
-    whenever that file is missing or its key no longer works."""
+    a loopback port the OS gives (:func:`bot_port`), the chat touchpoints that hand their
+    chats to it first, and a key for it, written with its signing secret and port to
+    ``<data_dir>/demo-bot.json`` (mode 0600) whenever that file is missing, its key no
+    longer works or the port moved."""
     port = demo_port(settings)
-    bot_port = settings.port + 1
     path = bot_config_path(settings)
     bot = directory.touchpoints.get(DEMO_BOT)
+    bot_port = await asyncio.to_thread(
+        _bot_port, str(bot.settings.get("webhook_url", "")) if bot else "", settings
+    )
     hook = f"http://127.0.0.1:{bot_port}/events"
     changed = False
     if bot is None or bot.settings.get("webhook_url") != hook:
@@ -191,7 +196,7 @@ async def seed_demo_bot(
         await reload()
     # from the store: with a cluster link, the reload reaches this node's directory later
     bot = await store.get_touchpoint(DEMO_BOT)
-    if await _bot_config_works(path, api_keys, bot, settings):
+    if await _bot_config_works(path, api_keys, bot, settings, bot_port):
         return
     _, key = await api_keys.create(DEMO_BOT, "demo bot")
     config = {
@@ -208,8 +213,35 @@ async def seed_demo_bot(
     log.warning("demo bot configured in %s (chats of /demo/bot go to it first)", path)
 
 
+def _bot_port(hook: str, settings: Settings) -> int:
+    """The bot's port: the one its webhook has while nothing listens there (the bot that
+    ./scripts/serve starts listens only once the gateway is up), else a free one the OS
+    gives on 127.0.0.1. Never a fixed one next to the gateway's: GATEWAY_PORT + 1 is
+    another node's (./scripts/cluster, gateway@8001), and taken it left the demo without
+    its bot."""
+    try:
+        kept = urlsplit(hook).port if hook.startswith("http://127.0.0.1:") else None
+    except ValueError:
+        kept = None
+    # GATEWAY_PORT + 1: where a demo before this one put it
+    if kept and kept != settings.port + 1:
+        with socket.socket() as sock:
+            # as the bot's server binds (asyncio): a port its last connections left in
+            # TIME_WAIT is free to it
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", kept))
+                return kept
+            except OSError:
+                pass
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 async def _bot_config_works(
-    path: Path, api_keys: ApiKeys, bot: Touchpoint, settings: Settings
+    path: Path, api_keys: ApiKeys, bot: Touchpoint, settings: Settings, bot_port: int
 ) -> bool:
     try:
         config = json.loads(await asyncio.to_thread(path.read_text))
@@ -218,6 +250,6 @@ async def _bot_config_works(
         return False
     return bool(
         config.get("signing_secret") == bot.settings.get("signing_secret")
-        and config.get("port") == settings.port + 1
+        and config.get("port") == bot_port
         and config.get("gateway") == f"http://127.0.0.1:{settings.port}"
     )

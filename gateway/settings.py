@@ -51,6 +51,11 @@ MAX_SECONDS = 10 * 365 * 24 * 3600
 # The shortest history retention (seconds): a closed conversation is still read for a
 # while (the visitor's rating and transcript, the day's reports).
 MIN_HISTORY_RETENTION = 86400.0
+# How docs/deploy.md has an operator generate GATEWAY_SECRET_KEY.
+SECRET_KEY_COMMAND = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+# The deploy examples' placeholders (deploy/systemd/gateway.env.example,
+# deploy/k8s/secret.example.yaml) hold this: a key anyone can read signs no token.
+PLACEHOLDER = "change-me"
 # The largest whole number a JSON number (the widget's limits, a token's exp) and a
 # float's arithmetic keep exactly.
 MAX_INT = 2**53 - 1
@@ -127,6 +132,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     chat_attachment_max_bytes: PositiveInt = 10 * 1024 * 1024
     # demo only: the provider emulators' base URLs ("twilio=http://127.0.0.1:8101,...")
     demo_providers: str = ""
+    # empty: /metrics answers anyone; else it asks for Authorization: Bearer <this>
+    metrics_token: str = ""
 
     def __post_init__(self) -> None:
         for name in FIELDS:
@@ -142,6 +149,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 raise ConfigError(f"{PREFIX}{name.upper()}: at most {MAX_INT} (2**53 - 1)")
         self._check_words()
         self._check_urls()
+        if PLACEHOLDER in self.secret_key.lower():
+            raise ConfigError(
+                f"{PREFIX}SECRET_KEY: holds {PLACEHOLDER!r}, an example's placeholder "
+                f"anyone can read: generate a key with {SECRET_KEY_COMMAND}"
+            )
         if self.secret_key and len(self.secret_key) < 32:
             raise ConfigError(f"{PREFIX}SECRET_KEY: must be at least 32 characters")
         if self.secret_key and not self.secret_key.strip():
@@ -157,6 +169,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise ConfigError(
                 f"{PREFIX}HISTORY_RETENTION: at least {MIN_HISTORY_RETENTION:g} seconds "
                 "(a day), or 0 to keep history for ever"
+            )
+        token = self.metrics_token
+        if token and not (token.isascii() and token.isprintable() and " " not in token):
+            # it is sent in an HTTP header, where other characters do not arrive intact
+            raise ConfigError(
+                f"{PREFIX}METRICS_TOKEN: printable ASCII without spaces, or empty for none"
             )
         self.trusted_proxy_networks  # noqa: B018 - parsing validates it
         self.demo_provider_urls  # noqa: B018 - parsing validates it
@@ -434,7 +452,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from a file (optional) and the environment; raise ConfigError."""
     env = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
-    file = env.get(PREFIX + "CONFIG_FILE")
+    file = env.get(PREFIX + "CONFIG_FILE", "")
     if file:
         try:
             raw.update(tomllib.loads(Path(file).read_text()))
@@ -443,21 +461,35 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         unknown = set(raw) - set(FIELDS)
         if unknown:
             raise ConfigError(f"{PREFIX}CONFIG_FILE: unknown setting(s) {sorted(unknown)}")
-    if PREFIX + "MAX_MESSAGE_CHARS" in env:
+    if PREFIX + "MAX_MESSAGE_CHARS" in env:  # one of REFUSED_VARIABLES
         # set expecting an effect it never had: say so rather than ignore it
         raise ConfigError(
             f"{PREFIX}MAX_MESSAGE_CHARS is not a setting: a message is at most "
             f"{MAX_MESSAGE_CHARS} characters, a fixed part of the protocol; unset it"
         )
+    from_file = set(raw)
     for name in FIELDS:
         value = env.get(PREFIX + name.upper())
         if value is not None:
             raw[name] = value
+            from_file.discard(name)
     try:
         # strict=False turns the environment's strings into ints, floats and booleans.
         return msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(_name_the_variable(str(exc))) from exc
+        raise ConfigError(_as_written(_name_the_variable(str(exc)), file, from_file)) from exc
+    except ConfigError as exc:
+        raise ConfigError(_as_written(str(exc), file, from_file)) from exc
+
+
+def _as_written(message: str, file: str, from_file: set[str]) -> str:
+    """A message that names a setting's variable, naming instead the file's key when the
+    value came from the file: the operator looks for what they wrote."""
+    for name in from_file:
+        var = PREFIX + name.upper()
+        if message.startswith(var) and message[len(var) : len(var) + 1] in (":", " "):
+            return f"{file}: {name}{message[len(var) :]}"
+    return message
 
 
 # GATEWAY_ names read by something other than the settings: the admin commands' own
@@ -465,6 +497,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 OTHER_VARIABLES = frozenset(
     {"CONFIG_FILE", "ADMIN_TOKEN", "ADMIN_PASSWORD", "ADMIN_EMAIL", "TEST_HANG_AFTER"}
 )
+# GATEWAY_ names that are no setting and are refused (load_settings), not ignored: no
+# warning says "ignored" before the refusal.
+REFUSED_VARIABLES = frozenset({"MAX_MESSAGE_CHARS"})
 
 
 def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -477,7 +512,11 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
     out = []
     for var in sorted(env):
         name = var[len(PREFIX) :]
-        if not var.startswith(PREFIX) or name in OTHER_VARIABLES or name.lower() in FIELDS:
+        if (
+            not var.startswith(PREFIX)
+            or name in OTHER_VARIABLES | REFUSED_VARIABLES
+            or name.lower() in FIELDS
+        ):
             continue
         close = difflib.get_close_matches(name, names, n=1, cutoff=0.7)
         hint = f" (did you mean {PREFIX}{close[0]}?)" if close else ""

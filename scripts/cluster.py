@@ -379,6 +379,9 @@ def node_env(cluster: Cluster, index: int, port: int, log_level: str) -> dict[st
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(port),
         "GATEWAY_DATA_DIR": str(data),
+        # one directory for every node's attachments: a file uploaded through one node
+        # is downloaded through another (each data directory is the node's own)
+        "GATEWAY_BLOB_URL": f"file://{cluster.workdir / 'blobs'}",
         "GATEWAY_DATABASE_URL": cluster.database_url,
         "GATEWAY_REDIS_URL": cluster.redis_url,
         "GATEWAY_SECRET_KEY": cluster.secret_key,

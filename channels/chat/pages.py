@@ -17,13 +17,12 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from channels.chat.demo import DEMO_BOT_TOUCHPOINTS, DEMO_TOUCHPOINTS
 from channels.chat.domain import InvalidDomain, parse_domain
 from channels.chat.embed import base_url, snippets
 from gateway.web.context import web_of
-from gateway.web.pages import connect_src
+from gateway.web.pages import connect_src, static_files
 
 WIDGET_STATIC = Path(__file__).resolve().parents[2] / "widget" / "static"
 
@@ -192,6 +191,6 @@ def routes(demo_pages: bool) -> list[BaseRoute]:
         out += [Route(path, demo) for path in ("/demo", "/demo/other", "/demo/iframe", "/demo/bot")]
     out += [
         Route("/widget/frame.html", widget_frame),
-        Mount("/widget", app=StaticFiles(directory=WIDGET_STATIC, check_dir=False), name="widget"),
+        Mount("/widget", app=static_files(WIDGET_STATIC, check_dir=False), name="widget"),
     ]
     return out

@@ -20,11 +20,11 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from gateway.model.records import Touchpoint
 from gateway.settings import Settings
 from gateway.web.context import web_of
+from gateway.web.pages import static_files
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -143,5 +143,5 @@ def routes(settings: Settings) -> list[BaseRoute]:
     return [
         Route("/demo/phone", phone_page),
         Route("/demo/phone/config.json", phone_config),
-        Mount("/demo/phone/static", app=StaticFiles(directory=STATIC), name="phone"),
+        Mount("/demo/phone/static", app=static_files(STATIC), name="phone"),
     ]

@@ -4,27 +4,47 @@
 * ``/admin`` the admin section (gateway/web/static/admin/), likewise;
 * ``/healthz`` liveness, ``/readyz`` readiness (the store answers, the node is not
   draining; the file storage's state is reported, not required), ``/metrics``
-  Prometheus (gateway/metrics.py).
+  Prometheus (gateway/metrics.py), behind ``GATEWAY_METRICS_TOKEN`` when it is set.
+
+Static files (these, the widget's, the demo phone's) come from :func:`static_files`.
 """
 
 from __future__ import annotations
 
+import hmac
 import re
 from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
+from gateway.errors import AuthError
 from gateway.web.context import web_of
 
 CONSOLE_STATIC = Path(__file__).resolve().parent / "static" / "console"
 ADMIN_STATIC = Path(__file__).resolve().parent / "static" / "admin"
 
+# Smaller files are not worth a gzip header and a Vary.
+GZIP_MINIMUM_BYTES = 500
+
 # A Host header is echoed into connect-src only when it is a plain host[:port].
 _HOST_RE = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+
+
+def static_files(directory: Path, *, check_dir: bool = True) -> ASGIApp:
+    """The files of ``directory`` (an app to Mount), gzipped when the client accepts it:
+    the widget's loader is fetched by every page that embeds it. Only static files: the
+    API's answers are small or streamed, attachments mostly compressed formats already.
+    The ETag and Last-Modified stay the file's (GZipMiddleware adds Vary: Accept-Encoding),
+    so conditional requests still answer 304; a range request is answered uncompressed."""
+    return GZipMiddleware(
+        StaticFiles(directory=directory, check_dir=check_dir), minimum_size=GZIP_MINIMUM_BYTES
+    )
 
 
 def connect_src(request: Request) -> str:
@@ -95,8 +115,24 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    """``GET /metrics``: the Prometheus text exposition of the default registry."""
+    """The Prometheus text exposition of the default registry (``/metrics`` serves it
+    through :func:`metrics_guarded`)."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def metrics_guarded(request: Request) -> Response:
+    """``GET /metrics``: open when ``GATEWAY_METRICS_TOKEN`` is empty, else only for
+    ``Authorization: Bearer <that token>`` (401 otherwise)."""
+    token = web_of(request).settings.metrics_token
+    if token:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        # constant time: the comparison must not tell how much of a guess was right;
+        # headers arrive as latin-1, so any of their characters encodes back
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode("latin-1"), token.encode()
+        ):
+            raise AuthError("send Authorization: Bearer <GATEWAY_METRICS_TOKEN>")
+    return await metrics_endpoint(request)
 
 
 def routes(home: str) -> list[BaseRoute]:
@@ -109,16 +145,14 @@ def routes(home: str) -> list[BaseRoute]:
         Route("/", index),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/metrics", metrics_endpoint),
+        Route("/metrics", metrics_guarded),
         Route("/console", console_index),
         Route("/console/", console_index),
         # The page under its file name too: with its own headers, not the static files'
         # (any other spelling gets gateway/web/guard.py's strict default CSP).
         Route("/console/index.html", console_index),
-        Mount(
-            "/console", app=StaticFiles(directory=CONSOLE_STATIC, check_dir=False), name="console"
-        ),
+        Mount("/console", app=static_files(CONSOLE_STATIC, check_dir=False), name="console"),
         Route("/admin", admin_index),
         Route("/admin/", admin_index),
-        Mount("/admin", app=StaticFiles(directory=ADMIN_STATIC, check_dir=False), name="admin"),
+        Mount("/admin", app=static_files(ADMIN_STATIC, check_dir=False), name="admin"),
     ]

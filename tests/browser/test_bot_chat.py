@@ -66,7 +66,9 @@ class BotHook:
 def bot_site() -> Iterator[tuple[services.GatewayProcess, BotHook]]:
     port = two_free_ports()
     node = services.start_gateway({"GATEWAY_DEMO": "1"}, port=port)
-    hook = BotHook(port + 1)  # where the demo's bot touchpoint posts its events
+    # where the demo's bot touchpoint posts its events: a port the OS gave (demo-bot.json)
+    config = json.loads((Path(node.env["GATEWAY_DATA_DIR"]) / "demo-bot.json").read_text())
+    hook = BotHook(config["port"])
     try:
         yield node, hook
     finally:

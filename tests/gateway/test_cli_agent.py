@@ -127,9 +127,10 @@ def one_admin(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             PASSWORD,
             "  email: this email belongs to another agent: admin@shop.example",
         ),
-        ({"--email": "not an email"}, PASSWORD, "  email: Expected `str` matching regex"),
+        ({"--email": "not an email"}, PASSWORD, "  email: 'not an email' is not an email address"),
         ({"--name": " \t "}, PASSWORD, "  name: a name needs a visible character"),
-        ({}, "seven!!", "  password: Expected `str` of length >= 8"),
+        ({}, "seven!!", "  password: 7 characters: a password has 8 to 1,024 characters"),
+        ({"--name": "N" * 201}, PASSWORD, "  name: is longer than 200 characters"),
         ({}, "", "  password: none given"),
         ({"--queue": "q_nope"}, PASSWORD, "  queue_ids: unknown queue id(s): q_nope"),
         ({"--role": "root"}, PASSWORD, "gateway agent add: error: argument --role: invalid"),
@@ -149,6 +150,18 @@ def test_bad_input_is_refused_with_the_admin_apis_rules_and_exit_2(
     assert [line.split("\t")[3] for line in listed] == ["admin@shop.example"]
 
 
+def test_every_problem_is_said_at_once_each_in_words(one_admin: dict[str, str]) -> None:
+    r = cli(one_admin, "add", "--email", "bad", "--name", " ", "--queue", "q_nope")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.splitlines() == [
+        "gateway: refused:",
+        "  email: 'bad' is not an email address (name@example.com, at most 254 characters)",
+        "  name: a name needs a visible character",
+        "  queue_ids: unknown queue id(s): q_nope",
+    ]
+    assert "regex" not in r.stderr and "Expected" not in r.stderr
+
+
 def test_set_password_refuses_an_unknown_email_and_a_short_password(
     one_admin: dict[str, str],
 ) -> None:
@@ -157,7 +170,9 @@ def test_set_password_refuses_an_unknown_email_and_a_short_password(
     assert "  email: no agent has the email nobody@shop.example" in nobody.stderr.splitlines()
     short = cli(one_admin, "set-password", "--email", "admin@shop.example", stdin="short\n")
     assert short.returncode == 2
-    assert "  password: Expected `str` of length >= 8" in short.stderr.splitlines()
+    assert "  password: 5 characters: a password has 8 to 1,024 characters" in (
+        short.stderr.splitlines()
+    )
 
 
 def test_the_password_is_never_an_argument(one_admin: dict[str, str]) -> None:

@@ -1,5 +1,7 @@
 """`gateway touchpoint add | list | check`, run for real as a subprocess against a real
-gateway: the admin API's own validation, output and exit codes 0/1/2."""
+gateway: the admin API's own validation, output and exit codes: those of `gateway agent`
+(docs/deploy.md): 2 refused input, 1 the gateway out of reach or the login failed, and 3
+for `check`'s no match."""
 
 from __future__ import annotations
 
@@ -80,12 +82,12 @@ def test_add_creates_an_active_chat_touchpoint_and_prints_its_snippet(
     yes = cli(node, "check", "tp_cli_shop", "https://www.shop.example/cart")
     assert yes.returncode == 0 and yes.stdout.splitlines()[-1].startswith("match:")
     no = cli(node, "check", "tp_cli_shop", "https://evilshop.example/")
-    assert no.returncode == 1 and no.stdout.splitlines()[-1].startswith("no match:")
+    assert no.returncode == 3 and no.stdout.splitlines()[-1].startswith("no match:")
 
 
 def test_add_is_refused_with_the_admin_apis_own_reasons(node: services.GatewayProcess) -> None:
     proc = cli(node, "add", "--name", "Shop", "--domain", "example.com/shop", "--queue", "q_nope")
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # refused input, as gateway agent's
     assert proc.stdout == ""
     problems = proc.stderr.splitlines()[1:]
     assert any(
@@ -96,9 +98,9 @@ def test_add_is_refused_with_the_admin_apis_own_reasons(node: services.GatewayPr
 
 def test_who_may_and_where(node: services.GatewayProcess) -> None:
     wrong = cli(node, "list", who=(ADMIN[0], "not the password"))
-    assert wrong.returncode == 2 and "login as admin@demo.test failed" in wrong.stderr
+    assert wrong.returncode == 1 and "login as admin@demo.test failed" in wrong.stderr
     agent = cli(node, "list", who=AGENT)
-    assert agent.returncode == 2 and "is not an admin" in agent.stderr
+    assert agent.returncode == 1 and "is not an admin" in agent.stderr
     gone = subprocess.run(
         [sys.executable, "-m", "gateway", "touchpoint", "list"],
         cwd=ROOT,
@@ -112,7 +114,18 @@ def test_who_may_and_where(node: services.GatewayProcess) -> None:
         text=True,
         timeout=60,
     )
-    assert gone.returncode == 2 and "cannot reach the gateway at http://127.0.0.1:" in gone.stderr
+    assert gone.returncode == 1 and "cannot reach the gateway at http://127.0.0.1:" in gone.stderr
+    # no admin named: input missing, refused before the gateway is asked
+    nobody = subprocess.run(
+        [sys.executable, "-m", "gateway", "touchpoint", "list", "--url", node.base_url],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert nobody.returncode == 2 and "who is the admin?" in nobody.stderr
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,10 @@
 """scripts/cluster for real: PostgreSQL, Redis, gateways and Debian's nginx.
 
 The script runs as an operator runs it (its own process, its output read line by line,
-its commands written to its stdin). The first test goes through nginx only: /healthz, a
-login, and one agent WebSocket up to its snapshot. It does not test routing between
-nodes. Then SIGTERM, and every process the script started must be gone, its directory
+its commands written to its stdin). The first test goes through nginx: /healthz, a
+login, and one agent WebSocket up to its snapshot; then, on the nodes' own ports, a
+visitor's file uploaded through node 1 is downloaded through node 2. It does not test
+routing between nodes. Then SIGTERM, and every process the script started must be gone, its directory
 removed. The others kill a node (the survivor keeps serving through nginx, the node is
 started again on its port) and Redis (everything stops). The decisions of the
 supervisor (which exit stops everything) are also tested on stand-in processes.
@@ -29,7 +30,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Origin
 
+from devkit import services
 from devkit.services import _pg_bindir
+from tests.attachments import files
+from tests.gateway.client import Visitor
 from tests.ops.deploy_files import ROOT, need_binary
 from tests.ops.test_deploy import load_cluster_script
 
@@ -170,6 +174,36 @@ async def cluster_script(nodes: int, *, commands: bool = False) -> AsyncIterator
                     os.kill(pid, signal.SIGKILL)
 
 
+async def a_file_crosses_nodes(script: Script) -> None:
+    """A visitor's file uploaded through node 1 is downloaded through node 2: the nodes
+    share one blob directory (each had its own, and node 2 answered 404)."""
+    node1, node2 = (services.Listening(script.base + n) for n in (1, 2))
+    visitor = Visitor(node1, "tp_demo_127", script.public + "/demo", origin=script.public)
+    await visitor.bootstrap()
+    await visitor.connect()
+    await visitor.start(name="Ines")
+    assert visitor.sock
+    document = files.pdf(3000)
+    async with node1.http() as http:
+        r = await http.post(
+            "/widget/attachments",
+            params={"name": "invoice.pdf"},
+            content=document,
+            headers={"Authorization": f"Bearer {visitor.token}", "Origin": visitor.origin},
+        )
+    assert r.status_code == 201, r.text
+    file_id = r.json()["attachment"]["id"]
+    await visitor.sock.send({"type": "send", "client_msg_id": "f-1", "attachments": [file_id]})
+    await visitor.sock.expect("ack", client_msg_id="f-1")
+    await visitor.sock.send({"type": "links", "attachment_ids": [file_id], "ref": "l-1"})
+    got = await visitor.sock.expect("links", ref="l-1")
+    await visitor.sock.close()
+    async with node2.http() as http:
+        r = await http.get(got["links"][file_id]["url"])
+    assert r.status_code == 200, r.text
+    assert r.content == document
+
+
 async def test_two_nodes_behind_nginx_answer_health_and_a_websocket() -> None:
     async with cluster_script(2) as script:
         base, public = script.base, script.public
@@ -196,6 +230,8 @@ async def test_two_nodes_behind_nginx_answer_health_and_a_websocket() -> None:
                         break
             assert frame["agent"]["name"]
             assert "inbox" in frame and "assigned" in frame
+
+        await a_file_crosses_nodes(script)
 
         script.proc.send_signal(signal.SIGTERM)
         returncode = await script.finish()

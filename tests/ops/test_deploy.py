@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 
 from gateway.app import create_app
+from gateway.errors import ConfigError
 from gateway.settings import Settings, load_settings
+from gateway.web.guard import RequestGuard
 from tests.ops import wheelhouse
 from tests.ops.deploy_files import (
     DEFAULTS,
@@ -95,20 +97,69 @@ def test_nginx_recipe_upgrades_websockets_with_timeouts_above_the_ping_interval(
     assert systemd_seconds(send_timeout) > DEFAULTS.ping_interval
 
 
+def nginx_size(value: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kKmM]?)", value).groups()  # type: ignore[union-attr]
+    return int(number) * {"": 1, "k": 1024, "m": 1024 * 1024}[unit.lower()]
+
+
+def nginx_location(path: str) -> str:
+    """The body of the recipe's location that serves ``path``, chosen as nginx does:
+    an exact match, else the longest prefix unless a regex (in file order) matches."""
+    headers = re.findall(r"location\s+([^{;]*?)\s*\{", GATEWAY_CONF.text)
+    exact = [h for h in headers if h.split()[0] == "=" and h.split()[1] == path]
+    if exact:
+        return GATEWAY_CONF.block(r"location\s+" + re.escape(exact[0]))
+    for header in headers:
+        if header.split()[0] == "~" and re.search(header.split(None, 1)[1], path):
+            return GATEWAY_CONF.block(r"location\s+" + re.escape(header))
+    prefixes = [h for h in headers if len(h.split()) == 1 and path.startswith(h)]
+    return GATEWAY_CONF.block(r"location\s+" + re.escape(max(prefixes, key=len)) + r"(?=\s*\{)")
+
+
+def nginx_body_limit(path: str) -> int:
+    (value,) = NginxConf.directives(nginx_location(path), "client_max_body_size") or (
+        NginxConf.directives(GATEWAY_CONF.block(r"\bserver"), "client_max_body_size")
+    )
+    return nginx_size(value)
+
+
 def test_nginx_recipe_lets_every_body_the_gateway_takes_through() -> None:
-    """A chat file of the default largest size, a provider's webhook, an integration's
-    call: nginx's own limit (1 MiB in the recipe before) answered 413 first."""
+    """nginx's own limit on each path is at least the gateway's (whose 413 is its own
+    JSON, before the body is read): the recipe let 11 MiB through everywhere, so an
+    agent's 25 MB email file or 100 MB WhatsApp document got nginx's 413 instead. The
+    large limit is the uploads' alone."""
+    app = create_app(Settings(database_url="sqlite:///:memory:", secret_key=TEST_KEY, demo=False))
+    (guard,) = (m for m in app.user_middleware if m.cls is RequestGuard)
+    gateway = RequestGuard(app, **guard.kwargs)
+    uploads = [
+        "/widget/attachments",
+        "/api/conversations/c_1/attachments",
+        "/api/integrations/tp_1/conversations/c_1/attachments",
+    ]
+    others = [
+        "/widget/bootstrap",
+        "/api/login",
+        "/api/admin/agents",
+        "/api/conversations/c_1/notes",
+        "/api/integrations/tp_1/conversations",
+        "/webhooks/whatsapp/tp_1",
+        "/",
+    ]
+    assert gateway.upload_bytes >= 100 * 1024 * 1024  # a WhatsApp document
+    for path in uploads:
+        assert gateway.limit(path) == gateway.upload_bytes, path
+        assert nginx_body_limit(path) >= gateway.upload_bytes, path
+        assert NginxConf.directives(nginx_location(path), "proxy_request_buffering") == ["off"]
+    for path in others:
+        assert nginx_body_limit(path) >= gateway.limit(path), path
+        assert nginx_body_limit(path) <= DEFAULTS.max_webhook_body_bytes, path
+
+
+def test_nginx_recipe_compresses_text() -> None:
     server = GATEWAY_CONF.block(r"\bserver")
-    (size,) = NginxConf.directives(server, "client_max_body_size")
-    number, unit = re.fullmatch(r"(\d+)([kKmM]?)", size).groups()  # type: ignore[union-attr]
-    allowed = int(number) * {"": 1, "k": 1024, "m": 1024 * 1024}[unit.lower()]
-    for largest in (
-        DEFAULTS.chat_attachment_max_bytes,
-        DEFAULTS.max_webhook_body_bytes,
-        DEFAULTS.max_body_bytes,
-        DEFAULTS.api_max_body_bytes,
-    ):
-        assert allowed > largest, (size, largest)
+    assert NginxConf.directives(server, "gzip") == ["on"]
+    (types,) = NginxConf.directives(server, "gzip_types")
+    assert {"application/javascript", "text/css", "application/json"} <= set(types.split())
 
 
 def test_nginx_recipe_routes_every_gateway_path() -> None:
@@ -191,7 +242,10 @@ def test_systemd_env_example_is_a_valid_production_configuration() -> None:
     assert set(env) <= SETTING_NAMES, set(env) - SETTING_NAMES
     # The unit sets these per instance; EnvironmentFile= would override them.
     assert "GATEWAY_PORT" not in env and "GATEWAY_DATA_DIR" not in env
-    settings = load_settings(env)
+    # its key is a placeholder, refused until the operator generates one (the comment's way)
+    with pytest.raises(ConfigError, match="GATEWAY_SECRET_KEY: holds 'change-me'"):
+        load_settings(env)
+    settings = load_settings(env | {"GATEWAY_SECRET_KEY": TEST_KEY})
     assert settings.uses_postgres and settings.redis_url and settings.public_url
     assert not settings.demo and len(settings.secret_key) >= 32
     # nginx on the same host: its X-Forwarded-For names the client for the per-IP limits.
@@ -369,7 +423,10 @@ def test_kubernetes_manifests_agree_with_each_other_and_with_the_app() -> None:
     assert {e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e} == {
         secret["metadata"]["name"]
     }
-    settings = load_settings({**config, **secret["stringData"]})
+    with pytest.raises(ConfigError, match="GATEWAY_SECRET_KEY: holds 'change-me'"):
+        load_settings({**config, **secret["stringData"]})
+    key = {"GATEWAY_SECRET_KEY": TEST_KEY}
+    settings = load_settings({**config, **secret["stringData"], **key})
     assert settings.host == "0.0.0.0" and not settings.demo and settings.redis_url
     assert settings.trusted_proxy_networks  # the Ingress controller names the client
     # Ports: the container's named port is the gateway's, the Service and probes use it.

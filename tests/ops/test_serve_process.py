@@ -116,6 +116,30 @@ def test_a_host_it_cannot_listen_on_is_named_and_never_called_ready(tmp_path: Pa
     assert "ready on" not in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "no-such-host.invalid"])
+def test_an_address_it_cannot_listen_on_exits_3_at_once_with_the_reason(
+    tmp_path: Path, host: str
+) -> None:
+    """Bound before anything starts: no migration, no demo, no data directory, and the
+    reason in the one line (it was only in uvicorn's log, after a full start and stop)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        r = run(tmp_path, GATEWAY_HOST=host, GATEWAY_PORT=port, GATEWAY_DEMO="1")
+    assert r.returncode == 3, r.stderr[-3000:]
+    [line] = r.stderr.splitlines()
+    where = f"gateway: cannot start: cannot listen on GATEWAY_HOST={host} GATEWAY_PORT={port}: "
+    # the resolver's words for a name it cannot find vary with its configuration
+    reasons = (
+        ["Address already in use"]
+        if host == "127.0.0.1"
+        else ["Name or service not known", "Temporary failure in name resolution"]
+    )
+    assert line in [where + reason for reason in reasons], line
+    assert not (tmp_path / "data").exists()
+
+
 class Served:
     """A running ``gateway serve`` whose stderr is collected as it comes."""
 
