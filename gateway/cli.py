@@ -37,14 +37,18 @@ def settle_heap() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
+# uvicorn's own default backlog, which it used when it bound the port itself
+BACKLOG = 2048
+
+
 class CannotListen(Exception):
     """GATEWAY_HOST and GATEWAY_PORT cannot be listened on; the message says why."""
 
 
 def listen(settings: Settings) -> list[socket.socket]:
-    """Sockets bound to GATEWAY_HOST:GATEWAY_PORT, one for each address the host resolves
-    to (as uvicorn's own bind did: asyncio's ``create_server``), not yet listening: bound
-    before anything starts, so that an address in use or a host that does not resolve
+    """Sockets listening on GATEWAY_HOST:GATEWAY_PORT, one for each address the host
+    resolves to (as uvicorn's own bind did: asyncio's ``create_server``), accepting once
+    the server starts: bound before anything starts, so that an address in use or a host that does not resolve
     stops ``gateway serve`` at once, before migrations, the demo or a data directory."""
     where = f"cannot listen on GATEWAY_HOST={settings.host} GATEWAY_PORT={settings.port}"
     try:
@@ -58,12 +62,21 @@ def listen(settings: Settings) -> list[socket.socket]:
         for family, kind, proto, _, address in infos:
             if any(s.family == family and s.getsockname()[:2] == address[:2] for s in sockets):
                 continue  # getaddrinfo may name an address twice
-            sock = socket.socket(family, kind, proto)
+            try:
+                sock = socket.socket(family, kind, proto)
+            except OSError:  # as asyncio: a family this kernel lacks (IPv6 off) is skipped
+                continue
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:  # as asyncio: "::" is not also 0.0.0.0
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
+            # listening at once: a bound socket that does not listen yet can be bound
+            # again by another process's SO_REUSEADDR socket, which would then take the
+            # port while this node starts (connections wait in the backlog meanwhile)
+            sock.listen(BACKLOG)
+        if not sockets:
+            raise OSError(f"no socket for any address of {settings.host}")
     except OSError as exc:  # "Address already in use", "Cannot assign requested address"
         for sock in sockets:
             sock.close()

@@ -242,3 +242,60 @@ def test_scripts_serve_ends_only_after_the_gateway_drained(tmp_path: Path) -> No
         script.proc.wait()
     assert not gateway_alive, "the script returned before the gateway had exited"
     assert status == 0, script.text
+
+
+def test_the_port_is_listened_on_before_the_start_so_no_other_process_takes_it() -> None:
+    """Regression (review): the sockets were bound and not listened on until the server
+    started, and on Linux another process's SO_REUSEADDR socket may bind an address no
+    one listens on: it took the port during this node's start, which then ran deaf."""
+    from gateway.cli import listen
+    from gateway.settings import load_settings
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = load_settings({"GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)})
+    sockets = listen(settings)
+    try:
+        other = socket.socket()
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with other, pytest.raises(OSError):
+            other.bind(("127.0.0.1", port))
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_an_address_family_the_kernel_lacks_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As asyncio's create_server: a host that also resolves to IPv6 on a kernel without
+    it listens on its IPv4 address rather than refusing to start."""
+    from gateway import cli
+    from gateway.settings import load_settings
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    real_socket = socket.socket
+    stream = socket.SOCK_STREAM
+    monkeypatch.setattr(
+        cli.socket,
+        "getaddrinfo",
+        lambda *a, **k: [
+            (socket.AF_INET6, stream, 6, "", ("::1", port, 0, 0)),
+            (socket.AF_INET, stream, 6, "", ("127.0.0.1", port)),
+        ],
+    )
+
+    def no_ipv6(family: int = socket.AF_INET, *rest: object) -> socket.socket:
+        if family == socket.AF_INET6:
+            raise OSError(97, "Address family not supported by protocol")
+        return real_socket(family, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cli.socket, "socket", no_ipv6)
+    settings = load_settings({"GATEWAY_HOST": "localhost", "GATEWAY_PORT": str(port)})
+    sockets = cli.listen(settings)
+    try:
+        assert [s.getsockname() for s in sockets] == [("127.0.0.1", port)]
+    finally:
+        for sock in sockets:
+            sock.close()
