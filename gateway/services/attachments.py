@@ -55,6 +55,10 @@ from gateway.ports.blobs.base import CHUNK, storage_step
 from gateway.ports.store.base import Store
 from gateway.services import file_check
 
+# A staging directory unwritten for this long is a crash's leftover, not an upload
+# under way on a node sharing the data directory (each chunk written moves its mtime).
+STALE_UPLOAD = 3600.0
+
 log = logging.getLogger("gateway.attachments")
 
 Variant = str  # "file" or "thumb"
@@ -160,9 +164,14 @@ class Attachments:
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
         def prepare() -> None:
-            # what a crash left mid-upload
-            shutil.rmtree(self._staging, ignore_errors=True)
             self._staging.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # what a crash left mid-upload; nodes may share the data directory (the
+            # systemd recipe's instances), so not another node's upload under way
+            stale = time.time() - STALE_UPLOAD
+            for work in self._staging.iterdir():
+                with contextlib.suppress(OSError):
+                    if _last_written(work) < stale:
+                        shutil.rmtree(work, ignore_errors=True)
 
         await anyio.to_thread.run_sync(prepare)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="attachment sweep")
@@ -593,3 +602,11 @@ async def _no_bytes() -> AsyncIterator[bytes]:
     """The chunks of a blob described, not read (HEAD)."""
     return
     yield  # an async generator that yields nothing
+
+
+def _last_written(work: Path) -> float:
+    """When a staging directory or a file in it was last written."""
+    times = [work.stat().st_mtime]
+    if work.is_dir():
+        times += [p.stat().st_mtime for p in work.iterdir()]
+    return max(times)
