@@ -207,9 +207,13 @@ async def seed_demo_bot(
         "port": bot_port,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # written aside and renamed: the bot (examples/demo_bot.py --wait) reads the file
+    # while the gateway starts, and must never read it half-written
+    aside = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(config, f)
+    os.replace(aside, path)
     log.warning("demo bot configured in %s (chats of /demo/bot go to it first)", path)
 
 
