@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from email.message import EmailMessage
 
 import httpx
@@ -22,6 +21,7 @@ from devkit import services
 from devkit.services import GatewayProcess, login_token
 from tests.browser.conftest import ADMIN, NewPage, login
 from tests.channels.email.mail import SmtpServer, _deliver, settings_for
+from tests.poll import until_sync
 
 pytestmark = pytest.mark.browser
 
@@ -43,19 +43,11 @@ def smtp() -> Iterator[SmtpServer]:
         server.stop()
 
 
-def _until(what: str, ok: Callable[[], bool], within: float = 30.0) -> None:
-    """A bounded poll, for what nothing announces to a synchronous test."""
-    deadline = time.monotonic() + within
-    while True:
-        if ok():
-            return
-        assert time.monotonic() < deadline, f"no {what}"
-        time.sleep(0.1)
-
-
 def received(smtp: SmtpServer, count: int) -> list[tuple[list[str], EmailMessage]]:
     """The first ``count`` emails the SMTP server accepted: (envelope recipients, email)."""
-    _until(f"{count} email(s) at the SMTP server", lambda: len(smtp.recorder.messages) >= count)
+    until_sync(
+        lambda: len(smtp.recorder.messages) >= count, what=f"{count} email(s) at the SMTP server"
+    )
     return [(rcpts, msg) for _, rcpts, msg in smtp.recorder.messages[:count]]
 
 
@@ -82,12 +74,12 @@ def test_reply_all_and_forward_from_the_console(
     assert r.status_code == 201, r.text
     tp_id = r.json()["id"]
     assert httpx.post(f"{base}/api/admin/touchpoints/{tp_id}/activate", headers=admin).is_success
-    _until(
-        "connection",
+    until_sync(
         lambda: (
             httpx.get(f"{base}/api/admin/touchpoints/{tp_id}/email", headers=admin).json()["status"]
             == "connected"
         ),
+        what="connection",
     )
 
     original = EmailMessage()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -32,7 +31,7 @@ from tests.channels.email.conftest import email_channel
 from tests.channels.email.mail import SmtpServer, an_email, deliver, settings_for
 from tests.channels.email.test_chat_followup import TP, add_mailbox, admin
 from tests.channels.email.test_flow import ready
-from tests.poll import until
+from tests.poll import until, until_sync
 
 STATUS = f"{TP}/tp_mail/email"
 
@@ -197,15 +196,16 @@ def set_password(dovecot: services.Dovecot, user: str, password: str) -> None:
             for line in lines
         )
     )
-    deadline = time.monotonic() + 30
-    while True:
+
+    def logs_in() -> bool:
         try:
             with imaplib.IMAP4("127.0.0.1", dovecot.port, timeout=10) as client:
                 client.login(user, password)
-                return
+                return True
         except imaplib.IMAP4.error:
-            assert time.monotonic() < deadline, "Dovecot never took the new password"
-        time.sleep(0.1)
+            return False
+
+    until_sync(logs_in, what="Dovecot taking the new password")
 
 
 async def test_a_reauthentication_finishes_the_email_being_imported_first(
