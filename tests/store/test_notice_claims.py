@@ -7,7 +7,6 @@ taken without its notice."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from typing import Any
 
@@ -17,6 +16,7 @@ from gateway.errors import Conflict
 from gateway.model.records import AdminNotice
 from gateway.ports.store.base import Store
 from gateway.ports.store.postgres import PostgresStore
+from tests.poll import until
 from tests.store.conftest import StoreFactory
 
 HOUR = 3600.0
@@ -102,12 +102,14 @@ async def test_two_nodes_claiming_at_once_have_one_winner(
             async with first._transaction() as holder:
                 await holder.execute("LOCK TABLE notice_claims IN SHARE MODE")
                 tasks = [asyncio.ensure_future(c) for c in claims]
-                deadline = time.monotonic() + 30
                 async with first._connection() as watcher:
-                    while (await watcher.fetchrow(_WAITING))[0] < 2:  # type: ignore[index]
-                        assert time.monotonic() < deadline, "the claims never waited"
+
+                    async def waiting() -> int:
+                        # none may finish before both wait: they would not race
                         assert not any(t.done() for t in tasks), [t.result() for t in tasks]
-                        await asyncio.sleep(0.02)
+                        return int((await watcher.fetchrow(_WAITING))[0])  # type: ignore[index]
+
+                    await until(waiting, lambda n: n >= 2, what="both claims waiting", every=0.02)
             results = list(await asyncio.gather(*tasks))
         else:  # two writers on one file: SQLite lets one write at a time
             results = list(await asyncio.gather(*claims))
