@@ -184,11 +184,13 @@ def reply(agent: Page, text: str) -> None:
 
 
 def end_chat(agent: Page, contact: str) -> None:
-    """End chat, confirmed in the dialog that asks first."""
+    """End chat, confirmed in the dialog that asks first; returns once the wrap-up form
+    is on screen (until then "Disposition" names the picker beside the thread)."""
     agent.get_by_role("button", name="End chat").click()
     ask = agent.get_by_role("alertdialog", name=f"End the chat with {contact}?")
     expect(ask).to_be_visible()
     ask.get_by_role("button", name="End chat").click()
+    expect(agent.get_by_role("form", name="Wrap-up")).to_be_visible()
 
 
 class Blip:

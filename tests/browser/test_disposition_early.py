@@ -4,7 +4,9 @@ it, the wrap-up form opens with it chosen, and History shows it once wrapped up.
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -19,6 +21,7 @@ from tests.browser.conftest import (
     reply,
     start_chat,
 )
+from tests.poll import until_sync
 
 pytestmark = pytest.mark.browser
 
@@ -51,7 +54,6 @@ def test_a_disposition_chosen_while_chatting_is_kept_for_the_wrap_up(
 
     end_chat(agent, "Noor")
     wrap = agent.get_by_role("form", name="Wrap-up")
-    expect(wrap).to_be_visible()
     expect(wrap.get_by_role("combobox", name="Disposition")).to_have_value("Follow-up")
     wrap.get_by_role("textbox", name="Notes").fill("Order 7731 is with the courier")
     wrap.get_by_role("button", name="Finish wrap-up").click()
@@ -64,3 +66,48 @@ def test_a_disposition_chosen_while_chatting_is_kept_for_the_wrap_up(
     expect(agent).to_have_url(re.compile(r"#history/cv_"))
     expect(agent.locator("dl.facts")).to_contain_text("Follow-up")
     expect(agent.locator("dl.facts")).to_contain_text("Order 7731 is with the courier")
+
+
+def test_a_disposition_saved_after_the_end_shows_in_the_wrap_up_form(
+    new_page: NewPage, gateway: GatewayProcess
+) -> None:
+    """Chosen beside the thread just before End, its frame behind the end's (a busy
+    socket): the gateway saves it during the wrap-up, and the form, already open, shows
+    it (it showed "Choose…", and Finish wrap-up refused)."""
+    base = gateway.base_url
+    agent: Page = new_page()
+    held: list[str] = []
+    upstream: list[Any] = []
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+        upstream.append(server)
+
+        def from_page(message: str | bytes) -> None:
+            if isinstance(message, str) and json.loads(message).get("type") == "disposition":
+                held.append(message)
+            else:
+                server.send(message)
+
+        ws.on_message(from_page)
+
+    agent.route_web_socket("**/ws/agent", route)
+    login(agent, base)
+    visitor: Page = new_page()
+    visitor.goto(base + "/demo")
+    open_widget(visitor)
+    start_chat(visitor, "Ravi", "ravi@example.com", "My parcel is damaged")
+    accept_offer(agent, "Ravi")
+
+    agent.get_by_role("combobox", name="Disposition").select_option("Spam")
+    # wait_for_timeout lets Playwright run the route's callback
+    until_sync(lambda: agent.wait_for_timeout(20) or held, what="the disposition frame, held")
+    end_chat(agent, "Ravi")
+    pick = agent.get_by_role("form", name="Wrap-up").get_by_role("combobox", name="Disposition")
+    expect(pick).to_have_value("")
+
+    upstream[-1].send(held.pop())
+    expect(agent.locator("#announcer")).to_have_text("Disposition saved.")
+    expect(pick).to_have_value("Spam")
+    agent.get_by_role("button", name="Finish wrap-up").click()
+    expect(agent.get_by_role("status").filter(has_text="Wrap-up saved")).to_be_visible()

@@ -791,11 +791,16 @@ function dispositionPick(c) {
 
 // The chosen disposition as the row says (this console's choice, or another's of the agent).
 function syncDisposition() {
-  const sel = $("conv-disposition");
   const c = S.convs.get(S.current);
   // a choice still on its way: an earlier one's row must not undo it on screen
   const pending = [...S.actions.values()].some((a) => a.kind === "disposition" && a.cid === S.current);
-  if (sel && c && !pending) sel.value = c.disposition || "";
+  if (!c || pending) return;
+  const sel = $("conv-disposition");
+  if (sel) sel.value = c.disposition || "";
+  // The wrap-up form takes one saved after it opened (chosen beside the thread just
+  // before End, its answer after the end's), unless the agent has chosen in the form.
+  const wrap = $("disposition");
+  if (wrap && !wrap.dataset.chosen && S.dispositions.includes(c.disposition)) wrap.value = c.disposition;
 }
 
 function wrapupForm(c) {
@@ -809,7 +814,9 @@ function wrapupForm(c) {
     h("p", { id: "wrapup-error", class: "err", role: "alert" }),
     h("button", { type: "submit", class: "btn" }, "Finish wrap-up"));
   // chosen while the chat went on (dispositionPick), unless no longer in the set
-  if (c.disposition && S.dispositions.includes(c.disposition)) form.querySelector("#disposition").value = c.disposition;
+  const pick = form.querySelector("#disposition");
+  if (S.dispositions.includes(c.disposition)) pick.value = c.disposition;
+  pick.addEventListener("change", () => { pick.dataset.chosen = "1"; });
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const disposition = $("disposition").value;
@@ -1007,6 +1014,7 @@ function onOk(f) {
   const done = { agent: "done.transfer_agent", queue: "done.transfer_queue", move: "done.move" };
   const text = a.kind === "transfer" ? t(done[a.to.kind], { name, to: a.to.name }) : t(`done.${a.kind}`, { name });
   announce(text);
+  if (a.kind === "disposition") syncDisposition(); // its row may have come first, while pending
   // A supervisor's move: the conversation still waits (in the Live view, in every
   // supervisor's Inbox), so nothing closes.
   if (a.kind === "transfer" && a.to.kind === "move") return;
