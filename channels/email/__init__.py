@@ -32,7 +32,7 @@ from channels.email.html import sanitise
 from channels.email.imap import ImapMailbox
 from channels.email.inbound import Inbound
 from channels.email.outbound import Outbound
-from channels.email.receiver import Receiver
+from channels.email.receiver import FINISH_WITHIN, Receiver
 from channels.email.settings import SECRETS, EmailSettings, check, load
 from channels.email.smtp import SmtpSubmission
 from channels.email.transport import Mailbox, MailError, Submission
@@ -124,9 +124,14 @@ class EmailChannel(ChannelAdapter):
         self._reminder = asyncio.create_task(self._remind(), name="email re-check reminders")
 
     async def stop(self) -> None:
+        """A graceful shutdown: every reader finishes the email it is importing (stored,
+        auto-replied, its cursor moved; a cut one would be found stored at the next
+        start and never answered), all at once, within the drain timeout."""
         await cancel_and_wait(self._reminder)
-        for tp_id in list(self._held):
-            await self._release(tp_id)
+        within = self.core.settings.drain_timeout
+        await asyncio.gather(
+            *(self._release(tp_id, finish=True, within=within) for tp_id in list(self._held))
+        )
         for task in list(self._tasks):
             task.cancel()
 
@@ -173,13 +178,15 @@ class EmailChannel(ChannelAdapter):
                 )
                 self._held[tp_id] = (digest, held)
 
-    async def _release(self, tp_id: str, *, finish: bool = False) -> None:
+    async def _release(
+        self, tp_id: str, *, finish: bool = False, within: float = FINISH_WITHIN
+    ) -> None:
         """Stop reading the mailbox and give its lease up; with ``finish``, the email
-        being imported is stored and answered first, while this node still holds the
-        lease (no other node reads the mailbox meanwhile)."""
+        being imported is stored and answered first (at most ``within`` seconds), while
+        this node still holds the lease (no other node reads the mailbox meanwhile)."""
         entry = self._held.pop(tp_id, None)
         if finish:
-            await self._stop_receiver(tp_id, finish=True)
+            await self._stop_receiver(tp_id, finish=True, within=within)
         if entry is not None and entry[1] is not None:
             await self.core.exclusive.release(entry[1].name)
         await self._stop_receiver(tp_id)
@@ -210,10 +217,12 @@ class EmailChannel(ChannelAdapter):
         self.receivers[tp_id] = receiver
         receiver.start()
 
-    async def _stop_receiver(self, tp_id: str, *, finish: bool = False) -> None:
+    async def _stop_receiver(
+        self, tp_id: str, *, finish: bool = False, within: float = FINISH_WITHIN
+    ) -> None:
         receiver = self.receivers.pop(tp_id, None)
         if receiver is not None:
-            await receiver.stop(finish=finish)
+            await receiver.stop(finish=finish, within=within)
 
     # -- connection status, admins' notices ----------------------------------------------
     async def _set_status(self, tp: Touchpoint, status: ConnectionStatus, reason: str) -> None:

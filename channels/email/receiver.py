@@ -106,17 +106,17 @@ class Receiver:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"email {self.tp.id}")
 
-    async def stop(self, *, finish: bool = False) -> None:
-        """Stop the loop: at once (a shutdown, the lease lost), or with ``finish`` (the
+    async def stop(self, *, finish: bool = False, within: float = FINISH_WITHIN) -> None:
+        """Stop the loop: at once (the lease lost), or with ``finish`` (a shutdown, the
         touchpoint's settings changed, a reauthentication) after the email being
-        imported is stored, answered and its cursor moved; the next receiver resumes
-        from the cursor. Connecting, fetching or waiting for mail is cut either way:
-        nothing is half-stored there."""
+        imported is stored, answered and its cursor moved, waiting at most ``within``
+        seconds; the next receiver resumes from the cursor. Connecting, fetching or
+        waiting for mail is cut either way: nothing is half-stored there."""
         held = False
         try:
             if finish and self.running:
                 try:
-                    async with asyncio.timeout(FINISH_WITHIN):
+                    async with asyncio.timeout(within):
                         # held until the loop has ended: no next import starts
                         await self._storing.acquire()
                         held = True

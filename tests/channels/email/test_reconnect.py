@@ -208,6 +208,65 @@ def set_password(dovecot: services.Dovecot, user: str, password: str) -> None:
     until_sync(logs_in, what="Dovecot taking the new password")
 
 
+class HeldImport:
+    """An auto-replying mailbox whose reader imports one email, r1, and is held between
+    its storing and its auto-reply (until ``go``); ``stopping`` is set when the reader's
+    stop is called (a cut would come at once)."""
+
+    def __init__(self) -> None:
+        self.address = f"support-{uuid.uuid4().hex[:8]}@example.test"
+        self.answering, self.go, self.stopping = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        self.conversations: list[str] = []
+
+    async def start(
+        self, gw: InProcessGateway, http: httpx.AsyncClient, dovecot: services.Dovecot,
+        smtp: SmtpServer,
+    ) -> Receiver:  # fmt: skip
+        channel = email_channel(gw.node)
+        dovecot.add_user(self.address, "secret")
+        auto_reply = {"enabled": True, "html": "<p>Thanks, we are on it.</p>"}
+        r = await http.post(
+            TP,
+            json={"id": "tp_mail", "name": "Support mailbox", "channel": "email",
+                  "direction": "both", "routing_mode": "simplified", "queue_ids": ["q_support"],
+                  "settings": settings_for(dovecot, smtp, self.address, auto_reply=auto_reply)},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        assert (await http.post(f"{TP}/tp_mail/activate")).status_code == 200
+        reader = await ready(channel)
+        await status_becomes(http, "connected")
+
+        answer = channel.inbound._auto_reply
+
+        async def held(*args: Any) -> None:
+            self.conversations.append(args[2])
+            self.answering.set()
+            await self.go.wait()
+            await answer(*args)
+
+        channel.inbound._auto_reply = held  # type: ignore[method-assign]
+        stop = reader.stop
+
+        async def stopped(**how: Any) -> None:
+            self.stopping.set()
+            await stop(**how)
+
+        reader.stop = stopped  # type: ignore[method-assign]
+        await deliver(dovecot, self.address, an_email(to=self.address, message_id="<r1@c.example>"))
+        await asyncio.wait_for(self.answering.wait(), 30)
+        return reader
+
+    async def answered_once(self, gw: InProcessGateway, smtp: SmtpServer) -> None:
+        """r1 stored once, auto-replied once (the auto-reply is a message of the
+        conversation, and one email out)."""
+        [conv] = self.conversations
+        assert await imported(gw) == {"<r1@c.example>": 1, f"{AUTO_REPLY_ID}:{conv}": 1}
+        [auto] = await smtp.recorder.until(1)
+        assert auto["In-Reply-To"] == "<r1@c.example>"
+        assert auto["Auto-Submitted"] == "auto-replied"
+        assert len(smtp.recorder.messages) == 1
+
+
 async def test_a_reauthentication_finishes_the_email_being_imported_first(
     gw: InProcessGateway, dovecot: services.Dovecot, smtp: SmtpServer
 ) -> None:
@@ -218,51 +277,15 @@ async def test_a_reauthentication_finishes_the_email_being_imported_first(
     opened = sessions_of(gw)
     channel = email_channel(gw.node)
     async with await admin(gw) as http:
-        address = f"support-{uuid.uuid4().hex[:8]}@example.test"
-        dovecot.add_user(address, "secret")
-        auto_reply = {"enabled": True, "html": "<p>Thanks, we are on it.</p>"}
-        r = await http.post(
-            TP,
-            json={"id": "tp_mail", "name": "Support mailbox", "channel": "email",
-                  "direction": "both", "routing_mode": "simplified", "queue_ids": ["q_support"],
-                  "settings": settings_for(dovecot, smtp, address, auto_reply=auto_reply)},
-        )  # fmt: skip
-        assert r.status_code == 201, r.text
-        assert (await http.post(f"{TP}/tp_mail/activate")).status_code == 200
-        old = await ready(channel)
-        await status_becomes(http, "connected")
-
-        # the auto-reply of r1 is held: r1 is stored and remembered, not yet answered
-        answer = channel.inbound._auto_reply
-        answering, go = asyncio.Event(), asyncio.Event()
-        conversations: list[str] = []
-
-        async def held(*args: Any) -> None:
-            conversations.append(args[2])
-            answering.set()
-            await go.wait()
-            await answer(*args)
-
-        channel.inbound._auto_reply = held  # type: ignore[method-assign]
-        # the reauthentication reaching the old reader's stop (a cut comes at once)
-        stop = old.stop
-        stopping = asyncio.Event()
-
-        async def stopped(**how: Any) -> None:
-            stopping.set()
-            await stop(**how)
-
-        old.stop = stopped  # type: ignore[method-assign]
-        await deliver(dovecot, address, an_email(to=address, message_id="<r1@c.example>"))
-        await asyncio.wait_for(answering.wait(), 30)
-
-        await asyncio.to_thread(set_password, dovecot, address, "secret-2")
+        r1 = HeldImport()
+        old = await r1.start(gw, http, dovecot, smtp)
+        await asyncio.to_thread(set_password, dovecot, r1.address, "secret-2")
         seen = statuses(gw)
         reauth = asyncio.create_task(
             http.post(f"{STATUS}/reconnect", json={"password": "secret-2"})
         )
-        await asyncio.wait_for(stopping.wait(), 30)
-        go.set()
+        await asyncio.wait_for(r1.stopping.wait(), 30)
+        r1.go.set()
         r = await reauth
         assert r.status_code == 200, r.text
         await status_becomes(http, "connected")
@@ -271,12 +294,25 @@ async def test_a_reauthentication_finishes_the_email_being_imported_first(
         assert new is not old and new.settings.password == "secret-2"
         assert len(opened) == 2 and not old.running
 
-        # stored once, answered once (the auto-reply is a message of the conversation);
         # the new reader read from the cursor before it idled: r1 was not taken again
-        [conv] = conversations
-        assert await imported(gw) == {"<r1@c.example>": 1, f"{AUTO_REPLY_ID}:{conv}": 1}
+        await r1.answered_once(gw, smtp)
         assert (old.imported, new.imported) == (1, 0)
-        [auto] = await smtp.recorder.until(1)
-        assert auto["In-Reply-To"] == "<r1@c.example>"
-        assert auto["Auto-Submitted"] == "auto-replied"
-        assert len(smtp.recorder.messages) == 1
+
+
+async def test_a_graceful_stop_finishes_the_email_being_imported(
+    gw: InProcessGateway, dovecot: services.Dovecot, smtp: SmtpServer
+) -> None:
+    """The node stops (SIGTERM's drain runs the channels' stop) while an email's import
+    is held between its storing and its auto-reply: the reader finishes it first. Cut,
+    the next start would find it stored and never answer it."""
+    channel = email_channel(gw.node)
+    async with await admin(gw) as http:
+        r1 = HeldImport()
+        reader = await r1.start(gw, http, dovecot, smtp)
+        stopping = asyncio.create_task(channel.stop())
+        await asyncio.wait_for(r1.stopping.wait(), 30)
+        assert not stopping.done()
+        r1.go.set()
+        await asyncio.wait_for(stopping, 30)
+        assert not reader.running and reader.imported == 1
+        await r1.answered_once(gw, smtp)
