@@ -6,7 +6,6 @@ left behind (no orphan contact, no history split between two contacts)."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -14,6 +13,7 @@ from gateway.errors import NotFound
 from gateway.model.records import Contact
 from gateway.ports.store.base import Store
 from gateway.ports.store.postgres import PostgresStore
+from tests.poll import until
 
 # the creates' inserts of an address, waiting for the test's lock
 _WAITING = (
@@ -51,12 +51,14 @@ async def test_two_creates_for_one_new_address_at_once_make_one_contact(store: S
         async with store._transaction() as holder:
             await holder.execute("LOCK TABLE contact_addresses IN SHARE MODE")
             tasks = [asyncio.ensure_future(create(i)) for i in ("k1", "k2")]
-            deadline = time.monotonic() + 30
             async with store._connection() as watcher:
-                while (await watcher.fetchrow(_WAITING))[0] < 2:  # type: ignore[index]
-                    assert time.monotonic() < deadline, "the creates never waited"
+
+                async def waiting() -> int:
+                    # none may finish before both wait: they would not race
                     assert not any(t.done() for t in tasks), [t.result() for t in tasks]
-                    await asyncio.sleep(0.02)
+                    return int((await watcher.fetchrow(_WAITING))[0])  # type: ignore[index]
+
+                await until(waiting, lambda n: n >= 2, what="the creates waiting", every=0.02)
         made = list(await asyncio.gather(*tasks))
     else:  # one writer at a time: the second create finds the address taken
         made = list(await asyncio.gather(create("k1"), create("k2")))

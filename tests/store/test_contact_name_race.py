@@ -16,6 +16,7 @@ from gateway.model.records import Contact
 from gateway.ports.store.base import Store
 from gateway.ports.store.postgres import PostgresStore
 from gateway.services.contacts import ContactService
+from tests.poll import until
 from tests.store.test_contact_address_race import _WAITING, _contact_ids
 
 
@@ -52,12 +53,14 @@ async def _race(store: Store, names: tuple[str, str]) -> str:
         async with store._transaction() as holder:  # type: ignore[attr-defined]
             await holder.execute("LOCK TABLE contact_addresses IN SHARE MODE")
             tasks = [asyncio.ensure_future(start(n, m)) for n, m in zip(nodes, names, strict=True)]
-            deadline = time.monotonic() + 30
             async with store._connection() as watcher:  # type: ignore[attr-defined]
-                while (await watcher.fetchrow(_WAITING))[0] < 2:
-                    assert time.monotonic() < deadline, "the creates never waited"
+
+                async def waiting() -> int:
+                    # none may finish before both wait: they would not race
                     assert not any(t.done() for t in tasks), [t.result() for t in tasks]
-                    await asyncio.sleep(0.02)
+                    return int((await watcher.fetchrow(_WAITING))[0])  # type: ignore[index]
+
+                await until(waiting, lambda n: n >= 2, what="the creates waiting", every=0.02)
         a, b = await asyncio.gather(*tasks)
     else:
         # one writer at a time: both look the address up before either writes, and
