@@ -156,13 +156,19 @@ def open_widget(page: Page) -> Any:
     return chat_frame(page)
 
 
-def start_chat(page: Page, name: str, email: str, message: str, button: str = "Start chat") -> Any:
-    """Fill the pre-chat form of an open widget and start (``button``: "Send message"
-    when nobody can answer and the form leaves a message)."""
+def fill_form(page: Page, name: str, email: str, message: str) -> Any:
+    """Fill the pre-chat form of an open widget; its frame."""
     frame = chat_frame(page)
     frame.get_by_role("textbox", name="Your name").fill(name)
     frame.get_by_role("textbox", name="Email").fill(email)
     frame.get_by_role("textbox", name="Your message").fill(message)
+    return frame
+
+
+def start_chat(page: Page, name: str, email: str, message: str, button: str = "Start chat") -> Any:
+    """Fill the pre-chat form of an open widget and start (``button``: "Send message"
+    when nobody can answer and the form leaves a message)."""
+    frame = fill_form(page, name, email, message)
     frame.get_by_role("button", name=button).click()
     expect(frame.get_by_role("list", name="Messages").get_by_text(message)).to_be_visible()
     return frame

@@ -13,8 +13,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from devkit.services import GatewayProcess
-from tests.browser.conftest import ADMIN, NewPage, login, open_widget, start_chat
+from tests.browser.conftest import ADMIN, NewPage, fill_form, login, open_widget, start_chat
 from tests.browser.test_actions import set_status
+from tests.poll import until_sync
 
 pytestmark = pytest.mark.browser
 
@@ -69,6 +70,50 @@ def test_an_inbox_row_outlives_frames_and_a_click_across_one_lands(
     # The others' rows stayed, as did the placeholder's absence.
     expect(inbox.get_by_role("button", name=re.compile("^Assign (Lin|Sam)$"))).to_have_count(2)
     expect(inbox.get_by_text("Nothing waiting.")).to_have_count(0)
+
+
+def test_a_click_lands_when_an_arrival_above_comes_between_press_and_release(
+    new_page: NewPage, gateway: GatewayProcess
+) -> None:
+    """Newest first (the default): an arrival goes above the row pressed and would move
+    it from under the pointer. A press in a list holds the redraw until its click is
+    done; the arrival shows after."""
+    base = gateway.base_url
+    agent: Page = new_page()
+    frames: list[str] = []
+    agent.on(
+        "websocket",
+        lambda ws: ws.on("framereceived", lambda f: frames.append(f if isinstance(f, str) else "")),
+    )
+    login(agent, base)
+    set_status(agent, "Away")
+    inbox = agent.get_by_role("region", name=re.compile("^Inbox"))
+    arrive(new_page, base, "Ravi")
+    arrive(new_page, base, "Mia")
+    assign = inbox.get_by_role("button", name="Assign Ravi")
+    expect(inbox.get_by_role("button", name="Assign Mia")).to_be_visible()
+
+    box = assign.bounding_box()
+    assert box is not None
+    agent.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    # Tom's form filled first: between the press and the release, only its sending
+    tom: Page = new_page()
+    tom.goto(base + "/demo")
+    open_widget(tom)
+    form = fill_form(tom, "Tom", "tom@example.com", "Hello, Tom here.")
+    agent.mouse.down()
+    form.get_by_role("button", name="Send message").click()
+    # the frame is in (wait_for_timeout lets Playwright deliver its events); the row not
+    until_sync(
+        lambda: agent.wait_for_timeout(20) or any("Tom" in f for f in frames),
+        what="Tom's conversation frame",
+    )
+    expect(inbox.get_by_role("button", name="Assign Tom")).to_have_count(0)
+    agent.mouse.up()
+    assigned = agent.get_by_role("region", name=re.compile("^Assigned to you"))
+    expect(assigned.get_by_role("button", name=re.compile("Ravi"))).to_be_visible()
+    expect(inbox.get_by_role("button", name="Assign Tom")).to_be_visible()
+    expect(inbox.get_by_role("button", name="Assign Ravi")).to_have_count(0)
 
 
 def test_a_live_row_outlives_frames_and_the_ticks(

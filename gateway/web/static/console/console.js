@@ -11,7 +11,7 @@ import { Attacher, FileLinks, FILE_TEXTS, dropZone, summary } from "/widget/shar
 import { displayText } from "/widget/shared/text.js";
 import * as sound from "/console/sounds.js";
 import { contextItem } from "/console/context.js";
-import { keyed } from "/console/keyed.js";
+import { afterPress, keyed } from "/console/keyed.js";
 // The workspace's modules (docs/console.md): each draws its own part; this file calls them.
 import { t, setLanguage, texts } from "/console/i18n.js";
 import { api, setToken } from "/console/api.js";
@@ -543,6 +543,7 @@ function matches(c, f) {
 }
 
 function renderLists() {
+  if (afterPress(renderLists)) return;
   const active = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.key : "";
   const f = filterValues();
   const all = [...S.convs.values()];

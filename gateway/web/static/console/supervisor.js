@@ -6,7 +6,7 @@
 // (FAQ 18), copy a row's details to the clipboard.
 import { h, clear, fill, formatTime } from "/widget/shared/dom.js";
 import { t } from "/console/i18n.js";
-import { keyed } from "/console/keyed.js";
+import { afterPress, keyed } from "/console/keyed.js";
 
 const L = { now: 0, at: 0, convs: new Map(), agents: new Map(), queues: new Map(), on: false, view: null };
 let ticker = 0;
@@ -59,7 +59,7 @@ function since(at) {
 // written into their cells (data-since) after the rows are drawn.
 function draw(ctx) {
   const body = document.getElementById("live-body");
-  if (!body) return;
+  if (!body || afterPress(draw, ctx)) return;
   const queues = (ids) => ids.map((q) => ctx.S.queues[q] || q).join(", ") || "—";
   const convs = [...L.convs.values()].sort((a, b) => b.priority - a.priority || a.arrived_at - b.arrived_at);
   const state = (c) => stateText(c, ctx);
