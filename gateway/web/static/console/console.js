@@ -12,6 +12,7 @@ import { displayText } from "/widget/shared/text.js";
 import * as sound from "/console/sounds.js";
 import { contextItem } from "/console/context.js";
 import { afterPress, keyed } from "/console/keyed.js";
+import * as drafts from "/console/drafts.js";
 // The workspace's modules (docs/console.md): each draws its own part; this file calls them.
 import { t, setLanguage, texts } from "/console/i18n.js";
 import { api, setToken } from "/console/api.js";
@@ -232,6 +233,11 @@ function send(frame, refused) {
 }
 
 function act(kind, cid, extra, to) {
+  // A second press while the first is on its way (a double click on Finish wrap-up) is
+  // the same request: not sent again, so no error contradicts the first's answer. A new
+  // disposition is a new choice.
+  const again = [...S.actions.values()].some((a) => a.kind === kind && a.cid === cid);
+  if (again && kind !== "disposition") return true;
   const ref = `${kind}-${uid().slice(0, 8)}`;
   const c = S.convs.get(cid);
   // The name now: by the time the answer comes the row may be gone.
@@ -330,7 +336,14 @@ function onSnapshot(f) {
   renderConversation();
   renderOffer();
   sections.show();
-  if (lost.length) showError(t("reply.lost", { names: [...new Set(lost)].filter(Boolean).join(", ") || "?" }));
+  // Actions asked on the old socket: their answers died with it (the snapshot shows
+  // what was done), and a disposition still "on its way" would stop its picker following.
+  const unanswered = [...S.actions.values()];
+  S.actions.clear();
+  syncDisposition();
+  const said = unanswered.map((a) => t("action.unconfirmed", { action: t(`action.${a.kind}`), name: a.name || "?" }));
+  if (lost.length) said.unshift(t("reply.lost", { names: [...new Set(lost)].filter(Boolean).join(", ") || "?" }));
+  if (said.length) showError(said.join(" "));
 }
 
 function setStatus(status) {
@@ -361,6 +374,7 @@ function onConversation(c) {
   }
   if (c.place === "gone") {
     S.convs.delete(cid);
+    drafts.forget(cid);
     S.offers.delete(cid);
     S.threads.delete(cid);
     uploads.delete(cid);
@@ -643,8 +657,14 @@ function mayRead(c) {
 }
 
 function renderConversation(opts) {
+  // What the agent has typed or chosen there (drafts.js), and where they were typing.
+  const shown = $("conv").dataset.cid || "";
+  if (S.convs.has(shown)) drafts.capture(shown, $("conv"));
+  const typingIn = $("conv").contains(document.activeElement) && document.activeElement.dataset.draft !== undefined
+    ? { id: document.activeElement.id, at: [document.activeElement.selectionStart, document.activeElement.selectionEnd] } : null;
   const main = clear($("conv"));
   const c = S.convs.get(S.current);
+  main.dataset.cid = c ? c.conversation_id : "";
   if (!c) {
     main.append(h("p", { class: "empty" }, "Choose a conversation from the Inbox or from Assigned to you."));
     return;
@@ -683,7 +703,12 @@ function renderConversation(opts) {
   } else if (c.place === "wrapup") {
     column.append(wrapupForm(c));
   }
-  if (opts && opts.focus) {
+  drafts.restore(c.conversation_id, main);
+  const back = typingIn && shown === c.conversation_id && $(typingIn.id);
+  if (back) {
+    back.focus();
+    if (typeof back.setSelectionRange === "function" && typingIn.at[0] !== null) back.setSelectionRange(...typingIn.at);
+  } else if (opts && opts.focus) {
     const target = $("reply") || $("notes") || $("conv-title");
     if (target) target.focus();
   }
@@ -738,7 +763,7 @@ function attacher(cid) {
 }
 
 function replyForm(c) {
-  const ta = h("textarea", { id: "reply", rows: 3, maxlength: 4000, "aria-describedby": "reply-hint" });
+  const ta = h("textarea", { id: "reply", rows: 3, maxlength: 4000, "aria-describedby": "reply-hint", "data-draft": true });
   const files = attacher(c.conversation_id);
   files.bindPaste(ta);
   const mail = c.channel === "email" ? email.composeFields(c.conversation_id, "") : null;
@@ -808,9 +833,9 @@ function wrapupForm(c) {
   const form = h("form", { class: "wrapup", "aria-labelledby": "wrapup-h", novalidate: true },
     h("h3", { id: "wrapup-h" }, "Wrap-up"),
     h("p", { class: "muted" }, "The chat has ended. Add notes and a disposition to close it."),
-    h("div", { class: "field" }, h("label", { for: "notes" }, "Notes"), h("textarea", { id: "notes", rows: 4, maxlength: 4000 })),
+    h("div", { class: "field" }, h("label", { for: "notes" }, "Notes"), h("textarea", { id: "notes", rows: 4, maxlength: 4000, "data-draft": true })),
     h("div", { class: "field" }, h("label", { for: "disposition" }, "Disposition"),
-      h("select", { id: "disposition", required: S.dispositions.length ? true : null },
+      h("select", { id: "disposition", required: S.dispositions.length ? true : null, "data-draft": true },
         h("option", { value: "" }, "Choose…"), S.dispositions.map((d) => h("option", { value: d }, d)))),
     h("p", { id: "wrapup-error", class: "err", role: "alert" }),
     h("button", { type: "submit", class: "btn" }, "Finish wrap-up"));
@@ -1022,10 +1047,13 @@ function onOk(f) {
   if (a.kind === "wrapup" || a.kind === "transfer" || a.kind === "send_to_inbox") {
     if (c && (a.kind === "wrapup" || (a.kind === "transfer" && c.place === "monitor"))) S.convs.delete(a.cid);
     // Sent back or handed on: it is no longer this agent's to read (a preview may not
-    // be allowed for their role), so the view closes.
-    if (S.current === a.cid) S.current = "";
+    // be allowed for their role), so the view closes; another on screen stays as it is.
     renderLists();
-    renderConversation();
+    if (S.current === a.cid) {
+      S.current = "";
+      renderConversation();
+    }
+    drafts.forget(a.cid);
     flash(text);
   }
 }
@@ -1056,8 +1084,9 @@ function onError(f) {
       return;
     }
   }
-  if (f.ref !== "status") showError(f.message);
-  else showError(`Status not changed: ${f.message}`);
+  if (f.ref !== "status") { showError(f.message); return; }
+  showError(`Status not changed: ${f.message}`);
+  setStatus(S.status); // the control shows the status the agent still has
 }
 
 function showError(text) {

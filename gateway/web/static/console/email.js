@@ -72,6 +72,8 @@ export function panel(cid, token) {
 }
 
 export const lastEmail = new Map(); // conversation id -> the latest inbound email's content
+// conversation id -> the email being forwarded (kept across redraws, as the fields are)
+const forwarding = new Map();
 
 async function refresh(cid, token, list) {
   let r;
@@ -89,11 +91,11 @@ function addressList(value) { return value.split(/[,;\s]+/).map((s) => s.trim())
 
 /** The fields an email reply adds; ``content()`` reads them (null: a plain threaded reply). */
 export function composeFields(cid, ownAddress) {
-  const to = h("input", { id: "email-to", type: "text", placeholder: "the customer (reply)" });
-  const cc = h("input", { id: "email-cc", type: "text" });
-  const bcc = h("input", { id: "email-bcc", type: "text" });
-  const subject = h("input", { id: "email-subject", type: "text", maxlength: 998 });
-  let forwardOf = null;
+  // drafts (drafts.js): what the agent wrote here comes back when the view is drawn again
+  const to = h("input", { id: "email-to", type: "text", placeholder: "the customer (reply)", "data-draft": true });
+  const cc = h("input", { id: "email-cc", type: "text", "data-draft": true });
+  const bcc = h("input", { id: "email-bcc", type: "text", "data-draft": true });
+  const subject = h("input", { id: "email-subject", type: "text", maxlength: 998, "data-draft": true });
   const replyAll = h("button", { type: "button", class: "btn secondary small" }, "Reply all");
   replyAll.addEventListener("click", () => {
     const last = lastEmail.get(cid);
@@ -104,7 +106,7 @@ export function composeFields(cid, ownAddress) {
     const answered = (last.reply_to || [])[0] || last.from || "";
     const others = [...(last.to || []), ...(last.cc || [])]
       .filter((a) => a && ![own, answered.toLowerCase()].includes(a.toLowerCase()));
-    forwardOf = null;
+    forwarding.delete(cid);
     to.value = answered;
     subject.value = "";
     cc.value = [...new Set(others)].join(", ");
@@ -113,7 +115,7 @@ export function composeFields(cid, ownAddress) {
   forward.addEventListener("click", () => {
     const last = lastEmail.get(cid);
     if (!last) return;
-    forwardOf = last;
+    forwarding.set(cid, last);
     subject.value = /^fwd?:/i.test(last.subject || "") ? last.subject : `Fwd: ${last.subject || ""}`;
     // a forward goes only to whom the agent types (not a reply all's copies)
     to.value = cc.value = "";
@@ -129,6 +131,7 @@ export function composeFields(cid, ownAddress) {
     if (cc.value.trim()) c.cc = addressList(cc.value);
     if (bcc.value.trim()) c.bcc = addressList(bcc.value);
     if (subject.value.trim()) c.subject = subject.value.trim();
+    const forwardOf = forwarding.get(cid);
     if (forwardOf) {
       const esc = (s) => s.replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[ch]));
       const mine = esc(text).replace(/\n/g, "<br>");
@@ -137,7 +140,7 @@ export function composeFields(cid, ownAddress) {
     }
     return Object.keys(c).length ? c : null;
   };
-  const reset = () => { to.value = cc.value = bcc.value = subject.value = ""; forwardOf = null; };
+  const reset = () => { to.value = cc.value = bcc.value = subject.value = ""; forwarding.delete(cid); };
   return { node, content, reset };
 }
 

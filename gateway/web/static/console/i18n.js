@@ -161,6 +161,7 @@ const EN = {
   "reply.not_yours": "the conversation is no longer assigned to you",
   "reply.ended": "the chat has ended",
   "reply.lost": "Not sent after the reconnect: your reply to {names} (the chat has ended or is no longer assigned to you).",
+  "action.unconfirmed": "No answer came before the reconnect: check that the console shows what you asked ({action} the chat with {name}).",
   "offline.refused": "Not connected: nothing was done. Try again once the console says Connected.",
   "offline.status": "Not connected: you will be {status} as soon as the console is connected again.",
 };
@@ -240,6 +241,7 @@ const FR = {
   "reply.not_yours": "la conversation ne vous est plus attribuée",
   "reply.ended": "la conversation est terminée",
   "reply.lost": "Non envoyée après la reconnexion : votre réponse à {names} (la conversation est terminée ou ne vous est plus attribuée).",
+  "action.unconfirmed": "Aucune réponse avant la reconnexion : vérifiez que la console montre ce que vous avez demandé ({action} la conversation avec {name}).",
   "offline.refused": "Pas de connexion : rien n’a été fait. Réessayez une fois la connexion rétablie.",
   "offline.status": "Pas de connexion : vous serez {status} dès que la console sera reconnectée.",
 };

@@ -3,6 +3,7 @@
 import { h, fill, formatTime, uid } from "/widget/shared/dom.js";
 import { api } from "/console/api.js";
 import { t } from "/console/i18n.js";
+import * as drafts from "/console/drafts.js";
 
 const byConversation = new Map(); // conversation id -> Map note_id -> note frame
 let current = { box: null, cid: "" };
@@ -21,7 +22,7 @@ export async function render(box, c, ctx) {
 function draw(box, c, ctx) {
   const notes = [...(byConversation.get(c.conversation_id) || new Map()).values()].sort((a, b) => a.at - b.at);
   const writable = c.place === "assigned" || c.place === "wrapup" || ctx.supervises();
-  const ta = h("textarea", { id: "note-body", rows: 2, maxlength: 2000, "aria-describedby": "notes-hint" });
+  const ta = h("textarea", { id: "note-body", rows: 2, maxlength: 2000, "aria-describedby": "notes-hint", "data-draft": true });
   const err = h("p", { class: "err", role: "alert" });
   const form = h("form", { class: "note-form", novalidate: true },
     h("label", { for: "note-body" }, t("notes.label")), ta, err,
@@ -32,6 +33,7 @@ function draw(box, c, ctx) {
     if (!body) { ta.focus(); return; }
     if (ctx.send({ type: "note", conversation_id: c.conversation_id, body, ref: `note-${uid().slice(0, 8)}` })) ta.value = "";
   });
+  drafts.capture(c.conversation_id, box); // a note being written outlives a colleague's note
   fill(box,
     h("h3", { id: "notes-h" }, t("notes.title")),
     h("p", { class: "muted hint", id: "notes-hint" }, t("notes.hint")),
@@ -41,6 +43,7 @@ function draw(box, c, ctx) {
         h("p", { class: "muted" }, t("notes.by", { name: n.agent_name, time: formatTime(n.at) })))))
       : h("p", { class: "muted" }, t("notes.none")),
     writable ? form : null);
+  drafts.restore(c.conversation_id, box);
 }
 
 /** A `note` frame: keep it, redraw when its conversation is on screen. */

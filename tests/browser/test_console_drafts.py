@@ -1,0 +1,201 @@
+"""What an agent has typed or chosen and not sent outlives the console's redraws
+(docs/console.md, "Drafts"): a reconnect's snapshot, coming back from History, another
+conversation opened in between, a colleague's note. And what was asked on a socket that
+dropped before its answer is said after the reconnect, not left pending for good; a
+double click on Finish wrap-up sends it once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from devkit import services
+from tests.browser.conftest import (
+    Blip,
+    NewPage,
+    accept_offer,
+    end_chat,
+    login,
+    open_widget,
+    start_chat,
+)
+from tests.poll import until_sync
+
+pytestmark = pytest.mark.browser
+
+
+def chat(new_page: NewPage, base: str, agent: Page, name: str) -> None:
+    visitor: Page = new_page()
+    visitor.goto(base + "/demo")
+    open_widget(visitor)
+    start_chat(visitor, name, f"{name.lower()}@example.com", f"Hello, {name} here.")
+    accept_offer(agent, name)
+
+
+def open_row(agent: Page, name: str) -> None:
+    agent.locator("#assigned-list button.open", has_text=name).click()
+    expect(agent.get_by_role("heading", name=name, level=2)).to_be_visible()
+
+
+def reconnect(agent: Page, blip: Blip) -> None:
+    blip.start()
+    expect(agent.get_by_role("status").filter(has_text="Reconnecting…")).to_be_visible()
+    blip.over()
+    expect(agent.get_by_role("status").filter(has_text="Connected")).to_be_visible(timeout=30_000)
+
+
+def test_a_reply_being_written_outlives_redraws(
+    new_page: NewPage, node: services.GatewayProcess
+) -> None:
+    base = node.base_url
+    agent: Page = new_page()
+    blip = Blip(agent, "**/ws/agent")
+    login(agent, base)
+    chat(new_page, base, agent, "Dana")
+    chat(new_page, base, agent, "Eli")
+    open_row(agent, "Dana")
+    box = agent.get_by_role("textbox", name="Reply")
+    box.fill("Your refund went out on")
+
+    reconnect(agent, blip)  # the snapshot draws the conversation again
+    expect(box).to_have_value("Your refund went out on")
+    agent.get_by_role("link", name="History").click()
+    agent.get_by_role("link", name="Conversations").click()
+    expect(box).to_have_value("Your refund went out on")
+    open_row(agent, "Eli")
+    expect(box).to_have_value("")  # each conversation its own
+    open_row(agent, "Dana")
+    expect(box).to_have_value("Your refund went out on")
+    box.press("Shift+Enter")  # sent: the draft goes with it
+    expect(agent.get_by_role("list", name="Messages")).to_contain_text("Your refund went out on")
+    open_row(agent, "Eli")
+    open_row(agent, "Dana")
+    expect(box).to_have_value("")
+
+
+def test_the_wrap_up_form_outlives_a_reconnect_and_a_double_click_sends_once(
+    new_page: NewPage, node: services.GatewayProcess
+) -> None:
+    base = node.base_url
+    agent: Page = new_page()
+    sent: list[str] = []
+    agent.on(
+        "websocket",
+        lambda ws: ws.on("framesent", lambda f: sent.append(f if isinstance(f, str) else "")),
+    )
+    blip = Blip(agent, "**/ws/agent")
+    login(agent, base)
+    chat(new_page, base, agent, "Fay")
+    end_chat(agent, "Fay")
+    wrap = agent.get_by_role("form", name="Wrap-up")
+    wrap.get_by_role("textbox", name="Notes").fill("Wants a call on Monday")
+    wrap.get_by_role("combobox", name="Disposition").select_option("Follow-up")
+
+    reconnect(agent, blip)
+    expect(wrap.get_by_role("textbox", name="Notes")).to_have_value("Wants a call on Monday")
+    expect(wrap.get_by_role("combobox", name="Disposition")).to_have_value("Follow-up")
+    wrap.get_by_role("button", name="Finish wrap-up").dblclick()
+    expect(agent.get_by_role("status").filter(has_text="Wrap-up saved")).to_be_visible()
+    wrapups = [f for f in sent if f and json.loads(f).get("type") == "wrapup"]
+    assert len(wrapups) == 1, wrapups
+    assert json.loads(wrapups[0])["disposition"] == "Follow-up"
+    expect(agent.locator("#conv .alert")).to_have_count(0)
+
+
+def test_a_note_being_written_outlives_a_colleagues_note(
+    new_page: NewPage, node: services.GatewayProcess
+) -> None:
+    base = node.base_url
+    agent: Page = login(new_page(), base)
+    chat(new_page, base, agent, "Gus")
+    # The same agent's other console adds a note: a `note` frame draws the notes again.
+    other: Page = login(new_page(), base)
+    open_row(other, "Gus")
+    mine = agent.get_by_role("region", name="Notes").get_by_role("textbox", name="New note")
+    mine.fill("Gus asked about the")
+    notes = other.get_by_role("region", name="Notes")
+    notes.get_by_role("textbox", name="New note").fill("Prefers email")
+    notes.get_by_role("button", name="Add note").click()
+    expect(agent.get_by_role("region", name="Notes").get_by_role("list")).to_contain_text(
+        "Prefers email"
+    )
+    expect(mine).to_have_value("Gus asked about the")
+
+
+class HeldFrames:
+    """The page's agent socket through a route that keeps the page's frames of one
+    type from the server; ``drop()`` closes the socket (1001) and the next connects."""
+
+    def __init__(self, page: Page, kind: str) -> None:
+        self.kind = kind
+        self.held: list[str] = []
+        self.sockets: list[Any] = []
+        page.route_web_socket("**/ws/agent", self._route)
+
+    def _route(self, ws: Any) -> None:
+        server = ws.connect_to_server()
+        self.sockets.append(ws)
+
+        def from_page(message: str | bytes) -> None:
+            if isinstance(message, str) and json.loads(message).get("type") == self.kind:
+                self.held.append(message)
+            else:
+                server.send(message)
+
+        ws.on_message(from_page)
+
+    def drop(self) -> None:
+        self.sockets.pop().close(code=1001, reason="test: network down")
+
+    def refuse(self, code: str, message: str) -> None:
+        """Answer the held frame as the gateway refuses one (an `error` frame with its
+        ref): the gateway's own refusals of a status need its store down."""
+        ref = json.loads(self.held.pop())["ref"]
+        error = {"type": "error", "code": code, "message": message, "retryable": True, "ref": ref}
+        self.sockets[-1].send(json.dumps(error))
+
+
+def test_an_action_whose_answer_died_with_the_socket_is_said(
+    new_page: NewPage, node: services.GatewayProcess
+) -> None:
+    """A disposition chosen just before a drop: its frame never reached the server, and
+    its answer never comes. After the reconnect the console says so, and the picker
+    follows the agent's other console again (it stayed "on its way" for good)."""
+    base = node.base_url
+    agent: Page = new_page()
+    route = HeldFrames(agent, "disposition")
+    login(agent, base)
+    chat(new_page, base, agent, "Hal")
+    pick = agent.get_by_role("combobox", name="Disposition")
+    pick.select_option("Spam")
+    expect(pick).to_have_value("Spam")
+    route.drop()  # the snapshot after the reconnect is what says it
+    expect(agent.locator("#conv .alert")).to_contain_text(
+        "No answer came before the reconnect: check that the console shows what you asked "
+        "(save the disposition of the chat with Hal)."
+    )
+    assert route.held, "the disposition frame was not held"
+    other: Page = login(new_page(), base)
+    open_row(other, "Hal")
+    other.get_by_role("combobox", name="Disposition").select_option("Resolved")
+    expect(pick).to_have_value("Resolved")
+
+
+def test_a_refused_status_puts_the_control_back(
+    new_page: NewPage, node: services.GatewayProcess
+) -> None:
+    agent: Page = new_page()
+    route = HeldFrames(agent, "status")
+    login(agent, node.base_url)
+    control = agent.get_by_role("combobox", name="Status")
+    expect(control).to_have_value("available")
+    control.select_option("away")
+    until_sync(lambda: agent.wait_for_timeout(20) or route.held, what="the status frame, held")
+    route.refuse("store_unavailable", "the database is not answering; try again")
+    expect(agent.locator("#conv .alert")).to_contain_text(
+        "Status not changed: the database is not answering"
+    )
+    expect(control).to_have_value("available")
