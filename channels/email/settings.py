@@ -82,13 +82,44 @@ def load(settings: dict[str, Any]) -> EmailSettings:
     return msgspec.convert(settings, EmailSettings)
 
 
+_NESTED: dict[str, type[msgspec.Struct]] = {
+    "imap": Server,
+    "smtp": Server,
+    "auto_reply": RichText,
+    "signature": RichText,
+}
+
+
+def _names(struct: type[msgspec.Struct]) -> set[str]:
+    return {f.name for f in msgspec.structs.fields(struct)}
+
+
+def _known(settings: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The settings without the keys no setting has, and a problem for each of those:
+    a misspelt key is said beside every other problem, not instead of them."""
+    problems: list[tuple[str, str]] = []
+    known: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key not in _names(EmailSettings):
+            problems.append((f"settings.{key}", "unknown setting"))
+            continue
+        if key in _NESTED and isinstance(value, dict):
+            inner = _names(_NESTED[key])
+            problems += [
+                (f"settings.{key}.{k}", "unknown setting") for k in value if k not in inner
+            ]
+            value = {k: v for k, v in value.items() if k in inner}
+        known[key] = value
+    return known, problems
+
+
 def check(settings: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Normalised settings and every problem as (field, message)."""
-    problems: list[tuple[str, str]] = []
+    known, problems = _known(settings)
     try:
-        s = msgspec.convert(settings, EmailSettings)
+        s = msgspec.convert(known, EmailSettings)
     except msgspec.ValidationError as exc:
-        return settings, [("settings", str(exc))]
+        return settings, [*problems, ("settings", str(exc))]
     address = s.address.strip()
     try:
         address = validate_email(

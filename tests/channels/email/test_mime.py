@@ -291,8 +291,17 @@ def test_settings_are_checked_and_normalised() -> None:
     } <= fields
     _, problems = check({**good, "auth": "oauth2"})
     assert [f for f, _ in problems] == ["settings.oauth_token"]
-    _, problems = check({**good, "unknown": 1})
-    assert problems and problems[0][0] == "settings"
+    # a misspelt key is said with the other problems, not instead of them
+    _, problems = check({**good, "pasword": "pw", "address": "nope", "imap": {"hots": "x"}})
+    assert sorted(f for f, _ in problems) == [
+        "settings.address",
+        "settings.imap.host",
+        "settings.imap.hots",
+        "settings.pasword",
+    ]
+    assert dict(problems)["settings.pasword"] == "unknown setting"
+    _, problems = check({**good, "poll_interval": "soon"})
+    assert [f for f, _ in problems] == ["settings"]  # a wrong type: msgspec's message
 
 
 def test_long_message_ids_become_stable_client_ids() -> None:
