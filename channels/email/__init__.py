@@ -17,7 +17,9 @@ import functools
 import hashlib
 import logging
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 from typing import Annotated, Any
 
 import msgspec
@@ -286,6 +288,9 @@ class EmailChannel(ChannelAdapter):
                 msg["From"] = settings.address
                 msg["To"] = ", ".join(admins)
                 msg["Subject"] = subject
+                # RFC 5322 asks for both; mail filters mark a message without them as spam
+                msg["Date"] = format_datetime(datetime.fromtimestamp(self.core.clock(), UTC))
+                msg["Message-ID"] = make_msgid(domain=settings.address.rpartition("@")[2])
                 msg["Auto-Submitted"] = "auto-generated"
                 msg.set_content(text)
                 await self._submission(via, settings).send(bytes(msg), settings.address, admins)

@@ -59,6 +59,7 @@ async def test_a_lost_connection_emails_every_active_admin(
     assert sorted(a.strip() for a in mail["To"].split(",")) == ADMINS
     assert mail["Subject"] == f"{api.LOST_NOTICE}: Support"
     assert mail["Auto-Submitted"] == "auto-generated"
+    assert mail["Date"] and mail["Message-ID"].endswith(f"@{address.rpartition('@')[2]}>")
     assert "credentials" in _body(mail) and "/api/admin/touchpoints/tp_mail/email" in _body(mail)
     conn = await node.channel_state.connection("tp_mail")
     assert conn is not None and conn.status == "lost"
