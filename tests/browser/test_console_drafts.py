@@ -2,18 +2,21 @@
 (docs/console.md, "Drafts"): a reconnect's snapshot, coming back from History, another
 conversation opened in between, a colleague's note. And what was asked on a socket that
 dropped before its answer is said after the reconnect, not left pending for good; a
-double click on Finish wrap-up sends it once."""
+double click on Finish wrap-up sends it once; a template chosen across a reconnect goes
+into the editor on screen; the ringing dialog counts the chats that queue behind it."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from devkit import services
 from tests.browser.conftest import (
+    ADMIN,
     Blip,
     NewPage,
     accept_offer,
@@ -199,3 +202,51 @@ def test_a_refused_status_puts_the_control_back(
         "Status not changed: the database is not answering"
     )
     expect(control).to_have_value("available")
+
+
+def test_a_template_chosen_across_a_reconnect_goes_into_the_editor_on_screen(
+    new_page: NewPage, node: services.GatewayProcess
+) -> None:
+    base = node.base_url
+    token = services.login_token(base, *ADMIN)
+    httpx.post(
+        base + "/api/admin/templates",
+        json={
+            "collection": "Sales",
+            "name": "Greeting",
+            "content": {"default": "Hello {{contact.name}}."},
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    ).raise_for_status()
+    agent: Page = new_page()
+    blip = Blip(agent, "**/ws/agent")
+    login(agent, base)
+    chat(new_page, base, agent, "Ivo")
+    box = agent.get_by_role("textbox", name="Reply")
+    box.fill("Hi. ")
+    box.press("Control+/")
+    dialog = agent.get_by_role("dialog", name="Templates")
+    dialog.get_by_role("searchbox", name="Search templates").fill("greet")
+    choice = dialog.get_by_role("button", name="Sales · Greeting Hello Ivo.")
+    expect(choice).to_be_visible()
+    reconnect(agent, blip)  # the editor is drawn again under the open dialog
+    choice.click()
+    expect(box).to_have_value("Hi. Hello Ivo.")
+
+
+def test_the_ringing_dialog_counts_the_chats_behind_it(
+    new_page: NewPage, node: services.GatewayProcess
+) -> None:
+    base = node.base_url
+    agent: Page = login(new_page(), base)
+    ring = agent.get_by_role("alertdialog", name="Incoming chat")
+    for name in ("Jo", "Kai"):
+        visitor: Page = new_page()
+        visitor.goto(base + "/demo")
+        open_widget(visitor)
+        start_chat(visitor, name, f"{name.lower()}@example.com", f"Hello, {name} here.")
+        expect(ring).to_contain_text("Jo")  # the first rings on
+    expect(ring).to_contain_text("1 more ringing")
+    accept_offer(agent, "Jo")
+    expect(ring).to_contain_text("Kai")
+    expect(ring).not_to_contain_text("more ringing")

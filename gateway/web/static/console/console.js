@@ -442,11 +442,15 @@ function renderOffer() {
   const first = [...S.offers.values()].sort((a, b) => a.expires_at - b.expires_at)[0];
   if (!first) { closeOffer(); return; }
   const c = first.summary;
-  if (d.open && d.dataset.cid === c.conversation_id) return;
+  const others = S.offers.size > 1 ? `${S.offers.size - 1} more ringing` : "";
+  if (d.open && d.dataset.cid === c.conversation_id) {
+    $("offer-more").textContent = others; // the same chat rings on: only the count moves
+    return;
+  }
   clearInterval(ringTimer);
   d.dataset.cid = c.conversation_id;
   const countdown = h("p", { class: "countdown", id: "offer-countdown" });
-  const more = S.offers.size > 1 ? h("p", { class: "muted" }, `${S.offers.size - 1} more ringing`) : null;
+  const more = h("p", { class: "muted", id: "offer-more" }, others);
   fill(d,
     h("h2", { id: "offer-h" }, "Incoming chat"),
     h("p", { id: "offer-who", class: "offer-who" }, c.contact_name),

@@ -43,10 +43,15 @@ export function open(cid, textarea) {
     }
   };
   const insert = (text) => {
+    // The editor drawn again while the dialog was open (a reconnect, a frame): the
+    // conversation's new one, if it is still on screen.
+    const conv = document.getElementById("conv");
+    if (!textarea.isConnected) textarea = conv && conv.dataset.cid === cid ? document.getElementById("reply") : null;
+    d.close();
+    if (!textarea) return;
     const start = textarea.selectionStart ?? textarea.value.length;
     const end = textarea.selectionEnd ?? textarea.value.length;
     textarea.value = textarea.value.slice(0, start) + text + textarea.value.slice(end);
-    d.close();
     textarea.focus();
     textarea.selectionStart = textarea.selectionEnd = start + text.length;
     textarea.dispatchEvent(new Event("input"));
