@@ -46,8 +46,10 @@ export const DEFAULT_TEXTS = {
   failed: "Not sent.",
   retry: "Retry",
   failed_ended: "Not sent: the chat had ended.",
+  draft_ended: "Not sent: the chat ended before you sent it.",
   send_new_chat: "Send it in a new chat",
   end_offline: "Not connected: the chat is still open. Try again in a moment.",
+  request_lost: "The connection was lost before the answer came. Try again.",
   unsent_note: "Your last message was not sent: the chat had ended. It is below: start a new chat to send it.",
   unstarted_note: "Your message was not sent before the page was left. It is below: send it again.",
   typing: "{name} is typing…",
@@ -121,7 +123,7 @@ const S = {
   hiddenFields: [], // that form's hidden fields: the page fills them (setFields)
   pageFields: new Map(), // name -> value, from GatewayChat.setFields (the page's word)
   bootAt: 0, // when the last bootstrap answered (its availability ages)
-  requests: new Map(), // ref -> {resolve, reject}: end and rate, answered by ok / error
+  requests: new Map(), // ref -> {frame, resolve, reject, resend}: end, rate, transcript (ok / error)
   lastFields: {}, // the last start's form fields: a new chat's form is filled with them
 };
 let conn = null;
@@ -269,7 +271,7 @@ function identify(identity) {
   for (const [k, v] of Object.entries(identity || {})) if (typeof v === "string" || typeof v === "number") clean[k] = String(v);
   S.identity = identity ? clean : null;
   // A new identity means a new session token: bootstrap again, then reconnect.
-  bootstrap().then(() => { if (conn) { conn.stop(); conn = null; ensureConnected(); } }, fail);
+  bootstrap().then(() => { if (conn) { dropRequests(true); conn.stop(); conn = null; ensureConnected(); } }, fail);
 }
 
 // ---------------------------------------------------------------- bootstrap
@@ -364,10 +366,12 @@ function onStatus(status, d) {
     clearTimeout(reconnectNotice);
     reconnectNotice = 0;
     $("conn").textContent = "";
-  } else if (status === "waiting" && !reconnectNotice) {
+  } else if (status === "waiting") {
+    dropRequests(false);
     // Short blips stay invisible; say something only when it lasts.
-    reconnectNotice = setTimeout(() => { $("conn").textContent = t("reconnecting"); }, 8000);
+    if (!reconnectNotice) reconnectNotice = setTimeout(() => { $("conn").textContent = t("reconnecting"); }, 8000);
   } else if (status === "final") {
+    dropRequests(true);
     clearTimeout(reconnectNotice);
     reconnectNotice = 0;
     if (d.code === 4001 && !S.finalTried) {
@@ -439,6 +443,7 @@ function onWelcome(f) {
     setUnread(0);
   }
   if (S.starting) conn.send(startFrame());
+  resendRequests();
   save();
 }
 
@@ -617,12 +622,13 @@ function startRefused(f) {
   focusStart();
 }
 
-// Requests answered by `ok` or `error` with their ref: end and rate.
+// Requests answered by `ok` or `error` with their ref: end, rate and transcript.
 function request(frame) {
   const ref = uid().slice(0, 12);
+  frame = Object.assign({ ref }, frame);
   return new Promise((resolve, reject) => {
-    if (!conn || !conn.send(Object.assign({ ref }, frame))) { reject(Object.assign(new Error(t("unavailable")), { code: "offline" })); return; }
-    S.requests.set(ref, { resolve, reject });
+    if (!conn || !conn.send(frame)) { reject(Object.assign(new Error(t("unavailable")), { code: "offline" })); return; }
+    S.requests.set(ref, { frame, resolve, reject, resend: false });
   });
 }
 
@@ -630,8 +636,30 @@ function settle(ref, err) {
   const r = ref && S.requests.get(ref);
   if (!r) return false;
   S.requests.delete(ref);
-  if (err) r.reject(new Error(err.message || err.code)); else r.resolve();
+  if (err) r.reject(Object.assign(new Error(err.message || err.code), { code: err.code })); else r.resolve();
   return true;
+}
+
+// The socket closed with requests unanswered: their answers will never come. An `end`
+// goes again after the reconnect (ending an ended chat is no error: the same request);
+// a `rate` or `transcript` fails, and its form says so and can be sent again (a repeat
+// is not the same request: a second rating is refused, a second transcript is another
+// email). docs/widget.md, "Waiting, and ending".
+function dropRequests(final) {
+  for (const [ref, r] of S.requests) {
+    if (!final && r.frame.type === "end") { r.resend = true; continue; }
+    S.requests.delete(ref);
+    const end = r.frame.type === "end"; // (only when no reconnect follows)
+    r.reject(Object.assign(new Error(t(end ? "end_offline" : "request_lost")), { code: end ? "offline" : "lost" }));
+  }
+}
+
+function resendRequests() {
+  for (const [ref, r] of S.requests) {
+    if (!r.resend) continue;
+    r.resend = false;
+    if (!conn.send(r.frame)) { S.requests.delete(ref); r.reject(Object.assign(new Error(t("end_offline")), { code: "offline" })); }
+  }
 }
 
 // ---------------------------------------------------------------- reading, unread
@@ -686,6 +714,18 @@ function keepUnsent() {
     p.failed = p.ended = changed = true;
   }
   if (changed) save();
+}
+
+// The chat ended while the visitor was writing: what is in the Message box (the footer
+// is about to become the ended one's) is kept like a message the chat did not take.
+function keepDraft() {
+  const ta = $("msg");
+  const body = ta ? ta.value.trim().slice(0, 4000) : "";
+  if (!body || !S.conv) return;
+  ta.value = "";
+  const p = { client_msg_id: messageId(), body, at: Date.now() / 1000, failed: true, ended: true, draft: true, conversation_id: S.conv.id };
+  S.pending.set(p.client_msg_id, p);
+  save();
 }
 
 function unsentText() {
@@ -842,7 +882,7 @@ function submitForm() {
 }
 
 function showChat(focus) {
-  if (S.conv && S.conv.state === "ended") keepUnsent();
+  if (S.conv && S.conv.state === "ended") { keepUnsent(); keepDraft(); }
   const wasChat = S.view === "chat";
   S.view = "chat";
   const main = $("main");
@@ -921,7 +961,10 @@ function endChat() {
 
 function rate(score, comment) {
   const conv = S.conv;
-  return request({ type: "rate", conversation_id: conv.id, score, comment }).then(() => { conv.rated = true; });
+  // Already rated: a rating sent again after a drop whose first copy did arrive.
+  return request({ type: "rate", conversation_id: conv.id, score, comment })
+    .catch((e) => { if (e.code !== "already_rated") throw e; })
+    .then(() => { conv.rated = true; });
 }
 
 function sendTranscript(email) {
@@ -990,7 +1033,7 @@ function itemNode(f) {
 
 function pendingNode(p) {
   const meta = p.ended
-    ? h("span", { class: "meta" }, `${t("failed_ended")} `, h("button", { class: "linkish", type: "button", onclick: newChat }, t("send_new_chat")))
+    ? h("span", { class: "meta" }, `${t(p.draft ? "draft_ended" : "failed_ended")} `, h("button", { class: "linkish", type: "button", onclick: newChat }, t("send_new_chat")))
     : p.failed
     ? h("span", { class: "meta" }, `${t("failed")} `, h("button", {
       class: "linkish", type: "button", onclick: () => { p.failed = false; save(); renderMessages(); sendPending(p); },
