@@ -1,5 +1,8 @@
 """A tiny example bot for the engagement gateway: it greets, answers one question, and
-hands the conversation over to a person (docs/integration-api.md, "Bots").
+hands the conversation over to a person (docs/integration-api.md, "Bots"). The chat's
+first message is the question when it is one (a topic the bot knows, or a "?"); a
+greeting ("Hi") is not: the bot's greeting asks for the question, and the contact's
+next message is it.
 
 The gateway hands it new conversations (a flow rule names it: ``"bot": "<touchpoint>"``)
 and sends it, as signed webhooks, the conversation's start and the contact's messages;
@@ -68,16 +71,22 @@ def answer(question: str) -> str:
     return DONT_KNOW
 
 
+def is_question(text: str) -> bool:
+    """Whether the chat's first message asks something ("Hi" does not)."""
+    return "?" in text or answer(text) != DONT_KNOW
+
+
 class Bot:
-    """Greets each conversation it is handed, answers the contact's first question,
-    then escalates with a one-line summary for the agent. Events come at least once:
-    it remembers their ids and drops repeats."""
+    """Greets each conversation it is handed, answers the contact's first question (the
+    first message if it is one, else the next), then escalates with a one-line summary
+    for the agent. Events come at least once: it remembers their ids and drops repeats."""
 
     def __init__(self, api: IntegrationClient, secret: str) -> None:
         self.api = api
         self.secret = secret
         self.seen: set[str] = set()
         self.answered: set[str] = set()
+        self.heard: set[str] = set()  # conversations whose first message came
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -114,6 +123,10 @@ class Bot:
                 return
             if PERSON.search(text):  # the gateway hands it over by itself
                 return
+            first = cid not in self.heard
+            self.heard.add(cid)
+            if first and not is_question(text):
+                return  # a greeting: the bot's own greeting asked for the question
             self.answered.add(cid)
             reply = answer(text)
             await self.api.send(
@@ -123,6 +136,7 @@ class Bot:
             await self.api.escalate(cid, [TranscriptLine("bot", summary, time.time(), "Demo bot")])
         elif event.type in ("conversation.handed_over", "conversation.ended"):
             self.answered.discard(cid)
+            self.heard.discard(cid)
             self._locks.pop(cid, None)
 
 

@@ -324,12 +324,19 @@ class FileTypeRefused(FileRefused):
 
 
 class RateLimited(GatewayError):
-    """A configured limit was exceeded."""
+    """A configured limit was exceeded. ``retry_after``: whole seconds until the limit
+    takes the caller again, when the limit knows (the HTTP answer's ``Retry-After``)."""
 
     code = "rate_limited"
     status = 429
     close = CloseCode.RATE_LIMITED
     retryable = True
+
+    def __init__(
+        self, message: str = "", *, code: str | None = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 class StoreError(GatewayError):

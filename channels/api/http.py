@@ -8,7 +8,8 @@ with nothing stored on any refusal:
 2. ``Authorization: Bearer gk_...`` must be a live API key of that touchpoint (401 for
    none, an unknown or a revoked key; 403 for a key of another touchpoint); an address
    that presented GATEWAY_LOGINS_PER_IP_PER_MINUTE bad keys in the last minute gets 429
-   before its key is looked up;
+   (``Retry-After``: the seconds until its oldest bad key leaves the minute) before its
+   key is looked up, a good key too;
 3. the touchpoint must be active (403);
 4. the body must fit GATEWAY_API_MAX_BODY_BYTES (413, read no further);
 5. a ``Gateway-Signature`` (required when the touchpoint's ``require_signed_requests``
@@ -19,7 +20,8 @@ with nothing stored on any refusal:
 (a file upload, ``raw_body``, is not read here: the handler streams it into the
 attachment service, which counts it against the channel's rule; its signature is fed
 chunk by chunk and checked when the body ends, before anything is stored);
-6. the body and the query must be valid (422);
+6. the body and the query must be valid (422; a body's ``check()`` too, as StartIn's
+   contact email);
 7. a POST with an ``Idempotency-Key`` that was used before gets the first answer again
    (``Idempotent-Replayed: true``), a different request with it 422, a replay while
    the first runs 409.
@@ -146,9 +148,13 @@ def _decode(raw: bytes, type_: type) -> Any:
         data = read_json(raw) if raw.strip() else {}
         if not isinstance(data, dict):
             raise InvalidInput([("", "the body must be a JSON object")])
-        return msgspec.convert(data, type_)
+        value: Any = msgspec.convert(data, type_)
     except msgspec.ValidationError as exc:  # a wrong shape, or a number out of range (1e400)
         raise field_errors(exc) from None
+    check = getattr(value, "check", None)  # what a shape cannot say (StartIn's email)
+    if callable(check):
+        check()
+    return value
 
 
 def integration_route(ep: Endpoint, core: Core) -> Route:

@@ -6,13 +6,16 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
+from email_validator import EmailNotValidError, validate_email
 
+from gateway.errors import InvalidInput
 from gateway.model.integrations import TranscriptLine
 from gateway.model.records import AttachmentRef, Contact, Conversation, Message
 from gateway.services.event_views import sender_of
 from gateway.settings import MAX_MESSAGE_CHARS
 
-Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+# checked by email-validator in StartIn.check (a pattern here answered with the regex)
+Email = Annotated[str, msgspec.Meta(max_length=254, extra_json_schema={"format": "email"})]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_MESSAGE_CHARS)]
 Ref = Annotated[
     str,
@@ -52,6 +55,15 @@ class StartIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     transcript: Transcript = []
     # outbound: the agent who starts it (theirs at once); else it is routed
     agent_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+
+    def check(self) -> None:
+        """What the shape cannot say, checked with it (bad input: refused before the
+        request runs, its Idempotency-Key left free): the contact's email, with
+        email-validator as the chat's form checks it (the handler normalises it)."""
+        try:
+            validate_email(self.contact.email, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise InvalidInput([("contact.email", f"not an email address: {exc}")]) from None
 
 
 class MessageIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from gateway import metrics
 from gateway import protocol as p
-from gateway.errors import GatewayError, StoreError
+from gateway.errors import GatewayError, RateLimited, StoreError
 
 log = logging.getLogger("gateway.web")
 
@@ -33,10 +33,13 @@ def error_response(exc: GatewayError) -> JSONResponse:
     if isinstance(exc, StoreError):
         log.warning("store error answered %d: %s", exc.status, exc.message)
         metrics.count_store_error(exc)
+    headers = {"Cache-Control": "no-store"}
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     return JSONResponse(
         error_body(exc.code, exc.public_message, **exc.details()),
         status_code=exc.status,
-        headers={"Cache-Control": "no-store"},
+        headers=headers,
     )
 
 

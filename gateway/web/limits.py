@@ -14,7 +14,8 @@
   ``gateway agent set-password``) clears the account's failures.
 * **failed API keys per IP per minute** (the logins' per-IP limit, counted apart): an
   address that presented that many unknown or revoked keys gets 429 for the integration
-  API before its key is looked up; calls with a good key are never counted.
+  API before its key is looked up, with ``Retry-After``, whatever key it sends then
+  (a good one too); calls with a good key are never counted.
 
 The hourly counts live in memory (one node) or, when ``GATEWAY_REDIS_URL`` is set, in
 Redis, so every node of a cluster shares them. Every limiter is a sliding window
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -45,6 +47,7 @@ from gateway.errors import RateLimited
 from gateway.settings import IPNetwork, Settings
 
 GiveBack = Callable[[], Awaitable[None]]
+
 
 log = logging.getLogger("gateway.limits")
 
@@ -304,10 +307,25 @@ class Limits:
         return True
 
     async def admit_api_key(self, ip: str) -> None:
-        """An integration API request: RateLimited while its address has presented too
-        many bad API keys in the last minute (a good key is never counted)."""
+        """An integration API request: RateLimited (with ``retry_after``) while its address has presented too
+        many bad API keys in the last minute (a good key is never counted, but is held
+        back with the bad ones: letting it through would tell a guesser which key is
+        good). The refusal says when the oldest bad key leaves the minute."""
         if not await self._test(self.logins_ip, "key-fail", ip, exact=True):
-            raise RateLimited("too many bad API keys from your address; try again later")
+            raise RateLimited(
+                "too many bad API keys from your address; try again later",
+                retry_after=await self._seconds_left(self.logins_ip, "key-fail", ip),
+            )
+
+    async def _seconds_left(self, item: RateLimitItem | None, *key: str) -> int:
+        """Whole seconds until the exact limiter takes one more (1 to the window)."""
+        assert item is not None  # only asked after a refusal
+        window = item.get_expiry()
+        try:
+            stats = await self.exact.get_window_stats(item, *key)
+        except Exception:
+            return window
+        return max(1, min(window, math.ceil(stats.reset_time - time.time())))
 
     async def api_key_failed(self, ip: str) -> None:
         await self._hit(self.logins_ip, "key-fail", ip, exact=True)
