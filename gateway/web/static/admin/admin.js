@@ -88,8 +88,11 @@ async function show() {
     if (a.dataset.key === section.key) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
   document.title = `${section.label} · Admin`;
-  const main = $("section");
-  main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  // Each showing renders into an element of its own: a slower, earlier one (its list
+  // still loading when the admin clicked on) writes into the one it replaced, detached,
+  // never over this one.
+  const main = h("main", { id: "section", class: "admin-main", tabindex: "-1" }, h("p", { class: "muted" }, "Loading…"));
+  $("section").replaceWith(main);
   try {
     await section.render(main, location.hash.slice(1).split("/").slice(1));
   } catch (err) {
