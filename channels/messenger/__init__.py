@@ -34,7 +34,7 @@ from gateway import protocol as p
 from gateway.errors import InvalidInput, NotFound
 from gateway.model.inbound import DeliveryReport, InboundFile, InboundMessage
 from gateway.model.records import Conversation, Message, Touchpoint
-from gateway.services.deliveries import Outcome, failed, sent
+from gateway.services.deliveries import Outcome, credential_problem, failed, sent
 from gateway.services.notify import ContactNote
 
 log = logging.getLogger("gateway.messenger")
@@ -48,6 +48,9 @@ REASONS: dict[int, str] = {
     551: "this person is not available on Messenger now (error 551)",
     190: "Messenger refused this touchpoint's page access token (error 190)",
 }
+UNUSABLE_TOKEN = (
+    "this touchpoint's page access token cannot be sent to Messenger: an admin must set it again"
+)
 
 
 class Party(msgspec.Struct, frozen=True):
@@ -213,6 +216,14 @@ class MessengerChannel(HttpAdapter):
         tp = self.core.directory.touchpoints.get(conv.touchpoint_id)
         if tp is None or tp.channel != "messenger":
             return failed("the touchpoint of this conversation no longer exists")
+        # a token stored before the settings check refused such values: Meta could
+        # only refuse it, so none is sent
+        problem = credential_problem(str(tp.settings.get("page_access_token", "")))
+        if problem:
+            await self._token_notice(
+                tp, conv, f"its page access token cannot be sent to Meta ({problem})"
+            )
+            return failed(UNUSABLE_TOKEN)
         left = await self.core.windows.left(conv)
         if left is not None and left[1] <= 0:
             return failed(REASONS[2018278])
@@ -241,15 +252,18 @@ class MessengerChannel(HttpAdapter):
                 return failed("Messenger answered without a message id", retryable=True)
         outcome, code = outcome_of_error(answer, REASONS, "Messenger")
         if code in TOKEN_ERRORS:
-            await self.core.notices.notify(
-                "provider_error",
-                f"Messenger touchpoint {tp.name}: Meta refused its page access token (error"
-                " 190); reconnect the page and set its new token in the touchpoint's settings",
-                touchpoint_id=tp.id,
-                conversation_id=conv.id,
-                email=True,  # every reply fails until an admin sets a new token
-            )
+            await self._token_notice(tp, conv, "Meta refused its page access token (error 190)")
         return outcome
+
+    async def _token_notice(self, tp: Touchpoint, conv: Conversation, what: str) -> None:
+        await self.core.notices.notify(
+            "provider_error",
+            f"Messenger touchpoint {tp.name}: {what}; reconnect the page and set its new"
+            " token in the touchpoint's settings",
+            touchpoint_id=tp.id,
+            conversation_id=conv.id,
+            email=True,  # every reply fails until an admin sets a new token
+        )
 
     async def to_contact(self, conv: Conversation, note: ContactNote) -> None:
         """Nothing live: messages go out through ``deliver``."""

@@ -1,6 +1,12 @@
 """The settings a Meta touchpoint keeps: the Graph API's base URL and version, the app
 secret that signs webhooks and the verify token of the subscription (both secrets), and
-each platform's own (WhatsApp's phone number id and token, Messenger's page and token)."""
+each platform's own (WhatsApp's phone number id and token, Messenger's page and token).
+
+The access token and the app secret go into requests (an ``Authorization`` header, a
+URL, a signature's key): surrounding whitespace (a pasted line break) is removed, and
+what is left must be printable ASCII without spaces (``credential_problem``), or the
+touchpoint is refused with a 422 on the field rather than every reply failing. The
+verify token is the admin's own string: only its surrounding whitespace is removed."""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from gateway.model.records import Touchpoint
+from gateway.services.deliveries import credential_problem
 from gateway.settings import http_url_problem
 
 DEFAULT_API: Final = "https://graph.facebook.com"
@@ -44,8 +51,13 @@ def check(
                     )
                 )
     for name in (token_field, *sorted(SECRETS)):
-        if not str(s.get(name, "")):
-            problems.append((f"settings.{name}", "required"))
+        value = str(s.get(name, "")).strip()
+        s[name] = value
+        problem = "required" if not value else ""
+        if value and name != "verify_token":
+            problem = credential_problem(value)
+        if problem:
+            problems.append((f"settings.{name}", problem))
     api = str(s.get("api_base", "") or DEFAULT_API).rstrip("/")
     if http_url_problem(api):  # also a bad port or an unclosed IPv6 bracket (a 500)
         problems.append(("settings.api_base", "an http(s) URL, e.g. https://graph.facebook.com"))

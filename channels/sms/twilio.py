@@ -19,7 +19,7 @@ from channels.outbound import post, transient
 from channels.sms.provider import Action, InboundSms, Media, SendResult, StatusReport
 from gateway.errors import Forbidden, InvalidInput
 from gateway.model.records import Touchpoint
-from gateway.services.deliveries import failed, sent
+from gateway.services.deliveries import credential_problem, failed, sent
 from gateway.settings import http_url_problem
 
 DEFAULT_API: Final = "https://api.twilio.com"
@@ -95,11 +95,19 @@ class TwilioSms:
     def check(self, settings: dict[str, object]) -> tuple[dict[str, object], list[tuple[str, str]]]:
         out = dict(settings)
         problems: list[tuple[str, str]] = []
-        sid = str(settings.get("account_sid", ""))
+        # both go into every request (the URL, the basic auth) and the auth token is the
+        # key of the webhooks' signatures: surrounding whitespace (a pasted line break)
+        # is removed, and what is left must be fit for that (credential_problem)
+        sid = str(settings.get("account_sid", "")).strip()
+        out["account_sid"] = sid
         if not ACCOUNT_SID.fullmatch(sid):
             problems.append(("settings.account_sid", "the account SID: AC and 32 hex digits"))
-        if not str(settings.get("auth_token", "")):
+        token = str(settings.get("auth_token", "")).strip()
+        out["auth_token"] = token
+        if not token:
             problems.append(("settings.auth_token", "the account's auth token is required"))
+        elif problem := credential_problem(token):
+            problems.append(("settings.auth_token", problem))
         api = str(settings.get("api_base", "") or DEFAULT_API).rstrip("/")
         if http_url_problem(api):  # also a bad port or an unclosed IPv6 bracket (a 500)
             problems.append(("settings.api_base", "an http(s) URL, e.g. https://api.twilio.com"))
@@ -177,6 +185,20 @@ class TwilioSms:
     ) -> SendResult:
         s = tp.settings
         sid, token = str(s.get("account_sid", "")), str(s.get("auth_token", ""))
+        # settings stored before the check refused such values: a request made of them
+        # could only be refused (or go to another address than the account's), so none is
+        problem = (
+            "" if ACCOUNT_SID.fullmatch(sid) else "the account SID is not AC and 32 hex digits"
+        ) or (credential_problem(token) and f"the auth token: {credential_problem(token)}")
+        if problem:
+            return SendResult(
+                outcome=failed(
+                    "Failed to send message: this touchpoint's account SID or auth token cannot"
+                    " be sent to the provider"
+                ),
+                action="notify_admins",
+                admin_message=f"{problem}; set the account SID and auth token again",
+            )
         url = f"{api_base(tp)}/2010-04-01/Accounts/{sid}/Messages.json"
         form: dict[str, str | list[str]] = {
             "To": to,

@@ -38,7 +38,7 @@ from gateway import protocol as p
 from gateway.errors import InvalidInput, NotFound
 from gateway.model.inbound import DeliveryReport, InboundFile, InboundMessage
 from gateway.model.records import Conversation, Message, Touchpoint
-from gateway.services.deliveries import Outcome, failed, sent
+from gateway.services.deliveries import Outcome, credential_problem, failed, sent
 from gateway.services.notify import ContactNote
 
 log = logging.getLogger("gateway.whatsapp")
@@ -54,6 +54,9 @@ REASONS: dict[int, str] = {
     130472: "WhatsApp held it back: the contact is part of an experiment (error 130472)",
     190: "WhatsApp refused this touchpoint's access token (error 190)",
 }
+UNUSABLE_TOKEN = (
+    "this touchpoint's access token cannot be sent to WhatsApp: an admin must set it again"
+)
 
 
 # Between a message's reference (``<conversation>.<seq>``) and the number of one of its
@@ -258,6 +261,14 @@ class WhatsAppChannel(HttpAdapter):
         tp = self.core.directory.touchpoints.get(conv.touchpoint_id)
         if tp is None or tp.channel != "whatsapp":
             return failed("the touchpoint of this conversation no longer exists")
+        # a token stored before the settings check refused such values: no request can
+        # carry it (a character no HTTP header takes), so none is tried
+        problem = credential_problem(str(tp.settings.get("access_token", "")))
+        if problem:
+            await self._token_notice(
+                tp, conv, f"its access token cannot be sent to Meta ({problem})"
+            )
+            return failed(UNUSABLE_TOKEN)
         left = await self.core.windows.left(conv)
         if left is not None and left[1] <= 0:
             return failed(REASONS[131047])
@@ -302,15 +313,18 @@ class WhatsAppChannel(HttpAdapter):
                 return failed("WhatsApp answered without a message id", retryable=True)
         outcome, code = outcome_of_error(answer, REASONS, "WhatsApp")
         if code in TOKEN_ERRORS:
-            await self.core.notices.notify(
-                "provider_error",
-                f"WhatsApp touchpoint {tp.name}: Meta refused its access token (error 190);"
-                " set a valid system user token in the touchpoint's settings",
-                touchpoint_id=tp.id,
-                conversation_id=conv.id,
-                email=True,  # every reply fails until an admin sets a new token
-            )
+            await self._token_notice(tp, conv, "Meta refused its access token (error 190)")
         return outcome
+
+    async def _token_notice(self, tp: Touchpoint, conv: Conversation, what: str) -> None:
+        await self.core.notices.notify(
+            "provider_error",
+            f"WhatsApp touchpoint {tp.name}: {what}; set a valid system user token in the"
+            " touchpoint's settings",
+            touchpoint_id=tp.id,
+            conversation_id=conv.id,
+            email=True,  # every reply fails until an admin sets a new token
+        )
 
     async def to_contact(self, conv: Conversation, note: ContactNote) -> None:
         """Nothing live: messages go out through ``deliver``."""

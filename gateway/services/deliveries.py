@@ -20,9 +20,11 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+import unicodedata
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
+import httpx
 import msgspec
 
 from gateway import metrics
@@ -68,6 +70,39 @@ def failed(reason: str, *, retryable: bool = False, retry_after: float | None = 
 def held(reason: str, retry_after: float = 60.0) -> Outcome:
     """The channel cannot send now; ask again in ``retry_after`` seconds (uncounted)."""
     return Outcome(sent=False, reason=reason, retryable=True, retry_after=retry_after, held=True)
+
+
+def credential_problem(value: str) -> str:
+    """Why ``value`` cannot be a provider's token, secret or account id ("" when it
+    can): what goes into an HTTP header, a URL or a signature's key is printable ASCII
+    without spaces, as providers issue them. ``value`` is never quoted (a secret): the
+    answer names the first character that does not belong, and where it is."""
+    for i, ch in enumerate(value, 1):
+        if not "\x21" <= ch <= "\x7e":
+            what = {" ": "a space", "\n": "a line break", "\r": "a line break", "\t": "a tab"}
+            name = what.get(ch) or f"U+{ord(ch):04X} {unicodedata.name(ch, 'a control character')}"
+            return (
+                f"only printable ASCII characters without spaces, as the provider issues"
+                f" it: character {i} is {name} (copy the whole value from the provider)"
+            )
+    return ""
+
+
+# What an adapter may raise when its request to the provider cannot even be built (a
+# header value HTTP cannot carry, an address that is no URL): nothing was sent, and no
+# retry can succeed until an admin corrects the touchpoint's settings, so the message
+# fails for good. An adapter checks its settings first (credential_problem) and tells
+# the admins; this catches what such a check missed.
+UNBUILDABLE: tuple[type[Exception], ...] = (
+    UnicodeEncodeError,
+    httpx.LocalProtocolError,
+    httpx.InvalidURL,
+    httpx.UnsupportedProtocol,
+)
+UNBUILDABLE_REASON = (
+    "the gateway could not build the request to the provider from this touchpoint's"
+    " settings; an admin must correct them, then replay the message"
+)
 
 
 class OutboundChannel(Protocol):
@@ -167,6 +202,8 @@ class Deliveries:
         self._task: asyncio.Task[None] | None = None
         # status callbacks waiting for the record of a send on this node (by provider id)
         self._recorded: dict[str, asyncio.Event] = {}
+        # the reports being recorded on this node, by message: one at a time (report)
+        self._reporting: dict[tuple[str, int], tuple[asyncio.Lock, list[int]]] = {}
         # the email adapter's carrier of other channels' email (Mail, MailCarrier above)
         self.mail: MailCarrier | None = None
 
@@ -263,6 +300,14 @@ class Deliveries:
             else:
                 try:
                     outcome = await outbound.deliver(conv, message)
+                except UNBUILDABLE as exc:  # the message names no secret: its type only
+                    log.warning(
+                        "delivering %s/%d failed for good: the request could not be built (%s)",
+                        conv.id,
+                        message.seq,
+                        type(exc).__name__,
+                    )
+                    outcome = failed(UNBUILDABLE_REASON)
                 except Exception:
                     log.exception("delivering %s/%d failed", conv.id, message.seq)
                     outcome = failed("an unexpected error; retrying", retryable=True)
@@ -306,17 +351,24 @@ class Deliveries:
     async def report(self, report: DeliveryReport, conv: Conversation | None = None) -> Message:
         """Record what became of an outbound message (the worker's outcome, or a
         provider's status callback through its adapter) and tell the agents concerned
-        (``_tell``); ``conv``: its conversation, when the caller has read it."""
-        msg = await self._store.set_delivery(
-            report.conversation_id,
-            report.seq,
-            report.status,
-            report.reason,
-            provider_id=report.provider_id,
-        )
+        (``_tell``) when the state moved; ``conv``: its conversation, when the caller has
+        read it. A report that moves nothing (a provider's repeated or late callback: the
+        store never moves a state backwards) tells nobody."""
+        async with self._one_report((report.conversation_id, report.seq)):
+            before = await self._store.messages(
+                report.conversation_id, after_seq=report.seq - 1, limit=1
+            )
+            msg = await self._store.set_delivery(
+                report.conversation_id,
+                report.seq,
+                report.status,
+                report.reason,
+                provider_id=report.provider_id,
+            )
         if report.provider_id and report.provider_id in self._recorded:
             self._recorded[report.provider_id].set()
-        if msg.delivery:
+        was = before[0].delivery if before and before[0].seq == report.seq else ""
+        if msg.delivery and msg.delivery != was:
             frame = p.Delivery(
                 conversation_id=msg.conversation_id,
                 seq=msg.seq,
@@ -325,6 +377,21 @@ class Deliveries:
             )
             await self._tell(msg, frame, conv)
         return msg
+
+    @contextlib.asynccontextmanager
+    async def _one_report(self, key: tuple[str, int]) -> AsyncIterator[None]:
+        """One report of a message at a time on this node: two callbacks of the same
+        state arriving together do not both see it move (across nodes they may: the
+        store does not say whether its write changed anything)."""
+        lock, users = self._reporting.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._reporting[key]
 
     async def _tell(self, msg: Message, frame: p.Delivery, conv: Conversation | None) -> None:
         """The agent who wrote the message and the agent the conversation is with now
