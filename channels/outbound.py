@@ -14,7 +14,7 @@ import httpx
 from channels.base import ChannelAdapter, Core
 from gateway.model.records import Conversation, Message
 from gateway.services import http_client
-from gateway.services.deliveries import Outcome, failed, sent
+from gateway.services.deliveries import UNBUILDABLE, Outcome, failed, sent
 
 log = logging.getLogger("gateway.channels")
 
@@ -73,6 +73,8 @@ async def post(
     """POST to the provider; a retryable Outcome when it cannot be reached in time."""
     try:
         return await http.post(url, **kwargs)  # type: ignore[arg-type]
+    except UNBUILDABLE:
+        raise  # nothing sent, and no retry can help: the delivery worker fails it for good
     except httpx.TimeoutException:
         return failed(f"{provider} did not answer in time; retrying", retryable=True)
     except httpx.TransportError as exc:

@@ -8,6 +8,7 @@ sms.md)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ import httpx
 import msgspec
 import pytest
 
+from channels.outbound import post
 from devkit import services
 from devkit.emulators.client import EmulatorClient
 from gateway.app import Node
@@ -283,3 +285,25 @@ async def test_a_stored_sms_auth_token_no_request_can_carry_sends_nothing(
     assert notice["kind"] == "sending_refused" and "the auth token" in notice["message"]
     assert stored not in notice["message"]
     assert await twilio.sent(0, timeout=0) == []
+
+
+async def test_the_providers_http_post_does_not_retry_a_request_it_cannot_build() -> None:
+    """A header HTTP cannot carry (a line break) reaches a real loopback server's
+    connection as h11's refusal to write it: channels.outbound.post lets it through to
+    the delivery worker (failed for good), where it said "unreachable; retrying"."""
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient() as http:
+            with pytest.raises(httpx.LocalProtocolError):
+                await post(
+                    http, "Provider", f"http://127.0.0.1:{port}/send",
+                    headers={"Authorization": "Bearer abc\ndef"},
+                )  # fmt: skip
+    finally:
+        server.close()
+        await server.wait_closed()
