@@ -1,7 +1,9 @@
 """The admin section shows the section last asked for: a section whose list is still
 loading when the admin clicks on renders, once its answer comes, into the page it had
-(replaced), never over the section on screen (docs/console.md, "The admin section"). Before, the slower
-Agents list took the page from Queues, and the URL and the menu said Queues."""
+(replaced), never over the section on screen (docs/console.md, "The admin section").
+Before, the slower Agents list took the page from Queues, and the URL and the menu said
+Queues. And activating a touchpoint keeps what the admin has changed and not saved in
+its editor (it drew the whole editor again from the saved row)."""
 
 from __future__ import annotations
 
@@ -38,3 +40,21 @@ def test_a_slow_section_does_not_draw_over_the_next(
     expect(page.get_by_role("form", name="Add a queue")).to_be_visible()
     expect(page.locator('#section a[href^="#agents/"]')).to_have_count(0)
     expect(nav.get_by_role("link", name="Queues")).to_have_attribute("aria-current", "page")
+
+
+def test_deactivating_keeps_the_editors_unsaved_changes(
+    new_page: NewPage, gateway: GatewayProcess
+) -> None:
+    page: Page = new_page()
+    log_in(page, gateway.base_url)
+    page.get_by_role("table", name="Touchpoints").get_by_role(
+        "link", name="Demo site (localhost)"
+    ).click()
+    name = page.get_by_role("textbox", name="Name (internal)")
+    name.fill("Demo site, renamed")
+    page.get_by_role("button", name="Deactivate").click()
+    expect(page.get_by_role("button", name="Activate")).to_be_focused()
+    expect(name).to_have_value("Demo site, renamed")
+    page.get_by_role("button", name="Activate").click()
+    expect(page.get_by_role("button", name="Deactivate")).to_be_visible()
+    expect(name).to_have_value("Demo site, renamed")

@@ -646,17 +646,21 @@ async function connection(tp) {
     line, notices, due, form, result);
 }
 
-async function onTheSite(main, tp) {
-  const out = [];
+function stateSection(main, tp) {
   const chat = tp.channel === "chat";
-  const state = h("section", { class: "panel", "aria-labelledby": "state-h" },
+  return h("section", { class: "panel", id: "state", "aria-labelledby": "state-h" },
     h("h3", { id: "state-h" }, "State"),
     h("p", null, tp.active ? `Active: it accepts ${chat ? "chats" : "messages"}.` : chat ? "Inactive: its snippet shows nothing until you activate it." : "Inactive: messages to it are refused until you activate it."),
     h("div", { class: "actions" },
       h("button", { class: "btn", type: "button", onclick: () => act(main, tp, tp.active ? "deactivate" : "activate") }, tp.active ? "Deactivate" : "Activate"),
       chat ? h("button", { class: "btn secondary", type: "button", onclick: () => duplicate(tp) }, "Duplicate") : null,
       h("button", { class: "btn danger", type: "button", onclick: () => remove(tp) }, "Delete touchpoint")));
-  out.push(state);
+}
+
+async function onTheSite(main, tp) {
+  const out = [];
+  const chat = tp.channel === "chat";
+  out.push(stateSection(main, tp));
   if (!chat) {
     const notices = (await api("GET", "/api/admin/notices?limit=100")).filter((n) => n.touchpoint_id === tp.id);
     out.push(h("section", { class: "panel", "aria-labelledby": "notices-h" },
@@ -729,12 +733,15 @@ function copyable(id, label, text) {
   return h("div", { class: "field" }, h("label", { for: id }, label), area, h("div", { class: "actions" }, button));
 }
 
+// Only the State panel is drawn again: what the admin has changed and not saved in the
+// editor stays (the whole editor drawn from the saved row lost it).
 async function act(main, tp, action) {
   try {
     const saved = await api("POST", `${BASE}/${enc(tp.id)}/${action}`);
     announce(saved.active ? "Activated." : "Deactivated.");
-    await editor(main, saved);
-    document.querySelector("#state-h").scrollIntoView({ block: "center" });
+    const fresh = stateSection(main, saved);
+    main.querySelector("#state").replaceWith(fresh);
+    fresh.querySelector("button").focus();
   } catch (err) {
     alertIn(main, err);
   }
