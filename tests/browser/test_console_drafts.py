@@ -8,6 +8,7 @@ into the editor on screen; the ringing dialog counts the chats that queue behind
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -126,6 +127,26 @@ def test_a_note_being_written_outlives_a_colleagues_note(
         "Prefers email"
     )
     expect(mine).to_have_value("Gus asked about the")
+
+
+def test_the_cursor_comes_back_to_a_note_being_written(
+    new_page: NewPage, node: services.GatewayProcess
+) -> None:
+    """The notes' field is drawn after its notes load, later than the rest of the view:
+    a reconnect left the text but not the cursor there."""
+    base = node.base_url
+    agent: Page = new_page()
+    blip = Blip(agent, "**/ws/agent")
+    login(agent, base)
+    chat(new_page, base, agent, "Uma")
+    note = agent.get_by_role("region", name="Notes").get_by_role("textbox", name="New note")
+    note.fill("Uma wants")
+    note.press("End")
+    reconnect(agent, blip)
+    expect(note).to_have_value("Uma wants")
+    expect(note).to_be_focused()
+    agent.keyboard.type(" a refund")
+    expect(note).to_have_value("Uma wants a refund")
 
 
 class HeldFrames:
@@ -250,3 +271,48 @@ def test_the_ringing_dialog_counts_the_chats_behind_it(
     accept_offer(agent, "Jo")
     expect(ring).to_contain_text("Kai")
     expect(ring).not_to_contain_text("more ringing")
+
+
+def test_a_forward_goes_with_the_drafts_when_the_email_is_handed_on(
+    new_page: NewPage, node: services.GatewayProcess
+) -> None:
+    """Forward, not sent, then Send to inbox: the forward was kept (outside the drafts)
+    and, the conversation taken again, a plain reply carried the forwarded email."""
+    base = node.base_url
+    agent: Page = login(new_page(), base)
+    posted: list[str] = []
+    agent.on(
+        "request",
+        lambda r: (
+            posted.append(r.post_data or "")
+            if r.method == "POST" and r.url.endswith("/messages")
+            else None
+        ),
+    )
+    customer: Page = new_page()
+    customer.goto(base + "/demo/email")
+    customer.get_by_role("textbox", name="Your email").fill("lea@customer.test")
+    customer.get_by_role("textbox", name="Your name").fill("Lea")
+    customer.get_by_role("textbox", name="Subject").fill("Wrong size")
+    customer.get_by_role("textbox", name="Message").fill("I got an M, I ordered an L.")
+    customer.get_by_role("button", name="Send").click()
+    expect(customer.get_by_role("status")).to_have_text("Sent.")
+    inbox = agent.get_by_role("region", name=re.compile("^Inbox"))
+    expect(inbox).to_contain_text("Lea", timeout=30_000)
+    inbox.get_by_text("Lea").first.click()
+    agent.get_by_role("button", name="Assign", exact=True).click()
+    expect(agent.get_by_role("list", name="Emails")).to_contain_text("Wrong size")
+
+    agent.get_by_role("button", name="Forward").click()
+    expect(agent.get_by_role("textbox", name="Subject")).to_have_value("Fwd: Wrong size")
+    agent.get_by_role("button", name="Send to inbox").click()
+    expect(agent.get_by_role("status").filter(has_text="Lea")).to_be_visible()
+    inbox.get_by_text("Lea").first.click()
+    agent.get_by_role("button", name="Assign", exact=True).click()
+    expect(agent.get_by_role("textbox", name="Subject")).to_have_value("")
+    box = agent.get_by_role("textbox", name="Reply")
+    box.fill("An L is on its way.")
+    box.press("Shift+Enter")
+    mine = agent.get_by_role("list", name="Messages").get_by_role("listitem")
+    expect(mine.filter(has_text="An L is on its way.")).not_to_contain_text("Sending…")
+    assert not any("Forwarded message" in body for body in posted), posted

@@ -235,9 +235,9 @@ function send(frame, refused) {
 function act(kind, cid, extra, to) {
   // A second press while the first is on its way (a double click on Finish wrap-up) is
   // the same request: not sent again, so no error contradicts the first's answer. A new
-  // disposition is a new choice.
-  const again = [...S.actions.values()].some((a) => a.kind === kind && a.cid === cid);
-  if (again && kind !== "disposition") return true;
+  // disposition, or a transfer to someone else, is a new choice.
+  const same = (a) => a.kind === kind && a.cid === cid && JSON.stringify(a.to) === JSON.stringify(to);
+  if (kind !== "disposition" && [...S.actions.values()].some(same)) return true;
   const ref = `${kind}-${uid().slice(0, 8)}`;
   const c = S.convs.get(cid);
   // The name now: by the time the answer comes the row may be gone.
@@ -664,10 +664,10 @@ function renderConversation(opts) {
   // What the agent has typed or chosen there (drafts.js), and where they were typing.
   const shown = $("conv").dataset.cid || "";
   if (S.convs.has(shown)) drafts.capture(shown, $("conv"));
-  const typingIn = $("conv").contains(document.activeElement) && document.activeElement.dataset.draft !== undefined
-    ? { id: document.activeElement.id, at: [document.activeElement.selectionStart, document.activeElement.selectionEnd] } : null;
-  const main = clear($("conv"));
   const c = S.convs.get(S.current);
+  const again = c && shown === c.conversation_id; // the same conversation drawn again
+  drafts.typingAt(again && shown, $("conv").contains(document.activeElement) ? document.activeElement : null);
+  const main = clear($("conv"));
   main.dataset.cid = c ? c.conversation_id : "";
   if (!c) {
     main.append(h("p", { class: "empty" }, "Choose a conversation from the Inbox or from Assigned to you."));
@@ -707,12 +707,7 @@ function renderConversation(opts) {
   } else if (c.place === "wrapup") {
     column.append(wrapupForm(c));
   }
-  drafts.restore(c.conversation_id, main);
-  const back = typingIn && shown === c.conversation_id && $(typingIn.id);
-  if (back) {
-    back.focus();
-    if (typeof back.setSelectionRange === "function" && typingIn.at[0] !== null) back.setSelectionRange(...typingIn.at);
-  } else if (opts && opts.focus) {
+  if (!drafts.restore(c.conversation_id, main) && opts && opts.focus) {
     const target = $("reply") || $("notes") || $("conv-title");
     if (target) target.focus();
   }
@@ -1052,11 +1047,10 @@ function onOk(f) {
     if (c && (a.kind === "wrapup" || (a.kind === "transfer" && c.place === "monitor"))) S.convs.delete(a.cid);
     // Sent back or handed on: it is no longer this agent's to read (a preview may not
     // be allowed for their role), so the view closes; another on screen stays as it is.
+    const closing = S.current === a.cid;
+    if (closing) S.current = "";
     renderLists();
-    if (S.current === a.cid) {
-      S.current = "";
-      renderConversation();
-    }
+    if (closing) renderConversation();
     drafts.forget(a.cid);
     flash(text);
   }

@@ -6,6 +6,12 @@
 // then it shows what the server says. docs/console.md.
 
 const kept = new Map(); // conversation id -> Map element id -> value
+// conversation id -> the email being forwarded (email.js): a draft too
+const forwards = new Map();
+// Where the agent was typing when the view went: {cid, id, at: [start, end]}. Taken
+// back by the next restore() of that conversation that draws the field (the notes'
+// box draws its field later, after its notes load).
+let typing = null;
 
 /** Keep the values of `root`'s draft fields as conversation `cid`'s (an emptied field
  * forgets its draft: a reply sent, a note added). */
@@ -21,11 +27,18 @@ export function capture(cid, root) {
   else kept.delete(cid);
 }
 
-/** Put conversation `cid`'s drafts back into `root`'s fields. */
+/** Where the agent is typing in conversation `cid`'s view as it is drawn again (null:
+ * nowhere, or another conversation is drawn). */
+export function typingAt(cid, el) {
+  typing = cid && el && el.dataset.draft !== undefined ? { cid, id: el.id, at: [el.selectionStart, el.selectionEnd] } : null;
+}
+
+/** Put conversation `cid`'s drafts back into `root`'s fields, and the cursor where it
+ * was; true when the cursor is back. */
 export function restore(cid, root) {
   const mine = kept.get(cid);
-  if (!mine || !root) return;
-  for (const el of root.querySelectorAll("[data-draft]")) {
+  if (!root) return false;
+  for (const el of mine ? root.querySelectorAll("[data-draft]") : []) {
     if (!mine.has(el.id)) continue;
     el.value = mine.get(el.id);
     if (el.tagName === "SELECT") {
@@ -33,9 +46,27 @@ export function restore(cid, root) {
       el.dataset.chosen = "1";
     }
   }
+  const el = typing && typing.cid === cid ? root.querySelector(`#${CSS.escape(typing.id)}`) : null;
+  if (!el) return false;
+  el.focus();
+  if (typeof el.setSelectionRange === "function" && typing.at[0] !== null) el.setSelectionRange(...typing.at);
+  typing = null;
+  return true;
+}
+
+/** The email being forwarded in conversation `cid` (null: none). */
+export function forward(cid) {
+  return forwards.get(cid) || null;
+}
+
+export function setForward(cid, email) {
+  if (email) forwards.set(cid, email);
+  else forwards.delete(cid);
 }
 
 /** The conversation is wrapped up, gone or handed on: nothing of it is kept. */
 export function forget(cid) {
   kept.delete(cid);
+  forwards.delete(cid);
+  if (typing && typing.cid === cid) typing = null;
 }

@@ -5,6 +5,7 @@
 // adds on email: to, cc, bcc, subject, reply all, forward. Plus the admins' banner for
 // email touchpoints whose provider connection is lost.
 import { h, fill, formatTime } from "/widget/shared/dom.js";
+import * as drafts from "/console/drafts.js";
 
 const BLOCKED = "img-src data: cid:";
 const ALLOWED = "img-src data: cid: https: http:";
@@ -72,8 +73,6 @@ export function panel(cid, token) {
 }
 
 export const lastEmail = new Map(); // conversation id -> the latest inbound email's content
-// conversation id -> the email being forwarded (kept across redraws, as the fields are)
-const forwarding = new Map();
 
 async function refresh(cid, token, list) {
   let r;
@@ -106,7 +105,7 @@ export function composeFields(cid, ownAddress) {
     const answered = (last.reply_to || [])[0] || last.from || "";
     const others = [...(last.to || []), ...(last.cc || [])]
       .filter((a) => a && ![own, answered.toLowerCase()].includes(a.toLowerCase()));
-    forwarding.delete(cid);
+    drafts.setForward(cid, null);
     to.value = answered;
     subject.value = "";
     cc.value = [...new Set(others)].join(", ");
@@ -115,7 +114,7 @@ export function composeFields(cid, ownAddress) {
   forward.addEventListener("click", () => {
     const last = lastEmail.get(cid);
     if (!last) return;
-    forwarding.set(cid, last);
+    drafts.setForward(cid, last);
     subject.value = /^fwd?:/i.test(last.subject || "") ? last.subject : `Fwd: ${last.subject || ""}`;
     // a forward goes only to whom the agent types (not a reply all's copies)
     to.value = cc.value = "";
@@ -131,7 +130,7 @@ export function composeFields(cid, ownAddress) {
     if (cc.value.trim()) c.cc = addressList(cc.value);
     if (bcc.value.trim()) c.bcc = addressList(bcc.value);
     if (subject.value.trim()) c.subject = subject.value.trim();
-    const forwardOf = forwarding.get(cid);
+    const forwardOf = drafts.forward(cid);
     if (forwardOf) {
       const esc = (s) => s.replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[ch]));
       const mine = esc(text).replace(/\n/g, "<br>");
@@ -140,7 +139,7 @@ export function composeFields(cid, ownAddress) {
     }
     return Object.keys(c).length ? c : null;
   };
-  const reset = () => { to.value = cc.value = bcc.value = subject.value = ""; forwarding.delete(cid); };
+  const reset = () => { to.value = cc.value = bcc.value = subject.value = ""; drafts.setForward(cid, null); };
   return { node, content, reset };
 }
 
