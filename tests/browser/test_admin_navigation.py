@@ -58,3 +58,20 @@ def test_deactivating_keeps_the_editors_unsaved_changes(
     page.get_by_role("button", name="Activate").click()
     expect(page.get_by_role("button", name="Deactivate")).to_be_visible()
     expect(name).to_have_value("Demo site, renamed")
+
+
+def test_a_mailboxs_connection_follows_its_activation(
+    new_page: NewPage, gateway: GatewayProcess
+) -> None:
+    """Only the State panel and, for a mailbox, its Connection are drawn again: the
+    Connection said "read only while the touchpoint is active" after Activate."""
+    page: Page = new_page()
+    log_in(page, gateway.base_url)
+    page.get_by_role("table", name="Touchpoints").get_by_role("link", name="Demo Support").click()
+    connection = page.get_by_role("region", name="Connection")
+    expect(connection).to_contain_text("Connected")
+    page.get_by_role("button", name="Deactivate").click()
+    expect(connection).to_contain_text("the mailbox is read only while the touchpoint is active")
+    page.get_by_role("button", name="Activate").click()
+    expect(page.get_by_role("button", name="Deactivate")).to_be_visible()
+    expect(connection).not_to_contain_text("read only while the touchpoint is active")

@@ -640,7 +640,7 @@ async function connection(tp) {
       button.disabled = again.disabled = false;
     }
   }
-  return h("section", { class: "panel", "aria-labelledby": "conn-h" },
+  return h("section", { class: "panel", id: "connection", "aria-labelledby": "conn-h" },
     h("h3", { id: "conn-h" }, "Connection"),
     h("p", { class: "muted hint" }, `${status.address} · ${status.provider === "demo" ? "the demo mailbox" : `IMAP and SMTP, ${oauth ? "OAuth" : "password"}`}`),
     line, notices, due, form, result);
@@ -733,8 +733,9 @@ function copyable(id, label, text) {
   return h("div", { class: "field" }, h("label", { for: id }, label), area, h("div", { class: "actions" }, button));
 }
 
-// Only the State panel is drawn again: what the admin has changed and not saved in the
-// editor stays (the whole editor drawn from the saved row lost it).
+// Only the State panel (and a mailbox's Connection, which the state changes) is drawn
+// again: what the admin has changed and not saved in the editor stays (the whole editor
+// drawn from the saved row lost it).
 async function act(main, tp, action) {
   try {
     const saved = await api("POST", `${BASE}/${enc(tp.id)}/${action}`);
@@ -742,6 +743,8 @@ async function act(main, tp, action) {
     const fresh = stateSection(main, saved);
     main.querySelector("#state").replaceWith(fresh);
     fresh.querySelector("button").focus();
+    const conn = main.querySelector("#connection");
+    if (conn) conn.replaceWith(await connection(saved));
   } catch (err) {
     alertIn(main, err);
   }
