@@ -98,6 +98,7 @@ class EmailChannel(ChannelAdapter):
         # touchpoint id -> (settings digest, lease; None for the demo mailbox)
         self._held: dict[str, tuple[str, Held | None]] = {}
         self._sync_lock = asyncio.Lock()
+        self._stopping = False  # stop() began: no reload takes a mailbox again
         self._reminder: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[object]] = set()
         core.state.on_connection(self._connection_changed)
@@ -130,10 +131,14 @@ class EmailChannel(ChannelAdapter):
         auto-replied, its cursor moved; a cut one would be found stored at the next
         start and never answered), all at once, within the drain timeout."""
         await cancel_and_wait(self._reminder)
-        within = self.core.settings.drain_timeout
-        await asyncio.gather(
-            *(self._release(tp_id, finish=True, within=within) for tp_id in list(self._held))
-        )
+        # no configuration reload takes a mailbox back meanwhile (the shell stops after
+        # the channels): it would start a reader on this stopping node
+        self._stopping = True
+        async with self._sync_lock:
+            within = self.core.settings.drain_timeout
+            await asyncio.gather(
+                *(self._release(tp_id, finish=True, within=within) for tp_id in list(self._held))
+            )
         for task in list(self._tasks):
             task.cancel()
 
@@ -149,6 +154,8 @@ class EmailChannel(ChannelAdapter):
 
     async def _sync(self) -> None:
         async with self._sync_lock:
+            if self._stopping:
+                return
             wanted = self._readable()
             for tp_id in [t for t in self._held if t not in wanted]:
                 await self._release(tp_id, finish=True)

@@ -312,7 +312,12 @@ async def test_a_graceful_stop_finishes_the_email_being_imported(
         stopping = asyncio.create_task(channel.stop())
         await asyncio.wait_for(r1.stopping.wait(), 30)
         assert not stopping.done()
+        # a configuration reload meanwhile (the shell stops after the channels) must not
+        # take the mailbox back on this stopping node
+        reload = asyncio.create_task(channel.configuration_changed())
         r1.go.set()
         await asyncio.wait_for(stopping, 30)
+        await asyncio.wait_for(reload, 30)
         assert not reader.running and reader.imported == 1
+        assert channel.receivers == {}
         await r1.answered_once(gw, smtp)
