@@ -1,8 +1,7 @@
 """A tiny example bot for the engagement gateway: it greets, answers one question, and
 hands the conversation over to a person (docs/integration-api.md, "Bots"). The chat's
-first message is the question when it is one (a topic the bot knows, or a "?"); a
-greeting ("Hi") is not: the bot's greeting asks for the question, and the contact's
-next message is it.
+first message is the question unless it only greets ("Hi"): then the bot's greeting
+asks for the question, and the contact's next message is it.
 
 The gateway hands it new conversations (a flow rule names it: ``"bot": "<touchpoint>"``)
 and sends it, as signed webhooks, the conversation's start and the contact's messages;
@@ -71,14 +70,20 @@ def answer(question: str) -> str:
     return DONT_KNOW
 
 
-def is_question(text: str) -> bool:
-    """Whether the chat's first message asks something ("Hi" does not)."""
-    return "?" in text or answer(text) != DONT_KNOW
+ONLY_GREETS = re.compile(
+    r"(hi|hello|hey|hiya|good (morning|afternoon|evening)|bonjour|salut)( there)?\W*", re.I
+)
+
+
+def is_greeting(text: str) -> bool:
+    """Whether the chat's first message only greets ("Hi", "Hello there!"): anything
+    else, a question or not ("My printer is broken"), is what the contact came for."""
+    return ONLY_GREETS.fullmatch(text.strip()) is not None
 
 
 class Bot:
     """Greets each conversation it is handed, answers the contact's first question (the
-    first message if it is one, else the next), then escalates with a one-line summary
+    first message unless it only greets, else the next), then escalates with a one-line summary
     for the agent. Events come at least once: it remembers their ids and drops repeats."""
 
     def __init__(self, api: IntegrationClient, secret: str) -> None:
@@ -125,7 +130,7 @@ class Bot:
                 return
             first = cid not in self.heard
             self.heard.add(cid)
-            if first and not is_question(text):
+            if first and is_greeting(text):
                 return  # a greeting: the bot's own greeting asked for the question
             self.answered.add(cid)
             reply = answer(text)

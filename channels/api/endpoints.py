@@ -12,7 +12,6 @@ from starlette.responses import Response
 
 from channels.api.http import ApiCtx
 from channels.api.schemas import (
-    ContactIn,
     ConversationOut,
     EscalateIn,
     MessageIn,
@@ -24,11 +23,10 @@ from channels.api.schemas import (
     conversation_out,
     message_out,
 )
-from channels.chat.forms import FieldError, validate_fields
 from gateway.auth import Identity
 from gateway.errors import Conflict, InvalidInput, NotFound
 from gateway.model.inbound import InboundMessage
-from gateway.model.records import Conversation, FormField, Message
+from gateway.model.records import Conversation, Message
 from gateway.model.text import clean_name
 from gateway.services.event_views import message_view
 from gateway.web.admin.http import json_response
@@ -73,23 +71,6 @@ def _message_id(ctx: ApiCtx, given: str | None) -> str:
     return given or ctx.idempotency_key or secrets.token_urlsafe(12)
 
 
-# The contact as the chat's pre-conversation form checks it: email-validator (syntax),
-# phonenumbers (E.164), names one line with no control or bidi formatting characters.
-_CONTACT = [
-    FormField(name="email", label="Email", kind="email", required=True, max_length=254),
-    FormField(name="name", label="Name", kind="text", max_length=200),
-    FormField(name="phone", label="Phone", kind="phone", max_length=32),
-]
-
-
-def _checked_contact(contact: ContactIn) -> dict[str, str]:
-    given = {"email": contact.email, "name": contact.name, "phone": contact.phone}
-    try:
-        return validate_fields(_CONTACT, given)
-    except FieldError as exc:
-        raise InvalidInput([(f"contact.{exc.field}", exc.fields[0][1])]) from None
-
-
 async def start(ctx: ApiCtx) -> Response:
     body: StartIn = ctx.body
     core = ctx.core
@@ -99,7 +80,7 @@ async def start(ctx: ApiCtx) -> Response:
         raise InvalidInput([("agent_id", "only an outbound conversation is started for an agent")])
     if body.agent_id is not None and body.agent_id not in core.directory.agents:
         raise InvalidInput([("agent_id", f"unknown agent {body.agent_id}")])
-    contact = _checked_contact(body.contact)
+    contact = body.contact.checked()
     address = body.interaction_id or contact["email"].lower()
     fields = {k: clean_name(v) for k, v in body.fields.items()} | contact
     # One start at a time per contact, as the widget's and an agent's: six at once made

@@ -6,15 +6,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from email_validator import EmailNotValidError, validate_email
 
+from channels.chat.forms import FieldError, validate_fields
 from gateway.errors import InvalidInput
 from gateway.model.integrations import TranscriptLine
-from gateway.model.records import AttachmentRef, Contact, Conversation, Message
+from gateway.model.records import AttachmentRef, Contact, Conversation, FormField, Message
 from gateway.services.event_views import sender_of
 from gateway.settings import MAX_MESSAGE_CHARS
 
-# checked by email-validator in StartIn.check (a pattern here answered with the regex)
+# checked by email-validator in ContactIn.checked (a pattern here answered with the regex)
 Email = Annotated[str, msgspec.Meta(max_length=254, extra_json_schema={"format": "email"})]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_MESSAGE_CHARS)]
 Ref = Annotated[
@@ -29,6 +29,13 @@ FieldName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 FieldValue = Annotated[str, msgspec.Meta(max_length=1000)]
 
 
+_CONTACT = [
+    FormField(name="email", label="Email", kind="email", required=True, max_length=254),
+    FormField(name="name", label="Name", kind="text", max_length=200),
+    FormField(name="phone", label="Phone", kind="phone", max_length=32),
+]
+
+
 class ContactIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The contact, identified by their email (an existing contact with this email is
     theirs: the integration, holding an API key, is trusted like a signed identity)."""
@@ -36,6 +43,19 @@ class ContactIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     email: Email
     name: Annotated[str, msgspec.Meta(max_length=200)] = ""
     phone: Annotated[str, msgspec.Meta(max_length=32)] = ""
+
+    def checked(self) -> dict[str, str]:
+        """The fields cleaned as the chat's pre-conversation form cleans them (the email
+        by email-validator, normalised; the phone by phonenumbers, E.164; the name one
+        line), or InvalidInput on ``contact.<field>``."""
+        given = {"email": self.email, "name": self.name, "phone": self.phone}
+        try:
+            return validate_fields(_CONTACT, given)
+        except FieldError as exc:
+            message = exc.fields[0][1]
+            if exc.field == "email" and self.email:
+                message = f"not an email address: {message}"
+            raise InvalidInput([(f"contact.{exc.field}", message)]) from None
 
 
 class StartIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -58,12 +78,8 @@ class StartIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     def check(self) -> None:
         """What the shape cannot say, checked with it (bad input: refused before the
-        request runs, its Idempotency-Key left free): the contact's email, with
-        email-validator as the chat's form checks it (the handler normalises it)."""
-        try:
-            validate_email(self.contact.email, check_deliverability=False)
-        except EmailNotValidError as exc:
-            raise InvalidInput([("contact.email", f"not an email address: {exc}")]) from None
+        request runs, its Idempotency-Key left free): the contact's fields."""
+        self.contact.checked()
 
 
 class MessageIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

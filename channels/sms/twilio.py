@@ -187,9 +187,10 @@ class TwilioSms:
         sid, token = str(s.get("account_sid", "")), str(s.get("auth_token", ""))
         # settings stored before the check refused such values: a request made of them
         # could only be refused (or go to another address than the account's), so none is
+        token_problem = credential_problem(token)
         problem = (
             "" if ACCOUNT_SID.fullmatch(sid) else "the account SID is not AC and 32 hex digits"
-        ) or (credential_problem(token) and f"the auth token: {credential_problem(token)}")
+        ) or (token_problem and f"the auth token: {token_problem}")
         if problem:
             return SendResult(
                 outcome=failed(

@@ -18,6 +18,7 @@ from collections.abc import Callable
 import httpx
 
 from devkit.services import ROOT, free_port
+from examples.demo_bot import is_greeting
 from tests.integration.conftest import SECRET, Node, admin_client, integration
 from tests.integration.receiver import Receiver
 from tests.integration.test_bots import agent_online, bot_first, chat, wait_listening
@@ -100,6 +101,16 @@ async def test_the_example_bot_takes_a_greeting_then_the_question(
     finally:
         bot.terminate()
         bot.wait(10)
+
+
+def test_only_a_greeting_waits_for_the_question() -> None:
+    """The bot's rule for the chat's first message: a greeting waits for the question;
+    anything else is the question, with or without a "?" (it ignored "My printer is
+    broken" when only a "?" or a known topic counted)."""
+    for text in ("Hi", "hello there!", "Good morning.", " hey "):
+        assert is_greeting(text), text
+    for text in ("My printer is broken and I need help", "Hi, where is my parcel?", "delivery"):
+        assert not is_greeting(text), text
 
 
 async def test_the_worked_example_with_nobody_online(node: Node) -> None:
