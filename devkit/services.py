@@ -14,6 +14,7 @@ import contextlib
 import glob
 import grp
 import imaplib
+import json
 import os
 import pwd
 import shutil
@@ -388,8 +389,21 @@ def start_gateway(
     env: dict[str, str], *, port: int | None = None, source: Path | None = None
 ) -> GatewayProcess:
     """A gateway process; ``source``: run the code of that checkout instead of this one
-    (a benchmark's before and after in one sitting)."""
-    port = port or free_port()
+    (a benchmark's before and after in one sitting). A port the caller did not choose
+    is tried again once another process took it between ``free_port()`` and the bind."""
+    if port is not None:
+        return _start_gateway(env, port, source)  # PortTaken, a RuntimeError, says why
+    for _ in range(3):
+        with contextlib.suppress(PortTaken):
+            return _start_gateway(env, free_port(), source)
+    raise RuntimeError("three free ports in a row were taken before the gateway bound them")
+
+
+class PortTaken(RuntimeError):
+    """The gateway could not bind its port: another process took it."""
+
+
+def _start_gateway(env: dict[str, str], port: int, source: Path | None) -> GatewayProcess:
     tmp = Path(tempfile.mkdtemp(prefix="gw-node-"))
     full = {
         **{k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")},
@@ -402,10 +416,15 @@ def start_gateway(
         **TEST_LIMITS,
         **env,
     }
+    # Ready is this process answering: another one that took the port between
+    # free_port() and the bind (a cluster test's node) answered /healthz, and the test
+    # talked to it. Its own node id tells them apart (a new one at each start, as the
+    # default: not kept in ``env``, so a restart from it gets another).
+    node_id = full.get("GATEWAY_NODE_ID") or f"test-{os.urandom(6).hex()}"
     log = tmp / "gateway.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve"],
-        env=full,
+        env={**full, "GATEWAY_NODE_ID": node_id},
         cwd=source or ROOT,
         stdout=open(log, "wb"),
         stderr=subprocess.STDOUT,
@@ -414,14 +433,16 @@ def start_gateway(
     deadline = time.monotonic() + 30
     while True:
         if proc.poll() is not None:
+            if proc.returncode == 3 and "cannot listen" in node.output():
+                raise PortTaken(f"port {port} is another process's:\n{node.output()}")
             raise RuntimeError(f"gateway exited with {proc.returncode}:\n{node.output()}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(node.base_url + "/healthz", timeout=1) as r:
-                if r.status == 200:
+        with contextlib.suppress(OSError, ValueError):
+            with urllib.request.urlopen(node.base_url + "/readyz", timeout=1) as r:
+                if r.status == 200 and json.load(r).get("node") == node_id:
                     return node
         if time.monotonic() > deadline:
             node.stop(signal.SIGKILL)
-            raise TimeoutError(f"gateway did not become healthy:\n{node.output()}")
+            raise TimeoutError(f"gateway did not become ready:\n{node.output()}")
         time.sleep(0.05)
 
 
