@@ -70,7 +70,7 @@ class ContactIO:
         if created:
             name = sender_name or self._dir.display_name(conv.touchpoint_id)
             frame = p.encode(frame_for(msg, name))
-            await self._notifier.contact(after, MessageNote(msg, name, frame))
+            await self._notifier.contact(after, MessageNote(msg, name, frame, after.contact_unread))
             if after.owner_agent_id and after.state == "assigned":
                 await self._notifier.agent(after.owner_agent_id, frame)
         return msg, created

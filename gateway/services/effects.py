@@ -275,11 +275,18 @@ class Effects:
             self.deliveries.wake()
         return msg
 
-    async def deliver(self, conv: Conversation, messages: Iterable[Message], name: str) -> None:
-        """Hand stored messages to the contact side of the conversation's channel."""
+    async def deliver(
+        self,
+        conv: Conversation,
+        messages: Iterable[Message],
+        name: str,
+        unread: int | None = None,
+    ) -> None:
+        """Hand stored messages to the contact side of the conversation's channel;
+        ``unread``: the contact's count after them, when they changed it (a text)."""
         for msg in messages:
             frame = p.encode(frame_for(msg, name))
-            await self.notifier.contact(conv, MessageNote(msg, name, frame))
+            await self.notifier.contact(conv, MessageNote(msg, name, frame, unread))
 
 
 # -- the handlers -----------------------------------------------------------------------
@@ -442,7 +449,12 @@ async def _persist_auto_reply(fx: Effects, d: r.AutoReply, now: float) -> Stored
 
 async def _notify_auto_reply(fx: Effects, d: r.AutoReply, stored: Stored, told: Told) -> None:
     conv, messages = stored
-    await fx.deliver(conv, messages, fx.directory.display_name(conv.touchpoint_id))
+    # a text the contact has not read: its frame says the count, as an agent's does (one
+    # read of the row, once per conversation)
+    after = await fx.store.get_conversation(conv.id)
+    await fx.deliver(
+        conv, messages, fx.directory.display_name(conv.touchpoint_id), after.contact_unread
+    )
 
 
 def _reason(by: EndedBy) -> str:

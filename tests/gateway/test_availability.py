@@ -86,6 +86,7 @@ async def test_closed_hours_hold_the_chat_instead_of_ringing_and_say_so_first(
     auto = await visitor.sock.expect("message", sender="system")
     assert auto["body"] == "We are closed; we answer at 9."
     assert auto["seq"] == 2  # after the message it answers
+    assert auto["unread"] == 1  # it counts, and says so as an agent's message does
     assert await nothing_rang(agent) == []
     # It waits in the Inbox, held, for someone to take it.
     assert (await agent.act("assign", cid))["type"] == "ok"
