@@ -81,3 +81,48 @@ def test_every_close_code_is_documented_with_the_right_reconnect_advice() -> Non
     assert {int(c) for c in rows} == {int(c) for c in CloseCode}
     for code, advice in rows.items():
         assert ("**reconnect**" in advice) == (int(code) in RECONNECT), code
+
+
+# Fields the tables name without `?` though the decoder has a default: the server needs
+# them all the same (a blank body without attachments, neither transfer target, an agent's
+# links without a conversation are refused; a disposition left out clears it).
+NAMED_WITHOUT_MARK = {"body", "to_agent_id", "to_queue_id", "conversation_id", "disposition"}
+
+
+def client_rows(section: str) -> list[tuple[list[str], dict[str, bool]]]:
+    """The "Client to server" table of a section: each row's frame types and its fields
+    (name: marked optional with `?`); text in parentheses is left out."""
+    table = TEXT.split(section, 1)[1].split("Client to server:", 1)[1].strip()
+    rows = []
+    for line in table.splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        names, fields = line.split(" | ")[:2]
+        while (bare := re.sub(r"\([^()]*\)", "", fields)) != fields:
+            fields = bare
+        marked = {m[0]: bool(m[1]) for m in re.findall(r"`([a-z_]+)`(\?)?", fields)}
+        rows.append((re.findall(r"`([a-z_]+)`", names), marked))
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("section", "union"), [("## Visitor frames", p.VisitorIn), ("## Agent frames", p.AgentIn)]
+)
+def test_the_frame_tables_name_each_field_and_mark_the_optional_ones(
+    section: str, union: Any
+) -> None:
+    """A field the server accepts without is marked `?` (or is one it needs all the same),
+    a field it needs is not, and no field is missing or invented."""
+    by_tag = {t.__struct_config__.tag: t for t in get_args(union)}
+    tabled = set()
+    for names, marked in client_rows(section):
+        for name in names:
+            tabled.add(name)
+            required = {f.name: f.required for f in msgspec.structs.fields(by_tag[name])}
+            assert set(marked) == set(required), (name, marked, required)
+            for field, optional in marked.items():
+                if optional:
+                    assert not required[field], f"{name}.{field} is required, not optional"
+                elif not required[field]:
+                    assert field in NAMED_WITHOUT_MARK, f"{name}.{field}: mark it optional"
+    assert tabled == set(by_tag), set(by_tag) - tabled
