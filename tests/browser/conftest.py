@@ -8,6 +8,7 @@ Playwright comes with the project's dev dependencies, and no browser is ever dow
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -235,6 +236,45 @@ class Blip:
         while not self.refused:
             assert time.monotonic() < deadline, "the page never tried to reconnect"
             page.wait_for_timeout(50)
+
+
+class HeldFrames:
+    """The page's agent socket through a route that keeps the page's frames of one type
+    from the server: ``release()`` sends the oldest on, ``refuse()`` answers it as the
+    gateway refuses one, ``drop()`` closes the socket (1001) and the next connects.
+    Playwright's sync API runs the route only while the test calls into it: wait for
+    ``held`` with ``page.wait_for_timeout`` in the poll."""
+
+    def __init__(self, page: Page, kind: str, pattern: str = "**/ws/agent") -> None:
+        self.kind = kind
+        self.held: list[str] = []
+        self.sockets: list[tuple[Any, Any]] = []  # (the page's side, the server's)
+        page.route_web_socket(pattern, self._route)
+
+    def _route(self, ws: Any) -> None:
+        server = ws.connect_to_server()
+        self.sockets.append((ws, server))
+
+        def from_page(message: str | bytes) -> None:
+            if isinstance(message, str) and json.loads(message).get("type") == self.kind:
+                self.held.append(message)
+            else:
+                server.send(message)
+
+        ws.on_message(from_page)
+
+    def release(self) -> None:
+        self.sockets[-1][1].send(self.held.pop(0))
+
+    def refuse(self, code: str, message: str) -> None:
+        """Answer the held frame with an `error` frame of its ref (the gateway's own
+        refusals of a status need its store down)."""
+        ref = json.loads(self.held.pop(0))["ref"]
+        error = {"type": "error", "code": code, "message": message, "retryable": True, "ref": ref}
+        self.sockets[-1][0].send(json.dumps(error))
+
+    def drop(self) -> None:
+        self.sockets.pop()[0].close(code=1001, reason="test: network down")
 
 
 def shot(page: Page, name: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +18,7 @@ from devkit import services
 from tests.browser.conftest import (
     ADMIN,
     Blip,
+    HeldFrames,
     NewPage,
     accept_offer,
     end_chat,
@@ -147,39 +147,6 @@ def test_the_cursor_comes_back_to_a_note_being_written(
     expect(note).to_be_focused()
     agent.keyboard.type(" a refund")
     expect(note).to_have_value("Uma wants a refund")
-
-
-class HeldFrames:
-    """The page's agent socket through a route that keeps the page's frames of one
-    type from the server; ``drop()`` closes the socket (1001) and the next connects."""
-
-    def __init__(self, page: Page, kind: str) -> None:
-        self.kind = kind
-        self.held: list[str] = []
-        self.sockets: list[Any] = []
-        page.route_web_socket("**/ws/agent", self._route)
-
-    def _route(self, ws: Any) -> None:
-        server = ws.connect_to_server()
-        self.sockets.append(ws)
-
-        def from_page(message: str | bytes) -> None:
-            if isinstance(message, str) and json.loads(message).get("type") == self.kind:
-                self.held.append(message)
-            else:
-                server.send(message)
-
-        ws.on_message(from_page)
-
-    def drop(self) -> None:
-        self.sockets.pop().close(code=1001, reason="test: network down")
-
-    def refuse(self, code: str, message: str) -> None:
-        """Answer the held frame as the gateway refuses one (an `error` frame with its
-        ref): the gateway's own refusals of a status need its store down."""
-        ref = json.loads(self.held.pop())["ref"]
-        error = {"type": "error", "code": code, "message": message, "retryable": True, "ref": ref}
-        self.sockets[-1].send(json.dumps(error))
 
 
 def test_an_action_whose_answer_died_with_the_socket_is_said(

@@ -4,15 +4,14 @@ it, the wrap-up form opens with it chosen, and History shows it once wrapped up.
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from devkit.services import GatewayProcess
 from tests.browser.conftest import (
+    HeldFrames,
     NewPage,
     accept_offer,
     end_chat,
@@ -76,22 +75,7 @@ def test_a_disposition_saved_after_the_end_shows_in_the_wrap_up_form(
     it (it showed "Choose…", and Finish wrap-up refused)."""
     base = gateway.base_url
     agent: Page = new_page()
-    held: list[str] = []
-    upstream: list[Any] = []
-
-    def route(ws: Any) -> None:
-        server = ws.connect_to_server()
-        upstream.append(server)
-
-        def from_page(message: str | bytes) -> None:
-            if isinstance(message, str) and json.loads(message).get("type") == "disposition":
-                held.append(message)
-            else:
-                server.send(message)
-
-        ws.on_message(from_page)
-
-    agent.route_web_socket("**/ws/agent", route)
+    route = HeldFrames(agent, "disposition")
     login(agent, base)
     visitor: Page = new_page()
     visitor.goto(base + "/demo")
@@ -101,12 +85,12 @@ def test_a_disposition_saved_after_the_end_shows_in_the_wrap_up_form(
 
     agent.get_by_role("combobox", name="Disposition").select_option("Spam")
     # wait_for_timeout lets Playwright run the route's callback
-    until_sync(lambda: agent.wait_for_timeout(20) or held, what="the disposition frame, held")
+    until_sync(lambda: agent.wait_for_timeout(20) or route.held, what="the disposition frame, held")
     end_chat(agent, "Ravi")
     pick = agent.get_by_role("form", name="Wrap-up").get_by_role("combobox", name="Disposition")
     expect(pick).to_have_value("")
 
-    upstream[-1].send(held.pop())
+    route.release()
     expect(agent.locator("#announcer")).to_have_text("Disposition saved.")
     expect(pick).to_have_value("Spam")
     agent.get_by_role("button", name="Finish wrap-up").click()
