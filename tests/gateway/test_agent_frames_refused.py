@@ -27,6 +27,7 @@ from devkit.endpoint import Endpoint
 from gateway.model.records import Queue
 from tests.gateway.client import AgentClient
 from tests.gateway.conftest import agent_record, demo_visitor, seed
+from tests.poll import until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -138,6 +139,13 @@ async def world(node: services.GatewayProcess) -> World:
         "ringing": cv_ring,
         "waiting": await held(node),
     }
+    # `started` comes before the routing: the tests compare the store before and after
+    # a refusal, and the left message went from new to waiting in between (a CI run)
+    await until(
+        lambda: {row[0]: row[1] for row in stored(node)["conversations"]}[convs["waiting"]],
+        lambda state: state == "waiting",
+        what="the left message waiting in the Inbox",
+    )
     # left open for the node's stop to close: a client that read few of its frames
     # waits out its close timeout (its reading is paused behind them)
     return World(node, a, b, sup, convs)
