@@ -59,3 +59,19 @@ def until_sync(
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {within:g} s: {what} (last read: {value!r})")
         time.sleep(every)
+
+
+def until_page(
+    page: Any,
+    read: Callable[[], T],
+    ok: Callable[[T], bool] = _holds,
+    *,
+    what: str = "the condition",
+    within: float = 30.0,
+) -> T:
+    """``until_sync`` for what a page's Playwright callbacks fill (a route's held frames,
+    the frames a page's socket received): the sync API runs them only while the test
+    calls into it, so each read first lets the page run for 20 ms."""
+    return until_sync(
+        lambda: (page.wait_for_timeout(20), read())[1], ok, what=what, within=within, every=0
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 
 from devkit import services
+from tests.poll import until_page
 
 NewPage = Callable[..., "Page"]
 
@@ -232,10 +232,7 @@ class Blip:
         the first try within half a second): returns at that event, where waiting for
         the widget's "Reconnecting…" took its 8 s. Playwright delivers the route's
         callbacks while it waits, so this waits in its short steps."""
-        deadline = time.monotonic() + within
-        while not self.refused:
-            assert time.monotonic() < deadline, "the page never tried to reconnect"
-            page.wait_for_timeout(50)
+        until_page(page, lambda: self.refused, what="the page trying to reconnect", within=within)
 
 
 class HeldFrames:
@@ -243,7 +240,7 @@ class HeldFrames:
     from the server: ``release()`` sends the oldest on, ``refuse()`` answers it as the
     gateway refuses one, ``drop()`` closes the socket (1001) and the next connects.
     Playwright's sync API runs the route only while the test calls into it: wait for
-    ``held`` with ``page.wait_for_timeout`` in the poll."""
+    ``held`` with ``tests.poll.until_page``."""
 
     def __init__(self, page: Page, kind: str, pattern: str = "**/ws/agent") -> None:
         self.kind = kind

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from devkit.services import GatewayProcess
 from tests.browser.conftest import NewPage
 from tests.browser.test_admin_section import log_in
-from tests.poll import until_sync
+from tests.poll import until_page
 
 pytestmark = pytest.mark.browser
 
@@ -30,7 +30,7 @@ def test_a_slow_section_does_not_draw_over_the_next(
     held: list[Any] = []
     page.route("**/api/admin/agents", lambda route: held.append(route))  # its answer, held
     nav.get_by_role("link", name="Agents").click()
-    until_sync(lambda: page.wait_for_timeout(20) or held, what="the Agents list asked for")
+    until_page(page, lambda: held, what="the Agents list asked for")
     page.evaluate("() => { window.agentsPage = document.getElementById('section'); }")
     nav.get_by_role("link", name="Queues").click()
     expect(page.get_by_role("form", name="Add a queue")).to_be_visible()

@@ -26,7 +26,7 @@ from tests.browser.conftest import (
     open_widget,
     start_chat,
 )
-from tests.poll import until_sync
+from tests.poll import until_page
 
 pytestmark = pytest.mark.browser
 
@@ -184,7 +184,7 @@ def test_a_refused_status_puts_the_control_back(
     control = agent.get_by_role("combobox", name="Status")
     expect(control).to_have_value("available")
     control.select_option("away")
-    until_sync(lambda: agent.wait_for_timeout(20) or route.held, what="the status frame, held")
+    until_page(agent, lambda: route.held, what="the status frame, held")
     route.refuse("store_unavailable", "the database is not answering; try again")
     expect(agent.locator("#conv .alert")).to_contain_text(
         "Status not changed: the database is not answering"

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from devkit.services import GatewayProcess
 from tests.browser.conftest import ADMIN, NewPage, fill_form, login, open_widget, start_chat
 from tests.browser.test_actions import set_status
-from tests.poll import until_sync
+from tests.poll import until_page
 
 pytestmark = pytest.mark.browser
 
@@ -103,11 +103,8 @@ def test_a_click_lands_when_an_arrival_above_comes_between_press_and_release(
     form = fill_form(tom, "Tom", "tom@example.com", "Hello, Tom here.")
     agent.mouse.down()
     form.get_by_role("button", name="Send message").click()
-    # the frame is in (wait_for_timeout lets Playwright deliver its events); the row not
-    until_sync(
-        lambda: agent.wait_for_timeout(20) or any("Tom" in f for f in frames),
-        what="Tom's conversation frame",
-    )
+    # the frame is in; the row not
+    until_page(agent, lambda: any("Tom" in f for f in frames), what="Tom's conversation frame")
     expect(inbox.get_by_role("button", name="Assign Tom")).to_have_count(0)
     agent.mouse.up()
     assigned = agent.get_by_role("region", name=re.compile("^Assigned to you"))

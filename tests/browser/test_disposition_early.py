@@ -20,7 +20,7 @@ from tests.browser.conftest import (
     reply,
     start_chat,
 )
-from tests.poll import until_sync
+from tests.poll import until_page
 
 pytestmark = pytest.mark.browser
 
@@ -84,8 +84,7 @@ def test_a_disposition_saved_after_the_end_shows_in_the_wrap_up_form(
     accept_offer(agent, "Ravi")
 
     agent.get_by_role("combobox", name="Disposition").select_option("Spam")
-    # wait_for_timeout lets Playwright run the route's callback
-    until_sync(lambda: agent.wait_for_timeout(20) or route.held, what="the disposition frame, held")
+    until_page(agent, lambda: route.held, what="the disposition frame, held")
     end_chat(agent, "Ravi")
     pick = agent.get_by_role("form", name="Wrap-up").get_by_role("combobox", name="Disposition")
     expect(pick).to_have_value("")

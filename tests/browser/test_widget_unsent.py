@@ -21,7 +21,7 @@ from tests.browser.conftest import (
     open_widget,
     start_chat,
 )
-from tests.poll import until_sync
+from tests.poll import until_page
 
 pytestmark = pytest.mark.browser
 
@@ -76,15 +76,11 @@ class Cut:
         self.answered = answered
 
     def until_dropped(self) -> dict[str, Any]:
-        # wait_for_timeout lets Playwright run the route's callbacks
-        until_sync(lambda: self.page.wait_for_timeout(20) or self.dropped, what="the dropped frame")
+        until_page(self.page, lambda: self.dropped, what="the dropped frame")
         return self.dropped[-1]
 
     def until_welcomed(self, count: int) -> None:
-        until_sync(
-            lambda: self.page.wait_for_timeout(20) or self.welcomes >= count,
-            what=f"welcome number {count}",
-        )
+        until_page(self.page, lambda: self.welcomes >= count, what=f"welcome number {count}")
 
 
 def visitor_chat(new_page: NewPage, base: str, name: str, page: Page | None = None) -> Any:
