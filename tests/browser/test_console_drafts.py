@@ -26,6 +26,7 @@ from tests.browser.conftest import (
     open_widget,
     start_chat,
 )
+from tests.browser.test_actions import set_status
 from tests.poll import until_page
 
 pytestmark = pytest.mark.browser
@@ -283,3 +284,32 @@ def test_a_forward_goes_with_the_drafts_when_the_email_is_handed_on(
     mine = agent.get_by_role("list", name="Messages").get_by_role("listitem")
     expect(mine.filter(has_text="An L is on its way.")).not_to_contain_text("Sending…")
     assert not any("Forwarded message" in body for body in posted), posted
+
+
+def test_a_second_transfer_on_its_way_goes_only_when_it_names_another_target(
+    new_page: NewPage, node: services.GatewayProcess
+) -> None:
+    """The guard against a second press (a double click) sends a repeat of a transfer
+    on its way once, and a transfer to someone else as the new request it is."""
+    base = node.base_url
+    agent: Page = new_page()
+    route = HeldFrames(agent, "transfer")
+    login(agent, base)
+    chat(new_page, base, agent, "Vi")
+    admin: Page = login(new_page(), base, ADMIN)  # online once Vi's chat is the agent's
+    set_status(admin, "Available")
+
+    def transfer(label: str) -> None:
+        agent.get_by_role("button", name="Transfer").click()
+        dialog = agent.get_by_role("dialog", name="Transfer Vi")
+        dialog.get_by_role("combobox", name="Transfer to").select_option(label=label)
+        dialog.get_by_role("button", name="Transfer").click()
+        expect(dialog).to_be_hidden()
+
+    transfer("Support (queue)")
+    transfer("Support (queue)")  # the same, while the first is on its way: not sent
+    transfer("Grace (demo admin) (available)")
+    # frames go out in order: once Grace's is held, a repeat sent before it would be too
+    until_page(agent, lambda: any("ag_admin" in f for f in route.held), what="Grace's, held")
+    targets = [json.loads(f).get("to_queue_id") or json.loads(f)["to_agent_id"] for f in route.held]
+    assert targets == ["q_support", "ag_admin"], route.held
