@@ -152,26 +152,7 @@ async def test_the_example_bot_greets_answers_one_question_and_hands_over(
     node = node_factory()
     port = free_port()
     key = await bot_first(node, f"http://127.0.0.1:{port}/events")
-    bot = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited
-        [
-            sys.executable,
-            str(ROOT / "examples" / "demo_bot.py"),
-            "--gateway",
-            node.base_url,
-            "--touchpoint",
-            "tp_bot",
-            "--key",
-            key,
-            "--secret",
-            SECRET,
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    bot = example_bot(node, key, port)
     try:
         await wait_listening(port, bot)
         agent = await agent_online(node)
@@ -188,6 +169,22 @@ async def test_the_example_bot_greets_answers_one_question_and_hands_over(
     finally:
         bot.terminate()
         bot.wait(10)
+
+
+def example_bot(node: Node, key: str, port: int) -> subprocess.Popen[bytes]:
+    """examples/demo_bot.py as its own process, for tp_bot, listening on ``port``."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "demo_bot.py"),
+            *("--gateway", node.base_url, "--touchpoint", "tp_bot", "--key", key),
+            *("--secret", SECRET, "--port", str(port)),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 async def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:

@@ -7,7 +7,6 @@ doc's own example creates), with the demo agent online. Written without
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from tests.channels.conftest import start_emulators
 from tests.gateway.client import AgentClient
 from tests.gateway.conftest import AGENT
 from tests.integration.conftest import Node, admin_client
+from tests.integration.test_docs import curl
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "channels"
 _SH = re.compile(r"```sh\n(.*?)```", re.S)
@@ -34,34 +34,6 @@ def curls(doc: str, needle: str) -> list[str]:
         out += [c for c in re.split(r"\n(?=curl )", text.strip()) if needle in c]
     assert out, f"no curl with {needle!r} in {doc}"
     return out
-
-
-async def run(http: httpx.AsyncClient, cmd: str, env: dict[str, str]) -> httpx.Response:
-    """One curl command: -X, -H, -d / --json and the URL, with $NAME from ``env``."""
-
-    def expand(s: str) -> str:
-        return re.sub(r"\$([A-Z_]+)", lambda m: env[m[1]], s)
-
-    words = shlex.split(cmd.replace("\\\n", " "))
-    assert words[0] == "curl", cmd
-    method, url, body = None, None, None
-    headers: dict[str, str] = {}
-    it = iter(words[1:])
-    for w in it:
-        if w == "-X":
-            method = next(it)
-        elif w == "-H":
-            name, _, value = next(it).partition(":")
-            headers[name.strip()] = expand(value.strip())
-        elif w in ("-d", "--json"):
-            body = expand(next(it))
-            headers.setdefault("Content-Type", "application/json")
-        elif not w.startswith("-"):
-            url = expand(w)
-    assert url, cmd
-    return await http.request(
-        method or ("POST" if body else "GET"), url, content=body, headers=headers
-    )
 
 
 @pytest.fixture
@@ -104,23 +76,23 @@ async def test_the_sms_and_email_docs_outbound_starts_run_as_written(
     async with httpx.AsyncClient(timeout=30) as http:
         # SMS: the first text goes out, the retry is the same message
         [sms] = curls("sms.md", '"$GW/api/conversations"')
-        r = await run(http, sms, env)
+        r = await curl(http, sms, env)
         assert r.status_code == 201, r.text
         first = r.json()
         assert "duplicate" not in first and first["conversation_id"], first
         assert first["message"]["body"] == "Hello from Demo Shop: your order is ready."
-        again = await run(http, sms, env)
+        again = await curl(http, sms, env)
         assert (again.status_code, again.json()["duplicate"]) == (200, True), again.text
         assert again.json()["conversation_id"] == first["conversation_id"]
         [sent] = await twilio.sent(1)  # once: the retry sent nothing
         assert (sent["To"], sent["From"]) == ("+14155550123", SMS["number"]), sent
         # email: the doc's touchpoint, created and activated as written, then the start
         made, activated = curls("email.md", "/api/admin/touchpoints")
-        r = await run(http, made, env)
+        r = await curl(http, made, env)
         assert r.status_code == 201 and r.json()["id"] == "tp_shop_mail", r.text
-        r = await run(http, activated, env)
+        r = await curl(http, activated, env)
         assert r.status_code == 200 and r.json()["active"] is True, r.text
         [mail] = curls("email.md", '"$GW/api/conversations"')
-        r = await run(http, mail, env)
+        r = await curl(http, mail, env)
         assert r.status_code == 201, r.text
         assert "duplicate" not in r.json() and r.json()["conversation_id"], r.text

@@ -51,7 +51,7 @@ async def curl(http: httpx.AsyncClient, cmd: str, env: dict[str, str]) -> httpx.
         elif w == "-H":
             name, _, value = next(it).partition(":")
             headers[name.strip()] = expand(value.strip(), env)
-        elif w == "--json":
+        elif w in ("-d", "--json"):
             body = expand(next(it), env)
             headers.setdefault("Content-Type", "application/json")
         elif not w.startswith("-"):

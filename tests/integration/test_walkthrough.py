@@ -10,18 +10,15 @@ required one (docs/admin-api.md)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 
 import httpx
 
-from devkit.services import ROOT, free_port
+from devkit.services import free_port
 from examples.demo_bot import is_greeting
 from tests.integration.conftest import SECRET, Node, admin_client, integration
 from tests.integration.receiver import Receiver
-from tests.integration.test_bots import agent_online, bot_first, chat, wait_listening
+from tests.integration.test_bots import agent_online, bot_first, chat, example_bot, wait_listening
 from tests.integration.test_docs import curl, examples, match
 
 
@@ -72,18 +69,7 @@ async def test_the_example_bot_takes_a_greeting_then_the_question(
     node = node_factory()
     port = free_port()
     key = await bot_first(node, f"http://127.0.0.1:{port}/events")
-    bot = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited
-        [
-            sys.executable,
-            str(ROOT / "examples" / "demo_bot.py"),
-            *("--gateway", node.base_url, "--touchpoint", "tp_bot", "--key", key),
-            *("--secret", SECRET, "--port", str(port)),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    bot = example_bot(node, key, port)
     try:
         await wait_listening(port, bot)
         agent = await agent_online(node)
