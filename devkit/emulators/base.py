@@ -210,6 +210,8 @@ class Emulator:
         async def reset(request: Request) -> Response:
             await self.settle()
             self.reset()
+            if request.query_params.get("configuration"):
+                self.forget_configuration()
             return JSONResponse({})
 
         return [
@@ -222,10 +224,16 @@ class Emulator:
         ]
 
     def reset(self) -> None:
+        """Forget what happened (sends, webhooks, failures), as when the provider's
+        short-lived state expires; the accounts configured stay."""
         self.sent.clear()
         self.webhooks.clear()
         self.failures.clear()
         self.delivered_media.items.clear()
+
+    def forget_configuration(self) -> None:
+        """Forget the accounts, numbers and pages configured: a test starts from none,
+        whatever an earlier test on the same emulator set up."""
 
     def routes(self) -> list[BaseRoute]:
         raise NotImplementedError  # each emulator lists its provider's API

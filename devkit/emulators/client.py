@@ -54,8 +54,10 @@ class EmulatorClient:
     async def retries(self, *delays: float) -> None:
         await self._call("POST", "/_emulator/retries", json={"delays": list(delays)})
 
-    async def reset(self) -> None:
-        await self._call("POST", "/_emulator/reset")
+    async def reset(self, *, configuration: bool = False) -> None:
+        """Forget the sends and webhooks, and with ``configuration`` the accounts too."""
+        params = {"configuration": "1"} if configuration else None
+        await self._call("POST", "/_emulator/reset", params=params)
 
     async def unsubscribe(self, number: str) -> None:
         await self._call("POST", "/_emulator/unsubscribe", json={"number": number})

@@ -48,6 +48,10 @@ class MessengerEmulator(MetaEmulator):
         self.profiles: dict[str, dict[str, str]] = {}  # PSID -> first_name, last_name
         self.media = MediaStore("")
 
+    def forget_configuration(self) -> None:
+        self.pages.clear()
+        self.profiles.clear()
+
     async def cdn(self, request: Request) -> Response:
         medium = self.media.items.get(request.path_params["key"])
         if medium is None:

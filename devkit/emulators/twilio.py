@@ -109,6 +109,10 @@ class TwilioEmulator(Emulator):
         super().reset()
         self.unsubscribed.clear()
 
+    def forget_configuration(self) -> None:
+        self.accounts.clear()
+        self.numbers.clear()
+
     def sign(self, account: str, url: str, params: dict[str, str]) -> tuple[bytes, dict[str, str]]:
         token = self.accounts.get(account, "")
         signature = RequestValidator(token).compute_signature(url, params)

@@ -82,6 +82,9 @@ class WhatsAppEmulator(MetaEmulator):
         self.numbers: dict[str, dict[str, str]] = {}
         self.media = MediaStore("")
 
+    def forget_configuration(self) -> None:
+        self.numbers.clear()
+
     def _token_ok(self, request: Request) -> bool:
         token = request.headers.get("authorization", "").removeprefix("Bearer ")
         return bool(token) and any(n["token"] == token for n in self.numbers.values())

@@ -58,7 +58,7 @@ def twilio(emulators: Emulators) -> Iterator[EmulatorClient]:
 async def fresh(emulators: Emulators, name: str) -> EmulatorClient:
     """A provider's emulator with nothing sent or configured, retrying a webhook soon."""
     client = emulators.client(name)
-    await client.reset()
+    await client.reset(configuration=True)
     await client.retries(0, 0.2, 0.4)
     return client
 

@@ -14,7 +14,7 @@ import pytest
 
 from devkit import services
 from devkit.emulators.client import EmulatorClient
-from tests.channels.conftest import Emulators
+from tests.channels.conftest import Emulators, fresh
 from tests.channels.support import (
     APP_SECRET,
     PAGE_TOKEN,
@@ -37,10 +37,7 @@ Factory = Callable[..., services.GatewayProcess]
 
 @pytest.fixture
 async def messenger(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
-    client = emulators.client("messenger")
-    await client.reset()
-    await client.retries(0, 0.2, 0.4)
-    yield client
+    yield await fresh(emulators, "messenger")
 
 
 async def _configure(messenger: EmulatorClient, node: services.GatewayProcess) -> None:

@@ -17,7 +17,7 @@ import pytest
 from devkit import services
 from devkit.emulators.client import EmulatorClient
 from gateway.model.records import Conversation
-from tests.channels.conftest import Emulators
+from tests.channels.conftest import Emulators, fresh
 from tests.channels.support import (
     ACCOUNT,
     TOKEN,
@@ -39,10 +39,7 @@ PHONE = "+12025550143"
 
 @pytest.fixture
 async def twilio(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
-    client = emulators.client("twilio")
-    await client.reset()
-    await client.retries(0, 0.2, 0.4)
-    yield client
+    yield await fresh(emulators, "twilio")
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 from channels.sms.keywords import REPLIES
 from devkit import services
 from devkit.emulators.client import EmulatorClient
-from tests.channels.conftest import Emulators
+from tests.channels.conftest import Emulators, fresh
 from tests.channels.support import (
     ACCOUNT,
     TOKEN,
@@ -43,10 +43,7 @@ Factory = Callable[..., services.GatewayProcess]
 
 @pytest.fixture
 async def twilio(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
-    client = emulators.client("twilio")
-    await client.reset()
-    await client.retries(0, 0.2, 0.4)
-    yield client
+    yield await fresh(emulators, "twilio")
 
 
 async def configure(twilio: EmulatorClient, node: services.GatewayProcess, **numbers: str) -> None:

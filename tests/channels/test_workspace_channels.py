@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from devkit import services
-from tests.channels.conftest import Emulators
+from tests.channels.conftest import Emulators, fresh
 from tests.channels.support import (
     ACCOUNT,
     APP_SECRET,
@@ -51,10 +51,9 @@ TEMPLATE = {
 
 
 async def node_with_all(gateway_factory: Factory, emulators: Emulators) -> services.GatewayProcess:
-    twilio, whatsapp, messenger = (emulators.client(n) for n in ("twilio", "whatsapp", "messenger"))
-    for client in (twilio, whatsapp, messenger):
-        await client.reset()
-        await client.retries(0, 0.2, 0.4)
+    twilio, whatsapp, messenger = [
+        await fresh(emulators, n) for n in ("twilio", "whatsapp", "messenger")
+    ]
     node = start(
         gateway_factory,
         sms_touchpoint("tp_sms", SMS_NUMBER, twilio.base_url),
