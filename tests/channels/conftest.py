@@ -50,11 +50,6 @@ def emulators() -> Iterator[Emulators]:
             emu.proc.wait()
 
 
-@pytest.fixture
-def twilio(emulators: Emulators) -> Iterator[EmulatorClient]:
-    yield emulators.client("twilio")
-
-
 async def fresh(emulators: Emulators, name: str) -> EmulatorClient:
     """A provider's emulator with nothing sent or configured, retrying a webhook soon."""
     client = emulators.client(name)
@@ -64,8 +59,18 @@ async def fresh(emulators: Emulators, name: str) -> EmulatorClient:
 
 
 @pytest.fixture
+async def twilio(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
+    yield await fresh(emulators, "twilio")
+
+
+@pytest.fixture
 async def whatsapp(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
     yield await fresh(emulators, "whatsapp")
+
+
+@pytest.fixture
+async def messenger(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
+    yield await fresh(emulators, "messenger")
 
 
 @pytest.fixture

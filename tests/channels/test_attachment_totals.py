@@ -26,7 +26,7 @@ from gateway.model.attachment_rules import MB, RULES
 from tests.attachments import files
 from tests.attachments.test_gateway import agent_upload
 from tests.channels.support import agent_on, history, inbox_conversation, send_files
-from tests.channels.test_media import US_LINE, US_PHONE, medium, sms, twilio  # noqa: F401
+from tests.channels.test_media import US_LINE, US_PHONE, medium, sms  # noqa: F401 - fixtures
 from tests.gateway.client import AgentClient
 
 CUSTOMER = "casey@customer.test"
@@ -135,7 +135,7 @@ async def test_email_refuses_files_over_25_mb_in_all_or_over_20(
 
 async def test_mms_refuses_files_over_5_mb_in_all_or_over_10(
     sms: services.GatewayProcess,  # noqa: F811
-    twilio: EmulatorClient,  # noqa: F811
+    twilio: EmulatorClient,
 ) -> None:
     rule = RULES["sms"]
     assert (rule.max_files, rule.max_total_bytes, rule.max_file_bytes) == (10, 5 * MB, 5 * MB)
@@ -170,7 +170,7 @@ async def test_mms_refuses_files_over_5_mb_in_all_or_over_10(
 
 async def test_a_contacts_mms_keeps_the_files_that_fit_the_total_and_names_the_rest(
     sms: services.GatewayProcess,  # noqa: F811
-    twilio: EmulatorClient,  # noqa: F811
+    twilio: EmulatorClient,
 ) -> None:
     agent = await agent_on(sms)
     first, second, third = pdf_of(3 * MB), pdf_of(3 * MB - 7), pdf_of(2 * MB)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -19,7 +19,6 @@ from devkit import services
 from devkit.emulators.client import EmulatorClient
 from tests.attachments import files
 from tests.attachments.test_gateway import agent_upload, links
-from tests.channels.conftest import Emulators, fresh
 from tests.channels.support import (
     ACCOUNT,
     APP_SECRET,
@@ -65,11 +64,6 @@ async def contact_file(node: services.GatewayProcess, agent: AgentClient, cid: s
 
 
 # -- SMS / MMS ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def twilio(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
-    yield await fresh(emulators, "twilio")
 
 
 @pytest.fixture
@@ -272,11 +266,6 @@ async def test_whatsapp_refusals_and_unusable_content(
 
 
 # -- Messenger ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def messenger(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
-    yield await fresh(emulators, "messenger")
 
 
 @pytest.fixture

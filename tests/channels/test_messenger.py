@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import msgspec
@@ -14,7 +14,6 @@ import pytest
 
 from devkit import services
 from devkit.emulators.client import EmulatorClient
-from tests.channels.conftest import Emulators, fresh
 from tests.channels.support import (
     APP_SECRET,
     PAGE_TOKEN,
@@ -33,11 +32,6 @@ PAGE = "1029384756"
 PSID = "24012345678901234"
 
 Factory = Callable[..., services.GatewayProcess]
-
-
-@pytest.fixture
-async def messenger(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
-    yield await fresh(emulators, "messenger")
 
 
 async def _configure(messenger: EmulatorClient, node: services.GatewayProcess) -> None:

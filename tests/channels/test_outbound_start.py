@@ -8,7 +8,7 @@ clear error and nothing stored."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -17,7 +17,6 @@ import pytest
 from devkit import services
 from devkit.emulators.client import EmulatorClient
 from gateway.model.records import Conversation
-from tests.channels.conftest import Emulators, fresh
 from tests.channels.support import (
     ACCOUNT,
     TOKEN,
@@ -35,11 +34,6 @@ from tests.gateway.client import AgentClient
 Factory = Callable[..., services.GatewayProcess]
 LINE, INBOUND_ONLY = "+14155550100", "+14155550177"
 PHONE = "+12025550143"
-
-
-@pytest.fixture
-async def twilio(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
-    yield await fresh(emulators, "twilio")
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 from devkit import services
 from devkit.emulators.client import EmulatorClient
 from tests.channels.support import TOKEN, agent_on, history, meta_signed
-from tests.channels.test_sms import assigned, line, twilio  # noqa: F401 - fixtures
+from tests.channels.test_sms import assigned, line  # noqa: F401 - fixtures
 from tests.channels.test_whatsapp import PNID, WA_ID, taken, wa  # noqa: F401 - fixtures
 from tests.gateway.client import AgentClient
 
@@ -29,7 +29,7 @@ def deliveries(agent: AgentClient, seq: int) -> list[str]:
 
 async def test_an_sms_state_is_told_once_whatever_the_callbacks_repeat(
     line: services.GatewayProcess,  # noqa: F811
-    twilio: EmulatorClient,  # noqa: F811
+    twilio: EmulatorClient,
 ) -> None:
     agent = await agent_on(line)
     cid = await assigned(agent, twilio)

@@ -22,7 +22,6 @@ from gateway.model.channels import ChannelName
 from gateway.model.records import Contact
 from gateway.ports.store.postgres import PostgresStore
 from gateway.services.contacts import ContactService
-from tests.channels.conftest import Emulators, fresh
 from tests.channels.support import inbox_conversation, on_store, sms_touchpoint
 from tests.channels.test_sms import NUMBER, configure
 from tests.gateway.client import AgentClient, accepted_chat
@@ -36,11 +35,6 @@ SHARED = "+12025550188"  # saved on two contacts
 ONLY = "+12025550199"  # saved on one
 LINKED = "+12025550177"  # wrote before its saved contact was made
 EMAIL = "dana@example.com"
-
-
-@pytest.fixture
-async def twilio_fresh(emulators: Emulators) -> EmulatorClient:
-    return await fresh(emulators, "twilio")
 
 
 async def _line(
@@ -84,16 +78,16 @@ async def _card(node: services.GatewayProcess, agent: AgentClient, cid: str) -> 
 
 
 async def test_an_sms_from_a_saved_contacts_phone_is_that_contact(
-    gateway_factory: Factory, twilio_fresh: EmulatorClient
+    gateway_factory: Factory, twilio: EmulatorClient
 ) -> None:
     """Regression: a text from the phone of a saved contact, from a number the gateway
     had not seen, made a new unsaved contact shown by the number."""
-    node = await _line(gateway_factory, twilio_fresh)
+    node = await _line(gateway_factory, twilio)
     await admin_away(node)
     agent = demo_agent(node)
     known = await _saved_dana(node, agent)
 
-    await twilio_fresh.phone_send(to=NUMBER, body="It is Dana", **{"from": PHONE})
+    await twilio.phone_send(to=NUMBER, body="It is Dana", **{"from": PHONE})
     row = await inbox_conversation(agent, "sms", last_message="It is Dana")
     assert row["contact_name"] == "Dana Scully"
     card = await _card(node, agent, row["conversation_id"])
@@ -103,11 +97,11 @@ async def test_an_sms_from_a_saved_contacts_phone_is_that_contact(
 
 
 async def test_an_email_from_a_saved_contacts_email_is_that_contact(
-    gateway_factory: Factory, twilio_fresh: EmulatorClient
+    gateway_factory: Factory, twilio: EmulatorClient
 ) -> None:
     """Regression: an email from a saved contact's email (any case), new to the
     gateway, made a new unsaved contact named by the sender's display name."""
-    node = await _line(gateway_factory, twilio_fresh)
+    node = await _line(gateway_factory, twilio)
     await admin_away(node)
     agent = demo_agent(node)
     known = await _saved_dana(node, agent)
@@ -159,29 +153,29 @@ async def _two_with_one_phone(store: Any) -> None:
 
 
 async def test_a_phone_two_saved_contacts_share_is_a_new_contact(
-    gateway_factory: Factory, twilio_fresh: EmulatorClient
+    gateway_factory: Factory, twilio: EmulatorClient
 ) -> None:
     """A phone saved on two contacts names neither (which one writes is the agent's
     call): a new contact, shown by the number, as before. A phone saved on one is that
     one; an address linked before keeps its contact (no linked address moves)."""
-    node = await _line(gateway_factory, twilio_fresh, _two_with_one_phone)
+    node = await _line(gateway_factory, twilio, _two_with_one_phone)
     await admin_away(node)
     agent = demo_agent(node)
     await agent.login()
     await agent.connect()
 
-    await twilio_fresh.phone_send(to=NUMBER, body="Shared here", **{"from": SHARED})
+    await twilio.phone_send(to=NUMBER, body="Shared here", **{"from": SHARED})
     row = await inbox_conversation(agent, "sms", last_message="Shared here")
     assert row["contact_name"] == SHARED
     card = await _card(node, agent, row["conversation_id"])
     assert card["contact"]["id"] not in ("ct_ann", "ct_bea")
     assert card["contact"]["saved"] is False and card["contact"]["phone"] == SHARED
 
-    await twilio_fresh.phone_send(to=NUMBER, body="Only here", **{"from": ONLY})
+    await twilio.phone_send(to=NUMBER, body="Only here", **{"from": ONLY})
     row = await inbox_conversation(agent, "sms", last_message="Only here")
     assert row["contact_name"] == "Cy"
 
-    await twilio_fresh.phone_send(to=NUMBER, body="Early here", **{"from": LINKED})
+    await twilio.phone_send(to=NUMBER, body="Early here", **{"from": LINKED})
     row = await inbox_conversation(agent, "sms", last_message="Early here")
     assert row["contact_name"] == "Early Bird"
     card = await _card(node, agent, row["conversation_id"])

@@ -4,7 +4,7 @@ webhooks, sending, status callbacks, keywords, refusals, faults (docs/channels/s
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,7 +16,6 @@ from twilio.request_validator import RequestValidator
 from channels.sms.keywords import REPLIES
 from devkit import services
 from devkit.emulators.client import EmulatorClient
-from tests.channels.conftest import Emulators, fresh
 from tests.channels.support import (
     ACCOUNT,
     TOKEN,
@@ -39,11 +38,6 @@ PHONE = "+12025550143"
 OTHER_PHONE = "+12025550187"
 
 Factory = Callable[..., services.GatewayProcess]
-
-
-@pytest.fixture
-async def twilio(emulators: Emulators) -> AsyncIterator[EmulatorClient]:
-    yield await fresh(emulators, "twilio")
 
 
 async def configure(twilio: EmulatorClient, node: services.GatewayProcess, **numbers: str) -> None:
