@@ -21,7 +21,7 @@ import contextlib
 import logging
 import random
 import unicodedata
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Protocol
 
 import httpx
@@ -202,8 +202,6 @@ class Deliveries:
         self._task: asyncio.Task[None] | None = None
         # status callbacks waiting for the record of a send on this node (by provider id)
         self._recorded: dict[str, asyncio.Event] = {}
-        # the reports being recorded on this node, by message: one at a time (report)
-        self._reporting: dict[tuple[str, int], tuple[asyncio.Lock, list[int]]] = {}
         # the email adapter's carrier of other channels' email (Mail, MailCarrier above)
         self.mail: MailCarrier | None = None
 
@@ -352,23 +350,18 @@ class Deliveries:
         """Record what became of an outbound message (the worker's outcome, or a
         provider's status callback through its adapter) and tell the agents concerned
         (``_tell``) when the state moved; ``conv``: its conversation, when the caller has
-        read it. A report that moves nothing (a provider's repeated or late callback: the
-        store never moves a state backwards) tells nobody."""
-        async with self._one_report((report.conversation_id, report.seq)):
-            before = await self._store.messages(
-                report.conversation_id, after_seq=report.seq - 1, limit=1
-            )
-            msg = await self._store.set_delivery(
-                report.conversation_id,
-                report.seq,
-                report.status,
-                report.reason,
-                provider_id=report.provider_id,
-            )
+        read it. A report that moves nothing (a provider's repeated or late callback, or
+        the same callback taken by another node first: the store says) tells nobody."""
+        msg, moved = await self._store.set_delivery(
+            report.conversation_id,
+            report.seq,
+            report.status,
+            report.reason,
+            provider_id=report.provider_id,
+        )
         if report.provider_id and report.provider_id in self._recorded:
             self._recorded[report.provider_id].set()
-        was = before[0].delivery if before and before[0].seq == report.seq else ""
-        if msg.delivery and msg.delivery != was:
+        if moved and msg.delivery:
             frame = p.Delivery(
                 conversation_id=msg.conversation_id,
                 seq=msg.seq,
@@ -377,21 +370,6 @@ class Deliveries:
             )
             await self._tell(msg, frame, conv)
         return msg
-
-    @contextlib.asynccontextmanager
-    async def _one_report(self, key: tuple[str, int]) -> AsyncIterator[None]:
-        """One report of a message at a time on this node: two callbacks of the same
-        state arriving together do not both see it move (across nodes they may: the
-        store does not say whether its write changed anything)."""
-        lock, users = self._reporting.setdefault(key, (asyncio.Lock(), [0]))
-        users[0] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if not users[0]:
-                del self._reporting[key]
 
     async def _tell(self, msg: Message, frame: p.Delivery, conv: Conversation | None) -> None:
         """The agent who wrote the message and the agent the conversation is with now

@@ -95,7 +95,8 @@ async def test_pending_messages_are_claimed_once_per_lease_and_in_order(store: S
     # the claimer died: the lease ran out, another claims it
     [again] = await store.claim_deliveries(now=51.0, lease=30.0, limit=10)
     assert (again.message.seq, again.attempts) == (first, 2)
-    sent = await store.set_delivery("c1", first, "sent", provider_id="SM1")
+    sent, moved = await store.set_delivery("c1", first, "sent", provider_id="SM1")
+    assert moved
     assert (sent.delivery, sent.provider_id) == ("sent", "SM1")
     [nxt] = await store.claim_deliveries(now=52.0, lease=30.0, limit=10)
     assert (nxt.message.seq, nxt.attempts) == (second, 1)
@@ -112,7 +113,7 @@ async def test_a_retry_makes_it_due_later_and_failure_ends_it(store: Store) -> N
     assert await store.claim_deliveries(now=24.0, lease=30.0, limit=10) == []
     [job] = await store.claim_deliveries(now=25.0, lease=30.0, limit=10)
     assert job.attempts == 2 and job.message.delivery_error == "timeout"
-    failed = await store.set_delivery("c1", seq, "failed", "the number is unsubscribed")
+    failed, _ = await store.set_delivery("c1", seq, "failed", "the number is unsubscribed")
     assert failed.delivery == "failed"
     assert await store.claim_deliveries(now=1000.0, lease=30.0, limit=10) == []
     # a retry of a message no longer pending changes nothing
@@ -124,16 +125,32 @@ async def test_delivery_states_never_move_backwards(store: Store) -> None:
     await conversation(store, "c1")
     seq = await agent_says(store, "c1", "hi")
     for state in ("sent", "delivered", "read"):
-        assert (await store.set_delivery("c1", seq, state)).delivery == state  # type: ignore[arg-type]
-    for late in ("sent", "delivered", "failed", "pending"):
-        assert (await store.set_delivery("c1", seq, late)).delivery == "read"  # type: ignore[arg-type]
+        msg, moved = await store.set_delivery("c1", seq, state)  # type: ignore[arg-type]
+        assert (msg.delivery, moved) == (state, True)
+    for late in ("sent", "delivered", "failed", "pending", "read"):
+        msg, moved = await store.set_delivery("c1", seq, late)  # type: ignore[arg-type]
+        assert (msg.delivery, moved) == ("read", False)
     seq2 = await agent_says(store, "c1", "again")
     await store.set_delivery("c1", seq2, "failed", "carrier refused")
-    assert (await store.set_delivery("c1", seq2, "delivered")).delivery == "failed"
+    msg, moved = await store.set_delivery("c1", seq2, "delivered")
+    assert (msg.delivery, moved) == ("failed", False)
     with pytest.raises(NotFound):
         await store.set_delivery("c1", 99, "sent")
     with pytest.raises(ValueError):
         await store.set_delivery("c1", seq, "lost")  # type: ignore[arg-type]
+
+
+async def test_of_reports_arriving_together_one_moves_the_state(store: Store) -> None:
+    """Two nodes taking the same provider callback at once: one of them tells the
+    agents (PostgreSQL: the row is locked while read; before, both read "pending")."""
+    await conversation(store, "c1")
+    seq = await agent_says(store, "c1", "hi")
+    for state in ("sent", "delivered"):
+        results = await asyncio.gather(
+            *(store.set_delivery("c1", seq, state) for _ in range(8))  # type: ignore[arg-type]
+        )
+        assert [moved for _, moved in results].count(True) == 1
+        assert {msg.delivery for msg, _ in results} == {state}
 
 
 async def test_concurrent_claims_never_take_the_same_message(store: Store) -> None:
@@ -235,7 +252,7 @@ async def test_a_late_send_record_keeps_the_providers_id(store: Store) -> None:
     conv = await conversation(store, "c1")
     seq = await agent_says(store, conv.id, "hi")
     await store.set_delivery(conv.id, seq, "delivered")
-    msg = await store.set_delivery(conv.id, seq, "sent", provider_id="SM1")
-    assert (msg.delivery, msg.provider_id) == ("delivered", "SM1")
+    msg, moved = await store.set_delivery(conv.id, seq, "sent", provider_id="SM1")
+    assert (msg.delivery, msg.provider_id, moved) == ("delivered", "SM1", False)
     found = await store.message_by_provider_id("SM1")
     assert found is not None and found.seq == seq

@@ -458,12 +458,14 @@ class HistoryRows(SQLBase):
         error: str = "",
         *,
         provider_id: str = "",
-    ) -> Message:
+    ) -> tuple[Message, bool]:
         if state not in _DELIVERY_RANK:
             raise ValueError(f"unknown delivery state {state!r}")
         async with self._transaction() as c:
             row = await c.fetchrow(
-                f"{SELECT_MESSAGES} WHERE conversation_id = $1 AND seq = $2", conversation_id, seq
+                f"{SELECT_MESSAGES} WHERE conversation_id = $1 AND seq = $2{self._row_lock}",
+                conversation_id,
+                seq,
             )
             if row is None:
                 raise NotFound(f"message {seq} of conversation {conversation_id!r} not found")
@@ -479,8 +481,8 @@ class HistoryRows(SQLBase):
                         seq,
                         provider_id,
                     )
-                    return msgspec.structs.replace(message, provider_id=provider_id)
-                return message
+                    return msgspec.structs.replace(message, provider_id=provider_id), False
+                return message, False
             provider_id = provider_id or message.provider_id
             await c.execute(
                 "UPDATE messages SET delivery = $3, delivery_error = $4, provider_id = $5,"
@@ -492,9 +494,10 @@ class HistoryRows(SQLBase):
                 error,
                 provider_id,
             )
-        return msgspec.structs.replace(
+        message = msgspec.structs.replace(
             message, delivery=state, delivery_error=error, provider_id=provider_id
         )
+        return message, True
 
     async def claim_deliveries(self, now: float, lease: float, limit: int) -> list[DeliveryJob]:
         columns = ", ".join("m." + col for col in MESSAGE_COLUMNS.split(", "))

@@ -563,11 +563,13 @@ class Store(IntegrationStore):
         error: str = "",
         *,
         provider_id: str = "",
-    ) -> Message:
+    ) -> tuple[Message, bool]:
         """Record what became of an outbound message (and the provider's id for it,
-        when given). A state never moves backwards (read after delivered after sent;
-        failed and read are final): a late or repeated report changes nothing. Leaving
-        "pending" ends the delivery job. NotFound for an unknown message."""
+        when given): the message, and whether its state moved. A state never moves
+        backwards (read after delivered after sent; failed and read are final): a late
+        or repeated report changes nothing, and of reports arriving together (on any
+        nodes) one moves it. Leaving "pending" ends the delivery job. NotFound for an
+        unknown message."""
 
     @abc.abstractmethod
     async def claim_deliveries(self, now: float, lease: float, limit: int) -> list[DeliveryJob]:
