@@ -25,8 +25,9 @@ from channels.base import Problems
 from channels.media import download, http_url, name_from_url, public_link
 from channels.messenger import content
 from channels.meta import settings as meta
-from channels.meta.graph import TOKEN_ERRORS, outcome_of_error
+from channels.meta.graph import outcome_of_error
 from channels.meta.state import window_state
+from channels.meta.token import AccessToken
 from channels.meta.webhook import handshake, signed_event
 from channels.outbound import HttpAdapter
 from channels.webhooks import receive_by_direction, touchpoint_of
@@ -34,7 +35,7 @@ from gateway import protocol as p
 from gateway.errors import InvalidInput, NotFound
 from gateway.model.inbound import DeliveryReport, InboundFile, InboundMessage
 from gateway.model.records import Conversation, Message, Touchpoint
-from gateway.services.deliveries import Outcome, credential_problem, failed, sent
+from gateway.services.deliveries import Outcome, failed, sent
 from gateway.services.notify import ContactNote
 
 log = logging.getLogger("gateway.messenger")
@@ -48,8 +49,11 @@ REASONS: dict[int, str] = {
     551: "this person is not available on Messenger now (error 551)",
     190: "Messenger refused this touchpoint's page access token (error 190)",
 }
-UNUSABLE_TOKEN = (
-    "this touchpoint's page access token cannot be sent to Messenger: an admin must set it again"
+TOKEN = AccessToken(
+    "Messenger",
+    "page_access_token",
+    "page access token",
+    "reconnect the page and set its new token in the touchpoint's settings",
 )
 
 
@@ -216,14 +220,8 @@ class MessengerChannel(HttpAdapter):
         tp = self.core.directory.touchpoints.get(conv.touchpoint_id)
         if tp is None or tp.channel != "messenger":
             return failed("the touchpoint of this conversation no longer exists")
-        # a token stored before the settings check refused such values: Meta could
-        # only refuse it, so none is sent
-        problem = credential_problem(str(tp.settings.get("page_access_token", "")))
-        if problem:
-            await self._token_notice(
-                tp, conv, f"its page access token cannot be sent to Meta ({problem})"
-            )
-            return failed(UNUSABLE_TOKEN)
+        if unusable := await TOKEN.unusable(self.core, tp, conv):
+            return unusable
         left = await self.core.windows.left(conv)
         if left is not None and left[1] <= 0:
             return failed(REASONS[2018278])
@@ -240,7 +238,7 @@ class MessengerChannel(HttpAdapter):
             self.http,
             "Messenger",
             meta.graph_url(tp, "me/messages"),
-            params={"access_token": str(tp.settings.get("page_access_token", ""))},
+            params={"access_token": TOKEN.of(tp)},
             json={"recipient": {"id": conv.address}, "messaging_type": "RESPONSE", "message": part},
         )
         if not isinstance(answer, httpx.Response):
@@ -251,19 +249,8 @@ class MessengerChannel(HttpAdapter):
             except (ValueError, KeyError, TypeError):
                 return failed("Messenger answered without a message id", retryable=True)
         outcome, code = outcome_of_error(answer, REASONS, "Messenger")
-        if code in TOKEN_ERRORS:
-            await self._token_notice(tp, conv, "Meta refused its page access token (error 190)")
+        await TOKEN.answered(self.core, tp, conv, code)
         return outcome
-
-    async def _token_notice(self, tp: Touchpoint, conv: Conversation, what: str) -> None:
-        await self.core.notices.notify(
-            "provider_error",
-            f"Messenger touchpoint {tp.name}: {what}; reconnect the page and set its new"
-            " token in the touchpoint's settings",
-            touchpoint_id=tp.id,
-            conversation_id=conv.id,
-            email=True,  # every reply fails until an admin sets a new token
-        )
 
     async def to_contact(self, conv: Conversation, note: ContactNote) -> None:
         """Nothing live: messages go out through ``deliver``."""

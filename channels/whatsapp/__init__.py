@@ -25,8 +25,9 @@ from channels import outbound
 from channels.base import Problems
 from channels.media import Open, download, http_url, public_link
 from channels.meta import settings as meta
-from channels.meta.graph import TOKEN_ERRORS, outcome_of_error
+from channels.meta.graph import outcome_of_error
 from channels.meta.state import window_state
+from channels.meta.token import AccessToken
 from channels.meta.webhook import decode, handshake, signed_event
 from channels.outbound import HttpAdapter
 from channels.sms.mms import e164
@@ -38,7 +39,7 @@ from gateway import protocol as p
 from gateway.errors import InvalidInput, NotFound
 from gateway.model.inbound import DeliveryReport, InboundFile, InboundMessage
 from gateway.model.records import Conversation, Message, Touchpoint
-from gateway.services.deliveries import Outcome, credential_problem, failed, sent
+from gateway.services.deliveries import Outcome, failed, sent
 from gateway.services.notify import ContactNote
 
 log = logging.getLogger("gateway.whatsapp")
@@ -54,8 +55,11 @@ REASONS: dict[int, str] = {
     130472: "WhatsApp held it back: the contact is part of an experiment (error 130472)",
     190: "WhatsApp refused this touchpoint's access token (error 190)",
 }
-UNUSABLE_TOKEN = (
-    "this touchpoint's access token cannot be sent to WhatsApp: an admin must set it again"
+TOKEN = AccessToken(
+    "WhatsApp",
+    "access_token",
+    "access token",
+    "set a valid system user token in the touchpoint's settings",
 )
 
 
@@ -261,14 +265,8 @@ class WhatsAppChannel(HttpAdapter):
         tp = self.core.directory.touchpoints.get(conv.touchpoint_id)
         if tp is None or tp.channel != "whatsapp":
             return failed("the touchpoint of this conversation no longer exists")
-        # a token stored before the settings check refused such values: no request can
-        # carry it (a character no HTTP header takes), so none is tried
-        problem = credential_problem(str(tp.settings.get("access_token", "")))
-        if problem:
-            await self._token_notice(
-                tp, conv, f"its access token cannot be sent to Meta ({problem})"
-            )
-            return failed(UNUSABLE_TOKEN)
+        if unusable := await TOKEN.unusable(self.core, tp, conv):
+            return unusable
         left = await self.core.windows.left(conv)
         if left is not None and left[1] <= 0:
             return failed(REASONS[131047])
@@ -295,7 +293,7 @@ class WhatsAppChannel(HttpAdapter):
             self.http,
             "WhatsApp",
             meta.graph_url(tp, f"{tp.settings.get('phone_number_id')}/messages"),
-            headers={"Authorization": f"Bearer {tp.settings.get('access_token', '')}"},
+            headers={"Authorization": f"Bearer {TOKEN.of(tp)}"},
             json={
                 "messaging_product": "whatsapp",
                 "recipient_type": "individual",
@@ -312,19 +310,8 @@ class WhatsAppChannel(HttpAdapter):
             except (ValueError, KeyError, IndexError, TypeError):
                 return failed("WhatsApp answered without a message id", retryable=True)
         outcome, code = outcome_of_error(answer, REASONS, "WhatsApp")
-        if code in TOKEN_ERRORS:
-            await self._token_notice(tp, conv, "Meta refused its access token (error 190)")
+        await TOKEN.answered(self.core, tp, conv, code)
         return outcome
-
-    async def _token_notice(self, tp: Touchpoint, conv: Conversation, what: str) -> None:
-        await self.core.notices.notify(
-            "provider_error",
-            f"WhatsApp touchpoint {tp.name}: {what}; set a valid system user token in the"
-            " touchpoint's settings",
-            touchpoint_id=tp.id,
-            conversation_id=conv.id,
-            email=True,  # every reply fails until an admin sets a new token
-        )
 
     async def to_contact(self, conv: Conversation, note: ContactNote) -> None:
         """Nothing live: messages go out through ``deliver``."""
