@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import shlex
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from gateway.web.openapi import Endpoint
 from routing.flow import bucket
 from tests.gateway.client import Visitor
 from tests.gateway.conftest import ADMIN, AGENT, demo_agent
+from tests.integration.test_docs import curl
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")  # the module's gateway's event loop
 
@@ -923,34 +923,6 @@ def doc_examples() -> list[tuple[str, str]]:
     return pairs
 
 
-async def run_curl(node: InProcessGateway, cmd: str, env: dict[str, str]) -> httpx.Response:
-    def expand(s: str) -> str:
-        return re.sub(r"\$([A-Z_]+)", lambda m: env[m[1]], s)
-
-    words = shlex.split(cmd.replace("\\\n", " "))
-    assert words[0] == "curl"
-    method, url, body = None, None, None
-    headers: dict[str, str] = {}
-    it = iter(words[1:])
-    for w in it:
-        if w == "-X":
-            method = next(it)
-        elif w == "-H":
-            name, _, value = next(it).partition(":")
-            headers[name.strip()] = expand(value.strip())
-        elif w in ("--json", "-d"):
-            body = next(it)
-            headers.setdefault("Content-Type", "application/json")
-        elif w.startswith("-"):
-            continue
-        else:
-            url = expand(w)
-    assert url
-    method = method or ("POST" if body is not None else "GET")
-    async with node.http() as http:
-        return await http.request(method, url, content=body, headers=headers)
-
-
 def subset(expected: Any, actual: Any, where: str = "$") -> None:
     if expected == "...":
         return
@@ -989,7 +961,8 @@ async def test_the_documented_examples_run(node: InProcessGateway, tokens: dict[
     for cmd, response in examples:
         head, _, body = response.partition("\n\n")
         status = int(head.split()[1])
-        r = await run_curl(node, cmd, env)
+        async with node.http() as http:
+            r = await curl(http, cmd, env)
         assert r.status_code == status, f"{cmd}\n→ {r.status_code} {r.text}"
         if body.strip():
             subset(json.loads(body), r.json())
