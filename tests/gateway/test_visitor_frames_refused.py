@@ -26,6 +26,7 @@ import pytest_asyncio
 from devkit import services
 from tests.gateway.client import AgentClient, Visitor
 from tests.gateway.conftest import demo_agent, demo_visitor
+from tests.poll import until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -141,25 +142,32 @@ async def world(node: services.GatewayProcess) -> World:
         "others": others,
         "others_ended": w_ended,
     }
+    # `started` comes before the routing: the tests compare the store before and after
+    # a refusal, and a left message goes from new to waiting in between (as in
+    # test_agent_frames_refused, where a CI run caught it)
+    await until(
+        lambda: states(node),
+        lambda now: now[mine] == now[others] == "waiting",
+        what="the left messages waiting in the Inbox",
+    )
     return World(node, v, w, await connected(node), convs, files)
+
+
+def rows(node: services.GatewayProcess, sql: str) -> list[Any]:
+    db = node.env["GATEWAY_DATABASE_URL"].removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(db)) as c:
+        return c.execute(sql).fetchall()
 
 
 def stored(node: services.GatewayProcess) -> dict[str, Any]:
     """What a refusal must not change: conversations, messages, ratings, contacts, files
     and transcripts as the gateway wrote them."""
-    db = node.env["GATEWAY_DATABASE_URL"].removeprefix("sqlite:///")
-    with contextlib.closing(sqlite3.connect(db)) as c:
-        return {
-            table: c.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
-            for table in (
-                "conversations",
-                "messages",
-                "ratings",
-                "contacts",
-                "attachments",
-                "transcripts",
-            )
-        }
+    tables = ("conversations", "messages", "ratings", "contacts", "attachments", "transcripts")
+    return {table: rows(node, f"SELECT * FROM {table} ORDER BY 1") for table in tables}
+
+
+def states(node: services.GatewayProcess) -> dict[str, str]:
+    return dict(rows(node, "SELECT id, state FROM conversations"))
 
 
 def documented(code: str) -> bool:
