@@ -5,11 +5,15 @@ so the widget offers to leave a message (nobody can answer)."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import http.server
 import re
+import threading
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -128,6 +132,70 @@ def test_cross_origin_embedding_and_js_api(new_page: NewPage, gateway: GatewayPr
     page.evaluate("() => GatewayChat.open()")
     expect(frame.get_by_role("list", name="Messages")).to_contain_text("Across origins")
     assert "error" not in page.evaluate("() => seen")
+
+
+@contextlib.contextmanager
+def blog_page(page: Page, gateway: GatewayProcess, csp: str = "") -> Iterator[list[str]]:
+    """A page on localhost (a server of its own), which tp_demo_127 (127.0.0.1) does not
+    allow, embedding that touchpoint's loader and listening for ``error`` once
+    ``gatewaychat:loaded`` says the API is there; the console's words."""
+    html = f"""<!doctype html><html lang="en"><title>Blog</title>
+<script>
+  window.seen = [];
+  addEventListener("gatewaychat:loaded", () => GatewayChat.on("error", (e) => seen.push(e.code)));
+</script>
+<script src="{gateway.base_url}/widget/loader.js" data-touchpoint="tp_demo_127" async></script>
+</html>""".encode()
+
+    class Blog(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            if csp:
+                self.send_header("Content-Security-Policy", csp)
+            self.end_headers()
+            self.wfile.write(html)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Blog)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    said: list[str] = []
+    page.on("console", lambda m: said.append(m.text) if "GatewayChat" in m.text else None)
+    try:
+        page.goto(f"http://localhost:{server.server_port}/post")
+        yield said
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.browser
+def test_a_refused_page_hears_why_after_loaded(new_page: NewPage, gateway: GatewayProcess) -> None:
+    """Regression: gatewaychat:loaded came only when the chat was mounted, so a page
+    that subscribed to ``error`` on it never heard a refusal."""
+    page: Page = new_page()
+    with blog_page(page, gateway) as said:
+        page.wait_for_function("() => window.seen.length > 0")
+        assert page.evaluate("() => window.seen") == ["domain_mismatch"]
+        assert page.locator("iframe").count() == 0
+        assert len(said) == 1 and "is not shown on this page" in said[0], said
+
+
+@pytest.mark.browser
+def test_a_check_the_pages_policy_stops_is_said(new_page: NewPage, gateway: GatewayProcess) -> None:
+    """A Content-Security-Policy without the gateway in connect-src stops the page check
+    (docs/widget.md): the loader says so, and the chat is framed for the gateway to
+    decide (it refuses this page: frame-ancestors)."""
+    page: Page = new_page()
+    gw = gateway.base_url
+    csp = f"default-src 'self'; script-src 'unsafe-inline' {gw}; frame-src {gw}"
+    with blog_page(page, gateway, csp) as said:
+        expect(page.locator("iframe")).to_have_count(1)
+        [warning] = [t for t in said if "could not ask" in t]
+        assert "connect-src" in warning
+        assert page.evaluate("() => window.seen") == []
 
 
 @pytest.mark.browser

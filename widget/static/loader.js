@@ -178,15 +178,18 @@
   var stub = W.GatewayChat;
   W.GatewayChat = api;
   if (stub && stub.q && stub.q.forEach) stub.q.forEach(function (c) { if (api[c[0]]) api[c[0]].apply(api, [].slice.call(c, 1)); });
+  // Before the check below answers: a page that subscribes on this event hears a refusal.
+  W.dispatchEvent(new Event("gatewaychat:loaded"));
 
-  function mount() { D.body.appendChild(host); W.dispatchEvent(new Event("gatewaychat:loaded")); }
+  function mount() { D.body.appendChild(host); }
   function go() {
     frame.src = src.href;
     if (D.body) mount(); else D.addEventListener("DOMContentLoaded", mount);
   }
   // First ask whether this page may show the chat at all: refused, nothing is framed
   // (no browser error about frame-ancestors) and one message says why and what to do.
-  // Without an answer (an older gateway, the network) the chat's own checks decide.
+  // Without an answer (an older gateway, the network, a Content-Security-Policy whose
+  // connect-src leaves the gateway out) the chat's own checks decide.
   var check = new URL("check", script.src);
   check.searchParams.set("touchpoint", tp);
   check.searchParams.set("page", location.origin + location.pathname);
@@ -198,5 +201,8 @@
       console.error("GatewayChat: touchpoint " + tp + " is not shown on this page. " + c.message +
         ". To show it here, register this site (" + location.origin + ") as a chat touchpoint, or correct this one's domain, in the gateway's admin section: " + gw + "/admin");
       emit("error", { code: c.code, message: c.message });
-    }, go);
+    }, function () {
+      console.warn("GatewayChat: could not ask " + gw + " whether this page may show the chat (the network, or a Content-Security-Policy whose connect-src leaves out " + gw + "); showing it, and the gateway decides.");
+      go();
+    });
 })();
