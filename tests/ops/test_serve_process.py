@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -242,6 +243,47 @@ def test_scripts_serve_ends_only_after_the_gateway_drained(tmp_path: Path) -> No
         script.proc.wait()
     assert not gateway_alive, "the script returned before the gateway had exited"
     assert status == 0, script.text
+
+
+def test_scripts_serve_points_its_emulators_at_a_port_from_the_config_file(
+    tmp_path: Path,
+) -> None:
+    """Regression: the demo's emulators posted their webhooks to GATEWAY_PORT or 8000, so
+    with the port in GATEWAY_CONFIG_FILE a text from /demo/phone reached nothing."""
+    port = free_port()
+    config = tmp_path / "gateway.toml"
+    config.write_text(f"port = {port}\n")
+    env = env_for(tmp_path, GATEWAY_CONFIG_FILE=str(config))
+    del env["GATEWAY_PORT"]
+    script = Served(env, [str(ROOT / "scripts" / "serve")])
+    try:
+        assert script.ready.wait(START_TIMEOUT) and script.proc.poll() is None, script.text
+        assert f"ready on http://127.0.0.1:{port}" in script.text, script.text
+        twilio = ""
+        children = Path(f"/proc/{script.proc.pid}/task/{script.proc.pid}/children")
+        for pid in map(int, children.read_text().split()):
+            args = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+            if "devkit.emulators" in args:
+                twilio = f"http://127.0.0.1:{args[args.index('--twilio') + 1]}"
+        assert twilio, script.text
+        sent = httpx.post(
+            f"{twilio}/_emulator/phone/send",
+            json={"to": "+14155550100", "from": "+12025550177", "body": "Hello from a phone"},
+            timeout=30,
+        )
+        assert sent.status_code == 200, sent.text
+        hooks = httpx.get(f"{twilio}/_emulator/webhooks?settle=1", timeout=60).json()
+        [hook] = hooks
+        assert hook["url"].startswith(f"http://127.0.0.1:{port}/"), hook
+        assert hook["delivered"] and hook["attempts"][-1] == 200, hook
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(script.proc.pid, signal.SIGTERM)
+        try:
+            script.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(script.proc.pid, signal.SIGKILL)
+            script.proc.wait()
 
 
 def test_the_port_is_listened_on_before_the_start_so_no_other_process_takes_it() -> None:
