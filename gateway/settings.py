@@ -483,13 +483,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 
 def _as_written(message: str, file: str, from_file: set[str]) -> str:
-    """A message that names a setting's variable, naming instead the file's key when the
-    value came from the file: the operator looks for what they wrote."""
+    """A message that names settings' variables, naming instead the file's keys for the
+    values that came from the file (the operator looks for what they wrote): led by the
+    file when the setting refused is one of its keys, "key in file" otherwise."""
+    lead = ""
     for name in from_file:
         var = PREFIX + name.upper()
         if message.startswith(var) and message[len(var) : len(var) + 1] in (":", " "):
-            return f"{file}: {name}{message[len(var) :]}"
-    return message
+            lead, message = f"{file}: ", name + message[len(var) :]
+    for name in from_file:  # the other setting of a refused pair
+        var = PREFIX + name.upper()
+        message = re.sub(rf"\b{var}\b", name if lead else f"{name} in {file}", message)
+    return lead + message
 
 
 # GATEWAY_ names read by something other than the settings: the admin commands' own

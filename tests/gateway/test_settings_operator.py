@@ -94,6 +94,18 @@ def test_a_refused_variable_is_one_line_not_also_an_ignored_warning(tmp_path: Pa
         ('log_level = "loud"\n', {}, ": log_level: Invalid enum value 'loud'; one of:"),
         # the environment's value wins, and is named as the variable
         ("port = 8080\n", {"GATEWAY_PORT": "0"}, "GATEWAY_PORT: Expected `int` >= 1"),
+        # a pair from the file: both by their keys (the second was named as a variable)
+        (
+            "delivery_lease = 5.0\nwebhook_timeout = 10.0\n",
+            {},
+            ": delivery_lease (5) must be longer than webhook_timeout (10)",
+        ),
+        # one of a pair from the file: the file is named (it was not at all)
+        (
+            "max_frame_bytes = 20000\n",
+            {"GATEWAY_SEND_QUEUE_BYTES": "17000"},
+            "GATEWAY_SEND_QUEUE_BYTES (17000) must be at least max_frame_bytes in ",
+        ),
     ],
 )
 def test_a_bad_value_is_named_as_the_operator_wrote_it(
@@ -107,6 +119,7 @@ def test_a_bad_value_is_named_as_the_operator_wrote_it(
     assert fragment in message
     if env:
         assert message.startswith(fragment)
+        assert "GATEWAY_" not in message.removeprefix(fragment)
     else:
         assert message.startswith(f"{f}: ") and "GATEWAY_" not in message
 
