@@ -426,6 +426,9 @@ function onWelcome(f) {
     // A conversation that ended recently comes back ended, to show its transcript.
     S.conv.state = c.state === "wrapup" || c.state === "closed" ? "ended" : "live";
     Object.assign(S.conv, { agentName: c.agent_name || "", held: !!c.held, leftMessage: !!c.left_message, rated: !!c.rated, bot: c.state === "bot" });
+    // Rated meanwhile (its answer lost in a drop, or from another tab): thanked, not asked.
+    const rating = document.querySelector("#after form.rating");
+    if (S.conv.rated && rating) rating.replaceWith(ending.thanks(S.t));
     if (!S.loaded) conn.send({ type: "history", conversation_id: S.conv.id });
     showChat();
     setUnread(c.unread || 0);

@@ -47,6 +47,10 @@ export function endControl(t, onEnd) {
 
 /** The rating form: 1 to 5 stars (radio buttons) and a comment. onRate(score, comment)
  * returns a promise; the form then thanks the visitor. */
+export function thanks(t) {
+  return h("p", { class: "thanks", role: "status" }, t("rate_thanks"));
+}
+
 export function ratingForm(t, onRate) {
   const stars = [1, 2, 3, 4, 5].map((n) => h("label", { class: "star" },
     h("input", { type: "radio", name: "score", value: n }),
@@ -66,7 +70,7 @@ export function ratingForm(t, onRate) {
     if (!picked) { error.textContent = t("rate_missing"); form.querySelector("input").focus(); return; }
     form.querySelector("button[type=submit]").disabled = true;
     Promise.resolve(onRate(Number(picked.value), comment.value.trim())).then(() => {
-      form.replaceWith(h("p", { class: "thanks", role: "status" }, t("rate_thanks")));
+      if (form.isConnected) form.replaceWith(thanks(t));
     }, (err) => {
       error.textContent = (err && err.message) || "";
       form.querySelector("button[type=submit]").disabled = false;
