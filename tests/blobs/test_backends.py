@@ -71,7 +71,10 @@ async def test_local_files_are_private_and_no_partial_file_remains(tmp_path: Pat
     path = store.path("cv_1/at_1")
     assert path.read_bytes() == b"secret"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE((tmp_path / "blobs").stat().st_mode) == 0o700
+    # every folder, the key's levels included (they were the umask's 0755)
+    folders = [tmp_path / "blobs", *(p for p in (tmp_path / "blobs").rglob("*") if p.is_dir())]
+    assert len(folders) > 2
+    assert {f: stat.S_IMODE(f.stat().st_mode) for f in folders} == dict.fromkeys(folders, 0o700)
     await store.delete("cv_1/at_1")
     assert not path.exists() and not path.parent.exists()
 

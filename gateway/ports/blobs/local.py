@@ -42,6 +42,18 @@ def _private(path: str, flags: int) -> int:
     return os.open(path, flags, 0o600)
 
 
+def _private_dirs(path: Path) -> None:
+    """``path`` and its missing parents, each 0700 (``mkdir(parents=True)`` gives the
+    parents the umask's mode: 0755 for the hash-prefix levels)."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+
+
 class LocalBlobs(BlobStore):
     def __init__(self, root: str) -> None:
         self.root = Path(root)
@@ -53,8 +65,9 @@ class LocalBlobs(BlobStore):
 
     async def open(self) -> None:
         def prepare() -> None:
-            self._partial.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chmod(self.root, 0o700)
+            _private_dirs(self._partial)
+            for folder in (self.root, self._partial):  # made by an older version: 0755
+                os.chmod(folder, 0o700)
             # what a crash left half-written (not another node's upload under way)
             stale = time.time() - STALE_PARTIAL
             for leftover in self._partial.iterdir():
@@ -95,7 +108,7 @@ class LocalBlobs(BlobStore):
 
             def publish() -> None:
                 for last in (False, True):
-                    final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    _private_dirs(final.parent)
                     try:
                         os.replace(temp, final)
                         return
