@@ -77,7 +77,10 @@ def client_ip(conn: HTTPConnection, trusted: list[IPNetwork]) -> str:
     peer = conn.client.host if conn.client else ""
     if not trusted or not _is_trusted(peer, trusted):
         return peer
-    hops = [h.strip() for h in conn.headers.get("x-forwarded-for", "").split(",")]
+    # Every line of the header, in order (one list, as RFC 9110 joins them): a proxy
+    # that adds a line of its own (HAProxy) leaves the client's line first.
+    forwarded = ",".join(conn.headers.getlist("x-forwarded-for"))
+    hops = [h.strip() for h in forwarded.split(",")]
     # Right to left: each trusted proxy appended the address it received from; the
     # first address not of a trusted proxy is the client (anything left of it is
     # whatever the client claimed, and is ignored).

@@ -31,8 +31,10 @@ async def _ready(node: GatewayProcess, xff: str = "") -> Visitor:
     return v
 
 
-async def _bootstrap(v: Visitor, xff: str = "") -> httpx.Response:
-    headers = {"Origin": v.origin, **({"X-Forwarded-For": xff} if xff else {})}
+async def _bootstrap(v: Visitor, xff: str | list[str] = "") -> httpx.Response:
+    """``xff``: an X-Forwarded-For line, or a list of lines (one header each)."""
+    lines = [xff] if isinstance(xff, str) and xff else list(xff)
+    headers = [("Origin", v.origin), *(("X-Forwarded-For", line) for line in lines)]
     async with httpx.AsyncClient() as http:
         r = await http.post(
             v.node.base_url + "/widget/bootstrap",
@@ -116,8 +118,11 @@ async def test_a_trusted_proxy_names_the_client(node_factory: NodeFactory) -> No
     for _ in range(2):
         assert (await _bootstrap(v, xff="203.0.113.7")).status_code == 200
     assert (await _bootstrap(v, xff="203.0.113.7")).status_code == 429
-    # A client cannot escape by prepending addresses: the proxy appends the real one.
+    # A client cannot escape by prepending addresses: the proxy appends the real one,
+    # to the client's line or in a line of its own (which the gateway ignored: only the
+    # first line was read, so the client's own line named the client)
     assert (await _bootstrap(v, xff="192.0.2.1, 203.0.113.7")).status_code == 429
+    assert (await _bootstrap(v, xff=["192.0.2.2", "203.0.113.7"])).status_code == 429
     # Another client behind the same proxy has a budget of its own.
     assert (await _bootstrap(v, xff="203.0.113.8, 127.0.0.1")).status_code == 200
     sock = await _connect(v, xff="203.0.113.9")
