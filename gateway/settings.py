@@ -282,7 +282,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         a file cannot be written in it."""
         path = Path(self.data_dir)
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            # private when made here (the key, the database, the files); one that exists
+            # keeps the mode its operator gave it
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"{PREFIX}DATA_DIR: cannot create {str(path)!r}: {exc}") from None
         if not path.is_dir():

@@ -1,6 +1,7 @@
 """The settings object: defaults, environment, file, validation, and its documentation."""
 
 import re
+import stat
 import subprocess
 import sys
 import tomllib
@@ -362,3 +363,13 @@ def test_a_fraction_of_a_second_of_drain_reaches_uvicorn() -> None:
 
     server = cli.build_server(Starlette(), load_settings({"GATEWAY_DRAIN_TIMEOUT": "0.5"}))
     assert server.config.timeout_graceful_shutdown == 0.5
+
+
+def test_a_data_directory_made_at_start_is_private(tmp_path: Path) -> None:
+    """Regression: made with the umask's mode (0755), beside its 0600 files."""
+    made = load_settings({"GATEWAY_DATA_DIR": str(tmp_path / "new" / "data")}).prepare_data_dir()
+    assert stat.S_IMODE(made.stat().st_mode) == 0o700
+    kept = tmp_path / "kept"
+    kept.mkdir(mode=0o750)
+    load_settings({"GATEWAY_DATA_DIR": str(kept)}).prepare_data_dir()
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o750  # the operator's choice
