@@ -129,7 +129,8 @@ async def phone_page(request: Request) -> Response:
     csp = (
         "default-src 'none'; script-src 'self'; style-src 'self'; "
         f"img-src 'self' data: {emulators}; "
-        f"connect-src 'self' {emulators}; base-uri 'none'; form-action 'none'"
+        f"connect-src 'self' {emulators}; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'none'"
     )
     return FileResponse(
         STATIC / "phone.html",

@@ -19,6 +19,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from devkit import services
+from devkit.inprocess import InProcessGateway
 from gateway.auth import Tokens
 from gateway.model.records import Agent
 from gateway.ports.store import create_store
@@ -240,6 +241,19 @@ async def test_every_page_is_served_with_a_framing_policy(
     r = await _get(node, path)
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"], path
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("path", ["/demo", "/demo/phone", "/demo/email", "/demo/bot"])
+async def test_every_demo_page_is_served_with_a_framing_policy(path: str) -> None:
+    """Regression: /demo/phone set a policy of its own without frame-ancestors, so the
+    guard's default was not added and any site could frame it."""
+    env = {"GATEWAY_DEMO": "1", "GATEWAY_DEMO_PROVIDERS": "twilio=http://127.0.0.1:9"}
+    async with InProcessGateway(env) as gw, gw.http() as http:
+        r = await http.get(path)
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"], path
+    policy = r.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy or "frame-ancestors 'self'" in policy, policy
     assert r.headers["x-content-type-options"] == "nosniff"
 
 
