@@ -54,7 +54,10 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Response
 from websockets.protocol import Protocol, State
+from websockets.server import ServerProtocol
+from websockets.typing import StatusLike
 
 try:
     from websockets.speedups import apply_mask
@@ -324,10 +327,26 @@ class _Refused(Exception):
 
 
 def _response(status: bytes, text: bytes) -> bytes:
+    """An answer the transport gives itself, before (or instead of) the application's:
+    with the header every response carries (docs/security.md, gateway/web/guard.py)."""
     return (
         b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"x-content-type-options: nosniff\r\n"
         b"content-length: " + str(len(text)).encode() + b"\r\nconnection: close\r\n\r\n" + text
     )
+
+
+class _HandshakeProtocol(ServerProtocol):
+    """websockets' server side, whose refusals of a handshake carry the header every
+    response does: websockets' own (a handshake it will not accept: 400, 405, 426...)
+    and uvicorn's (403, the application closing before it accepts; 500), all made by
+    ``reject``. uvicorn makes the ``ServerProtocol``; :class:`GuardedWebSocket` gives it
+    this class, which adds no state (idle sockets' memory)."""
+
+    def reject(self, status: StatusLike, text: str) -> Response:
+        response = super().reject(status, text)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
 
 def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.Protocol]]:
@@ -344,6 +363,7 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
+            self.conn.__class__ = _HandshakeProtocol
             self.queue = Inbox()  # type: ignore[assignment]
             self.writable = Writable()  # type: ignore[assignment]
             self._writes = _WriteTimeout(self.loop, settings.write_timeout)
@@ -439,6 +459,14 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
             # on where TCP cut the stream (uvicorn drops them)
             conn.receive_data(data)
             self.handle_events()
+            if conn.handshake_exc is not None and not self.handshake_complete:
+                # websockets refused the handshake while parsing it (a header line over
+                # its 8 KiB, under the server's limit): its answer waits in the protocol,
+                # which uvicorn never sends, and the connection was held open for good
+                self.handshake_complete = self.close_sent = True
+                self.transport.write(b"".join(conn.data_to_send()))
+                self.transport.close()
+                return
             if conn.parser_exc is not None:
                 self.handle_parser_exception()
 
@@ -625,8 +653,10 @@ def protocols(settings: Settings) -> tuple[type[asyncio.Protocol], type[asyncio.
             super().on_header(name, value)
 
         def send_400_response(self, msg: str) -> None:
-            if not self._refused:
-                super().send_400_response(msg)
+            # httptools refused the request (a malformed head, or _Refused above): the
+            # answer is this module's, as the 408s and 431s are, rather than uvicorn's
+            # (which lacks the nosniff header), and its close lingers as theirs do.
+            self._refuse(b"400 Bad Request", msg.encode("ascii", "replace"))
 
         def on_headers_complete(self) -> None:
             self._in_head = False

@@ -265,11 +265,18 @@ async def test_a_forged_host_does_not_make_an_origin_the_gateways_own(
 ) -> None:
     token = await _token(node, "agent@demo.test", "demo-agent")
     with pytest.raises((ConnectionClosed, InvalidStatus)) as closed:
+        # The URI's host is the Host header (one line: an additional "Host" header would
+        # be a second, after the real one, which is the one the server reads); the TCP
+        # connection goes to the gateway's real address, with no proxy in between.
         async with connect(
-            node.ws_url + "/ws/agent",
+            "ws://evil.test/ws/agent",
+            host="127.0.0.1",
+            port=node.port,
+            proxy=None,
             origin="http://evil.test",  # type: ignore[arg-type]
-            additional_headers={"Host": "evil.test"},
         ) as ws:
+            assert ws.request is not None
+            assert ws.request.headers.get_all("Host") == ["evil.test"]
             await ws.send(f'{{"type":"hello","v":1,"token":"{token}"}}')
             await asyncio.wait_for(ws.recv(), BOUND)
     if isinstance(closed.value, ConnectionClosed):
