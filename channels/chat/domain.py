@@ -5,13 +5,21 @@ example tables are executed by tests/widget/test_docs.py, so keep both in step.
 
 In short, a configured domain is ``[scheme://][*.]host[:port][/]``:
 
-* ``example.com`` matches ``example.com`` and ``www.example.com`` only;
+* ``example.com`` matches ``example.com`` and ``www.example.com`` only (one ``www.``:
+  not ``www.www.example.com``, which the frame's ``frame-ancestors`` could not name);
 * ``*.example.com`` matches ``example.com`` and every subdomain of it, at any depth;
 * ``shop.example.com`` matches ``shop.example.com`` and ``www.shop.example.com`` only;
 * a scheme, when given, must match; without one, http and https both match;
 * a port, when given, must match the page's effective port; without one, only the page
   scheme's default port (80 for http, 443 for https) matches;
-* ``localhost`` and IP literals (``127.0.0.1``, ``[::1]``) are allowed and match exactly.
+* ``localhost`` and IPv4 literals (``127.0.0.1``) are allowed and match exactly; IPv6
+  literals are refused, since CSP cannot name them (no page on one could frame the chat);
+* a trailing dot is the same name (channels/chat/pages.py lists the dotted form in the
+  frame's ``frame-ancestors`` too).
+
+What a reason quotes of a page URL never includes its query, fragment or user
+information (:func:`redact_url`): refusals are stored for the admin and answered to the
+page.
 
 Every answer is a :class:`Match` carrying a one-sentence reason, so an admin can ask why
 (``gateway domain-match CONFIGURED PAGE_URL``).
@@ -37,6 +45,7 @@ __all__ = [
     "match_page",
     "normalize_host",
     "parse_domain",
+    "redact_url",
 ]
 
 Scheme = Literal["http", "https"]
@@ -49,6 +58,8 @@ _PORT_RE: Final = re.compile(r"^[0-9]+$")
 # WHATWG URL "ends in a number": browsers parse such hosts as IPv4 (127.1, 0x7f.1, 2130706433),
 # so a name like that must be a dotted-decimal address or nothing.
 _NUMERIC_LABEL_RE: Final = re.compile(r"^(?:[0-9]+|0[xX][0-9A-Fa-f]*)$")
+# Where a URL's authority ends, as browsers read http(s) URLs ("\\" is "/" to them).
+_AUTHORITY_END_RE: Final = re.compile(r"[/\\]")
 
 
 class InvalidDomain(ConfigError):
@@ -66,8 +77,8 @@ class DomainRule:
     """A parsed, canonical touchpoint domain.
 
     ``host`` is ASCII (IDNA A-labels), lowercase, without a trailing dot and without a
-    leading ``www.`` label; an IPv6 address is stored unbracketed in compressed form. For a
-    wildcard rule, ``host`` is the base after ``*.``.
+    leading ``www.`` label, or an IPv4 address. For a wildcard rule, ``host`` is the base
+    after ``*.``.
     """
 
     scheme: Scheme | None
@@ -188,12 +199,40 @@ def _normalize_ipv6(text: str) -> str:
 
 
 def _strip_www(host: str) -> str:
-    # Every leading www. label, so the result is a fixed point (www.www.example.com is
-    # example.com, and its canonical form reads back the same); but only while a dotted
-    # name remains: "www.com" stays itself.
+    # A configured domain: every leading www. label, so the result is a fixed point
+    # (www.www.example.com is example.com, and its canonical form reads back the same);
+    # but only while a dotted name remains: "www.com" stays itself.
     while host.startswith("www.") and "." in host[4:]:
         host = host[4:]
     return host
+
+
+def _strip_one_www(host: str) -> str:
+    # A page: one leading www. label, the one form the frame's frame-ancestors also names
+    # (www.www.example.com is not example.com's: no CSP source short of *.example.com
+    # would let it frame the chat).
+    if host.startswith("www.") and "." in host[4:]:
+        return host[4:]
+    return host
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its query, fragment and user information: what may be quoted in a
+    reason or stored of a page URL (those parts may carry personal data or a password).
+
+    Read as a browser reads an http(s) URL, and done on the text, so it works on URLs
+    that cannot be parsed too: cut at the first ``?`` or ``#``; the authority ends at the
+    first ``/`` or ``\\``, and its host follows the last ``@``.
+    """
+    url = re.split(r"[?#]", url, maxsplit=1)[0]
+    m = _SCHEME_RE.match(url)
+    start = m.end() if m else 0
+    end = _AUTHORITY_END_RE.search(url, start)
+    stop = end.start() if end else len(url)
+    authority = url[start:stop]
+    if "@" in authority:
+        url = url[:start] + authority.rpartition("@")[2] + url[stop:]
+    return url
 
 
 def _split_authority(authority: str) -> tuple[str, str | None]:
@@ -303,6 +342,13 @@ def _parse_domain(configured: str) -> DomainRule:
         if _strip_www(host) != host:
             # "*.www.example.com" is ambiguous once www. is ignored: say what is meant.
             raise _BadHost(f"write *.{_strip_www(host)} (www. is ignored) rather than *.{host}")
+    elif ":" in host:
+        raise _BadHost(
+            f"an IPv6 address ({_bracket(host)}) cannot be a chat domain: a "
+            "Content-Security-Policy cannot name one, so browsers would refuse to show the "
+            "chat on any page there; use a host name that resolves to it instead (localhost "
+            "for [::1], or a name in DNS or /etc/hosts)"
+        )
     elif not _is_ip(host):
         host = _strip_www(host)
     return DomainRule(scheme=scheme, host=host, port=port, wildcard=wildcard)
@@ -323,7 +369,7 @@ def match_page(rule: DomainRule, page_url: str) -> Match:
     try:
         page = _parse_page(page_url, origin=False)
     except _BadHost as exc:
-        return Match(False, f"page URL {page_url!r} cannot be used: {exc}")
+        return Match(False, f"page URL {_quoted(page_url)} cannot be used: {exc}")
     return _match(rule, page)
 
 
@@ -334,8 +380,15 @@ def match_origin(rule: DomainRule, origin: str) -> Match:
     try:
         page = _parse_page(origin, origin=True)
     except _BadHost as exc:
-        return Match(False, f"Origin {origin!r} cannot be used: {exc}")
+        return Match(False, f"Origin {_quoted(origin)} cannot be used: {exc}")
     return _match(rule, page)
+
+
+def _quoted(url: str) -> str:
+    shown = redact_url(url)
+    if shown == url:
+        return repr(url)
+    return f"{shown!r} (shown without its query, fragment and user information)"
 
 
 def _parse_page(url: str, *, origin: bool) -> _Page:
@@ -355,7 +408,13 @@ def _parse_page(url: str, *, origin: bool) -> _Page:
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise _BadHost(f"the host cannot be read ({exc})") from None
+        # urlsplit's NFKC message quotes the whole authority, user information included.
+        why = (
+            "characters in it become URL delimiters under Unicode normalization"
+            if "NFKC" in str(exc)
+            else str(exc)
+        )
+        raise _BadHost(f"the host cannot be read ({why})") from None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise _BadHost(f"scheme {scheme} is not http or https")
@@ -380,8 +439,20 @@ def _match(rule: DomainRule, page: _Page) -> Match:
         if page.host != rule.host:
             return Match(False, f"host {host} is not {base}")
         host_why = f"host {host} is {base}"
+    elif "." not in rule.host:
+        # localhost (or another one-label name): exactly itself, no www. form.
+        if page.host == rule.host:
+            host_why = f"host {host} is {base}"
+        elif page.host.endswith("." + rule.host):
+            return Match(
+                False,
+                f"host {host} is a subdomain of {base}, which matches only itself "
+                f"(exactly {base}: no www. form, no subdomains)",
+            )
+        else:
+            return Match(False, f"host {host} is not {base}")
     else:
-        bare = _strip_www(page.host)
+        bare = _strip_one_www(page.host)
         if rule.wildcard:
             if bare == rule.host:
                 www = " with www. ignored" if bare != page.host else ""
@@ -394,15 +465,10 @@ def _match(rule: DomainRule, page: _Page) -> Match:
             www = " with www. ignored" if bare != page.host else ""
             host_why = f"host {host} is {base}{www}"
         elif bare.endswith("." + rule.host):
-            hint = (
-                f" (configure {replace(rule, wildcard=True)} to include subdomains)"
-                if "." in rule.host
-                else ""
-            )
             return Match(
                 False,
-                f"host {host} is a subdomain of {base}, which matches only "
-                f"itself and www.{base}{hint}",
+                f"host {host} is a subdomain of {base}, which matches only itself and "
+                f"www.{base} (configure {replace(rule, wildcard=True)} to include subdomains)",
             )
         else:
             return Match(False, f"host {host} is not {base} or a www. form of it")

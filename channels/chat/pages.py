@@ -30,11 +30,16 @@ WIDGET_STATIC = Path(__file__).resolve().parents[2] / "widget" / "static"
 def frame_ancestors(domain: str) -> str:
     """The CSP ``frame-ancestors`` sources for a touchpoint's configured domain.
 
-    They mirror widget.domain's matching rules: no scheme means http and https; a bare
-    domain also allows its ``www.`` form; ``*.example.com`` allows the domain and every
-    subdomain; ``localhost`` and IP addresses allow exactly themselves; without a port
-    only the scheme's default port (CSP's own default for a source without a port),
-    with one exactly that port. An invalid domain frames nowhere: ``'none'``.
+    They allow exactly the pages widget.domain's matching accepts (the loader's check
+    says yes only where the frame will show): no scheme means http and https; a bare
+    domain also allows its ``www.`` form (one ``www.``, as the matching); ``*.example.com``
+    allows the domain and every subdomain; ``localhost`` and IPv4 addresses allow exactly
+    themselves; without a port only the scheme's default port (CSP's own default for a
+    source without a port), with one exactly that port. A name is listed with a trailing
+    dot too: ``shop.example.`` is the same DNS name, which the matching accepts, but a
+    browser's origin keeps the dot and CSP compares names as written (a source
+    ``shop.example`` does not match it). An invalid domain frames nowhere: ``'none'``
+    (an IPv6 address is invalid: CSP has no syntax for one).
 
     CSP cannot say "http only": a source ``http://host`` also admits the https page
     (CSP 3 upgrades schemes). The bootstrap still refuses such a page by its URL.
@@ -43,13 +48,15 @@ def frame_ancestors(domain: str) -> str:
         rule = parse_domain(domain)
     except InvalidDomain:
         return "'none'"
-    host = f"[{rule.host}]" if ":" in rule.host else rule.host
+    host = rule.host
     if rule.wildcard:
         hosts = [host, f"*.{host}"]
-    elif rule.is_ip or "." not in rule.host:
+    elif rule.is_ip or "." not in host:
         hosts = [host]
     else:
         hosts = [host, f"www.{host}"]
+    if not rule.is_ip:  # browsers write 127.0.0.1. as 127.0.0.1
+        hosts += [f"{h}." for h in hosts]
     schemes = [rule.scheme] if rule.scheme else ["http", "https"]
     port = f":{rule.port}" if rule.port is not None else ""
     return " ".join(f"{scheme}://{h}{port}" for scheme in schemes for h in hosts)

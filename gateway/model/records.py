@@ -317,7 +317,7 @@ class EmbedRefusal(msgspec.Struct, kw_only=True, frozen=True):
 
     touchpoint_id: str
     origin: str
-    # the last refused page from that origin, without its query and fragment
+    # the last refused page from that origin, without its query, fragment or user information
     page_url: str
     code: RefusalCode
     reason: str

@@ -224,9 +224,10 @@ def test_frame_csp_names_the_touchpoint_site(gateway: GatewayProcess) -> None:
     assert f"frame-ancestors http://127.0.0.1:{port} https://127.0.0.1:{port};" in csp(
         "tp_demo_127"
     )
-    assert f"frame-ancestors http://localhost:{port} https://localhost:{port};" in csp(
-        "tp_demo_localhost"
-    )
+    assert (
+        f"frame-ancestors http://localhost:{port} http://localhost.:{port} "
+        f"https://localhost:{port} https://localhost.:{port};"
+    ) in csp("tp_demo_localhost")
     assert "frame-ancestors 'none';" in csp("tp_nope")
 
 
@@ -235,22 +236,44 @@ def test_frame_csp_names_the_touchpoint_site(gateway: GatewayProcess) -> None:
     [
         (
             "example.com",
-            "http://example.com http://www.example.com https://example.com https://www.example.com",
+            "http://example.com http://www.example.com http://example.com. http://www.example.com. "
+            "https://example.com https://www.example.com https://example.com. "
+            "https://www.example.com.",
         ),
-        ("https://Shop.Example.com", "https://shop.example.com https://www.shop.example.com"),
+        (
+            "https://Shop.Example.com",
+            "https://shop.example.com https://www.shop.example.com https://shop.example.com. "
+            "https://www.shop.example.com.",
+        ),
         (
             "*.example.com",
-            "http://example.com http://*.example.com https://example.com https://*.example.com",
+            "http://example.com http://*.example.com http://example.com. http://*.example.com. "
+            "https://example.com https://*.example.com https://example.com. https://*.example.com.",
         ),
-        ("http://www.example.com:8080", "http://example.com:8080 http://www.example.com:8080"),
-        ("https://example.com:443", "https://example.com https://www.example.com"),
-        ("localhost:8000", "http://localhost:8000 https://localhost:8000"),
+        (
+            "http://www.example.com:8080",
+            "http://example.com:8080 http://www.example.com:8080 http://example.com.:8080 "
+            "http://www.example.com.:8080",
+        ),
+        (
+            "https://example.com:443",
+            "https://example.com https://www.example.com https://example.com. "
+            "https://www.example.com.",
+        ),
+        (
+            "localhost:8000",
+            "http://localhost:8000 http://localhost.:8000 https://localhost:8000 "
+            "https://localhost.:8000",
+        ),
         ("127.0.0.1", "http://127.0.0.1 https://127.0.0.1"),
-        ("[::1]:9000", "http://[::1]:9000 https://[::1]:9000"),
+        # CSP has no IPv6 sources (browsers drop them): such a domain is invalid
+        ("[::1]:9000", "'none'"),
         (
             "bücher.example",
             "http://xn--bcher-kva.example http://www.xn--bcher-kva.example "
-            "https://xn--bcher-kva.example https://www.xn--bcher-kva.example",
+            "http://xn--bcher-kva.example. http://www.xn--bcher-kva.example. "
+            "https://xn--bcher-kva.example https://www.xn--bcher-kva.example "
+            "https://xn--bcher-kva.example. https://www.xn--bcher-kva.example.",
         ),
         ("example.com/shop", "'none'"),
         ("", "'none'"),
