@@ -495,7 +495,9 @@ def _as_written(message: str, file: str, from_file: set[str]) -> str:
             lead, message = f"{file}: ", name + message[len(var) :]
     for name in from_file:  # the other setting of a refused pair
         var = PREFIX + name.upper()
-        message = re.sub(rf"\b{var}\b", name if lead else f"{name} in {file}", message)
+        named = name if lead else f"{name} in {file}"
+        # a file's path may hold a backslash, which re.sub would read as an escape
+        message = re.sub(rf"\b{var}\b", named.replace("\\", "\\\\"), message)
     return lead + message
 
 

@@ -148,3 +148,14 @@ def test_every_bound_is_in_the_documented_row(field: str) -> None:
             bound,
             row,
         )
+
+
+def test_a_file_whose_path_holds_a_backslash_is_named_as_written(tmp_path: Path) -> None:
+    """The path went into a regular expression's replacement, where ``\\1`` is a group."""
+    folder = tmp_path / "conf\\1"
+    folder.mkdir()
+    f = folder / "gateway.toml"
+    f.write_text("max_frame_bytes = 20000\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"GATEWAY_CONFIG_FILE": str(f), "GATEWAY_SEND_QUEUE_BYTES": "17000"})
+    assert f"must be at least max_frame_bytes in {f} (20000)" in str(caught.value)
