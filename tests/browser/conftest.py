@@ -8,9 +8,12 @@ Playwright comes with the project's dev dependencies, and no browser is ever dow
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -302,3 +305,32 @@ def axe_audit(page: Page, include: str | None = None) -> list[dict[str, Any]]:
         include,
     )
     return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+@contextlib.contextmanager
+def page_site(html: str, headers: dict[str, str] | None = None) -> Iterator[int]:
+    """A site on 127.0.0.1 (a server of its own, another origin than the gateway's)
+    answering every GET with ``html`` and ``headers``; yields its port."""
+    body = html.encode()
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -6,11 +6,7 @@ refused the frame after the check had said yes (docs/domains.md, Decisions)."""
 from __future__ import annotations
 
 import contextlib
-import http.server
 import tempfile
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,51 +14,14 @@ import pytest
 from playwright.sync_api import Playwright
 
 from devkit import services
-from gateway.model.records import FormField, Touchpoint
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, page_site
 from tests.gateway.conftest import agent_record, seed
+from tests.gateway.test_domain_walkthrough import chat_touchpoint
 
 
-@contextlib.contextmanager
-def shop(frame_src: str) -> Iterator[int]:
+def shop(frame_src: str) -> contextlib.AbstractContextManager[int]:
     """A site on 127.0.0.1 whose every page frames ``frame_src``; yields its port."""
-    page = f'<!doctype html><title>Shop</title><iframe src="{frame_src}"></iframe>'.encode()
-
-    class Page(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("Content-Length", str(len(page)))
-            self.end_headers()
-            self.wfile.write(page)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def chat_touchpoint(tp_id: str, domain: str) -> Touchpoint:
-    return Touchpoint(
-        id=tp_id,
-        name=tp_id,
-        channel="chat",
-        active=True,
-        routing_mode="flow",
-        domain=domain,
-        queue_ids=["q_support"],
-        flow={"default": {"queue_ids": ["q_support"]}},
-        form=[FormField(name="name", label="Your name", max_length=80)],
-        created_at=time.time(),
-    )
+    return page_site(f'<!doctype html><title>Shop</title><iframe src="{frame_src}"></iframe>')
 
 
 @pytest.mark.browser

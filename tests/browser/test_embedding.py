@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import http.server
 import re
-import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +19,7 @@ from playwright.sync_api import Page, expect
 from channels.chat.identity import sign
 from channels.chat.pages import frame_ancestors
 from devkit.services import GatewayProcess, login_token
-from tests.browser.conftest import ADMIN, NewPage, chat_frame, start_chat
+from tests.browser.conftest import ADMIN, NewPage, chat_frame, page_site, start_chat
 
 WIDGET = Path(__file__).resolve().parents[2] / "widget" / "static"
 
@@ -145,30 +142,12 @@ def blog_page(page: Page, gateway: GatewayProcess, csp: str = "") -> Iterator[li
   addEventListener("gatewaychat:loaded", () => GatewayChat.on("error", (e) => seen.push(e.code)));
 </script>
 <script src="{gateway.base_url}/widget/loader.js" data-touchpoint="tp_demo_127" async></script>
-</html>""".encode()
-
-    class Blog(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            if csp:
-                self.send_header("Content-Security-Policy", csp)
-            self.end_headers()
-            self.wfile.write(html)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Blog)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+</html>"""
     said: list[str] = []
     page.on("console", lambda m: said.append(m.text) if "GatewayChat" in m.text else None)
-    try:
-        page.goto(f"http://localhost:{server.server_port}/post")
+    with page_site(html, {"Content-Security-Policy": csp} if csp else None) as port:
+        page.goto(f"http://localhost:{port}/post")
         yield said
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.browser

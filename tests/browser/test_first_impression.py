@@ -6,9 +6,7 @@ page refused its chat (one clear console message, recorded for the admin)."""
 from __future__ import annotations
 
 import contextlib
-import http.server
 import re
-import threading
 from collections.abc import Iterator
 
 import httpx
@@ -23,6 +21,7 @@ from tests.browser.conftest import (
     chat_frame,
     login,
     open_widget,
+    page_site,
     reply,
     shot,
     start_chat,
@@ -219,28 +218,8 @@ def test_a_refused_page_logs_one_clear_message_and_the_admin_sees_it(
 
 @contextlib.contextmanager
 def shop_site(html: str) -> Iterator[str]:
-    body = html.encode()
-
-    class Page(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with page_site(html) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def refused_page_logs(page: Page, base: str, shop: str) -> None:

@@ -81,7 +81,7 @@ def csp_allows(sources: list[str], origin: str) -> bool:
     return False
 
 
-def _chat(tp_id: str, domain: str) -> Touchpoint:
+def chat_touchpoint(tp_id: str, domain: str) -> Touchpoint:
     return Touchpoint(
         id=tp_id,
         name=tp_id,
@@ -217,7 +217,7 @@ async def test_an_ipv6_chat_domain_is_refused_with_what_to_use_instead(
     """[::1]:8000 was accepted, and the frame sent frame-ancestors http://[::1]:8000
     https://[::1]:8000, which browsers drop (CSP has no IPv6 sources): the chat could
     never be shown, while the check said ok."""
-    node = await inprocess_factory(setup=seeding(_chat("tp_v6", "[::1]:8000")))
+    node = await inprocess_factory(setup=seeding(chat_touchpoint("tp_v6", "[::1]:8000")))
     body = {
         "name": "IPv6",
         "domain": "[::1]:8000",
@@ -250,7 +250,7 @@ async def test_a_refusal_for_localhost_does_not_name_a_www_form(
 ) -> None:
     """The reason said localhost 'matches only itself and www.localhost', while what it
     accepts is 'exactly localhost'."""
-    node = await inprocess_factory(setup=seeding(_chat("tp_local", "localhost:8000")))
+    node = await inprocess_factory(setup=seeding(chat_touchpoint("tp_local", "localhost:8000")))
     async with await admin_http(node) as admin:
         for page, why in (
             (
