@@ -232,5 +232,6 @@ async def bootstrap(request: Request, by_email: Callable[[str], bool] | None = N
 
 
 def _origin_of(url: str) -> str:
-    parts = urlsplit(url)
+    """The page's origin, kept in the visitor's token: without user information."""
+    parts = urlsplit(redact_url(url))
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""

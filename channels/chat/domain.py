@@ -58,7 +58,10 @@ _PORT_RE: Final = re.compile(r"^[0-9]+$")
 # WHATWG URL "ends in a number": browsers parse such hosts as IPv4 (127.1, 0x7f.1, 2130706433),
 # so a name like that must be a dotted-decimal address or nothing.
 _NUMERIC_LABEL_RE: Final = re.compile(r"^(?:[0-9]+|0[xX][0-9A-Fa-f]*)$")
-# Where a URL's authority ends, as browsers read http(s) URLs ("\\" is "/" to them).
+# Where a URL's authority starts and ends, as browsers read http(s) URLs: after the
+# scheme and any run of "/" and "\\" (https:/h, https:///h and https:\\h are https://h
+# to them), up to the next one.
+_AUTHORITY_START_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[/\\]*")
 _AUTHORITY_END_RE: Final = re.compile(r"[/\\]")
 
 
@@ -225,7 +228,7 @@ def redact_url(url: str) -> str:
     first ``/`` or ``\\``, and its host follows the last ``@``.
     """
     url = re.split(r"[?#]", url, maxsplit=1)[0]
-    m = _SCHEME_RE.match(url)
+    m = _AUTHORITY_START_RE.match(url)
     start = m.end() if m else 0
     end = _AUTHORITY_END_RE.search(url, start)
     stop = end.start() if end else len(url)

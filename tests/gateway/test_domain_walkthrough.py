@@ -13,7 +13,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import jwt
+import pytest
 
+from channels.chat.domain import redact_url
 from devkit.inprocess import InProcessGateway
 from gateway.model.records import FormField, Touchpoint
 from tests.gateway.conftest import ADMIN, InProcessFactory, agent_record, seed
@@ -112,6 +115,24 @@ def seeding(*touchpoints: Touchpoint) -> Callable[[str, int], None]:
 SECRETS = ("email=", "a@b", "q=1", "#f", "ann:", "hunter2")
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://ann:hunter2@cred.test/p?q=1#f", "https://cred.test/p"),
+        # what browsers read as https://cred.test/p too: any run of / and \ after the
+        # scheme (these kept the password: a review of the first mend)
+        ("https:/ann:hunter2@cred.test/p", "https:/cred.test/p"),
+        ("https:///ann:hunter2@cred.test/p", "https:///cred.test/p"),
+        ("https:\\ann:hunter2@cred.test/p", "https:\\cred.test/p"),
+        # the authority ends at a backslash: what follows is the path, kept
+        ("https://bs.test\\@x/?q=1#f", "https://bs.test\\@x/"),
+        ("https://sp ace.test/?email=a@b", "https://sp ace.test/"),
+    ],
+)
+def test_a_quoted_page_keeps_no_query_fragment_or_user_information(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
 async def test_the_check_keeps_no_query_fragment_or_user_information(
     inprocess_factory: InProcessFactory,
 ) -> None:
@@ -158,6 +179,18 @@ async def test_the_check_keeps_no_query_fragment_or_user_information(
         rows = (await admin.get("/api/admin/touchpoints/tp_demo_127/refusals")).json()
     [four] = [row for row in rows if row["origin"] == "https://four.test"]
     assert four["page_url"] == "https://cred.test/p", four
+
+    # a page that matches: the visitor's token keeps its origin, without the password
+    here = f"http://127.0.0.1:{node.port}"
+    async with node.http() as http:
+        r = await http.post(
+            "/widget/bootstrap",
+            json={"touchpoint_id": "tp_demo_127", "page_url": f"http://ann:hunter2@{here[7:]}/"},
+            headers={"Origin": here},
+        )
+    assert r.status_code == 200, r.text
+    claims = jwt.decode(r.json()["token"], options={"verify_signature": False})
+    assert claims["page"] == here, claims
 
 
 # -- 2. what the check accepts is what frame-ancestors allows ----------------------------
