@@ -23,14 +23,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from channels.chat.domain import (
-    InvalidDomain,
-    Match,
-    match_origin,
-    match_page,
-    parse_domain,
-    redact_url,
-)
+from channels.chat.domain import InvalidDomain, Match, match_origin, match_page, parse_domain
 from channels.chat.forms import leave_message_form
 from channels.chat.identity import IdentityIn, verify_identity
 from gateway import protocol as p
@@ -38,6 +31,7 @@ from gateway.auth import VisitorClaims, new_id
 from gateway.errors import Forbidden, GatewayError, InvalidInput, OriginRefused
 from gateway.model.records import FormField, Touchpoint
 from gateway.services.availability import Availability
+from gateway.services.refusals import redact_url
 from gateway.services.views import file_rules
 from gateway.web.bodies import read_json
 from gateway.web.context import web_of
@@ -149,13 +143,11 @@ async def bootstrap(request: Request, by_email: Callable[[str], bool] | None = N
         raise InvalidInput([("", str(exc))], code="invalid_request") from None
     tp = web.directory.touchpoints.get(body.touchpoint_id)
     origin = request.headers.get("origin", "")
-    # what a refusal keeps of the page: no query, fragment or user information
-    shown = redact_url(body.page_url)
     # One answer for unknown and inactive: do not reveal which touchpoint ids exist.
     if tp is None or not tp.active or tp.channel != "chat":
         if tp is not None and tp.channel == "chat":
             await web.refusals.record(
-                tp.id, origin, shown, "touchpoint_inactive", "the touchpoint is inactive"
+                tp.id, origin, body.page_url, "touchpoint_inactive", "the touchpoint is inactive"
             )
         raise _unavailable()
     try:
@@ -164,13 +156,13 @@ async def bootstrap(request: Request, by_email: Callable[[str], bool] | None = N
         raise _unavailable("this touchpoint's domain is misconfigured") from None
     page = match_page(rule, body.page_url)
     if not page.matched:
-        await web.refusals.record(tp.id, origin, shown, "domain_mismatch", page.reason)
+        await web.refusals.record(tp.id, origin, body.page_url, "domain_mismatch", page.reason)
         raise Forbidden(page.reason, code="domain_mismatch")
     if not origin:
         raise Forbidden("the request carries no Origin header", code="origin_required")
     allowed = origin_allowed(tp.domain, origin, self_origins(request))
     if not allowed.matched:
-        await web.refusals.record(tp.id, origin, shown, "origin_mismatch", allowed.reason)
+        await web.refusals.record(tp.id, origin, body.page_url, "origin_mismatch", allowed.reason)
         raise OriginRefused(allowed.reason)
     now = web.clock()
     identity = verify_identity(tp, body.identity, now) if body.identity is not None else None

@@ -18,8 +18,8 @@ In short, a configured domain is ``[scheme://][*.]host[:port][/]``:
   frame's ``frame-ancestors`` too).
 
 What a reason quotes of a page URL never includes its query, fragment or user
-information (:func:`redact_url`): refusals are stored for the admin and answered to the
-page.
+information (``redact_url``, in gateway/services/refusals.py, which stores the refusals
+for the admin): reasons are stored and answered to the page.
 
 Every answer is a :class:`Match` carrying a one-sentence reason, so an admin can ask why
 (``gateway domain-match CONFIGURED PAGE_URL``).
@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import idna
 
 from gateway.errors import ConfigError
+from gateway.services.refusals import redact_url
 
 __all__ = [
     "DomainRule",
@@ -45,7 +46,6 @@ __all__ = [
     "match_page",
     "normalize_host",
     "parse_domain",
-    "redact_url",
 ]
 
 Scheme = Literal["http", "https"]
@@ -58,11 +58,6 @@ _PORT_RE: Final = re.compile(r"^[0-9]+$")
 # WHATWG URL "ends in a number": browsers parse such hosts as IPv4 (127.1, 0x7f.1, 2130706433),
 # so a name like that must be a dotted-decimal address or nothing.
 _NUMERIC_LABEL_RE: Final = re.compile(r"^(?:[0-9]+|0[xX][0-9A-Fa-f]*)$")
-# Where a URL's authority starts and ends, as browsers read http(s) URLs: after the
-# scheme and any run of "/" and "\\" (https:/h, https:///h and https:\\h are https://h
-# to them), up to the next one.
-_AUTHORITY_START_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[/\\]*")
-_AUTHORITY_END_RE: Final = re.compile(r"[/\\]")
 
 
 class InvalidDomain(ConfigError):
@@ -201,41 +196,22 @@ def _normalize_ipv6(text: str) -> str:
         raise _BadHost(f"{text!r} is not a valid IPv6 address") from None
 
 
-def _strip_www(host: str) -> str:
-    # A configured domain: every leading www. label, so the result is a fixed point
-    # (www.www.example.com is example.com, and its canonical form reads back the same);
-    # but only while a dotted name remains: "www.com" stays itself.
-    while host.startswith("www.") and "." in host[4:]:
-        host = host[4:]
-    return host
-
-
 def _strip_one_www(host: str) -> str:
     # A page: one leading www. label, the one form the frame's frame-ancestors also names
     # (www.www.example.com is not example.com's: no CSP source short of *.example.com
-    # would let it frame the chat).
+    # would let it frame the chat); but only while a dotted name remains: "www.com"
+    # stays itself.
     if host.startswith("www.") and "." in host[4:]:
         return host[4:]
     return host
 
 
-def redact_url(url: str) -> str:
-    """``url`` without its query, fragment and user information: what may be quoted in a
-    reason or stored of a page URL (those parts may carry personal data or a password).
-
-    Read as a browser reads an http(s) URL, and done on the text, so it works on URLs
-    that cannot be parsed too: cut at the first ``?`` or ``#``; the authority ends at the
-    first ``/`` or ``\\``, and its host follows the last ``@``.
-    """
-    url = re.split(r"[?#]", url, maxsplit=1)[0]
-    m = _AUTHORITY_START_RE.match(url)
-    start = m.end() if m else 0
-    end = _AUTHORITY_END_RE.search(url, start)
-    stop = end.start() if end else len(url)
-    authority = url[start:stop]
-    if "@" in authority:
-        url = url[:start] + authority.rpartition("@")[2] + url[stop:]
-    return url
+def _strip_www(host: str) -> str:
+    # A configured domain: every leading www. label, so the result is a fixed point
+    # (www.www.example.com is example.com, and its canonical form reads back the same).
+    while (bare := _strip_one_www(host)) != host:
+        host = bare
+    return host
 
 
 def _split_authority(authority: str) -> tuple[str, str | None]:

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from channels.chat.bootstrap import origin_allowed
-from channels.chat.domain import InvalidDomain, parse_domain, redact_url
+from channels.chat.domain import InvalidDomain, parse_domain
 from channels.chat.domain import match_page as page_matches
 from gateway.model.records import EmbedRefusal, RefusalCode
 from gateway.web.admin.http import Ctx, json_response
@@ -73,11 +73,10 @@ async def check(request: Request) -> Response:
     origin = request.headers.get("origin", "")
 
     async def refuse(code: RefusalCode, reason: str, out: CheckOut) -> Response:
-        """Answer ``out``, and note the refusal for the touchpoint's admin: the page
-        without its query, fragment and user information (they may carry personal data or
-        a password; the reasons quote none of them either)."""
+        """Answer ``out``, and note the refusal for the touchpoint's admin (the page
+        without its query, fragment and user information: ``EmbedRefusals.record``)."""
         if tp is not None:
-            await web.refusals.record(tp.id, origin, redact_url(q.page), code, reason)
+            await web.refusals.record(tp.id, origin, q.page, code, reason)
         return _answer(out, refused=True)
 
     if tp is None or tp.channel != "chat" or not tp.active:

@@ -6,8 +6,10 @@ requests costs no more than a few writes."""
 from __future__ import annotations
 
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
 from gateway.errors import GatewayError
@@ -20,10 +22,37 @@ EVERY = 60.0  # seconds between two writes for one touchpoint and origin, per no
 REMEMBERED = 10_000  # (touchpoint, origin) pairs whose last write this node remembers
 
 
-def without_query(url: str) -> str:
-    """A page URL without its query and fragment (they may carry personal data)."""
+# Where a URL's authority starts and ends, as browsers read http(s) URLs: after the
+# scheme and any run of "/" and "\\" (https:/h, https:///h and https:\\h are https://h
+# to them), up to the next one.
+_AUTHORITY_START_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[/\\]*")
+_AUTHORITY_END_RE: Final = re.compile(r"[/\\]")
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its query, fragment and user information: what may be quoted in a
+    reason or stored of a page URL (those parts may carry personal data or a password).
+
+    Read as a browser reads an http(s) URL, and done on the text, so it works on URLs
+    that cannot be parsed too: cut at the first ``?`` or ``#``; the authority ends at the
+    first ``/`` or ``\\``, and its host follows the last ``@``.
+    """
+    url = re.split(r"[?#]", url, maxsplit=1)[0]
+    m = _AUTHORITY_START_RE.match(url)
+    start = m.end() if m else 0
+    end = _AUTHORITY_END_RE.search(url, start)
+    stop = end.start() if end else len(url)
+    authority = url[start:stop]
+    if "@" in authority:
+        url = url[:start] + authority.rpartition("@")[2] + url[stop:]
+    return url
+
+
+def kept_page(url: str) -> str:
+    """A page URL as a refusal keeps it: without its query, fragment and user information
+    (they may carry personal data or a password)."""
     try:
-        parts = urlsplit(url[:2000])
+        parts = urlsplit(redact_url(url)[:2000])
     except ValueError:
         return ""
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
@@ -53,7 +82,7 @@ class EmbedRefusals:
             await self._store.record_refusal(
                 touchpoint_id,
                 key[1],
-                page_url=without_query(page_url),
+                page_url=kept_page(page_url),
                 code=code,
                 reason=reason[:500],
                 now=now,

@@ -16,9 +16,9 @@ import httpx
 import jwt
 import pytest
 
-from channels.chat.domain import redact_url
 from devkit.inprocess import InProcessGateway
 from gateway.model.records import FormField, Touchpoint
+from gateway.services.refusals import redact_url
 from tests.gateway.conftest import ADMIN, InProcessFactory, agent_record, seed
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
